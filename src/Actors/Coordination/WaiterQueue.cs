@@ -1,0 +1,152 @@
+namespace ActorQueue.Coordination;
+
+/// <summary>
+/// A node that can stand in one <see cref="WaiterQueue{TWaiter}"/>. The links live in the waiter itself, so
+/// enqueueing allocates nothing and a cancelled waiter is unlinked in O(1) wherever it stands.
+/// </summary>
+/// <typeparam name="TWaiter">The concrete waiter type.</typeparam>
+internal abstract class WaiterNode<TWaiter> where TWaiter : WaiterNode<TWaiter>
+{
+    /// <summary>The waiter ahead of this one, or <c>null</c> at the head.</summary>
+    internal TWaiter? Previous;
+
+    /// <summary>The waiter behind this one, or <c>null</c> at the tail.</summary>
+    internal TWaiter? Next;
+
+    /// <summary>The queue this waiter stands in, or <c>null</c> when it stands in none.</summary>
+    internal WaiterQueue<TWaiter>? Owner;
+
+    /// <summary>Whether this waiter stands in a queue now.</summary>
+    internal bool IsQueued => Owner is not null;
+}
+
+/// <summary>
+/// The FIFO of waiters that every gatekeeper and coordinator uses: hand-off in arrival order, O(1) removal of a
+/// cancelled waiter, and draining on dispose. Only its owning actor touches it, so it takes no locks.
+/// </summary>
+/// <typeparam name="TWaiter">The waiter type.</typeparam>
+internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
+{
+    /// <summary>The oldest waiter, the next to be served.</summary>
+    private TWaiter? _head;
+
+    /// <summary>The newest waiter.</summary>
+    private TWaiter? _tail;
+
+    /// <summary>How many waiters stand in the queue.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Whether no waiter stands in the queue.</summary>
+    public bool IsEmpty => Count == 0;
+
+    /// <summary>The oldest waiter without removing it, or <c>null</c>.</summary>
+    public TWaiter? Peek() => _head;
+
+    /// <summary>Puts <paramref name="waiter"/> at the back of the queue.</summary>
+    public void Enqueue(TWaiter waiter)
+    {
+        if (waiter.Owner is not null)
+        {
+            throw new InvalidOperationException("The waiter already stands in a queue.");
+        }
+
+        waiter.Owner = this;
+        waiter.Previous = _tail;
+        waiter.Next = null;
+        if (_tail is null)
+        {
+            _head = waiter;
+        }
+        else
+        {
+            _tail.Next = waiter;
+        }
+
+        _tail = waiter;
+        Count++;
+    }
+
+    /// <summary>Puts <paramref name="waiter"/> at the front of the queue (it was served out of turn and gives its turn back).</summary>
+    public void EnqueueFirst(TWaiter waiter)
+    {
+        if (waiter.Owner is not null)
+        {
+            throw new InvalidOperationException("The waiter already stands in a queue.");
+        }
+
+        waiter.Owner = this;
+        waiter.Previous = null;
+        waiter.Next = _head;
+        if (_head is null)
+        {
+            _tail = waiter;
+        }
+        else
+        {
+            _head.Previous = waiter;
+        }
+
+        _head = waiter;
+        Count++;
+    }
+
+    /// <summary>Removes and returns the oldest waiter, or <c>null</c> when the queue is empty.</summary>
+    public TWaiter? Dequeue()
+    {
+        var waiter = _head;
+        if (waiter is not null)
+        {
+            Unlink(waiter);
+        }
+
+        return waiter;
+    }
+
+    /// <summary>Removes <paramref name="waiter"/> if it stands in this queue.</summary>
+    /// <returns><c>true</c> when it stood here and was removed; <c>false</c> when it was already gone.</returns>
+    public bool Remove(TWaiter waiter)
+    {
+        if (!ReferenceEquals(waiter.Owner, this))
+        {
+            return false;
+        }
+
+        Unlink(waiter);
+        return true;
+    }
+
+    /// <summary>Removes every waiter, oldest first, and hands each to <paramref name="action"/>.</summary>
+    public void DrainAll(Action<TWaiter> action)
+    {
+        while (Dequeue() is { } waiter)
+        {
+            action(waiter);
+        }
+    }
+
+    private void Unlink(TWaiter waiter)
+    {
+        if (waiter.Previous is null)
+        {
+            _head = waiter.Next;
+        }
+        else
+        {
+            waiter.Previous.Next = waiter.Next;
+        }
+
+        if (waiter.Next is null)
+        {
+            _tail = waiter.Previous;
+        }
+        else
+        {
+            waiter.Next.Previous = waiter.Previous;
+        }
+
+        waiter.Previous = null;
+        waiter.Next = null;
+        waiter.Owner = null;
+        Count--;
+    }
+}

@@ -1,0 +1,69 @@
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The gatekeeper's message protocol for callers that are actors. Send with <c>Tell</c> (the reply goes to the
+/// sender) or <c>Ask</c>. The gatekeeper watches every actor that waits or holds a lease: when it stops, its
+/// waits are withdrawn and its leases released.
+/// </summary>
+/// <example>
+/// <code>
+/// limiter.Gatekeeper.Tell(new GatekeeperProtocol.Acquire("crawler", requestId: 1), Self);
+/// Receive&lt;GatekeeperProtocol.Granted&gt;(g =&gt; { DoWork(); limiter.Gatekeeper.Tell(new GatekeeperProtocol.Release(g.LeaseId)); });
+/// </code>
+/// </example>
+public static class GatekeeperProtocol
+{
+    /// <summary>
+    /// Asks for a slot. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first and <see cref="Granted"/>
+    /// later; or <see cref="Rejected"/> when the wait queue is full. A request id may be reused once its request has ended.
+    /// </summary>
+    /// <param name="Source">Who asks; shows in rejection reasons.</param>
+    /// <param name="RequestId">The caller's number for this request, echoed in every reply.</param>
+    public sealed record Acquire(string Source, long RequestId);
+
+    /// <summary>A slot is now held by the requesting actor; give it back with <see cref="Release"/>.</summary>
+    /// <param name="RequestId">The request this answers.</param>
+    /// <param name="LeaseId">The lease to release.</param>
+    public sealed record Granted(long RequestId, long LeaseId);
+
+    /// <summary>No slot was free: the request waits in FIFO order; <see cref="Granted"/> follows.</summary>
+    /// <param name="RequestId">The request this answers.</param>
+    /// <param name="WaitingCount">How many wait now, this request included.</param>
+    public sealed record Queued(long RequestId, int WaitingCount);
+
+    /// <summary>The request was turned away: the wait queue is full, the request id is in use, or the limiter is disposed.</summary>
+    /// <param name="RequestId">The request this answers.</param>
+    /// <param name="Reason">Why; for a full queue the same text as <see cref="ConcurrencyLimitExceededException"/>.</param>
+    public sealed record Rejected(long RequestId, string Reason);
+
+    /// <summary>Gives a slot back. No reply; an unknown lease id is logged and ignored.</summary>
+    /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
+    public sealed record Release(long LeaseId);
+
+    /// <summary>
+    /// Withdraws a request. A waiting request is removed and answered with <see cref="Cancelled"/>. A request that
+    /// was already granted gets no reply: the gatekeeper releases its lease itself, and the caller ignores the
+    /// <see cref="Granted"/> that may still arrive for it.
+    /// </summary>
+    /// <param name="RequestId">The request to withdraw.</param>
+    public sealed record CancelAcquire(long RequestId);
+
+    /// <summary>The waiting request was withdrawn; it holds nothing.</summary>
+    /// <param name="RequestId">The request withdrawn.</param>
+    public sealed record Cancelled(long RequestId);
+
+    /// <summary>Asks for the gatekeeper's counts; the reply is <see cref="Status"/>.</summary>
+    public sealed record GetStatus
+    {
+        /// <summary>The one instance.</summary>
+        public static GetStatus Instance { get; } = new();
+    }
+
+    /// <summary>The gatekeeper's counts.</summary>
+    /// <param name="Running">Slots held now.</param>
+    /// <param name="Waiting">Requests waiting now.</param>
+    /// <param name="MaxRunning">How many slots there are.</param>
+    /// <param name="MaxQueued">How many may wait; <c>null</c> for no bound.</param>
+    /// <param name="Name">The limiter's name.</param>
+    public sealed record Status(int Running, int Waiting, int MaxRunning, int? MaxQueued, string? Name);
+}

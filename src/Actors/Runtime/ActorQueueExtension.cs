@@ -1,0 +1,50 @@
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Runtime;
+
+/// <summary>
+/// ActorQueue's per-system state: its settings, unique actor names, and the responder that fails requests
+/// whose actor is gone.
+/// </summary>
+internal sealed class ActorQueueExtension : IExtension
+{
+    /// <summary>Numbers the actors ActorQueue creates so that two facades never ask for the same name.</summary>
+    private long _nextActorNumber;
+
+    public ActorQueueExtension(ExtendedActorSystem system)
+    {
+        System = system;
+        // Our defaults go under the system's own configuration, so a caller's system keeps its settings and
+        // still finds our dispatchers and queue defaults.
+        system.Settings.InjectTopLevelFallback(ActorQueueRuntime.DefaultConfig);
+        Settings = ActorQueueSettings.From(system.Settings.Config);
+        var responder = system.SystemActorOf(UndeliveredRequestResponder.Props(), "actorqueue-undelivered");
+        system.EventStream.Subscribe(responder, typeof(AllDeadLetters));
+    }
+
+    /// <summary>The actor system this extension belongs to.</summary>
+    public ExtendedActorSystem System { get; }
+
+    /// <summary>The typed <c>actorqueue</c> configuration.</summary>
+    public ActorQueueSettings Settings { get; }
+
+    /// <summary>Loads (once) and returns the extension for <paramref name="system"/>.</summary>
+    public static ActorQueueExtension Get(ActorSystem system) => system.WithExtension<ActorQueueExtension, ActorQueueExtensionId>();
+
+    /// <summary>A name for a new actor: <paramref name="kind"/>, a number unique in this system, and the label when it is a valid path element.</summary>
+    public string UniqueActorName(string kind, string? label)
+    {
+        var number = Interlocked.Increment(ref _nextActorNumber);
+        return label is not null && ActorPath.IsValidPathElement(label)
+            ? $"{kind}-{number}-{label}"
+            : $"{kind}-{number}";
+    }
+}
+
+/// <summary>Creates <see cref="ActorQueueExtension"/> for Akka's extension registry.</summary>
+internal sealed class ActorQueueExtensionId : ExtensionIdProvider<ActorQueueExtension>
+{
+    /// <inheritdoc />
+    public override ActorQueueExtension CreateExtension(ExtendedActorSystem system) => new(system);
+}

@@ -1,0 +1,46 @@
+using ActorQueue.Runtime;
+using Akka.Configuration;
+using Xunit.Abstractions;
+
+namespace ActorQueue.Tests;
+
+/// <summary>
+/// A TestKit whose actor system carries ActorQueue's configuration, keeps TestKit's event listener next to our
+/// Serilog logger, and gives slow machines more time instead of sleeps in tests.
+/// </summary>
+public abstract class ActorQueueTestKit : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config TestConfig = ConfigurationFactory.ParseString("""
+        akka {
+          loggers = ["Akka.TestKit.TestEventListener, Akka.TestKit", "ActorQueue.Runtime.SerilogLoggerActor, ActorQueue.Actors"]
+          test.timefactor = 3
+          test.default-timeout = 10s
+        }
+        """).WithFallback(ActorQueueRuntime.DefaultConfig);
+
+    protected ActorQueueTestKit(ITestOutputHelper? output = null)
+        : base(TestConfig, output: output)
+    {
+    }
+
+    /// <summary>Awaits <paramref name="task"/>, failing instead of hanging after the default (time-factored) timeout.</summary>
+    protected Task<T> Within<T>(Task<T> task) => task.WaitAsync(Dilated(TimeSpan.FromSeconds(10)));
+
+    /// <summary>
+    /// Polls <paramref name="condition"/> every millisecond until it holds, failing after the default (time-factored)
+    /// timeout. For counts that an actor updates: a bounded wait for a state, never a bare sleep.
+    /// </summary>
+    protected async Task Eventually(Func<bool> condition, string because)
+    {
+        var deadline = DateTime.UtcNow + Dilated(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out waiting until {because}.");
+            }
+
+            await Task.Delay(1);
+        }
+    }
+}

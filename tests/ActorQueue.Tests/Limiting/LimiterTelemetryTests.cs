@@ -1,0 +1,145 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using ActorQueue.Actors;
+using ActorQueue.Telemetry;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>Wait spans and metrics. Each test uses its own ActivitySource or limiter name, so parallel tests do not see each other.</summary>
+public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
+{
+    private readonly ActivitySource _tracer = new($"test-tracer-{Guid.NewGuid():N}");
+    private readonly ConcurrentQueue<Activity> _stopped = new();
+    private readonly ActivityListener _listener;
+
+    public LimiterTelemetryTests()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => ReferenceEquals(source, _tracer),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = _stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    void IDisposable.Dispose()
+    {
+        _listener.Dispose();
+        _tracer.Dispose();
+    }
+
+    [Fact]
+    public async Task A_named_limiter_opens_a_wait_span_with_the_pydantic_attributes()
+    {
+        using var limiter = new ConcurrencyLimiter(1, name: "test-pool", tracer: _tracer, system: Sys);
+        var holder = await limiter.AcquireAsync("test-source");
+        using var parent = _tracer.StartActivity("caller");
+        var waiting = limiter.AcquireAsync("test-source").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
+
+        holder.Dispose();
+        (await Within(waiting)).Dispose();
+
+        var span = Assert.Single(_stopped, a => a.DisplayName.StartsWith("waiting", StringComparison.Ordinal));
+        Assert.Equal("waiting for test-pool concurrency", span.DisplayName);
+        Assert.Equal("test-source", span.GetTagItem("source"));
+        Assert.Equal("test-pool", span.GetTagItem("limiter_name"));
+        Assert.Equal(1, span.GetTagItem("max_running"));
+        Assert.Equal(1, span.GetTagItem("waiting_count"));
+        Assert.Null(span.GetTagItem("max_queued"));
+        Assert.Equal(parent!.SpanId, span.ParentSpanId);
+    }
+
+    [Fact]
+    public async Task An_unnamed_limiter_names_the_span_after_the_source_and_tags_max_queued()
+    {
+        using var limiter = new ConcurrencyLimiter(1, maxQueued: 4, tracer: _tracer, system: Sys);
+        var holder = await limiter.AcquireAsync("model:gpt");
+        var waiting = limiter.AcquireAsync("model:gpt").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
+        holder.Dispose();
+        (await Within(waiting)).Dispose();
+
+        var span = Assert.Single(_stopped);
+        Assert.Equal("waiting for model:gpt concurrency", span.DisplayName);
+        Assert.Equal(4, span.GetTagItem("max_queued"));
+        Assert.Null(span.GetTagItem("limiter_name"));
+    }
+
+    [Fact]
+    public async Task No_span_is_opened_when_no_wait_happens()
+    {
+        using var limiter = new ConcurrencyLimiter(2, name: "idle", tracer: _tracer, system: Sys);
+
+        (await limiter.AcquireAsync("a")).Dispose();
+        (await limiter.AcquireAsync("b")).Dispose();
+
+        Assert.Empty(_stopped);
+    }
+
+    [Fact]
+    public void A_custom_tracer_is_kept_and_the_library_source_is_the_default()
+    {
+        using var custom = new ConcurrencyLimiter(5, tracer: _tracer, system: Sys);
+        using var fromLimit = ConcurrencyLimiter.FromLimit(5, tracer: _tracer, system: Sys);
+        using var plain = new ConcurrencyLimiter(5, system: Sys);
+
+        Assert.Same(_tracer, custom.Tracer);
+        Assert.Same(_tracer, fromLimit.Tracer);
+        Assert.Same(ActorQueueTelemetry.Source, plain.Tracer);
+        Assert.Equal("ActorQueue", plain.Tracer.Name);
+    }
+
+    [Fact]
+    public async Task Metrics_count_acquisitions_rejections_waits_and_running_per_limiter()
+    {
+        var name = $"metrics-{Guid.NewGuid():N}";
+        var longs = new ConcurrentDictionary<string, long>();
+        var waits = new ConcurrentQueue<double>();
+        using var meterListener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meterListener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) longs.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        meterListener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) longs.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        meterListener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) waits.Enqueue(value); });
+        meterListener.Start();
+
+        using var limiter = new ConcurrencyLimiter(1, maxQueued: 1, name: name, system: Sys);
+        var holder = await limiter.AcquireAsync("a");
+        var waiter = limiter.AcquireAsync("b").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "b waits");
+        await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => limiter.AcquireAsync("c").AsTask());
+        await Eventually(() => longs.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting) == 1, "waiting gauge is 1");
+        holder.Dispose();
+        using var second = await Within(waiter);
+        await Eventually(() => longs.GetValueOrDefault(ActorQueueTelemetry.LimiterAcquired) == 2, "two grants counted");
+
+        Assert.Equal(1, longs.GetValueOrDefault(ActorQueueTelemetry.LimiterRejected));
+        Assert.Equal(1, longs.GetValueOrDefault(ActorQueueTelemetry.LimiterRunning));
+        Assert.Equal(0, longs.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting));
+        Assert.Equal(2, waits.Count);
+        Assert.Contains(waits, w => w > 0);
+    }
+
+    private static bool HasName(ReadOnlySpan<KeyValuePair<string, object?>> tags, string name)
+    {
+        foreach (var tag in tags)
+        {
+            if (tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, name))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
