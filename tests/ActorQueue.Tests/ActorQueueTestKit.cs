@@ -26,6 +26,9 @@ public abstract class ActorQueueTestKit : Akka.TestKit.Xunit2.TestKit
     /// <summary>Awaits <paramref name="task"/>, failing instead of hanging after the default (time-factored) timeout.</summary>
     protected Task<T> Within<T>(Task<T> task) => task.WaitAsync(Dilated(TimeSpan.FromSeconds(10)));
 
+    /// <summary>Awaits <paramref name="task"/> (rethrowing its exception), failing instead of hanging after the default (time-factored) timeout.</summary>
+    protected Task Within(Task task) => task.WaitAsync(Dilated(TimeSpan.FromSeconds(10)));
+
     /// <summary>
     /// Polls <paramref name="condition"/> every millisecond until it holds, failing after the default (time-factored)
     /// timeout. For counts that an actor updates: a bounded wait for a state, never a bare sleep.

@@ -110,12 +110,7 @@ internal sealed class GatekeeperActor : ReceiveActor
 
         if (CanGrantImmediately)
         {
-            var lease = new ConcurrencyLease(_releaser, ++_lastLeaseId, request.Source);
-            if (request.TryGrant(lease))
-            {
-                TakeSlot(waitedSince: null);
-            }
-
+            TryGrantTo(request, waitedSince: null);
             return;
         }
 
@@ -285,11 +280,7 @@ internal sealed class GatekeeperActor : ReceiveActor
             switch (waiter)
             {
                 case AcquireRequest request:
-                    if (request.TryGrant(new ConcurrencyLease(_releaser, ++_lastLeaseId, request.Source)))
-                    {
-                        TakeSlot(waiter.ArrivedAt);
-                    }
-
+                    TryGrantTo(request, waiter.ArrivedAt);
                     break;
                 case ActorWaiter actorWaiter:
                     var holder = _holders[actorWaiter.Requester];
@@ -299,6 +290,25 @@ internal sealed class GatekeeperActor : ReceiveActor
             }
         }
 
+        Publish();
+    }
+
+    /// <summary>
+    /// Grants a slot to a facade caller. The counts are published before the caller is answered, so
+    /// <c>RunningCount</c> read after <c>AcquireAsync</c> returns includes its slot; a caller that cancelled at that
+    /// same instant takes nothing, and the slot stays free for the next waiter.
+    /// </summary>
+    private void TryGrantTo(AcquireRequest request, long? waitedSince)
+    {
+        _running++;
+        Publish();
+        if (request.TryGrant(new ConcurrencyLease(_releaser, ++_lastLeaseId, request.Source)))
+        {
+            RecordGrant(waitedSince);
+            return;
+        }
+
+        _running--;
         Publish();
     }
 
@@ -314,11 +324,16 @@ internal sealed class GatekeeperActor : ReceiveActor
     private void TakeSlot(long? waitedSince)
     {
         _running++;
+        RecordGrant(waitedSince);
+        Publish();
+    }
+
+    private void RecordGrant(long? waitedSince)
+    {
         ActorQueueTelemetry.LimiterRunningCounter.Add(1, _metricTag);
         ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
         var waited = waitedSince is { } since ? Stopwatch.GetElapsedTime(since).TotalMilliseconds : 0d;
         ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(waited, _metricTag);
-        Publish();
     }
 
     private void Publish() => _counts.Publish(_running, _waiters.Count);

@@ -33,6 +33,24 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: how long granted callers waited, in milliseconds, per limiter (0 for an immediate grant).</summary>
     public const string LimiterWaitTime = "actorqueue.limiter.wait_time";
 
+    /// <summary>Instrument: items waiting in the queue now, per queue.</summary>
+    public const string QueueDepth = "actorqueue.queue.depth";
+
+    /// <summary>Instrument: items accepted, per queue.</summary>
+    public const string QueueEnqueued = "actorqueue.queue.enqueued";
+
+    /// <summary>Instrument: items finished (returned or threw), per queue.</summary>
+    public const string QueueProcessed = "actorqueue.queue.processed";
+
+    /// <summary>Instrument: items whose worker threw, per queue.</summary>
+    public const string QueueErrors = "actorqueue.queue.errors";
+
+    /// <summary>Instrument: puts that gave up waiting for space, per queue.</summary>
+    public const string QueueBackpressure = "actorqueue.queue.backpressure";
+
+    /// <summary>Instrument: how long each successful worker call took, in milliseconds, per queue.</summary>
+    public const string QueueProcessingTime = "actorqueue.queue.processing_time";
+
     /// <summary>The library's activity source, used when a limiter is given no tracer of its own.</summary>
     public static ActivitySource Source { get; } = new(Name);
 
@@ -53,4 +71,22 @@ public static class ActorQueueTelemetry
 
     internal static Histogram<double> LimiterWaitTimeHistogram { get; } =
         Meter.CreateHistogram<double>(LimiterWaitTime, "ms", "Time from asking for a slot to getting it.");
+
+    internal static UpDownCounter<int> QueueDepthCounter { get; } =
+        Meter.CreateUpDownCounter<int>(QueueDepth, "{item}", "Items waiting in the queue.");
+
+    internal static Counter<long> QueueEnqueuedCounter { get; } =
+        Meter.CreateCounter<long>(QueueEnqueued, "{item}", "Items accepted.");
+
+    internal static Counter<long> QueueProcessedCounter { get; } =
+        Meter.CreateCounter<long>(QueueProcessed, "{item}", "Items finished, successfully or not.");
+
+    internal static Counter<long> QueueErrorsCounter { get; } =
+        Meter.CreateCounter<long>(QueueErrors, "{item}", "Items whose worker threw.");
+
+    internal static Counter<long> QueueBackpressureCounter { get; } =
+        Meter.CreateCounter<long>(QueueBackpressure, "{put}", "Puts that timed out waiting for space.");
+
+    internal static Histogram<double> QueueProcessingTimeHistogram { get; } =
+        Meter.CreateHistogram<double>(QueueProcessingTime, "ms", "Time a worker call took.");
 }

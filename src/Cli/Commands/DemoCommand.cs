@@ -20,7 +20,7 @@ internal static class DemoCommand
     {
         var console = new DemoConsole(output);
         var clock = Stopwatch.StartNew();
-        console.Line($"ActorQueue demo: {JobCount} jobs share a limiter of {Slots} slots with at most {MaxWaiting} waiting.");
+        console.Line($"ActorQueue demo, part 1: {JobCount} jobs share a limiter of {Slots} slots with at most {MaxWaiting} waiting.");
         console.Line($"Actor system: '{ActorQueueRuntime.DefaultSystemName}' (embedded default, configured from hocon/actorqueue.conf).");
         console.Line("");
 
@@ -53,7 +53,92 @@ internal static class DemoCommand
         console.Line("");
         console.Line($"Done: {stats.Done} jobs in {clock.Elapsed.TotalSeconds:0.00}s; {stats.Rejections} rejection(s) by max_queued, each retried; " +
                      $"at most {stats.MaxRunning} ran at once; longest wait {stats.LongestWaitMs:0} ms.");
-        return stats.MaxRunning <= Slots && stats.Done == JobCount ? 0 : 1;
+        var limiterOk = stats.MaxRunning <= Slots && stats.Done == JobCount;
+
+        console.Line("");
+        var queueOk = await RunQueuePartAsync(console, cancellationToken);
+        return limiterOk && queueOk ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Part two: a producer feeds a small WorkQueue faster than its limited worker pool drains it, so puts meet
+    /// backpressure and retry; one job fails and reaches the error handler; nothing is lost.
+    /// </summary>
+    private static async Task<bool> RunQueuePartAsync(DemoConsole console, CancellationToken cancellationToken)
+    {
+        const int Jobs = 24;
+        const int FailingJob = 13;
+        var clock = Stopwatch.StartNew();
+        console.Line($"Part 2: a producer puts {Jobs} jobs into a WorkQueue of 5 slots (put timeout 50 ms); " +
+                     "4 workers pull from it, and a limiter lets 3 run at once.");
+        await using var queue = new WorkQueue<int>(maxSize: 5, timeout: TimeSpan.FromMilliseconds(50), concurrencyLimit: 3, name: "demo-queue");
+        await queue.StartAsync(cancellationToken);
+        var random = new Random(11);
+        var workMs = Enumerable.Range(0, Jobs + 1).Select(_ => random.Next(100, 250)).ToArray();
+        await queue.ProcessAsync(async (job, ct) =>
+        {
+            await Task.Delay(workMs[job], ct);
+            if (job == FailingJob)
+            {
+                throw new InvalidOperationException($"job {job} hit a simulated failure");
+            }
+        }, numWorkers: 4, errorHandler: (error, job) =>
+        {
+            console.Line($"{Stamp(clock)}  error handler: {error.Message}");
+            return Task.CompletedTask;
+        });
+
+        using var statusCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var status = ShowQueueStatusAsync(queue, console, clock, statusCts.Token);
+        try
+        {
+            for (var job = 1; job <= Jobs; job++)
+            {
+                while (!await queue.PutAsync(job, cancellationToken))
+                {
+                    console.Line($"{Stamp(clock)}  backpressure: queue full for 50 ms, job {job} tries again");
+                }
+
+                await Task.Delay(15, cancellationToken);
+            }
+
+            await queue.JoinAsync(cancellationToken);
+            await queue.StopAsync();
+        }
+        finally
+        {
+            await statusCts.CancelAsync();
+            await status;
+        }
+
+        var metrics = queue.Metrics;
+        console.Status(DescribeQueue(queue, clock));
+        console.Line("");
+        console.Line($"Done: {metrics.Enqueued} enqueued, {metrics.Processed} processed ({metrics.Errors} failed, reported to the error handler), " +
+                     $"{metrics.BackpressureEvents} backpressure event(s), in {clock.Elapsed.TotalSeconds:0.00}s; nothing lost.");
+        return metrics.Enqueued == Jobs && metrics.Processed == Jobs && metrics.Errors == 1;
+    }
+
+    private static async Task ShowQueueStatusAsync(WorkQueue<int> queue, DemoConsole console, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                console.Status(DescribeQueue(queue, clock));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static string DescribeQueue(WorkQueue<int> queue, Stopwatch clock)
+    {
+        var metrics = queue.Metrics;
+        return $"{Stamp(clock)}  [demo-queue] {queue.Status,-10} depth {queue.Size}/5  running {queue.Limiter!.RunningCount}/3  " +
+               $"enqueued {metrics.Enqueued,2}  processed {metrics.Processed,2}  errors {metrics.Errors}  backpressure {metrics.BackpressureEvents}";
     }
 
     private static async Task RunJobAsync(JobPlan plan, ConcurrencyLimiter limiter, DemoStats stats, DemoConsole console,
@@ -109,9 +194,15 @@ internal static class DemoCommand
         {
             ShouldListenTo = source => source.Name == ActorQueueTelemetry.Name,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity => console.Line(
+            ActivityStopped = activity =>
+            {
+                if ((activity.GetTagItem("limiter_name") as string) == LimiterName)
+                {
+                    console.Line(
                 $"{Stamp(clock)}  span '{activity.DisplayName}' source={activity.GetTagItem("source")} " +
-                $"queued at position {activity.GetTagItem("waiting_count")} lasted {activity.Duration.TotalMilliseconds:0} ms"),
+                        $"queued at position {activity.GetTagItem("waiting_count")} lasted {activity.Duration.TotalMilliseconds:0} ms");
+                }
+            },
         };
         ActivitySource.AddActivityListener(listener);
         return listener;

@@ -10,8 +10,10 @@ internal static class Usage
         actorqueue — a work scheduler on Akka.NET
 
         Usage:
-          actorqueue demo        20 simulated jobs share a limiter of 3 slots with at most 10 waiting;
-                                 shows running/waiting counts live and every wait span.
+          actorqueue demo        part 1: 20 simulated jobs share a limiter of 3 slots with at most 10 waiting,
+                                 showing running/waiting counts live and every wait span;
+                                 part 2: a producer feeds a WorkQueue of 5 slots whose 4 workers are capped at 3
+                                 running, showing backpressure, a failing job and live queue metrics.
           actorqueue --help      this text.
 
         Examples:

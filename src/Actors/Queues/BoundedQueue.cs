@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Serilog;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// A bounded async queue with backpressure, workers and a lifecycle (lionfuncs' <c>BoundedQueue</c>), whose
+/// state lives in a router actor that owns the buffer and a pool of pulling worker actors.
+/// </summary>
+/// <remarks>
+/// <para>Lifecycle: <c>Idle → Processing → Stopping → Stopped</c>; <see cref="StartAsync"/> restarts a stopped queue and
+/// its workers resume the items left in it. Nothing is dropped: every accepted item is processed, reported to the
+/// error handler, put back at the head of the queue (work cancelled by a stop timeout), or handed back by
+/// <see cref="DrainAsync"/>.</para>
+/// <para>Actors put items with <see cref="QueueProtocol"/> messages sent to <see cref="Router"/>.</para>
+/// </remarks>
+/// <typeparam name="T">The item type.</typeparam>
+[DebuggerDisplay("{Name}: {Status}, {Size}/{Capacity} queued, {WorkerCount} workers")]
+public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
+{
+    private readonly QueueCounters _counters = new();
+    private readonly ActorQueueExtension _runtime;
+
+    /// <summary>How many items taken with <see cref="GetAsync"/> still await <see cref="TaskDone"/>; guards against extra calls.</summary>
+    private int _outstandingGets;
+
+    /// <summary>1 once disposal has begun.</summary>
+    private int _disposed;
+
+    /// <summary>Creates a queue and its router actor, in <see cref="QueueStatus.Idle"/>.</summary>
+    /// <param name="maxSize">How many items the queue holds; at least 1.</param>
+    /// <param name="timeout">How long a put waits for space by default; <c>null</c> for the configured default (100 ms),
+    /// <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
+    /// <param name="logger">Where start, stop, backpressure and worker errors are logged; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> is below 1 or <paramref name="timeout"/> is negative and not infinite.</exception>
+    public BoundedQueue(int maxSize = 100, TimeSpan? timeout = null, ILogger? logger = null, ActorSystem? system = null, string? name = null)
+        : this(maxSize, timeout, TimeSpan.FromSeconds(1), logger, system, name)
+    {
+    }
+
+    internal BoundedQueue(int maxSize, TimeSpan? timeout, TimeSpan heartbeatPeriod, ILogger? logger, ActorSystem? system, string? name)
+    {
+        if (maxSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, $"maxSize must be >= 1, got {maxSize}");
+        }
+
+        _runtime = ActorQueueRuntime.Resolve(system);
+        DefaultPutTimeout = QueueArguments.PutTimeout(timeout ?? _runtime.Settings.QueuePutTimeout, nameof(timeout));
+        Capacity = maxSize;
+        var actorName = _runtime.UniqueActorName("queue", name);
+        Name = name ?? actorName;
+        var telemetry = new QueueTelemetry(Name, logger);
+        var props = QueueRouterActor<T>.Props(maxSize, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters)
+            .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
+        Router = _runtime.System.ActorOf(props, actorName);
+    }
+
+    /// <summary>The queue's name in logs and metrics.</summary>
+    public string Name { get; }
+
+    /// <summary>How many items the queue holds (<c>maxSize</c>).</summary>
+    public int Capacity { get; }
+
+    /// <summary>How long a put waits for space when it is given no timeout.</summary>
+    public TimeSpan DefaultPutTimeout { get; }
+
+    /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed.</summary>
+    public QueueStatus Status => Volatile.Read(ref _disposed) != 0 ? QueueStatus.Stopped : _counters.Status;
+
+    /// <summary>The counters, as of the last message the router handled.</summary>
+    public QueueMetrics Metrics => _counters.Metrics;
+
+    /// <summary>Items waiting in the queue.</summary>
+    public int Size => _counters.Size;
+
+    /// <summary>Whether the queue holds <see cref="Capacity"/> items.</summary>
+    public bool IsFull => _counters.Size >= Capacity;
+
+    /// <summary>Whether no item waits in the queue.</summary>
+    public bool IsEmpty => _counters.Size == 0;
+
+    /// <summary>Workers that take new items (retiring workers finishing their last item are not counted).</summary>
+    public int WorkerCount => _counters.WorkerCount;
+
+    /// <summary>The queue's router actor, for actor callers (<see cref="QueueProtocol"/>).</summary>
+    public IActorRef Router { get; }
+
+    /// <summary>Starts processing: from <see cref="QueueStatus.Idle"/> or <see cref="QueueStatus.Stopped"/> (a restart resumes leftover items and respawns the last workers).</summary>
+    /// <param name="cancellationToken">Stops waiting for the router's answer; the start itself still happens.</param>
+    /// <returns>A task that completes once the queue is processing.</returns>
+    /// <exception cref="QueueStateException">The queue is stopping.</exception>
+    public Task StartAsync(CancellationToken cancellationToken = default) => SendAsync(new StartQueue(), cancellationToken);
+
+    /// <summary>
+    /// Stops the queue: puts and gets are refused, workers finish their current item, and after
+    /// <paramref name="timeout"/> in-flight work is cancelled through its token and goes back to the head of the queue.
+    /// Items still queued stay queued.
+    /// </summary>
+    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> to never cancel.</param>
+    /// <returns>A task that completes once every worker has stopped.</returns>
+    public Task StopAsync(TimeSpan? timeout = null)
+    {
+        var stopTimeout = QueueArguments.PutTimeout(timeout ?? _runtime.Settings.QueueStopTimeout, nameof(timeout));
+        return SendAsync(new StopQueue(stopTimeout, terminate: false), CancellationToken.None);
+    }
+
+    /// <summary>Adds an item, waiting for space up to <paramref name="timeout"/>.</summary>
+    /// <param name="item">The item.</param>
+    /// <param name="timeout">How long to wait for space; <c>null</c> for <see cref="DefaultPutTimeout"/>, <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
+    /// <param name="cancellationToken">Withdraws the put while it waits; a cancelled put adds nothing.</param>
+    /// <returns><c>true</c> when the item was added; <c>false</c> when the queue stayed full (a backpressure event, logged as a warning).</returns>
+    /// <exception cref="QueueStateException">The queue is not processing (or stops while the put waits).</exception>
+    public Task<bool> PutAsync(T item, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var putTimeout = timeout is null ? DefaultPutTimeout : QueueArguments.PutTimeout(timeout.Value, nameof(timeout));
+        ThrowIfDisposed();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<bool>(cancellationToken);
+        }
+
+        var put = new FacadePut<T>(item, putTimeout, Router);
+        Router.Tell(put, ActorRefs.NoSender);
+        return cancellationToken.CanBeCanceled ? AwaitCancellable(put.Completion, put.Cancel, cancellationToken) : put.Completion.Task;
+    }
+
+    /// <summary>Takes the next item for manual processing; call <see cref="TaskDone"/> when it is finished.</summary>
+    /// <param name="cancellationToken">Withdraws the get while it waits.</param>
+    /// <returns>The oldest item, once one is available.</returns>
+    /// <exception cref="QueueStateException">The queue is not processing (or stops while the get waits).</exception>
+    public async Task<T> GetAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        var get = new GetRequest<T>(Router);
+        Router.Tell(get, ActorRefs.NoSender);
+        var item = await AwaitCancellable(get.Completion, get.Cancel, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _outstandingGets);
+        return item;
+    }
+
+    /// <summary>Marks an item taken with <see cref="GetAsync"/> as finished (counted as processed; <see cref="JoinAsync"/> waits for it).</summary>
+    /// <exception cref="InvalidOperationException">Called more times than items were taken with <see cref="GetAsync"/>.</exception>
+    public void TaskDone()
+    {
+        ThrowIfDisposed();
+        if (Interlocked.Decrement(ref _outstandingGets) < 0)
+        {
+            Interlocked.Increment(ref _outstandingGets);
+            throw new InvalidOperationException("TaskDone() was called more times than items were taken with GetAsync().");
+        }
+
+        Router.Tell(TaskDoneSignal.Instance, ActorRefs.NoSender);
+    }
+
+    /// <summary>Waits until every accepted item is finished.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when nothing is queued or in flight.</returns>
+    /// <exception cref="QueueStateException">The queue is (or becomes) stopped with items pending; the message names the count.</exception>
+    public Task JoinAsync(CancellationToken cancellationToken = default) => SendAsync(new JoinQueue(), cancellationToken);
+
+    /// <summary>Starts <paramref name="numWorkers"/> worker actors running <paramref name="worker"/>; workers already running are replaced after finishing their current item.</summary>
+    /// <param name="worker">Processes one item.</param>
+    /// <param name="numWorkers">How many workers; at least 1.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item; an error handler that throws is logged and swallowed. Without one, worker errors are logged.</param>
+    /// <returns>A task that completes once the workers exist.</returns>
+    public Task StartWorkersAsync(Func<T, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        return StartWorkersAsync((item, _) => worker(item), numWorkers, errorHandler);
+    }
+
+    /// <summary>Starts <paramref name="numWorkers"/> worker actors running <paramref name="worker"/>, which receives a token that a stop timeout cancels.</summary>
+    /// <param name="worker">Processes one item; should honour the token.</param>
+    /// <param name="numWorkers">How many workers; at least 1.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item; an error handler that throws is logged and swallowed.</param>
+    /// <returns>A task that completes once the workers exist.</returns>
+    public Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null) =>
+        StartWorkersAsync(worker, numWorkers, errorHandler, limiter: null);
+
+    /// <summary>Stops nothing; takes back every item still queued in an idle or stopped queue, oldest first.</summary>
+    /// <returns>The items; they no longer count as queued (<see cref="QueueMetrics.Drained"/>).</returns>
+    /// <exception cref="QueueStateException">The queue is processing or stopping.</exception>
+    public Task<IReadOnlyList<T>> DrainAsync()
+    {
+        ThrowIfDisposed();
+        var drain = new DrainQueue<T>();
+        Router.Tell(drain, ActorRefs.NoSender);
+        return drain.Completion.Task;
+    }
+
+    /// <summary>Starts stopping the queue (as <see cref="StopAsync"/>) and then its router actor, without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Router.Tell(new StopQueue(_runtime.Settings.QueueStopTimeout, terminate: true), ActorRefs.NoSender);
+        }
+    }
+
+    /// <summary>Stops the queue (as <see cref="StopAsync"/>) and its router actor, and waits for both.</summary>
+    /// <returns>A task that completes when the router has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var stop = new StopQueue(_runtime.Settings.QueueStopTimeout, terminate: true);
+        Router.Tell(stop, ActorRefs.NoSender);
+        await stop.Completion.Task.ConfigureAwait(false);
+    }
+
+    internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
+                                    IConcurrencyLimiter? limiter)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        if (numWorkers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be >= 1, got {numWorkers}");
+        }
+
+        return SendAsync(new StartWorkers<T>(new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter)), CancellationToken.None);
+    }
+
+    private Task SendAsync(QueueCommand<bool> command, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        Router.Tell(command, ActorRefs.NoSender);
+        return cancellationToken.CanBeCanceled ? command.Completion.Task.WaitAsync(cancellationToken) : command.Completion.Task;
+    }
+
+    private static async Task<TResult> AwaitCancellable<TResult>(TaskCompletionSource<TResult> completion, Action<CancellationToken> cancel,
+                                                                 CancellationToken cancellationToken)
+    {
+        await using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((Action<CancellationToken>)state!)(token), cancel)
+            .ConfigureAwait(false);
+        return await completion.Task.ConfigureAwait(false);
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+}
+
+/// <summary>Argument checks shared by the queue facades.</summary>
+internal static class QueueArguments
+{
+    public static TimeSpan PutTimeout(TimeSpan value, string parameterName) =>
+        value >= TimeSpan.Zero || value == Timeout.InfiniteTimeSpan
+            ? value
+            : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be >= 0 or Timeout.InfiniteTimeSpan, got {value}");
+}

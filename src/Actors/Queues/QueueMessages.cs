@@ -1,0 +1,220 @@
+using ActorQueue.Coordination;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Actors;
+
+/// <summary>A facade command that the router answers by completing <see cref="Completion"/>; a command that reaches a stopped router fails with <see cref="ObjectDisposedException"/>.</summary>
+internal abstract class QueueCommand<TResult> : IUndeliverableRequest
+{
+    public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <inheritdoc />
+    public virtual void Undelivered() => Completion.TrySetException(QueueErrors.Disposed());
+}
+
+internal sealed class StartQueue : QueueCommand<bool>;
+
+/// <summary>Stop the queue; with <see cref="Terminate"/> the router stops itself afterwards (dispose).</summary>
+internal sealed class StopQueue(TimeSpan timeout, bool terminate) : QueueCommand<bool>
+{
+    public TimeSpan Timeout { get; } = timeout;
+
+    public bool Terminate { get; } = terminate;
+
+    /// <summary>A stop that reaches a router already gone has nothing left to do.</summary>
+    public override void Undelivered() => Completion.TrySetResult(true);
+}
+
+internal sealed class JoinQueue : QueueCommand<bool>;
+
+internal sealed class DrainQueue<T> : QueueCommand<IReadOnlyList<T>>;
+
+internal sealed class StartWorkers<T>(WorkerSpec<T> spec) : QueueCommand<bool>
+{
+    public WorkerSpec<T> Spec { get; } = spec;
+}
+
+/// <summary>One <c>TaskDone</c> from a facade caller that took an item with <c>GetAsync</c>.</summary>
+internal sealed class TaskDoneSignal : IDeadLetterSuppression
+{
+    public static readonly TaskDoneSignal Instance = new();
+}
+
+/// <summary>A put waiting for space: from a facade or from an actor.</summary>
+internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
+{
+    public T Item { get; } = item;
+
+    /// <summary>How long the put may wait for space.</summary>
+    public abstract TimeSpan Timeout { get; }
+
+    /// <summary>Whether the caller has already gone (cancelled).</summary>
+    public abstract bool IsAbandoned { get; }
+
+    /// <summary>The item is in the queue; returns <c>false</c> when the caller had already cancelled (then it must not be added).</summary>
+    public abstract bool TryAccept();
+
+    /// <summary>No space within the timeout.</summary>
+    public abstract void Full();
+
+    /// <summary>The queue's status does not allow puts.</summary>
+    public abstract void Refused(QueueStatus status, string reason);
+}
+
+/// <summary>A facade's put; completes with <c>true</c> (accepted), <c>false</c> (backpressure), or an exception.</summary>
+internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router) : PendingPut<T>(item), IUndeliverableRequest
+{
+    public TaskCompletionSource<bool> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <inheritdoc />
+    public override TimeSpan Timeout { get; } = timeout;
+
+    /// <inheritdoc />
+    public override bool IsAbandoned => Completion.Task.IsCompleted;
+
+    /// <inheritdoc />
+    public override bool TryAccept() => Completion.TrySetResult(true);
+
+    /// <inheritdoc />
+    public override void Full() => Completion.TrySetResult(false);
+
+    /// <inheritdoc />
+    public override void Refused(QueueStatus status, string reason) => Completion.TrySetException(new QueueStateException(reason, status));
+
+    /// <summary>From the caller's cancellation callback: cancel first, then tell the router to drop the waiting put.</summary>
+    public void Cancel(CancellationToken cancellationToken)
+    {
+        if (Completion.TrySetCanceled(cancellationToken))
+        {
+            router.Tell(new CancelPut<T>(this), ActorRefs.NoSender);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Undelivered() => Completion.TrySetException(QueueErrors.Disposed());
+}
+
+/// <summary>An actor's <see cref="QueueProtocol.Put"/>; answered with protocol messages.</summary>
+internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester, long correlationId) : PendingPut<T>(item)
+{
+    /// <inheritdoc />
+    public override TimeSpan Timeout { get; } = timeout;
+
+    /// <inheritdoc />
+    public override bool IsAbandoned => false;
+
+    /// <inheritdoc />
+    public override bool TryAccept()
+    {
+        requester.Tell(new QueueProtocol.Accepted(correlationId));
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override void Full() => requester.Tell(new QueueProtocol.RejectedFull(correlationId));
+
+    /// <inheritdoc />
+    public override void Refused(QueueStatus status, string reason) => requester.Tell(new QueueProtocol.RejectedState(correlationId, status, reason));
+}
+
+internal sealed record CancelPut<T>(FacadePut<T> Put) : IDeadLetterSuppression;
+
+internal sealed record PutTimedOut<T>(PendingPut<T> Put);
+
+/// <summary>A facade's <c>GetAsync</c> waiting for an item.</summary>
+internal sealed class GetRequest<T>(IActorRef router) : WaiterNode<GetRequest<T>>, IUndeliverableRequest
+{
+    public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Cancel(CancellationToken cancellationToken)
+    {
+        if (Completion.TrySetCanceled(cancellationToken))
+        {
+            router.Tell(new CancelGet<T>(this), ActorRefs.NoSender);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Undelivered() => Completion.TrySetException(QueueErrors.Disposed());
+}
+
+internal sealed record CancelGet<T>(GetRequest<T> Get) : IDeadLetterSuppression;
+
+/// <summary>The stop timeout ran out: cancel in-flight work.</summary>
+internal sealed class StopTimedOut
+{
+    public static readonly StopTimedOut Instance = new();
+}
+
+/// <summary>Time to log the queue's depth and counters (every <see cref="QueueConfig.CapacityRefreshTime"/>).</summary>
+internal sealed class Heartbeat
+{
+    public static readonly Heartbeat Instance = new();
+}
+
+/// <summary>What a worker runs, how many workers there are, and what limits them.</summary>
+internal sealed record WorkerSpec<T>(
+    Func<T, CancellationToken, Task> Work,
+    int Count,
+    Func<Exception, T, Task>? ErrorHandler,
+    IConcurrencyLimiter? Limiter);
+
+/// <summary>Router → worker: process this item.</summary>
+internal sealed record WorkItem<T>(T Item);
+
+/// <summary>Worker → router: I am free, send me an item.</summary>
+internal sealed class RequestWork
+{
+    public static readonly RequestWork Instance = new();
+}
+
+/// <summary>How a worker's item ended.</summary>
+internal enum ItemOutcome
+{
+    /// <summary>The worker function returned.</summary>
+    Succeeded,
+
+    /// <summary>The worker function threw; the error handler has run.</summary>
+    Failed,
+
+    /// <summary>The stop timeout cancelled the work: the item goes back to the head of the queue.</summary>
+    Cancelled,
+}
+
+/// <summary>Worker → router: the current item ended this way; also asks for the next item unless the worker is retiring.</summary>
+internal sealed record ItemFinished(ItemOutcome Outcome);
+
+/// <summary>Router → worker: cancel the item in flight (stop timeout).</summary>
+internal sealed class CancelWork
+{
+    public static readonly CancelWork Instance = new();
+}
+
+/// <summary>Router → worker: finish the current item, take no more, stop.</summary>
+internal sealed class Retire
+{
+    public static readonly Retire Instance = new();
+}
+
+/// <summary>Worker → router, from the failing incarnation before its restart: the item in flight is lost to an error.</summary>
+internal sealed record WorkerCrashed(Exception Cause);
+
+/// <summary>The exceptions the queue facades throw, with their messages in one place.</summary>
+internal static class QueueErrors
+{
+    public static ObjectDisposedException Disposed() => new("BoundedQueue", "The queue has been disposed.");
+
+    public static string CannotPut(QueueStatus status) => $"Cannot put items when queue is {Describe(status)}";
+
+    public static string CannotGet(QueueStatus status) => $"Cannot get items when queue is {Describe(status)}";
+
+    public static string Describe(QueueStatus status) => status switch
+    {
+        QueueStatus.Idle => "idle",
+        QueueStatus.Processing => "processing",
+        QueueStatus.Stopping => "stopping",
+        _ => "stopped",
+    };
+}

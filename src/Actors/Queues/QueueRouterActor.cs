@@ -1,0 +1,700 @@
+using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The one owner of a queue: its bounded buffer, the puts waiting for space, the getters waiting for items, the
+/// lifecycle, the counters and the pool of worker children. Workers pull, so an item leaves the buffer only
+/// when a worker or getter is free for it; nothing is ever dropped: an item is processed, reported as failed,
+/// put back at the head (stop timeout, lost worker), or handed back by a drain.
+/// </summary>
+internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
+{
+    private const string StopTimerKey = "stop-timeout";
+    private const string HeartbeatTimerKey = "heartbeat";
+
+    private readonly int _capacity;
+    private readonly TimeSpan _heartbeatPeriod;
+    private readonly string _workerDispatcher;
+    private readonly QueueTelemetry _telemetry;
+    private readonly QueueCounters _counters;
+
+    /// <summary>Accepted items not yet taken, oldest first.</summary>
+    private readonly ItemDeque<T> _buffer;
+
+    /// <summary>Puts waiting for space, oldest first.</summary>
+    private readonly WaiterQueue<PendingPut<T>> _puts = new();
+
+    /// <summary><c>GetAsync</c> callers waiting for an item, oldest first.</summary>
+    private readonly WaiterQueue<GetRequest<T>> _gets = new();
+
+    /// <summary>Every live worker child and what it holds.</summary>
+    private readonly Dictionary<IActorRef, WorkerState> _workers = [];
+
+    /// <summary>Free workers, in the order they became free (entries for workers since busy or retired are skipped).</summary>
+    private readonly Queue<IActorRef> _idle = new();
+
+    private readonly List<JoinQueue> _joiners = [];
+    private readonly List<StopQueue> _stoppers = [];
+
+    private QueueStatus _status = QueueStatus.Idle;
+
+    /// <summary>The latest worker spec, used again by a restart after a stop.</summary>
+    private WorkerSpec<T>? _spec;
+
+    /// <summary>Numbers worker generations, for unique child names.</summary>
+    private int _generation;
+
+    private long _enqueued;
+    private long _processed;
+    private long _errors;
+    private long _backpressure;
+    private long _drained;
+
+    /// <summary>Live workers that take new items (not retiring).</summary>
+    private int _activeWorkers;
+
+    /// <summary>Items with workers now.</summary>
+    private int _workerInFlight;
+
+    /// <summary>Items taken by <c>GetAsync</c> callers and not yet marked done.</summary>
+    private int _manualInFlight;
+
+    /// <summary>The depth last reported to the depth instrument.</summary>
+    private int _reportedDepth;
+
+    /// <summary>Whether the router stops itself once stopped (dispose).</summary>
+    private bool _terminateWhenStopped;
+
+    public QueueRouterActor(int capacity, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters)
+    {
+        _capacity = capacity;
+        _heartbeatPeriod = heartbeatPeriod;
+        _workerDispatcher = workerDispatcher;
+        _telemetry = telemetry;
+        _counters = counters;
+        _buffer = new ItemDeque<T>(Math.Min(capacity, 1024));
+
+        Receive<FacadePut<T>>(Offer);
+        Receive<QueueProtocol.Put>(HandleProtocolPut);
+        Receive<PutTimedOut<T>>(HandlePutTimedOut);
+        Receive<CancelPut<T>>(HandleCancelPut);
+        Receive<GetRequest<T>>(HandleGet);
+        Receive<CancelGet<T>>(message => _gets.Remove(message.Get));
+        Receive<TaskDoneSignal>(_ => HandleTaskDone());
+        Receive<RequestWork>(_ => HandleRequestWork());
+        Receive<ItemFinished>(HandleItemFinished);
+        Receive<WorkerCrashed>(HandleWorkerCrashed);
+        Receive<Terminated>(HandleWorkerTerminated);
+        Receive<StartQueue>(HandleStart);
+        Receive<StopQueue>(HandleStop);
+        Receive<StopTimedOut>(_ => HandleStopTimedOut());
+        Receive<StartWorkers<T>>(HandleStartWorkers);
+        Receive<JoinQueue>(HandleJoin);
+        Receive<DrainQueue<T>>(HandleDrain);
+        Receive<QueueProtocol.GetStatus>(_ => Sender.Tell(new QueueProtocol.Status(_status, _buffer.Count, _capacity, _activeWorkers, CurrentMetrics())));
+        Receive<Heartbeat>(_ => HandleHeartbeat());
+    }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Accepted items not finished: in the buffer, with workers, or with getters.</summary>
+    private int Unfinished => _buffer.Count + _workerInFlight + _manualInFlight;
+
+    public static Props Props(int capacity, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters) =>
+        Akka.Actor.Props.Create(() => new QueueRouterActor<T>(capacity, heartbeatPeriod, workerDispatcher, telemetry, counters));
+
+    /// <summary>An exception escaping a worker restarts that worker only; its item is reported as an error (<see cref="WorkerCrashed"/>).</summary>
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(maxNrOfRetries: -1, withinTimeRange: Timeout.InfiniteTimeSpan, localOnlyDecider: _ => Directive.Restart);
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        var disposed = QueueErrors.Disposed();
+        _puts.DrainAll(put => put.Refused(QueueStatus.Stopped, QueueErrors.CannotPut(QueueStatus.Stopped)));
+        _gets.DrainAll(get => get.Completion.TrySetException(disposed));
+        foreach (var joiner in _joiners)
+        {
+            joiner.Completion.TrySetException(disposed);
+        }
+
+        if (_buffer.Count > 0)
+        {
+            _telemetry.Log.Warning("Queue {QueueName} disposed with {Count} items still queued; they were not processed", _telemetry.QueueName, _buffer.Count);
+        }
+
+        ActorQueueTelemetry.QueueDepthCounter.Add(-_reportedDepth, _telemetry.Tag);
+        foreach (var stopper in _stoppers)
+        {
+            stopper.Completion.TrySetResult(true);
+        }
+
+        base.PostStop();
+    }
+
+    private void Offer(PendingPut<T> put)
+    {
+        if (put.IsAbandoned)
+        {
+            return;
+        }
+
+        if (_status != QueueStatus.Processing)
+        {
+            put.Refused(_status, QueueErrors.CannotPut(_status));
+            return;
+        }
+
+        if (_buffer.Count < _capacity && _puts.IsEmpty)
+        {
+            Accept(put);
+            Pump();
+            return;
+        }
+
+        if (put.Timeout == TimeSpan.Zero)
+        {
+            Backpressure(put);
+            Publish();
+            return;
+        }
+
+        _puts.Enqueue(put);
+        if (put.Timeout != Timeout.InfiniteTimeSpan)
+        {
+            Timers.StartSingleTimer(put, new PutTimedOut<T>(put), put.Timeout);
+        }
+    }
+
+    private void HandleProtocolPut(QueueProtocol.Put message)
+    {
+        if (message.Item is not T item)
+        {
+            if (message.Item is not null || default(T) is not null)
+            {
+                Sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId,
+                    $"The item is a {message.Item?.GetType().FullName ?? "null"}; this queue takes {typeof(T).FullName}"));
+                return;
+            }
+
+            item = default!;
+        }
+
+        var timeout = message.Timeout ?? TimeSpan.Zero;
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            Sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId, $"Timeout must be >= 0 or infinite, got {timeout}"));
+            return;
+        }
+
+        Offer(new ActorPut<T>(item, timeout, Sender, message.CorrelationId));
+    }
+
+    private void HandlePutTimedOut(PutTimedOut<T> message)
+    {
+        if (_puts.Remove(message.Put))
+        {
+            Backpressure(message.Put);
+            Publish();
+        }
+    }
+
+    private void HandleCancelPut(CancelPut<T> message)
+    {
+        if (_puts.Remove(message.Put))
+        {
+            Timers.Cancel(message.Put);
+        }
+    }
+
+    private void HandleGet(GetRequest<T> get)
+    {
+        if (get.Completion.Task.IsCompleted)
+        {
+            return;
+        }
+
+        if (_status != QueueStatus.Processing)
+        {
+            get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(_status), _status));
+            return;
+        }
+
+        _gets.Enqueue(get);
+        Pump();
+    }
+
+    private void HandleTaskDone()
+    {
+        if (_manualInFlight == 0)
+        {
+            _telemetry.Log.Error("TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", _telemetry.QueueName);
+            return;
+        }
+
+        _manualInFlight--;
+        _processed++;
+        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _telemetry.Tag);
+        AfterItemFinished();
+    }
+
+    private void HandleRequestWork()
+    {
+        if (_workers.TryGetValue(Sender, out var worker) && !worker.Retiring)
+        {
+            MarkIdle(Sender, worker);
+            Pump();
+        }
+    }
+
+    private void HandleItemFinished(ItemFinished message)
+    {
+        if (!TryTakeInFlight(Sender, out var worker, out var item))
+        {
+            return;
+        }
+
+        switch (message.Outcome)
+        {
+            case ItemOutcome.Cancelled:
+                _buffer.PushFront(item);
+                break;
+            case ItemOutcome.Failed:
+                CountFinished(failed: true);
+                break;
+            default:
+                CountFinished(failed: false);
+                break;
+        }
+
+        if (!worker.Retiring)
+        {
+            MarkIdle(Sender, worker);
+        }
+
+        AfterItemFinished();
+    }
+
+    private void HandleWorkerCrashed(WorkerCrashed message)
+    {
+        if (!TryTakeInFlight(Sender, out _, out var item))
+        {
+            return;
+        }
+
+        CountFinished(failed: true);
+        _telemetry.Log.Error(message.Cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error",
+            Sender.Path.Name, _telemetry.QueueName);
+        if (_spec?.ErrorHandler is { } handler)
+        {
+            var telemetry = _telemetry;
+            _ = Task.Run(() => telemetry.ReportFailureAsync(handler, message.Cause, item));
+        }
+
+        AfterItemFinished();
+    }
+
+    /// <summary>Takes the item a worker holds, if it holds one; the item is no longer in flight.</summary>
+    private bool TryTakeInFlight(IActorRef workerRef, out WorkerState worker, out T item)
+    {
+        if (!_workers.TryGetValue(workerRef, out worker!) || !worker.HasItem)
+        {
+            item = default!;
+            return false;
+        }
+
+        item = worker.TakeItem();
+        _workerInFlight--;
+        return true;
+    }
+
+    private void HandleWorkerTerminated(Terminated message)
+    {
+        if (!_workers.Remove(message.ActorRef, out var worker))
+        {
+            return;
+        }
+
+        if (!worker.Retiring)
+        {
+            _activeWorkers--;
+        }
+
+        if (worker.HasItem)
+        {
+            // A worker gone with work in hand: the item was not finished, so it goes back to the head.
+            _buffer.PushFront(worker.TakeItem());
+            _workerInFlight--;
+        }
+
+        Pump();
+        CheckStopped();
+    }
+
+    private void HandleStart(StartQueue command)
+    {
+        switch (_status)
+        {
+            case QueueStatus.Processing:
+                command.Completion.TrySetResult(true);
+                return;
+            case QueueStatus.Stopping:
+                command.Completion.TrySetException(new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", _status));
+                return;
+        }
+
+        _status = QueueStatus.Processing;
+        _telemetry.Log.Information("Queue {QueueName} started with {Count} items queued", _telemetry.QueueName, _buffer.Count);
+        if (_spec is not null && _activeWorkers == 0)
+        {
+            SpawnWorkers(_spec);
+        }
+
+        Timers.StartPeriodicTimer(HeartbeatTimerKey, Heartbeat.Instance, _heartbeatPeriod);
+        Pump();
+        command.Completion.TrySetResult(true);
+    }
+
+    private void HandleStop(StopQueue command)
+    {
+        _terminateWhenStopped |= command.Terminate;
+        _stoppers.Add(command);
+        switch (_status)
+        {
+            case QueueStatus.Idle:
+            case QueueStatus.Stopped:
+                _status = QueueStatus.Stopped;
+                RetireAllWorkers();
+                CheckStopped();
+                return;
+            case QueueStatus.Stopping:
+                return;
+        }
+
+        _status = QueueStatus.Stopping;
+        Timers.Cancel(HeartbeatTimerKey);
+        _telemetry.Log.Information("Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", _telemetry.QueueName, _workerInFlight, _buffer.Count);
+        var refusal = QueueErrors.CannotPut(QueueStatus.Stopping);
+        _puts.DrainAll(put =>
+        {
+            Timers.Cancel(put);
+            put.Refused(QueueStatus.Stopping, refusal);
+        });
+        _gets.DrainAll(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping)));
+        RetireAllWorkers();
+        if (command.Timeout != Timeout.InfiniteTimeSpan)
+        {
+            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
+        }
+
+        CheckStopped();
+    }
+
+    private void HandleStopTimedOut()
+    {
+        var busy = _workers.Where(w => w.Value.HasItem).Select(w => w.Key).ToList();
+        if (busy.Count == 0)
+        {
+            return;
+        }
+
+        _telemetry.Log.Warning("Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue",
+            _telemetry.QueueName, busy.Count);
+        foreach (var worker in busy)
+        {
+            worker.Tell(CancelWork.Instance);
+        }
+    }
+
+    private void HandleStartWorkers(StartWorkers<T> command)
+    {
+        RetireAllWorkers();
+        _spec = command.Spec;
+        SpawnWorkers(command.Spec);
+        Publish();
+        command.Completion.TrySetResult(true);
+    }
+
+    private void HandleJoin(JoinQueue command)
+    {
+        var unfinished = Unfinished;
+        if (unfinished == 0)
+        {
+            command.Completion.TrySetResult(true);
+        }
+        else if (_status == QueueStatus.Stopped)
+        {
+            command.Completion.TrySetException(StoppedWithPending(unfinished));
+        }
+        else
+        {
+            _joiners.Add(command);
+        }
+    }
+
+    private void HandleDrain(DrainQueue<T> command)
+    {
+        if (_status is QueueStatus.Processing or QueueStatus.Stopping)
+        {
+            command.Completion.TrySetException(new QueueStateException(
+                $"Cannot drain a queue that is {QueueErrors.Describe(_status)}; stop it first", _status));
+            return;
+        }
+
+        var items = _buffer.PopAll();
+        _drained += items.Count;
+        if (items.Count > 0)
+        {
+            _telemetry.Log.Information("Queue {QueueName} handed back {Count} items", _telemetry.QueueName, items.Count);
+        }
+
+        AfterItemFinished();
+        command.Completion.TrySetResult(items);
+    }
+
+    private void HandleHeartbeat() =>
+        _telemetry.Log.Debug("Queue {QueueName}: {Size}/{Capacity} queued, {InFlight} in flight, {Workers} workers, {Enqueued} enqueued, {Processed} processed",
+            _telemetry.QueueName, _buffer.Count, _capacity, _workerInFlight + _manualInFlight, _activeWorkers, _enqueued, _processed);
+
+    /// <summary>Moves items to whoever can take them: waiting puts into free space, queued items to getters and free workers.</summary>
+    private void Pump()
+    {
+        while (_status == QueueStatus.Processing)
+        {
+            while (_buffer.Count < _capacity && _puts.Dequeue() is { } put)
+            {
+                Timers.Cancel(put);
+                Accept(put);
+            }
+
+            if (_buffer.Count == 0)
+            {
+                break;
+            }
+
+            if (_gets.Dequeue() is { } get)
+            {
+                var item = _buffer.PopFront();
+                _manualInFlight++;
+                Publish();
+                if (!get.Completion.TrySetResult(item))
+                {
+                    _manualInFlight--;
+                    _buffer.PushFront(item);
+                }
+
+                continue;
+            }
+
+            if (!TryTakeIdleWorker(out var workerRef, out var worker))
+            {
+                break;
+            }
+
+            var next = _buffer.PopFront();
+            worker.Give(next);
+            _workerInFlight++;
+            workerRef.Tell(new WorkItem<T>(next));
+        }
+
+        Publish();
+    }
+
+    /// <summary>
+    /// Adds the put's item and answers it. The counts are published before the answer, so a caller that reads
+    /// <c>Size</c> after its put returns sees its item; a put withdrawn at that instant is taken back out.
+    /// </summary>
+    private void Accept(PendingPut<T> put)
+    {
+        _buffer.PushBack(put.Item);
+        _enqueued++;
+        Publish();
+        if (put.TryAccept())
+        {
+            ActorQueueTelemetry.QueueEnqueuedCounter.Add(1, _telemetry.Tag);
+            return;
+        }
+
+        _buffer.PopBack();
+        _enqueued--;
+    }
+
+    private void Backpressure(PendingPut<T> put)
+    {
+        _backpressure++;
+        ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _telemetry.Tag);
+        _telemetry.Log.Warning("Queue {QueueName} is full ({Capacity} items): a put gave up after {Timeout}", _telemetry.QueueName, _capacity, put.Timeout);
+        put.Full();
+    }
+
+    private void CountFinished(bool failed)
+    {
+        _processed++;
+        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _telemetry.Tag);
+        if (failed)
+        {
+            _errors++;
+            ActorQueueTelemetry.QueueErrorsCounter.Add(1, _telemetry.Tag);
+        }
+    }
+
+    private void AfterItemFinished()
+    {
+        Pump();
+        if (Unfinished == 0 && _joiners.Count > 0)
+        {
+            foreach (var joiner in _joiners)
+            {
+                joiner.Completion.TrySetResult(true);
+            }
+
+            _joiners.Clear();
+        }
+
+        CheckStopped();
+    }
+
+    private void CheckStopped()
+    {
+        if (_status == QueueStatus.Stopping && _workers.Count == 0)
+        {
+            _status = QueueStatus.Stopped;
+            Timers.Cancel(StopTimerKey);
+            _telemetry.Log.Information("Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)",
+                _telemetry.QueueName, _buffer.Count);
+        }
+
+        if (_status != QueueStatus.Stopped || _workers.Count > 0)
+        {
+            Publish();
+            return;
+        }
+
+        var unfinished = Unfinished;
+        if (unfinished > 0)
+        {
+            foreach (var joiner in _joiners)
+            {
+                joiner.Completion.TrySetException(StoppedWithPending(unfinished));
+            }
+
+            _joiners.Clear();
+        }
+
+        Publish();
+        foreach (var stopper in _stoppers)
+        {
+            stopper.Completion.TrySetResult(true);
+        }
+
+        _stoppers.Clear();
+        if (_terminateWhenStopped)
+        {
+            Context.Stop(Self);
+        }
+    }
+
+    private static QueueStateException StoppedWithPending(int pending) =>
+        new($"Cannot join a stopped queue with {pending} pending items; start it again to process them, or drain them", QueueStatus.Stopped);
+
+    private void SpawnWorkers(WorkerSpec<T> spec)
+    {
+        _generation++;
+        var props = QueueWorkerActor<T>.Props(spec, _telemetry).WithDispatcher(_workerDispatcher);
+        for (var i = 1; i <= spec.Count; i++)
+        {
+            var worker = Context.ActorOf(props, $"worker-{_generation}-{i}");
+            Context.Watch(worker);
+            _workers.Add(worker, new WorkerState());
+            _activeWorkers++;
+        }
+    }
+
+    private void RetireAllWorkers()
+    {
+        foreach (var (workerRef, worker) in _workers)
+        {
+            if (!worker.Retiring)
+            {
+                worker.Retiring = true;
+                _activeWorkers--;
+                workerRef.Tell(Retire.Instance);
+            }
+        }
+    }
+
+    private void MarkIdle(IActorRef workerRef, WorkerState worker)
+    {
+        if (!worker.Idle)
+        {
+            worker.Idle = true;
+            _idle.Enqueue(workerRef);
+        }
+    }
+
+    private bool TryTakeIdleWorker(out IActorRef workerRef, out WorkerState worker)
+    {
+        while (_idle.TryDequeue(out workerRef!))
+        {
+            if (_workers.TryGetValue(workerRef, out worker!) && worker.Idle && !worker.Retiring)
+            {
+                worker.Idle = false;
+                return true;
+            }
+        }
+
+        worker = null!;
+        return false;
+    }
+
+    private QueueMetrics CurrentMetrics() => new(_enqueued, _processed, _errors, _backpressure)
+    {
+        Drained = _drained,
+        InFlight = _workerInFlight + _manualInFlight,
+    };
+
+    private void Publish()
+    {
+        var depth = _buffer.Count;
+        if (depth != _reportedDepth)
+        {
+            ActorQueueTelemetry.QueueDepthCounter.Add(depth - _reportedDepth, _telemetry.Tag);
+            _reportedDepth = depth;
+        }
+
+        _counters.Publish(_status, depth, _activeWorkers, CurrentMetrics());
+    }
+
+    /// <summary>What the router knows of one worker.</summary>
+    private sealed class WorkerState
+    {
+        private T _item = default!;
+
+        /// <summary>Whether the worker holds an item now.</summary>
+        public bool HasItem { get; private set; }
+
+        /// <summary>Whether the worker stands in the idle queue.</summary>
+        public bool Idle { get; set; }
+
+        /// <summary>Whether the worker finishes its current item and then stops.</summary>
+        public bool Retiring { get; set; }
+
+        public void Give(T item)
+        {
+            _item = item;
+            HasItem = true;
+        }
+
+        public T TakeItem()
+        {
+            var item = _item;
+            _item = default!;
+            HasItem = false;
+            return item;
+        }
+    }
+}
