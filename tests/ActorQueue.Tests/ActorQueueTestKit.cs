@@ -29,6 +29,24 @@ public abstract class ActorQueueTestKit : Akka.TestKit.Xunit2.TestKit
     /// <summary>Awaits <paramref name="task"/> (rethrowing its exception), failing instead of hanging after the default (time-factored) timeout.</summary>
     protected Task Within(Task task) => task.WaitAsync(Dilated(TimeSpan.FromSeconds(10)));
 
+    /// <summary>Runs <paramref name="work"/> as a new logical flow that inherits nothing (no lock identity) from the caller.</summary>
+    protected static Task<T> InAnotherFlow<T>(Func<Task<T>> work)
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            return Task.Run(work);
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> as a new logical flow that inherits nothing from the caller.</summary>
+    protected static Task InAnotherFlow(Func<Task> work)
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            return Task.Run(work);
+        }
+    }
+
     /// <summary>
     /// Polls <paramref name="condition"/> every millisecond until it holds, failing after the default (time-factored)
     /// timeout. For counts that an actor updates: a bounded wait for a state, never a bare sleep.

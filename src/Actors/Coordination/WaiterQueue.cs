@@ -14,10 +14,10 @@ internal abstract class WaiterNode<TWaiter> where TWaiter : WaiterNode<TWaiter>
     internal TWaiter? Next;
 
     /// <summary>The queue this waiter stands in, or <c>null</c> when it stands in none.</summary>
-    internal WaiterQueue<TWaiter>? Owner;
+    internal WaiterQueue<TWaiter>? Queue;
 
     /// <summary>Whether this waiter stands in a queue now.</summary>
-    internal bool IsQueued => Owner is not null;
+    internal bool IsQueued => Queue is not null;
 }
 
 /// <summary>
@@ -45,12 +45,12 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
     /// <summary>Puts <paramref name="waiter"/> at the back of the queue.</summary>
     public void Enqueue(TWaiter waiter)
     {
-        if (waiter.Owner is not null)
+        if (waiter.Queue is not null)
         {
             throw new InvalidOperationException("The waiter already stands in a queue.");
         }
 
-        waiter.Owner = this;
+        waiter.Queue = this;
         waiter.Previous = _tail;
         waiter.Next = null;
         if (_tail is null)
@@ -69,12 +69,12 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
     /// <summary>Puts <paramref name="waiter"/> at the front of the queue (it was served out of turn and gives its turn back).</summary>
     public void EnqueueFirst(TWaiter waiter)
     {
-        if (waiter.Owner is not null)
+        if (waiter.Queue is not null)
         {
             throw new InvalidOperationException("The waiter already stands in a queue.");
         }
 
-        waiter.Owner = this;
+        waiter.Queue = this;
         waiter.Previous = null;
         waiter.Next = _head;
         if (_head is null)
@@ -106,13 +106,48 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
     /// <returns><c>true</c> when it stood here and was removed; <c>false</c> when it was already gone.</returns>
     public bool Remove(TWaiter waiter)
     {
-        if (!ReferenceEquals(waiter.Owner, this))
+        if (!ReferenceEquals(waiter.Queue, this))
         {
             return false;
         }
 
         Unlink(waiter);
         return true;
+    }
+
+    /// <summary>The oldest waiter that matches <paramref name="match"/>, or <c>null</c>; O(n).</summary>
+    public TWaiter? Find(Predicate<TWaiter> match)
+    {
+        for (var waiter = _head; waiter is not null; waiter = waiter.Next)
+        {
+            if (match(waiter))
+            {
+                return waiter;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Removes every waiter that matches <paramref name="match"/>, keeping the others in order.</summary>
+    /// <returns>The removed waiters, oldest first.</returns>
+    public List<TWaiter> RemoveWhere(Predicate<TWaiter> match)
+    {
+        var removed = new List<TWaiter>();
+        var waiter = _head;
+        while (waiter is not null)
+        {
+            var next = waiter.Next;
+            if (match(waiter))
+            {
+                Unlink(waiter);
+                removed.Add(waiter);
+            }
+
+            waiter = next;
+        }
+
+        return removed;
     }
 
     /// <summary>Removes every waiter, oldest first, and hands each to <paramref name="action"/>.</summary>
@@ -146,7 +181,7 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
 
         waiter.Previous = null;
         waiter.Next = null;
-        waiter.Owner = null;
+        waiter.Queue = null;
         Count--;
     }
 }

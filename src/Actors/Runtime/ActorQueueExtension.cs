@@ -12,6 +12,9 @@ internal sealed class ActorQueueExtension : IExtension
     /// <summary>Numbers the actors ActorQueue creates so that two facades never ask for the same name.</summary>
     private long _nextActorNumber;
 
+    /// <summary>Primitive coordinators alive in this system (started and not yet stopped).</summary>
+    private int _liveCoordinators;
+
     public ActorQueueExtension(ExtendedActorSystem system)
     {
         System = system;
@@ -28,6 +31,12 @@ internal sealed class ActorQueueExtension : IExtension
 
     /// <summary>The typed <c>actorqueue</c> configuration.</summary>
     public ActorQueueSettings Settings { get; }
+
+    /// <summary>Primitive coordinators alive in this system; a dropped primitive's coordinator leaves this count.</summary>
+    public int LiveCoordinators => Volatile.Read(ref _liveCoordinators);
+
+    /// <summary>Called by a coordinator when it starts (+1) and stops (-1).</summary>
+    public void CountCoordinator(int delta) => Interlocked.Add(ref _liveCoordinators, delta);
 
     /// <summary>Loads (once) and returns the extension for <paramref name="system"/>.</summary>
     public static ActorQueueExtension Get(ActorSystem system) => system.WithExtension<ActorQueueExtension, ActorQueueExtensionId>();

@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using ActorQueue.Primitives.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Primitives;
+
+/// <summary>
+/// An async condition variable bound to an <see cref="AsyncLock"/>. <see cref="WaitAsync"/> releases the lock,
+/// waits for a notify and re-acquires the lock (at the same reentrancy depth) before it returns, also when it is
+/// cancelled. Its waiters live in the lock's coordinator, so releasing and starting to wait are one atomic step.
+/// </summary>
+/// <example>
+/// <code>
+/// await using (await condition.LockAsync())
+/// {
+///     while (queue.Count == 0) await condition.WaitAsync();
+///     var item = queue.Dequeue();
+/// }
+/// </code>
+/// </example>
+[DebuggerDisplay("AsyncCondition on a lock locked = {Lock.IsLocked}")]
+public sealed class AsyncCondition : IDisposable, IAsyncDisposable
+{
+    /// <summary>Whether the condition created its lock and so disposes it.</summary>
+    private readonly bool _ownsLock;
+
+    /// <summary>Which of the lock's condition queues is this condition's.</summary>
+    private readonly int _conditionId;
+
+    /// <summary>Creates a condition on <paramref name="lock"/>, or on a new lock of its own.</summary>
+    /// <param name="lock">The lock to bind to; <c>null</c> to create one (disposed with the condition).</param>
+    /// <param name="system">The actor system for a lock of its own; the embedded default when <c>null</c>.</param>
+    public AsyncCondition(AsyncLock? @lock = null, ActorSystem? system = null)
+    {
+        _ownsLock = @lock is null;
+        Lock = @lock ?? new AsyncLock(system);
+        _conditionId = Lock.NewConditionId();
+    }
+
+    /// <summary>The lock the condition is bound to.</summary>
+    public AsyncLock Lock { get; }
+
+    /// <summary>Acquires the condition's lock (see <see cref="AsyncLock.AcquireAsync"/>).</summary>
+    /// <param name="cancellationToken">Withdraws the wait.</param>
+    /// <returns><c>true</c> once the lock is held.</returns>
+    public Task<bool> AcquireAsync(CancellationToken cancellationToken = default) => Lock.AcquireAsync(cancellationToken);
+
+    /// <summary>Releases the condition's lock (see <see cref="AsyncLock.Release"/>).</summary>
+    public void Release() => Lock.Release();
+
+    /// <summary>Acquires the condition's lock for an <c>await using</c> scope.</summary>
+    /// <param name="cancellationToken">Withdraws the wait.</param>
+    /// <returns>A scope whose disposal releases the lock.</returns>
+    public ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default) => Lock.LockAsync(cancellationToken);
+
+    /// <summary>
+    /// Releases the lock, waits for <see cref="NotifyAsync"/> or <see cref="NotifyAllAsync"/>, and re-acquires the
+    /// lock before returning. When cancelled it still re-acquires the lock first, then throws; a waiter that was
+    /// notified and then cancelled passes its notify on to the next waiter.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the wait (the lock is held again when the cancellation surfaces).</param>
+    /// <returns>A task that completes once notified and holding the lock.</returns>
+    /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    public Task WaitAsync(CancellationToken cancellationToken = default)
+    {
+        var (owner, depth) = Lock.ClaimForConditionWait();
+        var waiter = new Waiter(Lock.Coordinator, owner, deferCancellation: true) { Depth = depth, ConditionId = _conditionId };
+        Lock.Coordinator.Tell(new ConditionWait(waiter), ActorRefs.NoSender);
+        return cancellationToken.CanBeCanceled ? waiter.WaitAsync(cancellationToken) : waiter.Task;
+    }
+
+    /// <summary>Wakes up to <paramref name="n"/> waiters, oldest first; they get the lock after the caller releases it.</summary>
+    /// <param name="n">How many to wake; at least 0.</param>
+    /// <returns>A task that completes once the waiters are woken (a <see cref="Task{TResult}"/> of how many were).</returns>
+    /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    public Task NotifyAsync(int n = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        return Notify(n);
+    }
+
+    /// <summary>Wakes every waiter; they get the lock one by one after the caller releases it.</summary>
+    /// <returns>A task that completes once the waiters are woken.</returns>
+    /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    public Task NotifyAllAsync() => Notify(int.MaxValue);
+
+    /// <summary>Disposes the lock if the condition created it.</summary>
+    public void Dispose()
+    {
+        if (_ownsLock)
+        {
+            Lock.Dispose();
+        }
+    }
+
+    /// <summary>Disposes the lock if the condition created it, and waits for its coordinator to stop.</summary>
+    /// <returns>A task that completes when done.</returns>
+    public ValueTask DisposeAsync() => _ownsLock ? Lock.DisposeAsync() : default;
+
+    private Task<int> Notify(int count)
+    {
+        var notify = new ConditionNotify(_conditionId, count, Lock.OwnerForNotify());
+        Lock.Coordinator.Tell(notify, ActorRefs.NoSender);
+        return notify.Completion.Task;
+    }
+}

@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using ActorQueue.Primitives.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Primitives;
+
+/// <summary>A one-shot async event: <see cref="Set"/> releases every waiter, and later waits complete at once.</summary>
+/// <remarks>Actor callers send <see cref="CoordinatorProtocol.Acquire"/> to wait and <see cref="CoordinatorProtocol.Set"/> to set.</remarks>
+[DebuggerDisplay("AsyncEvent: set = {IsSet}")]
+public sealed class AsyncEvent : IDisposable, IAsyncDisposable
+{
+    private readonly CoordinatorHandle _handle;
+    private readonly EventState _state = new();
+
+    /// <summary>Creates an unset event.</summary>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    public AsyncEvent(ActorSystem? system = null)
+    {
+        _handle = new CoordinatorHandle(system, EventCoordinator.Props(_state), "event");
+    }
+
+    /// <summary>Whether the event has been set.</summary>
+    public bool IsSet => _state.IsSet;
+
+    /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
+    internal int WaitingCount => _state.Waiting;
+
+    /// <summary>The coordinator actor, for actor callers.</summary>
+    public IActorRef Coordinator => _handle.Coordinator;
+
+    /// <summary>Sets the event: every waiter is released. Setting it again does nothing.</summary>
+    public void Set()
+    {
+        _handle.ThrowIfDisposed(this);
+        _state.MarkSet(true);
+        Coordinator.Tell(CoordinatorProtocol.Set.Instance, ActorRefs.NoSender);
+    }
+
+    /// <summary>Waits until the event is set; completes at once if it already is.</summary>
+    /// <param name="cancellationToken">Withdraws the wait.</param>
+    /// <returns>A task that completes when the event is set.</returns>
+    public Task WaitAsync(CancellationToken cancellationToken = default)
+    {
+        _handle.ThrowIfDisposed(this);
+        if (_state.IsSet)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken);
+        }
+
+        var waiter = new Waiter(Coordinator, this);
+        return _handle.Send(new EventWait(waiter), waiter, cancellationToken);
+    }
+
+    /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _handle.Dispose();
+
+    /// <summary>Stops the coordinator and waits until it has stopped.</summary>
+    /// <returns>A task that completes when the coordinator has stopped.</returns>
+    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+}

@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using ActorQueue.Primitives.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Primitives;
+
+/// <summary>
+/// A reentrant async lock whose state lives in a coordinator actor. The flow that holds it may acquire it again
+/// and must release it as many times; other flows wait in FIFO order.
+/// </summary>
+/// <remarks>
+/// <para>"Flow" means the logical async flow that acquired (an <see cref="AsyncLocal{T}"/> identity). The caveat of
+/// async reentrancy: a task started inside the held region shares the holder's identity, so it may enter too and
+/// may release for the holder. Give such tasks their own lock, or start them outside the region.</para>
+/// <para>Actor callers send <see cref="CoordinatorProtocol"/> messages to <see cref="Coordinator"/>; the owner is the
+/// actor (reentrant per actor), and an owner actor that stops releases the lock.</para>
+/// </remarks>
+[DebuggerDisplay("AsyncLock: locked = {IsLocked}, depth = {State.Depth}")]
+public sealed class AsyncLock : IDisposable, IAsyncDisposable
+{
+    private readonly CoordinatorHandle _handle;
+    private readonly FlowIdentity _identity = new();
+
+    /// <summary>Numbers the conditions bound to this lock.</summary>
+    private int _lastConditionId;
+
+    /// <summary>Creates a lock and its coordinator actor.</summary>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    public AsyncLock(ActorSystem? system = null)
+    {
+        _handle = new CoordinatorHandle(system, LockCoordinator.Props(State), "lock");
+    }
+
+    /// <summary>Whether some flow or actor holds the lock.</summary>
+    public bool IsLocked => State.Owner is not null;
+
+    /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
+    internal int WaitingCount => State.Waiting;
+
+    /// <summary>The coordinator actor, for actor callers.</summary>
+    public IActorRef Coordinator => _handle.Coordinator;
+
+    internal LockState State { get; } = new();
+
+    internal ActorSystem System => _handle.Runtime.System;
+
+    /// <summary>Whether the calling flow holds the lock.</summary>
+    internal bool IsHeldByCurrentFlow => State.IsHeldBy(_identity.Current);
+
+    /// <summary>Acquires the lock, waiting in FIFO order; immediately if the calling flow already holds it.</summary>
+    /// <param name="cancellationToken">Withdraws the wait; a cancelled waiter takes nothing and the lock stays usable.</param>
+    /// <returns><c>true</c> once the lock is held.</returns>
+    public Task<bool> AcquireAsync(CancellationToken cancellationToken = default)
+    {
+        _handle.ThrowIfDisposed(this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<bool>(cancellationToken);
+        }
+
+        var owner = _identity.ForAcquire(State.IsHeldBy);
+        var waiter = new Waiter(Coordinator, owner);
+        return _handle.Send(new LockAcquire(waiter), waiter, cancellationToken);
+    }
+
+    /// <summary>Releases one level of the calling flow's hold; the lock is free once every acquire is matched.</summary>
+    /// <exception cref="SynchronizationLockException">The calling flow does not hold the lock.</exception>
+    public void Release()
+    {
+        var owner = _identity.Current;
+        if (owner is null || !State.TryClaimRelease(owner))
+        {
+            throw new SynchronizationLockException("The lock is not held by the calling flow; only the flow that acquired it may release it.");
+        }
+
+        Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
+    }
+
+    /// <summary>Acquires the lock for an <c>await using</c> scope: <c>await using (await l.LockAsync()) { ... }</c>.</summary>
+    /// <param name="cancellationToken">Withdraws the wait.</param>
+    /// <returns>A scope whose disposal releases the lock once.</returns>
+    public ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
+    {
+        var acquire = AcquireAsync(cancellationToken);
+        return ScopeAsync(acquire);
+
+        async ValueTask<IAsyncDisposable> ScopeAsync(Task<bool> acquired)
+        {
+            await acquired.ConfigureAwait(false);
+            return new Releaser(Release);
+        }
+    }
+
+    /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _handle.Dispose();
+
+    /// <summary>Stops the coordinator and waits until it has stopped.</summary>
+    /// <returns>A task that completes when the coordinator has stopped.</returns>
+    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+
+    internal int NewConditionId() => Interlocked.Increment(ref _lastConditionId);
+
+    /// <summary>For a condition wait: the calling flow's token after taking every level of its hold off the mirror.</summary>
+    internal (object Owner, int Depth) ClaimForConditionWait()
+    {
+        var owner = _identity.Current;
+        var depth = owner is null ? 0 : State.ClaimAll(owner);
+        return depth > 0 ? (owner!, depth) : throw new InvalidOperationException("WaitAsync requires holding the condition's lock.");
+    }
+
+    internal object OwnerForNotify() =>
+        IsHeldByCurrentFlow ? _identity.Current! : throw new InvalidOperationException("Notify requires holding the condition's lock.");
+}

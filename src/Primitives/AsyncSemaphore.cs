@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using ActorQueue.Primitives.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Primitives;
+
+/// <summary>An async semaphore whose permits and FIFO of waiters live in a coordinator actor.</summary>
+/// <remarks>Actor callers send <see cref="CoordinatorProtocol"/> messages to <see cref="Coordinator"/>; permits held by an actor come back when it stops.</remarks>
+[DebuggerDisplay("AsyncSemaphore: {Value} free")]
+public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
+{
+    private readonly CoordinatorHandle _handle;
+    private readonly SemaphoreState _state = new();
+
+    /// <summary>Creates a semaphore with <paramref name="initialValue"/> free permits.</summary>
+    /// <param name="initialValue">Free permits at the start; at least 0.</param>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="initialValue"/> is negative.</exception>
+    public AsyncSemaphore(int initialValue, ActorSystem? system = null)
+    {
+        if (initialValue < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(initialValue), initialValue, "The initial value must be >= 0");
+        }
+
+        _state.Value = initialValue;
+        _handle = new CoordinatorHandle(system, SemaphoreCoordinator.Props(initialValue, _state), "semaphore");
+    }
+
+    /// <summary>Free permits, as of the last message the coordinator handled.</summary>
+    public int Value => _state.Value;
+
+    /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
+    internal int WaitingCount => _state.Waiting;
+
+    /// <summary>The coordinator actor, for actor callers.</summary>
+    public IActorRef Coordinator => _handle.Coordinator;
+
+    /// <summary>Takes a permit, waiting in FIFO order when none is free.</summary>
+    /// <param name="cancellationToken">Withdraws the wait; a cancelled waiter takes nothing.</param>
+    /// <returns>A task that completes once a permit is held.</returns>
+    public Task AcquireAsync(CancellationToken cancellationToken = default)
+    {
+        _handle.ThrowIfDisposed(this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken);
+        }
+
+        var waiter = new Waiter(Coordinator, this);
+        return _handle.Send(new SemaphoreAcquire(waiter), waiter, cancellationToken);
+    }
+
+    /// <summary>Gives a permit back; the oldest waiter gets it, else it returns to the pool.</summary>
+    public void Release()
+    {
+        _handle.ThrowIfDisposed(this);
+        Coordinator.Tell(SemaphoreRelease.Instance, ActorRefs.NoSender);
+    }
+
+    /// <summary>Takes a permit for an <c>await using</c> scope.</summary>
+    /// <param name="cancellationToken">Withdraws the wait.</param>
+    /// <returns>A scope whose disposal gives the permit back once.</returns>
+    public async ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
+    {
+        await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(Release);
+    }
+
+    /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _handle.Dispose();
+
+    /// <summary>Stops the coordinator and waits until it has stopped.</summary>
+    /// <returns>A task that completes when the coordinator has stopped.</returns>
+    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+}

@@ -1,0 +1,114 @@
+using ActorQueue.Runtime;
+using Akka.Actor;
+
+namespace ActorQueue.Primitives.Coordination;
+
+/// <summary>
+/// A facade's hold on its coordinator actor. Disposing it stops the actor; if the facade is dropped without
+/// Dispose, the finaliser stops the actor, so dropped primitives do not leak actors. Only the facade refers to it.
+/// </summary>
+internal sealed class CoordinatorHandle
+{
+    /// <summary>1 once the coordinator has been told to stop.</summary>
+    private int _disposed;
+
+    public CoordinatorHandle(ActorSystem? system, Props props, string kind)
+    {
+        Runtime = ActorQueueRuntime.Resolve(system);
+        Coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
+    }
+
+    ~CoordinatorHandle()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            Coordinator.Tell(new DisposeCoordinator(), ActorRefs.NoSender);
+        }
+    }
+
+    public ActorQueueExtension Runtime { get; }
+
+    public IActorRef Coordinator { get; }
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    public void ThrowIfDisposed(object facade) => ObjectDisposedException.ThrowIf(IsDisposed, facade);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Coordinator.Tell(new DisposeCoordinator(), ActorRefs.NoSender);
+            GC.SuppressFinalize(this);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        GC.SuppressFinalize(this);
+        var dispose = new DisposeCoordinator();
+        Coordinator.Tell(dispose, ActorRefs.NoSender);
+        await dispose.Stopped.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a facade waiter and returns the task to await (with cancellation when the token can fire).</summary>
+    public Task<bool> Send(object message, Waiter waiter, CancellationToken cancellationToken)
+    {
+        Coordinator.Tell(message, ActorRefs.NoSender);
+        return cancellationToken.CanBeCanceled ? waiter.WaitAsync(cancellationToken) : waiter.Task;
+    }
+}
+
+/// <summary>The disposable that <c>LockAsync</c> returns: gives back what was acquired, once.</summary>
+internal sealed class Releaser(Action release) : IAsyncDisposable, IDisposable
+{
+    private Action? _release = release;
+
+    public void Dispose() => Interlocked.Exchange(ref _release, null)?.Invoke();
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return default;
+    }
+}
+
+/// <summary>
+/// Who "the current flow" is for one primitive. A flow gets a token on its first acquire and keeps it while it
+/// holds the primitive, so nested acquires in that flow are recognised; tasks the flow starts while holding share
+/// the token (the forked-task caveat of async reentrancy). A flow that no longer holds gets a fresh token on its
+/// next acquire, so tasks forked earlier do not pass as the holder.
+/// </summary>
+internal sealed class FlowIdentity
+{
+    private readonly AsyncLocal<FlowToken?> _token = new();
+
+    /// <summary>The calling flow's token, or <c>null</c> if it never acquired. Call synchronously from the caller's flow.</summary>
+    public object? Current => _token.Value;
+
+    /// <summary>The token to acquire with: the flow's own while <paramref name="holds"/> says it still holds, else a fresh one. Call synchronously from the caller's flow.</summary>
+    public object ForAcquire(Func<object, bool> holds)
+    {
+        var token = _token.Value;
+        if (token is null || !holds(token))
+        {
+            token = new FlowToken();
+            _token.Value = token;
+        }
+
+        return token;
+    }
+
+    private sealed class FlowToken
+    {
+        private static long _next;
+        private readonly long _id = Interlocked.Increment(ref _next);
+
+        public override string ToString() => $"flow-{_id}";
+    }
+}

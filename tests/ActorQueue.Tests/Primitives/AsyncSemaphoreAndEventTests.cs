@@ -1,0 +1,162 @@
+using ActorQueue.Primitives;
+using Akka.Actor;
+using static ActorQueue.Primitives.CoordinatorProtocol;
+
+namespace ActorQueue.Tests.Primitives;
+
+public class AsyncSemaphoreTests : ActorQueueTestKit
+{
+    [Fact]
+    public async Task A_semaphore_of_two_caps_concurrency_at_two()
+    {
+        using var semaphore = new AsyncSemaphore(2, Sys);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inside = 0;
+        var maxInside = 0;
+
+        var tasks = Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            await using (await semaphore.LockAsync())
+            {
+                maxInside = Math.Max(maxInside, Interlocked.Increment(ref inside));
+                await gate.Task;
+                Interlocked.Decrement(ref inside);
+            }
+        })).ToArray();
+
+        await Eventually(() => Volatile.Read(ref inside) == 2 && semaphore.WaitingCount == 4, "two inside, four waiting");
+        Assert.Equal(0, semaphore.Value);
+        gate.SetResult();
+        await Within(Task.WhenAll(tasks));
+
+        Assert.Equal(2, maxInside);
+        await Eventually(() => semaphore.Value == 2, "every permit came back");
+    }
+
+    [Fact]
+    public void A_negative_initial_value_is_rejected_with_its_value()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncSemaphore(-1, Sys));
+
+        Assert.Equal("initialValue", ex.ParamName);
+        Assert.Contains("The initial value must be >= 0", ex.Message);
+        Assert.Equal(-1, ex.ActualValue);
+    }
+
+    [Fact]
+    public async Task A_release_with_waiters_wakes_exactly_one()
+    {
+        var semaphore = new AsyncSemaphore(0, Sys);
+        var waiters = new List<Task>();
+        for (var i = 0; i < 3; i++)
+        {
+            waiters.Add(semaphore.AcquireAsync());
+            await Eventually(() => semaphore.WaitingCount == i + 1, "queued");
+        }
+
+        semaphore.Release();
+        await semaphore.DisposeAsync();
+
+        // The dispose was handled after the release: only the waiters the release woke succeeded.
+        var outcomes = await Task.WhenAll(waiters.Select(w => w.ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default)));
+        Assert.Equal([true, false, false], outcomes);
+    }
+
+    [Fact]
+    public async Task A_cancelled_waiter_takes_no_permit()
+    {
+        using var semaphore = new AsyncSemaphore(0, Sys);
+        using var cts = new CancellationTokenSource();
+        var cancelled = semaphore.AcquireAsync(cts.Token);
+        await Eventually(() => semaphore.WaitingCount == 1, "queued");
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        semaphore.Release();
+
+        await Eventually(() => semaphore.Value == 1 && semaphore.WaitingCount == 0, "the permit went to the pool");
+        await Within(semaphore.AcquireAsync());
+    }
+
+    [Fact]
+    public async Task Actors_take_and_give_back_permits_through_the_protocol()
+    {
+        using var semaphore = new AsyncSemaphore(1, Sys);
+        var actor = CreateTestProbe();
+        semaphore.Coordinator.Tell(new Acquire(1), actor.Ref);
+        await actor.ExpectMsgAsync(new Acquired(1));
+        Assert.Equal(0, semaphore.Value);
+
+        semaphore.Coordinator.Tell(new Release(2), actor.Ref);
+        await Eventually(() => semaphore.Value == 1, "the permit came back");
+        semaphore.Coordinator.Tell(new Release(3), actor.Ref);
+
+        Assert.Equal(3, (await actor.ExpectMsgAsync<Refused>()).RequestId);
+    }
+
+    [Fact]
+    public async Task A_permit_held_by_an_actor_comes_back_when_it_stops()
+    {
+        using var semaphore = new AsyncSemaphore(1, Sys);
+        var actor = CreateTestProbe();
+        semaphore.Coordinator.Tell(new Acquire(1), actor.Ref);
+        await actor.ExpectMsgAsync(new Acquired(1));
+        var waiting = semaphore.AcquireAsync();
+
+        Sys.Stop(actor.Ref);
+
+        await Within(waiting);
+    }
+}
+
+public class AsyncEventTests : ActorQueueTestKit
+{
+    [Fact]
+    public async Task Set_wakes_every_waiter_and_later_waits_complete_at_once()
+    {
+        using var @event = new AsyncEvent(Sys);
+        var first = @event.WaitAsync();
+        var second = @event.WaitAsync();
+        await Eventually(() => @event.WaitingCount == 2, "two wait");
+        Assert.False(@event.IsSet);
+
+        @event.Set();
+
+        await Within(Task.WhenAll(first, second));
+        Assert.True(@event.IsSet);
+        Assert.True(@event.WaitAsync().IsCompletedSuccessfully);
+        @event.Set();
+    }
+
+    [Fact]
+    public async Task A_cancelled_wait_leaves_the_event_usable()
+    {
+        using var @event = new AsyncEvent(Sys);
+        using var cts = new CancellationTokenSource();
+        var cancelled = @event.WaitAsync(cts.Token);
+        var other = @event.WaitAsync();
+        await Eventually(() => @event.WaitingCount == 2, "two wait");
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        await Eventually(() => @event.WaitingCount == 1, "the cancelled wait left");
+        @event.Set();
+
+        await Within(other);
+    }
+
+    [Fact]
+    public async Task An_actor_waits_for_the_event_and_another_sets_it()
+    {
+        using var @event = new AsyncEvent(Sys);
+        var waiter = CreateTestProbe();
+        var setter = CreateTestProbe();
+        @event.Coordinator.Tell(new Acquire(5), waiter.Ref);
+        await Eventually(() => @event.WaitingCount == 1, "the actor waits");
+
+        @event.Coordinator.Tell(Set.Instance, setter.Ref);
+
+        await waiter.ExpectMsgAsync(new Acquired(5));
+        await Eventually(() => @event.IsSet, "set");
+    }
+}

@@ -1,0 +1,53 @@
+using System.Runtime.CompilerServices;
+using ActorQueue.Primitives;
+using ActorQueue.Runtime;
+
+namespace ActorQueue.Tests.Primitives;
+
+public class PrimitiveLifetimeTests : ActorQueueTestKit
+{
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CreateAndDrop(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _ = new AsyncLock(Sys);
+            _ = new AsyncSemaphore(1, Sys);
+            _ = new AsyncEvent(Sys);
+            _ = new AsyncCapacityLimiter(2, Sys);
+        }
+    }
+
+    [Fact]
+    public async Task Primitives_dropped_without_dispose_do_not_leak_their_actors()
+    {
+        var runtime = ActorQueueExtension.Get(Sys);
+        var before = runtime.LiveCoordinators;
+
+        CreateAndDrop(50);
+        await Eventually(() => runtime.LiveCoordinators == before + 200, "all 200 coordinators started");
+        await Eventually(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return runtime.LiveCoordinators == before;
+        }, "every dropped primitive's coordinator stopped");
+    }
+
+    [Fact]
+    public async Task Disposed_primitives_stop_their_coordinators()
+    {
+        var runtime = ActorQueueExtension.Get(Sys);
+        var before = runtime.LiveCoordinators;
+        var semaphore = new AsyncSemaphore(1, Sys);
+        var @event = new AsyncEvent(Sys);
+        await Eventually(() => runtime.LiveCoordinators == before + 2, "started");
+
+        await semaphore.DisposeAsync();
+        @event.Dispose();
+
+        await Eventually(() => runtime.LiveCoordinators == before, "stopped");
+        Assert.Throws<ObjectDisposedException>(() => { _ = semaphore.AcquireAsync(); });
+        Assert.Throws<ObjectDisposedException>(() => { _ = @event.WaitAsync(); });
+    }
+}
