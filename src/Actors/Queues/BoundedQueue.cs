@@ -229,6 +229,9 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         return SendAsync(new StartWorkers<T>(new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter)), CancellationToken.None);
     }
 
+    /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
+    internal Task PutBatchAsync(IReadOnlyList<T> items) => SendAsync(new BatchPut<T>(items), CancellationToken.None);
+
     private Task SendAsync(QueueCommand<bool> command, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();

@@ -36,6 +36,18 @@ internal sealed class StartWorkers<T>(WorkerSpec<T> spec) : QueueCommand<bool>
     public WorkerSpec<T> Spec { get; } = spec;
 }
 
+/// <summary>
+/// A chunk of items from <c>BatchProcessAsync</c>: admitted in order as space frees, however long that takes, and
+/// answered once every item is in the queue. One message per chunk instead of one round trip per item.
+/// </summary>
+internal sealed class BatchPut<T>(IReadOnlyList<T> items) : QueueCommand<bool>
+{
+    public IReadOnlyList<T> Items { get; } = items;
+
+    /// <summary>How many of the items are in the queue so far.</summary>
+    public int Admitted { get; set; }
+}
+
 /// <summary>One <c>TaskDone</c> from a facade caller that took an item with <c>GetAsync</c>.</summary>
 internal sealed class TaskDoneSignal : IDeadLetterSuppression
 {
@@ -161,8 +173,8 @@ internal sealed record WorkerSpec<T>(
     Func<Exception, T, Task>? ErrorHandler,
     IConcurrencyLimiter? Limiter);
 
-/// <summary>Router → worker: process this item.</summary>
-internal sealed record WorkItem<T>(T Item);
+/// <summary>Router → worker: process this item; <see cref="Sequence"/> tags the run so a stale report is recognised.</summary>
+internal sealed record WorkItem<T>(T Item, long Sequence);
 
 /// <summary>Worker → router: I am free, send me an item.</summary>
 internal sealed class RequestWork
@@ -183,8 +195,8 @@ internal enum ItemOutcome
     Cancelled,
 }
 
-/// <summary>Worker → router: the current item ended this way; also asks for the next item unless the worker is retiring.</summary>
-internal sealed record ItemFinished(ItemOutcome Outcome);
+/// <summary>A worker's run → router (sent with the worker as sender): the item ended this way; the worker is free again.</summary>
+internal sealed record ItemFinished(ItemOutcome Outcome, long Sequence);
 
 /// <summary>Router → worker: cancel the item in flight (stop timeout).</summary>
 internal sealed class CancelWork
@@ -192,14 +204,8 @@ internal sealed class CancelWork
     public static readonly CancelWork Instance = new();
 }
 
-/// <summary>Router → worker: finish the current item, take no more, stop.</summary>
-internal sealed class Retire
-{
-    public static readonly Retire Instance = new();
-}
-
-/// <summary>Worker → router, from the failing incarnation before its restart: the item in flight is lost to an error.</summary>
-internal sealed record WorkerCrashed(Exception Cause);
+/// <summary>Worker → router, from the failing incarnation before its restart: the run <see cref="Sequence"/> (if still in flight) is lost to an error.</summary>
+internal sealed record WorkerCrashed(Exception Cause, long Sequence);
 
 /// <summary>The exceptions the queue facades throw, with their messages in one place.</summary>
 internal static class QueueErrors

@@ -27,6 +27,12 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Puts waiting for space, oldest first.</summary>
     private readonly WaiterQueue<PendingPut<T>> _puts = new();
 
+    /// <summary>Batches waiting for space, oldest first; the head may be partly admitted.</summary>
+    private readonly Queue<BatchPut<T>> _batches = new();
+
+    /// <summary>Batches fully admitted during this message, answered after the counts are published.</summary>
+    private readonly List<BatchPut<T>> _admittedBatches = [];
+
     /// <summary><c>GetAsync</c> callers waiting for an item, oldest first.</summary>
     private readonly WaiterQueue<GetRequest<T>> _gets = new();
 
@@ -53,6 +59,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     private long _backpressure;
     private long _drained;
 
+    /// <summary>The last run sequence number handed to a worker.</summary>
+    private long _lastSequence;
+
     /// <summary>Live workers that take new items (not retiring).</summary>
     private int _activeWorkers;
 
@@ -78,6 +87,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _buffer = new ItemDeque<T>(Math.Min(capacity, 1024));
 
         Receive<FacadePut<T>>(Offer);
+        Receive<BatchPut<T>>(HandleBatchPut);
         Receive<QueueProtocol.Put>(HandleProtocolPut);
         Receive<PutTimedOut<T>>(HandlePutTimedOut);
         Receive<CancelPut<T>>(HandleCancelPut);
@@ -117,6 +127,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         var disposed = QueueErrors.Disposed();
         _puts.DrainAll(put => put.Refused(QueueStatus.Stopped, QueueErrors.CannotPut(QueueStatus.Stopped)));
         _gets.DrainAll(get => get.Completion.TrySetException(disposed));
+        RefuseBatches(QueueStatus.Stopped);
         foreach (var joiner in _joiners)
         {
             joiner.Completion.TrySetException(disposed);
@@ -167,6 +178,27 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         if (put.Timeout != Timeout.InfiniteTimeSpan)
         {
             Timers.StartSingleTimer(put, new PutTimedOut<T>(put), put.Timeout);
+        }
+    }
+
+    private void HandleBatchPut(BatchPut<T> batch)
+    {
+        if (_status != QueueStatus.Processing)
+        {
+            batch.Completion.TrySetException(new QueueStateException(QueueErrors.CannotPut(_status), _status));
+            return;
+        }
+
+        _batches.Enqueue(batch);
+        Pump();
+    }
+
+    private void RefuseBatches(QueueStatus status)
+    {
+        while (_batches.TryDequeue(out var batch))
+        {
+            batch.Completion.TrySetException(new QueueStateException(
+                $"{QueueErrors.CannotPut(status)} ({batch.Admitted} of the batch's {batch.Items.Count} items were accepted)", status));
         }
     }
 
@@ -253,9 +285,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleItemFinished(ItemFinished message)
     {
-        if (!TryTakeInFlight(Sender, out var worker, out var item))
+        if (!TryTakeInFlight(Sender, message.Sequence, out var worker, out var item))
         {
-            return;
+            return; // a run of a crashed incarnation, already reported as an error
         }
 
         switch (message.Outcome)
@@ -271,7 +303,11 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
                 break;
         }
 
-        if (!worker.Retiring)
+        if (worker.Retiring)
+        {
+            Context.Stop(Sender);
+        }
+        else
         {
             MarkIdle(Sender, worker);
         }
@@ -281,7 +317,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleWorkerCrashed(WorkerCrashed message)
     {
-        if (!TryTakeInFlight(Sender, out _, out var item))
+        if (!TryTakeInFlight(Sender, message.Sequence, out _, out var item))
         {
             return;
         }
@@ -298,10 +334,10 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         AfterItemFinished();
     }
 
-    /// <summary>Takes the item a worker holds, if it holds one; the item is no longer in flight.</summary>
-    private bool TryTakeInFlight(IActorRef workerRef, out WorkerState worker, out T item)
+    /// <summary>Takes the item a worker holds for run <paramref name="sequence"/>, if it still does; the item is no longer in flight.</summary>
+    private bool TryTakeInFlight(IActorRef workerRef, long sequence, out WorkerState worker, out T item)
     {
-        if (!_workers.TryGetValue(workerRef, out worker!) || !worker.HasItem)
+        if (!_workers.TryGetValue(workerRef, out worker!) || !worker.HasItem || worker.Sequence != sequence)
         {
             item = default!;
             return false;
@@ -385,6 +421,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             put.Refused(QueueStatus.Stopping, refusal);
         });
         _gets.DrainAll(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping)));
+        RefuseBatches(QueueStatus.Stopping);
         RetireAllWorkers();
         if (command.Timeout != Timeout.InfiniteTimeSpan)
         {
@@ -471,6 +508,8 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
                 Accept(put);
             }
 
+            AdmitBatches();
+
             if (_buffer.Count == 0)
             {
                 break;
@@ -496,12 +535,42 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             }
 
             var next = _buffer.PopFront();
-            worker.Give(next);
+            var sequence = ++_lastSequence;
+            worker.Give(next, sequence);
             _workerInFlight++;
-            workerRef.Tell(new WorkItem<T>(next));
+            workerRef.Tell(new WorkItem<T>(next, sequence));
         }
 
         Publish();
+        foreach (var batch in _admittedBatches)
+        {
+            batch.Completion.TrySetResult(true);
+        }
+
+        _admittedBatches.Clear();
+    }
+
+    /// <summary>Moves items of waiting batches into free space, in order.</summary>
+    private void AdmitBatches()
+    {
+        while (_buffer.Count < _capacity && _batches.TryPeek(out var batch))
+        {
+            var before = batch.Admitted;
+            while (_buffer.Count < _capacity && batch.Admitted < batch.Items.Count)
+            {
+                _buffer.PushBack(batch.Items[batch.Admitted++]);
+            }
+
+            var admitted = batch.Admitted - before;
+            _enqueued += admitted;
+            ActorQueueTelemetry.QueueEnqueuedCounter.Add(admitted, _telemetry.Tag);
+            if (batch.Admitted < batch.Items.Count)
+            {
+                return;
+            }
+
+            _admittedBatches.Add(_batches.Dequeue());
+        }
     }
 
     /// <summary>
@@ -620,9 +689,13 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         {
             if (!worker.Retiring)
             {
+                // A worker with an item stops once that item is finished; one without stops now.
                 worker.Retiring = true;
                 _activeWorkers--;
-                workerRef.Tell(Retire.Instance);
+                if (!worker.HasItem)
+                {
+                    Context.Stop(workerRef);
+                }
             }
         }
     }
@@ -683,9 +756,13 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         /// <summary>Whether the worker finishes its current item and then stops.</summary>
         public bool Retiring { get; set; }
 
-        public void Give(T item)
+        /// <summary>The run sequence number of the item held.</summary>
+        public long Sequence { get; private set; }
+
+        public void Give(T item, long sequence)
         {
             _item = item;
+            Sequence = sequence;
             HasItem = true;
         }
 

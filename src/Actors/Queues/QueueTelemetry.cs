@@ -57,22 +57,23 @@ internal sealed class QueueCounters
     public int WorkerCount => _workerCount;
 
     public QueueMetrics Metrics => new(
-        Interlocked.Read(ref _enqueued), Interlocked.Read(ref _processed), Interlocked.Read(ref _errors), Interlocked.Read(ref _backpressure))
+        Volatile.Read(ref _enqueued), Volatile.Read(ref _processed), Volatile.Read(ref _errors), Volatile.Read(ref _backpressure))
     {
-        Drained = Interlocked.Read(ref _drained),
-        InFlight = Interlocked.Read(ref _inFlight),
+        Drained = Volatile.Read(ref _drained),
+        InFlight = Volatile.Read(ref _inFlight),
     };
 
+    /// <summary>Called by the router only (one writer), so plain volatile writes suffice; each field is read whole.</summary>
     public void Publish(QueueStatus status, int size, int workerCount, in QueueMetrics metrics)
     {
-        _status = (int)status;
-        _size = size;
+        Volatile.Write(ref _enqueued, metrics.Enqueued);
+        Volatile.Write(ref _processed, metrics.Processed);
+        Volatile.Write(ref _errors, metrics.Errors);
+        Volatile.Write(ref _backpressure, metrics.BackpressureEvents);
+        Volatile.Write(ref _drained, metrics.Drained);
+        Volatile.Write(ref _inFlight, metrics.InFlight);
         _workerCount = workerCount;
-        Interlocked.Exchange(ref _enqueued, metrics.Enqueued);
-        Interlocked.Exchange(ref _processed, metrics.Processed);
-        Interlocked.Exchange(ref _errors, metrics.Errors);
-        Interlocked.Exchange(ref _backpressure, metrics.BackpressureEvents);
-        Interlocked.Exchange(ref _drained, metrics.Drained);
-        Interlocked.Exchange(ref _inFlight, metrics.InFlight);
+        _size = size;
+        _status = (int)status;
     }
 }

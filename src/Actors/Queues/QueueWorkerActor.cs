@@ -5,32 +5,28 @@ using Akka.Actor;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// One worker of a queue router. It pulls: it asks the router for an item whenever it is free, so its mailbox
-/// never fills. The item runs as a task off the actor's thread; the actor only starts it, cancels it on a stop
-/// timeout, and reports how it ended.
+/// One worker of a queue router. It pulls: it asks the router for an item when it starts, and each finished item
+/// (reported by the run straight to the router, with this worker as sender) frees it for the next, so its mailbox
+/// never fills. The item runs as a task off the actor's thread; the actor only starts it and cancels it on a stop
+/// timeout. Retiring is the router's call: it stops a worker once the worker holds no item.
 /// </summary>
 internal sealed class QueueWorkerActor<T> : ReceiveActor
 {
     private readonly WorkerSpec<T> _spec;
     private readonly QueueTelemetry _telemetry;
 
-    /// <summary>Identifies the item run in progress; a report from an earlier incarnation's run does not match.</summary>
-    private object? _run;
-
-    /// <summary>Cancels the run in progress on a stop timeout.</summary>
+    /// <summary>Cancels the latest run on a stop timeout or a crash.</summary>
     private CancellationTokenSource? _cancellation;
 
-    /// <summary>Set once the router retired this worker: finish the current item, then stop.</summary>
-    private bool _retiring;
+    /// <summary>The latest run's sequence number, reported if this incarnation crashes.</summary>
+    private long _sequence = -1;
 
     public QueueWorkerActor(WorkerSpec<T> spec, QueueTelemetry telemetry)
     {
         _spec = spec;
         _telemetry = telemetry;
         Receive<WorkItem<T>>(HandleWorkItem);
-        Receive<RunFinished>(HandleRunFinished);
         Receive<CancelWork>(_ => _cancellation?.Cancel());
-        Receive<Retire>(_ => HandleRetire());
         Receive<CrashForTest>(crash => throw crash.Cause);
     }
 
@@ -43,13 +39,10 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     /// <inheritdoc />
     protected override void PreRestart(Exception reason, object message)
     {
-        // The item in flight is reported as failed by the router; this incarnation's run must not report again.
+        // Tell the router first: cancelling may run the run's continuation inline, and its "cancelled" report must
+        // reach the router after the crash so the router sees it as stale and reports the item as failed.
+        Context.Parent.Tell(new WorkerCrashed(reason, _sequence));
         _cancellation?.Cancel();
-        if (_run is not null)
-        {
-            Context.Parent.Tell(new WorkerCrashed(reason));
-        }
-
         base.PreRestart(reason, message);
     }
 
@@ -57,46 +50,24 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     protected override void PostStop()
     {
         _cancellation?.Cancel();
-        _cancellation?.Dispose();
         base.PostStop();
     }
 
     private void HandleWorkItem(WorkItem<T> work)
     {
-        var run = new object();
-        _run = run;
+        // A finished run's source is simply replaced: cancelling it later is harmless, so it is never disposed early.
         _cancellation = new CancellationTokenSource();
+        _sequence = work.Sequence;
         var token = _cancellation.Token;
         var spec = _spec;
         var telemetry = _telemetry;
-        Task.Run(() => ProcessAsync(spec, telemetry, work.Item, token), CancellationToken.None)
-            .PipeTo(Self, success: outcome => new RunFinished(run, outcome));
-    }
-
-    private void HandleRunFinished(RunFinished finished)
-    {
-        if (!ReferenceEquals(finished.Run, _run))
+        var router = Context.Parent;
+        var self = Self;
+        _ = Task.Run(async () =>
         {
-            return;
-        }
-
-        _run = null;
-        _cancellation?.Dispose();
-        _cancellation = null;
-        Context.Parent.Tell(new ItemFinished(finished.Outcome));
-        if (_retiring)
-        {
-            Context.Stop(Self);
-        }
-    }
-
-    private void HandleRetire()
-    {
-        _retiring = true;
-        if (_run is null)
-        {
-            Context.Stop(Self);
-        }
+            var outcome = await ProcessAsync(spec, telemetry, work.Item, token).ConfigureAwait(false);
+            router.Tell(new ItemFinished(outcome, work.Sequence), self);
+        }, CancellationToken.None);
     }
 
     /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
@@ -130,8 +101,6 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
         }
     }
 
-    /// <summary>The run task's report to its own worker.</summary>
-    private sealed record RunFinished(object Run, ItemOutcome Outcome);
 }
 
 /// <summary>Test hook: makes a worker throw from its message handler, as a bug in the worker would, to exercise supervision.</summary>

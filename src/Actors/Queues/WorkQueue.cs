@@ -13,6 +13,9 @@ namespace ActorQueue.Actors;
 [DebuggerDisplay("{Queue.Name}: {Status}, {Size} queued")]
 public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
 {
+    /// <summary>The most items <see cref="BatchProcessAsync"/> sends in one message.</summary>
+    private const int MaxBatchChunk = 256;
+
     /// <summary>The limiter this queue created and so disposes; <c>null</c> for a shared or no limiter.</summary>
     private readonly ConcurrencyLimiter? _ownLimiter;
 
@@ -149,9 +152,24 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(worker);
         await ProcessAsync(worker, numWorkers, errorHandler).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
+
+        // Items go in chunks of at most the queue's capacity: one message per chunk, and never more than one
+        // chunk read ahead of the queue, so a lazy sequence is consumed only as space frees up.
+        var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
+        var chunk = new List<T>(chunkSize);
         foreach (var item in items)
         {
-            await Queue.PutAsync(item, Timeout.InfiniteTimeSpan).ConfigureAwait(false);
+            chunk.Add(item);
+            if (chunk.Count == chunkSize)
+            {
+                await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
+                chunk = new List<T>(chunkSize);
+            }
+        }
+
+        if (chunk.Count > 0)
+        {
+            await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
         }
 
         await JoinAsync().ConfigureAwait(false);

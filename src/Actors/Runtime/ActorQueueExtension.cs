@@ -15,6 +15,9 @@ internal sealed class ActorQueueExtension : IExtension
     /// <summary>Primitive coordinators alive in this system (started and not yet stopped).</summary>
     private int _liveCoordinators;
 
+    /// <summary>Primitive coordinators ever started in this system.</summary>
+    private long _startedCoordinators;
+
     public ActorQueueExtension(ExtendedActorSystem system)
     {
         System = system;
@@ -35,8 +38,18 @@ internal sealed class ActorQueueExtension : IExtension
     /// <summary>Primitive coordinators alive in this system; a dropped primitive's coordinator leaves this count.</summary>
     public int LiveCoordinators => Volatile.Read(ref _liveCoordinators);
 
+    /// <summary>Primitive coordinators ever started in this system.</summary>
+    public long StartedCoordinators => Interlocked.Read(ref _startedCoordinators);
+
     /// <summary>Called by a coordinator when it starts (+1) and stops (-1).</summary>
-    public void CountCoordinator(int delta) => Interlocked.Add(ref _liveCoordinators, delta);
+    public void CountCoordinator(int delta)
+    {
+        Interlocked.Add(ref _liveCoordinators, delta);
+        if (delta > 0)
+        {
+            Interlocked.Add(ref _startedCoordinators, delta);
+        }
+    }
 
     /// <summary>Loads (once) and returns the extension for <paramref name="system"/>.</summary>
     public static ActorQueueExtension Get(ActorSystem system) => system.WithExtension<ActorQueueExtension, ActorQueueExtensionId>();

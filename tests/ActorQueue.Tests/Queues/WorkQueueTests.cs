@@ -134,6 +134,35 @@ public class WorkQueueTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task Batch_process_reads_a_lazy_sequence_only_as_space_frees_up()
+    {
+        await using var queue = new WorkQueue<int>(maxSize: 10, system: Sys);
+        var produced = 0;
+        var processed = 0;
+        var maxAhead = 0;
+
+        IEnumerable<int> Items()
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                maxAhead = Math.Max(maxAhead, Interlocked.Increment(ref produced) - Volatile.Read(ref processed));
+                yield return i;
+            }
+        }
+
+        await Within(queue.BatchProcessAsync(Items(), async _ =>
+        {
+            await Task.Yield();
+            Interlocked.Increment(ref processed);
+        }, numWorkers: 2));
+
+        Assert.Equal(500, processed);
+        // At most: the queue's 10, the workers' 2, and one chunk (10) being read.
+        Assert.True(maxAhead <= 10 + 2 + 10 + 1, $"read at most one chunk ahead of the queue, saw {maxAhead}");
+        Assert.Equal(new QueueMetrics(500, 500, 0, 0), queue.Metrics);
+    }
+
+    [Fact]
     public async Task Batch_process_reports_failures_to_the_error_handler()
     {
         await using var queue = new WorkQueue<int>(maxSize: 2, system: Sys);

@@ -1,0 +1,32 @@
+using ActorQueue.Bench;
+using ActorQueue.Runtime;
+using Akka.Configuration;
+
+// dotnet run -c Release --project bench/ActorQueue.Bench -- [--quick] [--filter SUBSTRING] [--json FILE]
+var options = BenchOptions.Parse(args);
+if (options is null)
+{
+    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE]");
+    return 255;
+}
+
+var system = ActorQueueRuntime.Create("bench", ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+try
+{
+    var scenarios = Scenarios.All(system, options.Quick ? Sizes.Quick : Sizes.Full)
+        .Where(s => options.Filter is null || s.Name.Contains(options.Filter, StringComparison.OrdinalIgnoreCase))
+        .ToList();
+    var results = await Runner.RunAsync(scenarios, options.Quick ? 3 : 7, Console.Out);
+    Report.PrintTable(results, scenarios, Console.Out);
+    if (options.JsonPath is not null)
+    {
+        Report.WriteJson(results, options.JsonPath);
+        Console.WriteLine($"wrote {options.JsonPath}");
+    }
+
+    return 0;
+}
+finally
+{
+    await system.Terminate();
+}

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace ActorQueue.Bench;
+
+/// <summary>The command line: <c>--quick</c>, <c>--filter SUBSTRING</c>, <c>--json FILE</c>.</summary>
+internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath)
+{
+    public static BenchOptions? Parse(string[] args)
+    {
+        bool quick = false;
+        string? filter = null, json = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--quick": quick = true; break;
+                case "--filter" when i + 1 < args.Length: filter = args[++i]; break;
+                case "--json" when i + 1 < args.Length: json = args[++i]; break;
+                default: return null;
+            }
+        }
+
+        return new BenchOptions(quick, filter, json);
+    }
+}
+
+/// <summary>One library measured in one scenario: each call sets up, measures the core loop, tears down, and returns the value.</summary>
+internal sealed record Subject(string Name, Func<Task<double>> Measure);
+
+/// <summary>A scenario: its subjects (ActorQueue first), its unit, and the target from the benchmark issue.</summary>
+internal sealed record Scenario(string Name, string Unit, IReadOnlyList<Subject> Subjects, Target? Target = null);
+
+/// <summary>A target: ActorQueue's value over the peer's, at least (or, for memory, at most) <see cref="Ratio"/>.</summary>
+internal sealed record Target(string Peer, double Ratio, bool AtMost = false);
+
+/// <summary>One row of the results: the median of a subject's rounds.</summary>
+internal sealed record Row(string Scenario, string Subject, double Value, string Unit, int Rounds);
+
+internal static class Runner
+{
+    public const string Ours = "ActorQueue";
+
+    /// <summary>Warms every subject once, then runs rounds, interleaving subjects (A B C A B C ...), and keeps medians.</summary>
+    public static async Task<List<Row>> RunAsync(IReadOnlyList<Scenario> scenarios, int rounds, TextWriter log)
+    {
+        var samples = scenarios.SelectMany(s => s.Subjects.Select(j => (s, j))).ToDictionary(p => p, _ => new List<double>());
+        var clock = Stopwatch.StartNew();
+        foreach (var scenario in scenarios)
+        {
+            foreach (var subject in scenario.Subjects)
+            {
+                await subject.Measure();
+            }
+        }
+
+        log.WriteLine($"warm-up done in {clock.Elapsed.TotalSeconds:0.0}s; {rounds} rounds");
+        for (var round = 1; round <= rounds; round++)
+        {
+            foreach (var scenario in scenarios)
+            {
+                foreach (var subject in scenario.Subjects)
+                {
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    samples[(scenario, subject)].Add(await subject.Measure());
+                }
+            }
+
+            log.WriteLine($"round {round}/{rounds} done at {clock.Elapsed.TotalSeconds:0.0}s");
+        }
+
+        return samples.Select(p => new Row(p.Key.s.Name, p.Key.j.Name, Median(p.Value), p.Key.s.Unit, p.Value.Count)).ToList();
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>Runs <paramref name="operations"/> operations of <paramref name="body"/> and returns operations per second.</summary>
+    public static async Task<double> OpsPerSecond(long operations, Func<Task> body)
+    {
+        var clock = Stopwatch.StartNew();
+        await body();
+        return operations / clock.Elapsed.TotalSeconds;
+    }
+}
+
+internal static class Report
+{
+    public static void PrintTable(IReadOnlyList<Row> rows, IReadOnlyList<Scenario> scenarios, TextWriter output)
+    {
+        output.WriteLine();
+        output.WriteLine($"{"scenario",-26} {"subject",-14} {"median",16}  ratio of ActorQueue to the peer");
+        foreach (var scenario in scenarios)
+        {
+            var ours = rows.Single(r => r.Scenario == scenario.Name && r.Subject == Runner.Ours);
+            foreach (var row in rows.Where(r => r.Scenario == scenario.Name))
+            {
+                var ratio = row.Subject == Runner.Ours ? "" : $"{ours.Value / row.Value,6:0.000}x";
+                output.WriteLine($"{row.Scenario,-26} {row.Subject,-14} {Format(row),16}  {ratio}");
+            }
+
+            if (scenario.Target is { } target)
+            {
+                var peer = rows.Single(r => r.Scenario == scenario.Name && r.Subject == target.Peer);
+                var ratio = ours.Value / peer.Value;
+                var met = target.AtMost ? ratio <= target.Ratio : ratio >= target.Ratio;
+                output.WriteLine($"{"",-26} target {(target.AtMost ? "<=" : ">=")} {target.Ratio}x {target.Peer}: {ratio:0.000}x {(met ? "met" : "MISSED")}");
+            }
+        }
+
+        PrintScaling(rows, "scaling-limiter-", output);
+        PrintScaling(rows, "scaling-queue-", output);
+    }
+
+    public static void WriteJson(IReadOnlyList<Row> rows, string path)
+    {
+        var json = rows.Select(r => new Dictionary<string, object>
+        {
+            ["scenario"] = r.Scenario,
+            ["subject"] = r.Subject,
+            ["value"] = Math.Round(r.Value, 1),
+            ["unit"] = r.Unit,
+            ["rounds"] = r.Rounds,
+        });
+        File.WriteAllText(path, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    private static string Format(Row row) => row.Unit == "bytes" ? $"{row.Value:N0} B" : $"{row.Value:N0} ops/s";
+
+    /// <summary>Per-operation cost from the smallest to the largest size (target: grows less than 2x).</summary>
+    private static void PrintScaling(IReadOnlyList<Row> rows, string prefix, TextWriter output)
+    {
+        var sized = rows.Where(r => r.Scenario.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(r => (Size: int.Parse(r.Scenario[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture), r.Value))
+            .OrderBy(r => r.Size).ToList();
+        if (sized.Count < 2)
+        {
+            return;
+        }
+
+        var growth = sized[0].Value / sized[^1].Value;
+        output.WriteLine($"{prefix}*: per-op cost grows {growth:0.00}x from {sized[0].Size} to {sized[^1].Size} (target < 2x: {(growth < 2 ? "met" : "MISSED")})");
+    }
+}
