@@ -10,7 +10,8 @@ if (options is null)
     return 255;
 }
 
-var system = ActorQueueRuntime.Create("bench", ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+var overrides = Environment.GetEnvironmentVariable("ACTORQUEUE_BENCH_HOCON") ?? "";
+var system = ActorQueueRuntime.Create("bench", ConfigurationFactory.ParseString(overrides + "\nakka.loglevel = WARNING"));
 try
 {
     var scenarios = Scenarios.All(system, options.Quick ? Sizes.Quick : Sizes.Full)
