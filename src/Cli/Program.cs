@@ -7,18 +7,19 @@ Log.Logger = new LoggerConfiguration()
     .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose)
     .CreateLogger();
 
-using var interrupt = new CancellationTokenSource();
+using var interrupts = new Interrupts();
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true;
-    interrupt.Cancel();
+    interrupts.Press();
 };
 
 try
 {
     return args switch
     {
-        ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupt.Token),
+        ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out, Console.Error, interrupts),
+        ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupts.StopInput),
         [] or ["--help" or "-h" or "help", ..] => Usage.Print(Console.Out),
         _ => Usage.Fail(Console.Error, $"unknown command '{args[0]}'"),
     };

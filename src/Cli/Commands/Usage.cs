@@ -7,17 +7,38 @@ internal static class Usage
     public const int UsageErrorExitCode = 255;
 
     private const string Text = """
-        actorqueue — a work scheduler on Akka.NET
+        actorqueue — a parallel job runner and work scheduler on Akka.NET
 
         Usage:
-          actorqueue demo        part 1: 20 simulated jobs share a limiter of 3 slots with at most 10 waiting,
-                                 showing running/waiting counts live and every wait span;
-                                 part 2: a producer feeds a WorkQueue of 5 slots whose 4 workers are capped at 3
-                                 running, showing backpressure, a failing job and live queue metrics.
-          actorqueue --help      this text.
+          actorqueue run [FILE|-] [options]   run one shell command per input line (or JSONL jobs), in parallel
+          actorqueue demo                     the scheduler demo: a limiter and a work queue, shown live
+          actorqueue --help                   this text
+
+        Run options:
+          -j, --jobs N          run at most N jobs at once (default: the processor count)
+          --max-queued N        read at most N jobs ahead of the running ones (default: 2 x jobs, at least 16);
+                                input is read lazily, so a huge input runs in bounded memory
+          --limit TAG=N         a named limiter: jobs tagged TAG also need one of its N slots (repeatable)
+          --retries N           retry a failed job up to N times, with backoff from 100 ms doubling to 5 s
+          --timeout DURATION    kill a job's whole process tree after DURATION (500ms, 30s, 2m, 1h)
+          --halt-on-failure     after the first failure start no new jobs; running jobs finish
+          --tag                 prefix every output line with the job's id and a tab
+          -q, --quiet           no progress and no summary
+          --jsonl               input lines are JSON objects {"id", "cmd", "tags", "timeout", "retries", "env"}
+          --joblog FILE         record finished jobs in GNU parallel's joblog format
+          --resume              skip the jobs FILE of --joblog records as finished, and append to it
+
+        Each job's stdout and stderr are printed whole when it ends, never interleaved. Ctrl-C once: no new jobs
+        start and running jobs finish (the joblog stays complete, so --resume continues where the run stopped);
+        Ctrl-C twice: running jobs are killed (they are not logged, so --resume runs them again).
+
+        Exit status: 0 when every job succeeded; else the number of failed jobs, at most 101; 255 for usage errors.
 
         Examples:
-          dotnet run --project src/Cli -- demo
+          dotnet run --project src/Cli -- run examples/jobs.txt -j 4 --retries 1
+          seq 1 100 | sed 's/^/echo /' | actorqueue run - -j 8 --joblog run.log
+          actorqueue run examples/jobs.jsonl --jsonl -j 4 --limit net=1 --tag
+          actorqueue run jobs.txt -j 4 --joblog run.log --resume
         """;
 
     public static int Print(TextWriter output)

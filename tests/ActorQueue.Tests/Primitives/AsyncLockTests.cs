@@ -33,7 +33,7 @@ public class AsyncLockTests : ActorQueueTestKit
 
         Assert.Equal(100, counter);
         Assert.Equal(1, maxInside);
-        Assert.False(@lock.IsLocked);
+        await Eventually(() => !@lock.IsLocked, "the last release reached the coordinator");
     }
 
     [Fact]

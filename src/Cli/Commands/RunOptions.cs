@@ -1,0 +1,128 @@
+using ActorQueue.Cli.Jobs;
+
+namespace ActorQueue.Cli.Commands;
+
+/// <summary>The options of <c>actorqueue run</c>, parsed and validated; a bad option is a usage error with a one-line fix.</summary>
+internal sealed record RunOptions
+{
+    public string Input { get; init; } = "-";
+
+    public bool Jsonl { get; init; }
+
+    public int Jobs { get; init; } = Environment.ProcessorCount;
+
+    public int? MaxQueued { get; init; }
+
+    public IReadOnlyDictionary<string, int> Limits { get; init; } = new Dictionary<string, int>();
+
+    public int Retries { get; init; }
+
+    public TimeSpan? Timeout { get; init; }
+
+    public bool HaltOnFailure { get; init; }
+
+    public bool Tag { get; init; }
+
+    public bool Quiet { get; init; }
+
+    public string? JobLog { get; init; }
+
+    public bool Resume { get; init; }
+
+    /// <summary>Parses the arguments after <c>run</c>; returns the options or the problem to report.</summary>
+    public static (RunOptions? Options, string? Problem) Parse(IReadOnlyList<string> args)
+    {
+        var options = new RunOptions();
+        var limits = new Dictionary<string, int>(StringComparer.Ordinal);
+        var inputSeen = false;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new UsageException($"{arg} needs a value");
+            try
+            {
+                switch (arg)
+                {
+                    case "-j" or "--jobs":
+                        options = options with { Jobs = PositiveInt(arg, Value()) };
+                        break;
+                    case "--max-queued":
+                        options = options with { MaxQueued = PositiveInt(arg, Value()) };
+                        break;
+                    case "--limit":
+                        var limit = Value();
+                        var eq = limit.IndexOf('=', StringComparison.Ordinal);
+                        if (eq <= 0)
+                        {
+                            throw new UsageException($"--limit takes TAG=N, got '{limit}'");
+                        }
+
+                        limits[limit[..eq]] = PositiveInt($"--limit {limit[..eq]}", limit[(eq + 1)..]);
+                        break;
+                    case "--retries":
+                        options = options with { Retries = NonNegativeInt(arg, Value()) };
+                        break;
+                    case "--timeout":
+                        var timeout = Value();
+                        options = options with { Timeout = Durations.Parse(timeout) ?? throw new UsageException($"--timeout takes a duration like 30s, 500ms or 2m, got '{timeout}'") };
+                        break;
+                    case "--halt-on-failure":
+                        options = options with { HaltOnFailure = true };
+                        break;
+                    case "--tag":
+                        options = options with { Tag = true };
+                        break;
+                    case "--quiet" or "-q":
+                        options = options with { Quiet = true };
+                        break;
+                    case "--jsonl":
+                        options = options with { Jsonl = true };
+                        break;
+                    case "--joblog":
+                        options = options with { JobLog = Value() };
+                        break;
+                    case "--resume":
+                        options = options with { Resume = true };
+                        break;
+                    default:
+                        if (arg.StartsWith('-') && arg != "-")
+                        {
+                            throw new UsageException($"unknown option '{arg}'");
+                        }
+
+                        if (inputSeen)
+                        {
+                            throw new UsageException($"only one input file may be given, got '{options.Input}' and '{arg}'");
+                        }
+
+                        inputSeen = true;
+                        options = options with { Input = arg };
+                        break;
+                }
+            }
+            catch (UsageException ex)
+            {
+                return (null, ex.Message);
+            }
+        }
+
+        if (options.Resume && options.JobLog is null)
+        {
+            return (null, "--resume needs --joblog FILE to know which jobs already finished");
+        }
+
+        return (options with { Limits = limits }, null);
+    }
+
+    private static int PositiveInt(string option, string text) =>
+        int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 1
+            ? value
+            : throw new UsageException($"{option} takes a whole number >= 1, got '{text}'");
+
+    private static int NonNegativeInt(string option, string text) =>
+        int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new UsageException($"{option} takes a whole number >= 0, got '{text}'");
+
+    private sealed class UsageException(string message) : Exception(message);
+}
