@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>The built <c>actorqueue run</c> on real shell commands; limits are checked from the joblog's timestamps.</summary>
+public sealed class RunCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("actorqueue-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string PathOf(string name) => Path.Combine(_dir, name);
+
+    private string Write(string name, params string[] lines)
+    {
+        File.WriteAllLines(PathOf(name), lines);
+        return PathOf(name);
+    }
+
+    private const double Trim = 0.010;
+
+    private sealed record LogLine(long Seq, double Start, double Runtime, int Exit, int Signal, string Command);
+
+    private List<LogLine> ReadJobLog(string name)
+    {
+        var lines = File.ReadAllLines(PathOf(name));
+        Assert.Equal("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand", lines[0]);
+        return lines.Skip(1).Select(line =>
+        {
+            var f = line.Split('\t');
+            Assert.Equal(9, f.Length);
+            Assert.Equal(":", f[1]);
+            return new LogLine(long.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture),
+                double.Parse(f[3], CultureInfo.InvariantCulture), int.Parse(f[6], CultureInfo.InvariantCulture),
+                int.Parse(f[7], CultureInfo.InvariantCulture), f[8]);
+        }).ToList();
+    }
+
+    /// <summary>
+    /// The most jobs running at one instant. The joblog keeps milliseconds (start truncated, runtime rounded), so a job
+    /// that starts as another ends can seem to overlap it by up to 1.5 ms; each interval is trimmed by 10 ms at both
+    /// ends, far below the 200 ms an over-admitted job would overlap by.
+    /// </summary>
+    private static int MaxOverlap(IEnumerable<LogLine> jobs) =>
+        jobs.SelectMany(j => new[] { (T: j.Start + Trim, D: +1), (T: j.Start + j.Runtime - Trim, D: -1) })
+            .OrderBy(e => e.T).ThenBy(e => e.D)
+            .Aggregate((Now: 0, Max: 0), (acc, e) => (acc.Now + e.D, Math.Max(acc.Max, acc.Now + e.D))).Max;
+
+    [Fact]
+    public async Task Jobs_never_exceed_the_j_cap()
+    {
+        var jobs = Write("jobs.txt", Enumerable.Range(1, 8).Select(i => $"sleep 0.2; echo {i}").ToArray());
+
+        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q");
+
+        Assert.Equal(0, result.ExitCode);
+        var log = ReadJobLog("log.tsv");
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), log.Select(l => l.Seq).Order());
+        Assert.InRange(MaxOverlap(log), 1, 2);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => i.ToString(CultureInfo.InvariantCulture)),
+            result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).OrderBy(int.Parse));
+    }
+
+    [Fact]
+    public async Task A_named_limit_caps_its_tagged_jobs_within_the_j_cap()
+    {
+        var jobs = Write("jobs.jsonl",
+            """{"id": "n1", "cmd": "sleep 0.2", "tags": ["net"]}""",
+            """{"id": "n2", "cmd": "sleep 0.2", "tags": ["net"]}""",
+            """{"id": "n3", "cmd": "sleep 0.2", "tags": ["net"]}""",
+            """{"id": "free", "cmd": "sleep 0.2"}""");
+
+        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "--jsonl", "-j", "4", "--limit", "net=1", "--joblog", "log.tsv", "-q");
+
+        Assert.Equal(0, result.ExitCode);
+        var log = ReadJobLog("log.tsv");
+        Assert.Equal(1, MaxOverlap(log.Where(l => l.Seq <= 3)));
+        Assert.Equal(4, log.Count);
+    }
+
+    [Fact]
+    public async Task A_failed_job_is_retried_and_succeeds()
+    {
+        var marker = PathOf("attempted");
+        var jobs = Write("jobs.txt", $"if [ -e {marker} ]; then echo second-try-ok; else touch {marker}; exit 1; fi");
+
+        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "--retries", "2", "--joblog", "log.tsv");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("second-try-ok", result.Output);
+        Assert.Contains("1 retries", result.Errors);
+        Assert.Equal(0, Assert.Single(ReadJobLog("log.tsv")).Exit);
+    }
+
+    [Fact]
+    public async Task A_timeout_kills_the_whole_process_tree()
+    {
+        var pidFile = PathOf("child.pid");
+        var jobs = Write("jobs.txt", $"sleep 60 & echo $! > {pidFile}; wait");
+
+        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "--timeout", "500ms", "--joblog", "log.tsv");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("timed out", result.Errors);
+        var line = Assert.Single(ReadJobLog("log.tsv"));
+        Assert.Equal((-1, 9), (line.Exit, line.Signal));
+        var child = File.ReadAllText(pidFile).Trim();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (IsAlive(child))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the job's background child {child} should have been killed");
+            await Task.Delay(20);
+        }
+    }
+
+    private static bool IsAlive(string pid)
+    {
+        var stat = $"/proc/{pid}/stat";
+        return File.Exists(stat) && !File.ReadAllText(stat).Split(' ')[2].Equals("Z", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_exit_status_counts_failed_jobs_and_caps_at_101()
+    {
+        var three = Write("three.txt", "exit 1", "exit 2", "true", "exit 7");
+        var many = Write("many.txt", Enumerable.Repeat("exit 1", 105).ToArray());
+
+        Assert.Equal(3, (await CliProcess.RunAsync(_dir, null, "run", three, "-q")).ExitCode);
+        Assert.Equal(101, (await CliProcess.RunAsync(_dir, null, "run", many, "-j", "8", "-q")).ExitCode);
+        Assert.Equal(0, (await CliProcess.RunAsync(_dir, "true\necho hi\n", "run", "-", "-q")).ExitCode);
+    }
+
+    [Theory]
+    [InlineData("-j 0", "-j takes a whole number >= 1, got '0'")]
+    [InlineData("--limit net", "--limit takes TAG=N, got 'net'")]
+    [InlineData("--timeout soon", "--timeout takes a duration")]
+    [InlineData("--resume", "--resume needs --joblog")]
+    [InlineData("--frobnicate", "unknown option '--frobnicate'")]
+    [InlineData("missing.txt", "cannot read 'missing.txt'")]
+    public async Task Usage_errors_exit_255_with_one_line_saying_what_to_fix(string args, string message)
+    {
+        var result = await CliProcess.RunAsync(_dir, "", ["run", .. args.Split(' ')]);
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains(message, result.Errors);
+        Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task A_malformed_jsonl_line_is_reported_with_its_number_and_counted_failed()
+    {
+        var input = "{\"cmd\": \"echo one\"}\n{not json}\n{\"cmd\": \"echo three\", \"tags\": [\"gpu\"]}\n{\"cmd\": \"echo four\"}\n";
+
+        var result = await CliProcess.RunAsync(_dir, input, "run", "-", "--jsonl", "-q");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("line 2: not valid JSON", result.Errors);
+        Assert.Contains("unknown tag 'gpu'; add --limit gpu=N", result.Errors);
+        Assert.Contains("one", result.Output);
+        Assert.Contains("four", result.Output);
+    }
+
+    [Fact]
+    public async Task Each_jobs_output_is_printed_whole_never_interleaved()
+    {
+        var jobs = Write("jobs.txt",
+            "for i in $(seq 1 30); do echo A$i; sleep 0.005; done",
+            "for i in $(seq 1 30); do echo B$i; sleep 0.005; done");
+
+        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "-q", "--tag");
+
+        var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(60, lines.Length);
+        var firstJob = lines[0].Split('\t')[0];
+        Assert.All(lines.Take(30), l => Assert.StartsWith(firstJob + "\t", l, StringComparison.Ordinal));
+        Assert.DoesNotContain(lines.Skip(30), l => l.StartsWith(firstJob + "\t", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_interrupted_run_resumes_without_losing_or_repeating_a_job()
+    {
+        var jobs = Write("jobs.txt", Enumerable.Range(1, 10).Select(i => $"sleep 0.3; echo job-{i}").ToArray());
+        var first = Process.Start(CliProcess.StartInfo(_dir, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q"))!;
+        first.StandardInput.Close();
+        var firstOutput = first.StandardOutput.ReadToEndAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!File.Exists(PathOf("log.tsv")) || File.ReadAllLines(PathOf("log.tsv")).Length < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "two jobs should finish");
+            await Task.Delay(20);
+        }
+
+        using (var kill = Process.Start("kill", ["-INT", first.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await first.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var afterInterrupt = ReadJobLog("log.tsv").Select(l => l.Seq).ToList();
+        Assert.InRange(afterInterrupt.Count, 2, 9);
+
+        var second = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "--joblog", "log.tsv", "--resume", "-q");
+
+        Assert.Equal(0, second.ExitCode);
+        var all = ReadJobLog("log.tsv").Select(l => l.Seq).ToList();
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), all.Order());
+        var printed = (await firstOutput + second.Output).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => $"job-{i}").Order(StringComparer.Ordinal), printed.Order(StringComparer.Ordinal));
+    }
+}
