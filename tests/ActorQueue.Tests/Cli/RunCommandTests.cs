@@ -178,6 +178,31 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Input_is_read_lazily_so_jobs_run_while_the_input_is_still_open()
+    {
+        var run = Process.Start(CliProcess.StartInfo(_dir, "run", "-", "-j", "2", "--joblog", "log.tsv", "-q"))!;
+        var output = run.StandardOutput.ReadToEndAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            await run.StandardInput.WriteLineAsync($"echo streamed-{i}");
+        }
+
+        await run.StandardInput.FlushAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!File.Exists(PathOf("log.tsv")) || File.ReadAllLines(PathOf("log.tsv")).Length < 4)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the three jobs should run before the input ends");
+            await Task.Delay(20);
+        }
+
+        Assert.False(run.HasExited);
+        run.StandardInput.Close();
+        await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(3, (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
     public async Task An_interrupted_run_resumes_without_losing_or_repeating_a_job()
     {
         var jobs = Write("jobs.txt", Enumerable.Range(1, 10).Select(i => $"sleep 0.3; echo job-{i}").ToArray());
