@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Cli.Jobs;
+using Serilog;
+using Serilog.Formatting.Compact;
 
 namespace ActorQueue.Cli.Commands;
 
@@ -28,6 +30,16 @@ internal static class RunCommand
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return Usage.Fail(stderr, $"cannot read '{options.Input}': {ex.Message}");
+        }
+
+        if (options.LogFile is { } logFile)
+        {
+            // Structured JSON (CLEF) for every event: the library's queue and limiter logs and one event per job.
+            Log.Logger = new LoggerConfiguration()
+                .MinimumLevel.Information()
+                .WriteTo.Logger(Log.Logger)
+                .WriteTo.File(new CompactJsonFormatter(), logFile)
+                .CreateLogger();
         }
 
         using (input)
@@ -199,6 +211,8 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
         }
 
         jobLog?.Record(job.Seq, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
+        Log.Information("Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode} in {RuntimeSeconds:0.000}s after {Attempts} attempt(s): {Command}",
+            job.Id, job.Seq, result.Succeeded ? "succeeded" : result.TimedOut ? "timed out" : "failed", result.ExitCode, runtime.TotalSeconds, attempts, job.Command);
         if (result.Succeeded)
         {
             Interlocked.Increment(ref _succeeded);

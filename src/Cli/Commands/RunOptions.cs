@@ -29,6 +29,8 @@ internal sealed record RunOptions
 
     public bool Resume { get; init; }
 
+    public string? LogFile { get; init; }
+
     /// <summary>Parses the arguments after <c>run</c>; returns the options or the problem to report.</summary>
     public static (RunOptions? Options, string? Problem) Parse(IReadOnlyList<string> args)
     {
@@ -83,6 +85,9 @@ internal sealed record RunOptions
                         break;
                     case "--resume":
                         options = options with { Resume = true };
+                        break;
+                    case "--log":
+                        options = options with { LogFile = Value() };
                         break;
                     default:
                         if (arg.StartsWith('-') && arg != "-")

@@ -27,6 +27,8 @@ internal static class Usage
           --jsonl               input lines are JSON objects {"id", "cmd", "tags", "timeout", "retries", "env"}
           --joblog FILE         record finished jobs in GNU parallel's joblog format
           --resume              skip the jobs FILE of --joblog records as finished, and append to it
+          --log FILE            write structured logs (Serilog compact JSON): one event per job, plus the
+                                queue's and limiters' own events
 
         Each job's stdout and stderr are printed whole when it ends, never interleaved. Ctrl-C once: no new jobs
         start and running jobs finish (the joblog stays complete, so --resume continues where the run stopped);

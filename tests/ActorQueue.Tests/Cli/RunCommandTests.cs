@@ -203,6 +203,92 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_log_file_holds_one_structured_event_per_job()
+    {
+        var jobs = Write("jobs.txt", "echo a", "exit 4");
+
+        await CliProcess.RunAsync(_dir, null, "run", jobs, "-q", "--log", "run.clef");
+
+        var events = File.ReadAllLines(PathOf("run.clef")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        var jobEvents = events.Where(e => e.TryGetProperty("JobId", out _)).ToList();
+        Assert.Equal(["1", "2"], jobEvents.Select(e => e.GetProperty("JobId").GetString()).Order(StringComparer.Ordinal));
+        Assert.Contains(jobEvents, e => e.GetProperty("Outcome").GetString() == "failed" && e.GetProperty("ExitCode").GetInt32() == 4);
+    }
+
+    [Fact]
+    public async Task A_second_interrupt_kills_running_jobs_which_are_not_logged_and_run_again_on_resume()
+    {
+        var jobs = Write("jobs.txt", "sleep 60; echo slow-1", "sleep 60; echo slow-2");
+        var first = Process.Start(CliProcess.StartInfo(_dir, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q"))!;
+        first.StandardInput.Close();
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var firstPressHandled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        first.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                errors.Enqueue(line);
+                if (line.Contains("interrupted", StringComparison.Ordinal))
+                {
+                    firstPressHandled.TrySetResult();
+                }
+            }
+        };
+        first.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!Process.GetProcesses().Any(p => p.ProcessName == "sleep" && IsChildOf(p.Id, first.Id)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "both jobs should start");
+            await Task.Delay(20);
+        }
+
+        await SendInterrupt(first.Id);
+        // Pending signals of one kind are not queued: send the second press only once the first was handled.
+        await firstPressHandled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await SendInterrupt(first.Id);
+
+        await first.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, first.ExitCode);
+        Assert.Contains(errors, line => line.Contains("killing running jobs", StringComparison.Ordinal));
+        Assert.Empty(ReadJobLog("log.tsv"));
+
+        File.WriteAllLines(jobs, ["echo slow-1", "echo slow-2"]); // the same two jobs, quick this time
+        var resumed = await CliProcess.RunAsync(_dir, null, "run", jobs, "--joblog", "log.tsv", "--resume", "-q");
+        Assert.Equal(0, resumed.ExitCode);
+        Assert.Equal(["slow-1", "slow-2"], resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+    }
+
+    private static async Task SendInterrupt(int pid)
+    {
+        using var kill = Process.Start("kill", ["-INT", pid.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    /// <summary>Whether <paramref name="pid"/> descends from <paramref name="ancestor"/> (via /proc).</summary>
+    private static bool IsChildOf(int pid, int ancestor)
+    {
+        for (var current = pid; current > 1;)
+        {
+            var stat = $"/proc/{current}/stat";
+            if (!File.Exists(stat))
+            {
+                return false;
+            }
+
+            var text = File.ReadAllText(stat);
+            var parent = int.Parse(text[(text.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+            if (parent == ancestor)
+            {
+                return true;
+            }
+
+            current = parent;
+        }
+
+        return false;
+    }
+
+    [Fact]
     public async Task An_interrupted_run_resumes_without_losing_or_repeating_a_job()
     {
         var jobs = Write("jobs.txt", Enumerable.Range(1, 10).Select(i => $"sleep 0.3; echo job-{i}").ToArray());
