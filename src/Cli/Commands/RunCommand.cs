@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Cli.Jobs;
@@ -56,7 +55,7 @@ internal static class RunCommand
 internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter stderr, JobLog? jobLog, Interrupts interrupts)
 {
     private readonly Lock _outputGate = new();
-    private readonly ConcurrentQueue<double> _durations = new();
+    private readonly DurationSample _durations = new();
     private readonly CancellationTokenSource _halt = new();
     private int _succeeded;
     private int _failed;
@@ -64,6 +63,10 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
     private int _retried;
     private int _running;
     private int _skipped;
+    private int _notStarted;
+
+    /// <summary>Set by --halt-on-failure or the first Ctrl-C: jobs not yet started stay unstarted (and unlogged, so --resume runs them).</summary>
+    private bool Stopping => _halt.IsCancellationRequested || interrupts.StopInput.IsCancellationRequested;
 
     public async Task<int> ExecuteAsync(TextReader input, HashSet<long> alreadyFinished)
     {
@@ -106,7 +109,7 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             await queue.StopAsync(Timeout.InfiniteTimeSpan);
             await progressStop.CancelAsync();
             await progress;
-            var notStarted = queue.Size;
+            var notStarted = queue.Size + _notStarted;
             PrintSummary(clock.Elapsed, notStarted, stoppedEarly);
         }
         finally
@@ -144,6 +147,12 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
         for (var attempt = 1; ; attempt++)
         {
             var (result, started, runtime) = await RunAttemptAsync(job, jobSlots, tagSlots);
+            if (result is null)
+            {
+                Interlocked.Increment(ref _notStarted);
+                return;
+            }
+
             if (result.Signal != 0 && !result.TimedOut)
             {
                 Interlocked.Increment(ref _killed); // killed by a second Ctrl-C: not finished, so not logged
@@ -162,7 +171,8 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
         }
     }
 
-    private async Task<(AttemptResult Result, DateTimeOffset Started, TimeSpan Runtime)> RunAttemptAsync(
+    /// <summary>Runs one attempt holding the job's slots; a <c>null</c> result means the run is stopping and the job did not start.</summary>
+    private async Task<(AttemptResult? Result, DateTimeOffset Started, TimeSpan Runtime)> RunAttemptAsync(
         Job job, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
     {
         var leases = new List<ConcurrencyLease>();
@@ -174,6 +184,11 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             }
 
             leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));
+            if (Stopping)
+            {
+                return (null, default, default);
+            }
+
             Interlocked.Increment(ref _running);
             var started = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
@@ -198,7 +213,12 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
 
     private void Report(Job job, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
     {
-        _durations.Enqueue(runtime.TotalSeconds);
+        if (!result.Succeeded)
+        {
+            HaltIfAsked(); // before anything is printed or logged, so no job starts once this failure shows
+        }
+
+        _durations.Add(runtime.TotalSeconds);
         lock (_outputGate)
         {
             WriteWhole(stdout, result.Output, job.Id);
@@ -220,7 +240,6 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
         else
         {
             Interlocked.Increment(ref _failed);
-            HaltIfAsked();
         }
     }
 
@@ -309,8 +328,7 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             return;
         }
 
-        var durations = _durations.Order().ToArray();
-        double Percentile(double p) => durations.Length == 0 ? 0 : durations[(int)Math.Min(durations.Length - 1, Math.Ceiling(p * durations.Length) - 1)];
+        double Percentile(double p) => _durations.Percentile(p);
         var done = _succeeded + _failed;
         var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
                    $"{_succeeded} succeeded, {_failed} failed, {_retried} retries; job duration p50 {Percentile(0.5):0.000}s, p95 {Percentile(0.95):0.000}s";

@@ -203,6 +203,24 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Halt_on_failure_starts_no_new_job_and_lets_the_running_one_finish()
+    {
+        // Job 1 runs until job 2's failure is in the joblog, which is written after the halt is set.
+        var jobs = Write("jobs.txt",
+            "until awk -F'\\t' '$1 == 2 { found = 1 } END { exit !found }' log.tsv 2>/dev/null; do sleep 0.01; done; echo running-job-finished",
+            "exit 5",
+            "echo never-1", "echo never-2", "echo never-3");
+
+        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "--halt-on-failure", "--joblog", "log.tsv");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("running-job-finished", result.Output);
+        Assert.DoesNotContain("never", result.Output);
+        Assert.Equal([1L, 2L], ReadJobLog("log.tsv").Select(l => l.Seq).Order());
+        Assert.Contains("--halt-on-failure", result.Errors);
+    }
+
+    [Fact]
     public async Task The_log_file_holds_one_structured_event_per_job()
     {
         var jobs = Write("jobs.txt", "echo a", "exit 4");
