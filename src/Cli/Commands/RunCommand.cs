@@ -13,6 +13,19 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class RunCommand
 {
+    /// <summary>How many jobs a file holds (lines that are neither blank nor comments); <c>null</c> if it cannot be read.</summary>
+    private static long? CountJobs(string path)
+    {
+        try
+        {
+            return File.ReadLines(path).LongCount(line => line.Trim() is { Length: > 0 } text && !text.StartsWith('#'));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, Interrupts interrupts)
     {
         var (options, problem) = RunOptions.Parse(args);
@@ -45,14 +58,16 @@ internal static class RunCommand
         {
             var finished = options.Resume ? JobLog.ReadFinished(options.JobLog!) : [];
             using var jobLog = options.JobLog is { } path ? JobLog.Open(path, append: options.Resume) : null;
-            var run = new JobRun(options, stdout, stderr, jobLog, interrupts);
+            // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
+            var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobs(options.Input));
+            var run = new JobRun(options, stdout, stderr, jobLog, interrupts, total);
             return await run.ExecuteAsync(input, finished);
         }
     }
 }
 
 /// <summary>One run: the queue, the limiters, the counters and the output.</summary>
-internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter stderr, JobLog? jobLog, Interrupts interrupts)
+internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter stderr, JobLog? jobLog, Interrupts interrupts, Task<long?> total)
 {
     private readonly Lock _outputGate = new();
     private readonly DurationSample _durations = new();
@@ -294,7 +309,10 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             {
                 var done = _succeeded + _failed;
                 var rate = done / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
-                var line = $"actorqueue: {done} done, {Volatile.Read(ref _running)} running, {queue.Size} waiting, {_failed} failed, {rate:0.0} jobs/s";
+                var known = total.IsCompletedSuccessfully ? total.Result : null;
+                var progress = known is { } all ? $"{done + _skipped}/{all}" : $"{done}";
+                var eta = known is { } jobs && rate > 0 ? $", ETA {Math.Max(0, jobs - done - _skipped) / rate:0}s" : "";
+                var line = $"actorqueue: {progress} done, {Volatile.Read(ref _running)} running, {queue.Size} waiting, {_failed} failed, {rate:0.0} jobs/s{eta}";
                 lock (_outputGate)
                 {
                     if (terminal)

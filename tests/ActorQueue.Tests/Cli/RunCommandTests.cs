@@ -307,6 +307,53 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_100k_line_input_runs_in_bounded_memory()
+    {
+        // 100,000 lines of about 2 KB (malformed JSON, so no process is spawned): about 200 MB of input, which held
+        // at once would take some 400 MB as .NET strings. Read lazily, the run stays near its baseline (about 100 MB).
+        var run = Process.Start(CliProcess.StartInfo(_dir, "run", "-", "--jsonl", "-j", "2", "-q"))!;
+        var errors = run.StandardError.ReadToEndAsync();
+        var output = run.StandardOutput.ReadToEndAsync();
+        long peakKb = 0;
+        var sampling = Task.Run(async () =>
+        {
+            while (!run.HasExited)
+            {
+                peakKb = Math.Max(peakKb, PeakResidentKb(run.Id));
+                await Task.Delay(10);
+            }
+        });
+        var filler = new string('x', 2000);
+        for (var i = 0; i < 100_000; i++)
+        {
+            await run.StandardInput.WriteLineAsync($"{{\"cmd\": {filler}}}");
+        }
+
+        run.StandardInput.Close();
+        await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        await sampling;
+
+        Assert.Equal(101, run.ExitCode);
+        Assert.Equal(100_000, (await errors).Split('\n').Count(l => l.Contains("not valid JSON", StringComparison.Ordinal)));
+        Assert.Empty(await output);
+        Assert.InRange(peakKb, 1, 250 * 1024);
+    }
+
+    /// <summary>The process's peak resident set (VmHWM), in kB; 0 once it has gone.</summary>
+    private static long PeakResidentKb(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    [Fact]
     public async Task An_interrupted_run_resumes_without_losing_or_repeating_a_job()
     {
         var jobs = Write("jobs.txt", Enumerable.Range(1, 10).Select(i => $"sleep 0.3; echo job-{i}").ToArray());
