@@ -6,14 +6,12 @@ namespace ActorQueue.Runtime;
 /// <param name="CoordinatorDispatcher">The dispatcher id for gatekeepers and coordinators.</param>
 /// <param name="WorkerDispatcher">The dispatcher id for queue workers.</param>
 /// <param name="DefaultLimiterName">The name a limiter without a name reports in logs and metrics.</param>
-/// <param name="QueueMaxSize">The default capacity of a queue.</param>
 /// <param name="QueuePutTimeout">How long a put waits for space by default.</param>
 /// <param name="QueueStopTimeout">How long a stop lets in-flight work finish by default.</param>
 public sealed record ActorQueueSettings(
     string CoordinatorDispatcher,
     string WorkerDispatcher,
     string DefaultLimiterName,
-    int QueueMaxSize,
     TimeSpan QueuePutTimeout,
     TimeSpan QueueStopTimeout)
 {
@@ -28,7 +26,6 @@ public sealed record ActorQueueSettings(
             CoordinatorDispatcher: "actorqueue.coordinator-dispatcher",
             WorkerDispatcher: "actorqueue.worker-dispatcher",
             DefaultLimiterName: section.GetString("limiter.default-name", "unnamed"),
-            QueueMaxSize: section.GetInt("queue.max-size", 100),
             QueuePutTimeout: section.GetTimeSpan("queue.put-timeout", TimeSpan.FromMilliseconds(100)),
             QueueStopTimeout: section.GetTimeSpan("queue.stop-timeout", TimeSpan.FromSeconds(5)));
     }

@@ -33,15 +33,17 @@ public class RuntimeTests
     [Fact]
     public async Task A_callers_configuration_wins_over_the_embedded_defaults()
     {
-        var overrides = ConfigurationFactory.ParseString("actorqueue.queue.max-size = 7\nactorqueue.queue.put-timeout = 250ms");
+        var overrides = ConfigurationFactory.ParseString("actorqueue.queue.stop-timeout = 7s\nactorqueue.queue.put-timeout = 250ms");
         using var system = ActorQueueRuntime.Create("overridden", overrides);
         try
         {
             var settings = ActorQueueExtension.Get(system).Settings;
 
-            Assert.Equal(7, settings.QueueMaxSize);
+            Assert.Equal(TimeSpan.FromSeconds(7), settings.QueueStopTimeout);
             Assert.Equal(TimeSpan.FromMilliseconds(250), settings.QueuePutTimeout);
-            Assert.Equal(TimeSpan.FromSeconds(5), settings.QueueStopTimeout);
+            Assert.Equal("unnamed", settings.DefaultLimiterName);
+            using var queue = new ActorQueue.Actors.BoundedQueue<int>(system: system);
+            Assert.Equal(TimeSpan.FromMilliseconds(250), queue.DefaultPutTimeout);
         }
         finally
         {
@@ -59,7 +61,7 @@ public class RuntimeTests
             using var lease = await limiter.AcquireAsync("t");
 
             Assert.Equal("plain", limiter.Gatekeeper.Path.Address.System);
-            Assert.Equal(100, ActorQueueExtension.Get(system).Settings.QueueMaxSize);
+            Assert.Equal(TimeSpan.FromMilliseconds(100), ActorQueueExtension.Get(system).Settings.QueuePutTimeout);
             Assert.Equal("WARNING", system.Settings.Config.GetString("akka.loglevel"));
         }
         finally
