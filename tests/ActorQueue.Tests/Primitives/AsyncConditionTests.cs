@@ -165,7 +165,9 @@ public class AsyncConditionTests : ActorQueueTestKit
 
         await condition.AcquireAsync();
         Assert.Equal(1, await (Task<int>)condition.NotifyAsync(1));
-        await cts.CancelAsync(); // the first waiter was notified, then cancelled while the notifier holds the lock
+        // The first waiter was notified; cancel it while the notifier still holds the lock. Cancel() (not CancelAsync)
+        // runs the callback, which tells the coordinator, before the Release below is sent.
+        cts.Cancel();
         condition.Release();
 
         await Within(Task.WhenAll(first, secondWaits[0]));
