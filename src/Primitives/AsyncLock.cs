@@ -42,8 +42,6 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
     internal LockState State { get; } = new();
 
-    internal ActorSystem System => _handle.Runtime.System;
-
     /// <summary>Whether the calling flow holds the lock.</summary>
     internal bool IsHeldByCurrentFlow => State.IsHeldBy(_identity.Current);
 

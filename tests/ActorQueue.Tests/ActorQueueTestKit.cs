@@ -51,17 +51,6 @@ public abstract class ActorQueueTestKit : Akka.TestKit.Xunit2.TestKit
     /// Polls <paramref name="condition"/> every millisecond until it holds, failing after the default (time-factored)
     /// timeout. For counts that an actor updates: a bounded wait for a state, never a bare sleep.
     /// </summary>
-    protected async Task Eventually(Func<bool> condition, string because)
-    {
-        var deadline = DateTime.UtcNow + Dilated(TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out waiting until {because}.");
-            }
-
-            await Task.Delay(1);
-        }
-    }
+    protected Task Eventually(Func<bool> condition, string because) =>
+        Poll.UntilAsync(condition, Dilated(TimeSpan.FromSeconds(10)), because);
 }

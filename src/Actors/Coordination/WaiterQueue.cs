@@ -39,9 +39,6 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
     /// <summary>Whether no waiter stands in the queue.</summary>
     public bool IsEmpty => Count == 0;
 
-    /// <summary>The oldest waiter without removing it, or <c>null</c>.</summary>
-    public TWaiter? Peek() => _head;
-
     /// <summary>Puts <paramref name="waiter"/> at the back of the queue.</summary>
     public void Enqueue(TWaiter waiter)
     {
@@ -63,30 +60,6 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
         }
 
         _tail = waiter;
-        Count++;
-    }
-
-    /// <summary>Puts <paramref name="waiter"/> at the front of the queue (it was served out of turn and gives its turn back).</summary>
-    public void EnqueueFirst(TWaiter waiter)
-    {
-        if (waiter.Queue is not null)
-        {
-            throw new InvalidOperationException("The waiter already stands in a queue.");
-        }
-
-        waiter.Queue = this;
-        waiter.Previous = null;
-        waiter.Next = _head;
-        if (_head is null)
-        {
-            _tail = waiter;
-        }
-        else
-        {
-            _head.Previous = waiter;
-        }
-
-        _head = waiter;
         Count++;
     }
 

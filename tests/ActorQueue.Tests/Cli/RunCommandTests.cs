@@ -20,6 +20,12 @@ public sealed class RunCommandTests : IDisposable
 
     private const double Trim = 0.010;
 
+    /// <summary>How often the CLI tests look at files and processes while they wait.</summary>
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Lines in the run's joblog so far, header included; 0 before it exists.</summary>
+    private int JobLogLineCount() => File.Exists(PathOf("log.tsv")) ? File.ReadAllLines(PathOf("log.tsv")).Length : 0;
+
     private sealed record LogLine(long Seq, double Start, double Runtime, int Exit, int Signal, string Command);
 
     private List<LogLine> ReadJobLog(string name)
@@ -106,12 +112,7 @@ public sealed class RunCommandTests : IDisposable
         var line = Assert.Single(ReadJobLog("log.tsv"));
         Assert.Equal((-1, 9), (line.Exit, line.Signal));
         var child = File.ReadAllText(pidFile).Trim();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (IsAlive(child))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"the job's background child {child} should have been killed");
-            await Task.Delay(20);
-        }
+        await Poll.UntilAsync(() => !IsAlive(child), TimeSpan.FromSeconds(10), $"the job's background child {child} was killed", Tick);
     }
 
     private static bool IsAlive(string pid)
@@ -188,12 +189,7 @@ public sealed class RunCommandTests : IDisposable
         }
 
         await run.StandardInput.FlushAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!File.Exists(PathOf("log.tsv")) || File.ReadAllLines(PathOf("log.tsv")).Length < 4)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the three jobs should run before the input ends");
-            await Task.Delay(20);
-        }
+        await Poll.UntilAsync(() => JobLogLineCount() >= 4, TimeSpan.FromSeconds(30), "the three jobs ran before the input ended", Tick);
 
         Assert.False(run.HasExited);
         run.StandardInput.Close();
@@ -253,12 +249,8 @@ public sealed class RunCommandTests : IDisposable
             }
         };
         first.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!Process.GetProcesses().Any(p => p.ProcessName == "sleep" && IsChildOf(p.Id, first.Id)))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "both jobs should start");
-            await Task.Delay(20);
-        }
+        await Poll.UntilAsync(() => Process.GetProcesses().Any(p => p.ProcessName == "sleep" && IsChildOf(p.Id, first.Id)),
+            TimeSpan.FromSeconds(30), "the jobs started", Tick);
 
         await SendInterrupt(first.Id);
         // Pending signals of one kind are not queued: send the second press only once the first was handled.
@@ -360,12 +352,7 @@ public sealed class RunCommandTests : IDisposable
         var first = Process.Start(CliProcess.StartInfo(_dir, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q"))!;
         first.StandardInput.Close();
         var firstOutput = first.StandardOutput.ReadToEndAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!File.Exists(PathOf("log.tsv")) || File.ReadAllLines(PathOf("log.tsv")).Length < 3)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "two jobs should finish");
-            await Task.Delay(20);
-        }
+        await Poll.UntilAsync(() => JobLogLineCount() >= 3, TimeSpan.FromSeconds(30), "two jobs finished", Tick);
 
         using (var kill = Process.Start("kill", ["-INT", first.Id.ToString(CultureInfo.InvariantCulture)]))
         {

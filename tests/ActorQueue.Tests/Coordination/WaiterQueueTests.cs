@@ -72,16 +72,4 @@ public class WaiterQueueTests
         Assert.False(other.Remove(waiter));
         Assert.Equal(1, queue.Count);
     }
-
-    [Fact]
-    public void A_waiter_put_back_first_is_served_before_older_ones()
-    {
-        var queue = new WaiterQueue<Waiter>();
-        queue.Enqueue(new Waiter(2));
-        queue.Enqueue(new Waiter(3));
-        queue.EnqueueFirst(new Waiter(1));
-
-        Assert.Equal(1, queue.Peek()!.Id);
-        Assert.Equal([1, 2, 3], Drain(queue));
-    }
 }

@@ -228,7 +228,7 @@ public class ConcurrencyLimiterTests : ActorQueueTestKit
             {
                 using var lease = await limiter.AcquireAsync($"caller-{i}", cts.Token);
                 var now = Interlocked.Increment(ref running);
-                InterlockedMax(ref maxRunning, now);
+                Poll.InterlockedMax(ref maxRunning, now);
                 Interlocked.Increment(ref acquiredCount);
                 await Task.Yield();
                 Interlocked.Decrement(ref running);
@@ -338,7 +338,7 @@ public class ConcurrencyLimiterTests : ActorQueueTestKit
 
         var runs = Enumerable.Range(0, 5).Select(i => limiter.RunAsync(async _ =>
         {
-            InterlockedMax(ref maxInside, Interlocked.Increment(ref inside));
+            Poll.InterlockedMax(ref maxInside, Interlocked.Increment(ref inside));
             await gate.Task;
             Interlocked.Decrement(ref inside);
             return i;
@@ -362,7 +362,7 @@ public class ConcurrencyLimiterTests : ActorQueueTestKit
 
         async Task<string> Model(string name, CancellationToken _)
         {
-            InterlockedMax(ref maxInside, Interlocked.Increment(ref inside));
+            Poll.InterlockedMax(ref maxInside, Interlocked.Increment(ref inside));
             await gate.Task;
             Interlocked.Decrement(ref inside);
             return name;
@@ -454,14 +454,6 @@ public class ConcurrencyLimiterTests : ActorQueueTestKit
         {
             await Task.Yield();
             yield return i;
-        }
-    }
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        int current;
-        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
-        {
         }
     }
 }

@@ -28,14 +28,13 @@ public class PrimitiveLifetimeTests : ActorQueueTestKit
         CreateAndDrop(50);
         // Some may already be finalised and stopped by a collection triggered elsewhere, so count starts, not live ones.
         await Eventually(() => runtime.StartedCoordinators == startedBefore + 200, "all 200 coordinators started");
-        var deadline = DateTime.UtcNow + Dilated(TimeSpan.FromSeconds(10));
-        while (runtime.LiveCoordinators != before)
+        await Poll.UntilAsync(() =>
         {
-            Assert.True(DateTime.UtcNow < deadline, $"every dropped primitive's coordinator should stop: {runtime.LiveCoordinators - before} of 200 still alive");
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            await Task.Delay(10);
-        }
+            return runtime.LiveCoordinators == before;
+        }, Dilated(TimeSpan.FromSeconds(10)), () => $"every dropped primitive's coordinator stopped ({runtime.LiveCoordinators - before} of 200 still alive)",
+        TimeSpan.FromMilliseconds(10));
     }
 
     [Fact]

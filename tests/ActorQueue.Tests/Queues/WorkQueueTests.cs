@@ -20,11 +20,7 @@ public class WorkQueueTests : ActorQueueTestKit
         /// <summary>A worker call; it honours the token, so a failed test's dispose cancels it instead of hanging.</summary>
         public async Task Work(int item, CancellationToken cancellationToken)
         {
-            var now = Interlocked.Increment(ref _inside);
-            int seen;
-            while (now > (seen = Volatile.Read(ref _max)) && Interlocked.CompareExchange(ref _max, now, seen) != seen)
-            {
-            }
+            Poll.InterlockedMax(ref _max, Interlocked.Increment(ref _inside));
 
             try
             {

@@ -33,12 +33,8 @@ public class SerilogLoggerActorTests
             system.Log.Info("bridge {0} reached {1}", marker, 42);
             system.Log.Error(new InvalidOperationException("boom"), "bridge failure {0}", marker);
 
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (sink.Events.Count(e => e.Properties.Values.Any(v => v.ToString().Contains(marker, StringComparison.Ordinal))) < 2)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "both events should reach Serilog");
-                await Task.Delay(1);
-            }
+            await Poll.UntilAsync(() => sink.Events.Count(e => e.Properties.Values.Any(v => v.ToString().Contains(marker, StringComparison.Ordinal))) >= 2,
+                TimeSpan.FromSeconds(30), "both events reached Serilog");
 
             var info = sink.Events.Single(e => e.MessageTemplate.Text == "bridge {0} reached {1}");
             Assert.Equal(LogEventLevel.Information, info.Level);

@@ -1,0 +1,36 @@
+namespace ActorQueue.Tests;
+
+/// <summary>Bounded waits for a state, and small thread-safe helpers shared by the tests.</summary>
+internal static class Poll
+{
+    /// <summary>
+    /// Checks <paramref name="condition"/> every <paramref name="interval"/> (1 ms by default) until it holds,
+    /// failing after <paramref name="timeout"/>: a bounded wait for a state, never a bare sleep.
+    /// </summary>
+    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> because, TimeSpan? interval = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because()}.");
+            }
+
+            await Task.Delay(interval ?? TimeSpan.FromMilliseconds(1));
+        }
+    }
+
+    /// <inheritdoc cref="UntilAsync(Func{bool}, TimeSpan, Func{string}, TimeSpan?)"/>
+    public static Task UntilAsync(Func<bool> condition, TimeSpan timeout, string because, TimeSpan? interval = null) =>
+        UntilAsync(condition, timeout, () => because, interval);
+
+    /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if that is larger, atomically.</summary>
+    public static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+}
