@@ -2,19 +2,22 @@ using ActorQueue.Bench;
 using ActorQueue.Runtime;
 using Akka.Configuration;
 
-// dotnet run -c Release --project bench/ActorQueue.Bench -- [--quick] [--filter SUBSTRING] [--json FILE]
+// dotnet run -c Release --project bench/ActorQueue.Bench -- [--quick] [--filter SUBSTRING] [--json FILE] [--cluster]
+// --cluster measures the scale-out instead of the peers: a 3-node cluster in this process against one node.
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE]");
+    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster]");
     return 255;
 }
 
 var overrides = Environment.GetEnvironmentVariable("ACTORQUEUE_BENCH_HOCON") ?? "";
 var system = ActorQueueRuntime.Create("bench", ConfigurationFactory.ParseString(overrides + "\nakka.loglevel = WARNING"));
+var cluster = options.Cluster ? await ClusterScenarios.StartAsync(overrides) : null;
 try
 {
-    var scenarios = Scenarios.All(system, options.Quick ? Sizes.Quick : Sizes.Full)
+    var sizes = options.Quick ? Sizes.Quick : Sizes.Full;
+    var scenarios = (cluster is null ? Scenarios.All(system, sizes) : cluster.All(system, sizes))
         .Where(s => options.Filter is null || s.Name.Contains(options.Filter, StringComparison.OrdinalIgnoreCase))
         .ToList();
     var results = await Runner.RunAsync(scenarios, options.Quick ? 3 : 7, Console.Out);
@@ -29,5 +32,10 @@ try
 }
 finally
 {
+    if (cluster is not null)
+    {
+        await cluster.DisposeAsync();
+    }
+
     await system.Terminate();
 }

@@ -4,24 +4,25 @@ using System.Text.Json;
 namespace ActorQueue.Bench;
 
 /// <summary>The command line: <c>--quick</c>, <c>--filter SUBSTRING</c>, <c>--json FILE</c>.</summary>
-internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath)
+internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath, bool Cluster = false)
 {
     public static BenchOptions? Parse(string[] args)
     {
-        bool quick = false;
+        bool quick = false, cluster = false;
         string? filter = null, json = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--quick": quick = true; break;
+                case "--cluster": cluster = true; break;
                 case "--filter" when i + 1 < args.Length: filter = args[++i]; break;
                 case "--json" when i + 1 < args.Length: json = args[++i]; break;
                 default: return null;
             }
         }
 
-        return new BenchOptions(quick, filter, json);
+        return new BenchOptions(quick, filter, json, cluster);
     }
 }
 

@@ -18,7 +18,8 @@ try
 {
     return args switch
     {
-        ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out, Console.Error, interrupts),
+        ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.Error, interrupts),
+        ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
         ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupts.StopInput),
         [] or ["--help" or "-h" or "help", ..] => Usage.Print(Console.Out),
         _ => Usage.Fail(Console.Error, $"unknown command '{args[0]}'"),
@@ -27,4 +28,13 @@ try
 finally
 {
     await Log.CloseAndFlushAsync();
+}
+
+// Jobs' output owns stdout. Anything else that writes to Console.Out (Akka's fallback console logger, active while
+// an actor system starts and stops) goes to stderr instead, so `actorqueue run ... | next-tool` sees only job output.
+static TextWriter JobOutput()
+{
+    var stdout = Console.Out;
+    Console.SetOut(Console.Error);
+    return stdout;
 }

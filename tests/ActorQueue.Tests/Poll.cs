@@ -25,6 +25,27 @@ internal static class Poll
     public static Task UntilAsync(Func<bool> condition, TimeSpan timeout, string because, TimeSpan? interval = null) =>
         UntilAsync(condition, timeout, () => because, interval);
 
+    /// <summary>Asks for a value until it satisfies <paramref name="accept"/>, failing after <paramref name="timeout"/>.</summary>
+    public static async Task<T> ValueAsync<T>(Func<Task<T>> fetch, Func<T, bool> accept, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var value = await fetch();
+            if (accept(value))
+            {
+                return value;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s; the last value was {value}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if that is larger, atomically.</summary>
     public static void InterlockedMax(ref int target, int value)
     {

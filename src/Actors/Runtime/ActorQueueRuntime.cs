@@ -20,7 +20,7 @@ public static class ActorQueueRuntime
 
     private const string ConfigResourceName = "ActorQueue.hocon.actorqueue.conf";
 
-    private static readonly Lazy<Config> EmbeddedConfig = new(LoadEmbeddedConfig);
+    private static readonly Lazy<Config> EmbeddedConfig = new(() => LoadEmbeddedConfig(Assembly.GetExecutingAssembly(), ConfigResourceName));
 
     private static readonly Lazy<ActorSystem> DefaultSystem = new(() => Create(DefaultSystemName));
 
@@ -49,10 +49,11 @@ public static class ActorQueueRuntime
     /// <summary>The given system, or the embedded default when it is <c>null</c>; ActorQueue's extension is loaded on it.</summary>
     internal static ActorQueueExtension Resolve(ActorSystem? system) => ActorQueueExtension.Get(system ?? Default);
 
-    private static Config LoadEmbeddedConfig()
+    /// <summary>Reads a HOCON file embedded in <paramref name="assembly"/>.</summary>
+    internal static Config LoadEmbeddedConfig(Assembly assembly, string resourceName)
     {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(ConfigResourceName)
-            ?? throw new InvalidOperationException($"The embedded resource '{ConfigResourceName}' is missing from ActorQueue.Actors.");
+        using var stream = assembly.GetManifestResourceStream(resourceName)
+            ?? throw new InvalidOperationException($"The embedded resource '{resourceName}' is missing from {assembly.GetName().Name}.");
         using var reader = new StreamReader(stream);
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }

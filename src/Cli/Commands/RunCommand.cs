@@ -60,14 +60,38 @@ internal static class RunCommand
             using var jobLog = options.JobLog is { } path ? JobLog.Open(path, append: options.Resume) : null;
             // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
             var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobs(options.Input));
-            var run = new JobRun(options, stdout, stderr, jobLog, interrupts, total);
-            return await run.ExecuteAsync(input, finished);
+            if (!options.Cluster)
+            {
+                return await new JobRun(options, stdout, stderr, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input, finished);
+            }
+
+            ClusterSession? cluster;
+            try
+            {
+                cluster = await ClusterSession.StartCoordinatorAsync(options.Listen!, options.AllowRemote, options.MinNodes,
+                    options.MaxQueued ?? Math.Max(2 * options.Jobs, 16), stderr, interrupts.StopInput);
+            }
+            catch (ArgumentException ex)
+            {
+                return Usage.Fail(stderr, ex.Message);
+            }
+
+            if (cluster is null)
+            {
+                stderr.WriteLine("actorqueue: interrupted while waiting for worker nodes; no job started");
+                return 130;
+            }
+
+            await using (cluster)
+            {
+                return await new JobRun(options, stdout, stderr, jobLog, interrupts, total, cluster.Executor).ExecuteAsync(input, finished);
+            }
         }
     }
 }
 
 /// <summary>One run: the queue, the limiters, the counters and the output.</summary>
-internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter stderr, JobLog? jobLog, Interrupts interrupts, Task<long?> total)
+internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter stderr, JobLog? jobLog, Interrupts interrupts, Task<long?> total, IJobExecutor executor)
 {
     private readonly Lock _outputGate = new();
     private readonly DurationSample _durations = new();
@@ -209,7 +233,7 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             var clock = Stopwatch.StartNew();
             try
             {
-                var result = await JobProcess.RunAsync(job, job.Timeout ?? options.Timeout, interrupts.Kill);
+                var result = await executor.RunAsync(job, job.Timeout ?? options.Timeout, interrupts.Kill);
                 return (result, started, clock.Elapsed);
             }
             finally
@@ -245,7 +269,7 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             }
         }
 
-        jobLog?.Record(job.Seq, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
+        jobLog?.Record(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
         Log.Information("Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode} in {RuntimeSeconds:0.000}s after {Attempts} attempt(s): {Command}",
             job.Id, job.Seq, result.Succeeded ? "succeeded" : result.TimedOut ? "timed out" : "failed", result.ExitCode, runtime.TotalSeconds, attempts, job.Command);
         if (result.Succeeded)

@@ -31,6 +31,18 @@ internal sealed record RunOptions
 
     public string? LogFile { get; init; }
 
+    /// <summary>Distribute jobs to worker nodes (<c>actorqueue node</c>) instead of running them here.</summary>
+    public bool Cluster { get; init; }
+
+    /// <summary>The coordinator's cluster address, <c>HOST:PORT</c>.</summary>
+    public string? Listen { get; init; }
+
+    /// <summary>How many worker nodes must have joined before jobs start.</summary>
+    public int MinNodes { get; init; } = 1;
+
+    /// <summary>Allow a non-loopback <see cref="Listen"/> address.</summary>
+    public bool AllowRemote { get; init; }
+
     /// <summary>Parses the arguments after <c>run</c>; returns the options or the problem to report.</summary>
     public static (RunOptions? Options, string? Problem) Parse(IReadOnlyList<string> args)
     {
@@ -89,6 +101,28 @@ internal sealed record RunOptions
                     case "--log":
                         options = options with { LogFile = Value() };
                         break;
+                    case "--cluster":
+                        options = options with { Cluster = true };
+                        break;
+                    case "--listen":
+                        var listen = Value();
+                        try
+                        {
+                            ActorQueue.Cluster.ClusterNodeOptions.ParseHostPort(listen, "--listen");
+                        }
+                        catch (ArgumentException ex)
+                        {
+                            throw new UsageException(ex.Message);
+                        }
+
+                        options = options with { Listen = listen };
+                        break;
+                    case "--min-nodes":
+                        options = options with { MinNodes = PositiveInt(arg, Value()) };
+                        break;
+                    case "--allow-remote":
+                        options = options with { AllowRemote = true };
+                        break;
                     default:
                         if (arg.StartsWith('-') && arg != "-")
                         {
@@ -114,6 +148,11 @@ internal sealed record RunOptions
         if (options.Resume && options.JobLog is null)
         {
             return (null, "--resume needs --joblog FILE to know which jobs already finished");
+        }
+
+        if (options.Cluster != (options.Listen is not null))
+        {
+            return (null, options.Cluster ? "--cluster needs --listen HOST:PORT for worker nodes to join" : "--listen only applies with --cluster");
         }
 
         return (options with { Limits = limits }, null);

@@ -11,6 +11,7 @@ internal static class Usage
 
         Usage:
           actorqueue run [FILE|-] [options]   run one shell command per input line (or JSONL jobs), in parallel
+          actorqueue node --seed HOST:PORT    a worker node: joins a 'run --cluster' coordinator and runs its jobs
           actorqueue demo                     the scheduler demo: a limiter and a work queue, shown live
           actorqueue --help                   this text
 
@@ -30,6 +31,21 @@ internal static class Usage
           --log FILE            write structured logs (Serilog compact JSON): one event per job, plus the
                                 queue's and limiters' own events
 
+        Cluster options (run):
+          --cluster             distribute jobs to worker nodes instead of running them here; -j bounds the jobs in
+                                flight across the cluster; joblog, --resume, --retries and --limit work as usual
+                                (the joblog's Host column names the node that ran each job)
+          --listen HOST:PORT    where the coordinator listens for worker nodes (loopback unless --allow-remote)
+          --min-nodes N         wait for N worker nodes before the first job starts (default 1)
+
+        Node options (node):
+          --seed HOST:PORT      the coordinator's --listen address
+          --listen HOST:PORT    where this node listens (default: a free loopback port)
+          -j, --jobs N          run at most N jobs at once on this node (default: the processor count)
+          --allow-remote        allow a non-loopback --listen (then enable TLS: see hocon/cluster.conf)
+        A node serves until the coordinator leaves the cluster; Ctrl-C makes it leave, and its running jobs run
+        again on another node (at-least-once).
+
         Each job's stdout and stderr are printed whole when it ends, never interleaved. Ctrl-C once: no new jobs
         start and running jobs finish (the joblog stays complete, so --resume continues where the run stopped);
         Ctrl-C twice: running jobs are killed (they are not logged, so --resume runs them again).
@@ -41,6 +57,8 @@ internal static class Usage
           seq 1 100 | sed 's/^/echo /' | actorqueue run - -j 8 --joblog run.log
           actorqueue run examples/jobs.jsonl --jsonl -j 4 --limit net=1 --tag
           actorqueue run jobs.txt -j 4 --joblog run.log --resume
+          actorqueue run jobs.txt --cluster --listen 127.0.0.1:4053 -j 8 --joblog run.log   # then, elsewhere:
+          actorqueue node --seed 127.0.0.1:4053 -j 4
         """;
 
     public static int Print(TextWriter output)

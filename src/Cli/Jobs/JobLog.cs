@@ -51,10 +51,11 @@ internal sealed class JobLog : IDisposable
         return finished;
     }
 
-    public void Record(long seq, DateTimeOffset started, TimeSpan runtime, long received, int exitValue, int signal, string command)
+    /// <summary>Records a finished job; <paramref name="host"/> is the node that ran it, <c>:</c> (GNU parallel's "here") when <c>null</c>.</summary>
+    public void Record(long seq, string? host, DateTimeOffset started, TimeSpan runtime, long received, int exitValue, int signal, string command)
     {
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"{seq}\t:\t{started.ToUnixTimeMilliseconds() / 1000.0,10:0.000}\t{runtime.TotalSeconds,8:0.000}\t0\t{received}\t{exitValue}\t{signal}\t{command.ReplaceLineEndings(" ")}");
+            $"{seq}\t{host ?? ":"}\t{started.ToUnixTimeMilliseconds() / 1000.0,10:0.000}\t{runtime.TotalSeconds,8:0.000}\t0\t{received}\t{exitValue}\t{signal}\t{command.ReplaceLineEndings(" ")}");
         lock (_gate)
         {
             _writer.WriteLine(line);

@@ -8,7 +8,8 @@ namespace ActorQueue.Cli.Jobs;
 /// <param name="TimedOut">Whether the attempt hit its timeout.</param>
 /// <param name="Output">Everything the job wrote to stdout.</param>
 /// <param name="Errors">Everything the job wrote to stderr.</param>
-internal sealed record AttemptResult(int ExitCode, int Signal, bool TimedOut, string Output, string Errors)
+/// <param name="Host">The cluster node that ran it (<c>host:port</c>); <c>null</c> when it ran here.</param>
+internal sealed record AttemptResult(int ExitCode, int Signal, bool TimedOut, string Output, string Errors, string? Host = null)
 {
     public bool Succeeded => ExitCode == 0 && Signal == 0;
 }

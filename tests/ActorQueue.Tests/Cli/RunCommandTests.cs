@@ -139,6 +139,9 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("--resume", "--resume needs --joblog")]
     [InlineData("--frobnicate", "unknown option '--frobnicate'")]
     [InlineData("missing.txt", "cannot read 'missing.txt'")]
+    [InlineData("--cluster", "--cluster needs --listen HOST:PORT")]
+    [InlineData("--listen 127.0.0.1:4053", "--listen only applies with --cluster")]
+    [InlineData("--cluster --listen nowhere", "--listen must be HOST:PORT with a port in 1..65535, got 'nowhere'")]
     public async Task Usage_errors_exit_255_with_one_line_saying_what_to_fix(string args, string message)
     {
         var result = await CliProcess.RunAsync(_dir, "", ["run", .. args.Split(' ')]);

@@ -1,0 +1,108 @@
+using ActorQueue.Cli.Jobs;
+using ActorQueue.Cluster;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Configuration;
+
+namespace ActorQueue.Cli.Commands;
+
+/// <summary>The cluster node behind <c>actorqueue run --cluster</c> and <c>actorqueue node</c>.</summary>
+internal sealed class ClusterSession : IAsyncDisposable
+{
+    /// <summary>Akka's own console output would mix with the jobs' output; everything goes through Serilog instead.</summary>
+    private static readonly Config QuietConsole = ConfigurationFactory.ParseString("akka.stdout-loglevel = OFF\nakka.loglevel = WARNING");
+
+    /// <summary>The role of the node that runs <c>actorqueue run --cluster</c>; it distributes jobs and runs none itself.</summary>
+    public const string CoordinatorRole = "coordinator";
+
+    private readonly DistributedWorkQueue<RemoteJob, RemoteJobResult>? _queue;
+
+    private ClusterSession(ActorSystem system, DistributedWorkQueue<RemoteJob, RemoteJobResult>? queue)
+    {
+        System = system;
+        Cluster = ActorQueueCluster.Get(system);
+        _queue = queue;
+    }
+
+    public ActorSystem System { get; }
+
+    public ActorQueueCluster Cluster { get; }
+
+    /// <summary>Runs jobs on the worker nodes (coordinator sessions only).</summary>
+    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"));
+
+    /// <summary>
+    /// Starts the coordinator: it forms a cluster on <paramref name="listen"/>, waits for <paramref name="minNodes"/>
+    /// worker nodes, and returns with the distributed job queue ready. <c>null</c> when stopped while waiting.
+    /// </summary>
+    public static async Task<ClusterSession?> StartCoordinatorAsync(string listen, bool allowRemote, int minNodes, int capacity,
+                                                                     TextWriter stderr, CancellationToken stop)
+    {
+        var (host, port) = ClusterNodeOptions.ParseHostPort(listen, "--listen");
+        var system = ActorQueueClusterRuntime.Create(new ClusterNodeOptions
+        {
+            ListenHost = host,
+            ListenPort = port,
+            SeedNodes = [listen],
+            Roles = [CoordinatorRole],
+            AllowNonLoopback = allowRemote,
+        }, QuietConsole);
+        var session = new ClusterSession(system, null);
+        try
+        {
+            await session.Cluster.WhenUpAsync(stop);
+            stderr.WriteLine($"actorqueue: cluster coordinator on {listen}; waiting for {minNodes} worker node(s) (actorqueue node --seed {listen})");
+            using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+            while (session.WorkerNodes < minNodes)
+            {
+                await poll.WaitForNextTickAsync(stop);
+            }
+
+            stderr.WriteLine($"actorqueue: {session.WorkerNodes} worker node(s) joined; distributing jobs");
+            var queue = session.Cluster.WorkQueue<RemoteJob, RemoteJobResult>(ClusterJobs.QueueName, maxSize: capacity, timeout: Timeout.InfiniteTimeSpan);
+            return new ClusterSession(system, queue);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            await session.DisposeAsync();
+            return null;
+        }
+    }
+
+    /// <summary>Starts a worker node that joins the cluster of <paramref name="seed"/>.</summary>
+    public static ClusterSession StartNode(string seed, string listen, bool allowRemote)
+    {
+        var (host, port) = listen == "" ? ("127.0.0.1", 0) : ClusterNodeOptions.ParseHostPort(listen, "--listen");
+        var system = ActorQueueClusterRuntime.Create(new ClusterNodeOptions
+        {
+            ListenHost = host,
+            ListenPort = port,
+            SeedNodes = [seed],
+            AllowNonLoopback = allowRemote,
+        }, QuietConsole);
+        return new ClusterSession(system, null);
+    }
+
+    /// <summary>Worker-role members that are Up.</summary>
+    public int WorkerNodes => Cluster.Cluster.State.Members.Count(member => member.Status == MemberStatus.Up && member.HasRole(Cluster.Settings.WorkerRole));
+
+    /// <summary>Leaves the cluster (running items elsewhere are unaffected) and shuts the node down.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_queue is not null)
+        {
+            await _queue.DisposeAsync();
+        }
+
+        try
+        {
+            await Cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            // A node that could not leave in time is simply shut down; the others down it.
+        }
+
+        await System.Terminate();
+    }
+}

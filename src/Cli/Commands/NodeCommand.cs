@@ -1,0 +1,113 @@
+using ActorQueue.Cli.Jobs;
+using Akka.Cluster;
+
+namespace ActorQueue.Cli.Commands;
+
+/// <summary>
+/// <c>actorqueue node --seed HOST:PORT</c>: a worker node that joins the cluster of an <c>actorqueue run --cluster</c>
+/// coordinator and runs its jobs, until the coordinator leaves or Ctrl-C.
+/// </summary>
+internal static class NodeCommand
+{
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stderr, Interrupts interrupts)
+    {
+        string? seed = null;
+        var listen = "";
+        var jobs = Environment.ProcessorCount;
+        var allowRemote = false;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (arg == "--allow-remote")
+            {
+                allowRemote = true;
+                continue;
+            }
+
+            if (i + 1 >= args.Count)
+            {
+                return Usage.Fail(stderr, $"{arg} needs a value");
+            }
+
+            var value = args[++i];
+            switch (arg)
+            {
+                case "--seed":
+                    seed = value;
+                    break;
+                case "--listen":
+                    listen = value;
+                    break;
+                case "-j" or "--jobs":
+                    if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out jobs) || jobs < 1)
+                    {
+                        return Usage.Fail(stderr, $"{arg} takes a whole number >= 1, got '{value}'");
+                    }
+
+                    break;
+                default:
+                    return Usage.Fail(stderr, $"unknown node option '{arg}'");
+            }
+        }
+
+        if (seed is null)
+        {
+            return Usage.Fail(stderr, "node needs --seed HOST:PORT (the --listen address of 'actorqueue run --cluster')");
+        }
+
+        ClusterSession session;
+        try
+        {
+            session = ClusterSession.StartNode(seed, listen, allowRemote);
+        }
+        catch (ArgumentException ex)
+        {
+            return Usage.Fail(stderr, ex.Message);
+        }
+
+        await using (session)
+        {
+            var cluster = session.Cluster;
+            try
+            {
+                await cluster.WhenUpAsync(interrupts.StopInput);
+            }
+            catch (OperationCanceledException)
+            {
+                return 130;
+            }
+
+            var self = cluster.Cluster.SelfAddress.ToString();
+            await using var workers = cluster.RegisterWorkers(ClusterJobs.QueueName, ClusterJobs.Handler(self), jobs);
+            stderr.WriteLine($"actorqueue node: {self} joined {seed}; running up to {jobs} job(s) at once");
+
+            // Serve until the coordinator has left the cluster (or this node was removed), or Ctrl-C.
+            var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.Cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
+            using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(200));
+            var sawCoordinator = false;
+            try
+            {
+                while (!removed.Task.IsCompleted)
+                {
+                    var coordinatorPresent = cluster.Cluster.State.Members.Any(member => member.HasRole(ClusterSession.CoordinatorRole));
+                    if (sawCoordinator && !coordinatorPresent)
+                    {
+                        break;
+                    }
+
+                    sawCoordinator |= coordinatorPresent;
+                    await poll.WaitForNextTickAsync(interrupts.StopInput);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                stderr.WriteLine("actorqueue node: leaving the cluster; jobs running here go back to the queue");
+                return 130;
+            }
+
+            stderr.WriteLine("actorqueue node: the coordinator left; exiting");
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,340 @@
+using ActorQueue.Actors;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// A cluster limiter's agent on one node: the local end of the cluster gatekeeper. Facade callers and local
+/// actors (speaking <see cref="GatekeeperProtocol"/>) talk to it; it numbers their requests, forwards them to the
+/// gatekeeper, and keeps what the node waits for and holds, so that it can announce exactly that to a new
+/// gatekeeper incarnation.
+/// </summary>
+internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash
+{
+    private readonly string _name;
+    private readonly int _maxRunning;
+    private readonly int? _maxQueued;
+    private readonly Akka.Actor.Address _selfAddress;
+    private readonly LimiterCounts _clusterCounts;
+    private readonly LimiterCounts _localCounts;
+    private readonly ILeaseReleaser _releaser;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    /// <summary>Requests waiting for a grant, by the agent's request id (ascending = oldest first).</summary>
+    private readonly SortedDictionary<long, LocalRequest> _pending = [];
+
+    /// <summary>Granted requests still held, by request id.</summary>
+    private readonly Dictionary<long, LocalRequest> _held = [];
+
+    /// <summary>The id of each waiting facade request, for its cancellation.</summary>
+    private readonly Dictionary<AcquireRequest, long> _idByFacadeRequest = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The id of each actor request, by the actor and its own request id.</summary>
+    private readonly Dictionary<(IActorRef Actor, long RequestId), long> _idByActorRequest = [];
+
+    /// <summary>The last request id given out; ids are never reused.</summary>
+    private long _lastId;
+
+    /// <summary>The gatekeeper incarnation this agent has announced itself to.</summary>
+    private readonly SingletonLink _gatekeeper;
+
+    private DisposeGatekeeper? _disposeRequest;
+
+    /// <summary>Test hook: while set, recover requests wait (as on a node slow to answer).</summary>
+    private bool _recoveryPaused;
+
+    public LimiterAgentActor(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
+                             LimiterCounts clusterCounts, LimiterCounts localCounts)
+    {
+        _name = name;
+        _maxRunning = maxRunning;
+        _maxQueued = maxQueued;
+        _gatekeeper = new SingletonLink(hubProxy, message => new LimiterEnvelope(name, maxRunning, maxQueued, message));
+        _selfAddress = selfAddress;
+        _clusterCounts = clusterCounts;
+        _localCounts = localCounts;
+        _releaser = new AgentLeaseReleaser(Self);
+
+        Receive<AcquireRequest>(HandleFacadeAcquire);
+        Receive<CancelWaiting>(HandleFacadeCancel);
+        Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
+        Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
+        Receive<GatekeeperProtocol.Release>(HandleActorRelease);
+        Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
+        Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _maxRunning, _maxQueued, _name)));
+        Receive<GetLimiterStatus>(message => _gatekeeper.Send(message, Sender));
+        Receive<RemoteGranted>(HandleGranted);
+        Receive<RemoteQueued>(HandleQueued);
+        Receive<RemoteRejected>(HandleRejected);
+        Receive<RecoverLimiter>(HandleRecover);
+        Receive<PauseRecoveryForTest>(pause =>
+        {
+            _recoveryPaused = pause.Paused;
+            if (!pause.Paused)
+            {
+                Stash.UnstashAll();
+            }
+        });
+        Receive<Terminated>(HandleTerminated);
+        Receive<DisposeGatekeeper>(message =>
+        {
+            _disposeRequest = message;
+            Context.Stop(Self);
+        });
+    }
+
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
+                              LimiterCounts clusterCounts, LimiterCounts localCounts) =>
+        Akka.Actor.Props.Create(() => new LimiterAgentActor(name, maxRunning, maxQueued, hubProxy, selfAddress, clusterCounts, localCounts));
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        var disposed = new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
+        foreach (var request in _pending.Values)
+        {
+            switch (request)
+            {
+                case FacadeRequest facade:
+                    facade.Request.Fail(disposed);
+                    break;
+                case ActorRequest actor:
+                    actor.Actor.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, disposed.Message));
+                    break;
+            }
+        }
+
+        _pending.Clear();
+        _localCounts.Publish(0, 0);
+        _disposeRequest?.Stopped.TrySetResult();
+        base.PostStop();
+    }
+
+    private void HandleFacadeAcquire(AcquireRequest request)
+    {
+        if (request.IsCompleted)
+        {
+            return; // cancelled before it got here
+        }
+
+        var id = ++_lastId;
+        _idByFacadeRequest.Add(request, id);
+        AddPending(id, new FacadeRequest(request));
+    }
+
+    private void HandleFacadeCancel(CancelWaiting message)
+    {
+        if (_idByFacadeRequest.Remove(message.Request, out var id) && _pending.Remove(id))
+        {
+            PublishLocal();
+            Send(new RemoteCancel(_gatekeeper.Epoch, id));
+        }
+    }
+
+    private void HandleActorAcquire(GatekeeperProtocol.Acquire message)
+    {
+        var actor = Sender;
+        if (actor.IsNobody())
+        {
+            _log.Warning("Acquire {0} from {1} has no sender to answer; use Tell with a sender or Ask", message.RequestId, message.Source);
+            return;
+        }
+
+        if (_idByActorRequest.ContainsKey((actor, message.RequestId)))
+        {
+            actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor"));
+            return;
+        }
+
+        var id = ++_lastId;
+        _idByActorRequest.Add((actor, message.RequestId), id);
+        Context.Watch(actor);
+        AddPending(id, new ActorRequest(actor, message.RequestId, message.Source));
+    }
+
+    private void HandleActorRelease(GatekeeperProtocol.Release message)
+    {
+        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorRequest actor && actor.Actor.Equals(Sender))
+        {
+            _idByActorRequest.Remove((actor.Actor, actor.RequestId));
+            ReleaseHeld(message.LeaseId);
+            return;
+        }
+
+        _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", message.LeaseId, Sender);
+    }
+
+    private void HandleActorCancel(GatekeeperProtocol.CancelAcquire message)
+    {
+        if (!_idByActorRequest.Remove((Sender, message.RequestId), out var id))
+        {
+            return;
+        }
+
+        if (_pending.Remove(id))
+        {
+            Sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
+            PublishLocal();
+            Send(new RemoteCancel(_gatekeeper.Epoch, id));
+        }
+        else
+        {
+            ReleaseHeld(id);
+        }
+    }
+
+    private void HandleGranted(RemoteGranted message)
+    {
+        if (message.Epoch != _gatekeeper.Epoch || !_pending.Remove(message.RequestId, out var request))
+        {
+            return; // from an incarnation this agent no longer follows, or withdrawn meanwhile (the cancel frees it)
+        }
+
+        _clusterCounts.Publish(message.Running, message.Waiting);
+        _held.Add(message.RequestId, request);
+        PublishLocal();
+        switch (request)
+        {
+            case FacadeRequest facade:
+                _idByFacadeRequest.Remove(facade.Request);
+                if (!facade.Request.TryGrant(new ConcurrencyLease(_releaser, message.RequestId, facade.Request.Source)))
+                {
+                    ReleaseHeld(message.RequestId); // the caller cancelled at the same moment
+                }
+
+                break;
+            case ActorRequest actor:
+                actor.Actor.Tell(new GatekeeperProtocol.Granted(actor.RequestId, message.RequestId));
+                break;
+        }
+    }
+
+    private void HandleQueued(RemoteQueued message)
+    {
+        if (message.Epoch != _gatekeeper.Epoch || !_pending.TryGetValue(message.RequestId, out var request))
+        {
+            return;
+        }
+
+        _clusterCounts.Publish(message.Running, message.Waiting);
+        switch (request)
+        {
+            case FacadeRequest facade:
+                facade.Request.SignalQueued(message.Waiting);
+                break;
+            case ActorRequest actor:
+                actor.Actor.Tell(new GatekeeperProtocol.Queued(actor.RequestId, message.Waiting));
+                break;
+        }
+    }
+
+    private void HandleRejected(RemoteRejected message)
+    {
+        if (message.Epoch != _gatekeeper.Epoch || !_pending.Remove(message.RequestId, out var request))
+        {
+            return;
+        }
+
+        PublishLocal();
+        var rejection = new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name);
+        switch (request)
+        {
+            case FacadeRequest facade:
+                _idByFacadeRequest.Remove(facade.Request);
+                facade.Request.Fail(rejection);
+                break;
+            case ActorRequest actor:
+                _idByActorRequest.Remove((actor.Actor, actor.RequestId));
+                actor.Actor.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, rejection.Message));
+                break;
+        }
+    }
+
+    /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
+    private void HandleRecover(RecoverLimiter message)
+    {
+        if (_recoveryPaused)
+        {
+            Stash.Stash();
+            return;
+        }
+
+        _gatekeeper.Follow(Context, Sender, message.Epoch);
+        var pendingIds = _pending.Keys.ToArray();
+        var pendingSources = _pending.Values.Select(request => request.Source).ToArray();
+        Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, [.. _held.Keys], pendingIds, pendingSources));
+    }
+
+    private void HandleTerminated(Terminated message)
+    {
+        if (_gatekeeper.Lost(message.ActorRef))
+        {
+            // The singleton moved or stopped. Reach the hub again so a new gatekeeper exists and asks us to announce.
+            if (_pending.Count > 0 || _held.Count > 0)
+            {
+                Send(new LimiterHello(_gatekeeper.Epoch));
+            }
+
+            return;
+        }
+
+        // A local actor caller stopped: withdraw its waits and release its leases.
+        foreach (var key in _idByActorRequest.Keys.Where(key => key.Actor.Equals(message.ActorRef)).ToList())
+        {
+            _idByActorRequest.Remove(key, out var id);
+            if (_pending.Remove(id))
+            {
+                Send(new RemoteCancel(_gatekeeper.Epoch, id));
+            }
+            else
+            {
+                ReleaseHeld(id);
+            }
+        }
+
+        PublishLocal();
+    }
+
+    private void AddPending(long id, LocalRequest request)
+    {
+        _pending.Add(id, request);
+        PublishLocal();
+        Send(new RemoteAcquire(_gatekeeper.Epoch, id, request.Source));
+    }
+
+    private void ReleaseHeld(long id)
+    {
+        if (_held.Remove(id))
+        {
+            PublishLocal();
+            Send(new RemoteRelease(_gatekeeper.Epoch, id));
+        }
+    }
+
+    private void Send(object message) => _gatekeeper.Send(message, Self);
+
+    private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
+
+    private abstract record LocalRequest(string Source);
+
+    private sealed record FacadeRequest(AcquireRequest Request) : LocalRequest(Request.Source);
+
+    private sealed record ActorRequest(IActorRef Actor, long RequestId, string Source) : LocalRequest(Source);
+}
+
+/// <summary>Test hook: makes an agent hold back its answers to recover requests, as a node slow to answer would.</summary>
+internal sealed record PauseRecoveryForTest(bool Paused);
+
+/// <summary>A facade lease of a cluster limiter was disposed.</summary>
+internal sealed record ReleaseAgentLease(long RequestId) : Akka.Event.IDeadLetterSuppression;
+
+/// <summary>Returns facade leases to their node's agent.</summary>
+internal sealed class AgentLeaseReleaser(IActorRef agent) : ILeaseReleaser
+{
+    /// <inheritdoc />
+    public void Release(ConcurrencyLease lease) => agent.Tell(new ReleaseAgentLease(lease.LeaseId), ActorRefs.NoSender);
+}

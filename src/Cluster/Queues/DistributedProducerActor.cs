@@ -1,0 +1,198 @@
+using ActorQueue.Runtime;
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// A distributed queue's producer agent on one node. It keeps every item it put until the item's result comes
+/// back, so when the router moves to another node it re-announces them to the new router: an accepted item is
+/// processed or reported failed even if the router's node crashes.
+/// </summary>
+internal sealed class DistributedProducerActor : ReceiveActor
+{
+    private readonly string _name;
+    private readonly int _capacity;
+    private readonly ProducerCounts _counts;
+
+    /// <summary>Items without a result yet, by id (ascending = put order).</summary>
+    private readonly SortedDictionary<long, PutItem> _outstanding = [];
+
+    /// <summary>Callers waiting for the queue to have no outstanding item.</summary>
+    private readonly List<TaskCompletionSource> _joiners = [];
+
+    private long _lastId;
+    private readonly SingletonLink _router;
+
+    public DistributedProducerActor(string name, int capacity, IActorRef hubProxy, ProducerCounts counts)
+    {
+        _name = name;
+        _capacity = capacity;
+        _router = new SingletonLink(hubProxy, message => new QueueEnvelope(name, capacity, message));
+        _counts = counts;
+
+        Receive<PutItem>(HandlePut);
+        Receive<JoinProducer>(join =>
+        {
+            if (_outstanding.Count == 0)
+            {
+                join.Completion.TrySetResult();
+            }
+            else
+            {
+                _joiners.Add(join.Completion);
+            }
+        });
+        Receive<EnqueueAccepted>(HandleAccepted);
+        Receive<EnqueueFull>(HandleFull);
+        Receive<ItemDone>(HandleDone);
+        Receive<RecoverQueue>(HandleRecover);
+        Receive<Terminated>(HandleTerminated);
+        Receive<GetQueueStatus>(message => _router.Send(message, Sender));
+    }
+
+    public static Props Props(string name, int capacity, IActorRef hubProxy, ProducerCounts counts) =>
+        Akka.Actor.Props.Create(() => new DistributedProducerActor(name, capacity, hubProxy, counts));
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        var disposed = new ObjectDisposedException(nameof(DistributedWorkQueue<object, object>), "The distributed queue handle has been disposed; the item's result can no longer be reported here.");
+        foreach (var put in _outstanding.Values)
+        {
+            put.Accepted.TrySetException(disposed);
+            put.Done.TrySetException(disposed);
+        }
+
+        _outstanding.Clear();
+        foreach (var joiner in _joiners)
+        {
+            joiner.TrySetException(disposed);
+        }
+
+        base.PostStop();
+    }
+
+    private void HandlePut(PutItem put)
+    {
+        var id = ++_lastId;
+        put.ItemId = id;
+        _outstanding.Add(id, put);
+        PublishOutstanding();
+        Send(new RemoteEnqueue(_router.Epoch, id, put.Payload, put.TimeoutMs, _capacity));
+    }
+
+    private void HandleAccepted(EnqueueAccepted message)
+    {
+        if (_outstanding.TryGetValue(message.ItemId, out var put) && put.Accepted.TrySetResult(true))
+        {
+            Interlocked.Increment(ref _counts.Accepted);
+        }
+    }
+
+    private void HandleFull(EnqueueFull message)
+    {
+        if (_outstanding.TryGetValue(message.ItemId, out var put) && !put.Accepted.Task.IsCompleted)
+        {
+            _outstanding.Remove(message.ItemId);
+            Interlocked.Increment(ref _counts.Rejected);
+            put.Accepted.TrySetResult(false);
+            PublishOutstanding();
+        }
+    }
+
+    private void HandleDone(ItemDone message)
+    {
+        if (!_outstanding.Remove(message.ItemId, out var put))
+        {
+            Interlocked.Increment(ref _counts.Duplicates);
+            return;
+        }
+
+        if (put.Accepted.TrySetResult(true))
+        {
+            Interlocked.Increment(ref _counts.Accepted);
+        }
+
+        if (message.Succeeded)
+        {
+            Interlocked.Increment(ref _counts.Succeeded);
+        }
+        else
+        {
+            Interlocked.Increment(ref _counts.Failed);
+        }
+
+        if (message.Deliveries > 1)
+        {
+            Interlocked.Increment(ref _counts.Redelivered);
+        }
+
+        put.Done.TrySetResult(message);
+        PublishOutstanding();
+    }
+
+    /// <summary>A router incarnation asks for this node's items: follow it from now on and hand it every item without a result.</summary>
+    private void HandleRecover(RecoverQueue message)
+    {
+        _router.Follow(Context, Sender, message.Epoch);
+        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. _outstanding.Keys], [.. _outstanding.Values.Select(put => put.Payload)]));
+    }
+
+    private void HandleTerminated(Terminated message)
+    {
+        if (_router.Lost(message.ActorRef) && _outstanding.Count > 0)
+        {
+            Send(new QueueHello(_router.Epoch));
+        }
+    }
+
+    private void Send(object message) => _router.Send(message, Self);
+
+    private void PublishOutstanding()
+    {
+        Volatile.Write(ref _counts.Outstanding, _outstanding.Count);
+        if (_outstanding.Count == 0 && _joiners.Count > 0)
+        {
+            foreach (var joiner in _joiners)
+            {
+                joiner.TrySetResult();
+            }
+
+            _joiners.Clear();
+        }
+    }
+}
+
+/// <summary>A facade's put: the item's text, how long it may wait for space, and the caller's two completions.</summary>
+internal sealed class PutItem(string payload, long timeoutMs) : IUndeliverableRequest
+{
+    public string Payload { get; } = payload;
+
+    public long TimeoutMs { get; } = timeoutMs;
+
+    /// <summary>The producer's id for the item, set when the producer takes it.</summary>
+    public long ItemId { get; set; }
+
+    /// <summary><c>true</c> when the queue took the item, <c>false</c> on backpressure.</summary>
+    public TaskCompletionSource<bool> Accepted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The item's result.</summary>
+    public TaskCompletionSource<ItemDone> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <inheritdoc />
+    public void Undelivered()
+    {
+        var disposed = new ObjectDisposedException(nameof(DistributedWorkQueue<object, object>), "The distributed queue handle has been disposed.");
+        Accepted.TrySetException(disposed);
+        Done.TrySetException(disposed);
+    }
+}
+
+/// <summary>A facade waits until the producer has no outstanding item.</summary>
+internal sealed class JoinProducer : IUndeliverableRequest
+{
+    public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <inheritdoc />
+    public void Undelivered() => Completion.TrySetException(new ObjectDisposedException(nameof(DistributedWorkQueue<object, object>), "The distributed queue handle has been disposed."));
+}

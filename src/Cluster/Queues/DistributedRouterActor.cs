@@ -1,0 +1,257 @@
+using Akka.Actor;
+using Akka.Event;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// A distributed queue's router, a child of the singleton hub: the FIFO of items, the waiting puts, and the
+/// workers of every node, which pull one item at a time. It watches each worker it hands an item to: when the
+/// worker's node is lost, the item goes back to the head of the queue and another worker runs it
+/// (at-least-once; after <c>max-deliveries</c> losses it is reported failed instead).
+/// </summary>
+/// <remarks>
+/// A new incarnation (after the singleton moved) starts empty: it asks every node to announce itself, and
+/// producers hand it every item that has no result yet, workers report whether they are free.
+/// </remarks>
+internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
+{
+    private readonly string _name;
+    private readonly int _maxDeliveries;
+    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    private readonly LinkedList<ItemEnvelope> _queue = new();
+    private readonly LinkedList<WaitingPut> _waitingPuts = new();
+    private readonly Dictionary<(IActorRef Producer, long ItemId), LinkedListNode<WaitingPut>> _waitingByKey = [];
+
+    /// <summary>Every worker known to this incarnation, with the item it runs (null when free or busy with an earlier incarnation's item).</summary>
+    private readonly Dictionary<IActorRef, ItemEnvelope?> _workers = [];
+    private readonly LinkedList<IActorRef> _idle = new();
+
+    /// <summary>Producers and workers that announced themselves to this incarnation.</summary>
+    private readonly HashSet<IActorRef> _announced = [];
+    private readonly HashSet<IActorRef> _askedToRecover = [];
+
+    /// <summary>The producers' capacity (0 until a producer tells it).</summary>
+    private int _capacity;
+    private long _dispatched;
+    private long _redelivered;
+    private long _lostFailed;
+
+    public DistributedRouterActor(string name, int capacity, int maxDeliveries)
+    {
+        _name = name;
+        _capacity = capacity;
+        _maxDeliveries = maxDeliveries;
+
+        Receive<RemoteEnqueue>(HandleEnqueue);
+        Receive<PutExpired>(HandlePutExpired);
+        Receive<ProducerAnnounce>(HandleProducerAnnounce);
+        Receive<QueueHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
+        Receive<WorkerAnnounce>(HandleWorkerAnnounce);
+        Receive<WorkerPull>(HandleWorkerPull);
+        Receive<Terminated>(HandleWorkerTerminated);
+        Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
+            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)));
+    }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string name, int capacity, int maxDeliveries) =>
+        Akka.Actor.Props.Create(() => new DistributedRouterActor(name, capacity, maxDeliveries));
+
+    private int Capacity => Math.Max(1, _capacity);
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        _log.Info("Distributed queue router {0} started with epoch {1}; asking the members for their items and workers", _name, _epoch);
+        foreach (var member in AkkaCluster.Get(Context.System).State.Members)
+        {
+            NodeHostActor.At(Context, member.Address).Tell(new RecoverQueue(_name, _epoch));
+        }
+    }
+
+    private void HandleEnqueue(RemoteEnqueue message)
+    {
+        if (message.Epoch != _epoch)
+        {
+            AskToRecover(Sender);
+            return;
+        }
+
+        _capacity = message.Capacity;
+        if (_queue.Count < Capacity && _waitingPuts.Count == 0)
+        {
+            Accept(Sender, message.ItemId, message.Payload);
+            Dispatch();
+            return;
+        }
+
+        if (message.TimeoutMs == 0)
+        {
+            Sender.Tell(new EnqueueFull(message.ItemId));
+            return;
+        }
+
+        var key = (Sender, message.ItemId);
+        _waitingByKey.Add(key, _waitingPuts.AddLast(new WaitingPut(Sender, message.ItemId, message.Payload)));
+        if (message.TimeoutMs > 0)
+        {
+            Timers.StartSingleTimer(key, new PutExpired(Sender, message.ItemId), TimeSpan.FromMilliseconds(message.TimeoutMs));
+        }
+    }
+
+    private void HandlePutExpired(PutExpired message)
+    {
+        if (_waitingByKey.Remove((message.Producer, message.ItemId), out var node))
+        {
+            _waitingPuts.Remove(node);
+            message.Producer.Tell(new EnqueueFull(message.ItemId));
+        }
+    }
+
+    private void HandleProducerAnnounce(ProducerAnnounce message)
+    {
+        if (message.Epoch != _epoch || !_announced.Add(Sender))
+        {
+            return;
+        }
+
+        _capacity = message.Capacity;
+        for (var i = 0; i < message.ItemIds.Length; i++)
+        {
+            Accept(Sender, message.ItemIds[i], message.Payloads[i]);
+        }
+
+        if (message.ItemIds.Length > 0)
+        {
+            _log.Info("Distributed queue {0}: producer {1} re-announced {2} item(s) without a result", _name, Sender.Path, message.ItemIds.Length);
+        }
+
+        Dispatch();
+    }
+
+    private void HandleWorkerAnnounce(WorkerAnnounce message)
+    {
+        if (message.Epoch != _epoch || !_announced.Add(Sender))
+        {
+            return;
+        }
+
+        WorkerFor(Sender);
+        if (!message.Busy)
+        {
+            MarkIdle(Sender);
+            Dispatch();
+        }
+    }
+
+    private void HandleWorkerPull(WorkerPull message)
+    {
+        if (message.Epoch != _epoch)
+        {
+            AskToRecover(Sender);
+            return;
+        }
+
+        WorkerFor(Sender);
+        _workers[Sender] = null;
+        MarkIdle(Sender);
+        Dispatch();
+    }
+
+    private void HandleWorkerTerminated(Terminated message)
+    {
+        _announced.Remove(message.ActorRef);
+        _askedToRecover.Remove(message.ActorRef);
+        if (!_workers.Remove(message.ActorRef, out var inFlight))
+        {
+            return;
+        }
+
+        _idle.Remove(message.ActorRef);
+        if (inFlight is null)
+        {
+            return;
+        }
+
+        if (inFlight.Deliveries >= _maxDeliveries)
+        {
+            _lostFailed++;
+            _log.Warning("Distributed queue {0}: item {1} of {2} was lost with {3} workers; reported failed", _name, inFlight.ItemId, inFlight.Producer.Path, inFlight.Deliveries);
+            inFlight.Producer.Tell(new ItemDone(inFlight.ItemId, inFlight.Deliveries, false, null,
+                $"The item was lost with the worker's node {inFlight.Deliveries} time(s) (max-deliveries = {_maxDeliveries})", message.ActorRef.Path.Address.ToString()));
+            return;
+        }
+
+        _redelivered++;
+        _log.Info("Distributed queue {0}: worker {1} is gone with item {2}; re-dispatching it", _name, message.ActorRef.Path, inFlight.ItemId);
+        _queue.AddFirst(inFlight);
+        Dispatch();
+    }
+
+    private void Accept(IActorRef producer, long itemId, string payload)
+    {
+        _queue.AddLast(new ItemEnvelope(producer, itemId, payload, 0));
+        producer.Tell(new EnqueueAccepted(itemId));
+    }
+
+    /// <summary>Hands items to free workers, oldest first, then lets waiting puts into the space that frees.</summary>
+    private void Dispatch()
+    {
+        while (_idle.First is { } worker && _queue.First is { } head)
+        {
+            _idle.RemoveFirst();
+            _queue.RemoveFirst();
+            var envelope = head.Value with { Deliveries = head.Value.Deliveries + 1 };
+            _workers[worker.Value] = envelope;
+            _dispatched++;
+            worker.Value.Tell(new DispatchItem(_epoch, envelope));
+        }
+
+        while (_queue.Count < Capacity && _waitingPuts.First is { } waiting)
+        {
+            _waitingPuts.RemoveFirst();
+            var put = waiting.Value;
+            _waitingByKey.Remove((put.Producer, put.ItemId));
+            Timers.Cancel((put.Producer, put.ItemId));
+            Accept(put.Producer, put.ItemId, put.Payload);
+        }
+
+        if (_idle.Count > 0 && _queue.Count > 0)
+        {
+            Dispatch();
+        }
+    }
+
+    private void MarkIdle(IActorRef worker)
+    {
+        if (!_idle.Contains(worker))
+        {
+            _idle.AddLast(worker);
+        }
+    }
+
+    private void WorkerFor(IActorRef worker)
+    {
+        if (_workers.TryAdd(worker, null))
+        {
+            Context.Watch(worker);
+        }
+    }
+
+    private void AskToRecover(IActorRef sender)
+    {
+        if (!_announced.Contains(sender) && _askedToRecover.Add(sender))
+        {
+            sender.Tell(new RecoverQueue(_name, _epoch));
+        }
+    }
+
+    private sealed record WaitingPut(IActorRef Producer, long ItemId, string Payload);
+
+    private sealed record PutExpired(IActorRef Producer, long ItemId);
+}

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// A node's producer handle on a distributed work queue: one queue per name across the cluster, its router a
+/// cluster singleton, its workers on every worker node (<see cref="ActorQueueCluster.RegisterWorkers"/>).
+/// Get one with <see cref="ActorQueueCluster.WorkQueue"/>.
+/// </summary>
+/// <remarks>
+/// <para>Delivery is at-least-once: an item in flight on a node that is lost is run again elsewhere, and if the
+/// router's own node is lost this handle re-announces every item without a result to the new router. Every accepted
+/// item therefore ends with a result: processed, or failed (its handler threw, or it was lost with
+/// <c>max-deliveries</c> workers). A second result for the same item is counted in
+/// <see cref="DistributedQueueMetrics.Duplicates"/>; handlers should be idempotent.</para>
+/// <para>Items and results cross the network as System.Text.Json text (the options given at creation, the same on
+/// every node); the envelopes around them use Akka.NET's JSON serializer.</para>
+/// </remarks>
+/// <typeparam name="TItem">The item type.</typeparam>
+/// <typeparam name="TResult">The workers' result type.</typeparam>
+[DebuggerDisplay("{Name}: {Metrics}")]
+public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
+{
+    private readonly ItemCodec<TItem, TResult> _codec;
+    private readonly ProducerCounts _counts = new();
+    private readonly IActorRef _producer;
+    private int _disposed;
+
+    internal DistributedWorkQueue(ActorQueueCluster cluster, string name, int capacity, TimeSpan putTimeout, JsonSerializerOptions? json)
+    {
+        Name = name;
+        Capacity = capacity;
+        PutTimeout = putTimeout;
+        _codec = new ItemCodec<TItem, TResult>(json);
+        _producer = cluster.StartProducer(name, capacity, _counts);
+    }
+
+    /// <summary>The queue's cluster-wide name.</summary>
+    public string Name { get; }
+
+    /// <summary>How many items the router holds waiting for a worker.</summary>
+    public int Capacity { get; }
+
+    /// <summary>How long a put waits for space by default.</summary>
+    public TimeSpan PutTimeout { get; }
+
+    /// <summary>What happened to the items put through this handle.</summary>
+    public DistributedQueueMetrics Metrics => _counts.Snapshot();
+
+    /// <summary>Puts an item, waiting for space up to <paramref name="timeout"/>.</summary>
+    /// <param name="item">The item.</param>
+    /// <param name="timeout">How long to wait for space; <see cref="PutTimeout"/> when <c>null</c>, <see cref="Timeout.InfiniteTimeSpan"/> to wait until there is space.</param>
+    /// <param name="cancellationToken">Checked before the put is sent; a sent put cannot be withdrawn (use the timeout).</param>
+    /// <returns>The accepted item with the task for its result, or <c>null</c> on backpressure (not taken).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
+    /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
+    public async Task<DistributedItem<TResult>?> SubmitAsync(TItem item, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var wait = timeout ?? PutTimeout;
+        if (wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be >= 0 or infinite, got {timeout}");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var put = Send(item, wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds));
+        if (!await put.Accepted.Task.ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        return new DistributedItem<TResult>(put.ItemId, ResultAsync(put));
+    }
+
+    /// <summary>Puts an item, waiting for space up to <see cref="PutTimeout"/>; its result shows only in <see cref="Metrics"/>.</summary>
+    /// <param name="item">The item.</param>
+    /// <param name="cancellationToken">Checked before the put is sent.</param>
+    /// <returns><c>true</c> when accepted; <c>false</c> on backpressure.</returns>
+    public async Task<bool> PutAsync(TItem item, CancellationToken cancellationToken = default) =>
+        await SubmitAsync(item, timeout: null, cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>
+    /// Processes a batch: puts every item (waiting for space, never dropping one) and waits until each has a result.
+    /// </summary>
+    /// <param name="items">The items, enumerated once, as space frees up.</param>
+    /// <param name="cancellationToken">Stops putting further items and stops waiting (items already put still run).</param>
+    /// <returns>The results, in the order of <paramref name="items"/>.</returns>
+    public async Task<IReadOnlyList<ItemResult<TResult>>> BatchProcessAsync(IEnumerable<TItem> items, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var results = new List<Task<ItemResult<TResult>>>();
+
+        // Puts are pipelined: up to Capacity of them travel unanswered, so the batch is not paced by one network
+        // round trip per item, and the router's backpressure still bounds how far the enumeration runs ahead.
+        var unanswered = new Queue<Task<bool>>();
+        foreach (var item in items)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var put = Send(item, timeoutMs: -1);
+            results.Add(ResultAsync(put));
+            unanswered.Enqueue(put.Accepted.Task);
+            if (unanswered.Count >= Capacity)
+            {
+                await unanswered.Dequeue().ConfigureAwait(false);
+            }
+        }
+
+        return await Task.WhenAll(results).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Completes when every item put through this handle has a result.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when nothing is outstanding.</returns>
+    public Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        var join = new JoinProducer();
+        _producer.Tell(join, ActorRefs.NoSender);
+        return join.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Asks the queue's router for its counts (queued, in flight, workers across the cluster).</summary>
+    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The router's counts.</returns>
+    public Task<DistributedQueueStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        _producer.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+
+    /// <summary>
+    /// Stops this handle's producer agent. Items still without a result fail here with <see cref="ObjectDisposedException"/>
+    /// (the cluster may still run them). Call <see cref="JoinAsync"/> first to wait for them.
+    /// </summary>
+    /// <returns>A task that completes when the agent has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _producer.GracefulStop(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+    }
+
+    private PutItem Send(TItem item, long timeoutMs)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var put = new PutItem(_codec.EncodeItem(item), timeoutMs);
+        _producer.Tell(put, ActorRefs.NoSender);
+        return put;
+    }
+
+    private async Task<ItemResult<TResult>> ResultAsync(PutItem put)
+    {
+        var done = await put.Done.Task.ConfigureAwait(false);
+        var result = done.Succeeded ? _codec.DecodeResult(done.ResultPayload) : default;
+        return new ItemResult<TResult>(done.ItemId, done.Succeeded, result, done.Error, done.Node, done.Deliveries);
+    }
+}

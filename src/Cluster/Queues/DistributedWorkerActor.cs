@@ -1,0 +1,112 @@
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// One worker of a distributed queue on a worker node. It pulls one item at a time from the queue's router, runs
+/// the node's handler on it off the actor's thread, sends the result straight to the item's producer, and pulls
+/// again. When its router is gone it asks the hub for the new one; an item it was running is finished and
+/// reported as usual.
+/// </summary>
+internal sealed class DistributedWorkerActor : ReceiveActor
+{
+    private readonly string _queueName;
+    private readonly Func<string, CancellationToken, Task<string?>> _run;
+    private readonly string _node;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<ItemEnvelope> _backlog = new();
+
+    private readonly SingletonLink _router;
+    private ItemEnvelope? _current;
+    private CancellationTokenSource? _cancellation;
+
+    public DistributedWorkerActor(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node)
+    {
+        _queueName = queueName;
+        _run = run;
+        _router = new SingletonLink(hubProxy, message => new QueueEnvelope(queueName, 0, message));
+        _node = node;
+
+        Receive<DispatchItem>(HandleDispatch);
+        Receive<RunFinished>(HandleFinished);
+        Receive<RecoverQueue>(HandleRecover);
+        Receive<Terminated>(message =>
+        {
+            if (_router.Lost(message.ActorRef) && _current is null)
+            {
+                Send(new QueueHello(_router.Epoch));
+            }
+        });
+    }
+
+    public static Props Props(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node) =>
+        Akka.Actor.Props.Create(() => new DistributedWorkerActor(queueName, run, hubProxy, node));
+
+    /// <inheritdoc />
+    protected override void PreStart() => Send(new WorkerPull(_router.Epoch));
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _cancellation?.Cancel();
+        base.PostStop();
+    }
+
+    private void HandleDispatch(DispatchItem message)
+    {
+        if (_current is not null)
+        {
+            _log.Warning("Distributed queue {0}: worker got item {1} while running {2}; it runs next", _queueName, message.Envelope.ItemId, _current.ItemId);
+            _backlog.Enqueue(message.Envelope);
+            return;
+        }
+
+        Start(message.Envelope);
+    }
+
+    private void Start(ItemEnvelope envelope)
+    {
+        _current = envelope;
+        _cancellation = new CancellationTokenSource();
+        var token = _cancellation.Token;
+        var run = _run;
+        var self = Self;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var result = await run(envelope.Payload, token).ConfigureAwait(false);
+                self.Tell(new RunFinished(envelope, true, result, null));
+            }
+            catch (Exception exception)
+            {
+                self.Tell(new RunFinished(envelope, false, null, $"{exception.GetType().Name}: {exception.Message}"));
+            }
+        }, CancellationToken.None);
+    }
+
+    private void HandleFinished(RunFinished finished)
+    {
+        var envelope = finished.Envelope;
+        envelope.Producer.Tell(new ItemDone(envelope.ItemId, envelope.Deliveries, finished.Succeeded, finished.ResultPayload, finished.Error, _node));
+        _current = null;
+        if (_backlog.TryDequeue(out var next))
+        {
+            Start(next);
+            return;
+        }
+
+        Send(_router.Current is null ? new QueueHello(_router.Epoch) : new WorkerPull(_router.Epoch));
+    }
+
+    private void HandleRecover(RecoverQueue message)
+    {
+        _router.Follow(Context, Sender, message.Epoch);
+        Sender.Tell(new WorkerAnnounce(message.Epoch, _current is not null));
+    }
+
+    private void Send(object message) => _router.Send(message, Self);
+
+    private sealed record RunFinished(ItemEnvelope Envelope, bool Succeeded, string? ResultPayload, string? Error);
+}

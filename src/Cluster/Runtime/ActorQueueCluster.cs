@@ -1,0 +1,245 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using ActorQueue.Actors;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.Singleton;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// ActorQueue on one cluster node: the node's host for agents, the singleton manager of the hub (cluster
+/// gatekeepers and queue routers), and the factories for cluster limiters, distributed queues and their workers.
+/// </summary>
+/// <remarks>
+/// Nodes created with <see cref="ActorQueueClusterRuntime.Create"/> load this extension at start, which every node
+/// needs: the singleton can only start on the oldest node if that node runs the singleton manager too.
+/// </remarks>
+public sealed class ActorQueueCluster : IExtension
+{
+    /// <summary>The singleton manager's actor name (under <c>/system</c>).</summary>
+    internal const string SingletonManagerName = "actorqueue-singleton";
+
+    private readonly ExtendedActorSystem _system;
+
+    private readonly ConcurrentDictionary<string, ClusterConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
+
+    internal ActorQueueCluster(ExtendedActorSystem system)
+    {
+        if (system.Provider is not Akka.Cluster.ClusterActorRefProvider)
+        {
+            throw new InvalidOperationException(
+                $"Actor system '{system.Name}' is not a cluster node (akka.actor.provider = {system.Settings.ProviderClass}); create it with ActorQueueClusterRuntime.Create");
+        }
+
+        System = system;
+        _system = system;
+        var runtime = ActorQueueExtension.Get(system);
+        system.Settings.InjectTopLevelFallback(ActorQueueClusterRuntime.ClusterConfig);
+        system.Settings.InjectTopLevelFallback(ClusterSingleton.DefaultConfig());
+        Settings = ActorQueueClusterSettings.From(system.Settings.Config);
+        Cluster = AkkaCluster.Get(system);
+        CoordinatorDispatcher = runtime.Settings.CoordinatorDispatcher;
+
+        Host = system.SystemActorOf(NodeHostActor.Props(Cluster.SelfAddress).WithDispatcher(CoordinatorDispatcher), NodeHostActor.ActorName);
+        var managerSettings = ClusterSingletonManagerSettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);
+        system.SystemActorOf(
+            ClusterSingletonManager.Props(HubActor.Props(Settings).WithDispatcher(CoordinatorDispatcher), PoisonPill.Instance, managerSettings),
+            SingletonManagerName);
+        var proxySettings = ClusterSingletonProxySettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);
+        HubProxy = system.SystemActorOf(ClusterSingletonProxy.Props($"/system/{SingletonManagerName}", proxySettings), "actorqueue-singleton-proxy");
+    }
+
+    /// <summary>The node's actor system.</summary>
+    public ActorSystem System { get; }
+
+    /// <summary>Akka's cluster extension for this node.</summary>
+    public AkkaCluster Cluster { get; }
+
+    /// <summary>The typed <c>actorqueue.cluster</c> settings.</summary>
+    public ActorQueueClusterSettings Settings { get; }
+
+    /// <summary>Whether this node has the role that lets it run queue workers.</summary>
+    public bool IsWorkerNode => Cluster.SelfRoles.Contains(Settings.WorkerRole);
+
+    /// <summary>The node's host actor, which a new singleton incarnation asks for the node's state.</summary>
+    internal IActorRef Host { get; }
+
+    /// <summary>The proxy to the singleton hub.</summary>
+    internal IActorRef HubProxy { get; }
+
+    internal string CoordinatorDispatcher { get; }
+
+    /// <summary>Loads (once) and returns the extension for a cluster node.</summary>
+    /// <param name="system">A node created with <see cref="ActorQueueClusterRuntime.Create"/> (or configured with <c>hocon/cluster.conf</c>).</param>
+    /// <returns>The node's extension.</returns>
+    /// <exception cref="InvalidOperationException">The system is not a cluster node.</exception>
+    public static ActorQueueCluster Get(ActorSystem system)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        return system.WithExtension<ActorQueueCluster, ActorQueueClusterExtensionId>();
+    }
+
+    /// <summary>Joins the cluster that <paramref name="seed"/> belongs to (or forms one, when it is this node) and waits until this node is Up.</summary>
+    /// <param name="seed">A member's address, e.g. another node's <c>Cluster.SelfAddress</c>.</param>
+    /// <param name="cancellationToken">Stops waiting (the join goes on).</param>
+    /// <returns>A task that completes when this node is Up.</returns>
+    public Task JoinAsync(Address seed, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(seed);
+        Cluster.Join(seed);
+        return WhenUpAsync(cancellationToken);
+    }
+
+    /// <summary>Completes when this node is Up (at once if it already is).</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when this node is Up.</returns>
+    public Task WhenUpAsync(CancellationToken cancellationToken = default)
+    {
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        return up.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Leaves the cluster gracefully and waits until this node is removed (its system then shuts down).</summary>
+    /// <returns>A task that completes when the node has left.</returns>
+    public Task LeaveAsync() => Cluster.LeaveAsync();
+
+    /// <summary>
+    /// This node's handle on the cluster-wide limiter <paramref name="name"/>: every node asking for the same name
+    /// shares its slots. Asking again on the same node returns the same handle.
+    /// </summary>
+    /// <param name="name">The limiter's cluster-wide name.</param>
+    /// <param name="maxRunning">How many callers may hold a slot at once, cluster-wide; at least 1.</param>
+    /// <param name="maxQueued">How many may wait cluster-wide; <c>null</c> for no bound.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="ArgumentException">The name is empty, or this node already uses it with other bounds.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1 or <paramref name="maxQueued"/> is negative.</exception>
+    public ClusterConcurrencyLimiter Limiter(string name, int maxRunning, int? maxQueued = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        LimitValidation.MaxRunning(maxRunning, nameof(maxRunning));
+        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        while (true)
+        {
+            if (_limiters.TryGetValue(name, out var existing))
+            {
+                if (existing.MaxRunning != maxRunning || existing.MaxQueued != maxQueued)
+                {
+                    throw new ArgumentException(
+                        $"Cluster limiter '{name}' is already in use on this node with maxRunning={existing.MaxRunning}, maxQueued={existing.MaxQueued?.ToString() ?? "null"}; got maxRunning={maxRunning}, maxQueued={maxQueued?.ToString() ?? "null"}",
+                        nameof(name));
+                }
+
+                return existing;
+            }
+
+            // Lock-free: two racing callers may both start an agent; the loser stops its own before registering it.
+            var clusterCounts = new LimiterCounts();
+            var localCounts = new LimiterCounts();
+            var agent = _system.SystemActorOf(
+                LimiterAgentActor.Props(name, maxRunning, maxQueued, HubProxy, Cluster.SelfAddress, clusterCounts, localCounts).WithDispatcher(CoordinatorDispatcher),
+                UniqueName("actorqueue-limiter", name));
+            var limiter = new ClusterConcurrencyLimiter(name, maxRunning, maxQueued, agent, clusterCounts, localCounts,
+                disposed => _limiters.TryRemove(new KeyValuePair<string, ClusterConcurrencyLimiter>(disposed.Name, disposed)));
+            if (_limiters.TryAdd(name, limiter))
+            {
+                Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
+                return limiter;
+            }
+
+            System.Stop(agent);
+        }
+    }
+
+    /// <summary>
+    /// This node's producer handle on the distributed queue <paramref name="name"/>: items put here are processed by
+    /// the workers registered for that name on any worker node.
+    /// </summary>
+    /// <typeparam name="TItem">The item type; serialised with System.Text.Json.</typeparam>
+    /// <typeparam name="TResult">The workers' result type; serialised with System.Text.Json.</typeparam>
+    /// <param name="name">The queue's cluster-wide name.</param>
+    /// <param name="maxSize">How many items the router holds waiting for a worker; at least 1.</param>
+    /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
+    /// <param name="json">How items and results are serialised; System.Text.Json's defaults when <c>null</c>.</param>
+    /// <returns>The producer handle; dispose it when done.</returns>
+    public DistributedWorkQueue<TItem, TResult> WorkQueue<TItem, TResult>(string name, int maxSize = 100, TimeSpan? timeout = null, JsonSerializerOptions? json = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (maxSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, $"maxSize must be >= 1, got {maxSize}");
+        }
+
+        var putTimeout = timeout ?? ActorQueueExtension.Get(System).Settings.QueuePutTimeout;
+        if (putTimeout < TimeSpan.Zero && putTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be >= 0 or infinite, got {timeout}");
+        }
+
+        return new DistributedWorkQueue<TItem, TResult>(this, name, maxSize, putTimeout, json);
+    }
+
+    /// <summary>
+    /// Registers this node's workers for the distributed queue <paramref name="name"/>: <paramref name="numWorkers"/>
+    /// workers that pull items from the queue's router and run <paramref name="handler"/> on them.
+    /// </summary>
+    /// <typeparam name="TItem">The item type; must match the producers'.</typeparam>
+    /// <typeparam name="TResult">The result type; must match the producers'.</typeparam>
+    /// <param name="name">The queue's cluster-wide name.</param>
+    /// <param name="handler">Processes one item; its result (or exception) goes back to the item's producer.</param>
+    /// <param name="numWorkers">How many items this node runs at once; at least 1.</param>
+    /// <param name="json">How items and results are serialised; System.Text.Json's defaults when <c>null</c>.</param>
+    /// <returns>The registration; disposing it stops the workers (an item in flight is re-dispatched elsewhere).</returns>
+    /// <exception cref="InvalidOperationException">This node does not have the worker role.</exception>
+    public DistributedWorkers RegisterWorkers<TItem, TResult>(string name, Func<TItem, CancellationToken, Task<TResult>> handler, int numWorkers = 1, JsonSerializerOptions? json = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(handler);
+        if (numWorkers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be >= 1, got {numWorkers}");
+        }
+
+        if (!IsWorkerNode)
+        {
+            throw new InvalidOperationException(
+                $"Node {Cluster.SelfAddress} does not have the worker role '{Settings.WorkerRole}' (its roles: {string.Join(", ", Cluster.SelfRoles)}); only worker nodes run queue workers");
+        }
+
+        var codec = new ItemCodec<TItem, TResult>(json);
+        async Task<string?> Run(string payload, CancellationToken token) => codec.EncodeResult(await handler(codec.DecodeItem(payload), token).ConfigureAwait(false));
+        var workers = new List<IActorRef>(numWorkers);
+        for (var i = 0; i < numWorkers; i++)
+        {
+            var worker = _system.SystemActorOf(
+                DistributedWorkerActor.Props(name, Run, HubProxy, Cluster.SelfAddress.ToString()).WithDispatcher(CoordinatorDispatcher),
+                UniqueName("actorqueue-worker", name));
+            Host.Tell(new RegisterAgent(AgentKinds.Queue, name, worker));
+            workers.Add(worker);
+        }
+
+        return new DistributedWorkers(name, workers);
+    }
+
+    /// <summary>Starts a producer agent for a distributed queue.</summary>
+    internal IActorRef StartProducer(string name, int capacity, ProducerCounts counts)
+    {
+        var producer = _system.SystemActorOf(
+            DistributedProducerActor.Props(name, capacity, HubProxy, counts).WithDispatcher(CoordinatorDispatcher),
+            UniqueName("actorqueue-producer", name));
+        Host.Tell(new RegisterAgent(AgentKinds.Queue, name, producer));
+        return producer;
+    }
+
+    private static string UniqueName(string kind, string name) => HubActor.ChildName(kind, name) + "-" + Guid.NewGuid().ToString("N")[..8];
+}
+
+/// <summary>Creates <see cref="ActorQueueCluster"/> for Akka's extension registry (and for <c>akka.extensions</c>).</summary>
+public sealed class ActorQueueClusterExtensionId : ExtensionIdProvider<ActorQueueCluster>
+{
+    /// <inheritdoc />
+    public override ActorQueueCluster CreateExtension(ExtendedActorSystem system) => new(system);
+}

@@ -1,0 +1,50 @@
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// The cluster singleton: it owns one gatekeeper per cluster limiter name and one router per distributed queue
+/// name, created on the first message for that name. When the singleton moves to another node, its children
+/// start afresh there and rebuild their state from the nodes' announcements.
+/// </summary>
+internal sealed class HubActor : ReceiveActor
+{
+    private readonly ActorQueueClusterSettings _settings;
+
+    public HubActor(ActorQueueClusterSettings settings)
+    {
+        _settings = settings;
+        Receive<LimiterEnvelope>(HandleLimiterEnvelope);
+        Receive<QueueEnvelope>(HandleQueueEnvelope);
+    }
+
+    public static Props Props(ActorQueueClusterSettings settings) => Akka.Actor.Props.Create(() => new HubActor(settings));
+
+    /// <summary>A child name for <paramref name="name"/>: the name itself when it is a valid path element, else its hex.</summary>
+    public static string ChildName(string kind, string name) =>
+        ActorPath.IsValidPathElement(name) ? $"{kind}-{name}" : $"{kind}-x{Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(name))}";
+
+    private void HandleLimiterEnvelope(LimiterEnvelope envelope)
+    {
+        var childName = ChildName(AgentKinds.Limiter, envelope.Name);
+        var child = Context.Child(childName);
+        if (child.IsNobody())
+        {
+            child = Context.ActorOf(ClusterGatekeeperActor.Props(envelope.Name, envelope.MaxRunning, envelope.MaxQueued, _settings.RecoverInterval), childName);
+        }
+
+        child.Forward(envelope.Message);
+    }
+
+    private void HandleQueueEnvelope(QueueEnvelope envelope)
+    {
+        var childName = ChildName(AgentKinds.Queue, envelope.Name);
+        var child = Context.Child(childName);
+        if (child.IsNobody())
+        {
+            child = Context.ActorOf(DistributedRouterActor.Props(envelope.Name, envelope.Capacity, _settings.MaxDeliveries), childName);
+        }
+
+        child.Forward(envelope.Message);
+    }
+}

@@ -1,0 +1,121 @@
+using ActorQueue.Cluster;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Configuration;
+
+namespace ActorQueue.Tests.Cluster;
+
+/// <summary>
+/// Several cluster nodes in this test process, on 127.0.0.1 with free ports, joined programmatically, with failure
+/// detection and the split-brain resolver tuned so that a killed node is downed within seconds.
+/// </summary>
+internal sealed class ClusterNodes : IAsyncDisposable
+{
+    /// <summary>How long any cluster step (forming, downing, hand-over) may take before a test fails.</summary>
+    public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
+
+    private static readonly Config FastCluster = ConfigurationFactory.ParseString("""
+        akka.loglevel = WARNING
+        akka.stdout-loglevel = OFF
+        akka.coordinated-shutdown.run-by-actor-system-terminate = off
+        akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
+        akka.cluster.gossip-interval = 200ms
+        akka.cluster.leader-actions-interval = 200ms
+        akka.cluster.periodic-tasks-initial-delay = 100ms
+        akka.cluster.failure-detector.heartbeat-interval = 200ms
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 1s
+        akka.cluster.failure-detector.expected-response-after = 500ms
+        akka.cluster.split-brain-resolver.stable-after = 1s
+        akka.cluster.singleton.hand-over-retry-interval = 200ms
+        akka.cluster.singleton-proxy.singleton-identification-interval = 200ms
+        actorqueue.cluster.recover-interval = 300ms
+        """);
+
+    private readonly List<ActorSystem> _all = [];
+
+    private ClusterNodes()
+    {
+    }
+
+    /// <summary>The nodes, oldest (the singleton's host) first; a killed node stays in the list.</summary>
+    public IReadOnlyList<ActorSystem> Nodes => _all;
+
+    /// <summary>Starts <paramref name="count"/> nodes and joins them into one cluster, all Up.</summary>
+    public static async Task<ClusterNodes> StartAsync(int count, string? extraConfig = null)
+    {
+        var nodes = new ClusterNodes();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                await nodes.AddNodeAsync(extraConfig);
+            }
+
+            await nodes.WaitForMembersUpAsync(count);
+            return nodes;
+        }
+        catch
+        {
+            await nodes.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts one more node and joins it to the first node (or forms the cluster when it is the first).</summary>
+    public async Task<ActorSystem> AddNodeAsync(string? extraConfig = null)
+    {
+        var config = extraConfig is null ? FastCluster : ConfigurationFactory.ParseString(extraConfig).WithFallback(FastCluster);
+        var node = ActorQueueClusterRuntime.Create(overrides: config);
+        _all.Add(node);
+        var seed = _all[0];
+        await ActorQueueCluster.Get(node).JoinAsync(Akka.Cluster.Cluster.Get(seed).SelfAddress).WaitAsync(StepTimeout);
+        return node;
+    }
+
+    /// <summary>Waits until every live node sees <paramref name="count"/> members Up.</summary>
+    public Task WaitForMembersUpAsync(int count) =>
+        Poll.UntilAsync(
+            () => Live.All(node => Akka.Cluster.Cluster.Get(node).State.Members.Count(member => member.Status == MemberStatus.Up) == count),
+            StepTimeout, $"every node sees {count} members Up", TimeSpan.FromMilliseconds(20));
+
+    /// <summary>
+    /// Kills a node the way a crash would: its actor system stops without leaving the cluster, so the others only
+    /// notice through failure detection, and the split-brain resolver downs it.
+    /// </summary>
+    public async Task CrashAsync(ActorSystem node)
+    {
+        var address = Akka.Cluster.Cluster.Get(node).SelfAddress;
+        await node.Terminate().WaitAsync(StepTimeout);
+        await Poll.UntilAsync(
+            () => Live.All(other => Akka.Cluster.Cluster.Get(other).State.Members.All(member => member.Address != address)),
+            StepTimeout, $"the survivors removed {address}", TimeSpan.FromMilliseconds(20));
+    }
+
+    /// <summary>Makes a node leave gracefully and waits until the others removed it.</summary>
+    public async Task LeaveAsync(ActorSystem node)
+    {
+        var address = Akka.Cluster.Cluster.Get(node).SelfAddress;
+        await ActorQueueCluster.Get(node).LeaveAsync().WaitAsync(StepTimeout);
+        await Poll.UntilAsync(
+            () => Live.All(other => Akka.Cluster.Cluster.Get(other).State.Members.All(member => member.Address != address)),
+            StepTimeout, $"the others removed {address}", TimeSpan.FromMilliseconds(20));
+    }
+
+    private IEnumerable<ActorSystem> Live => _all.Where(node => !node.WhenTerminated.IsCompleted);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _all.AsEnumerable().Reverse())
+        {
+            await node.Terminate().WaitAsync(StepTimeout);
+        }
+    }
+}
+
+/// <summary>Cluster tests form clusters on loopback and time failure detection; they run one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ClusterCollection
+{
+    public const string Name = "cluster";
+}
