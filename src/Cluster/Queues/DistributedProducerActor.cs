@@ -31,6 +31,7 @@ internal sealed class DistributedProducerActor : ReceiveActor
         _counts = counts;
 
         Receive<PutItem>(HandlePut);
+        Receive<PutBatch>(HandlePutBatch);
         Receive<JoinProducer>(join =>
         {
             if (_outstanding.Count == 0)
@@ -74,18 +75,42 @@ internal sealed class DistributedProducerActor : ReceiveActor
 
     private void HandlePut(PutItem put)
     {
+        var id = Register(put);
+        PublishOutstanding();
+        Send(new RemoteEnqueue(_router.Epoch, [id], [put.Payload], put.TimeoutMs, _capacity));
+    }
+
+    /// <summary>A chunk of a batch: one message to the router for all of it, each item waiting for space as long as it takes.</summary>
+    private void HandlePutBatch(PutBatch batch)
+    {
+        var ids = new long[batch.Items.Count];
+        var payloads = new string[batch.Items.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = Register(batch.Items[i]);
+            payloads[i] = batch.Items[i].Payload;
+        }
+
+        PublishOutstanding();
+        Send(new RemoteEnqueue(_router.Epoch, ids, payloads, -1, _capacity));
+    }
+
+    private long Register(PutItem put)
+    {
         var id = ++_lastId;
         put.ItemId = id;
         _outstanding.Add(id, put);
-        PublishOutstanding();
-        Send(new RemoteEnqueue(_router.Epoch, id, put.Payload, put.TimeoutMs, _capacity));
+        return id;
     }
 
     private void HandleAccepted(EnqueueAccepted message)
     {
-        if (_outstanding.TryGetValue(message.ItemId, out var put) && put.Accepted.TrySetResult(true))
+        foreach (var id in message.ItemIds)
         {
-            Interlocked.Increment(ref _counts.Accepted);
+            if (_outstanding.TryGetValue(id, out var put) && put.Accepted.TrySetResult(true))
+            {
+                Interlocked.Increment(ref _counts.Accepted);
+            }
         }
     }
 
@@ -185,6 +210,21 @@ internal sealed class PutItem(string payload, long timeoutMs) : IUndeliverableRe
         var disposed = new ObjectDisposedException(nameof(DistributedWorkQueue<object, object>), "The distributed queue handle has been disposed.");
         Accepted.TrySetException(disposed);
         Done.TrySetException(disposed);
+    }
+}
+
+/// <summary>A chunk of <c>BatchProcessAsync</c>'s items, put with no timeout in one message.</summary>
+internal sealed class PutBatch(IReadOnlyList<PutItem> items) : IUndeliverableRequest
+{
+    public IReadOnlyList<PutItem> Items { get; } = items;
+
+    /// <inheritdoc />
+    public void Undelivered()
+    {
+        foreach (var item in Items)
+        {
+            item.Undelivered();
+        }
     }
 }
 

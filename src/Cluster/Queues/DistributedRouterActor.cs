@@ -33,6 +33,9 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     private readonly HashSet<IActorRef> _announced = [];
     private readonly HashSet<IActorRef> _askedToRecover = [];
 
+    /// <summary>Items accepted while handling the current message, by producer, not yet acknowledged.</summary>
+    private readonly Dictionary<IActorRef, List<long>> _acceptances = [];
+
     /// <summary>The producers' capacity (0 until a producer tells it).</summary>
     private int _capacity;
     private long _dispatched;
@@ -83,24 +86,34 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         }
 
         _capacity = message.Capacity;
+        for (var i = 0; i < message.ItemIds.Length; i++)
+        {
+            Enqueue(Sender, message.ItemIds[i], message.Payloads[i], message.TimeoutMs);
+        }
+
+        Dispatch();
+    }
+
+    /// <summary>Accepts one put if there is space and nobody waits before it; else it waits (or is refused at once for a zero timeout).</summary>
+    private void Enqueue(IActorRef producer, long itemId, string payload, long timeoutMs)
+    {
         if (_queue.Count < Capacity && _waitingPuts.Count == 0)
         {
-            Accept(Sender, message.ItemId, message.Payload);
-            Dispatch();
+            Accept(producer, itemId, payload);
             return;
         }
 
-        if (message.TimeoutMs == 0)
+        if (timeoutMs == 0)
         {
-            Sender.Tell(new EnqueueFull(message.ItemId));
+            producer.Tell(new EnqueueFull(itemId));
             return;
         }
 
-        var key = (Sender, message.ItemId);
-        _waitingByKey.Add(key, _waitingPuts.AddLast(new WaitingPut(Sender, message.ItemId, message.Payload)));
-        if (message.TimeoutMs > 0)
+        var key = (producer, itemId);
+        _waitingByKey.Add(key, _waitingPuts.AddLast(new WaitingPut(producer, itemId, payload)));
+        if (timeoutMs > 0)
         {
-            Timers.StartSingleTimer(key, new PutExpired(Sender, message.ItemId), TimeSpan.FromMilliseconds(message.TimeoutMs));
+            Timers.StartSingleTimer(key, new PutExpired(producer, itemId), TimeSpan.FromMilliseconds(timeoutMs));
         }
     }
 
@@ -193,10 +206,28 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         Dispatch();
     }
 
+    /// <summary>Puts an item in the queue; its acceptance goes out with the others of this message (<see cref="SendAcceptances"/>).</summary>
     private void Accept(IActorRef producer, long itemId, string payload)
     {
         _queue.AddLast(new ItemEnvelope(producer, itemId, payload, 0));
-        producer.Tell(new EnqueueAccepted(itemId));
+        if (!_acceptances.TryGetValue(producer, out var ids))
+        {
+            ids = [];
+            _acceptances.Add(producer, ids);
+        }
+
+        ids.Add(itemId);
+    }
+
+    /// <summary>One acceptance message per producer for everything one message let in.</summary>
+    private void SendAcceptances()
+    {
+        foreach (var (producer, ids) in _acceptances)
+        {
+            producer.Tell(new EnqueueAccepted([.. ids]));
+        }
+
+        _acceptances.Clear();
     }
 
     /// <summary>Hands items to free workers, oldest first, then lets waiting puts into the space that frees.</summary>
@@ -224,7 +255,10 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         if (_idle.Count > 0 && _queue.Count > 0)
         {
             Dispatch();
+            return;
         }
+
+        SendAcceptances();
     }
 
     private void MarkIdle(IActorRef worker)

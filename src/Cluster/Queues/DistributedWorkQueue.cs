@@ -23,6 +23,9 @@ namespace ActorQueue.Cluster;
 [DebuggerDisplay("{Name}: {Metrics}")]
 public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
 {
+    /// <summary>The most items <see cref="BatchProcessAsync"/> sends in one message.</summary>
+    private const int MaxBatchChunk = 64;
+
     private readonly ItemCodec<TItem, TResult> _codec;
     private readonly ProducerCounts _counts = new();
     private readonly IActorRef _producer;
@@ -92,19 +95,35 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(items);
         var results = new List<Task<ItemResult<TResult>>>();
 
-        // Puts are pipelined: up to Capacity of them travel unanswered, so the batch is not paced by one network
-        // round trip per item, and the router's backpressure still bounds how far the enumeration runs ahead.
+        // Puts go in chunks of up to 64 items, one message each, and are pipelined: up to Capacity items travel
+        // unanswered, so the batch is not paced by network round trips, while the router's backpressure still bounds
+        // how far the enumeration runs ahead.
+        var chunkSize = Math.Min(Capacity, MaxBatchChunk);
+        var chunk = new List<PutItem>(chunkSize);
         var unanswered = new Queue<Task<bool>>();
         foreach (var item in items)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var put = Send(item, timeoutMs: -1);
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            var put = new PutItem(_codec.EncodeItem(item), -1);
+            chunk.Add(put);
             results.Add(ResultAsync(put));
             unanswered.Enqueue(put.Accepted.Task);
-            if (unanswered.Count >= Capacity)
+            if (chunk.Count == chunkSize)
+            {
+                _producer.Tell(new PutBatch(chunk), ActorRefs.NoSender);
+                chunk = new List<PutItem>(chunkSize);
+            }
+
+            while (unanswered.Count > Capacity + chunkSize)
             {
                 await unanswered.Dequeue().ConfigureAwait(false);
             }
+        }
+
+        if (chunk.Count > 0)
+        {
+            _producer.Tell(new PutBatch(chunk), ActorRefs.NoSender);
         }
 
         return await Task.WhenAll(results).WaitAsync(cancellationToken).ConfigureAwait(false);

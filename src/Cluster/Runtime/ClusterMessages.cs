@@ -4,53 +4,53 @@ using Akka.Event;
 namespace ActorQueue.Cluster;
 
 // The wire protocol between the nodes' agents and the singleton's gatekeepers and routers. These messages cross
-// the network, serialised by Akka's JSON serializer: plain values, arrays and actor refs only; items and results
+// the network, serialised by ClusterMessageSerializer: plain values, arrays and actor refs only; items and results
 // travel as System.Text.Json text. Every message a singleton child handles carries its epoch (a random number
 // per incarnation): a message from an agent that has not yet re-announced itself to this incarnation is
 // dropped and answered with a recover request, so the state a new incarnation builds comes only from
 // announcements and later messages.
 
 /// <summary>A message for the cluster gatekeeper named <see cref="Name"/>; the hub creates the gatekeeper on first use.</summary>
-internal sealed record LimiterEnvelope(string Name, int MaxRunning, int? MaxQueued, object Message);
+internal sealed record LimiterEnvelope(string Name, int MaxRunning, int? MaxQueued, object Message) : IClusterMessage;
 
 /// <summary>A message for the distributed queue router named <see cref="Name"/>; the hub creates the router on first use (<see cref="Capacity"/> 0: sent by a worker, which does not know it).</summary>
-internal sealed record QueueEnvelope(string Name, int Capacity, object Message);
+internal sealed record QueueEnvelope(string Name, int Capacity, object Message) : IClusterMessage;
 
 /// <summary>A singleton child → a node host → the node's agents: announce yourselves to incarnation <see cref="Epoch"/>.</summary>
-internal sealed record RecoverLimiter(string Name, long Epoch);
+internal sealed record RecoverLimiter(string Name, long Epoch) : IClusterMessage;
 
 /// <summary>A node host → the gatekeeper: this node has no agent for the limiter, so it holds no leases.</summary>
-internal sealed record NoLimiterAgent(string Name, long Epoch, Address Node);
+internal sealed record NoLimiterAgent(string Name, long Epoch, Address Node) : IClusterMessage;
 
 /// <summary>A limiter agent → the gatekeeper: the leases this node holds and the requests it waits for, oldest first.</summary>
-internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, long[] PendingIds, string[] PendingSources);
+internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, long[] PendingIds, string[] PendingSources) : IClusterMessage;
 
 /// <summary>An agent → the gatekeeper: a request for a slot (ids are the agent's own, never reused).</summary>
-internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source);
+internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) : IClusterMessage;
 
 /// <summary>An agent → the gatekeeper: a granted slot comes back.</summary>
-internal sealed record RemoteRelease(long Epoch, long RequestId);
+internal sealed record RemoteRelease(long Epoch, long RequestId) : IClusterMessage;
 
 /// <summary>An agent → the gatekeeper: the caller withdrew; drop the request, or free its slot if it was already granted.</summary>
-internal sealed record RemoteCancel(long Epoch, long RequestId);
+internal sealed record RemoteCancel(long Epoch, long RequestId) : IClusterMessage;
 
 /// <summary>The gatekeeper → an agent: the request holds a slot; the cluster-wide counts after the grant.</summary>
-internal sealed record RemoteGranted(long Epoch, long RequestId, int Running, int Waiting);
+internal sealed record RemoteGranted(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage;
 
 /// <summary>The gatekeeper → an agent: the request waits; <see cref="Waiting"/> cluster-wide, this one included.</summary>
-internal sealed record RemoteQueued(long Epoch, long RequestId, int Running, int Waiting);
+internal sealed record RemoteQueued(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage;
 
 /// <summary>The gatekeeper → an agent: the wait queue is full.</summary>
-internal sealed record RemoteRejected(long Epoch, long RequestId, int QueueDepth, int MaxQueued);
+internal sealed record RemoteRejected(long Epoch, long RequestId, int QueueDepth, int MaxQueued) : IClusterMessage;
 
 /// <summary>Asks a cluster gatekeeper for its exact counts; the reply is <see cref="ClusterLimiterStatus"/>.</summary>
-internal sealed record GetLimiterStatus
+internal sealed record GetLimiterStatus : IClusterMessage
 {
     public static GetLimiterStatus Instance { get; } = new();
 }
 
 /// <summary>A singleton child → a node host → the queue's producers and workers there: announce yourselves to incarnation <see cref="Epoch"/>.</summary>
-internal sealed record RecoverQueue(string Name, long Epoch);
+internal sealed record RecoverQueue(string Name, long Epoch) : IClusterMessage;
 
 /// <summary>
 /// An item as the router holds and dispatches it: who put it (results go straight back there), the producer's id
@@ -58,38 +58,38 @@ internal sealed record RecoverQueue(string Name, long Epoch);
 /// </summary>
 internal sealed record ItemEnvelope(IActorRef Producer, long ItemId, string Payload, int Deliveries);
 
-/// <summary>A producer → the router: put this item, waiting for space up to <see cref="TimeoutMs"/> (−1: until space).</summary>
-internal sealed record RemoteEnqueue(long Epoch, long ItemId, string Payload, long TimeoutMs, int Capacity);
+/// <summary>A producer → the router: put these items in order, each waiting for space up to <see cref="TimeoutMs"/> (−1: until space).</summary>
+internal sealed record RemoteEnqueue(long Epoch, long[] ItemIds, string[] Payloads, long TimeoutMs, int Capacity) : IClusterMessage;
 
-/// <summary>The router → a producer: the item is in the queue.</summary>
-internal sealed record EnqueueAccepted(long ItemId);
+/// <summary>The router → a producer: these items are in the queue (all that one message let in).</summary>
+internal sealed record EnqueueAccepted(long[] ItemIds) : IClusterMessage;
 
 /// <summary>The router → a producer: no space within the put's timeout; the item was not taken.</summary>
-internal sealed record EnqueueFull(long ItemId);
+internal sealed record EnqueueFull(long ItemId) : IClusterMessage;
 
 /// <summary>A producer → the router: every item it put that has no result yet (in the queue, in flight, or waiting for space).</summary>
-internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds, string[] Payloads);
+internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds, string[] Payloads) : IClusterMessage;
 
 /// <summary>A producer or worker that lost its router → any router: I need to announce myself (answered with <see cref="RecoverQueue"/>).</summary>
-internal sealed record QueueHello(long Epoch);
+internal sealed record QueueHello(long Epoch) : IClusterMessage;
 
 /// <summary>A worker → the router: I am free; send me an item.</summary>
-internal sealed record WorkerPull(long Epoch);
+internal sealed record WorkerPull(long Epoch) : IClusterMessage;
 
 /// <summary>A worker → the router after a <see cref="RecoverQueue"/>: I exist; <see cref="Busy"/> when still running an item of an earlier incarnation.</summary>
-internal sealed record WorkerAnnounce(long Epoch, bool Busy);
+internal sealed record WorkerAnnounce(long Epoch, bool Busy) : IClusterMessage;
 
 /// <summary>The router → a worker: process this item.</summary>
-internal sealed record DispatchItem(long Epoch, ItemEnvelope Envelope);
+internal sealed record DispatchItem(long Epoch, ItemEnvelope Envelope) : IClusterMessage;
 
 /// <summary>
 /// A worker (or the router, for an item lost too often) → the item's producer: how the item ended. The producer
 /// counts a second result for the same item as a duplicate.
 /// </summary>
-internal sealed record ItemDone(long ItemId, int Deliveries, bool Succeeded, string? ResultPayload, string? Error, string Node);
+internal sealed record ItemDone(long ItemId, int Deliveries, bool Succeeded, string? ResultPayload, string? Error, string Node) : IClusterMessage;
 
 /// <summary>Asks a router for its counts; the reply is <see cref="DistributedQueueStatus"/>.</summary>
-internal sealed record GetQueueStatus
+internal sealed record GetQueueStatus : IClusterMessage
 {
     public static GetQueueStatus Instance { get; } = new();
 }
@@ -98,4 +98,4 @@ internal sealed record GetQueueStatus
 internal sealed record RegisterAgent(string Kind, string Name, IActorRef Agent) : IDeadLetterSuppression;
 
 /// <summary>A limiter agent that lost its gatekeeper → the hub: (re)create the gatekeeper and ask me to announce.</summary>
-internal sealed record LimiterHello(long Epoch);
+internal sealed record LimiterHello(long Epoch) : IClusterMessage;

@@ -1,0 +1,270 @@
+using System.Text;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>A message of ActorQueue's cluster protocol; bound to <see cref="ClusterMessageSerializer"/> in <c>hocon/cluster.conf</c>.</summary>
+internal interface IClusterMessage;
+
+/// <summary>
+/// ActorQueue's wire format for its cluster protocol: a compact binary layout per message (little-endian integers,
+/// length-prefixed UTF-8 strings, actor refs as their serialized paths), identified by a two-letter manifest. No
+/// type names travel, so a peer can only make a node build ActorQueue's own message types. Items and results are
+/// the System.Text.Json text the application's types serialise to, carried as strings.
+/// </summary>
+public sealed class ClusterMessageSerializer : SerializerWithStringManifest
+{
+    /// <summary>The serializer's identifier in <c>akka.actor.serialization-identifiers</c>.</summary>
+    public const int SerializerId = 7301;
+
+    /// <summary>Creates the serializer for <paramref name="system"/> (called by Akka).</summary>
+    /// <param name="system">The actor system whose actor refs the messages carry.</param>
+    public ClusterMessageSerializer(ExtendedActorSystem system)
+        : base(system)
+    {
+    }
+
+    /// <inheritdoc />
+    public override int Identifier => SerializerId;
+
+    /// <inheritdoc />
+    public override string Manifest(object o) => o switch
+    {
+        LimiterEnvelope => "LE",
+        QueueEnvelope => "QE",
+        RecoverLimiter => "RL",
+        NoLimiterAgent => "NA",
+        LimiterAnnounce => "LA",
+        LimiterHello => "LH",
+        RemoteAcquire => "AQ",
+        RemoteRelease => "RE",
+        RemoteCancel => "CA",
+        RemoteGranted => "GR",
+        RemoteQueued => "QU",
+        RemoteRejected => "RJ",
+        GetLimiterStatus => "LS",
+        ClusterLimiterStatus => "LT",
+        RecoverQueue => "RQ",
+        RemoteEnqueue => "EN",
+        EnqueueAccepted => "EA",
+        EnqueueFull => "EF",
+        ProducerAnnounce => "PA",
+        QueueHello => "QH",
+        WorkerPull => "WP",
+        WorkerAnnounce => "WA",
+        DispatchItem => "DI",
+        ItemDone => "ID",
+        GetQueueStatus => "QS",
+        DistributedQueueStatus => "QT",
+        _ => throw new ArgumentException($"{nameof(ClusterMessageSerializer)} cannot serialize {o.GetType()}", nameof(o)),
+    };
+
+    /// <inheritdoc />
+    public override byte[] ToBinary(object obj)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            Write(writer, obj);
+        }
+
+        return stream.ToArray();
+    }
+
+    /// <inheritdoc />
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
+        return Read(reader, manifest);
+    }
+
+    private void Write(BinaryWriter w, object message)
+    {
+        switch (message)
+        {
+            case LimiterEnvelope m:
+                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); WriteNested(w, m.Message);
+                break;
+            case QueueEnvelope m:
+                w.Write(m.Name); w.Write(m.Capacity); WriteNested(w, m.Message);
+                break;
+            case RecoverLimiter m:
+                w.Write(m.Name); w.Write(m.Epoch);
+                break;
+            case NoLimiterAgent m:
+                w.Write(m.Name); w.Write(m.Epoch); w.Write(m.Node.ToString());
+                break;
+            case LimiterAnnounce m:
+                w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
+                break;
+            case LimiterHello m:
+                w.Write(m.Epoch);
+                break;
+            case RemoteAcquire m:
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source);
+                break;
+            case RemoteRelease m:
+                w.Write(m.Epoch); w.Write(m.RequestId);
+                break;
+            case RemoteCancel m:
+                w.Write(m.Epoch); w.Write(m.RequestId);
+                break;
+            case RemoteGranted m:
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting);
+                break;
+            case RemoteQueued m:
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting);
+                break;
+            case RemoteRejected m:
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.QueueDepth); w.Write(m.MaxQueued);
+                break;
+            case GetLimiterStatus or GetQueueStatus:
+                break;
+            case ClusterLimiterStatus m:
+                w.Write(m.Name); w.Write(m.Running); w.Write(m.Waiting); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued);
+                w.Write(m.Recovering); w.Write(m.Agents);
+                break;
+            case RecoverQueue m:
+                w.Write(m.Name); w.Write(m.Epoch);
+                break;
+            case RemoteEnqueue m:
+                w.Write(m.Epoch); WriteLongs(w, m.ItemIds); WriteStrings(w, m.Payloads); w.Write(m.TimeoutMs); w.Write(m.Capacity);
+                break;
+            case EnqueueAccepted m:
+                WriteLongs(w, m.ItemIds);
+                break;
+            case EnqueueFull m:
+                w.Write(m.ItemId);
+                break;
+            case ProducerAnnounce m:
+                w.Write(m.Epoch); w.Write(m.Capacity); WriteLongs(w, m.ItemIds); WriteStrings(w, m.Payloads);
+                break;
+            case QueueHello m:
+                w.Write(m.Epoch);
+                break;
+            case WorkerPull m:
+                w.Write(m.Epoch);
+                break;
+            case WorkerAnnounce m:
+                w.Write(m.Epoch); w.Write(m.Busy);
+                break;
+            case DispatchItem m:
+                w.Write(m.Epoch); w.Write(Akka.Serialization.Serialization.SerializedActorPath(m.Envelope.Producer));
+                w.Write(m.Envelope.ItemId); w.Write(m.Envelope.Payload); w.Write(m.Envelope.Deliveries);
+                break;
+            case ItemDone m:
+                w.Write(m.ItemId); w.Write(m.Deliveries); w.Write(m.Succeeded); WriteNullable(w, m.ResultPayload); WriteNullable(w, m.Error); w.Write(m.Node);
+                break;
+            case DistributedQueueStatus m:
+                w.Write(m.Name); w.Write(m.Queued); w.Write(m.InFlight); w.Write(m.Workers); w.Write(m.WaitingPuts);
+                w.Write(m.Dispatched); w.Write(m.Redelivered); w.Write(m.LostFailed);
+                break;
+            default:
+                throw new ArgumentException($"{nameof(ClusterMessageSerializer)} cannot serialize {message.GetType()}", nameof(message));
+        }
+    }
+
+    private object Read(BinaryReader r, string manifest) => manifest switch
+    {
+        "LE" => new LimiterEnvelope(r.ReadString(), r.ReadInt32(), ReadNullableInt(r), ReadNested(r)),
+        "QE" => new QueueEnvelope(r.ReadString(), r.ReadInt32(), ReadNested(r)),
+        "RL" => new RecoverLimiter(r.ReadString(), r.ReadInt64()),
+        "NA" => new NoLimiterAgent(r.ReadString(), r.ReadInt64(), Address.Parse(r.ReadString())),
+        "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r)),
+        "LH" => new LimiterHello(r.ReadInt64()),
+        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()),
+        "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
+        "CA" => new RemoteCancel(r.ReadInt64(), r.ReadInt64()),
+        "GR" => new RemoteGranted(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+        "QU" => new RemoteQueued(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+        "RJ" => new RemoteRejected(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+        "LS" => GetLimiterStatus.Instance,
+        "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32()),
+        "RQ" => new RecoverQueue(r.ReadString(), r.ReadInt64()),
+        "EN" => new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), r.ReadInt64(), r.ReadInt32()),
+        "EA" => new EnqueueAccepted(ReadLongs(r)),
+        "EF" => new EnqueueFull(r.ReadInt64()),
+        "PA" => new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r)),
+        "QH" => new QueueHello(r.ReadInt64()),
+        "WP" => new WorkerPull(r.ReadInt64()),
+        "WA" => new WorkerAnnounce(r.ReadInt64(), r.ReadBoolean()),
+        "DI" => new DispatchItem(r.ReadInt64(), new ItemEnvelope(ResolveRef(r.ReadString()), r.ReadInt64(), r.ReadString(), r.ReadInt32())),
+        "ID" => new ItemDone(r.ReadInt64(), r.ReadInt32(), r.ReadBoolean(), ReadNullableString(r), ReadNullableString(r), r.ReadString()),
+        "QS" => GetQueueStatus.Instance,
+        "QT" => new DistributedQueueStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()),
+        _ => throw new System.Runtime.Serialization.SerializationException($"{nameof(ClusterMessageSerializer)} does not know the manifest '{manifest}'"),
+    };
+
+    private IActorRef ResolveRef(string path) => system.Provider.ResolveActorRef(path);
+
+    private void WriteNested(BinaryWriter w, object message)
+    {
+        w.Write(Manifest(message));
+        Write(w, message);
+    }
+
+    private object ReadNested(BinaryReader r) => Read(r, r.ReadString());
+
+    private static void WriteNullable(BinaryWriter w, int? value)
+    {
+        w.Write(value.HasValue);
+        if (value is { } v)
+        {
+            w.Write(v);
+        }
+    }
+
+    private static void WriteNullable(BinaryWriter w, string? value)
+    {
+        w.Write(value is not null);
+        if (value is not null)
+        {
+            w.Write(value);
+        }
+    }
+
+    private static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;
+
+    private static string? ReadNullableString(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
+
+    private static void WriteLongs(BinaryWriter w, long[] values)
+    {
+        w.Write(values.Length);
+        foreach (var value in values)
+        {
+            w.Write(value);
+        }
+    }
+
+    private static long[] ReadLongs(BinaryReader r)
+    {
+        var values = new long[r.ReadInt32()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = r.ReadInt64();
+        }
+
+        return values;
+    }
+
+    private static void WriteStrings(BinaryWriter w, string[] values)
+    {
+        w.Write(values.Length);
+        foreach (var value in values)
+        {
+            w.Write(value);
+        }
+    }
+
+    private static string[] ReadStrings(BinaryReader r)
+    {
+        var values = new string[r.ReadInt32()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = r.ReadString();
+        }
+
+        return values;
+    }
+}
