@@ -54,6 +54,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(removed => MemberGone(removed.Member.Address));
         Receive<RecoverTick>(_ => AskAwaitingMembers());
         Receive<NoLimiterAgent>(HandleNoAgent);
+        Receive<ActorIdentity>(HandleHostIdentity);
         Receive<LimiterAnnounce>(HandleAnnounce);
         Receive<RemoteAcquire>(HandleAcquire);
         Receive<RemoteRelease>(HandleRelease);
@@ -113,7 +114,9 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     {
         foreach (var node in _awaiting ?? [])
         {
-            NodeHostActor.At(Context, node).Tell(new RecoverLimiter(_name, _epoch));
+            var host = NodeHostActor.At(Context, node);
+            host.Tell(new RecoverLimiter(_name, _epoch));
+            host.Tell(new Identify(node));
         }
     }
 
@@ -129,6 +132,18 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     private void HandleNoAgent(NoLimiterAgent message)
     {
         if (message.Epoch == _epoch && _awaiting?.Remove(message.Node) == true)
+        {
+            CheckRecovered();
+        }
+    }
+
+    /// <summary>
+    /// A member without ActorQueue's node host (a plain Akka node in the same cluster, or one whose extension has not
+    /// started yet) has no agents, so it holds no leases: it is not waited for.
+    /// </summary>
+    private void HandleHostIdentity(ActorIdentity identity)
+    {
+        if (identity is { Subject: null, MessageId: Address node } && _awaiting?.Remove(node) == true)
         {
             CheckRecovered();
         }

@@ -112,6 +112,34 @@ public sealed class ClusterLimiterTests
     }
 
     [Fact]
+    public async Task A_member_without_actorqueue_does_not_keep_a_gatekeeper_from_granting()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var seed = Akka.Cluster.Cluster.Get(cluster.Nodes[0]).SelfAddress;
+
+        // A plain Akka cluster node: same system name, same transport, but no ActorQueue extension.
+        var plainConfig = Akka.Configuration.ConfigurationFactory.ParseString("akka.extensions = []")
+            .WithFallback(ClusterNodes.FastCluster).WithFallback(ActorQueueClusterRuntime.ClusterConfig);
+        var plain = ActorSystem.Create(ActorQueueClusterRuntime.DefaultSystemName, plainConfig);
+        try
+        {
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Akka.Cluster.Cluster.Get(plain).RegisterOnMemberUp(() => up.TrySetResult());
+            Akka.Cluster.Cluster.Get(plain).Join(seed);
+            await up.Task.WaitAsync(ClusterNodes.StepTimeout);
+
+            var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).Limiter("mixed", maxRunning: 1);
+            await using var lease = await limiter.AcquireAsync().AsTask().WaitAsync(ClusterNodes.StepTimeout);
+            var status = await limiter.GetStatusAsync();
+            Assert.Equal((1, false), (status.Running, status.Recovering));
+        }
+        finally
+        {
+            await plain.Terminate();
+        }
+    }
+
+    [Fact]
     public async Task Local_actors_use_the_gatekeeper_protocol_with_the_nodes_agent()
     {
         await using var cluster = await ClusterNodes.StartAsync(2);

@@ -14,7 +14,7 @@ internal sealed class ClusterNodes : IAsyncDisposable
     /// <summary>How long any cluster step (forming, downing, hand-over) may take before a test fails.</summary>
     public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
 
-    private static readonly Config FastCluster = ConfigurationFactory.ParseString("""
+    public static readonly Config FastCluster = ConfigurationFactory.ParseString("""
         akka.loglevel = WARNING
         akka.stdout-loglevel = OFF
         akka.coordinated-shutdown.run-by-actor-system-terminate = off
