@@ -247,6 +247,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     private void HandleAgentTerminated(Terminated message)
     {
+        _askedToRecover.Remove(message.ActorRef);
         if (!_agents.Remove(message.ActorRef, out var agent))
         {
             return;

@@ -134,6 +134,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         }
 
         _capacity = message.Capacity;
+        Context.Watch(Sender); // only to forget it when it stops: its items are still processed
         for (var i = 0; i < message.ItemIds.Length; i++)
         {
             Accept(Sender, message.ItemIds[i], message.Payloads[i]);
@@ -176,6 +177,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         Dispatch();
     }
 
+    /// <summary>A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses).</summary>
     private void HandleWorkerTerminated(Terminated message)
     {
         _announced.Remove(message.ActorRef);
