@@ -105,7 +105,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         var request = new AcquireRequest(source, Gatekeeper, signalQueued: Tracer.HasListeners());
         Gatekeeper.Tell(request, ActorRefs.NoSender);
         return request.QueuedSignal is null && !cancellationToken.CanBeCanceled
-            ? new ValueTask<ConcurrencyLease>(request.Completion.Task)
+            ? request.Completion
             : AwaitGrantAsync(request, cancellationToken);
     }
 
@@ -147,11 +147,11 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
             if (waitingCount >= 0)
             {
                 using var activity = StartWaitActivity(request.Source, waitingCount);
-                return await request.Completion.Task.ConfigureAwait(false);
+                return await request.Completion.ConfigureAwait(false);
             }
         }
 
-        return await request.Completion.Task.ConfigureAwait(false);
+        return await request.Completion.ConfigureAwait(false);
     }
 
     private Activity? StartWaitActivity(string source, int waitingCount)

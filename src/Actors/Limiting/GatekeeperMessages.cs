@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Tasks.Sources;
 using ActorQueue.Coordination;
 using ActorQueue.Runtime;
 using Akka.Actor;
@@ -17,13 +18,20 @@ internal abstract class GatekeeperWaiter : WaiterNode<GatekeeperWaiter>
 }
 
 /// <summary>
-/// A facade's request for a slot. It carries its own completion, so no temporary Ask actor is needed; its
-/// continuations run asynchronously, never on the gatekeeper's thread.
+/// A facade's request for a slot. It is its own completion (an <see cref="IValueTaskSource{TResult}"/> awaited once),
+/// so a request costs one allocation and no temporary Ask actor; its continuations run asynchronously, never on the
+/// gatekeeper's thread. Grant, failure and cancellation race from different threads; the first one wins.
 /// </summary>
-internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest
+internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest, IValueTaskSource<ConcurrencyLease>
 {
     /// <summary>The gatekeeper to tell when the caller cancels.</summary>
     private readonly IActorRef _gatekeeper;
+
+    /// <summary>The awaitable state; written once, by whoever wins <see cref="_completed"/>.</summary>
+    private ManualResetValueTaskSourceCore<ConcurrencyLease> _core = new() { RunContinuationsAsynchronously = true };
+
+    /// <summary>1 once granted, failed or cancelled.</summary>
+    private int _completed;
 
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued)
     {
@@ -38,8 +46,11 @@ internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest
     /// <inheritdoc />
     public override string Source { get; }
 
-    /// <summary>Completes with the lease, a rejection, cancellation, or <see cref="ObjectDisposedException"/>.</summary>
-    public TaskCompletionSource<ConcurrencyLease> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// Completes with the lease, a rejection, cancellation, or <see cref="ObjectDisposedException"/>. A request is
+    /// awaited exactly once (by the facade that made it).
+    /// </summary>
+    public ValueTask<ConcurrencyLease> Completion => new(this, 0);
 
     /// <summary>
     /// Present only when someone listens to the tracer: completes with the waiting count (this request included)
@@ -48,14 +59,20 @@ internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest
     public TaskCompletionSource<int>? QueuedSignal { get; }
 
     /// <summary>Whether the request is already answered (a cancelled request reaching the gatekeeper late).</summary>
-    public bool IsCompleted => Completion.Task.IsCompleted;
+    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 
     /// <summary>Grants the slot unless the caller has cancelled meanwhile.</summary>
     /// <returns><c>true</c> when the caller now holds the lease.</returns>
     public bool TryGrant(ConcurrencyLease lease)
     {
         QueuedSignal?.TrySetResult(-1);
-        return Completion.TrySetResult(lease);
+        if (!TryComplete())
+        {
+            return false;
+        }
+
+        _core.SetResult(lease);
+        return true;
     }
 
     public void SignalQueued(int waitingCount) => QueuedSignal?.TrySetResult(waitingCount);
@@ -63,18 +80,46 @@ internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest
     public void Fail(Exception exception)
     {
         QueuedSignal?.TrySetResult(-1);
-        Completion.TrySetException(exception);
+        if (TryComplete())
+        {
+            _core.SetException(exception);
+        }
+    }
+
+    /// <summary>Completes the request as cancelled, unless it is already answered.</summary>
+    /// <returns><c>true</c> when this call cancelled it.</returns>
+    public bool TryCancel(CancellationToken cancellationToken)
+    {
+        if (!TryComplete())
+        {
+            return false;
+        }
+
+        _core.SetException(new TaskCanceledException(null, null, cancellationToken));
+        return true;
     }
 
     /// <summary>Called from the caller's cancellation callback: cancels first, then tells the gatekeeper to drop the waiter.</summary>
     public void Cancel(CancellationToken cancellationToken)
     {
-        if (Completion.TrySetCanceled(cancellationToken))
+        if (TryCancel(cancellationToken))
         {
             QueuedSignal?.TrySetResult(-1);
             _gatekeeper.Tell(new CancelWaiting(this), ActorRefs.NoSender);
         }
     }
+
+    /// <inheritdoc />
+    public ConcurrencyLease GetResult(short token) => _core.GetResult(token);
+
+    /// <inheritdoc />
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    /// <inheritdoc />
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    private bool TryComplete() => Interlocked.Exchange(ref _completed, 1) == 0;
 
     /// <inheritdoc />
     public void Undelivered() => Fail(new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed."));

@@ -78,7 +78,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IAsyncDispo
         Agent.Tell(request, ActorRefs.NoSender);
         return cancellationToken.CanBeCanceled
             ? AwaitGrantAsync(request, cancellationToken)
-            : new ValueTask<ConcurrencyLease>(request.Completion.Task);
+            : request.Completion;
     }
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
@@ -109,7 +109,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IAsyncDispo
     private static async ValueTask<ConcurrencyLease> AwaitGrantAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
         using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((AcquireRequest)state!).Cancel(token), request);
-        return await request.Completion.Task.ConfigureAwait(false);
+        return await request.Completion.ConfigureAwait(false);
     }
 }
 

@@ -22,14 +22,14 @@ public class GatekeeperActorTests : ActorQueueTestKit
         gatekeeper.Tell(holder);
         gatekeeper.Tell(cancelling);
         gatekeeper.Tell(next);
-        var lease = await Within(holder.Completion.Task);
+        var lease = await Within(holder.Completion.AsTask());
         await Eventually(() => counts.Waiting == 2, "two wait");
 
         // The caller's token fires: its completion is cancelled, but its CancelWaiting has not reached the gatekeeper.
-        Assert.True(cancelling.Completion.TrySetCanceled());
+        Assert.True(cancelling.TryCancel(CancellationToken.None));
         lease.Dispose();
 
-        var nextLease = await Within(next.Completion.Task);
+        var nextLease = await Within(next.Completion.AsTask());
         Assert.Equal("next", nextLease.Source);
         await Eventually(() => counts.Running == 1 && counts.Waiting == 0, "the cancelled waiter was skipped");
         nextLease.Dispose();
@@ -42,9 +42,9 @@ public class GatekeeperActorTests : ActorQueueTestKit
         var (gatekeeper, counts) = NewGatekeeper(1);
         var holder = new AcquireRequest("holder", gatekeeper, signalQueued: false);
         gatekeeper.Tell(holder);
-        var lease = await Within(holder.Completion.Task);
+        var lease = await Within(holder.Completion.AsTask());
         var late = new AcquireRequest("late", gatekeeper, signalQueued: false);
-        Assert.True(late.Completion.TrySetCanceled());
+        Assert.True(late.TryCancel(CancellationToken.None));
 
         gatekeeper.Tell(late);
         var probe = CreateTestProbe();
@@ -67,7 +67,7 @@ public class GatekeeperActorTests : ActorQueueTestKit
 
         Assert.Equal(-1, await Within(first.QueuedSignal!.Task));
         Assert.Equal(1, await Within(second.QueuedSignal!.Task));
-        (await Within(first.Completion.Task)).Dispose();
-        (await Within(second.Completion.Task)).Dispose();
+        (await Within(first.Completion.AsTask())).Dispose();
+        (await Within(second.Completion.AsTask())).Dispose();
     }
 }
