@@ -10,7 +10,7 @@ namespace ActorQueue.Cluster;
 /// gatekeeper, and keeps what the node waits for and holds, so that it can announce exactly that to a new
 /// gatekeeper incarnation.
 /// </summary>
-internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash
+internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWithTimers
 {
     private readonly string _name;
     private readonly int _maxRunning;
@@ -68,6 +68,13 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash
         Receive<RemoteQueued>(HandleQueued);
         Receive<RemoteRejected>(HandleRejected);
         Receive<RecoverLimiter>(HandleRecover);
+        Receive<HelloTick>(_ =>
+        {
+            if (_gatekeeper.Current is null && (_pending.Count > 0 || _held.Count > 0))
+            {
+                Send(new LimiterHello(_gatekeeper.Epoch));
+            }
+        });
         Receive<PauseRecoveryForTest>(pause =>
         {
             _recoveryPaused = pause.Paused;
@@ -86,6 +93,12 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash
 
     /// <inheritdoc />
     public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc />
+    protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, SingletonLink.HelloInterval);
 
     public static Props Props(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
                               LimiterCounts clusterCounts, LimiterCounts localCounts) =>

@@ -8,7 +8,7 @@ namespace ActorQueue.Cluster;
 /// back, so when the router moves to another node it re-announces them to the new router: an accepted item is
 /// processed or reported failed even if the router's node crashes.
 /// </summary>
-internal sealed class DistributedProducerActor : ReceiveActor
+internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 {
     private readonly string _name;
     private readonly int _capacity;
@@ -47,12 +47,25 @@ internal sealed class DistributedProducerActor : ReceiveActor
         Receive<EnqueueFull>(HandleFull);
         Receive<ItemDone>(HandleDone);
         Receive<RecoverQueue>(HandleRecover);
+        Receive<HelloTick>(_ =>
+        {
+            if (_router.Current is null && _outstanding.Count > 0)
+            {
+                Send(new QueueHello(_router.Epoch));
+            }
+        });
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(message => _router.Send(message, Sender));
     }
 
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
     public static Props Props(string name, int capacity, IActorRef hubProxy, ProducerCounts counts) =>
         Akka.Actor.Props.Create(() => new DistributedProducerActor(name, capacity, hubProxy, counts));
+
+    /// <inheritdoc />
+    protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, SingletonLink.HelloInterval);
 
     /// <inheritdoc />
     protected override void PostStop()

@@ -9,7 +9,7 @@ namespace ActorQueue.Cluster;
 /// again. When its router is gone it asks the hub for the new one; an item it was running is finished and
 /// reported as usual.
 /// </summary>
-internal sealed class DistributedWorkerActor : ReceiveActor
+internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
 {
     private readonly string _queueName;
     private readonly Func<string, CancellationToken, Task<string?>> _run;
@@ -31,6 +31,13 @@ internal sealed class DistributedWorkerActor : ReceiveActor
         Receive<DispatchItem>(HandleDispatch);
         Receive<RunFinished>(HandleFinished);
         Receive<RecoverQueue>(HandleRecover);
+        Receive<HelloTick>(_ =>
+        {
+            if (_router.Current is null && _current is null)
+            {
+                Send(new QueueHello(_router.Epoch));
+            }
+        });
         Receive<Terminated>(message =>
         {
             if (_router.Lost(message.ActorRef) && _current is null)
@@ -44,7 +51,14 @@ internal sealed class DistributedWorkerActor : ReceiveActor
         Akka.Actor.Props.Create(() => new DistributedWorkerActor(queueName, run, hubProxy, node));
 
     /// <inheritdoc />
-    protected override void PreStart() => Send(new WorkerPull(_router.Epoch));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        Send(new WorkerPull(_router.Epoch));
+        Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, SingletonLink.HelloInterval);
+    }
 
     /// <inheritdoc />
     protected override void PostStop()

@@ -1,0 +1,64 @@
+using ActorQueue.Actors;
+using ActorQueue.Cluster;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Cluster;
+
+/// <summary>The node agent of a cluster limiter on its own, with a probe in the place of the hub proxy and the gatekeeper.</summary>
+public sealed class LimiterAgentTests : ActorQueueTestKit
+{
+    private readonly Akka.TestKit.TestProbe _hub;
+    private readonly IActorRef _agent;
+
+    public LimiterAgentTests()
+    {
+        _hub = CreateTestProbe();
+        _agent = Sys.ActorOf(LimiterAgentActor.Props("agent-test", 1, null, _hub, new Address("akka.tcp", "actorqueue", "127.0.0.1", 1),
+            new LimiterCounts(), new LimiterCounts()));
+    }
+
+    [Fact]
+    public async Task A_lost_first_contact_is_repeated_until_a_gatekeeper_answers_and_then_goes_direct()
+    {
+        var request = new AcquireRequest("caller", _agent, signalQueued: false);
+        _agent.Tell(request);
+        var first = await _hub.ExpectMsgAsync<LimiterEnvelope>();
+        Assert.Equal((0L, 1L), (((RemoteAcquire)first.Message).Epoch, ((RemoteAcquire)first.Message).RequestId));
+
+        // Suppose the proxy dropped it: the agent says hello again, through the proxy, while it has a request at stake.
+        var hello = await _hub.ExpectMsgAsync<LimiterEnvelope>(TimeSpan.FromSeconds(5));
+        Assert.IsType<LimiterHello>(hello.Message);
+
+        // A gatekeeper incarnation asks: the agent announces its waiting request to it, and from then on talks to it directly.
+        var gatekeeper = CreateTestProbe();
+        _agent.Tell(new RecoverLimiter("agent-test", 77), gatekeeper);
+        var announce = await gatekeeper.ExpectMsgAsync<LimiterAnnounce>();
+        Assert.Equal(77L, announce.Epoch);
+        Assert.Equal([1L], announce.PendingIds);
+        Assert.Equal(["caller"], announce.PendingSources);
+        Assert.Empty(announce.Held);
+        _agent.Tell(new RemoteGranted(77, 1, 1, 0), gatekeeper);
+        var lease = await Within(request.Completion.AsTask());
+        lease.Dispose();
+        Assert.Equal(new RemoteRelease(77, 1), await gatekeeper.ExpectMsgAsync<RemoteRelease>());
+        await _hub.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(1500)); // nothing at stake, someone followed: no more hellos
+    }
+
+    [Fact]
+    public async Task A_grant_from_an_incarnation_the_agent_no_longer_follows_is_ignored()
+    {
+        var request = new AcquireRequest("caller", _agent, signalQueued: false);
+        _agent.Tell(request);
+        await _hub.ExpectMsgAsync<LimiterEnvelope>();
+        var gatekeeper = CreateTestProbe();
+        _agent.Tell(new RecoverLimiter("agent-test", 2), gatekeeper);
+        await gatekeeper.ExpectMsgAsync<LimiterAnnounce>();
+
+        _agent.Tell(new RemoteGranted(1, 1, 1, 0), gatekeeper); // from epoch 1: that gatekeeper's state is gone
+        await _agent.Ask<GatekeeperProtocol.Status>(GatekeeperProtocol.GetStatus.Instance, TimeSpan.FromSeconds(5)); // handled in order after it
+        Assert.False(request.IsCompleted);
+
+        _agent.Tell(new RemoteGranted(2, 1, 1, 0), gatekeeper);
+        (await Within(request.Completion.AsTask())).Dispose();
+    }
+}
