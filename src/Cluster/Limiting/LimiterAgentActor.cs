@@ -21,6 +21,9 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     private readonly ILeaseReleaser _releaser;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
+    /// <summary>How often to say hello again while nothing answers (the proxy may drop a first contact).</summary>
+    private readonly TimeSpan _helloInterval;
+
     /// <summary>Requests waiting for a grant, by the agent's request id (ascending = oldest first).</summary>
     private readonly SortedDictionary<long, LocalRequest> _pending = [];
 
@@ -45,8 +48,9 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     private bool _recoveryPaused;
 
     public LimiterAgentActor(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
-                             LimiterCounts clusterCounts, LimiterCounts localCounts)
+                             LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval)
     {
+        _helloInterval = helloInterval;
         _name = name;
         _maxRunning = maxRunning;
         _maxQueued = maxQueued;
@@ -98,11 +102,11 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <inheritdoc />
-    protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, SingletonLink.HelloInterval);
+    protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
 
     public static Props Props(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
-                              LimiterCounts clusterCounts, LimiterCounts localCounts) =>
-        Akka.Actor.Props.Create(() => new LimiterAgentActor(name, maxRunning, maxQueued, hubProxy, selfAddress, clusterCounts, localCounts));
+                              LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval) =>
+        Akka.Actor.Props.Create(() => new LimiterAgentActor(name, maxRunning, maxQueued, hubProxy, selfAddress, clusterCounts, localCounts, helloInterval));
 
     /// <inheritdoc />
     protected override void PostStop()

@@ -22,9 +22,11 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 
     private long _lastId;
     private readonly SingletonLink _router;
+    private readonly TimeSpan _helloInterval;
 
-    public DistributedProducerActor(string name, int capacity, IActorRef hubProxy, ProducerCounts counts)
+    public DistributedProducerActor(string name, int capacity, IActorRef hubProxy, ProducerCounts counts, TimeSpan helloInterval)
     {
+        _helloInterval = helloInterval;
         _name = name;
         _capacity = capacity;
         _router = new SingletonLink(hubProxy, message => new QueueEnvelope(name, capacity, message));
@@ -61,11 +63,11 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string name, int capacity, IActorRef hubProxy, ProducerCounts counts) =>
-        Akka.Actor.Props.Create(() => new DistributedProducerActor(name, capacity, hubProxy, counts));
+    public static Props Props(string name, int capacity, IActorRef hubProxy, ProducerCounts counts, TimeSpan helloInterval) =>
+        Akka.Actor.Props.Create(() => new DistributedProducerActor(name, capacity, hubProxy, counts, helloInterval));
 
     /// <inheritdoc />
-    protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, SingletonLink.HelloInterval);
+    protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
 
     /// <inheritdoc />
     protected override void PostStop()

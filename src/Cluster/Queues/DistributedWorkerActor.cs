@@ -18,11 +18,13 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
     private readonly Queue<ItemEnvelope> _backlog = new();
 
     private readonly SingletonLink _router;
+    private readonly TimeSpan _helloInterval;
     private ItemEnvelope? _current;
     private CancellationTokenSource? _cancellation;
 
-    public DistributedWorkerActor(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node)
+    public DistributedWorkerActor(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node, TimeSpan helloInterval)
     {
+        _helloInterval = helloInterval;
         _queueName = queueName;
         _run = run;
         _router = new SingletonLink(hubProxy, message => new QueueEnvelope(queueName, 0, message));
@@ -47,8 +49,8 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node) =>
-        Akka.Actor.Props.Create(() => new DistributedWorkerActor(queueName, run, hubProxy, node));
+    public static Props Props(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node, TimeSpan helloInterval) =>
+        Akka.Actor.Props.Create(() => new DistributedWorkerActor(queueName, run, hubProxy, node, helloInterval));
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
@@ -57,7 +59,7 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         Send(new WorkerPull(_router.Epoch));
-        Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, SingletonLink.HelloInterval);
+        Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
     }
 
     /// <inheritdoc />

@@ -140,7 +140,7 @@ public sealed class ActorQueueCluster : IExtension
             var clusterCounts = new LimiterCounts();
             var localCounts = new LimiterCounts();
             var agent = _system.SystemActorOf(
-                LimiterAgentActor.Props(name, maxRunning, maxQueued, HubProxy, Cluster.SelfAddress, clusterCounts, localCounts).WithDispatcher(CoordinatorDispatcher),
+                LimiterAgentActor.Props(name, maxRunning, maxQueued, HubProxy, Cluster.SelfAddress, clusterCounts, localCounts, Settings.HelloInterval).WithDispatcher(CoordinatorDispatcher),
                 UniqueName("actorqueue-limiter", name));
             var limiter = new ClusterConcurrencyLimiter(name, maxRunning, maxQueued, agent, clusterCounts, localCounts,
                 disposed => _limiters.TryRemove(new KeyValuePair<string, ClusterConcurrencyLimiter>(disposed.Name, disposed)));
@@ -215,7 +215,7 @@ public sealed class ActorQueueCluster : IExtension
         for (var i = 0; i < numWorkers; i++)
         {
             var worker = _system.SystemActorOf(
-                DistributedWorkerActor.Props(name, Run, HubProxy, Cluster.SelfAddress.ToString()).WithDispatcher(CoordinatorDispatcher),
+                DistributedWorkerActor.Props(name, Run, HubProxy, Cluster.SelfAddress.ToString(), Settings.HelloInterval).WithDispatcher(CoordinatorDispatcher),
                 UniqueName("actorqueue-worker", name));
             Host.Tell(new RegisterAgent(AgentKinds.Queue, name, worker));
             workers.Add(worker);
@@ -228,7 +228,7 @@ public sealed class ActorQueueCluster : IExtension
     internal IActorRef StartProducer(string name, int capacity, ProducerCounts counts)
     {
         var producer = _system.SystemActorOf(
-            DistributedProducerActor.Props(name, capacity, HubProxy, counts).WithDispatcher(CoordinatorDispatcher),
+            DistributedProducerActor.Props(name, capacity, HubProxy, counts, Settings.HelloInterval).WithDispatcher(CoordinatorDispatcher),
             UniqueName("actorqueue-producer", name));
         Host.Tell(new RegisterAgent(AgentKinds.Queue, name, producer));
         return producer;

@@ -9,11 +9,6 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> envelope)
 {
-    /// <summary>
-    /// How often an agent that has something at stake but no followed incarnation says hello again. The singleton
-    /// proxy drops its oldest buffered messages beyond 1000 during a hand-over, so a first contact can be lost.
-    /// </summary>
-    public static readonly TimeSpan HelloInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>The incarnation followed now; <c>null</c> before the first and after it stopped.</summary>
     public IActorRef? Current { get; private set; }
@@ -55,7 +50,7 @@ internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> env
         (Current ?? hubProxy).Tell(Current is null ? envelope(message) : message, sender);
 }
 
-/// <summary>An agent's timer: say hello again if no singleton incarnation is followed yet (<see cref="SingletonLink.HelloInterval"/>).</summary>
+/// <summary>An agent's timer: say hello again if no singleton incarnation is followed yet (<c>actorqueue.cluster.hello-interval</c>).</summary>
 internal sealed class HelloTick
 {
     public static readonly HelloTick Instance = new();

@@ -14,7 +14,7 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
     {
         _hub = CreateTestProbe();
         _agent = Sys.ActorOf(LimiterAgentActor.Props("agent-test", 1, null, _hub, new Address("akka.tcp", "actorqueue", "127.0.0.1", 1),
-            new LimiterCounts(), new LimiterCounts()));
+            new LimiterCounts(), new LimiterCounts(), helloInterval: TimeSpan.FromMilliseconds(300)));
     }
 
     [Fact]
