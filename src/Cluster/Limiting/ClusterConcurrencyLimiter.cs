@@ -20,9 +20,16 @@ namespace ActorQueue.Cluster;
 [DebuggerDisplay("{Name}: cluster running {RunningCount}/{MaxRunning}, local {LocalRunningCount}")]
 public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IAsyncDisposable
 {
+    /// <summary>The cluster-wide counts as of the last reply from the gatekeeper.</summary>
     private readonly LimiterCounts _clusterCounts;
+
+    /// <summary>This node's exact counts.</summary>
     private readonly LimiterCounts _localCounts;
+
+    /// <summary>Tells the node extension the name is free again.</summary>
     private readonly Action<ClusterConcurrencyLimiter> _onDisposed;
+
+    /// <summary>1 once disposal has begun.</summary>
     private int _disposed;
 
     internal ClusterConcurrencyLimiter(string name, int maxRunning, int? maxQueued, IActorRef agent,

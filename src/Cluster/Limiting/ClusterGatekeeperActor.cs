@@ -18,10 +18,19 @@ namespace ActorQueue.Cluster;
 /// </remarks>
 internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 {
+    /// <summary>The limiter's name.</summary>
     private readonly string _name;
+
+    /// <summary>How many slots there are cluster-wide.</summary>
     private readonly int _maxRunning;
+
+    /// <summary>How many may wait; null for no bound.</summary>
     private readonly int? _maxQueued;
+
+    /// <summary>How often members that have not answered are asked again.</summary>
     private readonly TimeSpan _recoverInterval;
+
+    /// <summary>This incarnation; messages of agents that have not announced themselves to it are dropped.</summary>
     private readonly long _epoch = NewEpoch();
     private readonly ILoggingAdapter _log = Context.GetLogger();
 

@@ -12,12 +12,23 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWithTimers
 {
+    /// <summary>The limiter's cluster-wide name.</summary>
     private readonly string _name;
+
+    /// <summary>How many slots there are cluster-wide.</summary>
     private readonly int _maxRunning;
+
+    /// <summary>How many may wait cluster-wide; null for no bound.</summary>
     private readonly int? _maxQueued;
     private readonly Akka.Actor.Address _selfAddress;
+
+    /// <summary>The cluster-wide counts as of the last reply from the gatekeeper.</summary>
     private readonly LimiterCounts _clusterCounts;
+
+    /// <summary>This node's exact counts.</summary>
     private readonly LimiterCounts _localCounts;
+
+    /// <summary>Gives facade leases back to this agent.</summary>
     private readonly ILeaseReleaser _releaser;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -42,6 +53,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     /// <summary>The gatekeeper incarnation this agent has announced itself to.</summary>
     private readonly SingletonLink _gatekeeper;
 
+    /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
     /// <summary>Test hook: while set, recover requests wait (as on a node slow to answer).</summary>

@@ -10,8 +10,13 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 {
+    /// <summary>The queue's name.</summary>
     private readonly string _name;
+
+    /// <summary>The queue's capacity, told to the router with every put.</summary>
     private readonly int _capacity;
+
+    /// <summary>The counters the facade reads.</summary>
     private readonly ProducerCounts _counts;
 
     /// <summary>Items without a result yet, by id (ascending = put order).</summary>
@@ -20,8 +25,13 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <summary>Callers waiting for the queue to have no outstanding item.</summary>
     private readonly List<TaskCompletionSource> _joiners = [];
 
+    /// <summary>The last item id given out; ids are never reused.</summary>
     private long _lastId;
+
+    /// <summary>The router incarnation this producer follows.</summary>
     private readonly SingletonLink _router;
+
+    /// <summary>How often to say hello again while items are outstanding and no router answers.</summary>
     private readonly TimeSpan _helloInterval;
 
     public DistributedProducerActor(string name, int capacity, IActorRef hubProxy, ProducerCounts counts, TimeSpan helloInterval)

@@ -71,7 +71,10 @@ internal sealed class ItemCodec<TItem, TResult>(JsonSerializerOptions? options)
 /// <summary>A registration of workers for a distributed queue on one node.</summary>
 public sealed class DistributedWorkers : IAsyncDisposable
 {
+    /// <summary>The registration's worker actors.</summary>
     private readonly IReadOnlyList<IActorRef> _workers;
+
+    /// <summary>1 once disposal has begun.</summary>
     private int _disposed;
 
     internal DistributedWorkers(string queueName, IReadOnlyList<IActorRef> workers)

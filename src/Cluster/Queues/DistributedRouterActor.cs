@@ -16,21 +16,35 @@ namespace ActorQueue.Cluster;
 /// </remarks>
 internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
 {
+    /// <summary>The queue's name.</summary>
     private readonly string _name;
+
+    /// <summary>How often an item may be lost with a worker before it is reported failed.</summary>
     private readonly int _maxDeliveries;
+
+    /// <summary>This incarnation; messages of agents that have not announced themselves to it are dropped.</summary>
     private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
+    /// <summary>Items waiting for a worker, oldest first.</summary>
     private readonly LinkedList<ItemEnvelope> _queue = new();
+
+    /// <summary>Puts waiting for space, oldest first.</summary>
     private readonly LinkedList<WaitingPut> _waitingPuts = new();
+
+    /// <summary>The waiting puts by producer and item id, for their timeouts.</summary>
     private readonly Dictionary<(IActorRef Producer, long ItemId), LinkedListNode<WaitingPut>> _waitingByKey = [];
 
     /// <summary>Every worker known to this incarnation, with the item it runs (null when free or busy with an earlier incarnation's item).</summary>
     private readonly Dictionary<IActorRef, ItemEnvelope?> _workers = [];
+
+    /// <summary>Free workers, in the order they asked.</summary>
     private readonly LinkedList<IActorRef> _idle = new();
 
     /// <summary>Producers and workers that announced themselves to this incarnation.</summary>
     private readonly HashSet<IActorRef> _announced = [];
+
+    /// <summary>Agents sent a recover request outside the broadcast, so they are asked once.</summary>
     private readonly HashSet<IActorRef> _askedToRecover = [];
 
     /// <summary>Items accepted while handling the current message, by producer, not yet acknowledged.</summary>
@@ -38,8 +52,14 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
 
     /// <summary>The producers' capacity (0 until a producer tells it).</summary>
     private int _capacity;
+
+    /// <summary>Deliveries to workers.</summary>
     private long _dispatched;
+
+    /// <summary>Items put back because their worker was lost.</summary>
     private long _redelivered;
+
+    /// <summary>Items reported failed after max-deliveries losses.</summary>
     private long _lostFailed;
 
     public DistributedRouterActor(string name, int capacity, int maxDeliveries)

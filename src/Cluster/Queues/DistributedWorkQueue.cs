@@ -26,9 +26,16 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     /// <summary>The most items <see cref="BatchProcessAsync"/> sends in one message.</summary>
     private const int MaxBatchChunk = 64;
 
+    /// <summary>Turns items and results into JSON text and back.</summary>
     private readonly ItemCodec<TItem, TResult> _codec;
+
+    /// <summary>The producer agent's counters, read by <see cref="Metrics"/>.</summary>
     private readonly ProducerCounts _counts = new();
+
+    /// <summary>This handle's producer agent.</summary>
     private readonly IActorRef _producer;
+
+    /// <summary>1 once disposal has begun.</summary>
     private int _disposed;
 
     internal DistributedWorkQueue(ActorQueueCluster cluster, string name, int capacity, TimeSpan putTimeout, JsonSerializerOptions? json)

@@ -11,15 +11,29 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
 {
+    /// <summary>The queue this worker pulls from.</summary>
     private readonly string _queueName;
+
+    /// <summary>The node's handler, on the item's JSON text, returning the result's.</summary>
     private readonly Func<string, CancellationToken, Task<string?>> _run;
+
+    /// <summary>This node's address, reported with each result.</summary>
     private readonly string _node;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    /// <summary>Items dispatched while one was running (should not happen; kept, not dropped).</summary>
     private readonly Queue<ItemEnvelope> _backlog = new();
 
+    /// <summary>The router incarnation this worker follows.</summary>
     private readonly SingletonLink _router;
+
+    /// <summary>How often to say hello again while no router answers.</summary>
     private readonly TimeSpan _helloInterval;
+
+    /// <summary>The item running now, if any.</summary>
     private ItemEnvelope? _current;
+
+    /// <summary>Cancels the running item when the worker stops.</summary>
     private CancellationTokenSource? _cancellation;
 
     public DistributedWorkerActor(string queueName, Func<string, CancellationToken, Task<string?>> run, IActorRef hubProxy, string node, TimeSpan helloInterval)

@@ -22,8 +22,10 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>The singleton manager's actor name (under <c>/system</c>).</summary>
     internal const string SingletonManagerName = "actorqueue-singleton";
 
+    /// <summary>The node's actor system.</summary>
     private readonly ExtendedActorSystem _system;
 
+    /// <summary>This node's cluster limiters by name, so a name has one agent per node.</summary>
     private readonly ConcurrentDictionary<string, ClusterConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
 
     internal ActorQueueCluster(ExtendedActorSystem system)

@@ -9,6 +9,7 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class HubActor : ReceiveActor
 {
+    /// <summary>The cluster settings its children need.</summary>
     private readonly ActorQueueClusterSettings _settings;
 
     public HubActor(ActorQueueClusterSettings settings)

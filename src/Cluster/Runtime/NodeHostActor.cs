@@ -12,8 +12,13 @@ internal sealed class NodeHostActor : ReceiveActor
     /// <summary>The actor name every node uses, so a singleton can address any node's host.</summary>
     public const string ActorName = "actorqueue-node";
 
+    /// <summary>This node's cluster address, given in answers for it.</summary>
     private readonly Address _selfAddress;
+
+    /// <summary>The node's limiter agent per limiter name.</summary>
     private readonly Dictionary<string, IActorRef> _limiterAgents = new(StringComparer.Ordinal);
+
+    /// <summary>The node's producers and workers per queue name.</summary>
     private readonly Dictionary<string, HashSet<IActorRef>> _queueMembers = new(StringComparer.Ordinal);
 
     public NodeHostActor(Address selfAddress)
