@@ -37,12 +37,14 @@ internal static class Usage
                                 (the joblog's Host column names the node that ran each job)
           --listen HOST:PORT    where the coordinator listens for worker nodes (loopback unless --allow-remote)
           --min-nodes N         wait for N worker nodes before the first job starts (default 1)
+          --allow-remote        allow a non-loopback --listen (then enable TLS: see hocon/cluster.conf)
 
         Node options (node):
           --seed HOST:PORT      the coordinator's --listen address
           --listen HOST:PORT    where this node listens (default: a free loopback port)
           -j, --jobs N          run at most N jobs at once on this node (default: the processor count)
           --allow-remote        allow a non-loopback --listen (then enable TLS: see hocon/cluster.conf)
+
         A node serves until the coordinator leaves the cluster; Ctrl-C makes it leave, and its running jobs run
         again on another node (at-least-once).
 
