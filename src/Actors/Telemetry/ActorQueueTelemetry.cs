@@ -51,6 +51,12 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: how long each successful worker call took, in milliseconds, per queue.</summary>
     public const string QueueProcessingTime = "actorqueue.queue.processing_time";
 
+    /// <summary>Instrument: items of a distributed queue put back because their worker's node was lost, per queue.</summary>
+    public const string QueueRedelivered = "actorqueue.queue.redelivered";
+
+    /// <summary>Instrument: second results for an item of a distributed queue (it ran twice), per queue.</summary>
+    public const string QueueDuplicates = "actorqueue.queue.duplicates";
+
     /// <summary>The library's activity source, used when a limiter is given no tracer of its own.</summary>
     public static ActivitySource Source { get; } = new(Name);
 
@@ -86,6 +92,12 @@ public static class ActorQueueTelemetry
 
     internal static Counter<long> QueueBackpressureCounter { get; } =
         Meter.CreateCounter<long>(QueueBackpressure, "{put}", "Puts that timed out waiting for space.");
+
+    internal static Counter<long> QueueRedeliveredCounter { get; } =
+        Meter.CreateCounter<long>(QueueRedelivered, "{item}", "Items put back because their worker's node was lost.");
+
+    internal static Counter<long> QueueDuplicatesCounter { get; } =
+        Meter.CreateCounter<long>(QueueDuplicates, "{item}", "Second results for an item that already had one.");
 
     internal static Histogram<double> QueueProcessingTimeHistogram { get; } =
         Meter.CreateHistogram<double>(QueueProcessingTime, "ms", "Time a worker call took.");

@@ -1,3 +1,4 @@
+using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
 using AkkaCluster = Akka.Cluster.Cluster;
@@ -52,12 +53,19 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>Set once every member present at the start has announced or been removed; grants start then.</summary>
     private bool _recovered;
 
+    /// <summary>The metric tag naming this limiter.</summary>
+    private readonly KeyValuePair<string, object?> _metricTag;
+
+    /// <summary>The running and waiting counts last added to the up-down counters (so each incarnation adds only deltas).</summary>
+    private (int Running, int Waiting) _published;
+
     public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, TimeSpan recoverInterval)
     {
         _name = name;
         _maxRunning = maxRunning;
         _maxQueued = maxQueued;
         _recoverInterval = recoverInterval;
+        _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
 
         Receive<ClusterEvent.CurrentClusterState>(HandleClusterState);
         Receive<ClusterEvent.MemberRemoved>(removed => MemberGone(removed.Member.Address));
@@ -89,8 +97,17 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     }
 
     /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        var handled = base.AroundReceive(receive, message);
+        PublishCounts(_running, _waiting.Count);
+        return handled;
+    }
+
+    /// <inheritdoc />
     protected override void PostStop()
     {
+        PublishCounts(0, 0); // the next incarnation adds what it recovers
         AkkaCluster.Get(Context.System).Unsubscribe(Self);
         base.PostStop();
     }
@@ -220,6 +237,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         if (_maxQueued is { } maxQueued && _waiting.Count >= maxQueued)
         {
             agent.Ref.Tell(new RemoteRejected(_epoch, message.RequestId, _waiting.Count + 1, maxQueued));
+            ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
             return;
         }
 
@@ -333,6 +351,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     {
         agent.Held.Add(requestId);
         _running++;
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
         agent.Ref.Tell(new RemoteGranted(_epoch, requestId, _running, _waiting.Count));
     }
 
@@ -346,6 +365,22 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
 
         return agent;
+    }
+
+    /// <summary>Adds the change since the last publication to the running and waiting up-down counters.</summary>
+    private void PublishCounts(int running, int waiting)
+    {
+        if (running != _published.Running)
+        {
+            ActorQueueTelemetry.LimiterRunningCounter.Add(running - _published.Running, _metricTag);
+        }
+
+        if (waiting != _published.Waiting)
+        {
+            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _published.Waiting, _metricTag);
+        }
+
+        _published = (running, waiting);
     }
 
     private sealed class RecoverTick

@@ -1,4 +1,5 @@
 using ActorQueue.Runtime;
+using ActorQueue.Telemetry;
 using Akka.Actor;
 
 namespace ActorQueue.Cluster;
@@ -15,6 +16,9 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 
     /// <summary>The queue's capacity, told to the router with every put.</summary>
     private readonly int _capacity;
+
+    /// <summary>The metric tag naming the queue.</summary>
+    private readonly KeyValuePair<string, object?> _metricTag;
 
     /// <summary>The counters the facade reads.</summary>
     private readonly ProducerCounts _counts;
@@ -39,6 +43,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         _helloInterval = helloInterval;
         _name = name;
         _capacity = capacity;
+        _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
         _router = new SingletonLink(hubProxy, message => new QueueEnvelope(name, capacity, message));
         _counts = counts;
 
@@ -155,6 +160,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         if (!_outstanding.Remove(message.ItemId, out var put))
         {
             Interlocked.Increment(ref _counts.Duplicates);
+            ActorQueueTelemetry.QueueDuplicatesCounter.Add(1, _metricTag);
             return;
         }
 
@@ -163,6 +169,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
             Interlocked.Increment(ref _counts.Accepted);
         }
 
+        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _metricTag);
         if (message.Succeeded)
         {
             Interlocked.Increment(ref _counts.Succeeded);
@@ -170,6 +177,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         else
         {
             Interlocked.Increment(ref _counts.Failed);
+            ActorQueueTelemetry.QueueErrorsCounter.Add(1, _metricTag);
         }
 
         if (message.Deliveries > 1)

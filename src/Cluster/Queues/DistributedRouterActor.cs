@@ -1,3 +1,4 @@
+using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
 using AkkaCluster = Akka.Cluster.Cluster;
@@ -50,6 +51,12 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>Items accepted while handling the current message, by producer, not yet acknowledged.</summary>
     private readonly Dictionary<IActorRef, List<long>> _acceptances = [];
 
+    /// <summary>The metric tag naming this queue.</summary>
+    private readonly KeyValuePair<string, object?> _metricTag;
+
+    /// <summary>The depth last added to the depth up-down counter.</summary>
+    private int _publishedDepth;
+
     /// <summary>The producers' capacity (0 until a producer tells it).</summary>
     private int _capacity;
 
@@ -67,6 +74,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         _name = name;
         _capacity = capacity;
         _maxDeliveries = maxDeliveries;
+        _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
 
         Receive<RemoteEnqueue>(HandleEnqueue);
         Receive<PutExpired>(HandlePutExpired);
@@ -86,6 +94,21 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new DistributedRouterActor(name, capacity, maxDeliveries));
 
     private int Capacity => Math.Max(1, _capacity);
+
+    /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        var handled = base.AroundReceive(receive, message);
+        PublishDepth(_queue.Count);
+        return handled;
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        PublishDepth(0); // the next incarnation adds what it recovers
+        base.PostStop();
+    }
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -126,6 +149,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         if (timeoutMs == 0)
         {
             producer.Tell(new EnqueueFull(itemId));
+            ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _metricTag);
             return;
         }
 
@@ -143,6 +167,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         {
             _waitingPuts.Remove(node);
             message.Producer.Tell(new EnqueueFull(message.ItemId));
+            ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _metricTag);
         }
     }
 
@@ -223,6 +248,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         }
 
         _redelivered++;
+        ActorQueueTelemetry.QueueRedeliveredCounter.Add(1, _metricTag);
         _log.Info("Distributed queue {0}: worker {1} is gone with item {2}; re-dispatching it", _name, message.ActorRef.Path, inFlight.ItemId);
         _queue.AddFirst(inFlight);
         Dispatch();
@@ -232,6 +258,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     private void Accept(IActorRef producer, long itemId, string payload)
     {
         _queue.AddLast(new ItemEnvelope(producer, itemId, payload, 0));
+        ActorQueueTelemetry.QueueEnqueuedCounter.Add(1, _metricTag);
         if (!_acceptances.TryGetValue(producer, out var ids))
         {
             ids = [];
@@ -281,6 +308,15 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         }
 
         SendAcceptances();
+    }
+
+    private void PublishDepth(int depth)
+    {
+        if (depth != _publishedDepth)
+        {
+            ActorQueueTelemetry.QueueDepthCounter.Add(depth - _publishedDepth, _metricTag);
+            _publishedDepth = depth;
+        }
     }
 
     private void MarkIdle(IActorRef worker)
