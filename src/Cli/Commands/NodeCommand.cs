@@ -106,6 +106,12 @@ internal static class NodeCommand
                 return 130;
             }
 
+            if (removed.Task.IsCompleted)
+            {
+                stderr.WriteLine("actorqueue node: this node was removed from the cluster (downed or unreachable); exiting");
+                return 1;
+            }
+
             stderr.WriteLine("actorqueue node: the coordinator left; exiting");
             return 0;
         }

@@ -142,7 +142,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         {
             var host = NodeHostActor.At(Context, node);
             host.Tell(new RecoverLimiter(_name, _epoch));
-            host.Tell(new Identify(node));
+            host.Tell(new Identify(node.ToString())); // a string id: Akka serializes it natively
         }
     }
 
@@ -169,7 +169,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// </summary>
     private void HandleHostIdentity(ActorIdentity identity)
     {
-        if (identity is { Subject: null, MessageId: Address node } && _awaiting?.Remove(node) == true)
+        if (identity is { Subject: null, MessageId: string node } && _awaiting?.Remove(Address.Parse(node)) == true)
         {
             CheckRecovered();
         }
