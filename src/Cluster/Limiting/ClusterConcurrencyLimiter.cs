@@ -18,7 +18,7 @@ namespace ActorQueue.Cluster;
 /// reply from the gatekeeper; <see cref="GetStatusAsync"/> asks for the exact ones.</para>
 /// </remarks>
 [DebuggerDisplay("{Name}: cluster running {RunningCount}/{MaxRunning}, local {LocalRunningCount}")]
-public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IAsyncDisposable
+public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyncDisposable
 {
     /// <summary>The cluster-wide counts as of the last reply from the gatekeeper.</summary>
     private readonly LimiterCounts _clusterCounts;
@@ -94,6 +94,16 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IAsyncDispo
     /// <returns>The gatekeeper's counts and whether it is still recovering after a hand-over.</returns>
     public Task<ClusterLimiterStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+
+    /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _onDisposed(this);
+            Agent.Tell(new DisposeGatekeeper(), ActorRefs.NoSender);
+        }
+    }
 
     /// <summary>
     /// Stops this node's agent: its waiters get <see cref="ObjectDisposedException"/> and the gatekeeper releases the

@@ -77,6 +77,9 @@ public sealed class ClusterValidationTests
 
         await limiter.DisposeAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await limiter.AcquireAsync());
-        Assert.NotSame(limiter, node.Limiter("checked", maxRunning: 3)); // a disposed name can be used afresh
+        var again = node.Limiter("checked", maxRunning: 3); // a disposed name can be used afresh, with new bounds
+        Assert.NotSame(limiter, again);
+        again.Dispose();
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await again.AcquireAsync());
     }
 }
