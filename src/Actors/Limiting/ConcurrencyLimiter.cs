@@ -104,9 +104,8 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
 
         var request = new AcquireRequest(source, Gatekeeper, signalQueued: Tracer.HasListeners());
         Gatekeeper.Tell(request, ActorRefs.NoSender);
-        return request.QueuedSignal is null && !cancellationToken.CanBeCanceled
-            ? request.Completion
-            : AwaitGrantAsync(request, cancellationToken);
+        var grant = request.WaitAsync(cancellationToken);
+        return request.QueuedSignal is { } queued ? TraceWaitAsync(request.Source, queued.Task, grant) : grant;
     }
 
     /// <summary>
@@ -135,23 +134,12 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         await dispose.Stopped.Task.ConfigureAwait(false);
     }
 
-    private async ValueTask<ConcurrencyLease> AwaitGrantAsync(AcquireRequest request, CancellationToken cancellationToken)
+    /// <summary>Opens a wait span around <paramref name="grant"/> when the gatekeeper says the request really waits.</summary>
+    private async ValueTask<ConcurrencyLease> TraceWaitAsync(string source, Task<int> queued, ValueTask<ConcurrencyLease> grant)
     {
-        using var registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static (state, token) => ((AcquireRequest)state!).Cancel(token), request)
-            : default;
-
-        if (request.QueuedSignal is { } queued)
-        {
-            var waitingCount = await queued.Task.ConfigureAwait(false);
-            if (waitingCount >= 0)
-            {
-                using var activity = StartWaitActivity(request.Source, waitingCount);
-                return await request.Completion.ConfigureAwait(false);
-            }
-        }
-
-        return await request.Completion.ConfigureAwait(false);
+        var waitingCount = await queued.ConfigureAwait(false);
+        using var activity = waitingCount >= 0 ? StartWaitActivity(source, waitingCount) : null;
+        return await grant.ConfigureAwait(false);
     }
 
     private Activity? StartWaitActivity(string source, int waitingCount)

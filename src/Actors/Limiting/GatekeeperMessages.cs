@@ -99,6 +99,10 @@ internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest, 
         return true;
     }
 
+    /// <summary>The grant, withdrawn if <paramref name="cancellationToken"/> fires first; the one way a facade awaits a request.</summary>
+    public ValueTask<ConcurrencyLease> WaitAsync(CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled ? WaitCancellableAsync(cancellationToken) : Completion;
+
     /// <summary>Called from the caller's cancellation callback: cancels first, then tells the gatekeeper to drop the waiter.</summary>
     public void Cancel(CancellationToken cancellationToken)
     {
@@ -120,6 +124,12 @@ internal sealed class AcquireRequest : GatekeeperWaiter, IUndeliverableRequest, 
         _core.OnCompleted(continuation, state, token, flags);
 
     private bool TryComplete() => Interlocked.Exchange(ref _completed, 1) == 0;
+
+    private async ValueTask<ConcurrencyLease> WaitCancellableAsync(CancellationToken cancellationToken)
+    {
+        using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((AcquireRequest)state!).Cancel(token), this);
+        return await Completion.ConfigureAwait(false);
+    }
 
     /// <inheritdoc />
     public void Undelivered() => Fail(new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed."));

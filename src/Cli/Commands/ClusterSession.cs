@@ -15,13 +15,13 @@ internal sealed class ClusterSession : IAsyncDisposable
     /// <summary>The role of the node that runs <c>actorqueue run --cluster</c>; it distributes jobs and runs none itself.</summary>
     public const string CoordinatorRole = "coordinator";
 
-    private readonly DistributedWorkQueue<RemoteJob, RemoteJobResult>? _queue;
+    /// <summary>The distributed job queue; a coordinator session has one once its worker nodes have joined.</summary>
+    private DistributedWorkQueue<RemoteJob, RemoteJobResult>? _queue;
 
-    private ClusterSession(ActorSystem system, DistributedWorkQueue<RemoteJob, RemoteJobResult>? queue)
+    private ClusterSession(ActorSystem system)
     {
         System = system;
         Cluster = ActorQueueCluster.Get(system);
-        _queue = queue;
     }
 
     public ActorSystem System { get; }
@@ -47,7 +47,7 @@ internal sealed class ClusterSession : IAsyncDisposable
             Roles = [CoordinatorRole],
             AllowNonLoopback = allowRemote,
         }, QuietConsole);
-        var session = new ClusterSession(system, null);
+        var session = new ClusterSession(system);
         try
         {
             await session.Cluster.WhenUpAsync(stop);
@@ -59,8 +59,8 @@ internal sealed class ClusterSession : IAsyncDisposable
             }
 
             stderr.WriteLine($"actorqueue: {session.WorkerNodes} worker node(s) joined; distributing jobs");
-            var queue = session.Cluster.WorkQueue<RemoteJob, RemoteJobResult>(ClusterJobs.QueueName, maxSize: capacity, timeout: Timeout.InfiniteTimeSpan);
-            return new ClusterSession(system, queue);
+            session._queue = session.Cluster.WorkQueue<RemoteJob, RemoteJobResult>(ClusterJobs.QueueName, maxSize: capacity, timeout: Timeout.InfiniteTimeSpan);
+            return session;
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -80,7 +80,7 @@ internal sealed class ClusterSession : IAsyncDisposable
             SeedNodes = [seed],
             AllowNonLoopback = allowRemote,
         }, QuietConsole);
-        return new ClusterSession(system, null);
+        return new ClusterSession(system);
     }
 
     /// <summary>Worker-role members that are Up.</summary>

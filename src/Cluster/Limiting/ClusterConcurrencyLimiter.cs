@@ -83,9 +83,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
 
         var request = new AcquireRequest(source, Agent, signalQueued: false);
         Agent.Tell(request, ActorRefs.NoSender);
-        return cancellationToken.CanBeCanceled
-            ? AwaitGrantAsync(request, cancellationToken)
-            : request.Completion;
+        return request.WaitAsync(cancellationToken);
     }
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
@@ -121,12 +119,6 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         var dispose = new DisposeGatekeeper();
         Agent.Tell(dispose, ActorRefs.NoSender);
         await dispose.Stopped.Task.ConfigureAwait(false);
-    }
-
-    private static async ValueTask<ConcurrencyLease> AwaitGrantAsync(AcquireRequest request, CancellationToken cancellationToken)
-    {
-        using var registration = cancellationToken.UnsafeRegister(static (state, token) => ((AcquireRequest)state!).Cancel(token), request);
-        return await request.Completion.ConfigureAwait(false);
     }
 }
 

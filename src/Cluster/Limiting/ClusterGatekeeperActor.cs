@@ -1,3 +1,4 @@
+using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
@@ -45,7 +46,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     private readonly HashSet<IActorRef> _askedToRecover = [];
 
     /// <summary>Requests waiting for a slot, oldest first.</summary>
-    private readonly LinkedList<Waiting> _waiting = new();
+    private readonly WaiterQueue<Waiting> _waiting = new();
 
     /// <summary>Slots held cluster-wide.</summary>
     private int _running;
@@ -76,8 +77,8 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<RemoteAcquire>(HandleAcquire);
         Receive<RemoteRelease>(HandleRelease);
         Receive<RemoteCancel>(HandleCancel);
-        Receive<LimiterHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
-        Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(_name, _running, _waiting.Count, _maxRunning, _maxQueued, IsRecovering, _agents.Count)));
+        Receive<AgentHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
+        Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(_name, _running, _waiting.Count, _maxRunning, _maxQueued, !_recovered, _agents.Count)));
         Receive<Terminated>(HandleAgentTerminated);
     }
 
@@ -86,8 +87,6 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     public static Props Props(string name, int maxRunning, int? maxQueued, TimeSpan recoverInterval) =>
         Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, recoverInterval));
-
-    private bool IsRecovering => !_recovered;
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -207,7 +206,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             var requestId = message.PendingIds[i];
             if (!agent.Held.Contains(requestId) && !agent.Pending.ContainsKey(requestId))
             {
-                agent.Pending.Add(requestId, _waiting.AddLast(new Waiting(agent, requestId)));
+                Enqueue(agent, requestId);
             }
         }
 
@@ -228,7 +227,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return;
         }
 
-        if (!IsRecovering && _running < _maxRunning && _waiting.Count == 0)
+        if (_recovered && _running < _maxRunning && _waiting.IsEmpty)
         {
             Grant(agent, message.RequestId);
             return;
@@ -241,7 +240,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return;
         }
 
-        agent.Pending.Add(message.RequestId, _waiting.AddLast(new Waiting(agent, message.RequestId)));
+        Enqueue(agent, message.RequestId);
         agent.Ref.Tell(new RemoteQueued(_epoch, message.RequestId, _running, _waiting.Count));
     }
 
@@ -261,9 +260,9 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return;
         }
 
-        if (agent.Pending.Remove(message.RequestId, out var node))
+        if (agent.Pending.Remove(message.RequestId, out var waiting))
         {
-            _waiting.Remove(node);
+            _waiting.Remove(waiting);
         }
         else if (agent.Held.Remove(message.RequestId))
         {
@@ -280,9 +279,9 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return;
         }
 
-        foreach (var node in agent.Pending.Values)
+        foreach (var waiting in agent.Pending.Values)
         {
-            _waiting.Remove(node);
+            _waiting.Remove(waiting);
         }
 
         if (agent.Held.Count > 0)
@@ -333,18 +332,18 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     private void GrantWaiting()
     {
-        if (IsRecovering)
+        while (_recovered && _running < _maxRunning && _waiting.Dequeue() is { } waiting)
         {
-            return;
-        }
-
-        while (_running < _maxRunning && _waiting.First is { } first)
-        {
-            _waiting.RemoveFirst();
-            var waiting = first.Value;
             waiting.Agent.Pending.Remove(waiting.RequestId);
             Grant(waiting.Agent, waiting.RequestId);
         }
+    }
+
+    private void Enqueue(AgentRecord agent, long requestId)
+    {
+        var waiting = new Waiting(agent, requestId);
+        agent.Pending.Add(requestId, waiting);
+        _waiting.Enqueue(waiting);
     }
 
     private void Grant(AgentRecord agent, long requestId)
@@ -399,8 +398,14 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
         public HashSet<long> Held { get; } = [];
 
-        public Dictionary<long, LinkedListNode<Waiting>> Pending { get; } = [];
+        public Dictionary<long, Waiting> Pending { get; } = [];
     }
 
-    private sealed record Waiting(AgentRecord Agent, long RequestId);
+    /// <summary>One request in the FIFO; its links live in it, so queueing it allocates nothing more.</summary>
+    private sealed class Waiting(AgentRecord agent, long requestId) : WaiterNode<Waiting>
+    {
+        public AgentRecord Agent { get; } = agent;
+
+        public long RequestId { get; } = requestId;
+    }
 }

@@ -35,11 +35,14 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     /// <summary>How often to say hello again while nothing answers (the proxy may drop a first contact).</summary>
     private readonly TimeSpan _helloInterval;
 
-    /// <summary>Requests waiting for a grant, by the agent's request id (ascending = oldest first).</summary>
-    private readonly SortedDictionary<long, LocalRequest> _pending = [];
+    /// <summary>
+    /// Requests waiting for a grant, by the agent's request id (ids ascend with arrival): facade requests
+    /// (<see cref="AcquireRequest"/>) and local actors' protocol requests (<see cref="ActorWaiter"/>).
+    /// </summary>
+    private readonly Dictionary<long, GatekeeperWaiter> _pending = [];
 
     /// <summary>Granted requests still held, by request id.</summary>
-    private readonly Dictionary<long, LocalRequest> _held = [];
+    private readonly Dictionary<long, GatekeeperWaiter> _held = [];
 
     /// <summary>The id of each waiting facade request, for its cancellation.</summary>
     private readonly Dictionary<AcquireRequest, long> _idByFacadeRequest = new(ReferenceEqualityComparer.Instance);
@@ -84,13 +87,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         Receive<RemoteQueued>(HandleQueued);
         Receive<RemoteRejected>(HandleRejected);
         Receive<RecoverLimiter>(HandleRecover);
-        Receive<HelloTick>(_ =>
-        {
-            if (_gatekeeper.Current is null && (_pending.Count > 0 || _held.Count > 0))
-            {
-                Send(new LimiterHello(_gatekeeper.Epoch));
-            }
-        });
+        Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<PauseRecoveryForTest>(pause =>
         {
             _recoveryPaused = pause.Paused;
@@ -128,11 +125,11 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         {
             switch (request)
             {
-                case FacadeRequest facade:
-                    facade.Request.Fail(disposed);
+                case AcquireRequest facade:
+                    facade.Fail(disposed);
                     break;
-                case ActorRequest actor:
-                    actor.Actor.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, disposed.Message));
+                case ActorWaiter actor:
+                    actor.Requester.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, disposed.Message));
                     break;
             }
         }
@@ -152,7 +149,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
 
         var id = ++_lastId;
         _idByFacadeRequest.Add(request, id);
-        AddPending(id, new FacadeRequest(request));
+        AddPending(id, request);
     }
 
     private void HandleFacadeCancel(CancelWaiting message)
@@ -182,14 +179,14 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         var id = ++_lastId;
         _idByActorRequest.Add((actor, message.RequestId), id);
         Context.Watch(actor);
-        AddPending(id, new ActorRequest(actor, message.RequestId, message.Source));
+        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source));
     }
 
     private void HandleActorRelease(GatekeeperProtocol.Release message)
     {
-        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorRequest actor && actor.Actor.Equals(Sender))
+        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorWaiter actor && actor.Requester.Equals(Sender))
         {
-            _idByActorRequest.Remove((actor.Actor, actor.RequestId));
+            _idByActorRequest.Remove((actor.Requester, actor.RequestId));
             ReleaseHeld(message.LeaseId);
             return;
         }
@@ -228,16 +225,16 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         PublishLocal();
         switch (request)
         {
-            case FacadeRequest facade:
-                _idByFacadeRequest.Remove(facade.Request);
-                if (!facade.Request.TryGrant(new ConcurrencyLease(_releaser, message.RequestId, facade.Request.Source)))
+            case AcquireRequest facade:
+                _idByFacadeRequest.Remove(facade);
+                if (!facade.TryGrant(new ConcurrencyLease(_releaser, message.RequestId, facade.Source)))
                 {
                     ReleaseHeld(message.RequestId); // the caller cancelled at the same moment
                 }
 
                 break;
-            case ActorRequest actor:
-                actor.Actor.Tell(new GatekeeperProtocol.Granted(actor.RequestId, message.RequestId));
+            case ActorWaiter actor:
+                actor.Requester.Tell(new GatekeeperProtocol.Granted(actor.RequestId, message.RequestId));
                 break;
         }
     }
@@ -252,11 +249,11 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         _clusterCounts.Publish(message.Running, message.Waiting);
         switch (request)
         {
-            case FacadeRequest facade:
-                facade.Request.SignalQueued(message.Waiting);
+            case AcquireRequest facade:
+                facade.SignalQueued(message.Waiting);
                 break;
-            case ActorRequest actor:
-                actor.Actor.Tell(new GatekeeperProtocol.Queued(actor.RequestId, message.Waiting));
+            case ActorWaiter actor:
+                actor.Requester.Tell(new GatekeeperProtocol.Queued(actor.RequestId, message.Waiting));
                 break;
         }
     }
@@ -272,13 +269,13 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         var rejection = new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name);
         switch (request)
         {
-            case FacadeRequest facade:
-                _idByFacadeRequest.Remove(facade.Request);
-                facade.Request.Fail(rejection);
+            case AcquireRequest facade:
+                _idByFacadeRequest.Remove(facade);
+                facade.Fail(rejection);
                 break;
-            case ActorRequest actor:
-                _idByActorRequest.Remove((actor.Actor, actor.RequestId));
-                actor.Actor.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, rejection.Message));
+            case ActorWaiter actor:
+                _idByActorRequest.Remove((actor.Requester, actor.RequestId));
+                actor.Requester.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, rejection.Message));
                 break;
         }
     }
@@ -293,8 +290,8 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         }
 
         _gatekeeper.Follow(Context, Sender, message.Epoch);
-        var pendingIds = _pending.Keys.ToArray();
-        var pendingSources = _pending.Values.Select(request => request.Source).ToArray();
+        var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
+        var pendingSources = Array.ConvertAll(pendingIds, id => _pending[id].Source);
         Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, [.. _held.Keys], pendingIds, pendingSources));
     }
 
@@ -303,11 +300,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         if (_gatekeeper.Lost(message.ActorRef))
         {
             // The singleton moved or stopped. Reach the hub again so a new gatekeeper exists and asks us to announce.
-            if (_pending.Count > 0 || _held.Count > 0)
-            {
-                Send(new LimiterHello(_gatekeeper.Epoch));
-            }
-
+            HelloIfUnanswered();
             return;
         }
 
@@ -328,7 +321,16 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         PublishLocal();
     }
 
-    private void AddPending(long id, LocalRequest request)
+    /// <summary>With requests at stake, make sure some gatekeeper incarnation hears of this agent.</summary>
+    private void HelloIfUnanswered()
+    {
+        if (_pending.Count > 0 || _held.Count > 0)
+        {
+            _gatekeeper.HelloIfUnfollowed(Self);
+        }
+    }
+
+    private void AddPending(long id, GatekeeperWaiter request)
     {
         _pending.Add(id, request);
         PublishLocal();
@@ -347,12 +349,6 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     private void Send(object message) => _gatekeeper.Send(message, Self);
 
     private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
-
-    private abstract record LocalRequest(string Source);
-
-    private sealed record FacadeRequest(AcquireRequest Request) : LocalRequest(Request.Source);
-
-    private sealed record ActorRequest(IActorRef Actor, long RequestId, string Source) : LocalRequest(Source);
 }
 
 /// <summary>Test hook: makes an agent hold back its answers to recover requests, as a node slow to answer would.</summary>

@@ -24,7 +24,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     private readonly ProducerCounts _counts;
 
     /// <summary>Items without a result yet, by id (ascending = put order).</summary>
-    private readonly SortedDictionary<long, PutItem> _outstanding = [];
+    private readonly Dictionary<long, PutItem> _outstanding = [];
 
     /// <summary>Callers waiting for the queue to have no outstanding item.</summary>
     private readonly List<TaskCompletionSource> _joiners = [];
@@ -64,13 +64,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Receive<EnqueueFull>(HandleFull);
         Receive<ItemDone>(HandleDone);
         Receive<RecoverQueue>(HandleRecover);
-        Receive<HelloTick>(_ =>
-        {
-            if (_router.Current is null && _outstanding.Count > 0)
-            {
-                Send(new QueueHello(_router.Epoch));
-            }
-        });
+        Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(message => _router.Send(message, Sender));
     }
@@ -193,14 +187,24 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     private void HandleRecover(RecoverQueue message)
     {
         _router.Follow(Context, Sender, message.Epoch);
-        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. _outstanding.Keys], [.. _outstanding.Values.Select(put => put.Payload)]));
+        var ids = _outstanding.Keys.Order().ToArray(); // put order: ids ascend
+        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, ids, Array.ConvertAll(ids, id => _outstanding[id].Payload)));
+    }
+
+    /// <summary>With items outstanding, make sure some router incarnation hears of this producer.</summary>
+    private void HelloIfUnanswered()
+    {
+        if (_outstanding.Count > 0)
+        {
+            _router.HelloIfUnfollowed(Self);
+        }
     }
 
     private void HandleTerminated(Terminated message)
     {
-        if (_router.Lost(message.ActorRef) && _outstanding.Count > 0)
+        if (_router.Lost(message.ActorRef))
         {
-            Send(new QueueHello(_router.Epoch));
+            HelloIfUnanswered();
         }
     }
 

@@ -1,3 +1,5 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
@@ -28,13 +30,11 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     /// <summary>Items waiting for a worker, oldest first.</summary>
-    private readonly LinkedList<ItemEnvelope> _queue = new();
+    private readonly ItemDeque<ItemEnvelope> _queue = new(16);
 
     /// <summary>Puts waiting for space, oldest first.</summary>
-    private readonly LinkedList<WaitingPut> _waitingPuts = new();
+    private readonly WaiterQueue<WaitingPut> _waitingPuts = new();
 
-    /// <summary>The waiting puts by producer and item id, for their timeouts.</summary>
-    private readonly Dictionary<(IActorRef Producer, long ItemId), LinkedListNode<WaitingPut>> _waitingByKey = [];
 
     /// <summary>Every worker known to this incarnation, with the item it runs (null when free or busy with an earlier incarnation's item).</summary>
     private readonly Dictionary<IActorRef, ItemEnvelope?> _workers = [];
@@ -48,7 +48,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>Agents sent a recover request outside the broadcast, so they are asked once.</summary>
     private readonly HashSet<IActorRef> _askedToRecover = [];
 
-    /// <summary>Items accepted while handling the current message, by producer, not yet acknowledged.</summary>
+    /// <summary>Items accepted while handling the current message, by producer, not yet acknowledged (lists reused).</summary>
     private readonly Dictionary<IActorRef, List<long>> _acceptances = [];
 
     /// <summary>The metric tag naming this queue.</summary>
@@ -79,10 +79,10 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<RemoteEnqueue>(HandleEnqueue);
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
-        Receive<QueueHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
+        Receive<AgentHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
         Receive<WorkerAnnounce>(HandleWorkerAnnounce);
         Receive<WorkerPull>(HandleWorkerPull);
-        Receive<Terminated>(HandleWorkerTerminated);
+        Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
             _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)));
     }
@@ -140,7 +140,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>Accepts one put if there is space and nobody waits before it; else it waits (or is refused at once for a zero timeout).</summary>
     private void Enqueue(IActorRef producer, long itemId, string payload, long timeoutMs)
     {
-        if (_queue.Count < Capacity && _waitingPuts.Count == 0)
+        if (_queue.Count < Capacity && _waitingPuts.IsEmpty)
         {
             Accept(producer, itemId, payload);
             return;
@@ -153,20 +153,19 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
             return;
         }
 
-        var key = (producer, itemId);
-        _waitingByKey.Add(key, _waitingPuts.AddLast(new WaitingPut(producer, itemId, payload)));
+        var put = new WaitingPut(producer, itemId, payload);
+        _waitingPuts.Enqueue(put);
         if (timeoutMs > 0)
         {
-            Timers.StartSingleTimer(key, new PutExpired(producer, itemId), TimeSpan.FromMilliseconds(timeoutMs));
+            Timers.StartSingleTimer(put, new PutExpired(put), TimeSpan.FromMilliseconds(timeoutMs));
         }
     }
 
     private void HandlePutExpired(PutExpired message)
     {
-        if (_waitingByKey.Remove((message.Producer, message.ItemId), out var node))
+        if (_waitingPuts.Remove(message.Put))
         {
-            _waitingPuts.Remove(node);
-            message.Producer.Tell(new EnqueueFull(message.ItemId));
+            message.Put.Producer.Tell(new EnqueueFull(message.Put.ItemId));
             ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _metricTag);
         }
     }
@@ -223,9 +222,10 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses).</summary>
-    private void HandleWorkerTerminated(Terminated message)
+    private void HandleTerminated(Terminated message)
     {
         _announced.Remove(message.ActorRef);
+        _acceptances.Remove(message.ActorRef);
         _askedToRecover.Remove(message.ActorRef);
         if (!_workers.Remove(message.ActorRef, out var inFlight))
         {
@@ -250,14 +250,14 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         _redelivered++;
         ActorQueueTelemetry.QueueRedeliveredCounter.Add(1, _metricTag);
         _log.Info("Distributed queue {0}: worker {1} is gone with item {2}; re-dispatching it", _name, message.ActorRef.Path, inFlight.ItemId);
-        _queue.AddFirst(inFlight);
+        _queue.PushFront(inFlight with { Deliveries = inFlight.Deliveries + 1 });
         Dispatch();
     }
 
     /// <summary>Puts an item in the queue; its acceptance goes out with the others of this message (<see cref="SendAcceptances"/>).</summary>
     private void Accept(IActorRef producer, long itemId, string payload)
     {
-        _queue.AddLast(new ItemEnvelope(producer, itemId, payload, 0));
+        _queue.PushBack(new ItemEnvelope(producer, itemId, payload, Deliveries: 1));
         ActorQueueTelemetry.QueueEnqueuedCounter.Add(1, _metricTag);
         if (!_acceptances.TryGetValue(producer, out var ids))
         {
@@ -273,39 +273,35 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     {
         foreach (var (producer, ids) in _acceptances)
         {
-            producer.Tell(new EnqueueAccepted([.. ids]));
+            if (ids.Count > 0)
+            {
+                producer.Tell(new EnqueueAccepted([.. ids]));
+                ids.Clear();
+            }
         }
-
-        _acceptances.Clear();
     }
 
     /// <summary>Hands items to free workers, oldest first, then lets waiting puts into the space that frees.</summary>
     private void Dispatch()
     {
-        while (_idle.First is { } worker && _queue.First is { } head)
+        do
         {
-            _idle.RemoveFirst();
-            _queue.RemoveFirst();
-            var envelope = head.Value with { Deliveries = head.Value.Deliveries + 1 };
-            _workers[worker.Value] = envelope;
-            _dispatched++;
-            worker.Value.Tell(new DispatchItem(_epoch, envelope));
-        }
+            while (_idle.First is { } worker && _queue.Count > 0)
+            {
+                _idle.RemoveFirst();
+                var envelope = _queue.PopFront();
+                _workers[worker.Value] = envelope;
+                _dispatched++;
+                worker.Value.Tell(new DispatchItem(_epoch, envelope));
+            }
 
-        while (_queue.Count < Capacity && _waitingPuts.First is { } waiting)
-        {
-            _waitingPuts.RemoveFirst();
-            var put = waiting.Value;
-            _waitingByKey.Remove((put.Producer, put.ItemId));
-            Timers.Cancel((put.Producer, put.ItemId));
-            Accept(put.Producer, put.ItemId, put.Payload);
+            while (_queue.Count < Capacity && _waitingPuts.Dequeue() is { } put)
+            {
+                Timers.Cancel(put);
+                Accept(put.Producer, put.ItemId, put.Payload);
+            }
         }
-
-        if (_idle.Count > 0 && _queue.Count > 0)
-        {
-            Dispatch();
-            return;
-        }
+        while (_idle.Count > 0 && _queue.Count > 0);
 
         SendAcceptances();
     }
@@ -343,7 +339,15 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         }
     }
 
-    private sealed record WaitingPut(IActorRef Producer, long ItemId, string Payload);
+    /// <summary>A put waiting for space; it is also its own timer key.</summary>
+    private sealed class WaitingPut(IActorRef producer, long itemId, string payload) : WaiterNode<WaitingPut>
+    {
+        public IActorRef Producer { get; } = producer;
 
-    private sealed record PutExpired(IActorRef Producer, long ItemId);
+        public long ItemId { get; } = itemId;
+
+        public string Payload { get; } = payload;
+    }
+
+    private sealed record PutExpired(WaitingPut Put);
 }

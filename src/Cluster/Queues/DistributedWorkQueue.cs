@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using ActorQueue.Actors;
 using Akka.Actor;
 
 namespace ActorQueue.Cluster;
@@ -68,14 +69,11 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
     public async Task<DistributedItem<TResult>?> SubmitAsync(TItem item, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        var wait = timeout ?? PutTimeout;
-        if (wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be >= 0 or infinite, got {timeout}");
-        }
-
+        var wait = timeout is { } given ? QueueArguments.PutTimeout(given, nameof(timeout)) : PutTimeout;
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
-        var put = Send(item, wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds));
+        var put = new PutItem(_codec.EncodeItem(item), wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds));
+        _producer.Tell(put, ActorRefs.NoSender);
         if (!await put.Accepted.Task.ConfigureAwait(false))
         {
             return null;
@@ -164,14 +162,6 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         {
             await _producer.GracefulStop(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
-    }
-
-    private PutItem Send(TItem item, long timeoutMs)
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var put = new PutItem(_codec.EncodeItem(item), timeoutMs);
-        _producer.Tell(put, ActorRefs.NoSender);
-        return put;
     }
 
     private async Task<ItemResult<TResult>> ResultAsync(PutItem put)

@@ -47,18 +47,12 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
         Receive<DispatchItem>(HandleDispatch);
         Receive<RunFinished>(HandleFinished);
         Receive<RecoverQueue>(HandleRecover);
-        Receive<HelloTick>(_ =>
-        {
-            if (_router.Current is null && _current is null)
-            {
-                Send(new QueueHello(_router.Epoch));
-            }
-        });
+        Receive<HelloTick>(_ => HelloIfIdle());
         Receive<Terminated>(message =>
         {
-            if (_router.Lost(message.ActorRef) && _current is null)
+            if (_router.Lost(message.ActorRef))
             {
-                Send(new QueueHello(_router.Epoch));
+                HelloIfIdle();
             }
         });
     }
@@ -72,7 +66,7 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     protected override void PreStart()
     {
-        Send(new WorkerPull(_router.Epoch));
+        _router.HelloIfUnfollowed(Self);
         Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
     }
 
@@ -127,13 +121,29 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
             return;
         }
 
-        Send(_router.Current is null ? new QueueHello(_router.Epoch) : new WorkerPull(_router.Epoch));
+        if (_router.Current is null)
+        {
+            _router.HelloIfUnfollowed(Self);
+        }
+        else
+        {
+            Send(new WorkerPull(_router.Epoch));
+        }
     }
 
     private void HandleRecover(RecoverQueue message)
     {
         _router.Follow(Context, Sender, message.Epoch);
         Sender.Tell(new WorkerAnnounce(message.Epoch, _current is not null));
+    }
+
+    /// <summary>A free worker makes sure some router incarnation hears of it (a busy one does so when it finishes).</summary>
+    private void HelloIfIdle()
+    {
+        if (_current is null)
+        {
+            _router.HelloIfUnfollowed(Self);
+        }
     }
 
     private void Send(object message) => _router.Send(message, Self);

@@ -25,6 +25,9 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>The node's actor system.</summary>
     private readonly ExtendedActorSystem _system;
 
+    /// <summary>ActorQueue's per-system extension: settings and unique actor names.</summary>
+    private readonly ActorQueueExtension _runtime;
+
     /// <summary>This node's cluster limiters by name, so a name has one agent per node.</summary>
     private readonly ConcurrentDictionary<string, ClusterConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
 
@@ -38,12 +41,12 @@ public sealed class ActorQueueCluster : IExtension
 
         System = system;
         _system = system;
-        var runtime = ActorQueueExtension.Get(system);
+        _runtime = ActorQueueExtension.Get(system);
         system.Settings.InjectTopLevelFallback(ActorQueueClusterRuntime.ClusterConfig);
         system.Settings.InjectTopLevelFallback(ClusterSingleton.DefaultConfig());
         Settings = ActorQueueClusterSettings.From(system.Settings.Config);
         Cluster = AkkaCluster.Get(system);
-        CoordinatorDispatcher = runtime.Settings.CoordinatorDispatcher;
+        CoordinatorDispatcher = _runtime.Settings.CoordinatorDispatcher;
 
         Host = system.SystemActorOf(NodeHostActor.Props(Cluster.SelfAddress).WithDispatcher(CoordinatorDispatcher), NodeHostActor.ActorName);
         var managerSettings = ClusterSingletonManagerSettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);
@@ -141,9 +144,8 @@ public sealed class ActorQueueCluster : IExtension
             // Lock-free: two racing callers may both start an agent; the loser stops its own before registering it.
             var clusterCounts = new LimiterCounts();
             var localCounts = new LimiterCounts();
-            var agent = _system.SystemActorOf(
-                LimiterAgentActor.Props(name, maxRunning, maxQueued, HubProxy, Cluster.SelfAddress, clusterCounts, localCounts, Settings.HelloInterval).WithDispatcher(CoordinatorDispatcher),
-                UniqueName("actorqueue-limiter", name));
+            var agent = StartAgent("actorqueue-limiter", name,
+                LimiterAgentActor.Props(name, maxRunning, maxQueued, HubProxy, Cluster.SelfAddress, clusterCounts, localCounts, Settings.HelloInterval));
             var limiter = new ClusterConcurrencyLimiter(name, maxRunning, maxQueued, agent, clusterCounts, localCounts,
                 disposed => _limiters.TryRemove(new KeyValuePair<string, ClusterConcurrencyLimiter>(disposed.Name, disposed)));
             if (_limiters.TryAdd(name, limiter))
@@ -175,11 +177,7 @@ public sealed class ActorQueueCluster : IExtension
             throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, $"maxSize must be >= 1, got {maxSize}");
         }
 
-        var putTimeout = timeout ?? ActorQueueExtension.Get(System).Settings.QueuePutTimeout;
-        if (putTimeout < TimeSpan.Zero && putTimeout != Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be >= 0 or infinite, got {timeout}");
-        }
+        var putTimeout = timeout is { } given ? QueueArguments.PutTimeout(given, nameof(timeout)) : _runtime.Settings.QueuePutTimeout;
 
         return new DistributedWorkQueue<TItem, TResult>(this, name, maxSize, putTimeout, json);
     }
@@ -216,9 +214,8 @@ public sealed class ActorQueueCluster : IExtension
         var workers = new List<IActorRef>(numWorkers);
         for (var i = 0; i < numWorkers; i++)
         {
-            var worker = _system.SystemActorOf(
-                DistributedWorkerActor.Props(name, Run, HubProxy, Cluster.SelfAddress.ToString(), Settings.HelloInterval).WithDispatcher(CoordinatorDispatcher),
-                UniqueName("actorqueue-worker", name));
+            var worker = StartAgent("actorqueue-worker", name,
+                DistributedWorkerActor.Props(name, Run, HubProxy, Cluster.SelfAddress.ToString(), Settings.HelloInterval));
             Host.Tell(new RegisterAgent(AgentKinds.Queue, name, worker));
             workers.Add(worker);
         }
@@ -229,14 +226,14 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>Starts a producer agent for a distributed queue.</summary>
     internal IActorRef StartProducer(string name, int capacity, ProducerCounts counts)
     {
-        var producer = _system.SystemActorOf(
-            DistributedProducerActor.Props(name, capacity, HubProxy, counts, Settings.HelloInterval).WithDispatcher(CoordinatorDispatcher),
-            UniqueName("actorqueue-producer", name));
+        var producer = StartAgent("actorqueue-producer", name, DistributedProducerActor.Props(name, capacity, HubProxy, counts, Settings.HelloInterval));
         Host.Tell(new RegisterAgent(AgentKinds.Queue, name, producer));
         return producer;
     }
 
-    private static string UniqueName(string kind, string name) => HubActor.ChildName(kind, name) + "-" + Guid.NewGuid().ToString("N")[..8];
+    /// <summary>Starts a node agent as a system actor on the coordinator dispatcher, under a name unique in this system.</summary>
+    private IActorRef StartAgent(string kind, string name, Props props) =>
+        _system.SystemActorOf(props.WithDispatcher(CoordinatorDispatcher), _runtime.UniqueActorName(kind, name));
 }
 
 /// <summary>Creates <see cref="ActorQueueCluster"/> for Akka's extension registry (and for <c>akka.extensions</c>).</summary>

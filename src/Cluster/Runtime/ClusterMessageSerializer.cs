@@ -36,7 +36,6 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         RecoverLimiter => "RL",
         NoLimiterAgent => "NA",
         LimiterAnnounce => "LA",
-        LimiterHello => "LH",
         RemoteAcquire => "AQ",
         RemoteRelease => "RE",
         RemoteCancel => "CA",
@@ -50,7 +49,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         EnqueueAccepted => "EA",
         EnqueueFull => "EF",
         ProducerAnnounce => "PA",
-        QueueHello => "QH",
+        AgentHello => "AH",
         WorkerPull => "WP",
         WorkerAnnounce => "WA",
         DispatchItem => "DI",
@@ -98,9 +97,6 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             case LimiterAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 break;
-            case LimiterHello m:
-                w.Write(m.Epoch);
-                break;
             case RemoteAcquire m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source);
                 break;
@@ -140,7 +136,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             case ProducerAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Capacity); WriteLongs(w, m.ItemIds); WriteStrings(w, m.Payloads);
                 break;
-            case QueueHello m:
+            case AgentHello m:
                 w.Write(m.Epoch);
                 break;
             case WorkerPull m:
@@ -172,7 +168,6 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "RL" => new RecoverLimiter(r.ReadString(), r.ReadInt64()),
         "NA" => new NoLimiterAgent(r.ReadString(), r.ReadInt64(), Address.Parse(r.ReadString())),
         "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r)),
-        "LH" => new LimiterHello(r.ReadInt64()),
         "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
         "CA" => new RemoteCancel(r.ReadInt64(), r.ReadInt64()),
@@ -186,7 +181,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "EA" => new EnqueueAccepted(ReadLongs(r)),
         "EF" => new EnqueueFull(r.ReadInt64()),
         "PA" => new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r)),
-        "QH" => new QueueHello(r.ReadInt64()),
+        "AH" => new AgentHello(r.ReadInt64()),
         "WP" => new WorkerPull(r.ReadInt64()),
         "WA" => new WorkerAnnounce(r.ReadInt64(), r.ReadBoolean()),
         "DI" => new DispatchItem(r.ReadInt64(), new ItemEnvelope(ResolveRef(r.ReadString()), r.ReadInt64(), r.ReadString(), r.ReadInt32())),

@@ -54,7 +54,8 @@ internal sealed record RecoverQueue(string Name, long Epoch) : IClusterMessage;
 
 /// <summary>
 /// An item as the router holds and dispatches it: who put it (results go straight back there), the producer's id
-/// for it, its System.Text.Json text, and how many times it has been handed to a worker.
+/// for it, its System.Text.Json text, and which delivery to a worker this is (1 the first time; a re-dispatch after a
+/// lost worker counts up).
 /// </summary>
 internal sealed record ItemEnvelope(IActorRef Producer, long ItemId, string Payload, int Deliveries);
 
@@ -70,8 +71,11 @@ internal sealed record EnqueueFull(long ItemId) : IClusterMessage;
 /// <summary>A producer → the router: every item it put that has no result yet (in the queue, in flight, or waiting for space).</summary>
 internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds, string[] Payloads) : IClusterMessage;
 
-/// <summary>A producer or worker that lost its router → any router: I need to announce myself (answered with <see cref="RecoverQueue"/>).</summary>
-internal sealed record QueueHello(long Epoch) : IClusterMessage;
+/// <summary>
+/// An agent that follows no singleton incarnation (first contact, or its incarnation stopped) → the gatekeeper or
+/// router, through the hub: I need to announce myself (answered with a recover request unless the epoch is current).
+/// </summary>
+internal sealed record AgentHello(long Epoch) : IClusterMessage;
 
 /// <summary>A worker → the router: I am free; send me an item.</summary>
 internal sealed record WorkerPull(long Epoch) : IClusterMessage;
@@ -96,6 +100,3 @@ internal sealed record GetQueueStatus : IClusterMessage
 
 /// <summary>A local agent or worker registers with its node host so a singleton's recover request reaches it.</summary>
 internal sealed record RegisterAgent(string Kind, string Name, IActorRef Agent) : IDeadLetterSuppression;
-
-/// <summary>A limiter agent that lost its gatekeeper → the hub: (re)create the gatekeeper and ask me to announce.</summary>
-internal sealed record LimiterHello(long Epoch) : IClusterMessage;

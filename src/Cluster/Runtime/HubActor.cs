@@ -25,27 +25,20 @@ internal sealed class HubActor : ReceiveActor
     public static string ChildName(string kind, string name) =>
         ActorPath.IsValidPathElement(name) ? $"{kind}-{name}" : $"{kind}-x{Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(name))}";
 
-    private void HandleLimiterEnvelope(LimiterEnvelope envelope)
+    private void HandleLimiterEnvelope(LimiterEnvelope envelope) =>
+        ChildFor(AgentKinds.Limiter, envelope.Name,
+            () => ClusterGatekeeperActor.Props(envelope.Name, envelope.MaxRunning, envelope.MaxQueued, _settings.RecoverInterval))
+        .Forward(envelope.Message);
+
+    private void HandleQueueEnvelope(QueueEnvelope envelope) =>
+        ChildFor(AgentKinds.Queue, envelope.Name, () => DistributedRouterActor.Props(envelope.Name, envelope.Capacity, _settings.MaxDeliveries))
+        .Forward(envelope.Message);
+
+    /// <summary>The child for <paramref name="name"/>, created from <paramref name="props"/> on first use.</summary>
+    private IActorRef ChildFor(string kind, string name, Func<Props> props)
     {
-        var childName = ChildName(AgentKinds.Limiter, envelope.Name);
+        var childName = ChildName(kind, name);
         var child = Context.Child(childName);
-        if (child.IsNobody())
-        {
-            child = Context.ActorOf(ClusterGatekeeperActor.Props(envelope.Name, envelope.MaxRunning, envelope.MaxQueued, _settings.RecoverInterval), childName);
-        }
-
-        child.Forward(envelope.Message);
-    }
-
-    private void HandleQueueEnvelope(QueueEnvelope envelope)
-    {
-        var childName = ChildName(AgentKinds.Queue, envelope.Name);
-        var child = Context.Child(childName);
-        if (child.IsNobody())
-        {
-            child = Context.ActorOf(DistributedRouterActor.Props(envelope.Name, envelope.Capacity, _settings.MaxDeliveries), childName);
-        }
-
-        child.Forward(envelope.Message);
+        return child.IsNobody() ? Context.ActorOf(props(), childName) : child;
     }
 }

@@ -45,6 +45,18 @@ internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> env
         return true;
     }
 
+    /// <summary>
+    /// Says hello through the hub when no incarnation is followed, so one exists and asks the agent to announce. Agents
+    /// call it when they have something at stake: on their hello timer and when their incarnation stops.
+    /// </summary>
+    public void HelloIfUnfollowed(IActorRef self)
+    {
+        if (Current is null)
+        {
+            Send(new AgentHello(Epoch), self);
+        }
+    }
+
     /// <summary>Sends to the followed incarnation, or through the proxy in the child's envelope.</summary>
     public void Send(object message, IActorRef sender) =>
         (Current ?? hubProxy).Tell(Current is null ? envelope(message) : message, sender);

@@ -15,7 +15,7 @@ public sealed class ClusterMessageSerializerTests
         object[] messages =
         [
             new LimiterEnvelope("llm", 3, null, new RemoteAcquire(7, 8, "agent")),
-            new LimiterEnvelope("llm", 3, 10, new LimiterHello(0)),
+            new LimiterEnvelope("llm", 3, 10, new AgentHello(0)),
             new QueueEnvelope("jobs", 100, new RemoteEnqueue(1, [2, 3], ["{\"a\":1}", "[]"], -1, 100)),
             new RecoverLimiter("llm", 42),
             new NoLimiterAgent("llm", 42, node),
@@ -24,7 +24,7 @@ public sealed class ClusterMessageSerializerTests
             new RemoteRejected(1, 2, 11, 10), GetLimiterStatus.Instance,
             new ClusterLimiterStatus("llm", 1, 2, 3, null, true, 4),
             new RecoverQueue("jobs", 5), new EnqueueAccepted([9, 10]), new EnqueueFull(9),
-            new ProducerAnnounce(5, 100, [1, 2], ["\"x\"", "\"y\""]), new QueueHello(0), new WorkerPull(5), new WorkerAnnounce(5, true),
+            new ProducerAnnounce(5, 100, [1, 2], ["\"x\"", "\"y\""]), new AgentHello(0), new WorkerPull(5), new WorkerAnnounce(5, true),
             new DispatchItem(5, new ItemEnvelope(someRef, 3, "12", 2)),
             new ItemDone(3, 2, false, null, "InvalidOperationException: bad", node.ToString()),
             new ItemDone(4, 1, true, "\"ok\"", null, node.ToString()),

@@ -77,6 +77,9 @@ public sealed class ClusterTelemetryTests : IDisposable
         await using var workers = node.RegisterWorkers<string, int>(name, (item, _) => throw new InvalidOperationException(item));
         await accepted.Completion.WaitAsync(ClusterNodes.StepTimeout);
         await Until(ActorQueueTelemetry.QueueErrors, 1);
-        Assert.Equal((0L, 1L), (Sum(ActorQueueTelemetry.QueueDepth), Sum(ActorQueueTelemetry.QueueProcessed)));
+        Assert.Equal(1L, Sum(ActorQueueTelemetry.QueueProcessed)); // the producer counts processed before errors
+
+        // The router publishes its depth after the message that dispatched the item, which can trail the result.
+        await Until(ActorQueueTelemetry.QueueDepth, 0);
     }
 }
