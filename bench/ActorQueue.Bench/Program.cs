@@ -2,12 +2,13 @@ using ActorQueue.Bench;
 using ActorQueue.Runtime;
 using Akka.Configuration;
 
-// dotnet run -c Release --project bench/ActorQueue.Bench -- [--quick] [--filter SUBSTRING] [--json FILE] [--cluster]
+// dotnet run -c Release --project bench/ActorQueue.Bench -- [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs]
+// --costs prints each subject's cost per operation (pool work items, bytes, CPU time) instead of timing rounds.
 // --cluster measures the scale-out instead of the peers: a 3-node cluster in this process against one node.
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster]");
+    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs]");
     return 255;
 }
 
@@ -20,6 +21,20 @@ try
     var scenarios = (cluster is null ? Scenarios.All(system, sizes) : cluster.All(system, sizes))
         .Where(s => options.Filter is null || s.Name.Contains(options.Filter, StringComparison.OrdinalIgnoreCase))
         .ToList();
+    if (options.CostsOnly)
+    {
+        foreach (var scenario in scenarios)
+        {
+            foreach (var subject in scenario.Subjects)
+            {
+                await subject.Measure(); // warm-up
+            }
+        }
+
+        await Runner.PrintCostsAsync(scenarios, Console.Out);
+        return 0;
+    }
+
     var results = await Runner.RunAsync(scenarios, options.Quick ? 3 : 7, Console.Out);
     Report.PrintTable(results, scenarios, Console.Out);
     if (options.JsonPath is not null)

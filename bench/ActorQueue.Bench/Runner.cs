@@ -3,12 +3,12 @@ using System.Text.Json;
 
 namespace ActorQueue.Bench;
 
-/// <summary>The command line: <c>--quick</c>, <c>--filter SUBSTRING</c>, <c>--json FILE</c>.</summary>
-internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath, bool Cluster = false)
+/// <summary>The command line: <c>--quick</c>, <c>--filter SUBSTRING</c>, <c>--json FILE</c>, <c>--cluster</c>, <c>--costs</c>.</summary>
+internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath, bool Cluster = false, bool CostsOnly = false)
 {
     public static BenchOptions? Parse(string[] args)
     {
-        bool quick = false, cluster = false;
+        bool quick = false, cluster = false, costs = false;
         string? filter = null, json = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -16,13 +16,14 @@ internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath
             {
                 case "--quick": quick = true; break;
                 case "--cluster": cluster = true; break;
+                case "--costs": costs = true; break;
                 case "--filter" when i + 1 < args.Length: filter = args[++i]; break;
                 case "--json" when i + 1 < args.Length: json = args[++i]; break;
                 default: return null;
             }
         }
 
-        return new BenchOptions(quick, filter, json, cluster);
+        return new BenchOptions(quick, filter, json, cluster, costs);
     }
 }
 
@@ -83,10 +84,44 @@ internal static class Runner
     /// <summary>Runs <paramref name="operations"/> operations of <paramref name="body"/> and returns operations per second.</summary>
     public static async Task<double> OpsPerSecond(long operations, Func<Task> body)
     {
+        var before = Costs.Read();
         var clock = Stopwatch.StartNew();
         await body();
-        return operations / clock.Elapsed.TotalSeconds;
+        var elapsed = clock.Elapsed;
+        LastCosts = (Costs.Read() - before) / operations;
+        return operations / elapsed.TotalSeconds;
     }
+
+    /// <summary>What the last <see cref="OpsPerSecond"/> cost per operation, for <c>--costs</c>.</summary>
+    public static Costs LastCosts { get; private set; }
+
+    /// <summary>Measures each subject once more and prints its cost per operation: the figures that do not depend on how busy the machine is.</summary>
+    public static async Task PrintCostsAsync(IReadOnlyList<Scenario> scenarios, TextWriter output)
+    {
+        output.WriteLine();
+        output.WriteLine($"{"scenario",-26} {"subject",-14} {"pool items/op",14} {"bytes/op",10} {"cpu us/op",10}");
+        foreach (var scenario in scenarios.Where(s => s.Unit != "bytes"))
+        {
+            foreach (var subject in scenario.Subjects)
+            {
+                GC.Collect();
+                await subject.Measure();
+                var costs = LastCosts;
+                output.WriteLine($"{scenario.Name,-26} {subject.Name,-14} {costs.PoolItems,14:0.00} {costs.Bytes,10:0} {costs.CpuMicroseconds,10:0.00}");
+            }
+        }
+    }
+}
+
+/// <summary>Process-wide counters that do not depend on wall time: thread-pool work items, allocated bytes, CPU time.</summary>
+internal readonly record struct Costs(double PoolItems, double Bytes, double CpuMicroseconds)
+{
+    public static Costs Read() => new(ThreadPool.CompletedWorkItemCount, GC.GetTotalAllocatedBytes(precise: true),
+                                      Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds);
+
+    public static Costs operator -(Costs a, Costs b) => new(a.PoolItems - b.PoolItems, a.Bytes - b.Bytes, a.CpuMicroseconds - b.CpuMicroseconds);
+
+    public static Costs operator /(Costs a, long n) => new(a.PoolItems / n, a.Bytes / n, a.CpuMicroseconds / n);
 }
 
 internal static class Report
