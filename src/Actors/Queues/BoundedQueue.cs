@@ -55,7 +55,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         var actorName = _runtime.UniqueActorName("queue", name);
         Name = name ?? actorName;
         var telemetry = new QueueTelemetry(Name, logger);
-        var props = QueueRouterActor<T>.Props(maxSize, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters)
+        var props = QueueRouterActor<T>.Props(maxSize, _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters)
             .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
         Router = _runtime.System.ActorOf(props, actorName);
     }

@@ -173,10 +173,14 @@ internal sealed record WorkerSpec<T>(
     Func<Exception, T, Task>? ErrorHandler,
     IConcurrencyLimiter? Limiter);
 
-/// <summary>Router → worker: process this item; <see cref="Sequence"/> tags the run so a stale report is recognised.</summary>
-internal sealed record WorkItem<T>(T Item, long Sequence);
+/// <summary>
+/// Router → worker: process these items, in order; <see cref="Sequence"/> tags the run so a stale report is
+/// recognised. A free worker gets one item, or several when the backlog is long (its share, up to the
+/// <c>actorqueue.queue.worker-batch</c> setting), so a busy queue pays one hand-over per several items.
+/// </summary>
+internal sealed record WorkItems<T>(T[] Items, long Sequence);
 
-/// <summary>Worker → router: I am free, send me an item.</summary>
+/// <summary>Worker → router: I am free, send me work.</summary>
 internal sealed class RequestWork
 {
     public static readonly RequestWork Instance = new();
@@ -195,17 +199,68 @@ internal enum ItemOutcome
     Cancelled,
 }
 
-/// <summary>A worker's run → router (sent with the worker as sender): the item ended this way; the worker is free again.</summary>
-internal sealed record ItemFinished(ItemOutcome Outcome, long Sequence);
+/// <summary>
+/// A worker's run → router (sent with the worker as sender): the first <see cref="Completed"/> items of run
+/// <see cref="Sequence"/> finished, <see cref="Failed"/> of them with an error; the rest (cancelled, or not started
+/// because the worker was told to yield) go back to the head of the queue in order. The worker is free again.
+/// </summary>
+internal sealed record ItemsFinished(long Sequence, int Completed, int Failed);
 
-/// <summary>Router → worker: cancel the item in flight (stop timeout).</summary>
+/// <summary>Router → worker: cancel the work in hand (stop timeout); it goes back to the head of the queue.</summary>
 internal sealed class CancelWork
 {
     public static readonly CancelWork Instance = new();
 }
 
-/// <summary>Worker → router, from the failing incarnation before its restart: the run <see cref="Sequence"/> (if still in flight) is lost to an error.</summary>
-internal sealed record WorkerCrashed(Exception Cause, long Sequence);
+/// <summary>Router → retiring worker: finish the item in hand and hand back the items not started yet.</summary>
+internal sealed class YieldWork
+{
+    public static readonly YieldWork Instance = new();
+}
+
+/// <summary>
+/// Worker → router, from the failing incarnation before its restart: of run <see cref="Sequence"/> (if still in
+/// flight), the first <see cref="Completed"/> items had finished (<see cref="Failed"/> with an error), the next one
+/// is lost to the crash (reported as an error), and the rest go back to the head of the queue.
+/// </summary>
+internal sealed record WorkerCrashed(Exception Cause, long Sequence, int Completed, int Failed);
+
+/// <summary>
+/// One run of a worker, shared by the worker actor and the task that works through the items: the actor asks it to
+/// yield or cancel, the task publishes its progress for a crash report.
+/// </summary>
+internal sealed class WorkerRun(long sequence)
+{
+    private readonly CancellationTokenSource _cancellation = new();
+
+    /// <summary>Items finished (high 32 bits) and failed among them (low 32 bits), written together.</summary>
+    private long _progress;
+
+    private volatile bool _yield;
+
+    public long Sequence { get; } = sequence;
+
+    public CancellationToken Token => _cancellation.Token;
+
+    /// <summary>Whether the task should start no further item.</summary>
+    public bool ShouldStop => _yield || _cancellation.IsCancellationRequested;
+
+    public (int Completed, int Failed) Progress
+    {
+        get
+        {
+            var progress = Volatile.Read(ref _progress);
+            return ((int)(progress >> 32), (int)progress);
+        }
+    }
+
+    public void Report(int completed, int failed) => Volatile.Write(ref _progress, ((long)completed << 32) | (uint)failed);
+
+    public void Yield() => _yield = true;
+
+    /// <summary>Cancels the item in hand. A finished run's source is never disposed early: cancelling it later is harmless.</summary>
+    public void Cancel() => _cancellation.Cancel();
+}
 
 /// <summary>The exceptions the queue facades throw, with their messages in one place.</summary>
 internal static class QueueErrors

@@ -16,6 +16,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     private const string HeartbeatTimerKey = "heartbeat";
 
     private readonly int _capacity;
+
+    /// <summary>The most items one worker gets at once (<c>actorqueue.queue.worker-batch</c>).</summary>
+    private readonly int _workerBatch;
     private readonly TimeSpan _heartbeatPeriod;
     private readonly string _workerDispatcher;
     private readonly QueueTelemetry _telemetry;
@@ -77,9 +80,10 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Whether the router stops itself once stopped (dispose).</summary>
     private bool _terminateWhenStopped;
 
-    public QueueRouterActor(int capacity, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters)
+    public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters)
     {
         _capacity = capacity;
+        _workerBatch = workerBatch;
         _heartbeatPeriod = heartbeatPeriod;
         _workerDispatcher = workerDispatcher;
         _telemetry = telemetry;
@@ -95,7 +99,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         Receive<CancelGet<T>>(message => _gets.Remove(message.Get));
         Receive<TaskDoneSignal>(_ => HandleTaskDone());
         Receive<RequestWork>(_ => HandleRequestWork());
-        Receive<ItemFinished>(HandleItemFinished);
+        Receive<ItemsFinished>(HandleItemsFinished);
         Receive<WorkerCrashed>(HandleWorkerCrashed);
         Receive<Terminated>(HandleWorkerTerminated);
         Receive<StartQueue>(HandleStart);
@@ -114,10 +118,10 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Accepted items not finished: in the buffer, with workers, or with getters.</summary>
     private int Unfinished => _buffer.Count + _workerInFlight + _manualInFlight;
 
-    public static Props Props(int capacity, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters) =>
-        Akka.Actor.Props.Create(() => new QueueRouterActor<T>(capacity, heartbeatPeriod, workerDispatcher, telemetry, counters));
+    public static Props Props(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters) =>
+        Akka.Actor.Props.Create(() => new QueueRouterActor<T>(capacity, workerBatch, heartbeatPeriod, workerDispatcher, telemetry, counters));
 
-    /// <summary>An exception escaping a worker restarts that worker only; its item is reported as an error (<see cref="WorkerCrashed"/>).</summary>
+    /// <summary>An exception escaping a worker restarts that worker only; its item in hand is reported as an error (<see cref="WorkerCrashed"/>).</summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: -1, withinTimeRange: Timeout.InfiniteTimeSpan, localOnlyDecider: _ => Directive.Restart);
 
@@ -283,26 +287,15 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         }
     }
 
-    private void HandleItemFinished(ItemFinished message)
+    private void HandleItemsFinished(ItemsFinished message)
     {
-        if (!TryTakeInFlight(Sender, message.Sequence, out var worker, out var item))
+        if (!TryTakeInFlight(Sender, message.Sequence, out var worker, out var items))
         {
-            return; // a run of a crashed incarnation, already reported as an error
+            return; // a run of a crashed incarnation, already reported
         }
 
-        switch (message.Outcome)
-        {
-            case ItemOutcome.Cancelled:
-                _buffer.PushFront(item);
-                break;
-            case ItemOutcome.Failed:
-                CountFinished(failed: true);
-                break;
-            default:
-                CountFinished(failed: false);
-                break;
-        }
-
+        CountFinished(message.Completed, message.Failed);
+        ReturnToHead(items, message.Completed);
         if (worker.Retiring)
         {
             Context.Stop(Sender);
@@ -317,35 +310,51 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleWorkerCrashed(WorkerCrashed message)
     {
-        if (!TryTakeInFlight(Sender, message.Sequence, out _, out var item))
+        if (!TryTakeInFlight(Sender, message.Sequence, out _, out var items))
         {
             return;
         }
 
-        CountFinished(failed: true);
-        _telemetry.Log.Error(message.Cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error",
-            Sender.Path.Name, _telemetry.QueueName);
-        if (_spec?.ErrorHandler is { } handler)
+        CountFinished(message.Completed, message.Failed);
+        if (message.Completed < items.Length)
         {
-            var telemetry = _telemetry;
-            _ = Task.Run(() => telemetry.ReportFailureAsync(handler, message.Cause, item));
+            var lost = items[message.Completed];
+            CountFinished(1, 1);
+            _telemetry.Log.Error(message.Cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error",
+                Sender.Path.Name, _telemetry.QueueName);
+            if (_spec?.ErrorHandler is { } handler)
+            {
+                var telemetry = _telemetry;
+                _ = Task.Run(() => telemetry.ReportFailureAsync(handler, message.Cause, lost));
+            }
+
+            ReturnToHead(items, message.Completed + 1);
         }
 
         AfterItemFinished();
     }
 
-    /// <summary>Takes the item a worker holds for run <paramref name="sequence"/>, if it still does; the item is no longer in flight.</summary>
-    private bool TryTakeInFlight(IActorRef workerRef, long sequence, out WorkerState worker, out T item)
+    /// <summary>Takes the items a worker holds for run <paramref name="sequence"/>, if it still does; they are no longer in flight.</summary>
+    private bool TryTakeInFlight(IActorRef workerRef, long sequence, out WorkerState worker, out T[] items)
     {
-        if (!_workers.TryGetValue(workerRef, out worker!) || !worker.HasItem || worker.Sequence != sequence)
+        if (!_workers.TryGetValue(workerRef, out worker!) || !worker.HasItems || worker.Sequence != sequence)
         {
-            item = default!;
+            items = [];
             return false;
         }
 
-        item = worker.TakeItem();
-        _workerInFlight--;
+        items = worker.TakeItems();
+        _workerInFlight -= items.Length;
         return true;
+    }
+
+    /// <summary>Puts <paramref name="items"/> from index <paramref name="from"/> on back at the head of the queue, in their order.</summary>
+    private void ReturnToHead(T[] items, int from)
+    {
+        for (var i = items.Length - 1; i >= from; i--)
+        {
+            _buffer.PushFront(items[i]);
+        }
     }
 
     private void HandleWorkerTerminated(Terminated message)
@@ -360,11 +369,12 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             _activeWorkers--;
         }
 
-        if (worker.HasItem)
+        if (worker.HasItems)
         {
-            // A worker gone with work in hand: the item was not finished, so it goes back to the head.
-            _buffer.PushFront(worker.TakeItem());
-            _workerInFlight--;
+            // A worker gone with work in hand: the items were not finished, so they go back to the head.
+            var items = worker.TakeItems();
+            _workerInFlight -= items.Length;
+            ReturnToHead(items, 0);
         }
 
         Pump();
@@ -433,7 +443,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleStopTimedOut()
     {
-        var busy = _workers.Where(w => w.Value.HasItem).Select(w => w.Key).ToList();
+        var busy = _workers.Where(w => w.Value.HasItems).Select(w => w.Key).ToList();
         if (busy.Count == 0)
         {
             return;
@@ -534,11 +544,16 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
                 break;
             }
 
-            var next = _buffer.PopFront();
+            var items = new T[ShareForOneWorker()];
+            for (var i = 0; i < items.Length; i++)
+            {
+                items[i] = _buffer.PopFront();
+            }
+
             var sequence = ++_lastSequence;
-            worker.Give(next, sequence);
-            _workerInFlight++;
-            workerRef.Tell(new WorkItem<T>(next, sequence));
+            worker.Give(items, sequence);
+            _workerInFlight += items.Length;
+            workerRef.Tell(new WorkItems<T>(items, sequence));
         }
 
         Publish();
@@ -549,6 +564,12 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
         _admittedBatches.Clear();
     }
+
+    /// <summary>
+    /// How many queued items a free worker takes: its share of the backlog among the active workers, at least one and
+    /// at most the configured batch, so a short queue keeps every worker busy and a long one is handed over in runs.
+    /// </summary>
+    private int ShareForOneWorker() => Math.Clamp(_buffer.Count / Math.Max(1, _activeWorkers), 1, _workerBatch);
 
     /// <summary>Moves items of waiting batches into free space, in order.</summary>
     private void AdmitBatches()
@@ -600,14 +621,14 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         put.Full();
     }
 
-    private void CountFinished(bool failed)
+    private void CountFinished(int finished, int failed)
     {
-        _processed++;
-        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _telemetry.Tag);
-        if (failed)
+        _processed += finished;
+        ActorQueueTelemetry.QueueProcessedCounter.Add(finished, _telemetry.Tag);
+        if (failed > 0)
         {
-            _errors++;
-            ActorQueueTelemetry.QueueErrorsCounter.Add(1, _telemetry.Tag);
+            _errors += failed;
+            ActorQueueTelemetry.QueueErrorsCounter.Add(failed, _telemetry.Tag);
         }
     }
 
@@ -689,10 +710,14 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         {
             if (!worker.Retiring)
             {
-                // A worker with an item stops once that item is finished; one without stops now.
+                // A worker with items finishes the one in hand, hands back the rest and then stops; one without stops now.
                 worker.Retiring = true;
                 _activeWorkers--;
-                if (!worker.HasItem)
+                if (worker.HasItems)
+                {
+                    workerRef.Tell(YieldWork.Instance);
+                }
+                else
                 {
                     Context.Stop(workerRef);
                 }
@@ -745,10 +770,10 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>What the router knows of one worker.</summary>
     private sealed class WorkerState
     {
-        private T _item = default!;
+        private T[] _items = [];
 
-        /// <summary>Whether the worker holds an item now.</summary>
-        public bool HasItem { get; private set; }
+        /// <summary>Whether the worker holds items now.</summary>
+        public bool HasItems => _items.Length > 0;
 
         /// <summary>Whether the worker stands in the idle queue.</summary>
         public bool Idle { get; set; }
@@ -756,22 +781,20 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         /// <summary>Whether the worker finishes its current item and then stops.</summary>
         public bool Retiring { get; set; }
 
-        /// <summary>The run sequence number of the item held.</summary>
+        /// <summary>The run sequence number of the items held.</summary>
         public long Sequence { get; private set; }
 
-        public void Give(T item, long sequence)
+        public void Give(T[] items, long sequence)
         {
-            _item = item;
+            _items = items;
             Sequence = sequence;
-            HasItem = true;
         }
 
-        public T TakeItem()
+        public T[] TakeItems()
         {
-            var item = _item;
-            _item = default!;
-            HasItem = false;
-            return item;
+            var items = _items;
+            _items = [];
+            return items;
         }
     }
 }

@@ -5,28 +5,27 @@ using Akka.Actor;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// One worker of a queue router. It pulls: it asks the router for an item when it starts, and each finished item
+/// One worker of a queue router. It pulls: it asks the router for work when it starts, and each finished run
 /// (reported by the run straight to the router, with this worker as sender) frees it for the next, so its mailbox
-/// never fills. The item runs as a task off the actor's thread; the actor only starts it and cancels it on a stop
-/// timeout. Retiring is the router's call: it stops a worker once the worker holds no item.
+/// never fills. A run is one item, or several in order when the backlog is long; it runs as a task off the actor's
+/// thread, and the actor only starts it, asks it to yield (retiring) and cancels it (stop timeout). Retiring is the
+/// router's call: it stops a worker once the worker holds no item.
 /// </summary>
 internal sealed class QueueWorkerActor<T> : ReceiveActor
 {
     private readonly WorkerSpec<T> _spec;
     private readonly QueueTelemetry _telemetry;
 
-    /// <summary>Cancels the latest run on a stop timeout or a crash.</summary>
-    private CancellationTokenSource? _cancellation;
-
-    /// <summary>The latest run's sequence number, reported if this incarnation crashes.</summary>
-    private long _sequence = -1;
+    /// <summary>The latest run, cancelled on a stop timeout or a crash and reported if this incarnation crashes.</summary>
+    private WorkerRun? _run;
 
     public QueueWorkerActor(WorkerSpec<T> spec, QueueTelemetry telemetry)
     {
         _spec = spec;
         _telemetry = telemetry;
-        Receive<WorkItem<T>>(HandleWorkItem);
-        Receive<CancelWork>(_ => _cancellation?.Cancel());
+        Receive<WorkItems<T>>(HandleWorkItems);
+        Receive<YieldWork>(_ => _run?.Yield());
+        Receive<CancelWork>(_ => _run?.Cancel());
         Receive<CrashForTest>(crash => throw crash.Cause);
     }
 
@@ -40,38 +39,52 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     protected override void PreRestart(Exception reason, object message)
     {
         // Tell the router first: cancelling may run the run's continuation inline, and its "cancelled" report must
-        // reach the router after the crash so the router sees it as stale and reports the item as failed.
-        Context.Parent.Tell(new WorkerCrashed(reason, _sequence));
-        _cancellation?.Cancel();
+        // reach the router after the crash so the router sees it as stale.
+        var (completed, failed) = _run?.Progress ?? (0, 0);
+        Context.Parent.Tell(new WorkerCrashed(reason, _run?.Sequence ?? -1, completed, failed));
+        _run?.Cancel();
         base.PreRestart(reason, message);
     }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
-        _cancellation?.Cancel();
+        _run?.Cancel();
         base.PostStop();
     }
 
-    private void HandleWorkItem(WorkItem<T> work)
+    private void HandleWorkItems(WorkItems<T> work)
     {
-        // A finished run's source is simply replaced: cancelling it later is harmless, so it is never disposed early.
-        _cancellation = new CancellationTokenSource();
-        _sequence = work.Sequence;
-        var token = _cancellation.Token;
+        var run = _run = new WorkerRun(work.Sequence);
         var spec = _spec;
         var telemetry = _telemetry;
         var router = Context.Parent;
         var self = Self;
-        _ = Task.Run(async () =>
+        _ = Task.Run(() => RunAsync(spec, telemetry, work.Items, run, router, self), CancellationToken.None);
+    }
+
+    /// <summary>Works through the items in order until they are done or the run is told to stop, then reports to the router.</summary>
+    private static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T[] items, WorkerRun run, IActorRef router, IActorRef self)
+    {
+        int completed = 0, failed = 0;
+        while (completed < items.Length && !run.ShouldStop)
         {
-            var outcome = await ProcessAsync(spec, telemetry, work.Item, token).ConfigureAwait(false);
-            router.Tell(new ItemFinished(outcome, work.Sequence), self);
-        }, CancellationToken.None);
+            var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
+            if (outcome == ItemOutcome.Cancelled)
+            {
+                break;
+            }
+
+            failed += outcome == ItemOutcome.Failed ? 1 : 0;
+            completed++;
+            run.Report(completed, failed);
+        }
+
+        router.Tell(new ItemsFinished(run.Sequence, completed, failed), self);
     }
 
     /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
-    private static async Task<ItemOutcome> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, CancellationToken cancellationToken)
+    private static async ValueTask<ItemOutcome> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, CancellationToken cancellationToken)
     {
         ConcurrencyLease? lease = null;
         try

@@ -153,8 +153,9 @@ public class WorkQueueTests : ActorQueueTestKit
         }, numWorkers: 2));
 
         Assert.Equal(500, processed);
-        // At most: the queue's 10, the workers' 2, and one chunk (10) being read.
-        Assert.True(maxAhead <= 10 + 2 + 10 + 1, $"read at most one chunk ahead of the queue, saw {maxAhead}");
+        // At most: the queue's 10, the workers' hands (each takes at most its share of a full queue: 10 in all),
+        // and one chunk (10) being read.
+        Assert.True(maxAhead <= 10 + 10 + 10 + 1, $"read at most one chunk ahead of the queue, saw {maxAhead}");
         Assert.Equal(new QueueMetrics(500, 500, 0, 0), queue.Metrics);
     }
 

@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using ActorQueue.Actors;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Queues;
+
+/// <summary>
+/// A free worker of a busy queue takes its share of the backlog as one run. Each test leaves one worker holding
+/// items 2..9 with item <c>holdAt</c> running and blocked, then checks that stopping, retiring, cancelling or
+/// crashing loses nothing and keeps the order: the item in hand ends as it would alone, the rest go back to the head.
+/// </summary>
+public class WorkerBatchTests : ActorQueueTestKit
+{
+    [Fact]
+    public async Task A_free_worker_takes_its_share_of_the_backlog_in_order_as_one_run()
+    {
+        await using var setup = await HoldingABatchAsync(holdAt: 2);
+
+        Assert.Equal((0, 8), (setup.Queue.Size, setup.Queue.Metrics.InFlight));
+        setup.Release();
+        await Within(setup.Queue.JoinAsync());
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], setup.Finished);
+        Assert.Equal(new QueueMetrics(9, 9, 0, 0), setup.Queue.Metrics);
+    }
+
+    [Fact]
+    public async Task A_stop_lets_the_item_in_hand_finish_and_puts_the_rest_of_the_run_back_at_the_head()
+    {
+        await using var setup = await HoldingABatchAsync(holdAt: 3);
+
+        var stop = setup.Queue.StopAsync(Timeout.InfiniteTimeSpan);
+        await Eventually(() => setup.Queue.Status == QueueStatus.Stopping, "stopping");
+        setup.Release();
+        await Within(stop);
+
+        Assert.Equal([1, 2, 3], setup.Finished);
+        Assert.Equal(new QueueMetrics(9, 3, 0, 0), setup.Queue.Metrics);
+        Assert.Equal([4, 5, 6, 7, 8, 9], await setup.Queue.DrainAsync());
+    }
+
+    [Fact]
+    public async Task Replaced_workers_hand_the_rest_of_their_run_to_the_new_ones()
+    {
+        await using var setup = await HoldingABatchAsync(holdAt: 2);
+        var byNew = new ConcurrentQueue<int>();
+
+        await setup.Queue.StartWorkersAsync(item =>
+        {
+            byNew.Enqueue(item);
+            return Task.CompletedTask;
+        }, numWorkers: 1);
+        setup.Release();
+        await Within(setup.Queue.JoinAsync());
+
+        Assert.Equal([1, 2], setup.Finished);
+        Assert.Equal([3, 4, 5, 6, 7, 8, 9], byNew);
+        Assert.Equal(9, setup.Queue.Metrics.Processed);
+    }
+
+    [Fact]
+    public async Task The_stop_timeout_puts_the_cancelled_item_and_the_rest_of_the_run_back_in_order()
+    {
+        await using var setup = await HoldingABatchAsync(holdAt: 4);
+
+        await Within(setup.Queue.StopAsync(TimeSpan.FromMilliseconds(50)));
+
+        Assert.Equal([1, 2, 3], setup.Finished);
+        Assert.Equal(new QueueMetrics(9, 3, 0, 0), setup.Queue.Metrics);
+        Assert.Equal([4, 5, 6, 7, 8, 9], await setup.Queue.DrainAsync());
+    }
+
+    [Fact]
+    public async Task A_crash_reports_only_the_item_in_hand_as_an_error_and_the_rest_is_processed_after_the_restart()
+    {
+        await using var setup = await HoldingABatchAsync(holdAt: 5);
+        var worker = await Sys.ActorSelection(setup.Queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
+
+        worker.Tell(new CrashForTest(new InvalidOperationException("worker bug")));
+        await Eventually(() => setup.Failed.Count == 1, "the item in hand reached the error handler");
+        setup.Release();
+        await Within(setup.Queue.JoinAsync());
+
+        Assert.Equal([5], setup.Failed);
+        Assert.Equal([1, 2, 3, 4, 6, 7, 8, 9], setup.Finished);
+        Assert.Equal(new QueueMetrics(9, 9, 1, 0), setup.Queue.Metrics);
+    }
+
+    [Fact]
+    public void A_worker_batch_below_one_is_refused_with_the_setting_and_the_value()
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("actorqueue.queue.worker-batch = 0")
+            .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig);
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ActorQueue.Runtime.ActorQueueSettings.From(config));
+
+        Assert.Equal("actorqueue.queue.worker-batch", error.ParamName);
+        Assert.Contains("got 0", error.Message);
+    }
+
+    /// <summary>
+    /// One worker: item 1 runs alone while 2..9 are queued, then the worker takes 2..9 as one run and blocks on
+    /// <paramref name="holdAt"/> (cancellable, so a stop timeout or crash can end it).
+    /// </summary>
+    private async Task<Setup> HoldingABatchAsync(int holdAt)
+    {
+        var setup = new Setup(new BoundedQueue<int>(100, system: Sys));
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new ConcurrentQueue<int>();
+        await setup.Queue.StartAsync();
+        await setup.Queue.StartWorkersAsync(async (item, ct) =>
+        {
+            started.Enqueue(item);
+            if (item == 1)
+            {
+                await first.Task.WaitAsync(ct);
+            }
+            else if (item == holdAt)
+            {
+                await setup.Gate.Task.WaitAsync(ct);
+            }
+
+            setup.Finished.Enqueue(item);
+        }, numWorkers: 1, errorHandler: (_, item) =>
+        {
+            setup.Failed.Enqueue(item);
+            return Task.CompletedTask;
+        });
+        await setup.Queue.PutAsync(1);
+        await Eventually(() => started.Contains(1), "item 1 runs");
+        for (var i = 2; i <= 9; i++)
+        {
+            await setup.Queue.PutAsync(i);
+        }
+
+        first.SetResult();
+        await Eventually(() => started.Contains(holdAt), $"item {holdAt} runs");
+        await Eventually(() => setup.Queue.Metrics.InFlight == 8 && setup.Queue.Size == 0, "the worker holds 2..9 as one run");
+        return setup;
+    }
+
+    private sealed class Setup(BoundedQueue<int> queue) : IAsyncDisposable
+    {
+        public BoundedQueue<int> Queue { get; } = queue;
+
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ConcurrentQueue<int> Finished { get; } = [];
+
+        public ConcurrentQueue<int> Failed { get; } = [];
+
+        public void Release() => Gate.TrySetResult();
+
+        public ValueTask DisposeAsync()
+        {
+            Release();
+            return Queue.DisposeAsync();
+        }
+    }
+}
