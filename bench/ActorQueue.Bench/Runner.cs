@@ -88,7 +88,7 @@ internal static class Runner
         var clock = Stopwatch.StartNew();
         await body();
         var elapsed = clock.Elapsed;
-        LastCosts = (Costs.Read() - before) / operations;
+        LastCosts = ((Costs.Read() - before) / operations) with { WallMicroseconds = elapsed.TotalMicroseconds / operations };
         return operations / elapsed.TotalSeconds;
     }
 
@@ -99,7 +99,7 @@ internal static class Runner
     public static async Task PrintCostsAsync(IReadOnlyList<Scenario> scenarios, TextWriter output)
     {
         output.WriteLine();
-        output.WriteLine($"{"scenario",-26} {"subject",-14} {"pool items/op",14} {"bytes/op",10} {"cpu us/op",10}");
+        output.WriteLine($"{"scenario",-26} {"subject",-14} {"pool items/op",14} {"bytes/op",10} {"cpu us/op",10} {"wall us/op",10}");
         foreach (var scenario in scenarios.Where(s => s.Unit != "bytes"))
         {
             foreach (var subject in scenario.Subjects)
@@ -107,7 +107,7 @@ internal static class Runner
                 GC.Collect();
                 await subject.Measure();
                 var costs = LastCosts;
-                output.WriteLine($"{scenario.Name,-26} {subject.Name,-14} {costs.PoolItems,14:0.00} {costs.Bytes,10:0} {costs.CpuMicroseconds,10:0.00}");
+                output.WriteLine($"{scenario.Name,-26} {subject.Name,-14} {costs.PoolItems,14:0.00} {costs.Bytes,10:0} {costs.CpuMicroseconds,10:0.00} {costs.WallMicroseconds,10:0.00}");
             }
         }
     }
@@ -116,6 +116,9 @@ internal static class Runner
 /// <summary>Process-wide counters that do not depend on wall time: thread-pool work items, allocated bytes, CPU time.</summary>
 internal readonly record struct Costs(double PoolItems, double Bytes, double CpuMicroseconds)
 {
+    /// <summary>Wall time per operation of the same measurement, for comparing with <see cref="CpuMicroseconds"/>.</summary>
+    public double WallMicroseconds { get; init; }
+
     public static Costs Read() => new(ThreadPool.CompletedWorkItemCount, GC.GetTotalAllocatedBytes(precise: true),
                                       Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds);
 

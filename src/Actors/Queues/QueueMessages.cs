@@ -202,9 +202,10 @@ internal enum ItemOutcome
 /// <summary>
 /// A worker's run → router (sent with the worker as sender): the first <see cref="Completed"/> items of run
 /// <see cref="Sequence"/> finished, <see cref="Failed"/> of them with an error; the rest (cancelled, or not started
-/// because the worker was told to yield) go back to the head of the queue in order. The worker is free again.
+/// because the worker was told to yield) go back to the head of the queue in order. The worker is free again, and
+/// its task waits in <see cref="Run"/> for the router to hand it the next items directly.
 /// </summary>
-internal sealed record ItemsFinished(long Sequence, int Completed, int Failed);
+internal sealed record ItemsFinished(long Sequence, int Completed, int Failed, IWorkerHandOver Run);
 
 /// <summary>Router → worker: cancel the work in hand (stop timeout); it goes back to the head of the queue.</summary>
 internal sealed class CancelWork
@@ -225,41 +226,133 @@ internal sealed class YieldWork
 /// </summary>
 internal sealed record WorkerCrashed(Exception Cause, long Sequence, int Completed, int Failed);
 
-/// <summary>
-/// One run of a worker, shared by the worker actor and the task that works through the items: the actor asks it to
-/// yield or cancel, the task publishes its progress for a crash report.
-/// </summary>
-internal sealed class WorkerRun(long sequence)
+/// <summary>The router's side of a worker's task that has just reported: it may take the next items without a message.</summary>
+internal interface IWorkerHandOver
 {
-    private readonly CancellationTokenSource _cancellation = new();
+    /// <summary>
+    /// Gives the next run to the reporting task if it still waits for one; otherwise (it has gone, or is stopping)
+    /// returns <c>false</c> and the router sends the items to the worker actor instead.
+    /// </summary>
+    bool TryHandOver(object work);
+}
 
-    /// <summary>Items finished (high 32 bits) and failed among them (low 32 bits), written together.</summary>
-    private long _progress;
-
-    private volatile bool _yield;
+/// <summary>What a worker's task has finished of one run: written as one value, so a crash report reads it whole.</summary>
+internal sealed class RunProgress(long sequence)
+{
+    /// <summary>Items finished (high 32 bits) and failed among them (low 32 bits).</summary>
+    private long _counts;
 
     public long Sequence { get; } = sequence;
 
-    public CancellationToken Token => _cancellation.Token;
-
-    /// <summary>Whether the task should start no further item.</summary>
-    public bool ShouldStop => _yield || _cancellation.IsCancellationRequested;
-
-    public (int Completed, int Failed) Progress
+    public (int Completed, int Failed) Counts
     {
         get
         {
-            var progress = Volatile.Read(ref _progress);
-            return ((int)(progress >> 32), (int)progress);
+            var counts = Volatile.Read(ref _counts);
+            return ((int)(counts >> 32), (int)counts);
         }
     }
 
-    public void Report(int completed, int failed) => Volatile.Write(ref _progress, ((long)completed << 32) | (uint)failed);
+    public void Report(int completed, int failed) => Volatile.Write(ref _counts, ((long)completed << 32) | (uint)failed);
+}
+
+/// <summary>
+/// A worker's task, shared by the worker actor and the router: the actor asks it to yield or cancels it, the task
+/// publishes its progress for a crash report, and the router may hand it the next run the moment it reports.
+/// </summary>
+/// <remarks>
+/// The hand-over is a race between the task (done reporting, about to end) and the router (placing the next run),
+/// settled by one compare-and-swap: either the task takes the run and goes on on its own thread, or the router
+/// sees it gone and sends the run to the worker actor. The router still decides what every worker holds.
+/// </remarks>
+internal sealed class WorkerRun<T> : IWorkerHandOver
+{
+    private const int Working = 0;
+    private const int Reporting = 1;
+    private const int HandedOver = 2;
+    private const int Ended = 3;
+
+    private readonly CancellationTokenSource _cancellation = new();
+
+    private RunProgress _progress;
+    private WorkItems<T>? _next;
+    private int _state;
+    private volatile bool _yield;
+
+    /// <summary>1 once the worker actor crashed: no further item starts.</summary>
+    private int _crashed;
+
+    public WorkerRun(WorkItems<T> work)
+    {
+        Items = work.Items;
+        _progress = new RunProgress(work.Sequence);
+    }
+
+    /// <summary>The items of the run in hand.</summary>
+    public T[] Items { get; private set; }
+
+    public CancellationToken Token => _cancellation.Token;
+
+    /// <summary>What the task has finished of the run in hand.</summary>
+    public RunProgress Progress => Volatile.Read(ref _progress);
+
+    /// <summary>Whether the task should start no further item (and take no further run).</summary>
+    public bool ShouldStop => _yield || Volatile.Read(ref _crashed) != 0 || _cancellation.IsCancellationRequested;
 
     public void Yield() => _yield = true;
 
+    /// <summary>
+    /// The worker actor crashed: no further item starts, and the progress returned is the run the task works on
+    /// (both sides write with a full fence, so a task that takes a new run after this read sees the stop first).
+    /// </summary>
+    public RunProgress StopForCrash()
+    {
+        Interlocked.Exchange(ref _crashed, 1);
+        return Volatile.Read(ref _progress);
+    }
+
     /// <summary>Cancels the item in hand. A finished run's source is never disposed early: cancelling it later is harmless.</summary>
     public void Cancel() => _cancellation.Cancel();
+
+    /// <summary>Task: about to report; from now until <see cref="TryTakeNext"/> the router may hand over.</summary>
+    public void OpenForHandOver() => Volatile.Write(ref _state, Reporting);
+
+    /// <summary>
+    /// Task: after reporting, takes the run the router handed over, or ends (after which the router can no longer
+    /// hand over). A run taken while stopping is reported straight back with nothing done, so it returns to the queue.
+    /// </summary>
+    public bool TryTakeNext()
+    {
+        if (Interlocked.CompareExchange(ref _state, Ended, Reporting) == Reporting)
+        {
+            return false;
+        }
+
+        var next = _next!;
+        _next = null;
+        Items = next.Items;
+        Interlocked.Exchange(ref _progress, new RunProgress(next.Sequence));
+        Volatile.Write(ref _state, Working);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryHandOver(object work)
+    {
+        if (ShouldStop || Volatile.Read(ref _state) != Reporting)
+        {
+            return false;
+        }
+
+        _next = (WorkItems<T>)work;
+        if (Interlocked.CompareExchange(ref _state, HandedOver, Reporting) == Reporting)
+        {
+            return true;
+        }
+
+        _next = null;
+        return false;
+    }
 }
 
 /// <summary>The exceptions the queue facades throw, with their messages in one place.</summary>

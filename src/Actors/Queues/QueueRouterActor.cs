@@ -302,6 +302,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         }
         else
         {
+            worker.HandOver = message.Run;
             MarkIdle(Sender, worker);
         }
 
@@ -310,8 +311,18 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleWorkerCrashed(WorkerCrashed message)
     {
-        if (!TryTakeInFlight(Sender, message.Sequence, out _, out var items))
+        if (!TryTakeInFlight(Sender, message.Sequence, out var worker, out var items))
         {
+            if (worker is { HasItems: true, HandedOver: true })
+            {
+                // The report names the run before the one handed over to the task just then: the task had not taken
+                // it when the worker stopped it for the crash, so it starts none of its items; they go back to the head.
+                var handedOver = worker.TakeItems();
+                _workerInFlight -= handedOver.Length;
+                ReturnToHead(handedOver, 0);
+                AfterItemFinished();
+            }
+
             return;
         }
 
@@ -553,7 +564,12 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             var sequence = ++_lastSequence;
             worker.Give(items, sequence);
             _workerInFlight += items.Length;
-            workerRef.Tell(new WorkItems<T>(items, sequence));
+            var work = new WorkItems<T>(items, sequence);
+            worker.HandedOver = worker.TakeHandOver() is { } handOver && handOver.TryHandOver(work);
+            if (!worker.HandedOver)
+            {
+                workerRef.Tell(work);
+            }
         }
 
         Publish();
@@ -775,6 +791,12 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         /// <summary>Whether the worker holds items now.</summary>
         public bool HasItems => _items.Length > 0;
 
+        /// <summary>The worker's task that reported last and may take the next run directly; used at most once.</summary>
+        public IWorkerHandOver? HandOver { get; set; }
+
+        /// <summary>Whether the items held were handed to the worker's task directly rather than sent to the actor.</summary>
+        public bool HandedOver { get; set; }
+
         /// <summary>Whether the worker stands in the idle queue.</summary>
         public bool Idle { get; set; }
 
@@ -788,6 +810,13 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         {
             _items = items;
             Sequence = sequence;
+        }
+
+        public IWorkerHandOver? TakeHandOver()
+        {
+            var handOver = HandOver;
+            HandOver = null;
+            return handOver;
         }
 
         public T[] TakeItems()

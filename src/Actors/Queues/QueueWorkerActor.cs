@@ -16,8 +16,8 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     private readonly WorkerSpec<T> _spec;
     private readonly QueueTelemetry _telemetry;
 
-    /// <summary>The latest run, cancelled on a stop timeout or a crash and reported if this incarnation crashes.</summary>
-    private WorkerRun? _run;
+    /// <summary>The latest run's task, cancelled on a stop timeout or a crash and reported if this incarnation crashes.</summary>
+    private WorkerRun<T>? _run;
 
     public QueueWorkerActor(WorkerSpec<T> spec, QueueTelemetry telemetry)
     {
@@ -40,8 +40,9 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     {
         // Tell the router first: cancelling may run the run's continuation inline, and its "cancelled" report must
         // reach the router after the crash so the router sees it as stale.
-        var (completed, failed) = _run?.Progress ?? (0, 0);
-        Context.Parent.Tell(new WorkerCrashed(reason, _run?.Sequence ?? -1, completed, failed));
+        var progress = _run?.StopForCrash() ?? new RunProgress(-1);
+        var (completed, failed) = progress.Counts;
+        Context.Parent.Tell(new WorkerCrashed(reason, progress.Sequence, completed, failed));
         _run?.Cancel();
         base.PreRestart(reason, message);
     }
@@ -55,32 +56,42 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
 
     private void HandleWorkItems(WorkItems<T> work)
     {
-        var run = _run = new WorkerRun(work.Sequence);
+        var run = _run = new WorkerRun<T>(work);
         var spec = _spec;
         var telemetry = _telemetry;
         var router = Context.Parent;
         var self = Self;
-        _ = Task.Run(() => RunAsync(spec, telemetry, work.Items, run, router, self), CancellationToken.None);
+        _ = Task.Run(() => RunAsync(spec, telemetry, run, router, self), CancellationToken.None);
     }
 
-    /// <summary>Works through the items in order until they are done or the run is told to stop, then reports to the router.</summary>
-    private static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T[] items, WorkerRun run, IActorRef router, IActorRef self)
+    /// <summary>
+    /// Works through the run's items in order until they are done or the run is told to stop, reports to the
+    /// router, and goes on with the next run if the router hands one over meanwhile.
+    /// </summary>
+    private static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, IActorRef router, IActorRef self)
     {
-        int completed = 0, failed = 0;
-        while (completed < items.Length && !run.ShouldStop)
+        do
         {
-            var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
-            if (outcome == ItemOutcome.Cancelled)
+            var items = run.Items;
+            var progress = run.Progress;
+            int completed = 0, failed = 0;
+            while (completed < items.Length && !run.ShouldStop)
             {
-                break;
+                var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
+                if (outcome == ItemOutcome.Cancelled)
+                {
+                    break;
+                }
+
+                failed += outcome == ItemOutcome.Failed ? 1 : 0;
+                completed++;
+                progress.Report(completed, failed);
             }
 
-            failed += outcome == ItemOutcome.Failed ? 1 : 0;
-            completed++;
-            run.Report(completed, failed);
+            run.OpenForHandOver();
+            router.Tell(new ItemsFinished(progress.Sequence, completed, failed, run), self);
         }
-
-        router.Tell(new ItemsFinished(run.Sequence, completed, failed), self);
+        while (run.TryTakeNext());
     }
 
     /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
