@@ -1,3 +1,4 @@
+using System.Threading.Tasks.Sources;
 using ActorQueue.Coordination;
 using ActorQueue.Runtime;
 using Akka.Actor;
@@ -258,21 +259,28 @@ internal sealed class RunProgress(long sequence)
 
 /// <summary>
 /// A worker's task, shared by the worker actor and the router: the actor asks it to yield or cancels it, the task
-/// publishes its progress for a crash report, and the router may hand it the next run the moment it reports.
+/// publishes its progress for a crash report, and after each report the task waits for the router to hand it the
+/// next run directly.
 /// </summary>
 /// <remarks>
-/// The hand-over is a race between the task (done reporting, about to end) and the router (placing the next run),
-/// settled by one compare-and-swap: either the task takes the run and goes on on its own thread, or the router
-/// sees it gone and sends the run to the worker actor. The router still decides what every worker holds.
+/// After reporting, the task either finds the next run already handed over and goes on on its own thread, or
+/// parks (no thread is held) until the router hands one over, which resumes it through the thread pool, or until
+/// the worker stops. Hand-over, parking and closing race from different threads and are settled by
+/// compare-and-swap on one state. The router still decides what every worker holds; when it cannot hand over (the
+/// task has ended), it sends the run to the worker actor, which starts a new task.
 /// </remarks>
-internal sealed class WorkerRun<T> : IWorkerHandOver
+internal sealed class WorkerRun<T> : IWorkerHandOver, IValueTaskSource<bool>
 {
     private const int Working = 0;
     private const int Reporting = 1;
-    private const int HandedOver = 2;
-    private const int Ended = 3;
+    private const int Parked = 2;
+    private const int HandedOver = 3;
+    private const int Ended = 4;
 
     private readonly CancellationTokenSource _cancellation = new();
+
+    /// <summary>Completes a parked task: <c>true</c> when a run was handed over, <c>false</c> when the worker stops.</summary>
+    private ManualResetValueTaskSourceCore<bool> _park = new() { RunContinuationsAsynchronously = true };
 
     private RunProgress _progress;
     private WorkItems<T>? _next;
@@ -302,56 +310,128 @@ internal sealed class WorkerRun<T> : IWorkerHandOver
     public void Yield() => _yield = true;
 
     /// <summary>
-    /// The worker actor crashed: no further item starts, and the progress returned is the run the task works on
-    /// (both sides write with a full fence, so a task that takes a new run after this read sees the stop first).
+    /// The worker actor crashed: no further item starts, a parked task ends, and the progress returned is the run the
+    /// task works on (both sides write with a full fence, so a task that takes a new run after this read sees the
+    /// stop first).
     /// </summary>
     public RunProgress StopForCrash()
     {
         Interlocked.Exchange(ref _crashed, 1);
-        return Volatile.Read(ref _progress);
+        var progress = Volatile.Read(ref _progress);
+        Close();
+        return progress;
     }
 
-    /// <summary>Cancels the item in hand. A finished run's source is never disposed early: cancelling it later is harmless.</summary>
-    public void Cancel() => _cancellation.Cancel();
+    /// <summary>
+    /// Cancels the item in hand and ends a parked task (stop timeout, worker stopped). A finished run's source is
+    /// never disposed early: cancelling it later is harmless.
+    /// </summary>
+    public void Cancel()
+    {
+        _cancellation.Cancel();
+        Close();
+    }
 
-    /// <summary>Task: about to report; from now until <see cref="TryTakeNext"/> the router may hand over.</summary>
+    /// <summary>Task: about to report; from now on the router may hand over.</summary>
     public void OpenForHandOver() => Volatile.Write(ref _state, Reporting);
 
     /// <summary>
-    /// Task: after reporting, takes the run the router handed over, or ends (after which the router can no longer
-    /// hand over). A run taken while stopping is reported straight back with nothing done, so it returns to the queue.
+    /// Task: after reporting, the next run: <c>true</c> at once if the router handed one over meanwhile, else
+    /// <c>true</c> later when it does, or <c>false</c> when the worker stops. A run taken while stopping is reported
+    /// straight back with nothing done, so it returns to the queue.
     /// </summary>
-    public bool TryTakeNext()
+    public ValueTask<bool> NextAsync()
     {
-        if (Interlocked.CompareExchange(ref _state, Ended, Reporting) == Reporting)
+        _park.Reset();
+        switch (Interlocked.CompareExchange(ref _state, Parked, Reporting))
         {
-            return false;
+            case Reporting:
+                return new ValueTask<bool>(this, _park.Version);
+            case HandedOver:
+                TakeNext();
+                return new ValueTask<bool>(true);
+            default:
+                return new ValueTask<bool>(false);
         }
-
-        var next = _next!;
-        _next = null;
-        Items = next.Items;
-        Interlocked.Exchange(ref _progress, new RunProgress(next.Sequence));
-        Volatile.Write(ref _state, Working);
-        return true;
     }
 
     /// <inheritdoc />
     public bool TryHandOver(object work)
     {
-        if (ShouldStop || Volatile.Read(ref _state) != Reporting)
+        while (!ShouldStop)
         {
-            return false;
+            var state = Volatile.Read(ref _state);
+            if (state is not (Reporting or Parked))
+            {
+                return false;
+            }
+
+            _next = (WorkItems<T>)work;
+            if (Interlocked.CompareExchange(ref _state, HandedOver, state) == state)
+            {
+                if (state == Parked)
+                {
+                    _park.SetResult(true);
+                }
+
+                return true;
+            }
+
+            _next = null;
         }
 
-        _next = (WorkItems<T>)work;
-        if (Interlocked.CompareExchange(ref _state, HandedOver, Reporting) == Reporting)
-        {
-            return true;
-        }
-
-        _next = null;
         return false;
+    }
+
+    /// <inheritdoc />
+    public bool GetResult(short token)
+    {
+        var handedOver = _park.GetResult(token);
+        if (handedOver)
+        {
+            TakeNext();
+        }
+
+        return handedOver;
+    }
+
+    /// <inheritdoc />
+    public ValueTaskSourceStatus GetStatus(short token) => _park.GetStatus(token);
+
+    /// <inheritdoc />
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _park.OnCompleted(continuation, state, token, flags);
+
+    /// <summary>Ends a parked task, or one about to park: the router can no longer hand over.</summary>
+    private void Close()
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if (state is not (Reporting or Parked))
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, Ended, state) == state)
+            {
+                if (state == Parked)
+                {
+                    _park.SetResult(false);
+                }
+
+                return;
+            }
+        }
+    }
+
+    private void TakeNext()
+    {
+        var next = _next!;
+        _next = null;
+        Items = next.Items;
+        Interlocked.Exchange(ref _progress, new RunProgress(next.Sequence));
+        Volatile.Write(ref _state, Working);
     }
 }
 

@@ -66,7 +66,7 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
 
     /// <summary>
     /// Works through the run's items in order until they are done or the run is told to stop, reports to the
-    /// router, and goes on with the next run if the router hands one over meanwhile.
+    /// router, and goes on with the next run the router hands over (at once, or after parking), until the worker stops.
     /// </summary>
     private static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, IActorRef router, IActorRef self)
     {
@@ -91,7 +91,7 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
             run.OpenForHandOver();
             router.Tell(new ItemsFinished(progress.Sequence, completed, failed, run), self);
         }
-        while (run.TryTakeNext());
+        while (await run.NextAsync().ConfigureAwait(false));
     }
 
     /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
