@@ -14,7 +14,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
 {
     private readonly CoordinatorHandle _handle;
     private readonly CapacityState _state = new();
-    private readonly FlowIdentity _identity = new();
+    private readonly FlowIdentity _identity;
 
     /// <summary>Creates a limiter with <paramref name="totalTokens"/> tokens.</summary>
     /// <param name="totalTokens">How many tokens: a whole number of at least 1, or <see cref="double.PositiveInfinity"/>.</param>
@@ -23,6 +23,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     public AsyncCapacityLimiter(double totalTokens, ActorSystem? system = null)
     {
         _state.Total = ValidateTokens(totalTokens, nameof(totalTokens));
+        _identity = new FlowIdentity(_state.Holders.ContainsKey);
         _handle = new CoordinatorHandle(system, CapacityLimiterCoordinator.Props(totalTokens, _state), "capacity-limiter");
     }
 
@@ -57,7 +58,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <returns>A task that completes once the token is held.</returns>
     /// <exception cref="InvalidOperationException">The calling flow already holds a token.</exception>
     public Task AcquireAsync(CancellationToken cancellationToken = default) =>
-        AcquireOnBehalfOfAsync(_identity.ForAcquire(_state.Holders.ContainsKey), cancellationToken);
+        AcquireOnBehalfOfAsync(_identity.ForAcquire(), cancellationToken);
 
     /// <summary>Gives back the calling flow's token.</summary>
     /// <exception cref="InvalidOperationException">The calling flow holds no token.</exception>
@@ -79,7 +80,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
         }
 
         var waiter = new Waiter(Coordinator, borrower);
-        return _handle.Send(new CapacityAcquire(waiter), waiter, cancellationToken);
+        return _handle.Send(waiter, cancellationToken);
     }
 
     /// <summary>Gives back <paramref name="borrower"/>'s token.</summary>
@@ -101,7 +102,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <returns>A scope whose disposal gives the token back once.</returns>
     public ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
     {
-        var borrower = _identity.ForAcquire(_state.Holders.ContainsKey);
+        var borrower = _identity.ForAcquire();
         var acquire = AcquireOnBehalfOfAsync(borrower, cancellationToken);
         return ScopeAsync(acquire, borrower);
 

@@ -53,7 +53,7 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
         }
 
         var waiter = new Waiter(Coordinator, this);
-        return _handle.Send(new EventWait(waiter), waiter, cancellationToken);
+        return _handle.Send(waiter, cancellationToken);
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>

@@ -19,7 +19,7 @@ namespace ActorQueue.Primitives;
 public sealed class AsyncLock : IDisposable, IAsyncDisposable
 {
     private readonly CoordinatorHandle _handle;
-    private readonly FlowIdentity _identity = new();
+    private readonly FlowIdentity _identity;
 
     /// <summary>Numbers the conditions bound to this lock.</summary>
     private int _lastConditionId;
@@ -28,6 +28,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     public AsyncLock(ActorSystem? system = null)
     {
+        _identity = new FlowIdentity(State.IsHeldBy);
         _handle = new CoordinatorHandle(system, LockCoordinator.Props(State), "lock");
     }
 
@@ -56,9 +57,8 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
             return Task.FromCanceled<bool>(cancellationToken);
         }
 
-        var owner = _identity.ForAcquire(State.IsHeldBy);
-        var waiter = new Waiter(Coordinator, owner);
-        return _handle.Send(new LockAcquire(waiter), waiter, cancellationToken);
+        var waiter = new Waiter(Coordinator, _identity.ForAcquire());
+        return _handle.Send(waiter, cancellationToken);
     }
 
     /// <summary>Releases one level of the calling flow's hold; the lock is free once every acquire is matched.</summary>

@@ -48,7 +48,7 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
         }
 
         var waiter = new Waiter(Coordinator, this);
-        return _handle.Send(new SemaphoreAcquire(waiter), waiter, cancellationToken);
+        return _handle.Send(waiter, cancellationToken);
     }
 
     /// <summary>Gives a permit back; the oldest waiter gets it, else it returns to the pool.</summary>

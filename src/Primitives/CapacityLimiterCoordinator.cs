@@ -22,7 +22,7 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
     {
         _total = totalTokens;
         _state = state;
-        Receive<CapacityAcquire>(message => Offer(message.Waiter));
+        Receive<Waiter>(Offer); // a facade borrower asks for a token: the waiter is the message
         Receive<CapacityRelease>(message => Release(message.Borrower));
         Receive<SetTotalTokens>(HandleSetTotal);
         Receive<CoordinatorProtocol.Acquire>(message => Offer(ActorWaiter(message.RequestId)));
@@ -127,12 +127,6 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
             Publish();
         }
     }
-}
-
-internal sealed record CapacityAcquire(Waiter Waiter) : ActorQueue.Runtime.IUndeliverableRequest
-{
-    /// <inheritdoc />
-    public void Undelivered() => Waiter.Undelivered();
 }
 
 internal sealed record CapacityRelease(object Borrower) : Akka.Event.IDeadLetterSuppression;

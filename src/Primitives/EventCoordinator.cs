@@ -13,7 +13,7 @@ internal sealed class EventCoordinator : CoordinatorActor
         : base(nameof(AsyncEvent), state)
     {
         _state = state;
-        Receive<EventWait>(message => Offer(message.Waiter));
+        Receive<Waiter>(Offer); // a facade caller waits for the event: the waiter is the message
         Receive<CoordinatorProtocol.Acquire>(message => Offer(ActorWaiter(message.RequestId)));
         Receive<CoordinatorProtocol.Set>(_ => HandleSet());
     }
@@ -47,12 +47,6 @@ internal sealed class EventCoordinator : CoordinatorActor
         Publish();
         Waiters.DrainAll(waiter => waiter.TryGrant());
     }
-}
-
-internal sealed record EventWait(Waiter Waiter) : ActorQueue.Runtime.IUndeliverableRequest
-{
-    /// <inheritdoc />
-    public void Undelivered() => Waiter.Undelivered();
 }
 
 /// <summary>The event's flag: set once, never cleared, so the facade may also raise it at once when <c>Set</c> is called.</summary>

@@ -27,7 +27,7 @@ internal sealed class LockCoordinator : CoordinatorActor
         : base(nameof(AsyncLock), state)
     {
         _state = state;
-        Receive<LockAcquire>(message => Offer(message.Waiter));
+        Receive<Waiter>(Offer); // a facade flow asks for the lock: the waiter is the message
         Receive<LockRelease>(HandleLockRelease);
         Receive<ConditionWait>(HandleConditionWait);
         Receive<ConditionNotify>(HandleConditionNotify);
@@ -230,13 +230,6 @@ internal sealed class LockCoordinator : CoordinatorActor
 
         return queue;
     }
-}
-
-/// <summary>A facade flow asks for the lock.</summary>
-internal sealed record LockAcquire(Waiter Waiter) : IUndeliverableRequest
-{
-    /// <inheritdoc />
-    public void Undelivered() => Waiter.Undelivered();
 }
 
 /// <summary>A facade flow releases one level (already taken off the mirror by the facade).</summary>

@@ -19,7 +19,7 @@ internal sealed class SemaphoreCoordinator : CoordinatorActor
     {
         _value = initialValue;
         _state = state;
-        Receive<SemaphoreAcquire>(message => Offer(message.Waiter));
+        Receive<Waiter>(Offer); // a facade caller asks for a permit: the waiter is the message
         Receive<SemaphoreRelease>(_ => ReleaseOne());
         Receive<CoordinatorProtocol.Acquire>(message => Offer(ActorWaiter(message.RequestId)));
         Receive<CoordinatorProtocol.Release>(HandleProtocolRelease);
@@ -108,12 +108,6 @@ internal sealed class SemaphoreCoordinator : CoordinatorActor
             _actorPermits[actor] = _actorPermits.GetValueOrDefault(actor) + 1;
         }
     }
-}
-
-internal sealed record SemaphoreAcquire(Waiter Waiter) : ActorQueue.Runtime.IUndeliverableRequest
-{
-    /// <inheritdoc />
-    public void Undelivered() => Waiter.Undelivered();
 }
 
 internal sealed class SemaphoreRelease : Akka.Event.IDeadLetterSuppression

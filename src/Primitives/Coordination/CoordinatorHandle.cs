@@ -56,10 +56,13 @@ internal sealed class CoordinatorHandle
         await dispose.Stopped.Task.ConfigureAwait(false);
     }
 
-    /// <summary>Sends a facade waiter and returns the task to await (with cancellation when the token can fire).</summary>
-    public Task<bool> Send(object message, Waiter waiter, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a facade waiter (the waiter is the acquire message) and returns the task to await, with cancellation
+    /// when the token can fire.
+    /// </summary>
+    public Task<bool> Send(Waiter waiter, CancellationToken cancellationToken)
     {
-        Coordinator.Tell(message, ActorRefs.NoSender);
+        Coordinator.Tell(waiter, ActorRefs.NoSender);
         return cancellationToken.CanBeCanceled ? waiter.WaitAsync(cancellationToken) : waiter.Task;
     }
 }
@@ -84,15 +87,18 @@ internal sealed class Releaser(Action release) : IAsyncDisposable, IDisposable
 /// the token (the forked-task caveat of async reentrancy). A flow that no longer holds gets a fresh token on its
 /// next acquire, so tasks forked earlier do not pass as the holder.
 /// </summary>
-internal sealed class FlowIdentity
+internal sealed class FlowIdentity(Func<object, bool> holds)
 {
     private readonly AsyncLocal<FlowToken?> _token = new();
 
     /// <summary>The calling flow's token, or <c>null</c> if it never acquired. Call synchronously from the caller's flow.</summary>
     public object? Current => _token.Value;
 
-    /// <summary>The token to acquire with: the flow's own while <paramref name="holds"/> says it still holds, else a fresh one. Call synchronously from the caller's flow.</summary>
-    public object ForAcquire(Func<object, bool> holds)
+    /// <summary>
+    /// The token to acquire with: the flow's own while the primitive's <c>holds</c> check says it still holds, else a
+    /// fresh one. Call synchronously from the caller's flow.
+    /// </summary>
+    public object ForAcquire()
     {
         var token = _token.Value;
         if (token is null || !holds(token))
