@@ -99,7 +99,15 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
 
     private Task<int> Notify(int count)
     {
-        var notify = new ConditionNotify(_conditionId, count, Lock.OwnerForNotify());
+        var owner = Lock.OwnerForNotify();
+        if (Lock.State.ConditionWaiters == 0)
+        {
+            // Only the holder's own flow can add a condition waiter, and every waiter is counted before the lock
+            // passes on: nobody waits, so there is nothing to tell the coordinator.
+            return Task.FromResult(0);
+        }
+
+        var notify = new ConditionNotify(_conditionId, count, owner);
         Lock.Coordinator.Tell(notify, ActorRefs.NoSender);
         return notify.Completion.Task;
     }

@@ -48,7 +48,7 @@ internal sealed class LockCoordinator : CoordinatorActor
     {
         foreach (var condition in _conditions.Values)
         {
-            condition.RemoveWhere(w => Equals(w.Owner, owner));
+            ConditionWaitersChanged(-condition.RemoveWhere(w => Equals(w.Owner, owner)).Count);
         }
 
         if (Equals(_owner, owner))
@@ -65,6 +65,8 @@ internal sealed class LockCoordinator : CoordinatorActor
         {
             condition.DrainAll(waiter => waiter.Fail(disposed));
         }
+
+        ConditionWaitersChanged(-_state.ConditionWaiters);
     }
 
     /// <inheritdoc />
@@ -87,12 +89,14 @@ internal sealed class LockCoordinator : CoordinatorActor
         var condition = ConditionQueue(waiter.ConditionId);
         if (condition.Remove(waiter))
         {
+            ConditionWaitersChanged(-1);
             Waiters.Enqueue(waiter);
             GrantNext();
         }
         else if (condition.Dequeue() is { } next)
         {
             // Already notified and waiting for the lock: the notify passes on to the next condition waiter.
+            ConditionWaitersChanged(-1);
             Waiters.Enqueue(next);
         }
     }
@@ -167,6 +171,7 @@ internal sealed class LockCoordinator : CoordinatorActor
 
         waiter.Depth = _depth;
         ConditionQueue(waiter.ConditionId).Enqueue(waiter);
+        ConditionWaitersChanged(+1); // published before the lock passes on, so the next holder sees this waiter
         _depth = 0;
         FreeLock();
     }
@@ -188,6 +193,7 @@ internal sealed class LockCoordinator : CoordinatorActor
             woken++;
         }
 
+        ConditionWaitersChanged(-woken);
         message.Completion.TrySetResult(woken);
     }
 
@@ -219,6 +225,8 @@ internal sealed class LockCoordinator : CoordinatorActor
             _state.Clear();
         }
     }
+
+    private void ConditionWaitersChanged(int delta) => _state.ConditionWaiters += delta;
 
     private WaiterQueue<Waiter> ConditionQueue(int conditionId)
     {
@@ -261,6 +269,17 @@ internal sealed class LockState : PrimitiveState
 {
     private volatile object? _owner;
     private int _depth;
+    private volatile int _conditionWaiters;
+
+    /// <summary>
+    /// Flows waiting on any condition of this lock. A waiter is counted before the lock passes to the next holder,
+    /// so a holder that reads 0 knows no condition of the lock has a waiter to notify.
+    /// </summary>
+    public int ConditionWaiters
+    {
+        get => _conditionWaiters;
+        set => _conditionWaiters = value;
+    }
 
     public object? Owner => _owner;
 

@@ -45,6 +45,37 @@ public class AsyncConditionTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_notify_with_nobody_waiting_completes_at_once_and_a_later_waiter_still_needs_its_own()
+    {
+        await using var condition = new AsyncCondition(system: Sys);
+        await condition.AcquireAsync();
+
+        // From a dedicated thread the coordinator never runs inline, so only the skipped round trip completes it at once.
+        Task? notify = null;
+        var thread = new Thread(() => notify = condition.NotifyAsync());
+        thread.Start();
+        thread.Join();
+        Assert.True(notify!.IsCompletedSuccessfully, "a notify with no waiter should not wait for the coordinator");
+
+        var waiter = InAnotherFlow(async () =>
+        {
+            await condition.AcquireAsync();
+            await condition.WaitAsync();
+            condition.Release();
+            return true;
+        });
+        condition.Release();
+        await Poll.UntilAsync(() => condition.Lock.State.ConditionWaiters == 1, Dilated(TimeSpan.FromSeconds(10)), "the waiter waits");
+        Assert.False(waiter.IsCompleted);
+
+        await condition.AcquireAsync();
+        await condition.NotifyAsync();
+        condition.Release();
+        Assert.True(await Within(waiter));
+        Assert.Equal(0, condition.Lock.State.ConditionWaiters);
+    }
+
+    [Fact]
     public async Task Waiting_or_notifying_without_the_lock_throws()
     {
         await using var condition = new AsyncCondition(system: Sys);
