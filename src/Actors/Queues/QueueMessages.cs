@@ -332,8 +332,12 @@ internal sealed class WorkerRun<T> : IWorkerHandOver, IValueTaskSource<bool>
         Close();
     }
 
-    /// <summary>Task: about to report; from now on the router may hand over.</summary>
-    public void OpenForHandOver() => Volatile.Write(ref _state, Reporting);
+    /// <summary>Task: about to report (the finished items are let go); from now on the router may hand over.</summary>
+    public void OpenForHandOver()
+    {
+        Items = [];
+        Volatile.Write(ref _state, Reporting);
+    }
 
     /// <summary>
     /// Task: after reporting, the next run: <c>true</c> at once if the router handed one over meanwhile, else

@@ -65,33 +65,43 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     }
 
     /// <summary>
-    /// Works through the run's items in order until they are done or the run is told to stop, reports to the
-    /// router, and goes on with the next run the router hands over (at once, or after parking), until the worker stops.
+    /// Works through each run the router gives this task, reports it, and goes on with the next run the router hands
+    /// over (at once, or after parking), until the worker stops.
     /// </summary>
     private static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, IActorRef router, IActorRef self)
     {
         do
         {
-            var items = run.Items;
             var progress = run.Progress;
-            int completed = 0, failed = 0;
-            while (completed < items.Length && !run.ShouldStop)
-            {
-                var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
-                if (outcome == ItemOutcome.Cancelled)
-                {
-                    break;
-                }
-
-                failed += outcome == ItemOutcome.Failed ? 1 : 0;
-                completed++;
-                progress.Report(completed, failed);
-            }
-
+            var (completed, failed) = await RunItemsAsync(spec, telemetry, run, progress).ConfigureAwait(false);
             run.OpenForHandOver();
             router.Tell(new ItemsFinished(progress.Sequence, completed, failed, run), self);
         }
         while (await run.NextAsync().ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Runs the items of the run in hand in order until they are done, one is cancelled, or the run is told to stop.
+    /// A method of its own so that a parked task holds no reference to the items it has finished.
+    /// </summary>
+    private static async ValueTask<(int Completed, int Failed)> RunItemsAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, RunProgress progress)
+    {
+        var items = run.Items;
+        int completed = 0, failed = 0;
+        while (completed < items.Length && !run.ShouldStop)
+        {
+            var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
+            if (outcome == ItemOutcome.Cancelled)
+            {
+                break;
+            }
+
+            failed += outcome == ItemOutcome.Failed ? 1 : 0;
+            completed++;
+            progress.Report(completed, failed);
+        }
+
+        return (completed, failed);
     }
 
     /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>

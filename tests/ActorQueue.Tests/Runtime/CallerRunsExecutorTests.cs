@@ -1,6 +1,5 @@
 using ActorQueue.Actors;
 using ActorQueue.Primitives;
-using System.Runtime.CompilerServices;
 using ActorQueue.Runtime;
 using Akka.Actor;
 using Akka.Actor.Internal;
@@ -126,7 +125,7 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
             return await UntilReleaseRunsInline(async () =>
             {
                 var held = await limiter.AcquireAsync("holder");
-                var releasing = new StrongBox<bool>();
+                var releasing = new Releasing();
                 var waiter = ResumeAsync(limiter.AcquireAsync("waiter"), releasing);
                 var ranInline = Release(held.Dispose, releasing);
                 return (ranInline, await Within(waiter));
@@ -145,11 +144,11 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
             return await UntilReleaseRunsInline(async () =>
             {
                 await @lock.AcquireAsync();
-                var releasing = new StrongBox<bool>();
+                var releasing = new Releasing();
                 var next = InAnotherFlow(async () =>
                 {
                     await @lock.AcquireAsync();
-                    var inside = Volatile.Read(ref releasing.Value);
+                    var inside = releasing.IsInsideOnThisThread;
                     @lock.Release();
                     return inside;
                 });
@@ -183,13 +182,13 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
     }
 
     /// <summary>Releases with <paramref name="releasing"/> set meanwhile; returns whether the release ran the coordinator here.</summary>
-    private static bool Release(Action release, StrongBox<bool> releasing)
+    private static bool Release(Action release, Releasing releasing)
     {
         OutsideAnyActor();
         var before = CallerRunsExecutorConfigurator.InlineRunsOnThisThread;
-        Volatile.Write(ref releasing.Value, true);
+        releasing.Enter();
         release();
-        Volatile.Write(ref releasing.Value, false);
+        releasing.Leave();
         return CallerRunsExecutorConfigurator.InlineRunsOnThisThread > before;
     }
 
@@ -199,10 +198,25 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
     /// </summary>
     private static void OutsideAnyActor() => InternalCurrentActorCellKeeper.Current = null;
 
-    private static async Task<bool> ResumeAsync(ValueTask<ConcurrencyLease> acquire, StrongBox<bool> releasing)
+    private static async Task<bool> ResumeAsync(ValueTask<ConcurrencyLease> acquire, Releasing releasing)
     {
         using var lease = await acquire;
-        return Volatile.Read(ref releasing.Value);
+        return releasing.IsInsideOnThisThread;
+    }
+
+    /// <summary>
+    /// Marks the release call in progress and its thread. A continuation that resumes on another thread meanwhile is
+    /// fine (it was queued); one that resumes on the releasing thread while the call is still in progress ran inline.
+    /// </summary>
+    private sealed class Releasing
+    {
+        private volatile int _thread = -1;
+
+        public bool IsInsideOnThisThread => _thread == Environment.CurrentManagedThreadId;
+
+        public void Enter() => _thread = Environment.CurrentManagedThreadId;
+
+        public void Leave() => _thread = -1;
     }
 
     /// <summary>A message that notes the thread it was handled on (and, when a teller sent it, the teller's side).</summary>
