@@ -175,8 +175,8 @@ internal sealed record WorkerSpec<T>(
     IConcurrencyLimiter? Limiter);
 
 /// <summary>
-/// Router → worker: process these items, in order; <see cref="Sequence"/> tags the run so a stale report is
-/// recognised. A free worker gets one item, or several when the backlog is long (its share, up to the
+/// A run for a worker: these items, in order; <see cref="Sequence"/> tags the run so a stale report is recognised.
+/// The router hands it to the worker's waiting task, or sends the worker a new <see cref="WorkerRun{T}"/> with it. A free worker gets one item, or several when the backlog is long (its share, up to the
 /// <c>actorqueue.queue.worker-batch</c> setting), so a busy queue pays one hand-over per several items.
 /// </summary>
 internal sealed record WorkItems<T>(T[] Items, long Sequence);
@@ -214,12 +214,6 @@ internal sealed class CancelWork
     public static readonly CancelWork Instance = new();
 }
 
-/// <summary>Router → retiring worker: finish the item in hand and hand back the items not started yet.</summary>
-internal sealed class YieldWork
-{
-    public static readonly YieldWork Instance = new();
-}
-
 /// <summary>
 /// Worker → router, from the failing incarnation before its restart: of run <see cref="Sequence"/> (if still in
 /// flight), the first <see cref="Completed"/> items had finished (<see cref="Failed"/> with an error), the next one
@@ -235,6 +229,12 @@ internal interface IWorkerHandOver
     /// returns <c>false</c> and the router sends the items to the worker actor instead.
     /// </summary>
     bool TryHandOver(object work);
+
+    /// <summary>
+    /// Router: the worker retires; its task finishes the item in hand, starts no further item and hands back the
+    /// rest. Only sets a flag, so the router calls it directly: the flag is set before the router answers the stop.
+    /// </summary>
+    void Yield();
 }
 
 /// <summary>What a worker's task has finished of one run: written as one value, so a crash report reads it whole.</summary>
@@ -307,7 +307,11 @@ internal sealed class WorkerRun<T> : IWorkerHandOver, IValueTaskSource<bool>
     /// <summary>Whether the task should start no further item (and take no further run).</summary>
     public bool ShouldStop => _yield || Volatile.Read(ref _crashed) != 0 || _cancellation.IsCancellationRequested;
 
+    /// <inheritdoc />
     public void Yield() => _yield = true;
+
+    /// <summary>Whether the worker actor crashed: the task reports nothing more, the crash report accounts for the run.</summary>
+    public bool IsStoppedForCrash => Volatile.Read(ref _crashed) != 0;
 
     /// <summary>
     /// The worker actor crashed: no further item starts, a parked task ends, and the progress returned is the run the

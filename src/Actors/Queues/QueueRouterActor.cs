@@ -565,10 +565,17 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             worker.Give(items, sequence);
             _workerInFlight += items.Length;
             var work = new WorkItems<T>(items, sequence);
-            worker.HandedOver = worker.TakeHandOver() is { } handOver && handOver.TryHandOver(work);
-            if (!worker.HandedOver)
+            if (worker.TakeHandOver() is { } handOver && handOver.TryHandOver(work))
             {
-                workerRef.Tell(work);
+                worker.HandedOver = true;
+                worker.Run = handOver;
+            }
+            else
+            {
+                var run = new WorkerRun<T>(work);
+                worker.HandedOver = false;
+                worker.Run = run;
+                workerRef.Tell(run);
             }
         }
 
@@ -731,7 +738,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
                 _activeWorkers--;
                 if (worker.HasItems)
                 {
-                    workerRef.Tell(YieldWork.Instance);
+                    worker.Run?.Yield();
                 }
                 else
                 {
@@ -793,6 +800,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
         /// <summary>The worker's task that reported last and may take the next run directly; used at most once.</summary>
         public IWorkerHandOver? HandOver { get; set; }
+
+        /// <summary>The worker's task holding the items, told directly to yield when the worker retires.</summary>
+        public IWorkerHandOver? Run { get; set; }
 
         /// <summary>Whether the items held were handed to the worker's task directly rather than sent to the actor.</summary>
         public bool HandedOver { get; set; }

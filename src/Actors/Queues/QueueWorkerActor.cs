@@ -8,8 +8,8 @@ namespace ActorQueue.Actors;
 /// One worker of a queue router. It pulls: it asks the router for work when it starts, and each finished run
 /// (reported by the run straight to the router, with this worker as sender) frees it for the next, so its mailbox
 /// never fills. A run is one item, or several in order when the backlog is long; it runs as a task off the actor's
-/// thread, and the actor only starts it, asks it to yield (retiring) and cancels it (stop timeout). Retiring is the
-/// router's call: it stops a worker once the worker holds no item.
+/// thread, and the actor only starts it and cancels it (stop timeout, crash, stop). Retiring is the router's call:
+/// it tells the run to yield and stops the worker once the worker holds no item.
 /// </summary>
 internal sealed class QueueWorkerActor<T> : ReceiveActor
 {
@@ -23,8 +23,7 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     {
         _spec = spec;
         _telemetry = telemetry;
-        Receive<WorkItems<T>>(HandleWorkItems);
-        Receive<YieldWork>(_ => _run?.Yield());
+        Receive<WorkerRun<T>>(HandleRun);
         Receive<CancelWork>(_ => _run?.Cancel());
         Receive<CrashForTest>(crash => throw crash.Cause);
     }
@@ -38,12 +37,12 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     /// <inheritdoc />
     protected override void PreRestart(Exception reason, object message)
     {
-        // Tell the router first: cancelling may run the run's continuation inline, and its "cancelled" report must
-        // reach the router after the crash so the router sees it as stale.
+        // Stop the task first (it reports nothing more once stopped for a crash), then cancel the item in hand, then
+        // tell the router: by the time the router reports the item in hand as an error, its token is cancelled.
         var progress = _run?.StopForCrash() ?? new RunProgress(-1);
+        _run?.Cancel();
         var (completed, failed) = progress.Counts;
         Context.Parent.Tell(new WorkerCrashed(reason, progress.Sequence, completed, failed));
-        _run?.Cancel();
         base.PreRestart(reason, message);
     }
 
@@ -54,9 +53,10 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
         base.PostStop();
     }
 
-    private void HandleWorkItems(WorkItems<T> work)
+    /// <summary>The router sends a run when no task of this worker waits for one: start a task for it.</summary>
+    private void HandleRun(WorkerRun<T> run)
     {
-        var run = _run = new WorkerRun<T>(work);
+        _run = run;
         var spec = _spec;
         var telemetry = _telemetry;
         var router = Context.Parent;
@@ -74,6 +74,11 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
         {
             var progress = run.Progress;
             var (completed, failed) = await RunItemsAsync(spec, telemetry, run, progress).ConfigureAwait(false);
+            if (run.IsStoppedForCrash)
+            {
+                return; // the worker's crash report accounts for this run
+            }
+
             run.OpenForHandOver();
             router.Tell(new ItemsFinished(progress.Sequence, completed, failed, run), self);
         }
