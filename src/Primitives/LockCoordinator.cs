@@ -66,7 +66,7 @@ internal sealed class LockCoordinator : CoordinatorActor
             condition.DrainAll(waiter => waiter.Fail(disposed));
         }
 
-        ConditionWaitersChanged(-_state.ConditionWaiters);
+        _state.ConditionWaiters = 0;
     }
 
     /// <inheritdoc />

@@ -302,7 +302,6 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         }
         else
         {
-            worker.HandOver = message.Run;
             MarkIdle(Sender, worker);
         }
 
@@ -317,9 +316,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             {
                 // The report names the run before the one handed over to the task just then: the task had not taken
                 // it when the worker stopped it for the crash, so it starts none of its items; they go back to the head.
-                var handedOver = worker.TakeItems();
-                _workerInFlight -= handedOver.Length;
-                ReturnToHead(handedOver, 0);
+                ReturnToHead(TakeItems(worker), 0);
                 AfterItemFinished();
             }
 
@@ -354,9 +351,16 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             return false;
         }
 
-        items = worker.TakeItems();
-        _workerInFlight -= items.Length;
+        items = TakeItems(worker);
         return true;
+    }
+
+    /// <summary>Takes every item <paramref name="worker"/> holds; they are no longer in flight.</summary>
+    private T[] TakeItems(WorkerState worker)
+    {
+        var items = worker.TakeItems();
+        _workerInFlight -= items.Length;
+        return items;
     }
 
     /// <summary>Puts <paramref name="items"/> from index <paramref name="from"/> on back at the head of the queue, in their order.</summary>
@@ -383,9 +387,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         if (worker.HasItems)
         {
             // A worker gone with work in hand: the items were not finished, so they go back to the head.
-            var items = worker.TakeItems();
-            _workerInFlight -= items.Length;
-            ReturnToHead(items, 0);
+            ReturnToHead(TakeItems(worker), 0);
         }
 
         Pump();
@@ -564,18 +566,12 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             var sequence = ++_lastSequence;
             worker.Give(items, sequence);
             _workerInFlight += items.Length;
-            var work = new WorkItems<T>(items, sequence);
-            if (worker.TakeHandOver() is { } handOver && handOver.TryHandOver(work))
+            // The worker's task has reported its last run: hand it this one, or start a task through the actor.
+            worker.HandedOver = worker.Run?.TryHandOver(items, sequence) == true;
+            if (!worker.HandedOver)
             {
-                worker.HandedOver = true;
-                worker.Run = handOver;
-            }
-            else
-            {
-                var run = new WorkerRun<T>(work);
-                worker.HandedOver = false;
-                worker.Run = run;
-                workerRef.Tell(run);
+                worker.Run = new WorkerRun<T>(items, sequence);
+                workerRef.Tell(worker.Run);
             }
         }
 
@@ -798,11 +794,11 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         /// <summary>Whether the worker holds items now.</summary>
         public bool HasItems => _items.Length > 0;
 
-        /// <summary>The worker's task that reported last and may take the next run directly; used at most once.</summary>
-        public IWorkerHandOver? HandOver { get; set; }
-
-        /// <summary>The worker's task holding the items, told directly to yield when the worker retires.</summary>
-        public IWorkerHandOver? Run { get; set; }
+        /// <summary>
+        /// The worker's latest run: the task holding the items (told directly to yield when the worker retires), or,
+        /// once it has reported, the task waiting to be handed the next run.
+        /// </summary>
+        public WorkerRun<T>? Run { get; set; }
 
         /// <summary>Whether the items held were handed to the worker's task directly rather than sent to the actor.</summary>
         public bool HandedOver { get; set; }
@@ -820,13 +816,6 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         {
             _items = items;
             Sequence = sequence;
-        }
-
-        public IWorkerHandOver? TakeHandOver()
-        {
-            var handOver = HandOver;
-            HandOver = null;
-            return handOver;
         }
 
         public T[] TakeItems()

@@ -37,10 +37,9 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
     /// <inheritdoc />
     protected override void PreRestart(Exception reason, object message)
     {
-        // Stop the task first (it reports nothing more once stopped for a crash), then cancel the item in hand, then
-        // tell the router: by the time the router reports the item in hand as an error, its token is cancelled.
+        // Stop the task (it reports nothing more, and the item in hand is cancelled) before telling the router: by
+        // the time the router reports the item in hand as an error, its token is cancelled.
         var progress = _run?.StopForCrash() ?? new RunProgress(-1);
-        _run?.Cancel();
         var (completed, failed) = progress.Counts;
         Context.Parent.Tell(new WorkerCrashed(reason, progress.Sequence, completed, failed));
         base.PreRestart(reason, message);
@@ -80,7 +79,7 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
             }
 
             run.OpenForHandOver();
-            router.Tell(new ItemsFinished(progress.Sequence, completed, failed, run), self);
+            router.Tell(new ItemsFinished(progress.Sequence, completed, failed), self);
         }
         while (await run.NextAsync().ConfigureAwait(false));
     }

@@ -31,8 +31,16 @@ public sealed class CallerRunsExecutorConfigurator : ExecutorServiceConfigurator
     {
     }
 
+    /// <summary>Whether this thread is inside a mailbox run this executor started inline.</summary>
+    [ThreadStatic]
+    private static bool t_running;
+
+    /// <summary>Mailbox runs made inline on this thread.</summary>
+    [ThreadStatic]
+    private static int t_inlineRuns;
+
     /// <summary>How many mailbox runs this thread has made inline, for tests that must know a send ran on its caller.</summary>
-    internal static int InlineRunsOnThisThread => CallerRunsExecutor.InlineRuns;
+    internal static int InlineRunsOnThisThread => t_inlineRuns;
 
     /// <inheritdoc />
     public override ExecutorService Produce(string id) => new CallerRunsExecutor(id);
@@ -40,16 +48,6 @@ public sealed class CallerRunsExecutorConfigurator : ExecutorServiceConfigurator
     /// <summary>Runs a ready mailbox on the sending pool thread when that is safe, else queues it on the pool.</summary>
     private sealed class CallerRunsExecutor(string id) : ExecutorService(id)
     {
-        /// <summary>Whether this thread is inside a mailbox run this executor started inline.</summary>
-        [ThreadStatic]
-        private static bool t_running;
-
-        /// <summary>Mailbox runs made inline on this thread.</summary>
-        [ThreadStatic]
-        private static int t_inlineRuns;
-
-        public static int InlineRuns => t_inlineRuns;
-
         /// <inheritdoc />
         public override void Execute(IRunnable run)
         {

@@ -241,7 +241,10 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
             handled.TellerReturnedBeforeHandled = handled.TellerReturned;
             handled.Thread = Environment.CurrentManagedThreadId;
             handled.Done.TrySetResult();
-            Sender.Tell(handled);
+            if (!Sender.IsNobody())
+            {
+                Sender.Tell(handled); // answers an Ask; a plain Tell has nobody to answer
+            }
         });
     }
 
