@@ -3,12 +3,15 @@ using ActorQueue.Runtime;
 using Akka.Configuration;
 
 // dotnet run -c Release --project bench/ActorQueue.Bench -- [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs]
+//                                                           [--rounds N] [--samples] [--subject NAME]
+// --rounds sets the number of timed rounds; --samples prints every measurement, not only the medians;
+// --subject measures one library only (ActorQueue, or a peer's name), to run it under a profiler.
 // --costs prints each subject's cost per operation (pool work items, bytes, CPU time) instead of timing rounds.
 // --cluster measures the scale-out instead of the peers: a 3-node cluster in this process against one node.
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs]");
+    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs] [--rounds N] [--samples] [--subject NAME]");
     return 255;
 }
 
@@ -20,22 +23,17 @@ try
     var sizes = options.Quick ? Sizes.Quick : Sizes.Full;
     var scenarios = (cluster is null ? Scenarios.All(system, sizes) : cluster.All(system, sizes))
         .Where(s => options.Filter is null || s.Name.Contains(options.Filter, StringComparison.OrdinalIgnoreCase))
+        .Select(s => options.Subject is { } only ? s with { Subjects = s.Subjects.Where(j => j.Name == only).ToList() } : s)
+        .Where(s => s.Subjects.Count > 0)
         .ToList();
     if (options.CostsOnly)
     {
-        foreach (var scenario in scenarios)
-        {
-            foreach (var subject in scenario.Subjects)
-            {
-                await subject.Measure(); // warm-up
-            }
-        }
-
+        await Runner.WarmUpAsync(scenarios);
         await Runner.PrintCostsAsync(scenarios, Console.Out);
         return 0;
     }
 
-    var results = await Runner.RunAsync(scenarios, options.Quick ? 3 : 7, Console.Out);
+    var results = await Runner.RunAsync(scenarios, options.Rounds ?? (options.Quick ? 3 : 7), Console.Out, options.Samples);
     Report.PrintTable(results, scenarios, Console.Out);
     if (options.JsonPath is not null)
     {

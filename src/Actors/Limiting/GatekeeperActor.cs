@@ -257,7 +257,8 @@ internal sealed class GatekeeperActor : ReceiveActor
 
     private void Enqueue(GatekeeperWaiter waiter)
     {
-        waiter.ArrivedAt = Stopwatch.GetTimestamp();
+        // Reading the clock costs a measurable share of a contended hand-off, so only when someone records wait times.
+        waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
         _waiters.Enqueue(waiter);
         ActorQueueTelemetry.LimiterWaitingCounter.Add(1, _metricTag);
         Publish();
@@ -332,8 +333,17 @@ internal sealed class GatekeeperActor : ReceiveActor
     {
         ActorQueueTelemetry.LimiterRunningCounter.Add(1, _metricTag);
         ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
-        var waited = waitedSince is { } since ? Stopwatch.GetElapsedTime(since).TotalMilliseconds : 0d;
-        ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(waited, _metricTag);
+        switch (waitedSince)
+        {
+            case null:
+                ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _metricTag);
+                break;
+            case 0:
+                break; // it queued while nobody recorded wait times, so its wait is unknown
+            case { } since:
+                ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(since).TotalMilliseconds, _metricTag);
+                break;
+        }
     }
 
     private void Publish() => _counts.Publish(_running, _waiters.Count);

@@ -10,7 +10,10 @@ namespace ActorQueue.Actors;
 /// <summary>A caller waiting in the gatekeeper's queue: a facade request or an actor's protocol request.</summary>
 internal abstract class GatekeeperWaiter : WaiterNode<GatekeeperWaiter>
 {
-    /// <summary>When the request reached the gatekeeper (<see cref="Stopwatch.GetTimestamp"/>), for the wait-time metric.</summary>
+    /// <summary>
+    /// When the request reached the gatekeeper (<see cref="Stopwatch.GetTimestamp"/>), for the wait-time metric; 0 when
+    /// nobody recorded that metric as it queued.
+    /// </summary>
     public long ArrivedAt;
 
     /// <summary>Who asks.</summary>

@@ -1,4 +1,5 @@
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
 using Akka.Actor;
 
@@ -40,7 +41,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     private readonly WaiterQueue<GetRequest<T>> _gets = new();
 
     /// <summary>Every live worker child and what it holds.</summary>
-    private readonly Dictionary<IActorRef, WorkerState> _workers = [];
+    private readonly Dictionary<IActorRef, WorkerState> _workers = new(ActorRefComparer.Instance);
 
     /// <summary>Free workers, in the order they became free (entries for workers since busy or retired are skipped).</summary>
     private readonly Queue<IActorRef> _idle = new();

@@ -13,6 +13,9 @@ internal sealed class QueueTelemetry(string queueName, ILogger? logger)
     /// <summary>The caller's logger, else Serilog's static logger as configured at the time of the event.</summary>
     public ILogger Log => (logger ?? Serilog.Log.Logger).ForContext("Queue", QueueName);
 
+    /// <summary>Whether anyone listens to the processing-time histogram.</summary>
+    public bool RecordsProcessingTime => ActorQueueTelemetry.QueueProcessingTimeHistogram.Enabled;
+
     public void RecordProcessingTime(TimeSpan elapsed) =>
         ActorQueueTelemetry.QueueProcessingTimeHistogram.Record(elapsed.TotalMilliseconds, Tag);
 
