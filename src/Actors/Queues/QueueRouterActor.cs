@@ -313,10 +313,11 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     {
         if (!TryTakeInFlight(Sender, message.Sequence, out var worker, out var items))
         {
-            if (worker is { HasItems: true, HandedOver: true })
+            if (worker is { HasItems: true, Run.IsStoppedForCrash: true })
             {
-                // The report names the run before the one handed over to the task just then: the task had not taken
-                // it when the worker stopped it for the crash, so it starts none of its items; they go back to the head.
+                // The report names the run before the one handed over to the task just then (the run it holds is the
+                // one the crash stopped): the task had not taken it, so it starts none of its items; they go back to
+                // the head. A run sent to the actor instead is a new one, which the restarted worker will start.
                 ReturnToHead(TakeItems(worker), 0);
                 AfterItemFinished();
             }
@@ -568,8 +569,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             worker.Give(items, sequence);
             _workerInFlight += items.Length;
             // The worker's task has reported its last run: hand it this one, or start a task through the actor.
-            worker.HandedOver = worker.Run?.TryHandOver(items, sequence) == true;
-            if (!worker.HandedOver)
+            if (worker.Run?.TryHandOver(items, sequence) != true)
             {
                 worker.Run = new WorkerRun<T>(items, sequence);
                 workerRef.Tell(worker.Run);
@@ -800,9 +800,6 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         /// once it has reported, the task waiting to be handed the next run.
         /// </summary>
         public WorkerRun<T>? Run { get; set; }
-
-        /// <summary>Whether the items held were handed to the worker's task directly rather than sent to the actor.</summary>
-        public bool HandedOver { get; set; }
 
         /// <summary>Whether the worker stands in the idle queue.</summary>
         public bool Idle { get; set; }
