@@ -20,7 +20,10 @@ namespace ActorQueue.Actors;
 [DebuggerDisplay("{Name}: {Status}, {Size}/{Capacity} queued, {WorkerCount} workers")]
 public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
 {
+    private static readonly Task<bool> s_accepted = Task.FromResult(true);
+
     private readonly QueueCounters _counters = new();
+    private readonly PutInbox<T> _inbox;
     private readonly ActorQueueExtension _runtime;
 
     /// <summary>How many items taken with <see cref="GetAsync"/> still await <see cref="TaskDone"/>; guards against extra calls.</summary>
@@ -42,7 +45,16 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     {
     }
 
-    internal BoundedQueue(int maxSize, TimeSpan? timeout, TimeSpan heartbeatPeriod, ILogger? logger, ActorSystem? system, string? name)
+    /// <summary>Creates a queue with a heartbeat period of its own and, optionally, its own worker batch (the CLI's job runner uses 1).</summary>
+    /// <param name="maxSize">How many items the queue holds; at least 1.</param>
+    /// <param name="timeout">How long a put waits for space by default.</param>
+    /// <param name="heartbeatPeriod">How often the router logs its state at debug level.</param>
+    /// <param name="logger">Where the queue logs.</param>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <param name="name">A name for logs, metrics and the router's actor name.</param>
+    /// <param name="workerBatch">The most queued items one worker takes at once; <c>null</c> for <c>actorqueue.queue.worker-batch</c>.</param>
+    internal BoundedQueue(int maxSize, TimeSpan? timeout, TimeSpan heartbeatPeriod, ILogger? logger, ActorSystem? system, string? name,
+                          int? workerBatch = null)
     {
         if (maxSize < 1)
         {
@@ -55,7 +67,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         var actorName = _runtime.UniqueActorName("queue", name);
         Name = name ?? actorName;
         var telemetry = new QueueTelemetry(Name, logger);
-        var props = QueueRouterActor<T>.Props(maxSize, _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters)
+        _inbox = new PutInbox<T>(telemetry);
+        var props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox)
             .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
         Router = _runtime.System.ActorOf(props, actorName);
     }
@@ -72,17 +85,25 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed.</summary>
     public QueueStatus Status => Volatile.Read(ref _disposed) != 0 ? QueueStatus.Stopped : _counters.Status;
 
-    /// <summary>The counters, as of the last message the router handled.</summary>
-    public QueueMetrics Metrics => _counters.Metrics;
+    /// <summary>The counters, as of the last message the router handled, with the puts that completed since.</summary>
+    public QueueMetrics Metrics
+    {
+        get
+        {
+            var pending = _inbox.Pending;
+            var metrics = _counters.Metrics;
+            return metrics with { Enqueued = metrics.Enqueued + pending };
+        }
+    }
 
-    /// <summary>Items waiting in the queue.</summary>
-    public int Size => _counters.Size;
+    /// <summary>Items waiting in the queue (a completed put's item is counted from the moment the put returns).</summary>
+    public int Size => _inbox.Pending + _counters.Size;
 
     /// <summary>Whether the queue holds <see cref="Capacity"/> items.</summary>
-    public bool IsFull => _counters.Size >= Capacity;
+    public bool IsFull => Size >= Capacity;
 
     /// <summary>Whether no item waits in the queue.</summary>
-    public bool IsEmpty => _counters.Size == 0;
+    public bool IsEmpty => Size == 0;
 
     /// <summary>Workers that take new items (retiring workers finishing their last item are not counted).</summary>
     public int WorkerCount => _counters.WorkerCount;
@@ -94,7 +115,12 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting for the router's answer; the start itself still happens.</param>
     /// <returns>A task that completes once the queue is processing.</returns>
     /// <exception cref="QueueStateException">The queue is stopping.</exception>
-    public Task StartAsync(CancellationToken cancellationToken = default) => SendAsync(new StartQueue(), cancellationToken);
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        _inbox.Open();
+        return SendAsync(new StartQueue(), cancellationToken);
+    }
 
     /// <summary>
     /// Stops the queue: puts and gets are refused, workers finish their current item, and after
@@ -106,6 +132,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public Task StopAsync(TimeSpan? timeout = null)
     {
         var stopTimeout = QueueArguments.PutTimeout(timeout ?? _runtime.Settings.QueueStopTimeout, nameof(timeout));
+        _inbox.Close();
         return SendAsync(new StopQueue(stopTimeout, terminate: false), CancellationToken.None);
     }
 
@@ -124,7 +151,15 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
             return Task.FromCanceled<bool>(cancellationToken);
         }
 
-        var put = new FacadePut<T>(item, putTimeout, Router);
+        // With a credit (space the router reserved for this facade) the put completes at once and the router takes the
+        // item in before its next message; otherwise the router answers it.
+        if (_inbox.TryPut(item, Router))
+        {
+            return s_accepted;
+        }
+
+        var put = new FacadePut<T>(item, putTimeout, Router, _inbox);
+        _inbox.Routed();
         Router.Tell(put, ActorRefs.NoSender);
         return cancellationToken.CanBeCanceled ? AwaitCancellable(put.Completion, put.Cancel, cancellationToken) : put.Completion.Task;
     }

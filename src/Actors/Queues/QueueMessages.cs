@@ -75,9 +75,15 @@ internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
     public abstract void Refused(QueueStatus status, string reason);
 }
 
-/// <summary>A facade's put; completes with <c>true</c> (accepted), <c>false</c> (backpressure), or an exception.</summary>
-internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router) : PendingPut<T>(item), IUndeliverableRequest
+/// <summary>
+/// A facade's put that went to the router (no credit); completes with <c>true</c> (accepted), <c>false</c>
+/// (backpressure), or an exception. Its answer lets later puts use credits again (<see cref="PutInbox{T}.Routed"/>).
+/// </summary>
+internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router, PutInbox<T> inbox) : PendingPut<T>(item), IUndeliverableRequest
 {
+    /// <summary>1 once the put is answered or cancelled.</summary>
+    private int _answered;
+
     public TaskCompletionSource<bool> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <inheritdoc />
@@ -87,25 +93,51 @@ internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router) :
     public override bool IsAbandoned => Completion.Task.IsCompleted;
 
     /// <inheritdoc />
-    public override bool TryAccept() => Completion.TrySetResult(true);
+    public override bool TryAccept()
+    {
+        Answered();
+        return Completion.TrySetResult(true);
+    }
 
     /// <inheritdoc />
-    public override void Full() => Completion.TrySetResult(false);
+    public override void Full()
+    {
+        Answered();
+        Completion.TrySetResult(false);
+    }
 
     /// <inheritdoc />
-    public override void Refused(QueueStatus status, string reason) => Completion.TrySetException(new QueueStateException(reason, status));
+    public override void Refused(QueueStatus status, string reason)
+    {
+        Answered();
+        Completion.TrySetException(new QueueStateException(reason, status));
+    }
 
     /// <summary>From the caller's cancellation callback: cancel first, then tell the router to drop the waiting put.</summary>
     public void Cancel(CancellationToken cancellationToken)
     {
         if (Completion.TrySetCanceled(cancellationToken))
         {
+            Answered();
             router.Tell(new CancelPut<T>(this), ActorRefs.NoSender);
         }
     }
 
     /// <inheritdoc />
-    public void Undelivered() => Completion.TrySetException(QueueErrors.Disposed());
+    public void Undelivered()
+    {
+        Answered();
+        Completion.TrySetException(QueueErrors.Disposed());
+    }
+
+    /// <summary>Lets later puts use credits again; once, whichever answer comes first (before the caller resumes).</summary>
+    private void Answered()
+    {
+        if (Interlocked.Exchange(ref _answered, 1) == 0)
+        {
+            inbox.RoutedAnswered();
+        }
+    }
 }
 
 /// <summary>An actor's <see cref="QueueProtocol.Put"/>; answered with protocol messages.</summary>

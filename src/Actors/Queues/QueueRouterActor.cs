@@ -25,6 +25,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     private readonly QueueTelemetry _telemetry;
     private readonly QueueCounters _counters;
 
+    /// <summary>Credited puts from the facade: taken in before every message.</summary>
+    private readonly PutInbox<T> _inbox;
+
     /// <summary>Accepted items not yet taken, oldest first.</summary>
     private readonly ItemDeque<T> _buffer;
 
@@ -75,14 +78,19 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Items taken by <c>GetAsync</c> callers and not yet marked done.</summary>
     private int _manualInFlight;
 
+    /// <summary>Places reserved for credited puts: credits granted and not taken back, plus items put with them and not taken in yet.</summary>
+    private int _reserved;
+
     /// <summary>The depth last reported to the depth instrument.</summary>
     private int _reportedDepth;
 
     /// <summary>Whether the router stops itself once stopped (dispose).</summary>
     private bool _terminateWhenStopped;
 
-    public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters)
+    public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters,
+                            PutInbox<T> inbox)
     {
+        _inbox = inbox;
         _capacity = capacity;
         _workerBatch = workerBatch;
         _heartbeatPeriod = heartbeatPeriod;
@@ -91,6 +99,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _counters = counters;
         _buffer = new ItemDeque<T>(Math.Min(capacity, 1024));
 
+        Receive<InboxSignal<T>>(_ => { }); // the inbox is taken in before every message
         Receive<FacadePut<T>>(Offer);
         Receive<BatchPut<T>>(HandleBatchPut);
         Receive<QueueProtocol.Put>(HandleProtocolPut);
@@ -119,16 +128,37 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Accepted items not finished: in the buffer, with workers, or with getters.</summary>
     private int Unfinished => _buffer.Count + _workerInFlight + _manualInFlight;
 
-    public static Props Props(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters) =>
-        Akka.Actor.Props.Create(() => new QueueRouterActor<T>(capacity, workerBatch, heartbeatPeriod, workerDispatcher, telemetry, counters));
+    public static Props Props(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters,
+                              PutInbox<T> inbox) =>
+        Akka.Actor.Props.Create(() => new QueueRouterActor<T>(capacity, workerBatch, heartbeatPeriod, workerDispatcher, telemetry, counters, inbox));
 
     /// <summary>An exception escaping a worker restarts that worker only; its item in hand is reported as an error (<see cref="WorkerCrashed"/>).</summary>
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: -1, withinTimeRange: Timeout.InfiniteTimeSpan, localOnlyDecider: _ => Directive.Restart);
 
+    /// <summary>
+    /// Takes credited puts in before every message, so each message sees every item put before it was sent; afterwards
+    /// grants the free space as credits and settles whether a credited put must tell the router.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (TakeInbox())
+        {
+            Pump();
+        }
+
+        var handled = base.AroundReceive(receive, message);
+        SettleInbox();
+        return handled;
+    }
+
     /// <inheritdoc />
     protected override void PostStop()
     {
+        // Take in what was put before the end; a put that adds its item later tells a router that is gone (InboxSignal).
+        _reserved -= _inbox.Revoke();
+        _inbox.StopLooking();
+        TakeInbox();
         var disposed = QueueErrors.Disposed();
         _puts.DrainAll(put => put.Refused(QueueStatus.Stopped, QueueErrors.CannotPut(QueueStatus.Stopped)));
         _gets.DrainAll(get => get.Completion.TrySetException(disposed));
@@ -165,7 +195,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_buffer.Count < _capacity && _puts.IsEmpty)
+        if (_puts.IsEmpty && HasSpace())
         {
             Accept(put);
             Pump();
@@ -437,6 +467,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         }
 
         _status = QueueStatus.Stopping;
+        _reserved -= _inbox.Revoke();
         Timers.Cancel(HeartbeatTimerKey);
         _telemetry.Log.Information("Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", _telemetry.QueueName, _workerInFlight, _buffer.Count);
         var refusal = QueueErrors.CannotPut(QueueStatus.Stopping);
@@ -527,7 +558,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     {
         while (_status == QueueStatus.Processing)
         {
-            while (_buffer.Count < _capacity && _puts.Dequeue() is { } put)
+            while (!_puts.IsEmpty && HasSpace() && _puts.Dequeue() is { } put)
             {
                 Timers.Cancel(put);
                 Accept(put);
@@ -594,10 +625,10 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Moves items of waiting batches into free space, in order.</summary>
     private void AdmitBatches()
     {
-        while (_buffer.Count < _capacity && _batches.TryPeek(out var batch))
+        while (_batches.TryPeek(out var batch) && HasSpace())
         {
             var before = batch.Admitted;
-            while (_buffer.Count < _capacity && batch.Admitted < batch.Items.Count)
+            while (_buffer.Count + _reserved < _capacity && batch.Admitted < batch.Items.Count)
             {
                 _buffer.PushBack(batch.Items[batch.Admitted++]);
             }
@@ -766,6 +797,91 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         }
 
         worker = null!;
+        return false;
+    }
+
+    /// <summary>Whether an item fits, besides the places reserved for credited puts; takes unused credits back when that makes room.</summary>
+    private bool HasSpace()
+    {
+        if (_buffer.Count + _reserved < _capacity)
+        {
+            return true;
+        }
+
+        _reserved -= _inbox.Revoke();
+        return _buffer.Count + _reserved < _capacity;
+    }
+
+    /// <summary>Adds the credited puts that came in to the buffer, oldest first; <c>true</c> when there were any.</summary>
+    private bool TakeInbox()
+    {
+        var taken = 0;
+        while (_inbox.TryTake(out var item))
+        {
+            _buffer.PushBack(item);
+            taken++;
+        }
+
+        if (taken == 0)
+        {
+            return false;
+        }
+
+        _reserved -= taken;
+        _enqueued += taken;
+        ActorQueueTelemetry.QueueEnqueuedCounter.Add(taken, _telemetry.Tag);
+        Publish(); // before the items leave the inbox's count, so Size never misses them
+        _inbox.Taken(taken);
+        return true;
+    }
+
+    /// <summary>
+    /// After a message: grants the free space as credits while nothing else waits for it, and settles whether a
+    /// credited put must tell the router. It need not while no free worker or getter could take an item: whatever
+    /// takes the next item (a worker's report, a get, a start) is a message, and the inbox is taken in before it.
+    /// </summary>
+    private void SettleInbox()
+    {
+        while (true)
+        {
+            if (_status == QueueStatus.Processing && _puts.IsEmpty && _batches.Count == 0)
+            {
+                var free = _capacity - _buffer.Count - _reserved;
+                if (free > 0)
+                {
+                    _reserved += free;
+                    _inbox.Grant(free);
+                }
+            }
+
+            if (_gets.IsEmpty && !HasIdleWorker())
+            {
+                _inbox.WillLook();
+                return;
+            }
+
+            if (!_inbox.StopLooking() || !TakeInbox())
+            {
+                return;
+            }
+
+            Pump();
+        }
+    }
+
+    /// <summary>Whether a free worker waits for items (stale entries at the head of the idle queue are dropped).</summary>
+    private bool HasIdleWorker()
+    {
+        while (_idle.TryPeek(out var workerRef))
+        {
+            if (_workers.TryGetValue(workerRef, out var worker) && worker.Idle && !worker.Retiring)
+            {
+                return true;
+            }
+
+            _idle.Dequeue();
+        }
+
         return false;
     }
 

@@ -86,6 +86,32 @@ public class WorkerBatchTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task With_a_worker_batch_of_one_each_free_worker_takes_one_item_of_a_backlog()
+    {
+        // What the CLI's job runner relies on: -j 2 means jobs 1 and 2 run at once, even when both were queued before
+        // the workers asked for work (with a larger batch, the first worker would take both, one behind the other).
+        await using var queue = new BoundedQueue<int>(100, null, TimeSpan.FromSeconds(1), null, Sys, null, workerBatch: 1);
+        using var bothRunning = new CountdownEvent(2);
+        await queue.StartAsync();
+        for (var i = 1; i <= 4; i++)
+        {
+            await queue.PutAsync(i);
+        }
+
+        await queue.StartWorkersAsync(async item =>
+        {
+            if (item <= 2)
+            {
+                bothRunning.Signal();
+                await Poll.UntilAsync(() => bothRunning.IsSet, Dilated(TimeSpan.FromSeconds(10)), "items 1 and 2 run at once");
+            }
+        }, numWorkers: 2);
+
+        await Within(queue.JoinAsync());
+        Assert.Equal(new QueueMetrics(4, 4, 0, 0), queue.Metrics);
+    }
+
+    [Fact]
     public void A_worker_batch_below_one_is_refused_with_the_setting_and_the_value()
     {
         var config = Akka.Configuration.ConfigurationFactory.ParseString("actorqueue.queue.worker-batch = 0")
