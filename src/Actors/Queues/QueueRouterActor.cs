@@ -91,6 +91,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
                             PutInbox<T> inbox)
     {
         _inbox = inbox;
+        // A restarted router starts with no credits out; items already put with old ones are still taken in.
+        inbox.Revoke();
+        _reserved = inbox.Pending;
         _capacity = capacity;
         _workerBatch = workerBatch;
         _heartbeatPeriod = heartbeatPeriod;
