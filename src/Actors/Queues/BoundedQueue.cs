@@ -22,6 +22,9 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
 {
     private static readonly Task<bool> s_accepted = Task.FromResult(true);
 
+    /// <summary>How often the router logs its state at debug level (and takes in credited puts, if nothing else made it).</summary>
+    internal static readonly TimeSpan DefaultHeartbeatPeriod = TimeSpan.FromSeconds(1);
+
     private readonly QueueCounters _counters = new();
     private readonly PutInbox<T> _inbox;
     private readonly ActorQueueExtension _runtime;
@@ -41,7 +44,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> is below 1 or <paramref name="timeout"/> is negative and not infinite.</exception>
     public BoundedQueue(int maxSize = 100, TimeSpan? timeout = null, ILogger? logger = null, ActorSystem? system = null, string? name = null)
-        : this(maxSize, timeout, TimeSpan.FromSeconds(1), logger, system, name)
+        : this(maxSize, timeout, DefaultHeartbeatPeriod, logger, system, name)
     {
     }
 
@@ -117,7 +120,6 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <exception cref="QueueStateException">The queue is stopping.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
-        ThrowIfDisposed();
         _inbox.Open();
         return SendAsync(new StartQueue(), cancellationToken);
     }

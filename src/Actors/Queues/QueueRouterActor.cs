@@ -790,17 +790,17 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private bool TryTakeIdleWorker(out IActorRef workerRef, out WorkerState worker)
     {
-        while (_idle.TryDequeue(out workerRef!))
+        if (!HasIdleWorker())
         {
-            if (_workers.TryGetValue(workerRef, out worker!) && worker.Idle && !worker.Retiring)
-            {
-                worker.Idle = false;
-                return true;
-            }
+            workerRef = null!;
+            worker = null!;
+            return false;
         }
 
-        worker = null!;
-        return false;
+        workerRef = _idle.Dequeue();
+        worker = _workers[workerRef];
+        worker.Idle = false;
+        return true;
     }
 
     /// <summary>Whether an item fits, besides the places reserved for credited puts; takes unused credits back when that makes room.</summary>

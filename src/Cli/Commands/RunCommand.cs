@@ -119,7 +119,7 @@ internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter s
             // One job per worker at a time (worker batch 1): jobs are long, and -j N means N jobs run at once, so a job
             // must never wait in a worker's run behind another job while a slot is free.
             await using var queue = new BoundedQueue<object>(options.MaxQueued ?? Math.Max(2 * options.Jobs, 16), Timeout.InfiniteTimeSpan,
-                TimeSpan.FromSeconds(1), logger: null, system: null, name: "jobs", workerBatch: 1);
+                BoundedQueue<object>.DefaultHeartbeatPeriod, logger: null, system: null, name: "jobs", workerBatch: 1);
             await queue.StartAsync();
             await queue.StartWorkersAsync((item, _) => RunItemAsync(item, jobSlots, tagSlots), workers);
 

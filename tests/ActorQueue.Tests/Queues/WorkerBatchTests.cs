@@ -90,7 +90,7 @@ public class WorkerBatchTests : ActorQueueTestKit
     {
         // What the CLI's job runner relies on: -j 2 means jobs 1 and 2 run at once, even when both were queued before
         // the workers asked for work (with a larger batch, the first worker would take both, one behind the other).
-        await using var queue = new BoundedQueue<int>(100, null, TimeSpan.FromSeconds(1), null, Sys, null, workerBatch: 1);
+        await using var queue = new BoundedQueue<int>(100, null, BoundedQueue<int>.DefaultHeartbeatPeriod, null, Sys, null, workerBatch: 1);
         using var bothRunning = new CountdownEvent(2);
         await queue.StartAsync();
         for (var i = 1; i <= 4; i++)
