@@ -1,4 +1,5 @@
 using ActorQueue.Cli.Commands;
+using ActorQueue.Cli.Security;
 using Serilog;
 using Serilog.Events;
 
@@ -20,6 +21,7 @@ try
     {
         ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.Error, interrupts),
         ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
+        ["cert", .. var rest] => CertCommand.Run(rest, Console.Out, Console.Error),
         ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupts.StopInput),
         [] or ["--help" or "-h" or "help", ..] => Usage.Print(Console.Out),
         _ => Usage.Fail(Console.Error, $"unknown command '{args[0]}'"),

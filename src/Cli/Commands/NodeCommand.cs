@@ -1,4 +1,6 @@
 using ActorQueue.Cli.Jobs;
+using ActorQueue.Cli.Security;
+using ActorQueue.Cluster;
 using Akka.Cluster;
 
 namespace ActorQueue.Cli.Commands;
@@ -15,12 +17,19 @@ internal static class NodeCommand
         var listen = "";
         var jobs = Environment.ProcessorCount;
         var allowRemote = false;
+        var certificates = new ClusterCertificateOptions();
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
             if (arg == "--allow-remote")
             {
                 allowRemote = true;
+                continue;
+            }
+
+            if (ClusterCertificateOptions.Handles(arg) && !ClusterCertificateOptions.TakesValue(arg))
+            {
+                certificates = certificates.With(arg, "");
                 continue;
             }
 
@@ -37,6 +46,9 @@ internal static class NodeCommand
                     break;
                 case "--listen":
                     listen = value;
+                    break;
+                case var option when ClusterCertificateOptions.Handles(option):
+                    certificates = certificates.With(option, value);
                     break;
                 case "-j" or "--jobs":
                     if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out jobs) || jobs < 1)
@@ -55,15 +67,17 @@ internal static class NodeCommand
             return Usage.Fail(stderr, "node needs --seed HOST:PORT (the --listen address of 'actorqueue run --cluster')");
         }
 
-        ClusterSession session;
+        ClusterNodeOptions node;
         try
         {
-            session = ClusterSession.StartNode(seed, listen, allowRemote);
+            node = certificates.NodeOptions(ClusterSession.Worker(seed, listen, allowRemote), "node");
         }
         catch (ArgumentException ex)
         {
-            return Usage.Fail(stderr, ex.Message);
+            return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
         }
+
+        var session = ClusterSession.StartNode(node, stderr);
 
         await using (session)
         {

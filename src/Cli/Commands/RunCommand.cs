@@ -68,7 +68,7 @@ internal static class RunCommand
             ClusterSession? cluster;
             try
             {
-                cluster = await ClusterSession.StartCoordinatorAsync(options.Listen!, options.AllowRemote, options.MinNodes,
+                cluster = await ClusterSession.StartCoordinatorAsync(options.ClusterNode!, options.MinNodes,
                     options.MaxQueued ?? Math.Max(2 * options.Jobs, 16), stderr, interrupts.StopInput);
             }
             catch (ArgumentException ex)
