@@ -52,6 +52,13 @@ internal sealed class ClusterSession : IAsyncDisposable
             using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
             while (session.WorkerNodes < minNodes)
             {
+                if (system.WhenTerminated.IsCompleted)
+                {
+                    stderr.WriteLine("actorqueue: the coordinator's cluster node stopped (see above)");
+                    await session.DisposeAsync();
+                    return null;
+                }
+
                 await poll.WaitForNextTickAsync(stop);
             }
 
@@ -106,13 +113,16 @@ internal sealed class ClusterSession : IAsyncDisposable
             await _queue.DisposeAsync();
         }
 
-        try
+        if (!System.WhenTerminated.IsCompleted)
         {
-            await Cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (TimeoutException)
-        {
-            // A node that could not leave in time is simply shut down; the others down it.
+            try
+            {
+                await Cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (TimeoutException)
+            {
+                // A node that could not leave in time is simply shut down; the others down it.
+            }
         }
 
         await System.Terminate();

@@ -84,7 +84,16 @@ internal static class NodeCommand
             var cluster = session.Cluster;
             try
             {
-                await cluster.WhenUpAsync(interrupts.StopInput);
+                // Akka's transport shuts the node down when its TLS handshake with the seed fails (a certificate this
+                // node's CA did not issue, or the other way round): then the node will never be Up.
+                var up = cluster.WhenUpAsync(interrupts.StopInput);
+                if (await Task.WhenAny(up, session.System.WhenTerminated) != up)
+                {
+                    stderr.WriteLine($"actorqueue node: the node stopped before it joined {seed} (see above: a failed TLS handshake means one side's certificate is not from a CA the other trusts)");
+                    return 1;
+                }
+
+                await up;
             }
             catch (OperationCanceledException)
             {

@@ -79,10 +79,30 @@ internal sealed class RunningCli : IDisposable
         return Seen() ?? throw new Xunit.Sdk.XunitException($"actorqueue {Args} exited without printing one of '{string.Join("', '", texts)}':\n{Errors}");
     }
 
-    /// <summary>Waits for the process to exit by itself and for its output to be read whole; returns its exit code.</summary>
-    public async Task<int> ExitAsync()
+    /// <summary>How often stderr contains <paramref name="text"/> so far.</summary>
+    public int Count(string text)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var errors = Errors;
+        var count = 0;
+        for (var at = errors.IndexOf(text, StringComparison.Ordinal); at >= 0; at = errors.IndexOf(text, at + text.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    /// <summary>Completes when stderr contains <paramref name="text"/> once more than when this was called.</summary>
+    public Task NextAsync(string text)
+    {
+        var before = Count(text);
+        return Poll.UntilAsync(() => Count(text) > before, ClusterNodes.StepTimeout, () => $"actorqueue {Args} printed '{text}' once more:\n{Errors}", TimeSpan.FromMilliseconds(20));
+    }
+
+    /// <summary>Waits for the process to exit by itself and for its output to be read whole; returns its exit code.</summary>
+    public async Task<int> ExitAsync(TimeSpan? within = null)
+    {
+        using var timeout = new CancellationTokenSource(within ?? TimeSpan.FromSeconds(90));
         try
         {
             await _process.WaitForExitAsync(timeout.Token);

@@ -26,9 +26,10 @@ public sealed class ClusterAuthenticationTests
             return Task.FromResult(job);
         });
 
+        var rejected = new TlsRejections(cluster.Nodes[0]).NextAsync();
         await using var rogue = RoguePeer.Start(kind);
         var taken = rogue.Attack(member.Cluster.SelfAddress.Port!.Value, "jobs", "rogue command");
-        await rogue.WaitRefusedAsync();
+        await rogue.WaitRefusedAsync(rejected);
 
         // The member's own item runs on the member, and the rogue's never reaches it.
         await using var queue = member.WorkQueue<JsonElement, JsonElement>("jobs");
@@ -51,9 +52,10 @@ public sealed class ClusterAuthenticationTests
         await cluster.AddNodeAsync(options: new ClusterNodeOptions { Certificate = second, PinnedCertificates = pins });
         await cluster.WaitForMembersUpAsync(2);
 
+        var rejected = new TlsRejections(cluster.Nodes[1]).NextAsync();
         await using var rogue = RoguePeer.Start(RogueKind.SelfSigned);
-        var taken = rogue.Attack(Akka.Cluster.Cluster.Get(cluster.Nodes[1]).SelfAddress.Port!.Value, "jobs", "rogue command");
-        await rogue.WaitRefusedAsync();
+        _ = rogue.Attack(Akka.Cluster.Cluster.Get(cluster.Nodes[1]).SelfAddress.Port!.Value, "jobs", "rogue command");
+        await rogue.WaitRefusedAsync(rejected);
         Assert.Equal(2, Akka.Cluster.Cluster.Get(cluster.Nodes[0]).State.Members.Count);
     }
 }
