@@ -58,7 +58,9 @@ internal static class CertCommand
         var output = Required(values, "--out", "the directory for ca.crt and ca.key");
         var days = Days(values, DefaultAuthorityDays);
         // A CA's name shows in every refusal a peer logs, so two clusters' CAs should not share one.
-        var name = values.GetValueOrDefault("--name", $"actorqueue cluster CA {Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}");
+        var name = values.ContainsKey("--name")
+            ? Required(values, "--name", "the CA's name")
+            : $"actorqueue cluster CA {Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}";
         CertificateFiles.CreateDirectory("--out", output);
         using var authority = ClusterCertificates.CreateAuthority(name, TimeSpan.FromDays(days));
         var (certificate, key) = CertificateFiles.WriteAuthority(output, authority);
@@ -87,7 +89,7 @@ internal static class CertCommand
     private static string Required(Dictionary<string, string> values, string option, string what) =>
         values.TryGetValue(option, out var value) && value != ""
             ? value
-            : throw new ArgumentException($"{option} is required: {what}", option);
+            : throw new ArgumentException($"{option} is required and not empty: {what}", option);
 
     private static int Days(Dictionary<string, string> values, int fallback)
     {

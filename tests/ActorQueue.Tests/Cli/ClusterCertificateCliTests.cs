@@ -46,10 +46,12 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
             $"'{Path.Combine(certificates.Worker, "node.pfx")}' already exists");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", PathOf("nowhere"), "--name", "n", "--out", PathOf("n")),
             $"--ca '{Path.Combine(PathOf("nowhere"), "ca.crt")}': no such file");
-        AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", certificates.Authority, "--out", PathOf("n")), "--name is required");
+        AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", certificates.Authority, "--out", PathOf("n")), "--name is required and not empty: the node's name");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "ca", "--out", PathOf("c"), "--days", "0"), "--days takes a whole number of days in 1..36500, got '0'");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "root", "--out", PathOf("c")), "cert takes 'ca' or 'node', got 'root'");
+        AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "ca", "--name", "", "--out", PathOf("c")), "--name is required and not empty");
         Assert.False(Directory.Exists(PathOf("n")));
+        Assert.False(Directory.Exists(PathOf("c")));
     }
 
     [Fact]
