@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>
+/// A job's output reaches stdout byte for byte, and past 64 KiB per stream it waits in a temporary file instead of
+/// memory, so a job costs bounded memory whatever it prints.
+/// </summary>
+public sealed class JobOutputTests : IDisposable
+{
+    private const int SpoolThreshold = 64 * 1024;
+
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose()
+    {
+        File.WriteAllText(_scratch.PathOf("release"), "");
+        _scratch.Dispose();
+    }
+
+    private byte[] WriteRandom(string name, int length)
+    {
+        var bytes = new byte[length];
+        new Random(length).NextBytes(bytes);
+        File.WriteAllBytes(_scratch.PathOf(name), bytes);
+        return bytes;
+    }
+
+    [Fact]
+    public async Task Binary_and_non_utf8_output_is_copied_byte_for_byte()
+    {
+        // NUL, bytes that are not UTF-8, CR LF and no final newline.
+        var jobs = _scratch.Write("jobs.txt", @"printf '\377\376\000\001bin\r\n\200'");
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "-q");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal([0xFF, 0xFE, 0x00, 0x01, (byte)'b', (byte)'i', (byte)'n', 0x0D, 0x0A, 0x80], result.OutputBytes);
+    }
+
+    [Fact]
+    public async Task Tagged_output_prefixes_every_line_and_keeps_its_bytes()
+    {
+        var jobs = _scratch.Write("jobs.jsonl", """{"id": "j", "cmd": "printf 'caf\\351\\n\\n\\nend'"}""");
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--jsonl", "--tag", "-q");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal([.. "j\tcaf"u8, 0xE9, .. "\nj\t\nj\t\nj\tend\n"u8], result.OutputBytes);
+    }
+
+    [Fact]
+    public async Task Large_outputs_of_parallel_jobs_arrive_whole_and_exact()
+    {
+        var first = WriteRandom("first.bin", 3_000_000);
+        var second = WriteRandom("second.bin", 2_000_001);
+        var jobs = _scratch.Write("jobs.txt", "cat first.bin", "cat second.bin");
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "-j", "2", "-q", "--joblog", "log.tsv");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.True(result.OutputBytes.SequenceEqual([.. first, .. second]) || result.OutputBytes.SequenceEqual([.. second, .. first]),
+            "each job's output whole and byte-exact");
+        Assert.Equal([3_000_000L, 2_000_001L], _scratch.ReadJobLog().OrderBy(l => l.Seq).Select(l => l.Received));
+    }
+
+    [Fact]
+    public async Task Output_past_the_threshold_is_spooled_to_an_unlinked_temporary_file_while_the_job_runs()
+    {
+        var data = WriteRandom("data.bin", 1_000_000);
+        var spool = Directory.CreateDirectory(_scratch.PathOf("tmp")).FullName;
+        var jobs = _scratch.Write("jobs.txt", $"cat data.bin; until [ -e {_scratch.PathOf("release")} ]; do sleep 0.02; done");
+        var start = CliProcess.StartInfo(_scratch.Dir, "run", jobs, "-q");
+        start.Environment["TMPDIR"] = spool;
+        using var run = Process.Start(start)!;
+        run.StandardInput.Close();
+        var output = new MemoryStream();
+        var copying = run.StandardOutput.BaseStream.CopyToAsync(output);
+        var errors = run.StandardError.ReadToEndAsync();
+
+        // The runner holds the job's stdout in a file under TMPDIR that it has already unlinked (so no crash leaves it).
+        await Poll.UntilAsync(() => OpenFiles(run.Id).Any(target => target.StartsWith(spool + "/actorqueue-", StringComparison.Ordinal) && target.EndsWith(" (deleted)", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), "the runner spooled the job's output", CliScratch.Tick);
+        Assert.Empty(Directory.GetFiles(spool, "actorqueue-*")); // (the .NET runtime keeps its diagnostics socket there too)
+        File.WriteAllText(_scratch.PathOf("release"), "");
+        await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        await copying;
+
+        Assert.True(run.ExitCode == 0, await errors);
+        Assert.Equal(data, output.ToArray());
+    }
+
+    [Fact]
+    public async Task Only_output_past_64_KiB_is_spooled()
+    {
+        var jobs = _scratch.Write("jobs.jsonl",
+            $$"""{"id": "at", "cmd": "head -c {{SpoolThreshold}} /dev/zero"}""",
+            $$"""{"id": "past", "cmd": "head -c {{SpoolThreshold + 1}} /dev/zero"}""",
+            $$"""{"id": "errors", "cmd": "head -c {{SpoolThreshold + 1}} /dev/zero >&2"}""");
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--jsonl", "-q", "--log", "run.clef");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(2 * SpoolThreshold + 1, result.OutputBytes.Length);
+        var events = File.ReadAllLines(_scratch.PathOf("run.clef")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("JobId", out _))
+            .ToDictionary(e => e.GetProperty("JobId").GetString()!, e => (e.GetProperty("OutputBytes").GetInt64(), e.GetProperty("Spooled").GetBoolean()));
+        Assert.Equal((SpoolThreshold, false), events["at"]);
+        Assert.Equal((SpoolThreshold + 1, true), events["past"]);
+        Assert.Equal((SpoolThreshold + 1, true), events["errors"]);
+    }
+
+    /// <summary>Where a process's open file descriptors point (<c>/proc/PID/fd</c>).</summary>
+    private static List<string> OpenFiles(int pid)
+    {
+        var targets = new List<string>();
+        try
+        {
+            foreach (var fd in Directory.GetFiles($"/proc/{pid}/fd"))
+            {
+                if (new FileInfo(fd).LinkTarget is { } target)
+                {
+                    targets.Add(target);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The process or one descriptor went away while we looked.
+        }
+
+        return targets;
+    }
+}
