@@ -15,7 +15,51 @@ public sealed class CliScratch : IDisposable
 
     public string Dir { get; } = Directory.CreateTempSubdirectory("actorqueue-cli-").FullName;
 
-    public void Dispose() => Directory.Delete(Dir, recursive: true);
+    /// <summary>
+    /// Kills what a failed test may have left running (any process whose command line names this directory: runners
+    /// and their jobs, even orphaned ones), then deletes the directory.
+    /// </summary>
+    public void Dispose()
+    {
+        foreach (var pid in ProcessesNaming(Dir))
+        {
+            try
+            {
+                using var process = System.Diagnostics.Process.GetProcessById(pid);
+                process.Kill(entireProcessTree: true);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // It ended meanwhile.
+            }
+        }
+
+        Directory.Delete(Dir, recursive: true);
+    }
+
+    private static List<int> ProcessesNaming(string text)
+    {
+        var found = new List<int>();
+        foreach (var entry in Directory.GetDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), CultureInfo.InvariantCulture, out var pid) && pid != Environment.ProcessId)
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(entry, "cmdline")).Contains(text, StringComparison.Ordinal))
+                    {
+                        found.Add(pid);
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Gone, or not ours to read.
+                }
+            }
+        }
+
+        return found;
+    }
 
     public string PathOf(string name) => Path.Combine(Dir, name);
 

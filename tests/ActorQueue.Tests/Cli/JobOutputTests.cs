@@ -13,11 +13,7 @@ public sealed class JobOutputTests : IDisposable
 
     private readonly CliScratch _scratch = new();
 
-    public void Dispose()
-    {
-        File.WriteAllText(_scratch.PathOf("release"), "");
-        _scratch.Dispose();
-    }
+    public void Dispose() => _scratch.Dispose();
 
     private byte[] WriteRandom(string name, int length)
     {

@@ -13,11 +13,7 @@ public sealed class RunSignalTests : IDisposable
 
     private readonly CliScratch _scratch = new();
 
-    public void Dispose()
-    {
-        File.WriteAllText(_scratch.PathOf("release"), ""); // frees any job a failed test left waiting
-        _scratch.Dispose();
-    }
+    public void Dispose() => _scratch.Dispose();
 
     /// <summary>Job N records that it started, waits for the test's release file, then prints finished-N.</summary>
     private string WriteWaitingJobs() => _scratch.Write("jobs.txt", Enumerable.Range(1, JobCount)
