@@ -29,6 +29,19 @@ public sealed class JobTimeoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Every_job_killed_at_its_timeout_is_logged_as_timed_out_never_as_an_exit()
+    {
+        // Many kills at once: the killed shells' exits race with the timeouts that caused them.
+        var jobs = _scratch.Write("jobs.txt", Enumerable.Range(1, 24).Select(i => $"echo {i}; sleep 60").ToArray());
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "-j", "24", "--timeout", "300ms", "--joblog", "log.tsv", "-q");
+
+        Assert.Equal(24, result.ExitCode);
+        Assert.All(_scratch.ReadJobLog(), line => Assert.Equal((-1, 9), (line.Exit, line.Signal)));
+        Assert.Equal(24, _scratch.ReadJobLog().Count);
+    }
+
+    [Fact]
     public async Task A_timeout_ends_the_attempt_even_when_a_descendant_escaped_the_jobs_session_with_stdout()
     {
         // The child starts its own session and is orphaned (out of reach of the job's process group and process tree),
