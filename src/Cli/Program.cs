@@ -51,7 +51,16 @@ finally
 static Stream JobOutput()
 {
     Console.SetOut(Console.Error);
-    var fd1 = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    FileStream fd1;
+    try
+    {
+        fd1 = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    }
+    catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+    {
+        return Console.OpenStandardOutput(); // fd 1 closed or unusable: the console's stream copes
+    }
+
     if (!fd1.CanSeek)
     {
         return fd1;

@@ -246,7 +246,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
         {
             await console.WriteJobAsync(job.Id, result.Output, result.Errors, why);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             await FailAsync($"actorqueue: job {job.Id}: its output could not be written ({ex.Message}); the job is counted as failed and is not in the joblog, so --resume runs it again");
             await StopRunAsync("stdout cannot be written");

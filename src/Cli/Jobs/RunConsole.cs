@@ -16,6 +16,7 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag)
 
     /// <summary>Writes a job's stdout, then its stderr and the runner's <paramref name="message"/> about it.</summary>
     /// <exception cref="IOException">stdout could not be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">stdout is not open for writing.</exception>
     public async Task WriteJobAsync(string id, CapturedOutput output, CapturedOutput errors, string? message)
     {
         await _gate.WaitAsync().ConfigureAwait(false);
@@ -102,7 +103,7 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag)
         {
             await write().ConfigureAwait(false);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // stderr is gone (a closed terminal): the jobs' results still count and are logged.
         }
