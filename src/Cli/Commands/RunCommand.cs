@@ -64,6 +64,11 @@ internal static class RunCommand
                 return Usage.Fail(errors, $"--log: cannot write '{logFile}': {logProblem}");
             }
 
+            if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
+            {
+                return Usage.Fail(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
+            }
+
             JobLog? jobLog = null;
             if (options.JobLog is { } path)
             {

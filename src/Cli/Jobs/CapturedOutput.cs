@@ -86,6 +86,20 @@ internal sealed class CapturedOutput : IDisposable
         Debug.Assert(_spool is not null || Length <= SpoolThreshold, "in-memory output never exceeds the threshold");
     }
 
+    /// <summary>Why output could not be spooled in the temporary directory (before a run starts); <c>null</c> when it can.</summary>
+    public static string? CannotSpool()
+    {
+        try
+        {
+            CreateSpoolFile().Dispose();
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
+        }
+    }
+
     private static FileStream CreateSpoolFile()
     {
         var path = Path.Combine(Path.GetTempPath(), $"actorqueue-{Environment.ProcessId}-{Guid.NewGuid():N}.out");

@@ -41,21 +41,40 @@ internal static class JobProcess
             var output = new CapturedOutput();
             var errors = new CapturedOutput();
             using var abandon = new CancellationTokenSource();
-            var reading = Task.WhenAll(output.ReadFromAsync(process.StandardOutput.BaseStream, abandon.Token),
-                                       errors.ReadFromAsync(process.StandardError.BaseStream, abandon.Token));
-            var exited = process.WaitForExitAsync(CancellationToken.None);
-            var finished = Task.WhenAll(exited, reading);
+            Task? finished = null;
+            Exception? captureFailure = null;
 
             // The kill happens inside Cancel(), not in a continuation, so it is done before a stopping node or runner exits.
             var stopped = new TaskCompletionSource<AttemptEnd>(TaskCreationOptions.RunContinuationsAsynchronously);
             void Stop(AttemptEnd why)
             {
-                if (!finished.IsCompleted && stopped.TrySetResult(why))
+                if (finished?.IsCompleted != true && stopped.TrySetResult(why))
                 {
                     KillGroupAndTree(process);
                 }
             }
 
+            // Output that cannot be kept (no room in TMPDIR) ends the attempt: a job whose pipe nobody reads would block.
+            async Task CaptureAsync(CapturedOutput into, Stream from)
+            {
+                try
+                {
+                    await into.ReadFromAsync(from, abandon.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (abandon.IsCancellationRequested)
+                {
+                    // Abandoned after a kill: what arrived is kept.
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    Interlocked.CompareExchange(ref captureFailure, ex, null);
+                    Stop(AttemptEnd.CouldNotRun);
+                }
+            }
+
+            var reading = Task.WhenAll(CaptureAsync(output, process.StandardOutput.BaseStream), CaptureAsync(errors, process.StandardError.BaseStream));
+            var exited = process.WaitForExitAsync(CancellationToken.None);
+            finished = Task.WhenAll(exited, reading);
             using var deadline = new CancellationTokenSource();
             await using (kill.Register(() => Stop(AttemptEnd.Interrupted)).ConfigureAwait(false))
             await using (deadline.Token.Register(() => Stop(AttemptEnd.TimedOut)).ConfigureAwait(false))
@@ -78,19 +97,15 @@ internal static class JobProcess
             // ever; the attempt does not wait for it.
             await Task.WhenAny(finished, Task.Delay(DrainAfterKill)).ConfigureAwait(false);
             await abandon.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await reading.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // What arrived before the deadline is kept.
-            }
-
+            await reading.ConfigureAwait(false);
             await exited.ConfigureAwait(false);
-            return await stopped.Task.ConfigureAwait(false) == AttemptEnd.TimedOut
-                ? AttemptResult.TimedOut(output, errors)
-                : AttemptResult.Interrupted(output, errors);
+            return await stopped.Task.ConfigureAwait(false) switch
+            {
+                AttemptEnd.TimedOut => AttemptResult.TimedOut(output, errors),
+                AttemptEnd.CouldNotRun => AttemptResult.CouldNotRun($"its output could not be kept ({captureFailure!.Message}); the job was killed",
+                                                                    output: output, errors: errors),
+                _ => AttemptResult.Interrupted(output, errors),
+            };
         }
     }
 

@@ -107,6 +107,43 @@ public sealed class JobOutputTests : IDisposable
         Assert.Equal((SpoolThreshold + 1, true), events["errors"]);
     }
 
+    [Fact]
+    public async Task A_temporary_directory_that_cannot_be_written_is_a_usage_error_before_any_job_starts()
+    {
+        var jobs = _scratch.Write("jobs.txt", $"touch {_scratch.PathOf("started")}");
+        var start = CliProcess.StartInfo(_scratch.Dir, "run", jobs);
+        start.Environment["TMPDIR"] = _scratch.PathOf("missing");
+
+        var result = await CliProcess.RunAsync(start, null);
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains($"actorqueue: cannot keep job output past 64 KiB in TMPDIR '{_scratch.PathOf("missing")}/'", result.Errors);
+        Assert.False(File.Exists(_scratch.PathOf("started")));
+    }
+
+    [Fact]
+    public async Task Output_that_cannot_be_spooled_fails_the_job_and_kills_it_instead_of_leaving_it_blocked_on_a_full_pipe()
+    {
+        // The job waits until its temporary directory is gone, then prints 1 MB: past the 64 KiB pipe buffer, a job
+        // whose output nobody reads any more would block for ever.
+        var spool = Directory.CreateDirectory(_scratch.PathOf("tmp")).FullName;
+        var jobs = _scratch.Write("jobs.txt", $"touch {_scratch.PathOf("started")}; while [ -d {spool} ]; do sleep 0.02; done; head -c 1000000 /dev/zero; echo printed > {_scratch.PathOf("printed")}",
+                                  "echo second");
+        var start = CliProcess.StartInfo(_scratch.Dir, "run", jobs, "-j", "1", "--joblog", "log.tsv");
+        start.Environment["TMPDIR"] = spool;
+        var run = CliProcess.RunAsync(start, null);
+        await Poll.UntilAsync(() => File.Exists(_scratch.PathOf("started")), TimeSpan.FromSeconds(30), "the job started", CliScratch.Tick);
+
+        Directory.Delete(spool, recursive: true);
+        var result = await run;
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("actorqueue: job 1 failed: its output could not be kept (", result.Errors);
+        Assert.False(File.Exists(_scratch.PathOf("printed")), "the job was killed, not left to finish unread");
+        Assert.EndsWith("second\n", result.Output, StringComparison.Ordinal);
+        Assert.Equal([(1L, -1), (2L, 0)], _scratch.ReadJobLog().OrderBy(l => l.Seq).Select(l => (l.Seq, l.Exit)));
+    }
+
     /// <summary>Where a process's open file descriptors point (<c>/proc/PID/fd</c>).</summary>
     private static List<string> OpenFiles(int pid)
     {
