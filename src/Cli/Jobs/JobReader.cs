@@ -16,6 +16,9 @@ internal static class JobReader
 
     private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
 
+    /// <summary>The keys a JSONL job may have: any other (a typo like "timout") would otherwise be dropped silently.</summary>
+    private static readonly string[] Keys = ["id", "cmd", "tags", "timeout", "retries", "env"];
+
     /// <summary>The jobs of <paramref name="input"/>: <see cref="Job"/>s and <see cref="MalformedJob"/>s, in order.</summary>
     public static async IAsyncEnumerable<object> ReadAsync(Stream input, bool jsonl,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -86,6 +89,20 @@ internal static class JobReader
         if (root.ValueKind != JsonValueKind.Object)
         {
             return (null, "expected a JSON object");
+        }
+
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            if (!Keys.Contains(property.Name))
+            {
+                return (null, $"unknown key {JsonSerializer.Serialize(property.Name)} (a job has {string.Join(", ", Keys)})");
+            }
+
+            if (!keys.Add(property.Name))
+            {
+                return (null, $"\"{property.Name}\" is given twice");
+            }
         }
 
         if (!root.TryGetProperty("cmd", out var cmdValue) || cmdValue.ValueKind != JsonValueKind.String || cmdValue.GetString() is not { } cmd

@@ -32,20 +32,24 @@ public sealed class JobInputTests : IDisposable
             """{"cmd": "echo bad-14", "env": {"A": {"b": 1}}}""",
             """{"cmd": "echo bad-15", "retries": 1.5}""",
             """{"cmd": "echo ok-16 $A", "timeout": 30, "env": {"A": "fine"}}""",
-            """{"cmd": "echo bad-17", "id": "a\nb"}""") + "\n";
+            """{"cmd": "echo bad-17", "id": "a\nb"}""",
+            """{"cmd": "echo bad-18", "timout": 5}""",
+            """{"cmd": "echo ok", "cmd": "echo bad-19"}""") + "\n";
 
         var result = await CliProcess.RunAsync(_scratch.Dir, input, "run", "-", "--jsonl", "-q", "--joblog", _scratch.PathOf("log.tsv"));
 
-        Assert.Equal(15, result.ExitCode);
+        Assert.Equal(17, result.ExitCode);
         Assert.Equal(["ok-1", "ok-16 fine"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
         var errors = result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        foreach (var line in Enumerable.Range(2, 14).Append(17))
+        foreach (var line in Enumerable.Range(2, 14).Concat([17, 18, 19]))
         {
             Assert.Single(errors, e => e.StartsWith($"actorqueue: line {line}: ", StringComparison.Ordinal) && e.EndsWith("the job is counted as failed", StringComparison.Ordinal));
         }
 
         Assert.Contains(errors, e => e.StartsWith("actorqueue: line 9: \"cmd\" contains a NUL character", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("actorqueue: line 6: \"timeout\" must be", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("actorqueue: line 18: unknown key \"timout\"", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("actorqueue: line 19: \"cmd\" is given twice", StringComparison.Ordinal));
         Assert.Equal([1L, 16L], _scratch.ReadJobLog().Select(l => l.Seq).Order());
     }
 
