@@ -83,11 +83,12 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
                 stoppedEarly = true;
             }
 
-            // Running jobs finish; jobs still queued are not started and not logged, so --resume runs them.
+            // Running jobs finish; jobs still queued are taken back, not started and not logged, so --resume runs them.
             await queue.StopAsync(Timeout.InfiniteTimeSpan);
+            var unstarted = (await queue.DrainAsync()).Count;
             await progressStop.CancelAsync();
             await progress;
-            await PrintSummaryAsync(clock.Elapsed, queue.Size + _notStarted, stoppedEarly);
+            await PrintSummaryAsync(clock.Elapsed, unstarted + _notStarted, stoppedEarly);
         }
         finally
         {
