@@ -35,7 +35,8 @@ internal sealed record AttemptResult(AttemptEnd End, int ExitCode, int Signal, C
     public static AttemptResult TimedOut(CapturedOutput output, CapturedOutput errors, string? host = null) =>
         new(AttemptEnd.TimedOut, -1, 9, output, errors, Host: host);
 
-    public static AttemptResult Interrupted(CapturedOutput output, CapturedOutput errors) => new(AttemptEnd.Interrupted, -1, 9, output, errors);
+    public static AttemptResult Interrupted(CapturedOutput? output = null, CapturedOutput? errors = null) =>
+        new(AttemptEnd.Interrupted, -1, 9, output ?? CapturedOutput.Of([]), errors ?? CapturedOutput.Of([]));
 
     public static AttemptResult CouldNotRun(string problem, string? host = null, CapturedOutput? output = null, CapturedOutput? errors = null) =>
         new(AttemptEnd.CouldNotRun, -1, 0, output ?? CapturedOutput.Of([]), errors ?? CapturedOutput.Of([]), problem, host);

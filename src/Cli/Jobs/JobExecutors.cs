@@ -90,7 +90,7 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
         }
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
         {
-            return AttemptResult.Interrupted(CapturedOutput.Of([]), CapturedOutput.Of([])); // abandoned by a second Ctrl-C: not logged, --resume runs it
+            return AttemptResult.Interrupted(); // abandoned by a second Ctrl-C: not logged, --resume runs it
         }
 
         var host = HostOf(ended.Node);

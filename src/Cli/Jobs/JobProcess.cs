@@ -22,7 +22,7 @@ internal static class JobProcess
     {
         if (kill.IsCancellationRequested)
         {
-            return AttemptResult.Interrupted(CapturedOutput.Of([]), CapturedOutput.Of([]));
+            return AttemptResult.Interrupted();
         }
 
         Process process;

@@ -219,7 +219,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
         }
         catch (OperationCanceledException) when (interrupts.Kill.IsCancellationRequested)
         {
-            return AttemptResult.Interrupted(CapturedOutput.Of([]), CapturedOutput.Of([]));
+            return AttemptResult.Interrupted();
         }
         catch (Exception ex)
         {
