@@ -32,8 +32,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>How many items taken with <see cref="GetAsync"/> still await <see cref="TaskDone"/>; guards against extra calls.</summary>
     private int _outstandingGets;
 
-    /// <summary>1 once disposal has begun.</summary>
-    private int _disposed;
+    /// <summary>The router, stopped by Dispose or, for a queue dropped undisposed, by a finaliser.</summary>
+    private readonly OwnedActor<StopQueue> _router;
 
     /// <summary>Creates a queue and its router actor, in <see cref="QueueStatus.Idle"/>.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
@@ -73,7 +73,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         _inbox = new PutInbox<T>(telemetry);
         var props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox)
             .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
-        Router = _runtime.System.ActorOf(props, actorName);
+        var stopTimeout = _runtime.Settings.QueueStopTimeout;
+        _router = new OwnedActor<StopQueue>(_runtime.System.ActorOf(props, actorName), () => new StopQueue(stopTimeout, terminate: true));
     }
 
     /// <summary>The queue's name in logs and metrics.</summary>
@@ -86,7 +87,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public TimeSpan DefaultPutTimeout { get; }
 
     /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed.</summary>
-    public QueueStatus Status => Volatile.Read(ref _disposed) != 0 ? QueueStatus.Stopped : _counters.Status;
+    public QueueStatus Status => _router.IsDisposed ? QueueStatus.Stopped : _counters.Status;
 
     /// <summary>The counters, as of the last message the router handled, with the puts that completed since.</summary>
     public QueueMetrics Metrics
@@ -112,7 +113,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public int WorkerCount => _counters.WorkerCount;
 
     /// <summary>The queue's router actor, for actor callers (<see cref="QueueProtocol"/>).</summary>
-    public IActorRef Router { get; }
+    /// <remarks>Keep the queue referenced while actors use its router: a queue dropped without Dispose is disposed by its finaliser.</remarks>
+    public IActorRef Router => _router.Actor;
 
     /// <summary>Starts processing: from <see cref="QueueStatus.Idle"/> or <see cref="QueueStatus.Stopped"/> (a restart resumes leftover items and respawns the last workers).</summary>
     /// <param name="cancellationToken">Stops waiting for the router's answer; the start itself still happens.</param>
@@ -232,27 +234,11 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Starts stopping the queue (as <see cref="StopAsync"/>) and then its router actor, without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            Router.Tell(new StopQueue(_runtime.Settings.QueueStopTimeout, terminate: true), ActorRefs.NoSender);
-        }
-    }
+    public void Dispose() => _router.Stop();
 
     /// <summary>Stops the queue (as <see cref="StopAsync"/>) and its router actor, and waits for both.</summary>
     /// <returns>A task that completes when the router has stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        var stop = new StopQueue(_runtime.Settings.QueueStopTimeout, terminate: true);
-        Router.Tell(stop, ActorRefs.NoSender);
-        await stop.Completion.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
                                     IConcurrencyLimiter? limiter)
@@ -284,7 +270,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         return await completion.Task.ConfigureAwait(false);
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    private void ThrowIfDisposed() => _router.ThrowIfDisposed(this);
 }
 
 /// <summary>Argument checks shared by the queue facades.</summary>

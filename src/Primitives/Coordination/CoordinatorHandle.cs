@@ -5,56 +5,31 @@ namespace ActorQueue.Primitives.Coordination;
 
 /// <summary>
 /// A facade's hold on its coordinator actor. Disposing it stops the actor; if the facade is dropped without
-/// Dispose, the finaliser stops the actor, so dropped primitives do not leak actors. Only the facade refers to it.
+/// Dispose, a finaliser stops the actor (see <see cref="OwnedActor{TStop}"/>), so dropped primitives do not leak
+/// actors. Only the facade refers to it.
 /// </summary>
 internal sealed class CoordinatorHandle
 {
-    /// <summary>1 once the coordinator has been told to stop.</summary>
-    private int _disposed;
+    private readonly OwnedActor<DisposeCoordinator> _coordinator;
 
     public CoordinatorHandle(ActorSystem? system, Props props, string kind)
     {
         Runtime = ActorQueueRuntime.Resolve(system);
-        Coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
-    }
-
-    ~CoordinatorHandle()
-    {
-        if (Volatile.Read(ref _disposed) == 0)
-        {
-            Coordinator.Tell(new DisposeCoordinator(), ActorRefs.NoSender);
-        }
+        var coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
+        _coordinator = new OwnedActor<DisposeCoordinator>(coordinator, () => new DisposeCoordinator());
     }
 
     public ActorQueueExtension Runtime { get; }
 
-    public IActorRef Coordinator { get; }
+    public IActorRef Coordinator => _coordinator.Actor;
 
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    public bool IsDisposed => _coordinator.IsDisposed;
 
-    public void ThrowIfDisposed(object facade) => ObjectDisposedException.ThrowIf(IsDisposed, facade);
+    public void ThrowIfDisposed(object facade) => _coordinator.ThrowIfDisposed(facade);
 
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            Coordinator.Tell(new DisposeCoordinator(), ActorRefs.NoSender);
-            GC.SuppressFinalize(this);
-        }
-    }
+    public void Dispose() => _coordinator.Stop();
 
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        GC.SuppressFinalize(this);
-        var dispose = new DisposeCoordinator();
-        Coordinator.Tell(dispose, ActorRefs.NoSender);
-        await dispose.Stopped.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _coordinator.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
 
     /// <summary>
     /// Sends a facade waiter (the waiter is the acquire message) and returns the task to await, with cancellation

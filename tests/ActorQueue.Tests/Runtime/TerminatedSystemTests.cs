@@ -115,6 +115,13 @@ public sealed class TerminatedSystemTests
             await system.Terminate();
             await queue.PutAsync(2); // the queue is full: this put goes to the router
         },
+        ["BoundedQueue.PutAsync with space"] = async system =>
+        {
+            var queue = new BoundedQueue<int>(maxSize: 4, system: system);
+            await queue.StartAsync();
+            await system.Terminate();
+            await queue.PutAsync(1); // no credit survives the router: the put is refused, not accepted and lost
+        },
         ["BoundedQueue.GetAsync"] = async system =>
         {
             var queue = new BoundedQueue<int>(maxSize: 1, system: system);
