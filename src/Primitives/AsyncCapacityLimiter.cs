@@ -50,6 +50,9 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
     internal int WaitingCount => _state.Waiting;
 
+    /// <summary>Who the calling flow is for this primitive.</summary>
+    internal FlowIdentity Identity => _identity;
+
     /// <summary>The coordinator actor, for actor callers.</summary>
     public IActorRef Coordinator => _handle.Coordinator;
 
@@ -94,6 +97,8 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
             throw new InvalidOperationException("This borrower holds no token of this capacity limiter.");
         }
 
+        _identity.Forget(borrower);
+
         Coordinator.Tell(new CapacityRelease(borrower), ActorRefs.NoSender);
     }
 
@@ -114,11 +119,19 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _identity.Forget();
+        _handle.Dispose();
+    }
 
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
-    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _identity.Forget();
+        return _handle.DisposeAsync();
+    }
 
     private static double ValidateTokens(double value, string parameterName) =>
         double.IsPositiveInfinity(value) || (value >= 1 && value == Math.Floor(value))

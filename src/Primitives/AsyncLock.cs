@@ -43,6 +43,9 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
     internal LockState State { get; } = new();
 
+    /// <summary>Who the calling flow is for this primitive.</summary>
+    internal FlowIdentity Identity => _identity;
+
     /// <summary>Whether the calling flow holds the lock.</summary>
     internal bool IsHeldByCurrentFlow => State.IsHeldBy(_identity.Current);
 
@@ -66,9 +69,14 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     public void Release()
     {
         var owner = _identity.Current;
-        if (owner is null || !State.TryClaimRelease(owner))
+        if (owner is null || !State.TryClaimRelease(owner, out var remaining))
         {
             throw new SynchronizationLockException("The lock is not held by the calling flow; only the flow that acquired it may release it.");
+        }
+
+        if (remaining == 0)
+        {
+            _identity.Forget(owner);
         }
 
         Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
@@ -90,11 +98,19 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _identity.Forget();
+        _handle.Dispose();
+    }
 
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
-    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _identity.Forget();
+        return _handle.DisposeAsync();
+    }
 
     internal int NewConditionId() => Interlocked.Increment(ref _lastConditionId);
 

@@ -62,6 +62,12 @@ internal sealed class Releaser(Action release) : IAsyncDisposable, IDisposable
 /// the token (the forked-task caveat of async reentrancy). A flow that no longer holds gets a fresh token on its
 /// next acquire, so tasks forked earlier do not pass as the holder.
 /// </summary>
+/// <remarks>
+/// The token is an <see cref="AsyncLocal{T}"/> entry in the flow's ExecutionContext, and every primitive has its own.
+/// The flow's last release and the primitive's disposal take the entry out again (an <see cref="AsyncLocal{T}"/> set
+/// to <c>null</c> leaves the context), so a long-lived flow that goes through many primitives carries only those it
+/// holds: the context's map is copied on every change, and dead entries made each acquire slower than the last.
+/// </remarks>
 internal sealed class FlowIdentity(Func<object, bool> holds)
 {
     private readonly AsyncLocal<FlowToken?> _token = new();
@@ -83,6 +89,20 @@ internal sealed class FlowIdentity(Func<object, bool> holds)
         }
 
         return token;
+    }
+
+    /// <summary>
+    /// Takes the calling flow's entry out once it no longer holds through <paramref name="token"/> (its last release),
+    /// or whatever entry it has when <paramref name="token"/> is <c>null</c> (disposal). Call synchronously from the
+    /// caller's flow.
+    /// </summary>
+    public void Forget(object? token = null)
+    {
+        var current = _token.Value;
+        if (current is not null && (token is null || ReferenceEquals(current, token)))
+        {
+            _token.Value = null;
+        }
     }
 
     private sealed class FlowToken
