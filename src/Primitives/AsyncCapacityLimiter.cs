@@ -17,9 +17,9 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     private readonly FlowIdentity _identity;
 
     /// <summary>Creates a limiter with <paramref name="totalTokens"/> tokens.</summary>
-    /// <param name="totalTokens">How many tokens: a whole number of at least 1, or <see cref="double.PositiveInfinity"/>.</param>
+    /// <param name="totalTokens">How many tokens: a whole number from 1 to <see cref="int.MaxValue"/>, or <see cref="double.PositiveInfinity"/>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalTokens"/> is below 1, not whole, or NaN.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalTokens"/> is below 1, above <see cref="int.MaxValue"/> but finite, not whole, or NaN.</exception>
     public AsyncCapacityLimiter(double totalTokens, ActorSystem? system = null)
     {
         _state.Total = ValidateTokens(totalTokens, nameof(totalTokens));
@@ -28,7 +28,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>How many tokens there are. Raising it wakes waiters in FIFO order; lowering it takes no token back.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is below 1, not whole, or NaN.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1, above <see cref="int.MaxValue"/> but finite, not whole, or NaN.</exception>
     public double TotalTokens
     {
         get => _state.Total;
@@ -133,8 +133,10 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
         return _handle.DisposeAsync();
     }
 
+    // Borrowers are counted in an int, so a finite total beyond int.MaxValue could never be reached: only infinity means no limit.
     private static double ValidateTokens(double value, string parameterName) =>
-        double.IsPositiveInfinity(value) || (value >= 1 && value == Math.Floor(value))
+        double.IsPositiveInfinity(value) || (value >= 1 && value <= int.MaxValue && value == Math.Floor(value))
             ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value, $"total_tokens must be a whole number >= 1 or infinity, got {value}");
+            : throw new ArgumentOutOfRangeException(parameterName, value,
+                $"total_tokens must be a whole number from 1 to {int.MaxValue}, or infinity, got {value}");
 }

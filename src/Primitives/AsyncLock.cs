@@ -112,16 +112,29 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
         return _handle.DisposeAsync();
     }
 
-    internal int NewConditionId() => Interlocked.Increment(ref _lastConditionId);
+    /// <summary>Numbers a new condition bound to this lock, which must not be disposed.</summary>
+    internal int NewConditionId()
+    {
+        if (_handle.IsDisposed)
+        {
+            throw new ObjectDisposedException(nameof(AsyncLock), "The lock passed as 'lock' has been disposed; a condition needs a lock that is not.");
+        }
+
+        return Interlocked.Increment(ref _lastConditionId);
+    }
 
     /// <summary>For a condition wait: the calling flow's token after taking every level of its hold off the mirror.</summary>
     internal (object Owner, int Depth) ClaimForConditionWait()
     {
+        _handle.ThrowIfDisposed(this);
         var owner = _identity.Current;
         var depth = owner is null ? 0 : State.ClaimAll(owner);
         return depth > 0 ? (owner!, depth) : throw new InvalidOperationException("WaitAsync requires holding the condition's lock.");
     }
 
-    internal object OwnerForNotify() =>
-        IsHeldByCurrentFlow ? _identity.Current! : throw new InvalidOperationException("Notify requires holding the condition's lock.");
+    internal object OwnerForNotify()
+    {
+        _handle.ThrowIfDisposed(this);
+        return IsHeldByCurrentFlow ? _identity.Current! : throw new InvalidOperationException("Notify requires holding the condition's lock.");
+    }
 }
