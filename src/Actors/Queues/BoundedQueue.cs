@@ -38,7 +38,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>Creates a queue and its router actor, in <see cref="QueueStatus.Idle"/>.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space by default; <c>null</c> for the configured default (100 ms),
-    /// <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
+    /// <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days, such as
+    /// <see cref="TimeSpan.MaxValue"/>) to wait until space or stop.</param>
     /// <param name="logger">Where start, stop, backpressure and worker errors are logged; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
@@ -83,7 +84,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>How many items the queue holds (<c>maxSize</c>).</summary>
     public int Capacity { get; }
 
-    /// <summary>How long a put waits for space when it is given no timeout.</summary>
+    /// <summary>How long a put waits for space when it is given no timeout; <see cref="Timeout.InfiniteTimeSpan"/> for no timeout.</summary>
     public TimeSpan DefaultPutTimeout { get; }
 
     /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed.</summary>
@@ -131,7 +132,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <paramref name="timeout"/> in-flight work is cancelled through its token and goes back to the head of the queue.
     /// Items still queued stay queued.
     /// </summary>
-    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> to never cancel.</param>
+    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to never cancel.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     /// <returns>A task that completes once every worker has stopped.</returns>
     public Task StopAsync(TimeSpan? timeout = null)
     {
@@ -142,10 +144,11 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>Adds an item, waiting for space up to <paramref name="timeout"/>.</summary>
     /// <param name="item">The item.</param>
-    /// <param name="timeout">How long to wait for space; <c>null</c> for <see cref="DefaultPutTimeout"/>, <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
+    /// <param name="timeout">How long to wait for space; <c>null</c> for <see cref="DefaultPutTimeout"/>, <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to wait until space or stop.</param>
     /// <param name="cancellationToken">Withdraws the put while it waits; a cancelled put adds nothing.</param>
     /// <returns><c>true</c> when the item was added; <c>false</c> when the queue stayed full (a backpressure event, logged as a warning).</returns>
     /// <exception cref="QueueStateException">The queue is not processing (or stops while the put waits).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     public Task<bool> PutAsync(T item, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var putTimeout = timeout is null ? DefaultPutTimeout : QueueArguments.PutTimeout(timeout.Value, nameof(timeout));
@@ -276,8 +279,6 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
 /// <summary>Argument checks shared by the queue facades.</summary>
 internal static class QueueArguments
 {
-    public static TimeSpan PutTimeout(TimeSpan value, string parameterName) =>
-        value >= TimeSpan.Zero || value == Timeout.InfiniteTimeSpan
-            ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be >= 0 or Timeout.InfiniteTimeSpan, got {value}");
+    /// <summary>A put or stop timeout, by <see cref="Timeouts"/>' rule: over-long means infinite, negative is refused.</summary>
+    public static TimeSpan PutTimeout(TimeSpan value, string parameterName) => Timeouts.Normalize(value, parameterName);
 }
