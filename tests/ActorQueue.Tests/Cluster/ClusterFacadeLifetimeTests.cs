@@ -15,11 +15,12 @@ public sealed class ClusterFacadeLifetimeTests
     /// <summary>Turns a hang into a test failure.</summary>
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
 
-    /// <summary>Each cluster facade that owns a node agent, by name: creates one on a node.</summary>
+    /// <summary>Each cluster facade that owns node agents, by name: creates one on a node.</summary>
     private static readonly Dictionary<string, Func<ActorSystem, IAsyncDisposable>> Facades = new()
     {
         ["ClusterConcurrencyLimiter"] = node => ActorQueueCluster.Get(node).Limiter("terminated", maxRunning: 1),
         ["DistributedWorkQueue"] = node => ActorQueueCluster.Get(node).WorkQueue<int, int>("terminated"),
+        ["DistributedWorkers"] = node => ActorQueueCluster.Get(node).RegisterWorkers<int, int>("terminated", (item, _) => Task.FromResult(item)),
     };
 
     public static TheoryData<string> Kinds => new(Facades.Keys);
