@@ -24,7 +24,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     {
         _state.Total = ValidateTokens(totalTokens, nameof(totalTokens));
         _identity = new FlowIdentity(_state.Holders.ContainsKey);
-        _handle = new CoordinatorHandle(system, CapacityLimiterCoordinator.Props(totalTokens, _state), "capacity-limiter");
+        _handle = new CoordinatorHandle(system, CapacityLimiterCoordinator.Props(totalTokens, _state), "capacity-limiter", _identity);
     }
 
     /// <summary>How many tokens there are. Raising it wakes waiters in FIFO order; lowering it takes no token back.</summary>
@@ -119,19 +119,11 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose()
-    {
-        _identity.Forget();
-        _handle.Dispose();
-    }
+    public void Dispose() => _handle.Dispose();
 
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
-    public ValueTask DisposeAsync()
-    {
-        _identity.Forget();
-        return _handle.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _handle.DisposeAsync();
 
     // Borrowers are counted in an int, so a finite total beyond int.MaxValue could never be reached: only infinity means no limit.
     private static double ValidateTokens(double value, string parameterName) =>

@@ -29,7 +29,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     public AsyncLock(ActorSystem? system = null)
     {
         _identity = new FlowIdentity(State.IsHeldBy);
-        _handle = new CoordinatorHandle(system, LockCoordinator.Props(State), "lock");
+        _handle = new CoordinatorHandle(system, LockCoordinator.Props(State), "lock", _identity);
     }
 
     /// <summary>Whether some flow or actor holds the lock.</summary>
@@ -98,19 +98,11 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose()
-    {
-        _identity.Forget();
-        _handle.Dispose();
-    }
+    public void Dispose() => _handle.Dispose();
 
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
-    public ValueTask DisposeAsync()
-    {
-        _identity.Forget();
-        return _handle.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _handle.DisposeAsync();
 
     /// <summary>Numbers a new condition bound to this lock, which must not be disposed.</summary>
     internal int NewConditionId()

@@ -12,8 +12,12 @@ internal sealed class CoordinatorHandle
 {
     private readonly OwnedActor<DisposeCoordinator> _coordinator;
 
-    public CoordinatorHandle(ActorSystem? system, Props props, string kind)
+    /// <summary>The primitive's flow identity, if it has one: disposing takes the calling flow's entry out.</summary>
+    private readonly FlowIdentity? _identity;
+
+    public CoordinatorHandle(ActorSystem? system, Props props, string kind, FlowIdentity? identity = null)
     {
+        _identity = identity;
         Runtime = ActorQueueRuntime.Resolve(system);
         var coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
         _coordinator = new OwnedActor<DisposeCoordinator>(coordinator, () => new DisposeCoordinator());
@@ -27,9 +31,17 @@ internal sealed class CoordinatorHandle
 
     public void ThrowIfDisposed(object facade) => _coordinator.ThrowIfDisposed(facade);
 
-    public void Dispose() => _coordinator.Stop();
+    public void Dispose()
+    {
+        _identity?.Forget();
+        _coordinator.Stop();
+    }
 
-    public ValueTask DisposeAsync() => _coordinator.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    public ValueTask DisposeAsync()
+    {
+        _identity?.Forget();
+        return _coordinator.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    }
 
     /// <summary>
     /// Sends a facade waiter (the waiter is the acquire message) and returns the task to await, with cancellation

@@ -75,21 +75,6 @@ public sealed class PrimitiveLimitsTests : ActorQueueTestKit
         Assert.Equal(int.MaxValue, semaphore.Value);
     }
 
-    [Theory]
-    [InlineData(3e9)]
-    [InlineData(2147483648d)]
-    [InlineData(double.MaxValue)]
-    public void Token_counts_beyond_int_range_are_rejected_naming_the_parameter_and_value(double tokens)
-    {
-        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncCapacityLimiter(tokens, Sys));
-        Assert.Equal("totalTokens", ex.ParamName);
-        Assert.Contains($"got {tokens}", ex.Message);
-
-        using var limiter = new AsyncCapacityLimiter(int.MaxValue, Sys);
-        Assert.Equal("value", Assert.Throws<ArgumentOutOfRangeException>(() => limiter.TotalTokens = tokens).ParamName);
-        Assert.Equal(int.MaxValue, limiter.TotalTokens);
-    }
-
     [Fact]
     public void A_condition_over_a_disposed_lock_is_refused()
     {
