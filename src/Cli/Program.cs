@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ActorQueue.Cli.Commands;
 using ActorQueue.Cli.Security;
 using Serilog;
@@ -9,17 +10,29 @@ Log.Logger = new LoggerConfiguration()
     .CreateLogger();
 
 using var interrupts = new Interrupts();
-Console.CancelKeyPress += (_, e) =>
+// A terminal's Ctrl-C reaches only this process (jobs run in sessions of their own); SIGTERM and SIGHUP stop the same
+// way as the first Ctrl-C, so running jobs finish and are logged instead of being orphaned.
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, signal =>
 {
-    e.Cancel = true;
+    signal.Cancel = true;
     interrupts.Press();
-};
+});
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+{
+    signal.Cancel = true;
+    interrupts.Stop("terminated (SIGTERM)");
+});
+using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+{
+    signal.Cancel = true;
+    interrupts.Stop("hung up (SIGHUP)");
+});
 
 try
 {
     return args switch
     {
-        ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.Error, interrupts),
+        ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.OpenStandardError(), interrupts),
         ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
         ["cert", .. var rest] => CertCommand.Run(rest, Console.Out, Console.Error),
         ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupts.StopInput),
@@ -32,11 +45,29 @@ finally
     await Log.CloseAndFlushAsync();
 }
 
-// Jobs' output owns stdout. Anything else that writes to Console.Out (Akka's fallback console logger, active while
-// an actor system starts and stops) goes to stderr instead, so `actorqueue run ... | next-tool` sees only job output.
-static TextWriter JobOutput()
+// Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,
+// active while an actor system starts and stops) goes to stderr instead, so `actorqueue run ... | next-tool` sees only
+// job output. On a pipe or terminal, a file stream on fd 1 reports a closed reader (the console's stream drops the
+// bytes silently); on a regular file it would write at its own offset over what stderr wrote, so there the console's
+// stream (write(2) at the shared offset) is the right one.
+static Stream JobOutput()
 {
-    var stdout = Console.Out;
     Console.SetOut(Console.Error);
-    return stdout;
+    FileStream fd1;
+    try
+    {
+        fd1 = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    }
+    catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+    {
+        return Console.OpenStandardOutput(); // fd 1 closed or unusable: the console's stream copes
+    }
+
+    if (!fd1.CanSeek)
+    {
+        return fd1;
+    }
+
+    fd1.Dispose();
+    return Console.OpenStandardOutput();
 }

@@ -17,18 +17,18 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     private readonly FlowIdentity _identity;
 
     /// <summary>Creates a limiter with <paramref name="totalTokens"/> tokens.</summary>
-    /// <param name="totalTokens">How many tokens: a whole number of at least 1, or <see cref="double.PositiveInfinity"/>.</param>
+    /// <param name="totalTokens">How many tokens: a whole number from 1 to <see cref="int.MaxValue"/>, or <see cref="double.PositiveInfinity"/>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalTokens"/> is below 1, not whole, or NaN.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalTokens"/> is below 1, above <see cref="int.MaxValue"/> but finite, not whole, or NaN.</exception>
     public AsyncCapacityLimiter(double totalTokens, ActorSystem? system = null)
     {
         _state.Total = ValidateTokens(totalTokens, nameof(totalTokens));
         _identity = new FlowIdentity(_state.Holders.ContainsKey);
-        _handle = new CoordinatorHandle(system, CapacityLimiterCoordinator.Props(totalTokens, _state), "capacity-limiter");
+        _handle = new CoordinatorHandle(system, CapacityLimiterCoordinator.Props(totalTokens, _state), "capacity-limiter", _identity);
     }
 
     /// <summary>How many tokens there are. Raising it wakes waiters in FIFO order; lowering it takes no token back.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is below 1, not whole, or NaN.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1, above <see cref="int.MaxValue"/> but finite, not whole, or NaN.</exception>
     public double TotalTokens
     {
         get => _state.Total;
@@ -49,6 +49,9 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
 
     /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
     internal int WaitingCount => _state.Waiting;
+
+    /// <summary>Who the calling flow is for this primitive.</summary>
+    internal FlowIdentity Identity => _identity;
 
     /// <summary>The coordinator actor, for actor callers.</summary>
     public IActorRef Coordinator => _handle.Coordinator;
@@ -94,6 +97,8 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
             throw new InvalidOperationException("This borrower holds no token of this capacity limiter.");
         }
 
+        _identity.Forget(borrower);
+
         Coordinator.Tell(new CapacityRelease(borrower), ActorRefs.NoSender);
     }
 
@@ -120,8 +125,10 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <returns>A task that completes when the coordinator has stopped.</returns>
     public ValueTask DisposeAsync() => _handle.DisposeAsync();
 
+    // Borrowers are counted in an int, so a finite total beyond int.MaxValue could never be reached: only infinity means no limit.
     private static double ValidateTokens(double value, string parameterName) =>
-        double.IsPositiveInfinity(value) || (value >= 1 && value == Math.Floor(value))
+        double.IsPositiveInfinity(value) || (value >= 1 && value <= int.MaxValue && value == Math.Floor(value))
             ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value, $"total_tokens must be a whole number >= 1 or infinity, got {value}");
+            : throw new ArgumentOutOfRangeException(parameterName, value,
+                $"total_tokens must be a whole number from 1 to {int.MaxValue}, or infinity, got {value}");
 }

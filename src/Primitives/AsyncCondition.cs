@@ -30,6 +30,7 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     /// <summary>Creates a condition on <paramref name="lock"/>, or on a new lock of its own.</summary>
     /// <param name="lock">The lock to bind to; <c>null</c> to create one (disposed with the condition).</param>
     /// <param name="system">The actor system for a lock of its own; the embedded default when <c>null</c>.</param>
+    /// <exception cref="ObjectDisposedException"><paramref name="lock"/> has been disposed.</exception>
     public AsyncCondition(AsyncLock? @lock = null, ActorSystem? system = null)
     {
         _ownsLock = @lock is null;
@@ -61,6 +62,7 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     /// <param name="cancellationToken">Ends the wait (the lock is held again when the cancellation surfaces).</param>
     /// <returns>A task that completes once notified and holding the lock.</returns>
     /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
     public Task WaitAsync(CancellationToken cancellationToken = default)
     {
         var (owner, depth) = Lock.ClaimForConditionWait();
@@ -70,18 +72,21 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Wakes up to <paramref name="n"/> waiters, oldest first; they get the lock after the caller releases it.</summary>
-    /// <param name="n">How many to wake; at least 0.</param>
+    /// <param name="n">How many to wake; at least 1.</param>
     /// <returns>A task that completes once the waiters are woken (a <see cref="Task{TResult}"/> of how many were).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is below 1.</exception>
     /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
     public Task NotifyAsync(int n = 1)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         return Notify(n);
     }
 
     /// <summary>Wakes every waiter; they get the lock one by one after the caller releases it.</summary>
     /// <returns>A task that completes once the waiters are woken.</returns>
     /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
     public Task NotifyAllAsync() => Notify(int.MaxValue);
 
     /// <summary>Disposes the lock if the condition created it.</summary>

@@ -29,7 +29,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     public AsyncLock(ActorSystem? system = null)
     {
         _identity = new FlowIdentity(State.IsHeldBy);
-        _handle = new CoordinatorHandle(system, LockCoordinator.Props(State), "lock");
+        _handle = new CoordinatorHandle(system, LockCoordinator.Props(State), "lock", _identity);
     }
 
     /// <summary>Whether some flow or actor holds the lock.</summary>
@@ -42,6 +42,9 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     public IActorRef Coordinator => _handle.Coordinator;
 
     internal LockState State { get; } = new();
+
+    /// <summary>Who the calling flow is for this primitive.</summary>
+    internal FlowIdentity Identity => _identity;
 
     /// <summary>Whether the calling flow holds the lock.</summary>
     internal bool IsHeldByCurrentFlow => State.IsHeldBy(_identity.Current);
@@ -66,9 +69,14 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     public void Release()
     {
         var owner = _identity.Current;
-        if (owner is null || !State.TryClaimRelease(owner))
+        if (owner is null || !State.TryClaimRelease(owner, out var remaining))
         {
             throw new SynchronizationLockException("The lock is not held by the calling flow; only the flow that acquired it may release it.");
+        }
+
+        if (remaining == 0)
+        {
+            _identity.Forget(owner);
         }
 
         Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
@@ -96,16 +104,29 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     /// <returns>A task that completes when the coordinator has stopped.</returns>
     public ValueTask DisposeAsync() => _handle.DisposeAsync();
 
-    internal int NewConditionId() => Interlocked.Increment(ref _lastConditionId);
+    /// <summary>Numbers a new condition bound to this lock, which must not be disposed.</summary>
+    internal int NewConditionId()
+    {
+        if (_handle.IsDisposed)
+        {
+            throw new ObjectDisposedException(nameof(AsyncLock), "The lock passed as 'lock' has been disposed; a condition needs a lock that is not.");
+        }
+
+        return Interlocked.Increment(ref _lastConditionId);
+    }
 
     /// <summary>For a condition wait: the calling flow's token after taking every level of its hold off the mirror.</summary>
     internal (object Owner, int Depth) ClaimForConditionWait()
     {
+        _handle.ThrowIfDisposed(this);
         var owner = _identity.Current;
         var depth = owner is null ? 0 : State.ClaimAll(owner);
         return depth > 0 ? (owner!, depth) : throw new InvalidOperationException("WaitAsync requires holding the condition's lock.");
     }
 
-    internal object OwnerForNotify() =>
-        IsHeldByCurrentFlow ? _identity.Current! : throw new InvalidOperationException("Notify requires holding the condition's lock.");
+    internal object OwnerForNotify()
+    {
+        _handle.ThrowIfDisposed(this);
+        return IsHeldByCurrentFlow ? _identity.Current! : throw new InvalidOperationException("Notify requires holding the condition's lock.");
+    }
 }

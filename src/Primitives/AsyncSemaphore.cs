@@ -10,7 +10,7 @@ namespace ActorQueue.Primitives;
 public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
 {
     private readonly CoordinatorHandle _handle;
-    private readonly SemaphoreState _state = new();
+    private readonly SemaphoreState _state;
 
     /// <summary>Creates a semaphore with <paramref name="initialValue"/> free permits.</summary>
     /// <param name="initialValue">Free permits at the start; at least 0.</param>
@@ -23,11 +23,11 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(initialValue), initialValue, "The initial value must be >= 0");
         }
 
-        _state.Value = initialValue;
-        _handle = new CoordinatorHandle(system, SemaphoreCoordinator.Props(initialValue, _state), "semaphore");
+        _state = new SemaphoreState(initialValue);
+        _handle = new CoordinatorHandle(system, SemaphoreCoordinator.Props(_state), "semaphore");
     }
 
-    /// <summary>Free permits, as of the last message the coordinator handled.</summary>
+    /// <summary>Free permits: a release counts at once, a grant before its caller resumes.</summary>
     public int Value => _state.Value;
 
     /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
@@ -52,9 +52,15 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Gives a permit back; the oldest waiter gets it, else it returns to the pool.</summary>
+    /// <exception cref="SemaphoreFullException"><see cref="Value"/> is already <see cref="int.MaxValue"/>; nothing is added.</exception>
     public void Release()
     {
         _handle.ThrowIfDisposed(this);
+        if (!_state.TryAdd())
+        {
+            throw new SemaphoreFullException($"{SemaphoreState.FullMessage}; Value is {Value}.");
+        }
+
         Coordinator.Tell(SemaphoreRelease.Instance, ActorRefs.NoSender);
     }
 

@@ -304,10 +304,13 @@ internal sealed class LockState : PrimitiveState
     }
 
     /// <summary>Takes one level for <paramref name="owner"/>; <c>false</c> when it holds none.</summary>
-    public bool TryClaimRelease(object owner)
+    /// <param name="owner">The releasing flow's token.</param>
+    /// <param name="remaining">The levels <paramref name="owner"/> still holds after this one.</param>
+    public bool TryClaimRelease(object owner, out int remaining)
     {
         while (true)
         {
+            remaining = 0;
             if (!ReferenceEquals(_owner, owner))
             {
                 return false;
@@ -321,6 +324,7 @@ internal sealed class LockState : PrimitiveState
 
             if (Interlocked.CompareExchange(ref _depth, depth - 1, depth) == depth)
             {
+                remaining = depth - 1;
                 return true;
             }
         }

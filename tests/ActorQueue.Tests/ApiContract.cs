@@ -10,7 +10,7 @@ using Serilog;
 namespace ActorQueue.Tests;
 
 /// <summary>
-/// The public API contract of ../shared/API.md, as code: every listed member with its exact name, parameter names
+/// The public API contract of docs/API.md, as code: every listed member with its exact name, parameter names
 /// (named arguments) and types. It is never run; it only has to compile, so renaming or dropping a contract member
 /// breaks the build, and CI with it.
 /// </summary>

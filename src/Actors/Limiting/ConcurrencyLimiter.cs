@@ -22,8 +22,8 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>The counts the gatekeeper publishes.</summary>
     private readonly LimiterCounts _counts = new();
 
-    /// <summary>1 once disposal has begun.</summary>
-    private int _disposed;
+    /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
+    private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
     /// <summary>Creates a limiter and its gatekeeper actor.</summary>
     /// <param name="maxRunning">How many callers may hold a slot at once; at least 1.</param>
@@ -42,7 +42,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         var runtime = ActorQueueRuntime.Resolve(system);
         var props = GatekeeperActor.Props(MaxRunning, MaxQueued, name, name ?? runtime.Settings.DefaultLimiterName, _counts)
             .WithDispatcher(runtime.Settings.CoordinatorDispatcher);
-        Gatekeeper = runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name));
+        _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
     }
 
     /// <inheritdoc />
@@ -64,7 +64,8 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public int AvailableCount => Math.Max(0, MaxRunning - _counts.Running);
 
     /// <summary>The gatekeeper actor, for actor callers (<see cref="GatekeeperProtocol"/>).</summary>
-    public IActorRef Gatekeeper { get; }
+    /// <remarks>Keep the limiter referenced while actors use its gatekeeper: a limiter dropped without Dispose stops it.</remarks>
+    public IActorRef Gatekeeper => _gatekeeper.Actor;
 
     /// <summary>The tracer given to the constructor, else the library's <see cref="ActivitySource"/> <c>"ActorQueue"</c>.</summary>
     public ActivitySource Tracer { get; }
@@ -96,7 +97,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public ValueTask<ConcurrencyLease> AcquireAsync(string source = "unnamed", CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _gatekeeper.ThrowIfDisposed(this);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
@@ -112,27 +113,11 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// Stops the gatekeeper without waiting for it: every waiter gets <see cref="ObjectDisposedException"/>, and so
     /// does every later call. Leases still held need no release.
     /// </summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            Gatekeeper.Tell(new DisposeGatekeeper(), ActorRefs.NoSender);
-        }
-    }
+    public void Dispose() => _gatekeeper.Stop();
 
     /// <summary>As <see cref="Dispose"/>, and completes once the gatekeeper has stopped and every waiter has been failed.</summary>
     /// <returns>A task that completes when the gatekeeper has stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        var dispose = new DisposeGatekeeper();
-        Gatekeeper.Tell(dispose, ActorRefs.NoSender);
-        await dispose.Stopped.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
 
     /// <summary>Opens a wait span around <paramref name="grant"/> when the gatekeeper says the request really waits.</summary>
     private async ValueTask<ConcurrencyLease> TraceWaitAsync(string source, Task<int> queued, ValueTask<ConcurrencyLease> grant)

@@ -32,13 +32,14 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>How many items taken with <see cref="GetAsync"/> still await <see cref="TaskDone"/>; guards against extra calls.</summary>
     private int _outstandingGets;
 
-    /// <summary>1 once disposal has begun.</summary>
-    private int _disposed;
+    /// <summary>The router, stopped by Dispose or, for a queue dropped undisposed, by a finaliser.</summary>
+    private readonly OwnedActor<StopQueue> _router;
 
     /// <summary>Creates a queue and its router actor, in <see cref="QueueStatus.Idle"/>.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space by default; <c>null</c> for the configured default (100 ms),
-    /// <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
+    /// <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days, such as
+    /// <see cref="TimeSpan.MaxValue"/>) to wait until space or stop.</param>
     /// <param name="logger">Where start, stop, backpressure and worker errors are logged; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
@@ -73,7 +74,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         _inbox = new PutInbox<T>(telemetry);
         var props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox)
             .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
-        Router = _runtime.System.ActorOf(props, actorName);
+        var stopTimeout = _runtime.Settings.QueueStopTimeout;
+        _router = new OwnedActor<StopQueue>(_runtime.System.ActorOf(props, actorName), () => new StopQueue(stopTimeout, terminate: true));
     }
 
     /// <summary>The queue's name in logs and metrics.</summary>
@@ -82,11 +84,11 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>How many items the queue holds (<c>maxSize</c>).</summary>
     public int Capacity { get; }
 
-    /// <summary>How long a put waits for space when it is given no timeout.</summary>
+    /// <summary>How long a put waits for space when it is given no timeout; <see cref="Timeout.InfiniteTimeSpan"/> for no timeout.</summary>
     public TimeSpan DefaultPutTimeout { get; }
 
     /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed.</summary>
-    public QueueStatus Status => Volatile.Read(ref _disposed) != 0 ? QueueStatus.Stopped : _counters.Status;
+    public QueueStatus Status => _router.IsDisposed ? QueueStatus.Stopped : _counters.Status;
 
     /// <summary>The counters, as of the last message the router handled, with the puts that completed since.</summary>
     public QueueMetrics Metrics
@@ -112,7 +114,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public int WorkerCount => _counters.WorkerCount;
 
     /// <summary>The queue's router actor, for actor callers (<see cref="QueueProtocol"/>).</summary>
-    public IActorRef Router { get; }
+    /// <remarks>Keep the queue referenced while actors use its router: a queue dropped without Dispose is disposed by its finaliser.</remarks>
+    public IActorRef Router => _router.Actor;
 
     /// <summary>Starts processing: from <see cref="QueueStatus.Idle"/> or <see cref="QueueStatus.Stopped"/> (a restart resumes leftover items and respawns the last workers).</summary>
     /// <param name="cancellationToken">Stops waiting for the router's answer; the start itself still happens.</param>
@@ -129,7 +132,8 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <paramref name="timeout"/> in-flight work is cancelled through its token and goes back to the head of the queue.
     /// Items still queued stay queued.
     /// </summary>
-    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> to never cancel.</param>
+    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to never cancel.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     /// <returns>A task that completes once every worker has stopped.</returns>
     public Task StopAsync(TimeSpan? timeout = null)
     {
@@ -140,10 +144,11 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>Adds an item, waiting for space up to <paramref name="timeout"/>.</summary>
     /// <param name="item">The item.</param>
-    /// <param name="timeout">How long to wait for space; <c>null</c> for <see cref="DefaultPutTimeout"/>, <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
+    /// <param name="timeout">How long to wait for space; <c>null</c> for <see cref="DefaultPutTimeout"/>, <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to wait until space or stop.</param>
     /// <param name="cancellationToken">Withdraws the put while it waits; a cancelled put adds nothing.</param>
     /// <returns><c>true</c> when the item was added; <c>false</c> when the queue stayed full (a backpressure event, logged as a warning).</returns>
     /// <exception cref="QueueStateException">The queue is not processing (or stops while the put waits).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     public Task<bool> PutAsync(T item, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var putTimeout = timeout is null ? DefaultPutTimeout : QueueArguments.PutTimeout(timeout.Value, nameof(timeout));
@@ -232,27 +237,11 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Starts stopping the queue (as <see cref="StopAsync"/>) and then its router actor, without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            Router.Tell(new StopQueue(_runtime.Settings.QueueStopTimeout, terminate: true), ActorRefs.NoSender);
-        }
-    }
+    public void Dispose() => _router.Stop();
 
     /// <summary>Stops the queue (as <see cref="StopAsync"/>) and its router actor, and waits for both.</summary>
     /// <returns>A task that completes when the router has stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        var stop = new StopQueue(_runtime.Settings.QueueStopTimeout, terminate: true);
-        Router.Tell(stop, ActorRefs.NoSender);
-        await stop.Completion.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
                                     IConcurrencyLimiter? limiter)
@@ -284,14 +273,12 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         return await completion.Task.ConfigureAwait(false);
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    private void ThrowIfDisposed() => _router.ThrowIfDisposed(this);
 }
 
 /// <summary>Argument checks shared by the queue facades.</summary>
 internal static class QueueArguments
 {
-    public static TimeSpan PutTimeout(TimeSpan value, string parameterName) =>
-        value >= TimeSpan.Zero || value == Timeout.InfiniteTimeSpan
-            ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be >= 0 or Timeout.InfiniteTimeSpan, got {value}");
+    /// <summary>A put or stop timeout, by <see cref="Timeouts"/>' rule: over-long means infinite, negative is refused.</summary>
+    public static TimeSpan PutTimeout(TimeSpan value, string parameterName) => Timeouts.Normalize(value, parameterName);
 }

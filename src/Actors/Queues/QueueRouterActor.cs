@@ -254,10 +254,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
             item = default!;
         }
 
-        var timeout = message.Timeout ?? TimeSpan.Zero;
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        if (!Timeouts.TryNormalize(message.Timeout ?? TimeSpan.Zero, out var timeout))
         {
-            Sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId, $"Timeout must be >= 0 or infinite, got {timeout}"));
+            Sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId, Timeouts.Invalid("Timeout", timeout)));
             return;
         }
 

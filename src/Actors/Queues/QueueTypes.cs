@@ -1,3 +1,4 @@
+using ActorQueue.Runtime;
 namespace ActorQueue.Actors;
 
 /// <summary>Where a queue is in its lifecycle: <c>Idle → Processing → Stopping → Stopped</c>, and back to <c>Processing</c> on a restart.</summary>
@@ -85,15 +86,13 @@ public sealed record QueueConfig
     } = 100;
 
     /// <summary>
-    /// How often a processing queue logs its depth and counters at debug level (greater than zero). Default 1 s.
-    /// Space is handed to waiting puts the moment it frees, not on this period.
+    /// How often a processing queue logs its depth and counters at debug level (greater than zero, at most 49.7 days,
+    /// the longest timers wait). Default 1 s. Space is handed to waiting puts the moment it frees, not on this period.
     /// </summary>
     public TimeSpan CapacityRefreshTime
     {
         get;
-        init => field = value > TimeSpan.Zero
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(CapacityRefreshTime), value, $"CapacityRefreshTime must be > 0, got {value}");
+        init => field = Timeouts.Period(value, nameof(CapacityRefreshTime));
     } = TimeSpan.FromSeconds(1);
 
     /// <summary>How many worker calls may run at once (at least 1), or <c>null</c> for as many as there are workers.</summary>

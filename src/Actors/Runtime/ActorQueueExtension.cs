@@ -25,8 +25,7 @@ internal sealed class ActorQueueExtension : IExtension
         // still finds our dispatchers and queue defaults.
         system.Settings.InjectTopLevelFallback(ActorQueueRuntime.DefaultConfig);
         Settings = ActorQueueSettings.From(system.Settings.Config);
-        var responder = system.SystemActorOf(UndeliveredRequestResponder.Props(), "actorqueue-undelivered");
-        system.EventStream.Subscribe(responder, typeof(AllDeadLetters));
+        UndeliveredRequestResponder.Start(system);
     }
 
     /// <summary>The actor system this extension belongs to.</summary>

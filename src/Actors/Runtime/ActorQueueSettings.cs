@@ -33,11 +33,28 @@ public sealed record ActorQueueSettings(
             CoordinatorDispatcher: "actorqueue.coordinator-dispatcher",
             WorkerDispatcher: "actorqueue.worker-dispatcher",
             DefaultLimiterName: section.GetString("limiter.default-name", "unnamed"),
-            QueuePutTimeout: section.GetTimeSpan("queue.put-timeout", TimeSpan.FromMilliseconds(100)),
-            QueueStopTimeout: section.GetTimeSpan("queue.stop-timeout", TimeSpan.FromSeconds(5)))
+            QueuePutTimeout: QueueTimeout(section, "queue.put-timeout", TimeSpan.FromMilliseconds(100)),
+            QueueStopTimeout: QueueTimeout(section, "queue.stop-timeout", TimeSpan.FromSeconds(5)))
         {
             QueueWorkerBatch = WorkerBatch(section.GetInt("queue.worker-batch", 32)),
         };
+    }
+
+    /// <summary>A timeout setting by <see cref="Timeouts"/>' rule (over-long means infinite), naming the key when it does not parse.</summary>
+    private static TimeSpan QueueTimeout(Config section, string key, TimeSpan fallback)
+    {
+        var name = $"actorqueue.{key}";
+        TimeSpan value;
+        try
+        {
+            value = section.GetTimeSpan(key, fallback);
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException($"{name} must be a duration >= 0 or infinite, got '{section.GetString(key)}'", name, ex);
+        }
+
+        return Timeouts.Normalize(value, name);
     }
 
     private static int WorkerBatch(int value) => value >= 1

@@ -17,18 +17,31 @@ internal interface IUndeliverableRequest : IDeadLetterSuppression
 /// Listens to dead letters and answers facade requests that reached a stopped actor, so that a call racing a
 /// Dispose fails with <see cref="ObjectDisposedException"/> instead of hanging.
 /// </summary>
-internal sealed class UndeliveredRequestResponder : ReceiveActor
+/// <remarks>
+/// Not an actor on purpose: it answers on the thread that published the dead letter, so it keeps answering while
+/// the actor system terminates and after it has (an actor would be stopped with the system, and requests sent to a
+/// terminated system's actors would wait for ever). Answering only completes a task whose continuations run
+/// asynchronously, so this is safe on any thread.
+/// </remarks>
+internal sealed class UndeliveredRequestResponder(ActorPath path, IActorRefProvider provider) : MinimalActorRef
 {
-    public UndeliveredRequestResponder()
+    /// <inheritdoc />
+    public override ActorPath Path { get; } = path;
+
+    /// <inheritdoc />
+    public override IActorRefProvider Provider { get; } = provider;
+
+    /// <summary>Subscribes a responder to every dead letter of <paramref name="system"/>.</summary>
+    public static void Start(ExtendedActorSystem system)
     {
-        Receive<AllDeadLetters>(HandleDeadLetter);
+        var responder = new UndeliveredRequestResponder(system.Provider.TempPath(), system.Provider);
+        system.EventStream.Subscribe(responder, typeof(AllDeadLetters));
     }
 
-    public static Props Props() => Akka.Actor.Props.Create(() => new UndeliveredRequestResponder());
-
-    private static void HandleDeadLetter(AllDeadLetters letter)
+    /// <inheritdoc />
+    protected override void TellInternal(object message, IActorRef sender)
     {
-        if (letter.Message is IUndeliverableRequest request)
+        if (message is AllDeadLetters { Message: IUndeliverableRequest request })
         {
             request.Undelivered();
         }

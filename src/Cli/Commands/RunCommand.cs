@@ -26,22 +26,79 @@ internal static class RunCommand
         }
     }
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, Interrupts interrupts)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, Stream stdout, Stream stderr, Interrupts interrupts)
     {
+        var errors = new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true };
         var (options, problem) = RunOptions.Parse(args);
         if (options is null)
         {
-            return Usage.Fail(stderr, problem!);
+            return Usage.Fail(errors, problem!);
         }
 
-        TextReader input;
+        // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
+        var input = options.Input == "-" ? null : options.Input;
+        if (options.JobLog is { } joblogPath && input is not null && SameFile(joblogPath, input))
+        {
+            return Usage.Fail(errors, $"--joblog must not be the input file '{input}' (it would overwrite the jobs)");
+        }
+
+        if (options.LogFile is { } logPath && (input is not null && SameFile(logPath, input) || options.JobLog is { } other && SameFile(logPath, other)))
+        {
+            return Usage.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
+        }
+
+        Stream jobs;
         try
         {
-            input = options.Input == "-" ? Console.In : new StreamReader(options.Input);
+            jobs = input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Usage.Fail(stderr, $"cannot read '{options.Input}': {ex.Message}");
+            return Usage.Fail(errors, $"cannot read '{options.Input}': {ex.Message}");
+        }
+
+        await using (jobs)
+        {
+            if (options.LogFile is { } logFile && CannotAppend(logFile) is { } logProblem)
+            {
+                return Usage.Fail(errors, $"--log: cannot write '{logFile}': {logProblem}");
+            }
+
+            if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
+            {
+                return Usage.Fail(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
+            }
+
+            JobLog? jobLog = null;
+            if (options.JobLog is { } path)
+            {
+                try
+                {
+                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+                {
+                    return Usage.Fail(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {ex.Message}");
+                }
+            }
+
+            using (jobLog)
+            {
+                return await RunJobsAsync(options, jobs, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, interrupts);
+            }
+        }
+    }
+
+    private static async Task<int> RunJobsAsync(RunOptions options, Stream input, RunConsole console, TextWriter errors, JobLog? jobLog, Interrupts interrupts)
+    {
+        if (jobLog is { DroppedBytes: > 0 and var dropped })
+        {
+            await console.LineAsync($"actorqueue: --joblog: dropped an incomplete last record ({dropped} bytes, from a run that stopped mid-write); that job runs again");
+        }
+
+        if (JobProcess.Setsid is null && !options.Cluster)
+        {
+            await console.LineAsync("actorqueue: setsid (util-linux) not found: jobs share this process group, so a terminal's Ctrl-C reaches them too");
         }
 
         if (options.LogFile is { } logFile)
@@ -54,371 +111,103 @@ internal static class RunCommand
                 .CreateLogger();
         }
 
-        using (input)
+        // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
+        var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobs(options.Input));
+        if (!options.Cluster)
         {
-            var finished = options.Resume ? JobLog.ReadFinished(options.JobLog!) : [];
-            using var jobLog = options.JobLog is { } path ? JobLog.Open(path, append: options.Resume) : null;
-            // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
-            var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobs(options.Input));
-            if (!options.Cluster)
-            {
-                return await new JobRun(options, stdout, stderr, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input, finished);
-            }
+            return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input);
+        }
 
-            ClusterSession? cluster;
-            try
-            {
-                cluster = await ClusterSession.StartCoordinatorAsync(options.ClusterNode!, options.MinNodes,
-                    options.MaxQueued ?? Math.Max(2 * options.Jobs, 16), stderr, interrupts.StopInput);
-            }
-            catch (ArgumentException ex)
-            {
-                return Usage.Fail(stderr, ex.Message);
-            }
+        ClusterSession? cluster;
+        try
+        {
+            cluster = await ClusterSession.StartCoordinatorAsync(options.ClusterNode!, options.MinNodes,
+                JobRun.ReadAhead(options), errors, interrupts.StopInput);
+        }
+        catch (ArgumentException ex)
+        {
+            return Usage.Fail(errors, ex.Message);
+        }
 
-            if (cluster is null)
-            {
-                stderr.WriteLine("actorqueue: interrupted while waiting for worker nodes; no job started");
-                return 130;
-            }
+        if (cluster is null)
+        {
+            await errors.WriteLineAsync("actorqueue: interrupted while waiting for worker nodes; no job started");
+            return 130;
+        }
 
-            await using (cluster)
-            {
-                return await new JobRun(options, stdout, stderr, jobLog, interrupts, total, cluster.Executor).ExecuteAsync(input, finished);
-            }
+        await using (cluster)
+        {
+            return await new JobRun(options, console, jobLog, interrupts, total, cluster.Executor).ExecuteAsync(input);
+        }
+    }
+
+    private static bool SameFile(string a, string b) => string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal);
+
+    /// <summary>Why <paramref name="path"/> cannot be appended to (the log sink would fail silently later); <c>null</c> if it can.</summary>
+    private static string? CannotAppend(string path)
+    {
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
         }
     }
 }
 
-/// <summary>One run: the queue, the limiters, the counters and the output.</summary>
-internal sealed class JobRun(RunOptions options, TextWriter stdout, TextWriter stderr, JobLog? jobLog, Interrupts interrupts, Task<long?> total, IJobExecutor executor)
-{
-    private readonly Lock _outputGate = new();
-    private readonly DurationSample _durations = new();
-    private readonly CancellationTokenSource _halt = new();
-    private int _succeeded;
-    private int _failed;
-    private int _killed;
-    private int _retried;
-    private int _running;
-    private int _skipped;
-    private int _notStarted;
-
-    /// <summary>Set by --halt-on-failure or the first Ctrl-C: jobs not yet started stay unstarted (and unlogged, so --resume runs them).</summary>
-    private bool Stopping => _halt.IsCancellationRequested || interrupts.StopInput.IsCancellationRequested;
-
-    public async Task<int> ExecuteAsync(TextReader input, HashSet<long> alreadyFinished)
-    {
-        var clock = Stopwatch.StartNew();
-        await using var jobSlots = new ConcurrencyLimiter(options.Jobs, name: "jobs");
-        var tagSlots = options.Limits.ToDictionary(l => l.Key, l => new ConcurrencyLimiter(l.Value, name: $"tag-{l.Key}"));
-        try
-        {
-            // Tagged jobs wait for their tag before they take a -j slot, so extra workers keep untagged jobs moving.
-            var workers = Math.Min(options.Jobs + options.Limits.Values.Sum(), 4096);
-            // One job per worker at a time (worker batch 1): jobs are long, and -j N means N jobs run at once, so a job
-            // must never wait in a worker's run behind another job while a slot is free.
-            await using var queue = new BoundedQueue<object>(options.MaxQueued ?? Math.Max(2 * options.Jobs, 16), Timeout.InfiniteTimeSpan,
-                BoundedQueue<object>.DefaultHeartbeatPeriod, logger: null, system: null, name: "jobs", workerBatch: 1);
-            await queue.StartAsync();
-            await queue.StartWorkersAsync((item, _) => RunItemAsync(item, jobSlots, tagSlots), workers);
-
-            using var feeding = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _halt.Token);
-            using var progressStop = new CancellationTokenSource();
-            var progress = options.Quiet ? Task.CompletedTask : ShowProgressAsync(queue, clock, progressStop.Token);
-            var stoppedEarly = false;
-            try
-            {
-                await foreach (var item in JobReader.ReadAsync(input, options.Jsonl, feeding.Token))
-                {
-                    if (item is Job job && alreadyFinished.Contains(job.Seq))
-                    {
-                        _skipped++;
-                        continue;
-                    }
-
-                    await queue.PutAsync(item, Timeout.InfiniteTimeSpan, feeding.Token);
-                }
-
-                await queue.JoinAsync(feeding.Token);
-            }
-            catch (OperationCanceledException) when (feeding.IsCancellationRequested)
-            {
-                stoppedEarly = true;
-            }
-
-            // Running jobs finish; jobs still queued are not started and not logged, so --resume runs them.
-            await queue.StopAsync(Timeout.InfiniteTimeSpan);
-            await progressStop.CancelAsync();
-            await progress;
-            var notStarted = queue.Size + _notStarted;
-            PrintSummary(clock.Elapsed, notStarted, stoppedEarly);
-        }
-        finally
-        {
-            foreach (var limiter in tagSlots.Values)
-            {
-                await limiter.DisposeAsync();
-            }
-        }
-
-        return _failed + _killed == 0 && !interrupts.StopInput.IsCancellationRequested ? 0 : Math.Clamp(_failed + _killed, 1, 101);
-    }
-
-    private async Task RunItemAsync(object item, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
-    {
-        if (item is MalformedJob malformed)
-        {
-            Interlocked.Increment(ref _failed);
-            WriteError($"actorqueue: line {malformed.LineNumber}: {malformed.Problem}; the job is counted as failed");
-            HaltIfAsked();
-            return;
-        }
-
-        var job = (Job)item;
-        var unknown = job.Tags.FirstOrDefault(t => !tagSlots.ContainsKey(t));
-        if (unknown is not null)
-        {
-            Interlocked.Increment(ref _failed);
-            WriteError($"actorqueue: job {job.Id}: unknown tag '{unknown}'; add --limit {unknown}=N");
-            HaltIfAsked();
-            return;
-        }
-
-        var retries = job.Retries ?? options.Retries;
-        for (var attempt = 1; ; attempt++)
-        {
-            var (result, started, runtime) = await RunAttemptAsync(job, jobSlots, tagSlots);
-            if (result is null)
-            {
-                Interlocked.Increment(ref _notStarted);
-                return;
-            }
-
-            if (result.Signal != 0 && !result.TimedOut)
-            {
-                Interlocked.Increment(ref _killed); // killed by a second Ctrl-C: not finished, so not logged
-                return;
-            }
-
-            if (!result.Succeeded && attempt <= retries && !interrupts.Kill.IsCancellationRequested)
-            {
-                Interlocked.Increment(ref _retried);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100 * Math.Pow(2, attempt - 1), 5000)));
-                continue;
-            }
-
-            Report(job, result, started, runtime, attempt);
-            return;
-        }
-    }
-
-    /// <summary>Runs one attempt holding the job's slots; a <c>null</c> result means the run is stopping and the job did not start.</summary>
-    private async Task<(AttemptResult? Result, DateTimeOffset Started, TimeSpan Runtime)> RunAttemptAsync(
-        Job job, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
-    {
-        var leases = new List<ConcurrencyLease>();
-        try
-        {
-            foreach (var tag in job.Tags.Distinct().Order(StringComparer.Ordinal))
-            {
-                leases.Add(await tagSlots[tag].AcquireAsync($"job {job.Id}"));
-            }
-
-            leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));
-            if (Stopping)
-            {
-                return (null, default, default);
-            }
-
-            Interlocked.Increment(ref _running);
-            var started = DateTimeOffset.UtcNow;
-            var clock = Stopwatch.StartNew();
-            try
-            {
-                var result = await executor.RunAsync(job, job.Timeout ?? options.Timeout, interrupts.Kill);
-                return (result, started, clock.Elapsed);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _running);
-            }
-        }
-        finally
-        {
-            foreach (var lease in leases)
-            {
-                lease.Dispose();
-            }
-        }
-    }
-
-    private void Report(Job job, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
-    {
-        if (!result.Succeeded)
-        {
-            HaltIfAsked(); // before anything is printed or logged, so no job starts once this failure shows
-        }
-
-        _durations.Add(runtime.TotalSeconds);
-        lock (_outputGate)
-        {
-            WriteWhole(stdout, result.Output, job.Id);
-            WriteWhole(stderr, result.Errors, job.Id);
-            if (!result.Succeeded)
-            {
-                var why = result.TimedOut ? $"timed out after {(job.Timeout ?? options.Timeout)!.Value.TotalSeconds:0.###}s (process tree killed)" : $"exited with {result.ExitCode}";
-                stderr.WriteLine($"actorqueue: job {job.Id} failed: {why}{(attempts > 1 ? $" after {attempts} attempts" : "")}: {job.Command}");
-            }
-        }
-
-        jobLog?.Record(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
-        Log.Information("Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode} in {RuntimeSeconds:0.000}s after {Attempts} attempt(s): {Command}",
-            job.Id, job.Seq, result.Succeeded ? "succeeded" : result.TimedOut ? "timed out" : "failed", result.ExitCode, runtime.TotalSeconds, attempts, job.Command);
-        if (result.Succeeded)
-        {
-            Interlocked.Increment(ref _succeeded);
-        }
-        else
-        {
-            Interlocked.Increment(ref _failed);
-        }
-    }
-
-    private void HaltIfAsked()
-    {
-        if (options.HaltOnFailure && !_halt.IsCancellationRequested)
-        {
-            WriteError("actorqueue: --halt-on-failure: no new jobs start; running jobs finish");
-            _halt.Cancel();
-        }
-    }
-
-    private void WriteWhole(TextWriter writer, string text, string id)
-    {
-        if (text.Length == 0)
-        {
-            return;
-        }
-
-        if (!options.Tag)
-        {
-            writer.Write(text);
-            if (!text.EndsWith('\n'))
-            {
-                writer.WriteLine();
-            }
-
-            return;
-        }
-
-        foreach (var line in text.TrimEnd('\n').Split('\n'))
-        {
-            writer.WriteLine($"{id}\t{line}");
-        }
-    }
-
-    private void WriteError(string message)
-    {
-        lock (_outputGate)
-        {
-            stderr.WriteLine(message);
-        }
-    }
-
-    private async Task ShowProgressAsync(BoundedQueue<object> queue, Stopwatch clock, CancellationToken cancellationToken)
-    {
-        var terminal = !Console.IsErrorRedirected;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 2000));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                var done = _succeeded + _failed;
-                var rate = done / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
-                var known = total.IsCompletedSuccessfully ? total.Result : null;
-                var progress = known is { } all ? $"{done + _skipped}/{all}" : $"{done}";
-                var eta = known is { } jobs && rate > 0 ? $", ETA {Math.Max(0, jobs - done - _skipped) / rate:0}s" : "";
-                var line = $"actorqueue: {progress} done, {Volatile.Read(ref _running)} running, {queue.Size} waiting, {_failed} failed, {rate:0.0} jobs/s{eta}";
-                lock (_outputGate)
-                {
-                    if (terminal)
-                    {
-                        stderr.Write($"\r\u001b[2K{line}");
-                    }
-                    else
-                    {
-                        stderr.WriteLine(line);
-                    }
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        if (terminal)
-        {
-            lock (_outputGate)
-            {
-                stderr.Write("\r\u001b[2K");
-            }
-        }
-    }
-
-    private void PrintSummary(TimeSpan elapsed, int notStarted, bool stoppedEarly)
-    {
-        if (options.Quiet)
-        {
-            return;
-        }
-
-        double Percentile(double p) => _durations.Percentile(p);
-        var done = _succeeded + _failed;
-        var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
-                   $"{_succeeded} succeeded, {_failed} failed, {_retried} retries; job duration p50 {Percentile(0.5):0.000}s, p95 {Percentile(0.95):0.000}s";
-        if (_skipped > 0)
-        {
-            line += $"; {_skipped} skipped (already in the joblog)";
-        }
-
-        if (stoppedEarly)
-        {
-            line += $"; stopped early, {notStarted} queued job(s) not started" + (options.JobLog is null ? "" : " (--resume runs them)");
-        }
-
-        if (_killed > 0)
-        {
-            line += $"; {_killed} killed";
-        }
-
-        WriteError(line);
-    }
-}
-
-/// <summary>Ctrl-C: the first press stops reading input (running jobs finish); the second kills running jobs.</summary>
+/// <summary>
+/// The runner's interruptions, in two stages. The first (a Ctrl-C, SIGTERM or SIGHUP) stops new jobs and lets running
+/// jobs finish; a Ctrl-C after it kills the running jobs, which are then not logged as finished.
+/// </summary>
 internal sealed class Interrupts : IDisposable
 {
     private readonly CancellationTokenSource _stopInput = new();
     private readonly CancellationTokenSource _kill = new();
-    private int _presses;
+
+    /// <summary>0 running, 1 stopping (running jobs finish), 2 killing.</summary>
+    private int _stage;
 
     public CancellationToken StopInput => _stopInput.Token;
 
     public CancellationToken Kill => _kill.Token;
 
+    /// <summary>A Ctrl-C (SIGINT): the first stops new jobs, the next kills running ones.</summary>
     public void Press()
     {
-        switch (Interlocked.Increment(ref _presses))
+        if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
-            case 1:
-                Console.Error.WriteLine("\nactorqueue: interrupted: no new jobs start; running jobs finish (Ctrl-C again kills them)");
-                _stopInput.Cancel();
-                break;
-            default:
-                Console.Error.WriteLine("\nactorqueue: killing running jobs");
-                _kill.Cancel();
-                break;
+            Say("interrupted: no new jobs start; running jobs finish (Ctrl-C again kills them)");
+            _stopInput.Cancel();
+        }
+        else if (Interlocked.Exchange(ref _stage, 2) == 1)
+        {
+            Say("killing running jobs");
+            _kill.Cancel();
+        }
+    }
+
+    /// <summary>SIGTERM or SIGHUP (<paramref name="why"/> says which): the first stage only, however often it comes.</summary>
+    public void Stop(string why)
+    {
+        if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
+        {
+            Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
+            _stopInput.Cancel();
+        }
+    }
+
+    private static void Say(string message)
+    {
+        try
+        {
+            Console.Error.WriteLine($"\nactorqueue: {message}");
+        }
+        catch (IOException)
+        {
+            // No terminal any more (SIGHUP): the interruption still takes effect.
         }
     }
 

@@ -79,14 +79,20 @@ internal sealed record RunOptions
                             throw new UsageException($"--limit takes TAG=N, got '{limit}'");
                         }
 
-                        limits[limit[..eq]] = PositiveInt($"--limit {limit[..eq]}", limit[(eq + 1)..]);
+                        var tag = limit[..eq];
+                        if (limits.TryGetValue(tag, out var earlier))
+                        {
+                            throw new UsageException($"--limit {tag} is given twice ('{tag}={earlier}' and '{limit}')");
+                        }
+
+                        limits[tag] = PositiveInt($"--limit {tag}", limit[(eq + 1)..]);
                         break;
                     case "--retries":
                         options = options with { Retries = NonNegativeInt(arg, Value()) };
                         break;
                     case "--timeout":
                         var timeout = Value();
-                        options = options with { Timeout = Durations.Parse(timeout) ?? throw new UsageException($"--timeout takes a duration like 30s, 500ms or 2m, got '{timeout}'") };
+                        options = options with { Timeout = Durations.Parse(timeout) ?? throw new UsageException($"--timeout takes a duration from {Durations.Range} (like 30s, 500ms or 2m), got '{timeout}'") };
                         break;
                     case "--halt-on-failure":
                         options = options with { HaltOnFailure = true };

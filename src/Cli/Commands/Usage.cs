@@ -22,13 +22,14 @@ internal static class Usage
                                 input is read lazily, so a huge input runs in bounded memory
           --limit TAG=N         a named limiter: jobs tagged TAG also need one of its N slots (repeatable)
           --retries N           retry a failed job up to N times, with backoff from 100 ms doubling to 5 s
-          --timeout DURATION    kill a job's whole process tree after DURATION (500ms, 30s, 2m, 1h)
+          --timeout DURATION    kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; 1ms to 1193h)
           --halt-on-failure     after the first failure start no new jobs; running jobs finish
           --tag                 prefix every output line with the job's id and a tab
           -q, --quiet           no progress and no summary
           --jsonl               input lines are JSON objects {"id", "cmd", "tags", "timeout", "retries", "env"}
           --joblog FILE         record finished jobs in GNU parallel's joblog format
-          --resume              skip the jobs FILE of --joblog records as finished, and append to it
+          --resume              skip the jobs FILE of --joblog records as finished, and append to it (a last
+                                record a crash cut short is dropped, so that job runs again)
           --log FILE            write structured logs (Serilog compact JSON): one event per job, plus the
                                 queue's and limiters' own events
 
@@ -65,11 +66,14 @@ internal static class Usage
         A node serves until the coordinator leaves the cluster; Ctrl-C makes it leave, and its running jobs run
         again on another node (at-least-once).
 
-        Each job's stdout and stderr are printed whole when it ends, never interleaved. Ctrl-C once: no new jobs
-        start and running jobs finish (the joblog stays complete, so --resume continues where the run stopped);
-        Ctrl-C twice: running jobs are killed (they are not logged, so --resume runs them again).
+        Each job's stdout and stderr are printed whole when it ends, never interleaved, byte for byte (past 64 KiB a
+        job's output waits in a temporary file, not in memory). Jobs run in sessions of their own (setsid), so a
+        terminal's Ctrl-C reaches only actorqueue. Ctrl-C once, SIGTERM or SIGHUP: no new jobs start and running jobs
+        finish (the joblog stays complete, so --resume continues where the run stopped); Ctrl-C again: running jobs'
+        process groups are killed (they are not logged, so --resume runs them again).
 
-        Exit status: 0 when every job succeeded; else the number of failed jobs, at most 101; 255 for usage errors.
+        Exit status: 0 when every job succeeded; else the number of failed jobs, at most 101 (a bad input line, a job
+        that could not start and a job whose output could not be written count as failed); 255 for usage errors.
 
         Examples:
           dotnet run --project src/Cli -- run examples/jobs.txt -j 4 --retries 1

@@ -29,23 +29,45 @@ internal sealed class LocalJobExecutor : IJobExecutor
 /// <param name="TimeoutSeconds">How long the attempt may run, in seconds; <c>null</c> for no limit.</param>
 internal sealed record RemoteJob(string Id, string Command, Dictionary<string, string> Environment, double? TimeoutSeconds);
 
-/// <summary>How a job ended on a worker node.</summary>
-internal sealed record RemoteJobResult(int ExitCode, int Signal, bool TimedOut, string Output, string Errors);
+/// <summary>How a job ended on a worker node; its output travels whole, as bytes.</summary>
+/// <param name="ExitCode">The exit code; -1 when the job did not exit by itself.</param>
+/// <param name="Signal">9 when its process group was killed at the timeout.</param>
+/// <param name="TimedOut">Whether it hit its timeout.</param>
+/// <param name="Output">Its stdout, byte for byte.</param>
+/// <param name="Errors">Its stderr, byte for byte.</param>
+/// <param name="Problem">Why it could not start on the node; <c>null</c> when it ran.</param>
+internal sealed record RemoteJobResult(int ExitCode, int Signal, bool TimedOut, byte[] Output, byte[] Errors, string? Problem = null);
 
 /// <summary>The distributed queue that <c>actorqueue run --cluster</c> feeds and <c>actorqueue node</c> workers serve.</summary>
 internal static class ClusterJobs
 {
     public const string QueueName = "actorqueue-jobs";
 
-    /// <summary>The worker nodes' handler: runs the job as a local process, with <c>ACTORQUEUE_NODE</c> set to the node's address.</summary>
+    /// <summary>
+    /// The worker nodes' handler: runs the job as a local process, with <c>ACTORQUEUE_NODE</c> set to the node's address.
+    /// A job the node's own stop interrupted throws, so it is not reported as finished and runs again elsewhere.
+    /// </summary>
     public static Func<RemoteJob, CancellationToken, Task<RemoteJobResult>> Handler(string nodeAddress) => async (remote, token) =>
     {
         var environment = new Dictionary<string, string>(remote.Environment) { ["ACTORQUEUE_NODE"] = nodeAddress };
         var job = new Job(0, remote.Id, remote.Command, [], null, null, environment);
-        var timeout = remote.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;
-        var result = await JobProcess.RunAsync(job, timeout, token).ConfigureAwait(false);
-        return new RemoteJobResult(result.ExitCode, result.Signal, result.TimedOut, result.Output, result.Errors);
+        var timeout = remote.TimeoutSeconds is { } seconds ? Durations.FromSeconds(seconds) : null;
+        using var result = await JobProcess.RunAsync(job, timeout, token).ConfigureAwait(false);
+        token.ThrowIfCancellationRequested();
+        var output = await result.Output.ToArrayAsync(MaxResultBytes).ConfigureAwait(false);
+        var errors = await result.Errors.ToArrayAsync(MaxResultBytes - output.Length).ConfigureAwait(false);
+        var problem = result.Output.Length + result.Errors.Length > MaxResultBytes
+            ? $"its output ({result.Output.Length + result.Errors.Length} bytes) is more than a cluster result carries ({MaxResultBytes} bytes); the first {MaxResultBytes} are shown"
+            : result.Problem;
+        return new RemoteJobResult(result.ExitCode, result.Signal, result.End == AttemptEnd.TimedOut, output, errors, problem);
     };
+
+    /// <summary>
+    /// The most output a result carries back. The whole result is one remoting message, and Akka discards a message over
+    /// its frame size (128,000 bytes by default) without telling the sender, which would leave the job waiting for ever;
+    /// 64 KiB, base64-encoded in JSON, fits with room to spare.
+    /// </summary>
+    public const int MaxResultBytes = 64 * 1024;
 }
 
 /// <summary>Runs jobs on the cluster's worker nodes through the distributed job queue.</summary>
@@ -56,20 +78,34 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
     {
         var remote = new RemoteJob(job.Id, job.Command, new Dictionary<string, string>(job.Environment), timeout?.TotalSeconds);
         var accepted = await queue.SubmitAsync(remote, Timeout.InfiniteTimeSpan, kill).ConfigureAwait(false);
+        if (accepted is null)
+        {
+            return AttemptResult.CouldNotRun("could not run (the cluster's job queue did not take it)");
+        }
+
         ItemResult<RemoteJobResult> ended;
         try
         {
-            ended = await accepted!.Completion.WaitAsync(kill).ConfigureAwait(false);
+            ended = await accepted.Completion.WaitAsync(kill).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
         {
-            return new AttemptResult(-1, 9, false, "", "", Host: null); // abandoned by a second Ctrl-C: not logged, --resume runs it
+            return AttemptResult.Interrupted(); // abandoned by a second Ctrl-C: not logged, --resume runs it
         }
 
         var host = HostOf(ended.Node);
-        return ended is { Succeeded: true, Result: { } result }
-            ? new AttemptResult(result.ExitCode, result.Signal, result.TimedOut, result.Output, result.Errors, host)
-            : new AttemptResult(-1, 0, false, "", $"actorqueue: job {job.Id} could not run on {ended.Node}: {ended.Error}\n", host);
+        if (ended is not { Succeeded: true, Result: { } result })
+        {
+            return AttemptResult.CouldNotRun($"could not run on {ended.Node} ({ended.Error})", host);
+        }
+
+        var (output, errors) = (CapturedOutput.Of(result.Output), CapturedOutput.Of(result.Errors));
+        return result switch
+        {
+            { Problem: { } problem } => AttemptResult.CouldNotRun(problem, host, output, errors),
+            { TimedOut: true } => AttemptResult.TimedOut(output, errors, host),
+            _ => AttemptResult.Exited(result.ExitCode, output, errors, host),
+        };
     }
 
     /// <summary><c>host:port</c> of an Akka address like <c>akka.tcp://actorqueue@127.0.0.1:4053</c>.</summary>

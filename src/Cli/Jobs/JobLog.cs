@@ -1,67 +1,150 @@
 using System.Globalization;
+using System.Text;
 
 namespace ActorQueue.Cli.Jobs;
 
 /// <summary>
 /// GNU parallel's joblog: a header, then one tab-separated line per finished job
-/// (<c>Seq Host Starttime JobRuntime Send Receive Exitval Signal Command</c>), flushed as each job ends, so an
-/// interrupted run leaves a complete log for <c>--resume</c>.
+/// (<c>Seq Host Starttime JobRuntime Send Receive Exitval Signal Command</c>), written as each job ends, so an
+/// interrupted run leaves a complete log for <c>--resume</c>. A record counts only once its line is whole: a crash in
+/// the middle of a write leaves a last line without its newline, which <c>--resume</c> drops before it appends.
 /// </summary>
 internal sealed class JobLog : IDisposable
 {
     public const string Header = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand";
 
-    private readonly StreamWriter _writer;
+    private readonly FileStream _file;
     private readonly Lock _gate = new();
 
-    private JobLog(StreamWriter writer) => _writer = writer;
+    /// <summary>Set when a write failed part-way, so the next record starts on a line of its own.</summary>
+    private bool _torn;
 
-    /// <summary>Opens the log: appends when resuming an existing log, else starts it with the header.</summary>
-    public static JobLog Open(string path, bool append)
+    private JobLog(FileStream file) => _file = file;
+
+    /// <summary>The sequence numbers the log held as finished when it was opened (empty for a new log).</summary>
+    public IReadOnlySet<long> Finished { get; private init; } = new HashSet<long>();
+
+    /// <summary>How many bytes of an incomplete last record <see cref="OpenAsync"/> dropped.</summary>
+    public long DroppedBytes { get; private init; }
+
+    /// <summary>
+    /// Opens the log: for <paramref name="resume"/>, reads the finished jobs and appends after the last whole record;
+    /// otherwise starts a new log with the header.
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be read or written.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file cannot be opened.</exception>
+    /// <exception cref="InvalidDataException">The file to resume is not a joblog.</exception>
+    public static async Task<JobLog> OpenAsync(string path, bool resume)
     {
-        var exists = File.Exists(path) && new FileInfo(path).Length > 0;
-        var writer = new StreamWriter(path, append) { AutoFlush = false };
-        if (!append || !exists)
+        var file = new FileStream(path, resume ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        try
         {
-            writer.WriteLine(Header);
-            writer.Flush();
-        }
+            if (!resume)
+            {
+                var fresh = new JobLog(file);
+                fresh.Write(Header);
+                return fresh;
+            }
 
-        return new JobLog(writer);
+            if (!file.CanSeek)
+            {
+                throw new InvalidDataException($"'{path}' is not a regular file, so --resume cannot read it back");
+            }
+
+            var (finished, whole) = await ReadFinishedAsync(file, path).ConfigureAwait(false);
+            var dropped = file.Length - whole;
+            file.SetLength(whole);
+            file.Seek(whole, SeekOrigin.Begin);
+            var log = new JobLog(file) { Finished = finished, DroppedBytes = dropped };
+            if (whole == 0)
+            {
+                log.Write(Header);
+            }
+
+            return log;
+        }
+        catch
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
-    /// <summary>The sequence numbers a previous run recorded as finished.</summary>
-    public static HashSet<long> ReadFinished(string path)
+    /// <summary>The finished jobs' sequence numbers, and where the last whole line ends.</summary>
+    private static async Task<(HashSet<long> Finished, long Whole)> ReadFinishedAsync(FileStream file, string path)
     {
         var finished = new HashSet<long>();
-        if (!File.Exists(path))
+        var reader = new LineReader(file);
+        if (await reader.ReadLineAsync().ConfigureAwait(false) is not ({ } first, var firstWhole))
         {
-            return finished;
+            return (finished, 0);
         }
 
-        foreach (var line in File.ReadLines(path).Skip(1))
+        var header = Encoding.UTF8.GetBytes(Header);
+        if (firstWhole ? !first.AsSpan().SequenceEqual(header) : !header.AsSpan().StartsWith(first))
         {
-            var tab = line.IndexOf('\t', StringComparison.Ordinal);
-            if (tab > 0 && long.TryParse(line.AsSpan(0, tab), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
+            throw new InvalidDataException($"'{path}' is not a joblog (its first line is not the joblog header)");
+        }
+
+        if (!firstWhole)
+        {
+            return (finished, 0); // even the header was cut short
+        }
+
+        var whole = reader.Position;
+        while (await reader.ReadLineAsync().ConfigureAwait(false) is ({ } line, true))
+        {
+            whole = reader.Position;
+            if (ParseSeq(line) is { } seq)
             {
                 finished.Add(seq);
             }
         }
 
-        return finished;
+        return (finished, whole);
+    }
+
+    /// <summary>The sequence number of a well-formed record; <c>null</c> for anything else.</summary>
+    private static long? ParseSeq(byte[] line)
+    {
+        var fields = Encoding.UTF8.GetString(line).Split('\t', 9);
+        return fields.Length == 9
+               && long.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seq)
+               && double.TryParse(fields[2], NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+               && double.TryParse(fields[3], NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+               && fields[4..8].All(f => long.TryParse(f, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _))
+            ? seq
+            : null;
     }
 
     /// <summary>Records a finished job; <paramref name="host"/> is the node that ran it, <c>:</c> (GNU parallel's "here") when <c>null</c>.</summary>
-    public void Record(long seq, string? host, DateTimeOffset started, TimeSpan runtime, long received, int exitValue, int signal, string command)
+    /// <exception cref="IOException">The record could not be written.</exception>
+    public void Record(long seq, string? host, DateTimeOffset started, TimeSpan runtime, long received, int exitValue, int signal, string command) =>
+        Write(string.Create(CultureInfo.InvariantCulture,
+            $"{seq}\t{host ?? ":"}\t{started.ToUnixTimeMilliseconds() / 1000.0,10:0.000}\t{runtime.TotalSeconds,8:0.000}\t0\t{received}\t{exitValue}\t{signal}\t{command.ReplaceLineEndings(" ")}"));
+
+    private void Write(string line)
     {
-        var line = string.Create(CultureInfo.InvariantCulture,
-            $"{seq}\t{host ?? ":"}\t{started.ToUnixTimeMilliseconds() / 1000.0,10:0.000}\t{runtime.TotalSeconds,8:0.000}\t0\t{received}\t{exitValue}\t{signal}\t{command.ReplaceLineEndings(" ")}");
+        var bytes = Encoding.UTF8.GetBytes(line + "\n");
         lock (_gate)
         {
-            _writer.WriteLine(line);
-            _writer.Flush();
+            try
+            {
+                if (_torn)
+                {
+                    _file.Write("\n"u8);
+                    _torn = false;
+                }
+
+                _file.Write(bytes);
+            }
+            catch (IOException)
+            {
+                _torn = true;
+                throw;
+            }
         }
     }
 
-    public void Dispose() => _writer.Dispose();
+    public void Dispose() => _file.Dispose();
 }

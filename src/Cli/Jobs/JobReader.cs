@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace ActorQueue.Cli.Jobs;
@@ -5,110 +7,214 @@ namespace ActorQueue.Cli.Jobs;
 /// <summary>
 /// Reads jobs lazily, one line at a time, so that a run over millions of lines holds only what the queue holds.
 /// Blank lines and lines starting with <c>#</c> are skipped. With JSONL, each line is an object
-/// <c>{"id", "cmd", "tags", "timeout", "retries", "env"}</c>; only <c>cmd</c> is required.
+/// <c>{"id", "cmd", "tags", "timeout", "retries", "env"}</c>; only <c>cmd</c> is required. A line that is not a valid
+/// job (bad JSON or value, a NUL, bytes that are not UTF-8) becomes a <see cref="MalformedJob"/>, never a changed command.
 /// </summary>
 internal static class JobReader
 {
-    public static async IAsyncEnumerable<object> ReadAsync(TextReader input, bool jsonl,
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
+
+    /// <summary>The keys a JSONL job may have: any other (a typo like "timout") would otherwise be dropped silently.</summary>
+    private static readonly string[] Keys = ["id", "cmd", "tags", "timeout", "retries", "env"];
+
+    /// <summary>The jobs of <paramref name="input"/>: <see cref="Job"/>s and <see cref="MalformedJob"/>s, in order.</summary>
+    public static async IAsyncEnumerable<object> ReadAsync(Stream input, bool jsonl,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        var reader = new LineReader(input);
         long lineNumber = 0;
         long seq = 0;
-        while (await input.ReadLineAsync(cancellationToken) is { } line)
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is ({ } bytes, _))
         {
             lineNumber++;
-            var text = line.Trim();
+            var utf8 = lineNumber == 1 && bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? bytes[Encoding.UTF8.Preamble.Length..] : bytes;
+            if (Decode(utf8) is not { } text)
+            {
+                seq++;
+                yield return new MalformedJob(seq, lineNumber, "not valid UTF-8 (commands reach /bin/sh as UTF-8 text, so it would run altered)");
+                continue;
+            }
+
             if (text.Length == 0 || text.StartsWith('#'))
             {
                 continue;
             }
 
             seq++;
-            yield return jsonl ? ParseJson(seq, lineNumber, text) : new Job(seq, seq.ToString(System.Globalization.CultureInfo.InvariantCulture), text, [], null, null, EmptyEnvironment);
+            yield return jsonl ? ParseJson(seq, lineNumber, text) : ParseText(seq, lineNumber, text);
         }
     }
 
-    private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
-
-    private static object ParseJson(long seq, long lineNumber, string text)
+    /// <summary>The line as text, trimmed; <c>null</c> when it is not valid UTF-8.</summary>
+    private static string? Decode(byte[] utf8)
     {
         try
         {
-            using var document = JsonDocument.Parse(text);
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return new MalformedJob(seq, lineNumber, "expected a JSON object");
-            }
+            return StrictUtf8.GetString(utf8).Trim();
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
 
-            if (!root.TryGetProperty("cmd", out var cmd) || cmd.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(cmd.GetString()))
-            {
-                return new MalformedJob(seq, lineNumber, "\"cmd\" must be a non-empty string");
-            }
+    private static object ParseText(long seq, long lineNumber, string text) =>
+        text.Contains('\0', StringComparison.Ordinal)
+            ? new MalformedJob(seq, lineNumber, "the command contains a NUL character, which no command line can carry")
+            : new Job(seq, seq.ToString(CultureInfo.InvariantCulture), text, [], null, null, EmptyEnvironment);
 
-            var id = root.TryGetProperty("id", out var idValue) ? idValue.ToString() : seq.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var tags = new List<string>();
-            if (root.TryGetProperty("tags", out var tagsValue))
-            {
-                if (tagsValue.ValueKind != JsonValueKind.Array || tagsValue.EnumerateArray().Any(t => t.ValueKind != JsonValueKind.String))
-                {
-                    return new MalformedJob(seq, lineNumber, "\"tags\" must be an array of strings");
-                }
-
-                tags.AddRange(tagsValue.EnumerateArray().Select(t => t.GetString()!));
-            }
-
-            TimeSpan? timeout = null;
-            if (root.TryGetProperty("timeout", out var timeoutValue))
-            {
-                var parsed = timeoutValue.ValueKind == JsonValueKind.Number
-                    ? TimeSpan.FromSeconds(timeoutValue.GetDouble())
-                    : Durations.Parse(timeoutValue.GetString());
-                if (parsed is not { } valid || valid <= TimeSpan.Zero)
-                {
-                    return new MalformedJob(seq, lineNumber, "\"timeout\" must be a positive number of seconds or a duration like \"30s\"");
-                }
-
-                timeout = valid;
-            }
-
-            int? retries = null;
-            if (root.TryGetProperty("retries", out var retriesValue))
-            {
-                if (retriesValue.ValueKind != JsonValueKind.Number || !retriesValue.TryGetInt32(out var r) || r < 0)
-                {
-                    return new MalformedJob(seq, lineNumber, "\"retries\" must be a whole number >= 0");
-                }
-
-                retries = r;
-            }
-
-            var environment = new Dictionary<string, string>();
-            if (root.TryGetProperty("env", out var envValue))
-            {
-                if (envValue.ValueKind != JsonValueKind.Object)
-                {
-                    return new MalformedJob(seq, lineNumber, "\"env\" must be an object of strings");
-                }
-
-                foreach (var variable in envValue.EnumerateObject())
-                {
-                    environment[variable.Name] = variable.Value.ToString();
-                }
-            }
-
-            return new Job(seq, id, cmd.GetString()!, tags, timeout, retries, environment);
+    private static object ParseJson(long seq, long lineNumber, string text)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(text);
         }
         catch (JsonException ex)
         {
             return new MalformedJob(seq, lineNumber, $"not valid JSON ({ex.Message.Split('.')[0]})");
         }
+
+        using (document)
+        {
+            return ParseJob(seq, document.RootElement) is var (job, problem) && job is not null ? job : new MalformedJob(seq, lineNumber, problem!);
+        }
+    }
+
+    /// <summary>The job a JSON object describes, or what is wrong with it.</summary>
+    private static (Job? Job, string? Problem) ParseJob(long seq, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return (null, "expected a JSON object");
+        }
+
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            if (!Keys.Contains(property.Name))
+            {
+                return (null, $"unknown key {JsonSerializer.Serialize(property.Name)} (a job has {string.Join(", ", Keys)})");
+            }
+
+            if (!keys.Add(property.Name))
+            {
+                return (null, $"\"{property.Name}\" is given twice");
+            }
+        }
+
+        if (!root.TryGetProperty("cmd", out var cmdValue) || cmdValue.ValueKind != JsonValueKind.String || cmdValue.GetString() is not { } cmd
+            || string.IsNullOrWhiteSpace(cmd))
+        {
+            return (null, "\"cmd\" must be a non-empty string");
+        }
+
+        if (cmd.Contains('\0', StringComparison.Ordinal))
+        {
+            return (null, "\"cmd\" contains a NUL character, which no command line can carry");
+        }
+
+        var id = seq.ToString(CultureInfo.InvariantCulture);
+        if (root.TryGetProperty("id", out var idValue))
+        {
+            if (idValue.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
+            {
+                return (null, "\"id\" must be a string or a number");
+            }
+
+            id = idValue.ValueKind == JsonValueKind.String ? idValue.GetString()! : idValue.GetRawText();
+            if (id.Any(char.IsControl))
+            {
+                return (null, "\"id\" must not contain control characters (it prefixes output lines and messages)");
+            }
+        }
+
+        var tags = new List<string>();
+        if (root.TryGetProperty("tags", out var tagsValue))
+        {
+            if (tagsValue.ValueKind != JsonValueKind.Array || tagsValue.EnumerateArray().Any(t => t.ValueKind != JsonValueKind.String))
+            {
+                return (null, "\"tags\" must be an array of strings");
+            }
+
+            tags.AddRange(tagsValue.EnumerateArray().Select(t => t.GetString()!));
+        }
+
+        TimeSpan? timeout = null;
+        if (root.TryGetProperty("timeout", out var timeoutValue))
+        {
+            timeout = timeoutValue.ValueKind switch
+            {
+                JsonValueKind.Number => timeoutValue.TryGetDouble(out var seconds) ? Durations.FromSeconds(seconds) : null,
+                JsonValueKind.String => Durations.Parse(timeoutValue.GetString()),
+                _ => null,
+            };
+            if (timeout is null)
+            {
+                return (null, $"\"timeout\" must be a number of seconds or a duration like \"30s\", from {Durations.Range}, got {timeoutValue.GetRawText()}");
+            }
+        }
+
+        int? retries = null;
+        if (root.TryGetProperty("retries", out var retriesValue))
+        {
+            if (retriesValue.ValueKind != JsonValueKind.Number || !retriesValue.TryGetInt32(out var r) || r < 0)
+            {
+                return (null, "\"retries\" must be a whole number >= 0");
+            }
+
+            retries = r;
+        }
+
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (root.TryGetProperty("env", out var envValue))
+        {
+            if (envValue.ValueKind != JsonValueKind.Object)
+            {
+                return (null, "\"env\" must be an object of strings");
+            }
+
+            foreach (var variable in envValue.EnumerateObject())
+            {
+                if (variable.Name.Length == 0 || variable.Name.AsSpan().IndexOfAny('=', '\0') >= 0)
+                {
+                    return (null, $"\"env\" names must be non-empty, without '=' or NUL, got {JsonSerializer.Serialize(variable.Name)}");
+                }
+
+                var value = variable.Value.ValueKind switch
+                {
+                    JsonValueKind.String => variable.Value.GetString(),
+                    JsonValueKind.Number => variable.Value.GetRawText(),
+                    _ => null,
+                };
+                if (value is null || value.Contains('\0', StringComparison.Ordinal))
+                {
+                    return (null, $"\"env\" value of {variable.Name} must be a string (or number) without NUL");
+                }
+
+                environment[variable.Name] = value;
+            }
+        }
+
+        return (new Job(seq, id, cmd, tags, timeout, retries, environment), null);
     }
 }
 
 /// <summary>Durations on the command line: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, or plain seconds.</summary>
 internal static class Durations
 {
+    /// <summary>The shortest timeout: shorter ones round to nothing.</summary>
+    public static readonly TimeSpan Min = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>The longest timeout a .NET timer can wait (about 49.7 days).</summary>
+    public static readonly TimeSpan Max = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>The accepted range, as the error messages state it.</summary>
+    public const string Range = "1ms to 1193h";
+
+    /// <summary>The duration <paramref name="text"/> states, if it is one within <see cref="Min"/>..<see cref="Max"/>.</summary>
     public static TimeSpan? Parse(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
@@ -122,9 +228,10 @@ internal static class Durations
             : text.EndsWith('m') ? (text[..^1], 60.0)
             : text.EndsWith('h') ? (text[..^1], 3600.0)
             : (text, 1.0);
-        return double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
-               && value > 0 && double.IsFinite(value)
-            ? TimeSpan.FromSeconds(value * unit)
-            : null;
+        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? FromSeconds(value * unit) : null;
     }
+
+    /// <summary><paramref name="seconds"/> as a duration, if within <see cref="Min"/>..<see cref="Max"/> (checked before any conversion can overflow).</summary>
+    public static TimeSpan? FromSeconds(double seconds) =>
+        seconds >= Min.TotalSeconds && seconds <= Max.TotalSeconds ? TimeSpan.FromSeconds(seconds) : null;
 }

@@ -160,7 +160,17 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
+            GC.SuppressFinalize(this);
             await _producer.GracefulStop(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A handle dropped without DisposeAsync stops its producer agent, so a forgotten handle leaks no actor.</summary>
+    ~DistributedWorkQueue()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _producer.Tell(PoisonPill.Instance, ActorRefs.NoSender);
         }
     }
 

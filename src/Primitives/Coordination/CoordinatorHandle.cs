@@ -5,55 +5,42 @@ namespace ActorQueue.Primitives.Coordination;
 
 /// <summary>
 /// A facade's hold on its coordinator actor. Disposing it stops the actor; if the facade is dropped without
-/// Dispose, the finaliser stops the actor, so dropped primitives do not leak actors. Only the facade refers to it.
+/// Dispose, a finaliser stops the actor (see <see cref="OwnedActor{TStop}"/>), so dropped primitives do not leak
+/// actors. Only the facade refers to it.
 /// </summary>
 internal sealed class CoordinatorHandle
 {
-    /// <summary>1 once the coordinator has been told to stop.</summary>
-    private int _disposed;
+    private readonly OwnedActor<DisposeCoordinator> _coordinator;
 
-    public CoordinatorHandle(ActorSystem? system, Props props, string kind)
+    /// <summary>The primitive's flow identity, if it has one: disposing takes the calling flow's entry out.</summary>
+    private readonly FlowIdentity? _identity;
+
+    public CoordinatorHandle(ActorSystem? system, Props props, string kind, FlowIdentity? identity = null)
     {
+        _identity = identity;
         Runtime = ActorQueueRuntime.Resolve(system);
-        Coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
-    }
-
-    ~CoordinatorHandle()
-    {
-        if (Volatile.Read(ref _disposed) == 0)
-        {
-            Coordinator.Tell(new DisposeCoordinator(), ActorRefs.NoSender);
-        }
+        var coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
+        _coordinator = new OwnedActor<DisposeCoordinator>(coordinator, () => new DisposeCoordinator());
     }
 
     public ActorQueueExtension Runtime { get; }
 
-    public IActorRef Coordinator { get; }
+    public IActorRef Coordinator => _coordinator.Actor;
 
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    public bool IsDisposed => _coordinator.IsDisposed;
 
-    public void ThrowIfDisposed(object facade) => ObjectDisposedException.ThrowIf(IsDisposed, facade);
+    public void ThrowIfDisposed(object facade) => _coordinator.ThrowIfDisposed(facade);
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            Coordinator.Tell(new DisposeCoordinator(), ActorRefs.NoSender);
-            GC.SuppressFinalize(this);
-        }
+        _identity?.Forget();
+        _coordinator.Stop();
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        GC.SuppressFinalize(this);
-        var dispose = new DisposeCoordinator();
-        Coordinator.Tell(dispose, ActorRefs.NoSender);
-        await dispose.Stopped.Task.ConfigureAwait(false);
+        _identity?.Forget();
+        return _coordinator.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
     }
 
     /// <summary>
@@ -87,6 +74,12 @@ internal sealed class Releaser(Action release) : IAsyncDisposable, IDisposable
 /// the token (the forked-task caveat of async reentrancy). A flow that no longer holds gets a fresh token on its
 /// next acquire, so tasks forked earlier do not pass as the holder.
 /// </summary>
+/// <remarks>
+/// The token is an <see cref="AsyncLocal{T}"/> entry in the flow's ExecutionContext, and every primitive has its own.
+/// The flow's last release and the primitive's disposal take the entry out again (an <see cref="AsyncLocal{T}"/> set
+/// to <c>null</c> leaves the context), so a long-lived flow that goes through many primitives carries only those it
+/// holds: the context's map is copied on every change, and dead entries made each acquire slower than the last.
+/// </remarks>
 internal sealed class FlowIdentity(Func<object, bool> holds)
 {
     private readonly AsyncLocal<FlowToken?> _token = new();
@@ -108,6 +101,20 @@ internal sealed class FlowIdentity(Func<object, bool> holds)
         }
 
         return token;
+    }
+
+    /// <summary>
+    /// Takes the calling flow's entry out once it no longer holds through <paramref name="token"/> (its last release),
+    /// or whatever entry it has when <paramref name="token"/> is <c>null</c> (disposal). Call synchronously from the
+    /// caller's flow.
+    /// </summary>
+    public void Forget(object? token = null)
+    {
+        var current = _token.Value;
+        if (current is not null && (token is null || ReferenceEquals(current, token)))
+        {
+            _token.Value = null;
+        }
     }
 
     private sealed class FlowToken

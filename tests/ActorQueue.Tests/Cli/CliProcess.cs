@@ -1,9 +1,15 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text;
 
 namespace ActorQueue.Tests.Cli;
 
 /// <summary>What a run of the built <c>actorqueue</c> command printed and returned.</summary>
-public sealed record CliResult(int ExitCode, string Output, string Errors);
+public sealed record CliResult(int ExitCode, string Output, string Errors)
+{
+    /// <summary>Exactly the bytes the command wrote to stdout.</summary>
+    public byte[] OutputBytes { get; init; } = [];
+}
 
 /// <summary>Runs the built CLI (<c>src/Cli/bin/&lt;configuration&gt;/net10.0/actorqueue.dll</c>) as its own process.</summary>
 public static class CliProcess
@@ -29,14 +35,32 @@ public static class CliProcess
         return start;
     }
 
-    public static async Task<CliResult> RunAsync(string workingDirectory, string? stdin, params string[] args)
+    /// <summary>
+    /// The command as the leader of its own session and process group (through util-linux's <c>setsid</c>, which execs
+    /// in place), as a shell starts a foreground job: a signal to <c>-pid</c> then reaches it and everything that shares
+    /// its group, which is what a terminal's Ctrl-C does.
+    /// </summary>
+    public static ProcessStartInfo GroupLeaderStartInfo(string workingDirectory, params string[] args)
     {
-        using var process = Process.Start(StartInfo(workingDirectory, args))!;
-        var output = process.StandardOutput.ReadToEndAsync();
+        var start = StartInfo(workingDirectory, args);
+        start.FileName = "setsid";
+        start.ArgumentList.Insert(0, "dotnet");
+        return start;
+    }
+
+    public static Task<CliResult> RunAsync(string workingDirectory, string? stdin, params string[] args) =>
+        RunAsync(StartInfo(workingDirectory, args), stdin is null ? null : Encoding.UTF8.GetBytes(stdin));
+
+    /// <summary>Runs the command to completion, feeding it <paramref name="stdin"/> (nothing when <c>null</c>).</summary>
+    public static async Task<CliResult> RunAsync(ProcessStartInfo start, byte[]? stdin)
+    {
+        using var process = Process.Start(start)!;
+        var output = new MemoryStream();
+        var copying = process.StandardOutput.BaseStream.CopyToAsync(output);
         var errors = process.StandardError.ReadToEndAsync();
         if (stdin is not null)
         {
-            await process.StandardInput.WriteAsync(stdin);
+            await process.StandardInput.BaseStream.WriteAsync(stdin);
         }
 
         process.StandardInput.Close();
@@ -48,10 +72,21 @@ public static class CliProcess
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"actorqueue {string.Join(' ', args)} did not finish within 90 s");
+            throw new TimeoutException($"actorqueue {string.Join(' ', start.ArgumentList)} did not finish within 90 s");
         }
 
-        return new CliResult(process.ExitCode, await output, await errors);
+        await copying;
+        var bytes = output.ToArray();
+        return new CliResult(process.ExitCode, Encoding.UTF8.GetString(bytes), await errors) { OutputBytes = bytes };
+    }
+
+    /// <summary>Sends <paramref name="signal"/> (<c>INT</c>, <c>TERM</c>, ...) to a process, or to its whole process group.</summary>
+    public static async Task SignalAsync(int pid, string signal, bool wholeGroup = false)
+    {
+        var target = (wholeGroup ? -pid : pid).ToString(CultureInfo.InvariantCulture);
+        using var kill = Process.Start("kill", [$"-{signal}", "--", target]);
+        await kill.WaitForExitAsync();
+        Assert.True(kill.ExitCode == 0, $"kill -{signal} {target} failed");
     }
 
     private static string Locate()

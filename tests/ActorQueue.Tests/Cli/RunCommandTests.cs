@@ -6,49 +6,30 @@ namespace ActorQueue.Tests.Cli;
 /// <summary>The built <c>actorqueue run</c> on real shell commands; limits are checked from the joblog's timestamps.</summary>
 public sealed class RunCommandTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("actorqueue-cli-").FullName;
+    private readonly CliScratch _scratch = new();
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _scratch.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir, name);
+    private string Dir => _scratch.Dir;
 
-    private string Write(string name, params string[] lines)
-    {
-        File.WriteAllLines(PathOf(name), lines);
-        return PathOf(name);
-    }
+    private string PathOf(string name) => _scratch.PathOf(name);
+
+    private string Write(string name, params string[] lines) => _scratch.Write(name, lines);
+
+    private List<JobLogLine> ReadJobLog(string name) => _scratch.ReadJobLog(name);
+
+    private int JobLogLineCount() => _scratch.JobLogLineCount();
+
+    private static readonly TimeSpan Tick = CliScratch.Tick;
 
     private const double Trim = 0.010;
-
-    /// <summary>How often the CLI tests look at files and processes while they wait.</summary>
-    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(20);
-
-    /// <summary>Lines in the run's joblog so far, header included; 0 before it exists.</summary>
-    private int JobLogLineCount() => File.Exists(PathOf("log.tsv")) ? File.ReadAllLines(PathOf("log.tsv")).Length : 0;
-
-    private sealed record LogLine(long Seq, double Start, double Runtime, int Exit, int Signal, string Command);
-
-    private List<LogLine> ReadJobLog(string name)
-    {
-        var lines = File.ReadAllLines(PathOf(name));
-        Assert.Equal("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand", lines[0]);
-        return lines.Skip(1).Select(line =>
-        {
-            var f = line.Split('\t');
-            Assert.Equal(9, f.Length);
-            Assert.Equal(":", f[1]);
-            return new LogLine(long.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture),
-                double.Parse(f[3], CultureInfo.InvariantCulture), int.Parse(f[6], CultureInfo.InvariantCulture),
-                int.Parse(f[7], CultureInfo.InvariantCulture), f[8]);
-        }).ToList();
-    }
 
     /// <summary>
     /// The most jobs running at one instant. The joblog keeps milliseconds (start truncated, runtime rounded), so a job
     /// that starts as another ends can seem to overlap it by up to 1.5 ms; each interval is trimmed by 10 ms at both
     /// ends, far below the 200 ms an over-admitted job would overlap by.
     /// </summary>
-    private static int MaxOverlap(IEnumerable<LogLine> jobs) =>
+    private static int MaxOverlap(IEnumerable<JobLogLine> jobs) =>
         jobs.SelectMany(j => new[] { (T: j.Start + Trim, D: +1), (T: j.Start + j.Runtime - Trim, D: -1) })
             .OrderBy(e => e.T).ThenBy(e => e.D)
             .Aggregate((Now: 0, Max: 0), (acc, e) => (acc.Now + e.D, Math.Max(acc.Max, acc.Now + e.D))).Max;
@@ -58,7 +39,7 @@ public sealed class RunCommandTests : IDisposable
     {
         var jobs = Write("jobs.txt", Enumerable.Range(1, 8).Select(i => $"sleep 0.2; echo {i}").ToArray());
 
-        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q");
+        var result = await CliProcess.RunAsync(Dir, null, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q");
 
         Assert.Equal(0, result.ExitCode);
         var log = ReadJobLog("log.tsv");
@@ -77,7 +58,7 @@ public sealed class RunCommandTests : IDisposable
             """{"id": "n3", "cmd": "sleep 0.2", "tags": ["net"]}""",
             """{"id": "free", "cmd": "sleep 0.2"}""");
 
-        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "--jsonl", "-j", "4", "--limit", "net=1", "--joblog", "log.tsv", "-q");
+        var result = await CliProcess.RunAsync(Dir, null, "run", jobs, "--jsonl", "-j", "4", "--limit", "net=1", "--joblog", "log.tsv", "-q");
 
         Assert.Equal(0, result.ExitCode);
         var log = ReadJobLog("log.tsv");
@@ -91,7 +72,7 @@ public sealed class RunCommandTests : IDisposable
         var marker = PathOf("attempted");
         var jobs = Write("jobs.txt", $"if [ -e {marker} ]; then echo second-try-ok; else touch {marker}; exit 1; fi");
 
-        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "--retries", "2", "--joblog", "log.tsv");
+        var result = await CliProcess.RunAsync(Dir, null, "run", jobs, "--retries", "2", "--joblog", "log.tsv");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("second-try-ok", result.Output);
@@ -105,20 +86,14 @@ public sealed class RunCommandTests : IDisposable
         var pidFile = PathOf("child.pid");
         var jobs = Write("jobs.txt", $"sleep 60 & echo $! > {pidFile}; wait");
 
-        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "--timeout", "500ms", "--joblog", "log.tsv");
+        var result = await CliProcess.RunAsync(Dir, null, "run", jobs, "--timeout", "500ms", "--joblog", "log.tsv");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("timed out", result.Errors);
         var line = Assert.Single(ReadJobLog("log.tsv"));
         Assert.Equal((-1, 9), (line.Exit, line.Signal));
-        var child = File.ReadAllText(pidFile).Trim();
-        await Poll.UntilAsync(() => !IsAlive(child), TimeSpan.FromSeconds(10), $"the job's background child {child} was killed", Tick);
-    }
-
-    private static bool IsAlive(string pid)
-    {
-        var stat = $"/proc/{pid}/stat";
-        return File.Exists(stat) && !File.ReadAllText(stat).Split(' ')[2].Equals("Z", StringComparison.Ordinal);
+        var child = _scratch.RecordedPid("child.pid");
+        await Poll.UntilAsync(() => !CliScratch.IsAlive(child), TimeSpan.FromSeconds(10), $"the job's background child {child} was killed", Tick);
     }
 
     [Fact]
@@ -127,9 +102,9 @@ public sealed class RunCommandTests : IDisposable
         var three = Write("three.txt", "exit 1", "exit 2", "true", "exit 7");
         var many = Write("many.txt", Enumerable.Repeat("exit 1", 105).ToArray());
 
-        Assert.Equal(3, (await CliProcess.RunAsync(_dir, null, "run", three, "-q")).ExitCode);
-        Assert.Equal(101, (await CliProcess.RunAsync(_dir, null, "run", many, "-j", "8", "-q")).ExitCode);
-        Assert.Equal(0, (await CliProcess.RunAsync(_dir, "true\necho hi\n", "run", "-", "-q")).ExitCode);
+        Assert.Equal(3, (await CliProcess.RunAsync(Dir, null, "run", three, "-q")).ExitCode);
+        Assert.Equal(101, (await CliProcess.RunAsync(Dir, null, "run", many, "-j", "8", "-q")).ExitCode);
+        Assert.Equal(0, (await CliProcess.RunAsync(Dir, "true\necho hi\n", "run", "-", "-q")).ExitCode);
     }
 
     [Theory]
@@ -142,12 +117,22 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("--cluster", "--cluster needs --listen HOST:PORT")]
     [InlineData("--listen 127.0.0.1:4053", "--listen only applies with --cluster")]
     [InlineData("--cluster --listen nowhere", "--listen must be HOST:PORT with a port in 1..65535, got 'nowhere'")]
+    [InlineData("--timeout 1e300", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '1e300'")]
+    [InlineData("--timeout 2000h", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '2000h'")]
+    [InlineData("--timeout 0.0001ms", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '0.0001ms'")]
+    [InlineData("--joblog nowhere/log.tsv", "--joblog: cannot write 'nowhere/log.tsv'")]
+    [InlineData("--joblog .", "--joblog: cannot write '.'")]
+    [InlineData("--joblog /dev/full", "--joblog: cannot write '/dev/full'")]
+    [InlineData("--joblog nowhere/log.tsv --resume", "--joblog: cannot write 'nowhere/log.tsv'")]
+    [InlineData("--log nowhere/run.clef", "--log: cannot write 'nowhere/run.clef'")]
+    [InlineData("--limit net=1 --limit net=2", "--limit net is given twice ('net=1' and 'net=2')")]
     public async Task Usage_errors_exit_255_with_one_line_saying_what_to_fix(string args, string message)
     {
-        var result = await CliProcess.RunAsync(_dir, "", ["run", .. args.Split(' ')]);
+        var result = await CliProcess.RunAsync(Dir, $"touch {PathOf("started")}\n", ["run", .. args.Split(' ')]);
 
         Assert.Equal(255, result.ExitCode);
         Assert.Contains(message, result.Errors);
+        Assert.False(File.Exists(PathOf("started")), "no job started");
         Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
@@ -156,7 +141,7 @@ public sealed class RunCommandTests : IDisposable
     {
         var input = "{\"cmd\": \"echo one\"}\n{not json}\n{\"cmd\": \"echo three\", \"tags\": [\"gpu\"]}\n{\"cmd\": \"echo four\"}\n";
 
-        var result = await CliProcess.RunAsync(_dir, input, "run", "-", "--jsonl", "-q");
+        var result = await CliProcess.RunAsync(Dir, input, "run", "-", "--jsonl", "-q");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("line 2: not valid JSON", result.Errors);
@@ -172,7 +157,7 @@ public sealed class RunCommandTests : IDisposable
             "for i in $(seq 1 30); do echo A$i; sleep 0.005; done",
             "for i in $(seq 1 30); do echo B$i; sleep 0.005; done");
 
-        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "-q", "--tag");
+        var result = await CliProcess.RunAsync(Dir, null, "run", jobs, "-j", "2", "-q", "--tag");
 
         var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(60, lines.Length);
@@ -184,7 +169,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public async Task Input_is_read_lazily_so_jobs_run_while_the_input_is_still_open()
     {
-        var run = Process.Start(CliProcess.StartInfo(_dir, "run", "-", "-j", "2", "--joblog", "log.tsv", "-q"))!;
+        var run = Process.Start(CliProcess.StartInfo(Dir, "run", "-", "-j", "2", "--joblog", "log.tsv", "-q"))!;
         var output = run.StandardOutput.ReadToEndAsync();
         for (var i = 1; i <= 3; i++)
         {
@@ -210,7 +195,7 @@ public sealed class RunCommandTests : IDisposable
             "exit 5",
             "echo never-1", "echo never-2", "echo never-3");
 
-        var result = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "--halt-on-failure", "--joblog", "log.tsv");
+        var result = await CliProcess.RunAsync(Dir, null, "run", jobs, "-j", "2", "--halt-on-failure", "--joblog", "log.tsv");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("running-job-finished", result.Output);
@@ -224,7 +209,7 @@ public sealed class RunCommandTests : IDisposable
     {
         var jobs = Write("jobs.txt", "echo a", "exit 4");
 
-        await CliProcess.RunAsync(_dir, null, "run", jobs, "-q", "--log", "run.clef");
+        await CliProcess.RunAsync(Dir, null, "run", jobs, "-q", "--log", "run.clef");
 
         var events = File.ReadAllLines(PathOf("run.clef")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
         var jobEvents = events.Where(e => e.TryGetProperty("JobId", out _)).ToList();
@@ -233,10 +218,11 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_second_interrupt_kills_running_jobs_which_are_not_logged_and_run_again_on_resume()
+    public async Task A_second_terminal_interrupt_kills_running_jobs_which_are_not_logged_and_run_again_on_resume()
     {
-        var jobs = Write("jobs.txt", "sleep 60; echo slow-1", "sleep 60; echo slow-2");
-        var first = Process.Start(CliProcess.StartInfo(_dir, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q"))!;
+        // Both presses go to the runner's whole process group, as a terminal's Ctrl-C does.
+        var jobs = Write("jobs.txt", $"echo $$ > {PathOf("job-1.pid")}; sleep 60; echo slow-1", $"echo $$ > {PathOf("job-2.pid")}; sleep 60; echo slow-2");
+        using var first = Process.Start(CliProcess.GroupLeaderStartInfo(Dir, "run", jobs, "-j", "2", "--joblog", "log.tsv"))!;
         first.StandardInput.Close();
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var firstPressHandled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -252,53 +238,25 @@ public sealed class RunCommandTests : IDisposable
             }
         };
         first.BeginErrorReadLine();
-        await Poll.UntilAsync(() => Process.GetProcesses().Any(p => p.ProcessName == "sleep" && IsChildOf(p.Id, first.Id)),
-            TimeSpan.FromSeconds(30), "the jobs started", Tick);
+        await Poll.UntilAsync(() => File.Exists(PathOf("job-1.pid")) && File.Exists(PathOf("job-2.pid")), TimeSpan.FromSeconds(30), "the jobs started", Tick);
 
-        await SendInterrupt(first.Id);
+        await CliProcess.SignalAsync(first.Id, "INT", wholeGroup: true);
         // Pending signals of one kind are not queued: send the second press only once the first was handled.
         await firstPressHandled.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        await SendInterrupt(first.Id);
+        Assert.True(CliScratch.IsAlive(_scratch.RecordedPid("job-1.pid")) && CliScratch.IsAlive(_scratch.RecordedPid("job-2.pid")),
+            "the first Ctrl-C lets running jobs run");
+        await CliProcess.SignalAsync(first.Id, "INT", wholeGroup: true);
 
         await first.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.NotEqual(0, first.ExitCode);
         Assert.Contains(errors, line => line.Contains("killing running jobs", StringComparison.Ordinal));
+        Assert.Contains(errors, line => line.Contains("2 killed", StringComparison.Ordinal));
         Assert.Empty(ReadJobLog("log.tsv"));
 
         File.WriteAllLines(jobs, ["echo slow-1", "echo slow-2"]); // the same two jobs, quick this time
-        var resumed = await CliProcess.RunAsync(_dir, null, "run", jobs, "--joblog", "log.tsv", "--resume", "-q");
+        var resumed = await CliProcess.RunAsync(Dir, null, "run", jobs, "--joblog", "log.tsv", "--resume", "-q");
         Assert.Equal(0, resumed.ExitCode);
         Assert.Equal(["slow-1", "slow-2"], resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
-    }
-
-    private static async Task SendInterrupt(int pid)
-    {
-        using var kill = Process.Start("kill", ["-INT", pid.ToString(CultureInfo.InvariantCulture)]);
-        await kill.WaitForExitAsync();
-    }
-
-    /// <summary>Whether <paramref name="pid"/> descends from <paramref name="ancestor"/> (via /proc).</summary>
-    private static bool IsChildOf(int pid, int ancestor)
-    {
-        for (var current = pid; current > 1;)
-        {
-            var stat = $"/proc/{current}/stat";
-            if (!File.Exists(stat))
-            {
-                return false;
-            }
-
-            var text = File.ReadAllText(stat);
-            var parent = int.Parse(text[(text.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
-            if (parent == ancestor)
-            {
-                return true;
-            }
-
-            current = parent;
-        }
-
-        return false;
     }
 
     [Fact]
@@ -306,7 +264,7 @@ public sealed class RunCommandTests : IDisposable
     {
         // 100,000 lines of about 2 KB (malformed JSON, so no process is spawned): about 200 MB of input, which held
         // at once would take some 400 MB as .NET strings. Read lazily, the run stays near its baseline (about 100 MB).
-        var run = Process.Start(CliProcess.StartInfo(_dir, "run", "-", "--jsonl", "-j", "2", "-q"))!;
+        var run = Process.Start(CliProcess.StartInfo(Dir, "run", "-", "--jsonl", "-j", "2", "-q"))!;
         var errors = run.StandardError.ReadToEndAsync();
         var output = run.StandardOutput.ReadToEndAsync();
         long peakKb = 0;
@@ -352,21 +310,18 @@ public sealed class RunCommandTests : IDisposable
     public async Task An_interrupted_run_resumes_without_losing_or_repeating_a_job()
     {
         var jobs = Write("jobs.txt", Enumerable.Range(1, 10).Select(i => $"sleep 0.3; echo job-{i}").ToArray());
-        var first = Process.Start(CliProcess.StartInfo(_dir, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q"))!;
+        var first = Process.Start(CliProcess.StartInfo(Dir, "run", jobs, "-j", "2", "--joblog", "log.tsv", "-q"))!;
         first.StandardInput.Close();
         var firstOutput = first.StandardOutput.ReadToEndAsync();
         await Poll.UntilAsync(() => JobLogLineCount() >= 3, TimeSpan.FromSeconds(30), "two jobs finished", Tick);
 
-        using (var kill = Process.Start("kill", ["-INT", first.Id.ToString(CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
+        await CliProcess.SignalAsync(first.Id, "INT");
 
         await first.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         var afterInterrupt = ReadJobLog("log.tsv").Select(l => l.Seq).ToList();
         Assert.InRange(afterInterrupt.Count, 2, 9);
 
-        var second = await CliProcess.RunAsync(_dir, null, "run", jobs, "-j", "2", "--joblog", "log.tsv", "--resume", "-q");
+        var second = await CliProcess.RunAsync(Dir, null, "run", jobs, "-j", "2", "--joblog", "log.tsv", "--resume", "-q");
 
         Assert.Equal(0, second.ExitCode);
         var all = ReadJobLog("log.tsv").Select(l => l.Seq).ToList();

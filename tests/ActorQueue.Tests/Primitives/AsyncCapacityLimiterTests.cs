@@ -88,6 +88,9 @@ public class AsyncCapacityLimiterTests : ActorQueueTestKit
     [InlineData(2.5d)]
     [InlineData(double.NaN)]
     [InlineData(double.NegativeInfinity)]
+    [InlineData(3e9)]
+    [InlineData(2147483648d)]
+    [InlineData(double.MaxValue)]
     public void Bad_token_counts_are_rejected_naming_the_parameter_and_value(double tokens)
     {
         var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncCapacityLimiter(tokens, Sys));

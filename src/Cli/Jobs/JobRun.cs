@@ -1,0 +1,373 @@
+using System.Diagnostics;
+using ActorQueue.Actors;
+using ActorQueue.Cli.Commands;
+using Serilog;
+
+namespace ActorQueue.Cli.Jobs;
+
+/// <summary>
+/// One run: the queue, the limiters, the counters and the output. Every job read ends in exactly one count: succeeded,
+/// failed (malformed, could not run, exited non-zero, timed out, or its output or joblog record could not be written),
+/// killed by the runner's interruption, or not started because the run stopped; the exit status follows from them.
+/// </summary>
+internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? jobLog, Interrupts interrupts, Task<long?> total, IJobExecutor executor)
+{
+    /// <summary>More workers than this would only add actors: -j above it still runs at most this many jobs at once.</summary>
+    public const int MaxWorkers = 4096;
+
+    private readonly DurationSample _durations = new();
+
+    /// <summary>Set by --halt-on-failure or when stdout or the joblog cannot be written: no new job starts.</summary>
+    private readonly CancellationTokenSource _halt = new();
+
+    private int _succeeded;
+    private int _failed;
+    private int _killed;
+    private int _retried;
+    private int _running;
+    private int _skipped;
+    private int _notStarted;
+
+    /// <summary>Set when the run itself went wrong (input unreadable, stdout or joblog unwritable): the exit status is never 0.</summary>
+    private volatile bool _runFailed;
+
+    /// <summary>How many jobs are read ahead of the running ones: --max-queued, else twice the jobs that can run, at least 16.</summary>
+    public static int ReadAhead(RunOptions options) => options.MaxQueued ?? Math.Max(2 * Math.Min(options.Jobs, MaxWorkers), 16);
+
+    /// <summary>Set by --halt-on-failure, a run failure or the first Ctrl-C: jobs not yet started stay unstarted (and unlogged, so --resume runs them).</summary>
+    private bool Stopping => _halt.IsCancellationRequested || interrupts.StopInput.IsCancellationRequested;
+
+    public async Task<int> ExecuteAsync(Stream input)
+    {
+        var clock = Stopwatch.StartNew();
+        var alreadyFinished = jobLog?.Finished ?? new HashSet<long>();
+        await using var jobSlots = new ConcurrencyLimiter(options.Jobs, name: "jobs");
+        var tagSlots = options.Limits.ToDictionary(l => l.Key, l => new ConcurrencyLimiter(l.Value, name: $"tag-{l.Key}"));
+        try
+        {
+            // Tagged jobs wait for their tag before they take a -j slot, so extra workers keep untagged jobs moving.
+            var workers = (int)Math.Min(options.Jobs + options.Limits.Values.Sum(v => (long)v), MaxWorkers);
+            // One job per worker at a time (worker batch 1): jobs are long, and -j N means N jobs run at once, so a job
+            // must never wait in a worker's run behind another job while a slot is free.
+            await using var queue = new BoundedQueue<object>(ReadAhead(options), Timeout.InfiniteTimeSpan,
+                BoundedQueue<object>.DefaultHeartbeatPeriod, logger: null, system: null, name: "jobs", workerBatch: 1);
+            await queue.StartAsync();
+            await queue.StartWorkersAsync((item, _) => RunItemAsync(item, jobSlots, tagSlots), workers, OnUnexpectedErrorAsync);
+
+            using var feeding = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _halt.Token);
+            using var progressStop = new CancellationTokenSource();
+            var progress = options.Quiet ? Task.CompletedTask : ShowProgressAsync(queue, clock, progressStop.Token);
+            var stoppedEarly = false;
+            try
+            {
+                await foreach (var item in JobReader.ReadAsync(input, options.Jsonl, feeding.Token))
+                {
+                    if (item is Job job && alreadyFinished.Contains(job.Seq))
+                    {
+                        _skipped++;
+                        continue;
+                    }
+
+                    await queue.PutAsync(item, Timeout.InfiniteTimeSpan, feeding.Token);
+                }
+
+                await queue.JoinAsync(feeding.Token);
+            }
+            catch (OperationCanceledException) when (feeding.IsCancellationRequested)
+            {
+                stoppedEarly = true;
+            }
+            catch (IOException ex)
+            {
+                await StopRunAsync($"reading the input failed ({ex.Message})");
+                stoppedEarly = true;
+            }
+
+            // Running jobs finish; jobs still queued are taken back, not started and not logged, so --resume runs them.
+            await queue.StopAsync(Timeout.InfiniteTimeSpan);
+            var unstarted = (await queue.DrainAsync()).Count;
+            await progressStop.CancelAsync();
+            await progress;
+            await PrintSummaryAsync(clock.Elapsed, unstarted + _notStarted, stoppedEarly);
+        }
+        finally
+        {
+            foreach (var limiter in tagSlots.Values)
+            {
+                await limiter.DisposeAsync();
+            }
+        }
+
+        var failures = _failed + _killed;
+        return failures == 0 && !interrupts.StopInput.IsCancellationRequested && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
+    }
+
+    private async Task RunItemAsync(object item, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
+    {
+        if (item is MalformedJob malformed)
+        {
+            await FailAsync($"actorqueue: line {malformed.LineNumber}: {malformed.Problem}; the job is counted as failed");
+            return;
+        }
+
+        var job = (Job)item;
+        var unknown = job.Tags.FirstOrDefault(t => !tagSlots.ContainsKey(t));
+        if (unknown is not null)
+        {
+            await FailAsync($"actorqueue: job {job.Id}: unknown tag '{unknown}'; add --limit {unknown}=N");
+            return;
+        }
+
+        var retries = job.Retries ?? options.Retries;
+        for (var attempt = 1; ; attempt++)
+        {
+            var (result, started, runtime) = await RunAttemptAsync(job, jobSlots, tagSlots);
+            if (result is null)
+            {
+                Interlocked.Increment(ref _notStarted);
+                return;
+            }
+
+            using (result)
+            {
+                if (result.End == AttemptEnd.Interrupted)
+                {
+                    Interlocked.Increment(ref _killed); // killed by the runner's second Ctrl-C: not finished, so not logged
+                    Log.Information("Job {JobId} (seq {Seq}) killed by the runner's interruption after {RuntimeSeconds:0.000}s; not in the joblog: {Command}",
+                        job.Id, job.Seq, runtime.TotalSeconds, job.Command);
+                    return;
+                }
+
+                if (!result.Succeeded && attempt <= retries && !interrupts.Kill.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref _retried);
+                    if (await BackOffAsync(attempt))
+                    {
+                        continue;
+                    }
+
+                    Interlocked.Increment(ref _notStarted); // the run stopped during the backoff: its retry never starts
+                    return;
+                }
+
+                await ReportAsync(job, result, started, runtime, attempt);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Waits before retry <paramref name="attempt"/> (100 ms doubling to 5 s); <c>false</c> when the run stops meanwhile.</summary>
+    private async Task<bool> BackOffAsync(int attempt)
+    {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _halt.Token);
+        try
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100 * Math.Pow(2, attempt - 1), 5000)), stopping.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Runs one attempt holding the job's slots; a <c>null</c> result means the run is stopping and the attempt did not start.</summary>
+    private async Task<(AttemptResult? Result, DateTimeOffset Started, TimeSpan Runtime)> RunAttemptAsync(
+        Job job, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
+    {
+        var leases = new List<ConcurrencyLease>();
+        try
+        {
+            foreach (var tag in job.Tags.Distinct().Order(StringComparer.Ordinal))
+            {
+                leases.Add(await tagSlots[tag].AcquireAsync($"job {job.Id}"));
+            }
+
+            leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));
+            if (Stopping)
+            {
+                return (null, default, default);
+            }
+
+            Interlocked.Increment(ref _running);
+            var started = DateTimeOffset.UtcNow;
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                return (await AttemptAsync(job), started, clock.Elapsed);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running);
+            }
+        }
+        finally
+        {
+            foreach (var lease in leases)
+            {
+                lease.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One attempt, whatever happens: an executor's exception is the attempt's failure, never lost.</summary>
+    private async Task<AttemptResult> AttemptAsync(Job job)
+    {
+        try
+        {
+            return await executor.RunAsync(job, job.Timeout ?? options.Timeout, interrupts.Kill);
+        }
+        catch (OperationCanceledException) when (interrupts.Kill.IsCancellationRequested)
+        {
+            return AttemptResult.Interrupted();
+        }
+        catch (Exception ex)
+        {
+            return AttemptResult.CouldNotRun($"could not run ({ex.GetType().Name}: {ex.Message})");
+        }
+    }
+
+    private async Task ReportAsync(Job job, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
+    {
+        if (!result.Succeeded)
+        {
+            await HaltIfAskedAsync(); // before anything is printed or logged, so no job starts once this failure shows
+        }
+
+        _durations.Add(runtime.TotalSeconds);
+        var tries = attempts > 1 ? $" after {attempts} attempts" : "";
+        var why = result.End switch
+        {
+            AttemptEnd.Exited when result.Succeeded => null,
+            AttemptEnd.Exited => $"actorqueue: job {job.Id} failed: exited with {result.ExitCode}{tries}: {Shorten(job.Command)}",
+            AttemptEnd.TimedOut => $"actorqueue: job {job.Id} failed: timed out after {(job.Timeout ?? options.Timeout)!.Value.TotalSeconds:0.###}s (process group killed){tries}: {Shorten(job.Command)}",
+            _ => $"actorqueue: job {job.Id} failed: {result.Problem}{tries}: {Shorten(job.Command)}",
+        };
+        try
+        {
+            await console.WriteJobAsync(job.Id, result.Output, result.Errors, why);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await FailAsync($"actorqueue: job {job.Id}: its output could not be written ({ex.Message}); the job is counted as failed and is not in the joblog, so --resume runs it again");
+            await StopRunAsync("stdout cannot be written");
+            return;
+        }
+
+        try
+        {
+            jobLog?.Record(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
+        }
+        catch (IOException ex)
+        {
+            await FailAsync($"actorqueue: job {job.Id}: the joblog could not be written ({ex.Message}); the job is counted as failed and --resume runs it again");
+            await StopRunAsync("the joblog cannot be written");
+            return;
+        }
+
+        Log.Information("Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode} in {RuntimeSeconds:0.000}s after {Attempts} attempt(s), {OutputBytes} output bytes (spooled: {Spooled}): {Command}",
+            job.Id, job.Seq, result.Succeeded ? "succeeded" : result.End switch { AttemptEnd.TimedOut => "timed out", AttemptEnd.CouldNotRun => "could not run", _ => "failed" },
+            result.ExitCode, runtime.TotalSeconds, attempts, result.Output.Length + result.Errors.Length, result.Output.Spooled || result.Errors.Spooled, job.Command);
+        if (result.Succeeded)
+        {
+            Interlocked.Increment(ref _succeeded);
+        }
+        else
+        {
+            Interlocked.Increment(ref _failed);
+        }
+    }
+
+    /// <summary>The queue's last resort: anything that escaped a job's handling still counts the job as failed, never lost silently.</summary>
+    private async Task OnUnexpectedErrorAsync(Exception exception, object item)
+    {
+        var what = item switch { Job job => $"job {job.Id}", MalformedJob bad => $"line {bad.LineNumber}", _ => "a job" };
+        Log.Error(exception, "Running {What} failed unexpectedly", what);
+        await FailAsync($"actorqueue: {what}: unexpected error ({exception.GetType().Name}: {exception.Message}); the job is counted as failed and is not in the joblog");
+    }
+
+    private async Task FailAsync(string message)
+    {
+        Interlocked.Increment(ref _failed);
+        await console.LineAsync(message);
+        await HaltIfAskedAsync();
+    }
+
+    private async Task HaltIfAskedAsync()
+    {
+        if (options.HaltOnFailure && !_halt.IsCancellationRequested)
+        {
+            await _halt.CancelAsync();
+            await console.LineAsync("actorqueue: --halt-on-failure: no new jobs start; running jobs finish");
+        }
+    }
+
+    /// <summary>The run cannot go on as asked: no new job starts, running jobs finish, and the exit status says so.</summary>
+    private async Task StopRunAsync(string why)
+    {
+        _runFailed = true;
+        if (!_halt.IsCancellationRequested)
+        {
+            await _halt.CancelAsync();
+            await console.LineAsync($"actorqueue: {why}: no new jobs start; running jobs finish");
+        }
+    }
+
+    /// <summary>A command as a message shows it: long ones cut, so a 10 MB command does not flood the terminal.</summary>
+    private static string Shorten(string command) => command.Length <= 200 ? command : $"{command[..200]}... ({command.Length} characters)";
+
+    private async Task ShowProgressAsync(BoundedQueue<object> queue, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var terminal = !Console.IsErrorRedirected;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 2000));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                var done = _succeeded + _failed;
+                var rate = done / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
+                var known = total.IsCompletedSuccessfully ? total.Result : null;
+                var progress = known is { } all ? $"{done + _skipped}/{all}" : $"{done}";
+                var eta = known is { } jobs && rate > 0 ? $", ETA {Math.Max(0, jobs - done - _skipped) / rate:0}s" : "";
+                var line = $"actorqueue: {progress} done, {Volatile.Read(ref _running)} running, {queue.Size} waiting, {_failed} failed, {rate:0.0} jobs/s{eta}";
+                await console.TextAsync(terminal ? $"\r\u001b[2K{line}" : line + "\n");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (terminal)
+        {
+            await console.TextAsync("\r\u001b[2K");
+        }
+    }
+
+    private async Task PrintSummaryAsync(TimeSpan elapsed, int notStarted, bool stoppedEarly)
+    {
+        if (options.Quiet)
+        {
+            return;
+        }
+
+        var done = _succeeded + _failed;
+        var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
+                   $"{_succeeded} succeeded, {_failed} failed, {_retried} retries; job duration p50 {_durations.Percentile(0.5):0.000}s, p95 {_durations.Percentile(0.95):0.000}s";
+        if (_skipped > 0)
+        {
+            line += $"; {_skipped} skipped (already in the joblog)";
+        }
+
+        if (stoppedEarly)
+        {
+            line += $"; stopped early, {notStarted} queued job(s) not started" + (options.JobLog is null ? "" : " (--resume runs them)");
+        }
+
+        if (_killed > 0)
+        {
+            line += $"; {_killed} killed";
+        }
+
+        await console.LineAsync(line);
+    }
+}

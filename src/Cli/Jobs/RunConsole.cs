@@ -1,0 +1,111 @@
+using System.Text;
+
+namespace ActorQueue.Cli.Jobs;
+
+/// <summary>
+/// A run's stdout and stderr. Each job's output is copied whole under one gate, so jobs never interleave, and byte for
+/// byte (with <c>--tag</c>, each line gets its prefix). A failure to write stdout reaches the caller, since the job's
+/// output is then lost; stderr is best effort (a closed terminal must not stop the run from finishing its jobs).
+/// </summary>
+internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag)
+{
+    private const int CopyBufferSize = 64 * 1024;
+
+    /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>Writes a job's stdout, then its stderr and the runner's <paramref name="message"/> about it.</summary>
+    /// <exception cref="IOException">stdout could not be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">stdout is not open for writing.</exception>
+    public async Task WriteJobAsync(string id, CapturedOutput output, CapturedOutput errors, string? message)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await CopyAsync(output, stdout, id, finalNewline: tag).ConfigureAwait(false);
+            await BestEffortAsync(async () =>
+            {
+                // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
+                await CopyAsync(errors, stderr, id, finalNewline: true).ConfigureAwait(false);
+                if (message is not null)
+                {
+                    await stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
+                }
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Writes one of the runner's own lines to stderr.</summary>
+    public Task LineAsync(string line) => TextAsync(line + "\n");
+
+    /// <summary>Writes text to stderr as it is (progress lines redraw themselves with <c>\r</c>).</summary>
+    public async Task TextAsync(string text)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await BestEffortAsync(() => stderr.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask()).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task CopyAsync(CapturedOutput captured, Stream destination, string id, bool finalNewline)
+    {
+        if (captured.Length == 0)
+        {
+            return;
+        }
+
+        var buffered = new BufferedStream(destination, CopyBufferSize); // not disposed: that would close stdout
+        var prefix = Encoding.UTF8.GetBytes(id + "\t");
+        var atLineStart = true;
+        await foreach (var chunk in captured.ChunksAsync().ConfigureAwait(false))
+        {
+            if (!tag)
+            {
+                await buffered.WriteAsync(chunk).ConfigureAwait(false);
+                continue;
+            }
+
+            for (var rest = chunk; rest.Length > 0;)
+            {
+                if (atLineStart)
+                {
+                    await buffered.WriteAsync(prefix).ConfigureAwait(false);
+                }
+
+                var newline = rest.Span.IndexOf((byte)'\n');
+                var line = newline < 0 ? rest : rest[..(newline + 1)];
+                await buffered.WriteAsync(line).ConfigureAwait(false);
+                atLineStart = newline >= 0;
+                rest = rest[line.Length..];
+            }
+        }
+
+        if (finalNewline && (tag ? !atLineStart : !await captured.EndsWithNewlineAsync().ConfigureAwait(false)))
+        {
+            await buffered.WriteAsync("\n"u8.ToArray()).ConfigureAwait(false);
+        }
+
+        await buffered.FlushAsync().ConfigureAwait(false);
+    }
+
+    private static async Task BestEffortAsync(Func<Task> write)
+    {
+        try
+        {
+            await write().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // stderr is gone (a closed terminal): the jobs' results still count and are logged.
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>
+/// Signals to a running <c>actorqueue run</c>, as real processes: a terminal's Ctrl-C (SIGINT to the whole foreground
+/// process group), SIGTERM and SIGHUP all stop new jobs and let running jobs finish, and <c>--resume</c> then runs
+/// exactly the jobs that did not finish.
+/// </summary>
+public sealed class RunSignalTests : IDisposable
+{
+    private const int JobCount = 4;
+
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    /// <summary>Job N records that it started, waits for the test's release file, then prints finished-N.</summary>
+    private string WriteWaitingJobs() => _scratch.Write("jobs.txt", Enumerable.Range(1, JobCount)
+        .Select(i => $"touch {_scratch.PathOf($"started-{i}")}; until [ -e {_scratch.PathOf("release")} ]; do sleep 0.02; done; echo finished-{i}")
+        .ToArray());
+
+    private int Started() => Enumerable.Range(1, JobCount).Count(i => File.Exists(_scratch.PathOf($"started-{i}")));
+
+    [Theory]
+    [InlineData("INT", true, "interrupted")] // a terminal's Ctrl-C: the whole foreground process group gets SIGINT
+    [InlineData("TERM", false, "terminated")]
+    [InlineData("HUP", false, "hung up")]
+    public async Task A_stop_signal_lets_running_jobs_finish_and_logs_them_and_resume_runs_the_rest(string signal, bool wholeGroup, string said)
+    {
+        var jobs = WriteWaitingJobs();
+        using var run = Process.Start(CliProcess.GroupLeaderStartInfo(_scratch.Dir, "run", jobs, "-j", "2", "--joblog", "log.tsv"))!;
+        run.StandardInput.Close();
+        var output = run.StandardOutput.ReadToEndAsync();
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        run.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                errors.Enqueue(line);
+                if (line.Contains(said, StringComparison.Ordinal))
+                {
+                    stopped.TrySetResult();
+                }
+            }
+        };
+        run.BeginErrorReadLine();
+        await Poll.UntilAsync(() => Started() == 2, TimeSpan.FromSeconds(30), "two jobs started", CliScratch.Tick);
+
+        await CliProcess.SignalAsync(run.Id, signal, wholeGroup);
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        File.WriteAllText(_scratch.PathOf("release"), "");
+        await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, run.ExitCode); // interrupted: not every job ran
+        var finished = _scratch.ReadJobLog();
+        Assert.Equal(2, finished.Count);
+        Assert.All(finished, line => Assert.Equal((0, 0), (line.Exit, line.Signal)));
+        Assert.Equal(finished.Select(l => $"finished-{l.Seq}").Order(StringComparer.Ordinal),
+            (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        Assert.Equal(2, Started()); // no job started after the signal
+        Assert.Contains(errors, line => line.Contains("2 queued job(s) not started (--resume runs them)", StringComparison.Ordinal));
+
+        var resumed = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--joblog", "log.tsv", "--resume", "-q");
+
+        Assert.Equal(0, resumed.ExitCode);
+        Assert.Equal(Enumerable.Range(1, JobCount).Select(i => (long)i), _scratch.ReadJobLog().Select(l => l.Seq).Order());
+        Assert.Equal(Enumerable.Range(1, JobCount).Select(i => $"finished-{i}").Except(finished.Select(l => $"finished-{l.Seq}")).Order(StringComparer.Ordinal),
+            resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+    }
+}
