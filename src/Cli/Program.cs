@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using ActorQueue.Cli.Commands;
+using ActorQueue.Cli.Security;
 using Serilog;
 using Serilog.Events;
 
@@ -33,6 +34,7 @@ try
     {
         ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.OpenStandardError(), interrupts),
         ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
+        ["cert", .. var rest] => CertCommand.Run(rest, Console.Out, Console.Error),
         ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupts.StopInput),
         [] or ["--help" or "-h" or "help", ..] => Usage.Print(Console.Out),
         _ => Usage.Fail(Console.Error, $"unknown command '{args[0]}'"),

@@ -1,4 +1,5 @@
 using ActorQueue.Cli.Jobs;
+using ActorQueue.Cli.Security;
 using ActorQueue.Cluster;
 using Akka.Actor;
 using Akka.Cluster;
@@ -32,29 +33,32 @@ internal sealed class ClusterSession : IAsyncDisposable
     public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"));
 
     /// <summary>
-    /// Starts the coordinator: it forms a cluster on <paramref name="listen"/>, waits for <paramref name="minNodes"/>
-    /// worker nodes, and returns with the distributed job queue ready. <c>null</c> when stopped while waiting.
+    /// Starts the coordinator: it forms a cluster on <paramref name="node"/>'s address, waits for
+    /// <paramref name="minNodes"/> worker nodes, and returns with the distributed job queue ready. <c>null</c> when
+    /// stopped while waiting.
     /// </summary>
-    public static async Task<ClusterSession?> StartCoordinatorAsync(string listen, bool allowRemote, int minNodes, int capacity,
+    public static async Task<ClusterSession?> StartCoordinatorAsync(ClusterNodeOptions node, int minNodes, int capacity,
                                                                      TextWriter stderr, CancellationToken stop)
     {
-        var (host, port) = ClusterNodeOptions.ParseHostPort(listen, "--listen");
-        var system = ActorQueueClusterRuntime.Create(new ClusterNodeOptions
-        {
-            ListenHost = host,
-            ListenPort = port,
-            SeedNodes = [listen],
-            Roles = [CoordinatorRole],
-            AllowNonLoopback = allowRemote,
-        }, QuietConsole);
+        WarnIfInsecure(node, stderr);
+        var system = ActorQueueClusterRuntime.Create(node with { Roles = [CoordinatorRole] }, QuietConsole);
         var session = new ClusterSession(system);
         try
         {
             await session.Cluster.WhenUpAsync(stop);
-            stderr.WriteLine($"actorqueue: cluster coordinator on {listen}; waiting for {minNodes} worker node(s) (actorqueue node --seed {listen})");
+            var listen = node.SeedNodes[0];
+            var join = node.InsecureLoopback ? ClusterCertificateOptions.InsecureOption : "--cert-dir DIR with a certificate of the same CA";
+            stderr.WriteLine($"actorqueue: cluster coordinator on {listen}; waiting for {minNodes} worker node(s) (actorqueue node --seed {listen} {join})");
             using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
             while (session.WorkerNodes < minNodes)
             {
+                if (system.WhenTerminated.IsCompleted)
+                {
+                    stderr.WriteLine("actorqueue: the coordinator's cluster node stopped (see above)");
+                    await session.DisposeAsync();
+                    return null;
+                }
+
                 await poll.WaitForNextTickAsync(stop);
             }
 
@@ -69,18 +73,33 @@ internal sealed class ClusterSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a worker node that joins the cluster of <paramref name="seed"/>.</summary>
-    public static ClusterSession StartNode(string seed, string listen, bool allowRemote)
+    /// <summary>Starts a worker node that joins the cluster of its seed.</summary>
+    public static ClusterSession StartNode(ClusterNodeOptions node, TextWriter stderr)
+    {
+        WarnIfInsecure(node, stderr);
+        return new ClusterSession(ActorQueueClusterRuntime.Create(node, QuietConsole));
+    }
+
+    /// <summary>The coordinator's node options: it listens on <paramref name="listen"/> and is its own seed.</summary>
+    public static ClusterNodeOptions Coordinator(string listen, bool allowRemote)
+    {
+        var (host, port) = ClusterNodeOptions.ParseHostPort(listen, "--listen");
+        return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [listen], AllowNonLoopback = allowRemote };
+    }
+
+    /// <summary>A worker node's options: it listens on <paramref name="listen"/> (a free loopback port when empty) and joins <paramref name="seed"/>.</summary>
+    public static ClusterNodeOptions Worker(string seed, string listen, bool allowRemote)
     {
         var (host, port) = listen == "" ? ("127.0.0.1", 0) : ClusterNodeOptions.ParseHostPort(listen, "--listen");
-        var system = ActorQueueClusterRuntime.Create(new ClusterNodeOptions
+        return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
+    }
+
+    private static void WarnIfInsecure(ClusterNodeOptions node, TextWriter stderr)
+    {
+        if (node.InsecureLoopback)
         {
-            ListenHost = host,
-            ListenPort = port,
-            SeedNodes = [seed],
-            AllowNonLoopback = allowRemote,
-        }, QuietConsole);
-        return new ClusterSession(system);
+            stderr.WriteLine($"actorqueue: WARNING: {ClusterCertificateOptions.InsecureOption}: this cluster authenticates no one; any process on this host can join it and run commands on its worker nodes");
+        }
     }
 
     /// <summary>Worker-role members that are Up.</summary>
@@ -94,13 +113,16 @@ internal sealed class ClusterSession : IAsyncDisposable
             await _queue.DisposeAsync();
         }
 
-        try
+        if (!System.WhenTerminated.IsCompleted)
         {
-            await Cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (TimeoutException)
-        {
-            // A node that could not leave in time is simply shut down; the others down it.
+            try
+            {
+                await Cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (TimeoutException)
+            {
+                // A node that could not leave in time is simply shut down; the others down it.
+            }
         }
 
         await System.Terminate();

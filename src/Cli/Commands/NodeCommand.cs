@@ -1,4 +1,6 @@
 using ActorQueue.Cli.Jobs;
+using ActorQueue.Cli.Security;
+using ActorQueue.Cluster;
 using Akka.Cluster;
 
 namespace ActorQueue.Cli.Commands;
@@ -15,12 +17,19 @@ internal static class NodeCommand
         var listen = "";
         var jobs = Environment.ProcessorCount;
         var allowRemote = false;
+        var certificates = new ClusterCertificateOptions();
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
             if (arg == "--allow-remote")
             {
                 allowRemote = true;
+                continue;
+            }
+
+            if (ClusterCertificateOptions.Handles(arg) && !ClusterCertificateOptions.TakesValue(arg))
+            {
+                certificates = certificates.With(arg, "");
                 continue;
             }
 
@@ -37,6 +46,9 @@ internal static class NodeCommand
                     break;
                 case "--listen":
                     listen = value;
+                    break;
+                case var option when ClusterCertificateOptions.Handles(option):
+                    certificates = certificates.With(option, value);
                     break;
                 case "-j" or "--jobs":
                     if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out jobs) || jobs < 1)
@@ -55,22 +67,33 @@ internal static class NodeCommand
             return Usage.Fail(stderr, "node needs --seed HOST:PORT (the --listen address of 'actorqueue run --cluster')");
         }
 
-        ClusterSession session;
+        ClusterNodeOptions node;
         try
         {
-            session = ClusterSession.StartNode(seed, listen, allowRemote);
+            node = certificates.NodeOptions(ClusterSession.Worker(seed, listen, allowRemote), "node");
         }
         catch (ArgumentException ex)
         {
-            return Usage.Fail(stderr, ex.Message);
+            return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
         }
+
+        var session = ClusterSession.StartNode(node, stderr);
 
         await using (session)
         {
             var cluster = session.Cluster;
             try
             {
-                await cluster.WhenUpAsync(interrupts.StopInput);
+                // Akka's transport shuts the node down when its TLS handshake with the seed fails (a certificate this
+                // node's CA did not issue, or the other way round): then the node will never be Up.
+                var up = cluster.WhenUpAsync(interrupts.StopInput);
+                if (await Task.WhenAny(up, session.System.WhenTerminated) != up)
+                {
+                    stderr.WriteLine($"actorqueue node: the node stopped before it joined {seed} (see above: a failed TLS handshake means one side's certificate is not from a CA the other trusts)");
+                    return 1;
+                }
+
+                await up;
             }
             catch (OperationCanceledException)
             {

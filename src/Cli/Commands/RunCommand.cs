@@ -121,7 +121,7 @@ internal static class RunCommand
         ClusterSession? cluster;
         try
         {
-            cluster = await ClusterSession.StartCoordinatorAsync(options.Listen!, options.AllowRemote, options.MinNodes,
+            cluster = await ClusterSession.StartCoordinatorAsync(options.ClusterNode!, options.MinNodes,
                 JobRun.ReadAhead(options), errors, interrupts.StopInput);
         }
         catch (ArgumentException ex)

@@ -1,4 +1,6 @@
 using ActorQueue.Cli.Jobs;
+using ActorQueue.Cli.Security;
+using ActorQueue.Cluster;
 
 namespace ActorQueue.Cli.Commands;
 
@@ -42,6 +44,12 @@ internal sealed record RunOptions
 
     /// <summary>Allow a non-loopback <see cref="Listen"/> address.</summary>
     public bool AllowRemote { get; init; }
+
+    /// <summary>The coordinator's certificate options, as given.</summary>
+    public ClusterCertificateOptions Certificates { get; init; } = new();
+
+    /// <summary>The coordinator's node, with its certificate and CAs read and checked (<see cref="Cluster"/> runs only).</summary>
+    public ClusterNodeOptions? ClusterNode { get; init; }
 
     /// <summary>Parses the arguments after <c>run</c>; returns the options or the problem to report.</summary>
     public static (RunOptions? Options, string? Problem) Parse(IReadOnlyList<string> args)
@@ -129,6 +137,9 @@ internal sealed record RunOptions
                     case "--allow-remote":
                         options = options with { AllowRemote = true };
                         break;
+                    case var option when ClusterCertificateOptions.Handles(option):
+                        options = options with { Certificates = options.Certificates.With(option, ClusterCertificateOptions.TakesValue(option) ? Value() : "") };
+                        break;
                     default:
                         if (arg.StartsWith('-') && arg != "-")
                         {
@@ -159,6 +170,23 @@ internal sealed record RunOptions
         if (options.Cluster != (options.Listen is not null))
         {
             return (null, options.Cluster ? "--cluster needs --listen HOST:PORT for worker nodes to join" : "--listen only applies with --cluster");
+        }
+
+        if (options.Certificates.Given && !options.Cluster)
+        {
+            return (null, "--cert, --ca, --cert-dir and --insecure-loopback only apply with --cluster");
+        }
+
+        if (options.Cluster)
+        {
+            try
+            {
+                options = options with { ClusterNode = options.Certificates.NodeOptions(ClusterSession.Coordinator(options.Listen!, options.AllowRemote), "--cluster") };
+            }
+            catch (ArgumentException ex)
+            {
+                return (null, ClusterCertificateOptions.Problem(ex));
+            }
         }
 
         return (options with { Limits = limits }, null);

@@ -12,6 +12,7 @@ internal static class Usage
         Usage:
           actorqueue run [FILE|-] [options]   run one shell command per input line (or JSONL jobs), in parallel
           actorqueue node --seed HOST:PORT    a worker node: joins a 'run --cluster' coordinator and runs its jobs
+          actorqueue cert ca|node ...         create a cluster's private CA and its nodes' certificates
           actorqueue demo                     the scheduler demo: a limiter and a work queue, shown live
           actorqueue --help                   this text
 
@@ -38,13 +39,29 @@ internal static class Usage
                                 (the joblog's Host column names the node that ran each job)
           --listen HOST:PORT    where the coordinator listens for worker nodes (loopback unless --allow-remote)
           --min-nodes N         wait for N worker nodes before the first job starts (default 1)
-          --allow-remote        allow a non-loopback --listen (then enable TLS: see hocon/cluster.conf)
+          --allow-remote        allow a non-loopback --listen (nodes on other machines)
 
         Node options (node):
           --seed HOST:PORT      the coordinator's --listen address
           --listen HOST:PORT    where this node listens (default: a free loopback port)
           -j, --jobs N          run at most N jobs at once on this node (default: the processor count)
-          --allow-remote        allow a non-loopback --listen (then enable TLS: see hocon/cluster.conf)
+          --allow-remote        allow a non-loopback --listen
+
+        Cluster certificates (run --cluster and node need one of these):
+          --cert-dir DIR        DIR/node.pfx (this node's certificate and key) and DIR/ca.crt (the cluster CA), as
+                                written by 'actorqueue cert node'; peers must hold a certificate of that CA
+          --cert FILE --ca FILE the same as two files: a PKCS#12 certificate with its key, and PEM CA certificate(s)
+          --insecure-loopback   INSECURE, for development: no TLS and no authentication, loopback only; any process
+                                on this host can then join the cluster and run commands on its worker nodes
+        A member of the cluster can run any command on its worker nodes and read every job: see docs/SECURITY.md.
+
+        Certificates (cert):
+          cert ca --out DIR [--name NAME] [--days N]
+                                a private CA for one cluster: DIR/ca.crt, and DIR/ca.key (keep it off the nodes)
+          cert node --ca DIR --name NAME --out DIR [--days N]
+                                a node certificate from that CA: DIR/node.pfx, DIR/node.crt and DIR/ca.crt
+        Private keys are written mode 600, encrypted with $ACTORQUEUE_CERT_PASSWORD when it is set; run, node and
+        cert node read them with the same variable.
 
         A node serves until the coordinator leaves the cluster; Ctrl-C makes it leave, and its running jobs run
         again on another node (at-least-once).
@@ -63,8 +80,10 @@ internal static class Usage
           seq 1 100 | sed 's/^/echo /' | actorqueue run - -j 8 --joblog run.log
           actorqueue run examples/jobs.jsonl --jsonl -j 4 --limit net=1 --tag
           actorqueue run jobs.txt -j 4 --joblog run.log --resume
-          actorqueue run jobs.txt --cluster --listen 127.0.0.1:4053 -j 8 --joblog run.log   # then, elsewhere:
-          actorqueue node --seed 127.0.0.1:4053 -j 4
+          actorqueue cert ca --out ca && actorqueue cert node --ca ca --name coord --out coord \
+            && actorqueue cert node --ca ca --name worker1 --out worker1
+          actorqueue run jobs.txt --cluster --listen 127.0.0.1:4053 --cert-dir coord -j 8 --joblog run.log
+          actorqueue node --seed 127.0.0.1:4053 --cert-dir worker1 -j 4          # on each worker node
         """;
 
     public static int Print(TextWriter output)

@@ -5,6 +5,7 @@ using ActorQueue.Runtime;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
+using Akka.Event;
 using AkkaCluster = Akka.Cluster.Cluster;
 
 namespace ActorQueue.Cluster;
@@ -19,6 +20,9 @@ namespace ActorQueue.Cluster;
 /// </remarks>
 public sealed class ActorQueueCluster : IExtension
 {
+    /// <summary>The address protocol of a node whose transport runs TLS (<c>akka.ssl.tcp</c>).</summary>
+    private const string AuthenticatedProtocol = "akka.ssl.tcp";
+
     /// <summary>The singleton manager's actor name (under <c>/system</c>).</summary>
     internal const string SingletonManagerName = "actorqueue-singleton";
 
@@ -47,6 +51,12 @@ public sealed class ActorQueueCluster : IExtension
         Settings = ActorQueueClusterSettings.From(system.Settings.Config);
         Cluster = AkkaCluster.Get(system);
         CoordinatorDispatcher = _runtime.Settings.CoordinatorDispatcher;
+        if (Cluster.SelfAddress.Protocol != AuthenticatedProtocol)
+        {
+            system.Log.Warning(
+                "ActorQueue cluster node {0} authenticates no peer (no TLS): any process that can reach it can join the cluster, run work on its worker nodes and read every item. Give it a certificate (ClusterNodeOptions.Certificate; see docs/SECURITY.md).",
+                Cluster.SelfAddress);
+        }
 
         Host = system.SystemActorOf(NodeHostActor.Props(Cluster.SelfAddress).WithDispatcher(CoordinatorDispatcher), NodeHostActor.ActorName);
         var managerSettings = ClusterSingletonManagerSettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);

@@ -2,14 +2,16 @@ using System.Globalization;
 using System.Reflection;
 using ActorQueue.Runtime;
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Configuration;
+using Akka.Remote.Transport.DotNetty;
 
 namespace ActorQueue.Cluster;
 
 /// <summary>
 /// Creates actor systems that are ActorQueue cluster nodes: <c>hocon/cluster.conf</c> (remoting on loopback,
-/// the split-brain resolver, failure detection, roles) over <c>hocon/actorqueue.conf</c>, with the node's
-/// <see cref="ClusterNodeOptions"/> on top.
+/// the split-brain resolver, failure detection, roles, what peers may send) over <c>hocon/actorqueue.conf</c>, with
+/// the node's <see cref="ClusterNodeOptions"/> on top, and mutual TLS with the node's certificate on the transport.
 /// </summary>
 public static class ActorQueueClusterRuntime
 {
@@ -18,20 +20,28 @@ public static class ActorQueueClusterRuntime
 
     private const string ConfigResourceName = "ActorQueue.hocon.cluster.conf";
 
+    private const string TransportPath = "akka.remote.dot-netty.tcp";
+
     private static readonly Lazy<Config> EmbeddedConfig = new(() => ActorQueueRuntime.LoadEmbeddedConfig(Assembly.GetExecutingAssembly(), ConfigResourceName));
 
     /// <summary>The cluster overlay (<c>hocon/cluster.conf</c>) as embedded in the assembly.</summary>
     public static Config ClusterConfig => EmbeddedConfig.Value;
 
     /// <summary>Creates and starts a cluster node.</summary>
-    /// <param name="options">Where it listens, its seeds and roles; the defaults listen on a free loopback port.</param>
-    /// <param name="overrides">Configuration that wins over the overlay and ActorQueue's defaults; <c>null</c> for none.</param>
+    /// <param name="options">Where it listens, its seeds and roles, its certificate and whom it trusts.</param>
+    /// <param name="overrides">
+    /// Configuration that wins over the overlay and ActorQueue's defaults; <c>null</c> for none. It cannot turn the
+    /// transport's TLS off, nor bind an address the options do not allow.
+    /// </param>
     /// <param name="name">The actor system's name; every node of one cluster must use the same.</param>
     /// <returns>A started node; the caller owns it. It joins its seeds by itself, or waits for <see cref="ActorQueueCluster.JoinAsync"/>.</returns>
-    /// <exception cref="ArgumentException">An option is invalid, or the host is not loopback and that was not allowed.</exception>
-    public static ActorSystem Create(ClusterNodeOptions? options = null, Config? overrides = null, string name = DefaultSystemName)
+    /// <exception cref="ArgumentException">
+    /// An option is invalid: no certificate without <see cref="ClusterNodeOptions.InsecureLoopback"/>, or an address
+    /// that is not loopback when that was not allowed.
+    /// </exception>
+    public static ActorSystem Create(ClusterNodeOptions options, Config? overrides = null, string name = DefaultSystemName)
     {
-        options ??= new ClusterNodeOptions();
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         var config = NodeConfig(options, name);
@@ -40,22 +50,37 @@ public static class ActorQueueClusterRuntime
             config = overrides.WithFallback(config);
         }
 
-        return ActorQueueRuntime.Create(name, config.WithFallback(ClusterConfig));
+        config = ConfigurationFactory.ParseString($"{TransportPath}.enable-ssl = {(options.InsecureLoopback ? "off" : "on")}")
+            .WithFallback(config)
+            .WithFallback(ClusterConfig)
+            .WithFallback(ActorQueueRuntime.DefaultConfig);
+        options.CheckListenHost(config.GetString($"{TransportPath}.hostname", ""), "akka.remote.dot-netty.tcp.hostname");
+
+        var setup = BootstrapSetup.Create().WithConfig(config);
+        return options.InsecureLoopback
+            ? ActorSystem.Create(name, setup)
+            : ActorSystem.Create(name, setup.And(new DotNettySslSetup(
+                options.Certificate!,
+                suppressValidation: false,
+                requireMutualAuthentication: true,
+                validateCertificateHostname: false, // nodes are addressed by IP; the CA, not the name, decides membership
+                options.PeerValidator().Callback)));
     }
 
     private static Config NodeConfig(ClusterNodeOptions options, string systemName)
     {
         var lines = new List<string>
         {
-            $"akka.remote.dot-netty.tcp.hostname = {Quote(options.ListenHost)}",
-            $"akka.remote.dot-netty.tcp.port = {options.ListenPort.ToString(CultureInfo.InvariantCulture)}",
+            $"{TransportPath}.hostname = {Quote(options.ListenHost)}",
+            $"{TransportPath}.port = {options.ListenPort.ToString(CultureInfo.InvariantCulture)}",
         };
         if (options.SeedNodes.Count > 0)
         {
+            var scheme = options.InsecureLoopback ? "akka.tcp" : "akka.ssl.tcp";
             var seeds = options.SeedNodes.Select(seed =>
             {
                 var (host, port) = ClusterNodeOptions.ParseHostPort(seed, nameof(options.SeedNodes));
-                return Quote($"akka.tcp://{systemName}@{host}:{port.ToString(CultureInfo.InvariantCulture)}");
+                return Quote($"{scheme}://{systemName}@{host}:{port.ToString(CultureInfo.InvariantCulture)}");
             });
             lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]");
         }

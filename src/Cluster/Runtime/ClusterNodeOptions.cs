@@ -1,8 +1,13 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace ActorQueue.Cluster;
 
-/// <summary>How a node joins an ActorQueue cluster: where it listens, which seed nodes it contacts, and its roles.</summary>
+/// <summary>
+/// How a node joins an ActorQueue cluster: where it listens, which seed nodes it contacts, its roles, and how it
+/// proves and checks membership. A node needs a <see cref="Certificate"/> and the CAs or pinned certificates it trusts;
+/// only <see cref="InsecureLoopback"/> runs without, and only on loopback.
+/// </summary>
 public sealed record ClusterNodeOptions
 {
     /// <summary>The address the node's transport binds to; loopback (<c>127.0.0.1</c>) by default.</summary>
@@ -22,10 +27,34 @@ public sealed record ClusterNodeOptions
     public IReadOnlyList<string>? Roles { get; init; }
 
     /// <summary>
-    /// Allows <see cref="ListenHost"/> to be an address other than loopback. Traffic between nodes is then open to
-    /// the network: turn on the transport's TLS (see <c>hocon/cluster.conf</c>) and keep it on a trusted network.
+    /// Allows <see cref="ListenHost"/> to be an address other than loopback, so nodes on other machines can connect.
+    /// Only an authenticated node (with a <see cref="Certificate"/>) may; see <c>docs/SECURITY.md</c>.
     /// </summary>
     public bool AllowNonLoopback { get; init; }
+
+    /// <summary>
+    /// The node's certificate, with its private key: it proves membership to every peer (mutual TLS on the remoting
+    /// transport). Create one with <see cref="ClusterCertificates.IssueNode"/> or <c>actorqueue cert node</c>.
+    /// Required unless <see cref="InsecureLoopback"/>.
+    /// </summary>
+    public X509Certificate2? Certificate { get; init; }
+
+    /// <summary>
+    /// The CAs whose node certificates are members: a peer must present a certificate that chains to one of them,
+    /// or one of <see cref="PinnedCertificates"/>. The machine's trust store is never used. List the old and the new
+    /// CA while rotating.
+    /// </summary>
+    public IReadOnlyList<X509Certificate2> TrustedAuthorities { get; init; } = [];
+
+    /// <summary>Peer certificates accepted as they are (compared by their SHA-256 fingerprint), e.g. self-signed ones.</summary>
+    public IReadOnlyList<X509Certificate2> PinnedCertificates { get; init; } = [];
+
+    /// <summary>
+    /// INSECURE, for development only: no TLS and no authentication, so every process that can reach the node's port
+    /// (any local user) can join the cluster and run commands on its worker nodes. Allowed only when the node and its
+    /// seeds are on loopback, and not with <see cref="Certificate"/> or <see cref="AllowNonLoopback"/>.
+    /// </summary>
+    public bool InsecureLoopback { get; init; }
 
     /// <summary>Checks the options; throws naming the wrong one.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
@@ -41,18 +70,92 @@ public sealed record ClusterNodeOptions
             throw new ArgumentOutOfRangeException(nameof(ListenPort), ListenPort, $"ListenPort must be 0..65535, got {ListenPort}");
         }
 
-        if (!AllowNonLoopback && !IsLoopback(ListenHost))
-        {
-            throw new ArgumentException(
-                $"ListenHost '{ListenHost}' is not a loopback address; binding to the network is an explicit choice: set AllowNonLoopback (CLI: --allow-remote) and enable the transport's TLS",
-                nameof(ListenHost));
-        }
-
+        CheckListenHost(ListenHost, nameof(ListenHost));
         foreach (var seed in SeedNodes)
         {
-            _ = ParseHostPort(seed, nameof(SeedNodes));
+            var (host, _) = ParseHostPort(seed, nameof(SeedNodes));
+            if (InsecureLoopback && !IsLoopback(host))
+            {
+                throw new ArgumentException($"SeedNodes must be loopback addresses with InsecureLoopback, got '{seed}'", nameof(SeedNodes));
+            }
+        }
+
+        if (InsecureLoopback)
+        {
+            if (Certificate is not null || TrustedAuthorities.Count > 0 || PinnedCertificates.Count > 0)
+            {
+                throw new ArgumentException("InsecureLoopback turns authentication off; it cannot be combined with Certificate, TrustedAuthorities or PinnedCertificates", nameof(InsecureLoopback));
+            }
+
+            return;
+        }
+
+        ValidateCredentials();
+    }
+
+    /// <summary>Checks the address the transport binds to (also after configuration overrides).</summary>
+    /// <param name="host">The host the transport binds to.</param>
+    /// <param name="parameterName">Where it came from, named in the exception.</param>
+    /// <exception cref="ArgumentException">The host is not allowed with these options.</exception>
+    internal void CheckListenHost(string host, string parameterName)
+    {
+        if (IsLoopback(host))
+        {
+            return;
+        }
+
+        if (InsecureLoopback)
+        {
+            throw new ArgumentException($"{parameterName} '{host}' is not a loopback address; InsecureLoopback (no authentication) is allowed on loopback only", parameterName);
+        }
+
+        if (!AllowNonLoopback)
+        {
+            throw new ArgumentException(
+                $"{parameterName} '{host}' is not a loopback address; binding to the network is an explicit choice: set AllowNonLoopback (CLI: --allow-remote)",
+                parameterName);
         }
     }
+
+    private void ValidateCredentials()
+    {
+        if (Certificate is null)
+        {
+            throw new ArgumentException(
+                "Certificate is required: cluster nodes authenticate each other with certificates from a CA they trust (create them with ClusterCertificates or 'actorqueue cert'); InsecureLoopback runs a development cluster on loopback without them",
+                nameof(Certificate));
+        }
+
+        if (!Certificate.HasPrivateKey)
+        {
+            throw new ArgumentException($"Certificate '{Certificate.Subject}' has no private key; a node needs its own key to prove membership", nameof(Certificate));
+        }
+
+        var now = DateTime.Now;
+        if (now < Certificate.NotBefore || now > Certificate.NotAfter)
+        {
+            throw new ArgumentException($"Certificate '{Certificate.Subject}' is not valid now (valid {Certificate.NotBefore:u} to {Certificate.NotAfter:u})", nameof(Certificate));
+        }
+
+        if (TrustedAuthorities.Count == 0 && PinnedCertificates.Count == 0)
+        {
+            throw new ArgumentException("TrustedAuthorities or PinnedCertificates must name who may join: without them a node would trust nobody (or, worse, everybody)", nameof(TrustedAuthorities));
+        }
+
+        if (TrustedAuthorities.FirstOrDefault(authority => !ClusterCertificates.IsAuthority(authority)) is { } notAuthority)
+        {
+            throw new ArgumentException($"TrustedAuthorities must be CA certificates, got '{notAuthority.Subject}'; pin a node's own certificate with PinnedCertificates", nameof(TrustedAuthorities));
+        }
+
+        // Peers check this node the same way it checks them, so a certificate its own trust refuses is a mistake.
+        if (PeerValidator().Refusal(Certificate, presented: null) is { } refusal)
+        {
+            throw new ArgumentException($"Certificate is not accepted by this node's own TrustedAuthorities and PinnedCertificates, so no peer would accept it: {refusal}", nameof(Certificate));
+        }
+    }
+
+    /// <summary>The validator for peers' certificates these options describe.</summary>
+    internal PeerCertificateValidator PeerValidator() => new(TrustedAuthorities, PinnedCertificates);
 
     /// <summary>Parses <c>HOST:PORT</c>.</summary>
     /// <param name="value">The text.</param>
@@ -71,7 +174,8 @@ public sealed record ClusterNodeOptions
         return (value[..colon], port);
     }
 
-    private static bool IsLoopback(string host) =>
+    /// <summary>Whether <paramref name="host"/> is <c>localhost</c> or a loopback IP address.</summary>
+    internal static bool IsLoopback(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
         || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
 }

@@ -7,7 +7,7 @@ namespace ActorQueue.Tests.Cli;
 
 /// <summary>A remote job's output comes back byte for byte, and output too large for one cluster message fails the job instead of hanging the run.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ClusterJobOutputTests : IDisposable
+public sealed class ClusterJobOutputTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     /// <summary>The most output a remote job's result carries (ClusterJobs.MaxResultBytes).</summary>
     private const int MaxResultBytes = 64 * 1024;
@@ -27,8 +27,9 @@ public sealed class ClusterJobOutputTests : IDisposable
         var listen = $"127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}";
         listener.Stop();
 
-        var run = CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--jsonl", "-j", "2", "--joblog", "log.tsv", "--cluster", "--listen", listen);
-        using var node = Process.Start(CliProcess.StartInfo(_scratch.Dir, "node", "--seed", listen, "-j", "2"))!;
+        var run = CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--jsonl", "-j", "2", "--joblog", "log.tsv", "--cluster", "--listen", listen,
+            "--cert-dir", certificates.Coordinator);
+        using var node = Process.Start(CliProcess.StartInfo(_scratch.Dir, "node", "--seed", listen, "-j", "2", "--cert-dir", certificates.Worker))!;
         node.StandardInput.Close();
         var nodeErrors = node.StandardError.ReadToEndAsync();
         var result = await run;

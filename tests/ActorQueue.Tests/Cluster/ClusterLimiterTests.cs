@@ -117,10 +117,9 @@ public sealed class ClusterLimiterTests
         await using var cluster = await ClusterNodes.StartAsync(1);
         var seed = Akka.Cluster.Cluster.Get(cluster.Nodes[0]).SelfAddress;
 
-        // A plain Akka cluster node: same system name, same transport, but no ActorQueue extension.
-        var plainConfig = Akka.Configuration.ConfigurationFactory.ParseString("akka.extensions = []")
-            .WithFallback(ClusterNodes.FastCluster).WithFallback(ActorQueueClusterRuntime.ClusterConfig);
-        var plain = ActorSystem.Create(ActorQueueClusterRuntime.DefaultSystemName, plainConfig);
+        // A plain Akka cluster node: same system name, same transport and certificates, but no ActorQueue extension.
+        var plainConfig = Akka.Configuration.ConfigurationFactory.ParseString("akka.extensions = []").WithFallback(ClusterNodes.FastCluster);
+        var plain = ActorQueueClusterRuntime.Create(TestCertificates.MemberOptions("plain"), plainConfig);
         try
         {
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

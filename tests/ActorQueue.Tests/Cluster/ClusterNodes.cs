@@ -6,8 +6,9 @@ using Akka.Configuration;
 namespace ActorQueue.Tests.Cluster;
 
 /// <summary>
-/// Several cluster nodes in this test process, on 127.0.0.1 with free ports, joined programmatically, with failure
-/// detection and the split-brain resolver tuned so that a killed node is downed within seconds.
+/// Several cluster nodes in this test process, on 127.0.0.1 with free ports, authenticated with certificates of the
+/// test CA, joined programmatically, with failure detection and the split-brain resolver tuned so that a killed node
+/// is downed within seconds.
 /// </summary>
 internal sealed class ClusterNodes : IAsyncDisposable
 {
@@ -61,11 +62,14 @@ internal sealed class ClusterNodes : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts one more node and joins it to the first node (or forms the cluster when it is the first).</summary>
-    public async Task<ActorSystem> AddNodeAsync(string? extraConfig = null)
+    /// <summary>
+    /// Starts one more node and joins it to the first node (or forms the cluster when it is the first); its
+    /// certificate comes from the test CA unless <paramref name="options"/> say otherwise.
+    /// </summary>
+    public async Task<ActorSystem> AddNodeAsync(string? extraConfig = null, ClusterNodeOptions? options = null)
     {
         var config = extraConfig is null ? FastCluster : ConfigurationFactory.ParseString(extraConfig).WithFallback(FastCluster);
-        var node = ActorQueueClusterRuntime.Create(overrides: config);
+        var node = ActorQueueClusterRuntime.Create(options ?? TestCertificates.MemberOptions($"node{_all.Count}"), config);
         _all.Add(node);
         var seed = _all[0];
         await ActorQueueCluster.Get(node).JoinAsync(Akka.Cluster.Cluster.Get(seed).SelfAddress).WaitAsync(StepTimeout);

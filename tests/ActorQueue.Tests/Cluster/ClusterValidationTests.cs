@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using ActorQueue.Cluster;
 using ActorQueue.Runtime;
 using Akka.Configuration;
@@ -10,13 +11,74 @@ public sealed class ClusterValidationTests
     [Fact]
     public void A_non_loopback_address_is_refused_unless_explicitly_allowed()
     {
-        var options = new ClusterNodeOptions { ListenHost = "10.1.2.3" };
+        var options = TestCertificates.MemberOptions() with { ListenHost = "10.1.2.3" };
         var error = Assert.Throws<ArgumentException>(options.Validate);
         Assert.Equal("ListenHost", error.ParamName);
         Assert.Contains("'10.1.2.3' is not a loopback address", error.Message);
         (options with { AllowNonLoopback = true }).Validate();
-        new ClusterNodeOptions { ListenHost = "localhost" }.Validate();
-        new ClusterNodeOptions { ListenHost = "::1" }.Validate();
+        new ClusterNodeOptions { ListenHost = "localhost", InsecureLoopback = true }.Validate();
+        new ClusterNodeOptions { ListenHost = "::1", InsecureLoopback = true }.Validate();
+    }
+
+    [Fact]
+    public void A_node_without_a_certificate_is_refused_unless_it_is_an_insecure_loopback_node()
+    {
+        var error = Assert.Throws<ArgumentException>(new ClusterNodeOptions().Validate);
+        Assert.Equal("Certificate", error.ParamName);
+        Assert.Contains("Certificate is required", error.Message);
+        new ClusterNodeOptions { InsecureLoopback = true, SeedNodes = ["127.0.0.1:4053", "localhost:4054"] }.Validate();
+
+        var network = Assert.Throws<ArgumentException>(new ClusterNodeOptions { InsecureLoopback = true, ListenHost = "0.0.0.0", AllowNonLoopback = true }.Validate);
+        Assert.Equal("ListenHost", network.ParamName);
+        Assert.Contains("InsecureLoopback (no authentication) is allowed on loopback only", network.Message);
+        var seed = Assert.Throws<ArgumentException>(new ClusterNodeOptions { InsecureLoopback = true, SeedNodes = ["10.1.2.3:4053"] }.Validate);
+        Assert.Equal(("SeedNodes", true), (seed.ParamName, seed.Message.Contains("got '10.1.2.3:4053'", StringComparison.Ordinal)));
+        var both = Assert.Throws<ArgumentException>((TestCertificates.MemberOptions() with { InsecureLoopback = true }).Validate);
+        Assert.Equal("InsecureLoopback", both.ParamName);
+    }
+
+    [Fact]
+    public void A_certificate_without_its_key_or_trust_or_that_its_own_trust_refuses_is_refused_by_name()
+    {
+        var member = TestCertificates.MemberOptions();
+        var cases = new (ClusterNodeOptions Options, string Parameter, string Problem)[]
+        {
+            (member with { Certificate = X509CertificateLoader.LoadCertificate(member.Certificate!.RawData) }, "Certificate", "has no private key"),
+            (member with { TrustedAuthorities = [] }, "TrustedAuthorities", "TrustedAuthorities or PinnedCertificates must name who may join"),
+            (member with { TrustedAuthorities = [X509CertificateLoader.LoadCertificate(member.Certificate!.RawData)] }, "TrustedAuthorities", "must be CA certificates, got 'CN=node'"),
+            (member with { Certificate = TestCertificates.SelfSigned() }, "Certificate", "not accepted by this node's own TrustedAuthorities"),
+            (member with { Certificate = TestCertificates.Node("elsewhere", ClusterCertificates.CreateAuthority("other CA", TimeSpan.FromDays(1))) }, "Certificate", "issued by 'CN=other CA'"),
+        };
+        foreach (var (options, parameter, problem) in cases)
+        {
+            var error = Assert.Throws<ArgumentException>(options.Validate);
+            Assert.Equal(parameter, error.ParamName);
+            Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+        }
+
+        // A self-signed certificate is a member when pinned.
+        var pinned = TestCertificates.SelfSigned("pinned");
+        new ClusterNodeOptions { Certificate = pinned, PinnedCertificates = [X509CertificateLoader.LoadCertificate(pinned.RawData)] }.Validate();
+    }
+
+    [Fact]
+    public async Task Overrides_can_neither_turn_the_transport_security_off_nor_bind_elsewhere_than_the_options_allow()
+    {
+        var plaintext = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = off\nakka.loglevel = OFF\nakka.stdout-loglevel = OFF").WithFallback(ClusterNodes.FastCluster);
+        var node = ActorQueueClusterRuntime.Create(TestCertificates.MemberOptions(), plaintext);
+        try
+        {
+            Assert.Equal("akka.ssl.tcp", Akka.Cluster.Cluster.Get(node).SelfAddress.Protocol);
+        }
+        finally
+        {
+            await node.Terminate();
+        }
+
+        var elsewhere = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.hostname = \"0.0.0.0\"");
+        var error = Assert.Throws<ArgumentException>(() => ActorQueueClusterRuntime.Create(new ClusterNodeOptions { InsecureLoopback = true }, elsewhere));
+        Assert.Equal("akka.remote.dot-netty.tcp.hostname", error.ParamName);
+        Assert.Contains("'0.0.0.0' is not a loopback address", error.Message);
     }
 
     [Theory]
