@@ -42,7 +42,14 @@ try
 }
 finally
 {
-    await Log.CloseAndFlushAsync();
+    try
+    {
+        await Log.CloseAndFlushAsync();
+    }
+    catch (IOException ex)
+    {
+        LogSinkFailure.Report("the log file", ex.Message); // --log's last flush, on a full disk
+    }
 }
 
 // Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,

@@ -94,6 +94,30 @@ internal sealed class ClusterSession : IAsyncDisposable
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 
+    /// <summary>
+    /// Why <paramref name="node"/>'s listen address cannot be bound (another process holds it); <c>null</c> if it can.
+    /// Checked before the actor system starts, because Akka reports a failed bind as a logged stack trace and a crash.
+    /// </summary>
+    public static string? ListenProblem(ClusterNodeOptions node)
+    {
+        if (node.ListenPort == 0 || !global::System.Net.IPAddress.TryParse(node.ListenHost, out var address))
+        {
+            return null;
+        }
+
+        try
+        {
+            var probe = new global::System.Net.Sockets.TcpListener(address, node.ListenPort);
+            probe.Start();
+            probe.Stop();
+            return null;
+        }
+        catch (global::System.Net.Sockets.SocketException ex)
+        {
+            return $"--listen {node.ListenHost}:{node.ListenPort}: cannot listen there: {ex.Message}";
+        }
+    }
+
     private static void WarnIfInsecure(ClusterNodeOptions node, TextWriter stderr)
     {
         if (node.InsecureLoopback)

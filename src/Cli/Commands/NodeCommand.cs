@@ -77,6 +77,11 @@ internal static class NodeCommand
             return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
         }
 
+        if (ClusterSession.ListenProblem(node) is { } listenProblem)
+        {
+            return Usage.Fail(stderr, listenProblem);
+        }
+
         var session = ClusterSession.StartNode(node, stderr);
 
         await using (session)

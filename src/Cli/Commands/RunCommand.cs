@@ -37,12 +37,13 @@ internal static class RunCommand
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" ? null : options.Input;
-        if (options.JobLog is { } joblogPath && input is not null && SameFile(joblogPath, input))
+        var inputFile = input is null ? FileIdentity.OfStandardInput() : FileIdentity.Of(input);
+        if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
-            return Usage.Fail(errors, $"--joblog must not be the input file '{input}' (it would overwrite the jobs)");
+            return Usage.Fail(errors, $"--joblog must not be the input file '{options.Input}' (it would overwrite the jobs)");
         }
 
-        if (options.LogFile is { } logPath && (input is not null && SameFile(logPath, input) || options.JobLog is { } other && SameFile(logPath, other)))
+        if (options.LogFile is { } logPath && (IsFile(logPath, inputFile) || options.JobLog is { } other && SameFile(logPath, other)))
         {
             return Usage.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
         }
@@ -104,6 +105,7 @@ internal static class RunCommand
         if (options.LogFile is { } logFile)
         {
             // Structured JSON (CLEF) for every event: the library's queue and limiter logs and one event per job.
+            LogSinkFailure.Watch(logFile);
             Log.Logger = new LoggerConfiguration()
                 .MinimumLevel.Information()
                 .WriteTo.Logger(Log.Logger)
@@ -116,6 +118,11 @@ internal static class RunCommand
         if (!options.Cluster)
         {
             return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input);
+        }
+
+        if (ClusterSession.ListenProblem(options.ClusterNode!) is { } listenProblem)
+        {
+            return Usage.Fail(errors, listenProblem);
         }
 
         ClusterSession? cluster;
@@ -141,7 +148,12 @@ internal static class RunCommand
         }
     }
 
-    private static bool SameFile(string a, string b) => string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal);
+    /// <summary>Whether two paths name one file: the same path (the file may not exist yet) or the same device and inode.</summary>
+    private static bool SameFile(string a, string b) =>
+        string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal) || FileIdentity.Same(a, b);
+
+    /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
+    private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;
 
     /// <summary>Why <paramref name="path"/> cannot be appended to (the log sink would fail silently later); <c>null</c> if it can.</summary>
     private static string? CannotAppend(string path)
