@@ -30,7 +30,7 @@ internal sealed class ClusterSession : IAsyncDisposable
     public ActorQueueCluster Cluster { get; }
 
     /// <summary>Runs jobs on the worker nodes (coordinator sessions only).</summary>
-    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"));
+    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"), System.WhenTerminated);
 
     /// <summary>
     /// Starts the coordinator: it forms a cluster on <paramref name="node"/>'s address, waits for
