@@ -13,14 +13,34 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class RunCommand
 {
-    /// <summary>How many jobs a file holds (lines that are neither blank nor comments); <c>null</c> if it cannot be read.</summary>
-    private static long? CountJobs(string path)
+    /// <summary>
+    /// How many jobs a file holds (lines that are neither blank nor comments), read in bounded memory; <c>null</c> if it
+    /// cannot be read, or is no regular file with a size (a device like <c>/dev/zero</c> never ends, a FIFO read twice
+    /// would lose jobs).
+    /// </summary>
+    private static async Task<long?> CountJobsAsync(string path)
     {
         try
         {
-            return File.ReadLines(path).LongCount(line => line.Trim() is { Length: > 0 } text && !text.StartsWith('#'));
+            if (new FileInfo(path).Length == 0)
+            {
+                return null;
+            }
+
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
+            var reader = new LineReader(file);
+            long count = 0;
+            while (await reader.ReadLineAsync() is ({ } line, _))
+            {
+                if (reader.TooLong || System.Text.Encoding.UTF8.GetString(line) is var text && !string.IsNullOrWhiteSpace(text) && !text.AsSpan().TrimStart().StartsWith('#'))
+                {
+                    count++;
+                }
+            }
+
+            return count;
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
         }
@@ -114,7 +134,7 @@ internal static class RunCommand
         }
 
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
-        var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobs(options.Input));
+        var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobsAsync(options.Input));
         if (!options.Cluster)
         {
             return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input);

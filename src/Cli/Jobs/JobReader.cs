@@ -29,6 +29,14 @@ internal static class JobReader
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is ({ } bytes, _))
         {
             lineNumber++;
+            if (reader.TooLong)
+            {
+                seq++;
+                yield return new MalformedJob(seq, lineNumber,
+                    $"the line is longer than {LineReader.MaxLineText} ({reader.LastLength} bytes), more than a command line can carry; it was skipped");
+                continue;
+            }
+
             var utf8 = lineNumber == 1 && bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? bytes[Encoding.UTF8.Preamble.Length..] : bytes;
             if (Decode(utf8) is not { } text)
             {

@@ -46,4 +46,31 @@ public sealed class JobLineTests : IDisposable
         Assert.True(result.ExitCode == 0, result.Errors);
         Assert.Equal("trailing \na\u00a0|", result.Output);
     }
+
+    [Fact]
+    public async Task A_line_longer_than_1_MiB_fails_with_its_line_number_and_the_next_line_runs()
+    {
+        byte[] input = [.. "echo before\n"u8, .. Enumerable.Repeat((byte)'x', (1 << 20) + 1), .. "\necho after\n"u8];
+
+        var result = await CliProcess.RunAsync(CliProcess.StartInfo(_scratch.Dir, "run", "-", "-q", "-j", "1"), input);
+
+        Assert.True(result.ExitCode == 1, result.Errors);
+        Assert.Equal("before\nafter\n", result.Output);
+        var error = Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("actorqueue: line 2: the line is longer than 1 MiB", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_joblog_with_a_line_longer_than_1_MiB_is_a_usage_error()
+    {
+        var jobs = _scratch.Write("jobs.txt", "echo one");
+        File.WriteAllText(_scratch.PathOf("log.tsv"), CliScratch.JobLogHeader + "\n" + new string('x', (1 << 20) + 1) + "\n");
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--joblog", "log.tsv", "--resume");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains("--joblog: ", result.Errors, StringComparison.Ordinal);
+        Assert.Contains("longer than 1 MiB", result.Errors, StringComparison.Ordinal);
+        Assert.Equal("", result.Output);
+    }
 }
