@@ -27,6 +27,13 @@ using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =
     signal.Cancel = true;
     interrupts.Stop("hung up (SIGHUP)");
 });
+// Ctrl-\ (SIGQUIT) would kill the runner and orphan its jobs, unlogged and with no timeout: like a second Ctrl-C it
+// kills the jobs' process groups instead, logs none of them, and --resume runs them again.
+using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, signal =>
+{
+    signal.Cancel = true;
+    interrupts.KillAll("quit (SIGQUIT)");
+});
 
 try
 {

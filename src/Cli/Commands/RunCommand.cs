@@ -231,6 +231,17 @@ internal sealed class Interrupts : IDisposable
         }
     }
 
+    /// <summary>SIGQUIT (<paramref name="why"/>): both stages at once, as a first and a second Ctrl-C.</summary>
+    public void KillAll(string why)
+    {
+        if (Interlocked.Exchange(ref _stage, 2) != 2)
+        {
+            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
+            _stopInput.Cancel();
+            _kill.Cancel();
+        }
+    }
+
     private static void Say(string message)
     {
         try
