@@ -39,6 +39,7 @@ try
 {
     return args switch
     {
+        ["run" or "node" or "cert", .. var rest] when rest.Any(arg => arg is "--help" or "-h") => Usage.Print(Console.Out),
         ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.OpenStandardError(), interrupts),
         ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
         ["cert", .. var rest] => CertCommand.Run(rest, Console.Out, Console.Error),
