@@ -27,11 +27,19 @@ using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =
     signal.Cancel = true;
     interrupts.Stop("hung up (SIGHUP)");
 });
+// Ctrl-\ (SIGQUIT) would kill the runner and orphan its jobs, unlogged and with no timeout: like a second Ctrl-C it
+// kills the jobs' process groups instead, logs none of them, and --resume runs them again.
+using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, signal =>
+{
+    signal.Cancel = true;
+    interrupts.KillAll("quit (SIGQUIT)");
+});
 
 try
 {
     return args switch
     {
+        ["run" or "node" or "cert", .. var rest] when rest.Any(arg => arg is "--help" or "-h") => Usage.Print(Console.Out),
         ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.OpenStandardError(), interrupts),
         ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
         ["cert", .. var rest] => CertCommand.Run(rest, Console.Out, Console.Error),
@@ -42,7 +50,14 @@ try
 }
 finally
 {
-    await Log.CloseAndFlushAsync();
+    try
+    {
+        await Log.CloseAndFlushAsync();
+    }
+    catch (IOException ex)
+    {
+        LogSinkFailure.Report("the log file", ex.Message); // --log's last flush, on a full disk
+    }
 }
 
 // Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,

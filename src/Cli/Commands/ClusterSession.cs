@@ -30,7 +30,7 @@ internal sealed class ClusterSession : IAsyncDisposable
     public ActorQueueCluster Cluster { get; }
 
     /// <summary>Runs jobs on the worker nodes (coordinator sessions only).</summary>
-    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"));
+    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"), System.WhenTerminated);
 
     /// <summary>
     /// Starts the coordinator: it forms a cluster on <paramref name="node"/>'s address, waits for
@@ -92,6 +92,30 @@ internal sealed class ClusterSession : IAsyncDisposable
     {
         var (host, port) = listen == "" ? ("127.0.0.1", 0) : ClusterNodeOptions.ParseHostPort(listen, "--listen");
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
+    }
+
+    /// <summary>
+    /// Why <paramref name="node"/>'s listen address cannot be bound (another process holds it); <c>null</c> if it can.
+    /// Checked before the actor system starts, because Akka reports a failed bind as a logged stack trace and a crash.
+    /// </summary>
+    public static string? ListenProblem(ClusterNodeOptions node)
+    {
+        if (node.ListenPort == 0 || !global::System.Net.IPAddress.TryParse(node.ListenHost, out var address))
+        {
+            return null;
+        }
+
+        try
+        {
+            var probe = new global::System.Net.Sockets.TcpListener(address, node.ListenPort);
+            probe.Start();
+            probe.Stop();
+            return null;
+        }
+        catch (global::System.Net.Sockets.SocketException ex)
+        {
+            return $"--listen {node.ListenHost}:{node.ListenPort}: cannot listen there: {ex.Message}";
+        }
     }
 
     private static void WarnIfInsecure(ClusterNodeOptions node, TextWriter stderr)

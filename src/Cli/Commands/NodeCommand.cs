@@ -33,9 +33,9 @@ internal static class NodeCommand
                 continue;
             }
 
-            if (i + 1 >= args.Count)
+            if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
             {
-                return Usage.Fail(stderr, $"{arg} needs a value");
+                return Usage.Fail(stderr, $"{arg} needs a value"); // "--seed --cert-dir w1" lacks the seed
             }
 
             var value = args[++i];
@@ -75,6 +75,11 @@ internal static class NodeCommand
         catch (ArgumentException ex)
         {
             return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
+        }
+
+        if (ClusterSession.ListenProblem(node) is { } listenProblem)
+        {
+            return Usage.Fail(stderr, listenProblem);
         }
 
         var session = ClusterSession.StartNode(node, stderr);

@@ -13,14 +13,34 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class RunCommand
 {
-    /// <summary>How many jobs a file holds (lines that are neither blank nor comments); <c>null</c> if it cannot be read.</summary>
-    private static long? CountJobs(string path)
+    /// <summary>
+    /// How many jobs a file holds (lines that are neither blank nor comments), read in bounded memory; <c>null</c> if it
+    /// cannot be read, or is no regular file with a size (a device like <c>/dev/zero</c> never ends, a FIFO read twice
+    /// would lose jobs).
+    /// </summary>
+    private static async Task<long?> CountJobsAsync(string path)
     {
         try
         {
-            return File.ReadLines(path).LongCount(line => line.Trim() is { Length: > 0 } text && !text.StartsWith('#'));
+            if (new FileInfo(path).Length == 0)
+            {
+                return null;
+            }
+
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
+            var reader = new LineReader(file);
+            long count = 0;
+            while (await reader.ReadLineAsync() is ({ } line, _))
+            {
+                if (reader.TooLong || System.Text.Encoding.UTF8.GetString(line) is var text && !string.IsNullOrWhiteSpace(text) && !text.AsSpan().TrimStart().StartsWith('#'))
+                {
+                    count++;
+                }
+            }
+
+            return count;
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
         }
@@ -37,12 +57,13 @@ internal static class RunCommand
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" ? null : options.Input;
-        if (options.JobLog is { } joblogPath && input is not null && SameFile(joblogPath, input))
+        var inputFile = input is null ? FileIdentity.OfStandardInput() : FileIdentity.Of(input);
+        if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
-            return Usage.Fail(errors, $"--joblog must not be the input file '{input}' (it would overwrite the jobs)");
+            return Usage.Fail(errors, $"--joblog must not be the input file '{options.Input}' (it would overwrite the jobs)");
         }
 
-        if (options.LogFile is { } logPath && (input is not null && SameFile(logPath, input) || options.JobLog is { } other && SameFile(logPath, other)))
+        if (options.LogFile is { } logPath && (IsFile(logPath, inputFile) || options.JobLog is { } other && SameFile(logPath, other)))
         {
             return Usage.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
         }
@@ -104,6 +125,7 @@ internal static class RunCommand
         if (options.LogFile is { } logFile)
         {
             // Structured JSON (CLEF) for every event: the library's queue and limiter logs and one event per job.
+            LogSinkFailure.Watch(logFile);
             Log.Logger = new LoggerConfiguration()
                 .MinimumLevel.Information()
                 .WriteTo.Logger(Log.Logger)
@@ -112,10 +134,15 @@ internal static class RunCommand
         }
 
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
-        var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobs(options.Input));
+        var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobsAsync(options.Input));
         if (!options.Cluster)
         {
             return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input);
+        }
+
+        if (ClusterSession.ListenProblem(options.ClusterNode!) is { } listenProblem)
+        {
+            return Usage.Fail(errors, listenProblem);
         }
 
         ClusterSession? cluster;
@@ -141,7 +168,12 @@ internal static class RunCommand
         }
     }
 
-    private static bool SameFile(string a, string b) => string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal);
+    /// <summary>Whether two paths name one file: the same path (the file may not exist yet) or the same device and inode.</summary>
+    private static bool SameFile(string a, string b) =>
+        string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal) || FileIdentity.Same(a, b);
+
+    /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
+    private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;
 
     /// <summary>Why <paramref name="path"/> cannot be appended to (the log sink would fail silently later); <c>null</c> if it can.</summary>
     private static string? CannotAppend(string path)
@@ -196,6 +228,17 @@ internal sealed class Interrupts : IDisposable
         {
             Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
             _stopInput.Cancel();
+        }
+    }
+
+    /// <summary>SIGQUIT (<paramref name="why"/>): both stages at once, as a first and a second Ctrl-C.</summary>
+    public void KillAll(string why)
+    {
+        if (Interlocked.Exchange(ref _stage, 2) != 2)
+        {
+            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
+            _stopInput.Cancel();
+            _kill.Cancel();
         }
     }
 

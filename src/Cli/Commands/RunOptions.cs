@@ -60,7 +60,8 @@ internal sealed record RunOptions
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
-            string Value() => i + 1 < args.Count ? args[++i] : throw new UsageException($"{arg} needs a value");
+            // An option never takes another option as its value: "--joblog --resume" lacks the file name.
+            string Value() => i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : throw new UsageException($"{arg} needs a value");
             try
             {
                 switch (arg)
@@ -126,7 +127,7 @@ internal sealed record RunOptions
                         }
                         catch (ArgumentException ex)
                         {
-                            throw new UsageException(ex.Message);
+                            throw new UsageException(ClusterCertificateOptions.Problem(ex));
                         }
 
                         options = options with { Listen = listen };

@@ -60,8 +60,9 @@ internal static class Usage
                                 a private CA for one cluster: DIR/ca.crt, and DIR/ca.key (keep it off the nodes)
           cert node --ca DIR --name NAME --out DIR [--days N]
                                 a node certificate from that CA: DIR/node.pfx, DIR/node.crt and DIR/ca.crt
-        Private keys are written mode 600, encrypted with $ACTORQUEUE_CERT_PASSWORD when it is set; run, node and
-        cert node read them with the same variable.
+        Private keys are written mode 600: ca.key encrypted with $ACTORQUEUE_CA_PASSWORD and node.pfx with
+        $ACTORQUEUE_CERT_PASSWORD when set (cert node reads ca.key with the first; run and node read node.pfx with the
+        second), so nodes never need the CA's password.
 
         A node serves until the coordinator leaves the cluster; Ctrl-C makes it leave, and its running jobs run
         again on another node (at-least-once).

@@ -70,33 +70,46 @@ internal static class ClusterJobs
     public const int MaxResultBytes = 64 * 1024;
 }
 
+/// <summary>
+/// The executor itself is gone (the coordinator's own cluster node stopped): the job did not run, or its outcome is
+/// unknown. It is neither finished nor failed, so it is not logged and <c>--resume</c> runs it.
+/// </summary>
+internal sealed class ExecutorLostException(string message) : Exception(message);
+
 /// <summary>Runs jobs on the cluster's worker nodes through the distributed job queue.</summary>
-internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJobResult> queue) : IJobExecutor
+/// <param name="queue">The distributed job queue.</param>
+/// <param name="stopped">Completes when the coordinator's actor system has stopped (downed, or shut down by its transport).</param>
+internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJobResult> queue, Task stopped) : IJobExecutor
 {
     /// <inheritdoc />
     public async Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill)
     {
         var remote = new RemoteJob(job.Id, job.Command, new Dictionary<string, string>(job.Environment), timeout?.TotalSeconds);
-        var accepted = await queue.SubmitAsync(remote, Timeout.InfiniteTimeSpan, kill).ConfigureAwait(false);
-        if (accepted is null)
-        {
-            return AttemptResult.CouldNotRun("could not run (the cluster's job queue did not take it)");
-        }
-
         ItemResult<RemoteJobResult> ended;
         try
         {
-            ended = await accepted.Completion.WaitAsync(kill).ConfigureAwait(false);
+            var accepted = await UnlessStoppedAsync(queue.SubmitAsync(remote, Timeout.InfiniteTimeSpan, kill)).ConfigureAwait(false);
+            if (accepted is null)
+            {
+                return AttemptResult.CouldNotRun("could not run (the cluster's job queue did not take it)");
+            }
+
+            ended = await UnlessStoppedAsync(accepted.Completion.WaitAsync(kill)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
         {
             return AttemptResult.Interrupted(); // abandoned by a second Ctrl-C: not logged, --resume runs it
         }
+        catch (Exception ex) when (ex is ObjectDisposedException || ex is not ExecutorLostException && stopped.IsCompleted)
+        {
+            throw Lost(ex.Message);
+        }
 
         var host = HostOf(ended.Node);
         if (ended is not { Succeeded: true, Result: { } result })
         {
-            return AttemptResult.CouldNotRun($"could not run on {ended.Node} ({ended.Error})", host);
+            // A failure reported while the coordinator's node went down says nothing about the job itself.
+            return stopped.IsCompleted ? throw Lost(ended.Error ?? "no result") : AttemptResult.CouldNotRun($"could not run on {ended.Node} ({ended.Error})", host);
         }
 
         var (output, errors) = (CapturedOutput.Of(result.Output), CapturedOutput.Of(result.Errors));
@@ -107,6 +120,20 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
             _ => AttemptResult.Exited(result.ExitCode, output, errors, host),
         };
     }
+
+    /// <summary><paramref name="task"/>'s result, unless the coordinator's node stops first (a handle may then never answer).</summary>
+    private async Task<T> UnlessStoppedAsync<T>(Task<T> task)
+    {
+        if (await Task.WhenAny(task, stopped).ConfigureAwait(false) != task)
+        {
+            _ = task.ContinueWith(t => t.Exception, TaskScheduler.Default); // observed: its fault no longer matters
+            throw Lost("it stopped while the job was queued or running");
+        }
+
+        return await task.ConfigureAwait(false);
+    }
+
+    private static ExecutorLostException Lost(string detail) => new($"the coordinator's cluster node stopped ({detail})");
 
     /// <summary><c>host:port</c> of an Akka address like <c>akka.tcp://actorqueue@127.0.0.1:4053</c>.</summary>
     private static string HostOf(string node)

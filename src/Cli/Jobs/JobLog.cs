@@ -74,10 +74,15 @@ internal sealed class JobLog : IDisposable
     private static async Task<(HashSet<long> Finished, long Whole)> ReadFinishedAsync(FileStream file, string path)
     {
         var finished = new HashSet<long>();
-        var reader = new LineReader(file);
+        var reader = new LineReader(file, skipLongLines: false);
         if (await reader.ReadLineAsync().ConfigureAwait(false) is not ({ } first, var firstWhole))
         {
             return (finished, 0);
+        }
+
+        if (reader.TooLong)
+        {
+            throw new InvalidDataException($"'{path}' is not a joblog (its first line is longer than {LineReader.MaxLineText})");
         }
 
         var header = Encoding.UTF8.GetBytes(Header);
@@ -92,13 +97,18 @@ internal sealed class JobLog : IDisposable
         }
 
         var whole = reader.Position;
-        while (await reader.ReadLineAsync().ConfigureAwait(false) is ({ } line, true))
+        while (await reader.ReadLineAsync().ConfigureAwait(false) is ({ } line, true) && !reader.TooLong)
         {
             whole = reader.Position;
             if (ParseSeq(line) is { } seq)
             {
                 finished.Add(seq);
             }
+        }
+
+        if (reader.TooLong)
+        {
+            throw new InvalidDataException($"'{path}' has a line longer than {LineReader.MaxLineText}, which no joblog record is");
         }
 
         return (finished, whole);

@@ -6,7 +6,7 @@ namespace ActorQueue.Cli.Jobs;
 
 /// <summary>
 /// Reads jobs lazily, one line at a time, so that a run over millions of lines holds only what the queue holds.
-/// Blank lines and lines starting with <c>#</c> are skipped. With JSONL, each line is an object
+/// Whitespace-only lines and lines whose first non-blank character is <c>#</c> are skipped; others run as written. With JSONL, each line is an object
 /// <c>{"id", "cmd", "tags", "timeout", "retries", "env"}</c>; only <c>cmd</c> is required. A line that is not a valid
 /// job (bad JSON or value, a NUL, bytes that are not UTF-8) becomes a <see cref="MalformedJob"/>, never a changed command.
 /// </summary>
@@ -29,6 +29,14 @@ internal static class JobReader
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is ({ } bytes, _))
         {
             lineNumber++;
+            if (reader.TooLong)
+            {
+                seq++;
+                yield return new MalformedJob(seq, lineNumber,
+                    $"the line is longer than {LineReader.MaxLineText} ({reader.LastLength} bytes), more than a command line can carry; it was skipped");
+                continue;
+            }
+
             var utf8 = lineNumber == 1 && bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? bytes[Encoding.UTF8.Preamble.Length..] : bytes;
             if (Decode(utf8) is not { } text)
             {
@@ -37,7 +45,7 @@ internal static class JobReader
                 continue;
             }
 
-            if (text.Length == 0 || text.StartsWith('#'))
+            if (string.IsNullOrWhiteSpace(text) || text.AsSpan().TrimStart().StartsWith('#'))
             {
                 continue;
             }
@@ -47,12 +55,15 @@ internal static class JobReader
         }
     }
 
-    /// <summary>The line as text, trimmed; <c>null</c> when it is not valid UTF-8.</summary>
+    /// <summary>
+    /// The line as text, exactly as written (a trailing <c>\ </c> or no-break space is part of the command, as with GNU
+    /// parallel's default <c>--trim n</c>); <c>null</c> when it is not valid UTF-8.
+    /// </summary>
     private static string? Decode(byte[] utf8)
     {
         try
         {
-            return StrictUtf8.GetString(utf8).Trim();
+            return StrictUtf8.GetString(utf8);
         }
         catch (DecoderFallbackException)
         {
@@ -79,7 +90,15 @@ internal static class JobReader
 
         using (document)
         {
-            return ParseJob(seq, document.RootElement) is var (job, problem) && job is not null ? job : new MalformedJob(seq, lineNumber, problem!);
+            try
+            {
+                return ParseJob(seq, document.RootElement) is var (job, problem) && job is not null ? job : new MalformedJob(seq, lineNumber, problem!);
+            }
+            catch (InvalidOperationException)
+            {
+                // JSON's \uD800-style escapes can name half of a UTF-16 pair, which no text holds; reading it as a string throws.
+                return new MalformedJob(seq, lineNumber, "a string holds a lone surrogate escape (like \\ud800), which is not text");
+            }
         }
     }
 

@@ -194,7 +194,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             var clock = Stopwatch.StartNew();
             try
             {
-                return (await AttemptAsync(job), started, clock.Elapsed);
+                return await AttemptAsync(job) is { } result ? (result, started, clock.Elapsed) : (null, default, default);
             }
             finally
             {
@@ -210,12 +210,21 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
         }
     }
 
-    /// <summary>One attempt, whatever happens: an executor's exception is the attempt's failure, never lost.</summary>
-    private async Task<AttemptResult> AttemptAsync(Job job)
+    /// <summary>
+    /// One attempt, whatever happens: an executor's exception is the attempt's failure, never lost. <c>null</c> when the
+    /// executor itself is gone (the coordinator's cluster stopped): the job did not run or its outcome is unknown, so it
+    /// stays out of the joblog and the run stops.
+    /// </summary>
+    private async Task<AttemptResult?> AttemptAsync(Job job)
     {
         try
         {
             return await executor.RunAsync(job, job.Timeout ?? options.Timeout, interrupts.Kill);
+        }
+        catch (ExecutorLostException ex)
+        {
+            await StopRunAsync(ex.Message, "jobs not run (or whose outcome is unknown) are not logged; --resume runs them");
+            return null;
         }
         catch (OperationCanceledException) when (interrupts.Kill.IsCancellationRequested)
         {
@@ -303,13 +312,13 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     }
 
     /// <summary>The run cannot go on as asked: no new job starts, running jobs finish, and the exit status says so.</summary>
-    private async Task StopRunAsync(string why)
+    private async Task StopRunAsync(string why, string consequence = "no new jobs start; running jobs finish")
     {
         _runFailed = true;
         if (!_halt.IsCancellationRequested)
         {
             await _halt.CancelAsync();
-            await console.LineAsync($"actorqueue: {why}: no new jobs start; running jobs finish");
+            await console.LineAsync($"actorqueue: {why}: {consequence}");
         }
     }
 

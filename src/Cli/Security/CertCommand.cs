@@ -64,7 +64,7 @@ internal static class CertCommand
         CertificateFiles.CreateDirectory("--out", output);
         using var authority = ClusterCertificates.CreateAuthority(name, TimeSpan.FromDays(days));
         var (certificate, key) = CertificateFiles.WriteAuthority(output, authority);
-        stdout.WriteLine($"actorqueue: cluster CA '{name}' valid until {authority.NotAfter:yyyy-MM-dd}: {certificate} (public), {key} (private, mode 600{Encrypted})");
+        stdout.WriteLine($"actorqueue: cluster CA '{name}' valid until {authority.NotAfter:yyyy-MM-dd}: {certificate} (public), {key} (private, mode 600{Encrypted(CertificateFiles.AuthorityPassword, CertificateFiles.AuthorityPasswordVariable)})");
         stdout.WriteLine($"actorqueue: keep {key} off the nodes; issue node certificates with: actorqueue cert node --ca {output} --name NAME --out DIR");
         return 0;
     }
@@ -79,12 +79,12 @@ internal static class CertCommand
         CertificateFiles.CreateDirectory("--out", output);
         using var node = ClusterCertificates.IssueNode(authority, name, TimeSpan.FromDays(days));
         var bundle = CertificateFiles.WriteNode(output, node, authority);
-        stdout.WriteLine($"actorqueue: node certificate '{name}' valid until {node.NotAfter:yyyy-MM-dd}: {bundle} (private, mode 600{Encrypted}) and ca.crt in {output}");
+        stdout.WriteLine($"actorqueue: node certificate '{name}' valid until {node.NotAfter:yyyy-MM-dd}: {bundle} (private, mode 600{Encrypted(CertificateFiles.Password, CertificateFiles.PasswordVariable)}) and ca.crt in {output}");
         stdout.WriteLine($"actorqueue: use it with: actorqueue node --seed HOST:PORT --cert-dir {output}   (or: actorqueue run --cluster ... --cert-dir {output})");
         return 0;
     }
 
-    private static string Encrypted => CertificateFiles.Password is null ? $", not encrypted: {CertificateFiles.PasswordVariable} is not set" : $", encrypted with {CertificateFiles.PasswordVariable}";
+    private static string Encrypted(string? password, string variable) => password is null ? $", not encrypted: {variable} is not set" : $", encrypted with {variable}";
 
     private static string Required(Dictionary<string, string> values, string option, string what) =>
         values.TryGetValue(option, out var value) && value != ""

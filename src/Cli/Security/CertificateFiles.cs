@@ -7,13 +7,18 @@ namespace ActorQueue.Cli.Security;
 /// <summary>
 /// The files of a cluster's certificates: <c>ca.crt</c> (PEM, public), <c>ca.key</c> (PEM PKCS#8, the CA's private
 /// key), <c>node.pfx</c> (PKCS#12, a node's certificate and private key) and <c>node.crt</c> (PEM, public). Private keys
-/// are written owner-only (0600) and encrypted with <see cref="PasswordVariable"/> when it is set. Every problem is
+/// are written owner-only (0600) and encrypted when their variable is set: <c>ca.key</c> with
+/// <see cref="AuthorityPasswordVariable"/>, <c>node.pfx</c> with <see cref="PasswordVariable"/>, so that a node never
+/// holds the CA's password. Every problem is
 /// an <see cref="ArgumentException"/> with a one-line message naming the option and the file.
 /// </summary>
 internal static class CertificateFiles
 {
     /// <summary>The environment variable with the password of private key files; unset for unencrypted files.</summary>
     public const string PasswordVariable = "ACTORQUEUE_CERT_PASSWORD";
+
+    /// <summary>The environment variable with the password of the CA's <c>ca.key</c>; unset for an unencrypted key.</summary>
+    public const string AuthorityPasswordVariable = "ACTORQUEUE_CA_PASSWORD";
 
     public const string AuthorityCertificate = "ca.crt";
 
@@ -29,6 +34,9 @@ internal static class CertificateFiles
 
     /// <summary>The password for private key files, or <c>null</c> when <see cref="PasswordVariable"/> is unset or empty.</summary>
     public static string? Password => Environment.GetEnvironmentVariable(PasswordVariable) is { Length: > 0 } password ? password : null;
+
+    /// <summary>The password of <c>ca.key</c>, or <c>null</c> when <see cref="AuthorityPasswordVariable"/> is unset or empty.</summary>
+    public static string? AuthorityPassword => Environment.GetEnvironmentVariable(AuthorityPasswordVariable) is { Length: > 0 } password ? password : null;
 
     /// <summary>Reads a node's certificate with its private key from a PKCS#12 file.</summary>
     public static X509Certificate2 ReadNode(string option, string path)
@@ -90,7 +98,7 @@ internal static class CertificateFiles
         var keyText = System.Text.Encoding.ASCII.GetString(ReadAll(option, keyPath));
         try
         {
-            var authority = Password is { } password
+            var authority = AuthorityPassword is { } password
                 ? X509Certificate2.CreateFromEncryptedPem(certificateText, keyText, password)
                 : X509Certificate2.CreateFromPem(certificateText, keyText);
             return ClusterCertificates.IsAuthority(authority)
@@ -100,7 +108,7 @@ internal static class CertificateFiles
         catch (CryptographicException ex)
         {
             throw new ArgumentException(
-                $"{option} '{keyPath}' is not the PEM private key of '{certificatePath}' that this password opens ({(Password is null ? $"{PasswordVariable} is not set" : $"{PasswordVariable} is set")}): {ex.Message}", option, ex);
+                $"{option} '{keyPath}' is not the PEM private key of '{certificatePath}' that this password opens ({(AuthorityPassword is null ? $"{AuthorityPasswordVariable} is not set" : $"{AuthorityPasswordVariable} is set")}): {ex.Message}", option, ex);
         }
     }
 
@@ -108,7 +116,7 @@ internal static class CertificateFiles
     public static (string Certificate, string Key) WriteAuthority(string directory, X509Certificate2 authority)
     {
         using var key = authority.GetECDsaPrivateKey() ?? throw new InvalidOperationException("the CA has no ECDSA private key");
-        var keyPem = Password is { } password
+        var keyPem = AuthorityPassword is { } password
             ? key.ExportEncryptedPkcs8PrivateKeyPem(password, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 600_000))
             : key.ExportPkcs8PrivateKeyPem();
         var certificatePath = Path.Combine(directory, AuthorityCertificate);

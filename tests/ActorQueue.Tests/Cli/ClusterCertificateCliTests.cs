@@ -57,8 +57,8 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
     [Fact]
     public async Task Private_keys_written_with_a_password_open_only_with_it()
     {
-        var password = new Dictionary<string, string> { ["ACTORQUEUE_CERT_PASSWORD"] = "s3cret" };
-        var wrong = new Dictionary<string, string> { ["ACTORQUEUE_CERT_PASSWORD"] = "guess" };
+        var password = new Dictionary<string, string> { ["ACTORQUEUE_CA_PASSWORD"] = "s3cret", ["ACTORQUEUE_CERT_PASSWORD"] = "s3cret" };
+        var wrong = new Dictionary<string, string> { ["ACTORQUEUE_CA_PASSWORD"] = "guess" };
         Assert.Equal(0, await ExitAsync(password, "cert", "ca", "--out", PathOf("ca")));
 
         var withoutPassword = await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", PathOf("ca"), "--name", "n", "--out", PathOf("n"));
@@ -71,6 +71,25 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
         Assert.True(X509CertificateLoader.LoadPkcs12FromFile(bundle, "s3cret").HasPrivateKey);
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "node", "--seed", "127.0.0.1:9", "--cert-dir", PathOf("n")),
             $"--cert-dir '{bundle}' is not a PKCS#12 (.pfx) file this password opens (ACTORQUEUE_CERT_PASSWORD is not set)");
+    }
+
+    [Fact]
+    public async Task The_ca_key_and_the_node_keys_have_passwords_of_their_own()
+    {
+        var caOnly = new Dictionary<string, string> { ["ACTORQUEUE_CA_PASSWORD"] = "ca-secret" };
+        var both = new Dictionary<string, string> { ["ACTORQUEUE_CA_PASSWORD"] = "ca-secret", ["ACTORQUEUE_CERT_PASSWORD"] = "node-secret" };
+        var nodeOnly = new Dictionary<string, string> { ["ACTORQUEUE_CERT_PASSWORD"] = "node-secret" };
+        Assert.Equal(0, await ExitAsync(caOnly, "cert", "ca", "--out", PathOf("ca")));
+        Assert.Equal(0, await ExitAsync(nodeOnly, "cert", "ca", "--out", PathOf("plain-ca")));
+
+        Assert.Equal(255, await ExitAsync(nodeOnly, "cert", "node", "--ca", PathOf("ca"), "--name", "n", "--out", PathOf("n")));
+        Assert.Equal(0, await ExitAsync(both, "cert", "node", "--ca", PathOf("ca"), "--name", "n", "--out", PathOf("n")));
+        Assert.Equal(0, await ExitAsync(nodeOnly, "cert", "node", "--ca", PathOf("plain-ca"), "--name", "m", "--out", PathOf("m")));
+
+        Assert.ThrowsAny<CryptographicException>(() => X509CertificateLoader.LoadPkcs12FromFile(Path.Combine(PathOf("n"), "node.pfx"), "ca-secret"));
+        Assert.True(X509CertificateLoader.LoadPkcs12FromFile(Path.Combine(PathOf("n"), "node.pfx"), "node-secret").HasPrivateKey);
+        Assert.True(X509CertificateLoader.LoadPkcs12FromFile(Path.Combine(PathOf("m"), "node.pfx"), "node-secret").HasPrivateKey);
+        Assert.DoesNotContain("ENCRYPTED", File.ReadAllText(Path.Combine(PathOf("plain-ca"), "ca.key")), StringComparison.Ordinal);
     }
 
     /// <summary>Every case: exit 255 with one line naming the problem, before a node (or the joblog) exists.</summary>

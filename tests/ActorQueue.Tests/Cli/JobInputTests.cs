@@ -118,4 +118,47 @@ public sealed class JobInputTests : IDisposable
         Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal("my notes\nmore notes\n", File.ReadAllText(notes, Encoding.UTF8));
     }
+
+    [Fact]
+    public async Task A_joblog_that_is_a_link_to_the_input_file_is_refused_and_the_input_kept()
+    {
+        var jobs = _scratch.Write("jobs.txt", "echo one", "echo two");
+        File.CreateSymbolicLink(_scratch.PathOf("j.log"), jobs);
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "jobs.txt", "--joblog", "j.log");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains("--joblog must not be the input file", result.Errors);
+        Assert.Equal(["echo one", "echo two"], File.ReadAllLines(jobs));
+    }
+
+    [Theory]
+    [InlineData("--joblog")]
+    [InlineData("--log")]
+    public async Task A_joblog_or_log_that_is_the_file_on_stdin_is_refused_and_the_input_kept(string option)
+    {
+        var jobs = _scratch.Write("jobs.txt", "echo one", "echo two");
+        var start = CliProcess.StartInfo(_scratch.Dir, "run", "-", option, "jobs.txt");
+        start.FileName = "sh";
+        start.ArgumentList.Insert(0, "exec dotnet \"$@\" < jobs.txt");
+        start.ArgumentList.Insert(0, "-c");
+        start.ArgumentList.Insert(2, "sh");
+
+        var result = await CliProcess.RunAsync(start, null);
+
+        Assert.True(result.ExitCode == 255, result.Errors);
+        Assert.Contains("must not be the input file", result.Errors);
+        Assert.Equal(["echo one", "echo two"], File.ReadAllLines(jobs));
+    }
+
+    [Fact]
+    public async Task A_log_sink_that_fails_never_fails_the_run_and_says_so_once()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "echo one\necho two\n", "run", "-", "-q", "--log", "/dev/full");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal(["one", "two"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries), e => e.StartsWith("actorqueue: --log: ", StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", result.Errors, StringComparison.Ordinal);
+    }
 }

@@ -69,4 +69,50 @@ public sealed class RunSignalTests : IDisposable
         Assert.Equal(Enumerable.Range(1, JobCount).Select(i => $"finished-{i}").Except(finished.Select(l => $"finished-{l.Seq}")).Order(StringComparer.Ordinal),
             resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task Sigquit_kills_the_running_jobs_and_logs_none_of_them_and_resume_runs_them()
+    {
+        var jobs = WriteWaitingJobs();
+        using var run = Process.Start(CliProcess.StartInfo(_scratch.Dir, "run", jobs, "-j", "2", "--joblog", "log.tsv"))!;
+        run.StandardInput.Close();
+        var output = run.StandardOutput.ReadToEndAsync();
+        var errors = run.StandardError.ReadToEndAsync();
+        await Poll.UntilAsync(() => Started() == 2, TimeSpan.FromSeconds(30), "two jobs started", CliScratch.Tick);
+
+        await CliProcess.SignalAsync(run.Id, "QUIT");
+        await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(run.ExitCode is not 0 and < 128, await errors); // exited by itself, not by the signal's default action
+        await Poll.UntilAsync(() => !JobsStillRunning(), TimeSpan.FromSeconds(30), "the running jobs were killed, not orphaned", CliScratch.Tick);
+        Assert.Empty(_scratch.ReadJobLog());
+        Assert.Equal("", await output);
+
+        File.WriteAllText(_scratch.PathOf("release"), "");
+        var resumed = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "--joblog", "log.tsv", "--resume", "-q");
+
+        Assert.Equal(0, resumed.ExitCode);
+        Assert.Equal(Enumerable.Range(1, JobCount).Select(i => (long)i), _scratch.ReadJobLog().Select(l => l.Seq).Order());
+    }
+
+    /// <summary>Whether a job's shell (its command line names the scratch directory's release file) still runs.</summary>
+    private bool JobsStillRunning()
+    {
+        foreach (var entry in Directory.GetDirectories("/proc"))
+        {
+            try
+            {
+                if (int.TryParse(Path.GetFileName(entry), out _) && File.ReadAllText(Path.Combine(entry, "cmdline")).Contains(_scratch.PathOf("release"), StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile.
+            }
+        }
+
+        return false;
+    }
 }

@@ -43,6 +43,8 @@ internal sealed class RunningCli : IDisposable
 
     public string Args { get; }
 
+    public int Pid => _process.Id;
+
     public StreamWriter Input => _process.StandardInput;
 
     public string Output

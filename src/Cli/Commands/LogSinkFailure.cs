@@ -1,0 +1,32 @@
+namespace ActorQueue.Cli.Commands;
+
+/// <summary>
+/// A <c>--log</c> file that cannot be written (a full disk, a removed mount) never fails the run: the jobs and the joblog
+/// matter, the log is a diagnostic. The user is told once on stderr, whether the sink fails while writing or at close.
+/// </summary>
+internal static class LogSinkFailure
+{
+    private static int _reported;
+
+    /// <summary>Routes Serilog's own failures (a sink that throws while writing) to <see cref="Report"/>.</summary>
+    public static void Watch(string path) => Serilog.Debugging.SelfLog.Enable(message => Report(path, message));
+
+    /// <summary>Tells the user, the first time only, that the log at <paramref name="path"/> lost events and why.</summary>
+    public static void Report(string path, string why)
+    {
+        if (Interlocked.Exchange(ref _reported, 1) != 0)
+        {
+            return;
+        }
+
+        var firstLine = why.Split('\n', 2)[0].Trim();
+        try
+        {
+            Console.Error.WriteLine($"actorqueue: --log: cannot write '{path}', some log events are lost (the run goes on): {firstLine}");
+        }
+        catch (IOException)
+        {
+            // No stderr either: nothing more to tell anyone.
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.Runtime.InteropServices;
+
+namespace ActorQueue.Cli.Jobs;
+
+/// <summary>
+/// Which file a path or descriptor is, by device and inode: two names (a symbolic or hard link, a relative and an absolute
+/// path, stdin redirected from a file) are the same file exactly when these match.
+/// </summary>
+internal static class FileIdentity
+{
+    /// <summary>The (device, inode) of what <paramref name="path"/> names, following links; <c>null</c> if it does not exist.</summary>
+    public static (ulong Device, ulong Inode)? Of(string path)
+    {
+        // st_dev and st_ino are the first two 64-bit fields of struct stat on every 64-bit Linux (x86-64 and the generic
+        // layout of arm64 alike); the buffer is larger than any struct stat.
+        var buffer = new byte[512];
+        return Stat(path, buffer) == 0 ? (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8)) : null;
+    }
+
+    /// <summary>
+    /// The file on standard input (through <c>/proc/self/fd/0</c>, which stat follows to it); <c>null</c> for a pipe, a
+    /// socket or a device (a terminal, <c>/dev/null</c>), which a log may well share without harm.
+    /// </summary>
+    public static (ulong Device, ulong Inode)? OfStandardInput()
+    {
+        const string stdin = "/proc/self/fd/0";
+        var target = new FileInfo(stdin).LinkTarget;
+        return target is null || !target.StartsWith('/') || target.StartsWith("/dev/", StringComparison.Ordinal) ? null : Of(stdin);
+    }
+
+    /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name one existing file.</summary>
+    public static bool Same(string a, string b) => Of(a) is { } first && Of(b) == first;
+
+    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
+    private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);
+}

@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Sockets;
+using ActorQueue.Tests.Cluster;
+
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>
+/// When the coordinator's own cluster node stops, the jobs it could not hand out (or whose outcome it never learnt) are
+/// not logged: the run stops with one clear line and a non-zero exit, and <c>--resume</c> runs them.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
+{
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    [Fact]
+    public async Task Jobs_a_stopped_coordinator_could_not_run_stay_out_of_the_joblog()
+    {
+        // Every job marks that it started, then waits long; the node runs one at a time.
+        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 6).Select(i => $"touch {_scratch.PathOf($"started-{i}")}; sleep 120")]);
+        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var nodePort = ClusterCliTests.FreePort();
+        using var run = new RunningCli(_scratch.Dir, "run", jobs, "-j", "6", "--joblog", _scratch.PathOf("log.tsv"), "-q",
+            "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator);
+        using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", "1",
+            "--cert-dir", certificates.Worker);
+        await Poll.UntilAsync(() => Directory.GetFiles(_scratch.Dir, "started-*").Length == 1, ClusterNodes.StepTimeout, () => $"a job started:\n{run.Errors}\n{node.Errors}");
+
+        // The node dies; a plain TCP listener on its port answers the coordinator's reconnection with no TLS at all, so
+        // the coordinator's transport fails its handshake and Akka shuts the coordinator's actor system down.
+        await CliProcess.SignalAsync(node.Pid, "KILL");
+        using var impostor = new TcpListener(IPAddress.Loopback, nodePort);
+        await Poll.UntilAsync(() => TryStart(impostor), ClusterNodes.StepTimeout, "the node's port is free again");
+        var accepting = AcceptAndCloseAsync(impostor);
+
+        var exit = await run.ExitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.True(exit is not 0 and not 255, run.Errors);
+        Assert.Equal(0, _scratch.JobLogLineCount() > 0 ? _scratch.ReadJobLog().Count : 0); // nothing ran to its end
+        Assert.Contains("actorqueue: the coordinator's cluster node stopped", run.Errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("ObjectDisposedException", run.Errors, StringComparison.Ordinal);
+        impostor.Stop();
+        await accepting;
+    }
+
+    private static bool TryStart(TcpListener listener)
+    {
+        try
+        {
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task AcceptAndCloseAsync(TcpListener listener)
+    {
+        try
+        {
+            while (true)
+            {
+                using var client = await listener.AcceptTcpClientAsync();
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Stopped by the test.
+        }
+    }
+}

@@ -1,0 +1,34 @@
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>Each command's <c>--help</c>, and usage errors that name the right option in one plain line.</summary>
+public sealed class UsageTests : IDisposable
+{
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    [Theory]
+    [InlineData("run")]
+    [InlineData("node")]
+    [InlineData("cert")]
+    public async Task A_commands_help_prints_the_usage_and_exits_0(string command)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, command, "--help");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Contains("Usage:", result.Output, StringComparison.Ordinal);
+        Assert.Equal("", result.Errors);
+    }
+
+    [Theory]
+    [InlineData("run - --cluster --listen 127.0.0.1:0 --insecure-loopback", "actorqueue: --listen must be HOST:PORT with a port in 1..65535, got '127.0.0.1:0'; see 'actorqueue --help'")]
+    [InlineData("node --seed --cert-dir w1", "actorqueue: --seed needs a value; see 'actorqueue --help'")]
+    [InlineData("node --seed 127.0.0.1:9 --listen", "actorqueue: --listen needs a value; see 'actorqueue --help'")]
+    public async Task A_usage_error_is_one_plain_line_naming_the_option(string command, string error)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", command.Split(' '));
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Equal(error, result.Errors.Trim());
+    }
+}
