@@ -25,7 +25,6 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
         _telemetry = telemetry;
         Receive<WorkerRun<T>>(HandleRun);
         Receive<CancelWork>(_ => _run?.Cancel());
-        Receive<CrashForTest>(crash => throw crash.Cause);
     }
 
     public static Props Props(WorkerSpec<T> spec, QueueTelemetry telemetry) =>
@@ -142,8 +141,4 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
             lease?.Dispose();
         }
     }
-
 }
-
-/// <summary>Test hook: makes a worker throw from its message handler, as a bug in the worker would, to exercise supervision.</summary>
-internal sealed record CrashForTest(Exception Cause);

@@ -75,7 +75,7 @@ public class WorkerBatchTests : ActorQueueTestKit
         await using var setup = await HoldingABatchAsync(holdAt: 5);
         var worker = await Sys.ActorSelection(setup.Queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
 
-        worker.Tell(new CrashForTest(new InvalidOperationException("worker bug")));
+        worker.Tell(Kill.Instance); // the worker actor throws, as a bug in it would
         await Eventually(() => setup.Failed.Count == 1, "the item in hand reached the error handler");
         setup.Release();
         await Within(setup.Queue.JoinAsync());
