@@ -12,14 +12,31 @@ namespace ActorQueue.Actors;
 /// go to the router as before.
 /// </summary>
 /// <remarks>
-/// <para>The router is told about new items only when it might not look on its own. After each message it either
-/// declares that it will look anyway (no free worker or getter could take an item, and whatever takes the next one,
-/// a worker's report, a get, a start, is a message), or it clears the signal and checks the inbox once more. The
-/// put's enqueue and its signal, and the router's clearing and check, are each ordered by a full fence, so no item is
-/// left unseen.</para>
-/// <para>Credits and pending items share one word, so a put takes its credit and counts its item in one step.</para>
+/// <para>A shared-memory channel between the facade (any caller's thread) and the router actor. Each value, its
+/// writers and readers:</para>
+/// <list type="bullet">
+/// <item><c>_state</c>, one word of pending items (high 32 bits) and unused credits (low 32 bits). The router owns it:
+/// it grants, revokes and takes in. A put only moves one credit to one pending item, by compare-and-swap, so it takes
+/// its credit and counts its item in one step, and the sum <see cref="Reserved"/> changes only on the router's
+/// thread. Every write is an interlocked read-modify-write. Read by the router (<see cref="Reserved"/>) and by the
+/// facade (<see cref="Pending"/>, for <c>Size</c> and <c>Metrics</c>).</item>
+/// <item><c>_items</c>: the facade enqueues, the router alone dequeues.</item>
+/// <item><c>_signalled</c>, 1 while the router will look at the inbox without being told. The router writes it after
+/// each message (<see cref="WillLook"/>, <see cref="StopLooking"/>); a put sets it from 0 to 1 when it tells the
+/// router (<see cref="TryPut"/>).</item>
+/// <item><c>_routedPuts</c> and <c>_closed</c>: the facade's own, so that its puts keep their order behind a put or a
+/// stop that went to the router.</item>
+/// </list>
+/// <para>Orderings. (1) Dekker, so no item is left unseen: a put enqueues its item, then swaps the flag from 0 to 1
+/// (a full fence) and tells the router if it did; the router clears the flag by an exchange (a full fence), then
+/// checks the queue. Either the router finds the item or the put finds the flag cleared and tells it. The router may
+/// declare it will look without being told only while no free worker or getter could take an item: whatever takes the
+/// next item (a worker's report, a get, a start) is a message, and the inbox is taken in before every message.
+/// (2) The router publishes its counts with the items it took in before it lowers <see cref="Pending"/>
+/// (<see cref="Taken"/>), and the facade reads <see cref="Pending"/> before the published size
+/// (<see cref="QueueCounters.SizeWith{TItem}"/>), so <c>Size</c> never misses an accepted item; it may count one
+/// twice for an instant.</para>
 /// </remarks>
-/// <typeparam name="T">The item type.</typeparam>
 internal sealed class PutInbox<T>
 {
     private const long OnePending = 1L << 32;
@@ -48,6 +65,19 @@ internal sealed class PutInbox<T>
 
     /// <summary>Items put with a credit that the router has not taken in yet.</summary>
     public int Pending => (int)(Volatile.Read(ref _state) >> 32);
+
+    /// <summary>
+    /// Router: the places reserved for credited puts: unused credits plus items put with them and not taken in. A put
+    /// turns a credit into a pending item, so only the router's own calls change this.
+    /// </summary>
+    public int Reserved
+    {
+        get
+        {
+            var state = Volatile.Read(ref _state);
+            return (int)state + (int)(state >> 32);
+        }
+    }
 
     /// <summary>
     /// Facade: puts <paramref name="item"/> with a credit, telling <paramref name="router"/> when it might not look;
