@@ -255,7 +255,7 @@ internal sealed class PutAdmission<T>
     private void Backpressure(PendingPut<T> put)
     {
         _ledger.CountBackpressure();
-        _telemetry.Log.Warning("Queue {QueueName} is full ({Capacity} items): a put gave up after {Timeout}", _telemetry.QueueName, _capacity, put.Timeout);
+        _telemetry.Backpressure(_capacity, put.Timeout);
         put.Full();
     }
 }

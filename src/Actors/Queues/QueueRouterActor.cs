@@ -1,4 +1,3 @@
-using ActorQueue.Coordination;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -6,13 +5,13 @@ namespace ActorQueue.Actors;
 
 /// <summary>
 /// The one owner of a queue, wiring its parts together: the ledger (buffer and counts), put admission (credits, the
-/// inbox, waiting puts and batches), the worker pool, the getters, and the callers waiting on the lifecycle. The
+/// inbox, waiting puts and batches), the hand-out (getters, and the worker pool), and the callers waiting on the lifecycle. The
 /// lifecycle is the actor's behaviour: <see cref="Idle"/>, <see cref="Processing"/>, <see cref="Stopping"/> and
-/// <see cref="Stopped"/> each answer the messages in their own way. Workers pull, so an item leaves the buffer only
+/// <see cref="Stopped"/> each answer the messages in their own way (<c>QueueRouterActor.Lifecycle.cs</c>). Workers pull, so an item leaves the buffer only
 /// when a worker or getter is free for it; nothing is ever dropped: an item is processed, reported as failed, put back
 /// at the head (stop timeout, lost worker), or handed back by a drain.
 /// </summary>
-internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
+internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
 {
     private const string StopTimerKey = "stop-timeout";
     private const string HeartbeatTimerKey = "heartbeat";
@@ -27,11 +26,9 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private readonly QueueLedger<T> _ledger;
     private readonly PutAdmission<T> _admission;
+    private readonly ItemHandOut<IActorRef, T> _handOut;
     private readonly WorkerPool<IActorRef, T> _pool;
     private readonly LifecycleWaiters _waiters = new();
-
-    /// <summary><c>GetAsync</c> callers waiting for an item, oldest first.</summary>
-    private readonly WaiterQueue<GetRequest<T>> _gets = new();
 
     /// <summary>The current behaviour's status: what the counts and <c>GetStatus</c> report, and whether items are handed on.</summary>
     private QueueStatus _status = QueueStatus.Idle;
@@ -53,6 +50,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _ledger = new QueueLedger<T>(capacity, telemetry.Tag);
         _admission = new PutAdmission<T>(capacity, _ledger, inbox, Timers, telemetry, Publish);
         _pool = new WorkerPool<IActorRef, T>(workerBatch, ActorRefComparer.Instance);
+        _handOut = new ItemHandOut<IActorRef, T>(_ledger, _pool, Publish, static (worker, run) => worker.Tell(run));
         Idle();
     }
 
@@ -90,11 +88,11 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _admission.Close();
         var disposed = QueueErrors.Disposed();
         _admission.RefuseAll(QueueStatus.Stopped, cancelTimers: false);
-        _gets.DrainAll(get => get.Completion.TrySetException(disposed));
+        _handOut.RefuseGetters(disposed);
         _waiters.FailJoins(disposed);
         if (_ledger.Size > 0)
         {
-            _telemetry.Log.Warning("Queue {QueueName} disposed with {Count} items still queued; they were not processed", _telemetry.QueueName, _ledger.Size);
+            _telemetry.DisposedWith(_ledger.Size);
         }
 
         _ledger.WithdrawDepth();
@@ -102,223 +100,28 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         base.PostStop();
     }
 
-    /// <summary>Created, not started: puts and gets are refused; workers may be started ahead of the start.</summary>
-    private void Idle()
+    /// <summary>A put while processing (none when an actor's put was invalid and has been answered).</summary>
+    private void Offer(PendingPut<T>? put)
     {
-        HandledInEveryState();
-        Receive<StartQueue>(HandleStart);
-        Receive<StopQueue>(StopAtOnce);
-        Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
-        Receive<DrainQueue<T>>(HandleDrain);
-        RefusingPutsAndGets(QueueStatus.Idle);
-    }
-
-    /// <summary>Accepting puts and handing items to getters and free workers.</summary>
-    private void Processing()
-    {
-        HandledInEveryState();
-        Receive<FacadePut<T>>(put =>
+        if (put is not null && _admission.Offer(put))
         {
-            if (_admission.Offer(put))
-            {
-                Pump();
-            }
-        });
-        Receive<QueueProtocol.Put>(message =>
-        {
-            if (ActorPut<T>.From(message, Sender) is { } put && _admission.Offer(put))
-            {
-                Pump();
-            }
-        });
-        Receive<BatchPut<T>>(batch =>
-        {
-            _admission.AddBatch(batch);
             Pump();
-        });
-        Receive<GetRequest<T>>(HandleGet);
-        Receive<Heartbeat>(_ => HandleHeartbeat());
-        Receive<StartQueue>(start => start.Completion.TrySetResult(true));
-        Receive<StopQueue>(BeginStopping);
-        Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
-        Receive<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Processing));
-    }
-
-    /// <summary>No new puts or gets; retiring workers finish the item in hand until the last is gone or the stop timeout cancels them.</summary>
-    private void Stopping()
-    {
-        HandledInEveryState();
-        Receive<StartQueue>(start => start.Completion.TrySetException(
-            new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping)));
-        Receive<StopQueue>(_waiters.AddStopper);
-        Receive<StopTimedOut>(_ => CancelInFlight());
-        Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
-        Receive<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Stopping));
-        RefusingPutsAndGets(QueueStatus.Stopping);
-    }
-
-    /// <summary>No workers run; items left stay queued until a start resumes them or a drain hands them back.</summary>
-    private void Stopped()
-    {
-        HandledInEveryState();
-        Receive<StartQueue>(HandleStart);
-        Receive<StopQueue>(StopAtOnce);
-        Receive<JoinQueue>(join => LifecycleWaiters.JoinStopped(join, _ledger.Unfinished));
-        Receive<DrainQueue<T>>(HandleDrain);
-        RefusingPutsAndGets(QueueStatus.Stopped);
-    }
-
-    /// <summary>Messages every behaviour answers alike: the workers' reports come first, as the most frequent.</summary>
-    private void HandledInEveryState()
-    {
-        Receive<InboxSignal<T>>(_ => { }); // the inbox is taken in before every message
-        Receive<ItemsFinished>(HandleItemsFinished);
-        Receive<RequestWork>(_ =>
-        {
-            if (_pool.MarkIdle(Sender))
-            {
-                Pump();
-            }
-        });
-        Receive<TaskDoneSignal>(_ => HandleTaskDone());
-        Receive<PutTimedOut<T>>(message => _admission.TimedOut(message.Put));
-        Receive<CancelPut<T>>(message => _admission.Withdraw(message.Put));
-        Receive<CancelGet<T>>(message => _gets.Remove(message.Get));
-        Receive<WorkerCrashed>(HandleWorkerCrashed);
-        Receive<Terminated>(HandleWorkerTerminated);
-        Receive<StartWorkers<T>>(HandleStartWorkers);
-        Receive<QueueProtocol.GetStatus>(_ =>
-            Sender.Tell(new QueueProtocol.Status(_status, _ledger.Size, _capacity, _pool.ActiveCount, _ledger.Metrics)));
-    }
-
-    /// <summary>Puts, batches and gets are refused with <paramref name="status"/>; one its caller has already withdrawn is dropped.</summary>
-    private void RefusingPutsAndGets(QueueStatus status)
-    {
-        var refusal = QueueErrors.CannotPut(status);
-        Receive<FacadePut<T>>(put =>
-        {
-            if (!put.IsAbandoned)
-            {
-                put.Refused(status, refusal);
-            }
-        });
-        Receive<QueueProtocol.Put>(message => ActorPut<T>.From(message, Sender)?.Refused(status, refusal));
-        Receive<BatchPut<T>>(batch => batch.Completion.TrySetException(new QueueStateException(refusal, status)));
-        Receive<GetRequest<T>>(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(status), status)));
-    }
-
-    /// <summary>Moves to <paramref name="status"/>: its behaviour answers from the next message on.</summary>
-    private void Enter(QueueStatus status, Action behaviour)
-    {
-        _status = status;
-        Become(behaviour);
-    }
-
-    /// <summary>From idle or stopped: processing, with the last workers respawned if they were stopped.</summary>
-    private void HandleStart(StartQueue command)
-    {
-        Enter(QueueStatus.Processing, Processing);
-        _telemetry.Log.Information("Queue {QueueName} started with {Count} items queued", _telemetry.QueueName, _ledger.Size);
-        if (_spec is not null && _pool.ActiveCount == 0)
-        {
-            SpawnWorkers(_spec);
-        }
-
-        Timers.StartPeriodicTimer(HeartbeatTimerKey, Heartbeat.Instance, _heartbeatPeriod);
-        Pump();
-        command.Completion.TrySetResult(true);
-    }
-
-    /// <summary>While processing: puts and gets are refused, workers retire, and after the timeout their work is cancelled.</summary>
-    private void BeginStopping(StopQueue command)
-    {
-        _waiters.AddStopper(command);
-        Enter(QueueStatus.Stopping, Stopping);
-        _admission.RevokeCredits();
-        Timers.Cancel(HeartbeatTimerKey);
-        _telemetry.Log.Information("Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", _telemetry.QueueName, _ledger.WorkerInFlight, _ledger.Size);
-        _admission.RefuseAll(QueueStatus.Stopping, cancelTimers: true);
-        _gets.DrainAll(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping)));
-        RetireAllWorkers();
-        if (command.Timeout != Timeout.InfiniteTimeSpan)
-        {
-            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
-        }
-
-        CheckStopped();
-    }
-
-    /// <summary>While idle or stopped: stopped at once, once workers started meanwhile are gone.</summary>
-    private void StopAtOnce(StopQueue command)
-    {
-        _waiters.AddStopper(command);
-        Enter(QueueStatus.Stopped, Stopped);
-        RetireAllWorkers();
-        CheckStopped();
-    }
-
-    /// <summary>The stop timeout ran out: the work in hand is cancelled and goes back to the head of the queue.</summary>
-    private void CancelInFlight()
-    {
-        var busy = _pool.Busy();
-        if (busy.Count == 0)
-        {
-            return;
-        }
-
-        _telemetry.Log.Warning("Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue",
-            _telemetry.QueueName, busy.Count);
-        foreach (var worker in busy)
-        {
-            worker.Tell(CancelWork.Instance);
-        }
-    }
-
-    /// <summary>
-    /// Settles the lifecycle after a change: a stopping queue whose last worker is gone is stopped, and a stopped queue
-    /// with no worker left answers its stops (and stops the router when one of them disposes it).
-    /// </summary>
-    private void CheckStopped()
-    {
-        if (_status == QueueStatus.Stopping && _pool.Count == 0)
-        {
-            Enter(QueueStatus.Stopped, Stopped);
-            Timers.Cancel(StopTimerKey);
-            _telemetry.Log.Information("Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)",
-                _telemetry.QueueName, _ledger.Size);
-        }
-
-        if (_status != QueueStatus.Stopped || _pool.Count > 0)
-        {
-            Publish();
-            return;
-        }
-
-        _waiters.FailJoins(_ledger.Unfinished);
-        Publish();
-        _waiters.CompleteStops();
-        if (_waiters.TerminateWhenStopped)
-        {
-            Context.Stop(Self);
         }
     }
 
     private void HandleGet(GetRequest<T> get)
     {
-        if (get.Completion.Task.IsCompleted)
+        if (_handOut.AddGetter(get))
         {
-            return;
+            Pump();
         }
-
-        _gets.Enqueue(get);
-        Pump();
     }
 
     private void HandleTaskDone()
     {
         if (!_ledger.GetterDone())
         {
-            _telemetry.Log.Error("TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", _telemetry.QueueName);
+            _telemetry.TaskDoneWithoutGet();
             return;
         }
 
@@ -327,13 +130,11 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleItemsFinished(ItemsFinished message)
     {
-        var run = _pool.Finished(Sender, message.Sequence, message.Completed, message.Failed, out var stop);
-        if (!run.Settles)
+        if (!_handOut.Finished(Sender, message, out var stop))
         {
-            return;
+            return; // a run of a crashed incarnation, already settled
         }
 
-        _ledger.SettleRun(run);
         if (stop)
         {
             Context.Stop(Sender);
@@ -344,23 +145,15 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleWorkerCrashed(WorkerCrashed message)
     {
-        var run = _pool.Crashed(Sender, message.Sequence, message.Completed, message.Failed);
+        var run = _handOut.Crashed(Sender, message);
         if (!run.Settles)
         {
             return;
         }
 
-        _ledger.SettleRun(run);
         if (run.Lost > 0)
         {
-            _telemetry.Log.Error(message.Cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error",
-                Sender.Path.Name, _telemetry.QueueName);
-            if (_spec?.ErrorHandler is { } handler)
-            {
-                var telemetry = _telemetry;
-                var lost = run.LostItem;
-                _ = Task.Run(() => telemetry.ReportFailureAsync(handler, message.Cause, lost));
-            }
+            _telemetry.WorkerCrashed(Sender.Path.Name, message.Cause, _spec?.ErrorHandler, run.LostItem);
         }
 
         AfterItemFinished();
@@ -368,14 +161,11 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     private void HandleWorkerTerminated(Terminated message)
     {
-        if (!_pool.Remove(message.ActorRef, out var held))
+        if (_handOut.Gone(message.ActorRef))
         {
-            return;
+            Pump();
+            CheckStopped();
         }
-
-        _ledger.SettleRun(held);
-        Pump();
-        CheckStopped();
     }
 
     private void HandleStartWorkers(StartWorkers<T> command)
@@ -387,59 +177,15 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
         command.Completion.TrySetResult(true);
     }
 
-    private void HandleDrain(DrainQueue<T> command)
-    {
-        var items = _ledger.DrainAll();
-        if (items.Count > 0)
-        {
-            _telemetry.Log.Information("Queue {QueueName} handed back {Count} items", _telemetry.QueueName, items.Count);
-        }
-
-        AfterItemFinished();
-        command.Completion.TrySetResult(items);
-    }
-
-    private static void RefuseDrain(DrainQueue<T> command, QueueStatus status) =>
-        command.Completion.TrySetException(new QueueStateException($"Cannot drain a queue that is {QueueErrors.Describe(status)}; stop it first", status));
-
-    private void HandleHeartbeat()
-    {
-        var metrics = _ledger.Metrics;
-        _telemetry.Log.Debug("Queue {QueueName}: {Size}/{Capacity} queued, {InFlight} in flight, {Workers} workers, {Enqueued} enqueued, {Processed} processed",
-            _telemetry.QueueName, _ledger.Size, _capacity, metrics.InFlight, _pool.ActiveCount, metrics.Enqueued, metrics.Processed);
-    }
-
     /// <summary>Moves items to whoever can take them: waiting puts into free space, queued items to getters and free workers.</summary>
     private void Pump()
     {
         while (_status == QueueStatus.Processing)
         {
             _admission.AdmitWaiting();
-            if (_ledger.Size == 0)
+            if (!_handOut.TryHandOutOne())
             {
                 break;
-            }
-
-            if (_gets.Dequeue() is { } get)
-            {
-                var item = _ledger.TakeForGetter();
-                Publish();
-                if (!get.Completion.TrySetResult(item))
-                {
-                    _ledger.ReturnFromGetter(item);
-                }
-
-                continue;
-            }
-
-            if (!_pool.TryTakeIdle(out var workerRef, out var worker))
-            {
-                break;
-            }
-
-            if (_pool.Give(worker, _ledger.TakeRun(_pool.ShareOf(_ledger.Size))) is { } run)
-            {
-                workerRef.Tell(run); // its task has ended: the actor starts a new one
             }
         }
 
@@ -468,7 +214,7 @@ internal sealed class QueueRouterActor<T> : ReceiveActor, IWithTimers
                 _admission.GrantFreeSpace();
             }
 
-            if (_gets.IsEmpty && !_pool.HasIdleWorker())
+            if (!_handOut.AnyTaker)
             {
                 _admission.WillLook();
                 return;

@@ -3,7 +3,7 @@ using Serilog;
 
 namespace ActorQueue.Actors;
 
-/// <summary>One queue's logger and metric tag, shared by its router and workers (thread-safe).</summary>
+/// <summary>One queue's logger, log events and metric tag, shared by its router and workers (thread-safe).</summary>
 internal sealed class QueueTelemetry(string queueName, ILogger? logger)
 {
     public string QueueName { get; } = queueName;
@@ -36,6 +36,40 @@ internal sealed class QueueTelemetry(string queueName, ILogger? logger)
         {
             Log.Error(handlerException, "Error handler threw for item {Item} in queue {QueueName} (worker error: {WorkerError}); swallowed",
                 item, QueueName, exception.Message);
+        }
+    }
+
+    public void Started(int queued) => Log.Information("Queue {QueueName} started with {Count} items queued", QueueName, queued);
+
+    public void Stopping(int inFlight, int queued) => Log.Information("Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", QueueName, inFlight, queued);
+
+    public void StopTimedOut(int busyWorkers) =>
+        Log.Warning("Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue", QueueName, busyWorkers);
+
+    public void Stopped(int queued) =>
+        Log.Information("Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
+
+    public void HandedBack(int count) => Log.Information("Queue {QueueName} handed back {Count} items", QueueName, count);
+
+    public void DisposedWith(int queued) =>
+        Log.Warning("Queue {QueueName} disposed with {Count} items still queued; they were not processed", QueueName, queued);
+
+    public void TaskDoneWithoutGet() => Log.Error("TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", QueueName);
+
+    public void Backpressure(int capacity, TimeSpan timeout) =>
+        Log.Warning("Queue {QueueName} is full ({Capacity} items): a put gave up after {Timeout}", QueueName, capacity, timeout);
+
+    public void Heartbeat(int size, int capacity, in QueueMetrics metrics, int workers) =>
+        Log.Debug("Queue {QueueName}: {Size}/{Capacity} queued, {InFlight} in flight, {Workers} workers, {Enqueued} enqueued, {Processed} processed",
+            QueueName, size, capacity, metrics.InFlight, workers, metrics.Enqueued, metrics.Processed);
+
+    /// <summary>A worker actor crashed: logged, and the item it had in hand goes to the error handler, off the router's thread.</summary>
+    public void WorkerCrashed<T>(string worker, Exception cause, Func<Exception, T, Task>? errorHandler, T lostItem)
+    {
+        Log.Error(cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error", worker, QueueName);
+        if (errorHandler is not null)
+        {
+            _ = Task.Run(() => ReportFailureAsync(errorHandler, cause, lostItem));
         }
     }
 }
