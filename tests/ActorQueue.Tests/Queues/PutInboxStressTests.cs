@@ -10,32 +10,86 @@ namespace ActorQueue.Tests.Queues;
 public class PutInboxStressTests
 {
     [Fact]
+    public void A_puts_signal_reaches_the_router_only_once_its_item_is_in_the_inbox()
+    {
+        var inbox = new PutInbox<int>(QueueParts.Telemetry());
+        var found = new List<int>();
+        var router = new MailboxRef("router")
+        {
+            // The router handles the signal at once: it must find the item the signal is about.
+            OnTold = _ =>
+            {
+                while (inbox.TryTake(out var item))
+                {
+                    found.Add(item);
+                    inbox.Taken(1);
+                }
+            },
+        };
+        inbox.Grant(1);
+        inbox.StopLooking(); // a free taker waits
+
+        Assert.True(inbox.TryPut(5, router));
+
+        Assert.Equal([5], found);
+    }
+
+    [Fact]
     public void A_put_racing_the_routers_last_look_is_found_by_the_router_or_tells_it()
     {
+        const int items = 50_000;
         var router = new MailboxRef("router");
         var inbox = new PutInbox<int>(QueueParts.Telemetry());
-
-        var (broken, first) = Race.Rounds(
-            rounds: 20_000,
-            setup: round =>
+        var takenIn = 0;
+        var refused = 0;
+        var abandoned = false;
+        var producer = new Thread(() =>
+        {
+            // Puts the next item the moment the router has taken in the last, racing the router's last look.
+            for (var i = 1; i <= items && !Volatile.Read(ref abandoned); i++)
             {
+                if (!inbox.TryPut(i, router))
+                {
+                    refused = i;
+                    return;
+                }
+
+                var spin = new SpinWait();
+                while (Volatile.Read(ref takenIn) < i && !Volatile.Read(ref abandoned))
+                {
+                    spin.SpinOnce(sleep1Threshold: -1);
+                }
+            }
+        }) { IsBackground = true };
+        inbox.Grant(1);
+        producer.Start();
+        var jitter = new Random(3);
+
+        try
+        {
+            for (var i = 1; i <= items && refused == 0; i++)
+            {
+                inbox.WillLook(); // the last message left no free taker: puts need not tell
+                var toldBefore = router.Told;
+                Thread.SpinWait(jitter.Next(8)); // meets the put at every point of its way
+                if (!inbox.StopLooking()) // a free taker waits: from now on puts tell
+                {
+                    Assert.True(SpinUntil(() => router.Told > toldBefore), $"item {i} was put but the router was never told and did not find it");
+                }
+
+                Assert.True(SpinUntil(() => inbox.TryTake(out var item) && item == i), $"item {i} is not in the inbox");
+                inbox.Taken(1);
                 inbox.Grant(1);
-                inbox.WillLook(); // the last message left no free taker: puts need not tell the router
-                return new LastLook(round, router.Told);
-            },
-            first: look => look.Put = inbox.TryPut(look.Round, router),
-            second: look => look.Found = inbox.StopLooking(), // a free taker waits: from now on puts tell
-            holds: look =>
-            {
-                var told = router.Told > look.ToldBefore;
-                var taken = inbox.TryTake(out var item) ? item : -1;
-                inbox.Taken(taken == look.Round ? 1 : 0);
-                return (look.Put, look.Found || told, taken) == (true, true, look.Round)
-                    ? null
-                    : $"put {look.Put}, found by the router {look.Found}, router told {told}, taken {taken}";
-            });
+                Volatile.Write(ref takenIn, i);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref abandoned, true);
+            producer.Join();
+        }
 
-        Assert.True(broken == 0, $"{broken} rounds left the item unseen; first: {first}");
+        Assert.Equal(0, refused);
     }
 
     [Fact]
@@ -80,12 +134,12 @@ public class PutInboxStressTests
     [Fact]
     public void A_put_fails_only_when_every_credit_is_taken()
     {
-        const int perThread = 500;
+        const int perThread = 4;
         var router = new MailboxRef("router");
         var inbox = new PutInbox<int>(QueueParts.Telemetry());
 
         var (broken, first) = Race.Rounds(
-            rounds: 200,
+            rounds: 50_000,
             setup: _ =>
             {
                 while (inbox.TryTake(out _))
@@ -106,14 +160,96 @@ public class PutInboxStressTests
     }
 
     [Fact]
+    public void Credits_granted_revoked_and_taken_in_while_puts_run_add_up_to_the_items_accepted()
+    {
+        const int capacity = 64;
+        const int target = 400_000;
+        var router = new MailboxRef("router");
+        var inbox = new PutInbox<long>(QueueParts.Telemetry());
+        var accepted = new long[2];
+        var enough = false;
+        var producers = Enumerable.Range(0, 2).Select(p => new Thread(() =>
+        {
+            for (long k = 0; !Volatile.Read(ref enough);)
+            {
+                if (inbox.TryPut((p * 1_000_000_000L) + k, router))
+                {
+                    k++;
+                    Volatile.Write(ref accepted[p], k);
+                }
+            }
+        }) { IsBackground = true }).ToList();
+        producers.ForEach(t => t.Start());
+
+        var random = new Random(11);
+        var next = new long[2];
+        long granted = 0, revoked = 0, takenIn = 0;
+        int queued = 0, mostInUse = 0;
+        string? wrong = null;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        try
+        {
+            while (takenIn < target && wrong is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"only {takenIn} of {target} items came in: pending {inbox.Pending}, reserved {inbox.Reserved}");
+                // Take in, check each producer's items arrive once and in order, let workers finish some, now and
+                // then take the unused credits back, and grant the free space: all while the puts go on.
+                var taken = 0;
+                while (inbox.TryTake(out var item) && wrong is null)
+                {
+                    var producer = (int)(item / 1_000_000_000L);
+                    wrong = item % 1_000_000_000L == next[producer] ? null : $"producer {producer}'s item {item % 1_000_000_000L} arrived when {next[producer]} was due";
+                    next[producer]++;
+                    taken++;
+                }
+
+                inbox.Taken(taken);
+                takenIn += taken;
+                queued += taken;
+                mostInUse = Math.Max(mostInUse, queued + inbox.Reserved);
+                queued -= random.Next(queued + 1);
+                if (random.Next(4) == 0)
+                {
+                    revoked += inbox.Revoke();
+                }
+
+                var free = capacity - queued - inbox.Reserved;
+                if (free > 0)
+                {
+                    inbox.Grant(free);
+                    granted += free;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref enough, true);
+            producers.ForEach(t => t.Join());
+        }
+
+        while (inbox.TryTake(out _))
+        {
+            takenIn++;
+            inbox.Taken(1);
+        }
+
+        var unused = inbox.Revoke();
+        Assert.Null(wrong);
+        Assert.Equal(accepted.Sum(), takenIn);
+        Assert.Equal(takenIn, granted - revoked - unused);
+        Assert.Equal((0, 0), (inbox.Pending, inbox.Reserved));
+        Assert.True(mostInUse <= capacity, $"{mostInUse} places in use or reserved, capacity {capacity}");
+    }
+
+    [Fact]
     public void A_revoke_racing_puts_returns_exactly_the_credits_no_put_took()
     {
-        const int credits = 64;
+        const int credits = 8;
         var router = new MailboxRef("router");
         var inbox = new PutInbox<int>(QueueParts.Telemetry());
 
         var (broken, first) = Race.Rounds(
-            rounds: 5_000,
+            rounds: 50_000,
             setup: _ =>
             {
                 while (inbox.TryTake(out _))
@@ -155,6 +291,24 @@ public class PutInboxStressTests
         Assert.False(inbox.TryPut(3, router), "after a stop, puts go to the router behind it");
         inbox.Open();
         Assert.True(inbox.TryPut(4, router));
+    }
+
+    /// <summary>Spins until <paramref name="condition"/> holds; <c>false</c> if it still does not after 10 s.</summary>
+    private static bool SpinUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var spin = new SpinWait();
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+
+        return true;
     }
 
     private static int PutMany(PutInbox<int> inbox, MailboxRef router, int count)
@@ -245,17 +399,5 @@ public class PutInboxStressTests
             Inbox.Taken(taken);
             MostInUse = Math.Max(MostInUse, _buffer.Count + Inbox.Reserved);
         }
-    }
-
-    /// <summary>One round of the last-look race.</summary>
-    private sealed class LastLook(int round, int toldBefore)
-    {
-        public int Round { get; } = round;
-
-        public int ToldBefore { get; } = toldBefore;
-
-        public bool Put { get; set; }
-
-        public bool Found { get; set; }
     }
 }
