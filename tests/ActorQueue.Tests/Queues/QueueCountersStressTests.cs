@@ -11,7 +11,7 @@ public class QueueCountersStressTests
     [Fact]
     public void Size_and_enqueued_read_right_after_a_put_returns_count_its_item_while_the_router_takes_it_in()
     {
-        const int items = 200_000;
+        const int items = 1_000_000;
         var counters = new QueueCounters();
         var ledger = new QueueLedger<int>(items, new("queue", "mirror"));
         var inbox = new PutInbox<int>(QueueParts.Telemetry());

@@ -8,16 +8,19 @@ namespace ActorQueue.Tests.Queues;
 /// </summary>
 internal static class Race
 {
-    /// <summary>The longest random spin before a step, in <see cref="Thread.SpinWait"/> iterations.</summary>
-    private const int MaxJitter = 16;
-
     /// <summary>
     /// Runs <paramref name="rounds"/> rounds: <paramref name="setup"/> on the calling thread, then <paramref name="first"/>
     /// on another thread and <paramref name="second"/> on the calling thread at once, then <paramref name="holds"/>.
     /// </summary>
+    /// <param name="rounds">How many rounds to run.</param>
+    /// <param name="setup">Makes a round's state, before the steps.</param>
+    /// <param name="first">The step on the other thread.</param>
+    /// <param name="second">The step on the calling thread.</param>
+    /// <param name="holds">Checks the round's outcome: <c>null</c> when it holds, else what went wrong.</param>
+    /// <param name="maxJitter">The longest random spin before a step, in <see cref="Thread.SpinWait"/> iterations.</param>
     /// <returns>How many rounds did not hold, and the first such round's description.</returns>
     public static (int Broken, string? FirstBroken) Rounds<TState>(
-        int rounds, Func<int, TState> setup, Action<TState> first, Action<TState> second, Func<TState, string?> holds)
+        int rounds, Func<int, TState> setup, Action<TState> first, Action<TState> second, Func<TState, string?> holds, int maxJitter = 16)
     {
         var released = 0;
         var finished = 0;
@@ -37,7 +40,7 @@ internal static class Race
                         return;
                     }
 
-                    Thread.SpinWait(random.Next(MaxJitter));
+                    Thread.SpinWait(random.Next(maxJitter));
                     first(state!);
                     Volatile.Write(ref finished, r);
                 }
@@ -59,7 +62,7 @@ internal static class Race
             {
                 state = setup(r);
                 Volatile.Write(ref released, r);
-                Thread.SpinWait(jitter.Next(MaxJitter));
+                Thread.SpinWait(jitter.Next(maxJitter));
                 second(state);
                 SpinUntil(() => Volatile.Read(ref finished) >= r);
                 if (failure is null && holds(state) is { } why)

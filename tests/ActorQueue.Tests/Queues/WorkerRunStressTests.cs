@@ -81,13 +81,14 @@ public class WorkerRunStressTests
     public void A_stop_racing_a_task_about_to_park_always_ends_the_task()
     {
         var (broken, first) = Race.Rounds(
-            rounds: 20_000,
+            rounds: 100_000,
             setup: _ => new Parking(),
             first: parking => parking.Next = parking.Run.NextAsync(),
             second: parking => parking.Run.Cancel(),
             holds: parking => !parking.Next.IsCompleted
                 ? "the task was left parked after the worker stopped"
-                : parking.Next.Result ? "the task went on after the worker stopped" : null);
+                : parking.Next.Result ? "the task went on after the worker stopped" : null,
+            maxJitter: 4);
 
         Assert.True(broken == 0, $"{broken} rounds left a task behind; first: {first}");
     }
@@ -115,6 +116,76 @@ public class WorkerRunStressTests
                 : null);
 
         Assert.True(broken == 0, $"{broken} rounds would count an item twice; first: {first}");
+    }
+
+    [Fact]
+    public void Hand_overs_racing_the_task_as_it_parks_run_after_run_are_each_taken_once()
+    {
+        const int runs = 100_000;
+        var run = new WorkerRun<int>([1], 1);
+        var reported = 0;
+        var abandoned = false;
+        string? wrong = null;
+        var task = new Thread(() =>
+        {
+            // The task's loop without the items: report, then look for the next run at once or a little later.
+            var jitter = new Random(5);
+            for (var sequence = 1; sequence < runs && !Volatile.Read(ref abandoned); sequence++)
+            {
+                run.OpenForHandOver();
+                Volatile.Write(ref reported, sequence);
+                var spin = jitter.Next(8) - 4;
+                if (spin > 0)
+                {
+                    Thread.SpinWait(spin);
+                }
+
+                var next = run.NextAsync();
+                if (!SpinUntil(() => next.IsCompleted) || !next.Result || run.Items is not [var item] || item != sequence + 1)
+                {
+                    wrong = $"after run {sequence} the task took {(next.IsCompleted ? $"[{string.Join(", ", run.Items ?? [])}]" : "nothing")}";
+                    return;
+                }
+            }
+        }) { IsBackground = true };
+        task.Start();
+
+        var refused = 0;
+        try
+        {
+            for (var sequence = 1; sequence < runs && wrong is null; sequence++)
+            {
+                Assert.True(SpinUntil(() => Volatile.Read(ref reported) >= sequence || wrong is not null), $"run {sequence} was never reported");
+                refused += wrong is null && !run.TryHandOver([sequence + 1], sequence + 1) ? 1 : 0;
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref abandoned, true);
+            run.Cancel();
+            task.Join();
+        }
+
+        Assert.Null(wrong);
+        Assert.Equal(0, refused);
+    }
+
+    /// <summary>Spins until <paramref name="condition"/> holds; <c>false</c> if it still does not after 10 s.</summary>
+    private static bool SpinUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var spin = new SpinWait();
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+
+        return true;
     }
 
     private static int[] ItemsOf(int sequence) => Enumerable.Range(sequence * 10, sequence % 3 + 1).ToArray();
