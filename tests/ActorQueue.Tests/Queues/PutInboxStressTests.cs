@@ -7,6 +7,7 @@ namespace ActorQueue.Tests.Queues;
 /// router): no item lost or taken twice, no put without a credit, and no item left unseen by a router that has
 /// stopped looking on its own.
 /// </summary>
+[Collection(ChannelStress.Name)]
 public class PutInboxStressTests
 {
     [Fact]
@@ -37,7 +38,7 @@ public class PutInboxStressTests
     [Fact]
     public void A_put_racing_the_routers_last_look_is_found_by_the_router_or_tells_it()
     {
-        const int items = 100_000;
+        const int items = 300_000;
         var router = new MailboxRef("router");
         var inbox = new PutInbox<int>(QueueParts.Telemetry());
         var takenIn = 0;
@@ -71,8 +72,8 @@ public class PutInboxStressTests
             {
                 inbox.WillLook(); // the last message left no free taker: puts need not tell
                 var toldBefore = router.Told;
-                // Half the looks come at once, half after a short spin, so the look meets the put at every point of its way.
-                var spin = jitter.Next(16) - 8;
+                // Most looks come at once, the others after a short spin, so the look meets the put at every point of its way.
+                var spin = jitter.Next(32) - 24;
                 if (spin > 0)
                 {
                     Thread.SpinWait(spin);
@@ -145,7 +146,7 @@ public class PutInboxStressTests
         var inbox = new PutInbox<int>(QueueParts.Telemetry());
 
         var (broken, first) = Race.Rounds(
-            rounds: 50_000,
+            rounds: 150_000,
             setup: _ =>
             {
                 while (inbox.TryTake(out _))

@@ -6,12 +6,13 @@ namespace ActorQueue.Tests.Queues;
 /// The counter mirror the router publishes for the facade's synchronous reads, driven directly from two threads (no
 /// actors): a test thread takes credited puts in as the router does, the other puts and reads as the facade does.
 /// </summary>
+[Collection(ChannelStress.Name)]
 public class QueueCountersStressTests
 {
     [Fact]
     public void Size_and_enqueued_read_right_after_a_put_returns_count_its_item_while_the_router_takes_it_in()
     {
-        const int items = 1_000_000;
+        const int items = 2_000_000;
         var counters = new QueueCounters();
         var ledger = new QueueLedger<int>(items, new("queue", "mirror"));
         var inbox = new PutInbox<int>(QueueParts.Telemetry());
@@ -29,6 +30,7 @@ public class QueueCountersStressTests
         routerThread.Start();
 
         var router = new MailboxRef("router");
+        var jitter = new Random(13);
         var missed = 0;
         string? firstMiss = null;
         try
@@ -36,6 +38,7 @@ public class QueueCountersStressTests
             for (var i = 1; i <= items; i++)
             {
                 Assert.True(inbox.TryPut(i, router));
+                Thread.SpinWait(jitter.Next(8)); // the read comes at any point of the router's taking the item in
                 var size = counters.SizeWith(inbox);
                 var enqueued = counters.MetricsWith(inbox).Enqueued;
                 if (size < i || enqueued < i)

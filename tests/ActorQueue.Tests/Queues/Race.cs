@@ -91,3 +91,13 @@ internal static class Race
         }
     }
 }
+
+/// <summary>
+/// The shared-memory stress tests run on their own, after the others: threads of other tests on the same cores would
+/// leave the racing threads fewer moments to run at once, and fewer chances to meet a broken ordering.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ChannelStress
+{
+    public const string Name = "Shared-memory channels under stress";
+}

@@ -7,6 +7,7 @@ namespace ActorQueue.Tests.Queues;
 /// several threads (no actors; test threads play the router and the worker actor): each run handed over is taken
 /// exactly once, a stop always ends a waiting task, and a crash report names the run the task works on.
 /// </summary>
+[Collection(ChannelStress.Name)]
 public class WorkerRunStressTests
 {
     [Fact]
@@ -121,7 +122,7 @@ public class WorkerRunStressTests
     [Fact]
     public void Hand_overs_racing_the_task_as_it_parks_run_after_run_are_each_taken_once()
     {
-        const int runs = 100_000;
+        const int runs = 300_000;
         var run = new WorkerRun<int>([1], 1);
         var reported = 0;
         var abandoned = false;
