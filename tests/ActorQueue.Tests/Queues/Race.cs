@@ -34,7 +34,11 @@ internal static class Race
             {
                 for (var r = 1; r <= rounds; r++)
                 {
-                    SpinUntil(() => Volatile.Read(ref released) >= r || Volatile.Read(ref stopped));
+                    while (!SpinUntil(() => Volatile.Read(ref released) >= r || Volatile.Read(ref stopped)))
+                    {
+                        // the calling thread checks each round before it releases the next: wait as long as it takes
+                    }
+
                     if (Volatile.Read(ref stopped))
                     {
                         return;
@@ -64,7 +68,10 @@ internal static class Race
                 Volatile.Write(ref released, r);
                 Thread.SpinWait(jitter.Next(maxJitter));
                 second(state);
-                SpinUntil(() => Volatile.Read(ref finished) >= r);
+                if (!SpinUntil(() => Volatile.Read(ref finished) >= r))
+                {
+                    throw new TimeoutException($"The other racer did not finish round {r}");
+                }
                 if (failure is null && holds(state) is { } why)
                 {
                     broken++;
@@ -81,14 +88,25 @@ internal static class Race
         return failure is null ? (broken, firstBroken) : throw new InvalidOperationException("A racing step threw", failure);
     }
 
-    /// <summary>Spins (yielding now and then, never sleeping) until <paramref name="condition"/> holds.</summary>
-    private static void SpinUntil(Func<bool> condition)
+    /// <summary>
+    /// Spins (yielding now and then, never sleeping, so a waiting racer reacts at once) until <paramref name="condition"/>
+    /// holds; <c>false</c> if it still does not after 10 s.
+    /// </summary>
+    public static bool SpinUntil(Func<bool> condition)
     {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
         var spin = new SpinWait();
         while (!condition())
         {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
             spin.SpinOnce(sleep1Threshold: -1);
         }
+
+        return true;
     }
 }
 

@@ -142,7 +142,7 @@ public class WorkerRunStressTests
                 }
 
                 var next = run.NextAsync();
-                if (!SpinUntil(() => next.IsCompleted) || !next.Result || run.Items is not [var item] || item != sequence + 1)
+                if (!Race.SpinUntil(() => next.IsCompleted) || !next.Result || run.Items is not [var item] || item != sequence + 1)
                 {
                     wrong = $"after run {sequence} the task took {(next.IsCompleted ? $"[{string.Join(", ", run.Items ?? [])}]" : "nothing")}";
                     return;
@@ -156,7 +156,7 @@ public class WorkerRunStressTests
         {
             for (var sequence = 1; sequence < runs && wrong is null; sequence++)
             {
-                Assert.True(SpinUntil(() => Volatile.Read(ref reported) >= sequence || wrong is not null), $"run {sequence} was never reported");
+                Assert.True(Race.SpinUntil(() => Volatile.Read(ref reported) >= sequence || wrong is not null), $"run {sequence} was never reported");
                 refused += wrong is null && !run.TryHandOver([sequence + 1], sequence + 1) ? 1 : 0;
             }
         }
@@ -169,24 +169,6 @@ public class WorkerRunStressTests
 
         Assert.Null(wrong);
         Assert.Equal(0, refused);
-    }
-
-    /// <summary>Spins until <paramref name="condition"/> holds; <c>false</c> if it still does not after 10 s.</summary>
-    private static bool SpinUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        var spin = new SpinWait();
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            spin.SpinOnce(sleep1Threshold: -1);
-        }
-
-        return true;
     }
 
     private static int[] ItemsOf(int sequence) => Enumerable.Range(sequence * 10, sequence % 3 + 1).ToArray();
