@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -17,9 +18,10 @@ namespace ActorQueue.Actors;
 /// <list type="bullet">
 /// <item><c>_state</c>, one word of pending items (high 32 bits) and unused credits (low 32 bits). The router owns it:
 /// it grants, revokes and takes in. A put only moves one credit to one pending item, by compare-and-swap, so it takes
-/// its credit and counts its item in one step, and the sum <see cref="Reserved"/> changes only on the router's
-/// thread. Every write is an interlocked read-modify-write. Read by the router (<see cref="Reserved"/>) and by the
-/// facade (<see cref="Pending"/>, for <c>Size</c> and <c>Metrics</c>).</item>
+/// its credit and counts its item in one step, and the sum, <see cref="Reserved"/>, changes only by the router's own
+/// calls, which keep it beside the word so that reading it touches no memory the facade writes. Every write to the
+/// word is an interlocked read-modify-write. Read by the facade (<see cref="Pending"/>, for <c>Size</c> and
+/// <c>Metrics</c>).</item>
 /// <item><c>_items</c>: the facade enqueues, the router alone dequeues.</item>
 /// <item><c>_signalled</c>, 1 while the router will look at the inbox without being told. The router writes it after
 /// each message (<see cref="WillLook"/>, <see cref="StopLooking"/>); a put sets it from 0 to 1 when it tells the
@@ -55,6 +57,12 @@ internal sealed class PutInbox<T>
     /// <summary>Set from the facade's stop until its next start: puts go to the router, behind the stop.</summary>
     private volatile bool _closed;
 
+    /// <summary>
+    /// The router's own count of <see cref="Reserved"/>: a put leaves credits + pending unchanged, so only the router's
+    /// calls change it, here, next to the word; the router reads it without touching the word the facade writes.
+    /// </summary>
+    private int _reserved;
+
     public PutInbox(QueueTelemetry telemetry)
     {
         Signal = new InboxSignal<T>(this, telemetry);
@@ -70,14 +78,7 @@ internal sealed class PutInbox<T>
     /// Router: the places reserved for credited puts: unused credits plus items put with them and not taken in. A put
     /// turns a credit into a pending item, so only the router's own calls change this.
     /// </summary>
-    public int Reserved
-    {
-        get
-        {
-            var state = Volatile.Read(ref _state);
-            return (int)state + (int)(state >> 32);
-        }
-    }
+    public int Reserved => _reserved;
 
     /// <summary>
     /// Facade: puts <paramref name="item"/> with a credit, telling <paramref name="router"/> when it might not look;
@@ -127,10 +128,20 @@ internal sealed class PutInbox<T>
     public bool TryTake(out T item) => _items.TryDequeue(out item!);
 
     /// <summary>Router: <paramref name="count"/> items were taken in.</summary>
-    public void Taken(int count) => Interlocked.Add(ref _state, -(count * OnePending));
+    public void Taken(int count)
+    {
+        Interlocked.Add(ref _state, -(count * OnePending));
+        _reserved -= count;
+        AssertReserved();
+    }
 
     /// <summary>Router: reserves <paramref name="credits"/> more places for credited puts.</summary>
-    public void Grant(int credits) => Interlocked.Add(ref _state, credits);
+    public void Grant(int credits)
+    {
+        Interlocked.Add(ref _state, credits);
+        _reserved += credits;
+        AssertReserved();
+    }
 
     /// <summary>Router: takes back every unused credit; returns how many.</summary>
     public int Revoke()
@@ -141,6 +152,8 @@ internal sealed class PutInbox<T>
             var seen = Interlocked.CompareExchange(ref _state, state & ~0xFFFF_FFFFL, state);
             if (seen == state)
             {
+                _reserved -= (int)state;
+                AssertReserved();
                 return (int)state;
             }
 
@@ -158,6 +171,14 @@ internal sealed class PutInbox<T>
     {
         Interlocked.Exchange(ref _signalled, 0);
         return !_items.IsEmpty;
+    }
+
+    /// <summary>The router's count matches the word: puts move credits to pending items, which keeps the sum.</summary>
+    [Conditional("DEBUG")]
+    private void AssertReserved()
+    {
+        var state = Volatile.Read(ref _state);
+        Debug.Assert(_reserved == (int)state + (int)(state >> 32), $"reserved {_reserved}, word: {(int)state} credits + {(int)(state >> 32)} pending");
     }
 }
 
