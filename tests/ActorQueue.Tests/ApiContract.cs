@@ -37,10 +37,11 @@ internal static class ApiContract
             new GatekeeperProtocol.GetStatus(), new GatekeeperProtocol.Status(Running: 0, Waiting: 0, MaxRunning: 1, MaxQueued: null, Name: null)];
         // §2
         QueueStatus st = QueueStatus.Idle; st = QueueStatus.Processing; st = QueueStatus.Stopping; st = QueueStatus.Stopped;
-        var cfg = new QueueConfig { QueueCapacity = 100, CapacityRefreshTime = TimeSpan.FromSeconds(1), ConcurrencyLimit = null };
+        var cfg = new QueueConfig { QueueCapacity = 100, CapacityRefreshTime = TimeSpan.FromSeconds(1), ConcurrencyLimit = null, WorkerBatch = null };
         InvalidOperationException qse = new QueueStateException();
         var m = new QueueMetrics(Enqueued: 0, Processed: 0, Errors: 0, BackpressureEvents: 0);
         var b = new BoundedQueue<int>(maxSize: 100, timeout: null, logger: log, system: sys);
+        b = new BoundedQueue<int>(maxSize: 100, timeout: null, logger: log, system: sys, name: null, workerBatch: null);
         QueueStatus bs = b.Status; QueueMetrics bm = b.Metrics; int sz = b.Size; bool f = b.IsFull, e = b.IsEmpty; int w = b.WorkerCount; IActorRef br = b.Router;
         await b.StartAsync(cancellationToken: ct); Task<bool> p = b.PutAsync(item: 1, timeout: null, cancellationToken: ct); Task<int> gt = b.GetAsync(cancellationToken: ct);
         b.TaskDone(); Task j = b.JoinAsync(cancellationToken: ct);

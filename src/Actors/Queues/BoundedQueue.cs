@@ -43,13 +43,17 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="logger">Where start, stop, backpressure and worker errors are logged; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> is below 1 or <paramref name="timeout"/> is negative and not infinite.</exception>
-    public BoundedQueue(int maxSize = 100, TimeSpan? timeout = null, ILogger? logger = null, ActorSystem? system = null, string? name = null)
-        : this(maxSize, timeout, DefaultHeartbeatPeriod, logger, system, name)
+    /// <param name="workerBatch">The most queued items one worker takes at once (at least 1); <c>null</c> for
+    /// <c>actorqueue.queue.worker-batch</c> (32). 1 hands items out one by one, so no item waits in a busy worker's run
+    /// while another worker is free: for long items.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> or <paramref name="workerBatch"/> is below 1, or <paramref name="timeout"/> is negative and not infinite.</exception>
+    public BoundedQueue(int maxSize = 100, TimeSpan? timeout = null, ILogger? logger = null, ActorSystem? system = null, string? name = null,
+                        int? workerBatch = null)
+        : this(maxSize, timeout, DefaultHeartbeatPeriod, logger, system, name, workerBatch)
     {
     }
 
-    /// <summary>Creates a queue with a heartbeat period of its own and, optionally, its own worker batch (the CLI's job runner uses 1).</summary>
+    /// <summary>Creates a queue with a heartbeat period of its own.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space by default.</param>
     /// <param name="heartbeatPeriod">How often the router logs its state at debug level.</param>
@@ -63,6 +67,11 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         if (maxSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, $"maxSize must be >= 1, got {maxSize}");
+        }
+
+        if (workerBatch < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(workerBatch), workerBatch, $"workerBatch must be >= 1 when set, got {workerBatch}");
         }
 
         _runtime = ActorQueueRuntime.Resolve(system);
@@ -91,18 +100,10 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public QueueStatus Status => _router.IsDisposed ? QueueStatus.Stopped : _counters.Status;
 
     /// <summary>The counters, as of the last message the router handled, with the puts that completed since.</summary>
-    public QueueMetrics Metrics
-    {
-        get
-        {
-            var pending = _inbox.Pending;
-            var metrics = _counters.Metrics;
-            return metrics with { Enqueued = metrics.Enqueued + pending };
-        }
-    }
+    public QueueMetrics Metrics => _counters.MetricsWith(_inbox);
 
     /// <summary>Items waiting in the queue (a completed put's item is counted from the moment the put returns).</summary>
-    public int Size => _inbox.Pending + _counters.Size;
+    public int Size => _counters.SizeWith(_inbox);
 
     /// <summary>Whether the queue holds <see cref="Capacity"/> items.</summary>
     public bool IsFull => Size >= Capacity;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -12,14 +13,32 @@ namespace ActorQueue.Actors;
 /// go to the router as before.
 /// </summary>
 /// <remarks>
-/// <para>The router is told about new items only when it might not look on its own. After each message it either
-/// declares that it will look anyway (no free worker or getter could take an item, and whatever takes the next one,
-/// a worker's report, a get, a start, is a message), or it clears the signal and checks the inbox once more. The
-/// put's enqueue and its signal, and the router's clearing and check, are each ordered by a full fence, so no item is
-/// left unseen.</para>
-/// <para>Credits and pending items share one word, so a put takes its credit and counts its item in one step.</para>
+/// <para>A shared-memory channel between the facade (any caller's thread) and the router actor. Each value, its
+/// writers and readers:</para>
+/// <list type="bullet">
+/// <item><c>_state</c>, one word of pending items (high 32 bits) and unused credits (low 32 bits). The router owns it:
+/// it grants, revokes and takes in. A put only moves one credit to one pending item, by compare-and-swap, so it takes
+/// its credit and counts its item in one step, and the sum, <see cref="Reserved"/>, changes only by the router's own
+/// calls, which keep it beside the word so that reading it touches no memory the facade writes. Every write to the
+/// word is an interlocked read-modify-write. Read by the facade (<see cref="Pending"/>, for <c>Size</c> and
+/// <c>Metrics</c>).</item>
+/// <item><c>_items</c>: the facade enqueues, the router alone dequeues.</item>
+/// <item><c>_signalled</c>, 1 while the router will look at the inbox without being told. The router writes it after
+/// each message (<see cref="WillLook"/>, <see cref="StopLooking"/>); a put sets it from 0 to 1 when it tells the
+/// router (<see cref="TryPut"/>).</item>
+/// <item><c>_routedPuts</c> and <c>_closed</c>: the facade's own, so that its puts keep their order behind a put or a
+/// stop that went to the router.</item>
+/// </list>
+/// <para>Orderings. (1) Dekker, so no item is left unseen: a put enqueues its item, then swaps the flag from 0 to 1
+/// (a full fence) and tells the router if it did; the router clears the flag by an exchange (a full fence), then
+/// checks the queue. Either the router finds the item or the put finds the flag cleared and tells it. The router may
+/// declare it will look without being told only while no free worker or getter could take an item: whatever takes the
+/// next item (a worker's report, a get, a start) is a message, and the inbox is taken in before every message.
+/// (2) The router publishes its counts with the items it took in before it lowers <see cref="Pending"/>
+/// (<see cref="Taken"/>), and the facade reads <see cref="Pending"/> before the published size
+/// (<see cref="QueueCounters.SizeWith{TItem}"/>), so <c>Size</c> never misses an accepted item; it may count one
+/// twice for an instant.</para>
 /// </remarks>
-/// <typeparam name="T">The item type.</typeparam>
 internal sealed class PutInbox<T>
 {
     private const long OnePending = 1L << 32;
@@ -38,6 +57,12 @@ internal sealed class PutInbox<T>
     /// <summary>Set from the facade's stop until its next start: puts go to the router, behind the stop.</summary>
     private volatile bool _closed;
 
+    /// <summary>
+    /// The router's own count of <see cref="Reserved"/>: a put leaves credits + pending unchanged, so only the router's
+    /// calls change it, here, next to the word; the router reads it without touching the word the facade writes.
+    /// </summary>
+    private int _reserved;
+
     public PutInbox(QueueTelemetry telemetry)
     {
         Signal = new InboxSignal<T>(this, telemetry);
@@ -48,6 +73,12 @@ internal sealed class PutInbox<T>
 
     /// <summary>Items put with a credit that the router has not taken in yet.</summary>
     public int Pending => (int)(Volatile.Read(ref _state) >> 32);
+
+    /// <summary>
+    /// Router: the places reserved for credited puts: unused credits plus items put with them and not taken in. A put
+    /// turns a credit into a pending item, so only the router's own calls change this.
+    /// </summary>
+    public int Reserved => _reserved;
 
     /// <summary>
     /// Facade: puts <paramref name="item"/> with a credit, telling <paramref name="router"/> when it might not look;
@@ -97,10 +128,20 @@ internal sealed class PutInbox<T>
     public bool TryTake(out T item) => _items.TryDequeue(out item!);
 
     /// <summary>Router: <paramref name="count"/> items were taken in.</summary>
-    public void Taken(int count) => Interlocked.Add(ref _state, -(count * OnePending));
+    public void Taken(int count)
+    {
+        Interlocked.Add(ref _state, -(count * OnePending));
+        _reserved -= count;
+        AssertReserved();
+    }
 
     /// <summary>Router: reserves <paramref name="credits"/> more places for credited puts.</summary>
-    public void Grant(int credits) => Interlocked.Add(ref _state, credits);
+    public void Grant(int credits)
+    {
+        Interlocked.Add(ref _state, credits);
+        _reserved += credits;
+        AssertReserved();
+    }
 
     /// <summary>Router: takes back every unused credit; returns how many.</summary>
     public int Revoke()
@@ -111,6 +152,8 @@ internal sealed class PutInbox<T>
             var seen = Interlocked.CompareExchange(ref _state, state & ~0xFFFF_FFFFL, state);
             if (seen == state)
             {
+                _reserved -= (int)state;
+                AssertReserved();
                 return (int)state;
             }
 
@@ -128,6 +171,14 @@ internal sealed class PutInbox<T>
     {
         Interlocked.Exchange(ref _signalled, 0);
         return !_items.IsEmpty;
+    }
+
+    /// <summary>The router's count matches the word: puts move credits to pending items, which keeps the sum.</summary>
+    [Conditional("DEBUG")]
+    private void AssertReserved()
+    {
+        var state = Volatile.Read(ref _state);
+        Debug.Assert(_reserved == (int)state + (int)(state >> 32), $"reserved {_reserved}, word: {(int)state} credits + {(int)(state >> 32)} pending");
     }
 }
 

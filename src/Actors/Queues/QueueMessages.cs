@@ -143,6 +143,30 @@ internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router, P
 /// <summary>An actor's <see cref="QueueProtocol.Put"/>; answered with protocol messages.</summary>
 internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester, long correlationId) : PendingPut<T>(item)
 {
+    /// <summary>The put <paramref name="message"/> asks for, or <c>null</c> when it is invalid (then <paramref name="sender"/> is told why).</summary>
+    public static ActorPut<T>? From(QueueProtocol.Put message, IActorRef sender)
+    {
+        if (message.Item is not T item)
+        {
+            if (message.Item is not null || default(T) is not null)
+            {
+                sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId,
+                    $"The item is a {message.Item?.GetType().FullName ?? "null"}; this queue takes {typeof(T).FullName}"));
+                return null;
+            }
+
+            item = default!;
+        }
+
+        if (!Timeouts.TryNormalize(message.Timeout ?? TimeSpan.Zero, out var timeout))
+        {
+            sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId, Timeouts.Invalid("Timeout", timeout)));
+            return null;
+        }
+
+        return new ActorPut<T>(item, timeout, sender, message.CorrelationId);
+    }
+
     /// <inheritdoc />
     public override TimeSpan Timeout { get; } = timeout;
 

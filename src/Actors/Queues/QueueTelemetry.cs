@@ -3,7 +3,7 @@ using Serilog;
 
 namespace ActorQueue.Actors;
 
-/// <summary>One queue's logger and metric tag, shared by its router and workers (thread-safe).</summary>
+/// <summary>One queue's logger, log events and metric tag, shared by its router and workers (thread-safe).</summary>
 internal sealed class QueueTelemetry(string queueName, ILogger? logger)
 {
     public string QueueName { get; } = queueName;
@@ -38,45 +38,38 @@ internal sealed class QueueTelemetry(string queueName, ILogger? logger)
                 item, QueueName, exception.Message);
         }
     }
-}
 
-/// <summary>What the router publishes after every message, for synchronous reads by the facade.</summary>
-internal sealed class QueueCounters
-{
-    private volatile int _status;
-    private volatile int _size;
-    private volatile int _workerCount;
-    private long _enqueued;
-    private long _processed;
-    private long _errors;
-    private long _backpressure;
-    private long _drained;
-    private long _inFlight;
+    public void Started(int queued) => Log.Information("Queue {QueueName} started with {Count} items queued", QueueName, queued);
 
-    public QueueStatus Status => (QueueStatus)_status;
+    public void Stopping(int inFlight, int queued) => Log.Information("Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", QueueName, inFlight, queued);
 
-    public int Size => _size;
+    public void StopTimedOut(int busyWorkers) =>
+        Log.Warning("Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue", QueueName, busyWorkers);
 
-    public int WorkerCount => _workerCount;
+    public void Stopped(int queued) =>
+        Log.Information("Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
 
-    public QueueMetrics Metrics => new(
-        Volatile.Read(ref _enqueued), Volatile.Read(ref _processed), Volatile.Read(ref _errors), Volatile.Read(ref _backpressure))
+    public void HandedBack(int count) => Log.Information("Queue {QueueName} handed back {Count} items", QueueName, count);
+
+    public void DisposedWith(int queued) =>
+        Log.Warning("Queue {QueueName} disposed with {Count} items still queued; they were not processed", QueueName, queued);
+
+    public void TaskDoneWithoutGet() => Log.Error("TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", QueueName);
+
+    public void Backpressure(int capacity, TimeSpan timeout) =>
+        Log.Warning("Queue {QueueName} is full ({Capacity} items): a put gave up after {Timeout}", QueueName, capacity, timeout);
+
+    public void Heartbeat(int size, int capacity, in QueueMetrics metrics, int workers) =>
+        Log.Debug("Queue {QueueName}: {Size}/{Capacity} queued, {InFlight} in flight, {Workers} workers, {Enqueued} enqueued, {Processed} processed",
+            QueueName, size, capacity, metrics.InFlight, workers, metrics.Enqueued, metrics.Processed);
+
+    /// <summary>A worker actor crashed: logged, and the item it had in hand goes to the error handler, off the router's thread.</summary>
+    public void WorkerCrashed<T>(string worker, Exception cause, Func<Exception, T, Task>? errorHandler, T lostItem)
     {
-        Drained = Volatile.Read(ref _drained),
-        InFlight = Volatile.Read(ref _inFlight),
-    };
-
-    /// <summary>Called by the router only (one writer), so plain volatile writes suffice; each field is read whole.</summary>
-    public void Publish(QueueStatus status, int size, int workerCount, in QueueMetrics metrics)
-    {
-        Volatile.Write(ref _enqueued, metrics.Enqueued);
-        Volatile.Write(ref _processed, metrics.Processed);
-        Volatile.Write(ref _errors, metrics.Errors);
-        Volatile.Write(ref _backpressure, metrics.BackpressureEvents);
-        Volatile.Write(ref _drained, metrics.Drained);
-        Volatile.Write(ref _inFlight, metrics.InFlight);
-        _workerCount = workerCount;
-        _size = size;
-        _status = (int)status;
+        Log.Error(cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error", worker, QueueName);
+        if (errorHandler is not null)
+        {
+            _ = Task.Run(() => ReportFailureAsync(errorHandler, cause, lostItem));
+        }
     }
 }

@@ -103,4 +103,16 @@ public sealed record QueueConfig
             ? value
             : throw new ArgumentOutOfRangeException(nameof(ConcurrencyLimit), value, $"ConcurrencyLimit must be >= 1 when set, got {value}");
     }
+
+    /// <summary>
+    /// The most queued items one worker takes at once (at least 1), or <c>null</c> for <c>actorqueue.queue.worker-batch</c>
+    /// (32). 1 hands items out one by one, so no item waits in a busy worker's run while another worker is free.
+    /// </summary>
+    public int? WorkerBatch
+    {
+        get;
+        init => field = value is null or >= 1
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(WorkerBatch), value, $"WorkerBatch must be >= 1 when set, got {value}");
+    }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using ActorQueue.Telemetry;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -25,7 +23,6 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
         _telemetry = telemetry;
         Receive<WorkerRun<T>>(HandleRun);
         Receive<CancelWork>(_ => _run?.Cancel());
-        Receive<CrashForTest>(crash => throw crash.Cause);
     }
 
     public static Props Props(WorkerSpec<T> spec, QueueTelemetry telemetry) =>
@@ -60,90 +57,6 @@ internal sealed class QueueWorkerActor<T> : ReceiveActor
         var telemetry = _telemetry;
         var router = Context.Parent;
         var self = Self;
-        _ = Task.Run(() => RunAsync(spec, telemetry, run, router, self), CancellationToken.None);
+        _ = Task.Run(() => WorkerTask<T>.RunAsync(spec, telemetry, run, router, self), CancellationToken.None);
     }
-
-    /// <summary>
-    /// Works through each run the router gives this task, reports it, and goes on with the next run the router hands
-    /// over (at once, or after parking), until the worker stops.
-    /// </summary>
-    private static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, IActorRef router, IActorRef self)
-    {
-        do
-        {
-            var progress = run.Progress;
-            var (completed, failed) = await RunItemsAsync(spec, telemetry, run, progress).ConfigureAwait(false);
-            if (run.IsStoppedForCrash)
-            {
-                return; // the worker's crash report accounts for this run
-            }
-
-            run.OpenForHandOver();
-            router.Tell(new ItemsFinished(progress.Sequence, completed, failed), self);
-        }
-        while (await run.NextAsync().ConfigureAwait(false));
-    }
-
-    /// <summary>
-    /// Runs the items of the run in hand in order until they are done, one is cancelled, or the run is told to stop.
-    /// A method of its own so that a parked task holds no reference to the items it has finished.
-    /// </summary>
-    private static async ValueTask<(int Completed, int Failed)> RunItemsAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, RunProgress progress)
-    {
-        var items = run.Items;
-        int completed = 0, failed = 0;
-        while (completed < items.Length && !run.ShouldStop)
-        {
-            var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
-            if (outcome == ItemOutcome.Cancelled)
-            {
-                break;
-            }
-
-            failed += outcome == ItemOutcome.Failed ? 1 : 0;
-            completed++;
-            progress.Report(completed, failed);
-        }
-
-        return (completed, failed);
-    }
-
-    /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
-    private static async ValueTask<ItemOutcome> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, CancellationToken cancellationToken)
-    {
-        ConcurrencyLease? lease = null;
-        try
-        {
-            if (spec.Limiter is { } limiter)
-            {
-                lease = await limiter.AcquireAsync(telemetry.QueueName, cancellationToken).ConfigureAwait(false);
-            }
-
-            // Two clock reads are a measurable share of a small item's cost, so only when someone records them.
-            long? started = telemetry.RecordsProcessingTime ? Stopwatch.GetTimestamp() : null;
-            await spec.Work(item, cancellationToken).ConfigureAwait(false);
-            if (started is { } since)
-            {
-                telemetry.RecordProcessingTime(Stopwatch.GetElapsedTime(since));
-            }
-            return ItemOutcome.Succeeded;
-        }
-        catch (Exception) when (cancellationToken.IsCancellationRequested)
-        {
-            return ItemOutcome.Cancelled;
-        }
-        catch (Exception exception)
-        {
-            await telemetry.ReportFailureAsync(spec.ErrorHandler, exception, item).ConfigureAwait(false);
-            return ItemOutcome.Failed;
-        }
-        finally
-        {
-            lease?.Dispose();
-        }
-    }
-
 }
-
-/// <summary>Test hook: makes a worker throw from its message handler, as a bug in the worker would, to exercise supervision.</summary>
-internal sealed record CrashForTest(Exception Cause);

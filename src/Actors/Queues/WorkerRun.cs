@@ -2,7 +2,10 @@ using System.Threading.Tasks.Sources;
 
 namespace ActorQueue.Actors;
 
-/// <summary>What a worker's task has finished of one run: written as one value, so a crash report reads it whole.</summary>
+/// <summary>
+/// What a worker's task has finished of one run. Written by the task after each item, as one word, so the worker
+/// actor's crash report reads completed and failed counts that belong together.
+/// </summary>
 internal sealed class RunProgress(long sequence)
 {
     /// <summary>Items finished (high 32 bits) and failed among them (low 32 bits).</summary>
@@ -28,18 +31,49 @@ internal sealed class RunProgress(long sequence)
 /// it (stop timeout, stop) or stops it for a crash; the task publishes its progress for a crash report.
 /// </summary>
 /// <remarks>
-/// After reporting, the task either finds the next run already handed over and goes on on its own thread, or
+/// <para>After reporting, the task either finds the next run already handed over and goes on on its own thread, or
 /// parks (no thread is held) until the router hands one over, which resumes it through the thread pool, or until
-/// the worker stops. Hand-over, parking and closing race from different threads and are settled by
-/// compare-and-swap on one state. The router still decides what every worker holds; when it cannot hand over (the
-/// task has ended), it sends the run to the worker actor, which starts a new task.
+/// the worker stops. The router still decides what every worker holds; when it cannot hand over (the task has ended),
+/// it sends the run to the worker actor, which starts a new task.</para>
+/// <para>A shared-memory channel between three threads: the router actor, the worker actor and the task. Each value,
+/// its writers and readers:</para>
+/// <list type="bullet">
+/// <item><c>_state</c>, the hand-over state machine. The task alone moves <c>Working → Reporting</c>
+/// (<see cref="OpenForHandOver"/>) and <c>HandedOver → Working</c> (taking the run), when no other thread may change
+/// the state. Out of <c>Reporting</c> or <c>Parked</c>, three threads race: the task parks
+/// (<c>Reporting → Parked</c>, <see cref="NextAsync"/>), the router hands over (<c>→ HandedOver</c>,
+/// <see cref="TryHandOver"/>), the worker actor closes (<c>→ Ended</c>, <see cref="Cancel"/>). Each of those moves is
+/// a compare-and-swap, retried while the state is still one it may leave, so exactly one wins and a handed-over run is
+/// taken exactly once.</item>
+/// <item><c>_nextItems</c> and <c>_nextSequence</c>: written by the router before the compare-and-swap that publishes
+/// <c>HandedOver</c>, read by the task only after it has seen <c>HandedOver</c>.</item>
+/// <item><c>_park</c>: reset by the task before it tries to park; completed once, by whichever of hand-over and close
+/// moves the state out of <c>Parked</c>.</item>
+/// <item><c>_progress</c>: swapped by the task with a full fence when it takes a run; read by the worker actor for a
+/// crash report. <c>_crashed</c>: set by the worker actor with a full fence before it reads <c>_progress</c>; read
+/// by the task before each item. Dekker: either the crash report names the run the task took, or the task sees the
+/// crash and starts no item of that run.</item>
+/// <item><c>_yield</c>: set by the router when the worker retires, read by the task before each item; a volatile
+/// flag suffices, since the task's report tells the router what was done.</item>
+/// <item><see cref="Items"/>: the task's own after the constructor (the run reaches the worker actor in a
+/// message).</item>
+/// </list>
 /// </remarks>
 internal sealed class WorkerRun<T> : IValueTaskSource<bool>
 {
+    /// <summary>The task works on its run in hand.</summary>
     private const int Working = 0;
+
+    /// <summary>The task has let go of its run and reports it; the router may hand over from now on.</summary>
     private const int Reporting = 1;
+
+    /// <summary>The task waits, holding no thread, for a hand-over or a stop.</summary>
     private const int Parked = 2;
+
+    /// <summary>The next run waits for the task to take it.</summary>
     private const int HandedOver = 3;
+
+    /// <summary>The worker stopped while its task reported or waited: no hand-over any more.</summary>
     private const int Ended = 4;
 
     private readonly CancellationTokenSource _cancellation = new();
@@ -47,12 +81,19 @@ internal sealed class WorkerRun<T> : IValueTaskSource<bool>
     /// <summary>Completes a parked task: <c>true</c> when a run was handed over, <c>false</c> when the worker stops.</summary>
     private ManualResetValueTaskSourceCore<bool> _park = new() { RunContinuationsAsynchronously = true };
 
+    /// <summary>The run in hand's progress, replaced when the task takes a run.</summary>
     private RunProgress _progress;
 
     /// <summary>The run handed over, until the task takes it.</summary>
     private T[]? _nextItems;
+
+    /// <summary>The sequence number of the run handed over.</summary>
     private long _nextSequence;
+
+    /// <summary>Where the hand-over stands: <see cref="Working"/>, <see cref="Reporting"/>, <see cref="Parked"/>, <see cref="HandedOver"/> or <see cref="Ended"/>.</summary>
     private int _state;
+
+    /// <summary>Set when the worker retires: the task starts no further item.</summary>
     private volatile bool _yield;
 
     /// <summary>1 once the worker actor crashed: no further item starts.</summary>

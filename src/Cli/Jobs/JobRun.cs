@@ -50,7 +50,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             // One job per worker at a time (worker batch 1): jobs are long, and -j N means N jobs run at once, so a job
             // must never wait in a worker's run behind another job while a slot is free.
             await using var queue = new BoundedQueue<object>(ReadAhead(options), Timeout.InfiniteTimeSpan,
-                BoundedQueue<object>.DefaultHeartbeatPeriod, logger: null, system: null, name: "jobs", workerBatch: 1);
+                name: "jobs", workerBatch: 1);
             await queue.StartAsync();
             await queue.StartWorkersAsync((item, _) => RunItemAsync(item, jobSlots, tagSlots), workers, OnUnexpectedErrorAsync);
 

@@ -9,6 +9,7 @@ public class QueueConfigTests
     {
         var config = new QueueConfig();
         Assert.Equal((100, TimeSpan.FromSeconds(1), (int?)null), (config.QueueCapacity, config.CapacityRefreshTime, config.ConcurrencyLimit));
+        Assert.Null(config.WorkerBatch);
     }
 
     [Fact]
@@ -17,12 +18,15 @@ public class QueueConfigTests
         var capacity = Assert.Throws<ArgumentOutOfRangeException>(() => new QueueConfig { QueueCapacity = 0 });
         var refresh = Assert.Throws<ArgumentOutOfRangeException>(() => new QueueConfig { CapacityRefreshTime = TimeSpan.Zero });
         var limit = Assert.Throws<ArgumentOutOfRangeException>(() => new QueueConfig { ConcurrencyLimit = 0 });
+        var batch = Assert.Throws<ArgumentOutOfRangeException>(() => new QueueConfig { WorkerBatch = 0 });
 
         Assert.Equal(("QueueCapacity", "QueueCapacity must be >= 1, got 0"), (capacity.ParamName, capacity.Message.Split(" (")[0]));
         Assert.Equal("CapacityRefreshTime", refresh.ParamName);
         Assert.Contains("got 00:00:00", refresh.Message);
         Assert.Equal("ConcurrencyLimit", limit.ParamName);
         Assert.Contains("ConcurrencyLimit must be >= 1 when set, got 0", limit.Message);
+        Assert.Equal("WorkerBatch", batch.ParamName);
+        Assert.Contains("WorkerBatch must be >= 1 when set, got 0", batch.Message);
     }
 
     [Fact]

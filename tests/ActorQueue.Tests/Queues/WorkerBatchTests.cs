@@ -75,7 +75,7 @@ public class WorkerBatchTests : ActorQueueTestKit
         await using var setup = await HoldingABatchAsync(holdAt: 5);
         var worker = await Sys.ActorSelection(setup.Queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
 
-        worker.Tell(new CrashForTest(new InvalidOperationException("worker bug")));
+        worker.Tell(Kill.Instance); // the worker actor throws, as a bug in it would
         await Eventually(() => setup.Failed.Count == 1, "the item in hand reached the error handler");
         setup.Release();
         await Within(setup.Queue.JoinAsync());
@@ -90,7 +90,43 @@ public class WorkerBatchTests : ActorQueueTestKit
     {
         // What the CLI's job runner relies on: -j 2 means jobs 1 and 2 run at once, even when both were queued before
         // the workers asked for work (with a larger batch, the first worker would take both, one behind the other).
-        await using var queue = new BoundedQueue<int>(100, null, BoundedQueue<int>.DefaultHeartbeatPeriod, null, Sys, null, workerBatch: 1);
+        await using var queue = new BoundedQueue<int>(100, system: Sys, workerBatch: 1);
+
+        await TwoItemsOfABacklogRunAtOnceAsync(queue);
+    }
+
+    [Fact]
+    public async Task A_work_queue_takes_its_worker_batch_from_its_config()
+    {
+        await using var work = new WorkQueue<int>(new QueueConfig { WorkerBatch = 1 }, system: Sys);
+
+        await TwoItemsOfABacklogRunAtOnceAsync(work.Queue);
+    }
+
+    [Fact]
+    public void A_worker_batch_below_one_is_refused_naming_the_parameter_and_the_value()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new BoundedQueue<int>(10, system: Sys, workerBatch: 0));
+
+        Assert.Equal("workerBatch", error.ParamName);
+        Assert.Contains("workerBatch must be >= 1 when set, got 0", error.Message);
+    }
+
+    [Fact]
+    public void A_worker_batch_below_one_is_refused_with_the_setting_and_the_value()
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("actorqueue.queue.worker-batch = 0")
+            .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig);
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ActorQueue.Runtime.ActorQueueSettings.From(config));
+
+        Assert.Equal("actorqueue.queue.worker-batch", error.ParamName);
+        Assert.Contains("got 0", error.Message);
+    }
+
+    /// <summary>Queues items 1..4 before two workers start, and checks that items 1 and 2 run at the same time.</summary>
+    private async Task TwoItemsOfABacklogRunAtOnceAsync(BoundedQueue<int> queue)
+    {
         using var bothRunning = new CountdownEvent(2);
         await queue.StartAsync();
         for (var i = 1; i <= 4; i++)
@@ -109,18 +145,6 @@ public class WorkerBatchTests : ActorQueueTestKit
 
         await Within(queue.JoinAsync());
         Assert.Equal(new QueueMetrics(4, 4, 0, 0), queue.Metrics);
-    }
-
-    [Fact]
-    public void A_worker_batch_below_one_is_refused_with_the_setting_and_the_value()
-    {
-        var config = Akka.Configuration.ConfigurationFactory.ParseString("actorqueue.queue.worker-batch = 0")
-            .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig);
-
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ActorQueue.Runtime.ActorQueueSettings.From(config));
-
-        Assert.Equal("actorqueue.queue.worker-batch", error.ParamName);
-        Assert.Contains("got 0", error.Message);
     }
 
     /// <summary>

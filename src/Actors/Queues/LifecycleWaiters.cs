@@ -1,0 +1,110 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The callers waiting on the queue's lifecycle: joins, answered once nothing accepted is unfinished, and stops,
+/// answered once the queue is stopped with no worker left. Only the router actor touches it.
+/// </summary>
+[DebuggerDisplay("{_joiners.Count} joins, {_stoppers.Count} stops waiting")]
+internal sealed class LifecycleWaiters
+{
+    /// <summary>Joins waiting for every accepted item to finish.</summary>
+    private readonly List<JoinQueue> _joiners = [];
+
+    /// <summary>Stops waiting for the last worker to go.</summary>
+    private readonly List<StopQueue> _stoppers = [];
+
+    /// <summary>Whether a stop asked the router to terminate once stopped (dispose).</summary>
+    public bool TerminateWhenStopped { get; private set; }
+
+    /// <summary>A join while the queue is not stopped: answered now when nothing is unfinished, else when nothing is.</summary>
+    public void Join(JoinQueue join, int unfinished)
+    {
+        if (unfinished == 0)
+        {
+            join.Completion.TrySetResult(true);
+        }
+        else
+        {
+            _joiners.Add(join);
+        }
+    }
+
+    /// <summary>A join on a stopped queue: answered now, failing when items are still pending (nothing would finish them).</summary>
+    public static void JoinStopped(JoinQueue join, int unfinished)
+    {
+        if (unfinished == 0)
+        {
+            join.Completion.TrySetResult(true);
+        }
+        else
+        {
+            join.Completion.TrySetException(StoppedWithPending(unfinished));
+        }
+    }
+
+    /// <summary>Something finished: when nothing is unfinished any more, every join completes.</summary>
+    public void Settled(int unfinished)
+    {
+        if (unfinished > 0 || _joiners.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var joiner in _joiners)
+        {
+            joiner.Completion.TrySetResult(true);
+        }
+
+        _joiners.Clear();
+    }
+
+    /// <summary>A stop waits for the queue to be stopped; one that asks to terminate makes the router stop itself then.</summary>
+    public void AddStopper(StopQueue stop)
+    {
+        TerminateWhenStopped |= stop.Terminate;
+        _stoppers.Add(stop);
+    }
+
+    /// <summary>The queue stopped with <paramref name="unfinished"/> items pending: the joins fail, naming the count.</summary>
+    public void FailJoins(int unfinished)
+    {
+        if (unfinished == 0)
+        {
+            return;
+        }
+
+        foreach (var joiner in _joiners)
+        {
+            joiner.Completion.TrySetException(StoppedWithPending(unfinished));
+        }
+
+        _joiners.Clear();
+    }
+
+    /// <summary>The queue is stopped with no worker left: every stop completes.</summary>
+    public void CompleteStops()
+    {
+        foreach (var stopper in _stoppers)
+        {
+            stopper.Completion.TrySetResult(true);
+        }
+
+        _stoppers.Clear();
+    }
+
+    /// <summary>The router is gone: the joins fail with <paramref name="disposed"/>.</summary>
+    public void FailJoins(Exception disposed)
+    {
+        foreach (var joiner in _joiners)
+        {
+            joiner.Completion.TrySetException(disposed);
+        }
+
+        _joiners.Clear();
+    }
+
+    private static QueueStateException StoppedWithPending(int pending) =>
+        new($"Cannot join a stopped queue with {pending} pending items; start it again to process them, or drain them", QueueStatus.Stopped);
+}

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using ActorQueue.Telemetry;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The router's buffer and its counts: where every accepted item is, so that at any moment
+/// <c>Enqueued == Processed + Drained + Size + InFlight</c>. Every change keeps that equation, checked by
+/// <see cref="AssertInvariants"/> after each one, and is reported to the meter along with the count. Only the router
+/// actor touches it.
+/// </summary>
+/// <typeparam name="T">The item type.</typeparam>
+[DebuggerDisplay("{Size} queued, {InFlight} in flight, {Metrics}")]
+internal sealed class QueueLedger<T>
+{
+    /// <summary>Accepted items not yet taken, oldest first.</summary>
+    private readonly ItemDeque<T> _buffer;
+
+    /// <summary>The queue's metric tag.</summary>
+    private readonly KeyValuePair<string, object?> _tag;
+
+    /// <summary>Items accepted (put, in a batch, or through the inbox).</summary>
+    private long _enqueued;
+
+    /// <summary>Items finished, successfully or not.</summary>
+    private long _processed;
+
+    /// <summary>Items finished with an error (a subset of <see cref="_processed"/>).</summary>
+    private long _errors;
+
+    /// <summary>Puts that gave up waiting for space.</summary>
+    private long _backpressure;
+
+    /// <summary>Items handed back by a drain.</summary>
+    private long _drained;
+
+    /// <summary>Items with workers now.</summary>
+    private int _workerInFlight;
+
+    /// <summary>Items taken by <c>GetAsync</c> callers and not yet marked done.</summary>
+    private int _manualInFlight;
+
+    /// <summary>The depth last reported to the depth instrument.</summary>
+    private int _reportedDepth;
+
+    public QueueLedger(int capacity, KeyValuePair<string, object?> tag)
+    {
+        _buffer = new ItemDeque<T>(Math.Min(capacity, 1024));
+        _tag = tag;
+    }
+
+    /// <summary>Items waiting in the buffer.</summary>
+    public int Size => _buffer.Count;
+
+    /// <summary>Items with workers now (the stop log names them).</summary>
+    public int WorkerInFlight => _workerInFlight;
+
+    /// <summary>Accepted items not finished: in the buffer, with workers, or with getters.</summary>
+    public int Unfinished => _buffer.Count + _workerInFlight + _manualInFlight;
+
+    public QueueMetrics Metrics => new(_enqueued, _processed, _errors, _backpressure)
+    {
+        Drained = _drained,
+        InFlight = _workerInFlight + _manualInFlight,
+    };
+
+    /// <summary>
+    /// Adds an accepted item at the back. The meter hears of it through <see cref="Confirm"/> once the put is
+    /// answered, so a put withdrawn at that instant (<see cref="Withdraw"/>) is never reported.
+    /// </summary>
+    public void Add(T item)
+    {
+        _buffer.PushBack(item);
+        _enqueued++;
+        AssertInvariants();
+    }
+
+    /// <summary>Reports <paramref name="count"/> items added and kept to the meter.</summary>
+    public void Confirm(int count) => ActorQueueTelemetry.QueueEnqueuedCounter.Add(count, _tag);
+
+    /// <summary>Takes back the item just added: its put was withdrawn before it could be answered.</summary>
+    public void Withdraw()
+    {
+        _buffer.PopBack();
+        _enqueued--;
+        AssertInvariants();
+    }
+
+    /// <summary>Hands the oldest item to a <c>GetAsync</c> caller; it is in flight until <see cref="GetterDone"/>.</summary>
+    public T TakeForGetter()
+    {
+        var item = _buffer.PopFront();
+        _manualInFlight++;
+        AssertInvariants();
+        return item;
+    }
+
+    /// <summary>The getter had gone (cancelled) when the item reached it: the item goes back to the head.</summary>
+    public void ReturnFromGetter(T item)
+    {
+        _manualInFlight--;
+        _buffer.PushFront(item);
+        AssertInvariants();
+    }
+
+    /// <summary>One item taken by a getter is done; <c>false</c> (and nothing changes) when none is outstanding.</summary>
+    public bool GetterDone()
+    {
+        if (_manualInFlight == 0)
+        {
+            return false;
+        }
+
+        _manualInFlight--;
+        _processed++;
+        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _tag);
+        AssertInvariants();
+        return true;
+    }
+
+    /// <summary>Takes the <paramref name="count"/> oldest items as one worker run; they are in flight until <see cref="SettleRun(T[], int, int, int)"/>.</summary>
+    public T[] TakeRun(int count)
+    {
+        var items = new T[count];
+        for (var i = 0; i < items.Length; i++)
+        {
+            items[i] = _buffer.PopFront();
+        }
+
+        _workerInFlight += items.Length;
+        AssertInvariants();
+        return items;
+    }
+
+    /// <summary>
+    /// Accounts for a worker run that ended: its first <paramref name="completed"/> items finished
+    /// (<paramref name="failed"/> of them with an error), the next <paramref name="lost"/> (0 or 1) were lost to a
+    /// crash and count as errors, and the rest go back to the head of the queue in their order.
+    /// </summary>
+    public void SettleRun(T[] items, int completed, int failed, int lost)
+    {
+        _workerInFlight -= items.Length;
+        CountFinished(completed + lost, failed + lost);
+        for (var i = items.Length - 1; i >= completed + lost; i--)
+        {
+            _buffer.PushFront(items[i]);
+        }
+
+        AssertInvariants();
+    }
+
+    /// <inheritdoc cref="SettleRun(T[], int, int, int)"/>
+    public void SettleRun(in RunSettlement<T> run) => SettleRun(run.Items, run.Completed, run.Failed, run.Lost);
+
+    /// <summary>A put gave up waiting for space.</summary>
+    public void CountBackpressure()
+    {
+        _backpressure++;
+        ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _tag);
+    }
+
+    /// <summary>Hands back every queued item, oldest first; they count as drained.</summary>
+    public List<T> DrainAll()
+    {
+        var items = _buffer.PopAll();
+        _drained += items.Count;
+        AssertInvariants();
+        return items;
+    }
+
+    /// <summary>Reports the change in depth since the last report to the depth instrument.</summary>
+    public void ReportDepth()
+    {
+        var depth = _buffer.Count;
+        if (depth != _reportedDepth)
+        {
+            ActorQueueTelemetry.QueueDepthCounter.Add(depth - _reportedDepth, _tag);
+            _reportedDepth = depth;
+        }
+    }
+
+    /// <summary>The router is gone: the depth it reported no longer counts.</summary>
+    public void WithdrawDepth()
+    {
+        ActorQueueTelemetry.QueueDepthCounter.Add(-_reportedDepth, _tag);
+        _reportedDepth = 0;
+    }
+
+    /// <summary>Which of the ledger's invariants is broken, or <c>null</c> when all hold (tests check this in any build).</summary>
+    public string? BrokenInvariant()
+    {
+        var inFlight = _workerInFlight + _manualInFlight;
+        if (_enqueued != _processed + _drained + _buffer.Count + inFlight)
+        {
+            return $"Enqueued {_enqueued} != Processed {_processed} + Drained {_drained} + Size {_buffer.Count} + InFlight {inFlight}";
+        }
+
+        if (_workerInFlight < 0 || _manualInFlight < 0)
+        {
+            return $"negative in flight: {_workerInFlight} with workers, {_manualInFlight} with getters";
+        }
+
+        return _errors > _processed ? $"Errors {_errors} > Processed {_processed}" : null;
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        var broken = BrokenInvariant();
+        Debug.Assert(broken is null, broken);
+    }
+
+    private void CountFinished(int finished, int failed)
+    {
+        _processed += finished;
+        ActorQueueTelemetry.QueueProcessedCounter.Add(finished, _tag);
+        if (failed > 0)
+        {
+            _errors += failed;
+            ActorQueueTelemetry.QueueErrorsCounter.Add(failed, _tag);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>The router's lifecycle: its four behaviours, and the moves between them.</summary>
+internal sealed partial class QueueRouterActor<T>
+{
+    /// <summary>Created, not started: puts and gets are refused; workers may be started ahead of the start.</summary>
+    private void Idle()
+    {
+        HandledInEveryState();
+        Receive<StartQueue>(HandleStart);
+        Receive<StopQueue>(StopAtOnce);
+        Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
+        Receive<DrainQueue<T>>(HandleDrain);
+        RefusingPutsAndGets(QueueStatus.Idle);
+    }
+
+    /// <summary>Accepting puts and handing items to getters and free workers.</summary>
+    private void Processing()
+    {
+        HandledInEveryState();
+        Receive<FacadePut<T>>(Offer);
+        Receive<QueueProtocol.Put>(message => Offer(ActorPut<T>.From(message, Sender)));
+        Receive<BatchPut<T>>(batch =>
+        {
+            _admission.AddBatch(batch);
+            Pump();
+        });
+        Receive<GetRequest<T>>(HandleGet);
+        Receive<Heartbeat>(_ => _telemetry.Heartbeat(_ledger.Size, _capacity, _ledger.Metrics, _pool.ActiveCount));
+        Receive<StartQueue>(start => start.Completion.TrySetResult(true));
+        Receive<StopQueue>(BeginStopping);
+        Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
+        Receive<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Processing));
+    }
+
+    /// <summary>No new puts or gets; retiring workers finish the item in hand until the last is gone or the stop timeout cancels them.</summary>
+    private void Stopping()
+    {
+        HandledInEveryState();
+        Receive<StartQueue>(start => start.Completion.TrySetException(
+            new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping)));
+        Receive<StopQueue>(_waiters.AddStopper);
+        Receive<StopTimedOut>(_ => CancelInFlight());
+        Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
+        Receive<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Stopping));
+        RefusingPutsAndGets(QueueStatus.Stopping);
+    }
+
+    /// <summary>No workers run; items left stay queued until a start resumes them or a drain hands them back.</summary>
+    private void Stopped()
+    {
+        HandledInEveryState();
+        Receive<StartQueue>(HandleStart);
+        Receive<StopQueue>(StopAtOnce);
+        Receive<JoinQueue>(join => LifecycleWaiters.JoinStopped(join, _ledger.Unfinished));
+        Receive<DrainQueue<T>>(HandleDrain);
+        RefusingPutsAndGets(QueueStatus.Stopped);
+    }
+
+    /// <summary>Messages every behaviour answers alike: the workers' reports come first, as the most frequent.</summary>
+    private void HandledInEveryState()
+    {
+        Receive<InboxSignal<T>>(_ => { }); // the inbox is taken in before every message
+        Receive<ItemsFinished>(HandleItemsFinished);
+        Receive<RequestWork>(_ =>
+        {
+            if (_pool.MarkIdle(Sender))
+            {
+                Pump();
+            }
+        });
+        Receive<TaskDoneSignal>(_ => HandleTaskDone());
+        Receive<PutTimedOut<T>>(message => _admission.TimedOut(message.Put));
+        Receive<CancelPut<T>>(message => _admission.Withdraw(message.Put));
+        Receive<CancelGet<T>>(message => _handOut.RemoveGetter(message.Get));
+        Receive<WorkerCrashed>(HandleWorkerCrashed);
+        Receive<Terminated>(HandleWorkerTerminated);
+        Receive<StartWorkers<T>>(HandleStartWorkers);
+        Receive<QueueProtocol.GetStatus>(_ =>
+            Sender.Tell(new QueueProtocol.Status(_status, _ledger.Size, _capacity, _pool.ActiveCount, _ledger.Metrics)));
+    }
+
+    /// <summary>Puts, batches and gets are refused with <paramref name="status"/>; one its caller has already withdrawn is dropped.</summary>
+    private void RefusingPutsAndGets(QueueStatus status)
+    {
+        var refusal = QueueErrors.CannotPut(status);
+        Receive<FacadePut<T>>(put =>
+        {
+            if (!put.IsAbandoned)
+            {
+                put.Refused(status, refusal);
+            }
+        });
+        Receive<QueueProtocol.Put>(message => ActorPut<T>.From(message, Sender)?.Refused(status, refusal));
+        Receive<BatchPut<T>>(batch => batch.Completion.TrySetException(new QueueStateException(refusal, status)));
+        Receive<GetRequest<T>>(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(status), status)));
+    }
+
+    /// <summary>Moves to <paramref name="status"/>: its behaviour answers from the next message on.</summary>
+    private void Enter(QueueStatus status, Action behaviour)
+    {
+        _status = status;
+        Become(behaviour);
+    }
+
+    /// <summary>From idle or stopped: processing, with the last workers respawned if they were stopped.</summary>
+    private void HandleStart(StartQueue command)
+    {
+        Enter(QueueStatus.Processing, Processing);
+        _telemetry.Started(_ledger.Size);
+        if (_spec is not null && _pool.ActiveCount == 0)
+        {
+            SpawnWorkers(_spec);
+        }
+
+        Timers.StartPeriodicTimer(HeartbeatTimerKey, Heartbeat.Instance, _heartbeatPeriod);
+        Pump();
+        command.Completion.TrySetResult(true);
+    }
+
+    /// <summary>While processing: puts and gets are refused, workers retire, and after the timeout their work is cancelled.</summary>
+    private void BeginStopping(StopQueue command)
+    {
+        _waiters.AddStopper(command);
+        Enter(QueueStatus.Stopping, Stopping);
+        _admission.RevokeCredits();
+        Timers.Cancel(HeartbeatTimerKey);
+        _telemetry.Stopping(_ledger.WorkerInFlight, _ledger.Size);
+        _admission.RefuseAll(QueueStatus.Stopping, cancelTimers: true);
+        _handOut.RefuseGetters(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
+        RetireAllWorkers();
+        if (command.Timeout != Timeout.InfiniteTimeSpan)
+        {
+            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
+        }
+
+        CheckStopped();
+    }
+
+    /// <summary>While idle or stopped: stopped at once, once workers started meanwhile are gone.</summary>
+    private void StopAtOnce(StopQueue command)
+    {
+        _waiters.AddStopper(command);
+        Enter(QueueStatus.Stopped, Stopped);
+        RetireAllWorkers();
+        CheckStopped();
+    }
+
+    /// <summary>The stop timeout ran out: the work in hand is cancelled and goes back to the head of the queue.</summary>
+    private void CancelInFlight()
+    {
+        var busy = _pool.Busy();
+        if (busy.Count == 0)
+        {
+            return;
+        }
+
+        _telemetry.StopTimedOut(busy.Count);
+        foreach (var worker in busy)
+        {
+            worker.Tell(CancelWork.Instance);
+        }
+    }
+
+    /// <summary>
+    /// Settles the lifecycle after a change: a stopping queue whose last worker is gone is stopped, and a stopped queue
+    /// with no worker left answers its stops (and stops the router when one of them disposes it).
+    /// </summary>
+    private void CheckStopped()
+    {
+        if (_status == QueueStatus.Stopping && _pool.Count == 0)
+        {
+            Enter(QueueStatus.Stopped, Stopped);
+            Timers.Cancel(StopTimerKey);
+            _telemetry.Stopped(_ledger.Size);
+        }
+
+        if (_status != QueueStatus.Stopped || _pool.Count > 0)
+        {
+            Publish();
+            return;
+        }
+
+        _waiters.FailJoins(_ledger.Unfinished);
+        Publish();
+        _waiters.CompleteStops();
+        if (_waiters.TerminateWhenStopped)
+        {
+            Context.Stop(Self);
+        }
+    }
+
+    private void HandleDrain(DrainQueue<T> command)
+    {
+        var items = _ledger.DrainAll();
+        if (items.Count > 0)
+        {
+            _telemetry.HandedBack(items.Count);
+        }
+
+        AfterItemFinished();
+        command.Completion.TrySetResult(items);
+    }
+
+    private static void RefuseDrain(DrainQueue<T> command, QueueStatus status) =>
+        command.Completion.TrySetException(new QueueStateException($"Cannot drain a queue that is {QueueErrors.Describe(status)}; stop it first", status));
+}
