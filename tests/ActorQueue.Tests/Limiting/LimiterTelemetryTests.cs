@@ -130,6 +130,41 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
         Assert.Contains(waits, w => w > 0);
     }
 
+    [Fact]
+    public async Task Disposing_a_limiter_with_waiters_brings_its_running_and_waiting_gauges_back_to_zero()
+    {
+        var name = $"metrics-{Guid.NewGuid():N}";
+        var gauges = new ConcurrentDictionary<string, long>();
+        using var meterListener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meterListener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) gauges.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        meterListener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) gauges.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        meterListener.Start();
+
+        var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        _ = await limiter.AcquireAsync("holder");
+        var waiters = new[] { limiter.AcquireAsync("a").AsTask(), limiter.AcquireAsync("b").AsTask() };
+        await Eventually(() => gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting) == 2, "two wait");
+
+        await limiter.DisposeAsync();
+
+        foreach (var waiter in waiters)
+        {
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => waiter);
+        }
+
+        Assert.Equal(0, gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterRunning));
+        Assert.Equal(0, gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting));
+    }
+
     private static bool HasName(ReadOnlySpan<KeyValuePair<string, object?>> tags, string name)
     {
         foreach (var tag in tags)
