@@ -8,7 +8,7 @@ namespace ActorQueue.Coordination;
 /// bookkeeping; any other level is dropped as soon as it is empty, so callers using many distinct priorities over
 /// time leave nothing behind. Only the gate's owner touches it.
 /// </summary>
-[DebuggerDisplay("Count = {Count}, levels = {_levels.Count}")]
+[DebuggerDisplay("Count = {Count}, levels = {LevelCount}")]
 internal sealed class PriorityWaiterQueue
 {
     /// <summary>The levels, highest priority first; level 0 is always among them.</summary>
@@ -16,6 +16,9 @@ internal sealed class PriorityWaiterQueue
 
     /// <summary>How many waiters stand in the queue, over all levels.</summary>
     public int Count { get; private set; }
+
+    /// <summary>How many priority levels it keeps: level 0 and one per other priority that has a waiter.</summary>
+    public int LevelCount => _levels.Count;
 
     /// <summary>The next waiter to serve: the oldest of the highest non-empty priority; <c>null</c> when empty.</summary>
     public PermitWaiter? Head => Count == 0 ? null : HighestNonEmpty().Queue.Head;
@@ -42,7 +45,7 @@ internal sealed class PriorityWaiterQueue
         {
             level = new Level(priority);
             var index = 0;
-            while (_levels[index].Priority > priority)
+            while (index < _levels.Count && _levels[index].Priority > priority)
             {
                 index++;
             }
