@@ -22,25 +22,19 @@ internal sealed class PermitGate
     private readonly IPermitGateListener _listener;
 
     /// <summary>The limits every grant must fit, all at once; the first is the primary the snapshot reports.</summary>
-    private readonly IPermitPolicy[] _policies;
-
-    /// <summary>What each policy counts (fixed, so read once).</summary>
-    private readonly PermitMeasure[] _measures;
-
-    /// <summary>Whether some policy changes with time alone; if none does, the policies never need the clock.</summary>
-    private readonly bool _timed;
+    private readonly PermitPolicies _policies;
 
     /// <summary>The waiters, by priority then arrival.</summary>
     private readonly PriorityWaiterQueue _waiters = new();
+
+    /// <summary>The deadlines of waiters with a timeout.</summary>
+    private readonly WaiterDeadlines _deadlines;
 
     /// <summary>The clock for deadlines and timed policies.</summary>
     private readonly TimeProvider _time;
 
     /// <summary>The clock's timestamp when the gate was made: gate time counts from here.</summary>
     private readonly long _startedAt;
-
-    /// <summary>Waiters with a timeout, by deadline. Entries are not removed as waiters leave: one is live while its waiter still queues here.</summary>
-    private PriorityQueue<PermitWaiter, TimeSpan>? _deadlines;
 
     /// <summary>The last lease number given out.</summary>
     private long _lastLeaseId;
@@ -54,12 +48,10 @@ internal sealed class PermitGate
                       QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        ArgumentOutOfRangeException.ThrowIfZero(policies.Count, nameof(policies));
         ArgumentOutOfRangeException.ThrowIfNegative(maxQueued.GetValueOrDefault(), nameof(maxQueued));
         _listener = listener;
-        _policies = [.. policies];
-        _measures = Array.ConvertAll(_policies, policy => policy.Measure);
-        _timed = Array.Exists(_policies, policy => policy.IsTimed);
+        _policies = new PermitPolicies(policies);
+        _deadlines = new WaiterDeadlines(_waiters.Contains);
         MaxQueued = maxQueued;
         WhenFull = whenFull;
         _time = time ?? TimeProvider.System;
@@ -91,13 +83,13 @@ internal sealed class PermitGate
     public bool TryAcquire(PermitDemand demand, out PermitGrant grant)
     {
         var now = PolicyTime();
-        if (!IsOpen || _waiters.Count != 0 || ExceededPolicy(demand) >= 0 || !AllCanTake(demand, now))
+        if (!IsOpen || _waiters.Count != 0 || _policies.Exceeded(demand) >= 0 || !_policies.CanTake(demand, now))
         {
             grant = default;
             return false;
         }
 
-        TakeAll(demand, now);
+        _policies.Take(demand, now);
         grant = new PermitGrant(++_lastLeaseId, demand, SnapshotAt(now), Waited: false);
         _listener.Publish(grant.After);
         Finish();
@@ -116,12 +108,12 @@ internal sealed class PermitGate
         var demand = waiter.Demand;
         var now = PolicyTime();
         OfferOutcome outcome;
-        if (ExceededPolicy(demand) is var exceeded and >= 0)
+        if (_policies.Exceeded(demand) is var exceeded and >= 0)
         {
             Reject(waiter, PermitRejectionKind.ExceedsLimit, exceeded); // it could only block the head for ever
             outcome = OfferOutcome.Rejected;
         }
-        else if (IsOpen && (_waiters.Count == 0 || !_waiters.HasAtOrAbove(waiter.Priority)) && AllCanTake(demand, now))
+        else if (IsOpen && (_waiters.Count == 0 || !_waiters.HasAtOrAbove(waiter.Priority)) && _policies.CanTake(demand, now))
         {
             outcome = Grant(waiter, waited: false, now) ? OfferOutcome.Granted : OfferOutcome.Withdrawn;
         }
@@ -138,7 +130,11 @@ internal sealed class PermitGate
         else
         {
             Invariant.That(_waiters.Count < MaxQueued.GetValueOrDefault(int.MaxValue), "a waiter queues only below max_queued");
-            AddDeadline(waiter);
+            if (waiter.Timeout is { } timeout && timeout != Timeout.InfiniteTimeSpan)
+            {
+                _deadlines.Add(waiter, timeout, Now);
+            }
+
             _waiters.Enqueue(waiter);
             Publish(now);
             _listener.Queued(waiter);
@@ -186,10 +182,7 @@ internal sealed class PermitGate
     public void Release(PermitDemand held)
     {
         var now = PolicyTime();
-        for (var i = 0; i < _policies.Length; i++)
-        {
-            _policies[i].Release(Cost(i, held), now);
-        }
+        _policies.Release(held, now);
 
         Publish(now);
         Pump(now);
@@ -202,7 +195,7 @@ internal sealed class PermitGate
     /// </summary>
     public void Resize(IPermitPolicy policy, long limit)
     {
-        var index = Array.IndexOf(_policies, policy);
+        var index = _policies.IndexOf(policy);
         if (index < 0)
         {
             throw new ArgumentException("The policy is not one of this gate's.", nameof(policy));
@@ -210,7 +203,7 @@ internal sealed class PermitGate
 
         policy.Resize(limit);
         var now = PolicyTime();
-        var tooLarge = _waiters.RemoveWhere(waiter => Cost(index, waiter.Demand) > policy.Limit);
+        var tooLarge = _waiters.RemoveWhere(waiter => _policies.Cost(index, waiter.Demand) > policy.Limit);
         Publish(now);
         foreach (var waiter in tooLarge)
         {
@@ -227,17 +220,14 @@ internal sealed class PermitGate
     /// </summary>
     public void Wake()
     {
-        if (_deadlines is { Count: > 0 })
+        if (!_deadlines.IsEmpty)
         {
             var now = Now;
-            while (_deadlines.TryPeek(out var waiter, out var deadline) && deadline <= now)
+            while (_deadlines.TryTakeDue(now, out var expired))
             {
-                _deadlines.Dequeue();
-                if (_waiters.Remove(waiter))
-                {
-                    Publish(PolicyTime());
-                    Reject(waiter, PermitRejectionKind.TimedOut, 0);
-                }
+                _waiters.Remove(expired);
+                Publish(PolicyTime());
+                Reject(expired, PermitRejectionKind.TimedOut, 0);
             }
         }
 
@@ -264,7 +254,7 @@ internal sealed class PermitGate
     public void Adopt(PermitDemand held)
     {
         var now = PolicyTime();
-        TakeAll(held, now);
+        _policies.Take(held, now);
         Publish(now);
         Finish();
     }
@@ -304,7 +294,7 @@ internal sealed class PermitGate
             return;
         }
 
-        while (_waiters.Head is { } head && AllCanTake(head.Demand, now))
+        while (_waiters.Head is { } head && _policies.CanTake(head.Demand, now))
         {
             _waiters.Remove(head);
             Grant(head, waited: true, now);
@@ -318,7 +308,7 @@ internal sealed class PermitGate
     private bool Grant(PermitWaiter waiter, bool waited, TimeSpan now)
     {
         var demand = waiter.Demand;
-        TakeAll(demand, now);
+        _policies.Take(demand, now);
         var grant = new PermitGrant(++_lastLeaseId, demand, SnapshotAt(now), waited);
         _listener.Publish(grant.After);
         _listener.Granting(waiter, grant);
@@ -328,11 +318,7 @@ internal sealed class PermitGate
             return true;
         }
 
-        for (var i = 0; i < _policies.Length; i++)
-        {
-            _policies[i].Refund(Cost(i, demand), now);
-        }
-
+        _policies.Refund(demand, now);
         _listener.GrantLost(waiter, grant);
         Publish(now);
         return false;
@@ -360,152 +346,49 @@ internal sealed class PermitGate
 
     private void Reject(PermitWaiter waiter, PermitRejectionKind kind, int policy, TimeSpan? retryAfter = null)
     {
-        var rejection = new PermitRejection(kind, _waiters.Count + 1, MaxQueued, Cost(policy, waiter.Demand), _policies[policy].Limit, retryAfter);
+        var rejection = new PermitRejection(kind, _waiters.Count + 1, MaxQueued, _policies.Cost(policy, waiter.Demand), _policies[policy].Limit, retryAfter);
         waiter.Fail(_listener.Rejecting(waiter, rejection));
     }
 
     /// <summary>When a timed policy could serve <paramref name="waiter"/> after the demand queued ahead of it; <c>null</c> when no timed policy knows.</summary>
     private TimeSpan? RetryAfter(PermitWaiter waiter, TimeSpan now)
     {
-        if (!_timed)
+        if (!_policies.IsTimed)
         {
             return null;
         }
 
-        var latest = now;
-        for (var i = 0; i < _policies.Length; i++)
-        {
-            var cost = Cost(i, waiter.Demand);
-            foreach (var ahead in _waiters.InServingOrder())
-            {
-                if (ahead.Priority >= waiter.Priority)
-                {
-                    cost += Cost(i, ahead.Demand);
-                }
-            }
-
-            var at = _policies[i].NextAvailableAt(cost, now);
-            if (at == TimeSpan.MaxValue)
-            {
-                return null;
-            }
-
-            latest = at > latest ? at : latest;
-        }
-
-        return latest - now;
-    }
-
-    private void AddDeadline(PermitWaiter waiter)
-    {
-        if (waiter.Timeout is not { } timeout || timeout == Timeout.InfiniteTimeSpan)
-        {
-            return;
-        }
-
-        var now = Now;
-        if (timeout < TimeSpan.MaxValue - now)
-        {
-            (_deadlines ??= new()).Enqueue(waiter, now + timeout);
-        }
+        var ahead = _waiters.InServingOrder().Where(queued => queued.Priority >= waiter.Priority);
+        var at = _policies.FitsAt(waiter.Demand, ahead, now);
+        return at == TimeSpan.MaxValue ? null : at - now;
     }
 
     /// <summary>Recomputes <see cref="NextWakeAt"/> and checks the invariants: the end of every public method.</summary>
     private void Finish()
     {
-        if (_timed || _deadlines is { Count: > 0 })
+        if (_policies.IsTimed || !_deadlines.IsEmpty)
         {
-            NextWakeAt = ComputeNextWake();
+            var next = _deadlines.Next(_waiters.Count);
+            if (_policies.IsTimed && IsOpen && _waiters.Head is { } head)
+            {
+                var fits = _policies.FitsAt(head.Demand, [], Now);
+                next = fits < next ? fits : next;
+            }
+
+            NextWakeAt = next;
+        }
+        else
+        {
+            NextWakeAt = TimeSpan.MaxValue;
         }
 
         AssertInvariants();
     }
 
-    private TimeSpan ComputeNextWake()
-    {
-        var next = TimeSpan.MaxValue;
-        if (_deadlines is not null)
-        {
-            if (_deadlines.Count > (2 * _waiters.Count) + 16)
-            {
-                // Entries of waiters that left outnumber the waiters: keep only the live ones.
-                _deadlines = new(_deadlines.UnorderedItems.Where(entry => _waiters.Contains(entry.Element)));
-            }
-
-            while (_deadlines.TryPeek(out var waiter, out var deadline))
-            {
-                if (_waiters.Contains(waiter))
-                {
-                    next = deadline;
-                    break;
-                }
-
-                _deadlines.Dequeue();
-            }
-        }
-
-        if (_timed && IsOpen && _waiters.Head is { } head)
-        {
-            var now = Now;
-            var fits = now;
-            for (var i = 0; i < _policies.Length; i++)
-            {
-                var at = _policies[i].NextAvailableAt(Cost(i, head.Demand), now);
-                fits = at > fits ? at : fits;
-            }
-
-            next = fits < next ? fits : next;
-        }
-
-        return next;
-    }
-
-    private long Cost(int policy, PermitDemand demand) => _measures[policy] switch
-    {
-        PermitMeasure.Permits => demand.Permits,
-        PermitMeasure.Tokens => demand.Tokens,
-        _ => 1,
-    };
-
-    /// <summary>The first policy whose limit <paramref name="demand"/> exceeds, or -1.</summary>
-    private int ExceededPolicy(PermitDemand demand)
-    {
-        for (var i = 0; i < _policies.Length; i++)
-        {
-            if (Cost(i, demand) > _policies[i].Limit)
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
-    private bool AllCanTake(PermitDemand demand, TimeSpan now)
-    {
-        for (var i = 0; i < _policies.Length; i++)
-        {
-            if (!_policies[i].CanTake(Cost(i, demand), now))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    private void TakeAll(PermitDemand demand, TimeSpan now)
-    {
-        for (var i = 0; i < _policies.Length; i++)
-        {
-            _policies[i].Take(Cost(i, demand), now);
-        }
-    }
-
     /// <summary>The time the policies are asked at: the clock only if one of them is timed.</summary>
-    private TimeSpan PolicyTime() => _timed ? Now : TimeSpan.Zero;
+    private TimeSpan PolicyTime() => _policies.IsTimed ? Now : TimeSpan.Zero;
 
-    private PermitSnapshot SnapshotAt(TimeSpan now) => new(_policies[0].InUse, _policies[0].Available(now), _waiters.Count);
+    private PermitSnapshot SnapshotAt(TimeSpan now) => _policies.Snapshot(_waiters.Count, now);
 
     private void Publish(TimeSpan now) => _listener.Publish(SnapshotAt(now));
 
@@ -515,12 +398,12 @@ internal sealed class PermitGate
         _waiters.AssertInvariants();
         foreach (var waiter in _waiters.InServingOrder())
         {
-            Invariant.That(ExceededPolicy(waiter.Demand) < 0, "every queued demand fits each policy's limit (no head blocks for ever)");
+            Invariant.That(_policies.Exceeded(waiter.Demand) < 0, "every queued demand fits each policy's limit (no head blocks for ever)");
         }
 
-        if (!_timed && IsOpen && _waiters.Head is { IsWithdrawn: false } head)
+        if (!_policies.IsTimed && IsOpen && _waiters.Head is { IsWithdrawn: false } head)
         {
-            Invariant.That(!AllCanTake(head.Demand, TimeSpan.Zero), "a head that fits is granted (work-conserving, no lost wake-up)");
+            Invariant.That(!_policies.CanTake(head.Demand, TimeSpan.Zero), "a head that fits is granted (work-conserving, no lost wake-up)");
         }
     }
 }
