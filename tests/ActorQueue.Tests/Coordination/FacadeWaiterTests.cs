@@ -25,12 +25,29 @@ public class FacadeWaiterTests
         var granted = new bool[rounds];
         var cancelled = new bool[rounds];
         var failure = new InvalidOperationException("rejected");
+        var thrown = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+
+        Thread Racer(Action<int> act) => new(() =>
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                barrier.SignalAndWait();
+                try
+                {
+                    act(i);
+                }
+                catch (Exception e)
+                {
+                    thrown.Enqueue(e); // a second completion of one waiter throws: two winners
+                }
+            }
+        });
 
         var threads = new[]
         {
-            new Thread(() => { for (var i = 0; i < rounds; i++) { barrier.SignalAndWait(); granted[i] = waiters[i].TryGrant(new PermitGrant(i + 1, PermitDemand.One, default, Waited: true)); } }),
-            new Thread(() => { for (var i = 0; i < rounds; i++) { barrier.SignalAndWait(); cancelled[i] = waiters[i].TryCancel(CancellationToken.None); } }),
-            new Thread(() => { for (var i = 0; i < rounds; i++) { barrier.SignalAndWait(); waiters[i].Fail(failure); } }),
+            Racer(i => granted[i] = waiters[i].TryGrant(new PermitGrant(i + 1, PermitDemand.One, default, Waited: true))),
+            Racer(i => cancelled[i] = waiters[i].TryCancel(CancellationToken.None)),
+            Racer(i => waiters[i].Fail(failure)),
         };
         foreach (var thread in threads)
         {
@@ -42,6 +59,7 @@ public class FacadeWaiterTests
             thread.Join();
         }
 
+        Assert.Empty(thrown);
         for (var i = 0; i < rounds; i++)
         {
             var completion = waiters[i].Completion.AsTask();
