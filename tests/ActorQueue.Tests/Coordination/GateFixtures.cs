@@ -47,6 +47,9 @@ internal sealed class TestWaiter(string name, int permits = 1, int priority = 0,
     /// <summary>Runs inside <see cref="TryGrant"/>, as a resumed caller would right after its grant.</summary>
     public Action? OnGrant { get; set; }
 
+    /// <summary>Runs inside <see cref="OnQueued"/>, as a caller told that it waits would.</summary>
+    public Action? OnWait { get; set; }
+
     public override PermitDemand Demand { get; } = new(permits, tokens);
 
     public override int Priority => priority;
@@ -73,7 +76,11 @@ internal sealed class TestWaiter(string name, int permits = 1, int priority = 0,
 
     public override void Fail(Exception error) => Error = error;
 
-    public override void OnQueued(in PermitSnapshot now) => QueuedWith = now;
+    public override void OnQueued(in PermitSnapshot now)
+    {
+        QueuedWith = now;
+        OnWait?.Invoke();
+    }
 }
 
 /// <summary>A clock that moves only when told.</summary>

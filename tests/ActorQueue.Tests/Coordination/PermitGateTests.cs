@@ -32,6 +32,21 @@ public class PermitGateTests
     }
 
     [Fact]
+    public void A_waiter_is_told_it_waits_only_once_the_published_count_includes_it()
+    {
+        var gate = NewGate(1);
+        Offer(gate, "holder");
+        var waiter = new TestWaiter("w");
+        waiter.OnWait = () => _listener.Log.Add($"w hears it waits; published {_listener.Published.Waiting}");
+        _listener.Log.Clear();
+
+        Assert.Equal(OfferOutcome.Queued, gate.Offer(waiter));
+
+        Assert.Equal(["publish 1/1", "queued w", "w hears it waits; published 1"], _listener.Log);
+        Assert.Equal(new PermitSnapshot(1, 0, 1), waiter.QueuedWith);
+    }
+
+    [Fact]
     public void Waiters_are_granted_in_arrival_order_within_a_priority()
     {
         var gate = NewGate(1);
