@@ -98,20 +98,7 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
         var name = $"metrics-{Guid.NewGuid():N}";
         var longs = new ConcurrentDictionary<string, long>();
         var waits = new ConcurrentQueue<double>();
-        using var meterListener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        meterListener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) longs.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        meterListener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) longs.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        meterListener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) waits.Enqueue(value); });
-        meterListener.Start();
+        using var meterListener = ListenToLimiter(name, longs, waits);
 
         using var limiter = new ConcurrencyLimiter(1, maxQueued: 1, name: name, system: Sys);
         var holder = await limiter.AcquireAsync("a");
@@ -135,19 +122,7 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
     {
         var name = $"metrics-{Guid.NewGuid():N}";
         var gauges = new ConcurrentDictionary<string, long>();
-        using var meterListener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        meterListener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) gauges.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        meterListener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) gauges.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        meterListener.Start();
+        using var meterListener = ListenToLimiter(name, gauges, new ConcurrentQueue<double>());
 
         var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
         _ = await limiter.AcquireAsync("holder");
@@ -163,6 +138,26 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
 
         Assert.Equal(0, gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterRunning));
         Assert.Equal(0, gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting));
+    }
+
+    /// <summary>Sums the integer instruments tagged with <paramref name="name"/> into <paramref name="sums"/> and collects its wait times.</summary>
+    private static MeterListener ListenToLimiter(string name, ConcurrentDictionary<string, long> sums, ConcurrentQueue<double> waits)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) sums.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        listener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) sums.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        listener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) waits.Enqueue(value); });
+        listener.Start();
+        return listener;
     }
 
     private static bool HasName(ReadOnlySpan<KeyValuePair<string, object?>> tags, string name)
