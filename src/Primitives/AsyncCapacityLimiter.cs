@@ -82,7 +82,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
-        var waiter = new Waiter(Coordinator, borrower);
+        var waiter = new PrimitiveWaiter(Coordinator, borrower);
         return _handle.Send(waiter, cancellationToken);
     }
 

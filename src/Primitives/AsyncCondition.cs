@@ -66,9 +66,9 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     public Task WaitAsync(CancellationToken cancellationToken = default)
     {
         var (owner, depth) = Lock.ClaimForConditionWait();
-        var waiter = new Waiter(Lock.Coordinator, owner, deferCancellation: true) { Depth = depth, ConditionId = _conditionId };
+        var waiter = new ConditionWaiter(Lock.Coordinator, owner, depth, _conditionId);
         Lock.Coordinator.Tell(new ConditionWait(waiter), ActorRefs.NoSender);
-        return cancellationToken.CanBeCanceled ? waiter.WaitAsync(cancellationToken) : waiter.Task;
+        return waiter.WaitAsTaskAsync(cancellationToken);
     }
 
     /// <summary>Wakes up to <paramref name="n"/> waiters, oldest first; they get the lock after the caller releases it.</summary>

@@ -32,7 +32,7 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     public void Set()
     {
         _handle.ThrowIfDisposed(this);
-        _state.MarkSet(true);
+        _state.MarkSet();
         Coordinator.Tell(CoordinatorProtocol.Set.Instance, ActorRefs.NoSender);
     }
 
@@ -52,7 +52,7 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
-        var waiter = new Waiter(Coordinator, this);
+        var waiter = new PrimitiveWaiter(Coordinator, this);
         return _handle.Send(waiter, cancellationToken);
     }
 

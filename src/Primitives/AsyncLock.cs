@@ -60,7 +60,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
             return Task.FromCanceled<bool>(cancellationToken);
         }
 
-        var waiter = new Waiter(Coordinator, _identity.ForAcquire());
+        var waiter = new PrimitiveWaiter(Coordinator, _identity.ForAcquire());
         return _handle.Send(waiter, cancellationToken);
     }
 
@@ -76,10 +76,10 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
         if (remaining == 0)
         {
+            // The last level: the flow forgets the lock and the coordinator frees it (the mirror already counted the others).
             _identity.Forget(owner);
+            Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
         }
-
-        Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
     }
 
     /// <summary>Acquires the lock for an <c>await using</c> scope: <c>await using (await l.LockAsync()) { ... }</c>.</summary>

@@ -47,7 +47,7 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
-        var waiter = new Waiter(Coordinator, this);
+        var waiter = new PrimitiveWaiter(Coordinator, this);
         return _handle.Send(waiter, cancellationToken);
     }
 
@@ -56,7 +56,7 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
     public void Release()
     {
         _handle.ThrowIfDisposed(this);
-        if (!_state.TryAdd())
+        if (!_state.TryRelease())
         {
             throw new SemaphoreFullException($"{SemaphoreState.FullMessage}; Value is {Value}.");
         }

@@ -1,13 +1,17 @@
 using System.Collections.Concurrent;
+using ActorQueue.Coordination;
 using ActorQueue.Primitives.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Primitives;
 
-/// <summary>The one owner of an <see cref="AsyncCapacityLimiter"/>'s tokens, borrowers and waiters.</summary>
+/// <summary>The one owner of an <see cref="AsyncCapacityLimiter"/>'s tokens (a <see cref="PermitPool"/>), borrowers and waiters.</summary>
 internal sealed class CapacityLimiterCoordinator : CoordinatorActor
 {
     private readonly CapacityState _state;
+
+    /// <summary>The tokens: one per borrower, as many as the total.</summary>
+    private readonly PermitPool _tokens;
 
     /// <summary>Borrowers holding a token.</summary>
     private readonly HashSet<object> _borrowers = [];
@@ -15,14 +19,17 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
     /// <summary>Borrowers waiting for a token (a borrower may wait or hold only once).</summary>
     private readonly HashSet<object> _waiting = [];
 
-    private double _total;
-
     public CapacityLimiterCoordinator(double totalTokens, CapacityState state)
-        : base(nameof(AsyncCapacityLimiter), state)
+        : this(state, new PermitPool(Capacity(totalTokens)))
     {
-        _total = totalTokens;
+    }
+
+    private CapacityLimiterCoordinator(CapacityState state, PermitPool tokens)
+        : base(nameof(AsyncCapacityLimiter), state, tokens)
+    {
         _state = state;
-        Receive<Waiter>(Offer); // a facade borrower asks for a token: the waiter is the message
+        _tokens = tokens;
+        Receive<PrimitiveWaiter>(Offer); // a facade borrower asks for a token: the waiter is the message
         Receive<CapacityRelease>(message => Release(message.Borrower));
         Receive<SetTotalTokens>(HandleSetTotal);
         Receive<CoordinatorProtocol.Acquire>(message => Offer(ActorWaiter(message.RequestId)));
@@ -33,49 +40,62 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
         Akka.Actor.Props.Create(() => new CapacityLimiterCoordinator(totalTokens, state));
 
     /// <inheritdoc />
-    protected override void Publish() => _state.Borrowed = _borrowers.Count;
+    public override void Publish(in PermitSnapshot now)
+    {
+        base.Publish(now);
+        _state.Borrowed = (int)now.InUse;
+    }
 
     /// <inheritdoc />
-    protected override void HandleCancelWait(CancelWait message)
+    public override void Granting(PermitWaiter waiter, in PermitGrant grant)
     {
-        if (Waiters.Remove(message.Waiter))
-        {
-            _waiting.Remove(message.Waiter.Owner);
-        }
+        // Recorded before the borrower resumes, so that its release finds it a holder.
+        var borrower = waiter.Owner!;
+        _waiting.Remove(borrower);
+        _borrowers.Add(borrower);
+        _state.Holders.TryAdd(borrower, 0);
     }
+
+    /// <inheritdoc />
+    public override void GrantLost(PermitWaiter waiter, in PermitGrant grant)
+    {
+        _borrowers.Remove(waiter.Owner!);
+        _state.Holders.TryRemove(waiter.Owner!, out _);
+    }
+
+    /// <inheritdoc />
+    protected override void Withdrawn(PermitWaiter waiter) => _waiting.Remove(waiter.Owner!);
 
     /// <inheritdoc />
     protected override void HandleOwnerStopped(IActorRef owner)
     {
-        _waiting.Remove(owner);
-        if (_borrowers.Contains(owner))
+        if (_state.Holders.TryRemove(owner, out _))
         {
-            _state.Holders.TryRemove(owner, out _);
             Release(owner);
         }
     }
 
-    private void Offer(Waiter waiter)
+    // Borrowers are counted in an int and a total is at most int.MaxValue; infinity means no limit.
+    private static long Capacity(double totalTokens) => double.IsPositiveInfinity(totalTokens) ? long.MaxValue : (long)totalTokens;
+
+    private void Offer(PermitWaiter waiter)
     {
-        if (waiter.IsAbandoned)
+        if (waiter.IsWithdrawn)
         {
             return;
         }
 
-        if (_borrowers.Contains(waiter.Owner) || _waiting.Contains(waiter.Owner))
+        var borrower = waiter.Owner!;
+        if (_borrowers.Contains(borrower) || _waiting.Contains(borrower))
         {
             waiter.Fail(new InvalidOperationException("This borrower is already holding (or waiting for) one of this capacity limiter's tokens."));
             return;
         }
 
-        if (_borrowers.Count < _total && Waiters.IsEmpty)
+        if (Gate.Offer(waiter) == OfferOutcome.Queued)
         {
-            TryGrant(waiter);
-            return;
+            _waiting.Add(borrower);
         }
-
-        _waiting.Add(waiter.Owner);
-        Waiters.Enqueue(waiter);
     }
 
     private void HandleProtocolRelease(CoordinatorProtocol.Release message)
@@ -89,43 +109,20 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
         Release(Sender);
     }
 
-    /// <summary>A token comes back (the facade has already taken the borrower off the mirror).</summary>
+    /// <summary>A token comes back (the facade or the handler has already taken the borrower off the mirror).</summary>
     private void Release(object borrower)
     {
-        _borrowers.Remove(borrower);
-        GrantWaiting();
+        if (_borrowers.Remove(borrower))
+        {
+            Gate.Release(PermitDemand.One);
+        }
     }
 
     private void HandleSetTotal(SetTotalTokens message)
     {
         // Raising the total wakes waiters in FIFO order; lowering it takes no token back.
-        _total = message.Total;
         _state.Total = message.Total;
-        GrantWaiting();
-    }
-
-    private void GrantWaiting()
-    {
-        while (_borrowers.Count < _total && Waiters.Dequeue() is { } waiter)
-        {
-            _waiting.Remove(waiter.Owner);
-            TryGrant(waiter);
-        }
-
-        Publish();
-    }
-
-    private void TryGrant(Waiter waiter)
-    {
-        _borrowers.Add(waiter.Owner);
-        _state.Holders.TryAdd(waiter.Owner, 0);
-        Publish();
-        if (!waiter.TryGrant())
-        {
-            _borrowers.Remove(waiter.Owner);
-            _state.Holders.TryRemove(waiter.Owner, out _);
-            Publish();
-        }
+        Gate.Resize(_tokens, Capacity(message.Total));
     }
 }
 

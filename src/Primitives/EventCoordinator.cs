@@ -1,27 +1,33 @@
+using ActorQueue.Coordination;
 using ActorQueue.Primitives.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Primitives;
 
-/// <summary>The one owner of an <see cref="AsyncEvent"/>'s flag and waiters.</summary>
+/// <summary>The one owner of an <see cref="AsyncEvent"/>'s flag and waiters: a gate whose one policy is a latch.</summary>
 internal sealed class EventCoordinator : CoordinatorActor
 {
     private readonly EventState _state;
-    private bool _set;
+
+    /// <summary>The flag as the gate sees it: set only here, when the set reaches the coordinator.</summary>
+    private readonly EventLatch _latch;
 
     public EventCoordinator(EventState state)
-        : base(nameof(AsyncEvent), state)
+        : this(state, new EventLatch())
+    {
+    }
+
+    private EventCoordinator(EventState state, EventLatch latch)
+        : base(nameof(AsyncEvent), state, latch)
     {
         _state = state;
-        Receive<Waiter>(Offer); // a facade caller waits for the event: the waiter is the message
-        Receive<CoordinatorProtocol.Acquire>(message => Offer(ActorWaiter(message.RequestId)));
+        _latch = latch;
+        Receive<PrimitiveWaiter>(waiter => Gate.Offer(waiter)); // a facade caller waits for the event: the waiter is the message
+        Receive<CoordinatorProtocol.Acquire>(message => Gate.Offer(ActorWaiter(message.RequestId)));
         Receive<CoordinatorProtocol.Set>(_ => HandleSet());
     }
 
     public static Props Props(EventState state) => Akka.Actor.Props.Create(() => new EventCoordinator(state));
-
-    /// <inheritdoc />
-    protected override void Publish() => _state.MarkSet(_set);
 
     /// <inheritdoc />
     protected override void HandleOwnerStopped(IActorRef owner)
@@ -29,23 +35,50 @@ internal sealed class EventCoordinator : CoordinatorActor
         // An event holds nothing for its waiters; their waits are already withdrawn.
     }
 
-    private void Offer(Waiter waiter)
-    {
-        if (_set)
-        {
-            waiter.TryGrant();
-        }
-        else if (!waiter.IsAbandoned)
-        {
-            Waiters.Enqueue(waiter);
-        }
-    }
-
     private void HandleSet()
     {
-        _set = true;
-        Publish();
-        Waiters.DrainAll(waiter => waiter.TryGrant());
+        _latch.IsSet = true;
+        _state.MarkSet();
+        Gate.Wake(); // every waiter fits now: all are granted, in order
+    }
+
+    /// <summary>An event as a permit policy: nothing fits until it is set, then everything does, for ever.</summary>
+    private sealed class EventLatch : IPermitPolicy
+    {
+        public bool IsSet { get; set; }
+
+        public PermitMeasure Measure => PermitMeasure.Calls;
+
+        public bool IsTimed => false;
+
+        public long Limit => long.MaxValue;
+
+        public long InUse => 0;
+
+        public long Available(TimeSpan now) => IsSet ? long.MaxValue : 0;
+
+        public bool CanTake(long cost, TimeSpan now) => IsSet;
+
+        public void Take(long cost, TimeSpan now)
+        {
+            // A set event grants everyone; nothing is used up.
+        }
+
+        public void Refund(long cost, TimeSpan now)
+        {
+        }
+
+        public void Release(long cost, TimeSpan now)
+        {
+        }
+
+        public void Settle(long charged, long actual, TimeSpan now)
+        {
+        }
+
+        public TimeSpan NextAvailableAt(long cost, TimeSpan now) => IsSet ? now : TimeSpan.MaxValue;
+
+        public void Resize(long limit) => throw new NotSupportedException("An event has no limit.");
     }
 }
 
@@ -56,11 +89,5 @@ internal sealed class EventState : PrimitiveState
 
     public bool IsSet => _isSet;
 
-    public void MarkSet(bool isSet)
-    {
-        if (isSet)
-        {
-            _isSet = true;
-        }
-    }
+    public void MarkSet() => _isSet = true;
 }

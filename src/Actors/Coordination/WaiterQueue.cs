@@ -21,8 +21,9 @@ internal abstract class WaiterNode<TWaiter> where TWaiter : WaiterNode<TWaiter>
 }
 
 /// <summary>
-/// The FIFO of waiters that every gatekeeper and coordinator uses: hand-off in arrival order, O(1) removal of a
-/// cancelled waiter, and draining on dispose. Only its owning actor touches it, so it takes no locks.
+/// The FIFO of waiters that every gatekeeper and coordinator uses (one per priority level of a
+/// <see cref="PermitGate"/>, one per condition of a lock): hand-off in arrival order, O(1) removal of a cancelled
+/// waiter, and draining on dispose. Only its owning actor touches it, so it takes no locks.
 /// </summary>
 /// <typeparam name="TWaiter">The waiter type.</typeparam>
 internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
@@ -38,6 +39,12 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
 
     /// <summary>Whether no waiter stands in the queue.</summary>
     public bool IsEmpty => Count == 0;
+
+    /// <summary>The oldest waiter, the next to be served; <c>null</c> when the queue is empty.</summary>
+    public TWaiter? Head => _head;
+
+    /// <summary>The newest waiter; <c>null</c> when the queue is empty.</summary>
+    public TWaiter? Tail => _tail;
 
     /// <summary>Puts <paramref name="waiter"/> at the back of the queue.</summary>
     public void Enqueue(TWaiter waiter)

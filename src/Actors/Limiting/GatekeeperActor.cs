@@ -7,16 +7,15 @@ using Akka.Event;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The one owner of a concurrency limiter's state: running slots, the FIFO of waiters and the bounds. It handles
-/// one message at a time, so the <c>max_queued</c> check and the enqueue are atomic without a lock.
+/// The one owner of a concurrency limiter's state: a <see cref="PermitGate"/> over a pool of slots, and the books of
+/// which actor holds which lease. It handles one message at a time, so the <c>max_queued</c> check and the enqueue
+/// are atomic without a lock. As the gate's listener it publishes the counts for the facade before any caller hears
+/// of a change, and keeps the telemetry.
 /// </summary>
-internal sealed class GatekeeperActor : ReceiveActor
+internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 {
     /// <summary>How many slots there are.</summary>
     private readonly int _maxRunning;
-
-    /// <summary>How many may wait; <c>null</c> for no bound.</summary>
-    private readonly int? _maxQueued;
 
     /// <summary>The limiter's name, <c>null</c> when unnamed.</summary>
     private readonly string? _name;
@@ -27,8 +26,11 @@ internal sealed class GatekeeperActor : ReceiveActor
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
-    /// <summary>Callers waiting for a slot, oldest first.</summary>
-    private readonly WaiterQueue<GatekeeperWaiter> _waiters = new();
+    /// <summary>The slots.</summary>
+    private readonly PermitPool _slots;
+
+    /// <summary>The FIFO of waiters for <see cref="_slots"/>, facade callers and actors alike.</summary>
+    private readonly PermitGate _gate;
 
     /// <summary>Actors that wait or hold leases, each watched while it has any.</summary>
     private readonly Dictionary<IActorRef, HolderRecord> _holders = [];
@@ -41,11 +43,8 @@ internal sealed class GatekeeperActor : ReceiveActor
     /// <summary>Hands facade leases their way back here.</summary>
     private readonly GatekeeperReleaser _releaser;
 
-    /// <summary>Slots held now, by facades and actors.</summary>
-    private int _running;
-
-    /// <summary>The last lease number given out.</summary>
-    private long _lastLeaseId;
+    /// <summary>The running and waiting counts last added to the up-down counters, so that each change adds its delta.</summary>
+    private (long Running, int Waiting) _metered;
 
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
@@ -53,15 +52,16 @@ internal sealed class GatekeeperActor : ReceiveActor
     public GatekeeperActor(int maxRunning, int? maxQueued, string? name, string metricName, LimiterCounts counts)
     {
         _maxRunning = maxRunning;
-        _maxQueued = maxQueued;
         _name = name;
         _counts = counts;
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
         _releaser = new GatekeeperReleaser(Self);
+        _slots = new PermitPool(maxRunning);
+        _gate = new PermitGate(this, [_slots], maxQueued);
 
         Receive<AcquireRequest>(HandleAcquireRequest);
-        Receive<ReleaseSlot>(_ => HandleReleaseSlot());
-        Receive<CancelWaiting>(HandleCancelWaiting);
+        Receive<ReleaseSlot>(_ => ReleaseOne());
+        Receive<WithdrawWaiter>(message => _gate.Withdraw(message.Waiter));
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
         Receive<GatekeeperProtocol.Release>(HandleRelease);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
@@ -73,67 +73,78 @@ internal sealed class GatekeeperActor : ReceiveActor
     public static Props Props(int maxRunning, int? maxQueued, string? name, string metricName, LimiterCounts counts) =>
         Akka.Actor.Props.Create(() => new GatekeeperActor(maxRunning, maxQueued, name, metricName, counts));
 
-    /// <summary>Whether a newcomer may take a slot now: one is free and nobody waits (no barging).</summary>
-    private bool CanGrantImmediately => _running < _maxRunning && _waiters.IsEmpty;
+    /// <inheritdoc />
+    void IPermitGateListener.Publish(in PermitSnapshot now)
+    {
+        _counts.Publish((int)now.InUse, now.Waiting);
+        Meter(now.InUse, now.Waiting);
+    }
 
-    private bool IsQueueFull => _maxQueued is { } maxQueued && _waiters.Count >= maxQueued;
+    /// <inheritdoc />
+    void IPermitGateListener.Queued(PermitWaiter waiter) =>
+        // Reading the clock costs a measurable share of a contended hand-off, so only when someone records wait times.
+        waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
+
+    /// <inheritdoc />
+    void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
+    {
+        if (waiter is ActorWaiter actor)
+        {
+            var holder = _holders[actor.ReplyTo];
+            holder.Pending.Remove(actor.RequestId);
+            holder.LeaseByRequest.Add(actor.RequestId, grant.LeaseId);
+            _actorLeases.Add(grant.LeaseId, holder);
+        }
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.GrantLost(PermitWaiter waiter, in PermitGrant grant)
+    {
+        // Only a facade caller can withdraw at the instant of its grant, and it left nothing in the books.
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
+        if (!grant.Waited)
+        {
+            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _metricTag);
+        }
+        else if (waiter.ArrivedAt != 0)
+        {
+            // 0: it queued while nobody recorded wait times, so its wait is unknown.
+            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalMilliseconds, _metricTag);
+        }
+    }
+
+    /// <inheritdoc />
+    Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
+    {
+        if (rejection.Kind == PermitRejectionKind.Disposed)
+        {
+            return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
+        }
+
+        System.Diagnostics.Debug.Assert(rejection.Kind == PermitRejectionKind.QueueFull, "One permit per request, no timeouts: only a full queue rejects.");
+        ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
+        return new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), _name ?? waiter.Source);
+    }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
-        var disposed = new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
-        _waiters.DrainAll(waiter =>
-        {
-            switch (waiter)
-            {
-                case AcquireRequest request:
-                    request.Fail(disposed);
-                    break;
-                case ActorWaiter actorWaiter:
-                    actorWaiter.Requester.Tell(new GatekeeperProtocol.Rejected(actorWaiter.RequestId, "The concurrency limiter has been disposed."));
-                    break;
-            }
-        });
-        ActorQueueTelemetry.LimiterRunningCounter.Add(-_running, _metricTag);
-        _running = 0;
-        Publish();
+        _gate.RejectAll(PermitRejectionKind.Disposed);
+        _counts.Publish(0, 0);
+        Meter(0, 0);
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();
     }
 
     private void HandleAcquireRequest(AcquireRequest request)
     {
-        if (request.IsCompleted)
-        {
-            return; // cancelled before it got here: it takes nothing and never stood in the queue
-        }
-
-        if (CanGrantImmediately)
-        {
-            TryGrantTo(request, waitedSince: null);
-            return;
-        }
-
-        if (IsQueueFull)
-        {
-            request.Fail(RejectionException(request.Source));
-            ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
-            return;
-        }
-
-        Enqueue(request);
-        request.SignalQueued(_waiters.Count);
-    }
-
-    private void HandleReleaseSlot() => FreeSlot();
-
-    private void HandleCancelWaiting(CancelWaiting message)
-    {
-        if (_waiters.Remove(message.Request))
-        {
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(-1, _metricTag);
-            Publish();
-        }
+        request.Releaser = _releaser;
+        _gate.Offer(request);
     }
 
     private void HandleAcquire(GatekeeperProtocol.Acquire message)
@@ -152,24 +163,16 @@ internal sealed class GatekeeperActor : ReceiveActor
             return;
         }
 
-        if (CanGrantImmediately)
+        var waiter = new ActorWaiter(requester, message.RequestId, message.Source, GatekeeperReplies.Instance);
+        switch (_gate.Offer(waiter))
         {
-            GrantToActor(holder, message.RequestId, waitedSince: null);
-            return;
+            case OfferOutcome.Queued:
+                holder.Pending.Add(message.RequestId, waiter);
+                break;
+            case OfferOutcome.Rejected:
+                ForgetIfIdle(holder);
+                break;
         }
-
-        if (IsQueueFull)
-        {
-            requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, RejectionException(message.Source).Message));
-            ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
-            ForgetIfIdle(holder);
-            return;
-        }
-
-        var waiter = new ActorWaiter(requester, message.RequestId, message.Source);
-        holder.Pending.Add(message.RequestId, waiter);
-        Enqueue(waiter);
-        requester.Tell(new GatekeeperProtocol.Queued(message.RequestId, _waiters.Count));
     }
 
     private void HandleRelease(GatekeeperProtocol.Release message)
@@ -182,7 +185,7 @@ internal sealed class GatekeeperActor : ReceiveActor
 
         holder.RemoveLease(message.LeaseId);
         ForgetIfIdle(holder);
-        FreeSlot();
+        ReleaseOne();
     }
 
     private void HandleCancelAcquire(GatekeeperProtocol.CancelAcquire message)
@@ -194,11 +197,9 @@ internal sealed class GatekeeperActor : ReceiveActor
 
         if (holder.Pending.Remove(message.RequestId, out var waiter))
         {
-            _waiters.Remove(waiter);
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(-1, _metricTag);
+            _gate.Withdraw(waiter);
             Sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
             ForgetIfIdle(holder);
-            Publish();
             return;
         }
 
@@ -208,12 +209,15 @@ internal sealed class GatekeeperActor : ReceiveActor
             _actorLeases.Remove(leaseId);
             holder.RemoveLease(leaseId);
             ForgetIfIdle(holder);
-            FreeSlot();
+            ReleaseOne();
         }
     }
 
-    private void HandleGetStatus() =>
-        Sender.Tell(new GatekeeperProtocol.Status(_running, _waiters.Count, _maxRunning, _maxQueued, _name));
+    private void HandleGetStatus()
+    {
+        var snapshot = _gate.Snapshot;
+        Sender.Tell(new GatekeeperProtocol.Status((int)snapshot.InUse, snapshot.Waiting, _maxRunning, _gate.MaxQueued, _name));
+    }
 
     private void HandleHolderStopped(HolderStopped message)
     {
@@ -224,10 +228,7 @@ internal sealed class GatekeeperActor : ReceiveActor
 
         foreach (var waiter in holder.Pending.Values)
         {
-            if (_waiters.Remove(waiter))
-            {
-                ActorQueueTelemetry.LimiterWaitingCounter.Add(-1, _metricTag);
-            }
+            _gate.Withdraw(waiter);
         }
 
         var released = holder.LeaseByRequest.Count;
@@ -243,10 +244,8 @@ internal sealed class GatekeeperActor : ReceiveActor
 
         for (var i = 0; i < released; i++)
         {
-            FreeSlot();
+            ReleaseOne();
         }
-
-        Publish();
     }
 
     private void HandleDispose(DisposeGatekeeper message)
@@ -255,101 +254,33 @@ internal sealed class GatekeeperActor : ReceiveActor
         Context.Stop(Self);
     }
 
-    private void Enqueue(GatekeeperWaiter waiter)
+    /// <summary>A slot comes back; the gate hands it to the oldest waiter. A release with none held is a bug elsewhere.</summary>
+    private void ReleaseOne()
     {
-        // Reading the clock costs a measurable share of a contended hand-off, so only when someone records wait times.
-        waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
-        _waiters.Enqueue(waiter);
-        ActorQueueTelemetry.LimiterWaitingCounter.Add(1, _metricTag);
-        Publish();
-    }
-
-    /// <summary>A slot comes back: hand it to the oldest waiter still waiting, skipping any that cancelled meanwhile.</summary>
-    private void FreeSlot()
-    {
-        if (_running == 0)
+        if (_slots.InUse == 0)
         {
             _log.Error("A slot was released while none was held; ignored");
             return;
         }
 
-        _running--;
-        ActorQueueTelemetry.LimiterRunningCounter.Add(-1, _metricTag);
-        while (_running < _maxRunning && _waiters.Dequeue() is { } waiter)
+        _gate.Release(PermitDemand.One);
+    }
+
+    /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
+    private void Meter(long running, int waiting)
+    {
+        if (running != _metered.Running)
         {
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(-1, _metricTag);
-            switch (waiter)
-            {
-                case AcquireRequest request:
-                    TryGrantTo(request, waiter.ArrivedAt);
-                    break;
-                case ActorWaiter actorWaiter:
-                    var holder = _holders[actorWaiter.Requester];
-                    holder.Pending.Remove(actorWaiter.RequestId);
-                    GrantToActor(holder, actorWaiter.RequestId, waiter.ArrivedAt);
-                    break;
-            }
+            ActorQueueTelemetry.LimiterRunningCounter.Add((int)(running - _metered.Running), _metricTag);
         }
 
-        Publish();
-    }
-
-    /// <summary>
-    /// Grants a slot to a facade caller. The counts are published before the caller is answered, so
-    /// <c>RunningCount</c> read after <c>AcquireAsync</c> returns includes its slot; a caller that cancelled at that
-    /// same instant takes nothing, and the slot stays free for the next waiter.
-    /// </summary>
-    private void TryGrantTo(AcquireRequest request, long? waitedSince)
-    {
-        _running++;
-        Publish();
-        if (request.TryGrant(new ConcurrencyLease(_releaser, ++_lastLeaseId, request.Source)))
+        if (waiting != _metered.Waiting)
         {
-            RecordGrant(waitedSince);
-            return;
+            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _metered.Waiting, _metricTag);
         }
 
-        _running--;
-        Publish();
+        _metered = (running, waiting);
     }
-
-    private void GrantToActor(HolderRecord holder, long requestId, long? waitedSince)
-    {
-        var leaseId = ++_lastLeaseId;
-        holder.LeaseByRequest.Add(requestId, leaseId);
-        _actorLeases.Add(leaseId, holder);
-        TakeSlot(waitedSince);
-        holder.Actor.Tell(new GatekeeperProtocol.Granted(requestId, leaseId));
-    }
-
-    private void TakeSlot(long? waitedSince)
-    {
-        _running++;
-        RecordGrant(waitedSince);
-        Publish();
-    }
-
-    private void RecordGrant(long? waitedSince)
-    {
-        ActorQueueTelemetry.LimiterRunningCounter.Add(1, _metricTag);
-        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
-        switch (waitedSince)
-        {
-            case null:
-                ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _metricTag);
-                break;
-            case 0:
-                break; // it queued while nobody recorded wait times, so its wait is unknown
-            case { } since:
-                ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(since).TotalMilliseconds, _metricTag);
-                break;
-        }
-    }
-
-    private void Publish() => _counts.Publish(_running, _waiters.Count);
-
-    private ConcurrencyLimitExceededException RejectionException(string source) =>
-        new(_waiters.Count + 1, _maxQueued.GetValueOrDefault(), _name ?? source);
 
     private HolderRecord HolderFor(IActorRef actor)
     {

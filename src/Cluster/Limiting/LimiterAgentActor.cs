@@ -1,4 +1,5 @@
 using ActorQueue.Actors;
+using ActorQueue.Coordination;
 using Akka.Actor;
 using Akka.Event;
 
@@ -37,15 +38,16 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
 
     /// <summary>
     /// Requests waiting for a grant, by the agent's request id (ids ascend with arrival): facade requests
-    /// (<see cref="AcquireRequest"/>) and local actors' protocol requests (<see cref="ActorWaiter"/>).
+    /// (<see cref="AcquireRequest"/>) and local actors' protocol requests (<see cref="ActorWaiter"/>), answered
+    /// alike through <see cref="PermitWaiter"/>.
     /// </summary>
-    private readonly Dictionary<long, GatekeeperWaiter> _pending = [];
+    private readonly Dictionary<long, PermitWaiter> _pending = [];
 
     /// <summary>Granted requests still held, by request id.</summary>
-    private readonly Dictionary<long, GatekeeperWaiter> _held = [];
+    private readonly Dictionary<long, PermitWaiter> _held = [];
 
     /// <summary>The id of each waiting facade request, for its cancellation.</summary>
-    private readonly Dictionary<AcquireRequest, long> _idByFacadeRequest = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<PermitWaiter, long> _idByFacadeRequest = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>The id of each actor request, by the actor and its own request id.</summary>
     private readonly Dictionary<(IActorRef Actor, long RequestId), long> _idByActorRequest = [];
@@ -76,7 +78,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         _releaser = new AgentLeaseReleaser(Self);
 
         Receive<AcquireRequest>(HandleFacadeAcquire);
-        Receive<CancelWaiting>(HandleFacadeCancel);
+        Receive<WithdrawWaiter>(HandleFacadeCancel);
         Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
         Receive<GatekeeperProtocol.Release>(HandleActorRelease);
@@ -123,15 +125,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         var disposed = new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
         foreach (var request in _pending.Values)
         {
-            switch (request)
-            {
-                case AcquireRequest facade:
-                    facade.Fail(disposed);
-                    break;
-                case ActorWaiter actor:
-                    actor.Requester.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, disposed.Message));
-                    break;
-            }
+            request.Fail(disposed);
         }
 
         _pending.Clear();
@@ -142,19 +136,20 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
 
     private void HandleFacadeAcquire(AcquireRequest request)
     {
-        if (request.IsCompleted)
+        if (request.IsWithdrawn)
         {
             return; // cancelled before it got here
         }
 
+        request.Releaser = _releaser;
         var id = ++_lastId;
         _idByFacadeRequest.Add(request, id);
         AddPending(id, request);
     }
 
-    private void HandleFacadeCancel(CancelWaiting message)
+    private void HandleFacadeCancel(WithdrawWaiter message)
     {
-        if (_idByFacadeRequest.Remove(message.Request, out var id) && _pending.Remove(id))
+        if (_idByFacadeRequest.Remove(message.Waiter, out var id) && _pending.Remove(id))
         {
             PublishLocal();
             Send(new RemoteCancel(_gatekeeper.Epoch, id));
@@ -179,14 +174,14 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         var id = ++_lastId;
         _idByActorRequest.Add((actor, message.RequestId), id);
         Context.Watch(actor);
-        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source));
+        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance));
     }
 
     private void HandleActorRelease(GatekeeperProtocol.Release message)
     {
-        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorWaiter actor && actor.Requester.Equals(Sender))
+        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorWaiter actor && actor.ReplyTo.Equals(Sender))
         {
-            _idByActorRequest.Remove((actor.Requester, actor.RequestId));
+            _idByActorRequest.Remove((actor.ReplyTo, actor.RequestId));
             ReleaseHeld(message.LeaseId);
             return;
         }
@@ -222,20 +217,12 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
 
         _clusterCounts.Publish(message.Running, message.Waiting);
         _held.Add(message.RequestId, request);
+        _idByFacadeRequest.Remove(request);
         PublishLocal();
-        switch (request)
+        var grant = new PermitGrant(message.RequestId, PermitDemand.One, ClusterSnapshot(message.Running, message.Waiting), Waited: true);
+        if (!request.TryGrant(grant))
         {
-            case AcquireRequest facade:
-                _idByFacadeRequest.Remove(facade);
-                if (!facade.TryGrant(new ConcurrencyLease(_releaser, message.RequestId, facade.Source)))
-                {
-                    ReleaseHeld(message.RequestId); // the caller cancelled at the same moment
-                }
-
-                break;
-            case ActorWaiter actor:
-                actor.Requester.Tell(new GatekeeperProtocol.Granted(actor.RequestId, message.RequestId));
-                break;
+            ReleaseHeld(message.RequestId); // the caller cancelled at the same moment
         }
     }
 
@@ -247,15 +234,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         }
 
         _clusterCounts.Publish(message.Running, message.Waiting);
-        switch (request)
-        {
-            case AcquireRequest facade:
-                facade.SignalQueued(message.Waiting);
-                break;
-            case ActorWaiter actor:
-                actor.Requester.Tell(new GatekeeperProtocol.Queued(actor.RequestId, message.Waiting));
-                break;
-        }
+        request.OnQueued(ClusterSnapshot(message.Running, message.Waiting));
     }
 
     private void HandleRejected(RemoteRejected message)
@@ -266,18 +245,13 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         }
 
         PublishLocal();
-        var rejection = new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name);
-        switch (request)
+        _idByFacadeRequest.Remove(request);
+        if (request is ActorWaiter actor)
         {
-            case AcquireRequest facade:
-                _idByFacadeRequest.Remove(facade);
-                facade.Fail(rejection);
-                break;
-            case ActorWaiter actor:
-                _idByActorRequest.Remove((actor.Requester, actor.RequestId));
-                actor.Requester.Tell(new GatekeeperProtocol.Rejected(actor.RequestId, rejection.Message));
-                break;
+            _idByActorRequest.Remove((actor.ReplyTo, actor.RequestId));
         }
+
+        request.Fail(new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name));
     }
 
     /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
@@ -330,7 +304,7 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         }
     }
 
-    private void AddPending(long id, GatekeeperWaiter request)
+    private void AddPending(long id, PermitWaiter request)
     {
         _pending.Add(id, request);
         PublishLocal();
@@ -347,6 +321,9 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     }
 
     private void Send(object message) => _gatekeeper.Send(message, Self);
+
+    /// <summary>The cluster-wide counts a reply of the gatekeeper carries, as a waiter is told them.</summary>
+    private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _maxRunning - running), waiting);
 
     private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
 }

@@ -5,10 +5,12 @@ using Akka.Actor;
 namespace ActorQueue.Primitives.Coordination;
 
 /// <summary>
-/// What every primitive's coordinator shares: the FIFO of waiters, cancellation, watching actor owners, the
-/// protocol's cancel, and failing every waiter with <see cref="ObjectDisposedException"/> when it stops.
+/// What every primitive's coordinator shares: a <see cref="PermitGate"/> over the primitive's permits (a lock's one
+/// holder, a semaphore's value, a capacity limiter's tokens, an event's latch), cancellation, watching actor owners,
+/// the protocol's cancel, and failing every waiter with <see cref="ObjectDisposedException"/> when it stops. As the
+/// gate's listener it publishes the waiting count; each primitive adds its own books by overriding the listener.
 /// </summary>
-internal abstract class CoordinatorActor : ReceiveActor
+internal abstract class CoordinatorActor : ReceiveActor, IPermitGateListener
 {
     private readonly ActorQueueExtension _runtime;
     private readonly HashSet<IActorRef> _watched = [];
@@ -16,19 +18,23 @@ internal abstract class CoordinatorActor : ReceiveActor
     private readonly PrimitiveState _published;
     private DisposeCoordinator? _dispose;
 
-    protected CoordinatorActor(string typeName, PrimitiveState published)
+    protected CoordinatorActor(string typeName, PrimitiveState published, IPermitPolicy permits)
     {
         _typeName = typeName;
         _published = published;
         _runtime = ActorQueueExtension.Get(Context.System);
-        Receive<CancelWait>(HandleCancelWait);
+        Gate = new PermitGate(this, [permits]);
+        Receive<WithdrawWaiter>(message => Withdraw(message.Waiter));
         Receive<CoordinatorProtocol.CancelAcquire>(HandleCancelAcquire);
         Receive<OwnerStopped>(message =>
         {
             _watched.Remove(message.Owner);
-            Waiters.RemoveWhere(w => Equals(w.Owner, message.Owner));
+            foreach (var waiter in Gate.WithdrawWhere(w => Equals(w.Owner, message.Owner)))
+            {
+                Withdrawn(waiter);
+            }
+
             HandleOwnerStopped(message.Owner);
-            Publish();
         });
         Receive<DisposeCoordinator>(message =>
         {
@@ -37,16 +43,37 @@ internal abstract class CoordinatorActor : ReceiveActor
         });
     }
 
-    /// <summary>Callers waiting, oldest first.</summary>
-    protected WaiterQueue<Waiter> Waiters { get; } = new();
+    /// <summary>Callers waiting for the primitive, in order, and the permits they wait for.</summary>
+    protected PermitGate Gate { get; }
 
     /// <inheritdoc />
-    protected override bool AroundReceive(Receive receive, object message)
+    public virtual void Publish(in PermitSnapshot now) => _published.Waiting = now.Waiting;
+
+    /// <inheritdoc />
+    public void Queued(PermitWaiter waiter)
     {
-        var handled = base.AroundReceive(receive, message);
-        _published.Waiting = Waiters.Count;
-        return handled;
+        // No primitive measures how long its callers wait.
     }
+
+    /// <inheritdoc />
+    public virtual void Granting(PermitWaiter waiter, in PermitGrant grant)
+    {
+    }
+
+    /// <inheritdoc />
+    public virtual void GrantLost(PermitWaiter waiter, in PermitGrant grant)
+    {
+    }
+
+    /// <inheritdoc />
+    public virtual void Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+    }
+
+    /// <inheritdoc />
+    public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) =>
+        // A primitive has no bound on waiters, no timeouts and no request beyond its limit: only disposal turns a waiter away.
+        new ObjectDisposedException(_typeName, $"The {_typeName} has been disposed.");
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -58,54 +85,53 @@ internal abstract class CoordinatorActor : ReceiveActor
     /// <inheritdoc />
     protected override void PostStop()
     {
-        var disposed = new ObjectDisposedException(_typeName, $"The {_typeName} has been disposed.");
-        Waiters.DrainAll(waiter => waiter.Fail(disposed));
-        OnStopped(disposed);
+        Gate.RejectAll(PermitRejectionKind.Disposed);
+        OnStopped(new ObjectDisposedException(_typeName, $"The {_typeName} has been disposed."));
         _published.Waiting = 0;
         _runtime.CountCoordinator(-1);
         _dispose?.Stopped.TrySetResult();
         base.PostStop();
     }
 
-    /// <summary>Publishes the state for synchronous reads by the facade; called after every change and before a grant completes.</summary>
-    protected abstract void Publish();
-
     /// <summary>Releases whatever a stopped actor held (its waits are already withdrawn).</summary>
     protected abstract void HandleOwnerStopped(IActorRef owner);
 
-    /// <summary>Fails waiters the subclass keeps outside <see cref="Waiters"/> (condition waiters).</summary>
+    /// <summary>A waiter left the queue without being granted (cancelled, or its actor stopped): forget it in the books.</summary>
+    protected virtual void Withdrawn(PermitWaiter waiter)
+    {
+    }
+
+    /// <summary>Fails waiters the subclass keeps outside the gate (condition waiters).</summary>
     protected virtual void OnStopped(ObjectDisposedException disposed)
     {
     }
 
-    /// <summary>A facade caller cancelled; the default drops its waiter.</summary>
-    protected virtual void HandleCancelWait(CancelWait message)
-    {
-        if (Waiters.Remove(message.Waiter))
-        {
-            Publish();
-        }
-    }
-
     /// <summary>An actor caller: watch it, so that its waits and holds end when it stops.</summary>
-    protected Waiter ActorWaiter(long requestId)
+    protected ActorWaiter ActorWaiter(long requestId)
     {
         if (_watched.Add(Sender))
         {
             Context.WatchWith(Sender, new OwnerStopped(Sender));
         }
 
-        return new Waiter(Self, Sender, requestId);
+        return new ActorWaiter(Sender, requestId, string.Empty, CoordinatorReplies.Instance);
+    }
+
+    private void Withdraw(PermitWaiter waiter)
+    {
+        if (Gate.Withdraw(waiter))
+        {
+            Withdrawn(waiter);
+        }
     }
 
     private void HandleCancelAcquire(CoordinatorProtocol.CancelAcquire message)
     {
         var sender = Sender;
-        var waiter = Waiters.Find(w => ReferenceEquals(w.ReplyTo, sender) && w.RequestId == message.RequestId);
-        if (waiter is not null && Waiters.Remove(waiter))
+        foreach (var waiter in Gate.WithdrawWhere(w => w is ActorWaiter actor && actor.ReplyTo.Equals(sender) && actor.RequestId == message.RequestId))
         {
+            Withdrawn(waiter);
             sender.Tell(new CoordinatorProtocol.Cancelled(message.RequestId));
-            Publish();
         }
     }
 }
@@ -115,7 +141,7 @@ internal abstract class PrimitiveState
 {
     private volatile int _waiting;
 
-    /// <summary>Callers waiting in the coordinator's FIFO, after the last message it handled.</summary>
+    /// <summary>Callers waiting in the coordinator's gate, as of its last change; written by the coordinator only.</summary>
     public int Waiting
     {
         get => _waiting;

@@ -47,10 +47,10 @@ internal sealed class CoordinatorHandle
     /// Sends a facade waiter (the waiter is the acquire message) and returns the task to await, with cancellation
     /// when the token can fire.
     /// </summary>
-    public Task<bool> Send(Waiter waiter, CancellationToken cancellationToken)
+    public Task<bool> Send(PrimitiveWaiter waiter, CancellationToken cancellationToken)
     {
         Coordinator.Tell(waiter, ActorRefs.NoSender);
-        return cancellationToken.CanBeCanceled ? waiter.WaitAsync(cancellationToken) : waiter.Task;
+        return waiter.WaitAsTaskAsync(cancellationToken);
     }
 }
 

@@ -98,20 +98,7 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
         var name = $"metrics-{Guid.NewGuid():N}";
         var longs = new ConcurrentDictionary<string, long>();
         var waits = new ConcurrentQueue<double>();
-        using var meterListener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        meterListener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) longs.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        meterListener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) longs.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        meterListener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) waits.Enqueue(value); });
-        meterListener.Start();
+        using var meterListener = ListenToLimiter(name, longs, waits);
 
         using var limiter = new ConcurrencyLimiter(1, maxQueued: 1, name: name, system: Sys);
         var holder = await limiter.AcquireAsync("a");
@@ -128,6 +115,49 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
         Assert.Equal(0, longs.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting));
         Assert.Equal(2, waits.Count);
         Assert.Contains(waits, w => w > 0);
+    }
+
+    [Fact]
+    public async Task Disposing_a_limiter_with_waiters_brings_its_running_and_waiting_gauges_back_to_zero()
+    {
+        var name = $"metrics-{Guid.NewGuid():N}";
+        var gauges = new ConcurrentDictionary<string, long>();
+        using var meterListener = ListenToLimiter(name, gauges, new ConcurrentQueue<double>());
+
+        var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        _ = await limiter.AcquireAsync("holder");
+        var waiters = new[] { limiter.AcquireAsync("a").AsTask(), limiter.AcquireAsync("b").AsTask() };
+        await Eventually(() => gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting) == 2, "two wait");
+
+        await limiter.DisposeAsync();
+
+        foreach (var waiter in waiters)
+        {
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => waiter);
+        }
+
+        Assert.Equal(0, gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterRunning));
+        Assert.Equal(0, gauges.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting));
+    }
+
+    /// <summary>Sums the integer instruments tagged with <paramref name="name"/> into <paramref name="sums"/> and collects its wait times.</summary>
+    private static MeterListener ListenToLimiter(string name, ConcurrentDictionary<string, long> sums, ConcurrentQueue<double> waits)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) sums.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        listener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) sums.AddOrUpdate(i.Name, value, (_, v) => v + value); });
+        listener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) waits.Enqueue(value); });
+        listener.Start();
+        return listener;
     }
 
     private static bool HasName(ReadOnlySpan<KeyValuePair<string, object?>> tags, string name)

@@ -120,6 +120,24 @@ public class AsyncCapacityLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task An_actor_that_withdraws_its_wait_may_ask_again()
+    {
+        using var limiter = new AsyncCapacityLimiter(1, Sys);
+        await limiter.AcquireOnBehalfOfAsync("holder");
+        var actor = CreateTestProbe();
+        limiter.Coordinator.Tell(new Acquire(1), actor.Ref);
+        await Eventually(() => limiter.WaitingCount == 1, "the actor waits");
+        limiter.Coordinator.Tell(new CancelAcquire(1), actor.Ref);
+        await actor.ExpectMsgAsync(new Cancelled(1));
+
+        limiter.Coordinator.Tell(new Acquire(2), actor.Ref);
+        await Eventually(() => limiter.WaitingCount == 1, "the actor waits again instead of being refused as a waiting borrower");
+        limiter.ReleaseOnBehalfOf("holder");
+
+        await actor.ExpectMsgAsync(new Acquired(2));
+    }
+
+    [Fact]
     public async Task An_actor_borrows_a_token_and_gets_it_back_by_stopping()
     {
         using var limiter = new AsyncCapacityLimiter(1, Sys);

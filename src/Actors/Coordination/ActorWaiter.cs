@@ -1,0 +1,61 @@
+using Akka.Actor;
+
+namespace ActorQueue.Coordination;
+
+/// <summary>
+/// An actor caller's waiter: it is answered with the messages of its protocol, made by <see cref="Replies"/>. A grant
+/// always reaches it (an actor withdraws by message, handled by the owner in its turn), so <see cref="TryGrant"/> is
+/// always <c>true</c>.
+/// </summary>
+internal sealed class ActorWaiter(IActorRef replyTo, long requestId, string source, IPermitReplies replies) : PermitWaiter
+{
+    /// <summary>The actor to answer; also the owner of what it is granted.</summary>
+    public IActorRef ReplyTo { get; } = replyTo;
+
+    /// <summary>The actor's number for this request, echoed in every reply.</summary>
+    public long RequestId { get; } = requestId;
+
+    /// <summary>Makes the protocol's replies.</summary>
+    public IPermitReplies Replies { get; } = replies;
+
+    /// <inheritdoc />
+    public override object? Owner => ReplyTo;
+
+    /// <inheritdoc />
+    public override string Source { get; } = source;
+
+    /// <inheritdoc />
+    public override bool IsWithdrawn => false;
+
+    /// <inheritdoc />
+    public override bool TryGrant(in PermitGrant grant)
+    {
+        ReplyTo.Tell(Replies.Granted(RequestId, grant));
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override void Fail(Exception error) => ReplyTo.Tell(Replies.Failed(RequestId, error));
+
+    /// <inheritdoc />
+    public override void OnQueued(in PermitSnapshot now)
+    {
+        if (Replies.Queued(RequestId, now) is { } queued)
+        {
+            ReplyTo.Tell(queued);
+        }
+    }
+}
+
+/// <summary>The messages one protocol answers its actor callers with; one stateless instance per protocol.</summary>
+internal interface IPermitReplies
+{
+    /// <summary>The reply for a grant.</summary>
+    object Granted(long requestId, in PermitGrant grant);
+
+    /// <summary>The reply that says the request waits; <c>null</c> for a protocol that says nothing then.</summary>
+    object? Queued(long requestId, in PermitSnapshot now);
+
+    /// <summary>The reply for a rejection or a refusal.</summary>
+    object Failed(long requestId, Exception error);
+}

@@ -1,0 +1,409 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Coordination;
+
+/// <summary>
+/// The FIFO permit gate every limiter and coordinator stands on: callers wait for permits of one or more
+/// <see cref="IPermitPolicy"/> limits, higher priority first and in arrival order within a priority. A newcomer takes
+/// free permits only when nobody of its priority or higher waits (no barging); the head of the queue blocks the
+/// ones behind it until it fits (no starving a large request); every limit is checked and taken at once, so nobody
+/// holds one limit while it waits for another. One actor owns the gate and is its only caller, so it takes no locks.
+/// </summary>
+/// <remarks>
+/// The gate owns the queue, the grant rule and the counts of its policies; the owner keeps who holds what, its
+/// mirrors and telemetry in its <see cref="IPermitGateListener"/>, which the gate calls after every change and before
+/// any waiter hears. The clock is read only when a policy is timed or a waiter has a timeout, so a concurrency-only
+/// gate never reads it.
+/// </remarks>
+[DebuggerDisplay("in use {Snapshot.InUse}, waiting {Waiting}, open {IsOpen}")]
+internal sealed class PermitGate
+{
+    /// <summary>The owner's side: mirrors, books, telemetry, rejection exceptions.</summary>
+    private readonly IPermitGateListener _listener;
+
+    /// <summary>The limits every grant must fit, all at once; the first is the primary the snapshot reports.</summary>
+    private readonly PermitPolicies _policies;
+
+    /// <summary>The waiters, by priority then arrival.</summary>
+    private readonly PriorityWaiterQueue _waiters = new();
+
+    /// <summary>The deadlines of waiters with a timeout.</summary>
+    private readonly WaiterDeadlines _deadlines;
+
+    /// <summary>The clock for deadlines and timed policies.</summary>
+    private readonly TimeProvider _time;
+
+    /// <summary>The clock's timestamp when the gate was made: gate time counts from here.</summary>
+    private readonly long _startedAt;
+
+    /// <summary>The last lease number given out.</summary>
+    private long _lastLeaseId;
+
+    /// <param name="listener">The owner's side.</param>
+    /// <param name="policies">The limits, primary first; at least one.</param>
+    /// <param name="maxQueued">How many may wait; <c>null</c> for no bound.</param>
+    /// <param name="whenFull">What a full queue does with a newcomer.</param>
+    /// <param name="time">The clock; the system's when <c>null</c>.</param>
+    public PermitGate(IPermitGateListener listener, IReadOnlyList<IPermitPolicy> policies, int? maxQueued = null,
+                      QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxQueued.GetValueOrDefault(), nameof(maxQueued));
+        _listener = listener;
+        _policies = new PermitPolicies(policies);
+        _deadlines = new WaiterDeadlines(_waiters.Contains);
+        MaxQueued = maxQueued;
+        WhenFull = whenFull;
+        _time = time ?? TimeProvider.System;
+        _startedAt = _time.GetTimestamp();
+    }
+
+    /// <summary>The primary policy's counts and the queue's length.</summary>
+    public PermitSnapshot Snapshot => SnapshotAt(PolicyTime());
+
+    /// <summary>How many wait.</summary>
+    public int Waiting => _waiters.Count;
+
+    /// <summary>Whether it grants; a closed gate (recovering) queues and rejects, but grants nothing.</summary>
+    public bool IsOpen { get; private set; } = true;
+
+    /// <summary>How many may wait; <c>null</c> for no bound.</summary>
+    public int? MaxQueued { get; }
+
+    /// <summary>What a full queue does with a newcomer.</summary>
+    public QueueFullPolicy WhenFull { get; }
+
+    /// <summary>When the owner should call <see cref="Wake"/>: the earliest deadline, or when a timed policy fits the head; <see cref="TimeSpan.MaxValue"/> for never.</summary>
+    public TimeSpan NextWakeAt { get; private set; } = TimeSpan.MaxValue;
+
+    /// <summary>Gate time: how long since the gate was made, on its clock.</summary>
+    public TimeSpan Now => _time.GetElapsedTime(_startedAt);
+
+    /// <summary>Takes <paramref name="demand"/> for a caller that will not wait: only if it fits now and nobody waits.</summary>
+    public bool TryAcquire(PermitDemand demand, out PermitGrant grant)
+    {
+        var now = PolicyTime();
+        if (!IsOpen || _waiters.Count != 0 || _policies.Exceeded(demand) >= 0 || !_policies.CanTake(demand, now))
+        {
+            grant = default;
+            return false;
+        }
+
+        _policies.Take(demand, now);
+        grant = new PermitGrant(++_lastLeaseId, demand, SnapshotAt(now), Waited: false);
+        _listener.Publish(grant.After);
+        Finish();
+        return true;
+    }
+
+    /// <summary>A newcomer: granted at once if it may, else queued (and told), else rejected (and told why).</summary>
+    public OfferOutcome Offer(PermitWaiter waiter)
+    {
+        Debug.Assert(!waiter.IsQueued, "A waiter is offered once.");
+        if (waiter.IsWithdrawn)
+        {
+            return OfferOutcome.Withdrawn; // cancelled before it got here: it takes nothing and never queues
+        }
+
+        var demand = waiter.Demand;
+        var now = PolicyTime();
+        OfferOutcome outcome;
+        if (_policies.Exceeded(demand) is var exceeded and >= 0)
+        {
+            Reject(waiter, PermitRejectionKind.ExceedsLimit, exceeded); // it could only block the head for ever
+            outcome = OfferOutcome.Rejected;
+        }
+        else if (IsOpen && (_waiters.Count == 0 || !_waiters.HasAtOrAbove(waiter.Priority)) && _policies.CanTake(demand, now))
+        {
+            outcome = Grant(waiter, waited: false, now) ? OfferOutcome.Granted : OfferOutcome.Withdrawn;
+        }
+        else if (waiter.Timeout == TimeSpan.Zero)
+        {
+            Reject(waiter, PermitRejectionKind.WouldWait, 0, RetryAfter(waiter, now));
+            outcome = OfferOutcome.Rejected;
+        }
+        else if (!MakeRoomFor(waiter, now))
+        {
+            Reject(waiter, PermitRejectionKind.QueueFull, 0, RetryAfter(waiter, now));
+            outcome = OfferOutcome.Rejected;
+        }
+        else
+        {
+            Invariant.That(_waiters.Count < MaxQueued.GetValueOrDefault(int.MaxValue), "a waiter queues only below max_queued");
+            if (waiter.Timeout is { } timeout && timeout != Timeout.InfiniteTimeSpan)
+            {
+                _deadlines.Add(waiter, timeout, Now);
+            }
+
+            _waiters.Enqueue(waiter);
+            Publish(now);
+            _listener.Queued(waiter);
+            waiter.OnQueued(SnapshotAt(now));
+            outcome = OfferOutcome.Queued;
+        }
+
+        Finish();
+        return outcome;
+    }
+
+    /// <summary>A waiter cancels or its actor withdraws it: it leaves the queue, and whoever it blocked may go.</summary>
+    /// <returns><c>true</c> when it stood in this gate's queue.</returns>
+    public bool Withdraw(PermitWaiter waiter)
+    {
+        if (!_waiters.Remove(waiter))
+        {
+            return false;
+        }
+
+        var now = PolicyTime();
+        Publish(now);
+        Pump(now);
+        Finish();
+        return true;
+    }
+
+    /// <summary>Withdraws every waiter that matches (the waits of an actor that stopped).</summary>
+    /// <returns>The withdrawn waiters, in serving order; none of them is told anything.</returns>
+    public List<PermitWaiter> WithdrawWhere(Predicate<PermitWaiter> match)
+    {
+        var removed = _waiters.RemoveWhere(match);
+        if (removed.Count != 0)
+        {
+            var now = PolicyTime();
+            Publish(now);
+            Pump(now);
+        }
+
+        Finish();
+        return removed;
+    }
+
+    /// <summary>A holder gives <paramref name="held"/> back; the waiters it makes fit are granted in order.</summary>
+    public void Release(PermitDemand held)
+    {
+        var now = PolicyTime();
+        _policies.Release(held, now);
+
+        Publish(now);
+        Pump(now);
+        Finish();
+    }
+
+    /// <summary>
+    /// Gives <paramref name="policy"/> a new limit. Held permits stay held; queued waiters that can never fit now fail
+    /// (<see cref="PermitRejectionKind.ExceedsLimit"/>); waiters that fit now are granted in order.
+    /// </summary>
+    public void Resize(IPermitPolicy policy, long limit)
+    {
+        var index = _policies.IndexOf(policy);
+        if (index < 0)
+        {
+            throw new ArgumentException("The policy is not one of this gate's.", nameof(policy));
+        }
+
+        policy.Resize(limit);
+        var now = PolicyTime();
+        var tooLarge = _waiters.RemoveWhere(waiter => _policies.Cost(index, waiter.Demand) > policy.Limit);
+        Publish(now);
+        foreach (var waiter in tooLarge)
+        {
+            Reject(waiter, PermitRejectionKind.ExceedsLimit, index);
+        }
+
+        Pump(now);
+        Finish();
+    }
+
+    /// <summary>
+    /// The owner's timer fired, or something outside the gate changed what its policies answer: waiters past their
+    /// deadline fail (<see cref="PermitRejectionKind.TimedOut"/>), then whoever fits now is granted.
+    /// </summary>
+    public void Wake()
+    {
+        if (!_deadlines.IsEmpty)
+        {
+            var now = Now;
+            while (_deadlines.TryTakeDue(now, out var expired))
+            {
+                _waiters.Remove(expired);
+                Publish(PolicyTime());
+                Reject(expired, PermitRejectionKind.TimedOut, 0);
+            }
+        }
+
+        Pump(PolicyTime());
+        Finish();
+    }
+
+    /// <summary>Stops granting (recovering): newcomers queue or are rejected, nobody is granted.</summary>
+    public void Close()
+    {
+        IsOpen = false;
+        Finish();
+    }
+
+    /// <summary>Grants again, starting with the waiters that fit now, in order.</summary>
+    public void Open()
+    {
+        IsOpen = true;
+        Pump(PolicyTime());
+        Finish();
+    }
+
+    /// <summary>Counts a hold the gate did not grant (announced by a member after a hand-over), even beyond the limit.</summary>
+    public void Adopt(PermitDemand held)
+    {
+        var now = PolicyTime();
+        _policies.Take(held, now);
+        Publish(now);
+        Finish();
+    }
+
+    /// <summary>
+    /// Puts a waiter back at the tail of its priority, past any bound (a recovered wait; a notified condition waiter
+    /// queueing for its lock). It keeps a deadline entry it still has; it gets no new one.
+    /// </summary>
+    public void Requeue(PermitWaiter waiter)
+    {
+        Debug.Assert(!waiter.IsQueued, "A requeued waiter stands in no queue.");
+        _waiters.Enqueue(waiter);
+        var now = PolicyTime();
+        Publish(now);
+        Pump(now);
+        Finish();
+    }
+
+    /// <summary>Fails every waiter, in serving order, with <paramref name="kind"/>; the queue is empty afterwards.</summary>
+    public void RejectAll(PermitRejectionKind kind)
+    {
+        var all = _waiters.RemoveWhere(static _ => true);
+        Publish(PolicyTime());
+        foreach (var waiter in all)
+        {
+            Reject(waiter, kind, 0);
+        }
+
+        Finish();
+    }
+
+    /// <summary>Grants the head while it fits, in order; a head that does not fit blocks the ones behind it.</summary>
+    private void Pump(TimeSpan now)
+    {
+        if (!IsOpen)
+        {
+            return;
+        }
+
+        while (_waiters.Head is { } head && _policies.CanTake(head.Demand, now))
+        {
+            _waiters.Remove(head);
+            Grant(head, waited: true, now);
+        }
+    }
+
+    /// <summary>
+    /// Takes the permits, publishes, lets the owner record the holder, then tells the waiter. A waiter that withdrew
+    /// at this instant takes nothing: the permits go back and the owner's record is undone.
+    /// </summary>
+    private bool Grant(PermitWaiter waiter, bool waited, TimeSpan now)
+    {
+        var demand = waiter.Demand;
+        _policies.Take(demand, now);
+        var grant = new PermitGrant(++_lastLeaseId, demand, SnapshotAt(now), waited);
+        _listener.Publish(grant.After);
+        _listener.Granting(waiter, grant);
+        if (waiter.TryGrant(grant))
+        {
+            _listener.Granted(waiter, grant);
+            return true;
+        }
+
+        _policies.Refund(demand, now);
+        _listener.GrantLost(waiter, grant);
+        Publish(now);
+        return false;
+    }
+
+    /// <summary>In a full queue, makes room for <paramref name="waiter"/> if the policy allows; <c>false</c> when it must be rejected.</summary>
+    private bool MakeRoomFor(PermitWaiter waiter, TimeSpan now)
+    {
+        if (MaxQueued is not { } maxQueued || _waiters.Count < maxQueued)
+        {
+            return true;
+        }
+
+        if (WhenFull != QueueFullPolicy.EvictLowestNewest || _waiters.Count == 0 || _waiters.LowestPriority >= waiter.Priority)
+        {
+            return false;
+        }
+
+        var evicted = _waiters.NewestOfLowest!;
+        _waiters.Remove(evicted);
+        Publish(now);
+        Reject(evicted, PermitRejectionKind.Evicted, 0);
+        return true;
+    }
+
+    private void Reject(PermitWaiter waiter, PermitRejectionKind kind, int policy, TimeSpan? retryAfter = null)
+    {
+        var rejection = new PermitRejection(kind, _waiters.Count + 1, MaxQueued, _policies.Cost(policy, waiter.Demand), _policies[policy].Limit, retryAfter);
+        waiter.Fail(_listener.Rejecting(waiter, rejection));
+    }
+
+    /// <summary>When a timed policy could serve <paramref name="waiter"/> after the demand queued ahead of it; <c>null</c> when no timed policy knows.</summary>
+    private TimeSpan? RetryAfter(PermitWaiter waiter, TimeSpan now)
+    {
+        if (!_policies.IsTimed)
+        {
+            return null;
+        }
+
+        var ahead = _waiters.InServingOrder().Where(queued => queued.Priority >= waiter.Priority);
+        var at = _policies.FitsAt(waiter.Demand, ahead, now);
+        return at == TimeSpan.MaxValue ? null : at - now;
+    }
+
+    /// <summary>Recomputes <see cref="NextWakeAt"/> and checks the invariants: the end of every public method.</summary>
+    private void Finish()
+    {
+        if (_policies.IsTimed || !_deadlines.IsEmpty)
+        {
+            var next = _deadlines.Next(_waiters.Count);
+            if (_policies.IsTimed && IsOpen && _waiters.Head is { } head)
+            {
+                var fits = _policies.FitsAt(head.Demand, [], Now);
+                next = fits < next ? fits : next;
+            }
+
+            NextWakeAt = next;
+        }
+        else
+        {
+            NextWakeAt = TimeSpan.MaxValue;
+        }
+
+        AssertInvariants();
+    }
+
+    /// <summary>The time the policies are asked at: the clock only if one of them is timed.</summary>
+    private TimeSpan PolicyTime() => _policies.IsTimed ? Now : TimeSpan.Zero;
+
+    private PermitSnapshot SnapshotAt(TimeSpan now) => _policies.Snapshot(_waiters.Count, now);
+
+    private void Publish(TimeSpan now) => _listener.Publish(SnapshotAt(now));
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        _waiters.AssertInvariants();
+        foreach (var waiter in _waiters.InServingOrder())
+        {
+            Invariant.That(_policies.Exceeded(waiter.Demand) < 0, "every queued demand fits each policy's limit (no head blocks for ever)");
+        }
+
+        if (!_policies.IsTimed && IsOpen && _waiters.Head is { IsWithdrawn: false } head)
+        {
+            Invariant.That(!_policies.CanTake(head.Demand, TimeSpan.Zero), "a head that fits is granted (work-conserving, no lost wake-up)");
+        }
+    }
+}

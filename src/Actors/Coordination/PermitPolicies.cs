@@ -1,0 +1,119 @@
+namespace ActorQueue.Coordination;
+
+/// <summary>
+/// The limits of one <see cref="PermitGate"/>, asked and changed together: a demand fits only if it fits every one,
+/// and is taken from every one at once. The first policy is the primary, the one a snapshot reports.
+/// </summary>
+internal sealed class PermitPolicies
+{
+    /// <summary>The limits, primary first.</summary>
+    private readonly IPermitPolicy[] _policies;
+
+    /// <summary>What each policy counts (fixed, so read once).</summary>
+    private readonly PermitMeasure[] _measures;
+
+    public PermitPolicies(IReadOnlyList<IPermitPolicy> policies)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(policies.Count, nameof(policies));
+        _policies = [.. policies];
+        _measures = Array.ConvertAll(_policies, policy => policy.Measure);
+        IsTimed = Array.Exists(_policies, policy => policy.IsTimed);
+    }
+
+    /// <summary>Whether some policy changes with time alone; if none does, the policies never need the clock.</summary>
+    public bool IsTimed { get; }
+
+    /// <summary>How many policies there are.</summary>
+    public int Count => _policies.Length;
+
+    /// <summary>The policy at <paramref name="index"/>; 0 is the primary.</summary>
+    public IPermitPolicy this[int index] => _policies[index];
+
+    /// <summary>Where <paramref name="policy"/> stands, or -1.</summary>
+    public int IndexOf(IPermitPolicy policy) => Array.IndexOf(_policies, policy);
+
+    /// <summary>What <paramref name="demand"/> costs the policy at <paramref name="index"/>.</summary>
+    public long Cost(int index, PermitDemand demand) => _measures[index] switch
+    {
+        PermitMeasure.Permits => demand.Permits,
+        PermitMeasure.Tokens => demand.Tokens,
+        _ => 1,
+    };
+
+    /// <summary>The first policy whose limit <paramref name="demand"/> exceeds, or -1.</summary>
+    public int Exceeded(PermitDemand demand)
+    {
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            if (Cost(i, demand) > _policies[i].Limit)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Whether <paramref name="demand"/> fits every policy now.</summary>
+    public bool CanTake(PermitDemand demand, TimeSpan now)
+    {
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            if (!_policies[i].CanTake(Cost(i, demand), now))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Takes <paramref name="demand"/> from every policy.</summary>
+    public void Take(PermitDemand demand, TimeSpan now)
+    {
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            _policies[i].Take(Cost(i, demand), now);
+        }
+    }
+
+    /// <summary>Gives <paramref name="demand"/> back to every policy: its grant never reached its caller.</summary>
+    public void Refund(PermitDemand demand, TimeSpan now)
+    {
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            _policies[i].Refund(Cost(i, demand), now);
+        }
+    }
+
+    /// <summary>A holder of <paramref name="demand"/> is done.</summary>
+    public void Release(PermitDemand demand, TimeSpan now)
+    {
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            _policies[i].Release(Cost(i, demand), now);
+        }
+    }
+
+    /// <summary>When <paramref name="demand"/>, after <paramref name="ahead"/> queued before it, fits every policy; <see cref="TimeSpan.MaxValue"/> when only a release can make it fit.</summary>
+    public TimeSpan FitsAt(PermitDemand demand, IEnumerable<PermitWaiter> ahead, TimeSpan now)
+    {
+        var latest = now;
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            var cost = Cost(i, demand);
+            foreach (var waiter in ahead)
+            {
+                cost += Cost(i, waiter.Demand);
+            }
+
+            var at = _policies[i].NextAvailableAt(cost, now);
+            latest = at > latest ? at : latest;
+        }
+
+        return latest;
+    }
+
+    /// <summary>The primary policy's counts, with <paramref name="waiting"/> waiters.</summary>
+    public PermitSnapshot Snapshot(int waiting, TimeSpan now) => new(_policies[0].InUse, _policies[0].Available(now), waiting);
+}

@@ -1,0 +1,35 @@
+using ActorQueue.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Primitives.Coordination;
+
+/// <summary>
+/// A facade caller waiting on a primitive: the one facade waiter (<see cref="FacadeWaiter{TResult}"/>) with the
+/// primitive's owner (a flow token, a borrower, the facade itself). Its task completes with <c>true</c> when granted.
+/// </summary>
+internal class PrimitiveWaiter(IActorRef coordinator, object owner) : FacadeWaiter<bool>(coordinator)
+{
+    /// <inheritdoc />
+    public override object? Owner { get; } = owner;
+
+    /// <inheritdoc />
+    public override void Undelivered() => Fail(new ObjectDisposedException("primitive", "The primitive has been disposed."));
+
+    /// <inheritdoc />
+    protected override bool ResultOf(in PermitGrant grant) => true;
+}
+
+/// <summary>The replies of <see cref="CoordinatorProtocol"/>: a grant is <c>Acquired</c>, a wait says nothing, a failure is <c>Refused</c>.</summary>
+internal sealed class CoordinatorReplies : IPermitReplies
+{
+    public static readonly CoordinatorReplies Instance = new();
+
+    /// <inheritdoc />
+    public object Granted(long requestId, in PermitGrant grant) => new CoordinatorProtocol.Acquired(requestId);
+
+    /// <inheritdoc />
+    public object? Queued(long requestId, in PermitSnapshot now) => null;
+
+    /// <inheritdoc />
+    public object Failed(long requestId, Exception error) => new CoordinatorProtocol.Refused(requestId, error.Message);
+}

@@ -1,0 +1,54 @@
+using ActorQueue.Primitives.Coordination;
+using ActorQueue.Runtime;
+using Akka.Event;
+
+namespace ActorQueue.Primitives;
+
+/// <summary>A facade flow took its last level of the lock off the mirror: the coordinator frees the lock.</summary>
+internal sealed record LockRelease(object Owner) : IDeadLetterSuppression;
+
+/// <summary>A holder waits on a condition: release the lock fully and wait for a notify.</summary>
+internal sealed record ConditionWait(ConditionWaiter Waiter) : IUndeliverableRequest
+{
+    /// <inheritdoc />
+    public void Undelivered() => Waiter.Undelivered();
+}
+
+/// <summary>A condition waiter's token fired; the coordinator completes the cancellation once the waiter holds the lock again.</summary>
+internal sealed record CancelConditionWait(ConditionWaiter Waiter, CancellationToken Token) : IDeadLetterSuppression;
+
+/// <summary>A holder wakes up to <see cref="Count"/> waiters of a condition; completes with how many were woken.</summary>
+internal sealed class ConditionNotify(int conditionId, int count, object owner) : CoordinatorCommand<int>
+{
+    public int ConditionId { get; } = conditionId;
+
+    public int Count { get; } = count;
+
+    public object Owner { get; } = owner;
+}
+
+/// <summary>
+/// A flow waiting on a condition. It waits in its condition's queue until notified, then in the lock's gate; when
+/// granted it holds the lock again at the depth it held before. Its cancellation is deferred: the token only tells the
+/// coordinator, which queues it for the lock, and the grant then completes it as cancelled, holding the lock.
+/// </summary>
+internal sealed class ConditionWaiter(Akka.Actor.IActorRef coordinator, object owner, int depth, int conditionId)
+    : PrimitiveWaiter(coordinator, owner)
+{
+    /// <summary>The lock depth to restore when it gets the lock back.</summary>
+    public int Depth { get; set; } = depth;
+
+    /// <summary>The condition it waits on.</summary>
+    public int ConditionId { get; } = conditionId;
+
+    /// <summary>Set when it was cancelled: its grant completes as cancelled.</summary>
+    public CancellationToken? CancelledBy { get; set; }
+
+    /// <inheritdoc />
+    public override bool TryGrant(in ActorQueue.Coordination.PermitGrant grant) =>
+        CancelledBy is { } token ? TryCancel(token) : base.TryGrant(grant);
+
+    /// <inheritdoc />
+    protected override void OnCancellationRequested(CancellationToken cancellationToken) =>
+        TellServer(new CancelConditionWait(this, cancellationToken));
+}
