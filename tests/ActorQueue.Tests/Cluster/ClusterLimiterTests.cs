@@ -56,7 +56,11 @@ public sealed class ClusterLimiterTests
         await using var cluster = await ClusterNodes.StartAsync(3);
         var victim = cluster.Nodes[2];
         var victimLimiter = ActorQueueCluster.Get(victim).Limiter("crash", maxRunning: 2);
-        var held = new[] { await victimLimiter.AcquireAsync("victim-1"), await victimLimiter.AcquireAsync("victim-2") };
+        var held = new[]
+        {
+            await victimLimiter.AcquireAsync("victim-1").AsTask().WaitAsync(ClusterNodes.StepTimeout),
+            await victimLimiter.AcquireAsync("victim-2").AsTask().WaitAsync(ClusterNodes.StepTimeout),
+        };
         Assert.All(held, lease => Assert.False(lease.IsReleased));
 
         var survivor = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("crash", maxRunning: 2);
@@ -81,8 +85,8 @@ public sealed class ClusterLimiterTests
         var waiterNode = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("handover", maxRunning: 2);
         ActorQueueCluster.Get(oldest).Limiter("handover", maxRunning: 2); // the singleton's node uses it too
 
-        var held1 = await holderNode.AcquireAsync("holder-1");
-        var held2 = await holderNode.AcquireAsync("holder-2");
+        var held1 = await holderNode.AcquireAsync("holder-1").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        var held2 = await holderNode.AcquireAsync("holder-2").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         var waiter = waiterNode.AcquireAsync("waiter").AsTask();
         await Poll.UntilAsync(() => waiterNode.WaitingCount == 1, ClusterNodes.StepTimeout, "the waiter was queued by the gatekeeper");
 
