@@ -62,9 +62,6 @@ internal sealed class Incarnation
     /// <summary>Whether the roll call is over: every member answered (at once for an incarnation that does not await members).</summary>
     public bool IsRecovered => !_awaitEveryMember || _silent is { Count: 0 };
 
-    /// <summary>How many members are still silent (0 before the roll call began).</summary>
-    public int SilentCount => _silent?.Count ?? 0;
-
     /// <summary>
     /// Starts the roll call: asks every member's node host, except nodes that already answered. Called once, when the
     /// membership is known.

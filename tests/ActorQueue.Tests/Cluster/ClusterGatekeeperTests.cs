@@ -10,22 +10,9 @@ namespace ActorQueue.Tests.Cluster;
 /// that are not members (they announce themselves when asked, but answer no roll call).
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ClusterGatekeeperTests : IAsyncLifetime
+public sealed class ClusterGatekeeperTests : OneNodeClusterTest
 {
     private static readonly Address OtherNode = new("akka.tcp", "actorqueue", "10.0.0.9", 4053);
-
-    private ClusterNodes _cluster = null!;
-    private Akka.TestKit.Xunit2.TestKit _kit = null!;
-
-    public async Task InitializeAsync()
-    {
-        _cluster = await ClusterNodes.StartAsync(1);
-        _kit = new Akka.TestKit.Xunit2.TestKit(Node); // not disposed: that would shut the node down
-    }
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
-    private ActorSystem Node => _cluster.Nodes[0];
 
     private Address NodeAddress => ActorQueueCluster.Get(Node).Cluster.SelfAddress;
 
@@ -42,7 +29,7 @@ public sealed class ClusterGatekeeperTests : IAsyncLifetime
     /// <summary>A probe for an agent of a node that is not a member: it says hello and announces what it is given when asked.</summary>
     private async Task<TestProbe> AnnouncedAgentAsync(IActorRef gatekeeper, long epoch, long[]? held = null)
     {
-        var agent = _kit.CreateTestProbe();
+        var agent = Kit.CreateTestProbe();
         gatekeeper.Tell(new AgentHello(0), agent);
         Assert.Equal(epoch, (await agent.ExpectMsgAsync<RecoverLimiter>()).Epoch);
         gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, held ?? [], [], []), agent);
@@ -54,7 +41,7 @@ public sealed class ClusterGatekeeperTests : IAsyncLifetime
     [Fact]
     public async Task A_recovering_gatekeeper_queues_or_rejects_but_grants_nothing_until_every_member_answered()
     {
-        var nodeAgent = _kit.CreateTestProbe();
+        var nodeAgent = Kit.CreateTestProbe();
         var (gatekeeper, epoch) = await StartAsync("recovering", maxRunning: 1, maxQueued: 1, nodeAgent);
         var other = await AnnouncedAgentAsync(gatekeeper, epoch);
 
@@ -79,7 +66,7 @@ public sealed class ClusterGatekeeperTests : IAsyncLifetime
     [Fact]
     public async Task A_slot_released_while_recovering_is_granted_only_once_recovered()
     {
-        var nodeAgent = _kit.CreateTestProbe();
+        var nodeAgent = Kit.CreateTestProbe();
         var (gatekeeper, epoch) = await StartAsync("released", maxRunning: 1, maxQueued: null, nodeAgent);
         var holder = await AnnouncedAgentAsync(gatekeeper, epoch, held: [3]);
         var waiter = await AnnouncedAgentAsync(gatekeeper, epoch);
@@ -98,13 +85,13 @@ public sealed class ClusterGatekeeperTests : IAsyncLifetime
     [Fact]
     public async Task A_serving_gatekeeper_counts_a_late_agents_leases_and_asks_a_stale_sender_once()
     {
-        var nodeAgent = _kit.CreateTestProbe();
+        var nodeAgent = Kit.CreateTestProbe();
         var (gatekeeper, epoch) = await StartAsync("serving", maxRunning: 2, maxQueued: null, nodeAgent);
         gatekeeper.Tell(new LimiterAnnounce(epoch, NodeAddress, [], [], []), nodeAgent);
         Assert.False((await StatusAsync(gatekeeper)).Recovering);
 
         // An agent that follows no incarnation yet: its acquire is dropped, and it is asked (once) to announce itself.
-        var late = _kit.CreateTestProbe();
+        var late = Kit.CreateTestProbe();
         gatekeeper.Tell(new RemoteAcquire(0, 1, "late"), late);
         gatekeeper.Tell(new RemoteAcquire(0, 2, "late"), late);
         gatekeeper.Tell(new AgentHello(0), late);
