@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
 using Akka.Actor;
@@ -13,12 +15,12 @@ namespace ActorQueue.Cluster;
 /// node leaves or is downed, its agent's leases are released and its waits withdrawn.
 /// </summary>
 /// <remarks>
-/// A new incarnation (first start, or after the singleton moved) does not know who holds slots. It picks a new
-/// epoch and asks every cluster member for its leases and waits; until every member has answered or been
-/// removed from the cluster it grants nothing, so it never admits more than the limit while holders of the
-/// previous incarnation are still running.
+/// A new incarnation (first start, or after the singleton moved) does not know who holds slots. It starts
+/// <see cref="Recovering"/>: it asks every cluster member for its leases and waits (its <see cref="Incarnation"/>'s
+/// roll call) and grants nothing until every member has answered or been removed from the cluster, so it never admits
+/// more than the limit while holders of the previous incarnation are still running. Then it is <see cref="Serving"/>.
 /// </remarks>
-internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
+internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecoveryRequests
 {
     /// <summary>The limiter's name.</summary>
     private readonly string _name;
@@ -32,18 +34,12 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>How often members that have not answered are asked again.</summary>
     private readonly TimeSpan _recoverInterval;
 
-    /// <summary>This incarnation; messages of agents that have not announced themselves to it are dropped.</summary>
-    private readonly long _epoch = NewEpoch();
+    /// <summary>This incarnation: its epoch, the agents announced to it, and the roll call of the members.</summary>
+    private readonly Incarnation _incarnation;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    /// <summary>Members that have not yet told this incarnation what they hold; null until the membership is known.</summary>
-    private HashSet<Address>? _awaiting;
-
-    /// <summary>Agents known to this incarnation.</summary>
+    /// <summary>Agents announced to this incarnation, with what each holds and waits for.</summary>
     private readonly Dictionary<IActorRef, AgentRecord> _agents = [];
-
-    /// <summary>Agents sent a recover request outside the broadcast, so they are asked only once.</summary>
-    private readonly HashSet<IActorRef> _askedToRecover = [];
 
     /// <summary>Requests waiting for a slot, oldest first.</summary>
     private readonly WaiterQueue<Waiting> _waiting = new();
@@ -51,14 +47,14 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>Slots held cluster-wide.</summary>
     private int _running;
 
-    /// <summary>Set once every member present at the start has announced or been removed; grants start then.</summary>
-    private bool _recovered;
+    /// <summary>Puts <see cref="_running"/> on the running up-down counter.</summary>
+    private readonly UpDownPublisher _runningCounter;
+
+    /// <summary>Puts the number of waiters on the waiting up-down counter.</summary>
+    private readonly UpDownPublisher _waitingCounter;
 
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
-
-    /// <summary>The running and waiting counts last added to the up-down counters (so each incarnation adds only deltas).</summary>
-    private (int Running, int Waiting) _published;
 
     public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, TimeSpan recoverInterval)
     {
@@ -66,20 +62,11 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _maxRunning = maxRunning;
         _maxQueued = maxQueued;
         _recoverInterval = recoverInterval;
+        _incarnation = new Incarnation(this, awaitEveryMember: true);
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
-
-        Receive<ClusterEvent.CurrentClusterState>(HandleClusterState);
-        Receive<ClusterEvent.MemberRemoved>(removed => MemberGone(removed.Member.Address));
-        Receive<RecoverTick>(_ => AskAwaitingMembers());
-        Receive<NoLimiterAgent>(HandleNoAgent);
-        Receive<ActorIdentity>(HandleHostIdentity);
-        Receive<LimiterAnnounce>(HandleAnnounce);
-        Receive<RemoteAcquire>(HandleAcquire);
-        Receive<RemoteRelease>(HandleRelease);
-        Receive<RemoteCancel>(HandleCancel);
-        Receive<AgentHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
-        Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(_name, _running, _waiting.Count, _maxRunning, _maxQueued, !_recovered, _agents.Count)));
-        Receive<Terminated>(HandleAgentTerminated);
+        _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag);
+        _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag);
+        Become(Recovering);
     }
 
     /// <inheritdoc />
@@ -92,73 +79,90 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         AkkaCluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));
-        _log.Info("Cluster gatekeeper {0} (limit {1}) started with epoch {2}; recovering leases from the members", _name, _maxRunning, _epoch);
+        _log.Info("Cluster gatekeeper {0} (limit {1}) started with epoch {2}; recovering leases from the members", _name, _maxRunning, _incarnation.Epoch);
     }
 
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
         var handled = base.AroundReceive(receive, message);
-        PublishCounts(_running, _waiting.Count);
+        AssertInvariants();
+        _runningCounter.Publish(_running);
+        _waitingCounter.Publish(_waiting.Count);
         return handled;
     }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
-        PublishCounts(0, 0); // the next incarnation adds what it recovers
+        // The next incarnation adds what it recovers.
+        _runningCounter.Publish(0);
+        _waitingCounter.Publish(0);
         AkkaCluster.Get(Context.System).Unsubscribe(Self);
         base.PostStop();
     }
 
-    private static long NewEpoch()
+    /// <summary>
+    /// A new incarnation until every member answered its roll call: it learns leases and waits from the announcements,
+    /// queues (or rejects) new requests and takes back released slots, but grants nothing.
+    /// </summary>
+    private void Recovering()
     {
-        long epoch;
-        do
+        Receive<ClusterEvent.CurrentClusterState>(HandleClusterState);
+        Receive<ClusterEvent.MemberRemoved>(removed => HandleMemberRemoved(removed.Member.Address));
+        Receive<RecoverTick>(_ => _incarnation.AskAgain());
+        Receive<NoLimiterAgent>(message => { if (_incarnation.NoAgent(message.Epoch, message.Node)) { ServeIfRecovered(); } });
+        Receive<ActorIdentity>(HandleHostIdentity);
+        Receive<LimiterAnnounce>(message => { if (Adopt(message) && _incarnation.Answered(message.Node)) { ServeIfRecovered(); } });
+        Receive<RemoteAcquire>(message => { if (IsNewRequest(message, out var agent)) { QueueOrReject(agent, message.RequestId); } });
+        Receive<RemoteRelease>(message => { Release(message); }); // block bodies: a bool lambda would mean "unhandled" when false
+        Receive<RemoteCancel>(message => { Cancel(message); });
+        Receive<Terminated>(message => { Forget(message.ActorRef); });
+        Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
+        Receive<GetLimiterStatus>(_ => ReplyStatus(recovering: true));
+    }
+
+    /// <summary>Every member has answered: slots are granted, oldest waiter first; agents that start later announce themselves as they come.</summary>
+    private void Serving()
+    {
+        Receive<LimiterAnnounce>(message => { if (Adopt(message)) { GrantWaiting(); } });
+        Receive<RemoteAcquire>(message =>
         {
-            epoch = Random.Shared.NextInt64();
-        }
-        while (epoch == 0);
-        return epoch;
+            if (IsNewRequest(message, out var agent) && !GrantAtOnce(agent, message.RequestId))
+            {
+                QueueOrReject(agent, message.RequestId);
+            }
+        });
+        Receive<RemoteRelease>(message => { if (Release(message)) { GrantWaiting(); } });
+        Receive<RemoteCancel>(message => { if (Cancel(message)) { GrantWaiting(); } });
+        Receive<Terminated>(message => { if (Forget(message.ActorRef)) { GrantWaiting(); } });
+        Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
+        Receive<GetLimiterStatus>(_ => ReplyStatus(recovering: false));
+
+        // Roll-call answers still in flight when it ended change nothing.
+        Receive<ClusterEvent.MemberRemoved>(_ => { });
+        Receive<RecoverTick>(_ => { });
+        Receive<NoLimiterAgent>(_ => { });
+        Receive<ActorIdentity>(_ => { });
     }
 
     private void HandleClusterState(ClusterEvent.CurrentClusterState state)
     {
-        _awaiting = [.. state.Members.Select(member => member.Address)];
-        foreach (var agent in _agents.Values.Where(agent => agent.Announced))
+        if (_incarnation.Begin(state.Members.Select(member => member.Address)))
         {
-            _awaiting.Remove(agent.Node);
+            ServeIfRecovered();
+            return;
         }
 
-        AskAwaitingMembers();
         Timers.StartPeriodicTimer(RecoverTick.Instance, RecoverTick.Instance, _recoverInterval);
-        CheckRecovered();
     }
 
-    private void AskAwaitingMembers()
+    private void HandleMemberRemoved(Address node)
     {
-        foreach (var node in _awaiting ?? [])
-        {
-            var host = NodeHostActor.At(Context, node);
-            host.Tell(new RecoverLimiter(_name, _epoch));
-            host.Tell(new Identify(node.ToString())); // a string id: Akka serializes it natively
-        }
-    }
-
-    private void MemberGone(Address node)
-    {
-        if (_awaiting?.Remove(node) == true)
+        if (_incarnation.Answered(node))
         {
             _log.Info("Cluster gatekeeper {0}: member {1} was removed before it announced; nothing of it is counted", _name, node);
-            CheckRecovered();
-        }
-    }
-
-    private void HandleNoAgent(NoLimiterAgent message)
-    {
-        if (message.Epoch == _epoch && _awaiting?.Remove(message.Node) == true)
-        {
-            CheckRecovered();
+            ServeIfRecovered();
         }
     }
 
@@ -168,26 +172,38 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// </summary>
     private void HandleHostIdentity(ActorIdentity identity)
     {
-        if (identity is { Subject: null, MessageId: string node } && _awaiting?.Remove(Address.Parse(node)) == true)
+        if (identity is { Subject: null, MessageId: string node } && _incarnation.Answered(Address.Parse(node)))
         {
-            CheckRecovered();
+            ServeIfRecovered();
         }
     }
 
-    private void HandleAnnounce(LimiterAnnounce message)
+    private void ServeIfRecovered()
     {
-        if (message.Epoch != _epoch)
+        if (!_incarnation.IsRecovered)
         {
             return;
         }
 
-        var agent = AgentFor(Sender, message.Node);
-        if (agent.Announced)
+        Timers.Cancel(RecoverTick.Instance);
+        AkkaCluster.Get(Context.System).Unsubscribe(Self);
+        _log.Info("Cluster gatekeeper {0}: recovered {1} lease(s) and {2} waiter(s) from {3} agent(s)", _name, _running, _waiting.Count, _agents.Count);
+        Become(Serving);
+        GrantWaiting();
+    }
+
+    /// <summary>Takes an agent's first announcement to this incarnation: its leases count, its waits queue behind those already waiting, oldest first.</summary>
+    /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
+    private bool Adopt(LimiterAnnounce message)
+    {
+        if (!_incarnation.Announced(message.Epoch, Sender))
         {
-            return;
+            return false;
         }
 
-        agent.Announced = true;
+        var agent = new AgentRecord(Sender);
+        _agents.Add(Sender, agent);
+        Context.Watch(Sender);
         foreach (var requestId in message.Held)
         {
             if (agent.Held.Add(requestId))
@@ -210,73 +226,81 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             }
         }
 
-        _awaiting?.Remove(message.Node);
-        CheckRecovered();
-        GrantWaiting();
+        return true;
     }
 
-    private void HandleAcquire(RemoteAcquire message)
+    /// <summary>Whether an acquire belongs to this incarnation and asks for something not known yet (the announcement may have carried it).</summary>
+    private bool IsNewRequest(RemoteAcquire message, [NotNullWhen(true)] out AgentRecord? agent) =>
+        IsCurrent(message.Epoch, out agent) && !agent.Held.Contains(message.RequestId) && !agent.Pending.ContainsKey(message.RequestId);
+
+    /// <summary>Grants a new request if a slot is free and nobody waits before it.</summary>
+    private bool GrantAtOnce(AgentRecord agent, long requestId)
     {
-        if (!IsCurrent(message.Epoch, out var agent))
+        if (_running >= _maxRunning || !_waiting.IsEmpty)
         {
-            return;
+            return false;
         }
 
-        if (agent.Held.Contains(message.RequestId) || agent.Pending.ContainsKey(message.RequestId))
-        {
-            return;
-        }
+        Grant(agent, requestId);
+        return true;
+    }
 
-        if (_recovered && _running < _maxRunning && _waiting.IsEmpty)
-        {
-            Grant(agent, message.RequestId);
-            return;
-        }
-
+    private void QueueOrReject(AgentRecord agent, long requestId)
+    {
         if (_maxQueued is { } maxQueued && _waiting.Count >= maxQueued)
         {
-            agent.Ref.Tell(new RemoteRejected(_epoch, message.RequestId, _waiting.Count + 1, maxQueued));
+            agent.Ref.Tell(new RemoteRejected(_incarnation.Epoch, requestId, _waiting.Count + 1, maxQueued));
             ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
             return;
         }
 
-        Enqueue(agent, message.RequestId);
-        agent.Ref.Tell(new RemoteQueued(_epoch, message.RequestId, _running, _waiting.Count));
+        Enqueue(agent, requestId);
+        agent.Ref.Tell(new RemoteQueued(_incarnation.Epoch, requestId, _running, _waiting.Count));
     }
 
-    private void HandleRelease(RemoteRelease message)
+    /// <returns>Whether a slot was freed.</returns>
+    private bool Release(RemoteRelease message)
     {
-        if (IsCurrent(message.Epoch, out var agent) && agent.Held.Remove(message.RequestId))
+        if (!IsCurrent(message.Epoch, out var agent) || !agent.Held.Remove(message.RequestId))
         {
-            _running--;
-            GrantWaiting();
+            return false;
         }
+
+        _running--;
+        return true;
     }
 
-    private void HandleCancel(RemoteCancel message)
+    /// <returns>Whether a slot was freed (the request had been granted meanwhile).</returns>
+    private bool Cancel(RemoteCancel message)
     {
         if (!IsCurrent(message.Epoch, out var agent))
         {
-            return;
+            return false;
         }
 
         if (agent.Pending.Remove(message.RequestId, out var waiting))
         {
             _waiting.Remove(waiting);
+            return false;
         }
-        else if (agent.Held.Remove(message.RequestId))
+
+        if (!agent.Held.Remove(message.RequestId))
         {
-            _running--;
-            GrantWaiting();
+            return false;
         }
+
+        _running--;
+        return true;
     }
 
-    private void HandleAgentTerminated(Terminated message)
+    /// <summary>An agent stopped (its node left or was downed, or its limiter was disposed): its waits go, its leases come back.</summary>
+    /// <returns>Whether slots were freed.</returns>
+    private bool Forget(IActorRef stopped)
     {
-        _askedToRecover.Remove(message.ActorRef);
-        if (!_agents.Remove(message.ActorRef, out var agent))
+        _incarnation.Forget(stopped);
+        if (!_agents.Remove(stopped, out var agent))
         {
-            return;
+            return false;
         }
 
         foreach (var waiting in agent.Pending.Values)
@@ -284,55 +308,26 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             _waiting.Remove(waiting);
         }
 
-        if (agent.Held.Count > 0)
+        if (agent.Held.Count == 0)
         {
-            _log.Info("Cluster gatekeeper {0}: agent {1} is gone; released its {2} lease(s)", _name, message.ActorRef.Path, agent.Held.Count);
+            return false;
         }
 
+        _log.Info("Cluster gatekeeper {0}: agent {1} is gone; released its {2} lease(s)", _name, stopped.Path, agent.Held.Count);
         _running -= agent.Held.Count;
-        GrantWaiting();
+        return true;
     }
 
-    /// <summary>Whether a message belongs to this incarnation; if not, the sender is asked to announce itself and the message is dropped.</summary>
-    private bool IsCurrent(long epoch, out AgentRecord agent)
+    /// <summary>Whether a message belongs to this incarnation; if not, its sender is asked to announce itself and the message is dropped.</summary>
+    private bool IsCurrent(long epoch, [NotNullWhen(true)] out AgentRecord? agent)
     {
-        if (epoch == _epoch && _agents.TryGetValue(Sender, out agent!))
-        {
-            return true;
-        }
-
-        agent = null!;
-        AskToRecover(Sender);
-        return false;
-    }
-
-    private void AskToRecover(IActorRef sender)
-    {
-        if (_agents.TryGetValue(sender, out var known) && known.Announced)
-        {
-            return; // an old message still in flight: the announcement already covered it
-        }
-
-        if (_askedToRecover.Add(sender))
-        {
-            sender.Tell(new RecoverLimiter(_name, _epoch));
-        }
-    }
-
-    private void CheckRecovered()
-    {
-        if (!_recovered && _awaiting is { Count: 0 })
-        {
-            _recovered = true;
-            Timers.Cancel(RecoverTick.Instance);
-            _log.Info("Cluster gatekeeper {0}: recovered {1} lease(s) and {2} waiter(s) from {3} agent(s)", _name, _running, _waiting.Count, _agents.Count);
-            GrantWaiting();
-        }
+        agent = null;
+        return _incarnation.Admit(epoch, Sender) && _agents.TryGetValue(Sender, out agent);
     }
 
     private void GrantWaiting()
     {
-        while (_recovered && _running < _maxRunning && _waiting.Dequeue() is { } waiting)
+        while (_running < _maxRunning && _waiting.Dequeue() is { } waiting)
         {
             waiting.Agent.Pending.Remove(waiting.RequestId);
             Grant(waiting.Agent, waiting.RequestId);
@@ -351,36 +346,29 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         agent.Held.Add(requestId);
         _running++;
         ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
-        agent.Ref.Tell(new RemoteGranted(_epoch, requestId, _running, _waiting.Count));
+        agent.Ref.Tell(new RemoteGranted(_incarnation.Epoch, requestId, _running, _waiting.Count));
     }
 
-    private AgentRecord AgentFor(IActorRef agentRef, Address node)
+    private void ReplyStatus(bool recovering) =>
+        Sender.Tell(new ClusterLimiterStatus(_name, _running, _waiting.Count, _maxRunning, _maxQueued, recovering, _agents.Count));
+
+    /// <summary>The counts are the agents' books summed: every held id is one running slot, every pending id one waiter.</summary>
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
     {
-        if (!_agents.TryGetValue(agentRef, out var agent))
-        {
-            agent = new AgentRecord(agentRef, node);
-            _agents.Add(agentRef, agent);
-            Context.Watch(agentRef);
-        }
-
-        return agent;
+        System.Diagnostics.Debug.Assert(_running == _agents.Values.Sum(agent => agent.Held.Count), "running counts every held request");
+        System.Diagnostics.Debug.Assert(_waiting.Count == _agents.Values.Sum(agent => agent.Pending.Count), "the FIFO holds every pending request");
     }
 
-    /// <summary>Adds the change since the last publication to the running and waiting up-down counters.</summary>
-    private void PublishCounts(int running, int waiting)
+    /// <summary>A new incarnation's node host broadcast: to the nodes' agents, and a probe of whether the node runs ActorQueue at all.</summary>
+    void IRecoveryRequests.AskNode(Address node, long epoch)
     {
-        if (running != _published.Running)
-        {
-            ActorQueueTelemetry.LimiterRunningCounter.Add(running - _published.Running, _metricTag);
-        }
-
-        if (waiting != _published.Waiting)
-        {
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _published.Waiting, _metricTag);
-        }
-
-        _published = (running, waiting);
+        var host = NodeHostActor.At(Context, node);
+        host.Tell(new RecoverLimiter(_name, epoch), Self);
+        host.Tell(new Identify(node.ToString()), Self); // a string id: Akka serializes it natively
     }
+
+    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverLimiter(_name, epoch), Self);
 
     private sealed class RecoverTick
     {
@@ -388,13 +376,9 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>One node's agent: its held request ids and its waiting requests.</summary>
-    private sealed class AgentRecord(IActorRef agentRef, Address node)
+    private sealed class AgentRecord(IActorRef agentRef)
     {
         public IActorRef Ref { get; } = agentRef;
-
-        public Address Node { get; } = node;
-
-        public bool Announced { get; set; }
 
         public HashSet<long> Held { get; } = [];
 

@@ -11,7 +11,8 @@ namespace ActorQueue.Cluster;
 /// gatekeeper, and keeps what the node waits for and holds, so that it can announce exactly that to a new
 /// gatekeeper incarnation.
 /// </summary>
-internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWithTimers
+/// <remarks>Not sealed: tests hold back its answers to recover requests from a subclass's <c>AroundReceive</c>, so the agent carries no test hook.</remarks>
+internal class LimiterAgentActor : ReceiveActor, IWithTimers
 {
     /// <summary>The limiter's cluster-wide name.</summary>
     private readonly string _name;
@@ -61,9 +62,6 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
-    /// <summary>Test hook: while set, recover requests wait (as on a node slow to answer).</summary>
-    private bool _recoveryPaused;
-
     public LimiterAgentActor(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
                              LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval)
     {
@@ -90,14 +88,6 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
         Receive<RemoteRejected>(HandleRejected);
         Receive<RecoverLimiter>(HandleRecover);
         Receive<HelloTick>(_ => HelloIfUnanswered());
-        Receive<PauseRecoveryForTest>(pause =>
-        {
-            _recoveryPaused = pause.Paused;
-            if (!pause.Paused)
-            {
-                Stash.UnstashAll();
-            }
-        });
         Receive<Terminated>(HandleTerminated);
         Receive<DisposeGatekeeper>(message =>
         {
@@ -105,9 +95,6 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
             Context.Stop(Self);
         });
     }
-
-    /// <inheritdoc />
-    public IStash Stash { get; set; } = null!;
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
@@ -257,12 +244,6 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
     /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
     private void HandleRecover(RecoverLimiter message)
     {
-        if (_recoveryPaused)
-        {
-            Stash.Stash();
-            return;
-        }
-
         _gatekeeper.Follow(Context, Sender, message.Epoch);
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
         var pendingSources = Array.ConvertAll(pendingIds, id => _pending[id].Source);
@@ -327,9 +308,6 @@ internal sealed class LimiterAgentActor : ReceiveActor, IWithUnboundedStash, IWi
 
     private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
 }
-
-/// <summary>Test hook: makes an agent hold back its answers to recover requests, as a node slow to answer would.</summary>
-internal sealed record PauseRecoveryForTest(bool Paused);
 
 /// <summary>A facade lease of a cluster limiter was disposed.</summary>
 internal sealed record ReleaseAgentLease(long RequestId) : Akka.Event.IDeadLetterSuppression;

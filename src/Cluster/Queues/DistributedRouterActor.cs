@@ -17,7 +17,7 @@ namespace ActorQueue.Cluster;
 /// A new incarnation (after the singleton moved) starts empty: it asks every node to announce itself, and
 /// producers hand it every item that has no result yet, workers report whether they are free.
 /// </remarks>
-internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
+internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecoveryRequests
 {
     /// <summary>The queue's name.</summary>
     private readonly string _name;
@@ -25,8 +25,8 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>How often an item may be lost with a worker before it is reported failed.</summary>
     private readonly int _maxDeliveries;
 
-    /// <summary>This incarnation; messages of agents that have not announced themselves to it are dropped.</summary>
-    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
+    /// <summary>This incarnation: its epoch and the producers and workers announced to it. It serves at once: what they re-announce only adds to the queue.</summary>
+    private readonly Incarnation _incarnation;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     /// <summary>Items waiting for a worker, oldest first.</summary>
@@ -35,18 +35,11 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>Puts waiting for space, oldest first.</summary>
     private readonly WaiterQueue<WaitingPut> _waitingPuts = new();
 
-
     /// <summary>Every worker known to this incarnation, with the item it runs (null when free or busy with an earlier incarnation's item).</summary>
     private readonly Dictionary<IActorRef, ItemEnvelope?> _workers = [];
 
     /// <summary>Free workers, in the order they asked.</summary>
     private readonly LinkedList<IActorRef> _idle = new();
-
-    /// <summary>Producers and workers that announced themselves to this incarnation.</summary>
-    private readonly HashSet<IActorRef> _announced = [];
-
-    /// <summary>Agents sent a recover request outside the broadcast, so they are asked once.</summary>
-    private readonly HashSet<IActorRef> _askedToRecover = [];
 
     /// <summary>Items accepted while handling the current message, by producer, not yet acknowledged (lists reused).</summary>
     private readonly Dictionary<IActorRef, List<long>> _acceptances = [];
@@ -54,8 +47,8 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming this queue.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
-    /// <summary>The depth last added to the depth up-down counter.</summary>
-    private int _publishedDepth;
+    /// <summary>Puts the queue's depth on the depth up-down counter.</summary>
+    private readonly UpDownPublisher _depth;
 
     /// <summary>The producers' capacity (0 until a producer tells it).</summary>
     private int _capacity;
@@ -75,11 +68,13 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         _capacity = capacity;
         _maxDeliveries = maxDeliveries;
         _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
+        _depth = new(ActorQueueTelemetry.QueueDepthCounter, _metricTag);
+        _incarnation = new Incarnation(this, awaitEveryMember: false);
 
         Receive<RemoteEnqueue>(HandleEnqueue);
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
-        Receive<AgentHello>(hello => { if (hello.Epoch != _epoch) { AskToRecover(Sender); } });
+        Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<WorkerAnnounce>(HandleWorkerAnnounce);
         Receive<WorkerPull>(HandleWorkerPull);
         Receive<Terminated>(HandleTerminated);
@@ -99,32 +94,28 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     protected override bool AroundReceive(Receive receive, object message)
     {
         var handled = base.AroundReceive(receive, message);
-        PublishDepth(_queue.Count);
+        _depth.Publish(_queue.Count);
         return handled;
     }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
-        PublishDepth(0); // the next incarnation adds what it recovers
+        _depth.Publish(0); // the next incarnation adds what it recovers
         base.PostStop();
     }
 
     /// <inheritdoc />
     protected override void PreStart()
     {
-        _log.Info("Distributed queue router {0} started with epoch {1}; asking the members for their items and workers", _name, _epoch);
-        foreach (var member in AkkaCluster.Get(Context.System).State.Members)
-        {
-            NodeHostActor.At(Context, member.Address).Tell(new RecoverQueue(_name, _epoch));
-        }
+        _log.Info("Distributed queue router {0} started with epoch {1}; asking the members for their items and workers", _name, _incarnation.Epoch);
+        _incarnation.Begin(AkkaCluster.Get(Context.System).State.Members.Select(member => member.Address));
     }
 
     private void HandleEnqueue(RemoteEnqueue message)
     {
-        if (message.Epoch != _epoch)
+        if (!_incarnation.Admit(message.Epoch, Sender))
         {
-            AskToRecover(Sender);
             return;
         }
 
@@ -172,7 +163,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
 
     private void HandleProducerAnnounce(ProducerAnnounce message)
     {
-        if (message.Epoch != _epoch || !_announced.Add(Sender))
+        if (!_incarnation.Announced(message.Epoch, Sender))
         {
             return;
         }
@@ -194,7 +185,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
 
     private void HandleWorkerAnnounce(WorkerAnnounce message)
     {
-        if (message.Epoch != _epoch || !_announced.Add(Sender))
+        if (!_incarnation.Announced(message.Epoch, Sender))
         {
             return;
         }
@@ -209,9 +200,8 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
 
     private void HandleWorkerPull(WorkerPull message)
     {
-        if (message.Epoch != _epoch)
+        if (!_incarnation.Admit(message.Epoch, Sender))
         {
-            AskToRecover(Sender);
             return;
         }
 
@@ -224,9 +214,8 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses).</summary>
     private void HandleTerminated(Terminated message)
     {
-        _announced.Remove(message.ActorRef);
+        _incarnation.Forget(message.ActorRef);
         _acceptances.Remove(message.ActorRef);
-        _askedToRecover.Remove(message.ActorRef);
         if (!_workers.Remove(message.ActorRef, out var inFlight))
         {
             return;
@@ -292,7 +281,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
                 var envelope = _queue.PopFront();
                 _workers[worker.Value] = envelope;
                 _dispatched++;
-                worker.Value.Tell(new DispatchItem(_epoch, envelope));
+                worker.Value.Tell(new DispatchItem(_incarnation.Epoch, envelope));
             }
 
             while (_queue.Count < Capacity && _waitingPuts.Dequeue() is { } put)
@@ -304,15 +293,6 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         while (_idle.Count > 0 && _queue.Count > 0);
 
         SendAcceptances();
-    }
-
-    private void PublishDepth(int depth)
-    {
-        if (depth != _publishedDepth)
-        {
-            ActorQueueTelemetry.QueueDepthCounter.Add(depth - _publishedDepth, _metricTag);
-            _publishedDepth = depth;
-        }
     }
 
     private void MarkIdle(IActorRef worker)
@@ -331,13 +311,9 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void AskToRecover(IActorRef sender)
-    {
-        if (!_announced.Contains(sender) && _askedToRecover.Add(sender))
-        {
-            sender.Tell(new RecoverQueue(_name, _epoch));
-        }
-    }
+    void IRecoveryRequests.AskNode(Address node, long epoch) => NodeHostActor.At(Context, node).Tell(new RecoverQueue(_name, epoch), Self);
+
+    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverQueue(_name, epoch), Self);
 
     /// <summary>A put waiting for space; it is also its own timer key.</summary>
     private sealed class WaitingPut(IActorRef producer, long itemId, string payload) : WaiterNode<WaitingPut>

@@ -56,7 +56,11 @@ public sealed class ClusterLimiterTests
         await using var cluster = await ClusterNodes.StartAsync(3);
         var victim = cluster.Nodes[2];
         var victimLimiter = ActorQueueCluster.Get(victim).Limiter("crash", maxRunning: 2);
-        var held = new[] { await victimLimiter.AcquireAsync("victim-1"), await victimLimiter.AcquireAsync("victim-2") };
+        var held = new[]
+        {
+            await victimLimiter.AcquireAsync("victim-1").AsTask().WaitAsync(ClusterNodes.StepTimeout),
+            await victimLimiter.AcquireAsync("victim-2").AsTask().WaitAsync(ClusterNodes.StepTimeout),
+        };
         Assert.All(held, lease => Assert.False(lease.IsReleased));
 
         var survivor = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("crash", maxRunning: 2);
@@ -77,23 +81,23 @@ public sealed class ClusterLimiterTests
     {
         await using var cluster = await ClusterNodes.StartAsync(3);
         var oldest = cluster.Nodes[0];
-        var holderNode = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("handover", maxRunning: 2);
+        var holderNode = RecoveryHolding.Limiter(cluster.Nodes[1], "handover", maxRunning: 2);
         var waiterNode = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("handover", maxRunning: 2);
         ActorQueueCluster.Get(oldest).Limiter("handover", maxRunning: 2); // the singleton's node uses it too
 
-        var held1 = await holderNode.AcquireAsync("holder-1");
-        var held2 = await holderNode.AcquireAsync("holder-2");
+        var held1 = await holderNode.AcquireAsync("holder-1").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        var held2 = await holderNode.AcquireAsync("holder-2").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         var waiter = waiterNode.AcquireAsync("waiter").AsTask();
         await Poll.UntilAsync(() => waiterNode.WaitingCount == 1, ClusterNodes.StepTimeout, "the waiter was queued by the gatekeeper");
 
         // The holder's node is slow to answer the new gatekeeper: until it has, nothing may be granted.
-        holderNode.Agent.Tell(new PauseRecoveryForTest(true));
+        holderNode.Agent.Tell(RecoveryHoldingAgent.HoldRecovery.Instance);
         await cluster.LeaveAsync(oldest); // the singleton moves to the next-oldest node
         var recovering = (await Poll.ValueAsync(() => StatusAsync(waiterNode), s => s?.Agents >= 1, ClusterNodes.StepTimeout))!;
         Assert.True(recovering.Recovering);
         Assert.Equal((0, 1), (recovering.Running, recovering.Waiting)); // the waiter re-announced itself...
         Assert.False(waiter.IsCompleted); // ...and was not granted a slot the holder still has
-        holderNode.Agent.Tell(new PauseRecoveryForTest(false));
+        holderNode.Agent.Tell(RecoveryHoldingAgent.ReleaseRecovery.Instance);
 
         // The new gatekeeper learned the holder's two leases: the waiter is still waiting, and so is a newcomer.
         var status = (await Poll.ValueAsync(() => StatusAsync(holderNode), s => s is { Recovering: false }, ClusterNodes.StepTimeout))!;

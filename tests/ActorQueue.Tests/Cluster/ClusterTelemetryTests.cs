@@ -50,7 +50,7 @@ public sealed class ClusterTelemetryTests : IDisposable
     {
         await using var cluster = await ClusterNodes.StartAsync(1);
         var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).Limiter($"metered-{_id}", maxRunning: 1);
-        var holder = await limiter.AcquireAsync();
+        var holder = await limiter.AcquireAsync().AsTask().WaitAsync(ClusterNodes.StepTimeout);
         var waiter = limiter.AcquireAsync().AsTask();
         await Until(ActorQueueTelemetry.LimiterWaiting, 1);
         Assert.Equal((1L, 1L), (Sum(ActorQueueTelemetry.LimiterRunning), Sum(ActorQueueTelemetry.LimiterAcquired)));

@@ -1,0 +1,109 @@
+using ActorQueue.Cluster;
+using Akka.Actor;
+using Akka.TestKit;
+
+namespace ActorQueue.Tests.Cluster;
+
+/// <summary>
+/// A cluster gatekeeper on a one-node cluster with probes for agents: the node's agent is a probe registered with the
+/// node host, so the test decides when the only member answers the roll call; other probes speak for agents of nodes
+/// that are not members (they announce themselves when asked, but answer no roll call).
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterGatekeeperTests : OneNodeClusterTest
+{
+    private static readonly Address OtherNode = new("akka.tcp", "actorqueue", "10.0.0.9", 4053);
+
+    private Address NodeAddress => ActorQueueCluster.Get(Node).Cluster.SelfAddress;
+
+    /// <summary>Starts a gatekeeper whose roll call reaches <paramref name="nodeAgent"/> as the node's agent, and returns it with its epoch.</summary>
+    private async Task<(IActorRef Gatekeeper, long Epoch)> StartAsync(string name, int maxRunning, int? maxQueued, TestProbe nodeAgent)
+    {
+        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
+        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, maxRunning, maxQueued, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
+        var recover = await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout);
+        Assert.Equal(gatekeeper, nodeAgent.LastSender);
+        return (gatekeeper, recover.Epoch);
+    }
+
+    /// <summary>A probe for an agent of a node that is not a member: it says hello and announces what it is given when asked.</summary>
+    private async Task<TestProbe> AnnouncedAgentAsync(IActorRef gatekeeper, long epoch, long[]? held = null)
+    {
+        var agent = Kit.CreateTestProbe();
+        gatekeeper.Tell(new AgentHello(0), agent);
+        Assert.Equal(epoch, (await agent.ExpectMsgAsync<RecoverLimiter>()).Epoch);
+        gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, held ?? [], [], []), agent);
+        return agent;
+    }
+
+    private Task<ClusterLimiterStatus> StatusAsync(IActorRef gatekeeper) => gatekeeper.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, ClusterNodes.StepTimeout);
+
+    [Fact]
+    public async Task A_recovering_gatekeeper_queues_or_rejects_but_grants_nothing_until_every_member_answered()
+    {
+        var nodeAgent = Kit.CreateTestProbe();
+        var (gatekeeper, epoch) = await StartAsync("recovering", maxRunning: 1, maxQueued: 1, nodeAgent);
+        var other = await AnnouncedAgentAsync(gatekeeper, epoch);
+
+        // A slot is free, but the node's agent has not said what it holds: the request waits.
+        gatekeeper.Tell(new RemoteAcquire(epoch, 1, "other-1"), other);
+        Assert.Equal(new RemoteQueued(epoch, 1, 0, 1), await other.ExpectMsgAsync<RemoteQueued>());
+        gatekeeper.Tell(new RemoteAcquire(epoch, 2, "other-2"), other);
+        Assert.Equal(new RemoteRejected(epoch, 2, 2, 1), await other.ExpectMsgAsync<RemoteRejected>()); // max_queued holds while recovering
+        Assert.Equal(new ClusterLimiterStatus("recovering", 0, 1, 1, 1, true, 1), await StatusAsync(gatekeeper));
+
+        // The node's agent answers: it holds lease 7 and waits for 8. Then the gatekeeper serves, oldest waiter first.
+        gatekeeper.Tell(new LimiterAnnounce(epoch, NodeAddress, [7], [8], ["node-8"]), nodeAgent);
+        Assert.Equal(new ClusterLimiterStatus("recovering", 1, 2, 1, 1, false, 2), await StatusAsync(gatekeeper));
+        Assert.False(other.HasMessages); // the held lease fills the only slot (a local probe receives synchronously, so a grant would be there)
+
+        gatekeeper.Tell(new RemoteRelease(epoch, 7), nodeAgent);
+        Assert.Equal(new RemoteGranted(epoch, 1, 1, 1), await other.ExpectMsgAsync<RemoteGranted>());
+        gatekeeper.Tell(new RemoteRelease(epoch, 1), other);
+        Assert.Equal(new RemoteGranted(epoch, 8, 1, 0), await nodeAgent.ExpectMsgAsync<RemoteGranted>());
+    }
+
+    [Fact]
+    public async Task A_slot_released_while_recovering_is_granted_only_once_recovered()
+    {
+        var nodeAgent = Kit.CreateTestProbe();
+        var (gatekeeper, epoch) = await StartAsync("released", maxRunning: 1, maxQueued: null, nodeAgent);
+        var holder = await AnnouncedAgentAsync(gatekeeper, epoch, held: [3]);
+        var waiter = await AnnouncedAgentAsync(gatekeeper, epoch);
+        gatekeeper.Tell(new RemoteAcquire(epoch, 1, "waiter"), waiter);
+        await waiter.ExpectMsgAsync<RemoteQueued>();
+
+        gatekeeper.Tell(new RemoteRelease(epoch, 3), holder);
+        Assert.Equal((0, 1, true), Counts(await StatusAsync(gatekeeper))); // freed, but not granted
+        Assert.False(waiter.HasMessages);
+
+        gatekeeper.Tell(new NoLimiterAgent("released", epoch, NodeAddress), ActorRefs.NoSender); // the last member: nothing held there
+        Assert.Equal(new RemoteGranted(epoch, 1, 1, 0), await waiter.ExpectMsgAsync<RemoteGranted>());
+        Assert.Equal((1, 0, false), Counts(await StatusAsync(gatekeeper)));
+    }
+
+    [Fact]
+    public async Task A_serving_gatekeeper_counts_a_late_agents_leases_and_asks_a_stale_sender_once()
+    {
+        var nodeAgent = Kit.CreateTestProbe();
+        var (gatekeeper, epoch) = await StartAsync("serving", maxRunning: 2, maxQueued: null, nodeAgent);
+        gatekeeper.Tell(new LimiterAnnounce(epoch, NodeAddress, [], [], []), nodeAgent);
+        Assert.False((await StatusAsync(gatekeeper)).Recovering);
+
+        // An agent that follows no incarnation yet: its acquire is dropped, and it is asked (once) to announce itself.
+        var late = Kit.CreateTestProbe();
+        gatekeeper.Tell(new RemoteAcquire(0, 1, "late"), late);
+        gatekeeper.Tell(new RemoteAcquire(0, 2, "late"), late);
+        gatekeeper.Tell(new AgentHello(0), late);
+        Assert.Equal(new RecoverLimiter("serving", epoch), await late.ExpectMsgAsync<RecoverLimiter>());
+        Assert.Equal((0, 0, false), Counts(await StatusAsync(gatekeeper)));
+        Assert.False(late.HasMessages); // nothing else: the status answer came after all three
+
+        // It announces a lease it got from the previous incarnation and its two waits; one slot is left for them.
+        gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, [5], [1, 2], ["late", "late"]), late);
+        Assert.Equal(new RemoteGranted(epoch, 1, 2, 1), await late.ExpectMsgAsync<RemoteGranted>());
+        Assert.Equal((2, 1, false), Counts(await StatusAsync(gatekeeper)));
+    }
+
+    private static (int Running, int Waiting, bool Recovering) Counts(ClusterLimiterStatus status) => (status.Running, status.Waiting, status.Recovering);
+}

@@ -1,0 +1,79 @@
+using ActorQueue.Actors;
+using ActorQueue.Cluster;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Cluster;
+
+/// <summary>
+/// A node's limiter agent whose answers to recover requests the test holds back, as on a node slow to answer a new
+/// gatekeeper: the production agent in every other respect. Recover requests reach an agent through its node host and
+/// directly (after its hello), so the hold sits in the agent's own <c>AroundReceive</c>, ahead of its behaviour.
+/// </summary>
+internal sealed class RecoveryHoldingAgent : LimiterAgentActor, IWithUnboundedStash
+{
+    /// <summary>Whether recover requests are held now.</summary>
+    private bool _holding;
+
+    public RecoveryHoldingAgent(string name, int maxRunning, IActorRef hubProxy, Address selfAddress,
+                                 LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval)
+        : base(name, maxRunning, null, hubProxy, selfAddress, clusterCounts, localCounts, helloInterval)
+    {
+    }
+
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        switch (message)
+        {
+            case HoldRecovery:
+                _holding = true;
+                return true;
+            case ReleaseRecovery:
+                _holding = false;
+                Stash.UnstashAll();
+                return true;
+            case RecoverLimiter when _holding:
+                Stash.Stash();
+                return true;
+            default:
+                return base.AroundReceive(receive, message);
+        }
+    }
+
+    /// <summary>From now on, recover requests wait.</summary>
+    public sealed record HoldRecovery
+    {
+        public static HoldRecovery Instance { get; } = new();
+    }
+
+    /// <summary>The held recover requests are answered, in the order they came, and later ones at once.</summary>
+    public sealed record ReleaseRecovery
+    {
+        public static ReleaseRecovery Instance { get; } = new();
+    }
+}
+
+/// <summary>Starts cluster limiter handles whose node agent is a <see cref="RecoveryHoldingAgent"/>.</summary>
+internal static class RecoveryHolding
+{
+    /// <summary>
+    /// This node's handle on cluster limiter <paramref name="name"/>, in place of <see cref="ActorQueueCluster.Limiter"/>:
+    /// its agent is a <see cref="RecoveryHoldingAgent"/>, registered with the node host like a production agent.
+    /// </summary>
+    public static ClusterConcurrencyLimiter Limiter(ActorSystem node, string name, int maxRunning)
+    {
+        var cluster = ActorQueueCluster.Get(node);
+        var clusterCounts = new LimiterCounts();
+        var localCounts = new LimiterCounts();
+        var selfAddress = cluster.Cluster.SelfAddress;
+        var helloInterval = cluster.Settings.HelloInterval;
+        var hubProxy = cluster.HubProxy;
+        var agent = node.ActorOf(Props.Create(() => new RecoveryHoldingAgent(name, maxRunning, hubProxy, selfAddress, clusterCounts, localCounts, helloInterval))
+            .WithDispatcher(cluster.CoordinatorDispatcher), $"recovery-holding-{name}");
+        cluster.Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
+        return new ClusterConcurrencyLimiter(name, maxRunning, null, agent, clusterCounts, localCounts, _ => { });
+    }
+}
