@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ActorQueue.Primitives.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Primitives;

@@ -1,7 +1,6 @@
 using ActorQueue.Cli.Jobs;
 using ActorQueue.Cli.Security;
 using ActorQueue.Cluster;
-using Akka.Cluster;
 
 namespace ActorQueue.Cli.Commands;
 

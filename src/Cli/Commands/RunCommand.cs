@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Cli.Jobs;
 using Serilog;

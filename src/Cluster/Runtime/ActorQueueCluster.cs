@@ -3,7 +3,6 @@ using System.Text.Json;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Event;
 using AkkaCluster = Akka.Cluster.Cluster;

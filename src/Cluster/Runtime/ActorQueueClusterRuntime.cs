@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Reflection;
 using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Actor.Setup;
 using Akka.Configuration;
 using Akka.Remote.Transport.DotNetty;
 

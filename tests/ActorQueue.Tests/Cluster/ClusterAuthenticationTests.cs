@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using ActorQueue.Cluster;
-using Akka.Cluster;
 
 namespace ActorQueue.Tests.Cluster;
 

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
-using ActorQueue.Cluster;
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Serialization;
 
 namespace ActorQueue.Tests.Cluster;

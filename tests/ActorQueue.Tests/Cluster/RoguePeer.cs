@@ -3,7 +3,6 @@ using System.Text.Json;
 using ActorQueue.Cluster;
 using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Actor.Setup;
 using Akka.Configuration;
 using Akka.Remote.Transport.DotNetty;
 

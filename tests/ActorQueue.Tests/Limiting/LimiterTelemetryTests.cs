@@ -153,9 +153,9 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
                 }
             },
         };
-        listener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) sums.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        listener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) sums.AddOrUpdate(i.Name, value, (_, v) => v + value); });
-        listener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) waits.Enqueue(value); });
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) => { if (HasName(tags, name)) { sums.AddOrUpdate(i.Name, value, (_, v) => v + value); } });
+        listener.SetMeasurementEventCallback<int>((i, value, tags, _) => { if (HasName(tags, name)) { sums.AddOrUpdate(i.Name, value, (_, v) => v + value); } });
+        listener.SetMeasurementEventCallback<double>((i, value, tags, _) => { if (HasName(tags, name)) { waits.Enqueue(value); } });
         listener.Start();
         return listener;
     }

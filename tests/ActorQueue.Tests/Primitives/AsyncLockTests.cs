@@ -1,5 +1,4 @@
 using ActorQueue.Primitives;
-using Akka.Actor;
 using static ActorQueue.Primitives.CoordinatorProtocol;
 
 namespace ActorQueue.Tests.Primitives;

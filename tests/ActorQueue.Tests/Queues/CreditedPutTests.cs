@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
-using Akka.Actor;
 
 namespace ActorQueue.Tests.Queues;
 

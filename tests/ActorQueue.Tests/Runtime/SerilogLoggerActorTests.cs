@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using ActorQueue.Runtime;
 using Akka.Event;
-using LogLevel = Akka.Event.LogLevel;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
 using LogEvent = Serilog.Events.LogEvent;
+using LogLevel = Akka.Event.LogLevel;
 
 namespace ActorQueue.Tests.Runtime;
 
