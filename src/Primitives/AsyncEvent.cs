@@ -22,7 +22,7 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     /// <summary>Whether the event has been set.</summary>
     public bool IsSet => _state.IsSet;
 
-    /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
+    /// <summary>Waits the coordinator holds, as of the last message it handled: each actor caller, and one for all facade callers.</summary>
     internal int WaitingCount => _state.Waiting;
 
     /// <summary>The coordinator actor, for actor callers.</summary>
@@ -52,8 +52,25 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
+        var shared = _state.Cohort ?? JoinCohort();
+        return cancellationToken.CanBeCanceled ? shared.WaitAsync(cancellationToken) : shared;
+    }
+
+    /// <summary>
+    /// Starts the one wait that every facade caller shares until the event is set: the coordinator sees a single waiter,
+    /// and <see cref="Set"/> completes one task, however many await it. Two callers racing here both end up on the winner's.
+    /// </summary>
+    private Task JoinCohort()
+    {
         var waiter = new PrimitiveWaiter(Coordinator, this);
-        return _handle.Send(waiter, cancellationToken);
+        var wait = waiter.WaitAsTaskAsync(CancellationToken.None);
+        var winner = _state.OfferCohort(wait);
+        if (ReferenceEquals(winner, wait))
+        {
+            Coordinator.Tell(waiter, ActorRefs.NoSender); // never sent if it lost the race: nobody awaits it, it is garbage
+        }
+
+        return winner;
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>

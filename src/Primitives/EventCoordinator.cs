@@ -87,7 +87,15 @@ internal sealed class EventState : PrimitiveState
 {
     private volatile bool _isSet;
 
+    /// <summary>The wait all facade callers share (see <c>AsyncEvent.JoinCohort</c>); written once, by the first caller to wait.</summary>
+    private Task? _cohort;
+
     public bool IsSet => _isSet;
+
+    public Task? Cohort => Volatile.Read(ref _cohort);
+
+    /// <summary>Publishes <paramref name="wait"/> as the shared wait unless another caller did first; returns the one that won.</summary>
+    public Task OfferCohort(Task wait) => Interlocked.CompareExchange(ref _cohort, wait, null) ?? wait;
 
     public void MarkSet() => _isSet = true;
 }
