@@ -5,7 +5,8 @@ using Akka.Actor;
 namespace ActorQueue.Primitives;
 
 /// <summary>A one-shot async event: <see cref="Set"/> releases every waiter, and later waits complete at once.</summary>
-/// <remarks>Actor callers send <see cref="CoordinatorProtocol.Acquire"/> to wait and <see cref="CoordinatorProtocol.Set"/> to set.</remarks>
+/// <remarks>Facade callers all await one task that <see cref="Set"/> completes (no message per waiter; see
+/// <c>EventState</c>). Actor callers send <see cref="CoordinatorProtocol.Acquire"/> to wait and <see cref="CoordinatorProtocol.Set"/> to set.</remarks>
 [DebuggerDisplay("AsyncEvent: set = {IsSet}")]
 public sealed class AsyncEvent : IDisposable, IAsyncDisposable
 {
@@ -22,7 +23,7 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     /// <summary>Whether the event has been set.</summary>
     public bool IsSet => _state.IsSet;
 
-    /// <summary>Waits the coordinator holds, as of the last message it handled: each actor caller, and one for all facade callers.</summary>
+    /// <summary>Actor callers waiting in the coordinator, as of the last message it handled (facade callers share one task instead).</summary>
     internal int WaitingCount => _state.Waiting;
 
     /// <summary>The coordinator actor, for actor callers.</summary>
@@ -52,31 +53,24 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
-        var shared = _state.Cohort ?? JoinCohort();
+        var shared = _state.Join();
         return cancellationToken.CanBeCanceled ? shared.WaitAsync(cancellationToken) : shared;
     }
 
-    /// <summary>
-    /// Starts the one wait that every facade caller shares until the event is set: the coordinator sees a single waiter,
-    /// and <see cref="Set"/> completes one task, however many await it. Two callers racing here both end up on the winner's.
-    /// </summary>
-    private Task JoinCohort()
-    {
-        var waiter = new PrimitiveWaiter(Coordinator, this);
-        var wait = waiter.WaitAsTaskAsync(CancellationToken.None);
-        var winner = _state.OfferCohort(wait);
-        if (ReferenceEquals(winner, wait))
-        {
-            Coordinator.Tell(waiter, ActorRefs.NoSender); // never sent if it lost the race: nobody awaits it, it is garbage
-        }
-
-        return winner;
-    }
-
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _state.Abandon(Disposed());
+        _handle.Dispose();
+    }
 
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
-    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _state.Abandon(Disposed());
+        return _handle.DisposeAsync();
+    }
+
+    private static ObjectDisposedException Disposed() => new(nameof(AsyncEvent), $"The {nameof(AsyncEvent)} has been disposed.");
 }
