@@ -36,10 +36,12 @@ internal sealed class ArgumentJobs
     /// <summary>Reads the sources (all but a lone file, which is opened); the problem to report instead when one cannot be read.</summary>
     public static async Task<(ArgumentJobs? Jobs, string? Problem)> OpenAsync(InputSources sources, CommandTemplate template, Func<Stream> stdin)
     {
+        string? reading = null;
         try
         {
             if (sources.Sources is [{ File: { } only }])
             {
+                reading = only;
                 return (new ArgumentJobs(template, [], only == "-" ? stdin() : Open(only)), null);
             }
 
@@ -49,6 +51,7 @@ internal sealed class ArgumentJobs
                 var columns = new List<List<string>>();
                 foreach (var source in group)
                 {
+                    reading = source.File;
                     columns.Add(source.File is { } file ? await ReadAllAsync(file == "-" ? stdin() : Open(file), file) : [.. source.Values]);
                 }
 
@@ -60,7 +63,7 @@ internal sealed class ArgumentJobs
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return (null, ex.Message);
+            return (null, $":::: cannot read '{reading}': {ex.Message}");
         }
         catch (InvalidDataException ex)
         {

@@ -15,7 +15,6 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     /// <summary>More workers than this would only add actors: -j above it still runs at most this many jobs at once.</summary>
     public const int MaxWorkers = 4096;
 
-    private readonly DurationSample _durations = new();
 
     /// <summary>--halt, --halt-on-failure and a run failure: no new job starts, and with --halt now running jobs are killed.</summary>
     private readonly RunHalt _stop = new(options, console, interrupts, total);
@@ -34,13 +33,8 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
 
     private readonly Lock _slotGate = new();
 
-    private int _succeeded;
-    private int _failed;
-    private int _killed;
-    private int _retried;
-    private int _running;
-    private int _skipped;
-    private int _notStarted;
+    /// <summary>The run's counts, which the progress line and the summary read.</summary>
+    private readonly RunCounts _counts = new();
 
     /// <summary>Set when the run itself went wrong (input unreadable, stdout or joblog unwritable): the exit status is never 0.</summary>
     private volatile bool _runFailed;
@@ -79,7 +73,8 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
 
             using var feeding = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _stop.NoNewJobs);
             using var progressStop = new CancellationTokenSource();
-            var progress = options.Quiet && !options.Eta ? Task.CompletedTask : ShowProgressAsync(queue, clock, progressStop.Token);
+            var reporter = new RunProgress(options, console, _counts, total, clock);
+            var progress = options.Quiet && !options.Eta ? Task.CompletedTask : reporter.ShowAsync(() => queue.Size, progressStop.Token);
             var stoppedEarly = false;
             try
             {
@@ -87,7 +82,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
                 {
                     if (item is Job job && alreadyFinished.Contains(job.Seq))
                     {
-                        _skipped++;
+                        _counts.Skipped++;
                         await SkipInOrderAsync(job.Seq);
                         continue;
                     }
@@ -117,7 +112,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
 
             await progressStop.CancelAsync();
             await progress;
-            await PrintSummaryAsync(clock.Elapsed, unstarted + _notStarted, stoppedEarly);
+            await reporter.PrintSummaryAsync(unstarted + _counts.NotStarted, stoppedEarly);
         }
         finally
         {
@@ -127,8 +122,8 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             }
         }
 
-        var failures = _failed + _killed;
-        if (!interrupts.StopInput.IsCancellationRequested && !_runFailed && _stop.ExitStatus(_killed) is { } halted)
+        var failures = _counts.Failed + _counts.Killed;
+        if (!interrupts.StopInput.IsCancellationRequested && !_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
         {
             return halted;
         }
@@ -158,7 +153,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             var (result, ran, started, runtime) = await RunAttemptAsync(job, jobSlots, tagSlots);
             if (result is null)
             {
-                Interlocked.Increment(ref _notStarted);
+                Interlocked.Increment(ref _counts.NotStarted);
                 await SkipInOrderAsync(job.Seq);
                 return;
             }
@@ -168,7 +163,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             {
                 if (result.End == AttemptEnd.Interrupted)
                 {
-                    Interlocked.Increment(ref _killed); // killed by the runner's second Ctrl-C or --halt now: not finished, so not logged
+                    Interlocked.Increment(ref _counts.Killed); // killed by the runner's second Ctrl-C or --halt now: not finished, so not logged
                     Log.Information("Job {JobId} (seq {Seq}) killed by the runner's interruption after {RuntimeSeconds:0.000}s; not in the joblog: {Command}",
                         job.Id, job.Seq, runtime.TotalSeconds, ran.Command);
                     await SkipInOrderAsync(job.Seq);
@@ -177,13 +172,13 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
 
                 if (!result.Succeeded && attempt <= retries && !_stop.Kill.IsCancellationRequested)
                 {
-                    Interlocked.Increment(ref _retried);
+                    Interlocked.Increment(ref _counts.Retried);
                     if (await BackOffAsync(attempt))
                     {
                         continue;
                     }
 
-                    Interlocked.Increment(ref _notStarted); // the run stopped during the backoff: its retry never starts
+                    Interlocked.Increment(ref _counts.NotStarted); // the run stopped during the backoff: its retry never starts
                     await SkipInOrderAsync(job.Seq);
                     return;
                 }
@@ -239,7 +234,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
 
             var slot = TakeSlot();
             var ran = job.SlotTemplate is { } template ? job with { Command = template.Expand(job.Arguments, job.Seq, slot) } : job;
-            Interlocked.Increment(ref _running);
+            Interlocked.Increment(ref _counts.Running);
             var started = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
             try
@@ -248,7 +243,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             }
             finally
             {
-                Interlocked.Decrement(ref _running);
+                Interlocked.Decrement(ref _counts.Running);
                 lock (_slotGate)
                 {
                     _slots[slot - 1] = false;
@@ -309,7 +304,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
         {
             // Before anything is printed or logged, so no job starts once the output that halts the run shows.
             await _stop.FinishedAsync(!result.Succeeded, StatusOf(result), $"job {job.Id} {(result.Succeeded ? "succeeded" : "failed")}");
-            _durations.Add(runtime.TotalSeconds);
+            _counts.Durations.Add(runtime.TotalSeconds);
         }
         catch
         {
@@ -361,7 +356,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 var where = _results is null ? "its output could not be written" : $"its results could not be written under {options.Results}";
-                Interlocked.Increment(ref _failed);
+                Interlocked.Increment(ref _counts.Failed);
                 await console.LineAsync($"actorqueue: job {job.Id}: {where} ({ex.Message}); the job is counted as failed and is not in the joblog, so --resume runs it again");
                 await StopRunAsync(_results is null ? "stdout cannot be written" : "--results cannot be written");
                 return;
@@ -373,7 +368,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             }
             catch (IOException ex)
             {
-                Interlocked.Increment(ref _failed);
+                Interlocked.Increment(ref _counts.Failed);
                 await console.LineAsync($"actorqueue: job {job.Id}: the joblog could not be written ({ex.Message}); the job is counted as failed and --resume runs it again");
                 await StopRunAsync("the joblog cannot be written");
                 return;
@@ -384,11 +379,11 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
                 result.ExitCode, runtime.TotalSeconds, attempts, result.Output.Length + result.Errors.Length, result.Output.Spooled || result.Errors.Spooled, job.Command);
             if (result.Succeeded)
             {
-                Interlocked.Increment(ref _succeeded);
+                Interlocked.Increment(ref _counts.Succeeded);
             }
             else
             {
-                Interlocked.Increment(ref _failed);
+                Interlocked.Increment(ref _counts.Failed);
             }
         }
     }
@@ -405,7 +400,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     /// <summary>A job that failed without running (or unexpectedly): counted, said, and weighed by the halt rule.</summary>
     private async Task JobFailedAsync(string message, long seq, string what)
     {
-        Interlocked.Increment(ref _failed);
+        Interlocked.Increment(ref _counts.Failed);
         await _stop.FinishedAsync(failed: true, status: 1, what);
         await console.LineAsync(message);
         await SkipInOrderAsync(seq);
@@ -420,59 +415,4 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
 
     /// <summary>A command as a message shows it: long ones cut, so a 10 MB command does not flood the terminal.</summary>
     private static string Shorten(string command) => command.Length <= 200 ? command : $"{command[..200]}... ({command.Length} characters)";
-
-    private async Task ShowProgressAsync(BoundedQueue<object> queue, Stopwatch clock, CancellationToken cancellationToken)
-    {
-        var terminal = !Console.IsErrorRedirected;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 2000));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                var done = _succeeded + _failed;
-                var rate = done / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
-                var known = total.IsCompletedSuccessfully ? total.Result : null;
-                var progress = known is { } all ? $"{done + _skipped}/{all}" : $"{done}";
-                var eta = known is { } jobs && rate > 0 ? $", ETA {Math.Max(0, jobs - done - _skipped) / rate:0}s" : "";
-                var line = $"actorqueue: {progress} done, {Volatile.Read(ref _running)} running, {queue.Size} waiting, {_failed} failed, {rate:0.0} jobs/s{eta}";
-                await console.TextAsync(terminal ? $"\r\u001b[2K{line}" : line + "\n");
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        if (terminal)
-        {
-            await console.TextAsync("\r\u001b[2K");
-        }
-    }
-
-    private async Task PrintSummaryAsync(TimeSpan elapsed, int notStarted, bool stoppedEarly)
-    {
-        if (options.Quiet)
-        {
-            return;
-        }
-
-        var done = _succeeded + _failed;
-        var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
-                   $"{_succeeded} succeeded, {_failed} failed, {_retried} retries; job duration p50 {_durations.Percentile(0.5):0.000}s, p95 {_durations.Percentile(0.95):0.000}s";
-        if (_skipped > 0)
-        {
-            line += $"; {_skipped} skipped (already in the joblog)";
-        }
-
-        if (stoppedEarly)
-        {
-            line += $"; stopped early, {notStarted} queued job(s) not started" + (options.JobLog is null ? "" : " (--resume runs them)");
-        }
-
-        if (_killed > 0)
-        {
-            line += $"; {_killed} killed";
-        }
-
-        await console.LineAsync(line);
-    }
 }
