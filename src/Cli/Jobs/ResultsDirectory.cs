@@ -7,7 +7,7 @@ namespace ActorQueue.Cli.Jobs;
 /// <c>--results DIR</c> in GNU parallel's layout: a job's files go to <c>DIR/1/ARG1/2/ARG2/.../</c>, one level pair per
 /// input source (a job read as a command line has its command as its one argument): <c>seq</c> (its number, no
 /// newline), <c>stdout</c> and <c>stderr</c>. In a directory name <c>\</c> is written <c>\\</c>, a tab <c>\t</c> and
-/// <c>/</c> <c>\_</c>, as parallel writes them.
+/// <c>/</c> <c>\_</c>, as parallel writes them, and a name longer than the file system takes is cut.
 /// </summary>
 internal sealed class ResultsDirectory(string root)
 {
@@ -41,8 +41,26 @@ internal sealed class ResultsDirectory(string root)
         return path.ToString();
     }
 
-    private static string Escape(string argument) =>
-        argument.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("/", "\\_", StringComparison.Ordinal);
+    /// <summary>The longest directory name Linux file systems take (NAME_MAX), in bytes.</summary>
+    private const int MaxNameBytes = 255;
+
+    /// <summary>An argument as one directory name: escaped, and cut to <see cref="MaxNameBytes"/> (parallel cuts a name mkdir refuses to the longest it accepts).</summary>
+    private static string Escape(string argument)
+    {
+        var name = argument.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("/", "\\_", StringComparison.Ordinal);
+        if (Encoding.UTF8.GetByteCount(name) <= MaxNameBytes)
+        {
+            return name;
+        }
+
+        var cut = name.Length;
+        while (Encoding.UTF8.GetByteCount(name.AsSpan(0, cut)) > MaxNameBytes || char.IsHighSurrogate(name[cut - 1]))
+        {
+            cut--;
+        }
+
+        return name[..cut];
+    }
 
     private static async Task CopyAsync(CapturedOutput captured, string path)
     {
