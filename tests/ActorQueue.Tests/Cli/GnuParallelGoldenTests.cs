@@ -56,14 +56,9 @@ public sealed class GnuParallelGoldenTests
 
     private static ProcessStartInfo Shell(string directory, string script, string runner, bool file)
     {
-        var start = new ProcessStartInfo("sh")
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
+        var start = CliProcess.StartInfo(directory);
+        start.FileName = "sh";
+        start.ArgumentList.Clear();
         if (!file)
         {
             start.ArgumentList.Add("-c");
