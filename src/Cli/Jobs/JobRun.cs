@@ -227,7 +227,8 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             }
 
             leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));
-            if (Stopping || _spacing is not null && !await _spacing.WaitTurnAsync(_stop.NoNewJobs) || Stopping)
+            DateTimeOffset? spaced = null;
+            if (Stopping || _spacing is not null && (spaced = await _spacing.WaitTurnAsync(_stop.NoNewJobs)) is null || Stopping)
             {
                 return (null, job, default, default);
             }
@@ -235,7 +236,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             var slot = TakeSlot();
             var ran = job.SlotTemplate is { } template ? job with { Command = template.Expand(job.Arguments, job.Seq, slot) } : job;
             Interlocked.Increment(ref _counts.Running);
-            var started = DateTimeOffset.UtcNow;
+            var started = spaced ?? DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
             try
             {

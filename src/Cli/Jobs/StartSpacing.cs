@@ -11,8 +11,12 @@ internal sealed class StartSpacing(TimeSpan delay)
     /// <summary>When the next start may happen (a <see cref="Stopwatch"/> timestamp); 0 before the first.</summary>
     private long _next;
 
-    /// <summary>Waits for this start's turn; <c>false</c> when <paramref name="cancellationToken"/> stops the run meanwhile.</summary>
-    public async Task<bool> WaitTurnAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for this start's turn and returns the start time to record (taken at the instant the spacing is measured
+    /// from, so recorded starts are never closer than the delay); <c>null</c> when <paramref name="cancellationToken"/>
+    /// stops the run meanwhile.
+    /// </summary>
+    public async Task<DateTimeOffset?> WaitTurnAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -20,22 +24,24 @@ internal sealed class StartSpacing(TimeSpan delay)
         }
         catch (OperationCanceledException)
         {
-            return false;
+            return null;
         }
 
         try
         {
-            if (_next != 0 && Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _next) is { Ticks: > 0 } wait)
+            // A timer may fire a little early on a coarse clock: wait again for what is left.
+            while (_next != 0 && Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _next) is { Ticks: > 0 } wait)
             {
                 await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
             }
 
+            var started = DateTimeOffset.UtcNow;
             _next = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
-            return true;
+            return started;
         }
         catch (OperationCanceledException)
         {
-            return false;
+            return null;
         }
         finally
         {
