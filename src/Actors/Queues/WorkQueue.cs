@@ -241,9 +241,10 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="worker">Processes one item; its token is cancelled when <paramref name="cancellationToken"/> is (and by a stop's timeout).</param>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
-    /// <param name="cancellationToken">Cancels the batch: no further item is read, the chunk being put is still accepted
-    /// (so no item read is lost), the queue stops at once (work in flight is cancelled and goes back to the head), and
-    /// the call throws <see cref="OperationCanceledException"/>. The items not processed stay queued: <see cref="DrainAsync()"/> hands them back.</param>
+    /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
+    /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
+    /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
+    /// the stop came: the stop refuses it, and the exception's message says how many items that was.</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -264,15 +265,24 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         });
         await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
+        var notQueued = 0;
         try
         {
-            await PutAllAsync(items, cancellationToken).ConfigureAwait(false);
-            await JoinAsync(cancellationToken).ConfigureAwait(false);
+            // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
+            // put waiting for space for ever.
+            await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
+            {
+                notQueued = await PutAllAsync(items, cancellationToken).ConfigureAwait(false);
+                await JoinAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is OperationCanceledException or QueueStateException)
         {
             await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
-            throw;
+            throw new OperationCanceledException(
+                $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
+                + (notQueued > 0 ? $"; the last {notQueued} items read from the sequence were refused by the stop and are not queued" : ""),
+                exception, cancellationToken);
         }
 
         await StopAsync().ConfigureAwait(false);
@@ -289,27 +299,49 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Puts the batch in chunks of at most the queue's capacity: one message per chunk, and never more than one chunk
-    /// read ahead of the queue, so a lazy sequence is consumed only as space frees up. A cancellation is checked between
-    /// chunks only, so every item read is in the queue.
+    /// read ahead of the queue, so a lazy sequence is consumed only as space frees up.
     /// </summary>
-    private async Task PutAllAsync(IEnumerable<T> items, CancellationToken cancellationToken)
+    /// <returns>0, or after a cancellation, how many items of the chunk being put the stop refused.</returns>
+    private async Task<int> PutAllAsync(IEnumerable<T> items, CancellationToken cancellationToken)
     {
         var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
         var chunk = new List<T>(chunkSize);
-        foreach (var item in items)
+        try
         {
-            chunk.Add(item);
-            if (chunk.Count == chunkSize)
+            foreach (var item in items)
+            {
+                chunk.Add(item);
+                if (chunk.Count == chunkSize)
+                {
+                    await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
+                    chunk = new List<T>(chunkSize);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+
+            if (chunk.Count > 0)
             {
                 await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                chunk = new List<T>(chunkSize);
             }
-        }
 
-        if (chunk.Count > 0)
+            return 0;
+        }
+        catch (QueueStateException) when (cancellationToken.IsCancellationRequested)
         {
-            await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
+            return chunk.Count;
+        }
+    }
+
+    /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
+    private void StopNow()
+    {
+        try
+        {
+            _ = StopAsync(TimeSpan.Zero);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile: disposal stopped it.
         }
     }
 
