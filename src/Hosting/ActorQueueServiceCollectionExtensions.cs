@@ -69,9 +69,10 @@ public static class ActorQueueServiceCollectionExtensions
 public static class ActorQueueAkkaBuilderExtensions
 {
     /// <summary>
-    /// Puts ActorQueue's configuration (dispatchers, queue and limiter defaults) under the system's own and routes
-    /// Akka's log bus to the host's <see cref="ILoggerFactory"/> (Akka.Hosting's logger), in place of ActorQueue's Serilog
-    /// bridge. Pair it with <see cref="ActorQueueServiceCollectionExtensions.AddActorQueue(IServiceCollection)"/>,
+    /// Puts ActorQueue's configuration (dispatchers, queue and limiter defaults) under the system's own, routes
+    /// Akka's log bus to the host's <see cref="ILoggerFactory"/> (Akka.Hosting's logger) in place of ActorQueue's Serilog
+    /// bridge, and turns off Akka's process-exit hook (<c>akka.coordinated-shutdown.run-by-clr-shutdown-hook</c>): the
+    /// host stops the system, after the queues. Pair it with <see cref="ActorQueueServiceCollectionExtensions.AddActorQueue(IServiceCollection)"/>,
     /// called after <c>AddAkka</c>.
     /// </summary>
     /// <param name="builder">The system's builder.</param>
@@ -79,6 +80,9 @@ public static class ActorQueueAkkaBuilderExtensions
     public static AkkaConfigurationBuilder WithActorQueue(this AkkaConfigurationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // The host stops the system, after ActorQueue's queues. Akka's own hook on process exit (on in Akka's and our
+        // defaults) would start terminating it on SIGTERM at the same time as the host's shutdown, queues still running.
+        builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
         builder.AddHocon(ActorQueueRuntime.DefaultConfig, HoconAddMode.Append);
         builder.ConfigureLoggers(loggers =>
         {
