@@ -42,10 +42,12 @@ public static class ActorQueueRuntime
     {
         get
         {
-            var ambient = Volatile.Read(ref s_ambient);
-            return ambient.Count > 0 ? ambient[^1] : DefaultSystem.Value;
+            return Ambient ?? DefaultSystem.Value;
         }
     }
+
+    /// <summary>The innermost system made default by <see cref="UseAsDefault"/> and not yet released; <c>null</c> for none.</summary>
+    internal static ActorSystem? Ambient => Volatile.Read(ref s_ambient) is { Count: > 0 } ambient ? ambient[^1] : null;
 
     /// <summary>Whether the embedded default system has been started in this process.</summary>
     public static bool IsDefaultStarted => DefaultSystem.IsValueCreated;

@@ -132,6 +132,20 @@ public class ActorQueueHostingTests
         }
 
         await host.StopAsync().WaitAsync(Bound);
+
+        Assert.Null(ActorQueueRuntime.Ambient); // a stopped host's system is no longer anybody's default
+    }
+
+    [Fact]
+    public async Task With_UseAsDefaultSystem_off_the_hosts_system_is_not_the_default()
+    {
+        var logs = new CapturingLoggerProvider();
+        using var host = BuildHost(logs, s => s.AddActorQueue(o => o.UseAsDefaultSystem = false));
+        await host.StartAsync().WaitAsync(Bound);
+
+        Assert.Null(ActorQueueRuntime.Ambient);
+
+        await host.StopAsync().WaitAsync(Bound);
     }
 
     [Fact]
