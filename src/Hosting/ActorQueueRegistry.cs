@@ -48,18 +48,13 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
 
         foreach (var (name, limiter) in options.Limiters)
         {
-            if (limiter.MaxRunning < 1)
-            {
-                throw new ArgumentOutOfRangeException(Key("Limiters", name, nameof(LimiterOptions.MaxRunning)), limiter.MaxRunning,
-                    $"{Key("Limiters", name, nameof(LimiterOptions.MaxRunning))} must be >= 1, got {limiter.MaxRunning}");
-            }
+            AtLeast(limiter.MaxRunning, 1, "Limiters", name, nameof(LimiterOptions.MaxRunning));
+            AtLeast(limiter.MaxQueued, 0, "Limiters", name, nameof(LimiterOptions.MaxQueued));
+        }
 
-            if (limiter.MaxQueued is < 0)
-            {
-                throw new ArgumentOutOfRangeException(Key("Limiters", name, nameof(LimiterOptions.MaxQueued)), limiter.MaxQueued,
-                    $"{Key("Limiters", name, nameof(LimiterOptions.MaxQueued))} must be >= 0 when set, got {limiter.MaxQueued}");
-            }
-
+        // Every setting is checked before the first limiter exists, so a bad one leaves no actor behind.
+        foreach (var (name, limiter) in options.Limiters)
+        {
             _limiters.Add(name, new ConcurrencyLimiter(limiter.MaxRunning, limiter.MaxQueued, name: name, system: system));
         }
     }
@@ -144,19 +139,20 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
 
     private static string Key(string section, string name, string property) => $"{ActorQueueOptions.SectionName}:{section}:{name}:{property}";
 
+    /// <summary>Refuses a set value below <paramref name="minimum"/>, naming its configuration key and the value; <c>null</c> (not set) passes.</summary>
+    private static void AtLeast(int? value, int minimum, string section, string name, string property)
+    {
+        if (value < minimum)
+        {
+            var key = Key(section, name, property);
+            throw new ArgumentOutOfRangeException(key, value, $"{key} must be >= {minimum}, got {value}");
+        }
+    }
+
     private void Validate(string name, QueueOptions queue)
     {
-        if (queue.MaxSize < 1)
-        {
-            throw new ArgumentOutOfRangeException(Key("Queues", name, nameof(QueueOptions.MaxSize)), queue.MaxSize,
-                $"{Key("Queues", name, nameof(QueueOptions.MaxSize))} must be >= 1, got {queue.MaxSize}");
-        }
-
-        if (queue.ConcurrencyLimit is < 1)
-        {
-            throw new ArgumentOutOfRangeException(Key("Queues", name, nameof(QueueOptions.ConcurrencyLimit)), queue.ConcurrencyLimit,
-                $"{Key("Queues", name, nameof(QueueOptions.ConcurrencyLimit))} must be >= 1 when set, got {queue.ConcurrencyLimit}");
-        }
+        AtLeast(queue.MaxSize, 1, "Queues", name, nameof(QueueOptions.MaxSize));
+        AtLeast(queue.ConcurrencyLimit, 1, "Queues", name, nameof(QueueOptions.ConcurrencyLimit));
 
         if (queue.Limiter is { } limiter)
         {
