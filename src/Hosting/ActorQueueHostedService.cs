@@ -25,6 +25,9 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
     {
         var system = services.GetRequiredService<ActorSystem>();
         ActorQueueRuntime.UseLoggerFactory(system, loggerFactory);
+
+        // The registry checks the settings and may refuse them: a host that fails to start must not stay the default.
+        _registry = services.GetRequiredService<ActorQueueRegistry>();
         if (options.Value.UseAsDefaultSystem)
         {
             if (ActorQueueRuntime.IsDefaultStarted)
@@ -37,7 +40,6 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
             _defaultScope = ActorQueueRuntime.UseAsDefault(system);
         }
 
-        _registry = services.GetRequiredService<ActorQueueRegistry>();
         _log.LogInformation("ActorQueue started on actor system {System} with limiters [{Limiters}] and queues [{Queues}]", system.Name,
             string.Join(", ", _registry.LimiterNames), string.Join(", ", options.Value.Queues.Keys));
         return Task.CompletedTask;

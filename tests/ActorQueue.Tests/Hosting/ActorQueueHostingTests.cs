@@ -174,6 +174,7 @@ public class ActorQueueHostingTests
 
         Assert.Equal("ActorQueue:Limiters:llm:MaxRunning", error.ParamName);
         Assert.Contains("must be >= 1, got 0", error.Message);
+        Assert.Null(ActorQueueRuntime.Ambient); // a host that failed to start is nobody's default
         await host.StopAsync().WaitAsync(Bound);
     }
 
