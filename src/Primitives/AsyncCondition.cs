@@ -54,7 +54,7 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     public ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default) => Lock.LockAsync(cancellationToken);
 
     /// <summary>
-    /// Releases the lock, waits for <see cref="NotifyAsync"/> or <see cref="NotifyAllAsync"/>, and re-acquires the
+    /// Releases the lock, waits for <see cref="NotifyAsync(int, CancellationToken)"/> or <see cref="NotifyAllAsync()"/>, and re-acquires the
     /// lock before returning. When cancelled it still re-acquires the lock first, then throws; a waiter that was
     /// notified and then cancelled passes its notify on to the next waiter.
     /// </summary>
@@ -76,10 +76,20 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is below 1.</exception>
     /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
     /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
-    public Task NotifyAsync(int n = 1)
+    public Task NotifyAsync(int n) => NotifyAsync(n, CancellationToken.None);
+
+    /// <summary>Wakes up to <paramref name="n"/> waiters as <see cref="NotifyAsync(int)"/>; <paramref name="cancellationToken"/> stops waiting for the answer.</summary>
+    /// <param name="n">How many to wake; at least 1.</param>
+    /// <param name="cancellationToken">Stops waiting for the coordinator's answer. A notify already sent still wakes its
+    /// waiters (a wake-up cannot be taken back); an already cancelled token sends nothing.</param>
+    /// <returns>A task that completes once the waiters are woken (a <see cref="Task{TResult}"/> of how many were).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is below 1.</exception>
+    /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
+    public Task NotifyAsync(int n = 1, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
-        return Notify(n);
+        return Cancellable(n, cancellationToken);
     }
 
     /// <summary>Wakes every waiter; they get the lock one by one after the caller releases it.</summary>
@@ -87,6 +97,21 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
     /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
     public Task NotifyAllAsync() => Notify(int.MaxValue);
+
+    /// <summary>Wakes every waiter as <see cref="NotifyAllAsync()"/>; <paramref name="cancellationToken"/> stops waiting for the answer (see <see cref="NotifyAsync(int, CancellationToken)"/>).</summary>
+    /// <param name="cancellationToken">Stops waiting; an already cancelled token sends nothing.</param>
+    /// <returns>A task that completes once the waiters are woken.</returns>
+    /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
+    /// <exception cref="ObjectDisposedException">The lock has been disposed.</exception>
+    public Task NotifyAllAsync(CancellationToken cancellationToken) => Cancellable(int.MaxValue, cancellationToken);
+
+    /// <summary>A notify whose answer the caller may stop waiting for; still a <see cref="Task{TResult}"/> of how many woke.</summary>
+    private Task<int> Cancellable(int n, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var notified = Notify(n);
+        return cancellationToken.CanBeCanceled ? notified.WaitAsync(cancellationToken) : notified;
+    }
 
     /// <summary>Disposes the lock if the condition created it.</summary>
     public void Dispose()

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using ActorQueue.Runtime;
 using Akka.Actor;
-using Serilog;
+using MelLogger = Microsoft.Extensions.Logging.ILogger;
+using SerilogLogger = Serilog.ILogger;
 
 namespace ActorQueue.Actors;
 
@@ -13,7 +15,7 @@ namespace ActorQueue.Actors;
 /// <para>Lifecycle: <c>Idle → Processing → Stopping → Stopped</c>; <see cref="StartAsync"/> restarts a stopped queue and
 /// its workers resume the items left in it. Nothing is dropped: every accepted item is processed, reported to the
 /// error handler, put back at the head of the queue (work cancelled by a stop timeout), or handed back by
-/// <see cref="DrainAsync"/>.</para>
+/// <see cref="DrainAsync()"/>.</para>
 /// <para>Actors put items with <see cref="QueueProtocol"/> messages sent to <see cref="Router"/>.</para>
 /// </remarks>
 /// <typeparam name="T">The item type.</typeparam>
@@ -40,28 +42,48 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="timeout">How long a put waits for space by default; <c>null</c> for the configured default (100 ms),
     /// <see cref="TimeSpan.Zero"/> for no wait, <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days, such as
     /// <see cref="TimeSpan.MaxValue"/>) to wait until space or stop.</param>
-    /// <param name="logger">Where start, stop, backpressure and worker errors are logged; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
-    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <param name="logger">Where start, stop, backpressure and worker errors are logged; when <c>null</c>, the logger
+    /// factory attached to the system (<see cref="ActorQueueRuntime.UseLoggerFactory"/>, done by ActorQueue.Hosting), else
+    /// Serilog's <c>Log.Logger</c>.</param>
+    /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
     /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
     /// <param name="workerBatch">The most queued items one worker takes at once (at least 1); <c>null</c> for
     /// <c>actorqueue.queue.worker-batch</c> (32). 1 hands items out one by one, so no item waits in a busy worker's run
     /// while another worker is free: for long items.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> or <paramref name="workerBatch"/> is below 1, or <paramref name="timeout"/> is negative and not infinite.</exception>
-    public BoundedQueue(int maxSize = 100, TimeSpan? timeout = null, ILogger? logger = null, ActorSystem? system = null, string? name = null,
+    // A bare `logger: null` keeps meaning this constructor, as before the Microsoft.Extensions.Logging one existed; that
+    // priority is what makes the second overload with optional parameters safe (RS0026).
+    [OverloadResolutionPriority(1)]
+#pragma warning disable RS0026
+    public BoundedQueue(int maxSize = 100, TimeSpan? timeout = null, SerilogLogger? logger = null, ActorSystem? system = null, string? name = null,
                         int? workerBatch = null)
-        : this(maxSize, timeout, DefaultHeartbeatPeriod, logger, system, name, workerBatch)
+        : this(maxSize, timeout, DefaultHeartbeatPeriod, QueueLogs.Serilog(logger), system, name, workerBatch)
     {
     }
+
+    /// <summary>Creates a queue that logs to a Microsoft.Extensions.Logging logger; otherwise as the Serilog constructor.</summary>
+    /// <param name="maxSize">How many items the queue holds; at least 1.</param>
+    /// <param name="timeout">How long a put waits for space by default; <c>null</c> for the configured default (100 ms).</param>
+    /// <param name="logger">Where start, stop, backpressure and worker errors are logged.</param>
+    /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
+    /// <param name="name">A name for logs, metrics and the router's actor name; generated when <c>null</c>.</param>
+    /// <param name="workerBatch">The most queued items one worker takes at once (at least 1); <c>null</c> for <c>actorqueue.queue.worker-batch</c>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSize"/> or <paramref name="workerBatch"/> is below 1, or <paramref name="timeout"/> is negative and not infinite.</exception>
+    public BoundedQueue(int maxSize, TimeSpan? timeout, MelLogger logger, ActorSystem? system = null, string? name = null, int? workerBatch = null)
+        : this(maxSize, timeout, DefaultHeartbeatPeriod, QueueLogs.Microsoft(logger), system, name, workerBatch)
+    {
+    }
+#pragma warning restore RS0026
 
     /// <summary>Creates a queue with a heartbeat period of its own.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space by default.</param>
     /// <param name="heartbeatPeriod">How often the router logs its state at debug level.</param>
-    /// <param name="logger">Where the queue logs.</param>
-    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <param name="log">Makes the queue's log sink from its name; <c>null</c> for the system's default.</param>
+    /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
     /// <param name="name">A name for logs, metrics and the router's actor name.</param>
     /// <param name="workerBatch">The most queued items one worker takes at once; <c>null</c> for <c>actorqueue.queue.worker-batch</c>.</param>
-    internal BoundedQueue(int maxSize, TimeSpan? timeout, TimeSpan heartbeatPeriod, ILogger? logger, ActorSystem? system, string? name,
+    internal BoundedQueue(int maxSize, TimeSpan? timeout, TimeSpan heartbeatPeriod, Func<string, LogSink>? log, ActorSystem? system, string? name,
                           int? workerBatch = null)
     {
         if (maxSize < 1)
@@ -79,7 +101,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Capacity = maxSize;
         var actorName = _runtime.UniqueActorName("queue", name);
         Name = name ?? actorName;
-        var telemetry = new QueueTelemetry(Name, logger);
+        var telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
         _inbox = new PutInbox<T>(telemetry);
         var props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox)
             .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
@@ -136,11 +158,21 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to never cancel.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     /// <returns>A task that completes once every worker has stopped.</returns>
-    public Task StopAsync(TimeSpan? timeout = null)
+    public Task StopAsync(TimeSpan? timeout) => StopAsync(timeout, CancellationToken.None);
+
+    /// <summary>Stops the queue as <see cref="StopAsync(TimeSpan?)"/>; <paramref name="cancellationToken"/> ends the grace period early.</summary>
+    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s).</param>
+    /// <param name="cancellationToken">Cancelled, it cancels the work still in flight at once, as the timeout would (the
+    /// items go back to the head of the queue); the task still completes only once every worker has returned, so a
+    /// host's shutdown token makes the stop prompt without losing an item.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
+    /// <returns>A task that completes once every worker has stopped.</returns>
+    public Task StopAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var stopTimeout = QueueArguments.PutTimeout(timeout ?? _runtime.Settings.QueueStopTimeout, nameof(timeout));
         _inbox.Close();
-        return SendAsync(new StopQueue(stopTimeout, terminate: false), CancellationToken.None);
+        var stopped = SendAsync(new StopQueue(stopTimeout, terminate: false), CancellationToken.None);
+        return cancellationToken.CanBeCanceled && !stopped.IsCompleted ? EndGraceOnCancel(stopped, cancellationToken) : stopped;
     }
 
     /// <summary>Adds an item, waiting for space up to <paramref name="timeout"/>.</summary>
@@ -229,18 +261,26 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>Stops nothing; takes back every item still queued in an idle or stopped queue, oldest first.</summary>
     /// <returns>The items; they no longer count as queued (<see cref="QueueMetrics.Drained"/>).</returns>
     /// <exception cref="QueueStateException">The queue is processing or stopping.</exception>
-    public Task<IReadOnlyList<T>> DrainAsync()
+    public Task<IReadOnlyList<T>> DrainAsync() => DrainAsync(CancellationToken.None);
+
+    /// <summary>As <see cref="DrainAsync()"/>, unless <paramref name="cancellationToken"/> is already cancelled.</summary>
+    /// <param name="cancellationToken">Checked before the drain is sent. Once sent, the router answers it at once (a drain
+    /// never waits), and the call returns the items: giving up then would lose items already taken out of the queue.</param>
+    /// <returns>The items, oldest first.</returns>
+    /// <exception cref="QueueStateException">The queue is processing or stopping.</exception>
+    public Task<IReadOnlyList<T>> DrainAsync(CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
         var drain = new DrainQueue<T>();
         Router.Tell(drain, ActorRefs.NoSender);
         return drain.Completion.Task;
     }
 
-    /// <summary>Starts stopping the queue (as <see cref="StopAsync"/>) and then its router actor, without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on.</summary>
+    /// <summary>Starts stopping the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and then its router actor, without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on.</summary>
     public void Dispose() => _router.Stop();
 
-    /// <summary>Stops the queue (as <see cref="StopAsync"/>) and its router actor, and waits for both.</summary>
+    /// <summary>Stops the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and its router actor, and waits for both.</summary>
     /// <returns>A task that completes when the router has stopped.</returns>
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
@@ -259,6 +299,16 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
     internal Task PutBatchAsync(IReadOnlyList<T> items) => SendAsync(new BatchPut<T>(items), CancellationToken.None);
 
+    /// <summary>Awaits a stop, telling the router its grace period is over if <paramref name="cancellationToken"/> fires first.</summary>
+    private async Task EndGraceOnCancel(Task stopped, CancellationToken cancellationToken)
+    {
+        await using (cancellationToken.UnsafeRegister(static router => ((IActorRef)router!).Tell(StopTimedOut.Instance, ActorRefs.NoSender), Router)
+                         .ConfigureAwait(false))
+        {
+            await stopped.ConfigureAwait(false);
+        }
+    }
+
     private Task SendAsync(QueueCommand<bool> command, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
@@ -275,6 +325,23 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     private void ThrowIfDisposed() => _router.ThrowIfDisposed(this);
+}
+
+/// <summary>The queue facades' loggers as log sinks, made once the queue's name is known.</summary>
+internal static class QueueLogs
+{
+    /// <summary>The Microsoft.Extensions.Logging category of queues that log through the system's logger factory.</summary>
+    public const string Category = "ActorQueue.Queues";
+
+    /// <summary>A Serilog logger's sink (with the <c>Queue</c> property), or <c>null</c> for the system's default.</summary>
+    public static Func<string, LogSink>? Serilog(SerilogLogger? logger) => logger is null ? null : name => LogSink.ForSerilog(logger, "Queue", name);
+
+    /// <summary>A Microsoft.Extensions.Logging logger's sink.</summary>
+    public static Func<string, LogSink> Microsoft(MelLogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        return _ => LogSink.ForMicrosoft(logger);
+    }
 }
 
 /// <summary>Argument checks shared by the queue facades.</summary>

@@ -202,7 +202,7 @@ internal sealed class InboxSignal<T>(PutInbox<T> inbox, QueueTelemetry telemetry
         if (left > 0)
         {
             inbox.Taken(left);
-            telemetry.Log.Warning("Queue {QueueName} was disposed while {Count} items were being put; they were not processed", telemetry.QueueName, left);
+            telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, null, "Queue {QueueName} was disposed while {Count} items were being put; they were not processed", telemetry.QueueName, left);
         }
     }
 }

@@ -1,17 +1,18 @@
+using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace ActorQueue.Actors;
 
 /// <summary>One queue's logger, log events and metric tag, shared by its router and workers (thread-safe).</summary>
-internal sealed class QueueTelemetry(string queueName, ILogger? logger)
+internal sealed class QueueTelemetry(string queueName, LogSink log)
 {
     public string QueueName { get; } = queueName;
 
     public KeyValuePair<string, object?> Tag { get; } = new(ActorQueueTelemetry.QueueNameTag, queueName);
 
-    /// <summary>The caller's logger, else Serilog's static logger as configured at the time of the event.</summary>
-    public ILogger Log => (logger ?? Serilog.Log.Logger).ForContext("Queue", QueueName);
+    /// <summary>The caller's logger (Serilog or Microsoft.Extensions.Logging), else the actor system's default as configured at the time of the event.</summary>
+    public LogSink Log { get; } = log;
 
     /// <summary>Whether anyone listens to the processing-time histogram.</summary>
     public bool RecordsProcessingTime => ActorQueueTelemetry.QueueProcessingTimeHistogram.Enabled;
@@ -24,7 +25,7 @@ internal sealed class QueueTelemetry(string queueName, ILogger? logger)
     {
         if (errorHandler is null)
         {
-            Log.Error(exception, "Worker failed on item {Item} in queue {QueueName}", item, QueueName);
+            Log.Write(LogLevel.Error, exception, "Worker failed on item {Item} in queue {QueueName}", item, QueueName);
             return;
         }
 
@@ -34,39 +35,39 @@ internal sealed class QueueTelemetry(string queueName, ILogger? logger)
         }
         catch (Exception handlerException)
         {
-            Log.Error(handlerException, "Error handler threw for item {Item} in queue {QueueName} (worker error: {WorkerError}); swallowed",
+            Log.Write(LogLevel.Error, handlerException, "Error handler threw for item {Item} in queue {QueueName} (worker error: {WorkerError}); swallowed",
                 item, QueueName, exception.Message);
         }
     }
 
-    public void Started(int queued) => Log.Information("Queue {QueueName} started with {Count} items queued", QueueName, queued);
+    public void Started(int queued) => Log.Write(LogLevel.Information, null, "Queue {QueueName} started with {Count} items queued", QueueName, queued);
 
-    public void Stopping(int inFlight, int queued) => Log.Information("Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", QueueName, inFlight, queued);
+    public void Stopping(int inFlight, int queued) => Log.Write(LogLevel.Information, null, "Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", QueueName, inFlight, queued);
 
     public void StopTimedOut(int busyWorkers) =>
-        Log.Warning("Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue", QueueName, busyWorkers);
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue", QueueName, busyWorkers);
 
     public void Stopped(int queued) =>
-        Log.Information("Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
+        Log.Write(LogLevel.Information, null, "Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
 
-    public void HandedBack(int count) => Log.Information("Queue {QueueName} handed back {Count} items", QueueName, count);
+    public void HandedBack(int count) => Log.Write(LogLevel.Information, null, "Queue {QueueName} handed back {Count} items", QueueName, count);
 
     public void DisposedWith(int queued) =>
-        Log.Warning("Queue {QueueName} disposed with {Count} items still queued; they were not processed", QueueName, queued);
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed with {Count} items still queued; they were not processed", QueueName, queued);
 
-    public void TaskDoneWithoutGet() => Log.Error("TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", QueueName);
+    public void TaskDoneWithoutGet() => Log.Write(LogLevel.Error, null, "TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", QueueName);
 
     public void Backpressure(int capacity, TimeSpan timeout) =>
-        Log.Warning("Queue {QueueName} is full ({Capacity} items): a put gave up after {Timeout}", QueueName, capacity, timeout);
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} is full ({Capacity} items): a put gave up after {Timeout}", QueueName, capacity, timeout);
 
     public void Heartbeat(int size, int capacity, in QueueMetrics metrics, int workers) =>
-        Log.Debug("Queue {QueueName}: {Size}/{Capacity} queued, {InFlight} in flight, {Workers} workers, {Enqueued} enqueued, {Processed} processed",
+        Log.Write(LogLevel.Debug, null, "Queue {QueueName}: {Size}/{Capacity} queued, {InFlight} in flight, {Workers} workers, {Enqueued} enqueued, {Processed} processed",
             QueueName, size, capacity, metrics.InFlight, workers, metrics.Enqueued, metrics.Processed);
 
     /// <summary>A worker actor crashed: logged, and the item it had in hand goes to the error handler, off the router's thread.</summary>
     public void WorkerCrashed<T>(string worker, Exception cause, Func<Exception, T, Task>? errorHandler, T lostItem)
     {
-        Log.Error(cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error", worker, QueueName);
+        Log.Write(LogLevel.Error, cause, "Worker {Worker} of queue {QueueName} crashed; restarting it, its item is reported as an error", worker, QueueName);
         if (errorHandler is not null)
         {
             _ = Task.Run(() => ReportFailureAsync(errorHandler, cause, lostItem));

@@ -1,6 +1,10 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using ActorQueue.Runtime;
 using Akka.Actor;
-using Serilog;
+using MelLogger = Microsoft.Extensions.Logging.ILogger;
+using SerilogLogger = Serilog.ILogger;
 
 namespace ActorQueue.Actors;
 
@@ -13,7 +17,7 @@ namespace ActorQueue.Actors;
 [DebuggerDisplay("{Queue.Name}: {Status}, {Size} queued")]
 public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
 {
-    /// <summary>The most items <see cref="BatchProcessAsync"/> sends in one message.</summary>
+    /// <summary>The most items <c>BatchProcessAsync</c> sends in one message.</summary>
     private const int MaxBatchChunk = 256;
 
     /// <summary>The limiter this queue created and so disposes; <c>null</c> for a shared or no limiter.</summary>
@@ -23,18 +27,39 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
     /// <param name="concurrencyLimit">How many worker calls may run at once; <c>null</c> for as many as there are workers.</param>
-    /// <param name="logger">Where the queue logs; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
+    /// <param name="logger">Where the queue logs; when <c>null</c>, the system's logger factory (under hosting), else Serilog's <c>Log.Logger</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs and metrics.</param>
+    // A bare `logger: null` keeps meaning the Serilog constructors: that priority is what makes the Microsoft.Extensions.Logging
+    // overloads with optional parameters safe (RS0026).
+#pragma warning disable RS0026
+    [OverloadResolutionPriority(1)]
     public WorkQueue(int maxSize = 100, TimeSpan? timeout = null, int? concurrencyLimit = null,
-                     ILogger? logger = null, ActorSystem? system = null, string? name = null)
+                     SerilogLogger? logger = null, ActorSystem? system = null, string? name = null)
+        : this(maxSize, timeout, concurrencyLimit, QueueLogs.Serilog(logger), system, name)
+    {
+    }
+
+    /// <summary>Creates a work queue that logs to a Microsoft.Extensions.Logging logger; otherwise as the Serilog constructor.</summary>
+    /// <param name="maxSize">How many items the queue holds; at least 1.</param>
+    /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
+    /// <param name="concurrencyLimit">How many worker calls may run at once; <c>null</c> for as many as there are workers.</param>
+    /// <param name="logger">Where the queue logs.</param>
+    /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
+    /// <param name="name">A name for logs and metrics.</param>
+    public WorkQueue(int maxSize, TimeSpan? timeout, int? concurrencyLimit, MelLogger logger, ActorSystem? system = null, string? name = null)
+        : this(maxSize, timeout, concurrencyLimit, QueueLogs.Microsoft(logger), system, name)
+    {
+    }
+
+    private WorkQueue(int maxSize, TimeSpan? timeout, int? concurrencyLimit, Func<string, LogSink>? log, ActorSystem? system, string? name)
     {
         if (concurrencyLimit is < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(concurrencyLimit), concurrencyLimit, $"concurrencyLimit must be >= 1 when set, got {concurrencyLimit}");
         }
 
-        Queue = new BoundedQueue<T>(maxSize, timeout, logger, system, name);
+        Queue = new BoundedQueue<T>(maxSize, timeout, BoundedQueue<T>.DefaultHeartbeatPeriod, log, system, name);
         ConcurrencyLimit = concurrencyLimit;
         if (concurrencyLimit is { } limit)
         {
@@ -45,13 +70,29 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>Creates a work queue from a <see cref="QueueConfig"/>.</summary>
     /// <param name="config">Capacity, heartbeat period, concurrency limit and worker batch.</param>
-    /// <param name="logger">Where the queue logs; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
+    /// <param name="logger">Where the queue logs; when <c>null</c>, the system's logger factory (under hosting), else Serilog's <c>Log.Logger</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs and metrics.</param>
-    public WorkQueue(QueueConfig config, ILogger? logger = null, ActorSystem? system = null, string? name = null)
+    [OverloadResolutionPriority(1)]
+    public WorkQueue(QueueConfig config, SerilogLogger? logger = null, ActorSystem? system = null, string? name = null)
+        : this(config, QueueLogs.Serilog(logger), system, name)
+    {
+    }
+
+    /// <summary>Creates a work queue from a <see cref="QueueConfig"/> that logs to a Microsoft.Extensions.Logging logger.</summary>
+    /// <param name="config">Capacity, heartbeat period, concurrency limit and worker batch.</param>
+    /// <param name="logger">Where the queue logs.</param>
+    /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
+    /// <param name="name">A name for logs and metrics.</param>
+    public WorkQueue(QueueConfig config, MelLogger logger, ActorSystem? system = null, string? name = null)
+        : this(config, QueueLogs.Microsoft(logger), system, name)
+    {
+    }
+
+    private WorkQueue(QueueConfig config, Func<string, LogSink>? log, ActorSystem? system, string? name)
     {
         ArgumentNullException.ThrowIfNull(config);
-        Queue = new BoundedQueue<T>(config.QueueCapacity, timeout: null, config.CapacityRefreshTime, logger, system, name, config.WorkerBatch);
+        Queue = new BoundedQueue<T>(config.QueueCapacity, timeout: null, config.CapacityRefreshTime, log, system, name, config.WorkerBatch);
         ConcurrencyLimit = config.ConcurrencyLimit;
         if (config.ConcurrencyLimit is { } limit)
         {
@@ -64,14 +105,34 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
     /// <param name="limiter">The shared limiter; the queue does not dispose it.</param>
-    /// <param name="logger">Where the queue logs; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
+    /// <param name="logger">Where the queue logs; when <c>null</c>, the system's logger factory (under hosting), else Serilog's <c>Log.Logger</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs and metrics.</param>
+    [OverloadResolutionPriority(1)]
     public WorkQueue(int maxSize, TimeSpan? timeout, IConcurrencyLimiter limiter,
-                     ILogger? logger = null, ActorSystem? system = null, string? name = null)
+                     SerilogLogger? logger = null, ActorSystem? system = null, string? name = null)
+        : this(maxSize, timeout, limiter, QueueLogs.Serilog(logger), system, name)
+    {
+    }
+
+    /// <summary>Creates a work queue sharing <paramref name="limiter"/> that logs to a Microsoft.Extensions.Logging logger.</summary>
+    /// <param name="maxSize">How many items the queue holds; at least 1.</param>
+    /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
+    /// <param name="limiter">The shared limiter; the queue does not dispose it.</param>
+    /// <param name="logger">Where the queue logs.</param>
+    /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
+    /// <param name="name">A name for logs and metrics.</param>
+    public WorkQueue(int maxSize, TimeSpan? timeout, IConcurrencyLimiter limiter, MelLogger logger, ActorSystem? system = null, string? name = null)
+        : this(maxSize, timeout, limiter, QueueLogs.Microsoft(logger), system, name)
+    {
+    }
+
+#pragma warning restore RS0026
+
+    private WorkQueue(int maxSize, TimeSpan? timeout, IConcurrencyLimiter limiter, Func<string, LogSink>? log, ActorSystem? system, string? name)
     {
         ArgumentNullException.ThrowIfNull(limiter);
-        Queue = new BoundedQueue<T>(maxSize, timeout, logger, system, name);
+        Queue = new BoundedQueue<T>(maxSize, timeout, BoundedQueue<T>.DefaultHeartbeatPeriod, log, system, name);
         Limiter = limiter;
         ConcurrencyLimit = limiter.MaxRunning;
     }
@@ -106,8 +167,11 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="BoundedQueue{T}.StartAsync"/>
     public Task StartAsync(CancellationToken cancellationToken = default) => Queue.StartAsync(cancellationToken);
 
-    /// <inheritdoc cref="BoundedQueue{T}.StopAsync"/>
-    public Task StopAsync(TimeSpan? timeout = null) => Queue.StopAsync(timeout);
+    /// <inheritdoc cref="BoundedQueue{T}.StopAsync(TimeSpan?)"/>
+    public Task StopAsync(TimeSpan? timeout) => Queue.StopAsync(timeout);
+
+    /// <inheritdoc cref="BoundedQueue{T}.StopAsync(TimeSpan?, CancellationToken)"/>
+    public Task StopAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) => Queue.StopAsync(timeout, cancellationToken);
 
     /// <summary>Adds an item, waiting for space up to the queue's default put timeout.</summary>
     /// <param name="item">The item.</param>
@@ -120,7 +184,9 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="numWorkers">How many workers; at least 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
     /// <returns>A task that completes once the workers exist.</returns>
+#pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task ProcessAsync(Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
+#pragma warning restore RS0026, RS0027
     {
         ArgumentNullException.ThrowIfNull(worker);
         return ProcessAsync((item, _) => worker(item), numWorkers, errorHandler);
@@ -131,8 +197,23 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="numWorkers">How many workers; at least 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
     /// <returns>A task that completes once the workers exist.</returns>
-    public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null) =>
+    public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler) =>
         Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter);
+
+    /// <summary>Starts workers as the other overloads; <paramref name="cancellationToken"/> stops waiting for them to exist (they still start).</summary>
+    /// <param name="worker">Processes one item; its token is cancelled by a stop's timeout.</param>
+    /// <param name="numWorkers">How many workers; <c>null</c> for the concurrency limit, else 1.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes once the workers exist.</returns>
+#pragma warning disable RS0026 // see the first overload
+    public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null,
+                             CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
+    {
+        var started = ProcessAsync(worker, numWorkers, errorHandler);
+        return cancellationToken.CanBeCanceled ? started.WaitAsync(cancellationToken) : started;
+    }
 
     /// <inheritdoc cref="BoundedQueue{T}.JoinAsync"/>
     public Task JoinAsync(CancellationToken cancellationToken = default) => Queue.JoinAsync(cancellationToken);
@@ -144,41 +225,130 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
     /// <param name="worker">Processes one item.</param>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
-    public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
+    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
+    /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
+#pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
+    public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        return BatchProcessAsync(items, (item, _) => worker(item), numWorkers, errorHandler, CancellationToken.None);
+    }
+
+    /// <summary>Processes a batch as the other overload, with a worker that takes a token and a token for the whole batch.</summary>
+    /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
+    /// <param name="worker">Processes one item; its token is cancelled when <paramref name="cancellationToken"/> is (and by a stop's timeout).</param>
+    /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
+    /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
+    /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
+    /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
+    /// the stop came: the stop refuses it, and the exception's message says how many items that was.</param>
+    /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
+    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
+                                        Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
+#pragma warning restore RS0026, RS0027
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(worker);
-        await ProcessAsync(worker, numWorkers, errorHandler).ConfigureAwait(false);
-        await StartAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
 
-        // Items go in chunks of at most the queue's capacity: one message per chunk, and never more than one
-        // chunk read ahead of the queue, so a lazy sequence is consumed only as space frees up.
-        var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
-        var chunk = new List<T>(chunkSize);
-        foreach (var item in items)
+        // Failures are never silent: without a handler they are collected and thrown once the batch is done.
+        var failures = errorHandler is null ? new ConcurrentQueue<Exception>() : null;
+        var handler = errorHandler ?? ((exception, _) =>
         {
-            chunk.Add(item);
-            if (chunk.Count == chunkSize)
+            failures!.Enqueue(exception);
+            return Task.CompletedTask;
+        });
+        await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
+        await StartAsync().ConfigureAwait(false);
+        var notQueued = 0;
+        try
+        {
+            // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
+            // put waiting for space for ever.
+            await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
             {
-                await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
-                chunk = new List<T>(chunkSize);
+                notQueued = await PutAllAsync(items, cancellationToken).ConfigureAwait(false);
+                await JoinAsync(cancellationToken).ConfigureAwait(false);
             }
         }
-
-        if (chunk.Count > 0)
+        catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is OperationCanceledException or QueueStateException)
         {
-            await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
+            await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            throw new OperationCanceledException(
+                $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
+                + (notQueued > 0 ? $"; the last {notQueued} items read from the sequence were refused by the stop and are not queued" : ""),
+                exception, cancellationToken);
         }
 
-        await JoinAsync().ConfigureAwait(false);
         await StopAsync().ConfigureAwait(false);
+        if (failures is { IsEmpty: false })
+        {
+            throw new AggregateException($"{failures.Count} items of the batch failed in queue {Queue.Name}", failures);
+        }
+    }
+
+    /// <summary>Takes back the items left in an idle or stopped queue.</summary>
+    /// <param name="cancellationToken">Checked before the drain; see <see cref="BoundedQueue{T}.DrainAsync(CancellationToken)"/>.</param>
+    /// <returns>The items, oldest first.</returns>
+    public Task<IReadOnlyList<T>> DrainAsync(CancellationToken cancellationToken) => Queue.DrainAsync(cancellationToken);
+
+    /// <summary>
+    /// Puts the batch in chunks of at most the queue's capacity: one message per chunk, and never more than one chunk
+    /// read ahead of the queue, so a lazy sequence is consumed only as space frees up.
+    /// </summary>
+    /// <returns>0, or after a cancellation, how many items of the chunk being put the stop refused.</returns>
+    private async Task<int> PutAllAsync(IEnumerable<T> items, CancellationToken cancellationToken)
+    {
+        var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
+        var chunk = new List<T>(chunkSize);
+        try
+        {
+            foreach (var item in items)
+            {
+                chunk.Add(item);
+                if (chunk.Count == chunkSize)
+                {
+                    await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
+                    chunk = new List<T>(chunkSize);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+
+            if (chunk.Count > 0)
+            {
+                await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
+            }
+
+            return 0;
+        }
+        catch (QueueStateException) when (cancellationToken.IsCancellationRequested)
+        {
+            return chunk.Count;
+        }
+    }
+
+    /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
+    private void StopNow()
+    {
+        try
+        {
+            _ = StopAsync(TimeSpan.Zero);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile: disposal stopped it.
+        }
     }
 
     /// <summary>Takes back the items left in an idle or stopped queue.</summary>
     /// <returns>The items, oldest first.</returns>
     public Task<IReadOnlyList<T>> DrainAsync() => Queue.DrainAsync();
+
 
     /// <summary>Disposes the queue (stopping it) and the limiter it created, without waiting.</summary>
     public void Dispose()

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Microsoft.Extensions.Logging;
 
 namespace ActorQueue.Runtime;
 
@@ -17,6 +18,9 @@ internal sealed class ActorQueueExtension : IExtension
     /// <summary>Primitive coordinators ever started in this system.</summary>
     private long _startedCoordinators;
 
+    /// <summary>Where facades without a logger of their own log; <c>null</c> for Serilog's static logger.</summary>
+    private ILoggerFactory? _loggerFactory;
+
     public ActorQueueExtension(ExtendedActorSystem system)
     {
         System = system;
@@ -32,6 +36,13 @@ internal sealed class ActorQueueExtension : IExtension
 
     /// <summary>The typed <c>actorqueue</c> configuration.</summary>
     public ActorQueueSettings Settings { get; }
+
+    /// <summary>The logger factory attached by <see cref="ActorQueueRuntime.UseLoggerFactory"/>; <c>null</c> for Serilog's static logger.</summary>
+    public ILoggerFactory? LoggerFactory
+    {
+        get => Volatile.Read(ref _loggerFactory);
+        set => Volatile.Write(ref _loggerFactory, value);
+    }
 
     /// <summary>Primitive coordinators alive in this system; a dropped primitive's coordinator leaves this count.</summary>
     public int LiveCoordinators => Volatile.Read(ref _liveCoordinators);

@@ -69,5 +69,5 @@ internal sealed class MailboxRef(string name) : MinimalActorRef
 /// <summary>The pieces the queue's parts share, built without an actor system.</summary>
 internal static class QueueParts
 {
-    public static QueueTelemetry Telemetry(string name = "parts") => new(name, Serilog.Core.Logger.None);
+    public static QueueTelemetry Telemetry(string name = "parts") => new(name, ActorQueue.Runtime.LogSink.ForSerilog(Serilog.Core.Logger.None, "Queue", name));
 }

@@ -1,0 +1,62 @@
+namespace ActorQueue.Hosting;
+
+/// <summary>
+/// ActorQueue's settings under a Generic Host, bound from configuration (the <c>ActorQueue</c> section by convention)
+/// or set in code: the named limiters and queues the <see cref="ActorQueueRegistry"/> hands out.
+/// </summary>
+/// <remarks>
+/// <code>
+/// "ActorQueue": {
+///   "Limiters": { "llm": { "MaxRunning": 4, "MaxQueued": 100 } },
+///   "Queues":   { "fetch": { "MaxSize": 100, "ConcurrencyLimit": 8 }, "summarise": { "Limiter": "llm" } }
+/// }
+/// </code>
+/// Akka settings (dispatchers, <c>actorqueue.queue.*</c> defaults) stay HOCON: add them with Akka.Hosting's
+/// <c>AddHocon</c> on the system's builder.
+/// </remarks>
+public sealed class ActorQueueOptions
+{
+    /// <summary>The name of the actor system <c>AddActorQueue</c> starts when the application has none of its own.</summary>
+    public const string DefaultSystemName = "actorqueue";
+
+    /// <summary>The configuration section <c>AddActorQueue(IConfiguration)</c> users bind by convention.</summary>
+    public const string SectionName = "ActorQueue";
+
+    /// <summary>
+    /// Whether facades created without <c>system:</c> run on the host's actor system while the host runs (default
+    /// <c>true</c>). Off, they start ActorQueue's embedded system, a second one in the process, and a warning says so.
+    /// </summary>
+    public bool UseAsDefaultSystem { get; set; } = true;
+
+    /// <summary>Named limiters, created when the host starts and disposed when it stops.</summary>
+    public Dictionary<string, LimiterOptions> Limiters { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Named work queues, created on first <see cref="ActorQueueRegistry.GetQueue{T}"/> and stopped when the host stops.</summary>
+    public Dictionary<string, QueueOptions> Queues { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One named limiter (a <c>ConcurrencyLimiter</c>).</summary>
+public sealed class LimiterOptions
+{
+    /// <summary>How many holders at once; at least 1.</summary>
+    public int MaxRunning { get; set; } = 1;
+
+    /// <summary>How many callers may wait; <c>null</c> for no bound.</summary>
+    public int? MaxQueued { get; set; }
+}
+
+/// <summary>One named work queue (a <c>WorkQueue&lt;T&gt;</c>).</summary>
+public sealed class QueueOptions
+{
+    /// <summary>How many items the queue holds; at least 1.</summary>
+    public int MaxSize { get; set; } = 100;
+
+    /// <summary>How long a put waits for space; <c>null</c> for <c>actorqueue.queue.put-timeout</c> (100 ms).</summary>
+    public TimeSpan? PutTimeout { get; set; }
+
+    /// <summary>How many worker calls run at once, through a limiter of the queue's own; <c>null</c> for the worker count.</summary>
+    public int? ConcurrencyLimit { get; set; }
+
+    /// <summary>The name of a limiter in <see cref="ActorQueueOptions.Limiters"/> the queue shares; exclusive with <see cref="ConcurrencyLimit"/>.</summary>
+    public string? Limiter { get; set; }
+}

@@ -1,0 +1,216 @@
+using System.Collections.Concurrent;
+using ActorQueue.Actors;
+using Akka.Actor;
+using Microsoft.Extensions.Logging;
+
+namespace ActorQueue.Hosting;
+
+/// <summary>
+/// The named limiters and work queues of <see cref="ActorQueueOptions"/>, on the host's actor system. Resolve it from
+/// the container once the host has started; the host stops its queues and then disposes them and its limiters, before
+/// the actor system terminates.
+/// </summary>
+public sealed class ActorQueueRegistry : IAsyncDisposable
+{
+    /// <summary>The settings the limiters and queues are made from.</summary>
+    private readonly ActorQueueOptions _options;
+
+    /// <summary>Gives each queue its own logger category, <c>ActorQueue.Queues.{name}</c>.</summary>
+    private readonly ILoggerFactory _loggerFactory;
+
+    /// <summary>Every named limiter, made when the registry is.</summary>
+    private readonly Dictionary<string, ConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
+
+    /// <summary>The named queues asked for so far, each a <c>WorkQueue&lt;T&gt;</c> of the type it was first asked with.</summary>
+    private readonly ConcurrentDictionary<string, INamedQueue> _queues = new(StringComparer.Ordinal);
+
+    /// <summary>1 once disposal has begun: no new queue is made after it.</summary>
+    private int _disposed;
+
+    /// <summary>Creates the named limiters on <paramref name="system"/>.</summary>
+    /// <param name="system">The host's actor system.</param>
+    /// <param name="options">The limiters and queues.</param>
+    /// <param name="loggerFactory">Where the queues log.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range; the message names its configuration key and value.</exception>
+    /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit.</exception>
+    public ActorQueueRegistry(ActorSystem system, ActorQueueOptions options, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        System = system;
+        _options = options;
+        _loggerFactory = loggerFactory;
+        foreach (var (name, queue) in options.Queues)
+        {
+            Validate(name, queue);
+        }
+
+        foreach (var (name, limiter) in options.Limiters)
+        {
+            AtLeast(limiter.MaxRunning, 1, "Limiters", name, nameof(LimiterOptions.MaxRunning));
+            AtLeast(limiter.MaxQueued, 0, "Limiters", name, nameof(LimiterOptions.MaxQueued));
+        }
+
+        // Every setting is checked before the first limiter exists, so a bad one leaves no actor behind.
+        foreach (var (name, limiter) in options.Limiters)
+        {
+            _limiters.Add(name, new ConcurrencyLimiter(limiter.MaxRunning, limiter.MaxQueued, name: name, system: system));
+        }
+    }
+
+    /// <summary>The actor system the limiters and queues run on.</summary>
+    public ActorSystem System { get; }
+
+    /// <summary>The names of the configured limiters.</summary>
+    public IReadOnlyCollection<string> LimiterNames => _limiters.Keys;
+
+    /// <summary>The limiter configured under <paramref name="name"/>.</summary>
+    /// <param name="name">Its key in <see cref="ActorQueueOptions.Limiters"/>.</param>
+    /// <returns>The limiter; the registry disposes it when the host stops.</returns>
+    /// <exception cref="KeyNotFoundException">No limiter has that name; the message lists the configured ones.</exception>
+    public IConcurrencyLimiter GetLimiter(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return _limiters.TryGetValue(name, out var limiter)
+            ? limiter
+            : throw new KeyNotFoundException($"No limiter named '{name}' is configured (ActorQueue:Limiters has: {string.Join(", ", _limiters.Keys)})");
+    }
+
+    /// <summary>The work queue configured under <paramref name="name"/>, made on the first call (idle: start it and its workers yourself).</summary>
+    /// <typeparam name="T">The item type; every call for one name must use the same type.</typeparam>
+    /// <param name="name">Its key in <see cref="ActorQueueOptions.Queues"/>.</param>
+    /// <returns>The queue; the registry stops and disposes it when the host stops.</returns>
+    /// <exception cref="KeyNotFoundException">No queue has that name; the message lists the configured ones.</exception>
+    /// <exception cref="InvalidOperationException">The queue was first asked for with another item type.</exception>
+    /// <exception cref="ObjectDisposedException">The host has stopped.</exception>
+    public WorkQueue<T> GetQueue<T>(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!_queues.TryGetValue(name, out var queue))
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            if (!_options.Queues.TryGetValue(name, out var options))
+            {
+                throw new KeyNotFoundException($"No queue named '{name}' is configured (ActorQueue:Queues has: {string.Join(", ", _options.Queues.Keys)})");
+            }
+
+            var made = Create<T>(name, options);
+            queue = _queues.GetOrAdd(name, made);
+            if (!ReferenceEquals(queue, made))
+            {
+                made.Dispose(); // another caller made it first
+            }
+        }
+
+        return queue is NamedQueue<T> named
+            ? named.Queue
+            : throw new InvalidOperationException($"Queue '{name}' was made for {queue.ItemType} items, not {typeof(T)}");
+    }
+
+    /// <summary>
+    /// Stops every queue made so far (workers finish their item; <paramref name="cancellationToken"/> cancels the work
+    /// still in flight), then disposes the queues and the limiters.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the queues' grace period: their in-flight work is cancelled and goes back to the head of its queue.</param>
+    /// <returns>A task that completes when everything has stopped.</returns>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await Task.WhenAll(_queues.Values.Select(queue => queue.StopAsync(cancellationToken))).ConfigureAwait(false);
+        foreach (var queue in _queues.Values)
+        {
+            await queue.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var limiter in _limiters.Values)
+        {
+            await limiter.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops the queues and disposes them and the limiters (as <see cref="StopAsync"/> without a deadline).</summary>
+    /// <returns>A task that completes when everything has stopped.</returns>
+    public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
+
+    private static string Key(string section, string name, string property) => $"{ActorQueueOptions.SectionName}:{section}:{name}:{property}";
+
+    /// <summary>Refuses a set value below <paramref name="minimum"/>, naming its configuration key and the value; <c>null</c> (not set) passes.</summary>
+    private static void AtLeast(int? value, int minimum, string section, string name, string property)
+    {
+        if (value < minimum)
+        {
+            var key = Key(section, name, property);
+            throw new ArgumentOutOfRangeException(key, value, $"{key} must be >= {minimum}, got {value}");
+        }
+    }
+
+    private void Validate(string name, QueueOptions queue)
+    {
+        AtLeast(queue.MaxSize, 1, "Queues", name, nameof(QueueOptions.MaxSize));
+        AtLeast(queue.ConcurrencyLimit, 1, "Queues", name, nameof(QueueOptions.ConcurrencyLimit));
+
+        if (queue.Limiter is { } limiter)
+        {
+            if (queue.ConcurrencyLimit is not null)
+            {
+                throw new InvalidOperationException($"Queue '{name}' sets both Limiter ('{limiter}') and ConcurrencyLimit ({queue.ConcurrencyLimit}); set one");
+            }
+
+            if (!_options.Limiters.ContainsKey(limiter))
+            {
+                throw new InvalidOperationException($"{Key("Queues", name, nameof(QueueOptions.Limiter))} names '{limiter}', which is not in ActorQueue:Limiters");
+            }
+        }
+    }
+
+    private NamedQueue<T> Create<T>(string name, QueueOptions options)
+    {
+        var logger = _loggerFactory.CreateLogger($"ActorQueue.Queues.{name}");
+        var queue = options.Limiter is { } limiter
+            ? new WorkQueue<T>(options.MaxSize, options.PutTimeout, GetLimiter(limiter), logger, System, name)
+            : new WorkQueue<T>(options.MaxSize, options.PutTimeout, options.ConcurrencyLimit, logger, System, name);
+        return new NamedQueue<T>(queue);
+    }
+
+    /// <summary>A named queue whatever its item type: what the registry needs to stop it.</summary>
+    private interface INamedQueue : IAsyncDisposable
+    {
+        Type ItemType { get; }
+
+        Task StopAsync(CancellationToken cancellationToken);
+
+        void Dispose();
+    }
+
+    private sealed class NamedQueue<T>(WorkQueue<T> queue) : INamedQueue
+    {
+        public WorkQueue<T> Queue { get; } = queue;
+
+        public Type ItemType => typeof(T);
+
+        /// <summary>Stops a processing queue; one never started, already stopped or disposed by its user has nothing to stop.</summary>
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                if (Queue.Status is QueueStatus.Processing or QueueStatus.Stopping)
+                {
+                    await Queue.StopAsync(timeout: null, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed by its user meanwhile: disposal stopped it.
+            }
+        }
+
+        public void Dispose() => Queue.Dispose();
+
+        public ValueTask DisposeAsync() => Queue.DisposeAsync();
+    }
+}

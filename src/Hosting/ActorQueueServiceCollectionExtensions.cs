@@ -1,0 +1,94 @@
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace ActorQueue.Hosting;
+
+/// <summary>Registers ActorQueue in a Generic Host's services.</summary>
+public static class ActorQueueServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds ActorQueue: the <see cref="ActorQueueRegistry"/> of named limiters and queues, and a hosted service that
+    /// stops them before the actor system terminates. When an Akka.Hosting system is already registered
+    /// (<c>services.AddAkka(...)</c> called first, with <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>),
+    /// ActorQueue joins it; otherwise it starts one named <see cref="ActorQueueOptions.DefaultSystemName"/>.
+    /// </summary>
+    /// <param name="services">The host's services.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static IServiceCollection AddActorQueue(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<ActorQueueOptions>();
+
+        if (!services.Any(service => service.ServiceType == typeof(ActorSystem)))
+        {
+            services.AddAkka(ActorQueueOptions.DefaultSystemName, builder => builder.WithActorQueue());
+        }
+
+        services.TryAddSingleton(provider => new ActorQueueRegistry(
+            provider.GetRequiredService<ActorSystem>(),
+            provider.GetRequiredService<IOptions<ActorQueueOptions>>().Value,
+            provider.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+
+        // Hosted services stop in reverse order of registration: registered after Akka.Hosting's, this one stops first.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ActorQueueHostedService>());
+        return services;
+    }
+
+    /// <summary>Adds ActorQueue (as <see cref="AddActorQueue(IServiceCollection)"/>) with options set in code.</summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="configure">Sets the options (after any configuration binding).</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static IServiceCollection AddActorQueue(this IServiceCollection services, Action<ActorQueueOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<ActorQueueOptions>().Configure(configure);
+        return services.AddActorQueue();
+    }
+
+    /// <summary>Adds ActorQueue (as <see cref="AddActorQueue(IServiceCollection)"/>) with its options bound from <paramref name="configuration"/>.</summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="configuration">The section to bind, usually <c>configuration.GetSection("ActorQueue")</c>.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static IServiceCollection AddActorQueue(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<ActorQueueOptions>().Bind(configuration);
+        return services.AddActorQueue();
+    }
+}
+
+/// <summary>Prepares an Akka.Hosting actor system for ActorQueue.</summary>
+public static class ActorQueueAkkaBuilderExtensions
+{
+    /// <summary>
+    /// Puts ActorQueue's configuration (dispatchers, queue and limiter defaults) under the system's own, routes
+    /// Akka's log bus to the host's <see cref="ILoggerFactory"/> (Akka.Hosting's logger) in place of ActorQueue's Serilog
+    /// bridge, and turns off Akka's process-exit hook (<c>akka.coordinated-shutdown.run-by-clr-shutdown-hook</c>): the
+    /// host stops the system, after the queues. Pair it with <see cref="ActorQueueServiceCollectionExtensions.AddActorQueue(IServiceCollection)"/>,
+    /// called after <c>AddAkka</c>.
+    /// </summary>
+    /// <param name="builder">The system's builder.</param>
+    /// <returns><paramref name="builder"/>.</returns>
+    public static AkkaConfigurationBuilder WithActorQueue(this AkkaConfigurationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        // The host stops the system, after ActorQueue's queues. Akka's own hook on process exit (on in Akka's and our
+        // defaults) would start terminating it on SIGTERM at the same time as the host's shutdown, queues still running.
+        builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
+        builder.AddHocon(ActorQueueRuntime.DefaultConfig, HoconAddMode.Append);
+        builder.ConfigureLoggers(loggers =>
+        {
+            loggers.ClearLoggers();
+            loggers.AddLoggerFactory();
+        });
+        return builder;
+    }
+}
