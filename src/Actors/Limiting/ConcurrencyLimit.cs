@@ -50,4 +50,28 @@ internal static class LimitValidation
 
     public static int? MaxQueued(int? value, string parameterName) =>
         value is null or >= 0 ? value : throw new ArgumentOutOfRangeException(parameterName, value, $"max_queued must be >= 0, got {value}");
+
+    /// <summary>A wait timeout: <c>null</c> and <see cref="Timeout.InfiniteTimeSpan"/> mean for ever (returned as <c>null</c>), zero means never wait.</summary>
+    public static TimeSpan? WaitTimeout(TimeSpan? value, string parameterName) => value switch
+    {
+        null => null,
+        { } infinite when infinite == Timeout.InfiniteTimeSpan => null,
+        { } timeout when timeout >= TimeSpan.Zero => timeout,
+        _ => throw new ArgumentOutOfRangeException(parameterName, value, $"wait timeout must be >= 0 or infinite, got {value}"),
+    };
+
+    /// <summary>A request's permits: at least 1 and at most <paramref name="maxRunning"/>, which it could never get otherwise.</summary>
+    public static int Permits(int value, int maxRunning, string? limiterName, string parameterName)
+    {
+        if (value < 1)
+        {
+            throw new ArgumentOutOfRangeException(parameterName, value, $"permits must be >= 1, got {value}");
+        }
+
+        return value <= maxRunning ? value : throw ExceedsLimit(value, maxRunning, limiterName, parameterName);
+    }
+
+    /// <summary>The error for a request of more permits than there are.</summary>
+    public static ArgumentOutOfRangeException ExceedsLimit(int permits, long maxRunning, string? target, string parameterName = "permits") =>
+        new(parameterName, permits, $"permits ({permits}) exceed max_running ({maxRunning}) of {target ?? "the limiter"}: the request could never be granted");
 }
