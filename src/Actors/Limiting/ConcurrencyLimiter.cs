@@ -25,6 +25,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>Opens the wait spans.</summary>
     private readonly WaitSpans _spans;
 
+    /// <summary>The <see cref="System.Threading.RateLimiting.RateLimiter"/> view, made on first use.</summary>
+    private ConcurrencyRateLimiter? _rateLimiter;
+
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
@@ -174,6 +177,20 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         _gatekeeper.ThrowIfDisposed(this);
         _counts.PublishLimits(maxRunning ?? MaxRunning, maxQueued ?? MaxQueued);
         Gatekeeper.Tell(new GatekeeperProtocol.Resize(maxRunning, maxQueued), ActorRefs.NoSender);
+    }
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> for ASP.NET Core's rate-limiting
+    /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler; the same instance on every call.
+    /// A full queue, an eviction or a wait timeout gives a failed lease whose <c>ReasonPhrase</c> says why.
+    /// <c>AttemptAcquire</c> never blocks: from the first call on, the gatekeeper lends its free permits, while nobody
+    /// waits, to callers that will not wait (see docs/ARCHITECTURE.md). Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <returns>The adapter.</returns>
+    public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
+    {
+        _gatekeeper.ThrowIfDisposed(this);
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ConcurrencyRateLimiter(this, _counts.Loan));
     }
 
     /// <summary>

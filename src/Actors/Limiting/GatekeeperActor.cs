@@ -45,6 +45,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>The gate time <see cref="_wakeTimer"/> is set for; <see cref="TimeSpan.MaxValue"/> when it is off.</summary>
     private TimeSpan _wakeArmedAt = TimeSpan.MaxValue;
 
+    /// <summary>Whether free permits are lent for synchronous acquires (<see cref="PermitLoan"/>) after each message.</summary>
+    private bool _lending;
+
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
@@ -69,6 +72,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
+        Receive<StartLending>(_ => _lending = true);
         Receive<DisposeGatekeeper>(HandleDispose);
     }
 
@@ -140,7 +144,18 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
+        if (_lending)
+        {
+            // Inside a message the pool is exact: what synchronous callers did not claim comes back first.
+            _slots.Release(_settings.Counts.Loan.Reclaim(), TimeSpan.Zero);
+        }
+
         var handled = base.AroundReceive(receive, message);
+        if (_lending)
+        {
+            Lend();
+        }
+
         ArmWake();
         _partition?.AfterMessage(Sender, _gate.Snapshot, Self);
         return handled;
@@ -149,6 +164,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <inheritdoc />
     protected override void PostStop()
     {
+        _settings.Counts.Loan.Close();
         _wakeTimer?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.Publish(0, 0);
@@ -314,6 +330,23 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         _gate.Release(permits == 1 ? PermitDemand.One : new PermitDemand(permits));
+    }
+
+    /// <summary>
+    /// Lends every free permit for synchronous acquires, only while nobody waits (a synchronous caller must not pass a
+    /// waiter). The counts are published first without the loan, so that lent but unclaimed permits do not show as held.
+    /// </summary>
+    private void Lend()
+    {
+        var held = _slots.InUse;
+        _settings.Counts.Publish((int)held, _gate.Waiting);
+        var free = _gate.Waiting == 0 && _gate.IsOpen ? _slots.Limit - held : 0;
+        if (free > 0)
+        {
+            _slots.Take(free, TimeSpan.Zero);
+        }
+
+        _settings.Counts.Loan.Lend(Math.Max(0, free));
     }
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>

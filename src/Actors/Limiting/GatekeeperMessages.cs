@@ -9,7 +9,7 @@ namespace ActorQueue.Actors;
 /// A facade's request for a slot: its own message and its own completion (see <see cref="FacadeWaiter{TResult}"/>).
 /// Whoever serves it (the gatekeeper, or a cluster limiter's node agent) stamps <see cref="Releaser"/> on arrival.
 /// </summary>
-internal sealed class AcquireRequest : FacadeWaiter<ConcurrencyLease>
+internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
 {
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued)
         : this(source, gatekeeper, signalQueued, permits: 1, priority: 0, timeout: null)
@@ -153,13 +153,17 @@ internal sealed class LimiterCounts
     /// <summary><c>max_queued</c>, -1 for no bound.</summary>
     private volatile int _maxQueued = -1;
 
-    public int Running => _running;
+    /// <summary>Held now: what the gatekeeper last published and what synchronous callers claimed since.</summary>
+    public int Running => _running + (int)Loan.Claimed;
 
     public int Waiting => _waiting;
 
     public int MaxRunning => _maxRunning;
 
     public int? MaxQueued => _maxQueued < 0 ? null : _maxQueued;
+
+    /// <summary>The permits lent for synchronous acquires, once an adapter asked for them.</summary>
+    public PermitLoan Loan { get; } = new();
 
     public void Publish(int running, int waiting)
     {

@@ -9,6 +9,9 @@ namespace ActorQueue.Actors;
 /// </summary>
 internal sealed class WaitSpans(ActivitySource tracer, string? name)
 {
+    /// <summary>Whether anyone listens, so a request should carry a queued signal.</summary>
+    public bool IsTraced => tracer.HasListeners();
+
     /// <summary>Opens a wait span around <paramref name="grant"/> once <paramref name="queued"/> says the request waits (a count ≥ 0).</summary>
     public async ValueTask<ConcurrencyLease> TraceWaitAsync(AcquireRequest request, Task<int> queued, ValueTask<ConcurrencyLease> grant,
                                                             int maxRunning, int? maxQueued, string? partitionKey)
