@@ -1,9 +1,11 @@
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// A concurrency limit as a value: how many callers may run at once and how many may wait for a slot.
+/// A concurrency limit as a value: how many permits there are, how many callers may wait, how long they may wait, what
+/// a full queue does, and the clock. A <see cref="ConcurrencyLimiter"/> and each partition of a
+/// <see cref="PartitionedConcurrencyLimiter{TKey}"/> are made from one.
 /// </summary>
-/// <remarks>Both values are validated on construction and on every <c>with</c> expression.</remarks>
+/// <remarks>Every value is validated on construction and on every <c>with</c> expression.</remarks>
 public sealed record ConcurrencyLimit
 {
     /// <summary>Creates a limit.</summary>
@@ -31,6 +33,22 @@ public sealed record ConcurrencyLimit
         get;
         init => field = LimitValidation.MaxQueued(value, nameof(MaxQueued));
     }
+
+    /// <summary>
+    /// How long a caller may wait by default: <c>null</c> (or <see cref="Timeout.InfiniteTimeSpan"/>) for ever,
+    /// <see cref="TimeSpan.Zero"/> not at all. A caller's own timeout overrides it.
+    /// </summary>
+    public TimeSpan? WaitTimeout
+    {
+        get;
+        init => field = LimitValidation.WaitTimeout(value, nameof(WaitTimeout));
+    }
+
+    /// <summary>What a full queue does with a newcomer.</summary>
+    public QueueFullMode WhenFull { get; init; }
+
+    /// <summary>The clock for wait timeouts (and idle partitions); the system's when <c>null</c>. Tests pass a fake one.</summary>
+    public TimeProvider? TimeProvider { get; init; }
 
     /// <summary>Deconstructs the limit into its two values.</summary>
     /// <param name="maxRunning">How many callers may hold a slot at once.</param>
