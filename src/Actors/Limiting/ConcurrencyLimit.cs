@@ -92,4 +92,17 @@ internal static class LimitValidation
     /// <summary>The error for a request of more permits than there are.</summary>
     public static ArgumentOutOfRangeException ExceedsLimit(int permits, long maxRunning, string? target, string parameterName = "permits") =>
         new(parameterName, permits, $"permits ({permits}) exceed max_running ({maxRunning}) of {target ?? "the limiter"}: the request could never be granted");
+
+    /// <summary>Why an actor's request is invalid, or <c>null</c>: the checks a facade makes by throwing.</summary>
+    public static string? Invalid(GatekeeperProtocol.Acquire message)
+    {
+        if (message.Permits < 1)
+        {
+            return $"permits must be >= 1, got {message.Permits}";
+        }
+
+        return message.WaitTimeout is { } timeout && timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan
+            ? $"wait timeout must be >= 0 or infinite, got {timeout}"
+            : null;
+    }
 }
