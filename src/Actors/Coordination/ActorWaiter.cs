@@ -7,8 +7,18 @@ namespace ActorQueue.Coordination;
 /// always reaches it (an actor withdraws by message, handled by the owner in its turn), so <see cref="TryGrant"/> is
 /// always <c>true</c>.
 /// </summary>
-internal sealed class ActorWaiter(IActorRef replyTo, long requestId, string source, IPermitReplies replies) : PermitWaiter
+internal sealed class ActorWaiter(IActorRef replyTo, long requestId, string source, IPermitReplies replies,
+                                  PermitDemand? demand = null, int priority = 0, TimeSpan? timeout = null) : PermitWaiter
 {
+    /// <inheritdoc />
+    public override PermitDemand Demand { get; } = demand ?? PermitDemand.One;
+
+    /// <inheritdoc />
+    public override int Priority { get; } = priority;
+
+    /// <inheritdoc />
+    public override TimeSpan? Timeout { get; } = timeout;
+
     /// <summary>The actor to answer; also the owner of what it is granted.</summary>
     public IActorRef ReplyTo { get; } = replyTo;
 

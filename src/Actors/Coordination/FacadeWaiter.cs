@@ -26,6 +26,9 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     /// <param name="server">The actor that serves this waiter, told when the caller cancels.</param>
     protected FacadeWaiter(IActorRef server) => _server = server;
 
+    /// <summary>The actor that serves this waiter.</summary>
+    public IActorRef Server => _server;
+
     /// <summary>Completes with the grant's result, a failure or cancellation; awaited exactly once, by the facade that made it.</summary>
     public ValueTask<TResult> Completion => new(this, 0);
 

@@ -21,15 +21,19 @@ public sealed class ConcurrencyLease : IDisposable, IAsyncDisposable
     /// <summary>1 once the lease has been released; makes release idempotent across threads.</summary>
     private int _released;
 
-    internal ConcurrencyLease(ILeaseReleaser releaser, long leaseId, string source)
+    internal ConcurrencyLease(ILeaseReleaser releaser, long leaseId, string source, int permits = 1)
     {
         _releaser = releaser;
         LeaseId = leaseId;
         Source = source;
+        Permits = permits;
     }
 
     /// <summary>The lease's number, unique within the limiter that granted it.</summary>
     public long LeaseId { get; }
+
+    /// <summary>How many permits it holds (its weight); all of them come back together.</summary>
+    public int Permits { get; }
 
     /// <summary>The source the slot was acquired for.</summary>
     public string Source { get; }

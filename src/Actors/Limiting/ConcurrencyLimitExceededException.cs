@@ -39,6 +39,16 @@ public class ConcurrencyLimitExceededException : Exception
         Target = target;
     }
 
+    /// <summary>For a waiter evicted from a full queue by a newcomer of higher priority.</summary>
+    internal ConcurrencyLimitExceededException(int maxQueued, string target, int priority)
+        : base($"Evicted from the full wait queue (max_queued {maxQueued}) of {target}: a request of higher priority than {priority} took its place")
+    {
+        QueueDepth = maxQueued + 1;
+        MaxQueued = maxQueued;
+        Target = target;
+        IsEviction = true;
+    }
+
     /// <summary>The depth the wait queue would have reached with the rejected caller.</summary>
     public int QueueDepth { get; }
 
@@ -47,6 +57,9 @@ public class ConcurrencyLimitExceededException : Exception
 
     /// <summary>The limiter's name, or the rejected caller's source when the limiter has none.</summary>
     public string? Target { get; }
+
+    /// <summary>Whether the caller had been waiting and was evicted, rather than turned away on arrival.</summary>
+    internal bool IsEviction { get; }
 
     internal static string FormatMessage(int queueDepth, int maxQueued, string target) =>
         $"Concurrency queue depth ({queueDepth}) exceeds max_queued ({maxQueued}) for {target}";

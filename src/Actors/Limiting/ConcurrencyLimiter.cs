@@ -10,7 +10,7 @@ namespace ActorQueue.Actors;
 /// slot at once, the rest wait in strict FIFO order (no barging), and at most <see cref="MaxQueued"/> may wait.
 /// </summary>
 /// <remarks>
-/// <para>Async callers use <see cref="AcquireAsync"/> (or <see cref="ConcurrencyLimiterExtensions.RunAsync{TResult}"/>,
+/// <para>Async callers use <see cref="AcquireAsync(string, CancellationToken)"/> (or <see cref="ConcurrencyLimiterExtensions.RunAsync{TResult}"/>,
 /// <see cref="ConcurrencyContext.EnterAsync"/>); actors talk to <see cref="Gatekeeper"/> with
 /// <see cref="GatekeeperProtocol"/>. Both share the same slots and the same queue.</para>
 /// <para>While a caller really waits, an <see cref="Activity"/> named <c>waiting for {name ?? source} concurrency</c>
@@ -22,26 +22,57 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>The counts the gatekeeper publishes.</summary>
     private readonly LimiterCounts _counts = new();
 
+    /// <summary>Opens the wait spans.</summary>
+    private readonly WaitSpans _spans;
+
+    /// <summary>The <see cref="System.Threading.RateLimiting.RateLimiter"/> view, made on first use.</summary>
+    private ConcurrencyRateLimiter? _rateLimiter;
+
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
     /// <summary>Creates a limiter and its gatekeeper actor.</summary>
-    /// <param name="maxRunning">How many callers may hold a slot at once; at least 1.</param>
+    /// <param name="maxRunning">How many permits there are (callers holding one each); at least 1.</param>
     /// <param name="maxQueued">How many may wait; <c>null</c> for no bound, 0 to reject anyone who would wait.</param>
     /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
     /// <param name="tracer">Where wait spans go; the library's <see cref="ActorQueueTelemetry.Source"/> when <c>null</c>.</param>
     /// <param name="system">The actor system for the gatekeeper; the embedded default when <c>null</c>.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1 or <paramref name="maxQueued"/> is negative.</exception>
+    /// <param name="waitTimeout">How long a caller may wait by default: <c>null</c> for ever, zero not at all.</param>
+    /// <param name="whenFull">What a full queue does with a newcomer.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1, <paramref name="maxQueued"/> is negative, or <paramref name="waitTimeout"/> is negative and not infinite.</exception>
+#pragma warning disable RS0026 // The overloads are told apart by their first parameter's type (API.md fixes them); both keep optional tails for callers.
     public ConcurrencyLimiter(int maxRunning, int? maxQueued = null, string? name = null,
-                              ActivitySource? tracer = null, ActorSystem? system = null)
+                              ActivitySource? tracer = null, ActorSystem? system = null,
+                              TimeSpan? waitTimeout = null, QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
+#pragma warning restore RS0026
+        : this(new ConcurrencyLimit(LimitValidation.MaxRunning(maxRunning, nameof(maxRunning)), LimitValidation.MaxQueued(maxQueued, nameof(maxQueued)))
+        {
+            WaitTimeout = LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout)),
+            WhenFull = whenFull,
+        }, name, tracer, system)
     {
-        MaxRunning = LimitValidation.MaxRunning(maxRunning, nameof(maxRunning));
-        MaxQueued = LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+    }
+
+    /// <summary>Creates a limiter and its gatekeeper actor from <paramref name="limit"/>.</summary>
+    /// <param name="limit">The permits, the bound on waiters, the default wait timeout, the full-queue mode, the clock.</param>
+    /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
+    /// <param name="tracer">Where wait spans go; the library's <see cref="ActorQueueTelemetry.Source"/> when <c>null</c>.</param>
+    /// <param name="system">The actor system for the gatekeeper; the embedded default when <c>null</c>.</param>
+#pragma warning disable RS0026 // The overloads are told apart by their first parameter's type (API.md fixes them); both keep optional tails for callers.
+    public ConcurrencyLimiter(ConcurrencyLimit limit, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
+#pragma warning restore RS0026
+    {
+        ArgumentNullException.ThrowIfNull(limit);
         Name = name;
         Tracer = tracer ?? ActorQueueTelemetry.Source;
+        _spans = new WaitSpans(Tracer, name);
         var runtime = ActorQueueRuntime.Resolve(system);
-        var props = GatekeeperActor.Props(MaxRunning, MaxQueued, name, name ?? runtime.Settings.DefaultLimiterName, _counts)
-            .WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        WaitTimeout = limit.WaitTimeout;
+        WhenFull = limit.WhenFull;
+        var settings = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
+                                              name ?? runtime.Settings.DefaultLimiterName, _counts, limit.TimeProvider ?? TimeProvider.System);
+        _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
+        var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
     }
 
@@ -49,10 +80,16 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public string? Name { get; }
 
     /// <inheritdoc />
-    public int MaxRunning { get; }
+    public int MaxRunning => _counts.MaxRunning;
 
     /// <inheritdoc />
-    public int? MaxQueued { get; }
+    public int? MaxQueued => _counts.MaxQueued;
+
+    /// <summary>How long a caller may wait when it names no timeout: <c>null</c> for ever, zero not at all.</summary>
+    public TimeSpan? WaitTimeout { get; }
+
+    /// <summary>What a full queue does with a newcomer.</summary>
+    public QueueFullMode WhenFull { get; }
 
     /// <inheritdoc />
     public int RunningCount => _counts.Running;
@@ -79,10 +116,10 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <returns>The new limiter.</returns>
     public static ConcurrencyLimiter FromLimit(int limit, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null) =>
-        new(LimitValidation.MaxRunning(limit, nameof(limit)), maxQueued: null, name, tracer, system);
+        new(new ConcurrencyLimit(LimitValidation.MaxRunning(limit, nameof(limit))), name, tracer, system);
 
     /// <summary>Creates a private limiter from a <see cref="ConcurrencyLimit"/>.</summary>
-    /// <param name="limit">The slots and the bound on waiters.</param>
+    /// <param name="limit">The permits, the bound on waiters, the default wait timeout, the full-queue mode, the clock.</param>
     /// <param name="name">A name for traces, metrics and messages.</param>
     /// <param name="tracer">Where wait spans go.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
@@ -90,7 +127,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public static ConcurrencyLimiter FromLimit(ConcurrencyLimit limit, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
     {
         ArgumentNullException.ThrowIfNull(limit);
-        return new(limit.MaxRunning, limit.MaxQueued, name, tracer, system);
+        return new(limit, name, tracer, system);
     }
 
     /// <inheritdoc />
@@ -103,10 +140,56 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
-        var request = new AcquireRequest(source, Gatekeeper, signalQueued: Tracer.HasListeners());
-        Gatekeeper.Tell(request, ActorRefs.NoSender);
-        var grant = request.WaitAsync(cancellationToken);
-        return request.QueuedSignal is { } queued ? TraceWaitAsync(request.Source, queued.Task, grant) : grant;
+        var request = WaitTimeout is null
+            ? new AcquireRequest(source, Gatekeeper, signalQueued: Tracer.HasListeners())
+            : new AcquireRequest(source, Gatekeeper, Tracer.HasListeners(), 1, 0, WaitTimeout);
+        return Send(request, cancellationToken);
+    }
+
+    /// <inheritdoc />
+#pragma warning disable RS0026 // The overloads are told apart by their first parameter's type (API.md fixes them); both keep optional tails for callers.
+    public ValueTask<ConcurrencyLease> AcquireAsync(int permits, int priority = 0, TimeSpan? waitTimeout = null,
+                                                    string source = "unnamed", CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        LimitValidation.Permits(permits, MaxRunning, Name, nameof(permits));
+        var timeout = waitTimeout is null ? WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
+        _gatekeeper.ThrowIfDisposed(this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
+        }
+
+        return Send(new AcquireRequest(source, Gatekeeper, Tracer.HasListeners(), permits, priority, timeout), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public void Resize(int? maxRunning = null, int? maxQueued = null)
+    {
+        if (maxRunning is { } running)
+        {
+            LimitValidation.MaxRunning(running, nameof(maxRunning));
+        }
+
+        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        _gatekeeper.ThrowIfDisposed(this);
+        _counts.PublishLimits(maxRunning ?? MaxRunning, maxQueued ?? MaxQueued);
+        Gatekeeper.Tell(new GatekeeperProtocol.Resize(maxRunning, maxQueued), ActorRefs.NoSender);
+    }
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> for ASP.NET Core's rate-limiting
+    /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler; the same instance on every call.
+    /// A full queue, an eviction or a wait timeout gives a failed lease whose <c>ReasonPhrase</c> says why.
+    /// <c>AttemptAcquire</c> never blocks: from the first call on, the gatekeeper lends its free permits, while nobody
+    /// waits, to callers that will not wait (see docs/ARCHITECTURE.md). Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <returns>The adapter.</returns>
+    public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
+    {
+        _gatekeeper.ThrowIfDisposed(this);
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ConcurrencyRateLimiter(this, _counts.Loan));
     }
 
     /// <summary>
@@ -119,35 +202,11 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <returns>A task that completes when the gatekeeper has stopped.</returns>
     public ValueTask DisposeAsync() => _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
 
-    /// <summary>Opens a wait span around <paramref name="grant"/> when the gatekeeper says the request really waits.</summary>
-    private async ValueTask<ConcurrencyLease> TraceWaitAsync(string source, Task<int> queued, ValueTask<ConcurrencyLease> grant)
+    /// <summary>Sends <paramref name="request"/> to the gatekeeper and awaits its grant, tracing a real wait.</summary>
+    private ValueTask<ConcurrencyLease> Send(AcquireRequest request, CancellationToken cancellationToken)
     {
-        var waitingCount = await queued.ConfigureAwait(false);
-        using var activity = waitingCount >= 0 ? StartWaitActivity(source, waitingCount) : null;
-        return await grant.ConfigureAwait(false);
-    }
-
-    private Activity? StartWaitActivity(string source, int waitingCount)
-    {
-        var activity = Tracer.StartActivity($"waiting for {Name ?? source} concurrency", ActivityKind.Internal);
-        if (activity is null)
-        {
-            return null;
-        }
-
-        activity.SetTag("source", source);
-        activity.SetTag("waiting_count", waitingCount);
-        activity.SetTag("max_running", MaxRunning);
-        if (Name is not null)
-        {
-            activity.SetTag("limiter_name", Name);
-        }
-
-        if (MaxQueued is { } maxQueued)
-        {
-            activity.SetTag("max_queued", maxQueued);
-        }
-
-        return activity;
+        Gatekeeper.Tell(request, ActorRefs.NoSender);
+        var grant = request.WaitAsync(cancellationToken);
+        return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, MaxRunning, MaxQueued, partitionKey: null) : grant;
     }
 }

@@ -7,77 +7,85 @@ using Akka.Event;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The one owner of a concurrency limiter's state: a <see cref="PermitGate"/> over a pool of slots, and the books of
+/// The one owner of a concurrency limiter's state: a <see cref="PermitGate"/> over a pool of permits, and the books of
 /// which actor holds which lease. It handles one message at a time, so the <c>max_queued</c> check and the enqueue
 /// are atomic without a lock. As the gate's listener it publishes the counts for the facade before any caller hears
-/// of a change, and keeps the telemetry.
+/// of a change, and keeps the telemetry (<see cref="GatekeeperTelemetry"/>). One timer from its clock wakes it at the
+/// gate's next deadline.
 /// </summary>
 internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 {
-    /// <summary>How many slots there are.</summary>
-    private readonly int _maxRunning;
+    private readonly GatekeeperSettings _settings;
 
-    /// <summary>The limiter's name, <c>null</c> when unnamed.</summary>
-    private readonly string? _name;
-
-    /// <summary>Where the counts go for synchronous reads.</summary>
-    private readonly LimiterCounts _counts;
-
-    /// <summary>The metric tag naming this limiter.</summary>
-    private readonly KeyValuePair<string, object?> _metricTag;
-
-    /// <summary>The slots.</summary>
+    /// <summary>The permits.</summary>
     private readonly PermitPool _slots;
 
-    /// <summary>The FIFO of waiters for <see cref="_slots"/>, facade callers and actors alike.</summary>
+    /// <summary>The waiters for <see cref="_slots"/> by priority then arrival, facade callers and actors alike.</summary>
     private readonly PermitGate _gate;
 
     /// <summary>Actors that wait or hold leases, each watched while it has any.</summary>
     private readonly Dictionary<IActorRef, HolderRecord> _holders = [];
 
-    /// <summary>Which actor holds each actor-held lease.</summary>
-    private readonly Dictionary<long, HolderRecord> _actorLeases = [];
+    /// <summary>Which actor holds each actor-held lease, and how many permits it holds.</summary>
+    private readonly Dictionary<long, (HolderRecord Holder, int Permits)> _actorLeases = [];
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     /// <summary>Hands facade leases their way back here.</summary>
     private readonly GatekeeperReleaser _releaser;
 
-    /// <summary>The running and waiting counts last added to the up-down counters, so that each change adds its delta.</summary>
-    private (long Running, int Waiting) _metered;
+    private readonly GatekeeperTelemetry _telemetry;
+
+    /// <summary>The partition's bookkeeping with its parent; <c>null</c> for a limiter of its own.</summary>
+    private readonly PartitionReporter? _partition;
+
+    /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
+    private ITimer? _wakeTimer;
+
+    /// <summary>The gate time <see cref="_wakeTimer"/> is set for; <see cref="TimeSpan.MaxValue"/> when it is off.</summary>
+    private TimeSpan _wakeArmedAt = TimeSpan.MaxValue;
+
+    /// <summary>Whether free permits are lent for synchronous acquires (<see cref="PermitLoan"/>) after each message.</summary>
+    private bool _lending;
 
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
-    public GatekeeperActor(int maxRunning, int? maxQueued, string? name, string metricName, LimiterCounts counts)
+    public GatekeeperActor(GatekeeperSettings settings)
     {
-        _maxRunning = maxRunning;
-        _name = name;
-        _counts = counts;
-        _metricTag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
+        _settings = settings;
+        _telemetry = new GatekeeperTelemetry(settings.MetricName);
         _releaser = new GatekeeperReleaser(Self);
-        _slots = new PermitPool(maxRunning);
-        _gate = new PermitGate(this, [_slots], maxQueued);
+        _slots = new PermitPool(settings.MaxRunning);
+        var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
+        _gate = new PermitGate(this, [_slots], settings.MaxQueued, whenFull, settings.Time);
+        _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
+        settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
         Receive<AcquireRequest>(HandleAcquireRequest);
-        Receive<ReleaseSlot>(_ => ReleaseOne());
+        Receive<ReleaseSlot>(message => ReleasePermits(message.Permits));
         Receive<WithdrawWaiter>(message => _gate.Withdraw(message.Waiter));
+        Receive<GateWake>(_ => _gate.Wake());
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
         Receive<GatekeeperProtocol.Release>(HandleRelease);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
+        Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
+        Receive<StartLending>(_ => _lending = true);
         Receive<DisposeGatekeeper>(HandleDispose);
     }
 
+    public static Props Props(GatekeeperSettings settings) => Akka.Actor.Props.Create(() => new GatekeeperActor(settings));
+
     public static Props Props(int maxRunning, int? maxQueued, string? name, string metricName, LimiterCounts counts) =>
-        Akka.Actor.Props.Create(() => new GatekeeperActor(maxRunning, maxQueued, name, metricName, counts));
+        Props(new GatekeeperSettings(maxRunning, maxQueued, null, QueueFullMode.RejectNewcomer, name, metricName, counts, TimeProvider.System));
 
     /// <inheritdoc />
     void IPermitGateListener.Publish(in PermitSnapshot now)
     {
-        _counts.Publish((int)now.InUse, now.Waiting);
-        Meter(now.InUse, now.Waiting);
+        _settings.Counts.Publish((int)now.InUse, now.Waiting);
+        _telemetry.Meter(now.InUse, now.Waiting);
     }
 
     /// <inheritdoc />
@@ -93,7 +101,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             var holder = _holders[actor.ReplyTo];
             holder.Pending.Remove(actor.RequestId);
             holder.LeaseByRequest.Add(actor.RequestId, grant.LeaseId);
-            _actorLeases.Add(grant.LeaseId, holder);
+            _actorLeases.Add(grant.LeaseId, (holder, grant.Demand.Permits));
         }
     }
 
@@ -104,19 +112,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant)
-    {
-        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
-        if (!grant.Waited)
-        {
-            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _metricTag);
-        }
-        else if (waiter.ArrivedAt != 0)
-        {
-            // 0: it queued while nobody recorded wait times, so its wait is unknown.
-            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalMilliseconds, _metricTag);
-        }
-    }
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _telemetry.Granted(waiter, grant);
 
     /// <inheritdoc />
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
@@ -126,17 +122,53 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
         }
 
-        System.Diagnostics.Debug.Assert(rejection.Kind == PermitRejectionKind.QueueFull, "One permit per request, no timeouts: only a full queue rejects.");
-        ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
-        return new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), _name ?? waiter.Source);
+        // A queued actor waiter leaves its holder's books as it leaves the queue (evicted, timed out, shrunk out).
+        if (waiter is ActorWaiter actor && _holders.TryGetValue(actor.ReplyTo, out var holder)
+            && holder.Pending.TryGetValue(actor.RequestId, out var pending) && ReferenceEquals(pending, actor))
+        {
+            holder.Pending.Remove(actor.RequestId);
+            ForgetIfIdle(holder);
+        }
+
+        _telemetry.Rejected(rejection.Kind);
+        var target = _settings.Name ?? waiter.Source;
+        return rejection.Kind switch
+        {
+            PermitRejectionKind.QueueFull => new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), target),
+            PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(rejection.MaxQueued.GetValueOrDefault(), target, waiter.Priority),
+            PermitRejectionKind.ExceedsLimit => LimitValidation.ExceedsLimit(waiter.Demand.Permits, rejection.Limit, target),
+            _ => new ConcurrencyWaitTimeoutException(_settings.Name, waiter.Timeout.GetValueOrDefault(), waiter.Demand.Permits, waiter.Source),
+        };
+    }
+
+    /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (_lending)
+        {
+            // Inside a message the pool is exact: what synchronous callers did not claim comes back first.
+            _slots.Release(_settings.Counts.Loan.Reclaim(), TimeSpan.Zero);
+        }
+
+        var handled = base.AroundReceive(receive, message);
+        if (_lending)
+        {
+            Lend();
+        }
+
+        ArmWake();
+        _partition?.AfterMessage(Sender, _gate.Snapshot, Self);
+        return handled;
     }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
+        _settings.Counts.Loan.Close();
+        _wakeTimer?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
-        _counts.Publish(0, 0);
-        Meter(0, 0);
+        _settings.Counts.Publish(0, 0);
+        _telemetry.Meter(0, 0);
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();
     }
@@ -156,36 +188,39 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             return;
         }
 
-        var holder = HolderFor(requester);
-        if (holder.Pending.ContainsKey(message.RequestId) || holder.LeaseByRequest.ContainsKey(message.RequestId))
+        if (LimitValidation.Invalid(message) is { } reason)
         {
-            requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor"));
+            requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, reason) { Kind = RejectionReason.InvalidRequest });
             return;
         }
 
-        var waiter = new ActorWaiter(requester, message.RequestId, message.Source, GatekeeperReplies.Instance);
-        switch (_gate.Offer(waiter))
+        var holder = HolderFor(requester);
+        if (holder.Pending.ContainsKey(message.RequestId) || holder.LeaseByRequest.ContainsKey(message.RequestId))
         {
-            case OfferOutcome.Queued:
-                holder.Pending.Add(message.RequestId, waiter);
-                break;
-            case OfferOutcome.Rejected:
-                ForgetIfIdle(holder);
-                break;
+            requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor") { Kind = RejectionReason.InvalidRequest });
+            return;
         }
+
+        var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _settings.WaitTimeout;
+        var demand = message.Permits == 1 ? PermitDemand.One : new PermitDemand(message.Permits);
+        var waiter = new ActorWaiter(requester, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout);
+
+        // In the books before the offer: a rejection or eviction during it finds the waiter there and tidies up.
+        holder.Pending.Add(message.RequestId, waiter);
+        _gate.Offer(waiter);
     }
 
     private void HandleRelease(GatekeeperProtocol.Release message)
     {
-        if (!_actorLeases.Remove(message.LeaseId, out var holder))
+        if (!_actorLeases.Remove(message.LeaseId, out var lease))
         {
             _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", message.LeaseId, Sender);
             return;
         }
 
-        holder.RemoveLease(message.LeaseId);
-        ForgetIfIdle(holder);
-        ReleaseOne();
+        lease.Holder.RemoveLease(message.LeaseId);
+        ForgetIfIdle(lease.Holder);
+        ReleasePermits(lease.Permits);
     }
 
     private void HandleCancelAcquire(GatekeeperProtocol.CancelAcquire message)
@@ -203,20 +238,40 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             return;
         }
 
-        if (holder.LeaseByRequest.TryGetValue(message.RequestId, out var leaseId))
+        if (holder.LeaseByRequest.TryGetValue(message.RequestId, out var leaseId) && _actorLeases.Remove(leaseId, out var lease))
         {
-            // Granted before the cancel arrived: the caller has withdrawn, so the slot comes back here.
-            _actorLeases.Remove(leaseId);
+            // Granted before the cancel arrived: the caller has withdrawn, so the permits come back here.
             holder.RemoveLease(leaseId);
             ForgetIfIdle(holder);
-            ReleaseOne();
+            ReleasePermits(lease.Permits);
         }
+    }
+
+    private void HandleResize(GatekeeperProtocol.Resize message)
+    {
+        if (message.MaxRunning is < 1 || message.MaxQueued is < 0)
+        {
+            _log.Warning("Resize to max_running {0}, max_queued {1} ignored: max_running must be >= 1 and max_queued >= 0", message.MaxRunning, message.MaxQueued);
+            return;
+        }
+
+        if (message.MaxQueued is { } maxQueued)
+        {
+            _gate.SetMaxQueued(maxQueued);
+        }
+
+        if (message.MaxRunning is { } maxRunning)
+        {
+            _gate.Resize(_slots, maxRunning);
+        }
+
+        _settings.Counts.PublishLimits((int)_slots.Limit, _gate.MaxQueued);
     }
 
     private void HandleGetStatus()
     {
         var snapshot = _gate.Snapshot;
-        Sender.Tell(new GatekeeperProtocol.Status((int)snapshot.InUse, snapshot.Waiting, _maxRunning, _gate.MaxQueued, _name));
+        Sender.Tell(new GatekeeperProtocol.Status((int)snapshot.InUse, snapshot.Waiting, (int)_slots.Limit, _gate.MaxQueued, _settings.Name));
     }
 
     private void HandleHolderStopped(HolderStopped message)
@@ -231,20 +286,19 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             _gate.Withdraw(waiter);
         }
 
-        var released = holder.LeaseByRequest.Count;
+        var released = 0;
         foreach (var leaseId in holder.LeaseByRequest.Values)
         {
-            _actorLeases.Remove(leaseId);
+            if (_actorLeases.Remove(leaseId, out var lease))
+            {
+                released += lease.Permits;
+            }
         }
 
         if (released > 0)
         {
-            _log.Info("Holder {0} stopped; released its {1} lease(s)", message.Holder.Path, released);
-        }
-
-        for (var i = 0; i < released; i++)
-        {
-            ReleaseOne();
+            _log.Info("Holder {0} stopped; released its {1} lease(s), {2} permit(s)", message.Holder.Path, holder.LeaseByRequest.Count, released);
+            ReleasePermits(released);
         }
     }
 
@@ -254,32 +308,55 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Context.Stop(Self);
     }
 
-    /// <summary>A slot comes back; the gate hands it to the oldest waiter. A release with none held is a bug elsewhere.</summary>
-    private void ReleaseOne()
+    /// <summary>Permits come back; the gate hands them on in order. Releasing more than is held is a bug elsewhere.</summary>
+    private void ReleasePermits(int permits)
     {
-        if (_slots.InUse == 0)
+        if (_slots.InUse < permits)
         {
-            _log.Error("A slot was released while none was held; ignored");
+            _log.Error("{0} permit(s) were released while {1} were held; ignored", permits, _slots.InUse);
             return;
         }
 
-        _gate.Release(PermitDemand.One);
+        _gate.Release(permits == 1 ? PermitDemand.One : new PermitDemand(permits));
     }
 
-    /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
-    private void Meter(long running, int waiting)
+    /// <summary>
+    /// Lends every free permit for synchronous acquires, only while nobody waits (a synchronous caller must not pass a
+    /// waiter). The counts are published first without the loan, so that lent but unclaimed permits do not show as held.
+    /// </summary>
+    private void Lend()
     {
-        if (running != _metered.Running)
+        var held = _slots.InUse;
+        _settings.Counts.Publish((int)held, _gate.Waiting);
+        var free = _gate.Waiting == 0 && _gate.IsOpen ? _slots.Limit - held : 0;
+        if (free > 0)
         {
-            ActorQueueTelemetry.LimiterRunningCounter.Add((int)(running - _metered.Running), _metricTag);
+            _slots.Take(free, TimeSpan.Zero);
         }
 
-        if (waiting != _metered.Waiting)
+        _settings.Counts.Loan.Lend(Math.Max(0, free));
+    }
+
+    /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
+    private void ArmWake()
+    {
+        var next = _gate.NextWakeAt;
+        if (next == _wakeArmedAt)
         {
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _metered.Waiting, _metricTag);
+            return;
         }
 
-        _metered = (running, waiting);
+        _wakeArmedAt = next;
+        if (next == TimeSpan.MaxValue)
+        {
+            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        var due = next - _gate.Now;
+        _wakeTimer ??= _settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), Self,
+                                                   Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _wakeTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     private HolderRecord HolderFor(IActorRef actor)
@@ -296,36 +373,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 
     private void ForgetIfIdle(HolderRecord holder)
     {
-        if (holder.IsIdle)
+        if (holder.IsIdle && _holders.Remove(holder.Actor))
         {
-            _holders.Remove(holder.Actor);
             Context.Unwatch(holder.Actor);
-        }
-    }
-
-    /// <summary>What one actor caller waits for and holds.</summary>
-    private sealed class HolderRecord(IActorRef actor)
-    {
-        public IActorRef Actor { get; } = actor;
-
-        /// <summary>Its requests still waiting, by request id.</summary>
-        public Dictionary<long, ActorWaiter> Pending { get; } = [];
-
-        /// <summary>Its leases, by the request id that got them.</summary>
-        public Dictionary<long, long> LeaseByRequest { get; } = [];
-
-        public bool IsIdle => Pending.Count == 0 && LeaseByRequest.Count == 0;
-
-        public void RemoveLease(long leaseId)
-        {
-            foreach (var (requestId, held) in LeaseByRequest)
-            {
-                if (held == leaseId)
-                {
-                    LeaseByRequest.Remove(requestId);
-                    return;
-                }
-            }
         }
     }
 }

@@ -9,12 +9,26 @@ namespace ActorQueue.Actors;
 /// A facade's request for a slot: its own message and its own completion (see <see cref="FacadeWaiter{TResult}"/>).
 /// Whoever serves it (the gatekeeper, or a cluster limiter's node agent) stamps <see cref="Releaser"/> on arrival.
 /// </summary>
-internal sealed class AcquireRequest : FacadeWaiter<ConcurrencyLease>
+internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
 {
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued)
+        : this(source, gatekeeper, signalQueued, permits: 1, priority: 0, timeout: null)
+    {
+    }
+
+    /// <param name="source">Who asks.</param>
+    /// <param name="gatekeeper">The actor that serves it, told when the caller cancels.</param>
+    /// <param name="signalQueued">Whether to make a <see cref="QueuedSignal"/> (someone traces the wait).</param>
+    /// <param name="permits">Its weight; validated by the facade.</param>
+    /// <param name="priority">Higher is served first.</param>
+    /// <param name="timeout">How long it may wait (already resolved against the limiter's default); <c>null</c> for ever.</param>
+    public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued, int permits, int priority, TimeSpan? timeout)
         : base(gatekeeper)
     {
         Source = source;
+        Demand = permits == 1 ? PermitDemand.One : new PermitDemand(permits);
+        Priority = priority;
+        Timeout = timeout;
         if (signalQueued)
         {
             QueuedSignal = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -23,6 +37,15 @@ internal sealed class AcquireRequest : FacadeWaiter<ConcurrencyLease>
 
     /// <inheritdoc />
     public override string Source { get; }
+
+    /// <inheritdoc />
+    public override PermitDemand Demand { get; }
+
+    /// <inheritdoc />
+    public override int Priority { get; }
+
+    /// <inheritdoc />
+    public override TimeSpan? Timeout { get; }
 
     /// <summary>
     /// Present only when someone listens to the tracer: completes with the waiting count (this request included)
@@ -54,7 +77,7 @@ internal sealed class AcquireRequest : FacadeWaiter<ConcurrencyLease>
     public override void Undelivered() => Fail(new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed."));
 
     /// <inheritdoc />
-    protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source);
+    protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source, grant.Demand.Permits);
 
     /// <inheritdoc />
     protected override void OnCancellationRequested(CancellationToken cancellationToken)
@@ -70,19 +93,38 @@ internal sealed class GatekeeperReplies : IPermitReplies
     public static readonly GatekeeperReplies Instance = new();
 
     /// <inheritdoc />
-    public object Granted(long requestId, in PermitGrant grant) => new GatekeeperProtocol.Granted(requestId, grant.LeaseId);
+    public object Granted(long requestId, in PermitGrant grant) => new GatekeeperProtocol.Granted(requestId, grant.LeaseId) { Permits = grant.Demand.Permits };
 
     /// <inheritdoc />
     public object? Queued(long requestId, in PermitSnapshot now) => new GatekeeperProtocol.Queued(requestId, now.Waiting);
 
     /// <inheritdoc />
-    public object Failed(long requestId, Exception error) => new GatekeeperProtocol.Rejected(requestId, error.Message);
+    public object Failed(long requestId, Exception error) => new GatekeeperProtocol.Rejected(requestId, error.Message) { Kind = KindOf(error) };
+
+    /// <summary>The protocol's reason for the exception a facade caller would get.</summary>
+    public static RejectionReason KindOf(Exception error) => error switch
+    {
+        ConcurrencyWaitTimeoutException => RejectionReason.TimedOut,
+        ConcurrencyLimitExceededException { IsEviction: true } => RejectionReason.Evicted,
+        ConcurrencyLimitExceededException => RejectionReason.QueueFull,
+        ObjectDisposedException => RejectionReason.Disposed,
+        ArgumentOutOfRangeException { ParamName: "permits" } => RejectionReason.ExceedsLimit,
+        _ => RejectionReason.InvalidRequest,
+    };
 }
 
-/// <summary>A facade lease was disposed: one slot comes back.</summary>
-internal sealed class ReleaseSlot : IDeadLetterSuppression
+/// <summary>A facade lease was disposed: its permits come back.</summary>
+/// <param name="Permits">How many.</param>
+internal sealed record ReleaseSlot(int Permits) : IDeadLetterSuppression
 {
-    public static readonly ReleaseSlot Instance = new();
+    /// <summary>One permit back: the common lease, sent without allocating.</summary>
+    public static readonly ReleaseSlot Instance = new(1);
+}
+
+/// <summary>The gatekeeper's timer fired: expire the waiters past their deadline.</summary>
+internal sealed class GateWake
+{
+    public static readonly GateWake Instance = new();
 }
 
 /// <summary>An actor that waited or held leases has stopped.</summary>
@@ -97,20 +139,42 @@ internal sealed class DisposeGatekeeper : IUndeliverableRequest
     public void Undelivered() => Stopped.TrySetResult();
 }
 
-/// <summary>The counts the gatekeeper publishes after every message, for synchronous reads by the facade.</summary>
+/// <summary>
+/// The counts and limits the gatekeeper publishes after every message, for synchronous reads by the facade. One
+/// writer per value: the gatekeeper, except that a facade's <c>Resize</c> writes the limits it asked for at once (the
+/// gatekeeper writes the same values when it applies them).
+/// </summary>
 internal sealed class LimiterCounts
 {
     private volatile int _running;
     private volatile int _waiting;
+    private volatile int _maxRunning;
 
-    public int Running => _running;
+    /// <summary><c>max_queued</c>, -1 for no bound.</summary>
+    private volatile int _maxQueued = -1;
+
+    /// <summary>Held now: what the gatekeeper last published and what synchronous callers claimed since.</summary>
+    public int Running => _running + (int)Loan.Claimed;
 
     public int Waiting => _waiting;
+
+    public int MaxRunning => _maxRunning;
+
+    public int? MaxQueued => _maxQueued < 0 ? null : _maxQueued;
+
+    /// <summary>The permits lent for synchronous acquires, once an adapter asked for them.</summary>
+    public PermitLoan Loan { get; } = new();
 
     public void Publish(int running, int waiting)
     {
         _running = running;
         _waiting = waiting;
+    }
+
+    public void PublishLimits(int maxRunning, int? maxQueued)
+    {
+        _maxRunning = maxRunning;
+        _maxQueued = maxQueued ?? -1;
     }
 }
 
@@ -118,5 +182,6 @@ internal sealed class LimiterCounts
 internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser
 {
     /// <inheritdoc />
-    public void Release(ConcurrencyLease lease) => gatekeeper.Tell(ReleaseSlot.Instance, ActorRefs.NoSender);
+    public void Release(ConcurrencyLease lease) =>
+        gatekeeper.Tell(lease.Permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(lease.Permits), ActorRefs.NoSender);
 }

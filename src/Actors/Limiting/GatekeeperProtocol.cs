@@ -14,17 +14,32 @@ namespace ActorQueue.Actors;
 public static class GatekeeperProtocol
 {
     /// <summary>
-    /// Asks for a slot. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first and <see cref="Granted"/>
-    /// later; or <see cref="Rejected"/> when the wait queue is full. A request id may be reused once its request has ended.
+    /// Asks for <see cref="Permits"/> permits. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first and
+    /// <see cref="Granted"/> later; or <see cref="Rejected"/> (its <see cref="Rejected.Kind"/> says why: a full queue,
+    /// an eviction, the wait timeout, more permits than there are). A request id may be reused once its request has ended.
     /// </summary>
     /// <param name="Source">Who asks; shows in rejection reasons.</param>
     /// <param name="RequestId">The caller's number for this request, echoed in every reply.</param>
-    public sealed record Acquire(string Source, long RequestId);
+    public sealed record Acquire(string Source, long RequestId)
+    {
+        /// <summary>How many permits (its weight); at least 1 and at most <c>max_running</c>.</summary>
+        public int Permits { get; init; } = 1;
 
-    /// <summary>A slot is now held by the requesting actor; give it back with <see cref="Release"/>.</summary>
+        /// <summary>Higher is served first; FIFO within one priority.</summary>
+        public int Priority { get; init; }
+
+        /// <summary>How long it may wait: <c>null</c> for the limiter's default, <see cref="Timeout.InfiniteTimeSpan"/> for ever, zero not at all.</summary>
+        public TimeSpan? WaitTimeout { get; init; }
+    }
+
+    /// <summary>Permits are now held by the requesting actor; give them back with <see cref="Release"/>.</summary>
     /// <param name="RequestId">The request this answers.</param>
     /// <param name="LeaseId">The lease to release.</param>
-    public sealed record Granted(long RequestId, long LeaseId);
+    public sealed record Granted(long RequestId, long LeaseId)
+    {
+        /// <summary>How many permits the lease holds.</summary>
+        public int Permits { get; init; } = 1;
+    }
 
     /// <summary>No slot was free: the request waits in FIFO order; <see cref="Granted"/> follows.</summary>
     /// <param name="RequestId">The request this answers.</param>
@@ -34,7 +49,21 @@ public static class GatekeeperProtocol
     /// <summary>The request was turned away: the wait queue is full, the request id is in use, or the limiter is disposed.</summary>
     /// <param name="RequestId">The request this answers.</param>
     /// <param name="Reason">Why; for a full queue the same text as <see cref="ConcurrencyLimitExceededException"/>.</param>
-    public sealed record Rejected(long RequestId, string Reason);
+    public sealed record Rejected(long RequestId, string Reason)
+    {
+        /// <summary>Why, as a value to switch on.</summary>
+        public RejectionReason Kind { get; init; }
+    }
+
+    /// <summary>
+    /// Sets the limits while the limiter runs; <c>null</c> leaves a value unchanged. No reply. Growing grants to the
+    /// waiters that fit at once; shrinking revokes nothing held (new grants wait until enough come back) and fails
+    /// waiters that ask more than the new <c>max_running</c> (<see cref="RejectionReason.ExceedsLimit"/>); a smaller
+    /// <c>max_queued</c> only turns newcomers away. Invalid values are logged and ignored.
+    /// </summary>
+    /// <param name="MaxRunning">The new number of permits (at least 1), or <c>null</c>.</param>
+    /// <param name="MaxQueued">The new bound on waiters (at least 0), or <c>null</c>.</param>
+    public sealed record Resize(int? MaxRunning, int? MaxQueued);
 
     /// <summary>Gives a slot back. No reply; an unknown lease id is logged and ignored.</summary>
     /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>

@@ -30,6 +30,15 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: callers turned away because the wait queue was full, per limiter.</summary>
     public const string LimiterRejected = "actorqueue.limiter.rejected";
 
+    /// <summary>Instrument: permits granted (a grant of weight <c>n</c> adds <c>n</c>), per limiter.</summary>
+    public const string LimiterPermitsGranted = "actorqueue.limiter.permits_granted";
+
+    /// <summary>Instrument: callers whose wait timeout passed before a grant (or who would not wait), per limiter.</summary>
+    public const string LimiterWaitTimeouts = "actorqueue.limiter.wait_timeouts";
+
+    /// <summary>Instrument: waiters evicted from a full queue by a newcomer of higher priority, per limiter.</summary>
+    public const string LimiterEvicted = "actorqueue.limiter.evicted";
+
     /// <summary>Instrument: how long granted callers waited, in milliseconds, per limiter (0 for an immediate grant).</summary>
     public const string LimiterWaitTime = "actorqueue.limiter.wait_time";
 
@@ -74,6 +83,15 @@ public static class ActorQueueTelemetry
 
     internal static Counter<long> LimiterRejectedCounter { get; } =
         Meter.CreateCounter<long>(LimiterRejected, "{caller}", "Callers rejected because max_queued was reached.");
+
+    internal static Counter<long> LimiterPermitsGrantedCounter { get; } =
+        Meter.CreateCounter<long>(LimiterPermitsGranted, "{permit}", "Permits granted.");
+
+    internal static Counter<long> LimiterWaitTimeoutsCounter { get; } =
+        Meter.CreateCounter<long>(LimiterWaitTimeouts, "{caller}", "Callers whose wait timed out.");
+
+    internal static Counter<long> LimiterEvictedCounter { get; } =
+        Meter.CreateCounter<long>(LimiterEvicted, "{caller}", "Waiters evicted by a higher-priority newcomer.");
 
     internal static Histogram<double> LimiterWaitTimeHistogram { get; } =
         Meter.CreateHistogram<double>(LimiterWaitTime, "ms", "Time from asking for a slot to getting it.");

@@ -1,0 +1,24 @@
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>What a <see cref="GatekeeperActor"/> is made with.</summary>
+/// <param name="MaxRunning">How many permits there are.</param>
+/// <param name="MaxQueued">How many may wait; <c>null</c> for no bound.</param>
+/// <param name="WaitTimeout">The default wait timeout of actor callers that name none; <c>null</c> for ever (facades resolve their own).</param>
+/// <param name="WhenFull">What a full queue does with a newcomer.</param>
+/// <param name="Name">The limiter's name, <c>null</c> when unnamed.</param>
+/// <param name="MetricName">The name on its metrics.</param>
+/// <param name="Counts">Where the counts go for synchronous reads.</param>
+/// <param name="Time">The clock for wait timeouts.</param>
+internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSpan? WaitTimeout, QueueFullMode WhenFull,
+                                         string? Name, string MetricName, LimiterCounts Counts, TimeProvider Time)
+{
+    /// <summary>The parent of a partition's gatekeeper, told whenever the partition is idle; <c>null</c> for a limiter of its own.</summary>
+    public PartitionMembership? Partition { get; init; }
+}
+
+/// <summary>A partition's gatekeeper's place under its parent.</summary>
+/// <param name="Parent">The partitioned limiter's actor, which routes the requests to it.</param>
+/// <param name="Key">The partition's key (boxed), echoed in <see cref="PartitionIdle"/>.</param>
+internal sealed record PartitionMembership(IActorRef Parent, object Key);

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// A gatekeeper's metrics, tagged with the limiter's name only: a partition key is never a metric tag, since keys are
+/// unbounded and every distinct tag value is a time series kept for ever by the exporter.
+/// </summary>
+internal sealed class GatekeeperTelemetry(string metricName)
+{
+    /// <summary>The metric tag naming this limiter.</summary>
+    private readonly KeyValuePair<string, object?> _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
+
+    /// <summary>The running and waiting counts last added to the up-down counters, so that each change adds its delta.</summary>
+    private (long Running, int Waiting) _metered;
+
+    /// <summary>A grant: acquired, permits and the wait (0 for an immediate grant, nothing when its start was not measured).</summary>
+    public void Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
+        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
+        if (!grant.Waited)
+        {
+            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _tag);
+        }
+        else if (waiter.ArrivedAt != 0)
+        {
+            // 0: it queued while nobody recorded wait times, so its wait is unknown.
+            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalMilliseconds, _tag);
+        }
+    }
+
+    /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
+    public void Rejected(PermitRejectionKind kind)
+    {
+        switch (kind)
+        {
+            case PermitRejectionKind.QueueFull:
+                ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _tag);
+                break;
+            case PermitRejectionKind.Evicted:
+                ActorQueueTelemetry.LimiterEvictedCounter.Add(1, _tag);
+                ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _tag);
+                break;
+            case PermitRejectionKind.TimedOut or PermitRejectionKind.WouldWait:
+                ActorQueueTelemetry.LimiterWaitTimeoutsCounter.Add(1, _tag);
+                break;
+        }
+    }
+
+    /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
+    public void Meter(long running, int waiting)
+    {
+        if (running != _metered.Running)
+        {
+            ActorQueueTelemetry.LimiterRunningCounter.Add((int)(running - _metered.Running), _tag);
+        }
+
+        if (waiting != _metered.Waiting)
+        {
+            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _metered.Waiting, _tag);
+        }
+
+        _metered = (running, waiting);
+    }
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using ActorQueue.Runtime;
+using ActorQueue.Telemetry;
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// A concurrency limit per key (tenant, API key, host): each key gets its own gatekeeper with the same
+/// <see cref="ConcurrencyLimit"/>, made on the key's first request and stopped once it has held nothing and
+/// had nobody waiting for <see cref="IdleTimeout"/>, so any number of distinct keys over time keeps memory bounded by
+/// the keys active within one idle timeout. A request racing with its partition's stop is never lost: every request
+/// reaches a partition through one parent actor, which stops a partition only when it has handled every request sent
+/// to it, and makes a new one for a later request.
+/// </summary>
+/// <typeparam name="TKey">The key; compared with its <see cref="object.Equals(object)"/>.</typeparam>
+[DebuggerDisplay("{Name ?? \"unnamed\"}: {PartitionCount} partitions")]
+public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDisposable
+    where TKey : notnull
+{
+    /// <summary>The live partitions' counts.</summary>
+    private readonly PartitionDirectory _directory = new();
+
+    /// <summary>The parent actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
+    private readonly OwnedActor<DisposeGatekeeper> _parent;
+
+    private readonly WaitSpans _spans;
+
+    /// <summary>Creates the limiter and its parent actor; partitions come with their first request.</summary>
+    /// <param name="limit">Every partition's limits, wait timeout, full-queue mode and clock.</param>
+    /// <param name="idleTimeout">How long a partition stays idle before it is stopped; above zero.</param>
+    /// <param name="name">A name for traces, metrics, logs and rejection messages (every partition's).</param>
+    /// <param name="tracer">Where wait spans go; the library's <see cref="ActorQueueTelemetry.Source"/> when <c>null</c>.</param>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="idleTimeout"/> is zero, negative or infinite.</exception>
+    public PartitionedConcurrencyLimiter(ConcurrencyLimit limit, TimeSpan idleTimeout, string? name = null,
+                                         ActivitySource? tracer = null, ActorSystem? system = null)
+    {
+        ArgumentNullException.ThrowIfNull(limit);
+        if (idleTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(idleTimeout), idleTimeout, $"idle timeout must be > 0, got {idleTimeout}");
+        }
+
+        Limit = limit;
+        IdleTimeout = idleTimeout;
+        Name = name;
+        _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
+        var runtime = ActorQueueRuntime.Resolve(system);
+        var gatekeeper = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
+                                                name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts(), limit.TimeProvider ?? TimeProvider.System);
+        var settings = new PartitionedSettings(gatekeeper, idleTimeout, runtime.Settings.CoordinatorDispatcher, _directory);
+        var props = PartitionedGatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _parent = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("partitioned-limiter", name)), () => new DisposeGatekeeper());
+    }
+
+    /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
+    public string? Name { get; }
+
+    /// <summary>Every partition's limit.</summary>
+    public ConcurrencyLimit Limit { get; }
+
+    /// <summary>How long a partition stays idle before it is stopped.</summary>
+    public TimeSpan IdleTimeout { get; }
+
+    /// <summary>How many partitions are live now.</summary>
+    public int PartitionCount => _directory.Count;
+
+    /// <summary>Takes <paramref name="permits"/> permits of <paramref name="key"/>'s partition, as <see cref="IConcurrencyLimiter.AcquireAsync(int, int, TimeSpan?, string, CancellationToken)"/>.</summary>
+    /// <param name="key">The partition's key; not <c>null</c>.</param>
+    /// <param name="permits">How many permits; at least 1 and at most <see cref="ConcurrencyLimit.MaxRunning"/>.</param>
+    /// <param name="priority">Higher is served first within the partition; FIFO within one priority.</param>
+    /// <param name="waitTimeout">How long it may wait: <c>null</c> for the limit's default, <see cref="Timeout.InfiniteTimeSpan"/> for ever, zero not at all.</param>
+    /// <param name="source">Who asks; shows in traces and rejection messages.</param>
+    /// <param name="cancellationToken">Withdraws the request while it waits.</param>
+    /// <returns>The lease; dispose it to give the permits back.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="permits"/> or <paramref name="waitTimeout"/> is out of range.</exception>
+    /// <exception cref="ConcurrencyLimitExceededException">The partition's queue is full, or this waiter was evicted.</exception>
+    /// <exception cref="ConcurrencyWaitTimeoutException">The wait timeout passed.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public ValueTask<ConcurrencyLease> AcquireAsync(TKey key, int permits = 1, int priority = 0, TimeSpan? waitTimeout = null,
+                                                    string source = "unnamed", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(source);
+        LimitValidation.Permits(permits, Limit.MaxRunning, Name, nameof(permits));
+        var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
+        _parent.ThrowIfDisposed(this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
+        }
+
+        var traced = _spans.IsTraced;
+        var request = new PartitionAcquireRequest(key, source, _parent.Actor, traced, permits, priority, timeout);
+        _parent.Actor.Tell(request, ActorRefs.NoSender);
+        var grant = request.WaitAsync(cancellationToken);
+        return request.QueuedSignal is { } queued
+            ? _spans.TraceWaitAsync(request, queued.Task, grant, Limit.MaxRunning, Limit.MaxQueued, key.ToString())
+            : grant;
+    }
+
+    /// <summary>The counts of every live partition, read in one pass.</summary>
+    /// <param name="cancellationToken">Unused: the counts are read without waiting; kept for callers that pass one.</param>
+    /// <returns>Each live partition's counts, by key.</returns>
+    public Task<IReadOnlyDictionary<TKey, PartitionStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default)
+    {
+        var statistics = new Dictionary<TKey, PartitionStatistics>();
+        foreach (var (key, counts) in _directory.Entries)
+        {
+            statistics[(TKey)key] = StatisticsOf(counts);
+        }
+
+        return Task.FromResult<IReadOnlyDictionary<TKey, PartitionStatistics>>(statistics);
+    }
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
+    /// <paramref name="keyOf"/>. <c>AttemptAcquire</c> never grants (a partition grants only through its actor, and
+    /// blocking is not an option): it returns a failed lease saying so, and callers such as ASP.NET Core's middleware
+    /// then wait with <c>AcquireAsync</c>. Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <typeparam name="TResource">What a caller is limited on (an <c>HttpContext</c>, a request message).</typeparam>
+    /// <param name="keyOf">The partition key of a resource; must not return <c>null</c>.</param>
+    /// <returns>The adapter.</returns>
+    public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, TKey> keyOf)
+    {
+        ArgumentNullException.ThrowIfNull(keyOf);
+        _parent.ThrowIfDisposed(this);
+        return new PartitionedConcurrencyRateLimiter<TResource, TKey>(this, keyOf);
+    }
+
+    /// <summary>Stops every partition without waiting: waiters get <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
+    public void Dispose() => _parent.Stop();
+
+    /// <summary>As <see cref="Dispose"/>, and completes once every partition has stopped.</summary>
+    /// <returns>A task that completes when the parent actor has stopped.</returns>
+    public ValueTask DisposeAsync() => _parent.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+
+    /// <summary>How many partitions were ever made.</summary>
+    internal long PartitionsMade => _directory.Made;
+
+    /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>
+    internal PartitionStatistics? StatisticsOf(TKey key) => _directory.TryGet(key, out var counts) ? StatisticsOf(counts) : null;
+
+    private static PartitionStatistics StatisticsOf(LimiterCounts counts) => new(counts.Running, counts.Waiting, counts.MaxRunning, counts.MaxQueued);
+}
+
+/// <summary>The counts of one partition of a <see cref="PartitionedConcurrencyLimiter{TKey}"/>.</summary>
+/// <param name="Running">Permits held now.</param>
+/// <param name="Waiting">Callers waiting now.</param>
+/// <param name="MaxRunning">How many permits the partition has.</param>
+/// <param name="MaxQueued">How many may wait; <c>null</c> for no bound.</param>
+public sealed record PartitionStatistics(int Running, int Waiting, int MaxRunning, int? MaxQueued);

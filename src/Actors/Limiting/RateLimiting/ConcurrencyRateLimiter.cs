@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Threading.RateLimiting;
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// A <see cref="ConcurrencyLimiter"/> as a <see cref="RateLimiter"/>, so ASP.NET Core's rate-limiting middleware,
+/// Polly's <c>AddRateLimiter</c> and <c>HttpClient</c> handlers drive the same gatekeeper as every other caller.
+/// </summary>
+/// <remarks>
+/// <para><see cref="RateLimiter.AcquireAsync"/> waits in the gatekeeper's queue (FIFO, no barging, the limiter's wait
+/// timeout); a full queue, an eviction or a timeout gives a failed lease with a reason phrase instead of an exception,
+/// as <see cref="RateLimiter"/> callers expect. Cancellation throws.</para>
+/// <para><see cref="RateLimiter.AttemptAcquire"/> never blocks a thread: it claims permits the gatekeeper lent while
+/// nobody waited (<see cref="PermitLoan"/>), with one compare-and-swap. It can fail while a permit is free only when a
+/// release is still in the gatekeeper's mailbox.</para>
+/// <para>The adapter does not own the limiter: disposing it leaves the limiter running.</para>
+/// </remarks>
+internal sealed class ConcurrencyRateLimiter : RateLimiter
+{
+    private readonly ConcurrencyLimiter _limiter;
+
+    /// <summary>The gatekeeper's loan of free permits for synchronous acquires.</summary>
+    private readonly PermitLoan _loan;
+
+    /// <summary>Where a synchronously claimed lease's permits go back.</summary>
+    private readonly GatekeeperReleaser _releaser;
+
+    private long _successful;
+    private long _failed;
+
+    /// <summary>When the adapter first saw the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
+    private long _idleSince;
+
+    public ConcurrencyRateLimiter(ConcurrencyLimiter limiter, PermitLoan loan)
+    {
+        _limiter = limiter;
+        _loan = loan;
+        _releaser = new GatekeeperReleaser(limiter.Gatekeeper);
+        limiter.Gatekeeper.Tell(StartLending.Instance, ActorRefs.NoSender);
+    }
+
+    /// <inheritdoc />
+    public override TimeSpan? IdleDuration
+    {
+        get
+        {
+            if (_limiter.RunningCount != 0 || _limiter.WaitingCount != 0)
+            {
+                Volatile.Write(ref _idleSince, 0);
+                return null;
+            }
+
+            var since = Volatile.Read(ref _idleSince);
+            if (since == 0)
+            {
+                Volatile.Write(ref _idleSince, since = Stopwatch.GetTimestamp());
+            }
+
+            return Stopwatch.GetElapsedTime(since);
+        }
+    }
+
+    /// <inheritdoc />
+    public override RateLimiterStatistics GetStatistics() => new()
+    {
+        CurrentAvailablePermits = _limiter.AvailableCount,
+        CurrentQueuedCount = _limiter.WaitingCount,
+        TotalSuccessfulLeases = Interlocked.Read(ref _successful),
+        TotalFailedLeases = Interlocked.Read(ref _failed),
+    };
+
+    /// <inheritdoc />
+    protected override RateLimitLease AttemptAcquireCore(int permitCount)
+    {
+        CheckPermits(permitCount);
+        if (permitCount == 0)
+        {
+            // RateLimiter's probe: would one permit be granted now?
+            return Count(_loan.Unclaimed > 0 ? ActorQueueLease.Probe : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
+        }
+
+        return Count(_loan.TryClaim(permitCount)
+            ? new ActorQueueLease(new ConcurrencyLease(_releaser, leaseId: 0, "rate-limiter", permitCount))
+            : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    {
+        CheckPermits(permitCount);
+        if (permitCount == 0)
+        {
+            return AttemptAcquireCore(0);
+        }
+
+        try
+        {
+            var lease = await _limiter.AcquireAsync(permitCount, source: "rate-limiter", cancellationToken: cancellationToken).ConfigureAwait(false);
+            return Count(new ActorQueueLease(lease));
+        }
+        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        {
+            return Count(ActorQueueLease.Failed(error.Message));
+        }
+    }
+
+    private void CheckPermits(int permitCount)
+    {
+        if (permitCount > _limiter.MaxRunning)
+        {
+            throw LimitValidation.ExceedsLimit(permitCount, _limiter.MaxRunning, _limiter.Name, nameof(permitCount));
+        }
+    }
+
+    private RateLimitLease Count(RateLimitLease lease)
+    {
+        if (lease.IsAcquired)
+        {
+            Interlocked.Increment(ref _successful);
+        }
+        else
+        {
+            Interlocked.Increment(ref _failed);
+        }
+
+        return lease;
+    }
+}

@@ -1,0 +1,161 @@
+using ActorQueue.Actors;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>The partitioned limiter through its actors: a limit per key, statistics, idle partitions stopped and made again.</summary>
+public class PartitionedLimiterTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _clock = new();
+
+    private PartitionedConcurrencyLimiter<string> NewLimiter(int maxRunning, int? maxQueued = null) =>
+        new(new ConcurrencyLimit(maxRunning) { MaxQueued = maxQueued, TimeProvider = _clock }, IdleTimeout, "per-key", system: Sys);
+
+    [Fact]
+    public async Task Each_key_has_a_limit_of_its_own()
+    {
+        await using var limiter = NewLimiter(1);
+        var a = await Within(limiter.AcquireAsync("a").AsTask());
+        var b = await Within(limiter.AcquireAsync("b").AsTask());
+        var secondA = limiter.AcquireAsync("a").AsTask();
+
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the second caller of a waits");
+        Assert.False(secondA.IsCompleted);
+        Assert.Equal(2, limiter.PartitionCount);
+
+        a.Dispose();
+        (await Within(secondA)).Dispose();
+        b.Dispose();
+    }
+
+    [Fact]
+    public async Task Statistics_cover_every_live_partition_in_one_call()
+    {
+        await using var limiter = NewLimiter(2, maxQueued: 4);
+        var a = await limiter.AcquireAsync("a", permits: 2);
+        var waiting = limiter.AcquireAsync("a").AsTask();
+        var b = await limiter.AcquireAsync("b");
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "a's second caller waits");
+
+        var statistics = await limiter.GetStatisticsAsync();
+
+        Assert.Equal(new PartitionStatistics(2, 1, 2, 4), statistics["a"]);
+        Assert.Equal(new PartitionStatistics(1, 0, 2, 4), statistics["b"]);
+        Assert.Equal(2, statistics.Count);
+        a.Dispose();
+        (await Within(waiting)).Dispose();
+        b.Dispose();
+    }
+
+    [Fact]
+    public void A_null_key_is_rejected_naming_the_parameter()
+    {
+        using var limiter = NewLimiter(1);
+
+        var error = Assert.Throws<ArgumentNullException>(() => { _ = limiter.AcquireAsync(null!); });
+
+        Assert.Equal("key", error.ParamName);
+        Assert.Equal(0, limiter.PartitionCount);
+    }
+
+    [Fact]
+    public void A_non_positive_idle_timeout_is_rejected_naming_the_parameter_and_value()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1), TimeSpan.Zero, system: Sys));
+
+        Assert.Equal(("idleTimeout", (object?)TimeSpan.Zero), (error.ParamName, error.ActualValue));
+    }
+
+    [Fact]
+    public async Task An_idle_partition_is_stopped_and_its_key_gets_a_new_one_on_next_use()
+    {
+        await using var limiter = NewLimiter(1);
+        (await limiter.AcquireAsync("a")).Dispose();
+        Assert.Equal(1, limiter.PartitionsMade);
+
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "the idle partition was stopped");
+
+        (await Within(limiter.AcquireAsync("a").AsTask())).Dispose();
+        Assert.Equal(2, limiter.PartitionsMade);
+    }
+
+    [Fact]
+    public async Task A_partition_holding_a_permit_or_with_a_waiter_is_never_stopped()
+    {
+        await using var limiter = NewLimiter(1);
+        var held = await limiter.AcquireAsync("held");
+        (await limiter.AcquireAsync("idle")).Dispose();
+
+        // Once the idle one is gone, sweeps have run with the held one past its timeout too.
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 1; }, TimeSpan.FromSeconds(10), "the idle partition was stopped");
+        _clock.Advance(IdleTimeout * 3);
+
+        var waiting = limiter.AcquireAsync("held").AsTask();
+        held.Dispose();
+        (await Within(waiting)).Dispose();
+        Assert.Equal(2, limiter.PartitionsMade);
+    }
+
+    [Fact]
+    public async Task Requests_racing_with_idle_stops_are_never_lost()
+    {
+        await using var limiter = NewLimiter(1);
+        using var stop = new CancellationTokenSource();
+        var sweeper = Task.Run(async () =>
+        {
+            // Paced, so the parent's mailbox is not buried under sweeps: each one may stop a partition a request is racing to.
+            while (!stop.IsCancellationRequested)
+            {
+                _clock.Advance(IdleTimeout);
+                await Task.Delay(1);
+            }
+        });
+
+        var callers = Enumerable.Range(0, 4).Select(caller => InAnotherFlow(async () =>
+        {
+            for (var i = 0; limiter.PartitionsMade < 40 && i < 20_000; i++)
+            {
+                using var lease = await limiter.AcquireAsync(i % 3 == 0 ? "shared" : $"key-{caller}");
+            }
+        }));
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
+        await stop.CancelAsync();
+        await sweeper;
+
+        Assert.True(limiter.PartitionsMade >= 40, $"partitions were stopped and made again amid the requests ({limiter.PartitionsMade} made)");
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was stopped");
+    }
+
+    [Fact]
+    public async Task A_cancelled_waiter_of_a_partition_leaves_it_and_the_partition_can_go_idle()
+    {
+        await using var limiter = NewLimiter(1);
+        var held = await limiter.AcquireAsync("a");
+        using var cancel = new CancellationTokenSource();
+        var waiting = limiter.AcquireAsync("a", cancellationToken: cancel.Token).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "it waits");
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(waiting));
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 0, Running: 1 }, "the withdrawal reached the partition");
+        held.Dispose();
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "the partition went idle and was stopped");
+    }
+
+    [Fact]
+    public async Task Disposing_fails_the_waiters_of_every_partition()
+    {
+        var limiter = NewLimiter(1);
+        var held = await limiter.AcquireAsync("a");
+        var waiting = limiter.AcquireAsync("a").AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "it waits");
+
+        await limiter.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(waiting));
+        Assert.Throws<ObjectDisposedException>(() => { _ = limiter.AcquireAsync("a"); });
+        held.Dispose();
+    }
+}
