@@ -58,7 +58,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         _releaser = new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
-        _gate = new PermitGate(this, [_slots], settings.MaxQueued, whenFull, settings.Time);
+        _gate = new PermitGate(this, settings.Rates is { } rates ? [_slots, .. rates()] : [_slots], settings.MaxQueued, whenFull, settings.Time);
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
@@ -72,7 +72,10 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
-        Receive<StartLending>(_ => _lending = true);
+        Receive<SettleTokens>(message => _gate.Settle(message.Charged, message.ActualTokens));
+
+        // Lent permits bypass the gate, so a limit with rates never lends: its synchronous callers go through the gate.
+        Receive<StartLending>(_ => _lending = settings.Rates is null);
         Receive<DisposeGatekeeper>(HandleDispose);
     }
 
@@ -131,6 +134,11 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         _telemetry.Rejected(rejection.Kind);
+        if (waiter is AcquireRequest request)
+        {
+            request.RetryAfter = rejection.RetryAfter;
+        }
+
         var target = _settings.Name ?? waiter.Source;
         return rejection.Kind switch
         {

@@ -53,6 +53,9 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
     /// </summary>
     public TaskCompletionSource<int>? QueuedSignal { get; }
 
+    /// <summary>When a limit over time could grant it, counting the demand queued ahead, if it was rejected; <c>null</c> when no rate knows.</summary>
+    public TimeSpan? RetryAfter { get; set; }
+
     /// <summary>Where the granted lease goes back; set by whoever serves the request, before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 
