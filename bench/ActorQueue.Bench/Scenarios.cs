@@ -96,6 +96,11 @@ internal static class Scenarios
             yield return new Scenario($"scaling-queue-{size}", "ops/s",
                 [new(Runner.Ours, () => ActorQueueBacklog(system, size))]);
         }
+
+        foreach (var scenario in LimitScenarios.All(system, sizes))
+        {
+            yield return scenario;
+        }
     }
 
     private static RateLimitingLimiter NewRateLimiter(int permits) => new(new ConcurrencyLimiterOptions

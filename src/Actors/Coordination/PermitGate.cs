@@ -36,6 +36,9 @@ internal sealed class PermitGate
     /// <summary>The clock's timestamp when the gate was made: gate time counts from here.</summary>
     private readonly long _startedAt;
 
+    /// <summary>How many may wait, and who makes room in a full queue.</summary>
+    private readonly QueueBound _bound;
+
     /// <summary>The last lease number given out.</summary>
     private long _lastLeaseId;
 
@@ -48,12 +51,10 @@ internal sealed class PermitGate
                       QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        ArgumentOutOfRangeException.ThrowIfNegative(maxQueued.GetValueOrDefault(), nameof(maxQueued));
         _listener = listener;
         _policies = new PermitPolicies(policies);
         _deadlines = new WaiterDeadlines(_waiters.Contains);
-        MaxQueued = maxQueued;
-        WhenFull = whenFull;
+        _bound = new QueueBound(maxQueued, whenFull);
         _time = time ?? TimeProvider.System;
         _startedAt = _time.GetTimestamp();
     }
@@ -68,10 +69,10 @@ internal sealed class PermitGate
     public bool IsOpen { get; private set; } = true;
 
     /// <summary>How many may wait; <c>null</c> for no bound.</summary>
-    public int? MaxQueued { get; private set; }
+    public int? MaxQueued => _bound.MaxQueued;
 
     /// <summary>What a full queue does with a newcomer.</summary>
-    public QueueFullPolicy WhenFull { get; }
+    public QueueFullPolicy WhenFull => _bound.WhenFull;
 
     /// <summary>When the owner should call <see cref="Wake"/>: the earliest deadline, or when a timed policy fits the head; <see cref="TimeSpan.MaxValue"/> for never.</summary>
     public TimeSpan NextWakeAt { get; private set; } = TimeSpan.MaxValue;
@@ -230,8 +231,7 @@ internal sealed class PermitGate
     /// <summary>Bounds the queue anew; waiters already queued beyond the new bound stay (only newcomers see it).</summary>
     public void SetMaxQueued(int? maxQueued)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(maxQueued.GetValueOrDefault(), nameof(maxQueued));
-        MaxQueued = maxQueued;
+        _bound.Set(maxQueued);
         Finish();
     }
 
@@ -345,20 +345,19 @@ internal sealed class PermitGate
         return false;
     }
 
-    /// <summary>In a full queue, makes room for <paramref name="waiter"/> if the policy allows; <c>false</c> when it must be rejected.</summary>
+    /// <summary>In a full queue, makes room for <paramref name="waiter"/> if the bound allows; <c>false</c> when it must be rejected.</summary>
     private bool MakeRoomFor(PermitWaiter waiter, TimeSpan now)
     {
-        if (MaxQueued is not { } maxQueued || _waiters.Count < maxQueued)
+        if (_bound.HasRoom(_waiters.Count))
         {
             return true;
         }
 
-        if (WhenFull != QueueFullPolicy.EvictLowestNewest || _waiters.Count == 0 || _waiters.LowestPriority >= waiter.Priority)
+        if (_bound.Evictee(_waiters, waiter) is not { } evicted)
         {
             return false;
         }
 
-        var evicted = _waiters.NewestOfLowest!;
         _waiters.Remove(evicted);
         Publish(now);
         Reject(evicted, PermitRejectionKind.Evicted, 0);
@@ -372,17 +371,8 @@ internal sealed class PermitGate
     }
 
     /// <summary>When a timed policy could serve <paramref name="waiter"/> after the demand queued ahead of it; <c>null</c> when no timed policy knows.</summary>
-    private TimeSpan? RetryAfter(PermitWaiter waiter, TimeSpan now)
-    {
-        if (!_policies.IsTimed)
-        {
-            return null;
-        }
-
-        var ahead = _waiters.InServingOrder().Where(queued => queued.Priority >= waiter.Priority);
-        var at = _policies.FitsAt(waiter.Demand, ahead, now);
-        return at == TimeSpan.MaxValue ? null : at - now;
-    }
+    private TimeSpan? RetryAfter(PermitWaiter waiter, TimeSpan now) =>
+        _policies.RetryAfter(waiter.Demand, _waiters.InServingOrder().Where(queued => queued.Priority >= waiter.Priority), now);
 
     /// <summary>Recomputes <see cref="NextWakeAt"/> and checks the invariants: the end of every public method.</summary>
     private void Finish()

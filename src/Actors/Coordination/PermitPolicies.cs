@@ -12,12 +12,23 @@ internal sealed class PermitPolicies
     /// <summary>What each policy counts (fixed, so read once).</summary>
     private readonly PermitMeasure[] _measures;
 
+    /// <summary>
+    /// The primary when it is a pool (every limiter's, the lock's, the capacity limiter's), called directly: the
+    /// uncontended acquire pays no interface dispatch for it. <c>null</c> when the primary is another policy.
+    /// </summary>
+    private readonly PermitPool? _pool;
+
+    /// <summary>The first policy asked through the interface: 1 when <see cref="_pool"/> is the primary, else 0.</summary>
+    private readonly int _firstGeneric;
+
     public PermitPolicies(IReadOnlyList<IPermitPolicy> policies)
     {
         ArgumentOutOfRangeException.ThrowIfZero(policies.Count, nameof(policies));
         _policies = [.. policies];
         _measures = Array.ConvertAll(_policies, policy => policy.Measure);
         IsTimed = Array.Exists(_policies, policy => policy.IsTimed);
+        _pool = _policies[0] as PermitPool;
+        _firstGeneric = _pool is null ? 0 : 1;
     }
 
     /// <summary>Whether some policy changes with time alone; if none does, the policies never need the clock.</summary>
@@ -43,7 +54,12 @@ internal sealed class PermitPolicies
     /// <summary>The first policy whose limit <paramref name="demand"/> exceeds, or -1.</summary>
     public int Exceeded(PermitDemand demand)
     {
-        for (var i = 0; i < _policies.Length; i++)
+        if (_pool is not null && demand.Permits > _pool.Limit)
+        {
+            return 0;
+        }
+
+        for (var i = _firstGeneric; i < _policies.Length; i++)
         {
             if (Cost(i, demand) > _policies[i].Limit)
             {
@@ -57,7 +73,12 @@ internal sealed class PermitPolicies
     /// <summary>Whether <paramref name="demand"/> fits every policy now.</summary>
     public bool CanTake(PermitDemand demand, TimeSpan now)
     {
-        for (var i = 0; i < _policies.Length; i++)
+        if (_pool is not null && !_pool.CanTake(demand.Permits, now))
+        {
+            return false;
+        }
+
+        for (var i = _firstGeneric; i < _policies.Length; i++)
         {
             if (!_policies[i].CanTake(Cost(i, demand), now))
             {
@@ -71,7 +92,8 @@ internal sealed class PermitPolicies
     /// <summary>Takes <paramref name="demand"/> from every policy.</summary>
     public void Take(PermitDemand demand, TimeSpan now)
     {
-        for (var i = 0; i < _policies.Length; i++)
+        _pool?.Take(demand.Permits, now);
+        for (var i = _firstGeneric; i < _policies.Length; i++)
         {
             _policies[i].Take(Cost(i, demand), now);
         }
@@ -80,7 +102,8 @@ internal sealed class PermitPolicies
     /// <summary>Gives <paramref name="demand"/> back to every policy: its grant never reached its caller.</summary>
     public void Refund(PermitDemand demand, TimeSpan now)
     {
-        for (var i = 0; i < _policies.Length; i++)
+        _pool?.Refund(demand.Permits, now);
+        for (var i = _firstGeneric; i < _policies.Length; i++)
         {
             _policies[i].Refund(Cost(i, demand), now);
         }
@@ -89,7 +112,8 @@ internal sealed class PermitPolicies
     /// <summary>A holder of <paramref name="demand"/> is done.</summary>
     public void Release(PermitDemand demand, TimeSpan now)
     {
-        for (var i = 0; i < _policies.Length; i++)
+        _pool?.Release(demand.Permits, now);
+        for (var i = _firstGeneric; i < _policies.Length; i++)
         {
             _policies[i].Release(Cost(i, demand), now);
         }
@@ -127,5 +151,21 @@ internal sealed class PermitPolicies
     }
 
     /// <summary>The primary policy's counts, with <paramref name="waiting"/> waiters.</summary>
-    public PermitSnapshot Snapshot(int waiting, TimeSpan now) => new(_policies[0].InUse, _policies[0].Available(now), waiting);
+    public PermitSnapshot Snapshot(int waiting, TimeSpan now) =>
+        _pool is not null ? new(_pool.InUse, _pool.Available(now), waiting) : new(_policies[0].InUse, _policies[0].Available(now), waiting);
+
+    /// <summary>
+    /// How long until <paramref name="demand"/>, queued behind <paramref name="ahead"/>, fits every timed policy;
+    /// <c>null</c> when no policy is timed or only a release can make it fit.
+    /// </summary>
+    public TimeSpan? RetryAfter(PermitDemand demand, IEnumerable<PermitWaiter> ahead, TimeSpan now)
+    {
+        if (!IsTimed)
+        {
+            return null;
+        }
+
+        var at = FitsAt(demand, ahead, now);
+        return at == TimeSpan.MaxValue ? null : at - now;
+    }
 }

@@ -1,9 +1,11 @@
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// A concurrency limit as a value: how many callers may run at once and how many may wait for a slot.
+/// A concurrency limit as a value: how many permits there are, how many callers may wait, how long they may wait, what
+/// a full queue does, and the clock. A <see cref="ConcurrencyLimiter"/> and each partition of a
+/// <see cref="PartitionedConcurrencyLimiter{TKey}"/> are made from one.
 /// </summary>
-/// <remarks>Both values are validated on construction and on every <c>with</c> expression.</remarks>
+/// <remarks>Every value is validated on construction and on every <c>with</c> expression.</remarks>
 public sealed record ConcurrencyLimit
 {
     /// <summary>Creates a limit.</summary>
@@ -31,6 +33,22 @@ public sealed record ConcurrencyLimit
         get;
         init => field = LimitValidation.MaxQueued(value, nameof(MaxQueued));
     }
+
+    /// <summary>
+    /// How long a caller may wait by default: <c>null</c> (or <see cref="Timeout.InfiniteTimeSpan"/>) for ever,
+    /// <see cref="TimeSpan.Zero"/> not at all. A caller's own timeout overrides it.
+    /// </summary>
+    public TimeSpan? WaitTimeout
+    {
+        get;
+        init => field = LimitValidation.WaitTimeout(value, nameof(WaitTimeout));
+    }
+
+    /// <summary>What a full queue does with a newcomer.</summary>
+    public QueueFullMode WhenFull { get; init; }
+
+    /// <summary>The clock for wait timeouts (and idle partitions); the system's when <c>null</c>. Tests pass a fake one.</summary>
+    public TimeProvider? TimeProvider { get; init; }
 
     /// <summary>Deconstructs the limit into its two values.</summary>
     /// <param name="maxRunning">How many callers may hold a slot at once.</param>
@@ -74,4 +92,17 @@ internal static class LimitValidation
     /// <summary>The error for a request of more permits than there are.</summary>
     public static ArgumentOutOfRangeException ExceedsLimit(int permits, long maxRunning, string? target, string parameterName = "permits") =>
         new(parameterName, permits, $"permits ({permits}) exceed max_running ({maxRunning}) of {target ?? "the limiter"}: the request could never be granted");
+
+    /// <summary>Why an actor's request is invalid, or <c>null</c>: the checks a facade makes by throwing.</summary>
+    public static string? Invalid(GatekeeperProtocol.Acquire message)
+    {
+        if (message.Permits < 1)
+        {
+            return $"permits must be >= 1, got {message.Permits}";
+        }
+
+        return message.WaitTimeout is { } timeout && timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan
+            ? $"wait timeout must be >= 0 or infinite, got {timeout}"
+            : null;
+    }
 }

@@ -45,34 +45,33 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
                               ActivitySource? tracer = null, ActorSystem? system = null,
                               TimeSpan? waitTimeout = null, QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
 #pragma warning restore RS0026
-        : this(new ConcurrencyLimiterOptions(LimitValidation.MaxRunning(maxRunning, nameof(maxRunning)))
+        : this(new ConcurrencyLimit(LimitValidation.MaxRunning(maxRunning, nameof(maxRunning)), LimitValidation.MaxQueued(maxQueued, nameof(maxQueued)))
         {
-            MaxQueued = LimitValidation.MaxQueued(maxQueued, nameof(maxQueued)),
             WaitTimeout = LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout)),
             WhenFull = whenFull,
         }, name, tracer, system)
     {
     }
 
-    /// <summary>Creates a limiter and its gatekeeper actor from <paramref name="options"/>.</summary>
-    /// <param name="options">The permits, the bound on waiters, the default wait timeout, the full-queue mode, the clock.</param>
+    /// <summary>Creates a limiter and its gatekeeper actor from <paramref name="limit"/>.</summary>
+    /// <param name="limit">The permits, the bound on waiters, the default wait timeout, the full-queue mode, the clock.</param>
     /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
     /// <param name="tracer">Where wait spans go; the library's <see cref="ActorQueueTelemetry.Source"/> when <c>null</c>.</param>
     /// <param name="system">The actor system for the gatekeeper; the embedded default when <c>null</c>.</param>
 #pragma warning disable RS0026 // The overloads are told apart by their first parameter's type (API.md fixes them); both keep optional tails for callers.
-    public ConcurrencyLimiter(ConcurrencyLimiterOptions options, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
+    public ConcurrencyLimiter(ConcurrencyLimit limit, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
 #pragma warning restore RS0026
     {
-        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(limit);
         Name = name;
         Tracer = tracer ?? ActorQueueTelemetry.Source;
         _spans = new WaitSpans(Tracer, name);
         var runtime = ActorQueueRuntime.Resolve(system);
-        WaitTimeout = options.WaitTimeout;
-        WhenFull = options.WhenFull;
-        var settings = new GatekeeperSettings(options.MaxRunning, options.MaxQueued, options.WaitTimeout, options.WhenFull, name,
-                                              name ?? runtime.Settings.DefaultLimiterName, _counts, options.TimeProvider ?? TimeProvider.System);
-        _counts.PublishLimits(options.MaxRunning, options.MaxQueued);
+        WaitTimeout = limit.WaitTimeout;
+        WhenFull = limit.WhenFull;
+        var settings = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
+                                              name ?? runtime.Settings.DefaultLimiterName, _counts, limit.TimeProvider ?? TimeProvider.System);
+        _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
     }
@@ -117,10 +116,10 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <returns>The new limiter.</returns>
     public static ConcurrencyLimiter FromLimit(int limit, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null) =>
-        new(new ConcurrencyLimiterOptions(LimitValidation.MaxRunning(limit, nameof(limit))), name, tracer, system);
+        new(new ConcurrencyLimit(LimitValidation.MaxRunning(limit, nameof(limit))), name, tracer, system);
 
     /// <summary>Creates a private limiter from a <see cref="ConcurrencyLimit"/>.</summary>
-    /// <param name="limit">The slots and the bound on waiters.</param>
+    /// <param name="limit">The permits, the bound on waiters, the default wait timeout, the full-queue mode, the clock.</param>
     /// <param name="name">A name for traces, metrics and messages.</param>
     /// <param name="tracer">Where wait spans go.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
@@ -128,7 +127,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public static ConcurrencyLimiter FromLimit(ConcurrencyLimit limit, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
     {
         ArgumentNullException.ThrowIfNull(limit);
-        return new(new ConcurrencyLimiterOptions(limit.MaxRunning) { MaxQueued = limit.MaxQueued }, name, tracer, system);
+        return new(limit, name, tracer, system);
     }
 
     /// <inheritdoc />

@@ -196,7 +196,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             return;
         }
 
-        if (Invalid(message) is { } reason)
+        if (LimitValidation.Invalid(message) is { } reason)
         {
             requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, reason) { Kind = RejectionReason.InvalidRequest });
             return;
@@ -216,18 +216,6 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         // In the books before the offer: a rejection or eviction during it finds the waiter there and tidies up.
         holder.Pending.Add(message.RequestId, waiter);
         _gate.Offer(waiter);
-    }
-
-    private static string? Invalid(GatekeeperProtocol.Acquire message)
-    {
-        if (message.Permits < 1)
-        {
-            return $"permits must be >= 1, got {message.Permits}";
-        }
-
-        return message.WaitTimeout is { } timeout && timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan
-            ? $"wait timeout must be >= 0 or infinite, got {timeout}"
-            : null;
     }
 
     private void HandleRelease(GatekeeperProtocol.Release message)
@@ -396,32 +384,6 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         if (holder.IsIdle && _holders.Remove(holder.Actor))
         {
             Context.Unwatch(holder.Actor);
-        }
-    }
-
-    /// <summary>What one actor caller waits for and holds.</summary>
-    private sealed class HolderRecord(IActorRef actor)
-    {
-        public IActorRef Actor { get; } = actor;
-
-        /// <summary>Its requests still waiting, by request id.</summary>
-        public Dictionary<long, ActorWaiter> Pending { get; } = [];
-
-        /// <summary>Its leases, by the request id that got them.</summary>
-        public Dictionary<long, long> LeaseByRequest { get; } = [];
-
-        public bool IsIdle => Pending.Count == 0 && LeaseByRequest.Count == 0;
-
-        public void RemoveLease(long leaseId)
-        {
-            foreach (var (requestId, held) in LeaseByRequest)
-            {
-                if (held == leaseId)
-                {
-                    LeaseByRequest.Remove(requestId);
-                    return;
-                }
-            }
         }
     }
 }

@@ -10,7 +10,7 @@ public class PartitionedLimiterTests : ActorQueueTestKit
     private readonly FakeTimeProvider _clock = new();
 
     private PartitionedConcurrencyLimiter<string> NewLimiter(int maxRunning, int? maxQueued = null) =>
-        new(new ConcurrencyLimiterOptions(maxRunning) { MaxQueued = maxQueued, TimeProvider = _clock }, IdleTimeout, "per-key", system: Sys);
+        new(new ConcurrencyLimit(maxRunning) { MaxQueued = maxQueued, TimeProvider = _clock }, IdleTimeout, "per-key", system: Sys);
 
     [Fact]
     public async Task Each_key_has_a_limit_of_its_own()
@@ -62,7 +62,7 @@ public class PartitionedLimiterTests : ActorQueueTestKit
     [Fact]
     public void A_non_positive_idle_timeout_is_rejected_naming_the_parameter_and_value()
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimiterOptions(1), TimeSpan.Zero, system: Sys));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1), TimeSpan.Zero, system: Sys));
 
         Assert.Equal(("idleTimeout", (object?)TimeSpan.Zero), (error.ParamName, error.ActualValue));
     }

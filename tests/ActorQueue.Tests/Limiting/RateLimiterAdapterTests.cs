@@ -1,7 +1,6 @@
 using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using ConcurrencyLimiter = ActorQueue.Actors.ConcurrencyLimiter;
-using ConcurrencyLimiterOptions = ActorQueue.Actors.ConcurrencyLimiterOptions;
 
 namespace ActorQueue.Tests.Limiting;
 
@@ -149,7 +148,7 @@ public class RateLimiterAdapterTests : ActorQueueTestKit
     [Fact]
     public async Task The_partitioned_adapter_waits_per_key_and_reports_each_partition()
     {
-        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimiterOptions(1) { MaxQueued = 0 }, TimeSpan.FromMinutes(1), "tenants", system: Sys);
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { MaxQueued = 0 }, TimeSpan.FromMinutes(1), "tenants", system: Sys);
         var adapter = limiter.AsPartitionedRateLimiter<(string Tenant, int Id)>(request => request.Tenant);
 
         var a = await adapter.AcquireAsync(("a", 1));

@@ -8,7 +8,6 @@ using Microsoft.AspNetCore.TestHost;
 using Polly;
 using Polly.RateLimiting;
 using ConcurrencyLimiter = ActorQueue.Actors.ConcurrencyLimiter;
-using ConcurrencyLimiterOptions = ActorQueue.Actors.ConcurrencyLimiterOptions;
 
 namespace ActorQueue.Tests.Limiting;
 
@@ -75,7 +74,7 @@ public class RateLimiterIntegrationTests : ActorQueueTestKit
     [Fact]
     public async Task Asp_net_core_global_limiter_takes_the_partitioned_adapter_keyed_by_a_header()
     {
-        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimiterOptions(1) { MaxQueued = 0 }, TimeSpan.FromMinutes(1), "tenants", system: Sys);
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { MaxQueued = 0 }, TimeSpan.FromMinutes(1), "tenants", system: Sys);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var entered = 0;
         using var server = await StartAppAsync(

@@ -42,7 +42,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
     }
 
     private ConcurrencyLimiter TimedLimiter(int maxRunning, TimeSpan? waitTimeout, string name) =>
-        new(new ConcurrencyLimiterOptions(maxRunning) { WaitTimeout = waitTimeout, TimeProvider = _clock }, name, _tracer, Sys);
+        new(new ConcurrencyLimit(maxRunning) { WaitTimeout = waitTimeout, TimeProvider = _clock }, name, _tracer, Sys);
 
     [Fact]
     public async Task An_expired_wait_withdraws_the_waiter_and_names_the_limiter()
@@ -272,7 +272,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
             }
         });
         meters.Start();
-        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions(3) { MaxQueued = 1, WhenFull = QueueFullMode.EvictLowestPriorityNewest, TimeProvider = _clock }, name, system: Sys);
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(3) { MaxQueued = 1, WhenFull = QueueFullMode.EvictLowestPriorityNewest, TimeProvider = _clock }, name, system: Sys);
 
         var held = await limiter.AcquireAsync(permits: 3);
         var evicted = limiter.AcquireAsync(permits: 1).AsTask();

@@ -7,7 +7,7 @@ namespace ActorQueue.Actors;
 
 /// <summary>
 /// A concurrency limit per key (tenant, API key, host): each key gets its own gatekeeper with the same
-/// <see cref="ConcurrencyLimiterOptions"/>, made on the key's first request and stopped once it has held nothing and
+/// <see cref="ConcurrencyLimit"/>, made on the key's first request and stopped once it has held nothing and
 /// had nobody waiting for <see cref="IdleTimeout"/>, so any number of distinct keys over time keeps memory bounded by
 /// the keys active within one idle timeout. A request racing with its partition's stop is never lost: every request
 /// reaches a partition through one parent actor, which stops a partition only when it has handled every request sent
@@ -27,28 +27,28 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     private readonly WaitSpans _spans;
 
     /// <summary>Creates the limiter and its parent actor; partitions come with their first request.</summary>
-    /// <param name="options">Every partition's limits, wait timeout, full-queue mode and clock.</param>
+    /// <param name="limit">Every partition's limits, wait timeout, full-queue mode and clock.</param>
     /// <param name="idleTimeout">How long a partition stays idle before it is stopped; above zero.</param>
     /// <param name="name">A name for traces, metrics, logs and rejection messages (every partition's).</param>
     /// <param name="tracer">Where wait spans go; the library's <see cref="ActorQueueTelemetry.Source"/> when <c>null</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="idleTimeout"/> is zero, negative or infinite.</exception>
-    public PartitionedConcurrencyLimiter(ConcurrencyLimiterOptions options, TimeSpan idleTimeout, string? name = null,
+    public PartitionedConcurrencyLimiter(ConcurrencyLimit limit, TimeSpan idleTimeout, string? name = null,
                                          ActivitySource? tracer = null, ActorSystem? system = null)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(limit);
         if (idleTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(idleTimeout), idleTimeout, $"idle timeout must be > 0, got {idleTimeout}");
         }
 
-        Options = options;
+        Limit = limit;
         IdleTimeout = idleTimeout;
         Name = name;
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
         var runtime = ActorQueueRuntime.Resolve(system);
-        var gatekeeper = new GatekeeperSettings(options.MaxRunning, options.MaxQueued, options.WaitTimeout, options.WhenFull, name,
-                                                name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts(), options.TimeProvider ?? TimeProvider.System);
+        var gatekeeper = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
+                                                name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts(), limit.TimeProvider ?? TimeProvider.System);
         var settings = new PartitionedSettings(gatekeeper, idleTimeout, runtime.Settings.CoordinatorDispatcher, _directory);
         var props = PartitionedGatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _parent = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("partitioned-limiter", name)), () => new DisposeGatekeeper());
@@ -57,8 +57,8 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
     public string? Name { get; }
 
-    /// <summary>Every partition's options.</summary>
-    public ConcurrencyLimiterOptions Options { get; }
+    /// <summary>Every partition's limit.</summary>
+    public ConcurrencyLimit Limit { get; }
 
     /// <summary>How long a partition stays idle before it is stopped.</summary>
     public TimeSpan IdleTimeout { get; }
@@ -68,9 +68,9 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
 
     /// <summary>Takes <paramref name="permits"/> permits of <paramref name="key"/>'s partition, as <see cref="IConcurrencyLimiter.AcquireAsync(int, int, TimeSpan?, string, CancellationToken)"/>.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
-    /// <param name="permits">How many permits; at least 1 and at most <see cref="ConcurrencyLimiterOptions.MaxRunning"/>.</param>
+    /// <param name="permits">How many permits; at least 1 and at most <see cref="ConcurrencyLimit.MaxRunning"/>.</param>
     /// <param name="priority">Higher is served first within the partition; FIFO within one priority.</param>
-    /// <param name="waitTimeout">How long it may wait: <c>null</c> for the options' default, <see cref="Timeout.InfiniteTimeSpan"/> for ever, zero not at all.</param>
+    /// <param name="waitTimeout">How long it may wait: <c>null</c> for the limit's default, <see cref="Timeout.InfiniteTimeSpan"/> for ever, zero not at all.</param>
     /// <param name="source">Who asks; shows in traces and rejection messages.</param>
     /// <param name="cancellationToken">Withdraws the request while it waits.</param>
     /// <returns>The lease; dispose it to give the permits back.</returns>
@@ -84,8 +84,8 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(source);
-        LimitValidation.Permits(permits, Options.MaxRunning, Name, nameof(permits));
-        var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
+        LimitValidation.Permits(permits, Limit.MaxRunning, Name, nameof(permits));
+        var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _parent.ThrowIfDisposed(this);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -97,7 +97,7 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
         _parent.Actor.Tell(request, ActorRefs.NoSender);
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued
-            ? _spans.TraceWaitAsync(request, queued.Task, grant, Options.MaxRunning, Options.MaxQueued, key.ToString())
+            ? _spans.TraceWaitAsync(request, queued.Task, grant, Limit.MaxRunning, Limit.MaxQueued, key.ToString())
             : grant;
     }
 

@@ -21,7 +21,7 @@ internal sealed class PartitionedConcurrencyRateLimiter<TResource, TKey>(Partiti
         var statistics = limiter.StatisticsOf(KeyOf(resource));
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = statistics is null ? limiter.Options.MaxRunning : Math.Max(0, statistics.MaxRunning - statistics.Running),
+            CurrentAvailablePermits = statistics is null ? limiter.Limit.MaxRunning : Math.Max(0, statistics.MaxRunning - statistics.Running),
             CurrentQueuedCount = statistics?.Waiting ?? 0,
             TotalSuccessfulLeases = Interlocked.Read(ref _successful),
             TotalFailedLeases = Interlocked.Read(ref _failed),

@@ -1,0 +1,177 @@
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
+using Akka.Actor;
+using AqLimiter = ActorQueue.Actors.ConcurrencyLimiter;
+using RateLimitingLimiter = System.Threading.RateLimiting.ConcurrencyLimiter;
+using RateLimitingOptions = System.Threading.RateLimiting.ConcurrencyLimiterOptions;
+
+namespace ActorQueue.Bench;
+
+/// <summary>The limits of issue 17 against RateLimiting's weighted ConcurrencyLimiter and its PartitionedRateLimiter.</summary>
+internal static class LimitScenarios
+{
+    private const int Keys = 16;
+    private const int IdlePartitions = 10_000;
+
+    public static IEnumerable<Scenario> All(ActorSystem system, Sizes sizes)
+    {
+        yield return new Scenario("weighted-uncontended", "ops/s",
+        [
+            new(Runner.Ours, () => WeightedLoop(new AqLimiter(4, system: system), sizes.LimiterOps)),
+            new("RateLimiting", () => WeightedLoop(NewRateLimiter(4), sizes.LimiterOps)),
+        ], new Target("RateLimiting", 0.25));
+
+        yield return new Scenario("weighted-contended", "ops/s",
+        [
+            new(Runner.Ours, () => WeightedContended(64, sizes.ContendedPerTask, new AqLimiter(4, system: system))),
+            new("RateLimiting", () => WeightedContended(64, sizes.ContendedPerTask, NewRateLimiter(4))),
+        ], new Target("RateLimiting", 1.0));
+
+        yield return new Scenario("partitioned-uncontended", "ops/s",
+        [
+            new(Runner.Ours, () => PartitionedLoop(NewPartitioned(system), sizes.LimiterOps)),
+            new("RateLimiting", () => PartitionedLoop(NewPartitionedRateLimiter(), sizes.LimiterOps)),
+        ], new Target("RateLimiting", 0.25));
+
+        yield return new Scenario("partitioned-contended", "ops/s",
+        [
+            new(Runner.Ours, () => PartitionedContended(64, sizes.ContendedPerTask, NewPartitioned(system))),
+            new("RateLimiting", () => PartitionedContended(64, sizes.ContendedPerTask, NewPartitionedRateLimiter())),
+        ], new Target("RateLimiting", 1.0));
+
+        yield return new Scenario("partition-idle-memory", "bytes",
+        [
+            new(Runner.Ours, () => IdlePartitionBytes(NewPartitioned(system))),
+            new("RateLimiting", () => IdlePartitionBytes(NewPartitionedRateLimiter())),
+        ], new Target("RateLimiting", 2.0, AtMost: true));
+    }
+
+    private static RateLimitingLimiter NewRateLimiter(int permits) => new(new RateLimitingOptions
+    {
+        PermitLimit = permits,
+        QueueLimit = int.MaxValue,
+        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+    });
+
+    /// <summary>Ours through its PartitionedRateLimiter view, so both sides run the same loop; the idle timeout outlasts a run.</summary>
+    private static PartitionedRateLimiter<int> NewPartitioned(ActorSystem system) =>
+        new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(2), TimeSpan.FromMinutes(10), system: system).AsPartitionedRateLimiter<int>(key => key);
+
+    private static PartitionedRateLimiter<int> NewPartitionedRateLimiter() =>
+        PartitionedRateLimiter.Create<int, int>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new RateLimitingOptions
+        {
+            PermitLimit = 2,
+            QueueLimit = int.MaxValue,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        }));
+
+    private static async Task<double> WeightedLoop(AqLimiter limiter, int operations)
+    {
+        await using (limiter)
+        {
+            return await Runner.OpsPerSecond(operations, async () =>
+            {
+                for (var i = 0; i < operations; i++)
+                {
+                    using var lease = await limiter.AcquireAsync(permits: 1 + (i & 1));
+                }
+            });
+        }
+    }
+
+    private static async Task<double> WeightedLoop(RateLimitingLimiter limiter, int operations)
+    {
+        await using (limiter)
+        {
+            return await Runner.OpsPerSecond(operations, async () =>
+            {
+                for (var i = 0; i < operations; i++)
+                {
+                    using var lease = await limiter.AcquireAsync(1 + (i & 1));
+                }
+            });
+        }
+    }
+
+    private static Task<double> Parallel(int tasks, int perTask, Func<int, int, Task> iteration) =>
+        Runner.OpsPerSecond((long)tasks * perTask, () => Task.WhenAll(Enumerable.Range(0, tasks).Select(task => Task.Run(async () =>
+        {
+            for (var i = 0; i < perTask; i++)
+            {
+                await iteration(task, i);
+            }
+        }))));
+
+    private static async Task<double> WeightedContended(int tasks, int perTask, AqLimiter limiter)
+    {
+        await using (limiter)
+        {
+            return await Parallel(tasks, perTask, async (task, i) =>
+            {
+                using var lease = await limiter.AcquireAsync(permits: 1 + ((task + i) & 1));
+                await Task.Yield();
+            });
+        }
+    }
+
+    private static async Task<double> WeightedContended(int tasks, int perTask, RateLimitingLimiter limiter)
+    {
+        await using (limiter)
+        {
+            return await Parallel(tasks, perTask, async (task, i) =>
+            {
+                using var lease = await limiter.AcquireAsync(1 + ((task + i) & 1));
+                await Task.Yield();
+            });
+        }
+    }
+
+    private static async Task<double> PartitionedLoop(PartitionedRateLimiter<int> limiter, int operations)
+    {
+        using (limiter)
+        {
+            return await Runner.OpsPerSecond(operations, async () =>
+            {
+                for (var i = 0; i < operations; i++)
+                {
+                    using var lease = await limiter.AcquireAsync(i % Keys);
+                }
+            });
+        }
+    }
+
+    private static async Task<double> PartitionedContended(int tasks, int perTask, PartitionedRateLimiter<int> limiter)
+    {
+        using (limiter)
+        {
+            return await Parallel(tasks, perTask, async (task, _) =>
+            {
+                using var lease = await limiter.AcquireAsync(task % Keys);
+                await Task.Yield();
+            });
+        }
+    }
+
+    /// <summary>What one partition costs once used and idle: each of many keys taken and given back, then measured before any idle timeout.</summary>
+    private static async Task<double> IdlePartitionBytes(PartitionedRateLimiter<int> limiter)
+    {
+        using (limiter)
+        {
+            var before = GC.GetTotalMemory(forceFullCollection: true);
+            for (var key = 0; key < IdlePartitions; key++)
+            {
+                using var lease = await limiter.AcquireAsync(key);
+            }
+
+            // Ours releases by message: wait until every partition holds nothing, without timing the wait.
+            while (Enumerable.Range(0, IdlePartitions).Any(key => limiter.GetStatistics(key) is { CurrentAvailablePermits: < 2 }))
+            {
+                await Task.Delay(1);
+            }
+
+            var after = GC.GetTotalMemory(forceFullCollection: true);
+            GC.KeepAlive(limiter);
+            return (after - before) / (double)IdlePartitions;
+        }
+    }
+}
