@@ -28,6 +28,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Opens the wait spans.</summary>
     private readonly WaitSpans _spans;
 
+    /// <summary>The <see cref="System.Threading.RateLimiting.RateLimiter"/> view, made on first use.</summary>
+    private ModelApiRateLimiter? _rateLimiter;
+
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
@@ -39,6 +42,11 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     public ModelApiLimiter(ModelApiLimiterOptions options, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.SlidingWindowSegments is { } segments && options.Period.Ticks % segments != 0)
+        {
+            throw new ArgumentException($"SlidingWindowSegments ({segments}) must split Period ({options.Period}) into equal whole ticks", nameof(options));
+        }
+
         Options = options;
         Name = name;
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
@@ -89,6 +97,20 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         return LeaseOf(request, Send(request, cancellationToken));
     }
 
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> whose permits are tokens, for ASP.NET
+    /// Core's rate-limiting middleware or Polly's <c>AddRateLimiter</c>; the same instance on every call. A full queue
+    /// or a wait timeout gives a failed lease with a reason phrase and, when a rate decides, <c>RetryAfter</c>.
+    /// <c>AttemptAcquire</c> never grants (only the gatekeeper takes from the rates); <c>AcquireAsync</c> does.
+    /// Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <returns>The adapter.</returns>
+    public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
+    {
+        _gatekeeper.ThrowIfDisposed(this);
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ModelApiRateLimiter(this));
+    }
+
     /// <summary>Stops the gatekeeper without waiting: every waiter gets <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
     public void Dispose() => _gatekeeper.Stop();
 
@@ -128,10 +150,16 @@ internal static class RateGatekeeper
         new(options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer, name, metricName, counts,
             options.TimeProvider ?? TimeProvider.System)
         {
-            Rates = () =>
-            [
-                new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
-                new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
-            ],
+            Rates = options.SlidingWindowSegments is { } segments
+                ? () =>
+                [
+                    new SlidingWindowPolicy(options.RequestsPerPeriod, options.Period, segments, PermitMeasure.Calls),
+                    new SlidingWindowPolicy(options.TokensPerPeriod, options.Period, segments, PermitMeasure.Tokens),
+                ]
+                : () =>
+                [
+                    new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
+                    new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
+                ],
         };
 }

@@ -67,6 +67,17 @@ public sealed record ModelApiLimiterOptions
         init => field = LimitValidation.WaitTimeout(value, nameof(WaitTimeout));
     }
 
+    /// <summary>
+    /// <c>null</c> (the default): both rates are token buckets, refilled at each period's end, and a settle gives unused
+    /// tokens back. A number (at least 1): both rates are sliding windows of that many segments per period, so no
+    /// period-long window ever holds more than the rate; a settle then charges an excess but gives nothing back.
+    /// </summary>
+    public int? SlidingWindowSegments
+    {
+        get;
+        init => field = value is null ? null : RateValidation.AtLeastOne(value.Value, nameof(SlidingWindowSegments));
+    }
+
     /// <summary>The clock of the rates and wait timeouts; the system's when <c>null</c>. Tests pass a fake one.</summary>
     public TimeProvider? TimeProvider { get; init; }
 }

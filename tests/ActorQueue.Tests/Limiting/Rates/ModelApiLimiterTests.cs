@@ -61,6 +61,32 @@ public sealed class ModelApiLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task As_sliding_windows_a_request_comes_back_exactly_one_period_after_its_segment_began()
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 2, 1000, Minute) { TimeProvider = _clock, SlidingWindowSegments = 6 }, "windowed", system: Sys);
+        (await Within(limiter.AcquireAsync(1).AsTask())).Dispose();          // segment [0 s, 10 s)
+        _clock.Advance(TimeSpan.FromSeconds(25));
+        (await Within(limiter.AcquireAsync(1).AsTask())).Dispose();          // segment [20 s, 30 s)
+        var third = limiter.AcquireAsync(1).AsTask();
+        Assert.Equal(1, (await StatusOf(limiter)).Waiting);
+
+        _clock.Advance(TimeSpan.FromSeconds(35) - TimeSpan.FromTicks(1));
+        Assert.Equal(1, (await StatusOf(limiter)).Waiting);
+        _clock.Advance(TimeSpan.FromTicks(1));
+        (await Within(third)).Dispose();
+    }
+
+    [Fact]
+    public void Sliding_window_segments_that_do_not_split_the_period_are_refused()
+    {
+        var options = new ModelApiLimiterOptions(8, 2, 1000, Minute) { SlidingWindowSegments = 7 };
+
+        var error = Assert.Throws<ArgumentException>(() => new ModelApiLimiter(options, system: Sys));
+        Assert.Contains("SlidingWindowSegments (7)", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => options with { SlidingWindowSegments = 0 });
+    }
+
+    [Fact]
     public async Task Settling_below_the_estimate_gives_the_rest_back_to_the_next_caller_at_once()
     {
         using var limiter = Limiter();
