@@ -14,7 +14,7 @@ namespace ActorQueue.Coordination;
 /// <see cref="TokenBucketPolicy"/>.
 /// </remarks>
 [DebuggerDisplay("{_used}/{_limit} in the window")]
-internal sealed class SlidingWindowPolicy : IPermitPolicy
+internal sealed class SlidingWindowPolicy : IRestingPolicy
 {
     /// <summary>What was granted in each segment still in the window; <see cref="_current"/> is the newest.</summary>
     private readonly long[] _segments;
@@ -140,8 +140,8 @@ internal sealed class SlidingWindowPolicy : IPermitPolicy
         return TimeSpan.MaxValue;
     }
 
-    /// <summary>When it holds nothing any more, if nobody takes more: a gate that forgets it then loses nothing.</summary>
-    public TimeSpan FullAt(TimeSpan now) => NextAvailableAt(_limit, now);
+    /// <inheritdoc />
+    public TimeSpan RestsAt(TimeSpan now) => NextAvailableAt(_limit, now);
 
     /// <inheritdoc />
     public void Resize(long limit)

@@ -13,7 +13,7 @@ namespace ActorQueue.Coordination;
 /// never reset to "now"), so however often or rarely the gate asks, a period refills once and never twice.
 /// </remarks>
 [DebuggerDisplay("{_tokens}/{_capacity}, +{_refill} every {_period}")]
-internal sealed class TokenBucketPolicy : IPermitPolicy
+internal sealed class TokenBucketPolicy : IRestingPolicy
 {
     /// <summary>How much one refill adds.</summary>
     private readonly long _refill;
@@ -117,8 +117,8 @@ internal sealed class TokenBucketPolicy : IPermitPolicy
         return refills > (TimeSpan.MaxValue - _refilledAt).Ticks / _period.Ticks ? TimeSpan.MaxValue : _refilledAt + TimeSpan.FromTicks(_period.Ticks * refills);
     }
 
-    /// <summary>When it is full again and owes nothing, if nobody takes more: a gate that forgets it then loses nothing.</summary>
-    public TimeSpan FullAt(TimeSpan now) => NextAvailableAt(_capacity, now);
+    /// <inheritdoc />
+    public TimeSpan RestsAt(TimeSpan now) => NextAvailableAt(_capacity, now);
 
     /// <inheritdoc />
     public void Resize(long limit)

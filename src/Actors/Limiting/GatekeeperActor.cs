@@ -39,6 +39,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>The partition's bookkeeping with its parent; <c>null</c> for a limiter of its own.</summary>
     private readonly PartitionReporter? _partition;
 
+    /// <summary>A partition's rates, which keep it from idling until they are at rest; <c>null</c> without rates or partition.</summary>
+    private readonly PartitionRest? _rest;
+
     /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
     private ITimer? _wakeTimer;
 
@@ -58,7 +61,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         _releaser = new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
-        _gate = new PermitGate(this, settings.Rates is { } rates ? [_slots, .. rates()] : [_slots], settings.MaxQueued, whenFull, settings.Time);
+        var rates = settings.Rates?.Invoke() ?? [];
+        _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
+        _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(Array.ConvertAll(rates, rate => (IRestingPolicy)rate)) : null;
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
@@ -165,7 +170,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         ArmWake();
-        _partition?.AfterMessage(Sender, _gate.Snapshot, Self);
+        _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
         return handled;
     }
 
@@ -348,7 +353,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
     private void ArmWake()
     {
-        var next = _gate.NextWakeAt;
+        var next = _rest?.WakeAt(_gate) ?? _gate.NextWakeAt;
         if (next == _wakeArmedAt)
         {
             return;

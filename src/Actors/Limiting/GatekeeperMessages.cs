@@ -184,6 +184,9 @@ internal sealed class LimiterCounts
 /// <summary>Returns facade leases to their gatekeeper.</summary>
 internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser
 {
+    /// <summary>The gatekeeper that granted the lease (a partition's own, for a partitioned limiter).</summary>
+    public IActorRef Gatekeeper => gatekeeper;
+
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease) =>
         gatekeeper.Tell(lease.Permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(lease.Permits), ActorRefs.NoSender);

@@ -22,7 +22,7 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
     /// Makes the limits over time (requests or tokens per period) checked and granted together with the permits; called
     /// once per gatekeeper, so each partition has buckets of its own. <c>null</c> for a concurrency limit only.
     /// </summary>
-    public Func<IPermitPolicy[]>? Rates { get; init; }
+    public Func<IRestingPolicy[]>? Rates { get; init; }
 }
 
 /// <summary>A partition's gatekeeper's place under its parent.</summary>

@@ -42,11 +42,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     public ModelApiLimiter(ModelApiLimiterOptions options, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.SlidingWindowSegments is { } segments && options.Period.Ticks % segments != 0)
-        {
-            throw new ArgumentException($"SlidingWindowSegments ({segments}) must split Period ({options.Period}) into equal whole ticks", nameof(options));
-        }
-
+        RateGatekeeper.Check(options);
         Options = options;
         Name = name;
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
@@ -137,15 +133,27 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The lease over a granted slot.</summary>
-    internal ModelApiLease LeaseOf(RateAcquireRequest request, ConcurrencyLease slot) => new(slot, request.Demand.Tokens, Gatekeeper);
+    internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot) =>
+        new(slot, request.Demand.Tokens, ((GatekeeperReleaser)request.Releaser!).Gatekeeper);
 
-    private async ValueTask<ModelApiLease> LeaseOf(RateAcquireRequest request, ValueTask<ConcurrencyLease> grant) =>
+    /// <summary>The lease once <paramref name="grant"/> completes.</summary>
+    internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant) =>
         LeaseOf(request, await grant.ConfigureAwait(false));
 }
 
 /// <summary>How a gatekeeper with rates is set up from <see cref="ModelApiLimiterOptions"/>.</summary>
 internal static class RateGatekeeper
 {
+    /// <summary>Checks what the options cannot check value by value.</summary>
+    public static void Check(ModelApiLimiterOptions options)
+    {
+        if (options.SlidingWindowSegments is { } segments && options.Period.Ticks % segments != 0)
+        {
+            throw new ArgumentException($"SlidingWindowSegments ({segments}) must split Period ({options.Period}) into equal whole ticks", nameof(options));
+        }
+    }
+
+
     public static GatekeeperSettings Settings(ModelApiLimiterOptions options, string? name, string metricName, LimiterCounts counts) =>
         new(options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer, name, metricName, counts,
             options.TimeProvider ?? TimeProvider.System)

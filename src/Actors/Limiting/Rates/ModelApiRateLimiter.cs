@@ -56,7 +56,7 @@ internal sealed class ModelApiRateLimiter(ModelApiLimiter limiter) : RateLimiter
         {
             var slot = await limiter.Send(request, cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _successful);
-            return new RateLease(limiter.LeaseOf(request, slot));
+            return new RateLease(ModelApiLimiter.LeaseOf(request, slot));
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
         {
