@@ -8,4 +8,7 @@ internal interface IRestingPolicy : IPermitPolicy
 {
     /// <summary>When it is at rest, if nobody takes more: <paramref name="now"/> if it is already.</summary>
     TimeSpan RestsAt(TimeSpan now);
+
+    /// <summary>When it next gives something back by itself (a refill, a segment sliding out); <see cref="TimeSpan.MaxValue"/> if it is at rest.</summary>
+    TimeSpan NextGainAt(TimeSpan now);
 }

@@ -144,6 +144,21 @@ internal sealed class SlidingWindowPolicy : IRestingPolicy
     public TimeSpan RestsAt(TimeSpan now) => NextAvailableAt(_limit, now);
 
     /// <inheritdoc />
+    public TimeSpan NextGainAt(TimeSpan now)
+    {
+        CatchUp(now);
+        for (var k = 1; k <= _segments.Length; k++)
+        {
+            if (_segments[(_current + k) % _segments.Length] != 0)
+            {
+                return _currentStart + TimeSpan.FromTicks(_segment.Ticks * k);
+            }
+        }
+
+        return TimeSpan.MaxValue;
+    }
+
+    /// <inheritdoc />
     public void Resize(long limit)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);

@@ -121,6 +121,13 @@ internal sealed class TokenBucketPolicy : IRestingPolicy
     public TimeSpan RestsAt(TimeSpan now) => NextAvailableAt(_capacity, now);
 
     /// <inheritdoc />
+    public TimeSpan NextGainAt(TimeSpan now)
+    {
+        CatchUp(now);
+        return _tokens < _capacity ? _refilledAt + _period : TimeSpan.MaxValue;
+    }
+
+    /// <inheritdoc />
     public void Resize(long limit)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);

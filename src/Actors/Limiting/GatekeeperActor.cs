@@ -42,6 +42,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>A partition's rates, which keep it from idling until they are at rest; <c>null</c> without rates or partition.</summary>
     private readonly PartitionRest? _rest;
 
+    /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
+    private readonly RateTelemetry? _rateTelemetry;
+
     /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
     private ITimer? _wakeTimer;
 
@@ -63,7 +66,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
-        _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(Array.ConvertAll(rates, rate => (IRestingPolicy)rate)) : null;
+        _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(rates) : null;
+        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: settings.Partition is null) : null;
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
@@ -77,7 +81,11 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
-        Receive<SettleTokens>(message => _gate.Settle(message.Charged, message.ActualTokens));
+        Receive<SettleTokens>(message =>
+        {
+            _rateTelemetry?.Settled(message.ActualTokens);
+            _gate.Settle(message.Charged, message.ActualTokens);
+        });
 
         // Lent permits bypass the gate, so a limit with rates never lends: its synchronous callers go through the gate.
         Receive<StartLending>(_ => _lending = settings.Rates is null);
@@ -120,7 +128,11 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _telemetry.Granted(waiter, grant);
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        _telemetry.Granted(waiter, grant);
+        _rateTelemetry?.Granted(grant);
+    }
 
     /// <inheritdoc />
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
@@ -170,6 +182,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         ArmWake();
+        _rateTelemetry?.AfterMessage(_gate.Now);
         _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
         return handled;
     }
@@ -179,6 +192,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     {
         _settings.Counts.Loan.Close();
         _wakeTimer?.Dispose();
+        _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.Publish(0, 0);
         _telemetry.Meter(0, 0);
