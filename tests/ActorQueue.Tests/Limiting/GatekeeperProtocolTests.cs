@@ -9,13 +9,6 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>The gatekeeper as actor callers see it: the protocol, driven through TestProbes.</summary>
 public class GatekeeperProtocolTests : ActorQueueTestKit
 {
-    private async Task<Status> StatusOf(ConcurrencyLimiter limiter)
-    {
-        var probe = CreateTestProbe();
-        limiter.Gatekeeper.Tell(GetStatus.Instance, probe.Ref);
-        return await probe.ExpectMsgAsync<Status>();
-    }
-
     private static async Task<Granted> AcquireGranted(ConcurrencyLimiter limiter, TestProbe probe, long requestId)
     {
         limiter.Gatekeeper.Tell(new Acquire("probe", requestId), probe.Ref);
@@ -30,9 +23,9 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
 
         var granted = await AcquireGranted(limiter, probe, 42);
 
-        Assert.Equal(new Status(1, 0, 2, null, "proto"), await StatusOf(limiter));
+        Assert.Equal(new Status(1, 0, 2, null, "proto"), await this.StatusOf(limiter));
         limiter.Gatekeeper.Tell(new Release(granted.LeaseId), probe.Ref);
-        Assert.Equal(0, (await StatusOf(limiter)).Running);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Running);
     }
 
     [Fact]
@@ -66,7 +59,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         var rejected = await probe.ExpectMsgAsync<Rejected>();
         Assert.Equal(3, rejected.RequestId);
         Assert.Equal("Concurrency queue depth (2) exceeds max_queued (1) for tight", rejected.Reason);
-        Assert.Equal(1, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(1, (await this.StatusOf(limiter)).Waiting);
     }
 
     [Fact]
@@ -80,7 +73,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
 
         var rejected = await probe.ExpectMsgAsync<Rejected>();
         Assert.Contains("already in use", rejected.Reason);
-        Assert.Equal(1, (await StatusOf(limiter)).Running);
+        Assert.Equal(1, (await this.StatusOf(limiter)).Running);
     }
 
     [Fact]
@@ -96,9 +89,9 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         limiter.Gatekeeper.Tell(new CancelAcquire(2), waiter.Ref);
 
         await waiter.ExpectMsgAsync(new Cancelled(2));
-        Assert.Equal(0, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Waiting);
         limiter.Gatekeeper.Tell(new Release(held.LeaseId), holder.Ref);
-        Assert.Equal(new Status(0, 0, 1, null, null), await StatusOf(limiter));
+        Assert.Equal(new Status(0, 0, 1, null, null), await this.StatusOf(limiter));
         Assert.False(waiter.HasMessages, "a withdrawn request is never granted");
     }
 
@@ -111,7 +104,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
 
         limiter.Gatekeeper.Tell(new CancelAcquire(9), probe.Ref);
 
-        Assert.Equal(0, (await StatusOf(limiter)).Running);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Running);
         Assert.False(probe.HasMessages, "no reply for a request that was already granted");
     }
 
@@ -128,7 +121,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
             await Task.CompletedTask;
         });
 
-        Assert.Equal(1, (await StatusOf(limiter)).Running);
+        Assert.Equal(1, (await this.StatusOf(limiter)).Running);
     }
 
     [Fact]
@@ -166,7 +159,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         limiter.Gatekeeper.Tell(new Release(held.LeaseId), holder.Ref);
 
         await next.ExpectMsgAsync<Granted>();
-        Assert.Equal(new Status(1, 0, 1, null, null), await StatusOf(limiter));
+        Assert.Equal(new Status(1, 0, 1, null, null), await this.StatusOf(limiter));
     }
 
     [Fact]
@@ -176,7 +169,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         var reporter = CreateTestProbe();
         var worker = Sys.ActorOf(Props.Create(() => new LeaseHoldingActor(limiter.Gatekeeper, reporter.Ref)));
         await reporter.ExpectMsgAsync<Granted>();
-        Assert.Equal(1, (await StatusOf(limiter)).Running);
+        Assert.Equal(1, (await this.StatusOf(limiter)).Running);
 
         Sys.Stop(worker);
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using ActorQueue.Actors;
 using ActorQueue.Telemetry;
@@ -9,40 +8,23 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>Wait spans and metrics. Each test uses its own ActivitySource or limiter name, so parallel tests do not see each other.</summary>
 public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
 {
-    private readonly ActivitySource _tracer = new($"test-tracer-{Guid.NewGuid():N}");
-    private readonly ConcurrentQueue<Activity> _stopped = new();
-    private readonly ActivityListener _listener;
+    private readonly SpanRecorder _spans = new();
 
-    public LimiterTelemetryTests()
-    {
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => ReferenceEquals(source, _tracer),
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = _stopped.Enqueue,
-        };
-        ActivitySource.AddActivityListener(_listener);
-    }
-
-    void IDisposable.Dispose()
-    {
-        _listener.Dispose();
-        _tracer.Dispose();
-    }
+    void IDisposable.Dispose() => _spans.Dispose();
 
     [Fact]
     public async Task A_named_limiter_opens_a_wait_span_with_the_pydantic_attributes()
     {
-        using var limiter = new ConcurrencyLimiter(1, name: "test-pool", tracer: _tracer, system: Sys);
+        using var limiter = new ConcurrencyLimiter(1, name: "test-pool", tracer: _spans.Tracer, system: Sys);
         var holder = await limiter.AcquireAsync("test-source");
-        using var parent = _tracer.StartActivity("caller");
+        using var parent = _spans.Tracer.StartActivity("caller");
         var waiting = limiter.AcquireAsync("test-source").AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
 
         holder.Dispose();
         (await Within(waiting)).Dispose();
 
-        var span = Assert.Single(_stopped, a => a.DisplayName.StartsWith("waiting", StringComparison.Ordinal));
+        var span = Assert.Single(_spans.Stopped, a => a.DisplayName.StartsWith("waiting", StringComparison.Ordinal));
         Assert.Equal("waiting for test-pool concurrency", span.DisplayName);
         Assert.Equal("test-source", span.GetTagItem("source"));
         Assert.Equal("test-pool", span.GetTagItem("limiter_name"));
@@ -55,14 +37,14 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task An_unnamed_limiter_names_the_span_after_the_source_and_tags_max_queued()
     {
-        using var limiter = new ConcurrencyLimiter(1, maxQueued: 4, tracer: _tracer, system: Sys);
+        using var limiter = new ConcurrencyLimiter(1, maxQueued: 4, tracer: _spans.Tracer, system: Sys);
         var holder = await limiter.AcquireAsync("model:gpt");
         var waiting = limiter.AcquireAsync("model:gpt").AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
         holder.Dispose();
         (await Within(waiting)).Dispose();
 
-        var span = Assert.Single(_stopped);
+        var span = Assert.Single(_spans.Stopped);
         Assert.Equal("waiting for model:gpt concurrency", span.DisplayName);
         Assert.Equal(4, span.GetTagItem("max_queued"));
         Assert.Null(span.GetTagItem("limiter_name"));
@@ -71,23 +53,23 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task No_span_is_opened_when_no_wait_happens()
     {
-        using var limiter = new ConcurrencyLimiter(2, name: "idle", tracer: _tracer, system: Sys);
+        using var limiter = new ConcurrencyLimiter(2, name: "idle", tracer: _spans.Tracer, system: Sys);
 
         (await limiter.AcquireAsync("a")).Dispose();
         (await limiter.AcquireAsync("b")).Dispose();
 
-        Assert.Empty(_stopped);
+        Assert.Empty(_spans.Stopped);
     }
 
     [Fact]
     public void A_custom_tracer_is_kept_and_the_library_source_is_the_default()
     {
-        using var custom = new ConcurrencyLimiter(5, tracer: _tracer, system: Sys);
-        using var fromLimit = ConcurrencyLimiter.FromLimit(5, tracer: _tracer, system: Sys);
+        using var custom = new ConcurrencyLimiter(5, tracer: _spans.Tracer, system: Sys);
+        using var fromLimit = ConcurrencyLimiter.FromLimit(5, tracer: _spans.Tracer, system: Sys);
         using var plain = new ConcurrencyLimiter(5, system: Sys);
 
-        Assert.Same(_tracer, custom.Tracer);
-        Assert.Same(_tracer, fromLimit.Tracer);
+        Assert.Same(_spans.Tracer, custom.Tracer);
+        Assert.Same(_spans.Tracer, fromLimit.Tracer);
         Assert.Same(ActorQueueTelemetry.Source, plain.Tracer);
         Assert.Equal("ActorQueue", plain.Tracer.Name);
     }

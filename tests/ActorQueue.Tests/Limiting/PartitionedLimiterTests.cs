@@ -128,6 +128,23 @@ public class PartitionedLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_cancelled_waiter_of_a_partition_leaves_it_and_the_partition_can_go_idle()
+    {
+        await using var limiter = NewLimiter(1);
+        var held = await limiter.AcquireAsync("a");
+        using var cancel = new CancellationTokenSource();
+        var waiting = limiter.AcquireAsync("a", cancellationToken: cancel.Token).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "it waits");
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(waiting));
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 0, Running: 1 }, "the withdrawal reached the partition");
+        held.Dispose();
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "the partition went idle and was stopped");
+    }
+
+    [Fact]
     public async Task Disposing_fails_the_waiters_of_every_partition()
     {
         var limiter = NewLimiter(1);

@@ -41,19 +41,41 @@ public class RateLimiterAdapterTests : ActorQueueTestKit
     [Fact]
     public async Task Attempt_acquire_never_passes_a_waiter()
     {
-        using var limiter = new ConcurrencyLimiter(2, system: Sys);
+        using var limiter = new ConcurrencyLimiter(3, system: Sys);
         var adapter = limiter.AsRateLimiter();
         (await AttemptUntilAcquired(adapter)).Dispose();
-        var all = await limiter.AcquireAsync(permits: 2);
+        var two = await limiter.AcquireAsync(permits: 2);
         var waiter = limiter.AcquireAsync(permits: 2).AsTask();
-        await Eventually(() => limiter.WaitingCount == 1, "a weighted caller waits");
+        var probe = CreateTestProbe();
+        limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        Assert.Equal(1, (await probe.ExpectMsgAsync<GatekeeperProtocol.Status>()).Waiting);
 
-        all.Dispose();
-        var granted = await Within(waiter);
+        Assert.False(adapter.AttemptAcquire(1).IsAcquired, "one permit is free, but a caller came first and waits for two");
 
-        Assert.False(adapter.AttemptAcquire(1).IsAcquired);
-        granted.Dispose();
+        two.Dispose();
+        (await Within(waiter)).Dispose();
+        (await AttemptUntilAcquired(adapter, permits: 3)).Dispose();
+    }
+
+    [Fact]
+    public async Task Attempt_acquire_takes_all_its_permits_or_none()
+    {
+        using var limiter = new ConcurrencyLimiter(3, system: Sys);
+        var adapter = limiter.AsRateLimiter();
         (await AttemptUntilAcquired(adapter)).Dispose();
+        var two = await limiter.AcquireAsync(permits: 2);
+        var probe = CreateTestProbe();
+        limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Status>()).Running);
+
+        Assert.False(adapter.AttemptAcquire(2).IsAcquired, "one permit is lent, two are asked");
+        var one = adapter.AttemptAcquire(1);
+
+        Assert.True(one.IsAcquired);
+        Assert.Equal(3, limiter.RunningCount);
+        one.Dispose();
+        two.Dispose();
+        await Eventually(() => limiter.RunningCount == 0, "every permit came back");
     }
 
     [Fact]

@@ -13,36 +13,12 @@ namespace ActorQueue.Tests.Limiting;
 public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
 {
     private readonly FakeTimeProvider _clock = new();
-    private readonly ActivitySource _tracer = new($"test-tracer-{Guid.NewGuid():N}");
-    private readonly ConcurrentQueue<Activity> _stopped = new();
-    private readonly ActivityListener _listener;
+    private readonly SpanRecorder _spans = new();
 
-    public WaitTimeoutAndResizeTests()
-    {
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => ReferenceEquals(source, _tracer),
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = _stopped.Enqueue,
-        };
-        ActivitySource.AddActivityListener(_listener);
-    }
-
-    void IDisposable.Dispose()
-    {
-        _listener.Dispose();
-        _tracer.Dispose();
-    }
-
-    private async Task<Status> StatusOf(ConcurrencyLimiter limiter)
-    {
-        var probe = CreateTestProbe();
-        limiter.Gatekeeper.Tell(GetStatus.Instance, probe.Ref);
-        return await probe.ExpectMsgAsync<Status>();
-    }
+    void IDisposable.Dispose() => _spans.Dispose();
 
     private ConcurrencyLimiter TimedLimiter(int maxRunning, TimeSpan? waitTimeout, string name) =>
-        new(new ConcurrencyLimit(maxRunning) { WaitTimeout = waitTimeout, TimeProvider = _clock }, name, _tracer, Sys);
+        new(new ConcurrencyLimit(maxRunning) { WaitTimeout = waitTimeout, TimeProvider = _clock }, name, _spans.Tracer, Sys);
 
     [Fact]
     public async Task An_expired_wait_withdraws_the_waiter_and_names_the_limiter()
@@ -51,10 +27,10 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         var holder = await limiter.AcquireAsync();
         var waiting = limiter.AcquireAsync(permits: 1, source: "caller").AsTask();
         var behind = limiter.AcquireAsync(permits: 1, waitTimeout: Timeout.InfiniteTimeSpan).AsTask();
-        Assert.Equal(2, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(2, (await this.StatusOf(limiter)).Waiting);
 
         _clock.Advance(TimeSpan.FromSeconds(9));
-        Assert.Equal(2, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(2, (await this.StatusOf(limiter)).Waiting);
         _clock.Advance(TimeSpan.FromSeconds(1));
 
         var error = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
@@ -78,7 +54,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         var error = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(permits: 1, waitTimeout: TimeSpan.Zero).AsTask()));
 
         Assert.Equal(TimeSpan.Zero, error.WaitTimeout);
-        Assert.Equal(new Status(1, 0, 1, null, "no-wait"), await StatusOf(limiter));
+        Assert.Equal(new Status(1, 0, 1, null, "no-wait"), await this.StatusOf(limiter));
         lease.Dispose();
     }
 
@@ -93,8 +69,8 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         _clock.Advance(TimeSpan.FromSeconds(1));
 
         await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
-        await Eventually(() => _stopped.Count == 1, "the wait span ended");
-        var span = Assert.Single(_stopped);
+        await Eventually(() => _spans.Stopped.Count == 1, "the wait span ended");
+        var span = Assert.Single(_spans.Stopped);
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal("timed_out", span.GetTagItem("outcome"));
         Assert.Equal(1000d, span.GetTagItem("wait_timeout_ms"));
@@ -120,7 +96,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         var second = await probe.ExpectMsgAsync<Rejected>();
         Assert.Equal((1L, RejectionReason.TimedOut), (second.RequestId, second.Kind));
         Assert.Contains("actor-timeout", second.Reason, StringComparison.Ordinal);
-        Assert.Equal(0, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Waiting);
         holder.Dispose();
     }
 
@@ -136,7 +112,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
 
         _clock.Advance(TimeSpan.FromSeconds(5));
 
-        Assert.Equal(new Status(1, 0, 1, null, "granted-then-expired"), await StatusOf(limiter));
+        Assert.Equal(new Status(1, 0, 1, null, "granted-then-expired"), await this.StatusOf(limiter));
         Assert.False(lease.IsReleased);
         lease.Dispose();
     }
@@ -164,16 +140,16 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         var holder = await limiter.AcquireAsync();
         var first = limiter.AcquireAsync(permits: 1).AsTask();
         var second = limiter.AcquireAsync(permits: 1).AsTask();
-        Assert.Equal(2, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(2, (await this.StatusOf(limiter)).Waiting);
 
         limiter.Resize(maxRunning: 4);
 
         Assert.Equal(4, limiter.MaxRunning);
         await Within(Task.WhenAll(first, second));
-        Assert.Equal(new Status(3, 0, 4, null, null), await StatusOf(limiter));
+        Assert.Equal(new Status(3, 0, 4, null, null), await this.StatusOf(limiter));
         (await Within(first)).Dispose();
         (await Within(second)).Dispose();
-        Assert.Equal(4, (await StatusOf(limiter)).MaxRunning);
+        Assert.Equal(4, (await this.StatusOf(limiter)).MaxRunning);
         holder.Dispose();
     }
 
@@ -189,12 +165,12 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
 
         var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Within(three));
         Assert.Equal("permits", error.ParamName);
-        Assert.Equal(new Status(3, 1, 1, null, "shrinking"), await StatusOf(limiter));
+        Assert.Equal(new Status(3, 1, 1, null, "shrinking"), await this.StatusOf(limiter));
         Assert.True(leases.All(lease => !lease.IsReleased));
 
         leases[0].Dispose();
         leases[1].Dispose();
-        Assert.Equal(new Status(1, 1, 1, null, "shrinking"), await StatusOf(limiter));
+        Assert.Equal(new Status(1, 1, 1, null, "shrinking"), await this.StatusOf(limiter));
         Assert.False(one.IsCompleted, "one permit is still held, and only one exists now");
 
         leases[2].Dispose();
@@ -212,7 +188,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
 
         Assert.Equal(1, limiter.MaxQueued);
         await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(limiter.AcquireAsync().AsTask()));
-        Assert.Equal(3, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(3, (await this.StatusOf(limiter)).Waiting);
         holder.Dispose();
         foreach (var wait in waits)
         {
@@ -229,7 +205,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         limiter.Gatekeeper.Tell(new Resize(3, 7), probe.Ref);
         limiter.Gatekeeper.Tell(new Resize(0, null), probe.Ref);
 
-        Assert.Equal(new Status(0, 0, 3, 7, "resized"), await StatusOf(limiter));
+        Assert.Equal(new Status(0, 0, 3, 7, "resized"), await this.StatusOf(limiter));
         await Eventually(() => limiter.MaxRunning == 3 && limiter.MaxQueued == 7, "the facade reflects the new limits");
     }
 

@@ -7,14 +7,6 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>Weighted permits, priorities and the full-queue modes, from async callers and from actors.</summary>
 public class WeightedLimiterTests : ActorQueueTestKit
 {
-    /// <summary>The gatekeeper's status; since it is asked after earlier tells from this thread, it has handled them.</summary>
-    private async Task<Status> StatusOf(ConcurrencyLimiter limiter)
-    {
-        var probe = CreateTestProbe();
-        limiter.Gatekeeper.Tell(GetStatus.Instance, probe.Ref);
-        return await probe.ExpectMsgAsync<Status>();
-    }
-
     [Fact]
     public async Task A_weighted_head_is_not_overtaken_by_a_smaller_request_that_fits()
     {
@@ -23,13 +15,13 @@ public class WeightedLimiterTests : ActorQueueTestKit
         var big = limiter.AcquireAsync(permits: 3).AsTask();
         var small = limiter.AcquireAsync(permits: 1).AsTask();
 
-        Assert.Equal(new Status(2, 2, 3, null, null), await StatusOf(limiter));
+        Assert.Equal(new Status(2, 2, 3, null, null), await this.StatusOf(limiter));
         Assert.False(small.IsCompleted, "one permit is free, but the head asks three and came first");
 
         two.Dispose();
         var bigLease = await Within(big);
         Assert.Equal(3, bigLease.Permits);
-        Assert.Equal(new Status(3, 1, 3, null, null), await StatusOf(limiter));
+        Assert.Equal(new Status(3, 1, 3, null, null), await this.StatusOf(limiter));
         bigLease.Dispose();
         (await Within(small)).Dispose();
         await Eventually(() => limiter.RunningCount == 0, "every permit came back");
@@ -47,7 +39,7 @@ public class WeightedLimiterTests : ActorQueueTestKit
         lease.Dispose();
 
         await Eventually(() => limiter.RunningCount == 0, "three permits came back");
-        Assert.Equal(0, (await StatusOf(limiter)).Running);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Running);
     }
 
     [Theory]
@@ -80,7 +72,7 @@ public class WeightedLimiterTests : ActorQueueTestKit
         Assert.Contains("permits (4) exceed max_running (3) of weights", tooMany.Reason, StringComparison.Ordinal);
         var none = await probe.ExpectMsgAsync<Rejected>();
         Assert.Equal((2L, RejectionReason.InvalidRequest), (none.RequestId, none.Kind));
-        Assert.Equal(new Status(0, 0, 3, null, "weights"), await StatusOf(limiter));
+        Assert.Equal(new Status(0, 0, 3, null, "weights"), await this.StatusOf(limiter));
     }
 
     [Fact]
@@ -92,10 +84,10 @@ public class WeightedLimiterTests : ActorQueueTestKit
         limiter.Gatekeeper.Tell(new Acquire("probe", 1) { Permits = 2 }, probe.Ref);
         var granted = await probe.ExpectMsgAsync<Granted>();
         Assert.Equal(2, granted.Permits);
-        Assert.Equal(2, (await StatusOf(limiter)).Running);
+        Assert.Equal(2, (await this.StatusOf(limiter)).Running);
 
         limiter.Gatekeeper.Tell(new Release(granted.LeaseId), probe.Ref);
-        Assert.Equal(0, (await StatusOf(limiter)).Running);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Running);
     }
 
     [Fact]
@@ -111,7 +103,7 @@ public class WeightedLimiterTests : ActorQueueTestKit
             waits.Add(RecordAndRelease(acquire));
         }
 
-        Assert.Equal(5, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(5, (await this.StatusOf(limiter)).Waiting);
         holder.Dispose();
         await Within(Task.WhenAll(waits));
 
@@ -142,7 +134,7 @@ public class WeightedLimiterTests : ActorQueueTestKit
         var evicted = await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(newer));
         Assert.Contains("evicting", evicted.Message, StringComparison.Ordinal);
         Assert.False(older.IsCompleted);
-        Assert.Equal(2, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(2, (await this.StatusOf(limiter)).Waiting);
 
         // Nobody queued ranks below an equal newcomer: it is turned away, not the older waiter.
         var equal = await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(limiter.AcquireAsync(permits: 1, priority: 0, source: "equal").AsTask()));
@@ -184,7 +176,7 @@ public class WeightedLimiterTests : ActorQueueTestKit
 
         await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(limiter.AcquireAsync(permits: 1).AsTask()));
 
-        Assert.Equal(2, (await StatusOf(limiter)).Waiting);
+        Assert.Equal(2, (await this.StatusOf(limiter)).Waiting);
         all.Dispose();
         (await Within(heavy)).Dispose();
         (await Within(light)).Dispose();

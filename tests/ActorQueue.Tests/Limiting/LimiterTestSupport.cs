@@ -1,0 +1,46 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ActorQueue.Actors;
+using Akka.TestKit;
+using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>What the limiter tests share: the gatekeeper's status, and a private tracer that records the spans it ends.</summary>
+internal static class LimiterTestSupport
+{
+    /// <summary>The gatekeeper's status; asked after earlier tells from this thread, so it has handled them.</summary>
+    public static async Task<Status> StatusOf(this TestKitBase kit, ConcurrencyLimiter limiter)
+    {
+        var probe = kit.CreateTestProbe();
+        limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        return await probe.ExpectMsgAsync<Status>();
+    }
+}
+
+/// <summary>A tracer of its own per test (parallel tests do not see each other's spans), recording every span it ends.</summary>
+internal sealed class SpanRecorder : IDisposable
+{
+    private readonly ActivityListener _listener;
+
+    public SpanRecorder()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => ReferenceEquals(source, Tracer),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = Stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public ActivitySource Tracer { get; } = new($"test-tracer-{Guid.NewGuid():N}");
+
+    public ConcurrentQueue<Activity> Stopped { get; } = new();
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        Tracer.Dispose();
+    }
+}
