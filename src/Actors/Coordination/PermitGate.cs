@@ -191,6 +191,19 @@ internal sealed class PermitGate
     }
 
     /// <summary>
+    /// A holder granted <paramref name="charged"/> reports the tokens it really used: rates give back the unused part
+    /// or carry the excess as debt; the waiters a give-back makes fit are granted in order.
+    /// </summary>
+    public void Settle(PermitDemand charged, long actualTokens)
+    {
+        var now = PolicyTime();
+        _policies.Settle(charged, actualTokens, now);
+        Publish(now);
+        Pump(now);
+        Finish();
+    }
+
+    /// <summary>
     /// Gives <paramref name="policy"/> a new limit. Held permits stay held; queued waiters that can never fit now fail
     /// (<see cref="PermitRejectionKind.ExceedsLimit"/>); waiters that fit now are granted in order.
     /// </summary>

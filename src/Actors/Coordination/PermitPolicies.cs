@@ -119,6 +119,18 @@ internal sealed class PermitPolicies
         }
     }
 
+    /// <summary>A holder of <paramref name="charged"/> used <paramref name="actualTokens"/>: every policy that counts tokens settles the difference.</summary>
+    public void Settle(PermitDemand charged, long actualTokens, TimeSpan now)
+    {
+        for (var i = 0; i < _policies.Length; i++)
+        {
+            if (_measures[i] == PermitMeasure.Tokens)
+            {
+                _policies[i].Settle(charged.Tokens, actualTokens, now);
+            }
+        }
+    }
+
     /// <summary>When <paramref name="demand"/>, after <paramref name="ahead"/> queued before it, fits every policy; <see cref="TimeSpan.MaxValue"/> when only a release can make it fit.</summary>
     public TimeSpan FitsAt(PermitDemand demand, IEnumerable<PermitWaiter> ahead, TimeSpan now)
     {

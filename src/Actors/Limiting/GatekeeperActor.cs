@@ -39,6 +39,12 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>The partition's bookkeeping with its parent; <c>null</c> for a limiter of its own.</summary>
     private readonly PartitionReporter? _partition;
 
+    /// <summary>A partition's rates, which keep it from idling until they are at rest; <c>null</c> without rates or partition.</summary>
+    private readonly PartitionRest? _rest;
+
+    /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
+    private readonly RateTelemetry? _rateTelemetry;
+
     /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
     private ITimer? _wakeTimer;
 
@@ -58,7 +64,10 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         _releaser = new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
-        _gate = new PermitGate(this, [_slots], settings.MaxQueued, whenFull, settings.Time);
+        var rates = settings.Rates?.Invoke() ?? [];
+        _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
+        _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(rates) : null;
+        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: settings.Partition is null) : null;
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
@@ -72,7 +81,14 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
-        Receive<StartLending>(_ => _lending = true);
+        Receive<SettleTokens>(message =>
+        {
+            _rateTelemetry?.Settled(message.ActualTokens);
+            _gate.Settle(message.Charged, message.ActualTokens);
+        });
+
+        // Lent permits bypass the gate, so a limit with rates never lends: its synchronous callers go through the gate.
+        Receive<StartLending>(_ => _lending = settings.Rates is null);
         Receive<DisposeGatekeeper>(HandleDispose);
     }
 
@@ -112,7 +128,11 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _telemetry.Granted(waiter, grant);
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        _telemetry.Granted(waiter, grant);
+        _rateTelemetry?.Granted(grant);
+    }
 
     /// <inheritdoc />
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
@@ -131,6 +151,11 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         _telemetry.Rejected(rejection.Kind);
+        if (waiter is AcquireRequest request)
+        {
+            request.RetryAfter = rejection.RetryAfter;
+        }
+
         var target = _settings.Name ?? waiter.Source;
         return rejection.Kind switch
         {
@@ -157,7 +182,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         ArmWake();
-        _partition?.AfterMessage(Sender, _gate.Snapshot, Self);
+        _rateTelemetry?.AfterMessage(_gate.Now);
+        _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
         return handled;
     }
 
@@ -166,6 +192,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     {
         _settings.Counts.Loan.Close();
         _wakeTimer?.Dispose();
+        _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.Publish(0, 0);
         _telemetry.Meter(0, 0);
@@ -340,7 +367,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
     private void ArmWake()
     {
-        var next = _gate.NextWakeAt;
+        var next = _rest?.WakeAt(_gate) ?? _gate.NextWakeAt;
         if (next == _wakeArmedAt)
         {
             return;

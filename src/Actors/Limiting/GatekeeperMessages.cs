@@ -53,6 +53,9 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
     /// </summary>
     public TaskCompletionSource<int>? QueuedSignal { get; }
 
+    /// <summary>When a limit over time could grant it, counting the demand queued ahead, if it was rejected; <c>null</c> when no rate knows.</summary>
+    public TimeSpan? RetryAfter { get; set; }
+
     /// <summary>Where the granted lease goes back; set by whoever serves the request, before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 
@@ -181,6 +184,9 @@ internal sealed class LimiterCounts
 /// <summary>Returns facade leases to their gatekeeper.</summary>
 internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser
 {
+    /// <summary>The gatekeeper that granted the lease (a partition's own, for a partitioned limiter).</summary>
+    public IActorRef Gatekeeper => gatekeeper;
+
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease) =>
         gatekeeper.Tell(lease.Permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(lease.Permits), ActorRefs.NoSender);

@@ -1,3 +1,4 @@
+using ActorQueue.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -16,6 +17,12 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
 {
     /// <summary>The parent of a partition's gatekeeper, told whenever the partition is idle; <c>null</c> for a limiter of its own.</summary>
     public PartitionMembership? Partition { get; init; }
+
+    /// <summary>
+    /// Makes the limits over time (requests or tokens per period) checked and granted together with the permits; called
+    /// once per gatekeeper, so each partition has buckets of its own. <c>null</c> for a concurrency limit only.
+    /// </summary>
+    public Func<IRestingPolicy[]>? Rates { get; init; }
 }
 
 /// <summary>A partition's gatekeeper's place under its parent.</summary>

@@ -35,6 +35,7 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
     public void Rejected(PermitRejectionKind kind)
     {
+        RateTelemetry.Rejections.Add(1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, RateTelemetry.ReasonOf(kind)));
         switch (kind)
         {
             case PermitRejectionKind.QueueFull:

@@ -42,6 +42,21 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: how long granted callers waited, in milliseconds, per limiter (0 for an immediate grant).</summary>
     public const string LimiterWaitTime = "actorqueue.limiter.wait_time";
 
+    /// <summary>Instrument: tokens granted by a limit with a tokens rate (each call's estimate), per limiter.</summary>
+    public const string LimiterTokensGranted = "actorqueue.limiter.tokens_granted";
+
+    /// <summary>Instrument: tokens calls reported with a settle (what they really used), per limiter.</summary>
+    public const string LimiterTokensSettled = "actorqueue.limiter.tokens_settled";
+
+    /// <summary>Instrument: seconds until a limit's next refill or window slide gives something back, per (unpartitioned) limiter with rates.</summary>
+    public const string LimiterNextRefill = "actorqueue.limiter.next_refill";
+
+    /// <summary>Instrument: callers turned away for any reason, per limiter, tagged with <see cref="RejectionReasonTag"/>.</summary>
+    public const string LimiterRejections = "actorqueue.limiter.rejections";
+
+    /// <summary>The tag that says why a caller was turned away: <c>queue_full</c>, <c>evicted</c>, <c>timed_out</c>, <c>would_wait</c>, <c>exceeds_limit</c>, <c>disposed</c>.</summary>
+    public const string RejectionReasonTag = "actorqueue.rejection.reason";
+
     /// <summary>Instrument: items waiting in the queue now, per queue.</summary>
     public const string QueueDepth = "actorqueue.queue.depth";
 

@@ -128,7 +128,7 @@ internal sealed class PartitionDirectory
 }
 
 /// <summary>A facade's request for permits of one partition; the parent routes it by <see cref="Key"/>.</summary>
-internal sealed class PartitionAcquireRequest(object key, string source, IActorRef parent, bool signalQueued, int permits, int priority, TimeSpan? timeout)
+internal class PartitionAcquireRequest(object key, string source, IActorRef parent, bool signalQueued, int permits, int priority, TimeSpan? timeout)
     : AcquireRequest(source, parent, signalQueued, permits, priority, timeout)
 {
     /// <summary>The partition's key.</summary>

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Coordination;
+
+/// <summary>
+/// A rate as a sliding window: at most <see cref="Limit"/> within any <c>window</c>, the window split into equal
+/// segments. What was granted in a segment comes back exactly when that segment slides out of the window, one
+/// window after the segment began, not a tick earlier.
+/// </summary>
+/// <remarks>
+/// A settle carries an excess into the current segment, so it counts for one more window. It gives nothing back:
+/// the policy does not know which segment the charge went into, and giving it back from another segment could let
+/// more than the limit through within a window. A limit that should return unused tokens is a
+/// <see cref="TokenBucketPolicy"/>.
+/// </remarks>
+[DebuggerDisplay("{_used}/{_limit} in the window")]
+internal sealed class SlidingWindowPolicy : IRestingPolicy
+{
+    /// <summary>What was granted in each segment still in the window; <see cref="_current"/> is the newest.</summary>
+    private readonly long[] _segments;
+
+    /// <summary>How long one segment lasts.</summary>
+    private readonly TimeSpan _segment;
+
+    /// <summary>The most the window may hold.</summary>
+    private long _limit;
+
+    /// <summary>The sum of <see cref="_segments"/>.</summary>
+    private long _used;
+
+    /// <summary>The index of the current (newest) segment.</summary>
+    private int _current;
+
+    /// <summary>The gate time the current segment began; a whole number of segments from zero.</summary>
+    private TimeSpan _currentStart;
+
+    /// <param name="limit">The most any window may hold; at least 1.</param>
+    /// <param name="window">How long a window lasts; above zero.</param>
+    /// <param name="segments">How many segments it slides by; at least 1, and the window must split into whole ticks.</param>
+    /// <param name="measure">What a demand costs it: calls or tokens.</param>
+    public SlidingWindowPolicy(long limit, TimeSpan window, int segments, PermitMeasure measure)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(segments, 1);
+        if (window.Ticks % segments != 0)
+        {
+            throw new ArgumentException($"window {window} does not split into {segments} equal segments", nameof(segments));
+        }
+
+        _limit = limit;
+        _segments = new long[segments];
+        _segment = TimeSpan.FromTicks(window.Ticks / segments);
+        Measure = measure;
+    }
+
+    /// <inheritdoc />
+    public PermitMeasure Measure { get; }
+
+    /// <inheritdoc />
+    public bool IsTimed => true;
+
+    /// <inheritdoc />
+    public long Limit => _limit;
+
+    /// <inheritdoc />
+    public long InUse => _used;
+
+    /// <inheritdoc />
+    public long Available(TimeSpan now)
+    {
+        CatchUp(now);
+        return Math.Max(0, _limit - _used);
+    }
+
+    /// <inheritdoc />
+    public bool CanTake(long cost, TimeSpan now)
+    {
+        CatchUp(now);
+        return cost <= _limit - _used;
+    }
+
+    /// <inheritdoc />
+    public void Take(long cost, TimeSpan now)
+    {
+        CatchUp(now);
+        _segments[_current] += cost;
+        _used += cost;
+    }
+
+    /// <inheritdoc />
+    public void Refund(long cost, TimeSpan now)
+    {
+        // Called at the instant of the Take it undoes, so the cost is still in the current segment.
+        _segments[_current] -= cost;
+        _used -= cost;
+        Debug.Assert(_segments[_current] >= 0, "A refund undoes a take of the same segment.");
+    }
+
+    /// <inheritdoc />
+    public void Release(long cost, TimeSpan now)
+    {
+        // A rate is spent when granted: ending the hold gives nothing back.
+    }
+
+    /// <inheritdoc />
+    public void Settle(long charged, long actual, TimeSpan now)
+    {
+        if (actual > charged)
+        {
+            Take(actual - charged, now);
+        }
+    }
+
+    /// <inheritdoc />
+    public TimeSpan NextAvailableAt(long cost, TimeSpan now)
+    {
+        CatchUp(now);
+        if (cost <= _limit - _used)
+        {
+            return now;
+        }
+
+        if (cost > _limit)
+        {
+            return TimeSpan.MaxValue;
+        }
+
+        // The oldest segment slides out when the current one ends, the next one a segment later, and so on.
+        var free = _limit - _used;
+        for (var k = 1; k <= _segments.Length; k++)
+        {
+            free += _segments[(_current + k) % _segments.Length];
+            if (cost <= free)
+            {
+                return _currentStart + TimeSpan.FromTicks(_segment.Ticks * k);
+            }
+        }
+
+        return TimeSpan.MaxValue;
+    }
+
+    /// <inheritdoc />
+    public TimeSpan RestsAt(TimeSpan now) => NextAvailableAt(_limit, now);
+
+    /// <inheritdoc />
+    public TimeSpan NextGainAt(TimeSpan now)
+    {
+        CatchUp(now);
+        for (var k = 1; k <= _segments.Length; k++)
+        {
+            if (_segments[(_current + k) % _segments.Length] != 0)
+            {
+                return _currentStart + TimeSpan.FromTicks(_segment.Ticks * k);
+            }
+        }
+
+        return TimeSpan.MaxValue;
+    }
+
+    /// <inheritdoc />
+    public void Resize(long limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        _limit = limit;
+    }
+
+    /// <summary>Slides the window to <paramref name="now"/>: each segment that ended gives back what the oldest one held.</summary>
+    private void CatchUp(TimeSpan now)
+    {
+        var ended = (now - _currentStart).Ticks / _segment.Ticks;
+        if (ended <= 0)
+        {
+            return;
+        }
+
+        if (ended >= _segments.Length)
+        {
+            Array.Clear(_segments);
+            _used = 0;
+            _current = 0;
+        }
+        else
+        {
+            for (var i = 0; i < ended; i++)
+            {
+                _current = (_current + 1) % _segments.Length;
+                _used -= _segments[_current];
+                _segments[_current] = 0;
+            }
+        }
+
+        _currentStart += TimeSpan.FromTicks(_segment.Ticks * ended);
+        Debug.Assert(_used >= 0, "A window never holds less than nothing.");
+    }
+}

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using ActorQueue.Coordination;
+using ActorQueue.Runtime;
+using ActorQueue.Telemetry;
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The limit a model API sets, in one call: at most <see cref="ModelApiLimiterOptions.MaxConcurrent"/> calls in flight,
+/// <see cref="ModelApiLimiterOptions.RequestsPerPeriod"/> requests and <see cref="ModelApiLimiterOptions.TokensPerPeriod"/>
+/// tokens per period, all checked and granted at once by one gatekeeper actor: a caller never holds a slot while it
+/// waits for tokens, callers are served in arrival order (by priority), and nobody passes a waiter.
+/// </summary>
+/// <remarks>
+/// <para>A caller acquires with its token estimate, makes the call, then <see cref="ModelApiLease.Settle"/>s with the
+/// tokens the API billed: unused tokens come back at once, an excess is owed and paid from the next refill, the way
+/// model APIs count. The rates run on <see cref="ModelApiLimiterOptions.TimeProvider"/>, so tests use a fake clock.</para>
+/// <para>Actors share the limit through <see cref="Gatekeeper"/> and <see cref="GatekeeperProtocol"/>: a protocol
+/// acquire costs one slot, one request and no tokens.</para>
+/// </remarks>
+[DebuggerDisplay("{Name ?? \"unnamed model API limiter\"}: running {RunningCount}, waiting {WaitingCount}")]
+public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
+{
+    /// <summary>The counts the gatekeeper publishes.</summary>
+    private readonly LimiterCounts _counts = new();
+
+    /// <summary>Opens the wait spans.</summary>
+    private readonly WaitSpans _spans;
+
+    /// <summary>The <see cref="System.Threading.RateLimiting.RateLimiter"/> view, made on first use.</summary>
+    private ModelApiRateLimiter? _rateLimiter;
+
+    /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
+    private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
+
+    /// <summary>Creates the limiter and its gatekeeper actor.</summary>
+    /// <param name="options">The concurrency, the two rates, their period, the queue bound, the wait timeout and the clock.</param>
+    /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
+    /// <param name="tracer">Where wait spans go; the library's <see cref="ActorQueueTelemetry.Source"/> when <c>null</c>.</param>
+    /// <param name="system">The actor system for the gatekeeper; the embedded default when <c>null</c>.</param>
+    public ModelApiLimiter(ModelApiLimiterOptions options, string? name = null, ActivitySource? tracer = null, ActorSystem? system = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RateGatekeeper.Check(options);
+        Options = options;
+        Name = name;
+        _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
+        var runtime = ActorQueueRuntime.Resolve(system);
+        var settings = RateGatekeeper.Settings(options, name, name ?? runtime.Settings.DefaultLimiterName, _counts);
+        _counts.PublishLimits(options.MaxConcurrent, options.MaxQueued);
+        var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
+    }
+
+    /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
+    public string? Name { get; }
+
+    /// <summary>The limits it was made with.</summary>
+    public ModelApiLimiterOptions Options { get; }
+
+    /// <summary>Calls in flight now (leases not yet disposed).</summary>
+    public int RunningCount => _counts.Running;
+
+    /// <summary>Calls waiting now.</summary>
+    public int WaitingCount => _counts.Waiting;
+
+    /// <summary>The gatekeeper actor, for actor callers (<see cref="GatekeeperProtocol"/>).</summary>
+    public IActorRef Gatekeeper => _gatekeeper.Actor;
+
+    /// <summary>
+    /// Waits until a slot, a request and <paramref name="estimatedTokens"/> tokens are all free, then takes them together.
+    /// </summary>
+    /// <param name="estimatedTokens">The tokens the call is expected to use; at least 1 and at most <see cref="ModelApiLimiterOptions.TokensPerPeriod"/>.</param>
+    /// <param name="priority">Higher is served first; FIFO within one priority.</param>
+    /// <param name="waitTimeout">How long it may wait: <c>null</c> for the options' default, <see cref="Timeout.InfiniteTimeSpan"/> for ever, zero not at all.</param>
+    /// <param name="source">Who asks; shows in traces and rejection messages.</param>
+    /// <param name="cancellationToken">Withdraws the call while it waits; it then takes nothing.</param>
+    /// <returns>The lease: settle it with the real token count, then dispose it.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="estimatedTokens"/> or <paramref name="waitTimeout"/> is out of range.</exception>
+    /// <exception cref="ConcurrencyLimitExceededException">The queue is full, or this waiter was evicted.</exception>
+    /// <exception cref="ConcurrencyWaitTimeoutException">The wait timeout passed, or a zero timeout would have had to wait.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public ValueTask<ModelApiLease> AcquireAsync(long estimatedTokens, int priority = 0, TimeSpan? waitTimeout = null,
+                                                 string source = "unnamed", CancellationToken cancellationToken = default)
+    {
+        var request = Request(estimatedTokens, priority, waitTimeout, source);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ModelApiLease>(cancellationToken);
+        }
+
+        return LeaseOf(request, Send(request, cancellationToken));
+    }
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> whose permits are tokens, for ASP.NET
+    /// Core's rate-limiting middleware or Polly's <c>AddRateLimiter</c>; the same instance on every call. A full queue
+    /// or a wait timeout gives a failed lease with a reason phrase and, when a rate decides, <c>RetryAfter</c>.
+    /// <c>AttemptAcquire</c> never grants (only the gatekeeper takes from the rates); <c>AcquireAsync</c> does.
+    /// Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <returns>The adapter.</returns>
+    public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
+    {
+        _gatekeeper.ThrowIfDisposed(this);
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ModelApiRateLimiter(this));
+    }
+
+    /// <summary>Stops the gatekeeper without waiting: every waiter gets <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
+    public void Dispose() => _gatekeeper.Stop();
+
+    /// <summary>As <see cref="Dispose"/>, and completes once the gatekeeper has stopped and every waiter has been failed.</summary>
+    /// <returns>A task that completes when the gatekeeper has stopped.</returns>
+    public ValueTask DisposeAsync() => _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+
+    /// <summary>Checks the arguments and makes the request; the adapter sends it itself to read its retry-after.</summary>
+    internal RateAcquireRequest Request(long estimatedTokens, int priority, TimeSpan? waitTimeout, string source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
+        var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
+        _gatekeeper.ThrowIfDisposed(this);
+        return new RateAcquireRequest(source, Gatekeeper, _spans.IsTraced, estimatedTokens, priority, timeout);
+    }
+
+    /// <summary>Sends <paramref name="request"/> to the gatekeeper and awaits its grant, tracing a real wait.</summary>
+    internal ValueTask<ConcurrencyLease> Send(RateAcquireRequest request, CancellationToken cancellationToken)
+    {
+        Gatekeeper.Tell(request, ActorRefs.NoSender);
+        var grant = request.WaitAsync(cancellationToken);
+        return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, Options.MaxConcurrent, Options.MaxQueued, partitionKey: null) : grant;
+    }
+
+    /// <summary>The lease over a granted slot.</summary>
+    internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot) =>
+        new(slot, request.Demand.Tokens, ((GatekeeperReleaser)request.Releaser!).Gatekeeper);
+
+    /// <summary>The lease once <paramref name="grant"/> completes.</summary>
+    internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant) =>
+        LeaseOf(request, await grant.ConfigureAwait(false));
+}
+
+/// <summary>How a gatekeeper with rates is set up from <see cref="ModelApiLimiterOptions"/>.</summary>
+internal static class RateGatekeeper
+{
+    /// <summary>Checks what the options cannot check value by value.</summary>
+    public static void Check(ModelApiLimiterOptions options)
+    {
+        if (options.SlidingWindowSegments is { } segments && options.Period.Ticks % segments != 0)
+        {
+            throw new ArgumentException($"SlidingWindowSegments ({segments}) must split Period ({options.Period}) into equal whole ticks", nameof(options));
+        }
+    }
+
+
+    public static GatekeeperSettings Settings(ModelApiLimiterOptions options, string? name, string metricName, LimiterCounts counts) =>
+        new(options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer, name, metricName, counts,
+            options.TimeProvider ?? TimeProvider.System)
+        {
+            Rates = options.SlidingWindowSegments is { } segments
+                ? () =>
+                [
+                    new SlidingWindowPolicy(options.RequestsPerPeriod, options.Period, segments, PermitMeasure.Calls),
+                    new SlidingWindowPolicy(options.TokensPerPeriod, options.Period, segments, PermitMeasure.Tokens),
+                ]
+                : () =>
+                [
+                    new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
+                    new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
+                ],
+        };
+}

@@ -1,0 +1,108 @@
+using System.Net;
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Time.Testing;
+using Polly;
+using Polly.RateLimiting;
+
+namespace ActorQueue.Tests.Limiting.Rates;
+
+/// <summary>The model-API limiter as a <see cref="RateLimiter"/> of tokens: alone, in ASP.NET Core's middleware on a TestHost, in a Polly pipeline.</summary>
+public sealed class ModelApiRateLimiterTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+
+    private readonly FakeTimeProvider _clock = new();
+
+    private ModelApiLimiter Limiter(int requestsPerMinute, long tokensPerMinute = 1000, int? maxQueued = 0) =>
+        new(new ModelApiLimiterOptions(8, requestsPerMinute, tokensPerMinute, Minute) { TimeProvider = _clock, MaxQueued = maxQueued }, "model-api", system: Sys);
+
+    [Fact]
+    public async Task Permits_are_tokens_and_a_rejection_says_when_the_refill_serves_it()
+    {
+        using var limiter = Limiter(requestsPerMinute: 500);
+        var rateLimiter = limiter.AsRateLimiter();
+        using var first = await Within(rateLimiter.AcquireAsync(800).AsTask());
+        _clock.Advance(TimeSpan.FromSeconds(20));
+
+        using var rejected = await Within(rateLimiter.AcquireAsync(300).AsTask());
+
+        Assert.True(first.IsAcquired);
+        Assert.False(rejected.IsAcquired);
+        Assert.True(rejected.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(40), retryAfter);
+        Assert.True(rejected.TryGetMetadata(MetadataName.ReasonPhrase, out var reason));
+        Assert.Contains("model-api", reason, StringComparison.Ordinal);
+        Assert.Equal(1, rateLimiter.GetStatistics()!.TotalFailedLeases);
+        Assert.Same(rateLimiter, limiter.AsRateLimiter());
+    }
+
+    [Fact]
+    public async Task A_synchronous_attempt_never_takes_from_the_rates()
+    {
+        using var limiter = Limiter(requestsPerMinute: 1);
+        var rateLimiter = limiter.AsRateLimiter();
+
+        using var attempt = rateLimiter.AttemptAcquire(1);
+        Assert.False(attempt.IsAcquired);
+        Assert.True(attempt.TryGetMetadata(MetadataName.ReasonPhrase, out _));
+
+        using var lease = await Within(rateLimiter.AcquireAsync(1).AsTask()); // the minute's one request is still there
+        Assert.True(lease.IsAcquired);
+        Assert.Throws<ArgumentOutOfRangeException>(() => rateLimiter.AttemptAcquire(1001));
+    }
+
+    [Fact]
+    public async Task Asp_net_core_middleware_answers_429_with_retry_after_once_the_minutes_requests_are_spent()
+    {
+        using var limiter = Limiter(requestsPerMinute: 2);
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Services.AddRateLimiter(options =>
+        {
+            options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            options.OnRejected = (context, _) =>
+            {
+                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = ((int)retryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                return ValueTask.CompletedTask;
+            };
+            options.AddPolicy("model", _ => RateLimitPartition.Get("all", _ => limiter.AsRateLimiter()));
+        });
+        await using var app = builder.Build();
+        app.UseRateLimiter();
+        app.MapGet("/chat", () => "ok").RequireRateLimiting("model");
+        await app.StartAsync();
+        using var client = app.GetTestServer().CreateClient();
+
+        Assert.Equal(HttpStatusCode.OK, (await Within(client.GetAsync("/chat"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Within(client.GetAsync("/chat"))).StatusCode);
+        _clock.Advance(TimeSpan.FromSeconds(15));
+        using var third = await Within(client.GetAsync("/chat"));
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+        Assert.Equal("45", Assert.Single(third.Headers.GetValues("Retry-After")));
+        _clock.Advance(TimeSpan.FromSeconds(45));
+        Assert.Equal(HttpStatusCode.OK, (await Within(client.GetAsync("/chat"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_polly_pipeline_is_rejected_with_the_retry_after_of_the_tokens_rate()
+    {
+        using var limiter = Limiter(requestsPerMinute: 500, tokensPerMinute: 1);
+        var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter.AsRateLimiter()).Build();
+
+        Assert.Equal(42, await Within(pipeline.ExecuteAsync(_ => ValueTask.FromResult(42)).AsTask()));
+        _clock.Advance(TimeSpan.FromSeconds(50));
+        var error = await Assert.ThrowsAsync<RateLimiterRejectedException>(() => Within(pipeline.ExecuteAsync(_ => ValueTask.FromResult(43)).AsTask()));
+
+        Assert.Equal(TimeSpan.FromSeconds(10), error.RetryAfter);
+        await Eventually(() => limiter.RunningCount == 0, "the granted call gave its slot back");
+    }
+}

@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using ActorQueue.Actors;
+using ActorQueue.Telemetry;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ActorQueue.Tests.Limiting.Rates;
+
+/// <summary>The rates' metrics: tokens granted and settled, seconds until the next refill, rejections by reason. Each test has its own limiter name.</summary>
+public sealed class RateTelemetryTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+
+    private readonly FakeTimeProvider _clock = new();
+    private readonly string _name = $"rates-{Guid.NewGuid():N}";
+
+    /// <summary>Sums of the long instruments and the last value of each double one, tagged with this test's limiter name; a rejection's sum goes under its reason.</summary>
+    private readonly ConcurrentDictionary<string, double> _values = new();
+
+    private MeterListener Listen()
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (Mine(tags, out var reason))
+            {
+                _values.AddOrUpdate(reason is null ? instrument.Name : $"{instrument.Name}:{reason}", value, (_, sum) => sum + value);
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            if (Mine(tags, out string? _))
+            {
+                _values[instrument.Name] = value;
+            }
+        });
+        listener.Start();
+        return listener;
+    }
+
+    private bool Mine(ReadOnlySpan<KeyValuePair<string, object?>> tags, out string? reason)
+    {
+        var mine = false;
+        reason = null;
+        foreach (var tag in tags)
+        {
+            mine |= tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, _name);
+            reason = tag.Key == ActorQueueTelemetry.RejectionReasonTag ? (string?)tag.Value : reason;
+        }
+
+        return mine;
+    }
+
+    private double Value(string key) => _values.TryGetValue(key, out var value) ? value : 0;
+
+    [Fact]
+    public async Task Tokens_granted_and_settled_and_rejections_by_reason_are_counted()
+    {
+        using var listener = Listen();
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 500, 1000, Minute) { TimeProvider = _clock, MaxQueued = 0 }, _name, system: Sys);
+
+        using var first = await Within(limiter.AcquireAsync(700).AsTask());
+        first.Settle(650);
+        await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(limiter.AcquireAsync(400).AsTask()));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(400, waitTimeout: TimeSpan.Zero).AsTask()));
+
+        await Eventually(() => Value(ActorQueueTelemetry.LimiterTokensSettled) == 650, "the settle was counted");
+        Assert.Equal(700, Value(ActorQueueTelemetry.LimiterTokensGranted));
+        Assert.Equal(1, Value($"{ActorQueueTelemetry.LimiterRejections}:queue_full"));
+        Assert.Equal(1, Value($"{ActorQueueTelemetry.LimiterRejections}:would_wait"));
+    }
+
+    [Fact]
+    public async Task The_next_refill_gauge_counts_down_on_the_limiters_clock_and_stops_at_rest()
+    {
+        using var listener = Listen();
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 500, 1000, Minute) { TimeProvider = _clock }, _name, system: Sys);
+        listener.RecordObservableInstruments();
+        Assert.Equal(0, Value(ActorQueueTelemetry.LimiterNextRefill)); // a full limiter reports nothing
+
+        (await Within(limiter.AcquireAsync(10).AsTask())).Dispose();
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        await Eventually(() => limiter.RunningCount == 0, "the release was handled");
+
+        listener.RecordObservableInstruments();
+        Assert.Equal(40d, Value(ActorQueueTelemetry.LimiterNextRefill));
+    }
+}
