@@ -68,7 +68,7 @@ internal sealed class PermitGate
     public bool IsOpen { get; private set; } = true;
 
     /// <summary>How many may wait; <c>null</c> for no bound.</summary>
-    public int? MaxQueued { get; }
+    public int? MaxQueued { get; private set; }
 
     /// <summary>What a full queue does with a newcomer.</summary>
     public QueueFullPolicy WhenFull { get; }
@@ -211,6 +211,14 @@ internal sealed class PermitGate
         }
 
         Pump(now);
+        Finish();
+    }
+
+    /// <summary>Sets how many may wait from now on; waiters beyond a lowered bound keep their place (nobody queued is dropped).</summary>
+    public void SetMaxQueued(int? maxQueued)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxQueued.GetValueOrDefault(), nameof(maxQueued));
+        MaxQueued = maxQueued;
         Finish();
     }
 
