@@ -1,3 +1,4 @@
+using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using Akka.Actor;
 using Akka.TestKit;
@@ -17,10 +18,11 @@ public sealed class ClusterGatekeeperTests : OneNodeClusterTest
     private Address NodeAddress => ActorQueueCluster.Get(Node).Cluster.SelfAddress;
 
     /// <summary>Starts a gatekeeper whose roll call reaches <paramref name="nodeAgent"/> as the node's agent, and returns it with its epoch.</summary>
-    private async Task<(IActorRef Gatekeeper, long Epoch)> StartAsync(string name, int maxRunning, int? maxQueued, TestProbe nodeAgent)
+    private async Task<(IActorRef Gatekeeper, long Epoch)> StartAsync(string name, int maxRunning, int? maxQueued, TestProbe nodeAgent,
+                                                                      QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
     {
         ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
-        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, maxRunning, maxQueued, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
+        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, maxRunning, maxQueued, whenFull, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
         var recover = await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout);
         Assert.Equal(gatekeeper, nodeAgent.LastSender);
         return (gatekeeper, recover.Epoch);

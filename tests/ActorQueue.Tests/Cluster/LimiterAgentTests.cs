@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
+using ActorQueue.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Tests.Cluster;
@@ -13,14 +14,17 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
     public LimiterAgentTests()
     {
         _hub = CreateTestProbe();
-        _agent = Sys.ActorOf(LimiterAgentActor.Props("agent-test", 1, null, _hub, new Address("akka.tcp", "actorqueue", "127.0.0.1", 1),
-            new LimiterCounts(), new LimiterCounts(), helloInterval: TimeSpan.FromMilliseconds(300)));
+        _agent = Sys.ActorOf(LimiterAgentActor.Props(new LimiterAgentSetup("agent-test", new ClusterLimit(1, null, null, QueueFullMode.RejectNewcomer),
+            _hub, new Address("akka.tcp", "actorqueue", "127.0.0.1", 1), new LimiterCounts(), new LimiterCounts(), new LimitMirror(1, null),
+            HelloInterval: TimeSpan.FromMilliseconds(300))));
     }
+
+    private ClusterAcquireRequest Request(string source) => new(source, PermitDemand.One, 0, null, _agent);
 
     [Fact]
     public async Task A_lost_first_contact_is_repeated_until_a_gatekeeper_answers_and_then_goes_direct()
     {
-        var request = new AcquireRequest("caller", _agent, signalQueued: false);
+        var request = Request("caller");
         _agent.Tell(request);
         var first = await _hub.ExpectMsgAsync<LimiterEnvelope>();
         Assert.Equal((0L, 1L), (((RemoteAcquire)first.Message).Epoch, ((RemoteAcquire)first.Message).RequestId));
@@ -56,7 +60,7 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
     [Fact]
     public async Task A_grant_from_an_incarnation_the_agent_no_longer_follows_is_ignored()
     {
-        var request = new AcquireRequest("caller", _agent, signalQueued: false);
+        var request = Request("caller");
         _agent.Tell(request);
         await _hub.ExpectMsgAsync<LimiterEnvelope>();
         var gatekeeper = CreateTestProbe();
