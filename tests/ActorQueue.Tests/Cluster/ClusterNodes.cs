@@ -105,6 +105,19 @@ internal sealed class ClusterNodes : IAsyncDisposable
             StepTimeout, $"the others removed {address}", TimeSpan.FromMilliseconds(20));
     }
 
+    /// <summary>A cluster limiter's exact counts, or null when the ask is lost (it went to a gatekeeper that is just stopping).</summary>
+    public static async Task<ClusterLimiterStatus?> StatusAsync(ClusterConcurrencyLimiter limiter)
+    {
+        try
+        {
+            return await limiter.GetStatusAsync(TimeSpan.FromSeconds(1));
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
     private IEnumerable<ActorSystem> Live => _all.Where(node => !node.WhenTerminated.IsCompleted);
 
     /// <inheritdoc />
