@@ -24,6 +24,9 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// <inheritdoc />
     public override TimeSpan? Timeout { get; } = timeout;
 
+    /// <summary>The partition key, for a partitioned limiter's request; <c>null</c> otherwise.</summary>
+    public string? Partition { get; init; }
+
     /// <summary>Where the granted lease goes back; set by the agent before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 

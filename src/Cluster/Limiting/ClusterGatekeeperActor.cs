@@ -32,6 +32,9 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     /// <summary>How often members that have not answered are asked again.</summary>
     private readonly TimeSpan _recoverInterval;
 
+    /// <summary>How long it lives on serving with nothing held and nobody waiting (a partition's); zero for ever.</summary>
+    private readonly TimeSpan _idleTimeout;
+
     /// <summary>This incarnation: its epoch, the agents announced to it, and the roll call of the members.</summary>
     private readonly Incarnation _incarnation;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -60,10 +63,11 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     /// <summary>The limit as of the newest resize this incarnation knows (version 0: none, the limit it was created with).</summary>
     private LimitChanged _limit;
 
-    public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan recoverInterval)
+    public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval)
     {
         _name = name;
         _recoverInterval = recoverInterval;
+        _idleTimeout = idleTimeout;
         _incarnation = new Incarnation(this, awaitEveryMember: true);
         _replies = new ClusterReplies(_incarnation.Epoch);
         _limit = LimitChanged.None with { MaxRunning = maxRunning, MaxQueued = maxQueued };
@@ -83,8 +87,8 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     /// <inheritdoc />
     public IStash Stash { get; set; } = null!;
 
-    public static Props Props(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan recoverInterval) =>
-        Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, whenFull, recoverInterval));
+    public static Props Props(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval) =>
+        Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, whenFull, idleTimeout, recoverInterval));
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -98,6 +102,19 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     {
         var handled = base.AroundReceive(receive, message);
         AssertInvariants();
+        if (_idleTimeout > TimeSpan.Zero)
+        {
+            // Every message restarts the wait: it stops only after a whole idle timeout without any.
+            if (_gate.IsOpen && _slots.InUse == 0 && _gate.Waiting == 0)
+            {
+                Timers.StartSingleTimer(IdleTick.Instance, IdleTick.Instance, _idleTimeout);
+            }
+            else
+            {
+                Timers.Cancel(IdleTick.Instance);
+            }
+        }
+
         _runningCounter.Publish((int)_slots.InUse);
         _waitingCounter.Publish(_gate.Waiting);
         return handled;
@@ -134,6 +151,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     {
         Receive<LimiterAnnounce>(message => { Adopt(message); });
         Receive<ResizeLimiter>(HandleResize);
+        Receive<IdleTick>(_ => StopIdle());
 
         // Roll-call answers still in flight when it ended change nothing.
         Receive<ClusterEvent.MemberRemoved>(_ => { });
@@ -153,6 +171,20 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(
             _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)));
+    }
+
+    /// <summary>
+    /// A partition's gatekeeper with nothing held and nobody waiting for its idle timeout stops, so partitions do not
+    /// accumulate on the singleton. A request racing with the stop is not lost: its agent sees the gatekeeper stop and
+    /// says hello again, and the next incarnation (created by the hub on that message) recovers it from the agents.
+    /// </summary>
+    private void StopIdle()
+    {
+        if (_slots.InUse == 0 && _gate.Waiting == 0)
+        {
+            _log.Debug("Cluster gatekeeper {0}: idle for {1}; stopping", _name, _idleTimeout);
+            Context.Stop(Self);
+        }
     }
 
     private void HandleClusterState(ClusterEvent.CurrentClusterState state)
@@ -237,15 +269,24 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
             _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
         }
 
+        List<RemoteWaiter>? mayNotWait = null;
         for (var i = 0; i < message.PendingIds.Length; i++)
         {
             var requestId = message.PendingIds[i];
             if (!agent.Knows(requestId))
             {
                 var priority = i < message.PendingPriorities.Length ? message.PendingPriorities[i] : 0;
-                var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i)), priority, mayWait: true, _replies);
+                var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
+                var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i)), priority, mayWait, _replies);
                 agent.Pending.Add(requestId, waiter);
-                _gate.Requeue(waiter);
+                if (mayWait)
+                {
+                    _gate.Requeue(waiter);
+                }
+                else
+                {
+                    (mayNotWait ??= []).Add(waiter); // never queued: offered once the announcement is in
+                }
             }
         }
 
@@ -261,6 +302,12 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
         if (open)
         {
             _gate.Open();
+        }
+
+        // Granted now if it fits and nobody ranks before it, else rejected; while recovering, always rejected.
+        foreach (var waiter in mayNotWait ?? [])
+        {
+            _gate.Offer(waiter);
         }
 
         return true;
@@ -407,5 +454,10 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     private sealed class RecoverTick
     {
         public static readonly RecoverTick Instance = new();
+    }
+
+    private sealed class IdleTick
+    {
+        public static readonly IdleTick Instance = new();
     }
 }

@@ -62,6 +62,15 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The gatekeeper incarnation this agent has announced itself to.</summary>
     private readonly SingletonLink _gatekeeper;
 
+    /// <summary>A partition's agent: how long it lives on with nothing held and nobody waiting; zero for ever.</summary>
+    private readonly TimeSpan _idleTimeout;
+
+    /// <summary>A partition's agent: its key, told to the parent when it is idle.</summary>
+    private readonly string? _partition;
+
+    /// <summary>How many messages the parent routed here (requests, cancellations, status asks), so the parent can tell whether one is still on its way.</summary>
+    private long _routed;
+
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
@@ -72,11 +81,13 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         _whenFull = setup.Limit.WhenFull;
         _limit = LimitChanged.None with { MaxRunning = setup.Limit.MaxRunning, MaxQueued = setup.Limit.MaxQueued };
         _limits = setup.Limits;
-        _gatekeeper = new SingletonLink(setup.HubProxy, message => new LimiterEnvelope(_name, _limit.MaxRunning, _limit.MaxQueued, message) { WhenFull = _whenFull });
+        _gatekeeper = new SingletonLink(setup.HubProxy, message => new LimiterEnvelope(_name, _limit.MaxRunning, _limit.MaxQueued, message) { WhenFull = _whenFull, IdleTimeout = setup.IdleTimeout });
         _selfAddress = setup.SelfAddress;
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
         _releaser = new AgentLeaseReleaser(Self);
+        _idleTimeout = setup.IdleTimeout;
+        _partition = setup.Partition;
 
         Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
         Receive<WithdrawWaiter>(HandleFacadeCancel);
@@ -88,6 +99,13 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<ResizeLimiter>(message => Send(message));
         Receive<LimitChanged>(HandleLimitChanged);
         Receive<WaitExpired>(HandleWaitExpired);
+        Receive<AgentIdleTick>(_ =>
+        {
+            if (IsIdle)
+            {
+                Context.Parent.Tell(new PartitionIdle(_partition!, _routed));
+            }
+        });
         Receive<GetLimiterStatus>(message => _gatekeeper.Send(message, Sender));
         Receive<RemoteGranted>(HandleGranted);
         Receive<RemoteQueued>(HandleQueued);
@@ -104,6 +122,34 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Whether it holds nothing and nothing waits.</summary>
+    private bool IsIdle => _pending.Count == 0 && _held.Count == 0;
+
+    /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        {
+            _routed++;
+        }
+
+        var handled = base.AroundReceive(receive, message);
+        if (_idleTimeout > TimeSpan.Zero)
+        {
+            // Every message restarts the wait: the parent hears of it only after a whole idle timeout without any.
+            if (IsIdle)
+            {
+                Timers.StartSingleTimer(AgentIdleTick.Instance, AgentIdleTick.Instance, _idleTimeout);
+            }
+            else
+            {
+                Timers.Cancel(AgentIdleTick.Instance);
+            }
+        }
+
+        return handled;
+    }
 
     /// <inheritdoc />
     protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
@@ -299,6 +345,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
             HeldPermits = Array.ConvertAll(heldIds, id => _held[id].Demand.Permits),
             PendingPermits = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Permits),
             PendingPriorities = Array.ConvertAll(pendingIds, id => _pending[id].Priority),
+            PendingMayWait = Array.ConvertAll(pendingIds, id => _pending[id].Timeout != TimeSpan.Zero),
             Limit = _limit,
         });
     }
@@ -370,29 +417,4 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _limit.MaxRunning - running), waiting);
 
     private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
-}
-
-/// <summary>A request's wait timeout passed (the agent's timer, keyed by this message).</summary>
-internal sealed record WaitExpired(long RequestId);
-
-/// <summary>What a node's limiter agent is started with.</summary>
-/// <param name="Name">The limiter's cluster-wide name.</param>
-/// <param name="Limit">The limit as this node created it.</param>
-/// <param name="HubProxy">The proxy to the singleton hub.</param>
-/// <param name="SelfAddress">This node's address, given in announcements.</param>
-/// <param name="ClusterCounts">Where the cluster-wide counts go for the facade.</param>
-/// <param name="LocalCounts">Where this node's counts go for the facade.</param>
-/// <param name="Limits">Where the current (resized) limit goes for the facade.</param>
-/// <param name="HelloInterval">How often to say hello again while nothing answers.</param>
-internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActorRef HubProxy, Akka.Actor.Address SelfAddress,
-                                        LimiterCounts ClusterCounts, LimiterCounts LocalCounts, LimitMirror Limits, TimeSpan HelloInterval);
-
-/// <summary>A facade lease of a cluster limiter was disposed.</summary>
-internal sealed record ReleaseAgentLease(long RequestId) : Akka.Event.IDeadLetterSuppression;
-
-/// <summary>Returns facade leases to their node's agent.</summary>
-internal sealed class AgentLeaseReleaser(IActorRef agent) : ILeaseReleaser
-{
-    /// <inheritdoc />
-    public void Release(ConcurrencyLease lease) => agent.Tell(new ReleaseAgentLease(lease.LeaseId), ActorRefs.NoSender);
 }

@@ -34,6 +34,9 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>This node's cluster limiters by name, so a name has one agent per node.</summary>
     private readonly ConcurrentDictionary<string, ClusterConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
 
+    /// <summary>This node's partitioned cluster limiters by name.</summary>
+    private readonly ConcurrentDictionary<string, ClusterPartitionedLimiter> _partitioned = new(StringComparer.Ordinal);
+
     internal ActorQueueCluster(ExtendedActorSystem system)
     {
         if (system.Provider is not Akka.Cluster.ClusterActorRefProvider)
@@ -137,16 +140,7 @@ public sealed class ActorQueueCluster : IExtension
     public ClusterConcurrencyLimiter Limiter(string name, int maxRunning, int? maxQueued = null, TimeSpan? waitTimeout = null,
                                              QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        LimitValidation.MaxRunning(maxRunning, nameof(maxRunning));
-        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : (TimeSpan?)null;
-        if (!Enum.IsDefined(whenFull))
-        {
-            throw new ArgumentOutOfRangeException(nameof(whenFull), whenFull, $"whenFull must be a QueueFullMode, got {(int)whenFull}");
-        }
-
-        var limit = new ClusterLimit(maxRunning, maxQueued, timeout, whenFull);
+        var limit = LimitOf(name, maxRunning, maxQueued, waitTimeout, whenFull);
         while (true)
         {
             if (_limiters.TryGetValue(name, out var existing))
@@ -171,6 +165,70 @@ public sealed class ActorQueueCluster : IExtension
 
             System.Stop(limiter.Agent);
         }
+    }
+
+    /// <summary>
+    /// This node's handle on the partitioned cluster limiter <paramref name="name"/>: a limit of
+    /// <paramref name="maxRunning"/> permits per key, shared by every node that asks for the same name. A partition's
+    /// gatekeeper (in the singleton) and agent (on each node) stop after <paramref name="idleTimeout"/> with nothing
+    /// held and nobody waiting. Asking again on the same node returns the same handle.
+    /// </summary>
+    /// <param name="name">The limiter's cluster-wide name.</param>
+    /// <param name="maxRunning">How many permits each partition has cluster-wide; at least 1.</param>
+    /// <param name="maxQueued">How many may wait in each partition; <c>null</c> for no bound.</param>
+    /// <param name="idleTimeout">How long an unused partition lives on; more than zero.</param>
+    /// <param name="waitTimeout">How long a caller on this node waits by default; <c>null</c> for ever.</param>
+    /// <param name="whenFull">What a partition's full queue does with a newcomer.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="ArgumentException">The name is empty, or this node already uses it with other bounds.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bound or timeout is out of range.</exception>
+    public ClusterPartitionedLimiter PartitionedLimiter(string name, int maxRunning, int? maxQueued, TimeSpan idleTimeout,
+                                                       TimeSpan? waitTimeout = null, QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
+    {
+        var limit = LimitOf(name, maxRunning, maxQueued, waitTimeout, whenFull);
+        ActorQueue.Runtime.Timeouts.Period(idleTimeout, nameof(idleTimeout));
+        while (true)
+        {
+            if (_partitioned.TryGetValue(name, out var existing))
+            {
+                if (existing.Configured != limit || existing.IdleTimeout != idleTimeout)
+                {
+                    throw new ArgumentException(
+                        $"Partitioned cluster limiter '{name}' is already in use on this node with {existing.Configured}, idleTimeout={existing.IdleTimeout}; got {limit}, idleTimeout={idleTimeout}",
+                        nameof(name));
+                }
+
+                return existing;
+            }
+
+            var template = new LimiterAgentSetup(name, limit, HubProxy, Cluster.SelfAddress, new LimiterCounts(), new LimiterCounts(),
+                new LimitMirror(maxRunning, maxQueued), Settings.HelloInterval) { IdleTimeout = idleTimeout };
+            var count = new PartitionCount();
+            var agents = StartAgent("actorqueue-partitions", name, PartitionAgentsActor.Props(template, Host, count));
+            var limiter = new ClusterPartitionedLimiter(name, limit, idleTimeout, agents, count,
+                disposed => _partitioned.TryRemove(new KeyValuePair<string, ClusterPartitionedLimiter>(disposed.Name, disposed)));
+            if (_partitioned.TryAdd(name, limiter))
+            {
+                return limiter;
+            }
+
+            System.Stop(agents);
+        }
+    }
+
+    /// <summary>Checks a limiter's arguments, each error naming its parameter and value.</summary>
+    private static ClusterLimit LimitOf(string name, int maxRunning, int? maxQueued, TimeSpan? waitTimeout, QueueFullMode whenFull)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        LimitValidation.MaxRunning(maxRunning, nameof(maxRunning));
+        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : (TimeSpan?)null;
+        if (!Enum.IsDefined(whenFull))
+        {
+            throw new ArgumentOutOfRangeException(nameof(whenFull), whenFull, $"whenFull must be a QueueFullMode, got {(int)whenFull}");
+        }
+
+        return new ClusterLimit(maxRunning, maxQueued, timeout, whenFull);
     }
 
     /// <summary>

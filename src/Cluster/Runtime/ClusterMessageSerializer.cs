@@ -87,7 +87,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         switch (message)
         {
             case LimiterEnvelope m:
-                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); w.Write((byte)m.WhenFull); WriteNested(w, m.Message);
+                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); w.Write((byte)m.WhenFull); w.Write(m.IdleTimeout.Ticks); WriteNested(w, m.Message);
                 break;
             case QueueEnvelope m:
                 w.Write(m.Name); w.Write(m.Capacity); WriteNested(w, m.Message);
@@ -101,6 +101,12 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             case LimiterAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
+                w.Write(m.PendingMayWait.Length);
+                foreach (var mayWait in m.PendingMayWait)
+                {
+                    w.Write(mayWait);
+                }
+
                 break;
             case RemoteAcquire m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait);
@@ -181,6 +187,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
         {
             HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
+            PendingMayWait = ReadBools(r),
         },
         "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean() },
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
@@ -216,7 +223,8 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     {
         var (name, maxRunning, maxQueued) = (r.ReadString(), r.ReadInt32(), ReadNullableInt(r));
         var whenFull = ReadEnum<QueueFullMode>(r, (byte)QueueFullMode.EvictLowestPriorityNewest);
-        return new LimiterEnvelope(name, maxRunning, maxQueued, ReadNested(r)) { WhenFull = whenFull };
+        var idleTimeout = TimeSpan.FromTicks(Math.Max(0, r.ReadInt64()));
+        return new LimiterEnvelope(name, maxRunning, maxQueued, ReadNested(r)) { WhenFull = whenFull, IdleTimeout = idleTimeout };
     }
 
     /// <summary>Reads an enum sent as a byte, refusing values beyond <paramref name="max"/> (a peer's bytes are not trusted).</summary>
@@ -235,6 +243,17 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     }
 
     private static LimitChanged ReadLimit(BinaryReader r) => new(r.ReadInt64(), r.ReadInt32(), ReadNullableInt(r));
+
+    private static bool[] ReadBools(BinaryReader r)
+    {
+        var values = new bool[r.ReadInt32()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = r.ReadBoolean();
+        }
+
+        return values;
+    }
 
     private static void WriteInts(BinaryWriter w, int[] values)
     {

@@ -20,6 +20,9 @@ internal sealed record LimiterEnvelope(string Name, int MaxRunning, int? MaxQueu
 {
     /// <summary>What a full queue does with a newcomer.</summary>
     public QueueFullMode WhenFull { get; init; }
+
+    /// <summary>How long the gatekeeper of a partition lives on with nothing held and nobody waiting; zero for ever.</summary>
+    public TimeSpan IdleTimeout { get; init; }
 }
 
 /// <summary>A message for the distributed queue router named <see cref="Name"/>; the hub creates the router on first use (<see cref="Capacity"/> 0: sent by a worker, which does not know it).</summary>
@@ -46,6 +49,9 @@ internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, lo
 
     /// <summary>The priority of each waiting request.</summary>
     public int[] PendingPriorities { get; init; } = [];
+
+    /// <summary>Whether each waiting request may wait (<c>false</c>: a zero wait timeout, granted at once or rejected).</summary>
+    public bool[] PendingMayWait { get; init; } = [];
 
     /// <summary>The newest resized limit the agent knows; <see cref="LimitChanged.None"/> when it knows of no resize.</summary>
     public LimitChanged Limit { get; init; } = LimitChanged.None;

@@ -23,7 +23,7 @@ public sealed class ClusterGatekeeperTests : OneNodeClusterTest
                                                                       QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
     {
         ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
-        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, maxRunning, maxQueued, whenFull, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
+        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, maxRunning, maxQueued, whenFull, TimeSpan.Zero, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
         var recover = await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout);
         Assert.Equal(gatekeeper, nodeAgent.LastSender);
         return (gatekeeper, recover.Epoch);

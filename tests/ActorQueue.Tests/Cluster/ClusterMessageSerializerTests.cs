@@ -32,7 +32,7 @@ public sealed class ClusterMessageSerializerTests
             new ItemDone(4, 1, true, "\"ok\"", null, node.ToString()),
             GetQueueStatus.Instance, new DistributedQueueStatus("jobs", 1, 2, 3, 4, 5, 6, 7),
             new LimiterEnvelope("llm", 3, 10, new RemoteAcquire(7, 9, "agent") { Permits = 2, Priority = -3, MayWait = false }) { WhenFull = QueueFullMode.EvictLowestPriorityNewest },
-            new LimiterAnnounce(42, node, [1, 2], [3], ["src"]) { HeldPermits = [2, 1], PendingPermits = [3], PendingPriorities = [5], Limit = new LimitChanged(4, 6, null) },
+            new LimiterAnnounce(42, node, [1, 2], [3], ["src"]) { HeldPermits = [2, 1], PendingPermits = [3], PendingPriorities = [5], PendingMayWait = [false], Limit = new LimitChanged(4, 6, null) },
             new RemoteRejected(1, 2, 1, 0) { Kind = PermitRejectionKind.ExceedsLimit, Requested = 3, Limit = 2 },
             new ResizeLimiter(5, null), new ResizeLimiter(null, 0), new LimitChanged(3, 4, 5),
         ];

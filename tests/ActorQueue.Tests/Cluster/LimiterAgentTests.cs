@@ -133,6 +133,7 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
         var (gatekeeper, _) = await FollowAsync(5);
         _agent.Tell(Request("held", permits: 3));
         _agent.Tell(Request("waiting", permits: 2, priority: 4));
+        _agent.Tell(Request("impatient", timeout: TimeSpan.Zero)); // its first send may be dropped by a new gatekeeper: the announcement must say it may not wait
         _agent.Tell(new RemoteGranted(5, 1, 3, 1), gatekeeper);
         _agent.Tell(new LimitChanged(4, 6, 7), gatekeeper);
         _agent.Tell(new LimitChanged(3, 9, null), gatekeeper); // older: ignored
@@ -142,9 +143,10 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
         var (_, announce) = await FollowAsync(8); // the singleton moved
         Assert.Equal([1L], announce.Held);
         Assert.Equal([3], announce.HeldPermits);
-        Assert.Equal([2L], announce.PendingIds);
-        Assert.Equal([2], announce.PendingPermits);
-        Assert.Equal([4], announce.PendingPriorities);
+        Assert.Equal([2L, 3L], announce.PendingIds);
+        Assert.Equal([2, 1], announce.PendingPermits);
+        Assert.Equal([4, 0], announce.PendingPriorities);
+        Assert.Equal([true, false], announce.PendingMayWait);
         Assert.Equal(new LimitChanged(4, 6, 7), announce.Limit);
     }
 }
