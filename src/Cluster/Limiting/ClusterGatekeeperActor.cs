@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
@@ -24,7 +23,7 @@ namespace ActorQueue.Cluster;
 /// The announcements carry each lease's permits (a weighted lease is re-adopted with its weight) and the newest resized
 /// limit the agent knows, so a resize survives the hand-over; resizes that arrive while recovering wait until it serves.
 /// </remarks>
-internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithUnboundedStash, IRecoveryRequests, IPermitGateListener
+internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithUnboundedStash, IRecoveryRequests, IPermitGateListener
 {
     /// <summary>The limiter's name.</summary>
     private readonly string _name;
@@ -396,68 +395,5 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithU
     {
         agent = null;
         return _incarnation.Admit(epoch, Sender) && _agents.TryGetValue(Sender, out agent);
-    }
-
-    /// <inheritdoc />
-    void IPermitGateListener.Publish(in PermitSnapshot now)
-    {
-        // The up-down counters take one delta per message (AroundReceive); agents get the counts in the replies.
-    }
-
-    /// <inheritdoc />
-    void IPermitGateListener.Queued(PermitWaiter waiter)
-    {
-    }
-
-    /// <inheritdoc />
-    void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
-    {
-        var remote = (RemoteWaiter)waiter;
-        remote.Agent.Pending.Remove(remote.RequestId);
-        remote.Agent.Held.Add(remote.RequestId, grant.Demand);
-    }
-
-    /// <inheritdoc />
-    void IPermitGateListener.GrantLost(PermitWaiter waiter, in PermitGrant grant) =>
-        throw new InvalidOperationException("A remote waiter withdraws by message: a grant always reaches it.");
-
-    /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
-
-    /// <inheritdoc />
-    Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
-    {
-        var remote = (RemoteWaiter)waiter;
-        remote.Agent.Pending.Remove(remote.RequestId);
-        ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
-        return new RejectionNotice(rejection);
-    }
-
-    /// <summary>The counts are the agents' books summed: every held lease its permits, every pending request one waiter.</summary>
-    [Conditional("DEBUG")]
-    private void AssertInvariants()
-    {
-        System.Diagnostics.Debug.Assert(_slots.InUse == _agents.Values.Sum(agent => agent.Held.Values.Sum(held => (long)held.Permits)), "the permits in use are the held leases' permits");
-        System.Diagnostics.Debug.Assert(_gate.Waiting == _agents.Values.Sum(agent => agent.Pending.Count), "the gate holds every pending request");
-    }
-
-    /// <summary>A new incarnation's node host broadcast: to the nodes' agents, and a probe of whether the node runs ActorQueue at all.</summary>
-    void IRecoveryRequests.AskNode(Address node, long epoch)
-    {
-        var host = NodeHostActor.At(Context, node);
-        host.Tell(new RecoverLimiter(_name, epoch), Self);
-        host.Tell(new Identify(node.ToString()), Self); // a string id: Akka serializes it natively
-    }
-
-    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverLimiter(_name, epoch), Self);
-
-    private sealed class RecoverTick
-    {
-        public static readonly RecoverTick Instance = new();
-    }
-
-    private sealed class IdleTick
-    {
-        public static readonly IdleTick Instance = new();
     }
 }
