@@ -158,32 +158,14 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            _onDisposed(this);
-            Agent.Tell(new DisposeGatekeeper(), ActorRefs.NoSender);
-        }
-    }
+    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, Agent);
 
     /// <summary>
     /// Stops this node's agent: its waiters get <see cref="ObjectDisposedException"/> and the gatekeeper releases the
     /// node's leases. The limiter lives on for the other nodes.
     /// </summary>
     /// <returns>A task that completes when the agent has stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        _onDisposed(this);
-        var dispose = new DisposeGatekeeper();
-        Agent.Tell(dispose, ActorRefs.NoSender);
-        await dispose.Stopped.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
 }
 
 /// <summary>A cluster gatekeeper's exact counts.</summary>

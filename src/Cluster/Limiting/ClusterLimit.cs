@@ -1,4 +1,5 @@
 using ActorQueue.Actors;
+using Akka.Actor;
 
 namespace ActorQueue.Cluster;
 
@@ -45,4 +46,23 @@ internal static class ClusterArguments
     /// <summary>A wait timeout: zero or more, or infinite (over-long means infinite).</summary>
     /// <exception cref="ArgumentOutOfRangeException">It is negative and not infinite.</exception>
     public static TimeSpan WaitTimeout(TimeSpan value, string parameterName) => ActorQueue.Runtime.Timeouts.Normalize(value, parameterName);
+}
+
+/// <summary>The disposal of a cluster limiter's facade: once, it frees the name on the node and stops the node's agent.</summary>
+internal static class AgentStop
+{
+    /// <summary>Stops <paramref name="agent"/> unless <paramref name="disposed"/> was set already.</summary>
+    /// <returns>Completes when the agent has stopped (at once for a repeated call).</returns>
+    public static Task Stop<TFacade>(ref int disposed, TFacade facade, Action<TFacade> onDisposed, IActorRef agent)
+    {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        onDisposed(facade);
+        var dispose = new DisposeGatekeeper();
+        agent.Tell(dispose, ActorRefs.NoSender);
+        return dispose.Stopped.Task;
+    }
 }

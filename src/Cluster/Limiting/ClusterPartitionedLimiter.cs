@@ -99,27 +99,9 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            _onDisposed(this);
-            _agents.Tell(new DisposeGatekeeper(), ActorRefs.NoSender);
-        }
-    }
+    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents);
 
     /// <summary>Stops this node's agents: their waiters get <see cref="ObjectDisposedException"/>, the gatekeepers release the node's leases.</summary>
     /// <returns>A task that completes when the agents have stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        _onDisposed(this);
-        var dispose = new DisposeGatekeeper();
-        _agents.Tell(dispose, ActorRefs.NoSender);
-        await dispose.Stopped.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, _agents));
 }

@@ -101,11 +101,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             case LimiterAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
-                w.Write(m.PendingMayWait.Length);
-                foreach (var mayWait in m.PendingMayWait)
-                {
-                    w.Write(mayWait);
-                }
+                WriteArray(w, m.PendingMayWait, w.Write);
 
                 break;
             case RemoteAcquire m:
@@ -237,43 +233,47 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             : throw new System.Runtime.Serialization.SerializationException($"{typeof(TEnum).Name} has no value {value}");
     }
 
+    private static void WriteLongs(BinaryWriter w, long[] values) => WriteArray(w, values, w.Write);
+
+    private static void WriteInts(BinaryWriter w, int[] values) => WriteArray(w, values, w.Write);
+
+    private static void WriteStrings(BinaryWriter w, string[] values) => WriteArray(w, values, w.Write);
+
+    private static long[] ReadLongs(BinaryReader r) => ReadArray(r, r.ReadInt64);
+
+    private static int[] ReadInts(BinaryReader r) => ReadArray(r, r.ReadInt32);
+
+    private static string[] ReadStrings(BinaryReader r) => ReadArray(r, r.ReadString);
+
+    private static bool[] ReadBools(BinaryReader r) => ReadArray(r, r.ReadBoolean);
+
+    /// <summary>An array as its length, then its elements.</summary>
+    private static void WriteArray<T>(BinaryWriter w, T[] values, Action<T> write)
+    {
+        w.Write(values.Length);
+        foreach (var value in values)
+        {
+            write(value);
+        }
+    }
+
+    private static T[] ReadArray<T>(BinaryReader r, Func<T> read)
+    {
+        var values = new T[r.ReadInt32()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = read();
+        }
+
+        return values;
+    }
+
     private static void WriteLimit(BinaryWriter w, LimitChanged limit)
     {
         w.Write(limit.Version); w.Write(limit.MaxRunning); WriteNullable(w, limit.MaxQueued);
     }
 
     private static LimitChanged ReadLimit(BinaryReader r) => new(r.ReadInt64(), r.ReadInt32(), ReadNullableInt(r));
-
-    private static bool[] ReadBools(BinaryReader r)
-    {
-        var values = new bool[r.ReadInt32()];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = r.ReadBoolean();
-        }
-
-        return values;
-    }
-
-    private static void WriteInts(BinaryWriter w, int[] values)
-    {
-        w.Write(values.Length);
-        foreach (var value in values)
-        {
-            w.Write(value);
-        }
-    }
-
-    private static int[] ReadInts(BinaryReader r)
-    {
-        var values = new int[r.ReadInt32()];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = r.ReadInt32();
-        }
-
-        return values;
-    }
 
     private void WriteNested(BinaryWriter w, object message)
     {
@@ -304,44 +304,4 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     private static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;
 
     private static string? ReadNullableString(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
-
-    private static void WriteLongs(BinaryWriter w, long[] values)
-    {
-        w.Write(values.Length);
-        foreach (var value in values)
-        {
-            w.Write(value);
-        }
-    }
-
-    private static long[] ReadLongs(BinaryReader r)
-    {
-        var values = new long[r.ReadInt32()];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = r.ReadInt64();
-        }
-
-        return values;
-    }
-
-    private static void WriteStrings(BinaryWriter w, string[] values)
-    {
-        w.Write(values.Length);
-        foreach (var value in values)
-        {
-            w.Write(value);
-        }
-    }
-
-    private static string[] ReadStrings(BinaryReader r)
-    {
-        var values = new string[r.ReadInt32()];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = r.ReadString();
-        }
-
-        return values;
-    }
 }

@@ -106,11 +106,17 @@ internal sealed class ClusterNodes : IAsyncDisposable
     }
 
     /// <summary>A cluster limiter's exact counts, or null when the ask is lost (it went to a gatekeeper that is just stopping).</summary>
-    public static async Task<ClusterLimiterStatus?> StatusAsync(ClusterConcurrencyLimiter limiter)
+    public static Task<ClusterLimiterStatus?> StatusAsync(ClusterConcurrencyLimiter limiter) => StatusAsync(limiter.GetStatusAsync);
+
+    /// <summary>A partition's exact counts, or null when the ask is lost.</summary>
+    public static Task<ClusterLimiterStatus?> StatusAsync(ClusterPartitionedLimiter limiter, string key) =>
+        StatusAsync((timeout, token) => limiter.GetStatusAsync(key, timeout, token));
+
+    private static async Task<ClusterLimiterStatus?> StatusAsync(Func<TimeSpan?, CancellationToken, Task<ClusterLimiterStatus>> ask)
     {
         try
         {
-            return await limiter.GetStatusAsync(TimeSpan.FromSeconds(1));
+            return await ask(TimeSpan.FromSeconds(1), CancellationToken.None);
         }
         catch (AskTimeoutException)
         {

@@ -18,7 +18,7 @@ public sealed class ClusterPartitionedLimiterTests
 
         var heldA = await there.AcquireAsync("a").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         var waitingA = here.AcquireAsync("a").AsTask();
-        await Poll.ValueAsync(() => StatusAsync(here, "a"), s => s?.Waiting == 1, ClusterNodes.StepTimeout);
+        await Poll.ValueAsync(() => ClusterNodes.StatusAsync(here, "a"), s => s?.Waiting == 1, ClusterNodes.StepTimeout);
         (await here.AcquireAsync("b").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // another key is not held up
         Assert.True(await AnyGatekeeperAsync(singletonNode, "a")); // a held partition stays
         Assert.False(waitingA.IsCompleted);
@@ -39,18 +39,6 @@ public sealed class ClusterPartitionedLimiterTests
         await using var again = await here.AcquireAsync("a").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => there.AcquireAsync("a", waitTimeout: TimeSpan.Zero).AsTask().WaitAsync(ClusterNodes.StepTimeout));
         Assert.Throws<ArgumentNullException>("key", () => here.AcquireAsync(null!));
-    }
-
-    private static async Task<ClusterLimiterStatus?> StatusAsync(ClusterPartitionedLimiter limiter, string key)
-    {
-        try
-        {
-            return await limiter.GetStatusAsync(key, TimeSpan.FromSeconds(1));
-        }
-        catch (AskTimeoutException)
-        {
-            return null;
-        }
     }
 
     /// <summary>Whether the singleton hub has a gatekeeper for a partition of "tenants" whose key starts with <paramref name="keyPrefix"/>.</summary>
