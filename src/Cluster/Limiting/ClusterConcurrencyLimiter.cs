@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using ActorQueue.Actors;
 using Akka.Actor;
 
@@ -9,11 +10,15 @@ namespace ActorQueue.Cluster;
 /// and every node reaches it through the node's agent. Get one with <see cref="ActorQueueCluster.Limiter"/>.
 /// </summary>
 /// <remarks>
-/// <para>Waiters are served in FIFO order of arrival at the gatekeeper. Local actors use <see cref="GatekeeperProtocol"/>
-/// with <see cref="Agent"/>, exactly as with <see cref="ConcurrencyLimiter.Gatekeeper"/>.</para>
+/// <para>Waiters are served by priority, then in order of arrival at the gatekeeper; a request for several permits is
+/// never overtaken by smaller ones behind it. Local actors use <see cref="GatekeeperProtocol"/> with <see cref="Agent"/>,
+/// exactly as with <see cref="ConcurrencyLimiter.Gatekeeper"/>.</para>
 /// <para>Leases held on a node that leaves or is downed are released. When the singleton moves, the new gatekeeper
 /// grants nothing until every member has re-announced its leases and waits (or has been removed), so the limit is
-/// never exceeded; requests waiting at that moment keep their place relative to others of their node.</para>
+/// never exceeded (a weighted lease counts with its permits); requests waiting at that moment keep their place relative
+/// to others of their node and are not failed. A wait timeout runs on the caller's node, so a hand-over neither restarts
+/// nor stops it. A <see cref="Resize"/> goes to the gatekeeper and from there to every node; the nodes announce it to a
+/// new gatekeeper, so it survives a hand-over.</para>
 /// <para><see cref="RunningCount"/> and <see cref="WaitingCount"/> are the cluster-wide counts as of this node's last
 /// reply from the gatekeeper; <see cref="GetStatusAsync"/> asks for the exact ones.</para>
 /// </remarks>
@@ -26,32 +31,43 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>This node's exact counts.</summary>
     private readonly LimiterCounts _localCounts;
 
+    /// <summary>The current (resized) limit, as this node's agent last heard it.</summary>
+    private readonly LimitMirror _limits;
+
     /// <summary>Tells the node extension the name is free again.</summary>
     private readonly Action<ClusterConcurrencyLimiter> _onDisposed;
 
     /// <summary>1 once disposal has begun.</summary>
     private int _disposed;
 
-    internal ClusterConcurrencyLimiter(string name, int maxRunning, int? maxQueued, IActorRef agent,
-                                       LimiterCounts clusterCounts, LimiterCounts localCounts, Action<ClusterConcurrencyLimiter> onDisposed)
+    internal ClusterConcurrencyLimiter(LimiterAgentSetup setup, IActorRef agent, Action<ClusterConcurrencyLimiter> onDisposed)
     {
-        Name = name;
-        MaxRunning = maxRunning;
-        MaxQueued = maxQueued;
+        Name = setup.Name;
+        Configured = setup.Limit;
         Agent = agent;
-        _clusterCounts = clusterCounts;
-        _localCounts = localCounts;
+        _clusterCounts = setup.ClusterCounts;
+        _localCounts = setup.LocalCounts;
+        _limits = setup.Limits;
         _onDisposed = onDisposed;
     }
 
     /// <summary>The limiter's cluster-wide name: every node that uses this name shares the same slots.</summary>
     public string Name { get; }
 
-    /// <inheritdoc />
-    public int MaxRunning { get; }
+    /// <summary>How many permits there are cluster-wide, as of the last resize this node heard of.</summary>
+    public int MaxRunning => _limits.Current.MaxRunning;
 
-    /// <inheritdoc />
-    public int? MaxQueued { get; }
+    /// <summary>How many may wait cluster-wide, as of the last resize this node heard of; <c>null</c> for no bound.</summary>
+    public int? MaxQueued => _limits.Current.MaxQueued;
+
+    /// <summary>How long a caller of this node waits when it gives no wait timeout; <c>null</c> for ever.</summary>
+    public TimeSpan? WaitTimeout => Configured.WaitTimeout;
+
+    /// <summary>What the gatekeeper does when <see cref="MaxQueued"/> waiters wait and one more arrives.</summary>
+    public QueueFullMode WhenFull => Configured.WhenFull;
+
+    /// <summary>The bounds this node created the limiter with.</summary>
+    internal ClusterLimit Configured { get; }
 
     /// <summary>Slots held cluster-wide, as of this node's last reply from the gatekeeper.</summary>
     public int RunningCount => _clusterCounts.Running;
@@ -72,18 +88,66 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     public IActorRef Agent { get; }
 
     /// <inheritdoc />
-    public ValueTask<ConcurrencyLease> AcquireAsync(string source = "unnamed", CancellationToken cancellationToken = default)
+    public ValueTask<ConcurrencyLease> AcquireAsync(string source = "unnamed", CancellationToken cancellationToken = default) =>
+        AcquireAsync(1, 0, null, source, cancellationToken);
+
+    /// <summary>
+    /// Takes <paramref name="permits"/> permits cluster-wide, waiting by priority (higher first, FIFO within one) when
+    /// they are not free or others wait before it.
+    /// </summary>
+    /// <param name="permits">How many permits; at least 1 and at most <see cref="MaxRunning"/>.</param>
+    /// <param name="priority">Higher is served first; FIFO within one priority.</param>
+    /// <param name="waitTimeout">
+    /// How long to wait: <c>null</c> for <see cref="WaitTimeout"/>, <see cref="Timeout.InfiniteTimeSpan"/> for ever,
+    /// <see cref="TimeSpan.Zero"/> not at all. It runs on this node.
+    /// </param>
+    /// <param name="source">Who asks; shows in rejection messages.</param>
+    /// <param name="cancellationToken">Withdraws the request while it waits; a cancelled caller holds nothing.</param>
+    /// <returns>The lease on the permits; dispose it to give them back.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="permits"/> is below 1 or above the limit, or <paramref name="waitTimeout"/> is negative.</exception>
+    /// <exception cref="ConcurrencyLimitExceededException">The wait queue is full, or the request was evicted from it by one of higher priority.</exception>
+    /// <exception cref="ConcurrencyWaitTimeoutException">The wait timeout passed first (or was zero and the permits were not free).</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the permits were granted.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+                     Justification = "The shape IConcurrencyLimiter pins for every limiter; the overloads differ in their required first parameter.")]
+    public ValueTask<ConcurrencyLease> AcquireAsync(int permits, int priority = 0, TimeSpan? waitTimeout = null,
+                                                    string source = "unnamed", CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
+        ClusterArguments.Permits(permits, MaxRunning, nameof(permits));
+        var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : WaitTimeout;
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
-        var request = new AcquireRequest(source, Agent, signalQueued: false);
+        var request = new ClusterAcquireRequest(source, new(permits), priority, timeout, Agent);
         Agent.Tell(request, ActorRefs.NoSender);
         return request.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Sets new cluster-wide bounds, through the gatekeeper, for every node. Growing grants to waiters at once;
+    /// shrinking revokes no held permit (nothing more is granted until enough come back) and fails the waiters that ask
+    /// more than the new limit. <see cref="MaxRunning"/> and <see cref="MaxQueued"/> show it once the gatekeeper has
+    /// applied it. It survives a hand-over of the singleton.
+    /// </summary>
+    /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>
+    /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it (a bounded queue cannot become unbounded here).</param>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public void Resize(int? maxRunning = null, int? maxQueued = null)
+    {
+        if (maxRunning is { } running)
+        {
+            LimitValidation.MaxRunning(running, nameof(maxRunning));
+        }
+
+        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Agent.Tell(new ResizeLimiter(maxRunning, maxQueued), ActorRefs.NoSender);
     }
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
@@ -94,32 +158,14 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            _onDisposed(this);
-            Agent.Tell(new DisposeGatekeeper(), ActorRefs.NoSender);
-        }
-    }
+    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, Agent);
 
     /// <summary>
     /// Stops this node's agent: its waiters get <see cref="ObjectDisposedException"/> and the gatekeeper releases the
     /// node's leases. The limiter lives on for the other nodes.
     /// </summary>
     /// <returns>A task that completes when the agent has stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        _onDisposed(this);
-        var dispose = new DisposeGatekeeper();
-        Agent.Tell(dispose, ActorRefs.NoSender);
-        await dispose.Stopped.Task.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
 }
 
 /// <summary>A cluster gatekeeper's exact counts.</summary>

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
 using Akka.Actor;
@@ -10,29 +10,29 @@ using ClusterEvent = Akka.Cluster.ClusterEvent;
 namespace ActorQueue.Cluster;
 
 /// <summary>
-/// A cluster limiter's gatekeeper, a child of the singleton hub: the one owner of the cluster-wide slots and the
-/// FIFO of waiters. Its callers are the limiter agents, one per node and limiter, which it watches: when a
-/// node leaves or is downed, its agent's leases are released and its waits withdrawn.
+/// A cluster limiter's gatekeeper, a child of the singleton hub: the one owner of the cluster-wide permits, in a
+/// <see cref="PermitGate"/> like every local limiter's (weights, priorities, no barging, the queue bound). Its callers
+/// are the limiter agents, one per node and limiter, which it watches: when a node leaves or is downed, its agent's
+/// leases are released and its waits withdrawn.
 /// </summary>
 /// <remarks>
 /// A new incarnation (first start, or after the singleton moved) does not know who holds slots. It starts
 /// <see cref="Recovering"/>: it asks every cluster member for its leases and waits (its <see cref="Incarnation"/>'s
 /// roll call) and grants nothing until every member has answered or been removed from the cluster, so it never admits
 /// more than the limit while holders of the previous incarnation are still running. Then it is <see cref="Serving"/>.
+/// The announcements carry each lease's permits (a weighted lease is re-adopted with its weight) and the newest resized
+/// limit the agent knows, so a resize survives the hand-over; resizes that arrive while recovering wait until it serves.
 /// </remarks>
-internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecoveryRequests
+internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithUnboundedStash, IRecoveryRequests, IPermitGateListener
 {
     /// <summary>The limiter's name.</summary>
     private readonly string _name;
 
-    /// <summary>How many slots there are cluster-wide.</summary>
-    private readonly int _maxRunning;
-
-    /// <summary>How many may wait; null for no bound.</summary>
-    private readonly int? _maxQueued;
-
     /// <summary>How often members that have not answered are asked again.</summary>
     private readonly TimeSpan _recoverInterval;
+
+    /// <summary>How long it lives on serving with nothing held and nobody waiting (a partition's); zero for ever.</summary>
+    private readonly TimeSpan _idleTimeout;
 
     /// <summary>This incarnation: its epoch, the agents announced to it, and the roll call of the members.</summary>
     private readonly Incarnation _incarnation;
@@ -41,13 +41,16 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
     /// <summary>Agents announced to this incarnation, with what each holds and waits for.</summary>
     private readonly Dictionary<IActorRef, AgentRecord> _agents = [];
 
-    /// <summary>Requests waiting for a slot, oldest first.</summary>
-    private readonly WaiterQueue<Waiting> _waiting = new();
+    /// <summary>The cluster-wide permits.</summary>
+    private readonly PermitPool _slots;
 
-    /// <summary>Slots held cluster-wide.</summary>
-    private int _running;
+    /// <summary>The waiters for <see cref="_slots"/>, by priority then arrival; closed while recovering.</summary>
+    private readonly PermitGate _gate;
 
-    /// <summary>Puts <see cref="_running"/> on the running up-down counter.</summary>
+    /// <summary>This incarnation's replies, stamped with its epoch.</summary>
+    private readonly ClusterReplies _replies;
+
+    /// <summary>Puts the permits in use on the running up-down counter.</summary>
     private readonly UpDownPublisher _runningCounter;
 
     /// <summary>Puts the number of waiters on the waiting up-down counter.</summary>
@@ -56,13 +59,21 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
-    public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, TimeSpan recoverInterval)
+    /// <summary>The limit as of the newest resize this incarnation knows (version 0: none, the limit it was created with).</summary>
+    private LimitChanged _limit;
+
+    public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval)
     {
         _name = name;
-        _maxRunning = maxRunning;
-        _maxQueued = maxQueued;
         _recoverInterval = recoverInterval;
+        _idleTimeout = idleTimeout;
         _incarnation = new Incarnation(this, awaitEveryMember: true);
+        _replies = new ClusterReplies(_incarnation.Epoch);
+        _limit = LimitChanged.None with { MaxRunning = maxRunning, MaxQueued = maxQueued };
+        _slots = new PermitPool(maxRunning);
+        _gate = new PermitGate(this, [_slots], maxQueued,
+            whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer);
+        _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag);
@@ -72,14 +83,17 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string name, int maxRunning, int? maxQueued, TimeSpan recoverInterval) =>
-        Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, recoverInterval));
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval) =>
+        Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, whenFull, idleTimeout, recoverInterval));
 
     /// <inheritdoc />
     protected override void PreStart()
     {
         AkkaCluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));
-        _log.Info("Cluster gatekeeper {0} (limit {1}) started with epoch {2}; recovering leases from the members", _name, _maxRunning, _incarnation.Epoch);
+        _log.Info("Cluster gatekeeper {0} (limit {1}) started with epoch {2}; recovering leases from the members", _name, _slots.Limit, _incarnation.Epoch);
     }
 
     /// <inheritdoc />
@@ -87,15 +101,28 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
     {
         var handled = base.AroundReceive(receive, message);
         AssertInvariants();
-        _runningCounter.Publish(_running);
-        _waitingCounter.Publish(_waiting.Count);
+        if (_idleTimeout > TimeSpan.Zero)
+        {
+            // Every message restarts the wait: it stops only after a whole idle timeout without any.
+            if (_gate.IsOpen && _slots.InUse == 0 && _gate.Waiting == 0)
+            {
+                Timers.StartSingleTimer(IdleTick.Instance, IdleTick.Instance, _idleTimeout);
+            }
+            else
+            {
+                Timers.Cancel(IdleTick.Instance);
+            }
+        }
+
+        _runningCounter.Publish((int)_slots.InUse);
+        _waitingCounter.Publish(_gate.Waiting);
         return handled;
     }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
-        // The next incarnation adds what it recovers.
+        // The next incarnation adds what it recovers; the agents re-announce their waits to it, so none is failed here.
         _runningCounter.Publish(0);
         _waitingCounter.Publish(0);
         AkkaCluster.Get(Context.System).Unsubscribe(Self);
@@ -104,7 +131,7 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
 
     /// <summary>
     /// A new incarnation until every member answered its roll call: it learns leases and waits from the announcements,
-    /// queues (or rejects) new requests and takes back released slots, but grants nothing.
+    /// queues (or rejects) new requests and takes back released permits, but grants nothing (its gate is closed).
     /// </summary>
     private void Recovering()
     {
@@ -114,36 +141,49 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
         Receive<NoLimiterAgent>(message => { if (_incarnation.NoAgent(message.Epoch, message.Node)) { ServeIfRecovered(); } });
         Receive<ActorIdentity>(HandleHostIdentity);
         Receive<LimiterAnnounce>(message => { if (Adopt(message) && _incarnation.Answered(message.Node)) { ServeIfRecovered(); } });
-        Receive<RemoteAcquire>(message => { if (IsNewRequest(message, out var agent)) { QueueOrReject(agent, message.RequestId); } });
-        Receive<RemoteRelease>(message => { Release(message); }); // block bodies: a bool lambda would mean "unhandled" when false
-        Receive<RemoteCancel>(message => { Cancel(message); });
-        Receive<Terminated>(message => { Forget(message.ActorRef); });
-        Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
-        Receive<GetLimiterStatus>(_ => ReplyStatus(recovering: true));
+        Receive<ResizeLimiter>(_ => Stash.Stash()); // a member not heard yet may know a newer resize: this one comes after it
+        ReceiveCommon(recovering: true);
     }
 
-    /// <summary>Every member has answered: slots are granted, oldest waiter first; agents that start later announce themselves as they come.</summary>
+    /// <summary>Every member has answered: permits are granted in order; agents that start later announce themselves as they come.</summary>
     private void Serving()
     {
-        Receive<LimiterAnnounce>(message => { if (Adopt(message)) { GrantWaiting(); } });
-        Receive<RemoteAcquire>(message =>
-        {
-            if (IsNewRequest(message, out var agent) && !GrantAtOnce(agent, message.RequestId))
-            {
-                QueueOrReject(agent, message.RequestId);
-            }
-        });
-        Receive<RemoteRelease>(message => { if (Release(message)) { GrantWaiting(); } });
-        Receive<RemoteCancel>(message => { if (Cancel(message)) { GrantWaiting(); } });
-        Receive<Terminated>(message => { if (Forget(message.ActorRef)) { GrantWaiting(); } });
-        Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
-        Receive<GetLimiterStatus>(_ => ReplyStatus(recovering: false));
+        Receive<LimiterAnnounce>(message => { Adopt(message); });
+        Receive<ResizeLimiter>(HandleResize);
+        Receive<IdleTick>(_ => StopIdle());
 
         // Roll-call answers still in flight when it ended change nothing.
         Receive<ClusterEvent.MemberRemoved>(_ => { });
         Receive<RecoverTick>(_ => { });
         Receive<NoLimiterAgent>(_ => { });
         Receive<ActorIdentity>(_ => { });
+        ReceiveCommon(recovering: false);
+    }
+
+    /// <summary>What both behaviours do alike: the gate's open or closed state makes the difference.</summary>
+    private void ReceiveCommon(bool recovering)
+    {
+        Receive<RemoteAcquire>(HandleAcquire);
+        Receive<RemoteRelease>(message => { Release(message.Epoch, message.RequestId); }); // block bodies: a bool lambda would mean "unhandled" when false
+        Receive<RemoteCancel>(HandleCancel);
+        Receive<Terminated>(message => Forget(message.ActorRef));
+        Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
+        Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(
+            _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)));
+    }
+
+    /// <summary>
+    /// A partition's gatekeeper with nothing held and nobody waiting for its idle timeout stops, so partitions do not
+    /// accumulate on the singleton. A request racing with the stop is not lost: its agent sees the gatekeeper stop and
+    /// says hello again, and the next incarnation (created by the hub on that message) recovers it from the agents.
+    /// </summary>
+    private void StopIdle()
+    {
+        if (_slots.InUse == 0 && _gate.Waiting == 0)
+        {
+            _log.Debug("Cluster gatekeeper {0}: idle for {1}; stopping", _name, _idleTimeout);
+            Context.Stop(Self);
+        }
     }
 
     private void HandleClusterState(ClusterEvent.CurrentClusterState state)
@@ -187,12 +227,18 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
 
         Timers.Cancel(RecoverTick.Instance);
         AkkaCluster.Get(Context.System).Unsubscribe(Self);
-        _log.Info("Cluster gatekeeper {0}: recovered {1} lease(s) and {2} waiter(s) from {3} agent(s)", _name, _running, _waiting.Count, _agents.Count);
+        _log.Info("Cluster gatekeeper {0}: recovered {1} permit(s) held and {2} waiter(s) from {3} agent(s); limit {4}",
+            _name, _slots.InUse, _gate.Waiting, _agents.Count, _slots.Limit);
         Become(Serving);
-        GrantWaiting();
+        Stash.UnstashAll();
+        _gate.Open();
     }
 
-    /// <summary>Takes an agent's first announcement to this incarnation: its leases count, its waits queue behind those already waiting, oldest first.</summary>
+    /// <summary>
+    /// Takes an agent's first announcement to this incarnation: its leases count with their permits, its waits queue
+    /// behind those already waiting (oldest first, past the queue bound: they were accepted before), and a newer
+    /// resized limit than this incarnation knows becomes the limit.
+    /// </summary>
     /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
     private bool Adopt(LimiterAnnounce message)
     {
@@ -204,118 +250,144 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
         var agent = new AgentRecord(Sender);
         _agents.Add(Sender, agent);
         Context.Watch(Sender);
-        foreach (var requestId in message.Held)
+
+        // Closed while the announcement is taken in, so that its waits all queue before any is granted.
+        var open = _gate.IsOpen;
+        _gate.Close();
+        for (var i = 0; i < message.Held.Length; i++)
         {
-            if (agent.Held.Add(requestId))
+            var held = new PermitDemand(PermitsAt(message.HeldPermits, i));
+            if (agent.Held.TryAdd(message.Held[i], held))
             {
-                _running++;
+                _gate.Adopt(held);
             }
         }
 
-        if (_running > _maxRunning)
+        if (_slots.InUse > _slots.Limit)
         {
-            _log.Error("Cluster gatekeeper {0}: the members announced {1} leases for a limit of {2}", _name, _running, _maxRunning);
+            _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
         }
 
+        List<RemoteWaiter>? mayNotWait = null;
         for (var i = 0; i < message.PendingIds.Length; i++)
         {
             var requestId = message.PendingIds[i];
-            if (!agent.Held.Contains(requestId) && !agent.Pending.ContainsKey(requestId))
+            if (!agent.Knows(requestId))
             {
-                Enqueue(agent, requestId);
+                var priority = i < message.PendingPriorities.Length ? message.PendingPriorities[i] : 0;
+                var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
+                var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i)), priority, mayWait, _replies);
+                agent.Pending.Add(requestId, waiter);
+                if (mayWait)
+                {
+                    _gate.Requeue(waiter);
+                }
+                else
+                {
+                    (mayNotWait ??= []).Add(waiter); // never queued: offered once the announcement is in
+                }
             }
         }
 
+        if (message.Limit.Version > _limit.Version)
+        {
+            ApplyLimit(message.Limit);
+        }
+        else if (message.Limit.Version < _limit.Version)
+        {
+            Sender.Tell(_limit);
+        }
+
+        if (open)
+        {
+            _gate.Open();
+        }
+
+        // Granted now if it fits and nobody ranks before it, else rejected; while recovering, always rejected.
+        foreach (var waiter in mayNotWait ?? [])
+        {
+            _gate.Offer(waiter);
+        }
+
         return true;
     }
 
-    /// <summary>Whether an acquire belongs to this incarnation and asks for something not known yet (the announcement may have carried it).</summary>
-    private bool IsNewRequest(RemoteAcquire message, [NotNullWhen(true)] out AgentRecord? agent) =>
-        IsCurrent(message.Epoch, out agent) && !agent.Held.Contains(message.RequestId) && !agent.Pending.ContainsKey(message.RequestId);
+    private static int PermitsAt(int[] permits, int index) => index < permits.Length ? permits[index] : 1;
 
-    /// <summary>Grants a new request if a slot is free and nobody waits before it.</summary>
-    private bool GrantAtOnce(AgentRecord agent, long requestId)
+    private void HandleAcquire(RemoteAcquire message)
     {
-        if (_running >= _maxRunning || !_waiting.IsEmpty)
+        if (!IsCurrent(message.Epoch, out var agent) || agent.Knows(message.RequestId))
         {
-            return false;
+            return; // of another incarnation, or the announcement carried it already
         }
 
-        Grant(agent, requestId);
-        return true;
+        var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits), message.Priority, message.MayWait, _replies);
+        agent.Pending.Add(message.RequestId, waiter);
+        _gate.Offer(waiter); // the listener moves it from Pending when it is granted or rejected at once
     }
 
-    private void QueueOrReject(AgentRecord agent, long requestId)
+    private void Release(long epoch, long requestId)
     {
-        if (_maxQueued is { } maxQueued && _waiting.Count >= maxQueued)
+        if (IsCurrent(epoch, out var agent) && agent.Held.Remove(requestId, out var held))
         {
-            agent.Ref.Tell(new RemoteRejected(_incarnation.Epoch, requestId, _waiting.Count + 1, maxQueued));
-            ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
-            return;
+            _gate.Release(held);
         }
-
-        Enqueue(agent, requestId);
-        agent.Ref.Tell(new RemoteQueued(_incarnation.Epoch, requestId, _running, _waiting.Count));
     }
 
-    /// <returns>Whether a slot was freed.</returns>
-    private bool Release(RemoteRelease message)
-    {
-        if (!IsCurrent(message.Epoch, out var agent) || !agent.Held.Remove(message.RequestId))
-        {
-            return false;
-        }
-
-        _running--;
-        return true;
-    }
-
-    /// <returns>Whether a slot was freed (the request had been granted meanwhile).</returns>
-    private bool Cancel(RemoteCancel message)
+    /// <summary>The caller withdrew: its waiter leaves the gate, or its permits come back if it was granted meanwhile.</summary>
+    private void HandleCancel(RemoteCancel message)
     {
         if (!IsCurrent(message.Epoch, out var agent))
         {
-            return false;
+            return;
         }
 
-        if (agent.Pending.Remove(message.RequestId, out var waiting))
+        if (agent.Pending.Remove(message.RequestId, out var waiter))
         {
-            _waiting.Remove(waiting);
-            return false;
+            _gate.Withdraw(waiter);
         }
-
-        if (!agent.Held.Remove(message.RequestId))
+        else if (agent.Held.Remove(message.RequestId, out var held))
         {
-            return false;
+            _gate.Release(held);
         }
+    }
 
-        _running--;
-        return true;
+    /// <summary>A new limit: held permits stay held; waiters that can never fit now fail; waiters that fit now are granted.</summary>
+    private void HandleResize(ResizeLimiter message) =>
+        ApplyLimit(new LimitChanged(_limit.Version + 1, message.MaxRunning ?? _limit.MaxRunning, message.MaxQueued ?? _limit.MaxQueued));
+
+    private void ApplyLimit(LimitChanged limit)
+    {
+        _limit = limit;
+        _gate.SetMaxQueued(limit.MaxQueued);
+        _gate.Resize(_slots, limit.MaxRunning);
+        _log.Info("Cluster gatekeeper {0}: limit {1}, max queued {2} (resize {3})", _name, limit.MaxRunning, limit.MaxQueued?.ToString() ?? "unbounded", limit.Version);
+        foreach (var agent in _agents.Keys)
+        {
+            agent.Tell(limit);
+        }
     }
 
     /// <summary>An agent stopped (its node left or was downed, or its limiter was disposed): its waits go, its leases come back.</summary>
-    /// <returns>Whether slots were freed.</returns>
-    private bool Forget(IActorRef stopped)
+    private void Forget(IActorRef stopped)
     {
         _incarnation.Forget(stopped);
         if (!_agents.Remove(stopped, out var agent))
         {
-            return false;
+            return;
         }
 
-        foreach (var waiting in agent.Pending.Values)
-        {
-            _waiting.Remove(waiting);
-        }
-
+        _gate.WithdrawWhere(waiter => ((RemoteWaiter)waiter).Agent == agent);
+        agent.Pending.Clear();
         if (agent.Held.Count == 0)
         {
-            return false;
+            return;
         }
 
-        _log.Info("Cluster gatekeeper {0}: agent {1} is gone; released its {2} lease(s)", _name, stopped.Path, agent.Held.Count);
-        _running -= agent.Held.Count;
-        return true;
+        var permits = agent.Held.Values.Sum(held => held.Permits);
+        _log.Info("Cluster gatekeeper {0}: agent {1} is gone; released its {2} lease(s) of {3} permit(s)", _name, stopped.Path, agent.Held.Count, permits);
+        agent.Held.Clear();
+        _gate.Release(new PermitDemand(permits));
     }
 
     /// <summary>Whether a message belongs to this incarnation; if not, its sender is asked to announce itself and the message is dropped.</summary>
@@ -323,73 +395,5 @@ internal sealed class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IRecov
     {
         agent = null;
         return _incarnation.Admit(epoch, Sender) && _agents.TryGetValue(Sender, out agent);
-    }
-
-    private void GrantWaiting()
-    {
-        while (_running < _maxRunning && _waiting.Dequeue() is { } waiting)
-        {
-            waiting.Agent.Pending.Remove(waiting.RequestId);
-            Grant(waiting.Agent, waiting.RequestId);
-        }
-    }
-
-    private void Enqueue(AgentRecord agent, long requestId)
-    {
-        var waiting = new Waiting(agent, requestId);
-        agent.Pending.Add(requestId, waiting);
-        _waiting.Enqueue(waiting);
-    }
-
-    private void Grant(AgentRecord agent, long requestId)
-    {
-        agent.Held.Add(requestId);
-        _running++;
-        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
-        agent.Ref.Tell(new RemoteGranted(_incarnation.Epoch, requestId, _running, _waiting.Count));
-    }
-
-    private void ReplyStatus(bool recovering) =>
-        Sender.Tell(new ClusterLimiterStatus(_name, _running, _waiting.Count, _maxRunning, _maxQueued, recovering, _agents.Count));
-
-    /// <summary>The counts are the agents' books summed: every held id is one running slot, every pending id one waiter.</summary>
-    [Conditional("DEBUG")]
-    private void AssertInvariants()
-    {
-        System.Diagnostics.Debug.Assert(_running == _agents.Values.Sum(agent => agent.Held.Count), "running counts every held request");
-        System.Diagnostics.Debug.Assert(_waiting.Count == _agents.Values.Sum(agent => agent.Pending.Count), "the FIFO holds every pending request");
-    }
-
-    /// <summary>A new incarnation's node host broadcast: to the nodes' agents, and a probe of whether the node runs ActorQueue at all.</summary>
-    void IRecoveryRequests.AskNode(Address node, long epoch)
-    {
-        var host = NodeHostActor.At(Context, node);
-        host.Tell(new RecoverLimiter(_name, epoch), Self);
-        host.Tell(new Identify(node.ToString()), Self); // a string id: Akka serializes it natively
-    }
-
-    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverLimiter(_name, epoch), Self);
-
-    private sealed class RecoverTick
-    {
-        public static readonly RecoverTick Instance = new();
-    }
-
-    /// <summary>One node's agent: its held request ids and its waiting requests.</summary>
-    private sealed class AgentRecord(IActorRef agentRef)
-    {
-        public IActorRef Ref { get; } = agentRef;
-
-        public HashSet<long> Held { get; } = [];
-
-        public Dictionary<long, Waiting> Pending { get; } = [];
-    }
-
-    /// <summary>One request in the FIFO; its links live in it, so queueing it allocates nothing more.</summary>
-    private sealed class Waiting(AgentRecord agent, long requestId) : WaiterNode<Waiting>
-    {
-        public AgentRecord Agent { get; } = agent;
-
-        public long RequestId { get; } = requestId;
     }
 }

@@ -17,12 +17,15 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The limiter's cluster-wide name.</summary>
     private readonly string _name;
 
-    /// <summary>How many slots there are cluster-wide.</summary>
-    private readonly int _maxRunning;
-
-    /// <summary>How many may wait cluster-wide; null for no bound.</summary>
-    private readonly int? _maxQueued;
+    /// <summary>What a full queue does with a newcomer, for a gatekeeper this agent's envelope creates.</summary>
+    private readonly QueueFullMode _whenFull;
     private readonly Akka.Actor.Address _selfAddress;
+
+    /// <summary>The limit as of the newest resize this agent heard of; published to the facade through <see cref="_limits"/>.</summary>
+    private LimitChanged _limit;
+
+    /// <summary>Where the facade reads <see cref="_limit"/>.</summary>
+    private readonly LimitMirror _limits;
 
     /// <summary>The cluster-wide counts as of the last reply from the gatekeeper.</summary>
     private readonly LimiterCounts _clusterCounts;
@@ -39,7 +42,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// Requests waiting for a grant, by the agent's request id (ids ascend with arrival): facade requests
-    /// (<see cref="AcquireRequest"/>) and local actors' protocol requests (<see cref="ActorWaiter"/>), answered
+    /// (<see cref="ClusterAcquireRequest"/>) and local actors' protocol requests (<see cref="ActorWaiter"/>), answered
     /// alike through <see cref="PermitWaiter"/>.
     /// </summary>
     private readonly Dictionary<long, PermitWaiter> _pending = [];
@@ -59,29 +62,50 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The gatekeeper incarnation this agent has announced itself to.</summary>
     private readonly SingletonLink _gatekeeper;
 
+    /// <summary>A partition's agent: how long it lives on with nothing held and nobody waiting; zero for ever.</summary>
+    private readonly TimeSpan _idleTimeout;
+
+    /// <summary>A partition's agent: its key, told to the parent when it is idle.</summary>
+    private readonly string? _partition;
+
+    /// <summary>How many messages the parent routed here (requests, cancellations, status asks), so the parent can tell whether one is still on its way.</summary>
+    private long _routed;
+
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
-    public LimiterAgentActor(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
-                             LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval)
+    public LimiterAgentActor(LimiterAgentSetup setup)
     {
-        _helloInterval = helloInterval;
-        _name = name;
-        _maxRunning = maxRunning;
-        _maxQueued = maxQueued;
-        _gatekeeper = new SingletonLink(hubProxy, message => new LimiterEnvelope(name, maxRunning, maxQueued, message));
-        _selfAddress = selfAddress;
-        _clusterCounts = clusterCounts;
-        _localCounts = localCounts;
+        _helloInterval = setup.HelloInterval;
+        _name = setup.Name;
+        _whenFull = setup.Limit.WhenFull;
+        _limit = LimitChanged.None with { MaxRunning = setup.Limit.MaxRunning, MaxQueued = setup.Limit.MaxQueued };
+        _limits = setup.Limits;
+        _gatekeeper = new SingletonLink(setup.HubProxy, message => new LimiterEnvelope(_name, _limit.MaxRunning, _limit.MaxQueued, message) { WhenFull = _whenFull, IdleTimeout = setup.IdleTimeout });
+        _selfAddress = setup.SelfAddress;
+        _clusterCounts = setup.ClusterCounts;
+        _localCounts = setup.LocalCounts;
         _releaser = new AgentLeaseReleaser(Self);
+        _idleTimeout = setup.IdleTimeout;
+        _partition = setup.Partition;
 
-        Receive<AcquireRequest>(HandleFacadeAcquire);
+        Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
         Receive<WithdrawWaiter>(HandleFacadeCancel);
         Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
         Receive<GatekeeperProtocol.Release>(HandleActorRelease);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
-        Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _maxRunning, _maxQueued, _name)));
+        Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name)));
+        Receive<ResizeLimiter>(message => Send(message));
+        Receive<LimitChanged>(HandleLimitChanged);
+        Receive<WaitExpired>(HandleWaitExpired);
+        Receive<AgentIdleTick>(_ =>
+        {
+            if (IsIdle)
+            {
+                Context.Parent.Tell(new PartitionIdle(_partition!, _routed));
+            }
+        });
         Receive<GetLimiterStatus>(message => _gatekeeper.Send(message, Sender));
         Receive<RemoteGranted>(HandleGranted);
         Receive<RemoteQueued>(HandleQueued);
@@ -99,12 +123,38 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>Whether it holds nothing and nothing waits.</summary>
+    private bool IsIdle => _pending.Count == 0 && _held.Count == 0;
+
+    /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        {
+            _routed++;
+        }
+
+        var handled = base.AroundReceive(receive, message);
+        if (_idleTimeout > TimeSpan.Zero)
+        {
+            // Every message restarts the wait: the parent hears of it only after a whole idle timeout without any.
+            if (IsIdle)
+            {
+                Timers.StartSingleTimer(AgentIdleTick.Instance, AgentIdleTick.Instance, _idleTimeout);
+            }
+            else
+            {
+                Timers.Cancel(AgentIdleTick.Instance);
+            }
+        }
+
+        return handled;
+    }
+
     /// <inheritdoc />
     protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
 
-    public static Props Props(string name, int maxRunning, int? maxQueued, IActorRef hubProxy, Akka.Actor.Address selfAddress,
-                              LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval) =>
-        Akka.Actor.Props.Create(() => new LimiterAgentActor(name, maxRunning, maxQueued, hubProxy, selfAddress, clusterCounts, localCounts, helloInterval));
+    public static Props Props(LimiterAgentSetup setup) => Akka.Actor.Props.Create(() => new LimiterAgentActor(setup));
 
     /// <inheritdoc />
     protected override void PostStop()
@@ -121,7 +171,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         base.PostStop();
     }
 
-    private void HandleFacadeAcquire(AcquireRequest request)
+    private void HandleFacadeAcquire(ClusterAcquireRequest request)
     {
         if (request.IsWithdrawn)
         {
@@ -138,6 +188,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         if (_idByFacadeRequest.Remove(message.Waiter, out var id) && _pending.Remove(id))
         {
+            Timers.Cancel(new WaitExpired(id));
             PublishLocal();
             Send(new RemoteCancel(_gatekeeper.Epoch, id));
         }
@@ -185,6 +236,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
 
         if (_pending.Remove(id))
         {
+            Timers.Cancel(new WaitExpired(id));
             Sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
             PublishLocal();
             Send(new RemoteCancel(_gatekeeper.Epoch, id));
@@ -202,11 +254,12 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
             return; // from an incarnation this agent no longer follows, or withdrawn meanwhile (the cancel frees it)
         }
 
+        Timers.Cancel(new WaitExpired(message.RequestId));
         _clusterCounts.Publish(message.Running, message.Waiting);
         _held.Add(message.RequestId, request);
         _idByFacadeRequest.Remove(request);
         PublishLocal();
-        var grant = new PermitGrant(message.RequestId, PermitDemand.One, ClusterSnapshot(message.Running, message.Waiting), Waited: true);
+        var grant = new PermitGrant(message.RequestId, request.Demand, ClusterSnapshot(message.Running, message.Waiting), Waited: true);
         if (!request.TryGrant(grant))
         {
             ReleaseHeld(message.RequestId); // the caller cancelled at the same moment
@@ -231,14 +284,54 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
             return;
         }
 
+        Forget(message.RequestId, request);
+        request.Fail(RejectionError(message, request));
+    }
+
+    /// <summary>The exception a caller gets for a rejection: what it asked is too large, it may not wait, or the queue is full.</summary>
+    private Exception RejectionError(RemoteRejected message, PermitWaiter request) => message.Kind switch
+    {
+        PermitRejectionKind.ExceedsLimit => new ArgumentOutOfRangeException("permits", message.Requested,
+            $"permits must be <= max_running ({message.Limit}) of cluster limiter {_name}, got {message.Requested}"),
+        PermitRejectionKind.WouldWait => new ConcurrencyWaitTimeoutException(_name, TimeSpan.Zero, request.Demand.Permits, request.Source),
+        PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(
+            $"Evicted from the full wait queue (max_queued {message.MaxQueued}) of cluster limiter {_name} by a request of higher priority"),
+        _ => new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name),
+    };
+
+    /// <summary>A waiting request's wait timeout passed on this node: it is withdrawn here and at the gatekeeper, and fails.</summary>
+    private void HandleWaitExpired(WaitExpired message)
+    {
+        if (!_pending.Remove(message.RequestId, out var request))
+        {
+            return; // answered meanwhile
+        }
+
+        Forget(message.RequestId, request);
+        Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
+        request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
+    }
+
+    /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>
+    private void HandleLimitChanged(LimitChanged message)
+    {
+        if (message.Version > _limit.Version)
+        {
+            _limit = message;
+            _limits.Publish(message);
+        }
+    }
+
+    /// <summary>Drops a request that ended without a grant from the books that find it.</summary>
+    private void Forget(long id, PermitWaiter request)
+    {
+        Timers.Cancel(new WaitExpired(id));
         PublishLocal();
         _idByFacadeRequest.Remove(request);
         if (request is ActorWaiter actor)
         {
             _idByActorRequest.Remove((actor.ReplyTo, actor.RequestId));
         }
-
-        request.Fail(new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name));
     }
 
     /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
@@ -246,8 +339,15 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         _gatekeeper.Follow(Context, Sender, message.Epoch);
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
-        var pendingSources = Array.ConvertAll(pendingIds, id => _pending[id].Source);
-        Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, [.. _held.Keys], pendingIds, pendingSources));
+        var heldIds = _held.Keys.ToArray();
+        Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, heldIds, pendingIds, Array.ConvertAll(pendingIds, id => _pending[id].Source))
+        {
+            HeldPermits = Array.ConvertAll(heldIds, id => _held[id].Demand.Permits),
+            PendingPermits = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Permits),
+            PendingPriorities = Array.ConvertAll(pendingIds, id => _pending[id].Priority),
+            PendingMayWait = Array.ConvertAll(pendingIds, id => _pending[id].Timeout != TimeSpan.Zero),
+            Limit = _limit,
+        });
     }
 
     private void HandleTerminated(Terminated message)
@@ -265,6 +365,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
             _idByActorRequest.Remove(key, out var id);
             if (_pending.Remove(id))
             {
+                Timers.Cancel(new WaitExpired(id));
                 Send(new RemoteCancel(_gatekeeper.Epoch, id));
             }
             else
@@ -289,7 +390,16 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         _pending.Add(id, request);
         PublishLocal();
-        Send(new RemoteAcquire(_gatekeeper.Epoch, id, request.Source));
+        var timeout = request.Timeout;
+        if (timeout is { } wait && wait > TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
+        {
+            Timers.StartSingleTimer(new WaitExpired(id), new WaitExpired(id), wait); // on this node: the caller's clock, across hand-overs
+        }
+
+        Send(new RemoteAcquire(_gatekeeper.Epoch, id, request.Source)
+        {
+            Permits = request.Demand.Permits, Priority = request.Priority, MayWait = timeout != TimeSpan.Zero,
+        });
     }
 
     private void ReleaseHeld(long id)
@@ -304,17 +414,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     private void Send(object message) => _gatekeeper.Send(message, Self);
 
     /// <summary>The cluster-wide counts a reply of the gatekeeper carries, as a waiter is told them.</summary>
-    private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _maxRunning - running), waiting);
+    private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _limit.MaxRunning - running), waiting);
 
     private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
-}
-
-/// <summary>A facade lease of a cluster limiter was disposed.</summary>
-internal sealed record ReleaseAgentLease(long RequestId) : Akka.Event.IDeadLetterSuppression;
-
-/// <summary>Returns facade leases to their node's agent.</summary>
-internal sealed class AgentLeaseReleaser(IActorRef agent) : ILeaseReleaser
-{
-    /// <inheritdoc />
-    public void Release(ConcurrencyLease lease) => agent.Tell(new ReleaseAgentLease(lease.LeaseId), ActorRefs.NoSender);
 }

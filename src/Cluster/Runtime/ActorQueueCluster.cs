@@ -34,6 +34,9 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>This node's cluster limiters by name, so a name has one agent per node.</summary>
     private readonly ConcurrentDictionary<string, ClusterConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
 
+    /// <summary>This node's partitioned cluster limiters by name.</summary>
+    private readonly ConcurrentDictionary<string, ClusterPartitionedLimiter> _partitioned = new(StringComparer.Ordinal);
+
     internal ActorQueueCluster(ExtendedActorSystem system)
     {
         if (system.Provider is not Akka.Cluster.ClusterActorRefProvider)
@@ -123,48 +126,127 @@ public sealed class ActorQueueCluster : IExtension
 
     /// <summary>
     /// This node's handle on the cluster-wide limiter <paramref name="name"/>: every node asking for the same name
-    /// shares its slots. Asking again on the same node returns the same handle.
+    /// shares its permits. Asking again on the same node returns the same handle.
     /// </summary>
     /// <param name="name">The limiter's cluster-wide name.</param>
-    /// <param name="maxRunning">How many callers may hold a slot at once, cluster-wide; at least 1.</param>
+    /// <param name="maxRunning">How many permits may be held at once, cluster-wide; at least 1.</param>
     /// <param name="maxQueued">How many may wait cluster-wide; <c>null</c> for no bound.</param>
+    /// <param name="waitTimeout">How long a caller on this node waits by default; <c>null</c> (or infinite) for ever, <see cref="TimeSpan.Zero"/> not at all.</param>
+    /// <param name="whenFull">What the gatekeeper does when <paramref name="maxQueued"/> waiters wait and one more arrives.</param>
     /// <returns>The limiter.</returns>
+    /// <remarks>The gatekeeper takes its bounds and <paramref name="whenFull"/> from the first node that reaches it; a resize changes them for all.</remarks>
     /// <exception cref="ArgumentException">The name is empty, or this node already uses it with other bounds.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1 or <paramref name="maxQueued"/> is negative.</exception>
-    public ClusterConcurrencyLimiter Limiter(string name, int maxRunning, int? maxQueued = null)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1, <paramref name="maxQueued"/> or <paramref name="waitTimeout"/> is negative.</exception>
+    public ClusterConcurrencyLimiter Limiter(string name, int maxRunning, int? maxQueued = null, TimeSpan? waitTimeout = null,
+                                             QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        LimitValidation.MaxRunning(maxRunning, nameof(maxRunning));
-        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        var limit = LimitOf(name, maxRunning, maxQueued, waitTimeout, whenFull);
         while (true)
         {
             if (_limiters.TryGetValue(name, out var existing))
             {
-                if (existing.MaxRunning != maxRunning || existing.MaxQueued != maxQueued)
+                if (existing.Configured != limit)
                 {
-                    throw new ArgumentException(
-                        $"Cluster limiter '{name}' is already in use on this node with maxRunning={existing.MaxRunning}, maxQueued={existing.MaxQueued?.ToString() ?? "null"}; got maxRunning={maxRunning}, maxQueued={maxQueued?.ToString() ?? "null"}",
-                        nameof(name));
+                    throw new ArgumentException($"Cluster limiter '{name}' is already in use on this node with {existing.Configured}; got {limit}", nameof(name));
                 }
 
                 return existing;
             }
 
             // Lock-free: two racing callers may both start an agent; the loser stops its own before registering it.
-            var clusterCounts = new LimiterCounts();
-            var localCounts = new LimiterCounts();
-            var agent = StartAgent("actorqueue-limiter", name,
-                LimiterAgentActor.Props(name, maxRunning, maxQueued, HubProxy, Cluster.SelfAddress, clusterCounts, localCounts, Settings.HelloInterval));
-            var limiter = new ClusterConcurrencyLimiter(name, maxRunning, maxQueued, agent, clusterCounts, localCounts,
-                disposed => _limiters.TryRemove(new KeyValuePair<string, ClusterConcurrencyLimiter>(disposed.Name, disposed)));
+            var limiter = StartLimiter(name, limit, LimiterAgentActor.Props,
+                disposed => _limiters.TryRemove(new KeyValuePair<string, ClusterConcurrencyLimiter>(disposed.Name, disposed)),
+                register: false);
             if (_limiters.TryAdd(name, limiter))
             {
-                Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
+                Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, limiter.Agent));
                 return limiter;
             }
 
-            System.Stop(agent);
+            System.Stop(limiter.Agent);
         }
+    }
+
+    /// <summary>
+    /// This node's handle on the partitioned cluster limiter <paramref name="name"/>: a limit of
+    /// <paramref name="maxRunning"/> permits per key, shared by every node that asks for the same name. A partition's
+    /// gatekeeper (in the singleton) and agent (on each node) stop after <paramref name="idleTimeout"/> with nothing
+    /// held and nobody waiting. Asking again on the same node returns the same handle.
+    /// </summary>
+    /// <param name="name">The limiter's cluster-wide name.</param>
+    /// <param name="maxRunning">How many permits each partition has cluster-wide; at least 1.</param>
+    /// <param name="maxQueued">How many may wait in each partition; <c>null</c> for no bound.</param>
+    /// <param name="idleTimeout">How long an unused partition lives on; more than zero.</param>
+    /// <param name="waitTimeout">How long a caller on this node waits by default; <c>null</c> for ever.</param>
+    /// <param name="whenFull">What a partition's full queue does with a newcomer.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="ArgumentException">The name is empty, or this node already uses it with other bounds.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bound or timeout is out of range.</exception>
+    public ClusterPartitionedLimiter PartitionedLimiter(string name, int maxRunning, int? maxQueued, TimeSpan idleTimeout,
+                                                       TimeSpan? waitTimeout = null, QueueFullMode whenFull = QueueFullMode.RejectNewcomer)
+    {
+        var limit = LimitOf(name, maxRunning, maxQueued, waitTimeout, whenFull);
+        ActorQueue.Runtime.Timeouts.Period(idleTimeout, nameof(idleTimeout));
+        while (true)
+        {
+            if (_partitioned.TryGetValue(name, out var existing))
+            {
+                if (existing.Configured != limit || existing.IdleTimeout != idleTimeout)
+                {
+                    throw new ArgumentException(
+                        $"Partitioned cluster limiter '{name}' is already in use on this node with {existing.Configured}, idleTimeout={existing.IdleTimeout}; got {limit}, idleTimeout={idleTimeout}",
+                        nameof(name));
+                }
+
+                return existing;
+            }
+
+            var template = new LimiterAgentSetup(name, limit, HubProxy, Cluster.SelfAddress, new LimiterCounts(), new LimiterCounts(),
+                new LimitMirror(maxRunning, maxQueued), Settings.HelloInterval) { IdleTimeout = idleTimeout };
+            var count = new PartitionCount();
+            var agents = StartAgent("actorqueue-partitions", name, PartitionAgentsActor.Props(template, Host, count));
+            var limiter = new ClusterPartitionedLimiter(name, limit, idleTimeout, agents, count,
+                disposed => _partitioned.TryRemove(new KeyValuePair<string, ClusterPartitionedLimiter>(disposed.Name, disposed)));
+            if (_partitioned.TryAdd(name, limiter))
+            {
+                return limiter;
+            }
+
+            System.Stop(agents);
+        }
+    }
+
+    /// <summary>Checks a limiter's arguments, each error naming its parameter and value.</summary>
+    private static ClusterLimit LimitOf(string name, int maxRunning, int? maxQueued, TimeSpan? waitTimeout, QueueFullMode whenFull)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        LimitValidation.MaxRunning(maxRunning, nameof(maxRunning));
+        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : (TimeSpan?)null;
+        if (!Enum.IsDefined(whenFull))
+        {
+            throw new ArgumentOutOfRangeException(nameof(whenFull), whenFull, $"whenFull must be a QueueFullMode, got {(int)whenFull}");
+        }
+
+        return new ClusterLimit(maxRunning, maxQueued, timeout, whenFull);
+    }
+
+    /// <summary>
+    /// Starts a limiter agent made by <paramref name="props"/> and returns its handle; registers it with the node host
+    /// (so recover requests reach it) when <paramref name="register"/>.
+    /// </summary>
+    internal ClusterConcurrencyLimiter StartLimiter(string name, ClusterLimit limit, Func<LimiterAgentSetup, Props> props,
+                                                    Action<ClusterConcurrencyLimiter> onDisposed, bool register)
+    {
+        var setup = new LimiterAgentSetup(name, limit, HubProxy, Cluster.SelfAddress, new LimiterCounts(), new LimiterCounts(),
+            new LimitMirror(limit.MaxRunning, limit.MaxQueued), Settings.HelloInterval);
+        var agent = StartAgent("actorqueue-limiter", name, props(setup));
+        if (register)
+        {
+            Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
+        }
+
+        return new ClusterConcurrencyLimiter(setup, agent, onDisposed);
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
 using System.Text;
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
 using Akka.Actor;
 using Akka.Serialization;
 
@@ -42,6 +44,8 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         RemoteGranted => "GR",
         RemoteQueued => "QU",
         RemoteRejected => "RJ",
+        ResizeLimiter => "RZ",
+        LimitChanged => "LC",
         GetLimiterStatus => "LS",
         ClusterLimiterStatus => "LT",
         RecoverQueue => "RQ",
@@ -83,7 +87,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         switch (message)
         {
             case LimiterEnvelope m:
-                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); WriteNested(w, m.Message);
+                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); w.Write((byte)m.WhenFull); w.Write(m.IdleTimeout.Ticks); WriteNested(w, m.Message);
                 break;
             case QueueEnvelope m:
                 w.Write(m.Name); w.Write(m.Capacity); WriteNested(w, m.Message);
@@ -96,9 +100,12 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 break;
             case LimiterAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
+                WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
+                WriteArray(w, m.PendingMayWait, w.Write);
+
                 break;
             case RemoteAcquire m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait);
                 break;
             case RemoteRelease m:
                 w.Write(m.Epoch); w.Write(m.RequestId);
@@ -113,7 +120,13 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting);
                 break;
             case RemoteRejected m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.QueueDepth); w.Write(m.MaxQueued);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.QueueDepth); w.Write(m.MaxQueued); w.Write((byte)m.Kind); w.Write(m.Requested); w.Write(m.Limit);
+                break;
+            case ResizeLimiter m:
+                WriteNullable(w, m.MaxRunning); WriteNullable(w, m.MaxQueued);
+                break;
+            case LimitChanged m:
+                WriteLimit(w, m);
                 break;
             case GetLimiterStatus or GetQueueStatus:
                 break;
@@ -163,17 +176,26 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
 
     private object Read(BinaryReader r, string manifest) => manifest switch
     {
-        "LE" => new LimiterEnvelope(r.ReadString(), r.ReadInt32(), ReadNullableInt(r), ReadNested(r)),
+        "LE" => ReadLimiterEnvelope(r),
         "QE" => new QueueEnvelope(r.ReadString(), r.ReadInt32(), ReadNested(r)),
         "RL" => new RecoverLimiter(r.ReadString(), r.ReadInt64()),
         "NA" => new NoLimiterAgent(r.ReadString(), r.ReadInt64(), Address.Parse(r.ReadString())),
-        "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r)),
-        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()),
+        "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
+        {
+            HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
+            PendingMayWait = ReadBools(r),
+        },
+        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean() },
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
         "CA" => new RemoteCancel(r.ReadInt64(), r.ReadInt64()),
         "GR" => new RemoteGranted(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
         "QU" => new RemoteQueued(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
-        "RJ" => new RemoteRejected(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+        "RJ" => new RemoteRejected(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32())
+        {
+            Kind = ReadEnum<PermitRejectionKind>(r, (byte)PermitRejectionKind.Disposed), Requested = r.ReadInt64(), Limit = r.ReadInt64(),
+        },
+        "RZ" => new ResizeLimiter(ReadNullableInt(r), ReadNullableInt(r)),
+        "LC" => ReadLimit(r),
         "LS" => GetLimiterStatus.Instance,
         "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32()),
         "RQ" => new RecoverQueue(r.ReadString(), r.ReadInt64()),
@@ -192,6 +214,66 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     };
 
     private IActorRef ResolveRef(string path) => system.Provider.ResolveActorRef(path);
+
+    private LimiterEnvelope ReadLimiterEnvelope(BinaryReader r)
+    {
+        var (name, maxRunning, maxQueued) = (r.ReadString(), r.ReadInt32(), ReadNullableInt(r));
+        var whenFull = ReadEnum<QueueFullMode>(r, (byte)QueueFullMode.EvictLowestPriorityNewest);
+        var idleTimeout = TimeSpan.FromTicks(Math.Max(0, r.ReadInt64()));
+        return new LimiterEnvelope(name, maxRunning, maxQueued, ReadNested(r)) { WhenFull = whenFull, IdleTimeout = idleTimeout };
+    }
+
+    /// <summary>Reads an enum sent as a byte, refusing values beyond <paramref name="max"/> (a peer's bytes are not trusted).</summary>
+    private static TEnum ReadEnum<TEnum>(BinaryReader r, byte max)
+        where TEnum : struct, Enum
+    {
+        var value = r.ReadByte();
+        return value <= max
+            ? (TEnum)Enum.ToObject(typeof(TEnum), value)
+            : throw new System.Runtime.Serialization.SerializationException($"{typeof(TEnum).Name} has no value {value}");
+    }
+
+    private static void WriteLongs(BinaryWriter w, long[] values) => WriteArray(w, values, w.Write);
+
+    private static void WriteInts(BinaryWriter w, int[] values) => WriteArray(w, values, w.Write);
+
+    private static void WriteStrings(BinaryWriter w, string[] values) => WriteArray(w, values, w.Write);
+
+    private static long[] ReadLongs(BinaryReader r) => ReadArray(r, r.ReadInt64);
+
+    private static int[] ReadInts(BinaryReader r) => ReadArray(r, r.ReadInt32);
+
+    private static string[] ReadStrings(BinaryReader r) => ReadArray(r, r.ReadString);
+
+    private static bool[] ReadBools(BinaryReader r) => ReadArray(r, r.ReadBoolean);
+
+    /// <summary>An array as its length, then its elements.</summary>
+    private static void WriteArray<T>(BinaryWriter w, T[] values, Action<T> write)
+    {
+        w.Write(values.Length);
+        foreach (var value in values)
+        {
+            write(value);
+        }
+    }
+
+    private static T[] ReadArray<T>(BinaryReader r, Func<T> read)
+    {
+        var values = new T[r.ReadInt32()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = read();
+        }
+
+        return values;
+    }
+
+    private static void WriteLimit(BinaryWriter w, LimitChanged limit)
+    {
+        w.Write(limit.Version); w.Write(limit.MaxRunning); WriteNullable(w, limit.MaxQueued);
+    }
+
+    private static LimitChanged ReadLimit(BinaryReader r) => new(r.ReadInt64(), r.ReadInt32(), ReadNullableInt(r));
 
     private void WriteNested(BinaryWriter w, object message)
     {
@@ -222,44 +304,4 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     private static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;
 
     private static string? ReadNullableString(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
-
-    private static void WriteLongs(BinaryWriter w, long[] values)
-    {
-        w.Write(values.Length);
-        foreach (var value in values)
-        {
-            w.Write(value);
-        }
-    }
-
-    private static long[] ReadLongs(BinaryReader r)
-    {
-        var values = new long[r.ReadInt32()];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = r.ReadInt64();
-        }
-
-        return values;
-    }
-
-    private static void WriteStrings(BinaryWriter w, string[] values)
-    {
-        w.Write(values.Length);
-        foreach (var value in values)
-        {
-            w.Write(value);
-        }
-    }
-
-    private static string[] ReadStrings(BinaryReader r)
-    {
-        var values = new string[r.ReadInt32()];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = r.ReadString();
-        }
-
-        return values;
-    }
 }

@@ -1,3 +1,5 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
 using Akka.Actor;
 using Akka.Event;
 
@@ -10,8 +12,18 @@ namespace ActorQueue.Cluster;
 // dropped and answered with a recover request, so the state a new incarnation builds comes only from
 // announcements and later messages.
 
-/// <summary>A message for the cluster gatekeeper named <see cref="Name"/>; the hub creates the gatekeeper on first use.</summary>
-internal sealed record LimiterEnvelope(string Name, int MaxRunning, int? MaxQueued, object Message) : IClusterMessage;
+/// <summary>
+/// A message for the cluster gatekeeper named <see cref="Name"/>; the hub creates the gatekeeper on first use, with the
+/// sending agent's view of the limit (<see cref="MaxRunning"/>, <see cref="MaxQueued"/>, <see cref="WhenFull"/>).
+/// </summary>
+internal sealed record LimiterEnvelope(string Name, int MaxRunning, int? MaxQueued, object Message) : IClusterMessage
+{
+    /// <summary>What a full queue does with a newcomer.</summary>
+    public QueueFullMode WhenFull { get; init; }
+
+    /// <summary>How long the gatekeeper of a partition lives on with nothing held and nobody waiting; zero for ever.</summary>
+    public TimeSpan IdleTimeout { get; init; }
+}
 
 /// <summary>A message for the distributed queue router named <see cref="Name"/>; the hub creates the router on first use (<see cref="Capacity"/> 0: sent by a worker, which does not know it).</summary>
 internal sealed record QueueEnvelope(string Name, int Capacity, object Message) : IClusterMessage;
@@ -22,11 +34,41 @@ internal sealed record RecoverLimiter(string Name, long Epoch) : IClusterMessage
 /// <summary>A node host → the gatekeeper: this node has no agent for the limiter, so it holds no leases.</summary>
 internal sealed record NoLimiterAgent(string Name, long Epoch, Address Node) : IClusterMessage;
 
-/// <summary>A limiter agent → the gatekeeper: the leases this node holds and the requests it waits for, oldest first.</summary>
-internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, long[] PendingIds, string[] PendingSources) : IClusterMessage;
+/// <summary>
+/// A limiter agent → the gatekeeper: the leases this node holds and the requests it waits for, oldest first, with the
+/// newest limit the agent has heard of (<see cref="Limit"/>), so that a resize survives a hand-over.
+/// </summary>
+/// <remarks>The per-request arrays are parallel to <see cref="Held"/> and <see cref="PendingIds"/>; an empty one means 1 permit and priority 0 for each.</remarks>
+internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, long[] PendingIds, string[] PendingSources) : IClusterMessage
+{
+    /// <summary>The permits of each held lease.</summary>
+    public int[] HeldPermits { get; init; } = [];
 
-/// <summary>An agent → the gatekeeper: a request for a slot (ids are the agent's own, never reused).</summary>
-internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) : IClusterMessage;
+    /// <summary>The permits each waiting request asks for.</summary>
+    public int[] PendingPermits { get; init; } = [];
+
+    /// <summary>The priority of each waiting request.</summary>
+    public int[] PendingPriorities { get; init; } = [];
+
+    /// <summary>Whether each waiting request may wait (<c>false</c>: a zero wait timeout, granted at once or rejected).</summary>
+    public bool[] PendingMayWait { get; init; } = [];
+
+    /// <summary>The newest resized limit the agent knows; <see cref="LimitChanged.None"/> when it knows of no resize.</summary>
+    public LimitChanged Limit { get; init; } = LimitChanged.None;
+}
+
+/// <summary>An agent → the gatekeeper: a request for permits (ids are the agent's own, never reused).</summary>
+internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) : IClusterMessage
+{
+    /// <summary>How many permits it asks for.</summary>
+    public int Permits { get; init; } = 1;
+
+    /// <summary>Higher is served first; FIFO within one priority.</summary>
+    public int Priority { get; init; }
+
+    /// <summary>Whether it may wait; <c>false</c> for a zero wait timeout (granted at once or rejected). Longer timeouts run on the agent.</summary>
+    public bool MayWait { get; init; } = true;
+}
 
 /// <summary>An agent → the gatekeeper: a granted slot comes back.</summary>
 internal sealed record RemoteRelease(long Epoch, long RequestId) : IClusterMessage;
@@ -40,8 +82,31 @@ internal sealed record RemoteGranted(long Epoch, long RequestId, int Running, in
 /// <summary>The gatekeeper → an agent: the request waits; <see cref="Waiting"/> cluster-wide, this one included.</summary>
 internal sealed record RemoteQueued(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage;
 
-/// <summary>The gatekeeper → an agent: the wait queue is full.</summary>
-internal sealed record RemoteRejected(long Epoch, long RequestId, int QueueDepth, int MaxQueued) : IClusterMessage;
+/// <summary>The gatekeeper → an agent: the request is turned away (by default: the wait queue is full).</summary>
+internal sealed record RemoteRejected(long Epoch, long RequestId, int QueueDepth, int MaxQueued) : IClusterMessage
+{
+    /// <summary>Why.</summary>
+    public PermitRejectionKind Kind { get; init; } = PermitRejectionKind.QueueFull;
+
+    /// <summary>What it asked for, for <see cref="PermitRejectionKind.ExceedsLimit"/>.</summary>
+    public long Requested { get; init; }
+
+    /// <summary>The limit it exceeds, for <see cref="PermitRejectionKind.ExceedsLimit"/>.</summary>
+    public long Limit { get; init; }
+}
+
+/// <summary>An agent → the gatekeeper (the facade's <c>Resize</c>): new bounds; <c>null</c> leaves one unchanged.</summary>
+internal sealed record ResizeLimiter(int? MaxRunning, int? MaxQueued) : IClusterMessage;
+
+/// <summary>
+/// The gatekeeper → the agents, after a resize (and in an announce, agent → a new gatekeeper): the limit as of
+/// <see cref="Version"/>, which counts resizes across incarnations so the newest wins.
+/// </summary>
+internal sealed record LimitChanged(long Version, int MaxRunning, int? MaxQueued) : IClusterMessage
+{
+    /// <summary>No resize known: the limit the limiter was created with.</summary>
+    public static LimitChanged None { get; } = new(0, 0, null);
+}
 
 /// <summary>Asks a cluster gatekeeper for its exact counts; the reply is <see cref="ClusterLimiterStatus"/>.</summary>
 internal sealed record GetLimiterStatus : IClusterMessage

@@ -7,19 +7,6 @@ namespace ActorQueue.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterLimiterTests
 {
-    /// <summary>The gatekeeper's counts, or null when the ask is lost (it went to a gatekeeper that is just stopping).</summary>
-    private static async Task<ClusterLimiterStatus?> StatusAsync(ClusterConcurrencyLimiter limiter)
-    {
-        try
-        {
-            return await limiter.GetStatusAsync(TimeSpan.FromSeconds(1));
-        }
-        catch (AskTimeoutException)
-        {
-            return null;
-        }
-    }
-
     [Fact]
     public async Task The_limit_holds_across_three_nodes_under_load()
     {
@@ -46,7 +33,7 @@ public sealed class ClusterLimiterTests
         Assert.Equal(3 * 6 * 15, completed);
         Assert.Equal(3, maxSeen); // never above the cluster-wide limit, and the limit was actually reached
         // Releases are one-way messages from three nodes: the gatekeeper ends with every slot back.
-        var status = (await Poll.ValueAsync(() => StatusAsync(limiters[1]), s => s?.Running == 0, ClusterNodes.StepTimeout))!;
+        var status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(limiters[1]), s => s?.Running == 0, ClusterNodes.StepTimeout))!;
         Assert.Equal((0, false, 3), (status.Waiting, status.Recovering, status.Agents));
     }
 
@@ -65,7 +52,7 @@ public sealed class ClusterLimiterTests
 
         var survivor = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("crash", maxRunning: 2);
         var waiting = survivor.AcquireAsync("survivor").AsTask();
-        var status = (await Poll.ValueAsync(() => StatusAsync(survivor), s => s?.Waiting == 1, ClusterNodes.StepTimeout))!;
+        var status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(survivor), s => s?.Waiting == 1, ClusterNodes.StepTimeout))!;
         Assert.Equal(2, status.Running); // the survivor really waits behind the victim's leases
         Assert.False(waiting.IsCompleted);
 
@@ -93,17 +80,17 @@ public sealed class ClusterLimiterTests
         // The holder's node is slow to answer the new gatekeeper: until it has, nothing may be granted.
         holderNode.Agent.Tell(RecoveryHoldingAgent.HoldRecovery.Instance);
         await cluster.LeaveAsync(oldest); // the singleton moves to the next-oldest node
-        var recovering = (await Poll.ValueAsync(() => StatusAsync(waiterNode), s => s?.Agents >= 1, ClusterNodes.StepTimeout))!;
+        var recovering = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(waiterNode), s => s?.Agents >= 1, ClusterNodes.StepTimeout))!;
         Assert.True(recovering.Recovering);
         Assert.Equal((0, 1), (recovering.Running, recovering.Waiting)); // the waiter re-announced itself...
         Assert.False(waiter.IsCompleted); // ...and was not granted a slot the holder still has
         holderNode.Agent.Tell(RecoveryHoldingAgent.ReleaseRecovery.Instance);
 
         // The new gatekeeper learned the holder's two leases: the waiter is still waiting, and so is a newcomer.
-        var status = (await Poll.ValueAsync(() => StatusAsync(holderNode), s => s is { Recovering: false }, ClusterNodes.StepTimeout))!;
+        var status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(holderNode), s => s is { Recovering: false }, ClusterNodes.StepTimeout))!;
         Assert.Equal((2, 1), (status.Running, status.Waiting));
         var newcomer = holderNode.AcquireAsync("newcomer").AsTask();
-        status = (await Poll.ValueAsync(() => StatusAsync(holderNode), s => s?.Waiting == 2, ClusterNodes.StepTimeout))!;
+        status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(holderNode), s => s?.Waiting == 2, ClusterNodes.StepTimeout))!;
         Assert.Equal(2, status.Running);
         Assert.False(waiter.IsCompleted);
         Assert.False(newcomer.IsCompleted);

@@ -1,4 +1,6 @@
+using ActorQueue.Actors;
 using ActorQueue.Cluster;
+using ActorQueue.Coordination;
 
 namespace ActorQueue.Tests.Cluster;
 
@@ -29,6 +31,10 @@ public sealed class ClusterMessageSerializerTests
             new ItemDone(3, 2, false, null, "InvalidOperationException: bad", node.ToString()),
             new ItemDone(4, 1, true, "\"ok\"", null, node.ToString()),
             GetQueueStatus.Instance, new DistributedQueueStatus("jobs", 1, 2, 3, 4, 5, 6, 7),
+            new LimiterEnvelope("llm", 3, 10, new RemoteAcquire(7, 9, "agent") { Permits = 2, Priority = -3, MayWait = false }) { WhenFull = QueueFullMode.EvictLowestPriorityNewest },
+            new LimiterAnnounce(42, node, [1, 2], [3], ["src"]) { HeldPermits = [2, 1], PendingPermits = [3], PendingPriorities = [5], PendingMayWait = [false], Limit = new LimitChanged(4, 6, null) },
+            new RemoteRejected(1, 2, 1, 0) { Kind = PermitRejectionKind.ExceedsLimit, Requested = 3, Limit = 2 },
+            new ResizeLimiter(5, null), new ResizeLimiter(null, 0), new LimitChanged(3, 4, 5),
         ];
 
         foreach (var message in messages)
@@ -43,5 +49,10 @@ public sealed class ClusterMessageSerializerTests
         var dispatched = (DispatchItem)system.Serialization.Deserialize(
             system.Serialization.FindSerializerFor(messages[20]).ToBinary(messages[20]), ClusterMessageSerializer.SerializerId, "DI");
         Assert.Equal(someRef.Path, dispatched.Envelope.Producer.Path);
+
+        // An enum byte beyond the enum (here the rejection kind after epoch, id, depth and bound) is refused, not cast.
+        var rejected = system.Serialization.FindSerializerFor(new RemoteRejected(1, 2, 3, 4)).ToBinary(new RemoteRejected(1, 2, 3, 4));
+        rejected[24] = 200;
+        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => system.Serialization.Deserialize(rejected, ClusterMessageSerializer.SerializerId, "RJ"));
     }
 }

@@ -105,6 +105,25 @@ internal sealed class ClusterNodes : IAsyncDisposable
             StepTimeout, $"the others removed {address}", TimeSpan.FromMilliseconds(20));
     }
 
+    /// <summary>A cluster limiter's exact counts, or null when the ask is lost (it went to a gatekeeper that is just stopping).</summary>
+    public static Task<ClusterLimiterStatus?> StatusAsync(ClusterConcurrencyLimiter limiter) => StatusAsync(limiter.GetStatusAsync);
+
+    /// <summary>A partition's exact counts, or null when the ask is lost.</summary>
+    public static Task<ClusterLimiterStatus?> StatusAsync(ClusterPartitionedLimiter limiter, string key) =>
+        StatusAsync((timeout, token) => limiter.GetStatusAsync(key, timeout, token));
+
+    private static async Task<ClusterLimiterStatus?> StatusAsync(Func<TimeSpan?, CancellationToken, Task<ClusterLimiterStatus>> ask)
+    {
+        try
+        {
+            return await ask(TimeSpan.FromSeconds(1), CancellationToken.None);
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
     private IEnumerable<ActorSystem> Live => _all.Where(node => !node.WhenTerminated.IsCompleted);
 
     /// <inheritdoc />

@@ -14,9 +14,8 @@ internal sealed class RecoveryHoldingAgent : LimiterAgentActor, IWithUnboundedSt
     /// <summary>Whether recover requests are held now.</summary>
     private bool _holding;
 
-    public RecoveryHoldingAgent(string name, int maxRunning, IActorRef hubProxy, Address selfAddress,
-                                 LimiterCounts clusterCounts, LimiterCounts localCounts, TimeSpan helloInterval)
-        : base(name, maxRunning, null, hubProxy, selfAddress, clusterCounts, localCounts, helloInterval)
+    public RecoveryHoldingAgent(LimiterAgentSetup setup)
+        : base(setup)
     {
     }
 
@@ -63,17 +62,7 @@ internal static class RecoveryHolding
     /// This node's handle on cluster limiter <paramref name="name"/>, in place of <see cref="ActorQueueCluster.Limiter"/>:
     /// its agent is a <see cref="RecoveryHoldingAgent"/>, registered with the node host like a production agent.
     /// </summary>
-    public static ClusterConcurrencyLimiter Limiter(ActorSystem node, string name, int maxRunning)
-    {
-        var cluster = ActorQueueCluster.Get(node);
-        var clusterCounts = new LimiterCounts();
-        var localCounts = new LimiterCounts();
-        var selfAddress = cluster.Cluster.SelfAddress;
-        var helloInterval = cluster.Settings.HelloInterval;
-        var hubProxy = cluster.HubProxy;
-        var agent = node.ActorOf(Props.Create(() => new RecoveryHoldingAgent(name, maxRunning, hubProxy, selfAddress, clusterCounts, localCounts, helloInterval))
-            .WithDispatcher(cluster.CoordinatorDispatcher), $"recovery-holding-{name}");
-        cluster.Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
-        return new ClusterConcurrencyLimiter(name, maxRunning, null, agent, clusterCounts, localCounts, _ => { });
-    }
+    public static ClusterConcurrencyLimiter Limiter(ActorSystem node, string name, int maxRunning) =>
+        ActorQueueCluster.Get(node).StartLimiter(name, new ClusterLimit(maxRunning, null, null, QueueFullMode.RejectNewcomer),
+            setup => Props.Create(() => new RecoveryHoldingAgent(setup)), _ => { }, register: true);
 }

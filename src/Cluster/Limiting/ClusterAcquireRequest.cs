@@ -1,0 +1,39 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// A facade caller's request to a cluster limiter's node agent: its own message and its own completion
+/// (<see cref="FacadeWaiter{TResult}"/>), with what it asks (permits, priority, wait timeout). The agent stamps
+/// <see cref="Releaser"/> on arrival.
+/// </summary>
+internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, int priority, TimeSpan? timeout, IActorRef agent)
+    : FacadeWaiter<ConcurrencyLease>(agent)
+{
+    /// <inheritdoc />
+    public override string Source { get; } = source;
+
+    /// <inheritdoc />
+    public override PermitDemand Demand { get; } = demand;
+
+    /// <inheritdoc />
+    public override int Priority { get; } = priority;
+
+    /// <inheritdoc />
+    public override TimeSpan? Timeout { get; } = timeout;
+
+    /// <summary>The partition key, for a partitioned limiter's request; <c>null</c> otherwise.</summary>
+    public string? Partition { get; init; }
+
+    /// <summary>Where the granted lease goes back; set by the agent before it can be granted.</summary>
+    public ILeaseReleaser? Releaser { get; set; }
+
+    /// <inheritdoc />
+    public override void Undelivered() =>
+        Fail(new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed."));
+
+    /// <inheritdoc />
+    protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source);
+}

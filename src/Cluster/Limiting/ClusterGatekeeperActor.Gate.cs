@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+// The cluster gatekeeper's sides toward its permit gate (the listener: the agents' books and telemetry) and toward
+// its incarnation (the recover requests), and its timers' messages.
+internal sealed partial class ClusterGatekeeperActor
+{
+    /// <inheritdoc />
+    void IPermitGateListener.Publish(in PermitSnapshot now)
+    {
+        // The up-down counters take one delta per message (AroundReceive); agents get the counts in the replies.
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.Queued(PermitWaiter waiter)
+    {
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
+    {
+        var remote = (RemoteWaiter)waiter;
+        remote.Agent.Pending.Remove(remote.RequestId);
+        remote.Agent.Held.Add(remote.RequestId, grant.Demand);
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.GrantLost(PermitWaiter waiter, in PermitGrant grant) =>
+        throw new InvalidOperationException("A remote waiter withdraws by message: a grant always reaches it.");
+
+    /// <inheritdoc />
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
+
+    /// <inheritdoc />
+    Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
+    {
+        var remote = (RemoteWaiter)waiter;
+        remote.Agent.Pending.Remove(remote.RequestId);
+        ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
+        return new RejectionNotice(rejection);
+    }
+
+    /// <summary>The counts are the agents' books summed: every held lease its permits, every pending request one waiter.</summary>
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        System.Diagnostics.Debug.Assert(_slots.InUse == _agents.Values.Sum(agent => agent.Held.Values.Sum(held => (long)held.Permits)), "the permits in use are the held leases' permits");
+        System.Diagnostics.Debug.Assert(_gate.Waiting == _agents.Values.Sum(agent => agent.Pending.Count), "the gate holds every pending request");
+    }
+
+    /// <summary>A new incarnation's node host broadcast: to the nodes' agents, and a probe of whether the node runs ActorQueue at all.</summary>
+    void IRecoveryRequests.AskNode(Address node, long epoch)
+    {
+        var host = NodeHostActor.At(Context, node);
+        host.Tell(new RecoverLimiter(_name, epoch), Self);
+        host.Tell(new Identify(node.ToString()), Self); // a string id: Akka serializes it natively
+    }
+
+    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverLimiter(_name, epoch), Self);
+
+    private sealed class RecoverTick
+    {
+        public static readonly RecoverTick Instance = new();
+    }
+
+    private sealed class IdleTick
+    {
+        public static readonly IdleTick Instance = new();
+    }
+}

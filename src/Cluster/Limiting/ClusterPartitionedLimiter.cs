@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using ActorQueue.Actors;
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// A concurrency limit per key (a tenant, an API key, a host) that holds across the whole cluster: each key in use is
+/// a cluster limiter of its own, with its own gatekeeper in the singleton and its own agent on each node that uses it.
+/// Both stop after the idle timeout with nothing held and nobody waiting, so a stream of distinct keys keeps memory
+/// bounded on every node and on the singleton. Get one with <see cref="ActorQueueCluster.PartitionedLimiter"/>.
+/// </summary>
+/// <remarks>
+/// Every partition has the same bounds and the same guarantees as <see cref="ClusterConcurrencyLimiter"/> (weights,
+/// priorities, wait timeouts, hand-over). A partition that was stopped for idleness and is used again starts as a new
+/// gatekeeper incarnation: it asks every member first, so it never over-admits.
+/// </remarks>
+[DebuggerDisplay("{Name}: {PartitionCount} partition(s) on this node")]
+public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
+{
+    /// <summary>The node's parent of the partitions' agents.</summary>
+    private readonly IActorRef _agents;
+
+    /// <summary>How many partitions live on this node.</summary>
+    private readonly PartitionCount _count;
+
+    /// <summary>Tells the node extension the name is free again.</summary>
+    private readonly Action<ClusterPartitionedLimiter> _onDisposed;
+
+    /// <summary>1 once disposal has begun.</summary>
+    private int _disposed;
+
+    internal ClusterPartitionedLimiter(string name, ClusterLimit limit, TimeSpan idleTimeout, IActorRef agents, PartitionCount count,
+                                       Action<ClusterPartitionedLimiter> onDisposed)
+    {
+        Name = name;
+        Configured = limit;
+        IdleTimeout = idleTimeout;
+        _agents = agents;
+        _count = count;
+        _onDisposed = onDisposed;
+    }
+
+    /// <summary>The limiter's cluster-wide name.</summary>
+    public string Name { get; }
+
+    /// <summary>How many permits each partition has cluster-wide.</summary>
+    public int MaxRunning => Configured.MaxRunning;
+
+    /// <summary>How many may wait in each partition cluster-wide; <c>null</c> for no bound.</summary>
+    public int? MaxQueued => Configured.MaxQueued;
+
+    /// <summary>How long a partition lives on with nothing held and nobody waiting.</summary>
+    public TimeSpan IdleTimeout { get; }
+
+    /// <summary>How many partitions are live on this node now.</summary>
+    public int PartitionCount => _count.Value;
+
+    /// <summary>The bounds this node created it with.</summary>
+    internal ClusterLimit Configured { get; }
+
+    /// <summary>Takes <paramref name="permits"/> permits of the partition <paramref name="key"/>, cluster-wide, as <see cref="ClusterConcurrencyLimiter.AcquireAsync(int, int, TimeSpan?, string, CancellationToken)"/>.</summary>
+    /// <param name="key">The partition; not <c>null</c>.</param>
+    /// <param name="permits">How many permits; at least 1 and at most <see cref="MaxRunning"/>.</param>
+    /// <param name="priority">Higher is served first; FIFO within one priority.</param>
+    /// <param name="waitTimeout">How long to wait: <c>null</c> for the limiter's default, infinite for ever, zero not at all.</param>
+    /// <param name="source">Who asks; shows in rejection messages.</param>
+    /// <param name="cancellationToken">Withdraws the request while it waits.</param>
+    /// <returns>The lease; dispose it to give the permits back.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="permits"/> or <paramref name="waitTimeout"/> is out of range.</exception>
+    public ValueTask<ConcurrencyLease> AcquireAsync(string key, int permits = 1, int priority = 0, TimeSpan? waitTimeout = null,
+                                                    string source = "unnamed", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(source);
+        ClusterArguments.Permits(permits, MaxRunning, nameof(permits));
+        var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : Configured.WaitTimeout;
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
+        }
+
+        var request = new ClusterAcquireRequest(source, new(permits), priority, timeout, _agents) { Partition = key };
+        _agents.Tell(request, ActorRefs.NoSender);
+        return request.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Asks the gatekeeper of the partition <paramref name="key"/> for its exact cluster-wide counts.</summary>
+    /// <param name="key">The partition; not <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The partition's counts.</returns>
+    public Task<ClusterLimiterStatus> GetStatusAsync(string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(key), timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+    }
+
+    /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
+    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents);
+
+    /// <summary>Stops this node's agents: their waiters get <see cref="ObjectDisposedException"/>, the gatekeepers release the node's leases.</summary>
+    /// <returns>A task that completes when the agents have stopped.</returns>
+    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, _agents));
+}

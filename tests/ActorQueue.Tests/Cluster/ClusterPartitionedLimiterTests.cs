@@ -1,0 +1,58 @@
+using ActorQueue.Actors;
+using ActorQueue.Cluster;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Cluster;
+
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterPartitionedLimiterTests
+{
+    [Fact]
+    public async Task Partitions_limit_each_key_across_nodes_and_idle_ones_stop_on_the_nodes_and_in_the_singleton()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var singletonNode = cluster.Nodes[0];
+        var idle = TimeSpan.FromMilliseconds(300);
+        var here = ActorQueueCluster.Get(singletonNode).PartitionedLimiter("tenants", maxRunning: 1, maxQueued: null, idle);
+        var there = ActorQueueCluster.Get(cluster.Nodes[1]).PartitionedLimiter("tenants", maxRunning: 1, maxQueued: null, idle);
+
+        var heldA = await there.AcquireAsync("a").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        var waitingA = here.AcquireAsync("a").AsTask();
+        await Poll.ValueAsync(() => ClusterNodes.StatusAsync(here, "a"), s => s?.Waiting == 1, ClusterNodes.StepTimeout);
+        (await here.AcquireAsync("b").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // another key is not held up
+        Assert.True(await AnyGatekeeperAsync(singletonNode, "a")); // a held partition stays
+        Assert.False(waitingA.IsCompleted);
+        heldA.Dispose();
+        (await waitingA.WaitAsync(ClusterNodes.StepTimeout)).Dispose();
+
+        // A stream of distinct keys: every partition stops once idle, on both nodes and in the singleton.
+        for (var i = 0; i < 50; i++)
+        {
+            (await there.AcquireAsync($"key-{i}").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose();
+        }
+
+        await Poll.UntilAsync(() => here.PartitionCount == 0 && there.PartitionCount == 0, ClusterNodes.StepTimeout,
+            () => $"every node's partitions stopped (here {here.PartitionCount}, there {there.PartitionCount})", TimeSpan.FromMilliseconds(20));
+        await Poll.ValueAsync(() => AnyGatekeeperAsync(singletonNode, ""), any => !any, ClusterNodes.StepTimeout);
+
+        // A key used again after its partition stopped is a new gatekeeper incarnation, and its limit still holds.
+        await using var again = await here.AcquireAsync("a").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => there.AcquireAsync("a", waitTimeout: TimeSpan.Zero).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        Assert.Throws<ArgumentNullException>("key", () => here.AcquireAsync(null!));
+    }
+
+    /// <summary>Whether the singleton hub has a gatekeeper for a partition of "tenants" whose key starts with <paramref name="keyPrefix"/>.</summary>
+    private static async Task<bool> AnyGatekeeperAsync(ActorSystem singletonNode, string keyPrefix)
+    {
+        var name = HubActor.ChildName(AgentKinds.Limiter, PartitionAgentsActor.PartitionName("tenants", keyPrefix));
+        try
+        {
+            await singletonNode.ActorSelection($"/system/{ActorQueueCluster.SingletonManagerName}/hub/{name}*").ResolveOne(TimeSpan.FromSeconds(1));
+            return true;
+        }
+        catch (ActorNotFoundException)
+        {
+            return false;
+        }
+    }
+}
