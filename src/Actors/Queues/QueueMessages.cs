@@ -59,6 +59,12 @@ internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
 {
     public T Item { get; } = item;
 
+    /// <summary>Higher runs first; items of one priority run in the order they were accepted.</summary>
+    public int Priority { get; init; }
+
+    /// <summary>The item must not be handed out before this time; <c>null</c> for at once.</summary>
+    public DateTimeOffset? NotBefore { get; init; }
+
     /// <summary>How long the put may wait for space.</summary>
     public abstract TimeSpan Timeout { get; }
 
@@ -73,6 +79,9 @@ internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
 
     /// <summary>The queue's status does not allow puts.</summary>
     public abstract void Refused(QueueStatus status, string reason);
+
+    /// <summary>The item could not be stored (it does not serialise, or the journal refused it).</summary>
+    public abstract void Failed(Exception error);
 }
 
 /// <summary>
@@ -111,6 +120,13 @@ internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router, P
     {
         Answered();
         Completion.TrySetException(new QueueStateException(reason, status));
+    }
+
+    /// <inheritdoc />
+    public override void Failed(Exception error)
+    {
+        Answered();
+        Completion.TrySetException(error);
     }
 
     /// <summary>From the caller's cancellation callback: cancel first, then tell the router to drop the waiting put.</summary>
@@ -164,7 +180,7 @@ internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester,
             return null;
         }
 
-        return new ActorPut<T>(item, timeout, sender, message.CorrelationId);
+        return new ActorPut<T>(item, timeout, sender, message.CorrelationId) { Priority = message.Priority, NotBefore = message.NotBefore };
     }
 
     /// <inheritdoc />
@@ -185,6 +201,9 @@ internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester,
 
     /// <inheritdoc />
     public override void Refused(QueueStatus status, string reason) => requester.Tell(new QueueProtocol.RejectedState(correlationId, status, reason));
+
+    /// <inheritdoc />
+    public override void Failed(Exception error) => requester.Tell(new QueueProtocol.RejectedInvalid(correlationId, error.Message));
 }
 
 internal sealed record CancelPut<T>(FacadePut<T> Put) : IDeadLetterSuppression;
