@@ -170,11 +170,14 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         _waiters.FailJoins(_book.Unfinished);
-        _waiters.CompleteStops();
         if (_waiters.TerminateWhenStopped)
         {
+            // Before the dispose is answered, so a queue of the same name may open as soon as it is.
+            ReleaseName();
             Context.Stop(Self);
         }
+
+        _waiters.CompleteStops();
     }
 
     /// <summary>Refuses the waiting puts and getters: the queue is now <paramref name="status"/>.</summary>

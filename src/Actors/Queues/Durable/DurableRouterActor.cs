@@ -67,12 +67,15 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     private long _dueTimerTicks;
 
     /// <summary>Frees the queue's name when the router stops, so a queue of that name may be opened again.</summary>
-    private readonly Action _released;
+    private readonly Action _release;
+
+    /// <summary>Whether the name is freed: only once, so this router never frees the claim of the queue that took the name next.</summary>
+    private bool _released;
 
     public DurableRouterActor(string persistenceId, int capacity, QueueDurability durability, (string Journal, string Snapshot) plugins,
                               QueueTelemetry telemetry, QueueCounters counters, TaskCompletionSource recovered, Action released)
     {
-        _released = released;
+        _release = released;
         _persistenceId = persistenceId;
         _capacity = capacity;
         _durability = durability;
@@ -133,8 +136,18 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _waiters.CompleteStops();
         _runCancellation.Cancel();
         _dueTimer?.Dispose();
-        _released();
+        ReleaseName();
         base.PostStop();
+    }
+
+    /// <summary>Frees the queue's name: its journal is done with (the last stop is answered, or the router stopped).</summary>
+    private void ReleaseName()
+    {
+        if (!_released)
+        {
+            _released = true;
+            _release();
+        }
     }
 
     private void Recovered()
