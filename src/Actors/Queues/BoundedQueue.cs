@@ -220,6 +220,7 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <returns><c>true</c> when the item was added; <c>false</c> when the queue stayed full.</returns>
     /// <exception cref="QueueStateException">The queue is not processing.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
+    /// <exception cref="NotSupportedException">A priority or a time is given to a queue without <see cref="Durability"/> (use <see cref="QueueDurability.InMemory"/>).</exception>
     [SuppressMessage("ApiDesign", "RS0026", Justification = "The required priority parameter tells the overloads apart; no call is ambiguous.")]
     public Task<bool> PutAsync(T item, int priority, DateTimeOffset? notBefore = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
@@ -228,6 +229,12 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         if (cancellationToken.IsCancellationRequested)
         {
             return Task.FromCanceled<bool>(cancellationToken);
+        }
+
+        if (Durability is null && (priority != 0 || notBefore is not null))
+        {
+            throw new NotSupportedException(
+                $"priority ({priority}) and notBefore ({notBefore}) need a queue with a QueueDurability; QueueDurability.InMemory keeps the items in memory only");
         }
 
         return Route(new FacadePut<T>(item, putTimeout, Router, _inbox) { Priority = priority, NotBefore = notBefore }, cancellationToken);

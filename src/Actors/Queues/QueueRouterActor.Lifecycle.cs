@@ -21,7 +21,9 @@ internal sealed partial class QueueRouterActor<T>
     {
         HandledInEveryState();
         Receive<FacadePut<T>>(Offer);
-        Receive<QueueProtocol.Put>(message => Offer(ActorPut<T>.From(message, Sender)));
+        Receive<QueueProtocol.Put>(message => Offer(message.Priority == 0 && message.NotBefore is null
+            ? ActorPut<T>.From(message, Sender)
+            : RefuseTiming(message)));
         Receive<BatchPut<T>>(batch =>
         {
             _admission.AddBatch(batch);
@@ -80,6 +82,18 @@ internal sealed partial class QueueRouterActor<T>
         Receive<StartWorkers<T>>(HandleStartWorkers);
         Receive<QueueProtocol.GetStatus>(_ =>
             Sender.Tell(new QueueProtocol.Status(_status, _ledger.Size, _capacity, _pool.ActiveCount, _ledger.Metrics)));
+        // A queue in memory keeps no dead letters: a failed item is reported to the error handler and counted.
+        Receive<QueueProtocol.ListDeadLetters>(message => Sender.Tell(new QueueProtocol.DeadLetterList(message.CorrelationId, [])));
+        Receive<QueueProtocol.RequeueDeadLetters>(message => Sender.Tell(new QueueProtocol.DeadLettersChanged(message.CorrelationId, 0)));
+        Receive<QueueProtocol.PurgeDeadLetters>(message => Sender.Tell(new QueueProtocol.DeadLettersChanged(message.CorrelationId, 0)));
+    }
+
+    /// <summary>A put with a priority or a time reached a queue in memory, which has neither: refused, never silently run in order.</summary>
+    private PendingPut<T>? RefuseTiming(QueueProtocol.Put message)
+    {
+        Sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId,
+            $"Priority ({message.Priority}) and NotBefore ({message.NotBefore}) need a queue with a QueueDurability; QueueDurability.InMemory keeps the items in memory only"));
+        return null;
     }
 
     /// <summary>Puts, batches and gets are refused with <paramref name="status"/>; one its caller has already withdrawn is dropped.</summary>

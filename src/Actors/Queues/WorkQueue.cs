@@ -44,14 +44,14 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Creates a work queue from a <see cref="QueueConfig"/>.</summary>
-    /// <param name="config">Capacity, heartbeat period, concurrency limit and worker batch.</param>
+    /// <param name="config">Capacity, heartbeat period, concurrency limit, worker batch and durability.</param>
     /// <param name="logger">Where the queue logs; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs and metrics.</param>
     public WorkQueue(QueueConfig config, ILogger? logger = null, ActorSystem? system = null, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(config);
-        Queue = new BoundedQueue<T>(config.QueueCapacity, timeout: null, config.CapacityRefreshTime, logger, system, name, config.WorkerBatch);
+        Queue = new BoundedQueue<T>(config.QueueCapacity, timeout: null, config.CapacityRefreshTime, logger, system, name, config.WorkerBatch, config.Durability);
         ConcurrencyLimit = config.ConcurrencyLimit;
         if (config.ConcurrencyLimit is { } limit)
         {

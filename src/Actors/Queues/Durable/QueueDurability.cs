@@ -12,6 +12,16 @@ namespace ActorQueue.Actors;
 /// </remarks>
 public sealed record QueueDurability
 {
+    /// <summary>
+    /// The durable router's features (priorities, delayed items, retries, dead letters) on Akka's in-memory journal:
+    /// nothing survives the process, and nothing is written to disk.
+    /// </summary>
+    public static QueueDurability InMemory { get; } = new()
+    {
+        JournalPluginId = "akka.persistence.journal.inmem",
+        SnapshotPluginId = "akka.persistence.snapshot-store.inmem",
+    };
+
     /// <summary>The SQLite file used when no <see cref="StoragePath"/> is given: <c>ActorQueue/queues.db</c> under the user's local application data.</summary>
     public static string DefaultStoragePath =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "ActorQueue", "queues.db");
