@@ -95,7 +95,8 @@ internal static class DurableStorage
 
     internal static string ConnectionString(string path) => new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate }.ToString();
 
-    private static void Configure(ActorSystem system)
+    /// <summary>Adds <c>hocon/persistence.conf</c> below the system's own configuration, once: anything the system sets wins.</summary>
+    internal static void Configure(ActorSystem system)
     {
         if (system.Settings.Config.HasPath(SqliteTemplatePath))
         {

@@ -20,6 +20,8 @@ internal sealed class DurableStore : IDisposable
         Directory.CreateDirectory(_folder);
         if (Postgres is { } connection)
         {
+            // Above the embedded defaults (a fallback injected later wins over one injected before it).
+            DurableStorage.Configure(system);
             system.Settings.InjectTopLevelFallback(ConfigurationFactory.ParseString($"""
                 actorqueue.persistence.postgres.journal.connection-string = "{connection}"
                 actorqueue.persistence.postgres.snapshot-store.connection-string = "{connection}"
