@@ -297,6 +297,35 @@ internal static class QueueErrors
 
     public static string CannotGet(QueueStatus status) => $"Cannot get items when queue is {Describe(status)}";
 
+    /// <summary>A facade's put reached a router whose <paramref name="status"/> refuses puts; one already withdrawn is dropped.</summary>
+    public static void Refuse<T>(FacadePut<T> put, QueueStatus status)
+    {
+        if (!put.IsAbandoned)
+        {
+            put.Refused(status, CannotPut(status));
+        }
+    }
+
+    /// <summary>An actor's put reached a router whose <paramref name="status"/> refuses puts.</summary>
+    public static void Refuse<T>(QueueProtocol.Put message, IActorRef sender, QueueStatus status) =>
+        ActorPut<T>.From(message, sender)?.Refused(status, CannotPut(status));
+
+    /// <summary>A batch reached a router whose <paramref name="status"/> refuses puts.</summary>
+    public static void Refuse<T>(BatchPut<T> batch, QueueStatus status) =>
+        batch.Completion.TrySetException(new QueueStateException(CannotPut(status), status));
+
+    /// <summary>A get reached a router whose <paramref name="status"/> refuses gets.</summary>
+    public static void Refuse<T>(GetRequest<T> get, QueueStatus status) =>
+        get.Completion.TrySetException(new QueueStateException(CannotGet(status), status));
+
+    /// <summary>A drain reached a router that is processing or stopping.</summary>
+    public static void RefuseDrain<T>(DrainQueue<T> command, QueueStatus status) =>
+        command.Completion.TrySetException(new QueueStateException($"Cannot drain a queue that is {Describe(status)}; stop it first", status));
+
+    /// <summary>A start reached a stopping router.</summary>
+    public static void RefuseStartWhileStopping(StartQueue start) =>
+        start.Completion.TrySetException(new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping));
+
     public static string Describe(QueueStatus status) => status switch
     {
         QueueStatus.Idle => "idle",

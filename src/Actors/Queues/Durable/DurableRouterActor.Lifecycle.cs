@@ -28,19 +28,18 @@ internal sealed partial class DurableRouterActor<T>
         Command<StartQueue>(start => start.Completion.TrySetResult(true));
         Command<StopQueue>(BeginStopping);
         Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished + _writing.Count));
-        Command<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Processing));
+        Command<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Processing));
     }
 
     /// <summary>No new puts or gets; running work finishes, or is cancelled when the stop timeout runs out.</summary>
     private void Stopping()
     {
         HandledInEveryState();
-        Command<StartQueue>(start => start.Completion.TrySetException(
-            new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping)));
+        Command<StartQueue>(QueueErrors.RefuseStartWhileStopping);
         Command<StopQueue>(_waiters.AddStopper);
         Command<StopTimedOut>(_ => _runCancellation.Cancel());
         Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished));
-        Command<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Stopping));
+        Command<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Stopping));
         RefusingPutsAndGets(QueueStatus.Stopping);
     }
 
@@ -100,17 +99,10 @@ internal sealed partial class DurableRouterActor<T>
 
     private void RefusingPutsAndGets(QueueStatus status)
     {
-        var refusal = QueueErrors.CannotPut(status);
-        Command<FacadePut<T>>(put =>
-        {
-            if (!put.IsAbandoned)
-            {
-                put.Refused(status, refusal);
-            }
-        });
-        Command<QueueProtocol.Put>(message => ActorPut<T>.From(message, Sender)?.Refused(status, refusal));
-        Command<BatchPut<T>>(batch => batch.Completion.TrySetException(new QueueStateException(refusal, status)));
-        Command<GetRequest<T>>(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(status), status)));
+        Command<FacadePut<T>>(put => QueueErrors.Refuse(put, status));
+        Command<QueueProtocol.Put>(message => QueueErrors.Refuse<T>(message, Sender, status));
+        Command<BatchPut<T>>(batch => QueueErrors.Refuse(batch, status));
+        Command<GetRequest<T>>(get => QueueErrors.Refuse(get, status));
     }
 
     private void Enter(QueueStatus status, Action behaviour)
@@ -251,7 +243,4 @@ internal sealed partial class DurableRouterActor<T>
             }
         });
     }
-
-    private static void RefuseDrain(DrainQueue<T> command, QueueStatus status) =>
-        command.Completion.TrySetException(new QueueStateException($"Cannot drain a queue that is {QueueErrors.Describe(status)}; stop it first", status));
 }
