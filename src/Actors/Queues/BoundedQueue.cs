@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Diagnostics.CodeAnalysis;
 using ActorQueue.Runtime;
 using Akka.Actor;
 using MelLogger = Microsoft.Extensions.Logging.ILogger;
@@ -36,6 +37,9 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>The router, stopped by Dispose or, for a queue dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<StopQueue> _router;
+
+    /// <summary>A durable router's recovery: a start waits for it (and fails with its error); <c>null</c> for an in-memory queue.</summary>
+    private readonly Task? _recovered;
 
     /// <summary>Creates a queue and its router actor, in <see cref="QueueStatus.Idle"/>.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
@@ -75,6 +79,21 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 #pragma warning restore RS0026
 
+    /// <summary>Creates a durable queue: its items are journaled, and a queue created again under the same <paramref name="name"/> after a crash runs every item that had not finished.</summary>
+    /// <param name="maxSize">How many items may wait in the queue; at least 1.</param>
+    /// <param name="durability">Where the journal is and how failing items are retried.</param>
+    /// <param name="name">The queue's name, which is also its identity in the journal: the same name finds the same items.</param>
+    /// <param name="timeout">How long a put waits for space by default; <c>null</c> for the configured default (100 ms).</param>
+    /// <param name="logger">Where the queue logs; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
+    /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
+    /// <exception cref="QueueStorageException">The database cannot be opened, read or written.</exception>
+    /// <exception cref="InvalidOperationException">A durable queue of that name is already open in the actor system.</exception>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The required durability parameter tells the overloads apart; no call is ambiguous.")]
+    public BoundedQueue(int maxSize, QueueDurability durability, string name, TimeSpan? timeout = null, SerilogLogger? logger = null, ActorSystem? system = null)
+        : this(maxSize, timeout, DefaultHeartbeatPeriod, QueueLogs.Serilog(logger), system, name, workerBatch: null, durability ?? throw new ArgumentNullException(nameof(durability)))
+    {
+    }
+
     /// <summary>Creates a queue with a heartbeat period of its own.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space by default.</param>
@@ -83,8 +102,9 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="system">The actor system; <see cref="ActorQueueRuntime.Default"/> when <c>null</c>.</param>
     /// <param name="name">A name for logs, metrics and the router's actor name.</param>
     /// <param name="workerBatch">The most queued items one worker takes at once; <c>null</c> for <c>actorqueue.queue.worker-batch</c>.</param>
+    /// <param name="durability">Makes the queue durable; <c>null</c> for in memory.</param>
     internal BoundedQueue(int maxSize, TimeSpan? timeout, TimeSpan heartbeatPeriod, Func<string, LogSink>? log, ActorSystem? system, string? name,
-                          int? workerBatch = null)
+                          int? workerBatch = null, QueueDurability? durability = null)
     {
         if (maxSize < 1)
         {
@@ -103,8 +123,20 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Name = name ?? actorName;
         var telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
         _inbox = new PutInbox<T>(telemetry);
-        var props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox)
-            .WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
+        Props props;
+        if (durability is null)
+        {
+            props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox);
+        }
+        else
+        {
+            Durability = durability;
+            var recovered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _recovered = recovered.Task;
+            props = DurableStorage.RouterProps<T>(_runtime.System, durability, DurableStorage.RequireName(name), maxSize, telemetry, _counters, recovered);
+        }
+
+        props = props.WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
         var stopTimeout = _runtime.Settings.QueueStopTimeout;
         _router = new OwnedActor<StopQueue>(_runtime.System.ActorOf(props, actorName), () => new StopQueue(stopTimeout, terminate: true));
     }
@@ -136,6 +168,9 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>Workers that take new items (retiring workers finishing their last item are not counted).</summary>
     public int WorkerCount => _counters.WorkerCount;
 
+    /// <summary>How the queue is durable; <c>null</c> for a queue in memory.</summary>
+    public QueueDurability? Durability { get; }
+
     /// <summary>The queue's router actor, for actor callers (<see cref="QueueProtocol"/>).</summary>
     /// <remarks>Keep the queue referenced while actors use its router: a queue dropped without Dispose is disposed by its finaliser.</remarks>
     public IActorRef Router => _router.Actor;
@@ -144,8 +179,14 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting for the router's answer; the start itself still happens.</param>
     /// <returns>A task that completes once the queue is processing.</returns>
     /// <exception cref="QueueStateException">The queue is stopping.</exception>
+    /// <exception cref="QueueStorageException">A durable queue could not recover from its journal.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
+        if (_recovered is { } recovered)
+        {
+            return StartDurableAsync(recovered, cancellationToken);
+        }
+
         _inbox.Open();
         return SendAsync(new StartQueue(), cancellationToken);
     }
@@ -198,11 +239,62 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
             return s_accepted;
         }
 
-        var put = new FacadePut<T>(item, putTimeout, Router, _inbox);
-        _inbox.Routed();
-        Router.Tell(put, ActorRefs.NoSender);
-        return cancellationToken.CanBeCanceled ? AwaitCancellable(put.Completion, put.Cancel, cancellationToken) : put.Completion.Task;
+        return Route(new FacadePut<T>(item, putTimeout, Router, _inbox), cancellationToken);
     }
+
+    /// <summary>Adds an item with a priority and, optionally, a time before which it must not run.</summary>
+    /// <param name="item">The item.</param>
+    /// <param name="priority">Higher runs first; items of one priority run in the order they were accepted.</param>
+    /// <param name="notBefore">The item is not handed out before this time; <c>null</c> for at once. In a durable queue the time survives a restart.</param>
+    /// <param name="timeout">How long to wait for space; <c>null</c> for <see cref="DefaultPutTimeout"/>.</param>
+    /// <param name="cancellationToken">Withdraws the put while it waits; a cancelled put adds nothing.</param>
+    /// <returns><c>true</c> when the item was added; <c>false</c> when the queue stayed full.</returns>
+    /// <exception cref="QueueStateException">The queue is not processing.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
+    /// <exception cref="NotSupportedException">A priority or a time is given to a queue without <see cref="Durability"/> (use <see cref="QueueDurability.InMemory"/>).</exception>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The required priority parameter tells the overloads apart; no call is ambiguous.")]
+    public Task<bool> PutAsync(T item, int priority, DateTimeOffset? notBefore = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var putTimeout = timeout is null ? DefaultPutTimeout : QueueArguments.PutTimeout(timeout.Value, nameof(timeout));
+        ThrowIfDisposed();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<bool>(cancellationToken);
+        }
+
+        if (Durability is null && (priority != 0 || notBefore is not null))
+        {
+            throw new NotSupportedException(
+                $"priority ({priority}) and notBefore ({notBefore}) need a queue with a QueueDurability; QueueDurability.InMemory keeps the items in memory only");
+        }
+
+        return Route(new FacadePut<T>(item, putTimeout, Router, _inbox) { Priority = priority, NotBefore = notBefore }, cancellationToken);
+    }
+
+    /// <summary>The dead letters of a durable queue (items that failed every try), oldest first; empty for a queue in memory.</summary>
+    /// <returns>Each with its id, item, tries and last error.</returns>
+    public Task<IReadOnlyList<DeadLetter<T>>> DeadLettersAsync()
+    {
+        ThrowIfDisposed();
+        if (Durability is null)
+        {
+            return Task.FromResult<IReadOnlyList<DeadLetter<T>>>([]);
+        }
+
+        var query = new DeadLetterQuery<T>();
+        Router.Tell(query, ActorRefs.NoSender);
+        return query.Completion.Task;
+    }
+
+    /// <summary>Puts dead letters back in the queue with their tries reset (they run again while the queue processes).</summary>
+    /// <param name="ids">The dead letters' ids; <c>null</c> for all. Ids that are not dead letters are skipped.</param>
+    /// <returns>How many were requeued, once that is journaled.</returns>
+    public Task<int> RequeueDeadLettersAsync(IReadOnlyList<long>? ids = null) => ChangeDeadLettersAsync(ids, purge: false);
+
+    /// <summary>Deletes dead letters for good.</summary>
+    /// <param name="ids">The dead letters' ids; <c>null</c> for all. Ids that are not dead letters are skipped.</param>
+    /// <returns>How many were purged, once that is journaled.</returns>
+    public Task<int> PurgeDeadLettersAsync(IReadOnlyList<long>? ids = null) => ChangeDeadLettersAsync(ids, purge: true);
 
     /// <summary>Takes the next item for manual processing; call <see cref="TaskDone"/> when it is finished.</summary>
     /// <param name="cancellationToken">Withdraws the get while it waits.</param>
@@ -307,6 +399,32 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         {
             await stopped.ConfigureAwait(false);
         }
+    }
+
+    private Task<bool> Route(FacadePut<T> put, CancellationToken cancellationToken)
+    {
+        _inbox.Routed();
+        Router.Tell(put, ActorRefs.NoSender);
+        return cancellationToken.CanBeCanceled ? AwaitCancellable(put.Completion, put.Cancel, cancellationToken) : put.Completion.Task;
+    }
+
+    private Task<int> ChangeDeadLettersAsync(IReadOnlyList<long>? ids, bool purge)
+    {
+        ThrowIfDisposed();
+        if (Durability is null)
+        {
+            return Task.FromResult(0);
+        }
+
+        var change = new DeadLetterChange(ids, purge);
+        Router.Tell(change, ActorRefs.NoSender);
+        return change.Completion.Task;
+    }
+
+    private async Task StartDurableAsync(Task recovered, CancellationToken cancellationToken)
+    {
+        await recovered.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await SendAsync(new StartQueue(), cancellationToken).ConfigureAwait(false);
     }
 
     private Task SendAsync(QueueCommand<bool> command, CancellationToken cancellationToken)

@@ -19,6 +19,9 @@ internal sealed class QueueLedger<T>
     /// <summary>The queue's metric tag.</summary>
     private readonly KeyValuePair<string, object?> _tag;
 
+    /// <summary>Mirrors the buffer's depth onto the depth instrument.</summary>
+    private readonly UpDownPublisher _depth;
+
     /// <summary>Items accepted (put, in a batch, or through the inbox).</summary>
     private long _enqueued;
 
@@ -40,13 +43,11 @@ internal sealed class QueueLedger<T>
     /// <summary>Items taken by <c>GetAsync</c> callers and not yet marked done.</summary>
     private int _manualInFlight;
 
-    /// <summary>The depth last reported to the depth instrument.</summary>
-    private int _reportedDepth;
-
     public QueueLedger(int capacity, KeyValuePair<string, object?> tag)
     {
         _buffer = new ItemDeque<T>(Math.Min(capacity, 1024));
         _tag = tag;
+        _depth = new UpDownPublisher(ActorQueueTelemetry.QueueDepthCounter, tag);
     }
 
     /// <summary>Items waiting in the buffer.</summary>
@@ -169,22 +170,10 @@ internal sealed class QueueLedger<T>
     }
 
     /// <summary>Reports the change in depth since the last report to the depth instrument.</summary>
-    public void ReportDepth()
-    {
-        var depth = _buffer.Count;
-        if (depth != _reportedDepth)
-        {
-            ActorQueueTelemetry.QueueDepthCounter.Add(depth - _reportedDepth, _tag);
-            _reportedDepth = depth;
-        }
-    }
+    public void ReportDepth() => _depth.Publish(_buffer.Count);
 
     /// <summary>The router is gone: the depth it reported no longer counts.</summary>
-    public void WithdrawDepth()
-    {
-        ActorQueueTelemetry.QueueDepthCounter.Add(-_reportedDepth, _tag);
-        _reportedDepth = 0;
-    }
+    public void WithdrawDepth() => _depth.Publish(0);
 
     /// <summary>Which of the ledger's invariants is broken, or <c>null</c> when all hold (tests check this in any build).</summary>
     public string? BrokenInvariant()

@@ -59,6 +59,12 @@ internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
 {
     public T Item { get; } = item;
 
+    /// <summary>Higher runs first; items of one priority run in the order they were accepted.</summary>
+    public int Priority { get; init; }
+
+    /// <summary>The item must not be handed out before this time; <c>null</c> for at once.</summary>
+    public DateTimeOffset? NotBefore { get; init; }
+
     /// <summary>How long the put may wait for space.</summary>
     public abstract TimeSpan Timeout { get; }
 
@@ -73,6 +79,9 @@ internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
 
     /// <summary>The queue's status does not allow puts.</summary>
     public abstract void Refused(QueueStatus status, string reason);
+
+    /// <summary>The item could not be stored (it does not serialise, or the journal refused it).</summary>
+    public abstract void Failed(Exception error);
 }
 
 /// <summary>
@@ -111,6 +120,13 @@ internal sealed class FacadePut<T>(T item, TimeSpan timeout, IActorRef router, P
     {
         Answered();
         Completion.TrySetException(new QueueStateException(reason, status));
+    }
+
+    /// <inheritdoc />
+    public override void Failed(Exception error)
+    {
+        Answered();
+        Completion.TrySetException(error);
     }
 
     /// <summary>From the caller's cancellation callback: cancel first, then tell the router to drop the waiting put.</summary>
@@ -164,7 +180,7 @@ internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester,
             return null;
         }
 
-        return new ActorPut<T>(item, timeout, sender, message.CorrelationId);
+        return new ActorPut<T>(item, timeout, sender, message.CorrelationId) { Priority = message.Priority, NotBefore = message.NotBefore };
     }
 
     /// <inheritdoc />
@@ -185,6 +201,9 @@ internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester,
 
     /// <inheritdoc />
     public override void Refused(QueueStatus status, string reason) => requester.Tell(new QueueProtocol.RejectedState(correlationId, status, reason));
+
+    /// <inheritdoc />
+    public override void Failed(Exception error) => requester.Tell(new QueueProtocol.RejectedInvalid(correlationId, error.Message));
 }
 
 internal sealed record CancelPut<T>(FacadePut<T> Put) : IDeadLetterSuppression;
@@ -277,6 +296,35 @@ internal static class QueueErrors
     public static string CannotPut(QueueStatus status) => $"Cannot put items when queue is {Describe(status)}";
 
     public static string CannotGet(QueueStatus status) => $"Cannot get items when queue is {Describe(status)}";
+
+    /// <summary>A facade's put reached a router whose <paramref name="status"/> refuses puts; one already withdrawn is dropped.</summary>
+    public static void Refuse<T>(FacadePut<T> put, QueueStatus status)
+    {
+        if (!put.IsAbandoned)
+        {
+            put.Refused(status, CannotPut(status));
+        }
+    }
+
+    /// <summary>An actor's put reached a router whose <paramref name="status"/> refuses puts.</summary>
+    public static void Refuse<T>(QueueProtocol.Put message, IActorRef sender, QueueStatus status) =>
+        ActorPut<T>.From(message, sender)?.Refused(status, CannotPut(status));
+
+    /// <summary>A batch reached a router whose <paramref name="status"/> refuses puts.</summary>
+    public static void Refuse<T>(BatchPut<T> batch, QueueStatus status) =>
+        batch.Completion.TrySetException(new QueueStateException(CannotPut(status), status));
+
+    /// <summary>A get reached a router whose <paramref name="status"/> refuses gets.</summary>
+    public static void Refuse<T>(GetRequest<T> get, QueueStatus status) =>
+        get.Completion.TrySetException(new QueueStateException(CannotGet(status), status));
+
+    /// <summary>A drain reached a router that is processing or stopping.</summary>
+    public static void RefuseDrain<T>(DrainQueue<T> command, QueueStatus status) =>
+        command.Completion.TrySetException(new QueueStateException($"Cannot drain a queue that is {Describe(status)}; stop it first", status));
+
+    /// <summary>A start reached a stopping router.</summary>
+    public static void RefuseStartWhileStopping(StartQueue start) =>
+        start.Completion.TrySetException(new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping));
 
     public static string Describe(QueueStatus status) => status switch
     {

@@ -14,7 +14,14 @@ public static class QueueProtocol
     /// <param name="Item">The item; must be of the queue's item type.</param>
     /// <param name="CorrelationId">The caller's number for this put, echoed in the reply.</param>
     /// <param name="Timeout">How long to wait for space; <c>null</c> or zero for no wait, <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> to wait until space or stop.</param>
-    public sealed record Put(object? Item, long CorrelationId, TimeSpan? Timeout = null);
+    public sealed record Put(object? Item, long CorrelationId, TimeSpan? Timeout = null)
+    {
+        /// <summary>Higher runs first; items of one priority run in the order they were accepted. Default 0.</summary>
+        public int Priority { get; init; }
+
+        /// <summary>The item is not handed out before this time; <c>null</c> for at once.</summary>
+        public DateTimeOffset? NotBefore { get; init; }
+    }
 
     /// <summary>The item is in the queue.</summary>
     /// <param name="CorrelationId">The put this answers.</param>
@@ -49,4 +56,28 @@ public static class QueueProtocol
     /// <param name="WorkerCount">Workers that take new items.</param>
     /// <param name="Metrics">The counters.</param>
     public sealed record Status(QueueStatus State, int Size, int Capacity, int WorkerCount, QueueMetrics Metrics);
+
+    /// <summary>Asks for the queue's dead letters; the reply is <see cref="DeadLetterList"/> (empty for a queue that is not durable).</summary>
+    /// <param name="CorrelationId">The caller's number for this request, echoed in the reply.</param>
+    public sealed record ListDeadLetters(long CorrelationId);
+
+    /// <summary>The queue's dead letters, oldest first.</summary>
+    /// <param name="CorrelationId">The request this answers.</param>
+    /// <param name="Letters">Each a <c>DeadLetter&lt;T&gt;</c> of the queue's item type.</param>
+    public sealed record DeadLetterList(long CorrelationId, IReadOnlyList<object> Letters);
+
+    /// <summary>Puts dead letters back in the queue with their tries reset; the reply is <see cref="DeadLettersChanged"/>.</summary>
+    /// <param name="CorrelationId">The caller's number for this request, echoed in the reply.</param>
+    /// <param name="Ids">The dead letters' ids; <c>null</c> for all.</param>
+    public sealed record RequeueDeadLetters(long CorrelationId, IReadOnlyList<long>? Ids = null);
+
+    /// <summary>Deletes dead letters for good; the reply is <see cref="DeadLettersChanged"/>.</summary>
+    /// <param name="CorrelationId">The caller's number for this request, echoed in the reply.</param>
+    /// <param name="Ids">The dead letters' ids; <c>null</c> for all.</param>
+    public sealed record PurgeDeadLetters(long CorrelationId, IReadOnlyList<long>? Ids = null);
+
+    /// <summary>How many dead letters a requeue or purge changed (ids that are not dead letters are skipped).</summary>
+    /// <param name="CorrelationId">The request this answers.</param>
+    /// <param name="Count">How many were requeued or purged.</param>
+    public sealed record DeadLettersChanged(long CorrelationId, int Count);
 }

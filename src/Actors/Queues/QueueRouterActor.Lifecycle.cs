@@ -21,7 +21,9 @@ internal sealed partial class QueueRouterActor<T>
     {
         HandledInEveryState();
         Receive<FacadePut<T>>(Offer);
-        Receive<QueueProtocol.Put>(message => Offer(ActorPut<T>.From(message, Sender)));
+        Receive<QueueProtocol.Put>(message => Offer(message.Priority == 0 && message.NotBefore is null
+            ? ActorPut<T>.From(message, Sender)
+            : RefuseTiming(message)));
         Receive<BatchPut<T>>(batch =>
         {
             _admission.AddBatch(batch);
@@ -32,19 +34,18 @@ internal sealed partial class QueueRouterActor<T>
         Receive<StartQueue>(start => start.Completion.TrySetResult(true));
         Receive<StopQueue>(BeginStopping);
         Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
-        Receive<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Processing));
+        Receive<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Processing));
     }
 
     /// <summary>No new puts or gets; retiring workers finish the item in hand until the last is gone or the stop timeout cancels them.</summary>
     private void Stopping()
     {
         HandledInEveryState();
-        Receive<StartQueue>(start => start.Completion.TrySetException(
-            new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping)));
+        Receive<StartQueue>(QueueErrors.RefuseStartWhileStopping);
         Receive<StopQueue>(_waiters.AddStopper);
         Receive<StopTimedOut>(_ => CancelInFlight());
         Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
-        Receive<DrainQueue<T>>(drain => RefuseDrain(drain, QueueStatus.Stopping));
+        Receive<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Stopping));
         RefusingPutsAndGets(QueueStatus.Stopping);
     }
 
@@ -80,22 +81,27 @@ internal sealed partial class QueueRouterActor<T>
         Receive<StartWorkers<T>>(HandleStartWorkers);
         Receive<QueueProtocol.GetStatus>(_ =>
             Sender.Tell(new QueueProtocol.Status(_status, _ledger.Size, _capacity, _pool.ActiveCount, _ledger.Metrics)));
+        // A queue in memory keeps no dead letters: a failed item is reported to the error handler and counted.
+        Receive<QueueProtocol.ListDeadLetters>(message => Sender.Tell(new QueueProtocol.DeadLetterList(message.CorrelationId, [])));
+        Receive<QueueProtocol.RequeueDeadLetters>(message => Sender.Tell(new QueueProtocol.DeadLettersChanged(message.CorrelationId, 0)));
+        Receive<QueueProtocol.PurgeDeadLetters>(message => Sender.Tell(new QueueProtocol.DeadLettersChanged(message.CorrelationId, 0)));
+    }
+
+    /// <summary>A put with a priority or a time reached a queue in memory, which has neither: refused, never silently run in order.</summary>
+    private PendingPut<T>? RefuseTiming(QueueProtocol.Put message)
+    {
+        Sender.Tell(new QueueProtocol.RejectedInvalid(message.CorrelationId,
+            $"Priority ({message.Priority}) and NotBefore ({message.NotBefore}) need a queue with a QueueDurability; QueueDurability.InMemory keeps the items in memory only"));
+        return null;
     }
 
     /// <summary>Puts, batches and gets are refused with <paramref name="status"/>; one its caller has already withdrawn is dropped.</summary>
     private void RefusingPutsAndGets(QueueStatus status)
     {
-        var refusal = QueueErrors.CannotPut(status);
-        Receive<FacadePut<T>>(put =>
-        {
-            if (!put.IsAbandoned)
-            {
-                put.Refused(status, refusal);
-            }
-        });
-        Receive<QueueProtocol.Put>(message => ActorPut<T>.From(message, Sender)?.Refused(status, refusal));
-        Receive<BatchPut<T>>(batch => batch.Completion.TrySetException(new QueueStateException(refusal, status)));
-        Receive<GetRequest<T>>(get => get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(status), status)));
+        Receive<FacadePut<T>>(put => QueueErrors.Refuse(put, status));
+        Receive<QueueProtocol.Put>(message => QueueErrors.Refuse<T>(message, Sender, status));
+        Receive<BatchPut<T>>(batch => QueueErrors.Refuse(batch, status));
+        Receive<GetRequest<T>>(get => QueueErrors.Refuse(get, status));
     }
 
     /// <summary>Moves to <paramref name="status"/>: its behaviour answers from the next message on.</summary>
@@ -203,7 +209,4 @@ internal sealed partial class QueueRouterActor<T>
         AfterItemFinished();
         command.Completion.TrySetResult(items);
     }
-
-    private static void RefuseDrain(DrainQueue<T> command, QueueStatus status) =>
-        command.Completion.TrySetException(new QueueStateException($"Cannot drain a queue that is {QueueErrors.Describe(status)}; stop it first", status));
 }

@@ -115,4 +115,10 @@ public sealed record QueueConfig
             ? value
             : throw new ArgumentOutOfRangeException(nameof(WorkerBatch), value, $"WorkerBatch must be >= 1 when set, got {value}");
     }
+
+    /// <summary>
+    /// Makes the queue durable (journaled on Akka.Persistence; priorities, delayed items, retries and dead letters), or
+    /// <c>null</c> (default) for the in-memory queue. A durable <see cref="WorkQueue{T}"/> needs a name.
+    /// </summary>
+    public QueueDurability? Durability { get; init; }
 }

@@ -69,7 +69,7 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Creates a work queue from a <see cref="QueueConfig"/>.</summary>
-    /// <param name="config">Capacity, heartbeat period, concurrency limit and worker batch.</param>
+    /// <param name="config">Capacity, heartbeat period, concurrency limit, worker batch and durability.</param>
     /// <param name="logger">Where the queue logs; when <c>null</c>, the system's logger factory (under hosting), else Serilog's <c>Log.Logger</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <param name="name">A name for logs and metrics.</param>
@@ -92,7 +92,7 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     private WorkQueue(QueueConfig config, Func<string, LogSink>? log, ActorSystem? system, string? name)
     {
         ArgumentNullException.ThrowIfNull(config);
-        Queue = new BoundedQueue<T>(config.QueueCapacity, timeout: null, config.CapacityRefreshTime, log, system, name, config.WorkerBatch);
+        Queue = new BoundedQueue<T>(config.QueueCapacity, timeout: null, config.CapacityRefreshTime, log, system, name, config.WorkerBatch, config.Durability);
         ConcurrencyLimit = config.ConcurrencyLimit;
         if (config.ConcurrencyLimit is { } limit)
         {

@@ -71,7 +71,7 @@ public sealed class GnuParallelSyntaxTests : IDisposable
         foreach (var slot in spans.GroupBy(s => s.Slot))
         {
             var ordered = slot.OrderBy(s => s.From).ToList();
-            Assert.All(ordered.Zip(ordered.Skip(1)), pair => Assert.True(pair.First.To <= pair.Second.From, $"slot {slot.Key} held by two jobs at once"));
+            Assert.All(ordered.Zip(ordered.Skip(1)), pair => Assert.True(pair.Item1.To <= pair.Item2.From, $"slot {slot.Key} held by two jobs at once"));
         }
     }
 

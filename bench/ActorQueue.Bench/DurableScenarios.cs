@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using ActorQueue.Actors;
+using Akka.Actor;
+using Microsoft.Data.Sqlite;
+
+namespace ActorQueue.Bench;
+
+/// <summary>
+/// Durable queues (issue 19) against the limit of the disk: raw SQLite inserts of the same payloads with the same
+/// durability (a put is acknowledged only after its commit; concurrent puts share a commit). Each run uses a fresh file in
+/// the temporary folder. Hangfire on SQLite is not measured here yet (its packages are not referenced).
+/// </summary>
+internal static class DurableScenarios
+{
+    /// <summary>Concurrent producers: puts that arrive together share a write.</summary>
+    private const int Producers = 64;
+
+    public static IEnumerable<Scenario> All(ActorSystem system, Sizes sizes)
+    {
+        var items = sizes.IoItems;
+        yield return new Scenario("durable-trivial", "items/s",
+        [
+            new(Runner.Ours, () => DurablePut(system, items, _ => Task.CompletedTask)),
+            new("RawSqlite", () => RawSqliteInserts(items)),
+        ], new Target("RawSqlite", 0.3));
+
+        yield return new Scenario("durable-1ms", "items/s",
+        [
+            new(Runner.Ours, () => DurablePut(system, items, _ => Task.Delay(1))),
+            new("RawSqlite", () => RawSqliteInserts(items)),
+        ], new Target("RawSqlite", 0.3));
+
+        yield return new Scenario("durable-recovery", "items/s",
+        [
+            new(Runner.Ours, () => DurableRecovery(system, 100_000)),
+            new("RawSqlite", () => RawSqliteReadBack(100_000)),
+        ], new Target("RawSqlite", 0.5));
+    }
+
+    /// <summary>Items/s through a durable queue: <see cref="Producers"/> producers put, 64 workers run <paramref name="work"/>, until joined.</summary>
+    private static async Task<double> DurablePut(ActorSystem system, int items, Func<int, Task> work)
+    {
+        using var file = new TempDatabase();
+        await using var queue = new BoundedQueue<int>(4096, new QueueDurability { StoragePath = file.Path, SnapshotEvery = 10_000 },
+            "bench-" + Guid.NewGuid().ToString("N"), Timeout.InfiniteTimeSpan, system: system);
+        await queue.StartAsync();
+        await queue.StartWorkersAsync(work, numWorkers: 64);
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
+        {
+            for (var i = p; i < items; i += Producers)
+            {
+                await queue.PutAsync(i);
+            }
+        })));
+        await queue.JoinAsync();
+        return items / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Items/s recovered: a queue left with <paramref name="items"/> pending is opened again and started.</summary>
+    private static async Task<double> DurableRecovery(ActorSystem system, int items)
+    {
+        using var file = new TempDatabase();
+        var durability = new QueueDurability { StoragePath = file.Path, SnapshotEvery = 1_000_000 };
+        var name = "bench-recovery-" + Guid.NewGuid().ToString("N");
+        await using (var first = new BoundedQueue<int>(items, durability, name, Timeout.InfiniteTimeSpan, system: system))
+        {
+            await first.StartAsync();
+            await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
+            {
+                for (var i = p; i < items; i += Producers)
+                {
+                    await first.PutAsync(i);
+                }
+            })));
+        }
+
+        var clock = Stopwatch.StartNew();
+        await using var second = new BoundedQueue<int>(items, durability, name, Timeout.InfiniteTimeSpan, system: system);
+        await second.StartAsync();
+        return items / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The disk's rate: inserts of the same payloads, one transaction per group of puts waiting together, each put awaiting its commit.</summary>
+    private static async Task<double> RawSqliteInserts(int items)
+    {
+        using var file = new TempDatabase();
+        await using var connection = file.Open();
+        var puts = Channel.CreateUnbounded<(byte[] Payload, TaskCompletionSource Done)>();
+        var writer = Task.Run(async () =>
+        {
+            while (await puts.Reader.WaitToReadAsync())
+            {
+                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+                var group = new List<TaskCompletionSource>();
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = "INSERT INTO items(payload) VALUES ($p)";
+                var parameter = insert.Parameters.Add("$p", SqliteType.Blob);
+                while (group.Count < 200 && puts.Reader.TryRead(out var put))
+                {
+                    parameter.Value = put.Payload;
+                    await insert.ExecuteNonQueryAsync();
+                    group.Add(put.Done);
+                }
+
+                await transaction.CommitAsync();
+                group.ForEach(done => done.SetResult());
+            }
+        });
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
+        {
+            for (var i = p; i < items; i += Producers)
+            {
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                await puts.Writer.WriteAsync((System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(i), done));
+                await done.Task;
+            }
+        })));
+        var rate = items / clock.Elapsed.TotalSeconds;
+        puts.Writer.Complete();
+        await writer;
+        return rate;
+    }
+
+    /// <summary>Items/s read back raw: the floor for recovery.</summary>
+    private static async Task<double> RawSqliteReadBack(int items)
+    {
+        using var file = new TempDatabase();
+        await using var connection = file.Open();
+        await using (var transaction = (SqliteTransaction)await connection.BeginTransactionAsync())
+        {
+            await using var insert = connection.CreateCommand();
+            insert.CommandText = "INSERT INTO items(payload) VALUES ($p)";
+            var parameter = insert.Parameters.Add("$p", SqliteType.Blob);
+            for (var i = 0; i < items; i++)
+            {
+                parameter.Value = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(i);
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await transaction.CommitAsync();
+        }
+
+        var clock = Stopwatch.StartNew();
+        await using var read = connection.CreateCommand();
+        read.CommandText = "SELECT payload FROM items ORDER BY id";
+        await using var reader = await read.ExecuteReaderAsync();
+        var count = 0;
+        while (await reader.ReadAsync())
+        {
+            _ = System.Text.Json.JsonSerializer.Deserialize<int>((byte[])reader[0]);
+            count++;
+        }
+
+        return count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>A SQLite file in the temporary folder, deleted afterwards.</summary>
+    private sealed class TempDatabase : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"actorqueue-bench-{Guid.NewGuid():N}.db");
+
+        public SqliteConnection Open()
+        {
+            var connection = new SqliteConnection($"Data Source={Path}");
+            connection.Open();
+            using var setup = connection.CreateCommand();
+            setup.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS items(id INTEGER PRIMARY KEY, payload BLOB NOT NULL);";
+            setup.ExecuteNonQuery();
+            return connection;
+        }
+
+        public void Dispose()
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            {
+                File.Delete(Path + suffix);
+            }
+        }
+    }
+}

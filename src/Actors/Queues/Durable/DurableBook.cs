@@ -1,0 +1,352 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// A durable queue's items and counts, rebuilt from the journal: every event changes it in one method named after it,
+/// so replaying the journal (or a snapshot and the events after it) gives the same book. Handing an item out
+/// (<see cref="TryTake"/>) and giving it back (<see cref="Return"/>) are the only changes not journaled: after a crash a
+/// running item is simply ready again. Keeps <c>Enqueued == Processed + Drained + Size + InFlight</c>, checked after
+/// every change. Only the durable router touches it.
+/// </summary>
+/// <typeparam name="T">The item type.</typeparam>
+[DebuggerDisplay("{Size} queued, {InFlight} running, {DeadCount} dead")]
+internal sealed class DurableBook<T>
+{
+    /// <summary>Every item not finished, and every dead letter, by id.</summary>
+    private readonly Dictionary<long, Entry> _entries = [];
+
+    /// <summary>Items that may run now: higher priority first, then in the order they were accepted.</summary>
+    private readonly SortedSet<Entry> _ready = new(ReadyOrder.Instance);
+
+    /// <summary>Items waiting for their time (delayed puts and retries), earliest first.</summary>
+    private readonly SortedSet<Entry> _delayed = new(DueOrder.Instance);
+
+    private DurableCounts _counts;
+
+    private int _running;
+
+    private int _dead;
+
+    /// <summary>The id the next accepted item gets.</summary>
+    public long NextId { get; private set; } = 1;
+
+    /// <summary>Items waiting: ready or delayed.</summary>
+    public int Size => _ready.Count + _delayed.Count;
+
+    /// <summary>Items handed out and not finished.</summary>
+    public int InFlight => _running;
+
+    /// <summary>Dead letters kept.</summary>
+    public int DeadCount => _dead;
+
+    /// <summary>Accepted items that have not finished: waiting or running.</summary>
+    public int Unfinished => Size + _running;
+
+    /// <summary>When the earliest delayed item is due (UTC ticks), or <c>null</c> when none waits.</summary>
+    public long? NextDueTicks => _delayed.Count > 0 ? _delayed.Min!.DueTicks : null;
+
+    public QueueMetrics Metrics => new(_counts.Enqueued, _counts.Processed, _counts.Errors, 0)
+    {
+        Drained = _counts.Drained,
+        InFlight = _running,
+    };
+
+    /// <summary>Takes a number for the next item.</summary>
+    public long ReserveId() => NextId++;
+
+    public void Accepted(ItemAccepted e, T? item, bool hasItem)
+    {
+        NextId = Math.Max(NextId, e.Id + 1);
+        var entry = new Entry(e.Id, e.Priority, e.DueTicks, e.Payload) { Item = item, HasItem = hasItem };
+        _entries.Add(e.Id, entry);
+        Enqueue(entry);
+        _counts = _counts with { Enqueued = _counts.Enqueued + 1 };
+        AssertInvariants();
+    }
+
+    public void Started(ItemStarted e)
+    {
+        if (_entries.TryGetValue(e.Id, out var entry))
+        {
+            entry.Attempts++;
+        }
+    }
+
+    public void Completed(ItemCompleted e)
+    {
+        var entry = Remove(e.Id);
+        _counts = _counts with { Processed = _counts.Processed + 1 };
+        Debug.Assert(entry.State != EntryState.Dead, "a dead letter cannot complete");
+        AssertInvariants();
+    }
+
+    public void Retrying(ItemRetrying e)
+    {
+        var entry = Leave(_entries[e.Id]);
+        entry.LastError = e.Error;
+        entry.DueTicks = e.DueTicks;
+        Enqueue(entry);
+        AssertInvariants();
+    }
+
+    public void DeadLettered(ItemDeadLettered e)
+    {
+        var entry = Leave(_entries[e.Id]);
+        entry.LastError = e.Error;
+        entry.State = EntryState.Dead;
+        _dead++;
+        _counts = _counts with { Processed = _counts.Processed + 1, Errors = _counts.Errors + 1 };
+        AssertInvariants();
+    }
+
+    public void Requeued(ItemRequeued e)
+    {
+        var entry = Leave(_entries[e.Id]);
+        entry.Attempts = 0;
+        entry.DueTicks = 0;
+        Enqueue(entry);
+        _counts = _counts with { Enqueued = _counts.Enqueued + 1 };
+        AssertInvariants();
+    }
+
+    public void Removed(ItemRemoved e)
+    {
+        Remove(e.Id);
+        _counts = e.Reason switch
+        {
+            RemovalReason.Withdrawn => _counts with { Enqueued = _counts.Enqueued - 1 },
+            RemovalReason.Drained => _counts with { Drained = _counts.Drained + 1 },
+            _ => _counts,
+        };
+        AssertInvariants();
+    }
+
+    /// <summary>Applies one journaled event (recovery, and the router's persist callbacks).</summary>
+    public void Apply(IDurableQueueMessage message)
+    {
+        switch (message)
+        {
+            case ItemAccepted e:
+                Accepted(e, default, hasItem: false);
+                break;
+            case ItemStarted e:
+                Started(e);
+                break;
+            case ItemCompleted e:
+                Completed(e);
+                break;
+            case ItemRetrying e:
+                Retrying(e);
+                break;
+            case ItemDeadLettered e:
+                DeadLettered(e);
+                break;
+            case ItemRequeued e:
+                Requeued(e);
+                break;
+            case ItemRemoved e:
+                Removed(e);
+                break;
+            case DurableSnapshot s:
+                Restore(s);
+                break;
+        }
+    }
+
+    /// <summary>Moves the delayed items due at <paramref name="nowTicks"/> among the ready ones.</summary>
+    public void PromoteDue(long nowTicks)
+    {
+        while (_delayed.Count > 0 && _delayed.Min!.DueTicks <= nowTicks)
+        {
+            var entry = _delayed.Min;
+            _delayed.Remove(entry);
+            entry.State = EntryState.Ready;
+            _ready.Add(entry);
+        }
+    }
+
+    /// <summary>Hands out the first ready item (after promoting the due ones); it runs until an event settles it or <see cref="Return"/>.</summary>
+    public bool TryTake(long nowTicks, out long id, out int attempts, out T item, Func<byte[], T> decode)
+    {
+        PromoteDue(nowTicks);
+        if (_ready.Count == 0)
+        {
+            (id, attempts, item) = (0, 0, default!);
+            return false;
+        }
+
+        var entry = _ready.Min!;
+        _ready.Remove(entry);
+        entry.State = EntryState.Running;
+        _running++;
+        if (!entry.HasItem)
+        {
+            entry.Item = decode(entry.Payload);
+            entry.HasItem = true;
+        }
+
+        (id, attempts, item) = (entry.Id, entry.Attempts, entry.Item!);
+        AssertInvariants();
+        return true;
+    }
+
+    /// <summary>A running item did not finish (its work was cancelled by a stop): it is ready again, at its place.</summary>
+    public void Return(long id)
+    {
+        var entry = Leave(_entries[id]);
+        Enqueue(entry);
+        AssertInvariants();
+    }
+
+    /// <summary>The waiting items, in the order they would run (delayed ones after the ready ones, by due time).</summary>
+    public List<(long Id, T Item)> Waiting(Func<byte[], T> decode) =>
+        [.. _ready.Concat(_delayed).Select(entry => (entry.Id, entry.HasItem ? entry.Item! : decode(entry.Payload)))];
+
+    /// <summary>The dead letters, oldest id first.</summary>
+    public List<DeadLetter<T>> DeadLetters(Func<byte[], T> decode) =>
+        [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
+            .Select(e => new DeadLetter<T>(e.Id, e.HasItem ? e.Item! : decode(e.Payload), e.Attempts, e.LastError ?? ""))];
+
+    /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>).</summary>
+    public List<long> DeadIds(IReadOnlyCollection<long>? ids) =>
+        [.. (ids ?? (IEnumerable<long>)_entries.Keys).Where(id => _entries.TryGetValue(id, out var e) && e.State == EntryState.Dead).Order()];
+
+    /// <summary>The book as a snapshot: running items are kept as waiting, so a restart runs them again.</summary>
+    public DurableSnapshot Snapshot() =>
+        new(NextId, _counts, [.. _entries.Values.OrderBy(e => e.Id)
+            .Select(e => new StoredItem(e.Id, e.Priority, e.DueTicks, e.Attempts, e.LastError, e.State == EntryState.Dead, e.Payload))]);
+
+    /// <summary>Which invariant is broken, or <c>null</c> (tests check this in any build).</summary>
+    public string? BrokenInvariant()
+    {
+        var c = _counts;
+        if (c.Enqueued != c.Processed + c.Drained + Size + _running)
+        {
+            return $"Enqueued {c.Enqueued} != Processed {c.Processed} + Drained {c.Drained} + Size {Size} + InFlight {_running}";
+        }
+
+        return _entries.Count != Size + _running + _dead ? $"{_entries.Count} entries != {Size} waiting + {_running} running + {_dead} dead" : null;
+    }
+
+    private void Restore(DurableSnapshot snapshot)
+    {
+        _entries.Clear();
+        _ready.Clear();
+        _delayed.Clear();
+        (_running, _dead) = (0, 0);
+        NextId = snapshot.NextId;
+        _counts = snapshot.Counts;
+        foreach (var stored in snapshot.Items)
+        {
+            var entry = new Entry(stored.Id, stored.Priority, stored.DueTicks, stored.Payload) { Attempts = stored.Attempts, LastError = stored.LastError };
+            _entries.Add(entry.Id, entry);
+            if (stored.Dead)
+            {
+                entry.State = EntryState.Dead;
+                _dead++;
+            }
+            else
+            {
+                Enqueue(entry);
+            }
+        }
+
+        AssertInvariants();
+    }
+
+    private void Enqueue(Entry entry)
+    {
+        if (entry.DueTicks > 0)
+        {
+            entry.State = EntryState.Delayed;
+            _delayed.Add(entry);
+        }
+        else
+        {
+            entry.State = EntryState.Ready;
+            _ready.Add(entry);
+        }
+    }
+
+    /// <summary>Takes an entry out of whichever set holds it; it stays in the book.</summary>
+    private Entry Leave(Entry entry)
+    {
+        switch (entry.State)
+        {
+            case EntryState.Ready:
+                _ready.Remove(entry);
+                break;
+            case EntryState.Delayed:
+                _delayed.Remove(entry);
+                break;
+            case EntryState.Running:
+                _running--;
+                break;
+            case EntryState.Dead:
+                _dead--;
+                break;
+        }
+
+        return entry;
+    }
+
+    private Entry Remove(long id)
+    {
+        var entry = Leave(_entries[id]);
+        _entries.Remove(id);
+        return entry;
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        var broken = BrokenInvariant();
+        Debug.Assert(broken is null, broken);
+    }
+
+    private enum EntryState
+    {
+        Ready,
+        Delayed,
+        Running,
+        Dead,
+    }
+
+    private sealed class Entry(long id, int priority, long dueTicks, byte[] payload)
+    {
+        public long Id { get; } = id;
+
+        public int Priority { get; } = priority;
+
+        public long DueTicks { get; set; } = dueTicks;
+
+        public byte[] Payload { get; } = payload;
+
+        public T? Item { get; set; }
+
+        public bool HasItem { get; set; }
+
+        public int Attempts { get; set; }
+
+        public string? LastError { get; set; }
+
+        public EntryState State { get; set; }
+    }
+
+    /// <summary>Higher priority first, then the lower id (accepted earlier).</summary>
+    private sealed class ReadyOrder : IComparer<Entry>
+    {
+        public static readonly ReadyOrder Instance = new();
+
+        public int Compare(Entry? x, Entry? y) => x!.Priority != y!.Priority ? y.Priority.CompareTo(x.Priority) : x.Id.CompareTo(y.Id);
+    }
+
+    /// <summary>The earlier due time first, then the lower id.</summary>
+    private sealed class DueOrder : IComparer<Entry>
+    {
+        public static readonly DueOrder Instance = new();
+
+        public int Compare(Entry? x, Entry? y) => x!.DueTicks != y!.DueTicks ? x.DueTicks.CompareTo(y.DueTicks) : x.Id.CompareTo(y.Id);
+    }
+}

@@ -1,0 +1,28 @@
+using Akka.Event;
+
+namespace ActorQueue.Actors;
+
+/// <summary>A facade's request for the dead letters.</summary>
+internal sealed class DeadLetterQuery<T> : QueueCommand<IReadOnlyList<DeadLetter<T>>>;
+
+/// <summary>A facade's requeue (or, with <see cref="Purge"/>, purge) of dead letters; answered with how many changed.</summary>
+internal sealed class DeadLetterChange(IReadOnlyList<long>? ids, bool purge) : QueueCommand<int>
+{
+    /// <summary>The ids; <c>null</c> for every dead letter.</summary>
+    public IReadOnlyList<long>? Ids { get; } = ids;
+
+    public bool Purge { get; } = purge;
+}
+
+/// <summary>A worker's task → the durable router: how one try of item <see cref="Id"/> ended.</summary>
+/// <param name="Id">The item.</param>
+/// <param name="Attempt">Which try this was, from 1.</param>
+/// <param name="Error">What the worker threw; <c>null</c> when it returned.</param>
+/// <param name="Cancelled">The stop timeout cancelled the work: the item waits again, not counted as a failure.</param>
+internal sealed record DurableItemDone(long Id, int Attempt, Exception? Error, bool Cancelled);
+
+/// <summary>The clock says a delayed item is due.</summary>
+internal sealed class DueTick : IDeadLetterSuppression
+{
+    public static readonly DueTick Instance = new();
+}

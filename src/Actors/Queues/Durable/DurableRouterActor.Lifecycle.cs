@@ -1,0 +1,246 @@
+using Akka.Actor;
+using Akka.Persistence;
+
+namespace ActorQueue.Actors;
+
+/// <summary>The durable router's lifecycle (the same four behaviours as the in-memory router), drains and dead letters.</summary>
+internal sealed partial class DurableRouterActor<T>
+{
+    /// <summary>Created (and recovering, then recovered), not started: puts and gets are refused.</summary>
+    private void Idle()
+    {
+        HandledInEveryState();
+        Command<StartQueue>(HandleStart);
+        Command<StopQueue>(StopAtOnce);
+        Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished));
+        Command<DrainQueue<T>>(HandleDrain);
+        RefusingPutsAndGets(QueueStatus.Idle);
+    }
+
+    /// <summary>Accepting puts and handing items to getters and workers.</summary>
+    private void Processing()
+    {
+        HandledInEveryState();
+        Command<FacadePut<T>>(Offer);
+        Command<QueueProtocol.Put>(message => Offer(ActorPut<T>.From(message, Sender)));
+        Command<BatchPut<T>>(AddBatch);
+        Command<GetRequest<T>>(HandleGet);
+        Command<StartQueue>(start => start.Completion.TrySetResult(true));
+        Command<StopQueue>(BeginStopping);
+        Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished + _writing.Count));
+        Command<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Processing));
+    }
+
+    /// <summary>No new puts or gets; running work finishes, or is cancelled when the stop timeout runs out.</summary>
+    private void Stopping()
+    {
+        HandledInEveryState();
+        Command<StartQueue>(QueueErrors.RefuseStartWhileStopping);
+        Command<StopQueue>(_waiters.AddStopper);
+        Command<StopTimedOut>(_ => _runCancellation.Cancel());
+        Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished));
+        Command<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Stopping));
+        RefusingPutsAndGets(QueueStatus.Stopping);
+    }
+
+    /// <summary>Nothing runs; items stay in the journal until a start resumes them or a drain hands them back.</summary>
+    private void Stopped()
+    {
+        HandledInEveryState();
+        Command<StartQueue>(HandleStart);
+        Command<StopQueue>(StopAtOnce);
+        Command<JoinQueue>(join => LifecycleWaiters.JoinStopped(join, _book.Unfinished));
+        Command<DrainQueue<T>>(HandleDrain);
+        RefusingPutsAndGets(QueueStatus.Stopped);
+    }
+
+    private void HandledInEveryState()
+    {
+        Command<DurableItemDone>(HandleDone);
+        Command<DueTick>(_ => HandleDue());
+        Command<TaskDoneSignal>(_ => HandleTaskDone());
+        Command<PutTimedOut<T>>(message => TimedOut(message.Put));
+        Command<CancelPut<T>>(message =>
+        {
+            if (_waitingPuts.Remove(message.Put))
+            {
+                Timers.Cancel(message.Put);
+            }
+        });
+        Command<CancelGet<T>>(message => _getters.Remove(message.Get));
+        Command<StartWorkers<T>>(command =>
+        {
+            _spec = command.Spec;
+            Pump();
+            command.Completion.TrySetResult(true);
+        });
+        Command<QueueProtocol.GetStatus>(_ =>
+            Sender.Tell(new QueueProtocol.Status(_status, _book.Size, _capacity, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0,
+                _book.Metrics with { BackpressureEvents = _backpressure })));
+        Command<DeadLetterQuery<T>>(query => query.Completion.TrySetResult(_book.DeadLetters(Decode)));
+        Command<DeadLetterChange>(change => ChangeDeadLetters(change.Ids, change.Purge, count => change.Completion.TrySetResult(count)));
+        Command<QueueProtocol.ListDeadLetters>(message =>
+            Sender.Tell(new QueueProtocol.DeadLetterList(message.CorrelationId, [.. _book.DeadLetters(Decode)])));
+        Command<QueueProtocol.RequeueDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: false));
+        Command<QueueProtocol.PurgeDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: true));
+        Command<SaveSnapshotSuccess>(SnapshotSaved);
+        Command<SaveSnapshotFailure>(failure =>
+        {
+            _snapshotting = false;
+            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not save a snapshot; the journal keeps its events", _telemetry.QueueName);
+        });
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(failure =>
+            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not delete events before its snapshot", _telemetry.QueueName));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure =>
+            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not delete old snapshots", _telemetry.QueueName));
+    }
+
+    private void RefusingPutsAndGets(QueueStatus status)
+    {
+        Command<FacadePut<T>>(put => QueueErrors.Refuse(put, status));
+        Command<QueueProtocol.Put>(message => QueueErrors.Refuse<T>(message, Sender, status));
+        Command<BatchPut<T>>(batch => QueueErrors.Refuse(batch, status));
+        Command<GetRequest<T>>(get => QueueErrors.Refuse(get, status));
+    }
+
+    private void Enter(QueueStatus status, Action behaviour)
+    {
+        _status = status;
+        Become(behaviour);
+    }
+
+    private void HandleStart(StartQueue command)
+    {
+        Enter(QueueStatus.Processing, Processing);
+        if (_runCancellation.IsCancellationRequested)
+        {
+            _runCancellation = new CancellationTokenSource();
+        }
+
+        _telemetry.Started(_book.Size);
+        Pump();
+        command.Completion.TrySetResult(true);
+    }
+
+    private void BeginStopping(StopQueue command)
+    {
+        _waiters.AddStopper(command);
+        Enter(QueueStatus.Stopping, Stopping);
+        _telemetry.Stopping(_busy, _book.Size);
+        RefuseWaiting(QueueStatus.Stopping, new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
+        if (command.Timeout != Timeout.InfiniteTimeSpan)
+        {
+            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
+        }
+
+        CheckStopped();
+    }
+
+    private void StopAtOnce(StopQueue command)
+    {
+        _waiters.AddStopper(command);
+        Enter(QueueStatus.Stopped, Stopped);
+        CheckStopped();
+    }
+
+    /// <summary>A stopping queue whose last task ended is stopped; a stopped queue answers its stops (and stops the router on dispose).</summary>
+    private void CheckStopped()
+    {
+        if (_status == QueueStatus.Stopping && _busy == 0)
+        {
+            Enter(QueueStatus.Stopped, Stopped);
+            Timers.Cancel(StopTimerKey);
+            _telemetry.Stopped(_book.Size);
+        }
+
+        Publish();
+        if (_status != QueueStatus.Stopped || _busy > 0)
+        {
+            return;
+        }
+
+        _waiters.FailJoins(_book.Unfinished);
+        if (_waiters.TerminateWhenStopped)
+        {
+            // Before the dispose is answered, so a queue of the same name may open as soon as it is.
+            ReleaseName();
+            Context.Stop(Self);
+        }
+
+        _waiters.CompleteStops();
+    }
+
+    /// <summary>Refuses the waiting puts and getters: the queue is now <paramref name="status"/>.</summary>
+    private void RefuseWaiting(QueueStatus status, Exception getError)
+    {
+        var refusal = QueueErrors.CannotPut(status);
+        while (_waitingPuts.Dequeue() is { } put)
+        {
+            Timers.Cancel(put);
+            put.Refused(status, refusal);
+        }
+
+        while (_getters.Dequeue() is { } get)
+        {
+            get.Completion.TrySetException(getError);
+        }
+    }
+
+    /// <summary>Hands back every waiting item, once their removal is journaled.</summary>
+    private void HandleDrain(DrainQueue<T> command)
+    {
+        var waiting = _book.Waiting(Decode);
+        if (waiting.Count == 0)
+        {
+            command.Completion.TrySetResult([]);
+            return;
+        }
+
+        var remaining = waiting.Count;
+        WriteAll([.. waiting.Select(entry => new ItemRemoved(entry.Id, RemovalReason.Drained))], written =>
+        {
+            _book.Removed(written);
+            Journaled();
+            if (--remaining == 0)
+            {
+                _telemetry.HandedBack(waiting.Count);
+                AfterChange();
+                command.Completion.TrySetResult([.. waiting.Select(entry => entry.Item)]);
+            }
+        });
+    }
+
+    private void ReplyChanged(long correlationId, IReadOnlyList<long>? ids, bool purge)
+    {
+        var sender = Sender;
+        ChangeDeadLetters(ids, purge, count => sender.Tell(new QueueProtocol.DeadLettersChanged(correlationId, count)));
+    }
+
+    /// <summary>Requeues or purges the named dead letters (all when <paramref name="ids"/> is <c>null</c>); answers once the change is journaled.</summary>
+    private void ChangeDeadLetters(IReadOnlyList<long>? ids, bool purge, Action<int> answer)
+    {
+        var dead = _book.DeadIds(ids);
+        if (dead.Count == 0)
+        {
+            answer(0);
+            return;
+        }
+
+        var remaining = dead.Count;
+        List<IDurableQueueMessage> events = purge
+            ? [.. dead.Select(id => new ItemRemoved(id, RemovalReason.Purged))]
+            : [.. dead.Select(id => new ItemRequeued(id))];
+        WriteAll(events, written =>
+        {
+            _book.Apply(written);
+            Journaled();
+            if (--remaining == 0)
+            {
+                AfterChange();
+                answer(dead.Count);
+            }
+        });
+    }
+}

@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Configuration;
+using Microsoft.Data.Sqlite;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// Readies an actor system for durable queues and names the journal and snapshot store a queue uses: the embedded
+/// <c>hocon/persistence.conf</c> as a fallback, and for a SQLite file a
+/// journal and snapshot store of its own, after checking that the file can be read and written.
+/// </summary>
+internal static class DurableStorage
+{
+    private const string ConfigResourceName = "ActorQueue.hocon.persistence.conf";
+    private const string SqliteTemplatePath = "actorqueue.persistence.sqlite";
+    private const string SqliteFilesPath = "actorqueue.persistence.sqlite-files";
+
+    private static readonly Lazy<Config> EmbeddedConfig =
+        new(() => ActorQueueRuntime.LoadEmbeddedConfig(Assembly.GetExecutingAssembly(), ConfigResourceName));
+
+    /// <summary>Guards the one-time set-up of each actor system and the injection of each file's plugins.</summary>
+    private static readonly Lock Gate = new();
+
+    /// <summary>Durable queues open now, by actor system and name: two routers must never journal under one identity.</summary>
+    private static readonly ConcurrentDictionary<(ActorSystem System, string Name), byte> Open = new();
+
+    /// <summary>The props of a durable router for <paramref name="name"/>, after readying the system and checking the storage.</summary>
+    /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
+    /// <exception cref="InvalidOperationException">A durable queue of that name is open in <paramref name="system"/>.</exception>
+    public static Props RouterProps<T>(ActorSystem system, QueueDurability durability, string name, int capacity, QueueTelemetry telemetry,
+                                       QueueCounters counters, TaskCompletionSource recovered)
+    {
+        var plugins = Prepare(system, durability, name);
+        if (!Open.TryAdd((system, name), 0))
+        {
+            throw new InvalidOperationException($"A durable queue named '{name}' is already open in actor system '{system.Name}'; dispose it first");
+        }
+
+        return DurableRouterActor<T>.Props("actorqueue-queue-" + name, capacity, durability, plugins, telemetry, counters, recovered,
+            () => Open.TryRemove((system, name), out _));
+    }
+
+    /// <summary>A durable queue's name: its identity in the journal, so it must be given.</summary>
+    public static string RequireName(string? name) =>
+        !string.IsNullOrWhiteSpace(name) ? name : throw new ArgumentException($"A durable queue needs a name (its identity in the journal), got '{name}'", nameof(name));
+
+    /// <summary>The journal and snapshot-store plugin ids for <paramref name="durability"/>, ready to use in <paramref name="system"/>.</summary>
+    /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
+    public static (string Journal, string Snapshot) Prepare(ActorSystem system, QueueDurability durability, string queueName)
+    {
+        lock (Gate)
+        {
+            Configure(system);
+            if (durability.SqlitePath is not { } path)
+            {
+                return (durability.JournalPluginId!, durability.SnapshotPluginId ?? "");
+            }
+
+            CheckSqlite(path, queueName);
+            return PluginsForFile(system, path);
+        }
+    }
+
+    /// <summary>Opens the file (creating it and its folder), checks its integrity and that a write can start; throws a clear error otherwise.</summary>
+    internal static void CheckSqlite(string path, string queueName)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var connection = new SqliteConnection(ConnectionString(path));
+            connection.Open();
+            using var check = connection.CreateCommand();
+            check.CommandText = "PRAGMA quick_check;";
+            var result = check.ExecuteScalar() as string;
+            if (result != "ok")
+            {
+                throw new QueueStorageException($"Durable queue '{queueName}': the SQLite file '{path}' failed its integrity check ({result})");
+            }
+
+            // WAL lets the snapshot store read while the journal writes; a write transaction proves the file is writable.
+            check.CommandText = "PRAGMA journal_mode=WAL; BEGIN IMMEDIATE; ROLLBACK;";
+            check.ExecuteNonQuery();
+        }
+        catch (Exception error) when (error is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            throw new QueueStorageException($"Durable queue '{queueName}': cannot use the SQLite file '{path}': {error.Message}", error);
+        }
+    }
+
+    internal static string ConnectionString(string path) => new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate }.ToString();
+
+    /// <summary>Adds <c>hocon/persistence.conf</c> below the system's own configuration, once: anything the system sets wins.</summary>
+    internal static void Configure(ActorSystem system)
+    {
+        if (system.Settings.Config.HasPath(SqliteTemplatePath))
+        {
+            return;
+        }
+
+        system.Settings.InjectTopLevelFallback(EmbeddedConfig.Value);
+    }
+
+    /// <summary>A journal and snapshot store for one SQLite file, copied from the template with the file's connection string.</summary>
+    private static (string Journal, string Snapshot) PluginsForFile(ActorSystem system, string path)
+    {
+        var key = "f" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(path)), 0, 8).ToLowerInvariant();
+        var journal = $"{SqliteFilesPath}.{key}.journal";
+        var snapshot = $"{SqliteFilesPath}.{key}.snapshot-store";
+        if (!system.Settings.Config.HasPath(journal))
+        {
+            var hocon = new StringBuilder();
+            Block(hocon, system, "journal", journal, path);
+            Block(hocon, system, "snapshot-store", snapshot, path);
+            system.Settings.InjectTopLevelFallback(ConfigurationFactory.ParseString(hocon.ToString()));
+        }
+
+        return (journal, snapshot);
+    }
+
+    private static void Block(StringBuilder hocon, ActorSystem system, string template, string pluginId, string path)
+    {
+        hocon.Append(pluginId).Append(" {\n");
+        foreach (var (name, value) in system.Settings.Config.GetConfig($"{SqliteTemplatePath}.{template}").AsEnumerable())
+        {
+            hocon.Append(CultureInfo.InvariantCulture, $"  {name} = {Quote(value.GetString())}\n");
+        }
+
+        hocon.Append(CultureInfo.InvariantCulture, $"  plugin-id = {Quote(pluginId)}\n  connection-string = {Quote(ConnectionString(path))}\n}}\n");
+    }
+
+    private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+}
