@@ -21,7 +21,7 @@ var cluster = options.Cluster ? await ClusterScenarios.StartAsync(overrides) : n
 try
 {
     var sizes = options.Quick ? Sizes.Quick : Sizes.Full;
-    var scenarios = (cluster is null ? Scenarios.All(system, sizes) : cluster.All(system, sizes))
+    var scenarios = (cluster is null ? Scenarios.All(system, sizes).Concat(UserPathScenarios.All(system, sizes)) : cluster.All(system, sizes))
         .Where(s => options.Filter is null || s.Name.Contains(options.Filter, StringComparison.OrdinalIgnoreCase))
         .Select(s => options.Subject is { } only ? s with { Subjects = s.Subjects.Where(j => j.Name == only).ToList() } : s)
         .Where(s => s.Subjects.Count > 0)

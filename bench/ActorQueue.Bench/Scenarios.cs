@@ -103,7 +103,7 @@ internal static class Scenarios
         }
     }
 
-    private static RateLimitingLimiter NewRateLimiter(int permits) => new(new ConcurrencyLimiterOptions
+    internal static RateLimitingLimiter NewRateLimiter(int permits) => new(new ConcurrencyLimiterOptions
     {
         PermitLimit = permits,
         QueueLimit = int.MaxValue,
@@ -153,7 +153,7 @@ internal static class Scenarios
         }
     }
 
-    private static Task<double> Parallel(int tasks, int perTask, Func<Task> iteration) =>
+    internal static Task<double> Parallel(int tasks, int perTask, Func<Task> iteration) =>
         Runner.OpsPerSecond((long)tasks * perTask, () => Task.WhenAll(Enumerable.Range(0, tasks).Select(_ => Task.Run(async () =>
         {
             for (var i = 0; i < perTask; i++)
@@ -162,14 +162,17 @@ internal static class Scenarios
             }
         }))));
 
-    private static async Task<double> Contended(int tasks, int perTask, AqLimiter limiter)
+    internal static async Task<double> Contended(int tasks, int perTask, AqLimiter limiter, bool yieldWhileHeld = true)
     {
         await using (limiter)
         {
             return await Parallel(tasks, perTask, async () =>
             {
                 using var lease = await limiter.AcquireAsync("bench");
-                await Task.Yield();
+                if (yieldWhileHeld)
+                {
+                    await Task.Yield();
+                }
             });
         }
     }
@@ -187,7 +190,7 @@ internal static class Scenarios
         }
     }
 
-    private static async Task<double> ContendedRateLimiter(int tasks, int perTask, RateLimitingLimiter limiter)
+    internal static async Task<double> ContendedRateLimiter(int tasks, int perTask, RateLimitingLimiter limiter)
     {
         await using (limiter)
         {

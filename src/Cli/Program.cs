@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using ActorQueue.Cli.Commands;
-using ActorQueue.Cli.Security;
 using Serilog;
 using Serilog.Events;
 
@@ -37,16 +36,7 @@ using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, signal =>
 
 try
 {
-    return args switch
-    {
-        ["run" or "node" or "cert", .. var rest] when rest.Any(arg => arg is "--help" or "-h") => Usage.Print(Console.Out),
-        ["run", .. var rest] => await RunCommand.RunAsync(rest, JobOutput(), Console.OpenStandardError(), interrupts),
-        ["node", .. var rest] => await NodeCommand.RunAsync(rest, Console.Error, interrupts),
-        ["cert", .. var rest] => CertCommand.Run(rest, Console.Out, Console.Error),
-        ["demo", ..] => await DemoCommand.RunAsync(Console.Out, interrupts.StopInput),
-        [] or ["--help" or "-h" or "help", ..] => Usage.Print(Console.Out),
-        _ => Usage.Fail(Console.Error, $"unknown command '{args[0]}'"),
-    };
+    return await CommandLineSyntax.InvokeAsync(args, interrupts, JobOutput);
 }
 finally
 {

@@ -5,7 +5,8 @@ using Akka.Actor;
 namespace ActorQueue.Primitives;
 
 /// <summary>A one-shot async event: <see cref="Set"/> releases every waiter, and later waits complete at once.</summary>
-/// <remarks>Actor callers send <see cref="CoordinatorProtocol.Acquire"/> to wait and <see cref="CoordinatorProtocol.Set"/> to set.</remarks>
+/// <remarks>Facade callers all await one task that <see cref="Set"/> completes (no message per waiter; see
+/// <c>EventState</c>). Actor callers send <see cref="CoordinatorProtocol.Acquire"/> to wait and <see cref="CoordinatorProtocol.Set"/> to set.</remarks>
 [DebuggerDisplay("AsyncEvent: set = {IsSet}")]
 public sealed class AsyncEvent : IDisposable, IAsyncDisposable
 {
@@ -22,7 +23,7 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     /// <summary>Whether the event has been set.</summary>
     public bool IsSet => _state.IsSet;
 
-    /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
+    /// <summary>Actor callers waiting in the coordinator, as of the last message it handled (facade callers share one task instead).</summary>
     internal int WaitingCount => _state.Waiting;
 
     /// <summary>The coordinator actor, for actor callers.</summary>
@@ -52,14 +53,24 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
-        var waiter = new PrimitiveWaiter(Coordinator, this);
-        return _handle.Send(waiter, cancellationToken);
+        var shared = _state.Join();
+        return cancellationToken.CanBeCanceled ? shared.WaitAsync(cancellationToken) : shared;
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _state.Abandon(Disposed());
+        _handle.Dispose();
+    }
 
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
-    public ValueTask DisposeAsync() => _handle.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _state.Abandon(Disposed());
+        return _handle.DisposeAsync();
+    }
+
+    private static ObjectDisposedException Disposed() => new(nameof(AsyncEvent), $"The {nameof(AsyncEvent)} has been disposed.");
 }

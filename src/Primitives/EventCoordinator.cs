@@ -22,12 +22,14 @@ internal sealed class EventCoordinator : CoordinatorActor
     {
         _state = state;
         _latch = latch;
-        Receive<PrimitiveWaiter>(waiter => Gate.Offer(waiter)); // a facade caller waits for the event: the waiter is the message
         Receive<CoordinatorProtocol.Acquire>(message => Gate.Offer(ActorWaiter(message.RequestId)));
         Receive<CoordinatorProtocol.Set>(_ => HandleSet());
     }
 
     public static Props Props(EventState state) => Akka.Actor.Props.Create(() => new EventCoordinator(state));
+
+    /// <inheritdoc />
+    protected override void OnStopped(ObjectDisposedException disposed) => _state.Abandon(disposed);
 
     /// <inheritdoc />
     protected override void HandleOwnerStopped(IActorRef owner)
@@ -82,12 +84,54 @@ internal sealed class EventCoordinator : CoordinatorActor
     }
 }
 
-/// <summary>The event's flag: set once, never cleared, so the facade may also raise it at once when <c>Set</c> is called.</summary>
+/// <summary>
+/// The event's flag and the one task every facade caller awaits. The flag is set once and never cleared, so the facade
+/// raises it at once when <c>Set</c> is called and completes the shared task itself; the coordinator only serves actor
+/// callers. Setting and joining race without a lock: each side makes its write with a full fence and then reads the
+/// other's, so at least one of them sees both and completes the task (<c>TrySetResult</c> is idempotent).
+/// </summary>
 internal sealed class EventState : PrimitiveState
 {
-    private volatile bool _isSet;
+    private int _isSet;
 
-    public bool IsSet => _isSet;
+    /// <summary>The task all facade callers share; created by the first to wait (one CAS from <c>null</c>), never replaced.</summary>
+    private TaskCompletionSource? _cohort;
 
-    public void MarkSet() => _isSet = true;
+    public bool IsSet => Volatile.Read(ref _isSet) != 0;
+
+    public Task? Cohort => Volatile.Read(ref _cohort)?.Task;
+
+    /// <summary>The task to await until the event is set: the shared one, created here by the first caller.</summary>
+    public Task Join()
+    {
+        var cohort = Volatile.Read(ref _cohort);
+        if (cohort is null)
+        {
+            var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cohort = Interlocked.CompareExchange(ref _cohort, mine, null) ?? mine;
+            if (IsSet)
+            {
+                cohort.TrySetResult(); // a Set that ran between our check and our publish did not see the task
+            }
+        }
+
+        return cohort.Task;
+    }
+
+    public void MarkSet()
+    {
+        Interlocked.Exchange(ref _isSet, 1);
+        Volatile.Read(ref _cohort)?.TrySetResult();
+    }
+
+    /// <summary>The event is gone (disposed, or its actor system stopped): fails the shared wait unless it was set first.</summary>
+    public void Abandon(ObjectDisposedException disposed)
+    {
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cohort = Interlocked.CompareExchange(ref _cohort, mine, null) ?? mine;
+        if (!IsSet)
+        {
+            cohort.TrySetException(disposed);
+        }
+    }
 }

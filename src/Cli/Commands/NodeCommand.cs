@@ -10,57 +10,9 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class NodeCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stderr, Interrupts interrupts)
+    public static async Task<int> RunAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
+        TextWriter stderr, Interrupts interrupts)
     {
-        string? seed = null;
-        var listen = "";
-        var jobs = Environment.ProcessorCount;
-        var allowRemote = false;
-        var certificates = new ClusterCertificateOptions();
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            if (arg == "--allow-remote")
-            {
-                allowRemote = true;
-                continue;
-            }
-
-            if (ClusterCertificateOptions.Handles(arg) && !ClusterCertificateOptions.TakesValue(arg))
-            {
-                certificates = certificates.With(arg, "");
-                continue;
-            }
-
-            if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
-            {
-                return Usage.Fail(stderr, $"{arg} needs a value"); // "--seed --cert-dir w1" lacks the seed
-            }
-
-            var value = args[++i];
-            switch (arg)
-            {
-                case "--seed":
-                    seed = value;
-                    break;
-                case "--listen":
-                    listen = value;
-                    break;
-                case var option when ClusterCertificateOptions.Handles(option):
-                    certificates = certificates.With(option, value);
-                    break;
-                case "-j" or "--jobs":
-                    if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out jobs) || jobs < 1)
-                    {
-                        return Usage.Fail(stderr, $"{arg} takes a whole number >= 1, got '{value}'");
-                    }
-
-                    break;
-                default:
-                    return Usage.Fail(stderr, $"unknown node option '{arg}'");
-            }
-        }
-
         if (seed is null)
         {
             return Usage.Fail(stderr, "node needs --seed HOST:PORT (the --listen address of 'actorqueue run --cluster')");

@@ -17,7 +17,7 @@ internal static class RunCommand
     /// cannot be read, or is no regular file with a size (a device like <c>/dev/zero</c> never ends, a FIFO read twice
     /// would lose jobs).
     /// </summary>
-    private static async Task<long?> CountJobsAsync(string path)
+    private static async Task<long?> CountJobsAsync(string path, bool everyLine = false)
     {
         try
         {
@@ -31,7 +31,7 @@ internal static class RunCommand
             long count = 0;
             while (await reader.ReadLineAsync() is ({ } line, _))
             {
-                if (reader.TooLong || System.Text.Encoding.UTF8.GetString(line) is var text && !string.IsNullOrWhiteSpace(text) && !text.AsSpan().TrimStart().StartsWith('#'))
+                if (everyLine || reader.TooLong || System.Text.Encoding.UTF8.GetString(line) is var text && !string.IsNullOrWhiteSpace(text) && !text.AsSpan().TrimStart().StartsWith('#'))
                 {
                     count++;
                 }
@@ -45,17 +45,17 @@ internal static class RunCommand
         }
     }
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, Stream stdout, Stream stderr, Interrupts interrupts)
+    public static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts)
     {
         var errors = new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true };
-        var (options, problem) = RunOptions.Parse(args);
-        if (options is null)
-        {
-            return Usage.Fail(errors, problem!);
-        }
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
-        var input = options.Input == "-" ? null : options.Input;
+        var input = options.Input == "-" || options.Sources is not null ? null : options.Input;
+        if (options.Sources?.Sources.Where(s => s.File is not null and not "-").Select(s => s.File!).FirstOrDefault(f => options.JobLog is { } log && SameFile(log, f)) is { } overwritten)
+        {
+            return Usage.Fail(errors, $"--joblog must not be the input file '{overwritten}' (it would overwrite the arguments)");
+        }
+
         var inputFile = input is null ? FileIdentity.OfStandardInput() : FileIdentity.Of(input);
         if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
@@ -67,10 +67,30 @@ internal static class RunCommand
             return Usage.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
         }
 
+        if (options.Halt is { Percent: not null } && (options.Sources is null ? options.Input == "-" : options.Sources.Sources is [{ File: "-" }]))
+        {
+            return Usage.Fail(errors, "--halt with a percentage needs to know how many jobs there are: read them from a FILE or ::: arguments, not stdin");
+        }
+
+        if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
+        {
+            return Usage.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
+        }
+
         Stream jobs;
+        ArgumentJobs? arguments = null;
         try
         {
-            jobs = input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
+            if (options.Sources is { } sources)
+            {
+                (arguments, var problem) = await ArgumentJobs.OpenAsync(sources, options.Template!, Console.OpenStandardInput);
+                if (arguments is null)
+                {
+                    return Usage.Fail(errors, problem!);
+                }
+            }
+
+            jobs = arguments is not null ? Stream.Null : input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -94,7 +114,7 @@ internal static class RunCommand
             {
                 try
                 {
-                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume);
+                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume, rerunFailed: options.ResumeFailed);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
@@ -104,12 +124,19 @@ internal static class RunCommand
 
             using (jobLog)
             {
-                return await RunJobsAsync(options, jobs, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, interrupts);
+                Func<CancellationToken, IAsyncEnumerable<object>> read = arguments is not null
+                    ? arguments.ReadAsync
+                    : cancellationToken => JobReader.ReadAsync(jobs, options.Jsonl, cancellationToken);
+                var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
+                    : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => CountJobsAsync(file, everyLine: true))
+                    : input is null ? Task.FromResult<long?>(null) : Task.Run(() => CountJobsAsync(input));
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, interrupts);
             }
         }
     }
 
-    private static async Task<int> RunJobsAsync(RunOptions options, Stream input, RunConsole console, TextWriter errors, JobLog? jobLog, Interrupts interrupts)
+    private static async Task<int> RunJobsAsync(RunOptions options, Func<CancellationToken, IAsyncEnumerable<object>> input, Task<long?> total,
+        RunConsole console, TextWriter errors, JobLog? jobLog, Interrupts interrupts)
     {
         if (jobLog is { DroppedBytes: > 0 and var dropped })
         {
@@ -133,7 +160,6 @@ internal static class RunCommand
         }
 
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
-        var total = options.Input == "-" ? Task.FromResult<long?>(null) : Task.Run(() => CountJobsAsync(options.Input));
         if (!options.Cluster)
         {
             return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input);
@@ -173,6 +199,20 @@ internal static class RunCommand
 
     /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
     private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;
+
+    /// <summary>Why the directory <paramref name="path"/> cannot be created; <c>null</c> if it can (it is, then).</summary>
+    private static string? CannotCreate(string path)
+    {
+        try
+        {
+            new ResultsDirectory(path).Create();
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
+        }
+    }
 
     /// <summary>Why <paramref name="path"/> cannot be appended to (the log sink would fail silently later); <c>null</c> if it can.</summary>
     private static string? CannotAppend(string path)

@@ -39,4 +39,14 @@ internal sealed class DurationSample(int capacity = 8192)
         Array.Sort(sorted);
         return sorted.Length == 0 ? 0 : sorted[(int)Math.Clamp(Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
+
+    /// <summary>The sampled durations' mean (0 when none was added).</summary>
+    public double Average()
+    {
+        lock (_gate)
+        {
+            var count = (int)Math.Min(_seen, _samples.Length);
+            return count == 0 ? 0 : _samples.AsSpan(0, count).ToArray().Average();
+        }
+    }
 }

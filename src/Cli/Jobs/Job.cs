@@ -9,7 +9,14 @@ namespace ActorQueue.Cli.Jobs;
 /// <param name="Retries">How many times a failed attempt is retried; <c>null</c> for the run's default.</param>
 /// <param name="Environment">Extra environment variables.</param>
 internal sealed record Job(long Seq, string Id, string Command, IReadOnlyList<string> Tags, TimeSpan? Timeout, int? Retries,
-                           IReadOnlyDictionary<string, string> Environment);
+                           IReadOnlyDictionary<string, string> Environment)
+{
+    /// <summary>The job's arguments, one per input source (<c>:::</c>, <c>::::</c>); empty for a job read as a command line.</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+
+    /// <summary>The template whose <c>{%}</c> is filled in once the job has a slot, or <c>null</c> when <see cref="Command"/> is final.</summary>
+    public CommandTemplate? SlotTemplate { get; init; }
+}
 
 /// <summary>An input line that is not a valid job; it counts as a failed job and the run goes on.</summary>
 /// <param name="Seq">The sequence number the line would have had.</param>

@@ -34,7 +34,13 @@ internal sealed class JobLog : IDisposable
     /// <exception cref="IOException">The file cannot be read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">The file cannot be opened.</exception>
     /// <exception cref="InvalidDataException">The file to resume is not a joblog.</exception>
-    public static async Task<JobLog> OpenAsync(string path, bool resume)
+    /// <param name="path">The joblog file.</param>
+    /// <param name="resume">Read the finished jobs and append, instead of starting a new log.</param>
+    /// <param name="rerunFailed">
+    /// <c>--resume-failed</c>: a job counts as finished only if its last record says it succeeded (exit 0, no signal),
+    /// so failed jobs run again and their new records follow the old ones, as GNU parallel does.
+    /// </param>
+    public static async Task<JobLog> OpenAsync(string path, bool resume, bool rerunFailed = false)
     {
         var file = new FileStream(path, resume ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         try
@@ -51,7 +57,7 @@ internal sealed class JobLog : IDisposable
                 throw new InvalidDataException($"'{path}' is not a regular file, so --resume cannot read it back");
             }
 
-            var (finished, whole) = await ReadFinishedAsync(file, path).ConfigureAwait(false);
+            var (finished, whole) = await ReadFinishedAsync(file, path, rerunFailed).ConfigureAwait(false);
             var dropped = file.Length - whole;
             file.SetLength(whole);
             file.Seek(whole, SeekOrigin.Begin);
@@ -71,7 +77,7 @@ internal sealed class JobLog : IDisposable
     }
 
     /// <summary>The finished jobs' sequence numbers, and where the last whole line ends.</summary>
-    private static async Task<(HashSet<long> Finished, long Whole)> ReadFinishedAsync(FileStream file, string path)
+    private static async Task<(HashSet<long> Finished, long Whole)> ReadFinishedAsync(FileStream file, string path, bool rerunFailed)
     {
         var finished = new HashSet<long>();
         var reader = new LineReader(file, skipLongLines: false);
@@ -100,9 +106,16 @@ internal sealed class JobLog : IDisposable
         while (await reader.ReadLineAsync().ConfigureAwait(false) is ({ } line, true) && !reader.TooLong)
         {
             whole = reader.Position;
-            if (ParseSeq(line) is { } seq)
+            if (ParseRecord(line) is var (seq, succeeded))
             {
-                finished.Add(seq);
+                if (succeeded || !rerunFailed)
+                {
+                    finished.Add(seq);
+                }
+                else
+                {
+                    finished.Remove(seq);
+                }
             }
         }
 
@@ -114,8 +127,8 @@ internal sealed class JobLog : IDisposable
         return (finished, whole);
     }
 
-    /// <summary>The sequence number of a well-formed record; <c>null</c> for anything else.</summary>
-    private static long? ParseSeq(byte[] line)
+    /// <summary>The sequence number of a well-formed record and whether it succeeded; <c>null</c> for anything else.</summary>
+    private static (long Seq, bool Succeeded)? ParseRecord(byte[] line)
     {
         var fields = Encoding.UTF8.GetString(line).Split('\t', 9);
         return fields.Length == 9
@@ -123,7 +136,7 @@ internal sealed class JobLog : IDisposable
                && double.TryParse(fields[2], NumberStyles.Float, CultureInfo.InvariantCulture, out _)
                && double.TryParse(fields[3], NumberStyles.Float, CultureInfo.InvariantCulture, out _)
                && fields[4..8].All(f => long.TryParse(f, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _))
-            ? seq
+            ? (seq, fields[6] == "0" && fields[7] == "0")
             : null;
     }
 

@@ -15,18 +15,26 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     /// <summary>More workers than this would only add actors: -j above it still runs at most this many jobs at once.</summary>
     public const int MaxWorkers = 4096;
 
-    private readonly DurationSample _durations = new();
 
-    /// <summary>Set by --halt-on-failure or when stdout or the joblog cannot be written: no new job starts.</summary>
-    private readonly CancellationTokenSource _halt = new();
+    /// <summary>--halt, --halt-on-failure and a run failure: no new job starts, and with --halt now running jobs are killed.</summary>
+    private readonly RunHalt _stop = new(options, console, interrupts, total);
 
-    private int _succeeded;
-    private int _failed;
-    private int _killed;
-    private int _retried;
-    private int _running;
-    private int _skipped;
-    private int _notStarted;
+    /// <summary>-k: reports in input order; <c>null</c> when each job reports as it ends.</summary>
+    private readonly OutputOrder? _order = options.KeepOrder ? new OutputOrder() : null;
+
+    /// <summary>--delay between starts, or <c>null</c>.</summary>
+    private readonly StartSpacing? _spacing = options.Delay is { } delay ? new StartSpacing(delay) : null;
+
+    /// <summary>--results: output saved to files instead of printed, or <c>null</c>.</summary>
+    private readonly ResultsDirectory? _results = options.Results is { } results ? new ResultsDirectory(results) : null;
+
+    /// <summary>Which job slots ({%}, from 1) are taken: a starting job takes the lowest free one.</summary>
+    private readonly bool[] _slots = new bool[Math.Min(options.Jobs, MaxWorkers)];
+
+    private readonly Lock _slotGate = new();
+
+    /// <summary>The run's counts, which the progress line and the summary read.</summary>
+    private readonly RunCounts _counts = new();
 
     /// <summary>Set when the run itself went wrong (input unreadable, stdout or joblog unwritable): the exit status is never 0.</summary>
     private volatile bool _runFailed;
@@ -35,9 +43,18 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     public static int ReadAhead(RunOptions options) => options.MaxQueued ?? Math.Max(2 * Math.Min(options.Jobs, MaxWorkers), 16);
 
     /// <summary>Set by --halt-on-failure, a run failure or the first Ctrl-C: jobs not yet started stay unstarted (and unlogged, so --resume runs them).</summary>
-    private bool Stopping => _halt.IsCancellationRequested || interrupts.StopInput.IsCancellationRequested;
+    private bool Stopping => _stop.Stopped || interrupts.StopInput.IsCancellationRequested;
 
-    public async Task<int> ExecuteAsync(Stream input)
+    /// <summary>Runs the jobs <paramref name="read"/> yields (it stops reading when its token is cancelled); returns the exit status.</summary>
+    public async Task<int> ExecuteAsync(Func<CancellationToken, IAsyncEnumerable<object>> read)
+    {
+        using (_stop)
+        {
+            return await ExecuteJobsAsync(read);
+        }
+    }
+
+    private async Task<int> ExecuteJobsAsync(Func<CancellationToken, IAsyncEnumerable<object>> read)
     {
         var clock = Stopwatch.StartNew();
         var alreadyFinished = jobLog?.Finished ?? new HashSet<long>();
@@ -54,17 +71,19 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             await queue.StartAsync();
             await queue.StartWorkersAsync((item, _) => RunItemAsync(item, jobSlots, tagSlots), workers, OnUnexpectedErrorAsync);
 
-            using var feeding = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _halt.Token);
+            using var feeding = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _stop.NoNewJobs);
             using var progressStop = new CancellationTokenSource();
-            var progress = options.Quiet ? Task.CompletedTask : ShowProgressAsync(queue, clock, progressStop.Token);
+            var reporter = new RunProgress(options, console, _counts, total, clock);
+            var progress = options.Quiet && !options.Eta ? Task.CompletedTask : reporter.ShowAsync(() => queue.Size, progressStop.Token);
             var stoppedEarly = false;
             try
             {
-                await foreach (var item in JobReader.ReadAsync(input, options.Jsonl, feeding.Token))
+                await foreach (var item in read(feeding.Token))
                 {
                     if (item is Job job && alreadyFinished.Contains(job.Seq))
                     {
-                        _skipped++;
+                        _counts.Skipped++;
+                        await SkipInOrderAsync(job.Seq);
                         continue;
                     }
 
@@ -86,9 +105,14 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             // Running jobs finish; jobs still queued are taken back, not started and not logged, so --resume runs them.
             await queue.StopAsync(Timeout.InfiniteTimeSpan);
             var unstarted = (await queue.DrainAsync()).Count;
+            if (_order is not null)
+            {
+                await _order.FlushAsync();
+            }
+
             await progressStop.CancelAsync();
             await progress;
-            await PrintSummaryAsync(clock.Elapsed, unstarted + _notStarted, stoppedEarly);
+            await reporter.PrintSummaryAsync(unstarted + _counts.NotStarted, stoppedEarly);
         }
         finally
         {
@@ -98,7 +122,12 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             }
         }
 
-        var failures = _failed + _killed;
+        var failures = _counts.Failed + _counts.Killed;
+        if (!interrupts.StopInput.IsCancellationRequested && !_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
+        {
+            return halted;
+        }
+
         return failures == 0 && !interrupts.StopInput.IsCancellationRequested && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
     }
 
@@ -106,7 +135,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     {
         if (item is MalformedJob malformed)
         {
-            await FailAsync($"actorqueue: line {malformed.LineNumber}: {malformed.Problem}; the job is counted as failed");
+            await JobFailedAsync($"actorqueue: line {malformed.LineNumber}: {malformed.Problem}; the job is counted as failed", malformed.Seq, $"line {malformed.LineNumber} failed");
             return;
         }
 
@@ -114,52 +143,66 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
         var unknown = job.Tags.FirstOrDefault(t => !tagSlots.ContainsKey(t));
         if (unknown is not null)
         {
-            await FailAsync($"actorqueue: job {job.Id}: unknown tag '{unknown}'; add --limit {unknown}=N");
+            await JobFailedAsync($"actorqueue: job {job.Id}: unknown tag '{unknown}'; add --limit {unknown}=N", job.Seq, $"job {job.Id} failed");
             return;
         }
 
         var retries = job.Retries ?? options.Retries;
         for (var attempt = 1; ; attempt++)
         {
-            var (result, started, runtime) = await RunAttemptAsync(job, jobSlots, tagSlots);
+            var (result, ran, started, runtime) = await RunAttemptAsync(job, jobSlots, tagSlots);
             if (result is null)
             {
-                Interlocked.Increment(ref _notStarted);
+                Interlocked.Increment(ref _counts.NotStarted);
+                await SkipInOrderAsync(job.Seq);
                 return;
             }
 
-            using (result)
+            var handedOver = false;
+            try
             {
                 if (result.End == AttemptEnd.Interrupted)
                 {
-                    Interlocked.Increment(ref _killed); // killed by the runner's second Ctrl-C: not finished, so not logged
+                    Interlocked.Increment(ref _counts.Killed); // killed by the runner's second Ctrl-C or --halt now: not finished, so not logged
                     Log.Information("Job {JobId} (seq {Seq}) killed by the runner's interruption after {RuntimeSeconds:0.000}s; not in the joblog: {Command}",
-                        job.Id, job.Seq, runtime.TotalSeconds, job.Command);
+                        job.Id, job.Seq, runtime.TotalSeconds, ran.Command);
+                    await SkipInOrderAsync(job.Seq);
                     return;
                 }
 
-                if (!result.Succeeded && attempt <= retries && !interrupts.Kill.IsCancellationRequested)
+                if (!result.Succeeded && attempt <= retries && !_stop.Kill.IsCancellationRequested)
                 {
-                    Interlocked.Increment(ref _retried);
+                    Interlocked.Increment(ref _counts.Retried);
                     if (await BackOffAsync(attempt))
                     {
                         continue;
                     }
 
-                    Interlocked.Increment(ref _notStarted); // the run stopped during the backoff: its retry never starts
+                    Interlocked.Increment(ref _counts.NotStarted); // the run stopped during the backoff: its retry never starts
+                    await SkipInOrderAsync(job.Seq);
                     return;
                 }
 
-                await ReportAsync(job, result, started, runtime, attempt);
+                handedOver = true;
+                await ReportAsync(ran, result, started, runtime, attempt);
                 return;
+            }
+            finally
+            {
+                if (!handedOver)
+                {
+                    result.Dispose();
+                }
             }
         }
     }
 
+    private Task SkipInOrderAsync(long seq) => _order?.SkipAsync(seq) ?? Task.CompletedTask;
+
     /// <summary>Waits before retry <paramref name="attempt"/> (100 ms doubling to 5 s); <c>false</c> when the run stops meanwhile.</summary>
     private async Task<bool> BackOffAsync(int attempt)
     {
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _halt.Token);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _stop.NoNewJobs);
         try
         {
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100 * Math.Pow(2, attempt - 1), 5000)), stopping.Token);
@@ -172,7 +215,7 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     }
 
     /// <summary>Runs one attempt holding the job's slots; a <c>null</c> result means the run is stopping and the attempt did not start.</summary>
-    private async Task<(AttemptResult? Result, DateTimeOffset Started, TimeSpan Runtime)> RunAttemptAsync(
+    private async Task<(AttemptResult? Result, Job Ran, DateTimeOffset Started, TimeSpan Runtime)> RunAttemptAsync(
         Job job, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
     {
         var leases = new List<ConcurrencyLease>();
@@ -184,21 +227,28 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             }
 
             leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));
-            if (Stopping)
+            DateTimeOffset? spaced = null;
+            if (Stopping || _spacing is not null && (spaced = await _spacing.WaitTurnAsync(_stop.NoNewJobs)) is null || Stopping)
             {
-                return (null, default, default);
+                return (null, job, default, default);
             }
 
-            Interlocked.Increment(ref _running);
-            var started = DateTimeOffset.UtcNow;
+            var slot = TakeSlot();
+            var ran = job.SlotTemplate is { } template ? job with { Command = template.Expand(job.Arguments, job.Seq, slot) } : job;
+            Interlocked.Increment(ref _counts.Running);
+            var started = spaced ?? DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
             try
             {
-                return await AttemptAsync(job) is { } result ? (result, started, clock.Elapsed) : (null, default, default);
+                return await AttemptAsync(ran) is { } result ? (result, ran, started, clock.Elapsed) : (null, ran, default, default);
             }
             finally
             {
-                Interlocked.Decrement(ref _running);
+                Interlocked.Decrement(ref _counts.Running);
+                lock (_slotGate)
+                {
+                    _slots[slot - 1] = false;
+                }
             }
         }
         finally
@@ -207,6 +257,18 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
             {
                 lease.Dispose();
             }
+        }
+    }
+
+    /// <summary>The lowest free job slot, from 1 (a job holds a -j lease, so one is free).</summary>
+    private int TakeSlot()
+    {
+        lock (_slotGate)
+        {
+            var free = Array.IndexOf(_slots, false);
+            Debug.Assert(free >= 0, "a job holding a -j lease always finds a free slot");
+            _slots[free] = true;
+            return free + 1;
         }
     }
 
@@ -219,14 +281,14 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     {
         try
         {
-            return await executor.RunAsync(job, job.Timeout ?? options.Timeout, interrupts.Kill);
+            return await executor.RunAsync(job, job.Timeout ?? options.Timeout, _stop.Kill);
         }
         catch (ExecutorLostException ex)
         {
             await StopRunAsync(ex.Message, "jobs not run (or whose outcome is unknown) are not logged; --resume runs them");
             return null;
         }
-        catch (OperationCanceledException) when (interrupts.Kill.IsCancellationRequested)
+        catch (OperationCanceledException) when (_stop.Kill.IsCancellationRequested)
         {
             return AttemptResult.Interrupted();
         }
@@ -236,54 +298,94 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
         }
     }
 
+    /// <summary>Reports a finished job (taking over <paramref name="result"/>): the halt rule first, then, in input order with -k, its output and record.</summary>
     private async Task ReportAsync(Job job, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
     {
-        if (!result.Succeeded)
-        {
-            await HaltIfAskedAsync(); // before anything is printed or logged, so no job starts once this failure shows
-        }
-
-        _durations.Add(runtime.TotalSeconds);
-        var tries = attempts > 1 ? $" after {attempts} attempts" : "";
-        var why = result.End switch
-        {
-            AttemptEnd.Exited when result.Succeeded => null,
-            AttemptEnd.Exited => $"actorqueue: job {job.Id} failed: exited with {result.ExitCode}{tries}: {Shorten(job.Command)}",
-            AttemptEnd.TimedOut => $"actorqueue: job {job.Id} failed: timed out after {(job.Timeout ?? options.Timeout)!.Value.TotalSeconds:0.###}s (process group killed){tries}: {Shorten(job.Command)}",
-            _ => $"actorqueue: job {job.Id} failed: {result.Problem}{tries}: {Shorten(job.Command)}",
-        };
         try
         {
-            await console.WriteJobAsync(job.Id, result.Output, result.Errors, why);
+            // Before anything is printed or logged, so no job starts once the output that halts the run shows.
+            await _stop.FinishedAsync(!result.Succeeded, StatusOf(result), $"job {job.Id} {(result.Succeeded ? "succeeded" : "failed")}");
+            _counts.Durations.Add(runtime.TotalSeconds);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch
         {
-            await FailAsync($"actorqueue: job {job.Id}: its output could not be written ({ex.Message}); the job is counted as failed and is not in the joblog, so --resume runs it again");
-            await StopRunAsync("stdout cannot be written");
-            return;
-        }
-
-        try
-        {
-            jobLog?.Record(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
-        }
-        catch (IOException ex)
-        {
-            await FailAsync($"actorqueue: job {job.Id}: the joblog could not be written ({ex.Message}); the job is counted as failed and --resume runs it again");
-            await StopRunAsync("the joblog cannot be written");
-            return;
+            result.Dispose();
+            throw;
         }
 
-        Log.Information("Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode} in {RuntimeSeconds:0.000}s after {Attempts} attempt(s), {OutputBytes} output bytes (spooled: {Spooled}): {Command}",
-            job.Id, job.Seq, result.Succeeded ? "succeeded" : result.End switch { AttemptEnd.TimedOut => "timed out", AttemptEnd.CouldNotRun => "could not run", _ => "failed" },
-            result.ExitCode, runtime.TotalSeconds, attempts, result.Output.Length + result.Errors.Length, result.Output.Spooled || result.Errors.Spooled, job.Command);
-        if (result.Succeeded)
+        if (_order is null)
         {
-            Interlocked.Increment(ref _succeeded);
+            await WriteReportAsync(job, result, started, runtime, attempts);
         }
         else
         {
-            Interlocked.Increment(ref _failed);
+            await _order.ReportAsync(job.Seq, () => WriteReportAsync(job, result, started, runtime, attempts));
+        }
+    }
+
+    /// <summary>A job's exit status as a shell reports it: 128 + the signal for a killed job.</summary>
+    private static int StatusOf(AttemptResult result) =>
+        result.Signal != 0 ? 128 + result.Signal : result.ExitCode is >= 0 and <= 255 ? result.ExitCode : 1;
+
+    private async Task WriteReportAsync(Job job, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
+    {
+        using (result)
+        {
+            var tries = attempts > 1 ? $" after {attempts} attempts" : "";
+            var why = result.End switch
+            {
+                AttemptEnd.Exited when result.Succeeded => null,
+                AttemptEnd.Exited => $"actorqueue: job {job.Id} failed: exited with {result.ExitCode}{tries}: {Shorten(job.Command)}",
+                AttemptEnd.TimedOut => $"actorqueue: job {job.Id} failed: timed out after {(job.Timeout ?? options.Timeout)!.Value.TotalSeconds:0.###}s (process group killed){tries}: {Shorten(job.Command)}",
+                _ => $"actorqueue: job {job.Id} failed: {result.Problem}{tries}: {Shorten(job.Command)}",
+            };
+            try
+            {
+                if (_results is null)
+                {
+                    await console.WriteJobAsync(job.Id, result.Output, result.Errors, why);
+                }
+                else
+                {
+                    await _results.WriteAsync(job, result.Output, result.Errors);
+                    if (why is not null)
+                    {
+                        await console.LineAsync(why);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                var where = _results is null ? "its output could not be written" : $"its results could not be written under {options.Results}";
+                Interlocked.Increment(ref _counts.Failed);
+                await console.LineAsync($"actorqueue: job {job.Id}: {where} ({ex.Message}); the job is counted as failed and is not in the joblog, so --resume runs it again");
+                await StopRunAsync(_results is null ? "stdout cannot be written" : "--results cannot be written");
+                return;
+            }
+
+            try
+            {
+                jobLog?.Record(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
+            }
+            catch (IOException ex)
+            {
+                Interlocked.Increment(ref _counts.Failed);
+                await console.LineAsync($"actorqueue: job {job.Id}: the joblog could not be written ({ex.Message}); the job is counted as failed and --resume runs it again");
+                await StopRunAsync("the joblog cannot be written");
+                return;
+            }
+
+            Log.Information("Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode} in {RuntimeSeconds:0.000}s after {Attempts} attempt(s), {OutputBytes} output bytes (spooled: {Spooled}): {Command}",
+                job.Id, job.Seq, result.Succeeded ? "succeeded" : result.End switch { AttemptEnd.TimedOut => "timed out", AttemptEnd.CouldNotRun => "could not run", _ => "failed" },
+                result.ExitCode, runtime.TotalSeconds, attempts, result.Output.Length + result.Errors.Length, result.Output.Spooled || result.Errors.Spooled, job.Command);
+            if (result.Succeeded)
+            {
+                Interlocked.Increment(ref _counts.Succeeded);
+            }
+            else
+            {
+                Interlocked.Increment(ref _counts.Failed);
+            }
         }
     }
 
@@ -292,91 +394,26 @@ internal sealed class JobRun(RunOptions options, RunConsole console, JobLog? job
     {
         var what = item switch { Job job => $"job {job.Id}", MalformedJob bad => $"line {bad.LineNumber}", _ => "a job" };
         Log.Error(exception, "Running {What} failed unexpectedly", what);
-        await FailAsync($"actorqueue: {what}: unexpected error ({exception.GetType().Name}: {exception.Message}); the job is counted as failed and is not in the joblog");
+        var seq = item switch { Job job => job.Seq, MalformedJob bad => bad.Seq, _ => 0 };
+        await JobFailedAsync($"actorqueue: {what}: unexpected error ({exception.GetType().Name}: {exception.Message}); the job is counted as failed and is not in the joblog", seq, $"{what} failed");
     }
 
-    private async Task FailAsync(string message)
+    /// <summary>A job that failed without running (or unexpectedly): counted, said, and weighed by the halt rule.</summary>
+    private async Task JobFailedAsync(string message, long seq, string what)
     {
-        Interlocked.Increment(ref _failed);
+        Interlocked.Increment(ref _counts.Failed);
+        await _stop.FinishedAsync(failed: true, status: 1, what);
         await console.LineAsync(message);
-        await HaltIfAskedAsync();
-    }
-
-    private async Task HaltIfAskedAsync()
-    {
-        if (options.HaltOnFailure && !_halt.IsCancellationRequested)
-        {
-            await _halt.CancelAsync();
-            await console.LineAsync("actorqueue: --halt-on-failure: no new jobs start; running jobs finish");
-        }
+        await SkipInOrderAsync(seq);
     }
 
     /// <summary>The run cannot go on as asked: no new job starts, running jobs finish, and the exit status says so.</summary>
     private async Task StopRunAsync(string why, string consequence = "no new jobs start; running jobs finish")
     {
         _runFailed = true;
-        if (!_halt.IsCancellationRequested)
-        {
-            await _halt.CancelAsync();
-            await console.LineAsync($"actorqueue: {why}: {consequence}");
-        }
+        await _stop.StopAsync($"{why}: {consequence}");
     }
 
     /// <summary>A command as a message shows it: long ones cut, so a 10 MB command does not flood the terminal.</summary>
     private static string Shorten(string command) => command.Length <= 200 ? command : $"{command[..200]}... ({command.Length} characters)";
-
-    private async Task ShowProgressAsync(BoundedQueue<object> queue, Stopwatch clock, CancellationToken cancellationToken)
-    {
-        var terminal = !Console.IsErrorRedirected;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 2000));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                var done = _succeeded + _failed;
-                var rate = done / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
-                var known = total.IsCompletedSuccessfully ? total.Result : null;
-                var progress = known is { } all ? $"{done + _skipped}/{all}" : $"{done}";
-                var eta = known is { } jobs && rate > 0 ? $", ETA {Math.Max(0, jobs - done - _skipped) / rate:0}s" : "";
-                var line = $"actorqueue: {progress} done, {Volatile.Read(ref _running)} running, {queue.Size} waiting, {_failed} failed, {rate:0.0} jobs/s{eta}";
-                await console.TextAsync(terminal ? $"\r\u001b[2K{line}" : line + "\n");
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        if (terminal)
-        {
-            await console.TextAsync("\r\u001b[2K");
-        }
-    }
-
-    private async Task PrintSummaryAsync(TimeSpan elapsed, int notStarted, bool stoppedEarly)
-    {
-        if (options.Quiet)
-        {
-            return;
-        }
-
-        var done = _succeeded + _failed;
-        var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
-                   $"{_succeeded} succeeded, {_failed} failed, {_retried} retries; job duration p50 {_durations.Percentile(0.5):0.000}s, p95 {_durations.Percentile(0.95):0.000}s";
-        if (_skipped > 0)
-        {
-            line += $"; {_skipped} skipped (already in the joblog)";
-        }
-
-        if (stoppedEarly)
-        {
-            line += $"; stopped early, {notStarted} queued job(s) not started" + (options.JobLog is null ? "" : " (--resume runs them)");
-        }
-
-        if (_killed > 0)
-        {
-            line += $"; {_killed} killed";
-        }
-
-        await console.LineAsync(line);
-    }
 }

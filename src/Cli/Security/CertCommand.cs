@@ -15,37 +15,12 @@ internal static class CertCommand
 
     private const int DefaultNodeDays = 365;
 
-    public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Runs <c>cert ca</c> or <c>cert node</c> (<paramref name="kind"/>) with the options given (<c>--out</c> → value).</summary>
+    public static int Run(string kind, Dictionary<string, string> values, TextWriter stdout, TextWriter stderr)
     {
-        if (args.Count == 0 || args[0] is not ("ca" or "node"))
-        {
-            return Usage.Fail(stderr, $"cert takes 'ca' or 'node', got '{(args.Count == 0 ? "" : args[0])}'");
-        }
-
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        var allowed = args[0] == "ca" ? new[] { "--out", "--name", "--days" } : ["--out", "--name", "--days", "--ca"];
-        for (var i = 1; i < args.Count; i++)
-        {
-            var option = args[i];
-            if (!allowed.Contains(option))
-            {
-                return Usage.Fail(stderr, $"unknown 'cert {args[0]}' option '{option}'");
-            }
-
-            if (i + 1 >= args.Count)
-            {
-                return Usage.Fail(stderr, $"{option} needs a value");
-            }
-
-            if (!values.TryAdd(option, args[++i]))
-            {
-                return Usage.Fail(stderr, $"{option} given twice");
-            }
-        }
-
         try
         {
-            return args[0] == "ca" ? CreateAuthority(values, stdout) : IssueNode(values, stdout);
+            return kind == "ca" ? CreateAuthority(values, stdout) : IssueNode(values, stdout);
         }
         catch (ArgumentException ex)
         {

@@ -19,35 +19,6 @@ internal sealed record ClusterCertificateOptions
 
     public bool InsecureLoopback { get; init; }
 
-    /// <summary>The first option given twice, reported by <see cref="NodeOptions"/>.</summary>
-    private string? Repeated { get; init; }
-
-    /// <summary>Whether <paramref name="option"/> is one of these options.</summary>
-    public static bool Handles(string option) => option is "--cert" or "--ca" or "--cert-dir" or InsecureOption;
-
-    /// <summary>Whether <paramref name="option"/> takes a value.</summary>
-    public static bool TakesValue(string option) => option != InsecureOption;
-
-    /// <summary>These options with <paramref name="option"/> (one that <see cref="Handles"/>) set to <paramref name="value"/>.</summary>
-    public ClusterCertificateOptions With(string option, string value)
-    {
-        var again = option switch
-        {
-            "--cert" => Cert is not null,
-            "--ca" => Ca is not null,
-            "--cert-dir" => CertDir is not null,
-            _ => InsecureLoopback,
-        };
-        var next = option switch
-        {
-            "--cert" => this with { Cert = value },
-            "--ca" => this with { Ca = value },
-            "--cert-dir" => this with { CertDir = value },
-            _ => this with { InsecureLoopback = true },
-        };
-        return again ? next with { Repeated = Repeated ?? option } : next;
-    }
-
     /// <summary>Whether any of these options was given.</summary>
     public bool Given => CertDir is not null || Cert is not null || Ca is not null || InsecureLoopback;
 
@@ -61,11 +32,6 @@ internal sealed record ClusterCertificateOptions
     /// <exception cref="ArgumentException">A one-line problem naming the option and its value.</exception>
     public ClusterNodeOptions NodeOptions(ClusterNodeOptions node, string command)
     {
-        if (Repeated is not null)
-        {
-            throw new ArgumentException($"{Repeated} given twice", Repeated);
-        }
-
         if (InsecureLoopback)
         {
             if (CertDir is not null || Cert is not null || Ca is not null)

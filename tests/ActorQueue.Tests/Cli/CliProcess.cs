@@ -89,18 +89,26 @@ public static class CliProcess
         Assert.True(kill.ExitCode == 0, $"kill -{signal} {target} failed");
     }
 
-    private static string Locate()
+    /// <summary>The built command, to run as <c>dotnet DLL ...</c>.</summary>
+    public static string DllPath => Dll.Value;
+
+    /// <summary>The repository's root: the directory above the test binaries that holds ActorQueue.sln.</summary>
+    public static string RepositoryRoot()
     {
-        var testBin = AppContext.BaseDirectory;
-        var configuration = testBin.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-        var dir = new DirectoryInfo(testBin);
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ActorQueue.sln")))
         {
             dir = dir.Parent;
         }
 
-        var dll = Path.Combine(dir?.FullName ?? throw new InvalidOperationException("ActorQueue.sln not found above " + testBin),
-            "src", "Cli", "bin", configuration, "net10.0", "actorqueue.dll");
+        return dir?.FullName ?? throw new InvalidOperationException("ActorQueue.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    private static string Locate()
+    {
+        var testBin = AppContext.BaseDirectory;
+        var configuration = testBin.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var dll = Path.Combine(RepositoryRoot(), "src", "Cli", "bin", configuration, "net10.0", "actorqueue.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException("Build src/Cli first", dll);
     }
 }

@@ -116,8 +116,8 @@ public class AsyncEventTests : ActorQueueTestKit
         using var @event = new AsyncEvent(Sys);
         var first = @event.WaitAsync();
         var second = @event.WaitAsync();
-        await Eventually(() => @event.WaitingCount == 2, "two wait");
         Assert.False(@event.IsSet);
+        Assert.False(first.IsCompleted || second.IsCompleted);
 
         @event.Set();
 
@@ -134,14 +134,41 @@ public class AsyncEventTests : ActorQueueTestKit
         using var cts = new CancellationTokenSource();
         var cancelled = @event.WaitAsync(cts.Token);
         var other = @event.WaitAsync();
-        await Eventually(() => @event.WaitingCount == 2, "two wait");
 
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
-        await Eventually(() => @event.WaitingCount == 1, "the cancelled wait left");
+        Assert.False(other.IsCompleted);
         @event.Set();
 
         await Within(other);
+    }
+
+    [Fact]
+    public async Task A_thousand_facade_waiters_share_one_task_and_cost_the_coordinator_nothing()
+    {
+        using var @event = new AsyncEvent(Sys);
+        // Callers on many threads at once: those racing to start the shared wait must all end up on the same task.
+        var waits = await Within(Task.WhenAll(Enumerable.Range(0, 1_000).Select(_ => Task.Run(() => Task.FromResult(@event.WaitAsync())))));
+        Assert.All(waits, wait => Assert.Same(waits[0], wait));
+        Assert.False(waits[0].IsCompleted);
+        Assert.Equal(0, @event.WaitingCount);
+
+        @event.Set();
+
+        await Within(Task.WhenAll(waits));
+    }
+
+    [Fact]
+    public async Task Disposing_fails_every_facade_waiter_with_ObjectDisposedException()
+    {
+        var @event = new AsyncEvent(Sys);
+        var first = @event.WaitAsync();
+        var second = @event.WaitAsync(new CancellationTokenSource().Token);
+
+        await @event.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(first));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(second));
     }
 
     [Fact]

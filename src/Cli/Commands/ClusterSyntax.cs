@@ -1,0 +1,61 @@
+using System.CommandLine;
+using ActorQueue.Cli.Security;
+using static ActorQueue.Cli.Commands.CommandLineSyntax;
+
+namespace ActorQueue.Cli.Commands;
+
+/// <summary><c>actorqueue node</c>'s options: a worker node of a <c>run --cluster</c> coordinator.</summary>
+internal static class NodeSyntax
+{
+    public static Command Create(Interrupts interrupts)
+    {
+        var seed = Text("--seed", "HOST:PORT", "the coordinator's --listen address");
+        var listen = Text("--listen", "HOST:PORT", "where this node listens (default: a free loopback port)");
+        var jobs = WholeNumber("--jobs", "-j", 1, "run at most N jobs at once on this node (default: the processor count)", Environment.ProcessorCount);
+        var allowRemote = Flag("--allow-remote", "allow a non-loopback --listen");
+        var certificates = new CertificateOptions();
+        var node = new Command("node", "a worker node: joins a 'run --cluster' coordinator and runs its jobs") { seed, listen, jobs, allowRemote };
+        certificates.AddTo(node);
+        node.SetAction((result, _) => NodeCommand.RunAsync(result.GetValue(seed), result.GetValue(listen) ?? "", result.GetValue(jobs),
+            result.GetValue(allowRemote), certificates.Bind(result), Console.Error, interrupts));
+        return node;
+    }
+}
+
+/// <summary><c>actorqueue cert ca|node</c>: a cluster's private CA and its nodes' certificates.</summary>
+internal static class CertSyntax
+{
+    public static Command Create()
+    {
+        var cert = new Command("cert", "create a cluster's private CA and its nodes' certificates")
+        {
+            Kind("ca", "a private CA for one cluster: DIR/ca.crt, and DIR/ca.key (keep it off the nodes)", issuedByCa: false),
+            Kind("node", "a node certificate from that CA: DIR/node.pfx, DIR/node.crt and DIR/ca.crt", issuedByCa: true),
+        };
+        cert.SetAction(_ => Usage.Fail(Console.Error, "cert takes 'ca' or 'node', got ''"));
+        return cert;
+    }
+
+    private static Command Kind(string name, string description, bool issuedByCa)
+    {
+        var options = new List<Option<string>>
+        {
+            Text("--out", "DIR", "the directory to write the files to"),
+            Text("--name", "NAME", issuedByCa ? "the node's name" : "the CA's name (default: a random one)"),
+            Text("--days", "N", "how long the certificate is valid, in days"),
+        };
+        if (issuedByCa)
+        {
+            options.Add(Text("--ca", "DIR", "the directory of 'actorqueue cert ca'"));
+        }
+
+        var command = new Command(name, description);
+        options.ForEach(command.Add);
+        command.SetAction(result =>
+        {
+            var values = options.Where(o => result.GetResult(o) is not null).ToDictionary(o => o.Name, o => result.GetValue(o) ?? "", StringComparer.Ordinal);
+            return CertCommand.Run(name, values, Console.Out, Console.Error);
+        });
+        return command;
+    }
+}

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text;
+
+namespace ActorQueue.Cli.Jobs;
+
+/// <summary>
+/// <c>--results DIR</c> in GNU parallel's layout: a job's files go to <c>DIR/1/ARG1/2/ARG2/.../</c>, one level pair per
+/// input source (a job read as a command line has its command as its one argument): <c>seq</c> (its number, no
+/// newline), <c>stdout</c> and <c>stderr</c>. In a directory name <c>\</c> is written <c>\\</c>, a tab <c>\t</c> and
+/// <c>/</c> <c>\_</c>, as parallel writes them, and a name longer than the file system takes is cut.
+/// </summary>
+internal sealed class ResultsDirectory(string root)
+{
+    /// <summary>Creates the root, so a directory that cannot be made is a usage error before any job starts.</summary>
+    /// <exception cref="IOException">The directory cannot be created.</exception>
+    /// <exception cref="UnauthorizedAccessException">The directory cannot be created.</exception>
+    public void Create() => Directory.CreateDirectory(root);
+
+    /// <summary>Writes a finished job's files.</summary>
+    /// <exception cref="IOException">A file could not be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">A file could not be written.</exception>
+    public async Task WriteAsync(Job job, CapturedOutput output, CapturedOutput errors)
+    {
+        var directory = DirectoryOf(job);
+        Directory.CreateDirectory(directory);
+        await File.WriteAllTextAsync(Path.Combine(directory, "seq"), job.Seq.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+        await CopyAsync(output, Path.Combine(directory, "stdout")).ConfigureAwait(false);
+        await CopyAsync(errors, Path.Combine(directory, "stderr")).ConfigureAwait(false);
+    }
+
+    /// <summary>Where <paramref name="job"/>'s files go.</summary>
+    public string DirectoryOf(Job job)
+    {
+        IReadOnlyList<string> arguments = job.Arguments.Count > 0 ? job.Arguments : [job.Command];
+        var path = new StringBuilder(root);
+        for (var i = 0; i < arguments.Count; i++)
+        {
+            path.Append('/').Append(i + 1).Append('/').Append(Escape(arguments[i]));
+        }
+
+        return path.ToString();
+    }
+
+    /// <summary>The longest directory name Linux file systems take (NAME_MAX), in bytes.</summary>
+    private const int MaxNameBytes = 255;
+
+    /// <summary>An argument as one directory name: escaped, and cut to <see cref="MaxNameBytes"/> (parallel cuts a name mkdir refuses to the longest it accepts).</summary>
+    private static string Escape(string argument)
+    {
+        var name = argument.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("/", "\\_", StringComparison.Ordinal);
+        if (Encoding.UTF8.GetByteCount(name) <= MaxNameBytes)
+        {
+            return name;
+        }
+
+        var cut = name.Length;
+        while (Encoding.UTF8.GetByteCount(name.AsSpan(0, cut)) > MaxNameBytes || char.IsHighSurrogate(name[cut - 1]))
+        {
+            cut--;
+        }
+
+        return name[..cut];
+    }
+
+    private static async Task CopyAsync(CapturedOutput captured, string path)
+    {
+        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.Asynchronous);
+        await foreach (var chunk in captured.ChunksAsync().ConfigureAwait(false))
+        {
+            await file.WriteAsync(chunk).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using ActorQueue.Cli.Commands;
+
+namespace ActorQueue.Cli.Jobs;
+
+/// <summary>A run's counts: each is written with <see cref="Interlocked"/> by the job that changes it and read by the progress line and the summary.</summary>
+internal sealed class RunCounts
+{
+    public int Succeeded;
+    public int Failed;
+    public int Killed;
+    public int Retried;
+    public int Running;
+    public int Skipped;
+    public int NotStarted;
+
+    /// <summary>A sample of finished jobs' durations, for the percentiles and the average.</summary>
+    public DurationSample Durations { get; } = new();
+}
+
+/// <summary>
+/// The progress line on stderr (redrawn on a terminal, a line every 2 s otherwise) and the summary at the end. With
+/// <c>--eta</c> the line reads as GNU parallel's (<c>ETA: 12s Left: 30 AVG: 0.41s</c>) and its last state stays.
+/// </summary>
+internal sealed class RunProgress(RunOptions options, RunConsole console, RunCounts counts, Task<long?> total, Stopwatch clock)
+{
+    public async Task ShowAsync(Func<long> waiting, CancellationToken cancellationToken)
+    {
+        var terminal = !Console.IsErrorRedirected;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 2000));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                var line = options.Eta ? EtaLine() : $"actorqueue: {Line(waiting())}";
+                await console.TextAsync(terminal ? $"\r\u001b[2K{line}" : line + "\n");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (options.Eta)
+        {
+            await console.TextAsync((terminal ? "\r\u001b[2K" : "") + EtaLine() + "\n");
+        }
+        else if (terminal)
+        {
+            await console.TextAsync("\r\u001b[2K");
+        }
+    }
+
+    private string Line(long waiting)
+    {
+        var done = counts.Succeeded + counts.Failed;
+        var rate = done / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
+        var known = total.IsCompletedSuccessfully ? total.Result : null;
+        var progress = known is { } all ? $"{done + counts.Skipped}/{all}" : $"{done}";
+        var eta = known is { } jobs && rate > 0 ? $", ETA {Math.Max(0, jobs - done - counts.Skipped) / rate:0}s" : "";
+        return $"{progress} done, {Volatile.Read(ref counts.Running)} running, {waiting} waiting, {counts.Failed} failed, {rate:0.0} jobs/s{eta}";
+    }
+
+    /// <summary>GNU parallel's <c>--eta</c> line: time left, jobs left (unknown for stdin: "?") and the average job time.</summary>
+    private string EtaLine()
+    {
+        var done = counts.Succeeded + counts.Failed + counts.Skipped;
+        var known = total.IsCompletedSuccessfully ? total.Result : null;
+        var rate = (counts.Succeeded + counts.Failed) / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
+        var left = known is { } all ? Math.Max(0, all - done) : (long?)null;
+        var eta = left is { } l ? (rate > 0 ? $"{l / rate:0}s" : l == 0 ? "0s" : "?") : "?";
+        return $"actorqueue: ETA: {eta} Left: {left?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} AVG: {counts.Durations.Average():0.00}s";
+    }
+
+    public async Task PrintSummaryAsync(int notStarted, bool stoppedEarly)
+    {
+        if (options.Quiet)
+        {
+            return;
+        }
+
+        var elapsed = clock.Elapsed;
+        var done = counts.Succeeded + counts.Failed;
+        var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
+                   $"{counts.Succeeded} succeeded, {counts.Failed} failed, {counts.Retried} retries; job duration p50 {counts.Durations.Percentile(0.5):0.000}s, p95 {counts.Durations.Percentile(0.95):0.000}s";
+        if (counts.Skipped > 0)
+        {
+            line += $"; {counts.Skipped} skipped (already in the joblog)";
+        }
+
+        if (stoppedEarly)
+        {
+            line += $"; stopped early, {notStarted} queued job(s) not started" + (options.JobLog is null ? "" : " (--resume runs them)");
+        }
+
+        if (counts.Killed > 0)
+        {
+            line += $"; {counts.Killed} killed";
+        }
+
+        await console.LineAsync(line);
+    }
+}
