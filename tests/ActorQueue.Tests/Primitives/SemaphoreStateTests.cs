@@ -62,6 +62,23 @@ public class SemaphoreStateTests
     }
 
     [Fact]
+    public void A_waiter_granted_on_arrival_no_longer_blocks_the_fast_path()
+    {
+        var state = new SemaphoreState(0);
+        var gate = new PermitGate(new Books(state), [state]);
+        var waiter = new Coordination.TestWaiter("waiter");
+        Assert.False(state.TryTakeOrAnnounce());
+        Assert.True(state.TryRelease(out _)); // released before the waiter's message arrives
+
+        Deliver(state, gate, waiter);
+
+        Assert.True(waiter.IsGranted);
+        Assert.Equal(0, state.Announced);
+        Assert.True(state.TryRelease(out var someoneWaits));
+        Assert.False(someoneWaits);
+    }
+
+    [Fact]
     public void A_permit_taken_on_the_fast_path_is_never_granted_again_by_the_gate()
     {
         var state = new SemaphoreState(0);
