@@ -4,7 +4,11 @@ using Akka.Actor;
 
 namespace ActorQueue.Primitives;
 
-/// <summary>An async semaphore whose permits and FIFO of waiters live in a coordinator actor.</summary>
+/// <summary>
+/// An async semaphore whose FIFO of waiters lives in a coordinator actor. While nobody waits, an acquire takes a free
+/// permit and a release returns it without a message (see <see cref="SemaphoreState"/>); a newcomer never takes a
+/// permit while anyone waits.
+/// </summary>
 /// <remarks>Actor callers send <see cref="CoordinatorProtocol"/> messages to <see cref="Coordinator"/>; permits held by an actor come back when it stops.</remarks>
 [DebuggerDisplay("AsyncSemaphore: {Value} free")]
 public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
@@ -47,6 +51,11 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
+        if (_state.TryTakeOrAnnounce())
+        {
+            return Task.CompletedTask; // a free permit and nobody waiting: no message
+        }
+
         var waiter = new PrimitiveWaiter(Coordinator, this);
         return _handle.Send(waiter, cancellationToken);
     }
@@ -56,12 +65,15 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
     public void Release()
     {
         _handle.ThrowIfDisposed(this);
-        if (!_state.TryRelease())
+        if (!_state.TryRelease(out var someoneWaits))
         {
             throw new SemaphoreFullException($"{SemaphoreState.FullMessage}; Value is {Value}.");
         }
 
-        Coordinator.Tell(SemaphoreRelease.Instance, ActorRefs.NoSender);
+        if (someoneWaits)
+        {
+            Coordinator.Tell(SemaphoreRelease.Instance, ActorRefs.NoSender);
+        }
     }
 
     /// <summary>Takes a permit for an <c>await using</c> scope.</summary>

@@ -94,6 +94,76 @@ public class AsyncSemaphoreTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_free_permit_is_taken_without_the_coordinator_only_while_nobody_waits()
+    {
+        using var semaphore = new AsyncSemaphore(1, Sys);
+        var actor = CreateTestProbe();
+        semaphore.Coordinator.Tell(new Acquire(1), actor.Ref);
+        await actor.ExpectMsgAsync(new Acquired(1));
+        var waiting = semaphore.AcquireAsync();
+        await Eventually(() => semaphore.WaitingCount == 1, "the facade caller waits");
+
+        semaphore.Coordinator.Tell(new Release(2), actor.Ref); // the actor's permit goes to the waiter
+        await Within(waiting);
+        semaphore.Release(); // nobody waits now: the permit is free for the next caller at once
+
+        Assert.True(semaphore.AcquireAsync().IsCompletedSuccessfully);
+        Assert.Equal(0, semaphore.Value);
+    }
+
+    [Fact]
+    public async Task Facade_and_actor_callers_racing_for_permits_never_exceed_them_and_all_come_back()
+    {
+        const int permits = 3;
+        using var semaphore = new AsyncSemaphore(permits, Sys);
+        var inside = 0;
+        var mostInside = 0;
+        var actors = Enumerable.Range(0, 4).Select(_ => CreateTestProbe()).ToArray();
+
+        var facadeCallers = Enumerable.Range(0, 8).Select(caller => Task.Run(async () =>
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                using var cts = new CancellationTokenSource();
+                var acquire = semaphore.AcquireAsync(cts.Token);
+                if (i % 7 == caller % 7)
+                {
+                    await cts.CancelAsync();
+                }
+
+                try
+                {
+                    await acquire;
+                }
+                catch (OperationCanceledException)
+                {
+                    continue;
+                }
+
+                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
+                await Task.Yield();
+                Interlocked.Decrement(ref inside);
+                semaphore.Release();
+            }
+        })).ToArray();
+        var actorCallers = actors.Select(actor => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                semaphore.Coordinator.Tell(new Acquire(i), actor.Ref);
+                await actor.ExpectMsgAsync(new Acquired(i), TimeSpan.FromSeconds(30));
+                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
+                Interlocked.Decrement(ref inside);
+                semaphore.Coordinator.Tell(new Release(i), actor.Ref);
+            }
+        })).ToArray();
+        await Task.WhenAll(facadeCallers.Concat(actorCallers)).WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.InRange(mostInside, 1, permits);
+        await Eventually(() => semaphore.Value == permits && semaphore.WaitingCount == 0, "every permit came back");
+    }
+
+    [Fact]
     public async Task A_permit_held_by_an_actor_comes_back_when_it_stops()
     {
         using var semaphore = new AsyncSemaphore(1, Sys);

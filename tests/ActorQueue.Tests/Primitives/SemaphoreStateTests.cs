@@ -1,19 +1,259 @@
+using System.Collections.Concurrent;
 using ActorQueue.Coordination;
 using ActorQueue.Primitives;
 
 namespace ActorQueue.Tests.Primitives;
 
 /// <summary>
-/// The semaphore's value: releases counted by any thread, handed to the coordinator's gate by the coordinator alone.
-/// Driven directly, without actors.
+/// The semaphore's shared word driven directly, without actors: callers take and return permits on any thread while
+/// nobody waits; a thread standing in for the coordinator serves announced waiters through a real gate, sweeping the
+/// word before every message as the coordinator does.
 /// </summary>
 public class SemaphoreStateTests
 {
-    private sealed class NoListener : IPermitGateListener
+    [Fact]
+    public void A_newcomer_never_takes_a_permit_while_anyone_waits()
     {
-        public void Publish(in PermitSnapshot now)
+        var state = new SemaphoreState(0);
+        Assert.False(state.TryTakeOrAnnounce()); // nothing free: it waits
+
+        Assert.True(state.TryRelease(out var someoneWaits));
+        Assert.True(someoneWaits); // the releaser must tell the coordinator
+        Assert.False(state.TryTakeOrAnnounce()); // a permit is free, but someone waits: the newcomer queues too
+
+        Assert.Equal(1, state.Value);
+        Assert.Equal(2, state.Announced);
+    }
+
+    [Fact]
+    public void With_nobody_waiting_acquire_and_release_need_no_coordinator()
+    {
+        var state = new SemaphoreState(1);
+
+        Assert.True(state.TryTakeOrAnnounce());
+        Assert.Equal(0, state.Value);
+        Assert.True(state.TryRelease(out var someoneWaits));
+        Assert.False(someoneWaits);
+        Assert.Equal(1, state.Value);
+        Assert.Equal(0, state.Announced);
+    }
+
+    [Fact]
+    public void A_release_that_finds_a_waiter_is_granted_by_the_sweep_of_the_message_it_sends()
+    {
+        var state = new SemaphoreState(0);
+        var gate = new PermitGate(new Books(state), [state]);
+        var waiter = new Coordination.TestWaiter("waiter");
+        Assert.False(state.TryTakeOrAnnounce());
+        Deliver(state, gate, waiter);
+        Assert.False(waiter.IsGranted);
+
+        Assert.True(state.TryRelease(out var someoneWaits));
+        Assert.True(someoneWaits);
+        Assert.False(waiter.IsGranted); // the gate has not heard yet
+        state.Sweep(gate); // the release's message arrives
+
+        Assert.True(waiter.IsGranted);
+        Assert.Equal(0, state.Value);
+        Assert.Equal(0, state.Announced); // it left: the fast path is open again
+        Assert.True(state.TryRelease(out someoneWaits));
+        Assert.False(someoneWaits);
+        Assert.True(state.TryTakeOrAnnounce());
+    }
+
+    [Fact]
+    public void A_waiter_granted_on_arrival_no_longer_blocks_the_fast_path()
+    {
+        var state = new SemaphoreState(0);
+        var gate = new PermitGate(new Books(state), [state]);
+        var waiter = new Coordination.TestWaiter("waiter");
+        Assert.False(state.TryTakeOrAnnounce());
+        Assert.True(state.TryRelease(out _)); // released before the waiter's message arrives
+
+        Deliver(state, gate, waiter);
+
+        Assert.True(waiter.IsGranted);
+        Assert.Equal(0, state.Announced);
+        Assert.True(state.TryRelease(out var someoneWaits));
+        Assert.False(someoneWaits);
+    }
+
+    [Fact]
+    public void A_permit_taken_on_the_fast_path_is_never_granted_again_by_the_gate()
+    {
+        var state = new SemaphoreState(0);
+        var gate = new PermitGate(new Books(state), [state]);
+        Assert.True(state.TryRelease(out _)); // an actor's release, handled by the coordinator: the gate copies the word
+        gate.Release(PermitDemand.One);
+        Assert.True(state.TryTakeOrAnnounce()); // nobody waits: a caller takes it without a message
+
+        var waiter = new Coordination.TestWaiter("waiter");
+        Assert.False(state.TryTakeOrAnnounce());
+        Deliver(state, gate, waiter);
+
+        Assert.False(waiter.IsGranted);
+        Assert.Equal(0, state.Value);
+        Assert.Equal(0, state.Available(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void A_waiter_that_leaves_opens_the_fast_path_to_the_permits_it_did_not_take()
+    {
+        var state = new SemaphoreState(0);
+        var gate = new PermitGate(new Books(state), [state]);
+        var leaving = new Coordination.TestWaiter("leaving");
+        Assert.False(state.TryTakeOrAnnounce());
+        Deliver(state, gate, leaving);
+
+        state.Sweep(gate);
+        Assert.True(gate.Withdraw(leaving)); // cancelled
+        state.Leave();
+
+        Assert.True(state.TryRelease(out var someoneWaits));
+        Assert.False(someoneWaits);
+        Assert.True(state.TryTakeOrAnnounce());
+    }
+
+    [Fact]
+    public void After_the_coordinator_stops_no_acquire_takes_a_permit()
+    {
+        var state = new SemaphoreState(3);
+        state.Close();
+
+        Assert.False(state.TryTakeOrAnnounce()); // it goes to the stopped coordinator, which fails it
+        Assert.Equal(3, state.Value);
+    }
+
+    [Fact]
+    public void Racing_takers_and_releasers_keep_one_exact_value()
+    {
+        const int rounds = 200_000;
+        const int threads = 4;
+        var state = new SemaphoreState(2);
+        var start = new Barrier(threads);
+        var taken = new int[threads];
+
+        var racers = Enumerable.Range(0, threads).Select(index => new Thread(() =>
         {
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                if (index % 2 == 0)
+                {
+                    if (state.TryTakeOrAnnounce())
+                    {
+                        taken[index]++;
+                    }
+                    else
+                    {
+                        state.Leave(); // nothing free: give the announcement up again, as a withdrawn waiter would
+                    }
+                }
+                else if (state.TryRelease(out _))
+                {
+                    taken[index]--;
+                }
+            }
+        })).ToArray();
+        Run(racers);
+
+        Assert.Equal(2 - taken.Sum(), state.Value);
+        Assert.Equal(0, state.Announced);
+    }
+
+    [Fact]
+    public void Racing_acquirers_cancellers_and_one_coordinator_never_exceed_the_permits_and_lose_no_wake_up()
+    {
+        const int permits = 3;
+        const int threads = 6;
+        const int rounds = 20_000;
+        var state = new SemaphoreState(permits);
+        var coordinator = new Coordinator(state);
+        var holders = 0;
+        var mostHolders = 0;
+        var start = new Barrier(threads);
+
+        var callers = Enumerable.Range(0, threads).Select(index => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                if (!state.TryTakeOrAnnounce())
+                {
+                    var waiter = new RacingWaiter();
+                    coordinator.Post(waiter);
+                    if (i % 5 == index % 5 && waiter.TryCancel())
+                    {
+                        coordinator.Post(new Withdraw(waiter));
+                        continue;
+                    }
+
+                    Assert.True(waiter.Granted.Wait(TimeSpan.FromSeconds(60)), "a waiter was never granted: a wake-up was lost");
+                }
+
+                Poll.InterlockedMax(ref mostHolders, Interlocked.Increment(ref holders));
+                Interlocked.Decrement(ref holders);
+                Assert.True(state.TryRelease(out var someoneWaits));
+                if (someoneWaits)
+                {
+                    coordinator.Post(Nudge.Instance);
+                }
+            }
+        })).ToArray();
+        Run(callers);
+        coordinator.Stop();
+
+        Assert.InRange(mostHolders, 1, permits);
+        Assert.Equal(permits, state.Value);
+        Assert.Equal(0, state.Announced);
+        Assert.Equal(0, coordinator.Gate.Waiting);
+    }
+
+    [Fact]
+    public void Releases_near_the_maximum_stop_exactly_at_it()
+    {
+        var state = new SemaphoreState(int.MaxValue - 10);
+        Assert.True(state.TryTakeOrAnnounce());
+        var succeeded = 0;
+
+        Parallel.For(0, 40, release =>
+        {
+            if (state.TryRelease(out _))
+            {
+                Interlocked.Increment(ref succeeded);
+            }
+        });
+
+        Assert.Equal(11, succeeded);
+        Assert.Equal(int.MaxValue, state.Value);
+        state.Refund(1, TimeSpan.Zero); // a grant lost at the maximum: the permit cannot exist, so it is dropped
+        Assert.Equal(int.MaxValue, state.Value);
+    }
+
+    /// <summary>The coordinator's handling of one facade waiter's message: sweep, then offer.</summary>
+    private static void Deliver(SemaphoreState state, PermitGate gate, PermitWaiter waiter)
+    {
+        state.Sweep(gate);
+        state.Offer(gate, waiter);
+    }
+
+    private static void Run(Thread[] threads)
+    {
+        foreach (var thread in threads)
+        {
+            thread.Start();
         }
+
+        foreach (var thread in threads)
+        {
+            Assert.True(thread.Join(TimeSpan.FromMinutes(2)), "a racing thread never finished");
+        }
+    }
+
+    /// <summary>The coordinator's books on the word: a waiter granted from the queue leaves it.</summary>
+    private sealed class Books(SemaphoreState state) : IPermitGateListener
+    {
+        public void Publish(in PermitSnapshot now) => state.Waiting = now.Waiting;
 
         public void Queued(PermitWaiter waiter)
         {
@@ -21,6 +261,10 @@ public class SemaphoreStateTests
 
         public void Granting(PermitWaiter waiter, in PermitGrant grant)
         {
+            if (grant.Waited)
+            {
+                state.Leave();
+            }
         }
 
         public void GrantLost(PermitWaiter waiter, in PermitGrant grant)
@@ -34,124 +278,78 @@ public class SemaphoreStateTests
         public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException();
     }
 
-    [Fact]
-    public void A_release_beyond_what_is_held_raises_the_value_and_the_gate_grants_only_once_it_hears()
+    /// <summary>The coordinator's message loop on one thread, as the actor runs it: sweep, then handle.</summary>
+    private sealed class Coordinator
     {
-        var state = new SemaphoreState(0);
-        var gate = new PermitGate(new NoListener(), [state]);
-        var waiter = new Coordination.TestWaiter("waiter");
-        gate.Offer(waiter);
+        private readonly BlockingCollection<object> _mailbox = [];
+        private readonly SemaphoreState _state;
+        private readonly Thread _thread;
 
-        Assert.True(state.TryRelease());
-        Assert.True(state.TryRelease());
-
-        Assert.Equal(2, state.Value); // counted at once for the facade
-        Assert.False(waiter.IsGranted); // but the gate has not heard of them yet
-        gate.Release(PermitDemand.One);
-        Assert.True(waiter.IsGranted);
-        Assert.Equal(1, state.Value);
-        gate.Release(PermitDemand.One);
-        Assert.Equal(1, state.Value);
-        Assert.Equal(1, state.Available(TimeSpan.Zero));
-    }
-
-    [Fact]
-    public void A_release_the_gate_has_not_heard_of_is_granted_by_no_other_change()
-    {
-        var state = new SemaphoreState(0);
-        var gate = new PermitGate(new NoListener(), [state]);
-        var first = new Coordination.TestWaiter("first");
-        var second = new Coordination.TestWaiter("second");
-        var leaving = new Coordination.TestWaiter("leaving");
-        gate.Offer(first);
-        gate.Offer(second);
-        gate.Offer(leaving);
-
-        Assert.True(state.TryRelease()); // its message is on its way
-        gate.Withdraw(leaving);
-
-        Assert.Equal(0, state.Available(TimeSpan.Zero));
-        Assert.False(first.IsGranted);
-        gate.Release(PermitDemand.One); // the message arrives: one release, one grant
-        Assert.True(first.IsGranted);
-        Assert.False(second.IsGranted);
-        Assert.Equal(0, state.Value);
-    }
-
-    [Fact]
-    public void Releases_from_many_threads_and_the_coordinators_moves_and_takes_keep_one_exact_value()
-    {
-        const int releasesPerThread = 400_000;
-        const int threads = 3;
-        var state = new SemaphoreState(0);
-        var released = 0;
-        var taken = 0;
-        var start = new Barrier(threads + 1);
-
-        var releasers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
+        public Coordinator(SemaphoreState state)
         {
-            start.SignalAndWait();
-            for (var i = 0; i < releasesPerThread; i++)
-            {
-                if (state.TryRelease())
-                {
-                    Interlocked.Increment(ref released);
-                }
-            }
-        })).ToArray();
-        var coordinator = new Thread(() =>
-        {
-            start.SignalAndWait();
-            var handed = 0;
-            while (handed < threads * releasesPerThread)
-            {
-                if (handed < Volatile.Read(ref released))
-                {
-                    state.Release(1, TimeSpan.Zero); // a release message arrives
-                    handed++;
-                }
-
-                if (state.CanTake(1, TimeSpan.Zero))
-                {
-                    state.Take(1, TimeSpan.Zero);
-                    taken++;
-                }
-            }
-        });
-
-        foreach (var thread in releasers.Append(coordinator))
-        {
-            thread.Start();
+            _state = state;
+            Gate = new PermitGate(new Books(state), [state]);
+            _thread = new Thread(Loop) { IsBackground = true };
+            _thread.Start();
         }
 
-        foreach (var thread in releasers.Append(coordinator))
+        public PermitGate Gate { get; }
+
+        public void Post(object message) => _mailbox.Add(message);
+
+        public void Stop()
         {
-            thread.Join();
+            _mailbox.CompleteAdding();
+            Assert.True(_thread.Join(TimeSpan.FromMinutes(1)), "the coordinator never drained its mailbox");
         }
 
-        Assert.Equal(threads * releasesPerThread - taken, state.Value);
-        Assert.Equal(state.Value, state.Available(TimeSpan.Zero)); // every release reached the gate
+        private void Loop()
+        {
+            foreach (var message in _mailbox.GetConsumingEnumerable())
+            {
+                _state.Sweep(Gate);
+                switch (message)
+                {
+                    case RacingWaiter waiter:
+                        _state.Offer(Gate, waiter);
+                        break;
+                    case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
+                        _state.Leave();
+                        break;
+                }
+            }
+        }
     }
 
-    [Fact]
-    public void Releases_near_the_maximum_stop_exactly_at_it_whichever_half_holds_the_permits()
+    private sealed record Withdraw(PermitWaiter Waiter);
+
+    private sealed class Nudge
     {
-        var state = new SemaphoreState(int.MaxValue - 10);
-        var gate = new PermitGate(new NoListener(), [state]);
-        Assert.True(gate.TryAcquire(PermitDemand.One, out _));
-        var succeeded = 0;
+        public static readonly Nudge Instance = new();
+    }
 
-        Parallel.For(0, 40, _ =>
+    /// <summary>A caller's waiter: grant and cancellation race, the first wins, as in the facade's waiter.</summary>
+    private sealed class RacingWaiter : PermitWaiter
+    {
+        private int _completed;
+
+        public ManualResetEventSlim Granted { get; } = new();
+
+        public override bool IsWithdrawn => Volatile.Read(ref _completed) != 0;
+
+        public override bool TryGrant(in PermitGrant grant)
         {
-            if (state.TryRelease())
+            if (Interlocked.Exchange(ref _completed, 1) != 0)
             {
-                Interlocked.Increment(ref succeeded);
+                return false;
             }
-        });
 
-        Assert.Equal(11, succeeded);
-        Assert.Equal(int.MaxValue, state.Value);
-        state.Refund(1, TimeSpan.Zero); // a grant lost at the maximum: the permit cannot exist, so it is dropped
-        Assert.Equal(int.MaxValue, state.Value);
+            Granted.Set();
+            return true;
+        }
+
+        public bool TryCancel() => Interlocked.Exchange(ref _completed, 1) == 0;
+
+        public override void Fail(Exception error) => throw new InvalidOperationException("nothing fails a waiter here", error);
     }
 }
