@@ -59,6 +59,9 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The last request id given out; ids are never reused.</summary>
     private long _lastId;
 
+    /// <summary>How long an actor caller waits when its request names no timeout; <c>null</c> for ever.</summary>
+    private readonly TimeSpan? _defaultWaitTimeout;
+
     /// <summary>The gatekeeper incarnation this agent has announced itself to.</summary>
     private readonly SingletonLink _gatekeeper;
 
@@ -79,6 +82,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         _helloInterval = setup.HelloInterval;
         _name = setup.Name;
         _whenFull = setup.Limit.WhenFull;
+        _defaultWaitTimeout = setup.Limit.WaitTimeout;
         _limit = LimitChanged.None with { MaxRunning = setup.Limit.MaxRunning, MaxQueued = setup.Limit.MaxQueued };
         _limits = setup.Limits;
         _gatekeeper = new SingletonLink(setup.HubProxy, message => new LimiterEnvelope(_name, _limit.MaxRunning, _limit.MaxQueued, message) { WhenFull = _whenFull, IdleTimeout = setup.IdleTimeout });
@@ -203,16 +207,26 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
             return;
         }
 
+        if (LimitValidation.Invalid(message) is { } reason)
+        {
+            actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, reason) { Kind = RejectionReason.InvalidRequest });
+            return;
+        }
+
         if (_idByActorRequest.ContainsKey((actor, message.RequestId)))
         {
-            actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor"));
+            actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor") { Kind = RejectionReason.InvalidRequest });
             return;
         }
 
         var id = ++_lastId;
         _idByActorRequest.Add((actor, message.RequestId), id);
         Context.Watch(actor);
-        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance));
+        // The protocol's weight, priority and wait timeout mean here what they mean at a local gatekeeper (the limiter's
+        // default timeout when the request has none).
+        var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _defaultWaitTimeout;
+        var demand = message.Permits == 1 ? PermitDemand.One : new PermitDemand(message.Permits);
+        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout));
     }
 
     private void HandleActorRelease(GatekeeperProtocol.Release message)

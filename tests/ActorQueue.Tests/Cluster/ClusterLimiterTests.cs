@@ -144,4 +144,33 @@ public sealed class ClusterLimiterTests
             Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).RequestId);
         }
     }
+
+    [Fact]
+    public async Task Local_actors_ask_weights_priorities_and_timeouts_of_the_nodes_agent_as_of_a_local_gatekeeper()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("weighted-actors", maxRunning: 2);
+        var probe = new Akka.TestKit.Xunit2.TestKit(cluster.Nodes[1]); // not disposed: that would shut the node down
+
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("heavy", 1) { Permits = 2 }, probe.TestActor);
+        var heavy = await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout);
+        Assert.Equal((1L, 2), (heavy.RequestId, heavy.Permits));
+
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("low", 2), probe.TestActor);
+        Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Queued>(ClusterNodes.StepTimeout)).RequestId);
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("high", 3) { Priority = 5 }, probe.TestActor);
+        Assert.Equal(3, (await probe.ExpectMsgAsync<GatekeeperProtocol.Queued>(ClusterNodes.StepTimeout)).RequestId);
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("impatient", 4) { WaitTimeout = TimeSpan.Zero }, probe.TestActor);
+        var impatient = await probe.ExpectMsgAsync<GatekeeperProtocol.Rejected>(ClusterNodes.StepTimeout);
+        Assert.Equal((4L, RejectionReason.TimedOut), (impatient.RequestId, impatient.Kind));
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("nothing", 5) { Permits = 0 }, probe.TestActor);
+        var nothing = await probe.ExpectMsgAsync<GatekeeperProtocol.Rejected>(ClusterNodes.StepTimeout);
+        Assert.Equal((5L, RejectionReason.InvalidRequest), (nothing.RequestId, nothing.Kind));
+
+        limiter.Agent.Tell(new GatekeeperProtocol.Release(heavy.LeaseId), probe.TestActor);
+
+        // Both fit once the two permits are back; the higher priority is served first although it came later.
+        Assert.Equal(3, (await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).RequestId);
+        Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).RequestId);
+    }
 }
