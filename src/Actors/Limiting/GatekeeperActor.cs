@@ -26,6 +26,12 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Actors that wait or hold leases, each watched while it has any.</summary>
     private readonly Dictionary<IActorRef, HolderRecord> _holders = [];
 
+    /// <summary>Idle actor callers kept watched before a sweep forgets them (see <see cref="ForgetIfIdle"/>).</summary>
+    internal const int IdleHoldersKept = 1024;
+
+    /// <summary>Callers in the books with nothing held or waiting (<see cref="HolderRecord.CountedIdle"/>).</summary>
+    private int _idleHolders;
+
     /// <summary>Which actor holds each actor-held lease, and how many permits it holds.</summary>
     private readonly Dictionary<long, (HolderRecord Holder, int Permits)> _actorLeases = [];
 
@@ -81,6 +87,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
+        Receive<CountHolders>(_ => Sender.Tell(_holders.Count));
         Receive<SettleTokens>(message =>
         {
             _rateTelemetry?.Settled(message.ActualTokens);
@@ -308,6 +315,11 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             return;
         }
 
+        if (holder.CountedIdle)
+        {
+            _idleHolders--;
+        }
+
         foreach (var waiter in holder.Pending.Values)
         {
             _gate.Withdraw(waiter);
@@ -394,15 +406,38 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             _holders.Add(actor, holder);
             Context.WatchWith(actor, new HolderStopped(actor));
         }
+        else if (holder.CountedIdle)
+        {
+            holder.CountedIdle = false; // back at work: still watched, nothing to send
+            _idleHolders--;
+        }
 
         return holder;
     }
 
+    /// <summary>
+    /// An actor caller with nothing held or waiting stays in the books, watched: most come back, and an actor that takes
+    /// and gives back a slot in a loop would otherwise pay a watch and an unwatch (two system messages) per cycle. Once
+    /// more than <see cref="IdleHoldersKept"/> callers went idle, every idle one is forgotten at once, so the books hold
+    /// the callers really holding or waiting plus at most that many idle ones.
+    /// </summary>
     private void ForgetIfIdle(HolderRecord holder)
     {
-        if (holder.IsIdle && _holders.Remove(holder.Actor))
+        if (!holder.IsIdle || holder.CountedIdle)
         {
-            Context.Unwatch(holder.Actor);
+            return;
+        }
+
+        holder.CountedIdle = true;
+        if (++_idleHolders > IdleHoldersKept)
+        {
+            foreach (var idle in _holders.Values.Where(h => h.IsIdle).ToList())
+            {
+                _holders.Remove(idle.Actor);
+                Context.Unwatch(idle.Actor);
+            }
+
+            _idleHolders = 0;
         }
     }
 }

@@ -191,3 +191,9 @@ internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser
     public void Release(ConcurrencyLease lease) =>
         gatekeeper.Tell(lease.Permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(lease.Permits), ActorRefs.NoSender);
 }
+
+/// <summary>Asks the gatekeeper how many actor callers its books hold (idle ones included); the reply is an <see cref="int"/>. For diagnostics and tests.</summary>
+internal sealed record CountHolders
+{
+    public static CountHolders Instance { get; } = new();
+}

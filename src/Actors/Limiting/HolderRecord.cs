@@ -16,6 +16,9 @@ internal sealed class HolderRecord(IActorRef actor)
 
     public bool IsIdle => Pending.Count == 0 && LeaseByRequest.Count == 0;
 
+    /// <summary>Counted among the gatekeeper's idle callers (kept watched until a sweep forgets them).</summary>
+    public bool CountedIdle { get; set; }
+
     public void RemoveLease(long leaseId)
     {
         foreach (var (requestId, held) in LeaseByRequest)
