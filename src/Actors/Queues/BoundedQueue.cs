@@ -233,13 +233,15 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         }
 
         // With a credit (space the router reserved for this facade) the put completes at once and the router takes the
-        // item in before its next message; otherwise the router answers it.
-        if (_inbox.TryPut(item, Router))
+        // item in before its next message; otherwise the router answers it. A traced put goes to the router with its
+        // context, so the credited path stays as small as it is for everyone else.
+        var trace = ItemTraces.Capture();
+        if (trace == default && _inbox.TryPut(item, Router))
         {
             return s_accepted;
         }
 
-        return Route(new FacadePut<T>(item, putTimeout, Router, _inbox), cancellationToken);
+        return Route(new FacadePut<T>(item, putTimeout, Router, _inbox) { Trace = trace }, cancellationToken);
     }
 
     /// <summary>Adds an item with a priority and, optionally, a time before which it must not run.</summary>

@@ -241,7 +241,7 @@ internal sealed class PutAdmission<T>
     {
         // The counts are published before the answer, so a caller that reads Size after its put returns sees its
         // item; a put withdrawn at that instant is taken back out.
-        _ledger.Add(put.Item);
+        _ledger.Add(put.Item, put.Trace);
         _publish();
         if (put.TryAccept())
         {

@@ -69,9 +69,9 @@ internal sealed class QueueLedger<T>
     /// Adds an accepted item at the back. The meter hears of it through <see cref="Confirm"/> once the put is
     /// answered, so a put withdrawn at that instant (<see cref="Withdraw"/>) is never reported.
     /// </summary>
-    public void Add(T item)
+    public void Add(T item, ActivityContext trace = default)
     {
-        _buffer.PushBack(item);
+        _buffer.PushBack(item, trace);
         _enqueued++;
         AssertInvariants();
     }
@@ -123,9 +123,19 @@ internal sealed class QueueLedger<T>
     public T[] TakeRun(int count)
     {
         var items = new T[count];
+        ActivityContext[]? traces = null;
         for (var i = 0; i < items.Length; i++)
         {
-            items[i] = _buffer.PopFront();
+            items[i] = _buffer.PopFront(out var trace);
+            if (trace != default)
+            {
+                (traces ??= new ActivityContext[count])[i] = trace;
+            }
+        }
+
+        if (traces is not null)
+        {
+            ItemTraces.Attach(items, traces);
         }
 
         _workerInFlight += items.Length;
@@ -142,9 +152,10 @@ internal sealed class QueueLedger<T>
     {
         _workerInFlight -= items.Length;
         CountFinished(completed + lost, failed + lost);
+        var traces = ItemTraces.Of(items);
         for (var i = items.Length - 1; i >= completed + lost; i--)
         {
-            _buffer.PushFront(items[i]);
+            _buffer.PushFront(items[i], traces?[i] ?? default);
         }
 
         AssertInvariants();

@@ -65,6 +65,9 @@ internal abstract class PendingPut<T>(T item) : WaiterNode<PendingPut<T>>
     /// <summary>The item must not be handed out before this time; <c>null</c> for at once.</summary>
     public DateTimeOffset? NotBefore { get; init; }
 
+    /// <summary>The producer's trace context (<c>default</c> when untraced); see <see cref="ItemTraces"/>.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; init; }
+
     /// <summary>How long the put may wait for space.</summary>
     public abstract TimeSpan Timeout { get; }
 

@@ -11,6 +11,9 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
 
     public KeyValuePair<string, object?> Tag { get; } = new(ActorQueueTelemetry.QueueNameTag, queueName);
 
+    /// <summary>The name of the span a worker runs a traced item under.</summary>
+    public string ProcessSpanName { get; } = $"process {queueName}";
+
     /// <summary>The caller's logger (Serilog or Microsoft.Extensions.Logging), else the actor system's default as configured at the time of the event.</summary>
     public LogSink Log { get; } = log;
 

@@ -38,10 +38,13 @@ internal static class WorkerTask<T>
     private static async ValueTask<(int Completed, int Failed)> RunItemsAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, RunProgress progress)
     {
         var items = run.Items;
+        var traces = ItemTraces.Of(items);
         int completed = 0, failed = 0;
         while (completed < items.Length && !run.ShouldStop)
         {
-            var outcome = await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false);
+            var outcome = traces is null
+                ? await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false)
+                : await ProcessTracedAsync(spec, telemetry, items[completed], traces[completed], run.Token).ConfigureAwait(false);
             if (outcome == ItemOutcome.Cancelled)
             {
                 break;
@@ -53,6 +56,23 @@ internal static class WorkerTask<T>
         }
 
         return (completed, failed);
+    }
+
+    /// <summary>
+    /// Runs one item under its own consumer span, a child of the producer's context captured at the put, which is
+    /// <see cref="Activity.Current"/> while the work runs (an async method, so the caller's current activity is back
+    /// when it returns).
+    /// </summary>
+    private static async ValueTask<ItemOutcome> ProcessTracedAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, ActivityContext parent, CancellationToken cancellationToken)
+    {
+        using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.QueueName, parent);
+        var outcome = await ProcessAsync(spec, telemetry, item, cancellationToken).ConfigureAwait(false);
+        if (outcome != ItemOutcome.Succeeded)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
+        }
+
+        return outcome;
     }
 
     /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
