@@ -66,6 +66,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         var waiting = limiter.AcquireAsync(permits: 1).AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "it waits");
 
+        await this.StatusOf(limiter); // the queuing message has ended and armed the wake timer before the clock moves
         _clock.Advance(TimeSpan.FromSeconds(1));
 
         await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
@@ -88,6 +89,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         await probe.ExpectMsgAsync<Queued>();
         await probe.ExpectMsgAsync<Queued>();
 
+        await this.StatusOf(limiter); // the queuing message has ended and armed the wake timer before the clock moves
         _clock.Advance(TimeSpan.FromSeconds(1));
         var first = await probe.ExpectMsgAsync<Rejected>();
         Assert.Equal((2L, RejectionReason.TimedOut), (first.RequestId, first.Kind));
@@ -255,6 +257,7 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         var timed = limiter.AcquireAsync(permits: 2, priority: 1, waitTimeout: TimeSpan.FromSeconds(1)).AsTask();
         await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(evicted));
         await Eventually(() => limiter.WaitingCount == 1, "the higher-priority caller waits");
+        await this.StatusOf(limiter); // the queuing message has ended and armed the wake timer before the clock moves
         _clock.Advance(TimeSpan.FromSeconds(1));
         await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(timed));
         held.Dispose();
