@@ -450,8 +450,8 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         _backpressure++;
         _telemetry.Backpressure(_capacity, put.Timeout);
+        Publish(); // before the caller hears: a refused put then reads its backpressure event in Metrics, as with the in-memory router
         put.Full();
-        Publish();
     }
 
     private void TimedOut(PendingPut<T> put)
