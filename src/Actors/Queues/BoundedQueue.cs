@@ -21,7 +21,7 @@ namespace ActorQueue.Actors;
 /// </remarks>
 /// <typeparam name="T">The item type.</typeparam>
 [DebuggerDisplay("{Name}: {Status}, {Size}/{Capacity} queued, {WorkerCount} workers")]
-public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
+public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
 {
     private static readonly Task<bool> s_accepted = Task.FromResult(true);
 
@@ -273,31 +273,6 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         return Route(new FacadePut<T>(item, putTimeout, Router, _inbox) { Priority = priority, NotBefore = notBefore }, cancellationToken);
     }
 
-    /// <summary>The dead letters of a durable queue (items that failed every try), oldest first; empty for a queue in memory.</summary>
-    /// <returns>Each with its id, item, tries and last error.</returns>
-    public Task<IReadOnlyList<DeadLetter<T>>> DeadLettersAsync()
-    {
-        ThrowIfDisposed();
-        if (Durability is null)
-        {
-            return Task.FromResult<IReadOnlyList<DeadLetter<T>>>([]);
-        }
-
-        var query = new DeadLetterQuery<T>();
-        Router.Tell(query, ActorRefs.NoSender);
-        return query.Completion.Task;
-    }
-
-    /// <summary>Puts dead letters back in the queue with their tries reset (they run again while the queue processes).</summary>
-    /// <param name="ids">The dead letters' ids; <c>null</c> for all. Ids that are not dead letters are skipped.</param>
-    /// <returns>How many were requeued, once that is journaled.</returns>
-    public Task<int> RequeueDeadLettersAsync(IReadOnlyList<long>? ids = null) => ChangeDeadLettersAsync(ids, purge: false);
-
-    /// <summary>Deletes dead letters for good.</summary>
-    /// <param name="ids">The dead letters' ids; <c>null</c> for all. Ids that are not dead letters are skipped.</param>
-    /// <returns>How many were purged, once that is journaled.</returns>
-    public Task<int> PurgeDeadLettersAsync(IReadOnlyList<long>? ids = null) => ChangeDeadLettersAsync(ids, purge: true);
-
     /// <summary>Takes the next item for manual processing; call <see cref="TaskDone"/> when it is finished.</summary>
     /// <param name="cancellationToken">Withdraws the get while it waits.</param>
     /// <returns>The oldest item, once one is available.</returns>
@@ -410,19 +385,6 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
         return cancellationToken.CanBeCanceled ? AwaitCancellable(put.Completion, put.Cancel, cancellationToken) : put.Completion.Task;
     }
 
-    private Task<int> ChangeDeadLettersAsync(IReadOnlyList<long>? ids, bool purge)
-    {
-        ThrowIfDisposed();
-        if (Durability is null)
-        {
-            return Task.FromResult(0);
-        }
-
-        var change = new DeadLetterChange(ids, purge);
-        Router.Tell(change, ActorRefs.NoSender);
-        return change.Completion.Task;
-    }
-
     private async Task StartDurableAsync(Task recovered, CancellationToken cancellationToken)
     {
         await recovered.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -445,28 +407,4 @@ public sealed class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     private void ThrowIfDisposed() => _router.ThrowIfDisposed(this);
-}
-
-/// <summary>The queue facades' loggers as log sinks, made once the queue's name is known.</summary>
-internal static class QueueLogs
-{
-    /// <summary>The Microsoft.Extensions.Logging category of queues that log through the system's logger factory.</summary>
-    public const string Category = "ActorQueue.Queues";
-
-    /// <summary>A Serilog logger's sink (with the <c>Queue</c> property), or <c>null</c> for the system's default.</summary>
-    public static Func<string, LogSink>? Serilog(SerilogLogger? logger) => logger is null ? null : name => LogSink.ForSerilog(logger, "Queue", name);
-
-    /// <summary>A Microsoft.Extensions.Logging logger's sink.</summary>
-    public static Func<string, LogSink> Microsoft(MelLogger logger)
-    {
-        ArgumentNullException.ThrowIfNull(logger);
-        return _ => LogSink.ForMicrosoft(logger);
-    }
-}
-
-/// <summary>Argument checks shared by the queue facades.</summary>
-internal static class QueueArguments
-{
-    /// <summary>A put or stop timeout, by <see cref="Timeouts"/>' rule: over-long means infinite, negative is refused.</summary>
-    public static TimeSpan PutTimeout(TimeSpan value, string parameterName) => Timeouts.Normalize(value, parameterName);
 }

@@ -1,0 +1,131 @@
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>The durable router's hand-out: ready items to getters and workers, each item's run, and what its end journals.</summary>
+internal sealed partial class DurableRouterActor<T>
+{
+    /// <summary>Hands ready items to waiting getters and free workers, admits waiting puts into free space, and publishes.</summary>
+    private void Pump()
+    {
+        while (!_waitingPuts.IsEmpty && HasSpace() && _waitingPuts.Dequeue() is { } put)
+        {
+            Timers.Cancel(put);
+            Store(put);
+        }
+
+        if (_status == QueueStatus.Processing)
+        {
+            var now = _clock.GetUtcNow().UtcTicks;
+            while (!_getters.IsEmpty && _book.TryTake(now, out var id, out _, out var item, Decode))
+            {
+                HandToGetter(id, item);
+            }
+
+            while (_spec is { } spec && _busy < spec.Count && _book.TryTake(now, out var id, out var attempts, out var item, Decode))
+            {
+                Run(spec, id, attempts + 1, item);
+            }
+        }
+
+        ScheduleDue();
+        Publish();
+    }
+
+    private void HandToGetter(long id, T item)
+    {
+        while (_getters.Dequeue() is { } get)
+        {
+            if (get.Completion.TrySetResult(item))
+            {
+                Record(new ItemStarted(id));
+                _taken.Enqueue(id);
+                return;
+            }
+        }
+
+        _book.Return(id);
+    }
+
+    private void Run(WorkerSpec<T> spec, long id, int attempt, T item)
+    {
+        Record(new ItemStarted(id));
+        _busy++;
+        var token = _runCancellation.Token;
+        var telemetry = _telemetry;
+        Task.Run(() => ProcessAsync(spec, telemetry, id, attempt, item, token), CancellationToken.None).PipeTo(Self);
+    }
+
+    /// <summary>Runs one try off the actor's thread; never throws: every ending becomes a <see cref="DurableItemDone"/>.</summary>
+    private static async Task<DurableItemDone> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, CancellationToken token)
+    {
+        ConcurrencyLease? lease = null;
+        try
+        {
+            if (spec.Limiter is { } limiter)
+            {
+                lease = await limiter.AcquireAsync(telemetry.QueueName, token).ConfigureAwait(false);
+            }
+
+            await spec.Work(item, token).ConfigureAwait(false);
+            return new DurableItemDone(id, attempt, null, Cancelled: false);
+        }
+        catch (Exception) when (token.IsCancellationRequested)
+        {
+            return new DurableItemDone(id, attempt, null, Cancelled: true);
+        }
+        catch (Exception error)
+        {
+            await telemetry.ReportFailureAsync(spec.ErrorHandler, error, item).ConfigureAwait(false);
+            return new DurableItemDone(id, attempt, error, Cancelled: false);
+        }
+        finally
+        {
+            lease?.Dispose();
+        }
+    }
+
+    /// <summary>A try ended: completed, retried after its backoff, dead-lettered after the last try, or (cancelled) waiting again.</summary>
+    private void HandleDone(DurableItemDone done)
+    {
+        _busy--;
+        if (done.Cancelled)
+        {
+            _book.Return(done.Id);
+            AfterChange();
+            return;
+        }
+
+        if (done.Error is null)
+        {
+            Record(new ItemCompleted(done.Id));
+        }
+        else
+        {
+            var reason = $"{done.Error.GetType().FullName}: {done.Error.Message}";
+            var retry = _durability.Retry;
+            Record<IDurableQueueMessage>(done.Attempt >= retry.MaxAttempts
+                ? new ItemDeadLettered(done.Id, reason)
+                : new ItemRetrying(done.Id, (_clock.GetUtcNow() + retry.DelayBefore(done.Attempt, _jitter.NextDouble())).UtcTicks, reason));
+        }
+
+        AfterChange();
+    }
+
+    private void HandleTaskDone()
+    {
+        if (!_taken.TryDequeue(out var id))
+        {
+            _telemetry.TaskDoneWithoutGet();
+            return;
+        }
+
+        Record(new ItemCompleted(id));
+    }
+
+    private void HandleGet(GetRequest<T> get)
+    {
+        _getters.Enqueue(get);
+        Pump();
+    }
+}
