@@ -73,6 +73,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Calls waiting now.</summary>
     public int WaitingCount => _counts.Waiting;
 
+    /// <summary>What the gatekeeper lends to callers that need not wait (for diagnostics and tests).</summary>
+    internal RateLoan Loan => _loan;
+
     /// <summary>The gatekeeper actor, for actor callers (<see cref="GatekeeperProtocol"/>).</summary>
     public IActorRef Gatekeeper => _gatekeeper.Actor;
 

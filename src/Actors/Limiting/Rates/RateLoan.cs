@@ -89,6 +89,9 @@ internal sealed class RateLoan
         }
     }
 
+    /// <summary>Whether a loan is open (possibly spent): the gatekeeper lent at the end of its last message.</summary>
+    public bool IsOpen => Volatile.Read(ref _packed) >= 0;
+
     /// <summary>Whether a claim of one request and <paramref name="tokens"/> would find them lent now (a probe; it claims nothing).</summary>
     public bool Covers(long tokens) => Fits(Volatile.Read(ref _packed), tokens) && _time.GetTimestamp() < Volatile.Read(ref _expiresAt);
 
