@@ -63,7 +63,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         if (permitCount == 0)
         {
             // RateLimiter's probe: would a call be granted now?
-            return _loan.Covers(0) ? RateLease.Probe : Refused();
+            return _loan.Covers(1) ? RateLease.Probe : Refused();
         }
 
         if (_loan.TryClaim(permitCount))
