@@ -14,7 +14,7 @@ namespace ActorQueue.Coordination;
 /// <see cref="TokenBucketPolicy"/>.
 /// </remarks>
 [DebuggerDisplay("{_used}/{_limit} in the window")]
-internal sealed class SlidingWindowPolicy : IRestingPolicy
+internal sealed class SlidingWindowPolicy : ISteppedRate
 {
     /// <summary>What was granted in each segment still in the window; <see cref="_current"/> is the newest.</summary>
     private readonly long[] _segments;
@@ -156,6 +156,13 @@ internal sealed class SlidingWindowPolicy : IRestingPolicy
         }
 
         return TimeSpan.MaxValue;
+    }
+
+    /// <inheritdoc />
+    public TimeSpan StepEndsAt(TimeSpan now)
+    {
+        CatchUp(now);
+        return _currentStart + _segment;
     }
 
     /// <inheritdoc />

@@ -13,7 +13,7 @@ namespace ActorQueue.Coordination;
 /// never reset to "now"), so however often or rarely the gate asks, a period refills once and never twice.
 /// </remarks>
 [DebuggerDisplay("{_tokens}/{_capacity}, +{_refill} every {_period}")]
-internal sealed class TokenBucketPolicy : IRestingPolicy
+internal sealed class TokenBucketPolicy : ISteppedRate
 {
     /// <summary>How much one refill adds.</summary>
     private readonly long _refill;
@@ -125,6 +125,13 @@ internal sealed class TokenBucketPolicy : IRestingPolicy
     {
         CatchUp(now);
         return _tokens < _capacity ? _refilledAt + _period : TimeSpan.MaxValue;
+    }
+
+    /// <inheritdoc />
+    public TimeSpan StepEndsAt(TimeSpan now)
+    {
+        CatchUp(now);
+        return _refilledAt + _period;
     }
 
     /// <inheritdoc />

@@ -51,6 +51,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
     private readonly RateTelemetry? _rateTelemetry;
 
+    /// <summary>Lends slots and rates to callers that need not wait; <c>null</c> without a <see cref="GatekeeperSettings.RateLoan"/>.</summary>
+    private readonly RateLender? _rateLender;
+
     /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
     private ITimer? _wakeTimer;
 
@@ -75,6 +78,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(rates) : null;
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: settings.Partition is null) : null;
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
+        _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
         Receive<AcquireRequest>(HandleAcquireRequest);
@@ -94,8 +98,12 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             _gate.Settle(message.Charged, message.ActualTokens);
         });
 
-        // Lent permits bypass the gate, so a limit with rates never lends: its synchronous callers go through the gate.
-        Receive<StartLending>(_ => _lending = settings.Rates is null);
+        // A limit with rates lends through its own loan (RateLoan), which also carries requests, tokens and the step's end.
+        Receive<StartLending>(_ =>
+        {
+            _lending = settings.Rates is null;
+            _rateLender?.Start();
+        });
         Receive<DisposeGatekeeper>(HandleDispose);
     }
 
@@ -182,6 +190,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             _slots.Release(_settings.Counts.Loan.Reclaim(), TimeSpan.Zero);
         }
 
+        _rateLender?.Reclaim();
         var handled = base.AroundReceive(receive, message);
         if (_lending)
         {
@@ -191,6 +200,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         ArmWake();
         _rateTelemetry?.AfterMessage(_gate.Now);
         _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
+        _rateLender?.Lend(_gate, _settings.Counts);
         return handled;
     }
 
@@ -198,6 +208,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     protected override void PostStop()
     {
         _settings.Counts.Loan.Close();
+        _settings.RateLoan?.Close();
         _wakeTimer?.Dispose();
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);

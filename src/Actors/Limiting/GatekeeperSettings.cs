@@ -23,6 +23,9 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
     /// once per gatekeeper, so each partition has buckets of its own. <c>null</c> for a concurrency limit only.
     /// </summary>
     public Func<IRestingPolicy[]>? Rates { get; init; }
+
+    /// <summary>Where slots, requests and tokens are lent to callers that need not wait, once asked (<see cref="StartLending"/>); <c>null</c> for none.</summary>
+    public RateLoan? RateLoan { get; init; }
 }
 
 /// <summary>A partition's gatekeeper's place under its parent.</summary>

@@ -34,6 +34,12 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
+    /// <summary>What the gatekeeper lends, once asked, to callers that need not wait.</summary>
+    private readonly RateLoan _loan;
+
+    /// <summary>Where a claimed call's slot goes back.</summary>
+    private readonly LoanReleaser _loanReleaser;
+
     /// <summary>Creates the limiter and its gatekeeper actor.</summary>
     /// <param name="options">The concurrency, the two rates, their period, the queue bound, the wait timeout and the clock.</param>
     /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
@@ -47,10 +53,12 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         Name = name;
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
         var runtime = ActorQueueRuntime.Resolve(system);
-        var settings = RateGatekeeper.Settings(options, name, name ?? runtime.Settings.DefaultLimiterName, _counts);
+        _loan = new RateLoan(options.TimeProvider ?? TimeProvider.System);
+        var settings = RateGatekeeper.Settings(options, name, name ?? runtime.Settings.DefaultLimiterName, _counts) with { RateLoan = _loan };
         _counts.PublishLimits(options.MaxConcurrent, options.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
+        _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
     }
 
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
@@ -60,10 +68,13 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     public ModelApiLimiterOptions Options { get; }
 
     /// <summary>Calls in flight now (leases not yet disposed).</summary>
-    public int RunningCount => _counts.Running;
+    public int RunningCount => Math.Max(0, _counts.Running + (int)_loan.ClaimedSlots);
 
     /// <summary>Calls waiting now.</summary>
     public int WaitingCount => _counts.Waiting;
+
+    /// <summary>What the gatekeeper lends to callers that need not wait (for diagnostics and tests).</summary>
+    internal RateLoan Loan => _loan;
 
     /// <summary>The gatekeeper actor, for actor callers (<see cref="GatekeeperProtocol"/>).</summary>
     public IActorRef Gatekeeper => _gatekeeper.Actor;
@@ -84,12 +95,18 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     public ValueTask<ModelApiLease> AcquireAsync(long estimatedTokens, int priority = 0, TimeSpan? waitTimeout = null,
                                                  string source = "unnamed", CancellationToken cancellationToken = default)
     {
-        var request = Request(estimatedTokens, priority, waitTimeout, source);
+        var timeout = Check(estimatedTokens, waitTimeout, source);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ModelApiLease>(cancellationToken);
         }
 
+        if (_loan.TryClaim(estimatedTokens))
+        {
+            return ValueTask.FromResult(new ModelApiLease(new ConcurrencyLease(_loanReleaser, _loan.NextLeaseId(), source), estimatedTokens, Gatekeeper));
+        }
+
+        var request = Request(estimatedTokens, priority, timeout, source);
         return LeaseOf(request, Send(request, cancellationToken));
     }
 
@@ -97,14 +114,16 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> whose permits are tokens, for ASP.NET
     /// Core's rate-limiting middleware or Polly's <c>AddRateLimiter</c>; the same instance on every call. A full queue
     /// or a wait timeout gives a failed lease with a reason phrase and, when a rate decides, <c>RetryAfter</c>.
-    /// <c>AttemptAcquire</c> never grants (only the gatekeeper takes from the rates); <c>AcquireAsync</c> does.
+    /// From the first call on, the gatekeeper lends, while nobody waits, what its slots and rates could grant now until
+    /// their current step (refill, segment) ends; <c>AttemptAcquire</c> and an <c>AcquireAsync</c> that would not
+    /// wait claim from that loan with one compare-and-swap (see docs/ARCHITECTURE.md), never passing a waiter.
     /// Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>
     public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
     {
         _gatekeeper.ThrowIfDisposed(this);
-        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ModelApiRateLimiter(this));
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ModelApiRateLimiter(this, _loan, _loanReleaser));
     }
 
     /// <summary>Stops the gatekeeper without waiting: every waiter gets <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
@@ -114,15 +133,20 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <returns>A task that completes when the gatekeeper has stopped.</returns>
     public ValueTask DisposeAsync() => _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
 
-    /// <summary>Checks the arguments and makes the request; the adapter sends it itself to read its retry-after.</summary>
-    internal RateAcquireRequest Request(long estimatedTokens, int priority, TimeSpan? waitTimeout, string source)
+    /// <summary>Checks the arguments and that the limiter is not disposed.</summary>
+    /// <returns>The wait timeout, resolved against the options' default.</returns>
+    internal TimeSpan? Check(long estimatedTokens, TimeSpan? waitTimeout, string source, string tokensName = "estimatedTokens")
     {
         ArgumentNullException.ThrowIfNull(source);
-        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
+        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, tokensName);
         var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _gatekeeper.ThrowIfDisposed(this);
-        return new RateAcquireRequest(source, Gatekeeper, _spans.IsTraced, estimatedTokens, priority, timeout);
+        return timeout;
     }
+
+    /// <summary>The request for a checked call (<see cref="Check"/>); the adapter sends it itself to read its retry-after.</summary>
+    internal RateAcquireRequest Request(long estimatedTokens, int priority, TimeSpan? timeout, string source) =>
+        new(source, Gatekeeper, _spans.IsTraced, estimatedTokens, priority, timeout);
 
     /// <summary>Sends <paramref name="request"/> to the gatekeeper and awaits its grant, tracing a real wait.</summary>
     internal ValueTask<ConcurrencyLease> Send(RateAcquireRequest request, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -7,18 +8,39 @@ namespace ActorQueue.Actors;
 /// rate-limiting middleware and Polly's <c>AddRateLimiter</c> drive the same gatekeeper as every other caller.
 /// </summary>
 /// <remarks>
-/// <para><see cref="RateLimiter.AcquireAsync"/> takes a slot, a request and <c>permitCount</c> tokens together,
-/// waiting in the gatekeeper's queue; a full queue or a wait timeout gives a failed lease with a reason phrase and,
-/// when a rate decides, <see cref="MetadataName.RetryAfter"/>: when the refill comes that serves it after the demand
-/// queued ahead. Cancellation throws.</para>
-/// <para><see cref="RateLimiter.AttemptAcquire"/> never grants: only the gatekeeper actor may take from the rates,
-/// and a synchronous caller must not block. ASP.NET Core's middleware then waits with <c>AcquireAsync</c>.</para>
+/// <para>Made, it asks the gatekeeper to lend (<see cref="RateLoan"/>): while nobody waits, the slots, requests and
+/// tokens it could grant now until the rates' current step ends. <see cref="RateLimiter.AttemptAcquire"/> claims a
+/// slot, a request and <c>permitCount</c> tokens from that loan with one compare-and-swap and never blocks; it fails
+/// when the loan does not cover them (someone waits, the rates are spent, or the gatekeeper is inside a message or has
+/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew).</para>
+/// <para><see cref="RateLimiter.AcquireAsync"/> claims from the loan too, and otherwise takes them together in the
+/// gatekeeper's queue; a full queue or a wait timeout gives a failed lease with a reason phrase and, when a rate
+/// decides, <see cref="MetadataName.RetryAfter"/>: when the refill comes that serves it after the demand queued
+/// ahead. Cancellation throws.</para>
 /// <para>The adapter does not own the limiter: disposing it leaves the limiter running.</para>
 /// </remarks>
-internal sealed class ModelApiRateLimiter(ModelApiLimiter limiter) : RateLimiter
+internal sealed class ModelApiRateLimiter : RateLimiter
 {
+    private const string Source = "rate-limiter";
+
+    private readonly ModelApiLimiter _limiter;
+
+    /// <summary>The gatekeeper's loan.</summary>
+    private readonly RateLoan _loan;
+
+    /// <summary>Where a claimed call's slot goes back.</summary>
+    private readonly LoanReleaser _releaser;
+
     private long _successful;
     private long _failed;
+
+    public ModelApiRateLimiter(ModelApiLimiter limiter, RateLoan loan, LoanReleaser releaser)
+    {
+        _limiter = limiter;
+        _loan = loan;
+        _releaser = releaser;
+        limiter.Gatekeeper.Tell(StartLending.Instance, ActorRefs.NoSender);
+    }
 
     /// <inheritdoc />
     /// <remarks>Never idle: a spent bucket with no holder still limits, so nothing may drop and remake it.</remarks>
@@ -28,8 +50,8 @@ internal sealed class ModelApiRateLimiter(ModelApiLimiter limiter) : RateLimiter
     /// <remarks>The available permits are the free slots in flight; the rates' counts are the gatekeeper's alone.</remarks>
     public override RateLimiterStatistics GetStatistics() => new()
     {
-        CurrentAvailablePermits = Math.Max(0, limiter.Options.MaxConcurrent - limiter.RunningCount),
-        CurrentQueuedCount = limiter.WaitingCount,
+        CurrentAvailablePermits = Math.Max(0, _limiter.Options.MaxConcurrent - _limiter.RunningCount),
+        CurrentQueuedCount = _limiter.WaitingCount,
         TotalSuccessfulLeases = Interlocked.Read(ref _successful),
         TotalFailedLeases = Interlocked.Read(ref _failed),
     };
@@ -38,23 +60,47 @@ internal sealed class ModelApiRateLimiter(ModelApiLimiter limiter) : RateLimiter
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
         CheckPermits(permitCount);
-        Interlocked.Increment(ref _failed);
-        return RateLease.Failed($"{limiter.Name ?? "The model API limiter"} grants asynchronously only; use AcquireAsync", retryAfter: null);
+        if (permitCount == 0)
+        {
+            // RateLimiter's probe: would a call be granted now?
+            return _loan.Covers(1) ? RateLease.Probe : Refused();
+        }
+
+        if (_loan.TryClaim(permitCount))
+        {
+            Interlocked.Increment(ref _successful);
+            return new LoanRateLease(_releaser);
+        }
+
+        return Refused();
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
         CheckPermits(permitCount);
         if (permitCount == 0)
         {
-            return RateLease.Probe;
+            return new(RateLease.Probe);
         }
 
-        var request = limiter.Request(permitCount, priority: 0, waitTimeout: null, source: "rate-limiter");
+        if (!cancellationToken.IsCancellationRequested && _loan.TryClaim(permitCount))
+        {
+            Interlocked.Increment(ref _successful);
+            return new(new LoanRateLease(_releaser));
+        }
+
+        return AcquireFromGatekeeperAsync(permitCount, cancellationToken);
+    }
+
+    private async ValueTask<RateLimitLease> AcquireFromGatekeeperAsync(int permitCount, CancellationToken cancellationToken)
+    {
+        var timeout = _limiter.Check(permitCount, waitTimeout: null, Source, nameof(permitCount));
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = _limiter.Request(permitCount, priority: 0, timeout, Source);
         try
         {
-            var slot = await limiter.Send(request, cancellationToken).ConfigureAwait(false);
+            var slot = await _limiter.Send(request, cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _successful);
             return new RateLease(ModelApiLimiter.LeaseOf(request, slot));
         }
@@ -65,12 +111,24 @@ internal sealed class ModelApiRateLimiter(ModelApiLimiter limiter) : RateLimiter
         }
     }
 
+    /// <summary>A synchronous attempt the loan did not cover; asks the gatekeeper to renew a loan that is out of date.</summary>
+    private RateLease Refused()
+    {
+        if (_loan.ShouldAskRenewal())
+        {
+            _limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
+        }
+
+        Interlocked.Increment(ref _failed);
+        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter: null);
+    }
+
     private void CheckPermits(int permitCount)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(permitCount);
         if (permitCount > 0)
         {
-            RateValidation.EstimatedTokens(permitCount, limiter.Options.TokensPerPeriod, limiter.Name, nameof(permitCount));
+            RateValidation.EstimatedTokens(permitCount, _limiter.Options.TokensPerPeriod, _limiter.Name, nameof(permitCount));
         }
     }
 }

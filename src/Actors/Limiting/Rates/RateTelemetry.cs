@@ -66,6 +66,15 @@ internal sealed class RateTelemetry : IDisposable
         }
     }
 
+    /// <summary>Tokens callers claimed from a loan, counted when the gatekeeper reclaims it.</summary>
+    public void GrantedTokens(long tokens)
+    {
+        if (tokens > 0)
+        {
+            TokensGranted.Add(tokens, _tag);
+        }
+    }
+
     public void Settled(long actualTokens) => TokensSettled.Add(actualTokens, _tag);
 
     /// <summary>Publishes when the rates next give something back, as gate time <paramref name="now"/> maps to the clock.</summary>

@@ -41,17 +41,21 @@ public sealed class ModelApiRateLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
-    public async Task A_synchronous_attempt_never_takes_from_the_rates()
+    public async Task A_synchronous_attempt_claims_from_the_rates_and_is_refused_once_they_are_spent()
     {
         using var limiter = Limiter(requestsPerMinute: 1);
         var rateLimiter = limiter.AsRateLimiter();
+        await Poll.UntilAsync(() => limiter.Loan.Covers(1), TimeSpan.FromSeconds(10), "the gatekeeper lends the minute's request");
 
         using var attempt = rateLimiter.AttemptAcquire(1);
-        Assert.False(attempt.IsAcquired);
-        Assert.True(attempt.TryGetMetadata(MetadataName.ReasonPhrase, out _));
+        using var refused = rateLimiter.AttemptAcquire(1);
+        using var queued = await Within(rateLimiter.AcquireAsync(1).AsTask());
 
-        using var lease = await Within(rateLimiter.AcquireAsync(1).AsTask()); // the minute's one request is still there
-        Assert.True(lease.IsAcquired);
+        Assert.True(attempt.IsAcquired);
+        Assert.False(refused.IsAcquired);
+        Assert.True(refused.TryGetMetadata(MetadataName.ReasonPhrase, out _));
+        Assert.False(queued.IsAcquired, "the minute's one request was claimed");
+        Assert.True(queued.TryGetMetadata(MetadataName.RetryAfter, out _));
         Assert.Throws<ArgumentOutOfRangeException>(() => rateLimiter.AttemptAcquire(1001));
     }
 

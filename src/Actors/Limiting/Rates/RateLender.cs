@@ -1,0 +1,163 @@
+using ActorQueue.Coordination;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The gatekeeper's side of a <see cref="RateLoan"/>: at the start of every message it takes back what callers did not
+/// claim, so inside a message its pool and rates are exact and the gate's rule is untouched; at the end of every
+/// message, while nobody waits and the gate is open, it lends what the pool and rates could grant now until their
+/// current step ends. Time stays the gatekeeper's: the rates catch up only inside its messages, and the loan is renewed
+/// by the next message (a refill is seen when someone asks; a claimer that finds the step over asks once).
+/// </summary>
+internal sealed class RateLender
+{
+    private readonly RateLoan _loan;
+
+    /// <summary>The slots in flight.</summary>
+    private readonly PermitPool _slots;
+
+    /// <summary>The rates that count requests.</summary>
+    private readonly ISteppedRate[] _calls;
+
+    /// <summary>The rates that count tokens.</summary>
+    private readonly ISteppedRate[] _tokens;
+
+    private readonly TimeProvider _time;
+
+    private readonly RateTelemetry? _telemetry;
+
+    /// <summary>Whether a caller that claims has appeared (an adapter or a facade asked to start lending).</summary>
+    private bool _started;
+
+    /// <summary>What the open loan took from the rates (requests, tokens), given back unclaimed at the next reclaim.</summary>
+    private long _lentCalls, _lentTokens;
+
+    private RateLender(RateLoan loan, PermitPool slots, ISteppedRate[] calls, ISteppedRate[] tokens, TimeProvider time, RateTelemetry? telemetry)
+    {
+        _loan = loan;
+        _slots = slots;
+        _calls = calls;
+        _tokens = tokens;
+        _time = time;
+        _telemetry = telemetry;
+    }
+
+    /// <summary>A lender for <paramref name="rates"/>, or <c>null</c> when there is no loan or a rate cannot be lent (it is not stepped, or counts something else).</summary>
+    public static RateLender? For(RateLoan? loan, PermitPool slots, IRestingPolicy[] rates, TimeProvider time, RateTelemetry? telemetry)
+    {
+        if (loan is null || rates.Length == 0 || !Array.TrueForAll(rates, rate => rate is ISteppedRate && rate.Measure is PermitMeasure.Calls or PermitMeasure.Tokens))
+        {
+            return null;
+        }
+
+        var calls = rates.Where(rate => rate.Measure == PermitMeasure.Calls).Cast<ISteppedRate>().ToArray();
+        var tokens = rates.Where(rate => rate.Measure == PermitMeasure.Tokens).Cast<ISteppedRate>().ToArray();
+        return new RateLender(loan, slots, calls, tokens, time, telemetry);
+    }
+
+    /// <summary>Lends from the end of this message on.</summary>
+    public void Start() => _started = true;
+
+    /// <summary>
+    /// Start of every message: shuts the loan and gives back what nobody claimed, before anything asks the rates at a
+    /// later time. Unclaimed requests and tokens are the exact inverse of the loan's take (the rates have not moved on
+    /// since); slots returned to the loan come back to the pool with the unclaimed ones.
+    /// </summary>
+    public void Reclaim()
+    {
+        var (wasOpen, slots, calls, tokens) = _loan.Reclaim();
+        if (!wasOpen)
+        {
+            return;
+        }
+
+        if (slots > 0)
+        {
+            _slots.Release(slots, TimeSpan.Zero);
+        }
+
+        RefundAll(_calls, calls);
+        RefundAll(_tokens, tokens);
+        _telemetry?.GrantedTokens(_lentTokens - tokens);
+        _lentCalls = _lentTokens = 0;
+    }
+
+    /// <summary>
+    /// End of every message: lends what the pool and rates could grant now, only while nobody waits and the gate is
+    /// open. The counts are published without the loan first, so lent but unclaimed slots do not show as running.
+    /// </summary>
+    public void Lend(PermitGate gate, LimiterCounts counts)
+    {
+        if (!_started || gate.Waiting != 0 || !gate.IsOpen)
+        {
+            return;
+        }
+
+        // The stamp before gate time: the step's end mapped onto the clock then falls early if anything, never late.
+        var stamp = _time.GetTimestamp();
+        var now = gate.Now;
+        counts.Publish((int)_slots.InUse, 0);
+
+        var freeSlots = _slots.Available(now);
+        var freeCalls = Least(_calls, now);
+        var freeTokens = Least(_tokens, now);
+        var slots = Math.Min(freeSlots, RateLoan.MaxSlots);
+        var calls = Math.Min(freeCalls, RateLoan.MaxCalls);
+        var tokens = Math.Min(freeTokens, RateLoan.MaxTokens);
+        var stepEnd = TimeSpan.MaxValue;
+        foreach (var rate in _calls.Concat(_tokens))
+        {
+            var end = rate.StepEndsAt(now);
+            stepEnd = end < stepEnd ? end : stepEnd;
+        }
+
+        _slots.Take(slots, now);
+        TakeAll(_calls, calls, now);
+        TakeAll(_tokens, tokens, now);
+        _lentCalls = calls;
+        _lentTokens = tokens;
+        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped: freeSlots > slots || freeCalls > calls || freeTokens > tokens);
+    }
+
+    /// <summary>The least any of <paramref name="rates"/> could grant now; unbounded when there are none.</summary>
+    private static long Least(ISteppedRate[] rates, TimeSpan now)
+    {
+        var least = long.MaxValue;
+        foreach (var rate in rates)
+        {
+            least = Math.Min(least, rate.Available(now));
+        }
+
+        return least;
+    }
+
+    private static void TakeAll(ISteppedRate[] rates, long cost, TimeSpan now)
+    {
+        if (cost > 0)
+        {
+            foreach (var rate in rates)
+            {
+                rate.Take(cost, now);
+            }
+        }
+    }
+
+    private static void RefundAll(ISteppedRate[] rates, long cost)
+    {
+        if (cost > 0)
+        {
+            foreach (var rate in rates)
+            {
+                // Refund never catches up: the rate is still at the step the loan was taken in.
+                rate.Refund(cost, TimeSpan.Zero);
+            }
+        }
+    }
+
+    /// <summary>The clock stamp <paramref name="after"/> past <paramref name="stamp"/>, rounded down, saturating.</summary>
+    private long StampAt(long stamp, TimeSpan after)
+    {
+        var delta = Math.Floor((double)after.Ticks * _time.TimestampFrequency / TimeSpan.TicksPerSecond);
+        return delta >= long.MaxValue - (double)stamp ? long.MaxValue : stamp + (long)delta;
+    }
+}

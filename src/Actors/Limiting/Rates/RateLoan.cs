@@ -1,0 +1,200 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The one value a gatekeeper with rates shares with callers that need not wait: slots, requests and tokens it has
+/// lent, packed in one <see cref="long"/> so that a call claims all three with one compare-and-swap. The channel,
+/// written down:
+/// <list type="bullet">
+/// <item>Writer of loans: the gatekeeper only (<see cref="RateLender"/>), at the end of a message, only while nobody
+/// waits and the gate is open: it takes what its pool and rates could grant now out of them and publishes it here with
+/// the clock stamp at which the rates' current step ends (<see cref="Lend"/>). The loan is the only writer's while it
+/// is <see cref="Shut"/>, so the write is a plain volatile store.</item>
+/// <item>Claimers: any thread; <see cref="TryClaim"/> reads the injected clock, and before the step ends subtracts one
+/// slot, one request and the tokens with a compare-and-swap that never takes a field below zero.</item>
+/// <item>Returners: any thread; <see cref="TryReturnSlot"/> adds a slot back while the loan is open (a pool slot
+/// given back is what the gatekeeper would lend again at once); when it is shut the slot goes back by message.</item>
+/// <item>Reclaim: the gatekeeper, at the start of every message, exchanges the loan for <see cref="Shut"/>
+/// (<see cref="Reclaim"/>) and gives what nobody claimed back to its policies before they catch up on time.</item>
+/// </list>
+/// Exact because a claim is a take made at the moment of the loan: the rates' answers change with time only at the end
+/// of a step (<see cref="Coordination.ISteppedRate"/>), no claim succeeds after it, and the gatekeeper reclaims
+/// before its rates move on. It never lets a caller pass a waiter: nothing is lent while one waits. It may refuse a
+/// claim the gatekeeper would grant (the loan is shut while a message is handled, spent, or past its step).
+/// </summary>
+[DebuggerDisplay("{DebuggerDisplay,nq}")]
+internal sealed class RateLoan
+{
+    /// <summary>The low bits hold the tokens.</summary>
+    private const int TokenBits = 24;
+
+    /// <summary>The middle bits hold the requests.</summary>
+    private const int CallBits = 19;
+
+    /// <summary>The high bits (below the sign) hold the slots.</summary>
+    private const int SlotBits = 20;
+
+    private const int CallShift = TokenBits;
+    private const int SlotShift = TokenBits + CallBits;
+
+    /// <summary>The most tokens one loan holds; a larger claim goes to the gatekeeper.</summary>
+    public const long MaxTokens = (1L << TokenBits) - 1;
+
+    /// <summary>The most requests one loan holds.</summary>
+    public const long MaxCalls = (1L << CallBits) - 1;
+
+    /// <summary>The most slots one loan holds.</summary>
+    public const long MaxSlots = (1L << SlotBits) - 1;
+
+    private const long OneCall = 1L << CallShift;
+    private const long OneSlot = 1L << SlotShift;
+
+    /// <summary>Nothing lent: every claim and every return fails (the gatekeeper is inside a message, someone waits, or it never lent).</summary>
+    private const long Shut = -1;
+
+    /// <summary>The gatekeeper stopped: nothing is ever lent again.</summary>
+    private const long Closed = long.MinValue;
+
+    /// <summary>The clock the rates run on, read by claimers to stay inside the loan's step.</summary>
+    private readonly TimeProvider _time;
+
+    /// <summary>Slots, requests and tokens lent and not claimed (slots returned included); negative when shut or closed.</summary>
+    private long _packed = Shut;
+
+    /// <summary>The clock stamp at which the loan's step ends; written before <see cref="_packed"/>, read after it.</summary>
+    private long _expiresAt;
+
+    /// <summary>The slots the current loan put in, so that lent minus unclaimed is what callers hold beyond the published count.</summary>
+    private long _lentSlots;
+
+    /// <summary>Whether the gatekeeper had more than the loan could hold, so a spent loan is worth renewing.</summary>
+    private volatile bool _capped;
+
+    /// <summary>1 once a claimer asked the gatekeeper to renew this loan; reset by every loan.</summary>
+    private int _renewAsked;
+
+    /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
+    private long _lastLeaseId;
+
+    public RateLoan(TimeProvider time) => _time = time;
+
+    /// <summary>Slots claimed from the current loan net of slots returned to it: held by callers the gatekeeper has not counted yet (negative when more came back).</summary>
+    public long ClaimedSlots
+    {
+        get
+        {
+            var packed = Volatile.Read(ref _packed);
+            return packed < 0 ? 0 : Volatile.Read(ref _lentSlots) - (packed >> SlotShift);
+        }
+    }
+
+    /// <summary>Whether a loan is open (possibly spent): the gatekeeper lent at the end of its last message.</summary>
+    public bool IsOpen => Volatile.Read(ref _packed) >= 0;
+
+    /// <summary>Whether a claim of one request and <paramref name="tokens"/> would find them lent now (a probe; it claims nothing).</summary>
+    public bool Covers(long tokens) => Fits(Volatile.Read(ref _packed), tokens) && _time.GetTimestamp() < Volatile.Read(ref _expiresAt);
+
+    private string DebuggerDisplay
+    {
+        get
+        {
+            var packed = Volatile.Read(ref _packed);
+            return packed >= 0 ? $"lent: {packed >> SlotShift} slots, {(packed >> CallShift) & MaxCalls} requests, {packed & MaxTokens} tokens"
+                 : packed == Closed ? "closed" : "shut";
+        }
+    }
+
+    /// <summary>Claims one slot, one request and <paramref name="tokens"/> if they are lent and the loan's step has not ended; never blocks.</summary>
+    public bool TryClaim(long tokens)
+    {
+        var seen = Volatile.Read(ref _packed);
+        if (!Fits(seen, tokens) || _time.GetTimestamp() >= Volatile.Read(ref _expiresAt))
+        {
+            return false;
+        }
+
+        var claim = OneSlot + OneCall + tokens;
+        while (true)
+        {
+            var was = Interlocked.CompareExchange(ref _packed, seen - claim, seen);
+            if (was == seen)
+            {
+                return true;
+            }
+
+            seen = was;
+            if (!Fits(seen, tokens))
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Gives one slot back into the open loan; <c>false</c> when it is shut or full, and the slot must go back by message.</summary>
+    public bool TryReturnSlot()
+    {
+        var seen = Volatile.Read(ref _packed);
+        while (seen >= 0 && (seen >> SlotShift) < MaxSlots)
+        {
+            var was = Interlocked.CompareExchange(ref _packed, seen + OneSlot, seen);
+            if (was == seen)
+            {
+                return true;
+            }
+
+            seen = was;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// After a claim failed: whether the gatekeeper should be asked (once per loan) to lend anew, because the loan is
+    /// open but past its step, or spent while the gatekeeper had more than it could hold.
+    /// </summary>
+    public bool ShouldAskRenewal()
+    {
+        var packed = Volatile.Read(ref _packed);
+        if (packed < 0 || (_time.GetTimestamp() < Volatile.Read(ref _expiresAt) && !_capped))
+        {
+            return false;
+        }
+
+        return Interlocked.Exchange(ref _renewAsked, 1) == 0;
+    }
+
+    /// <summary>A number for a claimed lease, unique within the limiter and apart from the gate's (which count up from 1).</summary>
+    public long NextLeaseId() => Interlocked.Decrement(ref _lastLeaseId);
+
+    /// <summary>Gatekeeper, on a shut loan: lends these until the clock reaches <paramref name="expiresAt"/>.</summary>
+    /// <param name="slots">Slots, at most <see cref="MaxSlots"/>.</param>
+    /// <param name="calls">Requests, at most <see cref="MaxCalls"/>.</param>
+    /// <param name="tokens">Tokens, at most <see cref="MaxTokens"/>.</param>
+    /// <param name="expiresAt">The clock stamp at which the rates' current step ends.</param>
+    /// <param name="capped">Whether the pool or a rate had more than the loan holds.</param>
+    public void Lend(long slots, long calls, long tokens, long expiresAt, bool capped)
+    {
+        Debug.Assert(Volatile.Read(ref _packed) == Shut, "The gatekeeper lends only a loan it reclaimed.");
+        Debug.Assert(slots is >= 0 and <= MaxSlots && calls is >= 0 and <= MaxCalls && tokens is >= 0 and <= MaxTokens, "Each field fits its bits.");
+        Volatile.Write(ref _expiresAt, expiresAt);
+        Volatile.Write(ref _lentSlots, slots);
+        _capped = capped;
+        Volatile.Write(ref _renewAsked, 0);
+        Volatile.Write(ref _packed, (slots << SlotShift) | (calls << CallShift) | tokens);
+    }
+
+    /// <summary>Gatekeeper: shuts the loan and takes back what nobody claimed.</summary>
+    /// <returns>Whether a loan was open, and its unclaimed slots (returned ones included), requests and tokens.</returns>
+    public (bool WasOpen, long Slots, long Calls, long Tokens) Reclaim()
+    {
+        var packed = Interlocked.Exchange(ref _packed, Shut);
+        return packed < 0 ? default : (true, packed >> SlotShift, (packed >> CallShift) & MaxCalls, packed & MaxTokens);
+    }
+
+    /// <summary>Gatekeeper, stopping: fails every later claim and return for ever.</summary>
+    public void Close() => Interlocked.Exchange(ref _packed, Closed);
+
+    private static bool Fits(long packed, long tokens) =>
+        packed >= 0 && (packed >> SlotShift) >= 1 && ((packed >> CallShift) & MaxCalls) >= 1 && tokens is >= 0 and <= MaxTokens && (packed & MaxTokens) >= tokens;
+}
