@@ -24,7 +24,15 @@ internal static class DeadLettersCommand
             Description = "list (the default): one tab-separated line per failed job; requeue: the next 'run --state FILE' runs them again; purge: forget them",
             DefaultValueFactory = _ => "list",
         };
-        action.AcceptOnlyFromAmong("list", "requeue", "purge");
+        string[] actions = ["list", "requeue", "purge"];
+        action.CompletionSources.Add(actions);
+        action.Validators.Add(result =>
+        {
+            if (result.Tokens is [{ Value: var given }] && !actions.Contains(given, StringComparer.Ordinal))
+            {
+                result.AddError($"dead-letters takes list, requeue or purge, got '{given}'");
+            }
+        });
         var seqs = new Argument<string[]>("SEQ")
         {
             Description = "the jobs' sequence numbers ({#}); none for every dead letter",
