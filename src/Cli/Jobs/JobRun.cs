@@ -126,6 +126,11 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         {
             stoppedEarly = true;
         }
+        catch (IOException ex)
+        {
+            await StopRunAsync($"reading the input failed ({ex.Message})");
+            stoppedEarly = true;
+        }
 
         using var progressStop = new CancellationTokenSource();
         var reporter = new RunProgress(options, console, _counts, total, clock);
