@@ -31,6 +31,7 @@ internal static class CommandLineSyntax
             run.Command,
             NodeSyntax.Create(interrupts),
             CertSyntax.Create(),
+            DeadLettersCommand.Create(),
             Demo(interrupts),
         };
         run.Command.SetAction(async (result, _) =>

@@ -109,16 +109,41 @@ internal static class RunCommand
                 return Usage.Fail(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
             }
 
+            RunState? state = null;
+            if (options.State is { } statePath)
+            {
+                if (new[] { options.JobLog, options.LogFile, input }.Any(other => other is not null && SameFile(statePath, other)) || IsFile(statePath, inputFile))
+                {
+                    return Usage.Fail(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{statePath}'");
+                }
+
+                try
+                {
+                    state = RunState.Open(statePath, create: true);
+                }
+                catch (RunStateException ex)
+                {
+                    return Usage.Fail(errors, $"--state: {ex.Message}");
+                }
+            }
+
+            using var ownedState = state;
             JobLog? jobLog = null;
             if (options.JobLog is { } path)
             {
                 try
                 {
-                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume, rerunFailed: options.ResumeFailed);
+                    // With --state the joblog of a restarted run goes on where it stopped, as with --resume.
+                    var continued = state is not null && state.Jobs().Count > 0;
+                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume || continued, rerunFailed: options.ResumeFailed);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
                     return Usage.Fail(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {ex.Message}");
+                }
+                catch (RunStateException ex)
+                {
+                    return Usage.Fail(errors, $"--state: {ex.Message}");
                 }
             }
 
@@ -130,13 +155,13 @@ internal static class RunCommand
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
                     : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => CountJobsAsync(file, everyLine: true))
                     : input is null ? Task.FromResult<long?>(null) : Task.Run(() => CountJobsAsync(input));
-                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, interrupts);
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, state, interrupts);
             }
         }
     }
 
     private static async Task<int> RunJobsAsync(RunOptions options, Func<CancellationToken, IAsyncEnumerable<object>> input, Task<long?> total,
-        RunConsole console, TextWriter errors, JobLog? jobLog, Interrupts interrupts)
+        RunConsole console, TextWriter errors, JobLog? jobLog, RunState? state, Interrupts interrupts)
     {
         if (jobLog is { DroppedBytes: > 0 and var dropped })
         {
@@ -162,7 +187,7 @@ internal static class RunCommand
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
         if (!options.Cluster)
         {
-            return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance).ExecuteAsync(input);
+            return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state).ExecuteAsync(input);
         }
 
         if (ClusterSession.ListenProblem(options.ClusterNode!) is { } listenProblem)

@@ -57,6 +57,9 @@ internal sealed record RunOptions
 
     public string? LogFile { get; init; }
 
+    /// <summary>The SQLite file the run's jobs go through (<c>--state</c>), so a killed run restarts where it was; or <c>null</c>.</summary>
+    public string? State { get; init; }
+
     /// <summary>Distribute jobs to worker nodes (<c>actorqueue node</c>) instead of running them here.</summary>
     public bool Cluster { get; init; }
 

@@ -39,6 +39,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _jobLog = Text("--joblog", "FILE", "record finished jobs in GNU parallel's joblog format");
     private readonly Option<bool> _resume = Flag("--resume", "skip the jobs FILE of --joblog records as finished, and append to it (a last record a crash cut short is dropped, so that job runs again)");
     private readonly Option<bool> _resumeFailed = Flag("--resume-failed", "like --resume, but also run again the jobs the joblog records as failed");
+    private readonly Option<string> _state = Text("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run killed (even with SIGKILL) and started again with the same input and --state runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters')");
     private readonly Option<string> _log = Text("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events");
     private readonly Option<bool> _cluster = Flag("--cluster", "distribute jobs to worker nodes instead of running them here; -j bounds the jobs in flight across the cluster");
     private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes (loopback unless --allow-remote)");
@@ -51,7 +52,7 @@ internal sealed class RunSyntax
         Command = new Command("run", "run one shell command per input line (or JSONL jobs), or a command over ::: / :::: arguments, in parallel")
         {
             _arguments, _jobs, _maxQueued, _limit, _retries, _timeout, _haltOnFailure, _halt, _delay, _keepOrder, _results, _tag, _quiet,
-            _eta, _jsonl, _jobLog, _resume, _resumeFailed, _log, _cluster, _listen, _minNodes, _allowRemote,
+            _eta, _jsonl, _jobLog, _resume, _resumeFailed, _state, _log, _cluster, _listen, _minNodes, _allowRemote,
         };
         _certificates.AddTo(Command);
     }
@@ -104,6 +105,7 @@ internal sealed class RunSyntax
             Resume = result.GetValue(_resume) || result.GetValue(_resumeFailed),
             ResumeFailed = result.GetValue(_resumeFailed),
             LogFile = result.GetValue(_log),
+            State = result.GetValue(_state),
             Cluster = result.GetValue(_cluster),
             Listen = result.GetValue(_listen) is { } listen ? CheckedListen(listen) : null,
             MinNodes = result.GetValue(_minNodes),
@@ -133,6 +135,13 @@ internal sealed class RunSyntax
         if (options.Resume && options.JobLog is null)
         {
             throw new UsageException($"{(options.ResumeFailed ? "--resume-failed" : "--resume")} needs --joblog FILE to know which jobs already finished");
+        }
+
+        if (options.State is not null && (options.Resume || options.Cluster))
+        {
+            throw new UsageException(options.Cluster
+                ? "--state keeps a local run's jobs; it does not apply to --cluster"
+                : $"--state and {(options.ResumeFailed ? "--resume-failed" : "--resume")} are two ways to continue a run: give one (with --state, 'actorqueue dead-letters requeue' runs failed jobs again)");
         }
 
         if (options.HaltOnFailure && options.Halt is not null)

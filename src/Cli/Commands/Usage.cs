@@ -9,9 +9,10 @@ internal static class Usage
     /// <summary>What the generated help cannot say, printed after it: behaviour, exit status, examples.</summary>
     public static string? Notes(System.CommandLine.Command command) => command switch
     {
-        System.CommandLine.RootCommand => RunNotes + "\n" + ClusterNotes + "\n" + Examples,
-        { Name: "run" } => RunNotes,
+        System.CommandLine.RootCommand => RunNotes + "\n" + StateNotes + "\n" + ClusterNotes + "\n" + Examples,
+        { Name: "run" } => RunNotes + "\n" + StateNotes,
         { Name: "node" or "cert" or "ca" } => ClusterNotes,
+        { Name: "dead-letters" } => StateNotes,
         _ => null,
     };
 
@@ -34,6 +35,15 @@ internal static class Usage
         (fail=1: the failing job's status; N%: the failed percentage); 255 for usage errors.
         """;
 
+    private const string StateNotes = """
+        With --state FILE the jobs go through a durable queue in the SQLite FILE, keyed by {#} and command line: run the
+        same command again after any stop (even SIGKILL) and only the jobs that did not finish run, the joblog going on
+        where it stopped; a job running at a kill runs again. An input that no longer gives the recorded jobs is refused
+        (exit 255) before any job starts. A job whose last attempt failed (after --retries) is a dead letter:
+        'actorqueue dead-letters --state FILE' lists them, 'requeue [SEQ...]' runs them in the next run, 'purge [SEQ...]'
+        forgets them.
+        """;
+
     private const string ClusterNotes = """
         With --cluster, joblog, --resume, --retries and --limit work as usual (the joblog's Host column names the node
         that ran each job). run --cluster and node need --cert-dir DIR (or --cert FILE --ca FILE, or
@@ -52,6 +62,7 @@ internal static class Usage
           actorqueue run -k --results out 'convert {} {.}.png' :::: images.txt
           actorqueue run examples/jobs.jsonl --jsonl -j 4 --limit net=1 --tag
           actorqueue run jobs.txt -j 4 --joblog run.log --resume
+          actorqueue run jobs.txt -j 4 --retries 2 --state run.db && actorqueue dead-letters --state run.db
           actorqueue cert ca --out ca && actorqueue cert node --ca ca --name coord --out coord \
             && actorqueue cert node --ca ca --name worker1 --out worker1
           actorqueue run jobs.txt --cluster --listen 127.0.0.1:4053 --cert-dir coord -j 8 --joblog run.log

@@ -1,0 +1,164 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Xunit.Abstractions;
+
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>
+/// <c>actorqueue run --state</c> in a real process killed with SIGKILL at a random point, then started again with the
+/// same input and state: every job's effect happened once, or twice only if it was running (or its finishing not yet
+/// recorded) at the kill; nothing is lost; and the joblog, the output and the dead letters end as in a run never killed.
+/// </summary>
+public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
+{
+    private const int Jobs = 40;
+
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    /// <summary>Every seventh job fails (exit 3, after one retry): those are the dead letters.</summary>
+    private static bool Fails(int seq) => seq % 7 == 0;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public async Task A_run_killed_at_a_random_point_and_restarted_with_its_state_finishes_every_job_as_a_run_never_killed(int trial)
+    {
+        var random = new Random(trial * 7919);
+        var killAfterStarts = random.Next(1, Jobs - 4);
+        var keepOrder = trial % 2 == 0;
+        var reference = await ReferenceRunAsync(keepOrder);
+
+        var dir = Directory.CreateDirectory(_scratch.PathOf("killed")).FullName;
+        var jobs = WriteJobs(dir);
+        string[] args = ["run", jobs, "-j", "4", "--retries", "1", "-q", "--state", "state.db", "--joblog", "log.tsv", .. keepOrder ? new[] { "-k" } : []];
+        string killedOutput;
+        using (var runner = new RunningCli(dir, args))
+        {
+            await Poll.UntilAsync(() => Starts(dir).Count >= killAfterStarts || !CliScratch.IsAlive(runner.Pid),
+                TimeSpan.FromSeconds(60), () => $"{killAfterStarts} job starts; seen {Starts(dir).Count}: {runner.Errors}", CliScratch.Tick);
+            Assert.True(CliScratch.IsAlive(runner.Pid), $"the run ended before {killAfterStarts} job starts: {runner.Errors}");
+            await CliProcess.SignalAsync(runner.Pid, "KILL");
+            await runner.ExitAsync();
+            killedOutput = runner.Output;
+        }
+
+        // Jobs run in sessions of their own, so the kill leaves them running: wait until each attempt that began has ended.
+        await Poll.UntilAsync(() => Balanced(dir), TimeSpan.FromSeconds(30), "every started attempt ended", CliScratch.Tick);
+        var startedBeforeRestart = Starts(dir).ToHashSet();
+        var finishedBeforeRestart = FinishedInState(Path.Combine(dir, "state.db"));
+
+        var restarted = await CliProcess.RunAsync(dir, null, args);
+        output.WriteLine($"trial {trial}: killed after {killAfterStarts} starts ({startedBeforeRestart.Count} jobs started, " +
+                         $"{finishedBeforeRestart.Count} recorded finished); the restart exited {restarted.ExitCode}: {restarted.Errors}");
+        Assert.InRange(restarted.ExitCode, 0, 101);
+        Assert.DoesNotContain("--state", restarted.Errors, StringComparison.Ordinal);
+
+        var ends = Ends(dir).GroupBy(seq => seq).ToDictionary(g => g.Key, g => g.Count());
+        for (var seq = 1; seq <= Jobs; seq++)
+        {
+            var attempts = Fails(seq) ? 2 : 1;
+            var runs = ends.GetValueOrDefault(seq);
+            if (finishedBeforeRestart.Contains(seq) || !startedBeforeRestart.Contains(seq))
+            {
+                Assert.True(runs == attempts, $"job {seq} ran {runs} times, not {attempts} (recorded finished before the restart: {finishedBeforeRestart.Contains(seq)})");
+            }
+            else
+            {
+                Assert.True(runs >= attempts && runs <= 2 * attempts, $"job {seq}, unfinished at the kill, ran {runs} times, not {attempts} to {2 * attempts}");
+            }
+        }
+
+        // What a run never killed leaves: each job's last joblog record, its output lines, and the failed jobs.
+        var log = ReadJobLog(dir);
+        Assert.Equal(reference.Log, log.GroupBy(l => l.Seq).Select(g => (g.Key, g.Last().Exit, g.Last().Command)).OrderBy(r => r.Key).ToList());
+        var lines = (killedOutput + restarted.Output).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(reference.Output, lines.Distinct().Order(StringComparer.Ordinal).ToList());
+        Assert.All(lines.GroupBy(l => l), g => Assert.InRange(g.Count(), 1, 2));
+        Assert.Equal(reference.Failed, FailedInState(Path.Combine(dir, "state.db")));
+        var deadLetters = await CliProcess.RunAsync(dir, null, "dead-letters", "--state", "state.db", "list");
+        Assert.Equal(0, deadLetters.ExitCode);
+        Assert.Equal(reference.DeadLetters, deadLetters.Output);
+    }
+
+    private async Task<(List<(long, int, string)> Log, List<string> Output, List<long> Failed, string DeadLetters)> ReferenceRunAsync(bool keepOrder)
+    {
+        var dir = Directory.CreateDirectory(_scratch.PathOf("reference")).FullName;
+        var jobs = WriteJobs(dir);
+        string[] args = ["run", jobs, "-j", "4", "--retries", "1", "-q", "--state", "state.db", "--joblog", "log.tsv", .. keepOrder ? new[] { "-k" } : []];
+        var run = await CliProcess.RunAsync(dir, null, args);
+        Assert.Equal(Enumerable.Range(1, Jobs).Count(Fails), run.ExitCode);
+        var log = ReadJobLog(dir).Select(l => (l.Seq, l.Exit, l.Command)).OrderBy(r => r.Seq).ToList();
+        Assert.Equal(Jobs, log.Count);
+        var failed = FailedInState(Path.Combine(dir, "state.db"));
+        Assert.Equal(Enumerable.Range(1, Jobs).Where(Fails).Select(s => (long)s).ToList(), failed);
+        var deadLetters = await CliProcess.RunAsync(dir, null, "dead-letters", "--state", "state.db", "list");
+        Assert.Equal(0, deadLetters.ExitCode);
+        return (log, run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList(), failed, deadLetters.Output);
+    }
+
+    /// <summary>The jobs: each marks its attempt's start and end in effects.txt and prints one line; every seventh fails.</summary>
+    private static string WriteJobs(string dir)
+    {
+        var path = Path.Combine(dir, "jobs.txt");
+        File.WriteAllLines(path, Enumerable.Range(1, Jobs).Select(seq =>
+            $"echo s {seq} >> effects.txt; sleep 0.0{seq % 5 + 3}; echo e {seq} >> effects.txt; echo out {seq}{(Fails(seq) ? "; exit 3" : "")}"));
+        return path;
+    }
+
+    private static List<JobLogLine> ReadJobLog(string dir)
+    {
+        var lines = File.ReadAllText(Path.Combine(dir, "log.tsv")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(CliScratch.JobLogHeader, lines[0]);
+        return [.. lines.Skip(1).Select(line =>
+        {
+            var f = line.Split('\t', 9);
+            Assert.True(f.Length == 9, $"a whole joblog record: '{line}'");
+            return new JobLogLine(long.Parse(f[0], CultureInfo.InvariantCulture), 0, 0, 0, int.Parse(f[6], CultureInfo.InvariantCulture), 0, f[8]);
+        })];
+    }
+
+    private static List<int> Starts(string dir) => Markers(dir, "s");
+
+    private static List<int> Ends(string dir) => Markers(dir, "e");
+
+    private static bool Balanced(string dir) =>
+        Starts(dir).GroupBy(s => s).All(g => Ends(dir).Count(e => e == g.Key) == g.Count());
+
+    private static List<int> Markers(string dir, string kind)
+    {
+        var path = Path.Combine(dir, "effects.txt");
+        if (!File.Exists(path))
+        {
+            return [];
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var text = new StreamReader(stream).ReadToEnd();
+        return [.. text.Split('\n').Where(line => line.StartsWith(kind + " ", StringComparison.Ordinal) && line.Length > 2)
+            .Select(line => int.Parse(line.AsSpan(2), CultureInfo.InvariantCulture))];
+    }
+
+    private static HashSet<long> FinishedInState(string db) => [.. Query(db, "SELECT seq FROM actorqueue_run_jobs WHERE standing <> 0")];
+
+    private static List<long> FailedInState(string db) => [.. Query(db, "SELECT seq FROM actorqueue_run_jobs WHERE standing = 2 ORDER BY seq")];
+
+    private static List<long> Query(string db, string sql)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var seqs = new List<long>();
+        while (reader.Read())
+        {
+            seqs.Add(reader.GetInt64(0));
+        }
+
+        return seqs;
+    }
+}
