@@ -67,6 +67,13 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         base.OnRecoveryFailure(reason, message);
     }
 
+    /// <summary>A write the journal refused (a failed one stops the actor anyway): stop, so the router goes with the item it waits for and the producers re-announce it to the next.</summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        Context.Stop(Self);
+    }
+
     /// <summary>An item is acknowledged to its router only in the write's callback: a put is answered after its event is stored.</summary>
     private void HandleAccept(JournalAccept accept)
     {

@@ -58,24 +58,4 @@ public sealed class DistributedQueueTracingTests
         Assert.Equal((null, null, null, null), current[99]); // an untraced put runs under no span
         Assert.Equal(parents.Length, spans.Snapshot().Count(s => s.DisplayName == "process traced-cluster"));
     }
-
-    /// <summary>The exporter's list: spans of other nodes' threads may be exported while the test reads.</summary>
-    private sealed class ExportedSpans : System.Collections.ObjectModel.Collection<Activity>
-    {
-        public Activity[] Snapshot()
-        {
-            lock (Items)
-            {
-                return [.. Items];
-            }
-        }
-
-        protected override void InsertItem(int index, Activity item)
-        {
-            lock (Items)
-            {
-                base.InsertItem(index, item);
-            }
-        }
-    }
 }
