@@ -160,6 +160,19 @@ public sealed class DurableDistributedQueueTests
         Assert.Contains(store.DatabasePath, error.Message);
     }
 
+    [Fact]
+    public void A_stored_item_keeps_its_producer_id_payload_and_trace_on_disk_and_a_cut_record_is_refused()
+    {
+        var traced = new StoredClusterItem("akka.ssl.tcp://actorqueue@127.0.0.1:4053/system/actorqueue-producer-q-1#123", 42, "{\"a\":1}",
+            new ItemTrace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=1"));
+        var untraced = traced with { ItemId = 43, Trace = null };
+
+        Assert.Equal(traced, StoredClusterItem.Decode(StoredClusterItem.Encode(traced)));
+        Assert.Equal(untraced, StoredClusterItem.Decode(StoredClusterItem.Encode(untraced)));
+        var bytes = StoredClusterItem.Encode(traced);
+        Assert.Throws<InvalidDataException>(() => StoredClusterItem.Decode(bytes[..^3]));
+    }
+
     /// <summary>A folder of its own for a test's SQLite journal, deleted afterwards.</summary>
     private sealed class TemporaryFolder : IDisposable
     {
