@@ -101,7 +101,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     {
         var id = Register(put);
         PublishOutstanding();
-        Send(new RemoteEnqueue(_router.Epoch, [id], [put.Payload], put.TimeoutMs, _capacity));
+        Send(new RemoteEnqueue(_router.Epoch, [id], [put.Payload], put.TimeoutMs, _capacity) { Traces = put.Trace is null ? [] : [put.Trace] });
     }
 
     /// <summary>A chunk of a batch: one message to the router for all of it, each item waiting for space as long as it takes.</summary>
@@ -116,7 +116,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         }
 
         PublishOutstanding();
-        Send(new RemoteEnqueue(_router.Epoch, ids, payloads, -1, _capacity));
+        Send(new RemoteEnqueue(_router.Epoch, ids, payloads, -1, _capacity) { Traces = Traces(batch.Items) });
     }
 
     private long Register(PutItem put)
@@ -188,8 +188,13 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     {
         _router.Follow(Context, Sender, message.Epoch);
         var ids = _outstanding.Keys.Order().ToArray(); // put order: ids ascend
-        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, ids, Array.ConvertAll(ids, id => _outstanding[id].Payload)));
+        var puts = Array.ConvertAll(ids, id => _outstanding[id]);
+        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, ids, Array.ConvertAll(puts, put => put.Payload)) { Traces = Traces(puts) });
     }
+
+    /// <summary>The puts' trace contexts, one per put; none (an empty array on the wire) when no put is traced.</summary>
+    private static ItemTrace?[] Traces(IReadOnlyList<PutItem> puts) =>
+        puts.Any(put => put.Trace is not null) ? [.. puts.Select(put => put.Trace)] : [];
 
     /// <summary>With items outstanding, make sure some router incarnation hears of this producer.</summary>
     private void HelloIfUnanswered()
@@ -226,9 +231,12 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 }
 
 /// <summary>A facade's put: the item's text, how long it may wait for space, and the caller's two completions.</summary>
-internal sealed class PutItem(string payload, long timeoutMs) : IUndeliverableRequest
+internal sealed class PutItem(string payload, long timeoutMs, ItemTrace? trace = null) : IUndeliverableRequest
 {
     public string Payload { get; } = payload;
+
+    /// <summary>The producer's trace context, or <c>null</c> for an untraced put.</summary>
+    public ItemTrace? Trace { get; } = trace;
 
     public long TimeoutMs { get; } = timeoutMs;
 

@@ -15,9 +15,11 @@ namespace ActorQueue.Cluster;
 /// </summary>
 /// <remarks>
 /// A new incarnation (after the singleton moved) starts empty: it asks every node to announce itself, and
-/// producers hand it every item that has no result yet, workers report whether they are free.
+/// producers hand it every item that has no result yet, workers report whether they are free. A durable router
+/// (<c>DistributedRouterActor.Durable.cs</c>) first reads its journal back, so it starts with every accepted item that
+/// had not finished, even if no producer is left to announce it.
 /// </remarks>
-internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecoveryRequests
+internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers, IWithUnboundedStash, IRecoveryRequests
 {
     /// <summary>The queue's name.</summary>
     private readonly string _name;
@@ -62,16 +64,41 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
     /// <summary>Items reported failed after max-deliveries losses.</summary>
     private long _lostFailed;
 
-    public DistributedRouterActor(string name, int capacity, int maxDeliveries)
+    public DistributedRouterActor(string name, int capacity, int maxDeliveries, DistributedQueueStorage? storage)
     {
         _name = name;
         _capacity = capacity;
         _maxDeliveries = maxDeliveries;
+        _storage = storage;
         _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
         _depth = new(ActorQueueTelemetry.QueueDepthCounter, _metricTag);
         _incarnation = new Incarnation(this, awaitEveryMember: false);
+        if (storage is null)
+        {
+            Serving();
+        }
+        else
+        {
+            Recovering();
+        }
+    }
 
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <inheritdoc />
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(string name, int capacity, int maxDeliveries, DistributedQueueStorage? storage = null) =>
+        Akka.Actor.Props.Create(() => new DistributedRouterActor(name, capacity, maxDeliveries, storage));
+
+    /// <summary>Items in the queue or being written to the journal: what counts against the capacity.</summary>
+    private int Occupied => _queue.Count + _writing.Count;
+
+    private void Serving()
+    {
         Receive<RemoteEnqueue>(HandleEnqueue);
+        Receive<JournalWritten>(HandleWritten);
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
@@ -81,12 +108,6 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
         Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
             _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)));
     }
-
-    /// <inheritdoc />
-    public ITimerScheduler Timers { get; set; } = null!;
-
-    public static Props Props(string name, int capacity, int maxDeliveries) =>
-        Akka.Actor.Props.Create(() => new DistributedRouterActor(name, capacity, maxDeliveries));
 
     private int Capacity => Math.Max(1, _capacity);
 
@@ -108,6 +129,18 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
     /// <inheritdoc />
     protected override void PreStart()
     {
+        if (_storage is null)
+        {
+            BeginIncarnation();
+        }
+        else
+        {
+            StartJournal();
+        }
+    }
+
+    private void BeginIncarnation()
+    {
         _log.Info("Distributed queue router {0} started with epoch {1}; asking the members for their items and workers", _name, _incarnation.Epoch);
         _incarnation.Begin(AkkaCluster.Get(Context.System).State.Members.Select(member => member.Address));
     }
@@ -122,18 +155,20 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
         _capacity = message.Capacity;
         for (var i = 0; i < message.ItemIds.Length; i++)
         {
-            Enqueue(Sender, message.ItemIds[i], message.Payloads[i], message.TimeoutMs);
+            Enqueue(Sender, message.ItemIds[i], message.Payloads[i], TraceOf(message.Traces, i), message.TimeoutMs);
         }
 
         Dispatch();
     }
 
+    private static ItemTrace? TraceOf(ItemTrace?[] traces, int index) => index < traces.Length ? traces[index] : null;
+
     /// <summary>Accepts one put if there is space and nobody waits before it; else it waits (or is refused at once for a zero timeout).</summary>
-    private void Enqueue(IActorRef producer, long itemId, string payload, long timeoutMs)
+    private void Enqueue(IActorRef producer, long itemId, string payload, ItemTrace? trace, long timeoutMs)
     {
-        if (_queue.Count < Capacity && _waitingPuts.IsEmpty)
+        if (Occupied < Capacity && _waitingPuts.IsEmpty)
         {
-            Accept(producer, itemId, payload);
+            Accept(producer, itemId, payload, trace);
             return;
         }
 
@@ -144,7 +179,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
             return;
         }
 
-        var put = new WaitingPut(producer, itemId, payload);
+        var put = new WaitingPut(producer, itemId, payload, trace);
         _waitingPuts.Enqueue(put);
         if (timeoutMs > 0)
         {
@@ -172,7 +207,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
         Context.Watch(Sender); // only to forget it when it stops: its items are still processed
         for (var i = 0; i < message.ItemIds.Length; i++)
         {
-            Accept(Sender, message.ItemIds[i], message.Payloads[i]);
+            Accept(Sender, message.ItemIds[i], message.Payloads[i], TraceOf(message.Traces, i));
         }
 
         if (message.ItemIds.Length > 0)
@@ -206,6 +241,11 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
         }
 
         WorkerFor(Sender);
+        if (_workers[Sender] is { } finished)
+        {
+            Finished(finished); // a worker pulls again only after its item has its result
+        }
+
         _workers[Sender] = null;
         MarkIdle(Sender);
         Dispatch();
@@ -214,6 +254,11 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
     /// <summary>A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses).</summary>
     private void HandleTerminated(Terminated message)
     {
+        if (JournalStopped(message.ActorRef))
+        {
+            return;
+        }
+
         _incarnation.Forget(message.ActorRef);
         _acceptances.Remove(message.ActorRef);
         if (!_workers.Remove(message.ActorRef, out var inFlight))
@@ -229,6 +274,7 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
 
         if (inFlight.Deliveries >= _maxDeliveries)
         {
+            Finished(inFlight);
             _lostFailed++;
             _log.Warning("Distributed queue {0}: item {1} of {2} was lost with {3} workers; reported failed", _name, inFlight.ItemId, inFlight.Producer.Path, inFlight.Deliveries);
             inFlight.Producer.Tell(new ItemDone(inFlight.ItemId, inFlight.Deliveries, false, null,
@@ -243,11 +289,30 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
         Dispatch();
     }
 
-    /// <summary>Puts an item in the queue; its acceptance goes out with the others of this message (<see cref="SendAcceptances"/>).</summary>
-    private void Accept(IActorRef producer, long itemId, string payload)
+    /// <summary>
+    /// Puts an item in the queue (a durable router first writes it); its acceptance goes out with the others of this
+    /// message (<see cref="SendAcceptances"/>).
+    /// </summary>
+    private void Accept(IActorRef producer, long itemId, string payload, ItemTrace? trace)
     {
-        _queue.PushBack(new ItemEnvelope(producer, itemId, payload, Deliveries: 1));
+        if (_storage is not null)
+        {
+            Store(producer, itemId, payload, trace);
+            return;
+        }
+
+        Queue(new ItemEnvelope(producer, itemId, payload, Deliveries: 1) { Trace = trace });
+    }
+
+    private void Queue(ItemEnvelope envelope)
+    {
+        _queue.PushBack(envelope);
         ActorQueueTelemetry.QueueEnqueuedCounter.Add(1, _metricTag);
+        Acknowledge(envelope.Producer, envelope.ItemId);
+    }
+
+    private void Acknowledge(IActorRef producer, long itemId)
+    {
         if (!_acceptances.TryGetValue(producer, out var ids))
         {
             ids = [];
@@ -281,13 +346,14 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
                 var envelope = _queue.PopFront();
                 _workers[worker.Value] = envelope;
                 _dispatched++;
+                Started(envelope);
                 worker.Value.Tell(new DispatchItem(_incarnation.Epoch, envelope));
             }
 
-            while (_queue.Count < Capacity && _waitingPuts.Dequeue() is { } put)
+            while (Occupied < Capacity && _waitingPuts.Dequeue() is { } put)
             {
                 Timers.Cancel(put);
-                Accept(put.Producer, put.ItemId, put.Payload);
+                Accept(put.Producer, put.ItemId, put.Payload, put.Trace);
             }
         }
         while (_idle.Count > 0 && _queue.Count > 0);
@@ -316,8 +382,10 @@ internal sealed class DistributedRouterActor : ReceiveActor, IWithTimers, IRecov
     void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverQueue(_name, epoch), Self);
 
     /// <summary>A put waiting for space; it is also its own timer key.</summary>
-    private sealed class WaitingPut(IActorRef producer, long itemId, string payload) : WaiterNode<WaitingPut>
+    private sealed class WaitingPut(IActorRef producer, long itemId, string payload, ItemTrace? trace) : WaiterNode<WaitingPut>
     {
+        public ItemTrace? Trace { get; } = trace;
+
         public IActorRef Producer { get; } = producer;
 
         public long ItemId { get; } = itemId;

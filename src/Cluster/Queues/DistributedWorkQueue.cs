@@ -17,7 +17,12 @@ namespace ActorQueue.Cluster;
 /// <c>max-deliveries</c> workers). A second result for the same item is counted in
 /// <see cref="DistributedQueueMetrics.Duplicates"/>; handlers should be idempotent.</para>
 /// <para>Items and results cross the network as System.Text.Json text (the options given at creation, the same on
-/// every node); the envelopes around them use Akka.NET's JSON serializer.</para>
+/// every node); the envelopes around them use ActorQueue's own binary wire format (<see cref="ClusterMessageSerializer"/>).</para>
+/// <para>A put made under an <see cref="Activity"/> (with a listener on the <c>ActorQueue</c> source) carries its trace
+/// context to the worker node, which runs the item under a <c>process {queue}</c> consumer span, child of the put's.</para>
+/// <para>With <see cref="ClusterNodeOptions.QueueDurability"/> the router journals the items: a put is acknowledged
+/// only once written, and a router started after the loss of every node runs every accepted item that had not
+/// finished.</para>
 /// </remarks>
 /// <typeparam name="TItem">The item type.</typeparam>
 /// <typeparam name="TResult">The workers' result type.</typeparam>
@@ -72,7 +77,7 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         var wait = timeout is { } given ? QueueArguments.PutTimeout(given, nameof(timeout)) : PutTimeout;
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
-        var put = new PutItem(_codec.EncodeItem(item), wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds));
+        var put = new PutItem(_codec.EncodeItem(item), wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds), ItemTrace.Capture());
         _producer.Tell(put, ActorRefs.NoSender);
         if (!await put.Accepted.Task.ConfigureAwait(false))
         {
@@ -106,11 +111,12 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         var chunkSize = Math.Min(Capacity, MaxBatchChunk);
         var chunk = new List<PutItem>(chunkSize);
         var unanswered = new Queue<Task<bool>>();
+        var trace = ItemTrace.Capture(); // the batch's items are all put under the caller's activity
         foreach (var item in items)
         {
             cancellationToken.ThrowIfCancellationRequested();
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            var put = new PutItem(_codec.EncodeItem(item), -1);
+            var put = new PutItem(_codec.EncodeItem(item), -1, trace);
             chunk.Add(put);
             results.Add(ResultAsync(put));
             unanswered.Enqueue(put.Accepted.Task);

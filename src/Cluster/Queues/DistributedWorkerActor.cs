@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using ActorQueue.Actors;
 using Akka.Actor;
 using Akka.Event;
 
@@ -13,6 +15,9 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
 {
     /// <summary>The queue this worker pulls from.</summary>
     private readonly string _queueName;
+
+    /// <summary>The span each traced item runs under: <c>process {queue}</c>, as in the in-memory queue.</summary>
+    private readonly string _spanName;
 
     /// <summary>The node's handler, on the item's JSON text, returning the result's.</summary>
     private readonly Func<string, CancellationToken, Task<string?>> _run;
@@ -40,6 +45,7 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
     {
         _helloInterval = helloInterval;
         _queueName = queueName;
+        _spanName = $"process {queueName}";
         _run = run;
         _router = new SingletonLink(hubProxy, message => new QueueEnvelope(queueName, 0, message));
         _node = node;
@@ -96,8 +102,11 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
         var token = _cancellation.Token;
         var run = _run;
         var self = Self;
+        var (spanName, queueName) = (_spanName, _queueName);
         _ = Task.Run(async () =>
         {
+            // A traced item runs under a consumer span, child of the producer's, as Activity.Current; an untraced one starts nothing.
+            using var span = envelope.Trace is { } trace ? ItemTraces.StartProcessing(spanName, queueName, trace.Context) : null;
             try
             {
                 var result = await run(envelope.Payload, token).ConfigureAwait(false);
@@ -105,6 +114,7 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
             }
             catch (Exception exception)
             {
+                span?.SetStatus(ActivityStatusCode.Error, exception.GetType().Name);
                 self.Tell(new RunFinished(envelope, false, null, $"{exception.GetType().Name}: {exception.Message}"));
             }
         }, CancellationToken.None);

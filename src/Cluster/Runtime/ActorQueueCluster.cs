@@ -63,7 +63,7 @@ public sealed class ActorQueueCluster : IExtension
         Host = system.SystemActorOf(NodeHostActor.Props(Cluster.SelfAddress).WithDispatcher(CoordinatorDispatcher), NodeHostActor.ActorName);
         var managerSettings = ClusterSingletonManagerSettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);
         system.SystemActorOf(
-            ClusterSingletonManager.Props(HubActor.Props(Settings).WithDispatcher(CoordinatorDispatcher), PoisonPill.Instance, managerSettings),
+            ClusterSingletonManager.Props(HubActor.Props(Settings, QueueStorage(system)).WithDispatcher(CoordinatorDispatcher), PoisonPill.Instance, managerSettings),
             SingletonManagerName);
         var proxySettings = ClusterSingletonProxySettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);
         HubProxy = system.SystemActorOf(ClusterSingletonProxy.Props($"/system/{SingletonManagerName}", proxySettings), "actorqueue-singleton-proxy");
@@ -320,6 +320,23 @@ public sealed class ActorQueueCluster : IExtension
         var producer = StartAgent("actorqueue-producer", name, DistributedProducerActor.Props(name, capacity, HubProxy, counts, Settings.HelloInterval));
         Host.Tell(new RegisterAgent(AgentKinds.Queue, name, producer));
         return producer;
+    }
+
+    /// <summary>
+    /// Readies the journal for the queue routers this node may host (<see cref="ClusterNodeOptions.QueueDurability"/>),
+    /// checking a SQLite file now so that a bad one fails the node's start, not its first put.
+    /// </summary>
+    /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
+    private static DistributedQueueStorage? QueueStorage(ExtendedActorSystem system)
+    {
+        if (!system.Settings.Setup.Get<DistributedQueueSetup>().HasValue)
+        {
+            return null;
+        }
+
+        var durability = system.Settings.Setup.Get<DistributedQueueSetup>().Value.Durability;
+        var (journal, snapshot) = DurableStorage.Prepare(system, durability, "distributed queues");
+        return new DistributedQueueStorage(durability, journal, snapshot);
     }
 
     /// <summary>Starts a node agent as a system actor on the coordinator dispatcher, under a name unique in this system.</summary>

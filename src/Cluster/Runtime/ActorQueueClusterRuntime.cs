@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Reflection;
+using ActorQueue.Actors;
 using ActorQueue.Runtime;
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Configuration;
 using Akka.Remote.Transport.DotNetty;
 
@@ -34,6 +36,7 @@ public static class ActorQueueClusterRuntime
     /// </param>
     /// <param name="name">The actor system's name; every node of one cluster must use the same.</param>
     /// <returns>A started node; the caller owns it. It joins its seeds by itself, or waits for <see cref="ActorQueueCluster.JoinAsync"/>.</returns>
+    /// <exception cref="QueueStorageException">The <see cref="ClusterNodeOptions.QueueDurability"/> SQLite file cannot be opened, read or written.</exception>
     /// <exception cref="ArgumentException">
     /// An option is invalid: no certificate without <see cref="ClusterNodeOptions.InsecureLoopback"/>, or an address
     /// that is not loopback when that was not allowed.
@@ -43,6 +46,12 @@ public static class ActorQueueClusterRuntime
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (options.QueueDurability?.SqlitePath is { } journalFile)
+        {
+            // Here, not in the extension: Akka logs and skips an extension that fails to load, and a node must not start without its journal.
+            DurableStorage.CheckSqlite(journalFile, "distributed queues");
+        }
+
         var config = NodeConfig(options, name);
         if (overrides is not null)
         {
@@ -55,7 +64,12 @@ public static class ActorQueueClusterRuntime
             .WithFallback(ActorQueueRuntime.DefaultConfig);
         options.CheckListenHost(config.GetString($"{TransportPath}.hostname", ""), "akka.remote.dot-netty.tcp.hostname");
 
-        var setup = BootstrapSetup.Create().WithConfig(config);
+        var setup = ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config));
+        if (options.QueueDurability is { } durability)
+        {
+            setup = setup.And(new DistributedQueueSetup(durability));
+        }
+
         return options.InsecureLoopback
             ? ActorSystem.Create(name, setup)
             : ActorSystem.Create(name, setup.And(new DotNettySslSetup(
@@ -93,4 +107,10 @@ public static class ActorQueueClusterRuntime
     }
 
     private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+}
+
+/// <summary>Carries <see cref="ClusterNodeOptions.QueueDurability"/> into the node's actor system, where the cluster extension reads it at start.</summary>
+internal sealed class DistributedQueueSetup(ActorQueue.Actors.QueueDurability durability) : Setup
+{
+    public ActorQueue.Actors.QueueDurability Durability { get; } = durability;
 }

@@ -139,6 +139,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 break;
             case RemoteEnqueue m:
                 w.Write(m.Epoch); WriteLongs(w, m.ItemIds); WriteStrings(w, m.Payloads); w.Write(m.TimeoutMs); w.Write(m.Capacity);
+                WriteTraces(w, m.Traces);
                 break;
             case EnqueueAccepted m:
                 WriteLongs(w, m.ItemIds);
@@ -148,6 +149,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 break;
             case ProducerAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Capacity); WriteLongs(w, m.ItemIds); WriteStrings(w, m.Payloads);
+                WriteTraces(w, m.Traces);
                 break;
             case AgentHello m:
                 w.Write(m.Epoch);
@@ -161,6 +163,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             case DispatchItem m:
                 w.Write(m.Epoch); w.Write(Akka.Serialization.Serialization.SerializedActorPath(m.Envelope.Producer));
                 w.Write(m.Envelope.ItemId); w.Write(m.Envelope.Payload); w.Write(m.Envelope.Deliveries);
+                ItemTrace.Write(w, m.Envelope.Trace);
                 break;
             case ItemDone m:
                 w.Write(m.ItemId); w.Write(m.Deliveries); w.Write(m.Succeeded); WriteNullable(w, m.ResultPayload); WriteNullable(w, m.Error); w.Write(m.Node);
@@ -199,14 +202,14 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "LS" => GetLimiterStatus.Instance,
         "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32()),
         "RQ" => new RecoverQueue(r.ReadString(), r.ReadInt64()),
-        "EN" => new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), r.ReadInt64(), r.ReadInt32()),
+        "EN" => ReadEnqueue(r),
         "EA" => new EnqueueAccepted(ReadLongs(r)),
         "EF" => new EnqueueFull(r.ReadInt64()),
-        "PA" => new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r)),
+        "PA" => ReadProducerAnnounce(r),
         "AH" => new AgentHello(r.ReadInt64()),
         "WP" => new WorkerPull(r.ReadInt64()),
         "WA" => new WorkerAnnounce(r.ReadInt64(), r.ReadBoolean()),
-        "DI" => new DispatchItem(r.ReadInt64(), new ItemEnvelope(ResolveRef(r.ReadString()), r.ReadInt64(), r.ReadString(), r.ReadInt32())),
+        "DI" => new DispatchItem(r.ReadInt64(), new ItemEnvelope(ResolveRef(r.ReadString()), r.ReadInt64(), r.ReadString(), r.ReadInt32()) { Trace = ItemTrace.Read(r) }),
         "ID" => new ItemDone(r.ReadInt64(), r.ReadInt32(), r.ReadBoolean(), ReadNullableString(r), ReadNullableString(r), r.ReadString()),
         "QS" => GetQueueStatus.Instance,
         "QT" => new DistributedQueueStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()),
@@ -214,6 +217,29 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     };
 
     private IActorRef ResolveRef(string path) => system.Provider.ResolveActorRef(path);
+
+    private static RemoteEnqueue ReadEnqueue(BinaryReader r)
+    {
+        var message = new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), r.ReadInt64(), r.ReadInt32());
+        return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
+    }
+
+    private static ProducerAnnounce ReadProducerAnnounce(BinaryReader r)
+    {
+        var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
+        return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
+    }
+
+    /// <summary>The items' trace contexts: none, or one (possibly absent) per item; a peer's other count is refused.</summary>
+    private static void WriteTraces(BinaryWriter w, ItemTrace?[] traces) => WriteArray(w, traces, trace => ItemTrace.Write(w, trace));
+
+    private static ItemTrace?[] ReadTraces(BinaryReader r, int items)
+    {
+        var traces = ReadArray(r, () => ItemTrace.Read(r));
+        return traces.Length == 0 || traces.Length == items
+            ? traces
+            : throw new System.Runtime.Serialization.SerializationException($"{traces.Length} trace contexts for {items} items");
+    }
 
     private LimiterEnvelope ReadLimiterEnvelope(BinaryReader r)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using Akka.Actor;
@@ -122,10 +123,65 @@ internal sealed record RecoverQueue(string Name, long Epoch) : IClusterMessage;
 /// for it, its System.Text.Json text, and which delivery to a worker this is (1 the first time; a re-dispatch after a
 /// lost worker counts up).
 /// </summary>
-internal sealed record ItemEnvelope(IActorRef Producer, long ItemId, string Payload, int Deliveries);
+internal sealed record ItemEnvelope(IActorRef Producer, long ItemId, string Payload, int Deliveries)
+{
+    /// <summary>The producer's trace context, or <c>null</c> for an untraced put.</summary>
+    public ItemTrace? Trace { get; init; }
+
+    /// <summary>A durable router's id for the item in its journal (0 when the router is not durable); never on the wire.</summary>
+    public long JournalId { get; init; }
+}
+
+/// <summary>
+/// A producer's trace context as it travels with an item: the W3C <c>traceparent</c> and <c>tracestate</c> of the
+/// activity the put was made under. Only traced puts carry one.
+/// </summary>
+internal sealed record ItemTrace(string Parent, string? State)
+{
+    /// <summary>The caller's context when it runs under an activity that someone listens to; <c>null</c> otherwise (one null check).</summary>
+    public static ItemTrace? Capture()
+    {
+        var context = ItemTraces.Capture();
+        return context == default ? null : From(context);
+    }
+
+    public static ItemTrace From(ActivityContext context) =>
+        new($"00-{context.TraceId.ToHexString()}-{context.SpanId.ToHexString()}-{((context.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? "01" : "00")}",
+            context.TraceState);
+
+    /// <summary>The context, or <c>default</c> when a peer sent text that is not a valid traceparent (the item then runs without a span).</summary>
+    public ActivityContext Context => ActivityContext.TryParse(Parent, State, isRemote: true, out var context) ? context : default;
+
+    /// <summary>Writes an optional trace: a flag, then the two strings (an absent tracestate as empty).</summary>
+    public static void Write(BinaryWriter writer, ItemTrace? trace)
+    {
+        writer.Write(trace is not null);
+        if (trace is not null)
+        {
+            writer.Write(trace.Parent);
+            writer.Write(trace.State ?? "");
+        }
+    }
+
+    public static ItemTrace? Read(BinaryReader reader)
+    {
+        if (!reader.ReadBoolean())
+        {
+            return null;
+        }
+
+        var parent = reader.ReadString();
+        var state = reader.ReadString();
+        return new ItemTrace(parent, state.Length == 0 ? null : state);
+    }
+}
 
 /// <summary>A producer → the router: put these items in order, each waiting for space up to <see cref="TimeoutMs"/> (−1: until space).</summary>
-internal sealed record RemoteEnqueue(long Epoch, long[] ItemIds, string[] Payloads, long TimeoutMs, int Capacity) : IClusterMessage;
+internal sealed record RemoteEnqueue(long Epoch, long[] ItemIds, string[] Payloads, long TimeoutMs, int Capacity) : IClusterMessage
+{
+    /// <summary>Each item's trace context (parallel to <see cref="ItemIds"/>); empty when no item is traced.</summary>
+    public ItemTrace?[] Traces { get; init; } = [];
+}
 
 /// <summary>The router → a producer: these items are in the queue (all that one message let in).</summary>
 internal sealed record EnqueueAccepted(long[] ItemIds) : IClusterMessage;
@@ -134,7 +190,11 @@ internal sealed record EnqueueAccepted(long[] ItemIds) : IClusterMessage;
 internal sealed record EnqueueFull(long ItemId) : IClusterMessage;
 
 /// <summary>A producer → the router: every item it put that has no result yet (in the queue, in flight, or waiting for space).</summary>
-internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds, string[] Payloads) : IClusterMessage;
+internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds, string[] Payloads) : IClusterMessage
+{
+    /// <summary>Each item's trace context (parallel to <see cref="ItemIds"/>); empty when no item is traced.</summary>
+    public ItemTrace?[] Traces { get; init; } = [];
+}
 
 /// <summary>
 /// An agent that follows no singleton incarnation (first contact, or its incarnation stopped) → the gatekeeper or

@@ -56,6 +56,18 @@ public sealed record ClusterNodeOptions
     /// </summary>
     public bool InsecureLoopback { get; init; }
 
+    /// <summary>
+    /// Makes the distributed queues whose router this node hosts durable: the router journals every accepted item
+    /// (a put is acknowledged only once written), every hand-out and every result, and a router that starts on this
+    /// node reads the journal back first, so losing every node at once loses no accepted item. <c>null</c> (the
+    /// default): routers keep their items in memory and rely on the producers to re-announce them. Give every node
+    /// that may host the singleton the same storage: a SQLite file all of them reach (one machine, or a shared
+    /// disk), or, across machines, a PostgreSQL journal (<see cref="ActorQueue.Actors.QueueDurability.JournalPluginId"/>).
+    /// Only the storage and <see cref="ActorQueue.Actors.QueueDurability.SnapshotEvery"/> apply here; retries,
+    /// priorities and delays are the local durable queue's.
+    /// </summary>
+    public ActorQueue.Actors.QueueDurability? QueueDurability { get; init; }
+
     /// <summary>Checks the options; throws naming the wrong one.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public void Validate()

@@ -12,14 +12,19 @@ internal sealed class HubActor : ReceiveActor
     /// <summary>The cluster settings its children need.</summary>
     private readonly ActorQueueClusterSettings _settings;
 
-    public HubActor(ActorQueueClusterSettings settings)
+    /// <summary>Where this node's queue routers journal; <c>null</c> when they keep their items in memory.</summary>
+    private readonly DistributedQueueStorage? _queueStorage;
+
+    public HubActor(ActorQueueClusterSettings settings, DistributedQueueStorage? queueStorage)
     {
         _settings = settings;
+        _queueStorage = queueStorage;
         Receive<LimiterEnvelope>(HandleLimiterEnvelope);
         Receive<QueueEnvelope>(HandleQueueEnvelope);
     }
 
-    public static Props Props(ActorQueueClusterSettings settings) => Akka.Actor.Props.Create(() => new HubActor(settings));
+    public static Props Props(ActorQueueClusterSettings settings, DistributedQueueStorage? queueStorage) =>
+        Akka.Actor.Props.Create(() => new HubActor(settings, queueStorage));
 
     /// <summary>A child name for <paramref name="name"/>: the name itself when it is a valid path element, else its hex.</summary>
     public static string ChildName(string kind, string name) =>
@@ -31,7 +36,7 @@ internal sealed class HubActor : ReceiveActor
         .Forward(envelope.Message);
 
     private void HandleQueueEnvelope(QueueEnvelope envelope) =>
-        ChildFor(AgentKinds.Queue, envelope.Name, () => DistributedRouterActor.Props(envelope.Name, envelope.Capacity, _settings.MaxDeliveries))
+        ChildFor(AgentKinds.Queue, envelope.Name, () => DistributedRouterActor.Props(envelope.Name, envelope.Capacity, _settings.MaxDeliveries, _queueStorage))
         .Forward(envelope.Message);
 
     /// <summary>The child for <paramref name="name"/>, created from <paramref name="props"/> on first use.</summary>

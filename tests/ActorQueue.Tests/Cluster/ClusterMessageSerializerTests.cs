@@ -55,4 +55,42 @@ public sealed class ClusterMessageSerializerTests
         rejected[24] = 200;
         Assert.Throws<System.Runtime.Serialization.SerializationException>(() => system.Serialization.Deserialize(rejected, ClusterMessageSerializer.SerializerId, "RJ"));
     }
+
+    [Fact]
+    public async Task Trace_contexts_round_trip_with_puts_announcements_and_dispatches_and_a_wrong_count_is_refused()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var system = cluster.Nodes[0];
+        var traced = new ItemTrace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=1,other=x");
+        var noState = new ItemTrace("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00", null);
+
+        T RoundTrip<T>(T message, string manifest)
+            where T : notnull
+        {
+            var serializer = Assert.IsType<ClusterMessageSerializer>(system.Serialization.FindSerializerFor(message));
+            Assert.Equal(manifest, serializer.Manifest(message));
+            return Assert.IsType<T>(system.Serialization.Deserialize(serializer.ToBinary(message), serializer.Identifier, manifest));
+        }
+
+        var enqueue = RoundTrip(new RemoteEnqueue(1, [2, 3], ["1", "2"], -1, 10) { Traces = [traced, null] }, "EN");
+        Assert.Equal(new[] { traced, null }, enqueue.Traces);
+        Assert.Empty(RoundTrip(new RemoteEnqueue(1, [2], ["1"], -1, 10), "EN").Traces);
+        var announce = RoundTrip(new ProducerAnnounce(5, 10, [1, 2], ["1", "2"]) { Traces = [null, noState] }, "PA");
+        Assert.Equal(new[] { null, noState }, announce.Traces);
+        var dispatch = RoundTrip(new DispatchItem(5, new ItemEnvelope(system.DeadLetters, 3, "12", 1) { Trace = traced }), "DI");
+        Assert.Equal(traced, dispatch.Envelope.Trace);
+        Assert.Null(RoundTrip(new DispatchItem(5, new ItemEnvelope(system.DeadLetters, 3, "12", 1)), "DI").Envelope.Trace);
+
+        var context = traced.Context;
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", context.TraceId.ToHexString());
+        Assert.Equal("b7ad6b7169203331", context.SpanId.ToHexString());
+        Assert.Equal("vendor=1,other=x", context.TraceState);
+        Assert.Equal(traced, ItemTrace.From(context));
+        Assert.Equal(default(System.Diagnostics.ActivityContext), new ItemTrace("not a traceparent", null).Context); // a peer's garbage runs untraced
+
+        // Two items, one trace: a peer's arrays that do not line up are refused.
+        var wire = system.Serialization.FindSerializerFor(enqueue);
+        var lopsided = wire.ToBinary(new RemoteEnqueue(1, [2, 3], ["1", "2"], -1, 10) { Traces = [traced] });
+        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => system.Serialization.Deserialize(lopsided, ClusterMessageSerializer.SerializerId, "EN"));
+    }
 }

@@ -41,15 +41,16 @@ internal sealed class ClusterNodes : IAsyncDisposable
     /// <summary>The nodes, oldest (the singleton's host) first; a killed node stays in the list.</summary>
     public IReadOnlyList<ActorSystem> Nodes => _all;
 
-    /// <summary>Starts <paramref name="count"/> nodes and joins them into one cluster, all Up.</summary>
-    public static async Task<ClusterNodes> StartAsync(int count, string? extraConfig = null)
+    /// <summary>Starts <paramref name="count"/> nodes and joins them into one cluster, all Up; with <paramref name="durability"/>, their queue routers journal there.</summary>
+    public static async Task<ClusterNodes> StartAsync(int count, string? extraConfig = null, ActorQueue.Actors.QueueDurability? durability = null)
     {
         var nodes = new ClusterNodes();
         try
         {
             for (var i = 0; i < count; i++)
             {
-                await nodes.AddNodeAsync(extraConfig);
+                var options = durability is null ? null : TestCertificates.MemberOptions($"node{i}") with { QueueDurability = durability };
+                await nodes.AddNodeAsync(extraConfig, options);
             }
 
             await nodes.WaitForMembersUpAsync(count);

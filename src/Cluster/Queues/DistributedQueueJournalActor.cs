@@ -1,0 +1,142 @@
+using ActorQueue.Actors;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// The journal of a durable distributed queue, a child of its router: it writes what the router tells it (an item
+/// accepted, handed to a worker, finished) on Akka.Persistence and answers an acceptance only once it is written. It
+/// keeps the queue's unfinished items in a <see cref="DurableBook{T}"/> (the durable queue's own state machine and
+/// codec, so the records on disk have the same compact form), snapshots it every
+/// <see cref="QueueDurability.SnapshotEvery"/> events and deletes what the snapshot covers. After a recovery it hands
+/// the router every unfinished item, oldest first.
+/// </summary>
+internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
+{
+    private readonly string _persistenceId;
+
+    private readonly int _snapshotEvery;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    /// <summary>Every accepted item not finished yet, as written.</summary>
+    private readonly DurableBook<StoredClusterItem> _book = new();
+
+    private int _eventsSinceSnapshot;
+
+    private bool _snapshotting;
+
+    public DistributedQueueJournalActor(string queueName, DistributedQueueStorage storage)
+    {
+        _persistenceId = "actorqueue-distributed-queue-" + queueName;
+        _snapshotEvery = storage.Durability.SnapshotEvery;
+        JournalPluginId = storage.Journal;
+        SnapshotPluginId = storage.Snapshot;
+
+        Recover<SnapshotOffer>(offer => _book.Apply(DurableCodec.Decode((byte[])offer.Snapshot)));
+        Recover<byte[]>(record => _book.Apply(DurableCodec.Decode(record)));
+        Recover<RecoveryCompleted>(_ => Context.Parent.Tell(new JournalRecovered(_book.NextId, Unfinished())));
+
+        Command<JournalAccept>(HandleAccept);
+        Command<JournalStarted>(started => Write(new ItemStarted(started.Id), _book.Started));
+        Command<JournalFinished>(finished => Write(new ItemCompleted(finished.Id), _book.Completed));
+        Command<SaveSnapshotSuccess>(SnapshotSaved);
+        Command<SaveSnapshotFailure>(failure =>
+        {
+            _snapshotting = false;
+            _log.Warning("Distributed queue journal {0}: a snapshot failed ({1}); the journal keeps every event until the next one", _persistenceId, failure.Cause.Message);
+        });
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(failure => _log.Warning("Distributed queue journal {0}: deleting old events failed: {1}", _persistenceId, failure.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure => _log.Warning("Distributed queue journal {0}: deleting old snapshots failed: {1}", _persistenceId, failure.Cause.Message));
+    }
+
+    /// <inheritdoc />
+    public override string PersistenceId => _persistenceId;
+
+    public static Props Props(string queueName, DistributedQueueStorage storage) =>
+        Akka.Actor.Props.Create(() => new DistributedQueueJournalActor(queueName, storage));
+
+    /// <inheritdoc />
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _log.Error(reason, "Distributed queue journal {0} could not recover; the router stops and is created again on the next message", _persistenceId);
+        base.OnRecoveryFailure(reason, message);
+    }
+
+    /// <summary>A write the journal refused (a failed one stops the actor anyway): stop, so the router goes with the item it waits for and the producers re-announce it to the next.</summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        Context.Stop(Self);
+    }
+
+    /// <summary>An item is acknowledged to its router only in the write's callback: a put is answered after its event is stored.</summary>
+    private void HandleAccept(JournalAccept accept)
+    {
+        var router = Sender;
+        Write(new ItemAccepted(accept.Id, 0, 0, StoredClusterItem.Encode(accept.Item)), written =>
+        {
+            _book.Accepted(written, accept.Item, hasItem: true);
+            router.Tell(new JournalWritten(written.Id));
+        });
+    }
+
+    /// <summary>Journals an event (puts arriving together share a write) and applies it once written.</summary>
+    private void Write<TEvent>(TEvent message, Action<TEvent> apply)
+        where TEvent : IDurableQueueMessage =>
+        PersistAsync(DurableCodec.Encode(message), _ =>
+        {
+            apply(message);
+            Journaled();
+        });
+
+    /// <summary>Counts an event written; every <see cref="QueueDurability.SnapshotEvery"/> events the book is snapshotted.</summary>
+    private void Journaled()
+    {
+        if (++_eventsSinceSnapshot < _snapshotEvery || _snapshotting)
+        {
+            return;
+        }
+
+        // In a write's callback LastSequenceNr is that write's, and the book holds exactly the events up to it.
+        _eventsSinceSnapshot = 0;
+        _snapshotting = true;
+        SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+    }
+
+    private void SnapshotSaved(SaveSnapshotSuccess saved)
+    {
+        _snapshotting = false;
+        DeleteMessages(saved.Metadata.SequenceNr);
+        DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
+    }
+
+    /// <summary>The unfinished items, oldest first, with how often each was handed to a worker.</summary>
+    private List<RecoveredItem> Unfinished() =>
+        [.. _book.Snapshot().Items.Where(item => !item.Dead).Select(item => new RecoveredItem(item.Id, item.Attempts, StoredClusterItem.Decode(item.Payload)))];
+}
+
+/// <summary>Where a node's durable distributed queues keep their journal: the durability and its plugin ids, ready in the node's system.</summary>
+internal sealed record DistributedQueueStorage(QueueDurability Durability, string Journal, string Snapshot);
+
+/// <summary>The router → its journal: write item <see cref="Id"/>; answered with <see cref="JournalWritten"/>.</summary>
+internal sealed record JournalAccept(long Id, StoredClusterItem Item);
+
+/// <summary>The journal → the router: item <see cref="Id"/> is stored; its put may be acknowledged.</summary>
+internal sealed record JournalWritten(long Id);
+
+/// <summary>The router → its journal: item <see cref="Id"/> was handed to a worker.</summary>
+internal sealed record JournalStarted(long Id);
+
+/// <summary>The router → its journal: item <see cref="Id"/> has its result (or was reported failed); it never runs again.</summary>
+internal sealed record JournalFinished(long Id);
+
+/// <summary>The journal → the router after recovery: the next free id and every unfinished item, oldest first.</summary>
+internal sealed record JournalRecovered(long NextId, IReadOnlyList<RecoveredItem> Items);
+
+/// <summary>An unfinished item read back from the journal, with how often it was handed to a worker.</summary>
+internal sealed record RecoveredItem(long Id, int Attempts, StoredClusterItem Item);

@@ -1,0 +1,142 @@
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>
+/// The durable mode of a distributed queue's router (<see cref="ClusterNodeOptions.QueueDurability"/>): a child
+/// journal (<see cref="DistributedQueueJournalActor"/>) writes every accepted item, every hand-out and every result,
+/// and a put is acknowledged only once its item is written. A new incarnation reads the journal back before it serves,
+/// so the accepted items survive the loss of every node; the items its producers re-announce are recognised by their
+/// producer and id and not queued twice.
+/// </summary>
+internal sealed partial class DistributedRouterActor
+{
+    /// <summary>Where the journal goes; <c>null</c> for an in-memory router.</summary>
+    private readonly DistributedQueueStorage? _storage;
+
+    /// <summary>Items being written, by journal id: queued and acknowledged once written.</summary>
+    private readonly Dictionary<long, ItemEnvelope> _writing = [];
+
+    /// <summary>The journal id of every unfinished item in the journal or being written, by its producer and the producer's id.</summary>
+    private readonly Dictionary<(string Producer, long ItemId), long> _stored = [];
+
+    /// <summary>The producer key of each journal id in <see cref="_stored"/>.</summary>
+    private readonly Dictionary<long, (string Producer, long ItemId)> _keys = [];
+
+    /// <summary>The journal writer; <c>null</c> for an in-memory router.</summary>
+    private IActorRef? _journal;
+
+    /// <summary>The id the next written item gets.</summary>
+    private long _nextJournalId = 1;
+
+    /// <summary>Until the journal is read back, every message waits: the router's state must include what was accepted before.</summary>
+    private void Recovering()
+    {
+        Receive<JournalRecovered>(HandleRecovered);
+        Receive<Terminated>(message =>
+        {
+            if (!JournalStopped(message.ActorRef))
+            {
+                Stash.Stash();
+            }
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void StartJournal()
+    {
+        _journal = Context.ActorOf(DistributedQueueJournalActor.Props(_name, _storage!), "journal");
+        Context.Watch(_journal);
+    }
+
+    private void HandleRecovered(JournalRecovered recovered)
+    {
+        _nextJournalId = recovered.NextId;
+        var provider = ((ExtendedActorSystem)Context.System).Provider;
+        foreach (var (id, attempts, item) in recovered.Items)
+        {
+            Remember(item.Key, id);
+
+            // The producer may be gone with its node: its results then go to dead letters, but the item still runs.
+            _queue.PushBack(new ItemEnvelope(provider.ResolveActorRef(item.Producer), item.ItemId, item.Payload, attempts + 1)
+            {
+                Trace = item.Trace,
+                JournalId = id,
+            });
+        }
+
+        _log.Info("Distributed queue router {0} read {1} unfinished item(s) back from its journal", _name, recovered.Items.Count);
+        Become(Serving);
+        Stash.UnstashAll();
+        BeginIncarnation();
+    }
+
+    /// <summary>Writes an item; it is queued and acknowledged when written (<see cref="HandleWritten"/>). An item already stored is not stored twice.</summary>
+    private void Store(IActorRef producer, long itemId, string payload, ItemTrace? trace)
+    {
+        var key = (Akka.Serialization.Serialization.SerializedActorPath(producer), itemId);
+        if (_stored.TryGetValue(key, out var stored))
+        {
+            // A re-announced item the journal holds: acknowledged again (the producer may not have heard), queued once.
+            if (!_writing.ContainsKey(stored))
+            {
+                Acknowledge(producer, itemId);
+            }
+
+            return;
+        }
+
+        var id = _nextJournalId++;
+        Remember(key, id);
+        _writing.Add(id, new ItemEnvelope(producer, itemId, payload, Deliveries: 1) { Trace = trace, JournalId = id });
+        _journal!.Tell(new JournalAccept(id, new StoredClusterItem(key.Item1, itemId, payload, trace)));
+    }
+
+    private void HandleWritten(JournalWritten written)
+    {
+        if (_writing.Remove(written.Id, out var envelope))
+        {
+            Queue(envelope);
+            Dispatch();
+        }
+    }
+
+    private void Remember((string Producer, long ItemId) key, long id)
+    {
+        _stored.Add(key, id);
+        _keys.Add(id, key);
+    }
+
+    /// <summary>Journals a hand-out, so a recovered item knows its delivery count.</summary>
+    private void Started(ItemEnvelope envelope)
+    {
+        if (_journal is not null)
+        {
+            _journal.Tell(new JournalStarted(envelope.JournalId));
+        }
+    }
+
+    /// <summary>Journals that an item has its result (or was reported failed): it never runs again.</summary>
+    private void Finished(ItemEnvelope envelope)
+    {
+        if (_journal is not null && _keys.Remove(envelope.JournalId, out var key))
+        {
+            _stored.Remove(key);
+            _journal.Tell(new JournalFinished(envelope.JournalId));
+        }
+    }
+
+    /// <summary>A journal that stopped (its store failed) stops the router: the next message creates one that reads the journal back.</summary>
+    private bool JournalStopped(IActorRef stopped)
+    {
+        if (_journal is null || !stopped.Equals(_journal))
+        {
+            return false;
+        }
+
+        _log.Error("Distributed queue router {0}: its journal stopped (see the journal's error); the router stops, and the next message starts one that reads the journal back", _name);
+        Context.Stop(Self);
+        return true;
+    }
+}
