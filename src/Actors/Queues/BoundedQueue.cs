@@ -354,7 +354,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
-                                    IConcurrencyLimiter? limiter)
+                                    IConcurrencyLimiter? limiter, QueueSlots? ownSlots = null)
     {
         ArgumentNullException.ThrowIfNull(worker);
         if (numWorkers < 1)
@@ -362,7 +362,8 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be >= 1, got {numWorkers}");
         }
 
-        return SendAsync(new StartWorkers<T>(new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter)), CancellationToken.None);
+        var spec = new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter) { Limit = WorkerLimit.For(limiter, ownSlots, numWorkers) };
+        return SendAsync(new StartWorkers<T>(spec), CancellationToken.None);
     }
 
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>

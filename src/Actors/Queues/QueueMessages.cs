@@ -249,7 +249,11 @@ internal sealed record WorkerSpec<T>(
     Func<T, CancellationToken, Task> Work,
     int Count,
     Func<Exception, T, Task>? ErrorHandler,
-    IConcurrencyLimiter? Limiter);
+    IConcurrencyLimiter? Limiter)
+{
+    /// <summary>How the in-memory workers hold their limit across items (see <see cref="WorkerLimit"/>); <c>null</c> when unlimited.</summary>
+    public WorkerLimit? Limit { get; init; }
+}
 
 /// <summary>Worker → router: I am free, send me work.</summary>
 internal sealed class RequestWork
