@@ -285,6 +285,11 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Router.Tell(get, ActorRefs.NoSender);
         var item = await AwaitCancellable(get.Completion, get.Cancel, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _outstandingGets);
+        if (get.ItemTrace != default)
+        {
+            ItemTraces.Received(Name, get.ItemTrace);
+        }
+
         return item;
     }
 
@@ -367,7 +372,8 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
-    internal Task PutBatchAsync(IReadOnlyList<T> items) => SendAsync(new BatchPut<T>(items), CancellationToken.None);
+    internal Task PutBatchAsync(IReadOnlyList<T> items) =>
+        SendAsync(new BatchPut<T>(items) { Trace = ItemTraces.Capture() }, CancellationToken.None);
 
     /// <summary>Awaits a stop, telling the router its grace period is over if <paramref name="cancellationToken"/> fires first.</summary>
     private async Task EndGraceOnCancel(Task stopped, CancellationToken cancellationToken)
