@@ -38,9 +38,14 @@ internal sealed record WorkerLimit(IConcurrencyLimiter? Gatekeeper, QueueSlots? 
         return workers <= limiter.MaxRunning ? new WorkerLimit(null, ownSlots) : new WorkerLimit(limiter, ownSlots);
     }
 
-    /// <summary>Whether a worker holding a permit should give it back after its item.</summary>
+    /// <summary>
+    /// Whether a worker holding a permit should give it back after its item: someone waits for one, or a shrink left
+    /// more held than the limiter now has (a held permit is not revoked, but it must not outlive the item in hand).
+    /// </summary>
     public bool ShouldLetGo() =>
-        (Gatekeeper is { } gatekeeper && (!HoldsAcrossItems || gatekeeper.WaitingCount > 0)) || Slots is { ShouldLetGo: true };
+        (Gatekeeper is { } gatekeeper
+         && (!HoldsAcrossItems || gatekeeper.WaitingCount > 0 || gatekeeper.RunningCount > gatekeeper.MaxRunning))
+        || Slots is { ShouldLetGo: true };
 }
 
 /// <summary>

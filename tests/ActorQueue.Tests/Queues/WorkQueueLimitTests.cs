@@ -139,6 +139,33 @@ public class WorkQueueLimitTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task Shrinking_a_shared_limiter_caps_the_calls_that_start_after_it_even_with_nobody_waiting()
+    {
+        using var shared = new ConcurrencyLimiter(2, name: "shared", system: Sys);
+        await using var queue = new WorkQueue<int>(100, null, shared, system: Sys);
+        var calls = new GatedCalls(8);
+        await queue.StartAsync();
+        for (var i = 0; i < 8; i++)
+        {
+            await queue.PutAsync(i);
+        }
+
+        await queue.ProcessAsync(calls.Work, numWorkers: 2); // each worker takes four items as one run
+        await Eventually(() => calls.Inside == 2, "both workers run their first item");
+        shared.Resize(maxRunning: 1);
+        await Eventually(() => shared.MaxRunning == 1, "the shrink is published");
+        calls.Open(0);
+        calls.Open(4);
+
+        await Eventually(() => calls.Started >= 3 && calls.Inside == 1, "the first items finished and one new call runs");
+        calls.ResetMax();
+        calls.OpenAll();
+        await Within(queue.JoinAsync());
+        Assert.Equal(1, calls.Max);
+        Assert.Equal(8, queue.Metrics.Processed);
+    }
+
+    [Fact]
     public async Task Idle_workers_give_their_shared_permits_back()
     {
         using var shared = new ConcurrencyLimiter(2, name: "shared", system: Sys);
