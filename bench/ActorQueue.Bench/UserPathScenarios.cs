@@ -29,6 +29,12 @@ internal static class UserPathScenarios
             new("Parallel.ForEachAsync", () => ParallelItems(sizes.QueueItems)),
         ], new Target("Parallel.ForEachAsync", 1.0));
 
+        yield return new Scenario("workqueue-shared-limiter", "ops/s",
+        [
+            new(Runner.Ours, () => WorkQueueSharedItems(system, sizes.QueueItems)),
+            new("Parallel.ForEachAsync", () => ParallelItems(sizes.QueueItems)),
+        ], new Target("Parallel.ForEachAsync", 1.0));
+
         yield return new Scenario("workqueue-unlimited", "ops/s",
         [
             new(Runner.Ours, () => WorkQueueItems(system, sizes.QueueItems, concurrencyLimit: null)),
@@ -86,6 +92,14 @@ internal static class UserPathScenarios
     private static async Task<double> WorkQueueItems(ActorSystem system, int items, int? concurrencyLimit)
     {
         await using var queue = new WorkQueue<int>(100, Timeout.InfiniteTimeSpan, concurrencyLimit, system: system);
+        return await Runner.OpsPerSecond(items, () => queue.BatchProcessAsync(Enumerable.Range(0, items), _ => Task.CompletedTask, QueueWorkers));
+    }
+
+    /// <summary>The queue's workers share a limiter of as many permits as workers with nobody else: each holds its permit across its items.</summary>
+    private static async Task<double> WorkQueueSharedItems(ActorSystem system, int items)
+    {
+        await using var limiter = new AqLimiter(QueueWorkers, system: system);
+        await using var queue = new WorkQueue<int>(100, Timeout.InfiniteTimeSpan, limiter, system: system);
         return await Runner.OpsPerSecond(items, () => queue.BatchProcessAsync(Enumerable.Range(0, items), _ => Task.CompletedTask, QueueWorkers));
     }
 

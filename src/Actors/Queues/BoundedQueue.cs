@@ -285,6 +285,11 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Router.Tell(get, ActorRefs.NoSender);
         var item = await AwaitCancellable(get.Completion, get.Cancel, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _outstandingGets);
+        if (get.ItemTrace != default)
+        {
+            ItemTraces.Received(Name, get.ItemTrace);
+        }
+
         return item;
     }
 
@@ -354,7 +359,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
-                                    IConcurrencyLimiter? limiter)
+                                    IConcurrencyLimiter? limiter, QueueSlots? ownSlots = null)
     {
         ArgumentNullException.ThrowIfNull(worker);
         if (numWorkers < 1)
@@ -362,11 +367,13 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be >= 1, got {numWorkers}");
         }
 
-        return SendAsync(new StartWorkers<T>(new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter)), CancellationToken.None);
+        var spec = new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter) { Limit = WorkerLimit.For(limiter, ownSlots, numWorkers) };
+        return SendAsync(new StartWorkers<T>(spec), CancellationToken.None);
     }
 
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
-    internal Task PutBatchAsync(IReadOnlyList<T> items) => SendAsync(new BatchPut<T>(items), CancellationToken.None);
+    internal Task PutBatchAsync(IReadOnlyList<T> items) =>
+        SendAsync(new BatchPut<T>(items) { Trace = ItemTraces.Capture() }, CancellationToken.None);
 
     /// <summary>Awaits a stop, telling the router its grace period is over if <paramref name="cancellationToken"/> fires first.</summary>
     private async Task EndGraceOnCancel(Task stopped, CancellationToken cancellationToken)

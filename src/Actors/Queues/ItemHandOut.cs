@@ -76,11 +76,12 @@ internal sealed class ItemHandOut<TWorker, T> where TWorker : notnull
 
         if (_gets.Dequeue() is { } get)
         {
-            var item = _ledger.TakeForGetter();
+            var item = _ledger.TakeForGetter(out var trace);
             _publish();
+            get.ItemTrace = trace;
             if (!get.Completion.TrySetResult(item))
             {
-                _ledger.ReturnFromGetter(item);
+                _ledger.ReturnFromGetter(item, trace);
             }
 
             return true;

@@ -37,6 +37,28 @@ internal static class ItemTraces
     public static ActivityContext[]? Of(object run) => s_any && s_runs.TryGetValue(run, out var contexts) ? contexts : null;
 
     /// <summary>
+    /// <c>GetAsync</c>: records that the taker received an item carrying <paramref name="producer"/>, as a
+    /// <c>receive {queue}</c> consumer span (of no length: the moment of receipt) linked to the producer's context. It is
+    /// a child of the taker's current activity, so it shows in the taker's trace; a taker with none gets it as a child
+    /// of the producer's context instead, in the producer's trace. The taker's current activity is left as it was: what
+    /// the taker does with the item is its own to trace.
+    /// </summary>
+    public static void Received(string queueName, ActivityContext producer)
+    {
+        var taker = Activity.Current;
+        using (ActorQueueTelemetry.Source.StartActivity(
+                   $"receive {queueName}",
+                   ActivityKind.Consumer,
+                   taker?.Context ?? producer,
+                   [new KeyValuePair<string, object?>(ActorQueueTelemetry.QueueNameTag, queueName)],
+                   [new ActivityLink(producer)]))
+        {
+        }
+
+        Activity.Current = taker;
+    }
+
+    /// <summary>
     /// Worker: starts the span of one item, a consumer span under the producer's context, and makes it
     /// <see cref="Activity.Current"/>; <c>null</c> (and nothing started) when the item carries no context.
     /// </summary>

@@ -122,7 +122,7 @@ internal sealed class PutAdmission<T>
             var before = batch.Admitted;
             while (_ledger.Size + _inbox.Reserved < _capacity && batch.Admitted < batch.Items.Count)
             {
-                _ledger.Add(batch.Items[batch.Admitted++]);
+                _ledger.Add(batch.Items[batch.Admitted++], batch.Trace);
             }
 
             _ledger.Confirm(batch.Admitted - before);

@@ -88,19 +88,19 @@ internal sealed class QueueLedger<T>
     }
 
     /// <summary>Hands the oldest item to a <c>GetAsync</c> caller; it is in flight until <see cref="GetterDone"/>.</summary>
-    public T TakeForGetter()
+    public T TakeForGetter(out ActivityContext trace)
     {
-        var item = _buffer.PopFront();
+        var item = _buffer.PopFront(out trace);
         _manualInFlight++;
         AssertInvariants();
         return item;
     }
 
     /// <summary>The getter had gone (cancelled) when the item reached it: the item goes back to the head.</summary>
-    public void ReturnFromGetter(T item)
+    public void ReturnFromGetter(T item, ActivityContext trace)
     {
         _manualInFlight--;
-        _buffer.PushFront(item);
+        _buffer.PushFront(item, trace);
         AssertInvariants();
     }
 

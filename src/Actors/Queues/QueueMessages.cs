@@ -44,6 +44,9 @@ internal sealed class BatchPut<T>(IReadOnlyList<T> items) : QueueCommand<bool>
 {
     public IReadOnlyList<T> Items { get; } = items;
 
+    /// <summary>The producer's trace context, the same for every item of the batch (<c>default</c> when untraced); see <see cref="ItemTraces"/>.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; init; }
+
     /// <summary>How many of the items are in the queue so far.</summary>
     public int Admitted { get; set; }
 }
@@ -183,7 +186,12 @@ internal sealed class ActorPut<T>(T item, TimeSpan timeout, IActorRef requester,
             return null;
         }
 
-        return new ActorPut<T>(item, timeout, sender, message.CorrelationId) { Priority = message.Priority, NotBefore = message.NotBefore };
+        return new ActorPut<T>(item, timeout, sender, message.CorrelationId)
+        {
+            Priority = message.Priority,
+            NotBefore = message.NotBefore,
+            Trace = message.TraceContext,
+        };
     }
 
     /// <inheritdoc />
@@ -218,6 +226,9 @@ internal sealed class GetRequest<T>(IActorRef router) : WaiterNode<GetRequest<T>
 {
     public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The trace context the item carries: written by the router before it completes <see cref="Completion"/>, read by the taker after.</summary>
+    public System.Diagnostics.ActivityContext ItemTrace { get; set; }
+
     public void Cancel(CancellationToken cancellationToken)
     {
         if (Completion.TrySetCanceled(cancellationToken))
@@ -249,7 +260,11 @@ internal sealed record WorkerSpec<T>(
     Func<T, CancellationToken, Task> Work,
     int Count,
     Func<Exception, T, Task>? ErrorHandler,
-    IConcurrencyLimiter? Limiter);
+    IConcurrencyLimiter? Limiter)
+{
+    /// <summary>How the in-memory workers hold their limit across items (see <see cref="WorkerLimit"/>); <c>null</c> when unlimited.</summary>
+    public WorkerLimit? Limit { get; init; }
+}
 
 /// <summary>Worker → router: I am free, send me work.</summary>
 internal sealed class RequestWork

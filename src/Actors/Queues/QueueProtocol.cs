@@ -21,6 +21,15 @@ public static class QueueProtocol
 
         /// <summary>The item is not handed out before this time; <c>null</c> for at once.</summary>
         public DateTimeOffset? NotBefore { get; init; }
+
+        /// <summary>
+        /// The sender's trace context (for example <c>Activity.Current?.Context</c> in the sending actor), carried with the
+        /// item as a facade put carries its caller's: the worker runs it under a <c>process {queue}</c> span that is a
+        /// child of this context, and a <c>GetAsync</c> taker records a <c>receive {queue}</c> span linked to it.
+        /// <c>default</c> (the default) for none. Kept by queues in memory, within one process; a durable queue does not
+        /// journal it.
+        /// </summary>
+        public System.Diagnostics.ActivityContext TraceContext { get; init; }
     }
 
     /// <summary>The item is in the queue.</summary>

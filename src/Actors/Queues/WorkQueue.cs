@@ -23,6 +23,9 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>The limiter this queue created and so disposes; <c>null</c> for a shared or no limiter.</summary>
     private readonly ConcurrencyLimiter? _ownLimiter;
 
+    /// <summary>The count of worker calls against <see cref="_ownLimiter"/>, shared by every generation of workers.</summary>
+    private readonly QueueSlots? _ownSlots;
+
     /// <summary>Creates a work queue.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
@@ -64,6 +67,7 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         if (concurrencyLimit is { } limit)
         {
             _ownLimiter = new ConcurrencyLimiter(limit, name: Queue.Name, system: system);
+            _ownSlots = new QueueSlots(_ownLimiter);
             Limiter = _ownLimiter;
         }
     }
@@ -97,6 +101,7 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         if (config.ConcurrencyLimit is { } limit)
         {
             _ownLimiter = new ConcurrencyLimiter(limit, name: Queue.Name, system: system);
+            _ownSlots = new QueueSlots(_ownLimiter);
             Limiter = _ownLimiter;
         }
     }
@@ -198,7 +203,7 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
     /// <returns>A task that completes once the workers exist.</returns>
     public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler) =>
-        Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter);
+        Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter, _ownSlots);
 
     /// <summary>Starts workers as the other overloads; <paramref name="cancellationToken"/> stops waiting for them to exist (they still start).</summary>
     /// <param name="worker">Processes one item; its token is cancelled by a stop's timeout.</param>

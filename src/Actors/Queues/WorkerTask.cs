@@ -16,26 +16,44 @@ internal static class WorkerTask<T>
     /// </summary>
     public static async Task RunAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, IActorRef router, IActorRef self)
     {
-        do
+        var permit = spec.Limit is { } limit ? new WorkerPermit(limit, telemetry.QueueName) : null;
+        try
         {
-            var progress = run.Progress;
-            var (completed, failed) = await RunItemsAsync(spec, telemetry, run, progress).ConfigureAwait(false);
-            if (run.IsStoppedForCrash)
+            while (true)
             {
-                return; // the worker's crash report accounts for this run
-            }
+                var progress = run.Progress;
+                var (completed, failed) = await RunItemsAsync(spec, telemetry, run, progress, permit).ConfigureAwait(false);
+                if (run.IsStoppedForCrash)
+                {
+                    return; // the worker's crash report accounts for this run
+                }
 
-            run.OpenForHandOver();
-            router.Tell(new ItemsFinished(progress.Sequence, completed, failed), self);
+                run.OpenForHandOver();
+                router.Tell(new ItemsFinished(progress.Sequence, completed, failed), self);
+                var next = run.NextAsync();
+                if (!next.IsCompleted)
+                {
+                    permit?.Release(); // idle: a worker waiting for its next run holds no permit
+                }
+
+                if (!await next.ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
         }
-        while (await run.NextAsync().ConfigureAwait(false));
+        finally
+        {
+            permit?.Release();
+        }
     }
 
     /// <summary>
     /// Runs the items of the run in hand in order until they are done, one is cancelled, or the run is told to stop.
     /// A method of its own so that a parked task holds no reference to the items it has finished.
     /// </summary>
-    private static async ValueTask<(int Completed, int Failed)> RunItemsAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run, RunProgress progress)
+    private static async ValueTask<(int Completed, int Failed)> RunItemsAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, WorkerRun<T> run,
+                                                                              RunProgress progress, WorkerPermit? permit)
     {
         var items = run.Items;
         var traces = ItemTraces.Of(items);
@@ -43,8 +61,8 @@ internal static class WorkerTask<T>
         while (completed < items.Length && !run.ShouldStop)
         {
             var outcome = traces is null
-                ? await ProcessAsync(spec, telemetry, items[completed], run.Token).ConfigureAwait(false)
-                : await ProcessTracedAsync(spec, telemetry, items[completed], traces[completed], run.Token).ConfigureAwait(false);
+                ? await ProcessAsync(spec, telemetry, items[completed], permit, run.Token).ConfigureAwait(false)
+                : await ProcessTracedAsync(spec, telemetry, items[completed], traces[completed], permit, run.Token).ConfigureAwait(false);
             if (outcome == ItemOutcome.Cancelled)
             {
                 break;
@@ -53,6 +71,7 @@ internal static class WorkerTask<T>
             failed += outcome == ItemOutcome.Failed ? 1 : 0;
             completed++;
             progress.Report(completed, failed);
+            permit?.AfterItem();
         }
 
         return (completed, failed);
@@ -63,10 +82,11 @@ internal static class WorkerTask<T>
     /// <see cref="Activity.Current"/> while the work runs (an async method, so the caller's current activity is back
     /// when it returns).
     /// </summary>
-    private static async ValueTask<ItemOutcome> ProcessTracedAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, ActivityContext parent, CancellationToken cancellationToken)
+    private static async ValueTask<ItemOutcome> ProcessTracedAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, ActivityContext parent,
+                                                                WorkerPermit? permit, CancellationToken cancellationToken)
     {
         using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.QueueName, parent);
-        var outcome = await ProcessAsync(spec, telemetry, item, cancellationToken).ConfigureAwait(false);
+        var outcome = await ProcessAsync(spec, telemetry, item, permit, cancellationToken).ConfigureAwait(false);
         if (outcome != ItemOutcome.Succeeded)
         {
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
@@ -75,15 +95,18 @@ internal static class WorkerTask<T>
         return outcome;
     }
 
-    /// <summary>Runs one item under the limiter (if any); never throws: every ending becomes an outcome.</summary>
-    private static async ValueTask<ItemOutcome> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs one item under the worker's permit (if limited), taking it first unless the worker still holds it from the
+    /// item before; never throws: every ending becomes an outcome.
+    /// </summary>
+    private static async ValueTask<ItemOutcome> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, WorkerPermit? permit,
+                                                             CancellationToken cancellationToken)
     {
-        ConcurrencyLease? lease = null;
         try
         {
-            if (spec.Limiter is { } limiter)
+            if (permit is not null)
             {
-                lease = await limiter.AcquireAsync(telemetry.QueueName, cancellationToken).ConfigureAwait(false);
+                await permit.EnsureAsync(cancellationToken).ConfigureAwait(false);
             }
 
             // Two clock reads are a measurable share of a small item's cost, so only when someone records them.
@@ -103,10 +126,6 @@ internal static class WorkerTask<T>
         {
             await telemetry.ReportFailureAsync(spec.ErrorHandler, exception, item).ConfigureAwait(false);
             return ItemOutcome.Failed;
-        }
-        finally
-        {
-            lease?.Dispose();
         }
     }
 }

@@ -25,8 +25,8 @@ public class QueueLedgerTests
         var steps = new List<Action>
         {
             () => ledger.Withdraw(),
-            () => ledger.TakeForGetter(),
-            () => ledger.ReturnFromGetter(ledger.TakeForGetter()),
+            () => ledger.TakeForGetter(out _),
+            () => ledger.ReturnFromGetter(ledger.TakeForGetter(out var trace), trace),
             () => ledger.SettleRun(ledger.TakeRun(3), completed: 1, failed: 1, lost: 1),
             () => ledger.GetterDone(),
             () => ledger.GetterDone(),
@@ -85,7 +85,7 @@ public class QueueLedgerTests
     {
         var ledger = LedgerWith(1, 2);
 
-        ledger.ReturnFromGetter(ledger.TakeForGetter());
+        ledger.ReturnFromGetter(ledger.TakeForGetter(out var trace), trace);
 
         Assert.Equal((2, 0L), (ledger.Size, ledger.Metrics.InFlight));
         Assert.Equal([1, 2], Queued(ledger));
