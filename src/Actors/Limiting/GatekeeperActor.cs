@@ -32,8 +32,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Callers in the books with nothing held or waiting (<see cref="HolderRecord.CountedIdle"/>).</summary>
     private int _idleHolders;
 
-    /// <summary>Which actor holds each actor-held lease, and how many permits it holds.</summary>
-    private readonly Dictionary<long, (HolderRecord Holder, int Permits)> _actorLeases = [];
+    /// <summary>Which actor holds each actor-held lease, what it was granted, and whether it was settled.</summary>
+    private readonly Dictionary<long, (HolderRecord Holder, PermitDemand Demand, bool Settled)> _actorLeases = [];
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -84,6 +84,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
         Receive<GatekeeperProtocol.Release>(HandleRelease);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
+        Receive<GatekeeperProtocol.Settle>(HandleSettle);
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
@@ -124,7 +125,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             var holder = _holders[actor.ReplyTo];
             holder.Pending.Remove(actor.RequestId);
             holder.LeaseByRequest.Add(actor.RequestId, grant.LeaseId);
-            _actorLeases.Add(grant.LeaseId, (holder, grant.Demand.Permits));
+            _actorLeases.Add(grant.LeaseId, (holder, grant.Demand, false));
         }
     }
 
@@ -236,7 +237,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _settings.WaitTimeout;
-        var demand = message.Permits == 1 ? PermitDemand.One : new PermitDemand(message.Permits);
+        var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
         var waiter = new ActorWaiter(requester, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout);
 
         // In the books before the offer: a rejection or eviction during it finds the waiter there and tidies up.
@@ -254,7 +255,23 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 
         lease.Holder.RemoveLease(message.LeaseId);
         ForgetIfIdle(lease.Holder);
-        ReleasePermits(lease.Permits);
+        ReleasePermits(lease.Demand.Permits);
+    }
+
+    /// <summary>An actor reports the tokens its call used: the rates settle the lease's charge, once, and the actor hears back.</summary>
+    private void HandleSettle(GatekeeperProtocol.Settle message)
+    {
+        var held = _actorLeases.TryGetValue(message.LeaseId, out var lease) && lease.Holder.Actor.Equals(Sender);
+        if (SettleChecks.Refusal(message, held, held && lease.Settled, _settings.Name) is { } refusal)
+        {
+            Sender.Tell(new Status.Failure(refusal));
+            return;
+        }
+
+        _actorLeases[message.LeaseId] = lease with { Settled = true };
+        _rateTelemetry?.Settled(message.ActualTokens);
+        _gate.Settle(lease.Demand, message.ActualTokens);
+        Sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
     }
 
     private void HandleCancelAcquire(GatekeeperProtocol.CancelAcquire message)
@@ -277,7 +294,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             // Granted before the cancel arrived: the caller has withdrawn, so the permits come back here.
             holder.RemoveLease(leaseId);
             ForgetIfIdle(holder);
-            ReleasePermits(lease.Permits);
+            ReleasePermits(lease.Demand.Permits);
         }
     }
 
@@ -330,7 +347,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         {
             if (_actorLeases.Remove(leaseId, out var lease))
             {
-                released += lease.Permits;
+                released += lease.Demand.Permits;
             }
         }
 

@@ -17,7 +17,8 @@ namespace ActorQueue.Actors;
 /// tokens the API billed: unused tokens come back at once, an excess is owed and paid from the next refill, the way
 /// model APIs count. The rates run on <see cref="ModelApiLimiterOptions.TimeProvider"/>, so tests use a fake clock.</para>
 /// <para>Actors share the limit through <see cref="Gatekeeper"/> and <see cref="GatekeeperProtocol"/>: a protocol
-/// acquire costs one slot, one request and no tokens.</para>
+/// acquire costs one slot, one request and its <see cref="GatekeeperProtocol.Acquire.Tokens"/>, and
+/// <see cref="GatekeeperProtocol.Settle"/> settles it as <see cref="ModelApiLease.Settle"/> does.</para>
 /// </remarks>
 [DebuggerDisplay("{Name ?? \"unnamed model API limiter\"}: running {RunningCount}, waiting {WaitingCount}")]
 public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
