@@ -51,11 +51,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
     private readonly RateTelemetry? _rateTelemetry;
 
-    /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
-    private ITimer? _wakeTimer;
-
-    /// <summary>The gate time <see cref="_wakeTimer"/> is set for; <see cref="TimeSpan.MaxValue"/> when it is off.</summary>
-    private TimeSpan _wakeArmedAt = TimeSpan.MaxValue;
+    /// <summary>Wakes the actor at the gate's next deadline.</summary>
+    private readonly GateWakeTimer _wakeTimer;
 
     /// <summary>Whether free permits are lent for synchronous acquires (<see cref="PermitLoan"/>) after each message.</summary>
     private bool _lending;
@@ -75,6 +72,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(rates) : null;
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: settings.Partition is null) : null;
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
+        _wakeTimer = new GateWakeTimer(settings.Time, Self);
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
         Receive<AcquireRequest>(HandleAcquireRequest);
@@ -199,7 +197,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     protected override void PostStop()
     {
         _settings.Counts.Loan.Close();
-        _wakeTimer?.Dispose();
+        _wakeTimer.Dispose();
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.Publish(0, 0);
@@ -394,26 +392,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     }
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
-    private void ArmWake()
-    {
-        var next = _rest?.WakeAt(_gate) ?? _gate.NextWakeAt;
-        if (next == _wakeArmedAt)
-        {
-            return;
-        }
-
-        _wakeArmedAt = next;
-        if (next == TimeSpan.MaxValue)
-        {
-            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            return;
-        }
-
-        var due = next - _gate.Now;
-        _wakeTimer ??= _settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), Self,
-                                                   Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _wakeTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-    }
+    private void ArmWake() => _wakeTimer.Arm(_rest?.WakeAt(_gate) ?? _gate.NextWakeAt, _gate);
 
     private HolderRecord HolderFor(IActorRef actor)
     {

@@ -33,7 +33,11 @@ internal sealed partial class ClusterGatekeeperActor
         throw new InvalidOperationException("A remote waiter withdraws by message: a grant always reaches it.");
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
+        _rateTelemetry?.Granted(grant);
+    }
 
     /// <inheritdoc />
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)

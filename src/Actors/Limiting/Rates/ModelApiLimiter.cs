@@ -154,21 +154,23 @@ internal static class RateGatekeeper
         }
     }
 
+    /// <summary>The two rates of <paramref name="options"/>, fresh (full): requests then tokens, as buckets or sliding windows.</summary>
+    public static IRestingPolicy[] Policies(ModelApiLimiterOptions options) => options.SlidingWindowSegments is { } segments
+        ?
+        [
+            new SlidingWindowPolicy(options.RequestsPerPeriod, options.Period, segments, PermitMeasure.Calls),
+            new SlidingWindowPolicy(options.TokensPerPeriod, options.Period, segments, PermitMeasure.Tokens),
+        ]
+        :
+        [
+            new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
+            new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
+        ];
 
     public static GatekeeperSettings Settings(ModelApiLimiterOptions options, string? name, string metricName, LimiterCounts counts) =>
         new(options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer, name, metricName, counts,
             options.TimeProvider ?? TimeProvider.System)
         {
-            Rates = options.SlidingWindowSegments is { } segments
-                ? () =>
-                [
-                    new SlidingWindowPolicy(options.RequestsPerPeriod, options.Period, segments, PermitMeasure.Calls),
-                    new SlidingWindowPolicy(options.TokensPerPeriod, options.Period, segments, PermitMeasure.Tokens),
-                ]
-                : () =>
-                [
-                    new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
-                    new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
-                ],
+            Rates = () => Policies(options),
         };
 }
