@@ -59,6 +59,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
+    /// <summary>Grants (calls, permits, wait times) and rejections by reason, under the local limiters' instrument names.</summary>
+    private readonly GatekeeperTelemetry _telemetry;
+
     /// <summary>The limit as of the newest resize this incarnation knows (version 0: none, the limit it was created with).</summary>
     private LimitChanged _limit;
 
@@ -79,6 +82,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
+        _telemetry = new GatekeeperTelemetry(name);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag);
         Become(Recovering);

@@ -330,6 +330,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
         Forget(message.RequestId, request);
         Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
+        ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeoutsCounter.Add(1, new KeyValuePair<string, object?>(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, _name));
         request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
     }
 
