@@ -101,6 +101,11 @@ internal static class LimitValidation
             return $"permits must be >= 1, got {message.Permits}";
         }
 
+        if (message.Tokens < 0)
+        {
+            return $"tokens must be >= 0, got {message.Tokens}";
+        }
+
         return message.WaitTimeout is { } timeout && timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan
             ? $"wait timeout must be >= 0 or infinite, got {timeout}"
             : null;

@@ -32,8 +32,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Callers in the books with nothing held or waiting (<see cref="HolderRecord.CountedIdle"/>).</summary>
     private int _idleHolders;
 
-    /// <summary>Which actor holds each actor-held lease, and how many permits it holds.</summary>
-    private readonly Dictionary<long, (HolderRecord Holder, int Permits)> _actorLeases = [];
+    /// <summary>Which actor holds each actor-held lease, what it was granted, and whether it was settled.</summary>
+    private readonly Dictionary<long, (HolderRecord Holder, PermitDemand Demand, bool Settled)> _actorLeases = [];
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -54,11 +54,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Lends slots and rates to callers that need not wait; <c>null</c> without a <see cref="GatekeeperSettings.RateLoan"/>.</summary>
     private readonly RateLender? _rateLender;
 
-    /// <summary>Wakes the actor at the gate's next deadline; made on the first deadline.</summary>
-    private ITimer? _wakeTimer;
-
-    /// <summary>The gate time <see cref="_wakeTimer"/> is set for; <see cref="TimeSpan.MaxValue"/> when it is off.</summary>
-    private TimeSpan _wakeArmedAt = TimeSpan.MaxValue;
+    /// <summary>Wakes the actor at the gate's next deadline.</summary>
+    private readonly GateWakeTimer _wakeTimer;
 
     /// <summary>Whether free permits are lent for synchronous acquires (<see cref="PermitLoan"/>) after each message.</summary>
     private bool _lending;
@@ -79,6 +76,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: settings.Partition is null) : null;
         _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
+        _wakeTimer = new GateWakeTimer(settings.Time, Self);
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
 
         Receive<AcquireRequest>(HandleAcquireRequest);
@@ -88,6 +86,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
         Receive<GatekeeperProtocol.Release>(HandleRelease);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
+        Receive<GatekeeperProtocol.Settle>(HandleSettle);
         Receive<GatekeeperProtocol.Resize>(HandleResize);
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
@@ -132,7 +131,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             var holder = _holders[actor.ReplyTo];
             holder.Pending.Remove(actor.RequestId);
             holder.LeaseByRequest.Add(actor.RequestId, grant.LeaseId);
-            _actorLeases.Add(grant.LeaseId, (holder, grant.Demand.Permits));
+            _actorLeases.Add(grant.LeaseId, (holder, grant.Demand, false));
         }
     }
 
@@ -209,7 +208,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     {
         _settings.Counts.Loan.Close();
         _settings.RateLoan?.Close();
-        _wakeTimer?.Dispose();
+        _wakeTimer.Dispose();
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.Publish(0, 0);
@@ -247,7 +246,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _settings.WaitTimeout;
-        var demand = message.Permits == 1 ? PermitDemand.One : new PermitDemand(message.Permits);
+        var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
         var waiter = new ActorWaiter(requester, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout);
 
         // In the books before the offer: a rejection or eviction during it finds the waiter there and tidies up.
@@ -265,7 +264,23 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 
         lease.Holder.RemoveLease(message.LeaseId);
         ForgetIfIdle(lease.Holder);
-        ReleasePermits(lease.Permits);
+        ReleasePermits(lease.Demand.Permits);
+    }
+
+    /// <summary>An actor reports the tokens its call used: the rates settle the lease's charge, once, and the actor hears back.</summary>
+    private void HandleSettle(GatekeeperProtocol.Settle message)
+    {
+        var held = _actorLeases.TryGetValue(message.LeaseId, out var lease) && lease.Holder.Actor.Equals(Sender);
+        if (SettleChecks.Refusal(message, held, held && lease.Settled, _settings.Name) is { } refusal)
+        {
+            Sender.Tell(new Status.Failure(refusal));
+            return;
+        }
+
+        _actorLeases[message.LeaseId] = lease with { Settled = true };
+        _rateTelemetry?.Settled(message.ActualTokens);
+        _gate.Settle(lease.Demand, message.ActualTokens);
+        Sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
     }
 
     private void HandleCancelAcquire(GatekeeperProtocol.CancelAcquire message)
@@ -288,7 +303,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
             // Granted before the cancel arrived: the caller has withdrawn, so the permits come back here.
             holder.RemoveLease(leaseId);
             ForgetIfIdle(holder);
-            ReleasePermits(lease.Permits);
+            ReleasePermits(lease.Demand.Permits);
         }
     }
 
@@ -341,7 +356,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         {
             if (_actorLeases.Remove(leaseId, out var lease))
             {
-                released += lease.Permits;
+                released += lease.Demand.Permits;
             }
         }
 
@@ -388,26 +403,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     }
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
-    private void ArmWake()
-    {
-        var next = _rest?.WakeAt(_gate) ?? _gate.NextWakeAt;
-        if (next == _wakeArmedAt)
-        {
-            return;
-        }
-
-        _wakeArmedAt = next;
-        if (next == TimeSpan.MaxValue)
-        {
-            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            return;
-        }
-
-        var due = next - _gate.Now;
-        _wakeTimer ??= _settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), Self,
-                                                   Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _wakeTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-    }
+    private void ArmWake() => _wakeTimer.Arm(_rest?.WakeAt(_gate) ?? _gate.NextWakeAt, _gate);
 
     private HolderRecord HolderFor(IActorRef actor)
     {

@@ -197,3 +197,29 @@ internal sealed record CountHolders
 {
     public static CountHolders Instance { get; } = new();
 }
+
+/// <summary>The checks of a protocol <see cref="GatekeeperProtocol.Settle"/>, alike at a gatekeeper and at a cluster limiter's agent.</summary>
+internal static class SettleChecks
+{
+    /// <summary>Why the settle is refused, as the exception its <see cref="Status.Failure"/> carries; <c>null</c> when it may go ahead.</summary>
+    /// <param name="message">The settle.</param>
+    /// <param name="held">Whether the sender holds the lease.</param>
+    /// <param name="settled">Whether the lease was settled already.</param>
+    /// <param name="limiter">The limiter's name, for the message.</param>
+    public static Exception? Refusal(GatekeeperProtocol.Settle message, bool held, bool settled, string? limiter)
+    {
+        var (lease, actual, of) = (message.LeaseId, message.ActualTokens, limiter ?? "the limiter");
+        if (actual < 0)
+        {
+            return new ArgumentOutOfRangeException(nameof(message.ActualTokens), actual, $"ActualTokens must be >= 0, got {actual} (lease {lease} of {of})");
+        }
+
+        if (!held)
+        {
+            return new InvalidOperationException(
+                $"Lease {lease} of {of} is not held by the sender: released already, or never granted to it (ActualTokens {actual}); settle before releasing it");
+        }
+
+        return settled ? new InvalidOperationException($"Lease {lease} of {of} was settled already (ActualTokens {actual}); a lease settles once") : null;
+    }
+}

@@ -30,6 +30,12 @@ public static class GatekeeperProtocol
 
         /// <summary>How long it may wait: <c>null</c> for the limiter's default, <see cref="Timeout.InfiniteTimeSpan"/> for ever, zero not at all.</summary>
         public TimeSpan? WaitTimeout { get; init; }
+
+        /// <summary>
+        /// The tokens the call is expected to use, for a limiter with a token rate (a model-API limiter); 0 or more, and
+        /// at most its tokens per period. Other limiters ignore it. Report the real count with <see cref="Settle"/>.
+        /// </summary>
+        public long Tokens { get; init; }
     }
 
     /// <summary>Permits are now held by the requesting actor; give them back with <see cref="Release"/>.</summary>
@@ -68,6 +74,22 @@ public static class GatekeeperProtocol
     /// <summary>Gives a slot back. No reply; an unknown lease id is logged and ignored.</summary>
     /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
     public sealed record Release(long LeaseId);
+
+    /// <summary>
+    /// Reports the tokens a granted call really used, once, before its <see cref="Release"/>: a token bucket gets the
+    /// unused part of <see cref="Acquire.Tokens"/> back at once, or owes the excess to its next refills (as
+    /// <c>ModelApiLease.Settle</c>). The reply is <see cref="Settled"/>, or a <see cref="Akka.Actor.Status.Failure"/>
+    /// (an <c>Ask</c> throws it): <see cref="ArgumentOutOfRangeException"/> for negative tokens,
+    /// <see cref="InvalidOperationException"/> for a lease settled already, released already or never granted to the sender.
+    /// </summary>
+    /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
+    /// <param name="ActualTokens">The tokens the call used; 0 or more.</param>
+    public sealed record Settle(long LeaseId, long ActualTokens);
+
+    /// <summary>The settle was taken: the limiter's rates count <see cref="ActualTokens"/> for the lease.</summary>
+    /// <param name="LeaseId">The lease settled.</param>
+    /// <param name="ActualTokens">The tokens reported.</param>
+    public sealed record Settled(long LeaseId, long ActualTokens);
 
     /// <summary>
     /// Withdraws a request. A waiting request is removed and answered with <see cref="Cancelled"/>. A request that

@@ -35,5 +35,5 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
         Fail(new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed."));
 
     /// <inheritdoc />
-    protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source);
+    protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source, grant.Demand.Permits);
 }

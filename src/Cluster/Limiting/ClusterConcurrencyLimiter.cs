@@ -117,13 +117,19 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         ArgumentNullException.ThrowIfNull(source);
         ClusterArguments.Permits(permits, MaxRunning, nameof(permits));
         var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : WaitTimeout;
+        return Send(new(permits), priority, timeout, source, cancellationToken);
+    }
+
+    /// <summary>Sends a checked request to this node's agent and awaits its grant.</summary>
+    internal ValueTask<ConcurrencyLease> Send(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, CancellationToken cancellationToken)
+    {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
-        var request = new ClusterAcquireRequest(source, new(permits), priority, timeout, Agent);
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent);
         Agent.Tell(request, ActorRefs.NoSender);
         return request.WaitAsync(cancellationToken);
     }
@@ -176,4 +182,14 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
 /// <param name="MaxQueued">How many may wait; <c>null</c> for no bound.</param>
 /// <param name="Recovering">Whether the gatekeeper still waits for members to re-announce their leases (it grants nothing until then).</param>
 /// <param name="Agents">How many node agents it knows.</param>
-public sealed record ClusterLimiterStatus(string Name, int Running, int Waiting, int MaxRunning, int? MaxQueued, bool Recovering, int Agents);
+public sealed record ClusterLimiterStatus(string Name, int Running, int Waiting, int MaxRunning, int? MaxQueued, bool Recovering, int Agents)
+{
+    /// <summary>A model-API limiter's requests left in its period; below zero while a debt is owed; <c>null</c> without rates.</summary>
+    public long? RequestsAvailable { get; init; }
+
+    /// <summary>
+    /// A model-API limiter's tokens left in its period; below zero while a settle's excess is owed (the next refills
+    /// pay it first); <c>null</c> without rates.
+    /// </summary>
+    public long? TokensAvailable { get; init; }
+}

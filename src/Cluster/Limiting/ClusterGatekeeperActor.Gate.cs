@@ -16,9 +16,9 @@ internal sealed partial class ClusterGatekeeperActor
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Queued(PermitWaiter waiter)
-    {
-    }
+    void IPermitGateListener.Queued(PermitWaiter waiter) =>
+        // Reading the clock costs a share of a contended hand-off, so only when someone records wait times.
+        waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
 
     /// <inheritdoc />
     void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
@@ -33,14 +33,18 @@ internal sealed partial class ClusterGatekeeperActor
         throw new InvalidOperationException("A remote waiter withdraws by message: a grant always reaches it.");
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        _telemetry.Granted(waiter, grant);
+        _rateTelemetry?.Granted(grant);
+    }
 
     /// <inheritdoc />
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
     {
         var remote = (RemoteWaiter)waiter;
         remote.Agent.Pending.Remove(remote.RequestId);
-        ActorQueueTelemetry.LimiterRejectedCounter.Add(1, _metricTag);
+        _telemetry.Rejected(rejection.Kind);
         return new RejectionNotice(rejection);
     }
 

@@ -59,22 +59,30 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
+    /// <summary>Grants (calls, permits, wait times) and rejections by reason, under the local limiters' instrument names.</summary>
+    private readonly GatekeeperTelemetry _telemetry;
+
     /// <summary>The limit as of the newest resize this incarnation knows (version 0: none, the limit it was created with).</summary>
     private LimitChanged _limit;
 
-    public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval)
+    public ClusterGatekeeperActor(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval,
+                                  ModelApiLimiterOptions? rates, TimeProvider time)
     {
         _name = name;
         _recoverInterval = recoverInterval;
         _idleTimeout = idleTimeout;
         _incarnation = new Incarnation(this, awaitEveryMember: true);
-        _replies = new ClusterReplies(_incarnation.Epoch);
+        _replies = new ClusterReplies(_incarnation.Epoch, StampRates);
         _limit = LimitChanged.None with { MaxRunning = maxRunning, MaxQueued = maxQueued };
         _slots = new PermitPool(maxRunning);
-        _gate = new PermitGate(this, [_slots], maxQueued,
-            whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer);
+        _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
+        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true);
+        _wakeTimer = new GateWakeTimer(time, Self);
+        _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
+            whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
+        _telemetry = new GatekeeperTelemetry(name);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag);
         Become(Recovering);
@@ -86,8 +94,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public IStash Stash { get; set; } = null!;
 
-    public static Props Props(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval) =>
-        Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, whenFull, idleTimeout, recoverInterval));
+    public static Props Props(string name, int maxRunning, int? maxQueued, QueueFullMode whenFull, TimeSpan idleTimeout, TimeSpan recoverInterval,
+                              ModelApiLimiterOptions? rates = null, TimeProvider? time = null) =>
+        Akka.Actor.Props.Create(() => new ClusterGatekeeperActor(name, maxRunning, maxQueued, whenFull, idleTimeout, recoverInterval, rates, time ?? TimeProvider.System));
 
     /// <inheritdoc />
     protected override void PreStart()
@@ -116,6 +125,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
         _runningCounter.Publish((int)_slots.InUse);
         _waitingCounter.Publish(_gate.Waiting);
+        AfterRates();
         return handled;
     }
 
@@ -125,6 +135,8 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         // The next incarnation adds what it recovers; the agents re-announce their waits to it, so none is failed here.
         _runningCounter.Publish(0);
         _waitingCounter.Publish(0);
+        _wakeTimer.Dispose();
+        _rateTelemetry?.Dispose();
         AkkaCluster.Get(Context.System).Unsubscribe(Self);
         base.PostStop();
     }
@@ -142,6 +154,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<ActorIdentity>(HandleHostIdentity);
         Receive<LimiterAnnounce>(message => { if (Adopt(message) && _incarnation.Answered(message.Node)) { ServeIfRecovered(); } });
         Receive<ResizeLimiter>(_ => Stash.Stash()); // a member not heard yet may know a newer resize: this one comes after it
+        Receive<RemoteSettle>(_ => Stash.Stash()); // the rates' starting state is known only once every member has answered
         ReceiveCommon(recovering: true);
     }
 
@@ -150,6 +163,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     {
         Receive<LimiterAnnounce>(message => { Adopt(message); });
         Receive<ResizeLimiter>(HandleResize);
+        Receive<RemoteSettle>(HandleSettle);
         Receive<IdleTick>(_ => StopIdle());
 
         // Roll-call answers still in flight when it ended change nothing.
@@ -167,9 +181,13 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<RemoteRelease>(message => { Release(message.Epoch, message.RequestId); }); // block bodies: a bool lambda would mean "unhandled" when false
         Receive<RemoteCancel>(HandleCancel);
         Receive<Terminated>(message => Forget(message.ActorRef));
+        Receive<GateWake>(_ => _gate.Wake());
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(
-            _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)));
+            _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)
+        {
+            RequestsAvailable = Available(PermitMeasure.Calls), TokensAvailable = Available(PermitMeasure.Tokens),
+        }));
     }
 
     /// <summary>
@@ -229,6 +247,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         AkkaCluster.Get(Context.System).Unsubscribe(Self);
         _log.Info("Cluster gatekeeper {0}: recovered {1} permit(s) held and {2} waiter(s) from {3} agent(s); limit {4}",
             _name, _slots.InUse, _gate.Waiting, _agents.Count, _slots.Limit);
+        StartRates();
         Become(Serving);
         Stash.UnstashAll();
         _gate.Open();
@@ -250,6 +269,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         var agent = new AgentRecord(Sender);
         _agents.Add(Sender, agent);
         Context.Watch(Sender);
+        HearRates(message);
 
         // Closed while the announcement is taken in, so that its waits all queue before any is granted.
         var open = _gate.IsOpen;
@@ -259,7 +279,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             var held = new PermitDemand(PermitsAt(message.HeldPermits, i));
             if (agent.Held.TryAdd(message.Held[i], held))
             {
-                _gate.Adopt(held);
+                AdoptHeld(held);
             }
         }
 
@@ -276,7 +296,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             {
                 var priority = i < message.PendingPriorities.Length ? message.PendingPriorities[i] : 0;
                 var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
-                var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i)), priority, mayWait, _replies);
+                var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i), TokensAt(message.PendingTokens, i)), priority, mayWait, _replies);
                 agent.Pending.Add(requestId, waiter);
                 if (mayWait)
                 {
@@ -314,6 +334,24 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     private static int PermitsAt(int[] permits, int index) => index < permits.Length ? permits[index] : 1;
 
+    private static long TokensAt(long[] tokens, int index) => index < tokens.Length ? tokens[index] : 0;
+
+    /// <summary>
+    /// Counts an announced lease's permits. Its rates were spent when an earlier incarnation granted it, and a
+    /// successor's rates start empty anyway, so an announced lease takes nothing from them.
+    /// </summary>
+    private void AdoptHeld(PermitDemand held)
+    {
+        if (_rates.Length == 0)
+        {
+            _gate.Adopt(held);
+        }
+        else
+        {
+            _slots.Take(held.Permits, TimeSpan.Zero);
+        }
+    }
+
     private void HandleAcquire(RemoteAcquire message)
     {
         if (!IsCurrent(message.Epoch, out var agent) || agent.Knows(message.RequestId))
@@ -321,7 +359,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return; // of another incarnation, or the announcement carried it already
         }
 
-        var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits), message.Priority, message.MayWait, _replies);
+        var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits, message.Tokens), message.Priority, message.MayWait, _replies);
         agent.Pending.Add(message.RequestId, waiter);
         _gate.Offer(waiter); // the listener moves it from Pending when it is granted or rejected at once
     }

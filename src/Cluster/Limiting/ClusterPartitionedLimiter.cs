@@ -98,6 +98,21 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
         return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(key), timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
     }
 
+    /// <summary>
+    /// The counts of every partition live on this node, in one call: the cluster-wide counts as of each partition's
+    /// last reply from its gatekeeper, and this node's exact ones. Asks this node only, never the singleton.
+    /// </summary>
+    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The statistics by partition key.</returns>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public async Task<IReadOnlyDictionary<string, ClusterPartitionStatistics>> GetStatisticsAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken)
+                            .ConfigureAwait(false);
+    }
+
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
     public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents);
 
@@ -105,3 +120,10 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// <returns>A task that completes when the agents have stopped.</returns>
     public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, _agents));
 }
+
+/// <summary>One live partition's counts, as <see cref="ClusterPartitionedLimiter.GetStatisticsAsync"/> reports them.</summary>
+/// <param name="Running">Permits held cluster-wide, as of this node's last reply from the partition's gatekeeper.</param>
+/// <param name="Waiting">Requests waiting cluster-wide, as of that reply.</param>
+/// <param name="LocalRunning">Leases held by callers on this node, exactly.</param>
+/// <param name="LocalWaiting">Callers on this node waiting, exactly.</param>
+public sealed record ClusterPartitionStatistics(int Running, int Waiting, int LocalRunning, int LocalWaiting);

@@ -12,7 +12,7 @@ namespace ActorQueue.Cluster;
 /// gatekeeper incarnation.
 /// </summary>
 /// <remarks>Not sealed: tests hold back its answers to recover requests from a subclass's <c>AroundReceive</c>, so the agent carries no test hook.</remarks>
-internal class LimiterAgentActor : ReceiveActor, IWithTimers
+internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 {
     /// <summary>The limiter's cluster-wide name.</summary>
     private readonly string _name;
@@ -85,7 +85,10 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         _defaultWaitTimeout = setup.Limit.WaitTimeout;
         _limit = LimitChanged.None with { MaxRunning = setup.Limit.MaxRunning, MaxQueued = setup.Limit.MaxQueued };
         _limits = setup.Limits;
-        _gatekeeper = new SingletonLink(setup.HubProxy, message => new LimiterEnvelope(_name, _limit.MaxRunning, _limit.MaxQueued, message) { WhenFull = _whenFull, IdleTimeout = setup.IdleTimeout });
+        _gatekeeper = new SingletonLink(setup.HubProxy, message => new LimiterEnvelope(_name, _limit.MaxRunning, _limit.MaxQueued, message)
+        {
+            WhenFull = _whenFull, IdleTimeout = setup.IdleTimeout, Rates = setup.Rates,
+        });
         _selfAddress = setup.SelfAddress;
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
@@ -99,6 +102,9 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
         Receive<GatekeeperProtocol.Release>(HandleActorRelease);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
+        Receive<GatekeeperProtocol.Settle>(HandleActorSettle);
+        Receive<SettleTokens>(HandleFacadeSettle);
+        Receive<RemoteSettled>(HandleSettled);
         Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name)));
         Receive<ResizeLimiter>(message => Send(message));
         Receive<LimitChanged>(HandleLimitChanged);
@@ -225,7 +231,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
         // The protocol's weight, priority and wait timeout mean here what they mean at a local gatekeeper (the limiter's
         // default timeout when the request has none).
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _defaultWaitTimeout;
-        var demand = message.Permits == 1 ? PermitDemand.One : new PermitDemand(message.Permits);
+        var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
         AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout));
     }
 
@@ -270,6 +276,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
 
         Timers.Cancel(new WaitExpired(message.RequestId));
         _clusterCounts.Publish(message.Running, message.Waiting);
+        HearRates(message.Rates);
         _held.Add(message.RequestId, request);
         _idByFacadeRequest.Remove(request);
         PublishLocal();
@@ -323,6 +330,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
 
         Forget(message.RequestId, request);
         Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
+        ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeoutsCounter.Add(1, new KeyValuePair<string, object?>(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, _name));
         request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
     }
 
@@ -351,6 +359,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
     private void HandleRecover(RecoverLimiter message)
     {
+        NoteSuccession(message.Epoch);
         _gatekeeper.Follow(Context, Sender, message.Epoch);
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
         var heldIds = _held.Keys.ToArray();
@@ -360,8 +369,12 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
             PendingPermits = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Permits),
             PendingPriorities = Array.ConvertAll(pendingIds, id => _pending[id].Priority),
             PendingMayWait = Array.ConvertAll(pendingIds, id => _pending[id].Timeout != TimeSpan.Zero),
+            PendingTokens = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Tokens),
             Limit = _limit,
+            Rates = _rates,
+            FollowedBefore = _followedBefore,
         });
+        SettleAgainAfterRecover();
     }
 
     private void HandleTerminated(Terminated message)
@@ -412,7 +425,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
 
         Send(new RemoteAcquire(_gatekeeper.Epoch, id, request.Source)
         {
-            Permits = request.Demand.Permits, Priority = request.Priority, MayWait = timeout != TimeSpan.Zero,
+            Permits = request.Demand.Permits, Priority = request.Priority, MayWait = timeout != TimeSpan.Zero, Tokens = request.Demand.Tokens,
         });
     }
 
@@ -420,6 +433,7 @@ internal class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         if (_held.Remove(id))
         {
+            _settled.Remove(id);
             PublishLocal();
             Send(new RemoteRelease(_gatekeeper.Epoch, id));
         }

@@ -25,6 +25,9 @@ internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActor
 
     /// <summary>A partition's idle timeout, for its agent here and its gatekeeper in the singleton; zero for ever.</summary>
     public TimeSpan IdleTimeout { get; init; }
+
+    /// <summary>A model-API limiter's rates, for a gatekeeper this agent's envelope creates; <c>null</c> for a concurrency limit only.</summary>
+    public ModelApiLimiterOptions? Rates { get; init; }
 }
 
 /// <summary>A partition agent's timer: it has held nothing and waited for nothing for its whole idle timeout.</summary>

@@ -29,6 +29,9 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// <summary>The live agents by key, with how many messages were routed to each.</summary>
     private readonly Dictionary<string, (IActorRef Agent, long Routed)> _agents = new(StringComparer.Ordinal);
 
+    /// <summary>The counts each live partition's agent publishes (cluster-wide as last heard, and this node's), by key.</summary>
+    private readonly Dictionary<string, (LimiterCounts Cluster, LimiterCounts Local)> _counts = new(StringComparer.Ordinal);
+
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
@@ -40,6 +43,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         Receive<ClusterAcquireRequest>(request => Route(request.Partition!, request));
         Receive<WithdrawWaiter>(HandleWithdraw);
         Receive<PartitionStatus>(message => Route(message.Key, GetLimiterStatus.Instance));
+        Receive<AllPartitionStatistics>(_ => Sender.Tell(Statistics()));
         Receive<PartitionIdle>(HandleIdle);
         Receive<DisposeGatekeeper>(message =>
         {
@@ -73,6 +77,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
                 Limits = new LimitMirror(_template.Limit.MaxRunning, _template.Limit.MaxQueued),
             };
             entry = (Context.ActorOf(LimiterAgentActor.Props(setup)), 0);
+            _counts[key] = (setup.ClusterCounts, setup.LocalCounts);
             _host.Tell(new RegisterAgent(AgentKinds.Limiter, name, entry.Agent));
         }
 
@@ -82,6 +87,18 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     }
 
     /// <summary>A caller cancelled: its partition's agent drops the request (an agent that stopped had no waiter left).</summary>
+    /// <summary>Every live partition's counts, read from what its agent published; no message to the agents or the singleton.</summary>
+    private Dictionary<string, ClusterPartitionStatistics> Statistics()
+    {
+        var statistics = new Dictionary<string, ClusterPartitionStatistics>(_counts.Count, StringComparer.Ordinal);
+        foreach (var (key, (cluster, local)) in _counts)
+        {
+            statistics.Add(key, new ClusterPartitionStatistics(cluster.Running, cluster.Waiting, local.Running, local.Waiting));
+        }
+
+        return statistics;
+    }
+
     private void HandleWithdraw(WithdrawWaiter message)
     {
         if (message.Waiter is ClusterAcquireRequest { Partition: { } key } && _agents.ContainsKey(key))
@@ -95,6 +112,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         if (_agents.TryGetValue(message.Key, out var entry) && entry.Agent.Equals(Sender) && entry.Routed == message.Routed)
         {
             _agents.Remove(message.Key);
+            _counts.Remove(message.Key);
             _count.Publish(_agents.Count);
             Context.Stop(entry.Agent);
         }
@@ -106,6 +124,12 @@ internal sealed record PartitionIdle(string Key, long Routed);
 
 /// <summary>The facade → the parent: the exact counts of the partition <see cref="Key"/>.</summary>
 internal sealed record PartitionStatus(string Key);
+
+/// <summary>Asks a node's partition agents for the counts of every live partition; the reply is a dictionary by key.</summary>
+internal sealed class AllPartitionStatistics
+{
+    public static readonly AllPartitionStatistics Instance = new();
+}
 
 /// <summary>How many partitions live on a node, written by its <see cref="PartitionAgentsActor"/> only.</summary>
 internal sealed class PartitionCount

@@ -66,11 +66,12 @@ internal sealed class AgentRecord(IActorRef agentRef)
     public bool Knows(long requestId) => Held.ContainsKey(requestId) || Pending.ContainsKey(requestId);
 }
 
-/// <summary>The gatekeeper's replies to its agents, stamped with its incarnation's epoch.</summary>
-internal sealed class ClusterReplies(long epoch) : IPermitReplies
+/// <summary>The gatekeeper's replies to its agents, stamped with its incarnation's epoch; a grant also with the rates' state after it.</summary>
+internal sealed class ClusterReplies(long epoch, Func<RateState> rates) : IPermitReplies
 {
     /// <inheritdoc />
-    public object Granted(long requestId, in PermitGrant grant) => new RemoteGranted(epoch, requestId, (int)grant.After.InUse, grant.After.Waiting);
+    public object Granted(long requestId, in PermitGrant grant) =>
+        new RemoteGranted(epoch, requestId, (int)grant.After.InUse, grant.After.Waiting) { Rates = rates() };
 
     /// <inheritdoc />
     public object Queued(long requestId, in PermitSnapshot now) => new RemoteQueued(epoch, requestId, (int)now.InUse, now.Waiting);

@@ -37,6 +37,9 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>This node's partitioned cluster limiters by name.</summary>
     private readonly ConcurrentDictionary<string, ClusterPartitionedLimiter> _partitioned = new(StringComparer.Ordinal);
 
+    /// <summary>This node's model-API limiters by name.</summary>
+    private readonly ConcurrentDictionary<string, ClusterModelApiLimiter> _modelApi = new(StringComparer.Ordinal);
+
     internal ActorQueueCluster(ExtendedActorSystem system)
     {
         if (system.Provider is not Akka.Cluster.ClusterActorRefProvider)
@@ -143,6 +146,11 @@ public sealed class ActorQueueCluster : IExtension
         var limit = LimitOf(name, maxRunning, maxQueued, waitTimeout, whenFull);
         while (true)
         {
+            if (_modelApi.ContainsKey(name))
+            {
+                throw new ArgumentException($"'{name}' is a cluster model-API limiter on this node; a concurrency limiter needs a name of its own", nameof(name));
+            }
+
             if (_limiters.TryGetValue(name, out var existing))
             {
                 if (existing.Configured != limit)
@@ -164,6 +172,48 @@ public sealed class ActorQueueCluster : IExtension
             }
 
             System.Stop(limiter.Agent);
+        }
+    }
+
+    /// <summary>
+    /// This node's handle on the cluster-wide model-API limiter <paramref name="name"/>: calls in flight, requests per
+    /// period and tokens per period, shared by every node that asks for the same name (see <see cref="ClusterModelApiLimiter"/>
+    /// for what holds across nodes and hand-overs). Asking again on the same node returns the same handle.
+    /// </summary>
+    /// <param name="name">The limiter's cluster-wide name; not one this node uses for a <see cref="Limiter"/>.</param>
+    /// <param name="options">The limits; the gatekeeper takes those of the first node that reaches it.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="ArgumentException">The name is empty, this node uses it with other options or for a concurrency limiter, or the options' sliding window segments do not split the period.</exception>
+    public ClusterModelApiLimiter ModelApiLimiter(string name, ModelApiLimiterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RateGatekeeper.Check(options);
+        var limit = LimitOf(name, options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer);
+        while (true)
+        {
+            if (_modelApi.TryGetValue(name, out var existing))
+            {
+                return existing.Options == options
+                    ? existing
+                    : throw new ArgumentException($"Cluster model-API limiter '{name}' is already in use on this node with {existing.Options}; got {options}", nameof(options));
+            }
+
+            if (_limiters.ContainsKey(name))
+            {
+                throw new ArgumentException($"'{name}' is a cluster concurrency limiter on this node; a model-API limiter needs a name of its own", nameof(name));
+            }
+
+            ClusterModelApiLimiter? limiter = null;
+            var slots = StartLimiter(name, limit, LimiterAgentActor.Props,
+                _ => _modelApi.TryRemove(new KeyValuePair<string, ClusterModelApiLimiter>(name, limiter!)), register: false, options);
+            limiter = new ClusterModelApiLimiter(slots, options);
+            if (_modelApi.TryAdd(name, limiter))
+            {
+                Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, limiter.Agent));
+                return limiter;
+            }
+
+            System.Stop(slots.Agent);
         }
     }
 
@@ -236,10 +286,10 @@ public sealed class ActorQueueCluster : IExtension
     /// (so recover requests reach it) when <paramref name="register"/>.
     /// </summary>
     internal ClusterConcurrencyLimiter StartLimiter(string name, ClusterLimit limit, Func<LimiterAgentSetup, Props> props,
-                                                    Action<ClusterConcurrencyLimiter> onDisposed, bool register)
+                                                    Action<ClusterConcurrencyLimiter> onDisposed, bool register, ModelApiLimiterOptions? rates = null)
     {
         var setup = new LimiterAgentSetup(name, limit, HubProxy, Cluster.SelfAddress, new LimiterCounts(), new LimiterCounts(),
-            new LimitMirror(limit.MaxRunning, limit.MaxQueued), Settings.HelloInterval);
+            new LimitMirror(limit.MaxRunning, limit.MaxQueued), Settings.HelloInterval) { Rates = rates };
         var agent = StartAgent("actorqueue-limiter", name, props(setup));
         if (register)
         {

@@ -40,6 +40,8 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         LimiterAnnounce => "LA",
         RemoteAcquire => "AQ",
         RemoteRelease => "RE",
+        RemoteSettle => "ST",
+        RemoteSettled => "SD",
         RemoteCancel => "CA",
         RemoteGranted => "GR",
         RemoteQueued => "QU",
@@ -87,7 +89,8 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         switch (message)
         {
             case LimiterEnvelope m:
-                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); w.Write((byte)m.WhenFull); w.Write(m.IdleTimeout.Ticks); WriteNested(w, m.Message);
+                w.Write(m.Name); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued); w.Write((byte)m.WhenFull); w.Write(m.IdleTimeout.Ticks); WriteRates(w, m.Rates);
+                WriteNested(w, m.Message);
                 break;
             case QueueEnvelope m:
                 w.Write(m.Name); w.Write(m.Capacity); WriteNested(w, m.Message);
@@ -101,11 +104,17 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
             case LimiterAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
-                WriteArray(w, m.PendingMayWait, w.Write);
+                WriteArray(w, m.PendingMayWait, w.Write); WriteLongs(w, m.PendingTokens); WriteRateState(w, m.Rates); w.Write(m.FollowedBefore);
 
                 break;
             case RemoteAcquire m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait); w.Write(m.Tokens);
+                break;
+            case RemoteSettle m:
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Permits); w.Write(m.ChargedTokens); w.Write(m.ActualTokens);
+                break;
+            case RemoteSettled m:
+                w.Write(m.Epoch); w.Write(m.RequestId); WriteRateState(w, m.Rates);
                 break;
             case RemoteRelease m:
                 w.Write(m.Epoch); w.Write(m.RequestId);
@@ -114,7 +123,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 w.Write(m.Epoch); w.Write(m.RequestId);
                 break;
             case RemoteGranted m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting); WriteRateState(w, m.Rates);
                 break;
             case RemoteQueued m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting);
@@ -132,7 +141,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 break;
             case ClusterLimiterStatus m:
                 w.Write(m.Name); w.Write(m.Running); w.Write(m.Waiting); w.Write(m.MaxRunning); WriteNullable(w, m.MaxQueued);
-                w.Write(m.Recovering); w.Write(m.Agents);
+                w.Write(m.Recovering); w.Write(m.Agents); WriteNullable(w, m.RequestsAvailable); WriteNullable(w, m.TokensAvailable);
                 break;
             case RecoverQueue m:
                 w.Write(m.Name); w.Write(m.Epoch);
@@ -186,12 +195,14 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
         {
             HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
-            PendingMayWait = ReadBools(r),
+            PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
         },
-        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean() },
+        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = r.ReadInt64() },
+        "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64()),
+        "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
         "CA" => new RemoteCancel(r.ReadInt64(), r.ReadInt64()),
-        "GR" => new RemoteGranted(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
+        "GR" => new RemoteGranted(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()) { Rates = ReadRateState(r) },
         "QU" => new RemoteQueued(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
         "RJ" => new RemoteRejected(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32())
         {
@@ -200,7 +211,10 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "RZ" => new ResizeLimiter(ReadNullableInt(r), ReadNullableInt(r)),
         "LC" => ReadLimit(r),
         "LS" => GetLimiterStatus.Instance,
-        "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32()),
+        "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32())
+        {
+            RequestsAvailable = ReadNullableLong(r), TokensAvailable = ReadNullableLong(r),
+        },
         "RQ" => new RecoverQueue(r.ReadString(), r.ReadInt64()),
         "EN" => ReadEnqueue(r),
         "EA" => new EnqueueAccepted(ReadLongs(r)),
@@ -246,7 +260,41 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         var (name, maxRunning, maxQueued) = (r.ReadString(), r.ReadInt32(), ReadNullableInt(r));
         var whenFull = ReadEnum<QueueFullMode>(r, (byte)QueueFullMode.EvictLowestPriorityNewest);
         var idleTimeout = TimeSpan.FromTicks(Math.Max(0, r.ReadInt64()));
-        return new LimiterEnvelope(name, maxRunning, maxQueued, ReadNested(r)) { WhenFull = whenFull, IdleTimeout = idleTimeout };
+        var rates = ReadRates(r, maxRunning, maxQueued);
+        return new LimiterEnvelope(name, maxRunning, maxQueued, ReadNested(r)) { WhenFull = whenFull, IdleTimeout = idleTimeout, Rates = rates };
+    }
+
+    /// <summary>A model-API limiter's rates, after a presence flag; its concurrency and queue bound travel in the envelope.</summary>
+    private static void WriteRates(BinaryWriter w, ModelApiLimiterOptions? rates)
+    {
+        w.Write(rates is not null);
+        if (rates is not null)
+        {
+            w.Write(rates.RequestsPerPeriod); w.Write(rates.TokensPerPeriod); w.Write(rates.Period.Ticks); WriteNullable(w, rates.SlidingWindowSegments);
+        }
+    }
+
+    /// <summary>Reads the rates back; the options validate every value, so a peer's bad bytes fail here, naming the value.</summary>
+    private static ModelApiLimiterOptions? ReadRates(BinaryReader r, int maxRunning, int? maxQueued)
+    {
+        if (!r.ReadBoolean())
+        {
+            return null;
+        }
+
+        var (requests, tokens, period, segments) = (r.ReadInt32(), r.ReadInt64(), TimeSpan.FromTicks(r.ReadInt64()), ReadNullableInt(r));
+        return new ModelApiLimiterOptions(maxRunning, requests, tokens, period) { MaxQueued = maxQueued, SlidingWindowSegments = segments };
+    }
+
+    private static void WriteRateState(BinaryWriter w, RateState state)
+    {
+        w.Write(state.Sequence); WriteLongs(w, state.Debts);
+    }
+
+    private static RateState ReadRateState(BinaryReader r)
+    {
+        var (sequence, debts) = (r.ReadInt64(), ReadLongs(r));
+        return sequence == 0 && debts.Length == 0 ? RateState.None : new RateState(sequence, debts);
     }
 
     /// <summary>Reads an enum sent as a byte, refusing values beyond <paramref name="max"/> (a peer's bytes are not trusted).</summary>
@@ -327,7 +375,18 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         }
     }
 
+    private static void WriteNullable(BinaryWriter w, long? value)
+    {
+        w.Write(value.HasValue);
+        if (value is { } v)
+        {
+            w.Write(v);
+        }
+    }
+
     private static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;
+
+    private static long? ReadNullableLong(BinaryReader r) => r.ReadBoolean() ? r.ReadInt64() : null;
 
     private static string? ReadNullableString(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
 }

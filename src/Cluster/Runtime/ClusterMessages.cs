@@ -24,6 +24,23 @@ internal sealed record LimiterEnvelope(string Name, int MaxRunning, int? MaxQueu
 
     /// <summary>How long the gatekeeper of a partition lives on with nothing held and nobody waiting; zero for ever.</summary>
     public TimeSpan IdleTimeout { get; init; }
+
+    /// <summary>A model-API limiter's rates (requests and tokens per period), granted with the permits; <c>null</c> for a concurrency limit only.</summary>
+    public ModelApiLimiterOptions? Rates { get; init; }
+}
+
+/// <summary>
+/// What a gatekeeper with rates last told an agent of its rates: <see cref="Debts"/> (per rate, requests then tokens,
+/// how far a settle's excess took it below empty) as of <see cref="Sequence"/>, which counts such states across
+/// incarnations so the newest wins. Agents announce the newest they heard to a new incarnation, so debt survives a hand-over.
+/// </summary>
+internal sealed record RateState(long Sequence, long[] Debts)
+{
+    /// <summary>No state heard (or a limiter without rates).</summary>
+    public static RateState None { get; } = new(0, []);
+
+    /// <summary>The newer of the two.</summary>
+    public RateState Newest(RateState other) => other.Sequence > Sequence ? other : this;
 }
 
 /// <summary>A message for the distributed queue router named <see cref="Name"/>; the hub creates the router on first use (<see cref="Capacity"/> 0: sent by a worker, which does not know it).</summary>
@@ -56,6 +73,15 @@ internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, lo
 
     /// <summary>The newest resized limit the agent knows; <see cref="LimitChanged.None"/> when it knows of no resize.</summary>
     public LimitChanged Limit { get; init; } = LimitChanged.None;
+
+    /// <summary>The tokens each waiting request asks for (a model-API limiter's estimate).</summary>
+    public long[] PendingTokens { get; init; } = [];
+
+    /// <summary>The newest state of the rates the agent heard of.</summary>
+    public RateState Rates { get; init; } = RateState.None;
+
+    /// <summary>Whether the agent followed an earlier incarnation: this one is a successor, whose rates may have been spent already.</summary>
+    public bool FollowedBefore { get; init; }
 }
 
 /// <summary>An agent → the gatekeeper: a request for permits (ids are the agent's own, never reused).</summary>
@@ -69,7 +95,20 @@ internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) 
 
     /// <summary>Whether it may wait; <c>false</c> for a zero wait timeout (granted at once or rejected). Longer timeouts run on the agent.</summary>
     public bool MayWait { get; init; } = true;
+
+    /// <summary>The tokens it asks of a token rate (a model-API call's estimate); 0 for none.</summary>
+    public long Tokens { get; init; }
 }
+
+/// <summary>
+/// An agent → the gatekeeper: a granted call of <see cref="Permits"/> permits and <see cref="ChargedTokens"/> tokens
+/// really used <see cref="ActualTokens"/>. The agent keeps it until <see cref="RemoteSettled"/> comes back and sends
+/// it again (its excess only) to a new incarnation.
+/// </summary>
+internal sealed record RemoteSettle(long Epoch, long RequestId, int Permits, long ChargedTokens, long ActualTokens) : IClusterMessage;
+
+/// <summary>The gatekeeper → an agent: the settle was taken; the rates' state after it.</summary>
+internal sealed record RemoteSettled(long Epoch, long RequestId, RateState Rates) : IClusterMessage;
 
 /// <summary>An agent → the gatekeeper: a granted slot comes back.</summary>
 internal sealed record RemoteRelease(long Epoch, long RequestId) : IClusterMessage;
@@ -78,7 +117,11 @@ internal sealed record RemoteRelease(long Epoch, long RequestId) : IClusterMessa
 internal sealed record RemoteCancel(long Epoch, long RequestId) : IClusterMessage;
 
 /// <summary>The gatekeeper → an agent: the request holds a slot; the cluster-wide counts after the grant.</summary>
-internal sealed record RemoteGranted(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage;
+internal sealed record RemoteGranted(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage
+{
+    /// <summary>The rates' state after the grant (<see cref="RateState.None"/> without rates).</summary>
+    public RateState Rates { get; init; } = RateState.None;
+}
 
 /// <summary>The gatekeeper → an agent: the request waits; <see cref="Waiting"/> cluster-wide, this one included.</summary>
 internal sealed record RemoteQueued(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage;

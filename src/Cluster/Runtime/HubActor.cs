@@ -32,7 +32,8 @@ internal sealed class HubActor : ReceiveActor
 
     private void HandleLimiterEnvelope(LimiterEnvelope envelope) =>
         ChildFor(AgentKinds.Limiter, envelope.Name,
-            () => ClusterGatekeeperActor.Props(envelope.Name, envelope.MaxRunning, envelope.MaxQueued, envelope.WhenFull, envelope.IdleTimeout, _settings.RecoverInterval))
+            () => ClusterGatekeeperActor.Props(envelope.Name, envelope.MaxRunning, envelope.MaxQueued, envelope.WhenFull, envelope.IdleTimeout, _settings.RecoverInterval,
+                                             envelope.Rates))
         .Forward(envelope.Message);
 
     private void HandleQueueEnvelope(QueueEnvelope envelope) =>

@@ -93,4 +93,57 @@ public sealed class ClusterMessageSerializerTests
         var lopsided = wire.ToBinary(new RemoteEnqueue(1, [2, 3], ["1", "2"], -1, 10) { Traces = [traced] });
         Assert.Throws<System.Runtime.Serialization.SerializationException>(() => system.Serialization.Deserialize(lopsided, ClusterMessageSerializer.SerializerId, "EN"));
     }
+
+    [Fact]
+    public async Task The_rate_messages_round_trip_and_bad_rates_from_a_peer_are_refused_naming_the_value()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var system = cluster.Nodes[0];
+        var node = Akka.Cluster.Cluster.Get(system).SelfAddress;
+        var rates = new ModelApiLimiterOptions(4, 500, 200_000, TimeSpan.FromMinutes(1)) { MaxQueued = 9 };
+        object[] messages =
+        [
+            new LimiterEnvelope("llm", 4, 9, new RemoteAcquire(7, 8, "agent") { Tokens = 1234 }) { Rates = rates },
+            new LimiterEnvelope("llm", 4, null, new AgentHello(0)) { Rates = new ModelApiLimiterOptions(4, 5, 6, TimeSpan.FromSeconds(6)) { SlidingWindowSegments = 3 } },
+            new RemoteSettle(1, 2, 1, 300, 450), new RemoteSettled(1, 2, new RateState(17, [0, 150])),
+            new RemoteGranted(1, 2, 3, 4) { Rates = new RateState(5, [1, 2]) },
+            new LimiterAnnounce(42, node, [1], [3], ["src"]) { PendingTokens = [77], Rates = new RateState(9, [0, 800]), FollowedBefore = true },
+            new ClusterLimiterStatus("llm", 1, 2, 3, null, false, 4) { RequestsAvailable = 0, TokensAvailable = -810 },
+        ];
+
+        var serializer = Assert.IsType<ClusterMessageSerializer>(system.Serialization.FindSerializerFor(messages[0]));
+        foreach (var message in messages)
+        {
+            var bytes = serializer.ToBinary(message);
+            var copy = serializer.FromBinary(bytes, serializer.Manifest(message));
+            Assert.IsType(message.GetType(), copy);
+            Assert.Equal(bytes, serializer.ToBinary(copy));
+        }
+
+        var envelope = (LimiterEnvelope)serializer.FromBinary(serializer.ToBinary(messages[0]), "LE");
+        Assert.Equal(rates, envelope.Rates);
+        Assert.Equal(1234, ((RemoteAcquire)envelope.Message).Tokens);
+        var announce = (LimiterAnnounce)serializer.FromBinary(serializer.ToBinary(messages[5]), "LA");
+        Assert.Equal((9L, 800L, true, 77L), (announce.Rates.Sequence, announce.Rates.Debts[1], announce.FollowedBefore, announce.PendingTokens[0]));
+
+        // A peer's zero tokens per period is refused by the options' own check, which names it and its value.
+        var bad = serializer.ToBinary(new LimiterEnvelope("llm", 4, 9, new AgentHello(0)) { Rates = new ModelApiLimiterOptions(4, 500, 77, TimeSpan.FromMinutes(1)) });
+        var tokensAt = IndexOf(bad, BitConverter.GetBytes(77L));
+        BitConverter.GetBytes(0L).CopyTo(bad, tokensAt);
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() => serializer.FromBinary(bad, "LE"));
+        Assert.Equal(("TokensPerPeriod", (object)0L), (refused.ParamName, refused.ActualValue));
+    }
+
+    private static int IndexOf(byte[] haystack, byte[] needle)
+    {
+        for (var i = 0; i + needle.Length <= haystack.Length; i++)
+        {
+            if (haystack.AsSpan(i, needle.Length).SequenceEqual(needle))
+            {
+                return i;
+            }
+        }
+
+        throw new InvalidOperationException("not found");
+    }
 }

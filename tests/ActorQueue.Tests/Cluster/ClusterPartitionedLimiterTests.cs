@@ -8,6 +8,27 @@ namespace ActorQueue.Tests.Cluster;
 public sealed class ClusterPartitionedLimiterTests
 {
     [Fact]
+    public async Task Statistics_of_every_live_partition_come_in_one_call_with_cluster_and_local_counts()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var here = ActorQueueCluster.Get(cluster.Nodes[0]).PartitionedLimiter("stats", maxRunning: 3, maxQueued: null, TimeSpan.FromMinutes(5));
+        var there = ActorQueueCluster.Get(cluster.Nodes[1]).PartitionedLimiter("stats", maxRunning: 3, maxQueued: null, TimeSpan.FromMinutes(5));
+        using var a = await here.AcquireAsync("a", permits: 2).AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        using var b = await here.AcquireAsync("b").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        using var a2 = await there.AcquireAsync("a").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        var waiting = there.AcquireAsync("a").AsTask();
+        await Poll.ValueAsync(() => there.GetStatisticsAsync(), s => s["a"] is { LocalWaiting: 1, Waiting: 1 }, ClusterNodes.StepTimeout);
+
+        var mine = await here.GetStatisticsAsync();
+        Assert.Equal(["a", "b"], mine.Keys.Order());
+        Assert.Equal(new ClusterPartitionStatistics(2, 0, 1, 0), mine["a"]); // cluster-wide as of this node's last reply
+        Assert.Equal(new ClusterPartitionStatistics(1, 0, 1, 0), mine["b"]);
+        var theirs = await there.GetStatisticsAsync();
+        Assert.Equal(new ClusterPartitionStatistics(3, 1, 1, 1), Assert.Single(theirs).Value);
+        Assert.False(waiting.IsCompleted);
+    }
+
+    [Fact]
     public async Task Partitions_limit_each_key_across_nodes_and_idle_ones_stop_on_the_nodes_and_in_the_singleton()
     {
         await using var cluster = await ClusterNodes.StartAsync(2);

@@ -62,6 +62,35 @@ public sealed class ClusterTelemetryTests : IDisposable
     }
 
     [Fact]
+    public async Task The_cluster_limiter_reports_permits_granted_wait_timeouts_evictions_and_tokens_and_its_leases_carry_their_permits()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var node = ActorQueueCluster.Get(cluster.Nodes[0]);
+        var limiter = node.Limiter($"weighted-{_id}", maxRunning: 3, maxQueued: 1, whenFull: ActorQueue.Actors.QueueFullMode.EvictLowestPriorityNewest);
+        var holder = await limiter.AcquireAsync(3, source: "holder").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        Assert.Equal(3, holder.Permits);
+        await Until(ActorQueueTelemetry.LimiterPermitsGranted, 3);
+
+        await Assert.ThrowsAsync<ActorQueue.Actors.ConcurrencyWaitTimeoutException>(() => limiter.AcquireAsync(1, waitTimeout: TimeSpan.Zero).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        await Until(ActorQueueTelemetry.LimiterWaitTimeouts, 1); // refused at the gatekeeper: it may not wait
+        var low = limiter.AcquireAsync(1, priority: 0).AsTask();
+        await Until(ActorQueueTelemetry.LimiterWaiting, 1);
+        var high = limiter.AcquireAsync(1, priority: 1, waitTimeout: TimeSpan.FromMilliseconds(300)).AsTask();
+        await Assert.ThrowsAsync<ActorQueue.Actors.ConcurrencyLimitExceededException>(() => low.WaitAsync(ClusterNodes.StepTimeout));
+        await Until(ActorQueueTelemetry.LimiterEvicted, 1);
+        await Assert.ThrowsAsync<ActorQueue.Actors.ConcurrencyWaitTimeoutException>(() => high.WaitAsync(ClusterNodes.StepTimeout));
+        await Until(ActorQueueTelemetry.LimiterWaitTimeouts, 2); // ran out on the caller's node
+        holder.Dispose();
+
+        var rates = node.ModelApiLimiter($"rated-{_id}", new ActorQueue.Actors.ModelApiLimiterOptions(2, 10, 1000, TimeSpan.FromHours(1)));
+        var lease = await rates.AcquireAsync(250).AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        lease.Settle(40);
+        lease.Dispose();
+        await Until(ActorQueueTelemetry.LimiterTokensGranted, 250);
+        await Until(ActorQueueTelemetry.LimiterTokensSettled, 40);
+    }
+
+    [Fact]
     public async Task The_distributed_queue_reports_depth_enqueued_backpressure_processed_and_errors()
     {
         await using var cluster = await ClusterNodes.StartAsync(1);

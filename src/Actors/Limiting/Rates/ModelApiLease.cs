@@ -69,7 +69,7 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
         }
 
         Volatile.Write(ref _settledTokens, actualTokens);
-        _gatekeeper.Tell(new SettleTokens(new PermitDemand(1, EstimatedTokens), actualTokens), ActorRefs.NoSender);
+        _gatekeeper.Tell(new SettleTokens(new PermitDemand(1, EstimatedTokens), actualTokens) { LeaseId = LeaseId }, ActorRefs.NoSender);
     }
 
     /// <summary>Gives the slot in flight back. Idempotent; never throws, also after the limiter was disposed.</summary>

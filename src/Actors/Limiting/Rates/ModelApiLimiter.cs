@@ -17,7 +17,8 @@ namespace ActorQueue.Actors;
 /// tokens the API billed: unused tokens come back at once, an excess is owed and paid from the next refill, the way
 /// model APIs count. The rates run on <see cref="ModelApiLimiterOptions.TimeProvider"/>, so tests use a fake clock.</para>
 /// <para>Actors share the limit through <see cref="Gatekeeper"/> and <see cref="GatekeeperProtocol"/>: a protocol
-/// acquire costs one slot, one request and no tokens.</para>
+/// acquire costs one slot, one request and its <see cref="GatekeeperProtocol.Acquire.Tokens"/>, and
+/// <see cref="GatekeeperProtocol.Settle"/> settles it as <see cref="ModelApiLease.Settle"/> does.</para>
 /// </remarks>
 [DebuggerDisplay("{Name ?? \"unnamed model API limiter\"}: running {RunningCount}, waiting {WaitingCount}")]
 public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
@@ -177,21 +178,23 @@ internal static class RateGatekeeper
         }
     }
 
+    /// <summary>The two rates of <paramref name="options"/>, fresh (full): requests then tokens, as buckets or sliding windows.</summary>
+    public static IRestingPolicy[] Policies(ModelApiLimiterOptions options) => options.SlidingWindowSegments is { } segments
+        ?
+        [
+            new SlidingWindowPolicy(options.RequestsPerPeriod, options.Period, segments, PermitMeasure.Calls),
+            new SlidingWindowPolicy(options.TokensPerPeriod, options.Period, segments, PermitMeasure.Tokens),
+        ]
+        :
+        [
+            new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
+            new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
+        ];
 
     public static GatekeeperSettings Settings(ModelApiLimiterOptions options, string? name, string metricName, LimiterCounts counts) =>
         new(options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer, name, metricName, counts,
             options.TimeProvider ?? TimeProvider.System)
         {
-            Rates = options.SlidingWindowSegments is { } segments
-                ? () =>
-                [
-                    new SlidingWindowPolicy(options.RequestsPerPeriod, options.Period, segments, PermitMeasure.Calls),
-                    new SlidingWindowPolicy(options.TokensPerPeriod, options.Period, segments, PermitMeasure.Tokens),
-                ]
-                : () =>
-                [
-                    new TokenBucketPolicy(options.RequestsPerPeriod, options.RequestsPerPeriod, options.Period, PermitMeasure.Calls),
-                    new TokenBucketPolicy(options.TokensPerPeriod, options.TokensPerPeriod, options.Period, PermitMeasure.Tokens),
-                ],
+            Rates = () => Policies(options),
         };
 }

@@ -23,4 +23,8 @@ internal sealed class RatePartitionAcquireRequest(object key, string source, IAc
 /// <summary>A lease's holder reports the tokens its call really used, against the <paramref name="Charged"/> demand it was granted.</summary>
 /// <param name="Charged">What the grant took.</param>
 /// <param name="ActualTokens">What the call used.</param>
-internal sealed record SettleTokens(PermitDemand Charged, long ActualTokens) : IDeadLetterSuppression;
+internal sealed record SettleTokens(PermitDemand Charged, long ActualTokens) : IDeadLetterSuppression
+{
+    /// <summary>The lease settled; a cluster limiter's agent needs it to find the lease, a gatekeeper does not.</summary>
+    public long LeaseId { get; init; }
+}

@@ -1,0 +1,121 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Cluster;
+
+// The cluster gatekeeper's rates (a model-API limiter's requests and tokens per period), granted with its permits in
+// one gate, and what survives of them across a hand-over of the singleton.
+//
+// A successor incarnation cannot know how much of the current period its predecessor granted, nor when its bucket would
+// have refilled: it starts every rate empty, counting its periods from its own start (the take-over), and owes the
+// newest debt any agent heard of (a settle's excess beyond empty). So no period is refilled twice and no debt is lost,
+// at the price of at most one period's grants after a hand-over: conservative, it never grants more than the rate.
+internal sealed partial class ClusterGatekeeperActor
+{
+    /// <summary>The rates granted with the permits, requests then tokens; empty for a concurrency limit only.</summary>
+    private readonly IRestingPolicy[] _rates;
+
+    /// <summary>Wakes the actor when a rate fits the head of the queue again.</summary>
+    private readonly GateWakeTimer _wakeTimer;
+
+    /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
+    private readonly RateTelemetry? _rateTelemetry;
+
+    /// <summary>The newest state of the rates this incarnation gave out or heard of; its sequence orders states across incarnations.</summary>
+    private RateState _rateState = RateState.None;
+
+    /// <summary>Whether an announcing agent followed an earlier incarnation: then the rates may be spent, and start empty.</summary>
+    private bool _successor;
+
+    /// <summary>An announcement's view of the rates: the newest state wins, and any agent that knew a predecessor makes this a successor.</summary>
+    private void HearRates(LimiterAnnounce message)
+    {
+        _rateState = _rateState.Newest(message.Rates);
+        _successor |= message.FollowedBefore;
+    }
+
+    /// <summary>A successor's rates, once recovered: empty from now, less the newest debt heard of (see the file's note).</summary>
+    private void StartRates()
+    {
+        if (_rates.Length == 0 || !_successor)
+        {
+            return;
+        }
+
+        var now = _gate.Now;
+        for (var i = 0; i < _rates.Length; i++)
+        {
+            var debt = i < _rateState.Debts.Length ? Math.Max(0, _rateState.Debts[i]) : 0;
+            _rates[i].Take(_rates[i].Limit + debt, now);
+        }
+
+        _log.Info("Cluster gatekeeper {0}: succeeds an earlier incarnation, so its rates start empty with debts [{1}] (state {2})",
+            _name, string.Join(", ", _rateState.Debts), _rateState.Sequence);
+    }
+
+    /// <summary>The rates' state now, numbered after every state before it; agents keep the newest.</summary>
+    private RateState StampRates()
+    {
+        if (_rates.Length == 0)
+        {
+            return RateState.None;
+        }
+
+        var now = _gate.Now;
+        var debts = new long[_rates.Length];
+        for (var i = 0; i < _rates.Length; i++)
+        {
+            debts[i] = -Available(_rates[i], now);
+        }
+
+        _rateState = new RateState(_rateState.Sequence + 1, Array.ConvertAll(debts, debt => Math.Max(0, debt)));
+        return _rateState;
+    }
+
+    /// <summary>A call's real token count: the rates give back or owe, waiters that fit now are granted, the agent hears the new state.</summary>
+    private void HandleSettle(RemoteSettle message)
+    {
+        if (!IsCurrent(message.Epoch, out _))
+        {
+            return; // the agent sends it again once it has announced itself to this incarnation
+        }
+
+        _rateTelemetry?.Settled(message.ActualTokens);
+        _gate.Settle(new PermitDemand(message.Permits, message.ChargedTokens), message.ActualTokens);
+        Sender.Tell(new RemoteSettled(_incarnation.Epoch, message.RequestId, StampRates()));
+    }
+
+    /// <summary>What the rate of <paramref name="measure"/> has left now, below zero while it owes; <c>null</c> without one.</summary>
+    private long? Available(PermitMeasure measure)
+    {
+        var now = _gate.Now;
+        foreach (var rate in _rates)
+        {
+            if (rate.Measure == measure)
+            {
+                return Available(rate, now);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Left in <paramref name="rate"/> at <paramref name="now"/>: its limit less what is in use, below zero for a debt.</summary>
+    private static long Available(IRestingPolicy rate, TimeSpan now)
+    {
+        rate.Available(now); // brings its refills or window up to now
+        return rate.Limit - rate.InUse;
+    }
+
+    /// <summary>After every message: the timer for when a rate fits the head again, and the next-refill gauge.</summary>
+    private void AfterRates()
+    {
+        if (_rates.Length != 0)
+        {
+            _wakeTimer.Arm(_gate.NextWakeAt, _gate);
+            _rateTelemetry!.AfterMessage(_gate.Now);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+// A model-API limiter's agent: the settles of its callers' leases, kept until the gatekeeper confirms them, and the
+// newest state of the rates it heard of, which it announces to a new incarnation (see ClusterGatekeeperActor.Rates.cs).
+internal partial class LimiterAgentActor
+{
+    /// <summary>The held leases settled already (a lease settles once).</summary>
+    private readonly HashSet<long> _settled = [];
+
+    /// <summary>Settles the gatekeeper has not confirmed yet, by request id: sent again to a new incarnation.</summary>
+    private readonly Dictionary<long, RemoteSettle> _unconfirmed = [];
+
+    /// <summary>The newest state of the rates a reply of the gatekeeper carried.</summary>
+    private RateState _rates = RateState.None;
+
+    /// <summary>Whether this agent followed an incarnation before the one it follows now.</summary>
+    private bool _followedBefore;
+
+    /// <summary>A facade lease's <see cref="ModelApiLease.Settle"/> (the lease checked it already).</summary>
+    private void HandleFacadeSettle(SettleTokens message)
+    {
+        if (_held.ContainsKey(message.LeaseId) && _settled.Add(message.LeaseId))
+        {
+            SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, message.Charged.Permits, message.Charged.Tokens, message.ActualTokens));
+        }
+    }
+
+    /// <summary>A local actor's <see cref="GatekeeperProtocol.Settle"/>: checked as at a gatekeeper, then sent on.</summary>
+    private void HandleActorSettle(GatekeeperProtocol.Settle message)
+    {
+        var held = _held.TryGetValue(message.LeaseId, out var lease) && lease is ActorWaiter actor && actor.ReplyTo.Equals(Sender);
+        if (SettleChecks.Refusal(message, held, held && _settled.Contains(message.LeaseId), _name) is { } refusal)
+        {
+            Sender.Tell(new Status.Failure(refusal));
+            return;
+        }
+
+        _settled.Add(message.LeaseId);
+        SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, lease!.Demand.Permits, lease.Demand.Tokens, message.ActualTokens));
+        Sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
+    }
+
+    private void SendSettle(RemoteSettle settle)
+    {
+        _unconfirmed[settle.RequestId] = settle;
+        Send(settle);
+    }
+
+    private void HandleSettled(RemoteSettled message)
+    {
+        HearRates(message.Rates);
+        if (message.Epoch == _gatekeeper.Epoch)
+        {
+            _unconfirmed.Remove(message.RequestId);
+        }
+    }
+
+    private void HearRates(RateState rates) => _rates = _rates.Newest(rates);
+
+    /// <summary>
+    /// After announcing to a new incarnation: the settles the last one did not confirm go again, with their excess only.
+    /// The last one may have taken one before it stopped, and its debt may be in the state just announced; charging an
+    /// excess twice only makes the rate stricter, while giving unused tokens back twice could grant beyond it.
+    /// </summary>
+    private void SettleAgainAfterRecover()
+    {
+        foreach (var (id, settle) in _unconfirmed.ToList())
+        {
+            if (settle.ActualTokens > settle.ChargedTokens)
+            {
+                SendSettle(settle with { Epoch = _gatekeeper.Epoch });
+            }
+            else
+            {
+                _unconfirmed.Remove(id);
+            }
+        }
+    }
+
+    /// <summary>Whether a recover request comes from an incarnation after one this agent followed.</summary>
+    private void NoteSuccession(long epoch) => _followedBefore |= _gatekeeper.Epoch != 0 && _gatekeeper.Epoch != epoch;
+}
