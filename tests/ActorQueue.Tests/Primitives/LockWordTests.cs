@@ -112,6 +112,59 @@ public class LockWordTests
     }
 
     [Fact]
+    public void Racing_takers_never_hold_the_lock_together_and_keep_the_word_exact()
+    {
+        const int rounds = 200_000;
+        const int threads = 4;
+        var state = new LockState();
+        var start = new Barrier(threads);
+        var inside = 0;
+        var mostInside = 0;
+        var counter = 0L;
+        var takes = 0L;
+        var stuck = 0;
+
+        var racers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
+        {
+            var flow = new object();
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                if (!state.TryTakeOrAnnounce())
+                {
+                    state.Leave(); // held: give the announcement up again, as a withdrawn waiter would
+                    continue;
+                }
+
+                state.Grant(flow, 1);
+                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
+                counter++; // not atomic: exact only if the holders never overlap
+                Interlocked.Increment(ref takes);
+                Interlocked.Decrement(ref inside);
+                state.TryClaimRelease(flow, out _);
+                var spins = 0;
+                while (!state.TryFreeUnannounced(flow) && ++spins < 10_000_000)
+                {
+                    // A racer announced at this instant; it gives the announcement up at once.
+                }
+
+                if (spins == 10_000_000)
+                {
+                    Interlocked.Increment(ref stuck);
+                    return;
+                }
+            }
+        })).ToArray();
+        Racers.Run(racers);
+
+        Assert.Equal(0, stuck);
+        Assert.Equal(1, mostInside);
+        Assert.Equal(takes, counter);
+        Assert.Equal(0, state.Announced);
+        Assert.False(state.IsHeld);
+    }
+
+    [Fact]
     public void Racing_flows_cancellers_and_one_coordinator_hold_the_lock_one_at_a_time_and_lose_no_wake_up()
     {
         const int threads = 6;
@@ -170,7 +223,7 @@ public class LockWordTests
                 }
             }
         })).ToArray();
-        Run(flows);
+        Racers.Run(flows);
         coordinator.Stop();
 
         Assert.Empty(failures);
@@ -195,19 +248,6 @@ public class LockWordTests
         state.Sweep(gate);
         state.Clear();
         gate.Release(PermitDemand.One);
-    }
-
-    private static void Run(Thread[] threads)
-    {
-        foreach (var thread in threads)
-        {
-            thread.Start();
-        }
-
-        foreach (var thread in threads)
-        {
-            Assert.True(thread.Join(TimeSpan.FromMinutes(2)), "a racing thread never finished");
-        }
     }
 
     /// <summary>The coordinator's books on the word: the grantee becomes the holder; a waiter granted from the queue leaves.</summary>
@@ -237,89 +277,51 @@ public class LockWordTests
         public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException();
     }
 
-    /// <summary>The coordinator's message loop on one thread, as the actor runs it: sweep, then handle.</summary>
+    /// <summary>The coordinator as the actor runs it: sweep, then handle; a release it is told of frees the lock and hands it on.</summary>
     private sealed class Coordinator
     {
-        private readonly BlockingCollection<object> _mailbox = [];
         private readonly LockState _state;
         private readonly ConcurrentQueue<string> _failures;
-        private readonly Thread _thread;
+        private readonly CoordinatorThread _thread;
 
         public Coordinator(LockState state, ConcurrentQueue<string> failures)
         {
             _state = state;
             _failures = failures;
             Gate = new PermitGate(new Books(state), [state]);
-            _thread = new Thread(Loop) { IsBackground = true };
-            _thread.Start();
+            _thread = new CoordinatorThread(Handle);
         }
 
         public PermitGate Gate { get; }
 
-        public void Post(object message) => _mailbox.Add(message);
+        public void Post(object message) => _thread.Post(message);
 
-        public void Stop()
-        {
-            _mailbox.CompleteAdding();
-            Assert.True(_thread.Join(TimeSpan.FromMinutes(1)), "the coordinator never drained its mailbox");
-        }
+        public void Stop() => _thread.Stop();
 
-        private void Loop()
+        private void Handle(object message)
         {
-            foreach (var message in _mailbox.GetConsumingEnumerable())
+            _state.Sweep(Gate);
+            switch (message)
             {
-                _state.Sweep(Gate);
-                switch (message)
-                {
-                    case RacingWaiter waiter when waiter.IsWithdrawn:
-                        _state.Leave();
-                        break;
-                    case RacingWaiter waiter:
-                        _state.Offer(Gate, waiter);
-                        break;
-                    case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
-                        _state.Leave();
-                        break;
-                    case Released released when ReferenceEquals(_state.Owner, released.Flow) && _state.Depth == 0:
-                        _state.Clear();
-                        Gate.Release(PermitDemand.One);
-                        break;
-                    case Released:
-                        _failures.Enqueue("a release reached the coordinator for a flow that does not hold the lock");
-                        break;
-                }
+                case RacingWaiter waiter when waiter.IsWithdrawn:
+                    _state.Leave();
+                    break;
+                case RacingWaiter waiter:
+                    _state.Offer(Gate, waiter);
+                    break;
+                case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
+                    _state.Leave();
+                    break;
+                case Released released when ReferenceEquals(_state.Owner, released.Flow) && _state.Depth == 0:
+                    _state.Clear();
+                    Gate.Release(PermitDemand.One);
+                    break;
+                case Released:
+                    _failures.Enqueue("a release reached the coordinator for a flow that does not hold the lock");
+                    break;
             }
         }
     }
-
-    private sealed record Withdraw(PermitWaiter Waiter);
 
     private sealed record Released(object Flow);
-
-    /// <summary>A flow's waiter: grant and cancellation race, the first wins, as in the facade's waiter.</summary>
-    private sealed class RacingWaiter(object flow) : PermitWaiter
-    {
-        private int _completed;
-
-        public ManualResetEventSlim Granted { get; } = new();
-
-        public override object? Owner => flow;
-
-        public override bool IsWithdrawn => Volatile.Read(ref _completed) != 0;
-
-        public override bool TryGrant(in PermitGrant grant)
-        {
-            if (Interlocked.Exchange(ref _completed, 1) != 0)
-            {
-                return false;
-            }
-
-            Granted.Set();
-            return true;
-        }
-
-        public bool TryCancel() => Interlocked.Exchange(ref _completed, 1) == 0;
-
-        public override void Fail(Exception error) => throw new InvalidOperationException("nothing fails a waiter here", error);
-    }
 }
