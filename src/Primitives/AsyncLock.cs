@@ -5,8 +5,9 @@ using Akka.Actor;
 namespace ActorQueue.Primitives;
 
 /// <summary>
-/// A reentrant async lock whose state lives in a coordinator actor. The flow that holds it may acquire it again
-/// and must release it as many times; other flows wait in FIFO order.
+/// A reentrant async lock whose waiters live in a coordinator actor. The flow that holds it may acquire it again
+/// and must release it as many times; other flows wait in FIFO order. While nobody waits, a flow takes the free lock
+/// and frees it again without a message (see <see cref="LockState"/>); a newcomer never takes it while anyone waits.
 /// </summary>
 /// <remarks>
 /// <para>"Flow" means the logical async flow that acquired (an <see cref="AsyncLocal{T}"/> identity). The caveat of
@@ -21,6 +22,9 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     private readonly CoordinatorHandle _handle;
     private readonly FlowIdentity _identity;
 
+    /// <summary>The answer of an acquire that took the lock at once.</summary>
+    private static readonly Task<bool> Taken = Task.FromResult(true);
+
     /// <summary>Numbers the conditions bound to this lock.</summary>
     private int _lastConditionId;
 
@@ -33,7 +37,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Whether some flow or actor holds the lock.</summary>
-    public bool IsLocked => State.Owner is not null;
+    public bool IsLocked => State.IsHeld;
 
     /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
     internal int WaitingCount => State.Waiting;
@@ -60,7 +64,15 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
             return Task.FromCanceled<bool>(cancellationToken);
         }
 
-        var waiter = new PrimitiveWaiter(Coordinator, _identity.ForAcquire());
+        var owner = _identity.ForAcquire();
+        if (State.TryTakeOrAnnounce())
+        {
+            State.Grant(owner, 1); // free and nobody waiting: no message
+            return Taken;
+        }
+
+        // Announced: a holder's reentry, or a wait in the coordinator's FIFO.
+        var waiter = new PrimitiveWaiter(Coordinator, owner);
         return _handle.Send(waiter, cancellationToken);
     }
 
@@ -76,9 +88,13 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
         if (remaining == 0)
         {
-            // The last level: the flow forgets the lock and the coordinator frees it (the mirror already counted the others).
+            // The last level: the flow forgets the lock; it frees it itself unless someone waits, then the coordinator
+            // frees it and hands it on (the mirror already counted the other levels).
             _identity.Forget(owner);
-            Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
+            if (!State.TryFreeUnannounced(owner))
+            {
+                Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
+            }
         }
     }
 

@@ -6,10 +6,12 @@ using Akka.Event;
 namespace ActorQueue.Primitives;
 
 /// <summary>
-/// The one owner of an <see cref="AsyncLock"/>'s state: a gate over a pool of one permit (the holder), the holder and
-/// its reentrancy depth (kept in one place, the <see cref="LockState"/> the facade reads), and the waiters of every
-/// <see cref="AsyncCondition"/> bound to the lock. Keeping conditions here makes "release the lock and start waiting"
-/// one atomic step, so no notify can fall between the two.
+/// The one owner of an <see cref="AsyncLock"/>'s waiters: a gate over the one permit of the <see cref="LockState"/>
+/// word shared with the facade (whose flows take and free the lock without a message while nobody waits), and the
+/// waiters of every <see cref="AsyncCondition"/> bound to the lock. Keeping conditions here makes "release the lock
+/// and start waiting" one atomic step, so no notify can fall between the two. Every waiter it puts in the gate was
+/// announced in the word (by the facade before sending it, here for an actor or a notified condition waiter) and
+/// leaves it exactly once.
 /// </summary>
 internal sealed class LockCoordinator : CoordinatorActor
 {
@@ -20,27 +22,43 @@ internal sealed class LockCoordinator : CoordinatorActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public LockCoordinator(LockState state)
-        : base(nameof(AsyncLock), state, new PermitPool(1))
+        : base(nameof(AsyncLock), state, state)
     {
         _state = state;
-        Receive<PrimitiveWaiter>(Offer); // a facade flow asks for the lock: the waiter is the message
+        Receive<PrimitiveWaiter>(Offer); // a facade flow announced itself, then sent its waiter
         Receive<LockRelease>(HandleLockRelease);
         Receive<ConditionWait>(HandleConditionWait);
         Receive<ConditionNotify>(HandleConditionNotify);
         Receive<CancelConditionWait>(HandleCancelConditionWait);
-        Receive<CoordinatorProtocol.Acquire>(message => Offer(ActorWaiter(message.RequestId)));
+        Receive<CoordinatorProtocol.Acquire>(HandleProtocolAcquire);
         Receive<CoordinatorProtocol.Release>(HandleProtocolRelease);
     }
 
     public static Props Props(LockState state) => Akka.Actor.Props.Create(() => new LockCoordinator(state));
 
     /// <inheritdoc />
-    public override void Granting(PermitWaiter waiter, in PermitGrant grant) =>
+    public override void Granting(PermitWaiter waiter, in PermitGrant grant)
+    {
         // Mirrored before the holder resumes, so its first release already finds it the holder.
         _state.Grant(waiter.Owner!, waiter is ConditionWaiter condition ? condition.Depth : 1);
+        if (grant.Waited)
+        {
+            _state.Leave(); // it left the queue; a waiter granted on arrival leaves in Offer
+        }
+    }
 
     /// <inheritdoc />
     public override void GrantLost(PermitWaiter waiter, in PermitGrant grant) => _state.Clear();
+
+    /// <inheritdoc />
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        _state.Sweep(Gate);
+        return base.AroundReceive(receive, message);
+    }
+
+    /// <inheritdoc />
+    protected override void Withdrawn(PermitWaiter waiter) => _state.Leave();
 
     /// <inheritdoc />
     protected override void HandleOwnerStopped(IActorRef owner)
@@ -66,12 +84,24 @@ internal sealed class LockCoordinator : CoordinatorActor
         }
 
         _state.ConditionWaiters = 0;
+        _state.Close();
     }
 
+    private void HandleProtocolAcquire(CoordinatorProtocol.Acquire message)
+    {
+        // Counted before it is offered, so no facade flow takes the lock past it; the sweep after the count is the one
+        // the gate's view may rely on.
+        _state.Announce();
+        _state.Sweep(Gate);
+        Offer(ActorWaiter(message.RequestId));
+    }
+
+    /// <summary>Offers an announced waiter: a reentry at once, anyone else through the gate.</summary>
     private void Offer(PermitWaiter waiter)
     {
         if (waiter.IsWithdrawn)
         {
+            _state.Leave();
             return;
         }
 
@@ -84,10 +114,19 @@ internal sealed class LockCoordinator : CoordinatorActor
                 _state.UndoReenter();
             }
 
+            _state.Leave();
             return;
         }
 
-        Gate.Offer(waiter);
+        _state.Offer(Gate, waiter);
+    }
+
+    /// <summary>A notified (or cancelled) condition waiter queues for the lock, announced first like any other waiter.</summary>
+    private void Requeue(PermitWaiter waiter)
+    {
+        _state.Announce();
+        _state.Sweep(Gate);
+        Gate.Requeue(waiter);
     }
 
     /// <summary>
@@ -145,7 +184,7 @@ internal sealed class LockCoordinator : CoordinatorActor
         while (woken < message.Count && condition.Dequeue() is { } waiter)
         {
             // A notified waiter queues for the lock; it gets it once the notifier (and anyone ahead) releases.
-            Gate.Requeue(waiter);
+            Requeue(waiter);
             woken++;
         }
 
@@ -167,13 +206,13 @@ internal sealed class LockCoordinator : CoordinatorActor
         if (condition.Remove(waiter))
         {
             ConditionWaitersChanged(-1);
-            Gate.Requeue(waiter);
+            Requeue(waiter);
         }
         else if (condition.Dequeue() is { } next)
         {
             // Already notified and waiting for the lock: the notify passes on to the next condition waiter.
             ConditionWaitersChanged(-1);
-            Gate.Requeue(next);
+            Requeue(next);
         }
     }
 

@@ -1,16 +1,63 @@
+using System.Diagnostics;
+using ActorQueue.Coordination;
+
 namespace ActorQueue.Primitives;
 
 /// <summary>
-/// The lock's holder and depth: the one place they are kept. The coordinator writes the holder (and the depth it
-/// starts with) before a grant completes, and adds a level for a reentry or removes one for an actor's release; the
-/// holding flow's facade takes its own levels off atomically (<see cref="TryClaimRelease"/>, <see cref="ClaimAll"/>)
-/// and tells the coordinator only when none is left. So a release is checked synchronously, and a second release
-/// cannot pass the check while the first is on its way.
+/// The lock's shared state: one 64-bit word that says whether it is held (bit 0), how many waiters are announced and
+/// not yet gone (bits 32–62) and whether the coordinator has stopped (bit 63), so that one compare-and-swap sees and
+/// changes all three; beside it the holder and its depth (the one place they are kept). It is also the coordinator
+/// gate's permit policy: a pool of one permit, the word's held bit. The channel, written down:
+/// <list type="bullet">
+/// <item>Acquire (a facade flow, <see cref="TryTakeOrAnnounce"/>): takes the lock when the whole word is 0 (free,
+/// nobody announced, not closed), else counts itself as a waiter and then sends its waiter to the coordinator. The
+/// taker then writes its depth and itself as holder (<see cref="Grant"/>) before its acquire returns.</item>
+/// <item>Release (the holding flow, its last level claimed, <see cref="TryFreeUnannounced"/>): clears the holder, then
+/// frees the word by a CAS that requires nobody announced; when someone is, the holder stays and the flow tells the
+/// coordinator (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>The coordinator: counts an actor caller, or a condition waiter moving into the gate, as a waiter before
+/// offering it (<see cref="Announce"/>); uncounts a waiter when it leaves the gate (<see cref="Leave"/>: granted,
+/// withdrawn, or not queued at all); and, at the start of every message and after every announcement, copies the held
+/// bit into its gate's view (<see cref="Sweep"/>). Its gate takes and frees the word itself (<see cref="Take"/>,
+/// <see cref="Release"/>).</item>
+/// </list>
 /// </summary>
-internal sealed class LockState : Coordination.PrimitiveState
+/// <remarks>
+/// <para>No barging and no lost wake-up: the word is freed outside the coordinator only by a CAS that saw nobody
+/// announced, and taken outside it only by a CAS that saw nobody announced. So from an announcement until the count
+/// falls back to 0 only the coordinator takes or frees the word: its view, copied after the announcement, is exact,
+/// and a lock freed while anyone waits was freed by the coordinator itself, which grants its head in the same step. A
+/// waiter whose message is still on its way finds the lock as the sweep on its arrival copies it.</para>
+/// <para>The holder field while the word changes hands: a fast releaser clears it before its CAS (so a newcomer that
+/// takes the word never has its own holder overwritten), and puts it back if the CAS fails because someone announced
+/// meanwhile (only the word's holder writes the field; the coordinator reads it only for messages sent after it was
+/// written). Between its CAS and its <see cref="Grant"/> a fast taker holds the word with no holder written: nobody
+/// but the taker's own flow can act on the holder then, and that flow has not returned yet.</para>
+/// </remarks>
+[DebuggerDisplay("held {IsHeld}, depth {Depth}, announced {Announced}, waiting {Waiting}")]
+internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
 {
+    /// <summary>The held bit.</summary>
+    private const long Held = 1;
+
+    /// <summary>One announced waiter.</summary>
+    private const long OneWaiter = 1L << 32;
+
+    /// <summary>The coordinator has stopped: no fast take succeeds any more.</summary>
+    private const long Closed = long.MinValue;
+
+    /// <summary>Bit 0: held. Bits 32–62: waiters announced and not yet gone. Bit 63: closed.</summary>
+    private long _word;
+
+    /// <summary>The gate's view of the held bit: set by <see cref="Sweep"/> and the gate's own steps; the coordinator's only.</summary>
+    private bool _freeForGate = true;
+
+    /// <summary>The holder (a flow token or an actor); <c>null</c> when free or between a fast take and its <see cref="Grant"/>.</summary>
     private volatile object? _owner;
+
+    /// <summary>How many levels the holder holds.</summary>
     private int _depth;
+
     private volatile int _conditionWaiters;
 
     /// <summary>
@@ -29,7 +76,74 @@ internal sealed class LockState : Coordination.PrimitiveState
     /// <summary>How many levels the holder holds.</summary>
     public int Depth => Volatile.Read(ref _depth);
 
-    /// <summary>The coordinator grants the lock: the depth first, so whoever sees the new holder sees its depth.</summary>
+    /// <summary>Whether some flow or actor holds the lock (the word's held bit).</summary>
+    public bool IsHeld => (Volatile.Read(ref _word) & Held) != 0;
+
+    /// <summary>Waiters announced and not yet granted or withdrawn (including those whose message is on its way).</summary>
+    public int Announced => (int)((Volatile.Read(ref _word) >> 32) & int.MaxValue);
+
+    /// <inheritdoc />
+    public PermitMeasure Measure => PermitMeasure.Permits;
+
+    /// <inheritdoc />
+    public bool IsTimed => false;
+
+    /// <inheritdoc />
+    public long Limit => 1;
+
+    /// <inheritdoc />
+    public long InUse => _freeForGate ? 0 : 1;
+
+    /// <summary>
+    /// A flow acquires: takes the lock if it is free and nobody waits (<c>true</c>; the caller then calls
+    /// <see cref="Grant"/>), else counts itself as a waiter (<c>false</c>; it must then send its waiter to the coordinator).
+    /// A flow that holds the lock already is announced too: its reentry is the coordinator's.
+    /// </summary>
+    public bool TryTakeOrAnnounce()
+    {
+        var word = Volatile.Read(ref _word);
+        while (true)
+        {
+            var take = word == 0; // free, nobody announced, not closed
+            var seen = Interlocked.CompareExchange(ref _word, take ? Held : word + OneWaiter, word);
+            if (seen == word)
+            {
+                return take;
+            }
+
+            word = seen;
+        }
+    }
+
+    /// <summary>
+    /// The holding flow has claimed its last level: frees the lock without the coordinator if nobody is announced (or the
+    /// coordinator has stopped). <c>false</c>: someone waits; the holder stays written and the flow must tell the
+    /// coordinator, which frees the lock and hands it on.
+    /// </summary>
+    /// <param name="owner">The releasing flow's token, put back if the free fails.</param>
+    public bool TryFreeUnannounced(object owner)
+    {
+        var word = Volatile.Read(ref _word);
+        while ((word & Closed) != 0 || word >> 32 == 0)
+        {
+            Debug.Assert((word & Held) != 0, "only a holder frees the lock");
+
+            // Cleared before the word is free: a newcomer that takes it next writes its own holder, never to be overwritten.
+            _owner = null;
+            var seen = Interlocked.CompareExchange(ref _word, word & ~Held, word);
+            if (seen == word)
+            {
+                return true;
+            }
+
+            _owner = owner; // the word moved (someone announced): still the holder until the coordinator frees it
+            word = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>The lock is granted (by a fast take or the coordinator): the depth first, so whoever sees the new holder sees its depth.</summary>
     public void Grant(object owner, int depth)
     {
         Volatile.Write(ref _depth, depth);
@@ -46,7 +160,7 @@ internal sealed class LockState : Coordination.PrimitiveState
     /// <returns>The levels left.</returns>
     public int ReleaseOne() => Interlocked.Decrement(ref _depth);
 
-    /// <summary>The coordinator frees the lock.</summary>
+    /// <summary>The coordinator forgets the holder (the word is freed by its gate's <see cref="Release"/>).</summary>
     public void Clear()
     {
         _owner = null;
@@ -85,4 +199,74 @@ internal sealed class LockState : Coordination.PrimitiveState
 
     /// <summary>Whether <paramref name="owner"/> holds the lock, as far as the mirror knows.</summary>
     public bool IsHeldBy(object? owner) => owner is not null && ReferenceEquals(_owner, owner) && Depth > 0;
+
+    /// <summary>Coordinator: an actor caller or a condition waiter is about to be offered; it counts as a waiter from now on.</summary>
+    public void Announce() => Interlocked.Add(ref _word, OneWaiter);
+
+    /// <summary>Coordinator: an announced waiter is granted, withdrawn, or was never queued; it no longer blocks the fast path.</summary>
+    public void Leave()
+    {
+        var after = Interlocked.Add(ref _word, -OneWaiter);
+        Debug.Assert(((after >> 32) & int.MaxValue) != int.MaxValue, "only an announced waiter leaves");
+    }
+
+    /// <summary>Coordinator, at the start of every message and after an announcement: copies the held bit, granting whoever a free lock lets in.</summary>
+    public void Sweep(PermitGate gate)
+    {
+        var wasFree = _freeForGate;
+        _freeForGate = !IsHeld;
+        if (_freeForGate && !wasFree && gate.Waiting > 0)
+        {
+            gate.Wake();
+        }
+    }
+
+    /// <summary>Coordinator: offers an announced waiter; unless it now waits in the gate, it leaves at once.</summary>
+    public void Offer(PermitGate gate, PermitWaiter waiter)
+    {
+        if (gate.Offer(waiter) != OfferOutcome.Queued)
+        {
+            Leave();
+        }
+    }
+
+    /// <summary>Coordinator, stopping: every later acquire goes to the stopped coordinator and fails.</summary>
+    public void Close() => Interlocked.Or(ref _word, Closed);
+
+    /// <inheritdoc />
+    public long Available(TimeSpan now) => _freeForGate ? 1 : 0;
+
+    /// <inheritdoc />
+    public bool CanTake(long cost, TimeSpan now) => cost <= Available(now);
+
+    /// <inheritdoc />
+    public void Take(long cost, TimeSpan now)
+    {
+        // The gate takes only for an announced waiter, so no fast take competes: the bit is clear and stays the gate's.
+        var before = Interlocked.Or(ref _word, Held);
+        _freeForGate = false;
+        Debug.Assert((before & Held) == 0 && before >> 32 != 0, "the gate takes a free lock, for an announced waiter");
+    }
+
+    /// <inheritdoc />
+    public void Refund(long cost, TimeSpan now) => Release(cost, now);
+
+    /// <inheritdoc />
+    public void Release(long cost, TimeSpan now)
+    {
+        Interlocked.And(ref _word, ~Held);
+        _freeForGate = true;
+    }
+
+    /// <inheritdoc />
+    public void Settle(long charged, long actual, TimeSpan now)
+    {
+        // The lock is held, not consumed.
+    }
+
+    /// <inheritdoc />
+    public TimeSpan NextAvailableAt(long cost, TimeSpan now) => CanTake(cost, now) ? now : TimeSpan.MaxValue;
+
+    /// <inheritdoc />
+    public void Resize(long limit) => throw new NotSupportedException("A lock has one holder.");
 }

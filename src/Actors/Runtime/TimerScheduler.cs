@@ -7,7 +7,8 @@ using Akka.Event;
 namespace ActorQueue.Runtime;
 
 /// <summary>
-/// Akka's scheduler on .NET timers (<see cref="TimeProvider.System"/>): each scheduled message or action is one timer,
+/// Akka's scheduler on the timers of a <see cref="TimeProvider"/> (the system's clock in an actor system; a fake
+/// clock in tests): each scheduled message or action is one timer,
 /// so a system with nothing due costs no CPU. Akka's default, the hashed-wheel scheduler, wakes its thread every
 /// <c>akka.scheduler.tick-duration</c> (10 ms) from the first thing ever scheduled until the system terminates: an idle
 /// processing queue, whose router runs a heartbeat timer, cost about 4 % of a core with it. Enabled by
@@ -16,7 +17,10 @@ namespace ActorQueue.Runtime;
 internal sealed class TimerScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
 {
     /// <summary>The clock and timers.</summary>
-    private readonly TimeProvider _time = TimeProvider.System;
+    private readonly TimeProvider _time;
+
+    /// <summary>The timestamp the monotonic clocks count from.</summary>
+    private readonly long _started;
 
     /// <summary>Timers not yet finished, so that disposal stops them all.</summary>
     private readonly ConcurrentDictionary<Entry, byte> _pending = new();
@@ -24,14 +28,20 @@ internal sealed class TimerScheduler : SchedulerBase, IDateTimeOffsetNowTimeProv
     /// <summary>1 once disposed (the system terminated): nothing more is scheduled or run.</summary>
     private int _disposed;
 
-    /// <summary>Creates the scheduler; Akka calls this when it reads <c>akka.scheduler.implementation</c>.</summary>
+    /// <summary>Creates the scheduler on the system's clock; Akka calls this when it reads <c>akka.scheduler.implementation</c>.</summary>
     public TimerScheduler(Config scheduler, ILoggingAdapter log)
-        : base(scheduler, log)
+        : this(scheduler, log, TimeProvider.System)
     {
     }
 
-    /// <summary>The timestamp the monotonic clocks count from.</summary>
-    private readonly long _started = TimeProvider.System.GetTimestamp();
+    /// <summary>Creates the scheduler on <paramref name="time"/>: its timers, its monotonic clocks and its wall clock.</summary>
+    internal TimerScheduler(Config scheduler, ILoggingAdapter log, TimeProvider time)
+        : base(scheduler, log)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        _time = time;
+        _started = time.GetTimestamp();
+    }
 
     public override TimeSpan MonotonicClock => _time.GetElapsedTime(_started);
 

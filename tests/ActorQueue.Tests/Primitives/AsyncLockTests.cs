@@ -176,4 +176,26 @@ public class AsyncLockTests : ActorQueueTestKit
         await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(waiting));
         Assert.Throws<ObjectDisposedException>(() => { _ = @lock.AcquireAsync(); });
     }
+
+    [Fact]
+    public async Task Flows_and_actors_share_one_lock_in_arrival_order_and_a_free_lock_costs_the_coordinator_nothing()
+    {
+        using var @lock = new AsyncLock(Sys);
+        Assert.True(await @lock.AcquireAsync()); // free and nobody waits: taken without a message
+        Assert.Equal(0, @lock.State.Waiting);
+        var actor = CreateTestProbe();
+        @lock.Coordinator.Tell(new Acquire(1), actor.Ref);
+        await Eventually(() => @lock.WaitingCount == 1, "the actor waits behind the flow");
+        var flow = InAnotherFlow(() => @lock.AcquireAsync());
+        await Eventually(() => @lock.WaitingCount == 2, "a second flow waits behind the actor");
+
+        @lock.Release(); // someone waits: the coordinator frees the lock and hands it on
+        await actor.ExpectMsgAsync(new Acquired(1));
+        Assert.False(flow.IsCompleted, "the flow waits for the actor ahead of it");
+        var newcomer = InAnotherFlow(() => @lock.AcquireAsync());
+        @lock.Coordinator.Tell(new Release(2), actor.Ref);
+
+        Assert.True(await Within(flow));
+        Assert.False(newcomer.IsCompleted, "a newcomer never passes a waiter");
+    }
 }

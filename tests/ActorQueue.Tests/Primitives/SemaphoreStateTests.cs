@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ActorQueue.Coordination;
 using ActorQueue.Primitives;
 
@@ -155,7 +154,7 @@ public class SemaphoreStateTests
                 }
             }
         })).ToArray();
-        Run(racers);
+        Racers.Run(racers);
 
         Assert.Equal(2 - taken.Sum(), state.Value);
         Assert.Equal(0, state.Announced);
@@ -200,7 +199,7 @@ public class SemaphoreStateTests
                 }
             }
         })).ToArray();
-        Run(callers);
+        Racers.Run(callers);
         coordinator.Stop();
 
         Assert.InRange(mostHolders, 1, permits);
@@ -237,19 +236,6 @@ public class SemaphoreStateTests
         state.Offer(gate, waiter);
     }
 
-    private static void Run(Thread[] threads)
-    {
-        foreach (var thread in threads)
-        {
-            thread.Start();
-        }
-
-        foreach (var thread in threads)
-        {
-            Assert.True(thread.Join(TimeSpan.FromMinutes(2)), "a racing thread never finished");
-        }
-    }
-
     /// <summary>The coordinator's books on the word: a waiter granted from the queue leaves it.</summary>
     private sealed class Books(SemaphoreState state) : IPermitGateListener
     {
@@ -278,78 +264,42 @@ public class SemaphoreStateTests
         public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException();
     }
 
-    /// <summary>The coordinator's message loop on one thread, as the actor runs it: sweep, then handle.</summary>
+    /// <summary>The coordinator as the actor runs it: sweep, then handle.</summary>
     private sealed class Coordinator
     {
-        private readonly BlockingCollection<object> _mailbox = [];
         private readonly SemaphoreState _state;
-        private readonly Thread _thread;
+        private readonly CoordinatorThread _thread;
 
         public Coordinator(SemaphoreState state)
         {
             _state = state;
             Gate = new PermitGate(new Books(state), [state]);
-            _thread = new Thread(Loop) { IsBackground = true };
-            _thread.Start();
+            _thread = new CoordinatorThread(Handle);
         }
 
         public PermitGate Gate { get; }
 
-        public void Post(object message) => _mailbox.Add(message);
+        public void Post(object message) => _thread.Post(message);
 
-        public void Stop()
-        {
-            _mailbox.CompleteAdding();
-            Assert.True(_thread.Join(TimeSpan.FromMinutes(1)), "the coordinator never drained its mailbox");
-        }
+        public void Stop() => _thread.Stop();
 
-        private void Loop()
+        private void Handle(object message)
         {
-            foreach (var message in _mailbox.GetConsumingEnumerable())
+            _state.Sweep(Gate);
+            switch (message)
             {
-                _state.Sweep(Gate);
-                switch (message)
-                {
-                    case RacingWaiter waiter:
-                        _state.Offer(Gate, waiter);
-                        break;
-                    case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
-                        _state.Leave();
-                        break;
-                }
+                case RacingWaiter waiter:
+                    _state.Offer(Gate, waiter);
+                    break;
+                case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
+                    _state.Leave();
+                    break;
             }
         }
     }
-
-    private sealed record Withdraw(PermitWaiter Waiter);
 
     private sealed class Nudge
     {
         public static readonly Nudge Instance = new();
-    }
-
-    /// <summary>A caller's waiter: grant and cancellation race, the first wins, as in the facade's waiter.</summary>
-    private sealed class RacingWaiter : PermitWaiter
-    {
-        private int _completed;
-
-        public ManualResetEventSlim Granted { get; } = new();
-
-        public override bool IsWithdrawn => Volatile.Read(ref _completed) != 0;
-
-        public override bool TryGrant(in PermitGrant grant)
-        {
-            if (Interlocked.Exchange(ref _completed, 1) != 0)
-            {
-                return false;
-            }
-
-            Granted.Set();
-            return true;
-        }
-
-        public bool TryCancel() => Interlocked.Exchange(ref _completed, 1) == 0;
-
-        public override void Fail(Exception error) => throw new InvalidOperationException("nothing fails a waiter here", error);
     }
 }

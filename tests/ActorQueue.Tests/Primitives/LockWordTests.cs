@@ -1,0 +1,327 @@
+using System.Collections.Concurrent;
+using ActorQueue.Coordination;
+using ActorQueue.Primitives;
+
+namespace ActorQueue.Tests.Primitives;
+
+/// <summary>
+/// The lock's shared word driven directly, without actors: flows take and free the lock on any thread while nobody
+/// waits; a thread standing in for the coordinator serves announced waiters through a real gate, sweeping the word
+/// before every message and freeing the lock for a release that found a waiter, as <c>LockCoordinator</c> does.
+/// </summary>
+public class LockWordTests
+{
+    [Fact]
+    public void With_nobody_waiting_a_flow_takes_and_frees_the_lock_without_the_coordinator()
+    {
+        var state = new LockState();
+        var flow = new object();
+
+        Assert.True(state.TryTakeOrAnnounce());
+        state.Grant(flow, 1);
+        Assert.True(state.IsHeld);
+        Assert.True(state.TryClaimRelease(flow, out var remaining));
+        Assert.Equal(0, remaining);
+        Assert.True(state.TryFreeUnannounced(flow));
+
+        Assert.False(state.IsHeld);
+        Assert.Null(state.Owner);
+        Assert.Equal(0, state.Announced);
+    }
+
+    [Fact]
+    public void A_release_that_finds_a_waiter_leaves_the_lock_held_for_the_coordinator_to_hand_on()
+    {
+        var state = new LockState();
+        var gate = new PermitGate(new Books(state), [state]);
+        var holder = new object();
+        Assert.True(state.TryTakeOrAnnounce());
+        state.Grant(holder, 1);
+        var waiter = new Coordination.TestWaiter("waiter");
+        Assert.False(state.TryTakeOrAnnounce());
+        Deliver(state, gate, waiter);
+        Assert.False(waiter.IsGranted);
+
+        Assert.True(state.TryClaimRelease(holder, out _));
+        Assert.False(state.TryFreeUnannounced(holder)); // someone waits: the coordinator frees and hands on
+        Assert.True(state.IsHeld);
+        Assert.Same(holder, state.Owner); // the coordinator checks the holder of the release it is told of
+        FreeByCoordinator(state, gate);
+
+        Assert.True(waiter.IsGranted);
+        Assert.True(state.IsHeld);
+        Assert.Equal(0, state.Announced); // it left: the fast path opens again once it frees the lock
+    }
+
+    [Fact]
+    public void A_newcomer_never_takes_the_lock_while_anyone_waits()
+    {
+        var state = new LockState();
+        var gate = new PermitGate(new Books(state), [state]);
+        var holder = new object();
+        Assert.True(state.TryTakeOrAnnounce());
+        state.Grant(holder, 1);
+        Assert.False(state.TryTakeOrAnnounce()); // a waiter announced; its message is still on its way
+        Assert.True(state.TryClaimRelease(holder, out _));
+        Assert.False(state.TryFreeUnannounced(holder));
+        FreeByCoordinator(state, gate); // the release arrives first: the lock is free, the waiter not yet queued
+
+        Assert.False(state.IsHeld);
+        Assert.False(state.TryTakeOrAnnounce()); // free, but someone waits: the newcomer queues too
+
+        var first = new Coordination.TestWaiter("first");
+        var second = new Coordination.TestWaiter("second");
+        Deliver(state, gate, first);
+        Deliver(state, gate, second);
+        Assert.True(first.IsGranted);
+        Assert.False(second.IsGranted);
+        Assert.Equal(1, state.Announced);
+    }
+
+    [Fact]
+    public void The_lock_taken_on_the_fast_path_is_never_granted_again_by_the_gate()
+    {
+        var state = new LockState();
+        var gate = new PermitGate(new Books(state), [state]);
+        state.Sweep(gate); // a message while the lock is free: the gate sees it free
+        Assert.True(state.TryTakeOrAnnounce());
+        state.Grant(new object(), 1);
+
+        var waiter = new Coordination.TestWaiter("waiter");
+        Assert.False(state.TryTakeOrAnnounce());
+        Deliver(state, gate, waiter);
+
+        Assert.False(waiter.IsGranted);
+        Assert.Equal(0, state.Available(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void After_the_coordinator_stops_no_acquire_takes_the_lock_and_a_holder_still_frees_it()
+    {
+        var state = new LockState();
+        var holder = new object();
+        Assert.True(state.TryTakeOrAnnounce());
+        state.Grant(holder, 1);
+        state.Close();
+
+        Assert.False(state.TryTakeOrAnnounce()); // it goes to the stopped coordinator, which fails it
+        Assert.True(state.TryClaimRelease(holder, out _));
+        Assert.True(state.TryFreeUnannounced(holder));
+        Assert.False(state.IsHeld);
+        Assert.False(state.TryTakeOrAnnounce());
+    }
+
+    [Fact]
+    public void Racing_takers_never_hold_the_lock_together_and_keep_the_word_exact()
+    {
+        const int rounds = 200_000;
+        const int threads = 4;
+        var state = new LockState();
+        var start = new Barrier(threads);
+        var inside = 0;
+        var mostInside = 0;
+        var counter = 0L;
+        var takes = 0L;
+        var stuck = 0;
+
+        var racers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
+        {
+            var flow = new object();
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                if (!state.TryTakeOrAnnounce())
+                {
+                    state.Leave(); // held: give the announcement up again, as a withdrawn waiter would
+                    continue;
+                }
+
+                state.Grant(flow, 1);
+                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
+                counter++; // not atomic: exact only if the holders never overlap
+                Interlocked.Increment(ref takes);
+                Interlocked.Decrement(ref inside);
+                state.TryClaimRelease(flow, out _);
+                var spins = 0;
+                while (!state.TryFreeUnannounced(flow) && ++spins < 10_000_000)
+                {
+                    // A racer announced at this instant; it gives the announcement up at once.
+                }
+
+                if (spins == 10_000_000)
+                {
+                    Interlocked.Increment(ref stuck);
+                    return;
+                }
+            }
+        })).ToArray();
+        Racers.Run(racers);
+
+        Assert.Equal(0, stuck);
+        Assert.Equal(1, mostInside);
+        Assert.Equal(takes, counter);
+        Assert.Equal(0, state.Announced);
+        Assert.False(state.IsHeld);
+    }
+
+    [Fact]
+    public void Racing_flows_cancellers_and_one_coordinator_hold_the_lock_one_at_a_time_and_lose_no_wake_up()
+    {
+        const int threads = 6;
+        const int rounds = 20_000;
+        var state = new LockState();
+        var failures = new ConcurrentQueue<string>();
+        var coordinator = new Coordinator(state, failures);
+        var inside = 0;
+        var mostInside = 0;
+        var counter = 0L;
+        var holds = 0L;
+        var fast = 0;
+        var start = new Barrier(threads);
+
+        var flows = Enumerable.Range(0, threads).Select(index => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                var flow = new object();
+                if (state.TryTakeOrAnnounce())
+                {
+                    state.Grant(flow, 1);
+                    Interlocked.Increment(ref fast);
+                }
+                else
+                {
+                    var waiter = new RacingWaiter(flow);
+                    coordinator.Post(waiter);
+                    if (i % 5 == index % 5 && waiter.TryCancel())
+                    {
+                        coordinator.Post(new Withdraw(waiter));
+                        continue;
+                    }
+
+                    if (!waiter.Granted.Wait(TimeSpan.FromSeconds(60)))
+                    {
+                        failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        return;
+                    }
+                }
+
+                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
+                counter++; // not atomic: exact only if the holders never overlap
+                Interlocked.Increment(ref holds);
+                Interlocked.Decrement(ref inside);
+                if (!state.TryClaimRelease(flow, out var remaining) || remaining != 0)
+                {
+                    failures.Enqueue("a granted flow did not hold the lock at depth 1");
+                    return;
+                }
+
+                if (!state.TryFreeUnannounced(flow))
+                {
+                    coordinator.Post(new Released(flow));
+                }
+            }
+        })).ToArray();
+        Racers.Run(flows);
+        coordinator.Stop();
+
+        Assert.Empty(failures);
+        Assert.Equal(1, mostInside);
+        Assert.Equal(holds, counter);
+        Assert.True(fast > 0, "no flow ever took the lock on the fast path");
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+        Assert.False(state.IsHeld);
+    }
+
+    /// <summary>The coordinator's handling of one facade waiter's message: sweep, then offer.</summary>
+    private static void Deliver(LockState state, PermitGate gate, PermitWaiter waiter)
+    {
+        state.Sweep(gate);
+        state.Offer(gate, waiter);
+    }
+
+    /// <summary>The coordinator's handling of a release that found a waiter: sweep, forget the holder, free and hand on.</summary>
+    private static void FreeByCoordinator(LockState state, PermitGate gate)
+    {
+        state.Sweep(gate);
+        state.Clear();
+        gate.Release(PermitDemand.One);
+    }
+
+    /// <summary>The coordinator's books on the word: the grantee becomes the holder; a waiter granted from the queue leaves.</summary>
+    private sealed class Books(LockState state) : IPermitGateListener
+    {
+        public void Publish(in PermitSnapshot now) => state.Waiting = now.Waiting;
+
+        public void Queued(PermitWaiter waiter)
+        {
+        }
+
+        public void Granting(PermitWaiter waiter, in PermitGrant grant)
+        {
+            state.Grant(waiter.Owner ?? waiter, 1);
+            if (grant.Waited)
+            {
+                state.Leave();
+            }
+        }
+
+        public void GrantLost(PermitWaiter waiter, in PermitGrant grant) => state.Clear();
+
+        public void Granted(PermitWaiter waiter, in PermitGrant grant)
+        {
+        }
+
+        public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException();
+    }
+
+    /// <summary>The coordinator as the actor runs it: sweep, then handle; a release it is told of frees the lock and hands it on.</summary>
+    private sealed class Coordinator
+    {
+        private readonly LockState _state;
+        private readonly ConcurrentQueue<string> _failures;
+        private readonly CoordinatorThread _thread;
+
+        public Coordinator(LockState state, ConcurrentQueue<string> failures)
+        {
+            _state = state;
+            _failures = failures;
+            Gate = new PermitGate(new Books(state), [state]);
+            _thread = new CoordinatorThread(Handle);
+        }
+
+        public PermitGate Gate { get; }
+
+        public void Post(object message) => _thread.Post(message);
+
+        public void Stop() => _thread.Stop();
+
+        private void Handle(object message)
+        {
+            _state.Sweep(Gate);
+            switch (message)
+            {
+                case RacingWaiter waiter when waiter.IsWithdrawn:
+                    _state.Leave();
+                    break;
+                case RacingWaiter waiter:
+                    _state.Offer(Gate, waiter);
+                    break;
+                case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
+                    _state.Leave();
+                    break;
+                case Released released when ReferenceEquals(_state.Owner, released.Flow) && _state.Depth == 0:
+                    _state.Clear();
+                    Gate.Release(PermitDemand.One);
+                    break;
+                case Released:
+                    _failures.Enqueue("a release reached the coordinator for a flow that does not hold the lock");
+                    break;
+            }
+        }
+    }
+
+    private sealed record Released(object Flow);
+}
