@@ -49,6 +49,48 @@ public class PartitionedLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_newcomer_never_passes_a_partitions_waiter()
+    {
+        await using var limiter = NewLimiter(2);
+        var held = await Within(limiter.AcquireAsync("a").AsTask());
+        var large = limiter.AcquireAsync("a", permits: 2).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the two-permit caller waits");
+
+        // One permit is free, but the head of the queue wants two: the newcomer queues behind it.
+        var small = limiter.AcquireAsync("a").AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 2 }, "the newcomer waits behind the head");
+        Assert.False(small.IsCompleted);
+
+        held.Dispose();
+        var largeLease = await Within(large);
+        Assert.False(small.IsCompleted);
+        largeLease.Dispose();
+        (await Within(small)).Dispose();
+    }
+
+    [Fact]
+    public async Task A_partition_that_stopped_queueing_grants_exactly_its_limit()
+    {
+        // Queue once (the partition gets a gate), let a sweep drop the gate, then fill it again: never more than the limit.
+        await using var limiter = NewLimiter(2);
+        var first = await Within(limiter.AcquireAsync("a", permits: 2).AsTask());
+        var waiting = limiter.AcquireAsync("a").AsTask();
+        first.Dispose();
+        var second = await Within(waiting);
+        _clock.Advance(IdleTimeout);
+        await Eventually(() => limiter.StatisticsOf("a") is { Running: 1, Waiting: 0 }, "one permit held, nobody waits");
+
+        var third = await Within(limiter.AcquireAsync("a").AsTask());
+        var fourth = limiter.AcquireAsync("a").AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the third caller waits: two are held");
+        Assert.Equal(2, limiter.StatisticsOf("a")!.Running);
+
+        second.Dispose();
+        (await Within(fourth)).Dispose();
+        third.Dispose();
+    }
+
+    [Fact]
     public void A_null_key_is_rejected_naming_the_parameter()
     {
         using var limiter = NewLimiter(1);
@@ -104,7 +146,7 @@ public class PartitionedLimiterTests : ActorQueueTestKit
         using var stop = new CancellationTokenSource();
         var sweeper = Task.Run(async () =>
         {
-            // Paced, so the parent's mailbox is not buried under sweeps: each one may stop a partition a request is racing to.
+            // Paced, so the actor's mailbox is not buried under sweeps: each one may drop a partition a request is racing to.
             while (!stop.IsCancellationRequested)
             {
                 _clock.Advance(IdleTimeout);
@@ -112,20 +154,23 @@ public class PartitionedLimiterTests : ActorQueueTestKit
             }
         });
 
-        // The loop ends once enough partitions were stopped and made again; its cap only bounds a run where the sweeper starves.
+        // Each caller moves between two keys of its own and two shared ones (where callers queue, so the partitions
+        // get gates) every few hundred requests: a key left idle is dropped while the callers are on the other one,
+        // and made again when they come back. A request or waiter lost with a dropped partition hangs its caller.
         var callers = Enumerable.Range(0, 4).Select(caller => InAnotherFlow(async () =>
         {
-            for (var i = 0; limiter.PartitionsMade < 40 && i < 2_000_000; i++)
+            for (var i = 0; limiter.PartitionsMade < 40; i++)
             {
-                using var lease = await limiter.AcquireAsync(i % 3 == 0 ? "shared" : $"key-{caller}");
+                var side = (i / 300) % 2;
+                using var lease = await limiter.AcquireAsync(i % 3 == 0 ? $"shared-{side}" : $"key-{caller}-{side}");
             }
         }));
         await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
         await stop.CancelAsync();
         await sweeper;
 
-        Assert.True(limiter.PartitionsMade >= 40, $"partitions were stopped and made again amid the requests ({limiter.PartitionsMade} made)");
-        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was stopped");
+        Assert.True(limiter.PartitionsMade >= 40, $"partitions were dropped and made again amid the requests ({limiter.PartitionsMade} made)");
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was dropped");
     }
 
     [Fact]

@@ -48,7 +48,7 @@ internal sealed class PartitionedModelApiRateLimiter<TResource, TKey>(Partitione
         var request = limiter.Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter");
         try
         {
-            var slot = await limiter.Send(request, key, cancellationToken).ConfigureAwait(false);
+            var slot = await limiter.Send(request, cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _successful);
             return new RateLease(ModelApiLimiter.LeaseOf(request, slot));
         }

@@ -24,3 +24,10 @@ internal sealed class RatePartitionAcquireRequest(object key, string source, IAc
 /// <param name="Charged">What the grant took.</param>
 /// <param name="ActualTokens">What the call used.</param>
 internal sealed record SettleTokens(PermitDemand Charged, long ActualTokens) : IDeadLetterSuppression;
+
+/// <summary>Where a <see cref="ModelApiLease"/>'s settle goes: its gatekeeper, or its partition inside a partitioned limiter's actor.</summary>
+internal interface ITokenSettler
+{
+    /// <summary>Sends <paramref name="message"/> to whoever granted the lease.</summary>
+    void Settle(SettleTokens message);
+}
