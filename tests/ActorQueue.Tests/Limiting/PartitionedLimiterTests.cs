@@ -91,6 +91,29 @@ public class PartitionedLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task Waiters_of_several_partitions_time_out_on_the_limiters_one_wake_timer_each_at_its_own_deadline()
+    {
+        await using var limiter = NewLimiter(1);
+        var a = await Within(limiter.AcquireAsync("a").AsTask());
+        var b = await Within(limiter.AcquireAsync("b").AsTask());
+        var late = limiter.AcquireAsync("b", waitTimeout: TimeSpan.FromSeconds(20)).AsTask();
+        var early = limiter.AcquireAsync("a", waitTimeout: TimeSpan.FromSeconds(10)).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 } && limiter.StatisticsOf("b") is { Waiting: 1 }, "both wait");
+        (await Within(limiter.AcquireAsync("sync").AsTask())).Dispose(); // a round trip: the actor has armed its wake timer
+
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        var error = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(early));
+        Assert.Equal(TimeSpan.FromSeconds(10), error.WaitTimeout);
+        Assert.False(late.IsCompleted);
+
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(late));
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 0 } && limiter.StatisticsOf("b") is { Waiting: 0 }, "neither waits");
+        a.Dispose();
+        b.Dispose();
+    }
+
+    [Fact]
     public void A_null_key_is_rejected_naming_the_parameter()
     {
         using var limiter = NewLimiter(1);

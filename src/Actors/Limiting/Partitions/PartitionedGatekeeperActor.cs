@@ -184,9 +184,16 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         }
 
         var due = next - _shared.Now;
+        if (due <= TimeSpan.Zero)
+        {
+            // Past already (the clock moved while this message ran): a timer for a past time may wait for the next tick.
+            Self.Tell(GateWake.Instance, ActorRefs.NoSender);
+            return;
+        }
+
         _wakeTimer ??= _settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), Self,
                                                    Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _wakeTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 }
 
