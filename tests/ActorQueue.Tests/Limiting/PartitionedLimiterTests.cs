@@ -180,12 +180,22 @@ public class PartitionedLimiterTests : ActorQueueTestKit
         // Each caller moves between two keys of its own and two shared ones (where callers queue, so the partitions
         // get gates) every few hundred requests: a key left idle is dropped while the callers are on the other one,
         // and made again when they come back. A request or waiter lost with a dropped partition hangs its caller.
+        // Holders per key: a partition dropped while busy would let its key's next one grant past the limit.
+        var holders = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var overLimit = 0;
         var callers = Enumerable.Range(0, 4).Select(caller => InAnotherFlow(async () =>
         {
             for (var i = 0; limiter.PartitionsMade < 40; i++)
             {
                 var side = (i / 300) % 2;
-                using var lease = await limiter.AcquireAsync(i % 3 == 0 ? $"shared-{side}" : $"key-{caller}-{side}");
+                var key = i % 3 == 0 ? $"shared-{side}" : $"key-{caller}-{side}";
+                using var lease = await limiter.AcquireAsync(key);
+                if (holders.AddOrUpdate(key, 1, (_, held) => held + 1) > 1)
+                {
+                    Interlocked.Increment(ref overLimit);
+                }
+
+                holders.AddOrUpdate(key, 0, (_, held) => held - 1);
             }
         }));
         await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
@@ -193,6 +203,7 @@ public class PartitionedLimiterTests : ActorQueueTestKit
         await sweeper;
 
         Assert.True(limiter.PartitionsMade >= 40, $"partitions were dropped and made again amid the requests ({limiter.PartitionsMade} made)");
+        Assert.Equal(0, overLimit);
         await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was dropped");
     }
 
