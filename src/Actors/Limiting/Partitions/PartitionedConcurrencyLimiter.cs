@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using System.Diagnostics;
 using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
@@ -15,7 +16,7 @@ namespace ActorQueue.Actors;
 /// </summary>
 /// <typeparam name="TKey">The key; compared with its <see cref="object.Equals(object)"/>.</typeparam>
 [DebuggerDisplay("{Name ?? \"unnamed\"}: {PartitionCount} partitions")]
-public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDisposable
+public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDisposable, IPartitionedLimiter<TKey>
     where TKey : notnull
 {
     /// <summary>The actor and the live partitions.</summary>
@@ -74,18 +75,10 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     public ValueTask<ConcurrencyLease> AcquireAsync(TKey key, int permits = 1, int priority = 0, TimeSpan? waitTimeout = null,
                                                     string source = "unnamed", CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(source);
-        LimitValidation.Permits(permits, Limit.MaxRunning, Name, nameof(permits));
-        var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
-        _partitions.ThrowIfDisposed(this);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
-        }
-
-        var request = new PartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout);
-        return _partitions.Send(request, cancellationToken);
+        var request = Request(key, permits, priority, waitTimeout, source, nameof(permits));
+        return cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken)
+            : _partitions.Send(request, cancellationToken);
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
@@ -107,7 +100,7 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     {
         ArgumentNullException.ThrowIfNull(keyOf);
         _partitions.ThrowIfDisposed(this);
-        return new PartitionedConcurrencyRateLimiter<TResource, TKey>(this, keyOf);
+        return new PartitionedLimiterAdapter<TResource, TKey>(this, keyOf);
     }
 
     /// <summary>Stops every partition without waiting: waiters get <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
@@ -122,6 +115,33 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
 
     /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>
     internal PartitionStatistics? StatisticsOf(TKey key) => _partitions.StatisticsOf(key);
+
+    /// <inheritdoc />
+    PartitionedGatekeeper IPartitionedLimiter<TKey>.Partitions => _partitions;
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Probe => ActorQueueLease.Probe;
+
+    /// <inheritdoc />
+    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, int permitCount) =>
+        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter", nameof(permitCount));
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) => new ActorQueueLease(slot);
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => ActorQueueLease.Failed(reason);
+
+    /// <summary>Checks the arguments and makes the request.</summary>
+    private PartitionAcquireRequest Request(TKey key, int permits, int priority, TimeSpan? waitTimeout, string source, string permitsName)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(source);
+        LimitValidation.Permits(permits, Limit.MaxRunning, Name, permitsName);
+        var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
+        _partitions.ThrowIfDisposed(this);
+        return new PartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout);
+    }
 }
 
 /// <summary>The counts of one partition of a <see cref="PartitionedConcurrencyLimiter{TKey}"/>.</summary>

@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using System.Diagnostics;
 using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
@@ -14,7 +15,7 @@ namespace ActorQueue.Actors;
 /// </summary>
 /// <typeparam name="TKey">The key; compared with its <see cref="object.Equals(object)"/>.</typeparam>
 [DebuggerDisplay("{Name ?? \"unnamed\"}: {PartitionCount} partitions")]
-public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDisposable
+public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDisposable, IPartitionedLimiter<TKey>
     where TKey : notnull
 {
     /// <summary>The actor and the live partitions.</summary>
@@ -94,7 +95,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     {
         ArgumentNullException.ThrowIfNull(keyOf);
         _partitions.ThrowIfDisposed(this);
-        return new PartitionedModelApiRateLimiter<TResource, TKey>(this, keyOf);
+        return new PartitionedLimiterAdapter<TResource, TKey>(this, keyOf);
     }
 
     /// <summary>Stops every partition without waiting: waiters get <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
@@ -121,4 +122,21 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     /// <summary>Sends <paramref name="request"/> to the limiter's actor and awaits its grant, tracing a real wait.</summary>
     internal ValueTask<ConcurrencyLease> Send(RatePartitionAcquireRequest request, CancellationToken cancellationToken) =>
         _partitions.Send(request, cancellationToken);
+
+    /// <inheritdoc />
+    PartitionedGatekeeper IPartitionedLimiter<TKey>.Partitions => _partitions;
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Probe => RateLease.Probe;
+
+    /// <inheritdoc />
+    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, int permitCount) =>
+        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter");
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) =>
+        new RateLease(ModelApiLimiter.LeaseOf(request, slot));
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => RateLease.Failed(reason, retryAfter);
 }
