@@ -182,7 +182,7 @@ internal sealed class LimiterCounts
 }
 
 /// <summary>Returns facade leases to their gatekeeper.</summary>
-internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser
+internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser, ITokenSettler
 {
     /// <summary>The gatekeeper that granted the lease (a partition's own, for a partitioned limiter).</summary>
     public IActorRef Gatekeeper => gatekeeper;
@@ -190,6 +190,9 @@ internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease) =>
         gatekeeper.Tell(lease.Permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(lease.Permits), ActorRefs.NoSender);
+
+    /// <inheritdoc />
+    public void Settle(SettleTokens message) => gatekeeper.Tell(message, ActorRefs.NoSender);
 }
 
 /// <summary>Asks the gatekeeper how many actor callers its books hold (idle ones included); the reply is an <see cref="int"/>. For diagnostics and tests.</summary>

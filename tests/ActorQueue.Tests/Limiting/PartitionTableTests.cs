@@ -2,88 +2,106 @@ using ActorQueue.Actors;
 
 namespace ActorQueue.Tests.Limiting;
 
-/// <summary>The rule that makes and stops partitions, without actors, on a clock the test moves.</summary>
+/// <summary>The rule that makes and drops partitions, without actors, on sweep times the test chooses.</summary>
 public class PartitionTableTests
 {
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Period = IdleTimeout / 2;
 
-    private sealed class Child(object key)
+    /// <summary>A partition whose idleness the test sets.</summary>
+    private sealed class Slot(object key) : ISweptPartition
     {
         public object Key { get; } = key;
+
+        public bool Idle { get; set; } = true;
+
+        public int IdleSweeps { get; set; }
+
+        public bool SweepIsIdle() => Idle;
     }
 
-    private readonly PartitionTable<Child> _table = new(IdleTimeout);
+    private readonly PartitionTable<Slot> _table = new(IdleTimeout);
 
-    private Child Route(object key) => _table.Route(key, k => new Child(k));
+    private Slot Route(object key) => _table.Route(key, k => new Slot(k));
+
+    /// <summary>Sweeps at whole periods 1..<paramref name="last"/>; returns what the last one dropped.</summary>
+    private List<Slot> SweepThrough(int first, int last)
+    {
+        var dropped = new List<Slot>();
+        for (var sweep = first; sweep <= last; sweep++)
+        {
+            dropped = _table.Sweep(Period * sweep);
+        }
+
+        return dropped;
+    }
 
     [Fact]
-    public void A_partition_is_stopped_only_after_staying_idle_for_the_whole_timeout()
+    public void A_partition_is_dropped_only_after_staying_idle_for_the_whole_timeout()
     {
-        var child = Route("a");
-        _table.Idle("a", child, handled: 1, TimeSpan.FromSeconds(1));
+        var slot = Route("a");
 
-        Assert.Empty(_table.Sweep(TimeSpan.FromSeconds(10.9)));
-        var stopped = Assert.Single(_table.Sweep(TimeSpan.FromSeconds(11)));
+        Assert.Empty(SweepThrough(1, 2));
+        var dropped = Assert.Single(_table.Sweep(Period * 3));
 
-        Assert.Same(child, stopped.Value);
+        Assert.Same(slot, dropped);
         Assert.Equal(0, _table.Count);
     }
 
     [Fact]
-    public void A_request_routed_after_the_idle_report_keeps_the_partition_alive()
+    public void A_request_routed_between_sweeps_keeps_the_partition_for_another_whole_timeout()
     {
-        var child = Route("a");
-        _table.Idle("a", child, handled: 1, TimeSpan.Zero);
+        var slot = Route("a");
+        SweepThrough(1, 2);
 
-        // The race: the parent routes a request while the child's idle report is already on record.
-        Assert.Same(child, Route("a"));
+        // The race: a request reaches the partition one sweep before it would have been dropped.
+        Assert.Same(slot, Route("a"));
 
-        Assert.Empty(_table.Sweep(TimeSpan.FromHours(1)));
-        Assert.Equal(1, _table.Count);
+        Assert.Empty(SweepThrough(3, 4));
+        Assert.Single(_table.Sweep(Period * 5));
     }
 
     [Fact]
-    public void An_idle_report_that_has_not_seen_every_request_is_ignored()
+    public void A_busy_partition_is_never_dropped()
     {
-        var child = Route("a");
+        var slot = Route("a");
+        slot.Idle = false;
+
+        Assert.Empty(SweepThrough(1, 100));
+        slot.Idle = true;
+        Assert.Empty(SweepThrough(101, 102));
+        Assert.Single(_table.Sweep(Period * 103));
+    }
+
+    [Fact]
+    public void Sweeps_closer_than_a_period_count_once()
+    {
         Route("a");
 
-        _table.Idle("a", child, handled: 1, TimeSpan.Zero);
+        // A backlog of sweeps handled at one instant (a fake clock moved far, a busy actor) must not count three times.
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Empty(_table.Sweep(Period));
+        }
 
-        Assert.Empty(_table.Sweep(TimeSpan.FromHours(1)));
-        _table.Idle("a", child, handled: 2, TimeSpan.FromHours(1));
-        Assert.Single(_table.Sweep(TimeSpan.FromHours(2)));
+        Assert.Empty(_table.Sweep(Period * 2));
+        Assert.Single(_table.Sweep(Period * 3));
     }
 
     [Fact]
-    public void A_partition_busy_again_and_idle_again_counts_its_timeout_from_the_last_report()
-    {
-        var child = Route("a");
-        _table.Idle("a", child, handled: 1, TimeSpan.Zero);
-        Route("a");
-        _table.Idle("a", child, handled: 2, TimeSpan.FromSeconds(5));
-
-        Assert.Empty(_table.Sweep(TimeSpan.FromSeconds(12)));
-        Assert.Single(_table.Sweep(TimeSpan.FromSeconds(15)));
-    }
-
-    [Fact]
-    public void A_report_from_a_stopped_partition_does_not_touch_its_successor()
+    public void A_dropped_key_gets_a_new_partition_on_its_next_request()
     {
         var first = Route("a");
-        _table.Idle("a", first, handled: 1, TimeSpan.Zero);
-        Assert.Single(_table.Sweep(IdleTimeout));
+        SweepThrough(1, 3);
 
         var second = Route("a");
-        _table.Idle("a", first, handled: 1, IdleTimeout);
 
         Assert.NotSame(first, second);
-        Assert.Empty(_table.Sweep(TimeSpan.FromHours(1)));
-        Assert.Equal(1, _table.Count);
+        Assert.Equal((1, 2L), (_table.Count, _table.Made));
     }
 
     [Fact]
-    public void Withdrawing_from_a_stopped_partition_routes_nowhere_and_makes_nothing()
+    public void Withdrawing_from_a_dropped_partition_routes_nowhere_and_makes_nothing()
     {
         Assert.False(_table.TryRoute("gone", out _));
         Assert.Equal(0, _table.Count);
@@ -92,30 +110,26 @@ public class PartitionTableTests
     [Fact]
     public void A_million_distinct_keys_over_time_keep_the_table_bounded()
     {
-        // One key a millisecond, each used once and idle at once; the parent sweeps every half timeout.
+        // One key a millisecond, each used once and idle at once; the actor sweeps every half timeout.
         var tick = TimeSpan.FromMilliseconds(1);
-        var sweepEvery = (int)(IdleTimeout / 2 / tick);
-        var bound = (int)((IdleTimeout + (IdleTimeout / 2)) / tick) + 1;
+        var sweepEvery = (int)(Period / tick);
+        var bound = (int)((IdleTimeout + Period) / tick) + 1;
         var now = TimeSpan.Zero;
         var largest = 0;
-        var largestReports = 0;
         for (var key = 0; key < 1_000_000; key++)
         {
             now += tick;
-            var child = Route(key);
-            _table.Idle(key, child, handled: 1, now);
+            Route(key);
             if (key % sweepEvery == 0)
             {
                 _table.Sweep(now);
             }
 
             largest = Math.Max(largest, _table.Count);
-            largestReports = Math.Max(largestReports, _table.IdleReports);
         }
 
         Assert.InRange(largest, 1, bound);
-        Assert.InRange(largestReports, 1, bound);
-        _table.Sweep(now + IdleTimeout);
-        Assert.Equal((0, 0), (_table.Count, _table.IdleReports));
+        SweepThrough((int)(now / Period) + 1, (int)(now / Period) + 3);
+        Assert.Equal(0, _table.Count);
     }
 }

@@ -49,6 +49,71 @@ public class PartitionedLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_newcomer_never_passes_a_partitions_waiter()
+    {
+        await using var limiter = NewLimiter(2);
+        var held = await Within(limiter.AcquireAsync("a").AsTask());
+        var large = limiter.AcquireAsync("a", permits: 2).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the two-permit caller waits");
+
+        // One permit is free, but the head of the queue wants two: the newcomer queues behind it.
+        var small = limiter.AcquireAsync("a").AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 2 }, "the newcomer waits behind the head");
+        Assert.False(small.IsCompleted);
+
+        held.Dispose();
+        var largeLease = await Within(large);
+        Assert.False(small.IsCompleted);
+        largeLease.Dispose();
+        (await Within(small)).Dispose();
+    }
+
+    [Fact]
+    public async Task A_partition_that_stopped_queueing_grants_exactly_its_limit()
+    {
+        // Queue once (the partition gets a gate), let a sweep drop the gate, then fill it again: never more than the limit.
+        await using var limiter = NewLimiter(2);
+        var first = await Within(limiter.AcquireAsync("a", permits: 2).AsTask());
+        var waiting = limiter.AcquireAsync("a").AsTask();
+        first.Dispose();
+        var second = await Within(waiting);
+        _clock.Advance(IdleTimeout);
+        await Eventually(() => limiter.StatisticsOf("a") is { Running: 1, Waiting: 0 }, "one permit held, nobody waits");
+
+        var third = await Within(limiter.AcquireAsync("a").AsTask());
+        var fourth = limiter.AcquireAsync("a").AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the third caller waits: two are held");
+        Assert.Equal(2, limiter.StatisticsOf("a")!.Running);
+
+        second.Dispose();
+        (await Within(fourth)).Dispose();
+        third.Dispose();
+    }
+
+    [Fact]
+    public async Task Waiters_of_several_partitions_time_out_on_the_limiters_one_wake_timer_each_at_its_own_deadline()
+    {
+        await using var limiter = NewLimiter(1);
+        var a = await Within(limiter.AcquireAsync("a").AsTask());
+        var b = await Within(limiter.AcquireAsync("b").AsTask());
+        var late = limiter.AcquireAsync("b", waitTimeout: TimeSpan.FromSeconds(20)).AsTask();
+        var early = limiter.AcquireAsync("a", waitTimeout: TimeSpan.FromSeconds(10)).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 } && limiter.StatisticsOf("b") is { Waiting: 1 }, "both wait");
+        (await Within(limiter.AcquireAsync("sync").AsTask())).Dispose(); // a round trip: the actor has armed its wake timer
+
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        var error = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(early));
+        Assert.Equal(TimeSpan.FromSeconds(10), error.WaitTimeout);
+        Assert.False(late.IsCompleted);
+
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(late));
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 0 } && limiter.StatisticsOf("b") is { Waiting: 0 }, "neither waits");
+        a.Dispose();
+        b.Dispose();
+    }
+
+    [Fact]
     public void A_null_key_is_rejected_naming_the_parameter()
     {
         using var limiter = NewLimiter(1);
@@ -104,7 +169,7 @@ public class PartitionedLimiterTests : ActorQueueTestKit
         using var stop = new CancellationTokenSource();
         var sweeper = Task.Run(async () =>
         {
-            // Paced, so the parent's mailbox is not buried under sweeps: each one may stop a partition a request is racing to.
+            // Paced, so the actor's mailbox is not buried under sweeps: each one may drop a partition a request is racing to.
             while (!stop.IsCancellationRequested)
             {
                 _clock.Advance(IdleTimeout);
@@ -112,20 +177,34 @@ public class PartitionedLimiterTests : ActorQueueTestKit
             }
         });
 
-        // The loop ends once enough partitions were stopped and made again; its cap only bounds a run where the sweeper starves.
+        // Each caller moves between two keys of its own and two shared ones (where callers queue, so the partitions
+        // get gates) every few hundred requests: a key left idle is dropped while the callers are on the other one,
+        // and made again when they come back. A request or waiter lost with a dropped partition hangs its caller.
+        // Holders per key: a partition dropped while busy would let its key's next one grant past the limit.
+        var holders = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var overLimit = 0;
         var callers = Enumerable.Range(0, 4).Select(caller => InAnotherFlow(async () =>
         {
-            for (var i = 0; limiter.PartitionsMade < 40 && i < 2_000_000; i++)
+            for (var i = 0; limiter.PartitionsMade < 40; i++)
             {
-                using var lease = await limiter.AcquireAsync(i % 3 == 0 ? "shared" : $"key-{caller}");
+                var side = (i / 300) % 2;
+                var key = i % 3 == 0 ? $"shared-{side}" : $"key-{caller}-{side}";
+                using var lease = await limiter.AcquireAsync(key);
+                if (holders.AddOrUpdate(key, 1, (_, held) => held + 1) > 1)
+                {
+                    Interlocked.Increment(ref overLimit);
+                }
+
+                holders.AddOrUpdate(key, 0, (_, held) => held - 1);
             }
         }));
         await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
         await stop.CancelAsync();
         await sweeper;
 
-        Assert.True(limiter.PartitionsMade >= 40, $"partitions were stopped and made again amid the requests ({limiter.PartitionsMade} made)");
-        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was stopped");
+        Assert.True(limiter.PartitionsMade >= 40, $"partitions were dropped and made again amid the requests ({limiter.PartitionsMade} made)");
+        Assert.Equal(0, overLimit);
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was dropped");
     }
 
     [Fact]

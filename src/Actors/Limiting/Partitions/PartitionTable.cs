@@ -1,105 +1,126 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 
 namespace ActorQueue.Actors;
 
+/// <summary>What the <see cref="PartitionTable{TPartition}"/> asks of a partition when it sweeps.</summary>
+internal interface ISweptPartition
+{
+    /// <summary>Sweeps in a row that found it idle and untouched; the table resets it on every request routed to it.</summary>
+    int IdleSweeps { get; set; }
+
+    /// <summary>Whether it holds nothing, nobody waits and its rates are at rest; it may shed what it no longer needs.</summary>
+    bool SweepIsIdle();
+}
+
 /// <summary>
-/// The partitioned limiter's rule for creating and stopping partitions, apart from the actors (a pure class, tested
-/// alone). Every request for a partition goes through <see cref="Route"/>, which counts it. A partition reports that
-/// it is idle with how many of those it has handled; it is idle only if that is all of them, and it is stopped only
-/// after staying so for the whole idle timeout. A request routed after the report makes the report stale, so a
-/// partition that a request is on its way to is never stopped; a request routed after the stop makes a new one.
+/// The partitioned limiter's rule for making and dropping partitions, apart from the actor (a pure class, tested
+/// alone). Every request for a partition goes through <see cref="Route"/> or <see cref="TryRoute"/>, which marks it
+/// busy. A sweep counts, per partition, the sweeps in a row that found it idle; it drops a partition once
+/// <see cref="SweepsToDrop"/> of them did, and counts a sweep only if it comes a whole sweep period after the last
+/// counted one, so a partition is dropped only after staying idle and untouched for two periods (the idle timeout)
+/// and at most three. The one owner (the actor) is the only writer; readers of the dictionary on other threads see
+/// every partition from before its first request until after it was dropped.
 /// </summary>
-/// <typeparam name="TChild">The partition's handle (its gatekeeper).</typeparam>
-internal sealed class PartitionTable<TChild>(TimeSpan idleTimeout)
-    where TChild : class
+/// <typeparam name="TPartition">A partition's state.</typeparam>
+/// <param name="idleTimeout">How long a partition stays idle before it is dropped: two sweep periods.</param>
+internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
+    where TPartition : class, ISweptPartition
 {
     /// <summary>The live partitions by key.</summary>
-    private readonly Dictionary<object, Partition> _partitions = [];
+    private readonly ConcurrentDictionary<object, TPartition> _partitions = new();
 
-    /// <summary>Idle reports, oldest first; an entry is live while its partition is still idle since that report.</summary>
-    private readonly Queue<(object Key, Partition Partition, TimeSpan Since)> _idle = new();
+    /// <summary>Idle sweeps in a row that drop a partition: idle at the first, then two whole periods more.</summary>
+    public const int SweepsToDrop = 3;
+
+    /// <summary>When the last counted sweep ran; <c>null</c> before the first.</summary>
+    private TimeSpan? _lastSweep;
+
+    /// <summary>How many partitions were ever made.</summary>
+    private long _made;
+
+    /// <summary>How many are live (the dictionary's own count takes all its locks).</summary>
+    private int _count;
+
+    /// <summary>How often the owner sweeps: half the idle timeout (at least a millisecond).</summary>
+    public TimeSpan SweepPeriod { get; } = idleTimeout / 2 > TimeSpan.FromMilliseconds(1) ? idleTimeout / 2 : TimeSpan.FromMilliseconds(1);
 
     /// <summary>How many partitions are live.</summary>
-    public int Count => _partitions.Count;
+    public int Count => Volatile.Read(ref _count);
 
-    /// <summary>Idle reports kept (live or stale); bounded by the reports of one idle timeout.</summary>
-    public int IdleReports => _idle.Count;
+    /// <summary>How many partitions were ever made (a dropped key's next request makes another).</summary>
+    public long Made => Volatile.Read(ref _made);
 
-    /// <summary>The partition for <paramref name="key"/>, made by <paramref name="create"/> if none is live; counts one request to it.</summary>
-    public TChild Route(object key, Func<object, TChild> create)
+    /// <summary>The live partitions.</summary>
+    public ICollection<TPartition> Live => _partitions.Values;
+
+    /// <summary>The live partitions by key, for readers on any thread.</summary>
+    public IEnumerable<KeyValuePair<object, TPartition>> Entries => _partitions;
+
+    /// <summary>The live partition for <paramref name="key"/>, for readers on any thread (nothing is marked).</summary>
+    public bool TryGet(object key, [MaybeNullWhen(false)] out TPartition partition) => _partitions.TryGetValue(key, out partition);
+
+    /// <summary>The partition for <paramref name="key"/>, made by <paramref name="create"/> if none is live; marks it busy.</summary>
+    public TPartition Route(object key, Func<object, TPartition> create)
     {
         if (!_partitions.TryGetValue(key, out var partition))
         {
-            partition = new Partition(create(key));
-            _partitions.Add(key, partition);
+            partition = create(key);
+            _partitions[key] = partition;
+            Volatile.Write(ref _count, _count + 1);
+            Volatile.Write(ref _made, _made + 1);
         }
 
-        partition.Sent++;
-        return partition.Child;
+        partition.IdleSweeps = 0;
+        return partition;
     }
 
-    /// <summary>The live partition for <paramref name="key"/>, counting one message to it; <c>false</c> (nothing counted) when none is live.</summary>
-    public bool TryRoute(object key, [MaybeNullWhen(false)] out TChild child)
+    /// <summary>The live partition for <paramref name="key"/>, marked busy; <c>false</c> (nothing made) when none is live.</summary>
+    public bool TryRoute(object key, [MaybeNullWhen(false)] out TPartition partition)
     {
-        if (_partitions.TryGetValue(key, out var partition))
+        if (_partitions.TryGetValue(key, out partition))
         {
-            partition.Sent++;
-            child = partition.Child;
+            partition.IdleSweeps = 0;
             return true;
         }
 
-        child = null;
         return false;
     }
 
-    /// <summary><paramref name="child"/> says it is idle having handled <paramref name="handled"/> requests; stale reports are ignored.</summary>
-    public void Idle(object key, TChild child, long handled, TimeSpan now)
+    /// <summary>Marks <paramref name="partition"/> busy (a message reached it by reference).</summary>
+    public static void Touch(TPartition partition) => partition.IdleSweeps = 0;
+
+    /// <summary>Drops and returns the partitions idle for <see cref="SweepsToDrop"/> counted sweeps; a sweep within a period of the last counted one does nothing.</summary>
+    public List<TPartition> Sweep(TimeSpan now)
     {
-        if (_partitions.TryGetValue(key, out var partition) && ReferenceEquals(partition.Child, child) && handled == partition.Sent)
+        var dropped = new List<TPartition>();
+        if (_lastSweep is { } last && now - last < SweepPeriod)
         {
-            partition.IdleSince = now;
-            partition.IdleAt = handled;
-            _idle.Enqueue((key, partition, now));
+            return dropped;
         }
-    }
 
-    /// <summary>Removes and returns the partitions idle for the whole timeout at <paramref name="now"/>; the caller stops them.</summary>
-    public List<KeyValuePair<object, TChild>> Sweep(TimeSpan now)
-    {
-        var expired = new List<KeyValuePair<object, TChild>>();
-        while (_idle.TryPeek(out var report))
+        _lastSweep = now;
+        foreach (var (key, partition) in _partitions)
         {
-            var (key, partition, since) = report;
-            var stillIdle = partition.IdleAt == partition.Sent && partition.IdleSince == since
-                            && _partitions.TryGetValue(key, out var live) && ReferenceEquals(live, partition);
-            if (stillIdle && now - since < idleTimeout)
+            if (!partition.SweepIsIdle())
             {
-                break; // the oldest live report is not due, so no later one is
+                partition.IdleSweeps = 0;
             }
-
-            _idle.Dequeue();
-            if (stillIdle)
+            else if (++partition.IdleSweeps >= SweepsToDrop)
             {
-                _partitions.Remove(key);
-                expired.Add(new(key, partition.Child));
+                _partitions.TryRemove(key, out _);
+                Volatile.Write(ref _count, _count - 1);
+                dropped.Add(partition);
             }
         }
 
-        return expired;
+        return dropped;
     }
 
-    /// <summary>One live partition.</summary>
-    internal sealed class Partition(TChild child)
+    /// <summary>Drops every partition (the limiter stops).</summary>
+    public void Clear()
     {
-        public TChild Child { get; } = child;
-
-        /// <summary>Requests routed to it.</summary>
-        public long Sent { get; set; }
-
-        /// <summary>The <see cref="Sent"/> its last idle report covered; -1 before any.</summary>
-        public long IdleAt { get; set; } = -1;
-
-        /// <summary>When it last reported idle.</summary>
-        public TimeSpan IdleSince { get; set; }
+        _partitions.Clear();
+        Volatile.Write(ref _count, 0);
     }
 }

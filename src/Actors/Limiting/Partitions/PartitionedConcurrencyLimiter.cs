@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using System.Diagnostics;
 using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
@@ -6,25 +7,20 @@ using Akka.Actor;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// A concurrency limit per key (tenant, API key, host): each key gets its own gatekeeper with the same
-/// <see cref="ConcurrencyLimit"/>, made on the key's first request and stopped once it has held nothing and
-/// had nobody waiting for <see cref="IdleTimeout"/>, so any number of distinct keys over time keeps memory bounded by
-/// the keys active within one idle timeout. A request racing with its partition's stop is never lost: every request
-/// reaches a partition through one parent actor, which stops a partition only when it has handled every request sent
-/// to it, and makes a new one for a later request.
+/// A concurrency limit per key (tenant, API key, host): each key gets a partition with the same
+/// <see cref="ConcurrencyLimit"/>, made on the key's first request and dropped once it has held nothing and had
+/// nobody waiting for <see cref="IdleTimeout"/>, so any number of distinct keys over time keeps memory bounded by the
+/// keys active within one idle timeout (at most one and a half). Every partition lives inside one actor, which serves
+/// a request either from the partition before its drop or from a new one after it, so a request racing with a drop
+/// is never lost.
 /// </summary>
 /// <typeparam name="TKey">The key; compared with its <see cref="object.Equals(object)"/>.</typeparam>
 [DebuggerDisplay("{Name ?? \"unnamed\"}: {PartitionCount} partitions")]
-public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDisposable
+public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDisposable, IPartitionedLimiter<TKey>
     where TKey : notnull
 {
-    /// <summary>The live partitions' counts.</summary>
-    private readonly PartitionDirectory _directory = new();
-
-    /// <summary>The parent actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
-    private readonly OwnedActor<DisposeGatekeeper> _parent;
-
-    private readonly WaitSpans _spans;
+    /// <summary>The actor and the live partitions.</summary>
+    private readonly PartitionedGatekeeper _partitions;
 
     /// <summary>Creates the limiter and its parent actor; partitions come with their first request.</summary>
     /// <param name="limit">Every partition's limits, wait timeout, full-queue mode and clock.</param>
@@ -45,13 +41,10 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
         Limit = limit;
         IdleTimeout = idleTimeout;
         Name = name;
-        _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
         var runtime = ActorQueueRuntime.Resolve(system);
         var gatekeeper = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
                                                 name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts(), limit.TimeProvider ?? TimeProvider.System);
-        var settings = new PartitionedSettings(gatekeeper, idleTimeout, runtime.Settings.CoordinatorDispatcher, _directory);
-        var props = PartitionedGatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
-        _parent = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("partitioned-limiter", name)), () => new DisposeGatekeeper());
+        _partitions = new PartitionedGatekeeper(gatekeeper, idleTimeout, "partitioned-limiter", tracer, runtime);
     }
 
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
@@ -64,7 +57,7 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     public TimeSpan IdleTimeout { get; }
 
     /// <summary>How many partitions are live now.</summary>
-    public int PartitionCount => _directory.Count;
+    public int PartitionCount => _partitions.Count;
 
     /// <summary>Takes <paramref name="permits"/> permits of <paramref name="key"/>'s partition, as <see cref="IConcurrencyLimiter.AcquireAsync(int, int, TimeSpan?, string, CancellationToken)"/>.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
@@ -82,38 +75,17 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     public ValueTask<ConcurrencyLease> AcquireAsync(TKey key, int permits = 1, int priority = 0, TimeSpan? waitTimeout = null,
                                                     string source = "unnamed", CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(source);
-        LimitValidation.Permits(permits, Limit.MaxRunning, Name, nameof(permits));
-        var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
-        _parent.ThrowIfDisposed(this);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
-        }
-
-        var traced = _spans.IsTraced;
-        var request = new PartitionAcquireRequest(key, source, _parent.Actor, traced, permits, priority, timeout);
-        _parent.Actor.Tell(request, ActorRefs.NoSender);
-        var grant = request.WaitAsync(cancellationToken);
-        return request.QueuedSignal is { } queued
-            ? _spans.TraceWaitAsync(request, queued.Task, grant, Limit.MaxRunning, Limit.MaxQueued, key.ToString())
-            : grant;
+        var request = Request(key, permits, priority, waitTimeout, source, nameof(permits));
+        return cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken)
+            : _partitions.Send(request, cancellationToken);
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
     /// <param name="cancellationToken">Unused: the counts are read without waiting; kept for callers that pass one.</param>
     /// <returns>Each live partition's counts, by key.</returns>
-    public Task<IReadOnlyDictionary<TKey, PartitionStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default)
-    {
-        var statistics = new Dictionary<TKey, PartitionStatistics>();
-        foreach (var (key, counts) in _directory.Entries)
-        {
-            statistics[(TKey)key] = StatisticsOf(counts);
-        }
-
-        return Task.FromResult<IReadOnlyDictionary<TKey, PartitionStatistics>>(statistics);
-    }
+    public Task<IReadOnlyDictionary<TKey, PartitionStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult(_partitions.Statistics<TKey>());
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
@@ -127,24 +99,49 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, TKey> keyOf)
     {
         ArgumentNullException.ThrowIfNull(keyOf);
-        _parent.ThrowIfDisposed(this);
-        return new PartitionedConcurrencyRateLimiter<TResource, TKey>(this, keyOf);
+        _partitions.ThrowIfDisposed(this);
+        return new PartitionedLimiterAdapter<TResource, TKey>(this, keyOf);
     }
 
     /// <summary>Stops every partition without waiting: waiters get <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
-    public void Dispose() => _parent.Stop();
+    public void Dispose() => _partitions.Dispose();
 
     /// <summary>As <see cref="Dispose"/>, and completes once every partition has stopped.</summary>
-    /// <returns>A task that completes when the parent actor has stopped.</returns>
-    public ValueTask DisposeAsync() => _parent.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    /// <returns>A task that completes when the limiter's actor has stopped.</returns>
+    public ValueTask DisposeAsync() => _partitions.DisposeAsync();
 
     /// <summary>How many partitions were ever made.</summary>
-    internal long PartitionsMade => _directory.Made;
+    internal long PartitionsMade => _partitions.Made;
 
     /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>
-    internal PartitionStatistics? StatisticsOf(TKey key) => _directory.TryGet(key, out var counts) ? StatisticsOf(counts) : null;
+    internal PartitionStatistics? StatisticsOf(TKey key) => _partitions.StatisticsOf(key);
 
-    private static PartitionStatistics StatisticsOf(LimiterCounts counts) => new(counts.Running, counts.Waiting, counts.MaxRunning, counts.MaxQueued);
+    /// <inheritdoc />
+    PartitionedGatekeeper IPartitionedLimiter<TKey>.Partitions => _partitions;
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Probe => ActorQueueLease.Probe;
+
+    /// <inheritdoc />
+    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, int permitCount) =>
+        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter", nameof(permitCount));
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) => new ActorQueueLease(slot);
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => ActorQueueLease.Failed(reason);
+
+    /// <summary>Checks the arguments and makes the request.</summary>
+    private PartitionAcquireRequest Request(TKey key, int permits, int priority, TimeSpan? waitTimeout, string source, string permitsName)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(source);
+        LimitValidation.Permits(permits, Limit.MaxRunning, Name, permitsName);
+        var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
+        _partitions.ThrowIfDisposed(this);
+        return new PartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout);
+    }
 }
 
 /// <summary>The counts of one partition of a <see cref="PartitionedConcurrencyLimiter{TKey}"/>.</summary>

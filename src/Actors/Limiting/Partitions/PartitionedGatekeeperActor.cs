@@ -1,28 +1,36 @@
-using System.Collections.Concurrent;
 using ActorQueue.Coordination;
 using Akka.Actor;
+using Akka.Event;
 
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The parent of a partitioned limiter: one child <see cref="GatekeeperActor"/> per key, made on the first request for
-/// the key and stopped after it stayed idle (nothing held, nobody waiting) for the idle timeout. Every request and
-/// withdrawal reaches a child through here, counted, which makes the stop safe (<see cref="PartitionTable{TChild}"/>).
-/// The children's counts go to <see cref="PartitionDirectory"/> for synchronous reads.
+/// The one actor of a partitioned limiter: every key's <see cref="Partition"/> lives inside it, made on the key's
+/// first request and dropped by a sweep once idle for the idle timeout (<see cref="PartitionTable{TPartition}"/>).
+/// Requests, releases, withdrawals and sweeps are all its messages, handled one at a time, so a request racing with
+/// its partition's drop is served either by the partition before the drop or by a new one after it: never lost.
+/// One timer wakes it for the partitions' deadlines, one for the sweeps: a partition has no timer of its own.
 /// </summary>
 internal sealed class PartitionedGatekeeperActor : ReceiveActor
 {
     private readonly PartitionedSettings _settings;
-    private readonly PartitionTable<IActorRef> _table;
+    private readonly PartitionShared _shared;
+    private readonly PartitionTable<Partition> _table;
+
+    /// <summary>Makes a partition for a key (cached: no closure per request).</summary>
+    private readonly Func<object, Partition> _make;
+
+    /// <summary>The partitions' wakes by the actor's time; an entry is live while its partition's <see cref="Partition.WakeQueuedAt"/> is its time.</summary>
+    private readonly PriorityQueue<Partition, TimeSpan> _wakes = new();
 
     /// <summary>Sweeps the idle partitions every half idle timeout.</summary>
     private readonly ITimer _sweep;
 
-    /// <summary>The clock's stamp at start: table time counts from here.</summary>
-    private readonly long _startedAt;
+    /// <summary>Wakes the actor at the earliest partition's deadline; made on the first deadline.</summary>
+    private ITimer? _wakeTimer;
 
-    /// <summary>Names the children.</summary>
-    private long _made;
+    /// <summary>The actor's time <see cref="_wakeTimer"/> is set for; <see cref="TimeSpan.MaxValue"/> when it is off.</summary>
+    private TimeSpan _wakeArmedAt = TimeSpan.MaxValue;
 
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
@@ -30,14 +38,17 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     public PartitionedGatekeeperActor(PartitionedSettings settings)
     {
         _settings = settings;
-        _table = new PartitionTable<IActorRef>(settings.IdleTimeout);
-        _startedAt = settings.Time.GetTimestamp();
-        var period = settings.IdleTimeout / 2 > TimeSpan.FromMilliseconds(1) ? settings.IdleTimeout / 2 : TimeSpan.FromMilliseconds(1);
+        _shared = new PartitionShared(Self, settings.Gatekeeper, Context.GetLogger());
+        _make = key => new Partition(key, _shared);
+        _table = settings.Table;
+        var period = _table.SweepPeriod;
         _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
 
-        Receive<PartitionAcquireRequest>(request => _table.Route(request.Key, MakePartition).Tell(request, Self));
+        Receive<PartitionAcquireRequest>(HandleAcquire);
+        Receive<PartitionRelease>(HandleRelease);
+        Receive<PartitionSettle>(HandleSettle);
         Receive<WithdrawWaiter>(HandleWithdraw);
-        Receive<PartitionIdle>(message => _table.Idle(message.Key, message.Gatekeeper, message.Handled, Now));
+        Receive<GateWake>(_ => HandleWake());
         Receive<SweepPartitions>(_ => HandleSweep());
         Receive<DisposeGatekeeper>(message =>
         {
@@ -46,96 +57,164 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         });
     }
 
-    private TimeSpan Now => _settings.Time.GetElapsedTime(_startedAt);
-
     public static Props Props(PartitionedSettings settings) => Akka.Actor.Props.Create(() => new PartitionedGatekeeperActor(settings));
 
     /// <inheritdoc />
     protected override void PostStop()
     {
         _sweep.Dispose();
-        _settings.Directory.Clear();
+        _wakeTimer?.Dispose();
+        foreach (var partition in _table.Live)
+        {
+            partition.Close();
+        }
+
+        _table.Clear();
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();
     }
 
+    private void HandleAcquire(PartitionAcquireRequest request)
+    {
+        var partition = _table.Route(request.Key, _make);
+        partition.Offer(request);
+        AfterChange(partition);
+    }
+
+    private void HandleRelease(PartitionRelease message)
+    {
+        // A partition holding permits is never dropped, so the one a lease names is live.
+        PartitionTable<Partition>.Touch(message.Partition);
+        message.Partition.Release(message.Permits);
+        AfterChange(message.Partition);
+    }
+
+    private void HandleSettle(PartitionSettle message)
+    {
+        // A settle after its lease's release may find its partition dropped once at rest: like a settle to a stopped gatekeeper, it then changes nothing.
+        PartitionTable<Partition>.Touch(message.Partition);
+        message.Partition.Settle(message.Settle);
+        AfterChange(message.Partition);
+    }
+
     private void HandleWithdraw(WithdrawWaiter message)
     {
-        // A waiter of a stopped partition had been answered before its partition went idle: nothing to withdraw.
-        if (message.Waiter is PartitionAcquireRequest request && _table.TryRoute(request.Key, out var child))
+        // A waiter keeps its partition live; a dropped partition's requests had all been answered.
+        if (message.Waiter is PartitionAcquireRequest request && _table.TryRoute(request.Key, out var partition))
         {
-            child.Tell(message, Self);
+            partition.Withdraw(request);
+            AfterChange(partition);
         }
+    }
+
+    private void HandleWake()
+    {
+        _wakeArmedAt = TimeSpan.MaxValue;
+        var now = _shared.Now;
+        while (_wakes.TryPeek(out var partition, out var at) && at <= now)
+        {
+            _wakes.Dequeue();
+            if (partition.WakeQueuedAt == at)
+            {
+                partition.WakeQueuedAt = TimeSpan.MaxValue;
+                partition.Wake();
+                Schedule(partition);
+            }
+        }
+
+        ArmWake();
     }
 
     private void HandleSweep()
     {
-        foreach (var (key, child) in _table.Sweep(Now))
+        _table.Sweep(_shared.Now);
+        if (_wakes.Count > 2 * (_table.Count + 1))
         {
-            Context.Stop(child);
-            _settings.Directory.Remove(key);
+            // Stale wakes (of dropped partitions, or moved) outnumber the live ones: keep only the live.
+            var live = _wakes.UnorderedItems.Where(entry => entry.Element.WakeQueuedAt == entry.Priority).ToList();
+            _wakes.Clear();
+            _wakes.EnqueueRange(live);
         }
     }
 
-    private IActorRef MakePartition(object key)
+    /// <summary>After a message changed <paramref name="partition"/>: queue its wake if it moved, and arm the timer.</summary>
+    private void AfterChange(Partition partition)
     {
-        var counts = new LimiterCounts();
-        var gatekeeper = _settings.Gatekeeper with { Counts = counts, Partition = new PartitionMembership(Self, key) };
-        var child = Context.ActorOf(GatekeeperActor.Props(gatekeeper).WithDispatcher(_settings.Dispatcher), $"partition-{++_made}");
-        _settings.Directory.Add(key, counts);
-        return child;
+        if (partition.HasGate || partition.WakeQueuedAt != TimeSpan.MaxValue)
+        {
+            Schedule(partition);
+            ArmWake();
+        }
+    }
+
+    private void Schedule(Partition partition)
+    {
+        var next = partition.NextWakeAt;
+        if (next == partition.WakeQueuedAt)
+        {
+            return;
+        }
+
+        partition.WakeQueuedAt = next;
+        if (next != TimeSpan.MaxValue)
+        {
+            _wakes.Enqueue(partition, next);
+        }
+    }
+
+    /// <summary>Sets the timer for the earliest live wake if it moved; the clock is read only then.</summary>
+    private void ArmWake()
+    {
+        while (_wakes.TryPeek(out var partition, out var at) && partition.WakeQueuedAt != at)
+        {
+            _wakes.Dequeue(); // stale
+        }
+
+        var next = _wakes.TryPeek(out _, out var earliest) ? earliest : TimeSpan.MaxValue;
+        if (next == _wakeArmedAt)
+        {
+            return;
+        }
+
+        _wakeArmedAt = next;
+        if (next == TimeSpan.MaxValue)
+        {
+            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        var due = next - _shared.Now;
+        if (due <= TimeSpan.Zero)
+        {
+            // Past already (the clock moved while this message ran): a timer for a past time may wait for the next tick.
+            Self.Tell(GateWake.Instance, ActorRefs.NoSender);
+            return;
+        }
+
+        _wakeTimer ??= _settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), Self,
+                                                   Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 }
 
 /// <summary>What a <see cref="PartitionedGatekeeperActor"/> is made with.</summary>
-/// <param name="Gatekeeper">The settings every partition's gatekeeper gets (its counts and membership are its own).</param>
-/// <param name="IdleTimeout">How long a partition stays idle before it is stopped.</param>
-/// <param name="Dispatcher">The children's dispatcher.</param>
-/// <param name="Directory">Where the live partitions' counts go.</param>
-internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, string Dispatcher, PartitionDirectory Directory)
+/// <param name="Gatekeeper">Every partition's limits, name and clock.</param>
+/// <param name="IdleTimeout">How long a partition stays idle before it is dropped.</param>
+/// <param name="Table">The live partitions, written by the actor only and read by the facade.</param>
+internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table)
 {
     public TimeProvider Time => Gatekeeper.Time;
 }
 
-/// <summary>
-/// The live partitions' counts for synchronous reads (statistics, the adapter). Written by the parent actor only: an
-/// entry is added before its partition's first request and removed once the partition is stopped.
-/// </summary>
-internal sealed class PartitionDirectory
-{
-    private readonly ConcurrentDictionary<object, LimiterCounts> _counts = new();
-
-    private long _made;
-
-    public int Count => _counts.Count;
-
-    /// <summary>How many partitions were ever made (a stopped key's next request makes another).</summary>
-    public long Made => Volatile.Read(ref _made);
-
-    public IEnumerable<KeyValuePair<object, LimiterCounts>> Entries => _counts;
-
-    public bool TryGet(object key, out LimiterCounts counts) => _counts.TryGetValue(key, out counts!);
-
-    public void Add(object key, LimiterCounts counts)
-    {
-        _counts[key] = counts;
-        Interlocked.Increment(ref _made);
-    }
-
-    public void Remove(object key) => _counts.TryRemove(key, out _);
-
-    public void Clear() => _counts.Clear();
-}
-
-/// <summary>A facade's request for permits of one partition; the parent routes it by <see cref="Key"/>.</summary>
-internal class PartitionAcquireRequest(object key, string source, IActorRef parent, bool signalQueued, int permits, int priority, TimeSpan? timeout)
-    : AcquireRequest(source, parent, signalQueued, permits, priority, timeout)
+/// <summary>A facade's request for permits of one partition; the actor routes it by <see cref="Key"/>.</summary>
+internal class PartitionAcquireRequest(object key, string source, IActorRef server, bool signalQueued, int permits, int priority, TimeSpan? timeout)
+    : AcquireRequest(source, server, signalQueued, permits, priority, timeout)
 {
     /// <summary>The partition's key.</summary>
     public object Key { get; } = key;
 }
 
-/// <summary>The parent's timer: stop the partitions idle for the whole timeout.</summary>
+/// <summary>The actor's timer: drop the partitions idle for the whole timeout.</summary>
 internal sealed class SweepPartitions
 {
     public static readonly SweepPartitions Instance = new();

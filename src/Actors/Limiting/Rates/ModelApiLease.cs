@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using ActorQueue.Coordination;
-using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -20,17 +19,17 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
     private readonly ConcurrencyLease _slot;
 
     /// <summary>Where a settle goes.</summary>
-    private readonly IActorRef _gatekeeper;
+    private readonly ITokenSettler _settler;
 
     /// <summary><see cref="Open"/>, then <see cref="Settled"/> and/or <see cref="Released"/>: each step is taken once, across threads.</summary>
     private int _state;
 
     private long _settledTokens = -1;
 
-    internal ModelApiLease(ConcurrencyLease slot, long estimatedTokens, IActorRef gatekeeper)
+    internal ModelApiLease(ConcurrencyLease slot, long estimatedTokens, ITokenSettler settler)
     {
         _slot = slot;
-        _gatekeeper = gatekeeper;
+        _settler = settler;
         EstimatedTokens = estimatedTokens;
     }
 
@@ -69,7 +68,7 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
         }
 
         Volatile.Write(ref _settledTokens, actualTokens);
-        _gatekeeper.Tell(new SettleTokens(new PermitDemand(1, EstimatedTokens), actualTokens) { LeaseId = LeaseId }, ActorRefs.NoSender);
+        _settler.Settle(new SettleTokens(new PermitDemand(1, EstimatedTokens), actualTokens) { LeaseId = LeaseId });
     }
 
     /// <summary>Gives the slot in flight back. Idempotent; never throws, also after the limiter was disposed.</summary>

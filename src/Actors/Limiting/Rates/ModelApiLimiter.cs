@@ -159,7 +159,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
 
     /// <summary>The lease over a granted slot.</summary>
     internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot) =>
-        new(slot, request.Demand.Tokens, ((GatekeeperReleaser)request.Releaser!).Gatekeeper);
+        new(slot, request.Demand.Tokens, (ITokenSettler)request.Releaser!);
 
     /// <summary>The lease once <paramref name="grant"/> completes.</summary>
     internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant) =>

@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using System.Diagnostics;
 using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
@@ -6,23 +7,19 @@ using Akka.Actor;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The model-API limit per key (an API key, a tenant): each key gets its own gatekeeper with the same
-/// <see cref="ModelApiLimiterOptions"/> (its own slots, requests and tokens), made on the key's first call. A partition
-/// stops once it has held nothing, had nobody waiting and had its rates back at rest (buckets full and out of debt,
-/// windows empty) for <see cref="IdleTimeout"/>, so a key that comes back later starts exactly where it would have been.
+/// The model-API limit per key (an API key, a tenant): each key gets a partition with the same
+/// <see cref="ModelApiLimiterOptions"/> (its own slots, requests and tokens), made on the key's first call, inside the
+/// limiter's one actor. A partition is dropped once it has held nothing, had nobody waiting and had its rates back at
+/// rest (buckets full and out of debt, windows empty) for <see cref="IdleTimeout"/>, so a key that comes back later
+/// starts exactly where it would have been.
 /// </summary>
 /// <typeparam name="TKey">The key; compared with its <see cref="object.Equals(object)"/>.</typeparam>
 [DebuggerDisplay("{Name ?? \"unnamed\"}: {PartitionCount} partitions")]
-public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDisposable
+public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDisposable, IPartitionedLimiter<TKey>
     where TKey : notnull
 {
-    /// <summary>The live partitions' counts.</summary>
-    private readonly PartitionDirectory _directory = new();
-
-    /// <summary>The parent actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
-    private readonly OwnedActor<DisposeGatekeeper> _parent;
-
-    private readonly WaitSpans _spans;
+    /// <summary>The actor and the live partitions.</summary>
+    private readonly PartitionedGatekeeper _partitions;
 
     /// <summary>Creates the limiter and its parent actor; partitions come with their first call.</summary>
     /// <param name="options">Every partition's limits, queue bound, wait timeout and clock.</param>
@@ -39,12 +36,9 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         Options = options;
         IdleTimeout = RateValidation.Period(idleTimeout, nameof(idleTimeout));
         Name = name;
-        _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, name);
         var runtime = ActorQueueRuntime.Resolve(system);
         var gatekeeper = RateGatekeeper.Settings(options, name, name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts());
-        var settings = new PartitionedSettings(gatekeeper, idleTimeout, runtime.Settings.CoordinatorDispatcher, _directory);
-        var props = PartitionedGatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
-        _parent = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("partitioned-model-api-limiter", name)), () => new DisposeGatekeeper());
+        _partitions = new PartitionedGatekeeper(gatekeeper, idleTimeout, "partitioned-model-api-limiter", tracer, runtime);
     }
 
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
@@ -57,7 +51,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     public TimeSpan IdleTimeout { get; }
 
     /// <summary>How many partitions are live now.</summary>
-    public int PartitionCount => _directory.Count;
+    public int PartitionCount => _partitions.Count;
 
     /// <summary>Takes a slot, a request and <paramref name="estimatedTokens"/> tokens of <paramref name="key"/>'s partition, as <see cref="ModelApiLimiter.AcquireAsync"/>.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
@@ -81,21 +75,12 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
             return ValueTask.FromCanceled<ModelApiLease>(cancellationToken);
         }
 
-        return ModelApiLimiter.LeaseOf(request, Send(request, key, cancellationToken));
+        return ModelApiLimiter.LeaseOf(request, Send(request, cancellationToken));
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
     /// <returns>Each live partition's calls in flight and waiting, by key.</returns>
-    public IReadOnlyDictionary<TKey, PartitionStatistics> GetStatistics()
-    {
-        var statistics = new Dictionary<TKey, PartitionStatistics>();
-        foreach (var (key, counts) in _directory.Entries)
-        {
-            statistics[(TKey)key] = new PartitionStatistics(counts.Running, counts.Waiting, counts.MaxRunning, counts.MaxQueued);
-        }
-
-        return statistics;
-    }
+    public IReadOnlyDictionary<TKey, PartitionStatistics> GetStatistics() => _partitions.Statistics<TKey>();
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> whose permits are
@@ -109,19 +94,19 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, TKey> keyOf)
     {
         ArgumentNullException.ThrowIfNull(keyOf);
-        _parent.ThrowIfDisposed(this);
-        return new PartitionedModelApiRateLimiter<TResource, TKey>(this, keyOf);
+        _partitions.ThrowIfDisposed(this);
+        return new PartitionedLimiterAdapter<TResource, TKey>(this, keyOf);
     }
 
     /// <summary>Stops every partition without waiting: waiters get <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
-    public void Dispose() => _parent.Stop();
+    public void Dispose() => _partitions.Dispose();
 
     /// <summary>As <see cref="Dispose"/>, and completes once every partition has stopped.</summary>
-    /// <returns>A task that completes when the parent actor has stopped.</returns>
-    public ValueTask DisposeAsync() => _parent.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    /// <returns>A task that completes when the limiter's actor has stopped.</returns>
+    public ValueTask DisposeAsync() => _partitions.DisposeAsync();
 
     /// <summary>How many partitions were ever made.</summary>
-    internal long PartitionsMade => _directory.Made;
+    internal long PartitionsMade => _partitions.Made;
 
     /// <summary>Checks the arguments and makes the request.</summary>
     internal RatePartitionAcquireRequest Request(TKey key, long estimatedTokens, int priority, TimeSpan? waitTimeout, string source)
@@ -130,17 +115,28 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         ArgumentNullException.ThrowIfNull(source);
         RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
         var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
-        _parent.ThrowIfDisposed(this);
-        return new RatePartitionAcquireRequest(key, source, _parent.Actor, _spans.IsTraced, estimatedTokens, priority, timeout);
+        _partitions.ThrowIfDisposed(this);
+        return new RatePartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, estimatedTokens, priority, timeout);
     }
 
-    /// <summary>Sends <paramref name="request"/> through the parent and awaits its grant, tracing a real wait.</summary>
-    internal ValueTask<ConcurrencyLease> Send(RatePartitionAcquireRequest request, TKey key, CancellationToken cancellationToken)
-    {
-        _parent.Actor.Tell(request, ActorRefs.NoSender);
-        var grant = request.WaitAsync(cancellationToken);
-        return request.QueuedSignal is { } queued
-            ? _spans.TraceWaitAsync(request, queued.Task, grant, Options.MaxConcurrent, Options.MaxQueued, key.ToString())
-            : grant;
-    }
+    /// <summary>Sends <paramref name="request"/> to the limiter's actor and awaits its grant, tracing a real wait.</summary>
+    internal ValueTask<ConcurrencyLease> Send(RatePartitionAcquireRequest request, CancellationToken cancellationToken) =>
+        _partitions.Send(request, cancellationToken);
+
+    /// <inheritdoc />
+    PartitionedGatekeeper IPartitionedLimiter<TKey>.Partitions => _partitions;
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Probe => RateLease.Probe;
+
+    /// <inheritdoc />
+    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, int permitCount) =>
+        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter");
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) =>
+        new RateLease(ModelApiLimiter.LeaseOf(request, slot));
+
+    /// <inheritdoc />
+    RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => RateLease.Failed(reason, retryAfter);
 }

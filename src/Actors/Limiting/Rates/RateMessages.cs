@@ -28,3 +28,10 @@ internal sealed record SettleTokens(PermitDemand Charged, long ActualTokens) : I
     /// <summary>The lease settled; a cluster limiter's agent needs it to find the lease, a gatekeeper does not.</summary>
     public long LeaseId { get; init; }
 }
+
+/// <summary>Where a <see cref="ModelApiLease"/>'s settle goes: its gatekeeper, or its partition inside a partitioned limiter's actor.</summary>
+internal interface ITokenSettler
+{
+    /// <summary>Sends <paramref name="message"/> to whoever granted the lease.</summary>
+    void Settle(SettleTokens message);
+}

@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using ActorQueue.Coordination;
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// One key's limit inside a <see cref="PartitionedGatekeeperActor"/>, touched only on that actor's thread except for
+/// its published counts. While nobody waits and it has no rates, it is a count of held permits and nothing else: a
+/// request that fits is granted at once (nobody waits, so nobody is passed). The first request that must queue or be
+/// turned away gets it a <see cref="PermitGate"/>, which then decides everything until a sweep finds its queue empty
+/// and drops it again. A partition with rates keeps its gate for life, since its buckets and windows are state.
+/// </summary>
+[DebuggerDisplay("{Key}: running {Running}, waiting {Waiting}, gate {_gate != null}")]
+internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
+{
+    /// <summary>What every partition of the limiter shares: settings, telemetry, the actor.</summary>
+    private readonly PartitionShared _shared;
+
+    /// <summary>The queue and rules once someone had to wait (or for life with rates); <c>null</c> otherwise.</summary>
+    private PermitGate? _gate;
+
+    /// <summary>The gate's pool of permits; <c>null</c> with the gate.</summary>
+    private PermitPool? _pool;
+
+    /// <summary>The gate's rates; <c>null</c> for a concurrency limit.</summary>
+    private IRestingPolicy[]? _rates;
+
+    /// <summary>The permits held while there is no gate (the gate's pool counts them otherwise).</summary>
+    private long _held;
+
+    /// <summary>The last lease number given out without a gate.</summary>
+    private long _lastLeaseId;
+
+    /// <summary>The running count last published, for synchronous reads.</summary>
+    private volatile int _running;
+
+    /// <summary>The waiting count last published, for synchronous reads.</summary>
+    private volatile int _waiting;
+
+    /// <summary>The actor's time the gate was made at: its gate time plus this is the actor's time.</summary>
+    private TimeSpan _gateOrigin;
+
+    public Partition(object key, PartitionShared shared)
+    {
+        Key = key;
+        _shared = shared;
+        if (shared.Settings.Rates is not null)
+        {
+            EnsureGate();
+        }
+    }
+
+    /// <summary>The key (boxed).</summary>
+    public object Key { get; }
+
+    /// <summary>Permits held now, as last published.</summary>
+    public int Running => _running;
+
+    /// <summary>Callers waiting now, as last published.</summary>
+    public int Waiting => _waiting;
+
+    /// <inheritdoc />
+    public int IdleSweeps { get; set; }
+
+    /// <summary>The actor's time this partition's wake is queued for; <see cref="TimeSpan.MaxValue"/> when none is.</summary>
+    public TimeSpan WakeQueuedAt { get; set; } = TimeSpan.MaxValue;
+
+    /// <summary>Whether it has a gate now (someone waited since the last sweep, or it has rates).</summary>
+    internal bool HasGate => _gate is not null;
+
+    /// <summary>A facade's request: granted at once when nobody waits and it fits, else through the gate.</summary>
+    public void Offer(AcquireRequest request)
+    {
+        request.Releaser = this;
+        if (_gate is null)
+        {
+            var demand = request.Demand;
+            if (demand.Permits <= _shared.Settings.MaxRunning - _held)
+            {
+                GrantAtOnce(request, demand);
+                return;
+            }
+
+            EnsureGate();
+        }
+
+        _gate!.Offer(request);
+    }
+
+    /// <summary>A lease's permits come back; the gate, if any, hands them on in order.</summary>
+    public void Release(int permits)
+    {
+        var held = _pool?.InUse ?? _held;
+        if (held < permits)
+        {
+            _shared.ReleasedTooMany(Key, permits, held);
+            return;
+        }
+
+        if (_gate is null)
+        {
+            _held -= permits;
+            Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
+            return;
+        }
+
+        _gate.Release(permits == 1 ? PermitDemand.One : new PermitDemand(permits));
+    }
+
+    /// <summary>A holder reports the tokens it used (a partition with rates always has its gate).</summary>
+    public void Settle(SettleTokens message)
+    {
+        _shared.RateTelemetry?.Settled(message.ActualTokens);
+        _gate?.Settle(message.Charged, message.ActualTokens);
+    }
+
+    /// <summary>A cancelled waiter leaves the queue, if it stands in it.</summary>
+    public void Withdraw(PermitWaiter waiter) => _gate?.Withdraw(waiter);
+
+    /// <summary>Its wake came: expire the waiters past their deadline and grant what a rate gives back.</summary>
+    public void Wake() => _gate?.Wake();
+
+    /// <summary>When the gate wants a wake, in the actor's time; <see cref="TimeSpan.MaxValue"/> for never.</summary>
+    public TimeSpan NextWakeAt => _gate is { NextWakeAt: var next } && next != TimeSpan.MaxValue ? _gateOrigin + next : TimeSpan.MaxValue;
+
+    /// <summary>Fails every waiter (the limiter stops).</summary>
+    public void Close() => _gate?.RejectAll(PermitRejectionKind.Disposed);
+
+    /// <inheritdoc />
+    public bool SweepIsIdle()
+    {
+        if (_gate is null)
+        {
+            return _held == 0;
+        }
+
+        if (_rates is not null)
+        {
+            var now = _gate.Now;
+            return _gate.Waiting == 0 && _pool!.InUse == 0 && Array.TrueForAll(_rates, rate => rate.RestsAt(now) <= now);
+        }
+
+        if (_gate.Waiting == 0)
+        {
+            // Nobody waited since the last sweep: back to a bare count (no deadline is left, nobody can be passed).
+            _held = _pool!.InUse;
+            _gate = null;
+            _pool = null;
+        }
+
+        return _held == 0 && _gate is null;
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.Publish(in PermitSnapshot now) => Publish(now);
+
+    /// <inheritdoc />
+    void IPermitGateListener.Queued(PermitWaiter waiter) => _shared.Queued(waiter);
+
+    /// <inheritdoc />
+    void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
+    {
+        // Only facade callers reach a partition: nothing to book.
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.GrantLost(PermitWaiter waiter, in PermitGrant grant)
+    {
+        // Nothing was booked in Granting.
+    }
+
+    /// <inheritdoc />
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
+
+    /// <inheritdoc />
+    Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection) => _shared.Rejecting(waiter, rejection);
+
+    /// <inheritdoc />
+    void ILeaseReleaser.Release(ConcurrencyLease lease) => _shared.Self.Tell(new PartitionRelease(this, lease.Permits), ActorRefs.NoSender);
+
+    /// <inheritdoc />
+    void ITokenSettler.Settle(SettleTokens message) => _shared.Self.Tell(new PartitionSettle(this, message), ActorRefs.NoSender);
+
+    private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
+    {
+        _held += demand.Permits;
+        var after = new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0);
+        var grant = new PermitGrant(++_lastLeaseId, demand, after, Waited: false);
+        Publish(after);
+        if (request.TryGrant(grant))
+        {
+            _shared.Granted(request, grant);
+            return;
+        }
+
+        // Cancelled at this instant: it takes nothing.
+        _held -= demand.Permits;
+        Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
+    }
+
+    private void EnsureGate()
+    {
+        if (_gate is not null)
+        {
+            return;
+        }
+
+        _rates = _shared.Settings.Rates?.Invoke();
+        _pool = new PermitPool(_shared.Settings.MaxRunning);
+        _pool.Take(_held, TimeSpan.Zero);
+        _held = 0;
+        _gate = new PermitGate(this, _rates is null ? [_pool] : [_pool, .. _rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.Settings.Time);
+
+        // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
+        _gateOrigin = _shared.Now;
+    }
+
+    private void Publish(in PermitSnapshot now)
+    {
+        var running = (int)now.InUse;
+        _shared.Meter(running - _running, now.Waiting - _waiting);
+        _running = running;
+        _waiting = now.Waiting;
+    }
+}
+
+/// <summary>A lease of <paramref name="Partition"/> gives <paramref name="Permits"/> back.</summary>
+internal sealed record PartitionRelease(Partition Partition, int Permits) : Akka.Event.IDeadLetterSuppression;
+
+/// <summary>A lease of <paramref name="Partition"/> reports the tokens it used.</summary>
+internal sealed record PartitionSettle(Partition Partition, SettleTokens Settle) : Akka.Event.IDeadLetterSuppression;

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// What every <see cref="Partition"/> of one limiter shares, so that a partition carries only its own counts: the
+/// settings, the actor that owns them, the limiter's telemetry and the exceptions its waiters are failed with.
+/// </summary>
+internal sealed class PartitionShared
+{
+    private readonly ILoggingAdapter _log;
+
+    /// <summary>The limiter's grants and rejections (its running/waiting counters move by each partition's deltas here).</summary>
+    private readonly GatekeeperTelemetry _telemetry;
+
+    /// <summary>The limiter's metric tag, for the up-down counters.</summary>
+    private readonly KeyValuePair<string, object?> _tag;
+
+    /// <summary>The clock's stamp when the actor started: the actor's time counts from here.</summary>
+    private readonly long _startedAt;
+
+    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log)
+    {
+        Self = self;
+        Settings = settings;
+        _log = log;
+        _telemetry = new GatekeeperTelemetry(settings.MetricName);
+        _tag = new(ActorQueueTelemetry.LimiterNameTag, settings.MetricName);
+        RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false);
+        WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
+        _startedAt = settings.Time.GetTimestamp();
+    }
+
+    /// <summary>The partitioned limiter's actor: leases come back to it.</summary>
+    public IActorRef Self { get; }
+
+    /// <summary>Every partition's limits, name and clock.</summary>
+    public GatekeeperSettings Settings { get; }
+
+    /// <summary>What a full queue does with a newcomer, as the gate says it.</summary>
+    public QueueFullPolicy WhenFull { get; }
+
+    /// <summary>Tokens granted and settled; <c>null</c> without rates.</summary>
+    public RateTelemetry? RateTelemetry { get; }
+
+    /// <summary>The actor's time: since it started, on the limiter's clock.</summary>
+    public TimeSpan Now => Settings.Time.GetElapsedTime(_startedAt);
+
+    /// <summary>A partition's counts moved by these deltas.</summary>
+    public void Meter(int running, int waiting)
+    {
+        if (running != 0)
+        {
+            ActorQueueTelemetry.LimiterRunningCounter.Add(running, _tag);
+        }
+
+        if (waiting != 0)
+        {
+            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting, _tag);
+        }
+    }
+
+    /// <summary>A waiter queued: stamp it only when someone records wait times (the clock read is a measurable cost).</summary>
+    public void Queued(PermitWaiter waiter) =>
+        waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
+
+    public void Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        _telemetry.Granted(waiter, grant);
+        RateTelemetry?.Granted(grant);
+    }
+
+    /// <summary>The exception a turned-away waiter gets, as a gatekeeper of its own would give it.</summary>
+    public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection)
+    {
+        if (rejection.Kind == PermitRejectionKind.Disposed)
+        {
+            return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
+        }
+
+        _telemetry.Rejected(rejection.Kind);
+        if (waiter is AcquireRequest request)
+        {
+            request.RetryAfter = rejection.RetryAfter;
+        }
+
+        var target = Settings.Name ?? waiter.Source;
+        return rejection.Kind switch
+        {
+            PermitRejectionKind.QueueFull => new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), target),
+            PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(rejection.MaxQueued.GetValueOrDefault(), target, waiter.Priority),
+            PermitRejectionKind.ExceedsLimit => LimitValidation.ExceedsLimit(waiter.Demand.Permits, rejection.Limit, target),
+            _ => new ConcurrencyWaitTimeoutException(Settings.Name, waiter.Timeout.GetValueOrDefault(), waiter.Demand.Permits, waiter.Source),
+        };
+    }
+
+    /// <summary>More permits came back than were held: a bug elsewhere, logged and ignored.</summary>
+    public void ReleasedTooMany(object key, int permits, long held) =>
+        _log.Error("{0} permit(s) of partition {1} were released while {2} were held; ignored", permits, key, held);
+}

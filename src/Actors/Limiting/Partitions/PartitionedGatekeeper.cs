@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using ActorQueue.Runtime;
+using ActorQueue.Telemetry;
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The machinery both partitioned facades stand on (<see cref="PartitionedConcurrencyLimiter{TKey}"/>,
+/// <see cref="PartitionedModelApiLimiter{TKey}"/>): the one <see cref="PartitionedGatekeeperActor"/>, its table of live
+/// partitions for synchronous reads, wait spans and disposal. A facade checks its arguments, makes the request and
+/// hands it here; what differs between the kinds is only the <see cref="GatekeeperSettings"/> it was made from.
+/// </summary>
+internal sealed class PartitionedGatekeeper
+{
+    /// <summary>The live partitions, written by the actor.</summary>
+    private readonly PartitionTable<Partition> _table;
+
+    /// <summary>The actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
+    private readonly OwnedActor<DisposeGatekeeper> _actor;
+
+    private readonly WaitSpans _spans;
+
+    /// <param name="settings">Every partition's limits, name and clock.</param>
+    /// <param name="idleTimeout">How long a partition stays idle before it is dropped.</param>
+    /// <param name="actorName">The actor's name's stem.</param>
+    /// <param name="tracer">Where wait spans go; the library's when <c>null</c>.</param>
+    /// <param name="runtime">The actor system and its settings.</param>
+    public PartitionedGatekeeper(GatekeeperSettings settings, TimeSpan idleTimeout, string actorName, ActivitySource? tracer, ActorQueueExtension runtime)
+    {
+        Settings = settings;
+        _table = new PartitionTable<Partition>(idleTimeout);
+        _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
+        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => new DisposeGatekeeper());
+    }
+
+    /// <summary>Every partition's limits.</summary>
+    public GatekeeperSettings Settings { get; }
+
+    /// <summary>The actor every request goes to.</summary>
+    public IActorRef Actor => _actor.Actor;
+
+    /// <summary>Whether someone listens for wait spans (requests then signal when they queue).</summary>
+    public bool IsTraced => _spans.IsTraced;
+
+    /// <summary>How many partitions are live now.</summary>
+    public int Count => _table.Count;
+
+    /// <summary>How many partitions were ever made.</summary>
+    public long Made => _table.Made;
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> for <paramref name="facade"/> once disposed.</summary>
+    public void ThrowIfDisposed(object facade) => _actor.ThrowIfDisposed(facade);
+
+    /// <summary>Sends <paramref name="request"/> and awaits its grant, tracing a real wait under the partition's key.</summary>
+    public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken)
+    {
+        _actor.Actor.Tell(request, ActorRefs.NoSender);
+        var grant = request.WaitAsync(cancellationToken);
+        return request.QueuedSignal is { } queued
+            ? _spans.TraceWaitAsync(request, queued.Task, grant, Settings.MaxRunning, Settings.MaxQueued, request.Key.ToString())
+            : grant;
+    }
+
+    /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>
+    public PartitionStatistics? StatisticsOf(object key) => _table.TryGet(key, out var partition) ? StatisticsOf(partition) : null;
+
+    /// <summary>The counts of every live partition, read in one pass.</summary>
+    public IReadOnlyDictionary<TKey, PartitionStatistics> Statistics<TKey>()
+        where TKey : notnull
+    {
+        var statistics = new Dictionary<TKey, PartitionStatistics>();
+        foreach (var (key, partition) in _table.Entries)
+        {
+            statistics[(TKey)key] = StatisticsOf(partition);
+        }
+
+        return statistics;
+    }
+
+    /// <summary>Stops the actor without waiting: waiters get <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _actor.Stop();
+
+    /// <summary>As <see cref="Dispose"/>, and completes once the actor has stopped.</summary>
+    public ValueTask DisposeAsync() => _actor.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+
+    private PartitionStatistics StatisticsOf(Partition partition) => new(partition.Running, partition.Waiting, Settings.MaxRunning, Settings.MaxQueued);
+}
