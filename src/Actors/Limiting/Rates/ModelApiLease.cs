@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Akka.Actor;
 using ActorQueue.Coordination;
 
 namespace ActorQueue.Actors;
@@ -33,7 +34,13 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
         EstimatedTokens = estimatedTokens;
     }
 
-    /// <summary>The lease's number, unique within its limiter (or partition).</summary>
+    /// <summary>A lease whose settle goes to <paramref name="settleTo"/> as a message (a gatekeeper, or a cluster node's agent).</summary>
+    internal ModelApiLease(ConcurrencyLease slot, long estimatedTokens, IActorRef settleTo)
+        : this(slot, estimatedTokens, new GatekeeperReleaser(settleTo))
+    {
+    }
+
+    /// <summary>The lease's number, unique within its limiter (a partition's may repeat once the partition was dropped and made again).</summary>
     public long LeaseId => _slot.LeaseId;
 
     /// <summary>The source the call was acquired for.</summary>
