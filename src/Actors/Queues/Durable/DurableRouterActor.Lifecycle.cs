@@ -109,6 +109,7 @@ internal sealed partial class DurableRouterActor<T>
     {
         _status = status;
         Become(behaviour);
+        Publish(); // before any refusal or answer the move causes: its caller reads the new status
     }
 
     private void HandleStart(StartQueue command)

@@ -34,6 +34,7 @@ internal sealed partial class DurableRouterActor<T>
 
     private void HandToGetter(long id, T item)
     {
+        Publish(); // before the getter hears: its caller then finds its item counted out of the queue and in flight
         while (_getters.Dequeue() is { } get)
         {
             if (get.Completion.TrySetResult(item))
