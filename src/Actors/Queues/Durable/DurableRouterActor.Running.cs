@@ -39,7 +39,6 @@ internal sealed partial class DurableRouterActor<T>
         {
             if (get.Completion.TrySetResult(item))
             {
-                Record(new ItemStarted(id));
                 _taken.Enqueue(id);
                 return;
             }
@@ -48,9 +47,9 @@ internal sealed partial class DurableRouterActor<T>
         _book.Return(id);
     }
 
+    /// <summary>Starts try number <paramref name="attempt"/> of an item; not journaled (a crash during it spends no try, and the item runs again).</summary>
     private void Run(WorkerSpec<T> spec, long id, int attempt, T item)
     {
-        Record(new ItemStarted(id));
         _busy++;
         var token = _runCancellation.Token;
         var telemetry = _telemetry;
@@ -99,14 +98,14 @@ internal sealed partial class DurableRouterActor<T>
 
         if (done.Error is null)
         {
-            Record(new ItemCompleted(done.Id));
+            WriteLater(new ItemCompleted(done.Id));
         }
         else
         {
             var reason = $"{done.Error.GetType().FullName}: {done.Error.Message}";
             var retry = _durability.Retry;
-            Record<IDurableQueueMessage>(done.Attempt >= retry.MaxAttempts
-                ? new ItemDeadLettered(done.Id, reason)
+            WriteLater(done.Attempt >= retry.MaxAttempts
+                ? (IDurableQueueMessage)new ItemDeadLettered(done.Id, reason)
                 : new ItemRetrying(done.Id, (_clock.GetUtcNow() + retry.DelayBefore(done.Attempt, _jitter.NextDouble())).UtcTicks, reason));
         }
 
@@ -121,7 +120,7 @@ internal sealed partial class DurableRouterActor<T>
             return;
         }
 
-        Record(new ItemCompleted(id));
+        WriteLater(new ItemCompleted(id));
     }
 
     private void HandleGet(GetRequest<T> get)
