@@ -203,6 +203,7 @@ internal sealed partial class DurableRouterActor<T>
         var remaining = waiting.Count;
         foreach (var (id, _) in waiting)
         {
+            _traces.Remove(id);
             WriteLater(new ItemRemoved(id, RemovalReason.Drained), answer: --remaining > 0 ? null : () =>
             {
                 _telemetry.HandedBack(waiting.Count);

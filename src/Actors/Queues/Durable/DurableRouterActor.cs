@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using ActorQueue.Coordination;
 using Akka.Actor;
@@ -33,6 +34,12 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     /// <summary>Puts being written, by their item's id: answered in the write's callback, or failed if the journal stops.</summary>
     private readonly Dictionary<long, PendingPut<T>> _writing = [];
+
+    /// <summary>
+    /// The producers' trace contexts of the items that carried one, by id, until the item's last try ends. Kept in memory
+    /// only: after a restart an item runs under no span of its producer's (its trace ended with the process).
+    /// </summary>
+    private readonly Dictionary<long, ActivityContext> _traces = [];
 
     /// <summary>Puts waiting for space, oldest first; each with a timer unless it waits without limit.</summary>
     private readonly WaiterQueue<PendingPut<T>> _waitingPuts = new();
@@ -194,6 +201,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
         var accepted = new ItemAccepted(_book.ReserveId(), put.Priority, put.NotBefore?.UtcTicks ?? 0, payload);
         _writing.Add(accepted.Id, put);
+        if (put.Trace != default)
+        {
+            _traces[accepted.Id] = put.Trace;
+        }
+
         WriteLater(accepted,
             apply: () =>
             {
@@ -204,12 +216,14 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             {
                 if (!put.TryAccept())
                 {
+                    _traces.Remove(accepted.Id);
                     WriteLater(new ItemRemoved(accepted.Id, RemovalReason.Withdrawn));
                 }
             },
             refused: error =>
             {
                 _writing.Remove(accepted.Id);
+                _traces.Remove(accepted.Id);
                 put.Failed(error);
             });
     }
