@@ -74,24 +74,4 @@ public class QueueTraceTelemetryTests : ActorQueueTestKit
         Assert.True(tracing.ForceFlush());
         Assert.DoesNotContain(spans.Snapshot(), s => s.DisplayName == "process untraced-queue");
     }
-
-    /// <summary>The exporter's list: other tests' spans may be exported from other threads while this one reads.</summary>
-    private sealed class ExportedSpans : System.Collections.ObjectModel.Collection<Activity>
-    {
-        public Activity[] Snapshot()
-        {
-            lock (Items)
-            {
-                return [.. Items];
-            }
-        }
-
-        protected override void InsertItem(int index, Activity item)
-        {
-            lock (Items)
-            {
-                base.InsertItem(index, item);
-            }
-        }
-    }
 }

@@ -22,7 +22,7 @@ public sealed class DurableTraceTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task A_traced_put_runs_under_a_consumer_span_that_is_a_child_of_the_producers_activity_even_on_its_retry()
     {
-        var spans = new LockedSpans();
+        var spans = new ExportedSpans();
         using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(ActorQueueTelemetry.Name).AddSource(Producer)
             .AddInMemoryExporter(spans).Build();
         using var producer = new ActivitySource(Producer);
@@ -60,7 +60,7 @@ public sealed class DurableTraceTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task An_untraced_put_runs_under_no_span()
     {
-        var spans = new LockedSpans();
+        var spans = new ExportedSpans();
         using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(ActorQueueTelemetry.Name).AddInMemoryExporter(spans).Build();
         var name = DurableStore.UniqueName("untraced");
         var seen = new TaskCompletionSource<Activity?>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -85,25 +85,5 @@ public sealed class DurableTraceTests : ActorQueueTestKit, IDisposable
     {
         base.Dispose();
         _store.Dispose();
-    }
-
-    /// <summary>The exporter's list, read while other tests' spans may be exported from other threads.</summary>
-    private sealed class LockedSpans : System.Collections.ObjectModel.Collection<Activity>
-    {
-        public Activity[] Snapshot()
-        {
-            lock (Items)
-            {
-                return [.. Items];
-            }
-        }
-
-        protected override void InsertItem(int index, Activity item)
-        {
-            lock (Items)
-            {
-                base.InsertItem(index, item);
-            }
-        }
     }
 }
