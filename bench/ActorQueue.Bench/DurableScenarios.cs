@@ -9,7 +9,8 @@ namespace ActorQueue.Bench;
 /// <summary>
 /// Durable queues (issue 19) against the limit of the disk: raw SQLite inserts of the same payloads with the same
 /// durability (a put is acknowledged only after its commit; concurrent puts share a commit). Each run uses a fresh file in
-/// the temporary folder. Hangfire on SQLite is not measured here yet (its packages are not referenced).
+/// the temporary folder. The job-queue peers are Hangfire on its SQLite storage (a put is an enqueue committed to the file)
+/// and, for orientation only, Hangfire on its in-memory storage; both enqueue and process the same items as we do.
 /// </summary>
 internal static class DurableScenarios
 {
@@ -30,6 +31,15 @@ internal static class DurableScenarios
             new(Runner.Ours, () => DurablePut(system, items, _ => Task.Delay(1))),
             new("RawSqlite", () => RawSqliteInserts(items)),
         ], new Target("RawSqlite", 0.3));
+
+        // Hangfire on SQLite ran a few jobs a second here under load: fewer items, the same for every subject.
+        var jobs = Math.Min(items, 500);
+        yield return new Scenario("durable-vs-hangfire", "items/s",
+        [
+            new(Runner.Ours, () => DurablePut(system, jobs, _ => Task.CompletedTask)),
+            new("HangfireSqlite", () => HangfirePeer.EnqueueAndProcess(jobs, Producers, HangfirePeer.Sqlite)),
+            new("HangfireInMemory", () => HangfirePeer.EnqueueAndProcess(jobs, Producers, HangfirePeer.InMemory)),
+        ], new Target("HangfireSqlite", 10));
 
         yield return new Scenario("durable-recovery", "items/s",
         [

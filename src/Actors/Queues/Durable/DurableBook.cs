@@ -6,7 +6,8 @@ namespace ActorQueue.Actors;
 /// A durable queue's items and counts, rebuilt from the journal: every event changes it in one method named after it,
 /// so replaying the journal (or a snapshot and the events after it) gives the same book. Handing an item out
 /// (<see cref="TryTake"/>) and giving it back (<see cref="Return"/>) are the only changes not journaled: after a crash a
-/// running item is simply ready again. Keeps <c>Enqueued == Processed + Drained + Size + InFlight</c>, checked after
+/// running item is simply ready again, with the tries that ended in an error counted (<c>Attempts</c>) and the one cut
+/// short by the crash not. Keeps <c>Enqueued == Processed + Drained + Size + InFlight</c>, checked after
 /// every change. Only the durable router touches it.
 /// </summary>
 /// <typeparam name="T">The item type.</typeparam>
@@ -65,13 +66,11 @@ internal sealed class DurableBook<T>
         AssertInvariants();
     }
 
-    public void Started(ItemStarted e)
-    {
-        if (_entries.TryGetValue(e.Id, out var entry))
-        {
-            entry.Attempts++;
-        }
-    }
+    /// <summary>
+    /// Counts nothing: a try is counted when it ends in an error (<see cref="Retrying"/>, <see cref="DeadLettered"/>),
+    /// so a try cut short by a crash spends none and starts need not be journaled. Kept for journals written with starts.
+    /// </summary>
+    public void Started(ItemStarted e) => Debug.Assert(e.Id > 0, "item ids start at 1");
 
     public void Completed(ItemCompleted e)
     {
@@ -84,6 +83,7 @@ internal sealed class DurableBook<T>
     public void Retrying(ItemRetrying e)
     {
         var entry = Leave(_entries[e.Id]);
+        entry.Attempts++;
         entry.LastError = e.Error;
         entry.DueTicks = e.DueTicks;
         Enqueue(entry);
@@ -93,6 +93,7 @@ internal sealed class DurableBook<T>
     public void DeadLettered(ItemDeadLettered e)
     {
         var entry = Leave(_entries[e.Id]);
+        entry.Attempts++;
         entry.LastError = e.Error;
         entry.State = EntryState.Dead;
         _dead++;
@@ -150,6 +151,13 @@ internal sealed class DurableBook<T>
                 break;
             case DurableSnapshot s:
                 Restore(s);
+                break;
+            case DurableBatch batch:
+                foreach (var inner in batch.Events)
+                {
+                    Apply(inner);
+                }
+
                 break;
         }
     }

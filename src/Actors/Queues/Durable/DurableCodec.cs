@@ -30,18 +30,7 @@ internal static class DurableCodec
         using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
         try
         {
-            return reader.ReadByte() switch
-            {
-                (byte)'A' => new ItemAccepted(reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt(), reader.ReadInt64(), ReadBytes(reader)),
-                (byte)'S' => new ItemStarted(reader.Read7BitEncodedInt64()),
-                (byte)'C' => new ItemCompleted(reader.Read7BitEncodedInt64()),
-                (byte)'R' => new ItemRetrying(reader.Read7BitEncodedInt64(), reader.ReadInt64(), reader.ReadString()),
-                (byte)'D' => new ItemDeadLettered(reader.Read7BitEncodedInt64(), reader.ReadString()),
-                (byte)'Q' => new ItemRequeued(reader.Read7BitEncodedInt64()),
-                (byte)'X' => new ItemRemoved(reader.Read7BitEncodedInt64(), (RemovalReason)reader.ReadByte()),
-                (byte)'N' => ReadSnapshot(reader),
-                var tag => throw new InvalidDataException($"Unknown durable queue record tag {tag}"),
-            };
+            return Read(reader);
         }
         catch (EndOfStreamException error)
         {
@@ -60,6 +49,7 @@ internal static class DurableCodec
         ItemRequeued => (byte)'Q',
         ItemRemoved => (byte)'X',
         DurableSnapshot => (byte)'N',
+        DurableBatch => (byte)'M',
         _ => throw new ArgumentException($"{message.GetType()} is not a durable queue message", nameof(message)),
     };
 
@@ -98,9 +88,43 @@ internal static class DurableCodec
             case DurableSnapshot n:
                 WriteSnapshot(writer, n);
                 break;
+            case DurableBatch m:
+                writer.Write7BitEncodedInt(m.Events.Count);
+                foreach (var inner in m.Events)
+                {
+                    writer.Write(Tag(inner));
+                    Write(writer, inner);
+                }
+
+                break;
             default:
                 throw new ArgumentException($"{obj.GetType()} is not a durable queue message", nameof(obj));
         }
+    }
+
+    private static IDurableQueueMessage Read(BinaryReader reader) => reader.ReadByte() switch
+    {
+        (byte)'A' => new ItemAccepted(reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt(), reader.ReadInt64(), ReadBytes(reader)),
+        (byte)'S' => new ItemStarted(reader.Read7BitEncodedInt64()),
+        (byte)'C' => new ItemCompleted(reader.Read7BitEncodedInt64()),
+        (byte)'R' => new ItemRetrying(reader.Read7BitEncodedInt64(), reader.ReadInt64(), reader.ReadString()),
+        (byte)'D' => new ItemDeadLettered(reader.Read7BitEncodedInt64(), reader.ReadString()),
+        (byte)'Q' => new ItemRequeued(reader.Read7BitEncodedInt64()),
+        (byte)'X' => new ItemRemoved(reader.Read7BitEncodedInt64(), (RemovalReason)reader.ReadByte()),
+        (byte)'N' => ReadSnapshot(reader),
+        (byte)'M' => ReadBatch(reader),
+        var tag => throw new InvalidDataException($"Unknown durable queue record tag {tag}"),
+    };
+
+    private static DurableBatch ReadBatch(BinaryReader reader)
+    {
+        var events = new IDurableQueueMessage[reader.Read7BitEncodedInt()];
+        for (var i = 0; i < events.Length; i++)
+        {
+            events[i] = Read(reader);
+        }
+
+        return new DurableBatch(events);
     }
 
     private static void WriteSnapshot(BinaryWriter writer, DurableSnapshot snapshot)

@@ -10,16 +10,19 @@ internal interface IDurableQueueMessage;
 /// <param name="Payload">The item as System.Text.Json UTF-8.</param>
 internal sealed record ItemAccepted(long Id, int Priority, long DueTicks, byte[] Payload) : IDurableQueueMessage;
 
-/// <summary>An item was handed to a worker or getter: one more delivery.</summary>
+/// <summary>
+/// An item was handed to a worker or getter. No longer written (a try counts when it ends: <see cref="ItemRetrying"/>,
+/// <see cref="ItemDeadLettered"/>); still read, and ignored, in journals that have it.
+/// </summary>
 internal sealed record ItemStarted(long Id) : IDurableQueueMessage;
 
 /// <summary>An item finished successfully: it never runs again.</summary>
 internal sealed record ItemCompleted(long Id) : IDurableQueueMessage;
 
-/// <summary>An item failed and will be tried again at <paramref name="DueTicks"/>.</summary>
+/// <summary>An item failed (one more try spent) and will be tried again at <paramref name="DueTicks"/>.</summary>
 internal sealed record ItemRetrying(long Id, long DueTicks, string Error) : IDurableQueueMessage;
 
-/// <summary>An item failed its last try and is a dead letter.</summary>
+/// <summary>An item failed its last try (one more try spent) and is a dead letter.</summary>
 internal sealed record ItemDeadLettered(long Id, string Error) : IDurableQueueMessage;
 
 /// <summary>A dead letter was put back in the queue with its tries reset.</summary>
@@ -40,6 +43,12 @@ internal enum RemovalReason : byte
 
 /// <summary>An item left the queue without running (<see cref="RemovalReason"/>).</summary>
 internal sealed record ItemRemoved(long Id, RemovalReason Reason) : IDurableQueueMessage;
+
+/// <summary>
+/// Events written as one journal record, in order: what the router had to write when its last write ended (puts that
+/// arrived together, completions, retries), so the journal sees one row per write instead of one per event.
+/// </summary>
+internal sealed record DurableBatch(IReadOnlyList<IDurableQueueMessage> Events) : IDurableQueueMessage;
 
 /// <summary>One item as a snapshot keeps it.</summary>
 internal sealed record StoredItem(long Id, int Priority, long DueTicks, int Attempts, string? LastError, bool Dead, byte[] Payload);

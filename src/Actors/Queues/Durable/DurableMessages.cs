@@ -26,3 +26,9 @@ internal sealed class DueTick : IDeadLetterSuppression
 {
     public static readonly DueTick Instance = new();
 }
+
+/// <summary>The durable router to itself: write what gathered in the outbox (sent after the first event, so the puts already in the mailbox join it).</summary>
+internal sealed class FlushWrites : IDeadLetterSuppression
+{
+    public static readonly FlushWrites Instance = new();
+}

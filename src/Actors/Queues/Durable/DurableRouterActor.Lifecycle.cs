@@ -57,6 +57,7 @@ internal sealed partial class DurableRouterActor<T>
     private void HandledInEveryState()
     {
         Command<DurableItemDone>(HandleDone);
+        Command<FlushWrites>(_ => Flush());
         Command<DueTick>(_ => HandleDue());
         Command<TaskDoneSignal>(_ => HandleTaskDone());
         Command<PutTimedOut<T>>(message => TimedOut(message.Put));
@@ -109,6 +110,7 @@ internal sealed partial class DurableRouterActor<T>
     {
         _status = status;
         Become(behaviour);
+        Publish(); // before any refusal or answer the move causes: its caller reads the new status
     }
 
     private void HandleStart(StartQueue command)
@@ -148,7 +150,7 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>A stopping queue whose last task ended is stopped; a stopped queue answers its stops (and stops the router on dispose).</summary>
     private void CheckStopped()
     {
-        if (_status == QueueStatus.Stopping && _busy == 0)
+        if (_status == QueueStatus.Stopping && _busy == 0 && !Writing)
         {
             Enter(QueueStatus.Stopped, Stopped);
             Timers.Cancel(StopTimerKey);
@@ -156,9 +158,9 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         Publish();
-        if (_status != QueueStatus.Stopped || _busy > 0)
+        if (_status != QueueStatus.Stopped || _busy > 0 || Writing)
         {
-            return;
+            return; // a stop is answered once every end is journaled
         }
 
         _waiters.FailJoins(_book.Unfinished);
@@ -199,17 +201,15 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         var remaining = waiting.Count;
-        WriteAll([.. waiting.Select(entry => new ItemRemoved(entry.Id, RemovalReason.Drained))], written =>
+        foreach (var (id, _) in waiting)
         {
-            _book.Removed(written);
-            Journaled();
-            if (--remaining == 0)
+            _traces.Remove(id);
+            WriteLater(new ItemRemoved(id, RemovalReason.Drained), answer: --remaining > 0 ? null : () =>
             {
                 _telemetry.HandedBack(waiting.Count);
-                AfterChange();
                 command.Completion.TrySetResult([.. waiting.Select(entry => entry.Item)]);
-            }
-        });
+            });
+        }
     }
 
     private void ReplyChanged(long correlationId, IReadOnlyList<long>? ids, bool purge)
@@ -229,18 +229,9 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         var remaining = dead.Count;
-        List<IDurableQueueMessage> events = purge
-            ? [.. dead.Select(id => new ItemRemoved(id, RemovalReason.Purged))]
-            : [.. dead.Select(id => new ItemRequeued(id))];
-        WriteAll(events, written =>
+        foreach (var id in dead)
         {
-            _book.Apply(written);
-            Journaled();
-            if (--remaining == 0)
-            {
-                AfterChange();
-                answer(dead.Count);
-            }
-        });
+            WriteLater(purge ? new ItemRemoved(id, RemovalReason.Purged) : new ItemRequeued(id), answer: --remaining > 0 ? null : () => answer(dead.Count));
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -34,11 +35,12 @@ internal sealed partial class DurableRouterActor<T>
 
     private void HandToGetter(long id, T item)
     {
+        Publish(); // before the getter hears: its caller then finds its item counted out of the queue and in flight
         while (_getters.Dequeue() is { } get)
         {
             if (get.Completion.TrySetResult(item))
             {
-                Record(new ItemStarted(id));
+                _traces.Remove(id); // a getter's caller runs the item outside the queue: no span of ours
                 _taken.Enqueue(id);
                 return;
             }
@@ -47,17 +49,35 @@ internal sealed partial class DurableRouterActor<T>
         _book.Return(id);
     }
 
+    /// <summary>Starts try number <paramref name="attempt"/> of an item; not journaled (a crash during it spends no try, and the item runs again).</summary>
     private void Run(WorkerSpec<T> spec, long id, int attempt, T item)
     {
-        Record(new ItemStarted(id));
         _busy++;
         var token = _runCancellation.Token;
         var telemetry = _telemetry;
-        Task.Run(() => ProcessAsync(spec, telemetry, id, attempt, item, token), CancellationToken.None).PipeTo(Self);
+        var trace = _traces.GetValueOrDefault(id);
+        Task.Run(() => ProcessAsync(spec, telemetry, id, attempt, item, trace, token), CancellationToken.None).PipeTo(Self);
     }
 
-    /// <summary>Runs one try off the actor's thread; never throws: every ending becomes a <see cref="DurableItemDone"/>.</summary>
-    private static async Task<DurableItemDone> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, CancellationToken token)
+    /// <summary>
+    /// Runs one try off the actor's thread, under a consumer span that is a child of the producer's context when the put
+    /// carried one (<see cref="Activity.Current"/> while the work runs, as in the in-memory queue); never throws: every
+    /// ending becomes a <see cref="DurableItemDone"/>.
+    /// </summary>
+    private static async Task<DurableItemDone> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, ActivityContext trace,
+                                                            CancellationToken token)
+    {
+        using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.QueueName, trace);
+        var done = await TryAsync(spec, telemetry, id, attempt, item, token).ConfigureAwait(false);
+        if (done.Error is not null)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, done.Error.GetType().FullName);
+        }
+
+        return done;
+    }
+
+    private static async Task<DurableItemDone> TryAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, CancellationToken token)
     {
         ConcurrencyLease? lease = null;
         try
@@ -98,14 +118,20 @@ internal sealed partial class DurableRouterActor<T>
 
         if (done.Error is null)
         {
-            Record(new ItemCompleted(done.Id));
+            _traces.Remove(done.Id);
+            WriteLater(new ItemCompleted(done.Id));
         }
         else
         {
             var reason = $"{done.Error.GetType().FullName}: {done.Error.Message}";
             var retry = _durability.Retry;
-            Record<IDurableQueueMessage>(done.Attempt >= retry.MaxAttempts
-                ? new ItemDeadLettered(done.Id, reason)
+            if (done.Attempt >= retry.MaxAttempts)
+            {
+                _traces.Remove(done.Id);
+            }
+
+            WriteLater(done.Attempt >= retry.MaxAttempts
+                ? (IDurableQueueMessage)new ItemDeadLettered(done.Id, reason)
                 : new ItemRetrying(done.Id, (_clock.GetUtcNow() + retry.DelayBefore(done.Attempt, _jitter.NextDouble())).UtcTicks, reason));
         }
 
@@ -120,7 +146,7 @@ internal sealed partial class DurableRouterActor<T>
             return;
         }
 
-        Record(new ItemCompleted(id));
+        WriteLater(new ItemCompleted(id));
     }
 
     private void HandleGet(GetRequest<T> get)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using ActorQueue.Coordination;
 using Akka.Actor;
@@ -8,10 +9,10 @@ namespace ActorQueue.Actors;
 /// <summary>
 /// The one owner of a durable queue: the same facade messages and <see cref="QueueProtocol"/> as the in-memory router,
 /// with every change journaled on Akka.Persistence. A put is answered only once its <see cref="ItemAccepted"/> is
-/// written; puts that arrive together are written together (<c>PersistAsync</c>: the journal batches them). Starts,
-/// completions, retries and dead letters are journaled too, and the book (<see cref="DurableBook{T}"/>) is rebuilt from
-/// the last snapshot and the events after it, so after a crash every unfinished item runs again and no finished one
-/// does. Workers are tasks the router starts, at most the worker count at once; the lifecycle is the actor's behaviour
+/// written; everything that happens while one write is under way (puts, completions, retries, dead letters) goes into
+/// the next, as one record (<c>DurableRouterActor.Writing.cs</c>). Starts are not journaled: the book
+/// (<see cref="DurableBook{T}"/>) is rebuilt from the last snapshot and the events after it, and every accepted item
+/// without a journaled end runs again, so after a crash no unfinished item is lost and no finished one runs again. Workers are tasks the router starts, at most the worker count at once; the lifecycle is the actor's behaviour
 /// (<c>DurableRouterActor.Lifecycle.cs</c>).
 /// </summary>
 internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IWithTimers
@@ -33,6 +34,12 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     /// <summary>Puts being written, by their item's id: answered in the write's callback, or failed if the journal stops.</summary>
     private readonly Dictionary<long, PendingPut<T>> _writing = [];
+
+    /// <summary>
+    /// The producers' trace contexts of the items that carried one, by id, until the item's last try ends. Kept in memory
+    /// only: after a restart an item runs under no span of its producer's (its trace ended with the process).
+    /// </summary>
+    private readonly Dictionary<long, ActivityContext> _traces = [];
 
     /// <summary>Puts waiting for space, oldest first; each with a timer unless it waits without limit.</summary>
     private readonly WaiterQueue<PendingPut<T>> _waitingPuts = new();
@@ -113,10 +120,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistRejected(cause, @event, sequenceNr);
-        if (@event is byte[] record && DurableCodec.Decode(record) is ItemAccepted accepted && _writing.Remove(accepted.Id, out var put))
-        {
-            put.Failed(new QueueStorageException($"Durable queue '{_telemetry.QueueName}' could not store the item: {cause.Message}", cause));
-        }
+        Rejected(cause);
     }
 
     /// <inheritdoc />
@@ -124,11 +128,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         // A journal that failed stops this actor: every put still being written learns it was not stored.
         var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' stopped before the item was stored");
-        foreach (var put in _writing.Values)
-        {
-            put.Failed(error);
-        }
-
+        FailUnwritten(error);
         _writing.Clear();
         _recovered.TrySetException(error);
         RefuseWaiting(QueueStatus.Stopped, QueueErrors.Disposed());
@@ -201,20 +201,31 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
         var accepted = new ItemAccepted(_book.ReserveId(), put.Priority, put.NotBefore?.UtcTicks ?? 0, payload);
         _writing.Add(accepted.Id, put);
-        Write(accepted, written =>
+        if (put.Trace != default)
         {
-            _writing.Remove(written.Id);
-            _book.Accepted(written, put.Item, hasItem: true);
-            Journaled();
-            Publish();
-            if (!put.TryAccept())
-            {
-                Record(new ItemRemoved(written.Id, RemovalReason.Withdrawn));
-                return;
-            }
+            _traces[accepted.Id] = put.Trace;
+        }
 
-            Pump();
-        });
+        WriteLater(accepted,
+            apply: () =>
+            {
+                _writing.Remove(accepted.Id);
+                _book.Accepted(accepted, put.Item, hasItem: true);
+            },
+            answer: () =>
+            {
+                if (!put.TryAccept())
+                {
+                    _traces.Remove(accepted.Id);
+                    WriteLater(new ItemRemoved(accepted.Id, RemovalReason.Withdrawn));
+                }
+            },
+            refused: error =>
+            {
+                _writing.Remove(accepted.Id);
+                _traces.Remove(accepted.Id);
+                put.Failed(error);
+            });
     }
 
     private void AddBatch(BatchPut<T> batch)
@@ -226,46 +237,27 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             return;
         }
 
-        var events = batch.Items.Select(item => new ItemAccepted(_book.ReserveId(), 0, 0, JsonSerializer.SerializeToUtf8Bytes(item))).ToList();
-        var index = 0;
-        WriteAll(events, written =>
+        byte[][] payloads;
+        try
         {
-            _book.Accepted(written, batch.Items[index++], hasItem: true);
-            Journaled();
-            if (--remaining == 0)
-            {
-                Publish();
-                batch.Completion.TrySetResult(true);
-                Pump();
-            }
-        });
-    }
-
-    /// <summary>Journals one event as its compact bytes; <paramref name="written"/> runs once it is stored (puts arriving together share a write).</summary>
-    private void Write<TEvent>(TEvent message, Action<TEvent> written)
-        where TEvent : IDurableQueueMessage =>
-        PersistAsync(DurableCodec.Encode(message), _ => written(message));
-
-    /// <summary>Journals several events; <paramref name="written"/> runs for each, in order, once it is stored.</summary>
-    private void WriteAll<TEvent>(IReadOnlyList<TEvent> messages, Action<TEvent> written)
-        where TEvent : IDurableQueueMessage
-    {
-        var next = 0;
-        PersistAllAsync(messages.Select(message => DurableCodec.Encode(message)), _ => written(messages[next++]));
-    }
-
-    /// <summary>Journals an event and applies it to the book once written, then (unless it only counts a delivery) moves items on.</summary>
-    private void Record<TEvent>(TEvent message)
-        where TEvent : IDurableQueueMessage =>
-        Write(message, written =>
+            payloads = [.. batch.Items.Select(item => JsonSerializer.SerializeToUtf8Bytes(item))];
+        }
+        catch (Exception error) when (error is NotSupportedException or JsonException or InvalidOperationException)
         {
-            _book.Apply(written);
-            Journaled();
-            if (written is not ItemStarted)
-            {
-                AfterChange();
-            }
-        });
+            batch.Completion.TrySetException(new ArgumentException(
+                $"The items cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "items", error));
+            return;
+        }
+
+        for (var i = 0; i < payloads.Length; i++)
+        {
+            var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[i]), batch.Items[i]);
+            WriteLater(accepted,
+                apply: () => _book.Accepted(accepted, item, hasItem: true),
+                answer: --remaining == 0 ? () => batch.Completion.TrySetResult(true) : null,
+                refused: error => batch.Completion.TrySetException(error));
+        }
+    }
 
     private void AfterChange()
     {
@@ -274,10 +266,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         CheckStopped();
     }
 
-    /// <summary>Counts an event written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted.</summary>
-    private void Journaled()
+    /// <summary>Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted.</summary>
+    private void Journaled(int events)
     {
-        if (++_eventsSinceSnapshot < _durability.SnapshotEvery || _snapshotting)
+        _eventsSinceSnapshot += events;
+        if (_eventsSinceSnapshot < _durability.SnapshotEvery || _snapshotting)
         {
             return;
         }

@@ -120,6 +120,25 @@ public class DurableBookTests
     }
 
     [Fact]
+    public void A_try_counts_when_it_fails_and_a_try_cut_short_by_a_crash_counts_none()
+    {
+        var book = new DurableBook<string>();
+        book.Apply(new DurableBatch([Accepted(1), Accepted(2)]));
+        Assert.True(book.TryTake(0, out var id, out _, out _, Decode));
+        book.Apply(new ItemRetrying(id, 0, "boom"));
+        Assert.True(book.TryTake(0, out _, out var second, out _, Decode)); // its second try, running at the crash
+
+        var restarted = new DurableBook<string>();
+        restarted.Apply(book.Snapshot());
+        Assert.True(restarted.TryTake(0, out var again, out var attempts, out _, Decode));
+
+        Assert.Equal((1, 1, 1), (again, second, attempts)); // the crash spent no try: the next is the second again
+        book.Apply(new ItemStarted(2)); // journals written with starts: a start counts nothing
+        Assert.True(book.TryTake(0, out var other, out var otherAttempts, out _, Decode));
+        Assert.Equal((2, 0), (other, otherAttempts));
+    }
+
+    [Fact]
     public void A_withdrawn_put_never_counts_and_a_drained_item_counts_as_drained()
     {
         var book = new DurableBook<string>();

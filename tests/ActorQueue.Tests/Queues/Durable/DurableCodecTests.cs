@@ -43,6 +43,17 @@ public class DurableCodecTests
     }
 
     [Fact]
+    public void A_batch_round_trips_its_events_in_order()
+    {
+        var batch = new DurableBatch([new ItemAccepted(1, 2, 0, [7]), new ItemCompleted(1), new ItemRetrying(3, 4, "boom"), new ItemRemoved(5, RemovalReason.Drained)]);
+
+        var back = Assert.IsType<DurableBatch>(DurableCodec.Decode(DurableCodec.Encode(batch)));
+
+        Assert.Equivalent(batch.Events, back.Events, strict: true);
+        Assert.Equal(batch.Events.Select(e => e.GetType()), back.Events.Select(e => e.GetType()));
+    }
+
+    [Fact]
     public void A_record_cut_short_or_of_an_unknown_kind_is_a_clear_error()
     {
         var bytes = DurableCodec.Encode(new ItemRetrying(8, 42, "boom"));

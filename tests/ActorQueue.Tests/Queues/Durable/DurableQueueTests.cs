@@ -137,6 +137,50 @@ public sealed class DurableQueueTests : ActorQueueTestKit, IDisposable
     }
 
     [Fact]
+    public async Task Puts_that_arrive_together_are_written_as_one_journal_record()
+    {
+        if (DurableStore.Postgres is not null)
+        {
+            return; // counts rows in the SQLite file
+        }
+
+        var name = DurableStore.UniqueName("batched");
+        await using var queue = Open(name, maxSize: 200);
+        await Within(queue.StartAsync());
+        await Within(queue.PutBatchAsync([.. Enumerable.Range(0, 100)]));
+
+        Assert.Equal(100, queue.Size);
+        Assert.Equal(1L, JournalRows("actorqueue-queue-" + name));
+    }
+
+    [Fact]
+    public async Task A_stop_is_answered_once_the_ends_before_it_are_journaled()
+    {
+        var name = DurableStore.UniqueName("stop-writes");
+        await using (var queue = Open(name))
+        {
+            await Within(queue.StartAsync());
+            Assert.True(await Within(queue.PutAsync(1)));
+            Assert.Equal(1, await Within(queue.GetAsync()));
+            queue.TaskDone(); // its completion is still to be written when the dispose's stop arrives
+        }
+
+        await using var again = Open(name);
+        await Within(again.StartAsync());
+        Assert.Equal((0, 1L), (again.Size, again.Metrics.Processed));
+    }
+
+    private long JournalRows(string persistenceId)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(DurableStorage.ConnectionString(_store.DatabasePath));
+        connection.Open();
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id = $id";
+        count.Parameters.AddWithValue("$id", persistenceId);
+        return (long)count.ExecuteScalar()!;
+    }
+
+    [Fact]
     public async Task A_drained_item_is_gone_after_a_restart()
     {
         var name = DurableStore.UniqueName("drain");

@@ -1,0 +1,145 @@
+using Akka.Actor;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The durable router's writes: every event waits in an outbox, and one journal record (<see cref="DurableBatch"/>)
+/// carries all the events gathered while the previous write was under way, so a busy queue writes one row per commit
+/// rather than one per put, start and completion. One write is in flight at a time (SQLite takes one writer anyway); its
+/// end applies the events to the book, publishes the counters, and only then answers the callers.
+/// </summary>
+internal sealed partial class DurableRouterActor<T>
+{
+    /// <summary>Events waiting for the next write, in the order they happened.</summary>
+    private readonly List<Outgoing> _outbox = [];
+
+    /// <summary>A write is in flight: new events wait for its end.</summary>
+    private bool _writeInFlight;
+
+    /// <summary>The events of the write in flight.</summary>
+    private Outgoing[] _inFlight = [];
+
+    /// <summary>A <see cref="FlushWrites"/> is in the mailbox: events until then share its write.</summary>
+    private bool _flushScheduled;
+
+    /// <summary>Events are waiting or being written: a stop waits for them, so a stopped queue has journaled its ends.</summary>
+    private bool Writing => _writeInFlight || _outbox.Count > 0;
+
+    /// <summary>
+    /// Queues <paramref name="message"/> for the next write. Once written it is applied (<paramref name="apply"/>, or the
+    /// book's own <c>Apply</c>), the counters are published, and then <paramref name="answer"/> tells whoever waits; if it
+    /// is never written, <paramref name="refused"/> tells them why.
+    /// </summary>
+    private void WriteLater(IDurableQueueMessage message, Action? apply = null, Action? answer = null, Action<Exception>? refused = null)
+    {
+        _outbox.Add(new Outgoing(message, apply, answer, refused));
+        if (!_writeInFlight && !_flushScheduled)
+        {
+            // Not written at once: the puts already in the mailbox join this write.
+            _flushScheduled = true;
+            Self.Tell(FlushWrites.Instance);
+        }
+    }
+
+    /// <summary>Writes everything in the outbox as one record, unless a write is already in flight (its end flushes).</summary>
+    private void Flush()
+    {
+        _flushScheduled = false;
+        if (_writeInFlight || _outbox.Count == 0)
+        {
+            return;
+        }
+
+        var batch = _outbox.ToArray();
+        _outbox.Clear();
+        _inFlight = batch;
+        _writeInFlight = true;
+        var record = batch.Length == 1 ? batch[0].Message : new DurableBatch(Array.ConvertAll(batch, outgoing => outgoing.Message));
+        PersistAsync(DurableCodec.Encode(record), _ => Written(batch));
+    }
+
+    /// <summary>A write ended: its events change the book, the counters are published, then the callers hear, and the next write starts.</summary>
+    private void Written(Outgoing[] batch)
+    {
+        foreach (var outgoing in batch)
+        {
+            if (outgoing.Apply is { } apply)
+            {
+                apply();
+            }
+            else
+            {
+                _book.Apply(outgoing.Message);
+            }
+        }
+
+        Journaled(batch.Length);
+        Publish();
+        foreach (var outgoing in batch)
+        {
+            outgoing.Answer?.Invoke();
+        }
+
+        Next();
+    }
+
+    /// <summary>After a write: items move on, and what gathered meanwhile is written next.</summary>
+    private void Next()
+    {
+        _inFlight = [];
+        _writeInFlight = false;
+        AfterChange();
+        Flush();
+    }
+
+    /// <summary>
+    /// The journal refused a record (it could not serialise or store it, but goes on): its puts fail, and its other
+    /// events are applied in memory only (a lost end means the item runs again after a restart, as after a crash).
+    /// </summary>
+    private void Rejected(Exception cause)
+    {
+        var batch = _inFlight;
+        var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' could not store the item: {cause.Message}", cause);
+        foreach (var outgoing in batch.Where(outgoing => outgoing.Message is not ItemAccepted))
+        {
+            if (outgoing.Apply is { } apply)
+            {
+                apply();
+            }
+            else
+            {
+                _book.Apply(outgoing.Message);
+            }
+        }
+
+        Publish();
+        foreach (var outgoing in batch)
+        {
+            if (outgoing.Message is ItemAccepted)
+            {
+                outgoing.Refused?.Invoke(error);
+            }
+            else
+            {
+                outgoing.Answer?.Invoke();
+            }
+        }
+
+        Next();
+    }
+
+    /// <summary>The puts in the outbox and in the write in flight fail with <paramref name="error"/> (the router stops).</summary>
+    private void FailUnwritten(Exception error)
+    {
+        foreach (var outgoing in _inFlight.Concat(_outbox))
+        {
+            outgoing.Refused?.Invoke(error);
+        }
+
+        _inFlight = [];
+        _outbox.Clear();
+    }
+
+    /// <summary>One event in the outbox, with what its write does.</summary>
+    private readonly record struct Outgoing(IDurableQueueMessage Message, Action? Apply, Action? Answer, Action<Exception>? Refused);
+}

@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ActorQueue.Actors;
+using ActorQueue.Telemetry;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
+
+namespace ActorQueue.Tests.Queues.Durable;
+
+/// <summary>A durable queue carries the producer's trace context from the put to the worker, as the in-memory queue does.</summary>
+public sealed class DurableTraceTests : ActorQueueTestKit, IDisposable
+{
+    private const string Producer = "durable-test-producer";
+
+    private readonly DurableStore _store;
+
+    public DurableTraceTests()
+    {
+        _store = new DurableStore(Sys);
+    }
+
+    [Fact]
+    public async Task A_traced_put_runs_under_a_consumer_span_that_is_a_child_of_the_producers_activity_even_on_its_retry()
+    {
+        var spans = new ExportedSpans();
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(ActorQueueTelemetry.Name).AddSource(Producer)
+            .AddInMemoryExporter(spans).Build();
+        using var producer = new ActivitySource(Producer);
+        var name = DurableStore.UniqueName("traced");
+        var seen = new ConcurrentQueue<(int Item, ActivityContext Context)>();
+        var retry = new RetryPolicy { MaxAttempts = 2, InitialDelay = TimeSpan.Zero, Jitter = 0 };
+
+        await using var queue = new BoundedQueue<int>(10, _store.Durability(retry: retry), name, system: Sys);
+        await Within(queue.StartAsync());
+        await queue.StartWorkersAsync(item =>
+        {
+            seen.Enqueue((item, Activity.Current?.Context ?? default));
+            return item == 1 && seen.Count(s => s.Item == 1) == 1 ? throw new InvalidOperationException("first try fails") : Task.CompletedTask;
+        }, numWorkers: 1);
+
+        var parents = new ActivityContext[2];
+        for (var i = 0; i < parents.Length; i++)
+        {
+            using var put = producer.StartActivity($"put {i}", ActivityKind.Producer);
+            parents[i] = put!.Context;
+            Assert.True(await Within(queue.PutAsync(i)));
+        }
+
+        await Within(queue.JoinAsync());
+        Assert.True(tracing.ForceFlush());
+        var processed = spans.Snapshot().Where(s => s.DisplayName == "process " + name).ToList();
+        Assert.Equal(3, processed.Count); // item 0 once, item 1 twice
+        Assert.All(seen, run =>
+        {
+            var span = Assert.Single(processed, s => s.SpanId == run.Context.SpanId);
+            Assert.Equal((parents[run.Item].TraceId, parents[run.Item].SpanId, ActivityKind.Consumer), (span.TraceId, span.ParentSpanId, span.Kind));
+        });
+    }
+
+    [Fact]
+    public async Task An_untraced_put_runs_under_no_span()
+    {
+        var spans = new ExportedSpans();
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(ActorQueueTelemetry.Name).AddInMemoryExporter(spans).Build();
+        var name = DurableStore.UniqueName("untraced");
+        var seen = new TaskCompletionSource<Activity?>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        await using var queue = new BoundedQueue<int>(10, _store.Durability(), name, system: Sys);
+        await Within(queue.StartAsync());
+        await queue.StartWorkersAsync(_ =>
+        {
+            seen.TrySetResult(Activity.Current);
+            return Task.CompletedTask;
+        }, numWorkers: 1);
+        Activity.Current = null;
+        Assert.True(await Within(queue.PutAsync(1)));
+
+        Assert.Null(await Within(seen.Task));
+        await Within(queue.JoinAsync());
+        Assert.True(tracing.ForceFlush());
+        Assert.DoesNotContain(spans.Snapshot(), s => s.DisplayName == "process " + name);
+    }
+
+    public new void Dispose()
+    {
+        base.Dispose();
+        _store.Dispose();
+    }
+}
