@@ -270,7 +270,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
                 $"priority ({priority}) and notBefore ({notBefore}) need a queue with a QueueDurability; QueueDurability.InMemory keeps the items in memory only");
         }
 
-        return Route(new FacadePut<T>(item, putTimeout, Router, _inbox) { Priority = priority, NotBefore = notBefore }, cancellationToken);
+        return Route(new FacadePut<T>(item, putTimeout, Router, _inbox) { Priority = priority, NotBefore = notBefore, Trace = ItemTraces.Capture() }, cancellationToken);
     }
 
     /// <summary>Takes the next item for manual processing; call <see cref="TaskDone"/> when it is finished.</summary>

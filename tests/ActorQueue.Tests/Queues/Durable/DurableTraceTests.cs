@@ -58,6 +58,38 @@ public sealed class DurableTraceTests : ActorQueueTestKit, IDisposable
     }
 
     [Fact]
+    public async Task A_traced_put_with_a_priority_and_a_due_time_runs_under_a_child_of_the_producers_activity()
+    {
+        var spans = new ExportedSpans();
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(ActorQueueTelemetry.Name).AddSource(Producer)
+            .AddInMemoryExporter(spans).Build();
+        using var producer = new ActivitySource(Producer);
+        var name = DurableStore.UniqueName("traced-priority");
+        var seen = new TaskCompletionSource<ActivityContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        await using var queue = new BoundedQueue<int>(10, _store.Durability(), name, system: Sys);
+        await Within(queue.StartAsync());
+        await queue.StartWorkersAsync(_ =>
+        {
+            seen.TrySetResult(Activity.Current?.Context ?? default);
+            return Task.CompletedTask;
+        }, numWorkers: 1);
+
+        ActivityContext parent;
+        using (var put = producer.StartActivity("put", ActivityKind.Producer))
+        {
+            parent = put!.Context;
+            Assert.True(await Within(queue.PutAsync(1, priority: 5, notBefore: DateTimeOffset.UtcNow)));
+        }
+
+        var context = await Within(seen.Task);
+        await Within(queue.JoinAsync());
+        Assert.True(tracing.ForceFlush());
+        var span = Assert.Single(spans.Snapshot(), s => s.DisplayName == "process " + name);
+        Assert.Equal((parent.TraceId, parent.SpanId, context.SpanId), (span.TraceId, span.ParentSpanId, span.SpanId));
+    }
+
+    [Fact]
     public async Task An_untraced_put_runs_under_no_span()
     {
         var spans = new ExportedSpans();
