@@ -165,19 +165,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         }
 
         _telemetry.Rejected(rejection.Kind);
-        if (waiter is AcquireRequest request)
-        {
-            request.RetryAfter = rejection.RetryAfter;
-        }
-
-        var target = _settings.Name ?? waiter.Source;
-        return rejection.Kind switch
-        {
-            PermitRejectionKind.QueueFull => new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), target),
-            PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(rejection.MaxQueued.GetValueOrDefault(), target, waiter.Priority),
-            PermitRejectionKind.ExceedsLimit => LimitValidation.ExceedsLimit(waiter.Demand.Permits, rejection.Limit, target),
-            _ => new ConcurrencyWaitTimeoutException(_settings.Name, waiter.Timeout.GetValueOrDefault(), waiter.Demand.Permits, waiter.Source),
-        };
+        return PermitRejections.ToException(waiter, rejection, _settings.Name);
     }
 
     /// <inheritdoc />

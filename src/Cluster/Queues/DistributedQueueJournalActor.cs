@@ -17,21 +17,18 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
 {
     private readonly string _persistenceId;
 
-    private readonly int _snapshotEvery;
-
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     /// <summary>Every accepted item not finished yet, as written.</summary>
     private readonly DurableBook<StoredClusterItem> _book = new();
 
-    private int _eventsSinceSnapshot;
-
-    private bool _snapshotting;
+    /// <summary>When the book is snapshotted.</summary>
+    private readonly SnapshotCadence _snapshots;
 
     public DistributedQueueJournalActor(string queueName, DistributedQueueStorage storage)
     {
         _persistenceId = "actorqueue-distributed-queue-" + queueName;
-        _snapshotEvery = storage.Durability.SnapshotEvery;
+        _snapshots = new SnapshotCadence(storage.Durability.SnapshotEvery);
         JournalPluginId = storage.Journal;
         SnapshotPluginId = storage.Snapshot;
 
@@ -45,7 +42,7 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         Command<SaveSnapshotSuccess>(SnapshotSaved);
         Command<SaveSnapshotFailure>(failure =>
         {
-            _snapshotting = false;
+            _snapshots.Ended();
             _log.Warning("Distributed queue journal {0}: a snapshot failed ({1}); the journal keeps every event until the next one", _persistenceId, failure.Cause.Message);
         });
         Command<DeleteMessagesSuccess>(_ => { });
@@ -97,20 +94,16 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
     /// <summary>Counts an event written; every <see cref="QueueDurability.SnapshotEvery"/> events the book is snapshotted.</summary>
     private void Journaled()
     {
-        if (++_eventsSinceSnapshot < _snapshotEvery || _snapshotting)
-        {
-            return;
-        }
-
         // In a write's callback LastSequenceNr is that write's, and the book holds exactly the events up to it.
-        _eventsSinceSnapshot = 0;
-        _snapshotting = true;
-        SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+        if (_snapshots.Written(1))
+        {
+            SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+        }
     }
 
     private void SnapshotSaved(SaveSnapshotSuccess saved)
     {
-        _snapshotting = false;
+        _snapshots.Ended();
         DeleteMessages(saved.Metadata.SequenceNr);
         DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
     }

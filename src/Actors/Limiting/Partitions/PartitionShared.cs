@@ -83,19 +83,7 @@ internal sealed class PartitionShared
         }
 
         _telemetry.Rejected(rejection.Kind);
-        if (waiter is AcquireRequest request)
-        {
-            request.RetryAfter = rejection.RetryAfter;
-        }
-
-        var target = Settings.Name ?? waiter.Source;
-        return rejection.Kind switch
-        {
-            PermitRejectionKind.QueueFull => new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), target),
-            PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(rejection.MaxQueued.GetValueOrDefault(), target, waiter.Priority),
-            PermitRejectionKind.ExceedsLimit => LimitValidation.ExceedsLimit(waiter.Demand.Permits, rejection.Limit, target),
-            _ => new ConcurrencyWaitTimeoutException(Settings.Name, waiter.Timeout.GetValueOrDefault(), waiter.Demand.Permits, waiter.Source),
-        };
+        return PermitRejections.ToException(waiter, rejection, Settings.Name);
     }
 
     /// <summary>More permits came back than were held: a bug elsewhere, logged and ignored.</summary>

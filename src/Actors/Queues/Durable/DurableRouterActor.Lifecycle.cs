@@ -87,7 +87,7 @@ internal sealed partial class DurableRouterActor<T>
         Command<SaveSnapshotSuccess>(SnapshotSaved);
         Command<SaveSnapshotFailure>(failure =>
         {
-            _snapshotting = false;
+            _snapshots.Ended();
             _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not save a snapshot; the journal keeps its events", _telemetry.QueueName);
         });
         Command<DeleteMessagesSuccess>(_ => { });

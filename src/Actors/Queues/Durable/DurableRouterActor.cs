@@ -64,9 +64,8 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     private long _backpressure;
 
-    private int _eventsSinceSnapshot;
-
-    private bool _snapshotting;
+    /// <summary>When the book is snapshotted.</summary>
+    private readonly SnapshotCadence _snapshots;
 
     /// <summary>Tells the router when the next delayed item is due, on <see cref="QueueDurability.Clock"/>.</summary>
     private ITimer? _dueTimer;
@@ -86,6 +85,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _persistenceId = persistenceId;
         _capacity = capacity;
         _durability = durability;
+        _snapshots = new SnapshotCadence(durability.SnapshotEvery);
         _clock = durability.Clock;
         _telemetry = telemetry;
         _counters = counters;
@@ -269,21 +269,16 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted.</summary>
     private void Journaled(int events)
     {
-        _eventsSinceSnapshot += events;
-        if (_eventsSinceSnapshot < _durability.SnapshotEvery || _snapshotting)
+        if (_snapshots.Written(events))
         {
-            return;
+            SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
         }
-
-        _eventsSinceSnapshot = 0;
-        _snapshotting = true;
-        SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
     }
 
     /// <summary>The snapshot is stored: the events and snapshots before it are no longer needed.</summary>
     private void SnapshotSaved(SaveSnapshotSuccess saved)
     {
-        _snapshotting = false;
+        _snapshots.Ended();
         DeleteMessages(saved.Metadata.SequenceNr);
         DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
     }

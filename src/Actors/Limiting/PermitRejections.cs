@@ -1,0 +1,31 @@
+using ActorQueue.Coordination;
+
+namespace ActorQueue.Actors;
+
+/// <summary>The exception a waiter the gate turned away gets, the same from a gatekeeper and from a partition inside a partitioned limiter.</summary>
+internal static class PermitRejections
+{
+    /// <summary>
+    /// The exception for <paramref name="waiter"/>'s <paramref name="rejection"/> (not <see cref="PermitRejectionKind.Disposed"/>,
+    /// which each owner words itself); a facade request also learns the rejection's <c>RetryAfter</c>.
+    /// </summary>
+    /// <param name="waiter">The waiter turned away.</param>
+    /// <param name="rejection">Why.</param>
+    /// <param name="limiterName">The limiter's name; <c>null</c> names the waiter's source instead.</param>
+    public static Exception ToException(PermitWaiter waiter, in PermitRejection rejection, string? limiterName)
+    {
+        if (waiter is AcquireRequest request)
+        {
+            request.RetryAfter = rejection.RetryAfter;
+        }
+
+        var target = limiterName ?? waiter.Source;
+        return rejection.Kind switch
+        {
+            PermitRejectionKind.QueueFull => new ConcurrencyLimitExceededException(rejection.QueueDepth, rejection.MaxQueued.GetValueOrDefault(), target),
+            PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(rejection.MaxQueued.GetValueOrDefault(), target, waiter.Priority),
+            PermitRejectionKind.ExceedsLimit => LimitValidation.ExceedsLimit(waiter.Demand.Permits, rejection.Limit, target),
+            _ => new ConcurrencyWaitTimeoutException(limiterName, waiter.Timeout.GetValueOrDefault(), waiter.Demand.Permits, waiter.Source),
+        };
+    }
+}
