@@ -116,7 +116,11 @@ internal sealed class RateLender
         TakeAll(_tokens, tokens, now);
         _lentCalls = calls;
         _lentTokens = tokens;
-        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped: freeSlots > slots || freeCalls > calls || freeTokens > tokens);
+        var capped = (freeSlots > slots ? LoanCaps.Slots : LoanCaps.None) | (freeCalls > calls ? LoanCaps.Calls : LoanCaps.None)
+                   | (freeTokens > tokens ? LoanCaps.Tokens : LoanCaps.None);
+
+        // After a shrink the pool holds more than its limit: a slot coming back must reach the pool, not the loan.
+        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped, withinLimit: _slots.InUse <= _slots.Limit);
     }
 
     /// <summary>The least any of <paramref name="rates"/> could grant now; unbounded when there are none.</summary>
