@@ -199,7 +199,12 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         ArmWake();
         _rateTelemetry?.AfterMessage(_gate.Now);
         _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
-        _rateLender?.Lend(_gate, _settings.Counts);
+        if (_disposeRequest is null)
+        {
+            // Stopping: what is lent now would be claimable until PostStop closes the loan.
+            _rateLender?.Lend(_gate, _settings.Counts);
+        }
+
         return handled;
     }
 

@@ -88,7 +88,7 @@ internal sealed class RateLender
     /// </summary>
     public void Lend(PermitGate gate, LimiterCounts counts)
     {
-        if (!_started || gate.Waiting != 0 || !gate.IsOpen)
+        if (!_started || gate.Waiting != 0 || !gate.IsOpen || _loan.IsClosed)
         {
             return;
         }

@@ -96,6 +96,9 @@ internal sealed class RateLoan
         }
     }
 
+    /// <summary>Whether the loan is closed for good (the limiter was disposed or its gatekeeper stopped).</summary>
+    public bool IsClosed => Volatile.Read(ref _packed) == Closed;
+
     /// <summary>Whether a loan is open (possibly spent): the gatekeeper lent at the end of its last message.</summary>
     public bool IsOpen => Volatile.Read(ref _packed) >= 0;
 
@@ -184,7 +187,7 @@ internal sealed class RateLoan
     /// <summary>A number for a claimed lease, unique within the limiter and apart from the gate's (which count up from 1).</summary>
     public long NextLeaseId() => Interlocked.Decrement(ref _lastLeaseId);
 
-    /// <summary>Gatekeeper, on a shut loan: lends these until the clock reaches <paramref name="expiresAt"/>.</summary>
+    /// <summary>Gatekeeper, on a shut loan: lends these until the clock reaches <paramref name="expiresAt"/>; nothing once the loan is closed.</summary>
     /// <param name="slots">Slots, at most <see cref="MaxSlots"/>.</param>
     /// <param name="calls">Requests, at most <see cref="MaxCalls"/>.</param>
     /// <param name="tokens">Tokens, at most <see cref="MaxTokens"/>.</param>
@@ -193,24 +196,36 @@ internal sealed class RateLoan
     /// <param name="withinLimit">Whether the pool's slots in use, the lent ones included, are within its limit, so a slot given back may go into the loan.</param>
     public void Lend(long slots, long calls, long tokens, long expiresAt, LoanCaps capped, bool withinLimit = true)
     {
-        Debug.Assert(Volatile.Read(ref _packed) == Shut, "The gatekeeper lends only a loan it reclaimed.");
+        Debug.Assert(Volatile.Read(ref _packed) is Shut or Closed, "The gatekeeper lends only a loan it reclaimed.");
         Debug.Assert(slots is >= 0 and <= MaxSlots && calls is >= 0 and <= MaxCalls && tokens is >= 0 and <= MaxTokens, "Each field fits its bits.");
         Volatile.Write(ref _expiresAt, expiresAt);
         Volatile.Write(ref _lentSlots, slots);
         _capped = capped;
         Volatile.Write(ref _renewAsked, 0);
-        Volatile.Write(ref _packed, (withinLimit ? ReturnsInto : 0) | (slots << SlotShift) | (calls << CallShift) | tokens);
+        // Not a plain store: the limiter may close the loan from any thread when it is disposed, and closed is for good.
+        Interlocked.CompareExchange(ref _packed, (withinLimit ? ReturnsInto : 0) | (slots << SlotShift) | (calls << CallShift) | tokens, Shut);
     }
 
     /// <summary>Gatekeeper: shuts the loan and takes back what nobody claimed.</summary>
     /// <returns>Whether a loan was open, and its unclaimed slots (returned ones included), requests and tokens.</returns>
     public (bool WasOpen, long Slots, long Calls, long Tokens) Reclaim()
     {
-        var packed = Interlocked.Exchange(ref _packed, Shut);
+        var packed = Volatile.Read(ref _packed);
+        while (packed != Closed)
+        {
+            var was = Interlocked.CompareExchange(ref _packed, Shut, packed);
+            if (was == packed)
+            {
+                break;
+            }
+
+            packed = was;
+        }
+
         return packed < 0 ? default : (true, SlotsOf(packed), (packed >> CallShift) & MaxCalls, packed & MaxTokens);
     }
 
-    /// <summary>Gatekeeper, stopping: fails every later claim and return for ever.</summary>
+    /// <summary>The limiter, disposed, or the gatekeeper, stopping: fails every later claim and return for ever.</summary>
     public void Close() => Interlocked.Exchange(ref _packed, Closed);
 
     private static long SlotsOf(long packed) => (packed >> SlotShift) & MaxSlots;

@@ -154,4 +154,17 @@ public sealed class RateLoanTests
         loan.Lend(0, 4, 4, long.MaxValue, LoanCaps.None, withinLimit: true);
         Assert.True(loan.TryReturnSlot());
     }
+
+    [Fact]
+    public void A_closed_loan_stays_closed_through_a_reclaim_and_a_lend()
+    {
+        var loan = new RateLoan(_clock);
+        loan.Close();
+
+        Assert.False(loan.Reclaim().WasOpen);
+        loan.Lend(4, 4, 4, long.MaxValue, LoanCaps.None);
+
+        Assert.False(loan.IsOpen);
+        Assert.False(loan.TryClaim(1));
+    }
 }
