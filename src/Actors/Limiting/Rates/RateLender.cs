@@ -58,6 +58,9 @@ internal sealed class RateLender
     /// <summary>Lends from the end of this message on.</summary>
     public void Start() => _started = true;
 
+    /// <summary>Whether <see cref="Start"/> was called.</summary>
+    public bool IsStarted => _started;
+
     /// <summary>
     /// Start of every message: shuts the loan and gives back what nobody claimed, before anything asks the rates at a
     /// later time. Unclaimed requests and tokens are the exact inverse of the loan's take (the rates have not moved on

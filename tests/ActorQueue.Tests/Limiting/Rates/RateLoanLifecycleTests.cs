@@ -1,10 +1,14 @@
 using System.Threading.RateLimiting;
 using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using Akka.Actor;
 using Microsoft.Extensions.Time.Testing;
+using static ActorQueue.Actors.GatekeeperProtocol;
+using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
 
 namespace ActorQueue.Tests.Limiting.Rates;
 
-/// <summary>The rate loan across the gatekeeper's life: nothing is lent once the limiter is disposed.</summary>
+/// <summary>The rate loan across the gatekeeper's life: nothing is lent once the limiter is disposed, and lending resumes after a restart.</summary>
 public sealed class RateLoanLifecycleTests : ActorQueueTestKit
 {
     private readonly FakeTimeProvider _clock = new();
@@ -31,5 +35,27 @@ public sealed class RateLoanLifecycleTests : ActorQueueTestKit
         Assert.False(limiter.Loan.IsOpen);
         Assert.Throws<ObjectDisposedException>(() => adapter.AttemptAcquire(1));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await adapter.AcquireAsync(1));
+    }
+
+    [Fact]
+    public async Task A_gatekeeper_restarted_by_a_failing_message_lends_again()
+    {
+        using var limiter = Limiter();
+        var adapter = await Lending(limiter);
+
+        limiter.Gatekeeper.Tell(new FailingRequest(limiter.Gatekeeper), ActorRefs.NoSender);
+        var probe = CreateTestProbe();
+        limiter.Gatekeeper.Tell(GetStatus.Instance, probe.Ref);
+        await probe.ExpectMsgAsync<Status>();
+
+        await Poll.UntilAsync(() => limiter.Loan.IsOpen, TimeSpan.FromSeconds(10), "the restarted gatekeeper lends again");
+        using var lease = adapter.AttemptAcquire(1);
+        Assert.True(lease.IsAcquired);
+    }
+
+    /// <summary>A request whose demand cannot be read: the gatekeeper's handler throws, and its supervisor restarts it.</summary>
+    private sealed class FailingRequest(IActorRef gatekeeper) : AcquireRequest("restart-test", gatekeeper, signalQueued: false)
+    {
+        public override PermitDemand Demand => throw new InvalidOperationException("the gatekeeper fails inside a message (test)");
     }
 }
