@@ -230,6 +230,8 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <inheritdoc />
     protected override void PostStop()
     {
+        // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
+        _rateLender?.Reclaim();
         if (_restarting)
         {
             // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.

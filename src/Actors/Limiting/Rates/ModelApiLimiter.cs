@@ -140,12 +140,14 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the limiter is disposed.</summary>
     internal void ThrowIfDisposed() => _gatekeeper.ThrowIfDisposed(this);
 
-    /// <summary>Marks the limiter disposed, then closes the loan at once: no caller claims from it while the gatekeeper has not yet stopped.</summary>
+    /// <summary>
+    /// Closes the loan at once, so no caller claims from it while the gatekeeper has not yet stopped, then stops the
+    /// gatekeeper: closed before the stop is sent, the loan's last reclaim (in <c>PostStop</c>) sees what was claimed.
+    /// </summary>
     private DisposeGatekeeper? Stop()
     {
-        var dispose = _gatekeeper.Stop();
         _loan.Close();
-        return dispose;
+        return _gatekeeper.Stop();
     }
 
     /// <summary>Checks the arguments and that the limiter is not disposed.</summary>

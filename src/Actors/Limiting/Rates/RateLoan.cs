@@ -69,6 +69,9 @@ internal sealed class RateLoan
     /// <summary>Slots, requests and tokens lent and not claimed (slots returned included); negative when shut or closed.</summary>
     private long _packed = Shut;
 
+    /// <summary>What the open loan held when it was closed, for the gatekeeper's last <see cref="Reclaim"/>; negative once taken or when none was open.</summary>
+    private long _closedWith = Shut;
+
     /// <summary>The clock stamp at which the loan's step ends; written before <see cref="_packed"/>, read after it.</summary>
     private long _expiresAt;
 
@@ -207,7 +210,10 @@ internal sealed class RateLoan
     }
 
     /// <summary>Gatekeeper: shuts the loan and takes back what nobody claimed.</summary>
-    /// <returns>Whether a loan was open, and its unclaimed slots (returned ones included), requests and tokens.</returns>
+    /// <returns>
+    /// Whether a loan was open, and its unclaimed slots (returned ones included), requests and tokens; once closed, the
+    /// loan that was open when it closed, once.
+    /// </returns>
     public (bool WasOpen, long Slots, long Calls, long Tokens) Reclaim()
     {
         var packed = Volatile.Read(ref _packed);
@@ -222,11 +228,24 @@ internal sealed class RateLoan
             packed = was;
         }
 
+        if (packed == Closed)
+        {
+            packed = Interlocked.Exchange(ref _closedWith, Shut);
+        }
+
         return packed < 0 ? default : (true, SlotsOf(packed), (packed >> CallShift) & MaxCalls, packed & MaxTokens);
     }
 
     /// <summary>The limiter, disposed, or the gatekeeper, stopping: fails every later claim and return for ever.</summary>
-    public void Close() => Interlocked.Exchange(ref _packed, Closed);
+    /// <remarks>An open loan's unclaimed part is kept for the gatekeeper's last reclaim, so the claims made from it are counted.</remarks>
+    public void Close()
+    {
+        var was = Interlocked.Exchange(ref _packed, Closed);
+        if (was >= 0)
+        {
+            Volatile.Write(ref _closedWith, was);
+        }
+    }
 
     private static long SlotsOf(long packed) => (packed >> SlotShift) & MaxSlots;
 

@@ -167,4 +167,17 @@ public sealed class RateLoanTests
         Assert.False(loan.IsOpen);
         Assert.False(loan.TryClaim(1));
     }
+
+    [Fact]
+    public void Closing_an_open_loan_keeps_what_nobody_claimed_for_the_gatekeepers_last_reclaim()
+    {
+        var loan = OpenLoan(4, 4, 100);
+        Assert.True(loan.TryClaim(30));
+
+        loan.Close();
+
+        Assert.Equal((true, 3L, 3L, 70L), loan.Reclaim());
+        Assert.False(loan.Reclaim().WasOpen);
+        Assert.False(loan.IsOpen);
+    }
 }
