@@ -1,4 +1,3 @@
-using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using Akka.Actor;
@@ -16,18 +15,11 @@ public sealed class RateLoanLifecycleTests : ActorQueueTestKit
     private ModelApiLimiter Limiter() =>
         new(new ModelApiLimiterOptions(4, 500, 1000, TimeSpan.FromMinutes(1)) { TimeProvider = _clock, MaxQueued = 0 }, "model-api-lifecycle", system: Sys);
 
-    private static async Task<RateLimiter> Lending(ModelApiLimiter limiter)
-    {
-        var adapter = limiter.AsRateLimiter();
-        await Poll.UntilAsync(() => limiter.Loan.IsOpen, TimeSpan.FromSeconds(10), "the gatekeeper lends");
-        return adapter;
-    }
-
     [Fact]
     public async Task The_adapter_grants_nothing_once_the_limiter_is_disposed()
     {
         var limiter = Limiter();
-        var adapter = await Lending(limiter);
+        var adapter = await ModelApiLoanTests.Lending(limiter);
 
         limiter.Dispose();
 
@@ -41,7 +33,7 @@ public sealed class RateLoanLifecycleTests : ActorQueueTestKit
     public async Task A_gatekeeper_restarted_by_a_failing_message_lends_again()
     {
         using var limiter = Limiter();
-        var adapter = await Lending(limiter);
+        var adapter = await ModelApiLoanTests.Lending(limiter);
 
         limiter.Gatekeeper.Tell(new FailingRequest(limiter.Gatekeeper), ActorRefs.NoSender);
         var probe = CreateTestProbe();
