@@ -10,7 +10,9 @@ namespace ActorQueue.Actors;
 /// <item>Writer of loans: the gatekeeper only (<see cref="RateLender"/>), at the end of a message, only while nobody
 /// waits and the gate is open: it takes what its pool and rates could grant now out of them and publishes it here with
 /// the clock stamp at which the rates' current step ends (<see cref="Lend"/>). The loan is the only writer's while it
-/// is <see cref="Shut"/>, so the write is a plain volatile store.</item>
+/// is <see cref="Shut"/>; the write is a compare-and-swap from shut only because the limiter may close it meanwhile.</item>
+/// <item>Close: the limiter when disposed, or the gatekeeper when it stops (<see cref="Close"/>): for good; an open
+/// loan's unclaimed part is kept for the gatekeeper's last reclaim.</item>
 /// <item>Claimers: any thread; <see cref="TryClaim"/> reads the injected clock, and before the step ends subtracts one
 /// slot, one request and the tokens with a compare-and-swap that never takes a field below zero.</item>
 /// <item>Returners: any thread; <see cref="TryReturnSlot"/> adds a slot back while the loan is open and was lent with
