@@ -60,6 +60,9 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     /// <summary>Whether free permits are lent for synchronous acquires (<see cref="PermitLoan"/>) after each message.</summary>
     private bool _lending;
 
+    /// <summary>Set while the actor restarts after a failed message: its loans are shut, not closed, for the next instance.</summary>
+    private bool _restarting;
+
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
@@ -187,15 +190,48 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         ArmWake();
         _rateTelemetry?.AfterMessage(_gate.Now);
         _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
-        _rateLender?.Lend(_gate, _settings.Counts);
+        if (_disposeRequest is null)
+        {
+            // Stopping: what is lent now would be claimable until PostStop closes the loan.
+            _rateLender?.Lend(_gate, _settings.Counts);
+        }
+
         return handled;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Lending was asked for once (<see cref="StartLending"/>); the next instance is asked again, and the loans are only
+    /// shut (<see cref="PostStop"/>), so callers that claim keep working after a handler failed.
+    /// </remarks>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _restarting = true;
+        if (_lending || _rateLender is { IsStarted: true })
+        {
+            Self.Tell(StartLending.Instance, ActorRefs.NoSender);
+        }
+
+        base.PreRestart(reason, message);
     }
 
     /// <inheritdoc />
     protected override void PostStop()
     {
-        _settings.Counts.Loan.Close();
-        _settings.RateLoan?.Close();
+        // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
+        _rateLender?.Reclaim();
+        if (_restarting)
+        {
+            // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
+            _settings.Counts.Loan.Reclaim();
+            _settings.RateLoan?.Reclaim();
+        }
+        else
+        {
+            _settings.Counts.Loan.Close();
+            _settings.RateLoan?.Close();
+        }
+
         _wakeTimer.Dispose();
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);

@@ -128,11 +128,27 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Stops the gatekeeper without waiting: every waiter gets <see cref="ObjectDisposedException"/>, and so does every later call.</summary>
-    public void Dispose() => _gatekeeper.Stop();
+    public void Dispose() => Stop();
 
     /// <summary>As <see cref="Dispose"/>, and completes once the gatekeeper has stopped and every waiter has been failed.</summary>
     /// <returns>A task that completes when the gatekeeper has stopped.</returns>
-    public ValueTask DisposeAsync() => _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    public ValueTask DisposeAsync() => Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+
+    /// <summary>Whether the limiter is disposed.</summary>
+    internal bool IsDisposed => _gatekeeper.IsDisposed;
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the limiter is disposed.</summary>
+    internal void ThrowIfDisposed() => _gatekeeper.ThrowIfDisposed(this);
+
+    /// <summary>
+    /// Closes the loan at once, so no caller claims from it while the gatekeeper has not yet stopped, then stops the
+    /// gatekeeper: closed before the stop is sent, the loan's last reclaim (in <c>PostStop</c>) sees what was claimed.
+    /// </summary>
+    private DisposeGatekeeper? Stop()
+    {
+        _loan.Close();
+        return _gatekeeper.Stop();
+    }
 
     /// <summary>Checks the arguments and that the limiter is not disposed.</summary>
     /// <returns>The wait timeout, resolved against the options' default.</returns>

@@ -60,6 +60,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
         CheckPermits(permitCount);
+        _limiter.ThrowIfDisposed();
         if (permitCount == 0)
         {
             // RateLimiter's probe: would a call be granted now?
@@ -84,7 +85,8 @@ internal sealed class ModelApiRateLimiter : RateLimiter
             return new(RateLease.Probe);
         }
 
-        if (!cancellationToken.IsCancellationRequested && _loan.TryClaim(permitCount))
+        // Disposed: the gatekeeper path throws ObjectDisposedException, before any claim.
+        if (!cancellationToken.IsCancellationRequested && !_limiter.IsDisposed && _loan.TryClaim(permitCount))
         {
             Interlocked.Increment(ref _successful);
             return new(new LoanRateLease(_releaser));

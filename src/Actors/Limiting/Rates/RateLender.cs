@@ -58,6 +58,9 @@ internal sealed class RateLender
     /// <summary>Lends from the end of this message on.</summary>
     public void Start() => _started = true;
 
+    /// <summary>Whether <see cref="Start"/> was called.</summary>
+    public bool IsStarted => _started;
+
     /// <summary>
     /// Start of every message: shuts the loan and gives back what nobody claimed, before anything asks the rates at a
     /// later time. Unclaimed requests and tokens are the exact inverse of the loan's take (the rates have not moved on
@@ -88,7 +91,7 @@ internal sealed class RateLender
     /// </summary>
     public void Lend(PermitGate gate, LimiterCounts counts)
     {
-        if (!_started || gate.Waiting != 0 || !gate.IsOpen)
+        if (!_started || gate.Waiting != 0 || !gate.IsOpen || _loan.IsClosed)
         {
             return;
         }
@@ -116,7 +119,11 @@ internal sealed class RateLender
         TakeAll(_tokens, tokens, now);
         _lentCalls = calls;
         _lentTokens = tokens;
-        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped: freeSlots > slots || freeCalls > calls || freeTokens > tokens);
+        var capped = (freeSlots > slots ? LoanCaps.Slots : LoanCaps.None) | (freeCalls > calls ? LoanCaps.Calls : LoanCaps.None)
+                   | (freeTokens > tokens ? LoanCaps.Tokens : LoanCaps.None);
+
+        // After a shrink the pool holds more than its limit: a slot coming back must reach the pool, not the loan.
+        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped, withinLimit: _slots.InUse <= _slots.Limit);
     }
 
     /// <summary>The least any of <paramref name="rates"/> could grant now; unbounded when there are none.</summary>

@@ -10,11 +10,14 @@ namespace ActorQueue.Actors;
 /// <item>Writer of loans: the gatekeeper only (<see cref="RateLender"/>), at the end of a message, only while nobody
 /// waits and the gate is open: it takes what its pool and rates could grant now out of them and publishes it here with
 /// the clock stamp at which the rates' current step ends (<see cref="Lend"/>). The loan is the only writer's while it
-/// is <see cref="Shut"/>, so the write is a plain volatile store.</item>
+/// is <see cref="Shut"/>; the write is a compare-and-swap from shut only because the limiter may close it meanwhile.</item>
+/// <item>Close: the limiter when disposed, or the gatekeeper when it stops (<see cref="Close"/>): for good; an open
+/// loan's unclaimed part is kept for the gatekeeper's last reclaim.</item>
 /// <item>Claimers: any thread; <see cref="TryClaim"/> reads the injected clock, and before the step ends subtracts one
 /// slot, one request and the tokens with a compare-and-swap that never takes a field below zero.</item>
-/// <item>Returners: any thread; <see cref="TryReturnSlot"/> adds a slot back while the loan is open (a pool slot
-/// given back is what the gatekeeper would lend again at once); when it is shut the slot goes back by message.</item>
+/// <item>Returners: any thread; <see cref="TryReturnSlot"/> adds a slot back while the loan is open and was lent with
+/// the pool within its limit (a pool slot given back is then what the gatekeeper would lend again at once); when it is
+/// shut, or the pool held more than its limit (a shrink), the slot goes back by message.</item>
 /// <item>Reclaim: the gatekeeper, at the start of every message, exchanges the loan for <see cref="Shut"/>
 /// (<see cref="Reclaim"/>) and gives what nobody claimed back to its policies before they catch up on time.</item>
 /// </list>
@@ -32,8 +35,8 @@ internal sealed class RateLoan
     /// <summary>The middle bits hold the requests.</summary>
     private const int CallBits = 19;
 
-    /// <summary>The high bits (below the sign) hold the slots.</summary>
-    private const int SlotBits = 20;
+    /// <summary>The high bits (below the flag) hold the slots.</summary>
+    private const int SlotBits = 19;
 
     private const int CallShift = TokenBits;
     private const int SlotShift = TokenBits + CallBits;
@@ -50,6 +53,12 @@ internal sealed class RateLoan
     private const long OneCall = 1L << CallShift;
     private const long OneSlot = 1L << SlotShift;
 
+    /// <summary>
+    /// The bit below the sign: set when the pool was within its limit after the loan, so a slot given back may go into
+    /// it. In the word, not beside it, so a return checks it in the same compare-and-swap that adds the slot.
+    /// </summary>
+    private const long ReturnsInto = 1L << (SlotShift + SlotBits);
+
     /// <summary>Nothing lent: every claim and every return fails (the gatekeeper is inside a message, someone waits, or it never lent).</summary>
     private const long Shut = -1;
 
@@ -62,14 +71,17 @@ internal sealed class RateLoan
     /// <summary>Slots, requests and tokens lent and not claimed (slots returned included); negative when shut or closed.</summary>
     private long _packed = Shut;
 
+    /// <summary>What the open loan held when it was closed, for the gatekeeper's last <see cref="Reclaim"/>; negative once taken or when none was open.</summary>
+    private long _closedWith = Shut;
+
     /// <summary>The clock stamp at which the loan's step ends; written before <see cref="_packed"/>, read after it.</summary>
     private long _expiresAt;
 
     /// <summary>The slots the current loan put in, so that lent minus unclaimed is what callers hold beyond the published count.</summary>
     private long _lentSlots;
 
-    /// <summary>Whether the gatekeeper had more than the loan could hold, so a spent loan is worth renewing.</summary>
-    private volatile bool _capped;
+    /// <summary>The fields the gatekeeper had more of than the loan could hold, so a loan spent on one is worth renewing.</summary>
+    private volatile LoanCaps _capped;
 
     /// <summary>1 once a claimer asked the gatekeeper to renew this loan; reset by every loan.</summary>
     private int _renewAsked;
@@ -85,9 +97,12 @@ internal sealed class RateLoan
         get
         {
             var packed = Volatile.Read(ref _packed);
-            return packed < 0 ? 0 : Volatile.Read(ref _lentSlots) - (packed >> SlotShift);
+            return packed < 0 ? 0 : Volatile.Read(ref _lentSlots) - SlotsOf(packed);
         }
     }
+
+    /// <summary>Whether the loan is closed for good (the limiter was disposed or its gatekeeper stopped).</summary>
+    public bool IsClosed => Volatile.Read(ref _packed) == Closed;
 
     /// <summary>Whether a loan is open (possibly spent): the gatekeeper lent at the end of its last message.</summary>
     public bool IsOpen => Volatile.Read(ref _packed) >= 0;
@@ -100,7 +115,7 @@ internal sealed class RateLoan
         get
         {
             var packed = Volatile.Read(ref _packed);
-            return packed >= 0 ? $"lent: {packed >> SlotShift} slots, {(packed >> CallShift) & MaxCalls} requests, {packed & MaxTokens} tokens"
+            return packed >= 0 ? $"lent: {SlotsOf(packed)} slots, {(packed >> CallShift) & MaxCalls} requests, {packed & MaxTokens} tokens"
                  : packed == Closed ? "closed" : "shut";
         }
     }
@@ -131,11 +146,14 @@ internal sealed class RateLoan
         }
     }
 
-    /// <summary>Gives one slot back into the open loan; <c>false</c> when it is shut or full, and the slot must go back by message.</summary>
+    /// <summary>
+    /// Gives one slot back into the open loan; <c>false</c> when it is shut, full, or was lent while the pool held more
+    /// than its limit, and the slot must go back by message.
+    /// </summary>
     public bool TryReturnSlot()
     {
         var seen = Volatile.Read(ref _packed);
-        while (seen >= 0 && (seen >> SlotShift) < MaxSlots)
+        while (seen >= 0 && (seen & ReturnsInto) != 0 && SlotsOf(seen) < MaxSlots)
         {
             var was = Interlocked.CompareExchange(ref _packed, seen + OneSlot, seen);
             if (was == seen)
@@ -151,12 +169,19 @@ internal sealed class RateLoan
 
     /// <summary>
     /// After a claim failed: whether the gatekeeper should be asked (once per loan) to lend anew, because the loan is
-    /// open but past its step, or spent while the gatekeeper had more than it could hold.
+    /// open but past its step, or short of the field the gatekeeper had more of than it could hold. A claim short of
+    /// slots or requests failed on them, whatever the tokens; one with both failed on tokens.
     /// </summary>
     public bool ShouldAskRenewal()
     {
         var packed = Volatile.Read(ref _packed);
-        if (packed < 0 || (_time.GetTimestamp() < Volatile.Read(ref _expiresAt) && !_capped))
+        if (packed < 0)
+        {
+            return false;
+        }
+
+        var shortOf = SlotsOf(packed) < 1 ? LoanCaps.Slots : ((packed >> CallShift) & MaxCalls) < 1 ? LoanCaps.Calls : LoanCaps.Tokens;
+        if (_time.GetTimestamp() < Volatile.Read(ref _expiresAt) && (_capped & shortOf) == 0)
         {
             return false;
         }
@@ -167,34 +192,82 @@ internal sealed class RateLoan
     /// <summary>A number for a claimed lease, unique within the limiter and apart from the gate's (which count up from 1).</summary>
     public long NextLeaseId() => Interlocked.Decrement(ref _lastLeaseId);
 
-    /// <summary>Gatekeeper, on a shut loan: lends these until the clock reaches <paramref name="expiresAt"/>.</summary>
+    /// <summary>Gatekeeper, on a shut loan: lends these until the clock reaches <paramref name="expiresAt"/>; nothing once the loan is closed.</summary>
     /// <param name="slots">Slots, at most <see cref="MaxSlots"/>.</param>
     /// <param name="calls">Requests, at most <see cref="MaxCalls"/>.</param>
     /// <param name="tokens">Tokens, at most <see cref="MaxTokens"/>.</param>
     /// <param name="expiresAt">The clock stamp at which the rates' current step ends.</param>
-    /// <param name="capped">Whether the pool or a rate had more than the loan holds.</param>
-    public void Lend(long slots, long calls, long tokens, long expiresAt, bool capped)
+    /// <param name="capped">The fields of which the pool or a rate had more than the loan holds.</param>
+    /// <param name="withinLimit">Whether the pool's slots in use, the lent ones included, are within its limit, so a slot given back may go into the loan.</param>
+    public void Lend(long slots, long calls, long tokens, long expiresAt, LoanCaps capped, bool withinLimit = true)
     {
-        Debug.Assert(Volatile.Read(ref _packed) == Shut, "The gatekeeper lends only a loan it reclaimed.");
+        Debug.Assert(Volatile.Read(ref _packed) is Shut or Closed, "The gatekeeper lends only a loan it reclaimed.");
         Debug.Assert(slots is >= 0 and <= MaxSlots && calls is >= 0 and <= MaxCalls && tokens is >= 0 and <= MaxTokens, "Each field fits its bits.");
         Volatile.Write(ref _expiresAt, expiresAt);
         Volatile.Write(ref _lentSlots, slots);
         _capped = capped;
         Volatile.Write(ref _renewAsked, 0);
-        Volatile.Write(ref _packed, (slots << SlotShift) | (calls << CallShift) | tokens);
+        // Not a plain store: the limiter may close the loan from any thread when it is disposed, and closed is for good.
+        Interlocked.CompareExchange(ref _packed, (withinLimit ? ReturnsInto : 0) | (slots << SlotShift) | (calls << CallShift) | tokens, Shut);
     }
 
     /// <summary>Gatekeeper: shuts the loan and takes back what nobody claimed.</summary>
-    /// <returns>Whether a loan was open, and its unclaimed slots (returned ones included), requests and tokens.</returns>
+    /// <returns>
+    /// Whether a loan was open, and its unclaimed slots (returned ones included), requests and tokens; once closed, the
+    /// loan that was open when it closed, once.
+    /// </returns>
     public (bool WasOpen, long Slots, long Calls, long Tokens) Reclaim()
     {
-        var packed = Interlocked.Exchange(ref _packed, Shut);
-        return packed < 0 ? default : (true, packed >> SlotShift, (packed >> CallShift) & MaxCalls, packed & MaxTokens);
+        var packed = Volatile.Read(ref _packed);
+        while (packed != Closed)
+        {
+            var was = Interlocked.CompareExchange(ref _packed, Shut, packed);
+            if (was == packed)
+            {
+                break;
+            }
+
+            packed = was;
+        }
+
+        if (packed == Closed)
+        {
+            packed = Interlocked.Exchange(ref _closedWith, Shut);
+        }
+
+        return packed < 0 ? default : (true, SlotsOf(packed), (packed >> CallShift) & MaxCalls, packed & MaxTokens);
     }
 
-    /// <summary>Gatekeeper, stopping: fails every later claim and return for ever.</summary>
-    public void Close() => Interlocked.Exchange(ref _packed, Closed);
+    /// <summary>The limiter, disposed, or the gatekeeper, stopping: fails every later claim and return for ever.</summary>
+    /// <remarks>An open loan's unclaimed part is kept for the gatekeeper's last reclaim, so the claims made from it are counted.</remarks>
+    public void Close()
+    {
+        var was = Interlocked.Exchange(ref _packed, Closed);
+        if (was >= 0)
+        {
+            Volatile.Write(ref _closedWith, was);
+        }
+    }
+
+    private static long SlotsOf(long packed) => (packed >> SlotShift) & MaxSlots;
 
     private static bool Fits(long packed, long tokens) =>
-        packed >= 0 && (packed >> SlotShift) >= 1 && ((packed >> CallShift) & MaxCalls) >= 1 && tokens is >= 0 and <= MaxTokens && (packed & MaxTokens) >= tokens;
+        packed >= 0 && SlotsOf(packed) >= 1 && ((packed >> CallShift) & MaxCalls) >= 1 && tokens is >= 0 and <= MaxTokens && (packed & MaxTokens) >= tokens;
+}
+
+/// <summary>The fields of a <see cref="RateLoan"/> of which the gatekeeper had more than the loan could hold.</summary>
+[Flags]
+internal enum LoanCaps
+{
+    /// <summary>Every field held all there was.</summary>
+    None = 0,
+
+    /// <summary>The free slots.</summary>
+    Slots = 1,
+
+    /// <summary>The free requests.</summary>
+    Calls = 2,
+
+    /// <summary>The free tokens.</summary>
+    Tokens = 4,
 }

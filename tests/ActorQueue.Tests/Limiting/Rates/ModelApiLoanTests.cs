@@ -26,7 +26,7 @@ public sealed class ModelApiLoanTests : ActorQueueTestKit
         }, "model-api", system: Sys);
 
     /// <summary>The adapter, once the gatekeeper lends.</summary>
-    private static async Task<RateLimiter> Lending(ModelApiLimiter limiter)
+    internal static async Task<RateLimiter> Lending(ModelApiLimiter limiter)
     {
         var adapter = limiter.AsRateLimiter();
         await Poll.UntilAsync(() => limiter.Loan.IsOpen, TimeSpan.FromSeconds(10), "the gatekeeper lends");

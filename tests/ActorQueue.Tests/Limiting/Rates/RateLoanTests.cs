@@ -11,7 +11,7 @@ public sealed class RateLoanTests
     private RateLoan OpenLoan(long slots, long calls, long tokens, TimeSpan? step = null)
     {
         var loan = new RateLoan(_clock);
-        loan.Lend(slots, calls, tokens, _clock.GetTimestamp() + (long)((step ?? TimeSpan.FromMinutes(1)).TotalSeconds * _clock.TimestampFrequency), capped: false);
+        loan.Lend(slots, calls, tokens, _clock.GetTimestamp() + (long)((step ?? TimeSpan.FromMinutes(1)).TotalSeconds * _clock.TimestampFrequency), capped: LoanCaps.None);
         return loan;
     }
 
@@ -109,7 +109,7 @@ public sealed class RateLoanTests
         Assert.False(loan.ShouldAskRenewal());
 
         loan.Reclaim();
-        loan.Lend(8, 1, 100, long.MaxValue, capped: true);
+        loan.Lend(8, 1, 100, long.MaxValue, capped: LoanCaps.Calls);
         Assert.True(loan.TryClaim(1));
         Assert.False(loan.TryClaim(1));
         Assert.True(loan.ShouldAskRenewal());
@@ -136,10 +136,48 @@ public sealed class RateLoanTests
         Assert.False(loan.TryReturnSlot());
         Assert.False(loan.Reclaim().WasOpen);
 
-        loan.Lend(4, 4, 4, long.MaxValue, capped: false);
+        loan.Lend(4, 4, 4, long.MaxValue, capped: LoanCaps.None);
         loan.Close();
         Assert.False(loan.TryClaim(1));
         Assert.False(loan.TryReturnSlot());
+        Assert.False(loan.IsOpen);
+    }
+
+    [Fact]
+    public void A_slot_comes_back_by_message_when_the_loan_was_lent_beyond_the_pools_limit()
+    {
+        var loan = new RateLoan(_clock);
+        loan.Lend(0, 4, 4, long.MaxValue, LoanCaps.None, withinLimit: false);
+        Assert.False(loan.TryReturnSlot());
+
+        loan.Reclaim();
+        loan.Lend(0, 4, 4, long.MaxValue, LoanCaps.None, withinLimit: true);
+        Assert.True(loan.TryReturnSlot());
+    }
+
+    [Fact]
+    public void A_closed_loan_stays_closed_through_a_reclaim_and_a_lend()
+    {
+        var loan = new RateLoan(_clock);
+        loan.Close();
+
+        Assert.False(loan.Reclaim().WasOpen);
+        loan.Lend(4, 4, 4, long.MaxValue, LoanCaps.None);
+
+        Assert.False(loan.IsOpen);
+        Assert.False(loan.TryClaim(1));
+    }
+
+    [Fact]
+    public void Closing_an_open_loan_keeps_what_nobody_claimed_for_the_gatekeepers_last_reclaim()
+    {
+        var loan = OpenLoan(4, 4, 100);
+        Assert.True(loan.TryClaim(30));
+
+        loan.Close();
+
+        Assert.Equal((true, 3L, 3L, 70L), loan.Reclaim());
+        Assert.False(loan.Reclaim().WasOpen);
         Assert.False(loan.IsOpen);
     }
 }

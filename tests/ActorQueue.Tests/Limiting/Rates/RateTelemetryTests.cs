@@ -94,4 +94,22 @@ public sealed class RateTelemetryTests : ActorQueueTestKit
         listener.RecordObservableInstruments();
         Assert.Equal(40d, Value(ActorQueueTelemetry.LimiterNextRefill));
     }
+
+    [Fact]
+    public async Task Tokens_claimed_from_the_last_loan_are_counted_when_the_limiter_is_disposed()
+    {
+        using var listener = Listen();
+        var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 500, 1000, Minute) { TimeProvider = _clock, MaxQueued = 0 }, _name, system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends");
+        using (var lease = adapter.AttemptAcquire(300))
+        {
+            Assert.True(lease.IsAcquired);
+        }
+
+        // No message reclaims the loan before the dispose: the claim is counted only if stopping reclaims it.
+        await limiter.DisposeAsync();
+
+        Assert.Equal(300, Value(ActorQueueTelemetry.LimiterTokensGranted));
+    }
 }
