@@ -42,12 +42,6 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 
     private readonly GatekeeperTelemetry _telemetry;
 
-    /// <summary>The partition's bookkeeping with its parent; <c>null</c> for a limiter of its own.</summary>
-    private readonly PartitionReporter? _partition;
-
-    /// <summary>A partition's rates, which keep it from idling until they are at rest; <c>null</c> without rates or partition.</summary>
-    private readonly PartitionRest? _rest;
-
     /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
     private readonly RateTelemetry? _rateTelemetry;
 
@@ -75,9 +69,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
-        _rest = settings.Partition is not null && rates.Length != 0 ? new PartitionRest(rates) : null;
-        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: settings.Partition is null) : null;
-        _partition = settings.Partition is { } partition ? new PartitionReporter(partition) : null;
+        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new GateWakeTimer(settings.Time, Self);
         settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
@@ -189,7 +181,6 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
 
         ArmWake();
         _rateTelemetry?.AfterMessage(_gate.Now);
-        _partition?.AfterMessage(Sender, _rest?.Snapshot(_gate) ?? _gate.Snapshot, Self);
         if (_disposeRequest is null)
         {
             // Stopping: what is lent now would be claimable until PostStop closes the loan.
@@ -427,7 +418,7 @@ internal sealed class GatekeeperActor : ReceiveActor, IPermitGateListener
     }
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
-    private void ArmWake() => _wakeTimer.Arm(_rest?.WakeAt(_gate) ?? _gate.NextWakeAt, _gate);
+    private void ArmWake() => _wakeTimer.Arm(_gate.NextWakeAt, _gate);
 
     private HolderRecord HolderFor(IActorRef actor)
     {

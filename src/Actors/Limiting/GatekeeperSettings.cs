@@ -1,5 +1,4 @@
 using ActorQueue.Coordination;
-using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -15,9 +14,6 @@ namespace ActorQueue.Actors;
 internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSpan? WaitTimeout, QueueFullMode WhenFull,
                                          string? Name, string MetricName, LimiterCounts Counts, TimeProvider Time)
 {
-    /// <summary>The parent of a partition's gatekeeper, told whenever the partition is idle; <c>null</c> for a limiter of its own.</summary>
-    public PartitionMembership? Partition { get; init; }
-
     /// <summary>
     /// Makes the limits over time (requests or tokens per period) checked and granted together with the permits; called
     /// once per gatekeeper, so each partition has buckets of its own. <c>null</c> for a concurrency limit only.
@@ -27,8 +23,3 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
     /// <summary>Where slots, requests and tokens are lent to callers that need not wait, once asked (<see cref="StartLending"/>); <c>null</c> for none.</summary>
     public RateLoan? RateLoan { get; init; }
 }
-
-/// <summary>A partition's gatekeeper's place under its parent.</summary>
-/// <param name="Parent">The partitioned limiter's actor, which routes the requests to it.</param>
-/// <param name="Key">The partition's key (boxed), echoed in <see cref="PartitionIdle"/>.</param>
-internal sealed record PartitionMembership(IActorRef Parent, object Key);
