@@ -46,6 +46,8 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
             killedOutput = runner.Output;
         }
 
+        Release(dir);
+
         // Jobs run in sessions of their own, so the kill leaves them running: wait until each attempt that began has ended.
         await Poll.UntilAsync(() => Balanced(dir), TimeSpan.FromSeconds(30), "every started attempt ended", CliScratch.Tick);
         var startedBeforeRestart = Starts(dir).ToHashSet();
@@ -88,6 +90,7 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
     {
         var dir = Directory.CreateDirectory(_scratch.PathOf("reference")).FullName;
         var jobs = WriteJobs(dir);
+        Release(dir);
         string[] args = ["run", jobs, "-j", "4", "--retries", "1", "-q", "--state", "state.db", "--joblog", "log.tsv", .. keepOrder ? new[] { "-k" } : []];
         var run = await CliProcess.RunAsync(dir, null, args);
         Assert.Equal(Enumerable.Range(1, Jobs).Count(Fails), run.ExitCode);
@@ -100,14 +103,21 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
         return (log, run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList(), failed, deadLetters.Output);
     }
 
-    /// <summary>The jobs: each marks its attempt's start and end in effects.txt and prints one line; every seventh fails.</summary>
+    /// <summary>
+    /// The jobs: each marks its attempt's start and end in effects.txt and prints one line; every seventh fails. The last
+    /// job waits for a file named <c>release</c>, so a run cannot end before the test has killed it, however fast the machine.
+    /// </summary>
     private static string WriteJobs(string dir)
     {
         var path = Path.Combine(dir, "jobs.txt");
         File.WriteAllLines(path, Enumerable.Range(1, Jobs).Select(seq =>
-            $"echo s {seq} >> effects.txt; sleep 0.0{seq % 5 + 3}; echo e {seq} >> effects.txt; echo out {seq}{(Fails(seq) ? "; exit 3" : "")}"));
+            $"echo s {seq} >> effects.txt; {(seq == Jobs ? "while [ ! -f release ]; do sleep 0.01; done" : $"sleep 0.0{seq % 5 + 3}")}; " +
+            $"echo e {seq} >> effects.txt; echo out {seq}{(Fails(seq) ? "; exit 3" : "")}"));
         return path;
     }
+
+    /// <summary>Lets the last job end.</summary>
+    private static void Release(string dir) => File.WriteAllText(Path.Combine(dir, "release"), "");
 
     private static List<JobLogLine> ReadJobLog(string dir)
     {
