@@ -1,4 +1,3 @@
-using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using Akka.Actor;
 using Microsoft.Extensions.Time.Testing;
@@ -24,13 +23,6 @@ public sealed class RateLoanReviewTests : ActorQueueTestKit
             MaxQueued = 0,
         }, "model-api-review", system: Sys);
 
-    private static async Task<RateLimiter> Lending(ModelApiLimiter limiter)
-    {
-        var adapter = limiter.AsRateLimiter();
-        await Poll.UntilAsync(() => limiter.Loan.IsOpen, TimeSpan.FromSeconds(10), "the gatekeeper lends");
-        return adapter;
-    }
-
     private async Task<Status> StatusOf(ModelApiLimiter limiter)
     {
         var probe = CreateTestProbe();
@@ -42,7 +34,7 @@ public sealed class RateLoanReviewTests : ActorQueueTestKit
     public async Task A_slot_returned_into_the_loan_after_a_shrink_is_not_lent_beyond_the_new_limit()
     {
         using var limiter = Limiter(maxConcurrent: 4);
-        var adapter = await Lending(limiter);
+        var adapter = await ModelApiLoanTests.Lending(limiter);
         var held = Enumerable.Range(0, 4).Select(_ => adapter.AttemptAcquire(1)).ToList();
         Assert.All(held, lease => Assert.True(lease.IsAcquired));
 
@@ -65,7 +57,7 @@ public sealed class RateLoanReviewTests : ActorQueueTestKit
     {
         // More tokens per minute than the loan's 24 bits hold: every loan is capped on tokens.
         using var limiter = Limiter(maxConcurrent: 1, tokensPerMinute: 20_000_000);
-        var adapter = await Lending(limiter);
+        var adapter = await ModelApiLoanTests.Lending(limiter);
         using var held = adapter.AttemptAcquire(1);
         Assert.True(held.IsAcquired);
 
