@@ -27,9 +27,13 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>The node's agent and its counts, shared with the concurrency limiter's machinery.</summary>
     private readonly ClusterConcurrencyLimiter _slots;
 
+    /// <summary>Where every lease's settle goes: this node's agent (one for all leases).</summary>
+    private readonly GatekeeperReleaser _settler;
+
     internal ClusterModelApiLimiter(ClusterConcurrencyLimiter slots, ModelApiLimiterOptions options)
     {
         _slots = slots;
+        _settler = new GatekeeperReleaser(slots.Agent);
         Options = options;
     }
 
@@ -90,5 +94,5 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     public ValueTask DisposeAsync() => _slots.DisposeAsync();
 
     private async ValueTask<ModelApiLease> LeaseOf(ValueTask<ConcurrencyLease> grant, long estimatedTokens) =>
-        new(await grant.ConfigureAwait(false), estimatedTokens, Agent);
+        new(await grant.ConfigureAwait(false), estimatedTokens, _settler);
 }

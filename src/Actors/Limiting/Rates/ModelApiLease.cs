@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Akka.Actor;
 using ActorQueue.Coordination;
 
 namespace ActorQueue.Actors;
@@ -32,12 +31,6 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
         _slot = slot;
         _settler = settler;
         EstimatedTokens = estimatedTokens;
-    }
-
-    /// <summary>A lease whose settle goes to <paramref name="settleTo"/> as a message (a gatekeeper, or a cluster node's agent).</summary>
-    internal ModelApiLease(ConcurrencyLease slot, long estimatedTokens, IActorRef settleTo)
-        : this(slot, estimatedTokens, new GatekeeperReleaser(settleTo))
-    {
     }
 
     /// <summary>The lease's number, unique within its limiter (a partition's may repeat once the partition was dropped and made again).</summary>

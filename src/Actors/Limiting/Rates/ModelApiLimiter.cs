@@ -41,6 +41,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Where a claimed call's slot goes back.</summary>
     private readonly LoanReleaser _loanReleaser;
 
+    /// <summary>Where a claimed call's settle goes: the gatekeeper (one for all leases).</summary>
+    private readonly GatekeeperReleaser _settler;
+
     /// <summary>Creates the limiter and its gatekeeper actor.</summary>
     /// <param name="options">The concurrency, the two rates, their period, the queue bound, the wait timeout and the clock.</param>
     /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
@@ -60,6 +63,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
         _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
+        _settler = new GatekeeperReleaser(Gatekeeper);
     }
 
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
@@ -104,7 +108,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
 
         if (_loan.TryClaim(estimatedTokens))
         {
-            return ValueTask.FromResult(new ModelApiLease(new ConcurrencyLease(_loanReleaser, _loan.NextLeaseId(), source), estimatedTokens, Gatekeeper));
+            return ValueTask.FromResult(new ModelApiLease(new ConcurrencyLease(_loanReleaser, _loan.NextLeaseId(), source), estimatedTokens, _settler));
         }
 
         var request = Request(estimatedTokens, priority, timeout, source);
