@@ -1,4 +1,5 @@
 using ActorQueue.Actors;
+using Akka.Actor;
 
 namespace ActorQueue.Tests.Queues;
 
@@ -181,6 +182,28 @@ public class WorkQueueLimitTests : ActorQueueTestKit
 
         await Eventually(() => shared.RunningCount == 0, "no idle worker holds a permit");
         using var lease = await Within(shared.AcquireAsync(permits: 2).AsTask());
+    }
+
+    [Fact]
+    public async Task A_worker_actor_that_crashes_while_holding_a_shared_permit_gives_it_back_and_its_successor_runs_on()
+    {
+        using var shared = new ConcurrencyLimiter(1, name: "shared", system: Sys);
+        await using var queue = new WorkQueue<int>(100, null, shared, system: Sys);
+        var calls = new GatedCalls(2);
+        await queue.StartAsync();
+        await queue.ProcessAsync(calls.Work, numWorkers: 1);
+        await queue.PutAsync(0);
+        await Eventually(() => calls.Inside == 1 && shared.RunningCount == 1, "the worker holds the only permit in its call");
+        var worker = await Sys.ActorSelection(queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
+
+        worker.Tell(Kill.Instance); // the crash cancels the call; the task ends without reporting, through its crash path
+
+        await Eventually(() => calls.Inside == 0 && shared.RunningCount == 0, "the crashed task gave its permit back");
+        calls.Open(1);
+        await queue.PutAsync(1);
+        await Within(queue.JoinAsync()); // with the permit kept, the restarted worker would wait for it for ever
+        Assert.Equal(2, calls.Started);
+        Assert.Equal(0, shared.RunningCount);
     }
 
     [Fact]
