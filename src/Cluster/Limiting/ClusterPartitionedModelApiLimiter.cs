@@ -12,7 +12,11 @@ namespace ActorQueue.Cluster;
 /// its own gatekeeper in the singleton and its own agent on each node that uses it, and the promises of
 /// <see cref="ClusterModelApiLimiter"/>. Get one with <see cref="ActorQueueCluster.PartitionedModelApiLimiter{TKey}"/>.
 /// </summary>
-/// <typeparam name="TKey">The key; a partition is named by the key's string (<see cref="FormatKey"/>), so keys with the same string share one.</typeparam>
+/// <typeparam name="TKey">
+/// The key; a partition is named by the key's string (<see cref="FormatKey"/>), so keys with the same string share one.
+/// That string is not secret (it travels in cluster messages and shows in logs, actor paths and metric tags): per API
+/// key, format the key to an identifier of it, such as a hash.
+/// </typeparam>
 /// <remarks>
 /// <para>A partition stops for idleness only <b>at rest</b>: nothing held, nobody waiting, and every rate back to full with
 /// no debt (a bucket refilled, a window emptied) for <see cref="IdleTimeout"/>. Its node agents stop first, each after

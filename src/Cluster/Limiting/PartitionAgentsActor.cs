@@ -1,6 +1,7 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using Akka.Actor;
+using Akka.Event;
 
 namespace ActorQueue.Cluster;
 
@@ -59,7 +60,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         Receive<ClusterAcquireRequest>(request => Route(request.Partition!, request));
         Receive<WithdrawWaiter>(HandleWithdraw);
         Receive<PartitionStatus>(message => Route(message.Key, GetLimiterStatus.Instance));
-        Receive<ClusterPartitionMessage>(message => Route(message.Key, message.Message));
+        Receive<ClusterPartitionMessage>(HandlePartitionMessage);
         Receive<AllPartitionStatistics>(_ => Sender.Tell(Statistics()));
         Receive<PartitionIdle>(HandleIdle);
         Receive<RestProbe>(HandleRestProbe);
@@ -118,6 +119,18 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         }
 
         return statistics;
+    }
+
+    /// <summary>A local actor's (or a facade lease's) message for one partition; a malformed one is dropped rather than crash every partition.</summary>
+    private void HandlePartitionMessage(ClusterPartitionMessage message)
+    {
+        if (message is { Key: { } key, Message: { } inner })
+        {
+            Route(key, inner);
+            return;
+        }
+
+        Context.GetLogger().Warning("Partitioned limiter {0}: a ClusterPartitionMessage from {1} without a key or a message ignored", _template.Name, Sender);
     }
 
     /// <summary>A caller cancelled: its partition's agent drops the request (an agent that stopped had no waiter left).</summary>
