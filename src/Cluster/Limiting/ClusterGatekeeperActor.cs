@@ -197,7 +197,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// </summary>
     private void StopIdle()
     {
-        if (_slots.InUse == 0 && _gate.Waiting == 0)
+        // With rates only at rest and after its last agent: an incarnation made anew then starts full, as this one is now.
+        var rested = _rates.Length == 0 || (_agents.Count == 0 && Array.TrueForAll(_rates, rate => rate.RestsAt(_gate.Now) <= _gate.Now));
+        if (_slots.InUse == 0 && _gate.Waiting == 0 && rested)
         {
             _log.Debug("Cluster gatekeeper {0}: idle for {1}; stopping", _name, _idleTimeout);
             Context.Stop(Self);

@@ -113,6 +113,28 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
                             .ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Sets new cluster-wide bounds for the partition <paramref name="key"/> alone, through its gatekeeper, as
+    /// <see cref="ClusterConcurrencyLimiter.Resize"/> does for a whole limiter: growing grants to waiters at once, shrinking
+    /// revokes nothing held. It survives a hand-over of the singleton (the nodes' agents re-announce it), and lasts while
+    /// the partition lives: once it has stopped for idleness on every node and in the singleton, the key starts again at
+    /// <see cref="MaxRunning"/> and <see cref="MaxQueued"/>. A key that is not live is made by the resize (and stops again
+    /// after the idle timeout if unused). Requests are still checked against <see cref="MaxRunning"/> on the caller's node,
+    /// so a grown partition takes more leases, not heavier ones.
+    /// </summary>
+    /// <param name="key">The partition; not <c>null</c>.</param>
+    /// <param name="maxRunning">The partition's new limit; at least 1; <c>null</c> leaves it.</param>
+    /// <param name="maxQueued">Its new bound on waiters; at least 0; <c>null</c> leaves it (a bounded queue cannot become unbounded here).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public void Resize(string key, int? maxRunning = null, int? maxQueued = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        PartitionResize.Send(_agents, key, maxRunning, maxQueued, nameof(maxRunning));
+    }
+
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
     public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents);
 

@@ -1,6 +1,7 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using Akka.Actor;
+using Akka.Event;
 
 namespace ActorQueue.Cluster;
 
@@ -11,12 +12,28 @@ namespace ActorQueue.Cluster;
 /// node's partitions stay as many as are in use.
 /// </summary>
 /// <remarks>
-/// An agent that finds itself idle tells this parent how many routed messages it has seen; the parent stops it only
+/// <para>An agent that finds itself idle tells this parent how many routed messages it has seen; the parent stops it only
 /// if it has routed no more since. The parent handles one message at a time, so a request it routes after that
-/// check goes to a new agent: none reaches a stopping one.
+/// check goes to a new agent: none reaches a stopping one. Every routed message counts once on both sides: a message
+/// the agent does not count itself (an actor's protocol message, a lease's release or settle, a resize) is followed by
+/// <see cref="CountedNoOp"/>, which it counts and ignores.</para>
+/// <para>A partition with rates (a model-API limiter's) stops only at rest: an idle agent's parent first asks the
+/// partition's gatekeeper, and stops the agent only if nothing was routed since and the rates were back to full with no
+/// debt. Otherwise a key's partition could stop with a drained bucket and, once its gatekeeper stopped too or the
+/// singleton moved, be made anew with a full one. The gatekeeper stops only at rest and after its last agent.</para>
 /// </remarks>
 internal sealed class PartitionAgentsActor : ReceiveActor
 {
+    /// <summary>
+    /// A cancellation of a request no agent knows: routed after a message the agent does not count, it counts it (as
+    /// every <see cref="WithdrawWaiter"/>) and finds nothing to withdraw.
+    /// </summary>
+    private static readonly WithdrawWaiter CountedNoOp =
+        new(new ClusterAcquireRequest("partition-routing", PermitDemand.One, 0, null, ActorRefs.Nobody), CancellationToken.None);
+
+    /// <summary>How long a rest probe waits for the gatekeeper; a lost answer only means the agent lives one more idle timeout.</summary>
+    private static readonly TimeSpan RestProbeTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>What every partition's agent is started with, but for its name, key and counts.</summary>
     private readonly LimiterAgentSetup _template;
 
@@ -43,8 +60,10 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         Receive<ClusterAcquireRequest>(request => Route(request.Partition!, request));
         Receive<WithdrawWaiter>(HandleWithdraw);
         Receive<PartitionStatus>(message => Route(message.Key, GetLimiterStatus.Instance));
+        Receive<ClusterPartitionMessage>(HandlePartitionMessage);
         Receive<AllPartitionStatistics>(_ => Sender.Tell(Statistics()));
         Receive<PartitionIdle>(HandleIdle);
+        Receive<RestProbe>(HandleRestProbe);
         Receive<DisposeGatekeeper>(message =>
         {
             _disposeRequest = message;
@@ -84,9 +103,12 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         _agents[key] = (entry.Agent, entry.Routed + 1);
         _count.Publish(_agents.Count);
         entry.Agent.Forward(message);
+        if (message is not (ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus))
+        {
+            entry.Agent.Tell(CountedNoOp); // the agent counts only those three; see the remarks
+        }
     }
 
-    /// <summary>A caller cancelled: its partition's agent drops the request (an agent that stopped had no waiter left).</summary>
     /// <summary>Every live partition's counts, read from what its agent published; no message to the agents or the singleton.</summary>
     private Dictionary<string, ClusterPartitionStatistics> Statistics()
     {
@@ -99,6 +121,19 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         return statistics;
     }
 
+    /// <summary>A local actor's (or a facade lease's) message for one partition; a malformed one is dropped rather than crash every partition.</summary>
+    private void HandlePartitionMessage(ClusterPartitionMessage message)
+    {
+        if (message is { Key: { } key, Message: { } inner })
+        {
+            Route(key, inner);
+            return;
+        }
+
+        Context.GetLogger().Warning("Partitioned limiter {0}: a ClusterPartitionMessage from {1} without a key or a message ignored", _template.Name, Sender);
+    }
+
+    /// <summary>A caller cancelled: its partition's agent drops the request (an agent that stopped had no waiter left).</summary>
     private void HandleWithdraw(WithdrawWaiter message)
     {
         if (message.Waiter is ClusterAcquireRequest { Partition: { } key } && _agents.ContainsKey(key))
@@ -109,18 +144,66 @@ internal sealed class PartitionAgentsActor : ReceiveActor
 
     private void HandleIdle(PartitionIdle message)
     {
-        if (_agents.TryGetValue(message.Key, out var entry) && entry.Agent.Equals(Sender) && entry.Routed == message.Routed)
+        if (!_agents.TryGetValue(message.Key, out var entry) || !entry.Agent.Equals(Sender) || entry.Routed != message.Routed)
         {
-            _agents.Remove(message.Key);
-            _counts.Remove(message.Key);
-            _count.Publish(_agents.Count);
-            Context.Stop(entry.Agent);
+            return;
+        }
+
+        if (_template.Rates is null)
+        {
+            StopAgent(message.Key, entry.Agent);
+            return;
+        }
+
+        // The ask is routed like any status ask, so the agent's next idle report (a whole idle timeout after it) counts it.
+        var key = message.Key;
+        var agent = entry.Agent;
+        var routed = entry.Routed + 1;
+        _agents[key] = (agent, routed);
+        agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, RestProbeTimeout)
+             .PipeTo(Self, success: status => new RestProbe(key, agent, routed, status), failure: _ => new RestProbe(key, agent, routed, null));
+    }
+
+    /// <summary>The gatekeeper's answer to a rest probe: the agent stops if nothing was routed to it since and the rates are at rest.</summary>
+    private void HandleRestProbe(RestProbe probe)
+    {
+        if (_agents.TryGetValue(probe.Key, out var entry) && entry.Agent.Equals(probe.Agent) && entry.Routed == probe.Routed
+            && probe.Status is { } status && AtRest(status, _template.Rates!))
+        {
+            StopAgent(probe.Key, entry.Agent);
         }
     }
+
+    /// <summary>Whether a partition's gatekeeper reported nothing held, nobody waiting and every rate full with no debt.</summary>
+    internal static bool AtRest(ClusterLimiterStatus status, ModelApiLimiterOptions rates) =>
+        status is { Recovering: false, Running: 0, Waiting: 0 }
+        && status.RequestsAvailable >= rates.RequestsPerPeriod && status.TokensAvailable >= rates.TokensPerPeriod;
+
+    private void StopAgent(string key, IActorRef agent)
+    {
+        _agents.Remove(key);
+        _counts.Remove(key);
+        _count.Publish(_agents.Count);
+        Context.Stop(agent);
+    }
+
+    /// <summary>A rest probe's answer (<c>null</c> when it timed out), for the agent of <see cref="Key"/> as of <see cref="Routed"/> routed messages.</summary>
+    private sealed record RestProbe(string Key, IActorRef Agent, long Routed, ClusterLimiterStatus? Status);
 }
 
 /// <summary>A partition's agent → its parent: idle for its whole idle timeout, having seen <see cref="Routed"/> routed messages.</summary>
 internal sealed record PartitionIdle(string Key, long Routed);
+
+/// <summary>
+/// A <see cref="GatekeeperProtocol"/> message for one partition of a partitioned cluster limiter: local actors send it
+/// to the limiter's <c>Agent</c>, which hands <see cref="Message"/> to the agent of the partition <see cref="Key"/> (made
+/// if it is not live) with the actor as its sender, so the replies are those of <see cref="ClusterModelApiLimiter.Agent"/>.
+/// Every message of one request (its acquire, cancel, settle and release) names the same key.
+/// </summary>
+/// <param name="Key">The partition's key, as the limiter formats it (<c>FormatKey</c>).</param>
+/// <param name="Message">An <see cref="GatekeeperProtocol.Acquire"/>, <see cref="GatekeeperProtocol.CancelAcquire"/>,
+/// <see cref="GatekeeperProtocol.Settle"/>, <see cref="GatekeeperProtocol.Release"/> or <see cref="GatekeeperProtocol.GetStatus"/>.</param>
+public sealed record ClusterPartitionMessage(string Key, object Message);
 
 /// <summary>The facade → the parent: the exact counts of the partition <see cref="Key"/>.</summary>
 internal sealed record PartitionStatus(string Key);

@@ -37,6 +37,9 @@ public sealed class ActorQueueCluster : IExtension
     /// <summary>This node's partitioned cluster limiters by name.</summary>
     private readonly ConcurrentDictionary<string, ClusterPartitionedLimiter> _partitioned = new(StringComparer.Ordinal);
 
+    /// <summary>This node's partitioned model-API limiters by name (each a <see cref="ClusterPartitionedModelApiLimiter{TKey}"/> of its key type).</summary>
+    private readonly ConcurrentDictionary<string, object> _partitionedModelApi = new(StringComparer.Ordinal);
+
     /// <summary>This node's model-API limiters by name.</summary>
     private readonly ConcurrentDictionary<string, ClusterModelApiLimiter> _modelApi = new(StringComparer.Ordinal);
 
@@ -239,6 +242,11 @@ public sealed class ActorQueueCluster : IExtension
         ActorQueue.Runtime.Timeouts.Period(idleTimeout, nameof(idleTimeout));
         while (true)
         {
+            if (_partitionedModelApi.ContainsKey(name))
+            {
+                throw new ArgumentException($"'{name}' is a partitioned cluster model-API limiter on this node; a partitioned limiter needs a name of its own", nameof(name));
+            }
+
             if (_partitioned.TryGetValue(name, out var existing))
             {
                 if (existing.Configured != limit || existing.IdleTimeout != idleTimeout)
@@ -251,10 +259,8 @@ public sealed class ActorQueueCluster : IExtension
                 return existing;
             }
 
-            var template = new LimiterAgentSetup(name, limit, HubProxy, Cluster.SelfAddress, new LimiterCounts(), new LimiterCounts(),
-                new LimitMirror(maxRunning, maxQueued), Settings.HelloInterval) { IdleTimeout = idleTimeout };
             var count = new PartitionCount();
-            var agents = StartAgent("actorqueue-partitions", name, PartitionAgentsActor.Props(template, Host, count));
+            var agents = StartPartitions(name, limit, idleTimeout, rates: null, count);
             var limiter = new ClusterPartitionedLimiter(name, limit, idleTimeout, agents, count,
                 disposed => _partitioned.TryRemove(new KeyValuePair<string, ClusterPartitionedLimiter>(disposed.Name, disposed)));
             if (_partitioned.TryAdd(name, limiter))
@@ -264,6 +270,68 @@ public sealed class ActorQueueCluster : IExtension
 
             System.Stop(agents);
         }
+    }
+
+    /// <summary>
+    /// This node's handle on the partitioned cluster model-API limiter <paramref name="name"/>: the limits of
+    /// <paramref name="options"/> per key, each key's held across the cluster with the promises of <see cref="ModelApiLimiter"/>,
+    /// shared by every node that asks for the same name. A key's partition stops only at rest (nothing held, nobody
+    /// waiting, its rates full with no debt) for <paramref name="idleTimeout"/>. Asking again on the same node returns the
+    /// same handle (with the first call's <paramref name="keyFormat"/>).
+    /// </summary>
+    /// <typeparam name="TKey">The key type; a partition is named by the key's string.</typeparam>
+    /// <param name="name">The limiter's cluster-wide name; not one this node uses for a <see cref="PartitionedLimiter"/>.</param>
+    /// <param name="options">Every partition's limits; a partition's gatekeeper takes those of the first node that reaches it.</param>
+    /// <param name="idleTimeout">How long a partition at rest lives on; above zero.</param>
+    /// <param name="keyFormat">A key's string; <c>null</c> for the key itself (a string), invariant-culture formatting (an <see cref="IFormattable"/>), or <see cref="object.ToString"/>.</param>
+    /// <returns>The limiter.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentException">The name is empty, or this node uses it with other options, another key type or for a partitioned limiter, or the options' sliding window segments do not split the period.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="idleTimeout"/> is zero, negative or infinite.</exception>
+    public ClusterPartitionedModelApiLimiter<TKey> PartitionedModelApiLimiter<TKey>(string name, ModelApiLimiterOptions options, TimeSpan idleTimeout,
+                                                                                 Func<TKey, string>? keyFormat = null)
+        where TKey : notnull
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RateGatekeeper.Check(options);
+        var limit = LimitOf(name, options.MaxConcurrent, options.MaxQueued, options.WaitTimeout, QueueFullMode.RejectNewcomer);
+        ActorQueue.Runtime.Timeouts.Period(idleTimeout, nameof(idleTimeout));
+        while (true)
+        {
+            if (_partitioned.ContainsKey(name))
+            {
+                throw new ArgumentException($"'{name}' is a partitioned cluster limiter on this node; a partitioned model-API limiter needs a name of its own", nameof(name));
+            }
+
+            if (_partitionedModelApi.TryGetValue(name, out var found))
+            {
+                return found is ClusterPartitionedModelApiLimiter<TKey> existing && existing.Options == options && existing.IdleTimeout == idleTimeout
+                    ? existing
+                    : throw new ArgumentException(
+                        $"Partitioned cluster model-API limiter '{name}' is already in use on this node as {found}; got {options}, idleTimeout={idleTimeout}, key type {typeof(TKey).Name}",
+                        nameof(options));
+            }
+
+            var count = new PartitionCount();
+            var agents = StartPartitions(name, limit, idleTimeout, options, count);
+            ClusterPartitionedModelApiLimiter<TKey>? limiter = null;
+            limiter = new ClusterPartitionedModelApiLimiter<TKey>(name, options, idleTimeout, keyFormat, agents, count,
+                _ => _partitionedModelApi.TryRemove(new KeyValuePair<string, object>(name, limiter!)));
+            if (_partitionedModelApi.TryAdd(name, limiter))
+            {
+                return limiter;
+            }
+
+            System.Stop(agents);
+        }
+    }
+
+    /// <summary>Starts the parent of a partitioned limiter's agents on this node.</summary>
+    private IActorRef StartPartitions(string name, ClusterLimit limit, TimeSpan idleTimeout, ModelApiLimiterOptions? rates, PartitionCount count)
+    {
+        var template = new LimiterAgentSetup(name, limit, HubProxy, Cluster.SelfAddress, new LimiterCounts(), new LimiterCounts(),
+            new LimitMirror(limit.MaxRunning, limit.MaxQueued), Settings.HelloInterval) { IdleTimeout = idleTimeout, Rates = rates };
+        return StartAgent("actorqueue-partitions", name, PartitionAgentsActor.Props(template, Host, count));
     }
 
     /// <summary>Checks a limiter's arguments, each error naming its parameter and value.</summary>
