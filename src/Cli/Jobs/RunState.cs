@@ -35,22 +35,38 @@ internal sealed class RunStateException(string message, Exception? inner = null)
 /// that no longer gives the recorded jobs. A record counts once its transaction commits, so a SIGKILL loses at most the
 /// finishing of the jobs that were ending.
 /// </summary>
+/// <remarks>
+/// One process at a time: <see cref="Open"/> takes an exclusive lock on <c>FILE.lock</c> beside the state (an OS file
+/// lock, which the kernel drops when the process ends, SIGKILL included) and holds it until <see cref="Dispose"/>, so a
+/// second run (or <c>dead-letters</c>) on the same state is refused rather than journaling the same queue beside the first.
+/// The lock file stays: deleting it would let two processes lock two different files of that name.
+/// </remarks>
 internal sealed class RunState : IDisposable
 {
+    /// <summary>The HResult of a lock another process holds: the errno EWOULDBLOCK on Unix.</summary>
+    private const int EWouldBlock = 11;
+
+    /// <summary>The same on Windows: ERROR_SHARING_VIOLATION.</summary>
+    private const int SharingViolation = unchecked((int)0x80070020);
+
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
 
-    private RunState(string path, SqliteConnection connection)
+    /// <summary>The open lock file: held while this process uses the state.</summary>
+    private readonly FileStream _lock;
+
+    private RunState(string path, SqliteConnection connection, FileStream lockFile)
     {
         Path = path;
         _connection = connection;
+        _lock = lockFile;
     }
 
     /// <summary>The state file.</summary>
     public string Path { get; }
 
     /// <summary>Opens (creating when <paramref name="create"/>) the state file and checks that it is a healthy, writable SQLite database.</summary>
-    /// <exception cref="RunStateException">The file is missing, corrupt, not a database, unreadable or unwritable.</exception>
+    /// <exception cref="RunStateException">The file is missing, corrupt, not a database, unreadable or unwritable, or in use by another process.</exception>
     public static RunState Open(string path, bool create)
     {
         var full = System.IO.Path.GetFullPath(path);
@@ -64,6 +80,7 @@ internal sealed class RunState : IDisposable
             throw new RunStateException($"'{path}' is a directory, not a state file");
         }
 
+        var lockFile = TakeLock(path, full);
         SqliteConnection? connection = null;
         try
         {
@@ -92,17 +109,37 @@ internal sealed class RunState : IDisposable
                     attempts INTEGER NOT NULL DEFAULT 0,
                     error TEXT);
                 """);
-            return new RunState(path, connection);
+            return new RunState(path, connection, lockFile);
         }
         catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
         {
             connection?.Dispose();
+            lockFile.Dispose();
             throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);
         }
         catch
         {
             connection?.Dispose();
+            lockFile.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Locks <c>FILE.lock</c> for this process (.NET takes an exclusive <c>flock</c> for <see cref="FileShare.None"/>).</summary>
+    /// <exception cref="RunStateException">Another process holds it, or it cannot be created.</exception>
+    private static FileStream TakeLock(string path, string full)
+    {
+        try
+        {
+            return new FileStream(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex) when (ex.HResult is EWouldBlock or SharingViolation)
+        {
+            throw new RunStateException($"'{path}' is in use by another actorqueue process (it holds '{path}.lock'); wait for it to end, or use another --state FILE", ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);
         }
     }
 
@@ -168,6 +205,7 @@ internal sealed class RunState : IDisposable
         lock (_gate)
         {
             _connection.Dispose();
+            _lock.Dispose();
         }
     }
 

@@ -32,8 +32,8 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         JournalPluginId = storage.Journal;
         SnapshotPluginId = storage.Snapshot;
 
-        Recover<SnapshotOffer>(offer => _book.Apply(DurableCodec.Decode((byte[])offer.Snapshot)));
-        Recover<byte[]>(record => _book.Apply(DurableCodec.Decode(record)));
+        Recover<SnapshotOffer>(offer => DurableCodec.Replay((byte[])offer.Snapshot, _book));
+        Recover<byte[]>(record => DurableCodec.Replay(record, _book));
         Recover<RecoveryCompleted>(_ => Context.Parent.Tell(new JournalRecovered(_book.NextId, Unfinished())));
 
         Command<JournalAccept>(HandleAccept);
@@ -110,7 +110,7 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
 
     /// <summary>The unfinished items, oldest first, with how often each was handed to a worker.</summary>
     private List<RecoveredItem> Unfinished() =>
-        [.. _book.Snapshot().Items.Where(item => !item.Dead).Select(item => new RecoveredItem(item.Id, item.Attempts, StoredClusterItem.Decode(item.Payload)))];
+        [.. _book.Snapshot().Items.Where(item => !item.Dead).Select(item => new RecoveredItem(item.Id, item.Attempts, StoredClusterItem.Decode(item.Payload.ToArray())))];
 }
 
 /// <summary>Where a node's durable distributed queues keep their journal: the durability and its plugin ids, ready in the node's system.</summary>

@@ -157,5 +157,50 @@ public sealed class RunStateTests : IDisposable
         Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
+    [Fact]
+    public async Task A_second_process_on_a_state_file_in_use_is_refused_with_one_line_naming_the_file_before_any_job_runs()
+    {
+        var jobs = HeldJobs("one", "two");
+        using var first = new RunningCli(_scratch.Dir, "run", jobs, "--state", "state.db", "-q", "-j", "1");
+        await Poll.UntilAsync(() => Runs(1) == 1, TimeSpan.FromSeconds(60), () => $"job 1 started: {first.Errors}", CliScratch.Tick);
+
+        using var second = new RunningCli(_scratch.Dir, "run", jobs, "--state", "state.db", "-q", "-j", "1");
+        // A second run that is let in runs job 1 again (it is unfinished) and waits in it: either way the test goes on.
+        await Poll.UntilAsync(() => !CliScratch.IsAlive(second.Pid) || Runs(1) > 1, TimeSpan.FromSeconds(60), "the second run ended or ran job 1", CliScratch.Tick);
+        var deadLetters = await RunAsync("dead-letters", "--state", "state.db", "list");
+        Release();
+        var (secondExit, firstExit) = (await second.ExitAsync(), await first.ExitAsync());
+
+        AssertOneLineRefusal(new CliResult(secondExit, second.Output, second.Errors), "--state", "'state.db'", "in use");
+        AssertOneLineRefusal(deadLetters, "--state", "'state.db'", "in use");
+        Assert.Equal(0, firstExit);
+        Assert.Equal((1, 1), (Runs(1), Runs(2)));
+    }
+
+    [Fact]
+    public async Task A_run_killed_with_SIGKILL_leaves_its_state_file_free_and_the_restart_runs_each_unfinished_job_once()
+    {
+        var jobs = HeldJobs("one", "two", "three");
+        using (var killed = new RunningCli(_scratch.Dir, "run", jobs, "--state", "state.db", "-q", "-j", "1"))
+        {
+            await Poll.UntilAsync(() => Runs(1) == 1, TimeSpan.FromSeconds(60), () => $"job 1 started: {killed.Errors}", CliScratch.Tick);
+            await CliProcess.SignalAsync(killed.Pid, "KILL");
+            await killed.ExitAsync();
+        }
+
+        Release(); // job 1 of the killed run goes on in its own session, and ends now
+        var restarted = await RunAsync("run", jobs, "--state", "state.db", "-q", "-j", "1");
+
+        Assert.Equal((0, ""), (restarted.ExitCode, restarted.Errors));
+        Assert.Equal((2, 1, 1), (Runs(1), Runs(2), Runs(3)));
+    }
+
+    /// <summary>Like <see cref="Jobs"/>, but job 1 waits for a file named <c>release</c> (<see cref="Release"/>) after it marks its run.</summary>
+    private string HeldJobs(params string[] words) =>
+        _scratch.Write("jobs.txt", [.. words.Select((word, i) =>
+            $"echo x >> ran-{i + 1}; {(i == 0 ? "while [ ! -f release ]; do sleep 0.01; done; " : "")}echo {word}")]);
+
+    private void Release() => File.WriteAllText(_scratch.PathOf("release"), "");
+
     private const string DeadLettersHeader = "Seq\tAttempts\tExitval\tSignal\tError\tCommand\n";
 }

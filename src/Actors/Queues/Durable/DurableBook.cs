@@ -10,6 +10,11 @@ namespace ActorQueue.Actors;
 /// short by the crash not. Keeps <c>Enqueued == Processed + Drained + Size + InFlight</c>, checked after
 /// every change. Only the durable router touches it.
 /// </summary>
+/// <remarks>
+/// A book starts loading: while the journal is replayed, entries only go into the table by id (most of them are
+/// completed before the replay ends), and the run order is built once, in bulk, when it is first needed
+/// (<see cref="EndLoading"/>) — not one ordered insert and removal per replayed event.
+/// </remarks>
 /// <typeparam name="T">The item type.</typeparam>
 [DebuggerDisplay("{Size} queued, {InFlight} running, {DeadCount} dead")]
 internal sealed class DurableBook<T>
@@ -17,11 +22,17 @@ internal sealed class DurableBook<T>
     /// <summary>Every item not finished, and every dead letter, by id.</summary>
     private readonly Dictionary<long, Entry> _entries = [];
 
-    /// <summary>Items that may run now: higher priority first, then in the order they were accepted.</summary>
-    private readonly SortedSet<Entry> _ready = new(ReadyOrder.Instance);
+    /// <summary>Items that may run now: higher priority first, then in the order they were accepted. Empty while loading.</summary>
+    private SortedSet<Entry> _ready = new(ReadyOrder.Instance);
 
-    /// <summary>Items waiting for their time (delayed puts and retries), earliest first.</summary>
-    private readonly SortedSet<Entry> _delayed = new(DueOrder.Instance);
+    /// <summary>Items waiting for their time (delayed puts and retries), earliest first. Empty while loading.</summary>
+    private SortedSet<Entry> _delayed = new(DueOrder.Instance);
+
+    /// <summary>The journal is being replayed: waiting entries are in <see cref="_entries"/> only, not yet in the ordered sets.</summary>
+    private bool _loading = true;
+
+    /// <summary>Entries ready or delayed (the ordered sets' size once loaded).</summary>
+    private int _waiting;
 
     private DurableCounts _counts;
 
@@ -33,7 +44,7 @@ internal sealed class DurableBook<T>
     public long NextId { get; private set; } = 1;
 
     /// <summary>Items waiting: ready or delayed.</summary>
-    public int Size => _ready.Count + _delayed.Count;
+    public int Size => _waiting;
 
     /// <summary>Items handed out and not finished.</summary>
     public int InFlight => _running;
@@ -45,7 +56,14 @@ internal sealed class DurableBook<T>
     public int Unfinished => Size + _running;
 
     /// <summary>When the earliest delayed item is due (UTC ticks), or <c>null</c> when none waits.</summary>
-    public long? NextDueTicks => _delayed.Count > 0 ? _delayed.Min!.DueTicks : null;
+    public long? NextDueTicks
+    {
+        get
+        {
+            EndLoading();
+            return _delayed.Count > 0 ? _delayed.Min!.DueTicks : null;
+        }
+    }
 
     public QueueMetrics Metrics => new(_counts.Enqueued, _counts.Processed, _counts.Errors, 0)
     {
@@ -56,15 +74,10 @@ internal sealed class DurableBook<T>
     /// <summary>Takes a number for the next item.</summary>
     public long ReserveId() => NextId++;
 
-    public void Accepted(ItemAccepted e, T? item, bool hasItem)
-    {
-        NextId = Math.Max(NextId, e.Id + 1);
-        var entry = new Entry(e.Id, e.Priority, e.DueTicks, e.Payload) { Item = item, HasItem = hasItem };
-        _entries.Add(e.Id, entry);
-        Enqueue(entry);
-        _counts = _counts with { Enqueued = _counts.Enqueued + 1 };
-        AssertInvariants();
-    }
+    public void Accepted(ItemAccepted e, T? item, bool hasItem) => Add(new Entry(e.Id, e.Priority, e.DueTicks, e.Payload) { Item = item, HasItem = hasItem });
+
+    /// <summary>An accepted item read back from the journal (<see cref="DurableCodec.Replay{T}"/>): its payload is a slice of the record.</summary>
+    public void Accepted(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload) => Add(new Entry(id, priority, dueTicks, payload));
 
     /// <summary>
     /// Counts nothing: a try is counted when it ends in an error (<see cref="Retrying"/>, <see cref="DeadLettered"/>),
@@ -72,9 +85,11 @@ internal sealed class DurableBook<T>
     /// </summary>
     public void Started(ItemStarted e) => Debug.Assert(e.Id > 0, "item ids start at 1");
 
-    public void Completed(ItemCompleted e)
+    public void Completed(ItemCompleted e) => Completed(e.Id);
+
+    public void Completed(long id)
     {
-        var entry = Remove(e.Id);
+        var entry = Remove(id);
         _counts = _counts with { Processed = _counts.Processed + 1 };
         Debug.Assert(entry.State != EntryState.Dead, "a dead letter cannot complete");
         AssertInvariants();
@@ -135,7 +150,7 @@ internal sealed class DurableBook<T>
                 Started(e);
                 break;
             case ItemCompleted e:
-                Completed(e);
+                Completed(e.Id);
                 break;
             case ItemRetrying e:
                 Retrying(e);
@@ -165,6 +180,7 @@ internal sealed class DurableBook<T>
     /// <summary>Moves the delayed items due at <paramref name="nowTicks"/> among the ready ones.</summary>
     public void PromoteDue(long nowTicks)
     {
+        EndLoading();
         while (_delayed.Count > 0 && _delayed.Min!.DueTicks <= nowTicks)
         {
             var entry = _delayed.Min;
@@ -175,7 +191,7 @@ internal sealed class DurableBook<T>
     }
 
     /// <summary>Hands out the first ready item (after promoting the due ones); it runs until an event settles it or <see cref="Return"/>.</summary>
-    public bool TryTake(long nowTicks, out long id, out int attempts, out T item, Func<byte[], T> decode)
+    public bool TryTake(long nowTicks, out long id, out int attempts, out T item, Func<ReadOnlyMemory<byte>, T> decode)
     {
         PromoteDue(nowTicks);
         if (_ready.Count == 0)
@@ -186,6 +202,7 @@ internal sealed class DurableBook<T>
 
         var entry = _ready.Min!;
         _ready.Remove(entry);
+        _waiting--;
         entry.State = EntryState.Running;
         _running++;
         if (!entry.HasItem)
@@ -208,11 +225,14 @@ internal sealed class DurableBook<T>
     }
 
     /// <summary>The waiting items, in the order they would run (delayed ones after the ready ones, by due time).</summary>
-    public List<(long Id, T Item)> Waiting(Func<byte[], T> decode) =>
-        [.. _ready.Concat(_delayed).Select(entry => (entry.Id, entry.HasItem ? entry.Item! : decode(entry.Payload)))];
+    public List<(long Id, T Item)> Waiting(Func<ReadOnlyMemory<byte>, T> decode)
+    {
+        EndLoading();
+        return [.. _ready.Concat(_delayed).Select(entry => (entry.Id, entry.HasItem ? entry.Item! : decode(entry.Payload)))];
+    }
 
     /// <summary>The dead letters, oldest id first.</summary>
-    public List<DeadLetter<T>> DeadLetters(Func<byte[], T> decode) =>
+    public List<DeadLetter<T>> DeadLetters(Func<ReadOnlyMemory<byte>, T> decode) =>
         [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
             .Select(e => new DeadLetter<T>(e.Id, e.HasItem ? e.Item! : decode(e.Payload), e.Attempts, e.LastError ?? ""))];
 
@@ -234,46 +254,86 @@ internal sealed class DurableBook<T>
             return $"Enqueued {c.Enqueued} != Processed {c.Processed} + Drained {c.Drained} + Size {Size} + InFlight {_running}";
         }
 
+        if (!_loading && _waiting != _ready.Count + _delayed.Count)
+        {
+            return $"{_waiting} waiting != {_ready.Count} ready + {_delayed.Count} delayed";
+        }
+
         return _entries.Count != Size + _running + _dead ? $"{_entries.Count} entries != {Size} waiting + {_running} running + {_dead} dead" : null;
     }
 
-    private void Restore(DurableSnapshot snapshot)
+    /// <summary>
+    /// Ends the loading: the waiting entries go into the ordered sets in one bulk build each (a sort and a balanced tree
+    /// made from it), instead of an ordered insert per replayed item. Called when recovery completes, and by every
+    /// method that needs the run order, so a book used without a replay behaves the same.
+    /// </summary>
+    public void EndLoading()
+    {
+        if (!_loading)
+        {
+            return;
+        }
+
+        _loading = false;
+        _ready = new SortedSet<Entry>(_entries.Values.Where(entry => entry.State == EntryState.Ready), ReadyOrder.Instance);
+        _delayed = new SortedSet<Entry>(_entries.Values.Where(entry => entry.State == EntryState.Delayed), DueOrder.Instance);
+        AssertInvariants();
+    }
+
+    /// <summary>Starts over from a snapshot's header (its items follow, one <see cref="Restored"/> each): the book loads again.</summary>
+    public void Restore(long nextId, DurableCounts counts)
     {
         _entries.Clear();
         _ready.Clear();
         _delayed.Clear();
-        (_running, _dead) = (0, 0);
-        NextId = snapshot.NextId;
-        _counts = snapshot.Counts;
+        (_running, _dead, _waiting, _loading) = (0, 0, 0, true);
+        NextId = nextId;
+        _counts = counts;
+    }
+
+    /// <summary>One item of the snapshot <see cref="Restore(long, DurableCounts)"/> began.</summary>
+    public void Restored(StoredItem stored)
+    {
+        var entry = new Entry(stored.Id, stored.Priority, stored.DueTicks, stored.Payload) { Attempts = stored.Attempts, LastError = stored.LastError };
+        _entries.Add(entry.Id, entry);
+        if (stored.Dead)
+        {
+            entry.State = EntryState.Dead;
+            _dead++;
+        }
+        else
+        {
+            Enqueue(entry);
+        }
+    }
+
+    private void Restore(DurableSnapshot snapshot)
+    {
+        Restore(snapshot.NextId, snapshot.Counts);
         foreach (var stored in snapshot.Items)
         {
-            var entry = new Entry(stored.Id, stored.Priority, stored.DueTicks, stored.Payload) { Attempts = stored.Attempts, LastError = stored.LastError };
-            _entries.Add(entry.Id, entry);
-            if (stored.Dead)
-            {
-                entry.State = EntryState.Dead;
-                _dead++;
-            }
-            else
-            {
-                Enqueue(entry);
-            }
+            Restored(stored);
         }
 
         AssertInvariants();
     }
 
+    private void Add(Entry entry)
+    {
+        NextId = Math.Max(NextId, entry.Id + 1);
+        _entries.Add(entry.Id, entry);
+        Enqueue(entry);
+        _counts = _counts with { Enqueued = _counts.Enqueued + 1 };
+        AssertInvariants();
+    }
+
     private void Enqueue(Entry entry)
     {
-        if (entry.DueTicks > 0)
+        _waiting++;
+        entry.State = entry.DueTicks > 0 ? EntryState.Delayed : EntryState.Ready;
+        if (!_loading)
         {
-            entry.State = EntryState.Delayed;
-            _delayed.Add(entry);
-        }
-        else
-        {
-            entry.State = EntryState.Ready;
-            _ready.Add(entry);
+            (entry.State == EntryState.Delayed ? _delayed : _ready).Add(entry);
         }
     }
 
@@ -283,10 +343,20 @@ internal sealed class DurableBook<T>
         switch (entry.State)
         {
             case EntryState.Ready:
-                _ready.Remove(entry);
+                _waiting--;
+                if (!_loading)
+                {
+                    _ready.Remove(entry);
+                }
+
                 break;
             case EntryState.Delayed:
-                _delayed.Remove(entry);
+                _waiting--;
+                if (!_loading)
+                {
+                    _delayed.Remove(entry);
+                }
+
                 break;
             case EntryState.Running:
                 _running--;
@@ -321,7 +391,7 @@ internal sealed class DurableBook<T>
         Dead,
     }
 
-    private sealed class Entry(long id, int priority, long dueTicks, byte[] payload)
+    private sealed class Entry(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload)
     {
         public long Id { get; } = id;
 
@@ -329,7 +399,8 @@ internal sealed class DurableBook<T>
 
         public long DueTicks { get; set; } = dueTicks;
 
-        public byte[] Payload { get; } = payload;
+        /// <summary>The item's System.Text.Json bytes: its put's array, or a slice of the journal record it was read from.</summary>
+        public ReadOnlyMemory<byte> Payload { get; } = payload;
 
         public T? Item { get; set; }
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 
 namespace ActorQueue.Actors;
@@ -27,15 +28,20 @@ internal static class DurableCodec
     /// <exception cref="InvalidDataException">The bytes are not a durable queue message.</exception>
     public static IDurableQueueMessage Decode(byte[] bytes)
     {
-        using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
-        try
-        {
-            return Read(reader);
-        }
-        catch (EndOfStreamException error)
-        {
-            throw new InvalidDataException("A durable queue record is cut short", error);
-        }
+        var reader = new RecordReader(bytes);
+        return Read(ref reader);
+    }
+
+    /// <summary>
+    /// Applies the record <see cref="Encode"/> wrote to <paramref name="book"/> in one pass over its bytes: accepted items
+    /// and completions (nearly every event) go straight into the book with no event object, and each payload stays a slice
+    /// of <paramref name="bytes"/> rather than a copy, so a recovery allocates little more than the book's own entries.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The bytes are not a durable queue message.</exception>
+    public static void Replay<T>(byte[] bytes, DurableBook<T> book)
+    {
+        var reader = new RecordReader(bytes);
+        ReplayOne(ref reader, book);
     }
 
     /// <summary>The one-letter tag that tells the record's kind.</summary>
@@ -102,29 +108,92 @@ internal static class DurableCodec
         }
     }
 
-    private static IDurableQueueMessage Read(BinaryReader reader) => reader.ReadByte() switch
+    private static IDurableQueueMessage Read(ref RecordReader reader) => reader.ReadByte() switch
     {
-        (byte)'A' => new ItemAccepted(reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt(), reader.ReadInt64(), ReadBytes(reader)),
-        (byte)'S' => new ItemStarted(reader.Read7BitEncodedInt64()),
-        (byte)'C' => new ItemCompleted(reader.Read7BitEncodedInt64()),
-        (byte)'R' => new ItemRetrying(reader.Read7BitEncodedInt64(), reader.ReadInt64(), reader.ReadString()),
-        (byte)'D' => new ItemDeadLettered(reader.Read7BitEncodedInt64(), reader.ReadString()),
-        (byte)'Q' => new ItemRequeued(reader.Read7BitEncodedInt64()),
-        (byte)'X' => new ItemRemoved(reader.Read7BitEncodedInt64(), (RemovalReason)reader.ReadByte()),
-        (byte)'N' => ReadSnapshot(reader),
-        (byte)'M' => ReadBatch(reader),
-        var tag => throw new InvalidDataException($"Unknown durable queue record tag {tag}"),
+        (byte)'A' => new ItemAccepted(reader.ReadId(), reader.ReadCount(), reader.ReadInt64(), reader.ReadSlice().ToArray()),
+        (byte)'N' => ReadSnapshot(ref reader),
+        (byte)'M' => ReadBatch(ref reader),
+        var tag => ReadEnd(ref reader, tag),
     };
 
-    private static DurableBatch ReadBatch(BinaryReader reader)
+    /// <summary>The events that end or change an item (every tag but an accept, a snapshot and a batch).</summary>
+    private static IDurableQueueMessage ReadEnd(ref RecordReader reader, byte tag) => tag switch
     {
-        var events = new IDurableQueueMessage[reader.Read7BitEncodedInt()];
+        (byte)'S' => new ItemStarted(reader.ReadId()),
+        (byte)'C' => new ItemCompleted(reader.ReadId()),
+        (byte)'R' => new ItemRetrying(reader.ReadId(), reader.ReadInt64(), reader.ReadString()),
+        (byte)'D' => new ItemDeadLettered(reader.ReadId(), reader.ReadString()),
+        (byte)'Q' => new ItemRequeued(reader.ReadId()),
+        (byte)'X' => new ItemRemoved(reader.ReadId(), (RemovalReason)reader.ReadByte()),
+        _ => throw new InvalidDataException($"Unknown durable queue record tag {tag}"),
+    };
+
+    private static DurableBatch ReadBatch(ref RecordReader reader)
+    {
+        var events = new IDurableQueueMessage[reader.ReadCount()];
         for (var i = 0; i < events.Length; i++)
         {
-            events[i] = Read(reader);
+            events[i] = Read(ref reader);
         }
 
         return new DurableBatch(events);
+    }
+
+    private static DurableSnapshot ReadSnapshot(ref RecordReader reader)
+    {
+        var (nextId, counts) = (reader.ReadId(), ReadCounts(ref reader));
+        var items = new StoredItem[reader.ReadCount()];
+        for (var i = 0; i < items.Length; i++)
+        {
+            items[i] = ReadStoredItem(ref reader);
+        }
+
+        return new DurableSnapshot(nextId, counts, items);
+    }
+
+    private static void ReplayOne<T>(ref RecordReader reader, DurableBook<T> book)
+    {
+        var tag = reader.ReadByte();
+        switch (tag)
+        {
+            case (byte)'A':
+                book.Accepted(reader.ReadId(), reader.ReadCount(), reader.ReadInt64(), reader.ReadSlice());
+                break;
+            case (byte)'C':
+                book.Completed(reader.ReadId());
+                break;
+            case (byte)'M':
+                for (var count = reader.ReadCount(); count > 0; count--)
+                {
+                    ReplayOne(ref reader, book);
+                }
+
+                break;
+            case (byte)'N':
+                book.Restore(reader.ReadId(), ReadCounts(ref reader));
+                for (var count = reader.ReadCount(); count > 0; count--)
+                {
+                    book.Restored(ReadStoredItem(ref reader));
+                }
+
+                break;
+            default:
+                book.Apply(ReadEnd(ref reader, tag));
+                break;
+        }
+    }
+
+    private static DurableCounts ReadCounts(ref RecordReader reader) => new(reader.ReadId(), reader.ReadId(), reader.ReadId(), reader.ReadId());
+
+    private static StoredItem ReadStoredItem(ref RecordReader reader)
+    {
+        var id = reader.ReadId();
+        var priority = reader.ReadCount();
+        var due = reader.ReadInt64();
+        var attempts = reader.ReadCount();
+        var dead = reader.ReadByte() != 0;
+        var error = reader.ReadByte() != 0 ? reader.ReadString() : null;
+        return new StoredItem(id, priority, due, attempts, error, dead, reader.ReadSlice());
     }
 
     private static void WriteSnapshot(BinaryWriter writer, DurableSnapshot snapshot)
@@ -152,30 +221,76 @@ internal static class DurableCodec
         }
     }
 
-    private static DurableSnapshot ReadSnapshot(BinaryReader reader)
-    {
-        var nextId = reader.Read7BitEncodedInt64();
-        var counts = new DurableCounts(reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64());
-        var items = new StoredItem[reader.Read7BitEncodedInt()];
-        for (var i = 0; i < items.Length; i++)
-        {
-            var id = reader.Read7BitEncodedInt64();
-            var priority = reader.Read7BitEncodedInt();
-            var due = reader.ReadInt64();
-            var attempts = reader.Read7BitEncodedInt();
-            var dead = reader.ReadBoolean();
-            var error = reader.ReadBoolean() ? reader.ReadString() : null;
-            items[i] = new StoredItem(id, priority, due, attempts, error, dead, ReadBytes(reader));
-        }
-
-        return new DurableSnapshot(nextId, counts, items);
-    }
-
-    private static void WriteBytes(BinaryWriter writer, byte[] bytes)
+    private static void WriteBytes(BinaryWriter writer, ReadOnlyMemory<byte> bytes)
     {
         writer.Write7BitEncodedInt(bytes.Length);
-        writer.Write(bytes);
+        writer.Write(bytes.Span);
     }
 
-    private static byte[] ReadBytes(BinaryReader reader) => reader.ReadBytes(reader.Read7BitEncodedInt());
+    /// <summary>
+    /// Reads what a <see cref="BinaryWriter"/> wrote, straight from the record's array: no stream, and byte runs handed out
+    /// as slices of it. Every read checks the bounds, so a record cut short is an <see cref="InvalidDataException"/>.
+    /// </summary>
+    private struct RecordReader(byte[] bytes)
+    {
+        private int _position;
+
+        public byte ReadByte()
+        {
+            Need(1);
+            return bytes[_position++];
+        }
+
+        public long ReadInt64()
+        {
+            Need(sizeof(long));
+            var value = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(_position));
+            _position += sizeof(long);
+            return value;
+        }
+
+        /// <summary>A 7-bit encoded 64-bit number (ids, counters), as <see cref="BinaryWriter.Write7BitEncodedInt64"/> wrote it.</summary>
+        public long ReadId()
+        {
+            ulong value = 0;
+            for (var shift = 0; shift < 70; shift += 7)
+            {
+                var b = ReadByte();
+                value |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80)
+                {
+                    return (long)value;
+                }
+            }
+
+            throw new InvalidDataException("A durable queue record has a malformed number");
+        }
+
+        /// <summary>A 7-bit encoded 32-bit number (lengths, priorities, tries), as <see cref="BinaryWriter.Write7BitEncodedInt"/> wrote it.</summary>
+        public int ReadCount() => unchecked((int)ReadId());
+
+        public ReadOnlyMemory<byte> ReadSlice()
+        {
+            var length = ReadCount();
+            if (length < 0)
+            {
+                throw new InvalidDataException("A durable queue record has a negative length");
+            }
+
+            Need(length);
+            var slice = new ReadOnlyMemory<byte>(bytes, _position, length);
+            _position += length;
+            return slice;
+        }
+
+        public string ReadString() => Encoding.UTF8.GetString(ReadSlice().Span);
+
+        private readonly void Need(int count)
+        {
+            if (bytes.Length - _position < count)
+            {
+                throw new InvalidDataException("A durable queue record is cut short");
+            }
+        }
+    }
 }

@@ -51,7 +51,7 @@ internal sealed record ItemRemoved(long Id, RemovalReason Reason) : IDurableQueu
 internal sealed record DurableBatch(IReadOnlyList<IDurableQueueMessage> Events) : IDurableQueueMessage;
 
 /// <summary>One item as a snapshot keeps it.</summary>
-internal sealed record StoredItem(long Id, int Priority, long DueTicks, int Attempts, string? LastError, bool Dead, byte[] Payload);
+internal sealed record StoredItem(long Id, int Priority, long DueTicks, int Attempts, string? LastError, bool Dead, ReadOnlyMemory<byte> Payload);
 
 /// <summary>Everything a durable router needs to go on, as of one journal sequence number; the events before it are deleted.</summary>
 internal sealed record DurableSnapshot(long NextId, DurableCounts Counts, IReadOnlyList<StoredItem> Items) : IDurableQueueMessage;

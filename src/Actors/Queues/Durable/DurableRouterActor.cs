@@ -93,8 +93,8 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         JournalPluginId = plugins.Journal;
         SnapshotPluginId = plugins.Snapshot;
 
-        Recover<SnapshotOffer>(offer => _book.Apply(DurableCodec.Decode((byte[])offer.Snapshot)));
-        Recover<byte[]>(record => _book.Apply(DurableCodec.Decode(record)));
+        Recover<SnapshotOffer>(offer => DurableCodec.Replay((byte[])offer.Snapshot, _book));
+        Recover<byte[]>(record => DurableCodec.Replay(record, _book));
         Recover<RecoveryCompleted>(_ => Recovered());
         Idle();
     }
@@ -152,6 +152,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     private void Recovered()
     {
+        _book.EndLoading();
         _recovered.TrySetResult();
         Publish();
     }
@@ -326,7 +327,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         }
     }
 
-    private T Decode(byte[] payload) => JsonSerializer.Deserialize<T>(payload)!;
+    private T Decode(ReadOnlyMemory<byte> payload) => JsonSerializer.Deserialize<T>(payload.Span)!;
 
     private void Publish() =>
         _counters.Publish(_status, _book.Size, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0, _book.Metrics with { BackpressureEvents = _backpressure });

@@ -6,7 +6,7 @@ namespace ActorQueue.Tests.Queues.Durable;
 /// <summary>The durable queue's book without actors: order, delays, retries, dead letters, and replay equal to a snapshot.</summary>
 public class DurableBookTests
 {
-    private static readonly Func<byte[], string> Decode = bytes => Encoding.UTF8.GetString(bytes);
+    private static readonly Func<ReadOnlyMemory<byte>, string> Decode = bytes => Encoding.UTF8.GetString(bytes.Span);
 
     private static ItemAccepted Accepted(long id, int priority = 0, long due = 0) => new(id, priority, due, Encoding.UTF8.GetBytes($"item-{id}"));
 
