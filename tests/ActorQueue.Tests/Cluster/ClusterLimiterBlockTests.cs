@@ -1,4 +1,6 @@
+using ActorQueue.Actors;
 using ActorQueue.Cluster;
+using Akka.Actor;
 
 namespace ActorQueue.Tests.Cluster;
 
@@ -50,6 +52,31 @@ public sealed class ClusterLimiterBlockTests
         // Idle blocks go back after their linger: in the end the gatekeeper counts nothing held.
         var status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(limiters[1]), s => s?.Running == 0, ClusterNodes.StepTimeout))!;
         Assert.Equal((0, 3), (status.Waiting, status.Agents));
+    }
+
+    [Fact]
+    public async Task A_node_that_took_the_whole_limit_in_blocks_makes_the_others_wait()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(3, KeepBlocks);
+        var taker = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("blocks-count", maxRunning: 4);
+        var other = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("blocks-count", maxRunning: 4);
+        await WarmUpAsync(taker);
+        var leases = new List<ConcurrencyLease>();
+        for (var i = 0; i < 4; i++)
+        {
+            leases.Add(await taker.AcquireAsync($"taker-{i}").AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        }
+
+        Assert.Equal((4, 0), ((await taker.GetStatusAsync()).Running, (await taker.GetStatusAsync()).Waiting)); // every block permit counted
+
+        var waiting = other.AcquireAsync("other").AsTask();
+        var status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(other), s => s?.Waiting == 1, ClusterNodes.StepTimeout))!;
+        Assert.Equal(4, status.Running);
+        Assert.False(waiting.IsCompleted);
+
+        leases[0].Dispose(); // recalled meanwhile: the block lease goes back to the gatekeeper, and to the waiter
+        await using var lease = await waiting.WaitAsync(ClusterNodes.StepTimeout);
+        leases.Skip(1).ToList().ForEach(held => held.Dispose());
     }
 
     [Fact]
@@ -113,6 +140,33 @@ public sealed class ClusterLimiterBlockTests
         Assert.False(newcomer.IsCompleted);
         held2.Dispose();
         await using var newcomerLease = await newcomer.WaitAsync(ClusterNodes.StepTimeout);
+    }
+
+    [Fact]
+    public async Task A_plain_request_does_not_pass_an_older_request_of_its_node_through_the_block()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2, KeepBlocks);
+        var limiter = RecallHoldingAgent.Limiter(cluster.Nodes[1], "blocks-local-fifo", maxRunning: 3);
+        await WarmUpAsync(limiter);
+        var first = await limiter.AcquireAsync("first").AsTask().WaitAsync(ClusterNodes.StepTimeout); // brings the node a block
+        Assert.Equal(3, (await limiter.GetStatusAsync()).Running); // the only agent: the whole limit, two permits unused
+
+        // The heavy request waits at the gatekeeper; the recall it causes has not reached the node yet, so two permits
+        // of the block are still unused there: a later plain request of the node must not take them past it.
+        var heavy = limiter.AcquireAsync(3, source: "heavy").AsTask();
+        await Poll.UntilAsync(() => limiter.WaitingCount == 1, ClusterNodes.StepTimeout, "the heavy request waits at the gatekeeper");
+        var newcomer = limiter.AcquireAsync("newcomer").AsTask();
+        await Poll.ValueAsync(() => ClusterNodes.StatusAsync(limiter), s => s?.Waiting == 2, ClusterNodes.StepTimeout);
+        Assert.False(newcomer.IsCompleted);
+
+        limiter.Agent.Tell(RecallHoldingAgent.ReleaseRecalls.Instance);
+        first.Dispose();
+        await using (await heavy.WaitAsync(ClusterNodes.StepTimeout))
+        {
+            Assert.False(newcomer.IsCompleted);
+        }
+
+        await using var last = await newcomer.WaitAsync(ClusterNodes.StepTimeout);
     }
 
     [Fact]
