@@ -57,10 +57,8 @@ public sealed class ClusterLimiterBlockTests
     [Fact]
     public async Task A_node_that_took_the_whole_limit_in_blocks_makes_the_others_wait()
     {
-        await using var cluster = await ClusterNodes.StartAsync(3, KeepBlocks);
-        var taker = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("blocks-count", maxRunning: 4);
-        var other = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("blocks-count", maxRunning: 4);
-        await WarmUpAsync(taker);
+        var (cluster, taker, other) = await HolderAndOtherAsync("blocks-count", maxRunning: 4);
+        await using var nodes = cluster;
         var leases = new List<ConcurrencyLease>();
         for (var i = 0; i < 4; i++)
         {
@@ -97,10 +95,8 @@ public sealed class ClusterLimiterBlockTests
     [Fact]
     public async Task An_idle_nodes_block_is_recalled_when_another_node_waits()
     {
-        await using var cluster = await ClusterNodes.StartAsync(3, KeepBlocks);
-        var holder = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("blocks-recall", maxRunning: 2);
-        var other = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("blocks-recall", maxRunning: 2);
-        await WarmUpAsync(holder);
+        var (cluster, holder, other) = await HolderAndOtherAsync("blocks-recall", maxRunning: 2);
+        await using var nodes = cluster;
         var first = await holder.AcquireAsync("holder-1").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         var second = await holder.AcquireAsync("holder-2").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         first.Dispose();
@@ -172,10 +168,8 @@ public sealed class ClusterLimiterBlockTests
     [Fact]
     public async Task When_the_singleton_moves_a_nodes_block_is_announced_and_nothing_is_over_admitted()
     {
-        await using var cluster = await ClusterNodes.StartAsync(3, KeepBlocks);
-        var holder = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("blocks-handover", maxRunning: 2);
-        var waiterNode = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("blocks-handover", maxRunning: 2);
-        await WarmUpAsync(holder);
+        var (cluster, holder, waiterNode) = await HolderAndOtherAsync("blocks-handover", maxRunning: 2);
+        await using var nodes = cluster;
         await WarmUpAsync(waiterNode);
         var held1 = await holder.AcquireAsync("holder-1").AsTask().WaitAsync(ClusterNodes.StepTimeout);
         var held2 = await holder.AcquireAsync("holder-2").AsTask().WaitAsync(ClusterNodes.StepTimeout);
@@ -246,6 +240,28 @@ public sealed class ClusterLimiterBlockTests
 
         var status = await limiter.GetStatusAsync(); // the ask follows the release through the agent
         Assert.Equal((0, 0), (status.Running, status.Waiting));
+    }
+
+    /// <summary>
+    /// Three nodes keeping blocks until recalled; limiter <paramref name="name"/> on the second node (the holder, warmed
+    /// up) and on the third (the other); the first hosts the singleton and does not use it.
+    /// </summary>
+    private static async Task<(ClusterNodes Cluster, ClusterConcurrencyLimiter Holder, ClusterConcurrencyLimiter Other)> HolderAndOtherAsync(
+        string name, int maxRunning)
+    {
+        var cluster = await ClusterNodes.StartAsync(3, KeepBlocks);
+        try
+        {
+            var holder = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter(name, maxRunning);
+            var other = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter(name, maxRunning);
+            await WarmUpAsync(holder);
+            return (cluster, holder, other);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>
