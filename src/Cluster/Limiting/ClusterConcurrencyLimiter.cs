@@ -13,6 +13,10 @@ namespace ActorQueue.Cluster;
 /// <para>Waiters are served by priority, then in order of arrival at the gatekeeper; a request for several permits is
 /// never overtaken by smaller ones behind it. Local actors use <see cref="GatekeeperProtocol"/> with <see cref="Agent"/>,
 /// exactly as with <see cref="ConcurrencyLimiter.Gatekeeper"/>.</para>
+/// <para>While nobody waits at the gatekeeper, it leases blocks of permits to the nodes (counted as held there): a plain
+/// one-permit acquire on a node with an unused permit of its block is granted by the node's agent without a network
+/// round trip, in arrival order on that node. Once anyone waits at the gatekeeper the blocks are recalled and grants
+/// follow the gatekeeper's order again (<c>actorqueue.cluster.limiter-blocks</c>, <c>limiter-block-linger</c>).</para>
 /// <para>Leases held on a node that leaves or is downed are released. When the singleton moves, the new gatekeeper
 /// grants nothing until every member has re-announced its leases and waits (or has been removed), so the limit is
 /// never exceeded (a weighted lease counts with its permits); requests waiting at that moment keep their place relative
@@ -69,7 +73,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>The bounds this node created the limiter with.</summary>
     internal ClusterLimit Configured { get; }
 
-    /// <summary>Slots held cluster-wide, as of this node's last reply from the gatekeeper.</summary>
+    /// <summary>Permits held cluster-wide (blocks leased to nodes included), as of this node's last reply from the gatekeeper.</summary>
     public int RunningCount => _clusterCounts.Running;
 
     /// <summary>Requests waiting cluster-wide, as of this node's last reply from the gatekeeper.</summary>
@@ -176,7 +180,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
 
 /// <summary>A cluster gatekeeper's exact counts.</summary>
 /// <param name="Name">The limiter's name.</param>
-/// <param name="Running">Slots held cluster-wide.</param>
+/// <param name="Running">Permits held cluster-wide, with the unused permits of the blocks leased to nodes.</param>
 /// <param name="Waiting">Requests waiting cluster-wide.</param>
 /// <param name="MaxRunning">How many slots there are.</param>
 /// <param name="MaxQueued">How many may wait; <c>null</c> for no bound.</param>

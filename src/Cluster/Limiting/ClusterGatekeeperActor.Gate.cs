@@ -48,11 +48,12 @@ internal sealed partial class ClusterGatekeeperActor
         return new RejectionNotice(rejection);
     }
 
-    /// <summary>The counts are the agents' books summed: every held lease its permits, every pending request one waiter.</summary>
+    /// <summary>The counts are the agents' books summed: every held lease its permits, every block its permits, every pending request one waiter.</summary>
     [Conditional("DEBUG")]
     private void AssertInvariants()
     {
-        System.Diagnostics.Debug.Assert(_slots.InUse == _agents.Values.Sum(agent => agent.Held.Values.Sum(held => (long)held.Permits)), "the permits in use are the held leases' permits");
+        System.Diagnostics.Debug.Assert(_slots.InUse == _agents.Values.Sum(agent => agent.Held.Values.Sum(held => (long)held.Permits) + agent.Block),
+            "the permits in use are the held leases' and the blocks' permits");
         System.Diagnostics.Debug.Assert(_gate.Waiting == _agents.Values.Sum(agent => agent.Pending.Count), "the gate holds every pending request");
     }
 

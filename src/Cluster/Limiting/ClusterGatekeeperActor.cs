@@ -109,6 +109,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     protected override bool AroundReceive(Receive receive, object message)
     {
         var handled = base.AroundReceive(receive, message);
+        RecallBlocksIfContended();
         AssertInvariants();
         if (_idleTimeout > TimeSpan.Zero)
         {
@@ -180,6 +181,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<RemoteAcquire>(HandleAcquire);
         Receive<RemoteRelease>(message => { Release(message.Epoch, message.RequestId); }); // block bodies: a bool lambda would mean "unhandled" when false
         Receive<RemoteCancel>(HandleCancel);
+        Receive<BlockReturn>(HandleBlockReturn);
         Receive<Terminated>(message => Forget(message.ActorRef));
         Receive<GateWake>(_ => _gate.Wake());
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
@@ -285,6 +287,12 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             }
         }
 
+        agent.Block = Math.Max(0, message.BlockPermits);
+        if (agent.Block > 0)
+        {
+            AdoptHeld(new PermitDemand(agent.Block));
+        }
+
         if (_slots.InUse > _slots.Limit)
         {
             _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
@@ -361,6 +369,11 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return; // of another incarnation, or the announcement carried it already
         }
 
+        if (TryGrantBlock(agent, message))
+        {
+            return;
+        }
+
         var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits, message.Tokens), message.Priority, message.MayWait, _replies);
         agent.Pending.Add(message.RequestId, waiter);
         _gate.Offer(waiter); // the listener moves it from Pending when it is granted or rejected at once
@@ -398,6 +411,11 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     private void ApplyLimit(LimitChanged limit)
     {
+        if (limit.MaxRunning < _limit.MaxRunning)
+        {
+            RecallBlocks(); // fewer permits: the unused ones leased out come back first
+        }
+
         _limit = limit;
         _gate.SetMaxQueued(limit.MaxQueued);
         _gate.Resize(_slots, limit.MaxRunning);
@@ -419,14 +437,16 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
         _gate.WithdrawWhere(waiter => ((RemoteWaiter)waiter).Agent == agent);
         agent.Pending.Clear();
-        if (agent.Held.Count == 0)
+        if (agent.Held.Count == 0 && agent.Block == 0)
         {
             return;
         }
 
-        var permits = agent.Held.Values.Sum(held => held.Permits);
-        _log.Info("Cluster gatekeeper {0}: agent {1} is gone; released its {2} lease(s) of {3} permit(s)", _name, stopped.Path, agent.Held.Count, permits);
+        var permits = agent.Held.Values.Sum(held => held.Permits) + agent.Block;
+        _log.Info("Cluster gatekeeper {0}: agent {1} is gone; released its {2} lease(s) and block of {3}: {4} permit(s)",
+            _name, stopped.Path, agent.Held.Count, agent.Block, permits);
         agent.Held.Clear();
+        agent.Block = 0;
         _gate.Release(new PermitDemand(permits));
     }
 

@@ -95,6 +95,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _releaser = new AgentLeaseReleaser(Self);
         _idleTimeout = setup.IdleTimeout;
         _partition = setup.Partition;
+        _blocks = setup is { Partition: null, Rates: null } && setup.IdleTimeout == TimeSpan.Zero
+            ? LimiterBlockSettings.From(Context.System.Settings.Config)
+            : LimiterBlockSettings.Off;
 
         Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
         Receive<WithdrawWaiter>(HandleFacadeCancel);
@@ -121,6 +124,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<RemoteQueued>(HandleQueued);
         Receive<RemoteRejected>(HandleRejected);
         Receive<RecoverLimiter>(HandleRecover);
+        Receive<BlockRecall>(HandleBlockRecall);
+        Receive<BlockLingerTick>(_ => HandleBlockLinger());
         Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<Terminated>(HandleTerminated);
         Receive<DisposeGatekeeper>(message =>
@@ -134,7 +139,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Whether it holds nothing and nothing waits.</summary>
-    private bool IsIdle => _pending.Count == 0 && _held.Count == 0;
+    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0;
 
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
@@ -269,15 +274,30 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     private void HandleGranted(RemoteGranted message)
     {
-        if (message.Epoch != _gatekeeper.Epoch || !_pending.Remove(message.RequestId, out var request))
+        if (message.Epoch != _gatekeeper.Epoch)
         {
-            return; // from an incarnation this agent no longer follows, or withdrawn meanwhile (the cancel frees it)
+            return; // from an incarnation this agent no longer follows
+        }
+
+        if (!_pending.Remove(message.RequestId, out var request))
+        {
+            if (message.Block > 0)
+            {
+                TakeBlock(null, message.Block);
+            }
+
+            return; // withdrawn meanwhile: the cancel frees a plain lease; a block is this node's now
         }
 
         Timers.Cancel(new WaitExpired(message.RequestId));
         _clusterCounts.Publish(message.Running, message.Waiting);
         HearRates(message.Rates);
         _held.Add(message.RequestId, request);
+        if (message.Block > 0)
+        {
+            TakeBlock(message.RequestId, message.Block);
+        }
+
         _idByFacadeRequest.Remove(request);
         PublishLocal();
         var grant = new PermitGrant(message.RequestId, request.Demand, ClusterSnapshot(message.Running, message.Waiting), Waited: true);
@@ -362,7 +382,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         NoteSuccession(message.Epoch);
         _gatekeeper.Follow(Context, Sender, message.Epoch);
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
-        var heldIds = _held.Keys.ToArray();
+        var heldIds = _held.Keys.Where(id => !_fromBlock.Contains(id)).ToArray(); // block leases are in the block
         Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, heldIds, pendingIds, Array.ConvertAll(pendingIds, id => _pending[id].Source))
         {
             HeldPermits = Array.ConvertAll(heldIds, id => _held[id].Demand.Permits),
@@ -373,6 +393,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
             Limit = _limit,
             Rates = _rates,
             FollowedBefore = _followedBefore,
+            BlockPermits = _block,
         });
         SettleAgainAfterRecover();
     }
@@ -407,7 +428,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>With requests at stake, make sure some gatekeeper incarnation hears of this agent.</summary>
     private void HelloIfUnanswered()
     {
-        if (_pending.Count > 0 || _held.Count > 0)
+        if (_pending.Count > 0 || _held.Count > 0 || _block > 0)
         {
             _gatekeeper.HelloIfUnfollowed(Self);
         }
@@ -415,6 +436,11 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     private void AddPending(long id, PermitWaiter request)
     {
+        if (TryGrantFromBlock(id, request))
+        {
+            return;
+        }
+
         _pending.Add(id, request);
         PublishLocal();
         var timeout = request.Timeout;
@@ -426,6 +452,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Send(new RemoteAcquire(_gatekeeper.Epoch, id, request.Source)
         {
             Permits = request.Demand.Permits, Priority = request.Priority, MayWait = timeout != TimeSpan.Zero, Tokens = request.Demand.Tokens,
+            Block = TakesBlock(request),
         });
     }
 
@@ -435,7 +462,10 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         {
             _settled.Remove(id);
             PublishLocal();
-            Send(new RemoteRelease(_gatekeeper.Epoch, id));
+            if (!ReleaseToBlock(id))
+            {
+                Send(new RemoteRelease(_gatekeeper.Epoch, id));
+            }
         }
     }
 

@@ -62,6 +62,12 @@ internal sealed class AgentRecord(IActorRef agentRef)
     /// <summary>Its requests standing in the gate.</summary>
     public Dictionary<long, RemoteWaiter> Pending { get; } = [];
 
+    /// <summary>The permits leased to it as a block (in use by its callers or not): counted in the gate, not in <see cref="Held"/>.</summary>
+    public int Block { get; set; }
+
+    /// <summary>Whether its block was recalled since it was last granted one: it gives back, and is not asked again.</summary>
+    public bool Recalled { get; set; }
+
     /// <summary>Whether <paramref name="requestId"/> is already known (held or waiting).</summary>
     public bool Knows(long requestId) => Held.ContainsKey(requestId) || Pending.ContainsKey(requestId);
 }

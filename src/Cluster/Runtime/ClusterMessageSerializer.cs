@@ -43,6 +43,8 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         RemoteSettle => "ST",
         RemoteSettled => "SD",
         RemoteCancel => "CA",
+        BlockRecall => "BC",
+        BlockReturn => "BT",
         RemoteGranted => "GR",
         RemoteQueued => "QU",
         RemoteRejected => "RJ",
@@ -105,10 +107,10 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
                 WriteArray(w, m.PendingMayWait, w.Write); WriteLongs(w, m.PendingTokens); WriteRateState(w, m.Rates); w.Write(m.FollowedBefore);
-
+                w.Write(m.BlockPermits);
                 break;
             case RemoteAcquire m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait); w.Write(m.Tokens);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait); w.Write(m.Tokens); w.Write(m.Block);
                 break;
             case RemoteSettle m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Permits); w.Write(m.ChargedTokens); w.Write(m.ActualTokens);
@@ -123,7 +125,13 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
                 w.Write(m.Epoch); w.Write(m.RequestId);
                 break;
             case RemoteGranted m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting); WriteRateState(w, m.Rates);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting); WriteRateState(w, m.Rates); w.Write(m.Block);
+                break;
+            case BlockRecall m:
+                w.Write(m.Epoch);
+                break;
+            case BlockReturn m:
+                w.Write(m.Epoch); w.Write(m.Permits);
                 break;
             case RemoteQueued m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Running); w.Write(m.Waiting);
@@ -196,13 +204,16 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         {
             HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
             PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
+            BlockPermits = ReadCount(r),
         },
-        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = r.ReadInt64() },
+        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = r.ReadInt64(), Block = r.ReadBoolean() },
         "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64()),
         "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
         "CA" => new RemoteCancel(r.ReadInt64(), r.ReadInt64()),
-        "GR" => new RemoteGranted(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()) { Rates = ReadRateState(r) },
+        "GR" => new RemoteGranted(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()) { Rates = ReadRateState(r), Block = ReadCount(r) },
+        "BC" => new BlockRecall(r.ReadInt64()),
+        "BT" => new BlockReturn(r.ReadInt64(), ReadCount(r)),
         "QU" => new RemoteQueued(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32()),
         "RJ" => new RemoteRejected(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32())
         {
@@ -382,6 +393,13 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         {
             w.Write(v);
         }
+    }
+
+    /// <summary>A count of permits: a peer's negative one is refused here, not taken as a give-back of the other sign.</summary>
+    private static int ReadCount(BinaryReader r)
+    {
+        var count = r.ReadInt32();
+        return count >= 0 ? count : throw new System.Runtime.Serialization.SerializationException($"a permit count must be >= 0, got {count}");
     }
 
     private static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;

@@ -82,6 +82,9 @@ internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, lo
 
     /// <summary>Whether the agent followed an earlier incarnation: this one is a successor, whose rates may have been spent already.</summary>
     public bool FollowedBefore { get; init; }
+
+    /// <summary>The permits leased to the agent as a block (its block leases in use and the unused rest); not in <see cref="Held"/>.</summary>
+    public int BlockPermits { get; init; }
 }
 
 /// <summary>An agent → the gatekeeper: a request for permits (ids are the agent's own, never reused).</summary>
@@ -98,6 +101,9 @@ internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) 
 
     /// <summary>The tokens it asks of a token rate (a model-API call's estimate); 0 for none.</summary>
     public long Tokens { get; init; }
+
+    /// <summary>Whether the agent leases blocks: a plain one-permit request it would rather have granted with a block of permits.</summary>
+    public bool Block { get; init; }
 }
 
 /// <summary>
@@ -121,7 +127,22 @@ internal sealed record RemoteGranted(long Epoch, long RequestId, int Running, in
 {
     /// <summary>The rates' state after the grant (<see cref="RateState.None"/> without rates).</summary>
     public RateState Rates { get; init; } = RateState.None;
+
+    /// <summary>
+    /// The permits leased to the agent's block with this grant, the request's own among them; 0 for a plain lease. The
+    /// agent grants the rest to its later callers without asking, and gives back only the block's unused part.
+    /// </summary>
+    public int Block { get; init; }
 }
+
+/// <summary>
+/// The gatekeeper → an agent holding a block: someone waits (or the limit shrank): give back the block's unused
+/// permits now, and each block lease as it is released, until a grant leases a block again.
+/// </summary>
+internal sealed record BlockRecall(long Epoch) : IClusterMessage;
+
+/// <summary>An agent → the gatekeeper: <see cref="Permits"/> permits of its block come back (recalled, released after a recall, or unused for a while).</summary>
+internal sealed record BlockReturn(long Epoch, int Permits) : IClusterMessage;
 
 /// <summary>The gatekeeper → an agent: the request waits; <see cref="Waiting"/> cluster-wide, this one included.</summary>
 internal sealed record RemoteQueued(long Epoch, long RequestId, int Running, int Waiting) : IClusterMessage;
