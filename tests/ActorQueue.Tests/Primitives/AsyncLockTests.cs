@@ -54,6 +54,40 @@ public class AsyncLockTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_release_while_flows_wait_hands_the_lock_to_the_first_of_them_and_then_to_the_next()
+    {
+        using var @lock = new AsyncLock(Sys);
+        await @lock.AcquireAsync();
+        var order = new List<int>();
+        var waiters = new List<Task>();
+        for (var i = 0; i < 3; i++)
+        {
+            var index = i;
+            waiters.Add(InAnotherFlow(async () =>
+            {
+                await @lock.AcquireAsync();
+                lock (order)
+                {
+                    order.Add(index);
+                }
+
+                @lock.Release();
+            }));
+            await Eventually(() => @lock.WaitingCount == index + 1 && @lock.State.IsHeadPublished, $"waiter {index} is queued, the first published");
+        }
+
+        @lock.Release(); // taken by the release itself: no message, so the first holds before this call returns
+        Assert.True(@lock.IsLocked);
+        Assert.NotNull(@lock.State.Owner);
+        Assert.False(@lock.IsHeldByCurrentFlow);
+
+        await Within(Task.WhenAll(waiters));
+        Assert.Equal([0, 1, 2], order);
+        await Eventually(() => !@lock.IsLocked && @lock.State.Announced == 0, "the last waiter freed the lock");
+        Assert.True(await Within(@lock.AcquireAsync()));
+    }
+
+    [Fact]
     public async Task A_release_by_a_flow_that_does_not_hold_the_lock_throws()
     {
         using var @lock = new AsyncLock(Sys);
