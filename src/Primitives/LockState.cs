@@ -12,9 +12,15 @@ namespace ActorQueue.Primitives;
 /// <item>Acquire (a facade flow, <see cref="TryTakeOrAnnounce"/>): takes the lock when the whole word is 0 (free,
 /// nobody announced, not closed), else counts itself as a waiter and then sends its waiter to the coordinator. The
 /// taker then writes its depth and itself as holder (<see cref="Grant"/>) before its acquire returns.</item>
-/// <item>Release (the holding flow, its last level claimed, <see cref="TryFreeUnannounced"/>): clears the holder, then
-/// frees the word by a CAS that requires nobody announced; when someone is, the holder stays and the flow tells the
-/// coordinator (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>Release (the holding flow, its last level claimed, <see cref="TryPassOn"/>): clears the holder, then frees
+/// the word by a CAS that requires nobody announced (<see cref="TryFreeUnannounced"/>); when someone is, it takes the
+/// published head out of the hand-off slot (one exchange), counts it out of the word and grants it, the held bit never
+/// clearing; when nothing is published, the holder stays and the flow tells the coordinator
+/// (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>The hand-off slot: the coordinator empties it (one exchange) at the start of every message
+/// (<see cref="BeginMessage"/>) and puts the gate's head in it at the end (<see cref="EndMessage"/>) if that head is a
+/// flow's <see cref="LockWaiter"/>; finding it emptied by a releaser, it unlinks that waiter from the gate before it
+/// sweeps, and counts nothing out (the releaser did).</item>
 /// <item>The coordinator: counts an actor caller, or a condition waiter moving into the gate, as a waiter before
 /// offering it (<see cref="Announce"/>); uncounts a waiter when it leaves the gate (<see cref="Leave"/>: granted,
 /// withdrawn, or not queued at all); and, at the start of every message and after every announcement, copies the held
@@ -33,9 +39,21 @@ namespace ActorQueue.Primitives;
 /// meanwhile (only the word's holder writes the field; the coordinator reads it only for messages sent after it was
 /// written). Between its CAS and its <see cref="Grant"/> a fast taker holds the word with no holder written: nobody
 /// but the taker's own flow can act on the holder then, and that flow has not returned yet.</para>
+/// <para>The hand-off. Each publication is emptied exactly once, by one exchange, either by the coordinator (the
+/// waiter stays queued, as before) or by one releaser (the waiter's turn is over): no waiter is granted twice, and the
+/// gate never grants while a waiter is published, because nothing is published during a message. Only the gate's true
+/// head is published, and never an actor's or a condition waiter's turn, so FIFO order holds across flows and actors.
+/// A releaser takes only while someone is announced (its free failed) and the lock stays held throughout, so no
+/// newcomer barges in. A taken waiter that was cancelled at that instant takes nothing: the releaser still holds the
+/// lock and goes round again (free, take the next published head, or tell the coordinator). The taken waiter leaves the
+/// gate only at the coordinator's next message, and the gate's view can say "free" only after that message's sweep, so
+/// the gate never offers the lock to it again. A granted hand-off writes the holder after it has won over the
+/// cancellation and before the continuation is scheduled (<see cref="HandOver"/>: holder, then depth); a coordinator
+/// message that began after the take may still see the releaser as holder at depth 0, so a reentry needs a level held
+/// (<see cref="TryReenter"/>: depth read first, then the holder, then a CAS on the depth).</para>
 /// </remarks>
 [DebuggerDisplay("held {IsHeld}, depth {Depth}, announced {Announced}, waiting {Waiting}, head published {IsHeadPublished}")]
-internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
+internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPolicy
 {
     /// <summary>The held bit.</summary>
     private const long Held = 1;
@@ -58,18 +76,6 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
     /// <summary>How many levels the holder holds.</summary>
     private int _depth;
 
-    /// <summary>
-    /// The hand-off slot: the gate's head, published by the coordinator at the end of a message while it is a flow's
-    /// waiter; emptied by exactly one of a releaser that takes it and the coordinator at the start of its next message.
-    /// </summary>
-    private LockWaiter? _head;
-
-    /// <summary>What the coordinator put in the slot at the end of its last message; the coordinator's only.</summary>
-    private LockWaiter? _published;
-
-    /// <summary>The gate's FIFO (its one priority level: every lock waiter has priority 0), whose head is the gate's head; the coordinator's only.</summary>
-    private WaiterQueue<PermitWaiter>? _gateQueue;
-
     private volatile int _conditionWaiters;
 
     /// <summary>
@@ -90,9 +96,6 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
 
     /// <summary>Whether some flow or actor holds the lock (the word's held bit).</summary>
     public bool IsHeld => (Volatile.Read(ref _word) & Held) != 0;
-
-    /// <summary>Whether a waiter is published for a releaser to take (the gate's head, as of the coordinator's last message).</summary>
-    public bool IsHeadPublished => Volatile.Read(ref _head) is not null;
 
     /// <summary>Waiters announced and not yet granted or withdrawn (including those whose message is on its way).</summary>
     public int Announced => (int)((Volatile.Read(ref _word) >> 32) & int.MaxValue);
@@ -156,46 +159,6 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
         }
 
         return false;
-    }
-
-    /// <summary>
-    /// The holding flow has claimed its last level: frees the lock if nobody is announced, else hands it straight to
-    /// the head the coordinator published, if any (<c>true</c> either way). <c>false</c>: someone waits and nothing is
-    /// published; the holder stays written and the flow must tell the coordinator (<see cref="LockRelease"/>).
-    /// </summary>
-    /// <param name="owner">The releasing flow's token.</param>
-    public bool TryPassOn(object owner)
-    {
-        while (!TryFreeUnannounced(owner))
-        {
-            if (Interlocked.Exchange(ref _head, null) is not { } head)
-            {
-                return false;
-            }
-
-            // Taken, it has left the gate whether the grant below wins or not: its announcement goes with it, here,
-            // and the coordinator only unlinks it. The held bit never clears, so nobody takes the lock meanwhile.
-            Leave();
-            if (head.TryTakeHandOff(this))
-            {
-                return true;
-            }
-
-            // It was cancelled at this instant: still this flow's lock, with one announced waiter fewer; again.
-        }
-
-        return true;
-    }
-
-    /// <summary>
-    /// A hand-off's grant has won: the holder, then its depth. The reverse of <see cref="Grant"/>, for
-    /// <see cref="TryReenter"/>: a coordinator that sees a depth above 0 then sees the holder that goes with it.
-    /// Nobody else reads the holder in between (the new holder's flow runs only after its grant completes).
-    /// </summary>
-    public void HandOver(object owner, int depth)
-    {
-        _owner = owner;
-        Volatile.Write(ref _depth, depth);
     }
 
     /// <summary>The lock is granted (by a fast take or the coordinator): the depth first, so whoever sees the new holder sees its depth.</summary>
@@ -284,42 +247,6 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
         Debug.Assert(((after >> 32) & int.MaxValue) != int.MaxValue, "only an announced waiter leaves");
     }
 
-    /// <summary>
-    /// Coordinator, at the start of every message: takes the published head back, unlinking it if a releaser took it
-    /// meanwhile (the releaser already counted it out of the word), then sweeps. Before the sweep, so that the gate
-    /// never sees a free lock while it still holds a waiter that was handed the lock.
-    /// </summary>
-    public void BeginMessage(PermitGate gate)
-    {
-        if (_published is { } published)
-        {
-            _published = null;
-            if (Interlocked.Exchange(ref _head, null) is null)
-            {
-                // Its turn is over either way: granted, or cancelled and still to be withdrawn by its own message.
-                var unlinked = gate.Withdraw(published);
-                Debug.Assert(unlinked, "a published head stands in the gate until the coordinator takes it back");
-            }
-        }
-
-        Sweep(gate);
-    }
-
-    /// <summary>
-    /// Coordinator, at the end of every message: publishes the gate's head for a releaser to take, if it is a flow's
-    /// lock waiter that has not withdrawn. Only the true head, and never an actor's or a condition waiter's turn: those
-    /// are served by the coordinator, so a release finds nothing published and tells it.
-    /// </summary>
-    public void EndMessage()
-    {
-        if (_gateQueue?.Head is LockWaiter { IsWithdrawn: false } head && (Volatile.Read(ref _word) & Closed) == 0)
-        {
-            Debug.Assert(IsHeld && !_freeForGate, "someone waits in the gate only while the lock is held");
-            _published = head;
-            Volatile.Write(ref _head, head);
-        }
-    }
-
     /// <summary>Coordinator, at the start of every message and after an announcement: copies the held bit, granting whoever a free lock lets in.</summary>
     public void Sweep(PermitGate gate)
     {
@@ -340,13 +267,6 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
             return;
         }
 
-        _gateQueue ??= waiter.Queue;
-    }
-
-    /// <summary>Coordinator: a notified or cancelled condition waiter, announced and swept, queues at the gate's tail.</summary>
-    public void Requeue(PermitGate gate, PermitWaiter waiter)
-    {
-        gate.Requeue(waiter);
         _gateQueue ??= waiter.Queue;
     }
 
