@@ -8,6 +8,8 @@ namespace ActorQueue.Primitives;
 /// A reentrant async lock whose waiters live in a coordinator actor. The flow that holds it may acquire it again
 /// and must release it as many times; other flows wait in FIFO order. While nobody waits, a flow takes the free lock
 /// and frees it again without a message (see <see cref="LockState"/>); a newcomer never takes it while anyone waits.
+/// A flow's last release while flows wait hands the lock straight to the first of them when the coordinator has
+/// published it, again without a message.
 /// </summary>
 /// <remarks>
 /// <para>"Flow" means the logical async flow that acquired (an <see cref="AsyncLocal{T}"/> identity). The caveat of
@@ -72,7 +74,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
         }
 
         // Announced: a holder's reentry, or a wait in the coordinator's FIFO.
-        var waiter = new PrimitiveWaiter(Coordinator, owner);
+        var waiter = new LockWaiter(Coordinator, owner);
         return _handle.Send(waiter, cancellationToken);
     }
 
@@ -88,10 +90,11 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
         if (remaining == 0)
         {
-            // The last level: the flow forgets the lock; it frees it itself unless someone waits, then the coordinator
-            // frees it and hands it on (the mirror already counted the other levels).
+            // The last level: the flow forgets the lock; it frees it itself unless someone waits, hands it to the
+            // head the coordinator published, or else tells the coordinator, which frees it and hands it on (the
+            // mirror already counted the other levels).
             _identity.Forget(owner);
-            if (!State.TryFreeUnannounced(owner))
+            if (!State.TryPassOn(owner))
             {
                 Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
             }

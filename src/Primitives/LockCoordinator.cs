@@ -53,8 +53,20 @@ internal sealed class LockCoordinator : CoordinatorActor
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
-        _state.Sweep(Gate);
-        return base.AroundReceive(receive, message);
+        // The published head is taken back for the whole message, so a releaser never hands the lock on while the
+        // gate changes, and published again when the message is done.
+        _state.BeginMessage(Gate);
+        var handled = base.AroundReceive(receive, message);
+        _state.EndMessage();
+        return handled;
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        // Closed before the gate fails its waiters, so no releaser takes one of them as it is failed.
+        _state.Close();
+        base.PostStop();
     }
 
     /// <inheritdoc />
@@ -105,10 +117,9 @@ internal sealed class LockCoordinator : CoordinatorActor
             return;
         }
 
-        if (_state.Owner is { } owner && Equals(owner, waiter.Owner))
+        if (_state.TryReenter(waiter.Owner))
         {
             // Reentry passes the gate: the holder already has the permit, it only goes one level deeper.
-            _state.Reenter();
             if (!waiter.TryGrant(default))
             {
                 _state.UndoReenter();
@@ -126,13 +137,13 @@ internal sealed class LockCoordinator : CoordinatorActor
     {
         _state.Announce();
         _state.Sweep(Gate);
-        Gate.Requeue(waiter);
+        _state.Requeue(Gate, waiter);
     }
 
     /// <summary>
-    /// The facade took a holder's last level off the mirror: the lock is free, unless a reentry by a task of the same
-    /// flow raised the depth again first (its own last release will say so). The facade checked the holder; a release
-    /// for a hold already ended is one such pair arriving late, and changes nothing.
+    /// The facade took a holder's last level off the mirror and found someone waiting and no head published: the lock
+    /// is free. The facade checked the holder and a reentry needs a level held (<see cref="LockState.TryReenter"/>),
+    /// so the depth is still 0; the check stays for a release that would arrive for a hold already ended.
     /// </summary>
     private void HandleLockRelease(LockRelease message)
     {

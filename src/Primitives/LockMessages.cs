@@ -7,6 +7,34 @@ namespace ActorQueue.Primitives;
 /// <summary>A facade flow took its last level of the lock off the mirror: the coordinator frees the lock.</summary>
 internal sealed record LockRelease(object Owner) : IDeadLetterSuppression;
 
+/// <summary>
+/// A flow waiting for the lock. Besides the coordinator's gate, a releasing holder may grant it directly once the
+/// coordinator has published it as the gate's head (<see cref="LockState.TryPassOn"/>); then the holder is written by
+/// the grant itself, once it has won over a cancellation and before the continuation is scheduled. A condition waiter
+/// is never published: its deferred cancellation is ordered by the coordinator's mailbox, which a hand-off bypasses.
+/// </summary>
+internal sealed class LockWaiter(Akka.Actor.IActorRef coordinator, object owner) : PrimitiveWaiter(coordinator, owner)
+{
+    /// <summary>The lock whose releaser hands this waiter the lock; <c>null</c> while the coordinator's gate serves it.</summary>
+    private LockState? _handedBy;
+
+    /// <summary>A releaser that took this waiter as the published head grants it the lock.</summary>
+    /// <returns><c>false</c> when it was cancelled first: it takes nothing and the releaser still holds the lock.</returns>
+    public bool TryTakeHandOff(LockState state)
+    {
+        _handedBy = state; // only the releaser that took it from the published slot gets here, once
+        return TryGrant(default);
+    }
+
+    /// <inheritdoc />
+    protected override bool ResultOf(in ActorQueue.Coordination.PermitGrant grant)
+    {
+        // The coordinator's gate writes the holder in its own Granting; a hand-off writes it here, after winning.
+        _handedBy?.HandOver(Owner!, 1);
+        return true;
+    }
+}
+
 /// <summary>A holder waits on a condition: release the lock fully and wait for a notify.</summary>
 internal sealed record ConditionWait(ConditionWaiter Waiter) : IUndeliverableRequest
 {

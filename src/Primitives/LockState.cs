@@ -12,9 +12,15 @@ namespace ActorQueue.Primitives;
 /// <item>Acquire (a facade flow, <see cref="TryTakeOrAnnounce"/>): takes the lock when the whole word is 0 (free,
 /// nobody announced, not closed), else counts itself as a waiter and then sends its waiter to the coordinator. The
 /// taker then writes its depth and itself as holder (<see cref="Grant"/>) before its acquire returns.</item>
-/// <item>Release (the holding flow, its last level claimed, <see cref="TryFreeUnannounced"/>): clears the holder, then
-/// frees the word by a CAS that requires nobody announced; when someone is, the holder stays and the flow tells the
-/// coordinator (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>Release (the holding flow, its last level claimed, <see cref="TryPassOn"/>): clears the holder, then frees
+/// the word by a CAS that requires nobody announced (<see cref="TryFreeUnannounced"/>); when someone is, it takes the
+/// published head out of the hand-off slot (one exchange), counts it out of the word and grants it, the held bit never
+/// clearing; when nothing is published, the holder stays and the flow tells the coordinator
+/// (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>The hand-off slot: the coordinator empties it (one exchange) at the start of every message
+/// (<see cref="BeginMessage"/>) and puts the gate's head in it at the end (<see cref="EndMessage"/>) if that head is a
+/// flow's <see cref="LockWaiter"/>; finding it emptied by a releaser, it unlinks that waiter from the gate before it
+/// sweeps, and counts nothing out (the releaser did).</item>
 /// <item>The coordinator: counts an actor caller, or a condition waiter moving into the gate, as a waiter before
 /// offering it (<see cref="Announce"/>); uncounts a waiter when it leaves the gate (<see cref="Leave"/>: granted,
 /// withdrawn, or not queued at all); and, at the start of every message and after every announcement, copies the held
@@ -33,9 +39,21 @@ namespace ActorQueue.Primitives;
 /// meanwhile (only the word's holder writes the field; the coordinator reads it only for messages sent after it was
 /// written). Between its CAS and its <see cref="Grant"/> a fast taker holds the word with no holder written: nobody
 /// but the taker's own flow can act on the holder then, and that flow has not returned yet.</para>
+/// <para>The hand-off. Each publication is emptied exactly once, by one exchange, either by the coordinator (the
+/// waiter stays queued, as before) or by one releaser (the waiter's turn is over): no waiter is granted twice, and the
+/// gate never grants while a waiter is published, because nothing is published during a message. Only the gate's true
+/// head is published, and never an actor's or a condition waiter's turn, so FIFO order holds across flows and actors.
+/// A releaser takes only while someone is announced (its free failed) and the lock stays held throughout, so no
+/// newcomer barges in. A taken waiter that was cancelled at that instant takes nothing: the releaser still holds the
+/// lock and goes round again (free, take the next published head, or tell the coordinator). The taken waiter leaves the
+/// gate only at the coordinator's next message, and the gate's view can say "free" only after that message's sweep, so
+/// the gate never offers the lock to it again. A granted hand-off writes the holder after it has won over the
+/// cancellation and before the continuation is scheduled (<see cref="HandOver"/>: holder, then depth); a coordinator
+/// message that began after the take may still see the releaser as holder at depth 0, so a reentry needs a level held
+/// (<see cref="TryReenter"/>: depth read first, then the holder, then a CAS on the depth).</para>
 /// </remarks>
-[DebuggerDisplay("held {IsHeld}, depth {Depth}, announced {Announced}, waiting {Waiting}")]
-internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
+[DebuggerDisplay("held {IsHeld}, depth {Depth}, announced {Announced}, waiting {Waiting}, head published {IsHeadPublished}")]
+internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPolicy
 {
     /// <summary>The held bit.</summary>
     private const long Held = 1;
@@ -150,8 +168,27 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
         _owner = owner;
     }
 
-    /// <summary>The coordinator grants the holder one level more.</summary>
-    public void Reenter() => Interlocked.Increment(ref _depth);
+    /// <summary>
+    /// The coordinator grants <paramref name="owner"/> one level more if it holds at least one now. A holder that
+    /// has claimed its last level holds none: its next acquire queues like anyone's, and a hand-off it may be
+    /// making meanwhile (its depth 0, then the new holder written before the new depth) never gains a level.
+    /// </summary>
+    public bool TryReenter(object? owner)
+    {
+        var depth = Volatile.Read(ref _depth);
+        while (depth > 0 && Equals(_owner, owner))
+        {
+            var seen = Interlocked.CompareExchange(ref _depth, depth + 1, depth);
+            if (seen == depth)
+            {
+                return true;
+            }
+
+            depth = seen;
+        }
+
+        return false;
+    }
 
     /// <summary>The coordinator takes back a reentry whose caller withdrew at that instant.</summary>
     public void UndoReenter() => Interlocked.Decrement(ref _depth);
@@ -227,11 +264,19 @@ internal sealed class LockState : Coordination.PrimitiveState, IPermitPolicy
         if (gate.Offer(waiter) != OfferOutcome.Queued)
         {
             Leave();
+            return;
         }
+
+        _gateQueue ??= waiter.Queue;
     }
 
-    /// <summary>Coordinator, stopping: every later acquire goes to the stopped coordinator and fails.</summary>
-    public void Close() => Interlocked.Or(ref _word, Closed);
+    /// <summary>Coordinator, stopping: every later acquire goes to the stopped coordinator and fails; nothing is left to take.</summary>
+    public void Close()
+    {
+        Interlocked.Or(ref _word, Closed);
+        Interlocked.Exchange(ref _head, null);
+        _published = null;
+    }
 
     /// <inheritdoc />
     public long Available(TimeSpan now) => _freeForGate ? 1 : 0;

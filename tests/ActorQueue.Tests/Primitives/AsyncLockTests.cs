@@ -73,12 +73,13 @@ public class AsyncLockTests : ActorQueueTestKit
     }
 
     [Fact]
-    public async Task Waiters_get_the_lock_in_arrival_order()
+    public async Task Waiters_get_the_lock_in_arrival_order_the_first_straight_from_the_release()
     {
         using var @lock = new AsyncLock(Sys);
         await @lock.AcquireAsync();
         var order = new List<int>();
         var waiters = new List<Task>();
+        var firstMayRelease = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         for (var i = 0; i < 5; i++)
         {
             var index = i;
@@ -90,14 +91,25 @@ public class AsyncLockTests : ActorQueueTestKit
                     order.Add(index);
                 }
 
+                if (index == 0)
+                {
+                    await firstMayRelease.Task;
+                }
+
                 @lock.Release();
             }));
-            await Eventually(() => @lock.WaitingCount == index + 1, $"waiter {index} is queued");
+            await Eventually(() => @lock.WaitingCount == index + 1 && @lock.State.IsHeadPublished, $"waiter {index} is queued, the first published");
         }
 
-        @lock.Release();
+        @lock.Release(); // hands the lock to the published first waiter: no message, so it holds before this returns
+        Assert.True(@lock.IsLocked);
+        Assert.NotNull(@lock.State.Owner);
+        Assert.Equal(4, @lock.State.Announced); // the release counted the first out itself
+        firstMayRelease.SetResult();
+
         await Within(Task.WhenAll(waiters));
         Assert.Equal([0, 1, 2, 3, 4], order);
+        await Eventually(() => !@lock.IsLocked && @lock.State.Announced == 0, "the last waiter freed the lock");
     }
 
     [Fact]

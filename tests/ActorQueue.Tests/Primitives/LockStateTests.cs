@@ -19,18 +19,26 @@ public class LockStateTests
         var claimed = 0;
         var negative = 0;
         var attempts = 0L;
+        var reentered = 0;
+        var coordinatorDone = false;
 
         var coordinator = new Thread(() =>
         {
             for (var i = 0; i < reentries; i++)
             {
-                state.Reenter();
+                if (state.TryReenter(owner))
+                {
+                    Interlocked.Increment(ref reentered);
+                }
             }
+
+            Volatile.Write(ref coordinatorDone, true);
         });
         var releasers = Enumerable.Range(0, 3).Select(_ => new Thread(() =>
         {
             // Bounded, so that a lost reentry ends the test instead of spinning for ever.
-            while (Volatile.Read(ref claimed) < initialDepth + reentries && Interlocked.Increment(ref attempts) < 500_000_000)
+            while ((!Volatile.Read(ref coordinatorDone) || Volatile.Read(ref claimed) < initialDepth + Volatile.Read(ref reentered))
+                   && Interlocked.Increment(ref attempts) < 500_000_000)
             {
                 if (state.TryClaimRelease(owner, out var remaining))
                 {
@@ -56,7 +64,8 @@ public class LockStateTests
         }
 
         Assert.Equal(0, negative);
-        Assert.Equal(initialDepth + reentries, claimed);
+        Assert.True(reentered > 0, "no reentry ever found a level held");
+        Assert.Equal(initialDepth + reentered, claimed);
         Assert.Equal(0, state.Depth);
         Assert.False(state.TryClaimRelease(owner, out _));
     }
@@ -101,6 +110,66 @@ public class LockStateTests
         reader.Join();
         Assert.True(sightings > 0, "the reader never saw a holder");
         Assert.Equal(0, mismatches);
+    }
+
+    [Fact]
+    public void A_holder_that_claimed_its_last_level_is_granted_no_reentry()
+    {
+        var state = new LockState();
+        var holder = new object();
+        state.Grant(holder, 1);
+        Assert.True(state.TryReenter(holder));
+        Assert.True(state.TryClaimRelease(holder, out _));
+        Assert.True(state.TryClaimRelease(holder, out var remaining));
+        Assert.Equal(0, remaining);
+
+        Assert.False(state.TryReenter(holder)); // it is releasing (or handing the lock on): its acquire queues instead
+        Assert.False(state.TryReenter(new object()));
+        Assert.Equal(0, state.Depth);
+    }
+
+    [Fact]
+    public void A_reentry_racing_a_hand_off_never_gives_the_releaser_a_level_of_the_new_holders_hold()
+    {
+        // The releaser claimed its last level and hands the lock on while the coordinator tries a reentry for it: the
+        // coordinator reads the depth, then the holder, so the hand-off writes the holder, then the depth.
+        const int enoughHandOffs = 500_000;
+        var state = new LockState();
+        var releaser = new object();
+        state.Grant(releaser, 1);
+        state.TryClaimRelease(releaser, out _);
+        object released = releaser;
+        var done = false;
+        var wrongReentries = 0;
+
+        var coordinator = new Thread(() =>
+        {
+            while (!Volatile.Read(ref done))
+            {
+                if (state.TryReenter(Volatile.Read(ref released)))
+                {
+                    wrongReentries++;
+                }
+            }
+        });
+        coordinator.Start();
+
+        var bound = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < enoughHandOffs && bound.Elapsed < TimeSpan.FromSeconds(10); i++)
+        {
+            var next = new object();
+            state.HandOver(next, 1);
+            while (!state.TryClaimRelease(next, out var left) || left != 0)
+            {
+                // a wrong reentry gave it a level more: claim it too, so that the next round starts at depth 0
+            }
+
+            Volatile.Write(ref released, next); // it claimed its last level: from now on it holds nothing
+        }
+
+        Volatile.Write(ref done, true);
+        coordinator.Join();
+        Assert.Equal(0, wrongReentries);
     }
 
     private sealed record Token(int Depth);

@@ -1,13 +1,13 @@
 using System.Collections.Concurrent;
-using ActorQueue.Coordination;
 using ActorQueue.Primitives;
 
 namespace ActorQueue.Tests.Primitives;
 
 /// <summary>
 /// The lock's shared word driven directly, without actors: flows take and free the lock on any thread while nobody
-/// waits; a thread standing in for the coordinator serves announced waiters through a real gate, sweeping the word
-/// before every message and freeing the lock for a release that found a waiter, as <c>LockCoordinator</c> does.
+/// waits; a stand-in for the coordinator (<see cref="LockCoordinatorStandIn"/>) serves announced waiters through a
+/// real gate, sweeping the word before every message and freeing the lock for a release that found a waiter, as
+/// <c>LockCoordinator</c> does. These waiters are not flows' lock waiters, so nothing is ever published for a hand-off.
 /// </summary>
 public class LockWordTests
 {
@@ -33,20 +33,21 @@ public class LockWordTests
     public void A_release_that_finds_a_waiter_leaves_the_lock_held_for_the_coordinator_to_hand_on()
     {
         var state = new LockState();
-        var gate = new PermitGate(new Books(state), [state]);
+        var coordinator = new LockCoordinatorStandIn(state);
         var holder = new object();
         Assert.True(state.TryTakeOrAnnounce());
         state.Grant(holder, 1);
         var waiter = new Coordination.TestWaiter("waiter");
         Assert.False(state.TryTakeOrAnnounce());
-        Deliver(state, gate, waiter);
+        coordinator.Deliver(waiter);
         Assert.False(waiter.IsGranted);
 
         Assert.True(state.TryClaimRelease(holder, out _));
-        Assert.False(state.TryFreeUnannounced(holder)); // someone waits: the coordinator frees and hands on
+        Assert.False(state.TryPassOn(holder)); // someone waits, nothing published: the coordinator frees and hands on
         Assert.True(state.IsHeld);
         Assert.Same(holder, state.Owner); // the coordinator checks the holder of the release it is told of
-        FreeByCoordinator(state, gate);
+        coordinator.Released(holder);
+        Assert.Empty(coordinator.Failures);
 
         Assert.True(waiter.IsGranted);
         Assert.True(state.IsHeld);
@@ -57,22 +58,22 @@ public class LockWordTests
     public void A_newcomer_never_takes_the_lock_while_anyone_waits()
     {
         var state = new LockState();
-        var gate = new PermitGate(new Books(state), [state]);
+        var coordinator = new LockCoordinatorStandIn(state);
         var holder = new object();
         Assert.True(state.TryTakeOrAnnounce());
         state.Grant(holder, 1);
         Assert.False(state.TryTakeOrAnnounce()); // a waiter announced; its message is still on its way
         Assert.True(state.TryClaimRelease(holder, out _));
-        Assert.False(state.TryFreeUnannounced(holder));
-        FreeByCoordinator(state, gate); // the release arrives first: the lock is free, the waiter not yet queued
+        Assert.False(state.TryPassOn(holder));
+        coordinator.Released(holder); // the release arrives first: the lock is free, the waiter not yet queued
 
         Assert.False(state.IsHeld);
         Assert.False(state.TryTakeOrAnnounce()); // free, but someone waits: the newcomer queues too
 
         var first = new Coordination.TestWaiter("first");
         var second = new Coordination.TestWaiter("second");
-        Deliver(state, gate, first);
-        Deliver(state, gate, second);
+        coordinator.Deliver(first);
+        coordinator.Deliver(second);
         Assert.True(first.IsGranted);
         Assert.False(second.IsGranted);
         Assert.Equal(1, state.Announced);
@@ -82,14 +83,14 @@ public class LockWordTests
     public void The_lock_taken_on_the_fast_path_is_never_granted_again_by_the_gate()
     {
         var state = new LockState();
-        var gate = new PermitGate(new Books(state), [state]);
-        state.Sweep(gate); // a message while the lock is free: the gate sees it free
+        var coordinator = new LockCoordinatorStandIn(state);
+        coordinator.Nothing(); // a message while the lock is free: the gate sees it free
         Assert.True(state.TryTakeOrAnnounce());
         state.Grant(new object(), 1);
 
         var waiter = new Coordination.TestWaiter("waiter");
         Assert.False(state.TryTakeOrAnnounce());
-        Deliver(state, gate, waiter);
+        coordinator.Deliver(waiter);
 
         Assert.False(waiter.IsGranted);
         Assert.Equal(0, state.Available(TimeSpan.Zero));
@@ -171,7 +172,8 @@ public class LockWordTests
         const int rounds = 20_000;
         var state = new LockState();
         var failures = new ConcurrentQueue<string>();
-        var coordinator = new Coordinator(state, failures);
+        var coordinator = new LockCoordinatorStandIn(state);
+        var thread = new CoordinatorThread(message => ((Action)message)());
         var inside = 0;
         var mostInside = 0;
         var counter = 0L;
@@ -193,10 +195,10 @@ public class LockWordTests
                 else
                 {
                     var waiter = new RacingWaiter(flow);
-                    coordinator.Post(waiter);
+                    thread.Post(() => coordinator.Deliver(waiter));
                     if (i % 5 == index % 5 && waiter.TryCancel())
                     {
-                        coordinator.Post(new Withdraw(waiter));
+                        thread.Post(() => coordinator.Withdraw(waiter));
                         continue;
                     }
 
@@ -217,16 +219,17 @@ public class LockWordTests
                     return;
                 }
 
-                if (!state.TryFreeUnannounced(flow))
+                if (!state.TryPassOn(flow))
                 {
-                    coordinator.Post(new Released(flow));
+                    thread.Post(() => coordinator.Released(flow));
                 }
             }
         })).ToArray();
         Racers.Run(flows);
-        coordinator.Stop();
+        thread.Stop();
 
         Assert.Empty(failures);
+        Assert.Empty(coordinator.Failures);
         Assert.Equal(1, mostInside);
         Assert.Equal(holds, counter);
         Assert.True(fast > 0, "no flow ever took the lock on the fast path");
@@ -234,94 +237,4 @@ public class LockWordTests
         Assert.Equal(0, state.Announced);
         Assert.False(state.IsHeld);
     }
-
-    /// <summary>The coordinator's handling of one facade waiter's message: sweep, then offer.</summary>
-    private static void Deliver(LockState state, PermitGate gate, PermitWaiter waiter)
-    {
-        state.Sweep(gate);
-        state.Offer(gate, waiter);
-    }
-
-    /// <summary>The coordinator's handling of a release that found a waiter: sweep, forget the holder, free and hand on.</summary>
-    private static void FreeByCoordinator(LockState state, PermitGate gate)
-    {
-        state.Sweep(gate);
-        state.Clear();
-        gate.Release(PermitDemand.One);
-    }
-
-    /// <summary>The coordinator's books on the word: the grantee becomes the holder; a waiter granted from the queue leaves.</summary>
-    private sealed class Books(LockState state) : IPermitGateListener
-    {
-        public void Publish(in PermitSnapshot now) => state.Waiting = now.Waiting;
-
-        public void Queued(PermitWaiter waiter)
-        {
-        }
-
-        public void Granting(PermitWaiter waiter, in PermitGrant grant)
-        {
-            state.Grant(waiter.Owner ?? waiter, 1);
-            if (grant.Waited)
-            {
-                state.Leave();
-            }
-        }
-
-        public void GrantLost(PermitWaiter waiter, in PermitGrant grant) => state.Clear();
-
-        public void Granted(PermitWaiter waiter, in PermitGrant grant)
-        {
-        }
-
-        public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException();
-    }
-
-    /// <summary>The coordinator as the actor runs it: sweep, then handle; a release it is told of frees the lock and hands it on.</summary>
-    private sealed class Coordinator
-    {
-        private readonly LockState _state;
-        private readonly ConcurrentQueue<string> _failures;
-        private readonly CoordinatorThread _thread;
-
-        public Coordinator(LockState state, ConcurrentQueue<string> failures)
-        {
-            _state = state;
-            _failures = failures;
-            Gate = new PermitGate(new Books(state), [state]);
-            _thread = new CoordinatorThread(Handle);
-        }
-
-        public PermitGate Gate { get; }
-
-        public void Post(object message) => _thread.Post(message);
-
-        public void Stop() => _thread.Stop();
-
-        private void Handle(object message)
-        {
-            _state.Sweep(Gate);
-            switch (message)
-            {
-                case RacingWaiter waiter when waiter.IsWithdrawn:
-                    _state.Leave();
-                    break;
-                case RacingWaiter waiter:
-                    _state.Offer(Gate, waiter);
-                    break;
-                case Withdraw withdraw when Gate.Withdraw(withdraw.Waiter):
-                    _state.Leave();
-                    break;
-                case Released released when ReferenceEquals(_state.Owner, released.Flow) && _state.Depth == 0:
-                    _state.Clear();
-                    Gate.Release(PermitDemand.One);
-                    break;
-                case Released:
-                    _failures.Enqueue("a release reached the coordinator for a flow that does not hold the lock");
-                    break;
-            }
-        }
-    }
-
-    private sealed record Released(object Flow);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ActorQueue.Coordination;
+using ActorQueue.Primitives;
 
 namespace ActorQueue.Tests.Primitives;
 
@@ -79,4 +80,109 @@ internal sealed class RacingWaiter(object? owner = null) : PermitWaiter
     public bool TryCancel() => Interlocked.Exchange(ref _completed, 1) == 0;
 
     public override void Fail(Exception error) => throw new InvalidOperationException("nothing fails a waiter here", error);
+}
+
+/// <summary>
+/// The lock's coordinator as <c>LockCoordinator</c> runs it, without an actor: every message takes the published head
+/// back and sweeps first and publishes the head again last; a release it is told of frees the lock and hands it on.
+/// Call it from one thread at a time (the test's, or a <see cref="CoordinatorThread"/>).
+/// </summary>
+internal sealed class LockCoordinatorStandIn
+{
+    public LockCoordinatorStandIn(LockState state)
+    {
+        State = state;
+        Gate = new PermitGate(new LockBooks(this), [state]);
+    }
+
+    /// <summary>How many waiters the gate granted (the others the releasers handed the lock to).</summary>
+    public int GateGrants { get; private set; }
+
+    public LockState State { get; }
+
+    public PermitGate Gate { get; }
+
+    /// <summary>The flow waiters in the order the gate queued them (the FIFO every grant must follow).</summary>
+    public List<PermitWaiter> QueuedOrder { get; } = [];
+
+    /// <summary>A flow's waiter arrives (announced by its flow before it was sent).</summary>
+    public void Deliver(PermitWaiter waiter) => InMessage(() =>
+    {
+        if (waiter.IsWithdrawn)
+        {
+            State.Leave();
+            return;
+        }
+
+        State.Offer(Gate, waiter);
+        if (waiter.IsQueued)
+        {
+            QueuedOrder.Add(waiter);
+        }
+    });
+
+    /// <summary>A cancelled waiter's withdrawal arrives.</summary>
+    public void Withdraw(PermitWaiter waiter) => InMessage(() =>
+    {
+        if (Gate.Withdraw(waiter))
+        {
+            State.Leave();
+        }
+    });
+
+    /// <summary>What went wrong on the coordinator's side (checked by the test, as a failed assert would end a coordinator thread).</summary>
+    public ConcurrentQueue<string> Failures { get; } = new();
+
+    /// <summary>A release that found someone waiting and nothing published arrives: free the lock and hand it on.</summary>
+    public void Released(object owner) => InMessage(() =>
+    {
+        if (!ReferenceEquals(owner, State.Owner) || State.Depth != 0)
+        {
+            Failures.Enqueue("a release reached the coordinator for a flow that does not hold the lock at depth 0");
+            return;
+        }
+
+        State.Clear();
+        Gate.Release(PermitDemand.One);
+    });
+
+    /// <summary>Any other message: the coordinator takes the head back, sweeps and publishes again.</summary>
+    public void Nothing() => InMessage(() => { });
+
+    private void InMessage(Action handle)
+    {
+        State.BeginMessage(Gate);
+        handle();
+        State.EndMessage();
+    }
+
+    /// <summary>The coordinator's books on the word: the grantee becomes the holder; a waiter granted from the queue leaves.</summary>
+    private sealed class LockBooks(LockCoordinatorStandIn coordinator) : IPermitGateListener
+    {
+        private readonly LockState _state = coordinator.State;
+
+        public void Publish(in PermitSnapshot now) => _state.Waiting = now.Waiting;
+
+        public void Queued(PermitWaiter waiter)
+        {
+        }
+
+        public void Granting(PermitWaiter waiter, in PermitGrant grant)
+        {
+            _state.Grant(waiter.Owner ?? waiter, 1);
+            coordinator.GateGrants++;
+            if (grant.Waited)
+            {
+                _state.Leave();
+            }
+        }
+
+        public void GrantLost(PermitWaiter waiter, in PermitGrant grant) => _state.Clear();
+
+        public void Granted(PermitWaiter waiter, in PermitGrant grant)
+        {
+        }
+
+        public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException();
+    }
 }

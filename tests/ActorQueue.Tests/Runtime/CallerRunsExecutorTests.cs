@@ -153,8 +153,9 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
                     return inside;
                 });
                 await Poll.UntilAsync(() => @lock.WaitingCount == 1, Dilated(TimeSpan.FromSeconds(10)), "the second flow waits");
+                var handsOver = @lock.State.IsHeadPublished; // then the release grants the waiter on this thread itself
                 var ranInline = Release(@lock.Release, releasing);
-                return (ranInline, await Within(next));
+                return (ranInline || handsOver, await Within(next));
             });
         });
 

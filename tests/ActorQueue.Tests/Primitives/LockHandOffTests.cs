@@ -1,0 +1,250 @@
+using System.Collections.Concurrent;
+using ActorQueue.Coordination;
+using ActorQueue.Primitives;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Primitives;
+
+/// <summary>
+/// A release while flows wait hands the lock straight to the head the coordinator published, without a message:
+/// driven on the shared state with a stand-in for the coordinator (<see cref="LockCoordinatorStandIn"/>), from one
+/// thread step by step and from racing threads.
+/// </summary>
+public class LockHandOffTests
+{
+    [Fact]
+    public void A_release_hands_the_lock_to_the_published_head_and_the_coordinator_only_unlinks_it()
+    {
+        var (state, coordinator, holder) = Held();
+        var first = Waiting(coordinator);
+        var second = Waiting(coordinator);
+
+        Assert.True(state.TryPassOn(holder)); // no message to the coordinator
+
+        Assert.True(Granted(first));
+        Assert.False(second.Waiter.IsCompleted);
+        Assert.True(state.IsHeld);
+        Assert.True(state.IsHeldBy(first.Flow)); // the holder is written before the continuation runs
+        Assert.Equal(1, state.Announced); // the taker counted the head out; the second still waits
+
+        coordinator.Nothing(); // the coordinator's next message unlinks the head, counting nothing twice
+        Assert.Equal(1, coordinator.Gate.Waiting);
+        Assert.Equal(1, state.Announced);
+
+        Release(state, first.Flow); // the second is published by now: handed on again
+        Assert.True(Granted(second));
+        coordinator.Nothing();
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+
+        Release(state, second.Flow); // nobody waits: freed without the coordinator
+        Assert.False(state.IsHeld);
+        Assert.True(state.TryTakeOrAnnounce());
+    }
+
+    [Fact]
+    public void A_head_taken_by_a_releaser_is_never_granted_again_by_the_gate()
+    {
+        var (state, coordinator, holder) = Held();
+        var only = Waiting(coordinator);
+        Assert.True(state.TryPassOn(holder));
+        Release(state, only.Flow); // the coordinator has not run since: the lock is free again and nobody is announced
+        Assert.False(state.IsHeld);
+        Assert.Equal(0, state.Announced);
+
+        coordinator.Nothing(); // unlinks the taken head before it sweeps: the gate never grants it the free lock again
+
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+        Assert.False(state.IsHeld);
+        Assert.Null(state.Owner);
+        var newcomer = new object();
+        Assert.True(state.TryTakeOrAnnounce()); // the fast path is open
+        state.Grant(newcomer, 1);
+        coordinator.Nothing();
+        Assert.Equal(0, state.Available(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void A_release_while_an_actor_is_the_head_tells_the_coordinator_and_the_actor_goes_first()
+    {
+        var (state, coordinator, holder) = Held();
+        var actor = new Coordination.TestWaiter("actor"); // any waiter that is not a flow's lock waiter: an actor's turn
+        Assert.False(state.TryTakeOrAnnounce());
+        coordinator.Deliver(actor);
+        var flow = Waiting(coordinator);
+
+        Assert.False(state.TryPassOn(holder)); // nothing published: the flow behind the actor is not taken out of turn
+        Assert.False(flow.Waiter.IsCompleted);
+        coordinator.Released(holder);
+
+        Assert.True(actor.IsGranted);
+        Assert.False(flow.Waiter.IsCompleted);
+        Assert.Empty(coordinator.Failures);
+    }
+
+    [Fact]
+    public void A_published_head_that_was_cancelled_takes_nothing_and_the_lock_is_not_lost()
+    {
+        var (state, coordinator, holder) = Held();
+        var cancelled = Waiting(coordinator);
+        var next = Waiting(coordinator);
+        Assert.True(cancelled.Waiter.TryCancel(CancellationToken.None)); // its withdrawal is still on its way
+
+        Assert.False(state.TryPassOn(holder)); // took the cancelled head; the next is not published: tell the coordinator
+        Assert.Same(holder, state.Owner); // still the releaser's, for the coordinator's check
+        coordinator.Released(holder);
+        Assert.True(Granted(next));
+
+        coordinator.Withdraw(cancelled.Waiter); // arrives late: it was unlinked already and is not counted out twice
+        Assert.Empty(coordinator.Failures);
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+    }
+
+    [Fact]
+    public void A_release_that_takes_the_only_waiter_cancelled_frees_the_lock_itself()
+    {
+        var (state, coordinator, holder) = Held();
+        var cancelled = Waiting(coordinator);
+        Assert.True(cancelled.Waiter.TryCancel(CancellationToken.None));
+
+        Assert.True(state.TryPassOn(holder)); // nobody left announced: freed on the spot
+
+        Assert.False(state.IsHeld);
+        Assert.Null(state.Owner);
+        coordinator.Withdraw(cancelled.Waiter);
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+    }
+
+    [Fact]
+    public void After_the_coordinator_stops_a_release_frees_the_lock_and_grants_no_waiter()
+    {
+        var (state, coordinator, holder) = Held();
+        var waiting = Waiting(coordinator);
+
+        state.Close();
+
+        Assert.True(state.TryPassOn(holder)); // closed: freed, the waiter is the stopping coordinator's to fail
+        Assert.False(waiting.Waiter.IsCompleted);
+        Assert.False(state.IsHeld);
+    }
+
+    [Fact]
+    public void Racing_flows_cancellers_and_one_coordinator_hand_the_lock_on_in_fifo_order_and_lose_no_wake_up()
+    {
+        const int threads = 6;
+        const int rounds = 20_000;
+        var state = new LockState();
+        var coordinator = new LockCoordinatorStandIn(state);
+        var thread = new CoordinatorThread(message => ((Action)message)());
+        var failures = new ConcurrentQueue<string>();
+        var grantOrder = new List<PermitWaiter>();
+        var inside = 0;
+        var mostInside = 0;
+        var start = new Barrier(threads);
+
+        var flows = Enumerable.Range(0, threads).Select(index => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                var flow = new object();
+                LockWaiter? waiter = null;
+                if (state.TryTakeOrAnnounce())
+                {
+                    state.Grant(flow, 1);
+                }
+                else
+                {
+                    waiter = new LockWaiter(ActorRefs.Nobody, flow);
+                    var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
+                    var sent = waiter;
+                    thread.Post(() => coordinator.Deliver(sent));
+                    if (i % 7 == index % 7 && waiter.TryCancel(CancellationToken.None))
+                    {
+                        thread.Post(() => coordinator.Withdraw(sent));
+                        continue;
+                    }
+
+                    if (!granted.Wait(TimeSpan.FromSeconds(60)))
+                    {
+                        failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        return;
+                    }
+                }
+
+                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
+                if (waiter is not null)
+                {
+                    grantOrder.Add(waiter); // not thread-safe: exact only if the holders never overlap
+                }
+
+                Thread.SpinWait(20); // work while held, so that others queue and releases find a head to hand on to
+
+                Interlocked.Decrement(ref inside);
+                if (!state.TryClaimRelease(flow, out var remaining) || remaining != 0)
+                {
+                    failures.Enqueue("a granted flow did not hold the lock at depth 1");
+                    return;
+                }
+
+                if (!state.TryPassOn(flow))
+                {
+                    thread.Post(() => coordinator.Released(flow));
+                }
+            }
+        })).ToArray();
+        Racers.Run(flows);
+        thread.Stop();
+
+        Assert.Empty(failures);
+        Assert.Empty(coordinator.Failures);
+        Assert.Equal(1, mostInside);
+        Assert.True(grantOrder.Count > coordinator.GateGrants, "no release ever handed the lock to a published head");
+        var granted = grantOrder.ToHashSet();
+        var queued = coordinator.QueuedOrder.Where(granted.Contains).ToList();
+        Assert.Equal(queued, grantOrder.Where(coordinator.QueuedOrder.ToHashSet().Contains).ToList()); // FIFO
+        coordinator.Nothing();
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+        Assert.False(state.IsHeld);
+    }
+
+    /// <summary>A lock held by a flow (taken on the fast path) and its coordinator.</summary>
+    private static (LockState State, LockCoordinatorStandIn Coordinator, object Holder) Held()
+    {
+        var state = new LockState();
+        var holder = new object();
+        Assert.True(state.TryTakeOrAnnounce());
+        state.Grant(holder, 1);
+        Assert.True(state.TryClaimRelease(holder, out _)); // its last level, claimed: it is about to pass the lock on
+        return (state, new LockCoordinatorStandIn(state), holder);
+    }
+
+    /// <summary>A flow that found the lock held: announced, its waiter delivered and queued (and published if it is the head).</summary>
+    private static Caller Waiting(LockCoordinatorStandIn coordinator)
+    {
+        var flow = new object();
+        var waiter = new LockWaiter(ActorRefs.Nobody, flow);
+        var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
+        Assert.False(coordinator.State.TryTakeOrAnnounce());
+        coordinator.Deliver(waiter);
+        Assert.True(waiter.IsQueued);
+        return new Caller(flow, waiter, granted);
+    }
+
+    /// <summary>Whether the caller was granted (its continuation runs asynchronously, so its task completes a moment later).</summary>
+    private static bool Granted(Caller caller) => caller.Waiter.IsCompleted && caller.Granted.Wait(TimeSpan.FromSeconds(10)) && caller.Granted.Result;
+
+    /// <summary>A holding flow's one release, as <c>AsyncLock.Release</c> makes it.</summary>
+    private static void Release(LockState state, object flow)
+    {
+        Assert.True(state.TryClaimRelease(flow, out var remaining));
+        Assert.Equal(0, remaining);
+        Assert.True(state.TryPassOn(flow));
+    }
+
+    private sealed record Caller(object Flow, LockWaiter Waiter, Task<bool> Granted);
+}
