@@ -85,7 +85,7 @@ public class LimiterLoanTests : ActorQueueTestKit
         await this.StatusOf(limiter);
         for (var i = 0; i < 50; i++)
         {
-            var leases = new[] { await limiter.AcquireAsync("a"), await limiter.AcquireAsync(permits: 2, source: "b") };
+            var leases = new[] { await Within(limiter.AcquireAsync("a").AsTask()), await Within(limiter.AcquireAsync(permits: 2, source: "b").AsTask()) };
             foreach (var lease in leases)
             {
                 lease.Dispose();
