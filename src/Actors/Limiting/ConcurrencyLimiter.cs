@@ -14,7 +14,10 @@ namespace ActorQueue.Actors;
 /// <see cref="ConcurrencyContext.EnterAsync"/>); actors talk to <see cref="Gatekeeper"/> with
 /// <see cref="GatekeeperProtocol"/>. Both share the same slots and the same queue.</para>
 /// <para>While a caller really waits, an <see cref="Activity"/> named <c>waiting for {name ?? source} concurrency</c>
-/// is open in its flow. Counts are readable synchronously and reflect every message the gatekeeper has handled.</para>
+/// is open in its flow. Counts are readable synchronously and reflect every message the gatekeeper has handled and
+/// every lease taken or given back without one.</para>
+/// <para>While nobody waits the gatekeeper lends its free permits (see docs/ARCHITECTURE.md): an acquire that finds
+/// them claims its lease with one compare-and-swap and a release gives it back with one, no message either way.</para>
 /// </remarks>
 [DebuggerDisplay("{DisplayName}: running {RunningCount}/{MaxRunning}, waiting {WaitingCount}")]
 public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyncDisposable
@@ -27,6 +30,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
 
     /// <summary>The <see cref="System.Threading.RateLimiting.RateLimiter"/> view, made on first use.</summary>
     private ConcurrencyRateLimiter? _rateLimiter;
+
+    /// <summary>Claims leases from the gatekeeper's loan while nobody waits, and gives leases back into it.</summary>
+    private readonly PermitLoanReleaser _loanLeases;
 
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
@@ -74,6 +80,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
+        _loanLeases = new PermitLoanReleaser(_counts.Loan, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName));
     }
 
     /// <inheritdoc />
@@ -140,6 +147,11 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
+        if (_loanLeases.TryClaim(1, source) is { } claimed)
+        {
+            return new ValueTask<ConcurrencyLease>(claimed);
+        }
+
         var request = WaitTimeout is null
             ? new AcquireRequest(source, Gatekeeper, signalQueued: Tracer.HasListeners())
             : new AcquireRequest(source, Gatekeeper, Tracer.HasListeners(), 1, 0, WaitTimeout);
@@ -161,6 +173,11 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
+        if (_loanLeases.TryClaim(permits, source) is { } claimed)
+        {
+            return new ValueTask<ConcurrencyLease>(claimed);
+        }
+
         return Send(new AcquireRequest(source, Gatekeeper, Tracer.HasListeners(), permits, priority, timeout), cancellationToken);
     }
 
@@ -175,6 +192,12 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
         _gatekeeper.ThrowIfDisposed(this);
         _counts.PublishLimits(maxRunning ?? MaxRunning, maxQueued ?? MaxQueued);
+        if (maxRunning is not null)
+        {
+            // After the limit is published: no claim is served on the old limit once this call returned.
+            _counts.Loan.Suspend();
+        }
+
         Gatekeeper.Tell(new GatekeeperProtocol.Resize(maxRunning, maxQueued), ActorRefs.NoSender);
     }
 
@@ -182,29 +205,39 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> for ASP.NET Core's rate-limiting
     /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler; the same instance on every call.
     /// A full queue, an eviction or a wait timeout gives a failed lease whose <c>ReasonPhrase</c> says why.
-    /// <c>AttemptAcquire</c> never blocks: from the first call on, the gatekeeper lends its free permits, while nobody
-    /// waits, to callers that will not wait (see docs/ARCHITECTURE.md). Disposing the adapter leaves this limiter running.
+    /// <c>AttemptAcquire</c> never blocks: it claims from the free permits the gatekeeper lends while nobody
+    /// waits (see docs/ARCHITECTURE.md). Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>
     public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
     {
         _gatekeeper.ThrowIfDisposed(this);
-        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ConcurrencyRateLimiter(this, _counts.Loan));
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ConcurrencyRateLimiter(this, _counts.Loan, _loanLeases));
     }
 
     /// <summary>
     /// Stops the gatekeeper without waiting for it: every waiter gets <see cref="ObjectDisposedException"/>, and so
     /// does every later call. Leases still held need no release.
     /// </summary>
-    public void Dispose() => _gatekeeper.Stop();
+    public void Dispose()
+    {
+        _counts.Loan.Close();
+        _gatekeeper.Stop();
+    }
 
     /// <summary>As <see cref="Dispose"/>, and completes once the gatekeeper has stopped and every waiter has been failed.</summary>
     /// <returns>A task that completes when the gatekeeper has stopped.</returns>
-    public ValueTask DisposeAsync() => _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    public ValueTask DisposeAsync()
+    {
+        _counts.Loan.Close();
+        return _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
+    }
 
     /// <summary>Sends <paramref name="request"/> to the gatekeeper and awaits its grant, tracing a real wait.</summary>
     private ValueTask<ConcurrencyLease> Send(AcquireRequest request, CancellationToken cancellationToken)
     {
+        request.Announced = true;
+        _counts.Loan.Announce();
         Gatekeeper.Tell(request, ActorRefs.NoSender);
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, MaxRunning, MaxQueued, partitionKey: null) : grant;

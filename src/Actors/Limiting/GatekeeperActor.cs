@@ -37,8 +37,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    /// <summary>Hands facade leases their way back here.</summary>
-    private readonly GatekeeperReleaser _releaser;
+    /// <summary>Hands facade leases their way back: into the loan while it is open, else here by message (with rates: always by message).</summary>
+    private readonly ILeaseReleaser _releaser;
 
     private readonly GatekeeperTelemetry _telemetry;
 
@@ -51,7 +51,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>Wakes the actor at the gate's next deadline.</summary>
     private readonly GateWakeTimer _wakeTimer;
 
-    /// <summary>Whether free permits are lent for synchronous acquires (<see cref="PermitLoan"/>) after each message.</summary>
+    /// <summary>Whether free permits are lent (<see cref="PermitLoan"/>) after each message: from the start without rates.</summary>
     private bool _lending;
 
     /// <summary>Set while the actor restarts after a failed message: its loans are shut, not closed, for the next instance.</summary>
@@ -64,7 +64,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     {
         _settings = settings;
         _telemetry = new GatekeeperTelemetry(settings.MetricName);
-        _releaser = new GatekeeperReleaser(Self);
+        _lending = settings.Rates is null;
+        _releaser = _lending ? new PermitLoanReleaser(settings.Counts.Loan, Self, _telemetry) : new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
@@ -168,8 +169,10 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     {
         if (_lending)
         {
-            // Inside a message the pool is exact: what synchronous callers did not claim comes back first.
-            _slots.Release(_settings.Counts.Loan.Reclaim(), TimeSpan.Zero);
+            // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
+            _slots.Release(_settings.Counts.Loan.Reclaim(out var held), TimeSpan.Zero);
+            System.Diagnostics.Debug.Assert(_slots.InUse == held, "The loan's held count is the pool's, once the loan is reclaimed.");
+            _telemetry.Absorb(held);
         }
 
         _rateLender?.Reclaim();
@@ -188,6 +191,16 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
 
         return handled;
+    }
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        base.PreStart();
+        if (_lending)
+        {
+            Lend();
+        }
     }
 
     /// <inheritdoc />
@@ -214,7 +227,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (_restarting)
         {
             // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
-            _settings.Counts.Loan.Reclaim();
+            _settings.Counts.Loan.Reclaim(out _);
             _settings.RateLoan?.Reclaim();
         }
         else
@@ -234,6 +247,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
     private void HandleAcquireRequest(AcquireRequest request)
     {
+        if (request.Announced)
+        {
+            _settings.Counts.Loan.Leave();
+        }
+
         request.Releaser = _releaser;
         _gate.Offer(request);
     }
@@ -284,20 +302,23 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     }
 
     /// <summary>
-    /// Lends every free permit for synchronous acquires, only while nobody waits (a synchronous caller must not pass a
-    /// waiter). The counts are published first without the loan, so that lent but unclaimed permits do not show as held.
+    /// Lends every free permit, only while nobody waits nor is on the way (a claimer must not pass a waiter) and the pool is within its
+    /// limit (after a shrink, released permits must reach the pool). The limit is the lower of the pool's and the one a
+    /// facade published for a resize still in the mailbox (<see cref="PermitLoan.Suspend"/>).
     /// </summary>
     private void Lend()
     {
-        var held = _slots.InUse;
-        _settings.Counts.Publish((int)held, _gate.Waiting);
-        var free = _gate.Waiting == 0 && _gate.IsOpen ? _slots.Limit - held : 0;
-        if (free > 0)
+        var held = (int)_slots.InUse;
+        var limit = (int)Math.Min(_slots.Limit, _settings.Counts.MaxRunning);
+        if (_gate.Waiting != 0 || !_gate.IsOpen || held > limit || _settings.Counts.Loan.HasAnnounced)
         {
-            _slots.Take(free, TimeSpan.Zero);
+            return;
         }
 
-        _settings.Counts.Loan.Lend(Math.Max(0, free));
+        if (_settings.Counts.Loan.Lend(held, limit - held))
+        {
+            _slots.Take(limit - held, TimeSpan.Zero);
+        }
     }
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>

@@ -56,6 +56,9 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
     /// <summary>When a limit over time could grant it, counting the demand queued ahead, if it was rejected; <c>null</c> when no rate knows.</summary>
     public TimeSpan? RetryAfter { get; set; }
 
+    /// <summary>Whether the facade announced it in the gatekeeper's loan before it sent it (<see cref="PermitLoan.Announce"/>).</summary>
+    public bool Announced { get; set; }
+
     /// <summary>Where the granted lease goes back; set by whoever serves the request, before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 
@@ -145,19 +148,19 @@ internal sealed class DisposeGatekeeper : IUndeliverableRequest
 /// <summary>
 /// The counts and limits the gatekeeper publishes after every message, for synchronous reads by the facade. One
 /// writer per value: the gatekeeper, except that a facade's <c>Resize</c> writes the limits it asked for at once (the
-/// gatekeeper writes the same values when it applies them).
+/// gatekeeper writes the same values when it applies them), and that the held count lives in the <see cref="Loan"/>'s
+/// word, which callers claiming from or returning into an open loan change too (so it is exact at every instant).
 /// </summary>
 internal sealed class LimiterCounts
 {
-    private volatile int _running;
     private volatile int _waiting;
     private volatile int _maxRunning;
 
     /// <summary><c>max_queued</c>, -1 for no bound.</summary>
     private volatile int _maxQueued = -1;
 
-    /// <summary>Held now: what the gatekeeper last published and what synchronous callers claimed since.</summary>
-    public int Running => _running + (int)Loan.Claimed;
+    /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
+    public int Running => Loan.Running;
 
     public int Waiting => _waiting;
 
@@ -165,12 +168,12 @@ internal sealed class LimiterCounts
 
     public int? MaxQueued => _maxQueued < 0 ? null : _maxQueued;
 
-    /// <summary>The permits lent for synchronous acquires, once an adapter asked for them.</summary>
+    /// <summary>The free permits a gatekeeper without rates lends while nobody waits, and the held count.</summary>
     public PermitLoan Loan { get; } = new();
 
     public void Publish(int running, int waiting)
     {
-        _running = running;
+        Loan.Publish(running);
         _waiting = waiting;
     }
 
@@ -188,11 +191,14 @@ internal sealed class GatekeeperReleaser(IActorRef gatekeeper) : ILeaseReleaser,
     public IActorRef Gatekeeper => gatekeeper;
 
     /// <inheritdoc />
-    public void Release(ConcurrencyLease lease) =>
-        gatekeeper.Tell(lease.Permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(lease.Permits), ActorRefs.NoSender);
+    public void Release(ConcurrencyLease lease) => Send(gatekeeper, lease.Permits);
 
     /// <inheritdoc />
     public void Settle(SettleTokens message) => gatekeeper.Tell(message, ActorRefs.NoSender);
+
+    /// <summary>Tells <paramref name="to"/> that <paramref name="permits"/> came back.</summary>
+    public static void Send(IActorRef to, int permits) =>
+        to.Tell(permits == 1 ? ReleaseSlot.Instance : new ReleaseSlot(permits), ActorRefs.NoSender);
 }
 
 /// <summary>Asks the gatekeeper how many actor callers its books hold (idle ones included); the reply is an <see cref="int"/>. For diagnostics and tests.</summary>

@@ -32,6 +32,24 @@ internal sealed class GatekeeperTelemetry(string metricName)
         }
     }
 
+    /// <summary>A lease claimed from the loan, on the claimer's thread: a grant without a wait, and its permits held.</summary>
+    public void Claimed(int permits)
+    {
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
+        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(permits, _tag);
+        ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _tag);
+        ActorQueueTelemetry.LimiterRunningCounter.Add(permits, _tag);
+    }
+
+    /// <summary>A lease's permits returned into the loan, on the returner's thread.</summary>
+    public void Returned(int permits) => ActorQueueTelemetry.LimiterRunningCounter.Add(-permits, _tag);
+
+    /// <summary>
+    /// The gatekeeper reclaimed its loan with <paramref name="running"/> held: claims and returns since the loan metered
+    /// their own changes, so the running instrument already shows this count.
+    /// </summary>
+    public void Absorb(long running) => _metered.Running = running;
+
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
     public void Rejected(PermitRejectionKind kind)
     {

@@ -1,50 +1,92 @@
+using System.Diagnostics;
+
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The one value a gatekeeper shares for synchronous acquires (<c>RateLimiter.AttemptAcquire</c>): permits it has lent
-/// to callers that will not wait. The channel, written down:
+/// The one word a gatekeeper without rates shares with its callers: the permits held as the facade counts them (high
+/// half) and the free permits it has lent, or <c>shut</c>/<c>closed</c> (low half). Packed so that a claim moves a
+/// permit from lent to held, and a return from held to lent, in one compare-and-swap, and <see cref="Running"/> is
+/// exact at every instant. The channel, written down:
 /// <list type="bullet">
-/// <item>Writer of loans: the gatekeeper only, at the end of a message, and only when nobody waits: it takes every
-/// free permit from its pool and adds it here (<see cref="Lend"/>).</item>
-/// <item>Claimers: any thread; <see cref="TryClaim"/> subtracts with a compare-and-swap and never goes below zero, so
-/// a permit is claimed once. A claimed permit stays held in the pool; its lease releases it by message, as any lease.</item>
-/// <item>Reclaim: the gatekeeper, at the start of every message, takes back what nobody claimed
-/// (<see cref="Reclaim"/>, one exchange), so inside a message its pool is exact and its queue rule unchanged.</item>
+/// <item>Writer of loans: the gatekeeper only, at the end of a message, and only while nobody waits, the gate is open
+/// and its pool is within its limit (<see cref="Lend"/>): it takes every free permit from its pool and opens the loan
+/// with them. While the loan is open, held + lent = the limit, and claims and returns keep that sum.</item>
+/// <item>Shut: the gatekeeper, at the start of every message (<see cref="Reclaim"/>, one CAS that keeps the held
+/// count): from then on until it lends again every claim and every return fails, so inside a message its pool is
+/// exact and it is the only writer of the held count (<see cref="Publish"/>). It queues a waiter only inside a
+/// message, so only while the loan is shut: a release that races a waiter's arrival either went into the loan before
+/// the shut (and the reclaim hands it to the gate, which grants the waiter) or fails on the shut word and goes to the
+/// gatekeeper by message. It never strands a waiter beside a lent permit.</item>
+/// <item>Announcers: a facade caller whose claim failed, before it sends its request (<see cref="Announce"/>): counts
+/// the request on its way and suspends the loan, so that nobody who calls after it claims before the gatekeeper queued
+/// it, and no release goes into the loan past it; the gatekeeper counts it off when it arrives (<see cref="Leave"/>)
+/// and lends only while none is on its way.</item>
+/// <item>Claimers: any thread, <see cref="TryClaim"/>: a CAS that never takes the lent part below zero, so a permit
+/// is claimed once, and never succeeds while the loan is shut (someone waits, or a message is being handled).</item>
+/// <item>Returners: any thread, <see cref="TryReturn"/>: a CAS that succeeds only on an open loan; on a shut or closed
+/// loan the lease goes back by message, as before.</item>
+/// <item>Suspend: the facade, before it asks the gatekeeper to resize (<see cref="Suspend"/>): shuts the loan, keeps what
+/// was lent aside for the gatekeeper's next reclaim, and keeps the gatekeeper from opening a loan before that reclaim,
+/// so no claim is served on the old limit after a resize call returned.</item>
+/// <item>Close: the facade's dispose or the gatekeeper's stop (<see cref="Close"/>): for good.</item>
 /// </list>
-/// A synchronous caller therefore never passes a waiter (nothing is lent while anyone waits) and never blocks; it may
-/// find nothing lent although a permit is free when a release is still in the gatekeeper's mailbox.
 /// </summary>
+[DebuggerDisplay("{DebuggerDisplay,nq}")]
 internal sealed class PermitLoan
 {
-    /// <summary>Lent and not claimed; <see cref="Closed"/> once the gatekeeper stopped.</summary>
-    private long _unclaimed;
+    /// <summary>The low half while nobody may claim or return: someone waits, a message is being handled, or nothing was lent yet.</summary>
+    private const int Shut = -1;
 
-    /// <summary>What the last loan put in (written by the gatekeeper), so that lent minus unclaimed is what was claimed since.</summary>
-    private long _lent;
+    /// <summary>The low half once the limiter or its gatekeeper stopped: nothing is lent again.</summary>
+    private const int Closed = -2;
 
-    /// <summary>The value that fails every claim for ever.</summary>
-    private const long Closed = long.MinValue / 2;
+    /// <summary>The low half after the facade asked for a resize: shut, and not lent again before the gatekeeper's next reclaim.</summary>
+    private const int Suspended = -3;
 
-    /// <summary>Permits claimed from the current loan: held by synchronous callers the gatekeeper has not counted yet.</summary>
-    public long Claimed
+    /// <summary>Held permits (high 32 bits) and the lent permits, <see cref="Shut"/> or <see cref="Closed"/> (low 32 bits).</summary>
+    private long _word = Pack(0, Shut);
+
+    /// <summary>Lent permits the facade shut in (<see cref="Suspend"/>) for the gatekeeper's next <see cref="Reclaim"/>.</summary>
+    private long _suspended;
+
+    /// <summary>Facade requests sent to the gatekeeper and not handled yet (<see cref="Announce"/>); nothing is lent while any is.</summary>
+    private int _announced;
+
+    /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
+    private long _lastLeaseId;
+
+    /// <summary>Permits held now: what the gatekeeper counted and what callers claimed from, or returned into, the loan since.</summary>
+    public int Running => HeldOf(Volatile.Read(ref _word));
+
+    /// <summary>Lent and not yet claimed (0 when shut or closed).</summary>
+    public int Unclaimed => Math.Max(0, LentOf(Volatile.Read(ref _word)));
+
+    /// <summary>Whether a loan is open (possibly spent).</summary>
+    public bool IsOpen => LentOf(Volatile.Read(ref _word)) >= 0;
+
+    /// <summary>Whether a facade request is on its way to the gatekeeper.</summary>
+    public bool HasAnnounced => Volatile.Read(ref _announced) != 0;
+
+    /// <summary>Whether the loan is closed for good.</summary>
+    public bool IsClosed => LentOf(Volatile.Read(ref _word)) == Closed;
+
+    private string DebuggerDisplay
     {
         get
         {
-            var unclaimed = Volatile.Read(ref _unclaimed);
-            return unclaimed < 0 ? 0 : Math.Max(0, Volatile.Read(ref _lent) - unclaimed);
+            var word = Volatile.Read(ref _word);
+            var lent = LentOf(word);
+            return $"held {HeldOf(word)}, " + (lent >= 0 ? $"lent {lent}" : lent == Closed ? "closed" : lent == Suspended ? "suspended" : "shut");
         }
     }
-
-    /// <summary>Lent and not yet claimed.</summary>
-    public long Unclaimed => Math.Max(0, Volatile.Read(ref _unclaimed));
 
     /// <summary>Claims <paramref name="permits"/> if that many are lent; never blocks, never claims a permit twice.</summary>
     public bool TryClaim(int permits)
     {
-        var seen = Volatile.Read(ref _unclaimed);
-        while (seen >= permits)
+        var seen = Volatile.Read(ref _word);
+        while (LentOf(seen) >= permits)
         {
-            var was = Interlocked.CompareExchange(ref _unclaimed, seen - permits, seen);
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen) + permits, LentOf(seen) - permits), seen);
             if (was == seen)
             {
                 return true;
@@ -56,24 +98,146 @@ internal sealed class PermitLoan
         return false;
     }
 
-    /// <summary>Gatekeeper: lends <paramref name="permits"/> (0: nothing lent now).</summary>
-    public void Lend(long permits)
+    /// <summary>
+    /// Gives <paramref name="permits"/> back into the open loan, where the next claimer finds them; <c>false</c> when the
+    /// loan is shut or closed (the caller sends them to the gatekeeper), or when fewer are counted held (a lease of an
+    /// earlier gatekeeper instance: the gatekeeper sorts it out).
+    /// </summary>
+    public bool TryReturn(int permits)
     {
-        Volatile.Write(ref _lent, permits);
-        Interlocked.Add(ref _unclaimed, permits);
+        var seen = Volatile.Read(ref _word);
+        while (LentOf(seen) >= 0 && HeldOf(seen) >= permits)
+        {
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen) - permits, LentOf(seen) + permits), seen);
+            if (was == seen)
+            {
+                return true;
+            }
+
+            seen = was;
+        }
+
+        return false;
     }
 
-    /// <summary>Gatekeeper: takes back what nobody claimed.</summary>
-    /// <returns>The permits to return to the pool.</returns>
-    public long Reclaim()
+    /// <summary>A unique number for a claimed lease: negative, so never one the gate gives.</summary>
+    public long NextLeaseId() => Interlocked.Decrement(ref _lastLeaseId);
+
+    /// <summary>
+    /// Gatekeeper, start of a message: shuts the loan (closed stays closed; suspended becomes plain shut, so the end of
+    /// this message may lend again) and takes back what nobody claimed.
+    /// </summary>
+    /// <param name="held">The permits callers hold, claims and returns included; equal to the pool's count once the result is released.</param>
+    /// <returns>The permits to give back to the pool.</returns>
+    public long Reclaim(out int held)
     {
-        var back = Interlocked.Exchange(ref _unclaimed, 0);
-        Volatile.Write(ref _lent, 0);
-        return Math.Max(0, back);
+        var seen = Volatile.Read(ref _word);
+        while (true)
+        {
+            var lent = LentOf(seen);
+            var next = Pack(HeldOf(seen), lent == Closed ? Closed : Shut);
+            var was = seen == next ? seen : Interlocked.CompareExchange(ref _word, next, seen);
+            if (was == seen)
+            {
+                held = HeldOf(seen);
+                return Math.Max(0, lent) + Interlocked.Exchange(ref _suspended, 0);
+            }
+
+            seen = was;
+        }
     }
 
-    /// <summary>Gatekeeper, stopping: takes back what nobody claimed and fails every later claim.</summary>
-    public void Close() => Interlocked.Exchange(ref _unclaimed, Closed);
+    /// <summary>Gatekeeper, inside a message (the loan shut): the permits held now, for <see cref="Running"/>.</summary>
+    public void Publish(int held)
+    {
+        var seen = Volatile.Read(ref _word);
+        while (true)
+        {
+            Debug.Assert(LentOf(seen) < 0, "The held count is the gatekeeper's only while the loan is shut.");
+            var was = Interlocked.CompareExchange(ref _word, Pack(held, LentOf(seen)), seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>Gatekeeper, end of a message, nobody waiting: opens the loan with <paramref name="free"/> permits it takes from its pool if this succeeds.</summary>
+    /// <returns><c>false</c> when the loan is closed or suspended (meanwhile): nothing was lent.</returns>
+    public bool Lend(int held, int free)
+    {
+        Debug.Assert(free >= 0, "A loan lends what is free.");
+        var seen = Volatile.Read(ref _word);
+        Debug.Assert(LentOf(seen) < 0, "Only a shut loan is lent anew.");
+        Debug.Assert(HeldOf(seen) == held, "Nobody but the gatekeeper changes the held count while the loan is shut.");
+        return LentOf(seen) == Shut && Interlocked.CompareExchange(ref _word, Pack(held, free), seen) == seen;
+    }
+
+    /// <summary>
+    /// Facade, before a resize, after it published the new limit: shuts the loan so that no claim is served on the old
+    /// limit once the resize call returned, and keeps what was lent for the gatekeeper's next <see cref="Reclaim"/>. A
+    /// loan the gatekeeper is about to open at the end of its current message is not opened (<see cref="Lend"/> opens
+    /// only a plain shut loan), and the next one it opens reads the published limit.
+    /// </summary>
+    public void Suspend()
+    {
+        var seen = Volatile.Read(ref _word);
+        while (LentOf(seen) is >= 0 or Shut)
+        {
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Suspended), seen);
+            if (was == seen)
+            {
+                // After the CAS, never before: a reclaim that runs between the two only under-counts the pool's free
+                // permits until the next message, never lends one twice.
+                Interlocked.Add(ref _suspended, Math.Max(0, LentOf(seen)));
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>
+    /// Facade, before it sends a request it could not claim: counts it on its way and suspends the loan, so no caller
+    /// after it claims a permit before the gatekeeper has queued it (FIFO from the moment the call returned) and no
+    /// release goes into the loan past it. The gatekeeper lends again only once every announced request is handled.
+    /// </summary>
+    public void Announce()
+    {
+        Interlocked.Increment(ref _announced);
+        Suspend();
+    }
+
+    /// <summary>Gatekeeper: an announced request arrived (before it is offered to the gate).</summary>
+    public void Leave()
+    {
+        var left = Interlocked.Decrement(ref _announced);
+        Debug.Assert(left >= 0, "Every request leaves once, after it was announced.");
+    }
+
+    /// <summary>The limiter is disposed or its gatekeeper stopped: every later claim and return fails.</summary>
+    public void Close()
+    {
+        var seen = Volatile.Read(ref _word);
+        while (LentOf(seen) != Closed)
+        {
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Closed), seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    private static long Pack(int held, int lent) => ((long)held << 32) | (uint)lent;
+
+    private static int HeldOf(long word) => (int)(word >> 32);
+
+    private static int LentOf(long word) => (int)word;
 }
 
 /// <summary>An adapter asks the gatekeeper to lend its free permits for synchronous acquires from now on.</summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Threading.RateLimiting;
-using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -24,8 +23,8 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     /// <summary>The gatekeeper's loan of free permits for synchronous acquires.</summary>
     private readonly PermitLoan _loan;
 
-    /// <summary>Where a synchronously claimed lease's permits go back.</summary>
-    private readonly GatekeeperReleaser _releaser;
+    /// <summary>Claims leases from the loan; their permits go back into it, or by message when it is shut.</summary>
+    private readonly PermitLoanReleaser _leases;
 
     private long _successful;
     private long _failed;
@@ -33,12 +32,11 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     /// <summary>When the adapter first saw the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
     private long _idleSince;
 
-    public ConcurrencyRateLimiter(ConcurrencyLimiter limiter, PermitLoan loan)
+    public ConcurrencyRateLimiter(ConcurrencyLimiter limiter, PermitLoan loan, PermitLoanReleaser leases)
     {
         _limiter = limiter;
         _loan = loan;
-        _releaser = new GatekeeperReleaser(limiter.Gatekeeper);
-        limiter.Gatekeeper.Tell(StartLending.Instance, ActorRefs.NoSender);
+        _leases = leases;
     }
 
     /// <inheritdoc />
@@ -81,8 +79,8 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
             return Count(_loan.Unclaimed > 0 ? ActorQueueLease.Probe : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
         }
 
-        return Count(_loan.TryClaim(permitCount)
-            ? new ActorQueueLease(new ConcurrencyLease(_releaser, leaseId: 0, "rate-limiter", permitCount))
+        return Count(_leases.TryClaim(permitCount, "rate-limiter") is { } lease
+            ? new ActorQueueLease(lease)
             : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
     }
 

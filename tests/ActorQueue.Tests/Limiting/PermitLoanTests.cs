@@ -1,0 +1,140 @@
+using ActorQueue.Actors;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>The word a gatekeeper without rates shares with its callers, on its own: racing claims and returns, shut, suspend and close.</summary>
+public sealed class PermitLoanTests
+{
+    private static PermitLoan OpenLoan(int held, int lent)
+    {
+        var loan = new PermitLoan();
+        loan.Publish(held);
+        Assert.True(loan.Lend(held, lent));
+        return loan;
+    }
+
+    [Fact]
+    public async Task Racing_claimers_and_returners_never_hold_more_than_the_limit_and_the_reclaim_accounts_for_every_permit()
+    {
+        const int limit = 5;
+        var loan = OpenLoan(0, limit);
+        var inside = 0;
+        var most = 0;
+        var claims = 0L;
+        using var start = new Barrier(4);
+
+        var racers = Enumerable.Range(0, 4).Select(racer => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < 50_000; i++)
+            {
+                var want = 1 + ((racer + i) % 3);
+                if (!loan.TryClaim(want))
+                {
+                    continue;
+                }
+
+                Interlocked.Increment(ref claims);
+                Poll.InterlockedMax(ref most, Interlocked.Add(ref inside, want));
+                Assert.InRange(loan.Running, want, limit);
+                Interlocked.Add(ref inside, -want);
+                Assert.True(loan.TryReturn(want), "an open loan takes its permits back");
+            }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        await Task.WhenAll(racers).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(claims > 0);
+        Assert.InRange(most, 1, limit);
+        Assert.Equal(0, loan.Running);
+        Assert.Equal(limit, loan.Reclaim(out var held));
+        Assert.Equal(0, held);
+    }
+
+    [Fact]
+    public void A_shut_loan_refuses_claims_and_returns_and_keeps_the_held_count()
+    {
+        var loan = OpenLoan(1, 2);
+        Assert.True(loan.TryClaim(1));
+        Assert.Equal(2, loan.Running);
+
+        Assert.Equal(1, loan.Reclaim(out var held));
+        Assert.Equal(2, held);
+        Assert.False(loan.TryClaim(1), "nothing is claimed from a shut loan");
+        Assert.False(loan.TryReturn(1), "a return into a shut loan goes to the gatekeeper");
+        Assert.Equal(2, loan.Running);
+        Assert.Equal(0, loan.Reclaim(out _));
+    }
+
+    [Fact]
+    public void A_return_never_takes_the_held_count_below_zero()
+    {
+        var loan = OpenLoan(1, 0);
+        Assert.False(loan.TryReturn(2), "more than is held goes to the gatekeeper");
+        Assert.True(loan.TryReturn(1));
+        Assert.Equal(0, loan.Running);
+        Assert.Equal(1, loan.Unclaimed);
+    }
+
+    [Fact]
+    public void A_claim_takes_all_its_permits_or_none()
+    {
+        var loan = OpenLoan(0, 2);
+        Assert.False(loan.TryClaim(3));
+        Assert.Equal(2, loan.Unclaimed);
+        Assert.True(loan.TryClaim(2));
+        Assert.False(loan.TryClaim(1));
+        Assert.Equal(2, loan.Running);
+    }
+
+    [Fact]
+    public void A_suspended_loan_keeps_what_was_lent_for_the_reclaim_and_is_not_lent_again_before_it()
+    {
+        var loan = OpenLoan(1, 3);
+        loan.Suspend();
+        Assert.False(loan.TryClaim(1), "no claim on the old limit after a resize call");
+        Assert.False(loan.Lend(1, 3), "the gatekeeper's lend at the end of a message already under way does not reopen it");
+        Assert.Equal(3, loan.Reclaim(out var held));
+        Assert.Equal(1, held);
+        Assert.True(loan.Lend(1, 0), "the reclaim of the next message makes it lendable again");
+
+        var shut = new PermitLoan();
+        shut.Suspend();
+        Assert.False(shut.Lend(0, 1), "a suspend while the gatekeeper is inside a message holds too");
+    }
+
+    [Fact]
+    public void A_closed_loan_stays_closed()
+    {
+        var loan = OpenLoan(0, 2);
+        loan.Close();
+        Assert.False(loan.TryClaim(1));
+        Assert.False(loan.TryReturn(1));
+        loan.Reclaim(out _);
+        Assert.False(loan.Lend(0, 2));
+        loan.Publish(0);
+        Assert.True(loan.IsClosed);
+    }
+
+    [Fact]
+    public async Task A_return_racing_the_gatekeepers_shut_lands_in_the_reclaim_or_is_refused_never_both_nor_neither()
+    {
+        for (var round = 0; round < 2_000; round++)
+        {
+            var loan = OpenLoan(1, 0);
+            using var start = new Barrier(2);
+            var returner = Task.Run(() =>
+            {
+                start.SignalAndWait();
+                return loan.TryReturn(1);
+            });
+            start.SignalAndWait();
+            var back = loan.Reclaim(out var held);
+            var returned = await returner;
+
+            // Either the permit went into the loan before the shut and the reclaim hands it to the pool, or the return
+            // was refused (it goes by message) and the word still counts it held.
+            Assert.Equal(returned ? (1L, 0) : (0L, 1), (back + loan.Reclaim(out _), loan.Running));
+            Assert.Equal(returned ? 0 : 1, held);
+        }
+    }
+}
