@@ -19,17 +19,27 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// <summary>A grant: acquired, permits and the wait (0 for an immediate grant, nothing when its start was not measured).</summary>
     public void Granted(PermitWaiter waiter, in PermitGrant grant)
     {
-        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
-        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
         if (!grant.Waited)
         {
-            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _tag);
+            Claimed(grant.Demand.Permits);
+            return;
         }
-        else if (waiter.ArrivedAt != 0)
+
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
+        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
+        if (waiter.ArrivedAt != 0)
         {
             // 0: it queued while nobody recorded wait times, so its wait is unknown.
             ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalMilliseconds, _tag);
         }
+    }
+
+    /// <summary>A grant that did not wait (also one claimed from a loan, on the claimer's thread): acquired, permits, a wait of 0.</summary>
+    public void Claimed(int permits)
+    {
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
+        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(permits, _tag);
+        ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _tag);
     }
 
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>

@@ -164,7 +164,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     internal TimeSpan? Check(long estimatedTokens, TimeSpan? waitTimeout, string source, string tokensName = "estimatedTokens")
     {
         ArgumentNullException.ThrowIfNull(source);
-        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, tokensName);
+        LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, tokensName);
         var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _gatekeeper.ThrowIfDisposed(this);
         return timeout;

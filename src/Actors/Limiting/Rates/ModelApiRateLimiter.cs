@@ -129,7 +129,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         ArgumentOutOfRangeException.ThrowIfNegative(permitCount);
         if (permitCount > 0)
         {
-            RateValidation.EstimatedTokens(permitCount, _limiter.Options.TokensPerPeriod, _limiter.Name, nameof(permitCount));
+            LimitValidation.EstimatedTokens(permitCount, _limiter.Options.TokensPerPeriod, _limiter.Name, nameof(permitCount));
         }
     }
 }
