@@ -61,40 +61,10 @@ internal sealed class PartitionLoan
     public bool Covers(int permits) => Volatile.Read(ref _unclaimed) >= permits;
 
     /// <summary>Claims <paramref name="permits"/> if that many are lent; never blocks, never claims a permit twice.</summary>
-    public bool TryClaim(int permits)
-    {
-        var seen = Volatile.Read(ref _unclaimed);
-        while (seen >= permits)
-        {
-            var was = Interlocked.CompareExchange(ref _unclaimed, seen - permits, seen);
-            if (was == seen)
-            {
-                return true;
-            }
-
-            seen = was;
-        }
-
-        return false;
-    }
+    public bool TryClaim(int permits) => TryMove(-permits);
 
     /// <summary>Gives <paramref name="permits"/> back into the open loan; <c>false</c> when it is shut or closed and they must go back by message.</summary>
-    public bool TryReturn(int permits)
-    {
-        var seen = Volatile.Read(ref _unclaimed);
-        while (seen >= 0)
-        {
-            var was = Interlocked.CompareExchange(ref _unclaimed, seen + permits, seen);
-            if (was == seen)
-            {
-                return true;
-            }
-
-            seen = was;
-        }
-
-        return false;
-    }
+    public bool TryReturn(int permits) => TryMove(permits);
 
     /// <summary>Actor, on a shut loan: lends <paramref name="permits"/> (taken out of the partition's count already).</summary>
     /// <returns><c>false</c> when the loan is closed: the caller takes its permits back.</returns>
@@ -124,6 +94,24 @@ internal sealed class PartitionLoan
         }
 
         unclaimed = 0;
+        return false;
+    }
+
+    /// <summary>Moves the open loan's unclaimed count by <paramref name="delta"/> with a compare-and-swap, never below zero; fails on a shut or closed loan.</summary>
+    private bool TryMove(long delta)
+    {
+        var seen = Volatile.Read(ref _unclaimed);
+        while (seen >= 0 && seen + delta >= 0)
+        {
+            var was = Interlocked.CompareExchange(ref _unclaimed, seen + delta, seen);
+            if (was == seen)
+            {
+                return true;
+            }
+
+            seen = was;
+        }
+
         return false;
     }
 
