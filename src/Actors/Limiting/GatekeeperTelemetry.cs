@@ -19,25 +19,33 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// <summary>A grant: acquired, permits and the wait (0 for an immediate grant, nothing when its start was not measured).</summary>
     public void Granted(PermitWaiter waiter, in PermitGrant grant)
     {
-        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
-        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
         if (!grant.Waited)
         {
-            ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _tag);
+            Claimed(grant.Demand.Permits);
+            return;
         }
-        else if (waiter.ArrivedAt != 0)
+
+        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
+        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
+        if (waiter.ArrivedAt != 0)
         {
             // 0: it queued while nobody recorded wait times, so its wait is unknown.
             ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalMilliseconds, _tag);
         }
     }
 
-    /// <summary>A lease claimed from the loan, on the claimer's thread: a grant without a wait, and its permits held.</summary>
-    public void Claimed(int permits)
+    /// <summary>A grant that did not wait (a partition's lease claimed from its loan, on the claimer's thread): acquired, permits, a wait of 0.</summary>
+    public void ClaimedWithoutWait(int permits)
     {
         ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
         ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(permits, _tag);
         ActorQueueTelemetry.LimiterWaitTimeHistogram.Record(0d, _tag);
+    }
+
+    /// <summary>A lease claimed from a limiter's loan, on the claimer's thread: a grant without a wait, and its permits held.</summary>
+    public void Claimed(int permits)
+    {
+        ClaimedWithoutWait(permits);
         ActorQueueTelemetry.LimiterRunningCounter.Add(permits, _tag);
     }
 

@@ -73,7 +73,7 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
                                                  string source = "unnamed", CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
-        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
+        LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
         var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : Options.WaitTimeout;
         var request = _slots.Send(new PermitDemand(1, estimatedTokens), priority, timeout, source, cancellationToken);
         return LeaseOf(request, estimatedTokens);

@@ -61,4 +61,30 @@ public class ConcurrencyLimitValidationTests : ActorQueueTestKit
         Assert.Equal("stream", Assert.Throws<ArgumentNullException>(() => limiter.WrapStream<int>(null!)).ParamName);
         Assert.Equal("source", Assert.Throws<ArgumentNullException>(() => ConcurrencyContext.EnterAsync(limiter, null!)).ParamName);
     }
+
+    public static TheoryData<string, Action, string> BadLimitValues => new()
+    {
+        { "MaxRunning", () => _ = new ConcurrencyLimit(0), "max_running must be >= 1, got 0" },
+        { "MaxQueued", () => _ = new ConcurrencyLimit(1) { MaxQueued = -2 }, "max_queued must be >= 0, got -2" },
+        { "WaitTimeout", () => _ = new ConcurrencyLimit(1) { WaitTimeout = TimeSpan.FromSeconds(-1) }, "wait timeout must be >= 0 or infinite, got -00:00:01" },
+        { "MaxConcurrent", () => _ = new ModelApiLimiterOptions(0, 1, 1, TimeSpan.FromMinutes(1)), "MaxConcurrent must be >= 1, got 0" },
+        { "RequestsPerPeriod", () => _ = new ModelApiLimiterOptions(1, -1, 1, TimeSpan.FromMinutes(1)), "RequestsPerPeriod must be >= 1, got -1" },
+        { "TokensPerPeriod", () => _ = new ModelApiLimiterOptions(1, 1, 0, TimeSpan.FromMinutes(1)), "TokensPerPeriod must be >= 1, got 0" },
+        { "Period", () => _ = new ModelApiLimiterOptions(1, 1, 1, TimeSpan.Zero), "Period must be > 0 and finite, got 00:00:00" },
+        { "MaxQueued", () => _ = new ModelApiLimiterOptions(1, 1, 1, TimeSpan.FromMinutes(1)) { MaxQueued = -1 }, "max_queued must be >= 0, got -1" },
+        { "WaitTimeout", () => _ = new ModelApiLimiterOptions(1, 1, 1, TimeSpan.FromMinutes(1)) { WaitTimeout = TimeSpan.FromSeconds(-2) }, "wait timeout must be >= 0 or infinite, got -00:00:02" },
+        { "SlidingWindowSegments", () => _ = new ModelApiLimiterOptions(1, 1, 1, TimeSpan.FromMinutes(1)) { SlidingWindowSegments = 0 }, "SlidingWindowSegments must be >= 1, got 0" },
+        { "idleTimeout", () => _ = new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(1), TimeSpan.Zero), "idleTimeout must be > 0 and finite, got 00:00:00" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadLimitValues))]
+    public void Both_kinds_of_limit_reject_a_bad_value_in_one_form_naming_the_parameter_and_the_value(string parameter, Action make, string message)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(make);
+
+        Assert.Equal(parameter, error.ParamName);
+        Assert.NotNull(error.ActualValue);
+        Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
+    }
 }

@@ -10,6 +10,8 @@ namespace ActorQueue.Actors;
 /// request that fits is granted at once (nobody waits, so nobody is passed). The first request that must queue or be
 /// turned away gets it a <see cref="PermitGate"/>, which then decides everything until a sweep finds its queue empty
 /// and drops it again. A partition with rates keeps its gate for life, since its buckets and windows are state.
+/// Between messages a concurrency partition lends its free permits while nobody waits (<see cref="Loan"/>), so an
+/// uncontended caller takes and gives back permits without a message.
 /// </summary>
 [DebuggerDisplay("{Key}: running {Running}, waiting {Waiting}, gate {_gate != null}")]
 internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
@@ -32,7 +34,7 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// <summary>The last lease number given out without a gate.</summary>
     private long _lastLeaseId;
 
-    /// <summary>The running count last published, for synchronous reads.</summary>
+    /// <summary>The running count last published, for synchronous reads (exact at the end of every message, before the loan).</summary>
     private volatile int _running;
 
     /// <summary>The waiting count last published, for synchronous reads.</summary>
@@ -54,8 +56,11 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// <summary>The key (boxed).</summary>
     public object Key { get; }
 
-    /// <summary>Permits held now, as last published.</summary>
-    public int Running => _running;
+    /// <summary>What it lends to callers that need not wait; never lent by a partition with rates.</summary>
+    public PartitionLoan Loan { get; } = new();
+
+    /// <summary>Permits held now: as last published, and what callers claimed from the loan since.</summary>
+    public int Running => Math.Max(0, _running + (int)Loan.Claimed);
 
     /// <summary>Callers waiting now, as last published.</summary>
     public int Waiting => _waiting;
@@ -68,6 +73,56 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
 
     /// <summary>Whether it has a gate now (someone waited since the last sweep, or it has rates).</summary>
     internal bool HasGate => _gate is not null;
+
+    /// <summary>
+    /// Start of every message for the partition, and of its sweep: shuts the loan and counts what nobody claimed as free,
+    /// so that the count is exact (claims included) before anything reads it.
+    /// </summary>
+    public void Reclaim()
+    {
+        if (!Loan.Reclaim(out var back))
+        {
+            return;
+        }
+
+        if (_gate is null)
+        {
+            _held -= back;
+            Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
+            return;
+        }
+
+        // Nobody waits in a partition that had lent (and no message came since): nobody to hand the permits to.
+        _pool!.Release(back, TimeSpan.Zero);
+        Publish(new PermitSnapshot(_pool.InUse, _pool.Limit - _pool.InUse, _gate.Waiting));
+    }
+
+    /// <summary>
+    /// End of every message for the partition (and of a sweep that kept it): lends its free permits, only while nobody
+    /// waits, it has no rates, and its loan is shut (not still open from before, not closed by a drop). The counts stay
+    /// published without the loan.
+    /// </summary>
+    public void Lend()
+    {
+        if (_rates is not null || !Loan.IsShut || _gate is { Waiting: > 0 } or { IsOpen: false })
+        {
+            return;
+        }
+
+        var held = _pool?.InUse ?? _held;
+        Debug.Assert(held == _running, "The count is published before the loan.");
+        var free = _shared.Settings.MaxRunning - held;
+        if (free <= 0)
+        {
+            return;
+        }
+
+        TakeForLoan(free);
+        if (!Loan.Lend(free))
+        {
+            TakeForLoan(-free);
+        }
+    }
 
     /// <summary>A facade's request: granted at once when nobody waits and it fits, else through the gate.</summary>
     public void Offer(AcquireRequest request)
@@ -124,12 +179,22 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// <summary>When the gate wants a wake, in the actor's time; <see cref="TimeSpan.MaxValue"/> for never.</summary>
     public TimeSpan NextWakeAt => _gate is { NextWakeAt: var next } && next != TimeSpan.MaxValue ? _gateOrigin + next : TimeSpan.MaxValue;
 
-    /// <summary>Fails every waiter (the limiter stops).</summary>
-    public void Close() => _gate?.RejectAll(PermitRejectionKind.Disposed);
+    /// <summary>Fails every waiter and every later claim (the limiter stops).</summary>
+    public void Close()
+    {
+        Reclaim();
+        Loan.Close();
+        _gate?.RejectAll(PermitRejectionKind.Disposed);
+    }
+
+    /// <summary>The sweep dropped it: a caller that found it before the drop can neither claim nor return into it.</summary>
+    public void Dropped() => Loan.Close();
 
     /// <inheritdoc />
+    /// <remarks>The loan is reclaimed first: a permit claimed since the last message makes the partition busy.</remarks>
     public bool SweepIsIdle()
     {
+        Reclaim();
         if (_gate is null)
         {
             return _held == 0;
@@ -177,7 +242,13 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection) => _shared.Rejecting(waiter, rejection);
 
     /// <inheritdoc />
-    void ILeaseReleaser.Release(ConcurrencyLease lease) => _shared.Self.Tell(new PartitionRelease(this, lease.Permits), ActorRefs.NoSender);
+    void ILeaseReleaser.Release(ConcurrencyLease lease)
+    {
+        if (!Loan.TryReturn(lease.Permits))
+        {
+            _shared.Self.Tell(new PartitionRelease(this, lease.Permits), ActorRefs.NoSender);
+        }
+    }
 
     /// <inheritdoc />
     void ITokenSettler.Settle(SettleTokens message) => _shared.Self.Tell(new PartitionSettle(this, message), ActorRefs.NoSender);
@@ -197,6 +268,23 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
         // Cancelled at this instant: it takes nothing.
         _held -= demand.Permits;
         Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
+    }
+
+    /// <summary>Takes <paramref name="permits"/> out of the count for the loan (negative: puts them back), unpublished.</summary>
+    private void TakeForLoan(long permits)
+    {
+        if (_pool is null)
+        {
+            _held += permits;
+        }
+        else if (permits > 0)
+        {
+            _pool.Take(permits, TimeSpan.Zero);
+        }
+        else
+        {
+            _pool.Release(-permits, TimeSpan.Zero);
+        }
     }
 
     private void EnsureGate()

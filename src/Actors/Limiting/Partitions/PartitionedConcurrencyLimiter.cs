@@ -33,13 +33,8 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
                                          ActivitySource? tracer = null, ActorSystem? system = null)
     {
         ArgumentNullException.ThrowIfNull(limit);
-        if (idleTimeout <= TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(idleTimeout), idleTimeout, $"idle timeout must be > 0, got {idleTimeout}");
-        }
-
         Limit = limit;
-        IdleTimeout = idleTimeout;
+        IdleTimeout = LimitValidation.Period(idleTimeout, nameof(idleTimeout));
         Name = name;
         var runtime = ActorQueueRuntime.Resolve(system);
         var gatekeeper = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
@@ -59,7 +54,12 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     /// <summary>How many partitions are live now.</summary>
     public int PartitionCount => _partitions.Count;
 
-    /// <summary>Takes <paramref name="permits"/> permits of <paramref name="key"/>'s partition, as <see cref="IConcurrencyLimiter.AcquireAsync(int, int, TimeSpan?, string, CancellationToken)"/>.</summary>
+    /// <summary>
+    /// Takes <paramref name="permits"/> permits of <paramref name="key"/>'s partition, as
+    /// <see cref="IConcurrencyLimiter.AcquireAsync(int, int, TimeSpan?, string, CancellationToken)"/>. While nobody waits
+    /// in a live partition, its free permits are lent: a call they cover claims them with one compare-and-swap and
+    /// completes at once, without a message, and its lease gives them back the same way while the loan is open.
+    /// </summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
     /// <param name="permits">How many permits; at least 1 and at most <see cref="ConcurrencyLimit.MaxRunning"/>.</param>
     /// <param name="priority">Higher is served first within the partition; FIFO within one priority.</param>
@@ -75,10 +75,16 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     public ValueTask<ConcurrencyLease> AcquireAsync(TKey key, int permits = 1, int priority = 0, TimeSpan? waitTimeout = null,
                                                     string source = "unnamed", CancellationToken cancellationToken = default)
     {
-        var request = Request(key, permits, priority, waitTimeout, source, nameof(permits));
-        return cancellationToken.IsCancellationRequested
-            ? ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken)
-            : _partitions.Send(request, cancellationToken);
+        var timeout = Check(key, permits, waitTimeout, source, nameof(permits));
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
+        }
+
+        object boxed = key;
+        return _partitions.TryClaim(boxed, permits, source) is { } claimed
+            ? ValueTask.FromResult(claimed)
+            : _partitions.Send(new PartitionAcquireRequest(boxed, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout), cancellationToken);
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
@@ -89,9 +95,11 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
-    /// <paramref name="keyOf"/>. <c>AttemptAcquire</c> never grants (a partition grants only through its actor, and
-    /// blocking is not an option): it returns a failed lease saying so, and callers such as ASP.NET Core's middleware
-    /// then wait with <c>AcquireAsync</c>. Disposing the adapter leaves this limiter running.
+    /// <paramref name="keyOf"/>. <c>AttemptAcquire</c> claims from the partition's loan (its free permits, lent while
+    /// nobody waits in it) with one compare-and-swap and never blocks; it returns a failed lease with a reason phrase when
+    /// the loan does not cover the permits (someone waits, they are in use, or the key has no live partition yet), and
+    /// callers such as ASP.NET Core's middleware then wait with <c>AcquireAsync</c>. Disposing the adapter leaves this
+    /// limiter running.
     /// </summary>
     /// <typeparam name="TResource">What a caller is limited on (an <c>HttpContext</c>, a request message).</typeparam>
     /// <param name="keyOf">The partition key of a resource; must not return <c>null</c>.</param>
@@ -132,15 +140,30 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => ActorQueueLease.Failed(reason);
 
+    /// <inheritdoc />
+    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, int permitCount)
+    {
+        Check(key, permitCount, waitTimeout: null, "rate-limiter", nameof(permitCount));
+        return _partitions.TryClaim(key, permitCount, "rate-limiter") is { } claimed ? new ActorQueueLease(claimed) : null;
+    }
+
     /// <summary>Checks the arguments and makes the request.</summary>
     private PartitionAcquireRequest Request(TKey key, int permits, int priority, TimeSpan? waitTimeout, string source, string permitsName)
+    {
+        var timeout = Check(key, permits, waitTimeout, source, permitsName);
+        return new PartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout);
+    }
+
+    /// <summary>Checks the arguments and that the limiter is not disposed.</summary>
+    /// <returns>The wait timeout, resolved against the limit's default.</returns>
+    private TimeSpan? Check(TKey key, int permits, TimeSpan? waitTimeout, string source, string permitsName)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(source);
         LimitValidation.Permits(permits, Limit.MaxRunning, Name, permitsName);
         var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _partitions.ThrowIfDisposed(this);
-        return new PartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout);
+        return timeout;
     }
 }
 

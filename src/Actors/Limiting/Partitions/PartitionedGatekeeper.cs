@@ -21,6 +21,12 @@ internal sealed class PartitionedGatekeeper
 
     private readonly WaitSpans _spans;
 
+    /// <summary>Counts the grants claimed from partitions' loans, which the actor never sees.</summary>
+    private readonly GatekeeperTelemetry _claims;
+
+    /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the partitions' own.</summary>
+    private long _lastClaimedId;
+
     /// <param name="settings">Every partition's limits, name and clock.</param>
     /// <param name="idleTimeout">How long a partition stays idle before it is dropped.</param>
     /// <param name="actorName">The actor's name's stem.</param>
@@ -31,6 +37,7 @@ internal sealed class PartitionedGatekeeper
         Settings = settings;
         _table = new PartitionTable<Partition>(idleTimeout);
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
+        _claims = new GatekeeperTelemetry(settings.MetricName);
         var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => new DisposeGatekeeper());
     }
@@ -52,6 +59,28 @@ internal sealed class PartitionedGatekeeper
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> for <paramref name="facade"/> once disposed.</summary>
     public void ThrowIfDisposed(object facade) => _actor.ThrowIfDisposed(facade);
+
+    /// <summary>
+    /// Claims <paramref name="permits"/> from the loan of <paramref name="key"/>'s live partition, without a message; fails
+    /// (claiming nothing) when the partition is not live, someone waits in it, or its loan does not cover them.
+    /// </summary>
+    /// <returns>The lease, or <c>null</c> when nothing was claimed.</returns>
+    public ConcurrencyLease? TryClaim(object key, int permits, string source)
+    {
+        if (!_table.TryGet(key, out var partition) || !partition.Loan.TryClaim(permits))
+        {
+            return null;
+        }
+
+        _claims.ClaimedWithoutWait(permits);
+        return new ConcurrencyLease(partition, Interlocked.Decrement(ref _lastClaimedId), source, permits);
+    }
+
+    /// <summary>Whether <paramref name="key"/>'s live partition has <paramref name="permits"/> lent now (a probe; it claims nothing).</summary>
+    public bool Covers(object key, int permits) => _table.TryGet(key, out var partition) && partition.Loan.Covers(permits);
+
+    /// <summary>The live partition of <paramref name="key"/> (for tests).</summary>
+    internal Partition? PartitionOf(object key) => _table.TryGet(key, out var partition) ? partition : null;
 
     /// <summary>Sends <paramref name="request"/> and awaits its grant, tracing a real wait under the partition's key.</summary>
     public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken)

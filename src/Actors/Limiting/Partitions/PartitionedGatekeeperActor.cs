@@ -9,7 +9,9 @@ namespace ActorQueue.Actors;
 /// first request and dropped by a sweep once idle for the idle timeout (<see cref="PartitionTable{TPartition}"/>).
 /// Requests, releases, withdrawals and sweeps are all its messages, handled one at a time, so a request racing with
 /// its partition's drop is served either by the partition before the drop or by a new one after it: never lost.
-/// One timer wakes it for the partitions' deadlines, one for the sweeps: a partition has no timer of its own.
+/// One timer wakes it for the partitions' deadlines, one for the sweeps: a partition has no timer of its own. Every
+/// message for a partition starts by reclaiming the partition's loan and ends by lending again
+/// (<see cref="PartitionLoan"/>), so a claim is always counted before the partition is judged or changed.
 /// </summary>
 internal sealed class PartitionedGatekeeperActor : ReceiveActor
 {
@@ -64,6 +66,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     {
         _sweep.Dispose();
         _wakeTimer?.Dispose();
+        // Closed before the dispose completes: nothing is claimed from a stopped limiter.
         foreach (var partition in _table.Live)
         {
             partition.Close();
@@ -77,6 +80,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     private void HandleAcquire(PartitionAcquireRequest request)
     {
         var partition = _table.Route(request.Key, _make);
+        partition.Reclaim();
         partition.Offer(request);
         AfterChange(partition);
     }
@@ -85,6 +89,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     {
         // A partition holding permits is never dropped, so the one a lease names is live.
         PartitionTable<Partition>.Touch(message.Partition);
+        message.Partition.Reclaim();
         message.Partition.Release(message.Permits);
         AfterChange(message.Partition);
     }
@@ -93,6 +98,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     {
         // A settle after its lease's release may find its partition dropped once at rest: like a settle to a stopped gatekeeper, it then changes nothing.
         PartitionTable<Partition>.Touch(message.Partition);
+        message.Partition.Reclaim();
         message.Partition.Settle(message.Settle);
         AfterChange(message.Partition);
     }
@@ -102,6 +108,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         // A waiter keeps its partition live; a dropped partition's requests had all been answered.
         if (message.Waiter is PartitionAcquireRequest request && _table.TryRoute(request.Key, out var partition))
         {
+            partition.Reclaim();
             partition.Withdraw(request);
             AfterChange(partition);
         }
@@ -117,8 +124,10 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
             if (partition.WakeQueuedAt == at)
             {
                 partition.WakeQueuedAt = TimeSpan.MaxValue;
+                partition.Reclaim();
                 partition.Wake();
                 Schedule(partition);
+                partition.Lend();
             }
         }
 
@@ -127,7 +136,17 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
     private void HandleSweep()
     {
-        _table.Sweep(_shared.Now);
+        // The sweep reclaimed every loan before judging; a dropped partition's loan closes, every live one lends again.
+        foreach (var dropped in _table.Sweep(_shared.Now))
+        {
+            dropped.Dropped();
+        }
+
+        foreach (var partition in _table.Live)
+        {
+            partition.Lend();
+        }
+
         if (_wakes.Count > 2 * (_table.Count + 1))
         {
             // Stale wakes (of dropped partitions, or moved) outnumber the live ones: keep only the live.
@@ -137,9 +156,10 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         }
     }
 
-    /// <summary>After a message changed <paramref name="partition"/>: queue its wake if it moved, and arm the timer.</summary>
+    /// <summary>After a message changed <paramref name="partition"/>: lend what it has free, queue its wake if it moved, and arm the timer.</summary>
     private void AfterChange(Partition partition)
     {
+        partition.Lend();
         if (partition.HasGate || partition.WakeQueuedAt != TimeSpan.MaxValue)
         {
             Schedule(partition);

@@ -69,7 +69,4 @@ internal static class Reasons
 {
     public static string NothingLent(IConcurrencyLimiter limiter) =>
         $"No permit of {limiter.Name ?? "the limiter"} is free for a caller that will not wait ({limiter.WaitingCount} waiting); use AcquireAsync to queue";
-
-    public static string Asynchronous(string? name) =>
-        $"The partitions of {name ?? "the limiter"} grant asynchronously only; use AcquireAsync";
 }

@@ -21,14 +21,24 @@ internal interface IPartitionedLimiter<in TKey>
 
     /// <summary>The answer to a zero-permit probe: acquired, holding nothing.</summary>
     RateLimitLease Probe { get; }
+
+    /// <summary>
+    /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
+    /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend).
+    /// </summary>
+    RateLimitLease? TryClaim(TKey key, int permitCount);
 }
 
 /// <summary>
 /// A partitioned limiter (<see cref="PartitionedConcurrencyLimiter{TKey}"/>, <see cref="PartitionedModelApiLimiter{TKey}"/>)
 /// as a <see cref="PartitionedRateLimiter{TResource}"/>. Waits go through the limiter's actor; a full queue, an
 /// eviction or a timeout gives a failed lease with a reason phrase and, when a rate decides, a retry-after.
-/// <see cref="PartitionedRateLimiter{TResource}.AttemptAcquire"/> fails with a reason phrase: only the actor grants a
-/// partition's permits, and a synchronous caller must not block. Disposing the adapter leaves the limiter running.
+/// <see cref="PartitionedRateLimiter{TResource}.AttemptAcquire"/> and an <c>AcquireAsync</c> that need not wait claim
+/// from the partition's loan (<see cref="PartitionLoan"/>: its free permits, lent while nobody waits in it) with one
+/// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
+/// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
+/// caller must not block. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
+/// Disposing the adapter leaves the limiter running.
 /// </summary>
 internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLimiter<TKey> limiter, Func<TResource, TKey> keyOf)
     : PartitionedRateLimiter<TResource>
@@ -54,9 +64,20 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
     {
-        KeyOf(resource);
-        Interlocked.Increment(ref _failed);
-        return limiter.Failed(Reasons.Asynchronous(limiter.Partitions.Settings.Name), retryAfter: null);
+        var key = KeyOf(resource);
+        if (permitCount == 0)
+        {
+            // RateLimiter's probe: would a one-permit attempt be granted now?
+            return limiter.Partitions.Covers(key, 1) ? limiter.Probe : Refused(key);
+        }
+
+        if (limiter.TryClaim(key, permitCount) is { } lease)
+        {
+            Interlocked.Increment(ref _successful);
+            return lease;
+        }
+
+        return Refused(key);
     }
 
     /// <inheritdoc />
@@ -66,6 +87,12 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         if (permitCount == 0)
         {
             return limiter.Probe;
+        }
+
+        if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, permitCount) is { } claimed)
+        {
+            Interlocked.Increment(ref _successful);
+            return claimed;
         }
 
         var request = limiter.Request(key, permitCount);
@@ -80,6 +107,14 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             Interlocked.Increment(ref _failed);
             return limiter.Failed(error.Message, request.RetryAfter);
         }
+    }
+
+    /// <summary>A synchronous attempt the partition's loan did not cover.</summary>
+    private RateLimitLease Refused(TKey key)
+    {
+        Interlocked.Increment(ref _failed);
+        return limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is lent for a caller that will not wait "
+                              + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter: null);
     }
 
     private TKey KeyOf(TResource resource) =>

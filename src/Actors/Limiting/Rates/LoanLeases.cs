@@ -1,3 +1,4 @@
+using ActorQueue.Coordination;
 using System.Threading.RateLimiting;
 using Akka.Actor;
 
@@ -21,6 +22,23 @@ internal sealed class LoanReleaser(RateLoan loan, IActorRef gatekeeper) : ILease
 
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease) => ReturnSlot();
+}
+
+/// <summary>
+/// Where a <see cref="ModelApiLimiter"/>'s leases settle: the gatekeeper, by message, after an excess over the estimate
+/// was first taken out of the open loan. Without that, a call made right after the settle could claim the tokens the
+/// settle owes before its message arrives, and pass the debt the caller itself ran up.
+/// </summary>
+internal sealed class LoanSettler(RateLoan loan, IActorRef gatekeeper) : ITokenSettler
+{
+    /// <inheritdoc />
+    public void Settle(SettleTokens message)
+    {
+        var excess = message.ActualTokens - message.Charged.Tokens;
+        var taken = excess > 0 ? loan.TakeExcess(excess) : 0;
+        gatekeeper.Tell(taken == 0 ? message : message with { Charged = new PermitDemand(message.Charged.Permits, message.Charged.Tokens + taken) },
+                        ActorRefs.NoSender);
+    }
 }
 
 /// <summary>

@@ -58,7 +58,7 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The lease was settled already, or released (disposed) already.</exception>
     public void Settle(long actualTokens)
     {
-        RateValidation.ActualTokens(actualTokens, nameof(actualTokens));
+        LimitValidation.ActualTokens(actualTokens, nameof(actualTokens));
         var was = Interlocked.CompareExchange(ref _state, Settled, Open);
         if (was != Open)
         {

@@ -35,14 +35,14 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
-    /// <summary>What the gatekeeper lends, once asked, to callers that need not wait.</summary>
+    /// <summary>What the gatekeeper lends, from its first message on, to callers that need not wait.</summary>
     private readonly RateLoan _loan;
 
     /// <summary>Where a claimed call's slot goes back.</summary>
     private readonly LoanReleaser _loanReleaser;
 
-    /// <summary>Where a claimed call's settle goes: the gatekeeper (one for all leases).</summary>
-    private readonly GatekeeperReleaser _settler;
+    /// <summary>Where every lease's settle goes: the gatekeeper, an excess first taken out of the loan (one for all leases).</summary>
+    private readonly LoanSettler _settler;
 
     /// <summary>Creates the limiter and its gatekeeper actor.</summary>
     /// <param name="options">The concurrency, the two rates, their period, the queue bound, the wait timeout and the clock.</param>
@@ -63,7 +63,10 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
         _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
-        _settler = new GatekeeperReleaser(Gatekeeper);
+        _settler = new LoanSettler(_loan, Gatekeeper);
+
+        // Lending from the start: AcquireAsync claims from the loan whether or not an adapter is ever made.
+        Gatekeeper.Tell(StartLending.Instance, ActorRefs.NoSender);
     }
 
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
@@ -86,6 +89,8 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Waits until a slot, a request and <paramref name="estimatedTokens"/> tokens are all free, then takes them together.
+    /// While nobody waits, the gatekeeper lends what it could grant now until the rates' current step ends; a call the
+    /// loan covers claims it with one compare-and-swap and completes at once, without a message (see docs/ARCHITECTURE.md).
     /// </summary>
     /// <param name="estimatedTokens">The tokens the call is expected to use; at least 1 and at most <see cref="ModelApiLimiterOptions.TokensPerPeriod"/>.</param>
     /// <param name="priority">Higher is served first; FIFO within one priority.</param>
@@ -112,16 +117,16 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         }
 
         var request = Request(estimatedTokens, priority, timeout, source);
-        return LeaseOf(request, Send(request, cancellationToken));
+        return LeaseOf(request, Send(request, cancellationToken), _settler);
     }
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> whose permits are tokens, for ASP.NET
     /// Core's rate-limiting middleware or Polly's <c>AddRateLimiter</c>; the same instance on every call. A full queue
     /// or a wait timeout gives a failed lease with a reason phrase and, when a rate decides, <c>RetryAfter</c>.
-    /// From the first call on, the gatekeeper lends, while nobody waits, what its slots and rates could grant now until
-    /// their current step (refill, segment) ends; <c>AttemptAcquire</c> and an <c>AcquireAsync</c> that would not
-    /// wait claim from that loan with one compare-and-swap (see docs/ARCHITECTURE.md), never passing a waiter.
+    /// The gatekeeper lends from the limiter's construction on, while nobody waits, what its slots and rates could grant
+    /// now until their current step (refill, segment) ends; <c>AttemptAcquire</c> and an <c>AcquireAsync</c> that would
+    /// not wait claim from that loan with one compare-and-swap (see docs/ARCHITECTURE.md), never passing a waiter.
     /// Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>
@@ -159,7 +164,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     internal TimeSpan? Check(long estimatedTokens, TimeSpan? waitTimeout, string source, string tokensName = "estimatedTokens")
     {
         ArgumentNullException.ThrowIfNull(source);
-        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, tokensName);
+        LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, tokensName);
         var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _gatekeeper.ThrowIfDisposed(this);
         return timeout;
@@ -177,13 +182,16 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, Options.MaxConcurrent, Options.MaxQueued, partitionKey: null) : grant;
     }
 
-    /// <summary>The lease over a granted slot.</summary>
-    internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot) =>
-        new(slot, request.Demand.Tokens, (ITokenSettler)request.Releaser!);
+    /// <summary>The lease over a granted slot; it settles through <paramref name="settler"/>, or its grantor when <c>null</c>.</summary>
+    internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot, ITokenSettler? settler = null) =>
+        new(slot, request.Demand.Tokens, settler ?? (ITokenSettler)request.Releaser!);
 
     /// <summary>The lease once <paramref name="grant"/> completes.</summary>
-    internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant) =>
-        LeaseOf(request, await grant.ConfigureAwait(false));
+    internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler = null) =>
+        LeaseOf(request, await grant.ConfigureAwait(false), settler);
+
+    /// <summary>This limiter's settle path: an excess first comes out of the loan (the adapter's leases use it too).</summary>
+    internal ITokenSettler Settler => _settler;
 }
 
 /// <summary>How a gatekeeper with rates is set up from <see cref="ModelApiLimiterOptions"/>.</summary>

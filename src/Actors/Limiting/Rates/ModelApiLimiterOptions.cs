@@ -26,28 +26,28 @@ public sealed record ModelApiLimiterOptions
     public int MaxConcurrent
     {
         get;
-        init => field = RateValidation.AtLeastOne(value, nameof(MaxConcurrent));
+        init => field = LimitValidation.AtLeastOne(value, nameof(MaxConcurrent));
     }
 
     /// <summary>How many calls may start per <see cref="Period"/> (at least 1); also the most that may start at once.</summary>
     public int RequestsPerPeriod
     {
         get;
-        init => field = (int)RateValidation.AtLeastOne(value, nameof(RequestsPerPeriod));
+        init => field = (int)LimitValidation.AtLeastOne(value, nameof(RequestsPerPeriod));
     }
 
     /// <summary>How many tokens calls may use per <see cref="Period"/> (at least 1); also the largest estimate one call may ask.</summary>
     public long TokensPerPeriod
     {
         get;
-        init => field = RateValidation.AtLeastOne(value, nameof(TokensPerPeriod));
+        init => field = LimitValidation.AtLeastOne(value, nameof(TokensPerPeriod));
     }
 
     /// <summary>The period of both rates: each refills by its per-period amount at the end of every period.</summary>
     public TimeSpan Period
     {
         get;
-        init => field = RateValidation.Period(value, nameof(Period));
+        init => field = LimitValidation.Period(value, nameof(Period));
     }
 
     /// <summary>How many calls may wait, whatever their priority; <c>null</c> for no bound.</summary>
@@ -75,37 +75,9 @@ public sealed record ModelApiLimiterOptions
     public int? SlidingWindowSegments
     {
         get;
-        init => field = value is null ? null : RateValidation.AtLeastOne(value.Value, nameof(SlidingWindowSegments));
+        init => field = value is null ? null : LimitValidation.AtLeastOne(value.Value, nameof(SlidingWindowSegments));
     }
 
     /// <summary>The clock of the rates and wait timeouts; the system's when <c>null</c>. Tests pass a fake one.</summary>
     public TimeProvider? TimeProvider { get; init; }
-}
-
-/// <summary>The argument checks of the rate limits: each names the parameter and the value it got.</summary>
-internal static class RateValidation
-{
-    public static long AtLeastOne(long value, string parameterName) =>
-        value >= 1 ? value : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be >= 1, got {value}");
-
-    public static int AtLeastOne(int value, string parameterName) => (int)AtLeastOne((long)value, parameterName);
-
-    public static TimeSpan Period(TimeSpan value, string parameterName) =>
-        value > TimeSpan.Zero && value != Timeout.InfiniteTimeSpan && value != TimeSpan.MaxValue
-            ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be > 0 and finite, got {value}");
-
-    /// <summary>A call's token estimate: at least 1 and at most what a period holds, which it could never get otherwise.</summary>
-    public static long EstimatedTokens(long value, long tokensPerPeriod, string? limiterName, string parameterName)
-    {
-        AtLeastOne(value, parameterName);
-        return value <= tokensPerPeriod
-            ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value,
-                $"{parameterName} ({value}) exceeds tokens per period ({tokensPerPeriod}) of {limiterName ?? "the limiter"}: the call could never be granted");
-    }
-
-    /// <summary>What a call really used: 0 or more (0 for a call that failed before the model ran).</summary>
-    public static long ActualTokens(long value, string parameterName) =>
-        value >= 0 ? value : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be >= 0, got {value}");
 }

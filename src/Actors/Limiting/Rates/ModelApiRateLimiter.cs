@@ -8,7 +8,7 @@ namespace ActorQueue.Actors;
 /// rate-limiting middleware and Polly's <c>AddRateLimiter</c> drive the same gatekeeper as every other caller.
 /// </summary>
 /// <remarks>
-/// <para>Made, it asks the gatekeeper to lend (<see cref="RateLoan"/>): while nobody waits, the slots, requests and
+/// <para>It claims from the limiter's loan (<see cref="RateLoan"/>), lent from the limiter's construction on: while nobody waits, the slots, requests and
 /// tokens it could grant now until the rates' current step ends. <see cref="RateLimiter.AttemptAcquire"/> claims a
 /// slot, a request and <c>permitCount</c> tokens from that loan with one compare-and-swap and never blocks; it fails
 /// when the loan does not cover them (someone waits, the rates are spent, or the gatekeeper is inside a message or has
@@ -39,7 +39,6 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         _limiter = limiter;
         _loan = loan;
         _releaser = releaser;
-        limiter.Gatekeeper.Tell(StartLending.Instance, ActorRefs.NoSender);
     }
 
     /// <inheritdoc />
@@ -104,7 +103,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         {
             var slot = await _limiter.Send(request, cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _successful);
-            return new RateLease(ModelApiLimiter.LeaseOf(request, slot));
+            return new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Settler));
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
         {
@@ -130,7 +129,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         ArgumentOutOfRangeException.ThrowIfNegative(permitCount);
         if (permitCount > 0)
         {
-            RateValidation.EstimatedTokens(permitCount, _limiter.Options.TokensPerPeriod, _limiter.Name, nameof(permitCount));
+            LimitValidation.EstimatedTokens(permitCount, _limiter.Options.TokensPerPeriod, _limiter.Name, nameof(permitCount));
         }
     }
 }

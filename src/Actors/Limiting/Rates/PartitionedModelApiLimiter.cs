@@ -34,7 +34,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         ArgumentNullException.ThrowIfNull(options);
         RateGatekeeper.Check(options);
         Options = options;
-        IdleTimeout = RateValidation.Period(idleTimeout, nameof(idleTimeout));
+        IdleTimeout = LimitValidation.Period(idleTimeout, nameof(idleTimeout));
         Name = name;
         var runtime = ActorQueueRuntime.Resolve(system);
         var gatekeeper = RateGatekeeper.Settings(options, name, name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts());
@@ -113,7 +113,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(source);
-        RateValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
+        LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
         var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _partitions.ThrowIfDisposed(this);
         return new RatePartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, estimatedTokens, priority, timeout);
@@ -136,6 +136,10 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) =>
         new RateLease(ModelApiLimiter.LeaseOf(request, slot));
+
+    /// <inheritdoc />
+    /// <remarks>A partition with rates lends nothing (yet): every call goes through the actor.</remarks>
+    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, int permitCount) => null;
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => RateLease.Failed(reason, retryAfter);

@@ -81,7 +81,7 @@ internal sealed class RateLender
 
         RefundAll(_calls, calls);
         RefundAll(_tokens, tokens);
-        _telemetry?.GrantedTokens(_lentTokens - tokens);
+        _telemetry?.GrantedTokens(_lentTokens - tokens - _loan.TakeSettledOut());
         _lentCalls = _lentTokens = 0;
     }
 

@@ -89,6 +89,9 @@ internal sealed class RateLoan
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
 
+    /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
+    private long _settledOut;
+
     public RateLoan(TimeProvider time) => _time = time;
 
     /// <summary>Slots claimed from the current loan net of slots returned to it: held by callers the gatekeeper has not counted yet (negative when more came back).</summary>
@@ -145,6 +148,34 @@ internal sealed class RateLoan
             }
         }
     }
+
+    /// <summary>
+    /// A settle's excess over its estimate: takes up to <paramref name="tokens"/> tokens out of the open loan (whatever it
+    /// has of them; slots and requests untouched), so no later claim spends tokens the settle owes. The loan's tokens
+    /// were taken from the rates when it was lent, so taking them is charging them.
+    /// </summary>
+    /// <returns>The tokens taken; the rest of the excess is the gatekeeper's to charge.</returns>
+    public long TakeExcess(long tokens)
+    {
+        var seen = Volatile.Read(ref _packed);
+        while (seen >= 0 && tokens > 0 && (seen & MaxTokens) > 0)
+        {
+            var taken = Math.Min(tokens, seen & MaxTokens);
+            var was = Interlocked.CompareExchange(ref _packed, seen - taken, seen);
+            if (was == seen)
+            {
+                Interlocked.Add(ref _settledOut, taken);
+                return taken;
+            }
+
+            seen = was;
+        }
+
+        return 0;
+    }
+
+    /// <summary>Gatekeeper: the tokens settles took out of loans since it last asked (<see cref="TakeExcess"/>).</summary>
+    public long TakeSettledOut() => Interlocked.Exchange(ref _settledOut, 0);
 
     /// <summary>
     /// Gives one slot back into the open loan; <c>false</c> when it is shut, full, or was lent while the pool held more

@@ -9,7 +9,8 @@ namespace ActorQueue.Tests.Limiting.Rates;
 /// <summary>
 /// The model-API limiter lending to callers that need not wait, through its gatekeeper on a fake clock: synchronous and
 /// asynchronous claims take from the rates like any grant, a claim after a refill is served once the gatekeeper has
-/// counted it, a claimed call settles, and racing callers never exceed a limit.
+/// counted it, a claimed call settles, and racing callers never exceed a limit. The limiter's own AcquireAsync claims
+/// from construction on (no adapter made), never past a waiter and never from a loan whose step has ended.
 /// </summary>
 public sealed class ModelApiLoanTests : ActorQueueTestKit
 {
@@ -153,5 +154,60 @@ public sealed class ModelApiLoanTests : ActorQueueTestKit
         Assert.InRange(most, 1, maxConcurrent);
         Assert.True(synchronous > 0, "some synchronous attempts were granted");
         await Eventually(() => limiter.RunningCount == 0, "every slot came back");
+    }
+
+    [Fact]
+    public async Task AcquireAsync_claims_without_a_message_from_construction_on_without_any_adapter()
+    {
+        using var limiter = Limiter(maxQueued: null);
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends without being asked by an adapter");
+
+        var pending = limiter.AcquireAsync(100);
+
+        Assert.True(pending.IsCompletedSuccessfully, "claimed from the loan: no round trip");
+        using var lease = await pending;
+        Assert.True(lease.LeaseId < 0, "a claimed lease is numbered apart from the gate's");
+        Assert.Equal(1, limiter.RunningCount);
+        Assert.Equal(1, (await StatusOf(limiter)).Running);
+        lease.Dispose();
+        await Eventually(() => limiter.RunningCount == 0, "the claimed slot came back");
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(6)]
+    public async Task A_call_the_loan_would_cover_does_not_pass_a_waiter(int? segments)
+    {
+        using var limiter = Limiter(tokensPerMinute: 1000, maxQueued: null, segments: segments);
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends");
+        using var first = await limiter.AcquireAsync(600);
+        var second = limiter.AcquireAsync(600);
+        await Eventually(() => limiter.WaitingCount == 1, "the second call waits for tokens");
+
+        // 400 tokens and seven slots are free, but someone waits: nothing may be lent, so the third waits behind it.
+        var third = limiter.AcquireAsync(100);
+
+        Assert.False(third.IsCompleted, "the third call passed the waiter");
+        Assert.Equal(2, (await StatusOf(limiter)).Waiting);
+        _clock.Advance(Minute);
+        using var secondLease = await Within(second.AsTask());
+        using var thirdLease = await Within(third.AsTask());
+        Assert.True(secondLease.LeaseId < thirdLease.LeaseId, "granted in arrival order");
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(6)]
+    public async Task Nothing_is_claimed_from_a_loan_whose_step_has_ended(int? segments)
+    {
+        using var limiter = Limiter(tokensPerMinute: 1000, maxQueued: null, segments: segments);
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends the whole minute's tokens");
+
+        _clock.Advance(Minute);
+        using var all = await Within(limiter.AcquireAsync(1000).AsTask());
+
+        // A claim from the old loan would have been lost to the refill: the gatekeeper would then grant beyond the minute.
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.Zero).AsTask()));
+        Assert.Equal(1, (await StatusOf(limiter)).Running);
     }
 }

@@ -91,6 +91,11 @@ public sealed class RateTelemetryTests : ActorQueueTestKit
         _clock.Advance(TimeSpan.FromSeconds(20));
         await Eventually(() => limiter.RunningCount == 0, "the release was handled");
 
+        // The claim went into the loan and its slot back into it: the gauge moves with the gatekeeper's next message.
+        var probe = CreateTestProbe();
+        limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+
         listener.RecordObservableInstruments();
         Assert.Equal(40d, Value(ActorQueueTelemetry.LimiterNextRefill));
     }
@@ -111,5 +116,25 @@ public sealed class RateTelemetryTests : ActorQueueTestKit
         await limiter.DisposeAsync();
 
         Assert.Equal(300, Value(ActorQueueTelemetry.LimiterTokensGranted));
+    }
+
+    [Fact]
+    public async Task Slots_and_tokens_claimed_by_AcquireAsync_are_counted_once_the_gatekeeper_reclaims()
+    {
+        using var listener = Listen();
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 500, 1000, Minute) { TimeProvider = _clock }, _name, system: Sys);
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends");
+
+        var pending = limiter.AcquireAsync(300);
+        Assert.True(pending.IsCompletedSuccessfully, "claimed from the loan");
+        using var lease = await pending;
+        Assert.Equal(1, limiter.RunningCount);
+
+        // Any message reclaims the loan: the claim then shows in the gatekeeper's counts and the tokens-granted counter.
+        var probe = CreateTestProbe();
+        limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        Assert.Equal(1, (await probe.ExpectMsgAsync<GatekeeperProtocol.Status>()).Running);
+        await Eventually(() => Value(ActorQueueTelemetry.LimiterTokensGranted) == 300, "the claimed tokens were counted");
+        Assert.Equal(1, limiter.RunningCount);
     }
 }

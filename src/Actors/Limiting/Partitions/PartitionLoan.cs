@@ -1,0 +1,124 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The one value a concurrency <see cref="Partition"/> shares with callers that need not wait: permits its actor lent
+/// while nobody waited. The channel, written down:
+/// <list type="bullet">
+/// <item>Writer of loans: the partitioned actor only, at the end of a message that touched the partition (or a sweep),
+/// only while nobody waits in it: it takes the free permits out of the partition's count and publishes them here
+/// (<see cref="Lend"/>), a compare-and-swap from shut only because a stop may close the loan meanwhile.</item>
+/// <item>Reclaim: the actor, at the start of every message for the partition and at every sweep, exchanges the loan
+/// for shut (<see cref="Reclaim"/>) and counts what nobody claimed as free again, so inside a message the partition's
+/// count is exact and the queue rule untouched.</item>
+/// <item>Claimers: any thread; <see cref="TryClaim"/> subtracts with a compare-and-swap that never goes below zero.</item>
+/// <item>Returners: any thread; a lease of the partition gives its permits back into the open loan
+/// (<see cref="TryReturn"/>): the actor, which counted them held, would lend them again at once. Shut or closed, they go
+/// back by message.</item>
+/// <item>Close: the actor, when a sweep drops the partition or the limiter stops (<see cref="Close"/>): for good, so a
+/// caller that found the partition before its drop can neither claim nor return into it.</item>
+/// </list>
+/// A claim therefore never passes a waiter (nothing is lent while anyone waits, and a waiter queues only inside a
+/// message, after the reclaim) and a sweep sees every claim (it reclaims before it judges the partition idle).
+/// </summary>
+[DebuggerDisplay("{DebuggerDisplay,nq}")]
+internal sealed class PartitionLoan
+{
+    /// <summary>Nothing lent: claims and returns fail (a message is being handled, someone waits, or nothing was free).</summary>
+    private const long Shut = -1;
+
+    /// <summary>The partition was dropped or its limiter stopped: nothing is ever lent again.</summary>
+    private const long Closed = long.MinValue;
+
+    /// <summary>Lent and not claimed (returns included); <see cref="Shut"/> or <see cref="Closed"/> otherwise.</summary>
+    private long _unclaimed = Shut;
+
+    /// <summary>What the open loan put in (actor-written before the loan opens), so lent minus unclaimed is claimed net of returns.</summary>
+    private long _lent;
+
+    /// <summary>Permits claimed from the open loan net of permits returned into it (negative when more came back); 0 when none is open.</summary>
+    public long Claimed
+    {
+        get
+        {
+            var unclaimed = Volatile.Read(ref _unclaimed);
+            return unclaimed < 0 ? 0 : Volatile.Read(ref _lent) - unclaimed;
+        }
+    }
+
+    /// <summary>Whether the loan is shut (reclaimed and not lent again), so the actor may lend it.</summary>
+    public bool IsShut => Volatile.Read(ref _unclaimed) == Shut;
+
+    private string DebuggerDisplay => Volatile.Read(ref _unclaimed) switch
+    {
+        Closed => "closed",
+        < 0 => "shut",
+        var unclaimed => $"lent {unclaimed} of {Volatile.Read(ref _lent)}",
+    };
+
+    /// <summary>Whether <paramref name="permits"/> are lent now (a probe; it claims nothing).</summary>
+    public bool Covers(int permits) => Volatile.Read(ref _unclaimed) >= permits;
+
+    /// <summary>Claims <paramref name="permits"/> if that many are lent; never blocks, never claims a permit twice.</summary>
+    public bool TryClaim(int permits) => TryMove(-permits);
+
+    /// <summary>Gives <paramref name="permits"/> back into the open loan; <c>false</c> when it is shut or closed and they must go back by message.</summary>
+    public bool TryReturn(int permits) => TryMove(permits);
+
+    /// <summary>Actor, on a shut loan: lends <paramref name="permits"/> (taken out of the partition's count already).</summary>
+    /// <returns><c>false</c> when the loan is closed: the caller takes its permits back.</returns>
+    public bool Lend(long permits)
+    {
+        Debug.Assert(Volatile.Read(ref _unclaimed) is Shut or Closed, "The actor lends only a loan it reclaimed.");
+        Volatile.Write(ref _lent, permits);
+        return Interlocked.CompareExchange(ref _unclaimed, permits, Shut) == Shut;
+    }
+
+    /// <summary>Actor: shuts the loan and takes back what nobody claimed (returned permits included).</summary>
+    /// <param name="unclaimed">What nobody claimed; 0 when no loan was open.</param>
+    /// <returns>Whether a loan was open (then claims may have moved the count, even if all of it was claimed).</returns>
+    public bool Reclaim(out long unclaimed)
+    {
+        var seen = Volatile.Read(ref _unclaimed);
+        while (seen >= 0)
+        {
+            var was = Interlocked.CompareExchange(ref _unclaimed, Shut, seen);
+            if (was == seen)
+            {
+                unclaimed = seen;
+                return true;
+            }
+
+            seen = was;
+        }
+
+        unclaimed = 0;
+        return false;
+    }
+
+    /// <summary>Moves the open loan's unclaimed count by <paramref name="delta"/> with a compare-and-swap, never below zero; fails on a shut or closed loan.</summary>
+    private bool TryMove(long delta)
+    {
+        var seen = Volatile.Read(ref _unclaimed);
+        while (seen >= 0 && seen + delta >= 0)
+        {
+            var was = Interlocked.CompareExchange(ref _unclaimed, seen + delta, seen);
+            if (was == seen)
+            {
+                return true;
+            }
+
+            seen = was;
+        }
+
+        return false;
+    }
+
+    /// <summary>Actor, on a reclaimed loan: fails every later claim, return and loan for ever.</summary>
+    public void Close()
+    {
+        Debug.Assert(Volatile.Read(ref _unclaimed) < 0, "The actor closes only a loan it reclaimed.");
+        Volatile.Write(ref _unclaimed, Closed);
+    }
+}

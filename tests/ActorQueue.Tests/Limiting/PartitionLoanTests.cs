@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>
+/// A concurrency partition lends its free permits while nobody waits in it (<see cref="PartitionLoan"/>): callers claim
+/// and give back without a message, never past a waiter, never from a dropped partition, and a sweep never drops a
+/// partition whose permits were claimed.
+/// </summary>
+public sealed class PartitionLoanTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _clock = new();
+
+    private PartitionedConcurrencyLimiter<string> NewLimiter(int maxRunning, int? maxQueued = null) =>
+        new(new ConcurrencyLimit(maxRunning) { MaxQueued = maxQueued, TimeProvider = _clock }, IdleTimeout, "lent-keys", system: Sys);
+
+    private static Partition PartitionOf(PartitionedConcurrencyLimiter<string> limiter, string key) =>
+        ((IPartitionedLimiter<string>)limiter).Partitions.PartitionOf(key) ?? throw new InvalidOperationException($"{key} has no live partition");
+
+    /// <summary>Makes <paramref name="key"/>'s partition by a first call through the actor, and waits until it lends all its permits.</summary>
+    private async Task<Partition> Lending(PartitionedConcurrencyLimiter<string> limiter, string key)
+    {
+        (await Within(limiter.AcquireAsync(key).AsTask())).Dispose();
+        var partition = PartitionOf(limiter, key);
+        await Eventually(() => partition.Loan.Covers(limiter.Limit.MaxRunning), $"{key}'s partition lends its free permits");
+        return partition;
+    }
+
+    /// <summary>Sweeps until <paramref name="key"/>'s partition is dropped (the clock moves a whole idle timeout each time).</summary>
+    private Task SweptAway(PartitionedConcurrencyLimiter<string> limiter, string key) =>
+        Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.StatisticsOf(key) is null; }, TimeSpan.FromSeconds(10), $"{key}'s partition was dropped");
+
+    [Fact]
+    public async Task An_uncontended_partition_grants_and_takes_back_without_a_message()
+    {
+        await using var limiter = NewLimiter(2);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        await Lending(limiter, "a");
+
+        var pending = limiter.AcquireAsync("a");
+        using var attempt = adapter.AttemptAcquire("a");
+        using var refused = adapter.AttemptAcquire("a");
+
+        Assert.True(pending.IsCompletedSuccessfully, "claimed from the loan: no round trip");
+        var claimed = await pending;
+        Assert.True(claimed.LeaseId < 0, "a claimed lease is numbered apart from the partition's");
+        Assert.True(attempt.IsAcquired, "AttemptAcquire claims the second permit");
+        Assert.False(refused.IsAcquired, "both permits are claimed");
+        Assert.True(refused.TryGetMetadata(MetadataName.ReasonPhrase, out var reason));
+        Assert.Contains("lent-keys", reason, StringComparison.Ordinal);
+        Assert.Equal(2, limiter.StatisticsOf("a")!.Running);
+
+        claimed.Dispose();
+        Assert.Equal(1, limiter.StatisticsOf("a")!.Running);
+        using var again = adapter.AttemptAcquire("a");
+        Assert.True(again.IsAcquired, "the permit went back into the loan");
+    }
+
+    [Fact]
+    public async Task A_claim_never_passes_a_partitions_waiter()
+    {
+        await using var limiter = NewLimiter(2);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        await Lending(limiter, "a");
+        var held = await limiter.AcquireAsync("a");
+        var large = limiter.AcquireAsync("a", permits: 2).AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the two-permit caller waits");
+
+        // One permit is free, but the head of the queue wants two: nothing is lent, the newcomers queue or fail.
+        using var attempt = adapter.AttemptAcquire("a");
+        var small = limiter.AcquireAsync("a");
+
+        Assert.False(attempt.IsAcquired, "AttemptAcquire passed the waiter");
+        Assert.False(small.IsCompleted, "AcquireAsync passed the waiter");
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 2 }, "the newcomer waits behind the head");
+        held.Dispose();
+        var largeLease = await Within(large);
+        Assert.False(small.IsCompleted);
+        largeLease.Dispose();
+        (await Within(small.AsTask())).Dispose();
+    }
+
+    [Fact]
+    public async Task A_sweep_never_drops_a_partition_whose_permit_was_claimed()
+    {
+        await using var limiter = NewLimiter(1);
+        await Lending(limiter, "a");
+        var claimed = limiter.AcquireAsync("a");
+        Assert.True(claimed.IsCompletedSuccessfully, "claimed from the loan");
+
+        // No message reaches a's partition now: only the sweeps' reclaim can see the claim. A key made later and
+        // dropped shows that enough sweeps ran to drop a too, were it idle.
+        (await Within(limiter.AcquireAsync("idle").AsTask())).Dispose();
+        await SweptAway(limiter, "idle");
+
+        Assert.Equal(1, limiter.StatisticsOf("a")?.Running);
+        var second = limiter.AcquireAsync("a").AsTask();
+        await Eventually(() => limiter.StatisticsOf("a") is { Waiting: 1 }, "the key's limit still holds: the second caller waits");
+        (await claimed).Dispose();
+        (await Within(second)).Dispose();
+        Assert.Equal(2, limiter.PartitionsMade); // a and idle: a was never made again
+    }
+
+    [Fact]
+    public async Task A_caller_that_found_a_partition_before_its_drop_cannot_claim_from_it()
+    {
+        await using var limiter = NewLimiter(2);
+        var stale = await Lending(limiter, "a");
+
+        await SweptAway(limiter, "a");
+
+        Assert.False(stale.Loan.TryClaim(1), "claimed from a dropped partition: nobody counts it");
+        Assert.False(stale.Loan.TryReturn(1));
+        var fresh = await Within(limiter.AcquireAsync("a", permits: 2).AsTask());
+        Assert.Equal(2, limiter.PartitionsMade);
+        Assert.Equal(2, limiter.StatisticsOf("a")!.Running);
+        fresh.Dispose();
+    }
+
+    [Fact]
+    public async Task Claims_racing_with_queued_callers_and_sweeps_never_exceed_a_keys_limit_and_lose_nothing()
+    {
+        await using var limiter = NewLimiter(2);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        using var stop = new CancellationTokenSource();
+        var sweeper = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                _clock.Advance(IdleTimeout);
+                await Task.Delay(1);
+            }
+        });
+
+        // Weighted claims, attempts and queued callers on keys that go idle (and are dropped) and come back.
+        var held = new ConcurrentDictionary<string, int>();
+        var overLimit = 0;
+        var callers = Enumerable.Range(0, 6).Select(caller => InAnotherFlow(async () =>
+        {
+            for (var i = 0; limiter.PartitionsMade < 30 || i < 600; i++)
+            {
+                var key = $"key-{(caller + (i / 200)) % 4}";
+                var permits = 1 + (i % 2);
+                using var lease = caller % 3 == 0 ? adapter.AttemptAcquire(key, permits) : new ActorQueueLease(await limiter.AcquireAsync(key, permits));
+                if (!lease.IsAcquired)
+                {
+                    await Task.Yield();
+                    continue;
+                }
+
+                if (held.AddOrUpdate(key, permits, (_, now) => now + permits) > 2)
+                {
+                    Interlocked.Increment(ref overLimit);
+                }
+
+                await Task.Yield();
+                held.AddOrUpdate(key, 0, (_, now) => now - permits);
+            }
+        }));
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
+        await stop.CancelAsync();
+        await sweeper;
+
+        Assert.Equal(0, overLimit);
+        Assert.True(limiter.PartitionsMade >= 30, $"partitions were dropped and made again amid the claims ({limiter.PartitionsMade} made)");
+        await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "every partition went idle and was dropped");
+    }
+}
