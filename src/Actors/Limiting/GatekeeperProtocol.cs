@@ -36,6 +36,13 @@ public static class GatekeeperProtocol
         /// at most its tokens per period. Other limiters ignore it. Report the real count with <see cref="Settle"/>.
         /// </summary>
         public long Tokens { get; init; }
+
+        /// <summary>
+        /// Whether a request that has to wait is told so with <see cref="Queued"/> before its <see cref="Granted"/>
+        /// (the default). <c>false</c> for a caller that has no use for <see cref="Queued"/>: it then hears only
+        /// <see cref="Granted"/> or <see cref="Rejected"/>, and saves a message to its mailbox per wait.
+        /// </summary>
+        public bool ReplyQueued { get; init; } = true;
     }
 
     /// <summary>Permits are now held by the requesting actor; give them back with <see cref="Release"/>.</summary>
@@ -74,6 +81,16 @@ public static class GatekeeperProtocol
     /// <summary>Gives a slot back. No reply; an unknown lease id is logged and ignored.</summary>
     /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
     public sealed record Release(long LeaseId);
+
+    /// <summary>
+    /// <see cref="Release"/> of <see cref="LeaseId"/> and then <see cref="Next"/>, in one message, for an actor that gives
+    /// a lease back and asks again at once. The released permits go first to whoever waits, in order; then
+    /// <see cref="Next"/> is answered exactly as an <see cref="Acquire"/> sent on its own (it may reuse the released
+    /// lease's request id). An unknown lease id is logged and ignored, and <see cref="Next"/> still goes ahead.
+    /// </summary>
+    /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
+    /// <param name="Next">The request that follows the release.</param>
+    public sealed record ReleaseAndAcquire(long LeaseId, Acquire Next);
 
     /// <summary>
     /// Reports the tokens a granted call really used, once, before its <see cref="Release"/>: a token bucket gets the
