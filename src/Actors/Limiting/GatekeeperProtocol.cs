@@ -14,9 +14,10 @@ namespace ActorQueue.Actors;
 public static class GatekeeperProtocol
 {
     /// <summary>
-    /// Asks for <see cref="Permits"/> permits. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first and
-    /// <see cref="Granted"/> later; or <see cref="Rejected"/> (its <see cref="Rejected.Kind"/> says why: a full queue,
-    /// an eviction, the wait timeout, more permits than there are). A request id may be reused once its request has ended.
+    /// Asks for <see cref="Permits"/> permits. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first (unless
+    /// <see cref="ReplyQueued"/> is <c>false</c>) and <see cref="Granted"/> later; or <see cref="Rejected"/> (its
+    /// <see cref="Rejected.Kind"/> says why: a full queue, an eviction, the wait timeout, more permits than there are).
+    /// A request id may be reused once its request has ended.
     /// </summary>
     /// <param name="Source">Who asks; shows in rejection reasons.</param>
     /// <param name="RequestId">The caller's number for this request, echoed in every reply.</param>
