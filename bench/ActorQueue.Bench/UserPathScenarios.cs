@@ -19,7 +19,14 @@ internal static class UserPathScenarios
         var actorOps = sizes.ContendedPerTask * 16;
         yield return new Scenario("limiter-actor-callers", "ops/s",
         [
-            new(Runner.Ours, () => ActorCallers(system, 32, actorOps / 32, 4)),
+            new(Runner.Ours, () => ActorCallers(system, 32, actorOps / 32, 4, lean: false)),
+            new("facade-32-tasks", () => Scenarios.Contended(32, actorOps / 32, new AqLimiter(4, system: system), yieldWhileHeld: false)),
+        ], new Target("facade-32-tasks", 0.8));
+
+        // The same loop in the protocol's lean form: no Queued replies, and each release carries the next acquire.
+        yield return new Scenario("limiter-actor-callers-lean", "ops/s",
+        [
+            new(Runner.Ours, () => ActorCallers(system, 32, actorOps / 32, 4, lean: true)),
             new("facade-32-tasks", () => Scenarios.Contended(32, actorOps / 32, new AqLimiter(4, system: system), yieldWhileHeld: false)),
         ], new Target("facade-32-tasks", 0.8));
 
@@ -61,13 +68,16 @@ internal static class UserPathScenarios
         ], new Target("RateLimiting", 1.0));
     }
 
-    /// <summary><paramref name="actors"/> actors each acquire and release through the gatekeeper's protocol, as a user's actors do.</summary>
-    private static async Task<double> ActorCallers(ActorSystem system, int actors, int perActor, int slots)
+    /// <summary>
+    /// <paramref name="actors"/> actors each acquire and release through the gatekeeper's protocol, as a user's actors do;
+    /// <paramref name="lean"/>: without Queued replies, and with each release and the next acquire in one message.
+    /// </summary>
+    private static async Task<double> ActorCallers(ActorSystem system, int actors, int perActor, int slots, bool lean)
     {
         await using var limiter = new AqLimiter(slots, system: system);
         var done = Enumerable.Range(0, actors).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var callers = done.Select(d => system.ActorOf(Props.Create(() => new LimiterCaller(limiter.Gatekeeper, perActor, d)))).ToArray();
+        var callers = done.Select(d => system.ActorOf(Props.Create(() => new LimiterCaller(limiter.Gatekeeper, perActor, d, lean)))).ToArray();
         try
         {
             return await Runner.OpsPerSecond((long)actors * perActor, async () =>
@@ -155,30 +165,38 @@ internal static class UserPathScenarios
         private readonly IActorRef _gatekeeper;
         private readonly int _rounds;
         private readonly TaskCompletionSource _done;
+        private readonly bool _lean;
         private long _request;
 
-        public LimiterCaller(IActorRef gatekeeper, int rounds, TaskCompletionSource done)
+        public LimiterCaller(IActorRef gatekeeper, int rounds, TaskCompletionSource done, bool lean)
         {
             _gatekeeper = gatekeeper;
             _rounds = rounds;
             _done = done;
-            Receive<Go>(_ => Ask());
+            _lean = lean;
+            Receive<Go>(_ => _gatekeeper.Tell(Next()));
             Receive<GatekeeperProtocol.Granted>(granted =>
             {
-                _gatekeeper.Tell(new GatekeeperProtocol.Release(granted.LeaseId));
                 if (granted.RequestId == _rounds)
                 {
+                    _gatekeeper.Tell(new GatekeeperProtocol.Release(granted.LeaseId));
                     _done.TrySetResult();
-                    return;
                 }
-
-                Ask();
+                else if (_lean)
+                {
+                    _gatekeeper.Tell(new GatekeeperProtocol.ReleaseAndAcquire(granted.LeaseId, Next()));
+                }
+                else
+                {
+                    _gatekeeper.Tell(new GatekeeperProtocol.Release(granted.LeaseId));
+                    _gatekeeper.Tell(Next());
+                }
             });
             Receive<GatekeeperProtocol.Queued>(_ => { });
             Receive<GatekeeperProtocol.Rejected>(rejected => _done.TrySetException(new InvalidOperationException(rejected.Reason)));
         }
 
-        private void Ask() => _gatekeeper.Tell(new GatekeeperProtocol.Acquire("bench-actor", ++_request));
+        private GatekeeperProtocol.Acquire Next() => new("bench-actor", ++_request) { ReplyQueued = !_lean };
 
         public sealed class Go
         {

@@ -5,10 +5,10 @@ namespace ActorQueue.Coordination;
 /// <summary>
 /// An actor caller's waiter: it is answered with the messages of its protocol, made by <see cref="Replies"/>. A grant
 /// always reaches it (an actor withdraws by message, handled by the owner in its turn), so <see cref="TryGrant"/> is
-/// always <c>true</c>.
+/// always <c>true</c>. An owner that keeps books per request derives from it, so that the waiter is its book entry.
 /// </summary>
-internal sealed class ActorWaiter(IActorRef replyTo, long requestId, string source, IPermitReplies replies,
-                                  PermitDemand? demand = null, int priority = 0, TimeSpan? timeout = null) : PermitWaiter
+internal class ActorWaiter(IActorRef replyTo, long requestId, string source, IPermitReplies replies,
+                           PermitDemand? demand = null, int priority = 0, TimeSpan? timeout = null) : PermitWaiter
 {
     /// <inheritdoc />
     public override PermitDemand Demand { get; } = demand ?? PermitDemand.One;

@@ -9,11 +9,27 @@ namespace ActorQueue.Actors;
 /// cancellations, and the books of which actor holds or waits for what — each watched so that a caller that stops
 /// gives its permits back.
 /// </summary>
+/// <remarks>
+/// One book per caller (<see cref="HolderRecord"/>) holds its requests as tickets (<see cref="HolderTicket"/>), which
+/// are also the gate's waiters and, once granted, the leases' records. So an acquire looks its caller up once (by
+/// <see cref="Runtime.ActorRefComparer"/>, not Akka's path hash), a grant finds the books through its ticket, and a release
+/// looks up its lease id once.
+/// </remarks>
 internal sealed partial class GatekeeperActor
 {
-    private void HandleAcquire(GatekeeperProtocol.Acquire message)
+    private void HandleAcquire(GatekeeperProtocol.Acquire message) => Acquire(message, Sender);
+
+    private void HandleRelease(GatekeeperProtocol.Release message) => Release(message.LeaseId);
+
+    /// <summary>A release and the caller's next acquire in one message: the release first, so the permits go to whoever waits.</summary>
+    private void HandleReleaseAndAcquire(GatekeeperProtocol.ReleaseAndAcquire message)
     {
-        var requester = Sender;
+        Release(message.LeaseId);
+        Acquire(message.Next, Sender);
+    }
+
+    private void Acquire(GatekeeperProtocol.Acquire message, IActorRef requester)
+    {
         if (requester.IsNobody())
         {
             _log.Warning("Acquire {0} from {1} has no sender to answer; use Tell with a sender or Ask", message.RequestId, message.Source);
@@ -27,7 +43,7 @@ internal sealed partial class GatekeeperActor
         }
 
         var holder = HolderFor(requester);
-        if (holder.Pending.ContainsKey(message.RequestId) || holder.LeaseByRequest.ContainsKey(message.RequestId))
+        if (holder.Find(message.RequestId) is not null)
         {
             requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor") { Kind = RejectionReason.InvalidRequest });
             return;
@@ -35,64 +51,71 @@ internal sealed partial class GatekeeperActor
 
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _settings.WaitTimeout;
         var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
-        var waiter = new ActorWaiter(requester, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout);
+        var ticket = new HolderTicket(holder, message.RequestId, message.Source, demand, message.Priority, timeout, message.ReplyQueued);
 
-        // In the books before the offer: a rejection or eviction during it finds the waiter there and tidies up.
-        holder.Pending.Add(message.RequestId, waiter);
-        _gate.Offer(waiter);
+        // In the books before the offer: a grant, rejection or eviction during it finds the ticket there.
+        holder.Add(ticket);
+        _gate.Offer(ticket);
     }
 
-    private void HandleRelease(GatekeeperProtocol.Release message)
+    private void Release(long leaseId)
     {
-        if (!_actorLeases.Remove(message.LeaseId, out var lease))
+        if (!_actorLeases.Remove(leaseId, out var ticket))
         {
-            _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", message.LeaseId, Sender);
+            _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", leaseId, Sender);
             return;
         }
 
-        lease.Holder.RemoveLease(message.LeaseId);
-        ForgetIfIdle(lease.Holder);
-        ReleasePermits(lease.Demand.Permits);
+        // Whoever sends it, the lease leaves the books of the actor it was granted to.
+        EndTicket(ticket);
+        ReleasePermits(ticket.Demand.Permits);
     }
+
+    /// <summary>The gate grants a ticket: it becomes the lease's record, found by the lease id the caller will release.</summary>
+    private void BookGrant(HolderTicket ticket, in PermitGrant grant)
+    {
+        ticket.LeaseId = grant.LeaseId;
+        _actorLeases.Add(grant.LeaseId, ticket);
+    }
+
+    /// <summary>The gate turns a waiting ticket away (evicted, timed out, shrunk out, disposed): its request ends.</summary>
+    private void BookRejection(HolderTicket ticket) => EndTicket(ticket);
 
     /// <summary>An actor reports the tokens its call used: the rates settle the lease's charge, once, and the actor hears back.</summary>
     private void HandleSettle(GatekeeperProtocol.Settle message)
     {
-        var held = _actorLeases.TryGetValue(message.LeaseId, out var lease) && lease.Holder.Actor.Equals(Sender);
-        if (SettleChecks.Refusal(message, held, held && lease.Settled, _settings.Name) is { } refusal)
+        var held = _actorLeases.TryGetValue(message.LeaseId, out var ticket) && ticket.Holder.Actor.Equals(Sender);
+        if (SettleChecks.Refusal(message, held, held && ticket!.Settled, _settings.Name) is { } refusal)
         {
             Sender.Tell(new Status.Failure(refusal));
             return;
         }
 
-        _actorLeases[message.LeaseId] = lease with { Settled = true };
+        ticket!.Settled = true;
         _rateTelemetry?.Settled(message.ActualTokens);
-        _gate.Settle(lease.Demand, message.ActualTokens);
+        _gate.Settle(ticket.Demand, message.ActualTokens);
         Sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
     }
 
     private void HandleCancelAcquire(GatekeeperProtocol.CancelAcquire message)
     {
-        if (!_holders.TryGetValue(Sender, out var holder))
+        if (!_holders.TryGetValue(Sender, out var holder) || holder.Find(message.RequestId) is not { } ticket)
         {
             return;
         }
 
-        if (holder.Pending.Remove(message.RequestId, out var waiter))
+        if (!ticket.IsGranted)
         {
-            _gate.Withdraw(waiter);
+            EndTicket(ticket);
+            _gate.Withdraw(ticket);
             Sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
-            ForgetIfIdle(holder);
             return;
         }
 
-        if (holder.LeaseByRequest.TryGetValue(message.RequestId, out var leaseId) && _actorLeases.Remove(leaseId, out var lease))
-        {
-            // Granted before the cancel arrived: the caller has withdrawn, so the permits come back here.
-            holder.RemoveLease(leaseId);
-            ForgetIfIdle(holder);
-            ReleasePermits(lease.Demand.Permits);
-        }
+        // Granted before the cancel arrived: the caller has withdrawn, so the permits come back here.
+        _actorLeases.Remove(ticket.LeaseId);
+        EndTicket(ticket);
+        ReleasePermits(ticket.Demand.Permits);
     }
 
     private void HandleHolderStopped(HolderStopped message)
@@ -107,23 +130,28 @@ internal sealed partial class GatekeeperActor
             _idleHolders--;
         }
 
-        foreach (var waiter in holder.Pending.Values)
+        // All its waits leave the queue at once: one by one, leaving the first could grant the next to the dead actor.
+        var tickets = holder.Tickets();
+        if (tickets.Exists(ticket => !ticket.IsGranted))
         {
-            _gate.Withdraw(waiter);
+            _gate.WithdrawWhere(waiter => waiter is HolderTicket ticket && ReferenceEquals(ticket.Holder, holder));
         }
 
         var released = 0;
-        foreach (var leaseId in holder.LeaseByRequest.Values)
+        var leases = 0;
+        foreach (var ticket in tickets)
         {
-            if (_actorLeases.Remove(leaseId, out var lease))
+            holder.Remove(ticket);
+            if (ticket.IsGranted && _actorLeases.Remove(ticket.LeaseId))
             {
-                released += lease.Demand.Permits;
+                released += ticket.Demand.Permits;
+                leases++;
             }
         }
 
         if (released > 0)
         {
-            _log.Info("Holder {0} stopped; released its {1} lease(s), {2} permit(s)", message.Holder.Path, holder.LeaseByRequest.Count, released);
+            _log.Info("Holder {0} stopped; released its {1} lease(s), {2} permit(s)", message.Holder.Path, leases, released);
             ReleasePermits(released);
         }
     }
@@ -143,6 +171,15 @@ internal sealed partial class GatekeeperActor
         }
 
         return holder;
+    }
+
+    /// <summary>A request ended: out of its holder's books, and the holder counted idle if that was its last.</summary>
+    private void EndTicket(HolderTicket ticket)
+    {
+        if (ticket.Holder.Remove(ticket))
+        {
+            ForgetIfIdle(ticket.Holder);
+        }
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     private readonly PermitGate _gate;
 
     /// <summary>Actors that wait or hold leases, each watched while it has any.</summary>
-    private readonly Dictionary<IActorRef, HolderRecord> _holders = [];
+    private readonly Dictionary<IActorRef, HolderRecord> _holders = new(Runtime.ActorRefComparer.Instance);
 
     /// <summary>Idle actor callers kept watched before a sweep forgets them (see <see cref="ForgetIfIdle"/>).</summary>
     internal const int IdleHoldersKept = 1024;
@@ -32,8 +32,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>Callers in the books with nothing held or waiting (<see cref="HolderRecord.CountedIdle"/>).</summary>
     private int _idleHolders;
 
-    /// <summary>Which actor holds each actor-held lease, what it was granted, and whether it was settled.</summary>
-    private readonly Dictionary<long, (HolderRecord Holder, PermitDemand Demand, bool Settled)> _actorLeases = [];
+    /// <summary>The ticket of each actor-held lease: its holder, what it was granted, and whether it was settled.</summary>
+    private readonly Dictionary<long, HolderTicket> _actorLeases = [];
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -81,6 +81,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GateWake>(_ => _gate.Wake());
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
         Receive<GatekeeperProtocol.Release>(HandleRelease);
+        Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleReleaseAndAcquire);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
         Receive<GatekeeperProtocol.Settle>(HandleSettle);
         Receive<GatekeeperProtocol.Resize>(HandleResize);
@@ -122,12 +123,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
     {
-        if (waiter is ActorWaiter actor)
+        if (waiter is HolderTicket ticket)
         {
-            var holder = _holders[actor.ReplyTo];
-            holder.Pending.Remove(actor.RequestId);
-            holder.LeaseByRequest.Add(actor.RequestId, grant.LeaseId);
-            _actorLeases.Add(grant.LeaseId, (holder, grant.Demand, false));
+            BookGrant(ticket, grant);
         }
     }
 
@@ -153,11 +151,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
 
         // A queued actor waiter leaves its holder's books as it leaves the queue (evicted, timed out, shrunk out).
-        if (waiter is ActorWaiter actor && _holders.TryGetValue(actor.ReplyTo, out var holder)
-            && holder.Pending.TryGetValue(actor.RequestId, out var pending) && ReferenceEquals(pending, actor))
+        if (waiter is HolderTicket ticket)
         {
-            holder.Pending.Remove(actor.RequestId);
-            ForgetIfIdle(holder);
+            BookRejection(ticket);
         }
 
         _telemetry.Rejected(rejection.Kind);

@@ -14,9 +14,10 @@ namespace ActorQueue.Actors;
 public static class GatekeeperProtocol
 {
     /// <summary>
-    /// Asks for <see cref="Permits"/> permits. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first and
-    /// <see cref="Granted"/> later; or <see cref="Rejected"/> (its <see cref="Rejected.Kind"/> says why: a full queue,
-    /// an eviction, the wait timeout, more permits than there are). A request id may be reused once its request has ended.
+    /// Asks for <see cref="Permits"/> permits. The reply is <see cref="Granted"/>; or <see cref="Queued"/> first (unless
+    /// <see cref="ReplyQueued"/> is <c>false</c>) and <see cref="Granted"/> later; or <see cref="Rejected"/> (its
+    /// <see cref="Rejected.Kind"/> says why: a full queue, an eviction, the wait timeout, more permits than there are).
+    /// A request id may be reused once its request has ended.
     /// </summary>
     /// <param name="Source">Who asks; shows in rejection reasons.</param>
     /// <param name="RequestId">The caller's number for this request, echoed in every reply.</param>
@@ -36,6 +37,13 @@ public static class GatekeeperProtocol
         /// at most its tokens per period. Other limiters ignore it. Report the real count with <see cref="Settle"/>.
         /// </summary>
         public long Tokens { get; init; }
+
+        /// <summary>
+        /// Whether a request that has to wait is told so with <see cref="Queued"/> before its <see cref="Granted"/>
+        /// (the default). <c>false</c> for a caller that has no use for <see cref="Queued"/>: it then hears only
+        /// <see cref="Granted"/> or <see cref="Rejected"/>, and saves a message to its mailbox per wait.
+        /// </summary>
+        public bool ReplyQueued { get; init; } = true;
     }
 
     /// <summary>Permits are now held by the requesting actor; give them back with <see cref="Release"/>.</summary>
@@ -74,6 +82,16 @@ public static class GatekeeperProtocol
     /// <summary>Gives a slot back. No reply; an unknown lease id is logged and ignored.</summary>
     /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
     public sealed record Release(long LeaseId);
+
+    /// <summary>
+    /// <see cref="Release"/> of <see cref="LeaseId"/> and then <see cref="Next"/>, in one message, for an actor that gives
+    /// a lease back and asks again at once. The released permits go first to whoever waits, in order; then
+    /// <see cref="Next"/> is answered exactly as an <see cref="Acquire"/> sent on its own (it may reuse the released
+    /// lease's request id). An unknown lease id is logged and ignored, and <see cref="Next"/> still goes ahead.
+    /// </summary>
+    /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
+    /// <param name="Next">The request that follows the release.</param>
+    public sealed record ReleaseAndAcquire(long LeaseId, Acquire Next);
 
     /// <summary>
     /// Reports the tokens a granted call really used, once, before its <see cref="Release"/>: a token bucket gets the

@@ -1,6 +1,5 @@
 using ActorQueue.Actors;
 using Akka.Actor;
-using Akka.TestKit;
 using static ActorQueue.Actors.GatekeeperProtocol;
 using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
 
@@ -9,19 +8,13 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>The gatekeeper as actor callers see it: the protocol, driven through TestProbes.</summary>
 public class GatekeeperProtocolTests : ActorQueueTestKit
 {
-    private static async Task<Granted> AcquireGranted(ConcurrencyLimiter limiter, TestProbe probe, long requestId)
-    {
-        limiter.Gatekeeper.Tell(new Acquire("probe", requestId), probe.Ref);
-        return await probe.ExpectMsgAsync<Granted>(g => Assert.Equal(requestId, g.RequestId));
-    }
-
     [Fact]
     public async Task Gatekeeper_must_grant_a_free_slot_with_the_request_id()
     {
         using var limiter = new ConcurrencyLimiter(2, name: "proto", system: Sys);
         var probe = CreateTestProbe();
 
-        var granted = await AcquireGranted(limiter, probe, 42);
+        var granted = await limiter.AcquireGranted(probe, 42);
 
         Assert.Equal(new Status(1, 0, 2, null, "proto"), await this.StatusOf(limiter));
         limiter.Gatekeeper.Tell(new Release(granted.LeaseId), probe.Ref);
@@ -34,7 +27,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         using var limiter = new ConcurrencyLimiter(1, system: Sys);
         var holder = CreateTestProbe();
         var waiter = CreateTestProbe();
-        var held = await AcquireGranted(limiter, holder, 1);
+        var held = await limiter.AcquireGranted(holder, 1);
 
         limiter.Gatekeeper.Tell(new Acquire("waiter", 7), waiter.Ref);
         await waiter.ExpectMsgAsync(new Queued(7, 1));
@@ -50,7 +43,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
     {
         using var limiter = new ConcurrencyLimiter(1, maxQueued: 1, name: "tight", system: Sys);
         var probe = CreateTestProbe();
-        await AcquireGranted(limiter, probe, 1);
+        await limiter.AcquireGranted(probe, 1);
         limiter.Gatekeeper.Tell(new Acquire("probe", 2), probe.Ref);
         await probe.ExpectMsgAsync<Queued>();
 
@@ -67,7 +60,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
     {
         using var limiter = new ConcurrencyLimiter(2, system: Sys);
         var probe = CreateTestProbe();
-        await AcquireGranted(limiter, probe, 5);
+        await limiter.AcquireGranted(probe, 5);
 
         limiter.Gatekeeper.Tell(new Acquire("probe", 5), probe.Ref);
 
@@ -82,7 +75,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         using var limiter = new ConcurrencyLimiter(1, system: Sys);
         var holder = CreateTestProbe();
         var waiter = CreateTestProbe();
-        var held = await AcquireGranted(limiter, holder, 1);
+        var held = await limiter.AcquireGranted(holder, 1);
         limiter.Gatekeeper.Tell(new Acquire("waiter", 2), waiter.Ref);
         await waiter.ExpectMsgAsync<Queued>();
 
@@ -100,7 +93,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
     {
         using var limiter = new ConcurrencyLimiter(1, system: Sys);
         var probe = CreateTestProbe();
-        await AcquireGranted(limiter, probe, 9);
+        await limiter.AcquireGranted(probe, 9);
 
         limiter.Gatekeeper.Tell(new CancelAcquire(9), probe.Ref);
 
@@ -113,7 +106,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
     {
         using var limiter = new ConcurrencyLimiter(1, system: Sys);
         var probe = CreateTestProbe();
-        var granted = await AcquireGranted(limiter, probe, 1);
+        var granted = await limiter.AcquireGranted(probe, 1);
 
         await EventFilter.Warning(contains: "unknown lease").ExpectOneAsync(async () =>
         {
@@ -130,8 +123,8 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         using var limiter = new ConcurrencyLimiter(2, system: Sys);
         var holder = CreateTestProbe();
         var waiter = CreateTestProbe();
-        await AcquireGranted(limiter, holder, 1);
-        await AcquireGranted(limiter, holder, 2);
+        await limiter.AcquireGranted(holder, 1);
+        await limiter.AcquireGranted(holder, 2);
         limiter.Gatekeeper.Tell(new Acquire("waiter", 3), waiter.Ref);
         await waiter.ExpectMsgAsync<Queued>();
 
@@ -148,7 +141,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         var holder = CreateTestProbe();
         var doomed = CreateTestProbe();
         var next = CreateTestProbe();
-        var held = await AcquireGranted(limiter, holder, 1);
+        var held = await limiter.AcquireGranted(holder, 1);
         limiter.Gatekeeper.Tell(new Acquire("doomed", 1), doomed.Ref);
         await doomed.ExpectMsgAsync<Queued>();
         limiter.Gatekeeper.Tell(new Acquire("next", 1), next.Ref);
@@ -182,7 +175,7 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
     {
         var limiter = new ConcurrencyLimiter(1, system: Sys);
         var probe = CreateTestProbe();
-        await AcquireGranted(limiter, probe, 1);
+        await limiter.AcquireGranted(probe, 1);
         limiter.Gatekeeper.Tell(new Acquire("waiter", 2), probe.Ref);
         await probe.ExpectMsgAsync<Queued>();
 

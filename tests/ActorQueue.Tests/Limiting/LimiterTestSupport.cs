@@ -16,6 +16,13 @@ internal static class LimiterTestSupport
         limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
         return await probe.ExpectMsgAsync<Status>();
     }
+
+    /// <summary>Acquires one request for <paramref name="probe"/> through the protocol and expects it granted at once.</summary>
+    public static async Task<GatekeeperProtocol.Granted> AcquireGranted(this ConcurrencyLimiter limiter, TestProbe probe, long requestId, int permits = 1)
+    {
+        limiter.Gatekeeper.Tell(new GatekeeperProtocol.Acquire("probe", requestId) { Permits = permits }, probe.Ref);
+        return await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(g => Assert.Equal(requestId, g.RequestId));
+    }
 }
 
 /// <summary>A tracer of its own per test (parallel tests do not see each other's spans), recording every span it ends.</summary>
