@@ -21,7 +21,7 @@ internal sealed class GatekeeperTelemetry(string metricName)
     {
         if (!grant.Waited)
         {
-            Claimed(grant.Demand.Permits);
+            ClaimedWithoutWait(grant.Demand.Permits);
             return;
         }
 

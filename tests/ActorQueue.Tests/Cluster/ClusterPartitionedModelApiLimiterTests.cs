@@ -159,7 +159,7 @@ public sealed class ClusterPartitionedModelApiLimiterTests
         Assert.Equal(("maxConcurrent", (object)0), (resize.ParamName, resize.ActualValue));
         Assert.Equal("maxQueued", Assert.Throws<ArgumentOutOfRangeException>(() => limiter.Resize("k", maxQueued: -1)).ParamName);
         var zero = Assert.Throws<ArgumentOutOfRangeException>(() => new ModelApiLimiterOptions(2, 0, 100, Hour));
-        Assert.Equal(("RequestsPerPeriod", (object)0L), (zero.ParamName, zero.ActualValue));
+        Assert.Equal(("RequestsPerPeriod", 0L), (zero.ParamName, Convert.ToInt64(zero.ActualValue, System.Globalization.CultureInfo.InvariantCulture)));
 
         var idle = Assert.Throws<ArgumentOutOfRangeException>(() => node.PartitionedModelApiLimiter<string>("bad-idle", options, TimeSpan.Zero));
         Assert.Equal(("idleTimeout", (object)TimeSpan.Zero), (idle.ParamName, idle.ActualValue));
