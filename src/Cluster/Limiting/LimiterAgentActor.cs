@@ -209,69 +209,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void HandleActorAcquire(GatekeeperProtocol.Acquire message)
-    {
-        var actor = Sender;
-        if (actor.IsNobody())
-        {
-            _log.Warning("Acquire {0} from {1} has no sender to answer; use Tell with a sender or Ask", message.RequestId, message.Source);
-            return;
-        }
-
-        if (LimitValidation.Invalid(message) is { } reason)
-        {
-            actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, reason) { Kind = RejectionReason.InvalidRequest });
-            return;
-        }
-
-        if (_idByActorRequest.ContainsKey((actor, message.RequestId)))
-        {
-            actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, $"Request id {message.RequestId} is already in use by this actor") { Kind = RejectionReason.InvalidRequest });
-            return;
-        }
-
-        var id = ++_lastId;
-        _idByActorRequest.Add((actor, message.RequestId), id);
-        Context.Watch(actor);
-        // The protocol's weight, priority and wait timeout mean here what they mean at a local gatekeeper (the limiter's
-        // default timeout when the request has none).
-        var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _defaultWaitTimeout;
-        var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
-        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout));
-    }
-
-    private void HandleActorRelease(GatekeeperProtocol.Release message)
-    {
-        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorWaiter actor && actor.ReplyTo.Equals(Sender))
-        {
-            _idByActorRequest.Remove((actor.ReplyTo, actor.RequestId));
-            ReleaseHeld(message.LeaseId);
-            return;
-        }
-
-        _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", message.LeaseId, Sender);
-    }
-
-    private void HandleActorCancel(GatekeeperProtocol.CancelAcquire message)
-    {
-        if (!_idByActorRequest.Remove((Sender, message.RequestId), out var id))
-        {
-            return;
-        }
-
-        if (_pending.Remove(id))
-        {
-            Timers.Cancel(new WaitExpired(id));
-            Sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
-            PublishLocal();
-            Send(new RemoteCancel(_gatekeeper.Epoch, id));
-        }
-        else
-        {
-            ReleaseHeld(id);
-        }
-    }
-
     private void HandleGranted(RemoteGranted message)
     {
         if (message.Epoch != _gatekeeper.Epoch)
@@ -373,64 +310,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         if (request is ActorWaiter actor)
         {
             _idByActorRequest.Remove((actor.ReplyTo, actor.RequestId));
-        }
-    }
-
-    /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
-    private void HandleRecover(RecoverLimiter message)
-    {
-        NoteSuccession(message.Epoch);
-        _gatekeeper.Follow(Context, Sender, message.Epoch);
-        var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
-        var heldIds = _held.Keys.Where(id => !_fromBlock.Contains(id)).ToArray(); // block leases are in the block
-        Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, heldIds, pendingIds, Array.ConvertAll(pendingIds, id => _pending[id].Source))
-        {
-            HeldPermits = Array.ConvertAll(heldIds, id => _held[id].Demand.Permits),
-            PendingPermits = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Permits),
-            PendingPriorities = Array.ConvertAll(pendingIds, id => _pending[id].Priority),
-            PendingMayWait = Array.ConvertAll(pendingIds, id => _pending[id].Timeout != TimeSpan.Zero),
-            PendingTokens = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Tokens),
-            Limit = _limit,
-            Rates = _rates,
-            FollowedBefore = _followedBefore,
-            BlockPermits = _block,
-        });
-        SettleAgainAfterRecover();
-    }
-
-    private void HandleTerminated(Terminated message)
-    {
-        if (_gatekeeper.Lost(message.ActorRef))
-        {
-            // The singleton moved or stopped. Reach the hub again so a new gatekeeper exists and asks us to announce.
-            HelloIfUnanswered();
-            return;
-        }
-
-        // A local actor caller stopped: withdraw its waits and release its leases.
-        foreach (var key in _idByActorRequest.Keys.Where(key => key.Actor.Equals(message.ActorRef)).ToList())
-        {
-            _idByActorRequest.Remove(key, out var id);
-            if (_pending.Remove(id))
-            {
-                Timers.Cancel(new WaitExpired(id));
-                Send(new RemoteCancel(_gatekeeper.Epoch, id));
-            }
-            else
-            {
-                ReleaseHeld(id);
-            }
-        }
-
-        PublishLocal();
-    }
-
-    /// <summary>With requests at stake, make sure some gatekeeper incarnation hears of this agent.</summary>
-    private void HelloIfUnanswered()
-    {
-        if (_pending.Count > 0 || _held.Count > 0 || _block > 0)
-        {
-            _gatekeeper.HelloIfUnfollowed(Self);
         }
     }
 

@@ -1,0 +1,166 @@
+using ActorQueue.Coordination;
+using Akka.Actor;
+using Akka.Event;
+using AkkaCluster = Akka.Cluster.Cluster;
+using ClusterEvent = Akka.Cluster.ClusterEvent;
+
+namespace ActorQueue.Cluster;
+
+// A cluster gatekeeper incarnation recovering: the roll call of the members, the agents' announcements adopted (leases with
+// their permits, blocks, waits, the newest limit), and the move to serving once every member answered or left.
+internal sealed partial class ClusterGatekeeperActor
+{
+    private void HandleClusterState(ClusterEvent.CurrentClusterState state)
+    {
+        if (_incarnation.Begin(state.Members.Select(member => member.Address)))
+        {
+            ServeIfRecovered();
+            return;
+        }
+
+        Timers.StartPeriodicTimer(RecoverTick.Instance, RecoverTick.Instance, _recoverInterval);
+    }
+
+    private void HandleMemberRemoved(Address node)
+    {
+        if (_incarnation.Answered(node))
+        {
+            _log.Info("Cluster gatekeeper {0}: member {1} was removed before it announced; nothing of it is counted", _name, node);
+            ServeIfRecovered();
+        }
+    }
+
+    /// <summary>
+    /// A member without ActorQueue's node host (a plain Akka node in the same cluster, or one whose extension has not
+    /// started yet) has no agents, so it holds no leases: it is not waited for.
+    /// </summary>
+    private void HandleHostIdentity(ActorIdentity identity)
+    {
+        if (identity is { Subject: null, MessageId: string node } && _incarnation.Answered(Address.Parse(node)))
+        {
+            ServeIfRecovered();
+        }
+    }
+
+    private void ServeIfRecovered()
+    {
+        if (!_incarnation.IsRecovered)
+        {
+            return;
+        }
+
+        Timers.Cancel(RecoverTick.Instance);
+        AkkaCluster.Get(Context.System).Unsubscribe(Self);
+        _log.Info("Cluster gatekeeper {0}: recovered {1} permit(s) held and {2} waiter(s) from {3} agent(s); limit {4}",
+            _name, _slots.InUse, _gate.Waiting, _agents.Count, _slots.Limit);
+        StartRates();
+        Become(Serving);
+        Stash.UnstashAll();
+        _gate.Open();
+    }
+
+    /// <summary>
+    /// Takes an agent's first announcement to this incarnation: its leases count with their permits, its waits queue
+    /// behind those already waiting (oldest first, past the queue bound: they were accepted before), and a newer
+    /// resized limit than this incarnation knows becomes the limit.
+    /// </summary>
+    /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
+    private bool Adopt(LimiterAnnounce message)
+    {
+        if (!_incarnation.Announced(message.Epoch, Sender))
+        {
+            return false;
+        }
+
+        var agent = new AgentRecord(Sender);
+        _agents.Add(Sender, agent);
+        Context.Watch(Sender);
+        HearRates(message);
+
+        // Closed while the announcement is taken in, so that its waits all queue before any is granted.
+        var open = _gate.IsOpen;
+        _gate.Close();
+        for (var i = 0; i < message.Held.Length; i++)
+        {
+            var held = new PermitDemand(PermitsAt(message.HeldPermits, i));
+            if (agent.Held.TryAdd(message.Held[i], held))
+            {
+                AdoptHeld(held);
+            }
+        }
+
+        agent.Block = Math.Max(0, message.BlockPermits);
+        if (agent.Block > 0)
+        {
+            AdoptHeld(new PermitDemand(agent.Block));
+        }
+
+        if (_slots.InUse > _slots.Limit)
+        {
+            _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
+        }
+
+        List<RemoteWaiter>? mayNotWait = null;
+        for (var i = 0; i < message.PendingIds.Length; i++)
+        {
+            var requestId = message.PendingIds[i];
+            if (!agent.Knows(requestId))
+            {
+                var priority = i < message.PendingPriorities.Length ? message.PendingPriorities[i] : 0;
+                var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
+                var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i), TokensAt(message.PendingTokens, i)), priority, mayWait, _replies);
+                agent.Pending.Add(requestId, waiter);
+                if (mayWait)
+                {
+                    _gate.Requeue(waiter);
+                }
+                else
+                {
+                    (mayNotWait ??= []).Add(waiter); // never queued: offered once the announcement is in
+                }
+            }
+        }
+
+        if (message.Limit.Version > _limit.Version)
+        {
+            ApplyLimit(message.Limit);
+        }
+        else if (message.Limit.Version < _limit.Version)
+        {
+            Sender.Tell(_limit);
+        }
+
+        if (open)
+        {
+            _gate.Open();
+        }
+
+        // Granted now if it fits and nobody ranks before it, else rejected; while recovering, always rejected.
+        foreach (var waiter in mayNotWait ?? [])
+        {
+            _gate.Offer(waiter);
+        }
+
+        return true;
+    }
+
+    private static int PermitsAt(int[] permits, int index) => index < permits.Length ? permits[index] : 1;
+
+    private static long TokensAt(long[] tokens, int index) => index < tokens.Length ? tokens[index] : 0;
+
+    /// <summary>
+    /// Counts an announced lease's permits. Its rates were spent when an earlier incarnation granted it, and a
+    /// successor's rates start empty anyway, so an announced lease takes nothing from them.
+    /// </summary>
+    private void AdoptHeld(PermitDemand held)
+    {
+        if (_rates.Length == 0)
+        {
+            _gate.Adopt(held);
+        }
+        else
+        {
+            _slots.Take(held.Permits, TimeSpan.Zero);
+        }
+    }
+}

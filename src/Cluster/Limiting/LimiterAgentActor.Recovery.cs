@@ -1,0 +1,65 @@
+using Akka.Actor;
+
+namespace ActorQueue.Cluster;
+
+// A cluster limiter's agent across gatekeeper incarnations: it answers a new incarnation's roll call with what this node holds and waits for, and says hello again while nothing answers.
+internal partial class LimiterAgentActor
+{
+    /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
+    private void HandleRecover(RecoverLimiter message)
+    {
+        NoteSuccession(message.Epoch);
+        _gatekeeper.Follow(Context, Sender, message.Epoch);
+        var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
+        var heldIds = _held.Keys.Where(id => !_fromBlock.Contains(id)).ToArray(); // block leases are in the block
+        Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, heldIds, pendingIds, Array.ConvertAll(pendingIds, id => _pending[id].Source))
+        {
+            HeldPermits = Array.ConvertAll(heldIds, id => _held[id].Demand.Permits),
+            PendingPermits = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Permits),
+            PendingPriorities = Array.ConvertAll(pendingIds, id => _pending[id].Priority),
+            PendingMayWait = Array.ConvertAll(pendingIds, id => _pending[id].Timeout != TimeSpan.Zero),
+            PendingTokens = Array.ConvertAll(pendingIds, id => _pending[id].Demand.Tokens),
+            Limit = _limit,
+            Rates = _rates,
+            FollowedBefore = _followedBefore,
+            BlockPermits = _block,
+        });
+        SettleAgainAfterRecover();
+    }
+
+    private void HandleTerminated(Terminated message)
+    {
+        if (_gatekeeper.Lost(message.ActorRef))
+        {
+            // The singleton moved or stopped. Reach the hub again so a new gatekeeper exists and asks us to announce.
+            HelloIfUnanswered();
+            return;
+        }
+
+        // A local actor caller stopped: withdraw its waits and release its leases.
+        foreach (var key in _idByActorRequest.Keys.Where(key => key.Actor.Equals(message.ActorRef)).ToList())
+        {
+            _idByActorRequest.Remove(key, out var id);
+            if (_pending.Remove(id))
+            {
+                Timers.Cancel(new WaitExpired(id));
+                Send(new RemoteCancel(_gatekeeper.Epoch, id));
+            }
+            else
+            {
+                ReleaseHeld(id);
+            }
+        }
+
+        PublishLocal();
+    }
+
+    /// <summary>With requests at stake, make sure some gatekeeper incarnation hears of this agent.</summary>
+    private void HelloIfUnanswered()
+    {
+        if (_pending.Count > 0 || _held.Count > 0 || _block > 0)
+        {
+            _gatekeeper.HelloIfUnfollowed(Self);
+        }
+    }
+}
