@@ -198,7 +198,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
             _counts.Loan.Suspend();
         }
 
-        Gatekeeper.Tell(new GatekeeperProtocol.Resize(maxRunning, maxQueued), ActorRefs.NoSender);
+        Gatekeeper.Tell(new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), _counts.NoteResize()), ActorRefs.NoSender);
     }
 
     /// <summary>

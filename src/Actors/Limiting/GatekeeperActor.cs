@@ -84,7 +84,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleReleaseAndAcquire);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
         Receive<GatekeeperProtocol.Settle>(HandleSettle);
-        Receive<GatekeeperProtocol.Resize>(HandleResize);
+        Receive<GatekeeperProtocol.Resize>(message => HandleResize(message, publish: true));
+        Receive<FacadeResize>(message => HandleResize(message.Resize, publish: _settings.Counts.IsLatestResize(message.Sequence)));
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
         Receive<CountHolders>(_ => Sender.Tell(_holders.Count));
@@ -252,7 +253,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _gate.Offer(request);
     }
 
-    private void HandleResize(GatekeeperProtocol.Resize message)
+    /// <summary>
+    /// Applies a resize; publishes the limits unless a newer facade resize already published its own (<paramref name="publish"/>
+    /// false), so that the limits read after a <c>Resize</c> returned never go back to an older call's.
+    /// </summary>
+    private void HandleResize(GatekeeperProtocol.Resize message, bool publish)
     {
         if (message.MaxRunning is < 1 || message.MaxQueued is < 0)
         {
@@ -270,7 +275,10 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _gate.Resize(_slots, maxRunning);
         }
 
-        _settings.Counts.PublishLimits((int)_slots.Limit, _gate.MaxQueued);
+        if (publish)
+        {
+            _settings.Counts.PublishLimits((int)_slots.Limit, _gate.MaxQueued);
+        }
     }
 
     private void HandleGetStatus()

@@ -156,6 +156,9 @@ internal sealed class LimiterCounts
     private volatile int _waiting;
     private volatile int _maxRunning;
 
+    /// <summary>The facade's resizes so far (<see cref="NoteResize"/>).</summary>
+    private long _resizes;
+
     /// <summary><c>max_queued</c>, -1 for no bound.</summary>
     private volatile int _maxQueued = -1;
 
@@ -182,6 +185,12 @@ internal sealed class LimiterCounts
         _maxRunning = maxRunning;
         _maxQueued = maxQueued ?? -1;
     }
+
+    /// <summary>Facade: numbers a resize it has just published (see <see cref="FacadeResize"/>).</summary>
+    public long NoteResize() => Interlocked.Increment(ref _resizes);
+
+    /// <summary>Gatekeeper: whether <paramref name="sequence"/> is the facade's newest resize (so its limits are the ones to publish).</summary>
+    public bool IsLatestResize(long sequence) => Volatile.Read(ref _resizes) == sequence;
 }
 
 /// <summary>Returns facade leases to their gatekeeper.</summary>
@@ -232,3 +241,11 @@ internal static class SettleChecks
         return settled ? new InvalidOperationException($"Lease {lease} of {of} was settled already (ActualTokens {actual}); a lease settles once") : null;
     }
 }
+
+/// <summary>
+/// A facade's resize, numbered: the facade published the new limits before it sent this, so the gatekeeper publishes its
+/// own only for the newest one (an older one applied later must not show its limits over a newer call's).
+/// </summary>
+/// <param name="Resize">The resize.</param>
+/// <param name="Sequence">Its number (<see cref="LimiterCounts.NoteResize"/>).</param>
+internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence);

@@ -104,7 +104,7 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// </summary>
     public void Lend()
     {
-        if (_rates is not null || !Loan.IsShut || _gate is { Waiting: > 0 } or { IsOpen: false })
+        if (_rates is not null || !Loan.IsShut || Loan.HasAnnounced || _gate is { Waiting: > 0 } or { IsOpen: false })
         {
             return;
         }

@@ -37,13 +37,54 @@ internal sealed class PartitionLoan
     /// <summary>What the open loan put in (actor-written before the loan opens), so lent minus unclaimed is claimed net of returns.</summary>
     private long _lent;
 
+    /// <summary>What was unclaimed when a facade's announce shut an open loan (for the actor's next reclaim); -1 when none.</summary>
+    private long _setAside = -1;
+
+    /// <summary>Facade requests sent to the actor and not handled yet (<see cref="Announce"/>); nothing is lent while any is.</summary>
+    private int _announced;
+
+    /// <summary>Whether a facade request is on its way to the actor.</summary>
+    public bool HasAnnounced => Volatile.Read(ref _announced) != 0;
+
+    /// <summary>
+    /// Facade, before it sends a request it could not claim: counts it on its way and shuts an open loan (what was
+    /// unclaimed is set aside for the actor's next reclaim), so no caller after it claims, and no release goes into the
+    /// loan, before the actor has queued it; the actor lends again only once every announced request arrived.
+    /// </summary>
+    public void Announce()
+    {
+        Interlocked.Increment(ref _announced);
+        var seen = Volatile.Read(ref _unclaimed);
+        while (seen >= 0)
+        {
+            var was = Interlocked.CompareExchange(ref _unclaimed, Shut, seen);
+            if (was == seen)
+            {
+                Volatile.Write(ref _setAside, seen);
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>Actor: an announced request arrived.</summary>
+    public void Leave() => Interlocked.Decrement(ref _announced);
+
     /// <summary>Permits claimed from the open loan net of permits returned into it (negative when more came back); 0 when none is open.</summary>
     public long Claimed
     {
         get
         {
             var unclaimed = Volatile.Read(ref _unclaimed);
-            return unclaimed < 0 ? 0 : Volatile.Read(ref _lent) - unclaimed;
+            if (unclaimed < 0)
+            {
+                // Shut by an announce: what was claimed then is claimed until the actor's reclaim counts it.
+                var aside = Volatile.Read(ref _setAside);
+                return aside < 0 ? 0 : Volatile.Read(ref _lent) - aside;
+            }
+
+            return Volatile.Read(ref _lent) - unclaimed;
         }
     }
 
@@ -93,8 +134,9 @@ internal sealed class PartitionLoan
             seen = was;
         }
 
-        unclaimed = 0;
-        return false;
+        var aside = Interlocked.Exchange(ref _setAside, -1);
+        unclaimed = Math.Max(0, aside);
+        return aside >= 0;
     }
 
     /// <summary>Moves the open loan's unclaimed count by <paramref name="delta"/> with a compare-and-swap, never below zero; fails on a shut or closed loan.</summary>

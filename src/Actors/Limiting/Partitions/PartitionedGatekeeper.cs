@@ -85,6 +85,13 @@ internal sealed class PartitionedGatekeeper
     /// <summary>Sends <paramref name="request"/> and awaits its grant, tracing a real wait under the partition's key.</summary>
     public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken)
     {
+        if (_table.TryGet(request.Key, out var partition))
+        {
+            // FIFO from the moment the call returns: nobody after it claims this partition's permits before the actor queued it.
+            request.AnnouncedOn = partition.Loan;
+            partition.Loan.Announce();
+        }
+
         _actor.Actor.Tell(request, ActorRefs.NoSender);
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued

@@ -79,6 +79,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
     private void HandleAcquire(PartitionAcquireRequest request)
     {
+        request.AnnouncedOn?.Leave();
         var partition = _table.Route(request.Key, _make);
         partition.Reclaim();
         partition.Offer(request);
@@ -232,6 +233,9 @@ internal class PartitionAcquireRequest(object key, string source, IActorRef serv
 {
     /// <summary>The partition's key.</summary>
     public object Key { get; } = key;
+
+    /// <summary>The loan the facade announced this request on before it sent it (<see cref="PartitionLoan.Announce"/>), if the partition was live.</summary>
+    public PartitionLoan? AnnouncedOn { get; set; }
 }
 
 /// <summary>The actor's timer: drop the partitions idle for the whole timeout.</summary>
