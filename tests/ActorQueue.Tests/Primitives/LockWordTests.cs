@@ -213,15 +213,9 @@ public class LockWordTests
                 counter++; // not atomic: exact only if the holders never overlap
                 Interlocked.Increment(ref holds);
                 Interlocked.Decrement(ref inside);
-                if (!state.TryClaimRelease(flow, out var remaining) || remaining != 0)
+                if (!coordinator.ReleaseLast(flow, thread, failures))
                 {
-                    failures.Enqueue("a granted flow did not hold the lock at depth 1");
                     return;
-                }
-
-                if (!state.TryPassOn(flow))
-                {
-                    thread.Post(() => coordinator.Released(flow));
                 }
             }
         })).ToArray();

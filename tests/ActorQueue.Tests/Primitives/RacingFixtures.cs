@@ -133,6 +133,27 @@ internal sealed class LockCoordinatorStandIn
     /// <summary>What went wrong on the coordinator's side (checked by the test, as a failed assert would end a coordinator thread).</summary>
     public ConcurrentQueue<string> Failures { get; } = new();
 
+    /// <summary>
+    /// A racing flow's release of its only level, as <c>AsyncLock</c> does it: claim the release, hand the lock to the
+    /// published head, else tell the coordinator (posted on <paramref name="thread"/>). <c>false</c>, with the failure
+    /// in <paramref name="failures"/>, when the flow did not hold the lock at depth 1.
+    /// </summary>
+    public bool ReleaseLast(object flow, CoordinatorThread thread, ConcurrentQueue<string> failures)
+    {
+        if (!State.TryClaimRelease(flow, out var remaining) || remaining != 0)
+        {
+            failures.Enqueue("a granted flow did not hold the lock at depth 1");
+            return false;
+        }
+
+        if (!State.TryPassOn(flow))
+        {
+            thread.Post(() => Released(flow));
+        }
+
+        return true;
+    }
+
     /// <summary>A release that found someone waiting and nothing published arrives: free the lock and hand it on.</summary>
     public void Released(object owner) => InMessage(() =>
     {
