@@ -40,6 +40,7 @@ internal static class Scenarios
             new(Runner.Ours, () => Contended(64, sizes.ContendedPerTask, new AqLimiter(4, system: system))),
             new("SemaphoreSlim", () => ContendedSemaphore(64, sizes.ContendedPerTask, new SemaphoreSlim(4))),
             new("RateLimiting", () => ContendedRateLimiter(64, sizes.ContendedPerTask, NewRateLimiter(4))),
+            new(Floors.Bare, () => Floors.TaskCallers(system, 64, sizes.ContendedPerTask, 4)),
         ], new Target("RateLimiting", 1.0));
 
         yield return new Scenario("queue-put", "ops/s",

@@ -21,6 +21,7 @@ internal static class UserPathScenarios
         [
             new(Runner.Ours, () => ActorCallers(system, 32, actorOps / 32, 4, lean: false)),
             new("facade-32-tasks", () => Scenarios.Contended(32, actorOps / 32, new AqLimiter(4, system: system), yieldWhileHeld: false)),
+            new(Floors.Bare, () => Floors.ActorCallers(system, 32, actorOps / 32, 4)),
         ], new Target("facade-32-tasks", 0.8));
 
         // The same loop in the protocol's lean form: no Queued replies, and each release carries the next acquire.
@@ -65,6 +66,7 @@ internal static class UserPathScenarios
         [
             new(Runner.Ours, () => Scenarios.Contended(256, sizes.ContendedPerTask / 4, new AqLimiter(8, system: system))),
             new("RateLimiting", () => Scenarios.ContendedRateLimiter(256, sizes.ContendedPerTask / 4, Scenarios.NewRateLimiter(8))),
+            new(Floors.Bare, () => Floors.TaskCallers(system, 256, sizes.ContendedPerTask / 4, 8)),
         ], new Target("RateLimiting", 1.0));
     }
 
