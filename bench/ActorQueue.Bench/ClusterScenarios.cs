@@ -60,6 +60,7 @@ internal sealed class ClusterScenarios : IAsyncDisposable
             new(Runner.Ours, () => ClusterLimiterContended(16, sizes.ContendedPerTask / 4)),
             new(SingleNode, () => LocalLimiterContended(local, 48, sizes.ContendedPerTask / 4)),
             new(Floors.Bare, () => Floors.ClusterCallers(_nodes, 16, sizes.ContendedPerTask / 4, 4, NextName("bench-floor"))),
+            new(Floors.BareQueued, () => Floors.ClusterCallers(_nodes, 16, sizes.ContendedPerTask / 4, 4, NextName("bench-floor"), replyQueued: true)),
         ]);
     }
 

@@ -14,6 +14,9 @@ internal static class Floors
     /// <summary>Subject name of a floor in a scenario's table.</summary>
     public const string Bare = "bare-actor-floor";
 
+    /// <summary>Subject name of the cluster floor that also answers "queued" to a request that must wait.</summary>
+    public const string BareQueued = "bare-floor-queued";
+
     /// <summary><paramref name="tasks"/> tasks each acquire a permit of <paramref name="permits"/> by message, yield, release by message.</summary>
     public static async Task<double> TaskCallers(ActorSystem system, int tasks, int perTask, int permits, bool yieldWhileHeld = true)
     {
@@ -73,11 +76,13 @@ internal static class Floors
     /// The bare limiter on <paramref name="nodes"/>[0] and <paramref name="tasksPerNode"/> tasks on each node, each node's
     /// tasks going through one agent actor of their node, which talks to the limiter over remoting with primitive
     /// messages (a <see cref="long"/> acquire id out and back, an <see cref="int"/> release): the least a strictly FIFO
-    /// cluster-wide limit costs when every acquire and release crosses to one place.
+    /// cluster-wide limit costs when every acquire and release crosses to one place. <paramref name="replyQueued"/>: a
+    /// request that must wait is also told so at once (a third message), as ActorQueue's gatekeeper tells a node's agent
+    /// (the node's counts and its callers' queued signal come from that reply).
     /// </summary>
-    public static async Task<double> ClusterCallers(IReadOnlyList<ActorSystem> nodes, int tasksPerNode, int perTask, int permits, string name)
+    public static async Task<double> ClusterCallers(IReadOnlyList<ActorSystem> nodes, int tasksPerNode, int perTask, int permits, string name, bool replyQueued = false)
     {
-        var floor = nodes[0].ActorOf(Props.Create(() => new BareLimiter(permits, false)), name);
+        var floor = nodes[0].ActorOf(Props.Create(() => new BareLimiter(permits, replyQueued)), name);
         var path = new RootActorPath(Akka.Cluster.Cluster.Get(nodes[0]).SelfAddress) / "user" / name;
         var agents = new List<IActorRef>();
         try
@@ -239,6 +244,8 @@ internal static class Floors
                     break;
                 case long granted when _waiting.Remove(granted, out var task):
                     task.TrySetResult();
+                    break;
+                case BareCaller.Queued:
                     break;
                 case BareLimiter.ReleaseOne:
                     _limiter.Tell(BareLimiter.ReleaseOne);
