@@ -108,6 +108,14 @@ public sealed class RateLoanTickTests
     }
 
     [Fact]
+    public void Only_the_system_clock_on_linux_has_a_cheap_tick()
+    {
+        Assert.Equal(OperatingSystem.IsLinux(), CheapTick.For(TimeProvider.System) is not null);
+        Assert.Null(CheapTick.For(_fake));
+        Assert.Null(new RateLoan(_fake).ReadTick());
+    }
+
+    [Fact]
     public void The_lender_trusts_the_tick_for_the_rest_of_the_step_it_lends_in()
     {
         var slots = new PermitPool(8);

@@ -8,7 +8,7 @@ public sealed class StripedCountTests
     [Fact]
     public async Task Racing_adders_on_every_processor_sum_to_every_add()
     {
-        const int adders = 4, each = 250_000;
+        const int adders = 8, each = 250_000;
         var count = new StripedCount();
         using var start = new Barrier(adders);
 
