@@ -31,7 +31,9 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// <summary>Where a claimed call's slot goes back.</summary>
     private readonly LoanReleaser _releaser;
 
-    private long _successful;
+    /// <summary>Leases granted; striped, since the claim path is otherwise down to a compare-and-swap.</summary>
+    private readonly StripedCount _successful = new();
+
     private long _failed;
 
     public ModelApiRateLimiter(ModelApiLimiter limiter, RateLoan loan, LoanReleaser releaser)
@@ -51,7 +53,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     {
         CurrentAvailablePermits = Math.Max(0, _limiter.Options.MaxConcurrent - _limiter.RunningCount),
         CurrentQueuedCount = _limiter.WaitingCount,
-        TotalSuccessfulLeases = Interlocked.Read(ref _successful),
+        TotalSuccessfulLeases = _successful.Read(),
         TotalFailedLeases = Interlocked.Read(ref _failed),
     };
 
@@ -68,7 +70,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
 
         if (_loan.TryClaim(permitCount))
         {
-            Interlocked.Increment(ref _successful);
+            _successful.Increment();
             return new LoanRateLease(_releaser);
         }
 
@@ -87,7 +89,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         // Disposed: the gatekeeper path throws ObjectDisposedException, before any claim.
         if (!cancellationToken.IsCancellationRequested && !_limiter.IsDisposed && _loan.TryClaim(permitCount))
         {
-            Interlocked.Increment(ref _successful);
+            _successful.Increment();
             return new(new LoanRateLease(_releaser));
         }
 
@@ -102,7 +104,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         try
         {
             var slot = await _limiter.Send(request, cancellationToken).ConfigureAwait(false);
-            Interlocked.Increment(ref _successful);
+            _successful.Increment();
             return new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Settler));
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)

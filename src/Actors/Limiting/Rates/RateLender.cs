@@ -96,7 +96,8 @@ internal sealed class RateLender
             return;
         }
 
-        // The stamp before gate time: the step's end mapped onto the clock then falls early if anything, never late.
+        // The tick before the stamp, the stamp before gate time: the step's end mapped onto each falls early if anything, never late.
+        var tick = _loan.ReadTick();
         var stamp = _time.GetTimestamp();
         var now = gate.Now;
         counts.Publish((int)_slots.InUse, 0);
@@ -123,7 +124,8 @@ internal sealed class RateLender
                    | (freeTokens > tokens ? LoanCaps.Tokens : LoanCaps.None);
 
         // After a shrink the pool holds more than its limit: a slot coming back must reach the pool, not the loan.
-        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped, withinLimit: _slots.InUse <= _slots.Limit);
+        _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped, withinLimit: _slots.InUse <= _slots.Limit,
+                   tickExpiresAt: tick is { } before ? CheapTick.DeadlineAfter(before, stepEnd - now) : long.MinValue);
     }
 
     /// <summary>The least any of <paramref name="rates"/> could grant now; unbounded when there are none.</summary>

@@ -13,8 +13,9 @@ namespace ActorQueue.Actors;
 /// is <see cref="Shut"/>; the write is a compare-and-swap from shut only because the limiter may close it meanwhile.</item>
 /// <item>Close: the limiter when disposed, or the gatekeeper when it stops (<see cref="Close"/>): for good; an open
 /// loan's unclaimed part is kept for the gatekeeper's last reclaim.</item>
-/// <item>Claimers: any thread; <see cref="TryClaim"/> reads the injected clock, and before the step ends subtracts one
-/// slot, one request and the tokens with a compare-and-swap that never takes a field below zero.</item>
+/// <item>Claimers: any thread; <see cref="TryClaim"/> checks that the step has not ended (a <see cref="CheapTick"/> before
+/// its deadline, or else the injected clock), and then subtracts one slot, one request and the tokens with a
+/// compare-and-swap that never takes a field below zero.</item>
 /// <item>Returners: any thread; <see cref="TryReturnSlot"/> adds a slot back while the loan is open and was lent with
 /// the pool within its limit (a pool slot given back is then what the gatekeeper would lend again at once); when it is
 /// shut, or the pool held more than its limit (a shrink), the slot goes back by message.</item>
@@ -68,6 +69,9 @@ internal sealed class RateLoan
     /// <summary>The clock the rates run on, read by claimers to stay inside the loan's step.</summary>
     private readonly TimeProvider _time;
 
+    /// <summary>A tick cheaper than <see cref="_time"/> that runs with it; <c>null</c> when none does.</summary>
+    private readonly CheapTick? _tick;
+
     /// <summary>Slots, requests and tokens lent and not claimed (slots returned included); negative when shut or closed.</summary>
     private long _packed = Shut;
 
@@ -76,6 +80,13 @@ internal sealed class RateLoan
 
     /// <summary>The clock stamp at which the loan's step ends; written before <see cref="_packed"/>, read after it.</summary>
     private long _expiresAt;
+
+    /// <summary>
+    /// The <see cref="CheapTick"/> before which the loan's step has surely not ended (<see cref="long.MinValue"/>: never
+    /// trusted); written before <see cref="_packed"/>, read after it. Deadlines only grow from loan to loan, so one read
+    /// beside a newer loan's word is still early.
+    /// </summary>
+    private long _tickExpiresAt = long.MinValue;
 
     /// <summary>The slots the current loan put in, so that lent minus unclaimed is what callers hold beyond the published count.</summary>
     private long _lentSlots;
@@ -92,7 +103,18 @@ internal sealed class RateLoan
     /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
     private long _settledOut;
 
-    public RateLoan(TimeProvider time) => _time = time;
+    /// <summary>A loan on <paramref name="time"/>, checked against the cheap tick that runs with it if one is known.</summary>
+    public RateLoan(TimeProvider time)
+        : this(time, CheapTick.For(time))
+    {
+    }
+
+    /// <summary>A loan on <paramref name="time"/> whose claims trust <paramref name="tick"/> before a loan's tick deadline.</summary>
+    public RateLoan(TimeProvider time, CheapTick? tick)
+    {
+        _time = time;
+        _tick = tick;
+    }
 
     /// <summary>Slots claimed from the current loan net of slots returned to it: held by callers the gatekeeper has not counted yet (negative when more came back).</summary>
     public long ClaimedSlots
@@ -111,7 +133,7 @@ internal sealed class RateLoan
     public bool IsOpen => Volatile.Read(ref _packed) >= 0;
 
     /// <summary>Whether a claim of one request and <paramref name="tokens"/> would find them lent now (a probe; it claims nothing).</summary>
-    public bool Covers(long tokens) => Fits(Volatile.Read(ref _packed), tokens) && _time.GetTimestamp() < Volatile.Read(ref _expiresAt);
+    public bool Covers(long tokens) => Fits(Volatile.Read(ref _packed), tokens) && InStep();
 
     private string DebuggerDisplay
     {
@@ -127,7 +149,7 @@ internal sealed class RateLoan
     public bool TryClaim(long tokens)
     {
         var seen = Volatile.Read(ref _packed);
-        if (!Fits(seen, tokens) || _time.GetTimestamp() >= Volatile.Read(ref _expiresAt))
+        if (!Fits(seen, tokens) || !InStep())
         {
             return false;
         }
@@ -212,7 +234,7 @@ internal sealed class RateLoan
         }
 
         var shortOf = SlotsOf(packed) < 1 ? LoanCaps.Slots : ((packed >> CallShift) & MaxCalls) < 1 ? LoanCaps.Calls : LoanCaps.Tokens;
-        if (_time.GetTimestamp() < Volatile.Read(ref _expiresAt) && (_capped & shortOf) == 0)
+        if (InStep() && (_capped & shortOf) == 0)
         {
             return false;
         }
@@ -230,17 +252,22 @@ internal sealed class RateLoan
     /// <param name="expiresAt">The clock stamp at which the rates' current step ends.</param>
     /// <param name="capped">The fields of which the pool or a rate had more than the loan holds.</param>
     /// <param name="withinLimit">Whether the pool's slots in use, the lent ones included, are within its limit, so a slot given back may go into the loan.</param>
-    public void Lend(long slots, long calls, long tokens, long expiresAt, LoanCaps capped, bool withinLimit = true)
+    /// <param name="tickExpiresAt">The <see cref="CheapTick"/> before which the step has surely not ended (<see cref="CheapTick.DeadlineAfter"/>); by default never trusted.</param>
+    public void Lend(long slots, long calls, long tokens, long expiresAt, LoanCaps capped, bool withinLimit = true, long tickExpiresAt = long.MinValue)
     {
         Debug.Assert(Volatile.Read(ref _packed) is Shut or Closed, "The gatekeeper lends only a loan it reclaimed.");
         Debug.Assert(slots is >= 0 and <= MaxSlots && calls is >= 0 and <= MaxCalls && tokens is >= 0 and <= MaxTokens, "Each field fits its bits.");
         Volatile.Write(ref _expiresAt, expiresAt);
+        Volatile.Write(ref _tickExpiresAt, tickExpiresAt);
         Volatile.Write(ref _lentSlots, slots);
         _capped = capped;
         Volatile.Write(ref _renewAsked, 0);
         // Not a plain store: the limiter may close the loan from any thread when it is disposed, and closed is for good.
         Interlocked.CompareExchange(ref _packed, (withinLimit ? ReturnsInto : 0) | (slots << SlotShift) | (calls << CallShift) | tokens, Shut);
     }
+
+    /// <summary>Gatekeeper, before it reads the clock a loan's deadline is computed from: the cheap tick now; <c>null</c> when there is none.</summary>
+    public long? ReadTick() => _tick?.Now;
 
     /// <summary>Gatekeeper: shuts the loan and takes back what nobody claimed.</summary>
     /// <returns>
@@ -279,6 +306,13 @@ internal sealed class RateLoan
             Volatile.Write(ref _closedWith, was);
         }
     }
+
+    /// <summary>
+    /// Whether the loan's step has not ended: the cheap tick, read first, answers while it is before its deadline (the
+    /// clock is then surely before the step's end); from there on, the clock itself.
+    /// </summary>
+    private bool InStep() =>
+        (_tick is { } tick && tick.Now < Volatile.Read(ref _tickExpiresAt)) || _time.GetTimestamp() < Volatile.Read(ref _expiresAt);
 
     private static long SlotsOf(long packed) => (packed >> SlotShift) & MaxSlots;
 

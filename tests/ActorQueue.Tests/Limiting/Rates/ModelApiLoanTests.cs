@@ -67,6 +67,26 @@ public sealed class ModelApiLoanTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_claimed_lease_disposed_twice_gives_its_slot_back_once()
+    {
+        using var limiter = Limiter(maxConcurrent: 2);
+        var adapter = await Lending(limiter);
+        var first = adapter.AttemptAcquire(1);
+        using var second = adapter.AttemptAcquire(1);
+        Assert.True(first.IsAcquired && second.IsAcquired);
+
+        first.Dispose();
+        first.Dispose();
+
+        Assert.Equal(1, limiter.RunningCount);
+        using var third = adapter.AttemptAcquire(1);
+        using var fourth = adapter.AttemptAcquire(1);
+        Assert.True(third.IsAcquired);
+        Assert.False(fourth.IsAcquired, "the second dispose gave nothing back: one slot was free, not two");
+        Assert.Equal(3, adapter.GetStatistics()!.TotalSuccessfulLeases);
+    }
+
+    [Fact]
     public async Task A_synchronous_attempt_after_the_refill_gets_the_gatekeeper_to_lend_the_refill_once()
     {
         using var limiter = Limiter(requestsPerMinute: 2);
