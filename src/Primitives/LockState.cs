@@ -267,15 +267,27 @@ internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPo
             return;
         }
 
+        OtherQueued(waiter);
         _gateQueue ??= waiter.Queue;
     }
 
     /// <summary>Coordinator, stopping: every later acquire goes to the stopped coordinator and fails; nothing is left to take.</summary>
-    public void Close()
+    public void Close(PermitGate gate)
     {
         Interlocked.Or(ref _word, Closed);
         Interlocked.Exchange(ref _head, null);
         _published = null;
+        if (_line is { } line)
+        {
+            // Back into the gate, whose waiters are failed next; a flow that joins later is refused and sends its
+            // waiter to the stopped coordinator, which fails it.
+            _line = null;
+            foreach (var waiter in line.TakeBack())
+            {
+                OtherQueued(waiter);
+                gate.Requeue(waiter);
+            }
+        }
     }
 
     /// <inheritdoc />

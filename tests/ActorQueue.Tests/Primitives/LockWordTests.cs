@@ -103,7 +103,7 @@ public class LockWordTests
         var holder = new object();
         Assert.True(state.TryTakeOrAnnounce());
         state.Grant(holder, 1);
-        state.Close();
+        state.Close(new LockCoordinatorStandIn(state).Gate); // nothing published: no waiter to move back
 
         Assert.False(state.TryTakeOrAnnounce()); // it goes to the stopped coordinator, which fails it
         Assert.True(state.TryClaimRelease(holder, out _));

@@ -105,9 +105,14 @@ internal sealed class LockCoordinatorStandIn
     /// <summary>The flow waiters in the order the gate queued them (the FIFO every grant must follow).</summary>
     public List<PermitWaiter> QueuedOrder { get; } = [];
 
-    /// <summary>A flow's waiter arrives (announced by its flow before it was sent).</summary>
+    /// <summary>A waiter arrives: a flow's (announced and counted as sending by its flow before it was sent) or an actor's (announced here).</summary>
     public void Deliver(PermitWaiter waiter) => InMessage(() =>
     {
+        if (waiter is LockWaiter)
+        {
+            State.Arrived();
+        }
+
         if (waiter.IsWithdrawn)
         {
             State.Leave();
@@ -127,6 +132,7 @@ internal sealed class LockCoordinatorStandIn
         if (Gate.Withdraw(waiter))
         {
             State.Leave();
+            State.OtherLeft(waiter);
         }
     });
 
@@ -135,7 +141,7 @@ internal sealed class LockCoordinatorStandIn
 
     /// <summary>
     /// A racing flow's release of its only level, as <c>AsyncLock</c> does it: claim the release, hand the lock to the
-    /// published head, else tell the coordinator (posted on <paramref name="thread"/>). <c>false</c>, with the failure
+    /// next flow of the published line or the published head, else tell the coordinator (posted on <paramref name="thread"/>). <c>false</c>, with the failure
     /// in <paramref name="failures"/>, when the flow did not hold the lock at depth 1.
     /// </summary>
     public bool ReleaseLast(object flow, CoordinatorThread thread, ConcurrentQueue<string> failures)
@@ -174,7 +180,7 @@ internal sealed class LockCoordinatorStandIn
     {
         State.BeginMessage(Gate);
         handle();
-        State.EndMessage();
+        State.EndMessage(Gate);
     }
 
     /// <summary>The coordinator's books on the word: the grantee becomes the holder; a waiter granted from the queue leaves.</summary>
@@ -195,6 +201,7 @@ internal sealed class LockCoordinatorStandIn
             if (grant.Waited)
             {
                 _state.Leave();
+                _state.OtherLeft(waiter);
             }
         }
 
