@@ -8,8 +8,8 @@ namespace ActorQueue.Primitives;
 /// A reentrant async lock whose waiters live in a coordinator actor. The flow that holds it may acquire it again
 /// and must release it as many times; other flows wait in FIFO order. While nobody waits, a flow takes the free lock
 /// and frees it again without a message (see <see cref="LockState"/>); a newcomer never takes it while anyone waits.
-/// A flow's last release while flows wait hands the lock straight to the first of them when the coordinator has
-/// published it, again without a message.
+/// While only flows wait, the coordinator leaves them in a line (<see cref="LockLine"/>) that a flow finding the lock
+/// held joins and a flow's last release serves, again without a message.
 /// </summary>
 /// <remarks>
 /// <para>"Flow" means the logical async flow that acquired (an <see cref="AsyncLocal{T}"/> identity). The caveat of

@@ -3,7 +3,7 @@ using ActorQueue.Coordination;
 
 namespace ActorQueue.Primitives;
 
-// The lock's hand-off slot: the coordinator publishes its gate's head, a releasing holder takes it (the protocol is in the remarks on LockState).
+// The lock's hand-off: the coordinator publishes its line of flows or its gate's head, a releasing holder serves or takes it (the protocol is in the remarks on LockState).
 internal sealed partial class LockState
 {
     /// <summary>
@@ -30,7 +30,7 @@ internal sealed partial class LockState
     /// <summary>The gate's FIFO (its one priority level: every lock waiter has priority 0), whose head is the gate's head; the coordinator's only.</summary>
     private WaiterQueue<PermitWaiter>? _gateQueue;
 
-    /// <summary>Whether a waiter is published for a releaser to take (the gate's head, as of the coordinator's last message).</summary>
+    /// <summary>Whether a waiter is published for a releaser to take: the gate's head, or a flow in the line.</summary>
     public bool IsHeadPublished => Volatile.Read(ref _head) is not null || InLine > 0;
 
     /// <summary>

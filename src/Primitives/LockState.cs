@@ -17,6 +17,11 @@ namespace ActorQueue.Primitives;
 /// published head out of the hand-off slot (one exchange), counts it out of the word and grants it, the held bit never
 /// clearing; when nothing is published, the holder stays and the flow tells the coordinator
 /// (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>The line (<see cref="LockLine"/>): while only flows wait, the coordinator moves them into it at the end of a
+/// message (<see cref="EndMessage"/>) and takes it back at the start of the next (<see cref="BeginMessage"/>); a flow
+/// that announced joins it instead of sending its waiter (<see cref="TryJoinLine"/>, not while another flow's waiter
+/// is on its way), and a releaser serves its next flow as it would take the published head. Each waiter is served by
+/// one releaser or handed back to the coordinator, never both.</item>
 /// <item>The hand-off slot: the coordinator empties it (one exchange) at the start of every message
 /// (<see cref="BeginMessage"/>) and puts the gate's head in it at the end (<see cref="EndMessage"/>) if that head is a
 /// flow's <see cref="LockWaiter"/>; finding it emptied by a releaser, it unlinks that waiter from the gate before it
