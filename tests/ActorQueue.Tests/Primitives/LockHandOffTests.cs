@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ActorQueue.Coordination;
 using ActorQueue.Primitives;
 using Akka.Actor;
@@ -226,11 +225,8 @@ public class LockHandOffTests
         const int rounds = 20_000;
         var state = new LockState();
         var coordinator = new LockCoordinatorStandIn(state);
-        var thread = new CoordinatorThread(message => ((Action)message)());
-        var failures = new ConcurrentQueue<string>();
+        var holders = new RacingHolders(coordinator, new CoordinatorThread(message => ((Action)message)()));
         var grantOrder = new List<PermitWaiter>();
-        var inside = 0;
-        var mostInside = 0;
         var start = new Barrier(threads);
 
         var flows = Enumerable.Range(0, threads).Select(index => new Thread(() =>
@@ -249,41 +245,37 @@ public class LockHandOffTests
                     waiter = new LockWaiter(ActorRefs.Nobody, flow);
                     var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
                     var sent = waiter;
-                    thread.Post(() => coordinator.Deliver(sent));
+                    holders.Thread.Post(() => coordinator.Deliver(sent));
                     if (i % 7 == index % 7 && waiter.TryCancel(CancellationToken.None))
                     {
-                        thread.Post(() => coordinator.Withdraw(sent));
+                        holders.Thread.Post(() => coordinator.Withdraw(sent));
                         continue;
                     }
 
                     if (!granted.Wait(TimeSpan.FromSeconds(60)))
                     {
-                        failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        holders.Failures.Enqueue("a waiter was never granted: a wake-up was lost");
                         return;
                     }
                 }
 
-                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
-                if (waiter is not null)
+                var held = holders.HoldThenRelease(flow, () =>
                 {
-                    grantOrder.Add(waiter); // not thread-safe: exact only if the holders never overlap
-                }
+                    if (waiter is not null)
+                    {
+                        grantOrder.Add(waiter); // not thread-safe: exact only if the holders never overlap
+                    }
 
-                Thread.SpinWait(20); // work while held, so that others queue and releases find a head to hand on to
-
-                Interlocked.Decrement(ref inside);
-                if (!coordinator.ReleaseLast(flow, thread, failures))
+                    Thread.SpinWait(20); // work while held, so that others queue and releases find a head to hand on to
+                });
+                if (!held)
                 {
                     return;
                 }
             }
         })).ToArray();
-        Racers.Run(flows);
-        thread.Stop();
+        holders.Run(flows);
 
-        Assert.Empty(failures);
-        Assert.Empty(coordinator.Failures);
-        Assert.Equal(1, mostInside);
         Assert.True(grantOrder.Count > coordinator.GateGrants, "no release ever handed the lock to a published head");
         var granted = grantOrder.ToHashSet();
         var queued = coordinator.QueuedOrder.Where(granted.Contains).ToList();
@@ -301,13 +293,10 @@ public class LockHandOffTests
         const int rounds = 20_000;
         var state = new LockState();
         var coordinator = new LockCoordinatorStandIn(state);
-        var thread = new CoordinatorThread(message => ((Action)message)());
-        var failures = new ConcurrentQueue<string>();
+        var holders = new RacingHolders(coordinator, new CoordinatorThread(message => ((Action)message)()));
         var holds = new List<(long Started, long Returned)>(); // in the order the lock was held
         var clock = 0L;
         var joins = 0;
-        var inside = 0;
-        var mostInside = 0;
         var start = new Barrier(threads);
 
         var flows = Enumerable.Range(0, threads).Select(index => new Thread(() =>
@@ -334,40 +323,36 @@ public class LockHandOffTests
                     else
                     {
                         state.Sending();
-                        thread.Post(() => coordinator.Deliver(waiter));
+                        holders.Thread.Post(() => coordinator.Deliver(waiter));
                     }
 
                     returned = Interlocked.Increment(ref clock);
                     if (i % 5 == index % 5 && waiter.TryCancel(CancellationToken.None))
                     {
-                        thread.Post(() => coordinator.Withdraw(waiter)); // a take-back, too, when a line is published
+                        holders.Thread.Post(() => coordinator.Withdraw(waiter)); // a take-back, too, when a line is published
                         continue;
                     }
 
                     if (!granted.Wait(TimeSpan.FromSeconds(60)))
                     {
-                        failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        holders.Failures.Enqueue("a waiter was never granted: a wake-up was lost");
                         return;
                     }
                 }
 
-                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
-                holds.Add((started, returned)); // not thread-safe: exact only if the holders never overlap
-                Thread.SpinWait(20); // work while held, so that others queue and releases find the line
-
-                Interlocked.Decrement(ref inside);
-                if (!coordinator.ReleaseLast(flow, thread, failures))
+                var held = holders.HoldThenRelease(flow, () =>
+                {
+                    holds.Add((started, returned)); // not thread-safe: exact only if the holders never overlap
+                    Thread.SpinWait(20); // work while held, so that others queue and releases find the line
+                });
+                if (!held)
                 {
                     return;
                 }
             }
         })).ToArray();
-        Racers.Run(flows);
-        thread.Stop();
+        holders.Run(flows);
 
-        Assert.Empty(failures);
-        Assert.Empty(coordinator.Failures);
-        Assert.Equal(1, mostInside);
         Assert.True(joins > 0, "no flow ever joined the line");
         Assert.True(holds.Count > coordinator.GateGrants, "no release ever served the line");
 

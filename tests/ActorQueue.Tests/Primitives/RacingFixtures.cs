@@ -83,6 +83,41 @@ internal sealed class RacingWaiter(object? owner = null) : PermitWaiter
 }
 
 /// <summary>
+/// Racing flows that hold a lock driven through a <see cref="LockCoordinatorStandIn"/> on a <see cref="CoordinatorThread"/>:
+/// each hold counts who is inside, then releases its only level as <c>AsyncLock</c> does; <see cref="Run"/> checks that
+/// nothing failed and nobody held together.
+/// </summary>
+internal sealed class RacingHolders(LockCoordinatorStandIn coordinator, CoordinatorThread thread)
+{
+    private int _inside;
+    private int _mostInside;
+
+    public CoordinatorThread Thread { get; } = thread;
+
+    /// <summary>What went wrong on the flows' side.</summary>
+    public ConcurrentQueue<string> Failures { get; } = new();
+
+    /// <summary>Runs <paramref name="whileHeld"/> as a holder, then releases; <c>false</c> when the flow must stop.</summary>
+    public bool HoldThenRelease(object flow, Action whileHeld)
+    {
+        Poll.InterlockedMax(ref _mostInside, Interlocked.Increment(ref _inside));
+        whileHeld();
+        Interlocked.Decrement(ref _inside);
+        return coordinator.ReleaseLast(flow, Thread, Failures);
+    }
+
+    /// <summary>Runs the racing flows to the end, stops the coordinator's thread and checks both sides.</summary>
+    public void Run(Thread[] flows)
+    {
+        Racers.Run(flows);
+        Thread.Stop();
+        Assert.Empty(Failures);
+        Assert.Empty(coordinator.Failures);
+        Assert.Equal(1, _mostInside);
+    }
+}
+
+/// <summary>
 /// The lock's coordinator as <c>LockCoordinator</c> runs it, without an actor: every message takes the published head
 /// back and sweeps first and publishes the head again last; a release it is told of frees the lock and hands it on.
 /// Call it from one thread at a time (the test's, or a <see cref="CoordinatorThread"/>).
