@@ -78,6 +78,11 @@ internal static class Scenarios
             new("SemaphoreSlim", () => ContendedSemaphore(16, sizes.LockContendedPerTask, new SemaphoreSlim(1))),
         ], new Target("NitoAsyncEx", 1.0));
 
+        foreach (var scenario in LockFloorScenarios.All(system, sizes))
+        {
+            yield return scenario;
+        }
+
         yield return new Scenario("condition-pingpong", "ops/s",
         [
             new(Runner.Ours, () => ConditionPingPong(new AsyncCondition(system: system), sizes.PingPongTurns)),

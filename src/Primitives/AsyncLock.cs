@@ -8,8 +8,8 @@ namespace ActorQueue.Primitives;
 /// A reentrant async lock whose waiters live in a coordinator actor. The flow that holds it may acquire it again
 /// and must release it as many times; other flows wait in FIFO order. While nobody waits, a flow takes the free lock
 /// and frees it again without a message (see <see cref="LockState"/>); a newcomer never takes it while anyone waits.
-/// A flow's last release while flows wait hands the lock straight to the first of them when the coordinator has
-/// published it, again without a message.
+/// While only flows wait, the coordinator leaves them in a line (<see cref="LockLine"/>) that a flow finding the lock
+/// held joins and a flow's last release serves, again without a message.
 /// </summary>
 /// <remarks>
 /// <para>"Flow" means the logical async flow that acquired (an <see cref="AsyncLocal{T}"/> identity). The caveat of
@@ -41,8 +41,8 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
     /// <summary>Whether some flow or actor holds the lock.</summary>
     public bool IsLocked => State.IsHeld;
 
-    /// <summary>Callers waiting now, as of the last message the coordinator handled.</summary>
-    internal int WaitingCount => State.Waiting;
+    /// <summary>Callers waiting now: in the coordinator's gate as of its last message, and in the published line.</summary>
+    internal int WaitingCount => State.Waiting + State.InLine;
 
     /// <summary>The coordinator actor, for actor callers.</summary>
     public IActorRef Coordinator => _handle.Coordinator;
@@ -73,8 +73,15 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
             return Taken;
         }
 
-        // Announced: a holder's reentry, or a wait in the coordinator's FIFO.
+        // Announced: a wait, in the published line without a message if there is one, else in the coordinator's FIFO;
+        // or a holder's reentry, which is the coordinator's.
         var waiter = new LockWaiter(Coordinator, owner);
+        if (!State.IsHeldBy(owner) && State.TryJoinLine(waiter))
+        {
+            return waiter.WaitAsTaskAsync(cancellationToken);
+        }
+
+        State.Sending();
         return _handle.Send(waiter, cancellationToken);
     }
 

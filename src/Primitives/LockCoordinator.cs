@@ -25,7 +25,7 @@ internal sealed class LockCoordinator : CoordinatorActor
         : base(nameof(AsyncLock), state, state)
     {
         _state = state;
-        Receive<PrimitiveWaiter>(Offer); // a facade flow announced itself, then sent its waiter
+        Receive<PrimitiveWaiter>(Arrive); // a facade flow announced itself, then sent its waiter
         Receive<LockRelease>(HandleLockRelease);
         Receive<ConditionWait>(HandleConditionWait);
         Receive<ConditionNotify>(HandleConditionNotify);
@@ -44,6 +44,7 @@ internal sealed class LockCoordinator : CoordinatorActor
         if (grant.Waited)
         {
             _state.Leave(); // it left the queue; a waiter granted on arrival leaves in Offer
+            _state.OtherLeft(waiter);
         }
     }
 
@@ -57,7 +58,7 @@ internal sealed class LockCoordinator : CoordinatorActor
         // gate changes, and published again when the message is done.
         _state.BeginMessage(Gate);
         var handled = base.AroundReceive(receive, message);
-        _state.EndMessage();
+        _state.EndMessage(Gate);
         return handled;
     }
 
@@ -65,12 +66,16 @@ internal sealed class LockCoordinator : CoordinatorActor
     protected override void PostStop()
     {
         // Closed before the gate fails its waiters, so no releaser takes one of them as it is failed.
-        _state.Close();
+        _state.Close(Gate);
         base.PostStop();
     }
 
     /// <inheritdoc />
-    protected override void Withdrawn(PermitWaiter waiter) => _state.Leave();
+    protected override void Withdrawn(PermitWaiter waiter)
+    {
+        _state.Leave();
+        _state.OtherLeft(waiter);
+    }
 
     /// <inheritdoc />
     protected override void HandleOwnerStopped(IActorRef owner)
@@ -96,7 +101,7 @@ internal sealed class LockCoordinator : CoordinatorActor
         }
 
         _state.ConditionWaiters = 0;
-        _state.Close();
+        _state.Close(Gate);
     }
 
     private void HandleProtocolAcquire(CoordinatorProtocol.Acquire message)
@@ -106,6 +111,13 @@ internal sealed class LockCoordinator : CoordinatorActor
         _state.Announce();
         _state.Sweep(Gate);
         Offer(ActorWaiter(message.RequestId));
+    }
+
+    /// <summary>A flow's waiter arrived (the line, if any, was taken back at the start of this message).</summary>
+    private void Arrive(PrimitiveWaiter waiter)
+    {
+        _state.Arrived();
+        Offer(waiter);
     }
 
     /// <summary>Offers an announced waiter: a reentry at once, anyone else through the gate.</summary>

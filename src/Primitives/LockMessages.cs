@@ -8,8 +8,8 @@ namespace ActorQueue.Primitives;
 internal sealed record LockRelease(object Owner) : IDeadLetterSuppression;
 
 /// <summary>
-/// A flow waiting for the lock. Besides the coordinator's gate, a releasing holder may grant it directly once the
-/// coordinator has published it as the gate's head (<see cref="LockState.TryPassOn"/>); then the holder is written by
+/// A flow waiting for the lock. Besides the coordinator's gate, a releasing holder may grant it directly while it
+/// stands in the published line or is published as the gate's head (<see cref="LockState.TryPassOn"/>); then the holder is written by
 /// the grant itself, once it has won over a cancellation and before the continuation is scheduled. A condition waiter
 /// is never published: its deferred cancellation is ordered by the coordinator's mailbox, which a hand-off bypasses.
 /// </summary>

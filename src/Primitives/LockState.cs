@@ -17,6 +17,11 @@ namespace ActorQueue.Primitives;
 /// published head out of the hand-off slot (one exchange), counts it out of the word and grants it, the held bit never
 /// clearing; when nothing is published, the holder stays and the flow tells the coordinator
 /// (<see cref="LockRelease"/>), which frees the lock and hands it on.</item>
+/// <item>The line (<see cref="LockLine"/>): while only flows wait, the coordinator moves them into it at the end of a
+/// message (<see cref="EndMessage"/>) and takes it back at the start of the next (<see cref="BeginMessage"/>); a flow
+/// that announced joins it instead of sending its waiter (<see cref="TryJoinLine"/>, not while another flow's waiter
+/// is on its way), and a releaser serves its next flow as it would take the published head. Each waiter is served by
+/// one releaser or handed back to the coordinator, never both.</item>
 /// <item>The hand-off slot: the coordinator empties it (one exchange) at the start of every message
 /// (<see cref="BeginMessage"/>) and puts the gate's head in it at the end (<see cref="EndMessage"/>) if that head is a
 /// flow's <see cref="LockWaiter"/>; finding it emptied by a releaser, it unlinks that waiter from the gate before it
@@ -267,15 +272,27 @@ internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPo
             return;
         }
 
+        OtherQueued(waiter);
         _gateQueue ??= waiter.Queue;
     }
 
     /// <summary>Coordinator, stopping: every later acquire goes to the stopped coordinator and fails; nothing is left to take.</summary>
-    public void Close()
+    public void Close(PermitGate gate)
     {
         Interlocked.Or(ref _word, Closed);
         Interlocked.Exchange(ref _head, null);
         _published = null;
+        if (_line is { } line)
+        {
+            // Back into the gate, whose waiters are failed next; a flow that joins later is refused and sends its
+            // waiter to the stopped coordinator, which fails it.
+            _line = null;
+            foreach (var waiter in line.TakeBack())
+            {
+                OtherQueued(waiter);
+                gate.Requeue(waiter);
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ActorQueue.Coordination;
 using ActorQueue.Primitives;
 using Akka.Actor;
@@ -13,33 +12,84 @@ namespace ActorQueue.Tests.Primitives;
 public class LockHandOffTests
 {
     [Fact]
-    public void A_release_hands_the_lock_to_the_published_head_and_the_coordinator_only_unlinks_it()
+    public void Releases_hand_the_lock_down_the_line_of_flows_without_the_coordinator()
+    {
+        var (state, coordinator, holder) = Held();
+        var first = Waiting(coordinator); // its message ends with every waiter, a flow's, moved into the line
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        var second = Joined(state); // no message
+        var third = Joined(state);
+        Assert.Equal(3, state.InLine);
+
+        Assert.True(state.TryPassOn(holder)); // no message to the coordinator
+        Assert.True(Granted(first));
+        Assert.True(state.IsHeld);
+        Assert.True(state.IsHeldBy(first.Flow)); // the holder is written before the continuation runs
+        Assert.Equal(2, state.Announced); // the releaser counted the first out
+
+        Release(state, first.Flow); // the coordinator has not run since: the line still serves
+        Assert.True(Granted(second));
+        Assert.False(third.Waiter.IsCompleted);
+        Release(state, second.Flow);
+        Assert.True(Granted(third));
+        Assert.Equal(0, coordinator.GateGrants);
+        Assert.Equal(0, state.Announced);
+
+        Release(state, third.Flow); // nobody waits: freed without the coordinator
+        Assert.False(state.IsHeld);
+        coordinator.Nothing(); // takes the empty line back, publishes nothing (the lock is free)
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.InLine);
+        Assert.True(state.TryTakeOrAnnounce());
+    }
+
+    [Fact]
+    public void A_line_taken_back_returns_its_flows_to_the_gate_in_order_ahead_of_the_message_that_took_it()
     {
         var (state, coordinator, holder) = Held();
         var first = Waiting(coordinator);
-        var second = Waiting(coordinator);
+        var second = Joined(state);
+        var actor = new Coordination.TestWaiter("actor");
+        Assert.False(state.TryTakeOrAnnounce());
+        coordinator.Deliver(actor); // takes the line back first: both flows are ahead of the actor
+        Assert.Equal(0, state.InLine); // an actor waits: no line, the head (the first flow) is published instead
+        Assert.Equal(3, coordinator.Gate.Waiting); // both flows and the actor stand in the gate; the grants below show their order
 
-        Assert.True(state.TryPassOn(holder)); // no message to the coordinator
-
+        Assert.True(state.TryPassOn(holder)); // the published head
         Assert.True(Granted(first));
-        Assert.False(second.Waiter.IsCompleted);
-        Assert.True(state.IsHeld);
-        Assert.True(state.IsHeldBy(first.Flow)); // the holder is written before the continuation runs
-        Assert.Equal(1, state.Announced); // the taker counted the head out; the second still waits
-
-        coordinator.Nothing(); // the coordinator's next message unlinks the head, counting nothing twice
-        Assert.Equal(1, coordinator.Gate.Waiting);
-        Assert.Equal(1, state.Announced);
-
-        Release(state, first.Flow); // the second is published by now: handed on again
+        coordinator.Nothing(); // publishes the second
+        Release(state, first.Flow);
         Assert.True(Granted(second));
-        coordinator.Nothing();
-        Assert.Equal(0, coordinator.Gate.Waiting);
-        Assert.Equal(0, state.Announced);
+        Assert.False(actor.IsGranted);
+        coordinator.Nothing(); // the actor is the head now: nothing published
+        Assert.True(state.TryClaimRelease(second.Flow, out _));
+        Assert.False(state.TryPassOn(second.Flow));
+        coordinator.Released(second.Flow);
+        Assert.True(actor.IsGranted);
+        Assert.Empty(coordinator.Failures);
+    }
 
-        Release(state, second.Flow); // nobody waits: freed without the coordinator
-        Assert.False(state.IsHeld);
-        Assert.True(state.TryTakeOrAnnounce());
+    [Fact]
+    public void A_flow_whose_waiter_is_on_its_way_keeps_later_flows_out_of_the_line()
+    {
+        var (state, coordinator, holder) = Held();
+        var first = Waiting(coordinator); // a line is published
+        var sent = new LockWaiter(ActorRefs.Nobody, new object());
+        Assert.False(state.TryTakeOrAnnounce());
+        state.Sending(); // its acquire returned with its waiter in the coordinator's mailbox
+
+        var later = new LockWaiter(ActorRefs.Nobody, new object());
+        Assert.False(state.TryTakeOrAnnounce());
+        Assert.False(state.TryJoinLine(later)); // it would be served before the waiter on its way
+        state.Sending();
+        coordinator.Deliver(sent);
+        coordinator.Deliver(later);
+
+        Assert.True(state.TryPassOn(holder));
+        Assert.True(Granted(first));
+        Release(state, first.Flow);
+        Assert.True(sent.IsCompleted);
+        Assert.False(later.IsCompleted);
     }
 
     [Fact]
@@ -89,6 +139,9 @@ public class LockHandOffTests
         var (state, coordinator, holder) = Held();
         var cancelled = Waiting(coordinator);
         var next = Waiting(coordinator);
+        var actor = new Coordination.TestWaiter("actor"); // behind them: no line, the head is published
+        Assert.False(state.TryTakeOrAnnounce());
+        coordinator.Deliver(actor);
         Assert.True(cancelled.Waiter.TryCancel(CancellationToken.None)); // its withdrawal is still on its way
 
         Assert.False(state.TryPassOn(holder)); // took the cancelled head; the next is not published: tell the coordinator
@@ -98,8 +151,42 @@ public class LockHandOffTests
 
         coordinator.Withdraw(cancelled.Waiter); // arrives late: it was unlinked already and is not counted out twice
         Assert.Empty(coordinator.Failures);
+        Assert.Equal(1, coordinator.Gate.Waiting); // the actor
+        Assert.Equal(1, state.Announced);
+    }
+
+    [Fact]
+    public void A_cancelled_flow_in_the_line_takes_nothing_and_the_release_serves_the_next()
+    {
+        var (state, coordinator, holder) = Held();
+        var cancelled = Waiting(coordinator);
+        var next = Joined(state);
+        Assert.True(cancelled.Waiter.TryCancel(CancellationToken.None)); // its withdrawal is still on its way
+
+        Assert.True(state.TryPassOn(holder)); // served the cancelled one, counted it out, went round: the next
+        Assert.True(Granted(next));
+        Assert.Equal(0, state.Announced);
+
+        coordinator.Withdraw(cancelled.Waiter); // arrives late: in no queue, not counted out twice
+        Assert.Empty(coordinator.Failures);
         Assert.Equal(0, coordinator.Gate.Waiting);
         Assert.Equal(0, state.Announced);
+    }
+
+    [Fact]
+    public void A_flow_cancelled_in_the_line_leaves_when_the_coordinator_takes_the_line_back()
+    {
+        var (state, coordinator, holder) = Held();
+        var cancelled = Waiting(coordinator);
+        var next = Joined(state);
+        Assert.True(cancelled.Waiter.TryCancel(CancellationToken.None));
+
+        coordinator.Withdraw(cancelled.Waiter); // takes the line back: the cancelled one leaves, the next goes back
+        Assert.Equal(1, state.Announced);
+        Assert.True(state.TryPassOn(holder));
+        Assert.True(Granted(next));
+        Assert.Equal(0, state.Announced);
+        Assert.Empty(coordinator.Failures);
     }
 
     [Fact]
@@ -124,7 +211,7 @@ public class LockHandOffTests
         var (state, coordinator, holder) = Held();
         var waiting = Waiting(coordinator);
 
-        state.Close();
+        state.Close(coordinator.Gate);
 
         Assert.True(state.TryPassOn(holder)); // closed: freed, the waiter is the stopping coordinator's to fail
         Assert.False(waiting.Waiter.IsCompleted);
@@ -138,11 +225,8 @@ public class LockHandOffTests
         const int rounds = 20_000;
         var state = new LockState();
         var coordinator = new LockCoordinatorStandIn(state);
-        var thread = new CoordinatorThread(message => ((Action)message)());
-        var failures = new ConcurrentQueue<string>();
+        var holders = new RacingHolders(coordinator, new CoordinatorThread(message => ((Action)message)()));
         var grantOrder = new List<PermitWaiter>();
-        var inside = 0;
-        var mostInside = 0;
         var start = new Barrier(threads);
 
         var flows = Enumerable.Range(0, threads).Select(index => new Thread(() =>
@@ -161,47 +245,128 @@ public class LockHandOffTests
                     waiter = new LockWaiter(ActorRefs.Nobody, flow);
                     var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
                     var sent = waiter;
-                    thread.Post(() => coordinator.Deliver(sent));
+                    holders.Thread.Post(() => coordinator.Deliver(sent));
                     if (i % 7 == index % 7 && waiter.TryCancel(CancellationToken.None))
                     {
-                        thread.Post(() => coordinator.Withdraw(sent));
+                        holders.Thread.Post(() => coordinator.Withdraw(sent));
                         continue;
                     }
 
                     if (!granted.Wait(TimeSpan.FromSeconds(60)))
                     {
-                        failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        holders.Failures.Enqueue("a waiter was never granted: a wake-up was lost");
                         return;
                     }
                 }
 
-                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
-                if (waiter is not null)
+                var held = holders.HoldThenRelease(flow, () =>
                 {
-                    grantOrder.Add(waiter); // not thread-safe: exact only if the holders never overlap
-                }
+                    if (waiter is not null)
+                    {
+                        grantOrder.Add(waiter); // not thread-safe: exact only if the holders never overlap
+                    }
 
-                Thread.SpinWait(20); // work while held, so that others queue and releases find a head to hand on to
-
-                Interlocked.Decrement(ref inside);
-                if (!coordinator.ReleaseLast(flow, thread, failures))
+                    Thread.SpinWait(20); // work while held, so that others queue and releases find a head to hand on to
+                });
+                if (!held)
                 {
                     return;
                 }
             }
         })).ToArray();
-        Racers.Run(flows);
-        thread.Stop();
+        holders.Run(flows);
 
-        Assert.Empty(failures);
-        Assert.Empty(coordinator.Failures);
-        Assert.Equal(1, mostInside);
         Assert.True(grantOrder.Count > coordinator.GateGrants, "no release ever handed the lock to a published head");
         var granted = grantOrder.ToHashSet();
         var queued = coordinator.QueuedOrder.Where(granted.Contains).ToList();
         Assert.Equal(queued, grantOrder.Where(coordinator.QueuedOrder.ToHashSet().Contains).ToList()); // FIFO
         coordinator.Nothing();
         Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.Announced);
+        Assert.False(state.IsHeld);
+    }
+
+    [Fact]
+    public void Racing_flows_that_join_the_line_cancellers_and_take_backs_hold_one_at_a_time_in_real_time_order()
+    {
+        const int threads = 6;
+        const int rounds = 20_000;
+        var state = new LockState();
+        var coordinator = new LockCoordinatorStandIn(state);
+        var holders = new RacingHolders(coordinator, new CoordinatorThread(message => ((Action)message)()));
+        var holds = new List<(long Started, long Returned)>(); // in the order the lock was held
+        var clock = 0L;
+        var joins = 0;
+        var start = new Barrier(threads);
+
+        var flows = Enumerable.Range(0, threads).Select(index => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < rounds; i++)
+            {
+                var flow = new object();
+                var started = Interlocked.Increment(ref clock);
+                long returned;
+                if (state.TryTakeOrAnnounce())
+                {
+                    state.Grant(flow, 1);
+                    returned = Interlocked.Increment(ref clock);
+                }
+                else
+                {
+                    var waiter = new LockWaiter(ActorRefs.Nobody, flow);
+                    var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
+                    if (state.TryJoinLine(waiter))
+                    {
+                        Interlocked.Increment(ref joins);
+                    }
+                    else
+                    {
+                        state.Sending();
+                        holders.Thread.Post(() => coordinator.Deliver(waiter));
+                    }
+
+                    returned = Interlocked.Increment(ref clock);
+                    if (i % 5 == index % 5 && waiter.TryCancel(CancellationToken.None))
+                    {
+                        holders.Thread.Post(() => coordinator.Withdraw(waiter)); // a take-back, too, when a line is published
+                        continue;
+                    }
+
+                    if (!granted.Wait(TimeSpan.FromSeconds(60)))
+                    {
+                        holders.Failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        return;
+                    }
+                }
+
+                var held = holders.HoldThenRelease(flow, () =>
+                {
+                    holds.Add((started, returned)); // not thread-safe: exact only if the holders never overlap
+                    Thread.SpinWait(20); // work while held, so that others queue and releases find the line
+                });
+                if (!held)
+                {
+                    return;
+                }
+            }
+        })).ToArray();
+        holders.Run(flows);
+
+        Assert.True(joins > 0, "no flow ever joined the line");
+        Assert.True(holds.Count > coordinator.GateGrants, "no release ever served the line");
+
+        // FIFO in real time: no acquire that returned (queued or holding) is passed by one that started after it.
+        var latestStart = 0L;
+        foreach (var (started, returned) in holds)
+        {
+            Assert.False(returned < latestStart, "a flow held the lock after one whose acquire started after this one's returned");
+            latestStart = Math.Max(latestStart, started);
+        }
+
+        coordinator.Nothing();
+        Assert.Equal(0, coordinator.Gate.Waiting);
+        Assert.Equal(0, state.InLine);
         Assert.Equal(0, state.Announced);
         Assert.False(state.IsHeld);
     }
@@ -217,15 +382,30 @@ public class LockHandOffTests
         return (state, new LockCoordinatorStandIn(state), holder);
     }
 
-    /// <summary>A flow that found the lock held: announced, its waiter delivered and queued (and published if it is the head).</summary>
+    /// <summary>
+    /// A flow that found the lock held and sent its waiter: announced, delivered, and queued in the gate (published if
+    /// it is the head) or, when only flows wait, moved into the line.
+    /// </summary>
     private static Caller Waiting(LockCoordinatorStandIn coordinator)
     {
         var flow = new object();
         var waiter = new LockWaiter(ActorRefs.Nobody, flow);
         var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
         Assert.False(coordinator.State.TryTakeOrAnnounce());
+        coordinator.State.Sending();
         coordinator.Deliver(waiter);
-        Assert.True(waiter.IsQueued);
+        Assert.True(waiter.IsQueued || coordinator.State.InLine > 0);
+        return new Caller(flow, waiter, granted);
+    }
+
+    /// <summary>A flow that found the lock held and joined the published line: announced, no message.</summary>
+    private static Caller Joined(LockState state)
+    {
+        var flow = new object();
+        var waiter = new LockWaiter(ActorRefs.Nobody, flow);
+        var granted = waiter.WaitAsTaskAsync(CancellationToken.None);
+        Assert.False(state.TryTakeOrAnnounce());
+        Assert.True(state.TryJoinLine(waiter));
         return new Caller(flow, waiter, granted);
     }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ActorQueue.Primitives;
 
 namespace ActorQueue.Tests.Primitives;
@@ -103,7 +102,7 @@ public class LockWordTests
         var holder = new object();
         Assert.True(state.TryTakeOrAnnounce());
         state.Grant(holder, 1);
-        state.Close();
+        state.Close(new LockCoordinatorStandIn(state).Gate); // nothing published: no waiter to move back
 
         Assert.False(state.TryTakeOrAnnounce()); // it goes to the stopped coordinator, which fails it
         Assert.True(state.TryClaimRelease(holder, out _));
@@ -171,11 +170,8 @@ public class LockWordTests
         const int threads = 6;
         const int rounds = 20_000;
         var state = new LockState();
-        var failures = new ConcurrentQueue<string>();
         var coordinator = new LockCoordinatorStandIn(state);
-        var thread = new CoordinatorThread(message => ((Action)message)());
-        var inside = 0;
-        var mostInside = 0;
+        var holders = new RacingHolders(coordinator, new CoordinatorThread(message => ((Action)message)()));
         var counter = 0L;
         var holds = 0L;
         var fast = 0;
@@ -195,36 +191,33 @@ public class LockWordTests
                 else
                 {
                     var waiter = new RacingWaiter(flow);
-                    thread.Post(() => coordinator.Deliver(waiter));
+                    holders.Thread.Post(() => coordinator.Deliver(waiter));
                     if (i % 5 == index % 5 && waiter.TryCancel())
                     {
-                        thread.Post(() => coordinator.Withdraw(waiter));
+                        holders.Thread.Post(() => coordinator.Withdraw(waiter));
                         continue;
                     }
 
                     if (!waiter.Granted.Wait(TimeSpan.FromSeconds(60)))
                     {
-                        failures.Enqueue("a waiter was never granted: a wake-up was lost");
+                        holders.Failures.Enqueue("a waiter was never granted: a wake-up was lost");
                         return;
                     }
                 }
 
-                Poll.InterlockedMax(ref mostInside, Interlocked.Increment(ref inside));
-                counter++; // not atomic: exact only if the holders never overlap
-                Interlocked.Increment(ref holds);
-                Interlocked.Decrement(ref inside);
-                if (!coordinator.ReleaseLast(flow, thread, failures))
+                var held = holders.HoldThenRelease(flow, () =>
+                {
+                    counter++; // not atomic: exact only if the holders never overlap
+                    Interlocked.Increment(ref holds);
+                });
+                if (!held)
                 {
                     return;
                 }
             }
         })).ToArray();
-        Racers.Run(flows);
-        thread.Stop();
+        holders.Run(flows);
 
-        Assert.Empty(failures);
-        Assert.Empty(coordinator.Failures);
-        Assert.Equal(1, mostInside);
         Assert.Equal(holds, counter);
         Assert.True(fast > 0, "no flow ever took the lock on the fast path");
         Assert.Equal(0, coordinator.Gate.Waiting);

@@ -83,6 +83,41 @@ internal sealed class RacingWaiter(object? owner = null) : PermitWaiter
 }
 
 /// <summary>
+/// Racing flows that hold a lock driven through a <see cref="LockCoordinatorStandIn"/> on a <see cref="CoordinatorThread"/>:
+/// each hold counts who is inside, then releases its only level as <c>AsyncLock</c> does; <see cref="Run"/> checks that
+/// nothing failed and nobody held together.
+/// </summary>
+internal sealed class RacingHolders(LockCoordinatorStandIn coordinator, CoordinatorThread thread)
+{
+    private int _inside;
+    private int _mostInside;
+
+    public CoordinatorThread Thread { get; } = thread;
+
+    /// <summary>What went wrong on the flows' side.</summary>
+    public ConcurrentQueue<string> Failures { get; } = new();
+
+    /// <summary>Runs <paramref name="whileHeld"/> as a holder, then releases; <c>false</c> when the flow must stop.</summary>
+    public bool HoldThenRelease(object flow, Action whileHeld)
+    {
+        Poll.InterlockedMax(ref _mostInside, Interlocked.Increment(ref _inside));
+        whileHeld();
+        Interlocked.Decrement(ref _inside);
+        return coordinator.ReleaseLast(flow, Thread, Failures);
+    }
+
+    /// <summary>Runs the racing flows to the end, stops the coordinator's thread and checks both sides.</summary>
+    public void Run(Thread[] flows)
+    {
+        Racers.Run(flows);
+        Thread.Stop();
+        Assert.Empty(Failures);
+        Assert.Empty(coordinator.Failures);
+        Assert.Equal(1, _mostInside);
+    }
+}
+
+/// <summary>
 /// The lock's coordinator as <c>LockCoordinator</c> runs it, without an actor: every message takes the published head
 /// back and sweeps first and publishes the head again last; a release it is told of frees the lock and hands it on.
 /// Call it from one thread at a time (the test's, or a <see cref="CoordinatorThread"/>).
@@ -105,9 +140,14 @@ internal sealed class LockCoordinatorStandIn
     /// <summary>The flow waiters in the order the gate queued them (the FIFO every grant must follow).</summary>
     public List<PermitWaiter> QueuedOrder { get; } = [];
 
-    /// <summary>A flow's waiter arrives (announced by its flow before it was sent).</summary>
+    /// <summary>A waiter arrives: a flow's (announced and counted as sending by its flow before it was sent) or an actor's (announced here).</summary>
     public void Deliver(PermitWaiter waiter) => InMessage(() =>
     {
+        if (waiter is LockWaiter)
+        {
+            State.Arrived();
+        }
+
         if (waiter.IsWithdrawn)
         {
             State.Leave();
@@ -127,6 +167,7 @@ internal sealed class LockCoordinatorStandIn
         if (Gate.Withdraw(waiter))
         {
             State.Leave();
+            State.OtherLeft(waiter);
         }
     });
 
@@ -135,7 +176,7 @@ internal sealed class LockCoordinatorStandIn
 
     /// <summary>
     /// A racing flow's release of its only level, as <c>AsyncLock</c> does it: claim the release, hand the lock to the
-    /// published head, else tell the coordinator (posted on <paramref name="thread"/>). <c>false</c>, with the failure
+    /// next flow of the published line or the published head, else tell the coordinator (posted on <paramref name="thread"/>). <c>false</c>, with the failure
     /// in <paramref name="failures"/>, when the flow did not hold the lock at depth 1.
     /// </summary>
     public bool ReleaseLast(object flow, CoordinatorThread thread, ConcurrentQueue<string> failures)
@@ -174,7 +215,7 @@ internal sealed class LockCoordinatorStandIn
     {
         State.BeginMessage(Gate);
         handle();
-        State.EndMessage();
+        State.EndMessage(Gate);
     }
 
     /// <summary>The coordinator's books on the word: the grantee becomes the holder; a waiter granted from the queue leaves.</summary>
@@ -195,6 +236,7 @@ internal sealed class LockCoordinatorStandIn
             if (grant.Waited)
             {
                 _state.Leave();
+                _state.OtherLeft(waiter);
             }
         }
 
