@@ -120,6 +120,17 @@ internal sealed class DurableJobQueue : IJobQueue
 
     public async Task StartAsync(Func<object, Task<JobEnd>> run, int workers, Func<Exception, object, Task> unexpected)
     {
+        await OpenAsync();
+        await StartWorkersAsync(run, workers, unexpected);
+    }
+
+    /// <summary>
+    /// Starts the queue with what it recovered, and no workers yet: puts are taken, nothing runs. The runner starts the
+    /// workers at once (<see cref="StartAsync"/>); a test puts the reader's copy of a recovered job first.
+    /// </summary>
+    /// <exception cref="RunStateException">The journal in the state file could not be recovered.</exception>
+    public async Task OpenAsync()
+    {
         try
         {
             await _queue.StartAsync();
@@ -130,9 +141,12 @@ internal sealed class DurableJobQueue : IJobQueue
         }
 
         await PurgeStaleDeadLettersAsync();
-        await _queue.StartWorkersAsync((queued, _) => HandleAsync(queued, run, unexpected), workers,
-            (_, _) => Task.CompletedTask); // a failed job's throw is how it becomes a dead letter; the runner already reported it
     }
+
+    /// <summary>Starts <paramref name="workers"/> workers on the opened queue (<see cref="OpenAsync"/>), each handling one copy of a job at a time.</summary>
+    public Task StartWorkersAsync(Func<object, Task<JobEnd>> run, int workers, Func<Exception, object, Task> unexpected) =>
+        _queue.StartWorkersAsync((queued, _) => HandleAsync(queued, run, unexpected), workers,
+            (_, _) => Task.CompletedTask); // a failed job's throw is how it becomes a dead letter; the runner already reported it
 
     public async Task PutAsync(object item, CancellationToken cancellationToken)
     {

@@ -23,15 +23,15 @@ internal sealed class DurableBook<T>
     private readonly Dictionary<long, Entry> _entries = [];
 
     /// <summary>Items that may run now: higher priority first, then in the order they were accepted. Empty while loading.</summary>
-    private SortedSet<Entry> _ready = new(ReadyOrder.Instance);
+    private ReadyQueue<Entry> _ready = new();
 
     /// <summary>Items waiting for their time (delayed puts and retries), earliest first. Empty while loading.</summary>
     private SortedSet<Entry> _delayed = new(DueOrder.Instance);
 
-    /// <summary>The journal is being replayed: waiting entries are in <see cref="_entries"/> only, not yet in the ordered sets.</summary>
+    /// <summary>The journal is being replayed: waiting entries are in <see cref="_entries"/> only, not yet in the run order.</summary>
     private bool _loading = true;
 
-    /// <summary>Entries ready or delayed (the ordered sets' size once loaded).</summary>
+    /// <summary>Entries ready or delayed (the ready queue's and the delayed set's size once loaded).</summary>
     private int _waiting;
 
     private DurableCounts _counts;
@@ -200,8 +200,7 @@ internal sealed class DurableBook<T>
             return false;
         }
 
-        var entry = _ready.Min!;
-        _ready.Remove(entry);
+        var entry = _ready.TakeFirst();
         _waiting--;
         entry.State = EntryState.Running;
         _running++;
@@ -228,7 +227,7 @@ internal sealed class DurableBook<T>
     public List<(long Id, T Item)> Waiting(Func<ReadOnlyMemory<byte>, T> decode)
     {
         EndLoading();
-        return [.. _ready.Concat(_delayed).Select(entry => (entry.Id, entry.HasItem ? entry.Item! : decode(entry.Payload)))];
+        return [.. _ready.InOrder().Concat(_delayed).Select(entry => (entry.Id, entry.HasItem ? entry.Item! : decode(entry.Payload)))];
     }
 
     /// <summary>The dead letters, oldest id first.</summary>
@@ -263,9 +262,9 @@ internal sealed class DurableBook<T>
     }
 
     /// <summary>
-    /// Ends the loading: the waiting entries go into the ordered sets in one bulk build each (a sort and a balanced tree
-    /// made from it), instead of an ordered insert per replayed item. Called when recovery completes, and by every
-    /// method that needs the run order, so a book used without a replay behaves the same.
+    /// Ends the loading: the waiting entries go into the run order in one bulk build (the ready ones into a heap in linear
+    /// time, the few delayed ones sorted), instead of an ordered insert per replayed item. Called when recovery completes,
+    /// and by every method that needs the run order, so a book used without a replay behaves the same.
     /// </summary>
     public void EndLoading()
     {
@@ -275,7 +274,7 @@ internal sealed class DurableBook<T>
         }
 
         _loading = false;
-        _ready = new SortedSet<Entry>(_entries.Values.Where(entry => entry.State == EntryState.Ready), ReadyOrder.Instance);
+        _ready = ReadyQueue<Entry>.Build(_entries.Values.Where(entry => entry.State == EntryState.Ready), _waiting);
         _delayed = new SortedSet<Entry>(_entries.Values.Where(entry => entry.State == EntryState.Delayed), DueOrder.Instance);
         AssertInvariants();
     }
@@ -331,9 +330,18 @@ internal sealed class DurableBook<T>
     {
         _waiting++;
         entry.State = entry.DueTicks > 0 ? EntryState.Delayed : EntryState.Ready;
-        if (!_loading)
+        if (_loading)
         {
-            (entry.State == EntryState.Delayed ? _delayed : _ready).Add(entry);
+            return;
+        }
+
+        if (entry.State == EntryState.Delayed)
+        {
+            _delayed.Add(entry);
+        }
+        else
+        {
+            _ready.Add(entry);
         }
     }
 
@@ -391,7 +399,7 @@ internal sealed class DurableBook<T>
         Dead,
     }
 
-    private sealed class Entry(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload)
+    private sealed class Entry(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload) : IReadyEntry
     {
         public long Id { get; } = id;
 
@@ -411,14 +419,8 @@ internal sealed class DurableBook<T>
         public string? LastError { get; set; }
 
         public EntryState State { get; set; }
-    }
 
-    /// <summary>Higher priority first, then the lower id (accepted earlier).</summary>
-    private sealed class ReadyOrder : IComparer<Entry>
-    {
-        public static readonly ReadyOrder Instance = new();
-
-        public int Compare(Entry? x, Entry? y) => x!.Priority != y!.Priority ? y.Priority.CompareTo(x.Priority) : x.Id.CompareTo(y.Id);
+        public int ReadyStamp { get; set; }
     }
 
     /// <summary>The earlier due time first, then the lower id.</summary>

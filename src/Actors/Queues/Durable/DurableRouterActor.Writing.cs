@@ -8,8 +8,29 @@ namespace ActorQueue.Actors;
 /// rather than one per put, start and completion. One write is in flight at a time (SQLite takes one writer anyway); its
 /// end applies the events to the book, publishes the counters, and only then answers the callers.
 /// </summary>
+/// <remarks>
+/// The callers a write answers usually put again at once, but their next puts reach the mailbox only after the next
+/// write has left: written at once, every other write would carry half the producers (measured: 31 puts a write with 64
+/// producers, twice the commits of raw SQLite's loop for the same items). So after a write that answered puts, the next
+/// one waits until as many puts are back in the outbox, or for <see cref="LingerLimit"/> at most (a caller that does not
+/// put again costs the next write that much, never more).
+/// </remarks>
 internal sealed partial class DurableRouterActor<T>
 {
+    private const string LingerTimerKey = "linger";
+
+    /// <summary>
+    /// How long a write waits at most for the callers the last write answered: about one commit of the embedded SQLite
+    /// file, and the .NET timer queue's granularity.
+    /// </summary>
+    private static readonly TimeSpan LingerLimit = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Puts (accepted items) in the outbox.</summary>
+    private int _outboxPuts;
+
+    /// <summary>The next write waits until this many puts are in the outbox (the callers the last write answered); 0 when it need not wait.</summary>
+    private int _awaitedPuts;
+
     /// <summary>Events waiting for the next write, in the order they happened.</summary>
     private readonly List<Outgoing> _outbox = [];
 
@@ -33,7 +54,12 @@ internal sealed partial class DurableRouterActor<T>
     private void WriteLater(IDurableQueueMessage message, Action? apply = null, Action? answer = null, Action<Exception>? refused = null)
     {
         _outbox.Add(new Outgoing(message, apply, answer, refused));
-        if (!_writeInFlight && !_flushScheduled)
+        if (message is ItemAccepted)
+        {
+            _outboxPuts++;
+        }
+
+        if (!_writeInFlight && !_flushScheduled && _outboxPuts >= _awaitedPuts)
         {
             // Not written at once: the puts already in the mailbox join this write.
             _flushScheduled = true;
@@ -45,13 +71,22 @@ internal sealed partial class DurableRouterActor<T>
     private void Flush()
     {
         _flushScheduled = false;
-        if (_writeInFlight || _outbox.Count == 0)
+        if (_writeInFlight)
+        {
+            return;
+        }
+
+        // Whatever ended the wait (the last awaited put, the linger timer, or nothing to wait for), it has ended.
+        _awaitedPuts = 0;
+        Timers.Cancel(LingerTimerKey);
+        if (_outbox.Count == 0)
         {
             return;
         }
 
         var batch = _outbox.ToArray();
         _outbox.Clear();
+        _outboxPuts = 0;
         _inFlight = batch;
         _writeInFlight = true;
         var record = batch.Length == 1 ? batch[0].Message : new DurableBatch(Array.ConvertAll(batch, outgoing => outgoing.Message));
@@ -75,20 +110,35 @@ internal sealed partial class DurableRouterActor<T>
 
         Journaled(batch.Length);
         Publish();
+        var answeredPuts = 0;
         foreach (var outgoing in batch)
         {
-            outgoing.Answer?.Invoke();
+            if (outgoing.Answer is { } answer)
+            {
+                answer();
+                answeredPuts += outgoing.Message is ItemAccepted ? 1 : 0;
+            }
         }
 
-        Next();
+        Next(answeredPuts);
     }
 
-    /// <summary>After a write: items move on, and what gathered meanwhile is written next.</summary>
-    private void Next()
+    /// <summary>
+    /// After a write: items move on, and what gathered meanwhile is written next — at once, or once the
+    /// <paramref name="answeredPuts"/> callers just answered are back (see the remarks), within <see cref="LingerLimit"/>.
+    /// </summary>
+    private void Next(int answeredPuts = 0)
     {
         _inFlight = [];
         _writeInFlight = false;
         AfterChange();
+        if (_outboxPuts < answeredPuts && _status == QueueStatus.Processing)
+        {
+            _awaitedPuts = answeredPuts;
+            Timers.StartSingleTimer(LingerTimerKey, FlushWrites.Instance, LingerLimit);
+            return;
+        }
+
         Flush();
     }
 
@@ -138,6 +188,7 @@ internal sealed partial class DurableRouterActor<T>
 
         _inFlight = [];
         _outbox.Clear();
+        _outboxPuts = 0;
     }
 
     /// <summary>One event in the outbox, with what its write does.</summary>
