@@ -168,8 +168,19 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
-        // First of all: nothing is taken once a handler may change the queue, and what was taken has left it.
-        _handOff?.BeginMessage(_gate, _telemetry);
+        // First of all: what was taken leaves the queue, and nothing more is taken once a handler may change its front.
+        if (_handOff is not null)
+        {
+            if (QueuesBehindThePublishedHeads(message))
+            {
+                _handOff.Sync(_gate, _telemetry);
+            }
+            else
+            {
+                _handOff.BeginMessage(_gate, _telemetry);
+            }
+        }
+
         if (_lending)
         {
             // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
@@ -358,11 +369,30 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// </summary>
     private void PublishHeads(PermitHandOff handOff)
     {
+        if (handOff.IsServing)
+        {
+            return; // a newcomer queued behind them: the heads published stay so
+        }
+
+        if (handOff.MovedSinceBegun)
+        {
+            handOff.BeginMessage(_gate, _telemetry);
+        }
+
         if (_gate.Waiting != 0 && _gate.IsOpen && _slots.InUse <= Math.Min(_slots.Limit, _settings.Counts.MaxRunning))
         {
             handOff.Publish(_gate, _slots.Limit - _slots.InUse);
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="message"/> can only queue a newcomer behind every published head, so the publication may
+    /// stay open while it is handled: a facade request of priority 0 or less (published heads have 0 or more) while the
+    /// pool is full (so it is not granted on arrival, and no head behind a published one could fit a free permit) and a
+    /// full queue rejects the newcomer (an eviction could take a published head).
+    /// </summary>
+    private bool QueuesBehindThePublishedHeads(object message) =>
+        message is AcquireRequest { Priority: <= 0 } && _slots.InUse >= _slots.Limit && _gate.WhenFull == QueueFullPolicy.RejectNewcomer;
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
     private void ArmWake() => _wakeTimer.Arm(_gate.NextWakeAt, _gate);

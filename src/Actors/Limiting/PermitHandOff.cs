@@ -43,7 +43,7 @@ namespace ActorQueue.Actors;
 internal sealed class PermitHandOff
 {
     /// <summary>The most heads published at once: enough to keep a burst of releases off the gatekeeper, bounded by the word's 8 bits.</summary>
-    public const int MaxHeads = 32;
+    public const int MaxHeads = 64;
 
     private const long TakenMask = 0xFF;
     private const int CountShift = 8;
@@ -66,6 +66,9 @@ internal sealed class PermitHandOff
     /// <summary>How many entries of <see cref="_heads"/> the gatekeeper filled last; it clears them. The gatekeeper's only.</summary>
     private int _filled;
 
+    /// <summary>The heads of the current publication the gatekeeper has unlinked already (<see cref="Sync"/>). The gatekeeper's only.</summary>
+    private int _synced;
+
     /// <summary>Facade requests of a priority above 0 sent and not arrived; nothing is published while any is.</summary>
     private int _prioritisedAnnounced;
 
@@ -80,6 +83,19 @@ internal sealed class PermitHandOff
 
     /// <summary>Whether heads are published for releasers to take.</summary>
     public bool IsPublished => (Volatile.Read(ref _word) & Open) != 0;
+
+    /// <summary>Whether the word moved since the gatekeeper's last <see cref="BeginMessage"/> (published, taken from, suspended or closed): the gatekeeper closes it again before it publishes.</summary>
+    public bool MovedSinceBegun => Volatile.Read(ref _word) != _begun;
+
+    /// <summary>Whether heads are published and some are left to take.</summary>
+    public bool IsServing
+    {
+        get
+        {
+            var word = Volatile.Read(ref _word);
+            return (word & Open) != 0 && (word & TakenMask) < (word & CountMask) >> CountShift;
+        }
+    }
 
     private string DebuggerDisplay
     {
@@ -168,19 +184,20 @@ internal sealed class PermitHandOff
             seen = was;
         }
 
-        var taken = (int)(seen & TakenMask);
-        if (taken != 0)
-        {
-            // The releasers counted them off the waiting count already; the gate's next publish must not do it again.
-            _publishedWaiting -= taken;
-            telemetry.AbsorbHandedOff(taken);
-            gate.HandedOff(_heads.AsSpan(0, taken));
-        }
-
+        var taken = Unlink(gate, telemetry, (int)(seen & TakenMask));
+        _synced = 0;
         Array.Clear(_heads, 0, _filled);
         _filled = 0;
         return taken;
     }
+
+    /// <summary>
+    /// Gatekeeper, start of a message that only queues a newcomer behind every published head (a facade request of
+    /// priority 0 or less, while the pool is full and a full queue rejects the newcomer): leaves the publication open, so
+    /// releases keep taking heads while the gatekeeper is busy, and lets the heads taken since its last look leave the gate.
+    /// </summary>
+    /// <returns>How many heads were taken since the last look.</returns>
+    public int Sync(PermitGate gate, GatekeeperTelemetry telemetry) => Unlink(gate, telemetry, (int)(Volatile.Read(ref _word) & TakenMask));
 
     /// <summary>
     /// Gatekeeper, end of a message while callers wait and the pool is within its limit: publishes the plain facade
@@ -191,7 +208,7 @@ internal sealed class PermitHandOff
     /// <returns>How many heads were published (0: none, or a suspend or close came first).</returns>
     public int Publish(PermitGate gate, long spare)
     {
-        if (Volatile.Read(ref _prioritisedAnnounced) != 0)
+        if ((_begun & Closed) != 0 || Volatile.Read(ref _prioritisedAnnounced) != 0)
         {
             return 0;
         }
@@ -214,6 +231,22 @@ internal sealed class PermitHandOff
         }
 
         return count;
+    }
+
+    /// <summary>The heads taken up to <paramref name="taken"/> leave the gate, those not unlinked yet.</summary>
+    private int Unlink(PermitGate gate, GatekeeperTelemetry telemetry, int taken)
+    {
+        var fresh = taken - _synced;
+        if (fresh > 0)
+        {
+            // The releasers counted them off the waiting count already; the gate's next publish must not do it again.
+            _publishedWaiting -= fresh;
+            telemetry.AbsorbHandedOff(fresh);
+            gate.HandedOff(_heads.AsSpan(_synced, fresh));
+            _synced = taken;
+        }
+
+        return fresh;
     }
 
     /// <summary>

@@ -73,6 +73,9 @@ internal sealed class HandOffGatekeeperStandIn : IPermitGateListener, ILeaseRele
     /// <summary>What went wrong on the gatekeeper's side (checked by the test, as a failed assert would end its thread).</summary>
     public ConcurrentQueue<string> Failures { get; } = new();
 
+    /// <summary>Messages handled with the publication left open (a newcomer queued behind the published heads).</summary>
+    public int LeftOpen { get; private set; }
+
     /// <summary>Heads a releaser took, as the gatekeeper found them at the start of its messages.</summary>
     public int HandedOff { get; private set; }
 
@@ -80,7 +83,7 @@ internal sealed class HandOffGatekeeperStandIn : IPermitGateListener, ILeaseRele
     public int GateGrants { get; private set; }
 
     /// <summary>A facade request arrives (announced by its caller as the facade does).</summary>
-    public void Deliver(AcquireRequest request) => InMessage(() =>
+    public void Deliver(AcquireRequest request) => InMessage(request.Priority <= 0 && Pool.InUse >= Pool.Limit, () =>
     {
         request.Releaser = this;
         if (request.Announced && request.Priority > 0)
@@ -155,19 +158,23 @@ internal sealed class HandOffGatekeeperStandIn : IPermitGateListener, ILeaseRele
 
     public Exception Rejecting(PermitWaiter waiter, in PermitRejection rejection) => new InvalidOperationException($"{waiter.Source}: {rejection.Kind}");
 
-    private void InMessage(Action handle)
+    private void InMessage(Action handle) => InMessage(light: false, handle);
+
+    private void InMessage(bool light, Action handle)
     {
         // The test's own check of what the gatekeeper may only assert: the heads taken were the gate's front, in order.
         var front = new PermitWaiter?[PermitHandOff.MaxHeads];
         var copied = Gate.CopyFront(front);
         var waitingBefore = Gate.Waiting;
-        var taken = HandOff.BeginMessage(Gate, _telemetry);
+        var taken = light ? HandOff.Sync(Gate, _telemetry) : HandOff.BeginMessage(Gate, _telemetry);
         HandedOff += taken;
+        LeftOpen += light ? 1 : 0;
         for (var i = 0; i < taken; i++)
         {
-            if (i >= copied || front[i] is not AcquireRequest { IsCompleted: true } || front[i]!.IsQueued)
+            // Not necessarily answered yet: its taker may still be on its way to the grant.
+            if (i >= copied || front[i] is not AcquireRequest || front[i]!.IsQueued)
             {
-                Failures.Enqueue($"taken head {i} was not the gate's front in order, answered and unlinked");
+                Failures.Enqueue($"taken head {i} was not the gate's front in order, or stayed linked");
             }
         }
 
@@ -177,6 +184,16 @@ internal sealed class HandOffGatekeeperStandIn : IPermitGateListener, ILeaseRele
         }
 
         handle();
+        if (HandOff.IsServing)
+        {
+            return;
+        }
+
+        if (HandOff.MovedSinceBegun)
+        {
+            HandedOff += HandOff.BeginMessage(Gate, _telemetry);
+        }
+
         if (Gate.Waiting != 0 && Gate.IsOpen && Pool.InUse <= Math.Min(Pool.Limit, Counts.MaxRunning))
         {
             HandOff.Publish(Gate, Pool.Limit - Pool.InUse);

@@ -15,8 +15,9 @@ public sealed class PermitHandOffTests
         var gatekeeper = new HandOffGatekeeperStandIn(1);
         var holder = await Granted(gatekeeper, "holder");
         var (first, second) = (Queued(gatekeeper, "first"), Queued(gatekeeper, "second"));
-        Assert.True(gatekeeper.HandOff.IsPublished);
+        Assert.True(gatekeeper.HandOff.IsServing);
         Assert.Equal(2, gatekeeper.Counts.Waiting);
+        gatekeeper.Nothing();
 
         holder.Dispose();
         Assert.Equal((1, 0), (first.Grants, second.Grants));
@@ -63,6 +64,7 @@ public sealed class PermitHandOffTests
         var gatekeeper = new HandOffGatekeeperStandIn(1);
         var holder = await Granted(gatekeeper, "holder");
         var (cancelled, next) = (Queued(gatekeeper, "cancelled"), Queued(gatekeeper, "next"));
+        gatekeeper.Nothing();
         Assert.True(cancelled.TryCancel(CancellationToken.None));
 
         holder.Dispose();
@@ -118,6 +120,7 @@ public sealed class PermitHandOffTests
         var gatekeeper = new HandOffGatekeeperStandIn(4);
         var holder = await Granted(gatekeeper, "holder", permits: 4);
         var (one, two, another) = (Queued(gatekeeper, "one", 1), Queued(gatekeeper, "two", 2), Queued(gatekeeper, "another two", 2));
+        gatekeeper.Nothing();
 
         holder.Dispose();
         Assert.Equal((1, 1, 0), (one.Grants, two.Grants, another.Grants));
@@ -295,6 +298,7 @@ public sealed class PermitHandOffTests
         Assert.Empty(gatekeeper.Failures);
         Assert.InRange(mostInside, 1, most);
         Assert.True(gatekeeper.HandedOff > 0, "no release ever handed its permits to a published head");
+        Assert.True(gatekeeper.LeftOpen > 0, "no newcomer ever queued behind an open publication");
         Assert.All(requests, request => Assert.InRange(request.Grants, 0, 1));
         Assert.Equal((0, 0L), (gatekeeper.Gate.Waiting, gatekeeper.Pool.InUse));
         Assert.Equal((0, 0), (gatekeeper.Counts.Waiting, gatekeeper.Counts.Running));
