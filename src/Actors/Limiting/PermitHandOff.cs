@@ -16,7 +16,13 @@ namespace ActorQueue.Actors;
 /// (<see cref="BeginMessage"/>): one CAS closes the publication and moves to a new generation; the heads taken so far
 /// leave the gate as handed off (their permits stay in use, passed on by their releaser) and the rest stay queued.
 /// From then on until it publishes again nothing is taken, so inside a message the gate is the only judge of its
-/// queue.</item>
+/// queue. The one exception is a message that can only queue a newcomer behind every published head (a facade
+/// request of priority 0 or less while the pool is full and a full queue rejects newcomers): there the gatekeeper
+/// only unlinks the heads taken since its last look (<see cref="Sync"/>) and leaves the publication open, since under
+/// contention its mailbox is never empty and a publication closed at every message would hardly ever be open. Such a
+/// handler touches only the queue's tail and the deadlines, which releasers never read.</item>
+/// <item>Gatekeeper, at the end of a message: heads still published and not all taken stay as they are; else it
+/// closes the word if it moved since the start of the message and publishes anew.</item>
 /// <item>Gatekeeper, at the end of a message (<see cref="Publish"/>), only while callers wait, the gate is open and its
 /// pool is within its limit (the loan is then shut: it lends only while nobody waits): copies the gate's front in
 /// serving order and publishes its longest prefix of plain facade waiters (<see cref="AcquireRequest"/> of priority 0

@@ -83,6 +83,22 @@ public class LimiterHandOffTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_prioritised_caller_whose_call_returned_gets_the_next_permit_before_the_published_head()
+    {
+        var limiter = NewLimiter(1);
+        var holder = await limiter.AcquireAsync("holder");
+        var waiter = limiter.AcquireAsync("waiter").AsTask();
+        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiter is published");
+
+        var urgent = limiter.AcquireAsync(permits: 1, priority: 1, source: "urgent").AsTask();
+        holder.Dispose();
+        var first = await Within(Task.WhenAny(urgent, waiter));
+        Assert.Same(urgent, first);
+        (await urgent).Dispose();
+        (await Within(waiter)).Dispose();
+    }
+
+    [Fact]
     public async Task A_dispose_fails_the_published_heads_and_no_later_release_hands_them_a_permit()
     {
         var limiter = NewLimiter(1);
