@@ -99,6 +99,27 @@ public class LimiterHandOffTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_published_head_that_withdrew_is_not_handed_a_permit_nor_counted_off_twice()
+    {
+        var limiter = NewLimiter(1);
+        var holder = await limiter.AcquireAsync("holder");
+        using var cancel = new CancellationTokenSource();
+        var (withdrawn, next) = (limiter.AcquireAsync("withdrawn", cancel.Token).AsTask(), limiter.AcquireAsync("next").AsTask());
+        await this.StatusOf(limiter); // a message that is not a newcomer: both waiters are published at its end
+        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiters are published");
+
+        await cancel.CancelAsync();
+        await Eventually(() => limiter.WaitingCount == 1, "the withdrawal is handled");
+        holder.Dispose();
+        Assert.Equal(0, limiter.WaitingCount);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => withdrawn);
+        (await Within(next)).Dispose();
+        var status = await this.StatusOf(limiter);
+        Assert.Equal((0, 0), (status.Running, status.Waiting));
+        Assert.Equal(0, limiter.WaitingCount);
+    }
+
+    [Fact]
     public async Task A_dispose_fails_the_published_heads_and_no_later_release_hands_them_a_permit()
     {
         var limiter = NewLimiter(1);
