@@ -120,6 +120,25 @@ public class LimiterHandOffTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task An_actor_queued_in_front_of_the_published_heads_gets_the_next_permit()
+    {
+        var limiter = NewLimiter(1);
+        var holder = await limiter.AcquireAsync("holder");
+        var waiter = limiter.AcquireAsync("waiter").AsTask();
+        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiter is published");
+
+        var actor = CreateTestProbe();
+        limiter.Gatekeeper.Tell(new GatekeeperProtocol.Acquire("actor", 1) { Priority = 1 }, actor.Ref);
+        await actor.ExpectMsgAsync<GatekeeperProtocol.Queued>();
+        holder.Dispose();
+        var granted = await actor.ExpectMsgAsync<GatekeeperProtocol.Granted>();
+        Assert.False(waiter.IsCompleted, "the published head was queued behind the actor by then");
+
+        limiter.Gatekeeper.Tell(new GatekeeperProtocol.Release(granted.LeaseId), actor.Ref);
+        (await Within(waiter)).Dispose();
+    }
+
+    [Fact]
     public async Task A_dispose_fails_the_published_heads_and_no_later_release_hands_them_a_permit()
     {
         var limiter = NewLimiter(1);
