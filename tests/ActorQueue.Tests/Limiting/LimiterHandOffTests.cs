@@ -1,4 +1,3 @@
-using System.Reflection;
 using ActorQueue.Actors;
 
 namespace ActorQueue.Tests.Limiting;
@@ -10,10 +9,6 @@ namespace ActorQueue.Tests.Limiting;
 public class LimiterHandOffTests : ActorQueueTestKit
 {
     private ConcurrencyLimiter NewLimiter(int maxRunning) => new(maxRunning, system: Sys);
-
-    /// <summary>The limiter's hand-off, read for the tests' waits only (the facade does not show it).</summary>
-    private static PermitHandOff HandOffOf(ConcurrencyLimiter limiter) =>
-        ((LimiterCounts)typeof(ConcurrencyLimiter).GetField("_counts", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(limiter)!).HandOff;
 
     [Fact]
     public async Task Waiters_queued_by_one_caller_are_granted_in_call_order_as_releases_hand_them_on()
@@ -48,7 +43,7 @@ public class LimiterHandOffTests : ActorQueueTestKit
             }));
         }
 
-        await Eventually(() => HandOffOf(limiter).IsPublished, "the gatekeeper publishes the front of its queue");
+        await Eventually(() => limiter.HandOffOf().IsPublished, "the gatekeeper publishes the front of its queue");
         for (var i = 3; i < waiters; i += 7)
         {
             await cancels[i].CancelAsync();
@@ -69,7 +64,7 @@ public class LimiterHandOffTests : ActorQueueTestKit
         var limiter = NewLimiter(2);
         var (one, two) = (await limiter.AcquireAsync("one"), await limiter.AcquireAsync("two"));
         var waiter = limiter.AcquireAsync("waiter").AsTask();
-        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiter is published");
+        await Eventually(() => limiter.HandOffOf().IsPublished, "the waiter is published");
 
         limiter.Resize(maxRunning: 1);
         one.Dispose();
@@ -88,7 +83,7 @@ public class LimiterHandOffTests : ActorQueueTestKit
         var limiter = NewLimiter(1);
         var holder = await limiter.AcquireAsync("holder");
         var waiter = limiter.AcquireAsync("waiter").AsTask();
-        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiter is published");
+        await Eventually(() => limiter.HandOffOf().IsPublished, "the waiter is published");
 
         var urgent = limiter.AcquireAsync(permits: 1, priority: 1, source: "urgent").AsTask();
         holder.Dispose();
@@ -106,7 +101,7 @@ public class LimiterHandOffTests : ActorQueueTestKit
         using var cancel = new CancellationTokenSource();
         var (withdrawn, next) = (limiter.AcquireAsync("withdrawn", cancel.Token).AsTask(), limiter.AcquireAsync("next").AsTask());
         await this.StatusOf(limiter); // a message that is not a newcomer: both waiters are published at its end
-        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiters are published");
+        await Eventually(() => limiter.HandOffOf().IsPublished, "the waiters are published");
 
         await cancel.CancelAsync();
         await Eventually(() => limiter.WaitingCount == 1, "the withdrawal is handled");
@@ -125,7 +120,7 @@ public class LimiterHandOffTests : ActorQueueTestKit
         var limiter = NewLimiter(1);
         var holder = await limiter.AcquireAsync("holder");
         var waiter = limiter.AcquireAsync("waiter").AsTask();
-        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiter is published");
+        await Eventually(() => limiter.HandOffOf().IsPublished, "the waiter is published");
 
         var actor = CreateTestProbe();
         limiter.Gatekeeper.Tell(new GatekeeperProtocol.Acquire("actor", 1) { Priority = 1 }, actor.Ref);
@@ -144,7 +139,7 @@ public class LimiterHandOffTests : ActorQueueTestKit
         var limiter = NewLimiter(1);
         var holder = await limiter.AcquireAsync("holder");
         var (first, second) = (limiter.AcquireAsync("first").AsTask(), limiter.AcquireAsync("second").AsTask());
-        await Eventually(() => HandOffOf(limiter).IsPublished, "the waiters are published");
+        await Eventually(() => limiter.HandOffOf().IsPublished, "the waiters are published");
 
         limiter.Dispose();
         holder.Dispose();
