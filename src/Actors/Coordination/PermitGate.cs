@@ -179,12 +179,9 @@ internal sealed class PermitGate
         return removed;
     }
 
-    /// <summary>
-    /// The first waiters in serving order, copied into <paramref name="into"/> as far as it goes and up to the first that
-    /// is not <paramref name="eligible"/>, that one included (the owner publishes the eligible prefix).
-    /// </summary>
+    /// <summary>The first waiters in serving order, copied into <paramref name="into"/> as far as it goes (the owner publishes them).</summary>
     /// <returns>How many were copied.</returns>
-    public int CopyFront(PermitWaiter?[] into, Func<PermitWaiter, bool> eligible) => _waiters.CopyFront(into, eligible);
+    public int CopyFront(PermitWaiter?[] into) => _waiters.CopyFront(into);
 
     /// <summary>
     /// The owner's published heads that a releaser took outside the owner's messages, in serving order: they leave the

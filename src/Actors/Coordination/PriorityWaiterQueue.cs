@@ -97,14 +97,9 @@ internal sealed class PriorityWaiterQueue
         return removed;
     }
 
-    /// <summary>
-    /// Copies the first waiters in serving order into <paramref name="into"/>, as many as fit, up to and including the
-    /// first that is not <paramref name="eligible"/> (the owner publishes the eligible prefix and looks at the one behind
-    /// it); allocates nothing. Stopping there keeps the copy as short as what is published: an owner whose front is an
-    /// ineligible waiter copies one reference per message, not the whole front.
-    /// </summary>
+    /// <summary>Copies the first waiters in serving order into <paramref name="into"/>, as many as fit; allocates nothing.</summary>
     /// <returns>How many were copied.</returns>
-    public int CopyFront(PermitWaiter?[] into, Func<PermitWaiter, bool> eligible)
+    public int CopyFront(PermitWaiter?[] into)
     {
         var copied = 0;
         foreach (var level in _levels)
@@ -112,10 +107,6 @@ internal sealed class PriorityWaiterQueue
             for (var waiter = level.Queue.Head; waiter is not null && copied < into.Length; waiter = waiter.Next)
             {
                 into[copied++] = waiter;
-                if (!eligible(waiter))
-                {
-                    return copied;
-                }
             }
         }
 

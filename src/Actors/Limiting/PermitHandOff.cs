@@ -60,9 +60,6 @@ internal sealed class PermitHandOff
     private const long GenerationMask = unchecked((long)0xFFFF_FFFF_0000_0000);
     private const long GenerationOne = 1L << 32;
 
-    /// <summary>What may be published: a plain facade waiter of priority 0 or more (an actor's waiter or anything else ends the heads).</summary>
-    private static readonly Func<PermitWaiter, bool> IsPublishable = waiter => waiter is AcquireRequest { Priority: >= 0 };
-
     /// <summary>The heads published; written by the gatekeeper only while the word is not open.</summary>
     private readonly PermitWaiter?[] _heads = new PermitWaiter?[MaxHeads];
 
@@ -222,9 +219,9 @@ internal sealed class PermitHandOff
             return 0;
         }
 
-        _filled = gate.CopyFront(_heads, IsPublishable);
+        _filled = gate.CopyFront(_heads);
         var count = 0;
-        while (count < _filled && IsPublishable(_heads[count]!))
+        while (count < _filled && _heads[count] is AcquireRequest { Priority: >= 0 })
         {
             count++;
         }

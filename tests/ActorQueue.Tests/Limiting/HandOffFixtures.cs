@@ -164,7 +164,7 @@ internal sealed class HandOffGatekeeperStandIn : IPermitGateListener, ILeaseRele
     {
         // The test's own check of what the gatekeeper may only assert: the heads taken were the gate's front, in order.
         var front = new PermitWaiter?[PermitHandOff.MaxHeads];
-        var copied = Gate.CopyFront(front, _ => true);
+        var copied = Gate.CopyFront(front);
         var waitingBefore = Gate.Waiting;
         var taken = light ? HandOff.Sync(Gate, _telemetry) : HandOff.BeginMessage(Gate, _telemetry);
         HandedOff += taken;
