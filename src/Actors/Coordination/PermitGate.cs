@@ -179,29 +179,6 @@ internal sealed class PermitGate
         return removed;
     }
 
-    /// <summary>The first waiters in serving order, copied into <paramref name="into"/> as far as it goes (the owner publishes them).</summary>
-    /// <returns>How many were copied.</returns>
-    public int CopyFront(PermitWaiter?[] into) => _waiters.CopyFront(into);
-
-    /// <summary>
-    /// The owner's published heads that a releaser took outside the owner's messages, in serving order: they leave the
-    /// queue holding the permits their releaser passed on (the counts in use do not move), or nothing if they withdrew
-    /// at that instant; nobody is told anything. Whoever is the head then and fits is granted.
-    /// </summary>
-    public void HandedOff(ReadOnlySpan<PermitWaiter?> taken)
-    {
-        foreach (var waiter in taken)
-        {
-            Debug.Assert(waiter is not null && ReferenceEquals(_waiters.Head, waiter), "only the gate's front is handed off, in order");
-            _waiters.Remove(waiter!);
-        }
-
-        var now = PolicyTime();
-        Publish(now);
-        Pump(now);
-        Finish();
-    }
-
     /// <summary>A holder gives <paramref name="held"/> back; the waiters it makes fit are granted in order.</summary>
     public void Release(PermitDemand held)
     {

@@ -97,22 +97,6 @@ internal sealed class PriorityWaiterQueue
         return removed;
     }
 
-    /// <summary>Copies the first waiters in serving order into <paramref name="into"/>, as many as fit; allocates nothing.</summary>
-    /// <returns>How many were copied.</returns>
-    public int CopyFront(PermitWaiter?[] into)
-    {
-        var copied = 0;
-        foreach (var level in _levels)
-        {
-            for (var waiter = level.Queue.Head; waiter is not null && copied < into.Length; waiter = waiter.Next)
-            {
-                into[copied++] = waiter;
-            }
-        }
-
-        return copied;
-    }
-
     /// <summary>Every waiter in serving order, for the owner's checks; O(n).</summary>
     public IEnumerable<PermitWaiter> InServingOrder()
     {

@@ -80,7 +80,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
-        _loanLeases = new PermitLoanReleaser(_counts, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName));
+        _loanLeases = new PermitLoanReleaser(_counts.Loan, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName));
     }
 
     /// <inheritdoc />
@@ -196,7 +196,6 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         {
             // After the limit is published: no claim is served on the old limit once this call returned.
             _counts.Loan.Suspend();
-            _counts.HandOff.Suspend();
         }
 
         Gatekeeper.Tell(new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), _counts.NoteResize()), ActorRefs.NoSender);
@@ -223,7 +222,6 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public void Dispose()
     {
         _counts.Loan.Close();
-        _counts.HandOff.Close();
         _gatekeeper.Stop();
     }
 
@@ -232,7 +230,6 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     public ValueTask DisposeAsync()
     {
         _counts.Loan.Close();
-        _counts.HandOff.Close();
         return _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
     }
 
@@ -241,12 +238,6 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     {
         request.Announced = true;
         _counts.Loan.Announce();
-        if (request.Priority > 0)
-        {
-            // It may belong in front of the heads a release would take: none is taken or published before it arrived.
-            _counts.HandOff.AnnouncePrioritised();
-        }
-
         Gatekeeper.Tell(request, ActorRefs.NoSender);
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, MaxRunning, MaxQueued, partitionKey: null) : grant;

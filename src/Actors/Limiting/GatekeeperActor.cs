@@ -51,9 +51,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>Wakes the actor at the gate's next deadline.</summary>
     private readonly GateWakeTimer _wakeTimer;
 
-    /// <summary>The heads published for releases to take while callers wait (<see cref="PermitHandOff"/>); <c>null</c> with rates, whose loan carries more than permits.</summary>
-    private readonly PermitHandOff? _handOff;
-
     /// <summary>Whether free permits are lent (<see cref="PermitLoan"/>) after each message: from the start without rates.</summary>
     private bool _lending;
 
@@ -68,8 +65,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _settings = settings;
         _telemetry = new GatekeeperTelemetry(settings.MetricName);
         _lending = settings.Rates is null;
-        _releaser = _lending ? new PermitLoanReleaser(settings.Counts, Self, _telemetry) : new GatekeeperReleaser(Self);
-        _handOff = _lending ? settings.Counts.HandOff : null;
+        _releaser = _lending ? new PermitLoanReleaser(settings.Counts.Loan, Self, _telemetry) : new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
@@ -168,19 +164,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
-        // First of all: what was taken leaves the queue, and nothing more is taken once a handler may change its front.
-        if (_handOff is not null)
-        {
-            if (QueuesBehindThePublishedHeads(message))
-            {
-                _handOff.Sync(_gate, _telemetry);
-            }
-            else
-            {
-                _handOff.BeginMessage(_gate, _telemetry);
-            }
-        }
-
         if (_lending)
         {
             // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
@@ -194,11 +177,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (_lending)
         {
             Lend();
-        }
-
-        if (_handOff is not null && _disposeRequest is null)
-        {
-            PublishHeads(_handOff);
         }
 
         ArmWake();
@@ -241,17 +219,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     protected override void PostStop()
     {
-        if (_handOff is not null)
-        {
-            // Before the gate fails its waiters: a head handed off holds its permits and is no waiter any more.
-            if (!_restarting)
-            {
-                _handOff.Close();
-            }
-
-            _handOff.BeginMessage(_gate, _telemetry);
-        }
-
         // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
         _rateLender?.Reclaim();
         if (_restarting)
@@ -280,10 +247,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (request.Announced)
         {
             _settings.Counts.Loan.Leave();
-            if (request.Priority > 0)
-            {
-                _settings.Counts.HandOff.LeavePrioritised();
-            }
         }
 
         request.Releaser = _releaser;
@@ -361,38 +324,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _slots.Take(limit - held, TimeSpan.Zero);
         }
     }
-
-    /// <summary>
-    /// Publishes the gate's front for releases to take, only while callers wait (so nothing is lent), the gate grants,
-    /// and the pool is within the lower of its limit and the facade's published one (after a shrink every release must
-    /// reach the pool, and a release handed on keeps the count in use where it is).
-    /// </summary>
-    private void PublishHeads(PermitHandOff handOff)
-    {
-        if (handOff.IsServing)
-        {
-            return; // a newcomer queued behind them: the heads published stay so
-        }
-
-        if (handOff.MovedSinceBegun)
-        {
-            handOff.BeginMessage(_gate, _telemetry);
-        }
-
-        if (_gate.Waiting != 0 && _gate.IsOpen && _slots.InUse <= Math.Min(_slots.Limit, _settings.Counts.MaxRunning))
-        {
-            handOff.Publish(_gate, _slots.Limit - _slots.InUse);
-        }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="message"/> can only queue a newcomer behind every published head, so the publication may
-    /// stay open while it is handled: a facade request of priority 0 or less (published heads have 0 or more) while the
-    /// pool is full (so it is not granted on arrival, and no head behind a published one could fit a free permit) and a
-    /// full queue rejects the newcomer (an eviction could take a published head).
-    /// </summary>
-    private bool QueuesBehindThePublishedHeads(object message) =>
-        message is AcquireRequest { Priority: <= 0 } && _slots.InUse >= _slots.Limit && _gate.WhenFull == QueueFullPolicy.RejectNewcomer;
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
     private void ArmWake() => _wakeTimer.Arm(_gate.NextWakeAt, _gate);

@@ -148,12 +148,12 @@ internal sealed class DisposeGatekeeper : IUndeliverableRequest
 /// <summary>
 /// The counts and limits the gatekeeper publishes after every message, for synchronous reads by the facade. One
 /// writer per value: the gatekeeper, except that a facade's <c>Resize</c> writes the limits it asked for at once (the
-/// gatekeeper writes the same values when it applies them), that the held count lives in the <see cref="Loan"/>'s
-/// word, which callers claiming from or returning into an open loan change too (so it is exact at every instant), and
-/// that the waiting count lives in the <see cref="HandOff"/>, which a releaser lowers as it takes a published head.
+/// gatekeeper writes the same values when it applies them), and that the held count lives in the <see cref="Loan"/>'s
+/// word, which callers claiming from or returning into an open loan change too (so it is exact at every instant).
 /// </summary>
 internal sealed class LimiterCounts
 {
+    private volatile int _waiting;
     private volatile int _maxRunning;
 
     /// <summary>The facade's resizes so far (<see cref="NoteResize"/>).</summary>
@@ -165,8 +165,7 @@ internal sealed class LimiterCounts
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
 
-    /// <summary>Waiting now: what the gatekeeper last published, less the heads releasers took since (see <see cref="HandOff"/>).</summary>
-    public int Waiting => HandOff.Waiting;
+    public int Waiting => _waiting;
 
     public int MaxRunning => _maxRunning;
 
@@ -175,13 +174,10 @@ internal sealed class LimiterCounts
     /// <summary>The free permits a gatekeeper without rates lends while nobody waits, and the held count.</summary>
     public PermitLoan Loan { get; } = new();
 
-    /// <summary>The heads a gatekeeper without rates publishes while callers wait, for releases to take without a message, and the waiting count.</summary>
-    public PermitHandOff HandOff { get; } = new();
-
     public void Publish(int running, int waiting)
     {
         Loan.Publish(running);
-        HandOff.PublishWaiting(waiting);
+        _waiting = waiting;
     }
 
     public void PublishLimits(int maxRunning, int? maxQueued)

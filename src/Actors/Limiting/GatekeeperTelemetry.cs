@@ -58,15 +58,6 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// </summary>
     public void Absorb(long running) => _metered.Running = running;
 
-    /// <summary>A published head taken by a releaser, on the releaser's thread: one fewer waiting (its grant is metered by <see cref="Granted"/>).</summary>
-    public void HandedOff() => ActorQueueTelemetry.LimiterWaitingCounter.Add(-1, _tag);
-
-    /// <summary>
-    /// The gatekeeper found <paramref name="taken"/> heads handed off: their takers metered them out of the waiting
-    /// instrument already, so it shows this many fewer than the gatekeeper last metered.
-    /// </summary>
-    public void AbsorbHandedOff(int taken) => _metered.Waiting -= taken;
-
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
     public void Rejected(PermitRejectionKind kind)
     {

@@ -17,10 +17,6 @@ internal static class LimiterTestSupport
         return await probe.ExpectMsgAsync<Status>();
     }
 
-    /// <summary>The limiter's hand-off, read by tests that must know whether heads are published (the facade does not show it).</summary>
-    public static PermitHandOff HandOffOf(this ConcurrencyLimiter limiter) =>
-        ((LimiterCounts)typeof(ConcurrencyLimiter).GetField("_counts", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(limiter)!).HandOff;
-
     /// <summary>Acquires one request for <paramref name="probe"/> through the protocol and expects it granted at once.</summary>
     public static async Task<GatekeeperProtocol.Granted> AcquireGranted(this ConcurrencyLimiter limiter, TestProbe probe, long requestId, int permits = 1)
     {
