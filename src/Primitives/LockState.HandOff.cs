@@ -99,16 +99,22 @@ internal sealed partial class LockState
 
     /// <summary>
     /// Coordinator, at the start of every message: takes the published line or head back, then sweeps. The line's
-    /// waiters nobody served go back into the gate in their order (a cancelled one leaves instead); a head is unlinked
-    /// if a releaser took it meanwhile (the releaser already counted it out of the word). Before the sweep, so that the
-    /// gate never sees a free lock while it still holds a waiter that was handed the lock.
+    /// waiters nobody served go back into the gate in their order (a cancelled one leaves instead), **after** a sweep:
+    /// the gate grants a requeued waiter at once if it thinks the lock free, and its view may be stale — a flow may have
+    /// taken the free lock on the fast path during the message that published the line (nobody was announced then; the
+    /// line's flows announce themselves after that message's sweep), so only a sweep after the take-back (which stops
+    /// every serve) tells whether the lock is really free. A head is unlinked if a releaser took it meanwhile (the
+    /// releaser already counted it out of the word), before the sweep, so that the gate never sees a free lock while it
+    /// still holds a waiter that was handed the lock.
     /// </summary>
     public void BeginMessage(PermitGate gate)
     {
         if (_line is { } line)
         {
             _line = null;
-            foreach (var waiter in line.TakeBack())
+            var unserved = line.TakeBack();
+            Sweep(gate);
+            foreach (var waiter in unserved)
             {
                 if (waiter.IsWithdrawn)
                 {

@@ -285,8 +285,10 @@ internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPo
         if (_line is { } line)
         {
             // Back into the gate, whose waiters are failed next; a flow that joins later is refused and sends its
-            // waiter to the stopped coordinator, which fails it.
+            // waiter to the stopped coordinator, which fails it. Not granted on the way: the gate's view of a free
+            // lock may be stale (a fast take during the message that published the line), and a closed lock grants nothing.
             _line = null;
+            _freeForGate = false;
             foreach (var waiter in line.TakeBack())
             {
                 OtherQueued(waiter);
