@@ -83,7 +83,10 @@ public class LockLineTests
 
             var all = served.Concat(takenBack!).ToList();
             Assert.Equal(all.Count, all.Distinct().Count()); // none both served and taken back, none served twice
-            Assert.Equal(joined.OrderBy(w => w.GetHashCode()), all.OrderBy(w => w.GetHashCode())); // none lost
+            // None lost: the same waiters, compared as sets by reference (ordering by hash code, as before, failed when two
+            // distinct waiters' default hash codes collided and the stable sort kept them in different orders).
+            Assert.True(new HashSet<LockWaiter>(joined, ReferenceEqualityComparer.Instance).SetEquals(all), "a waiter that joined was neither served nor taken back");
+            Assert.Equal(joined.Count, all.Count);
             Assert.Equal(400, joined.Count + refused);
         }
     }
