@@ -191,14 +191,14 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
 
         LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
         _gatekeeper.ThrowIfDisposed(this);
-        _counts.PublishLimits(maxRunning ?? MaxRunning, maxQueued ?? MaxQueued);
+        var sequence = _counts.PublishResize(maxRunning ?? MaxRunning, maxQueued ?? MaxQueued);
         if (maxRunning is not null)
         {
             // After the limit is published: no claim is served on the old limit once this call returned.
             _counts.Loan.Suspend();
         }
 
-        Gatekeeper.Tell(new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), _counts.NoteResize()), ActorRefs.NoSender);
+        Gatekeeper.Tell(new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), sequence), ActorRefs.NoSender);
     }
 
     /// <summary>

@@ -60,6 +60,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
+    /// <summary>The gate's counts not yet written for the facade (<see cref="PublishCounts"/>).</summary>
+    private (int Running, int Waiting)? _unpublished;
+
     public GatekeeperActor(GatekeeperSettings settings)
     {
         _settings = settings;
@@ -73,7 +76,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new GateWakeTimer(settings.Time, Self);
-        settings.Counts.PublishLimits(settings.MaxRunning, settings.MaxQueued);
+        settings.Counts.PublishApplied(settings.MaxRunning, settings.MaxQueued);
 
         Receive<AcquireRequest>(HandleAcquireRequest);
         Receive<ReleaseSlot>(message => ReleasePermits(message.Permits));
@@ -84,8 +87,14 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleReleaseAndAcquire);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
         Receive<GatekeeperProtocol.Settle>(HandleSettle);
-        Receive<GatekeeperProtocol.Resize>(message => HandleResize(message, publish: true));
-        Receive<FacadeResize>(message => HandleResize(message.Resize, publish: _settings.Counts.IsLatestResize(message.Sequence)));
+        Receive<GatekeeperProtocol.Resize>(message => HandleResize(message, facadeSequence: null));
+        Receive<FacadeResize>(message =>
+        {
+            if (!_settings.Counts.IsStaleResize(message.Sequence))
+            {
+                HandleResize(message.Resize, message.Sequence);
+            }
+        });
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
         Receive<CountHolders>(_ => Sender.Tell(_holders.Count));
@@ -110,20 +119,30 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Props(new GatekeeperSettings(maxRunning, maxQueued, null, QueueFullMode.RejectNewcomer, name, metricName, counts, TimeProvider.System));
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The counts the facade reads are written when a caller is about to be told something (<see cref="PublishCounts"/>)
+    /// and at the end of the message, not at every step: a release followed by the head's grant leaves the held count
+    /// where it was, and writing it twice (one less, then back) would cost two atomic operations on the loan's word,
+    /// the line every contended caller writes (the profile of issue 21 put most of the gap to a bare actor there).
+    /// </remarks>
     void IPermitGateListener.Publish(in PermitSnapshot now)
     {
-        _settings.Counts.Publish((int)now.InUse, now.Waiting);
+        _unpublished = ((int)now.InUse, now.Waiting);
         _telemetry.Meter(now.InUse, now.Waiting);
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Queued(PermitWaiter waiter) =>
+    void IPermitGateListener.Queued(PermitWaiter waiter)
+    {
+        PublishCounts(); // before the waiter hears it waits: it finds itself counted
         // Reading the clock costs a measurable share of a contended hand-off, so only when someone records wait times.
         waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
+    }
 
     /// <inheritdoc />
     void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
     {
+        PublishCounts(); // before the waiter hears of its grant: it finds itself counted
         if (waiter is HolderTicket ticket)
         {
             BookGrant(ticket, grant);
@@ -146,6 +165,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection)
     {
+        PublishCounts();
         if (rejection.Kind == PermitRejectionKind.Disposed)
         {
             return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
@@ -173,7 +193,22 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
 
         _rateLender?.Reclaim();
-        var handled = base.AroundReceive(receive, message);
+        // The two contended messages skip the handler table's type tests (the registrations below stay for the rest).
+        var handled = true;
+        switch (message)
+        {
+            case AcquireRequest request:
+                HandleAcquireRequest(request);
+                break;
+            case ReleaseSlot release:
+                ReleasePermits(release.Permits);
+                break;
+            default:
+                handled = base.AroundReceive(receive, message);
+                break;
+        }
+
+        PublishCounts();
         if (_lending)
         {
             Lend();
@@ -254,10 +289,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     }
 
     /// <summary>
-    /// Applies a resize; publishes the limits unless a newer facade resize already published its own (<paramref name="publish"/>
-    /// false), so that the limits read after a <c>Resize</c> returned never go back to an older call's.
+    /// Applies a resize (a facade's, numbered <paramref name="facadeSequence"/>, or an actor's); publishes the limits unless a
+    /// newer facade resize already published its own, so that the limits read after a <c>Resize</c> returned never go
+    /// back to an older call's.
     /// </summary>
-    private void HandleResize(GatekeeperProtocol.Resize message, bool publish)
+    private void HandleResize(GatekeeperProtocol.Resize message, long? facadeSequence)
     {
         if (message.MaxRunning is < 1 || message.MaxQueued is < 0)
         {
@@ -275,10 +311,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _gate.Resize(_slots, maxRunning);
         }
 
-        if (publish)
-        {
-            _settings.Counts.PublishLimits((int)_slots.Limit, _gate.MaxQueued);
-        }
+        _settings.Counts.PublishApplied((int)_slots.Limit, _gate.MaxQueued, facadeSequence);
     }
 
     private void HandleGetStatus()
@@ -322,6 +355,16 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (_settings.Counts.Loan.Lend(held, limit - held))
         {
             _slots.Take(limit - held, TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>Writes the gate's counts as last reported (<see cref="IPermitGateListener.Publish"/>) for the facade, if any are new.</summary>
+    private void PublishCounts()
+    {
+        if (_unpublished is { } counts)
+        {
+            _unpublished = null;
+            _settings.Counts.Publish(counts.Running, counts.Waiting);
         }
     }
 

@@ -154,22 +154,29 @@ internal sealed class DisposeGatekeeper : IUndeliverableRequest
 internal sealed class LimiterCounts
 {
     private volatile int _waiting;
-    private volatile int _maxRunning;
 
-    /// <summary>The facade's resizes so far (<see cref="NoteResize"/>).</summary>
+    /// <summary>
+    /// The limits callers read, with the number of the facade resize they come from: replaced whole, by a CAS that
+    /// checks that number, never written field by field — so the gatekeeper's publication of a resize it applied can
+    /// never overwrite the limits of a newer facade <c>Resize</c> that returned meanwhile (a check and a separate store
+    /// could: the review test <c>ResizeOrderReviewTests</c> caught five leases claimed after <c>Resize(maxRunning: 2)</c>).
+    /// </summary>
+    private PublishedLimits _limits = new(0, 0, -1);
+
+    /// <summary>The facade's resizes so far (<see cref="PublishResize"/>).</summary>
     private long _resizes;
 
-    /// <summary><c>max_queued</c>, -1 for no bound.</summary>
-    private volatile int _maxQueued = -1;
+    /// <summary>The newest facade resize the gatekeeper has applied; the gatekeeper's only (it survives a restart here).</summary>
+    private long _handledResize;
 
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
 
     public int Waiting => _waiting;
 
-    public int MaxRunning => _maxRunning;
+    public int MaxRunning => Volatile.Read(ref _limits).MaxRunning;
 
-    public int? MaxQueued => _maxQueued < 0 ? null : _maxQueued;
+    public int? MaxQueued => Volatile.Read(ref _limits).MaxQueued is var maxQueued and >= 0 ? maxQueued : null;
 
     /// <summary>The free permits a gatekeeper without rates lends while nobody waits, and the held count.</summary>
     public PermitLoan Loan { get; } = new();
@@ -180,17 +187,58 @@ internal sealed class LimiterCounts
         _waiting = waiting;
     }
 
-    public void PublishLimits(int maxRunning, int? maxQueued)
+    /// <summary>Facade, while it is made: the limits it starts with.</summary>
+    public void PublishLimits(int maxRunning, int? maxQueued) => Volatile.Write(ref _limits, new PublishedLimits(0, maxRunning, maxQueued ?? -1));
+
+    /// <summary>
+    /// Facade <c>Resize</c>: numbers the resize and publishes its limits at once, unless a racing newer resize published
+    /// its own first; the gatekeeper applies it when its <see cref="FacadeResize"/> with the number returned arrives.
+    /// </summary>
+    public long PublishResize(int maxRunning, int? maxQueued)
     {
-        _maxRunning = maxRunning;
-        _maxQueued = maxQueued ?? -1;
+        var sequence = Interlocked.Increment(ref _resizes);
+        Replace(new PublishedLimits(sequence, maxRunning, maxQueued ?? -1), atMost: sequence - 1);
+        return sequence;
     }
 
-    /// <summary>Facade: numbers a resize it has just published (see <see cref="FacadeResize"/>).</summary>
-    public long NoteResize() => Interlocked.Increment(ref _resizes);
+    /// <summary>
+    /// Gatekeeper: publishes the limits it has just applied — of the facade resize <paramref name="sequence"/>, or of
+    /// an actor's resize or its start when <c>null</c> — unless a facade resize it has not applied yet published its own
+    /// (that call returned with its limits showing; its message comes later and publishes them again).
+    /// </summary>
+    public void PublishApplied(int maxRunning, int? maxQueued, long? sequence = null)
+    {
+        var applied = sequence ?? _handledResize;
+        System.Diagnostics.Debug.Assert(applied >= _handledResize, "The gatekeeper skips a facade resize older than one it applied (IsStaleResize).");
+        _handledResize = applied;
+        Replace(new PublishedLimits(applied, maxRunning, maxQueued ?? -1), atMost: applied);
+    }
 
-    /// <summary>Gatekeeper: whether <paramref name="sequence"/> is the facade's newest resize (so its limits are the ones to publish).</summary>
-    public bool IsLatestResize(long sequence) => Volatile.Read(ref _resizes) == sequence;
+    /// <summary>
+    /// Gatekeeper: whether the facade resize <paramref name="sequence"/> is older than one it has applied already — two
+    /// <c>Resize</c> calls raced and their messages arrived in the other order. The newer call's limits are the ones
+    /// published and in force; the older one is skipped.
+    /// </summary>
+    public bool IsStaleResize(long sequence) => sequence < _handledResize;
+
+    /// <summary>Replaces the limits with <paramref name="next"/> while the ones published come from a resize numbered at most <paramref name="atMost"/>.</summary>
+    private void Replace(PublishedLimits next, long atMost)
+    {
+        var seen = Volatile.Read(ref _limits);
+        while (seen.Sequence <= atMost)
+        {
+            var was = Interlocked.CompareExchange(ref _limits, next, seen);
+            if (ReferenceEquals(was, seen))
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>Limits as published, with the facade resize they come from (0: none); -1 in <see cref="MaxQueued"/> for no bound.</summary>
+    private sealed record PublishedLimits(long Sequence, int MaxRunning, int MaxQueued);
 }
 
 /// <summary>Returns facade leases to their gatekeeper.</summary>
@@ -244,8 +292,8 @@ internal static class SettleChecks
 
 /// <summary>
 /// A facade's resize, numbered: the facade published the new limits before it sent this, so the gatekeeper publishes its
-/// own only for the newest one (an older one applied later must not show its limits over a newer call's).
+/// own only while no newer one published (an older one applied later must not show its limits over a newer call's).
 /// </summary>
 /// <param name="Resize">The resize.</param>
-/// <param name="Sequence">Its number (<see cref="LimiterCounts.NoteResize"/>).</param>
+/// <param name="Sequence">Its number (<see cref="LimiterCounts.PublishResize"/>).</param>
 internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence);

@@ -49,8 +49,15 @@ internal sealed class PermitLoan
     /// <summary>Lent permits the facade shut in (<see cref="Suspend"/>) for the gatekeeper's next <see cref="Reclaim"/>.</summary>
     private long _suspended;
 
-    /// <summary>Facade requests sent to the gatekeeper and not handled yet (<see cref="Announce"/>); nothing is lent while any is.</summary>
-    private int _announced;
+    /// <summary>
+    /// Facade requests ever sent to the gatekeeper (<see cref="Announce"/>); those not handled yet are this less
+    /// <see cref="_left"/>, and nothing is lent while any is. Two counters rather than one that goes up and down, so the
+    /// gatekeeper's side costs a plain store, not a second atomic operation on a line every contended caller writes.
+    /// </summary>
+    private long _announced;
+
+    /// <summary>Of the announced requests, how many the gatekeeper has handled (<see cref="Leave"/>); written by the gatekeeper only.</summary>
+    private long _left;
 
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
@@ -65,7 +72,7 @@ internal sealed class PermitLoan
     public bool IsOpen => LentOf(Volatile.Read(ref _word)) >= 0;
 
     /// <summary>Whether a facade request is on its way to the gatekeeper.</summary>
-    public bool HasAnnounced => Volatile.Read(ref _announced) != 0;
+    public bool HasAnnounced => Volatile.Read(ref _announced) != Volatile.Read(ref _left);
 
     /// <summary>Whether the loan is closed for good.</summary>
     public bool IsClosed => LentOf(Volatile.Read(ref _word)) == Closed;
@@ -140,7 +147,8 @@ internal sealed class PermitLoan
             if (was == seen)
             {
                 held = HeldOf(seen);
-                return Math.Max(0, lent) + Interlocked.Exchange(ref _suspended, 0);
+                // Read first: under contention the loan is shut at every message and almost never had anything lent to set aside.
+                return Math.Max(0, lent) + (Volatile.Read(ref _suspended) == 0 ? 0 : Interlocked.Exchange(ref _suspended, 0));
             }
 
             seen = was;
@@ -154,6 +162,11 @@ internal sealed class PermitLoan
         while (true)
         {
             Debug.Assert(LentOf(seen) < 0, "The held count is the gatekeeper's only while the loan is shut.");
+            if (HeldOf(seen) == held)
+            {
+                return; // under contention a grant follows each release: the count stays, and no CAS need touch the line callers hammer
+            }
+
             var was = Interlocked.CompareExchange(ref _word, Pack(held, LentOf(seen)), seen);
             if (was == seen)
             {
@@ -191,7 +204,11 @@ internal sealed class PermitLoan
             {
                 // After the CAS, never before: a reclaim that runs between the two only under-counts the pool's free
                 // permits until the next message, never lends one twice.
-                Interlocked.Add(ref _suspended, Math.Max(0, LentOf(seen)));
+                if (LentOf(seen) > 0)
+                {
+                    Interlocked.Add(ref _suspended, LentOf(seen));
+                }
+
                 return;
             }
 
@@ -213,8 +230,9 @@ internal sealed class PermitLoan
     /// <summary>Gatekeeper: an announced request arrived (before it is offered to the gate).</summary>
     public void Leave()
     {
-        var left = Interlocked.Decrement(ref _announced);
-        Debug.Assert(left >= 0, "Every request leaves once, after it was announced.");
+        var left = _left + 1;
+        Debug.Assert(left <= Volatile.Read(ref _announced), "Every request leaves once, after it was announced.");
+        Volatile.Write(ref _left, left);
     }
 
     /// <summary>The limiter is disposed or its gatekeeper stopped: every later claim and return fails.</summary>

@@ -19,6 +19,9 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// <summary>What every partition of the limiter shares: settings, telemetry, the actor.</summary>
     private readonly PartitionShared _shared;
 
+    /// <summary>The release of one permit by message, made on the first (a release under contention allocates nothing more; an idle partition pays only the field).</summary>
+    private PartitionRelease? _releaseOne;
+
     /// <summary>The queue and rules once someone had to wait (or for life with rates); <c>null</c> otherwise.</summary>
     private PermitGate? _gate;
 
@@ -246,7 +249,7 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     {
         if (!Loan.TryReturn(lease.Permits))
         {
-            _shared.Self.Tell(new PartitionRelease(this, lease.Permits), ActorRefs.NoSender);
+            _shared.Self.Tell(lease.Permits == 1 ? _releaseOne ??= new PartitionRelease(this, 1) : new PartitionRelease(this, lease.Permits), ActorRefs.NoSender);
         }
     }
 

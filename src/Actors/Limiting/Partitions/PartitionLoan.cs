@@ -40,11 +40,17 @@ internal sealed class PartitionLoan
     /// <summary>What was unclaimed when a facade's announce shut an open loan (for the actor's next reclaim); -1 when none.</summary>
     private long _setAside = -1;
 
-    /// <summary>Facade requests sent to the actor and not handled yet (<see cref="Announce"/>); nothing is lent while any is.</summary>
-    private int _announced;
+    /// <summary>
+    /// Facade requests ever sent to the actor (<see cref="Announce"/>); those not handled yet are this less <see cref="_left"/>,
+    /// and nothing is lent while any is (two counters, so the actor's side is a plain store: see <see cref="PermitLoan"/>).
+    /// </summary>
+    private long _announced;
+
+    /// <summary>Of the announced requests, how many the actor has handled (<see cref="Leave"/>); written by the actor only.</summary>
+    private long _left;
 
     /// <summary>Whether a facade request is on its way to the actor.</summary>
-    public bool HasAnnounced => Volatile.Read(ref _announced) != 0;
+    public bool HasAnnounced => Volatile.Read(ref _announced) != Volatile.Read(ref _left);
 
     /// <summary>
     /// Facade, before it sends a request it could not claim: counts it on its way and shuts an open loan (what was
@@ -69,7 +75,12 @@ internal sealed class PartitionLoan
     }
 
     /// <summary>Actor: an announced request arrived.</summary>
-    public void Leave() => Interlocked.Decrement(ref _announced);
+    public void Leave()
+    {
+        var left = _left + 1;
+        Debug.Assert(left <= Volatile.Read(ref _announced), "Every request leaves once, after it was announced.");
+        Volatile.Write(ref _left, left);
+    }
 
     /// <summary>Permits claimed from the open loan net of permits returned into it (negative when more came back); 0 when none is open.</summary>
     public long Claimed
@@ -134,7 +145,8 @@ internal sealed class PartitionLoan
             seen = was;
         }
 
-        var aside = Interlocked.Exchange(ref _setAside, -1);
+        // Read first: an announce that shut an open loan is rare under contention (the loan is shut while anyone waits).
+        var aside = Volatile.Read(ref _setAside) < 0 ? -1 : Interlocked.Exchange(ref _setAside, -1);
         unclaimed = Math.Max(0, aside);
         return aside >= 0;
     }
