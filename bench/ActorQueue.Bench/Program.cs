@@ -7,11 +7,12 @@ using Akka.Configuration;
 // --rounds sets the number of timed rounds; --samples prints every measurement, not only the medians;
 // --subject measures one library only (ActorQueue, or a peer's name), to run it under a profiler.
 // --costs prints each subject's cost per operation (pool work items, bytes, CPU time) instead of timing rounds.
+// --seconds N [--alloc] loops the selected subjects for N seconds after the warm-up, for a profiler (Profiling.cs).
 // --cluster measures the scale-out instead of the peers: a 3-node cluster in this process against one node.
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs] [--rounds N] [--samples] [--subject NAME]");
+    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs] [--rounds N] [--samples] [--subject NAME] [--seconds N [--alloc]]");
     return 255;
 }
 
@@ -26,6 +27,12 @@ try
         .Select(s => options.Subject is { } only ? s with { Subjects = s.Subjects.Where(j => j.Name == only).ToList() } : s)
         .Where(s => s.Subjects.Count > 0)
         .ToList();
+    if (options.Seconds is { } seconds)
+    {
+        await Profiling.RunAsync(scenarios, seconds, options.Allocations, Console.Out);
+        return 0;
+    }
+
     if (options.CostsOnly)
     {
         await Runner.WarmUpAsync(scenarios);

@@ -6,16 +6,16 @@ namespace ActorQueue.Bench;
 /// <summary>
 /// The command line: <c>--quick</c>, <c>--filter SUBSTRING</c>, <c>--json FILE</c>, <c>--cluster</c>, <c>--costs</c>,
 /// <c>--rounds N</c> (timed rounds instead of 7, or 3 with <c>--quick</c>), <c>--samples</c> (print every measurement),
-/// <c>--subject NAME</c> (measure only that library, for a profiler).
+/// <c>--subject NAME</c> (measure only that library, for a profiler), <c>--seconds N</c> and <c>--alloc</c> (see <see cref="Profiling"/>).
 /// </summary>
 internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath, bool Cluster = false, bool CostsOnly = false,
-                                    int? Rounds = null, bool Samples = false, string? Subject = null)
+                                    int? Rounds = null, bool Samples = false, string? Subject = null, int? Seconds = null, bool Allocations = false)
 {
     public static BenchOptions? Parse(string[] args)
     {
-        bool quick = false, cluster = false, costs = false, samples = false;
+        bool quick = false, cluster = false, costs = false, samples = false, allocations = false;
         string? filter = null, json = null, subject = null;
-        int? rounds = null;
+        int? rounds = null, seconds = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -24,6 +24,8 @@ internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath
                 case "--cluster": cluster = true; break;
                 case "--costs": costs = true; break;
                 case "--samples": samples = true; break;
+                case "--alloc": allocations = true; break;
+                case "--seconds" when i + 1 < args.Length && int.TryParse(args[i + 1], out var s) && s > 0: seconds = s; i++; break;
                 case "--filter" when i + 1 < args.Length: filter = args[++i]; break;
                 case "--json" when i + 1 < args.Length: json = args[++i]; break;
                 case "--subject" when i + 1 < args.Length: subject = args[++i]; break;
@@ -32,7 +34,7 @@ internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath
             }
         }
 
-        return new BenchOptions(quick, filter, json, cluster, costs, rounds, samples, subject);
+        return new BenchOptions(quick, filter, json, cluster, costs, rounds, samples, subject, seconds, allocations);
     }
 }
 
@@ -131,9 +133,15 @@ internal static class Runner
         var clock = Stopwatch.StartNew();
         await body();
         var elapsed = clock.Elapsed;
+        Interlocked.Add(ref _operations, operations);
         LastCosts = ((Costs.Read() - before) / operations) with { WallMicroseconds = elapsed.TotalMicroseconds / operations };
         return operations / elapsed.TotalSeconds;
     }
+
+    private static long _operations;
+
+    /// <summary>Operations measured by <see cref="OpsPerSecond"/> so far, for <c>--seconds</c>.</summary>
+    public static long Operations => Interlocked.Read(ref _operations);
 
     /// <summary>What the last <see cref="OpsPerSecond"/> cost per operation, for <c>--costs</c>.</summary>
     public static Costs LastCosts { get; private set; }
