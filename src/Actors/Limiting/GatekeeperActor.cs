@@ -188,6 +188,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         {
             // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
             _slots.Release(_settings.Counts.Loan.Reclaim(out var held), TimeSpan.Zero);
+            _settings.Counts.NoteHeld(held);
             System.Diagnostics.Debug.Assert(_slots.InUse == held, "The loan's held count is the pool's, once the loan is reclaimed.");
             _telemetry.Absorb(held);
         }
@@ -271,6 +272,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _wakeTimer.Dispose();
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
+        _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure
         _settings.Counts.Publish(0, 0);
         _telemetry.Meter(0, 0);
         _disposeRequest?.Stopped.TrySetResult();

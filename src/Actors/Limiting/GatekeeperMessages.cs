@@ -169,6 +169,9 @@ internal sealed class LimiterCounts
     /// <summary>The newest facade resize the gatekeeper has applied; the gatekeeper's only (it survives a restart here).</summary>
     private long _handledResize;
 
+    /// <summary>The held count last written into the loan's word by <see cref="Publish"/> or read by a reclaim; the gatekeeper's only.</summary>
+    private int _heldWritten = -1;
+
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
 
@@ -183,9 +186,22 @@ internal sealed class LimiterCounts
 
     public void Publish(int running, int waiting)
     {
-        Loan.Publish(running);
+        // Against a copy kept here, not the word: reading the word to compare still waits for the line callers write.
+        if (running != _heldWritten)
+        {
+            Loan.Publish(running);
+            _heldWritten = running;
+        }
+
         _waiting = waiting;
     }
+
+    /// <summary>
+    /// Gatekeeper: the held count its loan's word holds now (read by its reclaim at the start of a message; -1 when
+    /// unknown, e.g. once the loan was closed with claims in it), so <see cref="Publish"/> writes the word only when
+    /// the count changes.
+    /// </summary>
+    public void NoteHeld(int held) => _heldWritten = held;
 
     /// <summary>Facade, while it is made: the limits it starts with.</summary>
     public void PublishLimits(int maxRunning, int? maxQueued) => Volatile.Write(ref _limits, new PublishedLimits(0, maxRunning, maxQueued ?? -1));
