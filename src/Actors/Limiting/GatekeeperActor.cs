@@ -354,9 +354,10 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             return;
         }
 
-        if (_settings.Counts.Loan.Lend(held, limit - held))
+        var free = Math.Min(limit - held, PermitLoan.MaxLent);
+        if (_settings.Counts.Loan.Lend(held, free))
         {
-            _slots.Take(limit - held, TimeSpan.Zero);
+            _slots.Take(free, TimeSpan.Zero);
         }
     }
 

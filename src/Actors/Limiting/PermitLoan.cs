@@ -40,14 +40,21 @@ internal sealed class PermitLoan
     /// <summary>The low half once the limiter or its gatekeeper stopped: nothing is lent again.</summary>
     private const int Closed = -2;
 
-    /// <summary>The low half after the facade asked for a resize: shut, and not lent again before the gatekeeper's next reclaim.</summary>
+    /// <summary>
+    /// The low half after a facade's announce or resize: shut, and not lent again before the gatekeeper's next reclaim;
+    /// this value with nothing set aside, <c>Suspended - k</c> with the <c>k</c> lent permits nobody had claimed set aside
+    /// for that reclaim. In the word itself, so the suspend that sets them aside is the same CAS that shuts the loan: a
+    /// second store after it (as the set-aside once was) let a reclaim between the two count those permits as held, so a
+    /// caller queued behind permits nobody held, and the next reclaim put them in the pool without serving the queue —
+    /// the partitioned limiter's loan had the same two steps and hung its racing test that way.
+    /// </summary>
     private const int Suspended = -3;
 
-    /// <summary>Held permits (high 32 bits) and the lent permits, <see cref="Shut"/> or <see cref="Closed"/> (low 32 bits).</summary>
-    private long _word = Pack(0, Shut);
+    /// <summary>The most permits one loan lends: a suspended word sets them aside as <c>Suspended - k</c>, which must stay an <c>int</c>.</summary>
+    public const int MaxLent = int.MaxValue + Suspended;
 
-    /// <summary>Lent permits the facade shut in (<see cref="Suspend"/>) for the gatekeeper's next <see cref="Reclaim"/>.</summary>
-    private long _suspended;
+    /// <summary>Held permits (high 32 bits) and the lent permits, <see cref="Shut"/>, <see cref="Closed"/> or suspended (low 32 bits).</summary>
+    private long _word = Pack(0, Shut);
 
     /// <summary>
     /// Facade requests ever sent to the gatekeeper (<see cref="Announce"/>); those not handled yet are this less
@@ -83,7 +90,7 @@ internal sealed class PermitLoan
         {
             var word = Volatile.Read(ref _word);
             var lent = LentOf(word);
-            return $"held {HeldOf(word)}, " + (lent >= 0 ? $"lent {lent}" : lent == Closed ? "closed" : lent == Suspended ? "suspended" : "shut");
+            return $"held {HeldOf(word)}, " + (lent >= 0 ? $"lent {lent}" : lent == Closed ? "closed" : lent <= Suspended ? $"suspended, {Suspended - lent} set aside" : "shut");
         }
     }
 
@@ -147,8 +154,7 @@ internal sealed class PermitLoan
             if (was == seen)
             {
                 held = HeldOf(seen);
-                // Read first: under contention the loan is shut at every message and almost never had anything lent to set aside.
-                return Math.Max(0, lent) + (Volatile.Read(ref _suspended) == 0 ? 0 : Interlocked.Exchange(ref _suspended, 0));
+                return lent >= 0 ? lent : lent <= Suspended ? Suspended - lent : 0;
             }
 
             seen = was;
@@ -181,7 +187,7 @@ internal sealed class PermitLoan
     /// <returns><c>false</c> when the loan is closed or suspended (meanwhile): nothing was lent.</returns>
     public bool Lend(int held, int free)
     {
-        Debug.Assert(free >= 0, "A loan lends what is free.");
+        Debug.Assert(free is >= 0 and <= MaxLent, "A loan lends what is free, at most MaxLent.");
         var seen = Volatile.Read(ref _word);
         Debug.Assert(LentOf(seen) < 0, "Only a shut loan is lent anew.");
         Debug.Assert(HeldOf(seen) == held, "Nobody but the gatekeeper changes the held count while the loan is shut.");
@@ -199,16 +205,10 @@ internal sealed class PermitLoan
         var seen = Volatile.Read(ref _word);
         while (LentOf(seen) is >= 0 or Shut)
         {
-            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Suspended), seen);
+            // What nobody claimed is set aside in the same CAS (see Suspended).
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Suspended - Math.Max(0, LentOf(seen))), seen);
             if (was == seen)
             {
-                // After the CAS, never before: a reclaim that runs between the two only under-counts the pool's free
-                // permits until the next message, never lends one twice.
-                if (LentOf(seen) > 0)
-                {
-                    Interlocked.Add(ref _suspended, LentOf(seen));
-                }
-
                 return;
             }
 

@@ -137,4 +137,54 @@ public sealed class PermitLoanTests
             Assert.Equal(returned ? 0 : 1, held);
         }
     }
+
+    /// <summary>
+    /// An announce racing the gatekeeper's reclaim: the reclaim either shuts the loan first (and takes back every lent
+    /// permit) or runs after the announce's suspend (and takes back what it set aside); never half-way, so a second
+    /// reclaim finds nothing. With the set-aside in a second store after the suspend's CAS, a reclaim between the two
+    /// took nothing back and the pool counted those permits as held until the next one.
+    /// </summary>
+    [Fact]
+    public async Task An_announce_racing_a_reclaim_leaves_nothing_for_a_second_reclaim()
+    {
+        const int rounds = 100_000;
+        var round = 0;
+        var announced = 0;
+        var late = new List<(int Round, long First, long Second)>();
+        var loan = new PermitLoan();
+        var announcer = Task.Factory.StartNew(() =>
+        {
+            for (var i = 1; i <= rounds; i++)
+            {
+                while (Volatile.Read(ref round) < i)
+                {
+                    Thread.SpinWait(1);
+                }
+
+                loan.Announce();
+                Volatile.Write(ref announced, i);
+            }
+        }, TaskCreationOptions.LongRunning);
+
+        for (var i = 1; i <= rounds; i++)
+        {
+            Assert.True(loan.Lend(0, 3));
+            Volatile.Write(ref round, i);
+            var first = loan.Reclaim(out _); // races the announce
+            while (Volatile.Read(ref announced) < i)
+            {
+                Thread.SpinWait(1);
+            }
+
+            var second = loan.Reclaim(out _);
+            loan.Leave();
+            if (second != 0 || first != 3)
+            {
+                late.Add((i, first, second));
+            }
+        }
+
+        await announcer;
+        Assert.Empty(late);
+    }
 }
