@@ -15,7 +15,8 @@ internal sealed class ClusterNodes : IAsyncDisposable
     /// <summary>How long any cluster step (forming, downing, hand-over) may take before a test fails.</summary>
     public static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
 
-    public static readonly Config FastCluster = ConfigurationFactory.ParseString("""
+    /// <summary>Fast gossip, failure detection, hand-over and downing; Akka's log goes to a file when <see cref="ClusterLogFile"/> says so.</summary>
+    public static readonly Config FastCluster = ConfigurationFactory.ParseString(ClusterLogFile.Config).WithFallback(ConfigurationFactory.ParseString("""
         akka.loglevel = WARNING
         akka.stdout-loglevel = OFF
         akka.coordinated-shutdown.run-by-actor-system-terminate = off
@@ -30,7 +31,7 @@ internal sealed class ClusterNodes : IAsyncDisposable
         akka.cluster.singleton.hand-over-retry-interval = 200ms
         akka.cluster.singleton-proxy.singleton-identification-interval = 200ms
         actorqueue.cluster.recover-interval = 300ms
-        """);
+        """));
 
     private readonly List<ActorSystem> _all = [];
 
