@@ -110,9 +110,7 @@ public sealed class DurableDistributedQueueTests
         using var store = new TemporaryFolder();
         var durability = new QueueDurability { StoragePath = store.DatabasePath };
 
-        // A longer heartbeat pause than the other cluster tests: on a loaded machine a survivor that misses heartbeats
-        // while the new router reads its journal must not be taken for lost (and downed) as well.
-        await using var cluster = await ClusterNodes.StartAsync(3, "akka.cluster.failure-detector.acceptable-heartbeat-pause = 3s", durability);
+        await using var cluster = await ClusterNodes.StartAsync(3, durability: durability);
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var runs = new ConcurrentDictionary<int, int>();
         await using var workers = ActorQueueCluster.Get(cluster.Nodes[2]).RegisterWorkers<int, int>("handed-over", async (item, token) =>
