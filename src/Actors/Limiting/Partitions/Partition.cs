@@ -95,9 +95,12 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
             return;
         }
 
-        // Nobody waits in a partition that had lent (and no message came since): nobody to hand the permits to.
-        _pool!.Release(back, TimeSpan.Zero);
-        Publish(new PermitSnapshot(_pool.InUse, _pool.Limit - _pool.InUse, _gate.Waiting));
+        // Through the gate, which hands them on in order: normally nobody waits in a partition that had lent, but should a
+        // caller have queued behind permits that were only lent, nothing else would ever release them to it.
+        if (back > 0)
+        {
+            _gate.Release(new PermitDemand((int)back));
+        }
     }
 
     /// <summary>

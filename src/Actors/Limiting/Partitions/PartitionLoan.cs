@@ -19,6 +19,10 @@ namespace ActorQueue.Actors;
 /// <item>Close: the actor, when a sweep drops the partition or the limiter stops (<see cref="Close"/>): for good, so a
 /// caller that found the partition before its drop can neither claim nor return into it.</item>
 /// </list>
+/// An announce that shuts an open loan sets its unclaimed permits aside in the same compare-and-swap (the word then reads
+/// <see cref="SetAsideBase"/> less them), so the actor's next reclaim, on whatever core and however soon, takes them back:
+/// a reclaim that found the loan shut but nothing set aside would count lent permits as held and queue callers behind
+/// permits nobody holds.
 /// A claim therefore never passes a waiter (nothing is lent while anyone waits, and a waiter queues only inside a
 /// message, after the reclaim) and a sweep sees every claim (it reclaims before it judges the partition idle).
 /// </summary>
@@ -31,14 +35,17 @@ internal sealed class PartitionLoan
     /// <summary>The partition was dropped or its limiter stopped: nothing is ever lent again.</summary>
     private const long Closed = long.MinValue;
 
-    /// <summary>Lent and not claimed (returns included); <see cref="Shut"/> or <see cref="Closed"/> otherwise.</summary>
+    /// <summary>Shut by an announce with nothing set aside; a word of <c>SetAsideBase - n</c> holds <c>n</c> set aside.</summary>
+    private const long SetAsideBase = -2;
+
+    /// <summary>
+    /// Lent and not claimed (returns included); <see cref="Shut"/>, <see cref="Closed"/>, or shut by an announce with
+    /// what was unclaimed then set aside (<see cref="SetAsideBase"/> less it) otherwise.
+    /// </summary>
     private long _unclaimed = Shut;
 
     /// <summary>What the open loan put in (actor-written before the loan opens), so lent minus unclaimed is claimed net of returns.</summary>
     private long _lent;
-
-    /// <summary>What was unclaimed when a facade's announce shut an open loan (for the actor's next reclaim); -1 when none.</summary>
-    private long _setAside = -1;
 
     /// <summary>
     /// Facade requests ever sent to the actor (<see cref="Announce"/>); those not handled yet are this less <see cref="_left"/>,
@@ -63,10 +70,10 @@ internal sealed class PartitionLoan
         var seen = Volatile.Read(ref _unclaimed);
         while (seen >= 0)
         {
-            var was = Interlocked.CompareExchange(ref _unclaimed, Shut, seen);
+            // One step: a reclaim that sees the loan shut sees what was set aside with it.
+            var was = Interlocked.CompareExchange(ref _unclaimed, SetAsideBase - seen, seen);
             if (was == seen)
             {
-                Volatile.Write(ref _setAside, seen);
                 return;
             }
 
@@ -88,14 +95,13 @@ internal sealed class PartitionLoan
         get
         {
             var unclaimed = Volatile.Read(ref _unclaimed);
-            if (unclaimed < 0)
+            if (IsSetAside(unclaimed))
             {
                 // Shut by an announce: what was claimed then is claimed until the actor's reclaim counts it.
-                var aside = Volatile.Read(ref _setAside);
-                return aside < 0 ? 0 : Volatile.Read(ref _lent) - aside;
+                return Volatile.Read(ref _lent) - (SetAsideBase - unclaimed);
             }
 
-            return Volatile.Read(ref _lent) - unclaimed;
+            return unclaimed < 0 ? 0 : Volatile.Read(ref _lent) - unclaimed;
         }
     }
 
@@ -105,7 +111,8 @@ internal sealed class PartitionLoan
     private string DebuggerDisplay => Volatile.Read(ref _unclaimed) switch
     {
         Closed => "closed",
-        < 0 => "shut",
+        Shut => "shut",
+        < 0 and var aside => $"shut, {SetAsideBase - aside} set aside",
         var unclaimed => $"lent {unclaimed} of {Volatile.Read(ref _lent)}",
     };
 
@@ -132,24 +139,26 @@ internal sealed class PartitionLoan
     /// <returns>Whether a loan was open (then claims may have moved the count, even if all of it was claimed).</returns>
     public bool Reclaim(out long unclaimed)
     {
+        // Read first: under contention the loan is shut (someone waits), and a shut loan needs no atomic.
         var seen = Volatile.Read(ref _unclaimed);
-        while (seen >= 0)
+        while (seen >= 0 || IsSetAside(seen))
         {
             var was = Interlocked.CompareExchange(ref _unclaimed, Shut, seen);
             if (was == seen)
             {
-                unclaimed = seen;
+                unclaimed = seen >= 0 ? seen : SetAsideBase - seen;
                 return true;
             }
 
             seen = was;
         }
 
-        // Read first: an announce that shut an open loan is rare under contention (the loan is shut while anyone waits).
-        var aside = Volatile.Read(ref _setAside) < 0 ? -1 : Interlocked.Exchange(ref _setAside, -1);
-        unclaimed = Math.Max(0, aside);
-        return aside >= 0;
+        unclaimed = 0;
+        return false;
     }
+
+    /// <summary>Whether <paramref name="word"/> is a loan an announce shut, with what was unclaimed then set aside.</summary>
+    private static bool IsSetAside(long word) => word is <= SetAsideBase and not Closed;
 
     /// <summary>Moves the open loan's unclaimed count by <paramref name="delta"/> with a compare-and-swap, never below zero; fails on a shut or closed loan.</summary>
     private bool TryMove(long delta)
