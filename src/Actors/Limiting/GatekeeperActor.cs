@@ -88,13 +88,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
         Receive<GatekeeperProtocol.Settle>(HandleSettle);
         Receive<GatekeeperProtocol.Resize>(message => HandleResize(message, facadeSequence: null));
-        Receive<FacadeResize>(message =>
-        {
-            if (!_settings.Counts.IsStaleResize(message.Sequence))
-            {
-                HandleResize(message.Resize, message.Sequence);
-            }
-        });
+        Receive<FacadeResize>(message => HandleResize(message.Resize, message.Sequence));
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
         Receive<CountHolders>(_ => Sender.Tell(_holders.Count));

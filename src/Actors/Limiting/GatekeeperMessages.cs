@@ -224,18 +224,10 @@ internal sealed class LimiterCounts
     /// </summary>
     public void PublishApplied(int maxRunning, int? maxQueued, long? sequence = null)
     {
-        var applied = sequence ?? _handledResize;
-        System.Diagnostics.Debug.Assert(applied >= _handledResize, "The gatekeeper skips a facade resize older than one it applied (IsStaleResize).");
-        _handledResize = applied;
-        Replace(new PublishedLimits(applied, maxRunning, maxQueued ?? -1), atMost: applied);
+        // The limits in force include every facade resize up to the newest applied, whichever order their messages came in.
+        _handledResize = Math.Max(_handledResize, sequence ?? 0);
+        Replace(new PublishedLimits(_handledResize, maxRunning, maxQueued ?? -1), atMost: _handledResize);
     }
-
-    /// <summary>
-    /// Gatekeeper: whether the facade resize <paramref name="sequence"/> is older than one it has applied already — two
-    /// <c>Resize</c> calls raced and their messages arrived in the other order. The newer call's limits are the ones
-    /// published and in force; the older one is skipped.
-    /// </summary>
-    public bool IsStaleResize(long sequence) => sequence < _handledResize;
 
     /// <summary>Replaces the limits with <paramref name="next"/> while the ones published come from a resize numbered at most <paramref name="atMost"/>.</summary>
     private void Replace(PublishedLimits next, long atMost)

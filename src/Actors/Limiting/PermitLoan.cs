@@ -120,7 +120,8 @@ internal sealed class PermitLoan
     public bool TryReturn(int permits)
     {
         var seen = Volatile.Read(ref _word);
-        while (LentOf(seen) >= 0 && HeldOf(seen) >= permits)
+        // Never past MaxLent: a suspend must be able to set every lent permit aside as Suspended - k (the lease goes by message).
+        while (LentOf(seen) >= 0 && HeldOf(seen) >= permits && LentOf(seen) <= MaxLent - permits)
         {
             var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen) - permits, LentOf(seen) + permits), seen);
             if (was == seen)

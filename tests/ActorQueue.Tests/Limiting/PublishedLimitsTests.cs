@@ -44,7 +44,7 @@ public sealed class PublishedLimitsTests : ActorQueueTestKit
     }
 
     [Fact]
-    public void A_facade_resize_arriving_after_a_newer_one_is_skipped_and_the_newer_limits_stay()
+    public void A_facade_resize_arriving_after_a_newer_one_is_applied_and_the_counts_show_what_is_in_force()
     {
         var counts = new LimiterCounts();
         counts.PublishLimits(1, null);
@@ -53,15 +53,15 @@ public sealed class PublishedLimitsTests : ActorQueueTestKit
         Assert.True(newer > older);
         Assert.Equal(4, counts.MaxRunning);
 
-        // The two calls raced: the newer one's message reached the gatekeeper first, and the older one is skipped.
+        // The two calls raced and their messages arrived in the other order: the gate ends with the older call's limit
+        // (applied last), and the published limits follow it rather than show a limit not in force.
         counts.PublishApplied(4, null, newer);
-        Assert.True(counts.IsStaleResize(older));
-        Assert.False(counts.IsStaleResize(newer));
-        Assert.Equal(4, counts.MaxRunning);
+        counts.PublishApplied(3, null, older);
+        Assert.Equal(3, counts.MaxRunning);
     }
 
     [Fact]
-    public async Task The_gatekeeper_skips_a_facade_resize_whose_message_arrives_after_a_newer_ones()
+    public async Task The_gatekeeper_applies_facade_resizes_in_arrival_order_and_publishes_the_limits_in_force()
     {
         var counts = new LimiterCounts();
         counts.PublishLimits(2, null);
@@ -73,6 +73,6 @@ public sealed class PublishedLimitsTests : ActorQueueTestKit
         gatekeeper.Tell(new FacadeResize(new GatekeeperProtocol.Resize(3, null), older));
         var status = await gatekeeper.Ask<GatekeeperProtocol.Status>(GatekeeperProtocol.GetStatus.Instance, TimeSpan.FromSeconds(10));
 
-        Assert.Equal((4, 4), (status.MaxRunning, counts.MaxRunning));
+        Assert.Equal((3, 3), (status.MaxRunning, counts.MaxRunning));
     }
 }

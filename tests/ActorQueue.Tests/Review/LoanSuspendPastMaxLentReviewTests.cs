@@ -9,7 +9,7 @@ namespace ActorQueue.Tests.Review;
 /// later: returns into the loan raise the lent half by what was held when it was lent (held + lent stays the limit), so
 /// a limit of <c>int.MaxValue</c> lent with 2 held reaches <c>MaxLent + 2</c> once they come back, and
 /// <c>Suspended - (MaxLent + 2)</c> wraps to <c>int.MaxValue</c>: the suspend OPENS the loan instead of shutting it.
-/// FAILS ON MAIN (677d34f): after <c>Resize(maxRunning: 1)</c> returned, two callers claim a permit each at once.
+/// Failed on 677d34f, before the fix: after <c>Resize(maxRunning: 1)</c> returned, two callers claim a permit each at once.
 /// </summary>
 public sealed class LoanSuspendPastMaxLentReviewTests : ActorQueueTestKit
 {

@@ -7,7 +7,7 @@ namespace ActorQueue.Tests.Review;
 /// Review: a partition's running count (ARCHITECTURE, PartitionLoan: the reclaim "gives the unclaimed permits back
 /// through the gate if it has one … publishing the exact count"; <c>PartitionStatistics.Running</c>: permits held now).
 /// A partition that still has its gate (someone waited since the last sweep) lends its free permits once the queue is
-/// empty; when callers claimed all of them, the next reclaim gets nothing back. FAILS ON MAIN (677d34f):
+/// empty; when callers claimed all of them, the next reclaim gets nothing back. Failed on 677d34f, before the fix:
 /// <c>Partition.Reclaim</c> publishes only through <c>_gate.Release</c>, i.e. only when something came back, so the
 /// permits claimed from that loan drop out of the count (the published count is the one from before the loan, and the
 /// reclaimed loan no longer adds its claims); a sweep then turns the partition back into a bare count without

@@ -12,8 +12,8 @@ namespace ActorQueue.Tests.Review;
 /// <remarks>
 /// The steps are <see cref="ConcurrencyLimiter.Resize"/>'s, one call each, in the order two racing callers interleave:
 /// the newer call reads the other limit (still the old one) for its publication, the older call numbers and publishes
-/// first, and the newer call's <c>Tell</c> overtakes the older one's. FAILS ON MAIN (677d34f): the gatekeeper skips the
-/// older <see cref="FacadeResize"/> as stale (<c>LimiterCounts.IsStaleResize</c>) although the newer one never set the
+/// first, and the newer call's <c>Tell</c> overtakes the older one's. Failed on 677d34f, before the fix: the gatekeeper skips the
+/// older <see cref="FacadeResize"/> as stale (<c>LimiterCounts.IsStaleResize</c>, since removed) although the newer one never set the
 /// limit the older one changes, so that change is lost for good — in the gate and in what the facade shows.
 /// </remarks>
 public sealed class RacingResizesOfDifferentLimitsReviewTests : ActorQueueTestKit

@@ -101,6 +101,10 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
         {
             _gate.Release(new PermitDemand((int)back));
         }
+        else
+        {
+            Publish(_gate.Snapshot); // what callers claimed from the loan is held now: the running count must say so
+        }
     }
 
     /// <summary>
