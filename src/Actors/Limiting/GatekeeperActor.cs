@@ -78,8 +78,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _wakeTimer = new GateWakeTimer(settings.Time, Self);
         settings.Counts.PublishApplied(settings.MaxRunning, settings.MaxQueued);
 
-        Receive<AcquireRequest>(HandleAcquireRequest);
-        Receive<ReleaseSlot>(message => ReleasePermits(message.Permits));
+        // AcquireRequest and ReleaseSlot, the contended pair, are dispatched in AroundReceive, before this table.
         Receive<WithdrawWaiter>(message => _gate.Withdraw(message.Waiter));
         Receive<GateWake>(_ => _gate.Wake());
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
@@ -188,7 +187,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
 
         _rateLender?.Reclaim();
-        // The two contended messages skip the handler table's type tests (the registrations below stay for the rest).
+        // The two contended messages skip the handler table's type tests; the table (in the constructor) has the rest.
         var handled = true;
         switch (message)
         {
