@@ -37,7 +37,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    /// <summary>Hands facade leases their way back: into the loan while it is open, else here by message (with rates: always by message).</summary>
+    /// <summary>Hands facade leases their way back: into the loan (either kind) while it is open, else here by message.</summary>
     private readonly ILeaseReleaser _releaser;
 
     private readonly GatekeeperTelemetry _telemetry;
@@ -68,7 +68,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _settings = settings;
         _telemetry = new GatekeeperTelemetry(settings.MetricName);
         _lending = settings.Rates is null;
-        _releaser = _lending ? new PermitLoanReleaser(settings.Counts.Loan, Self, _telemetry) : new GatekeeperReleaser(Self);
+        _releaser = _lending ? new PermitLoanReleaser(settings.Counts.Loan, Self, _telemetry)
+                  : settings.RateLoan is { } rateLoan ? new LoanReleaser(rateLoan, Self)
+                  : new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
@@ -177,6 +179,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
+        if (_rateLender is { IsStarted: true } && _rateLender.TryServe(message, _releaser))
+        {
+            return true;
+        }
+
         if (_lending)
         {
             // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.

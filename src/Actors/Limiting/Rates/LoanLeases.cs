@@ -5,9 +5,10 @@ using Akka.Actor;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// Gives a slot claimed from a <see cref="RateLoan"/> back: into the loan while it is open (no message at all), else
-/// to the gatekeeper by message, as any lease. Either way the slot comes back once: the pool counted it held when the
-/// gatekeeper reclaimed the loan, or counts the return when it reclaims the loan it went into.
+/// Gives a slot back, whether claimed from a <see cref="RateLoan"/> or granted by the gatekeeper: into the loan while it
+/// is open (no message at all), else to the gatekeeper by message. Either way the slot comes back once: the pool
+/// counted it held (a granted one from its grant, a claimed one from the reclaim of its loan), and counts the return
+/// when it reclaims the loan it went into.
 /// </summary>
 internal sealed class LoanReleaser(RateLoan loan, IActorRef gatekeeper) : ILeaseReleaser
 {
@@ -21,7 +22,18 @@ internal sealed class LoanReleaser(RateLoan loan, IActorRef gatekeeper) : ILease
     }
 
     /// <inheritdoc />
-    public void Release(ConcurrencyLease lease) => ReturnSlot();
+    /// <remarks>A lease of more than one permit (never one with rates, whose calls hold one slot each) goes back by message.</remarks>
+    public void Release(ConcurrencyLease lease)
+    {
+        if (lease.Permits == 1)
+        {
+            ReturnSlot();
+        }
+        else
+        {
+            GatekeeperReleaser.Send(gatekeeper, lease.Permits);
+        }
+    }
 }
 
 /// <summary>

@@ -3,7 +3,8 @@ using ActorQueue.Coordination;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The gatekeeper's side of a <see cref="RateLoan"/>: at the start of every message it takes back what callers did not
+/// The gatekeeper's side of a <see cref="RateLoan"/>: a message its sender could have served from the open loan it
+/// serves from it (<see cref="TryServe"/>); at the start of every other message it takes back what callers did not
 /// claim, so inside a message its pool and rates are exact and the gate's rule is untouched; at the end of every
 /// message, while nobody waits and the gate is open, it lends what the pool and rates could grant now until their
 /// current step ends. Time stays the gatekeeper's: the rates catch up only inside its messages, and the loan is renewed
@@ -60,6 +61,41 @@ internal sealed class RateLender
 
     /// <summary>Whether <see cref="Start"/> was called.</summary>
     public bool IsStarted => _started;
+
+    /// <summary>
+    /// Before the start of a message: serves it from the open loan, as its sender could have, if it is a request the loan
+    /// covers or a slot coming back. The loan then stays open: shutting it for such a message, as every other message
+    /// does (<see cref="Reclaim"/>), turned every claim made meanwhile into one more request, and under 64 callers the
+    /// mailbox never emptied again (BENCHMARKS round 11: a third of the rounds ran at a third of the speed).
+    /// </summary>
+    /// <remarks>
+    /// It passes nobody: an open loan means nobody waited at the end of the last message, and a waiter could only have
+    /// come in a message since. A request served here is one the gate would grant at once; it is granted a claimed lease
+    /// (a lease number from the loan, no wait span: a traced request, which expects to hear whether it queued, goes to the gate).
+    /// </remarks>
+    /// <param name="message">The message about to be handled.</param>
+    /// <param name="releaser">Where the granted lease's slot goes back.</param>
+    /// <returns>Whether the message was handled: the gatekeeper skips it.</returns>
+    public bool TryServe(object message, ILeaseReleaser releaser)
+    {
+        switch (message)
+        {
+            case AcquireRequest { Announced: false, QueuedSignal: null, IsWithdrawn: false } request
+                when request.Demand.Permits == 1 && _loan.TryClaim(request.Demand.Tokens):
+                request.Releaser = releaser;
+                if (!request.TryGrant(new PermitGrant(_loan.NextLeaseId(), request.Demand, default, Waited: false)) && !_loan.Unclaim(request.Demand.Tokens))
+                {
+                    // Withdrawn meanwhile, and the loan cannot take the slot back: the pool takes it (it counted the slot lent).
+                    _slots.Release(1, TimeSpan.Zero);
+                }
+
+                return true;
+            case ReleaseSlot { Permits: 1 }:
+                return _loan.TryReturnSlot();
+            default:
+                return false;
+        }
+    }
 
     /// <summary>
     /// Start of every message: shuts the loan and gives back what nobody claimed, before anything asks the rates at a

@@ -16,10 +16,13 @@ namespace ActorQueue.Actors;
 /// <item>Claimers: any thread; <see cref="TryClaim"/> checks that the step has not ended (a <see cref="CheapTick"/> before
 /// its deadline, or else the injected clock), and then subtracts one slot, one request and the tokens with a
 /// compare-and-swap that never takes a field below zero.</item>
-/// <item>Returners: any thread; <see cref="TryReturnSlot"/> adds a slot back while the loan is open and was lent with
+/// <item>Returners: any thread, for a claimed lease or one the gate granted; <see cref="TryReturnSlot"/> adds a slot back while the loan is open and was lent with
 /// the pool within its limit (a pool slot given back is then what the gatekeeper would lend again at once); when it is
 /// shut, or the pool held more than its limit (a shrink), the slot goes back by message.</item>
-/// <item>Reclaim: the gatekeeper, at the start of every message, exchanges the loan for <see cref="Shut"/>
+/// <item>The gatekeeper as a claimer: a request the open loan covers, or a slot coming back, it serves from the loan
+/// as its sender could have, leaving the loan open (<see cref="RateLender.TryServe"/>); a claim it could not hand over
+/// it puts back (<see cref="Unclaim"/>).</item>
+/// <item>Reclaim: the gatekeeper, at the start of every other message, exchanges the loan for <see cref="Shut"/>
 /// (<see cref="Reclaim"/>) and gives what nobody claimed back to its policies before they catch up on time.</item>
 /// </list>
 /// Exact because a claim is a take made at the moment of the loan: the rates' answers change with time only at the end
@@ -169,6 +172,30 @@ internal sealed class RateLoan
                 return false;
             }
         }
+    }
+
+    /// <summary>
+    /// Gatekeeper, inside a message: puts back a claim it made itself for a request it then could not grant (the caller
+    /// withdrew in between). Nothing but the gatekeeper re-lends, so the loan it claimed from is still the open one,
+    /// unless the limiter closed it meanwhile (then nothing matters any more: the gatekeeper is stopping).
+    /// </summary>
+    /// <returns>Whether the slot went back too; <c>false</c> when the loan is closed or already holds all the slots it can, and the slot must go back to the pool.</returns>
+    public bool Unclaim(long tokens)
+    {
+        var seen = Volatile.Read(ref _packed);
+        while (seen >= 0)
+        {
+            var slot = SlotsOf(seen) < MaxSlots ? OneSlot : 0;
+            var was = Interlocked.CompareExchange(ref _packed, seen + slot + OneCall + tokens, seen);
+            if (was == seen)
+            {
+                return slot != 0;
+            }
+
+            seen = was;
+        }
+
+        return false;
     }
 
     /// <summary>
