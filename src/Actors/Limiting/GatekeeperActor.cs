@@ -72,6 +72,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
                   : settings.RateLoan is { } rateLoan ? new LoanReleaser(rateLoan, Self)
                   : new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
+        if (settings.RateLoan?.TakeCarriedSlots() is long carried and > 0)
+        {
+            _slots.Take(carried, TimeSpan.Zero); // the slots of facade leases held across a restart (PostStop)
+        }
+
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
@@ -179,8 +184,15 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (_rateLender is { IsStarted: true } && _rateLender.TryServe(message, _releaser))
+        if (_rateLender is { IsStarted: true } && _rateLender.TryServe(message, _releaser, out var served))
         {
+            if (served)
+            {
+                // Metered as the gate meters a grant without a wait; the rates gave the loan away, so a refill is due.
+                _telemetry.ClaimedWithoutWait(1);
+                _rateTelemetry?.AfterMessage(_gate.Now);
+            }
+
             return true;
         }
 
@@ -193,7 +205,12 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _telemetry.Absorb(held);
         }
 
-        _rateLender?.Reclaim();
+        if (_rateLender?.Reclaim() == true)
+        {
+            // Slots returned into the loan (a gate-granted lease's too) are back in the pool: the running count must say so.
+            ((IPermitGateListener)this).Publish(_gate.Snapshot);
+        }
+
         // The two contended messages skip the handler table's type tests; the table (in the constructor) has the rest.
         var handled = true;
         switch (message)
@@ -262,6 +279,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
             _settings.Counts.Loan.Reclaim(out _);
             _settings.RateLoan?.Reclaim();
+
+            // But facade leases outlive the restart and still come back (into the next loan, or by message): the next
+            // pool starts holding their slots, or a slot coming back would be one it never gave out. Actors' leases are
+            // forgotten with the books.
+            _settings.RateLoan?.CarrySlots(_slots.InUse - _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits));
         }
         else
         {

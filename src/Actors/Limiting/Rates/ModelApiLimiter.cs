@@ -44,6 +44,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Where every lease's settle goes: the gatekeeper, an excess first taken out of the loan (one for all leases).</summary>
     private readonly LoanSettler _settler;
 
+    /// <summary>Meters the calls claimed from the loan, which the gatekeeper never sees one by one.</summary>
+    private readonly GatekeeperTelemetry _claims;
+
     /// <summary>Creates the limiter and its gatekeeper actor.</summary>
     /// <param name="options">The concurrency, the two rates, their period, the queue bound, the wait timeout and the clock.</param>
     /// <param name="name">A name for traces, metrics, logs and rejection messages.</param>
@@ -62,6 +65,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         _counts.PublishLimits(options.MaxConcurrent, options.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
+        _claims = new GatekeeperTelemetry(settings.MetricName);
         _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
         _settler = new LoanSettler(_loan, Gatekeeper);
 
@@ -113,6 +117,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
 
         if (_loan.TryClaim(estimatedTokens))
         {
+            _claims.ClaimedWithoutWait(1);
             return ValueTask.FromResult(new ModelApiLease(new ConcurrencyLease(_loanReleaser, _loan.NextLeaseId(), source), estimatedTokens, _settler));
         }
 
@@ -189,6 +194,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>The lease once <paramref name="grant"/> completes.</summary>
     internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler = null) =>
         LeaseOf(request, await grant.ConfigureAwait(false), settler);
+
+    /// <summary>Meters a call claimed from the loan (the adapter's claims too): acquired, its slot, no wait.</summary>
+    internal GatekeeperTelemetry Claims => _claims;
 
     /// <summary>This limiter's settle path: an excess first comes out of the loan (the adapter's leases use it too).</summary>
     internal ITokenSettler Settler => _settler;

@@ -71,6 +71,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         if (_loan.TryClaim(permitCount))
         {
             _successful.Increment();
+            _limiter.Claims.ClaimedWithoutWait(1);
             return new LoanRateLease(_releaser);
         }
 
@@ -90,6 +91,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         if (!cancellationToken.IsCancellationRequested && !_limiter.IsDisposed && _loan.TryClaim(permitCount))
         {
             _successful.Increment();
+            _limiter.Claims.ClaimedWithoutWait(1);
             return new(new LoanRateLease(_releaser));
         }
 

@@ -75,15 +75,18 @@ internal sealed class RateLender
     /// </remarks>
     /// <param name="message">The message about to be handled.</param>
     /// <param name="releaser">Where the granted lease's slot goes back.</param>
+    /// <param name="granted">Whether a request was granted (the gatekeeper meters it); <c>false</c> for a slot back or a grant the caller withdrew.</param>
     /// <returns>Whether the message was handled: the gatekeeper skips it.</returns>
-    public bool TryServe(object message, ILeaseReleaser releaser)
+    public bool TryServe(object message, ILeaseReleaser releaser, out bool granted)
     {
+        granted = false;
         switch (message)
         {
             case AcquireRequest { Announced: false, QueuedSignal: null, IsWithdrawn: false } request
                 when request.Demand.Permits == 1 && _loan.TryClaim(request.Demand.Tokens):
                 request.Releaser = releaser;
-                if (!request.TryGrant(new PermitGrant(_loan.NextLeaseId(), request.Demand, default, Waited: false)) && !_loan.Unclaim(request.Demand.Tokens))
+                granted = request.TryGrant(new PermitGrant(_loan.NextLeaseId(), request.Demand, default, Waited: false));
+                if (!granted && !_loan.Unclaim(request.Demand.Tokens))
                 {
                     // Withdrawn meanwhile, and the loan cannot take the slot back: the pool takes it (it counted the slot lent).
                     _slots.Release(1, TimeSpan.Zero);
@@ -102,12 +105,13 @@ internal sealed class RateLender
     /// later time. Unclaimed requests and tokens are the exact inverse of the loan's take (the rates have not moved on
     /// since); slots returned to the loan come back to the pool with the unclaimed ones.
     /// </summary>
-    public void Reclaim()
+    /// <returns>Whether a loan was open: the pool now also holds the slots callers claimed from it or returned into it.</returns>
+    public bool Reclaim()
     {
         var (wasOpen, slots, calls, tokens) = _loan.Reclaim();
         if (!wasOpen)
         {
-            return;
+            return false;
         }
 
         if (slots > 0)
@@ -119,6 +123,7 @@ internal sealed class RateLender
         RefundAll(_tokens, tokens);
         _telemetry?.GrantedTokens(_lentTokens - tokens - _loan.TakeSettledOut());
         _lentCalls = _lentTokens = 0;
+        return true;
     }
 
     /// <summary>

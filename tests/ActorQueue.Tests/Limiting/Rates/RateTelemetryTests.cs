@@ -137,4 +137,24 @@ public sealed class RateTelemetryTests : ActorQueueTestKit
         await Eventually(() => Value(ActorQueueTelemetry.LimiterTokensGranted) == 300, "the claimed tokens were counted");
         Assert.Equal(1, limiter.RunningCount);
     }
+
+    [Fact]
+    public async Task Calls_claimed_from_the_loan_are_counted_as_acquired_without_a_wait()
+    {
+        using var listener = Listen();
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 500, 1000, Minute) { TimeProvider = _clock }, _name, system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends");
+
+        var pending = limiter.AcquireAsync(10);
+        Assert.True(pending.IsCompletedSuccessfully, "claimed from the loan");
+        using var first = await pending;
+        using var second = adapter.AttemptAcquire(10);
+        using var third = await adapter.AcquireAsync(10);
+        Assert.True(second.IsAcquired && third.IsAcquired);
+
+        // Counted on the claimer's thread, as the gatekeeper counts a grant without a wait.
+        Assert.Equal(3, Value(ActorQueueTelemetry.LimiterAcquired));
+        Assert.Equal(3, Value(ActorQueueTelemetry.LimiterPermitsGranted));
+    }
 }
