@@ -199,7 +199,16 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (_lending)
         {
             // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
-            _slots.Release(_settings.Counts.Loan.Reclaim(out var held), TimeSpan.Zero);
+            var loan = _settings.Counts.Loan;
+            var back = loan.Reclaim(out var held);
+            if (back == 0 && loan.IsClosed)
+            {
+                // A closed word keeps no lent count (a dispose closes it before its stop message arrives, and the
+                // messages ahead of that one are still handled): what the pool has out beyond the held count was lent.
+                back = _slots.InUse - held;
+            }
+
+            _slots.Release(back, TimeSpan.Zero);
             _settings.Counts.NoteHeld(held);
             System.Diagnostics.Debug.Assert(_slots.InUse == held, "The loan's held count is the pool's, once the loan is reclaimed.");
             _telemetry.Absorb(held);

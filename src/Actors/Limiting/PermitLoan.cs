@@ -28,7 +28,9 @@ namespace ActorQueue.Actors;
 /// <item>Suspend: the facade, before it asks the gatekeeper to resize (<see cref="Suspend"/>): shuts the loan, keeps what
 /// was lent aside for the gatekeeper's next reclaim, and keeps the gatekeeper from opening a loan before that reclaim,
 /// so no claim is served on the old limit after a resize call returned.</item>
-/// <item>Close: the facade's dispose or the gatekeeper's stop (<see cref="Close"/>): for good.</item>
+/// <item>Close: the facade's dispose or the gatekeeper's stop (<see cref="Close"/>): for good. The word keeps no lent
+/// count after it, so a reclaim of a closed loan gives nothing back: the gatekeeper, which still handles the messages
+/// ahead of the dispose's stop, takes back what its pool has out beyond the held count.</item>
 /// </list>
 /// </summary>
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
@@ -143,7 +145,7 @@ internal sealed class PermitLoan
     /// this message may lend again) and takes back what nobody claimed.
     /// </summary>
     /// <param name="held">The permits callers hold, claims and returns included; equal to the pool's count once the result is released.</param>
-    /// <returns>The permits to give back to the pool.</returns>
+    /// <returns>The permits to give back to the pool; 0 for a closed loan, whose word no longer says what was lent.</returns>
     public long Reclaim(out int held)
     {
         var seen = Volatile.Read(ref _word);
