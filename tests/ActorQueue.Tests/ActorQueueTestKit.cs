@@ -23,6 +23,17 @@ public abstract class ActorQueueTestKit : Akka.TestKit.Xunit2.TestKit
     {
     }
 
+    /// <inheritdoc />
+    /// <remarks>A <c>Debug.Assert</c> that failed inside this test's actors fails the test here (<see cref="DebugAssertions"/>).</remarks>
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing && DebugAssertions.TakeFailures(Sys) is [_, ..] failures)
+        {
+            throw new Xunit.Sdk.XunitException($"{failures.Count} Debug.Assert(s) failed inside actors:{Environment.NewLine}{string.Join(Environment.NewLine, failures)}");
+        }
+    }
+
     /// <summary>Awaits <paramref name="task"/>, failing instead of hanging after the default (time-factored) timeout.</summary>
     protected Task<T> Within<T>(Task<T> task) => task.WaitAsync(Dilated(TimeSpan.FromSeconds(10)));
 
