@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Actor.Internal;
-using Akka.TestKit;
+using Akka.Dispatch;
 
 namespace ActorQueue.Tests;
 
@@ -51,10 +51,10 @@ internal static class DebugAssertions
     {
         public override void Fail(string? message, string? detailMessage)
         {
-            // Not TestKit's own actors: a test body runs with its test actor's cell as the current one, in no message.
-            if (InternalCurrentActorCellKeeper.Current is { } cell && cell.Props.Type.Assembly != typeof(TestKitBase).Assembly)
+            var stack = new StackTrace(1, fNeedFileInfo: true);
+            if (InsideActor(stack) && InternalCurrentActorCellKeeper.Current is { } cell)
             {
-                var failure = $"Debug.Fail in {cell.Self.Path}: {message} {detailMessage}{Environment.NewLine}{new StackTrace(1, fNeedFileInfo: true)}";
+                var failure = $"Debug.Fail in {cell.Self.Path}: {message} {detailMessage}{Environment.NewLine}{stack}";
                 Console.Error.WriteLine(failure);
                 Failures.GetOrCreateValue(cell.System).Enqueue(failure);
                 return;
@@ -65,6 +65,13 @@ internal static class DebugAssertions
                 host.Fail(message, detailMessage);
             }
         }
+
+        /// <summary>
+        /// Whether an actor's cell runs below: its current cell alone does not say, as it is a thread-static slot that
+        /// TestKit sets for its test bodies and that work run before on a thread may leave behind.
+        /// </summary>
+        private static bool InsideActor(StackTrace stack) =>
+            stack.GetFrames().Any(frame => frame.GetMethod()?.DeclaringType is { } type && (type == typeof(ActorCell) || type == typeof(Mailbox)));
 
         public override void Write(string? message)
         {
