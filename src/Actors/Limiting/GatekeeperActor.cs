@@ -77,6 +77,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _slots.Take(carried, TimeSpan.Zero); // the slots of facade leases held across a restart (PostStop)
         }
 
+        if (_lending && settings.Counts.Loan.Running is var held and > 0)
+        {
+            _slots.Take(held, TimeSpan.Zero); // the same without rates: the shut loan's word keeps their count (PostStop)
+        }
+
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
@@ -283,16 +288,19 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     {
         // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
         _rateLender?.Reclaim();
+        var carriedHeld = 0;
         if (_restarting)
         {
             // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
-            _settings.Counts.Loan.Reclaim(out _);
+            _settings.Counts.Loan.Reclaim(out var held);
             _settings.RateLoan?.Reclaim();
 
             // But facade leases outlive the restart and still come back (into the next loan, or by message): the next
             // pool starts holding their slots, or a slot coming back would be one it never gave out. Actors' leases are
             // forgotten with the books.
-            _settings.RateLoan?.CarrySlots(_slots.InUse - _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits));
+            var actorPermits = _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits);
+            _settings.RateLoan?.CarrySlots(_slots.InUse - actorPermits);
+            carriedHeld = _lending ? (int)Math.Max(0, held - actorPermits) : 0;
         }
         else
         {
@@ -304,7 +312,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure
-        _settings.Counts.Publish(0, 0);
+        _settings.Counts.Publish(carriedHeld, 0); // after a restart, what the next pool starts holding
         _telemetry.Meter(0, 0);
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();

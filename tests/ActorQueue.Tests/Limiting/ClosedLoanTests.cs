@@ -1,10 +1,13 @@
 using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using Akka.Actor;
 
 namespace ActorQueue.Tests.Limiting;
 
 /// <summary>
-/// A limiter's dispose closes its gatekeeper's loan at once and stops the gatekeeper by message, so the gatekeeper
-/// still handles what came before that message with a closed loan; its pool must stay exact meanwhile.
+/// The gatekeeper's pool stays exact when its loan is shut for it: a limiter's dispose closes the loan at once and
+/// stops the gatekeeper by message, so the gatekeeper still handles what came before that message with a closed loan;
+/// a restart shuts the loan, and the next instance's pool starts anew while facade leases are still held.
 /// </summary>
 public class ClosedLoanTests : ActorQueueTestKit
 {
@@ -29,5 +32,33 @@ public class ClosedLoanTests : ActorQueueTestKit
         gatekeeper.Tell(new GatekeeperProtocol.Acquire("actor", 1), probe.Ref);
         await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(granted => Assert.Equal(1, granted.RequestId));
         Assert.Equal(2, counts.Running);
+    }
+
+    [Fact]
+    public async Task A_lease_claimed_before_a_restart_keeps_its_permit_from_the_restarted_gatekeepers_loan()
+    {
+        var counts = new LimiterCounts();
+        var gatekeeper = Sys.ActorOf(GatekeeperActor.Props(1, null, null, "restarted-loan", counts));
+        var probe = CreateTestProbe();
+        gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+        Assert.True(counts.Loan.TryClaim(1), "a caller claims the one permit");
+
+        gatekeeper.Tell(new FailingRequest(gatekeeper));
+        gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        var status = await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+
+        Assert.Equal(1, status.Running);
+        Assert.Equal(1, counts.Running);
+        Assert.False(counts.Loan.TryClaim(1), "max_running is 1 and the lease from before the restart is still held");
+        Assert.True(counts.Loan.TryReturn(1), "the lease comes back into the restarted gatekeeper's loan");
+        Assert.True(counts.Loan.TryClaim(1), "and is claimed again");
+        Assert.False(counts.Loan.TryClaim(1));
+    }
+
+    /// <summary>A request whose demand cannot be read: the gatekeeper's handler throws, and its supervisor restarts it.</summary>
+    private sealed class FailingRequest(IActorRef gatekeeper) : AcquireRequest("restart", gatekeeper, signalQueued: false)
+    {
+        public override PermitDemand Demand => throw new InvalidOperationException("the gatekeeper fails inside a message (test)");
     }
 }
