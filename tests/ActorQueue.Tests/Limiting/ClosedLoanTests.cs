@@ -14,11 +14,7 @@ public class ClosedLoanTests : ActorQueueTestKit
     [Fact]
     public async Task Permits_lent_and_unclaimed_when_the_loan_closes_go_back_to_the_pool()
     {
-        var counts = new LimiterCounts();
-        var gatekeeper = Sys.ActorOf(GatekeeperActor.Props(2, null, null, "closed-loan", counts));
-        var probe = CreateTestProbe();
-        gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
-        await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+        var (gatekeeper, counts, probe) = await LendingGatekeeperAsync(2);
         Assert.Equal(2, counts.Loan.Unclaimed);
         Assert.True(counts.Loan.TryClaim(1), "a caller claims one of the two lent permits");
 
@@ -37,11 +33,7 @@ public class ClosedLoanTests : ActorQueueTestKit
     [Fact]
     public async Task A_lease_claimed_before_a_restart_keeps_its_permit_from_the_restarted_gatekeepers_loan()
     {
-        var counts = new LimiterCounts();
-        var gatekeeper = Sys.ActorOf(GatekeeperActor.Props(1, null, null, "restarted-loan", counts));
-        var probe = CreateTestProbe();
-        gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
-        await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+        var (gatekeeper, counts, probe) = await LendingGatekeeperAsync(1);
         Assert.True(counts.Loan.TryClaim(1), "a caller claims the one permit");
 
         gatekeeper.Tell(new FailingRequest(gatekeeper));
@@ -54,6 +46,17 @@ public class ClosedLoanTests : ActorQueueTestKit
         Assert.True(counts.Loan.TryReturn(1), "the lease comes back into the restarted gatekeeper's loan");
         Assert.True(counts.Loan.TryClaim(1), "and is claimed again");
         Assert.False(counts.Loan.TryClaim(1));
+    }
+
+    /// <summary>A gatekeeper without rates that has handled a message (it lends from its start) and the probe that asked.</summary>
+    private async Task<(IActorRef Gatekeeper, LimiterCounts Counts, Akka.TestKit.TestProbe Probe)> LendingGatekeeperAsync(int maxRunning)
+    {
+        var counts = new LimiterCounts();
+        var gatekeeper = Sys.ActorOf(GatekeeperActor.Props(maxRunning, null, null, "loan-shut-for-the-gatekeeper", counts));
+        var probe = CreateTestProbe();
+        gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+        return (gatekeeper, counts, probe);
     }
 
     /// <summary>A request whose demand cannot be read: the gatekeeper's handler throws, and its supervisor restarts it.</summary>
