@@ -257,67 +257,6 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         return handled;
     }
 
-    /// <inheritdoc />
-    protected override void PreStart()
-    {
-        base.PreStart();
-        if (_lending)
-        {
-            Lend();
-        }
-    }
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// Lending was asked for once (<see cref="StartLending"/>); the next instance is asked again, and the loans are only
-    /// shut (<see cref="PostStop"/>), so callers that claim keep working after a handler failed.
-    /// </remarks>
-    protected override void PreRestart(Exception reason, object message)
-    {
-        _restarting = true;
-        if (_lending || _rateLender is { IsStarted: true })
-        {
-            Self.Tell(StartLending.Instance, ActorRefs.NoSender);
-        }
-
-        base.PreRestart(reason, message);
-    }
-
-    /// <inheritdoc />
-    protected override void PostStop()
-    {
-        // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
-        _rateLender?.Reclaim();
-        var carriedHeld = 0;
-        if (_restarting)
-        {
-            // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
-            _settings.Counts.Loan.Reclaim(out var held);
-            _settings.RateLoan?.Reclaim();
-
-            // But facade leases outlive the restart and still come back (into the next loan, or by message): the next
-            // pool starts holding their slots, or a slot coming back would be one it never gave out. Actors' leases are
-            // forgotten with the books.
-            var actorPermits = _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits);
-            _settings.RateLoan?.CarrySlots(_slots.InUse - actorPermits);
-            carriedHeld = _lending ? (int)Math.Max(0, held - actorPermits) : 0;
-        }
-        else
-        {
-            _settings.Counts.Loan.Close();
-            _settings.RateLoan?.Close();
-        }
-
-        _wakeTimer.Dispose();
-        _rateTelemetry?.Dispose();
-        _gate.RejectAll(PermitRejectionKind.Disposed);
-        _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure
-        _settings.Counts.Publish(carriedHeld, 0); // after a restart, what the next pool starts holding
-        _telemetry.Meter(0, 0);
-        _disposeRequest?.Stopped.TrySetResult();
-        base.PostStop();
-    }
-
     private void HandleAcquireRequest(AcquireRequest request)
     {
         if (request.Announced)
