@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using ActorQueue.Actors;
 using ActorQueue.Telemetry;
+using ActorQueue.Tests.Limiting;
 using Microsoft.Extensions.Time.Testing;
 using static ActorQueue.Actors.GatekeeperProtocol;
 using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
@@ -21,10 +20,9 @@ namespace ActorQueue.Tests.Review;
 public sealed class ServedRequestTelemetryReviewTests : ActorQueueTestKit
 {
     private readonly FakeTimeProvider _clock = new();
-    private readonly string _name = $"review-served-{Guid.NewGuid():N}";
+    private LimiterMetrics? _metrics;
 
-    /// <summary>Sums of the long instruments and the last value of each double one, tagged with this test's limiter name.</summary>
-    private readonly ConcurrentDictionary<string, double> _values = new();
+    private readonly string _name = $"review-served-{Guid.NewGuid():N}";
 
     private ModelApiLimiter Limiter() =>
         new(new ModelApiLimiterOptions(8, 500, 10_000, TimeSpan.FromMinutes(1)) { TimeProvider = _clock }, _name, system: Sys);
@@ -100,55 +98,7 @@ public sealed class ServedRequestTelemetryReviewTests : ActorQueueTestKit
         Assert.Equal(0, Value(ActorQueueTelemetry.LimiterRunning)); // main: 1 (the return into the loan is not metered)
     }
 
-    private MeterListener Listen()
-    {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            if (Mine(tags))
-            {
-                _values.AddOrUpdate(instrument.Name, value, (_, sum) => sum + value);
-            }
-        });
-        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
-        {
-            if (Mine(tags))
-            {
-                _values.AddOrUpdate(instrument.Name, value, (_, sum) => sum + value);
-            }
-        });
-        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
-        {
-            if (Mine(tags))
-            {
-                _values[instrument.Name] = value;
-            }
-        });
-        listener.Start();
-        return listener;
-    }
+    private LimiterMetrics Listen() => _metrics = new LimiterMetrics(_name);
 
-    private bool Mine(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-    {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, _name))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private double Value(string key) => _values.TryGetValue(key, out var value) ? value : 0;
+    private double Value(string key) => _metrics!.Value(key);
 }

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using ActorQueue.Actors;
 using ActorQueue.Telemetry;
 using Microsoft.Extensions.Time.Testing;
@@ -12,55 +10,13 @@ public sealed class RateTelemetryTests : ActorQueueTestKit
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
     private readonly FakeTimeProvider _clock = new();
+    private LimiterMetrics? _metrics;
+
     private readonly string _name = $"rates-{Guid.NewGuid():N}";
 
-    /// <summary>Sums of the long instruments and the last value of each double one, tagged with this test's limiter name; a rejection's sum goes under its reason.</summary>
-    private readonly ConcurrentDictionary<string, double> _values = new();
+    private LimiterMetrics Listen() => _metrics = new LimiterMetrics(_name);
 
-    private MeterListener Listen()
-    {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == ActorQueueTelemetry.Name)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            if (Mine(tags, out var reason))
-            {
-                _values.AddOrUpdate(reason is null ? instrument.Name : $"{instrument.Name}:{reason}", value, (_, sum) => sum + value);
-            }
-        });
-        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
-        {
-            if (Mine(tags, out string? _))
-            {
-                _values[instrument.Name] = value;
-            }
-        });
-        listener.Start();
-        return listener;
-    }
-
-    private bool Mine(ReadOnlySpan<KeyValuePair<string, object?>> tags, out string? reason)
-    {
-        var mine = false;
-        reason = null;
-        foreach (var tag in tags)
-        {
-            mine |= tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, _name);
-            reason = tag.Key == ActorQueueTelemetry.RejectionReasonTag ? (string?)tag.Value : reason;
-        }
-
-        return mine;
-    }
-
-    private double Value(string key) => _values.TryGetValue(key, out var value) ? value : 0;
+    private double Value(string key) => _metrics!.Value(key);
 
     [Fact]
     public async Task Tokens_granted_and_settled_and_rejections_by_reason_are_counted()
