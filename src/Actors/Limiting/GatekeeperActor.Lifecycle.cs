@@ -44,15 +44,13 @@ internal sealed partial class GatekeeperActor
         if (_restarting)
         {
             // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
-            _settings.Counts.Loan.Reclaim(out var held);
+            _slots.Release(_settings.Counts.Loan.Reclaim(out _), TimeSpan.Zero);
             _settings.RateLoan?.Reclaim();
 
-            // But facade leases outlive the restart and still come back (into the next loan, or by message): the next
-            // pool starts holding their slots, or a slot coming back would be one it never gave out. Actors' leases are
-            // forgotten with the books.
-            var actorPermits = _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits);
-            _settings.RateLoan?.CarrySlots(_slots.InUse - actorPermits);
-            carriedHeld = _lending ? (int)Math.Max(0, held - actorPermits) : 0;
+            // But facade leases outlive the restart and still come back (into the next loan, or by message): the shut
+            // word keeps their count and the next pool starts holding it (constructor), or a permit coming back would be
+            // one it never gave out. Actors' leases are forgotten with the books.
+            carriedHeld = (int)Math.Max(0, _slots.InUse - _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits));
         }
         else
         {

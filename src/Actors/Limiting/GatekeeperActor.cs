@@ -72,14 +72,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
                   : settings.RateLoan is { } rateLoan ? new LoanReleaser(rateLoan, Self)
                   : new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
-        if (settings.RateLoan?.TakeCarriedSlots() is long carried and > 0)
+        if (settings.Counts.Loan.Running is var held and > 0)
         {
-            _slots.Take(carried, TimeSpan.Zero); // the slots of facade leases held across a restart (PostStop)
-        }
-
-        if (_lending && settings.Counts.Loan.Running is var held and > 0)
-        {
-            _slots.Take(held, TimeSpan.Zero); // the same without rates: the shut loan's word keeps their count (PostStop)
+            _slots.Take(held, TimeSpan.Zero); // facade leases held across a restart: the shut word keeps their count (PostStop)
         }
 
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;

@@ -103,9 +103,6 @@ internal sealed class RateLoan
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
 
-    /// <summary>Slots of facade leases held across a gatekeeper's restart, for the next instance's pool (<see cref="CarrySlots"/>).</summary>
-    private long _carriedSlots;
-
     /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
     private long _settledOut;
 
@@ -225,15 +222,6 @@ internal sealed class RateLoan
 
         return 0;
     }
-
-    /// <summary>
-    /// Gatekeeper, stopping for a restart: the slots facade leases still hold. Their leases come back after the restart,
-    /// into the next loan or by message, so the next instance's pool must start holding them.
-    /// </summary>
-    public void CarrySlots(long slots) => Volatile.Write(ref _carriedSlots, Math.Max(0, slots));
-
-    /// <summary>Gatekeeper, starting: the slots a restarted instance left held (<see cref="CarrySlots"/>), once.</summary>
-    public long TakeCarriedSlots() => Interlocked.Exchange(ref _carriedSlots, 0);
 
     /// <summary>Gatekeeper: the tokens settles took out of loans since it last asked (<see cref="TakeExcess"/>).</summary>
     public long TakeSettledOut() => Interlocked.Exchange(ref _settledOut, 0);
