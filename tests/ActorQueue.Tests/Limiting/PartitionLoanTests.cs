@@ -67,7 +67,8 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         // (its unclaimed permits set aside); a message whose reclaim came before the set-aside was visible queued a caller
         // behind permits that were only lent; the next reclaim takes them back and must hand them on, not just count them.
         var settings = new GatekeeperSettings(2, null, null, QueueFullMode.RejectNewcomer, "lent-keys", "lent-keys", new LimiterCounts(), _clock);
-        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log));
+        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, route: _ => { }));
+        Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
         partition.Lend();
         partition.Loan.Announce();
         var waiter = new PartitionAcquireRequest("a", "test", TestActor, signalQueued: false, permits: 2, priority: 0, timeout: null);
@@ -80,7 +81,9 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         // Were they only counted free, the caller would wait for ever: nothing holds a permit to release into the partition.
         Assert.Equal(0, partition.Waiting);
         Assert.Equal(2, partition.Running);
-        (await Within(grant)).Dispose();
+        (await Within(grant)).Dispose(); // pushed to the test's turn: it runs as the turn is given back
+        partition.GiveBack();
+        Assert.Equal(0, partition.Running);
     }
 
     [Fact]

@@ -18,6 +18,10 @@ public class PartitionTableTests
         public int IdleSweeps { get; set; }
 
         public bool SweepIsIdle() => Idle;
+
+        public void Swept(bool dropped)
+        {
+        }
     }
 
     private readonly PartitionTable<Slot> _table = new(IdleTimeout);

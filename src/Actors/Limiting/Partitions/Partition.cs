@@ -10,17 +10,23 @@ namespace ActorQueue.Actors;
 /// request that fits is granted at once (nobody waits, so nobody is passed). The first request that must queue or be
 /// turned away gets it a <see cref="PermitGate"/>, which then decides everything until a sweep finds its queue empty
 /// and drops it again. A partition with rates keeps its gate for life, since its buckets and windows are state.
-/// Between messages a concurrency partition lends its free permits while nobody waits (<see cref="Loan"/>), so an
-/// uncontended caller takes and gives back permits without a message.
+/// Everything that touches it runs in its turn (<see cref="PartitionInbox"/>): a caller that finds the partition free
+/// runs its request or release itself, one that finds it busy leaves it to the thread in the turn, so a contended
+/// partition needs no message; the actor takes a turn only to make, sweep, wake and close partitions. Between turns a
+/// concurrency partition lends its free permits while nobody waits (<see cref="Loan"/>), so an uncontended caller takes
+/// and gives back permits with one compare-and-swap.
 /// </summary>
 [DebuggerDisplay("{Key}: running {Running}, waiting {Waiting}, gate {_gate != null}")]
-internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
+internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
 {
     /// <summary>What every partition of the limiter shares: settings, telemetry, the actor.</summary>
     private readonly PartitionShared _shared;
 
-    /// <summary>The release of one permit by message, made on the first (a release under contention allocates nothing more; an idle partition pays only the field).</summary>
-    private PartitionRelease? _releaseOne;
+    /// <summary>Live, or why not: a request that reaches a dropped partition goes to the actor, one that reaches a stopped limiter fails.</summary>
+    private PartitionState _state;
+
+    /// <summary>The earliest wake the actor was told of and has not yet run; <see cref="TimeSpan.MaxValue"/> when none.</summary>
+    private TimeSpan _wakeToldAt = TimeSpan.MaxValue;
 
     /// <summary>The queue and rules once someone had to wait (or for life with rates); <c>null</c> otherwise.</summary>
     private PermitGate? _gate;
@@ -71,8 +77,11 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// <inheritdoc />
     public int IdleSweeps { get; set; }
 
-    /// <summary>The actor's time this partition's wake is queued for; <see cref="TimeSpan.MaxValue"/> when none is.</summary>
+    /// <summary>The actor's time this partition's wake is queued for (the actor's own field); <see cref="TimeSpan.MaxValue"/> when none is.</summary>
     public TimeSpan WakeQueuedAt { get; set; } = TimeSpan.MaxValue;
+
+    /// <summary>Whether it still serves requests (not dropped by a sweep, its limiter not stopped); read in its turn.</summary>
+    internal bool IsLive => _state == PartitionState.Live;
 
     /// <summary>Whether it has a gate now (someone waited since the last sweep, or it has rates).</summary>
     internal bool HasGate => _gate is not null;
@@ -83,6 +92,7 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// </summary>
     public void Reclaim()
     {
+        AssertTaken();
         if (!Loan.Reclaim(out var back))
         {
             return;
@@ -108,13 +118,13 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     }
 
     /// <summary>
-    /// End of every message for the partition (and of a sweep that kept it): lends its free permits, only while nobody
-    /// waits, it has no rates, and its loan is shut (not still open from before, not closed by a drop). The counts stay
-    /// published without the loan.
+    /// End of every turn that nothing was pushed to: lends its free permits, only while nobody waits, it has no rates,
+    /// and its loan is shut (not still open from before, not closed by a drop). The counts stay published without the loan.
     /// </summary>
     public void Lend()
     {
-        if (_rates is not null || !Loan.IsShut || Loan.HasAnnounced || _gate is { Waiting: > 0 } or { IsOpen: false })
+        AssertTaken();
+        if (_rates is not null || !Loan.IsShut || _gate is { Waiting: > 0 } or { IsOpen: false })
         {
             return;
         }
@@ -189,22 +199,51 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     /// <summary>When the gate wants a wake, in the actor's time; <see cref="TimeSpan.MaxValue"/> for never.</summary>
     public TimeSpan NextWakeAt => _gate is { NextWakeAt: var next } && next != TimeSpan.MaxValue ? _gateOrigin + next : TimeSpan.MaxValue;
 
-    /// <summary>Fails every waiter and every later claim (the limiter stops).</summary>
+    /// <summary>In its turn: fails every waiter, every later request and every later claim (the limiter stops).</summary>
     public void Close()
     {
-        Reclaim();
         Loan.Close();
+        _state = PartitionState.Stopped;
         _gate?.RejectAll(PermitRejectionKind.Disposed);
     }
 
-    /// <summary>The sweep dropped it: a caller that found it before the drop can neither claim nor return into it.</summary>
-    public void Dropped() => Loan.Close();
-
     /// <inheritdoc />
-    /// <remarks>The loan is reclaimed first: a permit claimed since the last message makes the partition busy.</remarks>
+    /// <remarks>
+    /// Takes the partition's turn (whose start reclaims the loan: a permit claimed since the last turn makes it busy); a
+    /// partition whose turn someone else holds is busy. Idle, it keeps the turn for <see cref="Swept"/>.
+    /// </remarks>
     public bool SweepIsIdle()
     {
-        Reclaim();
+        if (!TryTake())
+        {
+            return false;
+        }
+
+        if (IsIdle())
+        {
+            return true;
+        }
+
+        GiveBack();
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void Swept(bool dropped)
+    {
+        if (dropped)
+        {
+            // A caller that found it before the drop can neither claim from it nor be served by it: it goes to the actor.
+            Loan.Close();
+            _state = PartitionState.Dropped;
+        }
+
+        GiveBack();
+    }
+
+    /// <summary>In its turn: whether it holds nothing, nobody waits and its rates are at rest; sheds a gate it no longer needs.</summary>
+    private bool IsIdle()
+    {
         if (_gate is null)
         {
             return _held == 0;
@@ -256,12 +295,71 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     {
         if (!Loan.TryReturn(lease.Permits))
         {
-            _shared.Self.Tell(lease.Permits == 1 ? _releaseOne ??= new PartitionRelease(this, 1) : new PartitionRelease(this, lease.Permits), ActorRefs.NoSender);
+            Submit(new PartitionRelease(lease.Permits));
         }
     }
 
     /// <inheritdoc />
-    void ITokenSettler.Settle(SettleTokens message) => _shared.Self.Tell(new PartitionSettle(this, message), ActorRefs.NoSender);
+    void ITokenSettler.Settle(SettleTokens message) => Submit(new PartitionSettle(message));
+
+    /// <inheritdoc />
+    protected override void Taken() => Reclaim();
+
+    /// <inheritdoc />
+    protected override void Pushed() => Loan.Announce();
+
+    /// <inheritdoc />
+    protected override void Resting()
+    {
+        Lend();
+        if (_gate is null && _wakeToldAt == TimeSpan.MaxValue)
+        {
+            return;
+        }
+
+        // Only a wake earlier than the one the actor holds is told: a later one is found when that one runs.
+        var next = NextWakeAt;
+        if (next < _wakeToldAt)
+        {
+            _wakeToldAt = next;
+            _shared.Self.Tell(new PartitionWakeAt(this, next), ActorRefs.NoSender);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Run(IPartitionOp op)
+    {
+        IdleSweeps = 0;
+        switch (op)
+        {
+            case PartitionAcquireRequest request when _state == PartitionState.Live:
+                Offer(request);
+                break;
+            case PartitionAcquireRequest request when _state == PartitionState.Dropped:
+                _shared.Reroute(request);
+                break;
+            case PartitionAcquireRequest request:
+                request.Undelivered();
+                break;
+            case PartitionRelease release when _state != PartitionState.Stopped:
+                Release(release.Permits);
+                break;
+            case PartitionSettle settle when _state != PartitionState.Stopped:
+                Settle(settle.Settle);
+                break;
+            case PartitionWithdraw withdraw:
+                Withdraw(withdraw.Waiter);
+                break;
+            case PartitionWake:
+                _wakeToldAt = TimeSpan.MaxValue;
+                Wake();
+                break;
+            case PartitionClose close:
+                Close();
+                close.Closed();
+                break;
+        }
+    }
 
     private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
     {
@@ -323,8 +421,15 @@ internal sealed class Partition : IPermitGateListener, ILeaseReleaser, ITokenSet
     }
 }
 
-/// <summary>A lease of <paramref name="Partition"/> gives <paramref name="Permits"/> back.</summary>
-internal sealed record PartitionRelease(Partition Partition, int Permits) : Akka.Event.IDeadLetterSuppression;
+/// <summary>Whether a partition still serves requests.</summary>
+internal enum PartitionState
+{
+    /// <summary>In the table: it serves every request.</summary>
+    Live,
 
-/// <summary>A lease of <paramref name="Partition"/> reports the tokens it used.</summary>
-internal sealed record PartitionSettle(Partition Partition, SettleTokens Settle) : Akka.Event.IDeadLetterSuppression;
+    /// <summary>Dropped by a sweep: a request that reaches it goes to the actor, which routes it to the key's next partition.</summary>
+    Dropped,
+
+    /// <summary>Its limiter stopped: a request that reaches it fails as undelivered.</summary>
+    Stopped,
+}

@@ -6,25 +6,28 @@ namespace ActorQueue.Actors;
 /// The one value a concurrency <see cref="Partition"/> shares with callers that need not wait: permits its actor lent
 /// while nobody waited. The channel, written down:
 /// <list type="bullet">
-/// <item>Writer of loans: the partitioned actor only, at the end of a message that touched the partition (or a sweep),
-/// only while nobody waits in it: it takes the free permits out of the partition's count and publishes them here
-/// (<see cref="Lend"/>), a compare-and-swap from shut only because a stop may close the loan meanwhile.</item>
-/// <item>Reclaim: the actor, at the start of every message for the partition and at every sweep, exchanges the loan
-/// for shut (<see cref="Reclaim"/>) and counts what nobody claimed as free again, so inside a message the partition's
-/// count is exact and the queue rule untouched.</item>
+/// <item>Writer of loans: the owner of the partition's turn (<see cref="PartitionInbox"/>), as it gives the turn back
+/// with nothing pushed, only while nobody waits in it: it takes the free permits out of the partition's count and
+/// publishes them here (<see cref="Lend"/>), a compare-and-swap from shut only because a close may come meanwhile.</item>
+/// <item>Reclaim: the owner, whenever it takes the turn (and again when a give-back fails because someone pushed),
+/// exchanges the loan for shut (<see cref="Reclaim"/>) and counts what nobody claimed as free again, so inside a turn
+/// the partition's count is exact and the queue rule untouched.</item>
 /// <item>Claimers: any thread; <see cref="TryClaim"/> subtracts with a compare-and-swap that never goes below zero.</item>
 /// <item>Returners: any thread; a lease of the partition gives its permits back into the open loan
 /// (<see cref="TryReturn"/>): the actor, which counted them held, would lend them again at once. Shut or closed, they go
 /// back by message.</item>
-/// <item>Close: the actor, when a sweep drops the partition or the limiter stops (<see cref="Close"/>): for good, so a
+/// <item>Announcers: a caller whose op was pushed to a turn someone else owns (<see cref="Announce"/>): shuts a loan
+/// the owner opened just before the push, so nobody who calls after it claims, and no release goes into the loan,
+/// before the owner runs its op. The owner's give-back then fails on the push and takes the loan back.</item>
+/// <item>Close: the owner, when a sweep drops the partition or the limiter stops (<see cref="Close"/>): for good, so a
 /// caller that found the partition before its drop can neither claim nor return into it.</item>
 /// </list>
 /// An announce that shuts an open loan sets its unclaimed permits aside in the same compare-and-swap (the word then reads
-/// <see cref="SetAsideBase"/> less them), so the actor's next reclaim, on whatever core and however soon, takes them back:
+/// <see cref="SetAsideBase"/> less them), so the owner's next reclaim, on whatever core and however soon, takes them back:
 /// a reclaim that found the loan shut but nothing set aside would count lent permits as held and queue callers behind
 /// permits nobody holds.
 /// A claim therefore never passes a waiter (nothing is lent while anyone waits, and a waiter queues only inside a
-/// message, after the reclaim) and a sweep sees every claim (it reclaims before it judges the partition idle).
+/// turn, after the reclaim) and a sweep sees every claim (it reclaims when it takes the turn, before it judges).
 /// </summary>
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
 internal sealed class PartitionLoan
@@ -48,25 +51,12 @@ internal sealed class PartitionLoan
     private long _lent;
 
     /// <summary>
-    /// Facade requests ever sent to the actor (<see cref="Announce"/>); those not handled yet are this less <see cref="_left"/>,
-    /// and nothing is lent while any is (two counters, so the actor's side is a plain store: see <see cref="PermitLoan"/>).
-    /// </summary>
-    private long _announced;
-
-    /// <summary>Of the announced requests, how many the actor has handled (<see cref="Leave"/>); written by the actor only.</summary>
-    private long _left;
-
-    /// <summary>Whether a facade request is on its way to the actor.</summary>
-    public bool HasAnnounced => Volatile.Read(ref _announced) != Volatile.Read(ref _left);
-
-    /// <summary>
-    /// Facade, before it sends a request it could not claim: counts it on its way and shuts an open loan (what was
-    /// unclaimed is set aside for the actor's next reclaim), so no caller after it claims, and no release goes into the
-    /// loan, before the actor has queued it; the actor lends again only once every announced request arrived.
+    /// A caller whose op waits in someone else's turn: shuts an open loan (what was unclaimed is set aside for the
+    /// owner's next reclaim), so no caller after it claims, and no release goes into the loan, before its op ran. A loan
+    /// already shut needs nothing (one read).
     /// </summary>
     public void Announce()
     {
-        Interlocked.Increment(ref _announced);
         var seen = Volatile.Read(ref _unclaimed);
         while (seen >= 0)
         {
@@ -79,14 +69,6 @@ internal sealed class PartitionLoan
 
             seen = was;
         }
-    }
-
-    /// <summary>Actor: an announced request arrived.</summary>
-    public void Leave()
-    {
-        var left = _left + 1;
-        Debug.Assert(left <= Volatile.Read(ref _announced), "Every request leaves once, after it was announced.");
-        Volatile.Write(ref _left, left);
     }
 
     /// <summary>Permits claimed from the open loan net of permits returned into it (negative when more came back); 0 when none is open.</summary>

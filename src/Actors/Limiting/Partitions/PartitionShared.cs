@@ -23,9 +23,17 @@ internal sealed class PartitionShared
     /// <summary>The clock's stamp when the actor started: the actor's time counts from here.</summary>
     private readonly long _startedAt;
 
-    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log)
+    /// <summary>The actor's handler of a request for a key without a live partition.</summary>
+    private readonly Action<PartitionAcquireRequest> _route;
+
+    /// <param name="self">The partitioned limiter's actor.</param>
+    /// <param name="settings">Every partition's limits, name and clock.</param>
+    /// <param name="log">The actor's log.</param>
+    /// <param name="route">The actor's handler of a request for a key without a live partition; called only on the actor's thread.</param>
+    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log, Action<PartitionAcquireRequest> route)
     {
         Self = self;
+        _route = route;
         Settings = settings;
         _log = log;
         _telemetry = new GatekeeperTelemetry(settings.MetricName);
@@ -84,6 +92,22 @@ internal sealed class PartitionShared
 
         _telemetry.Rejected(rejection.Kind);
         return PermitRejections.ToException(waiter, rejection, Settings.Name);
+    }
+
+    /// <summary>
+    /// A request reached a partition a sweep dropped: the actor routes it to the key's next partition. On the actor's own
+    /// thread (the sweep that dropped it runs what was pushed to it) it is routed at once, so it stays ahead of every
+    /// request sent after the drop; elsewhere it is sent.
+    /// </summary>
+    public void Reroute(PartitionAcquireRequest request)
+    {
+        if (Self.Equals(ActorCell.GetCurrentSelfOrNoSender()))
+        {
+            _route(request);
+            return;
+        }
+
+        Self.Tell(request, ActorRefs.NoSender);
     }
 
     /// <summary>More permits came back than were held: a bug elsewhere, logged and ignored.</summary>

@@ -10,7 +10,11 @@ internal interface ISweptPartition
     int IdleSweeps { get; set; }
 
     /// <summary>Whether it holds nothing, nobody waits and its rates are at rest; it may shed what it no longer needs.</summary>
+    /// <remarks>When it answers <c>true</c>, the table calls <see cref="Swept"/> before it sweeps the next partition.</remarks>
     bool SweepIsIdle();
+
+    /// <summary>After <see cref="SweepIsIdle"/> answered <c>true</c>: whether the sweep dropped it.</summary>
+    void Swept(bool dropped);
 }
 
 /// <summary>
@@ -66,13 +70,19 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
         if (!_partitions.TryGetValue(key, out var partition))
         {
             partition = create(key);
-            _partitions[key] = partition;
-            Volatile.Write(ref _count, _count + 1);
-            Volatile.Write(ref _made, _made + 1);
+            Add(key, partition);
         }
 
         partition.IdleSweeps = 0;
         return partition;
+    }
+
+    /// <summary>Publishes <paramref name="partition"/>, made by the owner for <paramref name="key"/>, which has no live one.</summary>
+    public void Add(object key, TPartition partition)
+    {
+        _partitions[key] = partition;
+        Volatile.Write(ref _count, _count + 1);
+        Volatile.Write(ref _made, _made + 1);
     }
 
     /// <summary>The live partition for <paramref name="key"/>, marked busy; <c>false</c> (nothing made) when none is live.</summary>
@@ -86,9 +96,6 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
 
         return false;
     }
-
-    /// <summary>Marks <paramref name="partition"/> busy (a message reached it by reference).</summary>
-    public static void Touch(TPartition partition) => partition.IdleSweeps = 0;
 
     /// <summary>Drops and returns the partitions idle for <see cref="SweepsToDrop"/> counted sweeps; a sweep within a period of the last counted one does nothing.</summary>
     public List<TPartition> Sweep(TimeSpan now)
@@ -110,7 +117,12 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
             {
                 _partitions.TryRemove(key, out _);
                 Volatile.Write(ref _count, _count - 1);
+                partition.Swept(dropped: true);
                 dropped.Add(partition);
+            }
+            else
+            {
+                partition.Swept(dropped: false);
             }
         }
 

@@ -82,17 +82,22 @@ internal sealed class PartitionedGatekeeper
     /// <summary>The live partition of <paramref name="key"/> (for tests).</summary>
     internal Partition? PartitionOf(object key) => _table.TryGet(key, out var partition) ? partition : null;
 
-    /// <summary>Sends <paramref name="request"/> and awaits its grant, tracing a real wait under the partition's key.</summary>
+    /// <summary>
+    /// Runs <paramref name="request"/> in its live partition's turn (or sends it to the actor, which makes the partition)
+    /// and awaits its grant, tracing a real wait under the partition's key.
+    /// </summary>
     public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken)
     {
         if (_table.TryGet(request.Key, out var partition))
         {
-            // FIFO from the moment the call returns: nobody after it claims this partition's permits before the actor queued it.
-            request.AnnouncedOn = partition.Loan;
-            partition.Loan.Announce();
+            // Run now, or left to the turn's owner with the loan shut: FIFO from the moment the call returns.
+            partition.Submit(request);
+        }
+        else
+        {
+            _actor.Actor.Tell(request, ActorRefs.NoSender);
         }
 
-        _actor.Actor.Tell(request, ActorRefs.NoSender);
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued
             ? _spans.TraceWaitAsync(request, queued.Task, grant, Settings.MaxRunning, Settings.MaxQueued, request.Key.ToString())

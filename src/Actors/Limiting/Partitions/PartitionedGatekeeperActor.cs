@@ -5,22 +5,21 @@ using Akka.Event;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The one actor of a partitioned limiter: every key's <see cref="Partition"/> lives inside it, made on the key's
-/// first request and dropped by a sweep once idle for the idle timeout (<see cref="PartitionTable{TPartition}"/>).
-/// Requests, releases, withdrawals and sweeps are all its messages, handled one at a time, so a request racing with
-/// its partition's drop is served either by the partition before the drop or by a new one after it: never lost.
-/// One timer wakes it for the partitions' deadlines, one for the sweeps: a partition has no timer of its own. Every
-/// message for a partition starts by reclaiming the partition's loan and ends by lending again
-/// (<see cref="PartitionLoan"/>), so a claim is always counted before the partition is judged or changed.
+/// The one actor of a partitioned limiter: it makes every key's <see cref="Partition"/> on the key's first request and
+/// drops it by a sweep once idle for the idle timeout (<see cref="PartitionTable{TPartition}"/>); it is the table's only
+/// writer. Requests for a live partition, and every release, run in the partition's own turn on the caller's thread
+/// (<see cref="PartitionInbox"/>); the actor gets only requests for keys without a live partition, withdrawals, wakes,
+/// sweeps and its stop, and touches a partition only in a turn of its own. A sweep drops a partition inside its turn,
+/// so a request that reached the partition first is served by it, and one that reaches it after the drop comes back
+/// here (<see cref="PartitionShared.Reroute"/>) for the key's next partition: never lost. One timer wakes it for the
+/// partitions' deadlines, which their turns tell it of (<see cref="PartitionWakeAt"/>), one for the sweeps: a
+/// partition has no timer of its own.
 /// </summary>
 internal sealed class PartitionedGatekeeperActor : ReceiveActor
 {
     private readonly PartitionedSettings _settings;
     private readonly PartitionShared _shared;
     private readonly PartitionTable<Partition> _table;
-
-    /// <summary>Makes a partition for a key (cached: no closure per request).</summary>
-    private readonly Func<object, Partition> _make;
 
     /// <summary>The partitions' wakes by the actor's time; an entry is live while its partition's <see cref="Partition.WakeQueuedAt"/> is its time.</summary>
     private readonly PriorityQueue<Partition, TimeSpan> _wakes = new();
@@ -40,16 +39,14 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     public PartitionedGatekeeperActor(PartitionedSettings settings)
     {
         _settings = settings;
-        _shared = new PartitionShared(Self, settings.Gatekeeper, Context.GetLogger());
-        _make = key => new Partition(key, _shared);
+        _shared = new PartitionShared(Self, settings.Gatekeeper, Context.GetLogger(), HandleAcquire);
         _table = settings.Table;
         var period = _table.SweepPeriod;
         _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
 
         Receive<PartitionAcquireRequest>(HandleAcquire);
-        Receive<PartitionRelease>(HandleRelease);
-        Receive<PartitionSettle>(HandleSettle);
         Receive<WithdrawWaiter>(HandleWithdraw);
+        Receive<PartitionWakeAt>(HandleWakeAt);
         Receive<GateWake>(_ => HandleWake());
         Receive<SweepPartitions>(_ => HandleSweep());
         Receive<DisposeGatekeeper>(message =>
@@ -66,42 +63,47 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     {
         _sweep.Dispose();
         _wakeTimer?.Dispose();
-        // Closed before the dispose completes: nothing is claimed from a stopped limiter.
-        foreach (var partition in _table.Live)
+
+        // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
+        // completes once all have closed, so nothing is claimed from a stopped limiter.
+        var live = _table.Live.ToList();
+        _table.Clear();
+        var open = live.Count + 1;
+        var request = _disposeRequest;
+        void Closed()
         {
-            partition.Close();
+            if (Interlocked.Decrement(ref open) == 0)
+            {
+                request?.Stopped.TrySetResult();
+            }
         }
 
-        _table.Clear();
-        _disposeRequest?.Stopped.TrySetResult();
+        foreach (var partition in live)
+        {
+            partition.Submit(new PartitionClose(Closed));
+        }
+
+        Closed();
         base.PostStop();
     }
 
+    /// <summary>A request for a key without a live partition (or rerouted from a dropped one); on the actor's thread.</summary>
     private void HandleAcquire(PartitionAcquireRequest request)
     {
-        request.AnnouncedOn?.Leave();
-        var partition = _table.Route(request.Key, _make);
-        partition.Reclaim();
+        if (_table.TryRoute(request.Key, out var partition))
+        {
+            partition.Submit(request);
+            return;
+        }
+
+        // Made in its turn, with this request inside, before anyone can find it: nobody who calls after this request
+        // was sent is served before it.
+        partition = new Partition(request.Key, _shared);
+        var taken = partition.TryTake();
+        System.Diagnostics.Debug.Assert(taken, "Nobody else can see a partition before it is published.");
         partition.Offer(request);
-        AfterChange(partition);
-    }
-
-    private void HandleRelease(PartitionRelease message)
-    {
-        // A partition holding permits is never dropped, so the one a lease names is live.
-        PartitionTable<Partition>.Touch(message.Partition);
-        message.Partition.Reclaim();
-        message.Partition.Release(message.Permits);
-        AfterChange(message.Partition);
-    }
-
-    private void HandleSettle(PartitionSettle message)
-    {
-        // A settle after its lease's release may find its partition dropped once at rest: like a settle to a stopped gatekeeper, it then changes nothing.
-        PartitionTable<Partition>.Touch(message.Partition);
-        message.Partition.Reclaim();
-        message.Partition.Settle(message.Settle);
-        AfterChange(message.Partition);
+        _table.Add(request.Key, partition);
+        partition.GiveBack();
     }
 
     private void HandleWithdraw(WithdrawWaiter message)
@@ -109,10 +111,21 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         // A waiter keeps its partition live; a dropped partition's requests had all been answered.
         if (message.Waiter is PartitionAcquireRequest request && _table.TryRoute(request.Key, out var partition))
         {
-            partition.Reclaim();
-            partition.Withdraw(request);
-            AfterChange(partition);
+            partition.Submit(new PartitionWithdraw(request));
         }
+    }
+
+    private void HandleWakeAt(PartitionWakeAt message)
+    {
+        var partition = message.Partition;
+        if (message.At >= partition.WakeQueuedAt)
+        {
+            return;
+        }
+
+        partition.WakeQueuedAt = message.At;
+        _wakes.Enqueue(partition, message.At);
+        ArmWake();
     }
 
     private void HandleWake()
@@ -124,11 +137,9 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
             _wakes.Dequeue();
             if (partition.WakeQueuedAt == at)
             {
+                // Its turn tells the next wake, if any, once the due waiters are expired.
                 partition.WakeQueuedAt = TimeSpan.MaxValue;
-                partition.Reclaim();
-                partition.Wake();
-                Schedule(partition);
-                partition.Lend();
+                partition.Submit(new PartitionWake());
             }
         }
 
@@ -137,49 +148,14 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
     private void HandleSweep()
     {
-        // The sweep reclaimed every loan before judging; a dropped partition's loan closes, every live one lends again.
-        foreach (var dropped in _table.Sweep(_shared.Now))
-        {
-            dropped.Dropped();
-        }
-
-        foreach (var partition in _table.Live)
-        {
-            partition.Lend();
-        }
-
+        // Each partition is judged, and dropped, in its own turn (PartitionTable.Sweep, Partition.SweepIsIdle).
+        _table.Sweep(_shared.Now);
         if (_wakes.Count > 2 * (_table.Count + 1))
         {
             // Stale wakes (of dropped partitions, or moved) outnumber the live ones: keep only the live.
             var live = _wakes.UnorderedItems.Where(entry => entry.Element.WakeQueuedAt == entry.Priority).ToList();
             _wakes.Clear();
             _wakes.EnqueueRange(live);
-        }
-    }
-
-    /// <summary>After a message changed <paramref name="partition"/>: lend what it has free, queue its wake if it moved, and arm the timer.</summary>
-    private void AfterChange(Partition partition)
-    {
-        partition.Lend();
-        if (partition.HasGate || partition.WakeQueuedAt != TimeSpan.MaxValue)
-        {
-            Schedule(partition);
-            ArmWake();
-        }
-    }
-
-    private void Schedule(Partition partition)
-    {
-        var next = partition.NextWakeAt;
-        if (next == partition.WakeQueuedAt)
-        {
-            return;
-        }
-
-        partition.WakeQueuedAt = next;
-        if (next != TimeSpan.MaxValue)
-        {
-            _wakes.Enqueue(partition, next);
         }
     }
 
@@ -227,15 +203,15 @@ internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSp
     public TimeProvider Time => Gatekeeper.Time;
 }
 
-/// <summary>A facade's request for permits of one partition; the actor routes it by <see cref="Key"/>.</summary>
+/// <summary>A facade's request for permits of one partition: run in the live partition's turn, or routed by <see cref="Key"/> by the actor.</summary>
 internal class PartitionAcquireRequest(object key, string source, IActorRef server, bool signalQueued, int permits, int priority, TimeSpan? timeout)
-    : AcquireRequest(source, server, signalQueued, permits, priority, timeout)
+    : AcquireRequest(source, server, signalQueued, permits, priority, timeout), IPartitionOp
 {
     /// <summary>The partition's key.</summary>
     public object Key { get; } = key;
 
-    /// <summary>The loan the facade announced this request on before it sent it (<see cref="PartitionLoan.Announce"/>), if the partition was live.</summary>
-    public PartitionLoan? AnnouncedOn { get; set; }
+    /// <inheritdoc />
+    public IPartitionOp? NextOp { get; set; }
 }
 
 /// <summary>The actor's timer: drop the partitions idle for the whole timeout.</summary>

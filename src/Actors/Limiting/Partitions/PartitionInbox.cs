@@ -1,0 +1,165 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Actors;
+
+/// <summary>Something done to one <see cref="Partition"/> in its turn: a request, a release, a withdrawal, a settle, a wake, a close.</summary>
+internal interface IPartitionOp
+{
+    /// <summary>The op pushed before it; written by its pusher before the push, read by the turn's owner after it.</summary>
+    IPartitionOp? NextOp { get; set; }
+}
+
+/// <summary>
+/// A partition's turns, without a lock or a message: whoever finds the partition idle takes its turn and runs its op at
+/// once; whoever finds it taken pushes the op, and the owner runs every pushed op before it gives the turn back. So one
+/// thread at a time touches the partition's state, nobody ever waits for another (an op is either run or left to the
+/// running owner), and a contended partition costs its callers a compare-and-swap each instead of a message to the
+/// limiter's actor. The shared-memory protocol (written down here and in docs/ARCHITECTURE.md):
+/// <list type="bullet">
+/// <item>One word, <see cref="_head"/>: <c>null</c> idle; <see cref="Owned"/> taken with nothing pushed; an op taken
+/// with ops pushed (a stack, newest first, ending in <see cref="Owned"/>).</item>
+/// <item>Take (<see cref="Submit"/>, <see cref="TryTake"/>): a compare-and-swap from idle to <see cref="Owned"/>; the
+/// winner is the only owner until it gives the turn back.</item>
+/// <item>Push (<see cref="Submit"/> on a taken turn): links the op to the word it read and swaps it in; the owner cannot
+/// give the turn back past it, because giving back is a compare-and-swap from <see cref="Owned"/> to idle.</item>
+/// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, reverses it (first pushed, first run) and runs
+/// it; before giving back it calls <see cref="Resting"/> (the partition lends its free permits), and if the give-back
+/// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
+/// <item>Fairness: an owner runs at most <see cref="Throughput"/> ops of others; then it queues the rest of its turn on
+/// the thread pool (still owned) and returns, so no caller serves others for ever.</item>
+/// </list>
+/// A continuation never runs inside a turn (every waiter completes asynchronously), so a turn never nests.
+/// </summary>
+internal abstract class PartitionInbox : IThreadPoolWorkItem
+{
+    /// <summary>How many ops an owner runs for others before it hands the rest of its turn to the thread pool.</summary>
+    internal const int Throughput = 64;
+
+    /// <summary>The word's value while the turn is taken and nothing is pushed.</summary>
+    private static readonly IPartitionOp Owned = new OwnedMark();
+
+    /// <summary><c>null</c> idle, <see cref="Owned"/> taken, or the newest pushed op (the stack ends in <see cref="Owned"/>).</summary>
+    private IPartitionOp? _head;
+
+    /// <summary>Whether some thread holds the turn now (for asserts and tests).</summary>
+    internal bool IsTaken => Volatile.Read(ref _head) is not null;
+
+    /// <summary>Runs <paramref name="op"/> now, on this thread, if the turn is free; else leaves it to the owner, who runs it before giving the turn back.</summary>
+    public void Submit(IPartitionOp op)
+    {
+        var seen = Volatile.Read(ref _head);
+        while (true)
+        {
+            if (seen is null)
+            {
+                seen = Interlocked.CompareExchange(ref _head, Owned, null);
+                if (seen is null)
+                {
+                    Taken();
+                    Run(op);
+                    GiveBack(ran: 0);
+                    return;
+                }
+
+                continue;
+            }
+
+            op.NextOp = seen;
+            var was = Interlocked.CompareExchange(ref _head, op, seen);
+            if (ReferenceEquals(was, seen))
+            {
+                Pushed();
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>Takes the turn if it is free (the actor's sweep: a partition someone is using is not idle).</summary>
+    /// <returns>Whether this thread owns the turn now; then it must call <see cref="GiveBack()"/>.</returns>
+    public bool TryTake()
+    {
+        if (Interlocked.CompareExchange(ref _head, Owned, null) is not null)
+        {
+            return false;
+        }
+
+        Taken();
+        return true;
+    }
+
+    /// <summary>Owner: runs what was pushed and gives the turn back.</summary>
+    public void GiveBack() => GiveBack(ran: 0);
+
+    /// <inheritdoc />
+    void IThreadPoolWorkItem.Execute() => GiveBack(ran: 0);
+
+    /// <summary>Owner, after taking the turn: the state is the owner's from here (the partition reclaims its loan).</summary>
+    protected abstract void Taken();
+
+    /// <summary>Owner: runs one op.</summary>
+    protected abstract void Run(IPartitionOp op);
+
+    /// <summary>Owner, about to give the turn back with nothing pushed: the partition lends its free permits.</summary>
+    protected abstract void Resting();
+
+    /// <summary>Pusher, after its op is pushed: the partition shuts an open loan, so nobody claims past the op.</summary>
+    protected abstract void Pushed();
+
+    /// <summary>Asserts that some thread holds the turn (only its owner may touch the partition's state).</summary>
+    [Conditional("DEBUG")]
+    protected void AssertTaken() => Debug.Assert(IsTaken, "A partition's state is touched only inside its turn.");
+
+    private void GiveBack(int ran)
+    {
+        while (true)
+        {
+            var seen = Volatile.Read(ref _head);
+            Debug.Assert(seen is not null, "Only the owner gives the turn back.");
+            if (ReferenceEquals(seen, Owned))
+            {
+                Resting();
+                if (ReferenceEquals(Interlocked.CompareExchange(ref _head, null, Owned), Owned))
+                {
+                    return;
+                }
+
+                Taken(); // someone pushed after the loan opened: take back what was lent before running it
+                continue;
+            }
+
+            if (ran >= Throughput)
+            {
+                // Still owned: the pool runs the rest of the turn, and this caller goes on.
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                return;
+            }
+
+            var op = Interlocked.Exchange(ref _head, Owned)!;
+            IPartitionOp? first = null;
+            while (!ReferenceEquals(op, Owned))
+            {
+                var next = op.NextOp!;
+                op.NextOp = first;
+                first = op;
+                op = next;
+            }
+
+            while (first is not null)
+            {
+                var next = first.NextOp;
+                first.NextOp = null;
+                Run(first);
+                ran++;
+                first = next;
+            }
+        }
+    }
+
+    /// <summary>The mark of a taken turn; never run.</summary>
+    private sealed class OwnedMark : IPartitionOp
+    {
+        public IPartitionOp? NextOp { get; set; }
+    }
+}
