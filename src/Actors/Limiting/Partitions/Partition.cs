@@ -293,10 +293,20 @@ internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseRel
     /// <inheritdoc />
     void ILeaseReleaser.Release(ConcurrencyLease lease)
     {
-        if (!Loan.TryReturn(lease.Permits))
+        if (Loan.TryReturn(lease.Permits))
         {
-            Submit(new PartitionRelease(lease.Permits));
+            return;
         }
+
+        // A free turn runs the release at once, without the op a busy one needs.
+        if (TryTake())
+        {
+            RunRelease(lease.Permits);
+            GiveBack();
+            return;
+        }
+
+        Submit(new PartitionRelease(lease.Permits));
     }
 
     /// <inheritdoc />
@@ -326,6 +336,16 @@ internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseRel
         }
     }
 
+    /// <summary>In its turn: a lease's permits come back, unless the limiter stopped.</summary>
+    private void RunRelease(int permits)
+    {
+        IdleSweeps = 0;
+        if (_state != PartitionState.Stopped)
+        {
+            Release(permits);
+        }
+    }
+
     /// <inheritdoc />
     protected override void Run(IPartitionOp op)
     {
@@ -341,8 +361,8 @@ internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseRel
             case PartitionAcquireRequest request:
                 request.Undelivered();
                 break;
-            case PartitionRelease release when _state != PartitionState.Stopped:
-                Release(release.Permits);
+            case PartitionRelease release:
+                RunRelease(release.Permits);
                 break;
             case PartitionSettle settle when _state != PartitionState.Stopped:
                 Settle(settle.Settle);

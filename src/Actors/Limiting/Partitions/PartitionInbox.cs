@@ -28,7 +28,8 @@ internal interface IPartitionOp
 /// <item>Fairness: an owner runs at most <see cref="Throughput"/> ops of others; then it queues the rest of its turn on
 /// the thread pool (still owned) and returns, so no caller serves others for ever.</item>
 /// </list>
-/// A continuation never runs inside a turn (every waiter completes asynchronously), so a turn never nests.
+/// A caller's code never runs inside a turn (every waiter completes asynchronously), so a turn never nests in itself;
+/// a turn may run inside another partition's (the actor's sweep reroutes a dropped partition's requests to new ones).
 /// </summary>
 internal abstract class PartitionInbox : IThreadPoolWorkItem
 {

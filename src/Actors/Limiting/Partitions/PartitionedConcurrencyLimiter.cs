@@ -10,9 +10,9 @@ namespace ActorQueue.Actors;
 /// A concurrency limit per key (tenant, API key, host): each key gets a partition with the same
 /// <see cref="ConcurrencyLimit"/>, made on the key's first request and dropped once it has held nothing and had
 /// nobody waiting for <see cref="IdleTimeout"/>, so any number of distinct keys over time keeps memory bounded by the
-/// keys active within one idle timeout (at most one and a half). Every partition lives inside one actor, which serves
-/// a request either from the partition before its drop or from a new one after it, so a request racing with a drop
-/// is never lost.
+/// keys active within one idle timeout (at most one and a half). One actor makes and drops the partitions; requests and
+/// releases run in their partition's own turn on the caller's thread, without a message, and a request racing with its
+/// partition's drop is served by the partition before the drop or by a new one after it: never lost.
 /// </summary>
 /// <typeparam name="TKey">The key; compared with its <see cref="object.Equals(object)"/>.</typeparam>
 [DebuggerDisplay("{Name ?? \"unnamed\"}: {PartitionCount} partitions")]
@@ -82,9 +82,9 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
         }
 
         object boxed = key;
-        return _partitions.TryClaim(boxed, permits, source) is { } claimed
+        return _partitions.TryClaim(boxed, permits, source, out var live) is { } claimed
             ? ValueTask.FromResult(claimed)
-            : _partitions.Send(new PartitionAcquireRequest(boxed, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout), cancellationToken);
+            : _partitions.Send(new PartitionAcquireRequest(boxed, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout), cancellationToken, live);
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
@@ -131,8 +131,11 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     RateLimitLease IPartitionedLimiter<TKey>.Probe => ActorQueueLease.Probe;
 
     /// <inheritdoc />
-    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, int permitCount) =>
-        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter", nameof(permitCount));
+    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, object boxed, int permitCount)
+    {
+        var timeout = Check(key, permitCount, waitTimeout: null, "rate-limiter", nameof(permitCount));
+        return new PartitionAcquireRequest(boxed, "rate-limiter", _partitions.Actor, _partitions.IsTraced, permitCount, priority: 0, timeout);
+    }
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) => new ActorQueueLease(slot);
@@ -141,17 +144,10 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => ActorQueueLease.Failed(reason);
 
     /// <inheritdoc />
-    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, int permitCount)
+    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
     {
         Check(key, permitCount, waitTimeout: null, "rate-limiter", nameof(permitCount));
-        return _partitions.TryClaim(key, permitCount, "rate-limiter") is { } claimed ? new ActorQueueLease(claimed) : null;
-    }
-
-    /// <summary>Checks the arguments and makes the request.</summary>
-    private PartitionAcquireRequest Request(TKey key, int permits, int priority, TimeSpan? waitTimeout, string source, string permitsName)
-    {
-        var timeout = Check(key, permits, waitTimeout, source, permitsName);
-        return new PartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout);
+        return _partitions.TryClaim(boxed, permitCount, "rate-limiter", out live) is { } claimed ? new ActorQueueLease(claimed) : null;
     }
 
     /// <summary>Checks the arguments and that the limiter is not disposed.</summary>

@@ -64,13 +64,20 @@ internal sealed class PartitionedGatekeeper
     /// Claims <paramref name="permits"/> from the loan of <paramref name="key"/>'s live partition, without a message; fails
     /// (claiming nothing) when the partition is not live, someone waits in it, or its loan does not cover them.
     /// </summary>
+    /// <param name="key">The partition's key.</param>
+    /// <param name="permits">How many permits.</param>
+    /// <param name="source">Who asks.</param>
+    /// <param name="live">The live partition found, for the request that follows a failed claim; <c>null</c> when none is live.</param>
     /// <returns>The lease, or <c>null</c> when nothing was claimed.</returns>
-    public ConcurrencyLease? TryClaim(object key, int permits, string source)
+    public ConcurrencyLease? TryClaim(object key, int permits, string source, out Partition? live)
     {
         if (!_table.TryGet(key, out var partition) || !partition.Loan.TryClaim(permits))
         {
+            live = partition;
             return null;
         }
+
+        live = partition;
 
         _claims.ClaimedWithoutWait(permits);
         return new ConcurrencyLease(partition, Interlocked.Decrement(ref _lastClaimedId), source, permits);
@@ -86,9 +93,28 @@ internal sealed class PartitionedGatekeeper
     /// Runs <paramref name="request"/> in its live partition's turn (or sends it to the actor, which makes the partition)
     /// and awaits its grant, tracing a real wait under the partition's key.
     /// </summary>
-    public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken)
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Withdraws it while it waits.</param>
+    /// <param name="live">Its key's partition as a claim just found it, if live; looked up when <c>null</c>.</param>
+    public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken, Partition? live = null)
     {
-        if (_table.TryGet(request.Key, out var partition))
+        Dispatch(request, live);
+
+        var grant = request.WaitAsync(cancellationToken);
+        return request.QueuedSignal is { } queued
+            ? _spans.TraceWaitAsync(request, queued.Task, grant, Settings.MaxRunning, Settings.MaxQueued, request.Key.ToString())
+            : grant;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="request"/> in its live partition's turn, or sends it to the actor, which makes the partition;
+    /// whoever awaits it must trace and withdraw it as <see cref="Send"/> does.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="live">Its key's partition as a claim just found it, if live (a partition dropped since sends it on to the actor); looked up when <c>null</c>.</param>
+    public void Dispatch(PartitionAcquireRequest request, Partition? live = null)
+    {
+        if (live is { } partition || _table.TryGet(request.Key, out partition))
         {
             // Run now, or left to the turn's owner with the loan shut: FIFO from the moment the call returns.
             partition.Submit(request);
@@ -97,11 +123,6 @@ internal sealed class PartitionedGatekeeper
         {
             _actor.Actor.Tell(request, ActorRefs.NoSender);
         }
-
-        var grant = request.WaitAsync(cancellationToken);
-        return request.QueuedSignal is { } queued
-            ? _spans.TraceWaitAsync(request, queued.Task, grant, Settings.MaxRunning, Settings.MaxQueued, request.Key.ToString())
-            : grant;
     }
 
     /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>

@@ -26,7 +26,8 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     /// <summary>Claims leases from the loan; their permits go back into it, or by message when it is shut.</summary>
     private readonly PermitLoanReleaser _leases;
 
-    private long _successful;
+    /// <summary>Leases granted, counted per processor: one shared counter would cost every caller a cache line the other cores write.</summary>
+    private readonly StripedCount _successful = new();
     private long _failed;
 
     /// <summary>When the adapter first saw the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
@@ -65,7 +66,7 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     {
         CurrentAvailablePermits = _limiter.AvailableCount,
         CurrentQueuedCount = _limiter.WaitingCount,
-        TotalSuccessfulLeases = Interlocked.Read(ref _successful),
+        TotalSuccessfulLeases = _successful.Read(),
         TotalFailedLeases = Interlocked.Read(ref _failed),
     };
 
@@ -116,7 +117,7 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     {
         if (lease.IsAcquired)
         {
-            Interlocked.Increment(ref _successful);
+            _successful.Increment();
         }
         else
         {

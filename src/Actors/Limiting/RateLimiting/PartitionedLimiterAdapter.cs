@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using System.Threading.Tasks.Sources;
 
 namespace ActorQueue.Actors;
 
@@ -11,7 +12,10 @@ internal interface IPartitionedLimiter<in TKey>
     PartitionedGatekeeper Partitions { get; }
 
     /// <summary>The checked request for <paramref name="permitCount"/> of the adapter's permits (slots, or tokens) of <paramref name="key"/>'s partition.</summary>
-    PartitionAcquireRequest Request(TKey key, int permitCount);
+    /// <param name="key">The key.</param>
+    /// <param name="boxed">The same key boxed once by the caller, for the request and the lookups (boxing a value-type key again would allocate).</param>
+    /// <param name="permitCount">How many.</param>
+    PartitionAcquireRequest Request(TKey key, object boxed, int permitCount);
 
     /// <summary>The adapter's lease over a granted <paramref name="slot"/>.</summary>
     RateLimitLease Leased(PartitionAcquireRequest request, ConcurrencyLease slot);
@@ -24,9 +28,10 @@ internal interface IPartitionedLimiter<in TKey>
 
     /// <summary>
     /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
-    /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend).
+    /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend),
+    /// with the live partition it found in <paramref name="live"/> for the request that follows.
     /// </summary>
-    RateLimitLease? TryClaim(TKey key, int permitCount);
+    RateLimitLease? TryClaim(TKey key, object boxed, int permitCount, out Partition? live);
 }
 
 /// <summary>
@@ -44,7 +49,8 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     : PartitionedRateLimiter<TResource>
     where TKey : notnull
 {
-    private long _successful;
+    /// <summary>Leases granted, counted per processor: one shared counter would cost every caller a cache line the other cores write.</summary>
+    private readonly StripedCount _successful = new();
     private long _failed;
 
     /// <inheritdoc />
@@ -56,7 +62,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         {
             CurrentAvailablePermits = Math.Max(0, partitions.Settings.MaxRunning - (statistics?.Running ?? 0)),
             CurrentQueuedCount = statistics?.Waiting ?? 0,
-            TotalSuccessfulLeases = Interlocked.Read(ref _successful),
+            TotalSuccessfulLeases = _successful.Read(),
             TotalFailedLeases = Interlocked.Read(ref _failed),
         };
     }
@@ -71,9 +77,9 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             return limiter.Partitions.Covers(key, 1) ? limiter.Probe : Refused(key);
         }
 
-        if (limiter.TryClaim(key, permitCount) is { } lease)
+        if (limiter.TryClaim(key, key, permitCount, out _) is { } lease)
         {
-            Interlocked.Increment(ref _successful);
+            _successful.Increment();
             return lease;
         }
 
@@ -81,32 +87,60 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
     {
         var key = KeyOf(resource);
         if (permitCount == 0)
         {
-            return limiter.Probe;
+            return ValueTask.FromResult(limiter.Probe);
         }
 
-        if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, permitCount) is { } claimed)
+        object boxed = key;
+        Partition? live = null;
+        if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, boxed, permitCount, out live) is { } claimed)
         {
-            Interlocked.Increment(ref _successful);
-            return claimed;
+            _successful.Increment();
+            return ValueTask.FromResult(claimed);
         }
 
-        var request = limiter.Request(key, permitCount);
+        var request = limiter.Request(key, boxed, permitCount);
+        if (cancellationToken.CanBeCanceled || request.QueuedSignal is not null)
+        {
+            return WaitAsync(request, live, cancellationToken);
+        }
+
+        // Nothing to withdraw or trace: the lease comes straight off the request's own completion, without an async method.
+        limiter.Partitions.Dispatch(request, live);
+        var grant = new AdaptedGrant(this, request);
+        return grant.GetStatus(0) == ValueTaskSourceStatus.Pending ? new ValueTask<RateLimitLease>(grant, 0) : ValueTask.FromResult(grant.GetResult(0));
+    }
+
+    /// <summary>Waits for <paramref name="request"/>, withdrawn if <paramref name="cancellationToken"/> fires, its wait traced.</summary>
+    private async ValueTask<RateLimitLease> WaitAsync(PartitionAcquireRequest request, Partition? live, CancellationToken cancellationToken)
+    {
         try
         {
-            var slot = await limiter.Partitions.Send(request, cancellationToken).ConfigureAwait(false);
-            Interlocked.Increment(ref _successful);
-            return limiter.Leased(request, slot);
+            return Granted(request, await limiter.Partitions.Send(request, cancellationToken, live).ConfigureAwait(false));
         }
-        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        catch (Exception error) when (IsRefusal(error))
         {
-            Interlocked.Increment(ref _failed);
-            return limiter.Failed(error.Message, request.RetryAfter);
+            return Refused(request, error);
         }
+    }
+
+    /// <summary>Whether <paramref name="error"/> is a refusal the adapter answers with a failed lease rather than throws.</summary>
+    private static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException;
+
+    private RateLimitLease Granted(PartitionAcquireRequest request, ConcurrencyLease slot)
+    {
+        _successful.Increment();
+        return limiter.Leased(request, slot);
+    }
+
+    private RateLimitLease Refused(PartitionAcquireRequest request, Exception error)
+    {
+        Interlocked.Increment(ref _failed);
+        return limiter.Failed(error.Message, request.RetryAfter);
     }
 
     /// <summary>A synchronous attempt the partition's loan did not cover.</summary>
@@ -115,6 +149,37 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         Interlocked.Increment(ref _failed);
         return limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is lent for a caller that will not wait "
                               + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter: null);
+    }
+
+    /// <summary>
+    /// A wait that needs no withdrawal and no span, as a <see cref="ValueTask{TResult}"/> source over the request's own
+    /// completion (awaited once, as the request is): the lease, or a failed lease for a refusal, is made as the caller
+    /// takes the result.
+    /// </summary>
+    private sealed class AdaptedGrant(PartitionedLimiterAdapter<TResource, TKey> adapter, PartitionAcquireRequest request) : IValueTaskSource<RateLimitLease>
+    {
+        /// <inheritdoc />
+        public RateLimitLease GetResult(short token)
+        {
+            ConcurrencyLease slot;
+            try
+            {
+                slot = ((IValueTaskSource<ConcurrencyLease>)request).GetResult(token);
+            }
+            catch (Exception error) when (IsRefusal(error))
+            {
+                return adapter.Refused(request, error);
+            }
+
+            return adapter.Granted(request, slot);
+        }
+
+        /// <inheritdoc />
+        public ValueTaskSourceStatus GetStatus(short token) => ((IValueTaskSource<ConcurrencyLease>)request).GetStatus(token);
+
+        /// <inheritdoc />
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            ((IValueTaskSource<ConcurrencyLease>)request).OnCompleted(continuation, state, token, flags);
     }
 
     private TKey KeyOf(TResource resource) =>

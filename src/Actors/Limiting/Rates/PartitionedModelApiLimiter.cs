@@ -119,7 +119,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         return new RatePartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, estimatedTokens, priority, timeout);
     }
 
-    /// <summary>Sends <paramref name="request"/> to the limiter's actor and awaits its grant, tracing a real wait.</summary>
+    /// <summary>Runs <paramref name="request"/> in its partition's turn (or sends it to the actor, which makes the partition) and awaits its grant, tracing a real wait.</summary>
     internal ValueTask<ConcurrencyLease> Send(RatePartitionAcquireRequest request, CancellationToken cancellationToken) =>
         _partitions.Send(request, cancellationToken);
 
@@ -130,7 +130,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     RateLimitLease IPartitionedLimiter<TKey>.Probe => RateLease.Probe;
 
     /// <inheritdoc />
-    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, int permitCount) =>
+    PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, object boxed, int permitCount) =>
         Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter");
 
     /// <inheritdoc />
@@ -138,8 +138,12 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         new RateLease(ModelApiLimiter.LeaseOf(request, slot));
 
     /// <inheritdoc />
-    /// <remarks>A partition with rates lends nothing (yet): every call goes through the actor.</remarks>
-    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, int permitCount) => null;
+    /// <remarks>A partition with rates lends nothing (yet): every call runs in its partition's turn.</remarks>
+    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
+    {
+        live = null;
+        return null;
+    }
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => RateLease.Failed(reason, retryAfter);
