@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.RateLimiting;
 
 namespace ActorQueue.Actors;
 
@@ -11,9 +12,11 @@ internal interface ILeaseReleaser
 
 /// <summary>
 /// A slot held in a concurrency limiter. Disposing it gives the slot back; disposing it again does nothing.
+/// It is also a <see cref="RateLimitLease"/> (always acquired, without metadata), so the limiters' .NET rate-limiting
+/// adapters hand it out as it is and code written against <c>System.Threading.RateLimiting</c> can hold it.
 /// </summary>
 [DebuggerDisplay("Lease {LeaseId} for {Source}, released = {IsReleased}")]
-public sealed class ConcurrencyLease : IDisposable, IAsyncDisposable
+public sealed class ConcurrencyLease : RateLimitLease, IAsyncDisposable
 {
     /// <summary>Where the slot goes back to.</summary>
     private readonly ILeaseReleaser _releaser;
@@ -41,8 +44,31 @@ public sealed class ConcurrencyLease : IDisposable, IAsyncDisposable
     /// <summary>Whether the slot has been given back.</summary>
     public bool IsReleased => Volatile.Read(ref _released) != 0;
 
+    /// <summary>Always <c>true</c>: a lease exists only once its permits were granted.</summary>
+    public override bool IsAcquired => true;
+
+    /// <summary>None: a granted concurrency lease carries no metadata.</summary>
+    public override IEnumerable<string> MetadataNames => [];
+
     /// <summary>Gives the slot back. Idempotent; never throws, also after the limiter was disposed.</summary>
-    public void Dispose()
+    /// <remarks>Declared here as well as on <see cref="RateLimitLease"/>, so a caller holding a <see cref="ConcurrencyLease"/> releases without the base's finaliser bookkeeping (it has no finaliser).</remarks>
+    public new void Dispose() => Release();
+
+    /// <summary>Always <c>false</c>: a granted concurrency lease carries no metadata.</summary>
+    /// <param name="metadataName">The metadata asked for.</param>
+    /// <param name="metadata">Always <c>null</c>.</param>
+    /// <returns><c>false</c>.</returns>
+    public override bool TryGetMetadata(string metadataName, out object? metadata)
+    {
+        metadata = null;
+        return false;
+    }
+
+    /// <summary>Gives the slot back, as <see cref="Dispose()"/> (the <see cref="RateLimitLease.Dispose()"/> path).</summary>
+    /// <param name="disposing">Whether it is disposed (it has no finaliser).</param>
+    protected override void Dispose(bool disposing) => Release();
+
+    private void Release()
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
@@ -50,7 +76,7 @@ public sealed class ConcurrencyLease : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Gives the slot back, as <see cref="Dispose"/>.</summary>
+    /// <summary>Gives the slot back, as <see cref="Dispose()"/>.</summary>
     /// <returns>A completed task.</returns>
     public ValueTask DisposeAsync()
     {

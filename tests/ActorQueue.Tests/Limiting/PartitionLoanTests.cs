@@ -213,7 +213,7 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
             {
                 var key = $"key-{(caller + (i / 200)) % 4}";
                 var permits = 1 + (i % 2);
-                using var lease = caller % 3 == 0 ? adapter.AttemptAcquire(key, permits) : new ActorQueueLease(await limiter.AcquireAsync(key, permits));
+                using var lease = caller % 3 == 0 ? adapter.AttemptAcquire(key, permits) : await limiter.AcquireAsync(key, permits);
                 if (!lease.IsAcquired)
                 {
                     await Task.Yield();

@@ -138,7 +138,7 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     }
 
     /// <inheritdoc />
-    RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) => new ActorQueueLease(slot);
+    RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) => slot;
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => ActorQueueLease.Failed(reason);
@@ -147,7 +147,7 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
     {
         Check(key, permitCount, waitTimeout: null, "rate-limiter", nameof(permitCount));
-        return _partitions.TryClaim(boxed, permitCount, "rate-limiter", out live) is { } claimed ? new ActorQueueLease(claimed) : null;
+        return _partitions.TryClaim(boxed, permitCount, "rate-limiter", out live) is { } claimed ? claimed : null;
     }
 
     /// <summary>Checks the arguments and that the limiter is not disposed.</summary>

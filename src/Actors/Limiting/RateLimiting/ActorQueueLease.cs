@@ -3,34 +3,22 @@ using System.Threading.RateLimiting;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// A <see cref="RateLimitLease"/> over a <see cref="ConcurrencyLease"/> (disposing it gives the permits back), or a
-/// failed one that says why in <see cref="MetadataName.ReasonPhrase"/>. A concurrency limit has no
-/// <see cref="MetadataName.RetryAfter"/>: when a permit frees depends on the holders, not on a clock, so the adapters
-/// never invent one (the time-based policies of a later issue will).
+/// The <see cref="RateLimitLease"/>s of the concurrency adapters that hold no permits: a failed one that says why in
+/// <see cref="MetadataName.ReasonPhrase"/>, or the acquired <see cref="Probe"/>. A granted lease is the
+/// <see cref="ConcurrencyLease"/> itself. A concurrency limit has no <see cref="MetadataName.RetryAfter"/>: when a
+/// permit frees depends on the holders, not on a clock, so the adapters never invent one (the rates do).
 /// </summary>
 internal sealed class ActorQueueLease : RateLimitLease
 {
     /// <summary>An acquired lease that holds nothing: the answer to a zero-permit probe that would succeed.</summary>
-    public static readonly ActorQueueLease Probe = new(null, null);
+    public static readonly ActorQueueLease Probe = new(null);
 
     private static readonly string[] ReasonOnly = [MetadataName.ReasonPhrase.Name];
 
-    /// <summary>The permits held; <c>null</c> for a failed lease or a probe.</summary>
-    private readonly ConcurrencyLease? _lease;
-
-    /// <summary>Why it failed; <c>null</c> when acquired.</summary>
+    /// <summary>Why it failed; <c>null</c> for the probe.</summary>
     private readonly string? _reason;
 
-    public ActorQueueLease(ConcurrencyLease lease)
-        : this(lease, null)
-    {
-    }
-
-    private ActorQueueLease(ConcurrencyLease? lease, string? reason)
-    {
-        _lease = lease;
-        _reason = reason;
-    }
+    private ActorQueueLease(string? reason) => _reason = reason;
 
     /// <inheritdoc />
     public override bool IsAcquired => _reason is null;
@@ -39,7 +27,7 @@ internal sealed class ActorQueueLease : RateLimitLease
     public override IEnumerable<string> MetadataNames => _reason is null ? [] : ReasonOnly;
 
     /// <summary>A lease that was not acquired, for <paramref name="reason"/>.</summary>
-    public static ActorQueueLease Failed(string reason) => new(null, reason);
+    public static ActorQueueLease Failed(string reason) => new(reason);
 
     /// <inheritdoc />
     public override bool TryGetMetadata(string metadataName, out object? metadata)
@@ -52,15 +40,6 @@ internal sealed class ActorQueueLease : RateLimitLease
 
         metadata = null;
         return false;
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _lease?.Dispose();
-        }
     }
 }
 

@@ -81,7 +81,7 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
         }
 
         return Count(_leases.TryClaim(permitCount, "rate-limiter") is { } lease
-            ? new ActorQueueLease(lease)
+            ? lease
             : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
     }
 
@@ -97,7 +97,7 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
         try
         {
             var lease = await _limiter.AcquireAsync(permitCount, source: "rate-limiter", cancellationToken: cancellationToken).ConfigureAwait(false);
-            return Count(new ActorQueueLease(lease));
+            return Count(lease);
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
         {
