@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using ActorQueue.Coordination;
-using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -17,7 +16,7 @@ namespace ActorQueue.Actors;
 /// and gives back permits with one compare-and-swap.
 /// </summary>
 [DebuggerDisplay("{Key}: running {Running}, waiting {Waiting}, gate {_gate != null}")]
-internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
+internal sealed partial class Partition : PartitionInbox, IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
 {
     /// <summary>What every partition of the limiter shares: settings, telemetry, the actor.</summary>
     private readonly PartitionShared _shared;
@@ -199,73 +198,6 @@ internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseRel
     /// <summary>When the gate wants a wake, in the actor's time; <see cref="TimeSpan.MaxValue"/> for never.</summary>
     public TimeSpan NextWakeAt => _gate is { NextWakeAt: var next } && next != TimeSpan.MaxValue ? _gateOrigin + next : TimeSpan.MaxValue;
 
-    /// <summary>In its turn: fails every waiter, every later request and every later claim (the limiter stops).</summary>
-    public void Close()
-    {
-        Loan.Close();
-        _state = PartitionState.Stopped;
-        _gate?.RejectAll(PermitRejectionKind.Disposed);
-    }
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// Takes the partition's turn (whose start reclaims the loan: a permit claimed since the last turn makes it busy); a
-    /// partition whose turn someone else holds is busy. Idle, it keeps the turn for <see cref="Swept"/>.
-    /// </remarks>
-    public bool SweepIsIdle()
-    {
-        if (!TryTake())
-        {
-            return false;
-        }
-
-        if (IsIdle())
-        {
-            return true;
-        }
-
-        GiveBack();
-        return false;
-    }
-
-    /// <inheritdoc />
-    public void Swept(bool dropped)
-    {
-        if (dropped)
-        {
-            // A caller that found it before the drop can neither claim from it nor be served by it: it goes to the actor.
-            Loan.Close();
-            _state = PartitionState.Dropped;
-        }
-
-        GiveBack();
-    }
-
-    /// <summary>In its turn: whether it holds nothing, nobody waits and its rates are at rest; sheds a gate it no longer needs.</summary>
-    private bool IsIdle()
-    {
-        if (_gate is null)
-        {
-            return _held == 0;
-        }
-
-        if (_rates is not null)
-        {
-            var now = _gate.Now;
-            return _gate.Waiting == 0 && _pool!.InUse == 0 && Array.TrueForAll(_rates, rate => rate.RestsAt(now) <= now);
-        }
-
-        if (_gate.Waiting == 0)
-        {
-            // Nobody waited since the last sweep: back to a bare count (no deadline is left, nobody can be passed).
-            _held = _pool!.InUse;
-            _gate = null;
-            _pool = null;
-        }
-
-        return _held == 0 && _gate is null;
-    }
-
     /// <inheritdoc />
     void IPermitGateListener.Publish(in PermitSnapshot now) => Publish(now);
 
@@ -286,100 +218,6 @@ internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseRel
 
     /// <inheritdoc />
     void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
-
-    /// <inheritdoc />
-    Exception IPermitGateListener.Rejecting(PermitWaiter waiter, in PermitRejection rejection) => _shared.Rejecting(waiter, rejection);
-
-    /// <inheritdoc />
-    void ILeaseReleaser.Release(ConcurrencyLease lease)
-    {
-        if (Loan.TryReturn(lease.Permits))
-        {
-            return;
-        }
-
-        // A free turn runs the release at once, without the op a busy one needs.
-        if (TryTake())
-        {
-            RunRelease(lease.Permits);
-            GiveBack();
-            return;
-        }
-
-        Submit(new PartitionRelease(lease.Permits));
-    }
-
-    /// <inheritdoc />
-    void ITokenSettler.Settle(SettleTokens message) => Submit(new PartitionSettle(message));
-
-    /// <inheritdoc />
-    protected override void Taken() => Reclaim();
-
-    /// <inheritdoc />
-    protected override void Pushed() => Loan.Announce();
-
-    /// <inheritdoc />
-    protected override void Resting()
-    {
-        Lend();
-        if (_gate is null && _wakeToldAt == TimeSpan.MaxValue)
-        {
-            return;
-        }
-
-        // Only a wake earlier than the one the actor holds is told: a later one is found when that one runs.
-        var next = NextWakeAt;
-        if (next < _wakeToldAt)
-        {
-            _wakeToldAt = next;
-            _shared.Self.Tell(new PartitionWakeAt(this, next), ActorRefs.NoSender);
-        }
-    }
-
-    /// <summary>In its turn: a lease's permits come back, unless the limiter stopped.</summary>
-    private void RunRelease(int permits)
-    {
-        IdleSweeps = 0;
-        if (_state != PartitionState.Stopped)
-        {
-            Release(permits);
-        }
-    }
-
-    /// <inheritdoc />
-    protected override void Run(IPartitionOp op)
-    {
-        IdleSweeps = 0;
-        switch (op)
-        {
-            case PartitionAcquireRequest request when _state == PartitionState.Live:
-                Offer(request);
-                break;
-            case PartitionAcquireRequest request when _state == PartitionState.Dropped:
-                _shared.Reroute(request);
-                break;
-            case PartitionAcquireRequest request:
-                request.Undelivered();
-                break;
-            case PartitionRelease release:
-                RunRelease(release.Permits);
-                break;
-            case PartitionSettle settle when _state != PartitionState.Stopped:
-                Settle(settle.Settle);
-                break;
-            case PartitionWithdraw withdraw:
-                Withdraw(withdraw.Waiter);
-                break;
-            case PartitionWake:
-                _wakeToldAt = TimeSpan.MaxValue;
-                Wake();
-                break;
-            case PartitionClose close:
-                Close();
-                close.Closed();
-                break;
-        }
-    }
 
     private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
     {
@@ -439,17 +277,4 @@ internal sealed class Partition : PartitionInbox, IPermitGateListener, ILeaseRel
         _running = running;
         _waiting = now.Waiting;
     }
-}
-
-/// <summary>Whether a partition still serves requests.</summary>
-internal enum PartitionState
-{
-    /// <summary>In the table: it serves every request.</summary>
-    Live,
-
-    /// <summary>Dropped by a sweep: a request that reaches it goes to the actor, which routes it to the key's next partition.</summary>
-    Dropped,
-
-    /// <summary>Its limiter stopped: a request that reaches it fails as undelivered.</summary>
-    Stopped,
 }
