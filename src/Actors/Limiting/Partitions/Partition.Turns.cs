@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Coordination;
 using Akka.Actor;
 
@@ -40,9 +41,11 @@ internal sealed partial class Partition
     {
         if (dropped)
         {
-            // A caller that found it before the drop can neither claim from it nor be served by it: it goes to the actor.
+            // A caller that found it before the drop can neither claim from it nor submit to it (sealed): it goes to the
+            // actor before its call returns. What was pushed before the seal is rerouted by this give-back.
             Loan.Close();
             _state = PartitionState.Dropped;
+            SealOnGiveBack();
         }
 
         GiveBack();
@@ -84,7 +87,8 @@ internal sealed partial class Partition
             return;
         }
 
-        // A free turn runs the release at once, without the op a busy one needs.
+        // A free turn runs the release at once, without the op a busy one needs. A partition holding permits is never
+        // dropped, so never sealed.
         if (TryTake())
         {
             RunRelease(lease.Permits);
@@ -92,10 +96,12 @@ internal sealed partial class Partition
             return;
         }
 
-        Submit(new PartitionRelease(lease.Permits));
+        var submitted = Submit(new PartitionRelease(lease.Permits));
+        Debug.Assert(submitted, "A partition holding permits is never sealed.");
     }
 
     /// <inheritdoc />
+    /// <remarks>A settle after its lease's release may find the partition dropped (sealed) at rest: like a settle to a stopped gatekeeper, it then changes nothing.</remarks>
     void ITokenSettler.Settle(SettleTokens message) => Submit(new PartitionSettle(message));
 
     /// <inheritdoc />

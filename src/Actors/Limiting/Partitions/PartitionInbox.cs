@@ -17,7 +17,7 @@ internal interface IPartitionOp
 /// limiter's actor. The shared-memory protocol (written down here and in docs/ARCHITECTURE.md):
 /// <list type="bullet">
 /// <item>One word, <see cref="_head"/>: <c>null</c> idle; <see cref="Owned"/> taken with nothing pushed; an op taken
-/// with ops pushed (a stack, newest first, ending in <see cref="Owned"/>).</item>
+/// with ops pushed (a stack, newest first, ending in <see cref="Owned"/>); <see cref="SealedMark"/> for good.</item>
 /// <item>Take (<see cref="Submit"/>, <see cref="TryTake"/>): a compare-and-swap from idle to <see cref="Owned"/>; the
 /// winner is the only owner until it gives the turn back.</item>
 /// <item>Push (<see cref="Submit"/> on a taken turn): links the op to the word it read and swaps it in; the owner cannot
@@ -27,6 +27,10 @@ internal interface IPartitionOp
 /// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
 /// <item>Fairness: an owner runs at most <see cref="Throughput"/> ops of others; then it queues the rest of its turn on
 /// the thread pool (still owned) and returns, so no caller serves others for ever.</item>
+/// <item>Seal (the owner, <see cref="SealOnGiveBack"/>): its give-back swaps <see cref="Owned"/> for
+/// <see cref="SealedMark"/> instead of idle, after running everything pushed before; from then on every
+/// <see cref="Submit"/> and <see cref="TryTake"/> fails at once, so a caller never leaves an op where nobody will run
+/// it in time, and handles it itself (a dropped partition's request goes to the actor before its call returns).</item>
 /// </list>
 /// A caller's code never runs inside a turn (every waiter completes asynchronously), so a turn never nests in itself;
 /// a turn may run inside another partition's (the actor's sweep reroutes a dropped partition's requests to new ones).
@@ -39,18 +43,33 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     /// <summary>The word's value while the turn is taken and nothing is pushed.</summary>
     private static readonly IPartitionOp Owned = new OwnedMark();
 
+    /// <summary>The word's value once sealed: nothing is taken or pushed again.</summary>
+    private static readonly IPartitionOp SealedMark = new OwnedMark();
+
+    /// <summary>Set by the owner: its give-back seals the turn instead of freeing it.</summary>
+    private bool _sealOnGiveBack;
+
     /// <summary><c>null</c> idle, <see cref="Owned"/> taken, or the newest pushed op (the stack ends in <see cref="Owned"/>).</summary>
     private IPartitionOp? _head;
 
     /// <summary>Whether some thread holds the turn now (for asserts and tests).</summary>
-    internal bool IsTaken => Volatile.Read(ref _head) is not null;
+    internal bool IsTaken => Volatile.Read(ref _head) is { } head && !ReferenceEquals(head, SealedMark);
+
+    /// <summary>Whether the turn was sealed: nothing runs in it again.</summary>
+    internal bool IsSealed => ReferenceEquals(Volatile.Read(ref _head), SealedMark);
 
     /// <summary>Runs <paramref name="op"/> now, on this thread, if the turn is free; else leaves it to the owner, who runs it before giving the turn back.</summary>
-    public void Submit(IPartitionOp op)
+    /// <returns><c>false</c> when the turn is sealed: nothing was run or left, the caller handles the op.</returns>
+    public bool Submit(IPartitionOp op)
     {
         var seen = Volatile.Read(ref _head);
         while (true)
         {
+            if (ReferenceEquals(seen, SealedMark))
+            {
+                return false;
+            }
+
             if (seen is null)
             {
                 seen = Interlocked.CompareExchange(ref _head, Owned, null);
@@ -59,7 +78,7 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
                     Taken();
                     Run(op);
                     GiveBack(ran: 0);
-                    return;
+                    return true;
                 }
 
                 continue;
@@ -70,7 +89,7 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             if (ReferenceEquals(was, seen))
             {
                 Pushed();
-                return;
+                return true;
             }
 
             seen = was;
@@ -92,6 +111,13 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
 
     /// <summary>Owner: runs what was pushed and gives the turn back.</summary>
     public void GiveBack() => GiveBack(ran: 0);
+
+    /// <summary>Owner: its give-back seals the turn (after running what was pushed before), for good.</summary>
+    protected void SealOnGiveBack()
+    {
+        AssertTaken();
+        _sealOnGiveBack = true;
+    }
 
     /// <inheritdoc />
     void IThreadPoolWorkItem.Execute() => GiveBack(ran: 0);
@@ -121,7 +147,7 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             if (ReferenceEquals(seen, Owned))
             {
                 Resting();
-                if (ReferenceEquals(Interlocked.CompareExchange(ref _head, null, Owned), Owned))
+                if (ReferenceEquals(Interlocked.CompareExchange(ref _head, _sealOnGiveBack ? SealedMark : null, Owned), Owned))
                 {
                     return;
                 }

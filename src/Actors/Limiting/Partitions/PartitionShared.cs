@@ -23,16 +23,21 @@ internal sealed class PartitionShared
     /// <summary>The clock's stamp when the actor started: the actor's time counts from here.</summary>
     private readonly long _startedAt;
 
-    /// <summary>The actor's handler of a request for a key without a live partition.</summary>
+    /// <summary>The actor's router of a request to its key's live partition or a new one.</summary>
     private readonly Action<PartitionAcquireRequest> _route;
+
+    /// <summary>The requests on their way to the actor.</summary>
+    private readonly PartitionRouting _routing;
 
     /// <param name="self">The partitioned limiter's actor.</param>
     /// <param name="settings">Every partition's limits, name and clock.</param>
     /// <param name="log">The actor's log.</param>
-    /// <param name="route">The actor's handler of a request for a key without a live partition; called only on the actor's thread.</param>
-    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log, Action<PartitionAcquireRequest> route)
+    /// <param name="routing">The requests on their way to the actor.</param>
+    /// <param name="route">The actor's router of a request to its key's live partition or a new one; called only on the actor's thread.</param>
+    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log, PartitionRouting routing, Action<PartitionAcquireRequest> route)
     {
         Self = self;
+        _routing = routing;
         _route = route;
         Settings = settings;
         _log = log;
@@ -95,9 +100,9 @@ internal sealed class PartitionShared
     }
 
     /// <summary>
-    /// A request reached a partition a sweep dropped: the actor routes it to the key's next partition. On the actor's own
-    /// thread (the sweep that dropped it runs what was pushed to it) it is routed at once, so it stays ahead of every
-    /// request sent after the drop; elsewhere it is sent.
+    /// A request pushed to a partition before a sweep dropped it: the actor routes it to the key's next partition. It is
+    /// run by the sweep's own give-back, on the actor's thread, so it is routed at once, ahead of every request sent after
+    /// the drop; should that give-back have handed the rest of the turn to the pool, it is sent (counted on its way).
     /// </summary>
     public void Reroute(PartitionAcquireRequest request)
     {
@@ -107,6 +112,7 @@ internal sealed class PartitionShared
             return;
         }
 
+        _routing.Sending();
         Self.Tell(request, ActorRefs.NoSender);
     }
 

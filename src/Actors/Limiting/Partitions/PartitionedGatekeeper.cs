@@ -16,6 +16,9 @@ internal sealed class PartitionedGatekeeper
     /// <summary>The live partitions, written by the actor.</summary>
     private readonly PartitionTable<Partition> _table;
 
+    /// <summary>The requests on their way to the actor: while any is, every request follows them there.</summary>
+    private readonly PartitionRouting _routing = new();
+
     /// <summary>The actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _actor;
 
@@ -38,7 +41,7 @@ internal sealed class PartitionedGatekeeper
         _table = new PartitionTable<Partition>(idleTimeout);
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
         _claims = new GatekeeperTelemetry(settings.MetricName);
-        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table, _routing)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => new DisposeGatekeeper());
     }
 
@@ -62,7 +65,8 @@ internal sealed class PartitionedGatekeeper
 
     /// <summary>
     /// Claims <paramref name="permits"/> from the loan of <paramref name="key"/>'s live partition, without a message; fails
-    /// (claiming nothing) when the partition is not live, someone waits in it, or its loan does not cover them.
+    /// (claiming nothing) when the partition is not live, someone waits in it, its loan does not cover them, or a request
+    /// is on its way to the actor (it would be passed).
     /// </summary>
     /// <param name="key">The partition's key.</param>
     /// <param name="permits">How many permits.</param>
@@ -71,6 +75,12 @@ internal sealed class PartitionedGatekeeper
     /// <returns>The lease, or <c>null</c> when nothing was claimed.</returns>
     public ConcurrencyLease? TryClaim(object key, int permits, string source, out Partition? live)
     {
+        if (!_routing.IsQuiet)
+        {
+            live = null;
+            return null;
+        }
+
         if (!_table.TryGet(key, out var partition) || !partition.Loan.TryClaim(permits))
         {
             live = partition;
@@ -114,15 +124,15 @@ internal sealed class PartitionedGatekeeper
     /// <param name="live">Its key's partition as a claim just found it, if live (a partition dropped since sends it on to the actor); looked up when <c>null</c>.</param>
     public void Dispatch(PartitionAcquireRequest request, Partition? live = null)
     {
-        if (live is { } partition || _table.TryGet(request.Key, out partition))
+        // Run now, or left to the turn's owner with the loan shut: FIFO from the moment the call returns. Behind a request
+        // on its way to the actor, or for a partition not live (a sealed one was dropped), it goes to the actor too.
+        if (_routing.IsQuiet && (live is { } partition || _table.TryGet(request.Key, out partition)) && partition.Submit(request))
         {
-            // Run now, or left to the turn's owner with the loan shut: FIFO from the moment the call returns.
-            partition.Submit(request);
+            return;
         }
-        else
-        {
-            _actor.Actor.Tell(request, ActorRefs.NoSender);
-        }
+
+        _routing.Sending();
+        _actor.Actor.Tell(request, ActorRefs.NoSender);
     }
 
     /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>

@@ -39,7 +39,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     public PartitionedGatekeeperActor(PartitionedSettings settings)
     {
         _settings = settings;
-        _shared = new PartitionShared(Self, settings.Gatekeeper, Context.GetLogger(), HandleAcquire);
+        _shared = new PartitionShared(Self, settings.Gatekeeper, Context.GetLogger(), settings.Routing, Route);
         _table = settings.Table;
         var period = _table.SweepPeriod;
         _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
@@ -80,19 +80,29 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         foreach (var partition in live)
         {
-            partition.Submit(new PartitionClose(Closed));
+            if (!partition.Submit(new PartitionClose(Closed)))
+            {
+                Closed(); // sealed: dropped, nothing left to close
+            }
         }
 
         Closed();
         base.PostStop();
     }
 
-    /// <summary>A request for a key without a live partition (or rerouted from a dropped one); on the actor's thread.</summary>
+    /// <summary>A request sent for a key without a live partition (or whose partition was dropped).</summary>
     private void HandleAcquire(PartitionAcquireRequest request)
     {
-        if (_table.TryRoute(request.Key, out var partition))
+        Route(request);
+        _settings.Routing.Routed();
+    }
+
+    /// <summary>Serves <paramref name="request"/> from its key's live partition, or from a new one; on the actor's thread.</summary>
+    private void Route(PartitionAcquireRequest request)
+    {
+        // The table has only live partitions, and only this thread seals one (a sweep's drop): the submit is taken.
+        if (_table.TryRoute(request.Key, out var partition) && partition.Submit(request))
         {
-            partition.Submit(request);
             return;
         }
 
@@ -198,7 +208,8 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 /// <param name="Gatekeeper">Every partition's limits, name and clock.</param>
 /// <param name="IdleTimeout">How long a partition stays idle before it is dropped.</param>
 /// <param name="Table">The live partitions, written by the actor only and read by the facade.</param>
-internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table)
+/// <param name="Routing">The requests on their way to the actor.</param>
+internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, PartitionRouting Routing)
 {
     public TimeProvider Time => Gatekeeper.Time;
 }
