@@ -123,7 +123,7 @@ public sealed class PartitionInboxTests
     {
         const int Pushers = 8;
         const int PerPusher = 20_000;
-        var inbox = new RecordingInbox { RecordEvents = false };
+        var inbox = new RecordingInbox { RecordEvents = false, RestingSpins = 40 };
         var ops = new Op[Pushers][];
         for (var p = 0; p < Pushers; p++)
         {
@@ -131,7 +131,8 @@ public sealed class PartitionInboxTests
         }
 
         using var start = new Barrier(Pushers);
-        var threads = Enumerable.Range(0, Pushers).Select(p => new Thread(() =>
+        var failures = new ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, Pushers).Select(p => Guarded(failures, () =>
         {
             start.SignalAndWait();
             foreach (var op in ops[p])
@@ -145,6 +146,7 @@ public sealed class PartitionInboxTests
         })).ToList();
         threads.ForEach(thread => thread.Start());
         threads.ForEach(thread => Assert.True(thread.Join(Patience), "a pusher never returned"));
+        Assert.Empty(failures);
 
         WaitUntil(() => inbox.RunCount == Pushers * PerPusher && !inbox.IsTaken,
                   () => $"{inbox.RunCount} of {Pushers * PerPusher} ops ran (taken: {inbox.IsTaken})");
@@ -166,11 +168,12 @@ public sealed class PartitionInboxTests
     {
         const int Pushers = 4;
         const int PerPusher = 20_000;
-        var inbox = new RecordingInbox { RecordEvents = false };
+        var inbox = new RecordingInbox { RecordEvents = false, RestingSpins = 40 };
         var sweeps = 0;
         var failedSweeps = 0;
         using var done = new CancellationTokenSource();
-        var sweeper = new Thread(() =>
+        var failures = new ConcurrentQueue<Exception>();
+        var sweeper = Guarded(failures, () =>
         {
             while (!done.IsCancellationRequested)
             {
@@ -187,7 +190,7 @@ public sealed class PartitionInboxTests
         });
         sweeper.Start();
 
-        var threads = Enumerable.Range(0, Pushers).Select(p => new Thread(() =>
+        var threads = Enumerable.Range(0, Pushers).Select(p => Guarded(failures, () =>
         {
             for (var i = 0; i < PerPusher; i++)
             {
@@ -196,9 +199,10 @@ public sealed class PartitionInboxTests
         })).ToList();
         threads.ForEach(thread => thread.Start());
         threads.ForEach(thread => Assert.True(thread.Join(Patience), "a pusher never returned"));
-        WaitUntil(() => inbox.RunCount == Pushers * PerPusher, () => $"{inbox.RunCount} of {Pushers * PerPusher} ops ran");
+        WaitUntil(() => inbox.RunCount == Pushers * PerPusher || !failures.IsEmpty, () => $"{inbox.RunCount} of {Pushers * PerPusher} ops ran");
         done.Cancel();
         Assert.True(sweeper.Join(Patience));
+        Assert.Empty(failures);
 
         WaitUntil(() => !inbox.IsTaken, () => "the turn is given back");
         Assert.Equal(1, inbox.MaxInside);
@@ -210,6 +214,19 @@ public sealed class PartitionInboxTests
             Assert.Equal(Enumerable.Range(0, PerPusher), inbox.RunOrder.Where(op => op.Pusher == p).Select(op => op.Sequence));
         }
     }
+
+    /// <summary>A thread whose exception is kept for the test instead of crashing the test host.</summary>
+    private static Thread Guarded(ConcurrentQueue<Exception> failures, Action body) => new(() =>
+    {
+        try
+        {
+            body();
+        }
+        catch (Exception error)
+        {
+            failures.Enqueue(error);
+        }
+    });
 
     /// <summary>A bounded wait for a state the pool reaches (no actor here, so no test kit).</summary>
     private static void WaitUntil(Func<bool> condition, Func<string> because)
@@ -275,6 +292,9 @@ public sealed class PartitionInboxTests
         public static bool InSubmit { get => _inSubmit; set => _inSubmit = value; }
 
         public bool RecordEvents { get; init; } = true;
+
+        /// <summary>Widens the window between the owner's last look at the word and its give-back, where pushes race it.</summary>
+        public int RestingSpins { get; init; }
 
         public Action? OnFirstResting { get; set; }
 
@@ -342,6 +362,11 @@ public sealed class PartitionInboxTests
             Expect(IsTaken, "Resting while the turn is not taken");
             Expect(Interlocked.Exchange(ref _state, Rested) == Owned, "Resting without taking the turn");
             Record("Resting");
+            if (RestingSpins > 0)
+            {
+                Thread.SpinWait(RestingSpins);
+            }
+
             if (OnFirstResting is { } once)
             {
                 OnFirstResting = null;
