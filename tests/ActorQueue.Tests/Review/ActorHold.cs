@@ -41,6 +41,9 @@ internal sealed class ActorHold : IDisposable
         Volatile.Write(ref _armed, 1);
     }
 
+    /// <summary>The managed thread id of the thread held last.</summary>
+    public int HeldThreadId { get; private set; }
+
     /// <summary>Waits until a thread is held; fails the test after a bounded wait.</summary>
     public void WaitHeld(string what) => Assert.True(_held.Wait(Patience), $"nothing was held: {what}");
 
@@ -70,6 +73,7 @@ internal sealed class ActorHold : IDisposable
 
         var gate = Volatile.Read(ref _next);
         Volatile.Write(ref _holding, gate);
+        HeldThreadId = Environment.CurrentManagedThreadId;
         _held.Release();
         gate.Wait(Patience);
     }
