@@ -67,7 +67,7 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         // (its unclaimed permits set aside); a message whose reclaim came before the set-aside was visible queued a caller
         // behind permits that were only lent; the next reclaim takes them back and must hand them on, not just count them.
         var settings = new GatekeeperSettings(2, null, null, QueueFullMode.RejectNewcomer, "lent-keys", "lent-keys", new LimiterCounts(), _clock);
-        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, route: _ => { }));
+        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new PartitionRouting(), route: _ => { }));
         Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
         partition.Lend();
         partition.Loan.Announce();

@@ -156,8 +156,9 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
                 continue;
             }
 
-            if (ran >= Throughput)
+            if (ran >= Throughput && !_sealOnGiveBack)
             {
+                // (A sealing turn runs to the end where it is: a dropped partition's requests are rerouted on the actor's thread.)
                 // Still owned: the pool runs the rest of the turn, and this caller goes on.
                 ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
                 return;
