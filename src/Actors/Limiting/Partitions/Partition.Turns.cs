@@ -27,7 +27,18 @@ internal sealed partial class Partition
             return false;
         }
 
-        if (IsIdle())
+        bool idle;
+        try
+        {
+            idle = IsIdle();
+        }
+        catch (Exception error)
+        {
+            Faulted(null, error);
+            idle = false;
+        }
+
+        if (idle)
         {
             return true;
         }
@@ -91,7 +102,15 @@ internal sealed partial class Partition
         // dropped, so never sealed.
         if (TryTake())
         {
-            RunRelease(lease.Permits);
+            try
+            {
+                RunRelease(lease.Permits);
+            }
+            catch (Exception error)
+            {
+                Faulted(null, error);
+            }
+
             GiveBack();
             return;
         }
@@ -109,6 +128,22 @@ internal sealed partial class Partition
 
     /// <inheritdoc />
     protected override void Pushed() => Loan.Announce();
+
+    /// <inheritdoc />
+    protected override void Faulted(IPartitionOp? op, Exception error) => _shared.Faulted(Key, op, error);
+
+    /// <summary>In the turn the actor took on a new partition: its first request, faults contained as in every turn.</summary>
+    public void OfferFirst(PartitionAcquireRequest request)
+    {
+        try
+        {
+            Offer(request);
+        }
+        catch (Exception error)
+        {
+            Faulted(request, error);
+        }
+    }
 
     /// <inheritdoc />
     protected override void Resting()

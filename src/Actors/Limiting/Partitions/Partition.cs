@@ -272,9 +272,11 @@ internal sealed partial class Partition : PartitionInbox, IPermitGateListener, I
 
     private void Publish(in PermitSnapshot now)
     {
+        // The counts first: they are the partition's state, the meters only report them.
         var running = (int)now.InUse;
-        _shared.Meter(running - _running, now.Waiting - _waiting);
+        var (ranDelta, waitDelta) = (running - _running, now.Waiting - _waiting);
         _running = running;
         _waiting = now.Waiting;
+        _shared.Meter(ranDelta, waitDelta);
     }
 }

@@ -25,6 +25,9 @@ internal interface IPartitionOp
 /// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, reverses it (first pushed, first run) and runs
 /// it; before giving back it calls <see cref="Resting"/> (the partition lends its free permits), and if the give-back
 /// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
+/// <item>Faults: whatever an op, the take or the rest throws is handed to <see cref="Faulted"/> (the op's caller fails
+/// with it, it is logged) and the turn goes on: an exception never leaves a turn taken, and never reaches a thread whose
+/// op it was not.</item>
 /// <item>Fairness: an owner runs at most <see cref="Throughput"/> ops of others; then it queues the rest of its turn on
 /// the thread pool (still owned) and returns, so no caller serves others for ever.</item>
 /// <item>Seal (the owner, <see cref="SealOnGiveBack"/>): its give-back swaps <see cref="Owned"/> for
@@ -75,8 +78,8 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
                 seen = Interlocked.CompareExchange(ref _head, Owned, null);
                 if (seen is null)
                 {
-                    Taken();
-                    Run(op);
+                    TakenSafely();
+                    RunSafely(op);
                     GiveBack(ran: 0);
                     return true;
                 }
@@ -105,7 +108,7 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             return false;
         }
 
-        Taken();
+        TakenSafely();
         return true;
     }
 
@@ -134,6 +137,9 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     /// <summary>Pusher, after its op is pushed: the partition shuts an open loan, so nobody claims past the op.</summary>
     protected abstract void Pushed();
 
+    /// <summary>Owner: <paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>; the turn goes on.</summary>
+    protected abstract void Faulted(IPartitionOp? op, Exception error);
+
     /// <summary>Asserts that some thread holds the turn (only its owner may touch the partition's state).</summary>
     [Conditional("DEBUG")]
     protected void AssertTaken() => Debug.Assert(IsTaken, "A partition's state is touched only inside its turn.");
@@ -146,13 +152,21 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             Debug.Assert(seen is not null, "Only the owner gives the turn back.");
             if (ReferenceEquals(seen, Owned))
             {
-                Resting();
+                try
+                {
+                    Resting();
+                }
+                catch (Exception error)
+                {
+                    Faulted(null, error);
+                }
+
                 if (ReferenceEquals(Interlocked.CompareExchange(ref _head, _sealOnGiveBack ? SealedMark : null, Owned), Owned))
                 {
                     return;
                 }
 
-                Taken(); // someone pushed after the loan opened: take back what was lent before running it
+                TakenSafely(); // someone pushed after the loan opened: take back what was lent before running it
                 continue;
             }
 
@@ -178,10 +192,34 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             {
                 var next = first.NextOp;
                 first.NextOp = null;
-                Run(first);
+                RunSafely(first);
                 ran++;
                 first = next;
             }
+        }
+    }
+
+    private void TakenSafely()
+    {
+        try
+        {
+            Taken();
+        }
+        catch (Exception error)
+        {
+            Faulted(null, error);
+        }
+    }
+
+    private void RunSafely(IPartitionOp op)
+    {
+        try
+        {
+            Run(op);
+        }
+        catch (Exception error)
+        {
+            Faulted(op, error);
         }
     }
 

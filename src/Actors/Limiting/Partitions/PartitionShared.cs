@@ -64,16 +64,24 @@ internal sealed class PartitionShared
     public TimeSpan Now => Settings.Time.GetElapsedTime(_startedAt);
 
     /// <summary>A partition's counts moved by these deltas.</summary>
+    /// <remarks>A listener that throws (it runs on the thread in the partition's turn) is logged, never let into the turn.</remarks>
     public void Meter(int running, int waiting)
     {
-        if (running != 0)
+        try
         {
-            ActorQueueTelemetry.LimiterRunningCounter.Add(running, _tag);
-        }
+            if (running != 0)
+            {
+                ActorQueueTelemetry.LimiterRunningCounter.Add(running, _tag);
+            }
 
-        if (waiting != 0)
+            if (waiting != 0)
+            {
+                ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting, _tag);
+            }
+        }
+        catch (Exception error)
         {
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting, _tag);
+            ListenerFailed(error);
         }
     }
 
@@ -81,10 +89,18 @@ internal sealed class PartitionShared
     public void Queued(PermitWaiter waiter) =>
         waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
 
+    /// <remarks>A listener that throws is logged, never let into the turn (the grant is made already).</remarks>
     public void Granted(PermitWaiter waiter, in PermitGrant grant)
     {
-        _telemetry.Granted(waiter, grant);
-        RateTelemetry?.Granted(grant);
+        try
+        {
+            _telemetry.Granted(waiter, grant);
+            RateTelemetry?.Granted(grant);
+        }
+        catch (Exception error)
+        {
+            ListenerFailed(error);
+        }
     }
 
     /// <summary>The exception a turned-away waiter gets, as a gatekeeper of its own would give it.</summary>
@@ -95,9 +111,33 @@ internal sealed class PartitionShared
             return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
         }
 
-        _telemetry.Rejected(rejection.Kind);
+        try
+        {
+            _telemetry.Rejected(rejection.Kind);
+        }
+        catch (Exception error)
+        {
+            ListenerFailed(error);
+        }
+
         return PermitRejections.ToException(waiter, rejection, Settings.Name);
     }
+
+    /// <summary>
+    /// Something threw inside a partition's turn: the turn goes on (it is given back whatever happens), the request it
+    /// came from, if any, fails with it, and it is logged.
+    /// </summary>
+    public void Faulted(object key, IPartitionOp? op, Exception error)
+    {
+        _log.Error(error, "Partition {0} of {1}: {2} failed inside its turn", key, Settings.MetricName, op?.GetType().Name ?? "the turn's bookkeeping");
+        if (op is PermitWaiter waiter)
+        {
+            waiter.Fail(error); // nothing if it was answered already
+        }
+    }
+
+    /// <summary>A metrics listener threw on the thread in a partition's turn.</summary>
+    private void ListenerFailed(Exception error) => _log.Error(error, "A metrics listener of {0} threw; its measurement was dropped", Settings.MetricName);
 
     /// <summary>
     /// A request pushed to a partition before a sweep dropped it: the actor routes it to the key's next partition. It is

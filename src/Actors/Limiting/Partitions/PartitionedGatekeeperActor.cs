@@ -111,7 +111,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         partition = new Partition(request.Key, _shared);
         var taken = partition.TryTake();
         System.Diagnostics.Debug.Assert(taken, "Nobody else can see a partition before it is published.");
-        partition.Offer(request);
+        partition.OfferFirst(request);
         _table.Add(request.Key, partition);
         partition.GiveBack();
     }
