@@ -1,0 +1,82 @@
+using System.Diagnostics.Metrics;
+using ActorQueue.Actors;
+using ActorQueue.Telemetry;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Review of branch partition-turns (PartitionInbox): an exception inside a turn. PartitionInbox.Submit and GiveBack
+/// run Taken, Run and Resting without a finally, so an op that throws (here a metrics listener of the running count,
+/// which .NET calls synchronously on the thread in the turn) leaves the turn taken for ever: every later op of the
+/// partition is pushed and never run, its callers hang, and DisposeAsync never completes (its PartitionClose is pushed
+/// too) — against "every dispose completes promptly whatever state". FAILS on branch partition-turns at 4d5bf49 (the
+/// next request of the key is never answered).
+/// </summary>
+public sealed class PartitionTurnWedgedByExceptionReviewTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
+    private readonly FakeTimeProvider _clock = new();
+
+    [Fact]
+    public async Task An_exception_inside_a_partitions_turn_does_not_wedge_the_partition_or_the_dispose()
+    {
+        var name = $"review-wedge-{Guid.NewGuid():N}";
+        var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+        using var thrower = new ThrowingListener(name);
+        try
+        {
+            (await Within(limiter.AcquireAsync("a").AsTask())).Dispose();
+            var partition = ((IPartitionedLimiter<string>)limiter).Partitions.PartitionOf("a")!;
+            await Eventually(() => partition.Loan.Covers(1), "a's partition lends its permit");
+            var holder = await limiter.AcquireAsync("a", source: "holder"); // claimed from the loan: no turn, no count moved
+
+            // The next caller takes the turn; its reclaim counts the claimed permit, and the listener throws.
+            thrower.Arm();
+            var thrown = Record.Exception(() => { _ = limiter.AcquireAsync("a", source: "unlucky"); });
+            Assert.IsType<InvalidOperationException>(thrown);
+
+            holder.Dispose();
+            var next = limiter.AcquireAsync("a", source: "next").AsTask();
+            (await Within(next)).Dispose();
+            await Within(limiter.DisposeAsync().AsTask());
+        }
+        finally
+        {
+            limiter.Dispose(); // never awaited here: on the branch its close is pushed to the wedged turn
+        }
+    }
+
+    /// <summary>Throws once, when armed, from the running count's listener of one limiter.</summary>
+    private sealed class ThrowingListener : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private int _armed;
+
+        public ThrowingListener(string limiterName)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == ActorQueueTelemetry.Name && instrument.Name == ActorQueueTelemetry.LimiterRunning)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<int>((_, _, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, limiterName) && Interlocked.Exchange(ref _armed, 0) == 1)
+                    {
+                        throw new InvalidOperationException("a metrics listener failed");
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public void Arm() => Volatile.Write(ref _armed, 1);
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
