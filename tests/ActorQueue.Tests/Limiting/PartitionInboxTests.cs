@@ -44,6 +44,50 @@ public sealed class PartitionInboxTests
     }
 
     [Fact]
+    public void An_op_that_throws_is_handed_to_Faulted_and_the_turn_goes_on_for_the_ops_after_it()
+    {
+        var inbox = new RecordingInbox
+        {
+            OnRun = op =>
+            {
+                if (op.Sequence == 1)
+                {
+                    throw new InvalidOperationException("boom");
+                }
+            },
+        };
+        Assert.True(inbox.TryTake());
+        inbox.Submit(new Op(0, 0));
+        inbox.Submit(new Op(0, 1));
+        inbox.Submit(new Op(0, 2));
+
+        inbox.GiveBack(); // the throw never reaches the owner, whose op it was not
+
+        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Faulted 0.1: boom", "Run 0.2", "Resting"], inbox.Events);
+        Assert.False(inbox.IsTaken, "the turn is given back");
+        inbox.Submit(new Op(0, 3));
+        Assert.Equal("Run 0.3", inbox.Events[^2]);
+    }
+
+    [Fact]
+    public void A_sealed_turn_runs_what_was_pushed_before_and_then_refuses_every_op_and_every_take()
+    {
+        var inbox = new RecordingInbox();
+        Assert.True(inbox.TryTake());
+        inbox.Submit(new Op(0, 0));
+
+        inbox.Seal();
+        inbox.GiveBack();
+
+        Assert.Equal(["Taken", "Pushed", "Run 0.0", "Resting"], inbox.Events);
+        Assert.True(inbox.IsSealed);
+        Assert.False(inbox.IsTaken);
+        Assert.False(inbox.Submit(new Op(0, 1)), "a sealed turn takes no op: its caller handles it");
+        Assert.False(inbox.TryTake());
+        Assert.Equal(4, inbox.Events.Length);
+    }
+
+    [Fact]
     public void TryTake_fails_while_the_turn_is_taken_and_succeeds_once_it_is_given_back()
     {
         var inbox = new RecordingInbox();
@@ -375,6 +419,11 @@ public sealed class PartitionInboxTests
         }
 
         protected override void Pushed() => Record("Pushed");
+
+        protected override void Faulted(IPartitionOp? op, Exception error) => Record($"Faulted {op?.ToString() ?? "bookkeeping"}: {error.Message}");
+
+        /// <summary>Seals the turn at its give-back (the owner's call, as a sweep's drop makes it).</summary>
+        public void Seal() => SealOnGiveBack();
 
         private void Enter()
         {
