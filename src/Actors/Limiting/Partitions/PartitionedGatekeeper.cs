@@ -88,7 +88,6 @@ internal sealed class PartitionedGatekeeper
         }
 
         live = partition;
-
         _claims.ClaimedWithoutWait(permits);
         return new ConcurrencyLease(partition, Interlocked.Decrement(ref _lastClaimedId), source, permits);
     }
