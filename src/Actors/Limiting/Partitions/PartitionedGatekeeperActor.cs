@@ -106,13 +106,14 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
             return;
         }
 
-        // Made in its turn, with this request inside, before anyone can find it: nobody who calls after this request
-        // was sent is served before it.
+        // Published while its first turn is taken, and this request offered in that turn: whoever finds it meanwhile
+        // pushes behind the request, so nobody who called after it was sent is served before it; and its caller, once
+        // granted, finds the partition (its statistics) at once.
         partition = new Partition(request.Key, _shared);
         var taken = partition.TryTake();
         System.Diagnostics.Debug.Assert(taken, "Nobody else can see a partition before it is published.");
-        partition.OfferFirst(request);
         _table.Add(request.Key, partition);
+        partition.OfferFirst(request);
         partition.GiveBack();
     }
 
