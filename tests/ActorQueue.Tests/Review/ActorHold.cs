@@ -5,9 +5,9 @@ namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Holds whichever thread next moves one limiter's running count (the library's up-down counter, whose listeners run
-/// synchronously on the thread that moves it) until the test lets it go: a way to stop a partitioned limiter's actor in
-/// the middle of a message, so that what the test sends meanwhile waits in its mailbox. One hold at a time; disposing
-/// lets every held thread go.
+/// synchronously on the thread that moves it), or another of its instruments, until the test lets it go: a way to stop
+/// a partitioned limiter's actor in the middle of a message, so that what the test sends meanwhile waits in its mailbox.
+/// One hold at a time; disposing lets every held thread go.
 /// </summary>
 internal sealed class ActorHold : IDisposable
 {
@@ -20,21 +20,24 @@ internal sealed class ActorHold : IDisposable
     private ManualResetEventSlim? _holding;
     private int _armed;
 
-    public ActorHold(string limiterName)
+    /// <param name="limiterName">The limiter's metric name.</param>
+    /// <param name="instrumentName">The instrument whose next measurement holds its thread.</param>
+    public ActorHold(string limiterName, string instrumentName = ActorQueueTelemetry.LimiterRunning)
     {
         _limiterName = limiterName;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == ActorQueueTelemetry.Name && instrument.Name == ActorQueueTelemetry.LimiterRunning)
+            if (instrument.Meter.Name == ActorQueueTelemetry.Name && instrument.Name == instrumentName)
             {
                 listener.EnableMeasurementEvents(instrument);
             }
         };
         _listener.SetMeasurementEventCallback<int>((_, _, tags, _) => OnMeasurement(tags));
+        _listener.SetMeasurementEventCallback<long>((_, _, tags, _) => OnMeasurement(tags));
         _listener.Start();
     }
 
-    /// <summary>The next move of the running count holds its thread.</summary>
+    /// <summary>The next measurement of the instrument holds its thread.</summary>
     public void Arm()
     {
         Volatile.Write(ref _next, new ManualResetEventSlim(false));
