@@ -418,7 +418,7 @@ public sealed class PartitionInboxTests
             }
         }
 
-        protected override void Pushed() => Record("Pushed");
+        protected override void Pushing() => Record("Pushed");
 
         protected override void Faulted(IPartitionOp? op, Exception error) => Record($"Faulted {op?.ToString() ?? "bookkeeping"}: {error.Message}");
 

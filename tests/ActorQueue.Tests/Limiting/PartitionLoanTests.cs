@@ -87,6 +87,28 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task An_owner_lending_as_a_request_is_pushed_never_opens_the_loan_past_it()
+    {
+        // The window the review found by reading: the owner read its turn idle and went to lend; a caller pushed its
+        // request meanwhile (its call returns); the lend then opened the loan, and a later caller could claim the permit
+        // before the owner's failed give-back ran the pushed request. The pusher now announces before it pushes, which
+        // keeps a shut loan from opening. Driven by hand: the test is the owner.
+        var settings = new GatekeeperSettings(1, null, null, QueueFullMode.RejectNewcomer, "lent-keys", "lent-keys", new LimiterCounts(), _clock);
+        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new PartitionRouting(), route: _ => { }));
+        Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
+        var pushed = new PartitionAcquireRequest("a", "pushed", TestActor, signalQueued: false, permits: 1, priority: 0, timeout: null);
+        var grant = pushed.WaitAsync(CancellationToken.None).AsTask();
+
+        Assert.True(partition.Submit(pushed), "pushed to the owner's turn");
+        partition.Lend(); // the owner's rest, its lend landing just after the push
+
+        Assert.False(partition.Loan.TryClaim(1), "a caller after the push claimed the permit the pushed request is owed");
+        partition.GiveBack();
+        (await Within(grant)).Dispose();
+        Assert.Equal(0, partition.Running);
+    }
+
+    [Fact]
     public async Task A_reclaim_after_an_announce_shut_the_loan_takes_back_its_unclaimed_permits()
     {
         // The actor may reclaim on another core the instant an announce shuts the loan: the permits set aside must be

@@ -127,7 +127,7 @@ internal sealed partial class Partition
     protected override void Taken() => Reclaim();
 
     /// <inheritdoc />
-    protected override void Pushed() => Loan.Announce();
+    protected override void Pushing() => Loan.Announce();
 
     /// <inheritdoc />
     protected override void Faulted(IPartitionOp? op, Exception error) => _shared.Faulted(Key, op, error);

@@ -20,8 +20,9 @@ internal interface IPartitionOp
 /// with ops pushed (a stack, newest first, ending in <see cref="Owned"/>); <see cref="SealedMark"/> for good.</item>
 /// <item>Take (<see cref="Submit"/>, <see cref="TryTake"/>): a compare-and-swap from idle to <see cref="Owned"/>; the
 /// winner is the only owner until it gives the turn back.</item>
-/// <item>Push (<see cref="Submit"/> on a taken turn): links the op to the word it read and swaps it in; the owner cannot
-/// give the turn back past it, because giving back is a compare-and-swap from <see cref="Owned"/> to idle.</item>
+/// <item>Push (<see cref="Submit"/> on a taken turn): calls <see cref="Pushing"/> (the loan cannot open past it), links
+/// the op to the word it read and swaps it in; the owner cannot give the turn back past it, because giving back is a
+/// compare-and-swap from <see cref="Owned"/> to idle.</item>
 /// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, reverses it (first pushed, first run) and runs
 /// it; before giving back it calls <see cref="Resting"/> (the partition lends its free permits), and if the give-back
 /// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
@@ -87,11 +88,12 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
                 continue;
             }
 
+            // Announced before the push: an owner about to give the turn back may be lending this instant.
+            Pushing();
             op.NextOp = seen;
             var was = Interlocked.CompareExchange(ref _head, op, seen);
             if (ReferenceEquals(was, seen))
             {
-                Pushed();
                 return true;
             }
 
@@ -134,8 +136,11 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     /// <summary>Owner, about to give the turn back with nothing pushed: the partition lends its free permits.</summary>
     protected abstract void Resting();
 
-    /// <summary>Pusher, after its op is pushed: the partition shuts an open loan, so nobody claims past the op.</summary>
-    protected abstract void Pushed();
+    /// <summary>
+    /// Pusher, before it pushes its op: the partition shuts an open loan and keeps a shut one from opening, so nobody claims
+    /// past the op; should the push then find the turn idle instead, its own take reclaims the loan.
+    /// </summary>
+    protected abstract void Pushing();
 
     /// <summary>Owner: <paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>; the turn goes on.</summary>
     protected abstract void Faulted(IPartitionOp? op, Exception error);

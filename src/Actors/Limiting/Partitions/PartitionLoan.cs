@@ -38,12 +38,15 @@ internal sealed class PartitionLoan
     /// <summary>The partition was dropped or its limiter stopped: nothing is ever lent again.</summary>
     private const long Closed = long.MinValue;
 
-    /// <summary>Shut by an announce with nothing set aside; a word of <c>SetAsideBase - n</c> holds <c>n</c> set aside.</summary>
-    private const long SetAsideBase = -2;
+    /// <summary>Shut, and marked by a pusher's announce so that no lend opens it before the owner's next reclaim.</summary>
+    private const long AnnouncedShut = -2;
+
+    /// <summary>An open loan shut by an announce with nothing set aside; a word of <c>SetAsideBase - n</c> holds <c>n</c> set aside.</summary>
+    private const long SetAsideBase = -3;
 
     /// <summary>
-    /// Lent and not claimed (returns included); <see cref="Shut"/>, <see cref="Closed"/>, or shut by an announce with
-    /// what was unclaimed then set aside (<see cref="SetAsideBase"/> less it) otherwise.
+    /// Lent and not claimed (returns included); <see cref="Shut"/>, <see cref="Closed"/>, <see cref="AnnouncedShut"/>, or
+    /// an open loan shut by an announce with what was unclaimed then set aside (<see cref="SetAsideBase"/> less it).
     /// </summary>
     private long _unclaimed = Shut;
 
@@ -51,17 +54,19 @@ internal sealed class PartitionLoan
     private long _lent;
 
     /// <summary>
-    /// A caller whose op waits in someone else's turn: shuts an open loan (what was unclaimed is set aside for the
-    /// owner's next reclaim), so no caller after it claims, and no release goes into the loan, before its op ran. A loan
-    /// already shut needs nothing (one read).
+    /// A caller about to push its op to someone else's turn: shuts an open loan (what was unclaimed is set aside for the
+    /// owner's next reclaim), so no caller after it claims, and no release goes into the loan, before its op ran; and
+    /// marks a shut one announced (set aside, nothing), so the owner's lend, which opens only a plainly shut loan, fails
+    /// — an owner that read its turn idle and is about to lend would otherwise open the loan just after the push, for a
+    /// later caller to claim past the pushed op. A loan already announced needs nothing (one read).
     /// </summary>
     public void Announce()
     {
         var seen = Volatile.Read(ref _unclaimed);
-        while (seen >= 0)
+        while (seen >= 0 || seen == Shut)
         {
             // One step: a reclaim that sees the loan shut sees what was set aside with it.
-            var was = Interlocked.CompareExchange(ref _unclaimed, SetAsideBase - seen, seen);
+            var was = Interlocked.CompareExchange(ref _unclaimed, seen == Shut ? AnnouncedShut : SetAsideBase - seen, seen);
             if (was == seen)
             {
                 return;
@@ -94,6 +99,7 @@ internal sealed class PartitionLoan
     {
         Closed => "closed",
         Shut => "shut",
+        AnnouncedShut => "shut, announced",
         < 0 and var aside => $"shut, {SetAsideBase - aside} set aside",
         var unclaimed => $"lent {unclaimed} of {Volatile.Read(ref _lent)}",
     };
@@ -111,7 +117,7 @@ internal sealed class PartitionLoan
     /// <returns><c>false</c> when the loan is closed: the caller takes its permits back.</returns>
     public bool Lend(long permits)
     {
-        Debug.Assert(Volatile.Read(ref _unclaimed) is Shut or Closed, "The actor lends only a loan it reclaimed.");
+        Debug.Assert(Volatile.Read(ref _unclaimed) is Shut or Closed or AnnouncedShut, "The owner lends only a loan it reclaimed (a pusher may have announced since).");
         Volatile.Write(ref _lent, permits);
         return Interlocked.CompareExchange(ref _unclaimed, permits, Shut) == Shut;
     }
@@ -123,6 +129,13 @@ internal sealed class PartitionLoan
     {
         // Read first: under contention the loan is shut (someone waits), and a shut loan needs no atomic.
         var seen = Volatile.Read(ref _unclaimed);
+        if (seen == AnnouncedShut)
+        {
+            // No loan was open; the announce is answered by this reclaim (the owner runs the pushed op next).
+            Interlocked.CompareExchange(ref _unclaimed, Shut, AnnouncedShut);
+            seen = Volatile.Read(ref _unclaimed);
+        }
+
         while (seen >= 0 || IsSetAside(seen))
         {
             var was = Interlocked.CompareExchange(ref _unclaimed, Shut, seen);
