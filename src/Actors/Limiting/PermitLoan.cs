@@ -58,15 +58,8 @@ internal sealed class PermitLoan
     /// <summary>Held permits (high 32 bits) and the lent permits, <see cref="Shut"/>, <see cref="Closed"/> or suspended (low 32 bits).</summary>
     private long _word = Pack(0, Shut);
 
-    /// <summary>
-    /// Facade requests ever sent to the gatekeeper (<see cref="Announce"/>); those not handled yet are this less
-    /// <see cref="_left"/>, and nothing is lent while any is. Two counters rather than one that goes up and down, so the
-    /// gatekeeper's side costs a plain store, not a second atomic operation on a line every contended caller writes.
-    /// </summary>
-    private long _announced;
-
-    /// <summary>Of the announced requests, how many the gatekeeper has handled (<see cref="Leave"/>); written by the gatekeeper only.</summary>
-    private long _left;
+    /// <summary>Facade requests announced (<see cref="Announce"/>) and not yet handled by the gatekeeper (<see cref="Leave"/>): nothing is lent while any is.</summary>
+    private readonly OnTheWay _announced = new();
 
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
@@ -81,7 +74,7 @@ internal sealed class PermitLoan
     public bool IsOpen => LentOf(Volatile.Read(ref _word)) >= 0;
 
     /// <summary>Whether a facade request is on its way to the gatekeeper.</summary>
-    public bool HasAnnounced => Volatile.Read(ref _announced) != Volatile.Read(ref _left);
+    public bool HasAnnounced => _announced.Any;
 
     /// <summary>Whether the loan is closed for good.</summary>
     public bool IsClosed => LentOf(Volatile.Read(ref _word)) == Closed;
@@ -226,17 +219,12 @@ internal sealed class PermitLoan
     /// </summary>
     public void Announce()
     {
-        Interlocked.Increment(ref _announced);
+        _announced.Sending();
         Suspend();
     }
 
     /// <summary>Gatekeeper: an announced request arrived (before it is offered to the gate).</summary>
-    public void Leave()
-    {
-        var left = _left + 1;
-        Debug.Assert(left <= Volatile.Read(ref _announced), "Every request leaves once, after it was announced.");
-        Volatile.Write(ref _left, left);
-    }
+    public void Leave() => _announced.Handled();
 
     /// <summary>The limiter is disposed or its gatekeeper stopped: every later claim and return fails.</summary>
     public void Close()

@@ -67,7 +67,7 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         // (its unclaimed permits set aside); a message whose reclaim came before the set-aside was visible queued a caller
         // behind permits that were only lent; the next reclaim takes them back and must hand them on, not just count them.
         var settings = new GatekeeperSettings(2, null, null, QueueFullMode.RejectNewcomer, "lent-keys", "lent-keys", new LimiterCounts(), _clock);
-        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new PartitionRouting(), route: _ => { }));
+        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new OnTheWay(), route: _ => { }));
         Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
         partition.Lend();
         partition.Loan.Announce();
@@ -94,7 +94,7 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         // before the owner's failed give-back ran the pushed request. The pusher now announces before it pushes, which
         // keeps a shut loan from opening. Driven by hand: the test is the owner.
         var settings = new GatekeeperSettings(1, null, null, QueueFullMode.RejectNewcomer, "lent-keys", "lent-keys", new LimiterCounts(), _clock);
-        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new PartitionRouting(), route: _ => { }));
+        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new OnTheWay(), route: _ => { }));
         Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
         var pushed = new PartitionAcquireRequest("a", "pushed", TestActor, signalQueued: false, permits: 1, priority: 0, timeout: null);
         var grant = pushed.WaitAsync(CancellationToken.None).AsTask();

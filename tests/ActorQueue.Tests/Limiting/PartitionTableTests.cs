@@ -26,7 +26,18 @@ public class PartitionTableTests
 
     private readonly PartitionTable<Slot> _table = new(IdleTimeout);
 
-    private Slot Route(object key) => _table.Route(key, k => new Slot(k));
+    /// <summary>As the actor routes a request: the live partition, marked busy, or a new one published.</summary>
+    private Slot Route(object key)
+    {
+        if (_table.TryRoute(key, out var slot))
+        {
+            return slot;
+        }
+
+        slot = new Slot(key);
+        _table.Add(key, slot);
+        return slot;
+    }
 
     /// <summary>Sweeps at whole periods 1..<paramref name="last"/>; returns what the last one dropped.</summary>
     private List<Slot> SweepThrough(int first, int last)

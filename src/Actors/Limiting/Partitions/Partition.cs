@@ -79,9 +79,6 @@ internal sealed partial class Partition : PartitionInbox, IPermitGateListener, I
     /// <summary>The actor's time this partition's wake is queued for (the actor's own field); <see cref="TimeSpan.MaxValue"/> when none is.</summary>
     public TimeSpan WakeQueuedAt { get; set; } = TimeSpan.MaxValue;
 
-    /// <summary>Whether it still serves requests (not dropped by a sweep, its limiter not stopped); read in its turn.</summary>
-    internal bool IsLive => _state == PartitionState.Live;
-
     /// <summary>Whether it has a gate now (someone waited since the last sweep, or it has rates).</summary>
     internal bool HasGate => _gate is not null;
 

@@ -128,21 +128,15 @@ internal sealed class PartitionLoan
     public bool Reclaim(out long unclaimed)
     {
         // Read first: under contention the loan is shut (someone waits), and a shut loan needs no atomic.
+        // An announce on a shut loan is answered by this reclaim too (the owner runs the pushed op next): no loan was open.
         var seen = Volatile.Read(ref _unclaimed);
-        if (seen == AnnouncedShut)
-        {
-            // No loan was open; the announce is answered by this reclaim (the owner runs the pushed op next).
-            Interlocked.CompareExchange(ref _unclaimed, Shut, AnnouncedShut);
-            seen = Volatile.Read(ref _unclaimed);
-        }
-
-        while (seen >= 0 || IsSetAside(seen))
+        while (seen >= 0 || IsSetAside(seen) || seen == AnnouncedShut)
         {
             var was = Interlocked.CompareExchange(ref _unclaimed, Shut, seen);
             if (was == seen)
             {
-                unclaimed = seen >= 0 ? seen : SetAsideBase - seen;
-                return true;
+                unclaimed = seen >= 0 ? seen : seen == AnnouncedShut ? 0 : SetAsideBase - seen;
+                return seen != AnnouncedShut;
             }
 
             seen = was;

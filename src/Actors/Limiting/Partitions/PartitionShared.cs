@@ -27,14 +27,14 @@ internal sealed class PartitionShared
     private readonly Action<PartitionAcquireRequest> _route;
 
     /// <summary>The requests on their way to the actor.</summary>
-    private readonly PartitionRouting _routing;
+    private readonly OnTheWay _routing;
 
     /// <param name="self">The partitioned limiter's actor.</param>
     /// <param name="settings">Every partition's limits, name and clock.</param>
     /// <param name="log">The actor's log.</param>
     /// <param name="routing">The requests on their way to the actor.</param>
     /// <param name="route">The actor's router of a request to its key's live partition or a new one; called only on the actor's thread.</param>
-    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log, PartitionRouting routing, Action<PartitionAcquireRequest> route)
+    public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log, OnTheWay routing, Action<PartitionAcquireRequest> route)
     {
         Self = self;
         _routing = routing;

@@ -19,7 +19,7 @@ internal interface ISweptPartition
 
 /// <summary>
 /// The partitioned limiter's rule for making and dropping partitions, apart from the actor (a pure class, tested
-/// alone). Every request for a partition goes through <see cref="Route"/> or <see cref="TryRoute"/>, which marks it
+/// alone). Every request the owner routes goes through <see cref="TryRoute"/>, which marks it
 /// busy. A sweep counts, per partition, the sweeps in a row that found it idle; it drops a partition once
 /// <see cref="SweepsToDrop"/> of them did, and counts a sweep only if it comes a whole sweep period after the last
 /// counted one, so a partition is dropped only after staying idle and untouched for two periods (the idle timeout)
@@ -63,19 +63,6 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
 
     /// <summary>The live partition for <paramref name="key"/>, for readers on any thread (nothing is marked).</summary>
     public bool TryGet(object key, [MaybeNullWhen(false)] out TPartition partition) => _partitions.TryGetValue(key, out partition);
-
-    /// <summary>The partition for <paramref name="key"/>, made by <paramref name="create"/> if none is live; marks it busy.</summary>
-    public TPartition Route(object key, Func<object, TPartition> create)
-    {
-        if (!_partitions.TryGetValue(key, out var partition))
-        {
-            partition = create(key);
-            Add(key, partition);
-        }
-
-        partition.IdleSweeps = 0;
-        return partition;
-    }
 
     /// <summary>Publishes <paramref name="partition"/>, made by the owner for <paramref name="key"/>, which has no live one.</summary>
     public void Add(object key, TPartition partition)

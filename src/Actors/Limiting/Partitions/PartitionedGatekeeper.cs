@@ -17,7 +17,7 @@ internal sealed class PartitionedGatekeeper
     private readonly PartitionTable<Partition> _table;
 
     /// <summary>The requests on their way to the actor: while any is, every request follows them there.</summary>
-    private readonly PartitionRouting _routing = new();
+    private readonly OnTheWay _routing = new();
 
     /// <summary>The actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _actor;
@@ -75,7 +75,7 @@ internal sealed class PartitionedGatekeeper
     /// <returns>The lease, or <c>null</c> when nothing was claimed.</returns>
     public ConcurrencyLease? TryClaim(object key, int permits, string source, out Partition? live)
     {
-        if (!_routing.IsQuiet)
+        if (_routing.Any)
         {
             live = null;
             return null;
@@ -125,7 +125,7 @@ internal sealed class PartitionedGatekeeper
     {
         // Run now, or left to the turn's owner with the loan shut: FIFO from the moment the call returns. Behind a request
         // on its way to the actor, or for a partition not live (a sealed one was dropped), it goes to the actor too.
-        if (_routing.IsQuiet && (live is { } partition || _table.TryGet(request.Key, out partition)) && partition.Submit(request))
+        if (!_routing.Any && (live is { } partition || _table.TryGet(request.Key, out partition)) && partition.Submit(request))
         {
             return;
         }

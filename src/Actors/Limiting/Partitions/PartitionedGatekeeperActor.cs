@@ -94,7 +94,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     private void HandleAcquire(PartitionAcquireRequest request)
     {
         Route(request);
-        _settings.Routing.Routed();
+        _settings.Routing.Handled();
     }
 
     /// <summary>Serves <paramref name="request"/> from its key's live partition, or from a new one; on the actor's thread.</summary>
@@ -210,7 +210,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 /// <param name="IdleTimeout">How long a partition stays idle before it is dropped.</param>
 /// <param name="Table">The live partitions, written by the actor only and read by the facade.</param>
 /// <param name="Routing">The requests on their way to the actor.</param>
-internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, PartitionRouting Routing)
+internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, OnTheWay Routing)
 {
     public TimeProvider Time => Gatekeeper.Time;
 }
