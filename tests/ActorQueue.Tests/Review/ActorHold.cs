@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using ActorQueue.Telemetry;
 
 namespace ActorQueue.Tests.Review;
@@ -13,35 +12,21 @@ internal sealed class ActorHold : IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
-    private readonly string _limiterName;
-    private readonly MeterListener _listener = new();
+    private readonly ArmedMeasurement _hook;
     private readonly SemaphoreSlim _held = new(0);
     private ManualResetEventSlim _next = new(false);
     private ManualResetEventSlim? _holding;
-    private int _armed;
 
     /// <param name="limiterName">The limiter's metric name.</param>
     /// <param name="instrumentName">The instrument whose next measurement holds its thread.</param>
-    public ActorHold(string limiterName, string instrumentName = ActorQueueTelemetry.LimiterRunning)
-    {
-        _limiterName = limiterName;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter.Name == ActorQueueTelemetry.Name && instrument.Name == instrumentName)
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<int>((_, _, tags, _) => OnMeasurement(tags));
-        _listener.SetMeasurementEventCallback<long>((_, _, tags, _) => OnMeasurement(tags));
-        _listener.Start();
-    }
+    public ActorHold(string limiterName, string instrumentName = ActorQueueTelemetry.LimiterRunning) =>
+        _hook = new ArmedMeasurement(limiterName, instrumentName, Hold);
 
     /// <summary>The next measurement of the instrument holds its thread.</summary>
     public void Arm()
     {
         Volatile.Write(ref _next, new ManualResetEventSlim(false));
-        Volatile.Write(ref _armed, 1);
+        _hook.Arm();
     }
 
     /// <summary>The managed thread id of the thread held last.</summary>
@@ -55,25 +40,14 @@ internal sealed class ActorHold : IDisposable
 
     public void Dispose()
     {
-        Volatile.Write(ref _armed, 0);
+        _hook.Disarm();
         Release();
         Volatile.Read(ref _next).Set();
-        _listener.Dispose();
+        _hook.Dispose();
     }
 
-    private void OnMeasurement(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    private void Hold()
     {
-        var mine = false;
-        foreach (var tag in tags)
-        {
-            mine |= tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, _limiterName);
-        }
-
-        if (!mine || Interlocked.Exchange(ref _armed, 0) == 0)
-        {
-            return;
-        }
-
         var gate = Volatile.Read(ref _next);
         Volatile.Write(ref _holding, gate);
         HeldThreadId = Environment.CurrentManagedThreadId;

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using ActorQueue.Actors;
 using ActorQueue.Telemetry;
 using Microsoft.Extensions.Time.Testing;
@@ -53,38 +52,21 @@ public sealed class PartitionTurnWedgedByExceptionReviewTests : ActorQueueTestKi
     /// <summary>Throws once, when armed, from the running count's listener of one limiter.</summary>
     private sealed class ThrowingListener : IDisposable
     {
-        private readonly MeterListener _listener = new();
-        private int _armed;
+        private readonly ArmedMeasurement _hook;
         private int _threw;
 
-        public ThrowingListener(string limiterName)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
+        public ThrowingListener(string limiterName) =>
+            _hook = new ArmedMeasurement(limiterName, ActorQueueTelemetry.LimiterRunning, () =>
             {
-                if (instrument.Meter.Name == ActorQueueTelemetry.Name && instrument.Name == ActorQueueTelemetry.LimiterRunning)
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<int>((_, _, tags, _) =>
-            {
-                foreach (var tag in tags)
-                {
-                    if (tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, limiterName) && Interlocked.Exchange(ref _armed, 0) == 1)
-                    {
-                        Volatile.Write(ref _threw, 1);
-                        throw new InvalidOperationException("a metrics listener failed");
-                    }
-                }
+                Volatile.Write(ref _threw, 1);
+                throw new InvalidOperationException("a metrics listener failed");
             });
-            _listener.Start();
-        }
 
-        public void Arm() => Volatile.Write(ref _armed, 1);
+        public void Arm() => _hook.Arm();
 
         /// <summary>Whether it has thrown.</summary>
         public bool Threw => Volatile.Read(ref _threw) == 1;
 
-        public void Dispose() => _listener.Dispose();
+        public void Dispose() => _hook.Dispose();
     }
 }
