@@ -40,21 +40,24 @@ internal class ActorWaiter(IActorRef replyTo, long requestId, string source, IPe
     /// <inheritdoc />
     public override bool TryGrant(in PermitGrant grant)
     {
-        ReplyTo.Tell(Replies.Granted(RequestId, grant));
+        ReplyTo.Tell(Replies.Granted(RequestId, grant), ReplyFrom);
         return true;
     }
 
     /// <inheritdoc />
-    public override void Fail(Exception error) => ReplyTo.Tell(Replies.Failed(RequestId, error));
+    public override void Fail(Exception error) => ReplyTo.Tell(Replies.Failed(RequestId, error), ReplyFrom);
 
     /// <inheritdoc />
     public override void OnQueued(in PermitSnapshot now)
     {
         if (Replies.Queued(RequestId, now) is { } queued)
         {
-            ReplyTo.Tell(queued);
+            ReplyTo.Tell(queued, ReplyFrom);
         }
     }
+
+    /// <summary>Who the replies come from: the actor whose message is being handled (an owner that answers from other threads names itself).</summary>
+    protected virtual IActorRef? ReplyFrom => ActorCell.GetCurrentSelfOrNoSender();
 }
 
 /// <summary>The messages one protocol answers its actor callers with; one stateless instance per protocol.</summary>

@@ -17,7 +17,9 @@ namespace ActorQueue.Actors;
 /// is open in its flow. Counts are readable synchronously and reflect every message the gatekeeper has handled and
 /// every lease taken or given back without one.</para>
 /// <para>While nobody waits the gatekeeper lends its free permits (see docs/ARCHITECTURE.md): an acquire that finds
-/// them claims its lease with one compare-and-swap and a release gives it back with one, no message either way.</para>
+/// them claims its lease with one compare-and-swap and a release gives it back with one, no message either way. An
+/// acquire or release that cannot is run in the gatekeeper's turn on the caller's thread, or left to the thread in it:
+/// no message either.</para>
 /// </remarks>
 [DebuggerDisplay("{DisplayName}: running {RunningCount}/{MaxRunning}, waiting {WaitingCount}")]
 public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyncDisposable
@@ -80,7 +82,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
-        _loanLeases = new PermitLoanReleaser(_counts.Loan, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName));
+        _loanLeases = new PermitLoanReleaser(_counts.Loan, _counts.Turn, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName));
     }
 
     /// <inheritdoc />
@@ -110,6 +112,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>The gatekeeper actor, for actor callers (<see cref="GatekeeperProtocol"/>).</summary>
     /// <remarks>Keep the limiter referenced while actors use its gatekeeper: a limiter dropped without Dispose stops it.</remarks>
     public IActorRef Gatekeeper => _gatekeeper.Actor;
+
+    /// <summary>The gatekeeper's turn (for tests: a test holds it as a contended caller would).</summary>
+    internal GateTurn Turn => _counts.Turn;
 
     /// <summary>The tracer given to the constructor, else the library's <see cref="ActivitySource"/> <c>"ActorQueue"</c>.</summary>
     public ActivitySource Tracer { get; }
@@ -198,7 +203,12 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
             _counts.Loan.Suspend();
         }
 
-        Gatekeeper.Tell(new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), sequence), ActorRefs.NoSender);
+        // In the turn, as requests are, so no request made after this call returned is served on the old limits.
+        var resize = new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), sequence);
+        if (_counts.Loan.HasAnnounced || !_counts.Turn.Submit(resize))
+        {
+            Gatekeeper.Tell(resize, ActorRefs.NoSender);
+        }
     }
 
     /// <summary>
@@ -233,12 +243,20 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         return _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
     }
 
-    /// <summary>Sends <paramref name="request"/> to the gatekeeper and awaits its grant, tracing a real wait.</summary>
+    /// <summary>
+    /// Runs <paramref name="request"/> in the gatekeeper's turn (or leaves it to whoever holds the turn) and awaits its
+    /// grant, tracing a real wait; while the turn is not open, or a request sent earlier is still on its way to the
+    /// gatekeeper (nobody passes it), the request goes by message instead.
+    /// </summary>
     private ValueTask<ConcurrencyLease> Send(AcquireRequest request, CancellationToken cancellationToken)
     {
-        request.Announced = true;
-        _counts.Loan.Announce();
-        Gatekeeper.Tell(request, ActorRefs.NoSender);
+        if (_counts.Loan.HasAnnounced || !_counts.Turn.Submit(request))
+        {
+            request.Announced = true;
+            _counts.Loan.Announce();
+            Gatekeeper.Tell(request, ActorRefs.NoSender);
+        }
+
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, MaxRunning, MaxQueued, partitionKey: null) : grant;
     }

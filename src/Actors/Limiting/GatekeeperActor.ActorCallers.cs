@@ -51,7 +51,7 @@ internal sealed partial class GatekeeperActor
 
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _settings.WaitTimeout;
         var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
-        var ticket = new HolderTicket(holder, message.RequestId, message.Source, demand, message.Priority, timeout, message.ReplyQueued);
+        var ticket = new HolderTicket(holder, _self, message.RequestId, message.Source, demand, message.Priority, timeout, message.ReplyQueued);
 
         // In the books before the offer: a grant, rejection or eviction during it finds the ticket there.
         holder.Add(ticket);
@@ -186,7 +186,8 @@ internal sealed partial class GatekeeperActor
     /// An actor caller with nothing held or waiting stays in the books, watched: most come back, and an actor that takes
     /// and gives back a slot in a loop would otherwise pay a watch and an unwatch (two system messages) per cycle. Once
     /// more than <see cref="IdleHoldersKept"/> callers went idle, every idle one is forgotten at once, so the books hold
-    /// the callers really holding or waiting plus at most that many idle ones.
+    /// the callers really holding or waiting plus at most that many idle ones. Only the actor's thread unwatches: a turn
+    /// on a facade caller's thread (which turned an actor's waiter away) leaves the forgetting to a message.
     /// </summary>
     private void ForgetIfIdle(HolderRecord holder)
     {
@@ -198,13 +199,37 @@ internal sealed partial class GatekeeperActor
         holder.CountedIdle = true;
         if (++_idleHolders > IdleHoldersKept)
         {
-            foreach (var idle in _holders.Values.Where(h => h.IsIdle).ToList())
+            if (ReferenceEquals(ActorCell.GetCurrentSelfOrNoSender(), _self))
             {
-                _holders.Remove(idle.Actor);
-                Context.Unwatch(idle.Actor);
+                ForgetIdleHolders();
             }
-
-            _idleHolders = 0;
+            else
+            {
+                _self.Tell(ForgetIdle.Instance, ActorRefs.NoSender);
+            }
         }
     }
+
+    /// <summary>Forgets every idle caller (unwatched), if more than <see cref="IdleHoldersKept"/> still are.</summary>
+    private void ForgetIdleHolders()
+    {
+        if (_idleHolders <= IdleHoldersKept)
+        {
+            return; // forgotten meanwhile, or this message was sent twice
+        }
+
+        foreach (var idle in _holders.Values.Where(h => h.IsIdle).ToList())
+        {
+            _holders.Remove(idle.Actor);
+            Context.Unwatch(idle.Actor);
+        }
+
+        _idleHolders = 0;
+    }
+}
+
+/// <summary>A turn on another thread found more idle actor callers than the books keep: the actor forgets them.</summary>
+internal sealed class ForgetIdle
+{
+    public static readonly ForgetIdle Instance = new();
 }

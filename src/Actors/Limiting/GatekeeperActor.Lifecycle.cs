@@ -13,7 +13,11 @@ internal sealed partial class GatekeeperActor
     protected override void PreStart()
     {
         base.PreStart();
-        if (_lending)
+        if (_turn is not null)
+        {
+            _turn.Start(this, Self); // opens the turn and lends, or takes over the turn kept across a restart
+        }
+        else if (_lending)
         {
             Lend();
         }
@@ -36,7 +40,30 @@ internal sealed partial class GatekeeperActor
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// With a turn, a stop closes in it (<see cref="GateTurn.Stop"/>), on whichever thread holds it; a restart happens only
+    /// after a handler threw inside the turn, which the actor then still holds, so it closes the old state here.
+    /// </remarks>
     protected override void PostStop()
+    {
+        if (_turn is not null && !_restarting)
+        {
+            _turn.Stop(() => _disposeRequest?.Stopped.TrySetResult());
+        }
+        else
+        {
+            CloseState();
+            _disposeRequest?.Stopped.TrySetResult();
+        }
+
+        base.PostStop();
+    }
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Close() => CloseState();
+
+    /// <summary>Fails every waiter and closes the loans (shuts them only for a restart, carrying the facade's held count).</summary>
+    private void CloseState()
     {
         // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
         _rateLender?.Reclaim();
@@ -64,7 +91,5 @@ internal sealed partial class GatekeeperActor
         _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure
         _settings.Counts.Publish(carriedHeld, 0); // after a restart, what the next pool starts holding
         _telemetry.Meter(0, 0);
-        _disposeRequest?.Stopped.TrySetResult();
-        base.PostStop();
     }
 }

@@ -11,9 +11,10 @@ namespace ActorQueue.Actors;
 /// which actor holds which lease. It handles one message at a time, so the <c>max_queued</c> check and the enqueue
 /// are atomic without a lock. As the gate's listener it publishes the counts for the facade before any caller hears
 /// of a change, and keeps the telemetry (<see cref="GatekeeperTelemetry"/>). One timer from its clock wakes it at the
-/// gate's next deadline.
+/// gate's next deadline. Without rates its state is owned by whoever holds its turn (<see cref="GateTurn"/>): the actor
+/// for each of its messages, a facade caller for a contended request or release (<see cref="IGateTurnOwner"/>).
 /// </summary>
-internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListener
+internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListener, IGateTurnOwner
 {
     private readonly GatekeeperSettings _settings;
 
@@ -63,12 +64,20 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>The gate's counts not yet written for the facade (<see cref="PublishCounts"/>).</summary>
     private (int Running, int Waiting)? _unpublished;
 
+    /// <summary>The turn its state is touched in, without rates (the facade's contended calls run in it); <c>null</c> with rates.</summary>
+    private readonly GateTurn? _turn;
+
+    /// <summary>This actor, for what a turn on another thread sends.</summary>
+    private readonly IActorRef _self;
+
     public GatekeeperActor(GatekeeperSettings settings)
     {
         _settings = settings;
+        _self = Self;
         _telemetry = new GatekeeperTelemetry(settings.MetricName);
         _lending = settings.Rates is null;
-        _releaser = _lending ? new PermitLoanReleaser(settings.Counts.Loan, Self, _telemetry)
+        _turn = _lending ? settings.Counts.Turn : null;
+        _releaser = _turn is not null ? new PermitLoanReleaser(settings.Counts.Loan, _turn, Self, _telemetry)
                   : settings.RateLoan is { } rateLoan ? new LoanReleaser(rateLoan, Self)
                   : new GatekeeperReleaser(Self);
         _slots = new PermitPool(settings.MaxRunning);
@@ -98,6 +107,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
         Receive<CountHolders>(_ => Sender.Tell(_holders.Count));
+        Receive<ForgetIdle>(_ => ForgetIdleHolders());
         Receive<SettleTokens>(message =>
         {
             _rateTelemetry?.Settled(message.ActualTokens);
@@ -182,7 +192,43 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Without rates every message runs in the turn (<see cref="GateTurn"/>): taken here, or left in it for whoever holds
+    /// it, who hands it back (<see cref="ResumeTurn"/>); the turn's start reclaims the loan and its end lends again.
+    /// </remarks>
     protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (_turn is null)
+        {
+            return HandleWithRates(receive, message);
+        }
+
+        if (message is ResumeTurn resumed)
+        {
+            // Nothing to reclaim: the turn was never given back since its last take (nothing was lent since), and the
+            // counts its last owner left unpublished are published by whoever tells a caller next, or at its end.
+            if (!Dispatch(receive, resumed.Message))
+            {
+                Unhandled(resumed.Message);
+            }
+
+            _turn.ResumeForActor();
+            return true;
+        }
+
+        if (!_turn.TryTakeForActor())
+        {
+            _turn.LeaveForActor(message, Sender);
+            return true;
+        }
+
+        var handled = Dispatch(receive, message);
+        _turn.GiveBackForActor();
+        return handled;
+    }
+
+    /// <summary>A gatekeeper with rates: its own actor's messages only (its rate loan serves callers that need not wait).</summary>
+    private bool HandleWithRates(Receive receive, object message)
     {
         if (_rateLender is { IsStarted: true } && _rateLender.TryServe(message, _releaser, out var served))
         {
@@ -196,6 +242,15 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             return true;
         }
 
+        Reclaim();
+        var handled = Dispatch(receive, message);
+        Resting();
+        return handled;
+    }
+
+    /// <summary>Start of a message or turn: what callers did not claim from the loans comes back, so the pool is exact.</summary>
+    private void Reclaim()
+    {
         if (_lending)
         {
             // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
@@ -219,22 +274,27 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             // Slots returned into the loan (a gate-granted lease's too) are back in the pool: the running count must say so.
             ((IPermitGateListener)this).Publish(_gate.Snapshot);
         }
+    }
 
-        // The two contended messages skip the handler table's type tests; the table (in the constructor) has the rest.
-        var handled = true;
+    /// <summary>The two contended messages skip the handler table's type tests; the table (in the constructor) has the rest.</summary>
+    private bool Dispatch(Receive receive, object message)
+    {
         switch (message)
         {
             case AcquireRequest request:
                 HandleAcquireRequest(request);
-                break;
+                return true;
             case ReleaseSlot release:
                 ReleasePermits(release.Permits);
-                break;
+                return true;
             default:
-                handled = base.AroundReceive(receive, message);
-                break;
+                return base.AroundReceive(receive, message);
         }
+    }
 
+    /// <summary>End of a message or turn: the counts published, the free permits lent, the wake armed.</summary>
+    private void Resting()
+    {
         PublishCounts();
         if (_lending)
         {
@@ -248,8 +308,28 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             // Stopping: what is lent now would be claimable until PostStop closes the loan.
             _rateLender?.Lend(_gate, _settings.Counts);
         }
+    }
 
-        return handled;
+    /// <inheritdoc />
+    void IGateTurnOwner.Taken() => Reclaim();
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Resting() => Resting();
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Offer(AcquireRequest request) => Offer(request);
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Release(int permits) => ReleasePermits(permits);
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Resize(FacadeResize resize) => HandleResize(resize.Resize, resize.Sequence);
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Faulted(ITurnOp? op, Exception error)
+    {
+        _log.Error(error, "A turn of limiter {0} failed; it goes on", _settings.MetricName);
+        (op as AcquireRequest)?.Fail(error);
     }
 
     private void HandleAcquireRequest(AcquireRequest request)
@@ -259,6 +339,12 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _settings.Counts.Loan.Leave();
         }
 
+        Offer(request);
+    }
+
+    /// <summary>A facade's request: its lease will go back through this gatekeeper's releaser.</summary>
+    private void Offer(AcquireRequest request)
+    {
         request.Releaser = _releaser;
         _gate.Offer(request);
     }

@@ -9,7 +9,7 @@ namespace ActorQueue.Actors;
 /// A facade's request for a slot: its own message and its own completion (see <see cref="FacadeWaiter{TResult}"/>).
 /// Whoever serves it (the gatekeeper, or a cluster limiter's node agent) stamps <see cref="Releaser"/> on arrival.
 /// </summary>
-internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
+internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, ITurnOp
 {
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued)
         : this(source, gatekeeper, signalQueued, permits: 1, priority: 0, timeout: null)
@@ -61,6 +61,9 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>
 
     /// <summary>Where the granted lease goes back; set by whoever serves the request, before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
+
+    /// <inheritdoc />
+    public ITurnOp? NextOp { get; set; }
 
     /// <inheritdoc />
     public override bool TryGrant(in PermitGrant grant)
@@ -155,6 +158,8 @@ internal sealed class LimiterCounts
 {
     private volatile int _waiting;
 
+    public LimiterCounts() => Turn = new GateTurn(Loan);
+
     /// <summary>
     /// The limits callers read, with the number of the facade resize they come from: replaced whole, by a CAS that
     /// checks that number, never written field by field — so the gatekeeper's publication of a resize it applied can
@@ -183,6 +188,9 @@ internal sealed class LimiterCounts
 
     /// <summary>The free permits a gatekeeper without rates lends while nobody waits, and the held count.</summary>
     public PermitLoan Loan { get; } = new();
+
+    /// <summary>The turn over a gatekeeper without rates, which its facade's contended requests and releases run in.</summary>
+    public GateTurn Turn { get; }
 
     public void Publish(int running, int waiting)
     {
@@ -304,4 +312,8 @@ internal static class SettleChecks
 /// </summary>
 /// <param name="Resize">The resize.</param>
 /// <param name="Sequence">Its number (<see cref="LimiterCounts.PublishResize"/>).</param>
-internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence);
+internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence) : ITurnOp
+{
+    /// <inheritdoc />
+    public ITurnOp? NextOp { get; set; }
+}

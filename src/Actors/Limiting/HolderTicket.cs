@@ -1,14 +1,16 @@
 using ActorQueue.Coordination;
+using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
 /// <summary>
 /// One actor caller's request at a gatekeeper, from its <see cref="GatekeeperProtocol.Acquire"/> to the end of its
 /// lease: the gate's waiter while it waits, the lease's record once granted. It knows its holder, so a grant, a
-/// release or a rejection reaches the holder's books without looking the actor up.
+/// release or a rejection reaches the holder's books without looking the actor up. Its replies come from the
+/// gatekeeper, whichever thread holds the gatekeeper's turn when it is granted or turned away.
 /// </summary>
-internal sealed class HolderTicket(HolderRecord holder, long requestId, string source, PermitDemand demand, int priority,
-                                   TimeSpan? timeout, bool replyQueued)
+internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, long requestId, string source, PermitDemand demand,
+                                   int priority, TimeSpan? timeout, bool replyQueued)
     : ActorWaiter(holder.Actor, requestId, source, GatekeeperReplies.Instance, demand, priority, timeout)
 {
     /// <summary>Whose request it is.</summary>
@@ -22,6 +24,9 @@ internal sealed class HolderTicket(HolderRecord holder, long requestId, string s
 
     /// <summary>Whether its tokens were settled (<see cref="GatekeeperProtocol.Settle"/>), which is allowed once.</summary>
     public bool Settled { get; set; }
+
+    /// <inheritdoc />
+    protected override IActorRef? ReplyFrom => gatekeeper;
 
     /// <inheritdoc />
     public override void OnQueued(in PermitSnapshot now)

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Review of branch partition-turns (PartitionInbox): FIFO across a sweep's drop. The review's case: a caller that found
+/// Review of branch partition-turns (TurnInbox): FIFO across a sweep's drop. The review's case: a caller that found
 /// a key's partition just before a sweep dropped it pushed its request to the dropped partition while another caller
 /// held that partition's turn (rerouting a request of its own); its call returned; a caller who came later found no
 /// live partition and sent its request to the actor; the owner of the dropped turn sent the pushed request on only

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Review of branch partition-turns (PartitionInbox): PartitionedGatekeeperActor.HandleAcquire now grants a new key's
+/// Review of branch partition-turns (TurnInbox): PartitionedGatekeeperActor.HandleAcquire now grants a new key's
 /// first request inside the new partition's turn and publishes the partition (PartitionTable.Add) only after that
 /// (before, PartitionTable.Route published it first). A caller that already holds its lease then finds no partition
 /// for its key: the statistics miss the permit it holds and PartitionCount does not count it, until the actor's

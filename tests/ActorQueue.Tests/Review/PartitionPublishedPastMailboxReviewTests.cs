@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Review of branch partition-turns (PartitionInbox): FIFO within a partition ("FIFO within one priority", README "no
+/// Review of branch partition-turns (TurnInbox): FIFO within a partition ("FIFO within one priority", README "no
 /// barging") for a request that found no live partition and went to the actor. Its call has returned; while it waits in
 /// the actor's mailbox the actor publishes the key's partition (made for an earlier request). A lease released now runs
 /// in the partition's turn on the releaser's thread (before, it was a message behind the waiting request), so the

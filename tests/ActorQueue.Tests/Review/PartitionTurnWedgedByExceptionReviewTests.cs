@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Review of branch partition-turns (PartitionInbox): an exception inside a turn. PartitionInbox.Submit and GiveBack
+/// Review of branch partition-turns (TurnInbox): an exception inside a turn. TurnInbox.Submit and GiveBack
 /// run Taken, Run and Resting without a finally, so an op that throws (here a metrics listener of the running count,
 /// which .NET calls synchronously on the thread in the turn) leaves the turn taken for ever: every later op of the
 /// partition is pushed and never run, its callers hang, and DisposeAsync never completes (its PartitionClose is pushed

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Review of branch partition-turns (PartitionInbox) under load: many keys, weighted requests, cancellations, zero
+/// Review of branch partition-turns (TurnInbox) under load: many keys, weighted requests, cancellations, zero
 /// waits and wait timeouts, while sweeps drop idle partitions and make them again. Nothing may be lost (every call is
 /// answered), no key may hold more than its limit, the counts must be exact at rest (statistics and the running and
 /// waiting counters), and a dispose amid it all fails every waiter with <see cref="ObjectDisposedException"/> and

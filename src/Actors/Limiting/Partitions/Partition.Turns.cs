@@ -4,7 +4,7 @@ using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
-/// <summary>The partition's turns (<see cref="PartitionInbox"/>): what runs in them, how releases reach them, and the sweep's and the stop's turns.</summary>
+/// <summary>The partition's turns (<see cref="TurnInbox"/>): what runs in them, how releases reach them, and the sweep's and the stop's turns.</summary>
 internal sealed partial class Partition
 {
     /// <summary>In its turn: fails every waiter, every later request and every later claim (the limiter stops).</summary>
@@ -115,7 +115,7 @@ internal sealed partial class Partition
             return;
         }
 
-        var submitted = Submit(new PartitionRelease(lease.Permits));
+        var submitted = Submit(new ReleaseOp(lease.Permits));
         Debug.Assert(submitted, "A partition holding permits is never sealed.");
     }
 
@@ -130,7 +130,7 @@ internal sealed partial class Partition
     protected override void Pushing() => Loan.Announce();
 
     /// <inheritdoc />
-    protected override void Faulted(IPartitionOp? op, Exception error) => _shared.Faulted(Key, op, error);
+    protected override void Faulted(ITurnOp? op, Exception error) => _shared.Faulted(Key, op, error);
 
     /// <summary>In the turn the actor took on a new partition: its first request, faults contained as in every turn.</summary>
     public void OfferFirst(PartitionAcquireRequest request)
@@ -174,7 +174,7 @@ internal sealed partial class Partition
     }
 
     /// <inheritdoc />
-    protected override void Run(IPartitionOp op)
+    protected override void Run(ITurnOp op)
     {
         IdleSweeps = 0;
         switch (op)
@@ -188,7 +188,7 @@ internal sealed partial class Partition
             case PartitionAcquireRequest request:
                 request.Undelivered();
                 break;
-            case PartitionRelease release:
+            case ReleaseOp release:
                 RunRelease(release.Permits);
                 break;
             case PartitionSettle settle when _state != PartitionState.Stopped:
@@ -205,7 +205,7 @@ internal sealed partial class Partition
                 }
 
                 break;
-            case PartitionClose close:
+            case CloseOp close:
                 Close();
                 close.Closed();
                 break;

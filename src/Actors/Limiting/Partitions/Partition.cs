@@ -9,14 +9,14 @@ namespace ActorQueue.Actors;
 /// request that fits is granted at once (nobody waits, so nobody is passed). The first request that must queue or be
 /// turned away gets it a <see cref="PermitGate"/>, which then decides everything until a sweep finds its queue empty
 /// and drops it again. A partition with rates keeps its gate for life, since its buckets and windows are state.
-/// Everything that touches it runs in its turn (<see cref="PartitionInbox"/>): a caller that finds the partition free
+/// Everything that touches it runs in its turn (<see cref="TurnInbox"/>): a caller that finds the partition free
 /// runs its request or release itself, one that finds it busy leaves it to the thread in the turn, so a contended
 /// partition needs no message; the actor takes a turn only to make, sweep, wake and close partitions. Between turns a
 /// concurrency partition lends its free permits while nobody waits (<see cref="Loan"/>), so an uncontended caller takes
 /// and gives back permits with one compare-and-swap.
 /// </summary>
 [DebuggerDisplay("{Key}: running {Running}, waiting {Waiting}, gate {_gate != null}")]
-internal sealed partial class Partition : PartitionInbox, IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
+internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
 {
     /// <summary>What every partition of the limiter shares: settings, telemetry, the actor.</summary>
     private readonly PartitionShared _shared;

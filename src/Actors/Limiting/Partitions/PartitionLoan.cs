@@ -6,7 +6,7 @@ namespace ActorQueue.Actors;
 /// The one value a concurrency <see cref="Partition"/> shares with callers that need not wait: permits its actor lent
 /// while nobody waited. The channel, written down:
 /// <list type="bullet">
-/// <item>Writer of loans: the owner of the partition's turn (<see cref="PartitionInbox"/>), as it gives the turn back
+/// <item>Writer of loans: the owner of the partition's turn (<see cref="TurnInbox"/>), as it gives the turn back
 /// with nothing pushed, only while nobody waits in it: it takes the free permits out of the partition's count and
 /// publishes them here (<see cref="Lend"/>), a compare-and-swap from shut only because a close may come meanwhile.</item>
 /// <item>Reclaim: the owner, whenever it takes the turn (and again when a give-back fails because someone pushed),

@@ -127,7 +127,7 @@ internal sealed class PartitionShared
     /// Something threw inside a partition's turn: the turn goes on (it is given back whatever happens), the request it
     /// came from, if any, fails with it, and it is logged.
     /// </summary>
-    public void Faulted(object key, IPartitionOp? op, Exception error)
+    public void Faulted(object key, ITurnOp? op, Exception error)
     {
         _log.Error(error, "Partition {0} of {1}: {2} failed inside its turn", key, Settings.MetricName, op?.GetType().Name ?? "the turn's bookkeeping");
         if (op is PermitWaiter waiter)

@@ -8,7 +8,7 @@ namespace ActorQueue.Actors;
 /// The one actor of a partitioned limiter: it makes every key's <see cref="Partition"/> on the key's first request and
 /// drops it by a sweep once idle for the idle timeout (<see cref="PartitionTable{TPartition}"/>); it is the table's only
 /// writer. Requests for a live partition, and every release, run in the partition's own turn on the caller's thread
-/// (<see cref="PartitionInbox"/>); the actor gets only requests for keys without a live partition, withdrawals, wakes,
+/// (<see cref="TurnInbox"/>); the actor gets only requests for keys without a live partition, withdrawals, wakes,
 /// sweeps and its stop, and touches a partition only in a turn of its own. A sweep drops a partition inside its turn,
 /// so a request that reached the partition first is served by it, and one that reaches it after the drop comes back
 /// here (<see cref="PartitionShared.Reroute"/>) for the key's next partition: never lost. One timer wakes it for the
@@ -80,7 +80,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         foreach (var partition in live)
         {
-            if (!partition.Submit(new PartitionClose(Closed)))
+            if (!partition.Submit(new CloseOp(Closed)))
             {
                 Closed(); // sealed: dropped, nothing left to close
             }
@@ -217,13 +217,10 @@ internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSp
 
 /// <summary>A facade's request for permits of one partition: run in the live partition's turn, or routed by <see cref="Key"/> by the actor.</summary>
 internal class PartitionAcquireRequest(object key, string source, IActorRef server, bool signalQueued, int permits, int priority, TimeSpan? timeout)
-    : AcquireRequest(source, server, signalQueued, permits, priority, timeout), IPartitionOp
+    : AcquireRequest(source, server, signalQueued, permits, priority, timeout)
 {
     /// <summary>The partition's key.</summary>
     public object Key { get; } = key;
-
-    /// <inheritdoc />
-    public IPartitionOp? NextOp { get; set; }
 }
 
 /// <summary>The actor's timer: drop the partitions idle for the whole timeout.</summary>

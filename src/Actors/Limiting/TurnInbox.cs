@@ -2,19 +2,19 @@ using System.Diagnostics;
 
 namespace ActorQueue.Actors;
 
-/// <summary>Something done to one <see cref="Partition"/> in its turn: a request, a release, a withdrawal, a settle, a wake, a close.</summary>
-internal interface IPartitionOp
+/// <summary>Something done in a <see cref="TurnInbox"/>'s turn: a request, a release, a withdrawal, a settle, a wake, a close, an actor's message.</summary>
+internal interface ITurnOp
 {
     /// <summary>The op pushed before it; written by its pusher before the push, read by the turn's owner after it.</summary>
-    IPartitionOp? NextOp { get; set; }
+    ITurnOp? NextOp { get; set; }
 }
 
 /// <summary>
-/// A partition's turns, without a lock or a message: whoever finds the partition idle takes its turn and runs its op at
-/// once; whoever finds it taken pushes the op, and the owner runs every pushed op before it gives the turn back. So one
-/// thread at a time touches the partition's state, nobody ever waits for another (an op is either run or left to the
-/// running owner), and a contended partition costs its callers a compare-and-swap each instead of a message to the
-/// limiter's actor. The shared-memory protocol (written down here and in docs/ARCHITECTURE.md):
+/// Turns over one limit's state (a partition's, or a gatekeeper's), without a lock or a message: whoever finds the state
+/// idle takes its turn and runs its op at once; whoever finds it taken pushes the op, and the owner runs every pushed op
+/// before it gives the turn back. So one thread at a time touches the state, nobody ever waits for another (an op is
+/// either run or left to the running owner), and a contended limit costs its callers a compare-and-swap each instead of
+/// a message to an actor. The shared-memory protocol (written down here and in docs/ARCHITECTURE.md):
 /// <list type="bullet">
 /// <item>One word, <see cref="_head"/>: <c>null</c> idle; <see cref="Owned"/> taken with nothing pushed; an op taken
 /// with ops pushed (a stack, newest first, ending in <see cref="Owned"/>); <see cref="SealedMark"/> for good.</item>
@@ -22,13 +22,19 @@ internal interface IPartitionOp
 /// winner is the only owner until it gives the turn back.</item>
 /// <item>Push (<see cref="Submit"/> on a taken turn): calls <see cref="Pushing"/> (the loan cannot open past it), links
 /// the op to the word it read and swaps it in; the owner cannot give the turn back past it, because giving back is a
-/// compare-and-swap from <see cref="Owned"/> to idle.</item>
+/// compare-and-swap from <see cref="Owned"/> to idle. It calls <see cref="Pushing"/> once more after the swap: the word
+/// it swapped from may be a later owner's (the turn was given back and taken again in between, and that owner lent), and
+/// the caller's call must not return while a loan is open past its op.</item>
 /// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, reverses it (first pushed, first run) and runs
 /// it; before giving back it calls <see cref="Resting"/> (the partition lends its free permits), and if the give-back
 /// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
 /// <item>Faults: whatever an op, the take or the rest throws is handed to <see cref="Faulted"/> (the op's caller fails
 /// with it, it is logged) and the turn goes on: an exception never leaves a turn taken, and never reaches a thread whose
 /// op it was not.</item>
+/// <item>Hand-over (<see cref="TryHandOver"/>): an op that must run on another thread (an actor's message) ends the
+/// owner's run without giving the turn back: the turn, and the ops after that one, go to whoever the op names, who
+/// runs them and gives the turn back (<see cref="Resume"/>).</item>
+/// <item>Not open yet (<c>open: false</c>): refused like a sealed turn until its owner opens it (<see cref="Open"/>).</item>
 /// <item>Fairness: an owner runs at most <see cref="Throughput"/> ops of others; then it queues the rest of its turn on
 /// the thread pool (still owned) and returns, so no caller serves others for ever.</item>
 /// <item>Seal (the owner, <see cref="SealOnGiveBack"/>): its give-back swaps <see cref="Owned"/> for
@@ -39,32 +45,44 @@ internal interface IPartitionOp
 /// A caller's code never runs inside a turn (every waiter completes asynchronously), so a turn never nests in itself;
 /// a turn may run inside another partition's (the actor's sweep reroutes a dropped partition's requests to new ones).
 /// </summary>
-internal abstract class PartitionInbox : IThreadPoolWorkItem
+internal abstract class TurnInbox : IThreadPoolWorkItem
 {
     /// <summary>How many ops an owner runs for others before it hands the rest of its turn to the thread pool.</summary>
     internal const int Throughput = 64;
 
     /// <summary>The word's value while the turn is taken and nothing is pushed.</summary>
-    private static readonly IPartitionOp Owned = new OwnedMark();
+    private static readonly ITurnOp Owned = new OwnedMark();
 
     /// <summary>The word's value once sealed: nothing is taken or pushed again.</summary>
-    private static readonly IPartitionOp SealedMark = new OwnedMark();
+    private static readonly ITurnOp SealedMark = new OwnedMark();
 
     /// <summary>Set by the owner: its give-back seals the turn instead of freeing it.</summary>
     private bool _sealOnGiveBack;
 
     /// <summary><c>null</c> idle, <see cref="Owned"/> taken, or the newest pushed op (the stack ends in <see cref="Owned"/>).</summary>
-    private IPartitionOp? _head;
+    private ITurnOp? _head;
+
+    /// <summary>A turn, idle, or refused like a sealed one until <see cref="Open"/> (<paramref name="open"/> <c>false</c>).</summary>
+    protected TurnInbox(bool open = true)
+    {
+        if (!open)
+        {
+            _head = SealedMark;
+        }
+    }
 
     /// <summary>Whether some thread holds the turn now (for asserts and tests).</summary>
     internal bool IsTaken => Volatile.Read(ref _head) is { } head && !ReferenceEquals(head, SealedMark);
+
+    /// <summary>Whether ops wait for the turn's owner (for tests).</summary>
+    internal bool HasPushed => Volatile.Read(ref _head) is { } head && !ReferenceEquals(head, Owned) && !ReferenceEquals(head, SealedMark);
 
     /// <summary>Whether the turn was sealed: nothing runs in it again.</summary>
     internal bool IsSealed => ReferenceEquals(Volatile.Read(ref _head), SealedMark);
 
     /// <summary>Runs <paramref name="op"/> now, on this thread, if the turn is free; else leaves it to the owner, who runs it before giving the turn back.</summary>
     /// <returns><c>false</c> when the turn is sealed: nothing was run or left, the caller handles the op.</returns>
-    public bool Submit(IPartitionOp op)
+    public bool Submit(ITurnOp op)
     {
         var seen = Volatile.Read(ref _head);
         while (true)
@@ -80,8 +98,8 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
                 if (seen is null)
                 {
                     TakenSafely();
-                    RunSafely(op);
-                    GiveBack(ran: 0);
+                    op.NextOp = null;
+                    Continue(op, ran: 0);
                     return true;
                 }
 
@@ -94,6 +112,7 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             var was = Interlocked.CompareExchange(ref _head, op, seen);
             if (ReferenceEquals(was, seen))
             {
+                PushingSafely(); // and after it: the word swapped from may be a later owner's, which lent meanwhile
                 return true;
             }
 
@@ -115,7 +134,21 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     }
 
     /// <summary>Owner: runs what was pushed and gives the turn back.</summary>
-    public void GiveBack() => GiveBack(ran: 0);
+    public void GiveBack() => Continue(null, ran: 0);
+
+    /// <summary>Whoever a turn was handed to (<see cref="TryHandOver"/>): runs <paramref name="rest"/>, the ops after the handed one, then what was pushed, and gives the turn back.</summary>
+    protected void Resume(ITurnOp? rest)
+    {
+        AssertTaken();
+        Continue(rest, ran: 0);
+    }
+
+    /// <summary>Opens a turn made not open: from now on it is taken and pushed to.</summary>
+    protected void Open()
+    {
+        var was = Interlocked.CompareExchange(ref _head, null, SealedMark);
+        Debug.Assert(ReferenceEquals(was, SealedMark), "A turn is opened once, before anyone could take it.");
+    }
 
     /// <summary>Owner: its give-back seals the turn (after running what was pushed before), for good.</summary>
     protected void SealOnGiveBack()
@@ -125,13 +158,13 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     }
 
     /// <inheritdoc />
-    void IThreadPoolWorkItem.Execute() => GiveBack(ran: 0);
+    void IThreadPoolWorkItem.Execute() => Continue(null, ran: 0);
 
     /// <summary>Owner, after taking the turn: the state is the owner's from here (the partition reclaims its loan).</summary>
     protected abstract void Taken();
 
     /// <summary>Owner: runs one op.</summary>
-    protected abstract void Run(IPartitionOp op);
+    protected abstract void Run(ITurnOp op);
 
     /// <summary>Owner, about to give the turn back with nothing pushed: the partition lends its free permits.</summary>
     protected abstract void Resting();
@@ -143,16 +176,38 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     protected abstract void Pushing();
 
     /// <summary>Owner: <paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>; the turn goes on.</summary>
-    protected abstract void Faulted(IPartitionOp? op, Exception error);
+    protected abstract void Faulted(ITurnOp? op, Exception error);
+
+    /// <summary>
+    /// Owner, before it runs <paramref name="op"/>: <c>true</c> when the op goes elsewhere with the turn (an actor's
+    /// message goes to its actor), which then owns the turn and must <see cref="Resume"/> it with <paramref name="rest"/>
+    /// (the ops after this one, first first); the owner returns at once. <c>false</c> (the default): the op runs here.
+    /// </summary>
+    protected virtual bool TryHandOver(ITurnOp op, ITurnOp? rest) => false;
 
     /// <summary>Asserts that some thread holds the turn (only its owner may touch the partition's state).</summary>
     [Conditional("DEBUG")]
-    protected void AssertTaken() => Debug.Assert(IsTaken, "A partition's state is touched only inside its turn.");
+    protected void AssertTaken() => Debug.Assert(IsTaken, "A turn's state is touched only inside it.");
 
-    private void GiveBack(int ran)
+    /// <summary>Owner: runs <paramref name="first"/> (a chain, first first), then what was pushed, and gives the turn back.</summary>
+    private void Continue(ITurnOp? first, int ran)
     {
         while (true)
         {
+            while (first is not null)
+            {
+                var next = first.NextOp;
+                first.NextOp = null;
+                if (TryHandOverSafely(first, next))
+                {
+                    return; // the turn went with the op: its new owner runs the rest
+                }
+
+                RunSafely(first);
+                ran++;
+                first = next;
+            }
+
             var seen = Volatile.Read(ref _head);
             Debug.Assert(seen is not null, "Only the owner gives the turn back.");
             if (ReferenceEquals(seen, Owned))
@@ -184,22 +239,12 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
             }
 
             var op = Interlocked.Exchange(ref _head, Owned)!;
-            IPartitionOp? first = null;
             while (!ReferenceEquals(op, Owned))
             {
                 var next = op.NextOp!;
                 op.NextOp = first;
                 first = op;
                 op = next;
-            }
-
-            while (first is not null)
-            {
-                var next = first.NextOp;
-                first.NextOp = null;
-                RunSafely(first);
-                ran++;
-                first = next;
             }
         }
     }
@@ -216,7 +261,32 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
         }
     }
 
-    private void RunSafely(IPartitionOp op)
+    private void PushingSafely()
+    {
+        try
+        {
+            Pushing();
+        }
+        catch (Exception error)
+        {
+            Faulted(null, error);
+        }
+    }
+
+    private bool TryHandOverSafely(ITurnOp op, ITurnOp? rest)
+    {
+        try
+        {
+            return TryHandOver(op, rest);
+        }
+        catch (Exception error)
+        {
+            Faulted(op, error);
+            return false;
+        }
+    }
+
+    private void RunSafely(ITurnOp op)
     {
         try
         {
@@ -229,8 +299,8 @@ internal abstract class PartitionInbox : IThreadPoolWorkItem
     }
 
     /// <summary>The mark of a taken turn; never run.</summary>
-    private sealed class OwnedMark : IPartitionOp
+    private sealed class OwnedMark : ITurnOp
     {
-        public IPartitionOp? NextOp { get; set; }
+        public ITurnOp? NextOp { get; set; }
     }
 }

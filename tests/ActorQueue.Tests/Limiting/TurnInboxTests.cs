@@ -4,12 +4,12 @@ using ActorQueue.Actors;
 namespace ActorQueue.Tests.Limiting;
 
 /// <summary>
-/// The turn protocol of <see cref="PartitionInbox"/> on its own, through a subclass that records its hooks: every op
+/// The turn protocol of <see cref="TurnInbox"/> on its own, through a subclass that records its hooks: every op
 /// runs once, a pusher's ops in its order, one thread in a turn at a time, <c>Resting</c> before every give-back and
-/// <c>Taken</c> again after one that failed, and an owner that served <see cref="PartitionInbox.Throughput"/> ops of
+/// <c>Taken</c> again after one that failed, and an owner that served <see cref="TurnInbox.Throughput"/> ops of
 /// others hands the rest of its turn to the pool and returns.
 /// </summary>
-public sealed class PartitionInboxTests
+public sealed class TurnInboxTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
@@ -36,10 +36,10 @@ public sealed class PartitionInboxTests
         inbox.Submit(new Op(0, 1));
         inbox.Submit(new Op(0, 2));
 
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed"], inbox.Events);
         Assert.True(inbox.IsTaken);
         inbox.GiveBack();
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Run 0.2", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Run 0.2", "Resting"], inbox.Events);
         Assert.False(inbox.IsTaken);
     }
 
@@ -63,7 +63,7 @@ public sealed class PartitionInboxTests
 
         inbox.GiveBack(); // the throw never reaches the owner, whose op it was not
 
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Faulted 0.1: boom", "Run 0.2", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Faulted 0.1: boom", "Run 0.2", "Resting"], inbox.Events);
         Assert.False(inbox.IsTaken, "the turn is given back");
         inbox.Submit(new Op(0, 3));
         Assert.Equal("Run 0.3", inbox.Events[^2]);
@@ -79,12 +79,12 @@ public sealed class PartitionInboxTests
         inbox.Seal();
         inbox.GiveBack();
 
-        Assert.Equal(["Taken", "Pushed", "Run 0.0", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "Pushed", "Run 0.0", "Resting"], inbox.Events);
         Assert.True(inbox.IsSealed);
         Assert.False(inbox.IsTaken);
         Assert.False(inbox.Submit(new Op(0, 1)), "a sealed turn takes no op: its caller handles it");
         Assert.False(inbox.TryTake());
-        Assert.Equal(4, inbox.Events.Length);
+        Assert.Equal(5, inbox.Events.Length);
     }
 
     [Fact]
@@ -100,7 +100,7 @@ public sealed class PartitionInboxTests
         inbox.GiveBack();
         Assert.True(inbox.TryTake(), "the turn was given back");
         inbox.GiveBack();
-        Assert.Equal(["Taken", "Pushed", "Run 0.0", "Resting", "Taken", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "Pushed", "Run 0.0", "Resting", "Taken", "Resting"], inbox.Events);
     }
 
     [Fact]
@@ -112,7 +112,7 @@ public sealed class PartitionInboxTests
 
         inbox.Submit(new Op(0, 0));
 
-        Assert.Equal(["Taken", "Run 0.0", "Resting", "Pushed", "Taken", "Run 1.0", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Run 0.0", "Resting", "Pushed", "Pushed", "Taken", "Run 1.0", "Resting"], inbox.Events);
         Assert.Equal(1, late.Runs);
         Assert.False(inbox.IsTaken);
     }
@@ -122,7 +122,7 @@ public sealed class PartitionInboxTests
     {
         // Each op pushes the next from inside the turn, so the stack is never empty when the owner looks: without the
         // hand-off, the caller of the first op would run all of them itself.
-        const int Chain = 20 * PartitionInbox.Throughput;
+        const int Chain = 20 * TurnInbox.Throughput;
         var inbox = new RecordingInbox { RecordEvents = false };
         var ran = new Op[Chain];
         var ranOnCaller = 0;
@@ -154,8 +154,8 @@ public sealed class PartitionInboxTests
             RecordingInbox.InSubmit = false;
         }
 
-        Assert.True(ranOnCaller <= PartitionInbox.Throughput + 1,
-                    $"the submitting caller ran {ranOnCaller} ops: it should hand its turn to the pool after {PartitionInbox.Throughput} of others");
+        Assert.True(ranOnCaller <= TurnInbox.Throughput + 1,
+                    $"the submitting caller ran {ranOnCaller} ops: it should hand its turn to the pool after {TurnInbox.Throughput} of others");
         WaitUntil(() => inbox.RunCount == Chain && !inbox.IsTaken, () => $"{inbox.RunCount} of {Chain} ops ran (taken: {inbox.IsTaken})");
         Assert.All(ran, op => Assert.Equal(1, op.Runs));
         Assert.Equal(Enumerable.Range(0, Chain), inbox.RunOrder.Select(op => op.Sequence));
@@ -285,7 +285,7 @@ public sealed class PartitionInboxTests
     }
 
     /// <summary>One op: who pushed it, its place in that pusher's order, and how often it ran.</summary>
-    private sealed class Op(int pusher, int sequence) : IPartitionOp
+    private sealed class Op(int pusher, int sequence) : ITurnOp
     {
         private int _runs;
 
@@ -297,7 +297,7 @@ public sealed class PartitionInboxTests
 
         public int RanOnThread { get; private set; }
 
-        public IPartitionOp? NextOp { get; set; }
+        public ITurnOp? NextOp { get; set; }
 
         public void Ran()
         {
@@ -313,7 +313,7 @@ public sealed class PartitionInboxTests
     /// (a give-back without a rest, or a second owner, breaks it); <c>Run</c> and <c>Resting</c> only after <c>Taken</c>
     /// (an op run after a rest, without taking the turn back, breaks it); one thread inside at a time.
     /// </summary>
-    private sealed class RecordingInbox : PartitionInbox
+    private sealed class RecordingInbox : TurnInbox
     {
         private const int Idle = 0;
         private const int Owned = 1;
@@ -380,7 +380,7 @@ public sealed class PartitionInboxTests
             Record("Taken");
         }
 
-        protected override void Run(IPartitionOp op)
+        protected override void Run(ITurnOp op)
         {
             var mine = (Op)op;
             Enter();
@@ -418,9 +418,9 @@ public sealed class PartitionInboxTests
             }
         }
 
-        protected override void Pushing() => Record("Pushed");
+        protected override void Pushing() => Record("Pushed"); // before the push, and again after it
 
-        protected override void Faulted(IPartitionOp? op, Exception error) => Record($"Faulted {op?.ToString() ?? "bookkeeping"}: {error.Message}");
+        protected override void Faulted(ITurnOp? op, Exception error) => Record($"Faulted {op?.ToString() ?? "bookkeeping"}: {error.Message}");
 
         /// <summary>Seals the turn at its give-back (the owner's call, as a sweep's drop makes it).</summary>
         public void Seal() => SealOnGiveBack();
