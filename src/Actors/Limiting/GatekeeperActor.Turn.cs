@@ -1,0 +1,154 @@
+using ActorQueue.Coordination;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// How a message reaches the gatekeeper's state: without rates through its turn (<see cref="GateTurn"/>), shared with
+/// facade callers on their own threads (<see cref="IGateTurnOwner"/>); with rates straight from the mailbox, its rate
+/// loan serving what it can first. Either way a message or turn starts by reclaiming the loans and ends by lending.
+/// </summary>
+internal sealed partial class GatekeeperActor
+{
+    /// <inheritdoc />
+    /// <remarks>
+    /// Without rates every message runs in the turn (<see cref="GateTurn"/>): taken here, or left in it for whoever holds
+    /// it, who hands it back (<see cref="ResumeTurn"/>); the turn's start reclaims the loan and its end lends again.
+    /// </remarks>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (_turn is null)
+        {
+            return HandleWithRates(receive, message);
+        }
+
+        if (message is ResumeTurn resumed)
+        {
+            // Nothing to reclaim: the turn was never given back since its last take (nothing was lent since), and the
+            // counts its last owner left unpublished are published by whoever tells a caller next, or at its end.
+            if (!Dispatch(receive, resumed.Message))
+            {
+                Unhandled(resumed.Message);
+            }
+
+            _turn.ResumeForActor();
+            return true;
+        }
+
+        if (!_turn.TryTakeForActor())
+        {
+            _turn.LeaveForActor(message, Sender);
+            return true;
+        }
+
+        var handled = Dispatch(receive, message);
+        _turn.GiveBackForActor();
+        return handled;
+    }
+
+    /// <summary>A gatekeeper with rates: its own actor's messages only (its rate loan serves callers that need not wait).</summary>
+    private bool HandleWithRates(Receive receive, object message)
+    {
+        if (_rateLender is { IsStarted: true } && _rateLender.TryServe(message, _releaser, out var served))
+        {
+            if (served)
+            {
+                // Metered as the gate meters a grant without a wait; the rates gave the loan away, so a refill is due.
+                _telemetry.ClaimedWithoutWait(1);
+                _rateTelemetry?.AfterMessage(_gate.Now);
+            }
+
+            return true;
+        }
+
+        Reclaim();
+        var handled = Dispatch(receive, message);
+        Resting();
+        return handled;
+    }
+
+    /// <summary>Start of a message or turn: what callers did not claim from the loans comes back, so the pool is exact.</summary>
+    private void Reclaim()
+    {
+        if (_lending)
+        {
+            // Inside a message the pool is exact: what callers did not claim (or returned) comes back first.
+            var loan = _settings.Counts.Loan;
+            var back = loan.Reclaim(out var held);
+            if (back == 0 && loan.IsClosed)
+            {
+                // A closed word keeps no lent count (a dispose closes it before its stop message arrives, and the
+                // messages ahead of that one are still handled): what the pool has out beyond the held count was lent.
+                back = _slots.InUse - held;
+            }
+
+            _slots.Release(back, TimeSpan.Zero);
+            _settings.Counts.NoteHeld(held);
+            System.Diagnostics.Debug.Assert(_slots.InUse == held, "The loan's held count is the pool's, once the loan is reclaimed.");
+            _telemetry.Absorb(held);
+        }
+
+        if (_rateLender?.Reclaim() == true)
+        {
+            // Slots returned into the loan (a gate-granted lease's too) are back in the pool: the running count must say so.
+            ((IPermitGateListener)this).Publish(_gate.Snapshot);
+        }
+    }
+
+    /// <summary>The two contended messages skip the handler table's type tests; the table (in the constructor) has the rest.</summary>
+    private bool Dispatch(Receive receive, object message)
+    {
+        switch (message)
+        {
+            case AcquireRequest request:
+                HandleAcquireRequest(request);
+                return true;
+            case ReleaseSlot release:
+                ReleasePermits(release.Permits);
+                return true;
+            default:
+                return base.AroundReceive(receive, message);
+        }
+    }
+
+    /// <summary>End of a message or turn: the counts published, the free permits lent, the wake armed.</summary>
+    private void Resting()
+    {
+        PublishCounts();
+        if (_lending)
+        {
+            Lend();
+        }
+
+        ArmWake();
+        _rateTelemetry?.AfterMessage(_gate.Now);
+        if (_disposeRequest is null)
+        {
+            // Stopping: what is lent now would be claimable until PostStop closes the loan.
+            _rateLender?.Lend(_gate, _settings.Counts);
+        }
+    }
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Taken() => Reclaim();
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Resting() => Resting();
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Offer(AcquireRequest request) => Offer(request);
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Release(int permits) => ReleasePermits(permits);
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Resize(FacadeResize resize) => HandleResize(resize.Resize, resize.Sequence);
+
+    /// <inheritdoc />
+    void IGateTurnOwner.Faulted(ITurnOp? op, Exception error)
+    {
+        _log.Error(error, "A turn of limiter {0} failed; it goes on", _settings.MetricName);
+        (op as AcquireRequest)?.Fail(error);
+    }
+}
