@@ -207,6 +207,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         var resize = new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), sequence);
         if (_counts.Loan.HasAnnounced || !_counts.Turn.Submit(resize))
         {
+            // On its way like a request sent by message: nobody runs in the turn past it.
+            resize.Announced = true;
+            _counts.Loan.Announce();
             Gatekeeper.Tell(resize, ActorRefs.NoSender);
         }
     }

@@ -103,7 +103,15 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.CancelAcquire>(HandleCancelAcquire);
         Receive<GatekeeperProtocol.Settle>(HandleSettle);
         Receive<GatekeeperProtocol.Resize>(message => HandleResize(message, facadeSequence: null));
-        Receive<FacadeResize>(message => HandleResize(message.Resize, message.Sequence));
+        Receive<FacadeResize>(message =>
+        {
+            if (message.Announced)
+            {
+                _settings.Counts.Loan.Leave();
+            }
+
+            HandleResize(message.Resize, message.Sequence);
+        });
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
         Receive<CountHolders>(_ => Sender.Tell(_holders.Count));

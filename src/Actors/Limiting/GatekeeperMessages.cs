@@ -314,6 +314,9 @@ internal static class SettleChecks
 /// <param name="Sequence">Its number (<see cref="LimiterCounts.PublishResize"/>).</param>
 internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence) : ITurnOp
 {
+    /// <summary>Whether the facade announced it in the loan before it sent it by message (<see cref="PermitLoan.Announce"/>).</summary>
+    public bool Announced { get; set; }
+
     /// <inheritdoc />
     public ITurnOp? NextOp { get; set; }
 }
