@@ -297,14 +297,24 @@ internal sealed class PermitGate
     /// <summary>Fails every waiter, in serving order, with <paramref name="kind"/>; the queue is empty afterwards.</summary>
     public void RejectAll(PermitRejectionKind kind)
     {
-        var all = _waiters.RemoveWhere(static _ => true);
-        Publish(PolicyTime());
-        foreach (var waiter in all)
+        foreach (var waiter in RemoveWhere(static _ => true))
         {
             Reject(waiter, kind, 0);
         }
 
         Finish();
+    }
+
+    /// <summary>
+    /// Takes the waiters that match out of the queue, untold and without granting anyone (its owner hands them on, and
+    /// the rest are about to be rejected); higher priority first, oldest first within one.
+    /// </summary>
+    public List<PermitWaiter> RemoveWhere(Predicate<PermitWaiter> match)
+    {
+        var removed = _waiters.RemoveWhere(match);
+        Publish(PolicyTime());
+        Finish();
+        return removed;
     }
 
     /// <summary>Grants the head while it fits, in order; a head that does not fit blocks the ones behind it.</summary>

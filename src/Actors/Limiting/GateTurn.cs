@@ -24,6 +24,9 @@ internal interface IGateTurnOwner
     /// <summary>The limiter stops: every waiter fails, the loan closes, whoever waits for the stop hears of it.</summary>
     void Close();
 
+    /// <summary>An actor's message its stopped actor never handled: answered as a stopped gatekeeper would (disposed), or to dead letters.</summary>
+    void AnswerStopped(object message, IActorRef sender);
+
     /// <summary><paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>: its caller fails with it, it is logged.</summary>
     void Faulted(ITurnOp? op, Exception error);
 }
@@ -46,7 +49,11 @@ internal interface IGateTurnOwner
 /// for good (a compare-and-swap from <c>Away</c> by the stopping actor, so a hand-over and a stop never both win).</item>
 /// <item>The stop (<see cref="Stop"/>): an actor that holds the turn closes in it at once; otherwise it leaves a close in
 /// the turn, run by whoever holds it. After the close every request fails as undelivered, every release is dropped
-/// (the loan is closed: nothing is lent again), every actor message goes to dead letters, and the turn is sealed.</item>
+/// (the loan is closed: nothing is lent again), every actor message left in the turn is answered as a stopped
+/// gatekeeper would answer it (an acquire rejected as disposed, a status given; the rest to dead letters) — a message
+/// that reached the mailbox before a <c>PoisonPill</c> is answered, never dropped — and the turn is sealed.</item>
+/// <item>A restart carries the facade callers the old gate had queued over to the next instance (<see cref="CarryOver"/>),
+/// ahead of what was left in the turn: one actor's bad message does not fail unrelated callers.</item>
 /// </list>
 /// </summary>
 internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
@@ -66,6 +73,9 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
 
     /// <summary>The ops after the one handed to the actor, first first; the actor (or its next instance) runs them.</summary>
     private ITurnOp? _handedRest;
+
+    /// <summary>The message handed to the actor and not yet resumed: answered by a stop that finds it never handled.</summary>
+    private ActorMessageOp? _handed;
 
     /// <summary>Set in the turn by the close: nothing is served again.</summary>
     private bool _closed;
@@ -140,9 +150,24 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
         GiveBack();
     }
 
+    /// <summary>
+    /// A restarting actor, holding the turn: <paramref name="requests"/>, the facade callers its gate had queued, are
+    /// offered first to the next instance (before what was left in the turn), instead of failing with the old state.
+    /// </summary>
+    public void CarryOver(IReadOnlyList<AcquireRequest> requests)
+    {
+        Debug.Assert(Volatile.Read(ref _actor) == Owns, "Only a restarting actor, which holds the turn, carries requests over.");
+        for (var i = requests.Count - 1; i >= 0; i--)
+        {
+            requests[i].NextOp = _handedRest;
+            _handedRest = requests[i];
+        }
+    }
+
     /// <summary>The actor, after the message a hand-over brought: runs the ops handed with it and gives the turn back.</summary>
     public void ResumeForActor()
     {
+        _handed = null;
         var rest = _handedRest;
         _handedRest = null;
         Volatile.Write(ref _actor, Away);
@@ -160,6 +185,12 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
             // A handler threw and the supervisor stops the actor, or a hand-over never reached it: the turn is the actor's.
             Volatile.Write(ref _actor, Stopped);
             Run(new CloseOp(closed));
+            if (_handed is { } handed)
+            {
+                _handed = null;
+                Run(handed);
+            }
+
             var rest = _handedRest;
             _handedRest = null;
             Resume(rest);
@@ -205,10 +236,13 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
             return false;
         }
 
-        _handedRest = rest; // before the swap: a stop that finds the actor owning the turn runs them
+        // Before the swap: a stop that finds the actor owning the turn answers the message and runs the rest.
+        _handed = message;
+        _handedRest = rest;
         if (Interlocked.CompareExchange(ref _actor, Owns, Away) != Away)
         {
-            _handedRest = null; // the actor stopped: the message goes to dead letters (Run)
+            _handed = null;
+            _handedRest = null; // the actor stopped: Run answers the message
             return false;
         }
 
@@ -244,7 +278,7 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
                 close.Closed();
                 break;
             case ActorMessageOp message:
-                _gatekeeper.Tell(message.Message, message.Sender); // its actor stopped: to dead letters, which answer a facade's request
+                _owner!.AnswerStopped(message.Message, message.Sender); // its actor stopped before it could be handed the message
                 break;
         }
     }

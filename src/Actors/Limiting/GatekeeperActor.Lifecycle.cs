@@ -62,6 +62,34 @@ internal sealed partial class GatekeeperActor
     /// <inheritdoc />
     void IGateTurnOwner.Close() => CloseState();
 
+    /// <inheritdoc />
+    void IGateTurnOwner.AnswerStopped(object message, IActorRef sender)
+    {
+        switch (message)
+        {
+            case GatekeeperProtocol.Acquire acquire:
+                sender.Tell(GatekeeperReplies.Instance.Failed(acquire.RequestId, Disposed()), _self);
+                break;
+            case GatekeeperProtocol.ReleaseAndAcquire both:
+                sender.Tell(GatekeeperReplies.Instance.Failed(both.Next.RequestId, Disposed()), _self);
+                break;
+            case GatekeeperProtocol.GetStatus:
+                sender.Tell(StatusNow(), _self);
+                break;
+            case GatekeeperProtocol.Settle:
+                sender.Tell(new Status.Failure(Disposed()), _self);
+                break;
+            case Runtime.IUndeliverableRequest request:
+                request.Undelivered(); // a facade's request sent by message, a dispose's stop
+                break;
+            default:
+                _self.Tell(message, sender); // to dead letters, as a stopped actor's mail goes
+                break;
+        }
+    }
+
+    private static ObjectDisposedException Disposed() => new(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
+
     /// <summary>Fails every waiter and closes the loans (shuts them only for a restart, carrying the facade's held count).</summary>
     private void CloseState()
     {
@@ -78,6 +106,10 @@ internal sealed partial class GatekeeperActor
             // word keeps their count and the next pool starts holding it (constructor), or a permit coming back would be
             // one it never gave out. Actors' leases are forgotten with the books.
             carriedHeld = (int)Math.Max(0, _slots.InUse - _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits));
+
+            // Facade callers still waiting are offered to the next instance first (it holds the turn meanwhile): a handler
+            // that threw is not their failure. Actors' waits are forgotten with the books (they are failed below).
+            _turn?.CarryOver(_gate.RemoveWhere(static waiter => waiter is AcquireRequest).Cast<AcquireRequest>().ToList());
         }
         else
         {

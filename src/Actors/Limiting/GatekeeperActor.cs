@@ -80,7 +80,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _releaser = _turn is not null ? new PermitLoanReleaser(settings.Counts.Loan, _turn, Self, _telemetry)
                   : settings.RateLoan is { } rateLoan ? new LoanReleaser(rateLoan, Self)
                   : new GatekeeperReleaser(Self);
-        _slots = new PermitPool(settings.MaxRunning);
+        // A restarted instance starts from the limits in force (resizes included), not the limiter's first ones.
+        var (maxRunning, maxQueued) = settings.Counts.Applied ?? (settings.MaxRunning, settings.MaxQueued);
+        _slots = new PermitPool(maxRunning);
         if (settings.Counts.Loan.Running is var held and > 0)
         {
             _slots.Take(held, TimeSpan.Zero); // facade leases held across a restart: the shut word keeps their count (PostStop)
@@ -88,11 +90,11 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
-        _gate = new PermitGate(this, [_slots, .. rates], settings.MaxQueued, whenFull, settings.Time);
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new GateWakeTimer(settings.Time, Self);
-        settings.Counts.PublishApplied(settings.MaxRunning, settings.MaxQueued);
+        settings.Counts.PublishApplied(maxRunning, maxQueued);
 
         // AcquireRequest and ReleaseSlot, the contended pair, are dispatched in AroundReceive, before this table.
         Receive<WithdrawWaiter>(message => _gate.Withdraw(message.Waiter));
@@ -242,10 +244,12 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _settings.Counts.PublishApplied((int)_slots.Limit, _gate.MaxQueued, facadeSequence);
     }
 
-    private void HandleGetStatus()
+    private void HandleGetStatus() => Sender.Tell(StatusNow());
+
+    private GatekeeperProtocol.Status StatusNow()
     {
         var snapshot = _gate.Snapshot;
-        Sender.Tell(new GatekeeperProtocol.Status((int)snapshot.InUse, snapshot.Waiting, (int)_slots.Limit, _gate.MaxQueued, _settings.Name));
+        return new GatekeeperProtocol.Status((int)snapshot.InUse, snapshot.Waiting, (int)_slots.Limit, _gate.MaxQueued, _settings.Name);
     }
 
     private void HandleDispose(DisposeGatekeeper message)

@@ -177,6 +177,9 @@ internal sealed class LimiterCounts
     /// <summary>The held count last written into the loan's word by <see cref="Publish"/> or read by a reclaim; the gatekeeper's only.</summary>
     private int _heldWritten = -1;
 
+    /// <summary>The limits the gatekeeper last applied (<see cref="PublishApplied"/>); a restarted gatekeeper starts from them. The gatekeeper's only.</summary>
+    public (int MaxRunning, int? MaxQueued)? Applied { get; private set; }
+
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
 
@@ -232,6 +235,7 @@ internal sealed class LimiterCounts
     /// </summary>
     public void PublishApplied(int maxRunning, int? maxQueued, long? sequence = null)
     {
+        Applied = (maxRunning, maxQueued);
         // The limits in force include every facade resize up to the newest applied, whichever order their messages came in.
         _handledResize = Math.Max(_handledResize, sequence ?? 0);
         Replace(new PublishedLimits(_handledResize, maxRunning, maxQueued ?? -1), atMost: _handledResize);

@@ -89,25 +89,24 @@ public sealed class GateTurnTests : ActorQueueTestKit
         turn.Stop(() => closed = true);
 
         Assert.True(closed, "the actor held the turn: it closed at once");
-        Assert.Contains("Close", owner.Events);
+        Assert.Equal(["Close", "Answer never handled"], owner.Events.Where(e => e is not ("Taken" or "Resting")));
         Assert.DoesNotContain("Offer handed with it", owner.Events);
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await handedWith.Completion);
         Assert.True(turn.IsSealed);
     }
 
     [Fact]
-    public async Task A_message_that_finds_its_actor_stopped_goes_to_the_actor_as_sent_where_dead_letters_take_it()
+    public async Task A_message_that_finds_its_actor_stopped_is_answered_as_a_stopped_gatekeeper_would_not_handed_over()
     {
-        var (turn, _, actor) = NewTurn();
-        var sender = CreateTestProbe();
+        var (turn, owner, actor) = NewTurn();
         Assert.True(turn.TryTake());
-        turn.LeaveForActor("too late", sender.Ref);
+        turn.LeaveForActor("too late", CreateTestProbe().Ref);
         turn.Stop(() => { });
 
         turn.GiveBack();
 
-        Assert.Equal("too late", await actor.ExpectMsgAsync<string>());
-        Assert.Equal(sender.Ref, actor.LastSender);
+        Assert.Equal(["Answer too late", "Close"], owner.Events.Where(e => e is not ("Taken" or "Resting")));
+        await actor.ExpectNoMsgAsync(TimeSpan.Zero);
         Assert.True(turn.IsSealed);
     }
 
@@ -159,6 +158,8 @@ public sealed class GateTurnTests : ActorQueueTestKit
         public void Resize(FacadeResize resize) => Events.Add("Resize");
 
         public void Close() => Events.Add("Close");
+
+        public void AnswerStopped(object message, IActorRef sender) => Events.Add($"Answer {message}");
 
         public void Faulted(ITurnOp? op, Exception error) => Events.Add($"Faulted {error.Message}");
     }
