@@ -14,8 +14,8 @@ namespace ActorQueue.Tests.Review;
 /// tells it the limiter is gone; a request that came a moment later (still pushed) is served.
 /// <list type="bullet">
 /// <item><see cref="A_queued_facade_caller_is_not_told_the_limiter_was_disposed_when_the_gatekeeper_restarts"/> FAILS on
-/// main 0d14ee8, every run (the waiter throws ObjectDisposedException). The rejection on restart is older than 0d14ee8
-/// (not checked on its parent).</item>
+/// main 0d14ee8, every run (the waiter throws ObjectDisposedException). It fails on 0d14ee8's parent too (checked): the
+/// rejection on restart is older than the turn, which keeps it.</item>
 /// </list>
 /// </summary>
 public sealed class RestartFailsFacadeWaitersReviewTests : ActorQueueTestKit

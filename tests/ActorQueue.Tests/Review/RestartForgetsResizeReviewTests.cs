@@ -13,8 +13,8 @@ namespace ActorQueue.Tests.Review;
 /// limiter keeps running. (Its constructor also re-publishes the construction-time limits, <c>PublishApplied</c>.)
 /// <list type="bullet">
 /// <item><see cref="A_resize_outlives_a_restart"/> FAILS on main 0d14ee8, every run: <c>MaxRunning</c> is 1 again after
-/// the restart and the second caller waits. The constructor's use of the settings is older than 0d14ee8 (not checked
-/// on its parent); the restart it takes is the one 0d14ee8's turn hands over.</item>
+/// the restart and the second caller waits. It fails on 0d14ee8's parent too (checked): older than the turn, which
+/// keeps it (the restart the turn hands over to the next instance builds it from the settings).</item>
 /// </list>
 /// </summary>
 public sealed class RestartForgetsResizeReviewTests : ActorQueueTestKit
