@@ -1,5 +1,4 @@
 using ActorQueue.Actors;
-using ActorQueue.Coordination;
 using ActorQueue.Tests.Limiting;
 using Akka.Actor;
 
@@ -28,17 +27,11 @@ public sealed class RestartFailsFacadeWaitersReviewTests : ActorQueueTestKit
         var waiter = limiter.AcquireAsync("queued before the restart").AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "the waiter is queued");
 
-        limiter.Gatekeeper.Tell(new ThrowingRequest(limiter.Gatekeeper)); // its handler throws: the supervisor restarts the gatekeeper
+        limiter.Gatekeeper.Tell(new RestartForgetsResizeReviewTests.ThrowingRequest(limiter.Gatekeeper)); // its handler throws: the supervisor restarts the gatekeeper
         await this.StatusOf(limiter);
         held.Dispose();
 
         var outcome = await Record.ExceptionAsync(async () => (await Within(waiter)).Dispose());
         Assert.False(outcome is ObjectDisposedException, $"the limiter was not disposed, yet its waiter got: {outcome}");
-    }
-
-    /// <summary>A request whose demand cannot be read: the gatekeeper's handler throws, and its supervisor restarts it.</summary>
-    private sealed class ThrowingRequest(IActorRef gatekeeper) : AcquireRequest("restart", gatekeeper, signalQueued: false)
-    {
-        public override PermitDemand Demand => throw new InvalidOperationException("the gatekeeper fails inside a message (review test)");
     }
 }

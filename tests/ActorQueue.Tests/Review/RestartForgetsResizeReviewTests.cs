@@ -39,8 +39,8 @@ public sealed class RestartForgetsResizeReviewTests : ActorQueueTestKit
         using var second = await Within(limiter.AcquireAsync("second, within the resized limit").AsTask());
     }
 
-    /// <summary>A request whose demand cannot be read: the gatekeeper's handler throws, and its supervisor restarts it.</summary>
-    private sealed class ThrowingRequest(IActorRef gatekeeper) : AcquireRequest("restart", gatekeeper, signalQueued: false)
+    /// <summary>A request whose demand cannot be read: the gatekeeper's handler throws, and its supervisor restarts it (also for <see cref="RestartFailsFacadeWaitersReviewTests"/>).</summary>
+    internal sealed class ThrowingRequest(IActorRef gatekeeper) : AcquireRequest("restart", gatekeeper, signalQueued: false)
     {
         public override PermitDemand Demand => throw new InvalidOperationException("the gatekeeper fails inside a message (review test)");
     }
