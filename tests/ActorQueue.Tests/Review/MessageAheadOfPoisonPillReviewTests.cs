@@ -24,17 +24,7 @@ public sealed class MessageAheadOfPoisonPillReviewTests : ActorQueueTestKit
     public async Task An_actors_acquire_that_arrived_before_a_poison_pill_is_answered()
     {
         var limiter = new ConcurrencyLimiter(1, name: "review-pill-acquire", system: Sys);
-        await this.StatusOf(limiter);
-        var caller = CreateTestProbe();
-        var watcher = CreateTestProbe();
-        watcher.Watch(limiter.Gatekeeper);
-        Assert.True(limiter.Turn.TryTake(), "the test stands in for a contended facade caller inside the turn");
-
-        limiter.Gatekeeper.Tell(new Acquire("actor before the pill", 1) { ReplyQueued = false }, caller.Ref);
-        await Eventually(() => limiter.Turn.HasPushed, "the acquire was left in the turn");
-        limiter.Gatekeeper.Tell(PoisonPill.Instance);
-        await watcher.ExpectTerminatedAsync(limiter.Gatekeeper);
-        limiter.Turn.GiveBack();
+        var caller = await LeftInTheTurnThenPoisoned(limiter, new Acquire("actor before the pill", 1) { ReplyQueued = false });
 
         // Granted (it arrived first, a permit was free) or Rejected as disposed: either way, an answer.
         var answer = await caller.ExpectMsgAsync<object>(TimeSpan.FromSeconds(3));
@@ -46,19 +36,29 @@ public sealed class MessageAheadOfPoisonPillReviewTests : ActorQueueTestKit
     public async Task A_status_asked_before_a_poison_pill_is_answered()
     {
         var limiter = new ConcurrencyLimiter(2, name: "review-pill-status", system: Sys);
+        var caller = await LeftInTheTurnThenPoisoned(limiter, GetStatus.Instance);
+
+        await caller.ExpectMsgAsync<GatekeeperProtocol.Status>(TimeSpan.FromSeconds(3));
+        await limiter.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A caller's <paramref name="message"/> reaches the gatekeeper while a facade caller (the test) holds its turn, so
+    /// it is left there; a PoisonPill sent after it stops the gatekeeper; then the turn is given back.
+    /// </summary>
+    private async Task<Akka.TestKit.TestProbe> LeftInTheTurnThenPoisoned(ConcurrencyLimiter limiter, object message)
+    {
         await this.StatusOf(limiter);
         var caller = CreateTestProbe();
         var watcher = CreateTestProbe();
         watcher.Watch(limiter.Gatekeeper);
-        Assert.True(limiter.Turn.TryTake());
+        Assert.True(limiter.Turn.TryTake(), "the test stands in for a contended facade caller inside the turn");
 
-        limiter.Gatekeeper.Tell(GetStatus.Instance, caller.Ref);
-        await Eventually(() => limiter.Turn.HasPushed, "the status request was left in the turn");
+        limiter.Gatekeeper.Tell(message, caller.Ref);
+        await Eventually(() => limiter.Turn.HasPushed, "the message was left in the turn");
         limiter.Gatekeeper.Tell(PoisonPill.Instance);
         await watcher.ExpectTerminatedAsync(limiter.Gatekeeper);
         limiter.Turn.GiveBack();
-
-        await caller.ExpectMsgAsync<GatekeeperProtocol.Status>(TimeSpan.FromSeconds(3));
-        await limiter.DisposeAsync();
+        return caller;
     }
 }
