@@ -9,7 +9,8 @@ namespace ActorQueue.Tests.Review;
 /// Review of 0d14ee8: what the actor used to do alone and a facade thread holding the gatekeeper's turn now does, checked
 /// (these pass on main 0d14ee8): a dispose while a facade thread holds the turn completes once it is given back and fails
 /// every waiter, facade or actor; an actor waiter evicted by a facade newcomer on the newcomer's thread hears it from the
-/// gatekeeper and leaves the books; a wait timeout armed on a facade thread fires on the fake clock.
+/// gatekeeper and leaves the books; a wait timeout armed on a facade thread fires on the fake clock; an actor holder's
+/// death noticed while a facade thread holds the turn frees its permit for the next waiter.
 /// </summary>
 public sealed class GateTurnLifecycleChecksReviewTests : ActorQueueTestKit
 {
@@ -72,5 +73,25 @@ public sealed class GateTurnLifecycleChecksReviewTests : ActorQueueTestKit
 
         await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
         await Eventually(() => limiter.WaitingCount == 0, "the timed-out waiter left");
+    }
+
+    [Fact]
+    public async Task A_holder_that_stops_while_a_facade_thread_holds_the_turn_gives_its_permit_to_the_next_waiter()
+    {
+        using var limiter = new ConcurrencyLimiter(1, name: "review-holder-stops", system: Sys);
+        var holder = CreateTestProbe();
+        await limiter.AcquireGranted(holder, 1);
+        var waiting = limiter.AcquireAsync("waits for the holder's permit").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "queued");
+        Assert.True(limiter.Turn.TryTake());
+
+        Sys.Stop(holder.Ref);
+        await Eventually(() => limiter.Turn.HasPushed, "the holder's death was left in the turn");
+        Assert.False(waiting.IsCompleted);
+        limiter.Turn.GiveBack();
+
+        (await Within(waiting)).Dispose();
+        var status = await this.StatusOf(limiter);
+        Assert.Equal((0, 0), (status.Running, status.Waiting));
     }
 }
