@@ -7,7 +7,8 @@ namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Review of 0d14ee8 (the unpartitioned gatekeeper's state runs in a turn shared by facade threads and the actor):
-/// facade callers (weighted, prioritised, some cancelled, some resizing) and actor callers race through one limiter;
+/// facade callers (weighted, prioritised, some cancelled, some timed out) and actor callers (some stopped while they
+/// hold or wait) race through one limiter;
 /// the permits held never exceed the limit, every call ends, and at rest nothing is held, waiting or lost (the whole
 /// limit can be taken at once), and no turn faulted (logged). Run it in Debug as well: the loan's and the pool's asserts
 /// run on facade threads now, where the turn catches what they throw and only logs it.
@@ -52,6 +53,9 @@ public sealed class GateTurnMixedCallersStressReviewTests : ActorQueueTestKit
             Sys.ActorOf(Props.Create(() => new LoopingCaller(gatekeeper, 300, permits, enter, leave, done)));
         }
 
+        // Actors stopped while they hold or wait: their permits come back through death watch, in the turn.
+        var quitters = Enumerable.Range(0, 4).Select(n => Sys.ActorOf(Props.Create(() => new Quitter(gatekeeper, 1 + (n % 2))))).ToList();
+
         var facades = Enumerable.Range(0, 6).Select(worker => InAnotherFlow(async () =>
         {
             var random = new Random(worker);
@@ -67,9 +71,10 @@ public sealed class GateTurnMixedCallersStressReviewTests : ActorQueueTestKit
                 ConcurrencyLease lease;
                 try
                 {
-                    lease = await limiter.AcquireAsync(permits, priority: random.Next(3), cancellationToken: cancel.Token);
+                    var timeout = random.Next(7) == 0 ? TimeSpan.FromMilliseconds(1) : (TimeSpan?)null;
+                    lease = await limiter.AcquireAsync(permits, priority: random.Next(3), waitTimeout: timeout, cancellationToken: cancel.Token);
                 }
-                catch (OperationCanceledException)
+                catch (Exception error) when (error is OperationCanceledException or ConcurrencyWaitTimeoutException)
                 {
                     continue;
                 }
@@ -85,6 +90,7 @@ public sealed class GateTurnMixedCallersStressReviewTests : ActorQueueTestKit
             }
         })).ToList();
 
+        quitters.ForEach(quitter => quitter.Tell(PoisonPill.Instance));
         await Within(Task.WhenAll(facades));
         await Within(actorsDone.Task);
 
@@ -95,6 +101,16 @@ public sealed class GateTurnMixedCallersStressReviewTests : ActorQueueTestKit
         using var all = await Within(limiter.AcquireAsync(Limit).AsTask()); // no permit was lost
         Assert.Equal(Limit, limiter.RunningCount);
         errors.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    /// <summary>Asks for permits and is stopped, holding or waiting, whichever came first.</summary>
+    private sealed class Quitter : ReceiveActor
+    {
+        public Quitter(IActorRef gatekeeper, int permits)
+        {
+            ReceiveAny(_ => { });
+            gatekeeper.Tell(new Acquire("quitter", 1) { Permits = permits, ReplyQueued = false });
+        }
     }
 
     /// <summary>Acquires <c>permits</c> and releases them, <c>rounds</c> times, through the protocol.</summary>
