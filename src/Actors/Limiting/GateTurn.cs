@@ -226,6 +226,9 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     protected override void Pushing() => loan.Suspend();
 
     /// <inheritdoc />
+    protected override void Pushed() => loan.SuspendIfOpen();
+
+    /// <inheritdoc />
     protected override void Faulted(ITurnOp? op, Exception error) => _owner!.Faulted(op, error);
 
     /// <inheritdoc />

@@ -213,6 +213,25 @@ internal sealed class PermitLoan
     }
 
     /// <summary>
+    /// A pusher, after its op landed in the gatekeeper's turn: suspends the loan if it is open (a later owner lent between
+    /// the pusher's <see cref="Suspend"/> and its push); one read otherwise.
+    /// </summary>
+    public void SuspendIfOpen()
+    {
+        var seen = Volatile.Read(ref _word);
+        while (LentOf(seen) >= 0)
+        {
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Suspended - LentOf(seen)), seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>
     /// Facade, before it sends a request it could not claim: counts it on its way and suspends the loan, so no caller
     /// after it claims a permit before the gatekeeper has queued it (FIFO from the moment the call returned) and no
     /// release goes into the loan past it. The gatekeeper lends again only once every announced request is handled.

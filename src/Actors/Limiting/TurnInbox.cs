@@ -22,9 +22,9 @@ internal interface ITurnOp
 /// winner is the only owner until it gives the turn back.</item>
 /// <item>Push (<see cref="Submit"/> on a taken turn): calls <see cref="Pushing"/> (the loan cannot open past it), links
 /// the op to the word it read and swaps it in; the owner cannot give the turn back past it, because giving back is a
-/// compare-and-swap from <see cref="Owned"/> to idle. It calls <see cref="Pushing"/> once more after the swap: the word
-/// it swapped from may be a later owner's (the turn was given back and taken again in between, and that owner lent), and
-/// the caller's call must not return while a loan is open past its op.</item>
+/// compare-and-swap from <see cref="Owned"/> to idle. After the swap it calls <see cref="Pushed"/> (an open loan is
+/// shut): the word it swapped from may be a later owner's (the turn was given back and taken again in between, and that
+/// owner lent), and the caller's call must not return while a loan is open past its op.</item>
 /// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, reverses it (first pushed, first run) and runs
 /// it; before giving back it calls <see cref="Resting"/> (the partition lends its free permits), and if the give-back
 /// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
@@ -112,7 +112,7 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
             var was = Interlocked.CompareExchange(ref _head, op, seen);
             if (ReferenceEquals(was, seen))
             {
-                PushingSafely(); // and after it: the word swapped from may be a later owner's, which lent meanwhile
+                PushedSafely(); // the word swapped from may be a later owner's, which lent meanwhile
                 return true;
             }
 
@@ -174,6 +174,11 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
     /// past the op; should the push then find the turn idle instead, its own take reclaims the loan.
     /// </summary>
     protected abstract void Pushing();
+
+    /// <summary>Pusher, after its push: an open loan is shut (one read when it is not open, as under contention).</summary>
+    protected virtual void Pushed()
+    {
+    }
 
     /// <summary>Owner: <paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>; the turn goes on.</summary>
     protected abstract void Faulted(ITurnOp? op, Exception error);
@@ -261,11 +266,11 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
         }
     }
 
-    private void PushingSafely()
+    private void PushedSafely()
     {
         try
         {
-            Pushing();
+            Pushed();
         }
         catch (Exception error)
         {

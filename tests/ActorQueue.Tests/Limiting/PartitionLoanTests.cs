@@ -61,6 +61,22 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
     }
 
     [Fact]
+    public void After_a_push_an_open_partition_loan_is_shut_with_its_unclaimed_set_aside_and_a_shut_one_is_left_as_it_is()
+    {
+        var open = new PartitionLoan();
+        Assert.True(open.Lend(3)); // a later owner lent between the pusher's announce and its push
+        Assert.True(open.TryClaim(1));
+        open.ShutIfOpen();
+        Assert.False(open.TryClaim(1), "nobody claims past the pushed op");
+        Assert.True(open.Reclaim(out var unclaimed));
+        Assert.Equal(2, unclaimed);
+
+        var shut = new PartitionLoan();
+        shut.ShutIfOpen();
+        Assert.True(shut.Lend(1), "a shut loan is left plainly shut: the owner's next lend opens it");
+    }
+
+    [Fact]
     public async Task Permits_a_reclaim_takes_back_while_a_caller_waits_go_to_that_caller()
     {
         // The interleaving, driven by hand: the partition lent both permits; a caller that could not claim shut the loan

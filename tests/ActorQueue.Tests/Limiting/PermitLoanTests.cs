@@ -103,6 +103,20 @@ public sealed class PermitLoanTests
     }
 
     [Fact]
+    public void After_a_push_an_open_loan_is_suspended_and_a_shut_one_is_left_as_it_is()
+    {
+        var open = OpenLoan(1, 3); // a later owner lent between the pusher's suspend and its push
+        open.SuspendIfOpen();
+        Assert.False(open.TryClaim(1), "nobody claims past the pushed op");
+        Assert.False(open.Lend(1, 3), "not lent again before the reclaim");
+        Assert.Equal(3, open.Reclaim(out _));
+
+        var shut = new PermitLoan();
+        shut.SuspendIfOpen();
+        Assert.True(shut.Lend(0, 1), "a shut loan is left shut, not suspended: the owner's next lend opens it");
+    }
+
+    [Fact]
     public void A_closed_loan_stays_closed()
     {
         var loan = OpenLoan(0, 2);

@@ -36,10 +36,10 @@ public sealed class TurnInboxTests
         inbox.Submit(new Op(0, 1));
         inbox.Submit(new Op(0, 2));
 
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "After push", "Pushed", "After push", "Pushed", "After push"], inbox.Events);
         Assert.True(inbox.IsTaken);
         inbox.GiveBack();
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Run 0.2", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "After push", "Pushed", "After push", "Pushed", "After push", "Run 0.0", "Run 0.1", "Run 0.2", "Resting"], inbox.Events);
         Assert.False(inbox.IsTaken);
     }
 
@@ -63,7 +63,7 @@ public sealed class TurnInboxTests
 
         inbox.GiveBack(); // the throw never reaches the owner, whose op it was not
 
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Pushed", "Run 0.0", "Run 0.1", "Faulted 0.1: boom", "Run 0.2", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "After push", "Pushed", "After push", "Pushed", "After push", "Run 0.0", "Run 0.1", "Faulted 0.1: boom", "Run 0.2", "Resting"], inbox.Events);
         Assert.False(inbox.IsTaken, "the turn is given back");
         inbox.Submit(new Op(0, 3));
         Assert.Equal("Run 0.3", inbox.Events[^2]);
@@ -79,7 +79,7 @@ public sealed class TurnInboxTests
         inbox.Seal();
         inbox.GiveBack();
 
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Run 0.0", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "After push", "Run 0.0", "Resting"], inbox.Events);
         Assert.True(inbox.IsSealed);
         Assert.False(inbox.IsTaken);
         Assert.False(inbox.Submit(new Op(0, 1)), "a sealed turn takes no op: its caller handles it");
@@ -100,7 +100,7 @@ public sealed class TurnInboxTests
         inbox.GiveBack();
         Assert.True(inbox.TryTake(), "the turn was given back");
         inbox.GiveBack();
-        Assert.Equal(["Taken", "Pushed", "Pushed", "Run 0.0", "Resting", "Taken", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Pushed", "After push", "Run 0.0", "Resting", "Taken", "Resting"], inbox.Events);
     }
 
     [Fact]
@@ -112,7 +112,7 @@ public sealed class TurnInboxTests
 
         inbox.Submit(new Op(0, 0));
 
-        Assert.Equal(["Taken", "Run 0.0", "Resting", "Pushed", "Pushed", "Taken", "Run 1.0", "Resting"], inbox.Events);
+        Assert.Equal(["Taken", "Run 0.0", "Resting", "Pushed", "After push", "Taken", "Run 1.0", "Resting"], inbox.Events);
         Assert.Equal(1, late.Runs);
         Assert.False(inbox.IsTaken);
     }
@@ -418,7 +418,9 @@ public sealed class TurnInboxTests
             }
         }
 
-        protected override void Pushing() => Record("Pushed"); // before the push, and again after it
+        protected override void Pushing() => Record("Pushed");
+
+        protected override void Pushed() => Record("After push");
 
         protected override void Faulted(ITurnOp? op, Exception error) => Record($"Faulted {op?.ToString() ?? "bookkeeping"}: {error.Message}");
 

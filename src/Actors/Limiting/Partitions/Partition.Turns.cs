@@ -130,6 +130,9 @@ internal sealed partial class Partition
     protected override void Pushing() => Loan.Announce();
 
     /// <inheritdoc />
+    protected override void Pushed() => Loan.ShutIfOpen();
+
+    /// <inheritdoc />
     protected override void Faulted(ITurnOp? op, Exception error) => _shared.Faulted(Key, op, error);
 
     /// <summary>In the turn the actor took on a new partition: its first request, faults contained as in every turn.</summary>

@@ -76,6 +76,25 @@ internal sealed class PartitionLoan
         }
     }
 
+    /// <summary>
+    /// A pusher, after its op landed in the partition's turn: shuts the loan if it is open (a later owner lent between the
+    /// pusher's <see cref="Announce"/> and its push), setting the unclaimed aside as an announce does; one read otherwise.
+    /// </summary>
+    public void ShutIfOpen()
+    {
+        var seen = Volatile.Read(ref _unclaimed);
+        while (seen >= 0)
+        {
+            var was = Interlocked.CompareExchange(ref _unclaimed, SetAsideBase - seen, seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
     /// <summary>Permits claimed from the open loan net of permits returned into it (negative when more came back); 0 when none is open.</summary>
     public long Claimed
     {
