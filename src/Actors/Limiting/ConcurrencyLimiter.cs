@@ -204,14 +204,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         }
 
         // In the turn, as requests are, so no request made after this call returned is served on the old limits.
-        var resize = new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), sequence);
-        if (_counts.Loan.HasAnnounced || !_counts.Turn.Submit(resize))
-        {
-            // On its way like a request sent by message: nobody runs in the turn past it.
-            resize.Announced = true;
-            _counts.Loan.Announce();
-            Gatekeeper.Tell(resize, ActorRefs.NoSender);
-        }
+        SubmitOrSend(new FacadeResize(new GatekeeperProtocol.Resize(maxRunning, maxQueued), sequence));
     }
 
     /// <summary>
@@ -246,21 +239,26 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         return _gatekeeper.Stop() is { } dispose ? new ValueTask(dispose.Stopped.Task) : default;
     }
 
-    /// <summary>
-    /// Runs <paramref name="request"/> in the gatekeeper's turn (or leaves it to whoever holds the turn) and awaits its
-    /// grant, tracing a real wait; while the turn is not open, or a request sent earlier is still on its way to the
-    /// gatekeeper (nobody passes it), the request goes by message instead.
-    /// </summary>
+    /// <summary>Runs <paramref name="request"/> in the gatekeeper's turn, or sends it (<see cref="SubmitOrSend"/>), and awaits its grant, tracing a real wait.</summary>
     private ValueTask<ConcurrencyLease> Send(AcquireRequest request, CancellationToken cancellationToken)
     {
-        if (_counts.Loan.HasAnnounced || !_counts.Turn.Submit(request))
-        {
-            request.Announced = true;
-            _counts.Loan.Announce();
-            Gatekeeper.Tell(request, ActorRefs.NoSender);
-        }
+        SubmitOrSend(request);
 
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, MaxRunning, MaxQueued, partitionKey: null) : grant;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="op"/> in the gatekeeper's turn (or leaves it to whoever holds the turn); while the turn is
+    /// not open, or a call sent earlier is still on its way to the gatekeeper (nobody passes it), sends it announced.
+    /// </summary>
+    private void SubmitOrSend(IFacadeOp op)
+    {
+        if (_counts.Loan.HasAnnounced || !_counts.Turn.Submit(op))
+        {
+            op.Announced = true;
+            _counts.Loan.Announce();
+            Gatekeeper.Tell(op, ActorRefs.NoSender);
+        }
     }
 }

@@ -24,7 +24,7 @@ internal interface IGateTurnOwner
     /// <summary>The limiter stops: every waiter fails, the loan closes, whoever waits for the stop hears of it.</summary>
     void Close();
 
-    /// <summary>An actor's message its stopped actor never handled: answered as a stopped gatekeeper would (disposed), or to dead letters.</summary>
+    /// <summary>An actor's message its stopped actor never handled: answered as a stopped gatekeeper would, or sent to dead letters.</summary>
     void AnswerStopped(object message, IActorRef sender);
 
     /// <summary><paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>: its caller fails with it, it is logged.</summary>
@@ -34,9 +34,9 @@ internal interface IGateTurnOwner
 /// <summary>
 /// The turn over a gatekeeper's state (<see cref="TurnInbox"/>), shared by its facade and its actor: a facade caller
 /// whose claim failed runs its request, a lease that cannot go back into the loan its release, and a resize itself, in
-/// the turn on its own thread (or leaves it to the thread in the turn), so a contended limiter costs no message. The actor runs each of
-/// its messages in the turn as well (its actor callers' books, death watch, resizes, timers, the stop): it takes the
-/// turn, or, finding it taken, leaves the message in it; whoever reaches that message hands the turn to the actor
+/// the turn on its own thread (or leaves it to the thread in the turn), so a contended limiter costs no message. The
+/// actor runs each of its messages in the turn as well (its actor callers' books, death watch, resizes, timers, the
+/// stop): it takes the turn, or, finding it taken, leaves the message in it; whoever reaches that message hands the turn to the actor
 /// (<see cref="ResumeTurn"/>, sent with the message's sender), since only the actor's thread may watch and stop. So
 /// one thread at a time touches the gate, in one order for facade callers and actors alike. The actor's side, written
 /// down (here and in docs/ARCHITECTURE.md):

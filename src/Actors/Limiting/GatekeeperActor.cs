@@ -107,11 +107,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.Resize>(message => HandleResize(message, facadeSequence: null));
         Receive<FacadeResize>(message =>
         {
-            if (message.Announced)
-            {
-                _settings.Counts.Loan.Leave();
-            }
-
+            Arrived(message);
             HandleResize(message.Resize, message.Sequence);
         });
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
@@ -203,12 +199,17 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
     private void HandleAcquireRequest(AcquireRequest request)
     {
-        if (request.Announced)
+        Arrived(request);
+        Offer(request);
+    }
+
+    /// <summary>A facade's call by message arrived: if it was announced, it is no longer on its way.</summary>
+    private void Arrived(IFacadeOp op)
+    {
+        if (op.Announced)
         {
             _settings.Counts.Loan.Leave();
         }
-
-        Offer(request);
     }
 
     /// <summary>A facade's request: its lease will go back through this gatekeeper's releaser.</summary>

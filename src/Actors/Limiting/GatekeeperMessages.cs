@@ -9,7 +9,7 @@ namespace ActorQueue.Actors;
 /// A facade's request for a slot: its own message and its own completion (see <see cref="FacadeWaiter{TResult}"/>).
 /// Whoever serves it (the gatekeeper, or a cluster limiter's node agent) stamps <see cref="Releaser"/> on arrival.
 /// </summary>
-internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, ITurnOp
+internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
 {
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued)
         : this(source, gatekeeper, signalQueued, permits: 1, priority: 0, timeout: null)
@@ -56,7 +56,7 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, ITurnOp
     /// <summary>When a limit over time could grant it, counting the demand queued ahead, if it was rejected; <c>null</c> when no rate knows.</summary>
     public TimeSpan? RetryAfter { get; set; }
 
-    /// <summary>Whether the facade announced it in the gatekeeper's loan before it sent it (<see cref="PermitLoan.Announce"/>).</summary>
+    /// <inheritdoc />
     public bool Announced { get; set; }
 
     /// <summary>Where the granted lease goes back; set by whoever serves the request, before it can be granted.</summary>
@@ -316,11 +316,18 @@ internal static class SettleChecks
 /// </summary>
 /// <param name="Resize">The resize.</param>
 /// <param name="Sequence">Its number (<see cref="LimiterCounts.PublishResize"/>).</param>
-internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence) : ITurnOp
+internal sealed record FacadeResize(GatekeeperProtocol.Resize Resize, long Sequence) : IFacadeOp
 {
-    /// <summary>Whether the facade announced it in the loan before it sent it by message (<see cref="PermitLoan.Announce"/>).</summary>
+    /// <inheritdoc />
     public bool Announced { get; set; }
 
     /// <inheritdoc />
     public ITurnOp? NextOp { get; set; }
+}
+
+/// <summary>A facade's call that must not be passed: run in the gatekeeper's turn, or sent by message and announced.</summary>
+internal interface IFacadeOp : ITurnOp
+{
+    /// <summary>Whether the facade announced it in the gatekeeper's loan before it sent it by message (<see cref="PermitLoan.Announce"/>).</summary>
+    bool Announced { get; set; }
 }
