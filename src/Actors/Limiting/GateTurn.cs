@@ -84,22 +84,8 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     public bool TryRelease(int permits)
     {
         // A free turn runs the release at once, without the op a busy one needs.
-        if (!TryTake())
-        {
-            return Submit(new ReleaseOp(permits));
-        }
-
-        try
-        {
-            Release(permits);
-        }
-        catch (Exception error)
-        {
-            Faulted(null, error);
-        }
-
-        GiveBack();
-        return true;
+        return TryRunNow((Turn: this, Permits: permits), static release => release.Turn.Release(release.Permits))
+            || Submit(new ReleaseOp(permits));
     }
 
     /// <summary>

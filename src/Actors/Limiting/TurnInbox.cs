@@ -136,6 +136,30 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
     /// <summary>Owner: runs what was pushed and gives the turn back.</summary>
     public void GiveBack() => Continue(null, ran: 0);
 
+    /// <summary>
+    /// Runs <paramref name="action"/> at once if the turn is free, as an op would run but without making one (a release's
+    /// fast path); its fault is contained like an op's. <c>false</c> when the turn is taken, sealed or not open.
+    /// </summary>
+    protected bool TryRunNow<TState>(TState state, Action<TState> action)
+    {
+        if (!TryTake())
+        {
+            return false;
+        }
+
+        try
+        {
+            action(state);
+        }
+        catch (Exception error)
+        {
+            Faulted(null, error);
+        }
+
+        GiveBack();
+        return true;
+    }
+
     /// <summary>Whoever a turn was handed to (<see cref="TryHandOver"/>): runs <paramref name="rest"/>, the ops after the handed one, then what was pushed, and gives the turn back.</summary>
     protected void Resume(ITurnOp? rest)
     {

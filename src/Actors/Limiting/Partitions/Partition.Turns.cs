@@ -100,18 +100,8 @@ internal sealed partial class Partition
 
         // A free turn runs the release at once, without the op a busy one needs. A partition holding permits is never
         // dropped, so never sealed.
-        if (TryTake())
+        if (TryRunNow((Partition: this, lease.Permits), static release => release.Partition.RunRelease(release.Permits)))
         {
-            try
-            {
-                RunRelease(lease.Permits);
-            }
-            catch (Exception error)
-            {
-                Faulted(null, error);
-            }
-
-            GiveBack();
             return;
         }
 
