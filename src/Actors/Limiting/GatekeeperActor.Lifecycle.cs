@@ -68,16 +68,16 @@ internal sealed partial class GatekeeperActor
         switch (message)
         {
             case GatekeeperProtocol.Acquire acquire:
-                sender.Tell(GatekeeperReplies.Instance.Failed(acquire.RequestId, Disposed()), _self);
+                sender.Tell(GatekeeperReplies.Instance.Failed(acquire.RequestId, PermitRejections.Disposed()), _self);
                 break;
             case GatekeeperProtocol.ReleaseAndAcquire both:
-                sender.Tell(GatekeeperReplies.Instance.Failed(both.Next.RequestId, Disposed()), _self);
+                sender.Tell(GatekeeperReplies.Instance.Failed(both.Next.RequestId, PermitRejections.Disposed()), _self);
                 break;
             case GatekeeperProtocol.GetStatus:
                 sender.Tell(StatusNow(), _self);
                 break;
             case GatekeeperProtocol.Settle:
-                sender.Tell(new Status.Failure(Disposed()), _self);
+                sender.Tell(new Status.Failure(PermitRejections.Disposed()), _self);
                 break;
             case Runtime.IUndeliverableRequest request:
                 request.Undelivered(); // a facade's request sent by message, a dispose's stop
@@ -87,8 +87,6 @@ internal sealed partial class GatekeeperActor
                 break;
         }
     }
-
-    private static ObjectDisposedException Disposed() => new(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
 
     /// <summary>Fails every waiter and closes the loans (shuts them only for a restart, carrying the facade's held count).</summary>
     private void CloseState()

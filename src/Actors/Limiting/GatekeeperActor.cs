@@ -184,7 +184,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         PublishCounts();
         if (rejection.Kind == PermitRejectionKind.Disposed)
         {
-            return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
+            return PermitRejections.Disposed();
         }
 
         // A queued actor waiter leaves its holder's books as it leaves the queue (evicted, timed out, shrunk out).

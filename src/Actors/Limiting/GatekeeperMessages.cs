@@ -83,7 +83,7 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
     public override void OnQueued(in PermitSnapshot now) => QueuedSignal?.TrySetResult(now.Waiting);
 
     /// <inheritdoc />
-    public override void Undelivered() => Fail(new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed."));
+    public override void Undelivered() => Fail(PermitRejections.Disposed());
 
     /// <inheritdoc />
     protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source, grant.Demand.Permits);

@@ -6,8 +6,8 @@ namespace ActorQueue.Actors;
 internal static class PermitRejections
 {
     /// <summary>
-    /// The exception for <paramref name="waiter"/>'s <paramref name="rejection"/> (not <see cref="PermitRejectionKind.Disposed"/>,
-    /// which each owner words itself); a facade request also learns the rejection's <c>RetryAfter</c>.
+    /// The exception for <paramref name="waiter"/>'s <paramref name="rejection"/> (not <see cref="PermitRejectionKind.Disposed"/>: <see cref="Disposed"/>,
+    /// one wording for every owner); a facade request also learns the rejection's <c>RetryAfter</c>.
     /// </summary>
     /// <param name="waiter">The waiter turned away.</param>
     /// <param name="rejection">Why.</param>
@@ -28,4 +28,7 @@ internal static class PermitRejections
             _ => new ConcurrencyWaitTimeoutException(limiterName, waiter.Timeout.GetValueOrDefault(), waiter.Demand.Permits, waiter.Source),
         };
     }
+
+    /// <summary>What every caller of a stopped concurrency limiter gets: its waiters, its late requests, its actor callers.</summary>
+    public static ObjectDisposedException Disposed() => new(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
 }

@@ -108,7 +108,7 @@ internal sealed class PartitionShared
     {
         if (rejection.Kind == PermitRejectionKind.Disposed)
         {
-            return new ObjectDisposedException(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
+            return PermitRejections.Disposed();
         }
 
         try
