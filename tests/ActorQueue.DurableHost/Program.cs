@@ -6,7 +6,8 @@ using Akka.Configuration;
 // Runs a durable queue of ints in its own process, so a test can kill it at any point and start it again.
 //   produce DB LOG COUNT   puts 0..COUNT-1 from four producers, logs "a N" once a put is acknowledged, then joins
 //   finish  DB LOG         only starts the queue and joins: whatever was left runs
-// Every worker call logs "d N". The log is written straight through (no buffering in the process), so a SIGKILL loses
+// Every worker call logs "d N", then "c N" when the queue's journaled completions (Metrics.Processed, published only
+// after the journal write that holds them ended) grew to N since the last "c" line. The log is written straight through (no buffering in the process), so a SIGKILL loses
 // nothing that was logged. Prints "joined" and exits 0 when the queue has nothing unfinished.
 if (args.Length < 3)
 {
@@ -17,6 +18,7 @@ if (args.Length < 3)
 var (mode, db, logPath) = (args[0], args[1], args[2]);
 using var log = new StreamWriter(new FileStream(logPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1)) { AutoFlush = true };
 var gate = new Lock();
+var journaled = 0L;
 void Log(string line)
 {
     lock (gate)
@@ -32,7 +34,18 @@ await queue.StartAsync();
 await queue.StartWorkersAsync(async item =>
 {
     await Task.Delay(1);
-    Log($"d {item}");
+    lock (gate)
+    {
+        log.WriteLine($"d {item}");
+        // Read after the "d" line is written: every completion counted here was told to the queue before, so its "d"
+        // line is above this "c" line.
+        var processed = queue.Metrics.Processed;
+        if (processed > journaled)
+        {
+            journaled = processed;
+            log.WriteLine($"c {processed}");
+        }
+    }
 }, numWorkers: 4);
 
 if (mode == "produce")
