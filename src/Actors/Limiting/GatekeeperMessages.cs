@@ -9,8 +9,23 @@ namespace ActorQueue.Actors;
 /// A facade's request for a slot: its own message and its own completion (see <see cref="FacadeWaiter{TResult}"/>).
 /// Whoever serves it (the gatekeeper, or a cluster limiter's node agent) stamps <see cref="Releaser"/> on arrival.
 /// </summary>
+/// <remarks>
+/// Its size is what a waiting caller costs (and what every contended acquire allocates), so what most requests do not
+/// use — a priority, a trace signal, a retry hint — lives in one <see cref="Uncommon"/> object made only for the
+/// requests that need it; the weight is kept as an <see cref="int"/> and the timeout as ticks.
+/// </remarks>
 internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
 {
+    /// <summary><see cref="Timeout"/>'s ticks, or this for none (wait for ever).</summary>
+    private const long NoTimeout = long.MinValue;
+
+    private readonly int _permits;
+
+    private readonly long _timeoutTicks;
+
+    /// <summary>The parts few requests use; <c>null</c> until one is needed.</summary>
+    private Uncommon? _uncommon;
+
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued)
         : this(source, gatekeeper, signalQueued, permits: 1, priority: 0, timeout: null)
     {
@@ -25,13 +40,17 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
     public AcquireRequest(string source, IActorRef gatekeeper, bool signalQueued, int permits, int priority, TimeSpan? timeout)
         : base(gatekeeper)
     {
+        System.Diagnostics.Debug.Assert(permits > 0, "the facade validates the weight");
         Source = source;
-        Demand = permits == 1 ? PermitDemand.One : new PermitDemand(permits);
-        Priority = priority;
-        Timeout = timeout;
-        if (signalQueued)
+        _permits = permits;
+        _timeoutTicks = timeout is { } wait ? wait.Ticks : NoTimeout;
+        if (priority != 0 || signalQueued)
         {
-            QueuedSignal = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _uncommon = new Uncommon
+            {
+                Priority = priority,
+                QueuedSignal = signalQueued ? new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously) : null,
+            };
         }
     }
 
@@ -39,22 +58,35 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
     public override string Source { get; }
 
     /// <inheritdoc />
-    public override PermitDemand Demand { get; }
+    public override PermitDemand Demand => new(_permits);
 
     /// <inheritdoc />
-    public override int Priority { get; }
+    public override int Priority => _uncommon?.Priority ?? 0;
 
     /// <inheritdoc />
-    public override TimeSpan? Timeout { get; }
+    public override TimeSpan? Timeout => _timeoutTicks == NoTimeout ? null : TimeSpan.FromTicks(_timeoutTicks);
 
     /// <summary>
     /// Present only when someone listens to the tracer: completes with the waiting count (this request included)
     /// when the request has to wait, or with -1 when it does not, so the facade opens a wait span only for a real wait.
     /// </summary>
-    public TaskCompletionSource<int>? QueuedSignal { get; }
+    public TaskCompletionSource<int>? QueuedSignal => _uncommon?.QueuedSignal;
 
-    /// <summary>When a limit over time could grant it, counting the demand queued ahead, if it was rejected; <c>null</c> when no rate knows.</summary>
-    public TimeSpan? RetryAfter { get; set; }
+    /// <summary>
+    /// When a limit over time could grant it, counting the demand queued ahead, if it was rejected; <c>null</c> when no
+    /// rate knows. Set by whoever rejects it before it fails it, read by the caller after the failure.
+    /// </summary>
+    public TimeSpan? RetryAfter
+    {
+        get => _uncommon?.RetryAfter;
+        set
+        {
+            if (value is not null || _uncommon is not null)
+            {
+                (_uncommon ??= new Uncommon()).RetryAfter = value;
+            }
+        }
+    }
 
     /// <inheritdoc />
     public bool Announced { get; set; }
@@ -93,6 +125,16 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
     {
         base.OnCancellationRequested(cancellationToken);
         QueuedSignal?.TrySetResult(-1);
+    }
+
+    /// <summary>What few requests use, kept out of every request's size.</summary>
+    private sealed class Uncommon
+    {
+        public int Priority;
+
+        public TaskCompletionSource<int>? QueuedSignal;
+
+        public TimeSpan? RetryAfter;
     }
 }
 
