@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 using ActorQueue.Runtime;
 using Akka.Actor;
@@ -8,19 +9,40 @@ namespace ActorQueue.Coordination;
 /// <summary>
 /// A facade caller's waiter. It is its own message and its own completion (an <see cref="IValueTaskSource{TResult}"/>
 /// awaited once), so a wait costs one allocation and no temporary Ask actor. Grant, failure and cancellation race
-/// from different threads; the first one wins (one <see cref="Interlocked"/> exchange) and the others do nothing.
+/// from different threads; the first one wins (one compare-and-swap) and the others do nothing.
 /// Continuations run asynchronously, never on the thread of the actor that grants.
 /// </summary>
+/// <remarks>
+/// The completion is written out here rather than kept in a <see cref="ManualResetValueTaskSourceCore{TResult}"/>: a
+/// waiter is awaited once and never reset, so it needs no version, and the parts most waits never use (a failure, a
+/// captured execution or scheduling context) share one <see cref="Uncommon"/> object made when first needed. A waiter
+/// is what every waiting caller costs: this keeps 24 bytes off each (docs/ARCHITECTURE.md, <c>FacadeWaiter</c>). The
+/// protocol is the core's: whoever completes writes the outcome, marks it written (<see cref="_completed"/> = 2), then
+/// swaps the continuation slot from empty to <see cref="CompletedMark"/>; the awaiter writes its state and contexts,
+/// then swaps its continuation in. Whoever finds the other's value there schedules the continuation.
+/// </remarks>
 /// <typeparam name="TResult">What the awaiting caller gets for a grant.</typeparam>
 internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<TResult>, IUndeliverableRequest
 {
+    /// <summary>In <see cref="_continuation"/>: the waiter completed before anyone awaited it. Never run.</summary>
+    private static readonly Action<object?> CompletedMark = static _ => System.Diagnostics.Debug.Fail("The completed mark is never run.");
+
     /// <summary>The actor that serves this waiter, told when the caller cancels.</summary>
     private readonly IActorRef _server;
 
-    /// <summary>The awaitable state; written once, by whoever wins <see cref="_completed"/>.</summary>
-    private ManualResetValueTaskSourceCore<TResult> _core = new() { RunContinuationsAsynchronously = true };
+    /// <summary><c>null</c>, the awaiter's continuation, or <see cref="CompletedMark"/>.</summary>
+    private Action<object?>? _continuation;
 
-    /// <summary>1 once granted, failed or cancelled.</summary>
+    /// <summary>The awaiter's state for <see cref="_continuation"/>, written before it.</summary>
+    private object? _continuationState;
+
+    /// <summary>The grant's result, written by whoever won <see cref="_completed"/> before it marks it written.</summary>
+    private TResult? _result;
+
+    /// <summary>The failure and the captured contexts, when there are any (see <see cref="Uncommon"/>).</summary>
+    private Uncommon? _uncommon;
+
+    /// <summary>0 while it waits; 1 once granted, failed or cancelled; 2 once that outcome is written.</summary>
     private int _completed;
 
     /// <param name="server">The actor that serves this waiter, told when the caller cancels.</param>
@@ -33,7 +55,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     public ValueTask<TResult> Completion => new(this, 0);
 
     /// <summary>Whether it is already answered (granted, failed or cancelled).</summary>
-    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+    public bool IsCompleted => Volatile.Read(ref _completed) != Waiting;
 
     /// <inheritdoc />
     public override bool IsWithdrawn => IsCompleted;
@@ -46,7 +68,8 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
             return false;
         }
 
-        _core.SetResult(ResultOf(grant));
+        _result = ResultOf(grant);
+        Signal();
         return true;
     }
 
@@ -55,7 +78,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     {
         if (TryComplete())
         {
-            _core.SetException(error);
+            SetError(error);
         }
     }
 
@@ -68,7 +91,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
             return false;
         }
 
-        _core.SetException(new TaskCanceledException(null, null, cancellationToken));
+        SetError(new TaskCanceledException(null, null, cancellationToken));
         return true;
     }
 
@@ -81,14 +104,69 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         cancellationToken.CanBeCanceled ? WaitCancellableTaskAsync(cancellationToken) : Completion.AsTask();
 
     /// <inheritdoc />
-    public TResult GetResult(short token) => _core.GetResult(token);
+    public TResult GetResult(short token)
+    {
+        CheckToken(token);
+        if (Volatile.Read(ref _completed) != Written)
+        {
+            throw new InvalidOperationException("The wait has not completed; a waiter's result is read once it has.");
+        }
+
+        _uncommon?.Error?.Throw();
+        return _result!;
+    }
 
     /// <inheritdoc />
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+    public ValueTaskSourceStatus GetStatus(short token)
+    {
+        CheckToken(token);
+        if (Volatile.Read(ref _completed) != Written)
+        {
+            return ValueTaskSourceStatus.Pending;
+        }
+
+        return _uncommon?.Error is not { } error ? ValueTaskSourceStatus.Succeeded
+            : error.SourceException is OperationCanceledException ? ValueTaskSourceStatus.Canceled
+            : ValueTaskSourceStatus.Faulted;
+    }
 
     /// <inheritdoc />
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        ArgumentNullException.ThrowIfNull(continuation);
+        CheckToken(token);
+        if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 && ExecutionContext.Capture() is { } context)
+        {
+            GetUncommon().ExecutionContext = context;
+        }
+
+        if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0)
+        {
+            if (SynchronizationContext.Current is { } synchronization && synchronization.GetType() != typeof(SynchronizationContext))
+            {
+                GetUncommon().SchedulingContext = synchronization;
+            }
+            else if (TaskScheduler.Current != TaskScheduler.Default)
+            {
+                GetUncommon().SchedulingContext = TaskScheduler.Current;
+            }
+        }
+
+        // State and contexts before the continuation: whoever completes reads them once it finds the continuation.
+        _continuationState = state;
+        var found = Interlocked.CompareExchange(ref _continuation, continuation, null);
+        if (found is null)
+        {
+            return;
+        }
+
+        if (!ReferenceEquals(found, CompletedMark))
+        {
+            throw new InvalidOperationException("A waiter is awaited once.");
+        }
+
+        Schedule(continuation, state); // completed first: nobody else will
+    }
 
     /// <summary>The failure for a waiter that reached an actor already stopped.</summary>
     public abstract void Undelivered();
@@ -111,7 +189,64 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     /// <summary>Sends <paramref name="message"/> to the actor that serves this waiter.</summary>
     protected void TellServer(object message) => _server.Tell(message, ActorRefs.NoSender);
 
-    private bool TryComplete() => Interlocked.Exchange(ref _completed, 1) == 0;
+    private const int Waiting = 0;
+    private const int Answered = 1;
+    private const int Written = 2;
+
+    private static void CheckToken(short token)
+    {
+        if (token != 0)
+        {
+            throw new InvalidOperationException("A waiter's completion has one token, 0: it is awaited once and never reused.");
+        }
+    }
+
+    private bool TryComplete() => Interlocked.CompareExchange(ref _completed, Answered, Waiting) == Waiting;
+
+    private void SetError(Exception error)
+    {
+        GetUncommon().Error = ExceptionDispatchInfo.Capture(error);
+        Signal();
+    }
+
+    /// <summary>The winner, once the outcome is written: marks it written, then runs (schedules) a continuation already there.</summary>
+    private void Signal()
+    {
+        Volatile.Write(ref _completed, Written);
+        var continuation = Volatile.Read(ref _continuation) ?? Interlocked.CompareExchange(ref _continuation, CompletedMark, null);
+        if (continuation is not null)
+        {
+            Schedule(continuation, _continuationState);
+        }
+    }
+
+    /// <summary>Runs <paramref name="continuation"/> asynchronously: on the thread pool, or in the context its awaiter captured.</summary>
+    private void Schedule(Action<object?> continuation, object? state)
+    {
+        if (_uncommon is not { } uncommon || (uncommon.ExecutionContext is null && uncommon.SchedulingContext is null))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: true);
+            return;
+        }
+
+        var scheduled = new ScheduledContinuation(continuation, state, uncommon.ExecutionContext);
+        switch (uncommon.SchedulingContext)
+        {
+            case SynchronizationContext synchronization:
+                synchronization.Post(ScheduledContinuation.Post, scheduled);
+                break;
+            case TaskScheduler scheduler:
+                Task.Factory.StartNew(ScheduledContinuation.Start, scheduled, CancellationToken.None, TaskCreationOptions.DenyChildAttach, scheduler);
+                break;
+            default:
+                ThreadPool.UnsafeQueueUserWorkItem(scheduled, preferLocal: true);
+                break;
+        }
+    }
+
+    /// <summary>The uncommon part, made once by whoever needs it first (the awaiter and a failure may race).</summary>
+    private Uncommon GetUncommon() =>
+        Volatile.Read(ref _uncommon) ?? Interlocked.CompareExchange(ref _uncommon, new Uncommon(), null) ?? _uncommon!;
 
     private async ValueTask<TResult> WaitCancellableAsync(CancellationToken cancellationToken)
     {
@@ -125,6 +260,40 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         using var registration = cancellationToken.UnsafeRegister(
             static (state, token) => ((FacadeWaiter<TResult>)state!).OnCancellationRequested(token), this);
         return await Completion.ConfigureAwait(false);
+    }
+
+    /// <summary>What few waits use: a failure, and the contexts an awaiter asked to continue in.</summary>
+    private sealed class Uncommon
+    {
+        /// <summary>The failure or cancellation, written by the winner before it marks the outcome written.</summary>
+        public ExceptionDispatchInfo? Error;
+
+        /// <summary>The awaiter's execution context, when it asked for it to flow; written before its continuation.</summary>
+        public ExecutionContext? ExecutionContext;
+
+        /// <summary>The awaiter's <see cref="SynchronizationContext"/> or <see cref="TaskScheduler"/>; written before its continuation.</summary>
+        public object? SchedulingContext;
+    }
+
+    /// <summary>A continuation to run in a captured execution context, or posted to a captured scheduling context.</summary>
+    private sealed class ScheduledContinuation(Action<object?> continuation, object? state, ExecutionContext? context) : IThreadPoolWorkItem
+    {
+        public static readonly SendOrPostCallback Post = static scheduled => ((ScheduledContinuation)scheduled!).Execute();
+
+        public static readonly Action<object?> Start = static scheduled => ((ScheduledContinuation)scheduled!).Execute();
+
+        public void Execute()
+        {
+            if (context is null)
+            {
+                continuation(state);
+                return;
+            }
+
+            ExecutionContext.Run(context, static scheduled => ((ScheduledContinuation)scheduled!).Invoke(), this);
+        }
+
+        private void Invoke() => continuation(state);
     }
 }
 
