@@ -21,50 +21,27 @@ public class FacadeWaiterTests
     {
         const int rounds = 5_000;
         var waiters = Enumerable.Range(0, rounds).Select(_ => new LeaseWaiter()).ToArray();
-        var arrived = new int[rounds];
         var granted = new bool[rounds];
         var cancelled = new bool[rounds];
         var failure = new InvalidOperationException("rejected");
         var thrown = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
 
-        // Each round starts on a spinning barrier, so the three answers arrive within nanoseconds of each other.
-        Thread Racer(Action<int> act) => new(() =>
+        void Caught(Action act)
         {
-            for (var i = 0; i < rounds; i++)
+            try
             {
-                Interlocked.Increment(ref arrived[i]);
-                var spinner = default(SpinWait);
-                while (Volatile.Read(ref arrived[i]) < 3)
-                {
-                    spinner.SpinOnce(sleep1Threshold: -1);
-                }
-
-                try
-                {
-                    act(i);
-                }
-                catch (Exception e)
-                {
-                    thrown.Enqueue(e); // a second completion of one waiter throws: two winners
-                }
+                act();
             }
-        });
-
-        var threads = new[]
-        {
-            Racer(i => granted[i] = waiters[i].TryGrant(new PermitGrant(i + 1, PermitDemand.One, default, Waited: true))),
-            Racer(i => cancelled[i] = waiters[i].TryCancel(CancellationToken.None)),
-            Racer(i => waiters[i].Fail(failure)),
-        };
-        foreach (var thread in threads)
-        {
-            thread.Start();
+            catch (Exception e)
+            {
+                thrown.Enqueue(e); // a second completion of one waiter throws: two winners
+            }
         }
 
-        foreach (var thread in threads)
-        {
-            thread.Join();
-        }
+        Race(rounds,
+            i => Caught(() => granted[i] = waiters[i].TryGrant(new PermitGrant(i + 1, PermitDemand.One, default, Waited: true))),
+            i => Caught(() => cancelled[i] = waiters[i].TryCancel(CancellationToken.None)),
+            i => Caught(() => waiters[i].Fail(failure)));
 
         Assert.Empty(thrown);
         for (var i = 0; i < rounds; i++)
@@ -127,26 +104,11 @@ public class FacadeWaiterTests
         var waiters = Enumerable.Range(0, rounds).Select(_ => new LeaseWaiter()).ToArray();
         var resumed = new int[rounds];
         var results = new long[rounds];
-        var arrived = new int[rounds];
-        Thread Racer(Action<int> act) => new(() =>
-        {
-            for (var i = 0; i < rounds; i++)
-            {
-                Interlocked.Increment(ref arrived[i]);
-                var spinner = default(SpinWait);
-                while (Volatile.Read(ref arrived[i]) < 2)
-                {
-                    spinner.SpinOnce(sleep1Threshold: -1);
-                }
-
-                act(i);
-            }
-        });
+        var granted = new bool[rounds];
         var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pending = rounds;
-        var threads = new[]
-        {
-            Racer(i =>
+        Race(rounds,
+            i =>
             {
                 var awaiter = waiters[i].Completion.GetAwaiter();
                 awaiter.UnsafeOnCompleted(() =>
@@ -158,20 +120,11 @@ public class FacadeWaiterTests
                         all.SetResult();
                     }
                 });
-            }),
-            Racer(i => Assert.True(waiters[i].TryGrant(new PermitGrant(i + 1, PermitDemand.One, default, Waited: true)))),
-        };
-        foreach (var thread in threads)
-        {
-            thread.Start();
-        }
-
-        foreach (var thread in threads)
-        {
-            thread.Join();
-        }
+            },
+            i => granted[i] = waiters[i].TryGrant(new PermitGrant(i + 1, PermitDemand.One, default, Waited: true)));
 
         await all.Task.WaitAsync(TimeSpan.FromMinutes(1)); // a lost continuation never comes; the bound only ends the test
+        Assert.All(granted, Assert.True);
         Assert.All(resumed, count => Assert.Equal(1, count));
         Assert.Equal(Enumerable.Range(1, rounds).Select(i => (long)i), results);
     }
@@ -253,6 +206,31 @@ public class FacadeWaiterTests
 
         Assert.Throws<InvalidOperationException>(() => waiter.OnCompleted(_ => { }, null, 0, System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags.None));
         Assert.Throws<InvalidOperationException>(() => waiter.GetStatus(1));
+    }
+
+    /// <summary>
+    /// Runs each of <paramref name="racers"/> on its own thread for <paramref name="rounds"/> rounds; each round starts on
+    /// a spinning barrier, so the racers' calls for one round arrive within nanoseconds of each other.
+    /// </summary>
+    private static void Race(int rounds, params Action<int>[] racers)
+    {
+        var arrived = new int[rounds];
+        var threads = racers.Select(act => new Thread(() =>
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                Interlocked.Increment(ref arrived[i]);
+                var spinner = default(SpinWait);
+                while (Volatile.Read(ref arrived[i]) < racers.Length)
+                {
+                    spinner.SpinOnce(sleep1Threshold: -1);
+                }
+
+                act(i);
+            }
+        })).ToList();
+        threads.ForEach(thread => thread.Start());
+        threads.ForEach(thread => thread.Join());
     }
 
     /// <summary>Runs what is posted to it on the thread pool, as itself, and counts the posts.</summary>
