@@ -1,0 +1,29 @@
+using ActorQueue.Actors;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Review of d7c1ce0, through the public API: a <see cref="ConcurrencyLimiter.AcquireAsync(string, System.Threading.CancellationToken)"/>
+/// ValueTask turned into a task twice (a misuse the second call reports with InvalidOperationException, as
+/// ManualResetValueTaskSourceCore did) must leave the first task working. The hand-written FacadeWaiter.OnCompleted
+/// overwrites the continuation state before it finds the slot taken, so the grant completes the refused second task:
+/// the first never completes and its lease, held by a task nobody can see, is never released.
+/// </summary>
+public sealed class LimiterSecondAsTaskReviewTests : ActorQueueTestKit
+{
+    [Fact]
+    public async Task The_first_task_of_an_acquire_gets_its_lease_after_a_second_AsTask_was_refused()
+    {
+        using var limiter = new ConcurrencyLimiter(1, name: "review-second-astask", system: Sys);
+        var held = await Within(limiter.AcquireAsync("holder").AsTask());
+        var pending = limiter.AcquireAsync("misused");
+        var first = pending.AsTask();
+        Assert.Throws<InvalidOperationException>(() => { _ = pending.AsTask(); });
+        await Eventually(() => limiter.WaitingCount == 1, "the acquire is queued");
+
+        held.Dispose();
+
+        using var lease = await Within(first); // main: TimeoutException, the grant went to the refused task
+        Assert.Equal(1, limiter.RunningCount);
+    }
+}
