@@ -18,8 +18,9 @@ namespace ActorQueue.Coordination;
 /// captured execution or scheduling context) share one <see cref="Uncommon"/> object made when first needed. A waiter
 /// is what every waiting caller costs: this keeps 24 bytes off each (docs/ARCHITECTURE.md, <c>FacadeWaiter</c>). The
 /// protocol is the core's: whoever completes writes the outcome, marks it written (<see cref="_completed"/> = 2), then
-/// swaps the continuation slot from empty to <see cref="CompletedMark"/>; the awaiter writes its state and contexts,
-/// then swaps its continuation in. Whoever finds the other's value there schedules the continuation.
+/// swaps the continuation slot from empty to <see cref="CompletedMark"/>; the awaiter, finding the slot empty, writes
+/// its state and contexts, then swaps its continuation in (a second await is refused without touching the first's).
+/// Whoever finds the other's value there schedules the continuation.
 /// </remarks>
 /// <typeparam name="TResult">What the awaiting caller gets for a grant.</typeparam>
 internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<TResult>, IUndeliverableRequest
@@ -135,29 +136,33 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     {
         ArgumentNullException.ThrowIfNull(continuation);
         CheckToken(token);
-        if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 && ExecutionContext.Capture() is { } context)
-        {
-            GetUncommon().ExecutionContext = context;
-        }
-
+        var context = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+        object? scheduling = null;
         if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0)
         {
-            if (SynchronizationContext.Current is { } synchronization && synchronization.GetType() != typeof(SynchronizationContext))
-            {
-                GetUncommon().SchedulingContext = synchronization;
-            }
-            else if (TaskScheduler.Current != TaskScheduler.Default)
-            {
-                GetUncommon().SchedulingContext = TaskScheduler.Current;
-            }
+            scheduling = SynchronizationContext.Current is { } synchronization && synchronization.GetType() != typeof(SynchronizationContext)
+                ? synchronization
+                : TaskScheduler.Current != TaskScheduler.Default ? TaskScheduler.Current : null;
         }
 
-        // State and contexts before the continuation: whoever completes reads them once it finds the continuation.
-        _continuationState = state;
-        var found = Interlocked.CompareExchange(ref _continuation, continuation, null);
+        var found = Volatile.Read(ref _continuation);
         if (found is null)
         {
-            return;
+            // State and contexts only into an empty slot (a refused second await must not change the first's), and
+            // before the continuation: whoever completes reads them once it finds the continuation.
+            if (context is not null || scheduling is not null)
+            {
+                var uncommon = GetUncommon();
+                uncommon.ExecutionContext = context;
+                uncommon.SchedulingContext = scheduling;
+            }
+
+            _continuationState = state;
+            found = Interlocked.CompareExchange(ref _continuation, continuation, null);
+            if (found is null)
+            {
+                return;
+            }
         }
 
         if (!ReferenceEquals(found, CompletedMark))
@@ -165,7 +170,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
             throw new InvalidOperationException("A waiter is awaited once.");
         }
 
-        Schedule(continuation, state); // completed first: nobody else will
+        Schedule(continuation, state, context, scheduling); // completed first: nobody else will
     }
 
     /// <summary>The failure for a waiter that reached an actor already stopped.</summary>
@@ -216,21 +221,22 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         var continuation = Volatile.Read(ref _continuation) ?? Interlocked.CompareExchange(ref _continuation, CompletedMark, null);
         if (continuation is not null)
         {
-            Schedule(continuation, _continuationState);
+            var uncommon = _uncommon;
+            Schedule(continuation, _continuationState, uncommon?.ExecutionContext, uncommon?.SchedulingContext);
         }
     }
 
-    /// <summary>Runs <paramref name="continuation"/> asynchronously: on the thread pool, or in the context its awaiter captured.</summary>
-    private void Schedule(Action<object?> continuation, object? state)
+    /// <summary>Runs <paramref name="continuation"/> asynchronously: on the thread pool, or in the contexts its awaiter captured.</summary>
+    private static void Schedule(Action<object?> continuation, object? state, ExecutionContext? context, object? scheduling)
     {
-        if (_uncommon is not { } uncommon || (uncommon.ExecutionContext is null && uncommon.SchedulingContext is null))
+        if (context is null && scheduling is null)
         {
             ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: true);
             return;
         }
 
-        var scheduled = new ScheduledContinuation(continuation, state, uncommon.ExecutionContext);
-        switch (uncommon.SchedulingContext)
+        var scheduled = new ScheduledContinuation(continuation, state, context);
+        switch (scheduling)
         {
             case SynchronizationContext synchronization:
                 synchronization.Post(ScheduledContinuation.Post, scheduled);
