@@ -16,7 +16,7 @@ namespace ActorQueue.Coordination;
 /// The completion is written out here rather than kept in a <see cref="ManualResetValueTaskSourceCore{TResult}"/>: a
 /// waiter is awaited once and never reset, so it needs no version, and the parts most waits never use (a failure, a
 /// captured execution or scheduling context) share one <see cref="Uncommon"/> object made when first needed. A waiter
-/// is what every waiting caller costs: this keeps 24 bytes off each (docs/ARCHITECTURE.md, <c>FacadeWaiter</c>). The
+/// is what every waiting caller costs: this keeps 16–24 bytes off each (docs/ARCHITECTURE.md, <c>FacadeWaiter</c>). The
 /// protocol is the core's: whoever completes writes the outcome, marks it written (<see cref="_completed"/> = 2), then
 /// swaps the continuation slot from empty to <see cref="CompletedMark"/>; the awaiter, finding the slot empty, writes
 /// its state and contexts, then swaps its continuation in (a second await is refused without touching the first's).
