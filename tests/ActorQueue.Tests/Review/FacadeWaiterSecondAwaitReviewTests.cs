@@ -9,6 +9,7 @@ namespace ActorQueue.Tests.Review;
 /// OnCompleted must fail by itself and leave the first awaiter alone, as the core does (it writes the state only when
 /// the continuation slot is still empty). The hand-written OnCompleted writes <c>_continuationState</c> before it
 /// learns the slot is taken, so the first awaiter's continuation later runs with the second awaiter's state.
+/// Fixed in 830f820: state and contexts are written only into an empty slot.
 /// </summary>
 public class FacadeWaiterSecondAwaitReviewTests
 {

@@ -8,6 +8,7 @@ namespace ActorQueue.Tests.Review;
 /// ManualResetValueTaskSourceCore did) must leave the first task working. The hand-written FacadeWaiter.OnCompleted
 /// overwrites the continuation state before it finds the slot taken, so the grant completes the refused second task:
 /// the first never completes and its lease, held by a task nobody can see, is never released.
+/// Fixed in 830f820: state and contexts are written only into an empty slot.
 /// </summary>
 public sealed class LimiterSecondAsTaskReviewTests : ActorQueueTestKit
 {
