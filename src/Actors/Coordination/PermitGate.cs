@@ -16,7 +16,7 @@ namespace ActorQueue.Coordination;
 /// gate never reads it.
 /// </remarks>
 [DebuggerDisplay("in use {Snapshot.InUse}, waiting {Waiting}, open {IsOpen}")]
-internal sealed class PermitGate
+internal sealed partial class PermitGate
 {
     /// <summary>The owner's side: mirrors, books, telemetry, rejection exceptions.</summary>
     private readonly IPermitGateListener _listener;
@@ -204,38 +204,6 @@ internal sealed class PermitGate
     }
 
     /// <summary>
-    /// Gives <paramref name="policy"/> a new limit. Held permits stay held; queued waiters that can never fit now fail
-    /// (<see cref="PermitRejectionKind.ExceedsLimit"/>); waiters that fit now are granted in order.
-    /// </summary>
-    public void Resize(IPermitPolicy policy, long limit)
-    {
-        var index = _policies.IndexOf(policy);
-        if (index < 0)
-        {
-            throw new ArgumentException("The policy is not one of this gate's.", nameof(policy));
-        }
-
-        policy.Resize(limit);
-        var now = PolicyTime();
-        var tooLarge = _waiters.RemoveWhere(waiter => _policies.Cost(index, waiter.Demand) > policy.Limit);
-        Publish(now);
-        foreach (var waiter in tooLarge)
-        {
-            Reject(waiter, PermitRejectionKind.ExceedsLimit, index);
-        }
-
-        Pump(now);
-        Finish();
-    }
-
-    /// <summary>Bounds the queue anew; waiters already queued beyond the new bound stay (only newcomers see it).</summary>
-    public void SetMaxQueued(int? maxQueued)
-    {
-        _bound.Set(maxQueued);
-        Finish();
-    }
-
-    /// <summary>
     /// The owner's timer fired, or something outside the gate changed what its policies answer: waiters past their
     /// deadline fail (<see cref="PermitRejectionKind.TimedOut"/>), then whoever fits now is granted.
     /// </summary>
@@ -254,67 +222,6 @@ internal sealed class PermitGate
 
         Pump(PolicyTime());
         Finish();
-    }
-
-    /// <summary>Stops granting (recovering): newcomers queue or are rejected, nobody is granted.</summary>
-    public void Close()
-    {
-        IsOpen = false;
-        Finish();
-    }
-
-    /// <summary>Grants again, starting with the waiters that fit now, in order.</summary>
-    public void Open()
-    {
-        IsOpen = true;
-        Pump(PolicyTime());
-        Finish();
-    }
-
-    /// <summary>Counts a hold the gate did not grant (announced by a member after a hand-over), even beyond the limit.</summary>
-    public void Adopt(PermitDemand held)
-    {
-        var now = PolicyTime();
-        _policies.Take(held, now);
-        Publish(now);
-        Finish();
-    }
-
-    /// <summary>
-    /// Puts a waiter back at the tail of its priority, past any bound (a recovered wait; a notified condition waiter
-    /// queueing for its lock). It keeps a deadline entry it still has; it gets no new one.
-    /// </summary>
-    public void Requeue(PermitWaiter waiter)
-    {
-        Debug.Assert(!waiter.IsQueued, "A requeued waiter stands in no queue.");
-        _waiters.Enqueue(waiter);
-        var now = PolicyTime();
-        Publish(now);
-        Pump(now);
-        Finish();
-    }
-
-    /// <summary>Fails every waiter, in serving order, with <paramref name="kind"/>; the queue is empty afterwards.</summary>
-    public void RejectAll(PermitRejectionKind kind)
-    {
-        foreach (var waiter in RemoveWhere(static _ => true))
-        {
-            Reject(waiter, kind, 0);
-        }
-
-        Finish();
-    }
-
-    /// <summary>
-    /// Takes the waiters that match out of the queue, untold and without granting anyone (its owner hands them on, and
-    /// the rest are about to be rejected); higher priority first, oldest first within one.
-    /// </summary>
-    public List<PermitWaiter> RemoveWhere(Predicate<PermitWaiter> match)
-    {
-        var removed = _waiters.RemoveWhere(match);
-        Publish(PolicyTime());
-        Finish();
-        return removed;
     }
 
     /// <summary>Grants the head while it fits, in order; a head that does not fit blocks the ones behind it.</summary>
