@@ -41,6 +41,7 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
         : base(gatekeeper)
     {
         System.Diagnostics.Debug.Assert(permits > 0, "the facade validates the weight");
+        System.Diagnostics.Debug.Assert(timeout != TimeSpan.MinValue, "the facade rejects negative timeouts; MinValue's ticks mark none");
         Source = source;
         _permits = permits;
         _timeoutTicks = timeout is { } wait ? wait.Ticks : NoTimeout;
