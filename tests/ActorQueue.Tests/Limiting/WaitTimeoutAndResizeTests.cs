@@ -46,6 +46,26 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
     }
 
     [Fact]
+    public async Task A_gatekeeper_restart_keeps_a_waiting_callers_deadline()
+    {
+        using var limiter = TimedLimiter(1, TimeSpan.FromSeconds(10), "restart-deadline");
+        var holder = await limiter.AcquireAsync();
+        var waiting = limiter.AcquireAsync(permits: 1, source: "caller").AsTask();
+        Assert.Equal(1, (await this.StatusOf(limiter)).Waiting);
+        _clock.Advance(TimeSpan.FromSeconds(8));
+
+        // A handler throws: the restarted gatekeeper serves the carried caller, which has 2 s of its 10 left.
+        limiter.Gatekeeper.Tell(new Review.RestartForgetsResizeReviewTests.ThrowingRequest(limiter.Gatekeeper), Akka.Actor.ActorRefs.NoSender);
+        Assert.Equal(1, (await this.StatusOf(limiter)).Waiting);
+        _clock.Advance(TimeSpan.FromSeconds(2));
+
+        var error = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting)); // not 10 s more
+        Assert.Equal(TimeSpan.FromSeconds(10), error.WaitTimeout);
+        holder.Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.WaitingCount == 0, "nothing leaked");
+    }
+
+    [Fact]
     public async Task A_zero_wait_timeout_is_rejected_if_it_would_wait_and_granted_if_a_permit_is_free()
     {
         using var limiter = TimedLimiter(1, null, "no-wait");
