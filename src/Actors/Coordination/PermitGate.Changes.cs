@@ -90,6 +90,20 @@ internal sealed partial class PermitGate
     }
 
     /// <summary>
+    /// As <see cref="RemoveWhere"/>, each waiter with how long it may still wait (<c>null</c> for ever): read before the
+    /// gate forgets the deadlines of waiters no longer queued (a restarting gatekeeper carries them over).
+    /// </summary>
+    public List<(PermitWaiter Waiter, TimeSpan? TimeLeft)> RemoveWithTimeLeft(Predicate<PermitWaiter> match)
+    {
+        var removed = _waiters.RemoveWhere(match);
+        var now = _deadlines.IsEmpty ? TimeSpan.Zero : Now;
+        var withTimeLeft = removed.ConvertAll(waiter => (waiter, _deadlines.DeadlineOf(waiter) is { } deadline ? deadline - now : (TimeSpan?)null));
+        Publish(PolicyTime());
+        Finish();
+        return withTimeLeft;
+    }
+
+    /// <summary>
     /// Takes the waiters that match out of the queue, untold and without granting anyone (its owner hands them on, and
     /// the rest are about to be rejected); higher priority first, oldest first within one.
     /// </summary>

@@ -133,7 +133,7 @@ internal sealed partial class PermitGate
             Invariant.That(_waiters.Count < MaxQueued.GetValueOrDefault(int.MaxValue), "a waiter queues only below max_queued");
             if (waiter.Timeout is { } timeout && timeout != Timeout.InfiniteTimeSpan)
             {
-                _deadlines.Add(waiter, timeout, Now);
+                _deadlines.Add(waiter, waiter.TimeLeft ?? timeout, Now);
             }
 
             _waiters.Enqueue(waiter);

@@ -31,6 +31,12 @@ internal abstract class PermitWaiter : WaiterNode<PermitWaiter>
     /// <summary>How long it may wait: <c>null</c> for ever, <see cref="TimeSpan.Zero"/> not at all.</summary>
     public virtual TimeSpan? Timeout => null;
 
+    /// <summary>
+    /// How long it may still wait when a gate queues it: its <see cref="Timeout"/>, or what was left of it for a waiter
+    /// carried over from a gate that had it queued (a restarted gatekeeper's).
+    /// </summary>
+    public virtual TimeSpan? TimeLeft => Timeout;
+
     /// <summary>Who waits (a flow token, a borrower, an actor); <c>null</c> for an anonymous facade caller.</summary>
     public virtual object? Owner => null;
 

@@ -22,6 +22,25 @@ internal sealed class WaiterDeadlines(Predicate<PermitWaiter> isQueued)
         }
     }
 
+    /// <summary>The deadline recorded for <paramref name="waiter"/>, if any (a scan: for a restart's carry-over, not the serving path).</summary>
+    public TimeSpan? DeadlineOf(PermitWaiter waiter)
+    {
+        if (_entries is null)
+        {
+            return null;
+        }
+
+        foreach (var (element, deadline) in _entries.UnorderedItems)
+        {
+            if (ReferenceEquals(element, waiter))
+            {
+                return deadline;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Takes the next live waiter whose deadline is at or before <paramref name="now"/>.</summary>
     public bool TryTakeDue(TimeSpan now, out PermitWaiter waiter)
     {

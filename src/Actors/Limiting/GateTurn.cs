@@ -53,7 +53,8 @@ internal interface IGateTurnOwner
 /// gatekeeper would answer it (an acquire rejected as disposed, a status given; the rest to dead letters) — a message
 /// that reached the mailbox before a <c>PoisonPill</c> is answered, never dropped — and the turn is sealed.</item>
 /// <item>A restart carries the facade callers the old gate had queued over to the next instance (<see cref="CarryOver"/>),
-/// ahead of what was left in the turn: one actor's bad message does not fail unrelated callers.</item>
+/// ahead of what was left in the turn, each with what was left of its wait timeout: one actor's bad message does not
+/// fail unrelated callers, nor give them their whole wait again.</item>
 /// </list>
 /// </summary>
 internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)

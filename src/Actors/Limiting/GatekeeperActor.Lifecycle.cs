@@ -107,7 +107,24 @@ internal sealed partial class GatekeeperActor
 
             // Facade callers still waiting are offered to the next instance first (it holds the turn meanwhile): a handler
             // that threw is not their failure. Actors' waits are forgotten with the books (they are failed below).
-            _turn?.CarryOver(_gate.RemoveWhere(static waiter => waiter is AcquireRequest).Cast<AcquireRequest>().ToList());
+            // Each keeps what is left of its wait: a restart does not give it its whole timeout again.
+            // (Only a gatekeeper with a turn: one with rates fails them below, as before.)
+            if (_turn is not null)
+            {
+                var carried = new List<AcquireRequest>();
+                foreach (var (waiter, left) in _gate.RemoveWithTimeLeft(static waiter => waiter is AcquireRequest))
+                {
+                    var request = (AcquireRequest)waiter;
+                    if (left is { } timeLeft)
+                    {
+                        request.CarryTimeLeft(timeLeft);
+                    }
+
+                    carried.Add(request);
+                }
+
+                _turn.CarryOver(carried);
+            }
         }
         else
         {

@@ -67,6 +67,9 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
     /// <inheritdoc />
     public override TimeSpan? Timeout => _timeoutTicks == NoTimeout ? null : TimeSpan.FromTicks(_timeoutTicks);
 
+    /// <inheritdoc />
+    public override TimeSpan? TimeLeft => _uncommon?.TimeLeft ?? Timeout;
+
     /// <summary>
     /// Present only when someone listens to the tracer: completes with the waiting count (this request included)
     /// when the request has to wait, or with -1 when it does not, so the facade opens a wait span only for a real wait.
@@ -91,6 +94,12 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
 
     /// <inheritdoc />
     public bool Announced { get; set; }
+
+    /// <summary>
+    /// A restarting gatekeeper carries this request over with <paramref name="left"/> of its wait (at least a tick, so
+    /// one already due times out at the next gate's first wake rather than being refused as a request that would wait).
+    /// </summary>
+    public void CarryTimeLeft(TimeSpan left) => (_uncommon ??= new Uncommon()).TimeLeft = left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
 
     /// <summary>Where the granted lease goes back; set by whoever serves the request, before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
@@ -136,6 +145,8 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
         public TaskCompletionSource<int>? QueuedSignal;
 
         public TimeSpan? RetryAfter;
+
+        public TimeSpan? TimeLeft;
     }
 }
 
