@@ -95,9 +95,10 @@ internal sealed partial class PermitGate
     /// </summary>
     public List<(PermitWaiter Waiter, TimeSpan? TimeLeft)> RemoveWithTimeLeft(Predicate<PermitWaiter> match)
     {
-        var removed = _waiters.RemoveWhere(match);
-        var now = _deadlines.IsEmpty ? TimeSpan.Zero : Now;
-        var withTimeLeft = removed.ConvertAll(waiter => (waiter, _deadlines.DeadlineOf(waiter) is { } deadline ? deadline - now : (TimeSpan?)null));
+        var deadlines = _deadlines.ByWaiter();
+        var now = deadlines.Count == 0 ? TimeSpan.Zero : Now;
+        var withTimeLeft = _waiters.RemoveWhere(match)
+            .ConvertAll(waiter => (waiter, deadlines.TryGetValue(waiter, out var deadline) ? deadline - now : (TimeSpan?)null));
         Publish(PolicyTime());
         Finish();
         return withTimeLeft;

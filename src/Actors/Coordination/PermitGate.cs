@@ -131,9 +131,9 @@ internal sealed partial class PermitGate
         else
         {
             Invariant.That(_waiters.Count < MaxQueued.GetValueOrDefault(int.MaxValue), "a waiter queues only below max_queued");
-            if (waiter.Timeout is { } timeout && timeout != Timeout.InfiniteTimeSpan)
+            if (waiter.TimeLeft is { } timeLeft && timeLeft != Timeout.InfiniteTimeSpan)
             {
-                _deadlines.Add(waiter, waiter.TimeLeft ?? timeout, Now);
+                _deadlines.Add(waiter, timeLeft, Now); // its timeout, or what a carried waiter had left of it
             }
 
             _waiters.Enqueue(waiter);

@@ -22,23 +22,19 @@ internal sealed class WaiterDeadlines(Predicate<PermitWaiter> isQueued)
         }
     }
 
-    /// <summary>The deadline recorded for <paramref name="waiter"/>, if any (a scan: for a restart's carry-over, not the serving path).</summary>
-    public TimeSpan? DeadlineOf(PermitWaiter waiter)
+    /// <summary>Every recorded deadline by its waiter, stale ones included (one pass: for a restart's carry-over, not the serving path).</summary>
+    public Dictionary<PermitWaiter, TimeSpan> ByWaiter()
     {
-        if (_entries is null)
+        var byWaiter = new Dictionary<PermitWaiter, TimeSpan>(ReferenceEqualityComparer.Instance);
+        if (_entries is not null)
         {
-            return null;
-        }
-
-        foreach (var (element, deadline) in _entries.UnorderedItems)
-        {
-            if (ReferenceEquals(element, waiter))
+            foreach (var (waiter, deadline) in _entries.UnorderedItems)
             {
-                return deadline;
+                byWaiter.TryAdd(waiter, deadline);
             }
         }
 
-        return null;
+        return byWaiter;
     }
 
     /// <summary>Takes the next live waiter whose deadline is at or before <paramref name="now"/>.</summary>

@@ -9,7 +9,8 @@ public class FacadeWaiterTests
     [ThreadStatic]
     private static bool _insideGrant;
 
-    private sealed class LeaseWaiter() : FacadeWaiter<long>(ActorRefs.Nobody)
+    /// <summary>A facade waiter alone (no actor serves it): a grant completes it with the lease number (also for the review's tests).</summary>
+    internal sealed class LeaseWaiter() : FacadeWaiter<long>(ActorRefs.Nobody)
     {
         public override void Undelivered() => Fail(new ObjectDisposedException("test"));
 
