@@ -90,7 +90,10 @@ internal static class Runner
                     measured[(scenario, subject)].Add(value);
                     if (samples)
                     {
-                        log.WriteLine($"  {scenario.Name,-26} {subject.Name,-14} {value,16:N0}  pool threads {ThreadPool.ThreadCount}");
+                        // CPU over wall time: near 1 when one thread did the work, near the core count when all did.
+                        var costs = LastCosts;
+                        var busy = costs.WallMicroseconds > 0 ? costs.CpuMicroseconds / costs.WallMicroseconds : 0;
+                        log.WriteLine($"  {scenario.Name,-26} {subject.Name,-14} {value,16:N0}  pool threads {ThreadPool.ThreadCount}, cpu {costs.CpuMicroseconds:0.000} us/op, cpu/wall {busy:0.00}");
                     }
                 }
             }

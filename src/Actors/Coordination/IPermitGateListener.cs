@@ -6,7 +6,7 @@ namespace ActorQueue.Coordination;
 /// </summary>
 internal interface IPermitGateListener
 {
-    /// <summary>The counts changed. Called after every change and before any waiter hears of it.</summary>
+    /// <summary>The counts changed. Called after every change (a release that grants at once: with its grant) and before any waiter hears of it.</summary>
     void Publish(in PermitSnapshot now);
 
     /// <summary><paramref name="waiter"/> now stands in the queue (published already; it is told next).</summary>

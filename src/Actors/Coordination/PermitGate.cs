@@ -137,9 +137,10 @@ internal sealed partial class PermitGate
             }
 
             _waiters.Enqueue(waiter);
-            Publish(now);
+            var queued = SnapshotAt(now);
+            _listener.Publish(queued);
             _listener.Queued(waiter);
-            waiter.OnQueued(SnapshotAt(now));
+            waiter.OnQueued(queued);
             outcome = OfferOutcome.Queued;
         }
 
@@ -184,9 +185,11 @@ internal sealed partial class PermitGate
     {
         var now = PolicyTime();
         _policies.Release(held, now);
+        if (!Pump(now))
+        {
+            Publish(now); // a grant publishes the counts after it, so a release that grants at once is published with it
+        }
 
-        Publish(now);
-        Pump(now);
         Finish();
     }
 
@@ -225,18 +228,23 @@ internal sealed partial class PermitGate
     }
 
     /// <summary>Grants the head while it fits, in order; a head that does not fit blocks the ones behind it.</summary>
-    private void Pump(TimeSpan now)
+    /// <returns>Whether it granted (or tried to grant) anyone: then the counts were published.</returns>
+    private bool Pump(TimeSpan now)
     {
         if (!IsOpen)
         {
-            return;
+            return false;
         }
 
+        var granted = false;
         while (_waiters.Head is { } head && _policies.CanTake(head.Demand, now))
         {
             _waiters.Remove(head);
             Grant(head, waited: true, now);
+            granted = true;
         }
+
+        return granted;
     }
 
     /// <summary>

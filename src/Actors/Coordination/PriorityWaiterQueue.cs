@@ -12,7 +12,13 @@ namespace ActorQueue.Coordination;
 internal sealed class PriorityWaiterQueue
 {
     /// <summary>The levels, highest priority first; level 0 is always among them.</summary>
-    private readonly List<Level> _levels = [new Level(0)];
+    private readonly List<Level> _levels;
+
+    /// <summary>Level 0, always kept: with no other level (nobody uses priorities) it is the whole queue, found without a search.</summary>
+    private readonly Level _zero = new(0);
+
+    /// <summary>An empty queue, with level 0 only.</summary>
+    public PriorityWaiterQueue() => _levels = [_zero];
 
     /// <summary>How many waiters stand in the queue, over all levels.</summary>
     public int Count { get; private set; }
@@ -133,9 +139,9 @@ internal sealed class PriorityWaiterQueue
 
     private Level? Find(int priority)
     {
-        if (priority == 0 && _levels.Count == 1)
+        if (_levels.Count == 1)
         {
-            return _levels[0];
+            return priority == 0 ? _zero : null;
         }
 
         foreach (var level in _levels)
@@ -151,6 +157,11 @@ internal sealed class PriorityWaiterQueue
 
     private Level HighestNonEmpty()
     {
+        if (_levels.Count == 1 && !_zero.Queue.IsEmpty)
+        {
+            return _zero;
+        }
+
         foreach (var level in _levels)
         {
             if (!level.Queue.IsEmpty)

@@ -83,7 +83,11 @@ internal sealed partial class GatekeeperActor
                 back = _slots.InUse - held;
             }
 
-            _slots.Release(back, TimeSpan.Zero);
+            if (back != 0)
+            {
+                _slots.Release(back, TimeSpan.Zero);
+            }
+
             _settings.Counts.NoteHeld(held);
             System.Diagnostics.Debug.Assert(_slots.InUse == held, "The loan's held count is the pool's, once the loan is reclaimed.");
             _telemetry.Absorb(held);

@@ -278,9 +278,14 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// </summary>
     private void Lend()
     {
+        if (_gate.Waiting != 0)
+        {
+            return; // under contention: read nothing more
+        }
+
         var held = (int)_slots.InUse;
         var limit = (int)Math.Min(_slots.Limit, _settings.Counts.MaxRunning);
-        if (_gate.Waiting != 0 || !_gate.IsOpen || held > limit || _settings.Counts.Loan.HasAnnounced)
+        if (!_gate.IsOpen || held > limit || _settings.Counts.Loan.HasAnnounced)
         {
             return;
         }

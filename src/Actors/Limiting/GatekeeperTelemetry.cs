@@ -25,8 +25,16 @@ internal sealed class GatekeeperTelemetry(string metricName)
             return;
         }
 
-        ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
-        ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
+        if (ActorQueueTelemetry.LimiterAcquiredCounter.Enabled)
+        {
+            ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _tag);
+        }
+
+        if (ActorQueueTelemetry.LimiterPermitsGrantedCounter.Enabled)
+        {
+            ActorQueueTelemetry.LimiterPermitsGrantedCounter.Add(grant.Demand.Permits, _tag);
+        }
+
         if (waiter.ArrivedAt != 0)
         {
             // 0: it queued while nobody recorded wait times, so its wait is unknown.
@@ -92,12 +100,12 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
     public void Meter(long running, int waiting)
     {
-        if (running != _metered.Running)
+        if (running != _metered.Running && ActorQueueTelemetry.LimiterRunningCounter.Enabled)
         {
             ActorQueueTelemetry.LimiterRunningCounter.Add((int)(running - _metered.Running), _tag);
         }
 
-        if (waiting != _metered.Waiting)
+        if (waiting != _metered.Waiting && ActorQueueTelemetry.LimiterWaitingCounter.Enabled)
         {
             ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _metered.Waiting, _tag);
         }

@@ -47,6 +47,23 @@ public class PermitGateTests
     }
 
     [Fact]
+    public void A_release_publishes_once_with_the_grant_it_makes_or_alone_when_it_grants_nobody()
+    {
+        var gate = NewGate(2);
+        Offer(gate, "a", permits: 2);
+        Offer(gate, "b", permits: 2);
+        _listener.Log.Clear();
+
+        gate.Release(new PermitDemand(2)); // b fits: the counts go out once, with its grant
+        Assert.Equal(["publish 2/0", "granting b", "granted b"], _listener.Log);
+
+        _listener.Log.Clear();
+        gate.Release(new PermitDemand(2)); // nobody waits: the release is published alone
+        Assert.Equal(["publish 0/0"], _listener.Log);
+        Assert.Equal(new PermitSnapshot(0, 2, 0), _listener.Published);
+    }
+
+    [Fact]
     public void Waiters_are_granted_in_arrival_order_within_a_priority()
     {
         var gate = NewGate(1);
@@ -240,7 +257,7 @@ public class PermitGateTests
         Assert.False(cancelling.IsGranted);
         Assert.True(next.IsGranted);
         Assert.Equal((1L, 2L), (pool.InUse, window.InUse)); // holder and next in the window; the lost grant gave its share back
-        Assert.Equal(["publish 0/2", "publish 1/1", "granting cancelling", "lost cancelling", "publish 0/1", "publish 1/0", "granting next", "granted next"], _listener.Log);
+        Assert.Equal(["publish 1/1", "granting cancelling", "lost cancelling", "publish 0/1", "publish 1/0", "granting next", "granted next"], _listener.Log);
     }
 
     [Fact]
