@@ -53,17 +53,27 @@ internal static class LimitScenarios
         QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
     });
 
-    /// <summary>Ours through its PartitionedRateLimiter view, so both sides run the same loop; the idle timeout outlasts a run.</summary>
-    private static PartitionedRateLimiter<int> NewPartitioned(ActorSystem system) =>
-        new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(2), TimeSpan.FromMinutes(10), system: system).AsPartitionedRateLimiter<int>(key => key);
+    /// <summary>
+    /// Ours through its PartitionedRateLimiter view, so both sides run the same loop; the idle timeout outlasts a run.
+    /// Disposing the view leaves the limiter running, so the limiter is the owner each measurement disposes (and awaits)
+    /// after its timed part: dropped instead, it was stopped by its finalizer during a later measurement — a peer's.
+    /// </summary>
+    private static (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) NewPartitioned(ActorSystem system)
+    {
+        var limiter = new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(2), TimeSpan.FromMinutes(10), system: system);
+        return (limiter.AsPartitionedRateLimiter<int>(key => key), limiter);
+    }
 
-    private static PartitionedRateLimiter<int> NewPartitionedRateLimiter() =>
-        PartitionedRateLimiter.Create<int, int>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new RateLimitingOptions
+    private static (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) NewPartitionedRateLimiter()
+    {
+        var limiter = PartitionedRateLimiter.Create<int, int>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new RateLimitingOptions
         {
             PermitLimit = 2,
             QueueLimit = int.MaxValue,
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
         }));
+        return (limiter, limiter);
+    }
 
     private static async Task<double> WeightedLoop(AqLimiter limiter, int operations)
     {
@@ -126,9 +136,10 @@ internal static class LimitScenarios
         }
     }
 
-    private static async Task<double> PartitionedLoop(PartitionedRateLimiter<int> limiter, int operations)
+    private static async Task<double> PartitionedLoop((PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) made, int operations)
     {
-        using (limiter)
+        var limiter = made.Limiter;
+        await using (made.Owner)
         {
             return await Runner.OpsPerSecond(operations, async () =>
             {
@@ -140,9 +151,10 @@ internal static class LimitScenarios
         }
     }
 
-    private static async Task<double> PartitionedContended(int tasks, int perTask, PartitionedRateLimiter<int> limiter)
+    private static async Task<double> PartitionedContended(int tasks, int perTask, (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) made)
     {
-        using (limiter)
+        var limiter = made.Limiter;
+        await using (made.Owner)
         {
             return await Parallel(tasks, perTask, async (task, _) =>
             {
@@ -153,9 +165,10 @@ internal static class LimitScenarios
     }
 
     /// <summary>What one partition costs once used and idle: each of many keys taken and given back, then measured before any idle timeout.</summary>
-    private static async Task<double> IdlePartitionBytes(PartitionedRateLimiter<int> limiter)
+    private static async Task<double> IdlePartitionBytes((PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) made)
     {
-        using (limiter)
+        var limiter = made.Limiter;
+        await using (made.Owner)
         {
             var before = GC.GetTotalMemory(forceFullCollection: true);
             for (var key = 0; key < IdlePartitions; key++)
