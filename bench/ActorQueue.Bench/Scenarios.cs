@@ -112,6 +112,11 @@ internal static class Scenarios
         {
             yield return scenario;
         }
+
+        foreach (var scenario in WaitingPathScenarios.All(system, sizes))
+        {
+            yield return scenario;
+        }
     }
 
     internal static RateLimitingLimiter NewRateLimiter(int permits) => new(new ConcurrencyLimiterOptions
