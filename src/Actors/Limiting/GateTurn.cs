@@ -85,8 +85,7 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     public bool TryRelease(int permits)
     {
         // A free turn runs the release at once, without the op a busy one needs.
-        return TryRunNow((Turn: this, Permits: permits), static release => release.Turn.Release(release.Permits))
-            || Submit(new ReleaseOp(permits));
+        return TryReleaseNow(permits) || Submit(new ReleaseOp(permits));
     }
 
     /// <summary>
@@ -272,6 +271,9 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
                 break;
         }
     }
+
+    /// <inheritdoc />
+    protected override void RunReleaseNow(int permits) => Release(permits);
 
     private void Release(int permits)
     {

@@ -137,10 +137,12 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
     public void GiveBack() => Continue(null, ran: 0);
 
     /// <summary>
-    /// Runs <paramref name="action"/> at once if the turn is free, as an op would run but without making one (a release's
-    /// fast path); its fault is contained like an op's. <c>false</c> when the turn is taken, sealed or not open.
+    /// Releases <paramref name="permits"/> at once if the turn is free (<see cref="RunReleaseNow"/>), as a release op
+    /// would run but without making one (a lease's release, the fast path); its fault is contained like an op's.
+    /// <c>false</c> when the turn is taken, sealed or not open.
     /// </summary>
-    protected bool TryRunNow<TState>(TState state, Action<TState> action)
+    /// <remarks>Not generic over a state and a delegate: a state holding a reference made it shared generic code, which looked its instantiation up at run time on every release.</remarks>
+    protected bool TryReleaseNow(int permits)
     {
         if (!TryTake())
         {
@@ -149,7 +151,7 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
 
         try
         {
-            action(state);
+            RunReleaseNow(permits);
         }
         catch (Exception error)
         {
@@ -189,6 +191,9 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
 
     /// <summary>Owner: runs one op.</summary>
     protected abstract void Run(ITurnOp op);
+
+    /// <summary>Owner, in <see cref="TryReleaseNow"/>: gives <paramref name="permits"/> back, as a release op would.</summary>
+    protected abstract void RunReleaseNow(int permits);
 
     /// <summary>Owner, about to give the turn back with nothing pushed: the partition lends its free permits.</summary>
     protected abstract void Resting();

@@ -27,6 +27,22 @@ public sealed class TurnInboxTests
     }
 
     [Fact]
+    public void A_release_now_runs_in_a_free_turn_like_an_op_and_is_refused_by_a_taken_one()
+    {
+        var inbox = new RecordingInbox();
+
+        Assert.True(inbox.ReleaseNow(2));
+        Assert.Equal(["Taken", "Release 2 now", "Resting"], inbox.Events);
+        Assert.False(inbox.IsTaken, "the turn is given back");
+
+        Assert.True(inbox.TryTake());
+        Assert.False(inbox.ReleaseNow(1)); // the caller pushes a release op instead
+        inbox.GiveBack();
+        Assert.Equal(["Taken", "Release 2 now", "Resting", "Taken", "Resting"], inbox.Events);
+        Assert.Equal(0, inbox.ProtocolViolations);
+    }
+
+    [Fact]
     public void Ops_pushed_to_a_taken_turn_wait_for_its_owner_and_run_in_push_order()
     {
         var inbox = new RecordingInbox();
@@ -415,6 +431,23 @@ public sealed class TurnInboxTests
             {
                 OnFirstResting = null;
                 once();
+            }
+        }
+
+        /// <summary>The fast release, from outside (it is protected).</summary>
+        public bool ReleaseNow(int permits) => TryReleaseNow(permits);
+
+        protected override void RunReleaseNow(int permits)
+        {
+            Enter();
+            try
+            {
+                Expect(IsTaken, "A release ran while the turn is not taken");
+                Record($"Release {permits} now");
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inside);
             }
         }
 

@@ -100,7 +100,7 @@ internal sealed partial class Partition
 
         // A free turn runs the release at once, without the op a busy one needs. A partition holding permits is never
         // dropped, so never sealed.
-        if (TryRunNow((Partition: this, lease.Permits), static release => release.Partition.RunRelease(release.Permits)))
+        if (TryReleaseNow(lease.Permits))
         {
             return;
         }
@@ -115,6 +115,9 @@ internal sealed partial class Partition
 
     /// <inheritdoc />
     protected override void Taken() => Reclaim();
+
+    /// <inheritdoc />
+    protected override void RunReleaseNow(int permits) => RunRelease(permits);
 
     /// <inheritdoc />
     protected override void Pushing() => Loan.Announce();
