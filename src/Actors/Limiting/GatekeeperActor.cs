@@ -74,7 +74,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     {
         _settings = settings;
         _self = Self;
-        _telemetry = new GatekeeperTelemetry(settings.MetricName);
+        _telemetry = new GatekeeperTelemetry(settings.MetricName, _log);
         _lending = settings.Rates is null;
         _turn = _lending ? settings.Counts.Turn : null;
         _releaser = _turn is not null ? new PermitLoanReleaser(settings.Counts.Loan, _turn, Self, _telemetry)

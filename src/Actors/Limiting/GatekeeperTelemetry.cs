@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
+using Akka.Event;
 
 namespace ActorQueue.Actors;
 
@@ -8,7 +9,16 @@ namespace ActorQueue.Actors;
 /// A gatekeeper's metrics, tagged with the limiter's name only: a partition key is never a metric tag, since keys are
 /// unbounded and every distinct tag value is a time series kept for ever by the exporter.
 /// </summary>
-internal sealed class GatekeeperTelemetry(string metricName)
+/// <remarks>
+/// A metrics listener is the application's code, run by whoever records. Given a <paramref name="log"/> (a gatekeeper's
+/// own instance, which records inside its turn or message), a listener that throws from <see cref="Granted"/>,
+/// <see cref="Meter"/> or <see cref="Rejected"/> is logged and its measurement dropped: let into the turn, it left a
+/// waiter taken out of the queue and never told, or failed a rejected caller with the listener's exception. Without one
+/// (a facade's claims and returns, on the caller's own thread) it reaches the call that recorded.
+/// </remarks>
+/// <param name="metricName">The limiter's name, the metric tag.</param>
+/// <param name="log">Where a throwing listener is reported; <c>null</c> to let it through.</param>
+internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? log = null)
 {
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
@@ -18,6 +28,18 @@ internal sealed class GatekeeperTelemetry(string metricName)
 
     /// <summary>A grant: acquired, permits and the wait (0 for an immediate grant, nothing when its start was not measured).</summary>
     public void Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        try
+        {
+            GrantedCore(waiter, grant);
+        }
+        catch (Exception error) when (log is not null)
+        {
+            ListenerFailed(error);
+        }
+    }
+
+    private void GrantedCore(PermitWaiter waiter, in PermitGrant grant)
     {
         if (!grant.Waited)
         {
@@ -81,6 +103,18 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
     public void Rejected(PermitRejectionKind kind)
     {
+        try
+        {
+            RejectedCore(kind);
+        }
+        catch (Exception error) when (log is not null)
+        {
+            ListenerFailed(error);
+        }
+    }
+
+    private void RejectedCore(PermitRejectionKind kind)
+    {
         RateTelemetry.Rejections.Add(1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, RateTelemetry.ReasonOf(kind)));
         switch (kind)
         {
@@ -100,16 +134,27 @@ internal sealed class GatekeeperTelemetry(string metricName)
     /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
     public void Meter(long running, int waiting)
     {
-        if (running != _metered.Running && ActorQueueTelemetry.LimiterRunningCounter.Enabled)
-        {
-            ActorQueueTelemetry.LimiterRunningCounter.Add((int)(running - _metered.Running), _tag);
-        }
-
-        if (waiting != _metered.Waiting && ActorQueueTelemetry.LimiterWaitingCounter.Enabled)
-        {
-            ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting - _metered.Waiting, _tag);
-        }
-
+        // The counts first: a listener that throws must not make the next change add this one's delta again.
+        var (ran, waited) = (running - _metered.Running, waiting - _metered.Waiting);
         _metered = (running, waiting);
+        try
+        {
+            if (ran != 0 && ActorQueueTelemetry.LimiterRunningCounter.Enabled)
+            {
+                ActorQueueTelemetry.LimiterRunningCounter.Add((int)ran, _tag);
+            }
+
+            if (waited != 0 && ActorQueueTelemetry.LimiterWaitingCounter.Enabled)
+            {
+                ActorQueueTelemetry.LimiterWaitingCounter.Add(waited, _tag);
+            }
+        }
+        catch (Exception error) when (log is not null)
+        {
+            ListenerFailed(error);
+        }
     }
+
+    private void ListenerFailed(Exception error) => log!.Error(error, "A metrics listener of {0} threw; its measurement was dropped", metricName);
+
 }

@@ -82,7 +82,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
-        _telemetry = new GatekeeperTelemetry(name);
+        _telemetry = new GatekeeperTelemetry(name, _log);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag);
         Become(Recovering);

@@ -41,7 +41,7 @@ internal sealed class PartitionShared
         _route = route;
         Settings = settings;
         _log = log;
-        _telemetry = new GatekeeperTelemetry(settings.MetricName);
+        _telemetry = new GatekeeperTelemetry(settings.MetricName, log);
         _tag = new(ActorQueueTelemetry.LimiterNameTag, settings.MetricName);
         RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;

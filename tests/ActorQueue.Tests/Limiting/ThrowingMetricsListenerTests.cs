@@ -1,0 +1,74 @@
+using System.Diagnostics.Metrics;
+using ActorQueue.Actors;
+using ActorQueue.Telemetry;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>
+/// A metrics listener is the application's code, run on whatever thread records a measurement — for a limiter, inside
+/// its gatekeeper's turn, between taking a waiter out of the queue and telling it. A listener that throws there must
+/// cost a measurement, never a waiter.
+/// </summary>
+public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
+{
+    [Fact]
+    public async Task A_listener_that_throws_on_the_waiting_count_loses_no_waiter_and_no_permit()
+    {
+        var name = $"throwing-listener-{Guid.NewGuid():N}";
+        using var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        var holder = await Within(limiter.AcquireAsync("holder").AsTask());
+        var waiting = limiter.AcquireAsync("waiter").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "one waits");
+
+        using var listener = ThrowingOn(ActorQueueTelemetry.LimiterWaitingCounter, name);
+        holder.Dispose(); // the grant moves the waiting count: the listener throws inside the turn
+
+        var lease = await Within(waiting);
+        Assert.Equal(1, limiter.RunningCount);
+        lease.Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.AvailableCount == 1, "the permit came back");
+        (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
+    }
+
+    [Fact]
+    public async Task A_listener_that_throws_on_a_rejection_still_fails_the_rejected_caller()
+    {
+        var name = $"throwing-rejection-{Guid.NewGuid():N}";
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1, MaxQueued: 0), name: name, system: Sys);
+        var holder = await Within(limiter.AcquireAsync("holder").AsTask());
+        using var listener = ThrowingOn(RateTelemetry.Rejections, name);
+
+        await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(limiter.AcquireAsync("refused").AsTask()));
+        holder.Dispose();
+    }
+
+    /// <summary>A listener whose callback throws for <paramref name="instrument"/>'s measurements of the limiter named <paramref name="limiterName"/> only.</summary>
+    private static MeterListener ThrowingOn(Instrument instrument, string limiterName)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (published, self) =>
+            {
+                if (ReferenceEquals(published, instrument))
+                {
+                    self.EnableMeasurementEvents(published);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((_, _, tags, _) => ThrowIfMine(tags, limiterName));
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) => ThrowIfMine(tags, limiterName));
+        listener.Start();
+        return listener;
+    }
+
+    private static void ThrowIfMine(ReadOnlySpan<KeyValuePair<string, object?>> tags, string limiterName)
+    {
+        foreach (var tag in tags)
+        {
+            if (tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, limiterName))
+            {
+                throw new InvalidOperationException("the application's metrics listener failed");
+            }
+        }
+    }
+}
