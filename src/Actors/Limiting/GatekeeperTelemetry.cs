@@ -13,8 +13,9 @@ namespace ActorQueue.Actors;
 /// A metrics listener is the application's code, run by whoever records. Given a <paramref name="log"/> (a gatekeeper's
 /// own instance, which records inside its turn or message), a listener that throws from <see cref="Granted"/>,
 /// <see cref="Meter"/> or <see cref="Rejected"/> is logged and its measurement dropped: let into the turn, it left a
-/// waiter taken out of the queue and never told, or failed a rejected caller with the listener's exception. Without one
-/// (a facade's claims and returns, on the caller's own thread) it reaches the call that recorded.
+/// waiter taken out of the queue and never told, or failed a rejected caller with the listener's exception; on a
+/// facade's claim (<see cref="Claimed"/>, after the permits were claimed) it leaked them. Without a log it reaches the
+/// call that recorded (tests only).
 /// </remarks>
 /// <param name="metricName">The limiter's name, the metric tag.</param>
 /// <param name="log">Where a throwing listener is reported; <c>null</c> to let it through.</param>
@@ -43,7 +44,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
     {
         if (!grant.Waited)
         {
-            ClaimedWithoutWait(grant.Demand.Permits);
+            ClaimedWithoutWaitCore(grant.Demand.Permits);
             return;
         }
 
@@ -67,6 +68,18 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
     /// <summary>A grant that did not wait (a partition's lease claimed from its loan, on the claimer's thread): acquired, permits, a wait of 0.</summary>
     public void ClaimedWithoutWait(int permits)
     {
+        try
+        {
+            ClaimedWithoutWaitCore(permits);
+        }
+        catch (Exception error) when (log is not null)
+        {
+            ListenerFailed(error);
+        }
+    }
+
+    private void ClaimedWithoutWaitCore(int permits)
+    {
         // Checked first: on a claim path down to one compare-and-swap, three unheard measurements cost a share of it.
         if (ActorQueueTelemetry.LimiterAcquiredCounter.Enabled)
         {
@@ -87,12 +100,29 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
     /// <summary>A lease claimed from a limiter's loan, on the claimer's thread: a grant without a wait, and its permits held.</summary>
     public void Claimed(int permits)
     {
-        ClaimedWithoutWait(permits);
-        ActorQueueTelemetry.LimiterRunningCounter.Add(permits, _tag);
+        try
+        {
+            ClaimedWithoutWaitCore(permits);
+            ActorQueueTelemetry.LimiterRunningCounter.Add(permits, _tag);
+        }
+        catch (Exception error) when (log is not null)
+        {
+            ListenerFailed(error);
+        }
     }
 
     /// <summary>A lease's permits returned into the loan, on the returner's thread.</summary>
-    public void Returned(int permits) => ActorQueueTelemetry.LimiterRunningCounter.Add(-permits, _tag);
+    public void Returned(int permits)
+    {
+        try
+        {
+            ActorQueueTelemetry.LimiterRunningCounter.Add(-permits, _tag);
+        }
+        catch (Exception error) when (log is not null)
+        {
+            ListenerFailed(error);
+        }
+    }
 
     /// <summary>
     /// The gatekeeper reclaimed its loan with <paramref name="running"/> held: claims and returns since the loan metered

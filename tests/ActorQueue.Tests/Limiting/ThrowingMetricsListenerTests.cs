@@ -42,6 +42,21 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         holder.Dispose();
     }
 
+    [Fact]
+    public async Task A_listener_that_throws_on_an_acquire_leaks_no_permit()
+    {
+        var name = $"throwing-claim-{Guid.NewGuid():N}";
+        using var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        (await Within(limiter.AcquireAsync("first").AsTask())).Dispose(); // the gatekeeper has started (and lends)
+        using var listener = ThrowingOn(ActorQueueTelemetry.LimiterAcquiredCounter, name);
+
+        var lease = await Within(limiter.AcquireAsync("claimer").AsTask()); // a claim from the loan, or a grant in the turn
+        Assert.Equal(1, limiter.RunningCount);
+        lease.Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.AvailableCount == 1, "the permit came back");
+        (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
+    }
+
     /// <summary>A listener whose callback throws for <paramref name="instrument"/>'s measurements of the limiter named <paramref name="limiterName"/> only.</summary>
     private static MeterListener ThrowingOn(Instrument instrument, string limiterName)
     {
