@@ -91,7 +91,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
-        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true) : null;
+        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _log) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new GateWakeTimer(settings.Time, Self);
         settings.Counts.PublishApplied(maxRunning, maxQueued);

@@ -76,7 +76,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _limit = LimitChanged.None with { MaxRunning = maxRunning, MaxQueued = maxQueued };
         _slots = new PermitPool(maxRunning);
         _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
-        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true);
+        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _log);
         _wakeTimer = new GateWakeTimer(time, Self);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);

@@ -57,14 +57,34 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
     }
 
+    [Fact]
+    public async Task A_listener_that_throws_on_a_rate_limiters_tokens_loses_no_waiter()
+    {
+        var name = $"throwing-tokens-{Guid.NewGuid():N}";
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 1_000, 1_000_000, TimeSpan.FromMinutes(1)), name: name, system: Sys);
+        var holder = await Within(limiter.AcquireAsync(10).AsTask());
+        var second = limiter.AcquireAsync(10).AsTask();
+        var third = limiter.AcquireAsync(10).AsTask();
+        await Eventually(() => limiter.WaitingCount == 2, "two wait");
+        using var listener = ThrowingOn(ActorQueueTelemetry.LimiterTokensGranted, name);
+
+        holder.Dispose(); // grants the second: counting its tokens throws
+        (await Within(second)).Dispose(); // grants the third
+        (await Within(third)).Dispose();
+        await Eventually(() => limiter.RunningCount == 0, "nothing held");
+    }
+
     /// <summary>A listener whose callback throws for <paramref name="instrument"/>'s measurements of the limiter named <paramref name="limiterName"/> only.</summary>
-    private static MeterListener ThrowingOn(Instrument instrument, string limiterName)
+    private static MeterListener ThrowingOn(Instrument instrument, string limiterName) => ThrowingOn(instrument.Name, limiterName);
+
+    /// <summary>As above, for the instrument named <paramref name="instrumentName"/>.</summary>
+    private static MeterListener ThrowingOn(string instrumentName, string limiterName)
     {
         var listener = new MeterListener
         {
             InstrumentPublished = (published, self) =>
             {
-                if (ReferenceEquals(published, instrument))
+                if (published.Meter.Name == ActorQueueTelemetry.Name && published.Name == instrumentName)
                 {
                     self.EnableMeasurementEvents(published);
                 }

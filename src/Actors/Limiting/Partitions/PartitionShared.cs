@@ -43,7 +43,7 @@ internal sealed class PartitionShared
         _log = log;
         _telemetry = new GatekeeperTelemetry(settings.MetricName, log);
         _tag = new(ActorQueueTelemetry.LimiterNameTag, settings.MetricName);
-        RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false);
+        RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, log);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         _startedAt = settings.Time.GetTimestamp();
     }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
+using Akka.Event;
 
 namespace ActorQueue.Actors;
 
@@ -35,8 +36,15 @@ internal sealed class RateTelemetry : IDisposable
     /// <summary>The clock's UTC ticks of the next refill; 0 for none. Written by the gatekeeper, read by the gauge.</summary>
     private long _nextRefillUtcTicks;
 
-    public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged)
+    /// <summary>Where a metrics listener that throws is reported (its measurement dropped); <c>null</c> to let it through.</summary>
+    private readonly ILoggingAdapter? _log;
+
+    private readonly string _metricName;
+
+    public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged, ILoggingAdapter? log = null)
     {
+        _metricName = metricName;
+        _log = log;
         _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
         _rates = rates;
         _time = time;
@@ -58,24 +66,36 @@ internal sealed class RateTelemetry : IDisposable
         _ => "disposed",
     };
 
-    public void Granted(in PermitGrant grant)
-    {
-        if (grant.Demand.Tokens > 0)
-        {
-            TokensGranted.Add(grant.Demand.Tokens, _tag);
-        }
-    }
+    public void Granted(in PermitGrant grant) => GrantedTokens(grant.Demand.Tokens);
 
     /// <summary>Tokens callers claimed from a loan, counted when the gatekeeper reclaims it.</summary>
+    /// <remarks>As every measurement here, inside the gatekeeper's message: a listener that throws is logged, never let into it (it stopped the grants in progress and restarted the actor, failing its waiters).</remarks>
     public void GrantedTokens(long tokens)
     {
-        if (tokens > 0)
+        try
         {
-            TokensGranted.Add(tokens, _tag);
+            if (tokens > 0)
+            {
+                TokensGranted.Add(tokens, _tag);
+            }
+        }
+        catch (Exception error) when (_log is not null)
+        {
+            ListenerFailed(error);
         }
     }
 
-    public void Settled(long actualTokens) => TokensSettled.Add(actualTokens, _tag);
+    public void Settled(long actualTokens)
+    {
+        try
+        {
+            TokensSettled.Add(actualTokens, _tag);
+        }
+        catch (Exception error) when (_log is not null)
+        {
+            ListenerFailed(error);
+        }
+    }
 
     /// <summary>Publishes when the rates next give something back, as gate time <paramref name="now"/> maps to the clock.</summary>
     public void AfterMessage(TimeSpan now)
@@ -91,6 +111,8 @@ internal sealed class RateTelemetry : IDisposable
     }
 
     public void Dispose() => Gauged.TryRemove(this, out _);
+
+    private void ListenerFailed(Exception error) => _log!.Error(error, "A metrics listener of {0} threw; its measurement was dropped", _metricName);
 
     private static IEnumerable<Measurement<double>> ObserveNextRefill()
     {
