@@ -251,7 +251,7 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
                 _owner!.Offer(request);
                 break;
             case ReleaseOp release:
-                Release(release.Permits);
+                RunReleaseNow(release.Permits);
                 break;
             case FacadeResize resize when !_closed:
                 _owner!.Resize(resize);
@@ -273,9 +273,8 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     }
 
     /// <inheritdoc />
-    protected override void RunReleaseNow(int permits) => Release(permits);
-
-    private void Release(int permits)
+    /// <remarks>Also a pushed <see cref="ReleaseOp"/>'s run.</remarks>
+    protected override void RunReleaseNow(int permits)
     {
         if (!_closed)
         {

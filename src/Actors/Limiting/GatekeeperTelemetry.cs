@@ -167,16 +167,22 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
         // The counts first: a listener that throws must not make the next change add this one's delta again.
         var (ran, waited) = (running - _metered.Running, waiting - _metered.Waiting);
         _metered = (running, waiting);
+        MeterChange((int)ran, waited);
+    }
+
+    /// <summary>Adds <paramref name="running"/> and <paramref name="waiting"/> to the up-down counters (a partition's change: the limiter's counts are the sum of its partitions').</summary>
+    public void MeterChange(int running, int waiting)
+    {
         try
         {
-            if (ran != 0 && ActorQueueTelemetry.LimiterRunningCounter.Enabled)
+            if (running != 0 && ActorQueueTelemetry.LimiterRunningCounter.Enabled)
             {
-                ActorQueueTelemetry.LimiterRunningCounter.Add((int)ran, _tag);
+                ActorQueueTelemetry.LimiterRunningCounter.Add(running, _tag);
             }
 
-            if (waited != 0 && ActorQueueTelemetry.LimiterWaitingCounter.Enabled)
+            if (waiting != 0 && ActorQueueTelemetry.LimiterWaitingCounter.Enabled)
             {
-                ActorQueueTelemetry.LimiterWaitingCounter.Add(waited, _tag);
+                ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting, _tag);
             }
         }
         catch (Exception error) when (log is not null)
@@ -185,6 +191,10 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
         }
     }
 
-    private void ListenerFailed(Exception error) => log!.Error(error, "A metrics listener of {0} threw; its measurement was dropped", metricName);
+    /// <summary>Reports a metrics listener of limiter <paramref name="metricName"/> that threw (its measurement is dropped).</summary>
+    internal static void ReportListenerFailure(ILoggingAdapter log, string metricName, Exception error) =>
+        log.Error(error, "A metrics listener of {0} threw; its measurement was dropped", metricName);
+
+    private void ListenerFailed(Exception error) => ReportListenerFailure(log!, metricName, error);
 
 }

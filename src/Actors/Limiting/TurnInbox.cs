@@ -141,7 +141,6 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
     /// would run but without making one (a lease's release, the fast path); its fault is contained like an op's.
     /// <c>false</c> when the turn is taken, sealed or not open.
     /// </summary>
-    /// <remarks>Not generic over a state and a delegate: a state holding a reference made it shared generic code, which looked its instantiation up at run time on every release.</remarks>
     protected bool TryReleaseNow(int permits)
     {
         if (!TryTake())
@@ -192,7 +191,7 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
     /// <summary>Owner: runs one op.</summary>
     protected abstract void Run(ITurnOp op);
 
-    /// <summary>Owner, in <see cref="TryReleaseNow"/>: gives <paramref name="permits"/> back, as a release op would.</summary>
+    /// <summary>Owner, in <see cref="TryReleaseNow"/> (and for a pushed release op, as the subclass runs it): gives <paramref name="permits"/> back.</summary>
     protected abstract void RunReleaseNow(int permits);
 
     /// <summary>Owner, about to give the turn back with nothing pushed: the partition lends its free permits.</summary>

@@ -23,11 +23,7 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         using var listener = ThrowingOn(ActorQueueTelemetry.LimiterWaitingCounter, name);
         holder.Dispose(); // the grant moves the waiting count: the listener throws inside the turn
 
-        var lease = await Within(waiting);
-        Assert.Equal(1, limiter.RunningCount);
-        lease.Dispose();
-        await Eventually(() => limiter.RunningCount == 0 && limiter.AvailableCount == 1, "the permit came back");
-        (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
+        await HoldsAndGivesBackAsync(limiter, await Within(waiting));
     }
 
     [Fact]
@@ -50,11 +46,8 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         (await Within(limiter.AcquireAsync("first").AsTask())).Dispose(); // the gatekeeper has started (and lends)
         using var listener = ThrowingOn(ActorQueueTelemetry.LimiterAcquiredCounter, name);
 
-        var lease = await Within(limiter.AcquireAsync("claimer").AsTask()); // a claim from the loan, or a grant in the turn
-        Assert.Equal(1, limiter.RunningCount);
-        lease.Dispose();
-        await Eventually(() => limiter.RunningCount == 0 && limiter.AvailableCount == 1, "the permit came back");
-        (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
+        // A claim from the loan, or a grant in the turn.
+        await HoldsAndGivesBackAsync(limiter, await Within(limiter.AcquireAsync("claimer").AsTask()));
     }
 
     [Fact]
@@ -72,6 +65,15 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         (await Within(second)).Dispose(); // grants the third
         (await Within(third)).Dispose();
         await Eventually(() => limiter.RunningCount == 0, "nothing held");
+    }
+
+    /// <summary><paramref name="lease"/> holds the limiter's one permit, which comes back when it is disposed and serves the next caller.</summary>
+    private async Task HoldsAndGivesBackAsync(ConcurrencyLimiter limiter, ConcurrencyLease lease)
+    {
+        Assert.Equal(1, limiter.RunningCount);
+        lease.Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.AvailableCount == 1, "the permit came back");
+        (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
     }
 
     /// <summary>A listener whose callback throws for <paramref name="instrument"/>'s measurements of the limiter named <paramref name="limiterName"/> only.</summary>

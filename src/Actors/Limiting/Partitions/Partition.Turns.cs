@@ -117,9 +117,6 @@ internal sealed partial class Partition
     protected override void Taken() => Reclaim();
 
     /// <inheritdoc />
-    protected override void RunReleaseNow(int permits) => RunRelease(permits);
-
-    /// <inheritdoc />
     protected override void Pushing() => Loan.Announce();
 
     /// <inheritdoc />
@@ -159,8 +156,8 @@ internal sealed partial class Partition
         }
     }
 
-    /// <summary>In its turn: a lease's permits come back, unless the limiter stopped.</summary>
-    private void RunRelease(int permits)
+    /// <summary>In its turn (the fast release, or a pushed <see cref="ReleaseOp"/>): a lease's permits come back, unless the limiter stopped.</summary>
+    protected override void RunReleaseNow(int permits)
     {
         IdleSweeps = 0;
         if (_state != PartitionState.Stopped)
@@ -185,7 +182,7 @@ internal sealed partial class Partition
                 request.Undelivered();
                 break;
             case ReleaseOp release:
-                RunRelease(release.Permits);
+                RunReleaseNow(release.Permits);
                 break;
             case PartitionSettle settle when _state != PartitionState.Stopped:
                 Settle(settle.Settle);

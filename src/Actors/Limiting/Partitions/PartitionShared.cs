@@ -17,9 +17,6 @@ internal sealed class PartitionShared
     /// <summary>The limiter's grants and rejections (its running/waiting counters move by each partition's deltas here).</summary>
     private readonly GatekeeperTelemetry _telemetry;
 
-    /// <summary>The limiter's metric tag, for the up-down counters.</summary>
-    private readonly KeyValuePair<string, object?> _tag;
-
     /// <summary>The clock's stamp when the actor started: the actor's time counts from here.</summary>
     private readonly long _startedAt;
 
@@ -42,7 +39,6 @@ internal sealed class PartitionShared
         Settings = settings;
         _log = log;
         _telemetry = new GatekeeperTelemetry(settings.MetricName, log);
-        _tag = new(ActorQueueTelemetry.LimiterNameTag, settings.MetricName);
         RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, log);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         _startedAt = settings.Time.GetTimestamp();
@@ -64,43 +60,21 @@ internal sealed class PartitionShared
     public TimeSpan Now => Settings.Time.GetElapsedTime(_startedAt);
 
     /// <summary>A partition's counts moved by these deltas.</summary>
-    /// <remarks>A listener that throws (it runs on the thread in the partition's turn) is logged, never let into the turn.</remarks>
-    public void Meter(int running, int waiting)
-    {
-        try
-        {
-            if (running != 0)
-            {
-                ActorQueueTelemetry.LimiterRunningCounter.Add(running, _tag);
-            }
-
-            if (waiting != 0)
-            {
-                ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting, _tag);
-            }
-        }
-        catch (Exception error)
-        {
-            ListenerFailed(error);
-        }
-    }
+    /// <remarks>
+    /// Every measurement here runs on the thread in a partition's turn: the telemetry, given the actor's log, logs a
+    /// listener that throws and drops its measurement, never lets it into the turn.
+    /// </remarks>
+    public void Meter(int running, int waiting) => _telemetry.MeterChange(running, waiting);
 
     /// <summary>A waiter queued: stamp it only when someone records wait times (the clock read is a measurable cost).</summary>
     public void Queued(PermitWaiter waiter) =>
         waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;
 
-    /// <remarks>A listener that throws is logged, never let into the turn (the grant is made already).</remarks>
+    /// <summary>A grant: metered as a gatekeeper meters it, with its tokens when the partitions have rates.</summary>
     public void Granted(PermitWaiter waiter, in PermitGrant grant)
     {
-        try
-        {
-            _telemetry.Granted(waiter, grant);
-            RateTelemetry?.Granted(grant);
-        }
-        catch (Exception error)
-        {
-            ListenerFailed(error);
-        }
+        _telemetry.Granted(waiter, grant);
+        RateTelemetry?.Granted(grant);
     }
 
     /// <summary>The exception a turned-away waiter gets, as a gatekeeper of its own would give it.</summary>
@@ -111,15 +85,7 @@ internal sealed class PartitionShared
             return PermitRejections.Disposed();
         }
 
-        try
-        {
-            _telemetry.Rejected(rejection.Kind);
-        }
-        catch (Exception error)
-        {
-            ListenerFailed(error);
-        }
-
+        _telemetry.Rejected(rejection.Kind);
         return PermitRejections.ToException(waiter, rejection, Settings.Name);
     }
 
@@ -135,9 +101,6 @@ internal sealed class PartitionShared
             waiter.Fail(error); // nothing if it was answered already
         }
     }
-
-    /// <summary>A metrics listener threw on the thread in a partition's turn.</summary>
-    private void ListenerFailed(Exception error) => _log.Error(error, "A metrics listener of {0} threw; its measurement was dropped", Settings.MetricName);
 
     /// <summary>
     /// A request pushed to a partition before a sweep dropped it: the actor routes it to the key's next partition. It is

@@ -112,7 +112,7 @@ internal sealed class RateTelemetry : IDisposable
 
     public void Dispose() => Gauged.TryRemove(this, out _);
 
-    private void ListenerFailed(Exception error) => _log!.Error(error, "A metrics listener of {0} threw; its measurement was dropped", _metricName);
+    private void ListenerFailed(Exception error) => GatekeeperTelemetry.ReportListenerFailure(_log!, _metricName, error);
 
     private static IEnumerable<Measurement<double>> ObserveNextRefill()
     {
