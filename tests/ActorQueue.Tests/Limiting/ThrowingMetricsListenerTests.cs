@@ -27,6 +27,23 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_listener_that_throws_on_a_partitions_waiting_count_loses_no_waiter()
+    {
+        var name = $"throwing-partition-{Guid.NewGuid():N}";
+        using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1), TimeSpan.FromMinutes(10), name, system: Sys);
+        var holder = await Within(limiter.AcquireAsync("key").AsTask());
+        var waiting = limiter.AcquireAsync("key").AsTask();
+        // The statistics are read synchronously (the task comes back completed).
+        await Eventually(() => limiter.GetStatisticsAsync().GetAwaiter().GetResult().TryGetValue("key", out var key) && key.Waiting == 1, "one waits in the partition");
+
+        using var listener = ThrowingOn(ActorQueueTelemetry.LimiterWaitingCounter, name);
+        holder.Dispose(); // the grant moves the waiting count: the listener throws inside the partition's turn
+
+        (await Within(waiting)).Dispose();
+        (await Within(limiter.AcquireAsync("key").AsTask())).Dispose();
+    }
+
+    [Fact]
     public async Task A_listener_that_throws_on_a_rejection_still_fails_the_rejected_caller()
     {
         var name = $"throwing-rejection-{Guid.NewGuid():N}";
