@@ -82,7 +82,7 @@ internal static class Runner
         {
             foreach (var scenario in scenarios)
             {
-                foreach (var subject in scenario.Subjects)
+                foreach (var subject in round % 2 == 0 ? scenario.Subjects.Reverse() : scenario.Subjects)
                 {
                     GC.Collect();
                     GC.WaitForPendingFinalizers();

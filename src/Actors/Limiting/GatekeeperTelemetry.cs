@@ -24,6 +24,9 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
 
+    /// <summary>Where a throwing listener is reported; <c>null</c> to let it through.</summary>
+    private readonly ListenerFailureLog? _failures = log is null ? null : new ListenerFailureLog(log, metricName);
+
     /// <summary>The running and waiting counts last added to the up-down counters, so that each change adds its delta.</summary>
     private (long Running, int Waiting) _metered;
 
@@ -34,7 +37,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
         {
             GrantedCore(waiter, grant);
         }
-        catch (Exception error) when (log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -72,7 +75,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
         {
             ClaimedWithoutWaitCore(permits);
         }
-        catch (Exception error) when (log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -105,7 +108,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
             ClaimedWithoutWaitCore(permits);
             ActorQueueTelemetry.LimiterRunningCounter.Add(permits, _tag);
         }
-        catch (Exception error) when (log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -118,7 +121,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
         {
             ActorQueueTelemetry.LimiterRunningCounter.Add(-permits, _tag);
         }
-        catch (Exception error) when (log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -137,7 +140,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
         {
             RejectedCore(kind);
         }
-        catch (Exception error) when (log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -185,16 +188,11 @@ internal sealed class GatekeeperTelemetry(string metricName, ILoggingAdapter? lo
                 ActorQueueTelemetry.LimiterWaitingCounter.Add(waiting, _tag);
             }
         }
-        catch (Exception error) when (log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
     }
 
-    /// <summary>Reports a metrics listener of limiter <paramref name="metricName"/> that threw (its measurement is dropped).</summary>
-    internal static void ReportListenerFailure(ILoggingAdapter log, string metricName, Exception error) =>
-        log.Error(error, "A metrics listener of {0} threw; its measurement was dropped", metricName);
-
-    private void ListenerFailed(Exception error) => ReportListenerFailure(log!, metricName, error);
-
+    private void ListenerFailed(Exception error) => _failures!.Report(error);
 }

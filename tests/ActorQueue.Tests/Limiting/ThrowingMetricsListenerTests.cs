@@ -84,6 +84,42 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         await Eventually(() => limiter.RunningCount == 0, "nothing held");
     }
 
+    [Fact]
+    public async Task A_listener_that_always_throws_is_logged_at_each_power_of_two_of_its_failures_not_at_each()
+    {
+        var name = $"throwing-often-{Guid.NewGuid():N}";
+        using var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        (await Within(limiter.AcquireAsync("first").AsTask())).Dispose(); // the gatekeeper has started (and lends)
+        var errors = CreateTestProbe();
+        Sys.EventStream.Subscribe(errors.Ref, typeof(Akka.Event.Error));
+        using (ThrowingOn(ActorQueueTelemetry.LimiterAcquiredCounter, name))
+        {
+            // One caller at a time: each claims from the loan, and counting its acquire throws once.
+            for (var i = 0; i < 64; i++)
+            {
+                (await Within(limiter.AcquireAsync("claimer").AsTask())).Dispose();
+            }
+        }
+
+        // A log call publishes to the event stream before it returns: every report is in the probe's mailbox now.
+        var reports = new List<Akka.Event.Error>();
+        while (errors.HasMessages)
+        {
+            if (errors.ReceiveOne(TimeSpan.Zero) is Akka.Event.Error { } error && error.ToString().Contains(name, StringComparison.Ordinal))
+            {
+                reports.Add(error);
+            }
+        }
+
+        Assert.Equal(["1", "2", "4", "8", "16", "32", "64"], reports.Select(report => DroppedSoFar(report.ToString())));
+        Assert.All(reports, report => Assert.IsType<InvalidOperationException>(report.Cause));
+        Assert.Equal(0, limiter.RunningCount);
+    }
+
+    /// <summary>The count of dropped measurements a report gives.</summary>
+    private static string DroppedSoFar(string report) =>
+        System.Text.RegularExpressions.Regex.Match(report, @"(\d+) dropped so far") is { Success: true } match ? match.Groups[1].Value : $"no count in: {report}";
+
     /// <summary><paramref name="lease"/> holds the limiter's one permit, which comes back when it is disposed and serves the next caller.</summary>
     private async Task HoldsAndGivesBackAsync(ConcurrencyLimiter limiter, ConcurrencyLease lease)
     {

@@ -37,14 +37,11 @@ internal sealed class RateTelemetry : IDisposable
     private long _nextRefillUtcTicks;
 
     /// <summary>Where a metrics listener that throws is reported (its measurement dropped); <c>null</c> to let it through.</summary>
-    private readonly ILoggingAdapter? _log;
-
-    private readonly string _metricName;
+    private readonly ListenerFailureLog? _failures;
 
     public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged, ILoggingAdapter? log = null)
     {
-        _metricName = metricName;
-        _log = log;
+        _failures = log is null ? null : new ListenerFailureLog(log, metricName);
         _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
         _rates = rates;
         _time = time;
@@ -79,7 +76,7 @@ internal sealed class RateTelemetry : IDisposable
                 TokensGranted.Add(tokens, _tag);
             }
         }
-        catch (Exception error) when (_log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -91,7 +88,7 @@ internal sealed class RateTelemetry : IDisposable
         {
             TokensSettled.Add(actualTokens, _tag);
         }
-        catch (Exception error) when (_log is not null)
+        catch (Exception error) when (_failures is not null)
         {
             ListenerFailed(error);
         }
@@ -112,7 +109,7 @@ internal sealed class RateTelemetry : IDisposable
 
     public void Dispose() => Gauged.TryRemove(this, out _);
 
-    private void ListenerFailed(Exception error) => GatekeeperTelemetry.ReportListenerFailure(_log!, _metricName, error);
+    private void ListenerFailed(Exception error) => _failures!.Report(error);
 
     private static IEnumerable<Measurement<double>> ObserveNextRefill()
     {
