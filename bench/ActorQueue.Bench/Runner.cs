@@ -47,8 +47,12 @@ internal sealed record Scenario(string Name, string Unit, IReadOnlyList<Subject>
 /// <summary>A target: ActorQueue's value over the peer's, at least (or, for memory, at most) <see cref="Ratio"/>.</summary>
 internal sealed record Target(string Peer, double Ratio, bool AtMost = false);
 
-/// <summary>One row of the results: the median of a subject's rounds.</summary>
-internal sealed record Row(string Scenario, string Subject, double Value, string Unit, int Rounds);
+/// <summary>One row of the results: the median of a subject's rounds, and each round's value in round order.</summary>
+internal sealed record Row(string Scenario, string Subject, double Value, string Unit, int Rounds)
+{
+    /// <summary>Each round's measurement, in round order (for the round-by-round count under a target).</summary>
+    public IReadOnlyList<double> Samples { get; init; } = [];
+}
 
 internal static class Runner
 {
@@ -70,7 +74,8 @@ internal static class Runner
 
     /// <summary>
     /// Warms every subject (at least <see cref="MinimumWarmUpPasses"/> whole passes, for at least <see cref="MinimumWarmUp"/>), then runs rounds, interleaving
-    /// subjects (A B C A B C ...), and keeps medians. With <paramref name="samples"/>, prints every measurement.
+    /// subjects in turn, the order reversed every other round (A B C, C B A, A B C ...), so no subject always runs first
+    /// after the full GC or right after the same peer; keeps medians. With <paramref name="samples"/>, prints every measurement.
     /// </summary>
     public static async Task<List<Row>> RunAsync(IReadOnlyList<Scenario> scenarios, int rounds, TextWriter log, bool samples = false)
     {
@@ -101,7 +106,7 @@ internal static class Runner
             log.WriteLine($"round {round}/{rounds} done at {clock.Elapsed.TotalSeconds:0.0}s");
         }
 
-        return measured.Select(p => new Row(p.Key.s.Name, p.Key.j.Name, Median(p.Value), p.Key.s.Unit, p.Value.Count)).ToList();
+        return measured.Select(p => new Row(p.Key.s.Name, p.Key.j.Name, Median(p.Value), p.Key.s.Unit, p.Value.Count) { Samples = p.Value }).ToList();
     }
 
     /// <summary>Measures every subject, pass after pass, until both minimums are reached; returns the passes.</summary>
@@ -201,7 +206,7 @@ internal static class Report
             {
                 var ratio = ours.Value / peer.Value;
                 var met = target.AtMost ? ratio <= target.Ratio : ratio >= target.Ratio;
-                output.WriteLine($"{"",-26} target {(target.AtMost ? "<=" : ">=")} {target.Ratio}x {target.Peer}: {ratio:0.000}x {(met ? "met" : "MISSED")}");
+                output.WriteLine($"{"",-26} target {(target.AtMost ? "<=" : ">=")} {target.Ratio}x {target.Peer}: {ratio:0.000}x {(met ? "met" : "MISSED")}{RoundByRound(ours, peer, target)}");
             }
         }
 
@@ -220,6 +225,23 @@ internal static class Report
             ["rounds"] = r.Rounds,
         });
         File.WriteAllText(path, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>
+    /// How many rounds met the target on their own (ours against the peer's measurement of the same round): on this
+    /// machine a measurement runs in a cheap or a dear mode at random (BENCHMARKS.md, round 16), so a median near the
+    /// target says little without it.
+    /// </summary>
+    private static string RoundByRound(Row ours, Row peer, Target target)
+    {
+        var pairs = ours.Samples.Zip(peer.Samples, (a, b) => a / b).ToList();
+        if (pairs.Count < 2)
+        {
+            return "";
+        }
+
+        var met = pairs.Count(ratio => target.AtMost ? ratio <= target.Ratio : ratio >= target.Ratio);
+        return $" (round by round: {met} of {pairs.Count} met)";
     }
 
     private static string Format(Row row) => row.Unit == "bytes" ? $"{row.Value:N0} B" : $"{row.Value:N0} ops/s";
