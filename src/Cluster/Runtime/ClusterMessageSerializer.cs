@@ -342,9 +342,21 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         }
     }
 
+    /// <summary>
+    /// An array as <see cref="WriteArray"/> wrote it. Every element takes at least a byte, so a length beyond the bytes
+    /// left is a peer's lie and is refused before anything is allocated: a few bytes claiming 20 million elements made
+    /// the node allocate 160 MB, and a negative length threw an <see cref="OverflowException"/>.
+    /// </summary>
     private static T[] ReadArray<T>(BinaryReader r, Func<T> read)
     {
-        var values = new T[r.ReadInt32()];
+        var length = r.ReadInt32();
+        var left = r.BaseStream.Length - r.BaseStream.Position;
+        if (length < 0 || length > left)
+        {
+            throw new System.Runtime.Serialization.SerializationException($"an array of {length} elements with {left} bytes left in the message");
+        }
+
+        var values = new T[length];
         for (var i = 0; i < values.Length; i++)
         {
             values[i] = read();
