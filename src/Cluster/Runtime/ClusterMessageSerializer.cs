@@ -3,6 +3,7 @@ using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using Akka.Actor;
 using Akka.Serialization;
+using static ActorQueue.Cluster.WireFormat;
 
 namespace ActorQueue.Cluster;
 
@@ -308,63 +309,6 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         return sequence == 0 && debts.Length == 0 ? RateState.None : new RateState(sequence, debts);
     }
 
-    /// <summary>Reads an enum sent as a byte, refusing values beyond <paramref name="max"/> (a peer's bytes are not trusted).</summary>
-    private static TEnum ReadEnum<TEnum>(BinaryReader r, byte max)
-        where TEnum : struct, Enum
-    {
-        var value = r.ReadByte();
-        return value <= max
-            ? (TEnum)Enum.ToObject(typeof(TEnum), value)
-            : throw new System.Runtime.Serialization.SerializationException($"{typeof(TEnum).Name} has no value {value}");
-    }
-
-    private static void WriteLongs(BinaryWriter w, long[] values) => WriteArray(w, values, w.Write);
-
-    private static void WriteInts(BinaryWriter w, int[] values) => WriteArray(w, values, w.Write);
-
-    private static void WriteStrings(BinaryWriter w, string[] values) => WriteArray(w, values, w.Write);
-
-    private static long[] ReadLongs(BinaryReader r) => ReadArray(r, r.ReadInt64);
-
-    private static int[] ReadInts(BinaryReader r) => ReadArray(r, r.ReadInt32);
-
-    private static string[] ReadStrings(BinaryReader r) => ReadArray(r, r.ReadString);
-
-    private static bool[] ReadBools(BinaryReader r) => ReadArray(r, r.ReadBoolean);
-
-    /// <summary>An array as its length, then its elements.</summary>
-    private static void WriteArray<T>(BinaryWriter w, T[] values, Action<T> write)
-    {
-        w.Write(values.Length);
-        foreach (var value in values)
-        {
-            write(value);
-        }
-    }
-
-    /// <summary>
-    /// An array as <see cref="WriteArray"/> wrote it. Every element takes at least a byte, so a length beyond the bytes
-    /// left is a peer's lie and is refused before anything is allocated: a few bytes claiming 20 million elements made
-    /// the node allocate 160 MB, and a negative length threw an <see cref="OverflowException"/>.
-    /// </summary>
-    private static T[] ReadArray<T>(BinaryReader r, Func<T> read)
-    {
-        var length = r.ReadInt32();
-        var left = r.BaseStream.Length - r.BaseStream.Position;
-        if (length < 0 || length > left)
-        {
-            throw new System.Runtime.Serialization.SerializationException($"an array of {length} elements with {left} bytes left in the message");
-        }
-
-        var values = new T[length];
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = read();
-        }
-
-        return values;
-    }
-
     private static void WriteLimit(BinaryWriter w, LimitChanged limit)
     {
         w.Write(limit.Version); w.Write(limit.MaxRunning); WriteNullable(w, limit.MaxQueued);
@@ -379,44 +323,4 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     }
 
     private object ReadNested(BinaryReader r) => Read(r, r.ReadString());
-
-    private static void WriteNullable(BinaryWriter w, int? value)
-    {
-        w.Write(value.HasValue);
-        if (value is { } v)
-        {
-            w.Write(v);
-        }
-    }
-
-    private static void WriteNullable(BinaryWriter w, string? value)
-    {
-        w.Write(value is not null);
-        if (value is not null)
-        {
-            w.Write(value);
-        }
-    }
-
-    private static void WriteNullable(BinaryWriter w, long? value)
-    {
-        w.Write(value.HasValue);
-        if (value is { } v)
-        {
-            w.Write(v);
-        }
-    }
-
-    /// <summary>A count of permits: a peer's negative one is refused here, not taken as a give-back of the other sign.</summary>
-    private static int ReadCount(BinaryReader r)
-    {
-        var count = r.ReadInt32();
-        return count >= 0 ? count : throw new System.Runtime.Serialization.SerializationException($"a permit count must be >= 0, got {count}");
-    }
-
-    private static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;
-
-    private static long? ReadNullableLong(BinaryReader r) => r.ReadBoolean() ? r.ReadInt64() : null;
-
-    private static string? ReadNullableString(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
 }
