@@ -322,5 +322,16 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         Write(w, message);
     }
 
-    private object ReadNested(BinaryReader r) => Read(r, r.ReadString());
+    /// <summary>
+    /// The message inside an envelope: a protocol message, never another envelope. A peer's envelopes nested a few
+    /// thousand deep (nine bytes a level fit in one frame) drove this reader's recursion into a stack overflow, which
+    /// kills the process: an envelope inside an envelope is refused at the first level.
+    /// </summary>
+    private object ReadNested(BinaryReader r)
+    {
+        var manifest = r.ReadString();
+        return manifest is "LE" or "QE"
+            ? throw new System.Runtime.Serialization.SerializationException($"an envelope ('{manifest}') inside an envelope")
+            : Read(r, manifest);
+    }
 }
