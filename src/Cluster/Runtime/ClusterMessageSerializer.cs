@@ -201,12 +201,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "QE" => new QueueEnvelope(r.ReadString(), r.ReadInt32(), ReadNested(r)),
         "RL" => new RecoverLimiter(r.ReadString(), r.ReadInt64()),
         "NA" => new NoLimiterAgent(r.ReadString(), r.ReadInt64(), Address.Parse(r.ReadString())),
-        "LA" => new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
-        {
-            HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
-            PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
-            BlockPermits = ReadCount(r),
-        },
+        "LA" => ReadAnnounce(r),
         "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = r.ReadInt64(), Block = r.ReadBoolean() },
         "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64()),
         "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
@@ -241,6 +236,48 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "QT" => new DistributedQueueStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()),
         _ => throw new System.Runtime.Serialization.SerializationException($"{nameof(ClusterMessageSerializer)} does not know the manifest '{manifest}'"),
     };
+
+    /// <summary>
+    /// A member's announcement, checked as it is read: every per-request array runs parallel to its ids or is empty
+    /// (a member that does not send it), and no permit or token count is negative. The gatekeeper indexed past a short
+    /// array while it adopted an announcement with its gate closed, and took a negative holding as permits freed.
+    /// </summary>
+    private static LimiterAnnounce ReadAnnounce(BinaryReader r)
+    {
+        var announce = new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
+        {
+            HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
+            PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
+            BlockPermits = ReadCount(r),
+        };
+        var (held, pending) = (announce.Held.Length, announce.PendingIds.Length);
+        Parallel(nameof(announce.PendingSources), announce.PendingSources.Length, pending, mayBeEmpty: false);
+        Parallel(nameof(announce.HeldPermits), announce.HeldPermits.Length, held);
+        Parallel(nameof(announce.PendingPermits), announce.PendingPermits.Length, pending);
+        Parallel(nameof(announce.PendingPriorities), announce.PendingPriorities.Length, pending);
+        Parallel(nameof(announce.PendingMayWait), announce.PendingMayWait.Length, pending);
+        Parallel(nameof(announce.PendingTokens), announce.PendingTokens.Length, pending);
+        NotNegative(nameof(announce.HeldPermits), Array.ConvertAll(announce.HeldPermits, permits => (long)permits));
+        NotNegative(nameof(announce.PendingPermits), Array.ConvertAll(announce.PendingPermits, permits => (long)permits));
+        NotNegative(nameof(announce.PendingTokens), announce.PendingTokens);
+        return announce;
+
+        static void Parallel(string field, int length, int ids, bool mayBeEmpty = true)
+        {
+            if (length != ids && !(mayBeEmpty && length == 0))
+            {
+                throw new System.Runtime.Serialization.SerializationException($"{field} has {length} entries for {ids} ids");
+            }
+        }
+
+        static void NotNegative(string field, long[] counts)
+        {
+            if (Array.FindIndex(counts, count => count < 0) is var at and >= 0)
+            {
+                throw new System.Runtime.Serialization.SerializationException($"{field}[{at}] is {counts[at]}; a count must be >= 0");
+            }
+        }
+    }
 
     private IActorRef ResolveRef(string path) => system.Provider.ResolveActorRef(path);
 
