@@ -284,13 +284,24 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     private static RemoteEnqueue ReadEnqueue(BinaryReader r)
     {
         var message = new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), r.ReadInt64(), r.ReadInt32());
+        SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
     }
 
     private static ProducerAnnounce ReadProducerAnnounce(BinaryReader r)
     {
         var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
+        SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
+    }
+
+    /// <summary>Each item's id and payload travel side by side: a router took the first items and threw at the first id without a payload.</summary>
+    private static void SideBySide(long[] itemIds, string[] payloads)
+    {
+        if (payloads.Length != itemIds.Length)
+        {
+            throw new System.Runtime.Serialization.SerializationException($"Payloads has {payloads.Length} entries for {itemIds.Length} item ids");
+        }
     }
 
     /// <summary>The items' trace contexts: none, or one (possibly absent) per item; a peer's other count is refused.</summary>
