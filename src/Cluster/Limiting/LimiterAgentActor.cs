@@ -287,8 +287,16 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
         Forget(message.RequestId, request);
         Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
-        ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeoutsCounter.Add(1, new KeyValuePair<string, object?>(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, _name));
         request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
+        try
+        {
+            // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
+            ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeoutsCounter.Add(1, new KeyValuePair<string, object?>(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, _name));
+        }
+        catch (Exception error)
+        {
+            _log.Error(error, "A metrics listener of {0} threw; its measurement was dropped", _name);
+        }
     }
 
     /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>
