@@ -43,11 +43,15 @@ internal sealed class QueueLedger<T>
     /// <summary>Items taken by <c>GetAsync</c> callers and not yet marked done.</summary>
     private int _manualInFlight;
 
-    public QueueLedger(int capacity, KeyValuePair<string, object?> tag)
+    /// <summary>Where a metrics listener that throws is reported; <c>null</c> to let it through (tests).</summary>
+    private readonly ListenerFailureLog? _failures;
+
+    public QueueLedger(int capacity, KeyValuePair<string, object?> tag, ListenerFailureLog? failures = null)
     {
+        _failures = failures;
         _buffer = new ItemDeque<T>(Math.Min(capacity, 1024));
         _tag = tag;
-        _depth = new UpDownPublisher(ActorQueueTelemetry.QueueDepthCounter, tag);
+        _depth = new UpDownPublisher(ActorQueueTelemetry.QueueDepthCounter, tag, failures);
     }
 
     /// <summary>Items waiting in the buffer.</summary>
@@ -77,7 +81,7 @@ internal sealed class QueueLedger<T>
     }
 
     /// <summary>Reports <paramref name="count"/> items added and kept to the meter.</summary>
-    public void Confirm(int count) => ActorQueueTelemetry.QueueEnqueuedCounter.Add(count, _tag);
+    public void Confirm(int count) => Count(ActorQueueTelemetry.QueueEnqueuedCounter, count);
 
     /// <summary>Takes back the item just added: its put was withdrawn before it could be answered.</summary>
     public void Withdraw()
@@ -114,7 +118,7 @@ internal sealed class QueueLedger<T>
 
         _manualInFlight--;
         _processed++;
-        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _tag);
+        Count(ActorQueueTelemetry.QueueProcessedCounter, 1);
         AssertInvariants();
         return true;
     }
@@ -168,7 +172,7 @@ internal sealed class QueueLedger<T>
     public void CountBackpressure()
     {
         _backpressure++;
-        ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _tag);
+        Count(ActorQueueTelemetry.QueueBackpressureCounter, 1);
     }
 
     /// <summary>Hands back every queued item, oldest first; they count as drained.</summary>
@@ -213,11 +217,24 @@ internal sealed class QueueLedger<T>
     private void CountFinished(int finished, int failed)
     {
         _processed += finished;
-        ActorQueueTelemetry.QueueProcessedCounter.Add(finished, _tag);
+        Count(ActorQueueTelemetry.QueueProcessedCounter, finished);
         if (failed > 0)
         {
             _errors += failed;
-            ActorQueueTelemetry.QueueErrorsCounter.Add(failed, _tag);
+            Count(ActorQueueTelemetry.QueueErrorsCounter, failed);
+        }
+    }
+
+    /// <summary>Adds to a counter of this queue: inside the router's message, so a listener that throws is reported, not let out.</summary>
+    private void Count(System.Diagnostics.Metrics.Counter<long> counter, long delta)
+    {
+        if (_failures is null)
+        {
+            counter.Add(delta, _tag);
+        }
+        else
+        {
+            _failures.Add(counter, delta, _tag);
         }
     }
 }

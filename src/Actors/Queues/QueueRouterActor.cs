@@ -47,7 +47,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _workerDispatcher = workerDispatcher;
         _telemetry = telemetry;
         _counters = counters;
-        _ledger = new QueueLedger<T>(capacity, telemetry.Tag);
+        _ledger = new QueueLedger<T>(capacity, telemetry.Tag, telemetry.ListenerFailures);
         _admission = new PutAdmission<T>(capacity, _ledger, inbox, Timers, telemetry, Publish);
         _pool = new WorkerPool<IActorRef, T>(workerBatch, ActorRefComparer.Instance);
         _handOut = new ItemHandOut<IActorRef, T>(_ledger, _pool, Publish, static (worker, run) => worker.Tell(run));

@@ -17,11 +17,16 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
     /// <summary>The caller's logger (Serilog or Microsoft.Extensions.Logging), else the actor system's default as configured at the time of the event.</summary>
     public LogSink Log { get; } = log;
 
+    /// <summary>Where a metrics listener that throws on this queue's measurements is reported (its measurement dropped).</summary>
+    public ListenerFailureLog ListenerFailures { get; } = new((error, dropped) => log.Write(LogLevel.Error, error,
+        "A metrics listener of queue {QueueName} threw; its measurement was dropped ({Dropped} dropped so far; reported again at {Next})",
+        queueName, dropped, dropped * 2));
+
     /// <summary>Whether anyone listens to the processing-time histogram.</summary>
     public bool RecordsProcessingTime => ActorQueueTelemetry.QueueProcessingTimeHistogram.Enabled;
 
     public void RecordProcessingTime(TimeSpan elapsed) =>
-        ActorQueueTelemetry.QueueProcessingTimeHistogram.Record(elapsed.TotalMilliseconds, Tag);
+        ListenerFailures.Record(ActorQueueTelemetry.QueueProcessingTimeHistogram, elapsed.TotalMilliseconds, Tag);
 
     /// <summary>Hands a worker's exception to the error handler; an error handler that throws is logged and swallowed.</summary>
     public async Task ReportFailureAsync<T>(Func<Exception, T, Task>? errorHandler, Exception exception, T item)

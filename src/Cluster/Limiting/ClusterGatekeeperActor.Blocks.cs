@@ -28,8 +28,8 @@ internal sealed partial class ClusterGatekeeperActor
         _gate.Adopt(new PermitDemand(permits));
         agent.Block += permits;
         agent.Recalled = false;
-        ActorQueue.Telemetry.ActorQueueTelemetry.LimiterAcquiredCounter.Add(1, _metricTag);
         agent.Ref.Tell(new RemoteGranted(_incarnation.Epoch, message.RequestId, (int)_slots.InUse, 0) { Block = permits });
+        _listenerFailures.Add(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterAcquiredCounter, 1, _metricTag); // after the agent was told
         return true;
     }
 

@@ -59,6 +59,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
+    /// <summary>Where a metrics listener that throws on the running and waiting counts or a block's grant is reported (inside a message, it would restart the gatekeeper).</summary>
+    private readonly ListenerFailureLog _listenerFailures;
+
     /// <summary>Grants (calls, permits, wait times) and rejections by reason, under the local limiters' instrument names.</summary>
     private readonly GatekeeperTelemetry _telemetry;
 
@@ -83,8 +86,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
         _telemetry = new GatekeeperTelemetry(name, _log);
-        _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag);
-        _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag);
+        _listenerFailures = new ListenerFailureLog(_log, name);
+        _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag, _listenerFailures);
+        _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag, _listenerFailures);
         Become(Recovering);
     }
 

@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
 
@@ -36,6 +37,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>Gives facade leases back to this agent.</summary>
     private readonly ILeaseReleaser _releaser;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    /// <summary>Reports a metrics listener that throws on this agent's measurements (at each power of two of its failures).</summary>
+    private readonly ListenerFailureLog _listenerFailures;
 
     /// <summary>How often to say hello again while nothing answers (the proxy may drop a first contact).</summary>
     private readonly TimeSpan _helloInterval;
@@ -81,6 +85,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         _helloInterval = setup.HelloInterval;
         _name = setup.Name;
+        _listenerFailures = new ListenerFailureLog(_log, _name);
         _whenFull = setup.Limit.WhenFull;
         _defaultWaitTimeout = setup.Limit.WaitTimeout;
         _limit = LimitChanged.None with { MaxRunning = setup.Limit.MaxRunning, MaxQueued = setup.Limit.MaxQueued };
@@ -288,15 +293,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Forget(message.RequestId, request);
         Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
         request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
-        try
-        {
-            // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
-            ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeoutsCounter.Add(1, new KeyValuePair<string, object?>(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, _name));
-        }
-        catch (Exception error)
-        {
-            _log.Error(error, "A metrics listener of {0} threw; its measurement was dropped", _name);
-        }
+        // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
+        _listenerFailures.Add(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1,
+                              new KeyValuePair<string, object?>(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, _name));
     }
 
     /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>

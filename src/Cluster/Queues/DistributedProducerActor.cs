@@ -20,6 +20,9 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming the queue.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
+    /// <summary>Where a metrics listener that throws is reported (inside a message, it would restart the producer).</summary>
+    private readonly ListenerFailureLog _listenerFailures;
+
     /// <summary>The counters the facade reads.</summary>
     private readonly ProducerCounts _counts;
 
@@ -44,6 +47,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         _name = name;
         _capacity = capacity;
         _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
+        _listenerFailures = new ListenerFailureLog(Akka.Event.Logging.GetLogger(Context.System, this), name);
         _router = new SingletonLink(hubProxy, message => new QueueEnvelope(name, capacity, message));
         _counts = counts;
 
@@ -154,7 +158,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         if (!_outstanding.Remove(message.ItemId, out var put))
         {
             Interlocked.Increment(ref _counts.Duplicates);
-            ActorQueueTelemetry.QueueDuplicatesCounter.Add(1, _metricTag);
+            _listenerFailures.Add(ActorQueueTelemetry.QueueDuplicatesCounter, 1, _metricTag);
             return;
         }
 
@@ -163,7 +167,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
             Interlocked.Increment(ref _counts.Accepted);
         }
 
-        ActorQueueTelemetry.QueueProcessedCounter.Add(1, _metricTag);
+        _listenerFailures.Add(ActorQueueTelemetry.QueueProcessedCounter, 1, _metricTag);
         if (message.Succeeded)
         {
             Interlocked.Increment(ref _counts.Succeeded);
@@ -171,7 +175,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         else
         {
             Interlocked.Increment(ref _counts.Failed);
-            ActorQueueTelemetry.QueueErrorsCounter.Add(1, _metricTag);
+            _listenerFailures.Add(ActorQueueTelemetry.QueueErrorsCounter, 1, _metricTag);
         }
 
         if (message.Deliveries > 1)

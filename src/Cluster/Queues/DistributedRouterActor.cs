@@ -49,6 +49,9 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming this queue.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
+    /// <summary>Where a metrics listener that throws is reported (inside a message, it would restart the router).</summary>
+    private readonly ListenerFailureLog _listenerFailures;
+
     /// <summary>Puts the queue's depth on the depth up-down counter.</summary>
     private readonly UpDownPublisher _depth;
 
@@ -71,7 +74,8 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         _maxDeliveries = maxDeliveries;
         _storage = storage;
         _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
-        _depth = new(ActorQueueTelemetry.QueueDepthCounter, _metricTag);
+        _listenerFailures = new ListenerFailureLog(_log, name);
+        _depth = new(ActorQueueTelemetry.QueueDepthCounter, _metricTag, _listenerFailures);
         _incarnation = new Incarnation(this, awaitEveryMember: false);
         if (storage is null)
         {
@@ -175,7 +179,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         if (timeoutMs == 0)
         {
             producer.Tell(new EnqueueFull(itemId));
-            ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _metricTag);
+            _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
             return;
         }
 
@@ -192,7 +196,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         if (_waitingPuts.Remove(message.Put))
         {
             message.Put.Producer.Tell(new EnqueueFull(message.Put.ItemId));
-            ActorQueueTelemetry.QueueBackpressureCounter.Add(1, _metricTag);
+            _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
         }
     }
 
@@ -283,7 +287,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         }
 
         _redelivered++;
-        ActorQueueTelemetry.QueueRedeliveredCounter.Add(1, _metricTag);
+        _listenerFailures.Add(ActorQueueTelemetry.QueueRedeliveredCounter, 1, _metricTag);
         _log.Info("Distributed queue {0}: worker {1} is gone with item {2}; re-dispatching it", _name, message.ActorRef.Path, inFlight.ItemId);
         _queue.PushFront(inFlight with { Deliveries = inFlight.Deliveries + 1 });
         Dispatch();
@@ -307,7 +311,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     private void Queue(ItemEnvelope envelope)
     {
         _queue.PushBack(envelope);
-        ActorQueueTelemetry.QueueEnqueuedCounter.Add(1, _metricTag);
+        _listenerFailures.Add(ActorQueueTelemetry.QueueEnqueuedCounter, 1, _metricTag);
         Acknowledge(envelope.Producer, envelope.ItemId);
     }
 

@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using ActorQueue.Actors;
+using ActorQueue.Telemetry;
 using Akka.Event;
 
 namespace ActorQueue.Tests.Limiting;
