@@ -31,32 +31,6 @@ public sealed class ClusterThrowingMetricsListenerTests
     }
 
     /// <summary>A listener whose callback throws for the measurements of <paramref name="instrumentName"/> tagged with a limiter whose name ends with <paramref name="id"/>.</summary>
-    private static MeterListener ThrowingOn(string instrumentName, string id)
-    {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (published, self) =>
-            {
-                if (published.Meter.Name == ActorQueueTelemetry.Name && published.Name == instrumentName)
-                {
-                    self.EnableMeasurementEvents(published);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<int>((_, _, tags, _) => ThrowIfMine(tags, id));
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) => ThrowIfMine(tags, id));
-        listener.Start();
-        return listener;
-    }
-
-    private static void ThrowIfMine(ReadOnlySpan<KeyValuePair<string, object?>> tags, string id)
-    {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == ActorQueueTelemetry.LimiterNameTag && tag.Value is string name && name.EndsWith(id, StringComparison.Ordinal))
-            {
-                throw new InvalidOperationException("the application's metrics listener failed");
-            }
-        }
-    }
+    private static MeterListener ThrowingOn(string instrumentName, string id) =>
+        ThrowingMeterListener.Start(instrumentName, ActorQueueTelemetry.LimiterNameTag, name => name is string limiter && limiter.EndsWith(id, StringComparison.Ordinal));
 }

@@ -139,32 +139,6 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
     private static MeterListener ThrowingOn(Instrument instrument, string limiterName) => ThrowingOn(instrument.Name, limiterName);
 
     /// <summary>As above, for the instrument named <paramref name="instrumentName"/>.</summary>
-    private static MeterListener ThrowingOn(string instrumentName, string limiterName)
-    {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (published, self) =>
-            {
-                if (published.Meter.Name == ActorQueueTelemetry.Name && published.Name == instrumentName)
-                {
-                    self.EnableMeasurementEvents(published);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<int>((_, _, tags, _) => ThrowIfMine(tags, limiterName));
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) => ThrowIfMine(tags, limiterName));
-        listener.Start();
-        return listener;
-    }
-
-    private static void ThrowIfMine(ReadOnlySpan<KeyValuePair<string, object?>> tags, string limiterName)
-    {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == ActorQueueTelemetry.LimiterNameTag && Equals(tag.Value, limiterName))
-            {
-                throw new InvalidOperationException("the application's metrics listener failed");
-            }
-        }
-    }
+    private static MeterListener ThrowingOn(string instrumentName, string limiterName) =>
+        ThrowingMeterListener.Start(instrumentName, ActorQueueTelemetry.LimiterNameTag, name => Equals(name, limiterName));
 }

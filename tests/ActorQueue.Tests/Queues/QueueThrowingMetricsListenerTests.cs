@@ -36,33 +36,6 @@ public sealed class QueueThrowingMetricsListenerTests : ActorQueueTestKit
     }
 
     /// <summary>A listener whose callback throws for every measurement tagged with the queue named <paramref name="queueName"/>.</summary>
-    private static MeterListener ThrowingForQueue(string queueName)
-    {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (published, self) =>
-            {
-                if (published.Meter.Name == ActorQueueTelemetry.Name)
-                {
-                    self.EnableMeasurementEvents(published);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<int>((_, _, tags, _) => ThrowIfMine(tags, queueName));
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) => ThrowIfMine(tags, queueName));
-        listener.SetMeasurementEventCallback<double>((_, _, tags, _) => ThrowIfMine(tags, queueName));
-        listener.Start();
-        return listener;
-    }
-
-    private static void ThrowIfMine(ReadOnlySpan<KeyValuePair<string, object?>> tags, string queueName)
-    {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == ActorQueueTelemetry.QueueNameTag && Equals(tag.Value, queueName))
-            {
-                throw new InvalidOperationException("the application's metrics listener failed");
-            }
-        }
-    }
+    private static MeterListener ThrowingForQueue(string queueName) =>
+        ThrowingMeterListener.Start(instrumentName: null, ActorQueueTelemetry.QueueNameTag, name => Equals(name, queueName));
 }
