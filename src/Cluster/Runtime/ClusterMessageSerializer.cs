@@ -283,7 +283,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
 
     private static RemoteEnqueue ReadEnqueue(BinaryReader r)
     {
-        var message = new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), r.ReadInt64(), r.ReadInt32());
+        var message = new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), ReadPutTimeout(r), r.ReadInt32());
         SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
     }
@@ -293,6 +293,21 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
         SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
+    }
+
+    /// <summary>The longest finite put timeout a producer sends, in ms: its timeout is normalised to 2^32 − 2 ms (Timeouts.LongestFinite) first.</summary>
+    private const long LongestPutTimeoutMs = uint.MaxValue - 1;
+
+    /// <summary>
+    /// A put's wait for space: −1 (until space) or 0 to <see cref="LongestPutTimeoutMs"/>, as producers send it. A peer's
+    /// longer one made the router's TimeSpan.FromMilliseconds throw in the middle of its message (a restart).
+    /// </summary>
+    private static long ReadPutTimeout(BinaryReader r)
+    {
+        var timeoutMs = r.ReadInt64();
+        return timeoutMs is >= -1 and <= LongestPutTimeoutMs
+            ? timeoutMs
+            : throw new System.Runtime.Serialization.SerializationException($"a put timeout must be -1 or 0 to {LongestPutTimeoutMs} ms, got {timeoutMs}");
     }
 
     /// <summary>Each item's id and payload travel side by side: a router took the first items and threw at the first id without a payload.</summary>
