@@ -202,7 +202,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         "RL" => new RecoverLimiter(r.ReadString(), r.ReadInt64()),
         "NA" => new NoLimiterAgent(r.ReadString(), r.ReadInt64(), Address.Parse(r.ReadString())),
         "LA" => ReadAnnounce(r),
-        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = r.ReadInt32(), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = r.ReadInt64(), Block = r.ReadBoolean() },
+        "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = ReadCount(r), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = NonNegative(r.ReadInt64(), "Tokens"), Block = r.ReadBoolean() },
         "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64()),
         "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
@@ -215,7 +215,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         {
             Kind = ReadEnum<PermitRejectionKind>(r, (byte)PermitRejectionKind.Disposed), Requested = r.ReadInt64(), Limit = r.ReadInt64(),
         },
-        "RZ" => new ResizeLimiter(ReadNullableInt(r), ReadNullableInt(r)),
+        "RZ" => new ResizeLimiter(ReadNullableNonNegative(r, "MaxRunning"), ReadNullableNonNegative(r, "MaxQueued")),
         "LC" => ReadLimit(r),
         "LS" => GetLimiterStatus.Instance,
         "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32())
@@ -283,7 +283,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
 
     private static RemoteEnqueue ReadEnqueue(BinaryReader r)
     {
-        var message = new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), r.ReadInt64(), r.ReadInt32());
+        var message = new RemoteEnqueue(r.ReadInt64(), ReadLongs(r), ReadStrings(r), ReadPutTimeout(r), r.ReadInt32());
         SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
     }
@@ -293,6 +293,21 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
         SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
+    }
+
+    /// <summary>The longest finite put timeout a producer sends, in ms: its timeout is normalised to 2^32 − 2 ms (Timeouts.LongestFinite) first.</summary>
+    private const long LongestPutTimeoutMs = uint.MaxValue - 1;
+
+    /// <summary>
+    /// A put's wait for space: −1 (until space) or 0 to <see cref="LongestPutTimeoutMs"/>, as producers send it. A peer's
+    /// longer one made the router's TimeSpan.FromMilliseconds throw in the middle of its message (a restart).
+    /// </summary>
+    private static long ReadPutTimeout(BinaryReader r)
+    {
+        var timeoutMs = r.ReadInt64();
+        return timeoutMs is >= -1 and <= LongestPutTimeoutMs
+            ? timeoutMs
+            : throw new System.Runtime.Serialization.SerializationException($"a put timeout must be -1 or 0 to {LongestPutTimeoutMs} ms, got {timeoutMs}");
     }
 
     /// <summary>Each item's id and payload travel side by side: a router took the first items and threw at the first id without a payload.</summary>
@@ -362,7 +377,13 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         w.Write(limit.Version); w.Write(limit.MaxRunning); WriteNullable(w, limit.MaxQueued);
     }
 
-    private static LimitChanged ReadLimit(BinaryReader r) => new(r.ReadInt64(), r.ReadInt32(), ReadNullableInt(r));
+    /// <summary>
+    /// A limit, with its bounds checked: a negative one reached the gatekeeper's ApplyLimit, which kept it as its limit
+    /// and threw resizing its pool (a restart), and an agent announced it again to the next incarnation. Zero reads:
+    /// <see cref="LimitChanged.None"/> travels in every announcement of an agent that heard of no resize.
+    /// </summary>
+    private static LimitChanged ReadLimit(BinaryReader r) =>
+        new(r.ReadInt64(), (int)NonNegative(r.ReadInt32(), "MaxRunning"), ReadNullableNonNegative(r, "MaxQueued"));
 
     private void WriteNested(BinaryWriter w, object message)
     {

@@ -102,6 +102,14 @@ internal static class WireFormat
         return count >= 0 ? count : throw new SerializationException($"a permit count must be >= 0, got {count}");
     }
 
+    /// <summary>A bound (a limit, a queue bound) or a token count that cannot be negative: a peer's negative one is refused here.</summary>
+    public static long NonNegative(long value, string field) =>
+        value >= 0 ? value : throw new SerializationException($"{field} must be >= 0, got {value}");
+
+    /// <summary>A nullable bound that cannot be negative (a resize's or a limit's); a peer's negative one is refused here.</summary>
+    public static int? ReadNullableNonNegative(BinaryReader r, string field) =>
+        ReadNullableInt(r) is { } value ? (int)NonNegative(value, field) : null;
+
     public static int? ReadNullableInt(BinaryReader r) => r.ReadBoolean() ? r.ReadInt32() : null;
 
     public static long? ReadNullableLong(BinaryReader r) => r.ReadBoolean() ? r.ReadInt64() : null;

@@ -18,6 +18,7 @@ public sealed class ClusterWireAnnounceTests : ActorQueueTestKit
     private static readonly (string Field, LimiterAnnounce Announce)[] Refusals =
     [
         ("PendingSources", new LimiterAnnounce(1, Node, [], [1, 2], ["a"])),
+        ("PendingSources", new LimiterAnnounce(1, Node, [], [1, 2], [])), // unlike the per-request arrays, sources are never empty for ids
         ("HeldPermits", new LimiterAnnounce(1, Node, [7], [], []) { HeldPermits = [-5] }),
         ("HeldPermits", new LimiterAnnounce(1, Node, [7, 8], [], []) { HeldPermits = [1] }),
         ("PendingPermits", new LimiterAnnounce(1, Node, [], [1, 2], ["a", "b"]) { PendingPermits = [1] }),

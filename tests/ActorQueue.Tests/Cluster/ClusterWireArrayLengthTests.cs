@@ -14,6 +14,7 @@ public sealed class ClusterWireArrayLengthTests : ActorQueueTestKit
     [InlineData("EA", 20_000_000)] // EnqueueAccepted: an array of item ids first
     [InlineData("EA", int.MaxValue)]
     [InlineData("EA", -1)]
+    [InlineData("EA", 1)] // one past the bytes left (none): the boundary, refused as a lie rather than read to the end of the stream
     [InlineData("EN", 5_000_000)] // RemoteEnqueue: a producer id, then the item ids
     public void An_array_longer_than_the_message_is_refused_before_it_is_allocated(string manifest, int length)
     {
