@@ -16,7 +16,7 @@ internal interface IClusterMessage;
 /// type names travel, so a peer can only make a node build ActorQueue's own message types. Items and results are
 /// the System.Text.Json text the application's types serialise to, carried as strings.
 /// </summary>
-public sealed class ClusterMessageSerializer : SerializerWithStringManifest
+public sealed partial class ClusterMessageSerializer : SerializerWithStringManifest
 {
     /// <summary>The serializer's identifier in <c>akka.actor.serialization-identifiers</c>.</summary>
     public const int SerializerId = 7301;
@@ -237,48 +237,6 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         _ => throw new System.Runtime.Serialization.SerializationException($"{nameof(ClusterMessageSerializer)} does not know the manifest '{manifest}'"),
     };
 
-    /// <summary>
-    /// A member's announcement, checked as it is read: every per-request array runs parallel to its ids or is empty
-    /// (a member that does not send it), and no permit or token count is negative. The gatekeeper indexed past a short
-    /// array while it adopted an announcement with its gate closed, and took a negative holding as permits freed.
-    /// </summary>
-    private static LimiterAnnounce ReadAnnounce(BinaryReader r)
-    {
-        var announce = new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
-        {
-            HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
-            PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
-            BlockPermits = ReadCount(r),
-        };
-        var (held, pending) = (announce.Held.Length, announce.PendingIds.Length);
-        Parallel(nameof(announce.PendingSources), announce.PendingSources.Length, pending, mayBeEmpty: false);
-        Parallel(nameof(announce.HeldPermits), announce.HeldPermits.Length, held);
-        Parallel(nameof(announce.PendingPermits), announce.PendingPermits.Length, pending);
-        Parallel(nameof(announce.PendingPriorities), announce.PendingPriorities.Length, pending);
-        Parallel(nameof(announce.PendingMayWait), announce.PendingMayWait.Length, pending);
-        Parallel(nameof(announce.PendingTokens), announce.PendingTokens.Length, pending);
-        NotNegative(nameof(announce.HeldPermits), Array.ConvertAll(announce.HeldPermits, permits => (long)permits));
-        NotNegative(nameof(announce.PendingPermits), Array.ConvertAll(announce.PendingPermits, permits => (long)permits));
-        NotNegative(nameof(announce.PendingTokens), announce.PendingTokens);
-        return announce;
-
-        static void Parallel(string field, int length, int ids, bool mayBeEmpty = true)
-        {
-            if (length != ids && !(mayBeEmpty && length == 0))
-            {
-                throw new System.Runtime.Serialization.SerializationException($"{field} has {length} entries for {ids} ids");
-            }
-        }
-
-        static void NotNegative(string field, long[] counts)
-        {
-            if (Array.FindIndex(counts, count => count < 0) is var at and >= 0)
-            {
-                throw new System.Runtime.Serialization.SerializationException($"{field}[{at}] is {counts[at]}; a count must be >= 0");
-            }
-        }
-    }
-
     private IActorRef ResolveRef(string path) => system.Provider.ResolveActorRef(path);
 
     private static RemoteEnqueue ReadEnqueue(BinaryReader r)
@@ -293,30 +251,6 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
         SideBySide(message.ItemIds, message.Payloads);
         return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
-    }
-
-    /// <summary>The longest finite put timeout a producer sends, in ms: its timeout is normalised to 2^32 − 2 ms (Timeouts.LongestFinite) first.</summary>
-    private const long LongestPutTimeoutMs = uint.MaxValue - 1;
-
-    /// <summary>
-    /// A put's wait for space: −1 (until space) or 0 to <see cref="LongestPutTimeoutMs"/>, as producers send it. A peer's
-    /// longer one made the router's TimeSpan.FromMilliseconds throw in the middle of its message (a restart).
-    /// </summary>
-    private static long ReadPutTimeout(BinaryReader r)
-    {
-        var timeoutMs = r.ReadInt64();
-        return timeoutMs is >= -1 and <= LongestPutTimeoutMs
-            ? timeoutMs
-            : throw new System.Runtime.Serialization.SerializationException($"a put timeout must be -1 or 0 to {LongestPutTimeoutMs} ms, got {timeoutMs}");
-    }
-
-    /// <summary>Each item's id and payload travel side by side: a router took the first items and threw at the first id without a payload.</summary>
-    private static void SideBySide(long[] itemIds, string[] payloads)
-    {
-        if (payloads.Length != itemIds.Length)
-        {
-            throw new System.Runtime.Serialization.SerializationException($"Payloads has {payloads.Length} entries for {itemIds.Length} item ids");
-        }
     }
 
     /// <summary>The items' trace contexts: none, or one (possibly absent) per item; a peer's other count is refused.</summary>
