@@ -82,7 +82,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
-        _loanLeases = new PermitLoanReleaser(_counts.Loan, _counts.Turn, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName, runtime.System.Log));
+        _loanLeases = new PermitLoanReleaser(_counts.Loan, _counts.Turn, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName)));
     }
 
     /// <inheritdoc />

@@ -43,6 +43,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
     private readonly GatekeeperTelemetry _telemetry;
 
+    /// <summary>Where a metrics listener that throws on any of this gatekeeper's measurements is reported: one count for its telemetry and its rates'.</summary>
+    private readonly ListenerFailureLog _listenerFailures;
+
     /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
     private readonly RateTelemetry? _rateTelemetry;
 
@@ -74,7 +77,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     {
         _settings = settings;
         _self = Self;
-        _telemetry = new GatekeeperTelemetry(settings.MetricName, _log);
+        _listenerFailures = new ListenerFailureLog(_log, settings.MetricName);
+        _telemetry = new GatekeeperTelemetry(settings.MetricName, _listenerFailures);
         _lending = settings.Rates is null;
         _turn = _lending ? settings.Counts.Turn : null;
         _releaser = _turn is not null ? new PermitLoanReleaser(settings.Counts.Loan, _turn, Self, _telemetry)
@@ -91,7 +95,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
-        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _log) : null;
+        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new GateWakeTimer(settings.Time, Self);
         settings.Counts.PublishApplied(maxRunning, maxQueued);

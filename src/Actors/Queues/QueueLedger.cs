@@ -81,7 +81,7 @@ internal sealed class QueueLedger<T>
     }
 
     /// <summary>Reports <paramref name="count"/> items added and kept to the meter.</summary>
-    public void Confirm(int count) => Count(ActorQueueTelemetry.QueueEnqueuedCounter, count);
+    public void Confirm(int count) => _failures.Add(ActorQueueTelemetry.QueueEnqueuedCounter, count, _tag);
 
     /// <summary>Takes back the item just added: its put was withdrawn before it could be answered.</summary>
     public void Withdraw()
@@ -118,7 +118,7 @@ internal sealed class QueueLedger<T>
 
         _manualInFlight--;
         _processed++;
-        Count(ActorQueueTelemetry.QueueProcessedCounter, 1);
+        _failures.Add(ActorQueueTelemetry.QueueProcessedCounter, 1, _tag);
         AssertInvariants();
         return true;
     }
@@ -172,7 +172,7 @@ internal sealed class QueueLedger<T>
     public void CountBackpressure()
     {
         _backpressure++;
-        Count(ActorQueueTelemetry.QueueBackpressureCounter, 1);
+        _failures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _tag);
     }
 
     /// <summary>Hands back every queued item, oldest first; they count as drained.</summary>
@@ -217,24 +217,11 @@ internal sealed class QueueLedger<T>
     private void CountFinished(int finished, int failed)
     {
         _processed += finished;
-        Count(ActorQueueTelemetry.QueueProcessedCounter, finished);
+        _failures.Add(ActorQueueTelemetry.QueueProcessedCounter, finished, _tag);
         if (failed > 0)
         {
             _errors += failed;
-            Count(ActorQueueTelemetry.QueueErrorsCounter, failed);
-        }
-    }
-
-    /// <summary>Adds to a counter of this queue: inside the router's message, so a listener that throws is reported, not let out.</summary>
-    private void Count(System.Diagnostics.Metrics.Counter<long> counter, long delta)
-    {
-        if (_failures is null)
-        {
-            counter.Add(delta, _tag);
-        }
-        else
-        {
-            _failures.Add(counter, delta, _tag);
+            _failures.Add(ActorQueueTelemetry.QueueErrorsCounter, failed, _tag);
         }
     }
 }

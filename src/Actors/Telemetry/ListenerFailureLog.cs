@@ -38,46 +38,68 @@ internal sealed class ListenerFailureLog(Action<Exception, long> report)
             report(error, dropped);
         }
     }
+}
 
-    /// <summary>Adds <paramref name="delta"/> to <paramref name="counter"/>; a listener that throws is reported and its measurement dropped.</summary>
-    public void Add<T>(Counter<T> counter, T delta, KeyValuePair<string, object?> tag)
+/// <summary>
+/// Measurements guarded by a <see cref="ListenerFailureLog"/>, one instrument at a time (so one that throws costs only its
+/// own measurement, not the rest of the step's: an up-down counter left out of a step drifts). On a <c>null</c> log the
+/// listener's exception reaches the caller (tests that build telemetry without a log).
+/// </summary>
+internal static class GuardedMeasurements
+{
+    /// <summary>Adds <paramref name="delta"/> to <paramref name="counter"/>; a listener that throws is reported to <paramref name="failures"/>.</summary>
+    public static void Add<T>(this ListenerFailureLog? failures, Counter<T> counter, T delta, KeyValuePair<string, object?> tag)
         where T : struct
     {
         try
         {
             counter.Add(delta, tag);
         }
-        catch (Exception error)
+        catch (Exception error) when (failures is not null)
         {
-            Report(error);
+            failures.Report(error);
         }
     }
 
-    /// <summary>Adds <paramref name="delta"/> to <paramref name="counter"/>; a listener that throws is reported and its measurement dropped.</summary>
-    public void Add<T>(UpDownCounter<T> counter, T delta, KeyValuePair<string, object?> tag)
+    /// <summary>As above, with a second tag.</summary>
+    public static void Add<T>(this ListenerFailureLog? failures, Counter<T> counter, T delta, KeyValuePair<string, object?> tag, KeyValuePair<string, object?> second)
+        where T : struct
+    {
+        try
+        {
+            counter.Add(delta, tag, second);
+        }
+        catch (Exception error) when (failures is not null)
+        {
+            failures.Report(error);
+        }
+    }
+
+    /// <summary>Adds <paramref name="delta"/> to <paramref name="counter"/>; a listener that throws is reported to <paramref name="failures"/>.</summary>
+    public static void Add<T>(this ListenerFailureLog? failures, UpDownCounter<T> counter, T delta, KeyValuePair<string, object?> tag)
         where T : struct
     {
         try
         {
             counter.Add(delta, tag);
         }
-        catch (Exception error)
+        catch (Exception error) when (failures is not null)
         {
-            Report(error);
+            failures.Report(error);
         }
     }
 
-    /// <summary>Records <paramref name="value"/> in <paramref name="histogram"/>; a listener that throws is reported and its measurement dropped.</summary>
-    public void Record<T>(Histogram<T> histogram, T value, KeyValuePair<string, object?> tag)
+    /// <summary>Records <paramref name="value"/> in <paramref name="histogram"/>; a listener that throws is reported to <paramref name="failures"/>.</summary>
+    public static void Record<T>(this ListenerFailureLog? failures, Histogram<T> histogram, T value, KeyValuePair<string, object?> tag)
         where T : struct
     {
         try
         {
             histogram.Record(value, tag);
         }
-        catch (Exception error)
+        catch (Exception error) when (failures is not null)
         {
-            Report(error);
+            failures.Report(error);
         }
     }
 }

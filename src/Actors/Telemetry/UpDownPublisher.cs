@@ -25,14 +25,7 @@ internal sealed class UpDownPublisher(UpDownCounter<int> counter, KeyValuePair<s
             // Kept before the listeners run: a change a throwing listener dropped is not added again by the next publication.
             var delta = value - _published;
             _published = value;
-            if (failures is null)
-            {
-                counter.Add(delta, tag);
-            }
-            else
-            {
-                failures.Add(counter, delta, tag);
-            }
+            failures.Add(counter, delta, tag);
         }
     }
 }

@@ -1,4 +1,5 @@
 using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
 using Akka.Actor;
 
 namespace ActorQueue.Cluster;
@@ -29,7 +30,7 @@ internal sealed partial class ClusterGatekeeperActor
         agent.Block += permits;
         agent.Recalled = false;
         agent.Ref.Tell(new RemoteGranted(_incarnation.Epoch, message.RequestId, (int)_slots.InUse, 0) { Block = permits });
-        _listenerFailures.Add(ActorQueue.Telemetry.ActorQueueTelemetry.LimiterAcquiredCounter, 1, _metricTag); // after the agent was told
+        _listenerFailures.Add(ActorQueueTelemetry.LimiterAcquiredCounter, 1, _metricTag); // after the agent was told
         return true;
     }
 

@@ -59,7 +59,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _metricTag;
 
-    /// <summary>Where a metrics listener that throws on the running and waiting counts or a block's grant is reported (inside a message, it would restart the gatekeeper).</summary>
+    /// <summary>Where a metrics listener that throws on any of this gatekeeper's measurements is reported (inside a message, it would restart the gatekeeper).</summary>
     private readonly ListenerFailureLog _listenerFailures;
 
     /// <summary>Grants (calls, permits, wait times) and rejections by reason, under the local limiters' instrument names.</summary>
@@ -79,14 +79,14 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _limit = LimitChanged.None with { MaxRunning = maxRunning, MaxQueued = maxQueued };
         _slots = new PermitPool(maxRunning);
         _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
-        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _log);
+        _listenerFailures = new ListenerFailureLog(_log, name);
+        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _listenerFailures);
         _wakeTimer = new GateWakeTimer(time, Self);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
-        _telemetry = new GatekeeperTelemetry(name, _log);
-        _listenerFailures = new ListenerFailureLog(_log, name);
+        _telemetry = new GatekeeperTelemetry(name, _listenerFailures);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag, _listenerFailures);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag, _listenerFailures);
         Become(Recovering);

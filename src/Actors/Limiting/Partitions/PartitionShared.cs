@@ -38,8 +38,9 @@ internal sealed class PartitionShared
         _route = route;
         Settings = settings;
         _log = log;
-        _telemetry = new GatekeeperTelemetry(settings.MetricName, log);
-        RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, log);
+        var failures = new ListenerFailureLog(log, settings.MetricName);
+        _telemetry = new GatekeeperTelemetry(settings.MetricName, failures);
+        RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, failures);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         _startedAt = settings.Time.GetTimestamp();
     }

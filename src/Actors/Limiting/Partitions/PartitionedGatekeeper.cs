@@ -40,7 +40,7 @@ internal sealed class PartitionedGatekeeper
         Settings = settings;
         _table = new PartitionTable<Partition>(idleTimeout);
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
-        _claims = new GatekeeperTelemetry(settings.MetricName, runtime.System.Log);
+        _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
         var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table, _routing)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => new DisposeGatekeeper());
     }

@@ -65,7 +65,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         _counts.PublishLimits(options.MaxConcurrent, options.MaxQueued);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
-        _claims = new GatekeeperTelemetry(settings.MetricName, runtime.System.Log);
+        _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
         _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
         _settler = new LoanSettler(_loan, Gatekeeper);
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
-using Akka.Event;
 
 namespace ActorQueue.Actors;
 
@@ -39,9 +38,9 @@ internal sealed class RateTelemetry : IDisposable
     /// <summary>Where a metrics listener that throws is reported (its measurement dropped); <c>null</c> to let it through.</summary>
     private readonly ListenerFailureLog? _failures;
 
-    public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged, ILoggingAdapter? log = null)
+    public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged, ListenerFailureLog? failures = null)
     {
-        _failures = log is null ? null : new ListenerFailureLog(log, metricName);
+        _failures = failures;
         _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
         _rates = rates;
         _time = time;
@@ -69,30 +68,13 @@ internal sealed class RateTelemetry : IDisposable
     /// <remarks>As every measurement here, inside the gatekeeper's message: a listener that throws is logged, never let into it (it stopped the grants in progress and restarted the actor, failing its waiters).</remarks>
     public void GrantedTokens(long tokens)
     {
-        try
+        if (tokens > 0)
         {
-            if (tokens > 0)
-            {
-                TokensGranted.Add(tokens, _tag);
-            }
-        }
-        catch (Exception error) when (_failures is not null)
-        {
-            ListenerFailed(error);
+            _failures.Add(TokensGranted, tokens, _tag);
         }
     }
 
-    public void Settled(long actualTokens)
-    {
-        try
-        {
-            TokensSettled.Add(actualTokens, _tag);
-        }
-        catch (Exception error) when (_failures is not null)
-        {
-            ListenerFailed(error);
-        }
-    }
+    public void Settled(long actualTokens) => _failures.Add(TokensSettled, actualTokens, _tag);
 
     /// <summary>Publishes when the rates next give something back, as gate time <paramref name="now"/> maps to the clock.</summary>
     public void AfterMessage(TimeSpan now)
@@ -109,7 +91,6 @@ internal sealed class RateTelemetry : IDisposable
 
     public void Dispose() => Gauged.TryRemove(this, out _);
 
-    private void ListenerFailed(Exception error) => _failures!.Report(error);
 
     private static IEnumerable<Measurement<double>> ObserveNextRefill()
     {
