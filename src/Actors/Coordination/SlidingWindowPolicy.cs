@@ -84,8 +84,12 @@ internal sealed class SlidingWindowPolicy : ISteppedRate
     public void Take(long cost, TimeSpan now)
     {
         CatchUp(now);
-        _segments[_current] += cost;
-        _used += cost;
+
+        // Counted up to long.MaxValue in the window (a settle may report any count): a sum that wrapped went below zero, open.
+        var counted = Math.Min(cost, long.MaxValue - _used);
+        _segments[_current] += counted;
+        _used += counted;
+        Debug.Assert(_used >= 0 && _segments[_current] >= 0, "A window counts what it granted, within a long.");
     }
 
     /// <inheritdoc />

@@ -11,6 +11,9 @@ namespace ActorQueue.Coordination;
 /// <remarks>
 /// Refills are counted in whole periods from a fixed origin (<see cref="_refilledAt"/> advances by whole periods, it is
 /// never reset to "now"), so however often or rarely the gate asks, a period refills once and never twice.
+/// Every change of <see cref="_tokens"/> is summed wide and kept between <see cref="Floor"/> and the burst: a settle may
+/// report any count (the API takes any at or above zero, a member announces debts), and a sum that wrapped turned a
+/// huge debt into a full bucket.
 /// </remarks>
 [DebuggerDisplay("{_tokens}/{_capacity}, +{_refill} every {_period}")]
 internal sealed class TokenBucketPolicy : ISteppedRate
@@ -24,7 +27,7 @@ internal sealed class TokenBucketPolicy : ISteppedRate
     /// <summary>The most it holds (the burst).</summary>
     private long _capacity;
 
-    /// <summary>What it holds now; below zero while a settle's excess is owed.</summary>
+    /// <summary>What it holds now; below zero while a settle's excess is owed, never below <see cref="Floor"/>.</summary>
     private long _tokens;
 
     /// <summary>The gate time of the last refill counted; always a whole number of periods from zero.</summary>
@@ -58,6 +61,12 @@ internal sealed class TokenBucketPolicy : ISteppedRate
     /// <inheritdoc />
     public long InUse => _capacity - _tokens;
 
+    /// <summary>
+    /// The deepest debt it keeps: what is in use (<see cref="InUse"/>, the burst less the tokens) is then
+    /// <see cref="long.MaxValue"/>. A larger excess is owed as this much — about 9.2e18, beyond any real call.
+    /// </summary>
+    private long Floor => _capacity - long.MaxValue;
+
     /// <summary>How much is owed (a settle's excess not yet refilled); 0 when none.</summary>
     public long Debt => Math.Max(0, -_tokens);
 
@@ -79,13 +88,13 @@ internal sealed class TokenBucketPolicy : ISteppedRate
     public void Take(long cost, TimeSpan now)
     {
         CatchUp(now);
-        _tokens -= cost;
+        Hold((Int128)_tokens - cost);
     }
 
     /// <inheritdoc />
     public void Refund(long cost, TimeSpan now)
     {
-        _tokens = Math.Min(_capacity, _tokens + cost);
+        Hold((Int128)_tokens + cost);
     }
 
     /// <inheritdoc />
@@ -100,7 +109,7 @@ internal sealed class TokenBucketPolicy : ISteppedRate
         CatchUp(now);
 
         // Unused tokens come back, but a bucket never holds more than its burst; an excess is owed to the next refills.
-        _tokens = Math.Min(_capacity, _tokens + (charged - actual));
+        Hold((Int128)_tokens + charged - actual);
     }
 
     /// <inheritdoc />
@@ -113,8 +122,8 @@ internal sealed class TokenBucketPolicy : ISteppedRate
         }
 
         // A cost beyond the burst is the demand of a whole queue (a retry-after): it fits as it is taken, refill by refill.
-        var refills = ((cost - _tokens) + _refill - 1) / _refill;
-        return refills > (TimeSpan.MaxValue - _refilledAt).Ticks / _period.Ticks ? TimeSpan.MaxValue : _refilledAt + TimeSpan.FromTicks(_period.Ticks * refills);
+        var refills = ((Int128)cost - _tokens + _refill - 1) / _refill;
+        return refills > (TimeSpan.MaxValue - _refilledAt).Ticks / _period.Ticks ? TimeSpan.MaxValue : _refilledAt + TimeSpan.FromTicks(_period.Ticks * (long)refills);
     }
 
     /// <inheritdoc />
@@ -139,7 +148,7 @@ internal sealed class TokenBucketPolicy : ISteppedRate
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         _capacity = limit;
-        _tokens = Math.Min(_tokens, limit);
+        Hold(_tokens);
     }
 
     /// <summary>Adds the refills of every whole period since the last one counted.</summary>
@@ -152,8 +161,13 @@ internal sealed class TokenBucketPolicy : ISteppedRate
 
         var periods = (now - _refilledAt).Ticks / _period.Ticks;
         _refilledAt += TimeSpan.FromTicks(_period.Ticks * periods);
-        var gained = periods > (_capacity - _tokens) / _refill ? _capacity - _tokens : periods * _refill;
-        _tokens = Math.Min(_capacity, _tokens + gained);
-        Debug.Assert(_tokens <= _capacity, "A bucket never holds more than its burst.");
+        Hold((Int128)_tokens + (Int128)periods * _refill);
+    }
+
+    /// <summary>Keeps <paramref name="tokens"/>, summed wide, between <see cref="Floor"/> and the burst.</summary>
+    private void Hold(Int128 tokens)
+    {
+        _tokens = (long)Int128.Clamp(tokens, Floor, _capacity);
+        Debug.Assert(_tokens <= _capacity && _capacity - _tokens >= 0, "A bucket never holds more than its burst, nor owes past what a long counts in use.");
     }
 }

@@ -47,15 +47,19 @@ internal sealed partial class ClusterGatekeeperActor
         var now = _gate.Now;
         for (var i = 0; i < _rates.Length; i++)
         {
+            // Summed without wrapping: a member may announce a debt up to long.MaxValue, and the rate keeps what it can count.
             var debt = i < _rateState.Debts.Length ? Math.Max(0, _rateState.Debts[i]) : 0;
-            _rates[i].Take(_rates[i].Limit + debt, now);
+            _rates[i].Take(debt > long.MaxValue - _rates[i].Limit ? long.MaxValue : _rates[i].Limit + debt, now);
         }
 
         _log.Info("Cluster gatekeeper {0}: succeeds an earlier incarnation, so its rates start empty with debts [{1}] (state {2})",
             _name, string.Join(", ", _rateState.Debts), _rateState.Sequence);
     }
 
-    /// <summary>The rates' state now, numbered after every state before it; agents keep the newest.</summary>
+    /// <summary>
+    /// The rates' state now, numbered after every state before it; agents keep the newest. The number stops at
+    /// <see cref="long.MaxValue"/> (only a member's announced state gets near it): wrapped, it sank below every earlier state.
+    /// </summary>
     private RateState StampRates()
     {
         if (_rates.Length == 0)
@@ -70,7 +74,8 @@ internal sealed partial class ClusterGatekeeperActor
             debts[i] = -Available(_rates[i], now);
         }
 
-        _rateState = new RateState(_rateState.Sequence + 1, Array.ConvertAll(debts, debt => Math.Max(0, debt)));
+        var sequence = _rateState.Sequence == long.MaxValue ? long.MaxValue : _rateState.Sequence + 1;
+        _rateState = new RateState(sequence, Array.ConvertAll(debts, debt => Math.Max(0, debt)));
         return _rateState;
     }
 

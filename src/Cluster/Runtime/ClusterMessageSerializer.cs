@@ -203,7 +203,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         "NA" => new NoLimiterAgent(r.ReadString(), r.ReadInt64(), Address.Parse(r.ReadString())),
         "LA" => ReadAnnounce(r),
         "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = ReadCount(r), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = NonNegative(r.ReadInt64(), "Tokens"), Block = r.ReadBoolean() },
-        "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64()),
+        "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), ReadCount(r), NonNegative(r.ReadInt64(), "ChargedTokens"), NonNegative(r.ReadInt64(), "ActualTokens")),
         "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),
         "CA" => new RemoteCancel(r.ReadInt64(), r.ReadInt64()),
@@ -266,7 +266,9 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
 
     private LimiterEnvelope ReadLimiterEnvelope(BinaryReader r)
     {
-        var (name, maxRunning, maxQueued) = (r.ReadString(), r.ReadInt32(), ReadNullableInt(r));
+        // An agent asks for at least 1 running and a bound of at least 0 (its limiter's, validated): the hub's new
+        // gatekeeper failed to start on a peer's other values, and the message the envelope carried was lost.
+        var (name, maxRunning, maxQueued) = (r.ReadString(), AtLeastOne(r.ReadInt32(), "MaxRunning"), ReadNullableNonNegative(r, "MaxQueued"));
         var whenFull = ReadEnum<QueueFullMode>(r, (byte)QueueFullMode.EvictLowestPriorityNewest);
         var idleTimeout = TimeSpan.FromTicks(Math.Max(0, r.ReadInt64()));
         var rates = ReadRates(r, maxRunning, maxQueued);
@@ -300,9 +302,24 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         w.Write(state.Sequence); WriteLongs(w, state.Debts);
     }
 
+    /// <summary>
+    /// A rate state as gatekeepers stamp it: numbered from 0 up, below <see cref="long.MaxValue"/> (which a gatekeeper
+    /// reaches only by stamping after it), and owing nothing below zero. A peer's negative debt made a successor start
+    /// fuller than empty; its <see cref="long.MaxValue"/> made the next number wrap below every earlier state.
+    /// </summary>
     private static RateState ReadRateState(BinaryReader r)
     {
         var (sequence, debts) = (r.ReadInt64(), ReadLongs(r));
+        if (sequence is < 0 or long.MaxValue)
+        {
+            throw new System.Runtime.Serialization.SerializationException($"a rate state's Sequence must be 0 to {long.MaxValue - 1}, got {sequence}");
+        }
+
+        if (Array.FindIndex(debts, debt => debt < 0) is var at and >= 0)
+        {
+            throw new System.Runtime.Serialization.SerializationException($"Debts[{at}] is {debts[at]}; a debt must be >= 0");
+        }
+
         return sequence == 0 && debts.Length == 0 ? RateState.None : new RateState(sequence, debts);
     }
 

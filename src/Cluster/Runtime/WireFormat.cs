@@ -106,6 +106,10 @@ internal static class WireFormat
     public static long NonNegative(long value, string field) =>
         value >= 0 ? value : throw new SerializationException($"{field} must be >= 0, got {value}");
 
+    /// <summary>A limit that must be at least 1 (a new gatekeeper's running limit); a peer's lower one is refused here.</summary>
+    public static int AtLeastOne(int value, string field) =>
+        value >= 1 ? value : throw new SerializationException($"{field} must be >= 1, got {value}");
+
     /// <summary>A nullable bound that cannot be negative (a resize's or a limit's); a peer's negative one is refused here.</summary>
     public static int? ReadNullableNonNegative(BinaryReader r, string field) =>
         ReadNullableInt(r) is { } value ? (int)NonNegative(value, field) : null;
