@@ -137,13 +137,14 @@ internal sealed class PermitPolicies
         var latest = now;
         for (var i = 0; i < _policies.Length; i++)
         {
-            var cost = Cost(i, demand);
+            // Summed wide and kept within a long: each cost is within the limit, but a few near long.MaxValue wrapped below zero ("fits now").
+            var cost = (Int128)Cost(i, demand);
             foreach (var waiter in ahead)
             {
                 cost += Cost(i, waiter.Demand);
             }
 
-            var at = _policies[i].NextAvailableAt(cost, now);
+            var at = _policies[i].NextAvailableAt((long)Int128.Min(cost, long.MaxValue), now);
             latest = at > latest ? at : latest;
         }
 
