@@ -215,7 +215,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         {
             Kind = ReadEnum<PermitRejectionKind>(r, (byte)PermitRejectionKind.Disposed), Requested = r.ReadInt64(), Limit = r.ReadInt64(),
         },
-        "RZ" => new ResizeLimiter(ReadNullableNonNegative(r, "MaxRunning"), ReadNullableNonNegative(r, "MaxQueued")),
+        "RZ" => new ResizeLimiter(ReadNullableInt(r) is { } running ? AtLeastOne(running, "MaxRunning") : null, ReadNullableNonNegative(r, "MaxQueued")),
         "LC" => ReadLimit(r),
         "LS" => GetLimiterStatus.Instance,
         "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32())
@@ -303,16 +303,16 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
     }
 
     /// <summary>
-    /// A rate state as gatekeepers stamp it: numbered from 0 up, below <see cref="long.MaxValue"/> (which a gatekeeper
-    /// reaches only by stamping after it), and owing nothing below zero. A peer's negative debt made a successor start
-    /// fuller than empty; its <see cref="long.MaxValue"/> made the next number wrap below every earlier state.
+    /// A rate state as gatekeepers stamp it: numbered from 0 up and owing nothing below zero (a peer's negative debt made
+    /// a successor start fuller than empty). The number may be <see cref="long.MaxValue"/>: a gatekeeper's numbers stop
+    /// there, so a gatekeeper that heard a high one stamps it, and refusing it lost every grant carrying it.
     /// </summary>
     private static RateState ReadRateState(BinaryReader r)
     {
         var (sequence, debts) = (r.ReadInt64(), ReadLongs(r));
-        if (sequence is < 0 or long.MaxValue)
+        if (sequence < 0)
         {
-            throw new System.Runtime.Serialization.SerializationException($"a rate state's Sequence must be 0 to {long.MaxValue - 1}, got {sequence}");
+            throw new System.Runtime.Serialization.SerializationException($"a rate state's Sequence must be >= 0, got {sequence}");
         }
 
         if (Array.FindIndex(debts, debt => debt < 0) is var at and >= 0)
@@ -330,11 +330,16 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
 
     /// <summary>
     /// A limit, with its bounds checked: a negative one reached the gatekeeper's ApplyLimit, which kept it as its limit
-    /// and threw resizing its pool (a restart), and an agent announced it again to the next incarnation. Zero reads:
-    /// <see cref="LimitChanged.None"/> travels in every announcement of an agent that heard of no resize.
+    /// and threw resizing its pool (a restart), and an agent announced it again to the next incarnation. A resized limit
+    /// (version above 0) runs at least 1: agents adopt it and carry it in every envelope, which the reader refuses below 1
+    /// (a resize to 0 cut every agent off). Zero running reads at version 0 only: <see cref="LimitChanged.None"/> travels
+    /// in every announcement of an agent that heard of no resize, and no agent adopts it.
     /// </summary>
-    private static LimitChanged ReadLimit(BinaryReader r) =>
-        new(r.ReadInt64(), (int)NonNegative(r.ReadInt32(), "MaxRunning"), ReadNullableNonNegative(r, "MaxQueued"));
+    private static LimitChanged ReadLimit(BinaryReader r)
+    {
+        var (version, maxRunning, maxQueued) = (r.ReadInt64(), r.ReadInt32(), ReadNullableNonNegative(r, "MaxQueued"));
+        return new(version, version > 0 ? AtLeastOne(maxRunning, "MaxRunning") : (int)NonNegative(maxRunning, "MaxRunning"), maxQueued);
+    }
 
     private void WriteNested(BinaryWriter w, object message)
     {

@@ -11,7 +11,9 @@ namespace ActorQueue.Tests.Cluster;
 /// heard by an agent (<c>LimitChanged</c>) it is announced again to every next incarnation. A negative permit or token
 /// count in an acquire is granted and its release takes permits away — the sign the reader already refuses in a block
 /// return, grant and announcement. The real senders validate all of these (at least 1 running, at least 0 queued,
-/// permits and tokens at least 0), so nothing they send is refused.
+/// permits and tokens at least 0), so nothing they send is refused. A resize (or a resized limit) to 0 running is
+/// refused too: the gatekeeper applied it and told every agent, whose envelopes then carried 0 running and were all
+/// refused (ClusterWireEdgeConsistencyTests).
 /// </summary>
 public sealed class ClusterWireLimitTests : ActorQueueTestKit
 {
@@ -21,6 +23,8 @@ public sealed class ClusterWireLimitTests : ActorQueueTestKit
     [
         ("RZ", new ResizeLimiter(-1, null)),
         ("RZ", new ResizeLimiter(null, -1)),
+        ("RZ", new ResizeLimiter(0, null)), // applied, every agent would carry 0 running in envelopes the reader refuses
+        ("LC", new LimitChanged(2, 0, null)),
         ("LC", new LimitChanged(2, -1, null)),
         ("LC", new LimitChanged(2, 5, -3)),
         ("LA", new LimiterAnnounce(1, Node, [], [], []) { Limit = new LimitChanged(9, -1, null) }),

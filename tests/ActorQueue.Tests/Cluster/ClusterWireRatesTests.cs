@@ -8,9 +8,9 @@ namespace ActorQueue.Tests.Cluster;
 /// A peer's rate states, settles and new limiters' bounds are checked as they are read. A gatekeeper numbers its rate
 /// states from 0 up and never owes below zero, an agent settles counts of at least zero, and an agent asks for a
 /// gatekeeper with at least 1 running and a queue bound of at least 0 — a peer's other values were taken as they came:
-/// a negative debt made a successor's rates start fuller than empty, a sequence of <see cref="long.MaxValue"/> made the
-/// next state's number wrap below every earlier one, a negative settle overflowed the bucket, and a limit below 1 made
-/// the hub's new gatekeeper fail to start (the message it carried lost).
+/// a negative debt made a successor's rates start fuller than empty, a negative settle overflowed the bucket, and a
+/// limit below 1 made the hub's new gatekeeper fail to start (the message it carried lost). A state numbered
+/// <see cref="long.MaxValue"/> reads: a gatekeeper's numbers stop there (ClusterRateStateTests).
 /// </summary>
 public sealed class ClusterWireRatesTests : ActorQueueTestKit
 {
@@ -19,10 +19,9 @@ public sealed class ClusterWireRatesTests : ActorQueueTestKit
     private static readonly (string Manifest, object Message)[] Refusals =
     [
         ("SD", new RemoteSettled(1, 2, new RateState(-1, [0, 0]))),
-        ("SD", new RemoteSettled(1, 2, new RateState(long.MaxValue, [0, 0]))),
         ("SD", new RemoteSettled(1, 2, new RateState(4, [0, -810]))),
         ("GR", new RemoteGranted(1, 2, 1, 0) { Rates = new RateState(4, [-1, 0]) }),
-        ("LA", new LimiterAnnounce(1, Node, [], [], []) { Rates = new RateState(long.MaxValue, [0, 0]), FollowedBefore = true }),
+        ("LA", new LimiterAnnounce(1, Node, [], [], []) { Rates = new RateState(long.MinValue, [0, 0]), FollowedBefore = true }),
         ("ST", new RemoteSettle(1, 2, -1, 10, 10)),
         ("ST", new RemoteSettle(1, 2, 1, -10, 10)),
         ("ST", new RemoteSettle(1, 2, 1, 10, -10)),
@@ -47,7 +46,7 @@ public sealed class ClusterWireRatesTests : ActorQueueTestKit
     public void Rate_states_settles_and_new_limits_as_the_real_senders_build_them_read_back()
     {
         var serializer = new ClusterMessageSerializer((ExtendedActorSystem)Sys);
-        var states = new[] { RateState.None, new RateState(1, [0, 0]), new RateState(long.MaxValue - 1, [long.MaxValue, 0]) };
+        var states = new[] { RateState.None, new RateState(1, [0, 0]), new RateState(long.MaxValue, [long.MaxValue, 0]) };
         foreach (var state in states)
         {
             var read = Assert.IsType<RemoteSettled>(serializer.FromBinary(serializer.ToBinary(new RemoteSettled(1, 2, state)), "SD"));
