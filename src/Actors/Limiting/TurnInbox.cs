@@ -25,9 +25,10 @@ internal interface ITurnOp
 /// compare-and-swap from <see cref="Owned"/> to idle. After the swap it calls <see cref="Pushed"/> (an open loan is
 /// shut): the word it swapped from may be a later owner's (the turn was given back and taken again in between, and that
 /// owner lent), and the caller's call must not return while a loan is open past its op.</item>
-/// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, reverses it (first pushed, first run) and runs
-/// it; before giving back it calls <see cref="Resting"/> (the partition lends its free permits), and if the give-back
-/// fails (someone pushed meanwhile) it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
+/// <item>Run (the owner): exchanges the stack for <see cref="Owned"/>, calls <see cref="TookPushed"/> (the announces of
+/// the ops it took are answered), reverses it (first pushed, first run) and runs it; before giving back it calls
+/// <see cref="Resting"/> (the partition lends its free permits), and if the give-back fails (someone pushed meanwhile)
+/// it calls <see cref="Taken"/> again (the loan is reclaimed) and runs what came.</item>
 /// <item>Faults: whatever an op, the take or the rest throws is handed to <see cref="Faulted"/> (the op's caller fails
 /// with it, it is logged) and the turn goes on: an exception never leaves a turn taken, and never reaches a thread whose
 /// op it was not.</item>
@@ -208,6 +209,16 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
     {
     }
 
+    /// <summary>
+    /// Owner, after it took what was pushed and before it runs it: each of those ops was announced (<see cref="Pushing"/>)
+    /// and runs now, so the partition answers the announces (it reclaims) and its next rest may lend again. A push that
+    /// lands before the owner rests is taken here, not after a failed give-back: without this nothing answered its
+    /// announce, and the partition, free and idle, kept its loan shut until some later turn.
+    /// </summary>
+    protected virtual void TookPushed()
+    {
+    }
+
     /// <summary>Owner: <paramref name="op"/> (<c>null</c>: the take or the rest) threw <paramref name="error"/>; the turn goes on.</summary>
     protected abstract void Faulted(ITurnOp? op, Exception error);
 
@@ -272,6 +283,7 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
             }
 
             var op = Interlocked.Exchange(ref _head, Owned)!;
+            TookPushedSafely();
             while (!ReferenceEquals(op, Owned))
             {
                 var next = op.NextOp!;
@@ -287,6 +299,18 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
         try
         {
             Taken();
+        }
+        catch (Exception error)
+        {
+            Faulted(null, error);
+        }
+    }
+
+    private void TookPushedSafely()
+    {
+        try
+        {
+            TookPushed();
         }
         catch (Exception error)
         {

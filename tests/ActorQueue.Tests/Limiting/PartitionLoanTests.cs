@@ -125,6 +125,31 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_release_pushed_to_a_busy_turn_is_lent_once_its_owner_ran_it_and_rests()
+    {
+        // PartitionLoanBargingReviewTests' flake (a key's partition never lent its free permit): a lease released while
+        // the turn was still taken (the actor granting the key's first request) pushed its release and announced it; the
+        // owner took the release with the rest of its turn, not after a failed give-back, so no reclaim answered the
+        // announce, its rest lent nothing, and the partition stayed free and idle with its loan shut — every claim (the
+        // adapter's AttemptAcquire) refused until some later turn. Driven by hand: the test is the owner.
+        var settings = new GatekeeperSettings(1, null, null, QueueFullMode.RejectNewcomer, "lent-keys", "lent-keys", new LimiterCounts(), _clock);
+        var partition = new Partition("a", new PartitionShared(TestActor, settings, Sys.Log, new OnTheWay(), route: _ => { }));
+        Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
+        var first = new PartitionAcquireRequest("a", "first", TestActor, signalQueued: false, permits: 1, priority: 0, timeout: null);
+        var grant = first.WaitAsync(CancellationToken.None).AsTask();
+        partition.Offer(first);
+        var lease = await Within(grant);
+
+        lease.Dispose(); // the turn is taken: the release is pushed
+        Assert.True(partition.HasPushed, "the release waits for the turn's owner");
+        partition.GiveBack();
+
+        Assert.False(partition.IsTaken, "the turn was given back");
+        Assert.Equal(0, partition.Running);
+        Assert.True(partition.Loan.Covers(1), "the partition, free and idle, lends its permit once it rests");
+    }
+
+    [Fact]
     public async Task A_reclaim_after_an_announce_shut_the_loan_takes_back_its_unclaimed_permits()
     {
         // The actor may reclaim on another core the instant an announce shuts the loan: the permits set aside must be

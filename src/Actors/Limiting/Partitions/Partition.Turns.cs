@@ -123,6 +123,10 @@ internal sealed partial class Partition
     protected override void Pushed() => Loan.ShutIfOpen();
 
     /// <inheritdoc />
+    /// <remarks>One read while the loan is plainly shut (no announce came since the last reclaim), as a take's reclaim.</remarks>
+    protected override void TookPushed() => Reclaim();
+
+    /// <inheritdoc />
     protected override void Faulted(ITurnOp? op, Exception error) => _shared.Faulted(Key, op, error);
 
     /// <summary>In the turn the actor took on a new partition: its first request, faults contained as in every turn.</summary>

@@ -9,7 +9,8 @@ namespace ActorQueue.Actors;
 /// <item>Writer of loans: the owner of the partition's turn (<see cref="TurnInbox"/>), as it gives the turn back
 /// with nothing pushed, only while nobody waits in it: it takes the free permits out of the partition's count and
 /// publishes them here (<see cref="Lend"/>), a compare-and-swap from shut only because a close may come meanwhile.</item>
-/// <item>Reclaim: the owner, whenever it takes the turn (and again when a give-back fails because someone pushed),
+/// <item>Reclaim: the owner, whenever it takes the turn (and again when it takes what was pushed to it, or a give-back
+/// fails because someone pushed),
 /// exchanges the loan for shut (<see cref="Reclaim"/>) and counts what nobody claimed as free again, so inside a turn
 /// the partition's count is exact and the queue rule untouched.</item>
 /// <item>Claimers: any thread; <see cref="TryClaim"/> subtracts with a compare-and-swap that never goes below zero.</item>
