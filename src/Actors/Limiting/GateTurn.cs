@@ -12,6 +12,9 @@ internal interface IGateTurnOwner
     /// <summary>End of a turn: the counts are published, the free permits lent, the wake armed.</summary>
     void Resting();
 
+    /// <summary>Lent permits nobody claimed, set aside by a suspend the turn's owner has answered: back to the pool.</summary>
+    void TakeBackLent(int permits);
+
     /// <summary>A facade caller's request, offered to the gate.</summary>
     void Offer(AcquireRequest request);
 
@@ -210,6 +213,22 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
 
     /// <inheritdoc />
     protected override void Pushing() => loan.Suspend();
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The pushers' suspends are answered here (<see cref="PermitLoan.EndSuspension"/>): the ops they pushed run before
+    /// this turn rests, so its rest may lend again. Not a reclaim: the held count in the word is behind the pool inside a
+    /// turn (it is published at rest), and a suspended word has taken no claim or return since, so only the permits the
+    /// suspend set aside come back. Without this a release pushed before the owner rested left the loan suspended, and the
+    /// limiter, free and idle, refused every synchronous claim until some later turn (LimiterLoanTests).
+    /// </remarks>
+    protected override void TookPushed()
+    {
+        if (loan.EndSuspension() is > 0 and var setAside)
+        {
+            _owner!.TakeBackLent(setAside);
+        }
+    }
 
     /// <inheritdoc />
     protected override void Pushed() => loan.SuspendIfOpen();

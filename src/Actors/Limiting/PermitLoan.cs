@@ -232,6 +232,31 @@ internal sealed class PermitLoan
     }
 
     /// <summary>
+    /// The gatekeeper's turn owner, as it takes the ops pushed to it (each pusher suspended the loan before its push): a
+    /// suspended loan becomes plain shut, so the owner's rest may lend again once it has run them. The held count stays:
+    /// no claim or return succeeds on a suspended word. An announced request still keeps the loan from being lent
+    /// (<see cref="HasAnnounced"/>), and a resize's suspend is answered by the resize pushed after it or, sent, by its
+    /// announce.
+    /// </summary>
+    /// <returns>The lent permits the suspend set aside, for the pool; 0 when the loan was not suspended.</returns>
+    public int EndSuspension()
+    {
+        var seen = Volatile.Read(ref _word);
+        while (LentOf(seen) <= Suspended)
+        {
+            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Shut), seen);
+            if (was == seen)
+            {
+                return Suspended - LentOf(seen);
+            }
+
+            seen = was;
+        }
+
+        return 0;
+    }
+
+    /// <summary>
     /// Facade, before it sends a request it could not claim: counts it on its way and suspends the loan, so no caller
     /// after it claims a permit before the gatekeeper has queued it (FIFO from the moment the call returned) and no
     /// release goes into the loan past it. The gatekeeper lends again only once every announced request is handled.

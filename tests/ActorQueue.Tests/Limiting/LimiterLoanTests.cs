@@ -178,4 +178,26 @@ public class LimiterLoanTests : ActorQueueTestKit
         var status = await this.StatusOf(limiter);
         Assert.Equal((0, 0), (status.Running, status.Waiting));
     }
+
+    [Fact]
+    public async Task A_release_pushed_to_a_busy_turn_is_lent_again_once_its_owner_ran_it_and_rests()
+    {
+        // The partitions' defect (PartitionLoanTests), here in the gatekeeper's turn: a lease released while the turn was
+        // taken pushed its release and suspended the loan; the owner took the release with the rest of its turn, not
+        // after a failed give-back, so no reclaim answered the suspension, its rest lent nothing, and the limiter, free
+        // and idle, refused every synchronous claim (the adapter's AttemptAcquire) until some later turn. The test is the owner.
+        var limiter = await LendingLimiterAsync(1);
+        var adapter = limiter.AsRateLimiter();
+        var lease = await limiter.AcquireAsync("claimed");
+        Assert.True(limiter.Turn.TryTake(), "the test holds the gatekeeper's turn, as its owner would");
+
+        lease.Dispose(); // the loan is shut while the turn is taken: the release is pushed
+        Assert.True(limiter.Turn.HasPushed, "the release waits for the turn's owner");
+        limiter.Turn.GiveBack();
+
+        Assert.False(limiter.Turn.IsTaken, "the turn was given back");
+        Assert.Equal(0, limiter.RunningCount);
+        using var attempt = adapter.AttemptAcquire(1);
+        Assert.True(attempt.IsAcquired, "the limiter, free and idle, lends its permit once it rests");
+    }
 }
