@@ -116,6 +116,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>The gatekeeper's turn (for tests: a test holds it as a contended caller would).</summary>
     internal GateTurn Turn => _counts.Turn;
 
+    /// <summary>The gatekeeper's loan (for tests: whether it lends).</summary>
+    internal PermitLoan Loan => _counts.Loan;
+
     /// <summary>The tracer given to the constructor, else the library's <see cref="ActivitySource"/> <c>"ActorQueue"</c>.</summary>
     public ActivitySource Tracer { get; }
 

@@ -12,9 +12,6 @@ internal interface IGateTurnOwner
     /// <summary>End of a turn: the counts are published, the free permits lent, the wake armed.</summary>
     void Resting();
 
-    /// <summary>Lent permits nobody claimed, set aside by a suspend the turn's owner has answered: back to the pool.</summary>
-    void TakeBackLent(int permits);
-
     /// <summary>A facade caller's request, offered to the gate.</summary>
     void Offer(AcquireRequest request);
 
@@ -215,22 +212,6 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     protected override void Pushing() => loan.Suspend();
 
     /// <inheritdoc />
-    /// <remarks>
-    /// The pushers' suspends are answered here (<see cref="PermitLoan.EndSuspension"/>): the ops they pushed run before
-    /// this turn rests, so its rest may lend again. Not a reclaim: the held count in the word is behind the pool inside a
-    /// turn (it is published at rest), and a suspended word has taken no claim or return since, so only the permits the
-    /// suspend set aside come back. Without this a release pushed before the owner rested left the loan suspended, and the
-    /// limiter, free and idle, refused every synchronous claim until some later turn (LimiterLoanTests).
-    /// </remarks>
-    protected override void TookPushed()
-    {
-        if (loan.EndSuspension() is > 0 and var setAside)
-        {
-            _owner!.TakeBackLent(setAside);
-        }
-    }
-
-    /// <inheritdoc />
     protected override void Pushed() => loan.SuspendIfOpen();
 
     /// <inheritdoc />
@@ -313,6 +294,18 @@ internal sealed class ActorMessageOp(object message, IActorRef sender) : ITurnOp
 
     /// <inheritdoc />
     public ITurnOp? NextOp { get; set; }
+}
+
+/// <summary>
+/// A gatekeeper's rest could not lend because a pusher's suspend was still on the loan, with nobody waiting: the actor
+/// takes its turn once more (its take reclaims, its rest lends). A suspend is answered only by a take: a pusher whose op
+/// was run before the rest may have returned, and lending at the rest could open the loan past an op pushed since.
+/// Without this a release pushed while the turn was busy, and run before its rest, left a free, idle limiter refusing
+/// every synchronous claim until some later call.
+/// </summary>
+internal sealed class LendAgain : Akka.Event.IDeadLetterSuppression
+{
+    public static readonly LendAgain Instance = new();
 }
 
 /// <summary>The gatekeeper's turn was handed to its actor with <see cref="Message"/>, sent with that message's sender.</summary>

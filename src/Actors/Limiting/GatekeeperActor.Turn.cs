@@ -141,9 +141,6 @@ internal sealed partial class GatekeeperActor
     void IGateTurnOwner.Resting() => Resting();
 
     /// <inheritdoc />
-    void IGateTurnOwner.TakeBackLent(int permits) => _slots.Release(permits, TimeSpan.Zero);
-
-    /// <inheritdoc />
     void IGateTurnOwner.Offer(AcquireRequest request) => Offer(request);
 
     /// <inheritdoc />

@@ -58,6 +58,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>Whether free permits are lent (<see cref="PermitLoan"/>) after each message: from the start without rates.</summary>
     private bool _lending;
 
+    /// <summary>A <see cref="LendAgain"/> was sent and not yet handled (written in the turn only).</summary>
+    private bool _lendAgainAsked;
+
     /// <summary>Set while the actor restarts after a failed message: its loans are shut, not closed, for the next instance.</summary>
     private bool _restarting;
 
@@ -125,6 +128,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         });
 
         // A limit with rates lends through its own loan (RateLoan), which also carries requests, tokens and the step's end.
+        Receive<LendAgain>(_ => _lendAgainAsked = false); // taken in the turn: its take reclaimed, its rest lends
         Receive<StartLending>(_ =>
         {
             _lending = settings.Rates is null;
@@ -298,6 +302,13 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (_settings.Counts.Loan.Lend(held, free))
         {
             _slots.Take(free, TimeSpan.Zero);
+        }
+        else if (!_lendAgainAsked && _settings.Counts.Loan.IsSuspended)
+        {
+            // A pusher's suspend: only a take answers it (LendAgain); one asked at a time. Under contention someone waits
+            // and this is never reached.
+            _lendAgainAsked = true;
+            _self.Tell(LendAgain.Instance, ActorRefs.NoSender);
         }
     }
 

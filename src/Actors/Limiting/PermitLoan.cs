@@ -76,6 +76,9 @@ internal sealed class PermitLoan
     /// <summary>Whether a facade request is on its way to the gatekeeper.</summary>
     public bool HasAnnounced => _announced.Any;
 
+    /// <summary>Whether a suspend (a pusher's, an announce's, a resize's) keeps it shut until the gatekeeper's next reclaim.</summary>
+    public bool IsSuspended => LentOf(Volatile.Read(ref _word)) <= Suspended;
+
     /// <summary>Whether the loan is closed for good.</summary>
     public bool IsClosed => LentOf(Volatile.Read(ref _word)) == Closed;
 
@@ -229,31 +232,6 @@ internal sealed class PermitLoan
 
             seen = was;
         }
-    }
-
-    /// <summary>
-    /// The gatekeeper's turn owner, as it takes the ops pushed to it (each pusher suspended the loan before its push): a
-    /// suspended loan becomes plain shut, so the owner's rest may lend again once it has run them. The held count stays:
-    /// no claim or return succeeds on a suspended word. An announced request still keeps the loan from being lent
-    /// (<see cref="HasAnnounced"/>), and a resize's suspend is answered by the resize pushed after it or, sent, by its
-    /// announce.
-    /// </summary>
-    /// <returns>The lent permits the suspend set aside, for the pool; 0 when the loan was not suspended.</returns>
-    public int EndSuspension()
-    {
-        var seen = Volatile.Read(ref _word);
-        while (LentOf(seen) <= Suspended)
-        {
-            var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Shut), seen);
-            if (was == seen)
-            {
-                return Suspended - LentOf(seen);
-            }
-
-            seen = was;
-        }
-
-        return 0;
     }
 
     /// <summary>

@@ -151,8 +151,6 @@ public sealed class GateTurnTests : ActorQueueTestKit
 
         public void Resting() => Events.Add("Resting");
 
-        public void TakeBackLent(int permits) => Events.Add($"TakeBackLent {permits}");
-
         public void Offer(AcquireRequest request) => Events.Add($"Offer {request.Source}");
 
         public void Release(int permits) => Events.Add($"Release {permits}");

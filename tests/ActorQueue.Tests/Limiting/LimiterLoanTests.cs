@@ -185,7 +185,8 @@ public class LimiterLoanTests : ActorQueueTestKit
         // The partitions' defect (PartitionLoanTests), here in the gatekeeper's turn: a lease released while the turn was
         // taken pushed its release and suspended the loan; the owner took the release with the rest of its turn, not
         // after a failed give-back, so no reclaim answered the suspension, its rest lent nothing, and the limiter, free
-        // and idle, refused every synchronous claim (the adapter's AttemptAcquire) until some later turn. The test is the owner.
+        // and idle, refused every synchronous claim (the adapter's AttemptAcquire) until some later call. Now its rest
+        // asks the actor for one more turn (LendAgain), whose take answers the suspend. The test is the owner.
         var limiter = await LendingLimiterAsync(1);
         var adapter = limiter.AsRateLimiter();
         var lease = await limiter.AcquireAsync("claimed");
@@ -197,7 +198,8 @@ public class LimiterLoanTests : ActorQueueTestKit
 
         Assert.False(limiter.Turn.IsTaken, "the turn was given back");
         Assert.Equal(0, limiter.RunningCount);
+        await Eventually(() => limiter.Loan.Unclaimed == 1, "the limiter, free and idle, lends its permit again");
         using var attempt = adapter.AttemptAcquire(1);
-        Assert.True(attempt.IsAcquired, "the limiter, free and idle, lends its permit once it rests");
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
     }
 }

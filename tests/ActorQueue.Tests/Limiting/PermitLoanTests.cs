@@ -117,30 +117,16 @@ public sealed class PermitLoanTests
     }
 
     [Fact]
-    public void Ending_a_suspension_shuts_the_loan_plainly_gives_back_what_was_set_aside_and_keeps_the_held_count()
+    public void A_suspend_shows_until_the_reclaim_answers_it()
     {
         var loan = OpenLoan(1, 3);
+        Assert.False(loan.IsSuspended);
         loan.Suspend();
-        Assert.Equal(3, loan.EndSuspension());
-        Assert.Equal(1, loan.Running);
-        Assert.False(loan.TryClaim(1), "shut: nothing is claimed before the owner lends");
-        Assert.Equal(0, loan.Reclaim(out var held)); // nothing is given back twice
-        Assert.Equal(1, held);
-        Assert.True(loan.Lend(1, 2), "plainly shut: the owner's rest lends again");
-
-        var shut = new PermitLoan();
-        shut.Suspend();
-        Assert.Equal(0, shut.EndSuspension());
-        Assert.True(shut.Lend(0, 1), "a suspend with nothing set aside is answered too");
-
-        var open = OpenLoan(0, 2);
-        Assert.Equal(0, open.EndSuspension());
-        Assert.True(open.TryClaim(2), "an open loan is left open");
-
-        var closed = OpenLoan(0, 2);
-        closed.Close();
-        Assert.Equal(0, closed.EndSuspension());
-        Assert.True(closed.IsClosed, "a closed loan stays closed");
+        Assert.True(loan.IsSuspended);
+        loan.Reclaim(out _);
+        Assert.False(loan.IsSuspended);
+        loan.Close();
+        Assert.False(loan.IsSuspended, "closed is not suspended");
     }
 
     [Fact]
