@@ -52,6 +52,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     private TimeSpan _gateOrigin;
 
     public Partition(object key, PartitionShared shared)
+        : base(answersPushes: true)
     {
         Key = key;
         _shared = shared;
