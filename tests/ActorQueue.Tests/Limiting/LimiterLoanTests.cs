@@ -202,4 +202,29 @@ public class LimiterLoanTests : ActorQueueTestKit
         using var attempt = adapter.AttemptAcquire(1);
         Assert.True(attempt.IsAcquired, "a synchronous claim is served");
     }
+    [Fact]
+    public async Task A_pushers_suspend_landing_after_the_lend_again_turn_lent_is_answered_too()
+    {
+        // Review of 015da4c: a pusher suspends (Pushing), pushes, and only then suspends an open loan (Pushed). A pusher
+        // preempted between its push and its Pushed: the owner runs its release, its rest finds the loan suspended and
+        // asks for LendAgain, whose take reclaims and whose rest lends; then the pusher's Pushed suspends that open loan.
+        // Its op ran long ago, nothing is pushed, nobody waits, no LendAgain is on its way: the limiter, free and idle,
+        // refuses every synchronous claim until some later call. Driven by hand: the test is the owner, and its late
+        // SuspendIfOpen is the pusher's Pushed.
+        var limiter = await LendingLimiterAsync(1);
+        var adapter = limiter.AsRateLimiter();
+        var lease = await limiter.AcquireAsync("claimed");
+        Assert.True(limiter.Turn.TryTake(), "the test holds the gatekeeper's turn, as its owner would");
+        lease.Dispose(); // pushed: the pusher's Pushing suspended the loan, its push landed ...
+        limiter.Turn.GiveBack(); // ... the owner ran the release; its rest asked for LendAgain
+        await Eventually(() => limiter.Loan.Unclaimed == 1, "the LendAgain turn lent the free permit");
+
+        limiter.Loan.SuspendIfOpen(); // ... and only now the pusher's Pushed runs
+
+        Assert.False(limiter.Turn.IsTaken);
+        Assert.Equal(0, limiter.RunningCount);
+        await Eventually(() => limiter.Loan.Unclaimed == 1, "the limiter, free and idle, lends its permit again");
+        using var attempt = adapter.AttemptAcquire(1);
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
+    }
 }

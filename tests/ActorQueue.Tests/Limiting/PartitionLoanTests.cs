@@ -150,6 +150,35 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_pushers_shut_landing_after_its_op_ran_and_the_owner_lent_is_answered_too()
+    {
+        // Review of 221f230: a pusher announces (Pushing), pushes, and only then shuts an open loan (Pushed). A pusher
+        // preempted between its push and its Pushed: the owner takes its release (TookPushed reclaims, answering the
+        // announce), runs it and rests, lending the free permit; then the pusher's Pushed shuts that loan, setting the
+        // permit aside. Its op ran, nothing is pushed, nobody waits: the partition, free and idle, refuses every claim
+        // until some later turn (a sweep). Driven by hand: the test is the owner, and its late ShutIfOpen is the
+        // pusher's Pushed.
+        await using var limiter = NewLimiter(1);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        var partition = await Lending(limiter, "a");
+        var lease = limiter.AcquireAsync("a");
+        Assert.True(lease.IsCompletedSuccessfully, "claimed from the loan");
+        Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
+        (await lease).Dispose(); // pushed: announced, and the push landed ...
+        Assert.True(partition.HasPushed, "the release waits for the turn's owner");
+        partition.GiveBack(); // ... the owner took it (its announce answered), ran it, and lent as it rested
+        Assert.True(partition.Loan.Covers(1), "the owner lent the free permit");
+
+        partition.Loan.ShutIfOpen(); // ... and only now the pusher's Pushed runs
+
+        Assert.False(partition.IsTaken);
+        Assert.Equal(0, partition.Running);
+        await Eventually(() => partition.Loan.Covers(1), "the partition, free and idle, lends its permit again");
+        using var attempt = adapter.AttemptAcquire("a");
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
+    }
+
+    [Fact]
     public async Task A_reclaim_after_an_announce_shut_the_loan_takes_back_its_unclaimed_permits()
     {
         // The actor may reclaim on another core the instant an announce shuts the loan: the permits set aside must be
