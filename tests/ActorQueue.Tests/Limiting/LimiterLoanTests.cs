@@ -227,4 +227,24 @@ public class LimiterLoanTests : ActorQueueTestKit
         using var attempt = adapter.AttemptAcquire(1);
         Assert.True(attempt.IsAcquired, "a synchronous claim is served");
     }
+    [Fact]
+    public async Task A_release_pushed_to_a_busy_turn_is_lent_again_every_time_not_only_the_first()
+    {
+        // Review of 015da4c: each rest that finds the loan suspended asks for one LendAgain; the flag that keeps it to one
+        // at a time must be reset by each, or only the instance's first pushed release is ever lent again.
+        var limiter = await LendingLimiterAsync(1);
+        var adapter = limiter.AsRateLimiter();
+        for (var round = 0; round < 3; round++)
+        {
+            var lease = await limiter.AcquireAsync($"claimed {round}");
+            Assert.True(limiter.Turn.TryTake(), "the test holds the gatekeeper's turn, as its owner would");
+            lease.Dispose(); // the loan is shut while the turn is taken: the release is pushed
+            Assert.True(limiter.Turn.HasPushed, "the release waits for the turn's owner");
+            limiter.Turn.GiveBack();
+            await Eventually(() => limiter.Loan.Unclaimed == 1, $"round {round}: the limiter, free and idle, lends its permit again");
+        }
+
+        using var attempt = adapter.AttemptAcquire(1);
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
+    }
 }
