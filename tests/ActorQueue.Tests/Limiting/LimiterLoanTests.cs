@@ -209,8 +209,8 @@ public class LimiterLoanTests : ActorQueueTestKit
         // preempted between its push and its Pushed: the owner runs its release, its rest finds the loan suspended and
         // asks for LendAgain, whose take reclaims and whose rest lends; then the pusher's Pushed suspends that open loan.
         // Its op ran long ago, nothing is pushed, nobody waits, no LendAgain is on its way: the limiter, free and idle,
-        // refuses every synchronous claim until some later call. Driven by hand: the test is the owner, and its late
-        // SuspendIfOpen is the pusher's Pushed.
+        // refuses every synchronous claim until some later call. Driven by hand: the test is the owner, and calls the
+        // pusher's Pushed late.
         var limiter = await LendingLimiterAsync(1);
         var adapter = limiter.AsRateLimiter();
         var lease = await limiter.AcquireAsync("claimed");
@@ -219,7 +219,7 @@ public class LimiterLoanTests : ActorQueueTestKit
         limiter.Turn.GiveBack(); // ... the owner ran the release; its rest asked for LendAgain
         await Eventually(() => limiter.Loan.Unclaimed == 1, "the LendAgain turn lent the free permit");
 
-        limiter.Loan.SuspendIfOpen(); // ... and only now the pusher's Pushed runs
+        typeof(TurnInbox).GetMethod("Pushed", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.Invoke(limiter.Turn, null); // ... and only now the pusher's Pushed runs
 
         Assert.False(limiter.Turn.IsTaken);
         Assert.Equal(0, limiter.RunningCount);

@@ -30,6 +30,10 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         return partition;
     }
 
+    /// <summary>A pusher's step after its push (<see cref="TurnInbox"/>'s <c>Pushed</c>), run late, as by a pusher the scheduler preempted between its push and it.</summary>
+    private static void PushedLate(TurnInbox turn) =>
+        typeof(TurnInbox).GetMethod("Pushed", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.Invoke(turn, null);
+
     /// <summary>Sweeps until <paramref name="key"/>'s partition is dropped (the clock moves a whole idle timeout each time).</summary>
     private Task SweptAway(PartitionedConcurrencyLimiter<string> limiter, string key) =>
         Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.StatisticsOf(key) is null; }, TimeSpan.FromSeconds(10), $"{key}'s partition was dropped");
@@ -156,8 +160,8 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         // preempted between its push and its Pushed: the owner takes its release (TookPushed reclaims, answering the
         // announce), runs it and rests, lending the free permit; then the pusher's Pushed shuts that loan, setting the
         // permit aside. Its op ran, nothing is pushed, nobody waits: the partition, free and idle, refuses every claim
-        // until some later turn (a sweep). Driven by hand: the test is the owner, and its late ShutIfOpen is the
-        // pusher's Pushed.
+        // until some later turn (a sweep). Driven by hand: the test is the owner, and calls the
+        // pusher's Pushed late.
         await using var limiter = NewLimiter(1);
         var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
         var partition = await Lending(limiter, "a");
@@ -169,7 +173,7 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         partition.GiveBack(); // ... the owner took it (its announce answered), ran it, and lent as it rested
         Assert.True(partition.Loan.Covers(1), "the owner lent the free permit");
 
-        partition.Loan.ShutIfOpen(); // ... and only now the pusher's Pushed runs
+        PushedLate(partition); // ... and only now the pusher's Pushed runs
 
         Assert.False(partition.IsTaken);
         Assert.Equal(0, partition.Running);
