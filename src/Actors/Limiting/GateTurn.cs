@@ -212,7 +212,17 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     protected override void Pushing() => loan.Suspend();
 
     /// <inheritdoc />
-    protected override void Pushed() => loan.SuspendIfOpen();
+    /// <remarks>
+    /// A pusher late to this step (its op may have run, and the LendAgain turn lent, since its push) may suspend a loan
+    /// nobody will reclaim: it then asks the actor for a turn (<see cref="LendAgain"/>), whose take reclaims.
+    /// </remarks>
+    protected override void Pushed()
+    {
+        if (loan.SuspendIfOpen())
+        {
+            _gatekeeper.Tell(LendAgain.Instance, ActorRefs.NoSender);
+        }
+    }
 
     /// <inheritdoc />
     protected override void Faulted(ITurnOp? op, Exception error) => _owner!.Faulted(op, error);

@@ -219,7 +219,8 @@ internal sealed class PermitLoan
     /// A pusher, after its op landed in the gatekeeper's turn: suspends the loan if it is open (a later owner lent between
     /// the pusher's <see cref="Suspend"/> and its push); one read otherwise.
     /// </summary>
-    public void SuspendIfOpen()
+    /// <returns>Whether it suspended an open loan (then only the gatekeeper's next reclaim opens it again).</returns>
+    public bool SuspendIfOpen()
     {
         var seen = Volatile.Read(ref _word);
         while (LentOf(seen) >= 0)
@@ -227,11 +228,13 @@ internal sealed class PermitLoan
             var was = Interlocked.CompareExchange(ref _word, Pack(HeldOf(seen), Suspended - LentOf(seen)), seen);
             if (was == seen)
             {
-                return;
+                return true;
             }
 
             seen = was;
         }
+
+        return false;
     }
 
     /// <summary>

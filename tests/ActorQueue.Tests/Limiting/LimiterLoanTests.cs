@@ -202,4 +202,50 @@ public class LimiterLoanTests : ActorQueueTestKit
         using var attempt = adapter.AttemptAcquire(1);
         Assert.True(attempt.IsAcquired, "a synchronous claim is served");
     }
+    [Fact]
+    public async Task A_pushers_suspend_landing_after_the_lend_again_turn_lent_is_answered_too()
+    {
+        // Review of 015da4c: a pusher suspends (Pushing), pushes, and only then suspends an open loan (Pushed). A pusher
+        // preempted between its push and its Pushed: the owner runs its release, its rest finds the loan suspended and
+        // asks for LendAgain, whose take reclaims and whose rest lends; then the pusher's Pushed suspends that open loan.
+        // Its op ran long ago, nothing is pushed, nobody waits, no LendAgain is on its way: the limiter, free and idle,
+        // refuses every synchronous claim until some later call. Driven by hand: the test is the owner, and calls the
+        // pusher's Pushed late.
+        var limiter = await LendingLimiterAsync(1);
+        var adapter = limiter.AsRateLimiter();
+        var lease = await limiter.AcquireAsync("claimed");
+        Assert.True(limiter.Turn.TryTake(), "the test holds the gatekeeper's turn, as its owner would");
+        lease.Dispose(); // pushed: the pusher's Pushing suspended the loan, its push landed ...
+        limiter.Turn.GiveBack(); // ... the owner ran the release; its rest asked for LendAgain
+        await Eventually(() => limiter.Loan.Unclaimed == 1, "the LendAgain turn lent the free permit");
+
+        typeof(TurnInbox).GetMethod("Pushed", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.Invoke(limiter.Turn, null); // ... and only now the pusher's Pushed runs
+
+        Assert.False(limiter.Turn.IsTaken);
+        Assert.Equal(0, limiter.RunningCount);
+        await Eventually(() => limiter.Loan.Unclaimed == 1, "the limiter, free and idle, lends its permit again");
+        using var attempt = adapter.AttemptAcquire(1);
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
+    }
+    [Fact]
+    public async Task A_release_pushed_to_a_busy_turn_is_lent_again_every_time_not_only_the_first()
+    {
+        // Review of 015da4c: each rest that finds the loan suspended asks for one LendAgain; the flag that keeps it to one
+        // at a time must be reset by each, or only the instance's first pushed release is ever lent again.
+        var limiter = await LendingLimiterAsync(1);
+        var adapter = limiter.AsRateLimiter();
+        for (var round = 0; round < 3; round++)
+        {
+            var lease = await limiter.AcquireAsync($"claimed {round}");
+            // The last LendAgain turn may lend just before its give-back: the test takes the turn once it is free.
+            await Eventually(() => limiter.Turn.TryTake(), "the test holds the gatekeeper's turn, as its owner would");
+            lease.Dispose(); // the loan is shut while the turn is taken: the release is pushed
+            Assert.True(limiter.Turn.HasPushed, "the release waits for the turn's owner");
+            limiter.Turn.GiveBack();
+            await Eventually(() => limiter.Loan.Unclaimed == 1, $"round {round}: the limiter, free and idle, lends its permit again");
+        }
+
+        using var attempt = adapter.AttemptAcquire(1);
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
+    }
 }

@@ -30,6 +30,10 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         return partition;
     }
 
+    /// <summary>A pusher's step after its push (<see cref="TurnInbox"/>'s <c>Pushed</c>), run late, as by a pusher the scheduler preempted between its push and it.</summary>
+    private static void PushedLate(TurnInbox turn) =>
+        typeof(TurnInbox).GetMethod("Pushed", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.Invoke(turn, null);
+
     /// <summary>Sweeps until <paramref name="key"/>'s partition is dropped (the clock moves a whole idle timeout each time).</summary>
     private Task SweptAway(PartitionedConcurrencyLimiter<string> limiter, string key) =>
         Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.StatisticsOf(key) is null; }, TimeSpan.FromSeconds(10), $"{key}'s partition was dropped");
@@ -147,6 +151,35 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         Assert.False(partition.IsTaken, "the turn was given back");
         Assert.Equal(0, partition.Running);
         Assert.True(partition.Loan.Covers(1), "the partition, free and idle, lends its permit once it rests");
+    }
+
+    [Fact]
+    public async Task A_pushers_shut_landing_after_its_op_ran_and_the_owner_lent_is_answered_too()
+    {
+        // Review of 221f230: a pusher announces (Pushing), pushes, and only then shuts an open loan (Pushed). A pusher
+        // preempted between its push and its Pushed: the owner takes its release (TookPushed reclaims, answering the
+        // announce), runs it and rests, lending the free permit; then the pusher's Pushed shuts that loan, setting the
+        // permit aside. Its op ran, nothing is pushed, nobody waits: the partition, free and idle, refuses every claim
+        // until some later turn (a sweep). Driven by hand: the test is the owner, and calls the
+        // pusher's Pushed late.
+        await using var limiter = NewLimiter(1);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        var partition = await Lending(limiter, "a");
+        var lease = limiter.AcquireAsync("a");
+        Assert.True(lease.IsCompletedSuccessfully, "claimed from the loan");
+        Assert.True(partition.TryTake(), "the test holds the partition's turn, as its owner would");
+        (await lease).Dispose(); // pushed: announced, and the push landed ...
+        Assert.True(partition.HasPushed, "the release waits for the turn's owner");
+        partition.GiveBack(); // ... the owner took it (its announce answered), ran it, and lent as it rested
+        Assert.True(partition.Loan.Covers(1), "the owner lent the free permit");
+
+        PushedLate(partition); // ... and only now the pusher's Pushed runs
+
+        Assert.False(partition.IsTaken);
+        Assert.Equal(0, partition.Running);
+        await Eventually(() => partition.Loan.Covers(1), "the partition, free and idle, lends its permit again");
+        using var attempt = adapter.AttemptAcquire("a");
+        Assert.True(attempt.IsAcquired, "a synchronous claim is served");
     }
 
     [Fact]

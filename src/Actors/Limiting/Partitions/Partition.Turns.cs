@@ -120,7 +120,18 @@ internal sealed partial class Partition
     protected override void Pushing() => Loan.Announce();
 
     /// <inheritdoc />
-    protected override void Pushed() => Loan.ShutIfOpen();
+    /// <remarks>
+    /// A pusher late to this step (its op may have run, and the owner lent and given the turn back, since its push) may
+    /// shut a loan nobody will reclaim: it then submits an op that does nothing, whose take (or the owner's take of it)
+    /// reclaims, and whose rest lends again.
+    /// </remarks>
+    protected override void Pushed()
+    {
+        if (Loan.ShutIfOpen())
+        {
+            Submit(new AnswerShutOp());
+        }
+    }
 
     /// <inheritdoc />
     /// <remarks>One read while the loan is plainly shut (no announce came since the last reclaim), as a take's reclaim.</remarks>
@@ -208,6 +219,13 @@ internal sealed partial class Partition
                 break;
         }
     }
+}
+
+/// <summary>An op that does nothing: its turn's reclaim answers a shut made by a pusher late to its <c>Pushed</c>.</summary>
+internal sealed class AnswerShutOp : ITurnOp
+{
+    /// <inheritdoc />
+    public ITurnOp? NextOp { get; set; }
 }
 
 /// <summary>Whether a partition still serves requests.</summary>

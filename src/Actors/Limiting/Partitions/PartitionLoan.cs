@@ -81,7 +81,8 @@ internal sealed class PartitionLoan
     /// A pusher, after its op landed in the partition's turn: shuts the loan if it is open (a later owner lent between the
     /// pusher's <see cref="Announce"/> and its push), setting the unclaimed aside as an announce does; one read otherwise.
     /// </summary>
-    public void ShutIfOpen()
+    /// <returns>Whether it shut an open loan (then only the owner's next reclaim opens it again).</returns>
+    public bool ShutIfOpen()
     {
         var seen = Volatile.Read(ref _unclaimed);
         while (seen >= 0)
@@ -89,11 +90,13 @@ internal sealed class PartitionLoan
             var was = Interlocked.CompareExchange(ref _unclaimed, SetAsideBase - seen, seen);
             if (was == seen)
             {
-                return;
+                return true;
             }
 
             seen = was;
         }
+
+        return false;
     }
 
     /// <summary>Permits claimed from the open loan net of permits returned into it (negative when more came back); 0 when none is open.</summary>
