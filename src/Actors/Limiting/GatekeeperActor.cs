@@ -305,8 +305,10 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
         else if (!_lendAgainAsked && _settings.Counts.Loan.IsSuspended)
         {
-            // A pusher's suspend: only a take answers it (LendAgain); one asked at a time. Under contention someone waits
-            // and this is never reached.
+            // A pusher's suspend: only a take answers it (LendAgain); one asked at a time. Under contention someone usually
+            // waits and this is not reached; a turn kept busy with nobody waiting (a high limit) may hand each LendAgain
+            // over as an actor message, whose push suspends again, so one LendAgain after another circulates until the
+            // turn is free: one message at a time, never more.
             _lendAgainAsked = true;
             _self.Tell(LendAgain.Instance, ActorRefs.NoSender);
         }
