@@ -173,14 +173,16 @@ public class AsyncConditionTests : ActorQueueTestKit
         await using var condition = new AsyncCondition(system: Sys);
         using var cts = new CancellationTokenSource();
         var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<string, string>();
-        var firstHoldsLock = 0;
+        var firstWaits = 0;
         var first = InAnotherFlow(async () =>
         {
             await condition.AcquireAsync();
-            Volatile.Write(ref firstHoldsLock, 1);
             try
             {
-                await condition.WaitAsync(cts.Token);
+                // WaitAsync registers the cancel callback before it returns; only then may the test cancel.
+                var wait = condition.WaitAsync(cts.Token);
+                Volatile.Write(ref firstWaits, 1);
+                await wait;
                 outcomes["first"] = "notified";
             }
             catch (OperationCanceledException)
@@ -190,8 +192,9 @@ public class AsyncConditionTests : ActorQueueTestKit
 
             condition.Release();
         });
-        // It held the lock; the lock is free again only once its wait has been handled, so it is first in the condition.
-        await Eventually(() => Volatile.Read(ref firstHoldsLock) == 1 && !condition.Lock.IsLocked, "first waits");
+        // Its wait is registered (and its cancel callback with it); the lock is free again only once the wait has been
+        // handled, so it is first in the condition.
+        await Eventually(() => Volatile.Read(ref firstWaits) == 1 && !condition.Lock.IsLocked, "first waits");
         var secondWaits = await StartWaitersAsync(condition, 1);
 
         await condition.AcquireAsync();
