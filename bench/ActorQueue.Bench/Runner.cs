@@ -98,7 +98,7 @@ internal static class Runner
                         // CPU over wall time: near 1 when one thread did the work, near the core count when all did.
                         var costs = LastCosts;
                         var busy = costs.WallMicroseconds > 0 ? costs.CpuMicroseconds / costs.WallMicroseconds : 0;
-                        log.WriteLine($"  {scenario.Name,-26} {subject.Name,-14} {value,16:N0}  pool threads {ThreadPool.ThreadCount}, cpu {costs.CpuMicroseconds:0.000} us/op, cpu/wall {busy:0.00}");
+                        log.WriteLine($"  {scenario.Name,-26} {subject.Name,-14} {value,16:N0}  pool threads {ThreadPool.ThreadCount}, cpu {costs.CpuMicroseconds:0.000} us/op, cpu/wall {busy:0.00}, pool items/op {costs.PoolItems:0.00}, lock waits/op {costs.LockContentions:0.0000}");
                     }
                 }
             }
@@ -173,17 +173,18 @@ internal static class Runner
 }
 
 /// <summary>Process-wide counters that do not depend on wall time: thread-pool work items, allocated bytes, CPU time.</summary>
-internal readonly record struct Costs(double PoolItems, double Bytes, double CpuMicroseconds)
+internal readonly record struct Costs(double PoolItems, double Bytes, double CpuMicroseconds, double LockContentions = 0)
 {
     /// <summary>Wall time per operation of the same measurement, for comparing with <see cref="CpuMicroseconds"/>.</summary>
     public double WallMicroseconds { get; init; }
 
     public static Costs Read() => new(ThreadPool.CompletedWorkItemCount, GC.GetTotalAllocatedBytes(precise: true),
-                                      Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds);
+                                      Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds, Monitor.LockContentionCount);
 
-    public static Costs operator -(Costs a, Costs b) => new(a.PoolItems - b.PoolItems, a.Bytes - b.Bytes, a.CpuMicroseconds - b.CpuMicroseconds);
+    public static Costs operator -(Costs a, Costs b) =>
+        new(a.PoolItems - b.PoolItems, a.Bytes - b.Bytes, a.CpuMicroseconds - b.CpuMicroseconds, a.LockContentions - b.LockContentions);
 
-    public static Costs operator /(Costs a, long n) => new(a.PoolItems / n, a.Bytes / n, a.CpuMicroseconds / n);
+    public static Costs operator /(Costs a, long n) => new(a.PoolItems / n, a.Bytes / n, a.CpuMicroseconds / n, a.LockContentions / n);
 }
 
 internal static class Report
