@@ -172,8 +172,8 @@ internal static class Runner
     }
 }
 
-/// <summary>Process-wide counters that do not depend on wall time: thread-pool work items, allocated bytes, CPU time.</summary>
-internal readonly record struct Costs(double PoolItems, double Bytes, double CpuMicroseconds, double LockContentions = 0)
+/// <summary>Process-wide counters that do not depend on wall time: thread-pool work items, allocated bytes, CPU time, lock waits.</summary>
+internal readonly record struct Costs(double PoolItems, double Bytes, double CpuMicroseconds, double LockContentions)
 {
     /// <summary>Wall time per operation of the same measurement, for comparing with <see cref="CpuMicroseconds"/>.</summary>
     public double WallMicroseconds { get; init; }
