@@ -31,7 +31,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     /// <param name="system">The host's actor system.</param>
     /// <param name="options">The limiters and queues.</param>
     /// <param name="loggerFactory">Where the queues log.</param>
-    /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range; the message names its configuration key and value.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
     /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit.</exception>
     public ActorQueueRegistry(ActorSystem system, ActorQueueOptions options, ILoggerFactory loggerFactory)
     {
@@ -153,6 +153,12 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     {
         AtLeast(queue.MaxSize, 1, "Queues", name, nameof(QueueOptions.MaxSize));
         AtLeast(queue.ConcurrencyLimit, 1, "Queues", name, nameof(QueueOptions.ConcurrencyLimit));
+        if (queue.PutTimeout is { } putTimeout && putTimeout < TimeSpan.Zero && putTimeout != Timeout.InfiniteTimeSpan)
+        {
+            // Checked here, not first at GetQueue under the queue's parameter name.
+            var key = Key("Queues", name, nameof(QueueOptions.PutTimeout));
+            throw new ArgumentOutOfRangeException(key, putTimeout, $"{key} must be >= 0 or infinite ({Timeout.InfiniteTimeSpan}), got {putTimeout}");
+        }
 
         if (queue.Limiter is { } limiter)
         {

@@ -53,14 +53,19 @@ public static class ActorQueueServiceCollectionExtensions
         return services.AddActorQueue();
     }
 
-    /// <summary>Adds ActorQueue (as <see cref="AddActorQueue(IServiceCollection)"/>) with its options bound from <paramref name="configuration"/>.</summary>
+    /// <summary>
+    /// Adds ActorQueue (as <see cref="AddActorQueue(IServiceCollection)"/>) with its options read from
+    /// <paramref name="configuration"/>. The read is strict: a key ActorQueue does not know, a value that does not parse
+    /// and a value out of range fail the host's start with an <see cref="ArgumentException"/> whose parameter name is the
+    /// key's path (<c>ActorQueue:Limiters:llm:MaxRunning</c>) and whose message gives the value.
+    /// </summary>
     /// <param name="services">The host's services.</param>
-    /// <param name="configuration">The section to bind, usually <c>configuration.GetSection("ActorQueue")</c>.</param>
+    /// <param name="configuration">The section to read, usually <c>configuration.GetSection("ActorQueue")</c>.</param>
     /// <returns><paramref name="services"/>.</returns>
     public static IServiceCollection AddActorQueue(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<ActorQueueOptions>().Bind(configuration);
+        services.AddOptions<ActorQueueOptions>().Configure(options => ActorQueueConfiguration.Bind(configuration, options));
         return services.AddActorQueue();
     }
 }

@@ -1,0 +1,134 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace ActorQueue.Hosting;
+
+/// <summary>
+/// Reads <see cref="ActorQueueOptions"/> from configuration strictly: every key must be one ActorQueue knows and every
+/// value must parse, or the read fails with an <see cref="ArgumentException"/> whose parameter name is the key's path
+/// and whose message gives the value. The configuration binder it replaces dropped a whole limiter or queue whose
+/// value did not parse and ignored misspelled keys, so a host started without a limit its configuration asked for.
+/// </summary>
+/// <remarks>Keys match whatever their case, as the binder's do; an empty value of an optional setting means not set.</remarks>
+internal static class ActorQueueConfiguration
+{
+    private static readonly string[] TopKeys = [nameof(ActorQueueOptions.UseAsDefaultSystem), nameof(ActorQueueOptions.Limiters), nameof(ActorQueueOptions.Queues)];
+
+    private static readonly string[] LimiterKeys = [nameof(LimiterOptions.MaxRunning), nameof(LimiterOptions.MaxQueued)];
+
+    private static readonly string[] QueueKeys =
+        [nameof(QueueOptions.MaxSize), nameof(QueueOptions.PutTimeout), nameof(QueueOptions.ConcurrencyLimit), nameof(QueueOptions.Limiter)];
+
+    /// <summary>Sets <paramref name="options"/> from <paramref name="configuration"/> (the <c>ActorQueue</c> section).</summary>
+    /// <exception cref="ArgumentException">A key is unknown or a value does not parse; names the key's path and the value.</exception>
+    public static void Bind(IConfiguration configuration, ActorQueueOptions options)
+    {
+        foreach (var setting in configuration.GetChildren())
+        {
+            switch (Known(setting, TopKeys, "ActorQueue's settings"))
+            {
+                case nameof(ActorQueueOptions.UseAsDefaultSystem):
+                    options.UseAsDefaultSystem = Flag(setting);
+                    break;
+                case nameof(ActorQueueOptions.Limiters):
+                    foreach (var limiter in setting.GetChildren())
+                    {
+                        options.Limiters[limiter.Key] = Limiter(limiter, options.Limiters.GetValueOrDefault(limiter.Key) ?? new LimiterOptions());
+                    }
+
+                    break;
+                default:
+                    foreach (var queue in setting.GetChildren())
+                    {
+                        options.Queues[queue.Key] = Queue(queue, options.Queues.GetValueOrDefault(queue.Key) ?? new QueueOptions());
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private static LimiterOptions Limiter(IConfigurationSection section, LimiterOptions limiter)
+    {
+        foreach (var setting in Settings(section, LimiterKeys, "a limiter"))
+        {
+            if (Known(setting, LimiterKeys, "a limiter") == nameof(LimiterOptions.MaxRunning))
+            {
+                limiter.MaxRunning = Whole(setting) ?? throw Refused(setting, "a whole number");
+            }
+            else
+            {
+                limiter.MaxQueued = Whole(setting);
+            }
+        }
+
+        return limiter;
+    }
+
+    private static QueueOptions Queue(IConfigurationSection section, QueueOptions queue)
+    {
+        foreach (var setting in Settings(section, QueueKeys, "a queue"))
+        {
+            switch (Known(setting, QueueKeys, "a queue"))
+            {
+                case nameof(QueueOptions.MaxSize):
+                    queue.MaxSize = Whole(setting) ?? throw Refused(setting, "a whole number");
+                    break;
+                case nameof(QueueOptions.PutTimeout):
+                    queue.PutTimeout = Duration(setting);
+                    break;
+                case nameof(QueueOptions.ConcurrencyLimit):
+                    queue.ConcurrencyLimit = Whole(setting);
+                    break;
+                default:
+                    queue.Limiter = string.IsNullOrEmpty(Value(setting)) ? null : setting.Value;
+                    break;
+            }
+        }
+
+        return queue;
+    }
+
+    /// <summary>The settings of one named limiter or queue; a plain value where they belong is refused (an empty one means all defaults).</summary>
+    private static IEnumerable<IConfigurationSection> Settings(IConfigurationSection section, string[] keys, string what)
+    {
+        var settings = section.GetChildren().ToList();
+        if (settings.Count == 0 && !string.IsNullOrEmpty(section.Value))
+        {
+            throw new ArgumentException(
+                $"{section.Path} must hold the settings of {what} ({string.Join(", ", keys)}), got the value '{section.Value}'", section.Path);
+        }
+
+        return settings;
+    }
+
+    /// <summary>The setting's name as ActorQueue spells it.</summary>
+    /// <exception cref="ArgumentException">It is none of <paramref name="keys"/>.</exception>
+    private static string Known(IConfigurationSection setting, string[] keys, string what) =>
+        keys.FirstOrDefault(key => string.Equals(key, setting.Key, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"{setting.Path} is not a setting of {what} (known: {string.Join(", ", keys)})", setting.Path);
+
+    /// <summary>The value of a setting that holds one (not a section of its own).</summary>
+    private static string? Value(IConfigurationSection setting) =>
+        setting.GetChildren().Any()
+            ? throw new ArgumentException($"{setting.Path} must be a value, got a section ({string.Join(", ", setting.GetChildren().Select(child => child.Key))})", setting.Path)
+            : setting.Value;
+
+    private static int? Whole(IConfigurationSection setting) =>
+        string.IsNullOrEmpty(Value(setting)) ? null
+        : int.TryParse(setting.Value, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw Refused(setting, $"a whole number from {int.MinValue} to {int.MaxValue}");
+
+    private static bool Flag(IConfigurationSection setting) =>
+        bool.TryParse(Value(setting), out var value) ? value : throw Refused(setting, "true or false");
+
+    private static TimeSpan? Duration(IConfigurationSection setting) =>
+        string.IsNullOrEmpty(Value(setting)) ? null
+        : TimeSpan.TryParse(setting.Value, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw Refused(setting, "a duration such as 00:00:05 (hh:mm:ss)");
+
+    private static ArgumentException Refused(IConfigurationSection setting, string expected) =>
+        new($"{setting.Path} must be {expected}, got '{setting.Value}'", setting.Path);
+}
