@@ -1,9 +1,11 @@
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The gatekeeper's message protocol for callers that are actors. Send with <c>Tell</c> (the reply goes to the
-/// sender) or <c>Ask</c>. The gatekeeper watches every actor that waits or holds a lease: when it stops, its
-/// waits are withdrawn and its leases released.
+/// The gatekeeper's message protocol for callers that are actors. Send with <c>Tell</c> from the actor that will hold
+/// the lease: the reply goes to the sender, and the sender is the holder. The gatekeeper watches every actor that waits
+/// or holds a lease: when it stops, its waits are withdrawn and its leases released — so never send
+/// <see cref="Acquire"/> with <c>Ask</c>, whose temporary actor stops at the first reply and so releases the lease at
+/// once. <c>Ask</c> suits <see cref="GetStatus"/>; async code uses the facade's <c>AcquireAsync</c>.
 /// </summary>
 /// <example>
 /// <code>
@@ -96,8 +98,8 @@ public static class GatekeeperProtocol
     /// <summary>
     /// Reports the tokens a granted call really used, once, before its <see cref="Release"/>: a token bucket gets the
     /// unused part of <see cref="Acquire.Tokens"/> back at once, or owes the excess to its next refills (as
-    /// <c>ModelApiLease.Settle</c>). The reply is <see cref="Settled"/>, or a <see cref="Akka.Actor.Status.Failure"/>
-    /// (an <c>Ask</c> throws it): <see cref="ArgumentOutOfRangeException"/> for negative tokens,
+    /// <c>ModelApiLease.Settle</c>). The reply, to the holder, is <see cref="Settled"/>, or a
+    /// <see cref="Akka.Actor.Status.Failure"/>: <see cref="ArgumentOutOfRangeException"/> for negative tokens,
     /// <see cref="InvalidOperationException"/> for a lease settled already, released already or never granted to the sender.
     /// </summary>
     /// <param name="LeaseId">The lease from <see cref="Granted"/>.</param>
