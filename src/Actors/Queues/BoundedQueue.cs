@@ -15,8 +15,9 @@ namespace ActorQueue.Actors;
 /// <remarks>
 /// <para>Lifecycle: <c>Idle → Processing → Stopping → Stopped</c>; <see cref="StartAsync"/> restarts a stopped queue and
 /// its workers resume the items left in it. Nothing is dropped: every accepted item is processed, reported to the
-/// error handler, put back at the head of the queue (work cancelled by a stop timeout), or handed back by
-/// <see cref="DrainAsync()"/>.</para>
+/// error handler, put back at the head of the queue (work cancelled by a stop timeout), handed back by
+/// <see cref="DrainAsync()"/>, or — still queued when the queue is disposed — reported to the error handler as failed
+/// and counted in <see cref="QueueMetrics.Discarded"/>.</para>
 /// <para>Actors put items with <see cref="QueueProtocol"/> messages sent to <see cref="Router"/>.</para>
 /// </remarks>
 /// <typeparam name="T">The item type.</typeparam>
@@ -351,11 +352,20 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         return drain.Completion.Task;
     }
 
-    /// <summary>Starts stopping the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and then its router actor, without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on.</summary>
+    /// <summary>
+    /// Starts stopping the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and then its router actor,
+    /// without waiting; <see cref="Status"/> reads <see cref="QueueStatus.Stopped"/> from now on. Items still queued
+    /// once it has stopped go to the error handler of the last <c>ProcessAsync</c> as failed
+    /// (<see cref="ObjectDisposedException"/>), are counted in <see cref="QueueMetrics.Discarded"/>, and without a handler
+    /// an error log names their count; <see cref="DrainAsync()"/> first to keep them.
+    /// </summary>
     public void Dispose() => _router.Stop();
 
-    /// <summary>Stops the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and its router actor, and waits for both.</summary>
-    /// <returns>A task that completes when the router has stopped.</returns>
+    /// <summary>
+    /// Stops the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and its router actor, and waits for
+    /// both; items still queued are reported as by <see cref="Dispose"/>, and the task waits for their reports too.
+    /// </summary>
+    /// <returns>A task that completes when the router has stopped and every item still queued has been reported.</returns>
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,

@@ -94,6 +94,25 @@ internal sealed class LifecycleWaiters
         _stoppers.Clear();
     }
 
+    /// <summary>
+    /// As <see cref="CompleteStops"/>, once <paramref name="reported"/> has completed (the discarded items of a disposal
+    /// have reached the error handler): the stops waiting now are taken out at once, so the router keeps no state for it.
+    /// </summary>
+    public void CompleteStopsAfter(Task reported)
+    {
+        var stoppers = _stoppers.ToArray();
+        _stoppers.Clear();
+        _ = reported.ContinueWith(
+            static (_, state) =>
+            {
+                foreach (var stopper in (StopQueue[])state!)
+                {
+                    stopper.Completion.TrySetResult(true);
+                }
+            },
+            stoppers, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
     /// <summary>The router is gone: the joins fail with <paramref name="disposed"/>.</summary>
     public void FailJoins(Exception disposed)
     {

@@ -25,6 +25,7 @@ internal sealed class QueueCounters
     private long _errors;
     private long _backpressure;
     private long _drained;
+    private long _discarded;
     private long _inFlight;
 
     public QueueStatus Status => (QueueStatus)_status;
@@ -39,6 +40,7 @@ internal sealed class QueueCounters
         Volatile.Read(ref _enqueued), Volatile.Read(ref _processed), Volatile.Read(ref _errors), Volatile.Read(ref _backpressure))
     {
         Drained = Volatile.Read(ref _drained),
+        Discarded = Volatile.Read(ref _discarded),
         InFlight = Volatile.Read(ref _inFlight),
     };
 
@@ -68,6 +70,7 @@ internal sealed class QueueCounters
         Volatile.Write(ref _errors, metrics.Errors);
         Volatile.Write(ref _backpressure, metrics.BackpressureEvents);
         Volatile.Write(ref _drained, metrics.Drained);
+        Volatile.Write(ref _discarded, metrics.Discarded);
         Volatile.Write(ref _inFlight, metrics.InFlight);
         _workerCount = workerCount;
         _size = size;

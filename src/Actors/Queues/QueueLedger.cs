@@ -5,7 +5,7 @@ namespace ActorQueue.Actors;
 
 /// <summary>
 /// The router's buffer and its counts: where every accepted item is, so that at any moment
-/// <c>Enqueued == Processed + Drained + Size + InFlight</c>. Every change keeps that equation, checked by
+/// <c>Enqueued == Processed + Drained + Discarded + Size + InFlight</c>. Every change keeps that equation, checked by
 /// <see cref="AssertInvariants"/> after each one, and is reported to the meter along with the count. Only the router
 /// actor touches it.
 /// </summary>
@@ -37,6 +37,9 @@ internal sealed class QueueLedger<T>
     /// <summary>Items handed back by a drain.</summary>
     private long _drained;
 
+    /// <summary>Items still queued when the queue was disposed (reported as failed).</summary>
+    private long _discarded;
+
     /// <summary>Items with workers now.</summary>
     private int _workerInFlight;
 
@@ -66,6 +69,7 @@ internal sealed class QueueLedger<T>
     public QueueMetrics Metrics => new(_enqueued, _processed, _errors, _backpressure)
     {
         Drained = _drained,
+        Discarded = _discarded,
         InFlight = _workerInFlight + _manualInFlight,
     };
 
@@ -184,6 +188,15 @@ internal sealed class QueueLedger<T>
         return items;
     }
 
+    /// <summary>Takes every item still queued out as discarded: the queue is being disposed, and each is reported as failed.</summary>
+    public List<T> DiscardAll()
+    {
+        var items = _buffer.PopAll();
+        _discarded += items.Count;
+        AssertInvariants();
+        return items;
+    }
+
     /// <summary>Reports the change in depth since the last report to the depth instrument.</summary>
     public void ReportDepth() => _depth.Publish(_buffer.Count);
 
@@ -194,9 +207,9 @@ internal sealed class QueueLedger<T>
     public string? BrokenInvariant()
     {
         var inFlight = _workerInFlight + _manualInFlight;
-        if (_enqueued != _processed + _drained + _buffer.Count + inFlight)
+        if (_enqueued != _processed + _drained + _discarded + _buffer.Count + inFlight)
         {
-            return $"Enqueued {_enqueued} != Processed {_processed} + Drained {_drained} + Size {_buffer.Count} + InFlight {inFlight}";
+            return $"Enqueued {_enqueued} != Processed {_processed} + Drained {_drained} + Discarded {_discarded} + Size {_buffer.Count} + InFlight {inFlight}";
         }
 
         if (_workerInFlight < 0 || _manualInFlight < 0)

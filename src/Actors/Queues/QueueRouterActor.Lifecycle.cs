@@ -190,8 +190,19 @@ internal sealed partial class QueueRouterActor<T>
         }
 
         _waiters.FailJoins(_ledger.Unfinished);
-        Publish();
-        _waiters.CompleteStops();
+        if (_waiters.TerminateWhenStopped && _ledger.Size > 0)
+        {
+            // Disposed with items still queued: each is reported as failed, and the disposal completes once they are.
+            var reported = _telemetry.ReportDiscarded(_spec?.ErrorHandler, _ledger.DiscardAll());
+            Publish();
+            _waiters.CompleteStopsAfter(reported);
+        }
+        else
+        {
+            Publish();
+            _waiters.CompleteStops();
+        }
+
         if (_waiters.TerminateWhenStopped)
         {
             Context.Stop(Self);

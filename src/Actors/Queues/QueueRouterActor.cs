@@ -92,7 +92,9 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _waiters.FailJoins(disposed);
         if (_ledger.Size > 0)
         {
-            _telemetry.DisposedWith(_ledger.Size);
+            // Stopped without its disposal's stop (the system terminating): the items still queued are reported all the same.
+            _ = _telemetry.ReportDiscarded(_spec?.ErrorHandler, _ledger.DiscardAll());
+            Publish();
         }
 
         _ledger.WithdrawDepth();

@@ -60,8 +60,32 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
 
     public void HandedBack(int count) => Log.Write(LogLevel.Information, null, "Queue {QueueName} handed back {Count} items", QueueName, count);
 
-    public void DisposedWith(int queued) =>
-        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed with {Count} items still queued; they were not processed", QueueName, queued);
+    /// <summary>
+    /// Reports the items still queued at disposal as failed, off the router's thread: each, in queue order, to
+    /// <paramref name="errorHandler"/> as an <see cref="ObjectDisposedException"/> naming the queue; without a handler,
+    /// one error names their count. The task completes when every report has.
+    /// </summary>
+    public Task ReportDiscarded<T>(Func<Exception, T, Task>? errorHandler, List<T> items)
+    {
+        if (errorHandler is null)
+        {
+            Log.Write(LogLevel.Error, null,
+                "Queue {QueueName} disposed with {Count} items still queued; they were not processed and there is no error handler to report them to (DrainAsync before disposing hands them back)",
+                QueueName, items.Count);
+            return Task.CompletedTask;
+        }
+
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed with {Count} items still queued; they were not processed and go to the error handler",
+            QueueName, items.Count);
+        return Task.Run(async () =>
+        {
+            foreach (var item in items)
+            {
+                var error = new ObjectDisposedException(QueueName, $"Queue {QueueName} was disposed with this item still queued; it was not processed");
+                await ReportFailureAsync(errorHandler, error, item).ConfigureAwait(false);
+            }
+        });
+    }
 
     public void TaskDoneWithoutGet() => Log.Write(LogLevel.Error, null, "TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", QueueName);
 

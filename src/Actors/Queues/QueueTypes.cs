@@ -58,7 +58,7 @@ public class QueueStateException : InvalidOperationException
 /// A queue's counters. <see cref="Enqueued"/> counts accepted items; <see cref="Processed"/> those finished
 /// (the worker returned or threw, or <c>TaskDone</c> was called); <see cref="Errors"/> the subset whose worker
 /// threw; <see cref="BackpressureEvents"/> the puts that timed out waiting for space. At any moment
-/// <c>Enqueued == Processed + Drained + Size + InFlight</c>.
+/// <c>Enqueued == Processed + Drained + Discarded + Size + InFlight</c>.
 /// </summary>
 /// <param name="Enqueued">Items accepted.</param>
 /// <param name="Processed">Items finished, successfully or not.</param>
@@ -71,6 +71,12 @@ public readonly record struct QueueMetrics(long Enqueued, long Processed, long E
 
     /// <summary>Items taken from the queue and not finished yet (with a worker, or with a <c>GetAsync</c> caller before <c>TaskDone</c>).</summary>
     public long InFlight { get; init; }
+
+    /// <summary>
+    /// Items still queued when the queue was disposed: not processed, each reported to the error handler of the last
+    /// <c>ProcessAsync</c> as an <see cref="ObjectDisposedException"/> (without one, an error log names their count).
+    /// </summary>
+    public long Discarded { get; init; }
 }
 
 /// <summary>Configuration of a <see cref="WorkQueue{T}"/> (lionfuncs' <c>QueueConfig</c>); every value is validated when it is set.</summary>

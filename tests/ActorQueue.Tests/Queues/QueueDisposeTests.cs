@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using ActorQueue.Actors;
+using ActorQueue.Tests.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ActorQueue.Tests.Queues;
+
+/// <summary>
+/// Disposing a queue with items still queued never drops them silently: each reaches the error handler of the last
+/// <c>ProcessAsync</c> as failed (an <see cref="ObjectDisposedException"/> naming the queue), in queue order, before
+/// <c>DisposeAsync</c> completes; without a handler an error names the count; and every one is counted in
+/// <see cref="QueueMetrics.Discarded"/>. (They were logged as a warning with their count, and nothing else.)
+/// </summary>
+public class QueueDisposeTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+
+    /// <summary>A started queue with one worker held inside item 1 and items 2..5 queued behind it, then stopped: 2..5 stay queued.</summary>
+    private async Task<WorkQueue<int>> StoppedWithFourQueued(ConcurrentQueue<(Exception Error, int Item)> reported, ILogger? logger = null)
+    {
+        var queue = logger is null
+            ? new WorkQueue<int>(maxSize: 10, concurrencyLimit: 1, system: Sys, name: "orders")
+            : new WorkQueue<int>(10, null, 1, logger, Sys, "orders");
+        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await queue.StartAsync();
+        await queue.ProcessAsync(
+            async (item, _) =>
+            {
+                if (item == 1)
+                {
+                    inFirst.SetResult();
+                    await gate.Task;
+                }
+            },
+            numWorkers: 1,
+            errorHandler: logger is null ? (error, item) => { reported.Enqueue((error, item)); return Task.CompletedTask; } : null);
+        Assert.True(await queue.PutAsync(1));
+        await inFirst.Task.WaitAsync(Bound);
+        for (var item = 2; item <= 5; item++)
+        {
+            Assert.True(await queue.PutAsync(item));
+        }
+
+        var stop = queue.StopAsync();
+        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
+        gate.SetResult();
+        await stop.WaitAsync(Bound);
+        Assert.Equal(4, queue.Size);
+        return queue;
+    }
+
+    [Fact]
+    public async Task Items_still_queued_at_dispose_reach_the_error_handler_in_order_before_DisposeAsync_completes_and_are_counted()
+    {
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        var queue = await StoppedWithFourQueued(reported);
+
+        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+
+        Assert.Equal([2, 3, 4, 5], reported.Select(r => r.Item));
+        Assert.All(reported, r =>
+        {
+            var error = Assert.IsType<ObjectDisposedException>(r.Error);
+            Assert.Contains("orders", error.Message);
+            Assert.Contains("not processed", error.Message);
+        });
+        var metrics = queue.Metrics;
+        Assert.Equal(4, metrics.Discarded);
+        Assert.Equal(metrics.Enqueued, metrics.Processed + metrics.Drained + metrics.Discarded + queue.Size + metrics.InFlight);
+    }
+
+    [Fact]
+    public async Task Without_an_error_handler_dispose_logs_an_error_naming_the_count_and_counts_them()
+    {
+        var logs = new CapturingLoggerProvider();
+        var queue = await StoppedWithFourQueued(new(), logs.CreateLogger("orders"));
+
+        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+
+        Assert.Contains(logs.Events, e => e.Level == LogLevel.Error && e.Message.Contains("4 items", StringComparison.Ordinal)
+                                                                    && e.Message.Contains("not processed", StringComparison.Ordinal));
+        Assert.Equal(4, queue.Metrics.Discarded);
+    }
+
+    [Fact]
+    public async Task A_queue_disposed_without_waiting_reports_them_too()
+    {
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        var queue = await StoppedWithFourQueued(reported);
+
+        queue.Dispose();
+
+        await Poll.UntilAsync(() => reported.Count == 4, Bound, () => $"4 items reported, got {reported.Count}");
+        Assert.Equal([2, 3, 4, 5], reported.Select(r => r.Item));
+    }
+
+    [Fact]
+    public async Task A_queue_drained_before_dispose_reports_nothing()
+    {
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        var queue = await StoppedWithFourQueued(reported);
+
+        Assert.Equal([2, 3, 4, 5], await queue.DrainAsync());
+        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+
+        Assert.Empty(reported);
+        Assert.Equal((4L, 0L), (queue.Metrics.Drained, queue.Metrics.Discarded));
+    }
+}
