@@ -218,8 +218,9 @@ internal sealed partial class PermitGate
             while (_deadlines.TryTakeDue(now, out var expired))
             {
                 _waiters.Remove(expired);
-                Publish(PolicyTime());
-                Reject(expired, PermitRejectionKind.TimedOut, 0);
+                var policyTime = PolicyTime();
+                Publish(policyTime);
+                Reject(expired, PermitRejectionKind.TimedOut, 0, RetryAfter(expired, policyTime)); // when a retry, behind those left, could be served
             }
         }
 
@@ -285,7 +286,7 @@ internal sealed partial class PermitGate
 
         _waiters.Remove(evicted);
         Publish(now);
-        Reject(evicted, PermitRejectionKind.Evicted, 0);
+        Reject(evicted, PermitRejectionKind.Evicted, 0, RetryAfter(evicted, now));
         return true;
     }
 

@@ -33,7 +33,7 @@ public sealed class ConcurrencyWaitTimeoutException : TimeoutException
     /// <param name="permits">How many permits it asked for.</param>
     /// <param name="source">Who asked; named in the message when the limiter has no name.</param>
     public ConcurrencyWaitTimeoutException(string? limiterName, TimeSpan waitTimeout, int permits, string source)
-        : base($"Waited {waitTimeout.TotalMilliseconds:0.###} ms for {permits} permit(s) of {limiterName ?? source} concurrency without a grant")
+        : base($"Waited {waitTimeout.TotalMilliseconds:0.###} ms for {permits} permit(s) of {limiterName ?? source} without a grant")
     {
         LimiterName = limiterName;
         WaitTimeout = waitTimeout;

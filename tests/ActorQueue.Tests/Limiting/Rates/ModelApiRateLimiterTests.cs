@@ -109,4 +109,34 @@ public sealed class ModelApiRateLimiterTests : ActorQueueTestKit
         Assert.Equal(TimeSpan.FromSeconds(10), error.RetryAfter);
         await Eventually(() => limiter.RunningCount == 0, "the granted call gave its slot back");
     }
+    /// <summary>
+    /// A wait timeout is a rejection like the others: its lease says when the refill comes that would serve the call
+    /// (it had none), and its reason names the limiter without calling the rate that ran out "concurrency" (it did).
+    /// </summary>
+    [Fact]
+    public async Task A_wait_timeout_says_when_the_refill_serves_it_and_does_not_blame_concurrency()
+    {
+        using var limiter = new ModelApiLimiter(
+            new ModelApiLimiterOptions(8, 500, 1000, Minute) { TimeProvider = _clock, WaitTimeout = TimeSpan.FromSeconds(5) }, "model-api", system: Sys);
+        var rateLimiter = limiter.AsRateLimiter();
+        using var first = await Within(rateLimiter.AcquireAsync(800).AsTask());
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        var waiting = rateLimiter.AcquireAsync(300).AsTask();
+        var probe = CreateTestProbe();
+        await AwaitAssertAsync(async () =>
+        {
+            limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+            Assert.Equal(1, (await probe.ExpectMsgAsync<GatekeeperProtocol.Status>()).Waiting);
+        });
+
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        using var timedOut = await Within(waiting);
+
+        Assert.False(timedOut.IsAcquired);
+        Assert.True(timedOut.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter), "a timed-out wait carries RetryAfter");
+        Assert.Equal(TimeSpan.FromSeconds(35), retryAfter);
+        Assert.True(timedOut.TryGetMetadata(MetadataName.ReasonPhrase, out var reason));
+        Assert.Contains("model-api", reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("concurrency", reason, StringComparison.Ordinal);
+    }
 }

@@ -172,6 +172,27 @@ public class RateGateTests
     }
 
     [Fact]
+    public void An_evicted_or_timed_out_waiter_learns_when_the_rates_would_serve_a_retry()
+    {
+        var gate = new PermitGate(_listener, [_slots, _requests, _tokens], maxQueued: 1, QueueFullPolicy.EvictLowestNewest, time: _clock);
+        Offer(gate, "big", tokens: 1000);
+        Offer(gate, "low", tokens: 100);
+        var high = new TestWaiter("high", priority: 1, timeout: TimeSpan.FromSeconds(10), tokens: 100);
+        gate.Offer(high);
+
+        var evicted = _listener.Rejections.Single().Rejection;
+        Assert.Equal(PermitRejectionKind.Evicted, evicted.Kind);
+        Assert.Equal(Minute, evicted.RetryAfter); // behind "high": the next refill serves both
+
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        gate.Wake();
+
+        var timedOut = _listener.Rejections.Last().Rejection;
+        Assert.Equal(PermitRejectionKind.TimedOut, timedOut.Kind);
+        Assert.Equal(TimeSpan.FromSeconds(50), timedOut.RetryAfter);
+    }
+
+    [Fact]
     public void A_full_queue_rejects_with_the_retry_after_of_the_rates()
     {
         var gate = ModelGate(maxQueued: 1);
