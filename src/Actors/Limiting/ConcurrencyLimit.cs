@@ -44,8 +44,12 @@ public sealed record ConcurrencyLimit
         init => field = LimitValidation.WaitTimeout(value, nameof(WaitTimeout));
     }
 
-    /// <summary>What a full queue does with a newcomer.</summary>
-    public QueueFullMode WhenFull { get; init; }
+    /// <summary>What a full queue does with a newcomer; a number that is not one of <see cref="QueueFullMode"/>'s values throws <see cref="ArgumentOutOfRangeException"/>.</summary>
+    public QueueFullMode WhenFull
+    {
+        get;
+        init => field = LimitValidation.WhenFull(value, nameof(WhenFull));
+    }
 
     /// <summary>The clock for wait timeouts (and idle partitions); the system's when <c>null</c>. Tests pass a fake one.</summary>
     public TimeProvider? TimeProvider { get; init; }

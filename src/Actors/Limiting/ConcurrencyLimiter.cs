@@ -47,7 +47,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <param name="system">The actor system for the gatekeeper; the embedded default when <c>null</c>.</param>
     /// <param name="waitTimeout">How long a caller may wait by default: <c>null</c> for ever, zero not at all.</param>
     /// <param name="whenFull">What a full queue does with a newcomer.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1, <paramref name="maxQueued"/> is negative, or <paramref name="waitTimeout"/> is negative and not infinite.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxRunning"/> is below 1, <paramref name="maxQueued"/> is negative, <paramref name="waitTimeout"/> is negative and not infinite, or <paramref name="whenFull"/> is not a <see cref="QueueFullMode"/> value.</exception>
 #pragma warning disable RS0026 // The overloads are told apart by their first parameter's type (API.md fixes them); both keep optional tails for callers.
     public ConcurrencyLimiter(int maxRunning, int? maxQueued = null, string? name = null,
                               ActivitySource? tracer = null, ActorSystem? system = null,
@@ -56,7 +56,7 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         : this(new ConcurrencyLimit(LimitValidation.MaxRunning(maxRunning, nameof(maxRunning)), LimitValidation.MaxQueued(maxQueued, nameof(maxQueued)))
         {
             WaitTimeout = LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout)),
-            WhenFull = whenFull,
+            WhenFull = LimitValidation.WhenFull(whenFull, nameof(whenFull)),
         }, name, tracer, system)
     {
     }

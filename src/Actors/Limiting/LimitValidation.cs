@@ -81,6 +81,10 @@ internal static class LimitValidation
     }
 
     /// <summary>The error every check throws: the parameter, its value, and the one message form.</summary>
+    /// <summary>A full-queue mode: one of <see cref="QueueFullMode"/>'s values (a cast number is not).</summary>
+    public static QueueFullMode WhenFull(QueueFullMode value, string parameterName) =>
+        Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be a QueueFullMode ({string.Join(" or ", Enum.GetNames<QueueFullMode>())}), got {(int)value}");
+
     private static ArgumentOutOfRangeException OutOfRange(string parameterName, object? value, string bound, string? label = null) =>
         new(parameterName, value, Message(label ?? parameterName, value, bound));
 

@@ -139,6 +139,17 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         lease.Dispose();
     }
 
+    [Fact]
+    public void A_full_queue_mode_that_is_not_one_of_the_enum_is_rejected_naming_the_parameter_and_value()
+    {
+        var ctor = Assert.Throws<ArgumentOutOfRangeException>(() => new ConcurrencyLimiter(1, whenFull: (QueueFullMode)99, system: Sys));
+        var limit = Assert.Throws<ArgumentOutOfRangeException>(() => new ConcurrencyLimit(1) { WhenFull = (QueueFullMode)(-1) });
+
+        Assert.Equal(("whenFull", (object?)(QueueFullMode)99), (ctor.ParamName, ctor.ActualValue));
+        Assert.Contains("99", ctor.Message, StringComparison.Ordinal);
+        Assert.Equal("WhenFull", limit.ParamName);
+    }
+
     [Theory]
     [InlineData(-1)]
     [InlineData(-5000)]

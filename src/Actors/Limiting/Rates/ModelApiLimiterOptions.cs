@@ -5,7 +5,10 @@ namespace ActorQueue.Actors;
 /// for a <see cref="ModelApiLimiter"/>. Each rate is a token bucket that starts full, holds at most one period's worth
 /// and refills it at the end of every period.
 /// </summary>
-/// <remarks>Every value is validated when set: a bad one throws <see cref="ArgumentOutOfRangeException"/> naming it and its value.</remarks>
+/// <remarks>
+/// Every value is validated when set: a bad one throws <see cref="ArgumentOutOfRangeException"/> naming it and its
+/// value. Only the pairing of <see cref="SlidingWindowSegments"/> with <see cref="Period"/> waits for the limiter.
+/// </remarks>
 public sealed record ModelApiLimiterOptions
 {
     /// <summary>Creates the limits.</summary>
@@ -71,6 +74,8 @@ public sealed record ModelApiLimiterOptions
     /// <c>null</c> (the default): both rates are token buckets, refilled at each period's end, and a settle gives unused
     /// tokens back. A number (at least 1): both rates are sliding windows of that many segments per period, so no
     /// period-long window ever holds more than the rate; a settle then charges an excess but gives nothing back.
+    /// The number must split <see cref="Period"/> into equal whole ticks; that is checked when a limiter is made from the
+    /// options (an <see cref="ArgumentException"/> naming both), not here, so the two can be set in either order.
     /// </summary>
     public int? SlidingWindowSegments
     {
