@@ -122,7 +122,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Capacity = maxSize;
         var actorName = _runtime.UniqueActorName("queue", name);
         Name = name ?? actorName;
-        var telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
+        var telemetry = Telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
         _inbox = new PutInbox<T>(telemetry);
         Props props;
         if (durability is null)
@@ -144,6 +144,9 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>The queue's name in logs and metrics.</summary>
     public string Name { get; }
+
+    /// <summary>The queue's logs and meter (a batch reports the items its cancellation refused through it).</summary>
+    internal QueueTelemetry Telemetry { get; }
 
     /// <summary>How many items the queue holds (<c>maxSize</c>).</summary>
     public int Capacity { get; }

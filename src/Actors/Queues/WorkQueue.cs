@@ -249,7 +249,9 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
     /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
     /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
-    /// the stop came: the stop refuses it, and the exception's message says how many items that was.</param>
+    /// the stop came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
+    /// <see cref="OperationCanceledException"/>), and the exception's message says how many items that was (without a
+    /// handler, they are the items the sequence gave after the ones handed back).</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -270,7 +272,7 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         });
         await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
-        var notQueued = 0;
+        List<T> notQueued = [];
         try
         {
             // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
@@ -284,10 +286,19 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is OperationCanceledException or QueueStateException)
         {
             await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
-            throw new OperationCanceledException(
-                $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
-                + (notQueued > 0 ? $"; the last {notQueued} items read from the sequence were refused by the stop and are not queued" : ""),
-                exception, cancellationToken);
+            var message = $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
+                          + (notQueued.Count > 0 ? $"; the last {notQueued.Count} items read from the sequence were refused by the stop and are not queued" : "");
+            if (errorHandler is not null)
+            {
+                // Read from the caller's sequence and in no queue: the handler is the only place they can be given back.
+                foreach (var item in notQueued)
+                {
+                    await Queue.Telemetry.ReportFailureAsync(errorHandler,
+                        new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken), item).ConfigureAwait(false);
+                }
+            }
+
+            throw new OperationCanceledException(message, exception, cancellationToken);
         }
 
         await StopAsync().ConfigureAwait(false);
@@ -306,8 +317,8 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// Puts the batch in chunks of at most the queue's capacity: one message per chunk, and never more than one chunk
     /// read ahead of the queue, so a lazy sequence is consumed only as space frees up.
     /// </summary>
-    /// <returns>0, or after a cancellation, how many items of the chunk being put the stop refused.</returns>
-    private async Task<int> PutAllAsync(IEnumerable<T> items, CancellationToken cancellationToken)
+    /// <returns>Nothing, or after a cancellation, the items of the chunk being put that the stop refused.</returns>
+    private async Task<List<T>> PutAllAsync(IEnumerable<T> items, CancellationToken cancellationToken)
     {
         var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
         var chunk = new List<T>(chunkSize);
@@ -329,11 +340,11 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
                 await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
             }
 
-            return 0;
+            return [];
         }
         catch (QueueStateException) when (cancellationToken.IsCancellationRequested)
         {
-            return chunk.Count;
+            return chunk;
         }
     }
 

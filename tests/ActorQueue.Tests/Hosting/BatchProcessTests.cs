@@ -84,6 +84,42 @@ public class BatchProcessTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_cancelled_batch_reports_each_item_the_stop_refused_to_the_error_handler()
+    {
+        await using var queue = new WorkQueue<int>(maxSize: 4, concurrencyLimit: 1, system: Sys);
+        using var cancel = new CancellationTokenSource();
+        var reported = new System.Collections.Concurrent.ConcurrentQueue<(Exception Error, int Item)>();
+        var read = 0;
+
+        IEnumerable<int> Items()
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                Interlocked.Increment(ref read);
+                yield return i;
+            }
+        }
+
+        var batch = queue.BatchProcessAsync(Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), errorHandler: (error, item) =>
+        {
+            reported.Enqueue((error, item));
+            return Task.CompletedTask;
+        }, cancellationToken: cancel.Token);
+        // A chunk read from the sequence and not accepted: its put waits for space (or is on its way) when the stop comes.
+        await Poll.UntilAsync(() => queue.IsFull && Volatile.Read(ref read) - queue.Metrics.Enqueued == 4, TimeSpan.FromSeconds(10),
+            () => $"a chunk waits for space (read {Volatile.Read(ref read)}, enqueued {queue.Metrics.Enqueued})");
+        cancel.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(batch));
+        var left = await queue.DrainAsync(CancellationToken.None);
+
+        var total = Volatile.Read(ref read);
+        Assert.Equal(Enumerable.Range(total - 4, 4), reported.Select(r => r.Item));
+        Assert.All(reported, r => Assert.IsAssignableFrom<OperationCanceledException>(r.Error));
+        Assert.Equal(Enumerable.Range(0, total - 4), left);
+    }
+
+    [Fact]
     public async Task A_stop_token_cancels_work_in_flight_before_the_stop_timeout_and_the_item_goes_back_to_the_head()
     {
         await using var queue = new BoundedQueue<string>(maxSize: 4, system: Sys);
