@@ -123,7 +123,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         var actorName = _runtime.UniqueActorName("queue", name);
         Name = name ?? actorName;
         var telemetry = Telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
-        _inbox = new PutInbox<T>(telemetry);
+        _inbox = new PutInbox<T>(telemetry, _counters);
         Props props;
         if (durability is null)
         {

@@ -28,6 +28,8 @@ namespace ActorQueue.Actors;
 /// router (<see cref="TryPut"/>).</item>
 /// <item><c>_routedPuts</c> and <c>_closed</c>: the facade's own, so that its puts keep their order behind a put or a
 /// stop that went to the router.</item>
+/// <item><c>_errorHandler</c>: written by the router when it starts workers, read by <see cref="InboxSignal{T}"/> only
+/// once the router is gone (volatile reads and writes of one reference).</item>
 /// </list>
 /// <para>Orderings. (1) Dekker, so no item is left unseen: a put enqueues its item, then swaps the flag from 0 to 1
 /// (a full fence) and tells the router if it did; the router clears the flag by an exchange (a full fence), then
@@ -63,9 +65,23 @@ internal sealed class PutInbox<T>
     /// </summary>
     private int _reserved;
 
-    public PutInbox(QueueTelemetry telemetry)
+    private Func<Exception, T, Task>? _errorHandler;
+
+    /// <param name="telemetry">Where items left in the inbox when the router is gone are reported.</param>
+    /// <param name="counters">The facade's published counters, which then count those items as discarded; <c>null</c> in unit tests of the inbox alone.</param>
+    public PutInbox(QueueTelemetry telemetry, QueueCounters? counters = null)
     {
-        Signal = new InboxSignal<T>(this, telemetry);
+        Signal = new InboxSignal<T>(this, telemetry, counters);
+    }
+
+    /// <summary>
+    /// The error handler of the router's workers (set by the router when it starts them; read once the router is gone):
+    /// where the items a put added after the router had stopped are reported (<see cref="InboxSignal{T}"/>).
+    /// </summary>
+    public Func<Exception, T, Task>? ErrorHandler
+    {
+        get => Volatile.Read(ref _errorHandler);
+        set => Volatile.Write(ref _errorHandler, value);
     }
 
     /// <summary>The message that tells the router items are waiting; if the router is gone, it logs what was left.</summary>
@@ -184,25 +200,27 @@ internal sealed class PutInbox<T>
 
 /// <summary>
 /// Facade → router: credited puts are waiting in the inbox. Undelivered only if a put took its credit before the queue
-/// stopped and added its item after the router was gone (disposal): the item cannot be processed, so it is logged as
-/// the router logs the items still queued when it is disposed.
+/// stopped and added its item after the router was gone (disposal): the item cannot be processed, so it is reported
+/// and counted as the router reports the items still queued when it is disposed (<see cref="QueueMetrics.Discarded"/>).
 /// </summary>
 /// <typeparam name="T">The item type.</typeparam>
-internal sealed class InboxSignal<T>(PutInbox<T> inbox, QueueTelemetry telemetry) : IUndeliverableRequest
+internal sealed class InboxSignal<T>(PutInbox<T> inbox, QueueTelemetry telemetry, QueueCounters? counters) : IUndeliverableRequest
 {
     /// <inheritdoc />
     public void Undelivered()
     {
-        var left = 0;
-        while (inbox.TryTake(out _))
+        var left = new List<T>();
+        while (inbox.TryTake(out var item))
         {
-            left++;
+            left.Add(item);
         }
 
-        if (left > 0)
+        if (left.Count > 0)
         {
-            inbox.Taken(left);
-            telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, null, "Queue {QueueName} was disposed while {Count} items were being put; they were not processed", telemetry.QueueName, left);
+            // Counted before the inbox lowers its pending count, so Metrics never misses them (it may count them twice for an instant).
+            counters?.CountDiscardedPuts(left.Count);
+            inbox.Taken(left.Count);
+            _ = telemetry.ReportDiscarded(inbox.ErrorHandler, left);
         }
     }
 }

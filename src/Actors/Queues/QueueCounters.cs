@@ -62,6 +62,16 @@ internal sealed class QueueCounters
         return metrics with { Enqueued = metrics.Enqueued + pending };
     }
 
+    /// <summary>
+    /// Items a put added to the inbox after the router was gone: accepted and discarded. Called only then, when the
+    /// router, the one other writer, publishes no more.
+    /// </summary>
+    public void CountDiscardedPuts(int count)
+    {
+        Interlocked.Add(ref _enqueued, count);
+        Interlocked.Add(ref _discarded, count);
+    }
+
     /// <summary>Called by the router only (one writer), so plain volatile writes suffice; each field is read whole.</summary>
     public void Publish(QueueStatus status, int size, int workerCount, in QueueMetrics metrics)
     {

@@ -36,6 +36,9 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>The latest worker spec, used again by a restart after a stop.</summary>
     private WorkerSpec<T>? _spec;
 
+    /// <summary>The facade's credited puts; told the workers' error handler, for items put after the router is gone.</summary>
+    private readonly PutInbox<T> _inbox;
+
     /// <summary>Numbers worker generations, for unique child names.</summary>
     private int _generation;
 
@@ -47,6 +50,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _workerDispatcher = workerDispatcher;
         _telemetry = telemetry;
         _counters = counters;
+        _inbox = inbox;
         _ledger = new QueueLedger<T>(capacity, telemetry.Tag, telemetry.ListenerFailures);
         _admission = new PutAdmission<T>(capacity, _ledger, inbox, Timers, telemetry, Publish);
         _pool = new WorkerPool<IActorRef, T>(workerBatch, ActorRefComparer.Instance);
@@ -174,6 +178,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     {
         RetireAllWorkers();
         _spec = command.Spec;
+        _inbox.ErrorHandler = command.Spec.ErrorHandler;
         SpawnWorkers(command.Spec);
         Publish();
         command.Completion.TrySetResult(true);

@@ -107,4 +107,26 @@ public class QueueDisposeTests : ActorQueueTestKit
         Assert.Empty(reported);
         Assert.Equal((4L, 0L), (queue.Metrics.Drained, queue.Metrics.Discarded));
     }
+    /// <summary>
+    /// A put that took its credit before the stop and added its item after the router was gone (a race of a few
+    /// instructions): its signal is undelivered, and the item is reported and counted as a discarded one.
+    /// </summary>
+    [Fact]
+    public async Task An_item_a_put_added_after_the_router_was_gone_is_reported_and_counted_as_discarded()
+    {
+        var counters = new QueueCounters();
+        var inbox = new PutInbox<int>(QueueParts.Telemetry(), counters);
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        inbox.ErrorHandler = (error, item) => { reported.Enqueue((error, item)); return Task.CompletedTask; };
+        inbox.Grant(2);
+        Assert.True(inbox.TryPut(7, Akka.Actor.ActorRefs.Nobody));
+
+        inbox.Signal.Undelivered();
+
+        await Poll.UntilAsync(() => !reported.IsEmpty, Bound, "the item is reported");
+        Assert.Equal(7, Assert.Single(reported).Item);
+        Assert.IsType<ObjectDisposedException>(reported.Single().Error);
+        var metrics = counters.MetricsWith(inbox);
+        Assert.Equal((1L, 1L), (metrics.Enqueued, metrics.Discarded));
+    }
 }
