@@ -32,11 +32,11 @@ internal sealed partial class GatekeeperActor
     {
         if (requester.IsNobody())
         {
-            _log.Warning("Acquire {0} from {1} has no sender to answer; use Tell with a sender or Ask", message.RequestId, message.Source);
+            _log.Warning("Acquire {0} from {1} has no sender to answer; send it with Tell from the actor that will hold the lease", message.RequestId, message.Source);
             return;
         }
 
-        if (LimitValidation.Invalid(message) is { } reason)
+        if (LimitValidation.Invalid(message, requester) is { } reason)
         {
             requester.Tell(new GatekeeperProtocol.Rejected(message.RequestId, reason) { Kind = RejectionReason.InvalidRequest });
             return;

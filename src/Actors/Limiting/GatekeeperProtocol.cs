@@ -3,9 +3,10 @@ namespace ActorQueue.Actors;
 /// <summary>
 /// The gatekeeper's message protocol for callers that are actors. Send with <c>Tell</c> from the actor that will hold
 /// the lease: the reply goes to the sender, and the sender is the holder. The gatekeeper watches every actor that waits
-/// or holds a lease: when it stops, its waits are withdrawn and its leases released — so never send
-/// <see cref="Acquire"/> with <c>Ask</c>, whose temporary actor stops at the first reply and so releases the lease at
-/// once. <c>Ask</c> suits <see cref="GetStatus"/>; async code uses the facade's <c>AcquireAsync</c>.
+/// or holds a lease: when it stops, its waits are withdrawn and its leases released — so an <see cref="Acquire"/> sent
+/// with <c>Ask</c>, whose temporary actor stops at the first reply, is answered <see cref="Rejected"/>
+/// (<see cref="RejectionReason.InvalidRequest"/>). <c>Ask</c> suits <see cref="GetStatus"/>; async code uses the
+/// facade's <c>AcquireAsync</c>.
 /// </summary>
 /// <example>
 /// <code>

@@ -1,3 +1,5 @@
+using Akka.Actor;
+
 namespace ActorQueue.Actors;
 
 /// <summary>
@@ -63,8 +65,14 @@ internal static class LimitValidation
         value >= 0 ? value : throw OutOfRange(parameterName, value, ">= 0");
 
     /// <summary>Why an actor's request is invalid, or <c>null</c>: the checks a facade makes by throwing.</summary>
-    public static string? Invalid(GatekeeperProtocol.Acquire message)
+    public static string? Invalid(GatekeeperProtocol.Acquire message, IActorRef requester)
     {
+        if (IsAskTemporary(requester))
+        {
+            return $"Acquire {message.RequestId} was sent with Ask: the Ask's temporary actor would hold the lease and stop at its first reply, "
+                   + "which releases it at once. Send Acquire with Tell from the actor that will hold the lease (async code: AcquireAsync)";
+        }
+
         if (message.Permits < 1)
         {
             return Message("permits", message.Permits, ">= 1");
@@ -81,6 +89,13 @@ internal static class LimitValidation
     }
 
     /// <summary>The error every check throws: the parameter, its value, and the one message form.</summary>
+    /// <summary>
+    /// Whether <paramref name="actor"/> is a temporary actor (<c>/temp/…</c>), as an <c>Ask</c> makes: it stops at the
+    /// first reply, so it can hold no lease (the gatekeeper would release it at once). Reads the path's two links, no allocation.
+    /// </summary>
+    public static bool IsAskTemporary(IActorRef actor) =>
+        actor.Path is ChildActorPath { Parent: ChildActorPath { Name: "temp", Parent: RootActorPath } };
+
     /// <summary>A full-queue mode: one of <see cref="QueueFullMode"/>'s values (a cast number is not).</summary>
     public static QueueFullMode WhenFull(QueueFullMode value, string parameterName) =>
         Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be a QueueFullMode ({string.Join(" or ", Enum.GetNames<QueueFullMode>())}), got {(int)value}");

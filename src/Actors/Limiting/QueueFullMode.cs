@@ -32,6 +32,6 @@ public enum RejectionReason
     /// <summary>The limiter is disposed.</summary>
     Disposed = 4,
 
-    /// <summary>The request itself is invalid: a request id in use, or a permit count or timeout out of range.</summary>
+    /// <summary>The request itself is invalid: a request id in use, a permit count or timeout out of range, or sent with <c>Ask</c> (its temporary actor cannot hold a lease).</summary>
     InvalidRequest = 5,
 }

@@ -13,11 +13,11 @@ internal partial class LimiterAgentActor
         var actor = Sender;
         if (actor.IsNobody())
         {
-            _log.Warning("Acquire {0} from {1} has no sender to answer; use Tell with a sender or Ask", message.RequestId, message.Source);
+            _log.Warning("Acquire {0} from {1} has no sender to answer; send it with Tell from the actor that will hold the lease", message.RequestId, message.Source);
             return;
         }
 
-        if (LimitValidation.Invalid(message) is { } reason)
+        if (LimitValidation.Invalid(message, actor) is { } reason)
         {
             actor.Tell(new GatekeeperProtocol.Rejected(message.RequestId, reason) { Kind = RejectionReason.InvalidRequest });
             return;

@@ -142,6 +142,10 @@ public sealed class ClusterLimiterTests
             Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Queued>(ClusterNodes.StepTimeout)).RequestId);
             limiter.Agent.Tell(new GatekeeperProtocol.Release(granted.LeaseId), probe.TestActor);
             Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).RequestId);
+
+            // An Ask's temporary actor cannot hold a lease: refused, not queued.
+            var asked = Assert.IsType<GatekeeperProtocol.Rejected>(await limiter.Agent.Ask<object>(new GatekeeperProtocol.Acquire("asked", 9), ClusterNodes.StepTimeout));
+            Assert.Equal(RejectionReason.InvalidRequest, asked.Kind);
         }
     }
 

@@ -21,6 +21,23 @@ public class GatekeeperProtocolTests : ActorQueueTestKit
         Assert.Equal(0, (await this.StatusOf(limiter)).Running);
     }
 
+    /// <summary>
+    /// An Ask's temporary actor would be the holder and stops at its first reply, which released the lease at once while
+    /// the caller believed it held it: the gatekeeper refuses such an Acquire, saying to use Tell.
+    /// </summary>
+    [Fact]
+    public async Task An_acquire_sent_with_Ask_is_rejected_as_invalid_saying_to_send_it_with_Tell()
+    {
+        using var limiter = new ConcurrencyLimiter(1, system: Sys);
+
+        var reply = await limiter.Gatekeeper.Ask<object>(new Acquire("asked", 5), TimeSpan.FromSeconds(10));
+
+        var rejected = Assert.IsType<Rejected>(reply);
+        Assert.Equal((5L, RejectionReason.InvalidRequest), (rejected.RequestId, rejected.Kind));
+        Assert.Contains("Tell", rejected.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, (await this.StatusOf(limiter)).Running);
+    }
+
     [Fact]
     public async Task Gatekeeper_must_answer_queued_then_granted_when_a_slot_frees()
     {
