@@ -154,6 +154,17 @@ internal sealed class RunSyntax
             throw new UsageException(options.Cluster ? "--cluster needs --listen HOST:PORT for worker nodes to join" : "--listen only applies with --cluster");
         }
 
+        // Cluster-only options without --cluster would be ignored silently.
+        if (!options.Cluster && result.GetResult(_minNodes) is { Implicit: false })
+        {
+            throw new UsageException($"--min-nodes {options.MinNodes} only applies with --cluster");
+        }
+
+        if (!options.Cluster && options.AllowRemote)
+        {
+            throw new UsageException("--allow-remote only applies with --cluster");
+        }
+
         if (options.Certificates.Given && !options.Cluster)
         {
             throw new UsageException("--cert, --ca, --cert-dir and --insecure-loopback only apply with --cluster");

@@ -116,6 +116,8 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("missing.txt", "cannot read 'missing.txt'")]
     [InlineData("--cluster", "--cluster needs --listen HOST:PORT")]
     [InlineData("--listen 127.0.0.1:4053", "--listen only applies with --cluster")]
+    [InlineData("--min-nodes 2", "--min-nodes 2 only applies with --cluster")]
+    [InlineData("--allow-remote", "--allow-remote only applies with --cluster")]
     [InlineData("--cluster --listen nowhere", "--listen must be HOST:PORT with a port in 1..65535, got 'nowhere'")]
     [InlineData("--timeout 1e300", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '1e300'")]
     [InlineData("--timeout 2000h", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '2000h'")]
