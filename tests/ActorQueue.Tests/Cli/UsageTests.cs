@@ -23,6 +23,7 @@ public sealed class UsageTests : IDisposable
     [Theory]
     [InlineData("run - --cluster --listen 127.0.0.1:0 --insecure-loopback", "actorqueue: --listen must be HOST:PORT with a port in 1..65535, got '127.0.0.1:0'; see 'actorqueue --help'")]
     [InlineData("node --seed --cert-dir w1", "actorqueue: --seed needs a value; see 'actorqueue --help'")]
+    [InlineData("cert", "actorqueue: cert needs a subcommand: 'ca' (a cluster's private CA) or 'node' (a node certificate from that CA); see 'actorqueue --help'")]
     [InlineData("node --seed 127.0.0.1:9 --listen", "actorqueue: --listen needs a value; see 'actorqueue --help'")]
     public async Task A_usage_error_is_one_plain_line_naming_the_option(string command, string error)
     {
