@@ -139,6 +139,7 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         {
             foreach (var item in recorded)
             {
+                Expect(queue, item);
                 await queue.PutAsync(item, feeding.Token);
             }
 
@@ -150,6 +151,7 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
                     continue;
                 }
 
+                Expect(queue, input.Current);
                 await queue.PutAsync(input.Current, feeding.Token);
             }
 
@@ -188,6 +190,19 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         }
 
         return failures == 0 && !interrupts.StopInput.IsCancellationRequested && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
+    }
+
+    /// <summary>
+    /// With --delay, a job about to be queued starts in its place, after the jobs queued before it. A queue that may hand
+    /// out later jobs first (a restart's recovered copies) orders only the jobs that workers hold, which never wait for
+    /// a job no worker may take.
+    /// </summary>
+    private void Expect(IJobQueue queue, object item)
+    {
+        if (queue.InOrder && item is Job job)
+        {
+            _spacing?.Expect(job.Seq);
+        }
     }
 
     /// <summary>A job an earlier run finished (the joblog or the state says so): counted as skipped, and its place in -k's order passes.</summary>
