@@ -179,6 +179,12 @@ internal static class RunCommand
             await console.LineAsync($"actorqueue: --joblog: dropped an incomplete last record ({dropped} bytes, from a run that stopped mid-write); that job runs again");
         }
 
+        if (options.Jobs > JobRun.MaxWorkers)
+        {
+            // As GNU parallel runs as many jobs as it can when -j asks for more, and says so.
+            await console.LineAsync($"actorqueue: {options.JobsOption} {options.Jobs} is more than the {JobRun.MaxWorkers} jobs that can run at once: running at most {JobRun.MaxWorkers} at once");
+        }
+
         if (JobProcess.Setsid is null && !options.Cluster)
         {
             await console.LineAsync("actorqueue: setsid (util-linux) not found: jobs share this process group, so a terminal's Ctrl-C reaches them too");

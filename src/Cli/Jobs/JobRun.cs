@@ -16,7 +16,7 @@ namespace ActorQueue.Cli.Jobs;
 internal sealed partial class JobRun(RunOptions options, RunConsole console, JobLog? jobLog, Interrupts interrupts, Task<long?> total, IJobExecutor executor,
                                      RunState? state = null)
 {
-    /// <summary>More workers than this would only add actors: -j above it still runs at most this many jobs at once.</summary>
+    /// <summary>More workers than this would only add actors: -j above it runs at most this many jobs at once, with a warning.</summary>
     public const int MaxWorkers = 4096;
 
     /// <summary>--halt, --halt-on-failure and a run failure: no new job starts, and with --halt now running jobs are killed.</summary>
