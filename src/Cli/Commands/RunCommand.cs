@@ -226,7 +226,7 @@ internal static class RunCommand
         if (cluster is null)
         {
             await errors.WriteLineAsync("actorqueue: interrupted while waiting for worker nodes; no job started");
-            return 130;
+            return Usage.InterruptedExitCode;
         }
 
         await using (cluster)

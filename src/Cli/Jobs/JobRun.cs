@@ -183,13 +183,20 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         await progress;
         await reporter.PrintSummaryAsync(unstarted + _counts.NotStarted, stoppedEarly);
 
+        // Interrupted (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT): 130 whatever failed, so a script never takes the run for done;
+        // the summary says what ran.
+        if (interrupts.StopInput.IsCancellationRequested)
+        {
+            return Commands.Usage.InterruptedExitCode;
+        }
+
         var failures = _counts.Failed + _counts.Killed;
-        if (!interrupts.StopInput.IsCancellationRequested && !_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
+        if (!_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
         {
             return halted;
         }
 
-        return failures == 0 && !interrupts.StopInput.IsCancellationRequested && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
+        return failures == 0 && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
     }
 
     /// <summary>

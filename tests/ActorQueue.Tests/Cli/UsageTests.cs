@@ -20,6 +20,19 @@ public sealed class UsageTests : IDisposable
         Assert.Equal("", result.Errors);
     }
 
+    /// <summary>The help says what every exit status means, as the runner returns them (see RunSignalTests for 130).</summary>
+    [Fact]
+    public async Task Run_help_says_what_each_exit_status_means()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "--help");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        var help = string.Join(' ', result.Output.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("Exit status: 0 when every job succeeded; 1-100 the number of failed jobs, 101 more than 100", help, StringComparison.Ordinal);
+        Assert.Contains("130 when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT), however many jobs failed", help, StringComparison.Ordinal);
+        Assert.Contains("255 for usage errors", help, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("run - --cluster --listen 127.0.0.1:0 --insecure-loopback", "actorqueue: --listen must be HOST:PORT with a port in 1..65535, got '127.0.0.1:0'; see 'actorqueue --help'")]
     [InlineData("node --seed --cert-dir w1", "actorqueue: --seed needs a value; see 'actorqueue --help'")]
