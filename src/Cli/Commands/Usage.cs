@@ -75,8 +75,15 @@ internal static class Usage
         Completions: register 'actorqueue' with dotnet-suggest (System.CommandLine's [suggest] directive).
         """;
 
+    /// <summary>Writes <paramref name="problem"/> as the one usage-error line and returns the usage-error exit status.</summary>
     public static int Fail(TextWriter error, string problem)
     {
+        // A reason quoted from .NET ends its sentence ("Could not find file '...'."): the hint follows without ".;".
+        if (problem.EndsWith('.') && !problem.EndsWith("..", StringComparison.Ordinal))
+        {
+            problem = problem[..^1];
+        }
+
         error.WriteLine($"actorqueue: {problem}; see 'actorqueue --help'");
         return UsageErrorExitCode;
     }

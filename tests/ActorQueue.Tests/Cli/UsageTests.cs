@@ -33,6 +33,21 @@ public sealed class UsageTests : IDisposable
         Assert.Contains("255 for usage errors", help, StringComparison.Ordinal);
     }
 
+    /// <summary>A reason that .NET ends with a full stop ("Could not find file '...'.") is not followed by ".; see".</summary>
+    [Theory]
+    [InlineData("run missing.txt", "cannot read 'missing.txt': Could not find file")]
+    [InlineData("run - --joblog nowhere/log.tsv", "--joblog: cannot write 'nowhere/log.tsv': Could not find a part of the path")]
+    [InlineData("run true :::: missing.txt", ":::: cannot read 'missing.txt': Could not find file")]
+    public async Task A_usage_error_whose_reason_ends_a_sentence_has_no_doubled_punctuation(string command, string problem)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", command.Split(' '));
+
+        Assert.Equal(255, result.ExitCode);
+        var line = Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(problem, line, StringComparison.Ordinal);
+        Assert.EndsWith("'; see 'actorqueue --help'", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("run - --cluster --listen 127.0.0.1:0 --insecure-loopback", "actorqueue: --listen must be HOST:PORT with a port in 1..65535, got '127.0.0.1:0'; see 'actorqueue --help'")]
     [InlineData("node --seed --cert-dir w1", "actorqueue: --seed needs a value; see 'actorqueue --help'")]
