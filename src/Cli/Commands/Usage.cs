@@ -46,13 +46,13 @@ internal static class Usage
         where it stopped; a job running at a kill runs again. An input that no longer gives the recorded jobs is refused
         (exit 255) before any job starts. A job whose last attempt failed (after --retries) is a dead letter:
         'actorqueue dead-letters --state FILE' lists them, 'requeue [SEQ...]' runs them in the next run, 'purge [SEQ...]'
-        forgets them.
+        forgets them (a SEQ that is no dead letter is a usage error, exit 255, and nothing changes).
         """;
 
     private const string ClusterNotes = """
         With --cluster, joblog, --resume, --retries and --limit work as usual (the joblog's Host column names the node
         that ran each job). run --cluster and node need --cert-dir DIR (or --cert FILE --ca FILE, or
-        --insecure-loopback). Private keys are written mode 600: ca.key encrypted with $ACTORQUEUE_CA_PASSWORD and
+        --insecure-loopback, on loopback only: not with --allow-remote). Private keys are written mode 600: ca.key encrypted with $ACTORQUEUE_CA_PASSWORD and
         node.pfx with $ACTORQUEUE_CERT_PASSWORD when set (cert node reads ca.key with the first; run and node read
         node.pfx with the second), so nodes never need the CA's password. A member of the cluster can run any command on
         its worker nodes and read every job: see docs/SECURITY.md. A node serves until the coordinator leaves the
