@@ -15,6 +15,7 @@ internal sealed class ConsoleLogFormat : ITextFormatter
 {
     private readonly MessageTemplateTextFormatter _message = new("{Message:lj}", CultureInfo.InvariantCulture);
 
+    /// <summary>Writes <paramref name="logEvent"/> to <paramref name="output"/> as one line.</summary>
     public void Format(LogEvent logEvent, TextWriter output)
     {
         using var rendered = new StringWriter(CultureInfo.InvariantCulture);

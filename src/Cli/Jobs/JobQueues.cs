@@ -57,6 +57,7 @@ internal sealed class MemoryJobQueue(int capacity) : IJobQueue
 
     public IReadOnlySet<long>? Finished => null;
 
+    /// <inheritdoc/>
     public bool InOrder => true;
 
     public async Task StartAsync(Func<object, Task<JobEnd>> run, int workers, Func<Exception, object, Task> unexpected)

@@ -147,6 +147,7 @@ internal sealed class StartSpacing(TimeSpan delay)
             return started;
         }
 
+        /// <summary>Ends the turn (once): the next expected job may have it.</summary>
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _ended, 1) == 0)
