@@ -5,7 +5,7 @@ using Serilog.Events;
 
 Log.Logger = new LoggerConfiguration()
     .MinimumLevel.Warning()
-    .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose)
+    .WriteTo.Console(new ConsoleLogFormat(), standardErrorFromLevel: LogEventLevel.Verbose) // one line per event
     .CreateLogger();
 
 using var interrupts = new Interrupts();

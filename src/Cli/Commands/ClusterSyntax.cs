@@ -32,7 +32,7 @@ internal static class CertSyntax
             Kind("ca", "a private CA for one cluster: DIR/ca.crt, and DIR/ca.key (keep it off the nodes)", issuedByCa: false),
             Kind("node", "a node certificate from that CA: DIR/node.pfx, DIR/node.crt and DIR/ca.crt", issuedByCa: true),
         };
-        cert.SetAction(_ => Usage.Fail(Console.Error, "cert takes 'ca' or 'node', got ''"));
+        cert.SetAction(_ => Usage.Fail(Console.Error, "cert needs a subcommand: 'ca' (a cluster's private CA) or 'node' (a node certificate from that CA)"));
         return cert;
     }
 

@@ -49,7 +49,7 @@ internal static class DeadLettersCommand
     /// <summary>Carries out <paramref name="action"/> on the dead letters of the state file <paramref name="path"/>; returns the exit status.</summary>
     public static async Task<int> RunAsync(string path, string action, IReadOnlyList<string> seqTexts, TextWriter errors)
     {
-        var chosen = new HashSet<long>();
+        var chosen = new List<long>();
         foreach (var text in seqTexts)
         {
             if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seq) || seq < 1)
@@ -87,6 +87,12 @@ internal static class DeadLettersCommand
                     .Select(g => g.MaxBy(l => l.Id)!)
                     .OrderBy(l => l.Item.Seq)
                     .ToList();
+                // A number that is no dead letter (a typo, a job that succeeded) is said, and nothing changes.
+                if (chosen.FirstOrDefault(seq => !letters.Any(l => l.Item.Seq == seq)) is var missing and > 0)
+                {
+                    return Usage.Fail(errors, $"dead-letters {action}: job {missing} is not a dead letter of '{path}' ('actorqueue dead-letters --state {path}' lists them)");
+                }
+
                 switch (action)
                 {
                     case "requeue":

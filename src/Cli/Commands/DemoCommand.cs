@@ -41,7 +41,7 @@ internal static class DemoCommand
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             console.Line("Interrupted.");
-            return 130;
+            return Usage.InterruptedExitCode;
         }
         finally
         {

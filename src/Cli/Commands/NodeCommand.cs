@@ -53,7 +53,7 @@ internal static class NodeCommand
             }
             catch (OperationCanceledException)
             {
-                return 130;
+                return Usage.InterruptedExitCode;
             }
 
             var self = cluster.Cluster.SelfAddress.ToString();
@@ -82,7 +82,7 @@ internal static class NodeCommand
             catch (OperationCanceledException)
             {
                 stderr.WriteLine("actorqueue node: leaving the cluster; jobs running here go back to the queue");
-                return 130;
+                return Usage.InterruptedExitCode;
             }
 
             if (removed.Task.IsCompleted)

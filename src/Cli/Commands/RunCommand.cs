@@ -56,7 +56,18 @@ internal static class RunCommand
             return Usage.Fail(errors, $"--joblog must not be the input file '{overwritten}' (it would overwrite the arguments)");
         }
 
-        var inputFile = input is null ? FileIdentity.OfStandardInput() : FileIdentity.Of(input);
+        var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
+        var inputFile = input is not null ? FileIdentity.Of(input) : readsStdin ? FileIdentity.OfStandardInput() : null;
+        // Stdin a pipe: a joblog or log written to it (/dev/stdin, /dev/fd/0, /proc/self/fd/0) comes back as input.
+        var stdinPipe = input is null && readsStdin && inputFile is not null && !FileIdentity.StandardInputIsNamedFile();
+        foreach (var (option, output) in new[] { ("--joblog", options.JobLog), ("--log", options.LogFile) })
+        {
+            if (stdinPipe && output is not null && IsFile(output, inputFile))
+            {
+                return Usage.Fail(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
+            }
+        }
+
         if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
             return Usage.Fail(errors, $"--joblog must not be the input file '{options.Input}' (it would overwrite the jobs)");
@@ -168,6 +179,12 @@ internal static class RunCommand
             await console.LineAsync($"actorqueue: --joblog: dropped an incomplete last record ({dropped} bytes, from a run that stopped mid-write); that job runs again");
         }
 
+        if (options.Jobs > JobRun.MaxWorkers)
+        {
+            // As GNU parallel runs as many jobs as it can when -j asks for more, and says so.
+            await console.LineAsync($"actorqueue: {options.JobsOption} {options.Jobs} is more than the {JobRun.MaxWorkers} jobs that can run at once: running at most {JobRun.MaxWorkers} at once");
+        }
+
         if (JobProcess.Setsid is null && !options.Cluster)
         {
             await console.LineAsync("actorqueue: setsid (util-linux) not found: jobs share this process group, so a terminal's Ctrl-C reaches them too");
@@ -209,7 +226,7 @@ internal static class RunCommand
         if (cluster is null)
         {
             await errors.WriteLineAsync("actorqueue: interrupted while waiting for worker nodes; no job started");
-            return 130;
+            return Usage.InterruptedExitCode;
         }
 
         await using (cluster)

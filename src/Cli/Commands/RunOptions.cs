@@ -13,6 +13,9 @@ internal sealed record RunOptions
 
     public int Jobs { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>How -j was typed (<c>-j</c> or <c>--jobs</c>), for messages about it.</summary>
+    public string JobsOption { get; init; } = "-j";
+
     public int? MaxQueued { get; init; }
 
     public IReadOnlyDictionary<string, int> Limits { get; init; } = new Dictionary<string, int>();

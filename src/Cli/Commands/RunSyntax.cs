@@ -15,7 +15,7 @@ internal sealed class RunSyntax
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    private readonly Option<int> _jobs = WholeNumber("--jobs", "-j", 1, "run at most N jobs at once (default: the processor count)", Environment.ProcessorCount);
+    private readonly Option<int> _jobs = WholeNumber("--jobs", "-j", 1, "run at most N jobs at once (default: the processor count; above 4096, 4096 with a warning)", Environment.ProcessorCount);
     private readonly Option<int> _maxQueued = WholeNumber("--max-queued", "", 1, "read at most N jobs ahead of the running ones (default: 2 x jobs, at least 16); input is read lazily, so a huge input runs in bounded memory", null);
     private readonly Option<string[]> _limit = new("--limit")
     {
@@ -29,7 +29,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _timeout = Text("--timeout", "DURATION", "kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; 1ms to 1193h)");
     private readonly Option<bool> _haltOnFailure = Flag("--halt-on-failure", "after the first failure start no new jobs; running jobs finish (the exit status still counts failed jobs)");
     private readonly Option<string> _halt = Text("--halt", "WHEN,WHAT=N[%]", "GNU parallel's --halt: WHEN is soon (running jobs finish) or now (they are killed); WHAT is fail, success or done; N jobs or N% of all; also never, 0, 1, 2, -1, -2 and N%");
-    private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart (2.5 = seconds, or 500ms, 1s, 2m)");
+    private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m); a retry starts next once its backoff is over");
     private readonly Option<bool> _keepOrder = Flag("--keep-order", "print jobs' output in input order, not in the order they finish", "-k");
     private readonly Option<string> _results = Text("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
     private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's id and a tab");
@@ -84,6 +84,7 @@ internal sealed class RunSyntax
         var options = new RunOptions
         {
             Jobs = result.GetValue(_jobs),
+            JobsOption = result.GetResult(_jobs)?.IdentifierToken?.Value ?? "-j",
             MaxQueued = result.GetResult(_maxQueued) is null ? null : result.GetValue(_maxQueued),
             Limits = Limits(result.GetValue(_limit) ?? []),
             Retries = result.GetValue(_retries),
@@ -152,6 +153,17 @@ internal sealed class RunSyntax
         if (options.Cluster != (options.Listen is not null))
         {
             throw new UsageException(options.Cluster ? "--cluster needs --listen HOST:PORT for worker nodes to join" : "--listen only applies with --cluster");
+        }
+
+        // Cluster-only options without --cluster would be ignored silently.
+        if (!options.Cluster && result.GetResult(_minNodes) is { Implicit: false })
+        {
+            throw new UsageException($"--min-nodes {options.MinNodes} only applies with --cluster");
+        }
+
+        if (!options.Cluster && options.AllowRemote)
+        {
+            throw new UsageException("--allow-remote only applies with --cluster");
         }
 
         if (options.Certificates.Given && !options.Cluster)

@@ -6,6 +6,9 @@ internal static class Usage
     /// <summary>The exit status for a usage error.</summary>
     public const int UsageErrorExitCode = 255;
 
+    /// <summary>The exit status of a run or node that Ctrl-C, SIGTERM, SIGHUP or SIGQUIT stopped (128 + SIGINT, as a shell reports it).</summary>
+    public const int InterruptedExitCode = 130;
+
     /// <summary>What the generated help cannot say, printed after it: behaviour, exit status, examples.</summary>
     public static string? Notes(System.CommandLine.Command command) => command switch
     {
@@ -30,9 +33,11 @@ internal static class Usage
         argument; arguments are shell-quoted; a COMMAND without any gets ' {}' appended; no COMMAND runs the arguments.
         Everything after the first ::: or :::: is an argument, even words that look like options.
 
-        Exit status: 0 when every job succeeded; else the number of failed jobs, at most 101 (a bad input line, a job
-        that could not start and a job whose output could not be written count as failed); with --halt, GNU parallel's
-        (fail=1: the failing job's status; N%: the failed percentage); 255 for usage errors.
+        Exit status: 0 when every job succeeded; 1-100 the number of failed jobs, 101 more than 100 (a bad input line, a
+        job that could not start and a job whose output could not be written count as failed); with --halt, GNU
+        parallel's (fail=1: the failing job's status; N%: the failed percentage); 130 when the run was interrupted
+        (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT), however many jobs failed: the summary says how many ran; 255 for usage
+        errors.
         """;
 
     private const string StateNotes = """
@@ -41,17 +46,17 @@ internal static class Usage
         where it stopped; a job running at a kill runs again. An input that no longer gives the recorded jobs is refused
         (exit 255) before any job starts. A job whose last attempt failed (after --retries) is a dead letter:
         'actorqueue dead-letters --state FILE' lists them, 'requeue [SEQ...]' runs them in the next run, 'purge [SEQ...]'
-        forgets them.
+        forgets them (a SEQ that is no dead letter is a usage error, exit 255, and nothing changes).
         """;
 
     private const string ClusterNotes = """
         With --cluster, joblog, --resume, --retries and --limit work as usual (the joblog's Host column names the node
         that ran each job). run --cluster and node need --cert-dir DIR (or --cert FILE --ca FILE, or
-        --insecure-loopback). Private keys are written mode 600: ca.key encrypted with $ACTORQUEUE_CA_PASSWORD and
+        --insecure-loopback, on loopback only: not with --allow-remote). Private keys are written mode 600: ca.key encrypted with $ACTORQUEUE_CA_PASSWORD and
         node.pfx with $ACTORQUEUE_CERT_PASSWORD when set (cert node reads ca.key with the first; run and node read
         node.pfx with the second), so nodes never need the CA's password. A member of the cluster can run any command on
         its worker nodes and read every job: see docs/SECURITY.md. A node serves until the coordinator leaves the
-        cluster; Ctrl-C makes it leave, and its running jobs run again on another node (at-least-once).
+        cluster; Ctrl-C makes it leave (exit 130), and its running jobs run again on another node (at-least-once).
         """;
 
     private const string Examples = """
@@ -70,8 +75,15 @@ internal static class Usage
         Completions: register 'actorqueue' with dotnet-suggest (System.CommandLine's [suggest] directive).
         """;
 
+    /// <summary>Writes <paramref name="problem"/> as the one usage-error line and returns the usage-error exit status.</summary>
     public static int Fail(TextWriter error, string problem)
     {
+        // A reason quoted from .NET ends its sentence ("Could not find file '...'."): the hint follows without ".;".
+        if (problem.EndsWith('.') && !problem.EndsWith("..", StringComparison.Ordinal))
+        {
+            problem = problem[..^1];
+        }
+
         error.WriteLine($"actorqueue: {problem}; see 'actorqueue --help'");
         return UsageErrorExitCode;
     }

@@ -53,6 +53,9 @@ internal sealed class DurableJobQueue : IJobQueue
 
     public IReadOnlySet<long>? Finished { get; }
 
+    /// <summary>Not after a kill: the copies the queue recovered come first and may run later jobs before earlier ones.</summary>
+    public bool InOrder { get; private set; }
+
     /// <summary>The durable queue's settings for a state file: each job is tried once (the runner retries inside the try).</summary>
     public static QueueDurability Durability(string path) => new() { StoragePath = path, Retry = new RetryPolicy { MaxAttempts = 1 } };
 
@@ -139,6 +142,8 @@ internal sealed class DurableJobQueue : IJobQueue
         {
             throw new RunStateException(ex.Message, ex);
         }
+
+        InOrder = _queue.Size == 0; // no worker yet: what the queue holds is what it recovered
 
         await PurgeStaleDeadLettersAsync();
     }

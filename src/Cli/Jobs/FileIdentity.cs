@@ -18,14 +18,30 @@ internal static class FileIdentity
     }
 
     /// <summary>
-    /// The file on standard input (through <c>/proc/self/fd/0</c>, which stat follows to it); <c>null</c> for a pipe, a
-    /// socket or a device (a terminal, <c>/dev/null</c>), which a log may well share without harm.
+    /// The file or pipe on standard input (through <c>/proc/self/fd/0</c>, which stat follows to it); <c>null</c> for a
+    /// device (a terminal, <c>/dev/null</c>), which a log may well share without harm. A pipe, FIFO or socket counts:
+    /// a joblog written to the pipe the jobs come from would feed its records back in as jobs, for ever.
     /// </summary>
-    public static (ulong Device, ulong Inode)? OfStandardInput()
+    public static (ulong Device, ulong Inode)? OfStandardInput() =>
+        StandardInputTarget() is { } target && !target.StartsWith("/dev/", StringComparison.Ordinal) ? Of(StandardInput) : null;
+
+    /// <summary>Whether standard input is a file with a name (not a pipe, a socket or a device).</summary>
+    public static bool StandardInputIsNamedFile() =>
+        StandardInputTarget() is { } target && target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal);
+
+    private const string StandardInput = "/proc/self/fd/0";
+
+    /// <summary>What fd 0 is: a path, or <c>pipe:[N]</c>, <c>socket:[N]</c>...; <c>null</c> when it is closed.</summary>
+    private static string? StandardInputTarget()
     {
-        const string stdin = "/proc/self/fd/0";
-        var target = new FileInfo(stdin).LinkTarget;
-        return target is null || !target.StartsWith('/') || target.StartsWith("/dev/", StringComparison.Ordinal) ? null : Of(stdin);
+        try
+        {
+            return new FileInfo(StandardInput).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name one existing file.</summary>

@@ -24,6 +24,12 @@ internal interface IJobQueue : IAsyncDisposable
     /// <summary>The jobs an earlier run finished, which the reader skips; <c>null</c> when the queue keeps no state.</summary>
     IReadOnlySet<long>? Finished { get; }
 
+    /// <summary>
+    /// Whether workers take the jobs in the order they are put, once started: then a job a worker holds never waits
+    /// for one that no worker may take (what --delay's input order relies on).
+    /// </summary>
+    bool InOrder { get; }
+
     /// <summary>Starts the queue and <paramref name="workers"/> workers, each running one job at a time with <paramref name="run"/>.</summary>
     /// <param name="run">Handles one job (a <see cref="Job"/> or <see cref="MalformedJob"/>) and says how it ended.</param>
     /// <param name="workers">How many jobs may be handled at once.</param>
@@ -50,6 +56,9 @@ internal sealed class MemoryJobQueue(int capacity) : IJobQueue
     public long Size => _queue.Size;
 
     public IReadOnlySet<long>? Finished => null;
+
+    /// <inheritdoc/>
+    public bool InOrder => true;
 
     public async Task StartAsync(Func<object, Task<JobEnd>> run, int workers, Func<Exception, object, Task> unexpected)
     {

@@ -17,6 +17,19 @@ internal sealed partial class JobRun
         }
 
         var job = (Job)item;
+        try
+        {
+            return await RunJobAsync(job, jobSlots, tagSlots);
+        }
+        finally
+        {
+            _spacing?.Forget(job.Seq); // a job that did not start: the jobs after it no longer wait for its turn
+        }
+    }
+
+    /// <summary>Runs one job: its attempts, each holding the job's slots, with --retries and backoff.</summary>
+    private async Task<JobEnd> RunJobAsync(Job job, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
+    {
         var unknown = job.Tags.FirstOrDefault(t => !tagSlots.ContainsKey(t));
         if (unknown is not null)
         {
@@ -97,8 +110,16 @@ internal sealed partial class JobRun
         Job job, ConcurrencyLimiter jobSlots, Dictionary<string, ConcurrencyLimiter> tagSlots)
     {
         var leases = new List<ConcurrencyLease>();
+        using var stopping = _spacing is null ? null : CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _stop.NoNewJobs);
+        StartSpacing.Turn? turn = null;
         try
         {
+            // With --delay the turn, in input order, comes first: the slots are taken one job at a time, in that order.
+            if (_spacing is not null && (Stopping || (turn = await _spacing.TakeTurnAsync(job.Seq, stopping!.Token)) is null))
+            {
+                return (null, job, default, default);
+            }
+
             foreach (var tag in job.Tags.Distinct().Order(StringComparer.Ordinal))
             {
                 leases.Add(await tagSlots[tag].AcquireAsync($"job {job.Id}"));
@@ -106,11 +127,12 @@ internal sealed partial class JobRun
 
             leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));
             DateTimeOffset? spaced = null;
-            if (Stopping || _spacing is not null && (spaced = await _spacing.WaitTurnAsync(_stop.NoNewJobs)) is null || Stopping)
+            if (Stopping || turn is not null && (spaced = await turn.WaitDelayAsync(stopping!.Token)) is null || Stopping)
             {
                 return (null, job, default, default);
             }
 
+            turn?.Dispose(); // this job starts now: the next one's turn begins
             var slot = TakeSlot();
             var ran = job.SlotTemplate is { } template ? job with { Command = template.Expand(job.Arguments, job.Seq, slot) } : job;
             Interlocked.Increment(ref _counts.Running);
@@ -131,6 +153,7 @@ internal sealed partial class JobRun
         }
         finally
         {
+            turn?.Dispose();
             foreach (var lease in leases)
             {
                 lease.Dispose();

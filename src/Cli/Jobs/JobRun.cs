@@ -16,7 +16,7 @@ namespace ActorQueue.Cli.Jobs;
 internal sealed partial class JobRun(RunOptions options, RunConsole console, JobLog? jobLog, Interrupts interrupts, Task<long?> total, IJobExecutor executor,
                                      RunState? state = null)
 {
-    /// <summary>More workers than this would only add actors: -j above it still runs at most this many jobs at once.</summary>
+    /// <summary>More workers than this would only add actors: -j above it runs at most this many jobs at once, with a warning.</summary>
     public const int MaxWorkers = 4096;
 
     /// <summary>--halt, --halt-on-failure and a run failure: no new job starts, and with --halt now running jobs are killed.</summary>
@@ -139,6 +139,7 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         {
             foreach (var item in recorded)
             {
+                Expect(queue, item);
                 await queue.PutAsync(item, feeding.Token);
             }
 
@@ -150,6 +151,7 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
                     continue;
                 }
 
+                Expect(queue, input.Current);
                 await queue.PutAsync(input.Current, feeding.Token);
             }
 
@@ -181,13 +183,33 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         await progress;
         await reporter.PrintSummaryAsync(unstarted + _counts.NotStarted, stoppedEarly);
 
+        // Interrupted (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT): 130 whatever failed, so a script never takes the run for done;
+        // the summary says what ran.
+        if (interrupts.StopInput.IsCancellationRequested)
+        {
+            return Commands.Usage.InterruptedExitCode;
+        }
+
         var failures = _counts.Failed + _counts.Killed;
-        if (!interrupts.StopInput.IsCancellationRequested && !_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
+        if (!_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
         {
             return halted;
         }
 
-        return failures == 0 && !interrupts.StopInput.IsCancellationRequested && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
+        return failures == 0 && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
+    }
+
+    /// <summary>
+    /// With --delay, a job about to be queued starts in its place, after the jobs queued before it. A queue that may hand
+    /// out later jobs first (a restart's recovered copies) orders only the jobs that workers hold, which never wait for
+    /// a job no worker may take.
+    /// </summary>
+    private void Expect(IJobQueue queue, object item)
+    {
+        if (queue.InOrder && item is Job job)
+        {
+            _spacing?.Expect(job.Seq);
+        }
     }
 
     /// <summary>A job an earlier run finished (the joblog or the state says so): counted as skipped, and its place in -k's order passes.</summary>

@@ -39,6 +39,11 @@ internal sealed record ClusterCertificateOptions
                 throw new ArgumentException($"{InsecureOption} turns authentication off; it cannot be combined with --cert, --ca or --cert-dir", InsecureOption);
             }
 
+            if (node.AllowNonLoopback)
+            {
+                throw new ArgumentException($"{InsecureOption} is for loopback only; it cannot be combined with --allow-remote", InsecureOption);
+            }
+
             return Checked(node with { InsecureLoopback = true });
         }
 

@@ -79,6 +79,10 @@ public sealed class ClusterSecurityCliTests(ClusterCertificateDirectories certif
             Assert.Contains($"ActorQueue refused a connection with cluster peer ssl.tcp://actorqueue@127.0.0.1:{port}", node.Errors, StringComparison.Ordinal);
             Assert.Contains("actorqueue node: the node stopped before it joined", node.Errors, StringComparison.Ordinal);
             Assert.DoesNotContain(Joined, node.Errors, StringComparison.Ordinal);
+            // One line per event, with its reason: no page of Akka's TLS troubleshooting text, no stack trace.
+            Assert.All(node.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries),
+                line => Assert.Matches(@"^(\[\d\d:\d\d:\d\d [A-Z]{3}\] |actorqueue node: )", line));
+            Assert.Contains("The remote certificate was rejected by the provided RemoteCertificateValidationCallback", node.Errors, StringComparison.Ordinal);
             Assert.Single(Akka.Cluster.Cluster.Get(rogue.System).State.Members);
         }
 

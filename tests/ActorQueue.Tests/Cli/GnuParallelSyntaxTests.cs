@@ -56,6 +56,20 @@ public sealed class GnuParallelSyntaxTests : IDisposable
         Assert.All(starts.Zip(starts.Skip(1), (a, b) => b - a), gap => Assert.True(gap >= 0.298, $"starts only {gap:0.000}s apart"));
     }
 
+    /// <summary>
+    /// With --delay, jobs start in input order, as GNU parallel starts them, however many may run at once. The joblog's
+    /// start times (at least the delay apart, so never equal) give the order: no timing is asserted.
+    /// </summary>
+    [Fact]
+    public async Task Delay_starts_jobs_in_input_order()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, ["run", "-q", "-j", "8", "--delay", "20ms", "--joblog", "log.tsv", "true", ":::",
+            .. Enumerable.Range(1, 12).Select(i => i.ToString(CultureInfo.InvariantCulture))]);
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), _scratch.ReadJobLog("log.tsv").OrderBy(l => l.Start).Select(l => l.Seq));
+    }
+
     [Fact]
     public async Task A_slot_is_held_by_one_running_job_at_a_time_and_numbered_within_j()
     {

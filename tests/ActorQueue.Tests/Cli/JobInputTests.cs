@@ -151,6 +151,32 @@ public sealed class JobInputTests : IDisposable
         Assert.Equal(["echo one", "echo two"], File.ReadAllLines(jobs));
     }
 
+    /// <summary>
+    /// A joblog or log that is the pipe the jobs come from would feed its records back in as jobs, and the input would
+    /// never end: every name of stdin is refused, before any job starts.
+    /// </summary>
+    [Theory]
+    [InlineData("run - -j 1 --joblog /dev/stdin", "--joblog", "/dev/stdin")]
+    [InlineData("run - -j 1 --joblog /dev/fd/0", "--joblog", "/dev/fd/0")]
+    [InlineData("run - -j 1 --joblog /proc/self/fd/0", "--joblog", "/proc/self/fd/0")]
+    [InlineData("run - -j 1 --log /dev/stdin", "--log", "/dev/stdin")]
+    [InlineData("run -j 1 --joblog /dev/stdin touch :::: -", "--joblog", "/dev/stdin")]
+    public async Task A_joblog_or_log_that_is_the_pipe_on_stdin_is_refused_before_any_job_starts(string args, string option, string path)
+    {
+        var started = _scratch.PathOf("started");
+        using var cli = new RunningCli(_scratch.Dir, args.Split(' '));
+        await cli.Input.WriteLineAsync(args.Contains(":::: -", StringComparison.Ordinal) ? started : $"touch {started}");
+        cli.Input.Close();
+
+        var exit = await cli.ExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(exit == 255, cli.Errors);
+        Assert.Equal($"actorqueue: {option} '{path}' is the job input (standard input); writing to it would make the input never end; see 'actorqueue --help'",
+            Assert.Single(cli.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.False(File.Exists(started), "no job started");
+        Assert.Equal("", cli.Output);
+    }
+
     [Fact]
     public async Task A_log_sink_that_fails_never_fails_the_run_and_says_so_once()
     {

@@ -107,6 +107,19 @@ public sealed class RunCommandTests : IDisposable
         Assert.Equal(0, (await CliProcess.RunAsync(Dir, "true\necho hi\n", "run", "-", "-q")).ExitCode);
     }
 
+    /// <summary>GNU parallel runs what it can when -j asks for more and warns; so does actorqueue past its 4096 workers.</summary>
+    [Theory]
+    [InlineData("-j", "5000")]
+    [InlineData("--jobs", "4097")]
+    public async Task A_j_above_the_most_that_can_run_at_once_warns_once_and_runs(string option, string value)
+    {
+        var result = await CliProcess.RunAsync(Dir, "echo one\n", "run", "-", option, value, "-q");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal("one\n", result.Output);
+        Assert.Equal($"actorqueue: {option} {value} is more than the 4096 jobs that can run at once: running at most 4096 at once\n", result.Errors);
+    }
+
     [Theory]
     [InlineData("-j 0", "-j takes a whole number >= 1, got '0'")]
     [InlineData("--limit net", "--limit takes TAG=N, got 'net'")]
@@ -116,6 +129,8 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("missing.txt", "cannot read 'missing.txt'")]
     [InlineData("--cluster", "--cluster needs --listen HOST:PORT")]
     [InlineData("--listen 127.0.0.1:4053", "--listen only applies with --cluster")]
+    [InlineData("--min-nodes 2", "--min-nodes 2 only applies with --cluster")]
+    [InlineData("--allow-remote", "--allow-remote only applies with --cluster")]
     [InlineData("--cluster --listen nowhere", "--listen must be HOST:PORT with a port in 1..65535, got 'nowhere'")]
     [InlineData("--timeout 1e300", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '1e300'")]
     [InlineData("--timeout 2000h", "--timeout takes a duration from 1ms to 1193h (like 30s, 500ms or 2m), got '2000h'")]

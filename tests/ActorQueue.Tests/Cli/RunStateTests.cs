@@ -127,6 +127,24 @@ public sealed class RunStateTests : IDisposable
         Assert.Equal(DeadLettersHeader, (await RunAsync("dead-letters", "--state", "state.db", "list")).Output);
     }
 
+    /// <summary>A job number that is no dead letter is a mistake to say, not "requeued 0": nothing changes.</summary>
+    [Theory]
+    [InlineData("requeue", "99")]
+    [InlineData("requeue", "2 99")]
+    [InlineData("requeue", "1")]
+    [InlineData("purge", "99")]
+    public async Task Dead_letters_refuses_a_job_number_that_is_not_a_dead_letter(string action, string seqs)
+    {
+        var jobs = _scratch.Write("jobs.txt", "echo one", "exit 4");
+        Assert.Equal(1, (await RunAsync("run", jobs, "--state", "state.db", "-q")).ExitCode);
+        var before = (await RunAsync("dead-letters", "--state", "state.db", "list")).Output;
+
+        var result = await RunAsync(["dead-letters", "--state", "state.db", action, .. seqs.Split(' ')]);
+
+        AssertOneLineRefusal(result, $"job {seqs.Split(' ')[^1]} is not a dead letter");
+        Assert.Equal(before, (await RunAsync("dead-letters", "--state", "state.db", "list")).Output);
+    }
+
     [Fact]
     public async Task Purged_dead_letters_are_gone_and_their_jobs_stay_finished()
     {
