@@ -170,6 +170,55 @@ public class TodayQueueReviewTests : ActorQueueTestKit
         Assert.True(logs.Events.Any(e => e.Level == LogLevel.Error && e.Message.Contains("not processed", StringComparison.Ordinal)),
             "no error names the 4 items discarded at dispose; logged: " + string.Join(" | ", logs.Events.Select(e => $"{e.Level}: {e.Message}")));
     }
+    /// <summary>
+    /// The actor system terminates with items queued in a stopped queue (the router's PostStop path reports them), then
+    /// the queue is disposed: the items are each reported once, DisposeAsync completes, and the counters keep the
+    /// invariant with the items as Discarded.
+    /// </summary>
+    [Fact]
+    public async Task A_system_terminating_with_items_queued_reports_each_once_and_DisposeAsync_completes()
+    {
+        var system = Akka.Actor.ActorSystem.Create("review-terminating", ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig);
+        var reported = new ConcurrentQueue<int>();
+        var queue = new WorkQueue<int>(maxSize: 10, system: system, name: "orders");
+        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await queue.StartAsync();
+        await queue.ProcessAsync(async (item, _) =>
+        {
+            if (item == 1)
+            {
+                inFirst.SetResult();
+                await gate.Task;
+            }
+        }, numWorkers: 1, errorHandler: (_, item) =>
+        {
+            reported.Enqueue(item);
+            return Task.CompletedTask;
+        });
+        Assert.True(await queue.PutAsync(1));
+        await inFirst.Task.WaitAsync(Bound);
+        for (var item = 2; item <= 5; item++)
+        {
+            Assert.True(await queue.PutAsync(item));
+        }
+
+        var stop = queue.StopAsync();
+        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
+        gate.SetResult();
+        await stop.WaitAsync(Bound);
+
+        await system.Terminate().WaitAsync(Bound);
+        await Poll.UntilAsync(() => reported.Count >= 4, Bound, () => $"4 items reported, got {reported.Count}");
+        var dispose = queue.DisposeAsync().AsTask();
+        var disposed = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+
+        Assert.Equal([2, 3, 4, 5], reported);
+        Assert.True(disposed, "DisposeAsync after the system terminated did not complete");
+        var metrics = queue.Metrics;
+        Assert.Equal(4, metrics.Discarded);
+        Assert.Equal(metrics.Enqueued, metrics.Processed + metrics.Drained + metrics.Discarded + queue.Size + metrics.InFlight);
+    }
 }
 
 /// <summary>RetryAfter of an evicted waiter.</summary>
@@ -207,6 +256,27 @@ public class TodayGateReviewTests
         gate.Offer(retry);
         Assert.True(high.IsGranted, "high is served at the refill");
         Assert.True(retry.IsGranted, $"a retry after the RetryAfter it was given ({evicted.RetryAfter}) was refused: {_listener.Rejections.Last().Rejection}");
+    }
+    /// <summary>
+    /// Two waiters time out in the same wake: the first one rejected is told a RetryAfter that counts the second as
+    /// queued ahead of its retry, though the second is rejected in the same wake and never served. Each alone, a retry
+    /// fits the refill at 1:00 (50 s later); the first is told 110 s.
+    /// </summary>
+    [Fact]
+    public void Waiters_timing_out_together_are_not_counted_ahead_of_each_other()
+    {
+        var gate = new PermitGate(_listener, [_slots, _requests, _tokens], maxQueued: null, time: _clock);
+        gate.Offer(new TestWaiter("big", tokens: 1000)); // granted: the minute's tokens are gone
+        gate.Offer(new TestWaiter("a", timeout: TimeSpan.FromSeconds(10), tokens: 600));
+        gate.Offer(new TestWaiter("b", timeout: TimeSpan.FromSeconds(10), tokens: 500));
+
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        gate.Wake();
+
+        var told = _listener.Rejections.Select(r => $"{r.Waiter}: {r.Rejection.Kind} {r.Rejection.RetryAfter}").ToList();
+        Assert.Equal(2, told.Count);
+        Assert.True(_listener.Rejections.All(r => r.Rejection.RetryAfter == TimeSpan.FromSeconds(50)),
+            $"each fits the refill at 1:00 once the other is gone too, but they were told: {string.Join("; ", told)}");
     }
 }
 
