@@ -219,6 +219,42 @@ public class TodayQueueReviewTests : ActorQueueTestKit
         Assert.Equal(4, metrics.Discarded);
         Assert.Equal(metrics.Enqueued, metrics.Processed + metrics.Drained + metrics.Discarded + queue.Size + metrics.InFlight);
     }
+    /// <summary>
+    /// A batch running when its queue is disposed: the items queued reach the error handler as discarded, but the
+    /// items of the chunk the disposal's stop refused (read from the caller's sequence, in no queue) reach nobody —
+    /// the case 73983de fixed for a cancellation, missed for a disposal.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_whose_queue_is_disposed_reports_the_items_of_the_chunk_the_stop_refused()
+    {
+        var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 4, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: Sys, name: "batch");
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        var read = 0;
+
+        IEnumerable<int> Items()
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                Interlocked.Increment(ref read);
+                yield return i;
+            }
+        }
+
+        var batch = queue.BatchProcessAsync(Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), numWorkers: 1, errorHandler: (error, item) =>
+        {
+            reported.Enqueue((error, item));
+            return Task.CompletedTask;
+        });
+        await Poll.UntilAsync(() => queue.IsFull && Volatile.Read(ref read) == 8 && queue.Metrics.Enqueued == 5, Bound,
+            () => $"the second chunk is partly admitted (read {Volatile.Read(ref read)}, enqueued {queue.Metrics.Enqueued}, size {queue.Size})");
+
+        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+        await Assert.ThrowsAnyAsync<Exception>(() => Within(batch));
+
+        var items = reported.Select(r => r.Item).Order().ToList();
+        Assert.True(items.SequenceEqual(Enumerable.Range(0, 8)),
+            $"of the 8 items read from the sequence, only [{string.Join(",", items)}] were processed or reported; metrics {queue.Metrics}");
+    }
 }
 
 /// <summary>RetryAfter of an evicted waiter.</summary>
