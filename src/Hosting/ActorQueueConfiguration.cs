@@ -31,14 +31,14 @@ internal static class ActorQueueConfiguration
                     options.UseAsDefaultSystem = Flag(setting);
                     break;
                 case nameof(ActorQueueOptions.Limiters):
-                    foreach (var limiter in setting.GetChildren())
+                    foreach (var limiter in Named(setting, "limiters"))
                     {
                         options.Limiters[limiter.Key] = Limiter(limiter, options.Limiters.GetValueOrDefault(limiter.Key) ?? new LimiterOptions());
                     }
 
                     break;
                 default:
-                    foreach (var queue in setting.GetChildren())
+                    foreach (var queue in Named(setting, "queues"))
                     {
                         options.Queues[queue.Key] = Queue(queue, options.Queues.GetValueOrDefault(queue.Key) ?? new QueueOptions());
                     }
@@ -89,6 +89,18 @@ internal static class ActorQueueConfiguration
         return queue;
     }
 
+    /// <summary>The named limiters or queues of <paramref name="section"/>; a plain value in its place is refused (an empty one means none).</summary>
+    private static List<IConfigurationSection> Named(IConfigurationSection section, string what)
+    {
+        var named = section.GetChildren().ToList();
+        if (named.Count == 0 && !string.IsNullOrEmpty(section.Value))
+        {
+            throw new ArgumentException($"{section.Path} must hold named {what} ({section.Path}:NAME:…), got the value '{section.Value}'", section.Path);
+        }
+
+        return named;
+    }
+
     /// <summary>The settings of one named limiter or queue; a plain value where they belong is refused (an empty one means all defaults).</summary>
     private static IEnumerable<IConfigurationSection> Settings(IConfigurationSection section, string[] keys, string what)
     {
@@ -114,11 +126,20 @@ internal static class ActorQueueConfiguration
             ? throw new ArgumentException($"{setting.Path} must be a value, got a section ({string.Join(", ", setting.GetChildren().Select(child => child.Key))})", setting.Path)
             : setting.Value;
 
-    private static int? Whole(IConfigurationSection setting) =>
-        string.IsNullOrEmpty(Value(setting)) ? null
-        : int.TryParse(setting.Value, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw Refused(setting, $"a whole number from {int.MinValue} to {int.MaxValue}");
+    /// <summary>A whole number, decimal or (as the binder took it) hexadecimal with <c>0x</c>.</summary>
+    private static int? Whole(IConfigurationSection setting)
+    {
+        if (string.IsNullOrEmpty(Value(setting)))
+        {
+            return null;
+        }
+
+        var text = setting.Value!.Trim();
+        var parsed = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? int.TryParse(text.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value)
+            : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+        return parsed ? value : throw Refused(setting, $"a whole number from {int.MinValue} to {int.MaxValue}");
+    }
 
     private static bool Flag(IConfigurationSection setting) =>
         bool.TryParse(Value(setting), out var value) ? value : throw Refused(setting, "true or false");

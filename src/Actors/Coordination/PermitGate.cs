@@ -215,12 +215,22 @@ internal sealed partial class PermitGate
         if (!_deadlines.IsEmpty)
         {
             var now = Now;
-            while (_deadlines.TryTakeDue(now, out var expired))
+            List<PermitWaiter>? expired = null;
+            while (_deadlines.TryTakeDue(now, out var due))
             {
-                _waiters.Remove(expired);
+                _waiters.Remove(due);
+                (expired ??= []).Add(due);
+            }
+
+            if (expired is not null)
+            {
+                // All out first: each is told when a retry, behind the waiters left, could be served, not behind the others timing out now.
                 var policyTime = PolicyTime();
                 Publish(policyTime);
-                Reject(expired, PermitRejectionKind.TimedOut, 0, RetryAfter(expired, policyTime)); // when a retry, behind those left, could be served
+                foreach (var waiter in expired)
+                {
+                    Reject(waiter, PermitRejectionKind.TimedOut, 0, RetryAfter(waiter, policyTime));
+                }
             }
         }
 
@@ -286,7 +296,7 @@ internal sealed partial class PermitGate
 
         _waiters.Remove(evicted);
         Publish(now);
-        Reject(evicted, PermitRejectionKind.Evicted, 0, RetryAfter(evicted, now));
+        Reject(evicted, PermitRejectionKind.Evicted, 0, RetryAfter(evicted, now, newcomer: waiter)); // the newcomer queues next, ahead of any retry
         return true;
     }
 
@@ -296,9 +306,27 @@ internal sealed partial class PermitGate
         waiter.Fail(_listener.Rejecting(waiter, rejection));
     }
 
-    /// <summary>When a timed policy could serve <paramref name="waiter"/> after the demand queued ahead of it; <c>null</c> when no timed policy knows.</summary>
-    private TimeSpan? RetryAfter(PermitWaiter waiter, TimeSpan now) =>
-        _policies.RetryAfter(waiter.Demand, _waiters.InServingOrder().Where(queued => queued.Priority >= waiter.Priority), now);
+    /// <summary>
+    /// When a timed policy could serve a retry of <paramref name="waiter"/> after the demand queued ahead of it (and
+    /// <paramref name="newcomer"/>, about to queue, in its place by priority); <c>null</c> when no timed policy knows.
+    /// </summary>
+    private TimeSpan? RetryAfter(PermitWaiter waiter, TimeSpan now, PermitWaiter? newcomer = null)
+    {
+        if (!_policies.IsTimed)
+        {
+            return null;
+        }
+
+        var ahead = _waiters.InServingOrder().Where(queued => queued.Priority >= waiter.Priority);
+        if (newcomer is not null)
+        {
+            ahead = ahead.Where(queued => queued.Priority >= newcomer.Priority)
+                         .Append(newcomer)
+                         .Concat(ahead.Where(queued => queued.Priority < newcomer.Priority));
+        }
+
+        return _policies.RetryAfter(waiter.Demand, ahead, now);
+    }
 
     /// <summary>Recomputes <see cref="NextWakeAt"/> and checks the invariants: the end of every public method.</summary>
     private void Finish()

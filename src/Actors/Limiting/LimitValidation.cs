@@ -88,7 +88,6 @@ internal static class LimitValidation
             : null;
     }
 
-    /// <summary>The error every check throws: the parameter, its value, and the one message form.</summary>
     /// <summary>
     /// Whether <paramref name="actor"/> is a temporary actor (<c>/temp/…</c>), as an <c>Ask</c> makes: it stops at the
     /// first reply, so it can hold no lease (the gatekeeper would release it at once). Reads the path's two links, no allocation.
@@ -100,6 +99,7 @@ internal static class LimitValidation
     public static QueueFullMode WhenFull(QueueFullMode value, string parameterName) =>
         Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(parameterName, value, $"{parameterName} must be a QueueFullMode ({string.Join(" or ", Enum.GetNames<QueueFullMode>())}), got {(int)value}");
 
+    /// <summary>The error every check throws: the parameter, its value, and the one message form.</summary>
     private static ArgumentOutOfRangeException OutOfRange(string parameterName, object? value, string bound, string? label = null) =>
         new(parameterName, value, Message(label ?? parameterName, value, bound));
 

@@ -366,9 +366,11 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Stops the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and its router actor, and waits for
-    /// both; items still queued are reported as by <see cref="Dispose"/>, and the task waits for their reports too.
+    /// both; items still queued are reported as by <see cref="Dispose"/>, and the task waits for their reports too, for
+    /// at most the queue's stop timeout (<c>actorqueue.queue.stop-timeout</c>), after which the reports go on without it.
+    /// A later call (after <see cref="Dispose"/>, say) completes with the first.
     /// </summary>
-    /// <returns>A task that completes when the router has stopped and every item still queued has been reported.</returns>
+    /// <returns>A task that completes when the router has stopped and every item still queued has been reported (or the stop timeout passed).</returns>
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
 
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
@@ -386,5 +388,8 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
     internal Task PutBatchAsync(IReadOnlyList<T> items) =>
-        SendAsync(new BatchPut<T>(items) { Trace = ItemTraces.Capture() }, CancellationToken.None);
+        PutBatchAsync(new BatchPut<T>(items) { Trace = ItemTraces.Capture() });
+
+    /// <summary>Puts <paramref name="batch"/> as one message; after a refusal its <see cref="BatchPut{T}.Admitted"/> says how many of its items are in the queue.</summary>
+    internal Task PutBatchAsync(BatchPut<T> batch) => SendAsync(batch, CancellationToken.None);
 }

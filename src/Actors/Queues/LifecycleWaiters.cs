@@ -96,21 +96,28 @@ internal sealed class LifecycleWaiters
 
     /// <summary>
     /// As <see cref="CompleteStops"/>, once <paramref name="reported"/> has completed (the discarded items of a disposal
-    /// have reached the error handler): the stops waiting now are taken out at once, so the router keeps no state for it.
+    /// have reached the error handler) or the stops' own timeout has passed, whichever comes first, so an error handler
+    /// that never completes cannot hold a disposal (and a host's shutdown) for ever; the reports go on after it. The
+    /// stops waiting now are taken out at once, so the router keeps no state for it.
     /// </summary>
-    public void CompleteStopsAfter(Task reported)
+    /// <returns>Whether the reports were still running when the stops completed (the caller logs it).</returns>
+    public Task<bool> CompleteStopsAfter(Task reported)
     {
         var stoppers = _stoppers.ToArray();
         _stoppers.Clear();
-        _ = reported.ContinueWith(
-            static (_, state) =>
+        var bound = stoppers.Length == 0 ? TimeSpan.Zero : stoppers.Max(stopper => stopper.Timeout);
+        return CompleteAsync(reported, bound, stoppers);
+
+        static async Task<bool> CompleteAsync(Task reported, TimeSpan bound, StopQueue[] stoppers)
+        {
+            var late = reported != await Task.WhenAny(reported, Task.Delay(bound)).ConfigureAwait(false);
+            foreach (var stopper in stoppers)
             {
-                foreach (var stopper in (StopQueue[])state!)
-                {
-                    stopper.Completion.TrySetResult(true);
-                }
-            },
-            stoppers, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                stopper.Completion.TrySetResult(true);
+            }
+
+            return late;
+        }
     }
 
     /// <summary>The router is gone: the joins fail with <paramref name="disposed"/>.</summary>

@@ -97,8 +97,9 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         if (_ledger.Size > 0)
         {
             // Stopped without its disposal's stop (the system terminating): the items still queued are reported all the same.
-            _ = _telemetry.ReportDiscarded(_spec?.ErrorHandler, _ledger.DiscardAll());
+            var discarded = _ledger.DiscardAll();
             Publish();
+            _ = _telemetry.ReportDiscarded(_spec?.ErrorHandler, discarded);
         }
 
         _ledger.WithdrawDepth();

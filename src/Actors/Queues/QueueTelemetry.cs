@@ -48,6 +48,16 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
         }
     }
 
+    /// <summary>A disposal completed at its stop timeout while the error handler was still taking its discarded items.</summary>
+    public void DiscardedStillReporting(int count) =>
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed after its stop timeout while its error handler was still taking the {Count} items discarded; the reports go on",
+            QueueName, count);
+
+    /// <summary>An item of a batch run without an error handler failed after the batch had returned (its collector is gone).</summary>
+    public void FailedAfterBatch<T>(Exception exception, T item) =>
+        Log.Write(LogLevel.Error, exception, "Item {Item} of queue {QueueName} failed after the batch that queued it had returned, with no error handler: {Reason}",
+            item, QueueName, exception.Message);
+
     public void Started(int queued) => Log.Write(LogLevel.Information, null, "Queue {QueueName} started with {Count} items queued", QueueName, queued);
 
     public void Stopping(int inFlight, int queued) => Log.Write(LogLevel.Information, null, "Queue {QueueName} stopping: {InFlight} in flight, {Count} queued", QueueName, inFlight, queued);

@@ -263,23 +263,33 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(worker);
         cancellationToken.ThrowIfCancellationRequested();
 
-        // Failures are never silent: without a handler they are collected and thrown once the batch is done.
-        var failures = errorHandler is null ? new ConcurrentQueue<Exception>() : null;
-        var handler = errorHandler ?? ((exception, _) =>
+        // Failures are never silent: without a handler they are collected and thrown once the batch is done; a failure
+        // after that (an item a cancelled batch left queued, discarded when the queue is disposed) is logged as an error.
+        var failures = errorHandler is null ? new BatchFailures(Queue.Telemetry) : null;
+        var handler = errorHandler ?? failures!.Collect;
+        try
         {
-            failures!.Enqueue(exception);
-            return Task.CompletedTask;
-        });
+            await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, failures, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            failures?.End();
+        }
+    }
+
+    private async Task RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler,
+                                     Func<Exception, T, Task> handler, BatchFailures? failures, CancellationToken cancellationToken)
+    {
         await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
-        List<T> notQueued = [];
+        var notQueued = new List<T>();
         try
         {
             // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
             // put waiting for space for ever.
             await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
             {
-                notQueued = await PutAllAsync(items, cancellationToken).ConfigureAwait(false);
+                await PutAllAsync(items, notQueued, cancellationToken).ConfigureAwait(false);
                 await JoinAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -288,23 +298,21 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
             await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
             var message = $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
                           + (notQueued.Count > 0 ? $"; the last {notQueued.Count} items read from the sequence were refused by the stop and are not queued" : "");
-            if (errorHandler is not null)
-            {
-                // Read from the caller's sequence and in no queue: the handler is the only place they can be given back.
-                foreach (var item in notQueued)
-                {
-                    await Queue.Telemetry.ReportFailureAsync(errorHandler,
-                        new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken), item).ConfigureAwait(false);
-                }
-            }
-
+            await ReportNotQueuedAsync(errorHandler, notQueued,
+                new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken)).ConfigureAwait(false);
             throw new OperationCanceledException(message, exception, cancellationToken);
+        }
+        catch (Exception exception) when (notQueued.Count > 0)
+        {
+            // The queue was stopped or disposed under the batch: the refusal is the reason each of them was not queued.
+            await ReportNotQueuedAsync(errorHandler, notQueued, exception).ConfigureAwait(false);
+            throw;
         }
 
         await StopAsync().ConfigureAwait(false);
-        if (failures is { IsEmpty: false })
+        if (failures?.Collected is { IsEmpty: false } collected)
         {
-            throw new AggregateException($"{failures.Count} items of the batch failed in queue {Queue.Name}", failures);
+            throw new AggregateException($"{collected.Count} items of the batch failed in queue {Queue.Name}", collected);
         }
     }
 
@@ -317,34 +325,56 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// Puts the batch in chunks of at most the queue's capacity: one message per chunk, and never more than one chunk
     /// read ahead of the queue, so a lazy sequence is consumed only as space frees up.
     /// </summary>
-    /// <returns>Nothing, or after a cancellation, the items of the chunk being put that the stop refused.</returns>
-    private async Task<List<T>> PutAllAsync(IEnumerable<T> items, CancellationToken cancellationToken)
+    /// <param name="items">The batch.</param>
+    /// <param name="notQueued">Filled, when a stop or a disposal refuses a chunk, with its items not admitted before the refusal (which is rethrown).</param>
+    /// <param name="cancellationToken">Checked after each chunk.</param>
+    private async Task PutAllAsync(IEnumerable<T> items, List<T> notQueued, CancellationToken cancellationToken)
     {
         var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
         var chunk = new List<T>(chunkSize);
+        foreach (var item in items)
+        {
+            chunk.Add(item);
+            if (chunk.Count == chunkSize)
+            {
+                await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+                chunk = new List<T>(chunkSize);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+
+        if (chunk.Count > 0)
+        {
+            await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Puts one chunk; on a refusal, the items the router had not admitted (its count, written before the refusal completed the put) go to <paramref name="notQueued"/>.</summary>
+    private async Task PutChunkAsync(List<T> chunk, List<T> notQueued)
+    {
+        var batch = new BatchPut<T>(chunk) { Trace = ItemTraces.Capture() };
         try
         {
-            foreach (var item in items)
-            {
-                chunk.Add(item);
-                if (chunk.Count == chunkSize)
-                {
-                    await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
-                    chunk = new List<T>(chunkSize);
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-            }
-
-            if (chunk.Count > 0)
-            {
-                await Queue.PutBatchAsync(chunk).ConfigureAwait(false);
-            }
-
-            return [];
+            await Queue.PutBatchAsync(batch).ConfigureAwait(false);
         }
-        catch (QueueStateException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (exception is QueueStateException or ObjectDisposedException)
         {
-            return chunk;
+            notQueued.AddRange(chunk.Skip(batch.Admitted));
+            throw;
+        }
+    }
+
+    /// <summary>Items read from the caller's sequence and in no queue: the error handler is the only place they can be given back (without one, the batch's exception counts them).</summary>
+    private async Task ReportNotQueuedAsync(Func<Exception, T, Task>? errorHandler, List<T> notQueued, Exception reason)
+    {
+        if (errorHandler is null)
+        {
+            return;
+        }
+
+        foreach (var item in notQueued)
+        {
+            await Queue.Telemetry.ReportFailureAsync(errorHandler, reason, item).ConfigureAwait(false);
         }
     }
 
@@ -381,6 +411,33 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         if (_ownLimiter is not null)
         {
             await _ownLimiter.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once
+    /// the batch has returned, a failure (an item it left queued, discarded at disposal) is logged as an error instead.
+    /// </summary>
+    private sealed class BatchFailures(QueueTelemetry telemetry)
+    {
+        private volatile bool _ended;
+
+        public ConcurrentQueue<Exception> Collected { get; } = new();
+
+        public void End() => _ended = true;
+
+        public Task Collect(Exception exception, T item)
+        {
+            if (_ended)
+            {
+                telemetry.FailedAfterBatch(exception, item);
+            }
+            else
+            {
+                Collected.Enqueue(exception);
+            }
+
+            return Task.CompletedTask;
         }
     }
 }

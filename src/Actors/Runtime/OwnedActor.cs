@@ -17,6 +17,9 @@ internal sealed class OwnedActor<TStop>
     /// <summary>1 once the facade has claimed the disposal (or the finaliser has run).</summary>
     private int _disposed;
 
+    /// <summary>The stop message the first <see cref="Stop"/> sent, handed to later callers so they await the same stop.</summary>
+    private TStop? _stop;
+
     public OwnedActor(IActorRef actor, Func<TStop> stopMessage)
     {
         Actor = actor;
@@ -42,16 +45,19 @@ internal sealed class OwnedActor<TStop>
 
     /// <summary>
     /// Claims the disposal: for the first caller, sends a new stop message and returns it (to await its completion);
-    /// <c>null</c> for every later caller.
+    /// every later caller gets the same message, so a second <c>DisposeAsync</c> (after a <c>Dispose</c>, say) completes
+    /// with the first; <c>null</c> when the disposal was claimed otherwise (<see cref="TryClaim"/>, the finaliser) or
+    /// its first caller has not sent its message yet.
     /// </summary>
     public TStop? Stop()
     {
         if (!TryClaim())
         {
-            return null;
+            return Volatile.Read(ref _stop);
         }
 
         var stop = _stopMessage();
+        Volatile.Write(ref _stop, stop);
         Actor.Tell(stop, ActorRefs.NoSender);
         return stop;
     }
