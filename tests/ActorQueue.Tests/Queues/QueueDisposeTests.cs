@@ -15,40 +15,8 @@ public class QueueDisposeTests : ActorQueueTestKit
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
-    /// <summary>A started queue with one worker held inside item 1 and items 2..5 queued behind it, then stopped: 2..5 stay queued.</summary>
-    private async Task<WorkQueue<int>> StoppedWithFourQueued(ConcurrentQueue<(Exception Error, int Item)> reported, ILogger? logger = null)
-    {
-        var queue = logger is null
-            ? new WorkQueue<int>(maxSize: 10, concurrencyLimit: 1, system: Sys, name: "orders")
-            : new WorkQueue<int>(10, null, 1, logger, Sys, "orders");
-        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await queue.StartAsync();
-        await queue.ProcessAsync(
-            async (item, _) =>
-            {
-                if (item == 1)
-                {
-                    inFirst.SetResult();
-                    await gate.Task;
-                }
-            },
-            numWorkers: 1,
-            errorHandler: logger is null ? (error, item) => { reported.Enqueue((error, item)); return Task.CompletedTask; } : null);
-        Assert.True(await queue.PutAsync(1));
-        await inFirst.Task.WaitAsync(Bound);
-        for (var item = 2; item <= 5; item++)
-        {
-            Assert.True(await queue.PutAsync(item));
-        }
-
-        var stop = queue.StopAsync();
-        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
-        gate.SetResult();
-        await stop.WaitAsync(Bound);
-        Assert.Equal(4, queue.Size);
-        return queue;
-    }
+    private Task<WorkQueue<int>> StoppedWithFourQueued(ConcurrentQueue<(Exception Error, int Item)> reported, ILogger? logger = null) =>
+        StoppedQueues.WithFourQueuedAsync(Sys, logger is null ? (error, item) => { reported.Enqueue((error, item)); return Task.CompletedTask; } : null, logger);
 
     [Fact]
     public async Task Items_still_queued_at_dispose_reach_the_error_handler_in_order_before_DisposeAsync_completes_and_are_counted()

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Hosting;
+using ActorQueue.Tests.Queues;
 using Microsoft.Extensions.Logging;
 
 namespace ActorQueue.Tests.Review;
@@ -13,40 +14,8 @@ public class DiscardedItemsReviewTests : ActorQueueTestKit
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
-    /// <summary>A started queue with one worker held inside item 1 and items 2..5 queued behind it, then stopped: 2..5 stay queued.</summary>
-    private async Task<WorkQueue<int>> StoppedWithFourQueued(Func<Exception, int, Task>? errorHandler, ILogger? logger = null)
-    {
-        var queue = logger is null
-            ? new WorkQueue<int>(maxSize: 10, concurrencyLimit: 1, system: Sys, name: "orders")
-            : new WorkQueue<int>(10, null, 1, logger, Sys, "orders");
-        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await queue.StartAsync();
-        await queue.ProcessAsync(
-            async (item, _) =>
-            {
-                if (item == 1)
-                {
-                    inFirst.SetResult();
-                    await gate.Task;
-                }
-            },
-            numWorkers: 1,
-            errorHandler: errorHandler);
-        Assert.True(await queue.PutAsync(1));
-        await inFirst.Task.WaitAsync(Bound);
-        for (var item = 2; item <= 5; item++)
-        {
-            Assert.True(await queue.PutAsync(item));
-        }
-
-        var stop = queue.StopAsync();
-        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
-        gate.SetResult();
-        await stop.WaitAsync(Bound);
-        Assert.Equal(4, queue.Size);
-        return queue;
-    }
+    private Task<WorkQueue<int>> StoppedWithFourQueued(Func<Exception, int, Task>? errorHandler, ILogger? logger = null) =>
+        StoppedQueues.WithFourQueuedAsync(Sys, errorHandler, logger);
 
     /// <summary>
     /// A cancelled batch whose chunk was partly admitted before the stop refused the rest: the admitted items stay queued
