@@ -6,6 +6,12 @@ internal static class Usage
     /// <summary>The exit status for a usage error.</summary>
     public const int UsageErrorExitCode = 255;
 
+    /// <summary>
+    /// The exit status of a run stopped by its own failure (its input, standard output, joblog, --results or --state
+    /// could not be read or written), whatever failed: GNU parallel's "other error", the same number as a usage error.
+    /// </summary>
+    public const int RunFailedExitCode = 255;
+
     /// <summary>The exit status of a run or node that Ctrl-C, SIGTERM, SIGHUP or SIGQUIT stopped (128 + SIGINT, as a shell reports it).</summary>
     public const int InterruptedExitCode = 130;
 
@@ -37,7 +43,8 @@ internal static class Usage
         job that could not start and a job whose output could not be written count as failed); with --halt, GNU
         parallel's (fail=1: the failing job's status; N%: the failed percentage); 130 when the run was interrupted
         (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT), however many jobs failed: the summary says how many ran; 255 for usage
-        errors.
+        errors and for a run stopped by its own failure (its input, output, joblog, --results or --state could not be
+        read or written).
         """;
 
     private const string StateNotes = """

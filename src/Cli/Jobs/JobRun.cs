@@ -196,7 +196,8 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
             return halted;
         }
 
-        return failures == 0 && !_runFailed ? 0 : Math.Clamp(failures, 1, 101);
+        // A run stopped by its own failure is no count of failed jobs (it may have none): 255, GNU parallel's "other error".
+        return _runFailed ? Commands.Usage.RunFailedExitCode : failures == 0 ? 0 : Math.Clamp(failures, 1, 101);
     }
 
     /// <summary>

@@ -201,6 +201,27 @@ public sealed class RunCommandTests : IDisposable
         Assert.Equal(3, (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
     }
 
+    /// <summary>
+    /// A run that stops for its own failure (here its input cannot be read: standard input is a directory) exits 255,
+    /// GNU parallel's "other error"; it exited 1, which says one job failed, while the summary said 0 failed.
+    /// </summary>
+    [Fact]
+    public async Task A_run_stopped_by_its_own_failure_exits_255_not_a_count_of_failed_jobs()
+    {
+        var start = CliProcess.StartInfo(Dir, "run", "-");
+        start.FileName = "sh";
+        foreach (var word in new[] { "dotnet", "sh", "exec \"$@\" < /", "-c" })
+        {
+            start.ArgumentList.Insert(0, word);
+        }
+
+        var result = await CliProcess.RunAsync(start, null);
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains("reading the input failed", result.Errors, StringComparison.Ordinal);
+        Assert.Contains("0 failed", result.Errors, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Halt_on_failure_starts_no_new_job_and_lets_the_running_one_finish()
     {
