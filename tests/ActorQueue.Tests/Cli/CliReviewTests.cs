@@ -142,6 +142,51 @@ public sealed class CliReviewTests : IDisposable
     }
 
     /// <summary>
+    /// A socket on both stdin and stdout (socat EXEC:, inetd, systemd socket activation): what is written to it goes to
+    /// the peer and never comes back as input, but f9cd8c0 counts any socket on stdin as "the pipe on stdin", so
+    /// <c>--joblog /dev/stdout</c> (the only way to get the joblog on stdout, since --joblog - makes a file) is refused;
+    /// before f9cd8c0 it was accepted.
+    /// </summary>
+    [Fact]
+    public async Task A_joblog_on_stdout_is_accepted_when_stdin_and_stdout_are_one_socket()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var start = new ProcessStartInfo("bash")
+        {
+            WorkingDirectory = Dir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add($"exec 3<>/dev/tcp/127.0.0.1/{port}; exec dotnet \"$0\" run - --joblog /dev/stdout <&3 >&3 3>&-");
+        start.ArgumentList.Add(CliProcess.DllPath);
+        var running = CliProcess.RunAsync(start, null);
+
+        using var peer = await listener.AcceptSocketAsync();
+        await peer.SendAsync("echo hi\n"u8.ToArray());
+        peer.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        var received = new MemoryStream();
+        var buffer = new byte[4096];
+        try
+        {
+            while (await peer.ReceiveAsync(buffer) is var n and > 0)
+            {
+                received.Write(buffer, 0, n);
+            }
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            // The CLI closed the socket (refused and exited): the exit status says so below.
+        }
+
+        var result = await running;
+        var output = System.Text.Encoding.UTF8.GetString(received.ToArray());
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}; stderr: {result.Errors}");
+        Assert.Contains("hi\n", output, StringComparison.Ordinal);
+        Assert.Contains(CliScratch.JobLogHeader, output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// The run help's exit statuses put "a job whose output could not be written" under 1-100 (counted as failed),
     /// but since d9072a5 such a run exits 255 (stopped by its own failure): the help contradicts itself and the CLI.
     /// </summary>
