@@ -59,7 +59,7 @@ internal static class RunCommand
         var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
         var inputFile = input is not null ? FileIdentity.Of(input) : readsStdin ? FileIdentity.OfStandardInput() : null;
         // Stdin a pipe: a joblog or log written to it (/dev/stdin, /dev/fd/0, /proc/self/fd/0) comes back as input.
-        var stdinPipe = input is null && readsStdin && inputFile is not null && !FileIdentity.StandardInputIsNamedFile();
+        var stdinPipe = input is null && readsStdin && inputFile is not null && FileIdentity.StandardInputIsPipe();
         foreach (var (option, output) in new[] { ("--joblog", options.JobLog), ("--log", options.LogFile) })
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))
@@ -70,7 +70,9 @@ internal static class RunCommand
 
         if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
-            return Usage.Fail(errors, $"--joblog must not be the input file '{options.Input}' (it would overwrite the jobs)");
+            return Usage.Fail(errors, input is null
+                ? $"--joblog '{joblogPath}' must not be the input file, on standard input (it would overwrite the jobs)"
+                : $"--joblog must not be the input file '{input}' (it would overwrite the jobs)");
         }
 
         if (options.LogFile is { } logPath && (IsFile(logPath, inputFile) || options.JobLog is { } other && SameFile(logPath, other)))

@@ -29,7 +29,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _timeout = Text("--timeout", "DURATION", "kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; 1ms to 1193h)");
     private readonly Option<bool> _haltOnFailure = Flag("--halt-on-failure", "after the first failure start no new jobs; running jobs finish (the exit status still counts failed jobs)");
     private readonly Option<string> _halt = Text("--halt", "WHEN,WHAT=N[%]", "GNU parallel's --halt: WHEN is soon (running jobs finish) or now (they are killed); WHAT is fail, success or done; N jobs or N% of all; also never, 0, 1, 2, -1, -2 and N%");
-    private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m); a retry starts next once its backoff is over");
+    private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
     private readonly Option<bool> _keepOrder = Flag("--keep-order", "print jobs' output in input order, not in the order they finish", "-k");
     private readonly Option<string> _results = Text("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
     private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's id and a tab");
@@ -131,6 +131,12 @@ internal sealed class RunSyntax
             }
 
             options = options with { Sources = sources, Template = CommandTemplate.Parse(string.Join(' ', words.Select(w => w.Value))) };
+        }
+
+        if (options.JobLog is "-" || options.LogFile is "-")
+        {
+            // GNU parallel's --joblog - writes to stdout, among the jobs' output; a file named '-' would surprise everyone.
+            throw new UsageException($"{(options.JobLog is "-" ? "--joblog" : "--log")} '-': writing it to standard output is not supported; give a FILE (or /dev/stderr)");
         }
 
         if (options.Resume && options.JobLog is null)

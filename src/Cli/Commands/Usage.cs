@@ -39,12 +39,13 @@ internal static class Usage
         argument; arguments are shell-quoted; a COMMAND without any gets ' {}' appended; no COMMAND runs the arguments.
         Everything after the first ::: or :::: is an argument, even words that look like options.
 
-        Exit status: 0 when every job succeeded; 1-100 the number of failed jobs, 101 more than 100 (a bad input line, a
-        job that could not start and a job whose output could not be written count as failed); with --halt, GNU
+        Exit status: 0 when every job succeeded; 1-100 the number of failed jobs, 101 more than 100 (a bad input line and a
+        job that could not start count as failed); with --halt, GNU
         parallel's (fail=1: the failing job's status; N%: the failed percentage); 130 when the run was interrupted
         (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT), however many jobs failed: the summary says how many ran; 255 for usage
-        errors and for a run stopped by its own failure (its input, output, joblog, --results or --state could not be
-        read or written).
+        errors and for a run stopped by its own failure, whatever failed (its input could not be read, its output,
+        joblog, --results or --state could not be written, or its cluster was lost; a job whose output could not be
+        written counts as failed in the summary).
         """;
 
     private const string StateNotes = """

@@ -18,30 +18,59 @@ internal static class FileIdentity
     }
 
     /// <summary>
-    /// The file or pipe on standard input (through <c>/proc/self/fd/0</c>, which stat follows to it); <c>null</c> for a
-    /// device (a terminal, <c>/dev/null</c>), which a log may well share without harm. A pipe, FIFO or socket counts:
-    /// a joblog written to the pipe the jobs come from would feed its records back in as jobs, for ever.
+    /// The file or pipe on standard input (through <c>/proc/self/fd/0</c>, which stat follows to it), by what stat says
+    /// it is, not by its name (<c>/dev/shm</c> holds plain files); <c>null</c> for a device (a terminal, <c>/dev/null</c>)
+    /// or a socket, which a log may share without harm (what is written to a socket goes to its peer). A pipe or FIFO
+    /// counts: a joblog written to the pipe the jobs come from would feed its records back in as jobs, for ever.
     /// </summary>
-    public static (ulong Device, ulong Inode)? OfStandardInput() =>
-        StandardInputTarget() is { } target && !target.StartsWith("/dev/", StringComparison.Ordinal) ? Of(StandardInput) : null;
-
-    /// <summary>Whether standard input is a file with a name (not a pipe, a socket or a device).</summary>
-    public static bool StandardInputIsNamedFile() =>
-        StandardInputTarget() is { } target && target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal);
-
-    private const string StandardInput = "/proc/self/fd/0";
-
-    /// <summary>What fd 0 is: a path, or <c>pipe:[N]</c>, <c>socket:[N]</c>...; <c>null</c> when it is closed.</summary>
-    private static string? StandardInputTarget()
+    public static (ulong Device, ulong Inode)? OfStandardInput()
     {
-        try
-        {
-            return new FileInfo(StandardInput).LinkTarget;
-        }
-        catch (IOException)
+        var buffer = new byte[512];
+        if (Stat(StandardInput, buffer) != 0)
         {
             return null;
         }
+
+        return TypeOf(buffer) is FileType.CharacterDevice or FileType.BlockDevice or FileType.Socket or null
+            ? null
+            : (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8));
+    }
+
+    /// <summary>Whether standard input is a pipe or FIFO (what a log written to it would come back through as input).</summary>
+    public static bool StandardInputIsPipe()
+    {
+        var buffer = new byte[512];
+        return Stat(StandardInput, buffer) == 0 && TypeOf(buffer) == FileType.Fifo;
+    }
+
+    private const string StandardInput = "/proc/self/fd/0";
+
+    /// <summary>What a file is, from the type bits of stat's <c>st_mode</c>.</summary>
+    private enum FileType
+    {
+        Fifo = 0x1000,
+        CharacterDevice = 0x2000,
+        Directory = 0x4000,
+        BlockDevice = 0x6000,
+        Regular = 0x8000,
+        Link = 0xA000,
+        Socket = 0xC000,
+    }
+
+    /// <summary>
+    /// The type of the file stat filled <paramref name="buffer"/> for; <c>null</c> on an architecture whose struct stat
+    /// layout is not known here. <c>st_mode</c> follows <c>st_nlink</c> (64-bit) on x86-64 (offset 24) and precedes a
+    /// 32-bit <c>st_nlink</c> in the generic layout of arm64 (offset 16).
+    /// </summary>
+    private static FileType? TypeOf(byte[] buffer)
+    {
+        int? offset = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => 24,
+            Architecture.Arm64 => 16,
+            _ => null,
+        };
+        return offset is { } at ? (FileType)(BitConverter.ToUInt32(buffer, at) & 0xF000) : null;
     }
 
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name one existing file.</summary>

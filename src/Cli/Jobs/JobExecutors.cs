@@ -133,7 +133,9 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
         return await task.ConfigureAwait(false);
     }
 
-    private static ExecutorLostException Lost(string detail) => new($"the coordinator's cluster node stopped ({detail})");
+    /// <summary>The run's executor is gone; the reason's first line only, so the stop's message stays one line.</summary>
+    private static ExecutorLostException Lost(string detail) =>
+        new($"the coordinator's cluster node stopped ({detail.Split('\n', 2)[0].TrimEnd('\r')})");
 
     /// <summary><c>host:port</c> of an Akka address like <c>akka.tcp://actorqueue@127.0.0.1:4053</c>.</summary>
     private static string HostOf(string node)

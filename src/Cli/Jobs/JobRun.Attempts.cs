@@ -122,7 +122,21 @@ internal sealed partial class JobRun
 
             foreach (var tag in job.Tags.Distinct().Order(StringComparer.Ordinal))
             {
-                leases.Add(await tagSlots[tag].AcquireAsync($"job {job.Id}"));
+                var acquiring = tagSlots[tag].AcquireAsync($"job {job.Id}");
+                if (turn is not null && !acquiring.IsCompleted)
+                {
+                    // Its tag's slot is busy: it gives up its turn, so later jobs start meanwhile instead of waiting behind a
+                    // tag (a job holding the slot may be waiting for one of them), and takes a turn again once it has the slot.
+                    turn.Dispose();
+                    turn = null;
+                }
+
+                leases.Add(await acquiring);
+            }
+
+            if (_spacing is not null && turn is null && (Stopping || (turn = await _spacing.TakeTurnAsync(job.Seq, stopping!.Token)) is null))
+            {
+                return (null, job, default, default);
             }
 
             leases.Add(await jobSlots.AcquireAsync($"job {job.Id}"));

@@ -10,8 +10,9 @@ namespace ActorQueue.Cli.Jobs;
 /// </summary>
 /// <remarks>
 /// A retry is expected again when it asks for its turn, once its backoff is over: its number is below every job not yet started, so it starts
-/// next, spaced like any start; during the backoff other jobs start. A turn covers the job's whole way to its start
-/// (its tags' slots, a -j slot, the delay), so a job waiting for a --limit slot holds back the jobs after it.
+/// next, spaced like any start; during the backoff other jobs start. A turn covers the job's way to its start (a -j
+/// slot, the delay) and its tags' slots when they are free; a job that has to wait for a --limit slot gives its turn
+/// up meanwhile (later jobs start) and asks again once it holds the slot, so no job waits behind a busy tag.
 /// </remarks>
 internal sealed class StartSpacing(TimeSpan delay)
 {

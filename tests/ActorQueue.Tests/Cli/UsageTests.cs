@@ -31,6 +31,7 @@ public sealed class UsageTests : IDisposable
         Assert.Contains("Exit status: 0 when every job succeeded; 1-100 the number of failed jobs, 101 more than 100", help, StringComparison.Ordinal);
         Assert.Contains("130 when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT), however many jobs failed", help, StringComparison.Ordinal);
         Assert.Contains("255 for usage errors and for a run stopped by its own failure", help, StringComparison.Ordinal);
+        Assert.Contains("or its cluster was lost", help, StringComparison.Ordinal);
     }
 
     /// <summary>A reason that .NET ends with a full stop ("Could not find file '...'.") is not followed by ".; see".</summary>
