@@ -29,7 +29,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _timeout = Text("--timeout", "DURATION", "kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; 1ms to 1193h)");
     private readonly Option<bool> _haltOnFailure = Flag("--halt-on-failure", "after the first failure start no new jobs; running jobs finish (the exit status still counts failed jobs)");
     private readonly Option<string> _halt = Text("--halt", "WHEN,WHAT=N[%]", "GNU parallel's --halt: WHEN is soon (running jobs finish) or now (they are killed); WHAT is fail, success or done; N jobs or N% of all; also never, 0, 1, 2, -1, -2 and N%");
-    private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
+    private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m; 0: no delay); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
     private readonly Option<bool> _keepOrder = Flag("--keep-order", "print jobs' output in input order, not in the order they finish", "-k");
     private readonly Option<string> _results = Text("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
     private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's id and a tab");
@@ -93,7 +93,8 @@ internal sealed class RunSyntax
                 : null,
             HaltOnFailure = result.GetValue(_haltOnFailure),
             Halt = result.GetValue(_halt) is { } halt ? HaltPolicy.Parse(halt) is var (policy, problem) && problem is null ? policy : throw new UsageException(problem!) : null,
-            Delay = result.GetValue(_delay) is { } delay
+            // As in GNU parallel, a delay of 0 means none.
+            Delay = result.GetValue(_delay) is { } delay && !Durations.IsZero(delay)
                 ? Durations.Parse(delay) ?? throw new UsageException($"--delay takes a duration from {Durations.Range} (like 2.5, 500ms or 1s), got '{delay}'")
                 : null,
             KeepOrder = result.GetValue(_keepOrder),

@@ -53,8 +53,9 @@ internal static class Usage
         same command again after any stop (even SIGKILL) and only the jobs that did not finish run, the joblog going on
         where it stopped; a job running at a kill runs again. An input that no longer gives the recorded jobs is refused
         (exit 255) before any job starts. A job whose last attempt failed (after --retries) is a dead letter:
-        'actorqueue dead-letters --state FILE' lists them, 'requeue [SEQ...]' runs them in the next run, 'purge [SEQ...]'
-        forgets them (a SEQ that is no dead letter is a usage error, exit 255, and nothing changes).
+        'actorqueue dead-letters --state FILE' lists them ('list [SEQ...]' only those), 'requeue [SEQ...]' runs them in the
+        next run, 'purge [SEQ...]' forgets them (for each, a SEQ that is no dead letter is a usage error, exit 255, and
+        nothing changes).
         """;
 
     private const string ClusterNotes = """

@@ -234,7 +234,13 @@ internal static class Durations
     public const string Range = "1ms to 1193h";
 
     /// <summary>The duration <paramref name="text"/> states, if it is one within <see cref="Min"/>..<see cref="Max"/>.</summary>
-    public static TimeSpan? Parse(string? text)
+    public static TimeSpan? Parse(string? text) => Seconds(text) is { } seconds ? FromSeconds(seconds) : null;
+
+    /// <summary>Whether <paramref name="text"/> states a duration of zero (<c>0</c>, <c>0ms</c>, <c>0.0s</c>...).</summary>
+    public static bool IsZero(string? text) => Seconds(text) == 0;
+
+    /// <summary>The seconds <paramref name="text"/> states, in any unit; <c>null</c> if it states none.</summary>
+    private static double? Seconds(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
         {
@@ -247,7 +253,7 @@ internal static class Durations
             : text.EndsWith('m') ? (text[..^1], 60.0)
             : text.EndsWith('h') ? (text[..^1], 3600.0)
             : (text, 1.0);
-        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? FromSeconds(value * unit) : null;
+        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value * unit : null;
     }
 
     /// <summary><paramref name="seconds"/> as a duration, if within <see cref="Min"/>..<see cref="Max"/> (checked before any conversion can overflow).</summary>

@@ -43,6 +43,19 @@ public sealed class GnuParallelSyntaxTests : IDisposable
         Assert.Equal("x", File.ReadAllText(_scratch.PathOf("args.txt")).Trim());
     }
 
+    /// <summary>As in GNU parallel, <c>--delay 0</c> (in any unit) means no delay; it was refused as out of range.</summary>
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0ms")]
+    [InlineData("0.0s")]
+    public async Task Delay_zero_means_no_delay(string zero)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-k", "--delay", zero, "echo", ":::", "a", "b");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal("a\nb\n", result.Output);
+    }
+
     [Fact]
     public async Task Delay_starts_jobs_at_least_that_far_apart()
     {
