@@ -31,14 +31,14 @@ internal static class ActorQueueConfiguration
                     options.UseAsDefaultSystem = Flag(setting);
                     break;
                 case nameof(ActorQueueOptions.Limiters):
-                    foreach (var limiter in Named(setting, "limiters"))
+                    foreach (var limiter in Children(setting, $"named limiters ({setting.Path}:NAME:…)"))
                     {
                         options.Limiters[limiter.Key] = Limiter(limiter, options.Limiters.GetValueOrDefault(limiter.Key) ?? new LimiterOptions());
                     }
 
                     break;
                 default:
-                    foreach (var queue in Named(setting, "queues"))
+                    foreach (var queue in Children(setting, $"named queues ({setting.Path}:NAME:…)"))
                     {
                         options.Queues[queue.Key] = Queue(queue, options.Queues.GetValueOrDefault(queue.Key) ?? new QueueOptions());
                     }
@@ -50,7 +50,7 @@ internal static class ActorQueueConfiguration
 
     private static LimiterOptions Limiter(IConfigurationSection section, LimiterOptions limiter)
     {
-        foreach (var setting in Settings(section, LimiterKeys, "a limiter"))
+        foreach (var setting in Children(section, $"the settings of a limiter ({string.Join(", ", LimiterKeys)})"))
         {
             if (Known(setting, LimiterKeys, "a limiter") == nameof(LimiterOptions.MaxRunning))
             {
@@ -67,7 +67,7 @@ internal static class ActorQueueConfiguration
 
     private static QueueOptions Queue(IConfigurationSection section, QueueOptions queue)
     {
-        foreach (var setting in Settings(section, QueueKeys, "a queue"))
+        foreach (var setting in Children(section, $"the settings of a queue ({string.Join(", ", QueueKeys)})"))
         {
             switch (Known(setting, QueueKeys, "a queue"))
             {
@@ -89,29 +89,16 @@ internal static class ActorQueueConfiguration
         return queue;
     }
 
-    /// <summary>The named limiters or queues of <paramref name="section"/>; a plain value in its place is refused (an empty one means none).</summary>
-    private static List<IConfigurationSection> Named(IConfigurationSection section, string what)
+    /// <summary>
+    /// The children of <paramref name="section"/>, which must hold <paramref name="expected"/>: a plain value in its
+    /// place is refused, an empty one means none.
+    /// </summary>
+    private static List<IConfigurationSection> Children(IConfigurationSection section, string expected)
     {
-        var named = section.GetChildren().ToList();
-        if (named.Count == 0 && !string.IsNullOrEmpty(section.Value))
-        {
-            throw new ArgumentException($"{section.Path} must hold named {what} ({section.Path}:NAME:…), got the value '{section.Value}'", section.Path);
-        }
-
-        return named;
-    }
-
-    /// <summary>The settings of one named limiter or queue; a plain value where they belong is refused (an empty one means all defaults).</summary>
-    private static IEnumerable<IConfigurationSection> Settings(IConfigurationSection section, string[] keys, string what)
-    {
-        var settings = section.GetChildren().ToList();
-        if (settings.Count == 0 && !string.IsNullOrEmpty(section.Value))
-        {
-            throw new ArgumentException(
-                $"{section.Path} must hold the settings of {what} ({string.Join(", ", keys)}), got the value '{section.Value}'", section.Path);
-        }
-
-        return settings;
+        var children = section.GetChildren().ToList();
+        return children.Count == 0 && !string.IsNullOrEmpty(section.Value)
+            ? throw new ArgumentException($"{section.Path} must hold {expected}, got the value '{section.Value}'", section.Path)
+            : children;
     }
 
     /// <summary>The setting's name as ActorQueue spells it.</summary>

@@ -100,23 +100,27 @@ internal sealed class LifecycleWaiters
     /// that never completes cannot hold a disposal (and a host's shutdown) for ever; the reports go on after it. The
     /// stops waiting now are taken out at once, so the router keeps no state for it.
     /// </summary>
-    /// <returns>Whether the reports were still running when the stops completed (the caller logs it).</returns>
-    public Task<bool> CompleteStopsAfter(Task reported)
+    /// <param name="reported">The reports of the discarded items.</param>
+    /// <param name="late">Called (off the router's thread) when the stops completed before the reports.</param>
+    public void CompleteStopsAfter(Task reported, Action late)
     {
         var stoppers = _stoppers.ToArray();
         _stoppers.Clear();
         var bound = stoppers.Length == 0 ? TimeSpan.Zero : stoppers.Max(stopper => stopper.Timeout);
-        return CompleteAsync(reported, bound, stoppers);
+        _ = CompleteAsync();
 
-        static async Task<bool> CompleteAsync(Task reported, TimeSpan bound, StopQueue[] stoppers)
+        async Task CompleteAsync()
         {
-            var late = reported != await Task.WhenAny(reported, Task.Delay(bound)).ConfigureAwait(false);
+            var inTime = reported == await Task.WhenAny(reported, Task.Delay(bound)).ConfigureAwait(false);
             foreach (var stopper in stoppers)
             {
                 stopper.Completion.TrySetResult(true);
             }
 
-            return late;
+            if (!inTime)
+            {
+                late();
+            }
         }
     }
 

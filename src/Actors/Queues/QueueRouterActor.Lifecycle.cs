@@ -192,22 +192,9 @@ internal sealed partial class QueueRouterActor<T>
         _waiters.FailJoins(_ledger.Unfinished);
         if (_waiters.TerminateWhenStopped && _ledger.Size > 0)
         {
-            // Disposed with items still queued: each is reported as failed (counted first, so the handler sees them in
-            // Metrics), and the disposal completes once they are, or after the stop timeout.
-            var discarded = _ledger.DiscardAll();
-            Publish();
-            var reported = _telemetry.ReportDiscarded(_spec?.ErrorHandler, discarded);
-            var telemetry = _telemetry;
-            var count = discarded.Count;
-            _ = _waiters.CompleteStopsAfter(reported).ContinueWith(
-                late =>
-                {
-                    if (late.Result)
-                    {
-                        telemetry.DiscardedStillReporting(count);
-                    }
-                },
-                CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // Disposed with items still queued: each is reported as failed, and the disposal completes once they are, or
+            // after the stop timeout.
+            _waiters.CompleteStopsAfter(DiscardQueued(), _telemetry.DiscardedStillReporting);
         }
         else
         {

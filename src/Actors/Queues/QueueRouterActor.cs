@@ -97,14 +97,24 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         if (_ledger.Size > 0)
         {
             // Stopped without its disposal's stop (the system terminating): the items still queued are reported all the same.
-            var discarded = _ledger.DiscardAll();
-            Publish();
-            _ = _telemetry.ReportDiscarded(_spec?.ErrorHandler, discarded);
+            _ = DiscardQueued();
         }
 
         _ledger.WithdrawDepth();
         _waiters.CompleteStops();
         base.PostStop();
+    }
+
+    /// <summary>
+    /// The queue is disposed with items still queued: they leave the ledger as discarded, the counts are published (so
+    /// the error handler sees them in Metrics), and each is reported as failed, off the router's thread.
+    /// </summary>
+    /// <returns>The reports.</returns>
+    private Task DiscardQueued()
+    {
+        var discarded = _ledger.DiscardAll();
+        Publish();
+        return _telemetry.ReportDiscarded(_spec?.ErrorHandler, discarded);
     }
 
     /// <summary>A put while processing (none when an actor's put was invalid and has been answered).</summary>

@@ -49,9 +49,9 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
     }
 
     /// <summary>A disposal completed at its stop timeout while the error handler was still taking its discarded items.</summary>
-    public void DiscardedStillReporting(int count) =>
-        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed after its stop timeout while its error handler was still taking the {Count} items discarded; the reports go on",
-            QueueName, count);
+    public void DiscardedStillReporting() =>
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed after its stop timeout while its error handler was still taking the items discarded; the reports go on",
+            QueueName);
 
     /// <summary>An item of a batch run without an error handler failed after the batch had returned (its collector is gone).</summary>
     public void FailedAfterBatch<T>(Exception exception, T item) =>
@@ -87,14 +87,17 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
 
         Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed with {Count} items still queued; they were not processed and go to the error handler",
             QueueName, items.Count);
-        return Task.Run(async () =>
+        var error = new ObjectDisposedException(QueueName, $"Queue {QueueName} was disposed with this item still queued; it was not processed");
+        return Task.Run(() => ReportEachAsync(errorHandler, error, items));
+    }
+
+    /// <summary>Hands each of <paramref name="items"/>, in order, to the error handler as failed with <paramref name="reason"/> (as <see cref="ReportFailureAsync{T}"/>).</summary>
+    public async Task ReportEachAsync<T>(Func<Exception, T, Task> errorHandler, Exception reason, IEnumerable<T> items)
+    {
+        foreach (var item in items)
         {
-            foreach (var item in items)
-            {
-                var error = new ObjectDisposedException(QueueName, $"Queue {QueueName} was disposed with this item still queued; it was not processed");
-                await ReportFailureAsync(errorHandler, error, item).ConfigureAwait(false);
-            }
-        });
+            await ReportFailureAsync(errorHandler, reason, item).ConfigureAwait(false);
+        }
     }
 
     public void TaskDoneWithoutGet() => Log.Write(LogLevel.Error, null, "TaskDone reached queue {QueueName} with no item taken by GetAsync outstanding; ignored", QueueName);

@@ -298,14 +298,19 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
             await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
             var message = $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
                           + (notQueued.Count > 0 ? $"; the last {notQueued.Count} items read from the sequence were refused by the stop and are not queued" : "");
-            await ReportNotQueuedAsync(errorHandler, notQueued,
-                new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken)).ConfigureAwait(false);
+            if (errorHandler is not null)
+            {
+                // Read from the caller's sequence and in no queue: the handler is the only place they can be given back.
+                var reason = new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken);
+                await Queue.Telemetry.ReportEachAsync(errorHandler, reason, notQueued).ConfigureAwait(false);
+            }
+
             throw new OperationCanceledException(message, exception, cancellationToken);
         }
-        catch (Exception exception) when (notQueued.Count > 0)
+        catch (Exception exception) when (notQueued.Count > 0 && errorHandler is not null)
         {
             // The queue was stopped or disposed under the batch: the refusal is the reason each of them was not queued.
-            await ReportNotQueuedAsync(errorHandler, notQueued, exception).ConfigureAwait(false);
+            await Queue.Telemetry.ReportEachAsync(errorHandler, exception, notQueued).ConfigureAwait(false);
             throw;
         }
 
@@ -361,20 +366,6 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         {
             notQueued.AddRange(chunk.Skip(batch.Admitted));
             throw;
-        }
-    }
-
-    /// <summary>Items read from the caller's sequence and in no queue: the error handler is the only place they can be given back (without one, the batch's exception counts them).</summary>
-    private async Task ReportNotQueuedAsync(Func<Exception, T, Task>? errorHandler, List<T> notQueued, Exception reason)
-    {
-        if (errorHandler is null)
-        {
-            return;
-        }
-
-        foreach (var item in notQueued)
-        {
-            await Queue.Telemetry.ReportFailureAsync(errorHandler, reason, item).ConfigureAwait(false);
         }
     }
 

@@ -57,9 +57,10 @@ internal static class RunCommand
         }
 
         var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
-        var inputFile = input is not null ? FileIdentity.Of(input) : readsStdin ? FileIdentity.OfStandardInput() : null;
+        var stdinIsPipe = false;
+        var inputFile = input is not null ? FileIdentity.Of(input) : readsStdin ? FileIdentity.OfStandardInput(out stdinIsPipe) : null;
         // Stdin a pipe: a joblog or log written to it (/dev/stdin, /dev/fd/0, /proc/self/fd/0) comes back as input.
-        var stdinPipe = input is null && readsStdin && inputFile is not null && FileIdentity.StandardInputIsPipe();
+        var stdinPipe = inputFile is not null && stdinIsPipe;
         foreach (var (option, output) in new[] { ("--joblog", options.JobLog), ("--log", options.LogFile) })
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))

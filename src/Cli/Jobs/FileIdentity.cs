@@ -23,24 +23,15 @@ internal static class FileIdentity
     /// or a socket, which a log may share without harm (what is written to a socket goes to its peer). A pipe or FIFO
     /// counts: a joblog written to the pipe the jobs come from would feed its records back in as jobs, for ever.
     /// </summary>
-    public static (ulong Device, ulong Inode)? OfStandardInput()
+    /// <param name="isPipe">Whether it is a pipe or FIFO (what a log written to it would come back through as input).</param>
+    public static (ulong Device, ulong Inode)? OfStandardInput(out bool isPipe)
     {
         var buffer = new byte[512];
-        if (Stat(StandardInput, buffer) != 0)
-        {
-            return null;
-        }
-
-        return TypeOf(buffer) is FileType.CharacterDevice or FileType.BlockDevice or FileType.Socket or null
+        var type = Stat(StandardInput, buffer) == 0 ? TypeOf(buffer) : null;
+        isPipe = type == FileType.Fifo;
+        return type is FileType.CharacterDevice or FileType.BlockDevice or FileType.Socket or null
             ? null
             : (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8));
-    }
-
-    /// <summary>Whether standard input is a pipe or FIFO (what a log written to it would come back through as input).</summary>
-    public static bool StandardInputIsPipe()
-    {
-        var buffer = new byte[512];
-        return Stat(StandardInput, buffer) == 0 && TypeOf(buffer) == FileType.Fifo;
     }
 
     private const string StandardInput = "/proc/self/fd/0";

@@ -190,14 +190,14 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
             return Commands.Usage.InterruptedExitCode;
         }
 
-        var failures = _counts.Failed + _counts.Killed;
-        if (!_runFailed && _stop.ExitStatus(_counts.Killed) is { } halted)
+        // A run stopped by its own failure is no count of failed jobs (it may have none): 255, GNU parallel's "other error".
+        if (_runFailed)
         {
-            return halted;
+            return Commands.Usage.RunFailedExitCode;
         }
 
-        // A run stopped by its own failure is no count of failed jobs (it may have none): 255, GNU parallel's "other error".
-        return _runFailed ? Commands.Usage.RunFailedExitCode : failures == 0 ? 0 : Math.Clamp(failures, 1, 101);
+        var failures = _counts.Failed + _counts.Killed;
+        return _stop.ExitStatus(_counts.Killed) ?? (failures == 0 ? 0 : Math.Clamp(failures, 1, 101));
     }
 
     /// <summary>

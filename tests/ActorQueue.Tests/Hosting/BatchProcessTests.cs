@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using ActorQueue.Actors;
+using ActorQueue.Tests.Queues;
 
 namespace ActorQueue.Tests.Hosting;
 
@@ -50,18 +51,9 @@ public class BatchProcessTests : ActorQueueTestKit
         await using var queue = new WorkQueue<int>(maxSize: 4, concurrencyLimit: 1, system: Sys);
         using var cancel = new CancellationTokenSource();
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var read = 0;
+        var sequence = new CountedSequence();
 
-        IEnumerable<int> Items()
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                Interlocked.Increment(ref read);
-                yield return i;
-            }
-        }
-
-        var batch = queue.BatchProcessAsync(Items(), async (item, ct) =>
+        var batch = queue.BatchProcessAsync(sequence.Items(), async (item, ct) =>
         {
             started.TrySetResult();
             await Task.Delay(Timeout.Infinite, ct); // only the batch's cancellation ends it
@@ -79,7 +71,7 @@ public class BatchProcessTests : ActorQueueTestKit
         var refused = Regex.Match(error.Message, @"the last (\d+) items read from the sequence were refused") is { Success: true } match
             ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)
             : 0;
-        Assert.Equal(Enumerable.Range(0, Volatile.Read(ref read) - refused), left);
+        Assert.Equal(Enumerable.Range(0, sequence.Read - refused), left);
         Assert.NotEmpty(left);
     }
 
@@ -89,31 +81,22 @@ public class BatchProcessTests : ActorQueueTestKit
         await using var queue = new WorkQueue<int>(maxSize: 4, concurrencyLimit: 1, system: Sys);
         using var cancel = new CancellationTokenSource();
         var reported = new System.Collections.Concurrent.ConcurrentQueue<(Exception Error, int Item)>();
-        var read = 0;
+        var sequence = new CountedSequence();
 
-        IEnumerable<int> Items()
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                Interlocked.Increment(ref read);
-                yield return i;
-            }
-        }
-
-        var batch = queue.BatchProcessAsync(Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), errorHandler: (error, item) =>
+        var batch = queue.BatchProcessAsync(sequence.Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), errorHandler: (error, item) =>
         {
             reported.Enqueue((error, item));
             return Task.CompletedTask;
         }, cancellationToken: cancel.Token);
         // A chunk read from the sequence and not accepted: its put waits for space (or is on its way) when the stop comes.
-        await Poll.UntilAsync(() => queue.IsFull && Volatile.Read(ref read) - queue.Metrics.Enqueued == 4, TimeSpan.FromSeconds(10),
-            () => $"a chunk waits for space (read {Volatile.Read(ref read)}, enqueued {queue.Metrics.Enqueued})");
+        await Poll.UntilAsync(() => queue.IsFull && sequence.Read - queue.Metrics.Enqueued == 4, TimeSpan.FromSeconds(10),
+            () => $"a chunk waits for space (read {sequence.Read}, enqueued {queue.Metrics.Enqueued})");
         cancel.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(batch));
         var left = await queue.DrainAsync(CancellationToken.None);
 
-        var total = Volatile.Read(ref read);
+        var total = sequence.Read;
         Assert.Equal(Enumerable.Range(total - 4, 4), reported.Select(r => r.Item));
         Assert.All(reported, r => Assert.IsAssignableFrom<OperationCanceledException>(r.Error));
         Assert.Equal(Enumerable.Range(0, total - 4), left);

@@ -30,25 +30,16 @@ public class DiscardedItemsReviewTests : ActorQueueTestKit
         await using var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 4, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: Sys, name: "batch");
         using var cancel = new CancellationTokenSource();
         var reported = new ConcurrentQueue<(Exception Error, int Item)>();
-        var read = 0;
+        var sequence = new CountedSequence();
 
-        IEnumerable<int> Items()
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                Interlocked.Increment(ref read);
-                yield return i;
-            }
-        }
-
-        var batch = queue.BatchProcessAsync(Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), numWorkers: 1, errorHandler: (error, item) =>
+        var batch = queue.BatchProcessAsync(sequence.Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), numWorkers: 1, errorHandler: (error, item) =>
         {
             reported.Enqueue((error, item));
             return Task.CompletedTask;
         }, cancellationToken: cancel.Token);
         // Chunk [0..3] admitted, the worker holds item 0, chunk [4..7] is read and one of its items (4) admitted.
-        await Poll.UntilAsync(() => queue.IsFull && Volatile.Read(ref read) == 8 && queue.Metrics.Enqueued == 5, Bound,
-            () => $"the second chunk is partly admitted (read {Volatile.Read(ref read)}, enqueued {queue.Metrics.Enqueued}, size {queue.Size})");
+        await Poll.UntilAsync(() => queue.IsFull && sequence.Read == 8 && queue.Metrics.Enqueued == 5, Bound,
+            () => $"the second chunk is partly admitted (read {sequence.Read}, enqueued {queue.Metrics.Enqueued}, size {queue.Size})");
         cancel.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(batch));
@@ -193,24 +184,15 @@ public class DiscardedItemsReviewTests : ActorQueueTestKit
     {
         var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 4, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: Sys, name: "batch");
         var reported = new ConcurrentQueue<(Exception Error, int Item)>();
-        var read = 0;
+        var sequence = new CountedSequence();
 
-        IEnumerable<int> Items()
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                Interlocked.Increment(ref read);
-                yield return i;
-            }
-        }
-
-        var batch = queue.BatchProcessAsync(Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), numWorkers: 1, errorHandler: (error, item) =>
+        var batch = queue.BatchProcessAsync(sequence.Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), numWorkers: 1, errorHandler: (error, item) =>
         {
             reported.Enqueue((error, item));
             return Task.CompletedTask;
         });
-        await Poll.UntilAsync(() => queue.IsFull && Volatile.Read(ref read) == 8 && queue.Metrics.Enqueued == 5, Bound,
-            () => $"the second chunk is partly admitted (read {Volatile.Read(ref read)}, enqueued {queue.Metrics.Enqueued}, size {queue.Size})");
+        await Poll.UntilAsync(() => queue.IsFull && sequence.Read == 8 && queue.Metrics.Enqueued == 5, Bound,
+            () => $"the second chunk is partly admitted (read {sequence.Read}, enqueued {queue.Metrics.Enqueued}, size {queue.Size})");
 
         await queue.DisposeAsync().AsTask().WaitAsync(Bound);
         await Assert.ThrowsAnyAsync<Exception>(() => Within(batch));
