@@ -112,6 +112,9 @@ internal sealed partial class JobRun
         var leases = new List<ConcurrencyLease>();
         using var stopping = _spacing is null ? null : CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _stop.NoNewJobs);
         StartSpacing.Turn? turn = null;
+        // Out of the queue and not started: the progress line counts it as waiting until it starts or leaves, once.
+        Interlocked.Increment(ref _counts.Waiting);
+        var waiting = true;
         try
         {
             // With --delay the turn, in input order, comes first: the slots are taken one job at a time, in that order.
@@ -149,6 +152,8 @@ internal sealed partial class JobRun
             turn?.Dispose(); // this job starts now: the next one's turn begins
             var slot = TakeSlot();
             var ran = job.SlotTemplate is { } template ? job with { Command = template.Expand(job.Arguments, job.Seq, slot) } : job;
+            waiting = false;
+            Interlocked.Decrement(ref _counts.Waiting); // before it counts as running, so it is never counted twice
             Interlocked.Increment(ref _counts.Running);
             var started = spaced ?? DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
@@ -167,6 +172,11 @@ internal sealed partial class JobRun
         }
         finally
         {
+            if (waiting)
+            {
+                Interlocked.Decrement(ref _counts.Waiting); // it leaves without starting (the run stops)
+            }
+
             turn?.Dispose();
             foreach (var lease in leases)
             {

@@ -14,6 +14,12 @@ internal sealed class RunCounts
     public int Skipped;
     public int NotStarted;
 
+    /// <summary>
+    /// Jobs a worker holds that have not started: waiting for their --delay turn, a --limit slot or a -j slot. The
+    /// queue no longer counts them, so the progress line adds them to its waiting jobs.
+    /// </summary>
+    public int Waiting;
+
     /// <summary>A sample of finished jobs' durations, for the percentiles and the average.</summary>
     public DurationSample Durations { get; } = new();
 }
@@ -24,7 +30,8 @@ internal sealed class RunCounts
 /// </summary>
 internal sealed class RunProgress(RunOptions options, RunConsole console, RunCounts counts, Task<long?> total, Stopwatch clock)
 {
-    public async Task ShowAsync(Func<long> waiting, CancellationToken cancellationToken)
+    /// <summary>Shows the line until <paramref name="cancellationToken"/> fires; <paramref name="queued"/> says how many jobs no worker holds yet.</summary>
+    public async Task ShowAsync(Func<long> queued, CancellationToken cancellationToken)
     {
         var terminal = !Console.IsErrorRedirected;
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(terminal ? 250 : 2000));
@@ -32,7 +39,7 @@ internal sealed class RunProgress(RunOptions options, RunConsole console, RunCou
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
-                var line = options.Eta ? EtaLine() : $"actorqueue: {Line(waiting())}";
+                var line = options.Eta ? EtaLine() : $"actorqueue: {Line(queued() + Volatile.Read(ref counts.Waiting))}";
                 await console.TextAsync(terminal ? $"\r\u001b[2K{line}" : line + "\n");
             }
         }
