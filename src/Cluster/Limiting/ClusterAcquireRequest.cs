@@ -27,6 +27,13 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// <summary>The partition key, for a partitioned limiter's request; <c>null</c> otherwise.</summary>
     public string? Partition { get; init; }
 
+    /// <summary>
+    /// When a limit over time could grant it, counting the demand queued ahead, if the gatekeeper rejected it; <c>null</c>
+    /// when no rate knows (and for a wait timeout, which runs on the caller's node). Set by the agent before it fails the
+    /// request, read by the caller after the failure.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; set; }
+
     /// <summary>Where the granted lease goes back; set by the agent before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 

@@ -44,6 +44,9 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>1 once disposal has begun.</summary>
     private int _disposed;
 
+    /// <summary>The adapter <see cref="AsRateLimiter"/> made, once asked.</summary>
+    private System.Threading.RateLimiting.RateLimiter? _rateLimiter;
+
     internal ClusterConcurrencyLimiter(LimiterAgentSetup setup, IActorRef agent, Action<ClusterConcurrencyLimiter> onDisposed)
     {
         Name = setup.Name;
@@ -127,15 +130,23 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>Sends a checked request to this node's agent and awaits its grant.</summary>
     internal ValueTask<ConcurrencyLease> Send(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfDisposed();
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
+        return Post(demand, priority, timeout, source).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Sends a checked request to this node's agent and returns it, for a caller that reads more of its outcome than the lease (its <c>RetryAfter</c>).</summary>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    internal ClusterAcquireRequest Post(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source)
+    {
+        ThrowIfDisposed();
         var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent);
         Agent.Tell(request, ActorRefs.NoSender);
-        return request.WaitAsync(cancellationToken);
+        return request;
     }
 
     /// <summary>
@@ -156,7 +167,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         }
 
         LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfDisposed();
         Agent.Tell(new ResizeLimiter(maxRunning, maxQueued), ActorRefs.NoSender);
     }
 
@@ -166,6 +177,26 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <returns>The gatekeeper's counts and whether it is still recovering after a hand-over.</returns>
     public Task<ClusterLimiterStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> for ASP.NET Core's rate-limiting
+    /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler, so they share the cluster-wide limit
+    /// with every other caller on every node; the same instance on every call. <c>AcquireAsync</c> waits in the
+    /// gatekeeper's queue with the limiter's wait timeout; a full queue, an eviction or a timeout gives a failed lease
+    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never grants: the limit is decided in the cluster
+    /// singleton, a network round trip away, and a synchronous caller must not wait for it (the middleware then waits
+    /// with <c>AcquireAsync</c>). Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <returns>The adapter.</returns>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
+    {
+        ThrowIfDisposed();
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ClusterRateLimiter(new ClusterConcurrencySubject(this)));
+    }
+
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
     public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, Agent);

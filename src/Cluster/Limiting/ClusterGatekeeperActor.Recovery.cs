@@ -62,7 +62,10 @@ internal sealed partial class ClusterGatekeeperActor
     /// <summary>
     /// Takes an agent's first announcement to this incarnation: its leases count with their permits, its waits queue
     /// behind those already waiting (oldest first, past the queue bound: they were accepted before), and a newer
-    /// resized limit than this incarnation knows becomes the limit.
+    /// resized limit than this incarnation knows becomes the limit. The waits of an agent's first contact with any
+    /// incarnation were never accepted: a serving gatekeeper offers them as newcomers once the announcement is in, so
+    /// they meet the queue bound (a recovering one queues them as it queues every announced wait, since its closed gate
+    /// would turn away any newcomer under a small bound).
     /// </summary>
     /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
     private bool Adopt(LimiterAnnounce message)
@@ -100,7 +103,8 @@ internal sealed partial class ClusterGatekeeperActor
             _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
         }
 
-        List<RemoteWaiter>? mayNotWait = null;
+        var newcomers = message.FirstContact && open;
+        List<RemoteWaiter>? offered = null;
         for (var i = 0; i < message.PendingIds.Length; i++)
         {
             var requestId = message.PendingIds[i];
@@ -110,13 +114,13 @@ internal sealed partial class ClusterGatekeeperActor
                 var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
                 var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i), TokensAt(message.PendingTokens, i)), priority, mayWait, _replies);
                 agent.Pending.Add(requestId, waiter);
-                if (mayWait)
+                if (mayWait && !newcomers)
                 {
                     _gate.Requeue(waiter);
                 }
                 else
                 {
-                    (mayNotWait ??= []).Add(waiter); // never queued: offered once the announcement is in
+                    (offered ??= []).Add(waiter); // never queued: offered once the announcement is in
                 }
             }
         }
@@ -135,8 +139,9 @@ internal sealed partial class ClusterGatekeeperActor
             _gate.Open();
         }
 
-        // Granted now if it fits and nobody ranks before it, else rejected; while recovering, always rejected.
-        foreach (var waiter in mayNotWait ?? [])
+        // Granted now if it fits and nobody ranks before it, else queued if it may wait and the bound allows, else
+        // rejected; while recovering (only waiters that may not wait are offered then), always rejected.
+        foreach (var waiter in offered ?? [])
         {
             _gate.Offer(waiter);
         }

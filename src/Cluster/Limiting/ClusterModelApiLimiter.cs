@@ -30,6 +30,9 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Where every lease's settle goes: this node's agent (one for all leases).</summary>
     private readonly GatekeeperReleaser _settler;
 
+    /// <summary>The adapter <see cref="AsRateLimiter"/> made, once asked.</summary>
+    private System.Threading.RateLimiting.RateLimiter? _rateLimiter;
+
     internal ClusterModelApiLimiter(ClusterConcurrencyLimiter slots, ModelApiLimiterOptions options)
     {
         _slots = slots;
@@ -85,6 +88,23 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     /// <returns>The gatekeeper's counts; <see cref="ClusterLimiterStatus.RequestsAvailable"/> and <see cref="ClusterLimiterStatus.TokensAvailable"/> are set.</returns>
     public Task<ClusterLimiterStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         _slots.GetStatusAsync(timeout, cancellationToken);
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> whose permits are tokens, for ASP.NET
+    /// Core's rate-limiting middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler on any node; the
+    /// same instance on every call. <c>AcquireAsync(n)</c> waits for a slot, a request and <c>n</c> tokens together
+    /// (the lease frees its slot when disposed; its tokens are charged as estimated); a full queue, an eviction or a wait
+    /// timeout gives a failed lease with a reason phrase and, when the gatekeeper's rates decide it, <c>RetryAfter</c>.
+    /// <c>AttemptAcquire</c> never grants, since the rates are counted in the cluster singleton, a network round trip
+    /// away. Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <returns>The adapter.</returns>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed on this node.</exception>
+    public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
+    {
+        _slots.ThrowIfDisposed();
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ClusterRateLimiter(new ClusterModelApiSubject(this, _slots, _settler)));
+    }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
     public void Dispose() => _slots.Dispose();

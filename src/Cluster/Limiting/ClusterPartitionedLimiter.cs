@@ -82,9 +82,41 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
-        var request = new ClusterAcquireRequest(source, new(permits), priority, timeout, _agents) { Partition = key };
+        return Post(key, new(permits), priority, timeout, source).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Sends a checked request for the partition <paramref name="key"/> to this node's agents and returns it.</summary>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = key };
         _agents.Tell(request, ActorRefs.NoSender);
-        return request.WaitAsync(cancellationToken);
+        return request;
+    }
+
+    /// <summary>The partitions live on this node, with their counts.</summary>
+    internal PartitionCount Partitions => _count;
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
+    /// <paramref name="keyOf"/>, for ASP.NET Core's rate-limiting middleware (a global limiter per tenant on every node)
+    /// or Polly. <c>AcquireAsync</c> waits in the partition's queue with the limiter's wait timeout; a full queue, an
+    /// eviction or a timeout gives a failed lease whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never
+    /// grants (the grant is a network round trip away; the middleware then waits with <c>AcquireAsync</c>).
+    /// <c>GetStatistics</c> reports a partition live on this node and is <c>null</c> for any other key. Disposing the
+    /// adapter leaves this limiter running.
+    /// </summary>
+    /// <typeparam name="TResource">What a caller is limited on (an <c>HttpContext</c>, a request message).</typeparam>
+    /// <param name="keyOf">The partition key of a resource; must not return <c>null</c>.</param>
+    /// <returns>The adapter.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="keyOf"/> is <c>null</c>.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, string> keyOf)
+    {
+        ArgumentNullException.ThrowIfNull(keyOf);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return new ClusterPartitionedRateLimiter<TResource, string>(new ClusterPartitionedSubject(this), keyOf);
     }
 
     /// <summary>Asks the gatekeeper of the partition <paramref name="key"/> for its exact cluster-wide counts.</summary>

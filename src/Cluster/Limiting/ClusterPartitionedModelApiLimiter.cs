@@ -122,9 +122,42 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
             return ValueTask.FromCanceled<ModelApiLease>(cancellationToken);
         }
 
-        var request = new ClusterAcquireRequest(source, new PermitDemand(1, estimatedTokens), priority, timeout, _agents) { Partition = partition };
-        _agents.Tell(request, ActorRefs.NoSender);
+        var request = Post(partition, new PermitDemand(1, estimatedTokens), priority, timeout, source);
         return LeaseOf(request.WaitAsync(cancellationToken), partition, estimatedTokens);
+    }
+
+    /// <summary>Sends a checked request for <paramref name="partition"/> to this node's agents and returns it.</summary>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = partition };
+        _agents.Tell(request, ActorRefs.NoSender);
+        return request;
+    }
+
+    /// <summary>The partitions live on this node, with their counts.</summary>
+    internal PartitionCount Partitions => _count;
+
+    /// <summary>
+    /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> whose permits are
+    /// tokens, keyed by <paramref name="keyOf"/>, for ASP.NET Core's rate-limiting middleware on every node or Polly.
+    /// <c>AcquireAsync(resource, n)</c> waits for a slot, a request and <c>n</c> tokens of the key's partition together;
+    /// a full queue, an eviction or a wait timeout gives a failed lease with a reason phrase and, when the partition's
+    /// rates decide it, <c>RetryAfter</c>. <c>AttemptAcquire</c> never grants (the rates are counted in the cluster
+    /// singleton). <c>GetStatistics</c> reports a partition live on this node and is <c>null</c> for any other key.
+    /// Disposing the adapter leaves this limiter running.
+    /// </summary>
+    /// <typeparam name="TResource">What a caller is limited on (an <c>HttpContext</c>, a request message).</typeparam>
+    /// <param name="keyOf">The partition key of a resource; must not return <c>null</c>.</param>
+    /// <returns>The adapter.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="keyOf"/> is <c>null</c>.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, TKey> keyOf)
+    {
+        ArgumentNullException.ThrowIfNull(keyOf);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return new ClusterPartitionedRateLimiter<TResource, TKey>(new ClusterPartitionedModelApiSubject<TKey>(this), keyOf);
     }
 
     /// <summary>Asks the gatekeeper of <paramref name="key"/>'s partition for its exact cluster-wide counts, with what its rates have left.</summary>
@@ -191,9 +224,12 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     /// The call's lease, whose release and settle go to the partition's agent through the parent, in order: the agent
     /// holds the lease until the release, so neither can reach an agent that stopped for idleness.
     /// </summary>
-    private async ValueTask<ModelApiLease> LeaseOf(ValueTask<ConcurrencyLease> grant, string partition, long estimatedTokens)
+    private async ValueTask<ModelApiLease> LeaseOf(ValueTask<ConcurrencyLease> grant, string partition, long estimatedTokens) =>
+        LeaseOf(await grant.ConfigureAwait(false), partition, estimatedTokens);
+
+    /// <summary>The call's lease over <paramref name="slot"/>, granted by <paramref name="partition"/>: see the overload.</summary>
+    internal ModelApiLease LeaseOf(ConcurrencyLease slot, string partition, long estimatedTokens)
     {
-        var slot = await grant.ConfigureAwait(false);
         var route = new PartitionLeaseRoute(_agents, partition);
         return new ModelApiLease(new ConcurrencyLease(route, slot.LeaseId, slot.Source, slot.Permits), estimatedTokens, route);
     }

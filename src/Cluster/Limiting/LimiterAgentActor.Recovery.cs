@@ -8,6 +8,7 @@ internal partial class LimiterAgentActor
     /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
     private void HandleRecover(RecoverLimiter message)
     {
+        var firstContact = _gatekeeper.Epoch == 0;
         NoteSuccession(message.Epoch);
         _gatekeeper.Follow(Context, Sender, message.Epoch);
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
@@ -23,6 +24,7 @@ internal partial class LimiterAgentActor
             Rates = _rates,
             FollowedBefore = _followedBefore,
             BlockPermits = _block,
+            FirstContact = firstContact,
         });
         SettleAgainAfterRecover();
     }

@@ -268,6 +268,11 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         }
 
         Forget(message.RequestId, request);
+        if (request is ClusterAcquireRequest facade)
+        {
+            facade.RetryAfter = message.RetryAfter; // before the failure, which the caller reads it after
+        }
+
         request.Fail(RejectionError(message, request));
     }
 

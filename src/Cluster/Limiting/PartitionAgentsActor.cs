@@ -46,9 +46,6 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// <summary>The live agents by key, with how many messages were routed to each.</summary>
     private readonly Dictionary<string, (IActorRef Agent, long Routed)> _agents = new(StringComparer.Ordinal);
 
-    /// <summary>The counts each live partition's agent publishes (cluster-wide as last heard, and this node's), by key.</summary>
-    private readonly Dictionary<string, (LimiterCounts Cluster, LimiterCounts Local)> _counts = new(StringComparer.Ordinal);
-
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
@@ -81,6 +78,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     protected override void PostStop()
     {
         _count.Publish(0);
+        _count.Live.Clear();
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();
     }
@@ -96,7 +94,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
                 Limits = new LimitMirror(_template.Limit.MaxRunning, _template.Limit.MaxQueued),
             };
             entry = (Context.ActorOf(LimiterAgentActor.Props(setup)), 0);
-            _counts[key] = (setup.ClusterCounts, setup.LocalCounts);
+            _count.Live[key] = new LivePartition(setup.ClusterCounts, setup.LocalCounts, setup.Limits);
             _host.Tell(new RegisterAgent(AgentKinds.Limiter, name, entry.Agent));
         }
 
@@ -112,10 +110,10 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// <summary>Every live partition's counts, read from what its agent published; no message to the agents or the singleton.</summary>
     private Dictionary<string, ClusterPartitionStatistics> Statistics()
     {
-        var statistics = new Dictionary<string, ClusterPartitionStatistics>(_counts.Count, StringComparer.Ordinal);
-        foreach (var (key, (cluster, local)) in _counts)
+        var statistics = new Dictionary<string, ClusterPartitionStatistics>(_agents.Count, StringComparer.Ordinal);
+        foreach (var (key, live) in _count.Live)
         {
-            statistics.Add(key, new ClusterPartitionStatistics(cluster.Running, cluster.Waiting, local.Running, local.Waiting));
+            statistics.Add(key, live.Statistics);
         }
 
         return statistics;
@@ -182,7 +180,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     private void StopAgent(string key, IActorRef agent)
     {
         _agents.Remove(key);
-        _counts.Remove(key);
+        _count.Live.TryRemove(key, out _);
         _count.Publish(_agents.Count);
         Context.Stop(agent);
     }
@@ -214,7 +212,11 @@ internal sealed class AllPartitionStatistics
     public static readonly AllPartitionStatistics Instance = new();
 }
 
-/// <summary>How many partitions live on a node, written by its <see cref="PartitionAgentsActor"/> only.</summary>
+/// <summary>
+/// How many partitions live on a node, and the counts each live one's agent publishes, written by its
+/// <see cref="PartitionAgentsActor"/> only and read by the facade and its <c>PartitionedRateLimiter</c> adapter on any
+/// thread (an entry is added before the partition's first request is routed and removed as its agent stops).
+/// </summary>
 internal sealed class PartitionCount
 {
     private volatile int _value;
@@ -222,6 +224,22 @@ internal sealed class PartitionCount
     /// <summary>The count now.</summary>
     public int Value => _value;
 
+    /// <summary>The live partitions by key (as many as <see cref="Value"/>, so bounded as the agents are).</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, LivePartition> Live { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Called by the parent only.</summary>
     public void Publish(int value) => _value = value;
+}
+
+/// <summary>What a live partition's agent publishes for synchronous reads: the cluster-wide counts as last heard, this node's exact ones, the limit as last heard.</summary>
+/// <param name="Cluster">Held and waiting cluster-wide, as of the agent's last reply from the partition's gatekeeper.</param>
+/// <param name="Local">Held and waiting on this node, exactly.</param>
+/// <param name="Limits">The partition's limit (resized or not), as the agent last heard it.</param>
+internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local, LimitMirror Limits)
+{
+    /// <summary>The counts now.</summary>
+    public ClusterPartitionStatistics Statistics => new(Cluster.Running, Cluster.Waiting, Local.Running, Local.Waiting);
+
+    /// <summary>Free permits cluster-wide, as last heard.</summary>
+    public int Available => Math.Max(0, Limits.Current.MaxRunning - Cluster.Running);
 }

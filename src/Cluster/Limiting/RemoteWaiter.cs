@@ -86,7 +86,7 @@ internal sealed class ClusterReplies(long epoch, Func<RateState> rates) : IPermi
     public object Failed(long requestId, Exception error)
     {
         var why = ((RejectionNotice)error).Rejection;
-        var rejected = new RemoteRejected(epoch, requestId, why.QueueDepth, why.MaxQueued.GetValueOrDefault()) { Kind = why.Kind };
+        var rejected = new RemoteRejected(epoch, requestId, why.QueueDepth, why.MaxQueued.GetValueOrDefault()) { Kind = why.Kind, RetryAfter = why.RetryAfter };
         return why.Kind == PermitRejectionKind.ExceedsLimit ? rejected with { Requested = why.Requested, Limit = why.Limit } : rejected;
     }
 }

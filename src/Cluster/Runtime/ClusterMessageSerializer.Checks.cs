@@ -17,7 +17,7 @@ public sealed partial class ClusterMessageSerializer
         {
             HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
             PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
-            BlockPermits = ReadCount(r),
+            BlockPermits = ReadCount(r), FirstContact = r.ReadBoolean(),
         };
         var (held, pending) = (announce.Held.Length, announce.PendingIds.Length);
         Parallel(nameof(announce.PendingSources), announce.PendingSources.Length, pending, mayBeEmpty: false);

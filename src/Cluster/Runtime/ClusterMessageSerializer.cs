@@ -108,7 +108,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
                 WriteArray(w, m.PendingMayWait, w.Write); WriteLongs(w, m.PendingTokens); WriteRateState(w, m.Rates); w.Write(m.FollowedBefore);
-                w.Write(m.BlockPermits);
+                w.Write(m.BlockPermits); w.Write(m.FirstContact);
                 break;
             case RemoteAcquire m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait); w.Write(m.Tokens); w.Write(m.Block);
@@ -139,6 +139,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 break;
             case RemoteRejected m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.QueueDepth); w.Write(m.MaxQueued); w.Write((byte)m.Kind); w.Write(m.Requested); w.Write(m.Limit);
+                WriteNullable(w, m.RetryAfter?.Ticks);
                 break;
             case ResizeLimiter m:
                 WriteNullable(w, m.MaxRunning); WriteNullable(w, m.MaxQueued);
@@ -214,6 +215,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         "RJ" => new RemoteRejected(r.ReadInt64(), r.ReadInt64(), r.ReadInt32(), r.ReadInt32())
         {
             Kind = ReadEnum<PermitRejectionKind>(r, (byte)PermitRejectionKind.Disposed), Requested = r.ReadInt64(), Limit = r.ReadInt64(),
+            RetryAfter = ReadNullableLong(r) is { } ticks ? TimeSpan.FromTicks(NonNegative(ticks, "RetryAfter")) : null,
         },
         "RZ" => new ResizeLimiter(ReadNullableInt(r) is { } running ? AtLeastOne(running, "MaxRunning") : null, ReadNullableNonNegative(r, "MaxQueued")),
         "LC" => ReadLimit(r),

@@ -85,6 +85,12 @@ internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, lo
 
     /// <summary>The permits leased to the agent as a block (its block leases in use and the unused rest); not in <see cref="Held"/>.</summary>
     public int BlockPermits { get; init; }
+
+    /// <summary>
+    /// Whether the agent followed no incarnation before this one: no gatekeeper ever accepted its waits (they went out
+    /// with epoch 0, which every incarnation drops), so a serving gatekeeper offers them as newcomers, bound included.
+    /// </summary>
+    public bool FirstContact { get; init; }
 }
 
 /// <summary>An agent → the gatekeeper: a request for permits (ids are the agent's own, never reused).</summary>
@@ -158,6 +164,9 @@ internal sealed record RemoteRejected(long Epoch, long RequestId, int QueueDepth
 
     /// <summary>The limit it exceeds, for <see cref="PermitRejectionKind.ExceedsLimit"/>.</summary>
     public long Limit { get; init; }
+
+    /// <summary>When a limit over time could grant it, counting the demand queued ahead (as the gatekeeper's clock sees it); <c>null</c> when no rate knows.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }
 
 /// <summary>An agent → the gatekeeper (the facade's <c>Resize</c>): new bounds; <c>null</c> leaves one unchanged.</summary>

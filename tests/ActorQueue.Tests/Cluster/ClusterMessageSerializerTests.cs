@@ -34,6 +34,7 @@ public sealed class ClusterMessageSerializerTests
             new LimiterEnvelope("llm", 3, 10, new RemoteAcquire(7, 9, "agent") { Permits = 2, Priority = -3, MayWait = false }) { WhenFull = QueueFullMode.EvictLowestPriorityNewest },
             new LimiterAnnounce(42, node, [1, 2], [3], ["src"]) { HeldPermits = [2, 1], PendingPermits = [3], PendingPriorities = [5], PendingMayWait = [false], Limit = new LimitChanged(4, 6, null) },
             new RemoteRejected(1, 2, 1, 0) { Kind = PermitRejectionKind.ExceedsLimit, Requested = 3, Limit = 2 },
+            new RemoteRejected(1, 2, 1, 0) { RetryAfter = TimeSpan.FromMilliseconds(1500) },
             new ResizeLimiter(5, null), new ResizeLimiter(null, 0), new LimitChanged(3, 4, 5),
         ];
 
@@ -54,6 +55,12 @@ public sealed class ClusterMessageSerializerTests
         var rejected = system.Serialization.FindSerializerFor(new RemoteRejected(1, 2, 3, 4)).ToBinary(new RemoteRejected(1, 2, 3, 4));
         rejected[24] = 200;
         Assert.Throws<System.Runtime.Serialization.SerializationException>(() => system.Serialization.Deserialize(rejected, ClusterMessageSerializer.SerializerId, "RJ"));
+
+        // The retry-after of a rate's rejection survives, and a peer's negative one is refused.
+        var retry = system.Serialization.FindSerializerFor(messages[^4]).ToBinary(messages[^4]);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), ((RemoteRejected)system.Serialization.Deserialize(retry, ClusterMessageSerializer.SerializerId, "RJ")).RetryAfter);
+        BitConverter.GetBytes(-1L).CopyTo(retry, retry.Length - sizeof(long));
+        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => system.Serialization.Deserialize(retry, ClusterMessageSerializer.SerializerId, "RJ"));
     }
 
     [Fact]
@@ -107,7 +114,7 @@ public sealed class ClusterMessageSerializerTests
             new LimiterEnvelope("llm", 4, null, new AgentHello(0)) { Rates = new ModelApiLimiterOptions(4, 5, 6, TimeSpan.FromSeconds(6)) { SlidingWindowSegments = 3 } },
             new RemoteSettle(1, 2, 1, 300, 450), new RemoteSettled(1, 2, new RateState(17, [0, 150])),
             new RemoteGranted(1, 2, 3, 4) { Rates = new RateState(5, [1, 2]) },
-            new LimiterAnnounce(42, node, [1], [3], ["src"]) { PendingTokens = [77], Rates = new RateState(9, [0, 800]), FollowedBefore = true },
+            new LimiterAnnounce(42, node, [1], [3], ["src"]) { PendingTokens = [77], Rates = new RateState(9, [0, 800]), FollowedBefore = true, FirstContact = true },
             new ClusterLimiterStatus("llm", 1, 2, 3, null, false, 4) { RequestsAvailable = 0, TokensAvailable = -810 },
         ];
 
@@ -124,7 +131,7 @@ public sealed class ClusterMessageSerializerTests
         Assert.Equal(rates, envelope.Rates);
         Assert.Equal(1234, ((RemoteAcquire)envelope.Message).Tokens);
         var announce = (LimiterAnnounce)serializer.FromBinary(serializer.ToBinary(messages[5]), "LA");
-        Assert.Equal((9L, 800L, true, 77L), (announce.Rates.Sequence, announce.Rates.Debts[1], announce.FollowedBefore, announce.PendingTokens[0]));
+        Assert.Equal((9L, 800L, true, 77L, true), (announce.Rates.Sequence, announce.Rates.Debts[1], announce.FollowedBefore, announce.PendingTokens[0], announce.FirstContact));
 
         // A peer's zero tokens per period is refused by the options' own check, which names it and its value.
         var bad = serializer.ToBinary(new LimiterEnvelope("llm", 4, 9, new AgentHello(0)) { Rates = new ModelApiLimiterOptions(4, 500, 77, TimeSpan.FromMinutes(1)) });

@@ -14,8 +14,11 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>The adapters in the integrations they are made for: ASP.NET Core's middleware on a TestHost, a Polly v8 pipeline, an HttpClient handler.</summary>
 public class RateLimiterIntegrationTests : ActorQueueTestKit
 {
-    /// <summary>An app whose endpoint holds its permit until <paramref name="release"/> completes, limited by <paramref name="configure"/>.</summary>
-    private static async Task<TestServer> StartAppAsync(Action<RateLimiterOptions> configure, Task release, Action? entered = null)
+    /// <summary>
+    /// An app whose endpoint <c>/work</c> (policy <c>actorqueue</c>) holds its permit until <paramref name="release"/>
+    /// completes, limited by <paramref name="configure"/>; a rejection is 429 with the lease's reason in <c>X-Reason</c>.
+    /// </summary>
+    internal static async Task<TestServer> StartAppAsync(Action<RateLimiterOptions> configure, Task release, Action? entered = null)
     {
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseTestServer();
@@ -145,7 +148,7 @@ public class RateLimiterIntegrationTests : ActorQueueTestKit
     }
 
     /// <summary>The DelegatingHandler a user writes around any RateLimiter, as in the RateLimiting documentation.</summary>
-    private sealed class RateLimitedHandler(RateLimiter limiter) : DelegatingHandler
+    internal sealed class RateLimitedHandler(RateLimiter limiter) : DelegatingHandler
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Threading.RateLimiting;
 
 namespace ActorQueue.Actors;
@@ -26,12 +25,10 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     /// <summary>Claims leases from the loan; their permits go back into it, or by message when it is shut.</summary>
     private readonly PermitLoanReleaser _leases;
 
-    /// <summary>Leases granted, counted per processor: one shared counter would cost every caller a cache line the other cores write.</summary>
-    private readonly StripedCount _successful = new();
-    private long _failed;
+    /// <summary>The leases handed out.</summary>
+    private readonly LeaseTally _tally = new();
 
-    /// <summary>When the adapter first saw the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
-    private long _idleSince;
+    private readonly IdleClock _idle = new();
 
     public ConcurrencyRateLimiter(ConcurrencyLimiter limiter, PermitLoan loan, PermitLoanReleaser leases)
     {
@@ -41,34 +38,10 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    public override TimeSpan? IdleDuration
-    {
-        get
-        {
-            if (_limiter.RunningCount != 0 || _limiter.WaitingCount != 0)
-            {
-                Volatile.Write(ref _idleSince, 0);
-                return null;
-            }
-
-            var since = Volatile.Read(ref _idleSince);
-            if (since == 0)
-            {
-                Volatile.Write(ref _idleSince, since = Stopwatch.GetTimestamp());
-            }
-
-            return Stopwatch.GetElapsedTime(since);
-        }
-    }
+    public override TimeSpan? IdleDuration => _idle.Read(_limiter.RunningCount == 0 && _limiter.WaitingCount == 0);
 
     /// <inheritdoc />
-    public override RateLimiterStatistics GetStatistics() => new()
-    {
-        CurrentAvailablePermits = _limiter.AvailableCount,
-        CurrentQueuedCount = _limiter.WaitingCount,
-        TotalSuccessfulLeases = _successful.Read(),
-        TotalFailedLeases = Interlocked.Read(ref _failed),
-    };
+    public override RateLimiterStatistics GetStatistics() => _tally.Statistics(_limiter.AvailableCount, _limiter.WaitingCount);
 
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
@@ -113,17 +86,5 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
         }
     }
 
-    private RateLimitLease Count(RateLimitLease lease)
-    {
-        if (lease.IsAcquired)
-        {
-            _successful.Increment();
-        }
-        else
-        {
-            Interlocked.Increment(ref _failed);
-        }
-
-        return lease;
-    }
+    private RateLimitLease Count(RateLimitLease lease) => _tally.Count(lease);
 }

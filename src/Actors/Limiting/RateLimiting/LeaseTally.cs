@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Threading.RateLimiting;
+
+namespace ActorQueue.Actors;
+
+/// <summary>The lease totals a rate-limiting adapter reports in its statistics: every lease it hands out passes through <see cref="Count"/>.</summary>
+internal sealed class LeaseTally
+{
+    /// <summary>Leases granted, counted per processor: one shared counter would cost every caller a cache line the other cores write.</summary>
+    private readonly StripedCount _successful = new();
+    private long _failed;
+
+    /// <summary>Counts <paramref name="lease"/> as successful or failed and returns it.</summary>
+    public RateLimitLease Count(RateLimitLease lease)
+    {
+        if (lease.IsAcquired)
+        {
+            _successful.Increment();
+        }
+        else
+        {
+            Interlocked.Increment(ref _failed);
+        }
+
+        return lease;
+    }
+
+    /// <summary>The adapter's statistics: <paramref name="available"/> and <paramref name="queued"/> as its limiter knows them, with the totals.</summary>
+    public RateLimiterStatistics Statistics(long available, long queued) => new()
+    {
+        CurrentAvailablePermits = available,
+        CurrentQueuedCount = queued,
+        TotalSuccessfulLeases = _successful.Read(),
+        TotalFailedLeases = Interlocked.Read(ref _failed),
+    };
+}
+
+/// <summary>How long an adapter's limiter has been idle, for <see cref="RateLimiter.IdleDuration"/>: timed from the first read that found it idle.</summary>
+internal sealed class IdleClock
+{
+    /// <summary>When a read first found the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
+    private long _idleSince;
+
+    /// <summary>How long the limiter has been idle, as of reads that found it so; <c>null</c> (and the clock reset) when <paramref name="idle"/> is false.</summary>
+    public TimeSpan? Read(bool idle)
+    {
+        if (!idle)
+        {
+            Volatile.Write(ref _idleSince, 0);
+            return null;
+        }
+
+        var since = Volatile.Read(ref _idleSince);
+        if (since == 0)
+        {
+            Volatile.Write(ref _idleSince, since = Stopwatch.GetTimestamp());
+        }
+
+        return Stopwatch.GetElapsedTime(since);
+    }
+}

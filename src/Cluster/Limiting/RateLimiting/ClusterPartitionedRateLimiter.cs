@@ -1,0 +1,140 @@
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>What a partitioned cluster limiter gives its <see cref="ClusterPartitionedRateLimiter{TResource, TKey}"/>.</summary>
+/// <typeparam name="TKey">The partition key.</typeparam>
+internal interface IClusterPartitionedRateSubject<in TKey>
+    where TKey : notnull
+{
+    /// <summary>The limiter's cluster-wide name, for reason phrases.</summary>
+    string Name { get; }
+
+    /// <summary>Whether a limit over time takes part (a model-API limiter): its counts live in the singleton alone.</summary>
+    bool HasRates { get; }
+
+    /// <summary>The partition <paramref name="key"/> names within the limiter.</summary>
+    string Partition(TKey key);
+
+    /// <summary>What <paramref name="permitCount"/> of the adapter's permits (slots, or tokens) ask of a partition's gate.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="permitCount"/> is more than a partition can ever grant; the error names <c>permitCount</c>.</exception>
+    PermitDemand Demand(int permitCount);
+
+    /// <summary>Sends <paramref name="demand"/> for <paramref name="partition"/> to this node's agents, with the limiter's wait timeout, and returns the request.</summary>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    ClusterAcquireRequest Post(string partition, PermitDemand demand);
+
+    /// <summary>The adapter's lease over <paramref name="slot"/>, granted by <paramref name="partition"/>.</summary>
+    RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand);
+
+    /// <summary>The counts <paramref name="partition"/>'s agent on this node publishes; <c>null</c> when it is not live here.</summary>
+    LivePartition? Live(string partition);
+}
+
+/// <summary>
+/// A partitioned cluster limiter (<see cref="ClusterPartitionedLimiter"/>, <see cref="ClusterPartitionedModelApiLimiter{TKey}"/>)
+/// as a <see cref="PartitionedRateLimiter{TResource}"/>: each resource's key picks a cluster-wide partition, so ASP.NET
+/// Core's middleware on every node shares one limit per tenant or API key.
+/// </summary>
+/// <remarks>
+/// <para><c>AcquireAsync</c> waits in the partition's queue at its gatekeeper (priority 0, the limiter's wait timeout);
+/// a full queue, an eviction or a timeout gives a failed lease with a reason phrase and, when the partition's rates
+/// decide it, a retry-after. <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
+/// round trip away, and this node's counts are as of its last reply).</para>
+/// <para><c>GetStatistics</c> reports a partition live on this node: its free permits and waiters cluster-wide as last
+/// heard, and the adapter's lease totals; <c>null</c> for a key with no partition on this node (it has no counts here).</para>
+/// <para>Disposing the adapter leaves the limiter running.</para>
+/// </remarks>
+internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPartitionedRateSubject<TKey> subject, Func<TResource, TKey> keyOf)
+    : PartitionedRateLimiter<TResource>
+    where TKey : notnull
+{
+    /// <summary>The leases handed out.</summary>
+    private readonly LeaseTally _tally = new();
+
+    /// <inheritdoc />
+    public override RateLimiterStatistics? GetStatistics(TResource resource) =>
+        subject.Live(PartitionOf(resource)) is { } live ? _tally.Statistics(live.Available, live.Cluster.Waiting) : null;
+
+    /// <inheritdoc />
+    protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
+    {
+        var partition = PartitionOf(resource);
+        if (permitCount > 0)
+        {
+            subject.Demand(permitCount);
+        }
+
+        return Count(ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
+    {
+        if (permitCount == 0)
+        {
+            return AttemptAcquireCore(resource, 0);
+        }
+
+        var partition = PartitionOf(resource);
+        var demand = subject.Demand(permitCount);
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = subject.Post(partition, demand);
+        try
+        {
+            return Count(subject.Leased(partition, await request.WaitAsync(cancellationToken).ConfigureAwait(false), demand));
+        }
+        catch (Exception error) when (ClusterRateLeases.IsRefusal(error))
+        {
+            return Count(RateLease.Failed(error.Message, request.RetryAfter));
+        }
+    }
+
+    private string PartitionOf(TResource resource) =>
+        subject.Partition(keyOf(resource) ?? throw new ArgumentNullException("key", $"The partition key of {resource} is null"));
+
+    private RateLimitLease Count(RateLimitLease lease) => _tally.Count(lease);
+}
+
+/// <summary>A <see cref="ClusterPartitionedLimiter"/> for its adapter: keys are strings, permits are slots, a lease is the <see cref="ConcurrencyLease"/> itself.</summary>
+internal sealed class ClusterPartitionedSubject(ClusterPartitionedLimiter limiter) : IClusterPartitionedRateSubject<string>
+{
+    public string Name => limiter.Name;
+
+    public bool HasRates => false;
+
+    public string Partition(string key) => key;
+
+    public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
+
+    public ClusterAcquireRequest Post(string partition, PermitDemand demand) =>
+        limiter.Post(partition, demand, priority: 0, limiter.Configured.WaitTimeout, ClusterRateLimiter.Source);
+
+    public RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand) => slot;
+
+    public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
+}
+
+/// <summary>A <see cref="ClusterPartitionedModelApiLimiter{TKey}"/> for its adapter: permits are tokens, each acquire one call of the key's partition.</summary>
+/// <typeparam name="TKey">The partition key.</typeparam>
+internal sealed class ClusterPartitionedModelApiSubject<TKey>(ClusterPartitionedModelApiLimiter<TKey> limiter) : IClusterPartitionedRateSubject<TKey>
+    where TKey : notnull
+{
+    public string Name => limiter.Name;
+
+    public bool HasRates => true;
+
+    public string Partition(TKey key) => limiter.FormatKey(key);
+
+    public PermitDemand Demand(int permitCount) =>
+        new(1, LimitValidation.EstimatedTokens(permitCount, limiter.Options.TokensPerPeriod, limiter.Name, nameof(permitCount)));
+
+    public ClusterAcquireRequest Post(string partition, PermitDemand demand) =>
+        limiter.Post(partition, demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source);
+
+    public RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand) => new RateLease(limiter.LeaseOf(slot, partition, demand.Tokens));
+
+    public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
+}

@@ -1,0 +1,159 @@
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+
+namespace ActorQueue.Cluster;
+
+/// <summary>What a cluster limiter gives its <see cref="ClusterRateLimiter"/>: its checks, its requests, its leases and its counts.</summary>
+internal interface IClusterRateSubject
+{
+    /// <summary>The limiter's cluster-wide name, for reason phrases.</summary>
+    string Name { get; }
+
+    /// <summary>Whether a limit over time takes part (a model-API limiter): its counts live in the singleton alone.</summary>
+    bool HasRates { get; }
+
+    /// <summary>Free slots cluster-wide, as of this node's last reply from the gatekeeper.</summary>
+    int Available { get; }
+
+    /// <summary>Requests waiting cluster-wide, as of this node's last reply from the gatekeeper.</summary>
+    int Waiting { get; }
+
+    /// <summary>Whether callers on this node hold nothing and wait for nothing (exact).</summary>
+    bool LocallyIdle { get; }
+
+    /// <summary>What <paramref name="permitCount"/> of the adapter's permits (slots, or tokens) ask of the gate.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="permitCount"/> is more than the limiter can ever grant; the error names <c>permitCount</c>.</exception>
+    PermitDemand Demand(int permitCount);
+
+    /// <summary>Sends <paramref name="demand"/> to this node's agent, with the limiter's wait timeout, and returns the request.</summary>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    ClusterAcquireRequest Post(PermitDemand demand);
+
+    /// <summary>The adapter's lease over a granted <paramref name="slot"/>.</summary>
+    RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand);
+}
+
+/// <summary>
+/// A cluster limiter (<see cref="ClusterConcurrencyLimiter"/>, <see cref="ClusterModelApiLimiter"/>) as a
+/// <see cref="RateLimiter"/>, so ASP.NET Core's rate-limiting middleware, Polly's <c>AddRateLimiter</c> and
+/// <c>HttpClient</c> handlers on every node share one cluster-wide limit with every other caller.
+/// </summary>
+/// <remarks>
+/// <para><see cref="RateLimiter.AcquireAsync"/> waits in the gatekeeper's queue (by priority 0, FIFO, the limiter's
+/// wait timeout, which runs on this node); a full queue, an eviction or a timeout gives a failed lease with a reason
+/// phrase and, when the gatekeeper's rates decide it, <see cref="MetadataName.RetryAfter"/>. Cancellation throws.</para>
+/// <para><see cref="RateLimiter.AttemptAcquire"/> never grants: the limit is decided in the cluster singleton, a
+/// network round trip away, and a synchronous caller must not block for it. A zero-permit probe (and a zero-permit
+/// <c>AcquireAsync</c>) says no for the same reason: this node's counts are as of its last reply from the gatekeeper
+/// (a release elsewhere, or here, sends none), so an answer from them could be wrong either way.</para>
+/// <para>The adapter does not own the limiter: disposing it leaves the limiter running.</para>
+/// </remarks>
+internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimiter
+{
+    /// <summary>Who asks, in the gatekeeper's rejection messages and traces.</summary>
+    internal const string Source = "rate-limiter";
+
+    /// <summary>The leases handed out.</summary>
+    private readonly LeaseTally _tally = new();
+
+    private readonly IdleClock _idle = new();
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// For a concurrency limit: how long callers on this node have held and waited for nothing. A limit with rates is
+    /// never idle (a spent bucket still limits), as the local model-API adapter.
+    /// </remarks>
+    public override TimeSpan? IdleDuration => _idle.Read(!subject.HasRates && subject.LocallyIdle);
+
+    /// <inheritdoc />
+    /// <remarks>Available permits and queued callers are cluster-wide, as of this node's last reply from the gatekeeper; the lease totals are this adapter's.</remarks>
+    public override RateLimiterStatistics GetStatistics() => _tally.Statistics(subject.Available, subject.Waiting);
+
+    /// <inheritdoc />
+    protected override RateLimitLease AttemptAcquireCore(int permitCount)
+    {
+        if (permitCount > 0)
+        {
+            subject.Demand(permitCount);
+        }
+
+        return Count(ClusterRateLeases.WouldBlock(subject.Name, permitCount));
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    {
+        if (permitCount == 0)
+        {
+            return AttemptAcquireCore(0);
+        }
+
+        var demand = subject.Demand(permitCount);
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = subject.Post(demand);
+        try
+        {
+            return Count(subject.Leased(await request.WaitAsync(cancellationToken).ConfigureAwait(false), demand));
+        }
+        catch (Exception error) when (ClusterRateLeases.IsRefusal(error))
+        {
+            return Count(RateLease.Failed(error.Message, request.RetryAfter));
+        }
+    }
+
+    private RateLimitLease Count(RateLimitLease lease) => _tally.Count(lease);
+}
+
+/// <summary>The leases the cluster adapters give without a grant: the probe's answer and a synchronous attempt's refusal.</summary>
+internal static class ClusterRateLeases
+{
+    /// <summary>Whether <paramref name="error"/> is a refusal an adapter answers with a failed lease rather than throws.</summary>
+    public static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException;
+
+    /// <summary>A synchronous attempt or a zero-permit probe: never granted, since the grant is decided a network round trip away.</summary>
+    public static RateLimitLease WouldBlock(string name, int permitCount) => RateLease.Failed(permitCount == 0
+        ? $"Cluster limiter {name} decides in the cluster singleton, a network round trip away; this node cannot tell whether a permit is free now"
+        : $"Cluster limiter {name} grants in the cluster singleton, a network round trip away; a caller that will not wait gets nothing. AcquireAsync waits for it", null);
+}
+
+/// <summary>A <see cref="ClusterConcurrencyLimiter"/> for <see cref="ClusterRateLimiter"/>: permits are slots, a lease is the <see cref="ConcurrencyLease"/> itself.</summary>
+internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limiter) : IClusterRateSubject
+{
+    public string Name => limiter.Name;
+
+    public bool HasRates => false;
+
+    public int Available => limiter.AvailableCount;
+
+    public int Waiting => limiter.WaitingCount;
+
+    public bool LocallyIdle => limiter.LocalRunningCount == 0 && limiter.LocalWaitingCount == 0;
+
+    public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
+
+    public ClusterAcquireRequest Post(PermitDemand demand) => limiter.Post(demand, priority: 0, limiter.WaitTimeout, ClusterRateLimiter.Source);
+
+    public RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand) => slot;
+}
+
+/// <summary>A <see cref="ClusterModelApiLimiter"/> for <see cref="ClusterRateLimiter"/>: permits are tokens, each acquire one call (a slot and a request).</summary>
+internal sealed class ClusterModelApiSubject(ClusterModelApiLimiter limiter, ClusterConcurrencyLimiter slots, ITokenSettler settler) : IClusterRateSubject
+{
+    public string Name => limiter.Name;
+
+    public bool HasRates => true;
+
+    public int Available => slots.AvailableCount;
+
+    public int Waiting => slots.WaitingCount;
+
+    public bool LocallyIdle => slots.LocalRunningCount == 0 && slots.LocalWaitingCount == 0;
+
+    public PermitDemand Demand(int permitCount) =>
+        new(1, LimitValidation.EstimatedTokens(permitCount, limiter.Options.TokensPerPeriod, limiter.Name, nameof(permitCount)));
+
+    public ClusterAcquireRequest Post(PermitDemand demand) => slots.Post(demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source);
+
+    public RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand) => new RateLease(new ModelApiLease(slot, demand.Tokens, settler));
+}
