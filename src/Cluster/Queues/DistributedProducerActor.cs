@@ -103,10 +103,14 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 
     private void HandlePut(PutItem put)
     {
-        var id = Register(put);
+        Register(put);
         PublishOutstanding();
-        Send(new RemoteEnqueue(_router.Epoch, [id], [put.Payload], put.TimeoutMs, _capacity) { Traces = put.Trace is null ? [] : [put.Trace] });
+        SendPut(put);
     }
+
+    /// <summary>Sends one registered put to the router, waiting for space up to its timeout.</summary>
+    private void SendPut(PutItem put) =>
+        Send(new RemoteEnqueue(_router.Epoch, [put.ItemId], [put.Payload], put.TimeoutMs, _capacity) { Traces = put.Trace is null ? [] : [put.Trace] });
 
     /// <summary>A chunk of a batch: one message to the router for all of it, each item waiting for space as long as it takes.</summary>
     private void HandlePutBatch(PutBatch batch)
@@ -187,12 +191,30 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         PublishOutstanding();
     }
 
-    /// <summary>A router incarnation asks for this node's items: follow it from now on and hand it every item without a result.</summary>
+    /// <summary>
+    /// A router incarnation asks for this node's items: follow it from now on and hand it every item without a result.
+    /// A producer that followed no incarnation before sent its puts with epoch 0, which every router drops: none was
+    /// ever accepted, so they go to the new router as ordinary puts after an empty announcement, and meet the queue's
+    /// bound and their wait for space (announced items are queued past the bound, as accepted ones must be). Their wait
+    /// starts again there: a put may wait up to its timeout plus the round trip of its first contact.
+    /// </summary>
     private void HandleRecover(RecoverQueue message)
     {
+        var firstContact = _router.Epoch == 0;
         _router.Follow(Context, Sender, message.Epoch);
         var ids = _outstanding.Keys.Order().ToArray(); // put order: ids ascend
         var puts = Array.ConvertAll(ids, id => _outstanding[id]);
+        if (firstContact)
+        {
+            Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [], []));
+            foreach (var put in puts)
+            {
+                SendPut(put);
+            }
+
+            return;
+        }
+
         Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, ids, Array.ConvertAll(puts, put => put.Payload)) { Traces = Traces(puts) });
     }
 
