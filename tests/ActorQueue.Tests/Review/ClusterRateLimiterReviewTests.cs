@@ -235,7 +235,7 @@ public sealed class ClusterRateLimiterReviewTests
         using var one = await first.WaitAsync(ClusterNodes.StepTimeout);
         Assert.True(one.IsAcquired);
         var status = await StatusUntilAsync(limiter, s => s.Running == 1 && !s.Recovering);
-        Assert.Equal(0, status!.Waiting); // max_queued 0: nobody may wait, the second is refused
+        Assert.True(status!.Waiting == 0, $"max_queued is 0, yet {status.Waiting} of the limiter's first requests wait at its gatekeeper");
         using var two = await second.WaitAsync(ClusterNodes.StepTimeout);
         Assert.False(two.IsAcquired);
     }
@@ -247,14 +247,114 @@ public sealed class ClusterRateLimiterReviewTests
         var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).PartitionedLimiter("first-bound-keys", maxRunning: 1, maxQueued: 0, Hour);
         var adapter = limiter.AsPartitionedRateLimiter<string>(resource => resource);
 
-        var first = adapter.AcquireAsync("k").AsTask();
-        var second = adapter.AcquireAsync("k").AsTask();
+        var burst = Enumerable.Range(0, 5).Select(_ => adapter.AcquireAsync("k").AsTask()).ToList(); // a tenant's first burst
 
-        using var one = await first.WaitAsync(ClusterNodes.StepTimeout);
-        Assert.True(one.IsAcquired);
         var status = await StatusUntilAsync(limiter, "k", s => s.Running == 1 && !s.Recovering);
-        Assert.Equal(0, status!.Waiting); // max_queued 0: nobody may wait, the second is refused
-        using var two = await second.WaitAsync(ClusterNodes.StepTimeout);
-        Assert.False(two.IsAcquired);
+        Assert.True(status!.Waiting == 0, $"max_queued is 0, yet {status.Waiting} of the key's first requests wait at its gatekeeper");
+        var leases = await Task.WhenAll(burst).WaitAsync(ClusterNodes.StepTimeout);
+        Assert.Equal(4, leases.Count(lease => !lease.IsAcquired));
+    }
+
+    [Fact]
+    public async Task More_permits_than_a_shrunk_partition_has_are_refused_naming_permit_count()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).PartitionedLimiter("shrunk-keys", maxRunning: 2, maxQueued: null, Hour);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(resource => resource);
+        using (var warm = await Within(adapter.AcquireAsync("a")))
+        {
+            limiter.Resize("a", maxRunning: 1);
+            await StatusUntilAsync(limiter, "a", status => status.MaxRunning == 1);
+        }
+
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Within(adapter.AcquireAsync("a", 2)));
+
+        Assert.Equal("permitCount", error.ParamName); // RateLimiter's parameter, as the adapter's own check names it
+    }
+
+    [Fact]
+    public async Task A_model_api_adapter_asking_more_tokens_than_the_gatekeepers_period_is_told_so_in_tokens()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var first = ActorQueueCluster.Get(cluster.Nodes[0]).ModelApiLimiter("llm-tokens", new ModelApiLimiterOptions(2, 10, tokensPerPeriod: 100, Hour));
+        using (await Within(first.AcquireAsync(1)))
+        {
+        }
+
+        var later = ActorQueueCluster.Get(cluster.Nodes[1]).ModelApiLimiter("llm-tokens", new ModelApiLimiterOptions(2, 10, tokensPerPeriod: 1000, Hour));
+
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Within(later.AsRateLimiter().AcquireAsync(500)));
+
+        Assert.DoesNotContain("max_running", error.Message, StringComparison.Ordinal); // 500 tokens against 100 tokens a period, not slots
+        Assert.Equal("permitCount", error.ParamName);
+    }
+
+    [Fact]
+    public async Task A_partitioned_adapters_statistics_follow_a_resized_partition_and_its_waiters()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var limiters = cluster.Nodes.Select(node => ActorQueueCluster.Get(node).PartitionedLimiter("stats-keys", maxRunning: 2, maxQueued: null, Hour)).ToList();
+        var adapter = limiters[1].AsPartitionedRateLimiter<string>(resource => resource);
+        using var first = await Within(adapter.AcquireAsync("a"));
+        limiters[0].Resize("a", maxRunning: 1);
+        await StatusUntilAsync(limiters[0], "a", status => status.MaxRunning == 1);
+        var waiting = adapter.AcquireAsync("a").AsTask();
+        await StatusUntilAsync(limiters[0], "a", status => status is { Running: 1, Waiting: 1 });
+
+        var statistics = adapter.GetStatistics("a")!;
+
+        Assert.Equal((0L, 1L), (statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount)); // as this node heard with its queued reply
+        first.Dispose();
+        using var second = await waiting.WaitAsync(ClusterNodes.StepTimeout);
+        Assert.True(second.IsAcquired);
+    }
+
+    [Fact]
+    public async Task A_model_api_adapter_refused_for_a_busy_slot_with_rates_to_spare_has_no_retry_after()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var options = new ModelApiLimiterOptions(maxConcurrent: 1, requestsPerPeriod: 100, tokensPerPeriod: 1000, Hour) { MaxQueued = 0 };
+        var limiters = cluster.Nodes.Select(node => ActorQueueCluster.Get(node).ModelApiLimiter("llm-busy", options)).ToList();
+        using var held = await Within(limiters[0].AcquireAsync(1));
+
+        using var refused = await Within(limiters[1].AsRateLimiter().AcquireAsync(1));
+
+        Assert.False(refused.IsAcquired);
+        Assert.False(refused.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan retry), $"only a release frees the slot, yet the lease says retry after {retry}");
+    }
+
+    [Fact]
+    public async Task Adapter_callers_cancelling_at_any_moment_on_two_nodes_leave_nothing_held()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var limiters = cluster.Nodes.Select(node => ActorQueueCluster.Get(node).Limiter("churn", maxRunning: 2)).ToList();
+        var keyed = cluster.Nodes.Select(node => ActorQueueCluster.Get(node).PartitionedLimiter("churn-keys", maxRunning: 2, maxQueued: null, Hour)).ToList();
+        var calls = new List<Task>();
+        for (var i = 0; i < 60; i++)
+        {
+            var node = i % 2;
+            var cancelAfter = TimeSpan.FromMilliseconds(i % 7);
+            calls.Add(CallAsync(cancel => limiters[node].AsRateLimiter().AcquireAsync(1 + (i % 2), cancel), cancelAfter));
+            calls.Add(CallAsync(cancel => keyed[node].AsPartitionedRateLimiter<string>(resource => resource).AcquireAsync("k", 1 + (i % 2), cancel), cancelAfter));
+        }
+
+        await Task.WhenAll(calls).WaitAsync(ClusterNodes.StepTimeout);
+
+        await StatusUntilAsync(limiters[0], status => status is { Running: 0, Waiting: 0 });
+        await StatusUntilAsync(keyed[0], "k", status => status is { Running: 0, Waiting: 0 });
+        await Poll.UntilAsync(() => limiters.All(limiter => limiter is { LocalRunningCount: 0, LocalWaitingCount: 0 }), ClusterNodes.StepTimeout, "nothing held or waiting on either node");
+
+        static async Task CallAsync(Func<CancellationToken, ValueTask<RateLimitLease>> acquire, TimeSpan cancelAfter)
+        {
+            using var cancel = new CancellationTokenSource(cancelAfter);
+            try
+            {
+                using var lease = await acquire(cancel.Token);
+                await Task.Yield();
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
     }
 }
