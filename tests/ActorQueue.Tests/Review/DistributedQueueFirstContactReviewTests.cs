@@ -1,0 +1,330 @@
+using System.Collections.Concurrent;
+using ActorQueue.Cluster;
+using ActorQueue.Tests.Cluster;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Review of bdbf719 (a producer's first contact with a router incarnation re-sends its puts as ordinary puts, so they
+/// meet <c>maxSize</c>), on whole clusters: what the change promises for a fresh handle with many puts in flight.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class DistributedQueueFirstContactReviewTests
+{
+    /// <summary>
+    /// A fresh handle on another node puts, in one go, into a queue with room for one: a zero-timeout put, an infinite
+    /// one, another zero-timeout put, an infinite one and a batch of two. As ordinary puts: the first takes the room,
+    /// the second zero-timeout put is refused (a put waits before it), every other waits and runs in put order; each
+    /// put is counted once.
+    /// </summary>
+    [Fact]
+    public Task A_fresh_handles_mixed_puts_on_a_nearly_full_queue_meet_the_bound_in_put_order() => MixedPutsAsync(durability: null);
+
+    /// <summary>The same on a durable router (its puts are acknowledged once written).</summary>
+    [Fact]
+    public async Task A_fresh_handles_mixed_puts_on_a_nearly_full_durable_queue_meet_the_bound_in_put_order()
+    {
+        var folder = Directory.CreateTempSubdirectory("actorqueue-review-first-contact-").FullName;
+        try
+        {
+            await MixedPutsAsync(new ActorQueue.Actors.QueueDurability { StoragePath = Path.Combine(folder, "queues.db") });
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // SQLite's pool may still hold the file for an instant.
+            }
+        }
+    }
+
+    private static async Task MixedPutsAsync(ActorQueue.Actors.QueueDurability? durability)
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2, durability: durability);
+        const string name = "first-contact-mixed";
+        await using var first = ActorQueueCluster.Get(cluster.Nodes[0]).WorkQueue<string, string>(name, maxSize: 3);
+        Assert.NotNull(await first.SubmitAsync("fill-1", TimeSpan.Zero).WaitAsync(ClusterNodes.StepTimeout));
+        Assert.NotNull(await first.SubmitAsync("fill-2", TimeSpan.Zero).WaitAsync(ClusterNodes.StepTimeout));
+        await using var late = ActorQueueCluster.Get(cluster.Nodes[1]).WorkQueue<string, string>(name, maxSize: 3);
+
+        var a = late.SubmitAsync("a", TimeSpan.Zero);
+        var b = late.SubmitAsync("b", Timeout.InfiniteTimeSpan);
+        var c = late.SubmitAsync("c", TimeSpan.Zero);
+        var d = late.SubmitAsync("d", Timeout.InfiniteTimeSpan);
+        var batch = late.BatchProcessAsync(["e", "f"]);
+
+        Assert.NotNull(await a.WaitAsync(ClusterNodes.StepTimeout));
+        Assert.Null(await c.WaitAsync(ClusterNodes.StepTimeout));
+        Assert.False(b.IsCompleted);
+        var ran = new ConcurrentQueue<string>();
+        await using var workers = ActorQueueCluster.Get(cluster.Nodes[0]).RegisterWorkers<string, string>(name, (item, _) =>
+        {
+            ran.Enqueue(item);
+            return Task.FromResult(item);
+        });
+        Assert.NotNull(await b.WaitAsync(ClusterNodes.StepTimeout));
+        Assert.NotNull(await d.WaitAsync(ClusterNodes.StepTimeout));
+        await batch.WaitAsync(ClusterNodes.StepTimeout);
+        await late.JoinAsync().WaitAsync(ClusterNodes.StepTimeout);
+        await first.JoinAsync().WaitAsync(ClusterNodes.StepTimeout);
+
+        Assert.Equal(["fill-1", "fill-2", "a", "b", "d", "e", "f"], ran.ToArray());
+        var metrics = late.Metrics;
+        Assert.Equal((5L, 1L, 5L, 0L, 0), (metrics.Accepted, metrics.Rejected, metrics.Succeeded, metrics.Duplicates, metrics.Outstanding));
+    }
+
+    /// <summary>
+    /// The router's node leaves while a fresh handle's puts (zero, finite and infinite timeouts) are in flight: every put
+    /// is answered, every accepted one gets a result, and each is counted once.
+    /// </summary>
+    [Fact]
+    public Task A_fresh_handles_puts_racing_a_hand_over_are_each_answered_and_accepted_ones_run() => RaceHandOverAsync(crash: false);
+
+    /// <summary>The same when the router's node crashes.</summary>
+    [Fact]
+    public Task A_fresh_handles_puts_racing_a_router_crash_are_each_answered_and_accepted_ones_run() => RaceHandOverAsync(crash: true);
+
+    private static async Task RaceHandOverAsync(bool crash)
+    {
+        await using var cluster = await ClusterNodes.StartAsync(3);
+        const string name = "first-contact-hand-over";
+        await using var filler = ActorQueueCluster.Get(cluster.Nodes[1]).WorkQueue<int, int>(name, maxSize: 4);
+        Assert.NotNull(await filler.SubmitAsync(-1, TimeSpan.Zero).WaitAsync(ClusterNodes.StepTimeout));
+        await using var late = ActorQueueCluster.Get(cluster.Nodes[2]).WorkQueue<int, int>(name, maxSize: 4);
+
+        var puts = new List<Task<DistributedItem<int>?>>();
+        for (var i = 0; i < 30; i++)
+        {
+            puts.Add(late.SubmitAsync(i, (i % 3) switch { 0 => TimeSpan.Zero, 1 => TimeSpan.FromMilliseconds(50), _ => Timeout.InfiniteTimeSpan }));
+        }
+
+        var leaving = crash ? cluster.CrashAsync(cluster.Nodes[0]) : cluster.LeaveAsync(cluster.Nodes[0]);
+        await using var workers = ActorQueueCluster.Get(cluster.Nodes[1]).RegisterWorkers<int, int>(name, (item, _) => Task.FromResult(item));
+        await leaving;
+        var answered = await Task.WhenAll(puts).WaitAsync(ClusterNodes.StepTimeout);
+        var accepted = answered.OfType<DistributedItem<int>>().ToArray();
+        await Task.WhenAll(accepted.Select(item => item.Completion)).WaitAsync(ClusterNodes.StepTimeout);
+        await late.JoinAsync().WaitAsync(ClusterNodes.StepTimeout);
+
+        var metrics = late.Metrics;
+        Assert.Equal(accepted.Length, metrics.Accepted);
+        Assert.Equal(30 - accepted.Length, metrics.Rejected);
+        Assert.Equal(0, metrics.Outstanding);
+    }
+}
+
+/// <summary>
+/// Review of bdbf719 with a production producer agent and router on one node, the singleton's hand-overs played by
+/// hand (a probe stands for an incarnation that is lost): deterministic versions of the races a hand-over opens.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class DistributedQueueFirstContactReviewTestsOnOneNode : OneNodeClusterTest
+{
+    private const string Name = "handed-over";
+
+    /// <summary>
+    /// A fresh producer's zero-timeout put reaches a router that drops it (epoch 0) and asks the producer to announce;
+    /// the router is lost before the producer's answer (an empty announcement and the put, sent again) reaches it. No
+    /// router ever saw the put, yet the next incarnation, whose queue is full, is handed it in an announcement and
+    /// queues it past maxSize: the fix keys "first contact" on epoch 0, which the lost incarnation's request has already
+    /// replaced, so the put takes the pre-bdbf719 path after all.
+    /// </summary>
+    [Fact]
+    public async Task A_first_contact_whose_router_is_lost_before_the_resent_puts_arrive_still_meets_the_bound()
+    {
+        var router = await FullRouterAsync();
+        var hub = Kit.CreateTestProbe();
+        var producer = Node.ActorOf(DistributedProducerActor.Props(Name, 1, hub.Ref, new ProducerCounts(), TimeSpan.FromHours(1)));
+        var put = new PutItem("\"zero timeout\"", 0);
+        producer.Tell(put);
+        Assert.Equal(0, ((RemoteEnqueue)(await hub.ExpectMsgAsync<QueueEnvelope>()).Message).Epoch); // dropped by the lost router
+
+        // The lost incarnation asked the producer to announce; its answer goes nowhere.
+        var lost = Kit.CreateTestProbe();
+        lost.Send(producer, new RecoverQueue(Name, 42));
+        Assert.Empty((await lost.ExpectMsgAsync<ProducerAnnounce>()).ItemIds);
+        await lost.ExpectMsgAsync<RemoteEnqueue>();
+        Assert.True(await lost.Ref.GracefulStop(ClusterNodes.StepTimeout));
+
+        // Its hello reaches the new incarnation, which asks it to announce.
+        var hello = await hub.ExpectMsgAsync<QueueEnvelope>();
+        router.Tell(hello.Message, producer);
+
+        Assert.False(await put.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout)); // refused: the queue is full
+        Assert.Equal(1, (await router.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, ClusterNodes.StepTimeout)).Queued);
+    }
+
+    /// <summary>
+    /// The same cause as bdbf719's defect, for a producer that followed an incarnation before: a put made after that
+    /// incarnation was lost (so no router can have accepted it) goes with the lost epoch, which the new router drops;
+    /// it then reaches the router in the producer's announcement and is queued past maxSize, a zero-timeout put on a
+    /// full queue accepted.
+    /// </summary>
+    [Fact]
+    public async Task A_put_made_while_no_router_is_followed_after_a_hand_over_meets_the_bound()
+    {
+        var router = await FullRouterAsync();
+        var hub = Kit.CreateTestProbe();
+        var producer = Node.ActorOf(DistributedProducerActor.Props(Name, 1, hub.Ref, new ProducerCounts(), TimeSpan.FromHours(1)));
+        var lost = Kit.CreateTestProbe();
+        lost.Send(producer, new RecoverQueue(Name, 42));
+        await lost.ExpectMsgAsync<ProducerAnnounce>();
+        Assert.True(await lost.Ref.GracefulStop(ClusterNodes.StepTimeout));
+        await Poll.UntilAsync(() => ThroughHub(producer, hub), ClusterNodes.StepTimeout, "the producer took the loss: it sends through the hub again");
+
+        var put = new PutItem("\"zero timeout\"", 0);
+        producer.Tell(put);
+        var enqueue = await hub.FishForMessageAsync<QueueEnvelope>(envelope => envelope.Message is RemoteEnqueue, ClusterNodes.StepTimeout);
+        router.Tell(enqueue.Message, producer);
+
+        Assert.False(await put.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout)); // refused: the queue is full
+        Assert.Equal(1, (await router.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, ClusterNodes.StepTimeout)).Queued);
+    }
+
+    /// <summary>
+    /// A fresh producer's first contact is with the new incarnation; the lost incarnation's request to announce (sent
+    /// before it was lost, by another path) arrives after it. The producer follows the lost one, and when it learns of
+    /// the loss its hello to the new one is not answered (it announced itself there already): every later put goes with
+    /// the lost epoch, is dropped, and is never answered — a zero-timeout put neither accepted nor refused.
+    /// </summary>
+    [Fact]
+    public async Task A_late_request_of_a_lost_incarnation_after_the_first_contact_does_not_strand_later_puts()
+    {
+        var router = Node.ActorOf(DistributedRouterActor.Props(Name, capacity: 5, maxDeliveries: 3), "router-" + Name);
+        var hub = Kit.CreateTestProbe();
+        var producer = Node.ActorOf(DistributedProducerActor.Props(Name, 5, hub.Ref, new ProducerCounts(), TimeSpan.FromHours(1)));
+        var firstPut = new PutItem("\"first\"", -1);
+        producer.Tell(firstPut);
+        router.Tell((await hub.ExpectMsgAsync<QueueEnvelope>()).Message, producer);
+        Assert.True(await firstPut.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout)); // first contact with the new incarnation
+
+        var lost = Kit.CreateTestProbe();
+        lost.Send(producer, new RecoverQueue(Name, 42));
+        await lost.ExpectMsgAsync<ProducerAnnounce>();
+        Assert.True(await lost.Ref.GracefulStop(ClusterNodes.StepTimeout));
+        router.Tell((await hub.ExpectMsgAsync<QueueEnvelope>()).Message, producer); // its hello
+
+        var later = new PutItem("\"later\"", 0);
+        producer.Tell(later);
+        router.Tell((await hub.ExpectMsgAsync<QueueEnvelope>()).Message, producer);
+
+        Assert.True(await later.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout));
+    }
+
+    /// <summary>
+    /// A second request of the same incarnation (through the node's host, after the direct one) reaches the fresh
+    /// producer after its first contact: its full announcement is ignored by the router (announced already), so the
+    /// waiting put still waits and the refused one stays refused, nothing is queued past the bound or twice.
+    /// </summary>
+    [Fact]
+    public async Task A_second_request_of_the_same_incarnation_after_the_first_contact_changes_nothing()
+    {
+        var router = await FullRouterAsync();
+        var hub = Kit.CreateTestProbe();
+        var counts = new ProducerCounts();
+        var producer = Node.ActorOf(DistributedProducerActor.Props(Name, 1, hub.Ref, counts, TimeSpan.FromHours(1)));
+        var waiting = new PutItem("\"waits\"", -1);
+        var refused = new PutItem("\"refused\"", 0);
+        producer.Tell(waiting);
+        producer.Tell(refused);
+        router.Tell((await hub.ExpectMsgAsync<QueueEnvelope>()).Message, producer);
+        router.Tell((await hub.ExpectMsgAsync<QueueEnvelope>()).Message, producer);
+        Assert.False(await refused.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout));
+        Assert.Equal(1, (await router.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, ClusterNodes.StepTimeout)).WaitingPuts);
+
+        var stranger = Kit.CreateTestProbe();
+        router.Tell(new AgentHello(0), stranger); // for the epoch
+        var recover = await stranger.ExpectMsgAsync<RecoverQueue>(ClusterNodes.StepTimeout);
+        producer.Tell(recover, router);
+        var status = await producer.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, ClusterNodes.StepTimeout); // after its announcement
+        Assert.Equal((1, 1), (status.Queued, status.WaitingPuts));
+        Assert.False(waiting.Accepted.Task.IsCompleted);
+        Assert.Equal((0L, 1L), (counts.Accepted, counts.Rejected));
+    }
+
+    /// <summary>
+    /// A fresh producer's put, sent again at its first contact, waits for space at a router whose node then leaves; that
+    /// router's refusal (the put's timeout ran out there before it stopped) reaches the producer after the next
+    /// incarnation's request (another sender, another path: no order between them). The producer has announced the put
+    /// to the new router, which queues it; the refusal then tells the caller "not taken" — yet the item is queued and
+    /// will run (its result then counts as a duplicate). A put reported refused must not be processed.
+    /// </summary>
+    [Fact]
+    public async Task A_refusal_of_a_lost_router_that_arrives_after_the_put_was_announced_to_the_next_does_not_leave_it_queued()
+    {
+        var router = Node.ActorOf(DistributedRouterActor.Props(Name, capacity: 5, maxDeliveries: 3), "router-" + Name);
+        var hub = Kit.CreateTestProbe();
+        var counts = new ProducerCounts();
+        var producer = Node.ActorOf(DistributedProducerActor.Props(Name, 5, hub.Ref, counts, TimeSpan.FromHours(1)));
+        var put = new PutItem("\"waits at the lost router\"", 50);
+        producer.Tell(put);
+        await hub.ExpectMsgAsync<QueueEnvelope>(); // epoch 0: dropped
+        var lost = Kit.CreateTestProbe();
+        lost.Send(producer, new RecoverQueue(Name, 42));
+        await lost.ExpectMsgAsync<ProducerAnnounce>();
+        var resent = await lost.ExpectMsgAsync<RemoteEnqueue>(); // it waits there for space, then times out
+
+        var stranger = Kit.CreateTestProbe();
+        router.Tell(new AgentHello(0), stranger); // for the new incarnation's epoch
+        var recover = await stranger.ExpectMsgAsync<RecoverQueue>(ClusterNodes.StepTimeout);
+        producer.Tell(recover, router); // the new incarnation's request ...
+        lost.Send(producer, new EnqueueFull(resent.ItemIds[0])); // ... before the lost one's refusal
+
+        var accepted = await put.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout);
+        var status = await producer.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, ClusterNodes.StepTimeout); // after its announcement
+        Assert.Equal((accepted ? 1 : 0, accepted ? 0L : 1L), (status.Queued, counts.Rejected));
+    }
+
+    /// <summary>
+    /// The same race for a put made after the first contact (the producer follows the router that is then lost): the
+    /// cause is older than bdbf719, which exposes the first puts of a handle to it (they were never refused before).
+    /// </summary>
+    [Fact]
+    public async Task A_refusal_of_a_lost_router_that_arrives_after_a_later_put_was_announced_to_the_next_does_not_leave_it_queued()
+    {
+        var router = Node.ActorOf(DistributedRouterActor.Props(Name, capacity: 5, maxDeliveries: 3), "router-" + Name);
+        var hub = Kit.CreateTestProbe();
+        var counts = new ProducerCounts();
+        var producer = Node.ActorOf(DistributedProducerActor.Props(Name, 5, hub.Ref, counts, TimeSpan.FromHours(1)));
+        var lost = Kit.CreateTestProbe();
+        lost.Send(producer, new RecoverQueue(Name, 42));
+        await lost.ExpectMsgAsync<ProducerAnnounce>();
+        var put = new PutItem("\"waits at the lost router\"", 50);
+        producer.Tell(put);
+        var sent = await lost.ExpectMsgAsync<RemoteEnqueue>(); // it waits there for space, then times out
+
+        var stranger = Kit.CreateTestProbe();
+        router.Tell(new AgentHello(0), stranger); // for the new incarnation's epoch
+        var recover = await stranger.ExpectMsgAsync<RecoverQueue>(ClusterNodes.StepTimeout);
+        producer.Tell(recover, router); // the new incarnation's request ...
+        lost.Send(producer, new EnqueueFull(sent.ItemIds[0])); // ... before the lost one's refusal
+
+        var accepted = await put.Accepted.Task.WaitAsync(ClusterNodes.StepTimeout);
+        var status = await producer.Ask<DistributedQueueStatus>(GetQueueStatus.Instance, ClusterNodes.StepTimeout); // after its announcement
+        Assert.Equal((accepted ? 1 : 0, accepted ? 0L : 1L), (status.Queued, counts.Rejected));
+    }
+
+    /// <summary>A router for <see cref="Name"/> with capacity 1, filled by a probe producer's announced item.</summary>
+    private async Task<IActorRef> FullRouterAsync()
+    {
+        var router = Node.ActorOf(DistributedRouterActor.Props(Name, capacity: 1, maxDeliveries: 3), "router-" + Name);
+        var filler = Kit.CreateTestProbe();
+        router.Tell(new AgentHello(0), filler);
+        var epoch = (await filler.ExpectMsgAsync<RecoverQueue>(ClusterNodes.StepTimeout)).Epoch;
+        router.Tell(new ProducerAnnounce(epoch, 1, [1], ["\"fills it\""]), filler);
+        await filler.ExpectMsgAsync<EnqueueAccepted>(ClusterNodes.StepTimeout);
+        return router;
+    }
+
+    /// <summary>Whether a status ask of the producer goes through the hub now (else to the incarnation it follows).</summary>
+    private bool ThroughHub(IActorRef producer, Akka.TestKit.TestProbe hub)
+    {
+        Kit.CreateTestProbe().Send(producer, GetQueueStatus.Instance);
+        return hub.ReceiveOne(TimeSpan.FromMilliseconds(100)) is QueueEnvelope { Message: GetQueueStatus };
+    }
+}
