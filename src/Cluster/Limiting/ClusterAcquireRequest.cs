@@ -24,6 +24,13 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// <inheritdoc />
     public override TimeSpan? Timeout { get; } = timeout;
 
+    /// <summary>
+    /// The caller's name for what it asked (<c>permits</c>, <c>estimatedTokens</c>, a <c>RateLimiter</c>'s
+    /// <c>permitCount</c>), for the error when the gatekeeper finds it more than it can ever grant; <c>null</c> for the
+    /// facade's own name.
+    /// </summary>
+    public string? ArgumentName { get; init; }
+
     /// <summary>The partition key, for a partitioned limiter's request; <c>null</c> otherwise.</summary>
     public string? Partition { get; init; }
 

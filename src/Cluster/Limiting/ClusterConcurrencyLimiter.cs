@@ -141,10 +141,10 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
 
     /// <summary>Sends a checked request to this node's agent and returns it, for a caller that reads more of its outcome than the lease (its <c>RetryAfter</c>).</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
-    internal ClusterAcquireRequest Post(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source)
+    internal ClusterAcquireRequest Post(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ThrowIfDisposed();
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent);
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName };
         Agent.Tell(request, ActorRefs.NoSender);
         return request;
     }

@@ -57,15 +57,21 @@ internal sealed partial class ClusterGatekeeperActor
         Become(Serving);
         Stash.UnstashAll();
         _gate.Open();
+        foreach (var waiter in _firstContacts)
+        {
+            _gate.Offer(waiter); // granted if it fits and nobody ranks before it, else queued within the bound, else refused
+        }
+
+        _firstContacts.Clear();
     }
 
     /// <summary>
     /// Takes an agent's first announcement to this incarnation: its leases count with their permits, its waits queue
     /// behind those already waiting (oldest first, past the queue bound: they were accepted before), and a newer
     /// resized limit than this incarnation knows becomes the limit. The waits of an agent's first contact with any
-    /// incarnation were never accepted: a serving gatekeeper offers them as newcomers once the announcement is in, so
-    /// they meet the queue bound (a recovering one queues them as it queues every announced wait, since its closed gate
-    /// would turn away any newcomer under a small bound).
+    /// incarnation were never accepted: they are offered as newcomers, so they meet the queue bound — by a serving
+    /// gatekeeper once the announcement is in, by a recovering one once its gate opens (<see cref="_firstContacts"/>:
+    /// offered at its closed gate, a small bound would refuse them all, even the first request of a new limiter).
     /// </summary>
     /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
     private bool Adopt(LimiterAnnounce message)
@@ -103,7 +109,6 @@ internal sealed partial class ClusterGatekeeperActor
             _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
         }
 
-        var newcomers = message.FirstContact && open;
         List<RemoteWaiter>? offered = null;
         for (var i = 0; i < message.PendingIds.Length; i++)
         {
@@ -114,9 +119,13 @@ internal sealed partial class ClusterGatekeeperActor
                 var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
                 var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i), TokensAt(message.PendingTokens, i)), priority, mayWait, _replies);
                 agent.Pending.Add(requestId, waiter);
-                if (mayWait && !newcomers)
+                if (mayWait && !message.FirstContact)
                 {
                     _gate.Requeue(waiter);
+                }
+                else if (mayWait && !open)
+                {
+                    _firstContacts.Add(waiter); // offered once the gate opens
                 }
                 else
                 {

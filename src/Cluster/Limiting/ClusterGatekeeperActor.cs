@@ -41,6 +41,13 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>Agents announced to this incarnation, with what each holds and waits for.</summary>
     private readonly Dictionary<IActorRef, AgentRecord> _agents = [];
 
+    /// <summary>
+    /// Waits of agents' first contacts announced while recovering, in arrival order: never accepted by anyone, so they
+    /// are offered as newcomers once the gate opens (offered at a closed gate, a small bound would refuse them all). They
+    /// are in their agents' <see cref="AgentRecord.Pending"/>, not in the gate.
+    /// </summary>
+    private readonly List<RemoteWaiter> _firstContacts = [];
+
     /// <summary>The cluster-wide permits.</summary>
     private readonly PermitPool _slots;
 
@@ -247,7 +254,10 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
         if (agent.Pending.Remove(message.RequestId, out var waiter))
         {
-            _gate.Withdraw(waiter);
+            if (!_firstContacts.Remove(waiter))
+            {
+                _gate.Withdraw(waiter);
+            }
         }
         else if (agent.Held.Remove(message.RequestId, out var held))
         {
@@ -286,6 +296,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
 
         _gate.WithdrawWhere(waiter => ((RemoteWaiter)waiter).Agent == agent);
+        _firstContacts.RemoveAll(waiter => waiter.Agent == agent);
         agent.Pending.Clear();
         if (agent.Held.Count == 0 && agent.Block == 0)
         {

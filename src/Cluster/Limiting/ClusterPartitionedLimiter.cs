@@ -87,10 +87,10 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
 
     /// <summary>Sends a checked request for the partition <paramref name="key"/> to this node's agents and returns it.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
-    internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source)
+    internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = key };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = key, ArgumentName = argumentName };
         _agents.Tell(request, ActorRefs.NoSender);
         return request;
     }

@@ -128,10 +128,10 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
 
     /// <summary>Sends a checked request for <paramref name="partition"/> to this node's agents and returns it.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
-    internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source)
+    internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = partition };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = partition, ArgumentName = argumentName };
         _agents.Tell(request, ActorRefs.NoSender);
         return request;
     }

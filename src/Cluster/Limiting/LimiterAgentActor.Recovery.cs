@@ -9,8 +9,12 @@ internal partial class LimiterAgentActor
     private void HandleRecover(RecoverLimiter message)
     {
         var firstContact = _gatekeeper.Epoch == 0;
-        NoteSuccession(message.Epoch);
-        _gatekeeper.Follow(Context, Sender, message.Epoch);
+        NoteSuccession(message.Epoch); // an incarnation left behind was followed before: noting it again changes nothing
+        if (!_gatekeeper.Follow(Context, Sender, message.Epoch))
+        {
+            return; // a late request of an incarnation this agent left behind
+        }
+
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
         var heldIds = _held.Keys.Where(id => !_fromBlock.Contains(id)).ToArray(); // block leases are in the block
         Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, heldIds, pendingIds, Array.ConvertAll(pendingIds, id => _pending[id].Source))

@@ -279,13 +279,26 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The exception a caller gets for a rejection: what it asked is too large, it may not wait, or the queue is full.</summary>
     private Exception RejectionError(RemoteRejected message, PermitWaiter request) => message.Kind switch
     {
-        PermitRejectionKind.ExceedsLimit => new ArgumentOutOfRangeException("permits", message.Requested,
-            $"permits must be <= max_running ({message.Limit}) of cluster limiter {_name}, got {message.Requested}"),
+        PermitRejectionKind.ExceedsLimit => ExceedsLimit(message, request),
         PermitRejectionKind.WouldWait => new ConcurrencyWaitTimeoutException(_name, TimeSpan.Zero, request.Demand.Permits, request.Source),
         PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(
             $"Evicted from the full wait queue (max_queued {message.MaxQueued}) of cluster limiter {_name} by a request of higher priority"),
         _ => new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name),
     };
+
+    /// <summary>
+    /// A request the gatekeeper can never grant, worded by what exceeds: a model-API call asks one slot, so for it only
+    /// its tokens can exceed the tokens per period; any other request exceeds the permits. The error names the caller's
+    /// parameter (the facade's, or a <c>RateLimiter</c> adapter's <c>permitCount</c>).
+    /// </summary>
+    private ArgumentOutOfRangeException ExceedsLimit(RemoteRejected message, PermitWaiter request)
+    {
+        var tokens = request.Demand.Tokens > 0;
+        var name = (request as ClusterAcquireRequest)?.ArgumentName ?? (tokens ? "estimatedTokens" : "permits");
+        return new ArgumentOutOfRangeException(name, message.Requested, tokens
+            ? $"{name} ({message.Requested}) exceeds tokens per period ({message.Limit}) of cluster limiter {_name}: the call could never be granted"
+            : $"{name} must be <= max_running ({message.Limit}) of cluster limiter {_name}, got {message.Requested}");
+    }
 
     /// <summary>A waiting request's wait timeout passed on this node: it is withdrawn here and at the gatekeeper, and fails.</summary>
     private void HandleWaitExpired(WaitExpired message)

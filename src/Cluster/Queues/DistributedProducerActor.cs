@@ -109,8 +109,11 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>Sends one registered put to the router, waiting for space up to its timeout.</summary>
-    private void SendPut(PutItem put) =>
+    private void SendPut(PutItem put)
+    {
+        put.Offered = _router.Current is not null;
         Send(new RemoteEnqueue(_router.Epoch, [put.ItemId], [put.Payload], put.TimeoutMs, _capacity) { Traces = put.Trace is null ? [] : [put.Trace] });
+    }
 
     /// <summary>A chunk of a batch: one message to the router for all of it, each item waiting for space as long as it takes.</summary>
     private void HandlePutBatch(PutBatch batch)
@@ -121,6 +124,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         {
             ids[i] = Register(batch.Items[i]);
             payloads[i] = batch.Items[i].Payload;
+            batch.Items[i].Offered = _router.Current is not null;
         }
 
         PublishOutstanding();
@@ -146,9 +150,14 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// The router refused a put for want of space. Only the followed router's refusal counts: one from a router this
+    /// producer left (it arrives late, nothing orders two senders' messages) may concern a put already announced to the
+    /// next, which queues it; the caller must not hear "refused" for an item that will run.
+    /// </summary>
     private void HandleFull(EnqueueFull message)
     {
-        if (_outstanding.TryGetValue(message.ItemId, out var put) && !put.Accepted.Task.IsCompleted)
+        if (Sender.Equals(_router.Current) && _outstanding.TryGetValue(message.ItemId, out var put) && !put.Accepted.Task.IsCompleted)
         {
             _outstanding.Remove(message.ItemId);
             Interlocked.Increment(ref _counts.Rejected);
@@ -193,29 +202,30 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// A router incarnation asks for this node's items: follow it from now on and hand it every item without a result.
-    /// A producer that followed no incarnation before sent its puts with epoch 0, which every router drops: none was
-    /// ever accepted, so they go to the new router as ordinary puts after an empty announcement, and meet the queue's
-    /// bound and their wait for space (announced items are queued past the bound, as accepted ones must be). Their wait
-    /// starts again there: a put may wait up to its timeout plus the round trip of its first contact.
+    /// Only puts sent while it followed an incarnation may have been accepted (unanswered, the producer cannot tell), so
+    /// only those are announced: announced items are queued past the bound, as accepted ones must be. A put sent while
+    /// it followed none (its first contact, with epoch 0, or after its router was lost, with that router's epoch) went
+    /// through the hub to an incarnation that drops it: none accepted it, so it goes to the new router as an ordinary put
+    /// after the announcement and meets the bound and its wait for space, which starts again there (up to its timeout
+    /// plus a round trip).
     /// </summary>
     private void HandleRecover(RecoverQueue message)
     {
-        var firstContact = _router.Epoch == 0;
-        _router.Follow(Context, Sender, message.Epoch);
-        var ids = _outstanding.Keys.Order().ToArray(); // put order: ids ascend
-        var puts = Array.ConvertAll(ids, id => _outstanding[id]);
-        if (firstContact)
+        if (!_router.Follow(Context, Sender, message.Epoch))
         {
-            Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [], []));
-            foreach (var put in puts)
-            {
-                SendPut(put);
-            }
-
-            return;
+            return; // a late request of a router this producer left behind
         }
 
-        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, ids, Array.ConvertAll(puts, put => put.Payload)) { Traces = Traces(puts) });
+        var puts = _outstanding.Keys.Order().Select(id => _outstanding[id]).ToList(); // put order: ids ascend
+        var offered = puts.Where(put => put.Offered).ToList();
+        Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. offered.Select(put => put.ItemId)], [.. offered.Select(put => put.Payload)])
+        {
+            Traces = Traces(offered),
+        });
+        foreach (var put in puts.Where(put => !put.Offered))
+        {
+            SendPut(put);
+        }
     }
 
     /// <summary>The puts' trace contexts, one per put; none (an empty array on the wire) when no put is traced.</summary>
@@ -268,6 +278,9 @@ internal sealed class PutItem(string payload, long timeoutMs, ItemTrace? trace =
 
     /// <summary>The producer's id for the item, set when the producer takes it.</summary>
     public long ItemId { get; set; }
+
+    /// <summary>Whether it was last sent while the producer followed a router incarnation (one that may have accepted it); the producer's only.</summary>
+    public bool Offered { get; set; }
 
     /// <summary><c>true</c> when the queue took the item, <c>false</c> on backpressure.</summary>
     public TaskCompletionSource<bool> Accepted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -143,7 +143,11 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
 
     private void HandleRecover(RecoverQueue message)
     {
-        _router.Follow(Context, Sender, message.Epoch);
+        if (!_router.Follow(Context, Sender, message.Epoch))
+        {
+            return; // a late request of a router this worker left behind
+        }
+
         Sender.Tell(new WorkerAnnounce(message.Epoch, _current is not null));
     }
 

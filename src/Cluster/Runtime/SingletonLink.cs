@@ -9,6 +9,16 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> envelope)
 {
+    /// <summary>How many incarnations left behind are remembered: a few hand-overs' worth of late messages.</summary>
+    private const int Remembered = 8;
+
+    /// <summary>
+    /// The incarnations this link followed and saw stop, newest last. Its recover request that arrives late (nothing
+    /// orders messages from two senders) must not be followed, or the agent would follow a dead incarnation, send
+    /// everything with its epoch, and the live one, which it already announced itself to, would drop it all without
+    /// asking again.
+    /// </summary>
+    private readonly Queue<IActorRef> _left = new();
 
     /// <summary>The incarnation followed now; <c>null</c> before the first and after it stopped.</summary>
     public IActorRef? Current { get; private set; }
@@ -16,14 +26,20 @@ internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> env
     /// <summary>That incarnation's epoch; 0 before the first (the last one's after it stopped).</summary>
     public long Epoch { get; private set; }
 
-    /// <summary>Follows the incarnation that sent a recover request.</summary>
-    public void Follow(IActorContext context, IActorRef incarnation, long epoch)
+    /// <summary>Follows the incarnation that sent a recover request, unless it is one this link saw stop.</summary>
+    /// <returns>Whether the agent follows it now and must answer; <c>false</c> for a late request of a stopped incarnation, to ignore.</returns>
+    public bool Follow(IActorContext context, IActorRef incarnation, long epoch)
     {
+        if (_left.Contains(incarnation))
+        {
+            return false;
+        }
+
         if (!incarnation.Equals(Current))
         {
             if (Current is not null)
             {
-                context.Unwatch(Current);
+                context.Unwatch(Current); // not remembered as gone: a switch cannot tell which of the two is the older
             }
 
             Current = incarnation;
@@ -31,6 +47,7 @@ internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> env
         }
 
         Epoch = epoch;
+        return true;
     }
 
     /// <summary>Whether <paramref name="terminated"/> is the followed incarnation; if so, messages go through the proxy again.</summary>
@@ -41,8 +58,18 @@ internal sealed class SingletonLink(IActorRef hubProxy, Func<object, object> env
             return false;
         }
 
+        Leave(terminated);
         Current = null;
         return true;
+    }
+
+    private void Leave(IActorRef incarnation)
+    {
+        _left.Enqueue(incarnation);
+        if (_left.Count > Remembered)
+        {
+            _left.Dequeue();
+        }
     }
 
     /// <summary>

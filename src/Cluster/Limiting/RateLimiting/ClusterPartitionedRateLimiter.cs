@@ -110,7 +110,7 @@ internal sealed class ClusterPartitionedSubject(ClusterPartitionedLimiter limite
     public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
 
     public ClusterAcquireRequest Post(string partition, PermitDemand demand) =>
-        limiter.Post(partition, demand, priority: 0, limiter.Configured.WaitTimeout, ClusterRateLimiter.Source);
+        limiter.Post(partition, demand, priority: 0, limiter.Configured.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
     public RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand) => slot;
 
@@ -132,7 +132,7 @@ internal sealed class ClusterPartitionedModelApiSubject<TKey>(ClusterPartitioned
         new(1, LimitValidation.EstimatedTokens(permitCount, limiter.Options.TokensPerPeriod, limiter.Name, nameof(permitCount)));
 
     public ClusterAcquireRequest Post(string partition, PermitDemand demand) =>
-        limiter.Post(partition, demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source);
+        limiter.Post(partition, demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
     public RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand) => new RateLease(limiter.LeaseOf(slot, partition, demand.Tokens));
 

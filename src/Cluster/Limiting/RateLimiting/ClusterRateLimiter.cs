@@ -54,6 +54,9 @@ internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimi
     /// <summary>Who asks, in the gatekeeper's rejection messages and traces.</summary>
     internal const string Source = "rate-limiter";
 
+    /// <summary><see cref="RateLimiter"/>'s parameter, which an argument error names whether the adapter or the gatekeeper finds it out of range.</summary>
+    internal const string PermitCount = "permitCount";
+
     /// <summary>The leases handed out.</summary>
     private readonly LeaseTally _tally = new();
 
@@ -132,7 +135,7 @@ internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limite
 
     public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
 
-    public ClusterAcquireRequest Post(PermitDemand demand) => limiter.Post(demand, priority: 0, limiter.WaitTimeout, ClusterRateLimiter.Source);
+    public ClusterAcquireRequest Post(PermitDemand demand) => limiter.Post(demand, priority: 0, limiter.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
     public RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand) => slot;
 }
@@ -153,7 +156,7 @@ internal sealed class ClusterModelApiSubject(ClusterModelApiLimiter limiter, Clu
     public PermitDemand Demand(int permitCount) =>
         new(1, LimitValidation.EstimatedTokens(permitCount, limiter.Options.TokensPerPeriod, limiter.Name, nameof(permitCount)));
 
-    public ClusterAcquireRequest Post(PermitDemand demand) => slots.Post(demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source);
+    public ClusterAcquireRequest Post(PermitDemand demand) => slots.Post(demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
     public RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand) => new RateLease(new ModelApiLease(slot, demand.Tokens, settler));
 }
