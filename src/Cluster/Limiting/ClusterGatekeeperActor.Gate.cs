@@ -54,9 +54,9 @@ internal sealed partial class ClusterGatekeeperActor
     {
         System.Diagnostics.Debug.Assert(_slots.InUse == _agents.Values.Sum(agent => agent.Held.Values.Sum(held => (long)held.Permits) + agent.Block),
             "the permits in use are the held leases' and the blocks' permits");
-        System.Diagnostics.Debug.Assert(_gate.Waiting + _firstContacts.Count == _agents.Values.Sum(agent => agent.Pending.Count),
-            "the gate holds every pending request but the first contacts kept for the gate's opening");
-        System.Diagnostics.Debug.Assert(!_gate.IsOpen || _firstContacts.Count == 0, "an open gate has been offered every first contact");
+        System.Diagnostics.Debug.Assert(_gate.Waiting + _newcomers.Count == _agents.Values.Sum(agent => agent.Pending.Count),
+            "the gate holds every pending request but the newcomers kept for the gate's opening");
+        System.Diagnostics.Debug.Assert(!_gate.IsOpen || _newcomers.Count == 0, "an open gate has been offered every newcomer kept for it");
     }
 
     /// <summary>A new incarnation's node host broadcast: to the nodes' agents, and a probe of whether the node runs ActorQueue at all.</summary>

@@ -57,20 +57,21 @@ internal sealed partial class ClusterGatekeeperActor
         Become(Serving);
         Stash.UnstashAll();
         _gate.Open();
-        foreach (var waiter in _firstContacts)
+        foreach (var waiter in _newcomers)
         {
             _gate.Offer(waiter); // granted if it fits and nobody ranks before it, else queued within the bound, else refused
         }
 
-        _firstContacts.Clear();
+        _newcomers.Clear();
     }
 
     /// <summary>
     /// Takes an agent's first announcement to this incarnation: its leases count with their permits, its waits queue
     /// behind those already waiting (oldest first, past the queue bound: they were accepted before), and a newer
-    /// resized limit than this incarnation knows becomes the limit. The waits of an agent's first contact with any
-    /// incarnation were never accepted: they are offered as newcomers, so they meet the queue bound — by a serving
-    /// gatekeeper once the announcement is in, by a recovering one once its gate opens (<see cref="_firstContacts"/>:
+    /// resized limit than this incarnation knows becomes the limit. Waits the agent sent while it followed no
+    /// incarnation (<see cref="LimiterAnnounce.PendingUnsent"/>: its first contact, or after a loss) were never
+    /// accepted: they are offered as newcomers, so they meet the queue bound — by a serving
+    /// gatekeeper once the announcement is in, by a recovering one once its gate opens (<see cref="_newcomers"/>:
     /// offered at its closed gate, a small bound would refuse them all, even the first request of a new limiter).
     /// </summary>
     /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
@@ -119,13 +120,14 @@ internal sealed partial class ClusterGatekeeperActor
                 var mayWait = i >= message.PendingMayWait.Length || message.PendingMayWait[i];
                 var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i), TokensAt(message.PendingTokens, i)), priority, mayWait, _replies);
                 agent.Pending.Add(requestId, waiter);
-                if (mayWait && !message.FirstContact)
+                var unsent = i < message.PendingUnsent.Length && message.PendingUnsent[i];
+                if (mayWait && !unsent)
                 {
                     _gate.Requeue(waiter);
                 }
                 else if (mayWait && !open)
                 {
-                    _firstContacts.Add(waiter); // offered once the gate opens
+                    _newcomers.Add(waiter); // offered once the gate opens
                 }
                 else
                 {

@@ -42,11 +42,11 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, AgentRecord> _agents = [];
 
     /// <summary>
-    /// Waits of agents' first contacts announced while recovering, in arrival order: never accepted by anyone, so they
-    /// are offered as newcomers once the gate opens (offered at a closed gate, a small bound would refuse them all). They
+    /// Waits announced while recovering that their agents sent while following no incarnation (a first contact, or
+    /// after a loss), in arrival order: never accepted by anyone, so they are offered as newcomers once the gate opens (offered at a closed gate, a small bound would refuse them all). They
     /// are in their agents' <see cref="AgentRecord.Pending"/>, not in the gate.
     /// </summary>
-    private readonly List<RemoteWaiter> _firstContacts = [];
+    private readonly List<RemoteWaiter> _newcomers = [];
 
     /// <summary>The cluster-wide permits.</summary>
     private readonly PermitPool _slots;
@@ -254,7 +254,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
         if (agent.Pending.Remove(message.RequestId, out var waiter))
         {
-            if (!_firstContacts.Remove(waiter))
+            if (!_newcomers.Remove(waiter))
             {
                 _gate.Withdraw(waiter);
             }
@@ -296,7 +296,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
 
         _gate.WithdrawWhere(waiter => ((RemoteWaiter)waiter).Agent == agent);
-        _firstContacts.RemoveAll(waiter => waiter.Agent == agent);
+        _newcomers.RemoveAll(waiter => waiter.Agent == agent);
         agent.Pending.Clear();
         if (agent.Held.Count == 0 && agent.Block == 0)
         {

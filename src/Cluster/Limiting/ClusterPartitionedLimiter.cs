@@ -90,9 +90,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = key, ArgumentName = argumentName };
-        _agents.Tell(request, ActorRefs.NoSender);
-        return request;
+        return PartitionRequest.Post(_agents, key, demand, priority, timeout, source, argumentName);
     }
 
     /// <summary>The partitions live on this node, with their counts.</summary>

@@ -131,9 +131,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = partition, ArgumentName = argumentName };
-        _agents.Tell(request, ActorRefs.NoSender);
-        return request;
+        return PartitionRequest.Post(_agents, partition, demand, priority, timeout, source, argumentName);
     }
 
     /// <summary>The partitions live on this node, with their counts.</summary>
@@ -243,6 +241,18 @@ internal sealed class PartitionLeaseRoute(IActorRef agents, string partition) : 
 
     /// <inheritdoc />
     public void Settle(SettleTokens message) => agents.Tell(new ClusterPartitionMessage(partition, message), ActorRefs.NoSender);
+}
+
+/// <summary>A request for one partition, sent through the partitions' parent to the partition's agent (made if it is not live).</summary>
+internal static class PartitionRequest
+{
+    /// <summary>Sends a checked request for <paramref name="partition"/> to a node's <paramref name="agents"/> and returns it.</summary>
+    public static ClusterAcquireRequest Post(IActorRef agents, string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName)
+    {
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, agents) { Partition = partition, ArgumentName = argumentName };
+        agents.Tell(request, ActorRefs.NoSender);
+        return request;
+    }
 }
 
 /// <summary>A resize of one partition, checked and sent through the partitions' parent to the partition's agent and on to its gatekeeper.</summary>

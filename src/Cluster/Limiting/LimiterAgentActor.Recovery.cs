@@ -5,10 +5,12 @@ namespace ActorQueue.Cluster;
 // A cluster limiter's agent across gatekeeper incarnations: it answers a new incarnation's roll call with what this node holds and waits for, and says hello again while nothing answers.
 internal partial class LimiterAgentActor
 {
-    /// <summary>A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it.</summary>
+    /// <summary>
+    /// A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it, with which
+    /// waits went out while it followed none (<see cref="_unsent"/>: no incarnation accepted those).
+    /// </summary>
     private void HandleRecover(RecoverLimiter message)
     {
-        var firstContact = _gatekeeper.Epoch == 0;
         NoteSuccession(message.Epoch); // an incarnation left behind was followed before: noting it again changes nothing
         if (!_gatekeeper.Follow(Context, Sender, message.Epoch))
         {
@@ -28,8 +30,9 @@ internal partial class LimiterAgentActor
             Rates = _rates,
             FollowedBefore = _followedBefore,
             BlockPermits = _block,
-            FirstContact = firstContact,
+            PendingUnsent = Array.ConvertAll(pendingIds, _unsent.Contains),
         });
+        _unsent.Clear(); // told: from now on they are this incarnation's, as the ids no longer pending are nobody's
         SettleAgainAfterRecover();
     }
 

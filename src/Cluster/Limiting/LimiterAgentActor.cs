@@ -51,6 +51,12 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// </summary>
     private readonly Dictionary<long, PermitWaiter> _pending = [];
 
+    /// <summary>
+    /// Pending requests (and some since answered, until the next announcement) whose acquire went out while the agent
+    /// followed no incarnation: through the hub with epoch 0 or a lost incarnation's, which every live one drops.
+    /// </summary>
+    private readonly HashSet<long> _unsent = [];
+
     /// <summary>Granted requests still held, by request id.</summary>
     private readonly Dictionary<long, PermitWaiter> _held = [];
 
@@ -350,6 +356,11 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         if (timeout is { } wait && wait > TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
         {
             Timers.StartSingleTimer(new WaitExpired(id), new WaitExpired(id), wait); // on this node: the caller's clock, across hand-overs
+        }
+
+        if (_gatekeeper.Current is null)
+        {
+            _unsent.Add(id);
         }
 
         Send(new RemoteAcquire(_gatekeeper.Epoch, id, request.Source)

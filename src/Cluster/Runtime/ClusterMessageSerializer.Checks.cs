@@ -17,7 +17,7 @@ public sealed partial class ClusterMessageSerializer
         {
             HeldPermits = ReadInts(r), PendingPermits = ReadInts(r), PendingPriorities = ReadInts(r), Limit = ReadLimit(r),
             PendingMayWait = ReadBools(r), PendingTokens = ReadLongs(r), Rates = ReadRateState(r), FollowedBefore = r.ReadBoolean(),
-            BlockPermits = ReadCount(r), FirstContact = r.ReadBoolean(),
+            BlockPermits = ReadCount(r), PendingUnsent = ReadBools(r),
         };
         var (held, pending) = (announce.Held.Length, announce.PendingIds.Length);
         Parallel(nameof(announce.PendingSources), announce.PendingSources.Length, pending, mayBeEmpty: false);
@@ -25,6 +25,7 @@ public sealed partial class ClusterMessageSerializer
         Parallel(nameof(announce.PendingPermits), announce.PendingPermits.Length, pending);
         Parallel(nameof(announce.PendingPriorities), announce.PendingPriorities.Length, pending);
         Parallel(nameof(announce.PendingMayWait), announce.PendingMayWait.Length, pending);
+        Parallel(nameof(announce.PendingUnsent), announce.PendingUnsent.Length, pending);
         Parallel(nameof(announce.PendingTokens), announce.PendingTokens.Length, pending);
         NotNegative(nameof(announce.HeldPermits), Array.ConvertAll(announce.HeldPermits, permits => (long)permits));
         NotNegative(nameof(announce.PendingPermits), Array.ConvertAll(announce.PendingPermits, permits => (long)permits));

@@ -108,7 +108,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 w.Write(m.Epoch); w.Write(m.Node.ToString()); WriteLongs(w, m.Held); WriteLongs(w, m.PendingIds); WriteStrings(w, m.PendingSources);
                 WriteInts(w, m.HeldPermits); WriteInts(w, m.PendingPermits); WriteInts(w, m.PendingPriorities); WriteLimit(w, m.Limit);
                 WriteArray(w, m.PendingMayWait, w.Write); WriteLongs(w, m.PendingTokens); WriteRateState(w, m.Rates); w.Write(m.FollowedBefore);
-                w.Write(m.BlockPermits); w.Write(m.FirstContact);
+                w.Write(m.BlockPermits); WriteArray(w, m.PendingUnsent, w.Write);
                 break;
             case RemoteAcquire m:
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait); w.Write(m.Tokens); w.Write(m.Block);

@@ -87,10 +87,12 @@ internal sealed record LimiterAnnounce(long Epoch, Address Node, long[] Held, lo
     public int BlockPermits { get; init; }
 
     /// <summary>
-    /// Whether the agent followed no incarnation before this one: no gatekeeper ever accepted its waits (they went out
-    /// with epoch 0, which every incarnation drops), so a serving gatekeeper offers them as newcomers, bound included.
+    /// Whether each waiting request was sent while the agent followed no incarnation (its first contact, with epoch 0,
+    /// or after its gatekeeper was lost, with that one's epoch): it went through the hub to an incarnation that drops
+    /// it, so none accepted it, and the gatekeeper offers it as a newcomer, bound included. Empty: none (every wait was
+    /// sent to a followed incarnation, which may have accepted it: it joins the queue past the bound).
     /// </summary>
-    public bool FirstContact { get; init; }
+    public bool[] PendingUnsent { get; init; } = [];
 }
 
 /// <summary>An agent → the gatekeeper: a request for permits (ids are the agent's own, never reused).</summary>

@@ -114,7 +114,7 @@ public sealed class ClusterMessageSerializerTests
             new LimiterEnvelope("llm", 4, null, new AgentHello(0)) { Rates = new ModelApiLimiterOptions(4, 5, 6, TimeSpan.FromSeconds(6)) { SlidingWindowSegments = 3 } },
             new RemoteSettle(1, 2, 1, 300, 450), new RemoteSettled(1, 2, new RateState(17, [0, 150])),
             new RemoteGranted(1, 2, 3, 4) { Rates = new RateState(5, [1, 2]) },
-            new LimiterAnnounce(42, node, [1], [3], ["src"]) { PendingTokens = [77], Rates = new RateState(9, [0, 800]), FollowedBefore = true, FirstContact = true },
+            new LimiterAnnounce(42, node, [1], [3], ["src"]) { PendingTokens = [77], Rates = new RateState(9, [0, 800]), FollowedBefore = true, PendingUnsent = [true] },
             new ClusterLimiterStatus("llm", 1, 2, 3, null, false, 4) { RequestsAvailable = 0, TokensAvailable = -810 },
         ];
 
@@ -131,7 +131,7 @@ public sealed class ClusterMessageSerializerTests
         Assert.Equal(rates, envelope.Rates);
         Assert.Equal(1234, ((RemoteAcquire)envelope.Message).Tokens);
         var announce = (LimiterAnnounce)serializer.FromBinary(serializer.ToBinary(messages[5]), "LA");
-        Assert.Equal((9L, 800L, true, 77L, true), (announce.Rates.Sequence, announce.Rates.Debts[1], announce.FollowedBefore, announce.PendingTokens[0], announce.FirstContact));
+        Assert.Equal((9L, 800L, true, 77L, true), (announce.Rates.Sequence, announce.Rates.Debts[1], announce.FollowedBefore, announce.PendingTokens[0], announce.PendingUnsent[0]));
 
         // A peer's zero tokens per period is refused by the options' own check, which names it and its value.
         var bad = serializer.ToBinary(new LimiterEnvelope("llm", 4, 9, new AgentHello(0)) { Rates = new ModelApiLimiterOptions(4, 500, 77, TimeSpan.FromMinutes(1)) });

@@ -6,7 +6,7 @@ namespace ActorQueue.Cluster;
 
 /// <summary>What a partitioned cluster limiter gives its <see cref="ClusterPartitionedRateLimiter{TResource, TKey}"/>.</summary>
 /// <typeparam name="TKey">The partition key.</typeparam>
-internal interface IClusterPartitionedRateSubject<in TKey>
+internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
     where TKey : notnull
 {
     /// <summary>The limiter's cluster-wide name, for reason phrases.</summary>
@@ -25,9 +25,6 @@ internal interface IClusterPartitionedRateSubject<in TKey>
     /// <summary>Sends <paramref name="demand"/> for <paramref name="partition"/> to this node's agents, with the limiter's wait timeout, and returns the request.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     ClusterAcquireRequest Post(string partition, PermitDemand demand);
-
-    /// <summary>The adapter's lease over <paramref name="slot"/>, granted by <paramref name="partition"/>.</summary>
-    RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand);
 
     /// <summary>The counts <paramref name="partition"/>'s agent on this node publishes; <c>null</c> when it is not live here.</summary>
     LivePartition? Live(string partition);
@@ -81,15 +78,7 @@ internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPar
         var partition = PartitionOf(resource);
         var demand = subject.Demand(permitCount);
         cancellationToken.ThrowIfCancellationRequested();
-        var request = subject.Post(partition, demand);
-        try
-        {
-            return Count(subject.Leased(partition, await request.WaitAsync(cancellationToken).ConfigureAwait(false), demand));
-        }
-        catch (Exception error) when (ClusterRateLeases.IsRefusal(error))
-        {
-            return Count(RateLease.Failed(error.Message, request.RetryAfter));
-        }
+        return Count(await ClusterRateLeases.WaitAsync(subject.Post(partition, demand), subject, cancellationToken).ConfigureAwait(false));
     }
 
     private string PartitionOf(TResource resource) =>
@@ -112,7 +101,7 @@ internal sealed class ClusterPartitionedSubject(ClusterPartitionedLimiter limite
     public ClusterAcquireRequest Post(string partition, PermitDemand demand) =>
         limiter.Post(partition, demand, priority: 0, limiter.Configured.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
-    public RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand) => slot;
+    public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => slot;
 
     public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
 }
@@ -134,7 +123,8 @@ internal sealed class ClusterPartitionedModelApiSubject<TKey>(ClusterPartitioned
     public ClusterAcquireRequest Post(string partition, PermitDemand demand) =>
         limiter.Post(partition, demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
-    public RateLimitLease Leased(string partition, ConcurrencyLease slot, PermitDemand demand) => new RateLease(limiter.LeaseOf(slot, partition, demand.Tokens));
+    public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) =>
+        new RateLease(limiter.LeaseOf(slot, request.Partition!, request.Demand.Tokens));
 
     public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
 }

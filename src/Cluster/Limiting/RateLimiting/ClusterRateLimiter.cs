@@ -4,8 +4,15 @@ using ActorQueue.Coordination;
 
 namespace ActorQueue.Cluster;
 
+/// <summary>How a cluster limiter turns a granted slot into its adapter's lease.</summary>
+internal interface IClusterLeases
+{
+    /// <summary>The adapter's lease over <paramref name="slot"/>, granted for <paramref name="request"/> (its demand, its partition).</summary>
+    RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request);
+}
+
 /// <summary>What a cluster limiter gives its <see cref="ClusterRateLimiter"/>: its checks, its requests, its leases and its counts.</summary>
-internal interface IClusterRateSubject
+internal interface IClusterRateSubject : IClusterLeases
 {
     /// <summary>The limiter's cluster-wide name, for reason phrases.</summary>
     string Name { get; }
@@ -29,9 +36,6 @@ internal interface IClusterRateSubject
     /// <summary>Sends <paramref name="demand"/> to this node's agent, with the limiter's wait timeout, and returns the request.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     ClusterAcquireRequest Post(PermitDemand demand);
-
-    /// <summary>The adapter's lease over a granted <paramref name="slot"/>.</summary>
-    RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand);
 }
 
 /// <summary>
@@ -94,15 +98,7 @@ internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimi
 
         var demand = subject.Demand(permitCount);
         cancellationToken.ThrowIfCancellationRequested();
-        var request = subject.Post(demand);
-        try
-        {
-            return Count(subject.Leased(await request.WaitAsync(cancellationToken).ConfigureAwait(false), demand));
-        }
-        catch (Exception error) when (ClusterRateLeases.IsRefusal(error))
-        {
-            return Count(RateLease.Failed(error.Message, request.RetryAfter));
-        }
+        return Count(await ClusterRateLeases.WaitAsync(subject.Post(demand), subject, cancellationToken).ConfigureAwait(false));
     }
 
     private RateLimitLease Count(RateLimitLease lease) => _tally.Count(lease);
@@ -111,8 +107,21 @@ internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimi
 /// <summary>The leases the cluster adapters give without a grant: the probe's answer and a synchronous attempt's refusal.</summary>
 internal static class ClusterRateLeases
 {
-    /// <summary>Whether <paramref name="error"/> is a refusal an adapter answers with a failed lease rather than throws.</summary>
-    public static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException;
+    /// <summary>
+    /// Waits for <paramref name="request"/>: the adapter's lease, or for a refusal (a full queue, an eviction, a wait
+    /// timeout) a failed lease with its reason and the gatekeeper's retry-after; cancellation and argument errors throw.
+    /// </summary>
+    public static async ValueTask<RateLimitLease> WaitAsync(ClusterAcquireRequest request, IClusterLeases leases, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return leases.Leased(await request.WaitAsync(cancellationToken).ConfigureAwait(false), request);
+        }
+        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        {
+            return RateLease.Failed(error.Message, request.RetryAfter);
+        }
+    }
 
     /// <summary>A synchronous attempt or a zero-permit probe: never granted, since the grant is decided a network round trip away.</summary>
     public static RateLimitLease WouldBlock(string name, int permitCount) => RateLease.Failed(permitCount == 0
@@ -137,7 +146,7 @@ internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limite
 
     public ClusterAcquireRequest Post(PermitDemand demand) => limiter.Post(demand, priority: 0, limiter.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
-    public RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand) => slot;
+    public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => slot;
 }
 
 /// <summary>A <see cref="ClusterModelApiLimiter"/> for <see cref="ClusterRateLimiter"/>: permits are tokens, each acquire one call (a slot and a request).</summary>
@@ -158,5 +167,5 @@ internal sealed class ClusterModelApiSubject(ClusterModelApiLimiter limiter, Clu
 
     public ClusterAcquireRequest Post(PermitDemand demand) => slots.Post(demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
-    public RateLimitLease Leased(ConcurrencyLease slot, PermitDemand demand) => new RateLease(new ModelApiLease(slot, demand.Tokens, settler));
+    public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => new RateLease(new ModelApiLease(slot, request.Demand.Tokens, settler));
 }
