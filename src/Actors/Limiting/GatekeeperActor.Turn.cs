@@ -55,8 +55,9 @@ internal sealed partial class GatekeeperActor
             if (served)
             {
                 // Metered as the gate meters a grant without a wait; the rates gave the loan away, so a refill is due.
+                // The rates are asked at the loan's time: the clock may have passed its step since the claim was checked.
                 _telemetry.ClaimedWithoutWait(1);
-                _rateTelemetry?.AfterMessage(_gate.Now);
+                _rateTelemetry?.AfterMessage(_gate.Now, ratesAt: _rateLender.LentAt);
             }
 
             return true;

@@ -100,12 +100,16 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
-        _wakeTimer = new GateWakeTimer(settings.Time, Self);
+        _wakeTimer = new GateWakeTimer(settings.Time, Self, () => _gate.Now);
         settings.Counts.PublishApplied(maxRunning, maxQueued);
 
         // AcquireRequest and ReleaseSlot, the contended pair, are dispatched in AroundReceive, before this table.
         Receive<WithdrawWaiter>(message => _gate.Withdraw(message.Waiter));
-        Receive<GateWake>(_ => _gate.Wake());
+        Receive<GateWake>(_ =>
+        {
+            _wakeTimer.Fired();
+            _gate.Wake();
+        });
         Receive<GatekeeperProtocol.Acquire>(HandleAcquire);
         Receive<GatekeeperProtocol.Release>(HandleRelease);
         Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleReleaseAndAcquire);
@@ -325,5 +329,5 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     }
 
     /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
-    private void ArmWake() => _wakeTimer.Arm(_gate.NextWakeAt, _gate);
+    private void ArmWake() => _wakeTimer.Arm(_gate.NextWakeAt);
 }

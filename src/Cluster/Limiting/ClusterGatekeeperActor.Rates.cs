@@ -119,7 +119,7 @@ internal sealed partial class ClusterGatekeeperActor
     {
         if (_rates.Length != 0)
         {
-            _wakeTimer.Arm(_gate.NextWakeAt, _gate);
+            _wakeTimer.Arm(_gate.NextWakeAt);
             _rateTelemetry!.AfterMessage(_gate.Now);
         }
     }

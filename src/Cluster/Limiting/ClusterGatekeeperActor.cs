@@ -88,9 +88,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
         _listenerFailures = new ListenerFailureLog(_log, name);
         _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _listenerFailures);
-        _wakeTimer = new GateWakeTimer(time, Self);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
+        _wakeTimer = new GateWakeTimer(time, Self, () => _gate.Now);
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
         _telemetry = new GatekeeperTelemetry(name, _listenerFailures);
@@ -194,7 +194,11 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<RemoteCancel>(HandleCancel);
         Receive<BlockReturn>(HandleBlockReturn);
         Receive<Terminated>(message => Forget(message.ActorRef));
-        Receive<GateWake>(_ => _gate.Wake());
+        Receive<GateWake>(_ =>
+        {
+            _wakeTimer.Fired();
+            _gate.Wake();
+        });
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(
             _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)

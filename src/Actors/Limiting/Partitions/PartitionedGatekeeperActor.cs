@@ -27,11 +27,8 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <summary>Sweeps the idle partitions every half idle timeout.</summary>
     private readonly ITimer _sweep;
 
-    /// <summary>Wakes the actor at the earliest partition's deadline; made on the first deadline.</summary>
-    private ITimer? _wakeTimer;
-
-    /// <summary>The actor's time <see cref="_wakeTimer"/> is set for; <see cref="TimeSpan.MaxValue"/> when it is off.</summary>
-    private TimeSpan _wakeArmedAt = TimeSpan.MaxValue;
+    /// <summary>Wakes the actor at the earliest partition's deadline.</summary>
+    private readonly GateWakeTimer _wakeTimer;
 
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
@@ -43,6 +40,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         _table = settings.Table;
         var period = _table.SweepPeriod;
         _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
+        _wakeTimer = new GateWakeTimer(settings.Time, Self, () => _shared.Now);
 
         Receive<PartitionAcquireRequest>(HandleAcquire);
         Receive<WithdrawWaiter>(HandleWithdraw);
@@ -62,7 +60,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     protected override void PostStop()
     {
         _sweep.Dispose();
-        _wakeTimer?.Dispose();
+        _wakeTimer.Dispose();
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
@@ -141,7 +139,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
     private void HandleWake()
     {
-        _wakeArmedAt = TimeSpan.MaxValue;
+        _wakeTimer.Fired();
         var now = _shared.Now;
         while (_wakes.TryPeek(out var partition, out var at) && at <= now)
         {
@@ -178,30 +176,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
             _wakes.Dequeue(); // stale
         }
 
-        var next = _wakes.TryPeek(out _, out var earliest) ? earliest : TimeSpan.MaxValue;
-        if (next == _wakeArmedAt)
-        {
-            return;
-        }
-
-        _wakeArmedAt = next;
-        if (next == TimeSpan.MaxValue)
-        {
-            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            return;
-        }
-
-        var due = next - _shared.Now;
-        if (due <= TimeSpan.Zero)
-        {
-            // Past already (the clock moved while this message ran): a timer for a past time may wait for the next tick.
-            Self.Tell(GateWake.Instance, ActorRefs.NoSender);
-            return;
-        }
-
-        _wakeTimer ??= _settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), Self,
-                                                   Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
+        _wakeTimer.Arm(_wakes.TryPeek(out _, out var earliest) ? earliest : TimeSpan.MaxValue);
     }
 }
 

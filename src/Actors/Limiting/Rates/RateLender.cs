@@ -33,6 +33,9 @@ internal sealed class RateLender
     /// <summary>What the open loan took from the rates (requests, tokens), given back unclaimed at the next reclaim.</summary>
     private long _lentCalls, _lentTokens;
 
+    /// <summary>The gate time of the last loan: the rates stay at its step until the next reclaim has given back into it.</summary>
+    private TimeSpan _lentAt;
+
     private RateLender(RateLoan loan, PermitPool slots, ISteppedRate[] calls, ISteppedRate[] tokens, TimeProvider time, RateTelemetry? telemetry)
     {
         _loan = loan;
@@ -61,6 +64,13 @@ internal sealed class RateLender
 
     /// <summary>Whether <see cref="Start"/> was called.</summary>
     public bool IsStarted => _started;
+
+    /// <summary>
+    /// The gate time the open loan was lent at. While it is open, the rates are asked at no later time: a rate asked moves
+    /// on to the time it is asked at, and the reclaim gives what nobody claimed back into the step it is in then, which
+    /// must be the step the loan took from (else the new window would grant it again).
+    /// </summary>
+    public TimeSpan LentAt => _lentAt;
 
     /// <summary>
     /// Before the start of a message: serves it from the open loan, as its sender could have, if it is a request the loan
@@ -161,6 +171,7 @@ internal sealed class RateLender
         TakeAll(_tokens, tokens, now);
         _lentCalls = calls;
         _lentTokens = tokens;
+        _lentAt = now;
         var capped = (freeSlots > slots ? LoanCaps.Slots : LoanCaps.None) | (freeCalls > calls ? LoanCaps.Calls : LoanCaps.None)
                    | (freeTokens > tokens ? LoanCaps.Tokens : LoanCaps.None);
 

@@ -77,12 +77,18 @@ internal sealed class RateTelemetry : IDisposable
     public void Settled(long actualTokens) => _failures.Add(TokensSettled, actualTokens, _tag);
 
     /// <summary>Publishes when the rates next give something back, as gate time <paramref name="now"/> maps to the clock.</summary>
-    public void AfterMessage(TimeSpan now)
+    public void AfterMessage(TimeSpan now) => AfterMessage(now, ratesAt: now);
+
+    /// <summary>
+    /// Publishes when the rates next give something back, asking them at gate time <paramref name="ratesAt"/> (no later
+    /// than <paramref name="now"/>: a rate asked moves on to that time), as <paramref name="now"/> maps to the clock.
+    /// </summary>
+    public void AfterMessage(TimeSpan now, TimeSpan ratesAt)
     {
         var next = TimeSpan.MaxValue;
         foreach (var rate in _rates)
         {
-            var gain = rate.NextGainAt(now);
+            var gain = rate.NextGainAt(ratesAt);
             next = gain < next ? gain : next;
         }
 
