@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
@@ -53,7 +54,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     private readonly RateLender? _rateLender;
 
     /// <summary>Wakes the actor at the gate's next deadline.</summary>
-    private readonly GateWakeTimer _wakeTimer;
+    private readonly WakeTimer _wakeTimer;
 
     /// <summary>Whether free permits are lent (<see cref="PermitLoan"/>) after each message: from the start without rates.</summary>
     private bool _lending;
@@ -100,7 +101,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
-        _wakeTimer = new GateWakeTimer(settings.Time, Self, () => _gate.Now);
+        _wakeTimer = new WakeTimer(settings.Time, Self, () => _gate.Now);
         settings.Counts.PublishApplied(maxRunning, maxQueued);
 
         // AcquireRequest and ReleaseSlot, the contended pair, are dispatched in AroundReceive, before this table.

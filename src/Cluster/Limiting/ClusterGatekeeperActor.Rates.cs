@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using Akka.Actor;
 using Akka.Event;
 
@@ -18,7 +19,7 @@ internal sealed partial class ClusterGatekeeperActor
     private readonly IRestingPolicy[] _rates;
 
     /// <summary>Wakes the actor when a rate fits the head of the queue again.</summary>
-    private readonly GateWakeTimer _wakeTimer;
+    private readonly WakeTimer _wakeTimer;
 
     /// <summary>Tokens granted and settled, the next refill; <c>null</c> without rates.</summary>
     private readonly RateTelemetry? _rateTelemetry;

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
 using Akka.Actor;
 using Akka.Event;
@@ -90,7 +91,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _listenerFailures);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
-        _wakeTimer = new GateWakeTimer(time, Self, () => _gate.Now);
+        _wakeTimer = new WakeTimer(time, Self, () => _gate.Now);
         _gate.Close();
         _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
         _telemetry = new GatekeeperTelemetry(name, _listenerFailures);

@@ -1,4 +1,5 @@
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using Akka.Actor;
 using Akka.Event;
 
@@ -28,7 +29,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     private readonly ITimer _sweep;
 
     /// <summary>Wakes the actor at the earliest partition's deadline.</summary>
-    private readonly GateWakeTimer _wakeTimer;
+    private readonly WakeTimer _wakeTimer;
 
     /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
     private DisposeGatekeeper? _disposeRequest;
@@ -40,7 +41,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         _table = settings.Table;
         var period = _table.SweepPeriod;
         _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
-        _wakeTimer = new GateWakeTimer(settings.Time, Self, () => _shared.Now);
+        _wakeTimer = new WakeTimer(settings.Time, Self, () => _shared.Now);
 
         Receive<PartitionAcquireRequest>(HandleAcquire);
         Receive<WithdrawWaiter>(HandleWithdraw);

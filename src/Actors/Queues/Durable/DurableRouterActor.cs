@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using Akka.Actor;
 using Akka.Persistence;
 
@@ -67,10 +68,8 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>When the book is snapshotted.</summary>
     private readonly SnapshotCadence _snapshots;
 
-    /// <summary>Tells the router when the next delayed item is due, on <see cref="QueueDurability.Clock"/>.</summary>
-    private ITimer? _dueTimer;
-
-    private long _dueTimerTicks;
+    /// <summary>Tells the router when the next delayed item is due, on <see cref="QueueDurability.Clock"/> (UTC ticks as a time span).</summary>
+    private readonly WakeTimer _dueTimer;
 
     /// <summary>Frees the queue's name when the router stops, so a queue of that name may be opened again.</summary>
     private readonly Action _release;
@@ -87,6 +86,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _durability = durability;
         _snapshots = new SnapshotCadence(durability.SnapshotEvery);
         _clock = durability.Clock;
+        _dueTimer = new WakeTimer(_clock, Self, () => TimeSpan.FromTicks(_clock.GetUtcNow().UtcTicks), DueTick.Instance);
         _telemetry = telemetry;
         _counters = counters;
         _recovered = recovered;
@@ -135,7 +135,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _waiters.FailJoins(QueueErrors.Disposed());
         _waiters.CompleteStops();
         _runCancellation.Cancel();
-        _dueTimer?.Dispose();
+        _dueTimer.Dispose();
         ReleaseName();
         base.PostStop();
     }
@@ -287,27 +287,15 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>Arms the clock's timer for the earliest delayed item, if it is not armed for that time already.</summary>
     private void ScheduleDue()
     {
-        if (_book.NextDueTicks is not { } due || _status != QueueStatus.Processing)
+        if (_book.NextDueTicks is { } due && _status == QueueStatus.Processing)
         {
-            return;
+            _dueTimer.Arm(TimeSpan.FromTicks(due));
         }
-
-        if (_dueTimer is not null && _dueTimerTicks == due)
-        {
-            return;
-        }
-
-        _dueTimer?.Dispose();
-        _dueTimerTicks = due;
-        var self = Self;
-        var wait = TimeSpan.FromTicks(Math.Max(0, due - _clock.GetUtcNow().UtcTicks));
-        _dueTimer = _clock.CreateTimer(static state => ((IActorRef)state!).Tell(DueTick.Instance), self, wait, Timeout.InfiniteTimeSpan);
     }
 
     private void HandleDue()
     {
-        _dueTimer?.Dispose();
-        _dueTimer = null;
+        _dueTimer.Fired(); // it may have come early: the same due sets it again
         Pump();
     }
 

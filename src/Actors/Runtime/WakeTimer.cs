@@ -1,40 +1,46 @@
+using ActorQueue.Actors;
 using Akka.Actor;
 
-namespace ActorQueue.Actors;
+namespace ActorQueue.Runtime;
 
 /// <summary>
-/// One timer on a gate's clock that tells its actor <see cref="GateWake"/> at the gate's next deadline (a wait timeout,
-/// or a rate that fits the head again). On the gate's <see cref="TimeProvider"/>, so a fake clock moves it in tests.
+/// One timer on an actor's clock that tells it a message at its next deadline: a gatekeeper <see cref="GateWake"/> (a
+/// wait timeout, or a rate that fits the head again), a durable router its next delayed item's turn. On the actor's
+/// <see cref="TimeProvider"/>, so a fake clock moves it in tests.
 /// </summary>
 /// <remarks>
 /// Two ways a wake went missing, both closed here (docs/ARCHITECTURE.md, "Wakes"):
 /// <list type="bullet">
 /// <item>A system timer counts whole milliseconds (its due is truncated) from a coarse tick read as it is set, so it may
-/// fire a few milliseconds before the deadline on the gate's clock. The gate then finds nobody due and asks for the same
-/// deadline again, which an "already set for it" check dropped: the waiter waited until some other message came. A
-/// timer that fired is set for nothing (<see cref="Fired"/>, as the actor handles the wake), and on the system clock a
-/// due is rounded up to a whole millisecond, so an early wake is followed by few more.</item>
+/// fire a few milliseconds before the deadline on the actor's clock. The actor then finds nothing due and asks for the
+/// same deadline again, which an "already set for it" check dropped: a gate's waiter waited until some other message
+/// came. A timer that fired is set for nothing (<see cref="Fired"/>, as the actor handles the wake), and on the system
+/// clock a due is rounded up to a whole millisecond, so an early wake is followed by few more.</item>
 /// <item>A due counts from when the timer is set, not from when the clock was read: a clock that moved in between (a
 /// fake clock advanced by a test's thread) set the wake late by the whole move. On any clock but the system's the
 /// clock is read again after the set, and the timer set again from the new reading until a reading holds.</item>
 /// </list>
 /// </remarks>
-/// <param name="time">The gate's clock.</param>
+/// <param name="time">The actor's clock.</param>
 /// <param name="actor">The actor to wake.</param>
-/// <param name="now">The gate's time now, on <paramref name="time"/>.</param>
-internal sealed class GateWakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpan> now) : IDisposable
+/// <param name="now">The actor's time now, on <paramref name="time"/>, in the deadlines' terms.</param>
+/// <param name="wake">What the actor is told; <see cref="GateWake"/> when none is given.</param>
+internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpan> now, object? wake = null) : IDisposable
 {
+    /// <summary>What the actor is told.</summary>
+    private readonly object _wake = wake ?? GateWake.Instance;
+
     /// <summary>How many times one <see cref="Arm"/> sets the timer at most while the clock keeps moving under it.</summary>
     private const int MaxSets = 4;
 
     /// <summary>Made on the first deadline.</summary>
     private ITimer? _timer;
 
-    /// <summary>The gate time the timer is set for; <see cref="TimeSpan.MaxValue"/> when it is off or has fired.</summary>
+    /// <summary>The time the timer is set for; <see cref="TimeSpan.MaxValue"/> when it is off or has fired.</summary>
     private TimeSpan _armedAt = TimeSpan.MaxValue;
 
-    /// <summary>Sets the timer for gate time <paramref name="next"/> unless it is set for it already (<see cref="TimeSpan.MaxValue"/>: off).</summary>
-    /// <param name="next">The gate's next deadline.</param>
+    /// <summary>Sets the timer for time <paramref name="next"/> unless it is set for it already (<see cref="TimeSpan.MaxValue"/>: off).</summary>
+    /// <param name="next">The actor's next deadline.</param>
     public void Arm(TimeSpan next)
     {
         if (next == _armedAt)
@@ -49,8 +55,7 @@ internal sealed class GateWakeTimer(TimeProvider time, IActorRef actor, Func<Tim
             return;
         }
 
-        _timer ??= time.CreateTimer(static self => ((IActorRef)self!).Tell(GateWake.Instance, ActorRefs.NoSender), actor,
-                                    Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer ??= time.CreateTimer(static self => ((WakeTimer)self!).Ring(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         var read = now();
         for (var sets = 1; ; sets++)
         {
@@ -75,6 +80,9 @@ internal sealed class GateWakeTimer(TimeProvider time, IActorRef actor, Func<Tim
 
     /// <inheritdoc />
     public void Dispose() => _timer?.Dispose();
+
+    /// <summary>The timer's callback, on a timer thread: reads only what never changes.</summary>
+    private void Ring() => actor.Tell(_wake, ActorRefs.NoSender);
 
     /// <summary>The timer's due for a deadline <paramref name="left"/> away: at once when passed; on the system clock, whole milliseconds rounded up.</summary>
     private TimeSpan DueIn(TimeSpan left) =>

@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using ActorQueue.Runtime;
 using ActorQueue.Tests.Coordination;
 using Microsoft.Extensions.Time.Testing;
 
@@ -11,7 +12,7 @@ namespace ActorQueue.Tests.Limiting;
 /// <c>ModelApiLoanTests.Racing…</c> in CI: its wake was set a minute late, and the test waited for grants before it
 /// moved the clock again); a wake that came before its deadline is set again for the same deadline.
 /// </summary>
-public sealed class GateWakeTimerTests : ActorQueueTestKit
+public sealed class WakeTimerTests : ActorQueueTestKit
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
@@ -21,7 +22,7 @@ public sealed class GateWakeTimerTests : ActorQueueTestKit
         var clock = new FakeTimeProvider();
         var gate = new PermitGate(new RecordingListener(), [new PermitPool(1)], time: clock);
         var actor = CreateTestProbe();
-        using var timer = new GateWakeTimer(clock, actor.Ref, () => gate.Now);
+        using var timer = new WakeTimer(clock, actor.Ref, () => gate.Now);
 
         clock.Advance(Minute); // the clock moves after the gate reckoned its next deadline (a minute)
         timer.Arm(Minute);
@@ -35,7 +36,7 @@ public sealed class GateWakeTimerTests : ActorQueueTestKit
         var clock = new MovedAfterReadClock();
         var gate = new PermitGate(new RecordingListener(), [new PermitPool(1)], time: clock);
         var actor = CreateTestProbe();
-        using var timer = new GateWakeTimer(clock, actor.Ref, () => gate.Now);
+        using var timer = new WakeTimer(clock, actor.Ref, () => gate.Now);
 
         // The timer reads 0 and sets itself a minute ahead; the clock reaches the deadline in between.
         clock.MoveAfterNextRead(Minute);
@@ -50,7 +51,7 @@ public sealed class GateWakeTimerTests : ActorQueueTestKit
         var clock = new FakeTimeProvider();
         var gate = new PermitGate(new RecordingListener(), [new PermitPool(1)], time: clock);
         var actor = CreateTestProbe();
-        using var timer = new GateWakeTimer(clock, actor.Ref, () => gate.Now);
+        using var timer = new WakeTimer(clock, actor.Ref, () => gate.Now);
         timer.Arm(Minute);
         clock.Advance(Minute);
         await actor.ExpectMsgAsync<GateWake>(TimeSpan.FromSeconds(10));
@@ -63,5 +64,19 @@ public sealed class GateWakeTimerTests : ActorQueueTestKit
         timer.Fired();
         timer.Arm(Minute);
         await actor.ExpectMsgAsync<GateWake>(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task It_tells_the_message_it_was_given()
+    {
+        var clock = new FakeTimeProvider();
+        var actor = CreateTestProbe();
+        using var timer = new WakeTimer(clock, actor.Ref, () => TimeSpan.FromTicks(clock.GetUtcNow().UtcTicks), "due");
+        timer.Arm(TimeSpan.FromTicks(clock.GetUtcNow().UtcTicks) + Minute);
+
+        clock.Advance(Minute - TimeSpan.FromTicks(1));
+        await actor.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(100));
+        clock.Advance(TimeSpan.FromTicks(1));
+        Assert.Equal("due", await actor.ExpectMsgAsync<string>(TimeSpan.FromSeconds(10)));
     }
 }
