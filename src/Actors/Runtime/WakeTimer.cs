@@ -18,7 +18,8 @@ namespace ActorQueue.Runtime;
 /// clock a due is rounded up to a whole millisecond, so an early wake is followed by few more.</item>
 /// <item>A due counts from when the timer is set, not from when the clock was read: a clock that moved in between (a
 /// fake clock advanced by a test's thread) set the wake late by the whole move. On any clock but the system's the
-/// clock is read again after the set, and the timer set again from the new reading until a reading holds.</item>
+/// clock is read again after the set, and the timer set again from the new reading while the clock moved by a
+/// millisecond or more (a real clock moves less while a timer is set, so it is read once more, not set again).</item>
 /// </list>
 /// </remarks>
 /// <param name="time">The actor's clock.</param>
@@ -32,6 +33,9 @@ internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpa
 
     /// <summary>How many times one <see cref="Arm"/> sets the timer at most while the clock keeps moving under it.</summary>
     private const int MaxSets = 4;
+
+    /// <summary>A move of the clock while the timer was set that sets it again: less is a real clock's own pace.</summary>
+    private static readonly TimeSpan Moved = TimeSpan.FromMilliseconds(1);
 
     /// <summary>Made on the first deadline.</summary>
     private ITimer? _timer;
@@ -66,7 +70,7 @@ internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpa
             }
 
             var after = now();
-            if (after == read)
+            if (after - read < Moved)
             {
                 return;
             }
