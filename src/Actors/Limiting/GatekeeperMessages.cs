@@ -184,8 +184,8 @@ internal sealed record ReleaseSlot(int Permits) : IDeadLetterSuppression
     public static readonly ReleaseSlot Instance = new(1);
 }
 
-/// <summary>The gatekeeper's timer fired: expire the waiters past their deadline.</summary>
-internal sealed class GateWake
+/// <summary>The gatekeeper's timer fired: expire the waiters past their deadline. A fire that finds it stopped is no news.</summary>
+internal sealed class GateWake : IDeadLetterSuppression
 {
     public static readonly GateWake Instance = new();
 }

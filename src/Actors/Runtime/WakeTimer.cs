@@ -18,9 +18,13 @@ namespace ActorQueue.Runtime;
 /// clock a due is rounded up to a whole millisecond, so an early wake is followed by few more.</item>
 /// <item>A due counts from when the timer is set, not from when the clock was read: a clock that moved in between (a
 /// fake clock advanced by a test's thread) set the wake late by the whole move. On any clock but the system's the
-/// clock is read again after the set, and the timer set again from the new reading while the clock moved by a
-/// millisecond or more (a real clock moves less while a timer is set, so it is read once more, not set again).</item>
+/// clock is read again after the set, and the timer set again from the new reading until a reading holds (at most
+/// <see cref="MaxSets"/> sets: another real-time clock moves under every set).</item>
 /// </list>
+/// Also: a due beyond what a system timer takes (about 49.7 days; a wait timeout or a rate's period may be longer) is
+/// cut to that, so the timer fires early and is set again for the rest; and the timer is made without the caller's
+/// <see cref="ExecutionContext"/> (the first <see cref="Arm"/> may run on a facade caller's thread, and a timer keeps
+/// the context it was made in for its life: an ASP.NET request's scope, say, until the limiter is disposed).
 /// </remarks>
 /// <param name="time">The actor's clock.</param>
 /// <param name="actor">The actor to wake.</param>
@@ -34,8 +38,8 @@ internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpa
     /// <summary>How many times one <see cref="Arm"/> sets the timer at most while the clock keeps moving under it.</summary>
     private const int MaxSets = 4;
 
-    /// <summary>A move of the clock while the timer was set that sets it again: less is a real clock's own pace.</summary>
-    private static readonly TimeSpan Moved = TimeSpan.FromMilliseconds(1);
+    /// <summary>The longest due a system timer takes (<c>0xFFFFFFFE</c> ms); a longer one is cut to it and set again when it fires.</summary>
+    private static readonly TimeSpan LongestDue = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     /// <summary>Made on the first deadline.</summary>
     private ITimer? _timer;
@@ -59,7 +63,7 @@ internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpa
             return;
         }
 
-        _timer ??= time.CreateTimer(static self => ((WakeTimer)self!).Ring(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer ??= CreateTimer();
         var read = now();
         for (var sets = 1; ; sets++)
         {
@@ -70,7 +74,7 @@ internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpa
             }
 
             var after = now();
-            if (after - read < Moved)
+            if (after == read)
             {
                 return;
             }
@@ -85,12 +89,27 @@ internal sealed class WakeTimer(TimeProvider time, IActorRef actor, Func<TimeSpa
     /// <inheritdoc />
     public void Dispose() => _timer?.Dispose();
 
+    /// <summary>The timer, made without the calling thread's <see cref="ExecutionContext"/>.</summary>
+    private ITimer CreateTimer()
+    {
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            return time.CreateTimer(static self => ((WakeTimer)self!).Ring(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            return time.CreateTimer(static self => ((WakeTimer)self!).Ring(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
     /// <summary>The timer's callback, on a timer thread: reads only what never changes.</summary>
     private void Ring() => actor.Tell(_wake, ActorRefs.NoSender);
 
-    /// <summary>The timer's due for a deadline <paramref name="left"/> away: at once when passed; on the system clock, whole milliseconds rounded up.</summary>
+    /// <summary>The timer's due for a deadline <paramref name="left"/> away: at once when passed; on the system clock, whole milliseconds rounded up; never past <see cref="LongestDue"/>.</summary>
     private TimeSpan DueIn(TimeSpan left) =>
         left <= TimeSpan.Zero ? TimeSpan.Zero
+        : left >= LongestDue ? LongestDue
         : ReferenceEquals(time, TimeProvider.System) ? TimeSpan.FromMilliseconds(Math.Ceiling(left.TotalMilliseconds))
         : left;
 }

@@ -289,7 +289,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         if (_book.NextDueTicks is { } due && _status == QueueStatus.Processing)
         {
-            _dueTimer.Arm(TimeSpan.FromTicks(due));
+            // A due already passed is taken when a worker frees or a getter comes (Pump), not by a wake: arming for it
+            // while every worker is busy fired at once, again and again (review: a core spun on due ticks).
+            _dueTimer.Arm(due > _clock.GetUtcNow().UtcTicks ? TimeSpan.FromTicks(due) : TimeSpan.MaxValue);
         }
     }
 

@@ -1,0 +1,563 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using ActorQueue.Runtime;
+using ActorQueue.Tests.Coordination;
+using ActorQueue.Tests.Limiting;
+using ActorQueue.Tests.Queues.Durable;
+using Akka.Actor;
+using Microsoft.Extensions.Time.Testing;
+using static ActorQueue.Actors.GatekeeperProtocol;
+using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Adversarial review of the wake timer (commits 5c6547a, 6c38530, 4d268e4, by helper 66). Tests named <c>Finding_…</c>
+/// failed on 4d268e4 and showed a defect (the first made by 4d268e4, the other five older), all fixed in the commit that
+/// added this file; the rest held up and are kept as coverage.
+/// </summary>
+public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
+{
+    private static readonly TimeSpan Ms = TimeSpan.FromMilliseconds(1);
+
+    private DurableStore? _store;
+
+    public new void Dispose()
+    {
+        base.Dispose();
+        _store?.Dispose();
+    }
+
+    // ---------------------------------------------------------------- findings
+
+    /// <summary>
+    /// 4d268e4 sets again only when the clock moved 1 ms or more between the read and the set. On a fake clock any move
+    /// is a test's move: one of half a millisecond still sets the wake late by that half, and a test that then moves the
+    /// clock exactly to the deadline (as WaitTimeoutWakeTests does with its 9.5 + 0.5 ms) never sees the wake.
+    /// </summary>
+    [Fact]
+    public async Task Finding_a_clock_moved_less_than_a_millisecond_between_the_read_and_the_set_does_not_make_the_wake_late()
+    {
+        var clock = new MovedAfterReadClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1)], time: clock);
+        var actor = CreateTestProbe();
+        using var timer = new WakeTimer(clock, actor.Ref, () => gate.Now);
+        var deadline = TimeSpan.FromMilliseconds(10);
+
+        clock.MoveAfterNextRead(TimeSpan.FromMilliseconds(0.5)); // the timer reads 0; the clock is at 0.5 ms when it sets
+        timer.Arm(deadline);
+        clock.Advance(deadline - gate.Now); // exactly to the deadline
+
+        Assert.Equal(deadline, gate.Now);
+        await actor.ExpectMsgAsync<GateWake>(TimeSpan.FromSeconds(3));
+    }
+
+    /// <summary>
+    /// A wait timeout of 60 days is valid (LimitValidation.WaitTimeout has no upper bound), but a system timer takes at
+    /// most 0xFFFFFFFE ms (about 49.7 days): WakeTimer.Arm throws ArgumentOutOfRangeException from ITimer.Change. In a
+    /// gatekeeper with rates the exception leaves the message, the actor restarts, and the restart fails every waiter
+    /// (and restarts the rates full). Here a caller waiting without a timeout is failed by another caller's long timeout.
+    /// </summary>
+    [Fact]
+    public async Task Finding_a_wait_timeout_beyond_the_system_timer_range_does_not_fail_the_other_waiters()
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 1000, 1_000_000, TimeSpan.FromMinutes(1)), "review-long-timeout", system: Sys);
+        var held = await Within(limiter.AcquireAsync(1).AsTask());
+        var patient = limiter.AcquireAsync(1).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
+
+        var longWait = limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromDays(60)).AsTask();
+        await Eventually(() => limiter.WaitingCount == 2 || patient.IsCompleted, "the third caller waits (or the gatekeeper failed)");
+        await StatusOf(limiter.Gatekeeper); // after the message that queued it (and any restart it caused)
+        Assert.False(patient.IsFaulted, $"the caller that waits for ever was failed: {patient.Exception?.InnerException?.GetType().Name}: {patient.Exception?.InnerException?.Message}");
+
+        held.Dispose();
+        using var granted = await Within(patient);
+        _ = longWait.ContinueWith(task => _ = task.Exception, TaskScheduler.Default); // failed when the limiter is disposed
+    }
+
+    /// <summary>
+    /// The same for a rate wake: a model-API limiter with a 90-day budget (a valid period: LimitValidation.Period wants
+    /// only finite) whose request is spent makes the next caller wait for the refill 90 days ahead; arming that wake
+    /// throws, the gatekeeper restarts, and the restart fails the waiter (and starts the rates full again).
+    /// </summary>
+    [Fact]
+    public async Task Finding_a_rate_refill_beyond_the_system_timer_range_keeps_its_waiter_waiting()
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 1, 1_000_000, TimeSpan.FromDays(90)), "review-long-period", system: Sys);
+        using (await Within(limiter.AcquireAsync(1).AsTask()))
+        {
+            // the period's one request, spent
+        }
+
+        var waiter = limiter.AcquireAsync(1).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1 || waiter.IsCompleted, "the caller waits for the refill (or the gatekeeper failed)");
+        await StatusOf(limiter.Gatekeeper); // after the message that queued it (and any restart it caused)
+
+        Assert.False(waiter.IsCompleted, $"the waiter was answered before the refill: {waiter.Status} {waiter.Exception?.InnerException?.GetType().Name}: {waiter.Exception?.InnerException?.Message}");
+        _ = waiter.ContinueWith(task => _ = task.Exception, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// The same on the durable queue's delayed items (system clock): an item put 60 days ahead makes ScheduleDue throw
+    /// in the router; an item put for now behind it must still run.
+    /// </summary>
+    [Fact]
+    public async Task Finding_an_item_delayed_beyond_the_system_timer_range_does_not_stop_the_queue()
+    {
+        _store = new DurableStore(Sys);
+        await using var queue = new BoundedQueue<int>(100, _store.Durability(), DurableStore.UniqueName("review-far-delay"), system: Sys);
+        var ran = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Within(queue.StartAsync());
+        await queue.StartWorkersAsync(item =>
+        {
+            ran.TrySetResult(item);
+            return Task.CompletedTask;
+        }, numWorkers: 1);
+
+        Assert.True(await Within(queue.PutAsync(1, priority: 0, notBefore: DateTimeOffset.UtcNow.AddDays(60))));
+        Assert.True(await Within(queue.PutAsync(2)));
+
+        Assert.Equal(2, await Within(ran.Task));
+    }
+
+    /// <summary>
+    /// A delayed item that is due while every worker is busy is not promoted (only TryTake promotes, and Pump does not call
+    /// it without a free worker or a getter), so NextDueTicks stays in the past: each DueTick calls Fired, Pump finds
+    /// nothing to do, and ScheduleDue arms the same past due, which fires at once. The router spins on DueTicks (a core
+    /// at 100 %) for as long as the workers stay busy. (The code before 6c38530 spun as well: it disposed the timer on
+    /// every tick and made a new one due at once.) A quiet router must not set its timer again and again.
+    /// </summary>
+    [Fact]
+    public async Task Finding_a_due_item_waiting_for_a_busy_worker_does_not_spin_the_router_on_due_ticks()
+    {
+        _store = new DurableStore(Sys);
+        var clock = new CountingEarlyClock(TimeSpan.Zero);
+        await using var queue = new BoundedQueue<int>(100, _store.Durability(clock), DurableStore.UniqueName("review-due-spin"), system: Sys);
+        var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ran = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Within(queue.StartAsync());
+        await queue.StartWorkersAsync(async item =>
+        {
+            if (item == 0)
+            {
+                started.TrySetResult(item);
+                await release.Task;
+            }
+            else
+            {
+                ran.TrySetResult(item);
+            }
+        }, numWorkers: 1);
+        Assert.True(await Within(queue.PutAsync(0)));
+        await Within(started.Task); // the only worker is busy
+        Assert.True(await Within(queue.PutAsync(1, priority: 0, notBefore: clock.GetUtcNow().AddMinutes(1))));
+        await QueueStatusOf(queue);
+
+        clock.Fake.Advance(TimeSpan.FromMinutes(1)); // item 1 is due; nobody can take it
+        await QueueStatusOf(queue); // the router handled its due tick
+        var sets = clock.OneShotSets;
+        for (var i = 0; i < 5; i++)
+        {
+            await QueueStatusOf(queue); // nothing happens meanwhile: no worker finished, the clock stood still
+        }
+
+        var spun = clock.OneShotSets - sets;
+        release.TrySetResult();
+        Assert.Equal(1, await Within(ran.Task));
+        Assert.True(spun == 0, $"the router set its due timer {spun} more times while nothing happened");
+    }
+
+    private static readonly AsyncLocal<object?> Ambient = new();
+
+    /// <summary>
+    /// WakeTimer makes its timer on the first Arm (<c>_timer ??= time.CreateTimer(…)</c>). A gatekeeper without rates
+    /// arms in the turn, which a facade caller runs on its own thread: TimeProvider.System's timer then captures that
+    /// caller's ExecutionContext (its AsyncLocals: an ASP.NET request's Activity, HttpContext, logging scopes) and keeps
+    /// it until the limiter is disposed. Here the first waiter's AsyncLocal outlives it.
+    /// </summary>
+    [Fact]
+    public async Task Finding_the_wake_timer_does_not_keep_the_first_waiters_execution_context()
+    {
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1), "review-context", system: Sys);
+        using var held = await Within(limiter.AcquireAsync(1).AsTask());
+        var ambient = await TimeOutWithAmbient(limiter);
+
+        Collect();
+        Assert.False(ambient.IsAlive, "the first waiter's execution context is kept by the wake timer");
+    }
+
+    /// <summary>Control for the finding above: once the timer exists (made from a clean context), a later waiter's context is not kept.</summary>
+    [Fact]
+    public async Task A_later_waiters_execution_context_is_not_kept_once_the_timer_exists()
+    {
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1), "review-context-control", system: Sys);
+        using var held = await Within(limiter.AcquireAsync(1).AsTask());
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMilliseconds(5)).AsTask()));
+        var ambient = await TimeOutWithAmbient(limiter);
+
+        Collect();
+        Assert.False(ambient.IsAlive, "a later waiter's execution context is kept");
+    }
+
+    /// <summary>A waiter that times out, called with an AsyncLocal set (in a context of its own, left before the wait ends).</summary>
+    private async Task<WeakReference> TimeOutWithAmbient(ConcurrencyLimiter limiter)
+    {
+        var weak = QueueWithAmbient(limiter, out var waiting);
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
+        return weak;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference QueueWithAmbient(ConcurrencyLimiter limiter, out Task waiting)
+    {
+        WeakReference? weak = null;
+        Task? task = null;
+        ExecutionContext.Run(ExecutionContext.Capture()!, _ =>
+        {
+            var value = new object();
+            Ambient.Value = value;
+            weak = new WeakReference(value);
+            task = limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMilliseconds(5)).AsTask(); // the turn runs here: it arms the wake
+        }, null);
+        waiting = task!;
+        return weak!;
+    }
+
+    private static void Collect()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+
+    // ---------------------------------------------------------------- held up (kept as coverage)
+
+    /// <summary>The partitioned limiter's actor: a wake that came before the deadline is set again, and the waiter times out.</summary>
+    [Fact]
+    public async Task Partitioned_limiter_wake_before_the_deadline_is_set_again_and_the_waiter_times_out()
+    {
+        var clock = new CountingEarlyClock(Ms);
+        using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { TimeProvider = clock }, TimeSpan.FromMinutes(10),
+                                                                      "review-partitioned-early", system: Sys);
+        using var held = await Within(limiter.AcquireAsync("k").AsTask());
+        var waiting = limiter.AcquireAsync("k", waitTimeout: TimeSpan.FromMilliseconds(10)).AsTask();
+        await Eventually(() => clock.OneShotSets >= 1, "the actor set its wake for the waiter");
+
+        var sets = clock.OneShotSets;
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(9.5)); // its wake, set for 10 ms, comes at 9
+        await Eventually(() => clock.OneShotSets > sets, "the actor handled the early wake and set it again");
+        Assert.False(waiting.IsCompleted, "not yet due");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(0.5));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
+    }
+
+    /// <summary>The durable router's delayed item: a due tick that came early is set again, and the item runs at its time.</summary>
+    [Fact]
+    public async Task Durable_delayed_item_early_due_tick_is_set_again_and_the_item_runs_at_its_time()
+    {
+        _store = new DurableStore(Sys);
+        var clock = new CountingEarlyClock(Ms);
+        await using var queue = new BoundedQueue<int>(100, _store.Durability(clock), DurableStore.UniqueName("review-early-due"), system: Sys);
+        var ran = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Within(queue.StartAsync());
+        await queue.StartWorkersAsync(item =>
+        {
+            ran.TrySetResult(item);
+            return Task.CompletedTask;
+        }, numWorkers: 1);
+        Assert.True(await Within(queue.PutAsync(1, priority: 0, notBefore: clock.GetUtcNow().AddMinutes(1))));
+        await QueueStatusOf(queue);
+
+        clock.Fake.Advance(TimeSpan.FromMinutes(1) - TimeSpan.FromMilliseconds(0.5)); // its tick, set for a minute, comes 1 ms early
+        var status = await QueueStatusOf(queue); // the router handled that tick: nothing was due
+        Assert.Equal((1, 0L), (status.Size, status.Metrics.InFlight));
+        Assert.False(ran.Task.IsCompleted, "not yet due");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(0.5));
+        Assert.Equal(1, await Within(ran.Task));
+    }
+
+    /// <summary>
+    /// A model-API gatekeeper (rates: no turn, straight from the mailbox): GateWakes told by someone else (as the
+    /// adapter's <c>Refused</c> asks for a loan renewal) interleave with an early timer fire; the waiter still times out
+    /// exactly at its deadline.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData(6)]
+    public async Task Model_api_foreign_wakes_and_an_early_fire_interleave_and_the_waiter_times_out(int? segments)
+    {
+        var clock = new CountingEarlyClock(Ms);
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 1000, 1_000_000, TimeSpan.FromMinutes(1))
+        {
+            TimeProvider = clock, SlidingWindowSegments = segments,
+        }, "review-foreign-wakes", system: Sys);
+        using var held = await Within(limiter.AcquireAsync(1).AsTask());
+        var waiting = limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMilliseconds(10)).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second call waits");
+        await StatusOf(limiter.Gatekeeper);
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(5));
+        limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
+        await StatusOf(limiter.Gatekeeper);
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(4.5)); // the timer (set for 10 ms) fires at 9
+        limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
+        await StatusOf(limiter.Gatekeeper);
+        Assert.False(waiting.IsCompleted, "not yet due");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(0.5));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting));
+    }
+
+    /// <summary>A rate wake (the head fits the rate again) that fires early is set again; the waiter is granted at the refill.</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData(6)]
+    public async Task Model_api_rate_wake_that_fires_early_is_set_again_and_the_waiter_is_granted_at_the_refill(int? segments)
+    {
+        var clock = new CountingEarlyClock(Ms);
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 1, 1_000_000, TimeSpan.FromMinutes(1))
+        {
+            TimeProvider = clock, SlidingWindowSegments = segments,
+        }, "review-rate-early", system: Sys);
+        using (await Within(limiter.AcquireAsync(1).AsTask()))
+        {
+            // the minute's one request, spent
+        }
+
+        var waiting = limiter.AcquireAsync(1).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second call waits for the refill");
+        await StatusOf(limiter.Gatekeeper);
+        var step = TimeSpan.FromMinutes(1); // a bucket refills a minute on; a window frees the spent segment a minute on
+
+        clock.Fake.Advance(step - TimeSpan.FromMilliseconds(0.5)); // the wake, set for the refill, fires 1 ms early
+        await StatusOf(limiter.Gatekeeper);
+        Assert.False(waiting.IsCompleted, "the rate has not refilled yet");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(0.5));
+        using var granted = await Within(waiting);
+    }
+
+    /// <summary>The same for a partitioned model-API limiter: its partition's rate wake goes through the shared actor's timer.</summary>
+    [Fact]
+    public async Task Partitioned_model_api_rate_wake_that_fires_early_is_set_again_and_the_waiter_is_granted_at_the_refill()
+    {
+        var clock = new CountingEarlyClock(Ms);
+        using var limiter = new PartitionedModelApiLimiter<string>(new ModelApiLimiterOptions(8, 1, 1_000_000, TimeSpan.FromMinutes(1)) { TimeProvider = clock },
+                                                                   TimeSpan.FromMinutes(10), "review-partitioned-rate-early", system: Sys);
+        using (await Within(limiter.AcquireAsync("k", 1).AsTask()))
+        {
+            // the minute's one request, spent
+        }
+
+        var sets = clock.OneShotSets;
+        var waiting = limiter.AcquireAsync("k", 1).AsTask();
+        await Eventually(() => clock.OneShotSets > sets, "the actor set its wake for the refill");
+
+        sets = clock.OneShotSets;
+        clock.Fake.Advance(TimeSpan.FromMinutes(1) - TimeSpan.FromMilliseconds(0.5)); // fires 1 ms early
+        await Eventually(() => clock.OneShotSets > sets, "the actor handled the early wake and set it again");
+        Assert.False(waiting.IsCompleted, "the rate has not refilled yet");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(0.5));
+        using var granted = await Within(waiting);
+    }
+
+    /// <summary>A withdrawn waiter moves the next deadline later while an early timer is in play: the other waiter still times out.</summary>
+    [Fact]
+    public async Task A_withdrawal_moves_the_deadline_and_the_remaining_waiter_still_times_out_with_early_timers()
+    {
+        var clock = new CountingEarlyClock(Ms);
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-withdraw-early", system: Sys);
+        using var held = await Within(limiter.AcquireAsync(1).AsTask());
+        using var cancel = new CancellationTokenSource();
+        var first = limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMilliseconds(10), cancellationToken: cancel.Token).AsTask();
+        var second = limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMilliseconds(20)).AsTask();
+        await Eventually(() => limiter.WaitingCount == 2, "both wait");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(5));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(first));
+        await Eventually(() => limiter.WaitingCount == 1, "the first withdrew");
+        await StatusOf(limiter.Gatekeeper);
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(14.5)); // a stale 10 ms wake, then the 20 ms one early at 19
+        await StatusOf(limiter.Gatekeeper);
+        Assert.False(second.IsCompleted, "not yet due");
+
+        clock.Fake.Advance(TimeSpan.FromMilliseconds(0.5));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(second));
+    }
+
+    /// <summary>On the system clock, with nothing else happening: each limiter kind times out one waiter after another (odd timeouts).</summary>
+    [Theory]
+    [InlineData("partitioned")]
+    [InlineData("model-api-bucket")]
+    [InlineData("model-api-window")]
+    [InlineData("partitioned-model-api")]
+    public async Task On_the_system_clock_each_limiter_kind_times_out_one_waiter_after_another(string kind)
+    {
+        await using var subject = await Subject.Create(kind, Sys, Within);
+        for (var i = 0; i < 12; i++)
+        {
+            var timeout = TimeSpan.FromTicks(20_500 + (i * 1_170));
+            await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(subject.Acquire(timeout)));
+        }
+    }
+
+    /// <summary>On the system clock: 24 concurrent waiters with distinct odd timeouts all time out, for each limiter kind.</summary>
+    [Theory]
+    [InlineData("local")]
+    [InlineData("partitioned")]
+    [InlineData("model-api-bucket")]
+    [InlineData("model-api-window")]
+    [InlineData("partitioned-model-api")]
+    public async Task On_the_system_clock_concurrent_waiters_with_odd_timeouts_all_time_out(string kind)
+    {
+        await using var subject = await Subject.Create(kind, Sys, Within);
+        var waits = Enumerable.Range(0, 24).Select(i => subject.Acquire(TimeSpan.FromTicks(30_300 + (i * 7_130)))).ToList();
+        foreach (var wait in waits)
+        {
+            await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(wait));
+        }
+    }
+
+    /// <summary>On the system clock, rate wakes: a spent rate is waited for, one refill after another, for a bucket and a window.</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData(3)]
+    public async Task On_the_system_clock_a_spent_rate_wakes_its_waiter_one_refill_after_another(int? segments)
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 1, 1_000_000, TimeSpan.FromTicks(213_369)) { SlidingWindowSegments = segments },
+                                                "review-rate-wakes", system: Sys);
+        for (var i = 0; i < 10; i++)
+        {
+            using var lease = await Within(limiter.AcquireAsync(1).AsTask());
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private async Task<Status> StatusOf(IActorRef gatekeeper)
+    {
+        var probe = CreateTestProbe();
+        gatekeeper.Tell(GetStatus.Instance, probe.Ref);
+        return await probe.ExpectMsgAsync<Status>();
+    }
+
+    private async Task<QueueProtocol.Status> QueueStatusOf(BoundedQueue<int> queue)
+    {
+        var probe = CreateTestProbe();
+        queue.Router.Tell(QueueProtocol.GetStatus.Instance, probe.Ref);
+        return await probe.ExpectMsgAsync<QueueProtocol.Status>();
+    }
+
+    /// <summary>One limiter of a kind with its only permit held: <see cref="Acquire"/> then waits until its timeout.</summary>
+    private sealed class Subject : IAsyncDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+
+        public required Func<TimeSpan, Task> Acquire { get; init; }
+
+        public static async Task<Subject> Create(string kind, ActorSystem system, Func<Task<IDisposable>, Task<IDisposable>> within)
+        {
+            var name = "review-" + kind;
+            var rates = new ModelApiLimiterOptions(1, 100_000, 100_000_000, TimeSpan.FromMinutes(1));
+            switch (kind)
+            {
+                case "local":
+                {
+                    var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1), name, system: system);
+                    var held = await within(Lease(limiter.AcquireAsync(1).AsTask()));
+                    return new Subject { Acquire = timeout => limiter.AcquireAsync(1, waitTimeout: timeout).AsTask() }.Own(held, limiter);
+                }
+                case "partitioned":
+                {
+                    var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1), TimeSpan.FromMinutes(10), name, system: system);
+                    var held = await within(Lease(limiter.AcquireAsync("k").AsTask()));
+                    return new Subject { Acquire = timeout => limiter.AcquireAsync("k", waitTimeout: timeout).AsTask() }.Own(held, limiter);
+                }
+                case "model-api-bucket":
+                case "model-api-window":
+                {
+                    var options = kind == "model-api-window" ? rates with { SlidingWindowSegments = 6 } : rates;
+                    var limiter = new ModelApiLimiter(options, name, system: system);
+                    var held = await within(Lease(limiter.AcquireAsync(1).AsTask()));
+                    return new Subject { Acquire = timeout => limiter.AcquireAsync(1, waitTimeout: timeout).AsTask() }.Own(held, limiter);
+                }
+                default:
+                {
+                    var limiter = new PartitionedModelApiLimiter<string>(rates, TimeSpan.FromMinutes(10), name, system: system);
+                    var held = await within(Lease(limiter.AcquireAsync("k", 1).AsTask()));
+                    return new Subject { Acquire = timeout => limiter.AcquireAsync("k", 1, waitTimeout: timeout).AsTask() }.Own(held, limiter);
+                }
+            }
+        }
+
+        private static async Task<IDisposable> Lease<T>(Task<T> acquire) where T : IDisposable => await acquire;
+
+        private Subject Own(params IDisposable[] owned)
+        {
+            _owned.AddRange(owned);
+            return this;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            foreach (var owned in _owned)
+            {
+                owned.Dispose();
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="EarlyTimersClock"/> (timers fire up to <paramref name="early"/> before they are due), counting the
+    /// one-shot sets (a finite due, no period): an actor that handled an early wake sets its timer again.
+    /// </summary>
+    private sealed class CountingEarlyClock(TimeSpan early) : TimeProvider
+    {
+        private int _oneShotSets;
+
+        public FakeTimeProvider Fake { get; } = new();
+
+        public int OneShotSets => Volatile.Read(ref _oneShotSets);
+
+        public override long GetTimestamp() => Fake.GetTimestamp();
+
+        public override long TimestampFrequency => Fake.TimestampFrequency;
+
+        public override DateTimeOffset GetUtcNow() => Fake.GetUtcNow();
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = new EarlyTimer(this, Fake.CreateTimer(callback, state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), early);
+            timer.Change(dueTime, period);
+            return timer;
+        }
+
+        private sealed class EarlyTimer(CountingEarlyClock clock, ITimer inner, TimeSpan early) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period)
+            {
+                if (dueTime != Timeout.InfiniteTimeSpan && period == Timeout.InfiniteTimeSpan)
+                {
+                    Interlocked.Increment(ref clock._oneShotSets);
+                }
+
+                return inner.Change(dueTime > early && dueTime != Timeout.InfiniteTimeSpan ? dueTime - early : dueTime, period);
+            }
+
+            public void Dispose() => inner.Dispose();
+
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
+    }
+}
