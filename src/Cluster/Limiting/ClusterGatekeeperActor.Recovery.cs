@@ -74,6 +74,10 @@ internal sealed partial class ClusterGatekeeperActor
     /// gatekeeper once the announcement is in, by a recovering one once its gate opens (<see cref="_newcomers"/>:
     /// offered at its closed gate, a small bound would refuse them all, even the first request of a new limiter).
     /// </summary>
+    /// <remarks>
+    /// An agent known here announces itself again when it left this incarnation and was asked again
+    /// (<see cref="Incarnation.Announced"/>): its announcement replaces what it said before (<see cref="Reconcile"/>).
+    /// </remarks>
     /// <returns>Whether the announcement was taken (not of another epoch, nor a repeat).</returns>
     private bool Adopt(LimiterAnnounce message)
     {
@@ -82,14 +86,22 @@ internal sealed partial class ClusterGatekeeperActor
             return false;
         }
 
-        var agent = new AgentRecord(Sender);
-        _agents.Add(Sender, agent);
-        Context.Watch(Sender);
-        HearRates(message);
-
-        // Closed while the announcement is taken in, so that its waits all queue before any is granted.
+        // Closed while the announcement is taken in, so that its waits all queue before any is granted, and permits a
+        // re-announcement no longer claims are not granted before those it claims are counted.
         var open = _gate.IsOpen;
         _gate.Close();
+        if (_agents.TryGetValue(Sender, out var agent))
+        {
+            Reconcile(agent, message);
+        }
+        else
+        {
+            agent = new AgentRecord(Sender);
+            _agents.Add(Sender, agent);
+            Context.Watch(Sender);
+        }
+
+        HearRates(message);
         for (var i = 0; i < message.Held.Length; i++)
         {
             var held = new PermitDemand(PermitsAt(message.HeldPermits, i));
@@ -158,6 +170,52 @@ internal sealed partial class ClusterGatekeeperActor
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// An agent known here re-announces itself (it followed another incarnation meanwhile, and dropped this one's
+    /// replies): what it no longer announces is dropped — a lease it released (its release went to the other), a wait
+    /// it withdrew (or another incarnation granted: it announces it held), its block (announced whole again) — while a
+    /// wait it still announces keeps its place. A lease granted here that it announces waiting has its grant sent again:
+    /// the agent dropped the grant, or it is on its way (sent after this incarnation asked again, taken after the
+    /// announcement), and a second grant of a request no longer waiting is ignored. The rest of <see cref="Adopt"/>
+    /// then takes the announcement as a first one, skipping what is known. Called with the gate closed, so nothing freed
+    /// here is granted before the announcement is in.
+    /// </summary>
+    private void Reconcile(AgentRecord agent, LimiterAnnounce message)
+    {
+        System.Diagnostics.Debug.Assert(!_gate.IsOpen, "permits a re-announcement frees are granted only once it is in");
+        _log.Info("Cluster gatekeeper {0}: agent {1} announced itself again (it followed another incarnation meanwhile)", _name, Sender.Path);
+        var held = message.Held.ToHashSet();
+        var pending = message.PendingIds.ToHashSet();
+        foreach (var (id, lease) in agent.Held.Where(lease => !held.Contains(lease.Key)).ToList())
+        {
+            if (pending.Contains(id))
+            {
+                Sender.Tell(new RemoteGranted(_incarnation.Epoch, id, (int)_slots.InUse, _gate.Waiting) { Rates = StampRates() });
+                continue;
+            }
+
+            agent.Held.Remove(id);
+            _gate.Release(lease);
+        }
+
+        foreach (var (id, waiter) in agent.Pending.Where(waiter => !pending.Contains(waiter.Key)).ToList())
+        {
+            agent.Pending.Remove(id);
+            if (!_newcomers.Remove(waiter))
+            {
+                _gate.Withdraw(waiter);
+            }
+        }
+
+        if (agent.Block > 0)
+        {
+            _gate.Release(new PermitDemand(agent.Block));
+            agent.Block = 0;
+        }
+
+        agent.Recalled = false; // a recall it got while following another was dropped: recalled again if contended
     }
 
     private static int PermitsAt(int[] permits, int index) => index < permits.Length ? permits[index] : 1;

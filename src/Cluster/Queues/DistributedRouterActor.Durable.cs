@@ -117,9 +117,13 @@ internal sealed partial class DistributedRouterActor
         }
     }
 
-    /// <summary>Journals that an item has its result (or was reported failed): it never runs again.</summary>
+    /// <summary>
+    /// An item has its result (or was reported failed): it is no longer known here (a producer that announces it again
+    /// has not heard yet), and a durable router journals it, so it never runs again.
+    /// </summary>
     private void Finished(ItemEnvelope envelope)
     {
+        _unfinished.Remove((envelope.Producer, envelope.ItemId));
         if (_journal is not null && _keys.Remove(envelope.JournalId, out var key))
         {
             _stored.Remove(key);

@@ -119,6 +119,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     protected override bool AroundReceive(Receive receive, object message)
     {
         var handled = base.AroundReceive(receive, message);
+        AssertKnownItems();
         _depth.Publish(_queue.Count);
         return handled;
     }
@@ -170,6 +171,11 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     /// <summary>Accepts one put if there is space and nobody waits before it; else it waits (or is refused at once for a zero timeout).</summary>
     private void Enqueue(IActorRef producer, long itemId, string payload, ItemTrace? trace, long timeoutMs)
     {
+        if (Known(producer, itemId))
+        {
+            return;
+        }
+
         if (Occupied < Capacity && _waitingPuts.IsEmpty)
         {
             Accept(producer, itemId, payload, trace);
@@ -185,6 +191,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
         var put = new WaitingPut(producer, itemId, payload, trace);
         _waitingPuts.Enqueue(put);
+        _waiting.Add((producer, itemId));
         if (timeoutMs > 0)
         {
             Timers.StartSingleTimer(put, new PutExpired(put), TimeSpan.FromMilliseconds(timeoutMs));
@@ -195,45 +202,9 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     {
         if (_waitingPuts.Remove(message.Put))
         {
+            _waiting.Remove((message.Put.Producer, message.Put.ItemId));
             message.Put.Producer.Tell(new EnqueueFull(message.Put.ItemId));
             _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
-        }
-    }
-
-    private void HandleProducerAnnounce(ProducerAnnounce message)
-    {
-        if (!_incarnation.Announced(message.Epoch, Sender))
-        {
-            return;
-        }
-
-        _capacity = message.Capacity;
-        Context.Watch(Sender); // only to forget it when it stops: its items are still processed
-        for (var i = 0; i < message.ItemIds.Length; i++)
-        {
-            Accept(Sender, message.ItemIds[i], message.Payloads[i], TraceOf(message.Traces, i));
-        }
-
-        if (message.ItemIds.Length > 0)
-        {
-            _log.Info("Distributed queue {0}: producer {1} re-announced {2} item(s) without a result", _name, Sender.Path, message.ItemIds.Length);
-        }
-
-        Dispatch();
-    }
-
-    private void HandleWorkerAnnounce(WorkerAnnounce message)
-    {
-        if (!_incarnation.Announced(message.Epoch, Sender))
-        {
-            return;
-        }
-
-        WorkerFor(Sender);
-        if (!message.Busy)
-        {
-            MarkIdle(Sender);
-            Dispatch();
         }
     }
 
@@ -305,6 +276,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
             return;
         }
 
+        _unfinished.Add((producer, itemId));
         Queue(new ItemEnvelope(producer, itemId, payload, Deliveries: 1) { Trace = trace });
     }
 
@@ -357,6 +329,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
             while (Occupied < Capacity && _waitingPuts.Dequeue() is { } put)
             {
                 Timers.Cancel(put);
+                _waiting.Remove((put.Producer, put.ItemId));
                 Accept(put.Producer, put.ItemId, put.Payload, put.Trace);
             }
         }
@@ -383,7 +356,15 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
     void IRecoveryRequests.AskNode(Address node, long epoch) => NodeHostActor.At(Context, node).Tell(new RecoverQueue(_name, epoch), Self);
 
-    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverQueue(_name, epoch), Self);
+    /// <summary>
+    /// Asks an agent to announce itself. A worker asked is given nothing until it has: one asked again (it left this
+    /// incarnation) then says free only if it finished what it was given before (<see cref="HandleWorkerAnnounce"/>).
+    /// </summary>
+    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch)
+    {
+        _idle.Remove(agent);
+        agent.Tell(new RecoverQueue(_name, epoch), Self);
+    }
 
     /// <summary>A put waiting for space; it is also its own timer key.</summary>
     private sealed class WaitingPut(IActorRef producer, long itemId, string payload, ItemTrace? trace) : WaiterNode<WaitingPut>

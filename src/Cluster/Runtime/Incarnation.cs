@@ -9,7 +9,10 @@ internal interface IRecoveryRequests
     /// <summary>Asks the node host at <paramref name="node"/> to have the node's agents announce themselves to <paramref name="epoch"/>.</summary>
     void AskNode(Address node, long epoch);
 
-    /// <summary>Asks one agent, which spoke to this incarnation without having announced itself, to announce itself to <paramref name="epoch"/>.</summary>
+    /// <summary>
+    /// Asks one agent, which spoke to this incarnation without having announced itself (or after it left this
+    /// incarnation: it announces itself again), to announce itself to <paramref name="epoch"/>.
+    /// </summary>
     void AskAgent(IActorRef agent, long epoch);
 }
 
@@ -23,8 +26,10 @@ internal interface IRecoveryRequests
 /// A new incarnation knows nothing of what the previous one handed out. Every message an agent sends carries the
 /// epoch of the incarnation it follows; a message of another epoch, or from an agent that has not announced itself,
 /// is not admitted and its sender is asked (once) to announce, so the incarnation's state comes only from
-/// announcements and later messages. A node is answered by an announcement of its agent, by its host saying it has
-/// no agent, by having no host at all (a member without ActorQueue), or by leaving the cluster.
+/// announcements and later messages. An announced agent whose hello shows another epoch has left this incarnation and
+/// is asked again: its re-announcement replaces what it said before. A node is answered by an announcement of its
+/// agent, by its host saying it has no agent, by having no host at all (a member without ActorQueue), or by leaving the
+/// cluster.
 /// </remarks>
 [DebuggerDisplay("epoch {Epoch}, announced {_announced.Count}, silent {_silent?.Count}")]
 internal sealed class Incarnation
@@ -35,7 +40,7 @@ internal sealed class Incarnation
     /// <summary>Whether the incarnation waits for every member before it is recovered (a gatekeeper) or serves at once (a router).</summary>
     private readonly bool _awaitEveryMember;
 
-    /// <summary>Agents that announced themselves to this incarnation (until they stop).</summary>
+    /// <summary>Agents that announced themselves to this incarnation (until they stop, or leave it for another).</summary>
     private readonly HashSet<IActorRef> _announced = [];
 
     /// <summary>Agents asked one by one, outside the members' broadcast, so each is asked once.</summary>
@@ -117,8 +122,10 @@ internal sealed class Incarnation
 
     /// <summary>An agent announces itself (its state at the time) to incarnation <paramref name="epoch"/>.</summary>
     /// <returns>
-    /// Whether this incarnation takes the announcement: it is for this epoch and the agent's first (an agent asked both
-    /// through its node and directly announces twice; the second repeats what the first said).
+    /// Whether this incarnation takes the announcement: it is for this epoch and the agent's first since it (re)joined
+    /// this incarnation (an agent asked both through its node and directly announces twice; the second repeats what the
+    /// first said). An agent that left and was asked again (<see cref="Hello"/>) announces anew: the owner must take
+    /// it as a re-announcement of an agent it may know, whose state replaces what it knew.
     /// </returns>
     public bool Announced(long epoch, IActorRef agent) => epoch == Epoch && _announced.Add(agent);
 
@@ -138,13 +145,29 @@ internal sealed class Incarnation
         return false;
     }
 
-    /// <summary>An agent that follows no incarnation says hello (through the singleton proxy): it is asked to announce itself unless it follows this one.</summary>
+    /// <summary>
+    /// An agent that follows no incarnation says hello (through the singleton proxy): it is asked to announce itself
+    /// unless it follows this one. An agent announced here that says hello with another epoch, not 0, has left this
+    /// incarnation: it followed another incarnation's request since (a late one of an incarnation already lost cannot be
+    /// told from a newer one's: epochs are random), dropped this one's replies meanwhile and, that one lost, sends with
+    /// its epoch. It counts as not announced and is asked again, so it comes back with its whole state, which the owner
+    /// takes as a re-announcement (part of it known already). Only a hello, sent when the agent follows none, says it
+    /// left; another message of another epoch may be older than its announcement (in flight through the proxy when it
+    /// announced itself directly) and is dropped without asking. Epoch 0 is older than any announcement.
+    /// </summary>
     public void Hello(long epoch, IActorRef sender)
     {
-        if (epoch != Epoch)
+        if (epoch == Epoch)
         {
-            AskOnce(sender);
+            return;
         }
+
+        if (epoch != 0 && _announced.Remove(sender))
+        {
+            _askedDirectly.Remove(sender);
+        }
+
+        AskOnce(sender);
     }
 
     /// <summary>An agent stopped: it is neither announced nor asked any more (a new agent at its node must announce itself).</summary>

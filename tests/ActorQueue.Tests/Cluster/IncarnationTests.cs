@@ -145,15 +145,38 @@ public sealed class IncarnationTests
     }
 
     [Fact]
-    public void An_announced_agent_is_never_asked_again_and_its_old_messages_are_dropped()
+    public void An_announced_agent_is_not_asked_again_for_its_old_messages_which_are_dropped()
     {
         var incarnation = Gatekeeper();
         var agent = new FakeRef("agent");
         incarnation.Announced(incarnation.Epoch, agent);
 
         Assert.False(incarnation.Admit(incarnation.Epoch - 1, agent)); // still in flight when it announced: the announcement covered it
-        incarnation.Hello(incarnation.Epoch - 1, agent);
+        incarnation.Hello(0, agent); // a hello of its first contact, older than any announcement
         Assert.Empty(_asked.Agents);
+        Assert.True(incarnation.Admit(incarnation.Epoch, agent));
+    }
+
+    /// <summary>
+    /// An announced agent whose hello carries another epoch has left this incarnation (it followed a late request of a
+    /// lost one, which it cannot tell from a newer one's): it is asked again, once, and its next announcement is taken.
+    /// </summary>
+    [Fact]
+    public void An_announced_agent_whose_hello_shows_another_epoch_is_asked_again_once_and_its_re_announcement_taken()
+    {
+        var incarnation = Gatekeeper();
+        var agent = new FakeRef("agent");
+        incarnation.Hello(0, agent);
+        Assert.True(incarnation.Announced(incarnation.Epoch, agent));
+
+        incarnation.Hello(42, agent);
+        Assert.False(incarnation.Admit(incarnation.Epoch, agent)); // not announced until it announces again
+        incarnation.Hello(42, agent);
+        Assert.Equal([agent, agent], _asked.Agents);
+
+        Assert.True(incarnation.Announced(incarnation.Epoch, agent));
+        Assert.False(incarnation.Announced(incarnation.Epoch, agent));
+        Assert.True(incarnation.Admit(incarnation.Epoch, agent));
     }
 
     [Fact]

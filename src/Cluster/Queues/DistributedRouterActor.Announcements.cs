@@ -1,0 +1,113 @@
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Cluster;
+
+// A router incarnation taking its producers' and workers' announcements: a first one, or a re-announcement of an agent
+// that left this incarnation (it followed another's request) and was asked again, which repeats what is known here.
+internal sealed partial class DistributedRouterActor
+{
+    /// <summary>
+    /// Items of a memory router accepted and without a result yet (queued or at a worker), by producer and the
+    /// producer's id: an item re-announced is not queued twice. A durable router knows them by its journal's keys.
+    /// </summary>
+    private readonly HashSet<(IActorRef Producer, long ItemId)> _unfinished = [];
+
+    /// <summary>The puts in <see cref="_waitingPuts"/>, by producer and the producer's id: one re-announced waits on, once.</summary>
+    private readonly HashSet<(IActorRef Producer, long ItemId)> _waiting = [];
+
+    /// <summary>
+    /// A producer announces the items it has no result for that it sent while it followed an incarnation (which may
+    /// have accepted them): they are accepted, past the bound. An item this router knows is not taken twice
+    /// (<see cref="Known"/>): a producer that left this incarnation and was asked again re-announces everything.
+    /// </summary>
+    private void HandleProducerAnnounce(ProducerAnnounce message)
+    {
+        if (!_incarnation.Announced(message.Epoch, Sender))
+        {
+            return;
+        }
+
+        _capacity = message.Capacity;
+        Context.Watch(Sender); // only to forget it when it stops: its items are still processed
+        var taken = 0;
+        for (var i = 0; i < message.ItemIds.Length; i++)
+        {
+            if (!Known(Sender, message.ItemIds[i]))
+            {
+                Accept(Sender, message.ItemIds[i], message.Payloads[i], TraceOf(message.Traces, i));
+                taken++;
+            }
+        }
+
+        if (taken > 0)
+        {
+            _log.Info("Distributed queue {0}: producer {1} re-announced {2} item(s) without a result", _name, Sender.Path, taken);
+        }
+
+        Dispatch();
+    }
+
+    /// <summary>
+    /// Whether this router knows the item already: waiting for space (it waits on and is answered in its turn) or
+    /// accepted in memory without a result (acknowledged again: the producer may not have heard). A durable router's
+    /// accepted items are known to <see cref="Store"/>, which does the same.
+    /// </summary>
+    private bool Known(IActorRef producer, long itemId)
+    {
+        if (_waiting.Contains((producer, itemId)))
+        {
+            return true;
+        }
+
+        if (!_unfinished.Contains((producer, itemId)))
+        {
+            return false;
+        }
+
+        Acknowledge(producer, itemId);
+        return true;
+    }
+
+    /// <summary>
+    /// The books of known items match the queues: every waiting put is in <see cref="_waiting"/>, and a memory router's
+    /// <see cref="_unfinished"/> holds exactly its queued items and those at workers (a durable router's are keyed by
+    /// its journal instead).
+    /// </summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void AssertKnownItems()
+    {
+        System.Diagnostics.Debug.Assert(_waiting.Count == _waitingPuts.Count, "every waiting put is known by its producer and id");
+        System.Diagnostics.Debug.Assert(_storage is not null || _unfinished.Count == _queue.Count + _workers.Values.Count(item => item is not null),
+            "a memory router knows exactly its items without a result");
+    }
+
+    /// <summary>
+    /// A worker announces whether it is busy. One that re-announces itself free after it left this incarnation has
+    /// finished the item this router gave it (this router's request to announce came after its dispatch, and nothing is
+    /// dispatched to a worker asked until it announced): its pull went to the incarnation it followed, so the item is
+    /// finished here. One busy stays out of the idle list until it pulls.
+    /// </summary>
+    private void HandleWorkerAnnounce(WorkerAnnounce message)
+    {
+        if (!_incarnation.Announced(message.Epoch, Sender))
+        {
+            return;
+        }
+
+        WorkerFor(Sender);
+        if (message.Busy)
+        {
+            return;
+        }
+
+        if (_workers[Sender] is { } finished)
+        {
+            Finished(finished);
+            _workers[Sender] = null;
+        }
+
+        MarkIdle(Sender);
+        Dispatch();
+    }
+}
