@@ -289,9 +289,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         if (_book.NextDueTicks is { } due && _status == QueueStatus.Processing)
         {
-            // A due already passed is taken when a worker frees or a getter comes (Pump), not by a wake: arming for it
-            // while every worker is busy fired at once, again and again (review: a core spun on due ticks).
-            _dueTimer.Arm(due > _clock.GetUtcNow().UtcTicks ? TimeSpan.FromTicks(due) : TimeSpan.MaxValue);
+            // A due already passed that nobody can take now is taken when a worker frees or a getter comes (Pump), not
+            // by a wake: arming for it while every worker was busy fired at once, again and again (review: a core spun
+            // on due ticks). One that passed since Pump read the clock, with a taker free, is woken for at once.
+            var waitsForTaker = due <= _clock.GetUtcNow().UtcTicks && _getters.IsEmpty && (_spec is not { } spec || _busy >= spec.Count);
+            _dueTimer.Arm(waitsForTaker ? TimeSpan.MaxValue : TimeSpan.FromTicks(due));
         }
     }
 
