@@ -9,8 +9,14 @@ namespace ActorQueue.Tests.Limiting;
 /// </summary>
 internal sealed class EarlyTimersClock(TimeSpan early) : TimeProvider
 {
+    /// <summary>A move to make right after the next <see cref="GetUtcNow"/>, in ticks; 0 when none.</summary>
+    private long _moveAfterUtcRead;
+
     /// <summary>The clock underneath; advance it to move time.</summary>
     public FakeTimeProvider Fake { get; } = new();
+
+    /// <summary>Moves the clock by <paramref name="by"/> right after the next read of the time of day, once.</summary>
+    public void MoveAfterNextUtcRead(TimeSpan by) => Volatile.Write(ref _moveAfterUtcRead, by.Ticks);
 
     /// <inheritdoc />
     public override long GetTimestamp() => Fake.GetTimestamp();
@@ -19,7 +25,16 @@ internal sealed class EarlyTimersClock(TimeSpan early) : TimeProvider
     public override long TimestampFrequency => Fake.TimestampFrequency;
 
     /// <inheritdoc />
-    public override DateTimeOffset GetUtcNow() => Fake.GetUtcNow();
+    public override DateTimeOffset GetUtcNow()
+    {
+        var now = Fake.GetUtcNow();
+        if (Interlocked.Exchange(ref _moveAfterUtcRead, 0) is var move and not 0)
+        {
+            Fake.Advance(TimeSpan.FromTicks(move));
+        }
+
+        return now;
+    }
 
     /// <inheritdoc />
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
