@@ -13,8 +13,8 @@ internal sealed partial class DistributedRouterActor
     /// </summary>
     private readonly HashSet<(IActorRef Producer, long ItemId)> _unfinished = [];
 
-    /// <summary>The puts in <see cref="_waitingPuts"/>, by producer and the producer's id: one re-announced waits on, once.</summary>
-    private readonly HashSet<(IActorRef Producer, long ItemId)> _waiting = [];
+    /// <summary>The puts in <see cref="_waitingPuts"/>, by producer and the producer's id: one sent again waits on, once; one announced is accepted.</summary>
+    private readonly Dictionary<(IActorRef Producer, long ItemId), WaitingPut> _waiting = [];
 
     /// <summary>
     /// A producer announces the items it has no result for that it sent while it followed an incarnation (which may
@@ -33,6 +33,15 @@ internal sealed partial class DistributedRouterActor
         var taken = 0;
         for (var i = 0; i < message.ItemIds.Length; i++)
         {
+            // One waiting here for space may have been accepted by the incarnation the producer followed meanwhile (it
+            // announces it because it cannot tell): accepted past the bound, as every announced item, not left to a
+            // timeout whose refusal the producer would ignore (review 67: the item was then in no queue).
+            if (_waiting.Remove((Sender, message.ItemIds[i]), out var waiting))
+            {
+                _waitingPuts.Remove(waiting);
+                Timers.Cancel(waiting);
+            }
+
             if (!Known(Sender, message.ItemIds[i]))
             {
                 Accept(Sender, message.ItemIds[i], message.Payloads[i], TraceOf(message.Traces, i));
@@ -55,7 +64,7 @@ internal sealed partial class DistributedRouterActor
     /// </summary>
     private bool Known(IActorRef producer, long itemId)
     {
-        if (_waiting.Contains((producer, itemId)))
+        if (_waiting.ContainsKey((producer, itemId)))
         {
             return true;
         }

@@ -191,7 +191,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
         var put = new WaitingPut(producer, itemId, payload, trace);
         _waitingPuts.Enqueue(put);
-        _waiting.Add((producer, itemId));
+        _waiting.Add((producer, itemId), put);
         if (timeoutMs > 0)
         {
             Timers.StartSingleTimer(put, new PutExpired(put), TimeSpan.FromMilliseconds(timeoutMs));
