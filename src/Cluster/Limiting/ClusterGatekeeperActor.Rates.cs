@@ -83,13 +83,16 @@ internal sealed partial class ClusterGatekeeperActor
     /// <summary>A call's real token count: the rates give back or owe, waiters that fit now are granted, the agent hears the new state.</summary>
     private void HandleSettle(RemoteSettle message)
     {
-        if (!IsCurrent(message.Epoch, out _))
+        if (!IsCurrent(message.Epoch, out var agent))
         {
             return; // the agent sends it again once it has announced itself to this incarnation
         }
 
+        // A lease another incarnation granted was charged there, not here: its settle owes only the excess and gives
+        // nothing back (review 67: a refund of what this incarnation never charged granted it a second time).
+        var actual = agent.Uncharged.Remove(message.RequestId) ? Math.Max(message.ActualTokens, message.ChargedTokens) : message.ActualTokens;
         _rateTelemetry?.Settled(message.ActualTokens);
-        _gate.Settle(new PermitDemand(message.Permits, message.ChargedTokens), message.ActualTokens);
+        _gate.Settle(new PermitDemand(message.Permits, message.ChargedTokens), actual);
         Sender.Tell(new RemoteSettled(_incarnation.Epoch, message.RequestId, StampRates()));
     }
 

@@ -108,6 +108,10 @@ internal sealed partial class ClusterGatekeeperActor
             if (agent.Held.TryAdd(message.Held[i], held))
             {
                 AdoptHeld(held);
+                if (_rates.Length != 0)
+                {
+                    agent.Uncharged.Add(message.Held[i]);
+                }
             }
         }
 
@@ -223,8 +227,8 @@ internal sealed partial class ClusterGatekeeperActor
     private static long TokensAt(long[] tokens, int index) => index < tokens.Length ? tokens[index] : 0;
 
     /// <summary>
-    /// Counts an announced lease's permits. Its rates were spent when an earlier incarnation granted it, and a
-    /// successor's rates start empty anyway, so an announced lease takes nothing from them.
+    /// Counts an announced lease's permits. Its rates were spent when an earlier incarnation granted it, so an announced
+    /// lease takes nothing from them, and its settle gives nothing back to them (<see cref="AgentRecord.Uncharged"/>).
     /// </summary>
     private void AdoptHeld(PermitDemand held)
     {

@@ -8,8 +8,8 @@ namespace ActorQueue.Tests.Review;
 /// <summary>
 /// Review of b988a79 (an agent that left the incarnation it announced itself to is asked again; its re-announcement
 /// replaces what it said), by helper 67. A production producer and router on one node, the hub and the lost incarnation
-/// probes. The first FINDING is mended (a re-announced put waiting here is accepted past the bound); the second is open
-/// and skipped with its reason.
+/// probes. Both FINDINGs are mended: a re-announced put waiting here is accepted past the bound; an adopted lease's
+/// settle only owes the excess over its charge.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ReannouncementReviewTests : OneNodeClusterTest
@@ -70,7 +70,7 @@ public sealed class ReannouncementReviewTests : OneNodeClusterTest
     /// add to its rates (e.g. a re-adopted lease is marked uncharged and its settle gives back nothing, or only its excess
     /// is owed, as the agent already does for settles a lost incarnation did not confirm).
     /// </summary>
-    [Fact(Skip = "Open, known (review 67 of b988a79): a lease another incarnation granted, adopted from a re-announcement, takes no tokens here, yet its settle below the estimate refunds the estimate's difference into this incarnation's rates. Fix: mark leases adopted while serving (or by Reconcile) as not charged here and let their settle only owe the excess, as the agent's SettleAgainAfterRecover does. See the closing note of 2026-12-03 afternoon.")]
+    [Fact]
     public async Task A_settle_of_a_lease_a_lost_incarnation_granted_gives_back_no_tokens_this_one_never_charged()
     {
         const string name = "reannounced-rates";
