@@ -12,6 +12,12 @@ internal sealed class EarlyTimersClock(TimeSpan early) : TimeProvider
     /// <summary>A move to make right after the next <see cref="GetUtcNow"/>, in ticks; 0 when none.</summary>
     private long _moveAfterUtcRead;
 
+    /// <summary>How many times a one-shot timer was set (made or changed with a due and no period).</summary>
+    private int _oneShotSets;
+
+    /// <summary>How many times a one-shot timer was set: a wake set again shows here.</summary>
+    public int OneShotSets => Volatile.Read(ref _oneShotSets);
+
     /// <summary>The clock underneath; advance it to move time.</summary>
     public FakeTimeProvider Fake { get; } = new();
 
@@ -39,15 +45,22 @@ internal sealed class EarlyTimersClock(TimeSpan early) : TimeProvider
     /// <inheritdoc />
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
-        var timer = new EarlyTimer(Fake.CreateTimer(callback, state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), early);
+        var timer = new EarlyTimer(this, Fake.CreateTimer(callback, state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), early);
         timer.Change(dueTime, period);
         return timer;
     }
 
-    private sealed class EarlyTimer(ITimer inner, TimeSpan early) : ITimer
+    private sealed class EarlyTimer(EarlyTimersClock clock, ITimer inner, TimeSpan early) : ITimer
     {
-        public bool Change(TimeSpan dueTime, TimeSpan period) =>
-            inner.Change(dueTime > early && dueTime != Timeout.InfiniteTimeSpan ? dueTime - early : dueTime, period);
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            if (dueTime != Timeout.InfiniteTimeSpan && period == Timeout.InfiniteTimeSpan)
+            {
+                Interlocked.Increment(ref clock._oneShotSets);
+            }
+
+            return inner.Change(dueTime > early && dueTime != Timeout.InfiniteTimeSpan ? dueTime - early : dueTime, period);
+        }
 
         public void Dispose() => inner.Dispose();
 

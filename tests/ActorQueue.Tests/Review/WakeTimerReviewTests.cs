@@ -5,7 +5,6 @@ using ActorQueue.Tests.Coordination;
 using ActorQueue.Tests.Limiting;
 using ActorQueue.Tests.Queues.Durable;
 using Akka.Actor;
-using Microsoft.Extensions.Time.Testing;
 using static ActorQueue.Actors.GatekeeperProtocol;
 using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
 
@@ -132,7 +131,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     public async Task Finding_a_due_item_waiting_for_a_busy_worker_does_not_spin_the_router_on_due_ticks()
     {
         _store = new DurableStore(Sys);
-        var clock = new CountingEarlyClock(TimeSpan.Zero);
+        var clock = new EarlyTimersClock(TimeSpan.Zero);
         await using var queue = new BoundedQueue<int>(100, _store.Durability(clock), DurableStore.UniqueName("review-due-spin"), system: Sys);
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -240,7 +239,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task Partitioned_limiter_wake_before_the_deadline_is_set_again_and_the_waiter_times_out()
     {
-        var clock = new CountingEarlyClock(Ms);
+        var clock = new EarlyTimersClock(Ms);
         using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { TimeProvider = clock }, TimeSpan.FromMinutes(10),
                                                                       "review-partitioned-early", system: Sys);
         using var held = await Within(limiter.AcquireAsync("k").AsTask());
@@ -261,7 +260,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     public async Task Durable_delayed_item_early_due_tick_is_set_again_and_the_item_runs_at_its_time()
     {
         _store = new DurableStore(Sys);
-        var clock = new CountingEarlyClock(Ms);
+        var clock = new EarlyTimersClock(Ms);
         await using var queue = new BoundedQueue<int>(100, _store.Durability(clock), DurableStore.UniqueName("review-early-due"), system: Sys);
         var ran = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         await Within(queue.StartAsync());
@@ -292,7 +291,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     [InlineData(6)]
     public async Task Model_api_foreign_wakes_and_an_early_fire_interleave_and_the_waiter_times_out(int? segments)
     {
-        var clock = new CountingEarlyClock(Ms);
+        var clock = new EarlyTimersClock(Ms);
         using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 1000, 1_000_000, TimeSpan.FromMinutes(1))
         {
             TimeProvider = clock, SlidingWindowSegments = segments,
@@ -320,7 +319,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     [InlineData(6)]
     public async Task Model_api_rate_wake_that_fires_early_is_set_again_and_the_waiter_is_granted_at_the_refill(int? segments)
     {
-        var clock = new CountingEarlyClock(Ms);
+        var clock = new EarlyTimersClock(Ms);
         using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(8, 1, 1_000_000, TimeSpan.FromMinutes(1))
         {
             TimeProvider = clock, SlidingWindowSegments = segments,
@@ -347,7 +346,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task Partitioned_model_api_rate_wake_that_fires_early_is_set_again_and_the_waiter_is_granted_at_the_refill()
     {
-        var clock = new CountingEarlyClock(Ms);
+        var clock = new EarlyTimersClock(Ms);
         using var limiter = new PartitionedModelApiLimiter<string>(new ModelApiLimiterOptions(8, 1, 1_000_000, TimeSpan.FromMinutes(1)) { TimeProvider = clock },
                                                                    TimeSpan.FromMinutes(10), "review-partitioned-rate-early", system: Sys);
         using (await Within(limiter.AcquireAsync("k", 1).AsTask()))
@@ -372,7 +371,7 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task A_withdrawal_moves_the_deadline_and_the_remaining_waiter_still_times_out_with_early_timers()
     {
-        var clock = new CountingEarlyClock(Ms);
+        var clock = new EarlyTimersClock(Ms);
         using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-withdraw-early", system: Sys);
         using var held = await Within(limiter.AcquireAsync(1).AsTask());
         using var cancel = new CancellationTokenSource();
@@ -515,49 +514,6 @@ public sealed class WakeTimerReviewTests : ActorQueueTestKit, IDisposable
             }
 
             return ValueTask.CompletedTask;
-        }
-    }
-
-    /// <summary>
-    /// As <see cref="EarlyTimersClock"/> (timers fire up to <paramref name="early"/> before they are due), counting the
-    /// one-shot sets (a finite due, no period): an actor that handled an early wake sets its timer again.
-    /// </summary>
-    private sealed class CountingEarlyClock(TimeSpan early) : TimeProvider
-    {
-        private int _oneShotSets;
-
-        public FakeTimeProvider Fake { get; } = new();
-
-        public int OneShotSets => Volatile.Read(ref _oneShotSets);
-
-        public override long GetTimestamp() => Fake.GetTimestamp();
-
-        public override long TimestampFrequency => Fake.TimestampFrequency;
-
-        public override DateTimeOffset GetUtcNow() => Fake.GetUtcNow();
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            var timer = new EarlyTimer(this, Fake.CreateTimer(callback, state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), early);
-            timer.Change(dueTime, period);
-            return timer;
-        }
-
-        private sealed class EarlyTimer(CountingEarlyClock clock, ITimer inner, TimeSpan early) : ITimer
-        {
-            public bool Change(TimeSpan dueTime, TimeSpan period)
-            {
-                if (dueTime != Timeout.InfiniteTimeSpan && period == Timeout.InfiniteTimeSpan)
-                {
-                    Interlocked.Increment(ref clock._oneShotSets);
-                }
-
-                return inner.Change(dueTime > early && dueTime != Timeout.InfiniteTimeSpan ? dueTime - early : dueTime, period);
-            }
-
-            public void Dispose() => inner.Dispose();
-
-            public ValueTask DisposeAsync() => inner.DisposeAsync();
         }
     }
 }

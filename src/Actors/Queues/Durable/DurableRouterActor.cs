@@ -292,10 +292,13 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             // A due already passed that nobody can take now is taken when a worker frees or a getter comes (Pump), not
             // by a wake: arming for it while every worker was busy fired at once, again and again (review: a core spun
             // on due ticks). One that passed since Pump read the clock, with a taker free, is woken for at once.
-            var waitsForTaker = due <= _clock.GetUtcNow().UtcTicks && _getters.IsEmpty && (_spec is not { } spec || _busy >= spec.Count);
+            var waitsForTaker = due <= _clock.GetUtcNow().UtcTicks && !HasTaker;
             _dueTimer.Arm(waitsForTaker ? TimeSpan.MaxValue : TimeSpan.FromTicks(due));
         }
     }
+
+    /// <summary>Whether a ready item would be taken now: a getter waits or a worker is free.</summary>
+    private bool HasTaker => !_getters.IsEmpty || (_spec is { } spec && _busy < spec.Count);
 
     private void HandleDue()
     {
