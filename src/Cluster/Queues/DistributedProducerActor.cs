@@ -1,6 +1,7 @@
 using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
 using Akka.Actor;
+using Akka.Event;
 
 namespace ActorQueue.Cluster;
 
@@ -26,29 +27,32 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <summary>The counters the facade reads.</summary>
     private readonly ProducerCounts _counts;
 
-    /// <summary>Items without a result yet, by id (ascending = put order).</summary>
-    private readonly Dictionary<long, PutItem> _outstanding = [];
+    /// <summary>What the producer owes its callers; kept across a restart (<see cref="ProducerBook"/>).</summary>
+    private readonly ProducerBook _book;
 
-    /// <summary>Callers waiting for the queue to have no outstanding item.</summary>
-    private readonly List<TaskCompletionSource> _joiners = [];
+    /// <summary>Items without a result yet, by id (ascending = put order): the book's.</summary>
+    private readonly Dictionary<long, PutItem> _outstanding;
 
-    /// <summary>The last item id given out; ids are never reused.</summary>
-    private long _lastId;
+    /// <summary>Callers waiting for the queue to have no outstanding item: the book's.</summary>
+    private readonly List<TaskCompletionSource> _joiners;
 
-    /// <summary>The router incarnation this producer follows.</summary>
+    /// <summary>The router incarnation this producer follows: the book's.</summary>
     private readonly SingletonLink _router;
 
     /// <summary>How often to say hello again while items are outstanding and no router answers.</summary>
     private readonly TimeSpan _helloInterval;
 
-    public DistributedProducerActor(string name, int capacity, IActorRef hubProxy, ProducerCounts counts, TimeSpan helloInterval)
+    public DistributedProducerActor(string name, int capacity, ProducerBook book, ProducerCounts counts, TimeSpan helloInterval)
     {
         _helloInterval = helloInterval;
         _name = name;
         _capacity = capacity;
         _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
         _listenerFailures = new ListenerFailureLog(Akka.Event.Logging.GetLogger(Context.System, this), name);
-        _router = new SingletonLink(hubProxy, message => new QueueEnvelope(name, capacity, message));
+        _book = book;
+        _outstanding = book.Outstanding;
+        _joiners = book.Joiners;
+        _router = book.Router;
         _counts = counts;
 
         Receive<PutItem>(HandlePut);
@@ -76,11 +80,64 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string name, int capacity, IActorRef hubProxy, ProducerCounts counts, TimeSpan helloInterval) =>
-        Akka.Actor.Props.Create(() => new DistributedProducerActor(name, capacity, hubProxy, counts, helloInterval));
+    /// <summary>The props of one producer: its book is made here, once, and every instance of the actor shares it (use the props once).</summary>
+    public static Props Props(string name, int capacity, IActorRef hubProxy, ProducerCounts counts, TimeSpan helloInterval)
+    {
+        var book = new ProducerBook(new SingletonLink(hubProxy, message => new QueueEnvelope(name, capacity, message)));
+        return Akka.Actor.Props.Create(() => new DistributedProducerActor(name, capacity, book, counts, helloInterval));
+    }
 
     /// <inheritdoc />
     protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
+
+    /// <summary>
+    /// A handler threw: the supervisor restarts the producer. Its book stays (nothing is failed, ids go on, it follows
+    /// the same router); only the message it failed on is lost to it. Of a put or batch, what was not registered yet is
+    /// failed with the reason (never sent, so it never runs); what was registered is in the book and sent again after
+    /// the restart. A join is failed with the reason.
+    /// </summary>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The supervisor logs the exception itself.
+        Context.GetLogger().Warning("Distributed queue producer {0} failed on {1}; it restarts with its {2} outstanding item(s)",
+            _name, message?.GetType().Name ?? "(no message)", _outstanding.Count);
+        var failure = new InvalidOperationException($"The distributed queue producer of '{_name}' failed handling this request: {reason.Message}", reason);
+        IReadOnlyList<PutItem> puts = message switch { PutItem one => [one], PutBatch batch => batch.Items, _ => [] };
+        foreach (var put in puts)
+        {
+            if (put is not null && put.ItemId == 0)
+            {
+                put.Accepted.TrySetException(failure);
+                put.Done.TrySetException(failure);
+            }
+        }
+
+        (message as JoinProducer)?.Completion.TrySetException(failure);
+        PublishOutstanding(); // the book as it is: no PostStop, which would fail every outstanding item
+    }
+
+    /// <summary>
+    /// After a restart: watch the followed router again (harmless if the watch survived) and send every item not yet
+    /// acknowledged once more — one registered by the message that failed, or one whose answer the failure overtook. The
+    /// router takes an item it knows only once (it acknowledges it again); an item whose result is on its way may run
+    /// again, as after a hand-over.
+    /// </summary>
+    protected override void PostRestart(Exception reason)
+    {
+        base.PostRestart(reason);
+        if (_router.Current is { } current)
+        {
+            Context.Watch(current);
+        }
+
+        foreach (var id in _outstanding.Keys.Order())
+        {
+            if (!_outstanding[id].Accepted.Task.IsCompleted)
+            {
+                SendPut(_outstanding[id]);
+            }
+        }
+    }
 
     /// <inheritdoc />
     protected override void PostStop()
@@ -133,7 +190,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 
     private long Register(PutItem put)
     {
-        var id = ++_lastId;
+        var id = ++_book.LastId;
         put.ItemId = id;
         _outstanding.Add(id, put);
         return id;
@@ -319,4 +376,24 @@ internal sealed class JoinProducer : IUndeliverableRequest
 
     /// <inheritdoc />
     public void Undelivered() => Completion.TrySetException(new ObjectDisposedException(nameof(DistributedWorkQueue<object, object>), "The distributed queue handle has been disposed."));
+}
+
+/// <summary>
+/// What a producer owes its callers, outside the actor instance so a restart keeps it: the items without a result,
+/// the joiners, the last id given out (ids are never reused: the router knows items by producer and id) and the
+/// router incarnation it follows (its announcement there stands).
+/// </summary>
+internal sealed class ProducerBook(SingletonLink router)
+{
+    /// <summary>Items without a result yet, by id (ascending = put order).</summary>
+    public Dictionary<long, PutItem> Outstanding { get; } = [];
+
+    /// <summary>Callers waiting for the queue to have no outstanding item.</summary>
+    public List<TaskCompletionSource> Joiners { get; } = [];
+
+    /// <summary>The router incarnation the producer follows.</summary>
+    public SingletonLink Router { get; } = router;
+
+    /// <summary>The last item id given out.</summary>
+    public long LastId;
 }
