@@ -115,13 +115,12 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. A durable queue accepts an item whose JSON cannot be read back (it serialises; its constructor's
-    /// parameter binds to no property). After a restart the item is replayed as bytes and decoded only when it is
-    /// handed out: DurableBook.TryTake (DurableBook.cs:203-209) moves it to Running and then calls the router's
-    /// <c>Decode</c> (DurableRouterActor.cs, JsonSerializer.Deserialize) on the actor's thread, which throws; the router
-    /// crashes and restarts into Idle, the item is never processed, reported to the error handler or dead-lettered, and
-    /// the queue no longer processes anything. Expected: an item that cannot be decoded fails its try (reported with the
-    /// reason, then a dead letter), and the router keeps running.
+    /// A durable queue accepts an item whose JSON cannot be read back (it serialises; its constructor's parameter binds
+    /// to no property — or its type changed since it was written). After a restart the item is replayed as bytes and
+    /// decoded when it is handed out. Failed before: the decode threw on the router's thread, the router restarted idle,
+    /// and the item was never run, reported or dead-lettered, nor anything after it. Now it becomes a dead letter at
+    /// once, with the reason (no try can run it; the error handler, which takes an item, is not called — the router logs
+    /// it), counted as an error, and the queue goes on: a later item runs. A drain hands back only what it can read.
     /// </summary>
     [Fact]
     public async Task A_durable_item_that_cannot_be_read_back_after_a_restart_is_reported_not_lost()
@@ -138,10 +137,10 @@ public class LocalQueueReviewTests : ActorQueueTestKit
 
         var ran = new ConcurrentQueue<int>();
         var reported = new ConcurrentQueue<Exception>();
-        var second = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys);
+        await using var second = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys);
         await second.StartAsync().WaitAsync(Bound);
         Assert.Equal(1, second.Size);
-        var workers = second.StartWorkersAsync((item, _) =>
+        await second.StartWorkersAsync((item, _) =>
         {
             ran.Enqueue(item.Number);
             return Task.CompletedTask;
@@ -149,13 +148,19 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         {
             reported.Enqueue(error);
             return Task.CompletedTask;
-        });
+        }).WaitAsync(Bound);
 
-        await Poll.UntilAsync(() => !ran.IsEmpty || !reported.IsEmpty, Bound,
-            () => $"the replayed item is run or reported; status {second.Status}, size {second.Size}, metrics {second.Metrics}");
-        await workers.WaitAsync(Bound);
+        var dead = await Poll.ValueAsync(() => second.DeadLettersAsync(), letters => letters.Count == 1, Bound);
+        Assert.Equal(1, dead[0].Attempts); // counted as its one try, though no worker ran it
+        Assert.Contains("cannot be read back", dead[0].LastError);
+        Assert.Null(dead[0].Item);
         Assert.Equal(QueueStatus.Processing, second.Status);
-        await second.DisposeAsync().AsTask().WaitAsync(Bound);
+        Assert.Equal(1, second.Metrics.Errors);
+
+        // The queue goes on: a new item (written and held in memory) runs.
+        Assert.True(await second.PutAsync(new WriteOnlyItem(8)));
+        await Poll.UntilAsync(() => ran.Contains(8), Bound, "a later item ran");
+        Assert.Empty(reported);
     }
 
     /// <summary>Akka's in-memory journal whose writes wait for <see cref="Open"/> (only this class's tests use it).</summary>
@@ -201,12 +206,10 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     private static QueueDurability GatedDurability => new() { JournalPluginId = "r68.journal", SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
 
     /// <summary>
-    /// FINDING. A durable put is cancelled while its item's write is at the journal. The put's task ends cancelled
-    /// ("a cancelled put adds nothing"), and when the write ends the router applies the item to the book first
-    /// (DurableRouterActor.Writing.cs Written: apply, then answer), the answer finds the put withdrawn and only queues an
-    /// ItemRemoved for the next write (DurableRouterActor.cs Store, answer), and Next → AfterChange → Pump hands the
-    /// still-ready item to the free worker before that removal is written: the cancelled put's item runs. Expected: a
-    /// withdrawn item is taken out of the run order at once (not handed out) while its removal is written.
+    /// A durable put is cancelled while its item's write is at the journal: its task ends cancelled ("a cancelled put
+    /// adds nothing"). Failed before: when the write ended, the item went into the book, the answer found the put
+    /// withdrawn and only queued its removal for the next write, and the hand-out after the write ran it. Now the
+    /// withdrawn item leaves the book at once and its removal is written next.
     /// </summary>
     [Fact]
     public async Task A_durable_put_cancelled_while_its_write_is_at_the_journal_never_runs_its_item()
@@ -357,11 +360,10 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. The journal rejects the write of a drain's removals (OnPersistRejected). DurableRouterActor.Writing.cs
-    /// Rejected refuses only the ItemAccepted events of the batch; every other event is applied to the book and answered
-    /// as if written, so DrainAsync hands the items back although their removal is not in the journal: the queue opened
-    /// again under the same name has them all again and runs them (the caller got them back too). Expected: a drain
-    /// whose removal could not be written fails (QueueStorageException) and leaves the items queued.
+    /// The journal rejects the write of a drain's removals (OnPersistRejected). Failed before: Rejected refused only the
+    /// ItemAccepted events of the record and applied and answered every other as if written, so DrainAsync handed the
+    /// items back while the journal kept them, and the queue opened again ran them. Now an event whose caller must know
+    /// it was stored (a drain's, a dead-letter change's) is not applied, and the caller gets the QueueStorageException.
     /// </summary>
     [Fact]
     public async Task A_durable_drain_whose_write_is_rejected_does_not_hand_back_items_that_stay_journaled()
@@ -392,12 +394,54 @@ public class LocalQueueReviewTests : ActorQueueTestKit
                 {
                     WriteGatedJournal.RejectWrites = false;
                 }
+
+                Assert.Null(drained);
+                Assert.Equal(3, queue.Size);
             }
 
             await using var again = new BoundedQueue<int>(10, GatedDurability, "rejected-drain", system: system);
             var left = await again.DrainAsync().WaitAsync(Bound);
-            Assert.True(drained is null || !drained.Intersect(left).Any(),
-                $"DrainAsync handed back [{string.Join(",", drained ?? [])}] and the queue opened again still holds [{string.Join(",", left)}]");
+            Assert.Equal([1, 2, 3], left);
+        }
+        finally
+        {
+            WriteGatedJournal.RejectWrites = false;
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>A requeue of dead letters the journal rejects changes nothing: the caller gets the error, the dead letter stays, and a later requeue works.</summary>
+    [Fact]
+    public async Task A_durable_requeue_whose_write_is_rejected_leaves_the_dead_letter()
+    {
+        var system = GatedJournalSystem("r68-rejected-requeue");
+        try
+        {
+            var durability = new QueueDurability
+            {
+                JournalPluginId = GatedDurability.JournalPluginId, SnapshotPluginId = GatedDurability.SnapshotPluginId, Retry = new RetryPolicy { MaxAttempts = 1 },
+            };
+            await using var queue = new BoundedQueue<int>(10, durability, "rejected-requeue", system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+            await queue.StartWorkersAsync((_, _) => throw new InvalidOperationException("boom"), numWorkers: 1).WaitAsync(Bound);
+            await Poll.ValueAsync(() => queue.DeadLettersAsync(), letters => letters.Count == 1, Bound);
+            await queue.StopAsync().WaitAsync(Bound);
+
+            WriteGatedJournal.RejectWrites = true;
+            try
+            {
+                await Assert.ThrowsAsync<QueueStorageException>(() => queue.RequeueDeadLettersAsync().WaitAsync(Bound));
+            }
+            finally
+            {
+                WriteGatedJournal.RejectWrites = false;
+            }
+
+            Assert.Single(await queue.DeadLettersAsync()); // before: requeued in memory only
+            Assert.Equal(0, queue.Size);
+            Assert.Equal(1, await queue.RequeueDeadLettersAsync().WaitAsync(Bound));
+            Assert.Equal(1, queue.Size);
         }
         finally
         {

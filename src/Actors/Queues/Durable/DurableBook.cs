@@ -190,13 +190,18 @@ internal sealed partial class DurableBook<T>
         }
     }
 
-    /// <summary>Hands out the first ready item (after promoting the due ones); it runs until an event settles it or <see cref="Return"/>.</summary>
-    public bool TryTake(long nowTicks, out long id, out int attempts, out T item, Func<ReadOnlyMemory<byte>, T> decode)
+    /// <summary>
+    /// Hands out the first ready item (after promoting the due ones); it runs until an event settles it or
+    /// <see cref="Return"/>. An item replayed as bytes is decoded now; one whose bytes cannot be read back as
+    /// <typeparamref name="T"/> (the type changed since it was written, or never round-trips) is handed out all the same,
+    /// with <paramref name="unreadable"/> saying why, and the router dead-letters it.
+    /// </summary>
+    public bool TryTake(long nowTicks, out long id, out int attempts, out T item, out Exception? unreadable, Func<ReadOnlyMemory<byte>, T> decode)
     {
         PromoteDue(nowTicks);
         if (_ready.Count == 0)
         {
-            (id, attempts, item) = (0, 0, default!);
+            (id, attempts, item, unreadable) = (0, 0, default!, null);
             return false;
         }
 
@@ -204,15 +209,30 @@ internal sealed partial class DurableBook<T>
         _waiting--;
         entry.State = EntryState.Running;
         _running++;
-        if (!entry.HasItem)
-        {
-            entry.Item = decode(entry.Payload);
-            entry.HasItem = true;
-        }
-
+        unreadable = Decoded(entry, decode);
         (id, attempts, item) = (entry.Id, entry.Attempts, entry.Item!);
         AssertInvariants();
         return true;
+    }
+
+    /// <summary>Decodes an entry replayed as bytes, once; returns the error when its bytes cannot be read back (the entry then has no item).</summary>
+    private static Exception? Decoded(Entry entry, Func<ReadOnlyMemory<byte>, T> decode)
+    {
+        if (entry.HasItem)
+        {
+            return null;
+        }
+
+        try
+        {
+            entry.Item = decode(entry.Payload);
+            entry.HasItem = true;
+            return null;
+        }
+        catch (Exception error)
+        {
+            return error;
+        }
     }
 
     /// <summary>A running item did not finish (its work was cancelled by a stop): it is ready again, at its place.</summary>
@@ -223,17 +243,20 @@ internal sealed partial class DurableBook<T>
         AssertInvariants();
     }
 
-    /// <summary>The waiting items, in the order they would run (delayed ones after the ready ones, by due time).</summary>
-    public List<(long Id, T Item)> Waiting(Func<ReadOnlyMemory<byte>, T> decode)
+    /// <summary>
+    /// The waiting items, in the order they would run (delayed ones after the ready ones, by due time), each with the
+    /// error when its bytes cannot be read back (its item is then the default).
+    /// </summary>
+    public List<(long Id, T Item, Exception? Unreadable)> Waiting(Func<ReadOnlyMemory<byte>, T> decode)
     {
         EndLoading();
-        return [.. _ready.InOrder().Concat(_delayed).Select(entry => (entry.Id, entry.HasItem ? entry.Item! : decode(entry.Payload)))];
+        return [.. _ready.InOrder().Concat(_delayed).Select(entry => Decoded(entry, decode) is { } error ? (entry.Id, default(T)!, error) : (entry.Id, entry.Item!, null))];
     }
 
-    /// <summary>The dead letters, oldest id first.</summary>
+    /// <summary>The dead letters, oldest id first; one whose bytes cannot be read back lists the default item (its error says why it died).</summary>
     public List<DeadLetter<T>> DeadLetters(Func<ReadOnlyMemory<byte>, T> decode) =>
         [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
-            .Select(e => new DeadLetter<T>(e.Id, e.HasItem ? e.Item! : decode(e.Payload), e.Attempts, e.LastError ?? ""))];
+            .Select(e => new DeadLetter<T>(e.Id, Decoded(e, decode) is null ? e.Item! : default!, e.Attempts, e.LastError ?? ""))];
 
     /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>).</summary>
     public List<long> DeadIds(IReadOnlyCollection<long>? ids) =>

@@ -79,7 +79,8 @@ internal sealed partial class DurableRouterActor<T>
             Sender.Tell(new QueueProtocol.Status(_status, _book.Size, _capacity, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0,
                 _book.Metrics with { BackpressureEvents = _backpressure })));
         Command<DeadLetterQuery<T>>(query => query.Completion.TrySetResult(_book.DeadLetters(Decode)));
-        Command<DeadLetterChange>(change => ChangeDeadLetters(change.Ids, change.Purge, count => change.Completion.TrySetResult(count)));
+        Command<DeadLetterChange>(change => ChangeDeadLetters(change.Ids, change.Purge, count => change.Completion.TrySetResult(count),
+            error => change.Completion.TrySetException(error)));
         Command<QueueProtocol.ListDeadLetters>(message =>
             Sender.Tell(new QueueProtocol.DeadLetterList(message.CorrelationId, [.. _book.DeadLetters(Decode)])));
         Command<QueueProtocol.RequeueDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: false));
@@ -190,10 +191,17 @@ internal sealed partial class DurableRouterActor<T>
         }
     }
 
-    /// <summary>Hands back every waiting item, once their removal is journaled.</summary>
+    /// <summary>Hands back every waiting item, once their removal is journaled; a refused write hands back nothing (the items stay).</summary>
     private void HandleDrain(DrainQueue<T> command)
     {
-        var waiting = _book.Waiting(Decode);
+        // An item that cannot be read back cannot be handed back either: it becomes a dead letter, with the reason.
+        var all = _book.Waiting(Decode);
+        foreach (var (id, _, unreadable) in all.Where(entry => entry.Unreadable is not null))
+        {
+            DeadLetterUnreadable(id, unreadable!);
+        }
+
+        var waiting = all.Where(entry => entry.Unreadable is null).ToList();
         if (waiting.Count == 0)
         {
             command.Completion.TrySetResult([]);
@@ -201,25 +209,30 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         var remaining = waiting.Count;
-        foreach (var (id, _) in waiting)
+        foreach (var (id, _, _) in waiting)
         {
             _traces.Remove(id);
             WriteLater(new ItemRemoved(id, RemovalReason.Drained), answer: --remaining > 0 ? null : () =>
             {
                 _telemetry.HandedBack(waiting.Count);
                 command.Completion.TrySetResult([.. waiting.Select(entry => entry.Item)]);
-            });
+            }, refused: error => command.Completion.TrySetException(error));
         }
     }
 
     private void ReplyChanged(long correlationId, IReadOnlyList<long>? ids, bool purge)
     {
         var sender = Sender;
-        ChangeDeadLetters(ids, purge, count => sender.Tell(new QueueProtocol.DeadLettersChanged(correlationId, count)));
+        // A change the journal refused changed nothing: an actor caller hears 0 (the facade's caller gets the error).
+        ChangeDeadLetters(ids, purge, count => sender.Tell(new QueueProtocol.DeadLettersChanged(correlationId, count)),
+            _ => sender.Tell(new QueueProtocol.DeadLettersChanged(correlationId, 0)));
     }
 
-    /// <summary>Requeues or purges the named dead letters (all when <paramref name="ids"/> is <c>null</c>); answers once the change is journaled.</summary>
-    private void ChangeDeadLetters(IReadOnlyList<long>? ids, bool purge, Action<int> answer)
+    /// <summary>
+    /// Requeues or purges the named dead letters (all when <paramref name="ids"/> is <c>null</c>); answers once the change
+    /// is journaled, or tells <paramref name="refused"/> (once) when the journal refused it and nothing changed.
+    /// </summary>
+    private void ChangeDeadLetters(IReadOnlyList<long>? ids, bool purge, Action<int> answer, Action<Exception> refused)
     {
         var dead = _book.DeadIds(ids);
         if (dead.Count == 0)
@@ -228,10 +241,19 @@ internal sealed partial class DurableRouterActor<T>
             return;
         }
 
-        var remaining = dead.Count;
+        // Every event carries the refusal, so a refused write applies none of them; the caller hears it once.
+        var (remaining, told) = (dead.Count, false);
         foreach (var id in dead)
         {
-            WriteLater(purge ? new ItemRemoved(id, RemovalReason.Purged) : new ItemRequeued(id), answer: --remaining > 0 ? null : () => answer(dead.Count));
+            WriteLater(purge ? new ItemRemoved(id, RemovalReason.Purged) : new ItemRequeued(id), answer: --remaining > 0 ? null : () => answer(dead.Count),
+                refused: error =>
+                {
+                    if (!told)
+                    {
+                        told = true;
+                        refused(error);
+                    }
+                });
         }
     }
 }

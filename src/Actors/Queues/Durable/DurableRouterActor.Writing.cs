@@ -143,14 +143,17 @@ internal sealed partial class DurableRouterActor<T>
     }
 
     /// <summary>
-    /// The journal refused a record (it could not serialise or store it, but goes on): its puts fail, and its other
-    /// events are applied in memory only (a lost end means the item runs again after a restart, as after a crash).
+    /// The journal refused a record (it could not serialise or store it, but goes on). An event whose caller must know it
+    /// was stored (it carries <see cref="Outgoing.Refused"/>: a put, a drain's removals, a dead-letter change) is not
+    /// applied, and its caller hears the error: applied in memory only, a drain handed back items the journal still
+    /// held, which a reopened queue ran again (review 68). The other events (a try's end, a retry, a dead letter) are
+    /// applied in memory only: a lost end means the item runs again after a restart, as after a crash.
     /// </summary>
     private void Rejected(Exception cause)
     {
         var batch = _inFlight;
-        var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' could not store the item: {cause.Message}", cause);
-        foreach (var outgoing in batch.Where(outgoing => outgoing.Message is not ItemAccepted))
+        var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' could not write to its journal: {cause.Message}", cause);
+        foreach (var outgoing in batch.Where(outgoing => outgoing.Refused is null))
         {
             if (outgoing.Apply is { } apply)
             {
@@ -165,9 +168,9 @@ internal sealed partial class DurableRouterActor<T>
         Publish();
         foreach (var outgoing in batch)
         {
-            if (outgoing.Message is ItemAccepted)
+            if (outgoing.Refused is { } refused)
             {
-                outgoing.Refused?.Invoke(error);
+                refused(error);
             }
             else
             {

@@ -217,8 +217,13 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             {
                 if (!put.TryAccept())
                 {
+                    // Withdrawn while written (its caller cancelled): out of the book at once, so the hand-out after
+                    // this write does not run it (review 68: it ran), and its removal journaled next. Should the
+                    // process die before that write, the item is recovered and runs: the journal says it was accepted.
                     _traces.Remove(accepted.Id);
-                    WriteLater(new ItemRemoved(accepted.Id, RemovalReason.Withdrawn));
+                    var removed = new ItemRemoved(accepted.Id, RemovalReason.Withdrawn);
+                    _book.Removed(removed);
+                    WriteLater(removed, apply: static () => { });
                 }
             },
             refused: error =>

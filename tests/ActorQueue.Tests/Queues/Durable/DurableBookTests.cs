@@ -13,7 +13,7 @@ public class DurableBookTests
     private static List<long> TakeAll(DurableBook<string> book, long now)
     {
         var taken = new List<long>();
-        while (book.TryTake(now, out var id, out _, out _, Decode))
+        while (book.TryTake(now, out var id, out _, out _, out _, Decode))
         {
             taken.Add(id);
         }
@@ -53,12 +53,12 @@ public class DurableBookTests
     {
         var book = new DurableBook<string>();
         book.Apply(Accepted(1));
-        Assert.True(book.TryTake(0, out var id, out _, out var item, Decode));
+        Assert.True(book.TryTake(0, out var id, out _, out var item, out _, Decode));
         Assert.Equal("item-1", item);
         book.Apply(new ItemStarted(id));
         book.Apply(new ItemRetrying(id, 50, "boom 1"));
         Assert.Empty(TakeAll(book, now: 49));
-        Assert.True(book.TryTake(50, out _, out var attempts, out _, Decode));
+        Assert.True(book.TryTake(50, out _, out var attempts, out _, out _, Decode));
         Assert.Equal(1, attempts);
         book.Apply(new ItemStarted(id));
         book.Apply(new ItemDeadLettered(id, "boom 2"));
@@ -87,7 +87,7 @@ public class DurableBookTests
         book.Apply(new ItemRequeued(1));
         book.Apply(new ItemRemoved(2, RemovalReason.Purged));
 
-        Assert.True(book.TryTake(0, out var again, out var attempts, out _, Decode));
+        Assert.True(book.TryTake(0, out var again, out var attempts, out _, out _, Decode));
         Assert.Equal((1, 0), (again, attempts));
         Assert.Empty(book.DeadLetters(Decode));
         Assert.Equal(3, book.Metrics.Enqueued);
@@ -103,9 +103,9 @@ public class DurableBookTests
             book.Apply(Accepted(id, priority: id % 2, due: id == 4 ? 500 : 0));
         }
 
-        Assert.True(book.TryTake(0, out var running, out _, out _, Decode));
+        Assert.True(book.TryTake(0, out var running, out _, out _, out _, Decode));
         book.Apply(new ItemStarted(running));
-        Assert.True(book.TryTake(0, out var done, out _, out _, Decode));
+        Assert.True(book.TryTake(0, out var done, out _, out _, out _, Decode));
         book.Apply(new ItemCompleted(done));
 
         var restored = new DurableBook<string>();
@@ -124,17 +124,17 @@ public class DurableBookTests
     {
         var book = new DurableBook<string>();
         book.Apply(new DurableBatch([Accepted(1), Accepted(2)]));
-        Assert.True(book.TryTake(0, out var id, out _, out _, Decode));
+        Assert.True(book.TryTake(0, out var id, out _, out _, out _, Decode));
         book.Apply(new ItemRetrying(id, 0, "boom"));
-        Assert.True(book.TryTake(0, out _, out var second, out _, Decode)); // its second try, running at the crash
+        Assert.True(book.TryTake(0, out _, out var second, out _, out _, Decode)); // its second try, running at the crash
 
         var restarted = new DurableBook<string>();
         restarted.Apply(book.Snapshot());
-        Assert.True(restarted.TryTake(0, out var again, out var attempts, out _, Decode));
+        Assert.True(restarted.TryTake(0, out var again, out var attempts, out _, out _, Decode));
 
         Assert.Equal((1, 1, 1), (again, second, attempts)); // the crash spent no try: the next is the second again
         book.Apply(new ItemStarted(2)); // journals written with starts: a start counts nothing
-        Assert.True(book.TryTake(0, out var other, out var otherAttempts, out _, Decode));
+        Assert.True(book.TryTake(0, out var other, out var otherAttempts, out _, out _, Decode));
         Assert.Equal((2, 0), (other, otherAttempts));
     }
 

@@ -104,7 +104,7 @@ public class DurableCodecTests
         var counts = (book.Size, book.Metrics.Processed, book.InFlight, book.DeadCount);
         var due = book.NextDueTicks;
         var ready = new List<long>();
-        while (book.TryTake(0, out var id, out _, out _, payload => string.Join(",", payload.ToArray())))
+        while (book.TryTake(0, out var id, out _, out _, out _, payload => string.Join(",", payload.ToArray())))
         {
             ready.Add(id);
         }
