@@ -1,0 +1,265 @@
+using System.Diagnostics;
+
+namespace ActorQueue.Tests.Cli;
+
+/// <summary>Review of the job runner by helper 69.</summary>
+public sealed class CliJobsReviewTests : IDisposable
+{
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    private static string Jobs(int count) => string.Concat(Enumerable.Range(1, count).Select(i => $"echo job-{i}\n"));
+
+    private static List<string> Lines(string text) => [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+
+    /// <summary>Makes a FIFO (named pipe) in the scratch directory.</summary>
+    private string MakeFifo(string name)
+    {
+        using var mkfifo = Process.Start("mkfifo", [_scratch.PathOf(name)]);
+        mkfifo.WaitForExit();
+        Assert.Equal(0, mkfifo.ExitCode);
+        return _scratch.PathOf(name);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="text"/> into the FIFO <paramref name="fifo"/> once a reader opens it. If the run never
+    /// opened it, <see cref="UnblockAsync"/> opens it for reading so the writer is not left blocked.
+    /// </summary>
+    private static Task FeedFifo(string fifo, string text) => Task.Run(() => File.WriteAllText(fifo, text));
+
+    private static async Task UnblockAsync(string fifo, Task writer)
+    {
+        if (!writer.IsCompleted)
+        {
+            await using var reader = new FileStream(fifo, FileMode.Open, FileAccess.Read);
+            await reader.CopyToAsync(Stream.Null);
+        }
+
+        await writer.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// FINDING. A job file named by a path that is a link to a pipe (<c>producer | actorqueue run /dev/stdin</c>, or
+    /// <c>actorqueue run CMD :::: /dev/stdin</c>) loses its jobs: the run reports "0 jobs" and exits 0. Mechanism:
+    /// RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:20-45), started in parallel with the reader for the ETA and
+    /// --halt N%, guards against a pipe with <c>new FileInfo(path).Length == 0</c>, but FileInfo of a symbolic link
+    /// (/dev/stdin -> /proc/self/fd/0 -> pipe) reports the link's own length, so the guard passes; the counter then opens
+    /// the path a second time (the same pipe) and reads it to the end, taking the jobs away from the job reader; they are
+    /// never run, failed or reported. Expected: every line runs (count only regular files, checked on the opened handle,
+    /// e.g. by fstat of a descriptor or by FileIdentity's stat type), or the path is read once.
+    /// </summary>
+    [Theory]
+    [InlineData("job file")]
+    [InlineData(":::: source")]
+    public async Task Jobs_read_from_dev_stdin_on_a_pipe_all_run(string how)
+    {
+        string[] args = how == "job file"
+            ? ["run", "/dev/stdin", "-j", "2", "-q"]
+            : ["run", "-j", "2", "-q", "echo", "::::", "/dev/stdin"];
+        var input = how == "job file" ? Jobs(20) : string.Concat(Enumerable.Range(1, 20).Select(i => $"job-{i}\n"));
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, input, args); // stdin is a pipe
+
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"job-{i}").Order(StringComparer.Ordinal), Lines(result.Output).Order(StringComparer.Ordinal));
+        Assert.Equal(0, result.ExitCode);
+    }
+
+    /// <summary>
+    /// FINDING. <c>--halt soon,fail=50%</c> over a job file that is a FIFO halts the run at the first job that
+    /// SUCCEEDS and exits 0 with the other jobs never started. Mechanism: the percentage check in RunCommand.RunAsync
+    /// (src/Cli/Commands/RunCommand.cs:84) refuses only stdin ("-"); for a FIFO CountJobsAsync returns null (length 0),
+    /// RunHalt.FinishedAsync (src/Cli/Jobs/RunHalt.cs:50) turns the unknown total into 0, and HaltPolicy.Halts
+    /// (src/Cli/Jobs/HaltPolicy.cs:77-81) then holds for any count (0 failed &gt;= 0% of 0), with ExitStatus 0 (0 failed of
+    /// 0). Expected: a percentage with no known total is the same usage error as with stdin (one line, exit 255, before
+    /// any job), never a halt on a success.
+    /// </summary>
+    [Fact]
+    public async Task Halt_with_a_percentage_over_a_fifo_never_halts_on_a_success()
+    {
+        var fifo = MakeFifo("jobs.fifo");
+        var writer = FeedFifo(fifo, Jobs(4));
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", fifo, "-j", "1", "--halt", "soon,fail=50%");
+        await UnblockAsync(fifo, writer);
+
+        if (result.ExitCode == 255)
+        {
+            Assert.Empty(result.Output); // refused before any job started
+            Assert.Single(Lines(result.Errors));
+            Assert.Contains("--halt", result.Errors);
+        }
+        else
+        {
+            Assert.DoesNotContain("--halt soon", result.Errors);
+            Assert.Equal(["job-1", "job-2", "job-3", "job-4"], Lines(result.Output));
+            Assert.Equal(0, result.ExitCode);
+        }
+    }
+
+    /// <summary>
+    /// FINDING. An empty string where a path goes (the job file, a <c>::::</c> file, <c>--joblog</c>, <c>--log</c>,
+    /// <c>--state</c>, <c>--results</c>; easily typed as <c>--joblog "$LOG"</c> with LOG unset) is no usage error: the
+    /// runner dies with an unhandled ArgumentException ("The value cannot be an empty string. (Parameter 'path')"), a
+    /// stack trace and exit 134 (SIGABRT) instead of one stderr line naming the option and exit 255. Mechanism: the file
+    /// checks pass the empty value to FileStream / Directory.CreateDirectory / Path.GetFullPath (RunCommand.cs:100
+    /// and 110, SameFile at :269 for --state, CannotCreate at :281 for --results, CannotAppend at :296 for --log,
+    /// JobLog.OpenAsync at JobLog.cs:47, ArgumentJobs.Open for ::::), which throw ArgumentException, which no caller
+    /// catches. Expected: RunSyntax.Check rejects an empty path value for each option ("--joblog needs a FILE, got ''").
+    /// </summary>
+    [Theory]
+    [InlineData("file", "")]
+    [InlineData("::::", "")]
+    [InlineData("--joblog", "")]
+    [InlineData("--log", "")]
+    [InlineData("--state", "")]
+    [InlineData("--results", "")]
+    public async Task An_empty_path_is_a_one_line_usage_error_before_any_job_starts(string option, string value)
+    {
+        var jobs = _scratch.Write("jobs.txt", "echo ran");
+        var args = option switch
+        {
+            "file" => new[] { "run", value },
+            "::::" => ["run", "echo", "::::", value],
+            _ => ["run", jobs, option, value],
+        };
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, "echo ran\n", args);
+
+        Assert.Equal("", result.Output);
+        Assert.DoesNotContain("Unhandled exception", result.Errors);
+        Assert.Single(Lines(result.Errors));
+        Assert.StartsWith("actorqueue: ", result.Errors);
+        Assert.Equal(255, result.ExitCode);
+    }
+
+    /// <summary>
+    /// FINDING. <c>--results DIR</c> loses a job's results when its argument is empty, <c>.</c> or <c>..</c>: the
+    /// argument becomes a path segment as is, so <c>''</c> and <c>.</c> both write DIR/1/{seq,stdout,stderr} (the
+    /// later job overwrites the earlier one's files, and both report success) and <c>..</c> writes DIR/{seq,stdout,stderr},
+    /// outside the DIR/1/ARG layout. Mechanism: ResultsDirectory.Escape (src/Cli/Jobs/ResultsDirectory.cs:49-51) escapes
+    /// only <c>\</c>, tab and <c>/</c>; DirectoryOf (:35-41) joins the result. Expected: every job gets a directory of
+    /// its own under DIR/1/ (escape the names "", "." and ".." too, e.g. as "\0", "\." and "\.."), so no job's output
+    /// is overwritten.
+    /// </summary>
+    [Fact]
+    public async Task Results_of_empty_dot_and_dotdot_arguments_are_not_overwritten_or_written_outside_their_place()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-j", "1", "-q", "--results", "res", "echo \"<{}>\"", ":::", "", ".", "..", "x");
+
+        Assert.Equal(0, result.ExitCode);
+        var root = _scratch.PathOf("res");
+        var outputs = Directory.GetFiles(root, "stdout", SearchOption.AllDirectories).Select(File.ReadAllText).Order(StringComparer.Ordinal);
+        Assert.Equal(["<..>\n", "<.>\n", "<>\n", "<x>\n"], outputs);
+        Assert.Empty(Directory.GetFiles(root)); // nothing written beside DIR/1
+    }
+
+    /// <summary>
+    /// FINDING. A comment line with a byte that is not UTF-8 (a Latin-1 "# café", common in old job files) is not
+    /// skipped as the README says comment lines are: it fails as a job ("line 1: not valid UTF-8 ... counted as
+    /// failed") and the run exits 1 though every job succeeded. Mechanism: JobReader.ReadAsync
+    /// (src/Cli/Jobs/JobReader.cs:41-47) decodes the line strictly and yields a MalformedJob before the blank/comment
+    /// check at :49. (RunCommand.CountJobsAsync decodes leniently and skips it, so the ETA total and --halt N% disagree
+    /// with the jobs too.) Expected: a line whose first non-blank byte is '#' (or that is all ASCII blanks) is skipped
+    /// before decoding; only a line that would run has to be UTF-8.
+    /// </summary>
+    [Fact]
+    public async Task A_comment_line_that_is_not_utf8_is_skipped_not_failed()
+    {
+        File.WriteAllBytes(_scratch.PathOf("jobs.txt"), [.. "# caf"u8, 0xE9, .. " (Latin-1)\necho ok\n"u8]);
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", _scratch.PathOf("jobs.txt"));
+
+        Assert.Equal("ok\n", result.Output);
+        Assert.DoesNotContain("line 1", result.Errors);
+        Assert.Equal(0, result.ExitCode);
+    }
+
+    /// <summary>
+    /// FINDING. A replacement string whose source number does not fit an int (<c>{99999999999}</c>) crashes the runner:
+    /// an unhandled OverflowException with a stack trace, exit 134 (SIGABRT), instead of one usage line and exit 255.
+    /// Mechanism: CommandTemplate.Parse (src/Cli/Jobs/CommandTemplate.cs:28-38) accepts any digits; Expand (:64)
+    /// int.Parse's them while the input is read (ArgumentJobs.ReadAsync), and JobRun.FeedAsync catches only
+    /// OperationCanceledException, IOException and RunStateException around MoveNextAsync. Expected: Parse checks each
+    /// {N} (int.TryParse, and N no more than the sources given) and a bad one is a usage error before any job starts.
+    /// </summary>
+    [Fact]
+    public async Task A_source_number_too_big_for_an_int_is_a_usage_error()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-q", "echo {99999999999}", ":::", "a", "b");
+
+        Assert.DoesNotContain("Unhandled exception", result.Errors);
+        Assert.Single(Lines(result.Errors));
+        Assert.Contains("{99999999999}", result.Errors);
+        Assert.Equal(255, result.ExitCode);
+    }
+
+    /// <summary>
+    /// FINDING. A job file saved with a UTF-8 byte order mark before a comment (or blank) first line counts one job
+    /// too many for --halt N% (and the ETA): RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:33-36) does not
+    /// strip the BOM that JobReader (src/Cli/Jobs/JobReader.cs:41) strips, and U+FEFF is no white space, so "\uFEFF# jobs"
+    /// counts. With 2 jobs and --halt soon,fail=50% the first failure is 1 of 3 (below 1.5), so the run does not halt
+    /// and job 2 runs. Expected: the count skips the BOM as the reader does; the run halts after job 1 (1 of 2) and
+    /// exits 50.
+    /// </summary>
+    [Fact]
+    public async Task A_byte_order_mark_before_a_comment_does_not_count_as_a_job_for_halt_percentages()
+    {
+        File.WriteAllBytes(_scratch.PathOf("jobs.txt"), [0xEF, 0xBB, 0xBF, .. "# jobs\nexit 1\necho never\n"u8]);
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", _scratch.PathOf("jobs.txt"), "-j", "1", "--halt", "soon,fail=50%");
+
+        Assert.DoesNotContain("never", result.Output);
+        Assert.Contains("--halt soon", result.Errors);
+        Assert.Equal(50, result.ExitCode);
+    }
+
+    /// <summary>
+    /// Held up: timeouts that race the jobs' own exits (each job sleeps as long as its timeout) give every job one
+    /// outcome: in the joblog either exited 0 or killed at the timeout (-1, signal 9), and the exit status and the
+    /// summary's failed count both equal the number of timed-out jobs.
+    /// </summary>
+    [Fact]
+    public async Task Timeouts_racing_normal_exits_agree_in_the_joblog_the_summary_and_the_exit_status()
+    {
+        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 24).Select(i => $"sleep 0.2; echo job-{i}")]);
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "-j", "8", "--timeout", "200ms", "--joblog", "log.tsv");
+
+        var log = _scratch.ReadJobLog();
+        Assert.Equal(Enumerable.Range(1, 24).Select(i => (long)i), log.Select(l => l.Seq).Order());
+        Assert.All(log, l => Assert.Contains((l.Exit, l.Signal), new[] { (0, 0), (-1, 9) }));
+        var timedOut = log.Count(l => l.Signal == 9);
+        var because = $"exit {result.ExitCode}, {timedOut} timed out in the joblog:\n{File.ReadAllText(_scratch.PathOf("log.tsv"))}\n{result.Errors}";
+        Assert.True(timedOut == result.ExitCode, because);
+        Assert.True(result.Errors.Contains($"{24 - timedOut} succeeded, {timedOut} failed", StringComparison.Ordinal), because);
+    }
+
+    /// <summary>
+    /// Held up: a runner killed with SIGKILL mid-run and resumed with its joblog finishes every job, and no job the
+    /// first run logged runs again (jobs running at the kill may run twice, as the README says).
+    /// </summary>
+    [Fact]
+    public async Task A_run_killed_with_sigkill_resumes_without_losing_a_job_or_rerunning_a_logged_one()
+    {
+        var runs = _scratch.PathOf("runs.txt");
+        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 12).Select(i => $"echo {i} >> {runs}; sleep 0.2; echo job-{i}")]);
+        using (var first = new RunningCli(_scratch.Dir, "run", jobs, "-j", "3", "--joblog", "log.tsv", "-q"))
+        {
+            await Poll.UntilAsync(() => _scratch.JobLogLineCount() >= 5, TimeSpan.FromSeconds(60), "four jobs were logged", CliScratch.Tick);
+            await CliProcess.SignalAsync(first.Pid, "KILL"); // the runner only: its running jobs go on unwatched
+            Assert.NotEqual(0, await first.ExitAsync());
+        }
+
+        var text = File.ReadAllText(_scratch.PathOf("log.tsv"));
+        var logged = text[..(text.LastIndexOf('\n') + 1)].Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split('\t')[0]).ToList();
+        Assert.True(logged.Count >= 4, text);
+        var second = await CliProcess.RunAsync(_scratch.Dir, null, "run", jobs, "-j", "3", "--joblog", "log.tsv", "--resume", "-q");
+
+        Assert.Equal(0, second.ExitCode);
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), _scratch.ReadJobLog().Select(l => l.Seq).Order());
+        var ran = File.ReadAllLines(runs);
+        Assert.All(logged, seq => Assert.Single(ran, seq));
+        Assert.All(Enumerable.Range(1, 12), i => Assert.Contains(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ran));
+    }
+}
