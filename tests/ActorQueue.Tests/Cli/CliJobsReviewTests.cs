@@ -42,7 +42,7 @@ public sealed class CliJobsReviewTests : IDisposable
     /// <summary>
     /// FINDING. A job file named by a path that is a link to a pipe (<c>producer | actorqueue run /dev/stdin</c>, or
     /// <c>actorqueue run CMD :::: /dev/stdin</c>) loses its jobs: the run reports "0 jobs" and exits 0. Mechanism:
-    /// RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:20-45), started in parallel with the reader for the ETA and
+    /// RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:20-45, guard at :24, second open at :29), started in parallel with the reader for the ETA and
     /// --halt N%, guards against a pipe with <c>new FileInfo(path).Length == 0</c>, but FileInfo of a symbolic link
     /// (/dev/stdin -> /proc/self/fd/0 -> pipe) reports the link's own length, so the guard passes; the counter then opens
     /// the path a second time (the same pipe) and reads it to the end, taking the jobs away from the job reader; they are
@@ -69,8 +69,8 @@ public sealed class CliJobsReviewTests : IDisposable
     /// FINDING. <c>--halt soon,fail=50%</c> over a job file that is a FIFO halts the run at the first job that
     /// SUCCEEDS and exits 0 with the other jobs never started. Mechanism: the percentage check in RunCommand.RunAsync
     /// (src/Cli/Commands/RunCommand.cs:84) refuses only stdin ("-"); for a FIFO CountJobsAsync returns null (length 0),
-    /// RunHalt.FinishedAsync (src/Cli/Jobs/RunHalt.cs:50) turns the unknown total into 0, and HaltPolicy.Halts
-    /// (src/Cli/Jobs/HaltPolicy.cs:77-81) then holds for any count (0 failed &gt;= 0% of 0), with ExitStatus 0 (0 failed of
+    /// RunHalt.FinishedAsync (src/Cli/Jobs/RunHalt.cs:53) turns the unknown total into 0, and HaltPolicy.Halts
+    /// (src/Cli/Jobs/HaltPolicy.cs:74-79) then holds for any count (0 failed &gt;= 0% of 0), with ExitStatus 0 (0 failed of
     /// 0). Expected: a percentage with no known total is the same usage error as with stdin (one line, exit 255, before
     /// any job), never a halt on a success.
     /// </summary>
@@ -99,13 +99,15 @@ public sealed class CliJobsReviewTests : IDisposable
 
     /// <summary>
     /// FINDING. An empty string where a path goes (the job file, a <c>::::</c> file, <c>--joblog</c>, <c>--log</c>,
-    /// <c>--state</c>, <c>--results</c>; easily typed as <c>--joblog "$LOG"</c> with LOG unset) is no usage error: the
-    /// runner dies with an unhandled ArgumentException ("The value cannot be an empty string. (Parameter 'path')"), a
-    /// stack trace and exit 134 (SIGABRT) instead of one stderr line naming the option and exit 255. Mechanism: the file
-    /// checks pass the empty value to FileStream / Directory.CreateDirectory / Path.GetFullPath (RunCommand.cs:100
-    /// and 110, SameFile at :269 for --state, CannotCreate at :281 for --results, CannotAppend at :296 for --log,
-    /// JobLog.OpenAsync at JobLog.cs:47, ArgumentJobs.Open for ::::), which throw ArgumentException, which no caller
-    /// catches. Expected: RunSyntax.Check rejects an empty path value for each option ("--joblog needs a FILE, got ''").
+    /// <c>--state</c>, <c>--results</c>, <c>dead-letters --state</c>; easily typed as <c>--joblog "$LOG"</c> with LOG
+    /// unset) is no usage error: the runner dies with an unhandled ArgumentException ("The value cannot be an empty
+    /// string. (Parameter 'path')"), a stack trace and exit 134 (SIGABRT) instead of one stderr line naming the option
+    /// and exit 255. Mechanism: the empty value reaches FileStream / Directory.CreateDirectory / Path.GetFullPath
+    /// (src/Cli/Commands/RunCommand.cs:107 for the job file, SameFile :242 for --state, CannotCreate :253 for
+    /// --results, CannotAppend :267 for --log, JobLog.cs:45 for --joblog, ArgumentJobs.Open for ::::, RunState.cs:72 for
+    /// dead-letters), which throw ArgumentException, which no caller catches (only IOException and
+    /// UnauthorizedAccessException are). Expected: the syntax rejects an empty path for each option ("--joblog needs a
+    /// FILE, got ''").
     /// </summary>
     [Theory]
     [InlineData("file", "")]
@@ -114,6 +116,7 @@ public sealed class CliJobsReviewTests : IDisposable
     [InlineData("--log", "")]
     [InlineData("--state", "")]
     [InlineData("--results", "")]
+    [InlineData("dead-letters --state", "")]
     public async Task An_empty_path_is_a_one_line_usage_error_before_any_job_starts(string option, string value)
     {
         var jobs = _scratch.Write("jobs.txt", "echo ran");
@@ -121,6 +124,7 @@ public sealed class CliJobsReviewTests : IDisposable
         {
             "file" => new[] { "run", value },
             "::::" => ["run", "echo", "::::", value],
+            "dead-letters --state" => ["dead-letters", "--state", value],
             _ => ["run", jobs, option, value],
         };
 
@@ -137,10 +141,11 @@ public sealed class CliJobsReviewTests : IDisposable
     /// FINDING. <c>--results DIR</c> loses a job's results when its argument is empty, <c>.</c> or <c>..</c>: the
     /// argument becomes a path segment as is, so <c>''</c> and <c>.</c> both write DIR/1/{seq,stdout,stderr} (the
     /// later job overwrites the earlier one's files, and both report success) and <c>..</c> writes DIR/{seq,stdout,stderr},
-    /// outside the DIR/1/ARG layout. Mechanism: ResultsDirectory.Escape (src/Cli/Jobs/ResultsDirectory.cs:49-51) escapes
-    /// only <c>\</c>, tab and <c>/</c>; DirectoryOf (:35-41) joins the result. Expected: every job gets a directory of
-    /// its own under DIR/1/ (escape the names "", "." and ".." too, e.g. as "\0", "\." and "\.."), so no job's output
-    /// is overwritten.
+    /// outside the DIR/1/ARG layout. Mechanism: ResultsDirectory.Escape (src/Cli/Jobs/ResultsDirectory.cs:48-50) escapes
+    /// only <c>\</c>, tab and <c>/</c>; DirectoryOf (:32-42) joins the result. Expected: every job gets a directory of
+    /// its own under DIR/1/: escape "." and ".." (e.g. as "\." and "\.."), so no job's output is overwritten or lands
+    /// outside. (An empty argument may keep GNU parallel's DIR/1/ of Golden/results-layout.out; the "." job must then
+    /// not share it.)
     /// </summary>
     [Fact]
     public async Task Results_of_empty_dot_and_dotdot_arguments_are_not_overwritten_or_written_outside_their_place()
@@ -158,8 +163,8 @@ public sealed class CliJobsReviewTests : IDisposable
     /// FINDING. A comment line with a byte that is not UTF-8 (a Latin-1 "# café", common in old job files) is not
     /// skipped as the README says comment lines are: it fails as a job ("line 1: not valid UTF-8 ... counted as
     /// failed") and the run exits 1 though every job succeeded. Mechanism: JobReader.ReadAsync
-    /// (src/Cli/Jobs/JobReader.cs:41-47) decodes the line strictly and yields a MalformedJob before the blank/comment
-    /// check at :49. (RunCommand.CountJobsAsync decodes leniently and skips it, so the ETA total and --halt N% disagree
+    /// (src/Cli/Jobs/JobReader.cs:40-46) decodes the line strictly and yields a MalformedJob before the blank/comment
+    /// check at :48. (RunCommand.CountJobsAsync decodes leniently and skips it, so the ETA total and --halt N% disagree
     /// with the jobs too.) Expected: a line whose first non-blank byte is '#' (or that is all ASCII blanks) is skipped
     /// before decoding; only a line that would run has to be UTF-8.
     /// </summary>
@@ -180,7 +185,7 @@ public sealed class CliJobsReviewTests : IDisposable
     /// an unhandled OverflowException with a stack trace, exit 134 (SIGABRT), instead of one usage line and exit 255.
     /// Mechanism: CommandTemplate.Parse (src/Cli/Jobs/CommandTemplate.cs:28-38) accepts any digits; Expand (:64)
     /// int.Parse's them while the input is read (ArgumentJobs.ReadAsync), and JobRun.FeedAsync catches only
-    /// OperationCanceledException, IOException and RunStateException around MoveNextAsync. Expected: Parse checks each
+    /// OperationCanceledException, IOException and RunStateException around MoveNextAsync (src/Cli/Jobs/JobRun.cs:146). Expected: Parse checks each
     /// {N} (int.TryParse, and N no more than the sources given) and a bad one is a usage error before any job starts.
     /// </summary>
     [Fact]
@@ -197,7 +202,7 @@ public sealed class CliJobsReviewTests : IDisposable
     /// <summary>
     /// FINDING. A job file saved with a UTF-8 byte order mark before a comment (or blank) first line counts one job
     /// too many for --halt N% (and the ETA): RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:33-36) does not
-    /// strip the BOM that JobReader (src/Cli/Jobs/JobReader.cs:41) strips, and U+FEFF is no white space, so "\uFEFF# jobs"
+    /// strip the BOM that JobReader (src/Cli/Jobs/JobReader.cs:40) strips, and U+FEFF is no white space, so "\uFEFF# jobs"
     /// counts. With 2 jobs and --halt soon,fail=50% the first failure is 1 of 3 (below 1.5), so the run does not halt
     /// and job 2 runs. Expected: the count skips the BOM as the reader does; the run halts after job 1 (1 of 2) and
     /// exits 50.
@@ -261,5 +266,42 @@ public sealed class CliJobsReviewTests : IDisposable
         var ran = File.ReadAllLines(runs);
         Assert.All(logged, seq => Assert.Single(ran, seq));
         Assert.All(Enumerable.Range(1, 12), i => Assert.Contains(i.ToString(System.Globalization.CultureInfo.InvariantCulture), ran));
+    }
+
+    /// <summary>
+    /// FINDING. <c>--joblog /dev/stdout</c> (also /dev/fd/1, /proc/self/fd/1) while stdout is a regular file
+    /// (<c>actorqueue run jobs.txt --joblog /dev/stdout &gt; out.txt</c>) silently corrupts both: the joblog re-opens the
+    /// file (truncating it) with an offset of its own, while job output goes through fd 1's shared offset, so job output
+    /// overwrites the joblog's header and first record (and records overwrite output); exit 0. The README refuses
+    /// <c>--joblog -</c> because "writing it to standard output is not supported", but only the literal "-" is checked
+    /// (src/Cli/Commands/RunSyntax.cs:137-141); RunCommand.RunAsync compares the joblog and --log with the input
+    /// (RunCommand.cs:64-82), never with stdout. Expected: a joblog or log that is the file on stdout is the same
+    /// one-line usage error (exit 255, before any job), by FileIdentity of /proc/self/fd/1 as for stdin.
+    /// </summary>
+    [Fact]
+    public async Task A_joblog_that_is_the_file_on_stdout_is_refused_or_kept_whole()
+    {
+        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 6).Select(i => $"echo output-line-{i}")]);
+        var start = new ProcessStartInfo("sh") { WorkingDirectory = _scratch.Dir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var arg in new[] { "-c", "exec \"$@\" > out.txt", "sh", "dotnet", CliProcess.DllPath, "run", jobs, "-j", "1", "-q", "--joblog", "/dev/stdout" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var result = await CliProcess.RunAsync(start, null);
+
+        var written = File.ReadAllLines(_scratch.PathOf("out.txt"));
+        if (result.ExitCode == 255)
+        {
+            Assert.Empty(written); // refused before any job started
+            Assert.Single(Lines(result.Errors));
+        }
+        else
+        {
+            Assert.Equal(0, result.ExitCode);
+            Assert.Contains(CliScratch.JobLogHeader, written);
+            Assert.All(Enumerable.Range(1, 6), i => Assert.Contains($"output-line-{i}", written));
+            Assert.All(Enumerable.Range(1, 6), i => Assert.Single(written, l => l.StartsWith($"{i}\t:\t", StringComparison.Ordinal) && l.EndsWith($"echo output-line-{i}", StringComparison.Ordinal)));
+        }
     }
 }
