@@ -304,4 +304,29 @@ public sealed class CliJobsReviewTests : IDisposable
             Assert.All(Enumerable.Range(1, 6), i => Assert.Single(written, l => l.StartsWith($"{i}\t:\t", StringComparison.Ordinal) && l.EndsWith($"echo output-line-{i}", StringComparison.Ordinal)));
         }
     }
+
+    /// <summary>
+    /// FINDING. A <c>:::</c> argument (or the command template) holding bytes that are not UTF-8 runs ALTERED and
+    /// "succeeds": <c>run 'printf %s {}' ::: $'caf\xe9'</c> passes "caf" + U+FFFD (ef bf bd) to the shell, exit 0,
+    /// whereas the same bytes from a job file or a <c>::::</c> file are refused as "not valid UTF-8 ... it would run
+    /// altered" (JobReader.cs:41, ArgumentJobs). Mechanism: the .NET host decodes argv leniently, replacing invalid bytes
+    /// with U+FFFD before Main; InputSources.Split and CommandTemplate take those strings as they are, and nothing
+    /// compares them with the raw argv. Expected: an argument that is not valid UTF-8 is a usage error naming it (exit
+    /// 255, before any job; the raw bytes are in /proc/self/cmdline) or that job fails with its reason; never a changed
+    /// command that runs.
+    /// </summary>
+    [Fact]
+    public async Task An_argument_that_is_not_utf8_never_runs_altered()
+    {
+        var start = new ProcessStartInfo("sh") { WorkingDirectory = _scratch.Dir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var arg in new[] { "-c", "exec dotnet \"$0\" run -k -q 'printf %s {} | od -An -tx1' ::: \"$(printf 'caf\\351')\" ok", CliProcess.DllPath })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var result = await CliProcess.RunAsync(start, null);
+
+        Assert.DoesNotContain("ef bf bd", result.Output); // U+FFFD: the command ran with other bytes than given
+        Assert.NotEqual(0, result.ExitCode);
+    }
 }
