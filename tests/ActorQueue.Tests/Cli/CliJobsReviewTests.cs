@@ -204,8 +204,8 @@ public sealed class CliJobsReviewTests : IDisposable
     /// too many for --halt N% (and the ETA): RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:33-36) does not
     /// strip the BOM that JobReader (src/Cli/Jobs/JobReader.cs:40) strips, and U+FEFF is no white space, so "\uFEFF# jobs"
     /// counts. With 2 jobs and --halt soon,fail=50% the first failure is 1 of 3 (below 1.5), so the run does not halt
-    /// and job 2 runs. Expected: the count skips the BOM as the reader does; the run halts after job 1 (1 of 2) and
-    /// exits 50.
+    /// and job 2 runs, no halt said. Expected: the count skips the BOM as the reader does; the run halts on job 1 (1 of 2)
+    /// and exits 50.
     /// </summary>
     [Fact]
     public async Task A_byte_order_mark_before_a_comment_does_not_count_as_a_job_for_halt_percentages()
@@ -214,8 +214,7 @@ public sealed class CliJobsReviewTests : IDisposable
 
         var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", _scratch.PathOf("jobs.txt"), "-j", "1", "--halt", "soon,fail=50%");
 
-        Assert.DoesNotContain("never", result.Output);
-        Assert.Contains("--halt soon", result.Errors);
+        Assert.Contains("--halt soon: job 1 failed", result.Errors); // (whether job 2 slipped in is another race)
         Assert.Equal(50, result.ExitCode);
     }
 
