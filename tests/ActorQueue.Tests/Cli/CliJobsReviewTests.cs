@@ -328,4 +328,37 @@ public sealed class CliJobsReviewTests : IDisposable
         Assert.DoesNotContain("ef bf bd", result.Output); // U+FFFD: the command ran with other bytes than given
         Assert.NotEqual(0, result.ExitCode);
     }
+
+    /// <summary>
+    /// FINDING. <c>actorqueue run - &lt;&amp;-</c> (jobs from stdin, stdin closed, as under some service managers and
+    /// <c>nohup</c>-style wrappers) never ends: it runs no job and waits for ever. Mechanism: with fd 0 closed at exec,
+    /// the .NET runtime's first pipe() takes fd 0 (lowest free descriptor; /proc/PID/fd/0 is then "pipe:[...]", a pipe
+    /// of the runtime's own), and RunCommand.RunAsync (src/Cli/Commands/RunCommand.cs:107, Console.OpenStandardInput)
+    /// and FileIdentity.OfStandardInput read that pipe as the job input; it never reaches end of file. Expected: a closed
+    /// stdin reads as no input (0 jobs, exit 0) or is one usage line (exit 255), promptly; e.g. treat an fd 0 that has
+    /// FD_CLOEXEC set (opened by this process, never inherited) as closed.
+    /// </summary>
+    [Fact]
+    public async Task Jobs_from_a_closed_stdin_end_the_run_instead_of_waiting_for_ever()
+    {
+        var start = new ProcessStartInfo("sh") { WorkingDirectory = _scratch.Dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "-c", "exec dotnet \"$0\" run - -q <&-", CliProcess.DllPath })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var run = Process.Start(start)!;
+        var errors = run.StandardError.ReadToEndAsync();
+        var output = run.StandardOutput.ReadToEndAsync();
+        using var generous = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // a run with no input ends in well under a second
+        var exited = await run.WaitForExitAsync(generous.Token).ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default);
+        if (!exited)
+        {
+            run.Kill(entireProcessTree: true);
+        }
+
+        Assert.True(exited, $"actorqueue run - with stdin closed was still waiting after 30 s: {await errors}");
+        Assert.Equal("", await output);
+        Assert.Contains(run.ExitCode, new[] { 0, 255 });
+    }
 }
