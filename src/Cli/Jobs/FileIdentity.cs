@@ -36,6 +36,18 @@ internal static class FileIdentity
 
     private const string StandardInput = "/proc/self/fd/0";
 
+    /// <summary>
+    /// Whether <paramref name="path"/> names (following links) a regular file, the only kind that can be read twice:
+    /// once to count its jobs, once to run them. A pipe, FIFO or device read a second time would hand the jobs to the
+    /// counter (<c>/dev/stdin</c> on a pipe is a link whose own length is no guide). <c>null</c> when it cannot be told:
+    /// no such file, or a struct stat layout not known here.
+    /// </summary>
+    public static bool? IsRegularFile(string path)
+    {
+        var buffer = new byte[512];
+        return Stat(path, buffer) == 0 && TypeOf(buffer) is { } type ? type == FileType.Regular : null;
+    }
+
     /// <summary>What a file is, from the type bits of stat's <c>st_mode</c>.</summary>
     private enum FileType
     {

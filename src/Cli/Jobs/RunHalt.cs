@@ -50,7 +50,14 @@ internal sealed class RunHalt(RunOptions options, RunConsole console, Interrupts
             return;
         }
 
-        var jobs = policy.Percent is null ? 0 : await total.ConfigureAwait(false) ?? 0;
+        var jobs = policy.Percent is null ? 0 : await total.ConfigureAwait(false) ?? -1;
+        if (jobs < 0)
+        {
+            // No total (the file could not be counted): a percentage of nothing known never halts; taken as 0 jobs it
+            // would halt on the first job, even one that succeeded.
+            return;
+        }
+
         if (!policy.Halts(failedNow, succeededNow, jobs) || Interlocked.CompareExchange(ref _haltStatus, policy.ExitStatus(status, failedNow, jobs), -1) != -1)
         {
             return;

@@ -40,14 +40,10 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. A job file named by a path that is a link to a pipe (<c>producer | actorqueue run /dev/stdin</c>, or
-    /// <c>actorqueue run CMD :::: /dev/stdin</c>) loses its jobs: the run reports "0 jobs" and exits 0. Mechanism:
-    /// RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:20-45, guard at :24, second open at :29), started in parallel with the reader for the ETA and
-    /// --halt N%, guards against a pipe with <c>new FileInfo(path).Length == 0</c>, but FileInfo of a symbolic link
-    /// (/dev/stdin -> /proc/self/fd/0 -> pipe) reports the link's own length, so the guard passes; the counter then opens
-    /// the path a second time (the same pipe) and reads it to the end, taking the jobs away from the job reader; they are
-    /// never run, failed or reported. Expected: every line runs (count only regular files, checked on the opened handle,
-    /// e.g. by fstat of a descriptor or by FileIdentity's stat type), or the path is read once.
+    /// A job file named by a link to a pipe (<c>producer | actorqueue run /dev/stdin</c>, or
+    /// <c>actorqueue run CMD :::: /dev/stdin</c>) runs every line. Failed before: the run reported "0 jobs" and exited 0,
+    /// as the job counter (for the ETA and --halt N%) checked only FileInfo.Length, the link's own, opened the pipe a
+    /// second time and read the jobs away from the reader. Now only a regular file (by stat, following links) is counted.
     /// </summary>
     [Theory]
     [InlineData("job file")]
@@ -66,13 +62,9 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. <c>--halt soon,fail=50%</c> over a job file that is a FIFO halts the run at the first job that
-    /// SUCCEEDS and exits 0 with the other jobs never started. Mechanism: the percentage check in RunCommand.RunAsync
-    /// (src/Cli/Commands/RunCommand.cs:84) refuses only stdin ("-"); for a FIFO CountJobsAsync returns null (length 0),
-    /// RunHalt.FinishedAsync (src/Cli/Jobs/RunHalt.cs:53) turns the unknown total into 0, and HaltPolicy.Halts
-    /// (src/Cli/Jobs/HaltPolicy.cs:74-79) then holds for any count (0 failed &gt;= 0% of 0), with ExitStatus 0 (0 failed of
-    /// 0). Expected: a percentage with no known total is the same usage error as with stdin (one line, exit 255, before
-    /// any job), never a halt on a success.
+    /// <c>--halt soon,fail=50%</c> over a job file that is a FIFO is the usage error it is over stdin (a total is needed
+    /// and cannot be counted), and an unknown total never halts. Failed before: the run halted at the first job that
+    /// SUCCEEDED and exited 0, the other jobs never started: the unknown total was taken as 0, and 0 failed &gt;= 50% of 0.
     /// </summary>
     [Fact]
     public async Task Halt_with_a_percentage_over_a_fifo_never_halts_on_a_success()
@@ -160,13 +152,10 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. A comment line with a byte that is not UTF-8 (a Latin-1 "# café", common in old job files) is not
-    /// skipped as the README says comment lines are: it fails as a job ("line 1: not valid UTF-8 ... counted as
-    /// failed") and the run exits 1 though every job succeeded. Mechanism: JobReader.ReadAsync
-    /// (src/Cli/Jobs/JobReader.cs:40-46) decodes the line strictly and yields a MalformedJob before the blank/comment
-    /// check at :48. (RunCommand.CountJobsAsync decodes leniently and skips it, so the ETA total and --halt N% disagree
-    /// with the jobs too.) Expected: a line whose first non-blank byte is '#' (or that is all ASCII blanks) is skipped
-    /// before decoding; only a line that would run has to be UTF-8.
+    /// A comment line with a byte that is not UTF-8 (a Latin-1 "# café", common in old job files) is skipped as the
+    /// README says comment lines are. Failed before: it failed as a job ("line 1: not valid UTF-8 ... counted as failed")
+    /// and the run exited 1, as JobReader decoded the line strictly before its blank/comment check; blank and comment
+    /// lines are now told from their bytes first.
     /// </summary>
     [Fact]
     public async Task A_comment_line_that_is_not_utf8_is_skipped_not_failed()
@@ -200,12 +189,10 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. A job file saved with a UTF-8 byte order mark before a comment (or blank) first line counts one job
-    /// too many for --halt N% (and the ETA): RunCommand.CountJobsAsync (src/Cli/Commands/RunCommand.cs:33-36) does not
-    /// strip the BOM that JobReader (src/Cli/Jobs/JobReader.cs:40) strips, and U+FEFF is no white space, so "\uFEFF# jobs"
-    /// counts. With 2 jobs and --halt soon,fail=50% the first failure is 1 of 3 (below 1.5), so the run does not halt
-    /// and job 2 runs, no halt said. Expected: the count skips the BOM as the reader does; the run halts on job 1 (1 of 2)
-    /// and exits 50.
+    /// A job file saved with a UTF-8 byte order mark before a comment first line counts its jobs right for --halt N%
+    /// (and the ETA): with 2 jobs and --halt soon,fail=50% the run halts on job 1 (1 of 2) and exits 50. Failed before:
+    /// the job counter kept the BOM the reader strips, counted "\uFEFF# jobs" as a third job, and the run did not halt
+    /// (1 of 3 is below 1.5). The counter now skips lines by the reader's own rule.
     /// </summary>
     [Fact]
     public async Task A_byte_order_mark_before_a_comment_does_not_count_as_a_job_for_halt_percentages()
