@@ -90,16 +90,10 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. An empty string where a path goes (the job file, a <c>::::</c> file, <c>--joblog</c>, <c>--log</c>,
+    /// An empty string where a path goes (the job file, a <c>::::</c> file, <c>--joblog</c>, <c>--log</c>,
     /// <c>--state</c>, <c>--results</c>, <c>dead-letters --state</c>; easily typed as <c>--joblog "$LOG"</c> with LOG
-    /// unset) is no usage error: the runner dies with an unhandled ArgumentException ("The value cannot be an empty
-    /// string. (Parameter 'path')"), a stack trace and exit 134 (SIGABRT) instead of one stderr line naming the option
-    /// and exit 255. Mechanism: the empty value reaches FileStream / Directory.CreateDirectory / Path.GetFullPath
-    /// (src/Cli/Commands/RunCommand.cs:107 for the job file, SameFile :242 for --state, CannotCreate :253 for
-    /// --results, CannotAppend :267 for --log, JobLog.cs:45 for --joblog, ArgumentJobs.Open for ::::, RunState.cs:72 for
-    /// dead-letters), which throw ArgumentException, which no caller catches (only IOException and
-    /// UnauthorizedAccessException are). Expected: the syntax rejects an empty path for each option ("--joblog needs a
-    /// FILE, got ''").
+    /// unset) is one stderr line naming the option ("--joblog needs a FILE, got ''") and exit 255. Failed before: the
+    /// runner died with an unhandled ArgumentException from .NET's file APIs, a stack trace and exit 134 (SIGABRT).
     /// </summary>
     [Theory]
     [InlineData("file", "")]
@@ -130,19 +124,16 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. <c>--results DIR</c> loses a job's results when its argument is empty, <c>.</c> or <c>..</c>: the
-    /// argument becomes a path segment as is, so <c>''</c> and <c>.</c> both write DIR/1/{seq,stdout,stderr} (the
-    /// later job overwrites the earlier one's files, and both report success) and <c>..</c> writes DIR/{seq,stdout,stderr},
-    /// outside the DIR/1/ARG layout. Mechanism: ResultsDirectory.Escape (src/Cli/Jobs/ResultsDirectory.cs:48-50) escapes
-    /// only <c>\</c>, tab and <c>/</c>; DirectoryOf (:32-42) joins the result. Expected: every job gets a directory of
-    /// its own under DIR/1/: escape "." and ".." (e.g. as "\." and "\.."), so no job's output is overwritten or lands
-    /// outside. (An empty argument may keep GNU parallel's DIR/1/ of Golden/results-layout.out; the "." job must then
-    /// not share it.)
+    /// <c>--results DIR</c> gives the arguments <c>''</c>, <c>.</c> and <c>..</c> directories of their own under DIR/1/
+    /// (<c>''</c> keeps GNU parallel's DIR/1/ of Golden/results-layout.out; <c>.</c> and <c>..</c> are written
+    /// <c>\.</c> and <c>\..</c>). Failed before: the argument became a path segment as is, so <c>''</c> and <c>.</c>
+    /// both wrote DIR/1/ (the later job overwrote the earlier one's files) and <c>..</c> wrote DIR/{seq,stdout,stderr}.
+    /// (The command is <c>echo "&lt;"{}"&gt;"</c>: inside double quotes the empty argument's quoting <c>''</c> would print.)
     /// </summary>
     [Fact]
     public async Task Results_of_empty_dot_and_dotdot_arguments_are_not_overwritten_or_written_outside_their_place()
     {
-        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-j", "1", "-q", "--results", "res", "echo \"<{}>\"", ":::", "", ".", "..", "x");
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-j", "1", "-q", "--results", "res", "echo \"<\"{}\">\"", ":::", "", ".", "..", "x");
 
         Assert.Equal(0, result.ExitCode);
         var root = _scratch.PathOf("res");
@@ -170,12 +161,9 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. A replacement string whose source number does not fit an int (<c>{99999999999}</c>) crashes the runner:
-    /// an unhandled OverflowException with a stack trace, exit 134 (SIGABRT), instead of one usage line and exit 255.
-    /// Mechanism: CommandTemplate.Parse (src/Cli/Jobs/CommandTemplate.cs:28-38) accepts any digits; Expand (:64)
-    /// int.Parse's them while the input is read (ArgumentJobs.ReadAsync), and JobRun.FeedAsync catches only
-    /// OperationCanceledException, IOException and RunStateException around MoveNextAsync (src/Cli/Jobs/JobRun.cs:146). Expected: Parse checks each
-    /// {N} (int.TryParse, and N no more than the sources given) and a bad one is a usage error before any job starts.
+    /// A replacement string whose source number does not fit an int (<c>{99999999999}</c>) is one usage line naming it
+    /// and exit 255, before any job. Failed before: an unhandled OverflowException from int.Parse as the first job was
+    /// filled in, a stack trace and exit 134 (SIGABRT); CommandTemplate.Parse now checks every {N}.
     /// </summary>
     [Fact]
     public async Task A_source_number_too_big_for_an_int_is_a_usage_error()
