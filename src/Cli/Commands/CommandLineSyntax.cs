@@ -19,6 +19,11 @@ internal static class CommandLineSyntax
     /// <summary>Parses <paramref name="args"/> and runs the command they name; usage errors return 255 before anything starts.</summary>
     public static async Task<int> InvokeAsync(string[] args, Interrupts interrupts, Func<Stream> jobOutput)
     {
+        if (ArgumentBytes.NotUtf8(args) is { } notUtf8)
+        {
+            return Usage.Fail(Console.Error, notUtf8);
+        }
+
         if (args is [] or ["help", ..])
         {
             args = ["--help"];

@@ -280,14 +280,10 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. A <c>:::</c> argument (or the command template) holding bytes that are not UTF-8 runs ALTERED and
-    /// "succeeds": <c>run 'printf %s {}' ::: $'caf\xe9'</c> passes "caf" + U+FFFD (ef bf bd) to the shell, exit 0,
-    /// whereas the same bytes from a job file or a <c>::::</c> file are refused as "not valid UTF-8 ... it would run
-    /// altered" (JobReader.cs:41, ArgumentJobs). Mechanism: the .NET host decodes argv leniently, replacing invalid bytes
-    /// with U+FFFD before Main; InputSources.Split and CommandTemplate take those strings as they are, and nothing
-    /// compares them with the raw argv. Expected: an argument that is not valid UTF-8 is a usage error naming it (exit
-    /// 255, before any job; the raw bytes are in /proc/self/cmdline) or that job fails with its reason; never a changed
-    /// command that runs.
+    /// A <c>:::</c> argument (or any argument) holding bytes that are not UTF-8 is a usage error naming it, as such a
+    /// line of a job file or <c>::::</c> file fails. Failed before: <c>run 'printf %s {}' ::: $'caf\xe9'</c> passed
+    /// "caf" + U+FFFD (ef bf bd) to the shell and exited 0, as the .NET host decodes argv leniently before Main; the raw
+    /// bytes are now checked in /proc/self/cmdline (where there is one).
     /// </summary>
     [Fact]
     public async Task An_argument_that_is_not_utf8_never_runs_altered()
