@@ -24,15 +24,27 @@ internal static class RunCommand
         }
 
         var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
+        if (readsStdin && FileIdentity.StandardInputClosed())
+        {
+            return Usage.Fail(errors, "the jobs are to come from standard input (-), but it is closed: give a FILE or ::: arguments");
+        }
+
         var stdinIsPipe = false;
         var inputFile = input is not null ? FileIdentity.Of(input) : readsStdin ? FileIdentity.OfStandardInput(out stdinIsPipe) : null;
         // Stdin a pipe: a joblog or log written to it (/dev/stdin, /dev/fd/0, /proc/self/fd/0) comes back as input.
         var stdinPipe = inputFile is not null && stdinIsPipe;
+        var stdoutFile = FileIdentity.OfStandardOutput();
         foreach (var (option, output) in new[] { ("--joblog", options.JobLog), ("--log", options.LogFile) })
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))
             {
                 return Usage.Fail(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
+            }
+
+            // As --joblog -: the records and the jobs' output would overwrite each other (a file) or mix (a pipe).
+            if (output is not null && IsFile(output, stdoutFile))
+            {
+                return Usage.Fail(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
             }
         }
 

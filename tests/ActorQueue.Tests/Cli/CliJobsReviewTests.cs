@@ -243,14 +243,10 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. <c>--joblog /dev/stdout</c> (also /dev/fd/1, /proc/self/fd/1) while stdout is a regular file
-    /// (<c>actorqueue run jobs.txt --joblog /dev/stdout &gt; out.txt</c>) silently corrupts both: the joblog re-opens the
-    /// file (truncating it) with an offset of its own, while job output goes through fd 1's shared offset, so job output
-    /// overwrites the joblog's header and first record (and records overwrite output); exit 0. The README refuses
-    /// <c>--joblog -</c> because "writing it to standard output is not supported", but only the literal "-" is checked
-    /// (src/Cli/Commands/RunSyntax.cs:137-141); RunCommand.RunAsync compares the joblog and --log with the input
-    /// (RunCommand.cs:64-82), never with stdout. Expected: a joblog or log that is the file on stdout is the same
-    /// one-line usage error (exit 255, before any job), by FileIdentity of /proc/self/fd/1 as for stdin.
+    /// <c>--joblog /dev/stdout</c> (also /dev/fd/1, /proc/self/fd/1) while stdout is a regular file is a one-line usage
+    /// error (exit 255, before any job), as <c>--joblog -</c> is. Failed before: the joblog re-opened the file
+    /// (truncating it) at an offset of its own while job output went through fd 1's, so each overwrote the other, exit 0;
+    /// only the literal "-" was refused. Now a joblog or log that is stdout's file or pipe (by device and inode) is.
     /// </summary>
     [Fact]
     public async Task A_joblog_that_is_the_file_on_stdout_is_refused_or_kept_whole()
@@ -301,13 +297,9 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
-    /// FINDING. <c>actorqueue run - &lt;&amp;-</c> (jobs from stdin, stdin closed, as under some service managers and
-    /// <c>nohup</c>-style wrappers) never ends: it runs no job and waits for ever. Mechanism: with fd 0 closed at exec,
-    /// the .NET runtime's first pipe() takes fd 0 (lowest free descriptor; /proc/PID/fd/0 is then "pipe:[...]", a pipe
-    /// of the runtime's own), and RunCommand.RunAsync (src/Cli/Commands/RunCommand.cs:107, Console.OpenStandardInput)
-    /// and FileIdentity.OfStandardInput read that pipe as the job input; it never reaches end of file. Expected: a closed
-    /// stdin reads as no input (0 jobs, exit 0) or is one usage line (exit 255), promptly; e.g. treat an fd 0 that has
-    /// FD_CLOEXEC set (opened by this process, never inherited) as closed.
+    /// <c>actorqueue run - &lt;&amp;-</c> (jobs from stdin, stdin closed, as under some service managers) is a usage
+    /// error at once. Failed before: it ran no job and waited for ever, reading a pipe the .NET runtime had opened for
+    /// itself on the free fd 0. Now an fd 0 that is close-on-exec (opened by this process, never inherited) is closed.
     /// </summary>
     [Fact]
     public async Task Jobs_from_a_closed_stdin_end_the_run_instead_of_waiting_for_ever()
