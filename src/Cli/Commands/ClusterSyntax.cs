@@ -40,13 +40,13 @@ internal static class CertSyntax
     {
         var options = new List<Option<string>>
         {
-            Text("--out", "DIR", "the directory to write the files to"),
+            PathText("--out", "DIR", "the directory to write the files to"),
             Text("--name", "NAME", issuedByCa ? "the node's name" : "the CA's name (default: a random one)"),
             Text("--days", "N", "how long the certificate is valid, in days"),
         };
         if (issuedByCa)
         {
-            options.Add(Text("--ca", "DIR", "the directory of 'actorqueue cert ca'"));
+            options.Add(PathText("--ca", "DIR", "the directory of 'actorqueue cert ca'"));
         }
 
         var command = new Command(name, description);

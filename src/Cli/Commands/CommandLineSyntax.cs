@@ -19,6 +19,11 @@ internal static class CommandLineSyntax
     /// <summary>Parses <paramref name="args"/> and runs the command they name; usage errors return 255 before anything starts.</summary>
     public static async Task<int> InvokeAsync(string[] args, Interrupts interrupts, Func<Stream> jobOutput)
     {
+        if (ArgumentBytes.NotUtf8(args) is { } notUtf8)
+        {
+            return Usage.Fail(Console.Error, notUtf8);
+        }
+
         if (args is [] or ["help", ..])
         {
             args = ["--help"];
@@ -162,6 +167,23 @@ internal static class CommandLineSyntax
         return option;
     }
 
+    /// <summary>
+    /// An option that takes a path (<paramref name="helpName"/> FILE or DIR): as <see cref="Text"/>, and never empty.
+    /// An empty value (<c>--joblog "$LOG"</c> with LOG unset) names no file; .NET's file APIs would throw on it mid-run.
+    /// </summary>
+    public static Option<string> PathText(string name, string helpName, string description)
+    {
+        var option = Text(name, helpName, description);
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens is [{ Value: "" }])
+            {
+                result.AddError($"{result.IdentifierToken?.Value ?? name} needs a {helpName}, got ''");
+            }
+        });
+        return option;
+    }
+
     /// <summary>A flag: present or not.</summary>
     public static Option<bool> Flag(string name, string description, params string[] aliases) =>
         new(name, aliases) { Description = description, Arity = ArgumentArity.Zero };
@@ -173,11 +195,11 @@ internal static class CommandLineSyntax
     /// <summary>The cluster certificate options (<c>--cert-dir</c>, <c>--cert</c>, <c>--ca</c>, <c>--insecure-loopback</c>).</summary>
     public sealed class CertificateOptions
     {
-        public Option<string> CertDir { get; } = Text("--cert-dir", "DIR", "DIR/node.pfx (this node's certificate and key) and DIR/ca.crt (the cluster CA), as written by 'actorqueue cert node'");
+        public Option<string> CertDir { get; } = PathText("--cert-dir", "DIR", "DIR/node.pfx (this node's certificate and key) and DIR/ca.crt (the cluster CA), as written by 'actorqueue cert node'");
 
-        public Option<string> Cert { get; } = Text("--cert", "FILE", "a PKCS#12 certificate with its key (with --ca instead of --cert-dir)");
+        public Option<string> Cert { get; } = PathText("--cert", "FILE", "a PKCS#12 certificate with its key (with --ca instead of --cert-dir)");
 
-        public Option<string> Ca { get; } = Text("--ca", "FILE", "PEM CA certificate(s) the cluster's nodes are issued by (with --cert)");
+        public Option<string> Ca { get; } = PathText("--ca", "FILE", "PEM CA certificate(s) the cluster's nodes are issued by (with --cert)");
 
         public Option<bool> InsecureLoopback { get; } = Flag(ClusterCertificateOptions.InsecureOption,
             "INSECURE, for development: no TLS and no authentication, loopback only; any process on this host can then join the cluster and run commands on its worker nodes");

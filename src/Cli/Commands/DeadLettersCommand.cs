@@ -17,7 +17,7 @@ internal static class DeadLettersCommand
 
     public static Command Create()
     {
-        var state = Text("--state", "FILE", "the state file of 'actorqueue run --state FILE'");
+        var state = PathText("--state", "FILE", "the state file of 'actorqueue run --state FILE'");
         state.Required = true;
         var action = new Argument<string>("ACTION")
         {

@@ -12,39 +12,6 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class RunCommand
 {
-    /// <summary>
-    /// How many jobs a file holds (lines that are neither blank nor comments), read in bounded memory; <c>null</c> if it
-    /// cannot be read, or is no regular file with a size (a device like <c>/dev/zero</c> never ends, a FIFO read twice
-    /// would lose jobs).
-    /// </summary>
-    private static async Task<long?> CountJobsAsync(string path, bool everyLine = false)
-    {
-        try
-        {
-            if (new FileInfo(path).Length == 0)
-            {
-                return null;
-            }
-
-            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
-            var reader = new LineReader(file);
-            long count = 0;
-            while (await reader.ReadLineAsync() is ({ } line, _))
-            {
-                if (everyLine || reader.TooLong || System.Text.Encoding.UTF8.GetString(line) is var text && !string.IsNullOrWhiteSpace(text) && !text.AsSpan().TrimStart().StartsWith('#'))
-                {
-                    count++;
-                }
-            }
-
-            return count;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
     public static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts)
     {
         var errors = new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true };
@@ -57,15 +24,27 @@ internal static class RunCommand
         }
 
         var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
+        if (readsStdin && FileIdentity.StandardInputClosed())
+        {
+            return Usage.Fail(errors, "the jobs are to come from standard input (-), but it is closed: give a FILE or ::: arguments");
+        }
+
         var stdinIsPipe = false;
         var inputFile = input is not null ? FileIdentity.Of(input) : readsStdin ? FileIdentity.OfStandardInput(out stdinIsPipe) : null;
         // Stdin a pipe: a joblog or log written to it (/dev/stdin, /dev/fd/0, /proc/self/fd/0) comes back as input.
         var stdinPipe = inputFile is not null && stdinIsPipe;
+        var stdoutFile = FileIdentity.OfStandardOutput();
         foreach (var (option, output) in new[] { ("--joblog", options.JobLog), ("--log", options.LogFile) })
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))
             {
                 return Usage.Fail(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
+            }
+
+            // As --joblog -: the records and the jobs' output would overwrite each other (a file) or mix (a pipe).
+            if (output is not null && IsFile(output, stdoutFile))
+            {
+                return Usage.Fail(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
             }
         }
 
@@ -81,9 +60,14 @@ internal static class RunCommand
             return Usage.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
         }
 
-        if (options.Halt is { Percent: not null } && (options.Sources is null ? options.Input == "-" : options.Sources.Sources is [{ File: "-" }]))
+        // The total is counted by reading the input a second time, which only a regular file allows (a lone :::: source
+        // is streamed too; other sources are read in full first, so their count is known).
+        var streamed = options.Sources is null ? options.Input : options.Sources.Sources is [{ File: { } only }] ? only : null;
+        if (options.Halt is { Percent: not null } && streamed is not null && (streamed == "-" || FileIdentity.IsRegularFile(streamed) == false))
         {
-            return Usage.Fail(errors, "--halt with a percentage needs to know how many jobs there are: read them from a FILE or ::: arguments, not stdin");
+            return Usage.Fail(errors, streamed == "-"
+                ? "--halt with a percentage needs to know how many jobs there are: read them from a FILE or ::: arguments, not stdin"
+                : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file (a pipe or device can be read only once): read them from a FILE or ::: arguments");
         }
 
         if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
@@ -167,8 +151,8 @@ internal static class RunCommand
                     ? arguments.ReadAsync
                     : cancellationToken => JobReader.ReadAsync(jobs, options.Jsonl, cancellationToken);
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
-                    : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => CountJobsAsync(file, everyLine: true))
-                    : input is null ? Task.FromResult<long?>(null) : Task.Run(() => CountJobsAsync(input));
+                    : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => JobReader.CountAsync(file, everyLine: true))
+                    : input is null ? Task.FromResult<long?>(null) : Task.Run(() => JobReader.CountAsync(input));
                 return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, state, interrupts);
             }
         }

@@ -31,16 +31,16 @@ internal sealed class RunSyntax
     private readonly Option<string> _halt = Text("--halt", "WHEN,WHAT=N[%]", "GNU parallel's --halt: WHEN is soon (running jobs finish) or now (they are killed); WHAT is fail, success or done; N jobs or N% of all; also never, 0, 1, 2, -1, -2 and N%");
     private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m; 0: no delay); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
     private readonly Option<bool> _keepOrder = Flag("--keep-order", "print jobs' output in input order, not in the order they finish", "-k");
-    private readonly Option<string> _results = Text("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
+    private readonly Option<string> _results = PathText("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
     private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's id and a tab");
     private readonly Option<bool> _quiet = Flag("--quiet", "no progress and no summary", "-q");
     private readonly Option<bool> _eta = Flag("--eta", "show progress with the estimated time left (even with -q)");
     private readonly Option<bool> _jsonl = Flag("--jsonl", "input lines are JSON objects {\"id\", \"cmd\", \"tags\", \"timeout\", \"retries\", \"env\"}");
-    private readonly Option<string> _jobLog = Text("--joblog", "FILE", "record finished jobs in GNU parallel's joblog format");
+    private readonly Option<string> _jobLog = PathText("--joblog", "FILE", "record finished jobs in GNU parallel's joblog format");
     private readonly Option<bool> _resume = Flag("--resume", "skip the jobs FILE of --joblog records as finished, and append to it (a last record a crash cut short is dropped, so that job runs again)");
     private readonly Option<bool> _resumeFailed = Flag("--resume-failed", "like --resume, but also run again the jobs the joblog records as failed");
-    private readonly Option<string> _state = Text("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run killed (even with SIGKILL) and started again with the same input and --state runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters')");
-    private readonly Option<string> _log = Text("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events");
+    private readonly Option<string> _state = PathText("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run killed (even with SIGKILL) and started again with the same input and --state runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters')");
+    private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events");
     private readonly Option<bool> _cluster = Flag("--cluster", "distribute jobs to worker nodes instead of running them here; -j bounds the jobs in flight across the cluster");
     private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes (loopback unless --allow-remote)");
     private readonly Option<int> _minNodes = WholeNumber("--min-nodes", "", 1, "wait for N worker nodes before the first job starts (default 1)", 1);
@@ -122,6 +122,11 @@ internal sealed class RunSyntax
                 throw new UsageException($"only one input file may be given, got '{words[0].Value}' and '{words[1].Value}' (a command needs ::: or :::: arguments)");
             }
 
+            if (words is [{ Value: "" }])
+            {
+                throw new UsageException("the job FILE needs a path (or - for stdin), got ''");
+            }
+
             options = options with { Input = words.Count == 1 ? words[0].Value : "-" };
         }
         else
@@ -131,7 +136,8 @@ internal sealed class RunSyntax
                 throw new UsageException("--jsonl reads jobs from a file; it does not apply to ::: or :::: arguments");
             }
 
-            options = options with { Sources = sources, Template = CommandTemplate.Parse(string.Join(' ', words.Select(w => w.Value))) };
+            var (template, templateProblem) = CommandTemplate.Parse(string.Join(' ', words.Select(w => w.Value)));
+            options = options with { Sources = sources, Template = template ?? throw new UsageException(templateProblem!) };
         }
 
         if (options.JobLog is "-" || options.LogFile is "-")

@@ -24,17 +24,29 @@ internal sealed partial class CommandTemplate
     /// <summary>Whether the command holds <c>{%}</c>, so it can only be filled in once the job has its slot.</summary>
     public bool UsesSlot { get; }
 
-    /// <summary>The template of <paramref name="command"/> (the words before the first <c>:::</c>, joined by spaces; empty for none).</summary>
-    public static CommandTemplate Parse(string command)
+    /// <summary>
+    /// The template of <paramref name="command"/> (the words before the first <c>:::</c>, joined by spaces; empty for
+    /// none), or the problem to report as a usage error: a <c>{N}</c> whose N no int holds, which could only fail once
+    /// the first job is filled in, after the run began.
+    /// </summary>
+    public static (CommandTemplate? Template, string? Problem) Parse(string command)
     {
         if (string.IsNullOrWhiteSpace(command))
         {
-            return new CommandTemplate(null, usesSlot: false);
+            return (new CommandTemplate(null, usesSlot: false), null);
+        }
+
+        foreach (Match match in Replacement().Matches(command))
+        {
+            if (match.Groups["source"].Value is { Length: > 0 } number && !int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                return (null, $"the command's replacement string {match.Value} names input source {number}, more than there can be (at most {int.MaxValue})");
+            }
         }
 
         return Replacement().IsMatch(command)
-            ? new CommandTemplate(command, command.Contains("{%}", StringComparison.Ordinal))
-            : new CommandTemplate(command + " {}", usesSlot: false);
+            ? (new CommandTemplate(command, command.Contains("{%}", StringComparison.Ordinal)), null)
+            : (new CommandTemplate(command + " {}", usesSlot: false), null);
     }
 
     /// <summary>The command for one job: <paramref name="arguments"/> (one per source), its sequence number and slot.</summary>

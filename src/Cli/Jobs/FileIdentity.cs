@@ -24,17 +24,50 @@ internal static class FileIdentity
     /// counts: a joblog written to the pipe the jobs come from would feed its records back in as jobs, for ever.
     /// </summary>
     /// <param name="isPipe">Whether it is a pipe or FIFO (what a log written to it would come back through as input).</param>
-    public static (ulong Device, ulong Inode)? OfStandardInput(out bool isPipe)
+    public static (ulong Device, ulong Inode)? OfStandardInput(out bool isPipe) => OfDescriptor("/proc/self/fd/0", out isPipe);
+
+    /// <summary>
+    /// The file or pipe on standard output, as <see cref="OfStandardInput"/> tells it (<c>null</c> for a terminal,
+    /// <c>/dev/null</c> or a socket): a joblog or log opened there again (<c>/dev/stdout</c> onto a file) would truncate
+    /// the jobs' output and write at an offset of its own, the two overwriting each other.
+    /// </summary>
+    public static (ulong Device, ulong Inode)? OfStandardOutput() => OfDescriptor("/proc/self/fd/1", out _);
+
+    /// <summary>
+    /// Whether standard input was closed when this process started (<c>run - &lt;&amp;-</c>). Then fd 0 is no input at
+    /// all but the first descriptor the runtime opened for itself (a pipe of its own, which never ends), and that one
+    /// is close-on-exec, which an inherited standard input never is (exec would have closed it).
+    /// </summary>
+    public static bool StandardInputClosed()
+    {
+        const int GetDescriptorFlags = 1; // F_GETFD
+        const int CloseOnExec = 1; // FD_CLOEXEC
+        var flags = Fcntl(0, GetDescriptorFlags);
+        return flags < 0 || (flags & CloseOnExec) != 0;
+    }
+
+    /// <summary>What <see cref="OfStandardInput"/> says, for the descriptor <paramref name="link"/> (<c>/proc/self/fd/N</c>) names.</summary>
+    private static (ulong Device, ulong Inode)? OfDescriptor(string link, out bool isPipe)
     {
         var buffer = new byte[512];
-        var type = Stat(StandardInput, buffer) == 0 ? TypeOf(buffer) : null;
+        var type = Stat(link, buffer) == 0 ? TypeOf(buffer) : null;
         isPipe = type == FileType.Fifo;
         return type is FileType.CharacterDevice or FileType.BlockDevice or FileType.Socket or null
             ? null
             : (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8));
     }
 
-    private const string StandardInput = "/proc/self/fd/0";
+    /// <summary>
+    /// Whether <paramref name="path"/> names (following links) a regular file, the only kind that can be read twice:
+    /// once to count its jobs, once to run them. A pipe, FIFO or device read a second time would hand the jobs to the
+    /// counter (<c>/dev/stdin</c> on a pipe is a link whose own length is no guide). <c>null</c> when it cannot be told:
+    /// no such file, or a struct stat layout not known here.
+    /// </summary>
+    public static bool? IsRegularFile(string path)
+    {
+        var buffer = new byte[512];
+        return Stat(path, buffer) == 0 && TypeOf(buffer) is { } type ? type == FileType.Regular : null;
+    }
 
     /// <summary>What a file is, from the type bits of stat's <c>st_mode</c>.</summary>
     private enum FileType
@@ -66,6 +99,10 @@ internal static class FileIdentity
 
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name one existing file.</summary>
     public static bool Same(string a, string b) => Of(a) is { } first && Of(b) == first;
+
+    // fcntl is variadic; F_GETFD takes no third argument, and a two-int call is the same on x86-64 and arm64 Linux.
+    [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static extern int Fcntl(int descriptor, int command);
 
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
     private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);

@@ -75,6 +75,10 @@ internal sealed class InputSources
                 {
                     problem ??= $"{separator} needs a file (or - for stdin) to read arguments from";
                 }
+                else if (values.Contains(""))
+                {
+                    problem ??= $"{separator} needs a file (or - for stdin) to read arguments from, got ''";
+                }
 
                 // Each file is a source of its own; a + links only the first of them.
                 sources.AddRange(values.Select((file, n) => new InputSource([], file, linked && n == 0)));

@@ -14,6 +14,9 @@ internal static class JobReader
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    /// <summary>ASCII white space, told from the bytes, before a line is decoded.</summary>
+    private static readonly byte[] AsciiBlanks = " \t\v\f\r"u8.ToArray();
+
     private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
 
     /// <summary>The keys a JSONL job may have: any other (a typo like "timout") would otherwise be dropped silently.</summary>
@@ -37,22 +40,73 @@ internal static class JobReader
                 continue;
             }
 
-            var utf8 = lineNumber == 1 && bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? bytes[Encoding.UTF8.Preamble.Length..] : bytes;
-            if (Decode(utf8) is not { } text)
-            {
-                seq++;
-                yield return new MalformedJob(seq, lineNumber, "not valid UTF-8 (commands reach /bin/sh as UTF-8 text, so it would run altered)");
-                continue;
-            }
-
-            if (string.IsNullOrWhiteSpace(text) || text.AsSpan().TrimStart().StartsWith('#'))
+            var (skipped, text) = Classify(bytes, lineNumber);
+            if (skipped)
             {
                 continue;
             }
 
             seq++;
-            yield return jsonl ? ParseJson(seq, lineNumber, text) : ParseText(seq, lineNumber, text);
+            yield return text is null
+                ? new MalformedJob(seq, lineNumber, "not valid UTF-8 (commands reach /bin/sh as UTF-8 text, so it would run altered)")
+                : jsonl ? ParseJson(seq, lineNumber, text) : ParseText(seq, lineNumber, text);
         }
+    }
+
+    /// <summary>
+    /// How many jobs the file <paramref name="path"/> holds, as <see cref="ReadAsync"/> would yield them (every line with
+    /// <paramref name="everyLine"/>, as a lone <c>::::</c> source reads it), read in bounded memory; <c>null</c> if it
+    /// cannot be read, or is no regular file: a device like <c>/dev/zero</c> never ends, and a pipe or FIFO read here
+    /// would lose its jobs to the count.
+    /// </summary>
+    public static async Task<long?> CountAsync(string path, bool everyLine = false)
+    {
+        try
+        {
+            if (FileIdentity.IsRegularFile(path) != true)
+            {
+                return null;
+            }
+
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
+            var reader = new LineReader(file);
+            long count = 0;
+            long lineNumber = 0;
+            while (await reader.ReadLineAsync().ConfigureAwait(false) is ({ } line, _))
+            {
+                lineNumber++;
+                if (everyLine || reader.TooLong || !Classify(line, lineNumber).Skipped)
+                {
+                    count++;
+                }
+            }
+
+            return count;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Whether line <paramref name="lineNumber"/> is skipped (blank, or a comment: its first non-blank character is
+    /// <c>#</c>), and otherwise its text, <c>null</c> when it is not valid UTF-8. The first line's byte order mark is no
+    /// part of it. Blank and comment lines are told from their bytes first, so a comment in another encoding (a Latin-1
+    /// "# café") is skipped as any comment, not failed; only a line that would run has to be UTF-8. The job count
+    /// (<see cref="CountAsync"/>) skips by this too, so --halt N% and the ETA count the jobs that run.
+    /// </summary>
+    private static (bool Skipped, string? Text) Classify(byte[] bytes, long lineNumber)
+    {
+        var utf8 = lineNumber == 1 && bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? bytes[Encoding.UTF8.Preamble.Length..] : bytes;
+        if (utf8.AsSpan().TrimStart(AsciiBlanks) is var start && (start.IsEmpty || start[0] == (byte)'#'))
+        {
+            return (true, null);
+        }
+
+        // Unicode blanks (a no-break space before a '#') skip as they always did.
+        var text = Decode(utf8);
+        return (text is not null && (string.IsNullOrWhiteSpace(text) || text.AsSpan().TrimStart().StartsWith('#')), text);
     }
 
     /// <summary>

@@ -7,7 +7,8 @@ namespace ActorQueue.Cli.Jobs;
 /// <c>--results DIR</c> in GNU parallel's layout: a job's files go to <c>DIR/1/ARG1/2/ARG2/.../</c>, one level pair per
 /// input source (a job read as a command line has its command as its one argument): <c>seq</c> (its number, no
 /// newline), <c>stdout</c> and <c>stderr</c>. In a directory name <c>\</c> is written <c>\\</c>, a tab <c>\t</c> and
-/// <c>/</c> <c>\_</c>, as parallel writes them, and a name longer than the file system takes is cut.
+/// <c>/</c> <c>\_</c>, as parallel writes them; <c>.</c> and <c>..</c> are written <c>\.</c> and <c>\..</c>, so each
+/// job has a directory of its own; and a name longer than the file system takes is cut.
 /// </summary>
 internal sealed class ResultsDirectory(string root)
 {
@@ -48,6 +49,13 @@ internal sealed class ResultsDirectory(string root)
     private static string Escape(string argument)
     {
         var name = argument.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("/", "\\_", StringComparison.Ordinal);
+        if (name is "." or "..")
+        {
+            // As directory names these are the level itself ("." would share the directory of '', DIR/1/) and its parent
+            // (".." would write beside DIR/1, or over another job's files): escaped as '\' is, they name their own.
+            name = "\\" + name;
+        }
+
         if (Encoding.UTF8.GetByteCount(name) <= MaxNameBytes)
         {
             return name;

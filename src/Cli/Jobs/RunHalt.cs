@@ -50,7 +50,17 @@ internal sealed class RunHalt(RunOptions options, RunConsole console, Interrupts
             return;
         }
 
-        var jobs = policy.Percent is null ? 0 : await total.ConfigureAwait(false) ?? 0;
+        var counted = policy.Percent is null ? 0 : await total.ConfigureAwait(false);
+        if (counted is null)
+        {
+            // No total (the file could not be counted): a percentage of nothing known never halts; taken as 0 jobs it
+            // would halt on the first job, even one that succeeded.
+            return;
+        }
+
+        // A file that grew after it was counted (empty then, say) has more jobs than counted: never fewer than finished.
+        var jobs = Math.Max(counted.Value, failedNow + succeededNow);
+
         if (!policy.Halts(failedNow, succeededNow, jobs) || Interlocked.CompareExchange(ref _haltStatus, policy.ExitStatus(status, failedNow, jobs), -1) != -1)
         {
             return;
