@@ -1,0 +1,408 @@
+using System.Collections.Concurrent;
+using ActorQueue.Actors;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>Review of the local queues by helper 68.</summary>
+public class LocalQueueReviewTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+
+    /// <summary>An actor system of the test's own (to terminate it), whose queues stop-time out after 1 s.</summary>
+    private static ActorSystem OwnSystem(string name) =>
+        ActorSystem.Create(name, ConfigurationFactory.ParseString("actorqueue.queue.stop-timeout = 1s").WithFallback(ActorQueueRuntime.DefaultConfig));
+
+    private static Func<Exception, int, Task> Collect(ConcurrentQueue<(Exception Error, int Item)> reported) => (error, item) =>
+    {
+        reported.Enqueue((error, item));
+        return Task.CompletedTask;
+    };
+
+    /// <summary>
+    /// FINDING. The actor system terminates while a queue is processing and one worker holds a run of five items (the
+    /// first in hand, four not started). Akka stops the worker first (its PostStop cancels the run's token), then the
+    /// router, whose PostStop (QueueRouterActor.cs PostStop → DiscardQueued) reports only the items still in the buffer
+    /// (<c>_ledger.Size</c>): the run's items are with a worker that is gone, its ItemsFinished goes to dead letters, and
+    /// nobody reports them. Four items never started are neither processed, reported nor counted (InFlight stays 5 for
+    /// ever). Expected: the items of the runs the workers still held (and the cancelled item in hand) are reported to the
+    /// error handler as discarded and counted, as the queued ones are.
+    /// </summary>
+    [Fact]
+    public async Task A_system_terminating_under_a_worker_run_reports_the_run_items_it_never_started()
+    {
+        var system = OwnSystem("r68-terminating-run");
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        var processed = new ConcurrentQueue<int>();
+        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var queue = new BoundedQueue<int>(maxSize: 10, system: system, name: "run");
+        try
+        {
+            await queue.StartAsync();
+            for (var item = 1; item <= 5; item++)
+            {
+                Assert.True(await queue.PutAsync(item));
+            }
+
+            await queue.StartWorkersAsync(async (item, ct) =>
+            {
+                if (item == 1)
+                {
+                    inFirst.TrySetResult();
+                    await Task.Delay(Timeout.Infinite, ct);
+                }
+
+                processed.Enqueue(item);
+            }, numWorkers: 1, errorHandler: Collect(reported));
+            await inFirst.Task.WaitAsync(Bound);
+            Assert.Equal(0, queue.Size); // the one worker took all five as one run
+
+            await system.Terminate().WaitAsync(Bound);
+            await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+            await Poll.UntilAsync(() => reported.Count + processed.Count >= 4, TimeSpan.FromSeconds(5),
+                () => $"items 2..5 are processed or reported; processed [{string.Join(",", processed)}], reported [{string.Join(",", reported.Select(r => r.Item))}], metrics {queue.Metrics}");
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// FINDING. A worker's item fails and the error handler (which is given no token) never completes; the queue is then
+    /// disposed. The disposal's stop waits for the worker, the stop timeout only cancels the run's token, which the
+    /// worker task, inside <c>QueueTelemetry.ReportFailureAsync</c> (WorkerTask.ProcessAsync's catch), never looks at:
+    /// the worker never reports, the router never leaves Stopping, and DisposeAsync never completes. README promises an
+    /// error handler "that never returns cannot hold a disposal or a host's shutdown" (said of discarded items; the
+    /// handler is the same). Expected: the disposal completes after the stop timeout (1 s here), the report going on.
+    /// </summary>
+    [Fact]
+    public async Task DisposeAsync_is_not_held_for_ever_by_an_error_handler_that_never_completes_for_a_failed_item()
+    {
+        var system = OwnSystem("r68-hanging-handler");
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inHandler = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            var queue = new BoundedQueue<int>(maxSize: 10, system: system, name: "hanging");
+            await queue.StartAsync();
+            await queue.StartWorkersAsync((_, _) => throw new InvalidOperationException("boom"), numWorkers: 1, errorHandler: (_, _) =>
+            {
+                inHandler.TrySetResult();
+                return never.Task;
+            });
+            Assert.True(await queue.PutAsync(1));
+            await inHandler.Task.WaitAsync(Bound);
+
+            var dispose = queue.DisposeAsync().AsTask();
+            var finished = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+
+            Assert.True(finished, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s): the error handler holds it");
+        }
+        finally
+        {
+            never.TrySetResult();
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>An item System.Text.Json writes but cannot read back: its one constructor's parameter matches no property.</summary>
+    public sealed class WriteOnlyItem(int value)
+    {
+        public int Number { get; } = value;
+    }
+
+    /// <summary>
+    /// FINDING. A durable queue accepts an item whose JSON cannot be read back (it serialises; its constructor's
+    /// parameter binds to no property). After a restart the item is replayed as bytes and decoded only when it is
+    /// handed out: DurableBook.TryTake (DurableBook.cs:203-209) moves it to Running and then calls the router's
+    /// <c>Decode</c> (DurableRouterActor.cs, JsonSerializer.Deserialize) on the actor's thread, which throws; the router
+    /// crashes and restarts into Idle, the item is never processed, reported to the error handler or dead-lettered, and
+    /// the queue no longer processes anything. Expected: an item that cannot be decoded fails its try (reported with the
+    /// reason, then a dead letter), and the router keeps running.
+    /// </summary>
+    [Fact]
+    public async Task A_durable_item_that_cannot_be_read_back_after_a_restart_is_reported_not_lost()
+    {
+        using var store = new ActorQueue.Tests.Queues.Durable.DurableStore(Sys);
+        var name = ActorQueue.Tests.Queues.Durable.DurableStore.UniqueName("r68-unreadable");
+        var durability = store.Durability(retry: new RetryPolicy { MaxAttempts = 1 });
+        await using (var first = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys))
+        {
+            await first.StartAsync();
+            Assert.True(await first.PutAsync(new WriteOnlyItem(7)));
+            await first.StopAsync();
+        }
+
+        var ran = new ConcurrentQueue<int>();
+        var reported = new ConcurrentQueue<Exception>();
+        var second = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys);
+        await second.StartAsync().WaitAsync(Bound);
+        Assert.Equal(1, second.Size);
+        var workers = second.StartWorkersAsync((item, _) =>
+        {
+            ran.Enqueue(item.Number);
+            return Task.CompletedTask;
+        }, numWorkers: 1, errorHandler: (error, _) =>
+        {
+            reported.Enqueue(error);
+            return Task.CompletedTask;
+        });
+
+        await Poll.UntilAsync(() => !ran.IsEmpty || !reported.IsEmpty, Bound,
+            () => $"the replayed item is run or reported; status {second.Status}, size {second.Size}, metrics {second.Metrics}");
+        await workers.WaitAsync(Bound);
+        Assert.Equal(QueueStatus.Processing, second.Status);
+        await second.DisposeAsync().AsTask().WaitAsync(Bound);
+    }
+
+    /// <summary>Akka's in-memory journal whose writes wait for <see cref="Open"/> (only this class's tests use it).</summary>
+    public sealed class WriteGatedJournal : Akka.Persistence.Journal.MemoryJournal
+    {
+        public static volatile TaskCompletionSource Open = Completed();
+
+        public static volatile TaskCompletionSource WriteArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>While set, every write is rejected (each AtomicWrite answered with an exception: OnPersistRejected).</summary>
+        public static volatile bool RejectWrites;
+
+        public static void Close() => (Open, WriteArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        protected override async Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(
+            IEnumerable<Akka.Persistence.AtomicWrite> messages, CancellationToken cancellationToken)
+        {
+            WriteArrived.TrySetResult();
+            await Open.Task.ConfigureAwait(false);
+            if (RejectWrites)
+            {
+                return [.. messages.Select(_ => (Exception?)new InvalidOperationException("the journal rejects this write"))];
+            }
+
+            return await base.WriteMessagesAsync(messages, cancellationToken).ConfigureAwait(false);
+        }
+
+        private static TaskCompletionSource Completed()
+        {
+            var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            source.SetResult();
+            return source;
+        }
+    }
+
+    private static ActorSystem GatedJournalSystem(string name) => ActorSystem.Create(name, ConfigurationFactory.ParseString($$"""
+        r68.journal {
+          class = "{{typeof(WriteGatedJournal).AssemblyQualifiedName}}"
+          plugin-dispatcher = "akka.actor.default-dispatcher"
+        }
+        """).WithFallback(ActorQueueRuntime.DefaultConfig));
+
+    private static QueueDurability GatedDurability => new() { JournalPluginId = "r68.journal", SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
+
+    /// <summary>
+    /// FINDING. A durable put is cancelled while its item's write is at the journal. The put's task ends cancelled
+    /// ("a cancelled put adds nothing"), and when the write ends the router applies the item to the book first
+    /// (DurableRouterActor.Writing.cs Written: apply, then answer), the answer finds the put withdrawn and only queues an
+    /// ItemRemoved for the next write (DurableRouterActor.cs Store, answer), and Next → AfterChange → Pump hands the
+    /// still-ready item to the free worker before that removal is written: the cancelled put's item runs. Expected: a
+    /// withdrawn item is taken out of the run order at once (not handed out) while its removal is written.
+    /// </summary>
+    [Fact]
+    public async Task A_durable_put_cancelled_while_its_write_is_at_the_journal_never_runs_its_item()
+    {
+        var system = GatedJournalSystem("r68-withdrawn");
+        try
+        {
+            await using var queue = new BoundedQueue<int>(10, GatedDurability, "withdrawn", system: system);
+            var ran = new ConcurrentQueue<int>();
+            await queue.StartAsync().WaitAsync(Bound);
+            await queue.StartWorkersAsync((item, _) =>
+            {
+                ran.Enqueue(item);
+                return Task.CompletedTask;
+            }, numWorkers: 1).WaitAsync(Bound);
+
+            WriteGatedJournal.Close();
+            using var cancel = new CancellationTokenSource();
+            var put = queue.PutAsync(1, timeout: null, cancellationToken: cancel.Token);
+            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound); // the item's ItemAccepted is at the journal
+            cancel.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => put.WaitAsync(Bound));
+            WriteGatedJournal.Open.SetResult();
+
+            Assert.True(await queue.PutAsync(2).WaitAsync(Bound));
+            await Poll.UntilAsync(() => ran.Contains(2), Bound, "item 2 ran");
+            Assert.Equal([2], ran);
+        }
+        finally
+        {
+            WriteGatedJournal.Open.TrySetResult();
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// Held up: a worker function that returns a task cancelled by a token of its own (not the worker's), one that
+    /// returns null, and one that throws before returning a task each fail their item: reported to the error handler
+    /// with the reason, counted as processed with an error, never put back as if a stop had cancelled it; JoinAsync
+    /// completes and the counters keep their equation.
+    /// </summary>
+    [Fact]
+    public async Task Faulted_cancelled_and_null_worker_tasks_are_reported_and_counted_as_errors()
+    {
+        await using var queue = new BoundedQueue<int>(maxSize: 10, system: Sys, name: "faulty");
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        await queue.StartAsync();
+        await queue.StartWorkersAsync((item, _) => item switch
+        {
+            1 => Task.FromCanceled(new CancellationToken(canceled: true)),
+            2 => null!,
+            3 => throw new InvalidOperationException("sync"),
+            _ => Task.CompletedTask,
+        }, numWorkers: 1, errorHandler: Collect(reported));
+        for (var item = 1; item <= 4; item++)
+        {
+            Assert.True(await queue.PutAsync(item));
+        }
+
+        await queue.JoinAsync().WaitAsync(Bound);
+
+        Assert.Equal([1, 2, 3], reported.Select(r => r.Item).Order());
+        Assert.IsAssignableFrom<OperationCanceledException>(reported.Single(r => r.Item == 1).Error);
+        var metrics = queue.Metrics;
+        Assert.Equal((4, 4, 3), (metrics.Enqueued, metrics.Processed, metrics.Errors));
+        Assert.Equal(metrics.Enqueued, metrics.Processed + metrics.Drained + metrics.Discarded + queue.Size + metrics.InFlight);
+    }
+
+    /// <summary>
+    /// Held up: a put waiting for space whose token is cancelled at the instant a get frees the space (the router
+    /// accepts it as the caller withdraws it). Over many rounds, a put that returned true has its item got, one that was
+    /// cancelled never does, and Enqueued counts exactly the puts that returned true.
+    /// </summary>
+    [Fact]
+    public async Task A_put_cancelled_as_space_frees_is_either_accepted_and_delivered_or_adds_nothing()
+    {
+        await using var queue = new BoundedQueue<int>(maxSize: 1, timeout: Timeout.InfiniteTimeSpan, system: Sys, name: "cancel-race");
+        await queue.StartAsync();
+        var accepted = 0;
+        var jitter = new Random(68);
+        for (var round = 0; round < 200; round++)
+        {
+            var head = 2 * round;
+            Assert.True(await queue.PutAsync(head).WaitAsync(Bound));
+            accepted++;
+            using var cancel = new CancellationTokenSource();
+            var waiting = queue.PutAsync(head + 1, cancellationToken: cancel.Token);
+            var get = queue.GetAsync(); // told to the router now; the cancellation below races its hand-out and the admission after it
+            Thread.SpinWait(jitter.Next(20_000));
+            cancel.Cancel();
+            Assert.Equal(head, await get.WaitAsync(Bound));
+            queue.TaskDone();
+            bool? putResult;
+            try
+            {
+                putResult = await waiting.WaitAsync(Bound);
+            }
+            catch (OperationCanceledException)
+            {
+                putResult = null;
+            }
+
+            if (putResult == true)
+            {
+                accepted++;
+                Assert.Equal(head + 1, await queue.GetAsync().WaitAsync(Bound));
+                queue.TaskDone();
+            }
+
+            await Poll.UntilAsync(() => queue.Metrics.Enqueued == accepted && queue.Metrics.InFlight == 0 && queue.Size == 0, Bound,
+                () => $"round {round}: the counts agree with {accepted} accepted puts ({queue.Metrics}, size {queue.Size})");
+        }
+
+        var status = await queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance, Bound);
+        Assert.Equal((accepted, accepted, 0), (status.Metrics.Enqueued, status.Metrics.Processed, status.Size));
+    }
+
+    /// <summary>
+    /// Held up: after the actor system terminates, every call on a queue it ran completes promptly (an answer or an
+    /// exception), none waits for a router that is gone; DisposeAsync too.
+    /// </summary>
+    [Fact]
+    public async Task Every_call_on_a_queue_whose_actor_system_terminated_completes()
+    {
+        var system = OwnSystem("r68-gone");
+        var queue = new BoundedQueue<int>(maxSize: 2, system: system, name: "gone");
+        await queue.StartAsync();
+        await system.Terminate().WaitAsync(Bound);
+
+        var calls = new (string Name, Func<Task> Call)[]
+        {
+            ("PutAsync", () => queue.PutAsync(1)),
+            ("PutAsync(timeout)", () => queue.PutAsync(2, Timeout.InfiniteTimeSpan)),
+            ("GetAsync", () => queue.GetAsync()),
+            ("JoinAsync", () => queue.JoinAsync()),
+            ("StartAsync", () => queue.StartAsync()),
+            ("StopAsync", () => queue.StopAsync()),
+            ("DrainAsync", () => queue.DrainAsync()),
+            ("StartWorkersAsync", () => queue.StartWorkersAsync(_ => Task.CompletedTask, 1)),
+            ("DisposeAsync", () => queue.DisposeAsync().AsTask()),
+        };
+        foreach (var (name, call) in calls)
+        {
+            var task = Task.Run(call);
+            var done = await Task.WhenAny(task, Task.Delay(Bound)) == task;
+            Assert.True(done, $"{name} on a queue whose actor system terminated had not completed after {Bound.TotalSeconds} s");
+        }
+    }
+
+    /// <summary>
+    /// FINDING. The journal rejects the write of a drain's removals (OnPersistRejected). DurableRouterActor.Writing.cs
+    /// Rejected refuses only the ItemAccepted events of the batch; every other event is applied to the book and answered
+    /// as if written, so DrainAsync hands the items back although their removal is not in the journal: the queue opened
+    /// again under the same name has them all again and runs them (the caller got them back too). Expected: a drain
+    /// whose removal could not be written fails (QueueStorageException) and leaves the items queued.
+    /// </summary>
+    [Fact]
+    public async Task A_durable_drain_whose_write_is_rejected_does_not_hand_back_items_that_stay_journaled()
+    {
+        var system = GatedJournalSystem("r68-rejected-drain");
+        try
+        {
+            IReadOnlyList<int>? drained = null;
+            await using (var queue = new BoundedQueue<int>(10, GatedDurability, "rejected-drain", system: system))
+            {
+                await queue.StartAsync().WaitAsync(Bound);
+                for (var item = 1; item <= 3; item++)
+                {
+                    Assert.True(await queue.PutAsync(item).WaitAsync(Bound));
+                }
+
+                await queue.StopAsync().WaitAsync(Bound);
+                WriteGatedJournal.RejectWrites = true;
+                try
+                {
+                    drained = await queue.DrainAsync().WaitAsync(Bound);
+                }
+                catch (QueueStorageException)
+                {
+                    // refused: the items stay queued, as they stay in the journal
+                }
+                finally
+                {
+                    WriteGatedJournal.RejectWrites = false;
+                }
+            }
+
+            await using var again = new BoundedQueue<int>(10, GatedDurability, "rejected-drain", system: system);
+            var left = await again.DrainAsync().WaitAsync(Bound);
+            Assert.True(drained is null || !drained.Intersect(left).Any(),
+                $"DrainAsync handed back [{string.Join(",", drained ?? [])}] and the queue opened again still holds [{string.Join(",", left)}]");
+        }
+        finally
+        {
+            WriteGatedJournal.RejectWrites = false;
+            await system.Terminate();
+        }
+    }
+}
