@@ -405,4 +405,43 @@ public class LocalQueueReviewTests : ActorQueueTestKit
             await system.Terminate();
         }
     }
+
+    /// <summary>
+    /// FINDING. Workers are started (ProcessAsync, StartWorkersAsync) while the queue is stopping. StartWorkers is handled
+    /// alike in every behaviour (QueueRouterActor.Lifecycle.cs HandledInEveryState → QueueRouterActor.HandleStartWorkers):
+    /// it retires the old workers and spawns new ones, and in Stopping nothing retires those: CheckStopped waits for
+    /// <c>_pool.Count == 0</c>, the stop timeout cancels only busy workers, so the stop (and a DisposeAsync) never
+    /// completes. Expected: workers started during a stop are retired with it (as Stopped's StopQueue does), or the start
+    /// is refused; either way the stop completes.
+    /// </summary>
+    [Fact]
+    public async Task Workers_started_while_the_queue_stops_do_not_hold_the_stop_for_ever()
+    {
+        using var queue = new BoundedQueue<int>(maxSize: 10, system: Sys, name: "restaffed"); // not awaited: the stop it waits for is the defect
+        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await queue.StartAsync();
+        await queue.StartWorkersAsync(async (_, _) =>
+        {
+            inFirst.TrySetResult();
+            await release.Task;
+        }, numWorkers: 1);
+        Assert.True(await queue.PutAsync(1));
+        await inFirst.Task.WaitAsync(Bound);
+
+        var stop = queue.StopAsync(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
+        try
+        {
+            await queue.StartWorkersAsync(_ => Task.CompletedTask, numWorkers: 1).WaitAsync(Bound);
+        }
+        catch (QueueStateException)
+        {
+            // refusing the start is fine too
+        }
+
+        release.SetResult();
+        var stopped = await Task.WhenAny(stop, Task.Delay(Bound)) == stop;
+        Assert.True(stopped, $"StopAsync had not completed {Bound.TotalSeconds} s after the worker returned; status {queue.Status}, workers {queue.WorkerCount}");
+    }
 }
