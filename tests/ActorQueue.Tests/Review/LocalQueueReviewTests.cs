@@ -22,7 +22,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     };
 
     /// <summary>
-    /// FINDING. The actor system terminates while a queue is processing and one worker holds a run of five items (the
+    /// Failed before: the four items of the run never started were neither processed, reported nor counted (InFlight 5).
+    /// The actor system terminates while a queue is processing and one worker holds a run of five items (the
     /// first in hand, four not started). Akka stops the worker first (its PostStop cancels the run's token), then the
     /// router, whose PostStop (QueueRouterActor.cs PostStop → DiscardQueued) reports only the items still in the buffer
     /// (<c>_ledger.Size</c>): the run's items are with a worker that is gone, its ItemsFinished goes to dead letters, and
