@@ -72,7 +72,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. A worker's item fails and the error handler (which is given no token) never completes; the queue is then
+    /// Failed before: DisposeAsync never completed while the error handler of a failed item had not returned.
+    /// A worker's item fails and the error handler (which is given no token) never completes; the queue is then
     /// disposed. The disposal's stop waits for the worker, the stop timeout only cancels the run's token, which the
     /// worker task, inside <c>QueueTelemetry.ReportFailureAsync</c> (WorkerTask.ProcessAsync's catch), never looks at:
     /// the worker never reports, the router never leaves Stopping, and DisposeAsync never completes. README promises an
