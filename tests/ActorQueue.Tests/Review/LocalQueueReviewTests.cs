@@ -64,6 +64,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
             await queue.DisposeAsync().AsTask().WaitAsync(Bound);
             await Poll.UntilAsync(() => reported.Count + processed.Count >= 4, TimeSpan.FromSeconds(5),
                 () => $"items 2..5 are processed or reported; processed [{string.Join(",", processed)}], reported [{string.Join(",", reported.Select(r => r.Item))}], metrics {queue.Metrics}");
+            var metrics = queue.Metrics;
+            Assert.Equal((5L, 0L, 0L), (metrics.Discarded, metrics.InFlight, metrics.Processed)); // the cancelled item in hand is discarded too
         }
         finally
         {
