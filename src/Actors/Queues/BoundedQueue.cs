@@ -322,6 +322,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="numWorkers">How many workers; at least 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item; an error handler that throws is logged and swallowed. Without one, worker errors are logged.</param>
     /// <returns>A task that completes once the workers exist.</returns>
+    /// <exception cref="QueueStateException">The queue is stopping (its stop waits for the last workers to go); await <c>StopAsync</c> first.</exception>
     public Task StartWorkersAsync(Func<T, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null)
     {
         ArgumentNullException.ThrowIfNull(worker);
@@ -333,6 +334,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="numWorkers">How many workers; at least 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item; an error handler that throws is logged and swallowed.</param>
     /// <returns>A task that completes once the workers exist.</returns>
+    /// <exception cref="QueueStateException">The queue is stopping (its stop waits for the last workers to go); await <c>StopAsync</c> first.</exception>
     public Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null) =>
         StartWorkersAsync(worker, numWorkers, errorHandler, limiter: null);
 

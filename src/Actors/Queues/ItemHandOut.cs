@@ -128,6 +128,18 @@ internal sealed class ItemHandOut<TWorker, T> where TWorker : notnull
         return run;
     }
 
+    /// <summary>
+    /// The router stops with runs still held, whose reports will never come (the actor system terminating): what the
+    /// tasks had finished counts as processed, and the rest goes back to the head, to be discarded with the items queued.
+    /// </summary>
+    public void AbandonRuns()
+    {
+        foreach (var run in Pool.TakeAllRuns())
+        {
+            _ledger.SettleRun(run);
+        }
+    }
+
     /// <summary>A worker is gone: what it held goes back to the head; <c>false</c> when it was not in the pool.</summary>
     public bool Gone(TWorker worker)
     {

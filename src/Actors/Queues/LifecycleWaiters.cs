@@ -18,6 +18,9 @@ internal sealed class LifecycleWaiters
     /// <summary>Whether a stop asked the router to terminate once stopped (dispose).</summary>
     public bool TerminateWhenStopped { get; private set; }
 
+    /// <summary>Whether a stop waits for the last workers to go.</summary>
+    public bool StopsWaiting => _stoppers.Count > 0;
+
     /// <summary>A join while the queue is not stopped: answered now when nothing is unfinished, else when nothing is.</summary>
     public void Join(JoinQueue join, int unfinished)
     {

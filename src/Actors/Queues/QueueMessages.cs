@@ -344,6 +344,10 @@ internal static class QueueErrors
     public static void RefuseStartWhileStopping(StartQueue start) =>
         start.Completion.TrySetException(new QueueStateException("Cannot start a queue while it is stopping; await StopAsync first", QueueStatus.Stopping));
 
+    /// <summary>New workers reached a router whose stop waits for its last workers to go (which new ones would hold for ever).</summary>
+    public static void RefuseWorkersWhileStopping<T>(StartWorkers<T> start) =>
+        start.Completion.TrySetException(new QueueStateException("Cannot start workers while the queue is stopping; await StopAsync first", QueueStatus.Stopping));
+
     public static string Describe(QueueStatus status) => status switch
     {
         QueueStatus.Idle => "idle",

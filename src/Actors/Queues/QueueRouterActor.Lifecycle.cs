@@ -13,6 +13,7 @@ internal sealed partial class QueueRouterActor<T>
         Receive<StopQueue>(StopAtOnce);
         Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
         Receive<DrainQueue<T>>(HandleDrain);
+        Receive<StartWorkers<T>>(HandleStartWorkers);
         RefusingPutsAndGets(QueueStatus.Idle);
     }
 
@@ -35,13 +36,18 @@ internal sealed partial class QueueRouterActor<T>
         Receive<StopQueue>(BeginStopping);
         Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
         Receive<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Processing));
+        Receive<StartWorkers<T>>(HandleStartWorkers);
     }
 
-    /// <summary>No new puts or gets; retiring workers finish the item in hand until the last is gone or the stop timeout cancels them.</summary>
+    /// <summary>
+    /// No new puts or gets; retiring workers finish the item in hand until the last is gone or the stop timeout cancels
+    /// them. New workers are refused: nothing would retire them, and the stop waits for the last worker to go.
+    /// </summary>
     private void Stopping()
     {
         HandledInEveryState();
         Receive<StartQueue>(QueueErrors.RefuseStartWhileStopping);
+        Receive<StartWorkers<T>>(QueueErrors.RefuseWorkersWhileStopping);
         Receive<StopQueue>(_waiters.AddStopper);
         Receive<StopTimedOut>(_ => CancelInFlight());
         Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
@@ -49,7 +55,10 @@ internal sealed partial class QueueRouterActor<T>
         RefusingPutsAndGets(QueueStatus.Stopping);
     }
 
-    /// <summary>No workers run; items left stay queued until a start resumes them or a drain hands them back.</summary>
+    /// <summary>
+    /// No workers run; items left stay queued until a start resumes them or a drain hands them back. Workers may be
+    /// started ahead of the start, except while a stop still waits for the last ones to go (as in <see cref="Stopping"/>).
+    /// </summary>
     private void Stopped()
     {
         HandledInEveryState();
@@ -57,6 +66,17 @@ internal sealed partial class QueueRouterActor<T>
         Receive<StopQueue>(StopAtOnce);
         Receive<JoinQueue>(join => LifecycleWaiters.JoinStopped(join, _ledger.Unfinished));
         Receive<DrainQueue<T>>(HandleDrain);
+        Receive<StartWorkers<T>>(command =>
+        {
+            if (_waiters.StopsWaiting)
+            {
+                QueueErrors.RefuseWorkersWhileStopping(command);
+            }
+            else
+            {
+                HandleStartWorkers(command);
+            }
+        });
         RefusingPutsAndGets(QueueStatus.Stopped);
     }
 
@@ -78,7 +98,6 @@ internal sealed partial class QueueRouterActor<T>
         Receive<CancelGet<T>>(message => _handOut.RemoveGetter(message.Get));
         Receive<WorkerCrashed>(HandleWorkerCrashed);
         Receive<Terminated>(HandleWorkerTerminated);
-        Receive<StartWorkers<T>>(HandleStartWorkers);
         Receive<QueueProtocol.GetStatus>(_ =>
             Sender.Tell(new QueueProtocol.Status(_status, _ledger.Size, _capacity, _pool.ActiveCount, _ledger.Metrics)));
         // A queue in memory keeps no dead letters: a failed item is reported to the error handler and counted.

@@ -94,9 +94,11 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _admission.RefuseAll(QueueStatus.Stopped, cancelTimers: false);
         _handOut.RefuseGetters(disposed);
         _waiters.FailJoins(disposed);
+        _handOut.AbandonRuns();
         if (_ledger.Size > 0)
         {
-            // Stopped without its disposal's stop (the system terminating): the items still queued are reported all the same.
+            // Stopped without its disposal's stop (the system terminating): the items still queued, and those of the
+            // runs the stopped workers held and never reported, are reported all the same.
             _ = DiscardQueued();
         }
 

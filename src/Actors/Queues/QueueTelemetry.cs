@@ -28,8 +28,36 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
     public void RecordProcessingTime(TimeSpan elapsed) =>
         ListenerFailures.Record(ActorQueueTelemetry.QueueProcessingTimeHistogram, elapsed.TotalMilliseconds, Tag);
 
-    /// <summary>Hands a worker's exception to the error handler; an error handler that throws is logged and swallowed.</summary>
-    public async Task ReportFailureAsync<T>(Func<Exception, T, Task>? errorHandler, Exception exception, T item)
+    /// <summary>
+    /// Hands a worker's exception to the error handler; an error handler that throws is logged and swallowed. The wait
+    /// for the handler ends when <paramref name="cancellationToken"/> (the run's, cancelled by a stop timeout) is
+    /// cancelled, so an error handler that never completes cannot hold a stop or a disposal: the report goes on without
+    /// the worker, whose item counts as failed all the same.
+    /// </summary>
+    public async Task ReportFailureAsync<T>(Func<Exception, T, Task>? errorHandler, Exception exception, T item, CancellationToken cancellationToken = default)
+    {
+        var report = HandleFailureAsync(errorHandler, exception, item);
+        if (report.IsCompleted || !cancellationToken.CanBeCanceled)
+        {
+            await report.ConfigureAwait(false);
+            return;
+        }
+
+        // Completed asynchronously: the token's callback runs on the thread that cancels it (a worker actor's).
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (cancellationToken.Register(static state => ((TaskCompletionSource)state!).TrySetResult(), cancelled).ConfigureAwait(false))
+        {
+            if (await Task.WhenAny(report, cancelled.Task).ConfigureAwait(false) != report)
+            {
+                Log.Write(LogLevel.Warning, null,
+                    "Error handler of queue {QueueName} still taking item {Item} when its run was cancelled (stop timeout); the item counts as failed and the report goes on",
+                    QueueName, item);
+            }
+        }
+    }
+
+    /// <summary>The error handler's report of one failed item (or the error log without one); never throws.</summary>
+    private async Task HandleFailureAsync<T>(Func<Exception, T, Task>? errorHandler, Exception exception, T item)
     {
         if (errorHandler is null)
         {
@@ -91,7 +119,7 @@ internal sealed class QueueTelemetry(string queueName, LogSink log)
         return Task.Run(() => ReportEachAsync(errorHandler, error, items));
     }
 
-    /// <summary>Hands each of <paramref name="items"/>, in order, to the error handler as failed with <paramref name="reason"/> (as <see cref="ReportFailureAsync{T}"/>).</summary>
+    /// <summary>Hands each of <paramref name="items"/>, in order, to the error handler as failed with <paramref name="reason"/> (as <see cref="ReportFailureAsync{T}"/>, unbounded).</summary>
     public async Task ReportEachAsync<T>(Func<Exception, T, Task> errorHandler, Exception reason, IEnumerable<T> items)
     {
         foreach (var item in items)

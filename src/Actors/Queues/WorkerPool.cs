@@ -212,6 +212,30 @@ internal sealed class WorkerPool<TWorker, T> where TWorker : notnull
         return stopNow;
     }
 
+    /// <summary>
+    /// The router stops with runs still held (the actor system terminating): takes every run out of the pool, each
+    /// with what its task had finished of it (its report went to dead letters with the stopped worker). A run not yet
+    /// taken by a task (sent, or handed over) has nothing finished. The worker actors have stopped by then, so no
+    /// task starts another item; an item still in hand counts as not finished.
+    /// </summary>
+    public List<RunSettlement<T>> TakeAllRuns()
+    {
+        var runs = new List<RunSettlement<T>>();
+        foreach (var slot in _workers.Values)
+        {
+            if (!slot.HasItems)
+            {
+                continue;
+            }
+
+            var progress = slot.Run?.Progress;
+            var (completed, failed) = progress is not null && progress.Sequence == slot.Sequence ? progress.Counts : (0, 0);
+            runs.Add(new RunSettlement<T>(slot.TakeItems(), completed, failed, 0));
+        }
+
+        return runs;
+    }
+
     /// <summary>The workers holding items now (a stop timeout cancels their work).</summary>
     public List<TWorker> Busy()
     {

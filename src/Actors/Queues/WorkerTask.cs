@@ -124,7 +124,7 @@ internal static class WorkerTask<T>
         }
         catch (Exception exception)
         {
-            await telemetry.ReportFailureAsync(spec.ErrorHandler, exception, item).ConfigureAwait(false);
+            await telemetry.ReportFailureAsync(spec.ErrorHandler, exception, item, cancellationToken).ConfigureAwait(false);
             return ItemOutcome.Failed;
         }
     }

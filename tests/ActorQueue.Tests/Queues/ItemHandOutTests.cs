@@ -103,6 +103,26 @@ public class ItemHandOutTests
         Assert.False(setup.HandOut.Gone("a"));
     }
 
+    /// <summary>
+    /// The router stops with a run still held (the actor system terminating; the worker's report went to dead letters
+    /// with it): what the task had finished counts as processed, once, and the rest goes back to the head, for the
+    /// router to discard with the items queued.
+    /// </summary>
+    [Fact]
+    public void An_abandoned_run_counts_what_its_task_finished_and_puts_the_rest_back_at_the_head()
+    {
+        var setup = new Setup(1, 2, 3, 4, 5);
+        setup.Pool.MarkIdle("a");
+        setup.HandOut.TryHandOutOne(); // one worker: it takes 5 of 5
+        setup.Sent[0].Run.Progress.Report(2, 1); // the task finished items 1 and 2 (one failed), and had 3 in hand
+
+        setup.HandOut.AbandonRuns();
+        setup.HandOut.AbandonRuns();
+
+        Assert.Equal(new QueueMetrics(5, 2, 1, 0), setup.Ledger.Metrics);
+        Assert.Equal([3, 4, 5], setup.Ledger.DrainAll());
+    }
+
     [Fact]
     public void Refused_getters_fail_with_the_reason_given()
     {

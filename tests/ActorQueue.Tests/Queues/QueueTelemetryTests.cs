@@ -63,4 +63,29 @@ public class QueueTelemetryTests : ActorQueueTestKit
         Assert.Equal(0d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDepth));
         Assert.Single(timings);
     }
+
+    /// <summary>
+    /// A worker waits for the error handler's report of a failed item only until its run is cancelled (a stop timeout):
+    /// a handler that never completes cannot hold the worker, so neither a stop nor a disposal; the report goes on.
+    /// </summary>
+    [Fact]
+    public async Task A_failure_report_is_awaited_only_until_the_run_is_cancelled()
+    {
+        var telemetry = new QueueTelemetry("report", ActorQueue.Runtime.LogSink.ForMicrosoft(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = 0;
+        using var run = new CancellationTokenSource();
+
+        var report = telemetry.ReportFailureAsync<int>((_, _) =>
+        {
+            handled++;
+            return never.Task;
+        }, new InvalidOperationException("boom"), 1, run.Token);
+        Assert.False(report.IsCompleted, "the handler has not returned");
+        await run.CancelAsync();
+
+        await report.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, handled);
+        never.SetResult();
+    }
 }

@@ -22,7 +22,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     };
 
     /// <summary>
-    /// FINDING. The actor system terminates while a queue is processing and one worker holds a run of five items (the
+    /// Failed before: the four items of the run never started were neither processed, reported nor counted (InFlight 5).
+    /// The actor system terminates while a queue is processing and one worker holds a run of five items (the
     /// first in hand, four not started). Akka stops the worker first (its PostStop cancels the run's token), then the
     /// router, whose PostStop (QueueRouterActor.cs PostStop → DiscardQueued) reports only the items still in the buffer
     /// (<c>_ledger.Size</c>): the run's items are with a worker that is gone, its ItemsFinished goes to dead letters, and
@@ -63,6 +64,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
             await queue.DisposeAsync().AsTask().WaitAsync(Bound);
             await Poll.UntilAsync(() => reported.Count + processed.Count >= 4, TimeSpan.FromSeconds(5),
                 () => $"items 2..5 are processed or reported; processed [{string.Join(",", processed)}], reported [{string.Join(",", reported.Select(r => r.Item))}], metrics {queue.Metrics}");
+            var metrics = queue.Metrics;
+            Assert.Equal((5L, 0L, 0L), (metrics.Discarded, metrics.InFlight, metrics.Processed)); // the cancelled item in hand is discarded too
         }
         finally
         {
@@ -71,7 +74,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. A worker's item fails and the error handler (which is given no token) never completes; the queue is then
+    /// Failed before: DisposeAsync never completed while the error handler of a failed item had not returned.
+    /// A worker's item fails and the error handler (which is given no token) never completes; the queue is then
     /// disposed. The disposal's stop waits for the worker, the stop timeout only cancels the run's token, which the
     /// worker task, inside <c>QueueTelemetry.ReportFailureAsync</c> (WorkerTask.ProcessAsync's catch), never looks at:
     /// the worker never reports, the router never leaves Stopping, and DisposeAsync never completes. README promises an
@@ -451,7 +455,8 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. Workers are started (ProcessAsync, StartWorkersAsync) while the queue is stopping. StartWorkers is handled
+    /// Failed before: workers started while the queue stops were spawned and never retired, so the stop never completed.
+    /// Workers are started (ProcessAsync, StartWorkersAsync) while the queue is stopping. StartWorkers is handled
     /// alike in every behaviour (QueueRouterActor.Lifecycle.cs HandledInEveryState → QueueRouterActor.HandleStartWorkers):
     /// it retires the old workers and spawns new ones, and in Stopping nothing retires those: CheckStopped waits for
     /// <c>_pool.Count == 0</c>, the stop timeout cancels only busy workers, so the stop (and a DisposeAsync) never
@@ -461,7 +466,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     [Fact]
     public async Task Workers_started_while_the_queue_stops_do_not_hold_the_stop_for_ever()
     {
-        using var queue = new BoundedQueue<int>(maxSize: 10, system: Sys, name: "restaffed"); // not awaited: the stop it waits for is the defect
+        var queue = new BoundedQueue<int>(maxSize: 10, system: Sys, name: "restaffed");
         var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await queue.StartAsync();
@@ -487,5 +492,6 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         release.SetResult();
         var stopped = await Task.WhenAny(stop, Task.Delay(Bound)) == stop;
         Assert.True(stopped, $"StopAsync had not completed {Bound.TotalSeconds} s after the worker returned; status {queue.Status}, workers {queue.WorkerCount}");
+        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
     }
 }

@@ -125,7 +125,7 @@ internal sealed partial class DurableRouterActor<T>
         }
         catch (Exception error)
         {
-            await telemetry.ReportFailureAsync(spec.ErrorHandler, error, item).ConfigureAwait(false);
+            await telemetry.ReportFailureAsync(spec.ErrorHandler, error, item, token).ConfigureAwait(false);
             return new DurableItemDone(id, attempt, error, Cancelled: false);
         }
         finally
