@@ -132,12 +132,17 @@ internal sealed class LockCoordinator : CoordinatorActor
         if (_state.TryReenter(waiter.Owner))
         {
             // Reentry passes the gate: the holder already has the permit, it only goes one level deeper.
-            if (!waiter.TryGrant(default))
+            var freed = !waiter.TryGrant(default) && _state.UndoReenter() == 0;
+            _state.Leave();
+            if (freed)
             {
-                _state.UndoReenter();
+                // The caller withdrew at that instant, and its flow released its one real level meanwhile: that release
+                // saw this level and left it "remaining", so it neither passed the lock on nor told this coordinator.
+                // The undo takes the last level: the lock is freed here, as that release would have (review 72: it
+                // stayed held at depth 0 by a flow that had let go, and every later acquire waited for ever).
+                FreeLock();
             }
 
-            _state.Leave();
             return;
         }
 

@@ -196,7 +196,8 @@ internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPo
     }
 
     /// <summary>The coordinator takes back a reentry whose caller withdrew at that instant.</summary>
-    public void UndoReenter() => Interlocked.Decrement(ref _depth);
+    /// <returns>The levels left: 0 when the holder released its own level meanwhile (the coordinator then frees the lock).</returns>
+    public int UndoReenter() => Interlocked.Decrement(ref _depth);
 
     /// <summary>The coordinator releases one level for an actor holder.</summary>
     /// <returns>The levels left.</returns>

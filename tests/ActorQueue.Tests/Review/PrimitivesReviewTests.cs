@@ -14,18 +14,13 @@ public class PrimitivesReviewTests : ActorQueueTestKit
     private const int Rounds = 150;
 
     /// <summary>
-    /// FINDING. A holder's reentry that is cancelled while the coordinator grants it takes the holder's own level with it.
-    /// <c>LockCoordinator.Offer</c> (src/Primitives/LockCoordinator.cs:124-141) checks <c>IsWithdrawn</c>, then
-    /// <c>TryReenter</c> raises the depth 1 → 2 (LockState.cs:181-196), then <c>TryGrant</c> fails because the token fired
-    /// meanwhile, then <c>UndoReenter</c> decrements blindly (LockState.cs:199). If the holder's flow, having seen its
-    /// reentry cancelled, releases its one real level inside that window, its <c>TryClaimRelease</c> sees depth 2,
-    /// takes it to 1 with a level "remaining" (AsyncLock.cs:90-107: no pass-on, no <c>LockRelease</c>), and the undo then
-    /// leaves the lock held at depth 0 by an owner nobody will release: every later acquire waits for ever. The
-    /// interleaving is made deterministic here by a waiter whose <c>TryGrant</c> is cancelled and releases at that instant
-    /// (a real token and release on another thread land in the same window). Expected: a cancelled reentry takes
-    /// nothing, so the holder's single release frees the lock (undo with a CAS that only removes the reentry's level if
-    /// it is still there, or decide the grant before raising the depth, e.g. TryGrant first, then raise/undo only for the
-    /// winner, or have <c>UndoReenter</c> free the lock when it takes the depth to 0).
+    /// A holder's reentry that is cancelled while the coordinator grants it must take nothing. <c>LockCoordinator.Offer</c>
+    /// raises the depth 1 → 2 (<c>TryReenter</c>), then <c>TryGrant</c> fails because the token fired; if the holder's flow,
+    /// having seen its reentry cancelled, releases its one real level inside that window, its release sees depth 2 and
+    /// leaves a level "remaining" (no pass-on, no <c>LockRelease</c>). Failed before: the undo left the lock held at depth 0
+    /// by an owner nobody would release, and every later acquire waited for ever. Now an undo that takes the last level
+    /// frees the lock in the coordinator. The interleaving is made deterministic by a waiter whose <c>TryGrant</c> is
+    /// cancelled and releases at that instant.
     /// </summary>
     [Fact]
     public async Task A_reentry_cancelled_as_the_coordinator_grants_it_does_not_swallow_the_holders_release()
@@ -68,11 +63,10 @@ public class PrimitivesReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. The mechanism of <see cref="A_reentry_cancelled_as_the_coordinator_grants_it_does_not_swallow_the_holders_release"/>
+    /// The mechanism of <see cref="A_reentry_cancelled_as_the_coordinator_grants_it_does_not_swallow_the_holders_release"/>
     /// with real threads and ordinary use: a holder's reentry whose token fires while the coordinator handles it, then,
-    /// once the cancellation has surfaced, the holder's one release. In about half of the runs (8 of 17 on a loaded 2-core
-    /// machine) some round leaves the lock held at depth 0 by the released holder (the message reports it), and every
-    /// later acquire waits for ever; the deterministic test above fails every time. Expected: the lock is free after every round.
+    /// once the cancellation has surfaced, the holder's one release. Failed before in about half of the runs (some round
+    /// left the lock held at depth 0 by the released holder). The lock must be free after every round.
     /// </summary>
     [Fact]
     public async Task A_cancelled_reentry_racing_the_holders_release_never_leaves_the_lock_held()
