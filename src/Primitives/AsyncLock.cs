@@ -75,13 +75,14 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
         // Announced: a wait, in the published line without a message if there is one, else in the coordinator's FIFO;
         // or a holder's reentry, which is the coordinator's.
-        var waiter = new LockWaiter(Coordinator, owner);
-        if (!State.IsHeldBy(owner) && State.TryJoinLine(waiter))
+        var reentry = State.IsHeldBy(owner);
+        var waiter = new LockWaiter(Coordinator, owner) { Reentry = reentry };
+        if (!reentry && State.TryJoinLine(waiter))
         {
             return waiter.WaitAsTaskAsync(cancellationToken);
         }
 
-        State.Sending();
+        State.Sending(reentry);
         return _handle.Send(waiter, cancellationToken);
     }
 
@@ -99,8 +100,14 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
         {
             // The last level: the flow forgets the lock; it frees it itself unless someone waits, hands it to the
             // head the coordinator published, or else tells the coordinator, which frees it and hands it on (the
-            // mirror already counted the other levels).
-            _identity.Forget(owner);
+            // mirror already counted the other levels). It keeps its identity while a reentry of its own may still be
+            // on its way: handled after this release, it is granted as a fresh hold to that identity, and the flow
+            // must carry it to release (review 72: forgotten, the flow held a lock it could not release).
+            if (!State.ReentriesInFlight)
+            {
+                _identity.Forget(owner);
+            }
+
             if (!State.TryPassOn(owner))
             {
                 Coordinator.Tell(new LockRelease(owner), ActorRefs.NoSender);
