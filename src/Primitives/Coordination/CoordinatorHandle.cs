@@ -88,8 +88,9 @@ internal sealed class FlowIdentity(Func<object, bool> holds)
     public object? Current => _token.Value;
 
     /// <summary>
-    /// The token to acquire with: the flow's own while the primitive's <c>holds</c> check says it still holds, else a
-    /// fresh one. Call synchronously from the caller's flow.
+    /// The token to acquire with: the flow's own while the primitive's <c>holds</c> check says it still holds (the
+    /// capacity limiter's also counts an acquire still under way), else a fresh one. Call synchronously from the
+    /// caller's flow.
     /// </summary>
     public object ForAcquire()
     {

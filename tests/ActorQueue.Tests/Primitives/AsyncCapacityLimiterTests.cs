@@ -119,6 +119,29 @@ public class AsyncCapacityLimiterTests : ActorQueueTestKit
     }
 
     [Fact]
+    public async Task A_flow_that_waits_is_refused_a_second_token_and_may_ask_again_once_its_wait_is_cancelled()
+    {
+        using var limiter = new AsyncCapacityLimiter(1, Sys);
+        await limiter.AcquireOnBehalfOfAsync("holder");
+        using var cts = new CancellationTokenSource();
+        var first = limiter.AcquireAsync(cts.Token);
+        var second = limiter.AcquireAsync(); // at once: the coordinator may not have queued the first yet
+        var scope = limiter.LockAsync().AsTask();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Within(second));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Within(scope));
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(first));
+        var again = limiter.AcquireAsync(); // not refused as waiting: the cancelled acquire freed the flow
+        limiter.ReleaseOnBehalfOf("holder");
+
+        await Within(again);
+        limiter.Release();
+        await Eventually(() => limiter.BorrowedTokens == 0, "the flow gave back its one token");
+        Assert.Throws<InvalidOperationException>(limiter.Release);
+    }
+
+    [Fact]
     public async Task An_actor_that_withdraws_its_wait_may_ask_again()
     {
         using var limiter = new AsyncCapacityLimiter(1, Sys);

@@ -233,15 +233,12 @@ public class PrimitivesReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// FINDING. One flow can borrow two tokens of a capacity limiter, one of which it can never give back. The flow's
-    /// identity is "still mine" only while the limiter lists it as a holder (AsyncCapacityLimiter.cs:27,
-    /// <c>FlowIdentity(_state.Holders.ContainsKey)</c>, filled by <c>Granting</c> in CapacityLimiterCoordinator.cs:50-57), so a
-    /// second <c>AcquireAsync</c> made before the first was granted gets a fresh token (Coordination/CoordinatorHandle.cs:94-104, <c>ForAcquire</c>)
-    /// which overwrites the first in the flow's <c>AsyncLocal</c>: the coordinator sees two borrowers, lends two tokens,
-    /// and the flow's <c>Release</c> can only return the second. The first token is leaked for good. Expected (class doc
-    /// "each borrower holds at most one token: by default the calling flow"; <c>AcquireOnBehalfOfAsync</c>: "already holds
-    /// or waits"): the second acquire fails with <c>InvalidOperationException</c> and nothing leaks (keep the flow's token
-    /// while it waits as well as while it holds, e.g. treat a token with a pending acquire as held in <c>ForAcquire</c>).
+    /// Failed before: one flow could borrow two tokens of a capacity limiter and never give one back. The flow kept its
+    /// identity only while it held (<c>FlowIdentity(_state.Holders.ContainsKey)</c>), so a second <c>AcquireAsync</c> made
+    /// while the first waited got a fresh token that replaced the first in the flow: two borrowers, two tokens lent, and
+    /// <c>Release</c> returned only the second. Expected (class doc "each borrower holds at most one token: by default the
+    /// calling flow"; <c>AcquireOnBehalfOfAsync</c>: "already holds or waits"): the second acquire fails with
+    /// <c>InvalidOperationException</c> and nothing leaks.
     /// </summary>
     [Fact]
     public async Task One_flow_cannot_borrow_two_capacity_tokens_and_leak_one()
@@ -257,7 +254,7 @@ public class PrimitivesReviewTests : ActorQueueTestKit
         var error = await Record.ExceptionAsync(() => Within(second));
         limiter.Release(); // the flow gives back what it can
 
-        Assert.IsType<InvalidOperationException>(error); // actual: null, the flow holds a second token
+        Assert.IsType<InvalidOperationException>(error); // before: null, the flow held a second token
         await Eventually(() => limiter.BorrowedTokens == 1, "only 'other' still borrows");
     }
 
