@@ -63,11 +63,13 @@ internal static class RunCommand
         // The total is counted by reading the input a second time, which only a regular file allows (a lone :::: source
         // is streamed too; other sources are read in full first, so their count is known).
         var streamed = options.Sources is null ? options.Input : options.Sources.Sources is [{ File: { } only }] ? only : null;
-        if (options.Halt is { Percent: not null } && streamed is not null && (streamed == "-" || FileIdentity.IsRegularFile(streamed) == false))
+        // A file whose kind cannot be told (no stat layout known here) is refused too: it would not be counted, and a
+        // percentage over an unknown total never halts (re-read of this check: it let such a file through, silently).
+        if (options.Halt is { Percent: not null } && streamed is not null && (streamed == "-" || FileIdentity.IsRegularFile(streamed) != true))
         {
             return Usage.Fail(errors, streamed == "-"
                 ? "--halt with a percentage needs to know how many jobs there are: read them from a FILE or ::: arguments, not stdin"
-                : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file (a pipe or device can be read only once): read them from a FILE or ::: arguments");
+                : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file this program can count (a pipe or device can be read only once): read them from a FILE or ::: arguments");
         }
 
         if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)

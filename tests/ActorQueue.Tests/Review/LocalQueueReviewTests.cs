@@ -167,6 +167,35 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         Assert.Empty(reported);
     }
 
+    /// <summary>
+    /// Two drains in a row over an unreadable item (re-read of b35aeaa): the first dead-letters it and answers at once
+    /// (nothing to hand back), while its dead letter is still being written. Failed before: the item stayed ready until
+    /// that write ended, so the second drain dead-lettered it again — counted twice, an invariant broken, and both
+    /// records in the journal. Now it leaves the ready items at once.
+    /// </summary>
+    [Fact]
+    public async Task An_unreadable_item_drained_twice_is_dead_lettered_once()
+    {
+        using var store = new ActorQueue.Tests.Queues.Durable.DurableStore(Sys);
+        var name = ActorQueue.Tests.Queues.Durable.DurableStore.UniqueName("r68-unreadable-drain");
+        var durability = store.Durability(retry: new RetryPolicy { MaxAttempts = 1 });
+        await using (var first = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys))
+        {
+            await first.StartAsync();
+            Assert.True(await first.PutAsync(new WriteOnlyItem(7)));
+            await first.StopAsync();
+        }
+
+        await using var second = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys);
+        await second.StartAsync().WaitAsync(Bound);
+        await second.StopAsync().WaitAsync(Bound);
+        var drains = new[] { second.DrainAsync(), second.DrainAsync() };
+        Assert.All(await Task.WhenAll(drains).WaitAsync(Bound), Assert.Empty);
+
+        Assert.Single(await second.DeadLettersAsync().WaitAsync(Bound));
+        Assert.Equal((1L, 1L, 0), (second.Metrics.Errors, second.Metrics.Processed, second.Size));
+    }
+
     /// <summary>Akka's in-memory journal whose writes wait for <see cref="Open"/> (only this class's tests use it).</summary>
     public sealed class WriteGatedJournal : Akka.Persistence.Journal.MemoryJournal
     {
