@@ -132,12 +132,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         using var store = new ActorQueue.Tests.Queues.Durable.DurableStore(Sys);
         var name = ActorQueue.Tests.Queues.Durable.DurableStore.UniqueName("r68-unreadable");
         var durability = store.Durability(retry: new RetryPolicy { MaxAttempts = 1 });
-        await using (var first = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys))
-        {
-            await first.StartAsync();
-            Assert.True(await first.PutAsync(new WriteOnlyItem(7)));
-            await first.StopAsync();
-        }
+        await PutUnreadableAsync(durability, name);
 
         var ran = new ConcurrentQueue<int>();
         var reported = new ConcurrentQueue<Exception>();
@@ -179,12 +174,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         using var store = new ActorQueue.Tests.Queues.Durable.DurableStore(Sys);
         var name = ActorQueue.Tests.Queues.Durable.DurableStore.UniqueName("r68-unreadable-drain");
         var durability = store.Durability(retry: new RetryPolicy { MaxAttempts = 1 });
-        await using (var first = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys))
-        {
-            await first.StartAsync();
-            Assert.True(await first.PutAsync(new WriteOnlyItem(7)));
-            await first.StopAsync();
-        }
+        await PutUnreadableAsync(durability, name);
 
         await using var second = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys);
         await second.StartAsync().WaitAsync(Bound);
@@ -194,6 +184,15 @@ public class LocalQueueReviewTests : ActorQueueTestKit
 
         Assert.Single(await second.DeadLettersAsync().WaitAsync(Bound));
         Assert.Equal((1L, 1L, 0), (second.Metrics.Errors, second.Metrics.Processed, second.Size));
+    }
+
+    /// <summary>Writes one <see cref="WriteOnlyItem"/> to the durable queue <paramref name="name"/> and closes it: opened again, it holds an item it cannot read.</summary>
+    private async Task PutUnreadableAsync(QueueDurability durability, string name)
+    {
+        await using var first = new BoundedQueue<WriteOnlyItem>(10, durability, name, system: Sys);
+        await first.StartAsync();
+        Assert.True(await first.PutAsync(new WriteOnlyItem(7)));
+        await first.StopAsync();
     }
 
     /// <summary>Akka's in-memory journal whose writes wait for <see cref="Open"/> (only this class's tests use it).</summary>
