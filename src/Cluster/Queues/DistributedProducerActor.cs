@@ -30,15 +30,6 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <summary>What the producer owes its callers; kept across a restart (<see cref="ProducerBook"/>).</summary>
     private readonly ProducerBook _book;
 
-    /// <summary>Items without a result yet, by id (ascending = put order): the book's.</summary>
-    private readonly Dictionary<long, PutItem> _outstanding;
-
-    /// <summary>Callers waiting for the queue to have no outstanding item: the book's.</summary>
-    private readonly List<TaskCompletionSource> _joiners;
-
-    /// <summary>The router incarnation this producer follows: the book's.</summary>
-    private readonly SingletonLink _router;
-
     /// <summary>How often to say hello again while items are outstanding and no router answers.</summary>
     private readonly TimeSpan _helloInterval;
 
@@ -50,22 +41,19 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         _metricTag = new(ActorQueueTelemetry.QueueNameTag, name);
         _listenerFailures = new ListenerFailureLog(Akka.Event.Logging.GetLogger(Context.System, this), name);
         _book = book;
-        _outstanding = book.Outstanding;
-        _joiners = book.Joiners;
-        _router = book.Router;
         _counts = counts;
 
         Receive<PutItem>(HandlePut);
         Receive<PutBatch>(HandlePutBatch);
         Receive<JoinProducer>(join =>
         {
-            if (_outstanding.Count == 0)
+            if (_book.Outstanding.Count == 0)
             {
                 join.Completion.TrySetResult();
             }
             else
             {
-                _joiners.Add(join.Completion);
+                _book.Joiners.Add(join.Completion);
             }
         });
         Receive<EnqueueAccepted>(HandleAccepted);
@@ -74,7 +62,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Receive<RecoverQueue>(HandleRecover);
         Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<Terminated>(HandleTerminated);
-        Receive<GetQueueStatus>(message => _router.Send(message, Sender));
+        Receive<GetQueueStatus>(message => _book.Router.Send(message, Sender));
     }
 
     /// <inheritdoc />
@@ -100,7 +88,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     {
         // The supervisor logs the exception itself.
         Context.GetLogger().Warning("Distributed queue producer {0} failed on {1}; it restarts with its {2} outstanding item(s)",
-            _name, message?.GetType().Name ?? "(no message)", _outstanding.Count);
+            _name, message?.GetType().Name ?? "(no message)", _book.Outstanding.Count);
         var failure = new InvalidOperationException($"The distributed queue producer of '{_name}' failed handling this request: {reason.Message}", reason);
         IReadOnlyList<PutItem> puts = message switch { PutItem one => [one], PutBatch batch => batch.Items, _ => [] };
         foreach (var put in puts)
@@ -125,16 +113,16 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     protected override void PostRestart(Exception reason)
     {
         base.PostRestart(reason);
-        if (_router.Current is { } current)
+        if (_book.Router.Current is { } current)
         {
             Context.Watch(current);
         }
 
-        foreach (var id in _outstanding.Keys.Order())
+        foreach (var id in _book.Outstanding.Keys.Order())
         {
-            if (!_outstanding[id].Accepted.Task.IsCompleted)
+            if (!_book.Outstanding[id].Accepted.Task.IsCompleted)
             {
-                SendPut(_outstanding[id]);
+                SendPut(_book.Outstanding[id]);
             }
         }
     }
@@ -143,14 +131,14 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         var disposed = new ObjectDisposedException(nameof(DistributedWorkQueue<object, object>), "The distributed queue handle has been disposed; the item's result can no longer be reported here.");
-        foreach (var put in _outstanding.Values)
+        foreach (var put in _book.Outstanding.Values)
         {
             put.Accepted.TrySetException(disposed);
             put.Done.TrySetException(disposed);
         }
 
-        _outstanding.Clear();
-        foreach (var joiner in _joiners)
+        _book.Outstanding.Clear();
+        foreach (var joiner in _book.Joiners)
         {
             joiner.TrySetException(disposed);
         }
@@ -168,8 +156,8 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <summary>Sends one registered put to the router, waiting for space up to its timeout.</summary>
     private void SendPut(PutItem put)
     {
-        put.Offered = _router.Current is not null;
-        Send(new RemoteEnqueue(_router.Epoch, [put.ItemId], [put.Payload], put.TimeoutMs, _capacity) { Traces = put.Trace is null ? [] : [put.Trace] });
+        put.Offered = _book.Router.Current is not null;
+        Send(new RemoteEnqueue(_book.Router.Epoch, [put.ItemId], [put.Payload], put.TimeoutMs, _capacity) { Traces = put.Trace is null ? [] : [put.Trace] });
     }
 
     /// <summary>A chunk of a batch: one message to the router for all of it, each item waiting for space as long as it takes.</summary>
@@ -181,18 +169,18 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         {
             ids[i] = Register(batch.Items[i]);
             payloads[i] = batch.Items[i].Payload;
-            batch.Items[i].Offered = _router.Current is not null;
+            batch.Items[i].Offered = _book.Router.Current is not null;
         }
 
         PublishOutstanding();
-        Send(new RemoteEnqueue(_router.Epoch, ids, payloads, -1, _capacity) { Traces = Traces(batch.Items) });
+        Send(new RemoteEnqueue(_book.Router.Epoch, ids, payloads, -1, _capacity) { Traces = Traces(batch.Items) });
     }
 
     private long Register(PutItem put)
     {
         var id = ++_book.LastId;
         put.ItemId = id;
-        _outstanding.Add(id, put);
+        _book.Outstanding.Add(id, put);
         return id;
     }
 
@@ -200,7 +188,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     {
         foreach (var id in message.ItemIds)
         {
-            if (_outstanding.TryGetValue(id, out var put) && put.Accepted.TrySetResult(true))
+            if (_book.Outstanding.TryGetValue(id, out var put) && put.Accepted.TrySetResult(true))
             {
                 Interlocked.Increment(ref _counts.Accepted);
             }
@@ -214,9 +202,9 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// </summary>
     private void HandleFull(EnqueueFull message)
     {
-        if (Sender.Equals(_router.Current) && _outstanding.TryGetValue(message.ItemId, out var put) && !put.Accepted.Task.IsCompleted)
+        if (Sender.Equals(_book.Router.Current) && _book.Outstanding.TryGetValue(message.ItemId, out var put) && !put.Accepted.Task.IsCompleted)
         {
-            _outstanding.Remove(message.ItemId);
+            _book.Outstanding.Remove(message.ItemId);
             Interlocked.Increment(ref _counts.Rejected);
             put.Accepted.TrySetResult(false);
             PublishOutstanding();
@@ -225,7 +213,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 
     private void HandleDone(ItemDone message)
     {
-        if (!_outstanding.Remove(message.ItemId, out var put))
+        if (!_book.Outstanding.Remove(message.ItemId, out var put))
         {
             Interlocked.Increment(ref _counts.Duplicates);
             _listenerFailures.Add(ActorQueueTelemetry.QueueDuplicatesCounter, 1, _metricTag);
@@ -268,12 +256,12 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// </summary>
     private void HandleRecover(RecoverQueue message)
     {
-        if (!_router.Follow(Context, Sender, message.Epoch))
+        if (!_book.Router.Follow(Context, Sender, message.Epoch))
         {
             return; // a late request of a router this producer left behind
         }
 
-        var puts = _outstanding.Keys.Order().Select(id => _outstanding[id]).ToList(); // put order: ids ascend
+        var puts = _book.Outstanding.Keys.Order().Select(id => _book.Outstanding[id]).ToList(); // put order: ids ascend
         var offered = puts.Where(put => put.Offered).ToList();
         Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. offered.Select(put => put.ItemId)], [.. offered.Select(put => put.Payload)])
         {
@@ -292,33 +280,33 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
     /// <summary>With items outstanding, make sure some router incarnation hears of this producer.</summary>
     private void HelloIfUnanswered()
     {
-        if (_outstanding.Count > 0)
+        if (_book.Outstanding.Count > 0)
         {
-            _router.HelloIfUnfollowed(Self);
+            _book.Router.HelloIfUnfollowed(Self);
         }
     }
 
     private void HandleTerminated(Terminated message)
     {
-        if (_router.Lost(message.ActorRef))
+        if (_book.Router.Lost(message.ActorRef))
         {
             HelloIfUnanswered();
         }
     }
 
-    private void Send(object message) => _router.Send(message, Self);
+    private void Send(object message) => _book.Router.Send(message, Self);
 
     private void PublishOutstanding()
     {
-        Volatile.Write(ref _counts.Outstanding, _outstanding.Count);
-        if (_outstanding.Count == 0 && _joiners.Count > 0)
+        Volatile.Write(ref _counts.Outstanding, _book.Outstanding.Count);
+        if (_book.Outstanding.Count == 0 && _book.Joiners.Count > 0)
         {
-            foreach (var joiner in _joiners)
+            foreach (var joiner in _book.Joiners)
             {
                 joiner.TrySetResult();
             }
 
-            _joiners.Clear();
+            _book.Joiners.Clear();
         }
     }
 }

@@ -59,12 +59,10 @@ internal sealed partial class DurableRouterActor<T>
         var reason = $"The item cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {error.Message}";
         _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; dead-lettered: {Reason}",
             id, _telemetry.QueueName, reason);
-        // Applied at once, written next: left ready (or running) until its write ended, a second drain or a hand-out
-        // in between dead-lettered it again (counted twice; re-read of this fix).
-        var dead = new ItemDeadLettered(id, reason);
-        _book.DeadLettered(dead);
+        // Left ready (or running) until its write ended, a second drain or a hand-out in between dead-lettered it again
+        // (counted twice; re-read of this fix).
+        ApplyThenWrite(new ItemDeadLettered(id, reason));
         Publish(); // before a drain answers: its caller then reads the dead letter counted
-        WriteLater(dead, apply: static () => { });
     }
 
     private void HandToGetter(long id, T item)

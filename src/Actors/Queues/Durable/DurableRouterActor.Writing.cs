@@ -67,6 +67,17 @@ internal sealed partial class DurableRouterActor<T>
         }
     }
 
+    /// <summary>
+    /// Changes the book now and journals <paramref name="message"/> with the next write: for an item that must leave the
+    /// run order before the next hand-out (a withdrawn put, an unreadable item). A refused write leaves the change in
+    /// memory only, as for a try's end; a crash before the write undoes it (the item is recovered as it was).
+    /// </summary>
+    private void ApplyThenWrite(IDurableQueueMessage message)
+    {
+        _book.Apply(message);
+        WriteLater(message, apply: static () => { });
+    }
+
     /// <summary>Writes everything in the outbox as one record, unless a write is already in flight (its end flushes).</summary>
     private void Flush()
     {

@@ -221,9 +221,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
                     // this write does not run it (review 68: it ran), and its removal journaled next. Should the
                     // process die before that write, the item is recovered and runs: the journal says it was accepted.
                     _traces.Remove(accepted.Id);
-                    var removed = new ItemRemoved(accepted.Id, RemovalReason.Withdrawn);
-                    _book.Removed(removed);
-                    WriteLater(removed, apply: static () => { });
+                    ApplyThenWrite(new ItemRemoved(accepted.Id, RemovalReason.Withdrawn));
                 }
             },
             refused: error =>
