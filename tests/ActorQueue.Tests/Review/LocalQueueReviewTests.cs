@@ -1,12 +1,14 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
+using ActorQueue.Tests.Queues.Durable;
 using Akka.Actor;
 using Akka.Configuration;
 
 namespace ActorQueue.Tests.Review;
 
 /// <summary>Review of the local queues by helper 68.</summary>
+[Collection(WriteGatedJournal.Collection)]
 public class LocalQueueReviewTests : ActorQueueTestKit
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
@@ -195,47 +197,6 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         await first.StopAsync();
     }
 
-    /// <summary>Akka's in-memory journal whose writes wait for <see cref="Open"/> (only this class's tests use it).</summary>
-    public sealed class WriteGatedJournal : Akka.Persistence.Journal.MemoryJournal
-    {
-        public static volatile TaskCompletionSource Open = Completed();
-
-        public static volatile TaskCompletionSource WriteArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        /// <summary>While set, every write is rejected (each AtomicWrite answered with an exception: OnPersistRejected).</summary>
-        public static volatile bool RejectWrites;
-
-        public static void Close() => (Open, WriteArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
-
-        protected override async Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(
-            IEnumerable<Akka.Persistence.AtomicWrite> messages, CancellationToken cancellationToken)
-        {
-            WriteArrived.TrySetResult();
-            await Open.Task.ConfigureAwait(false);
-            if (RejectWrites)
-            {
-                return [.. messages.Select(_ => (Exception?)new InvalidOperationException("the journal rejects this write"))];
-            }
-
-            return await base.WriteMessagesAsync(messages, cancellationToken).ConfigureAwait(false);
-        }
-
-        private static TaskCompletionSource Completed()
-        {
-            var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            source.SetResult();
-            return source;
-        }
-    }
-
-    private static ActorSystem GatedJournalSystem(string name) => ActorSystem.Create(name, ConfigurationFactory.ParseString($$"""
-        r68.journal {
-          class = "{{typeof(WriteGatedJournal).AssemblyQualifiedName}}"
-          plugin-dispatcher = "akka.actor.default-dispatcher"
-        }
-        """).WithFallback(ActorQueueRuntime.DefaultConfig));
-
-    private static QueueDurability GatedDurability => new() { JournalPluginId = "r68.journal", SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
 
     /// <summary>
     /// A durable put is cancelled while its item's write is at the journal: its task ends cancelled ("a cancelled put
@@ -246,10 +207,10 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_durable_put_cancelled_while_its_write_is_at_the_journal_never_runs_its_item()
     {
-        var system = GatedJournalSystem("r68-withdrawn");
+        var system = WriteGatedJournal.System("r68-withdrawn");
         try
         {
-            await using var queue = new BoundedQueue<int>(10, GatedDurability, "withdrawn", system: system);
+            await using var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, "withdrawn", system: system);
             var ran = new ConcurrentQueue<int>();
             await queue.StartAsync().WaitAsync(Bound);
             await queue.StartWorkersAsync((item, _) =>
@@ -400,11 +361,11 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_durable_drain_whose_write_is_rejected_does_not_hand_back_items_that_stay_journaled()
     {
-        var system = GatedJournalSystem("r68-rejected-drain");
+        var system = WriteGatedJournal.System("r68-rejected-drain");
         try
         {
             IReadOnlyList<int>? drained = null;
-            await using (var queue = new BoundedQueue<int>(10, GatedDurability, "rejected-drain", system: system))
+            await using (var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, "rejected-drain", system: system))
             {
                 await queue.StartAsync().WaitAsync(Bound);
                 for (var item = 1; item <= 3; item++)
@@ -431,7 +392,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
                 Assert.Equal(3, queue.Size);
             }
 
-            await using var again = new BoundedQueue<int>(10, GatedDurability, "rejected-drain", system: system);
+            await using var again = new BoundedQueue<int>(10, WriteGatedJournal.Durability, "rejected-drain", system: system);
             var left = await again.DrainAsync().WaitAsync(Bound);
             Assert.Equal([1, 2, 3], left);
         }
@@ -446,12 +407,12 @@ public class LocalQueueReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_durable_requeue_whose_write_is_rejected_leaves_the_dead_letter()
     {
-        var system = GatedJournalSystem("r68-rejected-requeue");
+        var system = WriteGatedJournal.System("r68-rejected-requeue");
         try
         {
             var durability = new QueueDurability
             {
-                JournalPluginId = GatedDurability.JournalPluginId, SnapshotPluginId = GatedDurability.SnapshotPluginId, Retry = new RetryPolicy { MaxAttempts = 1 },
+                JournalPluginId = WriteGatedJournal.Durability.JournalPluginId, SnapshotPluginId = WriteGatedJournal.Durability.SnapshotPluginId, Retry = new RetryPolicy { MaxAttempts = 1 },
             };
             await using var queue = new BoundedQueue<int>(10, durability, "rejected-requeue", system: system);
             await queue.StartAsync().WaitAsync(Bound);

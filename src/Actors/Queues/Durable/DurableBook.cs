@@ -40,11 +40,14 @@ internal sealed partial class DurableBook<T>
 
     private int _dead;
 
+    /// <summary>Entries a drain has taken whose removal is not yet journaled (<see cref="Draining"/>): still queued, not in the run order.</summary>
+    private int _draining;
+
     /// <summary>The id the next accepted item gets.</summary>
     public long NextId { get; private set; } = 1;
 
-    /// <summary>Items waiting: ready or delayed.</summary>
-    public int Size => _waiting;
+    /// <summary>Items waiting: ready, delayed, or taken by a drain whose removal is not yet journaled.</summary>
+    public int Size => _waiting + _draining;
 
     /// <summary>Items handed out and not finished.</summary>
     public int InFlight => _running;
@@ -235,7 +238,24 @@ internal sealed partial class DurableBook<T>
         }
     }
 
-    /// <summary>A running item did not finish (its work was cancelled by a stop): it is ready again, at its place.</summary>
+    /// <summary>
+    /// A drain takes a waiting item out of the run order until its removal is journaled, so no hand-out, and no other
+    /// drain, takes it meanwhile; it still counts as queued. The written removal ends it; a refused one gives it back
+    /// (<see cref="Return"/>).
+    /// </summary>
+    public void Draining(long id)
+    {
+        var entry = Leave(_entries[id]);
+        Debug.Assert(entry.State is EntryState.Ready or EntryState.Delayed, "a drain takes waiting items only");
+        entry.State = EntryState.Draining;
+        _draining++;
+        AssertInvariants();
+    }
+
+    /// <summary>
+    /// A running item did not finish (its work was cancelled by a stop), or a drained one's removal was refused: it is
+    /// ready (or delayed) again, at its place.
+    /// </summary>
     public void Return(long id)
     {
         var entry = Leave(_entries[id]);
@@ -331,6 +351,9 @@ internal sealed partial class DurableBook<T>
             case EntryState.Running:
                 _running--;
                 break;
+            case EntryState.Draining:
+                _draining--;
+                break;
             case EntryState.Dead:
                 _dead--;
                 break;
@@ -358,6 +381,7 @@ internal sealed partial class DurableBook<T>
         Ready,
         Delayed,
         Running,
+        Draining,
         Dead,
     }
 

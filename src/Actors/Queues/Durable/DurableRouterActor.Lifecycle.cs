@@ -191,7 +191,11 @@ internal sealed partial class DurableRouterActor<T>
         }
     }
 
-    /// <summary>Hands back every waiting item, once their removal is journaled; a refused write hands back nothing (the items stay).</summary>
+    /// <summary>
+    /// Hands back every waiting item, once their removal is journaled; a refused write hands back nothing (the items stay).
+    /// The items leave the run order at once: a start or a second drain before the write ends must not take them too
+    /// (before, a start ran the items this drain then handed back, and a second drain handed them back twice).
+    /// </summary>
     private void HandleDrain(DrainQueue<T> command)
     {
         // An item that cannot be read back cannot be handed back either: it becomes a dead letter, with the reason.
@@ -208,15 +212,29 @@ internal sealed partial class DurableRouterActor<T>
             return;
         }
 
-        var remaining = waiting.Count;
+        var (remaining, told) = (waiting.Count, false);
         foreach (var (id, _, _) in waiting)
         {
-            _traces.Remove(id);
+            _book.Draining(id);
             WriteLater(new ItemRemoved(id, RemovalReason.Drained), answer: --remaining > 0 ? null : () =>
             {
+                foreach (var (drained, _, _) in waiting)
+                {
+                    _traces.Remove(drained);
+                }
+
                 _telemetry.HandedBack(waiting.Count);
                 command.Completion.TrySetResult([.. waiting.Select(entry => entry.Item)]);
-            }, refused: error => command.Completion.TrySetException(error));
+            }, refused: error =>
+            {
+                // Every removal of the drain is in the one refused record: each item goes back to its place, and the caller hears once.
+                _book.Return(id);
+                if (!told)
+                {
+                    told = true;
+                    command.Completion.TrySetException(error);
+                }
+            });
         }
     }
 

@@ -152,6 +152,35 @@ public class DurableBookTests
         Assert.Null(book.BrokenInvariant());
     }
 
+    /// <summary>
+    /// An item a drain has taken is still queued but out of the run order until its removal is written; a refused
+    /// removal puts it back at its place (a delayed one delayed again).
+    /// </summary>
+    [Fact]
+    public void A_drained_item_waits_out_of_the_run_order_until_its_removal_is_written_or_goes_back_to_its_place()
+    {
+        var book = new DurableBook<string>();
+        book.Apply(Accepted(1));
+        book.Apply(Accepted(2));
+        book.Apply(Accepted(3, due: 100));
+        book.Draining(1);
+        book.Draining(3);
+
+        Assert.Equal(3, book.Size);
+        Assert.Equal([2L], book.Waiting(Decode).Select(entry => entry.Id));
+        Assert.Null(book.BrokenInvariant());
+
+        book.Return(1);
+        book.Return(3);
+        book.Draining(2);
+        book.Apply(new ItemRemoved(2, RemovalReason.Drained));
+        Assert.Equal([1L, 3L], book.Waiting(Decode).Select(entry => entry.Id));
+        Assert.Equal(100, book.NextDueTicks);
+        Assert.Equal(new QueueMetrics(3, 0, 0, 0) { Drained = 1 }, book.Metrics);
+        Assert.Equal([1L], TakeAll(book, now: 0));
+        Assert.Null(book.BrokenInvariant());
+    }
+
     [Theory]
     [InlineData(1, 10)]
     [InlineData(2, 20)]

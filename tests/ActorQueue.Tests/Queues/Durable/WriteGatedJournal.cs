@@ -1,0 +1,63 @@
+using ActorQueue.Actors;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace ActorQueue.Tests.Queues.Durable;
+
+/// <summary>
+/// Akka's in-memory journal whose writes wait for <see cref="Open"/>, or are rejected while <see cref="RejectWrites"/>
+/// is set. Its gates are static: the test classes using it share <see cref="Collection"/>, so they run one at a time.
+/// </summary>
+public sealed class WriteGatedJournal : Akka.Persistence.Journal.MemoryJournal
+{
+    /// <summary>The xunit collection of every test class that uses this journal.</summary>
+    public const string Collection = "write-gated journal";
+
+    private const string PluginId = "gated.journal";
+
+    public static volatile TaskCompletionSource Open = Completed();
+
+    public static volatile TaskCompletionSource WriteArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>While set, every write is rejected (each AtomicWrite answered with an exception: OnPersistRejected).</summary>
+    public static volatile bool RejectWrites;
+
+    /// <summary>Queues that journal here (and snapshot in memory).</summary>
+    public static QueueDurability Durability => new() { JournalPluginId = PluginId, SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
+
+    /// <summary>The next write waits at the journal (<see cref="WriteArrived"/> tells when it is there) until <see cref="Open"/> is set.</summary>
+    public static void Close() => (Open, WriteArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>An actor system of the test's own with this journal under <see cref="Durability"/>'s plugin id.</summary>
+    public static ActorSystem System(string name) => ActorSystem.Create(name, ConfigurationFactory.ParseString($$"""
+        {{PluginId}} {
+          class = "{{typeof(WriteGatedJournal).AssemblyQualifiedName}}"
+          plugin-dispatcher = "akka.actor.default-dispatcher"
+        }
+        """).WithFallback(ActorQueueRuntime.DefaultConfig));
+
+    protected override async Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(
+        IEnumerable<Akka.Persistence.AtomicWrite> messages, CancellationToken cancellationToken)
+    {
+        WriteArrived.TrySetResult();
+        await Open.Task.ConfigureAwait(false);
+        if (RejectWrites)
+        {
+            return [.. messages.Select(_ => (Exception?)new InvalidOperationException("the journal rejects this write"))];
+        }
+
+        return await base.WriteMessagesAsync(messages, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static TaskCompletionSource Completed()
+    {
+        var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        source.SetResult();
+        return source;
+    }
+}
+
+/// <summary>The classes using <see cref="WriteGatedJournal"/>'s static gates run one at a time.</summary>
+[CollectionDefinition(WriteGatedJournal.Collection)]
+public sealed class WriteGatedJournalCollection;
