@@ -34,6 +34,7 @@ internal static class RunCommand
         // Stdin a pipe: a joblog or log written to it (/dev/stdin, /dev/fd/0, /proc/self/fd/0) comes back as input.
         var stdinPipe = inputFile is not null && stdinIsPipe;
         var stdoutFile = FileIdentity.OfStandardOutput();
+        var stderrFile = FileIdentity.OfStandardError();
         foreach (var (option, output) in new[] { ("--joblog", options.JobLog), ("--log", options.LogFile) })
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))
@@ -45,6 +46,11 @@ internal static class RunCommand
             if (output is not null && IsFile(output, stdoutFile))
             {
                 return Usage.Fail(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
+            }
+
+            if (output is not null && IsFile(output, stderrFile))
+            {
+                return Usage.Fail(errors, $"{option} '{output}' is standard error, where the jobs' errors and this command's log go: writing it there is not supported; give a FILE of its own");
             }
         }
 

@@ -34,6 +34,12 @@ internal static class FileIdentity
     public static (ulong Device, ulong Inode)? OfStandardOutput() => OfDescriptor("/proc/self/fd/1", out _);
 
     /// <summary>
+    /// The file or pipe on standard error, as <see cref="OfStandardOutput"/> tells it: the jobs' errors and this command's
+    /// log go there, and a joblog opened there again would overwrite them.
+    /// </summary>
+    public static (ulong Device, ulong Inode)? OfStandardError() => OfDescriptor("/proc/self/fd/2", out _);
+
+    /// <summary>
     /// Whether standard input was closed when this process started (<c>run - &lt;&amp;-</c>). Then fd 0 is no input at
     /// all but the first descriptor the runtime opened for itself (a pipe of its own, which never ends), and that one
     /// is close-on-exec, which an inherited standard input never is (exec would have closed it).

@@ -276,6 +276,30 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
+    /// <c>--joblog /dev/stderr</c> while stderr is a regular file is a one-line usage error (exit 255, before any job),
+    /// as <c>/dev/stdout</c> is: the joblog would re-open the file (truncating it) and write at an offset of its own
+    /// while the jobs' errors and the command's log go through fd 2's. Failed before (left alone last session): exit 0,
+    /// the file held what was written last at each offset.
+    /// </summary>
+    [Fact]
+    public async Task A_joblog_that_is_the_file_on_stderr_is_refused()
+    {
+        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 4).Select(i => $"echo error-line-{i} >&2")]);
+        var start = new ProcessStartInfo("sh") { WorkingDirectory = _scratch.Dir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var arg in new[] { "-c", "exec \"$@\" 2> err.txt", "sh", "dotnet", CliProcess.DllPath, "run", jobs, "-j", "1", "--joblog", "/dev/stderr" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var result = await CliProcess.RunAsync(start, null);
+
+        var written = File.ReadAllLines(_scratch.PathOf("err.txt"));
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains("standard error", Assert.Single(written), StringComparison.Ordinal);
+        Assert.DoesNotContain(written, line => line.Contains("error-line-", StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// A <c>:::</c> argument (or any argument) holding bytes that are not UTF-8 is a usage error naming it, as such a
     /// line of a job file or <c>::::</c> file fails. Failed before: <c>run 'printf %s {}' ::: $'caf\xe9'</c> passed
     /// "caf" + U+FFFD (ef bf bd) to the shell and exited 0, as the .NET host decodes argv leniently before Main; the raw
