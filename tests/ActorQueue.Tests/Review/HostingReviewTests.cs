@@ -226,6 +226,36 @@ public class HostingReviewTests
             $"PutTimeout '100' was accepted and read as {readAs} (error: {error?.Message})");
     }
 
+    /// <summary>
+    /// FINDING. A limiter's name is a configuration key, and configuration keys match whatever their case (README:
+    /// "Keys match whatever their case"), but the registry keeps and looks up names ordinally. When one limiter's
+    /// settings come from two sources (appsettings.json writes "llm", an environment variable
+    /// ActorQueue__Limiters__LLM__MaxQueued overrides one setting), the merged configuration has one key whose casing
+    /// is whichever source won, here "LLM"; the queue's Limiter "llm" and GetLimiter("llm") then no longer find it.
+    /// Observed: the host fails to start ("ActorQueue:Queues:fetch:Limiter names 'llm', which is not in
+    /// ActorQueue:Limiters", which it is). Expected: limiter (and queue) names compared as configuration compares them,
+    /// case-insensitively. (ActorQueueOptions.Limiters/Queues: StringComparer.Ordinal; ActorQueueRegistry lookups.)
+    /// </summary>
+    [Fact]
+    public async Task A_limiter_whose_settings_come_from_two_sources_in_different_case_is_still_found_by_its_name()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ActorQueue:Limiters:llm:MaxRunning"] = "4",
+                ["ActorQueue:Queues:fetch:Limiter"] = "llm",
+            })
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ActorQueue:Limiters:LLM:MaxQueued"] = "10" }) // an environment override
+            .Build();
+        using var host = BuildHost(s => s.AddActorQueue(configuration.GetSection(ActorQueueOptions.SectionName)));
+
+        var error = await Record.ExceptionAsync(() => host.StartAsync().WaitAsync(Bound));
+        var found = error is null ? Record.Exception(() => host.Services.GetRequiredService<ActorQueueRegistry>().GetLimiter("llm")) : null;
+        await host.StopAsync().WaitAsync(Bound);
+
+        Assert.True(error is null && found is null, $"the limiter 'llm' is not found: {(error ?? found)?.Message}");
+    }
+
     private sealed class FailsToStart : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => throw new InvalidOperationException("this service cannot start");
