@@ -83,11 +83,14 @@ public class HostingConfigurationTests
     }
 
     /// <summary>
-    /// A bare number is what TimeSpan.TryParse reads as days ("100" waited 100 days, past the timers' cap: for ever),
-    /// and a duration past 49.7 days is what timers cannot wait: both fail the start naming the key and the value.
+    /// A bare number is what TimeSpan.TryParse reads as days ("100" waited 100 days, past the timers' cap: for ever;
+    /// "5" and "0" are in range as days, so only the format check refuses them), and a duration past 49.7 days is what
+    /// timers cannot wait: both fail the start naming the key and the value.
     /// </summary>
     [Theory]
     [InlineData("100")]
+    [InlineData("5")]
+    [InlineData("0")]
     [InlineData("-1")]
     [InlineData("50.00:00:00")]
     [InlineData("10675199.02:48:05.4775807")]
