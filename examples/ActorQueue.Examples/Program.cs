@@ -29,7 +29,11 @@ public sealed class Fetcher(ActorQueueRegistry registry, ILogger<Fetcher> log) :
 
         for (var i = 1; i <= 3 && !stoppingToken.IsCancellationRequested; i++)
         {
-            await queue.PutAsync(new Uri($"https://example.org/{i}"), stoppingToken);
+            var uri = new Uri($"https://example.org/{i}");
+            if (!await queue.PutAsync(uri, stoppingToken))        // false: still full after PutTimeout, or stopping
+            {
+                throw new InvalidOperationException($"'fetch' refused {uri} ({queue.Status}); it was not queued");
+            }
         }
     }
 }

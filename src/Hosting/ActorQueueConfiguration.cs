@@ -23,6 +23,7 @@ internal static class ActorQueueConfiguration
     /// <exception cref="ArgumentException">A key is unknown or a value does not parse; names the key's path and the value.</exception>
     public static void Bind(IConfiguration configuration, ActorQueueOptions options)
     {
+        options.ConfigurationPath = (configuration as IConfigurationSection)?.Path ?? string.Empty;
         foreach (var setting in configuration.GetChildren())
         {
             switch (Known(setting, TopKeys, "ActorQueue's settings"))
@@ -131,11 +132,16 @@ internal static class ActorQueueConfiguration
     private static bool Flag(IConfigurationSection setting) =>
         bool.TryParse(Value(setting), out var value) ? value : throw Refused(setting, "true or false");
 
+    /// <summary>
+    /// A duration written with hours and minutes at least (<c>hh:mm[:ss[.fff]]</c>, <c>d.hh:mm:ss</c>). A bare number is
+    /// refused: <see cref="TimeSpan.TryParse(string, IFormatProvider, out TimeSpan)"/> reads it as days, so "100" meant
+    /// for milliseconds waited 100 days (for ever). The range is checked with the other settings.
+    /// </summary>
     private static TimeSpan? Duration(IConfigurationSection setting) =>
         string.IsNullOrEmpty(Value(setting)) ? null
-        : TimeSpan.TryParse(setting.Value, CultureInfo.InvariantCulture, out var value)
+        : setting.Value!.Contains(':', StringComparison.Ordinal) && TimeSpan.TryParse(setting.Value, CultureInfo.InvariantCulture, out var value)
             ? value
-            : throw Refused(setting, "a duration such as 00:00:05 (hh:mm:ss)");
+            : throw Refused(setting, "a duration such as 00:00:05 (hh:mm:ss; 00:00:00.100 for 100 ms, not a bare number)");
 
     private static ArgumentException Refused(IConfigurationSection setting, string expected) =>
         new($"{setting.Path} must be {expected}, got '{setting.Value}'", setting.Path);

@@ -10,9 +10,11 @@ namespace ActorQueue.Hosting;
 /// <summary>
 /// Ties ActorQueue to the host's lifetime. Registered after Akka.Hosting's service, it starts after the actor system
 /// exists and stops before it terminates: on stop, the named queues stop (the host's token ends their grace period),
-/// then queues and limiters are disposed, and the system stops being the facades' default.
+/// then queues and limiters are disposed, and the system stops being the facades' default. A host disposed without a
+/// stop (its start failed after this service started) releases the default when the container disposes this service.
 /// </summary>
-internal sealed class ActorQueueHostedService(IServiceProvider services, IOptions<ActorQueueOptions> options, ILoggerFactory loggerFactory) : IHostedService
+internal sealed class ActorQueueHostedService(IServiceProvider services, IOptions<ActorQueueOptions> options, ILoggerFactory loggerFactory)
+    : IHostedService, IDisposable
 {
     private readonly ILogger _log = loggerFactory.CreateLogger("ActorQueue.Hosting");
 
@@ -56,7 +58,10 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
         }
         finally
         {
-            _defaultScope?.Dispose();
+            Dispose();
         }
     }
+
+    /// <summary>Releases the host's system as the facades' default (once); the container disposes the registry itself.</summary>
+    public void Dispose() => Interlocked.Exchange(ref _defaultScope, null)?.Dispose();
 }

@@ -28,11 +28,26 @@ public sealed class ActorQueueOptions
     /// </summary>
     public bool UseAsDefaultSystem { get; set; } = true;
 
-    /// <summary>Named limiters, created when the host starts and disposed when it stops.</summary>
-    public Dictionary<string, LimiterOptions> Limiters { get; } = new(StringComparer.Ordinal);
+    /// <summary>How limiter and queue names compare: as configuration keys do, whatever their case.</summary>
+    internal static readonly StringComparer Names = StringComparer.OrdinalIgnoreCase;
 
-    /// <summary>Named work queues, created on first <see cref="ActorQueueRegistry.GetQueue{T}"/> and stopped when the host stops.</summary>
-    public Dictionary<string, QueueOptions> Queues { get; } = new(StringComparer.Ordinal);
+    /// <summary>
+    /// Named limiters, created when the host starts and disposed when it stops. Names match whatever their case, as
+    /// configuration keys do: <c>llm</c> and <c>LLM</c> are one limiter.
+    /// </summary>
+    public Dictionary<string, LimiterOptions> Limiters { get; } = new(Names);
+
+    /// <summary>
+    /// Named work queues, created on first <see cref="ActorQueueRegistry.GetQueue{T}"/> and stopped when the host stops.
+    /// Names match whatever their case, as limiter names do.
+    /// </summary>
+    public Dictionary<string, QueueOptions> Queues { get; } = new(Names);
+
+    /// <summary>
+    /// The configuration path the options were read from, which errors name keys under: <see cref="SectionName"/> unless
+    /// <c>AddActorQueue(IConfiguration)</c> read another section (<c>Jobs</c>), or <c>""</c> for a configuration root.
+    /// </summary>
+    internal string ConfigurationPath { get; set; } = SectionName;
 }
 
 /// <summary>One named limiter (a <c>ConcurrencyLimiter</c>).</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
+using ActorQueue.Runtime;
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +11,11 @@ namespace ActorQueue.Hosting;
 /// the container once the host has started; the host stops its queues and then disposes them and its limiters, before
 /// the actor system terminates.
 /// </summary>
-public sealed class ActorQueueRegistry : IAsyncDisposable
+/// <remarks>
+/// Names compare as configuration keys do, whatever their case (ordinal, ignoring case): <c>GetLimiter("LLM")</c> is
+/// the limiter configured as <c>llm</c>, and <c>GetQueue&lt;T&gt;("Fetch")</c> the queue configured as <c>fetch</c>.
+/// </remarks>
+public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
 {
     /// <summary>The settings the limiters and queues are made from.</summary>
     private readonly ActorQueueOptions _options;
@@ -19,13 +24,13 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
 
     /// <summary>Every named limiter, made when the registry is.</summary>
-    private readonly Dictionary<string, ConcurrencyLimiter> _limiters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ConcurrencyLimiter> _limiters = new(ActorQueueOptions.Names);
 
     /// <summary>The named queues asked for so far, each a <c>WorkQueue&lt;T&gt;</c> of the type it was first asked with.</summary>
-    private readonly ConcurrentDictionary<string, INamedQueue> _queues = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, INamedQueue> _queues = new(ActorQueueOptions.Names);
 
-    /// <summary>1 once disposal has begun: no new queue is made after it.</summary>
-    private int _disposed;
+    /// <summary>The first stop, shared by every later <see cref="StopAsync"/> and disposal; set once stopping has begun: no new queue is handed out after it.</summary>
+    private Task? _stopping;
 
     /// <summary>Creates the named limiters on <paramref name="system"/>.</summary>
     /// <param name="system">The host's actor system.</param>
@@ -74,7 +79,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(name);
         return _limiters.TryGetValue(name, out var limiter)
             ? limiter
-            : throw new KeyNotFoundException($"No limiter named '{name}' is configured (ActorQueue:Limiters has: {string.Join(", ", _limiters.Keys)})");
+            : throw new KeyNotFoundException($"No limiter named '{name}' is configured ({Section("Limiters")} has: {string.Join(", ", _limiters.Keys)})");
     }
 
     /// <summary>The work queue configured under <paramref name="name"/>, made on the first call (idle: start it and its workers yourself).</summary>
@@ -83,16 +88,16 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     /// <returns>The queue; the registry stops and disposes it when the host stops.</returns>
     /// <exception cref="KeyNotFoundException">No queue has that name; the message lists the configured ones.</exception>
     /// <exception cref="InvalidOperationException">The queue was first asked for with another item type.</exception>
-    /// <exception cref="ObjectDisposedException">The host has stopped.</exception>
+    /// <exception cref="ObjectDisposedException">The registry is stopping or has stopped (the host has stopped), even for a queue made before.</exception>
     public WorkQueue<T> GetQueue<T>(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _stopping) is not null, this);
         if (!_queues.TryGetValue(name, out var queue))
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             if (!_options.Queues.TryGetValue(name, out var options))
             {
-                throw new KeyNotFoundException($"No queue named '{name}' is configured (ActorQueue:Queues has: {string.Join(", ", _options.Queues.Keys)})");
+                throw new KeyNotFoundException($"No queue named '{name}' is configured ({Section("Queues")} has: {string.Join(", ", _options.Queues.Keys)})");
             }
 
             var made = Create<T>(name, options);
@@ -100,6 +105,14 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
             if (!ReferenceEquals(queue, made))
             {
                 made.Dispose(); // another caller made it first
+            }
+
+            // A stop that began while the queue was being made may have listed the queues without it: it is added, then
+            // the stop is looked for (a full fence, as StopAsync's exchange is), so either the stop lists it or this sees the stop.
+            if (Interlocked.CompareExchange(ref _stopping, null, null) is not null)
+            {
+                queue.Dispose(); // without waiting; the stop may dispose it too
+                ObjectDisposedException.ThrowIf(true, this);
             }
         }
 
@@ -113,14 +126,27 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     /// still in flight), then disposes the queues and the limiters.
     /// </summary>
     /// <param name="cancellationToken">Ends the queues' grace period: their in-flight work is cancelled and goes back to the head of its queue.</param>
-    /// <returns>A task that completes when everything has stopped.</returns>
-    public async Task StopAsync(CancellationToken cancellationToken)
+    /// <returns>
+    /// A task that completes when everything has stopped. A later call (or disposal) returns the first call's task,
+    /// which completes then too; its own token has no effect.
+    /// </returns>
+    public Task StopAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        // Made cold, published, then run: GetQueue sees the stop before it lists the queues.
+        var stop = new Task<Task>(() => StopQueuesAsync(cancellationToken));
+        var stopping = stop.Unwrap();
+        if (Interlocked.CompareExchange(ref _stopping, stopping, null) is { } first)
         {
-            return;
+            return first;
         }
 
+        stop.RunSynchronously();
+        return stopping;
+    }
+
+    /// <summary>Stops the queues made so far, then disposes them and the limiters.</summary>
+    private async Task StopQueuesAsync(CancellationToken cancellationToken)
+    {
         await Task.WhenAll(_queues.Values.Select(queue => queue.StopAsync(cancellationToken))).ConfigureAwait(false);
         foreach (var queue in _queues.Values)
         {
@@ -134,13 +160,28 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     }
 
     /// <summary>Stops the queues and disposes them and the limiters (as <see cref="StopAsync"/> without a deadline).</summary>
-    /// <returns>A task that completes when everything has stopped.</returns>
+    /// <returns>A task that completes when everything has stopped (the first stop's task, when one is under way).</returns>
     public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
 
-    private static string Key(string section, string name, string property) => $"{ActorQueueOptions.SectionName}:{section}:{name}:{property}";
+    /// <summary>
+    /// Starts stopping the queues and disposing them and the limiters (as <see cref="DisposeAsync"/>) without waiting
+    /// for it, as <c>WorkQueue.Dispose</c> does: no thread blocks. For a container disposed synchronously; await
+    /// <see cref="StopAsync"/> or <see cref="DisposeAsync"/> to know when everything has stopped. A failure of the stop
+    /// is logged (category <c>ActorQueue.Hosting</c>), there being no caller left to see it.
+    /// </summary>
+    public void Dispose() =>
+        StopAsync(CancellationToken.None).ContinueWith(
+            static (stop, log) => ((ILogger)log!).LogError(stop.Exception, "ActorQueue's registry failed to stop its queues and limiters"),
+            _loggerFactory.CreateLogger("ActorQueue.Hosting"), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>The configuration path of a section of the options (<c>ActorQueue:Limiters</c>, or the path they were read from).</summary>
+    private string Section(string section) => _options.ConfigurationPath is { Length: > 0 } path ? $"{path}:{section}" : section;
+
+    private string Key(string section, string name, string property) => $"{Section(section)}:{name}:{property}";
 
     /// <summary>Refuses a set value below <paramref name="minimum"/>, naming its configuration key and the value; <c>null</c> (not set) passes.</summary>
-    private static void AtLeast(int? value, int minimum, string section, string name, string property)
+    private void AtLeast(int? value, int minimum, string section, string name, string property)
     {
         if (value < minimum)
         {
@@ -153,11 +194,13 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
     {
         AtLeast(queue.MaxSize, 1, "Queues", name, nameof(QueueOptions.MaxSize));
         AtLeast(queue.ConcurrencyLimit, 1, "Queues", name, nameof(QueueOptions.ConcurrencyLimit));
-        if (queue.PutTimeout is { } putTimeout && putTimeout < TimeSpan.Zero && putTimeout != Timeout.InfiniteTimeSpan)
+        if (queue.PutTimeout is { } putTimeout && putTimeout != Timeout.InfiniteTimeSpan && (putTimeout < TimeSpan.Zero || putTimeout > Timeouts.LongestFinite))
         {
-            // Checked here, not first at GetQueue under the queue's parameter name.
+            // Checked here, not first at GetQueue under the queue's parameter name; a value past what timers wait is
+            // refused rather than read as infinite.
             var key = Key("Queues", name, nameof(QueueOptions.PutTimeout));
-            throw new ArgumentOutOfRangeException(key, putTimeout, $"{key} must be >= 0 or infinite ({Timeout.InfiniteTimeSpan}), got {putTimeout}");
+            throw new ArgumentOutOfRangeException(key, putTimeout,
+                $"{key} must be from 0 to {Timeouts.LongestFinite} or infinite ({Timeout.InfiniteTimeSpan}), got {putTimeout}");
         }
 
         if (queue.Limiter is { } limiter)
@@ -169,7 +212,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable
 
             if (!_options.Limiters.ContainsKey(limiter))
             {
-                throw new InvalidOperationException($"{Key("Queues", name, nameof(QueueOptions.Limiter))} names '{limiter}', which is not in ActorQueue:Limiters");
+                throw new InvalidOperationException($"{Key("Queues", name, nameof(QueueOptions.Limiter))} names '{limiter}', which is not in {Section("Limiters")}");
             }
         }
     }

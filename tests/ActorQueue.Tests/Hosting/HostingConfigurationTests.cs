@@ -82,6 +82,26 @@ public class HostingConfigurationTests
         Assert.Contains("-00:00:01", error.Message);
     }
 
+    /// <summary>
+    /// A bare number is what TimeSpan.TryParse reads as days ("100" waited 100 days, past the timers' cap: for ever;
+    /// "5" and "0" are in range as days, so only the format check refuses them), and a duration past 49.7 days is what
+    /// timers cannot wait: both fail the start naming the key and the value.
+    /// </summary>
+    [Theory]
+    [InlineData("100")]
+    [InlineData("5")]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("50.00:00:00")]
+    [InlineData("10675199.02:48:05.4775807")]
+    public async Task A_put_timeout_that_is_a_bare_number_or_past_what_timers_wait_fails_the_start_naming_its_key_and_value(string value)
+    {
+        var error = await StartFails(new() { ["ActorQueue:Queues:q:PutTimeout"] = value });
+
+        Assert.Equal("ActorQueue:Queues:q:PutTimeout", error.ParamName);
+        Assert.Contains(value, error.Message);
+    }
+
     [Fact]
     public async Task Keys_match_whatever_their_case_and_empty_optional_values_mean_not_set()
     {

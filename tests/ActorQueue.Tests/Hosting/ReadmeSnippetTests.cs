@@ -60,6 +60,30 @@ public partial class ReadmeSnippetTests
         Assert.DoesNotContain("../", readme, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// PutAsync returns <c>false</c> when the queue refuses the item (still full after its put timeout, or stopping):
+    /// the hosting example, in the examples and in the README, handles that result rather than dropping the item unseen.
+    /// </summary>
+    [Fact]
+    public void The_hosting_example_handles_a_put_that_returns_false()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepositoryFiles.Root, "README.md")).ReplaceLineEndings("\n");
+        var start = readme.IndexOf("<!-- snippet: hosting -->", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md has no hosting snippet");
+        var examples = new Dictionary<string, string>
+        {
+            ["README.md (hosting)"] = readme[start..readme.IndexOf("\n```\n", start, StringComparison.Ordinal)],
+            ["examples/ActorQueue.Examples/Program.cs"] = File.ReadAllText(Path.Combine(RepositoryFiles.Root, "examples", "ActorQueue.Examples", "Program.cs")),
+        };
+
+        foreach (var (name, text) in examples)
+        {
+            Assert.True(text.Contains(".PutAsync(", StringComparison.Ordinal), $"{name} puts nothing");
+            var discarded = DiscardedPut().Match(text);
+            Assert.False(discarded.Success, $"{name} ignores what PutAsync returns: {discarded.Value.Trim()}");
+        }
+    }
+
     /// <summary>The snippets of the examples project by name: each region dedented, regions of one name joined by a blank line.</summary>
     private static Dictionary<string, string> ExampleSnippets()
     {
@@ -92,6 +116,10 @@ public partial class ReadmeSnippetTests
 
         return regions.ToDictionary(pair => pair.Key, pair => string.Join("\n\n", pair.Value));
     }
+
+    /// <summary>A put whose result is not looked at: a statement of its own, awaited or not, or assigned to the discard.</summary>
+    [GeneratedRegex(@"^[ \t]*(_\s*=\s*)?(await\s+)?[\w.]+\.PutAsync\(", RegexOptions.Multiline)]
+    private static partial Regex DiscardedPut();
 
     [GeneratedRegex(@"^<!-- snippet: ([\w-]+) -->$")]
     private static partial Regex SnippetMarker();
