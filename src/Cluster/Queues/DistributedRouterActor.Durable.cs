@@ -72,21 +72,33 @@ internal sealed partial class DistributedRouterActor
         BeginIncarnation();
     }
 
-    /// <summary>Writes an item; it is queued and acknowledged when written (<see cref="HandleWritten"/>). An item already stored is not stored twice.</summary>
-    private void Store(IActorRef producer, long itemId, string payload, ItemTrace? trace)
+    /// <summary>
+    /// Whether the journal holds the item or is writing it: one it holds is acknowledged again (the producer may not have
+    /// heard), one being written is acknowledged when written (<see cref="HandleWritten"/>); neither is stored twice.
+    /// </summary>
+    private bool KnownStored(IActorRef producer, long itemId)
     {
-        var key = (Akka.Serialization.Serialization.SerializedActorPath(producer), itemId);
-        if (_stored.TryGetValue(key, out var stored))
+        if (!_stored.TryGetValue(StoreKey(producer, itemId), out var stored))
         {
-            // A re-announced item the journal holds: acknowledged again (the producer may not have heard), queued once.
-            if (!_writing.ContainsKey(stored))
-            {
-                Acknowledge(producer, itemId);
-            }
-
-            return;
+            return false;
         }
 
+        if (!_writing.ContainsKey(stored))
+        {
+            Acknowledge(producer, itemId);
+        }
+
+        return true;
+    }
+
+    private static (string Producer, long ItemId) StoreKey(IActorRef producer, long itemId) =>
+        (Akka.Serialization.Serialization.SerializedActorPath(producer), itemId);
+
+    /// <summary>Writes an item (not known: <see cref="Known"/>); it is queued and acknowledged when written (<see cref="HandleWritten"/>).</summary>
+    private void Store(IActorRef producer, long itemId, string payload, ItemTrace? trace)
+    {
+        var key = StoreKey(producer, itemId);
+        System.Diagnostics.Debug.Assert(!_stored.ContainsKey(key), "an item the journal holds or writes is known, never stored twice");
         var id = _nextJournalId++;
         Remember(key, id);
         _writing.Add(id, new ItemEnvelope(producer, itemId, payload, Deliveries: 1) { Trace = trace, JournalId = id });
