@@ -40,7 +40,7 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
 
         Recover<SnapshotOffer>(offer => DurableCodec.Replay((byte[])offer.Snapshot, _book));
         Recover<byte[]>(Replay);
-        Recover<RecoveryCompleted>(_ => Context.Parent.Tell(new JournalRecovered(_book.NextId, Unfinished())));
+        Recover<RecoveryCompleted>(_ => Recovered());
 
         Command<JournalAccept>(HandleAccept);
         Command<JournalStarted>(started => Write(new ItemStarted(started.Id), HandedOut));
@@ -136,9 +136,34 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
     }
 
-    /// <summary>The unfinished items, oldest first, with how often each was handed to a worker.</summary>
-    private List<RecoveredItem> Unfinished() =>
-        [.. _book.Snapshot().Items.Where(item => !item.Dead).Select(item => new RecoveredItem(item.Id, item.Attempts, StoredClusterItem.Decode(item.Payload.ToArray())))];
+    /// <summary>
+    /// Hands the router the unfinished items, oldest first, with how often each was handed to a worker. One whose bytes
+    /// cannot be read back (no worker could run it, no producer can be told: its producer is in those bytes) is set aside:
+    /// logged as an error, dead-lettered in the journal with the reason (its bytes kept, never read back again) and
+    /// counted (<see cref="JournalRecovered.Unreadable"/>). Before, its decode threw here and the journal restarted in a
+    /// tight loop while the router waited for ever.
+    /// </summary>
+    private void Recovered()
+    {
+        var items = new List<RecoveredItem>();
+        var unreadable = 0;
+        foreach (var stored in _book.Snapshot().Items.Where(item => !item.Dead))
+        {
+            try
+            {
+                items.Add(new RecoveredItem(stored.Id, stored.Attempts, StoredClusterItem.Decode(stored.Payload.ToArray())));
+            }
+            catch (Exception error)
+            {
+                unreadable++;
+                var reason = $"The stored item cannot be read back: {error.GetType().FullName}: {error.Message}";
+                _log.Error(error, "Distributed queue journal {0}: item {1} cannot be read back; dead-lettered in the journal and not run: {2}", _persistenceId, stored.Id, reason);
+                Write(new ItemDeadLettered(stored.Id, reason), _book.DeadLettered);
+            }
+        }
+
+        Context.Parent.Tell(new JournalRecovered(_book.NextId, items) { Unreadable = unreadable });
+    }
 }
 
 /// <summary>Where a node's durable distributed queues keep their journal: the durability and its plugin ids, ready in the node's system.</summary>
@@ -157,7 +182,11 @@ internal sealed record JournalStarted(long Id);
 internal sealed record JournalFinished(long Id);
 
 /// <summary>The journal → the router after recovery: the next free id and every unfinished item, oldest first.</summary>
-internal sealed record JournalRecovered(long NextId, IReadOnlyList<RecoveredItem> Items);
+internal sealed record JournalRecovered(long NextId, IReadOnlyList<RecoveredItem> Items)
+{
+    /// <summary>Items that could not be read back: dead-lettered in the journal, not among <see cref="Items"/>.</summary>
+    public int Unreadable { get; init; }
+}
 
 /// <summary>An unfinished item read back from the journal, with how often it was handed to a worker.</summary>
 internal sealed record RecoveredItem(long Id, int Attempts, StoredClusterItem Item);

@@ -27,6 +27,9 @@ internal sealed partial class DistributedRouterActor
     /// <summary>The journal writer; <c>null</c> for an in-memory router.</summary>
     private IActorRef? _journal;
 
+    /// <summary>Items the journal could not read back at this incarnation's start (set aside by the journal).</summary>
+    private long _unreadable;
+
     /// <summary>The id the next written item gets.</summary>
     private long _nextJournalId = 1;
 
@@ -66,7 +69,8 @@ internal sealed partial class DistributedRouterActor
             });
         }
 
-        _log.Info("Distributed queue router {0} read {1} unfinished item(s) back from its journal", _name, recovered.Items.Count);
+        _unreadable += recovered.Unreadable;
+        _log.Info("Distributed queue router {0} read {1} unfinished item(s) back from its journal ({2} unreadable, set aside)", _name, recovered.Items.Count, recovered.Unreadable);
         Become(Serving);
         Stash.UnstashAll();
         BeginIncarnation();

@@ -110,7 +110,10 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<WorkerPull>(HandleWorkerPull);
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
-            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)));
+            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
+        {
+            Unreadable = _unreadable,
+        }));
     }
 
     private int Capacity => Math.Max(1, _capacity);

@@ -121,6 +121,17 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         Assert.False(answer is Terminated, "the router stopped on an unreadable stored item instead of serving");
         var status = Assert.IsType<DistributedQueueStatus>(answer);
         Assert.True(status.Queued >= 1, "the readable item was not recovered");
+        Assert.Equal(1, status.Unreadable); // set aside and counted
+
+        // Set aside for good: its dead-lettering is written, and the next router reads back the good item only.
+        await Poll.UntilAsync(() => ReviewJournal.Events >= 3, Step, "the unreadable item's dead-lettering is written"); // 2 seeded + 1
+        await StopAsync(router);
+        var next = StartRouter(name, capacity: 5);
+        var nextAsker = Kit.CreateTestProbe();
+        next.Tell(GetQueueStatus.Instance, nextAsker.Ref);
+        var again = await nextAsker.ExpectMsgAsync<DistributedQueueStatus>(Step);
+        Assert.Equal(0, again.Unreadable);
+        Assert.Equal(1, again.Queued);
     }
 
     /// FINDING. A recovered item forgets how often it was handed out, so <c>max-deliveries</c> and
