@@ -44,7 +44,7 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
 
         Command<JournalAccept>(HandleAccept);
         Command<JournalStarted>(started => Write(new ItemStarted(started.Id), HandedOut));
-        Command<JournalFinished>(finished => Write(new ItemCompleted(finished.Id), _book.Completed));
+        Command<JournalFinished>(HandleFinished);
         Command<SaveSnapshotSuccess>(SnapshotSaved);
         Command<SaveSnapshotFailure>(failure =>
         {
@@ -107,6 +107,17 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         {
             _book.Accepted(written, accept.Item, hasItem: true);
             router.Tell(new JournalWritten(written.Id));
+        });
+    }
+
+    /// <summary>An item's end is answered to its router only in the write's callback: a failure is reported after its end is stored.</summary>
+    private void HandleFinished(JournalFinished finished)
+    {
+        var router = Sender;
+        Write(new ItemCompleted(finished.Id), written =>
+        {
+            _book.Completed(written);
+            router.Tell(new JournalEnded(written.Id));
         });
     }
 
@@ -178,8 +189,11 @@ internal sealed record JournalWritten(long Id);
 /// <summary>The router → its journal: item <see cref="Id"/> was handed to a worker.</summary>
 internal sealed record JournalStarted(long Id);
 
-/// <summary>The router → its journal: item <see cref="Id"/> has its result (or was reported failed); it never runs again.</summary>
+/// <summary>The router → its journal: item <see cref="Id"/> has its result (or is to be reported failed); it never runs again. Answered with <see cref="JournalEnded"/>.</summary>
 internal sealed record JournalFinished(long Id);
+
+/// <summary>The journal → the router: item <see cref="Id"/>'s end is stored; a failure held back may be reported.</summary>
+internal sealed record JournalEnded(long Id);
 
 /// <summary>The journal → the router after recovery: the next free id and every unfinished item, oldest first.</summary>
 internal sealed record JournalRecovered(long NextId, IReadOnlyList<RecoveredItem> Items)

@@ -95,6 +95,7 @@ internal sealed partial class DistributedRouterActor
         System.Diagnostics.Debug.Assert(_waiting.Count == _waitingPuts.Count, "every waiting put is known by its producer and id");
         System.Diagnostics.Debug.Assert(_storage is not null || _unfinished.Count == _queue.Count + _workers.Values.Count(item => item is not null),
             "a memory router knows exactly its items without a result");
+        System.Diagnostics.Debug.Assert(_storage is null || _ending.Keys.All(_keys.ContainsKey), "an item whose end is being written is still known by its key");
     }
 
     /// <summary>

@@ -24,6 +24,9 @@ internal sealed partial class DistributedRouterActor
     /// <summary>The producer key of each journal id in <see cref="_stored"/>.</summary>
     private readonly Dictionary<long, (string Producer, long ItemId)> _keys = [];
 
+    /// <summary>Items whose end is being written, by journal id, with the failure to report once it is (<c>null</c>: a worker told the result).</summary>
+    private readonly Dictionary<long, EndReport?> _ending = [];
+
     /// <summary>The journal writer; <c>null</c> for an in-memory router.</summary>
     private IActorRef? _journal;
 
@@ -134,17 +137,46 @@ internal sealed partial class DistributedRouterActor
     }
 
     /// <summary>
-    /// An item has its result (or was reported failed): it is no longer known here (a producer that announces it again
-    /// has not heard yet), and a durable router journals it, so it never runs again.
+    /// An item has its result (or is to be reported failed: <paramref name="failure"/>). A memory router forgets it (a
+    /// producer that announces it again has not heard yet) and reports the failure at once. A durable router journals
+    /// its end, so it never runs again, and until that end is written still knows it (a re-announcement is acknowledged,
+    /// not stored under a new id) and holds the failure back (<see cref="HandleEnded"/>): a caller told "failed" must not
+    /// see the item run, and a router lost before the end lands leaves it unfinished for the next, which runs it.
     /// </summary>
-    private void Finished(ItemEnvelope envelope)
+    private void Finished(ItemEnvelope envelope, ItemDone? failure = null)
     {
         _unfinished.Remove((envelope.Producer, envelope.ItemId));
-        if (_journal is not null && _keys.Remove(envelope.JournalId, out var key))
+        if (_journal is null)
         {
-            _stored.Remove(key);
+            if (failure is not null)
+            {
+                envelope.Producer.Tell(failure);
+            }
+
+            return;
+        }
+
+        System.Diagnostics.Debug.Assert(_keys.ContainsKey(envelope.JournalId) && !_ending.ContainsKey(envelope.JournalId), "an item at a worker is in the journal and ends once");
+        if (_keys.ContainsKey(envelope.JournalId) && _ending.TryAdd(envelope.JournalId, failure is null ? null : new EndReport(envelope.Producer, failure)))
+        {
             _journal.Tell(new JournalFinished(envelope.JournalId));
         }
+    }
+
+    /// <summary>An item's end is written: it is forgotten, and a failure held back goes to its producer now.</summary>
+    private void HandleEnded(JournalEnded ended)
+    {
+        if (!_ending.Remove(ended.Id, out var report))
+        {
+            return; // the end of a duplicate record, which this router never queued
+        }
+
+        if (_keys.Remove(ended.Id, out var key))
+        {
+            _stored.Remove(key);
+        }
+
+        report?.Producer.Tell(report.Done);
     }
 
     /// <summary>A journal that stopped (its store failed) stops the router: the next message creates one that reads the journal back.</summary>
@@ -159,4 +191,7 @@ internal sealed partial class DistributedRouterActor
         Context.Stop(Self);
         return true;
     }
+
+    /// <summary>A failure to tell an item's producer once the item's end is written.</summary>
+    private sealed record EndReport(IActorRef Producer, ItemDone Done);
 }

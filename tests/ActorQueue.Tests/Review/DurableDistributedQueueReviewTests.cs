@@ -208,6 +208,9 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
     /// it failed while the journal write of its end is held (a crash before the write lands); the router stops, a new one
     /// reads the journal back and gets a free worker. Expected: the item never runs again (the failure written before it is
     /// reported). Observed: the new router dispatches it.
+    /// Mend: the test first expected the failure while the end's write was held — the very ordering at fault. Now, while
+    /// it is held, the producer is not told (a status request sent after the write reached the journal is answered
+    /// first); once it lands the failure is reported, and a new router does not run the item.
     /// Defect in <c>DistributedRouterActor.HandleTerminated</c>/<c>Finished</c> (report not ordered after the write).
     [Fact]
     public async Task An_item_reported_failed_after_max_deliveries_never_runs_again_after_the_router_is_lost()
@@ -223,10 +226,17 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         await worker.ExpectMsgAsync<DispatchItem>(Step);
         await Poll.UntilAsync(() => ReviewJournal.Events >= 2, Step, "the item's acceptance and hand-out are written");
 
-        ReviewJournal.CloseGate(); // the end's write does not land before the router is lost
+        ReviewJournal.CloseGate(); // the end's write is held: a router lost now would leave the item unfinished
         Node.Stop(worker.Ref);
+        await ReviewJournal.WriteArrived.Task.WaitAsync(Step); // the router took the loss and is writing the item's end
+        first.Tell(GetQueueStatus.Instance, producer.Ref);
+        var beforeWritten = await producer.ReceiveOneAsync(Step);
+        Assert.False(beforeWritten is ItemDone, "the producer was told the item failed before its end was written: " + beforeWritten);
+        Assert.IsType<DistributedQueueStatus>(beforeWritten);
+
+        ReviewJournal.OpenGate();
         var done = await producer.ExpectMsgAsync<ItemDone>(Step);
-        Assert.False(done.Succeeded); // the caller is told: failed (lost with max-deliveries workers)
+        Assert.False(done.Succeeded); // the caller is told, once the end is written: failed (lost with max-deliveries workers)
         await StopAsync(first);
 
         var second = StartRouter(name, capacity: 5, maxDeliveries: 1);
