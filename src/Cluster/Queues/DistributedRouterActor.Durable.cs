@@ -62,6 +62,12 @@ internal sealed partial class DistributedRouterActor
         var provider = ((ExtendedActorSystem)Context.System).Provider;
         foreach (var (id, attempts, item) in recovered.Items)
         {
+            if (_stored.TryGetValue(item.Key, out var first))
+            {
+                EndDuplicate(id, first, item);
+                continue;
+            }
+
             Remember(item.Key, id);
 
             // The producer may be gone with its node: its results then go to dead letters, but the item still runs.
@@ -100,6 +106,18 @@ internal sealed partial class DistributedRouterActor
 
     private static (string Producer, long ItemId) StoreKey(IActorRef producer, long itemId) =>
         (Akka.Serialization.Serialization.SerializedActorPath(producer), itemId);
+
+    /// <summary>
+    /// A second unfinished record of an item the journal holds already (its producer and id): the item is queued once, by
+    /// its older record, and this one is ended (its <see cref="JournalEnded"/> is ignored). Before, the second key threw in
+    /// <see cref="Remember"/> and the router restarted for ever without serving.
+    /// </summary>
+    private void EndDuplicate(long id, long first, StoredClusterItem item)
+    {
+        _log.Warning("Distributed queue router {0}: journal record {1} is item {2} of {3} again (record {4}); queued once, the second record ended",
+            _name, id, item.ItemId, item.Producer, first);
+        _journal!.Tell(new JournalFinished(id));
+    }
 
     /// <summary>Writes an item (not known: <see cref="Known"/>); it is queued and acknowledged when written (<see cref="HandleWritten"/>).</summary>
     private void Store(IActorRef producer, long itemId, string payload, ItemTrace? trace)

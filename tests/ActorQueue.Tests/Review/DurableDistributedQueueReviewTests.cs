@@ -274,6 +274,7 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         Assert.NotNull(answer); // null: neither an answer nor a termination (the router restarts in a loop)
         var status = Assert.IsType<DistributedQueueStatus>(answer);
         Assert.Equal(1, status.Queued);
+        await Poll.UntilAsync(() => ReviewJournal.Events >= 3, Step, "the second record is ended"); // 2 seeded + its end
     }
 
     private IActorRef StartRouter(string name, int capacity, int maxDeliveries = 3) =>
