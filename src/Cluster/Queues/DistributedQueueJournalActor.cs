@@ -70,10 +70,24 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         base.OnRecoveryFailure(reason, message);
     }
 
-    /// <summary>A write the journal refused (a failed one stops the actor anyway): stop, so the router goes with the item it waits for and the producers re-announce it to the next.</summary>
+    /// <summary>
+    /// A write the journal refused (the event was not stored; a failed write stops the actor anyway). A refused
+    /// acceptance is told to the router (<see cref="JournalRejected"/>), which fails that put with the reason and goes on:
+    /// a rejection concerns the event (too large, not serializable), so the next router's journal would refuse it too, and
+    /// stopping made the producer re-announce it for ever, unanswered. Any other refused write (a hand-out, an end) stops
+    /// the journal and so the router, as a failed one: the next router reads the journal back and runs the item again.
+    /// </summary>
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistRejected(cause, @event, sequenceNr);
+        if (@event is byte[] record && DurableCodec.Decode(record) is ItemAccepted accepted)
+        {
+            _log.Error(cause, "Distributed queue journal {0}: the acceptance of item {1} was refused; its put fails with the reason", _persistenceId, accepted.Id);
+            Context.Parent.Tell(new JournalRejected(accepted.Id, $"{cause.GetType().FullName}: {cause.Message}"));
+            return;
+        }
+
+        _log.Error(cause, "Distributed queue journal {0}: a write was refused; the journal stops, and the router with it", _persistenceId);
         Context.Stop(Self);
     }
 
@@ -185,6 +199,9 @@ internal sealed record JournalAccept(long Id, StoredClusterItem Item);
 
 /// <summary>The journal → the router: item <see cref="Id"/> is stored; its put may be acknowledged.</summary>
 internal sealed record JournalWritten(long Id);
+
+/// <summary>The journal → the router: item <see cref="Id"/>'s acceptance was refused by the journal (<see cref="Reason"/>); it is not stored.</summary>
+internal sealed record JournalRejected(long Id, string Reason);
 
 /// <summary>The router → its journal: item <see cref="Id"/> was handed to a worker.</summary>
 internal sealed record JournalStarted(long Id);

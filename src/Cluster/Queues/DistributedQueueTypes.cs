@@ -45,6 +45,12 @@ public sealed record DistributedQueueStatus(string Name, int Queued, int InFligh
     /// (dead-lettered in the journal with the reason, logged as an error), not run, no longer unfinished.
     /// </summary>
     public long Unreadable { get; init; }
+
+    /// <summary>
+    /// Puts a durable router failed (with the reason, to their producer) because its journal refused to store their item;
+    /// the router goes on serving.
+    /// </summary>
+    public long RejectedWrites { get; init; }
 }
 
 /// <summary>The counters a producer agent keeps, readable from any thread.</summary>

@@ -33,6 +33,9 @@ internal sealed partial class DistributedRouterActor
     /// <summary>Items the journal could not read back at this incarnation's start (set aside by the journal).</summary>
     private long _unreadable;
 
+    /// <summary>Puts failed because the journal refused their acceptance.</summary>
+    private long _rejectedWrites;
+
     /// <summary>The id the next written item gets.</summary>
     private long _nextJournalId = 1;
 
@@ -137,6 +140,30 @@ internal sealed partial class DistributedRouterActor
             Queue(envelope);
             Dispatch();
         }
+    }
+
+    /// <summary>
+    /// The journal refused an item's acceptance: it is not stored and will not run. Its put fails with the reason (the
+    /// producer's caller gets a failed result saying why; it never ran: 0 deliveries) and its space frees; the router
+    /// goes on. Its key is forgotten: the same put sent again is tried again.
+    /// </summary>
+    private void HandleRejected(JournalRejected rejected)
+    {
+        if (!_writing.Remove(rejected.Id, out var envelope))
+        {
+            return;
+        }
+
+        if (_keys.Remove(rejected.Id, out var key))
+        {
+            _stored.Remove(key);
+        }
+
+        _rejectedWrites++;
+        _log.Error("Distributed queue router {0}: the journal refused item {1} of {2}; its put fails: {3}", _name, envelope.ItemId, envelope.Producer.Path, rejected.Reason);
+        envelope.Producer.Tell(new ItemDone(envelope.ItemId, 0, false, null,
+            $"The distributed queue's journal refused to store the item: {rejected.Reason}", Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString()));
+        Dispatch();
     }
 
     private void Remember((string Producer, long ItemId) key, long id)

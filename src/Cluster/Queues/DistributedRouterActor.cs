@@ -104,6 +104,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<RemoteEnqueue>(HandleEnqueue);
         Receive<JournalWritten>(HandleWritten);
         Receive<JournalEnded>(HandleEnded);
+        Receive<JournalRejected>(HandleRejected);
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
@@ -114,6 +115,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
             _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
         {
             Unreadable = _unreadable,
+            RejectedWrites = _rejectedWrites,
         }));
     }
 

@@ -195,6 +195,16 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         var answer = await producer.ReceiveOneAsync(Step);
         Assert.False(answer is Terminated, "the router stopped and the producer was never told about its put");
         Assert.True(answer is EnqueueFull or ItemDone { Succeeded: false }, "unexpected answer " + answer);
+        if (answer is ItemDone done)
+        {
+            Assert.Contains("The review journal rejects this event", done.Error); // the storage error's reason
+        }
+
+        // The router goes on: the next put is written and acknowledged, and the refused one is counted.
+        router.Tell(new RemoteEnqueue(epoch, [2], ["\"fine\""], -1, 5), producer.Ref);
+        Assert.Equal(new[] { 2L }, (await producer.ExpectMsgAsync<EnqueueAccepted>(Step)).ItemIds);
+        router.Tell(GetQueueStatus.Instance, producer.Ref);
+        Assert.Equal(1, (await producer.ExpectMsgAsync<DistributedQueueStatus>(Step)).RejectedWrites);
     }
 
     /// FINDING. An item reported failed after <c>max-deliveries</c> losses is told "failed" before that end is written,
