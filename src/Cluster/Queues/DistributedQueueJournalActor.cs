@@ -15,6 +15,12 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
 {
+    /// <summary>The book's last error of an item handed out (a hand-out is counted as a try).</summary>
+    private const string HandOutNote = "handed out";
+
+    /// <summary>A record of this kind is a hand-out.</summary>
+    private static readonly ItemStarted HandOutTag = new(1);
+
     private readonly string _persistenceId;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -33,12 +39,12 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         SnapshotPluginId = storage.Snapshot;
 
         Recover<SnapshotOffer>(offer => DurableCodec.Replay((byte[])offer.Snapshot, _book));
-        Recover<byte[]>(record => DurableCodec.Replay(record, _book));
-        Recover<RecoveryCompleted>(_ => Context.Parent.Tell(new JournalRecovered(_book.NextId, Unfinished())));
+        Recover<byte[]>(Replay);
+        Recover<RecoveryCompleted>(_ => Recovered());
 
         Command<JournalAccept>(HandleAccept);
-        Command<JournalStarted>(started => Write(new ItemStarted(started.Id), _book.Started));
-        Command<JournalFinished>(finished => Write(new ItemCompleted(finished.Id), _book.Completed));
+        Command<JournalStarted>(started => Write(new ItemStarted(started.Id), HandedOut));
+        Command<JournalFinished>(HandleFinished);
         Command<SaveSnapshotSuccess>(SnapshotSaved);
         Command<SaveSnapshotFailure>(failure =>
         {
@@ -64,12 +70,48 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         base.OnRecoveryFailure(reason, message);
     }
 
-    /// <summary>A write the journal refused (a failed one stops the actor anyway): stop, so the router goes with the item it waits for and the producers re-announce it to the next.</summary>
+    /// <summary>
+    /// A write the journal refused (the event was not stored; a failed write stops the actor anyway). A refused
+    /// acceptance is told to the router (<see cref="JournalRejected"/>), which fails that put with the reason and goes on:
+    /// a rejection concerns the event (too large, not serializable), so the next router's journal would refuse it too, and
+    /// stopping made the producer re-announce it for ever, unanswered. Any other refused write (a hand-out, an end) stops
+    /// the journal and so the router, as a failed one: the next router reads the journal back and runs the item again.
+    /// </summary>
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistRejected(cause, @event, sequenceNr);
+        if (@event is byte[] record && DurableCodec.Decode(record) is ItemAccepted accepted)
+        {
+            _log.Error(cause, "Distributed queue journal {0}: the acceptance of item {1} was refused; its put fails with the reason", _persistenceId, accepted.Id);
+            Context.Parent.Tell(new JournalRejected(accepted.Id, $"{cause.GetType().FullName}: {cause.Message}"));
+            return;
+        }
+
+        _log.Error(cause, "Distributed queue journal {0}: a write was refused; the journal stops, and the router with it", _persistenceId);
         Context.Stop(Self);
     }
+
+    /// <summary>
+    /// Applies a record read back. A hand-out (<see cref="ItemStarted"/>, which the durable queue's book does not count:
+    /// it counts failed tries) is counted here (<see cref="HandedOut"/>), so a recovered item knows its delivery count.
+    /// </summary>
+    private void Replay(byte[] record)
+    {
+        if (record.Length > 0 && record[0] == DurableCodec.Tag(HandOutTag))
+        {
+            HandedOut((ItemStarted)DurableCodec.Decode(record));
+            return;
+        }
+
+        DurableCodec.Replay(record, _book);
+    }
+
+    /// <summary>
+    /// An item was handed to a worker: counted in the book as a try (<c>Attempts</c>, which snapshots keep), so the
+    /// router's delivery count (hand-outs + 1), <c>max-deliveries</c> and the results' <c>Deliveries</c> hold across
+    /// router restarts and hand-overs. The record on disk stays an <see cref="ItemStarted"/>.
+    /// </summary>
+    private void HandedOut(ItemStarted started) => _book.Retrying(new ItemRetrying(started.Id, 0, HandOutNote));
 
     /// <summary>An item is acknowledged to its router only in the write's callback: a put is answered after its event is stored.</summary>
     private void HandleAccept(JournalAccept accept)
@@ -79,6 +121,17 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         {
             _book.Accepted(written, accept.Item, hasItem: true);
             router.Tell(new JournalWritten(written.Id));
+        });
+    }
+
+    /// <summary>An item's end is answered to its router only in the write's callback: a failure is reported after its end is stored.</summary>
+    private void HandleFinished(JournalFinished finished)
+    {
+        var router = Sender;
+        Write(new ItemCompleted(finished.Id), written =>
+        {
+            _book.Completed(written);
+            router.Tell(new JournalEnded(written.Id));
         });
     }
 
@@ -108,9 +161,34 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
     }
 
-    /// <summary>The unfinished items, oldest first, with how often each was handed to a worker.</summary>
-    private List<RecoveredItem> Unfinished() =>
-        [.. _book.Snapshot().Items.Where(item => !item.Dead).Select(item => new RecoveredItem(item.Id, item.Attempts, StoredClusterItem.Decode(item.Payload.ToArray())))];
+    /// <summary>
+    /// Hands the router the unfinished items, oldest first, with how often each was handed to a worker. One whose bytes
+    /// cannot be read back (no worker could run it, no producer can be told: its producer is in those bytes) is set aside:
+    /// logged as an error, dead-lettered in the journal with the reason (its bytes kept, never read back again) and
+    /// counted (<see cref="JournalRecovered.Unreadable"/>). Before, its decode threw here and the journal restarted in a
+    /// tight loop while the router waited for ever.
+    /// </summary>
+    private void Recovered()
+    {
+        var items = new List<RecoveredItem>();
+        var unreadable = 0;
+        foreach (var stored in _book.Snapshot().Items.Where(item => !item.Dead))
+        {
+            try
+            {
+                items.Add(new RecoveredItem(stored.Id, stored.Attempts, StoredClusterItem.Decode(stored.Payload.ToArray())));
+            }
+            catch (Exception error)
+            {
+                unreadable++;
+                var reason = $"The stored item cannot be read back: {error.GetType().FullName}: {error.Message}";
+                _log.Error(error, "Distributed queue journal {0}: item {1} cannot be read back; dead-lettered in the journal and not run: {2}", _persistenceId, stored.Id, reason);
+                Write(new ItemDeadLettered(stored.Id, reason), _book.DeadLettered);
+            }
+        }
+
+        Context.Parent.Tell(new JournalRecovered(_book.NextId, items) { Unreadable = unreadable });
+    }
 }
 
 /// <summary>Where a node's durable distributed queues keep their journal: the durability and its plugin ids, ready in the node's system.</summary>
@@ -122,14 +200,24 @@ internal sealed record JournalAccept(long Id, StoredClusterItem Item);
 /// <summary>The journal → the router: item <see cref="Id"/> is stored; its put may be acknowledged.</summary>
 internal sealed record JournalWritten(long Id);
 
+/// <summary>The journal → the router: item <see cref="Id"/>'s acceptance was refused by the journal (<see cref="Reason"/>); it is not stored.</summary>
+internal sealed record JournalRejected(long Id, string Reason);
+
 /// <summary>The router → its journal: item <see cref="Id"/> was handed to a worker.</summary>
 internal sealed record JournalStarted(long Id);
 
-/// <summary>The router → its journal: item <see cref="Id"/> has its result (or was reported failed); it never runs again.</summary>
+/// <summary>The router → its journal: item <see cref="Id"/> has its result (or is to be reported failed); it never runs again. Answered with <see cref="JournalEnded"/>.</summary>
 internal sealed record JournalFinished(long Id);
 
+/// <summary>The journal → the router: item <see cref="Id"/>'s end is stored; a failure held back may be reported.</summary>
+internal sealed record JournalEnded(long Id);
+
 /// <summary>The journal → the router after recovery: the next free id and every unfinished item, oldest first.</summary>
-internal sealed record JournalRecovered(long NextId, IReadOnlyList<RecoveredItem> Items);
+internal sealed record JournalRecovered(long NextId, IReadOnlyList<RecoveredItem> Items)
+{
+    /// <summary>Items that could not be read back: dead-lettered in the journal, not among <see cref="Items"/>.</summary>
+    public int Unreadable { get; init; }
+}
 
 /// <summary>An unfinished item read back from the journal, with how often it was handed to a worker.</summary>
 internal sealed record RecoveredItem(long Id, int Attempts, StoredClusterItem Item);

@@ -38,7 +38,20 @@ public sealed record DistributedQueueMetrics(long Accepted, long Rejected, long 
 /// <param name="Dispatched">Deliveries to workers since this router incarnation started.</param>
 /// <param name="Redelivered">Items put back because their worker's node was lost.</param>
 /// <param name="LostFailed">Items reported failed because they were lost with workers <c>max-deliveries</c> times.</param>
-public sealed record DistributedQueueStatus(string Name, int Queued, int InFlight, int Workers, int WaitingPuts, long Dispatched, long Redelivered, long LostFailed);
+public sealed record DistributedQueueStatus(string Name, int Queued, int InFlight, int Workers, int WaitingPuts, long Dispatched, long Redelivered, long LostFailed)
+{
+    /// <summary>
+    /// Items a durable router's journal held that could not be read back when this incarnation started: set aside
+    /// (dead-lettered in the journal with the reason, logged as an error), not run, no longer unfinished.
+    /// </summary>
+    public long Unreadable { get; init; }
+
+    /// <summary>
+    /// Puts a durable router failed (with the reason, to their producer) because its journal refused to store their item;
+    /// the router goes on serving.
+    /// </summary>
+    public long RejectedWrites { get; init; }
+}
 
 /// <summary>The counters a producer agent keeps, readable from any thread.</summary>
 internal sealed class ProducerCounts

@@ -58,15 +58,21 @@ internal sealed partial class DistributedRouterActor
     }
 
     /// <summary>
-    /// Whether this router knows the item already: waiting for space (it waits on and is answered in its turn) or
-    /// accepted in memory without a result (acknowledged again: the producer may not have heard). A durable router's
-    /// accepted items are known to <see cref="Store"/>, which does the same.
+    /// Whether this router knows the item already: waiting for space (it waits on and is answered in its turn), or
+    /// accepted without a result — in memory, or in a durable router's journal or being written there
+    /// (<see cref="KnownStored"/>) — and acknowledged again (the producer may not have heard). Checked before the bound:
+    /// a put sent again (a restarted producer re-sends every put not yet acknowledged) is never refused for want of space.
     /// </summary>
     private bool Known(IActorRef producer, long itemId)
     {
         if (_waiting.ContainsKey((producer, itemId)))
         {
             return true;
+        }
+
+        if (_storage is not null)
+        {
+            return KnownStored(producer, itemId);
         }
 
         if (!_unfinished.Contains((producer, itemId)))
@@ -89,6 +95,7 @@ internal sealed partial class DistributedRouterActor
         System.Diagnostics.Debug.Assert(_waiting.Count == _waitingPuts.Count, "every waiting put is known by its producer and id");
         System.Diagnostics.Debug.Assert(_storage is not null || _unfinished.Count == _queue.Count + _workers.Values.Count(item => item is not null),
             "a memory router knows exactly its items without a result");
+        System.Diagnostics.Debug.Assert(_storage is null || _ending.Keys.All(_keys.ContainsKey), "an item whose end is being written is still known by its key");
     }
 
     /// <summary>

@@ -103,6 +103,8 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     {
         Receive<RemoteEnqueue>(HandleEnqueue);
         Receive<JournalWritten>(HandleWritten);
+        Receive<JournalEnded>(HandleEnded);
+        Receive<JournalRejected>(HandleRejected);
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
@@ -110,7 +112,11 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<WorkerPull>(HandleWorkerPull);
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
-            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)));
+            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
+        {
+            Unreadable = _unreadable,
+            RejectedWrites = _rejectedWrites,
+        }));
     }
 
     private int Capacity => Math.Max(1, _capacity);
@@ -249,10 +255,9 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
         if (inFlight.Deliveries >= _maxDeliveries)
         {
-            Finished(inFlight);
             _lostFailed++;
-            _log.Warning("Distributed queue {0}: item {1} of {2} was lost with {3} workers; reported failed", _name, inFlight.ItemId, inFlight.Producer.Path, inFlight.Deliveries);
-            inFlight.Producer.Tell(new ItemDone(inFlight.ItemId, inFlight.Deliveries, false, null,
+            _log.Warning("Distributed queue {0}: item {1} of {2} was lost with {3} workers; reported failed (a durable router: once its end is written)", _name, inFlight.ItemId, inFlight.Producer.Path, inFlight.Deliveries);
+            Finished(inFlight, new ItemDone(inFlight.ItemId, inFlight.Deliveries, false, null,
                 $"The item was lost with the worker's node {inFlight.Deliveries} time(s) (max-deliveries = {_maxDeliveries})", message.ActorRef.Path.Address.ToString()));
             return;
         }

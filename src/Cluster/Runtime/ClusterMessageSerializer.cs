@@ -189,7 +189,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 break;
             case DistributedQueueStatus m:
                 w.Write(m.Name); w.Write(m.Queued); w.Write(m.InFlight); w.Write(m.Workers); w.Write(m.WaitingPuts);
-                w.Write(m.Dispatched); w.Write(m.Redelivered); w.Write(m.LostFailed);
+                w.Write(m.Dispatched); w.Write(m.Redelivered); w.Write(m.LostFailed); w.Write(m.Unreadable); w.Write(m.RejectedWrites);
                 break;
             default:
                 throw new ArgumentException($"{nameof(ClusterMessageSerializer)} cannot serialize {message.GetType()}", nameof(message));
@@ -235,7 +235,11 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         "DI" => new DispatchItem(r.ReadInt64(), new ItemEnvelope(ResolveRef(r.ReadString()), r.ReadInt64(), r.ReadString(), r.ReadInt32()) { Trace = ItemTrace.Read(r) }),
         "ID" => new ItemDone(r.ReadInt64(), r.ReadInt32(), r.ReadBoolean(), ReadNullableString(r), ReadNullableString(r), r.ReadString()),
         "QS" => GetQueueStatus.Instance,
-        "QT" => new DistributedQueueStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64()),
+        "QT" => new DistributedQueueStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64())
+        {
+            Unreadable = r.ReadInt64(),
+            RejectedWrites = r.ReadInt64(),
+        },
         _ => throw new System.Runtime.Serialization.SerializationException($"{nameof(ClusterMessageSerializer)} does not know the manifest '{manifest}'"),
     };
 

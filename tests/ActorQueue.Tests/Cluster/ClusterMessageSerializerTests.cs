@@ -30,7 +30,7 @@ public sealed class ClusterMessageSerializerTests
             new DispatchItem(5, new ItemEnvelope(someRef, 3, "12", 2)),
             new ItemDone(3, 2, false, null, "InvalidOperationException: bad", node.ToString()),
             new ItemDone(4, 1, true, "\"ok\"", null, node.ToString()),
-            GetQueueStatus.Instance, new DistributedQueueStatus("jobs", 1, 2, 3, 4, 5, 6, 7),
+            GetQueueStatus.Instance, new DistributedQueueStatus("jobs", 1, 2, 3, 4, 5, 6, 7) { Unreadable = 8, RejectedWrites = 9 },
             new LimiterEnvelope("llm", 3, 10, new RemoteAcquire(7, 9, "agent") { Permits = 2, Priority = -3, MayWait = false }) { WhenFull = QueueFullMode.EvictLowestPriorityNewest },
             new LimiterAnnounce(42, node, [1, 2], [3], ["src"]) { HeldPermits = [2, 1], PendingPermits = [3], PendingPriorities = [5], PendingMayWait = [false], Limit = new LimitChanged(4, 6, null) },
             new RemoteRejected(1, 2, 1, 0) { Kind = PermitRejectionKind.ExceedsLimit, Requested = 3, Limit = 2 },
