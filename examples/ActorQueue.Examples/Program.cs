@@ -30,7 +30,7 @@ public sealed class Fetcher(ActorQueueRegistry registry, ILogger<Fetcher> log) :
         for (var i = 1; i <= 3 && !stoppingToken.IsCancellationRequested; i++)
         {
             var uri = new Uri($"https://example.org/{i}");
-            if (!await queue.PutAsync(uri, stoppingToken))        // false: still full after PutTimeout, or stopping
+            if (!await queue.PutAsync(uri, stoppingToken))        // false: still full after PutTimeout (stopping: it throws)
             {
                 throw new InvalidOperationException($"'fetch' refused {uri} ({queue.Status}); it was not queued");
             }

@@ -111,7 +111,11 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
             // the stop is looked for (a full fence, as StopAsync's exchange is), so either the stop lists it or this sees the stop.
             if (Interlocked.CompareExchange(ref _stopping, null, null) is not null)
             {
-                queue.Dispose(); // without waiting; the stop may dispose it too
+                if (ReferenceEquals(queue, made))
+                {
+                    queue.Dispose(); // without waiting; another caller's queue is its caller's to dispose (or the stop's)
+                }
+
                 ObjectDisposedException.ThrowIf(true, this);
             }
         }
@@ -140,7 +144,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
             return first;
         }
 
-        stop.RunSynchronously();
+        stop.RunSynchronously(TaskScheduler.Default); // inline on this thread (a custom current scheduler could queue it and wait)
         return stopping;
     }
 
@@ -159,9 +163,23 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         }
     }
 
-    /// <summary>Stops the queues and disposes them and the limiters (as <see cref="StopAsync"/> without a deadline).</summary>
-    /// <returns>A task that completes when everything has stopped (the first stop's task, when one is under way).</returns>
-    public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
+    /// <summary>
+    /// Stops the queues and disposes them and the limiters (as <see cref="StopAsync"/> without a deadline). A stop that
+    /// failed is logged (category <c>ActorQueue.Hosting</c>), not thrown: <see cref="StopAsync"/> already threw it to the
+    /// host, and a container whose disposal throws leaves the services made before this one undisposed.
+    /// </summary>
+    /// <returns>A task that completes when everything has stopped (the first stop's, when one is under way).</returns>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception error)
+        {
+            LogStopFailure(error);
+        }
+    }
 
     /// <summary>
     /// Starts stopping the queues and disposing them and the limiters (as <see cref="DisposeAsync"/>) without waiting
@@ -171,9 +189,11 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// </summary>
     public void Dispose() =>
         StopAsync(CancellationToken.None).ContinueWith(
-            static (stop, log) => ((ILogger)log!).LogError(stop.Exception, "ActorQueue's registry failed to stop its queues and limiters"),
-            _loggerFactory.CreateLogger("ActorQueue.Hosting"), CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            static (stop, registry) => ((ActorQueueRegistry)registry!).LogStopFailure(stop.Exception!),
+            this, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    private void LogStopFailure(Exception error) =>
+        _loggerFactory.CreateLogger("ActorQueue.Hosting").LogError(error, "ActorQueue's registry failed to stop its queues and limiters");
 
     /// <summary>The configuration path of a section of the options (<c>ActorQueue:Limiters</c>, or the path they were read from).</summary>
     private string Section(string section) => _options.ConfigurationPath is { Length: > 0 } path ? $"{path}:{section}" : section;

@@ -50,7 +50,7 @@ internal static class RunCommand
 
             if (output is not null && IsFile(output, stderrFile))
             {
-                return Usage.Fail(errors, $"{option} '{output}' is standard error, where the jobs' errors and this command's log go: writing it there is not supported; give a FILE of its own");
+                return Usage.Fail(errors, $"{option} '{output}' is the file on standard error, where the jobs' errors and this command's log go: writing it there too would overwrite them; give a FILE of its own");
             }
         }
 

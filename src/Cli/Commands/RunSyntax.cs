@@ -143,7 +143,7 @@ internal sealed class RunSyntax
         if (options.JobLog is "-" || options.LogFile is "-")
         {
             // GNU parallel's --joblog - writes to stdout, among the jobs' output; a file named '-' would surprise everyone.
-            throw new UsageException($"{(options.JobLog is "-" ? "--joblog" : "--log")} '-': writing it to standard output is not supported; give a FILE (or /dev/stderr)");
+            throw new UsageException($"{(options.JobLog is "-" ? "--joblog" : "--log")} '-': writing it to standard output is not supported; give a FILE (or /dev/stderr, unless standard error is a file)");
         }
 
         if (options.Resume && options.JobLog is null)

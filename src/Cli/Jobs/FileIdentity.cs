@@ -34,10 +34,17 @@ internal static class FileIdentity
     public static (ulong Device, ulong Inode)? OfStandardOutput() => OfDescriptor("/proc/self/fd/1", out _);
 
     /// <summary>
-    /// The file or pipe on standard error, as <see cref="OfStandardOutput"/> tells it: the jobs' errors and this command's
-    /// log go there, and a joblog opened there again would overwrite them.
+    /// The regular file on standard error: the jobs' errors and this command's log go there, and a joblog or log opened
+    /// there again would truncate them and write at an offset of its own. <c>null</c> for a pipe too (unlike
+    /// <see cref="OfStandardOutput"/>): what is written to a pipe only interleaves with the log, and <c>--log /dev/stderr</c>
+    /// into a container's or CI's log pipe is a common setup (re-read: refusing pipes refused the advice of the
+    /// <c>--joblog -</c> error itself).
     /// </summary>
-    public static (ulong Device, ulong Inode)? OfStandardError() => OfDescriptor("/proc/self/fd/2", out _);
+    public static (ulong Device, ulong Inode)? OfStandardError()
+    {
+        var file = OfDescriptor("/proc/self/fd/2", out var isPipe);
+        return isPipe ? null : file;
+    }
 
     /// <summary>
     /// Whether standard input was closed when this process started (<c>run - &lt;&amp;-</c>). Then fd 0 is no input at

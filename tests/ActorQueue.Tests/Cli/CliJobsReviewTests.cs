@@ -300,6 +300,24 @@ public sealed class CliJobsReviewTests : IDisposable
     }
 
     /// <summary>
+    /// The <c>--joblog -</c> usage error advises <c>/dev/stderr</c>, and following it works while stderr is a pipe (CI,
+    /// <c>2&gt;&amp;1 | tee</c>, a container's log): only a regular file on stderr is refused. Failed before (re-read of the
+    /// stderr check, helper 79): the check refused stderr's pipe too, so the tool's own advice was a usage error.
+    /// </summary>
+    [Fact]
+    public async Task The_alternative_the_joblog_dash_error_suggests_is_accepted_on_a_pipe()
+    {
+        var dash = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-q", "--joblog", "-", "echo {}", ":::", "a");
+        Assert.Equal(255, dash.ExitCode);
+        Assert.Contains("/dev/stderr", dash.Errors, StringComparison.Ordinal);
+
+        var followed = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-q", "--joblog", "/dev/stderr", "echo {}", ":::", "a");
+
+        Assert.True(followed.ExitCode == 0, $"--joblog /dev/stderr onto a pipe: exit {followed.ExitCode}: {followed.Errors}");
+        Assert.Contains("echo a", followed.Errors, StringComparison.Ordinal); // the joblog record, on stderr's pipe
+    }
+
+    /// <summary>
     /// A <c>:::</c> argument (or any argument) holding bytes that are not UTF-8 is a usage error naming it, as such a
     /// line of a job file or <c>::::</c> file fails. Failed before: <c>run 'printf %s {}' ::: $'caf\xe9'</c> passed
     /// "caf" + U+FFFD (ef bf bd) to the shell and exited 0, as the .NET host decodes argv leniently before Main; the raw
