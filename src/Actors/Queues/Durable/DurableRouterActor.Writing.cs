@@ -192,10 +192,28 @@ internal sealed partial class DurableRouterActor<T>
         Next();
     }
 
-    /// <summary>The puts in the outbox and in the write in flight fail with <paramref name="error"/> (the router stops).</summary>
-    private void FailUnwritten(Exception error)
+    /// <summary>
+    /// The router stops with events unwritten: those in the outbox were never written (their callers get
+    /// <paramref name="error"/>); those of the write in flight may have been (<paramref name="unknown"/>). A drain whose
+    /// removals were in flight hands its items back all the same: told it failed while its removals were stored, its
+    /// items would be neither handed back nor queued (lost); handed back while they were not, they run again when the
+    /// queue is opened again (at least once, as after a crash).
+    /// </summary>
+    private void FailUnwritten(Exception error, Exception unknown)
     {
-        foreach (var outgoing in _inFlight.Concat(_outbox))
+        foreach (var outgoing in _inFlight)
+        {
+            if (outgoing.Message is ItemRemoved { Reason: RemovalReason.Drained })
+            {
+                outgoing.Answer?.Invoke(); // the drain's last removal carries its answer
+            }
+            else
+            {
+                outgoing.Refused?.Invoke(unknown);
+            }
+        }
+
+        foreach (var outgoing in _outbox)
         {
             outgoing.Refused?.Invoke(error);
         }

@@ -126,9 +126,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <inheritdoc />
     protected override void PostStop()
     {
-        // A journal that failed stops this actor: every put still being written learns it was not stored.
+        // A journal that failed, or the actor system terminating, stops this actor: every put still waiting for its write
+        // learns it was not stored, and one whose write was under way that it may have been (Akka cannot tell).
         var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' stopped before the item was stored");
-        FailUnwritten(error);
+        FailUnwritten(error, new QueueStorageException(
+            $"Durable queue '{_telemetry.QueueName}' stopped while the item's write was under way: it may have been stored, and then runs when the queue is opened again"));
         _writing.Clear();
         _recovered.TrySetException(error);
         RefuseWaiting(QueueStatus.Stopped, QueueErrors.Disposed());

@@ -114,6 +114,35 @@ public class DurableDrainInFlightTests : ActorQueueTestKit
         }
     }
 
+    /// <summary>
+    /// The actor system terminates while a drain's removals are at the journal: the drain hands its items back (should
+    /// the removals not have been stored, the items run again when the queue is opened: at least once). Failed before
+    /// (re-read, helper 79): the drain failed with "stopped before the item was stored" although its removals may have
+    /// been, and then its items were neither handed back nor queued.
+    /// </summary>
+    [Fact]
+    public async Task A_drain_whose_write_is_under_way_when_the_system_terminates_hands_its_items_back()
+    {
+        var system = WriteGatedJournal.System("drain-then-terminate");
+        try
+        {
+            await using var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, "drain-then-terminate", system: system);
+            await PutThreeAndStopAsync(queue);
+
+            WriteGatedJournal.Close();
+            var drain = queue.DrainAsync();
+            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound);
+            await system.Terminate().WaitAsync(Bound);
+
+            Assert.Equal([1, 2, 3], await drain.WaitAsync(Bound));
+        }
+        finally
+        {
+            WriteGatedJournal.Open.TrySetResult();
+            await system.Terminate();
+        }
+    }
+
     /// <summary>One worker that records the items it runs, in order.</summary>
     private static async Task<ConcurrentQueue<int>> RecordingWorkerAsync(BoundedQueue<int> queue)
     {
