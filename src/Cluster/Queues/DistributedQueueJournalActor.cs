@@ -15,18 +15,15 @@ namespace ActorQueue.Cluster;
 /// </summary>
 internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
 {
-    /// <summary>The book's last error of an item handed out (a hand-out is counted as a try).</summary>
-    private const string HandOutNote = "handed out";
-
-    /// <summary>A record of this kind is a hand-out.</summary>
-    private static readonly ItemStarted HandOutTag = new(1);
-
     private readonly string _persistenceId;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    /// <summary>Every accepted item not finished yet, as written.</summary>
-    private readonly DurableBook<StoredClusterItem> _book = new();
+    /// <summary>
+    /// Every accepted item not finished yet, as written; its hand-outs count as tries (<c>countsStarts</c>), so a recovered
+    /// item's delivery is hand-outs + 1 (<c>max-deliveries</c>, <c>ItemResult.Deliveries</c>).
+    /// </summary>
+    private readonly DurableBook<StoredClusterItem> _book = new(countsStarts: true);
 
     /// <summary>When the book is snapshotted.</summary>
     private readonly SnapshotCadence _snapshots;
@@ -39,11 +36,11 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         SnapshotPluginId = storage.Snapshot;
 
         Recover<SnapshotOffer>(offer => DurableCodec.Replay((byte[])offer.Snapshot, _book));
-        Recover<byte[]>(Replay);
+        Recover<byte[]>(record => DurableCodec.Replay(record, _book));
         Recover<RecoveryCompleted>(_ => Recovered());
 
         Command<JournalAccept>(HandleAccept);
-        Command<JournalStarted>(started => Write(new ItemStarted(started.Id), HandedOut));
+        Command<JournalStarted>(started => Write(new ItemStarted(started.Id), _book.Started));
         Command<JournalFinished>(HandleFinished);
         Command<SaveSnapshotSuccess>(SnapshotSaved);
         Command<SaveSnapshotFailure>(failure =>
@@ -90,28 +87,6 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         _log.Error(cause, "Distributed queue journal {0}: a write was refused; the journal stops, and the router with it", _persistenceId);
         Context.Stop(Self);
     }
-
-    /// <summary>
-    /// Applies a record read back. A hand-out (<see cref="ItemStarted"/>, which the durable queue's book does not count:
-    /// it counts failed tries) is counted here (<see cref="HandedOut"/>), so a recovered item knows its delivery count.
-    /// </summary>
-    private void Replay(byte[] record)
-    {
-        if (record.Length > 0 && record[0] == DurableCodec.Tag(HandOutTag))
-        {
-            HandedOut((ItemStarted)DurableCodec.Decode(record));
-            return;
-        }
-
-        DurableCodec.Replay(record, _book);
-    }
-
-    /// <summary>
-    /// An item was handed to a worker: counted in the book as a try (<c>Attempts</c>, which snapshots keep), so the
-    /// router's delivery count (hand-outs + 1), <c>max-deliveries</c> and the results' <c>Deliveries</c> hold across
-    /// router restarts and hand-overs. The record on disk stays an <see cref="ItemStarted"/>.
-    /// </summary>
-    private void HandedOut(ItemStarted started) => _book.Retrying(new ItemRetrying(started.Id, 0, HandOutNote));
 
     /// <summary>An item is acknowledged to its router only in the write's callback: a put is answered after its event is stored.</summary>
     private void HandleAccept(JournalAccept accept)

@@ -112,11 +112,7 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
             DurableCodec.Encode(new ItemAccepted(2, 0, 0, StoredClusterItem.Encode(new StoredClusterItem("akka://nowhere@127.0.0.1:1/system/p#1", 7, "\"good\"", null)))));
 
         var router = StartRouter(name, capacity: 5);
-        var asker = Kit.CreateTestProbe();
-        asker.Watch(router);
-        router.Tell(GetQueueStatus.Instance, asker.Ref);
-
-        var answer = await asker.ReceiveOneAsync(Step);
+        var answer = await AskStatusWatchingAsync(router);
         Assert.NotNull(answer); // null: neither an answer nor a termination (the journal restarts in a loop)
         Assert.False(answer is Terminated, "the router stopped on an unreadable stored item instead of serving");
         var status = Assert.IsType<DistributedQueueStatus>(answer);
@@ -275,16 +271,20 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         var item = StoredClusterItem.Encode(new StoredClusterItem("akka://nowhere@127.0.0.1:1/system/p#1", 7, "\"seven\"", null));
         await SeedAsync(name, DurableCodec.Encode(new ItemAccepted(1, 0, 0, item)), DurableCodec.Encode(new ItemAccepted(2, 0, 0, item)));
 
-        var router = StartRouter(name, capacity: 5);
-        var asker = Kit.CreateTestProbe();
-        asker.Watch(router);
-        router.Tell(GetQueueStatus.Instance, asker.Ref);
-
-        var answer = await asker.ReceiveOneAsync(Step);
+        var answer = await AskStatusWatchingAsync(StartRouter(name, capacity: 5));
         Assert.NotNull(answer); // null: neither an answer nor a termination (the router restarts in a loop)
         var status = Assert.IsType<DistributedQueueStatus>(answer);
         Assert.Equal(1, status.Queued);
         await Poll.UntilAsync(() => ReviewJournal.Events >= 3, Step, "the second record is ended"); // 2 seeded + its end
+    }
+
+    /// <summary>The router's status, or its <see cref="Terminated"/>, or <c>null</c> when neither came within a step (a restart loop).</summary>
+    private async Task<object?> AskStatusWatchingAsync(IActorRef router)
+    {
+        var asker = Kit.CreateTestProbe();
+        asker.Watch(router);
+        router.Tell(GetQueueStatus.Instance, asker.Ref);
+        return await asker.ReceiveOneAsync(Step);
     }
 
     private IActorRef StartRouter(string name, int capacity, int maxDeliveries = 3) =>

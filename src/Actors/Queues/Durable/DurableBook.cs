@@ -83,10 +83,28 @@ internal sealed partial class DurableBook<T>
     public void Accepted(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload) => Add(new Entry(id, priority, dueTicks, payload));
 
     /// <summary>
-    /// Counts nothing: a try is counted when it ends in an error (<see cref="Retrying"/>, <see cref="DeadLettered"/>),
-    /// so a try cut short by a crash spends none and starts need not be journaled. Kept for journals written with starts.
+    /// A book that counts every hand-out as a try (<see cref="Started"/>): the distributed queue's journal, whose
+    /// delivery count is hand-outs + 1 across router restarts and hand-overs. The local durable queue's does not.
     /// </summary>
-    public void Started(ItemStarted e) => Debug.Assert(e.Id > 0, "item ids start at 1");
+    /// <param name="countsStarts">Whether <see cref="Started"/> counts a try.</param>
+    public DurableBook(bool countsStarts = false) => _countsStarts = countsStarts;
+
+    private readonly bool _countsStarts;
+
+    /// <summary>
+    /// A hand-out. The local durable queue's book counts nothing here: a try is counted when it ends in an error
+    /// (<see cref="Retrying"/>, <see cref="DeadLettered"/>), so a try cut short by a crash spends none and starts need
+    /// not be journaled (kept for journals written with starts). A book that <c>countsStarts</c> counts it in
+    /// <c>Attempts</c>, which snapshots keep.
+    /// </summary>
+    public void Started(ItemStarted e)
+    {
+        Debug.Assert(e.Id > 0, "item ids start at 1");
+        if (_countsStarts && _entries.TryGetValue(e.Id, out var entry))
+        {
+            entry.Attempts++;
+        }
+    }
 
     public void Completed(ItemCompleted e) => Completed(e.Id);
 

@@ -181,6 +181,27 @@ public class DurableBookTests
         Assert.Null(book.BrokenInvariant());
     }
 
+    /// <summary>
+    /// The distributed queue's journal book counts every hand-out as a try (its delivery count is hand-outs + 1), in a
+    /// snapshot too; the local queue's book counts only failed tries.
+    /// </summary>
+    [Fact]
+    public void A_book_that_counts_starts_counts_each_hand_out_and_the_local_book_does_not()
+    {
+        var counting = new DurableBook<string>(countsStarts: true);
+        var local = new DurableBook<string>();
+        foreach (var book in new[] { counting, local })
+        {
+            book.Apply(Accepted(1));
+            book.Apply(new ItemStarted(1));
+            book.Apply(new ItemStarted(1));
+        }
+
+        Assert.Equal(2, Assert.Single(counting.Snapshot().Items).Attempts);
+        Assert.Equal(0, Assert.Single(local.Snapshot().Items).Attempts);
+        Assert.Null(counting.BrokenInvariant());
+    }
+
     [Theory]
     [InlineData(1, 10)]
     [InlineData(2, 20)]
