@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using ActorQueue.Primitives.Coordination;
 using Akka.Actor;
@@ -17,13 +16,6 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     private readonly CapacityState _state = new();
     private readonly FlowIdentity _identity;
 
-    /// <summary>
-    /// Flow tokens with an acquire under way, and how many. A flow keeps its token while it waits as well as while it
-    /// holds, so its second acquire meets the coordinator's "already holds or waits" check instead of borrowing as
-    /// someone new; once its acquires have settled (cancelled or failed), its next acquire takes a fresh token.
-    /// </summary>
-    private readonly ConcurrentDictionary<object, int> _asking = new(ReferenceEqualityComparer.Instance);
-
     /// <summary>Creates a limiter with <paramref name="totalTokens"/> tokens.</summary>
     /// <param name="totalTokens">How many tokens: a whole number from 1 to <see cref="int.MaxValue"/>, or <see cref="double.PositiveInfinity"/>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
@@ -31,7 +23,10 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     public AsyncCapacityLimiter(double totalTokens, ActorSystem? system = null)
     {
         _state.Total = ValidateTokens(totalTokens, nameof(totalTokens));
-        _identity = new FlowIdentity(token => _state.Holders.ContainsKey(token) || _asking.ContainsKey(token));
+        // A flow keeps its token while it waits as well as while it holds (FlowIdentity counts its waiters), so its
+        // second acquire meets the coordinator's "already holds or waits" check instead of borrowing as someone new;
+        // once its acquires are answered (cancelled or failed), its next acquire takes a fresh token.
+        _identity = new FlowIdentity(token => _state.Holders.ContainsKey(token));
         _handle = new CoordinatorHandle(system, CapacityLimiterCoordinator.Props(totalTokens, _state), "capacity-limiter", _identity);
     }
 
@@ -69,7 +64,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <returns>A task that completes once the token is held.</returns>
     /// <exception cref="InvalidOperationException">The calling flow already holds or waits for a token.</exception>
     public Task AcquireAsync(CancellationToken cancellationToken = default) =>
-        AcquireForFlowAsync(_identity.ForAcquire(), cancellationToken);
+        AcquireOnBehalfOfAsync(_identity.ForAcquire(), cancellationToken);
 
     /// <summary>Gives back the calling flow's token.</summary>
     /// <exception cref="InvalidOperationException">The calling flow holds no token.</exception>
@@ -116,7 +111,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     public ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
     {
         var borrower = _identity.ForAcquire();
-        var acquire = AcquireForFlowAsync(borrower, cancellationToken);
+        var acquire = AcquireOnBehalfOfAsync(borrower, cancellationToken);
         return ScopeAsync(acquire, borrower);
 
         async ValueTask<IAsyncDisposable> ScopeAsync(Task acquired, object holder)
@@ -132,53 +127,6 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <summary>Stops the coordinator and waits until it has stopped.</summary>
     /// <returns>A task that completes when the coordinator has stopped.</returns>
     public ValueTask DisposeAsync() => _handle.DisposeAsync();
-
-    /// <summary>
-    /// Takes a token for the calling flow's <paramref name="token"/>, which counts as asking until the acquire has
-    /// settled: the count is down again before the returned task completes, so a flow whose wait was cancelled asks
-    /// again with a fresh token.
-    /// </summary>
-    private Task AcquireForFlowAsync(object token, CancellationToken cancellationToken)
-    {
-        _asking.AddOrUpdate(token, 1, static (_, count) => count + 1);
-        Task acquire;
-        try
-        {
-            acquire = AcquireOnBehalfOfAsync(token, cancellationToken);
-        }
-        catch
-        {
-            Settled(token);
-            throw;
-        }
-
-        return SettleAsync(acquire, token);
-
-        async Task SettleAsync(Task acquired, object asking)
-        {
-            try
-            {
-                await acquired.ConfigureAwait(false);
-            }
-            finally
-            {
-                Settled(asking);
-            }
-        }
-    }
-
-    /// <summary>One acquire with <paramref name="token"/> has settled; the last one takes the token out.</summary>
-    private void Settled(object token)
-    {
-        while (true)
-        {
-            var count = _asking[token];
-            if (count == 1 ? _asking.TryRemove(KeyValuePair.Create(token, 1)) : _asking.TryUpdate(token, count - 1, count))
-            {
-                return;
-            }
-        }
-    }
 
     // Borrowers are counted in an int, so a finite total beyond int.MaxValue could never be reached: only infinity means no limit.
     private static double ValidateTokens(double value, string parameterName) =>

@@ -76,13 +76,13 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
         // Announced: a wait, in the published line without a message if there is one, else in the coordinator's FIFO;
         // or a holder's reentry, which is the coordinator's.
         var reentry = State.IsHeldBy(owner);
-        var waiter = new LockWaiter(Coordinator, owner) { Reentry = reentry };
+        var waiter = new LockWaiter(Coordinator, owner);
         if (!reentry && State.TryJoinLine(waiter))
         {
             return waiter.WaitAsTaskAsync(cancellationToken);
         }
 
-        State.Sending(reentry);
+        State.Sending();
         return _handle.Send(waiter, cancellationToken);
     }
 
@@ -100,13 +100,11 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
         {
             // The last level: the flow forgets the lock; it frees it itself unless someone waits, hands it to the
             // head the coordinator published, or else tells the coordinator, which frees it and hands it on (the
-            // mirror already counted the other levels). It keeps its identity while a reentry of its own may still be
-            // on its way: handled after this release, it is granted as a fresh hold to that identity, and the flow
-            // must carry it to release (review 72: forgotten, the flow held a lock it could not release).
-            if (!State.ReentriesInFlight)
-            {
-                _identity.Forget(owner);
-            }
+            // mirror already counted the other levels). It keeps its identity while a reentry of its own is
+            // unanswered: handled after this release, it is granted as a fresh hold to that identity, and the flow
+            // must carry it to release (review 72: forgotten, the flow held a lock it could not release). Forget
+            // decides before the coordinator hears of this release, so that grant cannot come first.
+            _identity.Forget(owner);
 
             if (!State.TryPassOn(owner))
             {

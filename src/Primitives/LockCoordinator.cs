@@ -116,7 +116,7 @@ internal sealed class LockCoordinator : CoordinatorActor
     /// <summary>A flow's waiter arrived (the line, if any, was taken back at the start of this message).</summary>
     private void Arrive(PrimitiveWaiter waiter)
     {
-        _state.Arrived(waiter is LockWaiter { Reentry: true });
+        _state.Arrived();
         Offer(waiter);
     }
 

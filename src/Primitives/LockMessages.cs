@@ -18,9 +18,6 @@ internal sealed class LockWaiter(Akka.Actor.IActorRef coordinator, object owner)
     /// <summary>The lock whose releaser hands this waiter the lock; <c>null</c> while the coordinator's gate serves it.</summary>
     private LockState? _handedBy;
 
-    /// <summary>Sent by the holder's flow (a reentry), counted in <see cref="LockState.ReentriesInFlight"/> until it arrives.</summary>
-    public bool Reentry { get; init; }
-
     /// <summary>A releaser that took this waiter as the published head grants it the lock.</summary>
     /// <returns><c>false</c> when it was cancelled first: it takes nothing and the releaser still holds the lock.</returns>
     public bool TryTakeHandOff(LockState state)

@@ -21,13 +21,6 @@ internal sealed partial class LockState
     /// <summary>Flows' waiters sent to the coordinator and not yet arrived.</summary>
     private int _sending;
 
-    /// <summary>
-    /// Of those, holders' reentries: a flow that releases its last level while one of its reentries is on its way keeps
-    /// its identity (<see cref="ReentriesInFlight"/>), since that acquire, handled after the release, is granted as a
-    /// fresh hold to the same identity, which the flow must still carry to release it.
-    /// </summary>
-    private int _reentriesSending;
-
     /// <summary>What the coordinator put in the slot at the end of its last message; the coordinator's only.</summary>
     private LockWaiter? _published;
 
@@ -85,33 +78,10 @@ internal sealed partial class LockState
         Volatile.Read(ref _sending) == 0 && _line is { } line && line.TryJoin(waiter);
 
     /// <summary>A flow is about to send its waiter to the coordinator: no flow joins a line until it has arrived.</summary>
-    /// <param name="reentry">Whether the flow holds the lock (a reentry), counted until it arrives too.</param>
-    public void Sending(bool reentry = false)
-    {
-        if (reentry)
-        {
-            Interlocked.Increment(ref _reentriesSending);
-        }
-
-        Interlocked.Increment(ref _sending);
-    }
+    public void Sending() => Interlocked.Increment(ref _sending);
 
     /// <summary>Coordinator: a flow's waiter arrived (after the line, if any, was taken back).</summary>
-    /// <param name="reentry">Whether it was counted as a reentry when sent.</param>
-    public void Arrived(bool reentry = false)
-    {
-        Interlocked.Decrement(ref _sending);
-        if (reentry)
-        {
-            Interlocked.Decrement(ref _reentriesSending);
-        }
-    }
-
-    /// <summary>
-    /// Whether a holder's reentry is on its way to the coordinator. Read by a flow at its last release: one of its own
-    /// may be (the only holder sends reentries); a count left by an earlier holder only keeps an identity entry a while.
-    /// </summary>
-    public bool ReentriesInFlight => Volatile.Read(ref _reentriesSending) > 0;
+    public void Arrived() => Interlocked.Decrement(ref _sending);
 
     /// <summary>Waiters in the published line nobody has served yet (for diagnostics: a walk of the line).</summary>
     public int InLine => _line?.Count ?? 0;

@@ -70,6 +70,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         }
 
         _result = ResultOf(grant);
+        OnAnswered();
         Signal();
         return true;
     }
@@ -79,6 +80,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     {
         if (TryComplete())
         {
+            OnAnswered();
             SetError(error);
         }
     }
@@ -92,6 +94,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
             return false;
         }
 
+        OnAnswered();
         SetError(new TaskCanceledException(null, null, cancellationToken));
         return true;
     }
@@ -175,6 +178,14 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
 
     /// <summary>The failure for a waiter that reached an actor already stopped.</summary>
     public abstract void Undelivered();
+
+    /// <summary>
+    /// The one answer (grant, failure or cancellation) has been decided and, for a grant, its result written; called
+    /// once, by whoever answered, before the awaiting caller can resume.
+    /// </summary>
+    protected virtual void OnAnswered()
+    {
+    }
 
     /// <summary>What the caller gets for <paramref name="grant"/>.</summary>
     protected abstract TResult ResultOf(in PermitGrant grant);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -70,8 +71,10 @@ internal sealed class Releaser(Action release) : IAsyncDisposable, IDisposable
 
 /// <summary>
 /// Who "the current flow" is for one primitive. A flow gets a token on its first acquire and keeps it while it
-/// holds the primitive, so nested acquires in that flow are recognised; tasks the flow starts while holding share
-/// the token (the forked-task caveat of async reentrancy). A flow that no longer holds gets a fresh token on its
+/// holds the primitive or has an acquire of its own under way (one of its waiters not yet answered,
+/// <see cref="FlowToken.IsAsking"/>), so nested acquires in that flow are recognised and an acquire granted after the
+/// flow's last release is granted to an identity the flow still carries; tasks the flow starts meanwhile share the
+/// token (the forked-task caveat of async reentrancy). A flow that neither holds nor asks gets a fresh token on its
 /// next acquire, so tasks forked earlier do not pass as the holder.
 /// </summary>
 /// <remarks>
@@ -88,14 +91,14 @@ internal sealed class FlowIdentity(Func<object, bool> holds)
     public object? Current => _token.Value;
 
     /// <summary>
-    /// The token to acquire with: the flow's own while the primitive's <c>holds</c> check says it still holds (the
-    /// capacity limiter's also counts an acquire still under way), else a fresh one. Call synchronously from the
-    /// caller's flow.
+    /// The token to acquire with: the flow's own while it asks (read first: a waiter's grant writes the holder before
+    /// the ask is answered) or the primitive's <c>holds</c> check says it still holds, else a fresh one. Call
+    /// synchronously from the caller's flow.
     /// </summary>
     public object ForAcquire()
     {
         var token = _token.Value;
-        if (token is null || !holds(token))
+        if (token is null || !(token.IsAsking || holds(token)))
         {
             token = new FlowToken();
             _token.Value = token;
@@ -106,23 +109,47 @@ internal sealed class FlowIdentity(Func<object, bool> holds)
 
     /// <summary>
     /// Takes the calling flow's entry out once it no longer holds through <paramref name="token"/> (its last release),
-    /// or whatever entry it has when <paramref name="token"/> is <c>null</c> (disposal). Call synchronously from the
-    /// caller's flow.
+    /// unless an acquire of its own is still under way: answered after this release, it may be granted to the token,
+    /// which the flow must then carry to release (a lock's reentry sent just before the last release). With
+    /// <paramref name="token"/> <c>null</c> (disposal), takes out whatever entry the flow has. Call synchronously
+    /// from the caller's flow, after the release has been claimed.
     /// </summary>
     public void Forget(object? token = null)
     {
         var current = _token.Value;
-        if (current is not null && (token is null || ReferenceEquals(current, token)))
+        if (current is not null && (token is null || (ReferenceEquals(current, token) && !current.IsAsking)))
         {
             _token.Value = null;
         }
     }
+}
 
-    private sealed class FlowToken
+/// <summary>
+/// A flow's identity for one primitive (<see cref="FlowIdentity"/>), and how many of its acquires are under way: a
+/// <see cref="PrimitiveWaiter"/> made for the token counts one until it is answered (granted, failed or cancelled;
+/// counted down before the caller can resume).
+/// </summary>
+internal sealed class FlowToken
+{
+    private static long _next;
+    private readonly long _id = Interlocked.Increment(ref _next);
+
+    /// <summary>Waiters made for this token and not yet answered.</summary>
+    private int _asking;
+
+    /// <summary>Whether an acquire with this token is under way.</summary>
+    public bool IsAsking => Volatile.Read(ref _asking) > 0;
+
+    /// <summary>A waiter was made for this token, before it is sent or joins a line.</summary>
+    public void Ask() => Interlocked.Increment(ref _asking);
+
+    /// <summary>A waiter made for this token was answered.</summary>
+    public void Answered()
     {
-        private static long _next;
-        private readonly long _id = Interlocked.Increment(ref _next);
-
-        public override string ToString() => $"flow-{_id}";
+        var left = Interlocked.Decrement(ref _asking);
+        Debug.Assert(left >= 0, "each waiter made for a token is answered once");
     }
+
+    /// <inheritdoc />
+    public override string ToString() => $"flow-{_id}";
 }

@@ -6,11 +6,23 @@ namespace ActorQueue.Primitives.Coordination;
 /// <summary>
 /// A facade caller waiting on a primitive: the one facade waiter (<see cref="FacadeWaiter{TResult}"/>) with the
 /// primitive's owner (a flow token, a borrower, the facade itself). Its task completes with <c>true</c> when granted.
+/// A flow token's waiter counts as that flow's acquire under way from its making until it is answered
+/// (<see cref="FlowToken.IsAsking"/>), so the flow keeps its identity meanwhile.
 /// </summary>
-internal class PrimitiveWaiter(IActorRef coordinator, object owner) : FacadeWaiter<bool>(coordinator)
+internal class PrimitiveWaiter : FacadeWaiter<bool>
 {
+    public PrimitiveWaiter(IActorRef coordinator, object owner)
+        : base(coordinator)
+    {
+        Owner = owner;
+        (owner as FlowToken)?.Ask();
+    }
+
     /// <inheritdoc />
-    public override object? Owner { get; } = owner;
+    public override object? Owner { get; }
+
+    /// <inheritdoc />
+    protected override void OnAnswered() => (Owner as FlowToken)?.Answered();
 
     /// <inheritdoc />
     public override void Undelivered() => Fail(new ObjectDisposedException("primitive", "The primitive has been disposed."));

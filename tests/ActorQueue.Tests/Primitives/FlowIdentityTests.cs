@@ -1,4 +1,6 @@
 using ActorQueue.Primitives;
+using ActorQueue.Primitives.Coordination;
+using Akka.Actor;
 
 namespace ActorQueue.Tests.Primitives;
 
@@ -24,6 +26,32 @@ public sealed class FlowIdentityTests : ActorQueueTestKit
             return tokens.All(token => !token.IsAlive);
         }, Dilated(TimeSpan.FromSeconds(10)), () => $"no token is reachable ({tokens.Count(token => token.IsAlive)} of {tokens.Count} still are)",
         TimeSpan.FromMilliseconds(10));
+
+    /// <summary>
+    /// A flow that neither holds nor asks forgets its token; while a waiter made for the token is unanswered the flow
+    /// keeps it, for its next acquire and across a release, and forgets it once the waiter is answered. (Catches
+    /// <c>Forget</c> or <c>ForAcquire</c> ignoring the ask: the lock's reentry granted after the flow's last release went
+    /// to an identity the flow no longer carried.)
+    /// </summary>
+    [Fact]
+    public void A_flow_keeps_its_identity_while_an_acquire_of_its_own_is_unanswered()
+    {
+        var identity = new FlowIdentity(_ => false);
+        var token = identity.ForAcquire();
+        identity.Forget(token);
+        Assert.Null(identity.Current);
+
+        token = identity.ForAcquire();
+        var waiter = new PrimitiveWaiter(ActorRefs.Nobody, token);
+        Assert.Same(token, identity.ForAcquire());
+        identity.Forget(token);
+        Assert.Same(token, identity.Current);
+
+        waiter.Fail(new InvalidOperationException("answered"));
+        identity.Forget(token);
+        Assert.Null(identity.Current);
+        Assert.NotSame(token, identity.ForAcquire());
+    }
 
     [Fact]
     public async Task A_lock_released_by_its_flow_leaves_no_identity_in_the_flow()
