@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using Microsoft.Extensions.Time.Testing;
+using ConcurrencyLimiter = ActorQueue.Actors.ConcurrencyLimiter;
 
 namespace ActorQueue.Tests.Review;
 
@@ -278,6 +279,84 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         {
             lease.Dispose();
         }
+    }
+
+    /// <summary>
+    /// FINDING. GetStatistics().CurrentQueuedCount of the model-API adapter is the number of waiting callers, but
+    /// RateLimiterStatistics counts queued permits (RateLimiting's own limiters report the permits queued), and this
+    /// adapter's permits are tokens: one caller queued for 300 tokens reports 1. Location: ModelApiRateLimiter
+    /// .GetStatistics (CurrentQueuedCount = _limiter.WaitingCount). Fix: publish the queued tokens from the gate
+    /// (LimiterCounts) beside the waiting count.
+    /// </summary>
+    [Fact]
+    public async Task Adapter_statistics_count_queued_permits_in_tokens()
+    {
+        using var limiter = Limiter(tokens: 1000);
+        var adapter = limiter.AsRateLimiter();
+        using var first = await Within(adapter.AcquireAsync(800).AsTask());
+        var waiting = adapter.AcquireAsync(300).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the 300-token call waits for the refill");
+
+        Assert.Equal(300, adapter.GetStatistics()!.CurrentQueuedCount);
+        _clock.Advance(Minute);
+        (await Within(waiting)).Dispose();
+    }
+
+    /// <summary>
+    /// FINDING. The ConcurrencyLimiter's RateLimiter adapter answers AcquireAsync(0) with an attempt: on a limiter
+    /// whose permits are all held it completes at once with a failed lease, where RateLimiter's contract is to wait
+    /// until a permit is available (RateLimiting's ConcurrencyLimiter queues it). Repro: 1 permit held,
+    /// AcquireAsync(0) is already completed. Location: src/Actors/Limiting/RateLimiting/ConcurrencyRateLimiter.cs
+    /// AcquireAsyncCore (permitCount == 0 returns AttemptAcquireCore(0)).
+    /// </summary>
+    [Fact]
+    public async Task Concurrency_adapter_AcquireAsync_of_zero_permits_waits_for_a_free_permit()
+    {
+        using var limiter = new ConcurrencyLimiter(1, name: "review-concurrency", system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        var held = await Within(adapter.AcquireAsync(1).AsTask());
+        Assert.True(held.IsAcquired);
+
+        var zero = adapter.AcquireAsync(0);
+
+        Assert.False(zero.IsCompleted, "AcquireAsync(0) answered at once although the only permit is held");
+        held.Dispose();
+        using var lease = await Within(zero.AsTask());
+        Assert.True(lease.IsAcquired);
+    }
+
+    /// <summary>
+    /// FINDING. Once the ConcurrencyLimiter is disposed its RateLimiter adapter's AttemptAcquire returns a failed
+    /// lease ("no permit is free ... use AcquireAsync to queue") instead of ObjectDisposedException, while the model-API
+    /// adapter's AttemptAcquire and this adapter's AcquireAsync throw it. Location: ConcurrencyRateLimiter
+    /// .AttemptAcquireCore (no disposal check before the claim). Fix: check the limiter's disposal first.
+    /// </summary>
+    [Fact]
+    public async Task Concurrency_adapter_AttemptAcquire_on_a_disposed_limiter_throws()
+    {
+        var limiter = new ConcurrencyLimiter(2, name: "review-concurrency", system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        await Within(limiter.DisposeAsync().AsTask());
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await adapter.AcquireAsync(1));
+        Assert.Throws<ObjectDisposedException>(() => adapter.AttemptAcquire(1).Dispose());
+    }
+
+    [Fact]
+    public async Task Check_partitioned_adapter_waiter_fails_on_dispose_and_cancel_takes_nothing()
+    {
+        var limiter = Partitioned(requests: 1);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        using var first = await Within(adapter.AcquireAsync("a", 10).AsTask());
+        using var cts = new CancellationTokenSource();
+        var cancelled = adapter.AcquireAsync("a", 10, cts.Token).AsTask();
+        await Eventually(() => limiter.GetStatistics().TryGetValue("a", out var s) && s.Waiting == 1, "queued");
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        var waiting = adapter.AcquireAsync("a", 10).AsTask();
+        await Eventually(() => limiter.GetStatistics().TryGetValue("a", out var s) && s.Waiting == 1, "queued again");
+        await Within(limiter.DisposeAsync().AsTask());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(waiting));
     }
 
     // ---- checks (expected to pass) ----
