@@ -171,9 +171,9 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
     /// README lists only "someone waits, the rates are spent, or the loan is being renewed" as reasons to say no.
     /// Repro: tokensPerPeriod 20,000,000, AttemptAcquire(17,000,000) polled: never acquired (AcquireAsync grants it
     /// at once). Location: src/Actors/Limiting/Rates/RateLoan.cs (TokenBits = 24, Fits) with
-    /// ModelApiRateLimiter.AttemptAcquireCore. Fix: for permitCount > RateLoan.MaxTokens, let the gatekeeper answer
-    /// (e.g. a non-waiting request with zero timeout is not possible synchronously, so document it and make the
-    /// failed lease say so), or widen the token field (e.g. separate long for tokens with a 2-word claim protocol).
+    /// ModelApiRateLimiter.AttemptAcquireCore. Fix: widen the token field (fewer slot/request bits: a loan rarely
+    /// needs 2^19 of each) or, at least, document the cap and say so in the failed lease's reason (and do not ask a
+    /// renewal that cannot help).
     /// </summary>
     [Fact]
     public async Task AttemptAcquire_of_more_tokens_than_a_loan_field_holds_is_granted_on_a_full_idle_limiter()
@@ -259,28 +259,6 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         }
     }
 
-    [Fact]
-    public async Task Check_bucket_rejection_behind_more_than_a_period_of_queued_demand()
-    {
-        using var limiter = Limiter(requests: 2, maxQueued: 2);
-        var adapter = limiter.AsRateLimiter();
-        using var one = await Within(limiter.AcquireAsync(1).AsTask());
-        using var two = await Within(limiter.AcquireAsync(1).AsTask());
-        var queued = new[] { limiter.AcquireAsync(1).AsTask(), limiter.AcquireAsync(1).AsTask() };
-        await Eventually(() => limiter.WaitingCount == 2, "two callers queued for the next minute");
-
-        using var rejected = await Within(adapter.AcquireAsync(1).AsTask());
-
-        Assert.False(rejected.IsAcquired);
-        Assert.True(rejected.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
-        Assert.Equal(TimeSpan.FromMinutes(2), retryAfter);
-        _clock.Advance(Minute);
-        foreach (var lease in await Within(Task.WhenAll(queued)))
-        {
-            lease.Dispose();
-        }
-    }
-
     /// <summary>
     /// FINDING. GetStatistics().CurrentQueuedCount of the model-API adapter is the number of waiting callers, but
     /// RateLimiterStatistics counts queued permits (RateLimiting's own limiters report the permits queued), and this
@@ -342,103 +320,24 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         Assert.Throws<ObjectDisposedException>(() => adapter.AttemptAcquire(1).Dispose());
     }
 
+    /// <summary>
+    /// FINDING. The partitioned adapter's GetStatistics(resource) mixes one partition's counts with the adapter-wide
+    /// lease totals: a lease granted for key "a" shows as TotalSuccessfulLeases = 1 in the statistics of key "b",
+    /// which never granted anything. RateLimiting's own PartitionedRateLimiter returns the resource's partition's
+    /// statistics (its totals included). Location: src/Actors/Limiting/RateLimiting/PartitionedLimiterAdapter.cs
+    /// GetStatistics (_successful/_failed are per adapter). Fix: count totals per partition (e.g. in Partition) or
+    /// document that the totals are the adapter's.
+    /// </summary>
     [Fact]
-    public async Task Check_partitioned_adapter_waiter_fails_on_dispose_and_cancel_takes_nothing()
+    public async Task Partitioned_adapter_statistics_of_a_key_count_only_that_keys_leases()
     {
-        var limiter = Partitioned(requests: 1);
+        await using var limiter = Partitioned();
         var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
-        using var first = await Within(adapter.AcquireAsync("a", 10).AsTask());
-        using var cts = new CancellationTokenSource();
-        var cancelled = adapter.AcquireAsync("a", 10, cts.Token).AsTask();
-        await Eventually(() => limiter.GetStatistics().TryGetValue("a", out var s) && s.Waiting == 1, "queued");
-        cts.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
-        var waiting = adapter.AcquireAsync("a", 10).AsTask();
-        await Eventually(() => limiter.GetStatistics().TryGetValue("a", out var s) && s.Waiting == 1, "queued again");
-        await Within(limiter.DisposeAsync().AsTask());
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(waiting));
-    }
+        using var a = await Within(adapter.AcquireAsync("a", 10).AsTask());
+        Assert.True(a.IsAcquired);
 
-    // ---- checks (expected to pass) ----
+        var b = adapter.GetStatistics("b")!;
 
-    [Fact]
-    public async Task Check_cancelled_adapter_wait_takes_nothing()
-    {
-        using var limiter = Limiter(requests: 1);
-        var adapter = limiter.AsRateLimiter();
-        using var first = await Within(adapter.AcquireAsync(1).AsTask());
-        using var cts = new CancellationTokenSource();
-        var waiting = adapter.AcquireAsync(1, cts.Token).AsTask();
-        await Eventually(() => limiter.WaitingCount == 1, "queued");
-        cts.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(waiting));
-        await Eventually(() => limiter.WaitingCount == 0, "withdrawn");
-        var next = adapter.AcquireAsync(1).AsTask();
-        _clock.Advance(Minute);
-        using var lease = await Within(next);
-        Assert.True(lease.IsAcquired);
-    }
-
-    [Fact]
-    public async Task Check_dispose_fails_adapter_waiter_promptly()
-    {
-        var limiter = Limiter(requests: 1);
-        var adapter = limiter.AsRateLimiter();
-        using var first = await Within(adapter.AcquireAsync(1).AsTask());
-        var waiting = adapter.AcquireAsync(1).AsTask();
-        await Eventually(() => limiter.WaitingCount == 1, "queued");
-        await Within(limiter.DisposeAsync().AsTask());
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(waiting));
-    }
-
-    [Fact]
-    public async Task Check_debt_counts_in_retry_after()
-    {
-        using var limiter = Limiter(tokens: 1000, maxQueued: 0);
-        var adapter = limiter.AsRateLimiter();
-        using (var lease = await Within(limiter.AcquireAsync(1000).AsTask()))
-        {
-            lease.Settle(2500);
-        }
-
-        using var rejected = await Within(adapter.AcquireAsync(100).AsTask());
-        Assert.False(rejected.IsAcquired);
-        Assert.True(rejected.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
-        Assert.Equal(TimeSpan.FromMinutes(2), retryAfter);
-    }
-
-    [Fact]
-    public async Task Check_window_retry_after()
-    {
-        using var limiter = Limiter(requests: 1, maxQueued: 0, segments: 6);
-        var adapter = limiter.AsRateLimiter();
-        using var first = await Within(adapter.AcquireAsync(1).AsTask());
-        _clock.Advance(TimeSpan.FromSeconds(25));
-        using var rejected = await Within(adapter.AcquireAsync(1).AsTask());
-        Assert.False(rejected.IsAcquired);
-        Assert.True(rejected.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter));
-        Assert.Equal(TimeSpan.FromSeconds(35), retryAfter);
-    }
-
-    [Fact]
-    public async Task Check_jump_of_many_periods_wakes_waiter()
-    {
-        using var limiter = Limiter(requests: 1);
-        using var first = await Within(limiter.AcquireAsync(1).AsTask());
-        var waiting = limiter.AcquireAsync(1).AsTask();
-        await Eventually(() => limiter.WaitingCount == 1, "queued");
-        _clock.Advance(TimeSpan.FromMinutes(10));
-        using var lease = await Within(waiting);
-    }
-
-    [Fact]
-    public async Task Check_settle_after_limiter_dispose_does_not_throw()
-    {
-        var limiter = Limiter();
-        var lease = await Within(limiter.AcquireAsync(10).AsTask());
-        await Within(limiter.DisposeAsync().AsTask());
-        lease.Settle(5);
-        lease.Dispose();
-        lease.Dispose();
+        Assert.Equal(0, b.TotalSuccessfulLeases);
     }
 }
