@@ -84,6 +84,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         CheckPermits(permitCount);
         if (permitCount == 0)
         {
+            _limiter.ThrowIfDisposed();
             return new(RateLease.Probe);
         }
 
