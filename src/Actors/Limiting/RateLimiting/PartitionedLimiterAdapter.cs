@@ -70,6 +70,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
     {
+        limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
         if (permitCount == 0)
         {
@@ -89,6 +90,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <inheritdoc />
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
     {
+        limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
         if (permitCount == 0)
         {
