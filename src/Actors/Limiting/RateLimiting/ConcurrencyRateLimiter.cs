@@ -47,6 +47,7 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
         CheckPermits(permitCount);
+        _limiter.ThrowIfDisposed();
         if (permitCount == 0)
         {
             // RateLimiter's probe: would one permit be granted now?
