@@ -74,8 +74,14 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         var key = KeyOf(resource);
         if (permitCount == 0)
         {
-            // RateLimiter's probe: would a one-permit attempt be granted now?
-            return limiter.Partitions.Covers(key, 1) ? limiter.Probe : Refused(key);
+            // RateLimiter's probe: would a one-permit attempt be granted now? Counted either way, as a failed probe is.
+            if (limiter.Partitions.Covers(key, 1))
+            {
+                _successful.Increment();
+                return limiter.Probe;
+            }
+
+            return Refused(key);
         }
 
         if (limiter.TryClaim(key, key, permitCount, out _) is { } lease)

@@ -64,8 +64,14 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         _limiter.ThrowIfDisposed();
         if (permitCount == 0)
         {
-            // RateLimiter's probe: would a call be granted now?
-            return _loan.Covers(1) ? RateLease.Probe : Refused();
+            // RateLimiter's probe: would a call be granted now? Counted either way, as a failed probe is.
+            if (_loan.Covers(1))
+            {
+                _successful.Increment();
+                return RateLease.Probe;
+            }
+
+            return Refused();
         }
 
         if (_loan.TryClaim(permitCount))
