@@ -48,10 +48,13 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     public override TimeSpan? IdleDuration => null;
 
     /// <inheritdoc />
-    /// <remarks>The available permits are the free slots in flight; the rates' counts are the gatekeeper's alone.</remarks>
+    /// <remarks>
+    /// The available permits are the tokens <see cref="RateLimiter.AttemptAcquire"/> could take now: those lent, while
+    /// a slot and a request are lent with them (0 while someone waits, the rates are spent or the loan is being renewed).
+    /// </remarks>
     public override RateLimiterStatistics GetStatistics() => new()
     {
-        CurrentAvailablePermits = Math.Max(0, _limiter.Options.MaxConcurrent - _limiter.RunningCount),
+        CurrentAvailablePermits = _loan.AvailableTokens,
         CurrentQueuedCount = _limiter.WaitingCount,
         TotalSuccessfulLeases = _successful.Read(),
         TotalFailedLeases = Interlocked.Read(ref _failed),

@@ -138,6 +138,16 @@ internal sealed class RateLoan
     /// <summary>Whether a claim of one request and <paramref name="tokens"/> would find them lent now (a probe; it claims nothing).</summary>
     public bool Covers(long tokens) => Fits(Volatile.Read(ref _packed), tokens) && InStep();
 
+    /// <summary>The tokens a claim could take now: those lent, while a slot and a request are lent too and the loan's step has not ended; 0 otherwise.</summary>
+    public long AvailableTokens
+    {
+        get
+        {
+            var packed = Volatile.Read(ref _packed);
+            return Fits(packed, 1) && InStep() ? packed & MaxTokens : 0;
+        }
+    }
+
     private string DebuggerDisplay
     {
         get
