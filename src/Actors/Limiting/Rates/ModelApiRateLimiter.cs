@@ -74,7 +74,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
                 return RateLease.Probe;
             }
 
-            return Refused();
+            return Refused(1);
         }
 
         if (_loan.TryClaim(permitCount))
@@ -84,7 +84,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
             return new LoanRateLease(_releaser);
         }
 
-        return Refused();
+        return Refused(permitCount);
     }
 
     /// <inheritdoc />
@@ -126,8 +126,11 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         }
     }
 
-    /// <summary>A synchronous attempt the loan did not cover; asks the gatekeeper to renew a loan that is out of date.</summary>
-    private RateLease Refused()
+    /// <summary>
+    /// A synchronous attempt for <paramref name="tokens"/> the loan did not cover; asks the gatekeeper to renew a loan
+    /// that is out of date, and says when to retry when the rates are spent (the next refill the gatekeeper published).
+    /// </summary>
+    private RateLease Refused(long tokens)
     {
         if (_loan.ShouldAskRenewal())
         {
@@ -135,7 +138,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         }
 
         Interlocked.Increment(ref _failed);
-        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter: null);
+        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", _loan.RetryAfter(tokens));
     }
 
     private void CheckPermits(int permitCount)
