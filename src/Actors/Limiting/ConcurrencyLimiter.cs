@@ -113,6 +113,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <remarks>Keep the limiter referenced while actors use its gatekeeper: a limiter dropped without Dispose stops it.</remarks>
     public IActorRef Gatekeeper => _gatekeeper.Actor;
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the limiter is disposed (the adapter checks before it claims).</summary>
+    internal void ThrowIfDisposed() => _gatekeeper.ThrowIfDisposed(this);
+
     /// <summary>The gatekeeper's turn (for tests: a test holds it as a contended caller would).</summary>
     internal GateTurn Turn => _counts.Turn;
 

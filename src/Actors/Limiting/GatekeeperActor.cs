@@ -99,7 +99,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
         _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
-        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures) : null;
+        _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new WakeTimer(settings.Time, Self, () => _gate.Now);
         settings.Counts.PublishApplied(maxRunning, maxQueued);

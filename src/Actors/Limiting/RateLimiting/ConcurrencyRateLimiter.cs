@@ -47,6 +47,7 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
     {
         CheckPermits(permitCount);
+        _limiter.ThrowIfDisposed();
         if (permitCount == 0)
         {
             // RateLimiter's probe: would one permit be granted now?
@@ -62,14 +63,24 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
         CheckPermits(permitCount);
-        if (permitCount == 0)
+        _limiter.ThrowIfDisposed();
+        if (permitCount == 0 && _loan.Unclaimed > 0)
         {
-            return AttemptAcquireCore(0);
+            // RateLimiter's probe: a permit is free now.
+            return Count(ActorQueueLease.Probe);
         }
 
         try
         {
-            var lease = await _limiter.AcquireAsync(permitCount, source: "rate-limiter", cancellationToken: cancellationToken).ConfigureAwait(false);
+            // A zero-permit acquire waits, as RateLimiter's contract has it, until a permit is free: it waits in the
+            // queue for one and hands it straight back, so it passes no waiter and holds nothing once it returns.
+            var lease = await _limiter.AcquireAsync(Math.Max(permitCount, 1), source: "rate-limiter", cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (permitCount == 0)
+            {
+                lease.Dispose();
+                return Count(ActorQueueLease.Probe);
+            }
+
             return Count(lease);
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)

@@ -70,11 +70,18 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
     {
+        limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
         if (permitCount == 0)
         {
-            // RateLimiter's probe: would a one-permit attempt be granted now?
-            return limiter.Partitions.Covers(key, 1) ? limiter.Probe : Refused(key);
+            // RateLimiter's probe: would a one-permit attempt be granted now? Counted either way, as a failed probe is.
+            if (limiter.Partitions.Covers(key, 1))
+            {
+                _successful.Increment();
+                return limiter.Probe;
+            }
+
+            return Refused(key);
         }
 
         if (limiter.TryClaim(key, key, permitCount, out _) is { } lease)
@@ -89,6 +96,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <inheritdoc />
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
     {
+        limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
         if (permitCount == 0)
         {

@@ -12,7 +12,8 @@ namespace ActorQueue.Actors;
 /// tokens it could grant now until the rates' current step ends. <see cref="RateLimiter.AttemptAcquire"/> claims a
 /// slot, a request and <c>permitCount</c> tokens from that loan with one compare-and-swap and never blocks; it fails
 /// when the loan does not cover them (someone waits, the rates are spent, or the gatekeeper is inside a message or has
-/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew).</para>
+/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew), and
+/// always for more than <see cref="RateLoan.MaxTokens"/> tokens, which no loan holds.</para>
 /// <para><see cref="RateLimiter.AcquireAsync"/> claims from the loan too, and otherwise takes them together in the
 /// gatekeeper's queue; a full queue or a wait timeout gives a failed lease with a reason phrase and, when a rate
 /// decides, <see cref="MetadataName.RetryAfter"/>: when the refill comes that serves it after the demand queued
@@ -48,10 +49,13 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     public override TimeSpan? IdleDuration => null;
 
     /// <inheritdoc />
-    /// <remarks>The available permits are the free slots in flight; the rates' counts are the gatekeeper's alone.</remarks>
+    /// <remarks>
+    /// The available permits are the tokens <see cref="RateLimiter.AttemptAcquire"/> could take now: those lent, while
+    /// a slot and a request are lent with them (0 while someone waits, the rates are spent or the loan is being renewed).
+    /// </remarks>
     public override RateLimiterStatistics GetStatistics() => new()
     {
-        CurrentAvailablePermits = Math.Max(0, _limiter.Options.MaxConcurrent - _limiter.RunningCount),
+        CurrentAvailablePermits = _loan.AvailableTokens,
         CurrentQueuedCount = _limiter.WaitingCount,
         TotalSuccessfulLeases = _successful.Read(),
         TotalFailedLeases = Interlocked.Read(ref _failed),
@@ -64,8 +68,14 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         _limiter.ThrowIfDisposed();
         if (permitCount == 0)
         {
-            // RateLimiter's probe: would a call be granted now?
-            return _loan.Covers(1) ? RateLease.Probe : Refused();
+            // RateLimiter's probe: would a call be granted now? Counted either way, as a failed probe is.
+            if (_loan.Covers(1))
+            {
+                _successful.Increment();
+                return RateLease.Probe;
+            }
+
+            return Refused(1);
         }
 
         if (_loan.TryClaim(permitCount))
@@ -75,7 +85,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
             return new LoanRateLease(_releaser);
         }
 
-        return Refused();
+        return Refused(permitCount);
     }
 
     /// <inheritdoc />
@@ -84,6 +94,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         CheckPermits(permitCount);
         if (permitCount == 0)
         {
+            _limiter.ThrowIfDisposed();
             return new(RateLease.Probe);
         }
 
@@ -116,16 +127,27 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         }
     }
 
-    /// <summary>A synchronous attempt the loan did not cover; asks the gatekeeper to renew a loan that is out of date.</summary>
-    private RateLease Refused()
+    /// <summary>
+    /// A synchronous attempt for <paramref name="tokens"/> the loan did not cover; asks the gatekeeper to renew a loan
+    /// that is out of date, and says when to retry when the rates are spent (the next refill the gatekeeper published).
+    /// </summary>
+    private RateLease Refused(long tokens)
     {
+        if (tokens > RateLoan.MaxTokens)
+        {
+            // No loan holds that many: a renewal cannot help, and the caller should know it never will.
+            Interlocked.Increment(ref _failed);
+            return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} lends at most {RateLoan.MaxTokens} tokens to a call that would not wait, "
+                                    + $"so AttemptAcquire({tokens}) is never granted; AcquireAsync takes it from the gatekeeper", retryAfter: null);
+        }
+
         if (_loan.ShouldAskRenewal())
         {
             _limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
         }
 
         Interlocked.Increment(ref _failed);
-        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter: null);
+        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", _loan.RetryAfter(tokens));
     }
 
     private void CheckPermits(int permitCount)

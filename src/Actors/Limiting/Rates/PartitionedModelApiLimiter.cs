@@ -109,11 +109,12 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     internal long PartitionsMade => _partitions.Made;
 
     /// <summary>Checks the arguments and makes the request.</summary>
-    internal RatePartitionAcquireRequest Request(TKey key, long estimatedTokens, int priority, TimeSpan? waitTimeout, string source)
+    internal RatePartitionAcquireRequest Request(TKey key, long estimatedTokens, int priority, TimeSpan? waitTimeout, string source,
+                                                 string tokensName = "estimatedTokens")
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(source);
-        LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
+        LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, tokensName);
         var timeout = waitTimeout is null ? Options.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));
         _partitions.ThrowIfDisposed(this);
         return new RatePartitionAcquireRequest(key, source, _partitions.Actor, _partitions.IsTraced, estimatedTokens, priority, timeout);
@@ -131,16 +132,18 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
 
     /// <inheritdoc />
     PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, object boxed, int permitCount) =>
-        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter");
+        Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter", tokensName: nameof(permitCount));
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) =>
         new RateLease(ModelApiLimiter.LeaseOf(request, slot));
 
     /// <inheritdoc />
-    /// <remarks>A partition with rates lends nothing (yet): every call runs in its partition's turn.</remarks>
+    /// <remarks>A partition with rates lends nothing (yet): every call runs in its partition's turn. The tokens are still checked, as a request's are.</remarks>
     RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
     {
+        ArgumentNullException.ThrowIfNull(key);
+        LimitValidation.EstimatedTokens(permitCount, Options.TokensPerPeriod, Name, nameof(permitCount));
         live = null;
         return null;
     }

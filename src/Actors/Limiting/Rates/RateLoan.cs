@@ -103,6 +103,9 @@ internal sealed class RateLoan
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
 
+    /// <summary>The clock's UTC ticks of the rates' next refill as the gatekeeper last published it; 0 for none.</summary>
+    private long _nextRefillUtcTicks;
+
     /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
     private long _settledOut;
 
@@ -137,6 +140,36 @@ internal sealed class RateLoan
 
     /// <summary>Whether a claim of one request and <paramref name="tokens"/> would find them lent now (a probe; it claims nothing).</summary>
     public bool Covers(long tokens) => Fits(Volatile.Read(ref _packed), tokens) && InStep();
+
+    /// <summary>The tokens a claim could take now: those lent, while a slot and a request are lent too and the loan's step has not ended; 0 otherwise.</summary>
+    public long AvailableTokens
+    {
+        get
+        {
+            var packed = Volatile.Read(ref _packed);
+            return Fits(packed, 1) && InStep() ? packed & MaxTokens : 0;
+        }
+    }
+
+    /// <summary>Gatekeeper, after every message: the clock's UTC ticks at which a rate next gives something back; 0 for none.</summary>
+    public void PublishNextRefill(long utcTicks) => Volatile.Write(ref _nextRefillUtcTicks, utcTicks);
+
+    /// <summary>
+    /// After a claim of <paramref name="tokens"/> failed: how long until the rates' next refill, when the loan is open
+    /// with a slot but short of a request or the tokens (the rates are spent); <c>null</c> when they did not decide or
+    /// the refill is not in the future.
+    /// </summary>
+    public TimeSpan? RetryAfter(long tokens)
+    {
+        var packed = Volatile.Read(ref _packed);
+        if (packed < 0 || SlotsOf(packed) < 1 || (((packed >> CallShift) & MaxCalls) >= 1 && (packed & MaxTokens) >= tokens))
+        {
+            return null;
+        }
+
+        var left = Volatile.Read(ref _nextRefillUtcTicks) is var at and not 0 ? at - _time.GetUtcNow().UtcTicks : 0;
+        return left > 0 ? TimeSpan.FromTicks(left) : null;
+    }
 
     private string DebuggerDisplay
     {

@@ -38,9 +38,13 @@ internal sealed class RateTelemetry : IDisposable
     /// <summary>Where a metrics listener that throws is reported (its measurement dropped); <c>null</c> to let it through.</summary>
     private readonly ListenerFailureLog? _failures;
 
-    public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged, ListenerFailureLog? failures = null)
+    /// <summary>Where the next refill is published for the adapter's refusals too (<see cref="RateLoan.RetryAfter"/>); <c>null</c> for none.</summary>
+    private readonly RateLoan? _loan;
+
+    public RateTelemetry(string metricName, IRestingPolicy[] rates, TimeProvider time, bool gauged, ListenerFailureLog? failures = null, RateLoan? loan = null)
     {
         _failures = failures;
+        _loan = loan;
         _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
         _rates = rates;
         _time = time;
@@ -92,7 +96,9 @@ internal sealed class RateTelemetry : IDisposable
             next = gain < next ? gain : next;
         }
 
-        Volatile.Write(ref _nextRefillUtcTicks, next == TimeSpan.MaxValue ? 0 : (_time.GetUtcNow() + (next - now)).UtcTicks);
+        var at = next == TimeSpan.MaxValue ? 0 : (_time.GetUtcNow() + (next - now)).UtcTicks;
+        Volatile.Write(ref _nextRefillUtcTicks, at);
+        _loan?.PublishNextRefill(at);
     }
 
     public void Dispose() => Gauged.TryRemove(this, out _);

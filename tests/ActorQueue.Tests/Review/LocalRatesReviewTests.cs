@@ -1,0 +1,343 @@
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
+using Microsoft.Extensions.Time.Testing;
+using ConcurrencyLimiter = ActorQueue.Actors.ConcurrencyLimiter;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>Review of the local rate limits (<see cref="ModelApiLimiter"/>, <see cref="PartitionedModelApiLimiter{TKey}"/>) and their RateLimiting adapters.</summary>
+public sealed class LocalRatesReviewTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+
+    private readonly FakeTimeProvider _clock = new();
+
+    private ModelApiLimiter Limiter(int requests = 500, long tokens = 1000, int? maxQueued = null, int concurrent = 8, int? segments = null) =>
+        new(new ModelApiLimiterOptions(concurrent, requests, tokens, Minute) { TimeProvider = _clock, MaxQueued = maxQueued, SlidingWindowSegments = segments }, "review-rates", system: Sys);
+
+    private PartitionedModelApiLimiter<string> Partitioned(int requests = 500, long tokens = 1000, int? maxQueued = null) =>
+        new(new ModelApiLimiterOptions(2, requests, tokens, Minute) { TimeProvider = _clock, MaxQueued = maxQueued }, TimeSpan.FromMinutes(5), "review-keys", system: Sys);
+
+    /// <summary>
+    /// FINDING. RateLimiter.AcquireAsync(0) must "wait until permits are replenished" (System.Threading.RateLimiting's
+    /// contract; the built-in TokenBucketRateLimiter queues a zero-permit request while it has no token). The model-API
+    /// adapter answers it at once with an acquired probe lease although the minute's only request is spent, so a
+    /// caller that uses AcquireAsync(0) to wait for the refill proceeds immediately. Repro: 1 request/min, take it,
+    /// AcquireAsync(0) is already completed and acquired. Expected: pending until the refill, then acquired.
+    /// Location: src/Actors/Limiting/Rates/ModelApiRateLimiter.cs AcquireAsyncCore (permitCount == 0 returns
+    /// RateLease.Probe unconditionally); the same in PartitionedLimiterAdapter.AcquireAsyncCore and
+    /// ConcurrencyRateLimiter.AcquireAsyncCore (an attempt, never a wait).
+    /// </summary>
+    [Fact(Skip = "open: waiting for a refill without taking a request or tokens needs a zero-cost demand in the gate (src/Actors/Coordination), not an adapter change")]
+    public async Task Adapter_AcquireAsync_of_zero_permits_waits_for_the_refill_of_spent_rates()
+    {
+        using var limiter = Limiter(requests: 1);
+        var adapter = limiter.AsRateLimiter();
+        using var first = await Within(adapter.AcquireAsync(1).AsTask());
+        Assert.True(first.IsAcquired);
+
+        var zero = adapter.AcquireAsync(0);
+
+        Assert.False(zero.IsCompleted, "AcquireAsync(0) granted at once although the minute's only request is spent");
+        _clock.Advance(Minute);
+        using var lease = await Within(zero.AsTask());
+        Assert.True(lease.IsAcquired);
+    }
+
+    /// <summary>
+    /// FINDING. After the limiter is disposed the adapter's AcquireAsync(0) still returns an acquired lease, while
+    /// AttemptAcquire(0) and AcquireAsync(1) throw ObjectDisposedException (README: "every later call" gets it).
+    /// Repro: dispose the limiter, await adapter.AcquireAsync(0). Expected: ObjectDisposedException.
+    /// Location: ModelApiRateLimiter.AcquireAsyncCore returns RateLease.Probe before any disposal check.
+    /// </summary>
+    [Fact]
+    public async Task Adapter_AcquireAsync_of_zero_permits_on_a_disposed_limiter_throws()
+    {
+        var limiter = Limiter();
+        var adapter = limiter.AsRateLimiter();
+        await Within(limiter.DisposeAsync().AsTask());
+
+        Assert.Throws<ObjectDisposedException>(() => adapter.AttemptAcquire(0));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await adapter.AcquireAsync(1));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => (await adapter.AcquireAsync(0)).Dispose());
+    }
+
+    /// <summary>
+    /// FINDING. The partitioned model-API adapter does not validate permitCount on AttemptAcquire: a count above
+    /// TokensPerPeriod (which could never be granted) returns a failed lease instead of ArgumentOutOfRangeException
+    /// naming permitCount, as the unpartitioned adapter (ModelApiRateLimiter.CheckPermits) and RateLimiting's own
+    /// limiters throw. Repro: tokensPerPeriod 1000, AttemptAcquire("a", 1001). Location:
+    /// src/Actors/Limiting/RateLimiting/PartitionedLimiterAdapter.cs AttemptAcquireCore (no check before TryClaim;
+    /// PartitionedModelApiLimiter.TryClaim returns null). Fix: validate through the limiter (e.g. an
+    /// IPartitionedLimiter.CheckPermits) before claiming, in both AttemptAcquireCore and AcquireAsyncCore.
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_adapter_AttemptAcquire_above_the_tokens_per_period_throws_naming_permitCount()
+    {
+        await using var limiter = Partitioned(tokens: 1000);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+
+        var error = Assert.ThrowsAny<ArgumentOutOfRangeException>(() => adapter.AttemptAcquire("a", 1001).Dispose());
+        Assert.Equal("permitCount", error.ParamName);
+        Assert.Equal(1001L, Convert.ToInt64(error.ActualValue, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// FINDING. The partitioned model-API adapter's AcquireAsync with permitCount above TokensPerPeriod throws
+    /// ArgumentOutOfRangeException naming "estimatedTokens", a parameter the caller never passed (the adapter's is
+    /// permitCount; ModelApiRateLimiter names permitCount). Location: PartitionedModelApiLimiter's
+    /// IPartitionedLimiter.Request calls Request(..., estimatedTokens) which validates with nameof(estimatedTokens).
+    /// Fix: pass the parameter name through (as ModelApiLimiter.Check's tokensName does).
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_adapter_AcquireAsync_above_the_tokens_per_period_names_permitCount()
+    {
+        await using var limiter = Partitioned(tokens: 1000);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+
+        var error = await Assert.ThrowsAnyAsync<ArgumentOutOfRangeException>(async () => (await adapter.AcquireAsync("a", 1001)).Dispose());
+        Assert.Equal("permitCount", error.ParamName);
+    }
+
+    /// <summary>
+    /// FINDING. Once the partitioned model-API limiter is disposed, its adapter's AttemptAcquire answers a failed
+    /// lease ("nothing lent") and AcquireAsync(resource, 0) an acquired probe, instead of ObjectDisposedException
+    /// (which AcquireAsync(resource, 1) and the unpartitioned adapter's AttemptAcquire throw; README: waiters and
+    /// every later call get ObjectDisposedException). Middleware that attempts first thus sees a rejection, not a
+    /// disposed limiter. Location: PartitionedLimiterAdapter.AttemptAcquireCore / AcquireAsyncCore (no
+    /// Partitions.ThrowIfDisposed). Fix: check disposal first in both.
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_adapter_on_a_disposed_limiter_throws_ObjectDisposedException()
+    {
+        var limiter = Partitioned();
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        await Within(limiter.DisposeAsync().AsTask());
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await adapter.AcquireAsync("a", 1));
+        Assert.Throws<ObjectDisposedException>(() => adapter.AttemptAcquire("a", 1).Dispose());
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => (await adapter.AcquireAsync("a", 0)).Dispose());
+    }
+
+    /// <summary>
+    /// FINDING. GetStatistics().CurrentAvailablePermits of the model-API adapter counts free slots in flight, but the
+    /// adapter's permits are tokens (AttemptAcquire(permitCount) takes permitCount tokens). With every token of the
+    /// minute spent it reports 7 (or 8) available permits while AttemptAcquire(1) can only fail. Repro: 8 slots, 1000
+    /// tokens/min, acquire 1000. Expected: 0 available (the tokens the rates could grant now, capped by a free slot).
+    /// Location: src/Actors/Limiting/Rates/ModelApiRateLimiter.cs GetStatistics. Same in PartitionedLimiterAdapter
+    /// .GetStatistics for a model-API partition (MaxRunning - Running).
+    /// </summary>
+    [Fact]
+    public async Task Adapter_statistics_report_no_available_permit_once_the_tokens_are_spent()
+    {
+        using var limiter = Limiter(tokens: 1000);
+        var adapter = limiter.AsRateLimiter();
+        using var all = await Within(adapter.AcquireAsync(1000).AsTask());
+        Assert.True(all.IsAcquired);
+
+        Assert.False(adapter.AttemptAcquire(1).IsAcquired);
+        Assert.Equal(0, adapter.GetStatistics()!.CurrentAvailablePermits);
+    }
+
+    /// <summary>
+    /// FINDING. A zero-permit probe that succeeds is not counted in TotalSuccessfulLeases, while one that fails is
+    /// counted in TotalFailedLeases (ModelApiRateLimiter.Refused increments _failed); RateLimiting's own limiters
+    /// count both. Repro: probe with AttemptAcquire(0) until it is acquired, then read the statistics: 0 successful.
+    /// Location: ModelApiRateLimiter.AttemptAcquireCore, permitCount == 0 branch. Fix: count the probe either way
+    /// (or neither way) consistently.
+    /// </summary>
+    [Fact]
+    public async Task A_successful_zero_permit_probe_is_counted_like_a_failed_one()
+    {
+        using var limiter = Limiter();
+        var adapter = limiter.AsRateLimiter();
+        var failures = 0L;
+        await Eventually(() =>
+        {
+            using var probe = adapter.AttemptAcquire(0);
+            failures += probe.IsAcquired ? 0 : 1;
+            return probe.IsAcquired;
+        }, "the gatekeeper lends");
+
+        var statistics = adapter.GetStatistics()!;
+        Assert.Equal(failures, statistics.TotalFailedLeases);
+        Assert.Equal(1, statistics.TotalSuccessfulLeases);
+    }
+
+    /// <summary>
+    /// FINDING. AttemptAcquire of more tokens than a RateLoan field holds (2^24 - 1 = 16,777,215) is refused for
+    /// ever on a full, idle limiter whose tokensPerPeriod allows it: the loan caps its tokens at RateLoan.MaxTokens,
+    /// and Fits() refuses anything above; each refusal asks a renewal (tokens capped), which lends the same cap again.
+    /// README lists only "someone waits, the rates are spent, or the loan is being renewed" as reasons to say no.
+    /// Repro: tokensPerPeriod 20,000,000, AttemptAcquire(17,000,000) polled: never acquired (AcquireAsync grants it
+    /// at once). Location: src/Actors/Limiting/Rates/RateLoan.cs (TokenBits = 24, Fits) with
+    /// ModelApiRateLimiter.AttemptAcquireCore. Fix: widen the token field (fewer slot/request bits: a loan rarely
+    /// needs 2^19 of each) or, at least, document the cap and say so in the failed lease's reason (and do not ask a
+    /// renewal that cannot help).
+    /// </summary>
+    [Fact(Skip = "open: the loan's token field stays 24 bits; the cap is documented (README, remarks) and the refusal says so without asking a renewal")]
+    public async Task AttemptAcquire_of_more_tokens_than_a_loan_field_holds_is_granted_on_a_full_idle_limiter()
+    {
+        using var limiter = Limiter(tokens: 20_000_000);
+        var adapter = limiter.AsRateLimiter();
+        await Eventually(() => limiter.Loan.Covers(1), "the gatekeeper lends");
+
+        var acquired = false;
+        try
+        {
+            await Poll.UntilAsync(() =>
+            {
+                using var lease = adapter.AttemptAcquire(17_000_000);
+                acquired = lease.IsAcquired;
+                return acquired;
+            }, TimeSpan.FromSeconds(3), "a 17M-token attempt on a full 20M bucket");
+        }
+        catch (Exception) when (!acquired)
+        {
+            // Reported by the assertion below.
+        }
+
+        Assert.True(acquired, "AttemptAcquire(17,000,000) on a full 20,000,000-token minute was refused on every try");
+    }
+
+    /// <summary>
+    /// FINDING. AttemptAcquire refused because the rates are spent carries no RetryAfter, though README says "a
+    /// rejection's lease carries RetryAfter (when the refill comes that serves it)" and RateLimiting's own
+    /// TokenBucketRateLimiter puts RetryAfter on a failed AttemptAcquire. The gatekeeper already publishes the next
+    /// refill (RateTelemetry), so it is known. Repro: 1 request/min, claim it, advance 15 s, AttemptAcquire(1):
+    /// no RetryAfter. Expected: 45 s. Location: ModelApiRateLimiter.Refused (retryAfter: null).
+    /// </summary>
+    [Fact]
+    public async Task A_synchronous_attempt_refused_for_spent_rates_says_when_to_retry()
+    {
+        using var limiter = Limiter(requests: 1, maxQueued: 0);
+        var adapter = limiter.AsRateLimiter();
+        using var first = await Within(adapter.AcquireAsync(1).AsTask());
+        Assert.True(first.IsAcquired);
+        _clock.Advance(TimeSpan.FromSeconds(15));
+        // The gatekeeper has seen the spent minute once an AcquireAsync was refused by it.
+        using var queued = await Within(adapter.AcquireAsync(1).AsTask());
+        Assert.False(queued.IsAcquired);
+
+        using var refused = adapter.AttemptAcquire(1);
+
+        Assert.False(refused.IsAcquired);
+        Assert.True(refused.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter), "a refused attempt carries RetryAfter");
+        Assert.Equal(TimeSpan.FromSeconds(45), retryAfter);
+    }
+
+    /// <summary>
+    /// FINDING. With sliding windows (SlidingWindowSegments), a rejection whose retry must wait behind queued demand
+    /// that, with its own, exceeds one window's limit carries no RetryAfter at all, although README promises "a
+    /// rejection's lease carries RetryAfter (when the refill comes that serves it, after the demand already queued)"
+    /// and the token bucket answers the same case (a later refill). Repro: 2 requests/min in 6 segments, MaxQueued 2:
+    /// spend both at 0:00, queue two callers, a third is rejected (queue full): no RetryAfter. Expected: 2:00 (the
+    /// queued pair is served when 0:00's segment slides out at 1:00, the retry when theirs does at 2:00). Location:
+    /// src/Actors/Coordination/SlidingWindowPolicy.cs NextAvailableAt (cost > _limit returns TimeSpan.MaxValue, which
+    /// PermitPolicies.RetryAfter turns into null). Fix: for a cost above the limit, walk further windows as the queued
+    /// demand is granted window by window (as TokenBucketPolicy counts refills).
+    /// </summary>
+    [Fact(Skip = "open: the fix is in SlidingWindowPolicy.NextAvailableAt (src/Actors/Coordination), outside this change's scope")]
+    public async Task A_window_rejection_behind_more_than_a_window_of_queued_demand_says_when_to_retry()
+    {
+        using var limiter = Limiter(requests: 2, maxQueued: 2, segments: 6);
+        var adapter = limiter.AsRateLimiter();
+        using var one = await Within(limiter.AcquireAsync(1).AsTask());
+        using var two = await Within(limiter.AcquireAsync(1).AsTask());
+        var queued = new[] { limiter.AcquireAsync(1).AsTask(), limiter.AcquireAsync(1).AsTask() };
+        await Eventually(() => limiter.WaitingCount == 2, "two callers queued for the next minute");
+
+        using var rejected = await Within(adapter.AcquireAsync(1).AsTask());
+
+        Assert.False(rejected.IsAcquired);
+        Assert.True(rejected.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter), "a window's queue-full rejection carries RetryAfter");
+        Assert.Equal(TimeSpan.FromMinutes(2), retryAfter);
+        _clock.Advance(Minute);
+        foreach (var lease in await Within(Task.WhenAll(queued)))
+        {
+            lease.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// FINDING. GetStatistics().CurrentQueuedCount of the model-API adapter is the number of waiting callers, but
+    /// RateLimiterStatistics counts queued permits (RateLimiting's own limiters report the permits queued), and this
+    /// adapter's permits are tokens: one caller queued for 300 tokens reports 1. Location: ModelApiRateLimiter
+    /// .GetStatistics (CurrentQueuedCount = _limiter.WaitingCount). Fix: publish the queued tokens from the gate
+    /// (LimiterCounts) beside the waiting count.
+    /// </summary>
+    [Fact(Skip = "open: the gate does not count queued tokens; tracking them in the gatekeeper through every queue exit is not done yet")]
+    public async Task Adapter_statistics_count_queued_permits_in_tokens()
+    {
+        using var limiter = Limiter(tokens: 1000);
+        var adapter = limiter.AsRateLimiter();
+        using var first = await Within(adapter.AcquireAsync(800).AsTask());
+        var waiting = adapter.AcquireAsync(300).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the 300-token call waits for the refill");
+
+        Assert.Equal(300, adapter.GetStatistics()!.CurrentQueuedCount);
+        _clock.Advance(Minute);
+        (await Within(waiting)).Dispose();
+    }
+
+    /// <summary>
+    /// FINDING. The ConcurrencyLimiter's RateLimiter adapter answers AcquireAsync(0) with an attempt: on a limiter
+    /// whose permits are all held it completes at once with a failed lease, where RateLimiter's contract is to wait
+    /// until a permit is available (RateLimiting's ConcurrencyLimiter queues it). Repro: 1 permit held,
+    /// AcquireAsync(0) is already completed. Location: src/Actors/Limiting/RateLimiting/ConcurrencyRateLimiter.cs
+    /// AcquireAsyncCore (permitCount == 0 returns AttemptAcquireCore(0)).
+    /// </summary>
+    [Fact]
+    public async Task Concurrency_adapter_AcquireAsync_of_zero_permits_waits_for_a_free_permit()
+    {
+        using var limiter = new ConcurrencyLimiter(1, name: "review-concurrency", system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        var held = await Within(adapter.AcquireAsync(1).AsTask());
+        Assert.True(held.IsAcquired);
+
+        var zero = adapter.AcquireAsync(0);
+
+        Assert.False(zero.IsCompleted, "AcquireAsync(0) answered at once although the only permit is held");
+        held.Dispose();
+        using var lease = await Within(zero.AsTask());
+        Assert.True(lease.IsAcquired);
+    }
+
+    /// <summary>
+    /// FINDING. Once the ConcurrencyLimiter is disposed its RateLimiter adapter's AttemptAcquire returns a failed
+    /// lease ("no permit is free ... use AcquireAsync to queue") instead of ObjectDisposedException, while the model-API
+    /// adapter's AttemptAcquire and this adapter's AcquireAsync throw it. Location: ConcurrencyRateLimiter
+    /// .AttemptAcquireCore (no disposal check before the claim). Fix: check the limiter's disposal first.
+    /// </summary>
+    [Fact]
+    public async Task Concurrency_adapter_AttemptAcquire_on_a_disposed_limiter_throws()
+    {
+        var limiter = new ConcurrencyLimiter(2, name: "review-concurrency", system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        await Within(limiter.DisposeAsync().AsTask());
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await adapter.AcquireAsync(1));
+        Assert.Throws<ObjectDisposedException>(() => adapter.AttemptAcquire(1).Dispose());
+    }
+
+    /// <summary>
+    /// FINDING. The partitioned adapter's GetStatistics(resource) mixes one partition's counts with the adapter-wide
+    /// lease totals: a lease granted for key "a" shows as TotalSuccessfulLeases = 1 in the statistics of key "b",
+    /// which never granted anything. RateLimiting's own PartitionedRateLimiter returns the resource's partition's
+    /// statistics (its totals included). Location: src/Actors/Limiting/RateLimiting/PartitionedLimiterAdapter.cs
+    /// GetStatistics (_successful/_failed are per adapter). Fix: count totals per partition (e.g. in Partition) or
+    /// document that the totals are the adapter's.
+    /// </summary>
+    [Fact(Skip = "open: lease totals are still the adapter's; per-partition totals touch the partition claim path")]
+    public async Task Partitioned_adapter_statistics_of_a_key_count_only_that_keys_leases()
+    {
+        await using var limiter = Partitioned();
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        using var a = await Within(adapter.AcquireAsync("a", 10).AsTask());
+        Assert.True(a.IsAcquired);
+
+        var b = adapter.GetStatistics("b")!;
+
+        Assert.Equal(0, b.TotalSuccessfulLeases);
+    }
+}
