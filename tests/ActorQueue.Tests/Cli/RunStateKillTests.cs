@@ -9,9 +9,22 @@ namespace ActorQueue.Tests.Cli;
 /// same input and state: every job's effect happened once, or twice only if it was running (or its finishing not yet
 /// recorded) at the kill; nothing is lost; and the joblog, the output and the dead letters end as in a run never killed.
 /// </summary>
+/// <remarks>
+/// Each run's jobs inherit the run's own value of <see cref="RunVariable"/> and write it into their start and end
+/// markers, so every attempt is counted for the run that spawned it, whenever it wrote them. Jobs run in sessions of
+/// their own, so the kill leaves the killed run's attempts running, and one it spawned just before the kill may write
+/// its start only after it: a single look at the markers after the kill would take such a job for one the killed run
+/// never started (CI once saw "job 33 ran 2 times, not 1"). The counts are taken once no process carrying the killed
+/// run's value is left and every start has its end. The restart runs exactly its attempts of each job the state did not
+/// record finished and none of the others; the killed run ran all the attempts of each job recorded finished and at
+/// most the attempts of any other.
+/// </remarks>
 public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
 {
     private const int Jobs = 40;
+
+    /// <summary>The environment variable whose value (one per run) each job writes into its markers.</summary>
+    private const string RunVariable = "ACTORQUEUE_KILL_TEST_RUN";
 
     private readonly CliScratch _scratch = new();
 
@@ -35,8 +48,10 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
         var dir = Directory.CreateDirectory(_scratch.PathOf("killed")).FullName;
         var jobs = WriteJobs(dir);
         string[] args = ["run", jobs, "-j", "4", "--retries", "1", "-q", "--state", "state.db", "--joblog", "log.tsv", .. keepOrder ? new[] { "-k" } : []];
+        var (killedRun, restartRun) = ($"killed-{Guid.NewGuid():N}", $"restart-{Guid.NewGuid():N}");
         string killedOutput;
-        using (var runner = new RunningCli(dir, args))
+        int startsSeenAtKill;
+        using (var runner = new RunningCli(dir, new Dictionary<string, string> { [RunVariable] = killedRun }, args))
         {
             await Poll.UntilAsync(() => Starts(dir).Count >= killAfterStarts || !CliScratch.IsAlive(runner.Pid),
                 TimeSpan.FromSeconds(60), () => $"{killAfterStarts} job starts; seen {Starts(dir).Count}: {runner.Errors}", CliScratch.Tick);
@@ -44,33 +59,43 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
             await CliProcess.SignalAsync(runner.Pid, "KILL");
             await runner.ExitAsync();
             killedOutput = runner.Output;
+            startsSeenAtKill = Starts(dir).Count;
         }
 
         Release(dir);
-
-        // Jobs run in sessions of their own, so the kill leaves them running: wait until each attempt that began has ended.
-        await Poll.UntilAsync(() => Balanced(dir), TimeSpan.FromSeconds(30), "every started attempt ended", CliScratch.Tick);
-        var startedBeforeRestart = Starts(dir).ToHashSet();
         var finishedBeforeRestart = FinishedInState(Path.Combine(dir, "state.db"));
 
-        var restarted = await CliProcess.RunAsync(dir, null, args);
-        output.WriteLine($"trial {trial}: killed after {killAfterStarts} starts ({startedBeforeRestart.Count} jobs started, " +
+        var restart = CliProcess.StartInfo(dir, args);
+        restart.Environment[RunVariable] = restartRun;
+        var restarted = await CliProcess.RunAsync(restart, null);
+
+        // The killed run's attempts may still run (or not yet have marked their start): wait until none of its processes
+        // is left and each attempt that began has ended.
+        await Poll.UntilAsync(() => !AnyProcessOf(killedRun) && Balanced(dir), TimeSpan.FromSeconds(30),
+            "every attempt of the killed run ended and every started attempt ended", CliScratch.Tick);
+        var killedRuns = Runs(dir, killedRun);
+        var restartRuns = Runs(dir, restartRun);
+        Assert.Equal(Ends(dir).Count, killedRuns.Values.Sum() + restartRuns.Values.Sum());
+        output.WriteLine($"trial {trial}: killed after {killAfterStarts} starts ({killedRuns.Count} jobs started, " +
+                         $"{Starts(dir).Count(m => m.Run == killedRun) - startsSeenAtKill} attempts marked their start only after the kill, " +
                          $"{finishedBeforeRestart.Count} recorded finished); the restart exited {restarted.ExitCode}: {restarted.Errors}");
         Assert.InRange(restarted.ExitCode, 0, 101);
         Assert.DoesNotContain("--state", restarted.Errors, StringComparison.Ordinal);
 
-        var ends = Ends(dir).GroupBy(seq => seq).ToDictionary(g => g.Key, g => g.Count());
         for (var seq = 1; seq <= Jobs; seq++)
         {
             var attempts = Fails(seq) ? 2 : 1;
-            var runs = ends.GetValueOrDefault(seq);
-            if (finishedBeforeRestart.Contains(seq) || !startedBeforeRestart.Contains(seq))
+            var finished = finishedBeforeRestart.Contains(seq);
+            var (byKilled, byRestart) = (killedRuns.GetValueOrDefault(seq), restartRuns.GetValueOrDefault(seq));
+            Assert.True(byRestart == (finished ? 0 : attempts),
+                $"job {seq} ran {byRestart} times in the restart, not {(finished ? 0 : attempts)} (recorded finished before the restart: {finished})");
+            if (finished)
             {
-                Assert.True(runs == attempts, $"job {seq} ran {runs} times, not {attempts} (recorded finished before the restart: {finishedBeforeRestart.Contains(seq)})");
+                Assert.True(byKilled == attempts, $"job {seq}, recorded finished, ran {byKilled} times in the killed run, not {attempts}");
             }
             else
             {
-                Assert.True(runs >= attempts && runs <= 2 * attempts, $"job {seq}, unfinished at the kill, ran {runs} times, not {attempts} to {2 * attempts}");
+                Assert.True(byKilled <= attempts, $"job {seq}, unfinished at the kill, ran {byKilled} times in the killed run, more than {attempts}");
             }
         }
 
@@ -104,15 +129,16 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// The jobs: each marks its attempt's start and end in effects.txt and prints one line; every seventh fails. The last
-    /// job waits for a file named <c>release</c>, so a run cannot end before the test has killed it, however fast the machine.
+    /// The jobs: each marks its attempt's start and end in effects.txt with its run (<see cref="RunVariable"/>) and prints
+    /// one line; every seventh fails. The last job waits for a file named <c>release</c>, so a run cannot end before the
+    /// test has killed it, however fast the machine.
     /// </summary>
     private static string WriteJobs(string dir)
     {
         var path = Path.Combine(dir, "jobs.txt");
         File.WriteAllLines(path, Enumerable.Range(1, Jobs).Select(seq =>
-            $"echo s {seq} >> effects.txt; {(seq == Jobs ? "while [ ! -f release ]; do sleep 0.01; done" : $"sleep 0.0{seq % 5 + 3}")}; " +
-            $"echo e {seq} >> effects.txt; echo out {seq}{(Fails(seq) ? "; exit 3" : "")}"));
+            $"echo s {seq} ${RunVariable} >> effects.txt; {(seq == Jobs ? "while [ ! -f release ]; do sleep 0.01; done" : $"sleep 0.0{seq % 5 + 3}")}; " +
+            $"echo e {seq} ${RunVariable} >> effects.txt; echo out {seq}{(Fails(seq) ? "; exit 3" : "")}"));
         return path;
     }
 
@@ -131,14 +157,22 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
         })];
     }
 
-    private static List<int> Starts(string dir) => Markers(dir, "s");
+    private static List<(int Seq, string Run)> Starts(string dir) => Markers(dir, "s");
 
-    private static List<int> Ends(string dir) => Markers(dir, "e");
+    private static List<(int Seq, string Run)> Ends(string dir) => Markers(dir, "e");
 
-    private static bool Balanced(string dir) =>
-        Starts(dir).GroupBy(s => s).All(g => Ends(dir).Count(e => e == g.Key) == g.Count());
+    /// <summary>How many attempts of each job <paramref name="run"/> ran (ended), by sequence number.</summary>
+    private static Dictionary<int, int> Runs(string dir, string run) =>
+        Ends(dir).Where(m => m.Run == run).GroupBy(m => m.Seq).ToDictionary(g => g.Key, g => g.Count());
 
-    private static List<int> Markers(string dir, string kind)
+    /// <summary>Every attempt that marked its start has marked its end, counted by job and run.</summary>
+    private static bool Balanced(string dir)
+    {
+        var ends = Ends(dir).GroupBy(m => m).ToDictionary(g => g.Key, g => g.Count());
+        return Starts(dir).GroupBy(m => m).All(g => ends.GetValueOrDefault(g.Key) == g.Count());
+    }
+
+    private static List<(int Seq, string Run)> Markers(string dir, string kind)
     {
         var path = Path.Combine(dir, "effects.txt");
         if (!File.Exists(path))
@@ -148,8 +182,37 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         var text = new StreamReader(stream).ReadToEnd();
-        return [.. text.Split('\n').Where(line => line.StartsWith(kind + " ", StringComparison.Ordinal) && line.Length > 2)
-            .Select(line => int.Parse(line.AsSpan(2), CultureInfo.InvariantCulture))];
+        return [.. text.Split('\n').Select(line => line.Split(' ')).Where(f => f.Length == 3 && f[0] == kind)
+            .Select(f => (int.Parse(f[1], CultureInfo.InvariantCulture), f[2]))];
+    }
+
+    /// <summary>
+    /// Whether a process with <paramref name="run"/>'s value of <see cref="RunVariable"/> still runs: one of that run's
+    /// attempts (its shell or a command the shell started), which can still write markers. The killed runner itself has
+    /// been reaped, and a process's environment comes from its parent, so once none is left none appears again.
+    /// </summary>
+    private static bool AnyProcessOf(string run)
+    {
+        var entry = $"{RunVariable}={run}\0";
+        foreach (var process in Directory.GetDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(process), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(process, "environ")).Contains(entry, StringComparison.Ordinal))
+                    {
+                        return true;
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Gone, or not ours to read.
+                }
+            }
+        }
+
+        return false;
     }
 
     private static HashSet<long> FinishedInState(string db) => [.. Query(db, "SELECT seq FROM actorqueue_run_jobs WHERE standing <> 0")];
