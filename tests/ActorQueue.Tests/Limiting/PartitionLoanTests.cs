@@ -39,8 +39,8 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
         Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.StatisticsOf(key) is null; }, TimeSpan.FromSeconds(10), $"{key}'s partition was dropped");
 
     /// <summary>
-    /// The RateLimiting view counts every lease in its key's partition: claimed from the loan, probed, refused by an
-    /// empty loan, refused by a full queue, granted by the actor; another key's totals stay 0, and a dropped partition's
+    /// The RateLimiting view counts every lease in its key's partition: claimed from the loan (by AcquireAsync and by
+    /// AttemptAcquire), probed, refused by an empty loan, refused by a full queue, granted by the actor; another key's totals stay 0, and a dropped partition's
     /// totals go with it.
     /// </summary>
     [Fact]
@@ -67,7 +67,13 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
             Assert.False(refused.IsAcquired || refusedProbe.IsAcquired || full.IsAcquired, "the only permit is held and nobody may wait");
         }
 
-        Assert.Equal((2L, 3L), Totals(adapter.GetStatistics("a")!));
+        await Eventually(() => PartitionOf(limiter, "a").Loan.Covers(1), "a's partition lends its permit again");
+        using (var attempt = adapter.AttemptAcquire("a"))
+        {
+            Assert.True(attempt.IsAcquired, "AttemptAcquire claims the lent permit");
+        }
+
+        Assert.Equal((3L, 3L), Totals(adapter.GetStatistics("a")!));
         Assert.Equal((0L, 0L), Totals(adapter.GetStatistics("b")!));
 
         await SweptAway(limiter, "a");
