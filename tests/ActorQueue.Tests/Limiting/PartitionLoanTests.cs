@@ -38,6 +38,53 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
     private Task SweptAway(PartitionedConcurrencyLimiter<string> limiter, string key) =>
         Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.StatisticsOf(key) is null; }, TimeSpan.FromSeconds(10), $"{key}'s partition was dropped");
 
+    /// <summary>
+    /// The RateLimiting view counts every lease in its key's partition: claimed from the loan (by AcquireAsync and by
+    /// AttemptAcquire), probed, refused by an empty loan, refused by a full queue, granted by the actor; another key's totals stay 0, and a dropped partition's
+    /// totals go with it.
+    /// </summary>
+    [Fact]
+    public async Task The_views_lease_totals_of_a_key_are_its_partitions()
+    {
+        await using var limiter = NewLimiter(1, maxQueued: 0);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        await Lending(limiter, "a");
+        await Lending(limiter, "b");
+
+        using (var probe = adapter.AttemptAcquire("a", 0))
+        {
+            Assert.True(probe.IsAcquired, "the free permit is lent");
+        }
+
+        var claimed = adapter.AcquireAsync("a");
+        Assert.True(claimed.IsCompletedSuccessfully, "claimed from the loan");
+        using (var lease = await claimed)
+        {
+            Assert.True(lease.IsAcquired);
+            using var refused = adapter.AttemptAcquire("a");
+            using var refusedProbe = adapter.AttemptAcquire("a", 0);
+            using var full = await Within(adapter.AcquireAsync("a").AsTask());
+            Assert.False(refused.IsAcquired || refusedProbe.IsAcquired || full.IsAcquired, "the only permit is held and nobody may wait");
+        }
+
+        await Eventually(() => PartitionOf(limiter, "a").Loan.Covers(1), "a's partition lends its permit again");
+        using (var attempt = adapter.AttemptAcquire("a"))
+        {
+            Assert.True(attempt.IsAcquired, "AttemptAcquire claims the lent permit");
+        }
+
+        Assert.Equal((3L, 3L), Totals(adapter.GetStatistics("a")!));
+        Assert.Equal((0L, 0L), Totals(adapter.GetStatistics("b")!));
+
+        await SweptAway(limiter, "a");
+        Assert.Equal((0L, 0L), Totals(adapter.GetStatistics("a")!));
+        using var again = await Within(adapter.AcquireAsync("a").AsTask());
+        Assert.True(again.IsAcquired, "granted by the actor, which made the partition again");
+        Assert.Equal((1L, 0L), Totals(adapter.GetStatistics("a")!));
+    }
+
+    private static (long Successful, long Failed) Totals(RateLimiterStatistics statistics) => (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases);
+
     [Fact]
     public async Task An_uncontended_partition_grants_and_takes_back_without_a_message()
     {

@@ -51,6 +51,12 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <summary>The actor's time the gate was made at: its gate time plus this is the actor's time.</summary>
     private TimeSpan _gateOrigin;
 
+    /// <summary>Leases the limiter's RateLimiting views granted for this key while this partition lives (any thread, <see cref="Interlocked"/>).</summary>
+    private long _successfulLeases;
+
+    /// <summary>Failed leases the limiter's RateLimiting views gave for this key while this partition lives (any thread, <see cref="Interlocked"/>).</summary>
+    private long _failedLeases;
+
     public Partition(object key, PartitionShared shared)
         : base(answersPushes: true)
     {
@@ -73,6 +79,16 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
     /// <summary>Callers waiting now, as last published.</summary>
     public int Waiting => _waiting;
+
+    /// <summary>
+    /// Leases granted for this key by the limiter's <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/>
+    /// views, since this partition was made: a key whose partition was dropped for idleness starts again at 0 in the next
+    /// one, as a partition of RateLimiting's own partitioned limiter does once its idle limiter is replaced.
+    /// </summary>
+    public long SuccessfulLeases => Interlocked.Read(ref _successfulLeases);
+
+    /// <summary>Failed leases given for this key by the limiter's RateLimiting views, since this partition was made (as <see cref="SuccessfulLeases"/>).</summary>
+    public long FailedLeases => Interlocked.Read(ref _failedLeases);
 
     /// <inheritdoc />
     public int IdleSweeps { get; set; }
@@ -138,6 +154,20 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         if (!Loan.Lend(free))
         {
             TakeForLoan(-free);
+        }
+    }
+
+    /// <summary>Counts a lease a RateLimiting view hands out for this key, on any thread, without a lock or a message.</summary>
+    /// <param name="acquired">Whether it was granted (else it failed).</param>
+    public void CountLease(bool acquired)
+    {
+        if (acquired)
+        {
+            Interlocked.Increment(ref _successfulLeases);
+        }
+        else
+        {
+            Interlocked.Increment(ref _failedLeases);
         }
     }
 

@@ -93,9 +93,12 @@ internal sealed class PartitionedGatekeeper
     }
 
     /// <summary>Whether <paramref name="key"/>'s live partition has <paramref name="permits"/> lent now (a probe; it claims nothing).</summary>
-    public bool Covers(object key, int permits) => _table.TryGet(key, out var partition) && partition.Loan.Covers(permits);
+    /// <param name="key">The partition's key.</param>
+    /// <param name="permits">How many permits.</param>
+    /// <param name="live">The live partition found; <c>null</c> when none is live.</param>
+    public bool Covers(object key, int permits, out Partition? live) => (live = PartitionOf(key)) is { } partition && partition.Loan.Covers(permits);
 
-    /// <summary>The live partition of <paramref name="key"/> (for tests).</summary>
+    /// <summary>The live partition of <paramref name="key"/>; <c>null</c> when none is live.</summary>
     internal Partition? PartitionOf(object key) => _table.TryGet(key, out var partition) ? partition : null;
 
     /// <summary>

@@ -43,27 +43,27 @@ internal interface IPartitionedLimiter<in TKey>
 /// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
 /// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
 /// caller must not block. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
-/// Disposing the adapter leaves the limiter running.
+/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now, and the leases granted and failed
+/// for that key (<see cref="Partition.CountLease"/>, counted in the partition by every RateLimiting view of the limiter)
+/// since the partition was made. A key with no live partition reads zero totals, and one whose partition was dropped
+/// for idleness starts again at zero, as RateLimiting's own partitioned limiter does; a failed attempt for a key with no
+/// live partition is counted nowhere. Disposing the adapter leaves the limiter running.
 /// </summary>
 internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLimiter<TKey> limiter, Func<TResource, TKey> keyOf)
     : PartitionedRateLimiter<TResource>
     where TKey : notnull
 {
-    /// <summary>Leases granted, counted per processor: one shared counter would cost every caller a cache line the other cores write.</summary>
-    private readonly StripedCount _successful = new();
-    private long _failed;
-
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics(TResource resource)
     {
         var partitions = limiter.Partitions;
-        var statistics = partitions.StatisticsOf(KeyOf(resource));
+        var partition = partitions.PartitionOf(KeyOf(resource));
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, partitions.Settings.MaxRunning - (statistics?.Running ?? 0)),
-            CurrentQueuedCount = statistics?.Waiting ?? 0,
-            TotalSuccessfulLeases = _successful.Read(),
-            TotalFailedLeases = Interlocked.Read(ref _failed),
+            CurrentAvailablePermits = Math.Max(0, partitions.Settings.MaxRunning - (partition?.Running ?? 0)),
+            CurrentQueuedCount = partition?.Waiting ?? 0,
+            TotalSuccessfulLeases = partition?.SuccessfulLeases ?? 0,
+            TotalFailedLeases = partition?.FailedLeases ?? 0,
         };
     }
 
@@ -75,22 +75,22 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         if (permitCount == 0)
         {
             // RateLimiter's probe: would a one-permit attempt be granted now? Counted either way, as a failed probe is.
-            if (limiter.Partitions.Covers(key, 1))
+            if (limiter.Partitions.Covers(key, 1, out var covering))
             {
-                _successful.Increment();
+                covering!.CountLease(acquired: true);
                 return limiter.Probe;
             }
 
-            return Refused(key);
+            return Refused(key, covering);
         }
 
-        if (limiter.TryClaim(key, key, permitCount, out _) is { } lease)
+        if (limiter.TryClaim(key, key, permitCount, out var live) is { } lease)
         {
-            _successful.Increment();
+            live!.CountLease(acquired: true);
             return lease;
         }
 
-        return Refused(key);
+        return Refused(key, live);
     }
 
     /// <inheritdoc />
@@ -107,7 +107,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         Partition? live = null;
         if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, boxed, permitCount, out live) is { } claimed)
         {
-            _successful.Increment();
+            live!.CountLease(acquired: true);
             return ValueTask.FromResult(claimed);
         }
 
@@ -141,20 +141,23 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
 
     private RateLimitLease Granted(PartitionAcquireRequest request, ConcurrencyLease slot)
     {
-        _successful.Increment();
+        PartitionOf(request)?.CountLease(acquired: true);
         return limiter.Leased(request, slot);
     }
 
     private RateLimitLease Refused(PartitionAcquireRequest request, Exception error)
     {
-        Interlocked.Increment(ref _failed);
+        PartitionOf(request)?.CountLease(acquired: false);
         return limiter.Failed(error.Message, request.RetryAfter);
     }
 
-    /// <summary>A synchronous attempt the partition's loan did not cover.</summary>
-    private RateLimitLease Refused(TKey key)
+    /// <summary>The partition that served <paramref name="request"/> (its releaser), else its key's live one, if any.</summary>
+    private Partition? PartitionOf(PartitionAcquireRequest request) => request.Releaser as Partition ?? limiter.Partitions.PartitionOf(request.Key);
+
+    /// <summary>A synchronous attempt the partition's loan did not cover; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
+    private RateLimitLease Refused(TKey key, Partition? live)
     {
-        Interlocked.Increment(ref _failed);
+        (live ?? limiter.Partitions.PartitionOf(key))?.CountLease(acquired: false);
         return limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is lent for a caller that will not wait "
                               + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter: null);
     }
