@@ -127,7 +127,7 @@ internal sealed class SlidingWindowPolicy : ISteppedRate
 
         if (cost > _limit)
         {
-            return TimeSpan.MaxValue;
+            return QueueServedAt(cost);
         }
 
         // The oldest segment slides out when the current one ends, the next one a segment later, and so on.
@@ -142,6 +142,41 @@ internal sealed class SlidingWindowPolicy : ISteppedRate
         }
 
         return TimeSpan.MaxValue;
+    }
+
+    /// <summary>
+    /// When a demand above the limit, the sum of a queue (a retry-after: the gate refuses a single one at once), has
+    /// been served, each part granted as soon as the window has room: the segment boundary at which the last of it fits.
+    /// Already caught up to now; O(segments), no allocation.
+    /// </summary>
+    /// <remarks>
+    /// Granted as soon as there is room, the queue takes what is free now (into the current segment) and, at each
+    /// boundary k, what the segment sliding out leaves free. Once the old segments have slid out (k ≥ segments), the
+    /// window holds only the queue's grants and is full again at every boundary, so each later window serves exactly
+    /// the limit: served(k + segments) = served(k) + limit. Within the first window, served(r) = max(0, limit − what
+    /// is still counted after r segments slid out). So the demand fits after m whole windows plus r segments, m the
+    /// fewest windows for which served(segments − 1) + m·limit reaches it, r the fewest segments for which served(r)
+    /// reaches the rest. The queue is counted as one sum, so for tokens it is the earliest it could be served (a
+    /// waiter's cost that does not fit the room left waits for more, as with the token bucket's refills).
+    /// </remarks>
+    private TimeSpan QueueServedAt(long cost)
+    {
+        var count = _segments.Length;
+
+        // Before the current segment slides out (r = count − 1) all but it have: what is free then is the limit less it.
+        var lastOfFirst = Int128.Max(0, (Int128)_limit - _segments[_current]);
+        var windows = ((Int128)cost - lastOfFirst + _limit - 1) / _limit;
+        var rest = (Int128)cost - windows * _limit;
+        var free = (Int128)_limit - _used;
+        var r = 0;
+        while (Int128.Max(0, free) < rest)
+        {
+            r++;
+            free += _segments[(_current + r) % count];
+        }
+
+        var steps = windows * count + r;
+        return steps > (TimeSpan.MaxValue - _currentStart).Ticks / _segment.Ticks ? TimeSpan.MaxValue : _currentStart + TimeSpan.FromTicks(_segment.Ticks * (long)steps);
     }
 
     /// <inheritdoc />
