@@ -240,6 +240,33 @@ internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local,
     /// <summary>The counts now.</summary>
     public ClusterPartitionStatistics Statistics => new(Cluster.Running, Cluster.Waiting, Local.Running, Local.Waiting);
 
+    /// <summary>Leases the limiter's RateLimiting views on this node gave for this key since the partition went live here.</summary>
+    private long _successfulLeases;
+
+    /// <summary>Failed leases, as <see cref="_successfulLeases"/>.</summary>
+    private long _failedLeases;
+
     /// <summary>Free permits cluster-wide, as last heard.</summary>
     public int Available => Math.Max(0, Limits.Current.MaxRunning - Cluster.Running);
+
+    /// <summary>
+    /// This key's lease totals on this node, as a <see cref="System.Threading.RateLimiting.RateLimiterStatistics"/> reports
+    /// them with <paramref name="available"/> and <paramref name="queued"/>: since the partition went live here (a key
+    /// whose agent stopped for idleness starts again at 0, as a partition of RateLimiting's own limiter does).
+    /// </summary>
+    public System.Threading.RateLimiting.RateLimiterStatistics RateStatistics(long available, long queued) => new()
+    {
+        CurrentAvailablePermits = available,
+        CurrentQueuedCount = queued,
+        TotalSuccessfulLeases = Interlocked.Read(ref _successfulLeases),
+        TotalFailedLeases = Interlocked.Read(ref _failedLeases),
+    };
+
+    /// <summary>Counts a lease a RateLimiting view hands out for this key, on any thread, without a lock or a message.</summary>
+    /// <returns><paramref name="lease"/>.</returns>
+    public System.Threading.RateLimiting.RateLimitLease CountLease(System.Threading.RateLimiting.RateLimitLease lease)
+    {
+        Interlocked.Increment(ref lease.IsAcquired ? ref _successfulLeases : ref _failedLeases);
+        return lease;
+    }
 }

@@ -152,6 +152,28 @@ public sealed class ClusterRateLimiterReviewTests
         await StatusUntilAsync(first, status => status.Running == 2);
     }
 
+    /// <summary>
+    /// A cluster partitioned adapter's <c>GetStatistics(resource)</c> totals are that key's partition's on this node, as
+    /// the local adapter's are (and RateLimiting's own): a lease granted and one refused for "a" do not show for "b".
+    /// Failed before: the totals were the adapter's, so "b" read (2, 1).
+    /// </summary>
+    [Fact]
+    public async Task A_partitioned_adapters_statistics_of_a_key_count_only_that_keys_leases()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).PartitionedLimiter("stats-per-key", maxRunning: 1, maxQueued: 0, Hour);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(resource => resource);
+        using var a = await Within(adapter.AcquireAsync("a"));
+        using var refused = await Within(adapter.AcquireAsync("a"));
+        using var b = await Within(adapter.AcquireAsync("b"));
+        Assert.Equal((true, false, true), (a.IsAcquired, refused.IsAcquired, b.IsAcquired));
+
+        var (ofA, ofB) = (adapter.GetStatistics("a")!, adapter.GetStatistics("b")!);
+
+        Assert.Equal((1L, 1L), (ofA.TotalSuccessfulLeases, ofA.TotalFailedLeases));
+        Assert.Equal((1L, 0L), (ofB.TotalSuccessfulLeases, ofB.TotalFailedLeases));
+    }
+
     [Fact]
     public async Task A_partition_restarted_on_a_node_after_idleness_is_served_and_meets_the_bound()
     {

@@ -41,19 +41,18 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 /// decide it, a retry-after. <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
 /// round trip away, and this node's counts are as of its last reply).</para>
 /// <para><c>GetStatistics</c> reports a partition live on this node: its free permits and waiters cluster-wide as last
-/// heard, and the adapter's lease totals; <c>null</c> for a key with no partition on this node (it has no counts here).</para>
+/// heard, and the leases this node's RateLimiting views of the limiter gave for that key since its partition went live
+/// here (<see cref="LivePartition.CountLease"/>; a lease decided while the key had no live partition here is counted
+/// nowhere); <c>null</c> for a key with no partition on this node (it has no counts here).</para>
 /// <para>Disposing the adapter leaves the limiter running.</para>
 /// </remarks>
 internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPartitionedRateSubject<TKey> subject, Func<TResource, TKey> keyOf)
     : PartitionedRateLimiter<TResource>
     where TKey : notnull
 {
-    /// <summary>The leases handed out.</summary>
-    private readonly LeaseTally _tally = new();
-
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics(TResource resource) =>
-        subject.Live(PartitionOf(resource)) is { } live ? _tally.Statistics(live.Available, live.Cluster.Waiting) : null;
+        subject.Live(PartitionOf(resource)) is { } live ? live.RateStatistics(live.Available, live.Cluster.Waiting) : null;
 
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
@@ -64,7 +63,7 @@ internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPar
             subject.Demand(permitCount);
         }
 
-        return Count(ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
+        return Count(partition, ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
     }
 
     /// <inheritdoc />
@@ -78,13 +77,14 @@ internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPar
         var partition = PartitionOf(resource);
         var demand = subject.Demand(permitCount);
         cancellationToken.ThrowIfCancellationRequested();
-        return Count(await ClusterRateLeases.WaitAsync(subject.Post(partition, demand), subject, cancellationToken).ConfigureAwait(false));
+        return Count(partition, await ClusterRateLeases.WaitAsync(subject.Post(partition, demand), subject, cancellationToken).ConfigureAwait(false));
     }
 
     private string PartitionOf(TResource resource) =>
         subject.Partition(keyOf(resource) ?? throw new ArgumentNullException("key", $"The partition key of {resource} is null"));
 
-    private RateLimitLease Count(RateLimitLease lease) => _tally.Count(lease);
+    /// <summary>Counts <paramref name="lease"/> in <paramref name="partition"/>'s totals if it is live on this node.</summary>
+    private RateLimitLease Count(string partition, RateLimitLease lease) => subject.Live(partition)?.CountLease(lease) ?? lease;
 }
 
 /// <summary>A <see cref="ClusterPartitionedLimiter"/> for its adapter: keys are strings, permits are slots, a lease is the <see cref="ConcurrencyLease"/> itself.</summary>
