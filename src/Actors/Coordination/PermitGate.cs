@@ -15,7 +15,7 @@ namespace ActorQueue.Coordination;
 /// any waiter hears. The clock is read only when a policy is timed or a waiter has a timeout, so a concurrency-only
 /// gate never reads it.
 /// </remarks>
-[DebuggerDisplay("in use {Snapshot.InUse}, waiting {Waiting}, open {IsOpen}")]
+[DebuggerDisplay("in use {Snapshot.InUse}, waiting {Waiting}, queued {Queued}, open {IsOpen}")]
 internal sealed partial class PermitGate
 {
     /// <summary>The owner's side: mirrors, books, telemetry, rejection exceptions.</summary>
@@ -25,7 +25,7 @@ internal sealed partial class PermitGate
     private readonly PermitPolicies _policies;
 
     /// <summary>The waiters, by priority then arrival.</summary>
-    private readonly PriorityWaiterQueue _waiters = new();
+    private readonly PriorityWaiterQueue _waiters;
 
     /// <summary>The deadlines of waiters with a timeout.</summary>
     private readonly WaiterDeadlines _deadlines;
@@ -47,11 +47,14 @@ internal sealed partial class PermitGate
     /// <param name="maxQueued">How many may wait; <c>null</c> for no bound.</param>
     /// <param name="whenFull">What a full queue does with a newcomer.</param>
     /// <param name="time">The clock; the system's when <c>null</c>.</param>
+    /// <param name="queuedIn">What <see cref="Queued"/> sums: the waiters' permits, or their tokens.</param>
     public PermitGate(IPermitGateListener listener, IReadOnlyList<IPermitPolicy> policies, int? maxQueued = null,
-                      QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null)
+                      QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null,
+                      PermitMeasure queuedIn = PermitMeasure.Permits)
     {
         ArgumentNullException.ThrowIfNull(listener);
         _listener = listener;
+        _waiters = new PriorityWaiterQueue(queuedIn);
         _policies = new PermitPolicies(policies);
         _deadlines = new WaiterDeadlines(_waiters.Contains);
         _bound = new QueueBound(maxQueued, whenFull);
@@ -64,6 +67,12 @@ internal sealed partial class PermitGate
 
     /// <summary>How many wait.</summary>
     public int Waiting => _waiters.Count;
+
+    /// <summary>
+    /// What the waiters ask for, summed in the measure the gate was made with (permits, or tokens): kept by the queue
+    /// on every entry and exit, so it is exact whenever the owner's listener is called.
+    /// </summary>
+    public long Queued => _waiters.Queued;
 
     /// <summary>Whether it grants; a closed gate (recovering) queues and rejects, but grants nothing.</summary>
     public bool IsOpen { get; private set; } = true;

@@ -6,9 +6,11 @@ namespace ActorQueue.Coordination;
 /// The waiters of a <see cref="PermitGate"/>: one FIFO (<see cref="WaiterQueue{TWaiter}"/>) per priority, higher
 /// priorities first. Level 0 is made once and kept, so a gate whose callers never give a priority does no level
 /// bookkeeping; any other level is dropped as soon as it is empty, so callers using many distinct priorities over
-/// time leave nothing behind. Only the gate's owner touches it.
+/// time leave nothing behind. Only the gate's owner touches it. Every waiter enters through <see cref="Enqueue"/> and
+/// leaves through <see cref="Remove"/> or <see cref="RemoveWhere"/> (granted, withdrawn, timed out, evicted, failed,
+/// resized away, handed on), which keep <see cref="Count"/> and <see cref="Queued"/> with one add each.
 /// </summary>
-[DebuggerDisplay("Count = {Count}, levels = {LevelCount}")]
+[DebuggerDisplay("Count = {Count}, queued {Queued}, levels = {LevelCount}")]
 internal sealed class PriorityWaiterQueue
 {
     /// <summary>The levels, highest priority first; level 0 is always among them.</summary>
@@ -17,11 +19,30 @@ internal sealed class PriorityWaiterQueue
     /// <summary>Level 0, always kept: with no other level (nobody uses priorities) it is the whole queue, found without a search.</summary>
     private readonly Level _zero = new(0);
 
+    /// <summary>Whether <see cref="Queued"/> sums the waiters' tokens (<c>false</c>: their permits).</summary>
+    private readonly bool _weighTokens;
+
     /// <summary>An empty queue, with level 0 only.</summary>
-    public PriorityWaiterQueue() => _levels = [_zero];
+    /// <param name="weighed">What <see cref="Queued"/> sums: each waiter's <see cref="PermitDemand.Permits"/> or its <see cref="PermitDemand.Tokens"/>.</param>
+    public PriorityWaiterQueue(PermitMeasure weighed = PermitMeasure.Permits)
+    {
+        if (weighed is not (PermitMeasure.Permits or PermitMeasure.Tokens))
+        {
+            throw new ArgumentOutOfRangeException(nameof(weighed), weighed, "The queued demand is summed in permits or in tokens.");
+        }
+
+        _weighTokens = weighed == PermitMeasure.Tokens;
+        _levels = [_zero];
+    }
 
     /// <summary>How many waiters stand in the queue, over all levels.</summary>
     public int Count { get; private set; }
+
+    /// <summary>
+    /// The demand the waiters in the queue ask for, summed in the measure it was made with (permits or tokens): what a
+    /// <see cref="System.Threading.RateLimiting.RateLimiterStatistics.CurrentQueuedCount"/> reports.
+    /// </summary>
+    public long Queued { get; private set; }
 
     /// <summary>How many priority levels it keeps: level 0 and one per other priority that has a waiter.</summary>
     public int LevelCount => _levels.Count;
@@ -61,6 +82,7 @@ internal sealed class PriorityWaiterQueue
 
         level.Queue.Enqueue(waiter);
         Count++;
+        Queued += Weight(waiter);
     }
 
     /// <summary>Removes <paramref name="waiter"/> if it stands in this queue.</summary>
@@ -73,6 +95,7 @@ internal sealed class PriorityWaiterQueue
         }
 
         Count--;
+        Queued -= Weight(waiter);
         if (level.Queue.IsEmpty && level.Priority != 0)
         {
             _levels.Remove(level);
@@ -92,6 +115,7 @@ internal sealed class PriorityWaiterQueue
             {
                 removed.Add(waiter);
                 Count--;
+                Queued -= Weight(waiter);
             }
 
             if (level.Queue.IsEmpty && level.Priority != 0)
@@ -120,6 +144,7 @@ internal sealed class PriorityWaiterQueue
     public void AssertInvariants()
     {
         var total = 0;
+        var queued = 0L;
         for (var i = 0; i < _levels.Count; i++)
         {
             var level = _levels[i];
@@ -128,14 +153,19 @@ internal sealed class PriorityWaiterQueue
             for (var waiter = level.Queue.Head; waiter is not null; waiter = waiter.Next)
             {
                 Invariant.That(waiter.Priority == level.Priority && ReferenceEquals(waiter.Queue, level.Queue), "a waiter stands in its own priority's level");
+                queued += Weight(waiter);
             }
 
             total += level.Queue.Count;
         }
 
         Invariant.That(total == Count, "the count is the sum of the levels");
+        Invariant.That(queued == Queued, "the queued demand is the sum of the waiters' (every entry and exit counted)");
         Invariant.That(_levels.Exists(level => level.Priority == 0), "level 0 is kept");
     }
+
+    /// <summary>What <paramref name="waiter"/> adds to <see cref="Queued"/>: its demand does not change while it stands here.</summary>
+    private long Weight(PermitWaiter waiter) => _weighTokens ? waiter.Demand.Tokens : waiter.Demand.Permits;
 
     private Level? Find(int priority)
     {

@@ -106,6 +106,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <inheritdoc />
     public int WaitingCount => _counts.Waiting;
 
+    /// <summary>The permits the callers waiting now asked for, summed: the permits its <see cref="System.Threading.RateLimiting.RateLimiter"/> adapter reports queued.</summary>
+    internal long QueuedPermits => _counts.Queued;
+
     /// <inheritdoc />
     public int AvailableCount => Math.Max(0, MaxRunning - _counts.Running);
 

@@ -69,7 +69,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     private DisposeGatekeeper? _disposeRequest;
 
     /// <summary>The gate's counts not yet written for the facade (<see cref="PublishCounts"/>).</summary>
-    private (int Running, int Waiting)? _unpublished;
+    private (int Running, int Waiting, long Queued)? _unpublished;
 
     /// <summary>The turn its state is touched in, without rates (the facade's contended calls run in it); <c>null</c> with rates.</summary>
     private readonly GateTurn? _turn;
@@ -98,7 +98,9 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
 
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         var rates = settings.Rates?.Invoke() ?? [];
-        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time);
+        // A limit with rates is a model API's: its callers queue for tokens, which its RateLimiter adapter's permits are.
+        var queuedIn = settings.Rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time, queuedIn);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         _wakeTimer = new WakeTimer(settings.Time, Self, () => _gate.Now);
@@ -156,7 +158,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// </remarks>
     void IPermitGateListener.Publish(in PermitSnapshot now)
     {
-        _unpublished = ((int)now.InUse, now.Waiting);
+        _unpublished = ((int)now.InUse, now.Waiting, _gate.Queued);
         _telemetry.Meter(now.InUse, now.Waiting);
     }
 
@@ -325,7 +327,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         if (_unpublished is { } counts)
         {
             _unpublished = null;
-            _settings.Counts.Publish(counts.Running, counts.Waiting);
+            _settings.Counts.Publish(counts.Running, counts.Waiting, counts.Queued);
         }
     }
 

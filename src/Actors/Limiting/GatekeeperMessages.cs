@@ -212,6 +212,9 @@ internal sealed class LimiterCounts
 {
     private volatile int _waiting;
 
+    /// <summary>The waiters' demand, in permits or tokens (<see cref="Queued"/>); written with <see cref="Volatile"/>, as a long cannot be volatile.</summary>
+    private long _queued;
+
     public LimiterCounts() => Turn = new GateTurn(Loan);
 
     /// <summary>
@@ -228,7 +231,7 @@ internal sealed class LimiterCounts
     /// <summary>The newest facade resize the gatekeeper has applied; the gatekeeper's only (it survives a restart here).</summary>
     private long _handledResize;
 
-    /// <summary>The held count last written into the loan's word by <see cref="Publish"/> or read by a reclaim; the gatekeeper's only.</summary>
+    /// <summary>The held count last written into the loan's word by <see cref="Publish(int, int, long)"/> or read by a reclaim; the gatekeeper's only.</summary>
     private int _heldWritten = -1;
 
     /// <summary>The limits the gatekeeper last applied (<see cref="PublishApplied"/>); a restarted gatekeeper starts from them. The gatekeeper's only.</summary>
@@ -238,6 +241,12 @@ internal sealed class LimiterCounts
     public int Running => Loan.Running;
 
     public int Waiting => _waiting;
+
+    /// <summary>
+    /// What the waiters ask for: their permits (a concurrency limiter's) or their token estimates (a model API
+    /// limiter's), as the gate sums them on every entry and exit of its queue; published with <see cref="Waiting"/>.
+    /// </summary>
+    public long Queued => Volatile.Read(ref _queued);
 
     public int MaxRunning => Volatile.Read(ref _limits).MaxRunning;
 
@@ -249,7 +258,11 @@ internal sealed class LimiterCounts
     /// <summary>The turn over a gatekeeper without rates, which its facade's contended requests and releases run in.</summary>
     public GateTurn Turn { get; }
 
-    public void Publish(int running, int waiting)
+    /// <summary>Publishes the counts of a publisher that does not weigh its waiters (a cluster agent's): <see cref="Queued"/> counts one per waiter.</summary>
+    public void Publish(int running, int waiting) => Publish(running, waiting, waiting);
+
+    /// <summary>Publishes the held count, the waiters and what they ask for (<see cref="Queued"/>).</summary>
+    public void Publish(int running, int waiting, long queued)
     {
         // Against a copy kept here, not the word: reading the word to compare still waits for the line callers write.
         if (running != _heldWritten)
@@ -259,11 +272,12 @@ internal sealed class LimiterCounts
         }
 
         _waiting = waiting;
+        Volatile.Write(ref _queued, queued);
     }
 
     /// <summary>
     /// Gatekeeper: the held count its loan's word holds now (read by its reclaim at the start of a message; -1 when
-    /// unknown, e.g. once the loan was closed with claims in it), so <see cref="Publish"/> writes the word only when
+    /// unknown, e.g. once the loan was closed with claims in it), so <see cref="Publish(int, int, long)"/> writes the word only when
     /// the count changes.
     /// </summary>
     public void NoteHeld(int held) => _heldWritten = held;

@@ -270,8 +270,14 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
     /// adapter's permits are tokens: one caller queued for 300 tokens reports 1. Location: ModelApiRateLimiter
     /// .GetStatistics (CurrentQueuedCount = _limiter.WaitingCount). Fix: publish the queued tokens from the gate
     /// (LimiterCounts) beside the waiting count.
+    /// Mended: the gate's queue (PriorityWaiterQueue, the one place every waiter enters and leaves: granted, withdrawn,
+    /// timed out, evicted, failed on stop, resized away, handed on) sums the waiters' demand with one add per entry and
+    /// exit, in tokens for a gatekeeper with rates and in permits without (checked against the waiters in a DEBUG
+    /// invariant); the gatekeeper publishes it in LimiterCounts.Queued beside Waiting, and the adapter reports it
+    /// (failed before: "Expected: 300, Actual: 1"). The ConcurrencyLimiter's adapter reported callers for weighted
+    /// permits the same way and reports LimiterCounts.Queued too.
     /// </summary>
-    [Fact(Skip = "open: the gate does not count queued tokens; tracking them in the gatekeeper through every queue exit is not done yet")]
+    [Fact]
     public async Task Adapter_statistics_count_queued_permits_in_tokens()
     {
         using var limiter = Limiter(tokens: 1000);
@@ -283,6 +289,69 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         Assert.Equal(300, adapter.GetStatistics()!.CurrentQueuedCount);
         _clock.Advance(Minute);
         (await Within(waiting)).Dispose();
+    }
+
+    /// <summary>
+    /// The queued tokens follow every way a call leaves the queue: a cancelled call and a timed-out one take their
+    /// estimates out, and a grant takes the last one out, back to 0 (a count that missed an exit would stay above it).
+    /// </summary>
+    [Fact]
+    public async Task Adapter_queued_tokens_leave_with_a_cancelled_a_timed_out_and_a_granted_call()
+    {
+        using var limiter = Limiter(tokens: 1000);
+        var adapter = limiter.AsRateLimiter();
+        using var spent = await Within(adapter.AcquireAsync(1000).AsTask());
+        Assert.True(spent.IsAcquired);
+        long Queued() => adapter.GetStatistics()!.CurrentQueuedCount;
+
+        var granted = adapter.AcquireAsync(300).AsTask();
+        using var cancel = new CancellationTokenSource();
+        var cancelled = limiter.AcquireAsync(200, cancellationToken: cancel.Token).AsTask();
+        var timedOut = limiter.AcquireAsync(150, waitTimeout: TimeSpan.FromSeconds(5)).AsTask();
+        await Eventually(() => Queued() == 650, "three calls queued for 300, 200 and 150 tokens");
+        Assert.Equal(3, limiter.WaitingCount);
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        await Eventually(() => Queued() == 450, "the cancelled call's 200 tokens left the queue");
+
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(timedOut));
+        await Eventually(() => Queued() == 300, "the timed-out call's 150 tokens left the queue");
+
+        _clock.Advance(Minute);
+        using var lease = await Within(granted);
+        Assert.True(lease.IsAcquired);
+        await Eventually(() => Queued() == 0 && limiter.WaitingCount == 0, "the granted call's 300 tokens left the queue");
+    }
+
+    /// <summary>
+    /// The ConcurrencyLimiter's adapter counts queued permits too: a caller waiting for 3 permits is 3 (it reported 1,
+    /// the callers), and its permits leave the queue when it cancels or is granted.
+    /// </summary>
+    [Fact]
+    public async Task Concurrency_adapter_statistics_count_queued_permits_not_callers()
+    {
+        using var limiter = new ConcurrencyLimiter(4, name: "review-concurrency", system: Sys);
+        var adapter = limiter.AsRateLimiter();
+        var held = await Within(adapter.AcquireAsync(4).AsTask());
+        Assert.True(held.IsAcquired);
+        long Queued() => adapter.GetStatistics()!.CurrentQueuedCount;
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = adapter.AcquireAsync(3, cancel.Token).AsTask();
+        var granted = adapter.AcquireAsync(2).AsTask();
+        await Eventually(() => limiter.WaitingCount == 2, "two callers wait for 3 and 2 permits");
+        await Eventually(() => Queued() == 5, "the queued count is the 5 permits asked for, not the 2 callers");
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        await Eventually(() => Queued() == 2, "the cancelled caller's 3 permits left the queue");
+
+        held.Dispose();
+        using var lease = await Within(granted);
+        Assert.True(lease.IsAcquired);
+        await Eventually(() => Queued() == 0, "the granted caller's 2 permits left the queue");
     }
 
     /// <summary>

@@ -41,7 +41,8 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     public override TimeSpan? IdleDuration => _idle.Read(_limiter.RunningCount == 0 && _limiter.WaitingCount == 0);
 
     /// <inheritdoc />
-    public override RateLimiterStatistics GetStatistics() => _tally.Statistics(_limiter.AvailableCount, _limiter.WaitingCount);
+    /// <remarks>The queued count is in permits, as <see cref="RateLimiterStatistics"/> counts it: a caller waiting for 3 permits is 3.</remarks>
+    public override RateLimiterStatistics GetStatistics() => _tally.Statistics(_limiter.AvailableCount, _limiter.QueuedPermits);
 
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(int permitCount)

@@ -85,6 +85,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>Calls waiting now.</summary>
     public int WaitingCount => _counts.Waiting;
 
+    /// <summary>The token estimates of the calls waiting now, summed: the permits its <see cref="System.Threading.RateLimiting.RateLimiter"/> adapter reports queued.</summary>
+    internal long QueuedTokens => _counts.Queued;
+
     /// <summary>What the gatekeeper lends to callers that need not wait (for diagnostics and tests).</summary>
     internal RateLoan Loan => _loan;
 

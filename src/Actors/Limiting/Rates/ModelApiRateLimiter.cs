@@ -52,11 +52,13 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// <remarks>
     /// The available permits are the tokens <see cref="RateLimiter.AttemptAcquire"/> could take now: those lent, while
     /// a slot and a request are lent with them (0 while someone waits, the rates are spent or the loan is being renewed).
+    /// The queued count is in permits too, as <see cref="RateLimiterStatistics"/> counts it: the tokens the waiting
+    /// calls asked for, summed (one call waiting for 300 tokens is 300), not the number of calls.
     /// </remarks>
     public override RateLimiterStatistics GetStatistics() => new()
     {
         CurrentAvailablePermits = _loan.AvailableTokens,
-        CurrentQueuedCount = _limiter.WaitingCount,
+        CurrentQueuedCount = _limiter.QueuedTokens,
         TotalSuccessfulLeases = _successful.Read(),
         TotalFailedLeases = Interlocked.Read(ref _failed),
     };
