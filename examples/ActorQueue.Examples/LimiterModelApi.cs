@@ -29,7 +29,8 @@ public static class LimiterModelApi
         using var keyed = await perKey.AcquireAsync(apiKey, estimatedTokens: 3_000);
 
         // ASP.NET Core's middleware and Polly take it as a RateLimiter whose permits are tokens; a rejection's lease
-        // carries RetryAfter (when the refill comes that serves it, after the demand already queued).
+        // carries RetryAfter (when the refill, or a window's segment sliding out, comes that serves it, after the demand
+        // already queued, however many periods that takes).
         var pipeline = new ResiliencePipelineBuilder().AddRateLimiter(limiter.AsRateLimiter()).Build();
         // end snippet
         GC.KeepAlive(pipeline);
