@@ -76,7 +76,7 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
         // Announced: a wait, in the published line without a message if there is one, else in the coordinator's FIFO;
         // or a holder's reentry, which is the coordinator's.
         var reentry = State.IsHeldBy(owner);
-        var waiter = new LockWaiter(Coordinator, owner);
+        var waiter = new LockWaiter(Coordinator, owner, reentry);
         if (!reentry && State.TryJoinLine(waiter))
         {
             return waiter.WaitAsTaskAsync(cancellationToken);

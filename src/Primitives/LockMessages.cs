@@ -13,7 +13,10 @@ internal sealed record LockRelease(object Owner) : IDeadLetterSuppression;
 /// the grant itself, once it has won over a cancellation and before the continuation is scheduled. A condition waiter
 /// is never published: its deferred cancellation is ordered by the coordinator's mailbox, which a hand-off bypasses.
 /// </summary>
-internal sealed class LockWaiter(Akka.Actor.IActorRef coordinator, object owner) : PrimitiveWaiter(coordinator, owner)
+/// <param name="coordinator">The lock's coordinator.</param>
+/// <param name="owner">The flow's token.</param>
+/// <param name="reentry">Sent while the token held the lock: the flow keeps its identity until it is answered.</param>
+internal sealed class LockWaiter(Akka.Actor.IActorRef coordinator, object owner, bool reentry = false) : PrimitiveWaiter(coordinator, owner, keepsIdentity: reentry)
 {
     /// <summary>The lock whose releaser hands this waiter the lock; <c>null</c> while the coordinator's gate serves it.</summary>
     private LockState? _handedBy;
@@ -58,10 +61,11 @@ internal sealed class ConditionNotify(int conditionId, int count, object owner) 
 /// <summary>
 /// A flow waiting on a condition. It waits in its condition's queue until notified, then in the lock's gate; when
 /// granted it holds the lock again at the depth it held before. Its cancellation is deferred: the token only tells the
-/// coordinator, which queues it for the lock, and the grant then completes it as cancelled, holding the lock.
+/// coordinator, which queues it for the lock, and the grant then completes it as cancelled, holding the lock. It does
+/// not count in its token's asks: a condition wait forgets nothing, so its flow keeps its identity through it anyway.
 /// </summary>
 internal sealed class ConditionWaiter(Akka.Actor.IActorRef coordinator, object owner, int depth, int conditionId)
-    : PrimitiveWaiter(coordinator, owner)
+    : PrimitiveWaiter(coordinator, owner, keepsIdentity: false)
 {
     /// <summary>The lock depth to restore when it gets the lock back.</summary>
     public int Depth { get; set; } = depth;

@@ -71,11 +71,13 @@ internal sealed class Releaser(Action release) : IAsyncDisposable, IDisposable
 
 /// <summary>
 /// Who "the current flow" is for one primitive. A flow gets a token on its first acquire and keeps it while it
-/// holds the primitive or has an acquire of its own under way (one of its waiters not yet answered,
-/// <see cref="FlowToken.IsAsking"/>), so nested acquires in that flow are recognised and an acquire granted after the
-/// flow's last release is granted to an identity the flow still carries; tasks the flow starts meanwhile share the
-/// token (the forked-task caveat of async reentrancy). A flow that neither holds nor asks gets a fresh token on its
-/// next acquire, so tasks forked earlier do not pass as the holder.
+/// holds the primitive or has an acquire under way that keeps it (one of its waiters made with
+/// <c>keepsIdentity</c> and not yet answered, <see cref="FlowToken.IsAsking"/>: every acquire of the capacity limiter,
+/// only a holder's reentry of the lock), so nested acquires in that flow are recognised and a reentry granted after
+/// the flow's last release is granted to an identity the flow still carries; tasks the flow starts meanwhile share
+/// the token (the forked-task caveat of async reentrancy). A flow that neither holds nor asks gets a fresh token on
+/// its next acquire, so tasks forked earlier do not pass as the holder — nor do tasks a flow starts while it merely
+/// waits for the lock (review of f02ae64: they shared its hold).
 /// </summary>
 /// <remarks>
 /// The token is an <see cref="AsyncLocal{T}"/> entry in the flow's ExecutionContext, and every primitive has its own.

@@ -6,23 +6,43 @@ namespace ActorQueue.Primitives.Coordination;
 /// <summary>
 /// A facade caller waiting on a primitive: the one facade waiter (<see cref="FacadeWaiter{TResult}"/>) with the
 /// primitive's owner (a flow token, a borrower, the facade itself). Its task completes with <c>true</c> when granted.
-/// A flow token's waiter counts as that flow's acquire under way from its making until it is answered
-/// (<see cref="FlowToken.IsAsking"/>), so the flow keeps its identity meanwhile.
+/// A flow token's waiter that keeps its identity counts as that flow's acquire under way from its making until it is
+/// answered (<see cref="FlowToken.IsAsking"/>), so the flow keeps its identity meanwhile.
 /// </summary>
 internal class PrimitiveWaiter : FacadeWaiter<bool>
 {
-    public PrimitiveWaiter(IActorRef coordinator, object owner)
+    /// <summary>Whether this waiter counts in its flow token's asks (from its making until it is answered).</summary>
+    private readonly bool _asks;
+
+    /// <param name="coordinator">The coordinator that serves it.</param>
+    /// <param name="owner">Its owner: a flow token, a borrower, the facade.</param>
+    /// <param name="keepsIdentity">
+    /// Whether a flow token <paramref name="owner"/> keeps its identity until this waiter is answered: the capacity
+    /// limiter's every acquire (a flow's second one must meet the "already waits" check), a lock's reentry only (a
+    /// flow that merely waits for the lock must not lend its identity to the tasks it starts meanwhile).
+    /// </param>
+    public PrimitiveWaiter(IActorRef coordinator, object owner, bool keepsIdentity = true)
         : base(coordinator)
     {
         Owner = owner;
-        (owner as FlowToken)?.Ask();
+        if (keepsIdentity && owner is FlowToken token)
+        {
+            _asks = true;
+            token.Ask();
+        }
     }
 
     /// <inheritdoc />
     public override object? Owner { get; }
 
     /// <inheritdoc />
-    protected override void OnAnswered() => (Owner as FlowToken)?.Answered();
+    protected override void OnAnswered()
+    {
+        if (_asks)
+        {
+            ((FlowToken)Owner!).Answered();
+        }
+    }
 
     /// <inheritdoc />
     public override void Undelivered() => Fail(new ObjectDisposedException("primitive", "The primitive has been disposed."));
