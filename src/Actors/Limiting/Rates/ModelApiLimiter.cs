@@ -179,8 +179,13 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The request for a checked call (<see cref="Check"/>); the adapter sends it itself to read its retry-after.</summary>
-    internal RateAcquireRequest Request(long estimatedTokens, int priority, TimeSpan? timeout, string source) =>
-        new(source, Gatekeeper, _spans.IsTraced, estimatedTokens, priority, timeout);
+    /// <param name="estimatedTokens">The call's estimate.</param>
+    /// <param name="priority">Higher is served first.</param>
+    /// <param name="timeout">How long it may wait.</param>
+    /// <param name="source">Who asks.</param>
+    /// <param name="probe">A zero-permit acquire's wait, which takes nothing when its turn comes (<see cref="RateAcquireRequest.IsProbe"/>); not traced.</param>
+    internal RateAcquireRequest Request(long estimatedTokens, int priority, TimeSpan? timeout, string source, bool probe = false) =>
+        new(source, Gatekeeper, _spans.IsTraced && !probe, estimatedTokens, priority, timeout) { IsProbe = probe };
 
     /// <summary>Sends <paramref name="request"/> to the gatekeeper and awaits its grant, tracing a real wait.</summary>
     internal ValueTask<ConcurrencyLease> Send(RateAcquireRequest request, CancellationToken cancellationToken)

@@ -96,8 +96,15 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         CheckPermits(permitCount);
         if (permitCount == 0)
         {
+            // RateLimiter's contract: a zero-permit acquire waits until a call would be granted, and takes nothing.
             _limiter.ThrowIfDisposed();
-            return new(RateLease.Probe);
+            if (_loan.Covers(1))
+            {
+                _successful.Increment();
+                return new(RateLease.Probe);
+            }
+
+            return WaitForACallAsync(cancellationToken);
         }
 
         // Disposed: the gatekeeper path throws ObjectDisposedException, before any claim.
@@ -109,6 +116,28 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         }
 
         return AcquireFromGatekeeperAsync(permitCount, cancellationToken);
+    }
+
+    /// <summary>
+    /// A zero-permit acquire the loan did not cover: waits in the gatekeeper's line for one call of one token, which
+    /// takes nothing once its turn comes (<see cref="RateAcquireRequest.IsProbe"/>); refused or timed out as a call would be.
+    /// </summary>
+    private async ValueTask<RateLimitLease> WaitForACallAsync(CancellationToken cancellationToken)
+    {
+        var timeout = _limiter.Check(1, waitTimeout: null, Source, "permitCount");
+        cancellationToken.ThrowIfCancellationRequested();
+        var probe = _limiter.Request(1, priority: 0, timeout, Source, probe: true);
+        try
+        {
+            await _limiter.Send(probe, cancellationToken).ConfigureAwait(false); // its lease holds nothing: not disposed
+            _successful.Increment();
+            return RateLease.Probe;
+        }
+        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        {
+            Interlocked.Increment(ref _failed);
+            return RateLease.Failed(error.Message, probe.RetryAfter);
+        }
     }
 
     private async ValueTask<RateLimitLease> AcquireFromGatekeeperAsync(int permitCount, CancellationToken cancellationToken)
