@@ -391,6 +391,81 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
+    /// FINDING. The partitioned adapters' GetStatistics(key).CurrentQueuedCount is the number of callers waiting in the
+    /// key's partition, but RateLimiterStatistics counts queued permits, and a partitioned model-API adapter's permits
+    /// are tokens: one call waiting for 300 tokens of key "a" reports 1. Location:
+    /// src/Actors/Limiting/RateLimiting/PartitionedLimiterAdapter.cs GetStatistics (CurrentQueuedCount = partition.Waiting).
+    /// Fix: the partition's gate sums its waiters' demand as the gatekeepers' does (PermitGate queuedIn) and the
+    /// partition publishes it beside its waiting count. The queued tokens are the key's only ("b" reads 0) and leave
+    /// with a cancelled call and a granted one.
+    /// Mended: a partition's gate sums its waiters' demand (tokens with rates, permits without), the partition
+    /// publishes it with its waiting count (Partition.Queued, one long) and the adapter reports it (failed before:
+    /// "Expected: 300, Actual: 1"; the concurrency test below: "Expected: 3, Actual: 1").
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_adapter_statistics_count_a_keys_queued_permits_in_tokens()
+    {
+        await using var limiter = Partitioned(tokens: 1000);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        using var spent = await Within(adapter.AcquireAsync("a", 800).AsTask());
+        using var other = await Within(adapter.AcquireAsync("b", 100).AsTask());
+        Assert.True(spent.IsAcquired && other.IsAcquired);
+        long Queued(string key) => adapter.GetStatistics(key)!.CurrentQueuedCount;
+        int Waiting(string key) => limiter.GetStatistics().TryGetValue(key, out var statistics) ? statistics.Waiting : 0;
+
+        var granted = adapter.AcquireAsync("a", 300).AsTask();
+        await Eventually(() => Waiting("a") == 1, "the 300-token call of a waits for the refill");
+
+        Assert.Equal(300, Queued("a"));
+        Assert.Equal(0, Queued("b"));
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = adapter.AcquireAsync("a", 250, cancel.Token).AsTask();
+        await Eventually(() => Queued("a") == 550, "two calls of a queued for 300 and 250 tokens");
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        await Eventually(() => Queued("a") == 300, "the cancelled call's 250 tokens left a's queue");
+
+        _clock.Advance(Minute);
+        using var lease = await Within(granted);
+        Assert.True(lease.IsAcquired);
+        await Eventually(() => Queued("a") == 0 && Waiting("a") == 0, "the granted call's 300 tokens left a's queue");
+    }
+
+    /// <summary>
+    /// The partitioned concurrency limiter's adapter counts a key's queued permits too: a caller waiting for 3 permits
+    /// is 3 (it reported 1, the callers), and its permits leave the queue when it cancels or is granted.
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_concurrency_adapter_statistics_count_a_keys_queued_permits_not_callers()
+    {
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(4), Minute, "review-partitions", system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        var held = await Within(adapter.AcquireAsync("a", 4).AsTask());
+        Assert.True(held.IsAcquired);
+        long Queued(string key) => adapter.GetStatistics(key)!.CurrentQueuedCount;
+
+        var three = adapter.AcquireAsync("a", 3).AsTask();
+        await Eventually(() => Queued("a") != 0, "a caller of a waits for 3 permits");
+        Assert.Equal(1, (await Within(limiter.GetStatisticsAsync()))["a"].Waiting);
+
+        Assert.Equal(3, Queued("a"));
+        Assert.Equal(0, Queued("b"));
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = adapter.AcquireAsync("a", 2, cancel.Token).AsTask();
+        await Eventually(() => Queued("a") == 5, "the queued count is the 5 permits asked for, not the 2 callers");
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelled));
+        await Eventually(() => Queued("a") == 3, "the cancelled caller's 2 permits left the queue");
+
+        held.Dispose();
+        using var lease = await Within(three);
+        Assert.True(lease.IsAcquired);
+        await Eventually(() => Queued("a") == 0, "the granted caller's 3 permits left the queue");
+    }
+
+    /// <summary>
     /// FINDING. The ConcurrencyLimiter's RateLimiter adapter answers AcquireAsync(0) with an attempt: on a limiter
     /// whose permits are all held it completes at once with a failed lease, where RateLimiter's contract is to wait
     /// until a permit is available (RateLimiting's ConcurrencyLimiter queues it). Repro: 1 permit held,

@@ -48,6 +48,12 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <summary>The waiting count last published, for synchronous reads.</summary>
     private volatile int _waiting;
 
+    /// <summary>
+    /// What the waiters asked for, last published with <see cref="_waiting"/> (<see cref="Queued"/>); written with
+    /// <see cref="Volatile"/>, as a long cannot be volatile.
+    /// </summary>
+    private long _queued;
+
     /// <summary>The actor's time the gate was made at: its gate time plus this is the actor's time.</summary>
     private TimeSpan _gateOrigin;
 
@@ -79,6 +85,14 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
     /// <summary>Callers waiting now, as last published.</summary>
     public int Waiting => _waiting;
+
+    /// <summary>
+    /// What the callers waiting now asked for, summed, as last published with <see cref="Waiting"/>: permits in a
+    /// concurrency partition, token estimates in a model-API one (its gate's <see cref="PermitGate.Queued"/>; 0 without
+    /// a gate, where nobody waits). The permits its <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/>
+    /// adapter reports queued.
+    /// </summary>
+    public long Queued => Volatile.Read(ref _queued);
 
     /// <summary>
     /// Leases granted for this key by the limiter's <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/>
@@ -292,7 +306,9 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         _pool = new PermitPool(_shared.Settings.MaxRunning);
         _pool.Take(_held, TimeSpan.Zero);
         _held = 0;
-        _gate = new PermitGate(this, _rates is null ? [_pool] : [_pool, .. _rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.Settings.Time);
+        // With rates it is a model API's partition: its callers queue for tokens, which its RateLimiting adapter's permits are.
+        var queuedIn = _rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
+        _gate = new PermitGate(this, _rates is null ? [_pool] : [_pool, .. _rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.Settings.Time, queuedIn);
 
         // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
         _gateOrigin = _shared.Now;
@@ -305,6 +321,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         var (ranDelta, waitDelta) = (running - _running, now.Waiting - _waiting);
         _running = running;
         _waiting = now.Waiting;
+        Volatile.Write(ref _queued, _gate?.Queued ?? 0);
         _shared.Meter(ranDelta, waitDelta);
     }
 }

@@ -43,7 +43,9 @@ internal interface IPartitionedLimiter<in TKey>
 /// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
 /// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
 /// caller must not block. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
-/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now, and the leases granted and failed
+/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the queued count in permits, as
+/// <see cref="RateLimiterStatistics"/> counts them: the permits, or a model-API partition's tokens, its waiting callers
+/// asked for, <see cref="Partition.Queued"/>), and the leases granted and failed
 /// for that key (<see cref="Partition.CountLease"/>, counted in the partition by every RateLimiting view of the limiter)
 /// since the partition was made. A key with no live partition reads zero totals, and one whose partition was dropped
 /// for idleness starts again at zero, as RateLimiting's own partitioned limiter does; a failed attempt for a key with no
@@ -61,7 +63,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         return new RateLimiterStatistics
         {
             CurrentAvailablePermits = Math.Max(0, partitions.Settings.MaxRunning - (partition?.Running ?? 0)),
-            CurrentQueuedCount = partition?.Waiting ?? 0,
+            CurrentQueuedCount = partition?.Queued ?? 0,
             TotalSuccessfulLeases = partition?.SuccessfulLeases ?? 0,
             TotalFailedLeases = partition?.FailedLeases ?? 0,
         };
