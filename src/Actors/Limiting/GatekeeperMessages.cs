@@ -107,11 +107,18 @@ internal class AcquireRequest : FacadeWaiter<ConcurrencyLease>, IFacadeOp
     /// <inheritdoc />
     public ITurnOp? NextOp { get; set; }
 
+    /// <summary>
+    /// A zero-permit acquire's wait (<c>RateLimiter.AcquireAsync(0)</c>): it waits in line like any request, and once it
+    /// would be granted its caller hears so while it takes nothing — its grant completes it, then reports the grant lost,
+    /// so whoever granted (a gate, a partition, a loan) puts back what it took at once, in the same step. Set before it is sent.
+    /// </summary>
+    public bool IsProbe { get; set; }
+
     /// <inheritdoc />
     public override bool TryGrant(in PermitGrant grant)
     {
         QueuedSignal?.TrySetResult(-1);
-        return base.TryGrant(grant);
+        return base.TryGrant(grant) && !IsProbe;
     }
 
     /// <inheritdoc />

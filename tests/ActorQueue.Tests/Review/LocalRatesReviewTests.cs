@@ -28,9 +28,9 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
     /// RateLease.Probe unconditionally); the same in PartitionedLimiterAdapter.AcquireAsyncCore and
     /// ConcurrencyRateLimiter.AcquireAsyncCore (an attempt, never a wait).
     /// Mended for the model-API adapter: a zero-permit acquire the loan does not cover waits in the gatekeeper's line as
-    /// a call of one token that takes nothing when its turn comes (<c>RateAcquireRequest.IsProbe</c>: its grant completes
+    /// a call of one token that takes nothing when its turn comes (<c>AcquireRequest.IsProbe</c>: its grant completes
     /// it and reports the grant lost, so the gate or the loan puts back what it took in the same step); the
-    /// concurrency adapter's was mended before; the partitioned adapter's still answers at once.
+    /// concurrency adapter's was mended before; the partitioned adapter's the same way as the model-API one.
     /// </summary>
     [Fact]
     public async Task Adapter_AcquireAsync_of_zero_permits_waits_for_the_refill_of_spent_rates()
@@ -53,7 +53,7 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
     /// <summary>
     /// A zero-permit acquire waits in line: a call queued before it is served first, and it completes only when a call
     /// would be granted after that one (as RateLimiting's limiters queue it). Mended with the finding above: it waits as
-    /// a call that takes nothing when its turn comes (<c>RateAcquireRequest.IsProbe</c>).
+    /// a call that takes nothing when its turn comes (<c>AcquireRequest.IsProbe</c>).
     /// </summary>
     [Fact]
     public async Task Adapter_AcquireAsync_of_zero_permits_waits_behind_the_calls_queued_before_it_and_takes_nothing()
@@ -463,6 +463,55 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         using var lease = await Within(three);
         Assert.True(lease.IsAcquired);
         await Eventually(() => Queued("a") == 0, "the granted caller's 3 permits left the queue");
+    }
+
+    /// <summary>
+    /// The partitioned adapter's <c>AcquireAsync(resource, 0)</c> waits, as RateLimiting's contract has it, until a call
+    /// of that key would be granted, and takes nothing: a partitioned model-API limiter's key whose minute's only
+    /// request is spent waits for the refill, and the refill's request is still there afterwards; another key answers at
+    /// once. Failed before: it answered at once with an acquired probe lease.
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_adapter_AcquireAsync_of_zero_permits_waits_for_its_keys_refill_and_takes_nothing()
+    {
+        await using var limiter = Partitioned(requests: 1);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        using var first = await Within(adapter.AcquireAsync("a", 10).AsTask());
+        Assert.True(first.IsAcquired);
+
+        var zero = adapter.AcquireAsync("a", 0).AsTask();
+        using var other = await Within(adapter.AcquireAsync("b", 0).AsTask());
+
+        Assert.True(other.IsAcquired);
+        Assert.False(zero.IsCompleted, "AcquireAsync(a, 0) granted at once although a's only request of the minute is spent");
+        _clock.Advance(Minute);
+        using var probe = await Within(zero);
+        Assert.True(probe.IsAcquired);
+        using var call = await Within(adapter.AcquireAsync("a", 10).AsTask()); // the wait took nothing of the new minute
+        Assert.True(call.IsAcquired);
+    }
+
+    /// <summary>
+    /// The same for a partitioned concurrency limiter: <c>AcquireAsync(resource, 0)</c> on a key whose permits are all
+    /// held waits until one is free and holds nothing afterwards. Failed before: it answered at once.
+    /// </summary>
+    [Fact]
+    public async Task Partitioned_concurrency_adapter_AcquireAsync_of_zero_permits_waits_for_a_free_permit_of_its_key()
+    {
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1), Minute, "review-zero-partitions", system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        var held = await Within(adapter.AcquireAsync("a", 1).AsTask());
+        Assert.True(held.IsAcquired);
+
+        var zero = adapter.AcquireAsync("a", 0).AsTask();
+        await Eventually(() => zero.IsCompleted || adapter.GetStatistics("a")!.CurrentQueuedCount == 1, "the zero-permit acquire was handled");
+
+        Assert.False(zero.IsCompleted, "AcquireAsync(a, 0) granted at once although a's only permit is held");
+        held.Dispose();
+        using var probe = await Within(zero);
+        Assert.True(probe.IsAcquired);
+        using var lease = await Within(adapter.AcquireAsync("a", 1).AsTask()); // the wait holds nothing
+        Assert.True(lease.IsAcquired);
     }
 
     /// <summary>

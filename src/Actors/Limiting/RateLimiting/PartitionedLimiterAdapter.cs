@@ -43,6 +43,8 @@ internal interface IPartitionedLimiter<in TKey>
 /// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
 /// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
 /// caller must not block. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
+/// <c>AcquireAsync(resource, 0)</c> waits in the key's line until a one-permit call would be granted and takes nothing
+/// (<see cref="AcquireRequest.IsProbe"/>), at once when the key's loan covers one.
 /// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the queued count in permits, as
 /// <see cref="RateLimiterStatistics"/> counts them: the permits, or a model-API partition's tokens, its waiting callers
 /// asked for, <see cref="Partition.Queued"/>), and the leases granted and failed
@@ -100,12 +102,22 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     {
         limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
+        object boxed = key;
         if (permitCount == 0)
         {
-            return ValueTask.FromResult(limiter.Probe);
+            // RateLimiter's contract: a zero-permit acquire waits until a one-permit call of the key would be granted,
+            // and takes nothing: at once when the key's loan covers one, else in the key's line as a probe.
+            if (limiter.Partitions.Covers(key, 1, out var covering))
+            {
+                covering!.CountLease(acquired: true);
+                return ValueTask.FromResult(limiter.Probe);
+            }
+
+            var probe = limiter.Request(key, boxed, 1);
+            probe.IsProbe = true;
+            return WaitForACallAsync(probe, covering, cancellationToken);
         }
 
-        object boxed = key;
         Partition? live = null;
         if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, boxed, permitCount, out live) is { } claimed)
         {
@@ -135,6 +147,21 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         catch (Exception error) when (IsRefusal(error))
         {
             return Refused(request, error);
+        }
+    }
+
+    /// <summary>Waits for <paramref name="probe"/> (<see cref="AcquireRequest.IsProbe"/>): its grant holds nothing, so its lease is not disposed.</summary>
+    private async ValueTask<RateLimitLease> WaitForACallAsync(PartitionAcquireRequest probe, Partition? live, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await limiter.Partitions.Send(probe, cancellationToken, live).ConfigureAwait(false);
+            PartitionOf(probe)?.CountLease(acquired: true);
+            return limiter.Probe;
+        }
+        catch (Exception error) when (IsRefusal(error))
+        {
+            return Refused(probe, error);
         }
     }
 

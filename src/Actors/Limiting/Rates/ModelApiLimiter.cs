@@ -183,7 +183,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <param name="priority">Higher is served first.</param>
     /// <param name="timeout">How long it may wait.</param>
     /// <param name="source">Who asks.</param>
-    /// <param name="probe">A zero-permit acquire's wait, which takes nothing when its turn comes (<see cref="RateAcquireRequest.IsProbe"/>); not traced.</param>
+    /// <param name="probe">A zero-permit acquire's wait, which takes nothing when its turn comes (<see cref="AcquireRequest.IsProbe"/>); not traced.</param>
     internal RateAcquireRequest Request(long estimatedTokens, int priority, TimeSpan? timeout, string source, bool probe = false) =>
         new(source, Gatekeeper, _spans.IsTraced && !probe, estimatedTokens, priority, timeout) { IsProbe = probe };
 

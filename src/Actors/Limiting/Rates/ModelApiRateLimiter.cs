@@ -120,7 +120,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
 
     /// <summary>
     /// A zero-permit acquire the loan did not cover: waits in the gatekeeper's line for one call of one token, which
-    /// takes nothing once its turn comes (<see cref="RateAcquireRequest.IsProbe"/>); refused or timed out as a call would be.
+    /// takes nothing once its turn comes (<see cref="AcquireRequest.IsProbe"/>); refused or timed out as a call would be.
     /// </summary>
     private async ValueTask<RateLimitLease> WaitForACallAsync(CancellationToken cancellationToken)
     {

@@ -10,16 +10,6 @@ internal sealed class RateAcquireRequest(string source, IActorRef gatekeeper, bo
 {
     /// <inheritdoc />
     public override PermitDemand Demand { get; } = new(1, estimatedTokens);
-
-    /// <summary>
-    /// A zero-permit acquire's wait (<c>RateLimiter.AcquireAsync(0)</c>): it waits in line like any call, and once a
-    /// call would be granted its caller hears so while it takes nothing — its grant completes it, then reports the
-    /// grant lost, so the gate (or the loan that served it) puts back what it took at once, in the same step.
-    /// </summary>
-    public bool IsProbe { get; init; }
-
-    /// <inheritdoc />
-    public override bool TryGrant(in PermitGrant grant) => base.TryGrant(grant) && !IsProbe;
 }
 
 /// <summary>A facade's request for a call of one partition of a limit with rates; the parent routes it by its key.</summary>
