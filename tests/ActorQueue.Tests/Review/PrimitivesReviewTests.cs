@@ -38,7 +38,9 @@ public class PrimitivesReviewTests : ActorQueueTestKit
         gate.Coordinator.Tell(reentry, ActorRefs.NoSender);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(reentry.WaitAsTaskAsync(CancellationToken.None)));
-        Assert.True(reentry.Released, "the holder released its one level while its reentry was being cancelled");
+        // The cancellation completes the waiter before the holder releases (both inside its TryGrant, on the
+        // coordinator's thread): wait for the release itself rather than read a flag the test may reach first.
+        await Within(reentry.Released.Task);
 
         // The holder acquired once and released once; its reentry was cancelled: the lock must be free for anyone.
         await Within(InAnotherFlow(async () =>
@@ -51,13 +53,14 @@ public class PrimitivesReviewTests : ActorQueueTestKit
     /// <summary>A reentry whose caller cancels it, and then releases its one level, as the coordinator grants it.</summary>
     private sealed class CancelledAtGrant(IActorRef coordinator, object owner, Action releaseHolder) : PrimitiveWaiter(coordinator, owner)
     {
-        public bool Released { get; private set; }
+        /// <summary>Completed once the holder has released, inside the grant.</summary>
+        public TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public override bool TryGrant(in PermitGrant grant)
         {
             TryCancel(new CancellationToken(true));
             releaseHolder();
-            Released = true;
+            Released.SetResult();
             return base.TryGrant(grant);
         }
     }
