@@ -241,10 +241,7 @@ internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local,
     public ClusterPartitionStatistics Statistics => new(Cluster.Running, Cluster.Waiting, Local.Running, Local.Waiting);
 
     /// <summary>Leases the limiter's RateLimiting views on this node gave for this key since the partition went live here.</summary>
-    private long _successfulLeases;
-
-    /// <summary>Failed leases, as <see cref="_successfulLeases"/>.</summary>
-    private long _failedLeases;
+    private LeaseTotals _leases;
 
     /// <summary>Free permits cluster-wide, as last heard.</summary>
     public int Available => Math.Max(0, Limits.Current.MaxRunning - Cluster.Running);
@@ -258,15 +255,15 @@ internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local,
     {
         CurrentAvailablePermits = available,
         CurrentQueuedCount = queued,
-        TotalSuccessfulLeases = Interlocked.Read(ref _successfulLeases),
-        TotalFailedLeases = Interlocked.Read(ref _failedLeases),
+        TotalSuccessfulLeases = _leases.Successful,
+        TotalFailedLeases = _leases.Failed,
     };
 
     /// <summary>Counts a lease a RateLimiting view hands out for this key, on any thread, without a lock or a message.</summary>
     /// <returns><paramref name="lease"/>.</returns>
     public System.Threading.RateLimiting.RateLimitLease CountLease(System.Threading.RateLimiting.RateLimitLease lease)
     {
-        Interlocked.Increment(ref lease.IsAcquired ? ref _successfulLeases : ref _failedLeases);
+        _leases.Count(lease.IsAcquired);
         return lease;
     }
 }

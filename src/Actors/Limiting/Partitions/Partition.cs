@@ -57,11 +57,8 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <summary>The actor's time the gate was made at: its gate time plus this is the actor's time.</summary>
     private TimeSpan _gateOrigin;
 
-    /// <summary>Leases the limiter's RateLimiting views granted for this key while this partition lives (any thread, <see cref="Interlocked"/>).</summary>
-    private long _successfulLeases;
-
-    /// <summary>Failed leases the limiter's RateLimiting views gave for this key while this partition lives (any thread, <see cref="Interlocked"/>).</summary>
-    private long _failedLeases;
+    /// <summary>Leases the limiter's RateLimiting views gave for this key while this partition lives (any thread).</summary>
+    private LeaseTotals _leases;
 
     public Partition(object key, PartitionShared shared)
         : base(answersPushes: true)
@@ -99,10 +96,10 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// views, since this partition was made: a key whose partition was dropped for idleness starts again at 0 in the next
     /// one, as a partition of RateLimiting's own partitioned limiter does once its idle limiter is replaced.
     /// </summary>
-    public long SuccessfulLeases => Interlocked.Read(ref _successfulLeases);
+    public long SuccessfulLeases => _leases.Successful;
 
     /// <summary>Failed leases given for this key by the limiter's RateLimiting views, since this partition was made (as <see cref="SuccessfulLeases"/>).</summary>
-    public long FailedLeases => Interlocked.Read(ref _failedLeases);
+    public long FailedLeases => _leases.Failed;
 
     /// <inheritdoc />
     public int IdleSweeps { get; set; }
@@ -173,17 +170,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
     /// <summary>Counts a lease a RateLimiting view hands out for this key, on any thread, without a lock or a message.</summary>
     /// <param name="acquired">Whether it was granted (else it failed).</param>
-    public void CountLease(bool acquired)
-    {
-        if (acquired)
-        {
-            Interlocked.Increment(ref _successfulLeases);
-        }
-        else
-        {
-            Interlocked.Increment(ref _failedLeases);
-        }
-    }
+    public void CountLease(bool acquired) => _leases.Count(acquired);
 
     /// <summary>A facade's request: granted at once when nobody waits and it fits, else through the gate.</summary>
     public void Offer(AcquireRequest request)

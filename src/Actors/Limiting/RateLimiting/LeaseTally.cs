@@ -35,6 +35,26 @@ internal sealed class LeaseTally
     };
 }
 
+/// <summary>
+/// One partition's lease totals (a local <c>Partition</c>'s, a cluster node's live partition's): two longs counted with
+/// <see cref="Interlocked"/> by any thread, without a lock or a message. Kept as a field of its owner and changed in
+/// place (a mutable struct: never copy it), so an idle partition pays 16 bytes, not an object.
+/// </summary>
+internal struct LeaseTotals
+{
+    private long _successful;
+    private long _failed;
+
+    /// <summary>Leases granted.</summary>
+    public long Successful => Interlocked.Read(ref _successful);
+
+    /// <summary>Leases that failed.</summary>
+    public long Failed => Interlocked.Read(ref _failed);
+
+    /// <summary>Counts one lease, granted or failed.</summary>
+    public void Count(bool acquired) => Interlocked.Increment(ref acquired ? ref _successful : ref _failed);
+}
+
 /// <summary>How long an adapter's limiter has been idle, for <see cref="RateLimiter.IdleDuration"/>: timed from the first read that found it idle.</summary>
 internal sealed class IdleClock
 {

@@ -115,7 +115,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
 
             var probe = limiter.Request(key, boxed, 1);
             probe.IsProbe = true;
-            return WaitForACallAsync(probe, covering, cancellationToken);
+            return WaitAsync(probe, covering, cancellationToken);
         }
 
         Partition? live = null;
@@ -150,28 +150,14 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         }
     }
 
-    /// <summary>Waits for <paramref name="probe"/> (<see cref="AcquireRequest.IsProbe"/>): its grant holds nothing, so its lease is not disposed.</summary>
-    private async ValueTask<RateLimitLease> WaitForACallAsync(PartitionAcquireRequest probe, Partition? live, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await limiter.Partitions.Send(probe, cancellationToken, live).ConfigureAwait(false);
-            PartitionOf(probe)?.CountLease(acquired: true);
-            return limiter.Probe;
-        }
-        catch (Exception error) when (IsRefusal(error))
-        {
-            return Refused(probe, error);
-        }
-    }
-
     /// <summary>Whether <paramref name="error"/> is a refusal the adapter answers with a failed lease rather than throws.</summary>
     private static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException;
 
+    /// <summary>Counts the grant; a probe's (<see cref="AcquireRequest.IsProbe"/>) holds nothing, so its lease is not kept.</summary>
     private RateLimitLease Granted(PartitionAcquireRequest request, ConcurrencyLease slot)
     {
         PartitionOf(request)?.CountLease(acquired: true);
-        return limiter.Leased(request, slot);
+        return request.IsProbe ? limiter.Probe : limiter.Leased(request, slot);
     }
 
     private RateLimitLease Refused(PartitionAcquireRequest request, Exception error)

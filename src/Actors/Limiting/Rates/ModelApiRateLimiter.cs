@@ -104,7 +104,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
                 return new(RateLease.Probe);
             }
 
-            return WaitForACallAsync(cancellationToken);
+            return AcquireFromGatekeeperAsync(1, cancellationToken, probe: true);
         }
 
         // Disposed: the gatekeeper path throws ObjectDisposedException, before any claim.
@@ -119,37 +119,20 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     }
 
     /// <summary>
-    /// A zero-permit acquire the loan did not cover: waits in the gatekeeper's line for one call of one token, which
-    /// takes nothing once its turn comes (<see cref="AcquireRequest.IsProbe"/>); refused or timed out as a call would be.
+    /// A call the loan did not cover waits in the gatekeeper's line; a <paramref name="probe"/> (a zero-permit acquire,
+    /// one call of one token) takes nothing once its turn comes (<see cref="AcquireRequest.IsProbe"/>), so its grant's
+    /// lease is not kept. Refused or timed out, either gets a failed lease.
     /// </summary>
-    private async ValueTask<RateLimitLease> WaitForACallAsync(CancellationToken cancellationToken)
-    {
-        var timeout = _limiter.Check(1, waitTimeout: null, Source, "permitCount");
-        cancellationToken.ThrowIfCancellationRequested();
-        var probe = _limiter.Request(1, priority: 0, timeout, Source, probe: true);
-        try
-        {
-            await _limiter.Send(probe, cancellationToken).ConfigureAwait(false); // its lease holds nothing: not disposed
-            _successful.Increment();
-            return RateLease.Probe;
-        }
-        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
-        {
-            Interlocked.Increment(ref _failed);
-            return RateLease.Failed(error.Message, probe.RetryAfter);
-        }
-    }
-
-    private async ValueTask<RateLimitLease> AcquireFromGatekeeperAsync(int permitCount, CancellationToken cancellationToken)
+    private async ValueTask<RateLimitLease> AcquireFromGatekeeperAsync(int permitCount, CancellationToken cancellationToken, bool probe = false)
     {
         var timeout = _limiter.Check(permitCount, waitTimeout: null, Source, nameof(permitCount));
         cancellationToken.ThrowIfCancellationRequested();
-        var request = _limiter.Request(permitCount, priority: 0, timeout, Source);
+        var request = _limiter.Request(permitCount, priority: 0, timeout, Source, probe);
         try
         {
             var slot = await _limiter.Send(request, cancellationToken).ConfigureAwait(false);
             _successful.Increment();
-            return new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Settler));
+            return probe ? RateLease.Probe : new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Settler));
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
         {
