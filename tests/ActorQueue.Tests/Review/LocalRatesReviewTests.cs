@@ -209,9 +209,9 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
     /// at once). Location: src/Actors/Limiting/Rates/RateLoan.cs (TokenBits = 24, Fits) with
     /// ModelApiRateLimiter.AttemptAcquireCore. Fix: widen the token field (fewer slot/request bits: a loan rarely
     /// needs 2^19 of each) or, at least, document the cap and say so in the failed lease's reason (and do not ask a
-    /// renewal that cannot help).
+    /// renewal that cannot help). Mended: the token field is 31 bits (any int permit count), requests 16, slots 15.
     /// </summary>
-    [Fact(Skip = "open: the loan's token field stays 24 bits; the cap is documented (README, remarks) and the refusal says so without asking a renewal")]
+    [Fact]
     public async Task AttemptAcquire_of_more_tokens_than_a_loan_field_holds_is_granted_on_a_full_idle_limiter()
     {
         using var limiter = Limiter(tokens: 20_000_000);

@@ -12,8 +12,8 @@ namespace ActorQueue.Actors;
 /// tokens it could grant now until the rates' current step ends. <see cref="RateLimiter.AttemptAcquire"/> claims a
 /// slot, a request and <c>permitCount</c> tokens from that loan with one compare-and-swap and never blocks; it fails
 /// when the loan does not cover them (someone waits, the rates are spent, or the gatekeeper is inside a message or has
-/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew), and
-/// always for more than <see cref="RateLoan.MaxTokens"/> tokens, which no loan holds.</para>
+/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew). A
+/// loan holds up to <see cref="RateLoan.MaxTokens"/> (<see cref="int.MaxValue"/>) tokens, so no permit count is beyond it.</para>
 /// <para><see cref="RateLimiter.AcquireAsync"/> claims from the loan too, and otherwise takes them together in the
 /// gatekeeper's queue; a full queue or a wait timeout gives a failed lease with a reason phrase and, when a rate
 /// decides, <see cref="MetadataName.RetryAfter"/>: when the refill comes that serves it after the demand queued
@@ -147,14 +147,6 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// </summary>
     private RateLease Refused(long tokens)
     {
-        if (tokens > RateLoan.MaxTokens)
-        {
-            // No loan holds that many: a renewal cannot help, and the caller should know it never will.
-            Interlocked.Increment(ref _failed);
-            return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} lends at most {RateLoan.MaxTokens} tokens to a call that would not wait, "
-                                    + $"so AttemptAcquire({tokens}) is never granted; AcquireAsync takes it from the gatekeeper", retryAfter: null);
-        }
-
         if (_loan.ShouldAskRenewal())
         {
             _limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);

@@ -33,14 +33,18 @@ namespace ActorQueue.Actors;
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
 internal sealed class RateLoan
 {
-    /// <summary>The low bits hold the tokens.</summary>
-    private const int TokenBits = 24;
+    /// <summary>
+    /// The low bits hold the tokens: 31, so one loan holds any <see cref="int"/> permit count a
+    /// <see cref="System.Threading.RateLimiting.RateLimiter"/> caller can ask (once 24 bits: an <c>AttemptAcquire</c> of
+    /// more than 16,777,215 tokens was refused for ever).
+    /// </summary>
+    private const int TokenBits = 31;
 
-    /// <summary>The middle bits hold the requests.</summary>
-    private const int CallBits = 19;
+    /// <summary>The middle bits hold the requests: 65,535 per loan; a limiter with more lends them a loan at a time (<see cref="LoanCaps.Calls"/>).</summary>
+    private const int CallBits = 16;
 
-    /// <summary>The high bits (below the flag) hold the slots.</summary>
-    private const int SlotBits = 19;
+    /// <summary>The high bits (below the flag) hold the slots: 32,767 per loan; more are lent a loan at a time (<see cref="LoanCaps.Slots"/>).</summary>
+    private const int SlotBits = 15;
 
     private const int CallShift = TokenBits;
     private const int SlotShift = TokenBits + CallBits;
@@ -55,6 +59,13 @@ internal sealed class RateLoan
     public const long MaxSlots = (1L << SlotBits) - 1;
 
     private const long OneCall = 1L << CallShift;
+
+    /// <summary>
+    /// Checked by the compiler: the three fields and the flag fit the 63 bits below the sign (which marks a shut or
+    /// closed loan), and a loan holds any <see cref="int"/> token count; a negative constant does not convert to
+    /// <see cref="uint"/>, so a wrong width fails the build.
+    /// </summary>
+    private const uint SpareBits = 62 - (TokenBits + CallBits + SlotBits), SpareTokensOverAnyInt = (uint)(MaxTokens - int.MaxValue);
     private const long OneSlot = 1L << SlotShift;
 
     /// <summary>

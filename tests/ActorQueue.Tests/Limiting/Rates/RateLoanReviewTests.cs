@@ -55,8 +55,8 @@ public sealed class RateLoanReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_claim_refused_for_want_of_a_slot_asks_no_renewal_because_the_tokens_were_capped()
     {
-        // More tokens per minute than the loan's 24 bits hold: every loan is capped on tokens.
-        using var limiter = Limiter(maxConcurrent: 1, tokensPerMinute: 20_000_000);
+        // More tokens per minute than the loan's 31 bits hold: every loan is capped on tokens.
+        using var limiter = Limiter(maxConcurrent: 1, tokensPerMinute: 5_000_000_000);
         var adapter = await ModelApiLoanTests.Lending(limiter);
         using var held = adapter.AttemptAcquire(1);
         Assert.True(held.IsAcquired);
@@ -66,5 +66,44 @@ public sealed class RateLoanReviewTests : ActorQueueTestKit
         // The gatekeeper has no free slot; a renewal lends the same nothing and resets the flag, so each refused attempt
         // would cost the gatekeeper a message and a reclaim-and-lend.
         Assert.False(limiter.Loan.ShouldAskRenewal(), "renewing cannot help a claim that failed on slots, which were not capped");
+    }
+    [Fact]
+    public async Task A_limiter_with_more_slots_and_requests_than_a_loan_holds_lends_them_all_a_loan_at_a_time()
+    {
+        // 40,000 in flight (a loan holds 32,767 slots) out of 70,000 requests a minute (a loan holds 65,535): a claim
+        // that finds a capped field spent asks a renewal, which lends the rest.
+        const int InFlight = 40_000, Requests = 70_000;
+        using var limiter = Limiter(maxConcurrent: InFlight, requestsPerMinute: Requests, tokensPerMinute: Requests);
+        var adapter = await ModelApiLoanTests.Lending(limiter);
+
+        var held = new List<System.Threading.RateLimiting.RateLimitLease>();
+        for (var i = 0; i < Requests; i++)
+        {
+            // Calls are held until all but one slot are; the rest come and go through that one, so the last loans are capped on requests.
+            await Poll.UntilAsync(() =>
+            {
+                var lease = adapter.AttemptAcquire(1);
+                if (!lease.IsAcquired)
+                {
+                    return false;
+                }
+
+                if (held.Count < InFlight - 1)
+                {
+                    held.Add(lease);
+                }
+                else
+                {
+                    lease.Dispose();
+                }
+
+                return true;
+            }, TimeSpan.FromSeconds(10), $"call {i + 1} of {Requests}, each slot and request free");
+        }
+
+        using var beyond = adapter.AttemptAcquire(1);
+        Assert.False(beyond.IsAcquired, "a call beyond the minute's requests");
+        Assert.Equal(InFlight - 1, (await StatusOf(limiter)).Running);
+        held.ForEach(lease => lease.Dispose());
     }
 }
