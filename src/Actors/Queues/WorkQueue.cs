@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using ActorQueue.Runtime;
@@ -15,7 +14,7 @@ namespace ActorQueue.Actors;
 /// </summary>
 /// <typeparam name="T">The item type.</typeparam>
 [DebuggerDisplay("{Queue.Name}: {Status}, {Size} queued")]
-public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
+public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
 {
     /// <summary>The most items <c>BatchProcessAsync</c> sends in one message.</summary>
     private const int MaxBatchChunk = 256;
@@ -223,169 +222,14 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="BoundedQueue{T}.JoinAsync"/>
     public Task JoinAsync(CancellationToken cancellationToken = default) => Queue.JoinAsync(cancellationToken);
 
-    /// <summary>
-    /// Processes a batch: starts the queue and its workers, puts every item (waiting for space, never dropping one),
-    /// waits until all are finished, and stops. The same queue can run several batches.
-    /// </summary>
-    /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
-    /// <param name="worker">Processes one item.</param>
-    /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
-    /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
-    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
-    /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
-#pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
-    public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
-    {
-        ArgumentNullException.ThrowIfNull(worker);
-        return BatchProcessAsync(items, (item, _) => worker(item), numWorkers, errorHandler, CancellationToken.None);
-    }
-
-    /// <summary>Processes a batch as the other overload, with a worker that takes a token and a token for the whole batch.</summary>
-    /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
-    /// <param name="worker">Processes one item; its token is cancelled when <paramref name="cancellationToken"/> is (and by a stop's timeout).</param>
-    /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
-    /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
-    /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
-    /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
-    /// the stop came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
-    /// <see cref="OperationCanceledException"/>), and the exception's message says how many items that was (without a
-    /// handler, they are the items the sequence gave after the ones handed back).</param>
-    /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
-    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
-                                        Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
-#pragma warning restore RS0026, RS0027
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        ArgumentNullException.ThrowIfNull(worker);
-        cancellationToken.ThrowIfCancellationRequested();
-
-        // Failures are never silent: without a handler they are collected and thrown once the batch is done; a failure
-        // after that (an item a cancelled batch left queued, discarded when the queue is disposed) is logged as an error.
-        var failures = errorHandler is null ? new BatchFailures(Queue.Telemetry) : null;
-        var handler = errorHandler ?? failures!.Collect;
-        try
-        {
-            await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, failures, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            failures?.End();
-        }
-    }
-
-    private async Task RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler,
-                                     Func<Exception, T, Task> handler, BatchFailures? failures, CancellationToken cancellationToken)
-    {
-        await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
-        await StartAsync().ConfigureAwait(false);
-        var notQueued = new List<T>();
-        try
-        {
-            // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
-            // put waiting for space for ever.
-            await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
-            {
-                await PutAllAsync(items, notQueued, cancellationToken).ConfigureAwait(false);
-                await JoinAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is OperationCanceledException or QueueStateException)
-        {
-            await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
-            var message = $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
-                          + (notQueued.Count > 0 ? $"; the last {notQueued.Count} items read from the sequence were refused by the stop and are not queued" : "");
-            if (errorHandler is not null)
-            {
-                // Read from the caller's sequence and in no queue: the handler is the only place they can be given back.
-                var reason = new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken);
-                await Queue.Telemetry.ReportEachAsync(errorHandler, reason, notQueued).ConfigureAwait(false);
-            }
-
-            throw new OperationCanceledException(message, exception, cancellationToken);
-        }
-        catch (Exception exception) when (notQueued.Count > 0 && errorHandler is not null)
-        {
-            // The queue was stopped or disposed under the batch: the refusal is the reason each of them was not queued.
-            await Queue.Telemetry.ReportEachAsync(errorHandler, exception, notQueued).ConfigureAwait(false);
-            throw;
-        }
-
-        await StopAsync().ConfigureAwait(false);
-        if (failures?.Collected is { IsEmpty: false } collected)
-        {
-            throw new AggregateException($"{collected.Count} items of the batch failed in queue {Queue.Name}", collected);
-        }
-    }
-
     /// <summary>Takes back the items left in an idle or stopped queue.</summary>
     /// <param name="cancellationToken">Checked before the drain; see <see cref="BoundedQueue{T}.DrainAsync(CancellationToken)"/>.</param>
     /// <returns>The items, oldest first.</returns>
     public Task<IReadOnlyList<T>> DrainAsync(CancellationToken cancellationToken) => Queue.DrainAsync(cancellationToken);
 
-    /// <summary>
-    /// Puts the batch in chunks of at most the queue's capacity: one message per chunk, and never more than one chunk
-    /// read ahead of the queue, so a lazy sequence is consumed only as space frees up.
-    /// </summary>
-    /// <param name="items">The batch.</param>
-    /// <param name="notQueued">Filled, when a stop or a disposal refuses a chunk, with its items not admitted before the refusal (which is rethrown).</param>
-    /// <param name="cancellationToken">Checked after each chunk.</param>
-    private async Task PutAllAsync(IEnumerable<T> items, List<T> notQueued, CancellationToken cancellationToken)
-    {
-        var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
-        var chunk = new List<T>(chunkSize);
-        foreach (var item in items)
-        {
-            chunk.Add(item);
-            if (chunk.Count == chunkSize)
-            {
-                await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
-                chunk = new List<T>(chunkSize);
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-        }
-
-        if (chunk.Count > 0)
-        {
-            await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Puts one chunk; on a refusal, the items the router had not admitted (its count, written before the refusal completed the put) go to <paramref name="notQueued"/>.</summary>
-    private async Task PutChunkAsync(List<T> chunk, List<T> notQueued)
-    {
-        var batch = new BatchPut<T>(chunk) { Trace = ItemTraces.Capture() };
-        try
-        {
-            await Queue.PutBatchAsync(batch).ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is QueueStateException or ObjectDisposedException)
-        {
-            notQueued.AddRange(chunk.Skip(batch.Admitted));
-            throw;
-        }
-    }
-
-    /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
-    private void StopNow()
-    {
-        try
-        {
-            _ = StopAsync(TimeSpan.Zero);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed meanwhile: disposal stopped it.
-        }
-    }
-
     /// <summary>Takes back the items left in an idle or stopped queue.</summary>
     /// <returns>The items, oldest first.</returns>
     public Task<IReadOnlyList<T>> DrainAsync() => Queue.DrainAsync();
-
 
     /// <summary>Disposes the queue (stopping it) and the limiter it created, without waiting.</summary>
     public void Dispose()
@@ -402,33 +246,6 @@ public sealed class WorkQueue<T> : IDisposable, IAsyncDisposable
         if (_ownLimiter is not null)
         {
             await _ownLimiter.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once
-    /// the batch has returned, a failure (an item it left queued, discarded at disposal) is logged as an error instead.
-    /// </summary>
-    private sealed class BatchFailures(QueueTelemetry telemetry)
-    {
-        private volatile bool _ended;
-
-        public ConcurrentQueue<Exception> Collected { get; } = new();
-
-        public void End() => _ended = true;
-
-        public Task Collect(Exception exception, T item)
-        {
-            if (_ended)
-            {
-                telemetry.FailedAfterBatch(exception, item);
-            }
-            else
-            {
-                Collected.Enqueue(exception);
-            }
-
-            return Task.CompletedTask;
         }
     }
 }

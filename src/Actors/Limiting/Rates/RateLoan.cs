@@ -390,20 +390,3 @@ internal sealed class RateLoan
     private static bool Fits(long packed, long tokens) =>
         packed >= 0 && SlotsOf(packed) >= 1 && ((packed >> CallShift) & MaxCalls) >= 1 && tokens is >= 0 and <= MaxTokens && (packed & MaxTokens) >= tokens;
 }
-
-/// <summary>The fields of a <see cref="RateLoan"/> of which the gatekeeper had more than the loan could hold.</summary>
-[Flags]
-internal enum LoanCaps
-{
-    /// <summary>Every field held all there was.</summary>
-    None = 0,
-
-    /// <summary>The free slots.</summary>
-    Slots = 1,
-
-    /// <summary>The free requests.</summary>
-    Calls = 2,
-
-    /// <summary>The free tokens.</summary>
-    Tokens = 4,
-}

@@ -393,45 +393,4 @@ internal sealed partial class DurableBook<T>
         var broken = BrokenInvariant();
         Debug.Assert(broken is null, broken);
     }
-
-    private enum EntryState
-    {
-        Ready,
-        Delayed,
-        Running,
-        Draining,
-        Dead,
-    }
-
-    private sealed class Entry(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload) : IReadyEntry
-    {
-        public long Id { get; } = id;
-
-        public int Priority { get; } = priority;
-
-        public long DueTicks { get; set; } = dueTicks;
-
-        /// <summary>The item's System.Text.Json bytes: its put's array, or a slice of the journal record it was read from.</summary>
-        public ReadOnlyMemory<byte> Payload { get; } = payload;
-
-        public T? Item { get; set; }
-
-        public bool HasItem { get; set; }
-
-        public int Attempts { get; set; }
-
-        public string? LastError { get; set; }
-
-        public EntryState State { get; set; }
-
-        public int ReadyStamp { get; set; }
-    }
-
-    /// <summary>The earlier due time first, then the lower id.</summary>
-    private sealed class DueOrder : IComparer<Entry>
-    {
-        public static readonly DueOrder Instance = new();
-
-        public int Compare(Entry? x, Entry? y) => x!.DueTicks != y!.DueTicks ? x.DueTicks.CompareTo(y.DueTicks) : x.Id.CompareTo(y.Id);
-    }
 }
