@@ -12,7 +12,7 @@ namespace ActorQueue.Cluster;
 /// gatekeeper, and keeps what the node waits for and holds, so that it can announce exactly that to a new
 /// gatekeeper incarnation.
 /// </summary>
-/// <remarks>Not sealed: tests hold back its answers to recover requests from a subclass's <c>AroundReceive</c>, so the agent carries no test hook.</remarks>
+/// <remarks>A handler that throws costs the agent nothing but that message (<see cref="ReceiveKeepingBooks"/>). Not sealed: tests hold back its answers to recover requests from a subclass's <c>AroundReceive</c>, so the agent carries no test hook.</remarks>
 internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 {
     /// <summary>The limiter's cluster-wide name.</summary>
@@ -160,7 +160,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
             _routed++;
         }
 
-        var handled = base.AroundReceive(receive, message);
+        var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent
         if (_idleTimeout > TimeSpan.Zero)
         {
             // Every message restarts the wait: the parent hears of it only after a whole idle timeout without any.

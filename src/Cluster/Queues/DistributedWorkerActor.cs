@@ -77,6 +77,39 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A handler that throws (a defect, or a message the worker cannot read) costs the worker only that message: Akka's
+    /// default restart would cancel the item it runs, and the new instance, a first contact to a router that has the
+    /// worker as announced, would never be asked again, so it would never pull. A dispatched item the failed message
+    /// left untaken is reported failed with the cause, and an idle worker pulls again.
+    /// </remarks>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception error)
+        {
+            _log.Error(error, "Distributed queue {0}: a worker failed handling {1}; it keeps the item it runs and goes on", _queueName, message.GetType().Name);
+            if (message is DispatchItem { Envelope: { } envelope } && !ReferenceEquals(envelope, _current) && !_backlog.Contains(envelope))
+            {
+                var failed = new RunFinished(envelope, false, null, $"The worker failed taking the item: {error.GetType().Name}: {error.Message}");
+                if (_current is null)
+                {
+                    HandleFinished(failed); // reports it and pulls again, as after a run
+                }
+                else
+                {
+                    envelope.Producer.Tell(new ItemDone(envelope.ItemId, envelope.Deliveries, false, null, failed.Error, _node));
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <inheritdoc />
     protected override void PostStop()
     {
         _cancellation?.Cancel();
