@@ -1,5 +1,6 @@
 using ActorQueue.Runtime;
 using Akka.Actor;
+using Akka.Hosting.Logging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,12 +10,17 @@ namespace ActorQueue.Hosting;
 
 /// <summary>
 /// Ties ActorQueue to the host's lifetime. Registered after Akka.Hosting's service, it starts after the actor system
-/// exists and stops before it terminates: on stop, the named queues stop (the host's token ends their grace period),
-/// then queues and limiters are disposed, and the system stops being the facades' default. A host disposed without a
-/// stop (its start failed after this service started) releases the default when the container disposes this service.
+/// exists and stops the named queues before the system terminates: in <see cref="StopAsync"/> when the host stops its
+/// services one after another (so services registered after it have stopped first), in <see cref="StoppingAsync"/>
+/// when <see cref="HostOptions.ServicesStopConcurrently"/> is set (every StoppingAsync completes before any service's
+/// StopAsync, Akka.Hosting's included). The host's token ends the queues' grace period: work in flight runs until
+/// <see cref="HostOptions.ShutdownTimeout"/>, is then cancelled, and the stop returns at once, naming in a warning the
+/// queues that still had work running; their items still held go to the error handlers as failed when the queues are
+/// disposed. The system then stops being the facades' default. A host disposed without a stop (its start failed after
+/// this service started) releases the default when the container disposes this service.
 /// </summary>
 internal sealed class ActorQueueHostedService(IServiceProvider services, IOptions<ActorQueueOptions> options, ILoggerFactory loggerFactory)
-    : IHostedService, IDisposable
+    : IHostedLifecycleService, IDisposable
 {
     private readonly ILogger _log = loggerFactory.CreateLogger("ActorQueue.Hosting");
 
@@ -23,10 +29,28 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
 
     private ActorQueueRegistry? _registry;
 
+    /// <summary>1 once the warning about queues still running at the host's deadline has been logged (it is logged once).</summary>
+    private int _deadlineWarned;
+
+    /// <summary>Whether the host stops its services concurrently (<see cref="HostOptions.ServicesStopConcurrently"/>).</summary>
+    private bool StopsConcurrently => services.GetService<IOptions<HostOptions>>()?.Value.ServicesStopConcurrently == true;
+
+    /// <summary>Nothing to do before the start.</summary>
+    /// <param name="cancellationToken">Unused.</param>
+    /// <returns>A completed task.</returns>
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Makes the registry (checking the settings), logs a warning when the actor system was not set up with
+    /// <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>, and makes the system the facades' default.
+    /// </summary>
+    /// <param name="cancellationToken">Unused: the start does not wait.</param>
+    /// <returns>A completed task.</returns>
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var system = services.GetRequiredService<ActorSystem>();
         ActorQueueRuntime.UseLoggerFactory(system, loggerFactory);
+        WarnIfNotSetUp(system);
 
         // The registry checks the settings and may refuse them: a host that fails to start must not stay the default.
         _registry = services.GetRequiredService<ActorQueueRegistry>();
@@ -47,14 +71,32 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
         return Task.CompletedTask;
     }
 
+    /// <summary>Nothing to do once started.</summary>
+    /// <param name="cancellationToken">Unused.</param>
+    /// <returns>A completed task.</returns>
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// With <see cref="HostOptions.ServicesStopConcurrently"/>, stops the queues (as <see cref="StopAsync"/> does
+    /// otherwise): the host runs every service's StoppingAsync before any StopAsync, so the queues stop before
+    /// Akka.Hosting's StopAsync terminates the system. Without it, does nothing: the queues stop in StopAsync, after the
+    /// services registered after ActorQueue (your producers) have stopped.
+    /// </summary>
+    /// <param name="cancellationToken">The host's shutdown token: cancelled at <see cref="HostOptions.ShutdownTimeout"/>, it ends the grace period.</param>
+    /// <returns>A task that completes when the queues have stopped, or at once when the token is cancelled.</returns>
+    public Task StoppingAsync(CancellationToken cancellationToken) => StopsConcurrently ? StopQueuesAsync(cancellationToken) : Task.CompletedTask;
+
+    /// <summary>
+    /// Stops the queues (or, when <see cref="StoppingAsync"/> has, waits for that stop), then releases the system as the
+    /// facades' default.
+    /// </summary>
+    /// <param name="cancellationToken">The host's shutdown token: cancelled at <see cref="HostOptions.ShutdownTimeout"/>, it ends the grace period.</param>
+    /// <returns>A task that completes when the queues have stopped, or at once when the token is cancelled.</returns>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         try
         {
-            if (_registry is not null)
-            {
-                await _registry.StopAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await StopQueuesAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -62,6 +104,76 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
         }
     }
 
+    /// <summary>Nothing to do once stopped.</summary>
+    /// <param name="cancellationToken">Unused.</param>
+    /// <returns>A completed task.</returns>
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Releases the host's system as the facades' default (once); the container disposes the registry itself.</summary>
     public void Dispose() => Interlocked.Exchange(ref _defaultScope, null)?.Dispose();
+
+    /// <summary>
+    /// Stops the registry's queues (the first call starts the stop, a later one waits for it) until
+    /// <paramref name="cancellationToken"/> is cancelled; then returns without waiting for workers that ignore their
+    /// token, and warns (once) naming the queues still running.
+    /// </summary>
+    private async Task StopQueuesAsync(CancellationToken cancellationToken)
+    {
+        if (_registry is not { } registry)
+        {
+            return;
+        }
+
+        var stop = registry.StopAsync(cancellationToken);
+        try
+        {
+            await stop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            if (stop.IsCompleted)
+            {
+                await stop.ConfigureAwait(false); // stopped as the deadline came: its own outcome
+                return;
+            }
+
+            if (Interlocked.Exchange(ref _deadlineWarned, 1) == 0)
+            {
+                _log.LogWarning(
+                    "The host's shutdown deadline (HostOptions.ShutdownTimeout) passed with work still running on ActorQueue queues [{Queues}]: their workers' tokens are cancelled and the host stops without waiting for them; the queues are disposed, and each item still held or queued goes to its queue's error handler as failed (ObjectDisposedException, counted in Metrics.Discarded)",
+                    string.Join(", ", registry.QueuesStillStopping));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Warns when the actor system was set up without <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/> (its
+    /// marker key is missing), naming what that leaves out: the start goes on, as it did before the check.
+    /// </summary>
+    private void WarnIfNotSetUp(ActorSystem system)
+    {
+        var config = system.Settings.Config;
+        if (config.GetBoolean(ActorQueueAkkaBuilderExtensions.MarkerKey, false))
+        {
+            return;
+        }
+
+        var missing = new List<string>();
+        if (!system.Settings.Loggers.Any(logger => logger.Contains(typeof(LoggerFactoryLogger).FullName!, StringComparison.Ordinal)))
+        {
+            missing.Add($"Akka's log events do not reach the host's ILoggerFactory (akka.loggers = [{string.Join(", ", system.Settings.Loggers)}])");
+        }
+
+        if (config.GetBoolean("akka.coordinated-shutdown.run-by-clr-shutdown-hook", false))
+        {
+            missing.Add("Akka's process-exit hook (akka.coordinated-shutdown.run-by-clr-shutdown-hook) is on, so on SIGTERM it terminates the actor system while the host is still stopping the queues");
+        }
+
+        if (missing.Count > 0)
+        {
+            _log.LogWarning(
+                "Actor system {System} was set up without WithActorQueue(): {Missing}. Add .WithActorQueue() to its AddAkka(...) builder",
+                system.Name, string.Join("; ", missing));
+        }
+    }
 }

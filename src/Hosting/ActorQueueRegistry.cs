@@ -32,12 +32,18 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// <summary>The first stop, shared by every later <see cref="StopAsync"/> and disposal; set once stopping has begun: no new queue is handed out after it.</summary>
     private Task? _stopping;
 
+    /// <summary>Each queue's stop, by name, once the first stop has begun (what <see cref="QueuesStillStopping"/> reads).</summary>
+    private (string Name, Task Stop)[] _stops = [];
+
+    /// <summary>The queues still running when the stop's deadline passed; <c>null</c> before (or without) that.</summary>
+    private List<string>? _runningAtDeadline;
+
     /// <summary>Creates the named limiters on <paramref name="system"/>.</summary>
     /// <param name="system">The host's actor system.</param>
     /// <param name="options">The limiters and queues.</param>
     /// <param name="loggerFactory">Where the queues log.</param>
     /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit.</exception>
+    /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; the message names the configuration keys.</exception>
     public ActorQueueRegistry(ActorSystem system, ActorQueueOptions options, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(system);
@@ -74,12 +80,18 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// <param name="name">Its key in <see cref="ActorQueueOptions.Limiters"/>.</param>
     /// <returns>The limiter; the registry disposes it when the host stops.</returns>
     /// <exception cref="KeyNotFoundException">No limiter has that name; the message lists the configured ones.</exception>
+    /// <exception cref="ObjectDisposedException">The registry is stopping or has stopped (the host has stopped): its limiters are disposed; the message names the limiter.</exception>
     public IConcurrencyLimiter GetLimiter(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        return _limiters.TryGetValue(name, out var limiter)
+        if (!_limiters.TryGetValue(name, out var limiter))
+        {
+            throw new KeyNotFoundException($"No limiter named '{name}' is configured ({Section("Limiters")} has: {string.Join(", ", _limiters.Keys)})");
+        }
+
+        return Volatile.Read(ref _stopping) is null
             ? limiter
-            : throw new KeyNotFoundException($"No limiter named '{name}' is configured ({Section("Limiters")} has: {string.Join(", ", _limiters.Keys)})");
+            : throw new ObjectDisposedException(GetType().FullName, $"Limiter '{name}' is disposed: ActorQueue's registry disposes its limiters when it stops (the host has stopped)");
     }
 
     /// <summary>The work queue configured under <paramref name="name"/>, made on the first call (idle: start it and its workers yourself).</summary>
@@ -126,13 +138,21 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Stops every queue made so far (workers finish their item; <paramref name="cancellationToken"/> cancels the work
-    /// still in flight), then disposes the queues and the limiters.
+    /// Stops every queue made so far (workers finish their item, for as long as <paramref name="cancellationToken"/>
+    /// allows), then disposes the queues and the limiters. The queues' own stop timeout
+    /// (<c>actorqueue.queue.stop-timeout</c>) does not apply: the token alone ends the grace period, or, when it cannot
+    /// be cancelled (<see cref="CancellationToken.None"/>, as disposal passes), that stop timeout does.
     /// </summary>
-    /// <param name="cancellationToken">Ends the queues' grace period: their in-flight work is cancelled and goes back to the head of its queue.</param>
+    /// <param name="cancellationToken">
+    /// Ends the queues' grace period (the host passes its shutdown token, cancelled at HostOptions.ShutdownTimeout): the
+    /// work still in flight is cancelled through its token and goes back to the head of its queue, and the stop no
+    /// longer waits for workers that ignore their token: the queues are disposed, which reports every item still held
+    /// or queued to the queue's error handler as failed (<see cref="ObjectDisposedException"/>, counted in
+    /// <c>Metrics.Discarded</c>).
+    /// </param>
     /// <returns>
     /// A task that completes when everything has stopped. A later call (or disposal) returns the first call's task,
-    /// which completes then too; its own token has no effect.
+    /// which completes then too; its own token has no effect (bound your wait with <c>WaitAsync</c>).
     /// </returns>
     public Task StopAsync(CancellationToken cancellationToken)
     {
@@ -148,25 +168,55 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         return stopping;
     }
 
-    /// <summary>Stops the queues made so far, then disposes them and the limiters.</summary>
+    /// <summary>
+    /// The queues whose stop has begun and not completed (workers still running items); once the stop's deadline has
+    /// passed, those it found still running then (their disposal, which follows, completes their stops).
+    /// </summary>
+    internal IReadOnlyList<string> QueuesStillStopping => Volatile.Read(ref _runningAtDeadline) ?? Running(Volatile.Read(ref _stops));
+
+    /// <summary>The names of the queues among <paramref name="stops"/> whose stop has not completed.</summary>
+    private static List<string> Running((string Name, Task Stop)[] stops) => stops.Where(stop => !stop.Stop.IsCompleted).Select(stop => stop.Name).ToList();
+
+    /// <summary>
+    /// Stops the queues made so far until they have or <paramref name="cancellationToken"/> is cancelled (for a token
+    /// that cannot be, until the queues' stop timeout), then disposes them and the limiters.
+    /// </summary>
     private async Task StopQueuesAsync(CancellationToken cancellationToken)
     {
-        await Task.WhenAll(_queues.Values.Select(queue => queue.StopAsync(cancellationToken))).ConfigureAwait(false);
-        foreach (var queue in _queues.Values)
+        using var stopTimeout = cancellationToken.CanBeCanceled ? null : StopTimeoutSource();
+        var deadline = stopTimeout?.Token ?? cancellationToken;
+        var stops = _queues.Select(queue => (queue.Key, queue.Value.StopAsync(deadline))).ToArray();
+        Volatile.Write(ref _stops, stops);
+        var stopped = Task.WhenAll(stops.Select(stop => stop.Item2));
+        try
         {
-            await queue.DisposeAsync().ConfigureAwait(false);
+            await stopped.WaitAsync(deadline).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !stopped.IsCompleted)
+        {
+            Volatile.Write(ref _runningAtDeadline, Running(stops));
+
+            // The grace period is over and some worker has not returned: its token is cancelled; the disposal below stops
+            // its queue without waiting for it and reports its item as failed, so nothing waits for it any longer.
         }
 
-        foreach (var limiter in _limiters.Values)
-        {
-            await limiter.DisposeAsync().ConfigureAwait(false);
-        }
+        await Task.WhenAll(_queues.Values.Select(queue => queue.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Task.WhenAll(_limiters.Values.Select(limiter => limiter.DisposeAsync().AsTask())).ConfigureAwait(false);
+    }
+
+    /// <summary>A source cancelled after the queues' stop timeout (<c>actorqueue.queue.stop-timeout</c>); <c>null</c> when it is infinite.</summary>
+    private CancellationTokenSource? StopTimeoutSource()
+    {
+        var timeout = ActorQueueSettings.From(System.Settings.Config).QueueStopTimeout;
+        return timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
     }
 
     /// <summary>
-    /// Stops the queues and disposes them and the limiters (as <see cref="StopAsync"/> without a deadline). A stop that
-    /// failed is logged (category <c>ActorQueue.Hosting</c>), not thrown: <see cref="StopAsync"/> already threw it to the
-    /// host, and a container whose disposal throws leaves the services made before this one undisposed.
+    /// Stops the queues and disposes them and the limiters (as <see cref="StopAsync"/> with
+    /// <see cref="CancellationToken.None"/>: the queues' stop timeout ends the grace period), or waits for the stop under
+    /// way, which its own token bounds (the host's, for a host that stopped). A stop that failed is logged (category
+    /// <c>ActorQueue.Hosting</c>), not thrown: <see cref="StopAsync"/> already threw it to the host, and a container
+    /// whose disposal throws leaves the services made before this one undisposed.
     /// </summary>
     /// <returns>A task that completes when everything has stopped (the first stop's, when one is under way).</returns>
     public async ValueTask DisposeAsync()
@@ -227,7 +277,8 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         {
             if (queue.ConcurrencyLimit is not null)
             {
-                throw new InvalidOperationException($"Queue '{name}' sets both Limiter ('{limiter}') and ConcurrencyLimit ({queue.ConcurrencyLimit}); set one");
+                throw new InvalidOperationException(
+                    $"{Key("Queues", name, nameof(QueueOptions.Limiter))} ('{limiter}') and {Key("Queues", name, nameof(QueueOptions.ConcurrencyLimit))} ({queue.ConcurrencyLimit}) are both set; set one: a queue either shares a named limiter or has a concurrency limit of its own");
             }
 
             if (!_options.Limiters.ContainsKey(limiter))
@@ -251,6 +302,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     {
         Type ItemType { get; }
 
+        /// <summary>Stops the queue; <paramref name="cancellationToken"/> alone ends the grace period.</summary>
         Task StopAsync(CancellationToken cancellationToken);
 
         void Dispose();
@@ -262,14 +314,18 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
 
         public Type ItemType => typeof(T);
 
-        /// <summary>Stops a processing queue; one never started, already stopped or disposed by its user has nothing to stop.</summary>
+        /// <summary>
+        /// Stops a processing queue with no timeout of its own: the token ends the grace period (one that cannot be
+        /// cancelled leaves the queue's stop timeout). One never started, already stopped or disposed by its user has
+        /// nothing to stop.
+        /// </summary>
         public async Task StopAsync(CancellationToken cancellationToken)
         {
             try
             {
                 if (Queue.Status is QueueStatus.Processing or QueueStatus.Stopping)
                 {
-                    await Queue.StopAsync(timeout: null, cancellationToken).ConfigureAwait(false);
+                    await Queue.StopAsync(cancellationToken.CanBeCanceled ? Timeout.InfiniteTimeSpan : null, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (ObjectDisposedException)

@@ -112,8 +112,10 @@ public class ActorQueueHostingTests
 
         await host.StopAsync().WaitAsync(Bound);
 
-        Assert.True(cancelled.Task.IsCompleted, "the host's shutdown token cancelled the worker");
-        Assert.Equal(QueueStatus.Stopped, queue.Status);
+        // At its deadline the host's stop returns without waiting for workers (one may ignore its token): the
+        // cancellation reaches this worker all the same, and the queue is disposed.
+        await cancelled.Task.WaitAsync(Bound);
+        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopped, Bound, "the queue stopped");
         Assert.Equal((0, 1), (queue.Metrics.Processed, queue.Metrics.Enqueued)); // cancelled work is put back, not counted as processed
     }
 
@@ -161,7 +163,31 @@ public class ActorQueueHostingTests
         Assert.Equal("joined", registry.System.Name);
         Assert.Equal(3, registry.GetLimiter("db").MaxRunning);
 
+        // WithActorQueue with no loggers configured before it: Akka logs to the host's ILoggerFactory only (not also to
+        // stdout through DefaultLogger, nor through ActorQueue's Serilog bridge), and no set-up warning is logged.
+        Assert.Equal(["Akka.Hosting.Logging.LoggerFactoryLogger"], registry.System.Settings.Loggers.Select(logger => logger.Split(',')[0]));
+        Assert.DoesNotContain(logs.Events, e => e.Level >= LogLevel.Warning && e.Message.Contains("WithActorQueue", StringComparison.Ordinal));
+
         await host.StopAsync().WaitAsync(Bound);
+    }
+
+    [Fact]
+    public async Task Hosted_services_registered_after_AddActorQueue_stop_while_its_queues_still_run()
+    {
+        var logs = new CapturingLoggerProvider();
+        var producer = new QueueStatusAtStop();
+        using var host = BuildHost(logs, s => s
+            .AddActorQueue(o => o.Queues["jobs"] = new QueueOptions())
+            .AddSingleton<IHostedService>(producer));
+        await host.StartAsync().WaitAsync(Bound);
+        var queue = host.Services.GetRequiredService<ActorQueueRegistry>().GetQueue<int>("jobs");
+        await queue.StartAsync().WaitAsync(Bound);
+        producer.Queue = queue;
+
+        await host.StopAsync().WaitAsync(Bound);
+
+        Assert.Equal(QueueStatus.Processing, producer.StatusAtStop); // the host stops services one after another: a producer can still put
+        Assert.Equal(QueueStatus.Stopped, queue.Status);
     }
 
     [Fact]
@@ -191,5 +217,21 @@ public class ActorQueueHostingTests
         Assert.Contains("System.Int32", Assert.Throws<InvalidOperationException>(() => registry.GetQueue<string>("jobs")).Message);
 
         await host.StopAsync().WaitAsync(Bound);
+    }
+
+    /// <summary>A hosted service (a producer) that records a queue's status when the host stops it.</summary>
+    private sealed class QueueStatusAtStop : IHostedService
+    {
+        public WorkQueue<int>? Queue { get; set; }
+
+        public QueueStatus? StatusAtStop { get; private set; }
+
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken)
+        {
+            StatusAtStop = Queue?.Status;
+            return Task.CompletedTask;
+        }
     }
 }
