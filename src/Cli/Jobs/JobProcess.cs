@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using ActorQueue.Cli.Security;
 
 namespace ActorQueue.Cli.Jobs;
 
@@ -127,6 +128,11 @@ internal static class JobProcess
 
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(job.Command);
+
+        // The runner's key passwords are its own: a job (on a worker node, a command any member may have sent) does not
+        // inherit them, or it could print them back to the coordinator. A job that sets one in its own environment keeps it.
+        start.Environment.Remove(CertificateFiles.PasswordVariable);
+        start.Environment.Remove(CertificateFiles.AuthorityPasswordVariable);
         foreach (var (name, value) in job.Environment)
         {
             start.Environment[name] = value;
