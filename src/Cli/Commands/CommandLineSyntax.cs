@@ -50,6 +50,18 @@ internal static class CommandLineSyntax
             help.Action = new HelpWithNotes((HelpAction)help.Action!);
         }
 
+        if (args is ["run", ..] && RunWords.EmptyAssignment(options, run.Command, commandFollows: sources is not null) is { } empty)
+        {
+            // "--joblog=$LOG" with LOG unset: the parser would take the next word as the value (the job file, say).
+            return Usage.Fail(Console.Error, $"{empty[..^1]} needs a value, got ''");
+        }
+
+        if (sources is not null)
+        {
+            // As GNU parallel: the runner's options end where the command starts ("gzip -k ::: f" keeps gzip's -k).
+            options = RunWords.MarkCommand(options, run.Command);
+        }
+
         // A job file may well be called @jobs.txt: no response files.
         var parse = root.Parse(options, new ParserConfiguration { ResponseFileTokenReplacer = null });
         var invocation = new InvocationConfiguration

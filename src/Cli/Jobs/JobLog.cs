@@ -28,6 +28,28 @@ internal sealed class JobLog : IDisposable
     public long DroppedBytes { get; private init; }
 
     /// <summary>
+    /// Takes a write lock on the joblog's first byte (a POSIX record lock on Unix, which other processes' plain reads
+    /// ignore), held until the log is disposed; another run holding it makes the open fail.
+    /// </summary>
+    /// <exception cref="IOException">Another run writes this joblog.</exception>
+    private static void LockForThisRun(FileStream file)
+    {
+        if (!file.CanSeek || OperatingSystem.IsMacOS() || OperatingSystem.IsIOS() || OperatingSystem.IsTvOS() || OperatingSystem.IsMacCatalyst())
+        {
+            return; // a device or pipe is nobody's record; macOS has no FileStream.Lock
+        }
+
+        try
+        {
+            file.Lock(0, 1);
+        }
+        catch (IOException error)
+        {
+            throw new IOException($"another run is writing it ({error.Message})", error);
+        }
+    }
+
+    /// <summary>
     /// Opens the log: for <paramref name="resume"/>, reads the finished jobs and appends after the last whole record;
     /// otherwise starts a new log with the header.
     /// </summary>
@@ -42,11 +64,19 @@ internal sealed class JobLog : IDisposable
     /// </param>
     public static async Task<JobLog> OpenAsync(string path, bool resume, bool rerunFailed = false)
     {
-        var file = new FileStream(path, resume ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        // Opened without truncating: a new log is cut to nothing only once this run holds the joblog's lock, so a second
+        // run on the same joblog is refused instead of truncating the first one's records. Readers are not locked out.
+        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         try
         {
+            LockForThisRun(file);
             if (!resume)
             {
+                if (file.CanSeek)
+                {
+                    file.SetLength(0);
+                }
+
                 var fresh = new JobLog(file);
                 fresh.Write(Header);
                 return fresh;

@@ -267,7 +267,10 @@ internal static class JobReader
                     return (null, $"\"env\" value of {variable.Name} must be a string (or number) without NUL");
                 }
 
-                environment[variable.Name] = value;
+                if (!environment.TryAdd(variable.Name, value))
+                {
+                    return (null, $"\"env\" key {variable.Name} is given twice");
+                }
             }
         }
 
