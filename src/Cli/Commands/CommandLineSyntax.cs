@@ -165,13 +165,20 @@ internal static class CommandLineSyntax
         return option;
     }
 
-    /// <summary>An option that takes a value which never looks like another option: "--joblog --resume" lacks the file name.</summary>
+    /// <summary>A long option (<c>--x</c>) or a short one (<c>-q</c>, a dash and a letter).</summary>
+    private static bool LooksLikeAnOption(string value) =>
+        value.StartsWith("--", StringComparison.Ordinal) || (value.Length == 2 && value[0] == '-' && char.IsAsciiLetter(value[1]));
+
+    /// <summary>
+    /// An option that takes a value which never looks like another option: "--joblog --resume" and "--joblog -q" lack
+    /// the file name (a file really named so is written <c>./-q</c>).
+    /// </summary>
     public static Option<string> Text(string name, string helpName, string description)
     {
         var option = new Option<string>(name) { Description = description, HelpName = helpName };
         option.Validators.Add(result =>
         {
-            if (result.Tokens.Count == 1 && result.Tokens[0].Value.StartsWith("--", StringComparison.Ordinal))
+            if (result.Tokens.Count == 1 && LooksLikeAnOption(result.Tokens[0].Value))
             {
                 result.AddError($"{result.IdentifierToken?.Value ?? name} needs a value");
             }

@@ -30,9 +30,13 @@ internal sealed partial class JobRun
         }
     }
 
-    /// <summary>A job's exit status as a shell reports it: 128 + the signal for a killed job.</summary>
+    /// <summary>
+    /// A job's exit status as GNU parallel's <c>--halt</c> gives it: 255 for a job its timeout killed (its exit value is
+    /// -1, as in the joblog), otherwise as a shell reports it: 128 + the signal for a killed job.
+    /// </summary>
     private static int StatusOf(AttemptResult result) =>
-        result.Signal != 0 ? 128 + result.Signal : result.ExitCode is >= 0 and <= 255 ? result.ExitCode : 1;
+        result.End == AttemptEnd.TimedOut ? 255
+        : result.Signal != 0 ? 128 + result.Signal : result.ExitCode is >= 0 and <= 255 ? result.ExitCode : 1;
 
     private async Task WriteReportAsync(Job job, string readCommand, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
     {

@@ -3,7 +3,8 @@ namespace ActorQueue.Tests.Cli;
 /// <summary>
 /// The second adversarial review of the CLI (helper 93): each of these failed before its fix — an empty
 /// <c>--opt=</c> took the next word (the job file was truncated into a joblog), the command's own flags before
-/// <c>:::</c> were read as the runner's, two runs shared one joblog (the second truncated the first's records), and a
+/// <c>:::</c> were read as the runner's, two runs shared one joblog (the second truncated the first's records), a
+/// timed-out job halted the run with 137 (parallel: 255), <c>--joblog -q</c> wrote a joblog named -q, and a
 /// repeated JSONL <c>env</c> key was taken silently.
 /// </summary>
 public sealed class CliReviewRound2Tests : IDisposable
@@ -77,5 +78,25 @@ public sealed class CliReviewRound2Tests : IDisposable
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("line 1: \"env\" key X is given twice", result.Errors, StringComparison.Ordinal);
         Assert.Equal("", result.Output);
+    }
+
+    /// <summary>Before: 137 (128 + SIGKILL); GNU parallel exits 255 for a timed-out job (its exit value -1).</summary>
+    [Fact]
+    public async Task Halting_on_a_timed_out_job_exits_255_as_parallel()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "-q", "--timeout", "200ms", "--halt", "now,fail=1", ":::", "sleep 30");
+
+        Assert.Equal(255, result.ExitCode);
+    }
+
+    /// <summary>Before: a joblog named <c>-q</c> was written and the run was not quiet.</summary>
+    [Fact]
+    public async Task A_file_option_given_a_short_option_as_its_value_is_a_usage_error()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "--joblog", "-q", ":::", "echo a");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains("--joblog needs a value", result.Errors, StringComparison.Ordinal);
+        Assert.False(File.Exists(_scratch.PathOf("-q")), "a joblog named -q was written");
     }
 }
