@@ -25,8 +25,11 @@ public class HostingReviewTestsRound2
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
-    /// <summary>Longer than the queues' default stop timeout (<c>actorqueue.queue.stop-timeout = 5s</c>), far shorter than the host's grace below.</summary>
-    private static readonly TimeSpan PastQueueStopTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>The queues' stop timeout the shutdown test sets (<c>actorqueue.queue.stop-timeout</c>; 5 s by default), so its window can be short.</summary>
+    private const string ShortQueueStopTimeout = "actorqueue.queue.stop-timeout = 100ms";
+
+    /// <summary>Thirty times that stop timeout, far shorter than the host's grace in the test.</summary>
+    private static readonly TimeSpan PastQueueStopTimeout = TimeSpan.FromSeconds(3);
 
     private static IHost BuildHost(Action<IServiceCollection> services, Action<HostOptions>? host = null, ILoggerProvider? logs = null)
     {
@@ -94,7 +97,10 @@ public class HostingReviewTestsRound2
         var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var failed = new List<string>();
-        using var host = BuildHost(s => s.AddActorQueue(o => o.Queues["q"] = new QueueOptions()), h => h.ShutdownTimeout = TimeSpan.FromMinutes(5));
+        using var host = BuildHost(
+            s => s.AddAkka("past-stop-timeout", b => b.WithActorQueue().AddHocon(ShortQueueStopTimeout, HoconAddMode.Prepend))
+                  .AddActorQueue(o => o.Queues["q"] = new QueueOptions()),
+            h => h.ShutdownTimeout = TimeSpan.FromMinutes(5));
         try
         {
             await host.StartAsync().WaitAsync(Bound);
@@ -106,14 +112,15 @@ public class HostingReviewTestsRound2
 
             var stop = host.StopAsync();
 
-            // Bounded: with the defect the stop (token-cancelled worker, then disposal) ends 5 s in; without it, it waits for the worker.
+            // Bounded: with the defect the stop (token-cancelled worker, then disposal) ends at the queues' stop timeout (100 ms
+            // here); without it, it waits for the worker.
             var stoppedWhileWorking = await Task.WhenAny(stop, Task.Delay(PastQueueStopTimeout)) == stop;
             var (discarded, processed, reported) = (queue.Metrics.Discarded, queue.Metrics.Processed, Show(failed));
             hold.TrySetResult();
             await stop.WaitAsync(Bound);
 
             Assert.False(stoppedWhileWorking,
-                $"with ShutdownTimeout = 5 min the host's stop cancelled the in-flight item after the queue's 5 s stop-timeout and finished (processed {processed}, discarded {discarded}, error handler got {reported})");
+                $"with ShutdownTimeout = 5 min the host's stop cancelled the in-flight item after the queue's stop-timeout and finished (processed {processed}, discarded {discarded}, error handler got {reported})");
         }
         finally
         {
