@@ -34,7 +34,7 @@ internal static class Usage
 
         GNU parallel's syntax: 'actorqueue run [options] COMMAND ::: ARGS... [::: ARGS...] [:::: FILE...]' runs COMMAND
         once per argument (several sources: once per combination, the last varying fastest; :::+ and ::::+ link a source
-        to the one before). Replacement strings: {} the argument, {.} without extension, {/} basename, {//} directory,
+        to the one before, zipped to the shorter; beside others, an empty source gives one empty argument). Replacement strings: {} the argument, {.} without extension, {/} basename, {//} directory,
         {/.} basename without extension, {#} the job's number, {%} its slot, {N} (and {N.} {N/} {N//} {N/.}) source N's
         argument; arguments are shell-quoted; a COMMAND without any gets ' {}' appended; no COMMAND runs the arguments.
         Everything after the first ::: or :::: is an argument, even words that look like options.

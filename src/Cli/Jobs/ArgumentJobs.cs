@@ -45,7 +45,7 @@ internal sealed class ArgumentJobs
                 return (new ArgumentJobs(template, [], only == "-" ? stdin() : Open(only)), null);
             }
 
-            var groups = new List<List<string[]>>();
+            var read = new List<List<List<string>>>();
             foreach (var group in sources.Groups)
             {
                 var columns = new List<List<string>>();
@@ -55,10 +55,21 @@ internal sealed class ArgumentJobs
                     columns.Add(source.File is { } file ? await ReadAllAsync(file == "-" ? stdin() : Open(file), file) : [.. source.Values]);
                 }
 
-                var rows = columns.Min(c => c.Count);
-                groups.Add([.. Enumerable.Range(0, rows).Select(row => columns.Select(c => c[row]).ToArray())]);
+                read.Add(columns);
             }
 
+            // As GNU parallel: beside a source with arguments, an empty source gives one empty argument (rather than
+            // an empty product that would drop every other source's arguments); when all are empty, nothing runs.
+            if (read.Any(columns => columns.Any(c => c.Count > 0)))
+            {
+                foreach (var empty in read.SelectMany(columns => columns).Where(c => c.Count == 0))
+                {
+                    empty.Add("");
+                }
+            }
+
+            var groups = read.Select(columns => Enumerable.Range(0, columns.Min(c => c.Count))
+                .Select(row => columns.Select(c => c[row]).ToArray()).ToList()).ToList();
             return (new ArgumentJobs(template, groups, null), null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

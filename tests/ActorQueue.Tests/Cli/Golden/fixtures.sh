@@ -3,3 +3,4 @@ printf '1\n2\n' > f1
 printf 'x\ny\n' > f2
 printf 'x\n\n#c\ny\n' > blank-and-hash.txt
 printf 'echo hi\necho a/b\n' > commands.txt
+printf '' > empty.txt
