@@ -64,16 +64,23 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    /// <remarks>A request of more permits than the limit, and one made once the limiter is disposed, throw from this call, as RateLimiting's own limiters throw them, not from the task it returns.</remarks>
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
         CheckPermits(permitCount);
         _limiter.ThrowIfDisposed();
         if (permitCount == 0 && _loan.Unclaimed > 0)
         {
             // RateLimiter's probe: a permit is free now.
-            return Count(ActorQueueLease.Probe);
+            return new ValueTask<RateLimitLease>(Count(ActorQueueLease.Probe));
         }
 
+        return WaitAsync(permitCount, cancellationToken);
+    }
+
+    /// <summary>Waits in the gatekeeper's queue for <paramref name="permitCount"/> permits (one for a zero-permit probe, handed straight back).</summary>
+    private async ValueTask<RateLimitLease> WaitAsync(int permitCount, CancellationToken cancellationToken)
+    {
         try
         {
             // A zero-permit acquire waits, as RateLimiter's contract has it, until a permit is free: it waits in the
