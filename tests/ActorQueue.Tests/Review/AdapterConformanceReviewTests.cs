@@ -405,4 +405,45 @@ public sealed class AdapterConformanceReviewTests : ActorQueueTestKit
         Assert.Throws<ObjectDisposedException>(() => { _ = adapter.AcquireAsync(1); });
         Assert.Throws<ObjectDisposedException>(() => { _ = adapter.AcquireAsync(0); });
     }
+
+    /// <summary>
+    /// Checked: disposing the limiter while its permits are being given back and callers wait ends every wait (a lease
+    /// or a failed lease, never an exception, never a hang): both adapters, 30 rounds of 10 waiters.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Disposing_the_limiter_as_permits_come_back_ends_every_wait(bool partitioned)
+    {
+        for (var round = 0; round < 30; round++)
+        {
+            var limiter = new ConcurrencyLimiter(2, system: Sys);
+            var plimiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(2), TimeSpan.FromMinutes(1), "p", system: Sys);
+            var adapter = limiter.AsRateLimiter();
+            var padapter = plimiter.AsPartitionedRateLimiter<string>(r => r);
+            using var cts = new CancellationTokenSource();
+            var held = new List<RateLimitLease>();
+            for (var i = 0; i < 2; i++)
+            {
+                held.Add(partitioned ? await padapter.AcquireAsync("a", 1) : await adapter.AcquireAsync(1));
+            }
+
+            var waiters = Enumerable.Range(0, 10)
+                .Select(i => (partitioned ? padapter.AcquireAsync("a", 1, i % 2 == 0 ? cts.Token : default) : adapter.AcquireAsync(1, i % 2 == 0 ? cts.Token : default)).AsTask())
+                .ToArray();
+            await Eventually(() => (partitioned ? padapter.GetStatistics("a")!.CurrentQueuedCount : limiter.WaitingCount) == 10, "they wait");
+            var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var release = Task.Run(async () => { await go.Task; held.ForEach(lease => lease.Dispose()); });
+            var dispose = Task.Run(async () => { await go.Task; await (partitioned ? plimiter.DisposeAsync() : limiter.DisposeAsync()); });
+            go.SetResult();
+            await Within(Task.WhenAll(release, dispose));
+            foreach (var waiter in waiters)
+            {
+                (await Within(waiter)).Dispose();
+            }
+
+            await limiter.DisposeAsync();
+            await plimiter.DisposeAsync();
+        }
+    }
 }
