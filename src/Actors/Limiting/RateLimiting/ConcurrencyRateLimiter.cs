@@ -8,11 +8,13 @@ namespace ActorQueue.Actors;
 /// </summary>
 /// <remarks>
 /// <para><see cref="RateLimiter.AcquireAsync"/> waits in the gatekeeper's queue (FIFO, no barging, the limiter's wait
-/// timeout); a full queue, an eviction or a timeout gives a failed lease with a reason phrase instead of an exception,
-/// as <see cref="RateLimiter"/> callers expect. Cancellation throws.</para>
+/// timeout); a full queue, an eviction, a timeout or the limiter's disposal while it waits gives a failed lease with a
+/// reason phrase instead of an exception, as <see cref="RateLimiter"/> callers expect. Cancellation throws, and so does
+/// a call made once the limiter is disposed (<see cref="ObjectDisposedException"/>).</para>
 /// <para><see cref="RateLimiter.AttemptAcquire"/> never blocks a thread: it claims permits the gatekeeper lent while
-/// nobody waited (<see cref="PermitLoan"/>), with one compare-and-swap. It can fail while a permit is free only when a
-/// release is still in the gatekeeper's mailbox.</para>
+/// nobody waited (<see cref="PermitLoan"/>), with one compare-and-swap. It can fail while a permit is free when a
+/// release is still in the gatekeeper's mailbox, while someone waits, and before the gatekeeper first lent (just after
+/// the limiter was made).</para>
 /// <para>The adapter does not own the limiter: disposing it leaves the limiter running.</para>
 /// </remarks>
 internal sealed class ConcurrencyRateLimiter : RateLimiter
@@ -38,7 +40,8 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    public override TimeSpan? IdleDuration => _idle.Read(_limiter.RunningCount == 0 && _limiter.WaitingCount == 0);
+    /// <remarks>Timed from the first read that found the limiter idle after the adapter's last grant.</remarks>
+    public override TimeSpan? IdleDuration => _idle.Read(_limiter.RunningCount == 0 && _limiter.WaitingCount == 0, _tally.Successful);
 
     /// <inheritdoc />
     /// <remarks>The queued count is in permits, as <see cref="RateLimiterStatistics"/> counts it: a caller waiting for 3 permits is 3.</remarks>
@@ -61,16 +64,23 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    /// <remarks>A request of more permits than the limit, and one made once the limiter is disposed, throw from this call, as RateLimiting's own limiters throw them, not from the task it returns.</remarks>
+    protected override ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
         CheckPermits(permitCount);
         _limiter.ThrowIfDisposed();
         if (permitCount == 0 && _loan.Unclaimed > 0)
         {
             // RateLimiter's probe: a permit is free now.
-            return Count(ActorQueueLease.Probe);
+            return new ValueTask<RateLimitLease>(Count(ActorQueueLease.Probe));
         }
 
+        return WaitAsync(permitCount, cancellationToken);
+    }
+
+    /// <summary>Waits in the gatekeeper's queue for <paramref name="permitCount"/> permits (one for a zero-permit probe, handed straight back).</summary>
+    private async ValueTask<RateLimitLease> WaitAsync(int permitCount, CancellationToken cancellationToken)
+    {
         try
         {
             // A zero-permit acquire waits, as RateLimiter's contract has it, until a permit is free: it waits in the
@@ -84,8 +94,9 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
 
             return Count(lease);
         }
-        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException or ObjectDisposedException)
         {
+            // A waiter the limiter's disposal failed gets a failed lease, as RateLimiting's own limiters give theirs.
             return Count(ActorQueueLease.Failed(error.Message));
         }
     }

@@ -25,6 +25,9 @@ internal sealed class LeaseTally
         return lease;
     }
 
+    /// <summary>The leases granted so far.</summary>
+    public long Successful => _successful.Read();
+
     /// <summary>The adapter's statistics: <paramref name="available"/> and <paramref name="queued"/> as its limiter knows them, with the totals.</summary>
     public RateLimiterStatistics Statistics(long available, long queued) => new()
     {
@@ -55,15 +58,29 @@ internal struct LeaseTotals
     public void Count(bool acquired) => Interlocked.Increment(ref acquired ? ref _successful : ref _failed);
 }
 
-/// <summary>How long an adapter's limiter has been idle, for <see cref="RateLimiter.IdleDuration"/>: timed from the first read that found it idle.</summary>
+/// <summary>
+/// How long an adapter's limiter has been idle, for <see cref="RateLimiter.IdleDuration"/>: timed from the first read
+/// that found it idle, and restarted by a read that finds leases were granted since the last one (a limiter used and
+/// freed again between two reads was not idle all that time).
+/// </summary>
 internal sealed class IdleClock
 {
     /// <summary>When a read first found the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
     private long _idleSince;
 
+    /// <summary>The leases granted as of the last read (<see cref="Read(bool, long)"/>).</summary>
+    private long _granted;
+
     /// <summary>How long the limiter has been idle, as of reads that found it so; <c>null</c> (and the clock reset) when <paramref name="idle"/> is false.</summary>
-    public TimeSpan? Read(bool idle)
+    public TimeSpan? Read(bool idle) => Read(idle, Volatile.Read(ref _granted));
+
+    /// <summary>
+    /// As <see cref="Read(bool)"/>, with the leases granted so far: when they changed since the last read, the limiter
+    /// was in use meanwhile, so it has been idle only from now.
+    /// </summary>
+    public TimeSpan? Read(bool idle, long granted)
     {
+        var used = Interlocked.Exchange(ref _granted, granted) != granted;
         if (!idle)
         {
             Volatile.Write(ref _idleSince, 0);
@@ -71,7 +88,7 @@ internal sealed class IdleClock
         }
 
         var since = Volatile.Read(ref _idleSince);
-        if (since == 0)
+        if (since == 0 || used)
         {
             Volatile.Write(ref _idleSince, since = Stopwatch.GetTimestamp());
         }

@@ -37,12 +37,14 @@ internal interface IPartitionedLimiter<in TKey>
 /// <summary>
 /// A partitioned limiter (<see cref="PartitionedConcurrencyLimiter{TKey}"/>, <see cref="PartitionedModelApiLimiter{TKey}"/>)
 /// as a <see cref="PartitionedRateLimiter{TResource}"/>. Waits go through the limiter's actor; a full queue, an
-/// eviction or a timeout gives a failed lease with a reason phrase and, when a rate decides, a retry-after.
+/// eviction, a timeout or the limiter's disposal while it waits gives a failed lease with a reason phrase and, when a
+/// rate decides, a retry-after.
 /// <see cref="PartitionedRateLimiter{TResource}.AttemptAcquire"/> and an <c>AcquireAsync</c> that need not wait claim
 /// from the partition's loan (<see cref="PartitionLoan"/>: its free permits, lent while nobody waits in it) with one
 /// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
 /// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
-/// caller must not block. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
+/// caller must not block; a zero-permit probe of a concurrency limiter's key with no live partition succeeds, as nothing
+/// of the key is held or awaited. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
 /// <c>AcquireAsync(resource, 0)</c> waits in the key's line until a one-permit call would be granted and takes nothing
 /// (<see cref="AcquireRequest.IsProbe"/>), at once when the key's loan covers one.
 /// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the queued count in permits, as
@@ -82,6 +84,13 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             if (limiter.Partitions.Covers(key, 1, out var covering))
             {
                 covering!.CountLease(acquired: true);
+                return limiter.Probe;
+            }
+
+            if (covering is null && limiter.Partitions.Settings.Rates is null)
+            {
+                // No live partition: nobody holds or waits for the key, so the partition a call would make grants it (as
+                // RateLimiting's partitioned limiter's fresh limiter does). Counted nowhere, as the key has no totals.
                 return limiter.Probe;
             }
 
@@ -150,8 +159,12 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         }
     }
 
-    /// <summary>Whether <paramref name="error"/> is a refusal the adapter answers with a failed lease rather than throws.</summary>
-    private static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException;
+    /// <summary>
+    /// Whether <paramref name="error"/> is a refusal the adapter answers with a failed lease rather than throws: a full
+    /// queue, an eviction, a timeout, or the limiter's disposal while the request waited (a call made once it is disposed
+    /// throws before it waits), as RateLimiting's own limiters fail their waiters.
+    /// </summary>
+    private static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException or ObjectDisposedException;
 
     /// <summary>Counts the grant; a probe's (<see cref="AcquireRequest.IsProbe"/>) holds nothing, so its lease is not kept.</summary>
     private RateLimitLease Granted(PartitionAcquireRequest request, ConcurrencyLease slot)
