@@ -1,0 +1,317 @@
+using ActorQueue.Coordination;
+using ActorQueue.Primitives;
+using ActorQueue.Primitives.Coordination;
+using ActorQueue.Runtime;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>Second review of the async primitives (helper primitives2).</summary>
+public class PrimitivesRound2ReviewTests : ActorQueueTestKit
+{
+    /// <summary>A borrower with value equality: two instances with one id are equal, yet distinct objects.</summary>
+    private sealed record Borrower(int Id);
+
+    /// <summary>
+    /// <c>AcquireOnBehalfOfAsync</c> documents its borrower as "compared by reference". Two distinct borrowers that
+    /// merely compare equal (records, strings built at run time) must each borrow a token of their own.
+    /// </summary>
+    [Fact]
+    public async Task Two_distinct_borrowers_that_compare_equal_each_borrow_a_token()
+    {
+        using var limiter = new AsyncCapacityLimiter(2, Sys);
+        var first = new Borrower(1);
+        var second = new Borrower(1);
+
+        await Within(limiter.AcquireOnBehalfOfAsync(first));
+        await Within(limiter.AcquireOnBehalfOfAsync(second)); // distinct by reference: not "already holding"
+        Assert.Equal(2, limiter.BorrowedTokens);
+
+        limiter.ReleaseOnBehalfOf(first);
+        limiter.ReleaseOnBehalfOf(second);
+        await Eventually(() => limiter.BorrowedTokens == 0, "both tokens came back");
+    }
+
+    /// <summary>
+    /// A thread that sets <c>TotalTokens</c> and reads it back must see what it set (or a later set), never an older
+    /// value. Failed before: the facade wrote the mirror and the coordinator wrote it again as it handled each set, so
+    /// a coordinator behind on its mailbox put back an older total (here: 2 read after setting 1, until the coordinator
+    /// caught up). The coordinator is held inside the grant that the older set makes, with the newer set queued behind.
+    /// </summary>
+    [Fact]
+    public async Task TotalTokens_reads_back_what_the_same_thread_just_set()
+    {
+        using var limiter = new AsyncCapacityLimiter(1, Sys);
+        var holder = new object();
+        await Within(limiter.AcquireOnBehalfOfAsync(holder));
+        var first = new HeldAtGrant(limiter.Coordinator, new object());
+        var second = new HeldAtGrant(limiter.Coordinator, new object());
+        limiter.Coordinator.Tell(first, ActorRefs.NoSender);
+        limiter.Coordinator.Tell(second, ActorRefs.NoSender);
+        await Eventually(() => limiter.WaitingCount == 2, "both wait");
+
+        limiter.ReleaseOnBehalfOf(holder);
+        await Within(first.Entered.Task); // the coordinator is held granting the first
+        limiter.TotalTokens = 2;          // queued: will grant the second
+        limiter.TotalTokens = 1;          // queued behind it
+        first.Go.Set();
+        await Within(second.Entered.Task); // the coordinator is held in the set to 2, the set to 1 still queued
+        var read = limiter.TotalTokens;
+        second.Go.Set();
+
+        Assert.Equal(1d, read); // before: 2
+        await Within(first.WaitAsTaskAsync(CancellationToken.None));
+        await Within(second.WaitAsTaskAsync(CancellationToken.None));
+        limiter.ReleaseOnBehalfOf(first.Owner!);
+        limiter.ReleaseOnBehalfOf(second.Owner!);
+        await Eventually(() => limiter.BorrowedTokens == 0 && limiter.TotalTokens == 1, "all back, total 1");
+    }
+
+    /// <summary>A borrower whose grant holds the coordinator's thread until the test lets it go.</summary>
+    private sealed class HeldAtGrant(IActorRef coordinator, object owner) : PrimitiveWaiter(coordinator, owner)
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ManualResetEventSlim Go { get; } = new(false);
+
+        public override bool TryGrant(in PermitGrant grant)
+        {
+            Entered.TrySetResult();
+            Go.Wait(TimeSpan.FromSeconds(30));
+            return base.TryGrant(grant);
+        }
+    }
+
+    /// <summary>A condition wait made at depth 2 returns holding two levels: two releases free the lock, a third throws.</summary>
+    [Fact]
+    public async Task A_condition_wait_at_depth_two_returns_holding_two_levels()
+    {
+        using var condition = new AsyncCondition(system: Sys);
+        var waiting = InAnotherFlow(async () =>
+        {
+            await condition.AcquireAsync();
+            await condition.AcquireAsync();
+            await condition.WaitAsync();
+            condition.Release();
+            Assert.True(condition.Lock.IsHeldByCurrentFlow, "one level is still held");
+            condition.Release();
+            Assert.Throws<SynchronizationLockException>(condition.Release);
+        });
+        await Eventually(() => condition.Lock.State.ConditionWaiters == 1 && !condition.Lock.IsLocked, "the waiter waits");
+
+        await InAnotherFlow(async () =>
+        {
+            await condition.AcquireAsync();
+            Assert.Equal(1, await Within((Task<int>)condition.NotifyAsync(1)));
+            condition.Release();
+        });
+        await Within(waiting);
+        await Eventually(() => !condition.Lock.IsLocked, "the lock is free");
+    }
+
+    /// <summary>
+    /// Disposal racing the termination of the actor system: every waiter of every primitive fails with
+    /// <see cref="ObjectDisposedException"/> and every <c>DisposeAsync</c> completes.
+    /// </summary>
+    [Fact]
+    public async Task Disposing_primitives_with_waiters_while_the_actor_system_terminates_completes_and_fails_every_waiter()
+    {
+        for (var round = 0; round < 6; round++)
+        {
+            var system = ActorSystem.Create($"review-p2-terminating-{round}",
+                ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(ActorQueueRuntime.DefaultConfig));
+            var @lock = new AsyncLock(system);
+            var semaphore = new AsyncSemaphore(0, system);
+            var limiter = new AsyncCapacityLimiter(1, system);
+            var @event = new AsyncEvent(system);
+            var condition = new AsyncCondition(system: system);
+
+            await @lock.AcquireAsync();
+            await limiter.AcquireOnBehalfOfAsync("holder");
+            var waits = new List<Task>();
+            for (var i = 0; i < 2; i++)
+            {
+                waits.Add(InAnotherFlow(() => @lock.AcquireAsync()));
+                waits.Add(semaphore.AcquireAsync());
+                waits.Add(limiter.AcquireOnBehalfOfAsync(new object()));
+                waits.Add(@event.WaitAsync());
+            }
+
+            waits.Add(InAnotherFlow(async () =>
+            {
+                await condition.AcquireAsync();
+                await condition.WaitAsync();
+            }));
+            await Eventually(() => @lock.WaitingCount == 2 && semaphore.WaitingCount == 2 && limiter.WaitingCount == 2
+                && condition.Lock.State.ConditionWaiters == 1, "everyone waits");
+
+            var terminated = Task.Run(() => system.Terminate());
+            var disposals = new[]
+            {
+                Task.Run(() => @lock.DisposeAsync().AsTask()),
+                Task.Run(() => semaphore.DisposeAsync().AsTask()),
+                Task.Run(() => limiter.DisposeAsync().AsTask()),
+                Task.Run(() => @event.DisposeAsync().AsTask()),
+                Task.Run(() => condition.DisposeAsync().AsTask()),
+            };
+
+            foreach (var disposal in disposals)
+            {
+                await Within(disposal);
+            }
+
+            foreach (var wait in waits)
+            {
+                Assert.IsType<ObjectDisposedException>(await Record.ExceptionAsync(() => Within(wait)));
+            }
+
+            await Within(terminated);
+        }
+    }
+
+    /// <summary>
+    /// Many flows take and give back permits while their waits are cancelled at random points: no two more than the
+    /// permits are ever inside, nobody hangs, and every permit comes back.
+    /// </summary>
+    [Fact]
+    public async Task Semaphore_waiters_cancelled_at_random_points_never_exceed_nor_lose_a_permit()
+    {
+        const int Permits = 2;
+        using var semaphore = new AsyncSemaphore(Permits, Sys);
+        var inside = 0;
+        var overflow = 0;
+        var flows = Enumerable.Range(0, 8).Select(f => InAnotherFlow(async () =>
+        {
+            var random = new Random(f);
+            for (var i = 0; i < 300; i++)
+            {
+                using var cts = new CancellationTokenSource();
+                var acquire = semaphore.AcquireAsync(cts.Token);
+                if (random.Next(3) == 0)
+                {
+                    Thread.SpinWait(random.Next(200));
+                    cts.Cancel();
+                }
+
+                try
+                {
+                    await acquire;
+                }
+                catch (OperationCanceledException)
+                {
+                    continue;
+                }
+
+                if (Interlocked.Increment(ref inside) > Permits)
+                {
+                    Interlocked.Increment(ref overflow);
+                }
+
+                Thread.SpinWait(random.Next(50));
+                Interlocked.Decrement(ref inside);
+                semaphore.Release();
+            }
+        })).ToArray();
+
+        await Within(Task.WhenAll(flows));
+        Assert.Equal(0, overflow);
+        await Eventually(() => semaphore.Value == Permits && semaphore.WaitingCount == 0, $"every permit came back (value {semaphore.Value})");
+    }
+
+    /// <summary>
+    /// Borrowers come and go, some cancelled, while the total is raised and lowered: nobody hangs once the total is
+    /// raised for good, and every token comes back.
+    /// </summary>
+    [Fact]
+    public async Task Borrowers_cancelled_while_the_total_changes_all_finish_and_return_every_token()
+    {
+        using var limiter = new AsyncCapacityLimiter(1, Sys);
+        using var stop = new CancellationTokenSource();
+        var resizer = Task.Run(() =>
+        {
+            var total = 1;
+            while (!stop.IsCancellationRequested)
+            {
+                total = total % 3 + 1;
+                limiter.TotalTokens = total;
+                Thread.SpinWait(500);
+            }
+        });
+
+        var flows = Enumerable.Range(0, 6).Select(f => InAnotherFlow(async () =>
+        {
+            var random = new Random(f);
+            for (var i = 0; i < 200; i++)
+            {
+                using var cts = new CancellationTokenSource();
+                var acquire = limiter.AcquireAsync(cts.Token);
+                if (random.Next(3) == 0)
+                {
+                    Thread.SpinWait(random.Next(200));
+                    cts.Cancel();
+                }
+
+                try
+                {
+                    await acquire;
+                }
+                catch (OperationCanceledException)
+                {
+                    continue;
+                }
+
+                limiter.Release();
+            }
+        })).ToArray();
+
+        var all = Task.WhenAll(flows);
+        await Task.WhenAny(all, Task.Delay(Dilated(TimeSpan.FromSeconds(5))));
+        stop.Cancel();
+        await resizer;
+        limiter.TotalTokens = 3;
+        await Within(all);
+        await Eventually(() => limiter.BorrowedTokens == 0 && limiter.WaitingCount == 0, $"every token came back (borrowed {limiter.BorrowedTokens})");
+    }
+
+    /// <summary>
+    /// Waiters with their own tokens, some cancelled as the event is set: each ends set or cancelled, and every
+    /// waiter that was not cancelled completes.
+    /// </summary>
+    [Fact]
+    public async Task Event_waiters_cancelled_as_it_is_set_each_end_set_or_cancelled()
+    {
+        for (var round = 0; round < 50; round++)
+        {
+            using var @event = new AsyncEvent(Sys);
+            var sources = Enumerable.Range(0, 20).Select(_ => new CancellationTokenSource()).ToArray();
+            var waits = sources.Select(s => @event.WaitAsync(s.Token)).ToArray();
+            await Task.WhenAll(Task.Run(() =>
+            {
+                foreach (var source in sources.Where((_, i) => i % 2 == 0))
+                {
+                    source.Cancel();
+                }
+            }), Task.Run(@event.Set));
+
+            for (var i = 0; i < waits.Length; i++)
+            {
+                var error = await Record.ExceptionAsync(() => Within(waits[i]));
+                if (i % 2 == 1)
+                {
+                    Assert.Null(error);
+                }
+                else if (error is not null)
+                {
+                    Assert.IsAssignableFrom<OperationCanceledException>(error);
+                }
+            }
+
+            Assert.True(@event.WaitAsync().IsCompletedSuccessfully);
+            foreach (var source in sources)
+            {
+                source.Dispose();
+            }
+        }
+    }
+}
