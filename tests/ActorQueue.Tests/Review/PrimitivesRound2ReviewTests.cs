@@ -314,4 +314,123 @@ public class PrimitivesRound2ReviewTests : ActorQueueTestKit
             }
         }
     }
+
+    /// <summary>
+    /// Producers add items and notify one consumer each; consumers wait on the condition, some of their waits
+    /// cancelled at random points (a notified waiter that is cancelled must pass its notify on). Every item is
+    /// consumed with no final notify-all to rescue a lost wake-up, and every wait returns holding the lock.
+    /// </summary>
+    [Fact]
+    public async Task Consumers_whose_waits_are_cancelled_at_random_points_lose_no_notify()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            using var condition = new AsyncCondition(system: Sys);
+            var items = new Queue<int>();
+            const int Produced = 400;
+            var consumed = 0;
+            var done = false;
+            var consumers = Enumerable.Range(0, 4).Select(c => InAnotherFlow(async () =>
+            {
+                var random = new Random(round * 10 + c);
+                await condition.AcquireAsync();
+                try
+                {
+                    while (true)
+                    {
+                        while (items.Count == 0 && !done)
+                        {
+                            using var cts = new CancellationTokenSource();
+                            var wait = condition.WaitAsync(cts.Token);
+                            if (random.Next(4) == 0)
+                            {
+                                Thread.SpinWait(random.Next(300));
+                                cts.Cancel();
+                            }
+
+                            try
+                            {
+                                await wait;
+                            }
+                            catch (OperationCanceledException)
+                            {
+                                // Holding the lock again: look at the queue and wait anew.
+                            }
+
+                            Assert.True(condition.Lock.IsHeldByCurrentFlow, "a wait returns holding the lock");
+                        }
+
+                        if (items.Count == 0)
+                        {
+                            return;
+                        }
+
+                        items.Dequeue();
+                        consumed++;
+                    }
+                }
+                finally
+                {
+                    condition.Release();
+                }
+            })).ToArray();
+
+            var producers = Enumerable.Range(0, 2).Select(p => InAnotherFlow(async () =>
+            {
+                for (var i = 0; i < Produced / 2; i++)
+                {
+                    await condition.AcquireAsync();
+                    items.Enqueue(i);
+                    await condition.NotifyAsync(1);
+                    condition.Release();
+                }
+            })).ToArray();
+
+            await Within(Task.WhenAll(producers));
+            await Eventually(() => Volatile.Read(ref consumed) == Produced,
+                $"round {round}: every item is consumed (consumed {Volatile.Read(ref consumed)})");
+
+            await condition.AcquireAsync();
+            done = true;
+            await condition.NotifyAllAsync();
+            condition.Release();
+            await Within(Task.WhenAll(consumers));
+        }
+    }
+
+    /// <summary>
+    /// A notify with a token that is already cancelled returns a cancelled task (the task-based pattern, and what every
+    /// other async method of the primitives does with such a token) and wakes nobody. Failed before:
+    /// <c>NotifyAsync</c> and <c>NotifyAllAsync</c> threw <see cref="OperationCanceledException"/> synchronously,
+    /// from a method that returns a task.
+    /// </summary>
+    [Fact]
+    public async Task A_notify_with_an_already_cancelled_token_returns_a_cancelled_task_and_wakes_nobody()
+    {
+        using var condition = new AsyncCondition(system: Sys);
+        var waiting = InAnotherFlow(async () =>
+        {
+            await condition.AcquireAsync();
+            await condition.WaitAsync();
+            condition.Release();
+        });
+        await Eventually(() => condition.Lock.State.ConditionWaiters == 1 && !condition.Lock.IsLocked, "one waits");
+
+        await condition.AcquireAsync();
+        var cancelled = new CancellationToken(true);
+        Task? one = null;
+        Task? all = null;
+        var error = Record.Exception(() =>
+        {
+            one = condition.NotifyAsync(1, cancelled);
+            all = condition.NotifyAllAsync(cancelled);
+        });
+
+        Assert.Null(error); // before: OperationCanceledException thrown by the call itself
+        Assert.True(one!.IsCanceled && all!.IsCanceled, "both calls return a cancelled task");
+        Assert.Equal(1, condition.Lock.State.ConditionWaiters); // nobody was woken
+        Assert.Equal(1, await Within((Task<int>)condition.NotifyAsync(1)));
+        condition.Release();
+        await Within(waiting);
+    }
 }
