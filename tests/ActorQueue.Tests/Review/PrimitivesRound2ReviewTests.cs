@@ -68,6 +68,40 @@ public class PrimitivesRound2ReviewTests : ActorQueueTestKit
         await Eventually(() => limiter.BorrowedTokens == 0 && limiter.TotalTokens == 1, "all back, total 1");
     }
 
+    /// <summary>
+    /// Two threads set <c>TotalTokens</c> at once: the total read afterwards is the one the coordinator enforces (the
+    /// guard for the fix above: the mirror is now the facade's, and a set that reaches the coordinator behind a later
+    /// one is ignored, so both end at the latest set).
+    /// </summary>
+    [Fact]
+    public async Task Racing_setters_leave_the_read_total_and_the_enforced_total_the_same()
+    {
+        for (var round = 0; round < 20; round++)
+        {
+            using var limiter = new AsyncCapacityLimiter(1, Sys);
+            var setters = Enumerable.Range(0, 2).Select(t => Task.Run(() =>
+            {
+                for (var i = 0; i < 300; i++)
+                {
+                    limiter.TotalTokens = 1 + ((i + t) % 3);
+                }
+            })).ToArray();
+            await Within(Task.WhenAll(setters));
+
+            var total = (int)limiter.TotalTokens;
+            var holders = Enumerable.Range(0, total).Select(_ => new object()).ToList();
+            foreach (var holder in holders)
+            {
+                await Within(limiter.AcquireOnBehalfOfAsync(holder)); // the enforced total lets every one in
+            }
+
+            var extra = limiter.AcquireOnBehalfOfAsync(new object());
+            await Eventually(() => limiter.WaitingCount == 1, $"round {round}: one past the total ({total}) waits");
+            Assert.False(extra.IsCompleted, $"round {round}: total {total} read, more lent");
+            Assert.Equal((double)total, limiter.TotalTokens);
+        }
+    }
+
     /// <summary>A borrower whose grant holds the coordinator's thread until the test lets it go.</summary>
     private sealed class HeldAtGrant(IActorRef coordinator, object owner) : PrimitiveWaiter(coordinator, owner)
     {
@@ -432,5 +466,80 @@ public class PrimitivesRound2ReviewTests : ActorQueueTestKit
         Assert.Equal(1, await Within((Task<int>)condition.NotifyAsync(1)));
         condition.Release();
         await Within(waiting);
+    }
+
+    /// <summary>
+    /// Flows (some of their acquires cancelled at random points, some reentering) and an actor caller share one lock:
+    /// never two holders at once, nobody hangs, and the lock ends free with nobody waiting.
+    /// </summary>
+    [Fact]
+    public async Task Flows_with_cancelled_acquires_and_an_actor_share_a_lock_one_holder_at_a_time()
+    {
+        using var gate = new AsyncLock(Sys);
+        var inside = 0;
+        var overlaps = 0;
+        var flows = Enumerable.Range(0, 4).Select(f => InAnotherFlow(async () =>
+        {
+            var random = new Random(100 + f);
+            for (var i = 0; i < 300; i++)
+            {
+                using var cts = new CancellationTokenSource();
+                var acquire = gate.AcquireAsync(cts.Token);
+                if (random.Next(3) == 0)
+                {
+                    Thread.SpinWait(random.Next(300));
+                    cts.Cancel();
+                }
+
+                try
+                {
+                    await acquire;
+                }
+                catch (OperationCanceledException)
+                {
+                    continue;
+                }
+
+                if (Interlocked.Increment(ref inside) != 1)
+                {
+                    Interlocked.Increment(ref overlaps);
+                }
+
+                if (random.Next(4) == 0)
+                {
+                    await gate.AcquireAsync(); // a reentry
+                    gate.Release();
+                }
+
+                Interlocked.Decrement(ref inside);
+                gate.Release();
+            }
+        })).ToList();
+
+        var actor = CreateTestProbe();
+        flows.Add(Task.Run(async () =>
+        {
+            for (var i = 0; i < 60; i++)
+            {
+                gate.Coordinator.Tell(new CoordinatorProtocol.Acquire(i), actor.Ref);
+                await actor.ExpectMsgAsync<CoordinatorProtocol.Acquired>(Dilated(TimeSpan.FromSeconds(10)));
+                if (Interlocked.Increment(ref inside) != 1)
+                {
+                    Interlocked.Increment(ref overlaps);
+                }
+
+                Interlocked.Decrement(ref inside);
+                gate.Coordinator.Tell(new CoordinatorProtocol.Release(i), actor.Ref);
+            }
+        }));
+
+        await Within(Task.WhenAll(flows));
+        Assert.Equal(0, overlaps);
+        await Eventually(() => !gate.IsLocked && gate.WaitingCount == 0, $"free, nobody waits (locked {gate.IsLocked}, waiting {gate.WaitingCount})");
+        await Within(InAnotherFlow(async () =>
+        {
+            await gate.AcquireAsync();
+            gate.Release();
+        }));
     }
 }
