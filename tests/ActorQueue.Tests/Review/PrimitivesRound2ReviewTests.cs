@@ -102,6 +102,52 @@ public class PrimitivesRound2ReviewTests : ActorQueueTestKit
         }
     }
 
+    /// <summary>
+    /// Lowering the total below what is borrowed takes no token back, and waiters get a token only once the borrowed
+    /// count is below the new total; raising it again grants the waiters it makes room for at once, in order.
+    /// </summary>
+    [Fact]
+    public async Task Shrinking_keeps_held_tokens_and_grants_only_below_the_new_total_and_growing_grants_at_once()
+    {
+        using var limiter = new AsyncCapacityLimiter(3, Sys);
+        var holders = Enumerable.Range(0, 3).Select(_ => new object()).ToList();
+        foreach (var holder in holders)
+        {
+            await Within(limiter.AcquireOnBehalfOfAsync(holder));
+        }
+
+        var waiters = Enumerable.Range(0, 3).Select(_ => new object()).ToList();
+        var waits = new List<Task>();
+        foreach (var waiter in waiters)
+        {
+            waits.Add(limiter.AcquireOnBehalfOfAsync(waiter));
+            await Eventually(() => limiter.WaitingCount == waits.Count, "queued in order");
+        }
+
+        limiter.TotalTokens = 1;
+        Assert.Equal(-2d, limiter.AvailableTokens);
+        limiter.ReleaseOnBehalfOf(holders[0]);
+        await Eventually(() => limiter.BorrowedTokens == 2, "one came back, nobody granted (2 borrowed, total 1)");
+        limiter.ReleaseOnBehalfOf(holders[1]);
+        await Eventually(() => limiter.BorrowedTokens == 1, "another came back, nobody granted (1 borrowed, total 1)");
+        Assert.DoesNotContain(waits, w => w.IsCompleted);
+
+        limiter.ReleaseOnBehalfOf(holders[2]);
+        await Within(waits[0]); // below the total at last: the oldest waiter
+        Assert.Equal(1, limiter.BorrowedTokens);
+        Assert.Equal(2, limiter.WaitingCount);
+
+        limiter.TotalTokens = 3; // room for both others, granted by the one resize
+        await Within(Task.WhenAll(waits));
+        Assert.Equal(3, limiter.BorrowedTokens);
+        foreach (var waiter in waiters)
+        {
+            limiter.ReleaseOnBehalfOf(waiter);
+        }
+
+        await Eventually(() => limiter.BorrowedTokens == 0, "all back");
+    }
+
     /// <summary>A borrower whose grant holds the coordinator's thread until the test lets it go.</summary>
     private sealed class HeldAtGrant(IActorRef coordinator, object owner) : PrimitiveWaiter(coordinator, owner)
     {
