@@ -22,7 +22,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalTokens"/> is below 1, above <see cref="int.MaxValue"/> but finite, not whole, or NaN.</exception>
     public AsyncCapacityLimiter(double totalTokens, ActorSystem? system = null)
     {
-        _state.Total = ValidateTokens(totalTokens, nameof(totalTokens));
+        _state.SetTotal(ValidateTokens(totalTokens, nameof(totalTokens)), _state.NextSet());
         // A flow keeps its token while it waits as well as while it holds (FlowIdentity counts its waiters), so its
         // second acquire meets the coordinator's "already holds or waits" check instead of borrowing as someone new;
         // once its acquires are answered (cancelled or failed), its next acquire takes a fresh token.
@@ -39,8 +39,11 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
         {
             ValidateTokens(value, nameof(value));
             _handle.ThrowIfDisposed(this);
-            _state.Total = value;
-            Coordinator.Tell(new SetTotalTokens(value), ActorRefs.NoSender);
+            // Numbered, so that the mirror and the coordinator both end at the latest set however racing setters'
+            // writes and messages interleave, and a reader never sees an older total put back.
+            var set = _state.NextSet();
+            _state.SetTotal(value, set);
+            Coordinator.Tell(new SetTotalTokens(value, set), ActorRefs.NoSender);
         }
     }
 

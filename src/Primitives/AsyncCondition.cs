@@ -81,7 +81,7 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     /// <summary>Wakes up to <paramref name="n"/> waiters as <see cref="NotifyAsync(int)"/>; <paramref name="cancellationToken"/> stops waiting for the answer.</summary>
     /// <param name="n">How many to wake; at least 1.</param>
     /// <param name="cancellationToken">Stops waiting for the coordinator's answer. A notify already sent still wakes its
-    /// waiters (a wake-up cannot be taken back); an already cancelled token sends nothing.</param>
+    /// waiters (a wake-up cannot be taken back); an already cancelled token sends nothing and returns a cancelled task.</param>
     /// <returns>A task that completes once the waiters are woken (a <see cref="Task{TResult}"/> of how many were).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is below 1.</exception>
     /// <exception cref="InvalidOperationException">The calling flow does not hold the lock.</exception>
@@ -108,7 +108,11 @@ public sealed class AsyncCondition : IDisposable, IAsyncDisposable
     /// <summary>A notify whose answer the caller may stop waiting for; still a <see cref="Task{TResult}"/> of how many woke.</summary>
     private Task<int> Cancellable(int n, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<int>(cancellationToken); // sends nothing; a cancelled task, as every async method here
+        }
+
         var notified = Notify(n);
         return cancellationToken.CanBeCanceled ? notified.WaitAsync(cancellationToken) : notified;
     }

@@ -13,11 +13,14 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
     /// <summary>The tokens: one per borrower, as many as the total.</summary>
     private readonly PermitPool _tokens;
 
-    /// <summary>Borrowers holding a token.</summary>
-    private readonly HashSet<object> _borrowers = [];
+    /// <summary>The number of the last total applied: a set that arrives behind a later one changes nothing.</summary>
+    private long _appliedSet;
 
-    /// <summary>Borrowers waiting for a token (a borrower may wait or hold only once).</summary>
-    private readonly HashSet<object> _waiting = [];
+    /// <summary>Borrowers holding a token, compared as the facade documents (<see cref="BorrowerComparer"/>).</summary>
+    private readonly HashSet<object> _borrowers = new(BorrowerComparer.Instance);
+
+    /// <summary>Borrowers waiting for a token (a borrower may wait or hold only once), compared as the holders are.</summary>
+    private readonly HashSet<object> _waiting = new(BorrowerComparer.Instance);
 
     public CapacityLimiterCoordinator(double totalTokens, CapacityState state)
         : this(state, new PermitPool(Capacity(totalTokens)))
@@ -120,15 +123,23 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
 
     private void HandleSetTotal(SetTotalTokens message)
     {
-        // Raising the total wakes waiters in FIFO order; lowering it takes no token back.
-        _state.Total = message.Total;
+        // Raising the total wakes waiters in FIFO order; lowering it takes no token back. The mirror is the facade's
+        // (written in the order of the sets' numbers): a write here would put back an older total over a newer one
+        // still queued behind this message.
+        if (message.Set < _appliedSet)
+        {
+            return; // a later set, sent first, has been applied already; the mirror holds the later one too
+        }
+
+        _appliedSet = message.Set;
         Gate.Resize(_tokens, Capacity(message.Total));
     }
 }
 
 internal sealed record CapacityRelease(object Borrower) : Akka.Event.IDeadLetterSuppression;
 
-internal sealed record SetTotalTokens(double Total);
+/// <summary>A new total, numbered in the order its setter took a number (<see cref="CapacityState.NextSet"/>).</summary>
+internal sealed record SetTotalTokens(double Total, long Set);
 
 /// <summary>
 /// What the coordinator publishes: the borrowed count, the total, and the set of holders. The holders are added
@@ -138,9 +149,14 @@ internal sealed record SetTotalTokens(double Total);
 internal sealed class CapacityState : PrimitiveState
 {
     private volatile int _borrowed;
-    private long _totalBits;
 
-    public ConcurrentDictionary<object, byte> Holders { get; } = new(ReferenceEqualityComparer.Instance);
+    /// <summary>The total and the number of the set that made it; replaced whole, only by a later set.</summary>
+    private volatile TotalSetting _total = new(0, 0);
+
+    /// <summary>The last number a set took.</summary>
+    private long _lastSet;
+
+    public ConcurrentDictionary<object, byte> Holders { get; } = new(BorrowerComparer.Instance);
 
     public int Borrowed
     {
@@ -148,9 +164,46 @@ internal sealed class CapacityState : PrimitiveState
         set => _borrowed = value;
     }
 
-    public double Total
+    /// <summary>The total as the facade last set it: what the latest set made, never put back by an older one.</summary>
+    public double Total => _total.Total;
+
+    /// <summary>A number for a new set, in the order setters take them.</summary>
+    public long NextSet() => Interlocked.Increment(ref _lastSet);
+
+    /// <summary>Makes <paramref name="total"/> the total unless a set with a later number has already.</summary>
+    public void SetTotal(double total, long set)
     {
-        get => BitConverter.Int64BitsToDouble(Interlocked.Read(ref _totalBits));
-        set => Interlocked.Exchange(ref _totalBits, BitConverter.DoubleToInt64Bits(value));
+        var current = _total;
+        var mine = new TotalSetting(total, set);
+        while (current.Set < set)
+        {
+            var seen = Interlocked.CompareExchange(ref _total, mine, current);
+            if (ReferenceEquals(seen, current))
+            {
+                return;
+            }
+
+            current = seen;
+        }
     }
+
+    private sealed record TotalSetting(double Total, long Set);
+}
+
+/// <summary>
+/// Who is one borrower: a facade's borrower by reference (as <c>AcquireOnBehalfOfAsync</c> documents: two distinct
+/// objects that compare equal are two borrowers), an actor by its <see cref="IActorRef"/> equality (one actor may
+/// reach the coordinator through more than one reference object). The holders, the borrowers and the waiting set
+/// all use it, so they agree on who holds.
+/// </summary>
+internal sealed class BorrowerComparer : IEqualityComparer<object>
+{
+    public static readonly BorrowerComparer Instance = new();
+
+    /// <inheritdoc />
+    public new bool Equals(object? x, object? y) => x is IActorRef actor ? actor.Equals(y) : ReferenceEquals(x, y);
+
+    /// <inheritdoc />
+    public int GetHashCode(object obj) =>
+        obj is IActorRef actor ? actor.GetHashCode() : System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
 }
