@@ -12,6 +12,9 @@ internal sealed partial class DurableBook<T>
         Dead,
     }
 
+    /// <summary>Whether item <paramref name="id"/> is a dead letter: only a dead letter is requeued or purged.</summary>
+    private bool IsDead(long id) => _entries.TryGetValue(id, out var entry) && entry.State == EntryState.Dead;
+
     private sealed class Entry(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload) : IReadyEntry
     {
         public long Id { get; } = id;

@@ -139,6 +139,11 @@ internal sealed partial class DurableBook<T>
 
     public void Requeued(ItemRequeued e)
     {
+        if (!IsDead(e.Id))
+        {
+            return; // a second requeue of one dead letter (journals written before the router kept them apart): once is enough
+        }
+
         var entry = Leave(_entries[e.Id]);
         entry.Attempts = 0;
         entry.DueTicks = 0;
@@ -149,6 +154,11 @@ internal sealed partial class DurableBook<T>
 
     public void Removed(ItemRemoved e)
     {
+        if (e.Reason == RemovalReason.Purged && !IsDead(e.Id))
+        {
+            return; // a second purge of one dead letter (as for Requeued): its first removed it
+        }
+
         Remove(e.Id);
         _counts = e.Reason switch
         {

@@ -45,8 +45,17 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>Puts waiting for space, oldest first; each with a timer unless it waits without limit.</summary>
     private readonly WaiterQueue<PendingPut<T>> _waitingPuts = new();
 
+    /// <summary>Batches waiting for space for their next items, oldest first, each with its items' bytes.</summary>
+    private readonly Queue<(BatchPut<T> Batch, byte[][] Payloads)> _waitingBatches = new();
+
+    /// <summary>Items of batches admitted and being written: they take space as the puts in <see cref="_writing"/> do.</summary>
+    private int _batchWrites;
+
     /// <summary>Getters waiting for an item, oldest first.</summary>
     private readonly WaiterQueue<GetRequest<T>> _getters = new();
+
+    /// <summary>Dead letters whose requeue or purge is being written: a second change does not take them again.</summary>
+    private readonly HashSet<long> _deadChanging = [];
 
     /// <summary>Items taken by getters, oldest first: a <c>TaskDone</c> finishes the oldest.</summary>
     private readonly Queue<long> _taken = new();
@@ -186,7 +195,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         }
     }
 
-    private bool HasSpace() => _book.Size + _writing.Count < _capacity;
+    private bool HasSpace() => _book.Size + _writing.Count + _batchWrites < _capacity;
 
     /// <summary>Journals the put's item; the put is answered in the callback, once the event is written.</summary>
     private void Store(PendingPut<T> put)
@@ -234,10 +243,14 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             });
     }
 
+    /// <summary>
+    /// A batch waits for space as single puts do, its items admitted in order as space frees (<see cref="AdmitBatches"/>),
+    /// and is answered once its last item is written. Before, every item was journaled at once, past the capacity, so
+    /// <c>BatchProcessAsync</c> read and journaled its whole sequence ahead of the workers.
+    /// </summary>
     private void AddBatch(BatchPut<T> batch)
     {
-        var remaining = batch.Items.Count;
-        if (remaining == 0)
+        if (batch.Items.Count == 0)
         {
             batch.Completion.TrySetResult(true);
             return;
@@ -255,13 +268,48 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             return;
         }
 
-        for (var i = 0; i < payloads.Length; i++)
+        _waitingBatches.Enqueue((batch, payloads));
+        Pump();
+    }
+
+    /// <summary>Admits the items of the waiting batches into free space, oldest batch first; each is journaled as a put.</summary>
+    private void AdmitBatches()
+    {
+        while (_waitingBatches.TryPeek(out var waiting) && HasSpace())
         {
-            var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[i]), batch.Items[i]);
-            WriteLater(accepted,
-                apply: () => _book.Accepted(accepted, item, hasItem: true),
-                answer: --remaining == 0 ? () => batch.Completion.TrySetResult(true) : null,
-                refused: error => batch.Completion.TrySetException(error));
+            var (batch, payloads) = waiting;
+            while (HasSpace() && batch.Admitted < payloads.Length)
+            {
+                var index = batch.Admitted++;
+                var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[index]), batch.Items[index]);
+                _batchWrites++;
+                WriteLater(accepted,
+                    apply: () =>
+                    {
+                        _batchWrites--;
+                        _book.Accepted(accepted, item, hasItem: true);
+                    },
+                    answer: batch.Admitted < payloads.Length ? null : () => batch.Completion.TrySetResult(true),
+                    refused: error =>
+                    {
+                        // Not in the queue: the batch fails (its caller reads how many items are) and admits no more.
+                        _batchWrites--;
+                        batch.Admitted--;
+                        if (_waitingBatches.TryPeek(out var head) && head.Batch == batch)
+                        {
+                            _waitingBatches.Dequeue();
+                        }
+
+                        batch.Completion.TrySetException(error);
+                    });
+            }
+
+            if (batch.Admitted < payloads.Length)
+            {
+                return;
+            }
+
+            _waitingBatches.Dequeue();
         }
     }
 
@@ -272,12 +320,20 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         CheckStopped();
     }
 
-    /// <summary>Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted.</summary>
+    /// <summary>
+    /// Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted — once no
+    /// change applied ahead of its write waits in the outbox: the snapshot would hold it, and the recovery apply it again
+    /// from the events after the snapshot (a dead letter counted twice).
+    /// </summary>
     private void Journaled(int events)
     {
-        if (_snapshots.Written(events))
+        if (_snapshots.Written(events) | _snapshotOwed)
         {
-            SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+            _snapshotOwed = _appliedAhead > 0;
+            if (!_snapshotOwed)
+            {
+                SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+            }
         }
     }
 
