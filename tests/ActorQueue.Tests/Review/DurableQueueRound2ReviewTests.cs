@@ -225,6 +225,106 @@ public sealed class DurableQueueRound2ReviewTests : ActorQueueTestKit
         Assert.Contains($"'{value}'", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// One id named twice in a purge (a list built from two sources) journaled two removals of the item. Failed before
+    /// (with the double-purge fix alone, it still answered 2 for one dead letter; on the reviewed code, the second removal
+    /// threw in the write callback and in every recovery after it). Now each dead letter is purged once, and answered 1.
+    /// </summary>
+    [Fact]
+    public async Task A_purge_naming_one_id_twice_purges_it_once_and_the_journal_still_recovers()
+    {
+        var system = WriteGatedJournal.System("purge-same-id");
+        try
+        {
+            var durability = WriteGatedJournal.Durability with { Retry = new RetryPolicy { MaxAttempts = 1 } };
+            await using (var queue = await StoppedWithADeadLetterAsync(system, durability, "purge-same-id"))
+            {
+                var id = Assert.Single(await queue.DeadLettersAsync().WaitAsync(Bound)).Id;
+                Assert.Equal(1, await queue.PurgeDeadLettersAsync([id, id]).WaitAsync(Bound));
+            }
+
+            await using var reopened = new BoundedQueue<int>(10, durability, "purge-same-id", system: system);
+            await reopened.StartAsync().WaitAsync(Bound);
+            Assert.Empty(await reopened.DeadLettersAsync().WaitAsync(Bound));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// A journal that already holds a dead letter purged twice and one requeued twice (written by the reviewed code)
+    /// replays: the second change finds no dead letter and changes nothing. Failed before: KeyNotFoundException (the
+    /// queue could never be opened on that journal again), and the second requeue counted the item twice.
+    /// </summary>
+    [Fact]
+    public void A_journal_with_a_dead_letter_purged_twice_and_one_requeued_twice_replays()
+    {
+        var book = new DurableBook<int>();
+        IDurableQueueMessage[] events =
+        [
+            new ItemAccepted(1, 0, 0, "1"u8.ToArray()), new ItemDeadLettered(1, "boom"),
+            new ItemRemoved(1, RemovalReason.Purged), new ItemRemoved(1, RemovalReason.Purged),
+            new ItemAccepted(2, 0, 0, "2"u8.ToArray()), new ItemDeadLettered(2, "boom"), new ItemRequeued(2), new ItemRequeued(2),
+        ];
+
+        DurableCodec.Replay(DurableCodec.Encode(new DurableBatch(events)), book);
+        book.EndLoading();
+
+        Assert.Null(book.BrokenInvariant());
+        Assert.Equal((0, 1, 3L), (book.DeadCount, book.Size, book.Metrics.Enqueued));
+    }
+
+    /// <summary>
+    /// A put waiting on a full queue gets the space a getter frees. Failed before: the router admitted waiting puts
+    /// before handing items out, so after GetAsync took the only item the put went on waiting, on an empty queue, until
+    /// some other message came (with a timeout it met backpressure: "full"); here, for ever.
+    /// </summary>
+    [Fact]
+    public async Task A_put_waiting_on_a_full_queue_is_admitted_when_a_getter_takes_the_item()
+    {
+        await using var queue = new BoundedQueue<int>(1, QueueDurability.InMemory, DurableStore.UniqueName("wait-then-get"), system: Sys);
+        await Within(queue.StartAsync());
+        Assert.True(await Within(queue.PutAsync(1)));
+        var waiting = queue.PutAsync(2, Timeout.InfiniteTimeSpan);
+        await StatusOfAsync(queue);
+        Assert.False(waiting.IsCompleted, "the put should wait: the queue is full");
+
+        Assert.Equal(1, await Within(queue.GetAsync()));
+
+        Assert.True(await Within(waiting));
+        Assert.Equal(2, await Within(queue.GetAsync()));
+    }
+
+    /// <summary>
+    /// An item whose serialisation throws something other than the three exceptions the router caught (a property getter
+    /// throwing FormatException, a converter throwing ArgumentException) is an item that cannot be stored. Failed before:
+    /// the exception escaped on the router's thread: the router restarted idle and without its workers, the put never
+    /// completed, and every put after it was refused ("queue is idle"). Now the put fails with ArgumentException (item),
+    /// and the queue goes on.
+    /// </summary>
+    [Fact]
+    public async Task An_item_whose_serialisation_throws_fails_its_put_and_the_queue_goes_on()
+    {
+        await using var queue = new BoundedQueue<Flaky>(10, QueueDurability.InMemory, DurableStore.UniqueName("flaky-json"), system: Sys);
+        await Within(queue.StartAsync());
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => Within(queue.PutAsync(new Flaky(Fail: true))));
+        Assert.Equal("item", error.ParamName);
+        Assert.IsType<FormatException>(error.InnerException);
+
+        Assert.True(await Within(queue.PutAsync(new Flaky(Fail: false))));
+        Assert.Equal(QueueStatus.Processing, queue.Status);
+    }
+
+    /// <summary>An item whose one property throws when read (so System.Text.Json throws it) when <see cref="Fail"/>.</summary>
+    public sealed record Flaky(bool Fail)
+    {
+        /// <summary>The value, or a FormatException.</summary>
+        public int Value => Fail ? throw new FormatException("no value") : 1;
+    }
+
     /// <summary>A stopped queue whose item 1 is a dead letter.</summary>
     private static async Task<BoundedQueue<int>> StoppedWithADeadLetterAsync(ActorSystem system, QueueDurability durability, string name)
     {

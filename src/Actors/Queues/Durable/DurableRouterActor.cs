@@ -205,8 +205,10 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         {
             payload = JsonSerializer.SerializeToUtf8Bytes(put.Item);
         }
-        catch (Exception error) when (error is NotSupportedException or JsonException or InvalidOperationException)
+        catch (Exception error)
         {
+            // Whatever the serialiser throws (a property getter or a converter may throw anything): escaping here, it
+            // restarted the router idle, without its workers, and the put never completed.
             put.Failed(new ArgumentException($"The item cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "item", error));
             return;
         }
@@ -261,8 +263,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         {
             payloads = [.. batch.Items.Select(item => JsonSerializer.SerializeToUtf8Bytes(item))];
         }
-        catch (Exception error) when (error is NotSupportedException or JsonException or InvalidOperationException)
+        catch (Exception error)
         {
+            // As for a single put: whatever the serialiser throws means the items cannot be stored.
             batch.Completion.TrySetException(new ArgumentException(
                 $"The items cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "items", error));
             return;
