@@ -325,6 +325,75 @@ public sealed class DurableQueueRound2ReviewTests : ActorQueueTestKit
         public int Value => Fail ? throw new FormatException("no value") : 1;
     }
 
+    /// <summary>
+    /// A journal write that fails (the database gone: not a rejection) stops the router, as Akka.Persistence does; the
+    /// put learns its item may have been stored. Failed before: the queue's Status still said Processing for ever (the
+    /// last counters the router published), so a health check saw a running queue that would run nothing more. Now it
+    /// says Stopped.
+    /// </summary>
+    [Fact]
+    public async Task A_queue_whose_journal_write_failed_no_longer_reports_processing()
+    {
+        var system = ActorSystem.Create("failing-journal", Akka.Configuration.ConfigurationFactory.ParseString($$"""
+            failing.journal {
+              class = "{{typeof(FailingJournal).AssemblyQualifiedName}}"
+              plugin-dispatcher = "akka.actor.default-dispatcher"
+            }
+            """).WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig));
+        try
+        {
+            var durability = new QueueDurability { JournalPluginId = "failing.journal", SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
+            await using var queue = new BoundedQueue<int>(10, durability, "failing-journal", system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+
+            FailingJournal.Fail = true;
+            await Assert.ThrowsAsync<QueueStorageException>(() => queue.PutAsync(2).WaitAsync(Bound));
+
+            await Poll.UntilAsync(() => queue.Status != QueueStatus.Processing, Bound, () => $"the status after the journal failed is {queue.Status}");
+            Assert.Equal(QueueStatus.Stopped, queue.Status);
+        }
+        finally
+        {
+            FailingJournal.Fail = false;
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// StartWorkersAsync while a stop is under way throws QueueStateException (README, "Replacing workers"; the in-memory
+    /// queue does). Failed before: the durable router took the new workers silently while stopping.
+    /// </summary>
+    [Fact]
+    public async Task StartWorkersAsync_while_the_queue_is_stopping_throws()
+    {
+        await using var queue = new BoundedQueue<int>(10, QueueDurability.InMemory, DurableStore.UniqueName("workers-stopping"), system: Sys);
+        await Within(queue.StartAsync());
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Within(queue.StartWorkersAsync(async (_, token) =>
+        {
+            running.TrySetResult();
+            await release.Task.WaitAsync(token);
+        }, numWorkers: 1));
+        Assert.True(await Within(queue.PutAsync(1)));
+        await Within(running.Task);
+        var stop = queue.StopAsync(Timeout.InfiniteTimeSpan);
+        try
+        {
+            await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the stop is under way");
+
+            var error = await Assert.ThrowsAsync<QueueStateException>(() => Within(queue.StartWorkersAsync(_ => Task.CompletedTask, numWorkers: 1)));
+            Assert.Equal(QueueStatus.Stopping, error.Status);
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+
+        await Within(stop);
+    }
+
     /// <summary>A stopped queue whose item 1 is a dead letter.</summary>
     private static async Task<BoundedQueue<int>> StoppedWithADeadLetterAsync(ActorSystem system, QueueDurability durability, string name)
     {
@@ -360,4 +429,15 @@ public sealed class DurableQueueRound2ReviewTests : ActorQueueTestKit
             new LoadSnapshot("actorqueue-queue-" + name, SnapshotSelectionCriteria.Latest, long.MaxValue), Bound);
         return result.Snapshot?.Snapshot;
     }
+}
+
+/// <summary>Akka's in-memory journal whose writes fail (throw, as a lost database does) while <see cref="Fail"/> is set.</summary>
+public sealed class FailingJournal : Akka.Persistence.Journal.MemoryJournal
+{
+    /// <summary>While set, every write fails.</summary>
+    public static volatile bool Fail;
+
+    /// <inheritdoc />
+    protected override Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken) =>
+        Fail ? Task.FromException<System.Collections.Immutable.IImmutableList<Exception?>>(new IOException("the database is gone")) : base.WriteMessagesAsync(messages, cancellationToken);
 }

@@ -71,6 +71,12 @@ internal sealed partial class DurableRouterActor<T>
         Command<CancelGet<T>>(message => _getters.Remove(message.Get));
         Command<StartWorkers<T>>(command =>
         {
+            if (_status == QueueStatus.Stopping)
+            {
+                QueueErrors.RefuseWorkersWhileStopping(command); // as the in-memory queue (README: "Replacing workers")
+                return;
+            }
+
             _spec = command.Spec;
             Pump();
             command.Completion.TrySetResult(true);

@@ -147,6 +147,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _waiters.CompleteStops();
         _runCancellation.Cancel();
         _dueTimer.Dispose();
+        // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
+        _status = QueueStatus.Stopped;
+        Publish();
         ReleaseName();
         base.PostStop();
     }
