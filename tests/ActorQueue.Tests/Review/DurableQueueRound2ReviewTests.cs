@@ -394,6 +394,44 @@ public sealed class DurableQueueRound2ReviewTests : ActorQueueTestKit
         await Within(stop);
     }
 
+    /// <summary>
+    /// An exception on the router's thread (here its clock throws) restarts the persistent router, which recovers from
+    /// its journal under the same persistence id. Failed before: the restart ran PostStop, which freed the queue's name,
+    /// so a second queue of that name opened in the same actor system while the first router lived on: two routers
+    /// journaling under one identity. Now the name stays taken until the router stops.
+    /// </summary>
+    [Fact]
+    public async Task A_restarted_router_keeps_its_queue_name()
+    {
+        var clock = new BreakableClock();
+        var name = DurableStore.UniqueName("restarted");
+        var durability = QueueDurability.InMemory with { Clock = clock };
+        await using var queue = new BoundedQueue<int>(10, durability, name, system: Sys);
+        await Within(queue.StartAsync());
+
+        clock.Broken = true;
+        _ = queue.PutAsync(1); // its write ends in a hand-out that reads the clock, which throws: the router restarts
+        await Poll.UntilAsync(() => queue.Status == QueueStatus.Idle, Bound, () => $"the router restarted (status {queue.Status})");
+        clock.Broken = false;
+
+        BoundedQueue<int>? second = null;
+        var error = Record.Exception(() => second = new BoundedQueue<int>(10, durability, name, system: Sys));
+        if (second is not null)
+        {
+            await second.DisposeAsync();
+        }
+
+        Assert.IsType<InvalidOperationException>(error);
+    }
+
+    /// <summary>The system clock, or one that throws while <see cref="Broken"/>.</summary>
+    private sealed class BreakableClock : TimeProvider
+    {
+        public volatile bool Broken;
+
+        public override DateTimeOffset GetUtcNow() => Broken ? throw new InvalidOperationException("the clock broke") : base.GetUtcNow();
+    }
+
     /// <summary>A stopped queue whose item 1 is a dead letter.</summary>
     private static async Task<BoundedQueue<int>> StoppedWithADeadLetterAsync(ActorSystem system, QueueDurability durability, string name)
     {

@@ -83,6 +83,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>Frees the queue's name when the router stops, so a queue of that name may be opened again.</summary>
     private readonly Action _release;
 
+    /// <summary>This instance stops for a restart: the router lives on, and keeps the name.</summary>
+    private bool _restarting;
+
     /// <summary>Whether the name is freed: only once, so this router never frees the claim of the queue that took the name next.</summary>
     private bool _released;
 
@@ -133,6 +136,15 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     }
 
     /// <inheritdoc />
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The router restarts (an exception on its thread) and recovers under the same persistence id: its name stays
+        // taken. PostStop, which the restart runs, freed it, so a second router of that name could journal beside it.
+        _restarting = true;
+        base.PreRestart(reason, message);
+    }
+
+    /// <inheritdoc />
     protected override void PostStop()
     {
         // A journal that failed, or the actor system terminating, stops this actor: every put still waiting for its write
@@ -150,7 +162,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
         _status = QueueStatus.Stopped;
         Publish();
-        ReleaseName();
+        if (!_restarting)
+        {
+            ReleaseName();
+        }
+
         base.PostStop();
     }
 
