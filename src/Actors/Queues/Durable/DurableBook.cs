@@ -301,15 +301,6 @@ internal sealed partial class DurableBook<T>
         return [.. _ready.InOrder().Concat(_delayed).Select(entry => Decoded(entry, decode) is { } error ? (entry.Id, default(T)!, error) : (entry.Id, entry.Item!, null))];
     }
 
-    /// <summary>The dead letters, oldest id first; one whose bytes cannot be read back lists the default item (its error says why it died).</summary>
-    public List<DeadLetter<T>> DeadLetters(Func<ReadOnlyMemory<byte>, T> decode) =>
-        [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
-            .Select(e => new DeadLetter<T>(e.Id, Decoded(e, decode) is null ? e.Item! : default!, e.Attempts, e.LastError ?? ""))];
-
-    /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>), each once.</summary>
-    public List<long> DeadIds(IReadOnlyCollection<long>? ids) =>
-        [.. (ids ?? (IEnumerable<long>)_entries.Keys).Where(id => _entries.TryGetValue(id, out var e) && e.State == EntryState.Dead).Distinct().Order()];
-
     /// <summary>Which invariant is broken, or <c>null</c> (tests check this in any build).</summary>
     public string? BrokenInvariant()
     {
