@@ -1,6 +1,6 @@
 namespace ActorQueue.Actors;
 
-/// <content>An item's entry in the book: its state, its place in the run order, and the order of delayed items by due time.</content>
+/// <content>An item's entry in the book: its state, its place in the run order, and the order of delayed items by due time; the dead-letter queries.</content>
 internal sealed partial class DurableBook<T>
 {
     private enum EntryState
@@ -11,6 +11,18 @@ internal sealed partial class DurableBook<T>
         Draining,
         Dead,
     }
+
+    /// <summary>The dead letters, oldest id first; one whose bytes cannot be read back lists the default item (its error says why it died).</summary>
+    public List<DeadLetter<T>> DeadLetters(Func<ReadOnlyMemory<byte>, T> decode) =>
+        [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
+            .Select(e => new DeadLetter<T>(e.Id, Decoded(e, decode) is null ? e.Item! : default!, e.Attempts, e.LastError ?? ""))];
+
+    /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>), each once.</summary>
+    public List<long> DeadIds(IReadOnlyCollection<long>? ids) =>
+        [.. (ids ?? (IEnumerable<long>)_entries.Keys).Where(id => _entries.TryGetValue(id, out var e) && e.State == EntryState.Dead).Distinct().Order()];
+
+    /// <summary>Whether item <paramref name="id"/> is a dead letter: only a dead letter is requeued or purged.</summary>
+    private bool IsDead(long id) => _entries.TryGetValue(id, out var entry) && entry.State == EntryState.Dead;
 
     private sealed class Entry(long id, int priority, long dueTicks, ReadOnlyMemory<byte> payload) : IReadyEntry
     {

@@ -139,6 +139,11 @@ internal sealed partial class DurableBook<T>
 
     public void Requeued(ItemRequeued e)
     {
+        if (!IsDead(e.Id))
+        {
+            return; // a second requeue of one dead letter (journals written before the router kept them apart): once is enough
+        }
+
         var entry = Leave(_entries[e.Id]);
         entry.Attempts = 0;
         entry.DueTicks = 0;
@@ -149,6 +154,11 @@ internal sealed partial class DurableBook<T>
 
     public void Removed(ItemRemoved e)
     {
+        if (e.Reason == RemovalReason.Purged && !IsDead(e.Id))
+        {
+            return; // a second purge of one dead letter (as for Requeued): its first removed it
+        }
+
         Remove(e.Id);
         _counts = e.Reason switch
         {
@@ -290,15 +300,6 @@ internal sealed partial class DurableBook<T>
         EndLoading();
         return [.. _ready.InOrder().Concat(_delayed).Select(entry => Decoded(entry, decode) is { } error ? (entry.Id, default(T)!, error) : (entry.Id, entry.Item!, null))];
     }
-
-    /// <summary>The dead letters, oldest id first; one whose bytes cannot be read back lists the default item (its error says why it died).</summary>
-    public List<DeadLetter<T>> DeadLetters(Func<ReadOnlyMemory<byte>, T> decode) =>
-        [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
-            .Select(e => new DeadLetter<T>(e.Id, Decoded(e, decode) is null ? e.Item! : default!, e.Attempts, e.LastError ?? ""))];
-
-    /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>).</summary>
-    public List<long> DeadIds(IReadOnlyCollection<long>? ids) =>
-        [.. (ids ?? (IEnumerable<long>)_entries.Keys).Where(id => _entries.TryGetValue(id, out var e) && e.State == EntryState.Dead).Order()];
 
     /// <summary>Which invariant is broken, or <c>null</c> (tests check this in any build).</summary>
     public string? BrokenInvariant()

@@ -71,6 +71,12 @@ internal sealed partial class DurableRouterActor<T>
         Command<CancelGet<T>>(message => _getters.Remove(message.Get));
         Command<StartWorkers<T>>(command =>
         {
+            if (_status == QueueStatus.Stopping)
+            {
+                QueueErrors.RefuseWorkersWhileStopping(command); // as the in-memory queue (README: "Replacing workers")
+                return;
+            }
+
             _spec = command.Spec;
             Pump();
             command.Completion.TrySetResult(true);
@@ -185,6 +191,12 @@ internal sealed partial class DurableRouterActor<T>
             put.Refused(status, refusal);
         }
 
+        while (_waitingBatches.TryDequeue(out var waiting))
+        {
+            waiting.Batch.Completion.TrySetException(new QueueStateException(
+                $"{refusal} ({waiting.Batch.Admitted} of the batch's {waiting.Batch.Items.Count} items were accepted)", status));
+        }
+
         while (_getters.Dequeue() is { } get)
         {
             get.Completion.TrySetException(getError);
@@ -252,7 +264,10 @@ internal sealed partial class DurableRouterActor<T>
     /// </summary>
     private void ChangeDeadLetters(IReadOnlyList<long>? ids, bool purge, Action<int> answer, Action<Exception> refused)
     {
-        var dead = _book.DeadIds(ids);
+        // A dead letter whose change is being written is no longer one to change: a second purge or requeue sent before
+        // the first was written took it too, and its event, applied twice, threw in the write's callback and in every
+        // recovery after it (purge: the queue could not be opened again) or counted the item twice (requeue).
+        var dead = _book.DeadIds(ids).Where(id => !_deadChanging.Contains(id)).ToList();
         if (dead.Count == 0)
         {
             answer(0);
@@ -263,9 +278,17 @@ internal sealed partial class DurableRouterActor<T>
         var (remaining, told) = (dead.Count, false);
         foreach (var id in dead)
         {
-            WriteLater(purge ? new ItemRemoved(id, RemovalReason.Purged) : new ItemRequeued(id), answer: --remaining > 0 ? null : () => answer(dead.Count),
+            IDurableQueueMessage change = purge ? new ItemRemoved(id, RemovalReason.Purged) : new ItemRequeued(id);
+            _deadChanging.Add(id);
+            WriteLater(change, apply: () =>
+                {
+                    _deadChanging.Remove(id);
+                    _book.Apply(change);
+                },
+                answer: --remaining > 0 ? null : () => answer(dead.Count),
                 refused: error =>
                 {
+                    _deadChanging.Remove(id);
                     if (!told)
                     {
                         told = true;

@@ -6,15 +6,13 @@ namespace ActorQueue.Actors;
 /// <summary>The durable router's hand-out: ready items to getters and workers, each item's run, and what its end journals.</summary>
 internal sealed partial class DurableRouterActor<T>
 {
-    /// <summary>Hands ready items to waiting getters and free workers, admits waiting puts into free space, and publishes.</summary>
+    /// <summary>
+    /// Hands ready items to waiting getters and free workers, then admits waiting puts and batches into the space that
+    /// frees (admitted before the hand-out, a put waiting on a full queue stayed waiting after a getter or a worker took
+    /// an item, until some other message came: a put with a timeout met backpressure on a queue with space), and publishes.
+    /// </summary>
     private void Pump()
     {
-        while (!_waitingPuts.IsEmpty && HasSpace() && _waitingPuts.Dequeue() is { } put)
-        {
-            Timers.Cancel(put);
-            Store(put);
-        }
-
         if (_status == QueueStatus.Processing)
         {
             var now = _clock.GetUtcNow().UtcTicks;
@@ -43,6 +41,13 @@ internal sealed partial class DurableRouterActor<T>
             }
         }
 
+        while (!_waitingPuts.IsEmpty && HasSpace() && _waitingPuts.Dequeue() is { } put)
+        {
+            Timers.Cancel(put);
+            Store(put);
+        }
+
+        AdmitBatches();
         ScheduleDue();
         Publish();
     }
@@ -164,10 +169,21 @@ internal sealed partial class DurableRouterActor<T>
 
             WriteLater(done.Attempt >= retry.MaxAttempts
                 ? (IDurableQueueMessage)new ItemDeadLettered(done.Id, reason)
-                : new ItemRetrying(done.Id, (_clock.GetUtcNow() + retry.DelayBefore(done.Attempt, _jitter.NextDouble())).UtcTicks, reason));
+                : new ItemRetrying(done.Id, RetryDueTicks(retry.DelayBefore(done.Attempt, _jitter.NextDouble())), reason));
         }
 
         AfterChange();
+    }
+
+    /// <summary>
+    /// When a retry after <paramref name="delay"/> is due (UTC ticks): at the latest time the clock can tell when the delay
+    /// reaches past it (a MaxDelay of TimeSpan.MaxValue, say). Before, the sum threw on the router's thread, which restarted
+    /// the router idle and without its workers.
+    /// </summary>
+    private long RetryDueTicks(TimeSpan delay)
+    {
+        var now = _clock.GetUtcNow();
+        return delay < DateTimeOffset.MaxValue - now ? (now + delay).UtcTicks : DateTimeOffset.MaxValue.UtcTicks;
     }
 
     private void HandleTaskDone()

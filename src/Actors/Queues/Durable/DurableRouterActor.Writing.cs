@@ -34,6 +34,15 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>Events waiting for the next write, in the order they happened.</summary>
     private readonly List<Outgoing> _outbox = [];
 
+    /// <summary>
+    /// Events changed in the book ahead of their write (<see cref="ApplyThenWrite"/>) and not yet written: while there are
+    /// any, a snapshot would hold a change that its journal replays again after it.
+    /// </summary>
+    private int _appliedAhead;
+
+    /// <summary>A snapshot is due but waits for the changes applied ahead of their write to be written.</summary>
+    private bool _snapshotOwed;
+
     /// <summary>A write is in flight: new events wait for its end.</summary>
     private bool _writeInFlight;
 
@@ -75,7 +84,8 @@ internal sealed partial class DurableRouterActor<T>
     private void ApplyThenWrite(IDurableQueueMessage message)
     {
         _book.Apply(message);
-        WriteLater(message, apply: static () => { });
+        _appliedAhead++;
+        WriteLater(message, apply: () => _appliedAhead--);
     }
 
     /// <summary>Writes everything in the outbox as one record, unless a write is already in flight (its end flushes).</summary>

@@ -48,6 +48,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>Getters waiting for an item, oldest first.</summary>
     private readonly WaiterQueue<GetRequest<T>> _getters = new();
 
+    /// <summary>Dead letters whose requeue or purge is being written: a second change does not take them again.</summary>
+    private readonly HashSet<long> _deadChanging = [];
+
     /// <summary>Items taken by getters, oldest first: a <c>TaskDone</c> finishes the oldest.</summary>
     private readonly Queue<long> _taken = new();
 
@@ -73,6 +76,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     /// <summary>Frees the queue's name when the router stops, so a queue of that name may be opened again.</summary>
     private readonly Action _release;
+
+    /// <summary>This instance stops for a restart: the router lives on, and keeps the name.</summary>
+    private bool _restarting;
 
     /// <summary>Whether the name is freed: only once, so this router never frees the claim of the queue that took the name next.</summary>
     private bool _released;
@@ -124,6 +130,15 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     }
 
     /// <inheritdoc />
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The router restarts (an exception on its thread) and recovers under the same persistence id: its name stays
+        // taken. PostStop, which the restart runs, freed it, so a second router of that name could journal beside it.
+        _restarting = true;
+        base.PreRestart(reason, message);
+    }
+
+    /// <inheritdoc />
     protected override void PostStop()
     {
         // A journal that failed, or the actor system terminating, stops this actor: every put still waiting for its write
@@ -138,7 +153,14 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _waiters.CompleteStops();
         _runCancellation.Cancel();
         _dueTimer.Dispose();
-        ReleaseName();
+        // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
+        _status = QueueStatus.Stopped;
+        Publish();
+        if (!_restarting)
+        {
+            ReleaseName();
+        }
+
         base.PostStop();
     }
 
@@ -186,7 +208,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         }
     }
 
-    private bool HasSpace() => _book.Size + _writing.Count < _capacity;
+    private bool HasSpace() => _book.Size + _writing.Count + _batchWrites < _capacity;
 
     /// <summary>Journals the put's item; the put is answered in the callback, once the event is written.</summary>
     private void Store(PendingPut<T> put)
@@ -196,8 +218,10 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         {
             payload = JsonSerializer.SerializeToUtf8Bytes(put.Item);
         }
-        catch (Exception error) when (error is NotSupportedException or JsonException or InvalidOperationException)
+        catch (Exception error)
         {
+            // Whatever the serialiser throws (a property getter or a converter may throw anything): escaping here, it
+            // restarted the router idle, without its workers, and the put never completed.
             put.Failed(new ArgumentException($"The item cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "item", error));
             return;
         }
@@ -234,37 +258,6 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
             });
     }
 
-    private void AddBatch(BatchPut<T> batch)
-    {
-        var remaining = batch.Items.Count;
-        if (remaining == 0)
-        {
-            batch.Completion.TrySetResult(true);
-            return;
-        }
-
-        byte[][] payloads;
-        try
-        {
-            payloads = [.. batch.Items.Select(item => JsonSerializer.SerializeToUtf8Bytes(item))];
-        }
-        catch (Exception error) when (error is NotSupportedException or JsonException or InvalidOperationException)
-        {
-            batch.Completion.TrySetException(new ArgumentException(
-                $"The items cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "items", error));
-            return;
-        }
-
-        for (var i = 0; i < payloads.Length; i++)
-        {
-            var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[i]), batch.Items[i]);
-            WriteLater(accepted,
-                apply: () => _book.Accepted(accepted, item, hasItem: true),
-                answer: --remaining == 0 ? () => batch.Completion.TrySetResult(true) : null,
-                refused: error => batch.Completion.TrySetException(error));
-        }
-    }
-
     private void AfterChange()
     {
         Pump();
@@ -272,12 +265,20 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         CheckStopped();
     }
 
-    /// <summary>Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted.</summary>
+    /// <summary>
+    /// Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted — once no
+    /// change applied ahead of its write waits in the outbox: the snapshot would hold it, and the recovery apply it again
+    /// from the events after the snapshot (a dead letter counted twice).
+    /// </summary>
     private void Journaled(int events)
     {
-        if (_snapshots.Written(events))
+        if (_snapshots.Written(events) | _snapshotOwed)
         {
-            SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+            _snapshotOwed = _appliedAhead > 0;
+            if (!_snapshotOwed)
+            {
+                SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+            }
         }
     }
 

@@ -59,11 +59,32 @@ internal static class DurableStorage
             Configure(system);
             if (durability.SqlitePath is not { } path)
             {
+                RequirePlugin(system, nameof(QueueDurability.JournalPluginId), durability.JournalPluginId!, queueName);
+                if (durability.SnapshotPluginId is { } snapshot)
+                {
+                    RequirePlugin(system, nameof(QueueDurability.SnapshotPluginId), snapshot, queueName);
+                }
+
                 return (durability.JournalPluginId!, durability.SnapshotPluginId ?? "");
             }
 
             CheckSqlite(path, queueName);
             return PluginsForFile(system, path);
+        }
+    }
+
+    /// <summary>
+    /// Throws a clear error when the plugin id <paramref name="key"/> names no configuration in <paramref name="system"/>.
+    /// Before, the queue was made, its router failed to start, and StartAsync never completed.
+    /// </summary>
+    /// <exception cref="QueueStorageException">No configuration at <paramref name="pluginId"/>.</exception>
+    private static void RequirePlugin(ActorSystem system, string key, string pluginId, string queueName)
+    {
+        Akka.Persistence.Persistence.Instance.Apply(system); // its own plugins' defaults (the in-memory journal) join the configuration
+        if (!system.Settings.Config.HasPath(pluginId))
+        {
+            throw new QueueStorageException(
+                $"Durable queue '{queueName}': {key} '{pluginId}' names no configuration in actor system '{system.Name}' (load the HOCON that defines it)");
         }
     }
 

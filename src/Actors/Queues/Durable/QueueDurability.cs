@@ -39,10 +39,18 @@ public sealed record QueueDurability
     /// The HOCON path of an Akka.Persistence journal to use instead of the SQLite file (for example
     /// <c>actorqueue.persistence.postgres.journal</c>); <c>null</c> for SQLite. Set <see cref="SnapshotPluginId"/> with it.
     /// </summary>
-    public string? JournalPluginId { get; init; }
+    public string? JournalPluginId
+    {
+        get;
+        init => field = PluginId(value, nameof(JournalPluginId));
+    }
 
     /// <summary>The HOCON path of the snapshot store that goes with <see cref="JournalPluginId"/>.</summary>
-    public string? SnapshotPluginId { get; init; }
+    public string? SnapshotPluginId
+    {
+        get;
+        init => field = PluginId(value, nameof(SnapshotPluginId));
+    }
 
     /// <summary>How often an item is tried, and how long it waits between tries, before it becomes a dead letter.</summary>
     public RetryPolicy Retry
@@ -66,6 +74,15 @@ public sealed record QueueDurability
         get;
         init => field = value ?? throw new ArgumentNullException(nameof(Clock));
     } = TimeProvider.System;
+
+    /// <summary>
+    /// A plugin id as given: a HOCON path, or <c>null</c>. A blank one is refused: Akka reads "" as its default plugin,
+    /// the in-memory journal, so a setting read as empty made a queue that kept nothing across a restart, silently.
+    /// </summary>
+    private static string? PluginId(string? value, string key) =>
+        value is null || !string.IsNullOrWhiteSpace(value)
+            ? value
+            : throw new ArgumentException($"{key} must be a HOCON path or null, got '{value}'", key);
 
     /// <summary>The SQLite file this durability writes to, or <c>null</c> when it uses a configured journal.</summary>
     internal string? SqlitePath => JournalPluginId is null ? Path.GetFullPath(StoragePath ?? DefaultStoragePath) : null;
