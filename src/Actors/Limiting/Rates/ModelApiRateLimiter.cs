@@ -121,7 +121,8 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// <summary>
     /// A call the loan did not cover waits in the gatekeeper's line; a <paramref name="probe"/> (a zero-permit acquire,
     /// one call of one token) takes nothing once its turn comes (<see cref="AcquireRequest.IsProbe"/>), so its grant's
-    /// lease is not kept. Refused or timed out, either gets a failed lease.
+    /// lease is not kept. Refused, timed out or failed by the limiter's disposal while it waited, either gets a failed
+    /// lease, as RateLimiting's own limiters fail their waiters (a call made once the limiter is disposed throws).
     /// </summary>
     private async ValueTask<RateLimitLease> AcquireFromGatekeeperAsync(int permitCount, CancellationToken cancellationToken, bool probe = false)
     {
@@ -134,7 +135,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
             _successful.Increment();
             return probe ? RateLease.Probe : new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Settler));
         }
-        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException or ObjectDisposedException)
         {
             Interlocked.Increment(ref _failed);
             return RateLease.Failed(error.Message, request.RetryAfter);

@@ -139,4 +139,28 @@ public sealed class ModelApiRateLimiterTests : ActorQueueTestKit
         Assert.Contains("model-api", reason, StringComparison.Ordinal);
         Assert.DoesNotContain("concurrency", reason, StringComparison.Ordinal);
     }
+    /// <summary>
+    /// A caller waiting in the adapter when its limiter is disposed gets a failed lease saying so, as a waiter of
+    /// RateLimiting's own limiters does (and as the concurrency and partitioned adapters do); a call made after the
+    /// disposal still throws <see cref="ObjectDisposedException"/>. Failed before: the waiter's task threw
+    /// ObjectDisposedException.
+    /// </summary>
+    [Fact]
+    public async Task A_waiter_failed_by_the_limiters_disposal_gets_a_failed_lease()
+    {
+        var limiter = Limiter(requestsPerMinute: 1, maxQueued: null);
+        var rateLimiter = limiter.AsRateLimiter();
+        using var first = await Within(rateLimiter.AcquireAsync(10).AsTask());
+        var waiting = rateLimiter.AcquireAsync(10).AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second call waits for the next minute's request");
+
+        limiter.Dispose();
+        using var lease = await Within(waiting);
+
+        Assert.True(first.IsAcquired);
+        Assert.False(lease.IsAcquired);
+        Assert.True(lease.TryGetMetadata(MetadataName.ReasonPhrase, out var reason) && reason!.Contains("disposed", StringComparison.Ordinal), reason);
+        Assert.Equal(1, rateLimiter.GetStatistics()!.TotalFailedLeases);
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await rateLimiter.AcquireAsync(10));
+    }
 }
