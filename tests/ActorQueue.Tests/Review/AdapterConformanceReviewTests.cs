@@ -27,31 +27,27 @@ public sealed class AdapterConformanceReviewTests : ActorQueueTestKit
         using var bcl = Bcl(1, 1);
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        string bclResult;
-        try
-        {
-            using var l = await bcl.AcquireAsync(1, cts.Token);
-            bclResult = $"lease {l.IsAcquired}";
-        }
-        catch (Exception e)
-        {
-            bclResult = e.GetType().Name;
-        }
+        var bclResult = await OutcomeAsync(() => bcl.AcquireAsync(1, cts.Token));
 
         using var limiter = new ConcurrencyLimiter(1, maxQueued: 1, system: Sys);
         var adapter = limiter.AsRateLimiter();
-        string ours;
+        var ours = await OutcomeAsync(() => adapter.AcquireAsync(1, cts.Token));
+
+        Assert.Equal(bclResult, ours);
+    }
+
+    /// <summary>What an acquire ends in: its lease's <c>IsAcquired</c>, or the type of what it threw.</summary>
+    private static async Task<string> OutcomeAsync(Func<ValueTask<RateLimitLease>> acquire)
+    {
         try
         {
-            using var l = await adapter.AcquireAsync(1, cts.Token);
-            ours = $"lease {l.IsAcquired}";
+            using var lease = await acquire();
+            return $"lease {lease.IsAcquired}";
         }
         catch (Exception e)
         {
-            ours = e.GetType().Name;
+            return e.GetType().Name;
         }
-
-        Assert.Equal(bclResult, ours);
     }
 
     /// <summary>
