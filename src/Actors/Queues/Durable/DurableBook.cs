@@ -292,6 +292,25 @@ internal sealed partial class DurableBook<T>
     }
 
     /// <summary>
+    /// Marks waiting item <paramref name="id"/> as running again: a try (or a getter's hold) that the router's previous
+    /// instance started goes on, and its end comes to the next instance. <c>false</c> when no such item waits (its end was
+    /// journaled before the restart).
+    /// </summary>
+    public bool Hold(long id)
+    {
+        if (!_entries.TryGetValue(id, out var entry) || entry.State is not (EntryState.Ready or EntryState.Delayed))
+        {
+            return false;
+        }
+
+        Leave(entry);
+        entry.State = EntryState.Running;
+        _running++;
+        AssertInvariants();
+        return true;
+    }
+
+    /// <summary>
     /// The waiting items, in the order they would run (delayed ones after the ready ones, by due time), each with the
     /// error when its bytes cannot be read back (its item is then the default).
     /// </summary>

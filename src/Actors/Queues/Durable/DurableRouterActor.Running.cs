@@ -90,6 +90,7 @@ internal sealed partial class DurableRouterActor<T>
     private void Run(WorkerSpec<T> spec, long id, int attempt, T item)
     {
         _busy++;
+        _runningIds.Add(id);
         var token = _runCancellation.Token;
         var telemetry = _telemetry;
         var trace = _traces.GetValueOrDefault(id);
@@ -145,7 +146,17 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>A try ended: completed, retried after its backoff, dead-lettered after the last try, or (cancelled) waiting again.</summary>
     private void HandleDone(DurableItemDone done)
     {
+        if (!_runningIds.Remove(done.Id))
+        {
+            // Not a try this router runs (a restart's take-over found its end journaled already): applying it would end
+            // the item twice, or end another try of it (review 96).
+            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, done.Error, "Durable queue {QueueName} ignored the end of a try of item {Id} it does not run",
+                _telemetry.QueueName, done.Id);
+            return;
+        }
+
         _busy--;
+        AssertBusy();
         if (done.Cancelled)
         {
             _book.Return(done.Id);

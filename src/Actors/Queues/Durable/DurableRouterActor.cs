@@ -31,7 +31,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     private readonly TaskCompletionSource _recovered;
 
     private readonly DurableBook<T> _book = new();
-    private readonly LifecycleWaiters _waiters = new();
+    private readonly LifecycleWaiters _waiters;
 
     /// <summary>Puts being written, by their item's id: answered in the write's callback, or failed if the journal stops.</summary>
     private readonly Dictionary<long, PendingPut<T>> _writing = [];
@@ -40,13 +40,13 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// The producers' trace contexts of the items that carried one, by id, until the item's last try ends. Kept in memory
     /// only: after a restart an item runs under no span of its producer's (its trace ended with the process).
     /// </summary>
-    private readonly Dictionary<long, ActivityContext> _traces = [];
+    private readonly Dictionary<long, ActivityContext> _traces;
 
     /// <summary>Puts waiting for space, oldest first; each with a timer unless it waits without limit.</summary>
     private readonly WaiterQueue<PendingPut<T>> _waitingPuts = new();
 
     /// <summary>Getters waiting for an item, oldest first.</summary>
-    private readonly WaiterQueue<GetRequest<T>> _getters = new();
+    private readonly WaiterQueue<GetRequest<T>> _getters;
 
     /// <summary>Dead letters whose requeue or purge is being written: a second change does not take them again.</summary>
     private readonly HashSet<long> _deadChanging = [];
@@ -64,7 +64,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     private int _busy;
 
     /// <summary>Cancels the running work when the stop timeout runs out; a new one for each start.</summary>
-    private CancellationTokenSource _runCancellation = new();
+    private CancellationTokenSource _runCancellation;
 
     private long _backpressure;
 
@@ -84,8 +84,15 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     private bool _released;
 
     public DurableRouterActor(string persistenceId, int capacity, QueueDurability durability, (string Journal, string Snapshot) plugins,
-                              QueueTelemetry telemetry, QueueCounters counters, TaskCompletionSource recovered, Action released)
+                              QueueTelemetry telemetry, QueueCounters counters, TaskCompletionSource recovered, Action released,
+                              DurableHandOver<T> handOver)
     {
+        _handOver = handOver;
+        _handed = handOver.Take();
+        _waiters = _handed?.Waiters ?? new LifecycleWaiters();
+        _getters = _handed?.Getters ?? new WaiterQueue<GetRequest<T>>();
+        _traces = _handed?.Traces ?? [];
+        _runCancellation = _handed?.RunCancellation ?? new CancellationTokenSource();
         _release = released;
         _persistenceId = persistenceId;
         _capacity = capacity;
@@ -112,8 +119,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string persistenceId, int capacity, QueueDurability durability, (string Journal, string Snapshot) plugins,
-                              QueueTelemetry telemetry, QueueCounters counters, TaskCompletionSource recovered, Action released) =>
-        Akka.Actor.Props.Create(() => new DurableRouterActor<T>(persistenceId, capacity, durability, plugins, telemetry, counters, recovered, released));
+                              QueueTelemetry telemetry, QueueCounters counters, TaskCompletionSource recovered, Action released)
+    {
+        var handOver = new DurableHandOver<T>(); // one for the router: every instance Akka creates for it gets this one
+        return Akka.Actor.Props.Create(() => new DurableRouterActor<T>(persistenceId, capacity, durability, plugins, telemetry, counters, recovered, released, handOver));
+    }
 
     /// <inheritdoc />
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
@@ -130,17 +140,16 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     }
 
     /// <inheritdoc />
-    protected override void PreRestart(Exception reason, object message)
-    {
-        // The router restarts (an exception on its thread) and recovers under the same persistence id: its name stays
-        // taken. PostStop, which the restart runs, freed it, so a second router of that name could journal beside it.
-        _restarting = true;
-        base.PreRestart(reason, message);
-    }
-
-    /// <inheritdoc />
     protected override void PostStop()
     {
+        _dueTimer.Dispose();
+        if (_restarting)
+        {
+            HandOver();
+            base.PostStop();
+            return;
+        }
+
         // A journal that failed, or the actor system terminating, stops this actor: every put still waiting for its write
         // learns it was not stored, and one whose write was under way that it may have been (Akka cannot tell).
         var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' stopped before the item was stored");
@@ -152,15 +161,10 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _waiters.FailJoins(QueueErrors.Disposed());
         _waiters.CompleteStops();
         _runCancellation.Cancel();
-        _dueTimer.Dispose();
         // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
         _status = QueueStatus.Stopped;
         Publish();
-        if (!_restarting)
-        {
-            ReleaseName();
-        }
-
+        ReleaseName();
         base.PostStop();
     }
 
@@ -178,6 +182,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         _book.EndLoading();
         _recovered.TrySetResult();
+        TakeOver(); // before publishing: a restarted queue that was processing never reads as idle
         Publish();
     }
 

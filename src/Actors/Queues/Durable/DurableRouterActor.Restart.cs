@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The durable router across a restart (an exception on its thread): the failed instance hands its running tries,
+/// waiting callers and status to the next (<see cref="DurableHandOver{T}"/>), which recovers the book from the journal
+/// and then takes them over, so the queue goes on processing with its workers and no try runs twice at once.
+/// </summary>
+internal sealed partial class DurableRouterActor<T>
+{
+    /// <summary>Where this instance leaves what the next one takes over.</summary>
+    private readonly DurableHandOver<T> _handOver;
+
+    /// <summary>What the previous instance left; taken over once the book is recovered, then <c>null</c>.</summary>
+    private DurableHandOver<T>.Handed? _handed;
+
+    /// <summary>
+    /// The items whose tries this instance (or the one before it) started and that have not ended. An ending for any
+    /// other item is not ours to apply: it would end an item some other try runs, or one already ended.
+    /// </summary>
+    private readonly HashSet<long> _runningIds = [];
+
+    /// <summary>This instance was handed something and has not finished taking it over: failing now, it failed resuming.</summary>
+    private bool _resuming;
+
+    /// <inheritdoc />
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The router restarts and recovers under the same persistence id: its name stays taken. PostStop, which the
+        // restart runs, freed it, so a second router of that name could journal beside it.
+        _restarting = true;
+        base.PreRestart(reason, message);
+    }
+
+    /// <summary>
+    /// The failed instance's last act (its PostStop): the running tries, the getters and the lifecycle waiters go to the
+    /// next instance. Puts cannot follow (their timers and write callbacks end with this instance): each learns whether
+    /// its item may have been stored.
+    /// </summary>
+    private void HandOver()
+    {
+        var name = _telemetry.QueueName;
+        FailUnwritten(new QueueStorageException($"Durable queue '{name}' restarted after an internal error before the item was stored; put it again"),
+            new QueueStorageException($"Durable queue '{name}' restarted after an internal error while the item's write was under way: it may have been stored, and then runs"));
+        _writing.Clear();
+        var refusal = new QueueStorageException($"Durable queue '{name}' restarted after an internal error while the put waited for space; put it again");
+        while (_waitingPuts.Dequeue() is { } put)
+        {
+            put.Failed(refusal);
+        }
+
+        while (_waitingBatches.TryDequeue(out var waiting))
+        {
+            waiting.Batch.Completion.TrySetException(new QueueStorageException(
+                $"{refusal.Message} ({waiting.Batch.Admitted} of the batch's {waiting.Batch.Items.Count} items were accepted)"));
+        }
+
+        _handOver.Leave(new DurableHandOver<T>.Handed(_status, _spec, [.. _runningIds], [.. _taken], _traces, _runCancellation, _waiters, _getters,
+            ResumeFailed: _resuming));
+    }
+
+    /// <summary>
+    /// Once the book is recovered: the previous instance's running tries and getters' items are held as running again
+    /// (their ends come here), and the queue goes back to what it was doing. A restart during a stop ends the stop as
+    /// its timeout would: the running tries are cancelled and their items wait again. When the previous instance failed
+    /// while it resumed, the fault is likely to come back (Akka restarts without limit, and each restart recovers the
+    /// journal again): the queue stops instead, its running tries cancelled, and a start resumes it.
+    /// </summary>
+    private void TakeOver()
+    {
+        if (_handed is not { } handed)
+        {
+            return;
+        }
+
+        _handed = null;
+        _resuming = true;
+        _spec = handed.Spec;
+        foreach (var id in handed.Running)
+        {
+            if (_book.Hold(id))
+            {
+                _runningIds.Add(id);
+                _busy++;
+            }
+        }
+
+        foreach (var id in handed.Taken)
+        {
+            if (_book.Hold(id))
+            {
+                _taken.Enqueue(id);
+            }
+        }
+
+        AssertBusy();
+        var status = handed.ResumeFailed && handed.Status != QueueStatus.Idle ? QueueStatus.Stopped : handed.Status;
+        if (status != handed.Status)
+        {
+            _telemetry.Log.Write(LogLevel.Error, null, "Durable queue {QueueName} failed again while it resumed after a restart: it is stopped, with {Running} tries cancelled; start it to resume",
+                _telemetry.QueueName, _busy);
+            _runCancellation.Cancel();
+        }
+        else
+        {
+            _telemetry.Log.Write(LogLevel.Warning, null, "Durable queue {QueueName} restarted after an internal error and resumed {Status} with {Running} tries running",
+                _telemetry.QueueName, status, _busy);
+        }
+
+        switch (status)
+        {
+            case QueueStatus.Processing:
+                Enter(QueueStatus.Processing, Processing);
+                AfterChange();
+                break;
+            case QueueStatus.Stopping:
+                Enter(QueueStatus.Stopping, Stopping);
+                _runCancellation.Cancel();
+                CheckStopped();
+                break;
+            case QueueStatus.Stopped:
+                Enter(QueueStatus.Stopped, Stopped);
+                while (_getters.Dequeue() is { } get)
+                {
+                    get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopped), QueueStatus.Stopped));
+                }
+
+                CheckStopped();
+                break;
+        }
+
+        _resuming = false;
+    }
+
+    /// <summary>Every busy worker is a try this router knows it runs.</summary>
+    [Conditional("DEBUG")]
+    private void AssertBusy() =>
+        Debug.Assert(_busy == _runningIds.Count, $"{_busy} busy workers but {_runningIds.Count} tries running");
+}
