@@ -206,6 +206,41 @@ public sealed class ClusterRateLimiterTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => adapter.AcquireAsync(1).AsTask());
     }
 
+    /// <summary>
+    /// A caller waiting in a cluster adapter when its limiter is disposed on this node gets a failed lease saying so, as
+    /// from the local adapters and RateLimiting's own limiters (ASP.NET Core's middleware then answers with its rejection
+    /// status instead of failing the request); a call made after the disposal throws. Failed before: both waiters threw
+    /// ObjectDisposedException.
+    /// </summary>
+    [Fact]
+    public async Task A_waiter_failed_by_the_limiters_disposal_gets_a_failed_lease_from_both_cluster_adapters()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var node = ActorQueueCluster.Get(cluster.Nodes[0]);
+        var limiter = node.Limiter("disposed-waiter", maxRunning: 1);
+        var adapter = limiter.AsRateLimiter();
+        var partitionedLimiter = node.PartitionedLimiter("disposed-waiters", maxRunning: 1, maxQueued: null, Hour);
+        var partitioned = partitionedLimiter.AsPartitionedRateLimiter<string>(key => key);
+        using var held = await Within(adapter.AcquireAsync(1).AsTask());
+        using var heldInPartition = await Within(partitioned.AcquireAsync("a", 1).AsTask());
+        Assert.True(held.IsAcquired && heldInPartition.IsAcquired);
+
+        var waiting = adapter.AcquireAsync(1).AsTask();
+        var waitingInPartition = partitioned.AcquireAsync("a", 1).AsTask();
+        await Poll.UntilAsync(() => limiter.LocalWaitingCount == 1, ClusterNodes.StepTimeout, "the caller waits");
+        await limiter.DisposeAsync().AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        await partitionedLimiter.DisposeAsync().AsTask().WaitAsync(ClusterNodes.StepTimeout);
+
+        foreach (var lease in new[] { await Within(waiting), await Within(waitingInPartition) })
+        {
+            Assert.False(lease.IsAcquired);
+            Assert.True(lease.TryGetMetadata(MetadataName.ReasonPhrase, out var reason) && reason!.Contains("disposed", StringComparison.Ordinal), reason);
+        }
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => adapter.AcquireAsync(1).AsTask());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => partitioned.AcquireAsync("a", 1).AsTask());
+    }
+
     /// <summary>A backend that holds every request until <see cref="Release"/>, recording how many it held at once.</summary>
     private sealed class HeldBackend : HttpMessageHandler
     {

@@ -38,7 +38,8 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 /// <remarks>
 /// <para><c>AcquireAsync</c> waits in the partition's queue at its gatekeeper (priority 0, the limiter's wait timeout);
 /// a full queue, an eviction or a timeout gives a failed lease with a reason phrase and, when the partition's rates
-/// decide it, a retry-after. <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
+/// decide it, a retry-after; so does the limiter's disposal on this node while the caller waits (a call after it throws
+/// <see cref="ObjectDisposedException"/>). <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
 /// round trip away, and this node's counts are as of its last reply).</para>
 /// <para><c>GetStatistics</c> reports a partition live on this node: its free permits and waiters cluster-wide as last
 /// heard, and the leases this node's RateLimiting views of the limiter gave for that key since its partition went live

@@ -46,7 +46,8 @@ internal interface IClusterRateSubject : IClusterLeases
 /// <remarks>
 /// <para><see cref="RateLimiter.AcquireAsync"/> waits in the gatekeeper's queue (by priority 0, FIFO, the limiter's
 /// wait timeout, which runs on this node); a full queue, an eviction or a timeout gives a failed lease with a reason
-/// phrase and, when the gatekeeper's rates decide it, <see cref="MetadataName.RetryAfter"/>. Cancellation throws.</para>
+/// phrase and, when the gatekeeper's rates decide it, <see cref="MetadataName.RetryAfter"/>; so does the limiter's
+/// disposal on this node while the caller waits (a call after it throws <see cref="ObjectDisposedException"/>). Cancellation throws.</para>
 /// <para><see cref="RateLimiter.AttemptAcquire"/> never grants: the limit is decided in the cluster singleton, a
 /// network round trip away, and a synchronous caller must not block for it. A zero-permit probe (and a zero-permit
 /// <c>AcquireAsync</c>) says no for the same reason: this node's counts are as of its last reply from the gatekeeper
@@ -109,7 +110,9 @@ internal static class ClusterRateLeases
 {
     /// <summary>
     /// Waits for <paramref name="request"/>: the adapter's lease, or for a refusal (a full queue, an eviction, a wait
-    /// timeout) a failed lease with its reason and the gatekeeper's retry-after; cancellation and argument errors throw.
+    /// timeout, the limiter disposed on this node while the caller waited) a failed lease with its reason and the
+    /// gatekeeper's retry-after, as RateLimiting's own limiters give their waiters; cancellation and argument errors throw
+    /// (and a call made once the limiter is disposed throws <see cref="ObjectDisposedException"/> before it waits).
     /// </summary>
     public static async ValueTask<RateLimitLease> WaitAsync(ClusterAcquireRequest request, IClusterLeases leases, CancellationToken cancellationToken)
     {
@@ -117,7 +120,7 @@ internal static class ClusterRateLeases
         {
             return leases.Leased(await request.WaitAsync(cancellationToken).ConfigureAwait(false), request);
         }
-        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException)
+        catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException or ObjectDisposedException)
         {
             return RateLease.Failed(error.Message, request.RetryAfter);
         }
