@@ -26,6 +26,9 @@ internal interface IPartitionedLimiter<in TKey>
     /// <summary>The answer to a zero-permit probe: acquired, holding nothing.</summary>
     RateLimitLease Probe { get; }
 
+    /// <summary>The adapter's permits available now in <paramref name="partition"/> (free slots, or tokens); a fresh partition's when it is <c>null</c> (the key has none live).</summary>
+    long AvailableIn(Partition? partition);
+
     /// <summary>
     /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
     /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend),
@@ -47,7 +50,9 @@ internal interface IPartitionedLimiter<in TKey>
 /// of the key is held or awaited. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
 /// <c>AcquireAsync(resource, 0)</c> waits in the key's line until a one-permit call would be granted and takes nothing
 /// (<see cref="AcquireRequest.IsProbe"/>), at once when the key's loan covers one.
-/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the queued count in permits, as
+/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the available permits: a concurrency
+/// partition's free slots, a model-API partition's tokens a call could take now, <see cref="Partition.AvailableTokens"/>,
+/// a fresh partition's for a key with none live; the queued count in permits, as
 /// <see cref="RateLimiterStatistics"/> counts them: the permits, or a model-API partition's tokens, its waiting callers
 /// asked for, <see cref="Partition.Queued"/>), and the leases granted and failed
 /// for that key (<see cref="Partition.CountLease"/>, counted in the partition by every RateLimiting view of the limiter)
@@ -66,7 +71,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         var partition = partitions.PartitionOf(KeyOf(resource));
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, partitions.Settings.MaxRunning - (partition?.Running ?? 0)),
+            CurrentAvailablePermits = limiter.AvailableIn(partition),
             CurrentQueuedCount = partition?.Queued ?? 0,
             TotalSuccessfulLeases = partition?.SuccessfulLeases ?? 0,
             TotalFailedLeases = partition?.FailedLeases ?? 0,

@@ -131,6 +131,10 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
     RateLimitLease IPartitionedLimiter<TKey>.Probe => RateLease.Probe;
 
     /// <inheritdoc />
+    /// <remarks>Tokens, as its adapter's permits are: a fresh partition's buckets or windows are full.</remarks>
+    long IPartitionedLimiter<TKey>.AvailableIn(Partition? partition) => partition?.AvailableTokens ?? Options.TokensPerPeriod;
+
+    /// <inheritdoc />
     PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, object boxed, int permitCount) =>
         Request(key, permitCount, priority: 0, waitTimeout: null, source: "rate-limiter", tokensName: nameof(permitCount));
 
