@@ -371,4 +371,38 @@ public sealed class AdapterStatisticsReviewTests : ActorQueueTestKit
         Assert.Throws<ObjectDisposedException>(() => keyed.AttemptAcquire("a", 1));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await keyed.AcquireAsync("a", 1));
     }
+
+    /// <summary>
+    /// DEFECT (fixed). The partitioned model-API adapter's zero-permit AttemptAcquire, RateLimiting's probe of whether a
+    /// call would be granted now, always failed, even for a fresh key whose whole bucket is there and while its statistics
+    /// said 1000 tokens were available (failed before: "a fresh key's probe", expected True, was False). RateLimiting's
+    /// partitioned token bucket answers it acquired while it has a token. It now answers from the tokens its statistics
+    /// report: acquired while a call could take one now, failed once they are spent, acquired again after the refill.
+    /// </summary>
+    [Fact]
+    public async Task A_zero_permit_attempt_of_the_partitioned_model_api_adapter_says_whether_a_call_would_be_granted()
+    {
+        await using var partitioned = new PartitionedModelApiLimiter<string>(Options(), TimeSpan.FromMinutes(5), "probe-keys", system: Sys);
+        var keyed = partitioned.AsPartitionedRateLimiter<string>(key => key);
+        using var bcl = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = 1000, TokensPerPeriod = 1000, ReplenishmentPeriod = Minute, AutoReplenishment = false,
+        }));
+        Assert.True(bcl.AttemptAcquire("a", 0).IsAcquired);
+        Assert.True(keyed.AttemptAcquire("a", 0).IsAcquired, "a fresh key's probe");
+
+        using var bclSpent = bcl.AttemptAcquire("a", 1000);
+        using var spent = await Within(keyed.AcquireAsync("a", 1000).AsTask());
+        await Eventually(() => keyed.GetStatistics("a")!.CurrentAvailablePermits == 0, "the key's tokens are spent");
+        Assert.False(bcl.AttemptAcquire("a", 0).IsAcquired);
+        using var refused = keyed.AttemptAcquire("a", 0);
+        Assert.False(refused.IsAcquired, "a spent key's probe");
+        Assert.True(refused.TryGetMetadata(MetadataName.ReasonPhrase, out _));
+
+        _clock.Advance(Minute);
+        await Eventually(() => keyed.GetStatistics("a")!.CurrentAvailablePermits == 1000, "the refill is there");
+        Assert.True(keyed.AttemptAcquire("a", 0).IsAcquired, "a refilled key's probe");
+        // The 1000-token call and the refilled key's probe; the spent key's probe failed; the fresh key's was counted nowhere (no partition yet).
+        Assert.Equal("avail=1000 q=0 ok=2 failed=1", Describe(keyed.GetStatistics("a")));
+    }
 }
