@@ -77,6 +77,9 @@ internal sealed partial class PermitGate
     /// <summary>Whether it grants; a closed gate (recovering) queues and rejects, but grants nothing.</summary>
     public bool IsOpen { get; private set; } = true;
 
+    /// <summary>The number of the last lease it granted (they count up from 1): it moves with every grant.</summary>
+    public long LastLeaseId => _lastLeaseId;
+
     /// <summary>How many may wait; <c>null</c> for no bound.</summary>
     public int? MaxQueued => _bound.MaxQueued;
 

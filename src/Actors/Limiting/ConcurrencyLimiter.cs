@@ -109,6 +109,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>The permits the callers waiting now asked for, summed: the permits its <see cref="System.Threading.RateLimiting.RateLimiter"/> adapter reports queued.</summary>
     internal long QueuedPermits => _counts.Queued;
 
+    /// <summary>The leases granted so far to every caller, as <see cref="LimiterCounts.Leases"/>: its adapter's idle clock restarts when it moves.</summary>
+    internal long LeasesGranted => _counts.Leases;
+
     /// <inheritdoc />
     public int AvailableCount => Math.Max(0, MaxRunning - _counts.Running);
 

@@ -328,6 +328,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         {
             _unpublished = null;
             _settings.Counts.Publish(counts.Running, counts.Waiting, counts.Queued);
+            _settings.Counts.PublishLeases(_gate.LastLeaseId); // every grant reports counts, so it is published with them
         }
     }
 

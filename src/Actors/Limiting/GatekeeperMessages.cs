@@ -222,6 +222,9 @@ internal sealed class LimiterCounts
     /// <summary>The waiters' demand, in permits or tokens (<see cref="Queued"/>); written with <see cref="Volatile"/>, as a long cannot be volatile.</summary>
     private long _queued;
 
+    /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>).</summary>
+    private long _gateLeases;
+
     public LimiterCounts() => Turn = new GateTurn(Loan);
 
     /// <summary>
@@ -248,6 +251,13 @@ internal sealed class LimiterCounts
     public int Running => Loan.Running;
 
     public int Waiting => _waiting;
+
+    /// <summary>
+    /// The leases granted so far, by the gatekeeper (as of its last publication) and from its loan: it moves whenever any
+    /// caller is granted one — a facade's, an actor's, a RateLimiting adapter's — so a reader that sees it unchanged
+    /// knows nobody was granted a lease since (a restarted gatekeeper numbers its leases anew, which moves it too).
+    /// </summary>
+    public long Leases => Volatile.Read(ref _gateLeases) + Loan.Claims;
 
     /// <summary>
     /// What the waiters ask for: their permits (a concurrency limiter's) or their token estimates (a model API
@@ -281,6 +291,9 @@ internal sealed class LimiterCounts
         _waiting = waiting;
         Volatile.Write(ref _queued, queued);
     }
+
+    /// <summary>Gatekeeper, with its counts: the number of the last lease its gate granted (<see cref="Leases"/>).</summary>
+    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _gateLeases, lastLeaseId);
 
     /// <summary>
     /// Gatekeeper: the held count its loan's word holds now (read by its reclaim at the start of a message; -1 when

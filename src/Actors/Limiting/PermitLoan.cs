@@ -64,6 +64,9 @@ internal sealed class PermitLoan
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
 
+    /// <summary>How many leases were claimed from the loan so far (their numbers count down from -1), read by any thread.</summary>
+    public long Claims => -Volatile.Read(ref _lastLeaseId);
+
     /// <summary>Permits held now: what the gatekeeper counted and what callers claimed from, or returned into, the loan since.</summary>
     public int Running => HeldOf(Volatile.Read(ref _word));
 

@@ -156,6 +156,11 @@ internal sealed partial class Partition
     /// <inheritdoc />
     protected override void Resting()
     {
+        if (_rates is not null)
+        {
+            PublishTokens();
+        }
+
         Lend();
         if (_gate is null && _wakeToldAt == TimeSpan.MaxValue)
         {

@@ -60,6 +60,12 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <summary>Leases the limiter's RateLimiting views gave for this key while this partition lives (any thread).</summary>
     private LeaseTotals _leases;
 
+    /// <summary>A partition with rates: the tokens a call could take as of its last turn (<see cref="AvailableTokens"/>); written with <see cref="Volatile"/>.</summary>
+    private long _freeTokens;
+
+    /// <summary>The actor's time, in ticks, from which <see cref="_freeTokens"/> may be out of date: a rate's next gain by itself; <see cref="long.MaxValue"/> for none.</summary>
+    private long _freeTokensUntil = long.MaxValue;
+
     public Partition(object key, PartitionShared shared)
         : base(answersPushes: true)
     {
@@ -68,6 +74,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         if (shared.Settings.Rates is not null)
         {
             EnsureGate();
+            PublishTokens(); // nobody else sees it yet: its fresh rates, before its first turn
         }
     }
 
@@ -97,6 +104,26 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// one, as a partition of RateLimiting's own partitioned limiter does once its idle limiter is replaced.
     /// </summary>
     public long SuccessfulLeases => _leases.Successful;
+
+    /// <summary>
+    /// A partition with rates: the tokens a call could take now — those its token rate has, while a slot and a request
+    /// are free too and nobody waits (a newcomer would queue behind the waiter), else 0 — the permits its
+    /// <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> adapter reports available, as the
+    /// unpartitioned model-API adapter reports its loan's tokens. Published at the end of every turn; a read past the
+    /// time a rate gains by itself takes the free turn to bring it up to date (a taken turn publishes as it ends).
+    /// </summary>
+    public long AvailableTokens
+    {
+        get
+        {
+            if (_shared.Now.Ticks >= Volatile.Read(ref _freeTokensUntil) && _state == PartitionState.Live && TryTake())
+            {
+                GiveBack(); // its rest publishes the tokens as of now
+            }
+
+            return Volatile.Read(ref _freeTokens);
+        }
+    }
 
     /// <summary>Failed leases given for this key by the limiter's RateLimiting views, since this partition was made (as <see cref="SuccessfulLeases"/>).</summary>
     public long FailedLeases => _leases.Failed;
@@ -299,6 +326,24 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
         // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
         _gateOrigin = _shared.Now;
+    }
+
+    /// <summary>In its turn (or before anyone sees it), for a partition with rates: publishes <see cref="AvailableTokens"/> and until when they hold.</summary>
+    private void PublishTokens()
+    {
+        var now = _gate!.Now;
+        var free = _gate.Waiting == 0 && _gate.IsOpen && _pool!.Available(now) > 0 ? long.MaxValue : 0;
+        var until = TimeSpan.MaxValue;
+        foreach (var rate in _rates!)
+        {
+            var left = rate.Available(now);
+            free = rate.Measure == PermitMeasure.Tokens ? Math.Min(free, left) : left > 0 ? free : 0;
+            var gain = rate.NextGainAt(now);
+            until = gain < until ? gain : until;
+        }
+
+        Volatile.Write(ref _freeTokens, free == long.MaxValue ? 0 : free);
+        Volatile.Write(ref _freeTokensUntil, until == TimeSpan.MaxValue ? long.MaxValue : (_gateOrigin + until).Ticks);
     }
 
     private void Publish(in PermitSnapshot now)

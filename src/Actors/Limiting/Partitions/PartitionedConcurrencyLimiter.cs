@@ -131,6 +131,9 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     RateLimitLease IPartitionedLimiter<TKey>.Probe => ActorQueueLease.Probe;
 
     /// <inheritdoc />
+    long IPartitionedLimiter<TKey>.AvailableIn(Partition? partition) => Math.Max(0, _partitions.Settings.MaxRunning - (partition?.Running ?? 0));
+
+    /// <inheritdoc />
     PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, object boxed, int permitCount)
     {
         var timeout = Check(key, permitCount, waitTimeout: null, "rate-limiter", nameof(permitCount));

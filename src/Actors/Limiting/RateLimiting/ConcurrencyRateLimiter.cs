@@ -40,8 +40,22 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
     }
 
     /// <inheritdoc />
-    /// <remarks>Timed from the first read that found the limiter idle after the adapter's last grant.</remarks>
-    public override TimeSpan? IdleDuration => _idle.Read(_limiter.RunningCount == 0 && _limiter.WaitingCount == 0, _tally.Successful);
+    /// <remarks>
+    /// <c>null</c> while anyone holds or waits for a permit, however they came (this adapter, the limiter's own
+    /// <c>AcquireAsync</c>, an actor through <see cref="GatekeeperProtocol"/>); else timed from the first read that found
+    /// the limiter idle after its last grant to any of them (<see cref="ConcurrencyLimiter.LeasesGranted"/>), so a lease
+    /// taken and given back between two reads restarts it. A request still in the gatekeeper's mailbox is not seen until
+    /// the gatekeeper handles it.
+    /// </remarks>
+    public override TimeSpan? IdleDuration
+    {
+        get
+        {
+            // The grants first: a lease granted after this read and held at the counts' read shows as busy.
+            var granted = _limiter.LeasesGranted;
+            return _idle.Read(_limiter.RunningCount == 0 && _limiter.WaitingCount == 0, granted);
+        }
+    }
 
     /// <inheritdoc />
     /// <remarks>The queued count is in permits, as <see cref="RateLimiterStatistics"/> counts it: a caller waiting for 3 permits is 3.</remarks>

@@ -25,9 +25,6 @@ internal sealed class LeaseTally
         return lease;
     }
 
-    /// <summary>The leases granted so far.</summary>
-    public long Successful => _successful.Read();
-
     /// <summary>The adapter's statistics: <paramref name="available"/> and <paramref name="queued"/> as its limiter knows them, with the totals.</summary>
     public RateLimiterStatistics Statistics(long available, long queued) => new()
     {
@@ -68,7 +65,7 @@ internal sealed class IdleClock
     /// <summary>When a read first found the limiter idle (<see cref="Stopwatch"/> stamp); 0 while busy.</summary>
     private long _idleSince;
 
-    /// <summary>The leases granted as of the last read (<see cref="Read(bool, long)"/>).</summary>
+    /// <summary>The leases granted as of the last read (<see cref="Read(bool, long)"/>): a count of the limiter's, not the adapter's.</summary>
     private long _granted;
 
     /// <summary>How long the limiter has been idle, as of reads that found it so; <c>null</c> (and the clock reset) when <paramref name="idle"/> is false.</summary>

@@ -26,6 +26,9 @@ internal interface IPartitionedLimiter<in TKey>
     /// <summary>The answer to a zero-permit probe: acquired, holding nothing.</summary>
     RateLimitLease Probe { get; }
 
+    /// <summary>The adapter's permits available now in <paramref name="partition"/> (free slots, or tokens); a fresh partition's when it is <c>null</c> (the key has none live).</summary>
+    long AvailableIn(Partition? partition);
+
     /// <summary>
     /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
     /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend),
@@ -44,10 +47,14 @@ internal interface IPartitionedLimiter<in TKey>
 /// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
 /// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
 /// caller must not block; a zero-permit probe of a concurrency limiter's key with no live partition succeeds, as nothing
-/// of the key is held or awaited. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> always fails.
+/// of the key is held or awaited. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> of permits
+/// always fails, and its zero-permit probe answers from the tokens a call of the key could take now
+/// (<see cref="IPartitionedLimiter{TKey}.AvailableIn"/>).
 /// <c>AcquireAsync(resource, 0)</c> waits in the key's line until a one-permit call would be granted and takes nothing
 /// (<see cref="AcquireRequest.IsProbe"/>), at once when the key's loan covers one.
-/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the queued count in permits, as
+/// <see cref="GetStatistics"/> of a resource is its key's partition's: its counts now (the available permits: a concurrency
+/// partition's free slots, a model-API partition's tokens a call could take now, <see cref="Partition.AvailableTokens"/>,
+/// a fresh partition's for a key with none live; the queued count in permits, as
 /// <see cref="RateLimiterStatistics"/> counts them: the permits, or a model-API partition's tokens, its waiting callers
 /// asked for, <see cref="Partition.Queued"/>), and the leases granted and failed
 /// for that key (<see cref="Partition.CountLease"/>, counted in the partition by every RateLimiting view of the limiter)
@@ -66,7 +73,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         var partition = partitions.PartitionOf(KeyOf(resource));
         return new RateLimiterStatistics
         {
-            CurrentAvailablePermits = Math.Max(0, partitions.Settings.MaxRunning - (partition?.Running ?? 0)),
+            CurrentAvailablePermits = limiter.AvailableIn(partition),
             CurrentQueuedCount = partition?.Queued ?? 0,
             TotalSuccessfulLeases = partition?.SuccessfulLeases ?? 0,
             TotalFailedLeases = partition?.FailedLeases ?? 0,
@@ -91,6 +98,14 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             {
                 // No live partition: nobody holds or waits for the key, so the partition a call would make grants it (as
                 // RateLimiting's partitioned limiter's fresh limiter does). Counted nowhere, as the key has no totals.
+                return limiter.Probe;
+            }
+
+            if (limiter.Partitions.Settings.Rates is not null && limiter.AvailableIn(covering) > 0)
+            {
+                // A model-API partition lends nothing, but it publishes the tokens a call could take now (a fresh key's
+                // whole bucket when it has none): the probe answers from them, as its statistics do.
+                covering?.CountLease(acquired: true);
                 return limiter.Probe;
             }
 

@@ -52,16 +52,28 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// <remarks>
     /// The available permits are the tokens <see cref="RateLimiter.AttemptAcquire"/> could take now: those lent, while
     /// a slot and a request are lent with them (0 while someone waits, the rates are spent or the loan is being renewed).
+    /// A read that finds the loan out of date asks the gatekeeper to lend again, so a refill shows without a call.
     /// The queued count is in permits too, as <see cref="RateLimiterStatistics"/> counts it: the tokens the waiting
     /// calls asked for, summed (one call waiting for 300 tokens is 300), not the number of calls.
     /// </remarks>
-    public override RateLimiterStatistics GetStatistics() => new()
+    public override RateLimiterStatistics GetStatistics()
     {
-        CurrentAvailablePermits = _loan.AvailableTokens,
-        CurrentQueuedCount = _limiter.QueuedTokens,
-        TotalSuccessfulLeases = _successful.Read(),
-        TotalFailedLeases = Interlocked.Read(ref _failed),
-    };
+        var available = _loan.AvailableTokens;
+        if (available == 0)
+        {
+            // A loan out of date (its step ended: the rates may have refilled since) reads 0 until the gatekeeper lends
+            // again, which only a call made it do: ask it, once per loan, as a claim that found it so does.
+            AskRenewalIfDue();
+        }
+
+        return new()
+        {
+            CurrentAvailablePermits = available,
+            CurrentQueuedCount = _limiter.QueuedTokens,
+            TotalSuccessfulLeases = _successful.Read(),
+            TotalFailedLeases = Interlocked.Read(ref _failed),
+        };
+    }
 
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
@@ -148,13 +160,18 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// </summary>
     private RateLease Refused(long tokens)
     {
+        AskRenewalIfDue();
+        Interlocked.Increment(ref _failed);
+        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", _loan.RetryAfter(tokens));
+    }
+
+    /// <summary>Asks the gatekeeper to lend anew when the loan is out of date (<see cref="RateLoan.ShouldAskRenewal"/>: once per loan).</summary>
+    private void AskRenewalIfDue()
+    {
         if (_loan.ShouldAskRenewal())
         {
             _limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
         }
-
-        Interlocked.Increment(ref _failed);
-        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", _loan.RetryAfter(tokens));
     }
 
     private void CheckPermits(int permitCount)

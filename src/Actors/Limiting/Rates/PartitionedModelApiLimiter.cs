@@ -84,7 +84,8 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> whose permits are
-    /// tokens, keyed by <paramref name="keyOf"/>. <c>AttemptAcquire</c> never grants; <c>AcquireAsync</c> waits in the
+    /// tokens, keyed by <paramref name="keyOf"/>. <c>AttemptAcquire</c> never grants permits (a zero-permit probe says
+    /// whether a call of the key would be granted now, as its statistics' available tokens do); <c>AcquireAsync</c> waits in the
     /// partition's queue, and a rejection carries a reason phrase and, when a rate decides, <c>RetryAfter</c>.
     /// Disposing the adapter leaves this limiter running.
     /// </summary>
@@ -129,6 +130,10 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Probe => RateLease.Probe;
+
+    /// <inheritdoc />
+    /// <remarks>Tokens, as its adapter's permits are: a fresh partition's buckets or windows are full.</remarks>
+    long IPartitionedLimiter<TKey>.AvailableIn(Partition? partition) => partition?.AvailableTokens ?? Options.TokensPerPeriod;
 
     /// <inheritdoc />
     PartitionAcquireRequest IPartitionedLimiter<TKey>.Request(TKey key, object boxed, int permitCount) =>
