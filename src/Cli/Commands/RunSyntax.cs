@@ -32,7 +32,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m; 0: no delay); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
     private readonly Option<bool> _keepOrder = Flag("--keep-order", "print jobs' output in input order, not in the order they finish", "-k");
     private readonly Option<string> _results = PathText("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
-    private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's id and a tab");
+    private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's arguments (from ::: and ::::, joined by spaces, as GNU parallel) or else its id, and a tab");
     private readonly Option<bool> _quiet = Flag("--quiet", "no progress and no summary", "-q");
     private readonly Option<bool> _eta = Flag("--eta", "show progress with the estimated time left (even with -q)");
     private readonly Option<bool> _jsonl = Flag("--jsonl", "input lines are JSON objects {\"id\", \"cmd\", \"tags\", \"timeout\", \"retries\", \"env\"}");
