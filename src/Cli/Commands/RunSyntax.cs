@@ -15,7 +15,7 @@ internal sealed class RunSyntax
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    private readonly Option<int> _jobs = WholeNumber("--jobs", "-j", 1, "run at most N jobs at once (default: the processor count; above 4096, 4096 with a warning)", Environment.ProcessorCount);
+    private readonly Option<int> _jobs = JobCount.Option("run at most N jobs at once (default: the processor count; above 4096, 4096 with a warning); as in GNU parallel, 0 runs as many as can run (4096), N% a share of the processor count, +N or -N more or fewer than it");
     private readonly Option<int> _maxQueued = WholeNumber("--max-queued", "", 1, "read at most N jobs ahead of the running ones (default: 2 x jobs, at least 16); input is read lazily, so a huge input runs in bounded memory", null);
     private readonly Option<string[]> _limit = new("--limit")
     {

@@ -1,10 +1,12 @@
+using ActorQueue.Cli.Commands;
 using ActorQueue.Tests.Cli;
 
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// The third review of <c>actorqueue run</c> against GNU parallel 20221122 (helper 99): two jobs with one
-/// <c>--results</c> directory, <c>--tag</c>'s prefix, and <c>-k</c> with <c>--halt now</c>. The parts that print as
+/// <c>--results</c> directory, <c>--tag</c>'s prefix, and <c>-k</c> with <c>--halt now</c>, and <c>-j</c>'s
+/// <c>0</c>, <c>N%</c>, <c>+N</c> and <c>-N</c>. The parts that print as
 /// parallel does are golden cases too (<c>Cli/Golden/cases.tsv</c>: a repeated argument's results, <c>--tag</c>,
 /// <c>--resume</c> and <c>--resume-failed</c> after the input changed).
 /// </summary>
@@ -83,5 +85,58 @@ public sealed class CliRound3ReviewTests : IDisposable
         Assert.Equal(3, result.ExitCode);
         Assert.Equal("two\nthree\n", result.Output);
         Assert.Equal([(2L, 0), (3L, 3)], _scratch.ReadJobLog().Select(l => (l.Seq, l.Exit)));
+    }
+
+    /// <summary>
+    /// -j as GNU parallel 20221122 takes it, each row as parallel ran it on two processors: 0 is as many as can run, N%
+    /// rounds up, and a count that leaves no job is refused (-1 here: no count at all).
+    /// Failed before: only a whole number >= 1 was taken (JobCount did not exist; "-j 0" was a usage error).
+    /// </summary>
+    [Theory]
+    [InlineData("4", 4)]
+    [InlineData("0", 4096)]
+    [InlineData("100%", 2)]
+    [InlineData("50%", 1)]
+    [InlineData("33%", 1)]
+    [InlineData("75%", 2)]
+    [InlineData("125%", 3)]
+    [InlineData("150%", 3)]
+    [InlineData("1%", 1)]
+    [InlineData("0%", 0)]
+    [InlineData("+1", 3)]
+    [InlineData("+0", 2)]
+    [InlineData("-1", 1)]
+    [InlineData("-2", 0)]
+    [InlineData("-5", 0)]
+    [InlineData("2.5", -1)]
+    [InlineData("+", -1)]
+    [InlineData("%", -1)]
+    [InlineData("+5%", -1)]
+    [InlineData("99999999999", -1)]
+    public void J_takes_gnu_parallels_counts(string text, int jobs) => Assert.Equal(jobs, JobCount.Parse(text, processors: 2));
+
+    /// <summary>
+    /// -j 0 runs every job at once: six jobs that each wait until all six have started all end (a --timeout fails
+    /// them otherwise). Failed before: "-j takes a whole number >= 1, got '0'", exit 255.
+    /// </summary>
+    [Fact]
+    public async Task J_0_runs_as_many_jobs_as_can_run()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "-q", "-j", "0", "--timeout", "60s",
+            "touch started-{}; while [ $(ls started-* | wc -l) -lt 6 ]; do sleep 0.02; done; echo {}", ":::", "1", "2", "3", "4", "5", "6");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal(["1", "2", "3", "4", "5", "6"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+    }
+
+    /// <summary>A -j that leaves no job to run is one line on stderr, exit 255, before any job starts (parallel: "Cannot run any jobs").</summary>
+    [Fact]
+    public async Task A_j_that_leaves_no_job_is_a_usage_error_before_any_job_starts()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "-j", "-99", "touch started", ":::", "a");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.StartsWith($"actorqueue: -j -99 leaves no job to run (the processor count is {Environment.ProcessorCount})", Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.False(File.Exists(_scratch.PathOf("started")));
     }
 }
