@@ -25,6 +25,14 @@ internal sealed class RunSyntax
         AllowMultipleArgumentsPerToken = false,
     };
 
+    private readonly Option<string[]> _argFiles = new("--arg-file", "-a")
+    {
+        Description = "read arguments from FILE, one a line, as :::: FILE, before any ::: or :::: source (repeatable; - for stdin)",
+        HelpName = "FILE",
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
+    };
+
     private readonly Option<int> _retries = WholeNumber("--retries", "", 0, "retry a failed job up to N times, with backoff from 100 ms doubling to 5 s", 0);
     private readonly Option<string> _timeout = Text("--timeout", "DURATION", "kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; 1ms to 1193h)");
     private readonly Option<bool> _haltOnFailure = Flag("--halt-on-failure", "after the first failure start no new jobs; running jobs finish (the exit status still counts failed jobs)");
@@ -51,7 +59,7 @@ internal sealed class RunSyntax
     {
         Command = new Command("run", "run one shell command per input line (or JSONL jobs), or a command over ::: / :::: arguments, in parallel")
         {
-            _arguments, _jobs, _maxQueued, _limit, _retries, _timeout, _haltOnFailure, _halt, _delay, _keepOrder, _results, _tag, _quiet,
+            _arguments, _jobs, _maxQueued, _limit, _argFiles, _retries, _timeout, _haltOnFailure, _halt, _delay, _keepOrder, _results, _tag, _quiet,
             _eta, _jsonl, _jobLog, _resume, _resumeFailed, _state, _log, _cluster, _listen, _minNodes, _allowRemote,
         };
         _certificates.AddTo(Command);
@@ -114,6 +122,15 @@ internal sealed class RunSyntax
             AllowRemote = result.GetValue(_allowRemote),
             Certificates = _certificates.Bind(result),
         };
+
+        if (result.GetValue(_argFiles) is { Length: > 0 } argFiles)
+        {
+            sources = InputSources.WithArgFiles(argFiles, sources);
+            if (sources.Problem is { } sourceProblem)
+            {
+                throw new UsageException(sourceProblem);
+            }
+        }
 
         if (sources is null)
         {

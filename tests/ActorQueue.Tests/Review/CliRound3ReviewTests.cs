@@ -5,8 +5,8 @@ namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// The third review of <c>actorqueue run</c> against GNU parallel 20221122 (helper 99): two jobs with one
-/// <c>--results</c> directory, <c>--tag</c>'s prefix, and <c>-k</c> with <c>--halt now</c>, and <c>-j</c>'s
-/// <c>0</c>, <c>N%</c>, <c>+N</c> and <c>-N</c>. The parts that print as
+/// <c>--results</c> directory, <c>--tag</c>'s prefix, and <c>-k</c> with <c>--halt now</c>, <c>-j</c>'s
+/// <c>0</c>, <c>N%</c>, <c>+N</c> and <c>-N</c>, and <c>-a FILE</c> (golden case arg-files-come-before-the-other-sources). The parts that print as
 /// parallel does are golden cases too (<c>Cli/Golden/cases.tsv</c>: a repeated argument's results, <c>--tag</c>,
 /// <c>--resume</c> and <c>--resume-failed</c> after the input changed).
 /// </summary>
@@ -137,6 +137,22 @@ public sealed class CliRound3ReviewTests : IDisposable
 
         Assert.Equal(255, result.ExitCode);
         Assert.StartsWith($"actorqueue: -j -99 leaves no job to run (the processor count is {Environment.ProcessorCount})", Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.False(File.Exists(_scratch.PathOf("started")));
+    }
+
+    /// <summary>
+    /// -a FILE is :::: FILE before the other sources (the golden case arg-files-come-before-the-other-sources); a bad
+    /// one is a one-line usage error before any job starts. Failed before: "unknown option '-a'" for every use.
+    /// </summary>
+    [Theory]
+    [InlineData("", "-a needs a file (or - for stdin) to read arguments from, got ''")]
+    [InlineData("-", ":::: - is given twice: stdin can be read only once")]
+    public async Task A_bad_arg_file_is_a_usage_error_before_any_job_starts(string file, string message)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "-a", file, "touch started", "::::", "-");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.StartsWith($"actorqueue: {message}", Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
         Assert.False(File.Exists(_scratch.PathOf("started")));
     }
 }
