@@ -155,4 +155,19 @@ public sealed class CliRound3ReviewTests : IDisposable
         Assert.StartsWith($"actorqueue: {message}", Assert.Single(result.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
         Assert.False(File.Exists(_scratch.PathOf("started")));
     }
+
+    /// <summary>
+    /// A :::: file with \r\n line ends gives arguments without the \r, where GNU parallel keeps it ("[a\r]"): the
+    /// difference README states, pinned so it stays deliberate.
+    /// </summary>
+    [Fact]
+    public async Task A_crlf_argument_file_gives_arguments_without_the_carriage_return()
+    {
+        File.WriteAllText(_scratch.PathOf("crlf.txt"), "a\r\nb\r\n");
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "-q", "-k", "echo", "[{}]", "::::", "crlf.txt");
+
+        Assert.True(result.ExitCode == 0, result.Errors);
+        Assert.Equal("[a]\n[b]\n", result.Output);
+    }
 }
