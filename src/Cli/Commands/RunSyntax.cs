@@ -15,12 +15,20 @@ internal sealed class RunSyntax
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    private readonly Option<int> _jobs = WholeNumber("--jobs", "-j", 1, "run at most N jobs at once (default: the processor count; above 4096, 4096 with a warning)", Environment.ProcessorCount);
+    private readonly Option<int> _jobs = JobCount.Option("run at most N jobs at once (default: the processor count; above 4096, 4096 with a warning); as in GNU parallel, 0 runs as many as can run (4096), N% a share of the processor count, +N or -N more or fewer than it");
     private readonly Option<int> _maxQueued = WholeNumber("--max-queued", "", 1, "read at most N jobs ahead of the running ones (default: 2 x jobs, at least 16); input is read lazily, so a huge input runs in bounded memory", null);
     private readonly Option<string[]> _limit = new("--limit")
     {
         Description = "a named limiter: jobs tagged TAG also need one of its N slots (repeatable)",
         HelpName = "TAG=N",
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private readonly Option<string[]> _argFiles = new("--arg-file", "-a")
+    {
+        Description = "read arguments from FILE, one a line, as :::: FILE, before any ::: or :::: source (repeatable; - for stdin)",
+        HelpName = "FILE",
         Arity = ArgumentArity.OneOrMore,
         AllowMultipleArgumentsPerToken = false,
     };
@@ -32,7 +40,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m; 0: no delay); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
     private readonly Option<bool> _keepOrder = Flag("--keep-order", "print jobs' output in input order, not in the order they finish", "-k");
     private readonly Option<string> _results = PathText("--results", "DIR", "save each job's stdout, stderr and seq under DIR/1/ARG1/2/ARG2/... (GNU parallel's layout) instead of printing its output");
-    private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's id and a tab");
+    private readonly Option<bool> _tag = Flag("--tag", "prefix every output line with the job's arguments (from ::: and ::::, joined by spaces, as GNU parallel) or else its id, and a tab");
     private readonly Option<bool> _quiet = Flag("--quiet", "no progress and no summary", "-q");
     private readonly Option<bool> _eta = Flag("--eta", "show progress with the estimated time left (even with -q)");
     private readonly Option<bool> _jsonl = Flag("--jsonl", "input lines are JSON objects {\"id\", \"cmd\", \"tags\", \"timeout\", \"retries\", \"env\"}");
@@ -51,7 +59,7 @@ internal sealed class RunSyntax
     {
         Command = new Command("run", "run one shell command per input line (or JSONL jobs), or a command over ::: / :::: arguments, in parallel")
         {
-            _arguments, _jobs, _maxQueued, _limit, _retries, _timeout, _haltOnFailure, _halt, _delay, _keepOrder, _results, _tag, _quiet,
+            _arguments, _jobs, _maxQueued, _limit, _argFiles, _retries, _timeout, _haltOnFailure, _halt, _delay, _keepOrder, _results, _tag, _quiet,
             _eta, _jsonl, _jobLog, _resume, _resumeFailed, _state, _log, _cluster, _listen, _minNodes, _allowRemote,
         };
         _certificates.AddTo(Command);
@@ -114,6 +122,15 @@ internal sealed class RunSyntax
             AllowRemote = result.GetValue(_allowRemote),
             Certificates = _certificates.Bind(result),
         };
+
+        if (result.GetValue(_argFiles) is { Length: > 0 } argFiles)
+        {
+            sources = InputSources.WithArgFiles(argFiles, sources);
+            if (sources.Problem is { } sourceProblem)
+            {
+                throw new UsageException(sourceProblem);
+            }
+        }
 
         if (sources is null)
         {

@@ -89,13 +89,22 @@ internal sealed class InputSources
             }
         }
 
-        if (sources.Count(s => s.File == "-") > 1)
-        {
-            problem ??= ":::: - is given twice: stdin can be read only once";
-        }
-
-        return (args[..first], new InputSources(sources, problem));
+        return (args[..first], new InputSources(sources, problem ?? StdinTwice(sources)));
     }
+
+    /// <summary>
+    /// <c>-a FILE</c> (<c>--arg-file</c>): each file a source of its own, as <c>:::: FILE</c>, before the sources of the
+    /// command line (<paramref name="rest"/>, or <c>null</c>), as GNU parallel puts them.
+    /// </summary>
+    public static InputSources WithArgFiles(IReadOnlyList<string> files, InputSources? rest)
+    {
+        List<InputSource> sources = [.. files.Select(file => new InputSource([], file, false)), .. rest?.Sources ?? []];
+        var problem = files.Contains("") ? "-a needs a file (or - for stdin) to read arguments from, got ''" : null;
+        return new InputSources(sources, problem ?? rest?.Problem ?? StdinTwice(sources));
+    }
+
+    private static string? StdinTwice(List<InputSource> sources) =>
+        sources.Count(s => s.File == "-") > 1 ? ":::: - is given twice: stdin can be read only once" : null;
 }
 
 /// <summary>One input source: the arguments of <c>:::</c>, or the file of <c>::::</c> (<c>-</c> for stdin).</summary>

@@ -54,11 +54,15 @@ internal sealed partial class JobRun
             {
                 if (_results is null)
                 {
-                    await console.WriteJobAsync(job.Id, result.Output, result.Errors, why);
+                    await console.WriteJobAsync(TagOf(job), result.Output, result.Errors, why);
                 }
                 else
                 {
-                    await _results.WriteAsync(job, result.Output, result.Errors);
+                    if (await _results.WriteAsync(job, result.Output, result.Errors) is { } collision)
+                    {
+                        await console.LineAsync(collision);
+                    }
+
                     if (why is not null)
                     {
                         await console.LineAsync(why);
@@ -112,6 +116,12 @@ internal sealed partial class JobRun
             }
         }
     }
+
+    /// <summary>
+    /// What --tag puts before each output line: as in GNU parallel, a job's arguments joined by spaces (from
+    /// <c>:::</c> and <c>::::</c>), else its id (its sequence number, or JSONL's <c>id</c>).
+    /// </summary>
+    private static string TagOf(Job job) => job.Arguments.Count > 0 ? string.Join(' ', job.Arguments) : job.Id;
 
     /// <summary>Why a finished attempt failed, as <c>dead-letters list</c> shows it.</summary>
     private static string FailureOf(AttemptResult result) => result.End switch

@@ -121,7 +121,8 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("-j 0", "-j takes a whole number >= 1, got '0'")]
+    [InlineData("-j 0%", "-j 0% leaves no job to run")]
+    [InlineData("-j 2.5", "-j takes N, 0 (as many as can run), N% (of the processor count), +N or -N (more or fewer than it), got '2.5'")]
     [InlineData("--limit net", "--limit takes TAG=N, got 'net'")]
     [InlineData("--timeout soon", "--timeout takes a duration")]
     [InlineData("--resume", "--resume needs --joblog")]
