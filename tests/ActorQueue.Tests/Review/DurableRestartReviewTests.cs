@@ -83,6 +83,30 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     }
 
     /// <summary>
+    /// A full queue refuses a put (one backpressure event), then a getter's arrival makes the router restart. The count
+    /// of backpressure events is the queue's, not the instance's: it stays 1 once the next instance has handed the getter
+    /// its item, as the journaled counts do.
+    /// Failed before: Metrics.BackpressureEvents went back to 0 (kept by the failed instance only).
+    /// </summary>
+    [Fact]
+    public async Task A_restart_keeps_the_count_of_backpressure_events()
+    {
+        var clock = new ArmedClock();
+        await using var queue = new BoundedQueue<int>(1, _store.Durability(clock), DurableStore.UniqueName("restart-backpressure"), system: Sys);
+        await Within(queue.StartAsync());
+        Assert.True(await Within(queue.PutAsync(1)));
+        Assert.False(await Within(queue.PutAsync(2, TimeSpan.Zero)));
+        Assert.Equal(1, queue.Metrics.BackpressureEvents);
+
+        clock.FailNextReading();
+        Assert.Equal(1, await Within(queue.GetAsync()));
+
+        Assert.Equal((1L, 1L, QueueStatus.Processing), (queue.Metrics.Enqueued, queue.Metrics.BackpressureEvents, queue.Status));
+        queue.TaskDone();
+        await Within(queue.JoinAsync());
+    }
+
+    /// <summary>
     /// Two actor systems in one process open a durable queue of the same name on the same SQLite file: both would journal
     /// under one persistence id, each recovering and overwriting the other's items. The second open is refused, naming
     /// the queue and the file, and the name is free again once the first queue's DisposeAsync returns.

@@ -100,7 +100,7 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         _handOver.Leave(new DurableHandOver<T>.Handed(_status, _spec, [.. _runningIds], [.. _taken], _traces, _runCancellation, _waiters, _getters,
-            ResumeFailed: _resuming));
+            ResumeFailed: _resuming, _backpressure));
     }
 
     /// <summary>
@@ -120,6 +120,7 @@ internal sealed partial class DurableRouterActor<T>
         _handed = null;
         _resuming = true;
         _spec = handed.Spec;
+        _backpressure = handed.Backpressure;
         foreach (var id in handed.Running)
         {
             if (_book.Hold(id))
