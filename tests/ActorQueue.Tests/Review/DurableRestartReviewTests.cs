@@ -107,6 +107,45 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     }
 
     /// <summary>
+    /// DisposeAsync races a restart: the queue is stopping for the dispose, waiting for item 1's try, when the try fails
+    /// and the router restarts reading the clock for the retry's due time. The next instance ends the stop (the dispose
+    /// returns, and frees the name), and the item, whose failed try was not journaled, waits in the reopened queue with
+    /// the book's counts whole.
+    /// </summary>
+    [Fact]
+    public async Task A_restart_while_disposing_ends_the_dispose_and_keeps_the_item()
+    {
+        var clock = new ArmedClock();
+        var name = DurableStore.UniqueName("restart-disposing");
+        var retry = new RetryPolicy { MaxAttempts = 3, InitialDelay = TimeSpan.Zero, Jitter = 0 };
+        var queue = new BoundedQueue<int>(10, _store.Durability(clock, retry), name, system: Sys);
+        await Within(queue.StartAsync());
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await queue.StartWorkersAsync(async _ =>
+        {
+            running.TrySetResult();
+            await fail.Task;
+            throw new InvalidOperationException("the try fails (review test)");
+        }, numWorkers: 1);
+        Assert.True(await Within(queue.PutAsync(1)));
+        await Within(running.Task);
+
+        var dispose = queue.DisposeAsync().AsTask(); // its stop is in the router's mailbox before the try's end
+        clock.FailNextReading();
+        fail.TrySetResult();
+        await Within(dispose);
+        Assert.False(clock.Armed); // the router read it for the retry, and restarted
+
+        await using var reopened = new BoundedQueue<int>(10, _store.Durability(), name, system: Sys);
+        await Within(reopened.StartAsync());
+        Assert.Equal((1L, 0L, 1), (reopened.Metrics.Enqueued, reopened.Metrics.Processed, reopened.Size));
+        Assert.Equal(1, await Within(reopened.GetAsync()));
+        reopened.TaskDone();
+        await Within(reopened.JoinAsync());
+    }
+
+    /// <summary>
     /// Two actor systems in one process open a durable queue of the same name on the same SQLite file: both would journal
     /// under one persistence id, each recovering and overwriting the other's items. The second open is refused, naming
     /// the queue and the file, and the name is free again once the first queue's DisposeAsync returns.
@@ -189,6 +228,9 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     private sealed class ArmedClock : TimeProvider
     {
         private int _armed;
+
+        /// <summary>Whether the armed reading has not come yet.</summary>
+        public bool Armed => Volatile.Read(ref _armed) == 1;
 
         public void FailNextReading() => Volatile.Write(ref _armed, 1);
 
