@@ -35,8 +35,8 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     /// router must not recover its book while the write is under way: the recovery would miss item 1 (stored all the
     /// same), and its next write would take item 1's sequence number and id. The write is let go once the router has
     /// logged its restart (the next instance's take-over, or that the restart waits for the write). Now the restart waits
-    /// for the write: the put is answered (its item is stored), the getter gets item 1 from the next instance, the queue
-    /// goes on with item 2, and the journal recovers both once each.
+    /// for the write: the put is answered (its item is stored), a put sent meanwhile waits for the next instance, the
+    /// getter gets item 1 from it, the queue goes on, and the journal recovers every item once.
     /// Failed before: QueueStorageException "restarted after an internal error while the item's write was under way: it
     /// may have been stored, and then runs" for put 1 — and it never ran: the next instance had recovered without it, the
     /// getter got item 2, journaled under item 1's id and sequence number, and the reopened queue recovered one item.
@@ -59,21 +59,25 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
             clock.FailNextReading();
             var get = queue.GetAsync();
             await Eventually(() => logs.Events.Any(log => log.MessageTemplate.Text.Contains("restart", StringComparison.Ordinal)), "the router logged its restart");
+            var meanwhile = queue.PutAsync(3); // kept for the next instance while the failed one waits for its write
             WriteGatedJournal.Open.SetResult();
 
             Assert.True(await Within(put));
             Assert.Equal(1, await Within(get));
+            Assert.True(await Within(meanwhile));
             Assert.True(await Within(queue.PutAsync(2)));
+            Assert.Equal(3, await Within(queue.GetAsync()));
             Assert.Equal(2, await Within(queue.GetAsync()));
             queue.TaskDone();
             queue.TaskDone();
+            queue.TaskDone();
             await Within(queue.JoinAsync());
-            Assert.Equal((2L, 2L, 0), (queue.Metrics.Enqueued, queue.Metrics.Processed, queue.Size));
+            Assert.Equal((3L, 3L, 0), (queue.Metrics.Enqueued, queue.Metrics.Processed, queue.Size));
             await queue.DisposeAsync();
 
             await using var reopened = new BoundedQueue<int>(10, WriteGatedJournal.Durability, "restart-during-write", system: system);
             await Within(reopened.StartAsync());
-            Assert.Equal((2L, 2L, 0), (reopened.Metrics.Enqueued, reopened.Metrics.Processed, reopened.Size));
+            Assert.Equal((3L, 3L, 0), (reopened.Metrics.Enqueued, reopened.Metrics.Processed, reopened.Size));
         }
         finally
         {
