@@ -30,6 +30,7 @@ internal sealed class DurableHandOver<T>
     /// <param name="Waiters">The joins and stops waiting.</param>
     /// <param name="Getters">The getters waiting for an item.</param>
     /// <param name="ResumeFailed">The instance failed while it took over from the one before it: the next one does not resume.</param>
+    /// <param name="Backpressure">The queue's backpressure events so far (not journaled: a restart set the count back to 0).</param>
     public sealed record Handed(
         QueueStatus Status,
         WorkerSpec<T>? Spec,
@@ -39,7 +40,8 @@ internal sealed class DurableHandOver<T>
         CancellationTokenSource RunCancellation,
         LifecycleWaiters Waiters,
         WaiterQueue<GetRequest<T>> Getters,
-        bool ResumeFailed);
+        bool ResumeFailed,
+        long Backpressure);
 
     /// <summary>The failed instance leaves <paramref name="handed"/> for the next.</summary>
     public void Leave(Handed handed)

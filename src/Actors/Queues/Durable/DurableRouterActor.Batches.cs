@@ -52,6 +52,11 @@ internal sealed partial class DurableRouterActor<T>
                 var index = batch.Admitted++;
                 var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[index]), batch.Items[index]);
                 _batchWrites++;
+                if (batch.Trace != default)
+                {
+                    _traces[accepted.Id] = batch.Trace; // each item runs under its producer's context, as a single put's (it was dropped)
+                }
+
                 WriteLater(accepted,
                     apply: () =>
                     {
@@ -63,6 +68,7 @@ internal sealed partial class DurableRouterActor<T>
                     {
                         // Not in the queue: the batch fails (its caller reads how many items are) and admits no more.
                         _batchWrites--;
+                        _traces.Remove(accepted.Id);
                         batch.Admitted--;
                         if (_waitingBatches.TryPeek(out var head) && head.Batch == batch)
                         {

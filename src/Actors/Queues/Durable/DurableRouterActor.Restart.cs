@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using Akka.Actor;
+using Akka.Persistence;
 using Microsoft.Extensions.Logging;
 
 namespace ActorQueue.Actors;
@@ -24,6 +27,45 @@ internal sealed partial class DurableRouterActor<T>
 
     /// <summary>This instance was handed something and has not finished taking it over: failing now, it failed resuming.</summary>
     private bool _resuming;
+
+    /// <summary>What this instance failed with while its write was under way: it restarts with it once the write ends.</summary>
+    private ExceptionDispatchInfo? _failedWhileWriting;
+
+    /// <summary>
+    /// A failure while a write is under way restarts the router only once the write has ended. Restarted at once, the next
+    /// instance read the journal while the write was still on its way, recovered without its events (a put told it "may
+    /// have been stored" was stored, and never ran), and its own first write took the same sequence number (an SQL
+    /// journal refuses it, which stops the router) and item ids. Until the write ends, this instance stashes every message
+    /// (the restart hands them to the next one) and changes nothing more.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception error) when (_writeInFlight && _failedWhileWriting is null && message is not (WriteMessageSuccess or WriteMessageRejected))
+        {
+            _failedWhileWriting = ExceptionDispatchInfo.Capture(error);
+            _telemetry.Log.Write(LogLevel.Error, error, "Durable queue {QueueName} failed while a journal write was under way: it restarts once the write ends",
+                _telemetry.QueueName);
+            Become(() => CommandAny(_ => Stash.Stash()));
+            return true;
+        }
+    }
+
+    /// <summary>The write under way ended: an instance that failed meanwhile restarts now (its callers are answered), else the next write starts.</summary>
+    private void AfterWrite(int answeredPuts = 0)
+    {
+        if (_failedWhileWriting is { } failure)
+        {
+            _inFlight = [];
+            _writeInFlight = false;
+            failure.Throw();
+        }
+
+        Next(answeredPuts);
+    }
 
     /// <inheritdoc />
     protected override void PreRestart(Exception reason, object message)
@@ -58,7 +100,7 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         _handOver.Leave(new DurableHandOver<T>.Handed(_status, _spec, [.. _runningIds], [.. _taken], _traces, _runCancellation, _waiters, _getters,
-            ResumeFailed: _resuming));
+            ResumeFailed: _resuming, _backpressure));
     }
 
     /// <summary>
@@ -78,6 +120,7 @@ internal sealed partial class DurableRouterActor<T>
         _handed = null;
         _resuming = true;
         _spec = handed.Spec;
+        _backpressure = handed.Backpressure;
         foreach (var id in handed.Running)
         {
             if (_book.Hold(id))

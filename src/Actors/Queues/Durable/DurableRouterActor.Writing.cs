@@ -129,7 +129,11 @@ internal sealed partial class DurableRouterActor<T>
             }
         }
 
-        Journaled(batch.Length);
+        if (_failedWhileWriting is null)
+        {
+            Journaled(batch.Length); // a failed instance's book is not snapshotted: the failure may have left it half changed
+        }
+
         Publish();
         var answeredPuts = 0;
         foreach (var outgoing in batch)
@@ -141,7 +145,7 @@ internal sealed partial class DurableRouterActor<T>
             }
         }
 
-        Next(answeredPuts);
+        AfterWrite(answeredPuts);
     }
 
     /// <summary>
@@ -199,7 +203,7 @@ internal sealed partial class DurableRouterActor<T>
             }
         }
 
-        Next();
+        AfterWrite();
     }
 
     /// <summary>

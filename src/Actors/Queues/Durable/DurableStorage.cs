@@ -27,23 +27,46 @@ internal static class DurableStorage
     /// <summary>Guards the one-time set-up of each actor system and the injection of each file's plugins.</summary>
     private static readonly Lock Gate = new();
 
-    /// <summary>Durable queues open now, by actor system and name: two routers must never journal under one identity.</summary>
-    private static readonly ConcurrentDictionary<(ActorSystem System, string Name), byte> Open = new();
+    /// <summary>
+    /// Durable queues open now, by storage (<see cref="StorageOf"/>) and name: two routers must never journal under one
+    /// persistence id. Keyed by actor system, two systems in one process opened a queue of the same name on one SQLite file,
+    /// and each recovered, and wrote over, the other's items.
+    /// </summary>
+    private static readonly ConcurrentDictionary<(object Storage, string Name), byte> Open = new();
 
     /// <summary>The props of a durable router for <paramref name="name"/>, after readying the system and checking the storage.</summary>
     /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
-    /// <exception cref="InvalidOperationException">A durable queue of that name is open in <paramref name="system"/>.</exception>
+    /// <exception cref="InvalidOperationException">A durable queue of that name is open on the same storage (in any actor system).</exception>
     public static Props RouterProps<T>(ActorSystem system, QueueDurability durability, string name, int capacity, QueueTelemetry telemetry,
                                        QueueCounters counters, TaskCompletionSource recovered)
     {
         var plugins = Prepare(system, durability, name);
-        if (!Open.TryAdd((system, name), 0))
+        var (storage, described) = StorageOf(system, durability, plugins.Journal);
+        if (!Open.TryAdd((storage, name), 0))
         {
-            throw new InvalidOperationException($"A durable queue named '{name}' is already open in actor system '{system.Name}'; dispose it first");
+            throw new InvalidOperationException($"A durable queue named '{name}' is already open on {described}; dispose it first");
         }
 
         return DurableRouterActor<T>.Props("actorqueue-queue-" + name, capacity, durability, plugins, telemetry, counters, recovered,
-            () => Open.TryRemove((system, name), out _));
+            () => Open.TryRemove((storage, name), out _));
+    }
+
+    /// <summary>
+    /// Where a queue's journal is, as a key shared by every actor system of the process that writes there, and said for an
+    /// error: a SQLite file by its full path; a configured journal with a connection string by that string (not shown: it
+    /// may hold a password); any other journal (in memory) by its plugin id in its actor system.
+    /// </summary>
+    private static (object Key, string Described) StorageOf(ActorSystem system, QueueDurability durability, string journal)
+    {
+        if (durability.SqlitePath is { } path)
+        {
+            return ("sqlite:" + path, $"the SQLite file '{path}'");
+        }
+
+        var connection = system.Settings.Config.GetString(journal + ".connection-string", "");
+        return string.IsNullOrEmpty(connection)
+            ? ((system, journal), $"journal '{journal}' of actor system '{system.Name}'")
+            : ("connection:" + connection, $"the database of journal '{journal}' (its connection string)");
     }
 
     /// <summary>A durable queue's name: its identity in the journal, so it must be given.</summary>
