@@ -139,8 +139,10 @@ internal sealed partial class DurableRouterActor<T>
         Enter(QueueStatus.Stopping, Stopping);
         _telemetry.Stopping(_busy, _book.Size);
         RefuseWaiting(QueueStatus.Stopping, new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
+        _stopDeadline = null;
         if (command.Timeout != Timeout.InfiniteTimeSpan)
         {
+            _stopDeadline = Environment.TickCount64 + (long)Math.Min(command.Timeout.TotalMilliseconds, int.MaxValue);
             Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
         }
 

@@ -28,6 +28,9 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>This instance was handed something and has not finished taking it over: failing now, it failed resuming.</summary>
     private bool _resuming;
 
+    /// <summary>While stopping: when the stop's timeout runs out (<see cref="Environment.TickCount64"/>); <c>null</c> for none.</summary>
+    private long? _stopDeadline;
+
     /// <summary>What this instance failed with while its write was under way: it restarts with it once the write ends.</summary>
     private ExceptionDispatchInfo? _failedWhileWriting;
 
@@ -100,13 +103,13 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         _handOver.Leave(new DurableHandOver<T>.Handed(_status, _spec, [.. _runningIds], [.. _taken], _traces, _runCancellation, _waiters, _getters,
-            ResumeFailed: _resuming, _backpressure));
+            ResumeFailed: _resuming, _backpressure, _stopDeadline));
     }
 
     /// <summary>
     /// Once the book is recovered: the previous instance's running tries and getters' items are held as running again
-    /// (their ends come here), and the queue goes back to what it was doing. A restart during a stop ends the stop as
-    /// its timeout would: the running tries are cancelled and their items wait again. When the previous instance failed
+    /// (their ends come here), and the queue goes back to what it was doing. A stop under way goes on with what was left
+    /// of its timeout. When the previous instance failed
     /// while it resumed, the fault is likely to come back (Akka restarts without limit, and each restart recovers the
     /// journal again): the queue stops instead, its running tries cancelled, and a start resumes it.
     /// </summary>
@@ -160,7 +163,7 @@ internal sealed partial class DurableRouterActor<T>
                 break;
             case QueueStatus.Stopping:
                 Enter(QueueStatus.Stopping, Stopping);
-                _runCancellation.Cancel();
+                ResumeStopTimeout(handed.StopDeadline);
                 CheckStopped();
                 break;
             case QueueStatus.Stopped:
@@ -175,6 +178,29 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         _resuming = false;
+    }
+
+    /// <summary>
+    /// A stop under way goes on with what was left of its timeout (the timer died with the failed instance): the running
+    /// tries are cancelled when it runs out, or at once if it has; a stop without a timeout still waits for them.
+    /// </summary>
+    private void ResumeStopTimeout(long? deadline)
+    {
+        _stopDeadline = deadline;
+        if (deadline is not { } end)
+        {
+            return;
+        }
+
+        var left = end - Environment.TickCount64;
+        if (left <= 0)
+        {
+            _runCancellation.Cancel();
+        }
+        else
+        {
+            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, TimeSpan.FromMilliseconds(left));
+        }
     }
 
     /// <summary>Every busy worker is a try this router knows it runs.</summary>

@@ -77,6 +77,14 @@ internal static class DurableStorage
     /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
     public static (string Journal, string Snapshot) Prepare(ActorSystem system, QueueDurability durability, string queueName)
     {
+        if (durability.SqlitePath is { } file)
+        {
+            // Outside the gate: an integrity check of a large file, or a write lock the journal holds, takes as long as
+            // it takes, and must not hold up queues being opened on other files or systems (the gate guards only the
+            // configuration's injection, which is quick).
+            CheckSqlite(file, queueName);
+        }
+
         lock (Gate)
         {
             Configure(system);
@@ -91,7 +99,6 @@ internal static class DurableStorage
                 return (durability.JournalPluginId!, durability.SnapshotPluginId ?? "");
             }
 
-            CheckSqlite(path, queueName);
             return PluginsForFile(system, path);
         }
     }

@@ -98,6 +98,58 @@ public sealed class DurableRestartTests : ActorQueueTestKit, IDisposable
         Assert.Equal((1L, 1L, 0L), (queue.Metrics.Enqueued, queue.Metrics.Processed, queue.Metrics.Errors));
     }
 
+    /// <summary>
+    /// A stop without a timeout waits for item 1's try when item 2's try fails and the router restarts (reading its clock
+    /// for the retry's due time). The next instance goes on stopping as asked: item 1's try is not cancelled, ends, and
+    /// the stop completes. Failed before this change (a restart during a stop cancelled the running tries as a timeout
+    /// would): item 1's work saw its token cancelled. Item 2's failed try was not journaled, so it waits again.
+    /// </summary>
+    [Fact]
+    public async Task A_restart_during_a_stop_without_a_timeout_lets_the_running_try_finish()
+    {
+        var clock = new FailingClock();
+        var retry = new RetryPolicy { MaxAttempts = 3, InitialDelay = TimeSpan.Zero, Jitter = 0 };
+        await using var queue = new BoundedQueue<int>(10, _store.Durability(clock, retry), DurableStore.UniqueName("restart-stopping"), system: Sys);
+        await Within(queue.StartAsync());
+        var started = new ConcurrentDictionary<int, TaskCompletionSource>();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = false;
+        await queue.StartWorkersAsync(async (item, token) =>
+        {
+            started.GetOrAdd(item, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+            if (item == 2)
+            {
+                await fail.Task;
+                throw new InvalidOperationException("item 2's try fails (test)");
+            }
+
+            await release.Task;
+            cancelled = token.IsCancellationRequested;
+        }, numWorkers: 2);
+        Assert.True(await Within(queue.PutAsync(1)));
+        Assert.True(await Within(queue.PutAsync(2)));
+        foreach (var item in new[] { 1, 2 })
+        {
+            await Within(started.GetOrAdd(item, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task);
+        }
+
+        var stop = queue.StopAsync(Timeout.InfiniteTimeSpan);
+        await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, TimeSpan.FromSeconds(10), () => $"the queue is stopping (status {queue.Status})");
+        clock.FailNext(1);
+        fail.TrySetResult();
+        await Poll.UntilAsync(() => clock.Failed, TimeSpan.FromSeconds(10), () => "the router read the failing clock");
+        // Sent after the failure, a request is answered only by the next instance, once it has taken over.
+        Assert.Empty(await Within(queue.DeadLettersAsync()));
+        Assert.False(stop.IsCompleted);
+
+        release.TrySetResult();
+        await Within(stop);
+
+        Assert.False(cancelled);
+        Assert.Equal((QueueStatus.Stopped, 1, 1L), (queue.Status, queue.Size, queue.Metrics.Processed));
+    }
+
     public new void Dispose()
     {
         base.Dispose();
@@ -109,12 +161,18 @@ public sealed class DurableRestartTests : ActorQueueTestKit, IDisposable
     {
         private int _failures;
 
+        private int _failed;
+
+        /// <summary>Whether a reading has failed.</summary>
+        public bool Failed => Volatile.Read(ref _failed) == 1;
+
         public void FailNext(int readings) => Volatile.Write(ref _failures, readings);
 
         public override DateTimeOffset GetUtcNow()
         {
             if (Interlocked.Decrement(ref _failures) >= 0)
             {
+                Volatile.Write(ref _failed, 1);
                 throw new InvalidOperationException("the clock failed (test)");
             }
 
