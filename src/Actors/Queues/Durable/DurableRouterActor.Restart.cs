@@ -87,7 +87,7 @@ internal sealed partial class DurableRouterActor<T>
     private void HandOver()
     {
         var name = _telemetry.QueueName;
-        FailUnwritten(new QueueStorageException($"Durable queue '{name}' restarted after an internal error before the item was stored; put it again"),
+        FailUnwritten(new QueueStorageException($"Durable queue '{name}' restarted after an internal error before this change was written: nothing of it happened (a put's item is not in the queue, a drain handed nothing back, a dead letter stayed one); try again"),
             new QueueStorageException($"Durable queue '{name}' restarted after an internal error while the item's write was under way: it may have been stored, and then runs"));
         _writing.Clear();
         var refusal = new QueueStorageException($"Durable queue '{name}' restarted after an internal error while the put waited for space; put it again");
