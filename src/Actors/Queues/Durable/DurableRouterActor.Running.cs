@@ -73,11 +73,13 @@ internal sealed partial class DurableRouterActor<T>
     private void HandToGetter(long id, T item)
     {
         Publish(); // before the getter hears: its caller then finds its item counted out of the queue and in flight
+        var trace = _traces.GetValueOrDefault(id);
         while (_getters.Dequeue() is { } get)
         {
+            get.ItemTrace = trace; // its caller records a receive span linked to the producer's, as from the in-memory queue
             if (get.Completion.TrySetResult(item))
             {
-                _traces.Remove(id); // a getter's caller runs the item outside the queue: no span of ours
+                _traces.Remove(id); // a getter's caller runs the item outside the queue: no process span of ours
                 _taken.Enqueue(id);
                 return;
             }

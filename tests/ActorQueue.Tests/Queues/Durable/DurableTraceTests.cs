@@ -113,6 +113,42 @@ public sealed class DurableTraceTests : ActorQueueTestKit, IDisposable
         Assert.DoesNotContain(spans.Snapshot(), s => s.DisplayName == "process " + name);
     }
 
+    /// <summary>
+    /// A getter of a traced durable item records a <c>receive</c> span linked to the producer's, under the taker's
+    /// activity, as the in-memory queue's getters do (QueueTracePathsTests). Failed before: a durable getter recorded no span.
+    /// </summary>
+    [Fact]
+    public async Task A_getter_of_a_traced_item_records_a_receive_span_linked_to_the_producers()
+    {
+        var spans = new ExportedSpans();
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(ActorQueueTelemetry.Name).AddSource(Producer)
+            .AddInMemoryExporter(spans).Build();
+        using var producer = new ActivitySource(Producer);
+        var name = DurableStore.UniqueName("traced-get");
+        await using var queue = new BoundedQueue<int>(10, _store.Durability(), name, system: Sys);
+        await Within(queue.StartAsync());
+        ActivityContext put;
+        using (var putting = producer.StartActivity("put", ActivityKind.Producer))
+        {
+            put = putting!.Context;
+            Assert.True(await Within(queue.PutAsync(1)));
+        }
+
+        ActivityContext taking;
+        using (var taker = producer.StartActivity("take", ActivityKind.Consumer))
+        {
+            taking = taker!.Context;
+            Assert.Equal(1, await Within(queue.GetAsync()));
+        }
+
+        queue.TaskDone();
+        await Within(queue.JoinAsync());
+        Assert.True(tracing.ForceFlush());
+        var received = Assert.Single(spans.Snapshot(), s => s.DisplayName == "receive " + name);
+        Assert.Equal((put.TraceId, put.SpanId), (Assert.Single(received.Links).Context.TraceId, Assert.Single(received.Links).Context.SpanId));
+        Assert.Equal((taking.TraceId, taking.SpanId, ActivityKind.Consumer), (received.TraceId, received.ParentSpanId, received.Kind));
+    }
+
     public new void Dispose()
     {
         base.Dispose();
