@@ -403,18 +403,18 @@ public sealed class DurableQueueRound2ReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_restarted_router_keeps_its_queue_name()
     {
-        var clock = new BreakableClock();
+        var clock = new FailingClock();
         var name = DurableStore.UniqueName("restarted");
         var durability = QueueDurability.InMemory with { Clock = clock };
         await using var queue = new BoundedQueue<int>(10, durability, name, system: Sys);
         await Within(queue.StartAsync());
 
-        clock.Broken = true;
+        clock.FailNext(int.MaxValue);
         // Its write ends in a hand-out that reads the clock, which throws: the router restarts, fails again while it
         // resumes (the clock still throws), restarts again and stops (DurableRestartTests).
         _ = queue.PutAsync(1);
         await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopped, Bound, () => $"the router restarted (status {queue.Status})");
-        clock.Broken = false;
+        clock.FailNext(0);
 
         BoundedQueue<int>? second = null;
         var error = Record.Exception(() => second = new BoundedQueue<int>(10, durability, name, system: Sys));
@@ -424,14 +424,6 @@ public sealed class DurableQueueRound2ReviewTests : ActorQueueTestKit
         }
 
         Assert.IsType<InvalidOperationException>(error);
-    }
-
-    /// <summary>The system clock, or one that throws while <see cref="Broken"/>.</summary>
-    private sealed class BreakableClock : TimeProvider
-    {
-        public volatile bool Broken;
-
-        public override DateTimeOffset GetUtcNow() => Broken ? throw new InvalidOperationException("the clock broke") : base.GetUtcNow();
     }
 
     /// <summary>A stopped queue whose item 1 is a dead letter.</summary>

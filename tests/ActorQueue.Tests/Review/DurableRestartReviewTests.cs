@@ -45,7 +45,7 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     public async Task A_restart_while_a_put_is_written_waits_for_the_write_and_the_item_runs()
     {
         var system = WriteGatedJournal.System("restart-during-write");
-        var clock = new ArmedClock();
+        var clock = new FailingClock();
         var durability = WriteGatedJournal.Durability with { Clock = clock };
         var logs = new CapturingSink();
         try
@@ -56,7 +56,7 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
             WriteGatedJournal.Close();
             var put = queue.PutAsync(1);
             await Within(WriteGatedJournal.WriteArrived.Task);
-            clock.FailNextReading();
+            clock.FailNext(1);
             var get = queue.GetAsync();
             await Eventually(() => logs.Events.Any(log => log.MessageTemplate.Text.Contains("restart", StringComparison.Ordinal)), "the router logged its restart");
             var meanwhile = queue.PutAsync(3); // kept for the next instance while the failed one waits for its write
@@ -95,14 +95,14 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task A_restart_keeps_the_count_of_backpressure_events()
     {
-        var clock = new ArmedClock();
+        var clock = new FailingClock();
         await using var queue = new BoundedQueue<int>(1, _store.Durability(clock), DurableStore.UniqueName("restart-backpressure"), system: Sys);
         await Within(queue.StartAsync());
         Assert.True(await Within(queue.PutAsync(1)));
         Assert.False(await Within(queue.PutAsync(2, TimeSpan.Zero)));
         Assert.Equal(1, queue.Metrics.BackpressureEvents);
 
-        clock.FailNextReading();
+        clock.FailNext(1);
         Assert.Equal(1, await Within(queue.GetAsync()));
 
         Assert.Equal((1L, 1L, QueueStatus.Processing), (queue.Metrics.Enqueued, queue.Metrics.BackpressureEvents, queue.Status));
@@ -119,7 +119,7 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     [Fact]
     public async Task A_restart_while_disposing_ends_the_dispose_and_keeps_the_item()
     {
-        var clock = new ArmedClock();
+        var clock = new FailingClock();
         var name = DurableStore.UniqueName("restart-disposing");
         var retry = new RetryPolicy { MaxAttempts = 3, InitialDelay = TimeSpan.Zero, Jitter = 0 };
         var queue = new BoundedQueue<int>(10, _store.Durability(clock, retry), name, system: Sys);
@@ -136,7 +136,7 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
         await Within(running.Task);
 
         var dispose = queue.DisposeAsync().AsTask(); // its stop is in the router's mailbox before the try's end
-        clock.FailNextReading();
+        clock.FailNext(1);
         fail.TrySetResult();
         await Within(dispose);
         Assert.False(clock.Armed); // the router read it for the retry, and restarted
@@ -226,26 +226,5 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
         public ConcurrentQueue<LogEvent> Events { get; } = new();
 
         public void Emit(LogEvent logEvent) => Events.Enqueue(logEvent);
-    }
-
-    /// <summary>The system clock, except that its next reading after <see cref="FailNextReading"/> throws.</summary>
-    private sealed class ArmedClock : TimeProvider
-    {
-        private int _armed;
-
-        /// <summary>Whether the armed reading has not come yet.</summary>
-        public bool Armed => Volatile.Read(ref _armed) == 1;
-
-        public void FailNextReading() => Volatile.Write(ref _armed, 1);
-
-        public override DateTimeOffset GetUtcNow()
-        {
-            if (Interlocked.Exchange(ref _armed, 0) == 1)
-            {
-                throw new InvalidOperationException("the clock failed (review test)");
-            }
-
-            return System.GetUtcNow();
-        }
     }
 }

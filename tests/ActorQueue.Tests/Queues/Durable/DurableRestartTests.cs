@@ -155,29 +155,4 @@ public sealed class DurableRestartTests : ActorQueueTestKit, IDisposable
         base.Dispose();
         _store.Dispose();
     }
-
-    /// <summary>The system clock, except that the next few readings throw (on the router's thread: only the router reads it).</summary>
-    private sealed class FailingClock : TimeProvider
-    {
-        private int _failures;
-
-        private int _failed;
-
-        /// <summary>Whether a reading has failed.</summary>
-        public bool Failed => Volatile.Read(ref _failed) == 1;
-
-        public void FailNext(int readings) => Volatile.Write(ref _failures, readings);
-
-        public override DateTimeOffset GetUtcNow()
-        {
-            if (Interlocked.Decrement(ref _failures) >= 0)
-            {
-                Volatile.Write(ref _failed, 1);
-                throw new InvalidOperationException("the clock failed (test)");
-            }
-
-            Interlocked.Exchange(ref _failures, 0);
-            return System.GetUtcNow();
-        }
-    }
 }
