@@ -125,6 +125,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         var telemetry = Telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
         _inbox = new PutInbox<T>(telemetry, _counters);
         Props props;
+        Action? releaseName = null;
         if (durability is null)
         {
             props = QueueRouterActor<T>.Props(maxSize, workerBatch ?? _runtime.Settings.QueueWorkerBatch, heartbeatPeriod, _runtime.Settings.WorkerDispatcher, telemetry, _counters, _inbox);
@@ -134,12 +135,24 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
             Durability = durability;
             var recovered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _recovered = recovered.Task;
-            props = DurableStorage.RouterProps<T>(_runtime.System, durability, DurableStorage.RequireName(name), maxSize, telemetry, _counters, recovered);
+            props = DurableStorage.RouterProps<T>(_runtime.System, durability, DurableStorage.RequireName(name), maxSize, telemetry, _counters, recovered,
+                out releaseName);
         }
 
         props = props.WithDispatcher(_runtime.Settings.CoordinatorDispatcher);
         var stopTimeout = _runtime.Settings.QueueStopTimeout;
-        _router = new OwnedActor<StopQueue>(_runtime.System.ActorOf(props, actorName), () => new StopQueue(stopTimeout, terminate: true));
+        IActorRef router;
+        try
+        {
+            router = _runtime.System.ActorOf(props, actorName);
+        }
+        catch
+        {
+            releaseName?.Invoke(); // no router will: a terminated actor system makes none, and the name stayed taken for good
+            throw;
+        }
+
+        _router = new OwnedActor<StopQueue>(router, () => new StopQueue(stopTimeout, terminate: true));
     }
 
     /// <summary>The queue's name in logs and metrics.</summary>

@@ -34,11 +34,14 @@ internal static class DurableStorage
     /// </summary>
     private static readonly ConcurrentDictionary<(object Storage, string Name), byte> Open = new();
 
-    /// <summary>The props of a durable router for <paramref name="name"/>, after readying the system and checking the storage.</summary>
+    /// <summary>
+    /// The props of a durable router for <paramref name="name"/>, after readying the system and checking the storage;
+    /// <paramref name="release"/> frees the name (the router calls it when it stops; the caller, if the router was never made).
+    /// </summary>
     /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
-    /// <exception cref="InvalidOperationException">A durable queue of that name is open on the same storage (in any actor system).</exception>
+    /// <exception cref="InvalidOperationException">A durable queue of that name is open on the same storage (in any actor system, or, on a SQLite file, in any process).</exception>
     public static Props RouterProps<T>(ActorSystem system, QueueDurability durability, string name, int capacity, QueueTelemetry telemetry,
-                                       QueueCounters counters, TaskCompletionSource recovered)
+                                       QueueCounters counters, TaskCompletionSource recovered, out Action release)
     {
         var plugins = Prepare(system, durability, name);
         var (storage, described) = StorageOf(system, durability, plugins.Journal);
@@ -47,8 +50,28 @@ internal static class DurableStorage
             throw new InvalidOperationException($"A durable queue named '{name}' is already open on {described}; dispose it first");
         }
 
-        return DurableRouterActor<T>.Props("actorqueue-queue-" + name, capacity, durability, plugins, telemetry, counters, recovered,
-            () => Open.TryRemove((storage, name), out _));
+        QueueFileLock? fileLock;
+        try
+        {
+            // Across processes too, for a file: the guard above sees this process only.
+            fileLock = durability.SqlitePath is { } file ? QueueFileLock.Take(file, name) : null;
+        }
+        catch
+        {
+            Open.TryRemove((storage, name), out _);
+            throw;
+        }
+
+        var released = 0;
+        release = () =>
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                fileLock?.Dispose(); // first: a queue of this name opened next in this process must find the file free
+                Open.TryRemove((storage, name), out _);
+            }
+        };
+        return DurableRouterActor<T>.Props("actorqueue-queue-" + name, capacity, durability, plugins, telemetry, counters, recovered, release);
     }
 
     /// <summary>

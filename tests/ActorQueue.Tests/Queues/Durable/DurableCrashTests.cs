@@ -85,48 +85,9 @@ public sealed class DurableCrashTests(ITestOutputHelper output) : IDisposable
 
     private static int Item(string line) => int.Parse(line.AsSpan(2), CultureInfo.InvariantCulture);
 
-    private static List<string> Lines(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return [];
-        }
+    private static List<string> Lines(string path) => DurableHostProcess.Lines(path);
 
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        // A kill can leave the last line half written; only whole lines count.
-        var text = reader.ReadToEnd();
-        var lines = text.Split('\n').ToList();
-        lines.RemoveAt(lines.Count - 1);
-        return lines;
-    }
-
-    private static Process Start(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(HostDll());
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        return Process.Start(info) ?? throw new InvalidOperationException("could not start the durable host");
-    }
-
-    private static string HostDll()
-    {
-        var testBin = AppContext.BaseDirectory;
-        var configuration = testBin.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-        var dir = new DirectoryInfo(testBin);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ActorQueue.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        var dll = Path.Combine(dir?.FullName ?? throw new InvalidOperationException("ActorQueue.sln not found above " + testBin),
-            "tests", "ActorQueue.DurableHost", "bin", configuration, "net10.0", "ActorQueue.DurableHost.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build tests/ActorQueue.DurableHost first", dll);
-    }
+    private static Process Start(params string[] args) => DurableHostProcess.Start(args);
 
     public void Dispose()
     {
