@@ -27,13 +27,19 @@ internal sealed partial class CommandTemplate
     /// <summary>
     /// The template of <paramref name="command"/> (the words before the first <c>:::</c>, joined by spaces; empty for
     /// none), or the problem to report as a usage error: a <c>{N}</c> whose N no int holds, which could only fail once
-    /// the first job is filled in, after the run began.
+    /// the first job is filled in, after the run began; a <c>{= perl =}</c>, which would reach the shell as written.
     /// </summary>
     public static (CommandTemplate? Template, string? Problem) Parse(string command)
     {
         if (string.IsNullOrWhiteSpace(command))
         {
             return (new CommandTemplate(null, usesSlot: false), null);
+        }
+
+        if (PerlReplacement().Match(command) is { Success: true } perl)
+        {
+            // parallel would run it as perl; passed to the shell as written, the job would run something else.
+            return (null, $"the command's {perl.Value} is GNU parallel's perl replacement string, which actorqueue does not run; use a shell expression on {{}} instead");
         }
 
         foreach (Match match in Replacement().Matches(command))
@@ -160,6 +166,10 @@ internal sealed partial class CommandTemplate
 
     [GeneratedRegex(@"\{(?:#|%|(?<source>[1-9][0-9]*)?(?<transform>\.|//|/\.|/)?)\}", RegexOptions.CultureInvariant)]
     private static partial Regex Replacement();
+
+    /// <summary>GNU parallel's <c>{= perl =}</c> and <c>{=N perl =}</c>.</summary>
+    [GeneratedRegex(@"\{=.*?=\}", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
+    private static partial Regex PerlReplacement();
 
     [GeneratedRegex(@"\.[^/.]*$", RegexOptions.CultureInvariant)]
     private static partial Regex Extension();

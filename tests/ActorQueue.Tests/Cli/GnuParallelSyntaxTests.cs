@@ -30,6 +30,7 @@ public sealed class GnuParallelSyntaxTests : IDisposable
     [InlineData("--results /dev/null/out touch started ::: x", "--results: cannot create '/dev/null/out'")]
     [InlineData("--joblog args.txt touch started :::: args.txt", "--joblog must not be the input file 'args.txt'")]
     [InlineData("-k --frobnicate touch started ::: x", "unknown option '--frobnicate'")]
+    [InlineData("touch started {=uc=} ::: x", "{=uc=} is GNU parallel's perl replacement string")]
     public async Task A_bad_parallel_option_or_source_is_a_one_line_usage_error_before_any_job(string args, string message)
     {
         _scratch.Write("args.txt", "x");

@@ -19,7 +19,7 @@ public sealed class JobAttemptTests : IDisposable
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("actorqueue: job 1 failed: could not start (Argument list too long) after 2 attempts", result.Errors);
-        Assert.Contains("1 succeeded, 1 failed, 1 retries", result.Errors);
+        Assert.Contains("1 succeeded, 1 failed, 1 retry;", result.Errors);
         Assert.Equal("small\n", result.Output);
         var log = _scratch.ReadJobLog().OrderBy(l => l.Seq).ToList();
         Assert.Equal([1L, 2L], log.Select(l => l.Seq));

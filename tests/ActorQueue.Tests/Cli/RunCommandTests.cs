@@ -76,7 +76,7 @@ public sealed class RunCommandTests : IDisposable
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("second-try-ok", result.Output);
-        Assert.Contains("1 retries", result.Errors);
+        Assert.Contains("1 retry;", result.Errors);
         Assert.Equal(0, Assert.Single(ReadJobLog("log.tsv")).Exit);
     }
 
