@@ -152,4 +152,43 @@ public sealed class RetryAfterConsistencyReviewTests : ActorQueueTestKit
         (await Within(plainQueued)).Dispose();
         (await Within(keyedQueued)).Dispose();
     }
+
+    /// <summary>
+    /// Bad permit counts are refused alike by every adapter, before anything else: a negative count by RateLimiting's
+    /// own check (<c>ArgumentOutOfRangeException("permitCount")</c>, before the adapter runs), a count above the limit
+    /// naming the parameter and the value — also once the limiter is disposed, as the plain adapters (and RateLimiting's
+    /// own limiters) check the count first. The partitioned adapter threw ObjectDisposedException for a count above the
+    /// limit of a disposed limiter: it checked the disposal first.
+    /// </summary>
+    [Fact]
+    public async Task Bad_permit_counts_are_refused_alike_by_both_adapters_also_once_the_limiter_is_disposed()
+    {
+        var plain = new ModelApiLimiter(Options(), "retry-after", system: Sys);
+        var partitioned = new PartitionedModelApiLimiter<string>(Options(), TimeSpan.FromMinutes(5), "retry-after", system: Sys);
+        var plainAdapter = plain.AsRateLimiter();
+        var keyedAdapter = partitioned.AsPartitionedRateLimiter<string>(resource => resource);
+
+        string Refusals()
+        {
+            static string Of(Action call) => Record.Exception(call) switch
+            {
+                ArgumentOutOfRangeException error => $"{error.ParamName}={error.ActualValue}",
+                null => "none",
+                var error => error.GetType().Name,
+            };
+
+            return string.Join("; ",
+                $"plain: {Of(() => plainAdapter.AttemptAcquire(-1))}, {Of(() => plainAdapter.AttemptAcquire(1001))}, {Of(() => plainAdapter.AcquireAsync(-1))}, {Of(() => plainAdapter.AcquireAsync(1001))}",
+                $"keyed: {Of(() => keyedAdapter.AttemptAcquire("a", -1))}, {Of(() => keyedAdapter.AttemptAcquire("a", 1001))}, {Of(() => keyedAdapter.AcquireAsync("a", -1))}, {Of(() => keyedAdapter.AcquireAsync("a", 1001))}");
+        }
+
+        const string Expected = "plain: permitCount=, permitCount=1001, permitCount=, permitCount=1001; keyed: permitCount=, permitCount=1001, permitCount=, permitCount=1001";
+        Assert.Equal(Expected, Refusals());
+        plain.Dispose();
+        await partitioned.DisposeAsync();
+        Assert.Equal(Expected, Refusals());
+        Assert.Throws<ObjectDisposedException>(() => keyedAdapter.AttemptAcquire("a", 1));
+        Assert.Throws<ObjectDisposedException>(() => keyedAdapter.AttemptAcquire("a", 0));
+        Assert.Throws<ObjectDisposedException>(() => plainAdapter.AttemptAcquire(0));
+    }
 }
