@@ -16,8 +16,8 @@ public sealed class RetryAfterConsistencyReviewTests : ActorQueueTestKit
 
     private readonly FakeTimeProvider _clock = new();
 
-    private ModelApiLimiterOptions Options(int? maxQueued = null, TimeSpan? waitTimeout = null, FakeTimeProvider? clock = null) =>
-        new(8, 500, 1000, Minute) { TimeProvider = clock ?? _clock, MaxQueued = maxQueued, WaitTimeout = waitTimeout };
+    private ModelApiLimiterOptions Options(int? maxQueued = null, TimeSpan? waitTimeout = null, FakeTimeProvider? clock = null, int? segments = null) =>
+        new(8, 500, 1000, Minute) { TimeProvider = clock ?? _clock, MaxQueued = maxQueued, WaitTimeout = waitTimeout, SlidingWindowSegments = segments };
 
     /// <summary>What a failed lease says, for comparing the adapters.</summary>
     private static string Describe(RateLimitLease lease) =>
@@ -28,12 +28,16 @@ public sealed class RetryAfterConsistencyReviewTests : ActorQueueTestKit
     /// A fresh limiter's gatekeeper lends its full bucket; an AttemptAcquire that spends it and one more right after
     /// (no message to the gatekeeper in between) is refused because the rates are spent, yet its lease said nothing of
     /// when to retry: the next refill the refusal reads was published before the loan took the bucket, when a full
-    /// bucket had no refill to come. Expected: the refill at 1:00, 15 s later, 45 s.
+    /// bucket had no refill to come. Expected: the refill at 1:00, 15 s later, 45 s; the same for sliding windows of six
+    /// 10 s segments (0:00's segment, which granted the minute's tokens, slides out at 1:00; the segment's end at 0:10
+    /// gives nothing back).
     /// </summary>
-    [Fact]
-    public async Task An_attempt_right_after_a_fresh_bucket_was_spent_says_when_the_refill_comes()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(6)]
+    public async Task An_attempt_right_after_a_fresh_bucket_was_spent_says_when_the_refill_comes(int? segments)
     {
-        using var limiter = new ModelApiLimiter(Options(), "retry-after", system: Sys);
+        using var limiter = new ModelApiLimiter(Options(segments: segments), "retry-after", system: Sys);
         var adapter = limiter.AsRateLimiter();
         await Eventually(() => limiter.Loan.Covers(1000), "the gatekeeper lends the fresh minute's tokens");
         using var spent = adapter.AttemptAcquire(1000);

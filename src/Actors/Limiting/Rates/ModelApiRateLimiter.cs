@@ -162,9 +162,11 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     /// </summary>
     private RateLease Refused(long tokens)
     {
+        // Read before the renewal is asked: the gatekeeper shuts the loan as it renews it, and a shut loan says nothing.
+        var retryAfter = _loan.RetryAfter(tokens);
         AskRenewalIfDue();
         Interlocked.Increment(ref _failed);
-        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", _loan.RetryAfter(tokens));
+        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter);
     }
 
     /// <summary>Asks the gatekeeper to lend anew when the loan is out of date (<see cref="RateLoan.ShouldAskRenewal"/>: once per loan).</summary>
