@@ -32,7 +32,8 @@ internal interface IPartitionedLimiter<in TKey>
     /// <summary>
     /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
     /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend),
-    /// with the live partition it found in <paramref name="live"/> for the request that follows.
+    /// with the live partition it found in <paramref name="live"/> for the request that follows. Checks the arguments,
+    /// then that the limiter is not disposed (<see cref="ArgumentOutOfRangeException"/> first, then <see cref="ObjectDisposedException"/>).
     /// </summary>
     RateLimitLease? TryClaim(TKey key, object boxed, int permitCount, out Partition? live);
 }
@@ -81,12 +82,13 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     }
 
     /// <inheritdoc />
+    /// <remarks>A count above the limit is refused before the disposal is checked (<see cref="IPartitionedLimiter{TKey}.TryClaim"/> checks both), as the unpartitioned adapters and RateLimiting's own limiters refuse it.</remarks>
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
     {
-        limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
         if (permitCount == 0)
         {
+            limiter.Partitions.ThrowIfDisposed(limiter);
             // RateLimiter's probe: would a one-permit attempt be granted now? Counted either way, as a failed probe is.
             if (limiter.Partitions.Covers(key, 1, out var covering))
             {
@@ -122,13 +124,14 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     }
 
     /// <inheritdoc />
+    /// <remarks>A count above the limit is refused before the disposal is checked, as in <see cref="AttemptAcquireCore"/>; either throws from this call.</remarks>
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
     {
-        limiter.Partitions.ThrowIfDisposed(limiter);
         var key = KeyOf(resource);
         object boxed = key;
         if (permitCount == 0)
         {
+            limiter.Partitions.ThrowIfDisposed(limiter);
             // RateLimiter's contract: a zero-permit acquire waits until a one-permit call of the key would be granted,
             // and takes nothing: at once when the key's loan covers one, else in the key's line as a probe.
             if (limiter.Partitions.Covers(key, 1, out var covering))

@@ -12,7 +12,9 @@ namespace ActorQueue.Actors;
 /// tokens it could grant now until the rates' current step ends. <see cref="RateLimiter.AttemptAcquire"/> claims a
 /// slot, a request and <c>permitCount</c> tokens from that loan with one compare-and-swap and never blocks; it fails
 /// when the loan does not cover them (someone waits, the rates are spent, or the gatekeeper is inside a message or has
-/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew). A
+/// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew); when the
+/// rates are what the loan is short of, its lease's <see cref="MetadataName.RetryAfter"/> is when they next give
+/// something back, counting what the loan took (<see cref="RateLoan.RetryAfter"/>). A
 /// loan holds up to <see cref="RateLoan.MaxTokens"/> (<see cref="int.MaxValue"/>) tokens, so no permit count is beyond it.</para>
 /// <para><see cref="RateLimiter.AcquireAsync"/> claims from the loan too, and otherwise takes them together in the
 /// gatekeeper's queue; a full queue or a wait timeout gives a failed lease with a reason phrase and, when a rate
@@ -156,13 +158,15 @@ internal sealed class ModelApiRateLimiter : RateLimiter
 
     /// <summary>
     /// A synchronous attempt for <paramref name="tokens"/> the loan did not cover; asks the gatekeeper to renew a loan
-    /// that is out of date, and says when to retry when the rates are spent (the next refill the gatekeeper published).
+    /// that is out of date, and says when to retry when the rates are spent (their next gain with the loan taken, as the gatekeeper lent it).
     /// </summary>
     private RateLease Refused(long tokens)
     {
+        // Read before the renewal is asked: the gatekeeper shuts the loan as it renews it, and a shut loan says nothing.
+        var retryAfter = _loan.RetryAfter(tokens);
         AskRenewalIfDue();
         Interlocked.Increment(ref _failed);
-        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", _loan.RetryAfter(tokens));
+        return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter);
     }
 
     /// <summary>Asks the gatekeeper to lend anew when the loan is out of date (<see cref="RateLoan.ShouldAskRenewal"/>: once per loan).</summary>

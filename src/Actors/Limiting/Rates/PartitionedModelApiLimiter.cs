@@ -144,11 +144,12 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         new RateLease(ModelApiLimiter.LeaseOf(request, slot));
 
     /// <inheritdoc />
-    /// <remarks>A partition with rates lends nothing (yet): every call runs in its partition's turn. The tokens are still checked, as a request's are.</remarks>
+    /// <remarks>A partition with rates lends nothing (yet): every call runs in its partition's turn. The tokens and the disposal are still checked, as a request's are.</remarks>
     RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
     {
         ArgumentNullException.ThrowIfNull(key);
         LimitValidation.EstimatedTokens(permitCount, Options.TokensPerPeriod, Name, nameof(permitCount));
+        _partitions.ThrowIfDisposed(this);
         live = null;
         return null;
     }

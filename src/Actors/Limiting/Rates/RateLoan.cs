@@ -114,7 +114,11 @@ internal sealed class RateLoan
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
 
-    /// <summary>The clock's UTC ticks of the rates' next refill as the gatekeeper last published it; 0 for none.</summary>
+    /// <summary>
+    /// The clock's UTC ticks at which the rates next give something back once the open loan is claimed (what it took from
+    /// them counted as taken); 0 for none. Written by <see cref="Lend"/> before the loan opens, and by
+    /// <see cref="PublishNextRefill"/> only while it is open, so a refusal never reads a refill of the rates without the loan.
+    /// </summary>
     private long _nextRefillUtcTicks;
 
     /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
@@ -162,19 +166,38 @@ internal sealed class RateLoan
         }
     }
 
-    /// <summary>Gatekeeper, after every message: the clock's UTC ticks at which a rate next gives something back; 0 for none.</summary>
-    public void PublishNextRefill(long utcTicks) => Volatile.Write(ref _nextRefillUtcTicks, utcTicks);
+    /// <summary>
+    /// Gatekeeper, after a message: the clock's UTC ticks at which a rate next gives something back; 0 for none. Kept only
+    /// while a loan is open (the rates were then asked with the loan taken, as <see cref="Lend"/> asks them): a refill
+    /// published while the loan is shut, before the gatekeeper lends, leaves out what the next loan takes (a fresh bucket
+    /// has no refill to come until a loan takes it), and <see cref="Lend"/> publishes its own.
+    /// </summary>
+    public void PublishNextRefill(long utcTicks)
+    {
+        if (Volatile.Read(ref _packed) >= 0)
+        {
+            Volatile.Write(ref _nextRefillUtcTicks, utcTicks);
+        }
+    }
 
     /// <summary>
-    /// After a claim of <paramref name="tokens"/> failed: how long until the rates' next refill, when the loan is open
-    /// with a slot but short of a request or the tokens (the rates are spent); <c>null</c> when they did not decide or
-    /// the refill is not in the future.
+    /// After a claim of <paramref name="tokens"/> failed: how long until the rates next give something back (a bucket's
+    /// refill, a window's segment sliding out), counting what the loan took from them, when the loan is open with a slot
+    /// but short of a request or the tokens (the rates are spent); <c>null</c> when they did not decide (the loan is shut:
+    /// someone waits or the gatekeeper is inside a message; a slot is what is short; the field short is one the gatekeeper
+    /// had more of than the loan could hold, so its next loan serves it) or the refill is not in the future.
     /// </summary>
     public TimeSpan? RetryAfter(long tokens)
     {
         var packed = Volatile.Read(ref _packed);
         if (packed < 0 || SlotsOf(packed) < 1 || (((packed >> CallShift) & MaxCalls) >= 1 && (packed & MaxTokens) >= tokens))
         {
+            return null;
+        }
+
+        if ((_capped & (((packed >> CallShift) & MaxCalls) < 1 ? LoanCaps.Calls : LoanCaps.Tokens)) != 0)
+        {
+            // Short of what the gatekeeper had more of than one loan holds: its next loan serves it, not a refill.
             return null;
         }
 
@@ -324,13 +347,16 @@ internal sealed class RateLoan
     /// <param name="capped">The fields of which the pool or a rate had more than the loan holds.</param>
     /// <param name="withinLimit">Whether the pool's slots in use, the lent ones included, are within its limit, so a slot given back may go into the loan.</param>
     /// <param name="tickExpiresAt">The <see cref="CheapTick"/> before which the step has surely not ended (<see cref="CheapTick.DeadlineAfter"/>); by default never trusted.</param>
-    public void Lend(long slots, long calls, long tokens, long expiresAt, LoanCaps capped, bool withinLimit = true, long tickExpiresAt = long.MinValue)
+    /// <param name="nextRefillUtcTicks">The clock's UTC ticks at which the rates, with this loan taken from them, next give something back; 0 for none (<see cref="RetryAfter"/>).</param>
+    public void Lend(long slots, long calls, long tokens, long expiresAt, LoanCaps capped, bool withinLimit = true, long tickExpiresAt = long.MinValue,
+                     long nextRefillUtcTicks = 0)
     {
         Debug.Assert(Volatile.Read(ref _packed) is Shut or Closed, "The gatekeeper lends only a loan it reclaimed.");
         Debug.Assert(slots is >= 0 and <= MaxSlots && calls is >= 0 and <= MaxCalls && tokens is >= 0 and <= MaxTokens, "Each field fits its bits.");
         Volatile.Write(ref _expiresAt, expiresAt);
         Volatile.Write(ref _tickExpiresAt, tickExpiresAt);
         Volatile.Write(ref _lentSlots, slots);
+        Volatile.Write(ref _nextRefillUtcTicks, nextRefillUtcTicks);
         _capped = capped;
         Volatile.Write(ref _renewAsked, 0);
         // Not a plain store: the limiter may close the loan from any thread when it is disposed, and closed is for good.
