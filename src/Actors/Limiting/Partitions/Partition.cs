@@ -125,6 +125,20 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         }
     }
 
+    /// <summary>
+    /// A partition with rates: how long from the actor's time now until a rate gains by itself (a bucket's refill, a
+    /// window's segment sliding out), when <see cref="AvailableTokens"/> may change without a call; <c>null</c> when no
+    /// rate is due to gain. Read after <see cref="AvailableTokens"/>, which brings both up to date.
+    /// </summary>
+    public TimeSpan? TokensGainIn
+    {
+        get
+        {
+            var until = Volatile.Read(ref _freeTokensUntil);
+            return until == long.MaxValue ? null : TimeSpan.FromTicks(Math.Max(0, until - _shared.Now.Ticks));
+        }
+    }
+
     /// <summary>Failed leases given for this key by the limiter's RateLimiting views, since this partition was made (as <see cref="SuccessfulLeases"/>).</summary>
     public long FailedLeases => _leases.Failed;
 

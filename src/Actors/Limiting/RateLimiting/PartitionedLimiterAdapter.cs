@@ -201,11 +201,18 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     private Partition? PartitionOf(PartitionAcquireRequest request) => request.Releaser as Partition ?? limiter.Partitions.PartitionOf(request.Key);
 
     /// <summary>A synchronous attempt the partition's loan did not cover; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
+    /// <remarks>
+    /// With rates, a key whose tokens are spent says when its rates next gain (as the unpartitioned adapter's refusal
+    /// does); a key with tokens left says nothing of a refill: it is refused because a partition with rates lends
+    /// nothing, and AcquireAsync is served at once.
+    /// </remarks>
     private RateLimitLease Refused(TKey key, Partition? live)
     {
-        (live ?? limiter.Partitions.PartitionOf(key))?.CountLease(acquired: false);
+        var partition = live ?? limiter.Partitions.PartitionOf(key);
+        partition?.CountLease(acquired: false);
+        var retryAfter = partition is not null && limiter.Partitions.Settings.Rates is not null && limiter.AvailableIn(partition) == 0 ? partition.TokensGainIn : null;
         return limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is lent for a caller that will not wait "
-                              + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter: null);
+                              + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter);
     }
 
     /// <summary>
