@@ -1,5 +1,9 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Loader;
 using ActorQueue.Hosting;
 using ActorQueue.Runtime;
+using ActorQueue.Telemetry;
 using ActorQueue.Tests.Hosting;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -88,5 +92,70 @@ public class HostingTelemetryRound2ReviewTests
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
+
+/// <summary>The telemetry half of the review: ActorQueue's meter against the application's metrics listeners.</summary>
+public sealed class TelemetryRound2ReviewTests
+{
+    /// <summary>
+    /// FINDING (one bad listener disables the library for the process). ActorQueue's instruments are static, created
+    /// by <c>ActorQueueTelemetry</c>'s (and <c>RateTelemetry</c>'s) type initialiser, and .NET publishes an instrument to
+    /// every started <c>MeterListener</c>'s <c>InstrumentPublished</c> inside <c>Meter.CreateCounter</c>, letting a
+    /// throw out. A listener whose <c>InstrumentPublished</c> throws once for an ActorQueue instrument (a filter with a
+    /// bug, such as reading <c>instrument.Meter.Version!</c>, which ActorQueue's meter leaves null), started before the
+    /// library's first use, made the type initialiser fail: <c>TypeInitializationException</c> on every later limiter,
+    /// queue or span for the life of the process, against README's "A listener that throws costs its measurement, never a
+    /// caller or an item". Reproduced on a fresh load of ActorQueue.Actors (a collectible load context, since this
+    /// process already initialised its own): the listener throws on the first instrument published on this thread.
+    /// Expected: the telemetry types initialise; the instrument whose publication threw records nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_listener_that_throws_when_an_instrument_is_published_does_not_break_the_telemetry_types(bool throwsOnce)
+    {
+        var armed = new ThreadLocal<bool>();
+        var threw = 0;
+        var published = 0;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, _) =>
+            {
+                if (armed.Value && instrument.Meter.Name == ActorQueueTelemetry.Name)
+                {
+                    Interlocked.Increment(ref published);
+                    if (!throwsOnce || Interlocked.Exchange(ref threw, 1) == 0)
+                    {
+                        throw new InvalidOperationException($"listener failed on {instrument.Name}");
+                    }
+                }
+            },
+        };
+        listener.Start();
+        var fresh = new AssemblyLoadContext("review-fresh-telemetry", isCollectible: true);
+        try
+        {
+            var actors = fresh.LoadFromAssemblyPath(typeof(ActorQueueTelemetry).Assembly.Location);
+            armed.Value = true;
+            foreach (var name in new[] { typeof(ActorQueueTelemetry).FullName!, "ActorQueue.Actors.RateTelemetry" })
+            {
+                RuntimeHelpers.RunClassConstructor(actors.GetType(name, throwOnError: true)!.TypeHandle);
+            }
+
+            armed.Value = false;
+            var meter = (Meter)actors.GetType(typeof(ActorQueueTelemetry).FullName!)!.GetProperty(nameof(ActorQueueTelemetry.Meter))!.GetValue(null)!;
+            Assert.Equal(ActorQueueTelemetry.Name, meter.Name);
+
+            // Once: the instrument whose publication threw is published again, and every instrument reaches the listeners.
+            // Always: each is tried twice, then made where no listener hears it (it records nothing).
+            const int Instruments = 16 + 4; // ActorQueueTelemetry's, RateTelemetry's
+            Assert.Equal(throwsOnce ? Instruments + 1 : 2 * Instruments, published);
+        }
+        finally
+        {
+            armed.Value = false;
+            fresh.Unload();
+        }
     }
 }
