@@ -54,7 +54,10 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: callers turned away for any reason, per limiter, tagged with <see cref="RejectionReasonTag"/>.</summary>
     public const string LimiterRejections = "actorqueue.limiter.rejections";
 
-    /// <summary>The tag that says why a caller was turned away: <c>queue_full</c>, <c>evicted</c>, <c>timed_out</c>, <c>would_wait</c>, <c>exceeds_limit</c>, <c>disposed</c>.</summary>
+    /// <summary>
+    /// The tag that says why a caller was turned away: <c>queue_full</c>, <c>evicted</c>, <c>timed_out</c>,
+    /// <c>would_wait</c>, <c>exceeds_limit</c>. Waiters failed by a limiter's disposal are not counted.
+    /// </summary>
     public const string RejectionReasonTag = "actorqueue.rejection.reason";
 
     /// <summary>Instrument: items waiting in the queue now, per queue.</summary>
