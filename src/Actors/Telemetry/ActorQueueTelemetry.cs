@@ -85,7 +85,7 @@ public static class ActorQueueTelemetry
     public const string QueueDuplicates = "actorqueue.queue.duplicates";
 
     /// <summary>The library's activity source, used when a limiter is given no tracer of its own.</summary>
-    public static ActivitySource Source { get; } = new(Name);
+    public static ActivitySource Source { get; } = Twice(() => new ActivitySource(Name));
 
     /// <summary>The library's meter.</summary>
     public static Meter Meter { get; } = new(Name);
@@ -154,18 +154,29 @@ public static class ActorQueueTelemetry
     {
         try
         {
-            return create(Meter);
+            return Twice(() => create(Meter));
         }
         catch (Exception)
         {
-            try
-            {
-                return create(Meter);
-            }
-            catch (Exception)
-            {
-                return create(Unpublished);
-            }
+            return create(Unpublished);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="make"/>, made again if it throws: a source or an instrument tells the application's listeners of
+    /// itself as it is made (<see cref="ActivityListener.ShouldListenTo"/>, <see cref="MeterListener.InstrumentPublished"/>),
+    /// and a listener's throw comes out of the call. A second throw is the caller's (an activity source has no quiet
+    /// stand-in: a listener whose filter always throws on it still fails this type).
+    /// </summary>
+    private static T Twice<T>(Func<T> make)
+    {
+        try
+        {
+            return make();
+        }
+        catch (Exception)
+        {
+            return make();
         }
     }
 

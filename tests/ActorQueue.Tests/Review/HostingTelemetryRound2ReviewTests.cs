@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
@@ -151,6 +152,42 @@ public sealed class TelemetryRound2ReviewTests
             // Always: each is tried twice, then made where no listener hears it (it records nothing).
             const int Instruments = 16 + 4; // ActorQueueTelemetry's, RateTelemetry's
             Assert.Equal(throwsOnce ? Instruments + 1 : 2 * Instruments, published);
+        }
+        finally
+        {
+            armed.Value = false;
+            fresh.Unload();
+        }
+    }
+
+    /// <summary>
+    /// FINDING (as above, for traces). <c>ActorQueueTelemetry.Source</c> is made in the same type initialiser, and .NET asks
+    /// every <c>ActivityListener</c>'s <c>ShouldListenTo</c> inside <c>new ActivitySource(...)</c>, letting a throw out:
+    /// one throw from a listener's filter at the library's first use failed the type initialiser for the life of the
+    /// process (every limiter, queue and span). Expected: the source is made again, and the types initialise.
+    /// </summary>
+    [Fact]
+    public void An_activity_listener_whose_filter_throws_once_does_not_break_the_telemetry_types()
+    {
+        var armed = new ThreadLocal<bool>();
+        var threw = 0;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => armed.Value && source.Name == ActorQueueTelemetry.Name && Interlocked.Exchange(ref threw, 1) == 0
+                ? throw new InvalidOperationException("listener failed")
+                : false,
+        };
+        ActivitySource.AddActivityListener(listener);
+        var fresh = new AssemblyLoadContext("review-fresh-tracing", isCollectible: true);
+        try
+        {
+            var telemetry = fresh.LoadFromAssemblyPath(typeof(ActorQueueTelemetry).Assembly.Location).GetType(typeof(ActorQueueTelemetry).FullName!, throwOnError: true)!;
+            armed.Value = true;
+            RuntimeHelpers.RunClassConstructor(telemetry.TypeHandle);
+            armed.Value = false;
+
+            Assert.Equal(1, threw);
+            Assert.Equal(ActorQueueTelemetry.Name, ((ActivitySource)telemetry.GetProperty(nameof(ActorQueueTelemetry.Source))!.GetValue(null)!).Name);
         }
         finally
         {
