@@ -29,7 +29,7 @@ internal static class ActorQueueConfiguration
             switch (Known(setting, TopKeys, "ActorQueue's settings"))
             {
                 case nameof(ActorQueueOptions.UseAsDefaultSystem):
-                    options.UseAsDefaultSystem = Flag(setting);
+                    options.UseAsDefaultSystem = Flag(setting) ?? options.UseAsDefaultSystem;
                     break;
                 case nameof(ActorQueueOptions.Limiters):
                     foreach (var limiter in Children(setting, $"named limiters ({setting.Path}:NAME:…)"))
@@ -129,8 +129,11 @@ internal static class ActorQueueConfiguration
         return parsed ? value : throw Refused(setting, $"a whole number from {int.MinValue} to {int.MaxValue}");
     }
 
-    private static bool Flag(IConfigurationSection setting) =>
-        bool.TryParse(Value(setting), out var value) ? value : throw Refused(setting, "true or false");
+    /// <summary><c>true</c> or <c>false</c>, whatever the case; <c>null</c> (not set) for an empty value, as every optional setting.</summary>
+    private static bool? Flag(IConfigurationSection setting) =>
+        string.IsNullOrEmpty(Value(setting)) ? null
+        : bool.TryParse(setting.Value, out var value) ? value
+        : throw Refused(setting, "true or false");
 
     /// <summary>
     /// A duration written with hours and minutes at least (<c>hh:mm[:ss[.fff]]</c>, <c>d.hh:mm:ss</c>). A bare number is

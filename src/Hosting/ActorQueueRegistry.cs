@@ -52,16 +52,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         System = system;
         _options = options;
         _loggerFactory = loggerFactory;
-        foreach (var (name, queue) in options.Queues)
-        {
-            Validate(name, queue);
-        }
-
-        foreach (var (name, limiter) in options.Limiters)
-        {
-            AtLeast(limiter.MaxRunning, 1, "Limiters", name, nameof(LimiterOptions.MaxRunning));
-            AtLeast(limiter.MaxQueued, 0, "Limiters", name, nameof(LimiterOptions.MaxQueued));
-        }
+        ActorQueueOptionsValidation.Check(options); // as at the host's start (ValidateOnStart), for a registry made without one
 
         // Every setting is checked before the first limiter exists, so a bad one leaves no actor behind.
         foreach (var (name, limiter) in options.Limiters)
@@ -246,47 +237,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         _loggerFactory.CreateLogger("ActorQueue.Hosting").LogError(error, "ActorQueue's registry failed to stop its queues and limiters");
 
     /// <summary>The configuration path of a section of the options (<c>ActorQueue:Limiters</c>, or the path they were read from).</summary>
-    private string Section(string section) => _options.ConfigurationPath is { Length: > 0 } path ? $"{path}:{section}" : section;
-
-    private string Key(string section, string name, string property) => $"{Section(section)}:{name}:{property}";
-
-    /// <summary>Refuses a set value below <paramref name="minimum"/>, naming its configuration key and the value; <c>null</c> (not set) passes.</summary>
-    private void AtLeast(int? value, int minimum, string section, string name, string property)
-    {
-        if (value < minimum)
-        {
-            var key = Key(section, name, property);
-            throw new ArgumentOutOfRangeException(key, value, $"{key} must be >= {minimum}, got {value}");
-        }
-    }
-
-    private void Validate(string name, QueueOptions queue)
-    {
-        AtLeast(queue.MaxSize, 1, "Queues", name, nameof(QueueOptions.MaxSize));
-        AtLeast(queue.ConcurrencyLimit, 1, "Queues", name, nameof(QueueOptions.ConcurrencyLimit));
-        if (queue.PutTimeout is { } putTimeout && putTimeout != Timeout.InfiniteTimeSpan && (putTimeout < TimeSpan.Zero || putTimeout > Timeouts.LongestFinite))
-        {
-            // Checked here, not first at GetQueue under the queue's parameter name; a value past what timers wait is
-            // refused rather than read as infinite.
-            var key = Key("Queues", name, nameof(QueueOptions.PutTimeout));
-            throw new ArgumentOutOfRangeException(key, putTimeout,
-                $"{key} must be from 0 to {Timeouts.LongestFinite} or infinite ({Timeout.InfiniteTimeSpan}), got {putTimeout}");
-        }
-
-        if (queue.Limiter is { } limiter)
-        {
-            if (queue.ConcurrencyLimit is not null)
-            {
-                throw new InvalidOperationException(
-                    $"{Key("Queues", name, nameof(QueueOptions.Limiter))} ('{limiter}') and {Key("Queues", name, nameof(QueueOptions.ConcurrencyLimit))} ({queue.ConcurrencyLimit}) are both set; set one: a queue either shares a named limiter or has a concurrency limit of its own");
-            }
-
-            if (!_options.Limiters.ContainsKey(limiter))
-            {
-                throw new InvalidOperationException($"{Key("Queues", name, nameof(QueueOptions.Limiter))} names '{limiter}', which is not in {Section("Limiters")}");
-            }
-        }
-    }
+    private string Section(string section) => ActorQueueOptionsValidation.Section(_options, section);
 
     private NamedQueue<T> Create<T>(string name, QueueOptions options)
     {

@@ -22,14 +22,20 @@ public static class ActorQueueServiceCollectionExtensions
     /// host's <c>HostOptions.ShutdownTimeout</c>. When an Akka.Hosting system is already registered
     /// (<c>services.AddAkka(...)</c> called first, with <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>:
     /// without it a warning at the start names what is missing), ActorQueue joins it; otherwise it starts one named
-    /// <see cref="ActorQueueOptions.DefaultSystemName"/>.
+    /// <see cref="ActorQueueOptions.DefaultSystemName"/>. The options are read and checked when the host starts, before
+    /// any hosted service (as <c>ValidateOnStart</c>): a bad setting fails the start with an <see cref="ArgumentException"/>
+    /// or <see cref="InvalidOperationException"/> naming its configuration key, and nothing has started.
     /// </summary>
     /// <param name="services">The host's services.</param>
     /// <returns><paramref name="services"/>.</returns>
     public static IServiceCollection AddActorQueue(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<ActorQueueOptions>();
+
+        // Checked (and read from configuration) before any hosted service starts, the actor system's included: a bad
+        // setting must not start the application's services and then fail.
+        services.AddOptions<ActorQueueOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ActorQueueOptions>, ActorQueueOptionsValidation>());
 
         if (!services.Any(service => service.ServiceType == typeof(ActorSystem)))
         {
@@ -64,8 +70,9 @@ public static class ActorQueueServiceCollectionExtensions
     /// <summary>
     /// Adds ActorQueue (as <see cref="AddActorQueue(IServiceCollection)"/>) with its options read from
     /// <paramref name="configuration"/>. The read is strict: a key ActorQueue does not know, a value that does not parse
-    /// and a value out of range fail the host's start with an <see cref="ArgumentException"/> whose parameter name is the
-    /// key's path (<c>ActorQueue:Limiters:llm:MaxRunning</c>) and whose message gives the value.
+    /// and a value out of range fail the host's start, before any hosted service starts, with an
+    /// <see cref="ArgumentException"/> whose parameter name is the key's path (<c>ActorQueue:Limiters:llm:MaxRunning</c>)
+    /// and whose message gives the value.
     /// </summary>
     /// <param name="services">The host's services.</param>
     /// <param name="configuration">The section to read, usually <c>configuration.GetSection("ActorQueue")</c>.</param>

@@ -54,7 +54,10 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: callers turned away for any reason, per limiter, tagged with <see cref="RejectionReasonTag"/>.</summary>
     public const string LimiterRejections = "actorqueue.limiter.rejections";
 
-    /// <summary>The tag that says why a caller was turned away: <c>queue_full</c>, <c>evicted</c>, <c>timed_out</c>, <c>would_wait</c>, <c>exceeds_limit</c>, <c>disposed</c>.</summary>
+    /// <summary>
+    /// The tag that says why a caller was turned away: <c>queue_full</c>, <c>evicted</c>, <c>timed_out</c>,
+    /// <c>would_wait</c>, <c>exceeds_limit</c>. Waiters failed by a limiter's disposal are not counted.
+    /// </summary>
     public const string RejectionReasonTag = "actorqueue.rejection.reason";
 
     /// <summary>Instrument: items waiting in the queue now, per queue.</summary>
@@ -82,56 +85,104 @@ public static class ActorQueueTelemetry
     public const string QueueDuplicates = "actorqueue.queue.duplicates";
 
     /// <summary>The library's activity source, used when a limiter is given no tracer of its own.</summary>
-    public static ActivitySource Source { get; } = new(Name);
+    public static ActivitySource Source { get; } = Twice(() => new ActivitySource(Name));
 
     /// <summary>The library's meter.</summary>
     public static Meter Meter { get; } = new(Name);
 
+    /// <summary>A meter disposed before any instrument was made on it: .NET publishes none of its instruments, so they record nothing.</summary>
+    private static readonly Meter Unpublished = Disposed(new Meter(Name));
+
     internal static UpDownCounter<int> LimiterRunningCounter { get; } =
-        Meter.CreateUpDownCounter<int>(LimiterRunning, "{slot}", "Slots held now.");
+        Published(meter => meter.CreateUpDownCounter<int>(LimiterRunning, "{slot}", "Slots held now."));
 
     internal static UpDownCounter<int> LimiterWaitingCounter { get; } =
-        Meter.CreateUpDownCounter<int>(LimiterWaiting, "{caller}", "Callers waiting for a slot now.");
+        Published(meter => meter.CreateUpDownCounter<int>(LimiterWaiting, "{caller}", "Callers waiting for a slot now."));
 
     internal static Counter<long> LimiterAcquiredCounter { get; } =
-        Meter.CreateCounter<long>(LimiterAcquired, "{slot}", "Slots granted.");
+        Published(meter => meter.CreateCounter<long>(LimiterAcquired, "{slot}", "Slots granted."));
 
     internal static Counter<long> LimiterRejectedCounter { get; } =
-        Meter.CreateCounter<long>(LimiterRejected, "{caller}", "Callers rejected because max_queued was reached.");
+        Published(meter => meter.CreateCounter<long>(LimiterRejected, "{caller}", "Callers rejected because max_queued was reached."));
 
     internal static Counter<long> LimiterPermitsGrantedCounter { get; } =
-        Meter.CreateCounter<long>(LimiterPermitsGranted, "{permit}", "Permits granted.");
+        Published(meter => meter.CreateCounter<long>(LimiterPermitsGranted, "{permit}", "Permits granted."));
 
     internal static Counter<long> LimiterWaitTimeoutsCounter { get; } =
-        Meter.CreateCounter<long>(LimiterWaitTimeouts, "{caller}", "Callers whose wait timed out.");
+        Published(meter => meter.CreateCounter<long>(LimiterWaitTimeouts, "{caller}", "Callers whose wait timed out."));
 
     internal static Counter<long> LimiterEvictedCounter { get; } =
-        Meter.CreateCounter<long>(LimiterEvicted, "{caller}", "Waiters evicted by a higher-priority newcomer.");
+        Published(meter => meter.CreateCounter<long>(LimiterEvicted, "{caller}", "Waiters evicted by a higher-priority newcomer."));
 
     internal static Histogram<double> LimiterWaitTimeHistogram { get; } =
-        Meter.CreateHistogram<double>(LimiterWaitTime, "ms", "Time from asking for a slot to getting it.");
+        Published(meter => meter.CreateHistogram<double>(LimiterWaitTime, "ms", "Time from asking for a slot to getting it."));
 
     internal static UpDownCounter<int> QueueDepthCounter { get; } =
-        Meter.CreateUpDownCounter<int>(QueueDepth, "{item}", "Items waiting in the queue.");
+        Published(meter => meter.CreateUpDownCounter<int>(QueueDepth, "{item}", "Items waiting in the queue."));
 
     internal static Counter<long> QueueEnqueuedCounter { get; } =
-        Meter.CreateCounter<long>(QueueEnqueued, "{item}", "Items accepted.");
+        Published(meter => meter.CreateCounter<long>(QueueEnqueued, "{item}", "Items accepted."));
 
     internal static Counter<long> QueueProcessedCounter { get; } =
-        Meter.CreateCounter<long>(QueueProcessed, "{item}", "Items finished, successfully or not.");
+        Published(meter => meter.CreateCounter<long>(QueueProcessed, "{item}", "Items finished, successfully or not."));
 
     internal static Counter<long> QueueErrorsCounter { get; } =
-        Meter.CreateCounter<long>(QueueErrors, "{item}", "Items whose worker threw.");
+        Published(meter => meter.CreateCounter<long>(QueueErrors, "{item}", "Items whose worker threw."));
 
     internal static Counter<long> QueueBackpressureCounter { get; } =
-        Meter.CreateCounter<long>(QueueBackpressure, "{put}", "Puts that timed out waiting for space.");
+        Published(meter => meter.CreateCounter<long>(QueueBackpressure, "{put}", "Puts that timed out waiting for space."));
 
     internal static Counter<long> QueueRedeliveredCounter { get; } =
-        Meter.CreateCounter<long>(QueueRedelivered, "{item}", "Items put back because their worker's node was lost.");
+        Published(meter => meter.CreateCounter<long>(QueueRedelivered, "{item}", "Items put back because their worker's node was lost."));
 
     internal static Counter<long> QueueDuplicatesCounter { get; } =
-        Meter.CreateCounter<long>(QueueDuplicates, "{item}", "Second results for an item that already had one.");
+        Published(meter => meter.CreateCounter<long>(QueueDuplicates, "{item}", "Second results for an item that already had one."));
 
     internal static Histogram<double> QueueProcessingTimeHistogram { get; } =
-        Meter.CreateHistogram<double>(QueueProcessingTime, "ms", "Time a worker call took.");
+        Published(meter => meter.CreateHistogram<double>(QueueProcessingTime, "ms", "Time a worker call took."));
+
+    /// <summary>
+    /// Makes one instrument with <paramref name="create"/> on <see cref="Meter"/>. .NET publishes an instrument to every
+    /// started <see cref="MeterListener"/> inside the call that makes it and lets a throw from a listener's
+    /// <see cref="MeterListener.InstrumentPublished"/> out, here out of this type's initialiser, which then failed every
+    /// limiter, queue and span for the life of the process. So a publication that throws is tried once more (the
+    /// listeners before the one that threw then see the instrument twice), and should it throw again the instrument is made
+    /// on a meter nobody hears: it records nothing, and the library works on.
+    /// </summary>
+    internal static T Published<T>(Func<Meter, T> create)
+        where T : Instrument
+    {
+        try
+        {
+            return Twice(() => create(Meter));
+        }
+        catch (Exception)
+        {
+            return create(Unpublished);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="make"/>, made again if it throws: a source or an instrument tells the application's listeners of
+    /// itself as it is made (<see cref="ActivityListener.ShouldListenTo"/>, <see cref="MeterListener.InstrumentPublished"/>),
+    /// and a listener's throw comes out of the call. A second throw is the caller's (an activity source has no quiet
+    /// stand-in: a listener whose filter always throws on it still fails this type).
+    /// </summary>
+    private static T Twice<T>(Func<T> make)
+    {
+        try
+        {
+            return make();
+        }
+        catch (Exception)
+        {
+            return make();
+        }
+    }
+
+    private static Meter Disposed(Meter meter)
+    {
+        meter.Dispose();
+        return meter;
+    }
 }

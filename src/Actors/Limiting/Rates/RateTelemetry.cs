@@ -13,20 +13,20 @@ namespace ActorQueue.Actors;
 internal sealed class RateTelemetry : IDisposable
 {
     private static readonly Counter<long> TokensGranted =
-        ActorQueueTelemetry.Meter.CreateCounter<long>(ActorQueueTelemetry.LimiterTokensGranted, "{token}", "Tokens granted (each call's estimate).");
+        ActorQueueTelemetry.Published(meter => meter.CreateCounter<long>(ActorQueueTelemetry.LimiterTokensGranted, "{token}", "Tokens granted (each call's estimate)."));
 
     private static readonly Counter<long> TokensSettled =
-        ActorQueueTelemetry.Meter.CreateCounter<long>(ActorQueueTelemetry.LimiterTokensSettled, "{token}", "Tokens calls reported as used when they settled.");
+        ActorQueueTelemetry.Published(meter => meter.CreateCounter<long>(ActorQueueTelemetry.LimiterTokensSettled, "{token}", "Tokens calls reported as used when they settled."));
 
     /// <summary>The gatekeepers the next-refill gauge reads; each removes itself when it stops.</summary>
     private static readonly ConcurrentDictionary<RateTelemetry, byte> Gauged = new();
 
     private static readonly ObservableGauge<double> NextRefill =
-        ActorQueueTelemetry.Meter.CreateObservableGauge(ActorQueueTelemetry.LimiterNextRefill, ObserveNextRefill, "s", "Seconds until a rate next gives tokens back.");
+        ActorQueueTelemetry.Published(meter => meter.CreateObservableGauge(ActorQueueTelemetry.LimiterNextRefill, ObserveNextRefill, "s", "Seconds until a rate next gives tokens back."));
 
     /// <summary>Every limiter's rejections, tagged with why.</summary>
     public static readonly Counter<long> Rejections =
-        ActorQueueTelemetry.Meter.CreateCounter<long>(ActorQueueTelemetry.LimiterRejections, "{caller}", "Callers turned away, by reason.");
+        ActorQueueTelemetry.Published(meter => meter.CreateCounter<long>(ActorQueueTelemetry.LimiterRejections, "{caller}", "Callers turned away, by reason."));
 
     private readonly KeyValuePair<string, object?> _tag;
     private readonly IRestingPolicy[] _rates;

@@ -1,0 +1,87 @@
+using ActorQueue.Runtime;
+using Microsoft.Extensions.Options;
+
+namespace ActorQueue.Hosting;
+
+/// <summary>
+/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's values in range, a queue's limiter configured and
+/// not paired with a concurrency limit of its own. <c>AddActorQueue</c> registers it with <c>ValidateOnStart</c>, so a
+/// bad setting fails the host before any hosted service starts (the actor system, the application's services), as
+/// Microsoft.Extensions.Options' validation does; the registry checks again when it is made outside a host.
+/// </summary>
+/// <remarks>
+/// A bad setting is thrown, not returned as a failed <see cref="ValidateOptionsResult"/>: the start fails with the
+/// <see cref="ArgumentOutOfRangeException"/> or <see cref="InvalidOperationException"/> that names the configuration key
+/// and the value, as it did when only the registry checked, rather than an <see cref="OptionsValidationException"/>.
+/// </remarks>
+internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ActorQueueOptions options)
+    {
+        Check(options);
+        return ValidateOptionsResult.Success;
+    }
+
+    /// <summary>Checks every limiter and queue of <paramref name="options"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
+    /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; the message names the configuration keys.</exception>
+    public static void Check(ActorQueueOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        foreach (var (name, queue) in options.Queues)
+        {
+            CheckQueue(options, name, queue);
+        }
+
+        foreach (var (name, limiter) in options.Limiters)
+        {
+            AtLeast(options, limiter.MaxRunning, 1, "Limiters", name, nameof(LimiterOptions.MaxRunning));
+            AtLeast(options, limiter.MaxQueued, 0, "Limiters", name, nameof(LimiterOptions.MaxQueued));
+        }
+    }
+
+    /// <summary>The configuration path of a section of the options (<c>ActorQueue:Limiters</c>, or the path they were read from).</summary>
+    public static string Section(ActorQueueOptions options, string section) =>
+        options.ConfigurationPath is { Length: > 0 } path ? $"{path}:{section}" : section;
+
+    private static string Key(ActorQueueOptions options, string section, string name, string property) => $"{Section(options, section)}:{name}:{property}";
+
+    /// <summary>Refuses a set value below <paramref name="minimum"/>, naming its configuration key and the value; <c>null</c> (not set) passes.</summary>
+    private static void AtLeast(ActorQueueOptions options, int? value, int minimum, string section, string name, string property)
+    {
+        if (value < minimum)
+        {
+            var key = Key(options, section, name, property);
+            throw new ArgumentOutOfRangeException(key, value, $"{key} must be >= {minimum}, got {value}");
+        }
+    }
+
+    private static void CheckQueue(ActorQueueOptions options, string name, QueueOptions queue)
+    {
+        AtLeast(options, queue.MaxSize, 1, "Queues", name, nameof(QueueOptions.MaxSize));
+        AtLeast(options, queue.ConcurrencyLimit, 1, "Queues", name, nameof(QueueOptions.ConcurrencyLimit));
+        if (queue.PutTimeout is { } putTimeout && putTimeout != Timeout.InfiniteTimeSpan && (putTimeout < TimeSpan.Zero || putTimeout > Timeouts.LongestFinite))
+        {
+            // Checked here, not first at GetQueue under the queue's parameter name; a value past what timers wait is
+            // refused rather than read as infinite.
+            var key = Key(options, "Queues", name, nameof(QueueOptions.PutTimeout));
+            throw new ArgumentOutOfRangeException(key, putTimeout,
+                $"{key} must be from 0 to {Timeouts.LongestFinite} or infinite ({Timeout.InfiniteTimeSpan}), got {putTimeout}");
+        }
+
+        if (queue.Limiter is { } limiter)
+        {
+            if (queue.ConcurrencyLimit is not null)
+            {
+                throw new InvalidOperationException(
+                    $"{Key(options, "Queues", name, nameof(QueueOptions.Limiter))} ('{limiter}') and {Key(options, "Queues", name, nameof(QueueOptions.ConcurrencyLimit))} ({queue.ConcurrencyLimit}) are both set; set one: a queue either shares a named limiter or has a concurrency limit of its own");
+            }
+
+            if (!options.Limiters.ContainsKey(limiter))
+            {
+                throw new InvalidOperationException($"{Key(options, "Queues", name, nameof(QueueOptions.Limiter))} names '{limiter}', which is not in {Section(options, "Limiters")}");
+            }
+        }
+    }
+}
