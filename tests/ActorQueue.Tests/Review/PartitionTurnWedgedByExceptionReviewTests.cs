@@ -6,7 +6,7 @@ namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Review of branch partition-turns (TurnInbox): an exception inside a turn. TurnInbox.Submit and GiveBack
-/// run Taken, Run and Resting without a finally, so an op that throws (here a metrics listener of the running count,
+/// run Taken, Run and Resting without a finally, so an op that throws (here a metrics listener of the waiting count,
 /// which .NET calls synchronously on the thread in the turn) leaves the turn taken for ever: every later op of the
 /// partition is pushed and never run, its callers hang, and DisposeAsync never completes (its PartitionClose is pushed
 /// too) — against "every dispose completes promptly whatever state". FAILED on branch partition-turns at 4d5bf49 (the
@@ -30,8 +30,10 @@ public sealed class PartitionTurnWedgedByExceptionReviewTests : ActorQueueTestKi
             await Eventually(() => partition.Loan.Covers(1), "a's partition lends its permit");
             var holder = await limiter.AcquireAsync("a", source: "holder"); // claimed from the loan: no turn, no count moved
 
-            // The next caller takes the turn; its reclaim counts the claimed permit, and the listener throws. The fix
-            // (a394e78): the throw is logged and the turn goes on; the caller queues behind the holder as it should.
+            // The next caller takes the turn and queues behind the holder; the waiting count's listener throws. The fix
+            // (a394e78): the throw is logged and the turn goes on; the caller waits as it should. (This test armed the
+            // running count's listener, for the reclaim's count of the claimed permit, until claims were metered on the
+            // claimer's thread.)
             thrower.Arm();
             var unlucky = limiter.AcquireAsync("a", source: "unlucky").AsTask();
             Assert.True(thrower.Threw, "the listener threw inside the turn");
@@ -49,14 +51,14 @@ public sealed class PartitionTurnWedgedByExceptionReviewTests : ActorQueueTestKi
         }
     }
 
-    /// <summary>Throws once, when armed, from the running count's listener of one limiter.</summary>
+    /// <summary>Throws once, when armed, from the waiting count's listener of one limiter.</summary>
     private sealed class ThrowingListener : IDisposable
     {
         private readonly ArmedMeasurement _hook;
         private int _threw;
 
         public ThrowingListener(string limiterName) =>
-            _hook = new ArmedMeasurement(limiterName, ActorQueueTelemetry.LimiterRunning, () =>
+            _hook = new ArmedMeasurement(limiterName, ActorQueueTelemetry.LimiterWaiting, () =>
             {
                 Volatile.Write(ref _threw, 1);
                 throw new InvalidOperationException("a metrics listener failed");

@@ -95,6 +95,7 @@ internal sealed partial class Partition
     {
         if (Loan.TryReturn(lease.Permits))
         {
+            _shared.Returned(lease.Permits);
             return;
         }
 

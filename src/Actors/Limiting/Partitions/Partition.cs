@@ -163,6 +163,10 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
             return;
         }
 
+        // Claimers and returners metered their own changes on their threads (as the plain limiter's do): what they hold
+        // net is running already, so the publication below meters only what the partition itself changes.
+        _running += (int)(Loan.LentAtReclaim - back);
+
         if (_gate is null)
         {
             _held -= back;

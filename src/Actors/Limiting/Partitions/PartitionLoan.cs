@@ -115,6 +115,9 @@ internal sealed class PartitionLoan
         }
     }
 
+    /// <summary>Actor, right after a <see cref="Reclaim"/> that found a loan open: what that loan put in (so what it put in less what came back is what its claimers hold net).</summary>
+    public long LentAtReclaim => Volatile.Read(ref _lent);
+
     /// <summary>Whether the loan is shut (reclaimed and not lent again), so the actor may lend it.</summary>
     public bool IsShut => Volatile.Read(ref _unclaimed) == Shut;
 

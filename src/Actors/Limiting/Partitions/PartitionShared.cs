@@ -67,6 +67,9 @@ internal sealed class PartitionShared
     /// </remarks>
     public void Meter(int running, int waiting) => _telemetry.MeterChange(running, waiting);
 
+    /// <summary>A lease's permits returned into a partition's loan, on the returner's thread (its claim, or its grant, metered them running).</summary>
+    public void Returned(int permits) => _telemetry.Returned(permits);
+
     /// <summary>A waiter queued: stamp it only when someone records wait times (the clock read is a measurable cost).</summary>
     public void Queued(PermitWaiter waiter) =>
         waiter.ArrivedAt = ActorQueueTelemetry.LimiterWaitTimeHistogram.Enabled ? Stopwatch.GetTimestamp() : 0;

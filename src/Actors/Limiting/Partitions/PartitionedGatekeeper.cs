@@ -88,7 +88,7 @@ internal sealed class PartitionedGatekeeper
         }
 
         live = partition;
-        _claims.ClaimedWithoutWait(permits);
+        _claims.Claimed(permits); // running too, at once: the partition's reclaim counts it as metered
         return new ConcurrencyLease(partition, Interlocked.Decrement(ref _lastClaimedId), source, permits);
     }
 
