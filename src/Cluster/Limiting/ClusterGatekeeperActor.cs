@@ -52,6 +52,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>The cluster-wide permits.</summary>
     private readonly PermitPool _slots;
 
+    /// <summary>The gate's limits (<see cref="_slots"/> and the rates, the same objects), to judge an announced wait before it is requeued.</summary>
+    private readonly PermitPolicies _limits;
+
     /// <summary>The waiters for <see cref="_slots"/>, by priority then arrival; closed while recovering.</summary>
     private readonly PermitGate _gate;
 
@@ -89,6 +92,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
         _listenerFailures = new ListenerFailureLog(_log, name);
         _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _listenerFailures);
+        _limits = new PermitPolicies([_slots, .. _rates]);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _wakeTimer = new WakeTimer(time, Self, () => _gate.Now);

@@ -160,25 +160,34 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
 
     /// <summary>Asks the gatekeeper of <paramref name="key"/>'s partition for its exact cluster-wide counts, with what its rates have left.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The partition's counts; <see cref="ClusterLimiterStatus.RequestsAvailable"/> and <see cref="ClusterLimiterStatus.TokensAvailable"/> are set.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
-    public Task<ClusterLimiterStatus> GetStatusAsync(TKey key, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(FormatKey(key)), timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed on this node.</exception>
+    public Task<ClusterLimiterStatus> GetStatusAsync(TKey key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var partition = FormatKey(key);
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(partition), wait, cancellationToken);
+    }
 
     /// <summary>
     /// The counts of every partition live on this node, in one call, by the key's string (<see cref="FormatKey"/>): the
     /// cluster-wide counts as of each partition's last reply from its gatekeeper, and this node's exact ones.
     /// </summary>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The statistics by partition.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     public async Task<IReadOnlyDictionary<string, ClusterPartitionStatistics>> GetStatisticsAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken)
+        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
                             .ConfigureAwait(false);
     }
 

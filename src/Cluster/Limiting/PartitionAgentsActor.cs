@@ -119,7 +119,11 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         return statistics;
     }
 
-    /// <summary>A local actor's (or a facade lease's) message for one partition; a malformed one is dropped rather than crash every partition.</summary>
+    /// <summary>
+    /// A local actor's (or a facade lease's) message for one partition. A malformed one is not routed (it would crash
+    /// every partition): one without a key is answered, as a facade refuses a null key — an acquire is rejected as an
+    /// invalid request, anything else fails — so its sender does not wait for ever; one without a message is dropped.
+    /// </summary>
     private void HandlePartitionMessage(ClusterPartitionMessage message)
     {
         if (message is { Key: { } key, Message: { } inner })
@@ -129,6 +133,15 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         }
 
         Context.GetLogger().Warning("Partitioned limiter {0}: a ClusterPartitionMessage from {1} without a key or a message ignored", _template.Name, Sender);
+        if (message.Key is not null || message.Message is null || Sender.IsNobody())
+        {
+            return;
+        }
+
+        var reason = $"{nameof(ClusterPartitionMessage.Key)} must not be null, got null: a {message.Message.GetType().Name} for partitioned limiter {_template.Name} names no partition";
+        Sender.Tell(message.Message is GatekeeperProtocol.Acquire acquire
+            ? new GatekeeperProtocol.Rejected(acquire.RequestId, reason) { Kind = RejectionReason.InvalidRequest }
+            : new Status.Failure(new ArgumentNullException(nameof(ClusterPartitionMessage.Key), reason)));
     }
 
     /// <summary>A caller cancelled: its partition's agent drops the request (an agent that stopped had no waiter left).</summary>

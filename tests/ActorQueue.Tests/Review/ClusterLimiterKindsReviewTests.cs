@@ -1,0 +1,136 @@
+using ActorQueue.Actors;
+using ActorQueue.Cluster;
+using ActorQueue.Coordination;
+using ActorQueue.Tests.Cluster;
+using Akka.Actor;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// The cluster limiter's kinds (weights, priorities, timeouts, resizes, partitions, the RateLimiting views) against the
+/// issue's promises: the hand-over guarantees of the plain limit, and bad input refused by name and value. One node; a
+/// gatekeeper's agents are probes where the test must decide what they announce.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
+{
+    private static readonly Address OtherNode = new("akka.tcp", "actorqueue", "10.0.0.9", 4053);
+
+    private static readonly Address ThirdNode = new("akka.tcp", "actorqueue", "10.0.0.10", 4053);
+
+    /// <summary>
+    /// A new incarnation learns a resize to 2 from one agent's announcement; another agent then announces a wait of 3
+    /// permits, accepted by the predecessor under the old limit of 4 (nodes may also create a limiter with other bounds:
+    /// the gatekeeper takes the first envelope's). Failed before: the wait was requeued unchecked and, as the head of
+    /// its priority, could never fit: nobody behind it was ever granted again and its caller waited for ever (in Debug
+    /// the gate's invariant threw). Now it is refused as an acquire too large is (<see cref="PermitRejectionKind.ExceedsLimit"/>)
+    /// and the limit goes on serving; a wait that only a newer, larger limit of the same announcement fits is still taken.
+    /// </summary>
+    [Fact]
+    public async Task An_announced_wait_larger_than_the_limit_is_refused_not_queued_at_the_head_for_ever()
+    {
+        const string name = "announced-too-large";
+        var nodeAgent = Kit.CreateTestProbe();
+        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
+        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, 4, null, QueueFullMode.RejectNewcomer, TimeSpan.Zero, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
+        var epoch = (await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout)).Epoch;
+
+        var other = await HelloAsync(gatekeeper, epoch);
+        gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, [], [], []) { Limit = new LimitChanged(1, 2, null) }, other);
+        Assert.Equal(new LimitChanged(1, 2, null), await other.ExpectMsgAsync<LimitChanged>());
+
+        // The only member answers last: its wait of 3 can never fit 2 permits.
+        gatekeeper.Tell(new LimiterAnnounce(epoch, ActorQueueCluster.Get(Node).Cluster.SelfAddress, [], [8], ["too-large"])
+        {
+            PendingPermits = [3], Limit = new LimitChanged(1, 2, null),
+        }, nodeAgent);
+        var rejected = await nodeAgent.ExpectMsgAsync<RemoteRejected>();
+        Assert.Equal((epoch, 8L, PermitRejectionKind.ExceedsLimit, 3L, 2L), (rejected.Epoch, rejected.RequestId, rejected.Kind, rejected.Requested, rejected.Limit));
+        gatekeeper.Tell(new RemoteAcquire(epoch, 1, "behind"), other);
+        Assert.Equal(new RemoteGranted(epoch, 1, 1, 0), await other.ExpectMsgAsync<RemoteGranted>());
+        gatekeeper.Tell(new RemoteRelease(epoch, 1), other);
+
+        // A late agent knows of a newer resize to 5 and waits for 5: the limit it brings makes the wait fit.
+        var late = await HelloAsync(gatekeeper, epoch);
+        gatekeeper.Tell(new LimiterAnnounce(epoch, ThirdNode, [], [9], ["fits-the-newer-limit"])
+        {
+            PendingPermits = [5], Limit = new LimitChanged(2, 5, null),
+        }, late);
+        Assert.Equal(new LimitChanged(2, 5, null), await late.ExpectMsgAsync<LimitChanged>()); // told to every agent
+        Assert.Equal(new RemoteGranted(epoch, 9, 5, 0), await late.ExpectMsgAsync<RemoteGranted>());
+        var status = await gatekeeper.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, ClusterNodes.StepTimeout);
+        Assert.Equal((5, 0, 5), (status.Running, status.Waiting, status.MaxRunning));
+    }
+
+    /// <summary>
+    /// The status and statistics asks take a timeout for the answer. Failed before: zero or a negative value was taken,
+    /// and Akka's Ask reads either as no timeout, so an ask whose answer never comes (the limiter disposed, the
+    /// singleton gone) waited for ever; and an ask on a disposed limiter waited out its timeout for an
+    /// <c>AskTimeoutException</c>. Now both are refused at once, by name and value, as every other bad argument.
+    /// </summary>
+    [Fact]
+    public async Task Status_asks_refuse_a_zero_or_negative_timeout_by_name_and_value_and_a_disposed_limiter_at_once()
+    {
+        var node = ActorQueueCluster.Get(Node);
+        var limiter = node.Limiter("status-timeouts", maxRunning: 2);
+        var modelApi = node.ModelApiLimiter("status-timeouts-model", new ModelApiLimiterOptions(2, 10, 1_000, TimeSpan.FromHours(1)));
+        var partitioned = node.PartitionedLimiter("status-timeouts-partitioned", 2, null, TimeSpan.FromMinutes(5));
+        var partitionedModelApi = node.PartitionedModelApiLimiter<string>("status-timeouts-partitioned-model",
+            new ModelApiLimiterOptions(2, 10, 1_000, TimeSpan.FromHours(1)), TimeSpan.FromMinutes(5));
+
+        foreach (var bad in new[] { TimeSpan.Zero, TimeSpan.FromSeconds(-1), Timeout.InfiniteTimeSpan })
+        {
+            var asks = new (string What, Func<Task> Ask)[]
+            {
+                ("limiter", () => limiter.GetStatusAsync(bad)),
+                ("model-API limiter", () => modelApi.GetStatusAsync(bad)),
+                ("partition", () => partitioned.GetStatusAsync("k", bad)),
+                ("partitions", () => partitioned.GetStatisticsAsync(bad)),
+                ("model-API partition", () => partitionedModelApi.GetStatusAsync("k", bad)),
+                ("model-API partitions", () => partitionedModelApi.GetStatisticsAsync(bad)),
+            };
+            foreach (var (what, ask) in asks)
+            {
+                var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(ask);
+                Assert.True(error.ParamName == "timeout" && error.Message.Contains($"got {bad}", StringComparison.Ordinal), $"{what}, {bad}: {error.Message}");
+            }
+        }
+
+        Assert.Equal(2, (await limiter.GetStatusAsync(TimeSpan.FromSeconds(10))).MaxRunning); // a positive timeout is taken
+        await limiter.DisposeAsync();
+        await modelApi.DisposeAsync();
+        await partitioned.DisposeAsync();
+        await partitionedModelApi.DisposeAsync();
+        Assert.Throws<ObjectDisposedException>(() => { _ = limiter.GetStatusAsync(); });
+        Assert.Throws<ObjectDisposedException>(() => { _ = modelApi.GetStatusAsync(); });
+        Assert.Throws<ObjectDisposedException>(() => { _ = partitioned.GetStatusAsync("k"); });
+        Assert.Throws<ObjectDisposedException>(() => { _ = partitionedModelApi.GetStatusAsync("k"); });
+    }
+
+    /// <summary>
+    /// A local actor's acquire for a partition must name its key. Failed before: a <see cref="ClusterPartitionMessage"/>
+    /// without one was dropped with a warning, so the actor waited for an answer that never came. Now it is turned
+    /// away as an invalid request naming the key, as the facade refuses a null key.
+    /// </summary>
+    [Fact]
+    public async Task A_partition_message_without_a_key_is_answered_not_dropped()
+    {
+        var limiter = ActorQueueCluster.Get(Node).PartitionedModelApiLimiter<string>("keyless",
+            new ModelApiLimiterOptions(2, 10, 1_000, TimeSpan.FromHours(1)), TimeSpan.FromMinutes(5));
+        var caller = Kit.CreateTestProbe();
+        limiter.Agent.Tell(new ClusterPartitionMessage(null!, new GatekeeperProtocol.Acquire("keyless-caller", 7) { Tokens = 10 }), caller);
+        var rejected = await caller.ExpectMsgAsync<GatekeeperProtocol.Rejected>(ClusterNodes.StepTimeout);
+        Assert.Equal((7L, RejectionReason.InvalidRequest), (rejected.RequestId, rejected.Kind));
+        Assert.Contains("Key must not be null", rejected.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, limiter.PartitionCount);
+    }
+
+    /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
+    private async Task<Akka.TestKit.TestProbe> HelloAsync(IActorRef gatekeeper, long epoch)
+    {
+        var agent = Kit.CreateTestProbe();
+        gatekeeper.Tell(new AgentHello(0), agent);
+        Assert.Equal(epoch, (await agent.ExpectMsgAsync<RecoverLimiter>()).Epoch);
+        return agent;
+    }
+}
