@@ -87,7 +87,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
 
     /// <summary>Wraps <paramref name="message"/> for the agent of <paramref name="key"/>'s partition; send the result to <see cref="Agent"/>.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
-    /// <param name="message">A <see cref="GatekeeperProtocol"/> message: <c>Acquire</c> (with <c>Tokens</c>), <c>CancelAcquire</c>, <c>Settle</c>, <c>Release</c> or <c>GetStatus</c>.</param>
+    /// <param name="message">A <see cref="GatekeeperProtocol"/> message: <c>Acquire</c> (with <c>Tokens</c>), <c>CancelAcquire</c>, <c>Settle</c>, <c>Release</c>, <c>ReleaseAndAcquire</c>, <c>Resize</c> or <c>GetStatus</c>.</param>
     /// <returns>The message for <see cref="Agent"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="message"/> is <c>null</c>.</exception>
     public ClusterPartitionMessage Message(TKey key, object message)

@@ -32,7 +32,7 @@ internal partial class LimiterAgentActor
                 _name, message.GetType().Name, _pending.Count, _held.Count);
             var failure = new InvalidOperationException(
                 $"The node agent of cluster limiter '{_name}' failed handling this request: {error.GetType().Name}: {error.Message}", error);
-            if (message is GatekeeperProtocol.Acquire acquire)
+            if ((message as GatekeeperProtocol.Acquire ?? (message as GatekeeperProtocol.ReleaseAndAcquire)?.Next) is { } acquire)
             {
                 AnswerFailedActor(acquire, failure);
             }

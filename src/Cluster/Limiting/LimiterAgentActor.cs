@@ -115,6 +115,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
         Receive<GatekeeperProtocol.Release>(HandleActorRelease);
+        Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleActorReleaseAndAcquire);
+        Receive<GatekeeperProtocol.Resize>(HandleActorResize);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
         Receive<GatekeeperProtocol.Settle>(HandleActorSettle);
         Receive<SettleTokens>(HandleFacadeSettle);

@@ -213,7 +213,8 @@ internal sealed record PartitionIdle(string Key, long Routed);
 /// </summary>
 /// <param name="Key">The partition's key, as the limiter formats it (<c>FormatKey</c>).</param>
 /// <param name="Message">An <see cref="GatekeeperProtocol.Acquire"/>, <see cref="GatekeeperProtocol.CancelAcquire"/>,
-/// <see cref="GatekeeperProtocol.Settle"/>, <see cref="GatekeeperProtocol.Release"/> or <see cref="GatekeeperProtocol.GetStatus"/>.</param>
+/// <see cref="GatekeeperProtocol.Settle"/>, <see cref="GatekeeperProtocol.Release"/>, <see cref="GatekeeperProtocol.ReleaseAndAcquire"/>,
+/// <see cref="GatekeeperProtocol.Resize"/> (of this partition) or <see cref="GatekeeperProtocol.GetStatus"/>.</param>
 public sealed record ClusterPartitionMessage(string Key, object Message);
 
 /// <summary>The facade → the parent: the exact counts of the partition <see cref="Key"/>.</summary>

@@ -125,6 +125,72 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
         Assert.Equal(0, limiter.PartitionCount);
     }
 
+    /// <summary>
+    /// <c>ReleaseAndAcquire</c> at a cluster limiter's agent, which takes <see cref="GatekeeperProtocol"/> "exactly as a
+    /// local gatekeeper". Failed before: the agent had no handler for it, so the release was lost (the permit stayed
+    /// held cluster-wide: a facade caller waited for ever) and the next acquire was never answered. Now the lease goes
+    /// back first and the acquire (reusing its request id) is answered as one sent on its own.
+    /// </summary>
+    [Fact]
+    public async Task An_actors_ReleaseAndAcquire_gives_the_lease_back_and_asks_again()
+    {
+        var limiter = ActorQueueCluster.Get(Node).Limiter("release-and-acquire", maxRunning: 1);
+        var actor = Kit.CreateTestProbe();
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("actor", 1), actor);
+        var first = await actor.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout);
+
+        limiter.Agent.Tell(new GatekeeperProtocol.ReleaseAndAcquire(first.LeaseId, new GatekeeperProtocol.Acquire("actor", 1)), actor);
+        var second = await actor.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout);
+        Assert.Equal(1, second.RequestId);
+        Assert.NotEqual(first.LeaseId, second.LeaseId);
+
+        // The first permit came back: once the second goes too, a facade caller gets the only one.
+        var facade = limiter.AcquireAsync("facade").AsTask();
+        limiter.Agent.Tell(new GatekeeperProtocol.Release(second.LeaseId), actor);
+        (await facade.WaitAsync(ClusterNodes.StepTimeout)).Dispose();
+    }
+
+    /// <summary>
+    /// <c>Resize</c> from an actor at a cluster limiter's agent (and a partition's, through <see cref="ClusterPartitionMessage"/>).
+    /// Failed before: unhandled, so an actor could not resize a cluster limit at all. Now it goes to the gatekeeper as
+    /// the facade's <c>Resize</c> does, and reaches every node; invalid bounds are logged and ignored, as at a local gatekeeper.
+    /// </summary>
+    [Fact]
+    public async Task An_actors_Resize_reaches_the_gatekeeper_and_invalid_bounds_are_ignored()
+    {
+        var node = ActorQueueCluster.Get(Node);
+        var limiter = node.Limiter("actor-resize", maxRunning: 2);
+        var actor = Kit.CreateTestProbe();
+        limiter.Agent.Tell(new GatekeeperProtocol.Resize(0, -1), actor); // ignored
+        limiter.Agent.Tell(new GatekeeperProtocol.Resize(3, 4), actor);
+        await Poll.ValueAsync(() => limiter.GetStatusAsync(), status => (status.MaxRunning, status.MaxQueued) == (3, 4), ClusterNodes.StepTimeout);
+        await Poll.UntilAsync(() => limiter.MaxRunning == 3 && limiter.MaxQueued == 4, ClusterNodes.StepTimeout, "the node heard of the resize");
+
+        var partitioned = node.PartitionedModelApiLimiter<string>("actor-resize-partitioned",
+            new ModelApiLimiterOptions(2, 10, 1_000, TimeSpan.FromHours(1)), TimeSpan.FromMinutes(5));
+        partitioned.Agent.Tell(partitioned.Message("k", new GatekeeperProtocol.Resize(5, null)), actor);
+        await Poll.ValueAsync(() => partitioned.GetStatusAsync("k"), status => status.MaxRunning == 5, ClusterNodes.StepTimeout);
+    }
+
+    /// <summary>
+    /// An actor that asks with <c>ReplyQueued = false</c> hears only <c>Granted</c> or <c>Rejected</c>, as at a local
+    /// gatekeeper. Failed before: the cluster agent told it <c>Queued</c> all the same.
+    /// </summary>
+    [Fact]
+    public async Task An_actor_that_asks_not_to_hear_queued_is_not_told_it()
+    {
+        var limiter = ActorQueueCluster.Get(Node).Limiter("reply-queued", maxRunning: 1);
+        var holder = Kit.CreateTestProbe();
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("holder", 1), holder);
+        var held = await holder.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout);
+        var waiter = Kit.CreateTestProbe();
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("waiter", 1) { ReplyQueued = false }, waiter);
+        await Poll.UntilAsync(() => limiter.WaitingCount == 1, ClusterNodes.StepTimeout, "the waiter is queued at the gatekeeper");
+
+        limiter.Agent.Tell(new GatekeeperProtocol.Release(held.LeaseId), holder);
+        Assert.Equal(1, (await waiter.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).RequestId); // the first and only reply
+    }
+
     /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
     private async Task<Akka.TestKit.TestProbe> HelloAsync(IActorRef gatekeeper, long epoch)
     {
