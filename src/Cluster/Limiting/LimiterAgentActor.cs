@@ -289,8 +289,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         PermitRejectionKind.ExceedsLimit => ExceedsLimit(message, request),
         PermitRejectionKind.WouldWait => new ConcurrencyWaitTimeoutException(_name, TimeSpan.Zero, request.Demand.Permits, request.Source),
-        PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(
-            $"Evicted from the full wait queue (max_queued {message.MaxQueued}) of cluster limiter {_name} by a request of higher priority"),
+        PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(message.MaxQueued, $"cluster limiter {_name}", request.Priority), // an actor hears Evicted
         _ => new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name),
     };
 

@@ -191,6 +191,32 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
         Assert.Equal(1, (await waiter.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).RequestId); // the first and only reply
     }
 
+    /// <summary>
+    /// A waiter evicted from a cluster limiter's full queue by one of higher priority hears it as at a local gatekeeper:
+    /// an actor <c>Rejected</c> of kind <see cref="RejectionReason.Evicted"/>, a facade caller the eviction's
+    /// <see cref="ConcurrencyLimitExceededException"/> with the queue's bound. Failed before: the agent made a plain
+    /// exception from a message, so the actor was told <see cref="RejectionReason.QueueFull"/> and the facade caller's
+    /// exception said <c>MaxQueued</c> 0.
+    /// </summary>
+    [Fact]
+    public async Task An_evicted_waiter_hears_it_was_evicted_as_at_a_local_gatekeeper()
+    {
+        var limiter = ActorQueueCluster.Get(Node).Limiter("evicted", maxRunning: 1, maxQueued: 1, whenFull: QueueFullMode.EvictLowestPriorityNewest);
+        using var held = await limiter.AcquireAsync("holder").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+
+        var actor = Kit.CreateTestProbe();
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("actor", 1), actor);
+        await actor.ExpectMsgAsync<GatekeeperProtocol.Queued>(ClusterNodes.StepTimeout);
+        var facade = limiter.AcquireAsync(1, priority: 1, source: "facade").AsTask();
+        var evicted = await actor.ExpectMsgAsync<GatekeeperProtocol.Rejected>(ClusterNodes.StepTimeout);
+        Assert.Equal(RejectionReason.Evicted, evicted.Kind);
+
+        limiter.Agent.Tell(new GatekeeperProtocol.Acquire("urgent", 2) { Priority = 2 }, actor);
+        var error = await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => facade.WaitAsync(ClusterNodes.StepTimeout));
+        Assert.Equal(1, error.MaxQueued);
+        Assert.Contains("Evicted", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
     private async Task<Akka.TestKit.TestProbe> HelloAsync(IActorRef gatekeeper, long epoch)
     {
