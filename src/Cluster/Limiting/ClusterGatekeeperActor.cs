@@ -91,14 +91,15 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _slots = new PermitPool(maxRunning);
         _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
         _listenerFailures = new ListenerFailureLog(_log, name);
-        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _listenerFailures);
+        var metricName = PartitionAgentsActor.MetricName(name); // a partition's measurements are its limiter's: no key in a tag
+        _rateTelemetry = rates is null ? null : new RateTelemetry(metricName, _rates, time, gauged: metricName == name, _listenerFailures);
         _limits = new PermitPolicies([_slots, .. _rates]);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _wakeTimer = new WakeTimer(time, Self, () => _gate.Now);
         _gate.Close();
-        _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
-        _telemetry = new GatekeeperTelemetry(name, _listenerFailures);
+        _metricTag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
+        _telemetry = new GatekeeperTelemetry(metricName, _listenerFailures);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag, _listenerFailures);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag, _listenerFailures);
         Become(Recovering);

@@ -14,7 +14,7 @@ namespace ActorQueue.Cluster;
 /// </summary>
 /// <typeparam name="TKey">
 /// The key; a partition is named by the key's string (<see cref="FormatKey"/>), so keys with the same string share one.
-/// That string is not secret (it travels in cluster messages and shows in logs, actor paths and metric tags): per API
+/// That string is not secret (it travels in cluster messages and shows in logs and actor paths; metric tags carry the limiter's name only): per API
 /// key, format the key to an identifier of it, such as a hash.
 /// </typeparam>
 /// <remarks>

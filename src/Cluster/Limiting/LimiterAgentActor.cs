@@ -319,7 +319,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
         request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
         // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
-        _listenerFailures.Add(ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1, new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, _name));
+        _listenerFailures.Add(ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1,
+            new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name))); // a partition's: its limiter's name, no key
     }
 
     /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>

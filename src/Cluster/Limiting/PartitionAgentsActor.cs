@@ -74,6 +74,12 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// <summary>The cluster-wide name of the limiter of one partition (a separator no limiter name should contain).</summary>
     public static string PartitionName(string name, string key) => $"{name}\u001f{key}";
 
+    /// <summary>
+    /// The name a cluster limiter's measurements are tagged with: a partition's is its limiter's, never its key (keys are
+    /// unbounded, and each tag value would be a time series kept for ever); any other limiter's is its own.
+    /// </summary>
+    public static string MetricName(string name) => name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? name[..separator] : name;
+
     /// <inheritdoc />
     protected override void PostStop()
     {

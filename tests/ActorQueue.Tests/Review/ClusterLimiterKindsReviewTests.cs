@@ -217,6 +217,49 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
         Assert.Contains("Evicted", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A cluster partition's measurements carry its limiter's name, never its key (README, Metrics: "never a partition
+    /// key: keys are unbounded, and each tag value would be a time series kept for ever"). Failed before: a partition's
+    /// gatekeeper and agent tagged them with the partition's cluster-wide name, the limiter's name and the key.
+    /// </summary>
+    [Fact]
+    public async Task A_partitions_measurements_are_tagged_with_its_limiters_name_not_its_key()
+    {
+        var name = $"tagged-{Guid.NewGuid():N}";
+        var tags = new System.Collections.Concurrent.ConcurrentDictionary<(string Instrument, string Tag), long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, meters) =>
+        {
+            if (instrument.Meter.Name == ActorQueue.Telemetry.ActorQueueTelemetry.Name)
+            {
+                meters.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, measured, _) =>
+        {
+            foreach (var tag in measured)
+            {
+                if (tag is { Key: ActorQueue.Telemetry.ActorQueueTelemetry.LimiterNameTag, Value: string limiter } && limiter.StartsWith(name, StringComparison.Ordinal))
+                {
+                    tags.AddOrUpdate((instrument.Name, limiter), value, (_, sum) => sum + value);
+                }
+            }
+        });
+        listener.Start();
+
+        var limiter = ActorQueueCluster.Get(Node).PartitionedLimiter(name, maxRunning: 1, maxQueued: null, TimeSpan.FromMinutes(5));
+        using (await limiter.AcquireAsync("tenant-1").AsTask().WaitAsync(ClusterNodes.StepTimeout))
+        {
+            await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => limiter.AcquireAsync("tenant-1", waitTimeout: TimeSpan.FromMilliseconds(10)).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+            (await limiter.AcquireAsync("tenant-2").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose();
+        }
+
+        await Poll.UntilAsync(() => tags.Keys.Count(key => key.Instrument == ActorQueue.Telemetry.ActorQueueTelemetry.LimiterWaitTimeouts) == 1
+                                    && tags.Where(key => key.Key.Instrument == ActorQueue.Telemetry.ActorQueueTelemetry.LimiterAcquired).Sum(key => key.Value) >= 2,
+            ClusterNodes.StepTimeout, () => $"the grants and the wait timeout are measured: {string.Join(", ", tags)}");
+        Assert.All(tags.Keys, key => Assert.Equal(name, key.Tag));
+    }
+
     /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
     private async Task<Akka.TestKit.TestProbe> HelloAsync(IActorRef gatekeeper, long epoch)
     {
