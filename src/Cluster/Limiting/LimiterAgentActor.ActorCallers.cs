@@ -52,7 +52,7 @@ internal partial class LimiterAgentActor
         if (message.MaxRunning is < 1 || message.MaxQueued is < 0)
         {
             _log.Warning("Cluster limiter {0}: resize to max_running {1}, max_queued {2} from {3} ignored: max_running must be >= 1 and max_queued >= 0",
-                _name, message.MaxRunning, message.MaxQueued, Sender);
+                _displayName, message.MaxRunning, message.MaxQueued, Sender);
             return;
         }
 

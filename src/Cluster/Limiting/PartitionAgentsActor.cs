@@ -80,6 +80,10 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// </summary>
     public static string MetricName(string name) => name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? name[..separator] : name;
 
+    /// <summary>A cluster limiter's name in words, for error messages: a partition's is its limiter's name and its key, without the separator.</summary>
+    public static string DisplayName(string name) =>
+        name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? $"{name[..separator]} (partition {name[(separator + 1)..]})" : name;
+
     /// <inheritdoc />
     protected override void PostStop()
     {

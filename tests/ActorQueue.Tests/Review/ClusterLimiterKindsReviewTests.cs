@@ -260,6 +260,31 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
         Assert.All(tags.Keys, key => Assert.Equal(name, key.Tag));
     }
 
+    /// <summary>
+    /// A partition resized below a request's weight refuses it at once by name and value (it passed the node's check
+    /// against the configured limit), and a partition's refusals name the limiter and the key in words. Failed before:
+    /// the messages named the partition's cluster-wide name, the limiter's name and the key joined by a U+001F control
+    /// character (into an HTTP reason phrase, a log line).
+    /// </summary>
+    [Fact]
+    public async Task A_partitions_refusals_name_the_limiter_and_the_key_in_words()
+    {
+        var limiter = ActorQueueCluster.Get(Node).PartitionedLimiter("worded", maxRunning: 2, maxQueued: null, TimeSpan.FromMinutes(5));
+        limiter.Resize("tenant", maxRunning: 1);
+        await Poll.ValueAsync(() => limiter.GetStatusAsync("tenant"), status => status.MaxRunning == 1, ClusterNodes.StepTimeout);
+
+        var tooLarge = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => limiter.AcquireAsync("tenant", permits: 2).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        Assert.Equal(("permits", (object?)2L), (tooLarge.ParamName, tooLarge.ActualValue));
+        using var held = await limiter.AcquireAsync("tenant").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        var timedOut = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => limiter.AcquireAsync("tenant", waitTimeout: TimeSpan.FromMilliseconds(10)).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        var wouldWait = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => limiter.AcquireAsync("tenant", waitTimeout: TimeSpan.Zero).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        foreach (var error in new Exception[] { tooLarge, timedOut, wouldWait })
+        {
+            Assert.DoesNotContain('\u001f', error.Message);
+            Assert.Contains("worded (partition tenant)", error.Message, StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
     private async Task<Akka.TestKit.TestProbe> HelloAsync(IActorRef gatekeeper, long epoch)
     {
