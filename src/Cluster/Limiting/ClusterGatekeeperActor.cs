@@ -108,6 +108,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>The requests waiting: in the gate, and those a recovering incarnation keeps aside for its gate's opening (<see cref="_newcomers"/>).</summary>
+    private int Waiting => _gate.Waiting + _newcomers.Count;
+
     /// <inheritdoc />
     public IStash Stash { get; set; } = null!;
 
@@ -142,7 +145,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
 
         _runningCounter.Publish((int)_slots.InUse);
-        _waitingCounter.Publish(_gate.Waiting);
+        _waitingCounter.Publish(Waiting);
         AfterRates();
         return handled;
     }
@@ -207,7 +210,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         });
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(
-            _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)
+            _name, (int)_slots.InUse, Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)
         {
             RequestsAvailable = Available(PermitMeasure.Calls), TokensAvailable = Available(PermitMeasure.Tokens),
         }));

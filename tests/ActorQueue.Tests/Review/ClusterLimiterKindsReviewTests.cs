@@ -285,6 +285,30 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
         }
     }
 
+    /// <summary>
+    /// A recovering gatekeeper counts the waits it keeps aside for its gate's opening (a new limiter's or key's first
+    /// requests, announced as sent while the agent followed no incarnation) as waiting. Failed before: its status (and
+    /// the waiting gauge) said nobody waited until the roll call ended.
+    /// </summary>
+    [Fact]
+    public async Task A_recovering_gatekeeper_counts_the_waits_it_keeps_for_its_gates_opening()
+    {
+        const string name = "kept-aside";
+        var nodeAgent = Kit.CreateTestProbe();
+        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
+        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, 1, null, QueueFullMode.RejectNewcomer, TimeSpan.Zero, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
+        var epoch = (await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout)).Epoch;
+        var other = await HelloAsync(gatekeeper, epoch);
+        gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, [], [3], ["first"]) { PendingUnsent = [true] }, other);
+
+        var recovering = await gatekeeper.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, ClusterNodes.StepTimeout);
+        Assert.Equal((0, 1, true), (recovering.Running, recovering.Waiting, recovering.Recovering));
+        gatekeeper.Tell(new LimiterAnnounce(epoch, ActorQueueCluster.Get(Node).Cluster.SelfAddress, [], [], []), nodeAgent);
+        Assert.Equal(new RemoteGranted(epoch, 3, 1, 0), await other.ExpectMsgAsync<RemoteGranted>());
+        var serving = await gatekeeper.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, ClusterNodes.StepTimeout);
+        Assert.Equal((1, 0, false), (serving.Running, serving.Waiting, serving.Recovering));
+    }
+
     /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
     private async Task<Akka.TestKit.TestProbe> HelloAsync(IActorRef gatekeeper, long epoch)
     {
