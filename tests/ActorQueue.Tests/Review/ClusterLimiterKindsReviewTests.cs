@@ -29,11 +29,7 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
     [Fact]
     public async Task An_announced_wait_larger_than_the_limit_is_refused_not_queued_at_the_head_for_ever()
     {
-        const string name = "announced-too-large";
-        var nodeAgent = Kit.CreateTestProbe();
-        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
-        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, 4, null, QueueFullMode.RejectNewcomer, TimeSpan.Zero, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
-        var epoch = (await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout)).Epoch;
+        var (gatekeeper, epoch, nodeAgent) = await StartGatekeeperAsync("announced-too-large", maxRunning: 4);
 
         var other = await HelloAsync(gatekeeper, epoch);
         gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, [], [], []) { Limit = new LimitChanged(1, 2, null) }, other);
@@ -293,11 +289,7 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
     [Fact]
     public async Task A_recovering_gatekeeper_counts_the_waits_it_keeps_for_its_gates_opening()
     {
-        const string name = "kept-aside";
-        var nodeAgent = Kit.CreateTestProbe();
-        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
-        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, 1, null, QueueFullMode.RejectNewcomer, TimeSpan.Zero, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
-        var epoch = (await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout)).Epoch;
+        var (gatekeeper, epoch, nodeAgent) = await StartGatekeeperAsync("kept-aside", maxRunning: 1);
         var other = await HelloAsync(gatekeeper, epoch);
         gatekeeper.Tell(new LimiterAnnounce(epoch, OtherNode, [], [3], ["first"]) { PendingUnsent = [true] }, other);
 
@@ -307,6 +299,15 @@ public sealed class ClusterLimiterKindsReviewTests : OneNodeClusterTest
         Assert.Equal(new RemoteGranted(epoch, 3, 1, 0), await other.ExpectMsgAsync<RemoteGranted>());
         var serving = await gatekeeper.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, ClusterNodes.StepTimeout);
         Assert.Equal((1, 0, false), (serving.Running, serving.Waiting, serving.Recovering));
+    }
+
+    /// <summary>A gatekeeper whose roll call reaches a probe as the only member's agent (the test decides when it answers), with its epoch.</summary>
+    private async Task<(IActorRef Gatekeeper, long Epoch, Akka.TestKit.TestProbe NodeAgent)> StartGatekeeperAsync(string name, int maxRunning)
+    {
+        var nodeAgent = Kit.CreateTestProbe();
+        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
+        var gatekeeper = Node.ActorOf(ClusterGatekeeperActor.Props(name, maxRunning, null, QueueFullMode.RejectNewcomer, TimeSpan.Zero, TimeSpan.FromSeconds(30)), $"gatekeeper-{name}");
+        return (gatekeeper, (await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout)).Epoch, nodeAgent);
     }
 
     /// <summary>A probe for an agent of a node that is not a member: it says hello and is asked to announce itself.</summary>
