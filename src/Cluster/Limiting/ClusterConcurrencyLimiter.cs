@@ -172,11 +172,17 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     }
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The gatekeeper's counts and whether it is still recovering after a hand-over.</returns>
-    public Task<ClusterLimiterStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public Task<ClusterLimiterStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
+        ThrowIfDisposed();
+        return Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, wait, cancellationToken);
+    }
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.RateLimiter"/> for ASP.NET Core's rate-limiting

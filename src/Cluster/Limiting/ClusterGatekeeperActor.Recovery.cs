@@ -126,6 +126,16 @@ internal sealed partial class ClusterGatekeeperActor
             _log.Error("Cluster gatekeeper {0}: the members announced {1} permits held for a limit of {2}", _name, _slots.InUse, _slots.Limit);
         }
 
+        // The newest limit first: the waits below are judged against it.
+        if (message.Limit.Version > _limit.Version)
+        {
+            ApplyLimit(message.Limit);
+        }
+        else if (message.Limit.Version < _limit.Version)
+        {
+            Sender.Tell(_limit);
+        }
+
         List<RemoteWaiter>? offered = null;
         for (var i = 0; i < message.PendingIds.Length; i++)
         {
@@ -137,7 +147,12 @@ internal sealed partial class ClusterGatekeeperActor
                 var waiter = new RemoteWaiter(agent, requestId, message.PendingSources[i], new PermitDemand(PermitsAt(message.PendingPermits, i), TokensAt(message.PendingTokens, i)), priority, mayWait, _replies);
                 agent.Pending.Add(requestId, waiter);
                 var unsent = i < message.PendingUnsent.Length && message.PendingUnsent[i];
-                if (mayWait && !unsent)
+                if (_limits.Exceeded(waiter.Demand) >= 0)
+                {
+                    // Accepted under a larger limit (or a node's other bounds): requeued, it would block its priority for ever.
+                    (offered ??= []).Add(waiter); // refused as too large once the announcement is in
+                }
+                else if (mayWait && !unsent)
                 {
                     _gate.Requeue(waiter);
                 }
@@ -152,22 +167,13 @@ internal sealed partial class ClusterGatekeeperActor
             }
         }
 
-        if (message.Limit.Version > _limit.Version)
-        {
-            ApplyLimit(message.Limit);
-        }
-        else if (message.Limit.Version < _limit.Version)
-        {
-            Sender.Tell(_limit);
-        }
-
         if (open)
         {
             _gate.Open();
         }
 
-        // Granted now if it fits and nobody ranks before it, else queued if it may wait and the bound allows, else
-        // rejected; while recovering (only waiters that may not wait are offered then), always rejected.
+        // Refused if it exceeds a limit; else granted now if it fits and nobody ranks before it, else queued if it may wait
+        // and the bound allows, else rejected; while recovering (only waiters that may not wait are offered then), always rejected.
         foreach (var waiter in offered ?? [])
         {
             _gate.Offer(waiter);

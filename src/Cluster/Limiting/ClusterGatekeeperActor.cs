@@ -52,6 +52,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>The cluster-wide permits.</summary>
     private readonly PermitPool _slots;
 
+    /// <summary>The gate's limits (<see cref="_slots"/> and the rates, the same objects), to judge an announced wait before it is requeued.</summary>
+    private readonly PermitPolicies _limits;
+
     /// <summary>The waiters for <see cref="_slots"/>, by priority then arrival; closed while recovering.</summary>
     private readonly PermitGate _gate;
 
@@ -88,13 +91,15 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         _slots = new PermitPool(maxRunning);
         _rates = rates is null ? [] : RateGatekeeper.Policies(rates);
         _listenerFailures = new ListenerFailureLog(_log, name);
-        _rateTelemetry = rates is null ? null : new RateTelemetry(name, _rates, time, gauged: true, _listenerFailures);
+        var metricName = PartitionAgentsActor.MetricName(name); // a partition's measurements are its limiter's: no key in a tag
+        _rateTelemetry = rates is null ? null : new RateTelemetry(metricName, _rates, time, gauged: metricName == name, _listenerFailures);
+        _limits = new PermitPolicies([_slots, .. _rates]);
         _gate = new PermitGate(this, [_slots, .. _rates], maxQueued,
             whenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer, time);
         _wakeTimer = new WakeTimer(time, Self, () => _gate.Now);
         _gate.Close();
-        _metricTag = new(ActorQueueTelemetry.LimiterNameTag, name);
-        _telemetry = new GatekeeperTelemetry(name, _listenerFailures);
+        _metricTag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
+        _telemetry = new GatekeeperTelemetry(metricName, _listenerFailures);
         _runningCounter = new(ActorQueueTelemetry.LimiterRunningCounter, _metricTag, _listenerFailures);
         _waitingCounter = new(ActorQueueTelemetry.LimiterWaitingCounter, _metricTag, _listenerFailures);
         Become(Recovering);
@@ -102,6 +107,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>The requests waiting: in the gate, and those a recovering incarnation keeps aside for its gate's opening (<see cref="_newcomers"/>).</summary>
+    private int Waiting => _gate.Waiting + _newcomers.Count;
 
     /// <inheritdoc />
     public IStash Stash { get; set; } = null!;
@@ -137,7 +145,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
 
         _runningCounter.Publish((int)_slots.InUse);
-        _waitingCounter.Publish(_gate.Waiting);
+        _waitingCounter.Publish(Waiting);
         AfterRates();
         return handled;
     }
@@ -202,7 +210,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         });
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<GetLimiterStatus>(_ => Sender.Tell(new ClusterLimiterStatus(
-            _name, (int)_slots.InUse, _gate.Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)
+            _name, (int)_slots.InUse, Waiting, (int)_slots.Limit, _gate.MaxQueued, recovering, _agents.Count)
         {
             RequestsAvailable = Available(PermitMeasure.Calls), TokensAvailable = Available(PermitMeasure.Tokens),
         }));

@@ -43,6 +43,18 @@ internal static class ClusterArguments
         _ => permits,
     };
 
+    /// <summary>How long a status or statistics ask waits for its answer when the caller gives no timeout.</summary>
+    public static readonly TimeSpan DefaultAskTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// A status or statistics ask's timeout: more than zero and finite, or <see cref="DefaultAskTimeout"/> for <c>null</c>.
+    /// Akka's <c>Ask</c> takes zero or a negative value for no timeout at all, so an answer that never comes (the
+    /// limiter disposed, the singleton gone) would be awaited for ever.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">It is zero, negative or infinite; names <paramref name="parameterName"/> and the value.</exception>
+    public static TimeSpan AskTimeout(TimeSpan? value, string parameterName) =>
+        value is { } given ? ActorQueue.Runtime.Timeouts.Period(given, parameterName) : DefaultAskTimeout;
+
     /// <summary>A wait timeout: zero or more, or infinite (over-long means infinite).</summary>
     /// <exception cref="ArgumentOutOfRangeException">It is negative and not infinite.</exception>
     public static TimeSpan WaitTimeout(TimeSpan value, string parameterName) => ActorQueue.Runtime.Timeouts.Normalize(value, parameterName);

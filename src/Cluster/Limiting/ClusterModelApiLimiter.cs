@@ -83,9 +83,11 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts, with what its rates have left.</summary>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The gatekeeper's counts; <see cref="ClusterLimiterStatus.RequestsAvailable"/> and <see cref="ClusterLimiterStatus.TokensAvailable"/> are set.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed on this node.</exception>
     public Task<ClusterLimiterStatus> GetStatusAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         _slots.GetStatusAsync(timeout, cancellationToken);
 

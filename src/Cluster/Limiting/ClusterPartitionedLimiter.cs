@@ -119,27 +119,34 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
 
     /// <summary>Asks the gatekeeper of the partition <paramref name="key"/> for its exact cluster-wide counts.</summary>
     /// <param name="key">The partition; not <c>null</c>.</param>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The partition's counts.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     public Task<ClusterLimiterStatus> GetStatusAsync(string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);
-        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(key), timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(key), wait, cancellationToken);
     }
 
     /// <summary>
     /// The counts of every partition live on this node, in one call: the cluster-wide counts as of each partition's
     /// last reply from its gatekeeper, and this node's exact ones. Asks this node only, never the singleton.
     /// </summary>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The statistics by partition key.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     public async Task<IReadOnlyDictionary<string, ClusterPartitionStatistics>> GetStatisticsAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken)
+        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
                             .ConfigureAwait(false);
     }
 

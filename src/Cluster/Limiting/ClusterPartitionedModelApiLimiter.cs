@@ -14,7 +14,7 @@ namespace ActorQueue.Cluster;
 /// </summary>
 /// <typeparam name="TKey">
 /// The key; a partition is named by the key's string (<see cref="FormatKey"/>), so keys with the same string share one.
-/// That string is not secret (it travels in cluster messages and shows in logs, actor paths and metric tags): per API
+/// That string is not secret (it travels in cluster messages and shows in logs and actor paths; metric tags carry the limiter's name only): per API
 /// key, format the key to an identifier of it, such as a hash.
 /// </typeparam>
 /// <remarks>
@@ -87,7 +87,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
 
     /// <summary>Wraps <paramref name="message"/> for the agent of <paramref name="key"/>'s partition; send the result to <see cref="Agent"/>.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
-    /// <param name="message">A <see cref="GatekeeperProtocol"/> message: <c>Acquire</c> (with <c>Tokens</c>), <c>CancelAcquire</c>, <c>Settle</c>, <c>Release</c> or <c>GetStatus</c>.</param>
+    /// <param name="message">A <see cref="GatekeeperProtocol"/> message: <c>Acquire</c> (with <c>Tokens</c>), <c>CancelAcquire</c>, <c>Settle</c>, <c>Release</c>, <c>ReleaseAndAcquire</c>, <c>Resize</c> or <c>GetStatus</c>.</param>
     /// <returns>The message for <see cref="Agent"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="message"/> is <c>null</c>.</exception>
     public ClusterPartitionMessage Message(TKey key, object message)
@@ -160,25 +160,34 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
 
     /// <summary>Asks the gatekeeper of <paramref name="key"/>'s partition for its exact cluster-wide counts, with what its rates have left.</summary>
     /// <param name="key">The partition's key; not <c>null</c>.</param>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The partition's counts; <see cref="ClusterLimiterStatus.RequestsAvailable"/> and <see cref="ClusterLimiterStatus.TokensAvailable"/> are set.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
-    public Task<ClusterLimiterStatus> GetStatusAsync(TKey key, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(FormatKey(key)), timeout ?? TimeSpan.FromSeconds(10), cancellationToken);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed on this node.</exception>
+    public Task<ClusterLimiterStatus> GetStatusAsync(TKey key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var partition = FormatKey(key);
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(partition), wait, cancellationToken);
+    }
 
     /// <summary>
     /// The counts of every partition live on this node, in one call, by the key's string (<see cref="FormatKey"/>): the
     /// cluster-wide counts as of each partition's last reply from its gatekeeper, and this node's exact ones.
     /// </summary>
-    /// <param name="timeout">How long to wait for the answer; 10 seconds when <c>null</c>.</param>
+    /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The statistics by partition.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero, negative or infinite.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     public async Task<IReadOnlyDictionary<string, ClusterPartitionStatistics>> GetStatisticsAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, timeout ?? TimeSpan.FromSeconds(10), cancellationToken)
+        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
                             .ConfigureAwait(false);
     }
 

@@ -5,7 +5,7 @@ using Akka.Event;
 
 namespace ActorQueue.Cluster;
 
-// A cluster limiter's agent: its local actor callers (acquire, release, cancel through GatekeeperProtocol), each forwarded to the gatekeeper under the agent's own request id.
+// A cluster limiter's agent: its local actor callers (acquire, release, release-and-acquire, cancel, resize through GatekeeperProtocol), each request forwarded to the gatekeeper under the agent's own request id.
 internal partial class LimiterAgentActor
 {
     private void HandleActorAcquire(GatekeeperProtocol.Acquire message)
@@ -36,7 +36,27 @@ internal partial class LimiterAgentActor
         // default timeout when the request has none).
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _defaultWaitTimeout;
         var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
-        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout));
+        AddPending(id, new AgentActorWaiter(actor, message.RequestId, message.Source, demand, message.Priority, timeout, message.ReplyQueued));
+    }
+
+    /// <summary>A release and the actor's next acquire in one message, as at a local gatekeeper: the release first, so the permits go to whoever waits.</summary>
+    private void HandleActorReleaseAndAcquire(GatekeeperProtocol.ReleaseAndAcquire message)
+    {
+        HandleActorRelease(new GatekeeperProtocol.Release(message.LeaseId));
+        HandleActorAcquire(message.Next);
+    }
+
+    /// <summary>An actor's resize goes to the gatekeeper as the facade's does; invalid bounds are logged and ignored, as at a local gatekeeper.</summary>
+    private void HandleActorResize(GatekeeperProtocol.Resize message)
+    {
+        if (message.MaxRunning is < 1 || message.MaxQueued is < 0)
+        {
+            _log.Warning("Cluster limiter {0}: resize to max_running {1}, max_queued {2} from {3} ignored: max_running must be >= 1 and max_queued >= 0",
+                _displayName, message.MaxRunning, message.MaxQueued, Sender);
+            return;
+        }
+
+        Send(new ResizeLimiter(message.MaxRunning, message.MaxQueued));
     }
 
     private void HandleActorRelease(GatekeeperProtocol.Release message)
@@ -68,6 +88,20 @@ internal partial class LimiterAgentActor
         else
         {
             ReleaseHeld(id);
+        }
+    }
+}
+
+/// <summary>An actor's request at a cluster limiter's agent: told <see cref="GatekeeperProtocol.Queued"/> only if it asked to be (<see cref="GatekeeperProtocol.Acquire.ReplyQueued"/>), as at a local gatekeeper.</summary>
+internal sealed class AgentActorWaiter(IActorRef actor, long requestId, string source, PermitDemand demand, int priority, TimeSpan? timeout, bool replyQueued)
+    : ActorWaiter(actor, requestId, source, GatekeeperReplies.Instance, demand, priority, timeout)
+{
+    /// <inheritdoc />
+    public override void OnQueued(in PermitSnapshot now)
+    {
+        if (replyQueued)
+        {
+            base.OnQueued(now);
         }
     }
 }

@@ -33,7 +33,7 @@ internal partial class LimiterAgentActor
     private void HandleActorSettle(GatekeeperProtocol.Settle message)
     {
         var held = _held.TryGetValue(message.LeaseId, out var lease) && lease is ActorWaiter actor && actor.ReplyTo.Equals(Sender);
-        if (SettleChecks.Refusal(message, held, held && _settled.Contains(message.LeaseId), _name) is { } refusal)
+        if (SettleChecks.Refusal(message, held, held && _settled.Contains(message.LeaseId), _displayName) is { } refusal)
         {
             Sender.Tell(new Status.Failure(refusal));
             return;

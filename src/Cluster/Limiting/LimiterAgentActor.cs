@@ -18,6 +18,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The limiter's cluster-wide name.</summary>
     private readonly string _name;
 
+    /// <summary>The limiter's name in error messages: a partition's names its limiter and its key in words.</summary>
+    private readonly string _displayName;
+
     /// <summary>What a full queue does with a newcomer, for a gatekeeper this agent's envelope creates.</summary>
     private readonly QueueFullMode _whenFull;
     private readonly Akka.Actor.Address _selfAddress;
@@ -91,6 +94,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     {
         _helloInterval = setup.HelloInterval;
         _name = setup.Name;
+        _displayName = PartitionAgentsActor.DisplayName(setup.Name);
         _listenerFailures = new ListenerFailureLog(_log, _name);
         _whenFull = setup.Limit.WhenFull;
         _defaultWaitTimeout = setup.Limit.WaitTimeout;
@@ -115,6 +119,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
         Receive<GatekeeperProtocol.Release>(HandleActorRelease);
+        Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleActorReleaseAndAcquire);
+        Receive<GatekeeperProtocol.Resize>(HandleActorResize);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
         Receive<GatekeeperProtocol.Settle>(HandleActorSettle);
         Receive<SettleTokens>(HandleFacadeSettle);
@@ -286,10 +292,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     private Exception RejectionError(RemoteRejected message, PermitWaiter request) => message.Kind switch
     {
         PermitRejectionKind.ExceedsLimit => ExceedsLimit(message, request),
-        PermitRejectionKind.WouldWait => new ConcurrencyWaitTimeoutException(_name, TimeSpan.Zero, request.Demand.Permits, request.Source),
-        PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(
-            $"Evicted from the full wait queue (max_queued {message.MaxQueued}) of cluster limiter {_name} by a request of higher priority"),
-        _ => new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _name),
+        PermitRejectionKind.WouldWait => new ConcurrencyWaitTimeoutException(_displayName, TimeSpan.Zero, request.Demand.Permits, request.Source),
+        PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(message.MaxQueued, $"cluster limiter {_displayName}", request.Priority), // an actor hears Evicted
+        _ => new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _displayName),
     };
 
     /// <summary>
@@ -302,8 +307,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         var tokens = request.Demand.Tokens > 0;
         var name = (request as ClusterAcquireRequest)?.ArgumentName ?? (tokens ? "estimatedTokens" : "permits");
         return new ArgumentOutOfRangeException(name, message.Requested, tokens
-            ? $"{name} ({message.Requested}) exceeds tokens per period ({message.Limit}) of cluster limiter {_name}: the call could never be granted"
-            : $"{name} must be <= max_running ({message.Limit}) of cluster limiter {_name}, got {message.Requested}");
+            ? $"{name} ({message.Requested}) exceeds tokens per period ({message.Limit}) of cluster limiter {_displayName}: the call could never be granted"
+            : $"{name} must be <= max_running ({message.Limit}) of cluster limiter {_displayName}, got {message.Requested}");
     }
 
     /// <summary>A waiting request's wait timeout passed on this node: it is withdrawn here and at the gatekeeper, and fails.</summary>
@@ -316,9 +321,10 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
         Forget(message.RequestId, request);
         Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
-        request.Fail(new ConcurrencyWaitTimeoutException(_name, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
+        request.Fail(new ConcurrencyWaitTimeoutException(_displayName, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
         // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
-        _listenerFailures.Add(ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1, new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, _name));
+        _listenerFailures.Add(ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1,
+            new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name))); // a partition's: its limiter's name, no key
     }
 
     /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>

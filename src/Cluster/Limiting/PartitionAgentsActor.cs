@@ -74,6 +74,16 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// <summary>The cluster-wide name of the limiter of one partition (a separator no limiter name should contain).</summary>
     public static string PartitionName(string name, string key) => $"{name}\u001f{key}";
 
+    /// <summary>
+    /// The name a cluster limiter's measurements are tagged with: a partition's is its limiter's, never its key (keys are
+    /// unbounded, and each tag value would be a time series kept for ever); any other limiter's is its own.
+    /// </summary>
+    public static string MetricName(string name) => name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? name[..separator] : name;
+
+    /// <summary>A cluster limiter's name in words, for error messages: a partition's is its limiter's name and its key, without the separator.</summary>
+    public static string DisplayName(string name) =>
+        name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? $"{name[..separator]} (partition {name[(separator + 1)..]})" : name;
+
     /// <inheritdoc />
     protected override void PostStop()
     {
@@ -119,7 +129,11 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         return statistics;
     }
 
-    /// <summary>A local actor's (or a facade lease's) message for one partition; a malformed one is dropped rather than crash every partition.</summary>
+    /// <summary>
+    /// A local actor's (or a facade lease's) message for one partition. A malformed one is not routed (it would crash
+    /// every partition): one without a key is answered, as a facade refuses a null key — an acquire is rejected as an
+    /// invalid request, anything else fails — so its sender does not wait for ever; one without a message is dropped.
+    /// </summary>
     private void HandlePartitionMessage(ClusterPartitionMessage message)
     {
         if (message is { Key: { } key, Message: { } inner })
@@ -129,6 +143,15 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         }
 
         Context.GetLogger().Warning("Partitioned limiter {0}: a ClusterPartitionMessage from {1} without a key or a message ignored", _template.Name, Sender);
+        if (message.Key is not null || message.Message is null || Sender.IsNobody())
+        {
+            return;
+        }
+
+        var reason = $"{nameof(ClusterPartitionMessage.Key)} must not be null, got null: a {message.Message.GetType().Name} for partitioned limiter {_template.Name} names no partition";
+        Sender.Tell(message.Message is GatekeeperProtocol.Acquire acquire
+            ? new GatekeeperProtocol.Rejected(acquire.RequestId, reason) { Kind = RejectionReason.InvalidRequest }
+            : new Status.Failure(new ArgumentNullException(nameof(ClusterPartitionMessage.Key), reason)));
     }
 
     /// <summary>A caller cancelled: its partition's agent drops the request (an agent that stopped had no waiter left).</summary>
@@ -200,7 +223,8 @@ internal sealed record PartitionIdle(string Key, long Routed);
 /// </summary>
 /// <param name="Key">The partition's key, as the limiter formats it (<c>FormatKey</c>).</param>
 /// <param name="Message">An <see cref="GatekeeperProtocol.Acquire"/>, <see cref="GatekeeperProtocol.CancelAcquire"/>,
-/// <see cref="GatekeeperProtocol.Settle"/>, <see cref="GatekeeperProtocol.Release"/> or <see cref="GatekeeperProtocol.GetStatus"/>.</param>
+/// <see cref="GatekeeperProtocol.Settle"/>, <see cref="GatekeeperProtocol.Release"/>, <see cref="GatekeeperProtocol.ReleaseAndAcquire"/>,
+/// <see cref="GatekeeperProtocol.Resize"/> (of this partition) or <see cref="GatekeeperProtocol.GetStatus"/>.</param>
 public sealed record ClusterPartitionMessage(string Key, object Message);
 
 /// <summary>The facade → the parent: the exact counts of the partition <see cref="Key"/>.</summary>
