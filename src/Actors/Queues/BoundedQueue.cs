@@ -122,7 +122,8 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Capacity = maxSize;
         var actorName = _runtime.UniqueActorName("queue", name);
         Name = name ?? actorName;
-        var telemetry = Telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name));
+        var telemetry = Telemetry = new QueueTelemetry(Name, log?.Invoke(Name) ?? LogSink.SystemDefault(_runtime, QueueLogs.Category, "Queue", Name),
+            name ?? QueueTelemetry.Unnamed);
         _inbox = new PutInbox<T>(telemetry, _counters);
         Props props;
         Action? releaseName = null;
@@ -304,7 +305,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         Interlocked.Increment(ref _outstandingGets);
         if (get.ItemTrace != default)
         {
-            ItemTraces.Received(Name, get.ItemTrace);
+            ItemTraces.Received(Telemetry.MetricName, get.ItemTrace);
         }
 
         return item;

@@ -5,14 +5,26 @@ using Microsoft.Extensions.Logging;
 namespace ActorQueue.Actors;
 
 /// <summary>One queue's logger, log events and metric tag, shared by its router and workers (thread-safe).</summary>
-internal sealed class QueueTelemetry(string queueName, LogSink log)
+/// <param name="queueName">The queue's name in logs (an unnamed queue's generated actor name).</param>
+/// <param name="log">Where it logs.</param>
+/// <param name="metricName">
+/// Its name on metrics and spans: the name it was given, else one name all unnamed queues share — a generated name per
+/// queue would be a time series per queue ever made, kept for ever by an exporter.
+/// </param>
+internal sealed class QueueTelemetry(string queueName, LogSink log, string? metricName = null)
 {
+    /// <summary>The metric and span name every unnamed queue shares.</summary>
+    public const string Unnamed = "unnamed";
+
     public string QueueName { get; } = queueName;
 
-    public KeyValuePair<string, object?> Tag { get; } = new(ActorQueueTelemetry.QueueNameTag, queueName);
+    /// <summary>Its name on metrics and spans.</summary>
+    public string MetricName { get; } = metricName ?? queueName;
+
+    public KeyValuePair<string, object?> Tag { get; } = new(ActorQueueTelemetry.QueueNameTag, metricName ?? queueName);
 
     /// <summary>The name of the span a worker runs a traced item under.</summary>
-    public string ProcessSpanName { get; } = $"process {queueName}";
+    public string ProcessSpanName { get; } = $"process {metricName ?? queueName}";
 
     /// <summary>The caller's logger (Serilog or Microsoft.Extensions.Logging), else the actor system's default as configured at the time of the event.</summary>
     public LogSink Log { get; } = log;

@@ -65,7 +65,8 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
         ConcurrencyLimit = concurrencyLimit;
         if (concurrencyLimit is { } limit)
         {
-            _ownLimiter = new ConcurrencyLimiter(limit, name: Queue.Name, system: system);
+            // Named as the queue is on metrics: an unnamed queue's own limiter is an unnamed limiter (one tag for all).
+            _ownLimiter = new ConcurrencyLimiter(limit, name: name, system: system);
             _ownSlots = new QueueSlots(_ownLimiter);
             Limiter = _ownLimiter;
         }
@@ -99,7 +100,8 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
         ConcurrencyLimit = config.ConcurrencyLimit;
         if (config.ConcurrencyLimit is { } limit)
         {
-            _ownLimiter = new ConcurrencyLimiter(limit, name: Queue.Name, system: system);
+            // Named as the queue is on metrics: an unnamed queue's own limiter is an unnamed limiter (one tag for all).
+            _ownLimiter = new ConcurrencyLimiter(limit, name: name, system: system);
             _ownSlots = new QueueSlots(_ownLimiter);
             Limiter = _ownLimiter;
         }

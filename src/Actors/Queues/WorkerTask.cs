@@ -85,7 +85,7 @@ internal static class WorkerTask<T>
     private static async ValueTask<ItemOutcome> ProcessTracedAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, T item, ActivityContext parent,
                                                                 WorkerPermit? permit, CancellationToken cancellationToken)
     {
-        using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.QueueName, parent);
+        using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.MetricName, parent);
         var outcome = await ProcessAsync(spec, telemetry, item, permit, cancellationToken).ConfigureAwait(false);
         if (outcome != ItemOutcome.Succeeded)
         {

@@ -107,7 +107,7 @@ internal sealed partial class DurableRouterActor<T>
     private static async Task<DurableItemDone> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, ActivityContext trace,
                                                             CancellationToken token)
     {
-        using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.QueueName, trace);
+        using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.MetricName, trace);
         var done = await TryAsync(spec, telemetry, id, attempt, item, token).ConfigureAwait(false);
         if (done.Error is not null)
         {
