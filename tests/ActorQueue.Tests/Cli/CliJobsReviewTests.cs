@@ -222,13 +222,19 @@ public sealed class CliJobsReviewTests : IDisposable
     public async Task A_run_killed_with_sigkill_resumes_without_losing_a_job_or_rerunning_a_logged_one()
     {
         var runs = _scratch.PathOf("runs.txt");
-        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 12).Select(i => $"echo {i} >> {runs}; sleep 0.2; echo job-{i}")]);
+        var go = _scratch.PathOf("go");
+        // Jobs after the fourth wait for the go file, made only after the kill: the first run cannot finish before it (with
+        // 0.2 s jobs it once did, when the test's poll was late on a loaded machine, and the kill found no process).
+        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 12).Select(i =>
+            $"echo {i} >> {runs}; sleep 0.2; if [ {i} -gt 4 ]; then until [ -f {go} ]; do sleep 0.02; done; fi; echo job-{i}")]);
         using (var first = new RunningCli(_scratch.Dir, "run", jobs, "-j", "3", "--joblog", "log.tsv", "-q"))
         {
             await Poll.UntilAsync(() => _scratch.JobLogLineCount() >= 5, TimeSpan.FromSeconds(60), "four jobs were logged", CliScratch.Tick);
             await CliProcess.SignalAsync(first.Pid, "KILL"); // the runner only: its running jobs go on unwatched
             Assert.NotEqual(0, await first.ExitAsync());
         }
+
+        File.WriteAllText(go, "");
 
         var text = File.ReadAllText(_scratch.PathOf("log.tsv"));
         var logged = text[..(text.LastIndexOf('\n') + 1)].Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split('\t')[0]).ToList();
