@@ -6,9 +6,11 @@ namespace ActorQueue.Coordination;
 /// An actor caller's waiter: it is answered with the messages of its protocol, made by <see cref="Replies"/>. A grant
 /// always reaches it (an actor withdraws by message, handled by the owner in its turn), so <see cref="TryGrant"/> is
 /// always <c>true</c>. An owner that keeps books per request derives from it, so that the waiter is its book entry.
+/// Told it waits only if it asked to be (<c>replyQueued</c>, <see cref="ActorQueue.Actors.GatekeeperProtocol.Acquire.ReplyQueued"/>),
+/// at a local gatekeeper and a cluster limiter's agent alike.
 /// </summary>
 internal class ActorWaiter(IActorRef replyTo, long requestId, string source, IPermitReplies replies,
-                           PermitDemand? demand = null, int priority = 0, TimeSpan? timeout = null) : PermitWaiter
+                           PermitDemand? demand = null, int priority = 0, TimeSpan? timeout = null, bool replyQueued = true) : PermitWaiter
 {
     /// <inheritdoc />
     public override PermitDemand Demand { get; } = demand ?? PermitDemand.One;
@@ -50,7 +52,7 @@ internal class ActorWaiter(IActorRef replyTo, long requestId, string source, IPe
     /// <inheritdoc />
     public override void OnQueued(in PermitSnapshot now)
     {
-        if (Replies.Queued(RequestId, now) is { } queued)
+        if (replyQueued && Replies.Queued(RequestId, now) is { } queued)
         {
             ReplyTo.Tell(queued, ReplyFrom);
         }

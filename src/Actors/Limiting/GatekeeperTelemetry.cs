@@ -76,11 +76,20 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     public void Claimed(int permits)
     {
         ClaimedWithoutWait(permits);
-        failures.Add(ActorQueueTelemetry.LimiterRunningCounter, permits, _tag);
+        if (ActorQueueTelemetry.LimiterRunningCounter.Enabled)
+        {
+            failures.Add(ActorQueueTelemetry.LimiterRunningCounter, permits, _tag);
+        }
     }
 
-    /// <summary>A lease's permits returned into the loan, on the returner's thread.</summary>
-    public void Returned(int permits) => failures.Add(ActorQueueTelemetry.LimiterRunningCounter, -permits, _tag);
+    /// <summary>A lease's permits returned into the loan, on the returner's thread (checked first, as a claim's measurements are).</summary>
+    public void Returned(int permits)
+    {
+        if (ActorQueueTelemetry.LimiterRunningCounter.Enabled)
+        {
+            failures.Add(ActorQueueTelemetry.LimiterRunningCounter, -permits, _tag);
+        }
+    }
 
     /// <summary>
     /// The gatekeeper reclaimed its loan with <paramref name="running"/> held: claims and returns since the loan metered

@@ -11,7 +11,7 @@ namespace ActorQueue.Actors;
 /// </summary>
 internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, long requestId, string source, PermitDemand demand,
                                    int priority, TimeSpan? timeout, bool replyQueued)
-    : ActorWaiter(holder.Actor, requestId, source, GatekeeperReplies.Instance, demand, priority, timeout)
+    : ActorWaiter(holder.Actor, requestId, source, GatekeeperReplies.Instance, demand, priority, timeout, replyQueued)
 {
     /// <summary>Whose request it is.</summary>
     public HolderRecord Holder { get; } = holder;
@@ -27,13 +27,4 @@ internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, lo
 
     /// <inheritdoc />
     protected override IActorRef? ReplyFrom => gatekeeper;
-
-    /// <inheritdoc />
-    public override void OnQueued(in PermitSnapshot now)
-    {
-        if (replyQueued)
-        {
-            base.OnQueued(now);
-        }
-    }
 }

@@ -36,7 +36,7 @@ internal partial class LimiterAgentActor
         // default timeout when the request has none).
         var timeout = message.WaitTimeout is { } own ? LimitValidation.WaitTimeout(own, nameof(message.WaitTimeout)) : _defaultWaitTimeout;
         var demand = message is { Permits: 1, Tokens: 0 } ? PermitDemand.One : new PermitDemand(message.Permits, message.Tokens);
-        AddPending(id, new AgentActorWaiter(actor, message.RequestId, message.Source, demand, message.Priority, timeout, message.ReplyQueued));
+        AddPending(id, new ActorWaiter(actor, message.RequestId, message.Source, GatekeeperReplies.Instance, demand, message.Priority, timeout, message.ReplyQueued));
     }
 
     /// <summary>A release and the actor's next acquire in one message, as at a local gatekeeper: the release first, so the permits go to whoever waits.</summary>
@@ -88,20 +88,6 @@ internal partial class LimiterAgentActor
         else
         {
             ReleaseHeld(id);
-        }
-    }
-}
-
-/// <summary>An actor's request at a cluster limiter's agent: told <see cref="GatekeeperProtocol.Queued"/> only if it asked to be (<see cref="GatekeeperProtocol.Acquire.ReplyQueued"/>), as at a local gatekeeper.</summary>
-internal sealed class AgentActorWaiter(IActorRef actor, long requestId, string source, PermitDemand demand, int priority, TimeSpan? timeout, bool replyQueued)
-    : ActorWaiter(actor, requestId, source, GatekeeperReplies.Instance, demand, priority, timeout)
-{
-    /// <inheritdoc />
-    public override void OnQueued(in PermitSnapshot now)
-    {
-        if (replyQueued)
-        {
-            base.OnQueued(now);
         }
     }
 }

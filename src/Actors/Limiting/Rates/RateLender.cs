@@ -175,7 +175,7 @@ internal sealed class RateLender
 
         // Asked with the loan taken: a refusal of a spent loan retries when the rates next give back (a fresh bucket
         // the loan took whole refills at the step's end; asked before the take, it had no refill to come).
-        var gain = EarliestGain(_tokens, now, EarliestGain(_calls, now, TimeSpan.MaxValue));
+        var gain = RateGains.Earliest(_tokens, now, RateGains.Earliest(_calls, now, TimeSpan.MaxValue));
 
         var capped = (freeSlots > slots ? LoanCaps.Slots : LoanCaps.None) | (freeCalls > calls ? LoanCaps.Calls : LoanCaps.None)
                    | (freeTokens > tokens ? LoanCaps.Tokens : LoanCaps.None);
@@ -183,7 +183,7 @@ internal sealed class RateLender
         // After a shrink the pool holds more than its limit: a slot coming back must reach the pool, not the loan.
         _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped, withinLimit: _slots.InUse <= _slots.Limit,
                    tickExpiresAt: tick is { } before ? CheapTick.DeadlineAfter(before, stepEnd - now) : long.MinValue,
-                   nextRefillUtcTicks: gain == TimeSpan.MaxValue ? 0 : (_time.GetUtcNow() + (gain - now)).UtcTicks);
+                   nextRefillUtcTicks: RateGains.UtcTicks(gain, now, _time));
     }
 
     /// <summary>The least any of <paramref name="rates"/> could grant now; unbounded when there are none.</summary>
@@ -196,18 +196,6 @@ internal sealed class RateLender
         }
 
         return least;
-    }
-
-    /// <summary>The earliest of <paramref name="earliest"/> and the times at which any of <paramref name="rates"/> next gives something back.</summary>
-    private static TimeSpan EarliestGain(ISteppedRate[] rates, TimeSpan now, TimeSpan earliest)
-    {
-        foreach (var rate in rates)
-        {
-            var at = rate.NextGainAt(now);
-            earliest = at < earliest ? at : earliest;
-        }
-
-        return earliest;
     }
 
     private static void TakeAll(ISteppedRate[] rates, long cost, TimeSpan now)

@@ -89,14 +89,7 @@ internal sealed class RateTelemetry : IDisposable
     /// </summary>
     public void AfterMessage(TimeSpan now, TimeSpan ratesAt)
     {
-        var next = TimeSpan.MaxValue;
-        foreach (var rate in _rates)
-        {
-            var gain = rate.NextGainAt(ratesAt);
-            next = gain < next ? gain : next;
-        }
-
-        var at = next == TimeSpan.MaxValue ? 0 : (_time.GetUtcNow() + (next - now)).UtcTicks;
+        var at = RateGains.UtcTicks(RateGains.Earliest(_rates, ratesAt, TimeSpan.MaxValue), now, _time);
         Volatile.Write(ref _nextRefillUtcTicks, at);
         _loan?.PublishNextRefill(at);
     }

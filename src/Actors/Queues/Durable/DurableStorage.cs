@@ -62,6 +62,7 @@ internal static class DurableStorage
             throw;
         }
 
+        // Once: a second removal could take out the entry of a queue of this name opened since.
         var released = 0;
         release = () =>
         {
