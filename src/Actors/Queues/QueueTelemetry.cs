@@ -108,7 +108,12 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     public void Stopped(int queued) =>
         Log.Write(LogLevel.Information, null, "Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
 
-    public void HandedBack(int count) => Log.Write(LogLevel.Information, null, "Queue {QueueName} handed back {Count} items", QueueName, count);
+    /// <summary><paramref name="count"/> items were handed back by a drain: logged and counted on the drained instrument.</summary>
+    public void HandedBack(int count)
+    {
+        ListenerFailures.Add(ActorQueueTelemetry.QueueDrainedCounter, count, Tag);
+        Log.Write(LogLevel.Information, null, "Queue {QueueName} handed back {Count} items", QueueName, count);
+    }
 
     /// <summary>
     /// Reports the items still queued at disposal as failed, off the router's thread: each, in queue order, to
@@ -117,6 +122,7 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     /// </summary>
     public Task ReportDiscarded<T>(Func<Exception, T, Task>? errorHandler, List<T> items)
     {
+        ListenerFailures.Add(ActorQueueTelemetry.QueueDiscardedCounter, items.Count, Tag);
         if (errorHandler is null)
         {
             Log.Write(LogLevel.Error, null,

@@ -75,6 +75,15 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: puts that gave up waiting for space, per queue.</summary>
     public const string QueueBackpressure = "actorqueue.queue.backpressure";
 
+    /// <summary>Instrument: items handed back by <c>DrainAsync</c> without being processed, per queue.</summary>
+    public const string QueueDrained = "actorqueue.queue.drained";
+
+    /// <summary>
+    /// Instrument: items still queued when their queue was disposed (or put after it stopped), each reported to the error
+    /// handler as failed instead of processed, per queue.
+    /// </summary>
+    public const string QueueDiscarded = "actorqueue.queue.discarded";
+
     /// <summary>Instrument: how long each successful worker call took, in milliseconds, per queue.</summary>
     public const string QueueProcessingTime = "actorqueue.queue.processing_time";
 
@@ -84,14 +93,20 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: second results for an item of a distributed queue (it ran twice), per queue.</summary>
     public const string QueueDuplicates = "actorqueue.queue.duplicates";
 
+    /// <summary>
+    /// The version of the library's <see cref="ActivitySource"/> and <see cref="Meter"/>: the ActorQueue assembly's
+    /// version (<c>major.minor.build</c>), so an exporter can tell which release recorded a measurement or span.
+    /// </summary>
+    public static string Version { get; } = typeof(ActorQueueTelemetry).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
     /// <summary>The library's activity source, used when a limiter is given no tracer of its own.</summary>
-    public static ActivitySource Source { get; } = Twice(() => new ActivitySource(Name));
+    public static ActivitySource Source { get; } = Twice(() => new ActivitySource(Name, Version));
 
     /// <summary>The library's meter.</summary>
-    public static Meter Meter { get; } = new(Name);
+    public static Meter Meter { get; } = new(Name, Version);
 
     /// <summary>A meter disposed before any instrument was made on it: .NET publishes none of its instruments, so they record nothing.</summary>
-    private static readonly Meter Unpublished = Disposed(new Meter(Name));
+    private static readonly Meter Unpublished = Disposed(new Meter(Name, Version));
 
     internal static UpDownCounter<int> LimiterRunningCounter { get; } =
         Published(meter => meter.CreateUpDownCounter<int>(LimiterRunning, "{slot}", "Slots held now."));
@@ -137,6 +152,12 @@ public static class ActorQueueTelemetry
 
     internal static Counter<long> QueueDuplicatesCounter { get; } =
         Published(meter => meter.CreateCounter<long>(QueueDuplicates, "{item}", "Second results for an item that already had one."));
+
+    internal static Counter<long> QueueDrainedCounter { get; } =
+        Published(meter => meter.CreateCounter<long>(QueueDrained, "{item}", "Items handed back by DrainAsync without being processed."));
+
+    internal static Counter<long> QueueDiscardedCounter { get; } =
+        Published(meter => meter.CreateCounter<long>(QueueDiscarded, "{item}", "Items still queued at disposal, each reported to the error handler as failed."));
 
     internal static Histogram<double> QueueProcessingTimeHistogram { get; } =
         Published(meter => meter.CreateHistogram<double>(QueueProcessingTime, "ms", "Time a worker call took."));

@@ -13,7 +13,70 @@ public class QueueTelemetryTests : ActorQueueTestKit
         var name = $"metrics-{Guid.NewGuid():N}";
         var sums = new ConcurrentDictionary<string, double>();
         var timings = new ConcurrentQueue<double>();
-        using var listener = new MeterListener
+        using var listener = Listen(name, sums, timings);
+
+        await using var queue = new BoundedQueue<int>(maxSize: 2, timeout: TimeSpan.Zero, system: Sys, name: name);
+        await queue.StartAsync();
+        await queue.PutAsync(1);
+        await queue.PutAsync(2);
+        Assert.False(await queue.PutAsync(3));
+        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDepth));
+        await queue.StartWorkersAsync(item => item == 2 ? throw new InvalidOperationException() : Task.CompletedTask, 1,
+            errorHandler: (_, _) => Task.CompletedTask);
+        await Within(queue.JoinAsync());
+
+        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueEnqueued));
+        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueProcessed));
+        Assert.Equal(1d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueErrors));
+        Assert.Equal(1d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueBackpressure));
+        Assert.Equal(0d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDepth));
+        Assert.Single(timings);
+    }
+
+    /// <summary>
+    /// Items a drain hands back and items a disposal discards (each reported to the error handler as failed) are counted
+    /// on their own instruments, so a dashboard sees work that left a queue unprocessed.
+    /// </summary>
+    [Fact]
+    public async Task Drained_and_discarded_items_are_counted_per_queue()
+    {
+        var name = $"metrics-{Guid.NewGuid():N}";
+        var sums = new ConcurrentDictionary<string, double>();
+        using var listener = Listen(name, sums, new ConcurrentQueue<double>());
+        var queue = new BoundedQueue<int>(maxSize: 10, timeout: TimeSpan.Zero, system: Sys, name: name);
+        await queue.StartAsync();
+        for (var item = 1; item <= 3; item++)
+        {
+            await queue.PutAsync(item);
+        }
+
+        await queue.StopAsync();
+        Assert.Equal([1, 2, 3], await queue.DrainAsync());
+        await queue.StartAsync();
+        await queue.PutAsync(4);
+        await queue.PutAsync(5);
+        await queue.DisposeAsync();
+
+        Assert.Equal(2, queue.Metrics.Discarded);
+        Assert.Equal(3d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDrained));
+        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDiscarded));
+        Assert.Equal(queue.Metrics.Discarded, (long)sums.GetValueOrDefault(ActorQueueTelemetry.QueueDiscarded));
+    }
+
+    /// <summary>The library's meter and activity source carry its assembly's version, so an exporter can tell releases apart.</summary>
+    [Fact]
+    public void The_meter_and_the_activity_source_carry_the_librarys_version()
+    {
+        var version = typeof(ActorQueueTelemetry).Assembly.GetName().Version!;
+        Assert.Equal($"{version.Major}.{version.Minor}.{version.Build}", ActorQueueTelemetry.Version);
+        Assert.Equal(ActorQueueTelemetry.Version, ActorQueueTelemetry.Meter.Version);
+        Assert.Equal(ActorQueueTelemetry.Version, ActorQueueTelemetry.Source.Version);
+    }
+
+    /// <summary>A started listener of ActorQueue's meter: every measurement tagged with queue <paramref name="name"/> summed by instrument, the processing times kept apart.</summary>
+    private static MeterListener Listen(string name, ConcurrentDictionary<string, double> sums, ConcurrentQueue<double> timings)
+    {
+        var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
@@ -45,23 +108,7 @@ public class QueueTelemetryTests : ActorQueueTestKit
         listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Record(i, v, tags));
         listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
         listener.Start();
-
-        await using var queue = new BoundedQueue<int>(maxSize: 2, timeout: TimeSpan.Zero, system: Sys, name: name);
-        await queue.StartAsync();
-        await queue.PutAsync(1);
-        await queue.PutAsync(2);
-        Assert.False(await queue.PutAsync(3));
-        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDepth));
-        await queue.StartWorkersAsync(item => item == 2 ? throw new InvalidOperationException() : Task.CompletedTask, 1,
-            errorHandler: (_, _) => Task.CompletedTask);
-        await Within(queue.JoinAsync());
-
-        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueEnqueued));
-        Assert.Equal(2d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueProcessed));
-        Assert.Equal(1d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueErrors));
-        Assert.Equal(1d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueBackpressure));
-        Assert.Equal(0d, sums.GetValueOrDefault(ActorQueueTelemetry.QueueDepth));
-        Assert.Single(timings);
+        return listener;
     }
 
     /// <summary>
