@@ -27,4 +27,4 @@ export ACTORQUEUE_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Dat
 dotnet build tests/ActorQueue.Tests -c Release -warnaserror
 # The storage tests check SQLite files and the crash tests run SQLite in a child process: the rest run on PostgreSQL.
 dotnet test tests/ActorQueue.Tests -c Release --no-build \
-  --filter "FullyQualifiedName~Queues.Durable.DurableQueueTests|FullyQualifiedName~Queues.Durable.DurableRetryTests"
+  --filter "FullyQualifiedName~Queues.Durable.DurableQueueTests|FullyQualifiedName~Queues.Durable.DurableRetryTests|FullyQualifiedName~Queues.Durable.DurableAdvisoryLockTests"

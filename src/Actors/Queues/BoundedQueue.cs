@@ -88,7 +88,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="logger">Where the queue logs; Serilog's <c>Log.Logger</c> when <c>null</c>.</param>
     /// <param name="system">The actor system; the embedded default when <c>null</c>.</param>
     /// <exception cref="QueueStorageException">The database cannot be opened, read or written.</exception>
-    /// <exception cref="InvalidOperationException">A durable queue of that name is already open on the same storage, in any actor system.</exception>
+    /// <exception cref="InvalidOperationException">A durable queue of that name is already open on the same storage: in any actor system, and on a SQLite file or a PostgreSQL journal in any process.</exception>
     [SuppressMessage("ApiDesign", "RS0026", Justification = "The required durability parameter tells the overloads apart; no call is ambiguous.")]
     public BoundedQueue(int maxSize, QueueDurability durability, string name, TimeSpan? timeout = null, SerilogLogger? logger = null, ActorSystem? system = null)
         : this(maxSize, timeout, DefaultHeartbeatPeriod, QueueLogs.Serilog(logger), system, name, workerBatch: null, durability ?? throw new ArgumentNullException(nameof(durability)))

@@ -39,7 +39,7 @@ internal static class DurableStorage
     /// <paramref name="release"/> frees the name (the router calls it when it stops; the caller, if the router was never made).
     /// </summary>
     /// <exception cref="QueueStorageException">The SQLite file cannot be opened, read or written.</exception>
-    /// <exception cref="InvalidOperationException">A durable queue of that name is open on the same storage (in any actor system, or, on a SQLite file, in any process).</exception>
+    /// <exception cref="InvalidOperationException">A durable queue of that name is open on the same storage (in any actor system; on a SQLite file or a PostgreSQL journal, in any process).</exception>
     public static Props RouterProps<T>(ActorSystem system, QueueDurability durability, string name, int capacity, QueueTelemetry telemetry,
                                        QueueCounters counters, TaskCompletionSource recovered, out Action release)
     {
@@ -50,11 +50,13 @@ internal static class DurableStorage
             throw new InvalidOperationException($"A durable queue named '{name}' is already open on {described}; dispose it first");
         }
 
-        QueueFileLock? fileLock;
+        IDisposable? nameLock;
         try
         {
-            // Across processes too, for a file: the guard above sees this process only.
-            fileLock = durability.SqlitePath is { } file ? QueueFileLock.Take(file, name) : null;
+            // Across processes too, for a SQLite file or a PostgreSQL database: the guard above sees this process only.
+            nameLock = durability.SqlitePath is { } file
+                ? QueueFileLock.Take(file, name)
+                : QueueAdvisoryLock.TakeIfPostgres(system.Settings.Config.GetConfig(plugins.Journal), name);
         }
         catch
         {
@@ -68,7 +70,7 @@ internal static class DurableStorage
         {
             if (Interlocked.Exchange(ref released, 1) == 0)
             {
-                fileLock?.Dispose(); // first: a queue of this name opened next in this process must find the file free
+                nameLock?.Dispose(); // first: a queue of this name opened next in this process must find the name free
                 Open.TryRemove((storage, name), out _);
             }
         };
