@@ -85,7 +85,10 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <inheritdoc />
     public int AvailableCount => Math.Max(0, MaxRunning - RunningCount);
 
-    /// <summary>Slots held by callers on this node, exactly.</summary>
+    /// <summary>
+    /// Permits held by callers on this node, exactly: a weighted lease counts its permits, as in <see cref="RunningCount"/>
+    /// (the unused permits of a block leased to this node are not counted here; <see cref="RunningCount"/> has them).
+    /// </summary>
     public int LocalRunningCount => _localCounts.Running;
 
     /// <summary>Callers on this node waiting for a slot, exactly.</summary>

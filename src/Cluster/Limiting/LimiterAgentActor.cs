@@ -60,8 +60,11 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// </summary>
     private readonly HashSet<long> _unsent = [];
 
-    /// <summary>Granted requests still held, by request id.</summary>
+    /// <summary>Granted requests still held, by request id; added by <see cref="Hold"/>, removed by <see cref="ReleaseHeld"/>.</summary>
     private readonly Dictionary<long, PermitWaiter> _held = [];
+
+    /// <summary>The permits of the leases in <see cref="_held"/>: this node's running count, as the gatekeeper counts permits.</summary>
+    private int _heldPermits;
 
     /// <summary>The id of each waiting facade request, for its cancellation.</summary>
     private readonly Dictionary<PermitWaiter, long> _idByFacadeRequest = new(ReferenceEqualityComparer.Instance);
@@ -246,7 +249,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Timers.Cancel(new WaitExpired(message.RequestId));
         _clusterCounts.Publish(message.Running, message.Waiting);
         HearRates(message.Rates);
-        _held.Add(message.RequestId, request);
+        Hold(message.RequestId, request);
         if (message.Block > 0)
         {
             TakeBlock(message.RequestId, message.Block);
@@ -376,10 +379,18 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         });
     }
 
+    /// <summary>Books a granted request as held, with its permits.</summary>
+    private void Hold(long id, PermitWaiter request)
+    {
+        _held.Add(id, request);
+        _heldPermits += request.Demand.Permits;
+    }
+
     private void ReleaseHeld(long id)
     {
-        if (_held.Remove(id))
+        if (_held.Remove(id, out var released))
         {
+            _heldPermits -= released.Demand.Permits;
             _settled.Remove(id);
             PublishLocal();
             if (!ReleaseToBlock(id))
@@ -394,5 +405,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The cluster-wide counts a reply of the gatekeeper carries, as a waiter is told them.</summary>
     private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _limit.MaxRunning - running), waiting);
 
-    private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
+    /// <summary>This node's counts for the facade: the permits it holds (a weighted lease counts its permits, as cluster-wide) and the requests it waits for.</summary>
+    private void PublishLocal() => _localCounts.Publish(_heldPermits, _pending.Count);
 }
