@@ -75,6 +75,15 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The last request id given out; ids are never reused.</summary>
     private long _lastId;
 
+    /// <summary>The last resize id given out (<see cref="ResizeLimiter.Id"/>); ids are never reused.</summary>
+    private long _lastResizeId;
+
+    /// <summary>
+    /// The resizes sent and not yet named applied by a <see cref="LimitChanged"/>, oldest first: sent again to every new
+    /// incarnation this agent announces itself to, since one sent to an incarnation that was stopping is lost.
+    /// </summary>
+    private readonly List<ResizeLimiter> _resizes = [];
+
     /// <summary>How long an actor caller waits when its request names no timeout; <c>null</c> for ever.</summary>
     private readonly TimeSpan? _defaultWaitTimeout;
 
@@ -129,7 +138,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<SettleTokens>(HandleFacadeSettle);
         Receive<RemoteSettled>(HandleSettled);
         Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name)));
-        Receive<ResizeLimiter>(message => Send(message));
+        Receive<ResizeLimiter>(Resize);
         Receive<LimitChanged>(HandleLimitChanged);
         Receive<WaitExpired>(HandleWaitExpired);
         Receive<AgentIdleTick>(_ =>
@@ -158,8 +167,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    /// <summary>Whether it holds nothing and nothing waits.</summary>
-    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0;
+    /// <summary>Whether it holds nothing, nothing waits, and no resize waits to be applied.</summary>
+    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0 && _resizes.Count == 0;
 
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
@@ -330,9 +339,25 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
             new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name))); // a partition's: its limiter's name, no key
     }
 
-    /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>
+    /// <summary>A resize of this node (the facade's, an actor's, a partition's): numbered, kept until applied, and sent.</summary>
+    private void Resize(ResizeLimiter message)
+    {
+        var resize = message with { Id = ++_lastResizeId };
+        _resizes.Add(resize);
+        Send(resize);
+    }
+
+    /// <summary>
+    /// A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next
+    /// incarnation. Whatever its version, the resizes of this agent it names applied are done with.
+    /// </summary>
     private void HandleLimitChanged(LimitChanged message)
     {
+        if (message.Applied.IdOf(Self) is var applied and > 0)
+        {
+            _resizes.RemoveAll(resize => resize.Id <= applied);
+        }
+
         if (message.Version > _limit.Version)
         {
             _limit = message;
