@@ -104,6 +104,49 @@ public sealed class ClusterResizeReviewTests
         Assert.Equal((2, 2), (first.MaxRunning, second.MaxRunning));
     }
 
+    /// <summary>
+    /// The agent's side, with probes as the hub and as three gatekeeper incarnations: each resize is numbered, sent, and
+    /// sent again after the announcement to each incarnation that asks, until a limit change names it applied. Each
+    /// incarnation's next message after those is a new resize sent directly, so nothing else came in between.
+    /// </summary>
+    [Fact]
+    public async Task An_agent_sends_its_resizes_again_to_each_new_gatekeeper_until_a_limit_names_them_applied()
+    {
+        using var kit = new Akka.TestKit.Xunit2.TestKit();
+        var hub = kit.CreateTestProbe();
+        var agent = kit.Sys.ActorOf(LimiterAgentActor.Props(new LimiterAgentSetup("rz-agent", new ClusterLimit(1, null, null, QueueFullMode.RejectNewcomer),
+            hub, new Address("akka.tcp", "actorqueue", "127.0.0.1", 1), new(), new(), new LimitMirror(1, null), TimeSpan.FromMinutes(1))));
+
+        agent.Tell(new ResizeLimiter(3, null)); // the facade's
+        Assert.Equal(new ResizeLimiter(3, null) { Id = 1 }, (await hub.ExpectMsgAsync<LimiterEnvelope>()).Message);
+        agent.Tell(new GatekeeperProtocol.Resize(null, 4)); // an actor's
+        Assert.Equal(new ResizeLimiter(null, 4) { Id = 2 }, (await hub.ExpectMsgAsync<LimiterEnvelope>()).Message);
+
+        var first = await FollowedAsync(kit, agent, epoch: 5);
+        Assert.Equal(new ResizeLimiter(3, null) { Id = 1 }, await first.ExpectMsgAsync<ResizeLimiter>());
+        Assert.Equal(new ResizeLimiter(null, 4) { Id = 2 }, await first.ExpectMsgAsync<ResizeLimiter>());
+        agent.Tell(new LimitChanged(1, 3, null) { Applied = AppliedResizes.None.With(agent, 1) }, first);
+
+        var second = await FollowedAsync(kit, agent, epoch: 6);
+        Assert.Equal(new ResizeLimiter(null, 4) { Id = 2 }, await second.ExpectMsgAsync<ResizeLimiter>()); // the first was applied
+        agent.Tell(new ResizeLimiter(2, null));
+        Assert.Equal(new ResizeLimiter(2, null) { Id = 3 }, await second.ExpectMsgAsync<ResizeLimiter>());
+        agent.Tell(new LimitChanged(1, 3, null) { Applied = AppliedResizes.None.With(agent, 3) }, second); // not newer, but it names them applied
+
+        var third = await FollowedAsync(kit, agent, epoch: 7);
+        agent.Tell(new ResizeLimiter(null, 9));
+        Assert.Equal(new ResizeLimiter(null, 9) { Id = 4 }, await third.ExpectMsgAsync<ResizeLimiter>()); // none sent again before it
+    }
+
+    /// <summary>A probe as a new gatekeeper incarnation that asked the agent to announce itself; returned after the announcement.</summary>
+    private static async Task<Akka.TestKit.TestProbe> FollowedAsync(Akka.TestKit.Xunit2.TestKit kit, IActorRef agent, long epoch)
+    {
+        var gatekeeper = kit.CreateTestProbe();
+        agent.Tell(new RecoverLimiter("rz-agent", epoch), gatekeeper);
+        await gatekeeper.ExpectMsgAsync<LimiterAnnounce>();
+        return gatekeeper;
+    }
+
     [Fact]
     public async Task LocalRunningCount_counts_the_permits_of_weighted_leases_as_RunningCount_does()
     {
