@@ -22,7 +22,8 @@ namespace ActorQueue.Cluster;
 /// never exceeded (a weighted lease counts with its permits); requests waiting at that moment keep their place relative
 /// to others of their node and are not failed. A wait timeout runs on the caller's node, so a hand-over neither restarts
 /// nor stops it. A <see cref="Resize"/> goes to the gatekeeper and from there to every node; the nodes announce it to a
-/// new gatekeeper, so it survives a hand-over.</para>
+/// new gatekeeper, so it survives a hand-over, and this node sends it again to the next gatekeeper until it hears it
+/// applied, so a resize sent while the singleton moves is applied by the next one, once.</para>
 /// <para><see cref="RunningCount"/> and <see cref="WaitingCount"/> are the cluster-wide counts as of this node's last
 /// reply from the gatekeeper; <see cref="GetStatusAsync"/> asks for the exact ones.</para>
 /// </remarks>
@@ -85,7 +86,10 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <inheritdoc />
     public int AvailableCount => Math.Max(0, MaxRunning - RunningCount);
 
-    /// <summary>Slots held by callers on this node, exactly.</summary>
+    /// <summary>
+    /// Permits held by callers on this node, exactly: a weighted lease counts its permits, as in <see cref="RunningCount"/>
+    /// (the unused permits of a block leased to this node are not counted here; <see cref="RunningCount"/> has them).
+    /// </summary>
     public int LocalRunningCount => _localCounts.Running;
 
     /// <summary>Callers on this node waiting for a slot, exactly.</summary>

@@ -129,7 +129,7 @@ internal sealed partial class ClusterGatekeeperActor
         // The newest limit first: the waits below are judged against it.
         if (message.Limit.Version > _limit.Version)
         {
-            ApplyLimit(message.Limit);
+            ApplyLimit(message.Limit with { Applied = message.Limit.Applied.Merge(_limit.Applied) });
         }
         else if (message.Limit.Version < _limit.Version)
         {

@@ -23,6 +23,9 @@ namespace ActorQueue.Cluster;
 /// more than the limit while holders of the previous incarnation are still running. Then it is <see cref="Serving"/>.
 /// The announcements carry each lease's permits (a weighted lease is re-adopted with its weight) and the newest resized
 /// limit the agent knows, so a resize survives the hand-over; resizes that arrive while recovering wait until it serves.
+/// An agent sends the resizes it made and has not heard applied again after its announcement (one sent to an
+/// incarnation that was stopping is lost); one that the limit's <see cref="LimitChanged.Applied"/> already includes (an
+/// earlier incarnation applied it and some agent heard so) is not applied again, so it never undoes a newer resize.
 /// </remarks>
 internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers, IWithUnboundedStash, IRecoveryRequests, IPermitGateListener
 {
@@ -278,10 +281,35 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>A new limit: held permits stay held; waiters that can never fit now fail; waiters that fit now are granted.</summary>
-    private void HandleResize(ResizeLimiter message) =>
-        ApplyLimit(new LimitChanged(_limit.Version + 1, message.MaxRunning ?? _limit.MaxRunning, message.MaxQueued ?? _limit.MaxQueued));
+    /// <summary>
+    /// A new limit: held permits stay held; waiters that can never fit now fail; waiters that fit now are granted. A
+    /// resize its agent numbered is applied once: sent again (after a hand-over, or through the hub and then directly),
+    /// one this limit already includes is not applied again, or it would undo a newer resize of another node; its agent
+    /// is told the limit, which names it applied, so it stops sending it.
+    /// </summary>
+    private void HandleResize(ResizeLimiter message)
+    {
+        if (message.Id > 0 && _limit.Applied.IdOf(Sender) >= message.Id)
+        {
+            Sender.Tell(_limit);
+            return;
+        }
 
+        var version = _limit.Version < long.MaxValue ? _limit.Version + 1 : long.MaxValue; // a peer's highest version stops there
+        ApplyLimit(new LimitChanged(version, message.MaxRunning ?? _limit.MaxRunning, message.MaxQueued ?? _limit.MaxQueued)
+        {
+            Applied = message.Id > 0 ? _limit.Applied.With(Sender, message.Id) : _limit.Applied,
+        });
+        if (message.Id > 0 && !_agents.ContainsKey(Sender))
+        {
+            Sender.Tell(_limit); // not announced here (it sent through the hub): told anyway, so it stops sending it
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="limit"/> the limit and tells every agent. The agents it names as resizers are watched, so
+    /// that one which stops leaves <see cref="LimitChanged.Applied"/> (<see cref="Forget"/>).
+    /// </summary>
     private void ApplyLimit(LimitChanged limit)
     {
         if (limit.MaxRunning < _limit.MaxRunning)
@@ -290,6 +318,11 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         }
 
         _limit = limit;
+        foreach (var (resizer, _) in limit.Applied.Entries)
+        {
+            Context.Watch(resizer);
+        }
+
         _gate.SetMaxQueued(limit.MaxQueued);
         _gate.Resize(_slots, limit.MaxRunning);
         _log.Info("Cluster gatekeeper {0}: limit {1}, max queued {2} (resize {3})", _name, limit.MaxRunning, limit.MaxQueued?.ToString() ?? "unbounded", limit.Version);
@@ -303,6 +336,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     private void Forget(IActorRef stopped)
     {
         _incarnation.Forget(stopped);
+        _limit = _limit with { Applied = _limit.Applied.Without(stopped) }; // its resizes cannot come again
         if (!_agents.Remove(stopped, out var agent))
         {
             return;

@@ -46,13 +46,16 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>The limits this node created it with (the gatekeeper takes those of the first node that reaches it).</summary>
     public ModelApiLimiterOptions Options { get; }
 
-    /// <summary>Calls in flight cluster-wide, as of this node's last reply from the gatekeeper.</summary>
+    /// <summary>Slots held cluster-wide (one per call in flight), as of this node's last reply from the gatekeeper.</summary>
     public int RunningCount => _slots.RunningCount;
 
     /// <summary>Calls waiting cluster-wide, as of this node's last reply from the gatekeeper.</summary>
     public int WaitingCount => _slots.WaitingCount;
 
-    /// <summary>Calls in flight on this node, exactly.</summary>
+    /// <summary>
+    /// Slots held on this node, exactly, as <see cref="RunningCount"/> counts them cluster-wide: one per call in flight (a
+    /// local actor's acquire with <see cref="GatekeeperProtocol.Acquire.Permits"/> above 1 holds that many).
+    /// </summary>
     public int LocalRunningCount => _slots.LocalRunningCount;
 
     /// <summary>Calls waiting on this node, exactly.</summary>

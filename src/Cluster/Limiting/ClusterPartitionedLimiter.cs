@@ -183,6 +183,6 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
 /// <summary>One live partition's counts, as <see cref="ClusterPartitionedLimiter.GetStatisticsAsync"/> reports them.</summary>
 /// <param name="Running">Permits held cluster-wide, as of this node's last reply from the partition's gatekeeper.</param>
 /// <param name="Waiting">Requests waiting cluster-wide, as of that reply.</param>
-/// <param name="LocalRunning">Leases held by callers on this node, exactly.</param>
+/// <param name="LocalRunning">Permits held by callers on this node, exactly (a weighted lease counts its permits, as <paramref name="Running"/> does).</param>
 /// <param name="LocalWaiting">Callers on this node waiting, exactly.</param>
 public sealed record ClusterPartitionStatistics(int Running, int Waiting, int LocalRunning, int LocalWaiting);

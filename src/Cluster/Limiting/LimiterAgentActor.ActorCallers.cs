@@ -56,7 +56,7 @@ internal partial class LimiterAgentActor
             return;
         }
 
-        Send(new ResizeLimiter(message.MaxRunning, message.MaxQueued));
+        Resize(new ResizeLimiter(message.MaxRunning, message.MaxQueued));
     }
 
     private void HandleActorRelease(GatekeeperProtocol.Release message)

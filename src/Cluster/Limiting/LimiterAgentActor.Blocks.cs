@@ -40,7 +40,7 @@ internal partial class LimiterAgentActor
         }
 
         _fromBlock.Add(id);
-        _held.Add(id, request);
+        Hold(id, request);
         _idByFacadeRequest.Remove(request);
         _blockUsedSinceTick = true;
         PublishLocal();

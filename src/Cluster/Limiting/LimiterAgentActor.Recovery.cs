@@ -7,7 +7,8 @@ internal partial class LimiterAgentActor
 {
     /// <summary>
     /// A gatekeeper incarnation asks what this node holds and waits for: follow it from now on and tell it, with which
-    /// waits went out while it followed none (<see cref="_unsent"/>: no incarnation accepted those).
+    /// waits went out while it followed none (<see cref="_unsent"/>: no incarnation accepted those); then send it the
+    /// resizes not yet heard applied (<see cref="_resizes"/>), in order.
     /// </summary>
     private void HandleRecover(RecoverLimiter message)
     {
@@ -33,6 +34,11 @@ internal partial class LimiterAgentActor
             PendingUnsent = Array.ConvertAll(pendingIds, _unsent.Contains),
         });
         _unsent.Clear(); // told: from now on they are this incarnation's, as the ids no longer pending are nobody's
+        foreach (var resize in _resizes)
+        {
+            Sender.Tell(resize); // after the announcement, in order: applied unless its limit already includes it
+        }
+
         SettleAgainAfterRecover();
     }
 
@@ -63,10 +69,10 @@ internal partial class LimiterAgentActor
         PublishLocal();
     }
 
-    /// <summary>With requests at stake, make sure some gatekeeper incarnation hears of this agent.</summary>
+    /// <summary>With requests or a resize at stake, make sure some gatekeeper incarnation hears of this agent.</summary>
     private void HelloIfUnanswered()
     {
-        if (_pending.Count > 0 || _held.Count > 0 || _block > 0)
+        if (!IsIdle)
         {
             _gatekeeper.HelloIfUnfollowed(Self);
         }

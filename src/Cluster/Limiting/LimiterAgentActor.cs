@@ -60,8 +60,11 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// </summary>
     private readonly HashSet<long> _unsent = [];
 
-    /// <summary>Granted requests still held, by request id.</summary>
+    /// <summary>Granted requests still held, by request id; added by <see cref="Hold"/>, removed by <see cref="ReleaseHeld"/>.</summary>
     private readonly Dictionary<long, PermitWaiter> _held = [];
+
+    /// <summary>The permits of the leases in <see cref="_held"/>: this node's running count, as the gatekeeper counts permits.</summary>
+    private int _heldPermits;
 
     /// <summary>The id of each waiting facade request, for its cancellation.</summary>
     private readonly Dictionary<PermitWaiter, long> _idByFacadeRequest = new(ReferenceEqualityComparer.Instance);
@@ -71,6 +74,15 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     /// <summary>The last request id given out; ids are never reused.</summary>
     private long _lastId;
+
+    /// <summary>The last resize id given out (<see cref="ResizeLimiter.Id"/>); ids are never reused.</summary>
+    private long _lastResizeId;
+
+    /// <summary>
+    /// The resizes sent and not yet named applied by a <see cref="LimitChanged"/>, oldest first: sent again to every new
+    /// incarnation this agent announces itself to, since one sent to an incarnation that was stopping is lost.
+    /// </summary>
+    private readonly List<ResizeLimiter> _resizes = [];
 
     /// <summary>How long an actor caller waits when its request names no timeout; <c>null</c> for ever.</summary>
     private readonly TimeSpan? _defaultWaitTimeout;
@@ -126,7 +138,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<SettleTokens>(HandleFacadeSettle);
         Receive<RemoteSettled>(HandleSettled);
         Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name)));
-        Receive<ResizeLimiter>(message => Send(message));
+        Receive<ResizeLimiter>(Resize);
         Receive<LimitChanged>(HandleLimitChanged);
         Receive<WaitExpired>(HandleWaitExpired);
         Receive<AgentIdleTick>(_ =>
@@ -155,8 +167,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    /// <summary>Whether it holds nothing and nothing waits.</summary>
-    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0;
+    /// <summary>Whether it holds nothing, nothing waits, and no resize waits to be applied.</summary>
+    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0 && _resizes.Count == 0;
 
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
@@ -246,7 +258,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Timers.Cancel(new WaitExpired(message.RequestId));
         _clusterCounts.Publish(message.Running, message.Waiting);
         HearRates(message.Rates);
-        _held.Add(message.RequestId, request);
+        Hold(message.RequestId, request);
         if (message.Block > 0)
         {
             TakeBlock(message.RequestId, message.Block);
@@ -327,9 +339,25 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
             new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name))); // a partition's: its limiter's name, no key
     }
 
-    /// <summary>A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next incarnation.</summary>
+    /// <summary>A resize of this node (the facade's, an actor's, a partition's): numbered, kept until applied, and sent.</summary>
+    private void Resize(ResizeLimiter message)
+    {
+        var resize = message with { Id = ++_lastResizeId };
+        _resizes.Add(resize);
+        Send(resize);
+    }
+
+    /// <summary>
+    /// A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next
+    /// incarnation. Whatever its version, the resizes of this agent it names applied are done with.
+    /// </summary>
     private void HandleLimitChanged(LimitChanged message)
     {
+        if (message.Applied.IdOf(Self) is var applied and > 0)
+        {
+            _resizes.RemoveAll(resize => resize.Id <= applied);
+        }
+
         if (message.Version > _limit.Version)
         {
             _limit = message;
@@ -376,10 +404,18 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         });
     }
 
+    /// <summary>Books a granted request as held, with its permits.</summary>
+    private void Hold(long id, PermitWaiter request)
+    {
+        _held.Add(id, request);
+        _heldPermits += request.Demand.Permits;
+    }
+
     private void ReleaseHeld(long id)
     {
-        if (_held.Remove(id))
+        if (_held.Remove(id, out var released))
         {
+            _heldPermits -= released.Demand.Permits;
             _settled.Remove(id);
             PublishLocal();
             if (!ReleaseToBlock(id))
@@ -394,5 +430,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The cluster-wide counts a reply of the gatekeeper carries, as a waiter is told them.</summary>
     private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _limit.MaxRunning - running), waiting);
 
-    private void PublishLocal() => _localCounts.Publish(_held.Count, _pending.Count);
+    /// <summary>This node's counts for the facade: the permits it holds (a weighted lease counts its permits, as cluster-wide) and the requests it waits for.</summary>
+    private void PublishLocal() => _localCounts.Publish(_heldPermits, _pending.Count);
 }

@@ -11,7 +11,7 @@ public sealed partial class ClusterMessageSerializer
     /// (a member that does not send it), and no permit or token count is negative. The gatekeeper indexed past a short
     /// array while it adopted an announcement with its gate closed, and took a negative holding as permits freed.
     /// </summary>
-    private static LimiterAnnounce ReadAnnounce(BinaryReader r)
+    private LimiterAnnounce ReadAnnounce(BinaryReader r)
     {
         var announce = new LimiterAnnounce(r.ReadInt64(), Address.Parse(r.ReadString()), ReadLongs(r), ReadLongs(r), ReadStrings(r))
         {

@@ -142,7 +142,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 WriteNullable(w, m.RetryAfter?.Ticks);
                 break;
             case ResizeLimiter m:
-                WriteNullable(w, m.MaxRunning); WriteNullable(w, m.MaxQueued);
+                WriteNullable(w, m.MaxRunning); WriteNullable(w, m.MaxQueued); w.Write(m.Id);
                 break;
             case LimitChanged m:
                 WriteLimit(w, m);
@@ -217,7 +217,10 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
             Kind = ReadEnum<PermitRejectionKind>(r, (byte)PermitRejectionKind.Disposed), Requested = r.ReadInt64(), Limit = r.ReadInt64(),
             RetryAfter = ReadNullableLong(r) is { } ticks ? TimeSpan.FromTicks(NonNegative(ticks, "RetryAfter")) : null,
         },
-        "RZ" => new ResizeLimiter(ReadNullableInt(r) is { } running ? AtLeastOne(running, "MaxRunning") : null, ReadNullableNonNegative(r, "MaxQueued")),
+        "RZ" => new ResizeLimiter(ReadNullableInt(r) is { } running ? AtLeastOne(running, "MaxRunning") : null, ReadNullableNonNegative(r, "MaxQueued"))
+        {
+            Id = NonNegative(r.ReadInt64(), "Id"),
+        },
         "LC" => ReadLimit(r),
         "LS" => GetLimiterStatus.Instance,
         "LT" => new ClusterLimiterStatus(r.ReadString(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), ReadNullableInt(r), r.ReadBoolean(), r.ReadInt32())
@@ -332,6 +335,10 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
     private static void WriteLimit(BinaryWriter w, LimitChanged limit)
     {
         w.Write(limit.Version); w.Write(limit.MaxRunning); WriteNullable(w, limit.MaxQueued);
+        WriteArray(w, limit.Applied.Entries.ToArray(), entry =>
+        {
+            w.Write(Akka.Serialization.Serialization.SerializedActorPath(entry.Key)); w.Write(entry.Value);
+        });
     }
 
     /// <summary>
@@ -339,12 +346,32 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
     /// and threw resizing its pool (a restart), and an agent announced it again to the next incarnation. A resized limit
     /// (version above 0) runs at least 1: agents adopt it and carry it in every envelope, which the reader refuses below 1
     /// (a resize to 0 cut every agent off). Zero running reads at version 0 only: <see cref="LimitChanged.None"/> travels
-    /// in every announcement of an agent that heard of no resize, and no agent adopts it.
+    /// in every announcement of an agent that heard of no resize, and no agent adopts it. The version is never negative
+    /// (gatekeepers count from 0 up). The applied resizes name each agent once, with an id of at least 1 (agents number
+    /// their resizes from 1): a peer's repeated agent or id of 0 or below is refused, not taken as "nothing applied".
     /// </summary>
-    private static LimitChanged ReadLimit(BinaryReader r)
+    private LimitChanged ReadLimit(BinaryReader r)
     {
-        var (version, maxRunning, maxQueued) = (r.ReadInt64(), r.ReadInt32(), ReadNullableNonNegative(r, "MaxQueued"));
-        return new(version, version > 0 ? AtLeastOne(maxRunning, "MaxRunning") : (int)NonNegative(maxRunning, "MaxRunning"), maxQueued);
+        var (version, maxRunning, maxQueued) = (NonNegative(r.ReadInt64(), "Version"), r.ReadInt32(), ReadNullableNonNegative(r, "MaxQueued"));
+        var applied = ReadArray(r, () => (Path: r.ReadString(), Id: r.ReadInt64()));
+        if (Array.FindIndex(applied, entry => entry.Id < 1) is var at and >= 0)
+        {
+            throw new System.Runtime.Serialization.SerializationException($"Applied[{at}] has resize id {applied[at].Id}; an id must be >= 1");
+        }
+
+        var ids = new Dictionary<IActorRef, long>(applied.Length);
+        foreach (var (path, id) in applied)
+        {
+            if (!ids.TryAdd(ResolveRef(path), id))
+            {
+                throw new System.Runtime.Serialization.SerializationException($"Applied names agent {path} twice");
+            }
+        }
+
+        return new(version, version > 0 ? AtLeastOne(maxRunning, "MaxRunning") : (int)NonNegative(maxRunning, "MaxRunning"), maxQueued)
+        {
+            Applied = ids.Count == 0 ? AppliedResizes.None : AppliedResizes.Of(ids),
+        };
     }
 
     private void WriteNested(BinaryWriter w, object message)

@@ -171,8 +171,17 @@ internal sealed record RemoteRejected(long Epoch, long RequestId, int QueueDepth
     public TimeSpan? RetryAfter { get; init; }
 }
 
-/// <summary>An agent → the gatekeeper (the facade's <c>Resize</c>): new bounds; <c>null</c> leaves one unchanged.</summary>
-internal sealed record ResizeLimiter(int? MaxRunning, int? MaxQueued) : IClusterMessage;
+/// <summary>
+/// An agent → the gatekeeper (the facade's, an actor's or a partition's <c>Resize</c>): new bounds; <c>null</c> leaves
+/// one unchanged. The agent keeps it until a <see cref="LimitChanged"/> names it applied (<see cref="LimitChanged.Applied"/>)
+/// and sends it again, after its announcement, to every new incarnation meanwhile, so that a resize sent to an
+/// incarnation that was stopping is not lost; the gatekeeper applies each <see cref="Id"/> of an agent once.
+/// </summary>
+internal sealed record ResizeLimiter(int? MaxRunning, int? MaxQueued) : IClusterMessage
+{
+    /// <summary>The agent's number for it: from 1 up, per agent, never reused; 0 for none (applied, never acknowledged nor recognised when sent again).</summary>
+    public long Id { get; init; }
+}
 
 /// <summary>
 /// The gatekeeper → the agents, after a resize (and in an announce, agent → a new gatekeeper): the limit as of
@@ -182,6 +191,62 @@ internal sealed record LimitChanged(long Version, int MaxRunning, int? MaxQueued
 {
     /// <summary>No resize known: the limit the limiter was created with.</summary>
     public static LimitChanged None { get; } = new(0, 0, null);
+
+    /// <summary>
+    /// The newest resize of each agent that this limit includes: an agent drops its resizes up to its own there, and a
+    /// successor that learns this limit from an announcement does not apply one of them again when its agent sends it
+    /// again (a replay that would undo a newer resize of another node).
+    /// </summary>
+    public AppliedResizes Applied { get; init; } = AppliedResizes.None;
+}
+
+/// <summary>
+/// The newest resize id a gatekeeper applied, per agent (<see cref="LimitChanged.Applied"/>); compared by value. Agents
+/// that stop are dropped from it by the gatekeeper that watches them.
+/// </summary>
+internal sealed class AppliedResizes : IEquatable<AppliedResizes>
+{
+    private readonly System.Collections.Immutable.ImmutableDictionary<IActorRef, long> _ids;
+
+    private AppliedResizes(System.Collections.Immutable.ImmutableDictionary<IActorRef, long> ids) => _ids = ids;
+
+    /// <summary>None applied.</summary>
+    public static AppliedResizes None { get; } = new(System.Collections.Immutable.ImmutableDictionary<IActorRef, long>.Empty);
+
+    /// <summary>The agents and their newest applied resize id, in no particular order.</summary>
+    public IEnumerable<KeyValuePair<IActorRef, long>> Entries => _ids;
+
+    /// <summary>How many agents it names.</summary>
+    public int Count => _ids.Count;
+
+    /// <summary>Builds it from the entries a peer sent (agents distinct, ids at least 1: checked by the reader).</summary>
+    public static AppliedResizes Of(IEnumerable<KeyValuePair<IActorRef, long>> entries) =>
+        new(System.Collections.Immutable.ImmutableDictionary.CreateRange(entries));
+
+    /// <summary>The newest resize id of <paramref name="agent"/> applied; 0 when none.</summary>
+    public long IdOf(IActorRef agent) => _ids.GetValueOrDefault(agent);
+
+    /// <summary>With <paramref name="agent"/>'s resize <paramref name="id"/> applied (an older id changes nothing).</summary>
+    public AppliedResizes With(IActorRef agent, long id) => id > IdOf(agent) ? new(_ids.SetItem(agent, id)) : this;
+
+    /// <summary>Both together: per agent, the newer id.</summary>
+    public AppliedResizes Merge(AppliedResizes other) => other._ids.Aggregate(this, (merged, entry) => merged.With(entry.Key, entry.Value));
+
+    /// <summary>Without <paramref name="agent"/> (it stopped: its resizes cannot come again).</summary>
+    public AppliedResizes Without(IActorRef agent) => _ids.ContainsKey(agent) ? new(_ids.Remove(agent)) : this;
+
+    /// <inheritdoc />
+    public bool Equals(AppliedResizes? other) =>
+        other is not null && other._ids.Count == _ids.Count && _ids.All(entry => other._ids.TryGetValue(entry.Key, out var id) && id == entry.Value);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as AppliedResizes);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => _ids.Count;
+
+    /// <inheritdoc />
+    public override string ToString() => $"[{string.Join(", ", _ids.Select(entry => $"{entry.Key.Path}: {entry.Value}"))}]";
 }
 
 /// <summary>Asks a cluster gatekeeper for its exact counts; the reply is <see cref="ClusterLimiterStatus"/>.</summary>

@@ -21,7 +21,7 @@ public sealed class ClusterPartitionedLimiterTests
 
         var mine = await here.GetStatisticsAsync();
         Assert.Equal(["a", "b"], mine.Keys.Order());
-        Assert.Equal(new ClusterPartitionStatistics(2, 0, 1, 0), mine["a"]); // cluster-wide as of this node's last reply
+        Assert.Equal(new ClusterPartitionStatistics(2, 0, 2, 0), mine["a"]); // cluster-wide as of this node's last reply; locally the lease's 2 permits
         Assert.Equal(new ClusterPartitionStatistics(1, 0, 1, 0), mine["b"]);
         var theirs = await there.GetStatisticsAsync();
         Assert.Equal(new ClusterPartitionStatistics(3, 1, 1, 1), Assert.Single(theirs).Value);

@@ -27,6 +27,8 @@ public sealed class ClusterWireLimitTests : ActorQueueTestKit
         ("LC", new LimitChanged(2, 0, null)),
         ("LC", new LimitChanged(2, -1, null)),
         ("LC", new LimitChanged(2, 5, -3)),
+        ("LC", new LimitChanged(-1, 0, null)), // gatekeepers count versions from 0 up
+        ("RZ", new ResizeLimiter(2, null) { Id = -1 }), // agents number resizes from 1 (0: unnumbered)
         ("LA", new LimiterAnnounce(1, Node, [], [], []) { Limit = new LimitChanged(9, -1, null) }),
         ("AQ", new RemoteAcquire(1, 1, "a") { Permits = -5 }),
         ("AQ", new RemoteAcquire(1, 1, "a") { Tokens = -100 }),
@@ -52,8 +54,10 @@ public sealed class ClusterWireLimitTests : ActorQueueTestKit
         [
             new ResizeLimiter(null, null),
             new ResizeLimiter(1, 0),
+            new ResizeLimiter(3, null) { Id = long.MaxValue },
             LimitChanged.None, // an agent that heard of no resize announces this: MaxRunning 0
             new LimitChanged(3, 7, 0),
+            new LimitChanged(long.MaxValue, 2, null) { Applied = AppliedResizes.None.With(TestActor, 4) }, // a gatekeeper's versions stop at the top
             new LimiterAnnounce(1, Node, [], [], []), // Limit = LimitChanged.None
             new RemoteAcquire(1, 1, "a") { Permits = 0, Tokens = 0, Priority = -4 },
             new RemoteAcquire(1, 1, "a") { Permits = 3, Tokens = 500, Block = true },
@@ -71,5 +75,43 @@ public sealed class ClusterWireLimitTests : ActorQueueTestKit
                 Assert.Equal(message, read);
             }
         }
+    }
+
+    /// <summary>
+    /// A limit's applied resizes (the newest resize id per agent): each agent once, each id at least 1, as gatekeepers
+    /// build them. A repeated agent is refused, not folded into one entry; an id of 0 or below is refused, not taken as
+    /// "nothing applied"; one that reads back is the same agents and ids, also inside an announcement.
+    /// </summary>
+    [Fact]
+    public void A_limits_applied_resizes_name_each_agent_once_with_ids_from_1()
+    {
+        var serializer = new ClusterMessageSerializer((ExtendedActorSystem)Sys);
+        var other = CreateTestProbe().Ref;
+        var limit = new LimitChanged(5, 3, 1) { Applied = AppliedResizes.None.With(TestActor, 2).With(other, 7) };
+        Assert.Equal(limit, serializer.FromBinary(serializer.ToBinary(limit), "LC"));
+        var announce = new LimiterAnnounce(1, Node, [], [], []) { Limit = limit };
+        Assert.Equal(limit, Assert.IsType<LimiterAnnounce>(serializer.FromBinary(serializer.ToBinary(announce), "LA")).Limit);
+
+        var path = Akka.Serialization.Serialization.SerializedActorPath(TestActor);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(LimitBytes((path, 0)), "LC"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(LimitBytes((path, -4)), "LC"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(LimitBytes((path, 1), (path, 2)), "LC"));
+        Assert.Equal(2, Assert.IsType<LimitChanged>(serializer.FromBinary(LimitBytes((path, 2)), "LC")).Applied.IdOf(TestActor));
+    }
+
+    /// <summary>A limit (version 1, 2 running, no queue bound) with these applied entries, as a peer could write it.</summary>
+    private static byte[] LimitBytes(params (string Path, long Id)[] applied)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(1L); w.Write(2); w.Write(false); w.Write(applied.Length);
+            foreach (var (path, id) in applied)
+            {
+                w.Write(path); w.Write(id);
+            }
+        }
+
+        return stream.ToArray();
     }
 }
