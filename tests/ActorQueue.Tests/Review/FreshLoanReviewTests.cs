@@ -250,6 +250,7 @@ public sealed class FreshLoanReviewTests : ActorQueueTestKit
         using var spent = await Within(limiter.AcquireAsync(900).AsTask());
         var queued = limiter.AcquireAsync(800, waitTimeout: Timeout.InfiniteTimeSpan).AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "the call of 800 waits");
+        await limiter.Gatekeeper.Ask<Status>(GetStatus.Instance, TimeSpan.FromSeconds(20)); // the message that queued it has ended
         clock.Advance(TimeSpan.FromSeconds(10));
 
         using var refused = adapter.AttemptAcquire(400);
