@@ -48,9 +48,10 @@ internal sealed partial class PermitGate
     /// <param name="whenFull">What a full queue does with a newcomer.</param>
     /// <param name="time">The clock; the system's when <c>null</c>.</param>
     /// <param name="queuedIn">What <see cref="Queued"/> sums: the waiters' permits, or their tokens.</param>
+    /// <param name="startedAt">The clock stamp its time counts from (<see cref="Now"/>); now when <c>null</c>.</param>
     public PermitGate(IPermitGateListener listener, IReadOnlyList<IPermitPolicy> policies, int? maxQueued = null,
                       QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null,
-                      PermitMeasure queuedIn = PermitMeasure.Permits)
+                      PermitMeasure queuedIn = PermitMeasure.Permits, long? startedAt = null)
     {
         ArgumentNullException.ThrowIfNull(listener);
         _listener = listener;
@@ -59,7 +60,7 @@ internal sealed partial class PermitGate
         _deadlines = new WaiterDeadlines(_waiters.Contains);
         _bound = new QueueBound(maxQueued, whenFull);
         _time = time ?? TimeProvider.System;
-        _startedAt = _time.GetTimestamp();
+        _startedAt = startedAt ?? _time.GetTimestamp();
     }
 
     /// <summary>The primary policy's counts and the queue's length.</summary>

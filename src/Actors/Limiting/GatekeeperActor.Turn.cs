@@ -128,6 +128,7 @@ internal sealed partial class GatekeeperActor
 
         ArmWake();
         _rateTelemetry?.AfterMessage(_gate.Now);
+        _rateLender?.PublishQueueRetry(_gate); // while someone waits: when a call queued behind them could be served
         if (_disposeRequest is null)
         {
             // Stopping: what is lent now would be claimable until PostStop closes the loan.

@@ -91,7 +91,13 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         // A restarted instance starts from the limits in force (resizes included), not the limiter's first ones.
         var (maxRunning, maxQueued) = settings.Counts.Applied ?? (settings.MaxRunning, settings.MaxQueued);
         _slots = new PermitPool(maxRunning);
-        if (settings.Counts.Loan.Running is var held and > 0)
+        if (settings.Counts.Loan.TakeFirstLent() is var lentFirst and > 0)
+        {
+            // The first instance: the facade lent every permit at construction (held + lent = that limit), and the
+            // first turn's reclaim gives back what nobody claimed, so the pool then holds exactly the held count.
+            _slots.Take(lentFirst, TimeSpan.Zero);
+        }
+        else if (settings.Counts.Loan.Running is var held and > 0)
         {
             _slots.Take(held, TimeSpan.Zero); // facade leases held across a restart: the shut word keeps their count (PostStop)
         }
@@ -100,9 +106,15 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         var rates = settings.Rates?.Invoke() ?? [];
         // A limit with rates is a model API's: its callers queue for tokens, which its RateLimiter adapter's permits are.
         var queuedIn = settings.Rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
-        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time, queuedIn);
+        // The first instance of a limiter that lent at construction counts its rates' periods from that lend, as the loan did.
+        var firstRateLoan = settings.RateLoan?.TakeFirst();
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time, queuedIn, firstRateLoan?.StartedAt);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
+        if (firstRateLoan is not null)
+        {
+            _rateLender?.TakeFirst(firstRateLoan); // the first instance: what the limiter lent at construction, taken from these fresh rates
+        }
         _wakeTimer = new WakeTimer(settings.Time, Self, () => _gate.Now);
         settings.Counts.PublishApplied(maxRunning, maxQueued);
 

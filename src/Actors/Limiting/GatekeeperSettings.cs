@@ -20,6 +20,6 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
     /// </summary>
     public Func<IRestingPolicy[]>? Rates { get; init; }
 
-    /// <summary>Where slots, requests and tokens are lent to callers that need not wait, once asked (<see cref="StartLending"/>); <c>null</c> for none.</summary>
+    /// <summary>Where slots, requests and tokens are lent to callers that need not wait, from the limiter's construction (its first loan) on; <c>null</c> for none.</summary>
     public RateLoan? RateLoan { get; init; }
 }

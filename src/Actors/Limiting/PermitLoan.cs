@@ -10,7 +10,9 @@ namespace ActorQueue.Actors;
 /// <list type="bullet">
 /// <item>Writer of loans: the gatekeeper only, at the end of a message, and only while nobody waits, the gate is open
 /// and its pool is within its limit (<see cref="Lend"/>): it takes every free permit from its pool and opens the loan
-/// with them. While the loan is open, held + lent = the limit, and claims and returns keep that sum.</item>
+/// with them; and the facade once, as it makes the limiter, before the gatekeeper exists (<see cref="LendFirst"/>): every
+/// permit, which the gatekeeper's first pool counts as out. While the loan is open, held + lent = the limit, and
+/// claims and returns keep that sum.</item>
 /// <item>Shut: the gatekeeper, at the start of every message (<see cref="Reclaim"/>, one CAS that keeps the held
 /// count): from then on until it lends again every claim and every return fails, so inside a message its pool is
 /// exact and it is the only writer of the held count (<see cref="Publish"/>). It queues a waiter only inside a
@@ -36,7 +38,7 @@ namespace ActorQueue.Actors;
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
 internal sealed class PermitLoan
 {
-    /// <summary>The low half while nobody may claim or return: someone waits, a message is being handled, or nothing was lent yet.</summary>
+    /// <summary>The low half while nobody may claim or return: someone waits, or a message is being handled.</summary>
     private const int Shut = -1;
 
     /// <summary>The low half once the limiter or its gatekeeper stopped: nothing is lent again.</summary>
@@ -63,6 +65,12 @@ internal sealed class PermitLoan
 
     /// <summary>The last lease number given to a claimed lease; claimed leases count down from -1, apart from the gate's.</summary>
     private long _lastLeaseId;
+
+    /// <summary>
+    /// What the facade lent at construction (<see cref="LendFirst"/>) and the gatekeeper's first instance has not yet
+    /// counted out of its pool (<see cref="TakeFirstLent"/>); 0 once counted, or when nothing was lent first.
+    /// </summary>
+    private int _firstLent;
 
     /// <summary>How many leases were claimed from the loan so far (their numbers count down from -1), read by any thread.</summary>
     public long Claims => -Volatile.Read(ref _lastLeaseId);
@@ -135,6 +143,26 @@ internal sealed class PermitLoan
 
         return false;
     }
+
+    /// <summary>
+    /// The facade, as it makes the limiter and before its gatekeeper exists: opens the loan with every permit, so a free
+    /// limiter lends from its construction, not from its actor's start. While open, held + lent = the limit from here on
+    /// as after any lend; the gatekeeper's first instance counts these permits out of its pool (<see cref="TakeFirstLent"/>)
+    /// and its first turn reclaims what nobody claimed, as every turn does.
+    /// </summary>
+    public void LendFirst(int permits)
+    {
+        Debug.Assert(permits is > 0 and <= MaxLent, "A loan lends what is free, at most MaxLent.");
+        Debug.Assert(Volatile.Read(ref _word) == Pack(0, Shut), "Only a new loan is lent first.");
+        _firstLent = permits;
+        Volatile.Write(ref _word, Pack(0, permits));
+    }
+
+    /// <summary>
+    /// The gatekeeper's instance, as it makes its pool: the permits lent at construction (<see cref="LendFirst"/>),
+    /// which its pool counts as out, the first time; 0 after that (a restarted instance starts from the held count).
+    /// </summary>
+    public int TakeFirstLent() => Interlocked.Exchange(ref _firstLent, 0);
 
     /// <summary>A unique number for a claimed lease: negative, so never one the gate gives.</summary>
     public long NextLeaseId() => Interlocked.Decrement(ref _lastLeaseId);

@@ -1,7 +1,5 @@
 using ActorQueue.Actors;
-using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Configuration;
 using static ActorQueue.Actors.GatekeeperProtocol;
 
 namespace ActorQueue.Tests.Review;
@@ -27,27 +25,19 @@ public sealed class ResizeBehindAnnouncedRequestReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_request_made_after_a_shrink_returned_is_not_served_on_the_old_limit_when_the_resize_went_by_message()
     {
-        var config = ConfigurationFactory.ParseString("""
-            actorqueue.coordinator-dispatcher {
-              type = Dispatcher
-              executor = fork-join-executor
-              fork-join-executor { parallelism-min = 1, parallelism-factor = 1.0, parallelism-max = 1 }
-            }
-            akka.loglevel = WARNING
-            """).WithFallback(ActorQueueRuntime.DefaultConfig);
-        using var system = ActorSystem.Create("review-one-thread", config);
-        using var busy = new ManualResetEventSlim(false);
-        using var entered = new SemaphoreSlim(0);
-        system.ActorOf(Props.Create(() => new Blocker(busy, entered)).WithDispatcher("actorqueue.coordinator-dispatcher")).Tell("block");
-        Assert.True(await entered.WaitAsync(TimeSpan.FromSeconds(20)), "the dispatcher's one thread is busy");
+        using var coordinator = new HeldCoordinator();
+        var system = coordinator.System;
         using var hold = new ActorHold(Name);
 
         await using var limiter = new ConcurrencyLimiter(2, name: Name, system: system); // its start waits for the thread
+        // A limiter lends from its construction (FreshLoanReviewTests): a resize that changes nothing suspends that loan
+        // and goes by message, so the first request, which can no longer claim, is announced and sent, as before.
+        limiter.Resize(maxRunning: 2);
         var first = limiter.AcquireAsync("announced before the turn opened").AsTask();
         limiter.Resize(maxRunning: 1); // by message: a request is on its way
         Assert.Equal(1, limiter.MaxRunning);
         hold.Arm(); // the first grant's running count holds the gatekeeper's thread
-        busy.Set();
+        coordinator.LetGo();
         hold.WaitHeld("the first request's grant");
 
         var late = limiter.AcquireAsync("after the shrink returned").AsTask();
@@ -60,16 +50,5 @@ public sealed class ResizeBehindAnnouncedRequestReviewTests : ActorQueueTestKit
         Assert.Equal(1, status.Running);
         firstLease.Dispose();
         (await Within(late)).Dispose();
-    }
-
-    /// <summary>Keeps its dispatcher's thread until let go.</summary>
-    private sealed class Blocker : ReceiveActor
-    {
-        public Blocker(ManualResetEventSlim busy, SemaphoreSlim entered) =>
-            Receive<string>(_ =>
-            {
-                entered.Release();
-                busy.Wait(TimeSpan.FromSeconds(20));
-            });
     }
 }

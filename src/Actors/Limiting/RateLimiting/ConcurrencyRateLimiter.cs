@@ -12,9 +12,9 @@ namespace ActorQueue.Actors;
 /// reason phrase instead of an exception, as <see cref="RateLimiter"/> callers expect. Cancellation throws, and so does
 /// a call made once the limiter is disposed (<see cref="ObjectDisposedException"/>).</para>
 /// <para><see cref="RateLimiter.AttemptAcquire"/> never blocks a thread: it claims permits the gatekeeper lent while
-/// nobody waited (<see cref="PermitLoan"/>), with one compare-and-swap. It can fail while a permit is free when a
-/// release is still in the gatekeeper's mailbox, while someone waits, and before the gatekeeper first lent (just after
-/// the limiter was made).</para>
+/// nobody waited (<see cref="PermitLoan"/>), with one compare-and-swap; a limiter lends every permit from its
+/// construction, before its gatekeeper has started. It can fail while a permit is free when a release is still in the
+/// gatekeeper's mailbox, or while someone waits.</para>
 /// <para>The adapter does not own the limiter: disposing it leaves the limiter running.</para>
 /// </remarks>
 internal sealed class ConcurrencyRateLimiter : RateLimiter

@@ -35,7 +35,7 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     /// <summary>The gatekeeper, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _gatekeeper;
 
-    /// <summary>What the gatekeeper lends, from its first message on, to callers that need not wait.</summary>
+    /// <summary>What the gatekeeper lends, from the limiter's construction on, to callers that need not wait.</summary>
     private readonly RateLoan _loan;
 
     /// <summary>Where a claimed call's slot goes back.</summary>
@@ -63,13 +63,17 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         _loan = new RateLoan(options.TimeProvider ?? TimeProvider.System);
         var settings = RateGatekeeper.Settings(options, name, name ?? runtime.Settings.DefaultLimiterName, _counts) with { RateLoan = _loan };
         _counts.PublishLimits(options.MaxConcurrent, options.MaxQueued);
+
+        // Ready to lend from here on, not from the actor's start: what the fresh rates grant, which the gatekeeper's first instance takes on.
+        RateLender.LendFirst(_loan, options.MaxConcurrent, RateGatekeeper.Policies(options), options.TimeProvider ?? TimeProvider.System);
         var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
         _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
         _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
         _settler = new LoanSettler(_loan, Gatekeeper);
 
-        // Lending from the start: AcquireAsync claims from the loan whether or not an adapter is ever made.
+        // The gatekeeper's first message: it reclaims the first loan and lends anew on its own rates' clock (a restarted
+        // instance, which has no first loan, is asked again in PreRestart).
         Gatekeeper.Tell(StartLending.Instance, ActorRefs.NoSender);
     }
 
@@ -141,7 +145,11 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
     public System.Threading.RateLimiting.RateLimiter AsRateLimiter()
     {
         _gatekeeper.ThrowIfDisposed(this);
-        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () => new ModelApiRateLimiter(this, _loan, _loanReleaser));
+        return LazyInitializer.EnsureInitialized(ref _rateLimiter, () =>
+        {
+            _loan.ReadRefusals(); // its refusals while someone waits say when to retry (RateLoan.QueueRetryAfter)
+            return new ModelApiRateLimiter(this, _loan, _loanReleaser);
+        });
     }
 
     /// <summary>Stops the gatekeeper without waiting: every waiter gets <see cref="ObjectDisposedException"/>, and so does every later call.</summary>

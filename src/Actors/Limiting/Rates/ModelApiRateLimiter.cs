@@ -14,7 +14,8 @@ namespace ActorQueue.Actors;
 /// when the loan does not cover them (someone waits, the rates are spent, or the gatekeeper is inside a message or has
 /// not renewed the loan since the step ended; a claimer that finds the loan out of date asks it once to renew); when the
 /// rates are what the loan is short of, its lease's <see cref="MetadataName.RetryAfter"/> is when they next give
-/// something back, counting what the loan took (<see cref="RateLoan.RetryAfter"/>). A
+/// something back, counting what the loan took (<see cref="RateLoan.RetryAfter"/>); while someone waits, when a call
+/// of its tokens queued behind them could be served, as the gatekeeper published it (<see cref="RateLoan.QueueRetryAfter"/>). A
 /// loan holds up to <see cref="RateLoan.MaxTokens"/> (<see cref="int.MaxValue"/>) tokens, so no permit count is beyond it.</para>
 /// <para><see cref="RateLimiter.AcquireAsync"/> claims from the loan too, and otherwise takes them together in the
 /// gatekeeper's queue; a full queue or a wait timeout gives a failed lease with a reason phrase and, when a rate
@@ -163,7 +164,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     private RateLease Refused(long tokens)
     {
         // Read before the renewal is asked: the gatekeeper shuts the loan as it renews it, and a shut loan says nothing.
-        var retryAfter = _loan.RetryAfter(tokens);
+        var retryAfter = _loan.RetryAfter(tokens) ?? _loan.QueueRetryAfter(tokens);
         AskRenewalIfDue();
         Interlocked.Increment(ref _failed);
         return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter);

@@ -36,6 +36,12 @@ internal sealed class RateLender
     /// <summary>The gate time of the last loan: the rates stay at its step until the next reclaim has given back into it.</summary>
     private TimeSpan _lentAt;
 
+    /// <summary>The waiters, their tokens and the gate's last lease when <see cref="PublishQueueRetry"/> last published.</summary>
+    private (int Waiting, long Queued, long LastLeaseId) _queueRetryOf;
+
+    /// <summary>The most steps a <see cref="RateLoan.QueueRetry"/> keeps: a bucket has at most two within a call's token range, a window one per segment and two more.</summary>
+    private const int MaxQueueRetrySteps = 64;
+
     private RateLender(RateLoan loan, PermitPool slots, ISteppedRate[] calls, ISteppedRate[] tokens, TimeProvider time, RateTelemetry? telemetry)
     {
         _loan = loan;
@@ -61,6 +67,46 @@ internal sealed class RateLender
 
     /// <summary>Lends from the end of this message on.</summary>
     public void Start() => _started = true;
+
+    /// <summary>
+    /// The limiter, as it is made and before its gatekeeper exists: lends what <paramref name="rates"/> and a pool of
+    /// <paramref name="maxConcurrent"/> slots, fresh, grant at their start (as a gatekeeper's first lend would), until
+    /// their first step ends on the clock from now, and keeps what it took for the gatekeeper's first instance
+    /// (<see cref="TakeFirst"/>), whose fresh rates and pool are these, made again from the same options.
+    /// </summary>
+    /// <remarks>
+    /// The gatekeeper's first instance counts its rates' periods from this lend's clock stamp (<see cref="RateLoan.FirstLoan.StartedAt"/>),
+    /// so the loan's step is the rates' first step, whenever the actor starts.
+    /// </remarks>
+    public static void LendFirst(RateLoan loan, int maxConcurrent, IRestingPolicy[] rates, TimeProvider time)
+    {
+        if (For(loan, new PermitPool(maxConcurrent), rates, time, telemetry: null) is not { } lender)
+        {
+            return;
+        }
+
+        var tick = loan.ReadTick();
+        var startedAt = time.GetTimestamp();
+        lender.LendAt(tick, startedAt, TimeSpan.Zero);
+        loan.KeepFirst(new RateLoan.FirstLoan(startedAt, lender._slots.InUse, lender._lentCalls, lender._lentTokens));
+    }
+
+    /// <summary>
+    /// The gatekeeper's first instance, as it is made: its fresh pool and rates count as taken what the limiter lent at
+    /// construction (<see cref="LendFirst"/>), so its first reclaim gives back what nobody claimed, as after any lend;
+    /// it lends from then on. Nothing for a later instance (a restart starts from fresh rates and a shut loan).
+    /// </summary>
+    /// <param name="first">What the limiter's first loan took (<see cref="RateLoan.TakeFirst"/>).</param>
+    public void TakeFirst(RateLoan.FirstLoan first)
+    {
+        _slots.Take(first.Slots, TimeSpan.Zero);
+        TakeAll(_calls, first.Calls, TimeSpan.Zero);
+        TakeAll(_tokens, first.Tokens, TimeSpan.Zero);
+        _lentCalls = first.Calls;
+        _lentTokens = first.Tokens;
+        _lentAt = TimeSpan.Zero;
+        _started = true;
+    }
 
     /// <summary>Whether <see cref="Start"/> was called.</summary>
     public bool IsStarted => _started;
@@ -152,7 +198,12 @@ internal sealed class RateLender
         var stamp = _time.GetTimestamp();
         var now = gate.Now;
         counts.Publish((int)_slots.InUse, 0);
+        LendAt(tick, stamp, now);
+    }
 
+    /// <summary>Takes what the pool and rates could grant at gate time <paramref name="now"/> and lends it until their step ends (tick and clock stamp read before <paramref name="now"/>).</summary>
+    private void LendAt(long? tick, long stamp, TimeSpan now)
+    {
         var freeSlots = _slots.Available(now);
         var freeCalls = Least(_calls, now);
         var freeTokens = Least(_tokens, now);
@@ -184,6 +235,94 @@ internal sealed class RateLender
         _loan.Lend(slots, calls, tokens, StampAt(stamp, stepEnd - now), capped, withinLimit: _slots.InUse <= _slots.Limit,
                    tickExpiresAt: tick is { } before ? CheapTick.DeadlineAfter(before, stepEnd - now) : long.MinValue,
                    nextRefillUtcTicks: RateGains.UtcTicks(gain, now, _time));
+    }
+
+    /// <summary>
+    /// End of a message, for the adapter's refusals while someone waits (<see cref="RateLoan.QueueRetryAfter"/>): when a
+    /// call of each token count, queued behind every waiter, could be served — as the gate's own refusal of that call
+    /// computes it (<see cref="PermitPolicies.FitsAt"/>: the demand queued ahead plus the call, slots, requests and tokens,
+    /// however many refills or segments that takes), from the sums the gate keeps (the waiters' tokens, one slot and one
+    /// request each). Only once an adapter was made, only while someone waits, and only when the queue or the grants
+    /// moved since the last one; nothing is lent while anyone waits, so asking the rates here moves nothing a loan took.
+    /// </summary>
+    /// <remarks>
+    /// Every waiter counts as ahead, a lower priority's too (the adapter's calls have priority 0): the figure is then late
+    /// if anything. A slot short for the queue and the call gives none (a release frees it, not a time), as the gate's does.
+    /// </remarks>
+    public void PublishQueueRetry(PermitGate gate)
+    {
+        if (!_loan.RefusalsRead)
+        {
+            return;
+        }
+
+        var waiting = gate.Waiting;
+        if (waiting == 0)
+        {
+            if (_queueRetryOf.Waiting != 0)
+            {
+                _queueRetryOf = default;
+                _loan.PublishQueueRetry(null);
+            }
+
+            return;
+        }
+
+        var key = (waiting, gate.Queued, gate.LastLeaseId);
+        if (key != _queueRetryOf)
+        {
+            _queueRetryOf = key;
+            _loan.PublishQueueRetry(QueueRetryNow(waiting, key.Queued, gate.Now));
+        }
+    }
+
+    /// <summary>The steps of <see cref="PublishQueueRetry"/>: each found by a binary search over the token count, as the rates answer for the queue plus a call.</summary>
+    private RateLoan.QueueRetry? QueueRetryNow(int waiting, long queued, TimeSpan now)
+    {
+        // The queue's slots and requests and the call's one of each: the same whatever its tokens.
+        var fixedAt = _slots.NextAvailableAt(waiting + 1L, now);
+        foreach (var rate in _calls)
+        {
+            var at = rate.NextAvailableAt(waiting + 1L, now);
+            fixedAt = at > fixedAt ? at : fixedAt;
+        }
+
+        if (fixedAt == TimeSpan.MaxValue)
+        {
+            return null;
+        }
+
+        var most = _tokens.Length == 0 ? 1 : _tokens.Min(rate => rate.Limit); // a call asks at most a rate's limit
+        var upTo = new List<long>();
+        var atUtc = new List<long>();
+        for (var tokens = 1L; tokens <= most && upTo.Count < MaxQueueRetrySteps; tokens++)
+        {
+            var at = ServedAt(tokens);
+            var (low, high) = (tokens, most);
+            while (low < high)
+            {
+                var mid = low + ((high - low + 1) / 2);
+                (low, high) = ServedAt(mid) == at ? (mid, high) : (low, mid - 1);
+            }
+
+            upTo.Add(low);
+            atUtc.Add(RateGains.UtcTicks(at, now, _time));
+            tokens = low;
+        }
+
+        return new RateLoan.QueueRetry([.. upTo], [.. atUtc]);
+
+        TimeSpan ServedAt(long tokens)
+        {
+            var latest = fixedAt;
+            foreach (var rate in _tokens)
+            {
+                var at = rate.NextAvailableAt(queued + tokens, now);
+                latest = at > latest ? at : latest;
+            }
+
+            return latest;
+        }
     }
 
     /// <summary>The least any of <paramref name="rates"/> could grant now; unbounded when there are none.</summary>

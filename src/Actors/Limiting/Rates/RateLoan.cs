@@ -9,7 +9,9 @@ namespace ActorQueue.Actors;
 /// <list type="bullet">
 /// <item>Writer of loans: the gatekeeper only (<see cref="RateLender"/>), at the end of a message, only while nobody
 /// waits and the gate is open: it takes what its pool and rates could grant now out of them and publishes it here with
-/// the clock stamp at which the rates' current step ends (<see cref="Lend"/>). The loan is the only writer's while it
+/// the clock stamp at which the rates' current step ends (<see cref="Lend"/>); and the limiter once, as it is made and
+/// before its gatekeeper exists (<see cref="RateLender.LendFirst"/>): what the fresh pool and rates grant, which the
+/// gatekeeper's first instance counts as taken. The loan is the only writer's while it
 /// is <see cref="Shut"/>; the write is a compare-and-swap from shut only because the limiter may close it meanwhile.</item>
 /// <item>Close: the limiter when disposed, or the gatekeeper when it stops (<see cref="Close"/>): for good; an open
 /// loan's unclaimed part is kept for the gatekeeper's last reclaim.</item>
@@ -124,6 +126,15 @@ internal sealed class RateLoan
     /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
     private long _settledOut;
 
+    /// <summary>When a call of a given token count, queued behind everyone waiting now, could be served; <c>null</c> while nobody waits or it is not known (<see cref="QueueRetryAfter"/>).</summary>
+    private volatile QueueRetry? _queueRetry;
+
+    /// <summary>Whether the limiter's <see cref="System.Threading.RateLimiting.RateLimiter"/> adapter was made: only then does the gatekeeper publish <see cref="_queueRetry"/>.</summary>
+    private volatile bool _refusalsRead;
+
+    /// <summary>What the limiter lent at construction (<see cref="RateLender.LendFirst"/>) until the gatekeeper's first instance takes it on (<see cref="TakeFirst"/>).</summary>
+    private FirstLoan? _first;
+
     /// <summary>A loan on <paramref name="time"/>, checked against the cheap tick that runs with it if one is known.</summary>
     public RateLoan(TimeProvider time)
         : this(time, CheapTick.For(time))
@@ -202,6 +213,32 @@ internal sealed class RateLoan
         }
 
         var left = Volatile.Read(ref _nextRefillUtcTicks) is var at and not 0 ? at - _time.GetUtcNow().UtcTicks : 0;
+        return left > 0 ? TimeSpan.FromTicks(left) : null;
+    }
+
+    /// <summary>The limiter, as it makes its adapter: its refusals read <see cref="QueueRetryAfter"/>, which the gatekeeper keeps from then on.</summary>
+    public void ReadRefusals() => _refusalsRead = true;
+
+    /// <summary>Whether an adapter reads <see cref="QueueRetryAfter"/>.</summary>
+    public bool RefusalsRead => _refusalsRead;
+
+    /// <summary>Gatekeeper, at the end of a message: when calls queued behind its waiters could be served; <c>null</c> while nobody waits or a slot is short.</summary>
+    public void PublishQueueRetry(QueueRetry? retry) => _queueRetry = retry;
+
+    /// <summary>
+    /// After a claim of <paramref name="tokens"/> failed on a shut loan: how long until a call of them, queued behind the
+    /// demand waiting now, could be served — the gatekeeper's figure as of its last message (<see cref="PublishQueueRetry"/>),
+    /// as its own refusal of that call would say; <c>null</c> when the loan is open (nobody waits: <see cref="RetryAfter"/>
+    /// answers), nobody waits, a slot in flight is what is short, or the time is not in the future.
+    /// </summary>
+    public TimeSpan? QueueRetryAfter(long tokens)
+    {
+        if (Volatile.Read(ref _packed) >= 0 || _queueRetry is not { } retry || retry.AtUtcTicks(tokens) is not (var at and not 0))
+        {
+            return null;
+        }
+
+        var left = at - _time.GetUtcNow().UtcTicks;
         return left > 0 ? TimeSpan.FromTicks(left) : null;
     }
 
@@ -363,6 +400,12 @@ internal sealed class RateLoan
         Interlocked.CompareExchange(ref _packed, (withinLimit ? ReturnsInto : 0) | (slots << SlotShift) | (calls << CallShift) | tokens, Shut);
     }
 
+    /// <summary>The limiter, once its first loan is lent (<see cref="RateLender.LendFirst"/>): what it took from the fresh pool and rates.</summary>
+    public void KeepFirst(FirstLoan first) => Volatile.Write(ref _first, first);
+
+    /// <summary>The gatekeeper's first instance: what the limiter's first loan took, which its fresh pool and rates count as taken; <c>null</c> after that.</summary>
+    public FirstLoan? TakeFirst() => Interlocked.Exchange(ref _first, null);
+
     /// <summary>Gatekeeper, before it reads the clock a loan's deadline is computed from: the cheap tick now; <c>null</c> when there is none.</summary>
     public long? ReadTick() => _tick?.Now;
 
@@ -410,6 +453,30 @@ internal sealed class RateLoan
     /// </summary>
     private bool InStep() =>
         (_tick is { } tick && tick.Now < Volatile.Read(ref _tickExpiresAt)) || _time.GetTimestamp() < Volatile.Read(ref _expiresAt);
+
+    /// <summary>
+    /// When a call queued behind the waiters could be served, by its token count: a step function, non-decreasing, as
+    /// the rates give back refill by refill (or segment by segment). Immutable; published whole.
+    /// </summary>
+    /// <param name="upToTokens">Ascending: the most tokens each step serves.</param>
+    /// <param name="atUtcTicks">The clock's UTC ticks of each step; 0 for never.</param>
+    public sealed class QueueRetry(long[] upToTokens, long[] atUtcTicks)
+    {
+        /// <summary>When a call of <paramref name="tokens"/> could be served; 0 for not known (beyond the last step).</summary>
+        public long AtUtcTicks(long tokens)
+        {
+            var step = Array.BinarySearch(upToTokens, tokens);
+            step = step >= 0 ? step : ~step;
+            return step < atUtcTicks.Length ? atUtcTicks[step] : 0;
+        }
+    }
+
+    /// <summary>What the limiter's first loan took from a fresh pool and rates (slots, requests, tokens), and the clock stamp their time counts from.</summary>
+    /// <param name="StartedAt">The clock stamp of the lend: the rates' gate time 0.</param>
+    /// <param name="Slots">Slots taken.</param>
+    /// <param name="Calls">Requests taken.</param>
+    /// <param name="Tokens">Tokens taken.</param>
+    public sealed record FirstLoan(long StartedAt, long Slots, long Calls, long Tokens);
 
     private static long SlotsOf(long packed) => (packed >> SlotShift) & MaxSlots;
 

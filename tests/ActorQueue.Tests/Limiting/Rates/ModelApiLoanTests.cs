@@ -30,6 +30,9 @@ public sealed class ModelApiLoanTests : ActorQueueTestKit
     internal static async Task<RateLimiter> Lending(ModelApiLimiter limiter)
     {
         var adapter = limiter.AsRateLimiter();
+        // A limiter lends from its construction, and its gatekeeper lends anew after its first message: a round trip
+        // waits for that, so whatever the test does to the clock next comes after it.
+        await Akka.Actor.Futures.Ask<Status>(limiter.Gatekeeper, GetStatus.Instance, TimeSpan.FromSeconds(10));
         await Poll.UntilAsync(() => limiter.Loan.IsOpen, TimeSpan.FromSeconds(10), "the gatekeeper lends");
         return adapter;
     }
