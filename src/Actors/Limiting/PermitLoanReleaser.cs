@@ -1,3 +1,4 @@
+using ActorQueue.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -27,6 +28,9 @@ internal sealed class PermitLoanReleaser(PermitLoan loan, GateTurn turn, IActorR
         telemetry.Claimed(permits);
         return new ConcurrencyLease(this, loan.NextLeaseId(), source, permits);
     }
+
+    /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little lent: counted as turned away, <c>would_wait</c>.</summary>
+    public void Refused() => telemetry.Rejected(PermitRejectionKind.WouldWait);
 
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease)

@@ -72,9 +72,13 @@ internal sealed class ConcurrencyRateLimiter : RateLimiter
             return Count(_loan.Unclaimed > 0 ? ActorQueueLease.Probe : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
         }
 
-        return Count(_leases.TryClaim(permitCount, "rate-limiter") is { } lease
-            ? lease
-            : ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
+        if (_leases.TryClaim(permitCount, "rate-limiter") is { } lease)
+        {
+            return Count(lease);
+        }
+
+        _leases.Refused();
+        return Count(ActorQueueLease.Failed(Reasons.NothingLent(_limiter)));
     }
 
     /// <inheritdoc />

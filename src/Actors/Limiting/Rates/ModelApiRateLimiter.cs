@@ -1,3 +1,4 @@
+using ActorQueue.Coordination;
 using System.Threading.RateLimiting;
 using Akka.Actor;
 
@@ -102,6 +103,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
             return new LoanRateLease(_releaser);
         }
 
+        _limiter.Claims.Rejected(PermitRejectionKind.WouldWait); // a call turned away, not a probe's question
         return Refused(permitCount);
     }
 

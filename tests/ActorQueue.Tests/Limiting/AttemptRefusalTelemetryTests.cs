@@ -1,0 +1,54 @@
+using ActorQueue.Actors;
+using ActorQueue.Telemetry;
+
+namespace ActorQueue.Tests.Limiting;
+
+/// <summary>
+/// A <c>RateLimiter</c> adapter's <c>AttemptAcquire</c> that finds too little lent turns a caller away who will not
+/// wait: it counts on <c>actorqueue.limiter.rejections</c> with reason <c>would_wait</c> (and on <c>wait_timeouts</c>, as
+/// a zero wait timeout's refusal does), so shed load shows on a dashboard. A zero-permit probe asks a question and is
+/// not counted; a granted attempt is not either.
+/// </summary>
+public sealed class AttemptRefusalTelemetryTests : ActorQueueTestKit
+{
+    private static readonly string WouldWait = $"{ActorQueueTelemetry.LimiterRejections}:would_wait";
+
+    [Fact]
+    public async Task A_concurrency_adapters_refused_attempt_counts_as_turned_away_and_a_probe_does_not()
+    {
+        var name = $"attempts-{Guid.NewGuid():N}";
+        using var metrics = new LimiterMetrics(name);
+        await using var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        var adapter = limiter.AsRateLimiter();
+
+        using var held = adapter.AttemptAcquire(1);
+        Assert.True(held.IsAcquired);
+        Assert.False(adapter.AttemptAcquire(0).IsAcquired);
+        Assert.Equal(0, metrics.Value(WouldWait));
+
+        Assert.False(adapter.AttemptAcquire(1).IsAcquired);
+        Assert.False(adapter.AttemptAcquire(1).IsAcquired);
+
+        Assert.Equal(2, metrics.Value(WouldWait));
+        Assert.Equal(2, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+    }
+
+    [Fact]
+    public async Task A_model_api_adapters_refused_attempt_counts_as_turned_away_and_a_probe_does_not()
+    {
+        var name = $"attempts-{Guid.NewGuid():N}";
+        using var metrics = new LimiterMetrics(name);
+        await using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 100, 10_000, TimeSpan.FromMinutes(1)), name: name, system: Sys);
+        var adapter = limiter.AsRateLimiter();
+
+        using var held = adapter.AttemptAcquire(10);
+        Assert.True(held.IsAcquired);
+        Assert.False(adapter.AttemptAcquire(0).IsAcquired);
+        Assert.Equal(0, metrics.Value(WouldWait));
+
+        Assert.False(adapter.AttemptAcquire(10).IsAcquired);
+
+        Assert.Equal(1, metrics.Value(WouldWait));
+        Assert.Equal(1, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+    }
+}
