@@ -120,6 +120,26 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             return lease;
         }
 
+        // Not covered by a loan. A key with no live partition is served by a partition the caller makes; a partition with
+        // rates (which lends nothing) is asked in its turn, if it is free. A live concurrency partition's loan answered.
+        var partitions = limiter.Partitions;
+        var inTurn = partitions.Settings.Rates is not null;
+        if (inTurn || (live ??= partitions.PartitionOf(key)) is null)
+        {
+            var request = limiter.Request(key, key, permitCount);
+            if (partitions.TryAttempt(request, ref live, inTurn, out var judged))
+            {
+                live!.CountLease(acquired: true);
+                return limiter.Leased(request, ((IValueTaskSource<ConcurrencyLease>)request).GetResult(0));
+            }
+
+            if (judged)
+            {
+                live!.CountLease(acquired: false);
+                return Refused(key, request.RetryAfter);
+            }
+        }
+
         return Refused(key, live);
     }
 
@@ -200,20 +220,24 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <summary>The partition that served <paramref name="request"/> (its releaser), else its key's live one, if any.</summary>
     private Partition? PartitionOf(PartitionAcquireRequest request) => request.Releaser as Partition ?? limiter.Partitions.PartitionOf(request.Key);
 
-    /// <summary>A synchronous attempt the partition's loan did not cover; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
+    /// <summary>A synchronous attempt the partition's loan did not cover, nor its turn judge; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
     /// <remarks>
-    /// With rates, a key whose tokens are spent says when its rates next gain (as the unpartitioned adapter's refusal
-    /// does); a key with tokens left says nothing of a refill: it is refused because a partition with rates lends
-    /// nothing, and AcquireAsync is served at once.
+    /// With rates (the turn was busy, someone waits, or a request was on its way), a key with no tokens a call could take
+    /// now says when its rates next gain (as the unpartitioned adapter's refusal does); a key with tokens left says
+    /// nothing of a refill.
     /// </remarks>
     private RateLimitLease Refused(TKey key, Partition? live)
     {
         var partition = live ?? limiter.Partitions.PartitionOf(key);
         partition?.CountLease(acquired: false);
         var retryAfter = partition is not null && limiter.Partitions.Settings.Rates is not null && limiter.AvailableIn(partition) == 0 ? partition.TokensGainIn : null;
-        return limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is lent for a caller that will not wait "
-                              + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter);
+        return Refused(key, retryAfter);
     }
+
+    /// <summary>The failed lease of a synchronous attempt (counted already), with <paramref name="retryAfter"/> when the rates decided it.</summary>
+    private RateLimitLease Refused(TKey key, TimeSpan? retryAfter) =>
+        limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is free now for a caller that will not wait "
+                       + "(someone waits, its permits, slots or rates are spent, or it is busy); use AcquireAsync to queue", retryAfter);
 
     /// <summary>
     /// A wait that needs no withdrawal and no span, as a <see cref="ValueTask{TResult}"/> source over the request's own
