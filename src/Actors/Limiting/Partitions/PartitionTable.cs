@@ -62,9 +62,6 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <summary>How many partitions were ever made (a dropped key's next request makes another).</summary>
     public long Made => Volatile.Read(ref _made);
 
-    /// <summary>The live partitions.</summary>
-    public ICollection<TPartition> Live => _partitions.Values;
-
     /// <summary>The live partitions by key, for readers on any thread.</summary>
     public IEnumerable<KeyValuePair<object, TPartition>> Entries => _partitions;
 
@@ -140,10 +137,24 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
         return dropped;
     }
 
-    /// <summary>Drops every partition (the limiter stops).</summary>
-    public void Clear()
+    /// <summary>Drops every partition (the limiter stops) and returns them, to be closed.</summary>
+    /// <remarks>
+    /// One by one, each removal counted off as a drop is: a caller's <see cref="TryAdd"/> racing it is either taken with
+    /// the rest or left to its maker (which finds the limiter stopping and <see cref="Remove"/>s it), and the count
+    /// stays the table's size either way.
+    /// </remarks>
+    public List<TPartition> Clear()
     {
-        _partitions.Clear();
-        Interlocked.Exchange(ref _count, 0);
+        var cleared = new List<TPartition>();
+        foreach (var entry in _partitions)
+        {
+            if (_partitions.TryRemove(entry))
+            {
+                Interlocked.Decrement(ref _count);
+                cleared.Add(entry.Value);
+            }
+        }
+
+        return cleared;
     }
 }

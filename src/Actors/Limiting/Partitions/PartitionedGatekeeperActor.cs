@@ -65,8 +65,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
-        var live = _table.Live.ToList();
-        _table.Clear();
+        var live = _table.Clear();
         var open = live.Count + 1;
         var request = _disposeRequest;
         void Closed()

@@ -32,7 +32,8 @@ internal interface IPartitionedLimiter<in TKey>
     /// <summary>
     /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
     /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend),
-    /// with the live partition it found in <paramref name="live"/> for the request that follows. Checks the arguments,
+    /// with the live partition it found in <paramref name="live"/> for the request or attempt that follows (<c>null</c>
+    /// when the kind does not lend, or a request is on its way to the actor). Checks the arguments,
     /// then that the limiter is not disposed (<see cref="ArgumentOutOfRangeException"/> first, then <see cref="ObjectDisposedException"/>).
     /// </summary>
     RateLimitLease? TryClaim(TKey key, object boxed, int permitCount, out Partition? live);
@@ -45,11 +46,15 @@ internal interface IPartitionedLimiter<in TKey>
 /// rate decides, a retry-after.
 /// <see cref="PartitionedRateLimiter{TResource}.AttemptAcquire"/> and an <c>AcquireAsync</c> that need not wait claim
 /// from the partition's loan (<see cref="PartitionLoan"/>: its free permits, lent while nobody waits in it) with one
-/// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
-/// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
-/// caller must not block; a zero-permit probe of a concurrency limiter's key with no live partition succeeds, as nothing
-/// of the key is held or awaited. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> of permits
-/// always fails, and its zero-permit probe answers from the tokens a call of the key could take now
+/// compare-and-swap. An <c>AttemptAcquire</c> for a key with no live partition (never made, or dropped for idleness)
+/// makes the key's partition itself and is granted in its first turn, as RateLimiting's partitioned limiter grants a
+/// fresh key (<see cref="PartitionedGatekeeper.TryAttempt"/>); a partitioned model-API limiter, which does not lend,
+/// grants an <c>AttemptAcquire</c> in the partition's turn when the turn is free, nobody waits and its slots and rates
+/// allow the call now (<see cref="Partition.TryAttempt"/>). Otherwise <c>AttemptAcquire</c> fails with a reason phrase
+/// (someone waits, the permits, slots or rates are spent, the partition is busy, or a request is on its way to the
+/// actor), and with <c>RetryAfter</c> when the rates decided, since a synchronous caller must not block; a zero-permit
+/// probe of a concurrency limiter's key with no live partition succeeds, as nothing of the key is held or awaited, and a
+/// model-API limiter's probe answers from the tokens a call of the key could take now
 /// (<see cref="IPartitionedLimiter{TKey}.AvailableIn"/>).
 /// <c>AcquireAsync(resource, 0)</c> waits in the key's line until a one-permit call would be granted and takes nothing
 /// (<see cref="AcquireRequest.IsProbe"/>), at once when the key's loan covers one.
