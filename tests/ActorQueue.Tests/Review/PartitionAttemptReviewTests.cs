@@ -192,6 +192,43 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
+    /// No barging: an AttemptAcquire on a key with no live partition, made while an earlier AcquireAsync of the key waits
+    /// in the actor's mailbox (its call returned), is refused rather than making the partition and taking its only
+    /// permit first. The actor is held in the middle of another key's first request (ActorHold), so the earlier request
+    /// stays in its mailbox while the attempt is made.
+    /// </summary>
+    [Fact]
+    public async Task An_attempt_on_a_fresh_key_never_passes_an_earlier_request_of_the_key_on_its_way_to_the_actor()
+    {
+        var name = $"attempt-mailbox-{Guid.NewGuid():N}";
+        using var hold = new ActorHold(name);
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+
+        // On a thread of its own: the coordinator dispatcher could run the actor inline on a pool thread's Tell.
+        var barged = await Task.Factory.StartNew(() =>
+        {
+            hold.Arm();
+            var other = limiter.AcquireAsync("x").AsTask();
+            hold.WaitHeld("the actor granting x's first request");
+            var earlier = limiter.AcquireAsync("a").AsTask();
+            bool acquired;
+            using (var attempt = adapter.AttemptAcquire("a"))
+            {
+                acquired = attempt.IsAcquired;
+            }
+
+            hold.Release();
+            Assert.True(other.Wait(TimeSpan.FromSeconds(20)) && earlier.Wait(TimeSpan.FromSeconds(20)), "both requests are served");
+            other.Result.Dispose();
+            earlier.Result.Dispose();
+            return acquired;
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        Assert.False(barged, "an attempt made after an earlier request of the key had gone to the actor took the key's only permit first (barging)");
+    }
+
+    /// <summary>
     /// A sweep counts a drop as a request on its way (OnTheWay) from before the partition leaves the table until its
     /// give-back has rerouted what was pushed to it: a caller that finds the key without a partition then makes none,
     /// so it cannot pass a request pushed to the dropped partition (whose call returned) that the actor is about to
@@ -275,8 +312,8 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
 
     /// <summary>
     /// Four callers per group (two attempting, one waiting through the adapter, one through the limiter), three groups,
-    /// each group on a key of its own that moves on every <c>Generation</c> rounds, and a sweeper that moves the clock a
-    /// whole idle timeout at a time, for a bounded number of rounds. A concurrency call holds its weight (1 or 2) of the
+    /// each group on a key of its own that moves on every <c>Generation</c> rounds; the attempting callers move the clock
+    /// a whole idle timeout every fourth round, so sweeps drop idle partitions all the while; a bounded number of rounds. A concurrency call holds its weight (1 or 2) of the
     /// key's <paramref name="limit"/>; a model-API call (1 to 50 tokens) holds one slot.
     /// </summary>
     private async Task<RaceOutcome> Race(int limit, PartitionedRateLimiter<string> adapter, PartitionedGatekeeper partitions, bool modelApi,
@@ -286,7 +323,6 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
         var held = new System.Collections.Concurrent.ConcurrentDictionary<string, int[]>();
         string? over = null;
         var freshGrants = 0;
-        using var stop = new CancellationTokenSource();
 
         int Weight(int round) => modelApi ? 1 : 1 + (round % limit);
         int Demand(int round) => modelApi ? 1 + (round % 50) : Weight(round);
@@ -303,14 +339,24 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
             return count;
         }
 
-        async Task Caller(int group, int kind)
+        var at = new string[Groups * 4];
+
+        async Task Caller(int group, int kind, int id)
         {
             for (var round = 0; round < Rounds; round++)
             {
                 var key = $"g{group}/{round / Generation}";
+                at[id] = $"{key} kind {kind} round {round}";
                 var (weight, demand) = (Weight(round + kind), Demand(round + kind));
                 if (kind == 0)
                 {
+                    if (round % 4 == 0)
+                    {
+                        // The sweeps' clock, paced by the callers: a clock moved in a loop of its own flooded the actor's
+                        // mailbox with sweeps faster than it could run them, and the callers' requests waited behind them.
+                        _clock.Advance(IdleTimeout);
+                    }
+
                     var fresh = partitions.PartitionOf(key) is null;
                     using var lease = adapter.AttemptAcquire(key, demand);
                     if (lease.IsAcquired)
@@ -347,21 +393,13 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
             }
         }
 
-        var sweeper = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                _clock.Advance(IdleTimeout);
-                await Task.Yield();
-            }
-        });
         var callers = new List<Task>();
         for (var group = 0; group < Groups; group++)
         {
             for (var kind = 0; kind < 4; kind++)
             {
-                var (which, what) = (group, kind % 3);
-                callers.Add(Task.Run(() => Caller(which, what)));
+                var (which, what, id) = (group, kind % 3, (group * 4) + kind);
+                callers.Add(Task.Run(() => Caller(which, what, id)));
             }
         }
 
@@ -369,10 +407,19 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
         {
             await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
         }
-        finally
+        catch (TimeoutException)
         {
-            stop.Cancel();
-            await sweeper;
+            var stuck = Enumerable.Range(0, callers.Count).Where(id => !callers[id].IsCompleted).Select(id => at[id]);
+            var states = held.Keys.Order().Select(key => partitions.PartitionOf(key) is { } p
+                ? $"{key}: running {p.Running} waiting {p.Waiting} gate {p.HasGate} taken {p.IsTaken} pushed {p.HasPushed} sealed {p.IsSealed} loan covers 1 {p.Loan.Covers(1)}"
+                : $"{key}: none");
+            var routing = (OnTheWay)typeof(PartitionedGatekeeper).GetField("_routing", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(partitions)!;
+            var probe = adapter.AcquireAsync("probe-after-timeout", 1).AsTask();
+            var answered = await Task.WhenAny(probe, Task.Delay(TimeSpan.FromSeconds(5))) == probe;
+            var terminated = partitions.Actor is Akka.Actor.ActorRefWithCell withCell && withCell.IsTerminated;
+            Assert.Fail($"callers stuck: {string.Join("; ", stuck)}; on their way: {routing.Pending}; a new key's request answered: {answered}; "
+                        + $"actor terminated: {terminated}; asserts: {string.Join(" | ", DebugAssertions.TakeFailures(Sys))}; "
+                        + $"partitions: {string.Join("; ", states.Where(state => !state.EndsWith(": none", StringComparison.Ordinal)))}");
         }
 
         return new RaceOutcome(over, freshGrants, held.Keys);
