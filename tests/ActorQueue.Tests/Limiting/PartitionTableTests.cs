@@ -35,7 +35,7 @@ public class PartitionTableTests
         }
 
         slot = new Slot(key);
-        _table.Add(key, slot);
+        Assert.True(_table.TryAdd(key, slot));
         return slot;
     }
 

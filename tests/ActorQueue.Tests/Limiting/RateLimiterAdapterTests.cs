@@ -188,12 +188,14 @@ public class RateLimiterAdapterTests : ActorQueueTestKit
         Assert.False(secondA.IsAcquired);
         Assert.True(secondA.TryGetMetadata(MetadataName.ReasonPhrase, out var reason));
         Assert.Contains("tenants", reason, StringComparison.Ordinal);
-        Assert.False(attempt.IsAcquired);
+        Assert.True(attempt.IsAcquired, "a key with no live partition is granted at once: the attempt makes its partition");
+        Assert.Equal(0, adapter.GetStatistics(("c", 0))!.CurrentAvailablePermits);
         Assert.Equal(0, adapter.GetStatistics(("a", 0))!.CurrentAvailablePermits);
         Assert.Equal(1, adapter.GetStatistics(("z", 0))!.CurrentAvailablePermits);
         var keyless = limiter.AsPartitionedRateLimiter<string>(_ => null!);
         Assert.Equal("key", (await Assert.ThrowsAsync<ArgumentNullException>(() => keyless.AcquireAsync("x").AsTask())).ParamName);
         a.Dispose();
         b.Dispose();
+        attempt.Dispose();
     }
 }

@@ -591,7 +591,7 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
         (await Within(adapter.AcquireAsync("a", 10).AsTask())).Dispose();
         (await Within(adapter.AcquireAsync("a", 10).AsTask())).Dispose();
-        adapter.AttemptAcquire("a", 10).Dispose(); // a model-API partition does not lend: a failed lease of "a"
+        adapter.AttemptAcquire("a", 990).Dispose(); // 980 of a's tokens are left: a failed lease of "a"
 
         Assert.Equal((2L, 1L), Totals(adapter.GetStatistics("a")!));
         Assert.Equal((0L, 0L), Totals(adapter.GetStatistics("b")!));

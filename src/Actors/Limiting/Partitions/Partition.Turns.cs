@@ -141,6 +141,61 @@ internal sealed partial class Partition
     /// <inheritdoc />
     protected override void Faulted(ITurnOp? op, Exception error) => _shared.Faulted(Key, op, error);
 
+    /// <summary>
+    /// A caller that will not wait, on a live partition: takes the turn if it is free (never waits for it) and, in it,
+    /// grants <paramref name="request"/> only if nobody waits and the partition's slots (and rates) allow it now, then
+    /// gives the turn back (running what was pushed meanwhile, lending as every turn does).
+    /// </summary>
+    /// <param name="request">The attempt; granted (its result set) when this returns <c>true</c>.</param>
+    /// <param name="judged">Refused by the slots or rates with nobody waiting (then the request's <c>RetryAfter</c> says when the rates would allow it, if they refused it).</param>
+    /// <returns>Whether it was granted; <c>false</c> too when the turn is taken or sealed (busy, or dropped).</returns>
+    public bool TryAttempt(PartitionAcquireRequest request, out bool judged)
+    {
+        judged = false;
+        if (!TryTake())
+        {
+            return false;
+        }
+
+        var granted = AttemptSafely(request, out judged);
+        GiveBack();
+        return granted;
+    }
+
+    /// <summary>In the turn its maker took on a partition it made and published (a caller that will not wait): grants <paramref name="request"/>, as a fresh partition does what fits, and gives the turn back.</summary>
+    /// <returns>Whether it was granted.</returns>
+    public bool AttemptFirst(PartitionAcquireRequest request)
+    {
+        var granted = AttemptSafely(request, out _);
+        GiveBack();
+        return granted;
+    }
+
+    /// <summary>In the turn its maker took on a partition it made and withdrew (the limiter stops): closes it, failing whatever was pushed meanwhile as undelivered, and gives the turn back.</summary>
+    /// <returns><c>false</c>: nothing was granted.</returns>
+    public bool CloseFirst()
+    {
+        AssertTaken();
+        Close();
+        GiveBack();
+        return false;
+    }
+
+    /// <summary>In the turn: <see cref="Attempt"/>, its fault contained as an op's (the request fails with it, it is logged).</summary>
+    private bool AttemptSafely(PartitionAcquireRequest request, out bool judged)
+    {
+        judged = false;
+        try
+        {
+            return Attempt(request, out judged);
+        }
+        catch (Exception error)
+        {
+            Faulted(request, error);
+            return false;
+        }
+    }
+
     /// <summary>In the turn the actor took on a new partition: its first request, faults contained as in every turn.</summary>
     public void OfferFirst(PartitionAcquireRequest request)
     {

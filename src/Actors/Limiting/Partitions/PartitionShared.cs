@@ -20,22 +20,36 @@ internal sealed class PartitionShared
     /// <summary>The clock's stamp when the actor started: the actor's time counts from here.</summary>
     private readonly long _startedAt;
 
-    /// <summary>The actor's router of a request to its key's live partition or a new one.</summary>
-    private readonly Action<PartitionAcquireRequest> _route;
+    /// <summary>The actor's router of a request to its key's live partition or a new one (set by the actor as it starts).</summary>
+    private Action<PartitionAcquireRequest>? _route;
+
+    /// <summary>The partitioned limiter's actor (set once it is made).</summary>
+    private IActorRef? _self;
 
     /// <summary>The requests on their way to the actor.</summary>
     private readonly OnTheWay _routing;
 
     /// <param name="self">The partitioned limiter's actor.</param>
     /// <param name="settings">Every partition's limits, name and clock.</param>
-    /// <param name="log">The actor's log.</param>
+    /// <param name="log">The limiter's log.</param>
     /// <param name="routing">The requests on their way to the actor.</param>
     /// <param name="route">The actor's router of a request to its key's live partition or a new one; called only on the actor's thread.</param>
     public PartitionShared(IActorRef self, GatekeeperSettings settings, ILoggingAdapter log, OnTheWay routing, Action<PartitionAcquireRequest> route)
+        : this(settings, log, routing)
     {
-        Self = self;
+        Bind(self, route);
+    }
+
+    /// <summary>
+    /// Shared before the actor is made (a caller that will not wait makes a key's partition itself, from the limiter's
+    /// construction on); the facade, once it has the actor, and the actor, as it starts, <see cref="Bind"/> it.
+    /// </summary>
+    /// <param name="settings">Every partition's limits, name and clock.</param>
+    /// <param name="log">The limiter's log.</param>
+    /// <param name="routing">The requests on their way to the actor.</param>
+    public PartitionShared(GatekeeperSettings settings, ILoggingAdapter log, OnTheWay routing)
+    {
         _routing = routing;
-        _route = route;
         Settings = settings;
         _log = log;
         var failures = new ListenerFailureLog(log, settings.MetricName);
@@ -45,8 +59,22 @@ internal sealed class PartitionShared
         _startedAt = settings.Time.GetTimestamp();
     }
 
-    /// <summary>The partitioned limiter's actor: leases come back to it.</summary>
-    public IActorRef Self { get; }
+    /// <summary>The partitioned limiter's actor: a partition tells it of its wakes, and sends it what must be rerouted.</summary>
+    /// <remarks>
+    /// Bound by the facade right after it made the actor (before any caller can reach a partition) and by the actor as it
+    /// starts (before its timers run): whoever reads it, on a caller's thread or the actor's, comes after one of them.
+    /// </remarks>
+    public IActorRef Self => Volatile.Read(ref _self)!;
+
+    /// <summary>Binds the actor and, from the actor itself, its router (<paramref name="route"/>, <c>null</c> from the facade).</summary>
+    public void Bind(IActorRef self, Action<PartitionAcquireRequest>? route)
+    {
+        Volatile.Write(ref _self, self);
+        if (route is not null)
+        {
+            Volatile.Write(ref _route, route);
+        }
+    }
 
     /// <summary>Every partition's limits, name and clock.</summary>
     public GatekeeperSettings Settings { get; }
@@ -113,9 +141,9 @@ internal sealed class PartitionShared
     /// </summary>
     public void Reroute(PartitionAcquireRequest request)
     {
-        if (Self.Equals(ActorCell.GetCurrentSelfOrNoSender()))
+        if (Self.Equals(ActorCell.GetCurrentSelfOrNoSender()) && Volatile.Read(ref _route) is { } route)
         {
-            _route(request);
+            route(request);
             return;
         }
 

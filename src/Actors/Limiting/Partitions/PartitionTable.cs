@@ -23,12 +23,19 @@ internal interface ISweptPartition
 /// busy. A sweep counts, per partition, the sweeps in a row that found it idle; it drops a partition once
 /// <see cref="SweepsToDrop"/> of them did, and counts a sweep only if it comes a whole sweep period after the last
 /// counted one, so a partition is dropped only after staying idle and untouched for two periods (the idle timeout)
-/// and at most three. The one owner (the actor) is the only writer; readers of the dictionary on other threads see
-/// every partition from before its first request until after it was dropped.
+/// and at most three. Partitions are added by the owner (the actor) and, for a key with none live, by a caller that
+/// will not wait (<see cref="TryAdd"/>: the first to add a key's partition wins, the other routes to it); only the
+/// owner sweeps and clears. Readers of the dictionary on other threads see every partition from before its first
+/// request until after it was dropped.
 /// </summary>
 /// <typeparam name="TPartition">A partition's state.</typeparam>
 /// <param name="idleTimeout">How long a partition stays idle before it is dropped: two sweep periods.</param>
-internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
+/// <param name="dropping">
+/// Counts each drop as a request on its way while the sweep removes the partition and reroutes what was pushed to it
+/// (<see cref="ISweptPartition.Swept"/>), so a caller that finds the key without a partition meanwhile does not make
+/// one past those requests; <c>null</c> for none.
+/// </param>
+internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay? dropping = null)
     where TPartition : class, ISweptPartition
 {
     /// <summary>The live partitions by key.</summary>
@@ -55,21 +62,33 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
     /// <summary>How many partitions were ever made (a dropped key's next request makes another).</summary>
     public long Made => Volatile.Read(ref _made);
 
-    /// <summary>The live partitions.</summary>
-    public ICollection<TPartition> Live => _partitions.Values;
-
     /// <summary>The live partitions by key, for readers on any thread.</summary>
     public IEnumerable<KeyValuePair<object, TPartition>> Entries => _partitions;
 
     /// <summary>The live partition for <paramref name="key"/>, for readers on any thread (nothing is marked).</summary>
     public bool TryGet(object key, [MaybeNullWhen(false)] out TPartition partition) => _partitions.TryGetValue(key, out partition);
 
-    /// <summary>Publishes <paramref name="partition"/>, made by the owner for <paramref name="key"/>, which has no live one.</summary>
-    public void Add(object key, TPartition partition)
+    /// <summary>Publishes <paramref name="partition"/>, made for <paramref name="key"/>, unless the key has a live one already (made by someone else meanwhile).</summary>
+    /// <returns>Whether it was published.</returns>
+    public bool TryAdd(object key, TPartition partition)
     {
-        _partitions[key] = partition;
-        Volatile.Write(ref _count, _count + 1);
-        Volatile.Write(ref _made, _made + 1);
+        if (!_partitions.TryAdd(key, partition))
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _count);
+        Interlocked.Increment(ref _made);
+        return true;
+    }
+
+    /// <summary>Withdraws <paramref name="partition"/>, published for <paramref name="key"/> by <see cref="TryAdd"/>, if it is still there (its maker found the limiter stopping).</summary>
+    public void Remove(object key, TPartition partition)
+    {
+        if (_partitions.TryRemove(new KeyValuePair<object, TPartition>(key, partition)))
+        {
+            Interlocked.Decrement(ref _count);
+        }
     }
 
     /// <summary>The live partition for <paramref name="key"/>, marked busy; <c>false</c> (nothing made) when none is live.</summary>
@@ -102,9 +121,11 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
             }
             else if (++partition.IdleSweeps >= SweepsToDrop)
             {
-                _partitions.TryRemove(key, out _);
-                Volatile.Write(ref _count, _count - 1);
+                // On its way from before the key has no partition until what was pushed to it is rerouted.
+                dropping?.Sending();
+                Remove(key, partition);
                 partition.Swept(dropped: true);
+                dropping?.Handled();
                 dropped.Add(partition);
             }
             else
@@ -116,10 +137,24 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout)
         return dropped;
     }
 
-    /// <summary>Drops every partition (the limiter stops).</summary>
-    public void Clear()
+    /// <summary>Drops every partition (the limiter stops) and returns them, to be closed.</summary>
+    /// <remarks>
+    /// One by one, each removal counted off as a drop is: a caller's <see cref="TryAdd"/> racing it is either taken with
+    /// the rest or left to its maker (which finds the limiter stopping and <see cref="Remove"/>s it), and the count
+    /// stays the table's size either way.
+    /// </remarks>
+    public List<TPartition> Clear()
     {
-        _partitions.Clear();
-        Volatile.Write(ref _count, 0);
+        var cleared = new List<TPartition>();
+        foreach (var entry in _partitions)
+        {
+            if (_partitions.TryRemove(entry))
+            {
+                Interlocked.Decrement(ref _count);
+                cleared.Add(entry.Value);
+            }
+        }
+
+        return cleared;
     }
 }

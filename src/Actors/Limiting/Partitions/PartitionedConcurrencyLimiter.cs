@@ -96,10 +96,11 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
     /// <paramref name="keyOf"/>. <c>AttemptAcquire</c> claims from the partition's loan (its free permits, lent while
-    /// nobody waits in it) with one compare-and-swap and never blocks; it returns a failed lease with a reason phrase when
-    /// the loan does not cover the permits (someone waits, they are in use, or the key has no live partition yet), and
-    /// callers such as ASP.NET Core's middleware then wait with <c>AcquireAsync</c>. Disposing the adapter leaves this
-    /// limiter running.
+    /// nobody waits in it) with one compare-and-swap and never blocks; for a key with no live partition (never used, or
+    /// dropped for idleness) it makes the partition and is granted at once, as RateLimiting's partitioned limiter grants
+    /// a fresh key. It returns a failed lease with a reason phrase when the loan does not cover the permits (someone
+    /// waits, they are in use, or the partition is busy), and callers such as ASP.NET Core's middleware then wait with
+    /// <c>AcquireAsync</c>. Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <typeparam name="TResource">What a caller is limited on (an <c>HttpContext</c>, a request message).</typeparam>
     /// <param name="keyOf">The partition key of a resource; must not return <c>null</c>.</param>

@@ -13,11 +13,14 @@ namespace ActorQueue.Actors;
 /// </summary>
 internal sealed class PartitionedGatekeeper
 {
-    /// <summary>The live partitions, written by the actor.</summary>
+    /// <summary>The live partitions, written by the actor (and, for a key with none, by a caller that will not wait).</summary>
     private readonly PartitionTable<Partition> _table;
 
     /// <summary>The requests on their way to the actor: while any is, every request follows them there.</summary>
     private readonly OnTheWay _routing = new();
+
+    /// <summary>What every partition shares; a caller that will not wait makes a key's partition with it.</summary>
+    private readonly PartitionShared _shared;
 
     /// <summary>The actor, stopped by Dispose or, for a limiter dropped undisposed, by a finaliser.</summary>
     private readonly OwnedActor<DisposeGatekeeper> _actor;
@@ -38,11 +41,13 @@ internal sealed class PartitionedGatekeeper
     public PartitionedGatekeeper(GatekeeperSettings settings, TimeSpan idleTimeout, string actorName, ActivitySource? tracer, ActorQueueExtension runtime)
     {
         Settings = settings;
-        _table = new PartitionTable<Partition>(idleTimeout);
+        _table = new PartitionTable<Partition>(idleTimeout, dropping: _routing);
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
         _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
-        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table, _routing)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _shared = new PartitionShared(settings, runtime.System.Log, _routing);
+        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table, _routing, _shared)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
         _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => new DisposeGatekeeper());
+        _shared.Bind(_actor.Actor, route: null);
     }
 
     /// <summary>Every partition's limits.</summary>
@@ -90,6 +95,61 @@ internal sealed class PartitionedGatekeeper
         live = partition;
         _claims.Claimed(permits); // running too, at once: the partition's reclaim counts it as metered
         return new ConcurrencyLease(partition, Interlocked.Decrement(ref _lastClaimedId), source, permits);
+    }
+
+    /// <summary>
+    /// A caller that will not wait, whose claim from the loan failed (or whose partition has rates, which lend nothing):
+    /// grants <paramref name="request"/> at once, on this thread, or takes nothing. With no live partition for its key
+    /// (never made, or dropped for idleness) it makes one, as RateLimiting's partitioned limiter makes a fresh limiter:
+    /// published in the table with its first turn taken, the request run in that turn (nothing of the key is held or
+    /// awaited, so it fits), so whoever finds it meanwhile queues behind; the actor, should it route a request of the key
+    /// meanwhile, finds it there (<see cref="PartitionTable{TPartition}.TryAdd"/> lets one maker win). With a live one
+    /// and <paramref name="inTurn"/> (a partition with rates), it takes the partition's turn if it is free and grants
+    /// only if nobody waits and the slots and rates allow the call now (<see cref="Partition.TryAttempt"/>). Never while a
+    /// request is on its way to the actor (a request sent earlier, or one a dropping sweep reroutes, is not passed), never
+    /// waiting for a turn: a busy one refuses.
+    /// </summary>
+    /// <param name="request">The attempt, checked; granted (its result set) when this returns <c>true</c>.</param>
+    /// <param name="live">The key's partition as a claim found it, if any; on return, the partition that served or refused it, if any.</param>
+    /// <param name="inTurn">Whether a live partition is asked in its turn (else only a key with none is served).</param>
+    /// <param name="judged">Refused in the partition's turn by its slots or rates, nobody waiting (the request's <c>RetryAfter</c> then says when the rates would allow it, if they refused it).</param>
+    /// <returns>Whether it was granted.</returns>
+    public bool TryAttempt(PartitionAcquireRequest request, ref Partition? live, bool inTurn, out bool judged)
+    {
+        judged = false;
+        if (live is null && !_table.TryGet(request.Key, out live))
+        {
+            // Read after the lookup: a sweep counts a drop as on its way before the key's partition leaves the table.
+            return !_routing.Any && TryMake(request, out live);
+        }
+
+        return inTurn && !_routing.Any && live.TryAttempt(request, out judged);
+    }
+
+    /// <summary>Makes <paramref name="request"/>'s key's partition and grants it in the partition's first turn; <c>false</c> when someone made one first (in <paramref name="live"/>) or the limiter stops.</summary>
+    private bool TryMake(PartitionAcquireRequest request, out Partition? live)
+    {
+        var partition = new Partition(request.Key, _shared);
+        var taken = partition.TryTake();
+        Debug.Assert(taken, "Nobody else can see a partition before it is published.");
+        if (!_table.TryAdd(request.Key, partition))
+        {
+            live = PartitionOf(request.Key); // made meanwhile, by the actor or another caller: its first turn is theirs
+            return false;
+        }
+
+        // The stop marks the limiter disposed before its actor takes the live partitions to close them: with a full fence
+        // on each side, either the stop's list has this one (and its close waits for this turn) or this reads it disposed.
+        Interlocked.MemoryBarrier();
+        if (_actor.IsDisposed)
+        {
+            _table.Remove(request.Key, partition);
+            live = null;
+            return partition.CloseFirst();
+        }
+
+        live = partition;
+        return partition.AttemptFirst(request);
     }
 
     /// <summary>Whether <paramref name="key"/>'s live partition has <paramref name="permits"/> lent now (a probe; it claims nothing).</summary>

@@ -1,7 +1,6 @@
 using ActorQueue.Coordination;
 using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Event;
 
 namespace ActorQueue.Actors;
 
@@ -37,7 +36,8 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     public PartitionedGatekeeperActor(PartitionedSettings settings)
     {
         _settings = settings;
-        _shared = new PartitionShared(Self, settings.Gatekeeper, Context.GetLogger(), settings.Routing, Route);
+        _shared = settings.Shared;
+        _shared.Bind(Self, Route);
         _table = settings.Table;
         var period = _table.SweepPeriod;
         _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
@@ -65,8 +65,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
-        var live = _table.Live.ToList();
-        _table.Clear();
+        var live = _table.Clear();
         var open = live.Count + 1;
         var request = _disposeRequest;
         void Closed()
@@ -99,21 +98,28 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <summary>Serves <paramref name="request"/> from its key's live partition, or from a new one; on the actor's thread.</summary>
     private void Route(PartitionAcquireRequest request)
     {
-        // The table has only live partitions, and only this thread seals one (a sweep's drop): the submit is taken.
-        if (_table.TryRoute(request.Key, out var partition) && partition.Submit(request))
+        while (true)
         {
-            return;
-        }
+            // The table has only live partitions, and only this thread seals one (a sweep's drop): the submit is taken.
+            if (_table.TryRoute(request.Key, out var partition) && partition.Submit(request))
+            {
+                return;
+            }
 
-        // Published while its first turn is taken, and this request offered in that turn: whoever finds it meanwhile
-        // pushes behind the request, so nobody who called after it was sent is served before it; and its caller, once
-        // granted, finds the partition (its statistics) at once.
-        partition = new Partition(request.Key, _shared);
-        var taken = partition.TryTake();
-        System.Diagnostics.Debug.Assert(taken, "Nobody else can see a partition before it is published.");
-        _table.Add(request.Key, partition);
-        partition.OfferFirst(request);
-        partition.GiveBack();
+            // Published while its first turn is taken, and this request offered in that turn: whoever finds it meanwhile
+            // pushes behind the request, so nobody who called after it was sent is served before it; and its caller, once
+            // granted, finds the partition (its statistics) at once. A caller that will not wait may have made the key's
+            // partition since the lookup (PartitionedGatekeeper.TryAttempt): then the request goes to that one.
+            partition = new Partition(request.Key, _shared);
+            var taken = partition.TryTake();
+            System.Diagnostics.Debug.Assert(taken, "Nobody else can see a partition before it is published.");
+            if (_table.TryAdd(request.Key, partition))
+            {
+                partition.OfferFirst(request);
+                partition.GiveBack();
+                return;
+            }
+        }
     }
 
     private void HandleWithdraw(WithdrawWaiter message)
@@ -186,7 +192,8 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 /// <param name="IdleTimeout">How long a partition stays idle before it is dropped.</param>
 /// <param name="Table">The live partitions, written by the actor only and read by the facade.</param>
 /// <param name="Routing">The requests on their way to the actor.</param>
-internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, OnTheWay Routing)
+/// <param name="Shared">What every partition shares, made with the facade (a caller may make a partition before the actor starts).</param>
+internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, OnTheWay Routing, PartitionShared Shared)
 {
     public TimeProvider Time => Gatekeeper.Time;
 }

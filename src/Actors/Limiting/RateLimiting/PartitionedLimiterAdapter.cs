@@ -32,7 +32,8 @@ internal interface IPartitionedLimiter<in TKey>
     /// <summary>
     /// The adapter's lease over <paramref name="permitCount"/> of its permits claimed from <paramref name="key"/>'s
     /// partition's loan, without a message; <c>null</c> when the loan does not cover them (or the kind does not lend),
-    /// with the live partition it found in <paramref name="live"/> for the request that follows. Checks the arguments,
+    /// with the live partition it found in <paramref name="live"/> for the request or attempt that follows (<c>null</c>
+    /// when the kind does not lend, or a request is on its way to the actor). Checks the arguments,
     /// then that the limiter is not disposed (<see cref="ArgumentOutOfRangeException"/> first, then <see cref="ObjectDisposedException"/>).
     /// </summary>
     RateLimitLease? TryClaim(TKey key, object boxed, int permitCount, out Partition? live);
@@ -45,11 +46,15 @@ internal interface IPartitionedLimiter<in TKey>
 /// rate decides, a retry-after.
 /// <see cref="PartitionedRateLimiter{TResource}.AttemptAcquire"/> and an <c>AcquireAsync</c> that need not wait claim
 /// from the partition's loan (<see cref="PartitionLoan"/>: its free permits, lent while nobody waits in it) with one
-/// compare-and-swap; <c>AttemptAcquire</c> fails with a reason phrase when the loan does not cover them (someone waits,
-/// the permits are in use, the key has no live partition yet, or the loan is being renewed), since a synchronous
-/// caller must not block; a zero-permit probe of a concurrency limiter's key with no live partition succeeds, as nothing
-/// of the key is held or awaited. A partitioned model-API limiter does not lend: its <c>AttemptAcquire</c> of permits
-/// always fails, and its zero-permit probe answers from the tokens a call of the key could take now
+/// compare-and-swap. An <c>AttemptAcquire</c> for a key with no live partition (never made, or dropped for idleness)
+/// makes the key's partition itself and is granted in its first turn, as RateLimiting's partitioned limiter grants a
+/// fresh key (<see cref="PartitionedGatekeeper.TryAttempt"/>); a partitioned model-API limiter, which does not lend,
+/// grants an <c>AttemptAcquire</c> in the partition's turn when the turn is free, nobody waits and its slots and rates
+/// allow the call now (<see cref="Partition.TryAttempt"/>). Otherwise <c>AttemptAcquire</c> fails with a reason phrase
+/// (someone waits, the permits, slots or rates are spent, the partition is busy, or a request is on its way to the
+/// actor), and with <c>RetryAfter</c> when the rates decided, since a synchronous caller must not block; a zero-permit
+/// probe of a concurrency limiter's key with no live partition succeeds, as nothing of the key is held or awaited, and a
+/// model-API limiter's probe answers from the tokens a call of the key could take now
 /// (<see cref="IPartitionedLimiter{TKey}.AvailableIn"/>).
 /// <c>AcquireAsync(resource, 0)</c> waits in the key's line until a one-permit call would be granted and takes nothing
 /// (<see cref="AcquireRequest.IsProbe"/>), at once when the key's loan covers one.
@@ -118,6 +123,26 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         {
             live!.CountLease(acquired: true);
             return lease;
+        }
+
+        // Not covered by a loan. A key with no live partition is served by a partition the caller makes; a partition with
+        // rates (which lends nothing) is asked in its turn, if it is free. A live concurrency partition's loan answered.
+        var partitions = limiter.Partitions;
+        var inTurn = partitions.Settings.Rates is not null;
+        if (inTurn || (live ??= partitions.PartitionOf(key)) is null)
+        {
+            var request = limiter.Request(key, key, permitCount);
+            if (partitions.TryAttempt(request, ref live, inTurn, out var judged))
+            {
+                live!.CountLease(acquired: true);
+                return limiter.Leased(request, ((IValueTaskSource<ConcurrencyLease>)request).GetResult(0));
+            }
+
+            if (judged)
+            {
+                live!.CountLease(acquired: false);
+                return Refused(key, request.RetryAfter);
+            }
         }
 
         return Refused(key, live);
@@ -200,20 +225,24 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <summary>The partition that served <paramref name="request"/> (its releaser), else its key's live one, if any.</summary>
     private Partition? PartitionOf(PartitionAcquireRequest request) => request.Releaser as Partition ?? limiter.Partitions.PartitionOf(request.Key);
 
-    /// <summary>A synchronous attempt the partition's loan did not cover; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
+    /// <summary>A synchronous attempt the partition's loan did not cover, nor its turn judge; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
     /// <remarks>
-    /// With rates, a key whose tokens are spent says when its rates next gain (as the unpartitioned adapter's refusal
-    /// does); a key with tokens left says nothing of a refill: it is refused because a partition with rates lends
-    /// nothing, and AcquireAsync is served at once.
+    /// With rates (the turn was busy, someone waits, or a request was on its way), a key with no tokens a call could take
+    /// now says when its rates next gain (as the unpartitioned adapter's refusal does); a key with tokens left says
+    /// nothing of a refill.
     /// </remarks>
     private RateLimitLease Refused(TKey key, Partition? live)
     {
         var partition = live ?? limiter.Partitions.PartitionOf(key);
         partition?.CountLease(acquired: false);
         var retryAfter = partition is not null && limiter.Partitions.Settings.Rates is not null && limiter.AvailableIn(partition) == 0 ? partition.TokensGainIn : null;
-        return limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is lent for a caller that will not wait "
-                              + "(someone waits, its permits are in use, or it has no loan now); use AcquireAsync to queue", retryAfter);
+        return Refused(key, retryAfter);
     }
+
+    /// <summary>The failed lease of a synchronous attempt (counted already), with <paramref name="retryAfter"/> when the rates decided it.</summary>
+    private RateLimitLease Refused(TKey key, TimeSpan? retryAfter) =>
+        limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is free now for a caller that will not wait "
+                       + "(someone waits, its permits, slots or rates are spent, or it is busy); use AcquireAsync to queue", retryAfter);
 
     /// <summary>
     /// A wait that needs no withdrawal and no span, as a <see cref="ValueTask{TResult}"/> source over the request's own

@@ -84,10 +84,13 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
 
     /// <summary>
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> whose permits are
-    /// tokens, keyed by <paramref name="keyOf"/>. <c>AttemptAcquire</c> never grants permits (a zero-permit probe says
-    /// whether a call of the key would be granted now, as its statistics' available tokens do); <c>AcquireAsync</c> waits in the
-    /// partition's queue, and a rejection carries a reason phrase and, when a rate decides, <c>RetryAfter</c>.
-    /// Disposing the adapter leaves this limiter running.
+    /// tokens, keyed by <paramref name="keyOf"/>. <c>AttemptAcquire</c> never blocks: it grants a call (a slot, a request
+    /// and the permits as tokens, the lease <c>AcquireAsync</c> gets when served at once) when the key's partition is free
+    /// this instant (its turn not taken), nobody waits in it and its slots and rates allow the call now, making the
+    /// partition for a key with none live; else it fails with a reason phrase and, when the rates decided,
+    /// <c>RetryAfter</c> (a zero-permit probe says whether a call of the key would be granted now, as its statistics'
+    /// available tokens do). <c>AcquireAsync</c> waits in the partition's queue, and a rejection carries a reason phrase
+    /// and, when a rate decides, <c>RetryAfter</c>. Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <typeparam name="TResource">What a caller is limited on (an <c>HttpContext</c>, a request message).</typeparam>
     /// <param name="keyOf">The partition key of a resource; must not return <c>null</c>.</param>
@@ -144,7 +147,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
         new RateLease(ModelApiLimiter.LeaseOf(request, slot));
 
     /// <inheritdoc />
-    /// <remarks>A partition with rates lends nothing (yet): every call runs in its partition's turn. The tokens and the disposal are still checked, as a request's are.</remarks>
+    /// <remarks>A partition with rates lends nothing: its attempts run in its turn (<see cref="PartitionedGatekeeper.TryAttempt"/>). The tokens and the disposal are still checked, as a request's are.</remarks>
     RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -5,16 +5,17 @@ using Microsoft.Extensions.Time.Testing;
 namespace ActorQueue.Tests.Limiting.Rates;
 
 /// <summary>
-/// The partitioned model-API adapter's synchronous attempts (a partition with rates lends nothing, so they are refused)
-/// say when the key's rates next give something back once the key's tokens are spent, as the unpartitioned adapter's
-/// refusal does: they said nothing, so a caller could not tell a spent key from a busy one.
+/// The partitioned model-API adapter's synchronous attempts, refused by a key's spent tokens, say when the key's rates
+/// would allow them, as the unpartitioned adapter's refusal does: they said nothing, so a caller could not tell a spent
+/// key from a busy one. (An attempt the key's slots and tokens allow is granted: PartitionAttemptReviewTests, which
+/// also checks that a refusal by a slot says nothing of a refill.)
 /// </summary>
 public sealed class PartitionedAttemptRetryAfterTests : ActorQueueTestKit
 {
     private readonly FakeTimeProvider _clock = new();
 
     [Fact]
-    public async Task An_attempt_and_a_probe_on_a_spent_key_say_when_its_refill_comes_and_an_unspent_key_says_nothing()
+    public async Task An_attempt_and_a_probe_on_a_spent_key_say_when_its_refill_comes_and_an_unspent_key_is_granted()
     {
         await using var limiter = new PartitionedModelApiLimiter<string>(
             new ModelApiLimiterOptions(8, 500, 1000, TimeSpan.FromMinutes(1)) { TimeProvider = _clock }, TimeSpan.FromMinutes(5), "spent-key", system: Sys);
@@ -34,7 +35,6 @@ public sealed class PartitionedAttemptRetryAfterTests : ActorQueueTestKit
         Assert.False(probe.IsAcquired);
         Assert.True(probe.TryGetMetadata(MetadataName.RetryAfter, out var probeRetryAfter), "a refused probe on a spent key says when to retry");
         Assert.Equal(TimeSpan.FromSeconds(45), probeRetryAfter);
-        Assert.False(unspent.IsAcquired); // a partition with rates lends nothing to a caller that will not wait
-        Assert.False(unspent.TryGetMetadata(MetadataName.RetryAfter, out _), "a key with tokens left is not told to wait for a refill");
+        Assert.True(unspent.IsAcquired, "a key with tokens and slots left grants a caller that will not wait");
     }
 }
