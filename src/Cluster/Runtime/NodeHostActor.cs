@@ -93,7 +93,7 @@ internal sealed class NodeHostActor : ReceiveActor
     {
         if (_limiterAgents.TryGetValue(message.Name, out var agent))
         {
-            agent.Tell(new CheckedRecovery<RecoverLimiter>(message), sender);
+            agent.Tell(Checked(message, sender), sender);
         }
         else
         {
@@ -107,10 +107,14 @@ internal sealed class NodeHostActor : ReceiveActor
         {
             foreach (var member in members)
             {
-                member.Tell(new CheckedRecovery<RecoverQueue>(message), sender);
+                member.Tell(Checked(message, sender), sender);
             }
         }
     }
+
+    /// <summary>A checked request as agents take it: as it is from a local sender (which they follow at once), else marked checked.</summary>
+    private static object Checked<T>(T message, IActorRef sender) =>
+        sender.Path.Address.HasLocalScope ? message! : new CheckedRecovery<T>(message);
 
     /// <summary>Delivers a recover request now if its sender hosts the singleton by this node's view; else it waits (or is refused).</summary>
     private void Admit(object request, Action<IActorRef> deliver)
