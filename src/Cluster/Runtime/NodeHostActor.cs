@@ -124,6 +124,8 @@ internal sealed class NodeHostActor : ReceiveActor
             case Verdict.Follow:
                 deliver(Sender);
                 break;
+            case Verdict.Wait when _waiting.Exists(waiting => waiting.Sender.Equals(Sender) && waiting.Request.Equals(request)):
+                break; // asked again (a recovering incarnation re-asks the silent): the held one is delivered once the view agrees
             case Verdict.Wait when _waiting.Count < MaxWaiting:
                 Context.GetLogger().Warning(
                     "Recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}); held until the view agrees or {1} is removed",
