@@ -152,7 +152,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<RemoteGranted>(HandleGranted);
         Receive<RemoteQueued>(HandleQueued);
         Receive<RemoteRejected>(HandleRejected);
-        Receive<RecoverLimiter>(HandleRecover);
+        Receive<RecoverLimiter>(message => SingletonBinding.Check(Context, message, HandleRecover));
+        Receive<CheckedRecovery<RecoverLimiter>>(message => HandleRecover(message.Request));
         Receive<BlockRecall>(HandleBlockRecall);
         Receive<BlockLingerTick>(_ => HandleBlockLinger());
         Receive<HelloTick>(_ => HelloIfUnanswered());

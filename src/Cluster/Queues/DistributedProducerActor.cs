@@ -59,7 +59,8 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Receive<EnqueueAccepted>(HandleAccepted);
         Receive<EnqueueFull>(HandleFull);
         Receive<ItemDone>(HandleDone);
-        Receive<RecoverQueue>(HandleRecover);
+        Receive<RecoverQueue>(message => SingletonBinding.Check(Context, message, HandleRecover));
+        Receive<CheckedRecovery<RecoverQueue>>(message => HandleRecover(message.Request));
         Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(message => _book.Router.Send(message, Sender));

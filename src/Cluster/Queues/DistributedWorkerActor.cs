@@ -52,7 +52,8 @@ internal sealed class DistributedWorkerActor : ReceiveActor, IWithTimers
 
         Receive<DispatchItem>(HandleDispatch);
         Receive<RunFinished>(HandleFinished);
-        Receive<RecoverQueue>(HandleRecover);
+        Receive<RecoverQueue>(message => SingletonBinding.Check(Context, message, HandleRecover));
+        Receive<CheckedRecovery<RecoverQueue>>(message => HandleRecover(message.Request));
         Receive<HelloTick>(_ => HelloIfIdle());
         Receive<Terminated>(message =>
         {

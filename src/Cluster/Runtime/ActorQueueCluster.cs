@@ -66,7 +66,7 @@ public sealed partial class ActorQueueCluster : IExtension
                 Cluster.SelfAddress);
         }
 
-        Host = system.SystemActorOf(NodeHostActor.Props(Cluster.SelfAddress).WithDispatcher(CoordinatorDispatcher), NodeHostActor.ActorName);
+        Host = system.SystemActorOf(NodeHostActor.Props(Cluster.SelfAddress, Settings.SingletonRole).WithDispatcher(CoordinatorDispatcher), NodeHostActor.ActorName);
         var managerSettings = ClusterSingletonManagerSettings.Create(system).WithSingletonName("hub").WithRole(Settings.SingletonRole);
         system.SystemActorOf(
             ClusterSingletonManager.Props(HubActor.Props(Settings, QueueStorage(system)).WithDispatcher(CoordinatorDispatcher), PoisonPill.Instance, managerSettings),
@@ -109,9 +109,16 @@ public sealed partial class ActorQueueCluster : IExtension
     /// <param name="seed">A member's address, e.g. another node's <c>Cluster.SelfAddress</c>.</param>
     /// <param name="cancellationToken">Stops waiting (the join goes on).</param>
     /// <returns>A task that completes when this node is Up.</returns>
+    /// <exception cref="ArgumentException">This node runs without TLS (<see cref="ClusterNodeOptions.InsecureLoopback"/>) and <paramref name="seed"/> is not on loopback.</exception>
     public Task JoinAsync(Address seed, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(seed);
+        if (Cluster.SelfAddress.Protocol != AuthenticatedProtocol && !ClusterNodeOptions.IsLoopback(seed.Host?.Trim('[', ']') ?? ""))
+        {
+            throw new ArgumentException(
+                $"seed '{seed}' is not a loopback address; a node without authentication (InsecureLoopback) joins loopback seeds only", nameof(seed));
+        }
+
         Cluster.Join(seed);
         return WhenUpAsync(cancellationToken);
     }

@@ -1,14 +1,23 @@
 using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
 
 namespace ActorQueue.Cluster;
 
 /// <summary>
 /// One per node, at <c>/system/actorqueue-node</c>: the address a new singleton incarnation sends its recover
 /// requests to. It knows the node's limiter agents, queue producers and queue workers, and forwards each
-/// request to the ones it concerns, or answers for the node when a limiter has no agent here.
+/// request to the ones it concerns, or answers for the node when a limiter has no agent here. It is also the node's
+/// binding to the singleton: a recover request (sent here, or to an agent, which hands it here) is followed only when
+/// its sender is the node that hosts, or is about to host, the singleton by this node's own membership view (the
+/// oldest Up member with the singleton role). A request from another member waits until the view agrees (a hand-over
+/// this node has not seen yet) or that member is removed, when it is refused; either is logged at Warning.
 /// </summary>
 internal sealed class NodeHostActor : ReceiveActor
 {
+    /// <summary>How many recover requests may wait for the membership view; more are refused (a member could send any number).</summary>
+    private const int MaxWaiting = 1024;
+
     /// <summary>The actor name every node uses, so a singleton can address any node's host.</summary>
     public const string ActorName = "actorqueue-node";
 
@@ -21,16 +30,40 @@ internal sealed class NodeHostActor : ReceiveActor
     /// <summary>The node's producers and workers per queue name.</summary>
     private readonly Dictionary<string, HashSet<IActorRef>> _queueMembers = new(StringComparer.Ordinal);
 
-    public NodeHostActor(Address selfAddress)
+    /// <summary>The role a member needs to host the singleton; <c>null</c> (or empty) for any.</summary>
+    private readonly string? _singletonRole;
+
+    /// <summary>The members of this node's view that are not removed, by address; <c>null</c> until the first snapshot.</summary>
+    private Dictionary<Address, Member>? _members;
+
+    /// <summary>Recover requests whose sender is not the singleton's host by this node's view (yet), in arrival order.</summary>
+    private readonly List<(IActorRef Sender, object Request, Action<IActorRef> Deliver)> _waiting = [];
+
+    public NodeHostActor(Address selfAddress, string? singletonRole)
     {
         _selfAddress = selfAddress;
+        _singletonRole = singletonRole;
         Receive<RegisterAgent>(HandleRegister);
-        Receive<RecoverLimiter>(HandleRecoverLimiter);
-        Receive<RecoverQueue>(HandleRecoverQueue);
+        Receive<RecoverLimiter>(message => Admit(message, sender => DeliverRecoverLimiter(message, sender)));
+        Receive<RecoverQueue>(message => Admit(message, sender => DeliverRecoverQueue(message, sender)));
+        Receive<CheckRecovery>(message => Admit(message.Request, sender => message.Target.Tell(message.Checked, sender)));
+        Receive<ClusterEvent.CurrentClusterState>(state =>
+        {
+            _members = state.Members.ToDictionary(member => member.Address);
+            Recheck();
+        });
+        Receive<ClusterEvent.IMemberEvent>(HandleMemberEvent);
         Receive<Terminated>(HandleTerminated);
     }
 
-    public static Props Props(Address selfAddress) => Akka.Actor.Props.Create(() => new NodeHostActor(selfAddress));
+    public static Props Props(Address selfAddress, string? singletonRole) => Akka.Actor.Props.Create(() => new NodeHostActor(selfAddress, singletonRole));
+
+    /// <inheritdoc />
+    protected override void PreStart() =>
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.IMemberEvent));
+
+    /// <inheritdoc />
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 
     /// <summary>The host of the node at <paramref name="node"/>.</summary>
     public static ActorSelection At(IActorContext context, Address node) =>
@@ -56,27 +89,131 @@ internal sealed class NodeHostActor : ReceiveActor
         Context.Watch(message.Agent);
     }
 
-    private void HandleRecoverLimiter(RecoverLimiter message)
+    private void DeliverRecoverLimiter(RecoverLimiter message, IActorRef sender)
     {
         if (_limiterAgents.TryGetValue(message.Name, out var agent))
         {
-            agent.Forward(message);
+            agent.Tell(Checked(message, sender), sender);
         }
         else
         {
-            Sender.Tell(new NoLimiterAgent(message.Name, message.Epoch, _selfAddress));
+            sender.Tell(new NoLimiterAgent(message.Name, message.Epoch, _selfAddress));
         }
     }
 
-    private void HandleRecoverQueue(RecoverQueue message)
+    private void DeliverRecoverQueue(RecoverQueue message, IActorRef sender)
     {
         if (_queueMembers.TryGetValue(message.Name, out var members))
         {
             foreach (var member in members)
             {
-                member.Forward(message);
+                member.Tell(Checked(message, sender), sender);
             }
         }
+    }
+
+    /// <summary>A checked request as agents take it: as it is from a local sender (which they follow at once), else marked checked.</summary>
+    private static object Checked<T>(T message, IActorRef sender) =>
+        sender.Path.Address.HasLocalScope ? message! : new CheckedRecovery<T>(message);
+
+    /// <summary>Delivers a recover request now if its sender hosts the singleton by this node's view; else it waits (or is refused).</summary>
+    private void Admit(object request, Action<IActorRef> deliver)
+    {
+        switch (Judge(Sender))
+        {
+            case Verdict.Follow:
+                deliver(Sender);
+                break;
+            case Verdict.Wait when _waiting.Exists(waiting => waiting.Sender.Equals(Sender) && waiting.Request.Equals(request)):
+                break; // asked again (a recovering incarnation re-asks the silent): the held one is delivered once the view agrees
+            case Verdict.Wait when _waiting.Count < MaxWaiting:
+                Context.GetLogger().Warning(
+                    "Recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}); held until the view agrees or {1} is removed",
+                    request, AddressOf(Sender), (object?)SingletonHost() ?? "none yet");
+                _waiting.Add((Sender, request, deliver));
+                break;
+            default:
+                Refuse(Sender, request);
+                break;
+        }
+    }
+
+    private void HandleMemberEvent(ClusterEvent.IMemberEvent message)
+    {
+        if (_members is null)
+        {
+            return; // the snapshot comes first and includes it
+        }
+
+        if (message is ClusterEvent.MemberRemoved)
+        {
+            _members.Remove(message.Member.Address);
+        }
+        else
+        {
+            _members[message.Member.Address] = message.Member;
+        }
+
+        Recheck();
+    }
+
+    /// <summary>Delivers the waiting requests whose sender now hosts the singleton, and refuses those whose sender was removed.</summary>
+    private void Recheck()
+    {
+        var waiting = _waiting.ToList();
+        _waiting.Clear();
+        foreach (var (sender, request, deliver) in waiting)
+        {
+            switch (Judge(sender))
+            {
+                case Verdict.Follow:
+                    deliver(sender);
+                    break;
+                case Verdict.Wait:
+                    _waiting.Add((sender, request, deliver));
+                    break;
+                default:
+                    Refuse(sender, request);
+                    break;
+            }
+        }
+    }
+
+    private void Refuse(IActorRef sender, object request) =>
+        Context.GetLogger().Warning(
+            "Refused recover request {0} from {1}: it does not host the singleton by this node's membership view (its host: {2})",
+            request, AddressOf(sender), (object?)SingletonHost() ?? "none");
+
+    private Verdict Judge(IActorRef sender)
+    {
+        if (_members is null)
+        {
+            return Verdict.Wait; // no view yet
+        }
+
+        var address = AddressOf(sender);
+        if (address.Equals(SingletonHost()))
+        {
+            return Verdict.Follow;
+        }
+
+        return _members.ContainsKey(address) ? Verdict.Wait : Verdict.Refuse;
+    }
+
+    /// <summary>The oldest Up member with the singleton role, by this node's view: where the singleton runs or is about to start.</summary>
+    private Address? SingletonHost() =>
+        _members?.Values
+            .Where(member => member.Status == MemberStatus.Up && (string.IsNullOrEmpty(_singletonRole) || member.HasRole(_singletonRole)))
+            .Aggregate((Member?)null, (oldest, member) => oldest is null || member.IsOlderThan(oldest) ? member : oldest)?.Address;
+
+    /// <summary>The sender's cluster address; this node's for a local sender.</summary>
+    private Address AddressOf(IActorRef sender) => sender.Path.Address.HasLocalScope ? _selfAddress : sender.Path.Address;
+
+    private enum Verdict
+    {
+        Follow,
+        Wait,
+        Refuse,
     }
 
     private void HandleTerminated(Terminated message)

@@ -34,7 +34,7 @@ internal sealed class RecoveryHoldingAgent : LimiterAgentActor, IWithUnboundedSt
                 _holding = false;
                 Stash.UnstashAll();
                 return true;
-            case RecoverLimiter when _holding:
+            case RecoverLimiter or CheckedRecovery<RecoverLimiter> when _holding:
                 Stash.Stash();
                 return true;
             default:

@@ -247,7 +247,7 @@ internal sealed class HandOverHoldingAgent : LimiterAgentActor, IWithUnboundedSt
             case KeepLimits:
                 _dropping = false;
                 return true;
-            case Terminated or RecoverLimiter when _holding:
+            case Terminated or RecoverLimiter or CheckedRecovery<RecoverLimiter> when _holding:
                 Stash.Stash();
                 return true;
             case LimitChanged when _dropping:
