@@ -141,10 +141,12 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             if (judged)
             {
                 live!.CountLease(acquired: false);
+                partitions.RefusedAttempt();
                 return Refused(key, request.RetryAfter);
             }
         }
 
+        partitions.RefusedAttempt();
         return Refused(key, live);
     }
 
