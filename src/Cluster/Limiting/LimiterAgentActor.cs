@@ -75,15 +75,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The last request id given out; ids are never reused.</summary>
     private long _lastId;
 
-    /// <summary>The last resize id given out (<see cref="ResizeLimiter.Id"/>); ids are never reused.</summary>
-    private long _lastResizeId;
-
-    /// <summary>
-    /// The resizes sent and not yet named applied by a <see cref="LimitChanged"/>, oldest first: sent again to every new
-    /// incarnation this agent announces itself to, since one sent to an incarnation that was stopping is lost.
-    /// </summary>
-    private readonly List<ResizeLimiter> _resizes = [];
-
     /// <summary>How long an actor caller waits when its request names no timeout; <c>null</c> for ever.</summary>
     private readonly TimeSpan? _defaultWaitTimeout;
 
@@ -338,32 +329,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
         _listenerFailures.Add(ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1,
             new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name))); // a partition's: its limiter's name, no key
-    }
-
-    /// <summary>A resize of this node (the facade's, an actor's, a partition's): numbered, kept until applied, and sent.</summary>
-    private void Resize(ResizeLimiter message)
-    {
-        var resize = message with { Id = ++_lastResizeId };
-        _resizes.Add(resize);
-        Send(resize);
-    }
-
-    /// <summary>
-    /// A newer limit (a resize, here or on another node): the facade reads it, and this agent announces it to a next
-    /// incarnation. Whatever its version, the resizes of this agent it names applied are done with.
-    /// </summary>
-    private void HandleLimitChanged(LimitChanged message)
-    {
-        if (message.Applied.IdOf(Self) is var applied and > 0)
-        {
-            _resizes.RemoveAll(resize => resize.Id <= applied);
-        }
-
-        if (message.Version > _limit.Version)
-        {
-            _limit = message;
-            _limits.Publish(message);
-        }
     }
 
     /// <summary>Drops a request that ended without a grant from the books that find it.</summary>

@@ -7,6 +7,64 @@ namespace ActorQueue.Actors;
 /// <summary>The partition's turns (<see cref="TurnInbox"/>): what runs in them, how releases reach them, and the sweep's and the stop's turns.</summary>
 internal sealed partial class Partition
 {
+    /// <summary>The rates alone, asked when they would allow a refused attempt (<see cref="Attempt"/>); made at the first refusal.</summary>
+    private PermitPolicies? _ratePolicies;
+
+    /// <summary>
+    /// In its turn, for a caller that will not wait: grants <paramref name="request"/> at once if the partition is live,
+    /// nobody waits and its slots (and rates) allow it now, as <see cref="Offer"/> grants a request that need not wait
+    /// (the same lease, counted and metered the same way); else takes nothing, never queues it and fails nothing.
+    /// </summary>
+    /// <param name="request">The attempt: made for this call, seen by nobody else, so a grant cannot be lost.</param>
+    /// <param name="judged">
+    /// Refused with nobody waiting, so by the slots or rates: <paramref name="request"/>'s own verdict, and
+    /// its <see cref="AcquireRequest.RetryAfter"/> says when the rates would allow it (<c>null</c>: a slot refused it).
+    /// </param>
+    private bool Attempt(PartitionAcquireRequest request, out bool judged)
+    {
+        judged = false;
+        IdleSweeps = 0;
+        if (_state != PartitionState.Live)
+        {
+            return false;
+        }
+
+        request.Releaser = this;
+        var demand = request.Demand;
+        if (_gate is null)
+        {
+            // Nobody waits without a gate.
+            if (demand.Permits > _shared.Settings.MaxRunning - _held)
+            {
+                return false;
+            }
+
+            GrantAtOnce(request, demand);
+            return true;
+        }
+
+        if (_gate.TryAcquire(demand, out var grant))
+        {
+            var granted = request.TryGrant(grant);
+            Debug.Assert(granted, "An attempt's request is seen by nobody else: it cannot be cancelled.");
+            _shared.Granted(request, grant);
+            return true;
+        }
+
+        if (_gate.Waiting == 0 && _gate.IsOpen)
+        {
+            judged = true;
+            if (_rates is not null)
+            {
+                // The rates alone: a wait of zero means they allow it now, and a slot refused it.
+                _ratePolicies ??= new PermitPolicies(_rates);
+                request.RetryAfter = _ratePolicies.RetryAfter(demand, [], _gate.Now) is { } wait && wait > TimeSpan.Zero ? wait : null;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>In its turn: fails every waiter, every later request and every later claim (the limiter stops).</summary>
     public void Close()
     {

@@ -33,7 +33,7 @@ namespace ActorQueue.Actors;
 /// claim the gatekeeper would grant (the loan is shut while a message is handled, spent, or past its step).
 /// </summary>
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
-internal sealed class RateLoan
+internal sealed partial class RateLoan
 {
     /// <summary>
     /// The low bits hold the tokens: 31, so one loan holds any <see cref="int"/> permit count a
@@ -126,12 +126,6 @@ internal sealed class RateLoan
     /// <summary>Tokens settles took out of the loan as an excess (<see cref="TakeExcess"/>), not granted: kept out of the granted count.</summary>
     private long _settledOut;
 
-    /// <summary>When a call of a given token count, queued behind everyone waiting now, could be served; <c>null</c> while nobody waits or it is not known (<see cref="QueueRetryAfter"/>).</summary>
-    private volatile QueueRetry? _queueRetry;
-
-    /// <summary>Whether the limiter's <see cref="System.Threading.RateLimiting.RateLimiter"/> adapter was made: only then does the gatekeeper publish <see cref="_queueRetry"/>.</summary>
-    private volatile bool _refusalsRead;
-
     /// <summary>What the limiter lent at construction (<see cref="RateLender.LendFirst"/>) until the gatekeeper's first instance takes it on (<see cref="TakeFirst"/>).</summary>
     private FirstLoan? _first;
 
@@ -213,32 +207,6 @@ internal sealed class RateLoan
         }
 
         var left = Volatile.Read(ref _nextRefillUtcTicks) is var at and not 0 ? at - _time.GetUtcNow().UtcTicks : 0;
-        return left > 0 ? TimeSpan.FromTicks(left) : null;
-    }
-
-    /// <summary>The limiter, as it makes its adapter: its refusals read <see cref="QueueRetryAfter"/>, which the gatekeeper keeps from then on.</summary>
-    public void ReadRefusals() => _refusalsRead = true;
-
-    /// <summary>Whether an adapter reads <see cref="QueueRetryAfter"/>.</summary>
-    public bool RefusalsRead => _refusalsRead;
-
-    /// <summary>Gatekeeper, at the end of a message: when calls queued behind its waiters could be served; <c>null</c> while nobody waits or a slot is short.</summary>
-    public void PublishQueueRetry(QueueRetry? retry) => _queueRetry = retry;
-
-    /// <summary>
-    /// After a claim of <paramref name="tokens"/> failed on a shut loan: how long until a call of them, queued behind the
-    /// demand waiting now, could be served — the gatekeeper's figure as of its last message (<see cref="PublishQueueRetry"/>),
-    /// as its own refusal of that call would say; <c>null</c> when the loan is open (nobody waits: <see cref="RetryAfter"/>
-    /// answers), nobody waits, a slot in flight is what is short, or the time is not in the future.
-    /// </summary>
-    public TimeSpan? QueueRetryAfter(long tokens)
-    {
-        if (Volatile.Read(ref _packed) >= 0 || _queueRetry is not { } retry || retry.AtUtcTicks(tokens) is not (var at and not 0))
-        {
-            return null;
-        }
-
-        var left = at - _time.GetUtcNow().UtcTicks;
         return left > 0 ? TimeSpan.FromTicks(left) : null;
     }
 
@@ -453,23 +421,6 @@ internal sealed class RateLoan
     /// </summary>
     private bool InStep() =>
         (_tick is { } tick && tick.Now < Volatile.Read(ref _tickExpiresAt)) || _time.GetTimestamp() < Volatile.Read(ref _expiresAt);
-
-    /// <summary>
-    /// When a call queued behind the waiters could be served, by its token count: a step function, non-decreasing, as
-    /// the rates give back refill by refill (or segment by segment). Immutable; published whole.
-    /// </summary>
-    /// <param name="upToTokens">Ascending: the most tokens each step serves.</param>
-    /// <param name="atUtcTicks">The clock's UTC ticks of each step; 0 for never.</param>
-    public sealed class QueueRetry(long[] upToTokens, long[] atUtcTicks)
-    {
-        /// <summary>When a call of <paramref name="tokens"/> could be served; 0 for not known (beyond the last step).</summary>
-        public long AtUtcTicks(long tokens)
-        {
-            var step = Array.BinarySearch(upToTokens, tokens);
-            step = step >= 0 ? step : ~step;
-            return step < atUtcTicks.Length ? atUtcTicks[step] : 0;
-        }
-    }
 
     /// <summary>What the limiter's first loan took from a fresh pool and rates (slots, requests, tokens), and the clock stamp their time counts from.</summary>
     /// <param name="StartedAt">The clock stamp of the lend: the rates' gate time 0.</param>
