@@ -116,6 +116,9 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
         }
     }
 
+    /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little free: turned away, <c>would_wait</c>.</summary>
+    public void RefusedAttempt() => Rejected(PermitRejectionKind.WouldWait);
+
     /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
     public void Meter(long running, int waiting)
     {

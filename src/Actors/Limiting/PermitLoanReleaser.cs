@@ -1,4 +1,3 @@
-using ActorQueue.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -29,8 +28,8 @@ internal sealed class PermitLoanReleaser(PermitLoan loan, GateTurn turn, IActorR
         return new ConcurrencyLease(this, loan.NextLeaseId(), source, permits);
     }
 
-    /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little lent: counted as turned away, <c>would_wait</c>.</summary>
-    public void Refused() => telemetry.Rejected(PermitRejectionKind.WouldWait);
+    /// <summary>A caller that would not wait found too little lent (<see cref="GatekeeperTelemetry.RefusedAttempt"/>).</summary>
+    public void Refused() => telemetry.RefusedAttempt();
 
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease)

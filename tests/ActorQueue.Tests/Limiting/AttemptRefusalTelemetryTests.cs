@@ -7,8 +7,7 @@ namespace ActorQueue.Tests.Limiting;
 /// A <c>RateLimiter</c> adapter's <c>AttemptAcquire</c> that finds too little lent turns a caller away who will not
 /// wait: it counts on <c>actorqueue.limiter.rejections</c> with reason <c>would_wait</c> (and on <c>wait_timeouts</c>, as
 /// a zero wait timeout's refusal does), so shed load shows on a dashboard. A zero-permit probe asks a question and is
-/// not counted; a granted attempt is not either. Each test holds the one slot first, so the refusals it counts are
-/// certain.
+/// not counted; a granted attempt is not either.
 /// </summary>
 public sealed class AttemptRefusalTelemetryTests : ActorQueueTestKit
 {
@@ -21,17 +20,7 @@ public sealed class AttemptRefusalTelemetryTests : ActorQueueTestKit
         using var metrics = new LimiterMetrics(name);
         await using var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
         var adapter = limiter.AsRateLimiter();
-
-        using var held = await HeldAsync(() => adapter.AttemptAcquire(1));
-        var (refused, timeouts) = (metrics.Value(WouldWait), metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
-        Assert.False(adapter.AttemptAcquire(0).IsAcquired);
-        Assert.Equal(refused, metrics.Value(WouldWait));
-
-        Assert.False(adapter.AttemptAcquire(1).IsAcquired);
-        Assert.False(adapter.AttemptAcquire(1).IsAcquired);
-
-        Assert.Equal(refused + 2, metrics.Value(WouldWait));
-        Assert.Equal(timeouts + 2, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+        await AssertRefusalsCountedAsync(metrics, adapter.AttemptAcquire, permits: 1);
     }
 
     [Fact]
@@ -41,16 +30,7 @@ public sealed class AttemptRefusalTelemetryTests : ActorQueueTestKit
         using var metrics = new LimiterMetrics(name);
         await using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 100, 10_000, TimeSpan.FromMinutes(1)), name: name, system: Sys);
         var adapter = limiter.AsRateLimiter();
-
-        using var held = await HeldAsync(() => adapter.AttemptAcquire(10));
-        var (refused, timeouts) = (metrics.Value(WouldWait), metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
-        Assert.False(adapter.AttemptAcquire(0).IsAcquired);
-        Assert.Equal(refused, metrics.Value(WouldWait));
-
-        Assert.False(adapter.AttemptAcquire(10).IsAcquired);
-
-        Assert.Equal(refused + 1, metrics.Value(WouldWait));
-        Assert.Equal(timeouts + 1, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+        await AssertRefusalsCountedAsync(metrics, adapter.AttemptAcquire, permits: 10);
     }
 
     [Fact]
@@ -60,22 +40,25 @@ public sealed class AttemptRefusalTelemetryTests : ActorQueueTestKit
         using var metrics = new LimiterMetrics(name);
         await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1), TimeSpan.FromMinutes(10), name: name, system: Sys);
         var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
-
-        using var held = await HeldAsync(() => adapter.AttemptAcquire("a", 1));
-        var (refused, timeouts) = (metrics.Value(WouldWait), metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
-        Assert.False(adapter.AttemptAcquire("a", 0).IsAcquired);
-        Assert.Equal(refused, metrics.Value(WouldWait));
-
-        Assert.False(adapter.AttemptAcquire("a", 1).IsAcquired);
-
-        Assert.Equal(refused + 1, metrics.Value(WouldWait));
-        Assert.Equal(timeouts + 1, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+        await AssertRefusalsCountedAsync(metrics, permits => adapter.AttemptAcquire("a", permits), permits: 1);
     }
 
     /// <summary>
-    /// The one slot, taken by attempts until one is granted (an attempt may say no while the gatekeeper is inside a
-    /// message, its first included): the refusals below are then certain, whoever runs when, and counted from here.
+    /// Takes the one slot by attempts until one is granted (an attempt may say no while the gatekeeper is inside a
+    /// message, its first included), so the refusals after it are certain, whoever runs when: a probe is not counted,
+    /// each of two refused attempts counts once as <c>would_wait</c> and once as a wait timeout.
     /// </summary>
-    private static async Task<System.Threading.RateLimiting.RateLimitLease> HeldAsync(Func<System.Threading.RateLimiting.RateLimitLease> attempt) =>
-        await Poll.ValueAsync(() => Task.FromResult(attempt()), lease => lease.IsAcquired, TimeSpan.FromSeconds(10));
+    private static async Task AssertRefusalsCountedAsync(LimiterMetrics metrics, Func<int, System.Threading.RateLimiting.RateLimitLease> attempt, int permits)
+    {
+        using var held = await Poll.ValueAsync(() => Task.FromResult(attempt(permits)), lease => lease.IsAcquired, TimeSpan.FromSeconds(10));
+        var (refused, timeouts) = (metrics.Value(WouldWait), metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+        Assert.False(attempt(0).IsAcquired);
+        Assert.Equal(refused, metrics.Value(WouldWait));
+
+        Assert.False(attempt(permits).IsAcquired);
+        Assert.False(attempt(permits).IsAcquired);
+
+        Assert.Equal(refused + 2, metrics.Value(WouldWait));
+        Assert.Equal(timeouts + 2, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+    }
 }

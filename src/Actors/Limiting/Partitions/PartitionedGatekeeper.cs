@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ActorQueue.Coordination;
 using ActorQueue.Runtime;
 using ActorQueue.Telemetry;
 using Akka.Actor;
@@ -153,8 +152,8 @@ internal sealed class PartitionedGatekeeper
         return partition.AttemptFirst(request);
     }
 
-    /// <summary>A caller that would not wait (the adapter's <c>AttemptAcquire</c>) was refused: counted as turned away, <c>would_wait</c>.</summary>
-    public void RefusedAttempt() => _claims.Rejected(PermitRejectionKind.WouldWait);
+    /// <summary>A caller that would not wait was refused (<see cref="GatekeeperTelemetry.RefusedAttempt"/>).</summary>
+    public void RefusedAttempt() => _claims.RefusedAttempt();
 
     /// <summary>Whether <paramref name="key"/>'s live partition has <paramref name="permits"/> lent now (a probe; it claims nothing).</summary>
     /// <param name="key">The partition's key.</param>

@@ -1,4 +1,3 @@
-using ActorQueue.Coordination;
 using System.Threading.RateLimiting;
 using Akka.Actor;
 
@@ -103,7 +102,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
             return new LoanRateLease(_releaser);
         }
 
-        _limiter.Claims.Rejected(PermitRejectionKind.WouldWait); // a call turned away, not a probe's question
+        _limiter.Claims.RefusedAttempt(); // a call turned away, not a probe's question
         return Refused(permitCount);
     }
 
