@@ -119,21 +119,42 @@ internal sealed class NodeHostActor : ReceiveActor
     /// <summary>Delivers a recover request now if its sender hosts the singleton by this node's view; else it waits (or is refused).</summary>
     private void Admit(object request, Action<IActorRef> deliver)
     {
-        switch (Judge(Sender))
+        var verdict = Judge(Sender);
+        if (verdict == Verdict.Wait)
         {
-            case Verdict.Follow:
-                deliver(Sender);
-                break;
-            case Verdict.Wait when _waiting.Exists(waiting => waiting.Sender.Equals(Sender) && waiting.Request.Equals(request)):
-                break; // asked again (a recovering incarnation re-asks the silent): the held one is delivered once the view agrees
-            case Verdict.Wait when _waiting.Count < MaxWaiting:
+            if (_waiting.Exists(waiting => waiting.Sender.Equals(Sender) && waiting.Request.Equals(request)))
+            {
+                return; // asked again (a recovering incarnation re-asks the silent): the held one is delivered once the view agrees
+            }
+
+            if (_waiting.Count >= MaxWaiting)
+            {
+                verdict = Verdict.Refuse;
+            }
+            else
+            {
                 Context.GetLogger().Warning(
                     "Recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}); held until the view agrees or {1} is removed",
                     request, AddressOf(Sender), (object?)SingletonHost() ?? "none yet");
-                _waiting.Add((Sender, request, deliver));
+            }
+        }
+
+        Settle((Sender, request, deliver), verdict);
+    }
+
+    /// <summary>Acts on <paramref name="verdict"/> for a recover request: delivers it, holds it, or refuses it.</summary>
+    private void Settle((IActorRef Sender, object Request, Action<IActorRef> Deliver) held, Verdict verdict)
+    {
+        switch (verdict)
+        {
+            case Verdict.Follow:
+                held.Deliver(held.Sender);
+                break;
+            case Verdict.Wait:
+                _waiting.Add(held);
                 break;
             default:
-                Refuse(Sender, request);
+                Refuse(held.Sender, held.Request);
                 break;
         }
     }
@@ -162,20 +183,9 @@ internal sealed class NodeHostActor : ReceiveActor
     {
         var waiting = _waiting.ToList();
         _waiting.Clear();
-        foreach (var (sender, request, deliver) in waiting)
+        foreach (var held in waiting)
         {
-            switch (Judge(sender))
-            {
-                case Verdict.Follow:
-                    deliver(sender);
-                    break;
-                case Verdict.Wait:
-                    _waiting.Add((sender, request, deliver));
-                    break;
-                default:
-                    Refuse(sender, request);
-                    break;
-            }
+            Settle(held, Judge(held.Sender));
         }
     }
 
