@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Telemetry;
 using ActorQueue.Tests.Limiting;
@@ -339,6 +340,52 @@ public sealed class FreshStartReviewTests : ActorQueueTestKit
         Assert.All(statistics, entry => Assert.Equal((entry.Key, 0, 0), (entry.Key, entry.Value.Running, entry.Value.Waiting)));
     }
 
+    /// <summary>
+    /// An <c>AttemptAcquire</c> on a fresh key, held inside <c>TryMake</c> (its key's hash blocks there) while the
+    /// limiter is disposed and its actor stops with an empty table: once let go it publishes its partition, finds the
+    /// limiter disposed, withdraws the partition and is refused; no partition is left and nothing was granted after
+    /// the dispose completed. Mutant: the maker's disposal check removed → granted, one partition left.
+    /// </summary>
+    [Fact]
+    public async Task An_attempt_making_a_partition_while_the_limiter_stops_withdraws_it_and_is_refused()
+    {
+        var limiter = new PartitionedConcurrencyLimiter<GatedKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, "review-fresh-start-make-stop", system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<GatedKey>(key => key);
+        var key = new GatedKey("k") { Armed = true };
+        var attempt = Task.Run(() => adapter.AttemptAcquire(key));
+        await Eventually(() => key.Entered.IsSet, "the attempt is making the key's partition");
+
+        await Within(limiter.DisposeAsync().AsTask());
+        key.Go.Set();
+        using var attempted = await Within(attempt);
+
+        Assert.False(attempted.IsAcquired, "granted by a limiter whose dispose had completed");
+        Assert.Equal(0, limiter.PartitionCount);
+    }
+
+    /// <summary>
+    /// An <c>AttemptAcquire</c> on a fresh key, held inside <c>TryMake</c> while a call of the same key goes to the actor,
+    /// which makes the key's partition and grants its one permit: once let go the attempt finds the key taken in the
+    /// table and is refused; the key has one partition, holding 1. Mutant: the attempt granted in its own partition
+    /// although its publication failed → two permits of a key limited to 1 held at once.
+    /// </summary>
+    [Fact]
+    public async Task An_attempt_whose_partition_the_actor_made_first_is_refused_past_the_limit()
+    {
+        await using var limiter = new PartitionedConcurrencyLimiter<GatedKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, "review-fresh-start-make-race", system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<GatedKey>(key => key);
+        var key = new GatedKey("k") { Armed = true };
+        var attempt = Task.Run(() => adapter.AttemptAcquire(key));
+        await Eventually(() => key.Entered.IsSet, "the attempt is making the key's partition");
+
+        using var called = await Within(limiter.AcquireAsync(new GatedKey("k")).AsTask());
+        key.Go.Set();
+        using var attempted = await Within(attempt);
+
+        Assert.False(attempted.IsAcquired, "granted past the key's limit of 1, which the call holds");
+        Assert.Equal((1, 1L, 1), (limiter.PartitionCount, limiter.PartitionsMade, limiter.StatisticsOf(new GatedKey("k"))!.Running));
+    }
+
     private PartitionedConcurrencyLimiter<string> Partitioned(int maxRunning, string name, ActorSystem system) =>
         new(new ConcurrencyLimit(maxRunning) { TimeProvider = _clock }, IdleTimeout, name, system: system);
 
@@ -358,4 +405,32 @@ public sealed class FreshStartReviewTests : ActorQueueTestKit
 
     /// <summary>A failed Debug.Assert inside the held system's actors fails the test (the kit checks only <c>Sys</c>).</summary>
     private static void NoFailedAsserts(HeldCoordinator held) => Assert.Empty(DebugAssertions.TakeFailures(held.System));
+
+    /// <summary>A key whose hash, once armed, blocks inside <c>PartitionedGatekeeper.TryMake</c> until let go: a maker held between its checks and its publication.</summary>
+    private sealed class GatedKey(string name) : IEquatable<GatedKey>
+    {
+        public bool Armed { get; set; }
+
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public ManualResetEventSlim Go { get; } = new();
+
+        public bool Equals(GatedKey? other) => other is not null && other.ToString() == name;
+
+        public override bool Equals(object? obj) => Equals(obj as GatedKey);
+
+        public override int GetHashCode()
+        {
+            if (Armed && new StackTrace().GetFrames().Any(frame => frame.GetMethod()?.Name == "TryMake"))
+            {
+                Armed = false;
+                Entered.Set();
+                Go.Wait(TimeSpan.FromSeconds(30));
+            }
+
+            return StringComparer.Ordinal.GetHashCode(name);
+        }
+
+        public override string ToString() => name;
+    }
 }
