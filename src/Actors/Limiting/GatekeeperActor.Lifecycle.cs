@@ -137,6 +137,8 @@ internal sealed partial class GatekeeperActor
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure
         _settings.Counts.Publish(carriedHeld, 0); // after a restart, what the next pool starts holding
-        _telemetry.Meter(0, 0);
+        // Likewise the running counter: the facade leases carried over are still held, and come back metered (into the
+        // next loan, or through the next pool, which counts them as already metered).
+        _telemetry.Meter(carriedHeld, 0);
     }
 }

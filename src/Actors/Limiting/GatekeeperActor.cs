@@ -100,6 +100,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         else if (settings.Counts.Loan.Running is var held and > 0)
         {
             _slots.Take(held, TimeSpan.Zero); // facade leases held across a restart: the shut word keeps their count (PostStop)
+            _telemetry.Absorb(held); // and the running counter still shows them (CloseState left it there)
         }
 
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;

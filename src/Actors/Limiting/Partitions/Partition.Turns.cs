@@ -65,12 +65,17 @@ internal sealed partial class Partition
         return false;
     }
 
-    /// <summary>In its turn: fails every waiter, every later request and every later claim (the limiter stops).</summary>
+    /// <summary>
+    /// In its turn: fails every waiter, every later request and every later claim (the limiter stops). The leases still
+    /// held need no release (a release after the stop is dropped), so the counts, and the running counter with them,
+    /// drop to 0 now, as a stopped gatekeeper's do; a second close changes nothing.
+    /// </summary>
     public void Close()
     {
         Loan.Close();
         _state = PartitionState.Stopped;
         _gate?.RejectAll(PermitRejectionKind.Disposed);
+        Publish(new PermitSnapshot(0, _shared.Settings.MaxRunning, 0));
     }
 
     /// <inheritdoc />
