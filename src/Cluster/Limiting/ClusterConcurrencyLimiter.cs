@@ -48,6 +48,13 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>The adapter <see cref="AsRateLimiter"/> made, once asked.</summary>
     private System.Threading.RateLimiting.RateLimiter? _rateLimiter;
 
+    /// <summary>
+    /// Claims and gives back leases from the unused permits of this node's block, which the agent lends between its
+    /// messages; <c>null</c> for a limiter with rates (its agent never leases blocks). Every request this facade sends
+    /// is announced in the loan first, so no claim passes it on its way to the agent.
+    /// </summary>
+    private readonly ClaimedLeaseReleaser? _claims;
+
     internal ClusterConcurrencyLimiter(LimiterAgentSetup setup, IActorRef agent, Action<ClusterConcurrencyLimiter> onDisposed)
     {
         Name = setup.Name;
@@ -57,6 +64,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         _localCounts = setup.LocalCounts;
         _limits = setup.Limits;
         _onDisposed = onDisposed;
+        _claims = setup is { Rates: null, Partition: null } ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null;
     }
 
     /// <summary>The limiter's cluster-wide name: every node that uses this name shares the same slots.</summary>
@@ -148,10 +156,22 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     internal ClusterAcquireRequest Post(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ThrowIfDisposed();
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName, Announced = _claims is not null };
+        if (request.Announced)
+        {
+            _localCounts.Loan.Announce(); // before it is sent: no claim after this call passes it, and the agent lends no more until it arrived
+        }
+
         Agent.Tell(request, ActorRefs.NoSender);
         return request;
     }
+
+    /// <summary>
+    /// A one-permit lease claimed synchronously from an unused permit of this node's block, with no message, or
+    /// <c>null</c>: no block permit is lent now (none unused, none leased, the block recalled, or a request of this node
+    /// waits or is on its way to the agent), the limiter has rates, or it is disposed.
+    /// </summary>
+    internal ConcurrencyLease? TryClaim(string source) => _claims?.TryClaim(source);
 
     /// <summary>
     /// Sets new cluster-wide bounds, through the gatekeeper, for every node. Growing grants to waiters at once;
@@ -209,14 +229,18 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
-    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, Agent);
+    public void Dispose() => _ = DisposeAsync();
 
     /// <summary>
     /// Stops this node's agent: its waiters get <see cref="ObjectDisposedException"/> and the gatekeeper releases the
     /// node's leases. The limiter lives on for the other nodes.
     /// </summary>
     /// <returns>A task that completes when the agent has stopped.</returns>
-    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
+    public ValueTask DisposeAsync()
+    {
+        _localCounts.Loan.Close(); // no claim from this node's block once disposed; the agent's stop frees the block
+        return new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
+    }
 }
 
 /// <summary>A cluster gatekeeper's exact counts.</summary>

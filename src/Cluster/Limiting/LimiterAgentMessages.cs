@@ -45,3 +45,34 @@ internal sealed class AgentLeaseReleaser(IActorRef agent) : ILeaseReleaser
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease) => agent.Tell(new ReleaseAgentLease(lease.LeaseId), ActorRefs.NoSender);
 }
+
+/// <summary>
+/// A lease claimed from the node agent's block loan was released while the loan was shut or closed (so it could not go
+/// back into it): the agent keeps its permit in the block, or returns it to the gatekeeper after a recall. Local only.
+/// </summary>
+internal sealed class ReleaseClaimedLease : Akka.Event.IDeadLetterSuppression
+{
+    public static readonly ReleaseClaimedLease Instance = new();
+}
+
+/// <summary>
+/// Gives back leases claimed from a node agent's block loan (<see cref="PermitLoan"/>): into the loan while it is open
+/// (one compare-and-swap, no message), else by <see cref="ReleaseClaimedLease"/> to the agent; a lease comes back once,
+/// one way or the other (a stopped agent's loan is closed, and the message then goes nowhere: the gatekeeper freed the
+/// block with the agent).
+/// </summary>
+internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : ILeaseReleaser
+{
+    /// <summary>A one-permit lease claimed from the loan for <paramref name="source"/>, or <c>null</c> when none is lent now.</summary>
+    public ConcurrencyLease? TryClaim(string source) =>
+        loan.TryClaim(1) ? new ConcurrencyLease(this, loan.NextLeaseId(), source) : null;
+
+    /// <inheritdoc />
+    public void Release(ConcurrencyLease lease)
+    {
+        if (!loan.TryReturn(lease.Permits))
+        {
+            agent.Tell(ReleaseClaimedLease.Instance, ActorRefs.NoSender);
+        }
+    }
+}
