@@ -55,6 +55,9 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// </summary>
     private readonly ClaimedLeaseReleaser? _claims;
 
+    /// <summary>Whether a refused attempt's wish for a block is on its way to the agent (shared with it).</summary>
+    private readonly BlockWish _wish;
+
     internal ClusterConcurrencyLimiter(LimiterAgentSetup setup, IActorRef agent, Action<ClusterConcurrencyLimiter> onDisposed)
     {
         Name = setup.Name;
@@ -65,6 +68,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         _limits = setup.Limits;
         _onDisposed = onDisposed;
         _claims = setup is { Rates: null, Partition: null } ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null;
+        _wish = setup.Wish;
     }
 
     /// <summary>The limiter's cluster-wide name: every node that uses this name shares the same slots.</summary>
@@ -171,7 +175,26 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <c>null</c>: no block permit is lent now (none unused, none leased, the block recalled, or a request of this node
     /// waits or is on its way to the agent), the limiter has rates, or it is disposed.
     /// </summary>
-    internal ConcurrencyLease? TryClaim(string source) => _claims?.TryClaim(source);
+    /// <remarks>A refusal of a plain limiter asks the agent for a block (one wish at a time, <see cref="WantBlock"/>), so callers that only try are leased one too.</remarks>
+    internal ConcurrencyLease? TryClaim(string source)
+    {
+        if (_claims is null)
+        {
+            return null;
+        }
+
+        if (_claims.TryClaim(source) is { } lease)
+        {
+            return lease;
+        }
+
+        if (_wish.TryOpen())
+        {
+            Agent.Tell(WantBlock.Instance, ActorRefs.NoSender);
+        }
+
+        return null;
+    }
 
     /// <summary>
     /// Sets new cluster-wide bounds, through the gatekeeper, for every node. Growing grants to waiters at once;

@@ -46,6 +46,15 @@ internal partial class LimiterAgentActor
     /// <summary>The block's unused permits: neither granted by the agent nor claimed from its loan.</summary>
     private int BlockFree => _block - _fromBlock.Count - _claimed;
 
+    /// <summary>The id of the block fetch on its way to the gatekeeper (<see cref="HandleWantBlock"/>); 0 for none.</summary>
+    private long _fetchId;
+
+    /// <summary>The source a block fetch names at the gatekeeper.</summary>
+    internal const string BlockFetchSource = "block-fetch";
+
+    /// <summary>Shared with the facade: whether a wish for a block is on its way or being answered, and how long to stay quiet after one.</summary>
+    private readonly BlockWish _wish;
+
     /// <summary>The loan the block's unused permits are lent through; its held half is this node's held permits (<see cref="PublishLocal"/>).</summary>
     private PermitLoan Loan => _localCounts.Loan;
 
@@ -209,6 +218,65 @@ internal partial class LimiterAgentActor
             ReturnBlock(1);
         }
     }
+
+    /// <summary>
+    /// A synchronous attempt found no block permit lent (<see cref="WantBlock"/>): while this node holds no unused block
+    /// permit and none of its requests waits, ask the gatekeeper for a block with a one-permit request that may not
+    /// wait, so a node whose callers only try (and shed) is leased a block too. One at a time; after one that brought no
+    /// block, or when the agent follows no gatekeeper yet (it says hello), the facade stays quiet for a while.
+    /// </summary>
+    private void HandleWantBlock()
+    {
+        if (_fetchId != 0)
+        {
+            return; // its answer ends the wish
+        }
+
+        if (!_blocks.Enabled || _disposeRequest is not null || BlockFree > 0 || _pending.Count != 0)
+        {
+            _wish.Handled(FetchQuiet); // granted from the block or queued here: AcquireAsync callers bring blocks
+            return;
+        }
+
+        if (_gatekeeper.Current is null)
+        {
+            _gatekeeper.HelloIfUnfollowed(Self); // the incarnation's roll call makes this agent follow it
+            _wish.Handled(FetchQuiet);
+            return;
+        }
+
+        _fetchId = ++_lastId;
+        Send(new RemoteAcquire(_gatekeeper.Epoch, _fetchId, BlockFetchSource) { Permits = 1, MayWait = false, Block = true });
+    }
+
+    /// <summary>
+    /// The gatekeeper granted the fetch: with a block, every permit of it unused (the fetch holds none); a plain lease
+    /// (which the gatekeeper gives only with a block, as it grants such a request only when it leases one) goes back.
+    /// </summary>
+    private void FetchGranted(RemoteGranted message)
+    {
+        _clusterCounts.Publish(message.Running, message.Waiting);
+        if (message.Block > 0)
+        {
+            TakeBlock(null, message.Block);
+        }
+        else
+        {
+            Send(new RemoteRelease(_gatekeeper.Epoch, message.RequestId));
+        }
+
+        FetchEnded(message.Block > 0);
+    }
+
+    /// <summary>The fetch was answered (or will never be): the facade may wish again, at once after a block, else after a quiet while.</summary>
+    private void FetchEnded(bool gotBlock)
+    {
+        _fetchId = 0;
+        _wish.Handled(gotBlock ? TimeSpan.Zero : FetchQuiet);
+    }
+
+    /// <summary>How long the facade sends no wish after one that brought no block: the linger, at most a second.</summary>
+    private TimeSpan FetchQuiet => _blocks.Linger < TimeSpan.FromSeconds(1) ? _blocks.Linger : TimeSpan.FromSeconds(1);
 
     /// <summary>The agent's timer while it holds a block (<c>actorqueue.cluster.limiter-block-linger</c>).</summary>
     private sealed class BlockLingerTick

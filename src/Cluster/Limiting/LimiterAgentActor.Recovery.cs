@@ -18,6 +18,11 @@ internal partial class LimiterAgentActor
             return; // a late request of an incarnation this agent left behind
         }
 
+        if (_fetchId != 0)
+        {
+            FetchEnded(gotBlock: false); // asked of an incarnation this agent announces itself to anew: not announced, never answered
+        }
+
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival
         var heldIds = _held.Keys.Where(id => !_fromBlock.Contains(id)).ToArray(); // block leases are in the block
         Sender.Tell(new LimiterAnnounce(_gatekeeper.Epoch, _selfAddress, heldIds, pendingIds, Array.ConvertAll(pendingIds, id => _pending[id].Source))

@@ -111,6 +111,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
         _releaser = new AgentLeaseReleaser(Self);
+        _wish = setup.Wish;
         _idleTimeout = setup.IdleTimeout;
         _partition = setup.Partition;
         _blocks = setup is { Partition: null, Rates: null } && setup.IdleTimeout == TimeSpan.Zero
@@ -148,6 +149,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<CheckedRecovery<RecoverLimiter>>(message => HandleRecover(message.Request));
         Receive<BlockRecall>(HandleBlockRecall);
         Receive<BlockLingerTick>(_ => HandleBlockLinger());
+        Receive<WantBlock>(_ => HandleWantBlock());
         Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<Terminated>(HandleTerminated);
         Receive<DisposeGatekeeper>(message =>
@@ -246,6 +248,12 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
             return; // from an incarnation this agent no longer follows
         }
 
+        if (message.RequestId == _fetchId)
+        {
+            FetchGranted(message);
+            return;
+        }
+
         if (!_pending.Remove(message.RequestId, out var request))
         {
             if (message.Block > 0)
@@ -287,6 +295,12 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     private void HandleRejected(RemoteRejected message)
     {
+        if (message.Epoch == _gatekeeper.Epoch && message.RequestId == _fetchId)
+        {
+            FetchEnded(gotBlock: false);
+            return;
+        }
+
         if (message.Epoch != _gatekeeper.Epoch || !_pending.Remove(message.RequestId, out var request))
         {
             return;
