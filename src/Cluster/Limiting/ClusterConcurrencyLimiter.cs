@@ -15,8 +15,10 @@ namespace ActorQueue.Cluster;
 /// exactly as with <see cref="ConcurrencyLimiter.Gatekeeper"/>.</para>
 /// <para>While nobody waits at the gatekeeper, it leases blocks of permits to the nodes (counted as held there): a plain
 /// one-permit acquire on a node with an unused permit of its block is granted by the node's agent without a network
-/// round trip, in arrival order on that node. Once anyone waits at the gatekeeper the blocks are recalled and grants
-/// follow the gatekeeper's order again (<c>actorqueue.cluster.limiter-blocks</c>, <c>limiter-block-linger</c>).</para>
+/// round trip, in arrival order on that node; the <see cref="AsRateLimiter"/> adapter's <c>AttemptAcquire(1)</c> is
+/// granted from such a permit synchronously, with no message at all, while nobody of this node waits or is on its way.
+/// Once anyone waits at the gatekeeper the blocks are recalled and grants follow the gatekeeper's order again
+/// (<c>actorqueue.cluster.limiter-blocks</c>, <c>limiter-block-linger</c>).</para>
 /// <para>Leases held on a node that leaves or is downed are released. When the singleton moves, the new gatekeeper
 /// grants nothing until every member has re-announced its leases and waits (or has been removed), so the limit is
 /// never exceeded (a weighted lease counts with its permits); requests waiting at that moment keep their place relative
@@ -236,9 +238,11 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler, so they share the cluster-wide limit
     /// with every other caller on every node; the same instance on every call. <c>AcquireAsync</c> waits in the
     /// gatekeeper's queue with the limiter's wait timeout; a full queue, an eviction or a timeout gives a failed lease
-    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never grants: the limit is decided in the cluster
-    /// singleton, a network round trip away, and a synchronous caller must not wait for it (the middleware then waits
-    /// with <c>AcquireAsync</c>). Disposing the adapter leaves this limiter running.
+    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never blocks: <c>AttemptAcquire(1)</c> claims an
+    /// unused permit of the block leased to this node, with no message, while nobody of this node waits or is on its
+    /// way and the block is not recalled (a refusal asks the agent for a block, so a caller that only tries is served
+    /// too); any other attempt is refused, since the limit is decided in the cluster singleton, a network round trip
+    /// away (the middleware then waits with <c>AcquireAsync</c>). Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
