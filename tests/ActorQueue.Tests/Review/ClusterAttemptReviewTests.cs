@@ -50,6 +50,15 @@ public sealed class ClusterAttemptReviewTests
         limiter.Agent.Tell(TestAgent.Thaw.Instance);
         var status = await limiter.GetStatusAsync();
         Assert.Equal((2, 0, 1), (status.Running, status.Waiting, limiter.LocalRunningCount)); // the block, not counted twice
+
+        // The agent handled messages with a claimed lease out: it lends again only what is unused, one permit.
+        await limiter.Agent.Ask<TestAgent.Done>(TestAgent.Sync.Instance, ClusterNodes.StepTimeout);
+        using var last = adapter.AttemptAcquire(1);
+        Assert.True(last.IsAcquired, ReasonOf(last));
+        using (var over = adapter.AttemptAcquire(1))
+        {
+            Assert.False(over.IsAcquired); // a third permit of a limit of two
+        }
     }
 
     [Fact]
