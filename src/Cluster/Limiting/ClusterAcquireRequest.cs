@@ -41,6 +41,12 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// </summary>
     public TimeSpan? RetryAfter { get; set; }
 
+    /// <summary>
+    /// Whether the facade announced it in its agent's block loan before it sent it (<see cref="PermitLoan.Announce"/>),
+    /// so that no synchronous claim passes it on its way; the agent counts it off as it arrives.
+    /// </summary>
+    public bool Announced { get; init; }
+
     /// <summary>Where the granted lease goes back; set by the agent before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 

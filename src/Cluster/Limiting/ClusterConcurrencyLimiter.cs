@@ -15,8 +15,10 @@ namespace ActorQueue.Cluster;
 /// exactly as with <see cref="ConcurrencyLimiter.Gatekeeper"/>.</para>
 /// <para>While nobody waits at the gatekeeper, it leases blocks of permits to the nodes (counted as held there): a plain
 /// one-permit acquire on a node with an unused permit of its block is granted by the node's agent without a network
-/// round trip, in arrival order on that node. Once anyone waits at the gatekeeper the blocks are recalled and grants
-/// follow the gatekeeper's order again (<c>actorqueue.cluster.limiter-blocks</c>, <c>limiter-block-linger</c>).</para>
+/// round trip, in arrival order on that node; the <see cref="AsRateLimiter"/> adapter's <c>AttemptAcquire(1)</c> is
+/// granted from such a permit synchronously, with no message at all, while nobody of this node waits or is on its way.
+/// Once anyone waits at the gatekeeper the blocks are recalled and grants follow the gatekeeper's order again
+/// (<c>actorqueue.cluster.limiter-blocks</c>, <c>limiter-block-linger</c>).</para>
 /// <para>Leases held on a node that leaves or is downed are released. When the singleton moves, the new gatekeeper
 /// grants nothing until every member has re-announced its leases and waits (or has been removed), so the limit is
 /// never exceeded (a weighted lease counts with its permits); requests waiting at that moment keep their place relative
@@ -48,6 +50,16 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>The adapter <see cref="AsRateLimiter"/> made, once asked.</summary>
     private System.Threading.RateLimiting.RateLimiter? _rateLimiter;
 
+    /// <summary>
+    /// Claims and gives back leases from the unused permits of this node's block, which the agent lends between its
+    /// messages; <c>null</c> for a limiter with rates (its agent never leases blocks). Every request this facade sends
+    /// is announced in the loan first, so no claim passes it on its way to the agent.
+    /// </summary>
+    private readonly ClaimedLeaseReleaser? _claims;
+
+    /// <summary>Whether a refused attempt's wish for a block is on its way to the agent (shared with it).</summary>
+    private readonly BlockWish _wish;
+
     internal ClusterConcurrencyLimiter(LimiterAgentSetup setup, IActorRef agent, Action<ClusterConcurrencyLimiter> onDisposed)
     {
         Name = setup.Name;
@@ -57,6 +69,8 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         _localCounts = setup.LocalCounts;
         _limits = setup.Limits;
         _onDisposed = onDisposed;
+        _claims = setup is { Rates: null, Partition: null } ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null;
+        _wish = setup.Wish;
     }
 
     /// <summary>The limiter's cluster-wide name: every node that uses this name shares the same slots.</summary>
@@ -148,9 +162,40 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     internal ClusterAcquireRequest Post(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ThrowIfDisposed();
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName, Announced = _claims is not null };
+        if (request.Announced)
+        {
+            _localCounts.Loan.Announce(); // before it is sent: no claim after this call passes it, and the agent lends no more until it arrived
+        }
+
         Agent.Tell(request, ActorRefs.NoSender);
         return request;
+    }
+
+    /// <summary>
+    /// A one-permit lease claimed synchronously from an unused permit of this node's block, with no message, or
+    /// <c>null</c>: no block permit is lent now (none unused, none leased, the block recalled, or a request of this node
+    /// waits or is on its way to the agent), the limiter has rates, or it is disposed.
+    /// </summary>
+    /// <remarks>A refusal of a plain limiter asks the agent for a block (one wish at a time, <see cref="WantBlock"/>), so callers that only try are leased one too.</remarks>
+    internal ConcurrencyLease? TryClaim(string source)
+    {
+        if (_claims is null)
+        {
+            return null;
+        }
+
+        if (_claims.TryClaim(source) is { } lease)
+        {
+            return lease;
+        }
+
+        if (_wish.TryOpen())
+        {
+            Agent.Tell(WantBlock.Instance, ActorRefs.NoSender);
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -193,9 +238,11 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler, so they share the cluster-wide limit
     /// with every other caller on every node; the same instance on every call. <c>AcquireAsync</c> waits in the
     /// gatekeeper's queue with the limiter's wait timeout; a full queue, an eviction or a timeout gives a failed lease
-    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never grants: the limit is decided in the cluster
-    /// singleton, a network round trip away, and a synchronous caller must not wait for it (the middleware then waits
-    /// with <c>AcquireAsync</c>). Disposing the adapter leaves this limiter running.
+    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never blocks: <c>AttemptAcquire(1)</c> claims an
+    /// unused permit of the block leased to this node, with no message, while nobody of this node waits or is on its
+    /// way and the block is not recalled (a refusal asks the agent for a block, so a caller that only tries is served
+    /// too); any other attempt is refused, since the limit is decided in the cluster singleton, a network round trip
+    /// away (the middleware then waits with <c>AcquireAsync</c>). Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
@@ -209,14 +256,18 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
-    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, Agent);
+    public void Dispose() => _ = DisposeAsync();
 
     /// <summary>
     /// Stops this node's agent: its waiters get <see cref="ObjectDisposedException"/> and the gatekeeper releases the
     /// node's leases. The limiter lives on for the other nodes.
     /// </summary>
     /// <returns>A task that completes when the agent has stopped.</returns>
-    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
+    public ValueTask DisposeAsync()
+    {
+        _localCounts.Loan.Close(); // no claim from this node's block once disposed; the agent's stop frees the block
+        return new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
+    }
 }
 
 /// <summary>A cluster gatekeeper's exact counts.</summary>

@@ -13,9 +13,15 @@ internal partial class LimiterAgentActor
     private void HandleRecover(RecoverLimiter message)
     {
         NoteSuccession(message.Epoch); // an incarnation left behind was followed before: noting it again changes nothing
+        var epochBefore = _gatekeeper.Epoch;
         if (!_gatekeeper.Follow(Context, Sender, message.Epoch))
         {
             return; // a late request of an incarnation this agent left behind
+        }
+
+        if (_fetchId != 0 && _gatekeeper.Epoch != epochBefore)
+        {
+            FetchEnded(gotBlock: false); // asked of an incarnation left behind (a fetch is not announced): never answered now
         }
 
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival

@@ -111,6 +111,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
         _releaser = new AgentLeaseReleaser(Self);
+        _wish = setup.Wish;
         _idleTimeout = setup.IdleTimeout;
         _partition = setup.Partition;
         _blocks = setup is { Partition: null, Rates: null } && setup.IdleTimeout == TimeSpan.Zero
@@ -120,6 +121,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
         Receive<WithdrawWaiter>(HandleFacadeCancel);
         Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
+        Receive<ReleaseClaimedLease>(HandleClaimedRelease);
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
         Receive<GatekeeperProtocol.Release>(HandleActorRelease);
         Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleActorReleaseAndAcquire);
@@ -147,6 +149,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         Receive<CheckedRecovery<RecoverLimiter>>(message => HandleRecover(message.Request));
         Receive<BlockRecall>(HandleBlockRecall);
         Receive<BlockLingerTick>(_ => HandleBlockLinger());
+        Receive<WantBlock>(_ => HandleWantBlock());
         Receive<HelloTick>(_ => HelloIfUnanswered());
         Receive<Terminated>(HandleTerminated);
         Receive<DisposeGatekeeper>(message =>
@@ -170,7 +173,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
             _routed++;
         }
 
+        ReclaimBlockLoan();
         var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent
+        LendBlock();
         if (_idleTimeout > TimeSpan.Zero)
         {
             // Every message restarts the wait: the parent hears of it only after a whole idle timeout without any.
@@ -202,6 +207,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         }
 
         _pending.Clear();
+        _localCounts.Loan.Close(); // claimed leases released from now on go nowhere: the gatekeeper frees the block with this agent
         _localCounts.Publish(0, 0);
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();
@@ -209,6 +215,11 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     private void HandleFacadeAcquire(ClusterAcquireRequest request)
     {
+        if (request.Announced)
+        {
+            _localCounts.Loan.Leave(); // arrived: the loan may be lent again once it is answered or queued here
+        }
+
         if (request.IsWithdrawn)
         {
             return; // cancelled before it got here
@@ -235,6 +246,12 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         if (message.Epoch != _gatekeeper.Epoch)
         {
             return; // from an incarnation this agent no longer follows
+        }
+
+        if (message.RequestId == _fetchId)
+        {
+            FetchGranted(message);
+            return;
         }
 
         if (!_pending.Remove(message.RequestId, out var request))
@@ -278,6 +295,12 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     private void HandleRejected(RemoteRejected message)
     {
+        if (message.Epoch == _gatekeeper.Epoch && message.RequestId == _fetchId)
+        {
+            FetchEnded(gotBlock: false);
+            return;
+        }
+
         if (message.Epoch != _gatekeeper.Epoch || !_pending.Remove(message.RequestId, out var request))
         {
             return;
@@ -396,6 +419,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>The cluster-wide counts a reply of the gatekeeper carries, as a waiter is told them.</summary>
     private PermitSnapshot ClusterSnapshot(int running, int waiting) => new(running, Math.Max(0, _limit.MaxRunning - running), waiting);
 
-    /// <summary>This node's counts for the facade: the permits it holds (a weighted lease counts its permits, as cluster-wide) and the requests it waits for.</summary>
-    private void PublishLocal() => _localCounts.Publish(_heldPermits, _pending.Count);
+    /// <summary>
+    /// This node's counts for the facade: the permits it holds (a weighted lease counts its permits, as cluster-wide;
+    /// leases claimed from the block's loan included) and the requests it waits for.
+    /// </summary>
+    private void PublishLocal() => _localCounts.Publish(_heldPermits + _claimed, _pending.Count);
 }

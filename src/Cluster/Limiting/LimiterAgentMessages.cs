@@ -28,6 +28,42 @@ internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActor
 
     /// <summary>A model-API limiter's rates, for a gatekeeper this agent's envelope creates; <c>null</c> for a concurrency limit only.</summary>
     public ModelApiLimiterOptions? Rates { get; init; }
+
+    /// <summary>Where the facade's refused attempts ask the agent for a block (<see cref="WantBlock"/>), one at a time.</summary>
+    public BlockWish Wish { get; init; } = new();
+}
+
+/// <summary>
+/// A synchronous attempt found no permit of the node's block lent: the agent asks the gatekeeper for a block if it
+/// holds no unused permit and nobody of its node waits. Local only; at most one on its way (<see cref="BlockWish"/>).
+/// </summary>
+internal sealed class WantBlock : Akka.Event.IDeadLetterSuppression
+{
+    public static readonly WantBlock Instance = new();
+}
+
+/// <summary>
+/// The facade's and the agent's shared word about <see cref="WantBlock"/>: the facade sends one only while none is on its
+/// way or being answered and the agent's quiet time has passed; the agent ends each (at once, or after its fetch).
+/// </summary>
+internal sealed class BlockWish
+{
+    /// <summary>1 while a wish is on its way to the agent or its fetch to the gatekeeper.</summary>
+    private int _open;
+
+    /// <summary>The <see cref="Environment.TickCount64"/> before which the facade sends no wish.</summary>
+    private long _quietUntil;
+
+    /// <summary>Facade, after a refused attempt: whether it should send a wish now (and it is then counted on its way).</summary>
+    public bool TryOpen() =>
+        Volatile.Read(ref _open) == 0 && Environment.TickCount64 >= Volatile.Read(ref _quietUntil) && Interlocked.Exchange(ref _open, 1) == 0;
+
+    /// <summary>Agent: the wish is answered; the facade sends none for <paramref name="quiet"/>.</summary>
+    public void Handled(TimeSpan quiet)
+    {
+        Volatile.Write(ref _quietUntil, Environment.TickCount64 + (long)quiet.TotalMilliseconds);
+        Volatile.Write(ref _open, 0);
+    }
 }
 
 /// <summary>A partition agent's timer: it has held nothing and waited for nothing for its whole idle timeout.</summary>
@@ -44,4 +80,35 @@ internal sealed class AgentLeaseReleaser(IActorRef agent) : ILeaseReleaser
 {
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease) => agent.Tell(new ReleaseAgentLease(lease.LeaseId), ActorRefs.NoSender);
+}
+
+/// <summary>
+/// A lease claimed from the node agent's block loan was released while the loan was shut or closed (so it could not go
+/// back into it): the agent keeps its permit in the block, or returns it to the gatekeeper after a recall. Local only.
+/// </summary>
+internal sealed class ReleaseClaimedLease : Akka.Event.IDeadLetterSuppression
+{
+    public static readonly ReleaseClaimedLease Instance = new();
+}
+
+/// <summary>
+/// Gives back leases claimed from a node agent's block loan (<see cref="PermitLoan"/>): into the loan while it is open
+/// (one compare-and-swap, no message), else by <see cref="ReleaseClaimedLease"/> to the agent; a lease comes back once,
+/// one way or the other (a stopped agent's loan is closed, and the message then goes nowhere: the gatekeeper freed the
+/// block with the agent).
+/// </summary>
+internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : ILeaseReleaser
+{
+    /// <summary>A one-permit lease claimed from the loan for <paramref name="source"/>, or <c>null</c> when none is lent now.</summary>
+    public ConcurrencyLease? TryClaim(string source) =>
+        loan.TryClaim(1) ? new ConcurrencyLease(this, loan.NextLeaseId(), source) : null;
+
+    /// <inheritdoc />
+    public void Release(ConcurrencyLease lease)
+    {
+        if (!loan.TryReturn(lease.Permits))
+        {
+            agent.Tell(ReleaseClaimedLease.Instance, ActorRefs.NoSender);
+        }
+    }
 }

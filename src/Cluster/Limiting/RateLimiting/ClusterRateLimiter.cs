@@ -33,6 +33,15 @@ internal interface IClusterRateSubject : IClusterLeases
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="permitCount"/> is more than the limiter can ever grant; the error names <c>permitCount</c>.</exception>
     PermitDemand Demand(int permitCount);
 
+    /// <summary>
+    /// A lease of <paramref name="permitCount"/> granted synchronously with no message, or <c>null</c> (then the attempt
+    /// is refused): a plain concurrency limiter's one permit from its node's block (<see cref="ClusterConcurrencyLimiter.TryClaim"/>).
+    /// </summary>
+    RateLimitLease? TryAttempt(int permitCount);
+
+    /// <summary>The reason phrase of a refused attempt of <paramref name="permitCount"/> permits (0: a probe).</summary>
+    string Refusal(int permitCount);
+
     /// <summary>Sends <paramref name="demand"/> to this node's agent, with the limiter's wait timeout, and returns the request.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     ClusterAcquireRequest Post(PermitDemand demand);
@@ -48,10 +57,18 @@ internal interface IClusterRateSubject : IClusterLeases
 /// wait timeout, which runs on this node); a full queue, an eviction or a timeout gives a failed lease with a reason
 /// phrase and, when the gatekeeper's rates decide it, <see cref="MetadataName.RetryAfter"/>; so does the limiter's
 /// disposal on this node while the caller waits (a call after it throws <see cref="ObjectDisposedException"/>). Cancellation throws.</para>
-/// <para><see cref="RateLimiter.AttemptAcquire"/> never grants: the limit is decided in the cluster singleton, a
-/// network round trip away, and a synchronous caller must not block for it. A zero-permit probe (and a zero-permit
-/// <c>AcquireAsync</c>) says no for the same reason: this node's counts are as of its last reply from the gatekeeper
-/// (a release elsewhere, or here, sends none), so an answer from them could be wrong either way.</para>
+/// <para><see cref="RateLimiter.AttemptAcquire"/> never blocks and sends nothing. For a plain concurrency limiter,
+/// <c>AttemptAcquire(1)</c> claims an unused permit of the block the gatekeeper leased to this node's agent (one
+/// compare-and-swap on the agent's loan, lent between its messages only while nobody of this node waits or is on its
+/// way, and the block is not recalled; the lease goes back into the block), so a node that tries or sheds is served
+/// while the cluster has room for it. A node holds a block once one of its plain one-permit requests was granted by
+/// the gatekeeper while nobody waited there — an <c>AcquireAsync</c>, or the block fetch a refused attempt asks its
+/// agent for (one at a time, quiet for a while after one that brought none) — never a node's very first request, and
+/// until its linger passes unused or someone waits at the gatekeeper. Every other attempt — more than one permit, no unused block permit
+/// lent, a model-API limiter (a rate is spent per grant in the singleton) — is refused: the limit is decided in the
+/// cluster singleton, a network round trip away, and a synchronous caller must not block for it. A zero-permit probe
+/// (and a zero-permit <c>AcquireAsync</c>) says no for the same reason: this node's counts are as of its last reply from
+/// the gatekeeper (a release elsewhere, or here, sends none), so an answer from them could be wrong either way.</para>
 /// <para>The adapter does not own the limiter: disposing it leaves the limiter running.</para>
 /// </remarks>
 internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimiter
@@ -84,9 +101,13 @@ internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimi
         if (permitCount > 0)
         {
             subject.Demand(permitCount);
+            if (subject.TryAttempt(permitCount) is { } lease)
+            {
+                return Count(lease);
+            }
         }
 
-        return Count(ClusterRateLeases.WouldBlock(subject.Name, permitCount));
+        return Count(RateLease.Failed(subject.Refusal(permitCount), null));
     }
 
     /// <inheritdoc />
@@ -126,10 +147,18 @@ internal static class ClusterRateLeases
         }
     }
 
-    /// <summary>A synchronous attempt or a zero-permit probe: never granted, since the grant is decided a network round trip away.</summary>
-    public static RateLimitLease WouldBlock(string name, int permitCount) => RateLease.Failed(permitCount == 0
+    /// <summary>A synchronous attempt or a zero-permit probe the gatekeeper alone could grant: refused, since the grant is decided a network round trip away.</summary>
+    public static RateLimitLease WouldBlock(string name, int permitCount) => RateLease.Failed(WouldBlockReason(name, permitCount), null);
+
+    /// <summary>The reason phrase of <see cref="WouldBlock"/>.</summary>
+    public static string WouldBlockReason(string name, int permitCount) => permitCount == 0
         ? $"Cluster limiter {name} decides in the cluster singleton, a network round trip away; this node cannot tell whether a permit is free now"
-        : $"Cluster limiter {name} grants in the cluster singleton, a network round trip away; a caller that will not wait gets nothing. AcquireAsync waits for it", null);
+        : $"Cluster limiter {name} grants in the cluster singleton, a network round trip away; a caller that will not wait gets nothing. AcquireAsync waits for it";
+
+    /// <summary>The reason phrase of a plain limiter's refused one-permit attempt: no unused permit of this node's block was lent.</summary>
+    public static string NoBlockPermitReason(string name) =>
+        $"Cluster limiter {name} has no unused permit of this node's block to grant at once (none leased or all in use, "
+        + "the block recalled because someone waits, or a request of this node waits or is on its way); AcquireAsync waits for the gatekeeper";
 }
 
 /// <summary>A <see cref="ClusterConcurrencyLimiter"/> for <see cref="ClusterRateLimiter"/>: permits are slots, a lease is the <see cref="ConcurrencyLease"/> itself.</summary>
@@ -146,6 +175,12 @@ internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limite
     public bool LocallyIdle => limiter.LocalRunningCount == 0 && limiter.LocalWaitingCount == 0;
 
     public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
+
+    public RateLimitLease? TryAttempt(int permitCount) => permitCount == 1 ? limiter.TryClaim(ClusterRateLimiter.Source) : null;
+
+    public string Refusal(int permitCount) => permitCount == 1
+        ? ClusterRateLeases.NoBlockPermitReason(limiter.Name)
+        : ClusterRateLeases.WouldBlockReason(limiter.Name, permitCount);
 
     public ClusterAcquireRequest Post(PermitDemand demand) => limiter.Post(demand, priority: 0, limiter.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
@@ -167,6 +202,10 @@ internal sealed class ClusterModelApiSubject(ClusterModelApiLimiter limiter, Clu
 
     public PermitDemand Demand(int permitCount) =>
         new(1, LimitValidation.EstimatedTokens(permitCount, limiter.Options.TokensPerPeriod, limiter.Name, nameof(permitCount)));
+
+    public RateLimitLease? TryAttempt(int permitCount) => null; // rates are spent per grant, in the singleton
+
+    public string Refusal(int permitCount) => ClusterRateLeases.WouldBlockReason(limiter.Name, permitCount);
 
     public ClusterAcquireRequest Post(PermitDemand demand) => slots.Post(demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
