@@ -1,0 +1,123 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
+
+namespace ActorQueue.Cluster;
+
+// A cluster limiter's agent: the gatekeeper's answers to this node's requests (granted, queued, rejected) and the
+// expiry of a request's wait. Moved out of LimiterAgentActor.cs, not changed.
+internal partial class LimiterAgentActor
+{
+    private void HandleGranted(RemoteGranted message)
+    {
+        if (message.Epoch != _gatekeeper.Epoch)
+        {
+            return; // from an incarnation this agent no longer follows
+        }
+
+        if (message.RequestId == _fetchId)
+        {
+            FetchGranted(message);
+            return;
+        }
+
+        if (!_pending.Remove(message.RequestId, out var request))
+        {
+            if (message.Block > 0)
+            {
+                TakeBlock(null, message.Block);
+            }
+
+            return; // withdrawn meanwhile: the cancel frees a plain lease; a block is this node's now
+        }
+
+        Timers.Cancel(new WaitExpired(message.RequestId));
+        _clusterCounts.Publish(message.Running, message.Waiting);
+        HearRates(message.Rates);
+        Hold(message.RequestId, request);
+        if (message.Block > 0)
+        {
+            TakeBlock(message.RequestId, message.Block);
+        }
+
+        _idByFacadeRequest.Remove(request);
+        PublishLocal();
+        var grant = new PermitGrant(message.RequestId, request.Demand, ClusterSnapshot(message.Running, message.Waiting), Waited: true);
+        if (!request.TryGrant(grant))
+        {
+            ReleaseHeld(message.RequestId); // the caller cancelled at the same moment
+        }
+    }
+
+    private void HandleQueued(RemoteQueued message)
+    {
+        if (message.Epoch != _gatekeeper.Epoch || !_pending.TryGetValue(message.RequestId, out var request))
+        {
+            return;
+        }
+
+        _clusterCounts.Publish(message.Running, message.Waiting);
+        request.OnQueued(ClusterSnapshot(message.Running, message.Waiting));
+    }
+
+    private void HandleRejected(RemoteRejected message)
+    {
+        if (message.Epoch == _gatekeeper.Epoch && message.RequestId == _fetchId)
+        {
+            FetchEnded(gotBlock: false);
+            return;
+        }
+
+        if (message.Epoch != _gatekeeper.Epoch || !_pending.Remove(message.RequestId, out var request))
+        {
+            return;
+        }
+
+        Forget(message.RequestId, request);
+        if (request is ClusterAcquireRequest facade)
+        {
+            facade.RetryAfter = message.RetryAfter; // before the failure, which the caller reads it after
+        }
+
+        request.Fail(RejectionError(message, request));
+    }
+
+    /// <summary>The exception a caller gets for a rejection: what it asked is too large, it may not wait, or the queue is full.</summary>
+    private Exception RejectionError(RemoteRejected message, PermitWaiter request) => message.Kind switch
+    {
+        PermitRejectionKind.ExceedsLimit => ExceedsLimit(message, request),
+        PermitRejectionKind.WouldWait => new ConcurrencyWaitTimeoutException(_displayName, TimeSpan.Zero, request.Demand.Permits, request.Source),
+        PermitRejectionKind.Evicted => new ConcurrencyLimitExceededException(message.MaxQueued, $"cluster limiter {_displayName}", request.Priority), // an actor hears Evicted
+        _ => new ConcurrencyLimitExceededException(message.QueueDepth, message.MaxQueued, _displayName),
+    };
+
+    /// <summary>
+    /// A request the gatekeeper can never grant, worded by what exceeds: a model-API call asks one slot, so for it only
+    /// its tokens can exceed the tokens per period; any other request exceeds the permits. The error names the caller's
+    /// parameter (the facade's, or a <c>RateLimiter</c> adapter's <c>permitCount</c>).
+    /// </summary>
+    private ArgumentOutOfRangeException ExceedsLimit(RemoteRejected message, PermitWaiter request)
+    {
+        var tokens = request.Demand.Tokens > 0;
+        var name = (request as ClusterAcquireRequest)?.ArgumentName ?? (tokens ? "estimatedTokens" : "permits");
+        return new ArgumentOutOfRangeException(name, message.Requested, tokens
+            ? $"{name} ({message.Requested}) exceeds tokens per period ({message.Limit}) of cluster limiter {_displayName}: the call could never be granted"
+            : $"{name} must be <= max_running ({message.Limit}) of cluster limiter {_displayName}, got {message.Requested}");
+    }
+
+    /// <summary>A waiting request's wait timeout passed on this node: it is withdrawn here and at the gatekeeper, and fails.</summary>
+    private void HandleWaitExpired(WaitExpired message)
+    {
+        if (!_pending.Remove(message.RequestId, out var request))
+        {
+            return; // answered meanwhile
+        }
+
+        Forget(message.RequestId, request);
+        Send(new RemoteCancel(_gatekeeper.Epoch, message.RequestId)); // a grant already on its way is released by the cancel
+        request.Fail(new ConcurrencyWaitTimeoutException(_displayName, request.Timeout.GetValueOrDefault(), request.Demand.Permits, request.Source));
+        // After the caller heard: a metrics listener is the application's code, and one that throws costs its measurement only.
+        _listenerFailures.Add(ActorQueueTelemetry.LimiterWaitTimeoutsCounter, 1,
+            new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name))); // a partition's: its limiter's name, no key
+    }
+}
