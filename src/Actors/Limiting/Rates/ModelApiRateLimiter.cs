@@ -166,15 +166,19 @@ internal sealed class ModelApiRateLimiter : RateLimiter
     {
         // Read before the renewal is asked: the gatekeeper shuts the loan as it renews it, and a shut loan says nothing.
         var retryAfter = _loan.RetryAfter(tokens) ?? _loan.QueueRetryAfter(tokens);
-        AskRenewalIfDue();
+        AskRenewalIfDue(refusal: true);
         Interlocked.Increment(ref _failed);
         return RateLease.Failed($"{_limiter.Name ?? "The model API limiter"} has nothing lent for a call that would not wait now (someone waits, the rates are spent, or the loan is being renewed); AcquireAsync waits for it", retryAfter);
     }
 
-    /// <summary>Asks the gatekeeper to lend anew when the loan is out of date (<see cref="RateLoan.ShouldAskRenewal"/>: once per loan).</summary>
-    private void AskRenewalIfDue()
+    /// <summary>
+    /// Asks the gatekeeper for a message when the loan is out of date, so that it lends anew (<see cref="RateLoan.ShouldAskRenewal"/>:
+    /// once per loan), or, for a <paramref name="refusal"/> while someone waits, when the table it read its <c>RetryAfter</c>
+    /// from is stale, so that it builds a fresh one (<see cref="RateLoan.ShouldAskQueueRetry"/>: once per build).
+    /// </summary>
+    private void AskRenewalIfDue(bool refusal = false)
     {
-        if (_loan.ShouldAskRenewal())
+        if (_loan.ShouldAskRenewal() || (refusal && _loan.ShouldAskQueueRetry()))
         {
             _limiter.Gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
         }

@@ -36,7 +36,7 @@ internal sealed class RateLender
     /// <summary>The gate time of the last loan: the rates stay at its step until the next reclaim has given back into it.</summary>
     private TimeSpan _lentAt;
 
-    /// <summary>The waiters, their tokens and the gate's last lease when <see cref="PublishQueueRetry"/> last published.</summary>
+    /// <summary>The waiters, their tokens and the gate's last lease when <see cref="PublishQueueRetry"/> last built a table; default while nobody waits.</summary>
     private (int Waiting, long Queued, long LastLeaseId) _queueRetryOf;
 
     /// <summary>The most steps a <see cref="RateLoan.QueueRetry"/> keeps: a bucket has at most two within a call's token range, a window one per segment and two more.</summary>
@@ -242,8 +242,10 @@ internal sealed class RateLender
     /// call of each token count, queued behind every waiter, could be served — as the gate's own refusal of that call
     /// computes it (<see cref="PermitPolicies.FitsAt"/>: the demand queued ahead plus the call, slots, requests and tokens,
     /// however many refills or segments that takes), from the sums the gate keeps (the waiters' tokens, one slot and one
-    /// request each). Only once an adapter was made, only while someone waits, and only when the queue or the grants
-    /// moved since the last one; nothing is lent while anyone waits, so asking the rates here moves nothing a loan took.
+    /// request each). Only once an adapter was made and only while someone waits; built when the queue forms, and after
+    /// that only when the queue or the grants moved since the last build and a refusal asked for a fresh table
+    /// (<see cref="RateLoan.ShouldAskQueueRetry"/>): otherwise the message only marks the table stale, so a grant pays
+    /// for no table nobody reads. Nothing is lent while anyone waits, so asking the rates here moves nothing a loan took.
     /// </summary>
     /// <remarks>
     /// Every waiter counts as ahead, a lower priority's too (the adapter's calls have priority 0): the figure is then late
@@ -262,22 +264,31 @@ internal sealed class RateLender
             if (_queueRetryOf.Waiting != 0)
             {
                 _queueRetryOf = default;
-                _loan.PublishQueueRetry(null);
+                _loan.ClearQueueRetry();
             }
 
             return;
         }
 
         var key = (waiting, gate.Queued, gate.LastLeaseId);
-        if (key != _queueRetryOf)
+        if (key == _queueRetryOf)
         {
-            _queueRetryOf = key;
-            _loan.PublishQueueRetry(QueueRetryNow(waiting, key.Queued, gate.Now));
+            return;
         }
+
+        // A queue that just formed gets its table at once (its first refusal finds it fresh); a moved one when asked.
+        if (!_loan.TakeQueueRetryWanted() && _queueRetryOf.Waiting != 0)
+        {
+            _loan.MarkQueueRetryStale();
+            return;
+        }
+
+        _queueRetryOf = key;
+        _loan.PublishQueueRetry(QueueRetryNow(waiting, key.Queued, gate.Now));
     }
 
     /// <summary>The steps of <see cref="PublishQueueRetry"/>: each found by a binary search over the token count, as the rates answer for the queue plus a call.</summary>
-    private RateLoan.QueueRetry? QueueRetryNow(int waiting, long queued, TimeSpan now)
+    private RateLoan.QueueRetry QueueRetryNow(int waiting, long queued, TimeSpan now)
     {
         // The queue's slots and requests and the call's one of each: the same whatever its tokens.
         var fixedAt = _slots.NextAvailableAt(waiting + 1L, now);
@@ -289,7 +300,7 @@ internal sealed class RateLender
 
         if (fixedAt == TimeSpan.MaxValue)
         {
-            return null;
+            return new RateLoan.QueueRetry([], []);
         }
 
         var most = _tokens.Length == 0 ? 1 : _tokens.Min(rate => rate.Limit); // a call asks at most a rate's limit
