@@ -324,7 +324,9 @@ public sealed class ClusterRateLimiterReviewTests
         var waiting = adapter.AcquireAsync("a").AsTask();
         await StatusUntilAsync(limiters[0], "a", status => status is { Running: 1, Waiting: 1 });
 
-        var statistics = adapter.GetStatistics("a")!;
+        // The gatekeeper has queued it; this node's figures follow once its queued reply arrives (read before, they were
+        // still those of the grant: one permit free of two, nobody queued).
+        var statistics = await Poll.ValueAsync(() => Task.FromResult(adapter.GetStatistics("a")!), s => s.CurrentQueuedCount == 1, ClusterNodes.StepTimeout);
 
         Assert.Equal((0L, 1L), (statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount)); // as this node heard with its queued reply
         first.Dispose();
