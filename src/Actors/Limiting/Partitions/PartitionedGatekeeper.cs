@@ -65,6 +65,9 @@ internal sealed class PartitionedGatekeeper
     /// <summary>How many partitions were ever made.</summary>
     public long Made => _table.Made;
 
+    /// <summary>Whether a request is on its way to the actor (every attempt is refused meanwhile, so nobody passes it).</summary>
+    internal bool IsRouting => _routing.Any;
+
     /// <summary>Throws <see cref="ObjectDisposedException"/> for <paramref name="facade"/> once disposed.</summary>
     public void ThrowIfDisposed(object facade) => _actor.ThrowIfDisposed(facade);
 
