@@ -39,6 +39,13 @@ public sealed class RetryAfterConsistencyReviewTests : ActorQueueTestKit
     {
         using var limiter = new ModelApiLimiter(Options(segments: segments), "retry-after", system: Sys);
         var adapter = limiter.AsRateLimiter();
+
+        // The limiter lends from its construction, so the loan covers the minute at once; the gatekeeper's first message
+        // then reclaims it and lends anew, and a refusal read while that message has the loan shut says nothing of a
+        // refill (failed once in CI so). A status round trip comes after that first message: wait for its lend.
+        var probe = CreateTestProbe();
+        limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
+        await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
         await Eventually(() => limiter.Loan.Covers(1000), "the gatekeeper lends the fresh minute's tokens");
         using var spent = adapter.AttemptAcquire(1000);
         Assert.True(spent.IsAcquired);
