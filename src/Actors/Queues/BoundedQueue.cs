@@ -331,27 +331,6 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <exception cref="QueueStateException">The queue is (or becomes) stopped with items pending; the message names the count.</exception>
     public Task JoinAsync(CancellationToken cancellationToken = default) => SendAsync(new JoinQueue(), cancellationToken);
 
-    /// <summary>Starts <paramref name="numWorkers"/> worker actors running <paramref name="worker"/>; workers already running are replaced after finishing their current item.</summary>
-    /// <param name="worker">Processes one item.</param>
-    /// <param name="numWorkers">How many workers; at least 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item; an error handler that throws is logged and swallowed. Without one, worker errors are logged.</param>
-    /// <returns>A task that completes once the workers exist.</returns>
-    /// <exception cref="QueueStateException">The queue is stopping (its stop waits for the last workers to go); await <c>StopAsync</c> first.</exception>
-    public Task StartWorkersAsync(Func<T, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null)
-    {
-        ArgumentNullException.ThrowIfNull(worker);
-        return StartWorkersAsync((item, _) => worker(item), numWorkers, errorHandler);
-    }
-
-    /// <summary>Starts <paramref name="numWorkers"/> worker actors running <paramref name="worker"/>, which receives a token that a stop timeout cancels.</summary>
-    /// <param name="worker">Processes one item; should honour the token.</param>
-    /// <param name="numWorkers">How many workers; at least 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item; an error handler that throws is logged and swallowed.</param>
-    /// <returns>A task that completes once the workers exist.</returns>
-    /// <exception cref="QueueStateException">The queue is stopping (its stop waits for the last workers to go); await <c>StopAsync</c> first.</exception>
-    public Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null) =>
-        StartWorkersAsync(worker, numWorkers, errorHandler, limiter: null);
-
     /// <summary>Stops nothing; takes back every item still queued in an idle or stopped queue, oldest first.</summary>
     /// <returns>The items; they no longer count as queued (<see cref="QueueMetrics.Drained"/>).</returns>
     /// <exception cref="QueueStateException">The queue is processing or stopping.</exception>
@@ -388,20 +367,6 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// </summary>
     /// <returns>A task that completes when the router has stopped and every item still queued has been reported (or the stop timeout passed).</returns>
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
-
-    internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
-                                    IConcurrencyLimiter? limiter, QueueSlots? ownSlots = null)
-    {
-        ArgumentNullException.ThrowIfNull(worker);
-        if (numWorkers < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be >= 1, got {numWorkers}");
-        }
-
-        var spec = new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter) { Limit = WorkerLimit.For(limiter, ownSlots, numWorkers) };
-        return SendAsync(new StartWorkers<T>(spec), CancellationToken.None);
-    }
-
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
     internal Task PutBatchAsync(IReadOnlyList<T> items) =>
         PutBatchAsync(new BatchPut<T>(items) { Trace = ItemTraces.Capture() });
