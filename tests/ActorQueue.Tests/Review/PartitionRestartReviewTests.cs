@@ -247,6 +247,46 @@ public sealed class PartitionRestartReviewTests : ActorQueueTestKit
         Assert.Equal(1, limiter.StatisticsOf(bad)!.Running);
     }
 
+    /// <summary>
+    /// An <c>AttemptAcquire</c> that made and published a fresh key's partition as the limiter was being disposed, and
+    /// whose key throws as it withdraws the partition (<c>PartitionTable.Remove</c> in <c>TryMake</c>) after the stop
+    /// took the partition to close it: the attempt throws the key's exception and the dispose completes. DEFECT (fixed):
+    /// the throw skipped the maker's close, so the partition's first turn was never given back and the stop's close
+    /// pushed to it never ran: the dispose never completed (timed out). Held in place by gates, not timing: the
+    /// maker inside its publication, the actor inside another key's routing (so the stop queues behind it), the maker
+    /// inside its withdrawal until the stop has taken every partition.
+    /// </summary>
+    [Fact]
+    public async Task A_maker_whose_key_throws_as_it_withdraws_its_partition_lets_the_stop_complete()
+    {
+        var limiter = new PartitionedConcurrencyLimiter<RacingKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout,
+                                                                   $"review-partition-restart-make-{Guid.NewGuid():N}", system: Sys);
+        try
+        {
+            var adapter = limiter.AsPartitionedRateLimiter<RacingKey>(key => key);
+            var (making, withdrawing, routing) = (new Gate(), new Gate(), new Gate());
+            var attempt = Task.Run(() => adapter.AttemptAcquire(new RacingKey("k") { Making = making, Withdrawing = withdrawing }));
+            await Eventually(() => making.Entered.IsSet, "the attempt is publishing its key's partition");
+            var held = limiter.AcquireAsync(new RacingKey("h") { Routing = routing }).AsTask();
+            await Eventually(() => routing.Entered.IsSet, "the actor is routing another key's call");
+
+            var disposed = limiter.DisposeAsync().AsTask(); // marked disposed at once; its stop queues behind the call
+            making.Go.Set();
+            await Eventually(() => withdrawing.Entered.IsSet, "the attempt found the limiter disposed and withdraws its partition");
+            routing.Go.Set();
+            await Eventually(() => limiter.PartitionCount == 0, "the stop took every partition, the attempt's too");
+            withdrawing.Go.Set();
+
+            await Assert.ThrowsAsync<KeyFault>(() => Within(attempt));
+            await Within(disposed);
+            (await Within(held)).Dispose();
+        }
+        finally
+        {
+            limiter.Dispose();
+        }
+    }
+
     private PartitionedConcurrencyLimiter<FaultyKey> Concurrency(string name) =>
         new(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
 
@@ -269,6 +309,67 @@ public sealed class PartitionRestartReviewTests : ActorQueueTestKit
 
     /// <summary>What a <see cref="FaultyKey"/> throws.</summary>
     private sealed class KeyFault(string message) : Exception(message);
+
+    /// <summary>Holds a thread once, until let go.</summary>
+    private sealed class Gate
+    {
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public ManualResetEventSlim Go { get; } = new();
+
+        public void Hold()
+        {
+            Entered.Set();
+            Go.Wait(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    /// <summary>A key whose hash holds its caller at a gate, once, in a place a test names; equal by name.</summary>
+    private sealed class RacingKey(string name) : IEquatable<RacingKey>
+    {
+        private Gate? _making;
+        private Gate? _withdrawing;
+        private Gate? _routing;
+
+        /// <summary>Holds inside <c>TryMake</c>'s publication of the key's partition.</summary>
+        public Gate? Making { init => _making = value; }
+
+        /// <summary>Holds inside <c>TryMake</c>'s withdrawal of it (<c>PartitionTable.Remove</c>), then throws.</summary>
+        public Gate? Withdrawing { init => _withdrawing = value; }
+
+        /// <summary>Holds inside the actor's routing of the key's call.</summary>
+        public Gate? Routing { init => _routing = value; }
+
+        public bool Equals(RacingKey? other) => other is not null && other.ToString() == name;
+
+        public override bool Equals(object? obj) => Equals(obj as RacingKey);
+
+        public override int GetHashCode()
+        {
+            var frames = new StackTrace().GetFrames().Select(frame => frame.GetMethod()).ToList();
+            // By name: a frame of a generic class over a reference type is its shared code's (PartitionTable`1[__Canon]).
+            bool Inside(string method, Type type) => frames.Any(frame => frame?.Name == method && frame.DeclaringType?.Name == type.Name);
+            if (Inside("Remove", typeof(PartitionTable<Partition>)) && Interlocked.Exchange(ref _withdrawing, null) is { } withdrawing)
+            {
+                withdrawing.Hold();
+                throw new KeyFault($"key {name} cannot be hashed as its partition is withdrawn");
+            }
+
+            if (Inside("TryMake", typeof(PartitionedGatekeeper)) && Interlocked.Exchange(ref _making, null) is { } making)
+            {
+                making.Hold();
+            }
+
+            if (Inside("Route", typeof(PartitionedGatekeeperActor)) && Interlocked.Exchange(ref _routing, null) is { } routing)
+            {
+                routing.Hold();
+            }
+
+            return StringComparer.Ordinal.GetHashCode(name);
+        }
+
+        public override string ToString() => name;
+    }
 
     /// <summary>A key whose <c>GetHashCode</c> and <c>Equals</c> throw where a test arms it; equal by name otherwise.</summary>
     private sealed class FaultyKey(string name) : IEquatable<FaultyKey>
