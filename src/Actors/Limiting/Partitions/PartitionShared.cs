@@ -29,6 +29,12 @@ internal sealed class PartitionShared
     /// <summary>The requests on their way to the actor.</summary>
     private readonly OnTheWay _routing;
 
+    /// <summary>Where a throwing metrics listener is reported (and its measurement dropped).</summary>
+    private readonly ListenerFailureLog _failures;
+
+    /// <summary>The rejection reason of a request whose key's <c>GetHashCode</c> or <c>Equals</c> threw on the actor's thread.</summary>
+    public const string KeyFailedReason = "key_failed";
+
     /// <param name="self">The partitioned limiter's actor.</param>
     /// <param name="settings">Every partition's limits, name and clock.</param>
     /// <param name="log">The limiter's log.</param>
@@ -52,7 +58,7 @@ internal sealed class PartitionShared
         _routing = routing;
         Settings = settings;
         _log = log;
-        var failures = new ListenerFailureLog(log, settings.MetricName);
+        var failures = _failures = new ListenerFailureLog(log, settings.MetricName);
         _telemetry = new GatekeeperTelemetry(settings.MetricName, failures);
         RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, failures);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
@@ -149,6 +155,39 @@ internal sealed class PartitionShared
 
         _routing.Sending();
         Self.Tell(request, ActorRefs.NoSender);
+    }
+
+    /// <summary>
+    /// On the actor's thread, <paramref name="request"/>'s key threw from its <c>GetHashCode</c> or <c>Equals</c> as the
+    /// table was asked (any <c>TKey</c> is a key): that request alone fails, with an <see cref="ArgumentException"/>
+    /// carrying the key's exception, counted as a rejection (<see cref="KeyFailedReason"/>), and it is logged; every other
+    /// partition, lease and waiter is untouched.
+    /// </summary>
+    public void KeyFailed(PartitionAcquireRequest request, Exception error)
+    {
+        _log.Error(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw ({1}); its request was failed with it", Settings.MetricName, request.Key.GetType().Name);
+        _failures.Add(RateTelemetry.Rejections, 1, new(ActorQueueTelemetry.LimiterNameTag, Settings.MetricName), new(ActorQueueTelemetry.RejectionReasonTag, KeyFailedReason));
+        request.Fail(new ArgumentException(
+            $"The partition key's GetHashCode or Equals threw inside partitioned limiter '{Settings.MetricName}' ({error.GetType().Name}: {error.Message}); the request was turned away",
+            "key", error));
+    }
+
+    /// <summary>On the actor's thread, a key threw from its <c>GetHashCode</c> or <c>Equals</c> where no request is at stake: logged, with what was done instead (<paramref name="instead"/>).</summary>
+    public void KeyLookupFailed(string instead, Exception error) =>
+        _log.Error(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw; {1}", Settings.MetricName, instead);
+
+    /// <summary>
+    /// A handler of the actor threw (a defect): logged, the actor keeps its partitions and goes on, and a request the
+    /// message was, if still unanswered, fails with an <see cref="InvalidOperationException"/> naming the cause.
+    /// </summary>
+    public void HandlerFailed(object message, Exception error)
+    {
+        _log.Error(error, "Partitioned limiter {0}: its actor failed handling {1}; it keeps its partitions and goes on", Settings.MetricName, message.GetType().Name);
+        if (message is PermitWaiter waiter)
+        {
+            waiter.Fail(new InvalidOperationException(
+                $"Partitioned limiter '{Settings.MetricName}' failed handling this request: {error.GetType().Name}: {error.Message}", error));
+        }
     }
 
     /// <summary>More permits came back than were held: a bug elsewhere, logged and ignored.</summary>

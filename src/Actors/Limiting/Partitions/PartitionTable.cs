@@ -104,7 +104,12 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     }
 
     /// <summary>Drops and returns the partitions idle for <see cref="SweepsToDrop"/> counted sweeps; a sweep within a period of the last counted one does nothing.</summary>
-    public List<TPartition> Sweep(TimeSpan now)
+    /// <param name="now">The owner's time.</param>
+    /// <param name="keyFailed">
+    /// Told when a key's <c>GetHashCode</c> or <c>Equals</c> threw as its partition was removed: that partition is kept
+    /// (not dropped, its turn given back), a later sweep tries again, and the sweep goes on; <c>null</c> to let it through.
+    /// </param>
+    public List<TPartition> Sweep(TimeSpan now, Action<Exception>? keyFailed = null)
     {
         var dropped = new List<TPartition>();
         if (_lastSweep is { } last && now - last < SweepPeriod)
@@ -123,7 +128,18 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
             {
                 // On its way from before the key has no partition until what was pushed to it is rerouted.
                 dropping?.Sending();
-                Remove(key, partition);
+                try
+                {
+                    Remove(key, partition);
+                }
+                catch (Exception error) when (keyFailed is not null)
+                {
+                    dropping?.Handled();
+                    partition.Swept(dropped: false);
+                    keyFailed(error);
+                    continue;
+                }
+
                 partition.Swept(dropped: true);
                 dropping?.Handled();
                 dropped.Add(partition);
@@ -143,12 +159,28 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// the rest or left to its maker (which finds the limiter stopping and <see cref="Remove"/>s it), and the count
     /// stays the table's size either way.
     /// </remarks>
-    public List<TPartition> Clear()
+    /// <param name="keyFailed">
+    /// Told when a key's <c>GetHashCode</c> or <c>Equals</c> threw as its partition was removed: that partition is
+    /// returned all the same (to be closed) and stays in the table, counted; <c>null</c> to let it through.
+    /// </param>
+    public List<TPartition> Clear(Action<Exception>? keyFailed = null)
     {
         var cleared = new List<TPartition>();
         foreach (var entry in _partitions)
         {
-            if (_partitions.TryRemove(entry))
+            bool removed;
+            try
+            {
+                removed = _partitions.TryRemove(entry);
+            }
+            catch (Exception error) when (keyFailed is not null)
+            {
+                keyFailed(error);
+                cleared.Add(entry.Value);
+                continue;
+            }
+
+            if (removed)
             {
                 Interlocked.Decrement(ref _count);
                 cleared.Add(entry.Value);

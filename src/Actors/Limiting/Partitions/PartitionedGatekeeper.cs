@@ -148,9 +148,19 @@ internal sealed class PartitionedGatekeeper
         Interlocked.MemoryBarrier();
         if (_actor.IsDisposed)
         {
-            _table.Remove(request.Key, partition);
             live = null;
-            return partition.CloseFirst();
+            try
+            {
+                _table.Remove(request.Key, partition);
+            }
+            finally
+            {
+                // Closed, and its first turn given back, even if the key throws as it is removed (its caller gets that
+                // exception): the stop may have taken it to close already, and its close waits in this turn.
+                partition.CloseFirst();
+            }
+
+            return false;
         }
 
         live = partition;

@@ -65,7 +65,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
-        var live = _table.Clear();
+        var live = _table.Clear(error => _shared.KeyLookupFailed("its partition was closed all the same, and stays in the table", error));
         var open = live.Count + 1;
         var request = _disposeRequest;
         void Closed()
@@ -88,20 +88,61 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         base.PostStop();
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// A handler that throws costs the actor that message only: it logs it, keeps its table (every partition, its leases
+    /// and waiters) and goes on, and a request the message was fails with the cause. Akka's default supervision would
+    /// restart it, and its <see cref="PostStop"/> would close every partition: other keys' waiters failed as disposed
+    /// while the limiter runs, their leases forgotten (the key's next partition granting past them). A key's own
+    /// <c>GetHashCode</c> or <c>Equals</c> throwing is handled where the table is asked (<see cref="Route"/>,
+    /// <see cref="HandleWithdraw"/>, the sweep, the stop), so this is for what no handler foresaw.
+    /// </remarks>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception error)
+        {
+            _shared.HandlerFailed(message, error);
+            return true;
+        }
+    }
+
     /// <summary>A request sent for a key without a live partition (or whose partition was dropped).</summary>
     private void HandleAcquire(PartitionAcquireRequest request)
     {
-        Route(request);
-        _settings.Routing.Handled();
+        try
+        {
+            Route(request);
+        }
+        finally
+        {
+            _settings.Routing.Handled(); // whatever happened: left up, every later call would go by message for good
+        }
     }
 
     /// <summary>Serves <paramref name="request"/> from its key's live partition, or from a new one; on the actor's thread.</summary>
+    /// <remarks>A key whose <c>GetHashCode</c> or <c>Equals</c> throws fails its own request only (<see cref="PartitionShared.KeyFailed"/>).</remarks>
     private void Route(PartitionAcquireRequest request)
     {
         while (true)
         {
             // The table has only live partitions, and only this thread seals one (a sweep's drop): the submit is taken.
-            if (_table.TryRoute(request.Key, out var partition) && partition.Submit(request))
+            Partition? partition;
+            bool found;
+            try
+            {
+                found = _table.TryRoute(request.Key, out partition);
+            }
+            catch (Exception error)
+            {
+                _shared.KeyFailed(request, error);
+                return;
+            }
+
+            if (found && partition!.Submit(request))
             {
                 return;
             }
@@ -113,7 +154,18 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
             partition = new Partition(request.Key, _shared);
             var taken = partition.TryTake();
             System.Diagnostics.Debug.Assert(taken, "Nobody else can see a partition before it is published.");
-            if (_table.TryAdd(request.Key, partition))
+            bool added;
+            try
+            {
+                added = _table.TryAdd(request.Key, partition);
+            }
+            catch (Exception error)
+            {
+                _shared.KeyFailed(request, error); // not published: nobody else saw the partition
+                return;
+            }
+
+            if (added)
             {
                 partition.OfferFirst(request);
                 partition.GiveBack();
@@ -125,10 +177,30 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     private void HandleWithdraw(WithdrawWaiter message)
     {
         // A waiter keeps its partition live; a dropped partition's requests had all been answered.
-        if (message.Waiter is PartitionAcquireRequest request && _table.TryRoute(request.Key, out var partition))
+        if (message.Waiter is not PartitionAcquireRequest request)
         {
-            partition.Submit(new PartitionWithdraw(request));
+            return;
         }
+
+        Partition? partition;
+        try
+        {
+            if (!_table.TryRoute(request.Key, out partition))
+            {
+                return;
+            }
+        }
+        catch (Exception error)
+        {
+            // The key cannot be looked up any more: the partition it queued in, if it did (a sealed one refuses).
+            _shared.KeyLookupFailed("a cancelled caller's withdrawal went to the partition it queued in", error);
+            if ((partition = request.Releaser as Partition) is null)
+            {
+                return;
+            }
+        }
+
+        partition.Submit(new PartitionWithdraw(request));
     }
 
     private void HandleWakeAt(PartitionWakeAt message)
@@ -165,7 +237,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     private void HandleSweep()
     {
         // Each partition is judged, and dropped, in its own turn (PartitionTable.Sweep, Partition.SweepIsIdle).
-        _table.Sweep(_shared.Now);
+        _table.Sweep(_shared.Now, error => _shared.KeyLookupFailed("its idle partition was kept, to be dropped by a later sweep", error));
         if (_wakes.Count > 2 * (_table.Count + 1))
         {
             // Stale wakes (of dropped partitions, or moved) outnumber the live ones: keep only the live.
