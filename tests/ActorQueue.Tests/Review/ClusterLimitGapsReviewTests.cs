@@ -1,7 +1,11 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
+using ActorQueue.Telemetry;
 using ActorQueue.Tests.Cluster;
+using Akka.Actor;
 
 namespace ActorQueue.Tests.Review;
 
@@ -97,5 +101,75 @@ public sealed class ClusterLimitGapsReviewTests
             ClusterNodes.StepTimeout, "nothing waits");
 
         static (long Available, long Queued) Counts(RateLimiterStatistics statistics) => (statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount);
+    }
+
+    /// <summary>
+    /// A refused attempt makes the node's agent fetch a block with a one-permit request that may not wait; refused at the
+    /// gatekeeper (the limit is in use), that is the agent's own question, not a caller turned away: the rejections and
+    /// wait timeouts stay at 0, while a caller's zero-timeout acquire refused just after still counts as <c>would_wait</c>.
+    /// Failed before: the fetch counted one <c>would_wait</c> rejection and one wait timeout.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_block_fetch_is_no_callers_rejection_on_the_meter()
+    {
+        var name = $"gaps-fetch-{Guid.NewGuid():N}";
+        var measured = new ConcurrentDictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, meter) =>
+        {
+            if (instrument.Meter.Name == ActorQueueTelemetry.Name)
+            {
+                meter.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? limiter = null, reason = null;
+            foreach (var tag in tags)
+            {
+                limiter = tag.Key == ActorQueueTelemetry.LimiterNameTag ? tag.Value as string : limiter;
+                reason = tag.Key == ActorQueueTelemetry.RejectionReasonTag ? tag.Value as string : reason;
+            }
+
+            if (limiter == name)
+            {
+                measured.AddOrUpdate(reason is null ? instrument.Name : $"{instrument.Name}/{reason}", value, (_, sum) => sum + value);
+            }
+        });
+        listener.Start();
+
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var fetchRefused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).StartLimiter(name, new ClusterLimit(1, null, null, QueueFullMode.RejectNewcomer),
+            setup => Props.Create(() => new RejectionWatchingAgent(setup, fetchRefused)), _ => { }, register: true);
+        await using var held = await Within(limiter.AcquireAsync("holder")); // the whole limit: the agent follows its gatekeeper now
+
+        using (var attempt = limiter.AsRateLimiter().AttemptAcquire(1))
+        {
+            Assert.False(attempt.IsAcquired); // no block: the agent asks the gatekeeper for one, which has nothing free
+        }
+
+        await fetchRefused.Task.WaitAsync(ClusterNodes.StepTimeout); // the gatekeeper metered before it answered
+
+        Assert.Equal(0, measured.GetValueOrDefault(ActorQueueTelemetry.LimiterRejections + "/would_wait"));
+        Assert.Equal(0, measured.GetValueOrDefault(ActorQueueTelemetry.LimiterWaitTimeouts));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.Zero, source: "caller").AsTask()));
+        Assert.Equal((1L, 1L), (measured.GetValueOrDefault(ActorQueueTelemetry.LimiterRejections + "/would_wait"), measured.GetValueOrDefault(ActorQueueTelemetry.LimiterWaitTimeouts)));
+    }
+
+    /// <summary>The production agent, which completes <paramref name="rejected"/> once it has handled a gatekeeper's rejection.</summary>
+    private sealed class RejectionWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource rejected) : LimiterAgentActor(setup)
+    {
+        /// <inheritdoc />
+        protected override bool AroundReceive(Receive receive, object message)
+        {
+            var handled = base.AroundReceive(receive, message);
+            if (message is RemoteRejected)
+            {
+                rejected.TrySetResult();
+            }
+
+            return handled;
+        }
     }
 }
