@@ -109,6 +109,9 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>Callers on this node waiting for a slot, exactly.</summary>
     public int LocalWaitingCount => _localCounts.Waiting;
 
+    /// <summary>What the callers waiting on this node ask for, exactly: their token estimates with rates (a model-API limiter's), else their permits.</summary>
+    internal long LocalQueued => _localCounts.Queued;
+
     /// <summary>This node's agent: local actors send it <see cref="GatekeeperProtocol"/> messages.</summary>
     public IActorRef Agent { get; }
 

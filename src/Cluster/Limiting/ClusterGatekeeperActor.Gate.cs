@@ -44,7 +44,11 @@ internal sealed partial class ClusterGatekeeperActor
     {
         var remote = (RemoteWaiter)waiter;
         remote.Agent.Pending.Remove(remote.RequestId);
-        _telemetry.Rejected(rejection.Kind);
+        if (!remote.IsBlockFetch)
+        {
+            _telemetry.Rejected(rejection.Kind); // an agent's block fetch refused turned no caller away
+        }
+
         return new RejectionNotice(rejection);
     }
 

@@ -101,7 +101,9 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     /// (the lease frees its slot when disposed; its tokens are charged as estimated); a full queue, an eviction or a wait
     /// timeout gives a failed lease with a reason phrase and, when the gatekeeper's rates decide it, <c>RetryAfter</c>.
     /// <c>AttemptAcquire</c> never grants, since the rates are counted in the cluster singleton, a network round trip
-    /// away. Disposing the adapter leaves this limiter running.
+    /// away. <c>GetStatistics</c> counts tokens too: 0 available (what an attempt could take now), and queued the tokens
+    /// the calls waiting on this node asked for (the other nodes' estimates are known to the singleton alone).
+    /// Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>
     /// <exception cref="ObjectDisposedException">The limiter is disposed on this node.</exception>

@@ -50,9 +50,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>
     /// Requests waiting for a grant, by the agent's request id (ids ascend with arrival): facade requests
     /// (<see cref="ClusterAcquireRequest"/>) and local actors' protocol requests (<see cref="ActorWaiter"/>), answered
-    /// alike through <see cref="PermitWaiter"/>.
+    /// alike through <see cref="PermitWaiter"/>; with their demand summed, for the facade's queued count.
     /// </summary>
-    private readonly Dictionary<long, PermitWaiter> _pending = [];
+    private readonly PendingRequests _pending;
 
     /// <summary>
     /// Pending requests (and some since answered, until the next announcement) whose acquire went out while the agent
@@ -110,6 +110,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _selfAddress = setup.SelfAddress;
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
+        _pending = new PendingRequests(weighTokens: setup.Rates is not null);
         _releaser = new AgentLeaseReleaser(Self);
         _wish = setup.Wish;
         _idleTimeout = setup.IdleTimeout;
@@ -308,7 +309,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// This node's counts for the facade: the permits it holds (a weighted lease counts its permits, as cluster-wide;
-    /// leases claimed from the block's loan included) and the requests it waits for.
+    /// leases claimed from the block's loan included), the requests it waits for, and what they ask for (their tokens
+    /// with rates, else their permits: a <c>RateLimiter</c> adapter's queued count, in its permits).
     /// </summary>
-    private void PublishLocal() => _localCounts.Publish(_heldPermits + _claimed, _pending.Count);
+    private void PublishLocal() => _localCounts.Publish(_heldPermits + _claimed, _pending.Count, _pending.Demand);
 }

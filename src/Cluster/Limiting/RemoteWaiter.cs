@@ -17,6 +17,13 @@ internal sealed class RemoteWaiter(AgentRecord agent, long requestId, string sou
     /// <summary>The agent's id for the request.</summary>
     public long RequestId { get; } = requestId;
 
+    /// <summary>
+    /// Whether it is the agent's block fetch (<see cref="LimiterAgentActor.BlockFetchSource"/>: one permit, may not wait,
+    /// a block asked for), not a caller's request: the gatekeeper meters no rejection of it. Known by its source, so a
+    /// caller of a plain limiter that names itself so with a zero wait timeout is taken for one.
+    /// </summary>
+    public bool IsBlockFetch => !mayWait && Source == LimiterAgentActor.BlockFetchSource && Demand is { Permits: 1, Tokens: 0 };
+
     /// <inheritdoc />
     public override string Source { get; } = source;
 

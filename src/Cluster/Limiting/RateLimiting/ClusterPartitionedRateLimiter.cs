@@ -41,8 +41,9 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 /// decide it, a retry-after; so does the limiter's disposal on this node while the caller waits (a call after it throws
 /// <see cref="ObjectDisposedException"/>). <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
 /// round trip away, and this node's counts are as of its last reply).</para>
-/// <para><c>GetStatistics</c> reports a partition live on this node: its free permits and waiters cluster-wide as last
-/// heard, and the leases this node's RateLimiting views of the limiter gave for that key since its partition went live
+/// <para><c>GetStatistics</c> reports a partition live on this node: a concurrency partition's free permits and waiters
+/// cluster-wide as last heard, a model-API partition's in tokens (none available, and the tokens its calls waiting on
+/// this node asked for), and the leases this node's RateLimiting views of the limiter gave for that key since its partition went live
 /// here (<see cref="LivePartition.CountLease"/>; a lease decided while the key had no live partition here is counted
 /// nowhere); <c>null</c> for a key with no partition on this node (it has no counts here).</para>
 /// <para>Disposing the adapter leaves the limiter running.</para>
@@ -52,8 +53,17 @@ internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPar
     where TKey : notnull
 {
     /// <inheritdoc />
-    public override RateLimiterStatistics? GetStatistics(TResource resource) =>
-        subject.Live(PartitionOf(resource)) is { } live ? live.RateStatistics(live.Available, live.Cluster.Waiting) : null;
+    /// <remarks>
+    /// A concurrency partition's available permits and queued callers are cluster-wide, as last heard; a model-API
+    /// partition's are in tokens, as the local adapter's: none available (an attempt never grants here) and the tokens
+    /// the calls of that key waiting on this node asked for (see <see cref="ClusterRateLimiter.GetStatistics"/>).
+    /// </remarks>
+    public override RateLimiterStatistics? GetStatistics(TResource resource) => subject.Live(PartitionOf(resource)) switch
+    {
+        null => null,
+        var live when subject.HasRates => live.RateStatistics(0, live.Local.Queued),
+        var live => live.RateStatistics(live.Available, live.Cluster.Waiting),
+    };
 
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)

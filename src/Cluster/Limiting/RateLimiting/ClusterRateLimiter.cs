@@ -20,11 +20,11 @@ internal interface IClusterRateSubject : IClusterLeases
     /// <summary>Whether a limit over time takes part (a model-API limiter): its counts live in the singleton alone.</summary>
     bool HasRates { get; }
 
-    /// <summary>Free slots cluster-wide, as of this node's last reply from the gatekeeper.</summary>
-    int Available { get; }
+    /// <summary>The adapter's available permits (<see cref="RateLimiterStatistics.CurrentAvailablePermits"/>), in its permits.</summary>
+    long Available { get; }
 
-    /// <summary>Requests waiting cluster-wide, as of this node's last reply from the gatekeeper.</summary>
-    int Waiting { get; }
+    /// <summary>The adapter's queued count (<see cref="RateLimiterStatistics.CurrentQueuedCount"/>), in its permits.</summary>
+    long Queued { get; }
 
     /// <summary>Whether callers on this node hold nothing and wait for nothing (exact).</summary>
     bool LocallyIdle { get; }
@@ -92,8 +92,16 @@ internal sealed class ClusterRateLimiter(IClusterRateSubject subject) : RateLimi
     public override TimeSpan? IdleDuration => _idle.Read(!subject.HasRates && subject.LocallyIdle);
 
     /// <inheritdoc />
-    /// <remarks>Available permits and queued callers are cluster-wide, as of this node's last reply from the gatekeeper; the lease totals are this adapter's.</remarks>
-    public override RateLimiterStatistics GetStatistics() => _tally.Statistics(subject.Available, subject.Waiting);
+    /// <remarks>
+    /// A concurrency limiter's available permits and queued callers are cluster-wide, as of this node's last reply from
+    /// the gatekeeper. A model-API limiter's are in tokens, as the local model-API adapter's: the available permits are
+    /// the tokens <see cref="RateLimiter.AttemptAcquire"/> could take now, which is none (the rates are counted in the
+    /// cluster singleton, and no reply carries what they hold: <see cref="ClusterModelApiLimiter.GetStatusAsync"/> asks
+    /// for it), and the queued count is the tokens the calls waiting on this node asked for, exactly (every caller's on
+    /// this node; the singleton alone knows the other nodes' estimates, so summed over the nodes it is the cluster's).
+    /// The lease totals are this adapter's.
+    /// </remarks>
+    public override RateLimiterStatistics GetStatistics() => _tally.Statistics(subject.Available, subject.Queued);
 
     /// <inheritdoc />
     protected override RateLimitLease AttemptAcquireCore(int permitCount)
@@ -168,9 +176,9 @@ internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limite
 
     public bool HasRates => false;
 
-    public int Available => limiter.AvailableCount;
+    public long Available => limiter.AvailableCount;
 
-    public int Waiting => limiter.WaitingCount;
+    public long Queued => limiter.WaitingCount;
 
     public bool LocallyIdle => limiter.LocalRunningCount == 0 && limiter.LocalWaitingCount == 0;
 
@@ -194,9 +202,9 @@ internal sealed class ClusterModelApiSubject(ClusterModelApiLimiter limiter, Clu
 
     public bool HasRates => true;
 
-    public int Available => slots.AvailableCount;
+    public long Available => 0; // the tokens an attempt could take now: it never grants (a rate is spent per grant, in the singleton)
 
-    public int Waiting => slots.WaitingCount;
+    public long Queued => slots.LocalQueued; // the tokens this node's waiting calls asked for
 
     public bool LocallyIdle => slots.LocalRunningCount == 0 && slots.LocalWaitingCount == 0;
 
