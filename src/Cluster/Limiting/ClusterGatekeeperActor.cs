@@ -247,7 +247,8 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
             return;
         }
 
-        var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits, message.Tokens), message.Priority, message.MayWait, _replies);
+        var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits, message.Tokens), message.Priority, message.MayWait, _replies,
+            message.Fetch);
         agent.Pending.Add(message.RequestId, waiter);
         _gate.Offer(waiter); // the listener moves it from Pending when it is granted or rejected at once
     }

@@ -49,7 +49,7 @@ internal partial class LimiterAgentActor
     /// <summary>The id of the block fetch on its way to the gatekeeper (<see cref="HandleWantBlock"/>); 0 for none.</summary>
     private long _fetchId;
 
-    /// <summary>The source a block fetch names at the gatekeeper.</summary>
+    /// <summary>The source a block fetch names at the gatekeeper, for its logs (the gatekeeper knows a fetch by <see cref="RemoteAcquire.Fetch"/>).</summary>
     internal const string BlockFetchSource = "block-fetch";
 
     /// <summary>Shared with the facade: whether a wish for a block is on its way or being answered, and how long to stay quiet after one.</summary>
@@ -246,7 +246,7 @@ internal partial class LimiterAgentActor
         }
 
         _fetchId = ++_lastId;
-        Send(new RemoteAcquire(_gatekeeper.Epoch, _fetchId, BlockFetchSource) { Permits = 1, MayWait = false, Block = true });
+        Send(new RemoteAcquire(_gatekeeper.Epoch, _fetchId, BlockFetchSource) { Permits = 1, MayWait = false, Block = true, Fetch = true });
     }
 
     /// <summary>

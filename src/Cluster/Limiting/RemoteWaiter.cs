@@ -9,7 +9,7 @@ namespace ActorQueue.Cluster;
 /// (<see cref="ClusterReplies"/>); like every actor waiter it withdraws by message, never by itself.
 /// </summary>
 internal sealed class RemoteWaiter(AgentRecord agent, long requestId, string source, PermitDemand demand, int priority, bool mayWait,
-                                   ClusterReplies replies) : PermitWaiter
+                                   ClusterReplies replies, bool isBlockFetch = false) : PermitWaiter
 {
     /// <summary>The agent that asked, with its books.</summary>
     public AgentRecord Agent { get; } = agent;
@@ -18,11 +18,10 @@ internal sealed class RemoteWaiter(AgentRecord agent, long requestId, string sou
     public long RequestId { get; } = requestId;
 
     /// <summary>
-    /// Whether it is the agent's block fetch (<see cref="LimiterAgentActor.BlockFetchSource"/>: one permit, may not wait,
-    /// a block asked for), not a caller's request: the gatekeeper meters no rejection of it. Known by its source, so a
-    /// caller of a plain limiter that names itself so with a zero wait timeout is taken for one.
+    /// Whether it is the agent's block fetch (<see cref="RemoteAcquire.Fetch"/>), not a caller's request: the gatekeeper
+    /// meters no rejection of it. Never one when recovered: an agent announces its callers' requests, not its fetch.
     /// </summary>
-    public bool IsBlockFetch => !mayWait && Source == LimiterAgentActor.BlockFetchSource && Demand is { Permits: 1, Tokens: 0 };
+    public bool IsBlockFetch { get; } = isBlockFetch;
 
     /// <inheritdoc />
     public override string Source { get; } = source;

@@ -112,6 +112,9 @@ internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) 
 
     /// <summary>Whether the agent leases blocks: a plain one-permit request it would rather have granted with a block of permits.</summary>
     public bool Block { get; init; }
+
+    /// <summary>Whether it is the agent's own block fetch, not a caller's request: its refusal turned no caller away, so the gatekeeper meters none.</summary>
+    public bool Fetch { get; init; }
 }
 
 /// <summary>

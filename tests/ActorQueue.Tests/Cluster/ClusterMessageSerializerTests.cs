@@ -47,6 +47,12 @@ public sealed class ClusterMessageSerializerTests
             Assert.Equal(bytes, serializer.ToBinary(copy)); // every field survived (arrays compare by content here)
         }
 
+        // An agent's block fetch keeps its flag (the gatekeeper meters no rejection of it), and a caller's request has none.
+        RemoteAcquire Copy(RemoteAcquire acquire) => (RemoteAcquire)system.Serialization.Deserialize(
+            system.Serialization.FindSerializerFor(acquire).ToBinary(acquire), ClusterMessageSerializer.SerializerId, "AQ");
+        Assert.Equal((true, true), (Copy(new RemoteAcquire(7, 9, "agent") { MayWait = false, Block = true, Fetch = true }) is var fetch ? (fetch.Block, fetch.Fetch) : default));
+        Assert.False(Copy(new RemoteAcquire(7, 9, "agent") { MayWait = false, Block = true }).Fetch);
+
         var dispatched = (DispatchItem)system.Serialization.Deserialize(
             system.Serialization.FindSerializerFor(messages[20]).ToBinary(messages[20]), ClusterMessageSerializer.SerializerId, "DI");
         Assert.Equal(someRef.Path, dispatched.Envelope.Producer.Path);

@@ -106,8 +106,10 @@ public sealed class ClusterLimitGapsReviewTests
     /// <summary>
     /// A refused attempt makes the node's agent fetch a block with a one-permit request that may not wait; refused at the
     /// gatekeeper (the limit is in use), that is the agent's own question, not a caller turned away: the rejections and
-    /// wait timeouts stay at 0, while a caller's zero-timeout acquire refused just after still counts as <c>would_wait</c>.
-    /// Failed before: the fetch counted one <c>would_wait</c> rejection and one wait timeout.
+    /// wait timeouts stay at 0, while a caller's zero-timeout acquire refused just after still counts as <c>would_wait</c> —
+    /// even one whose source is the name the agent's fetch once went by (<c>block-fetch</c>: the fetch was known by it).
+    /// Failed before: the fetch counted one <c>would_wait</c> rejection and one wait timeout; then, with the fetch known by
+    /// its source, the caller so named counted none.
     /// </summary>
     [Fact]
     public async Task A_refused_block_fetch_is_no_callers_rejection_on_the_meter()
@@ -153,7 +155,7 @@ public sealed class ClusterLimitGapsReviewTests
 
         Assert.Equal(0, measured.GetValueOrDefault(ActorQueueTelemetry.LimiterRejections + "/would_wait"));
         Assert.Equal(0, measured.GetValueOrDefault(ActorQueueTelemetry.LimiterWaitTimeouts));
-        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.Zero, source: "caller").AsTask()));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.Zero, source: "block-fetch").AsTask()));
         Assert.Equal((1L, 1L), (measured.GetValueOrDefault(ActorQueueTelemetry.LimiterRejections + "/would_wait"), measured.GetValueOrDefault(ActorQueueTelemetry.LimiterWaitTimeouts)));
     }
 
