@@ -49,6 +49,9 @@ internal partial class LimiterAgentActor
     /// <summary>The id of the block fetch on its way to the gatekeeper (<see cref="HandleWantBlock"/>); 0 for none.</summary>
     private long _fetchId;
 
+    /// <summary>A wish came while this agent followed no gatekeeper: it fetches once an incarnation's roll call makes it follow one (<see cref="FetchWishedBeforeFollowing"/>).</summary>
+    private bool _fetchOnFollow;
+
     /// <summary>The source a block fetch names at the gatekeeper, for its logs (the gatekeeper knows a fetch by <see cref="RemoteAcquire.Fetch"/>).</summary>
     internal const string BlockFetchSource = "block-fetch";
 
@@ -223,7 +226,8 @@ internal partial class LimiterAgentActor
     /// A synchronous attempt found no block permit lent (<see cref="WantBlock"/>): while this node holds no unused block
     /// permit and none of its requests waits, ask the gatekeeper for a block with a one-permit request that may not
     /// wait, so a node whose callers only try (and shed) is leased a block too. One at a time; after one that brought no
-    /// block, or when the agent follows no gatekeeper yet (it says hello), the facade stays quiet for a while.
+    /// block, or when the agent follows no gatekeeper yet (it says hello, and fetches once it follows one), the facade
+    /// stays quiet for a while.
     /// </summary>
     private void HandleWantBlock()
     {
@@ -241,12 +245,27 @@ internal partial class LimiterAgentActor
         if (_gatekeeper.Current is null)
         {
             _gatekeeper.HelloIfUnfollowed(Self); // the incarnation's roll call makes this agent follow it
+            _fetchOnFollow = true;
             _wish.Handled(FetchQuiet);
             return;
         }
 
         _fetchId = ++_lastId;
         Send(new RemoteAcquire(_gatekeeper.Epoch, _fetchId, BlockFetchSource) { Permits = 1, MayWait = false, Block = true, Fetch = true });
+    }
+
+    /// <summary>
+    /// Just after this agent answered an incarnation's roll call: the block a wish asked for while it followed none, if
+    /// one did, now (behind the announcement, so the incarnation knows this node when it comes). Otherwise a fresh node
+    /// whose callers only try would wait for a later attempt after the quiet while.
+    /// </summary>
+    private void FetchWishedBeforeFollowing()
+    {
+        if (_fetchOnFollow)
+        {
+            _fetchOnFollow = false;
+            HandleWantBlock();
+        }
     }
 
     /// <summary>

@@ -46,6 +46,7 @@ internal partial class LimiterAgentActor
         }
 
         SettleAgainAfterRecover();
+        FetchWishedBeforeFollowing();
     }
 
     private void HandleTerminated(Terminated message)

@@ -159,6 +159,59 @@ public sealed class ClusterLimitGapsReviewTests
         Assert.Equal((1L, 1L), (measured.GetValueOrDefault(ActorQueueTelemetry.LimiterRejections + "/would_wait"), measured.GetValueOrDefault(ActorQueueTelemetry.LimiterWaitTimeouts)));
     }
 
+    /// <summary>
+    /// A fresh node's first attempt finds no block and its agent following no gatekeeper yet: the agent says hello, and
+    /// once the gatekeeper's roll call makes it follow, fetches the block that attempt wished for — with no second
+    /// attempt (which the facade would not send for a quiet while anyway). So a node whose callers only try is served
+    /// from a round trip after its first try. Failed before: the wish ended with the hello, and no block came until a
+    /// later attempt after the quiet while (the wait for the block timed out).
+    /// </summary>
+    [Fact]
+    public async Task A_fresh_nodes_first_refused_attempt_brings_a_block_once_the_agent_follows()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var blockCame = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).StartLimiter($"gaps-first-{Guid.NewGuid():N}", new ClusterLimit(4, null, null, QueueFullMode.RejectNewcomer),
+            setup => Props.Create(() => new BlockWatchingAgent(setup, blockCame)), _ => { }, register: true);
+        var adapter = limiter.AsRateLimiter();
+
+        using (var first = adapter.AttemptAcquire(1))
+        {
+            Assert.False(first.IsAcquired); // nothing lent yet: the agent follows no gatekeeper
+        }
+
+        await blockCame.Task.WaitAsync(ClusterNodes.StepTimeout);
+        RateLimitLease? lease = null;
+        await Poll.UntilAsync(() =>
+        {
+            lease = adapter.AttemptAcquire(1);
+            if (lease.IsAcquired)
+            {
+                return true;
+            }
+
+            lease.Dispose(); // the block is lent once the agent ends the grant's message
+            return false;
+        }, ClusterNodes.StepTimeout, "an attempt granted from the fetched block");
+        lease!.Dispose();
+    }
+
+    /// <summary>The production agent, which completes <paramref name="blockCame"/> once a grant leased it a block.</summary>
+    private sealed class BlockWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource blockCame) : LimiterAgentActor(setup)
+    {
+        /// <inheritdoc />
+        protected override bool AroundReceive(Receive receive, object message)
+        {
+            var handled = base.AroundReceive(receive, message);
+            if (message is RemoteGranted { Block: > 0 })
+            {
+                blockCame.TrySetResult();
+            }
+
+            return handled;
+        }
+    }
+
     /// <summary>The production agent, which completes <paramref name="rejected"/> once it has handled a gatekeeper's rejection.</summary>
     private sealed class RejectionWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource rejected) : LimiterAgentActor(setup)
     {
