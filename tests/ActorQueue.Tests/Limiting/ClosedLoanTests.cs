@@ -59,6 +59,9 @@ public class ClosedLoanTests : ActorQueueTestKit
         var probe = CreateTestProbe();
         gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
         await probe.ExpectMsgAsync<GatekeeperProtocol.Status>();
+
+        // The status is answered inside its turn, whose rest lends the free permits: wait for that lend.
+        await Eventually(() => counts.Loan.Unclaimed == maxRunning, "the gatekeeper lends its free permits after the status");
         return (gatekeeper, counts, probe);
     }
 

@@ -19,7 +19,8 @@ public sealed class LimiterTurnTests : ActorQueueTestKit
         using var limiter = new ConcurrencyLimiter(1, system: Sys);
         await this.StatusOf(limiter);
         var probe = CreateTestProbe();
-        Assert.True(limiter.Turn.TryTake(), "the test stands in for a contended caller inside the turn");
+        // The status is answered inside its turn, which the actor gives back just after: take the turn once it is free.
+        await Eventually(() => limiter.Turn.TryTake(), "the test stands in for a contended caller inside the turn");
 
         limiter.Gatekeeper.Tell(new Acquire("actor", 1) { ReplyQueued = false }, probe.Ref);
         limiter.Gatekeeper.Tell(GetStatus.Instance, probe.Ref);
@@ -58,7 +59,7 @@ public sealed class LimiterTurnTests : ActorQueueTestKit
     {
         using var limiter = new ConcurrencyLimiter(1, system: Sys);
         await this.StatusOf(limiter);
-        Assert.True(limiter.Turn.TryTake());
+        await Eventually(() => limiter.Turn.TryTake(), "the test holds the turn once the status's turn was given back");
         limiter.Gatekeeper.Tell(new FailingRequest(limiter.Gatekeeper));
         await Eventually(() => limiter.Turn.HasPushed, "the failing message is left in the turn");
         var left = limiter.AcquireAsync("left after it").AsTask();

@@ -21,12 +21,20 @@ public sealed class PartitionLoanTests : ActorQueueTestKit
     private static Partition PartitionOf(PartitionedConcurrencyLimiter<string> limiter, string key) =>
         ((IPartitionedLimiter<string>)limiter).Partitions.PartitionOf(key) ?? throw new InvalidOperationException($"{key} has no live partition");
 
-    /// <summary>Makes <paramref name="key"/>'s partition by a first call through the actor, and waits until it lends all its permits.</summary>
+    /// <summary>
+    /// Makes <paramref name="key"/>'s partition by a first call through the actor, and waits until it lends all its
+    /// permits, its turn is free and the actor has counted the call off. The call's grant completes in the partition's
+    /// first turn, before that turn's rest lends and gives the turn back, and before the actor counts the request off
+    /// (until then every claim is refused, so that nobody passes it): a claim or a take of the turn right after the
+    /// lend alone could still find either.
+    /// </summary>
     private async Task<Partition> Lending(PartitionedConcurrencyLimiter<string> limiter, string key)
     {
         (await Within(limiter.AcquireAsync(key).AsTask())).Dispose();
         var partition = PartitionOf(limiter, key);
-        await Eventually(() => partition.Loan.Covers(limiter.Limit.MaxRunning), $"{key}'s partition lends its free permits");
+        var partitions = ((IPartitionedLimiter<string>)limiter).Partitions;
+        await Eventually(() => !partitions.IsRouting && !partition.IsTaken && partition.Loan.Covers(limiter.Limit.MaxRunning),
+                         $"{key}'s partition lends its free permits, its turn is free and nothing is on its way to the actor");
         return partition;
     }
 

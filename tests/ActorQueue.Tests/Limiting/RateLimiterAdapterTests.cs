@@ -15,11 +15,24 @@ public class RateLimiterAdapterTests : ActorQueueTestKit
         return lease!;
     }
 
+    /// <summary>
+    /// Waits until the gatekeeper has lent all <paramref name="permits"/> after a message. A limiter lends every permit
+    /// from its construction and its gatekeeper's first turn shuts the loan while it reclaims and lends anew, so a first
+    /// grant alone says nothing of the next attempt; and a status reply is sent inside its message's turn, before the
+    /// turn's rest lends. Asked after the reply, the loan lent again is the one that ends that message.
+    /// </summary>
+    private async Task LentAfterAMessage(ConcurrencyLimiter limiter, int permits)
+    {
+        await this.StatusOf(limiter);
+        await Eventually(() => limiter.Loan.Unclaimed == permits, $"the gatekeeper lends its {permits} free permit(s) after the status");
+    }
+
     [Fact]
     public async Task Attempt_acquire_grants_without_waiting_and_fails_with_a_reason_when_nothing_is_free()
     {
         using var limiter = new ConcurrencyLimiter(2, name: "sync", system: Sys);
         var adapter = limiter.AsRateLimiter();
+        await LentAfterAMessage(limiter, permits: 2);
 
         var first = await AttemptUntilAcquired(adapter);
         var second = adapter.AttemptAcquire(1);
@@ -67,6 +80,8 @@ public class RateLimiterAdapterTests : ActorQueueTestKit
         var probe = CreateTestProbe();
         limiter.Gatekeeper.Tell(GatekeeperProtocol.GetStatus.Instance, probe.Ref);
         Assert.Equal(2, (await probe.ExpectMsgAsync<GatekeeperProtocol.Status>()).Running);
+        // The reply is sent inside the status's turn, whose rest lends the free permit: an attempt before it is refused.
+        await Eventually(() => limiter.Loan.Unclaimed == 1, "the gatekeeper lends the free permit after the status");
 
         Assert.False(adapter.AttemptAcquire(2).IsAcquired, "one permit is lent, two are asked");
         var one = adapter.AttemptAcquire(1);
@@ -182,6 +197,11 @@ public class RateLimiterAdapterTests : ActorQueueTestKit
         var a = await adapter.AcquireAsync(("a", 1));
         var b = await adapter.AcquireAsync(("b", 2));
         var secondA = await adapter.AcquireAsync(("a", 3));
+
+        // The calls above went by the actor, which counts each off only after its partition's turn answered it, and an
+        // attempt is refused while one is on its way (so that nobody passes it): wait until none is.
+        var partitions = ((IPartitionedLimiter<string>)limiter).Partitions;
+        await Eventually(() => !partitions.IsRouting, "nothing is on its way to the actor");
         var attempt = adapter.AttemptAcquire(("c", 4));
 
         Assert.True(a.IsAcquired && b.IsAcquired);

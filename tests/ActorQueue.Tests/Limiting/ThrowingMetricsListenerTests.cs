@@ -119,7 +119,10 @@ public sealed class ThrowingMetricsListenerTests : ActorQueueTestKit
         Assert.InRange(bySource.Count, 1, 2);
         Assert.Contains(bySource, counts => counts.Count >= 6);
         Assert.All(reports, report => Assert.IsType<InvalidOperationException>(report.Cause));
-        Assert.Equal(0, limiter.RunningCount);
+
+        // A lease the gatekeeper granted in its turn may be released while that turn is still held: its release then runs
+        // when the turn's owner gets to it, and the count follows.
+        await Eventually(() => limiter.RunningCount == 0, "every lease came back");
     }
 
     /// <summary>The count of dropped measurements a report gives.</summary>

@@ -25,6 +25,10 @@ public sealed class DroppedPartitionRerouteOrderReviewTests : ActorQueueTestKit
         (await Within(limiter.AcquireAsync(key).AsTask())).Dispose();
         var dropped = partitions.PartitionOf(key)!;
         await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return partitions.PartitionOf(key) is null; }, Patience, $"{key}'s partition was dropped");
+
+        // A sweep takes the partition out of the table before it seals its turn, and counts the drop as on its way until
+        // the seal's give-back is done: wait for that, so the drop is over.
+        await Poll.UntilAsync(() => !partitions.IsRouting, Patience, $"the sweep that dropped {key}'s partition has given it back");
         return dropped;
     }
 

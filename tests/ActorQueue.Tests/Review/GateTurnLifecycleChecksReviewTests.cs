@@ -24,7 +24,8 @@ public sealed class GateTurnLifecycleChecksReviewTests : ActorQueueTestKit
         var actor = CreateTestProbe();
         limiter.Gatekeeper.Tell(new Acquire("actor", 1) { ReplyQueued = false }, actor.Ref);
         await this.StatusOf(limiter); // the actor's acquire is queued too
-        Assert.True(limiter.Turn.TryTake());
+        // The status is answered inside its turn, which the actor gives back just after: take the turn once it is free.
+        await Eventually(() => limiter.Turn.TryTake(), "the test holds the turn once the status's turn was given back");
         var pushed = limiter.AcquireAsync("pushed while the turn was held").AsTask();
         Assert.True(limiter.Turn.HasPushed);
 
@@ -83,7 +84,8 @@ public sealed class GateTurnLifecycleChecksReviewTests : ActorQueueTestKit
         await limiter.AcquireGranted(holder, 1);
         var waiting = limiter.AcquireAsync("waits for the holder's permit").AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "queued");
-        Assert.True(limiter.Turn.TryTake());
+        // The waiting count is published inside the turn that queued the caller: take the turn once it is given back.
+        await Eventually(() => limiter.Turn.TryTake(), "the test holds the turn once the queueing turn was given back");
 
         Sys.Stop(holder.Ref);
         await Eventually(() => limiter.Turn.HasPushed, "the holder's death was left in the turn");

@@ -66,10 +66,14 @@ public sealed class LeaseHeldAcrossRestartReviewTests : ActorQueueTestKit
         AssertOneSlotAtMost(adapter);
     }
 
-    private static async Task<RateLimiter> Lending(ModelApiLimiter limiter)
+    /// <summary>
+    /// The adapter, once the gatekeeper's first message has lent anew: the loan is open from construction, so an open
+    /// loan alone says nothing, and an attempt made while that first message has it shut is refused.
+    /// </summary>
+    private async Task<RateLimiter> Lending(ModelApiLimiter limiter)
     {
         var adapter = limiter.AsRateLimiter();
-        await Poll.UntilAsync(() => limiter.Loan.IsOpen, TimeSpan.FromSeconds(30), "the gatekeeper lends");
+        await AfterAMessage(limiter);
         return adapter;
     }
 

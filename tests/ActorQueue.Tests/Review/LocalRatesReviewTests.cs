@@ -251,9 +251,12 @@ public sealed class LocalRatesReviewTests : ActorQueueTestKit
         using var first = await Within(adapter.AcquireAsync(1).AsTask());
         Assert.True(first.IsAcquired);
         _clock.Advance(TimeSpan.FromSeconds(15));
-        // The gatekeeper has seen the spent minute once an AcquireAsync was refused by it.
+        // The gatekeeper has seen the spent minute once an AcquireAsync was refused by it. The refusal is told inside its
+        // message, with the loan shut, and the lend (with the refill it publishes) comes at the end of that message: an
+        // attempt in between is refused saying nothing of a refill. Wait for that lend.
         using var queued = await Within(adapter.AcquireAsync(1).AsTask());
         Assert.False(queued.IsAcquired);
+        await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends again once the refusal's message ends");
 
         using var refused = adapter.AttemptAcquire(1);
 

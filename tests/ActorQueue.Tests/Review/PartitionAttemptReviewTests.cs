@@ -35,6 +35,19 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
     private static (long Successful, long Failed) Totals(RateLimiterStatistics statistics) => (statistics.TotalSuccessfulLeases, statistics.TotalFailedLeases);
 
     /// <summary>
+    /// Waits until <paramref name="key"/>'s partition (if live) is not in anyone's turn and nothing is on its way to the
+    /// actor. An attempt is refused as busy, saying nothing of slots or rates, in either case: a call the actor granted
+    /// completes before its turn ends and before the actor counts it off, and a sweep counts a drop as on its way until
+    /// it has given the dropped partition back.
+    /// </summary>
+    private Task Settled(IPartitionedLimiter<string> limiter, string key)
+    {
+        var partitions = limiter.Partitions;
+        return Eventually(() => !partitions.IsRouting && partitions.PartitionOf(key) is not { IsTaken: true },
+                          $"{key}'s partition is in nobody's turn and nothing is on its way to the actor");
+    }
+
+    /// <summary>
     /// Defect 1, concurrency. Before the fix: "the first attempt on a fresh key is granted, as RateLimiting's partitioned
     /// limiter grants it: Nothing of partition fresh of attempt-keys is lent for a caller that will not wait ...".
     /// </summary>
@@ -69,6 +82,7 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
 
         // Dropped for idleness: the next attempt makes the key's partition again.
         await Poll.UntilAsync(() => { _clock.Advance(IdleTimeout); return limiter.PartitionCount == 0; }, TimeSpan.FromSeconds(10), "the idle partition was dropped");
+        await Settled(limiter, "fresh");
         using var again = adapter.AttemptAcquire("fresh", 1);
         Assert.True(again.IsAcquired, $"a key dropped for idleness is granted again: {ReasonOf(again)}");
         Assert.Equal(1, limiter.StatisticsOf("fresh")!.Running);
@@ -86,6 +100,7 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
         var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
         var held = await Within(adapter.AcquireAsync("a", 100).AsTask());
         Assert.True(held.IsAcquired);
+        await Settled(limiter, "a");
 
         var attempt = adapter.AttemptAcquire("a", 300);
 
@@ -100,6 +115,7 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
         // Released as an AcquireAsync lease is: its slot back, its tokens settled at the estimate.
         attempt.Dispose();
         await Eventually(() => limiter.GetStatistics()["a"].Running == 1, "the attempt's slot came back");
+        await Settled(limiter, "a");
         Assert.Equal(600, adapter.GetStatistics("a")!.CurrentAvailablePermits);
         using (var spent = adapter.AttemptAcquire("a", 700))
         {

@@ -183,6 +183,10 @@ public sealed class ModelApiLoanTests : ActorQueueTestKit
     public async Task AcquireAsync_claims_without_a_message_from_construction_on_without_any_adapter()
     {
         using var limiter = Limiter(maxQueued: null);
+        // The loan is open from construction, and the gatekeeper's first message shuts it while it reclaims and lends
+        // anew: a claim in that instant goes by message. A status round trip comes after that first message; wait for
+        // the lend that ends it (no adapter is made, so it is the limiter's own lending that is waited for).
+        await StatusOf(limiter);
         await Eventually(() => limiter.Loan.IsOpen, "the gatekeeper lends without being asked by an adapter");
 
         var pending = limiter.AcquireAsync(100);

@@ -44,7 +44,9 @@ public sealed class ModelApiRateLimiterTests : ActorQueueTestKit
     public async Task A_synchronous_attempt_claims_from_the_rates_and_is_refused_once_they_are_spent()
     {
         using var limiter = Limiter(requestsPerMinute: 1);
-        var rateLimiter = limiter.AsRateLimiter();
+        // The loan covers the minute's request from construction; the gatekeeper's first message shuts it while it lends
+        // anew, and an attempt in that instant is refused: wait for the lend after that message (a status round trip).
+        var rateLimiter = await ModelApiLoanTests.Lending(limiter);
         await Poll.UntilAsync(() => limiter.Loan.Covers(1), TimeSpan.FromSeconds(10), "the gatekeeper lends the minute's request");
 
         using var attempt = rateLimiter.AttemptAcquire(1);
