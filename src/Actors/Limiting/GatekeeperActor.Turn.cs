@@ -97,7 +97,10 @@ internal sealed partial class GatekeeperActor
         if (_rateLender?.Reclaim() == true)
         {
             // Slots returned into the loan (a gate-granted lease's too) are back in the pool: the running count must say so.
+            // At once, not at the message's end: with the loan shut its claimed slots no longer show in the facade's
+            // running count (published count plus claimed), so until this publish it read them as free.
             ((IPermitGateListener)this).Publish(_gate.Snapshot);
+            PublishCounts();
         }
     }
 
