@@ -133,6 +133,35 @@ public sealed class Session27ClusterReviewTests
         Assert.Equal(1.0, metrics.Value(ActorQueueTelemetry.LimiterAcquired));
     }
 
+    /// <summary>
+    /// The tokens a cluster model-API adapter reports queued (the agent's running sum, <c>PendingRequests.Demand</c>) leave
+    /// with a call that cancels and with one whose wait times out on this node, not only with a grant, while the slot is
+    /// still held. Passed as found (a guard). Mutant: <c>HandleFacadeCancel</c> without its <c>PublishLocal</c> → "the
+    /// cancelled call's tokens left" timed out at 300.
+    /// </summary>
+    [Fact]
+    public async Task A_model_api_adapters_queued_tokens_leave_with_a_cancelled_and_a_timed_out_call()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).ModelApiLimiter($"review-s27-queued-{Guid.NewGuid():N}",
+            new ModelApiLimiterOptions(maxConcurrent: 1, requestsPerPeriod: 10, tokensPerPeriod: 1000, TimeSpan.FromHours(1)));
+        var adapter = limiter.AsRateLimiter();
+        await using var held = await limiter.AcquireAsync(1).AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        long Queued() => adapter.GetStatistics()!.CurrentQueuedCount;
+
+        using var cancel = new CancellationTokenSource();
+        var cancelled = adapter.AcquireAsync(300, cancel.Token).AsTask();
+        await Poll.UntilAsync(() => Queued() == 300, ClusterNodes.StepTimeout, () => $"the call waits (queued {Queued()})");
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(ClusterNodes.StepTimeout));
+        await Poll.UntilAsync(() => Queued() == 0, ClusterNodes.StepTimeout, () => $"the cancelled call's tokens left (queued {Queued()})");
+
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() =>
+            limiter.AcquireAsync(200, waitTimeout: TimeSpan.FromMilliseconds(100)).AsTask().WaitAsync(ClusterNodes.StepTimeout));
+        await Poll.UntilAsync(() => Queued() == 0 && limiter.LocalWaitingCount == 0, ClusterNodes.StepTimeout,
+            () => $"the timed-out call's tokens left (queued {Queued()})");
+    }
+
     /// <summary>The production agent, which completes <paramref name="blockTaken"/> once it has taken a grant with a block (and lent it).</summary>
     private sealed class BlockWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource blockTaken) : LimiterAgentActor(setup)
     {
