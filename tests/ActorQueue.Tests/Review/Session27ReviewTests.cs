@@ -50,6 +50,31 @@ public sealed class Session27ReviewTests : ActorQueueTestKit
         Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{PartitionShared.KeyFailedReason}"));
     }
 
+    /// <summary>
+    /// A key whose hash behaves as the actor looks its partition up and throws as it publishes the partition it made
+    /// (<c>PartitionTable.TryAdd</c>): that call alone fails, with the key's exception in an <see cref="ArgumentException"/>,
+    /// counted once as <c>key_failed</c>; nothing is published or left on its way, and the limiter serves the next call.
+    /// Passed as found (a guard). Mutant: <c>Route</c> without its catch around <c>TryAdd</c> → the call failed through
+    /// <c>AroundReceive</c> with an <see cref="InvalidOperationException"/> and no rejection counted.
+    /// </summary>
+    [Fact]
+    public async Task A_key_that_throws_as_its_new_partition_is_published_fails_only_its_call()
+    {
+        var name = $"review-s27-key-failed-add-{Guid.NewGuid():N}";
+        using var metrics = new LimiterMetrics(name);
+        using var limiter = new PartitionedConcurrencyLimiter<RoutedKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+        var partitions = ((IPartitionedLimiter<RoutedKey>)limiter).Partitions;
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => Within(limiter.AcquireAsync(new RoutedKey("bad") { ThrowsFromHash = 2 }).AsTask()));
+
+        Assert.IsType<InvalidOperationException>(error.InnerException);
+        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{PartitionShared.KeyFailedReason}"));
+        Assert.Equal(0, limiter.PartitionCount);
+        await Eventually(() => !partitions.IsRouting, "nothing is left on its way to the actor");
+        using var next = await Within(limiter.AcquireAsync(new RoutedKey("next")).AsTask());
+        Assert.Equal(1, limiter.PartitionCount);
+    }
+
     /// <summary>A key equal by name whose hash, inside the partitioned actor's routing, throws or holds the actor once at a gate.</summary>
     public sealed class RoutedKey(string name) : IEquatable<RoutedKey>
     {
@@ -61,6 +86,11 @@ public sealed class Session27ReviewTests : ActorQueueTestKit
         /// <summary>Throws inside the actor's routing of this key.</summary>
         public bool Throws { get; init; }
 
+        /// <summary>Throws inside the actor's routing from the hash of that number on (1: the first); 0 for never.</summary>
+        public int ThrowsFromHash { get; init; }
+
+        private int _routedHashes;
+
         public bool Equals(RoutedKey? other) => other is not null && other.ToString() == name;
 
         public override bool Equals(object? obj) => Equals(obj as RoutedKey);
@@ -69,7 +99,7 @@ public sealed class Session27ReviewTests : ActorQueueTestKit
         {
             // By name: the actor is a ReceiveActor, its Route a private method of its own.
             var routing = new StackTrace().GetFrames().Any(frame => frame.GetMethod() is { Name: "Route" } method && method.DeclaringType == typeof(PartitionedGatekeeperActor));
-            if (routing && Throws)
+            if (routing && (Throws || (ThrowsFromHash > 0 && Interlocked.Increment(ref _routedHashes) >= ThrowsFromHash)))
             {
                 throw new InvalidOperationException($"key {name} cannot be hashed in the actor");
             }
