@@ -30,7 +30,10 @@ internal sealed partial class ClusterGatekeeperActor
         agent.Block += permits;
         agent.Recalled = false;
         agent.Ref.Tell(new RemoteGranted(_incarnation.Epoch, message.RequestId, (int)_slots.InUse, 0) { Block = permits });
-        _listenerFailures.Add(ActorQueueTelemetry.LimiterAcquiredCounter, 1, _metricTag); // after the agent was told
+        if (!message.Fetch)
+        {
+            _listenerFailures.Add(ActorQueueTelemetry.LimiterAcquiredCounter, 1, _metricTag); // after the agent was told; an agent's block fetch granted no caller a lease
+        }
         return true;
     }
 

@@ -160,12 +160,17 @@ internal sealed class PartitionShared
     /// <summary>
     /// On the actor's thread, <paramref name="request"/>'s key threw from its <c>GetHashCode</c> or <c>Equals</c> as the
     /// table was asked (any <c>TKey</c> is a key): that request alone fails, with an <see cref="ArgumentException"/>
-    /// carrying the key's exception, counted as a rejection (<see cref="KeyFailedReason"/>), and it is logged; every other
-    /// partition, lease and waiter is untouched.
+    /// carrying the key's exception, counted as a rejection (<see cref="KeyFailedReason"/>) unless its caller had cancelled
+    /// already, and it is logged; every other partition, lease and waiter is untouched.
     /// </summary>
     public void KeyFailed(PartitionAcquireRequest request, Exception error)
     {
         _log.Error(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw ({1}); its request was failed with it", Settings.MetricName, request.Key.GetType().Name);
+        if (request.IsWithdrawn)
+        {
+            return; // cancelled before it got here: answered, and turned away by nobody (a gate counts nothing for it either)
+        }
+
         _failures.Add(RateTelemetry.Rejections, 1, new(ActorQueueTelemetry.LimiterNameTag, Settings.MetricName), new(ActorQueueTelemetry.RejectionReasonTag, KeyFailedReason));
         request.Fail(new ArgumentException(
             $"The partition key's GetHashCode or Equals threw inside partitioned limiter '{Settings.MetricName}' ({error.GetType().Name}: {error.Message}); the request was turned away",
