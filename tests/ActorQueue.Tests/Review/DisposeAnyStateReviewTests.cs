@@ -9,7 +9,7 @@ namespace ActorQueue.Tests.Review;
 /// <summary>
 /// Every dispose completes whatever state the actor system is in, and a caller waiting at that moment gets an answer.
 /// The guard on each await only turns a hang into a failure; it is not a timing assertion. The system terminating stops
-/// each facade's actor without a dispose request: its PostStop must still fail the waiters it holds (a PostStop that
+/// each facade's actor without a dispose request: its PostStop must still fail the waiters it holds (a mutant PostStop that
 /// closed only on a dispose request left them waiting for ever, as the later Dispose's request went to dead letters).
 /// </summary>
 public sealed class DisposeAnyStateReviewTests
