@@ -116,6 +116,12 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
         }
     }
 
+    /// <summary>A partitioned limiter's request whose key's <c>GetHashCode</c> or <c>Equals</c> threw on its actor's thread: turned away, <c>key_failed</c>.</summary>
+    public void KeyFailed() => failures.Add(RateTelemetry.Rejections, 1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, KeyFailedReason));
+
+    /// <summary>The rejection reason of a request whose partition key's <c>GetHashCode</c> or <c>Equals</c> threw on the limiter's actor's thread.</summary>
+    public const string KeyFailedReason = "key_failed";
+
     /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little free: turned away, <c>would_wait</c>.</summary>
     public void RefusedAttempt() => Rejected(PermitRejectionKind.WouldWait);
 

@@ -45,9 +45,9 @@ public sealed class Session27ReviewTests : ActorQueueTestKit
         (await Within(held)).Dispose();
         await Eventually(() => !partitions.IsRouting, "the actor has routed the cancelled call");
 
-        Assert.Equal(0.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{PartitionShared.KeyFailedReason}"));
+        Assert.Equal(0.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.KeyFailedReason}"));
         await Assert.ThrowsAsync<ArgumentException>(() => Within(limiter.AcquireAsync(new RoutedKey("bad2") { Throws = true }).AsTask()));
-        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{PartitionShared.KeyFailedReason}"));
+        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.KeyFailedReason}"));
     }
 
     /// <summary>
@@ -68,7 +68,7 @@ public sealed class Session27ReviewTests : ActorQueueTestKit
         var error = await Assert.ThrowsAsync<ArgumentException>(() => Within(limiter.AcquireAsync(new RoutedKey("bad") { ThrowsFromHash = 2 }).AsTask()));
 
         Assert.IsType<InvalidOperationException>(error.InnerException);
-        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{PartitionShared.KeyFailedReason}"));
+        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.KeyFailedReason}"));
         Assert.Equal(0, limiter.PartitionCount);
         await Eventually(() => !partitions.IsRouting, "nothing is left on its way to the actor");
         using var next = await Within(limiter.AcquireAsync(new RoutedKey("next")).AsTask());

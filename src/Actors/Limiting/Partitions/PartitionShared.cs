@@ -29,12 +29,6 @@ internal sealed class PartitionShared
     /// <summary>The requests on their way to the actor.</summary>
     private readonly OnTheWay _routing;
 
-    /// <summary>Where a throwing metrics listener is reported (and its measurement dropped).</summary>
-    private readonly ListenerFailureLog _failures;
-
-    /// <summary>The rejection reason of a request whose key's <c>GetHashCode</c> or <c>Equals</c> threw on the actor's thread.</summary>
-    public const string KeyFailedReason = "key_failed";
-
     /// <param name="self">The partitioned limiter's actor.</param>
     /// <param name="settings">Every partition's limits, name and clock.</param>
     /// <param name="log">The limiter's log.</param>
@@ -58,7 +52,7 @@ internal sealed class PartitionShared
         _routing = routing;
         Settings = settings;
         _log = log;
-        var failures = _failures = new ListenerFailureLog(log, settings.MetricName);
+        var failures = new ListenerFailureLog(log, settings.MetricName);
         _telemetry = new GatekeeperTelemetry(settings.MetricName, failures);
         RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, failures);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
@@ -160,7 +154,7 @@ internal sealed class PartitionShared
     /// <summary>
     /// On the actor's thread, <paramref name="request"/>'s key threw from its <c>GetHashCode</c> or <c>Equals</c> as the
     /// table was asked (any <c>TKey</c> is a key): that request alone fails, with an <see cref="ArgumentException"/>
-    /// carrying the key's exception, counted as a rejection (<see cref="KeyFailedReason"/>) unless its caller had cancelled
+    /// carrying the key's exception, counted as a rejection (<see cref="GatekeeperTelemetry.KeyFailed"/>) unless its caller had cancelled
     /// already, and it is logged; every other partition, lease and waiter is untouched.
     /// </summary>
     public void KeyFailed(PartitionAcquireRequest request, Exception error)
@@ -171,7 +165,7 @@ internal sealed class PartitionShared
             return; // cancelled before it got here: answered, and turned away by nobody (a gate counts nothing for it either)
         }
 
-        _failures.Add(RateTelemetry.Rejections, 1, new(ActorQueueTelemetry.LimiterNameTag, Settings.MetricName), new(ActorQueueTelemetry.RejectionReasonTag, KeyFailedReason));
+        _telemetry.KeyFailed();
         request.Fail(new ArgumentException(
             $"The partition key's GetHashCode or Equals threw inside partitioned limiter '{Settings.MetricName}' ({error.GetType().Name}: {error.Message}); the request was turned away",
             "key", error));
