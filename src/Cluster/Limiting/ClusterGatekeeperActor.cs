@@ -167,7 +167,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// A new incarnation until every member answered its roll call: it learns leases and waits from the announcements,
-    /// queues (or rejects) new requests and takes back released permits, but grants nothing (its gate is closed).
+    /// queues (or rejects) new requests and takes back released permits, but grants nothing (its gate is closed). An
+    /// agent's block fetch, which may not wait, is kept until it serves: refused here, a fresh node whose agent announced
+    /// before the membership was known would get no block for its first attempt.
     /// </summary>
     private void Recovering()
     {
@@ -179,6 +181,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<LimiterAnnounce>(message => { if (Adopt(message) && _incarnation.Answered(message.Node)) { ServeIfRecovered(); } });
         Receive<ResizeLimiter>(_ => Stash.Stash()); // a member not heard yet may know a newer resize: this one comes after it
         Receive<RemoteSettle>(_ => Stash.Stash()); // the rates' starting state is known only once every member has answered
+        Receive<RemoteAcquire>(message => message.Fetch, _ => Stash.Stash()); // a block goes out only through an open gate: answered once serving
         ReceiveCommon(recovering: true);
     }
 
