@@ -67,6 +67,15 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// <summary>The names of the configured limiters.</summary>
     public IReadOnlyCollection<string> LimiterNames => _limiters.Keys;
 
+    /// <summary>Whether the registry's stop has begun (the host is stopping): its queues stop and are disposed, then its limiters.</summary>
+    internal bool IsStopping => Volatile.Read(ref _stopping) is not null;
+
+    /// <summary>Every named limiter by name, whatever the registry's state (what <see cref="ActorQueueHealthCheck"/> reads).</summary>
+    internal IReadOnlyDictionary<string, ConcurrencyLimiter> Limiters => _limiters;
+
+    /// <summary>The state of every queue made so far, by name (what <see cref="ActorQueueHealthCheck"/> reads); a queue never asked for is not made.</summary>
+    internal IEnumerable<QueueState> QueueStates() => _queues.Select(queue => queue.Value.State(queue.Key));
+
     /// <summary>The limiter configured under <paramref name="name"/>.</summary>
     /// <param name="name">Its key in <see cref="ActorQueueOptions.Limiters"/>.</param>
     /// <returns>The limiter; the registry disposes it when the host stops.</returns>
@@ -257,6 +266,9 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         Task StopAsync(CancellationToken cancellationToken);
 
         void Dispose();
+
+        /// <summary>What the queue reports now, under <paramref name="name"/>.</summary>
+        QueueState State(string name);
     }
 
     private sealed class NamedQueue<T>(WorkQueue<T> queue) : INamedQueue
@@ -286,6 +298,8 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
         }
 
         public void Dispose() => Queue.Dispose();
+
+        public QueueState State(string name) => new(name, Queue.Status, Queue.Size, Queue.Queue.Capacity, Queue.Metrics);
 
         public ValueTask DisposeAsync() => Queue.DisposeAsync();
     }
