@@ -104,6 +104,36 @@ public sealed class PartitionStatsKeyReviewTests : ActorQueueTestKit
         Assert.Equal(metrics.Value(ActorQueueTelemetry.LimiterRunning), statistics.Sum(entry => entry.Value.Running));
     }
 
+    /// <summary>
+    /// A request the partitioned limiter's actor fails through its <c>AroundReceive</c> backstop (whatever a handler
+    /// threw that no handler foresaw; here a request no caller can send, its key <c>null</c>, sent while another request
+    /// is on its way so the facade's own lookup is skipped): its caller gets an <see cref="InvalidOperationException"/>
+    /// and it is counted as a rejection, <c>handler_failed</c>. DEFECT (fixed): it was turned away under no reason
+    /// ("Assert.Equal() Failure: Expected 1, Actual 0").
+    /// </summary>
+    [Fact]
+    public async Task A_request_failed_by_the_actors_backstop_is_counted_as_handler_failed()
+    {
+        var name = $"review-stats-key-backstop-{Guid.NewGuid():N}";
+        using var metrics = new LimiterMetrics(name);
+        using var limiter = new PartitionedConcurrencyLimiter<StatsKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+        var partitions = ((IPartitionedLimiter<StatsKey>)limiter).Partitions;
+        var routing = new Gate();
+        var held = limiter.AcquireAsync(new StatsKey("h") { HoldsRouting = routing }).AsTask();
+        await Eventually(() => routing.Entered.IsSet, "the actor is routing another key's call");
+
+        var broken = new PartitionAcquireRequest(null!, "review", partitions.Actor, signalQueued: false, permits: 1, priority: 0, timeout: null);
+        partitions.Dispatch(broken); // one is on its way: sent without a lookup
+        routing.Go.Set();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Within(broken.WaitAsync(CancellationToken.None).AsTask()));
+        Assert.Contains("failed handling this request", error.Message);
+        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:handler_failed"));
+        Assert.Equal(0.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.KeyFailedReason}"));
+        (await Within(held)).Dispose();
+        await Eventually(() => !partitions.IsRouting, "nothing is left on its way to the actor");
+    }
+
     /// <summary>What a <see cref="StatsKey"/> throws.</summary>
     private sealed class KeyFault(string message) : Exception(message);
 
