@@ -134,6 +134,37 @@ public sealed class PartitionStatsKeyReviewTests : ActorQueueTestKit
         await Eventually(() => !partitions.IsRouting, "nothing is left on its way to the actor");
     }
 
+    /// <summary>
+    /// An adapter's <c>AttemptAcquire</c> for a key with no live partition, refused because a request is on its way to
+    /// the actor, whose key throws from its third hash on (the attempt looks the key up three times: before its
+    /// attempt, in it, and for the refusal's counts): the key's exception reaches the caller, and, as every call a key
+    /// throws on the caller's thread, nothing was counted. DEFECT (fixed): the refusal was counted (<c>would_wait</c>)
+    /// before its last lookup threw, so a call that threw showed on the meter as refused ("Expected 0, Actual 1").
+    /// </summary>
+    [Fact]
+    public async Task An_attempt_whose_key_throws_is_not_counted_as_refused()
+    {
+        var name = $"review-stats-key-attempt-{Guid.NewGuid():N}";
+        using var metrics = new LimiterMetrics(name);
+        using var limiter = new PartitionedConcurrencyLimiter<StatsKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<StatsKey>(key => key);
+        var partitions = ((IPartitionedLimiter<StatsKey>)limiter).Partitions;
+        var routing = new Gate();
+        var held = limiter.AcquireAsync(new StatsKey("h") { HoldsRouting = routing }).AsTask();
+        await Eventually(() => routing.Entered.IsSet, "the actor is routing another key's call");
+        var bad = new StatsKey("bad") { ThrowsFromHash = 3 };
+
+        RateLimitLease? lease = null;
+        var thrown = Record.Exception(() => lease = adapter.AttemptAcquire(bad));
+
+        routing.Go.Set();
+        (await Within(held)).Dispose();
+        Assert.True(thrown is KeyFault, $"the key's exception reaches the caller (got {thrown?.GetType().Name ?? $"a lease, acquired {lease?.IsAcquired}"})");
+        Assert.Equal(0.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:would_wait"));
+        Assert.Equal(0.0, metrics.Value(ActorQueueTelemetry.LimiterWaitTimeouts));
+        await Eventually(() => !partitions.IsRouting, "nothing is left on its way to the actor");
+    }
+
     /// <summary>What a <see cref="StatsKey"/> throws.</summary>
     private sealed class KeyFault(string message) : Exception(message);
 
