@@ -165,6 +165,88 @@ public sealed class PartitionStatsKeyReviewTests : ActorQueueTestKit
         await Eventually(() => !partitions.IsRouting, "nothing is left on its way to the actor");
     }
 
+    /// <summary>
+    /// An idle partition whose key has come to throw from <c>GetHashCode</c> and <c>Equals</c> is dropped by the idle
+    /// sweep as any other (its removal calls no key's code): the table stays bounded, its count right. DEFECT (fixed): the
+    /// sweep's removal hashed the key, threw, and the partition was kept, retried and logged at every sweep for as long
+    /// as the key throws ("the throwing key's idle partition is dropped" failed: it was still listed).
+    /// </summary>
+    [Fact]
+    public async Task An_idle_partition_whose_key_throws_is_dropped_by_the_sweep()
+    {
+        using var limiter = Concurrency($"review-stats-key-sweep-{Guid.NewGuid():N}");
+        var bad = new StatsKey("bad");
+        (await Within(limiter.AcquireAsync(bad).AsTask())).Dispose();
+
+        bad.Throws = true;
+        await Sweeps(limiter, PartitionTable<Partition>.SweepsToDrop);
+
+        var statistics = await limiter.GetStatisticsAsync();
+        Assert.False(statistics.Keys.Any(key => ReferenceEquals(key, bad)), "the throwing key's idle partition is dropped");
+        Assert.Equal(statistics.Count, limiter.PartitionCount);
+        bad.Throws = false;
+    }
+
+    /// <summary>
+    /// A key object whose hash changed after its partition was made: once idle, that partition (in the table under the
+    /// old hash) is dropped by the sweep, so the count and the statistics lose it. DEFECT (fixed): the sweep's removal,
+    /// by the key's new hash, found nothing, yet the partition was marked dropped and sealed: it stayed in the table for
+    /// good, counted by <c>PartitionCount</c> and listed by the statistics (a leak per such key).
+    /// </summary>
+    [Fact]
+    public async Task An_idle_partition_whose_key_moved_is_dropped_by_the_sweep()
+    {
+        using var limiter = Concurrency($"review-stats-key-moved-sweep-{Guid.NewGuid():N}");
+        var moved = new StatsKey("before");
+        (await Within(limiter.AcquireAsync(moved).AsTask())).Dispose();
+
+        moved.Name = "after";
+        await Sweeps(limiter, PartitionTable<Partition>.SweepsToDrop);
+
+        var statistics = await limiter.GetStatisticsAsync();
+        Assert.False(statistics.Keys.Any(key => ReferenceEquals(key, moved)), "the moved key's idle partition is dropped");
+        Assert.Equal(statistics.Count, limiter.PartitionCount);
+    }
+
+    /// <summary>
+    /// Disposing a limiter one of whose live keys throws from <c>GetHashCode</c> and <c>Equals</c>: every partition
+    /// leaves the table, so <c>PartitionCount</c> reads 0 and the statistics are empty, as after any other dispose.
+    /// DEFECT (fixed): the stop's removal hashed the key and threw; the partition was closed but stayed in the table,
+    /// counted ("Expected 0, Actual 1").
+    /// </summary>
+    [Fact]
+    public async Task A_disposed_limiter_with_a_throwing_key_has_no_partition_left()
+    {
+        var limiter = Concurrency($"review-stats-key-dispose-{Guid.NewGuid():N}");
+        var bad = new StatsKey("bad");
+        var lease = await Within(limiter.AcquireAsync(bad).AsTask());
+
+        bad.Throws = true;
+        await Within(limiter.DisposeAsync().AsTask());
+
+        Assert.Equal(0, limiter.PartitionCount);
+        Assert.Empty(await limiter.GetStatisticsAsync());
+        lease.Dispose();
+        bad.Throws = false;
+    }
+
+    private PartitionedConcurrencyLimiter<StatsKey> Concurrency(string name) =>
+        new(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+
+    /// <summary>Runs <paramref name="count"/> counted sweeps, each a sweep period after the last, and waits until the actor handled them.</summary>
+    private async Task Sweeps(PartitionedConcurrencyLimiter<StatsKey> limiter, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _clock.Advance(IdleTimeout / 2);
+
+            // A fresh key's call goes by message, behind the sweep the timer just sent: answered, the sweep ran.
+            using (await Within(limiter.AcquireAsync(new StatsKey($"sync-{Guid.NewGuid():N}")).AsTask()))
+            {
+            }
+        }
+    }
+
     /// <summary>What a <see cref="StatsKey"/> throws.</summary>
     private sealed class KeyFault(string message) : Exception(message);
 
