@@ -106,10 +106,11 @@ public sealed class PartitionStatsKeyReviewTests : ActorQueueTestKit
 
     /// <summary>
     /// A request the partitioned limiter's actor fails through its <c>AroundReceive</c> backstop (whatever a handler
-    /// threw that no handler foresaw; here a request no caller can send, its key <c>null</c>, sent while another request
-    /// is on its way so the facade's own lookup is skipped): its caller gets an <see cref="InvalidOperationException"/>
-    /// and it is counted as a rejection, <c>handler_failed</c>. DEFECT (fixed): it was turned away under no reason
-    /// ("Assert.Equal() Failure: Expected 1, Actual 0").
+    /// threw that no handler foresaw). No caller's request reaches it today; the stand-in is a request no caller can
+    /// send, its key <c>null</c> (every facade refuses one), sent while another request is on its way so the facade's
+    /// own lookup is skipped: the table refuses the key, and the key-failure path then throws reading the key's type.
+    /// Its caller gets an <see cref="InvalidOperationException"/> and it is counted as a rejection, <c>handler_failed</c>.
+    /// DEFECT (fixed): it was turned away under no reason ("Assert.Equal() Failure: Expected 1, Actual 0").
     /// </summary>
     [Fact]
     public async Task A_request_failed_by_the_actors_backstop_is_counted_as_handler_failed()
