@@ -122,6 +122,15 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     /// <summary>The rejection reason of a request whose partition key's <c>GetHashCode</c> or <c>Equals</c> threw on the limiter's actor's thread.</summary>
     public const string KeyFailedReason = "key_failed";
 
+    /// <summary>
+    /// A partitioned limiter's request failed by its actor's backstop (<c>AroundReceive</c>: a handler threw where none
+    /// foresaw it, a defect): turned away, <c>handler_failed</c>.
+    /// </summary>
+    public void HandlerFailed() => failures.Add(RateTelemetry.Rejections, 1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, HandlerFailedReason));
+
+    /// <summary>The rejection reason of a request failed by a partitioned limiter's actor's backstop (a handler threw where none foresaw it).</summary>
+    public const string HandlerFailedReason = "handler_failed";
+
     /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little free: turned away, <c>would_wait</c>.</summary>
     public void RefusedAttempt() => Rejected(PermitRejectionKind.WouldWait);
 

@@ -177,13 +177,16 @@ internal sealed class PartitionShared
 
     /// <summary>
     /// A handler of the actor threw (a defect): logged, the actor keeps its partitions and goes on, and a request the
-    /// message was, if still unanswered, fails with an <see cref="InvalidOperationException"/> naming the cause.
+    /// message was, if still unanswered, fails with an <see cref="InvalidOperationException"/> naming the cause, counted
+    /// as a rejection (<see cref="GatekeeperTelemetry.HandlerFailed"/>) unless its caller had cancelled already (or it
+    /// was answered before the handler threw), as <see cref="KeyFailed"/> counts.
     /// </summary>
     public void HandlerFailed(object message, Exception error)
     {
         _log.Error(error, "Partitioned limiter {0}: its actor failed handling {1}; it keeps its partitions and goes on", Settings.MetricName, message.GetType().Name);
-        if (message is PermitWaiter waiter)
+        if (message is PermitWaiter { IsWithdrawn: false } waiter)
         {
+            _telemetry.HandlerFailed();
             waiter.Fail(new InvalidOperationException(
                 $"Partitioned limiter '{Settings.MetricName}' failed handling this request: {error.GetType().Name}: {error.Message}", error));
         }

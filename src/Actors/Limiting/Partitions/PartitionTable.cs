@@ -26,7 +26,12 @@ internal interface ISweptPartition
 /// and at most three. Partitions are added by the owner (the actor) and, for a key with none live, by a caller that
 /// will not wait (<see cref="TryAdd"/>: the first to add a key's partition wins, the other routes to it); only the
 /// owner sweeps and clears. Readers of the dictionary on other threads see every partition from before its first
-/// request until after it was dropped.
+/// request until after it was dropped. A key is any object, and its <c>GetHashCode</c> and <c>Equals</c> are the
+/// application's code: a lookup calls them, as it must, but a sweep's drop and the stop's clear do not. Each key is
+/// kept in a <see cref="StoredKey"/> holding the hash it had when its partition was published, and a drop removes that
+/// very entry by it (<see cref="StoredKey.Exactly"/>): a key that has come to throw, or whose hash changed with its
+/// state, is dropped as any other (before, it was kept and retried at every sweep for as long as it threw, or left
+/// behind marked dropped, counted and listed for good).
 /// </summary>
 /// <typeparam name="TPartition">A partition's state.</typeparam>
 /// <param name="idleTimeout">How long a partition stays idle before it is dropped: two sweep periods.</param>
@@ -38,7 +43,7 @@ internal interface ISweptPartition
 internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay? dropping = null)
     where TPartition : class, ISweptPartition
 {
-    /// <summary>The live partitions by key.</summary>
+    /// <summary>The live partitions by key, each key in its <see cref="StoredKey"/>; looked up by the bare key.</summary>
     private readonly ConcurrentDictionary<object, TPartition> _partitions = new();
 
     /// <summary>Idle sweeps in a row that drop a partition: idle at the first, then two whole periods more.</summary>
@@ -62,8 +67,9 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <summary>How many partitions were ever made (a dropped key's next request makes another).</summary>
     public long Made => Volatile.Read(ref _made);
 
-    /// <summary>The live partitions by key, for readers on any thread.</summary>
-    public IEnumerable<KeyValuePair<object, TPartition>> Entries => _partitions;
+    /// <summary>The live partitions by key, for readers on any thread; enumerating them calls no key's code.</summary>
+    public IEnumerable<KeyValuePair<object, TPartition>> Entries =>
+        _partitions.Select(static entry => new KeyValuePair<object, TPartition>(((StoredKey)entry.Key).Key, entry.Value));
 
     /// <summary>The live partition for <paramref name="key"/>, for readers on any thread (nothing is marked).</summary>
     public bool TryGet(object key, [MaybeNullWhen(false)] out TPartition partition) => _partitions.TryGetValue(key, out partition);
@@ -72,7 +78,7 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <returns>Whether it was published.</returns>
     public bool TryAdd(object key, TPartition partition)
     {
-        if (!_partitions.TryAdd(key, partition))
+        if (!_partitions.TryAdd(new StoredKey(key), partition))
         {
             return false;
         }
@@ -83,12 +89,26 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     }
 
     /// <summary>Withdraws <paramref name="partition"/>, published for <paramref name="key"/> by <see cref="TryAdd"/>, if it is still there (its maker found the limiter stopping).</summary>
+    /// <remarks>Looked up by the key, on its maker's thread: a key that throws there throws to its maker.</remarks>
     public void Remove(object key, TPartition partition)
     {
         if (_partitions.TryRemove(new KeyValuePair<object, TPartition>(key, partition)))
         {
             Interlocked.Decrement(ref _count);
         }
+    }
+
+    /// <summary>Removes the entry of <paramref name="partition"/> whose key is <paramref name="stored"/>, by its published hash and by reference: no key's code is called.</summary>
+    /// <returns>Whether it was there.</returns>
+    private bool RemoveExactly(object stored, TPartition partition)
+    {
+        if (!_partitions.TryRemove(new KeyValuePair<object, TPartition>(((StoredKey)stored).Exactly(), partition)))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref _count);
+        return true;
     }
 
     /// <summary>The live partition for <paramref name="key"/>, marked busy; <c>false</c> (nothing made) when none is live.</summary>
@@ -104,12 +124,9 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     }
 
     /// <summary>Drops and returns the partitions idle for <see cref="SweepsToDrop"/> counted sweeps; a sweep within a period of the last counted one does nothing.</summary>
+    /// <remarks>A drop removes its entry exactly (<see cref="RemoveExactly"/>): no key's code is called, so none can keep its partition from being dropped.</remarks>
     /// <param name="now">The owner's time.</param>
-    /// <param name="keyFailed">
-    /// Told when a key's <c>GetHashCode</c> or <c>Equals</c> threw as its partition was removed: that partition is kept
-    /// (not dropped, its turn given back), a later sweep tries again, and the sweep goes on; <c>null</c> to let it through.
-    /// </param>
-    public List<TPartition> Sweep(TimeSpan now, Action<Exception>? keyFailed = null)
+    public List<TPartition> Sweep(TimeSpan now)
     {
         var dropped = new List<TPartition>();
         if (_lastSweep is { } last && now - last < SweepPeriod)
@@ -118,7 +135,7 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
         }
 
         _lastSweep = now;
-        foreach (var (key, partition) in _partitions)
+        foreach (var (stored, partition) in _partitions)
         {
             if (!partition.SweepIsIdle())
             {
@@ -128,18 +145,7 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
             {
                 // On its way from before the key has no partition until what was pushed to it is rerouted.
                 dropping?.Sending();
-                try
-                {
-                    Remove(key, partition);
-                }
-                catch (Exception error) when (keyFailed is not null)
-                {
-                    dropping?.Handled();
-                    partition.Swept(dropped: false);
-                    keyFailed(error);
-                    continue;
-                }
-
+                RemoveExactly(stored, partition);
                 partition.Swept(dropped: true);
                 dropping?.Handled();
                 dropped.Add(partition);
@@ -153,40 +159,69 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
         return dropped;
     }
 
-    /// <summary>Drops every partition (the limiter stops) and returns them, to be closed.</summary>
+    /// <summary>Drops every partition (the limiter stops) and returns them, to be closed; no key's code is called.</summary>
     /// <remarks>
     /// One by one, each removal counted off as a drop is: a caller's <see cref="TryAdd"/> racing it is either taken with
     /// the rest or left to its maker (which finds the limiter stopping and <see cref="Remove"/>s it), and the count
     /// stays the table's size either way.
     /// </remarks>
-    /// <param name="keyFailed">
-    /// Told when a key's <c>GetHashCode</c> or <c>Equals</c> threw as its partition was removed: that partition is
-    /// returned all the same (to be closed) and stays in the table, counted; <c>null</c> to let it through.
-    /// </param>
-    public List<TPartition> Clear(Action<Exception>? keyFailed = null)
+    public List<TPartition> Clear()
     {
         var cleared = new List<TPartition>();
-        foreach (var entry in _partitions)
+        foreach (var (stored, partition) in _partitions)
         {
-            bool removed;
-            try
+            if (RemoveExactly(stored, partition))
             {
-                removed = _partitions.TryRemove(entry);
-            }
-            catch (Exception error) when (keyFailed is not null)
-            {
-                keyFailed(error);
-                cleared.Add(entry.Value);
-                continue;
-            }
-
-            if (removed)
-            {
-                Interlocked.Decrement(ref _count);
-                cleared.Add(entry.Value);
+                cleared.Add(partition);
             }
         }
 
         return cleared;
+    }
+
+    /// <summary>
+    /// A key as the table keeps it: hashed once, as its partition is published, and equal to a bare key as the key says
+    /// (a lookup, on the stored key's <c>Equals</c> as a dictionary asks it, with the hash the bare key gives now), to
+    /// another stored key as their keys say (a publication meeting a live partition of its key), and to its own
+    /// <see cref="Exactly"/> by reference alone.
+    /// </summary>
+    /// <param name="key">The bare key.</param>
+    private sealed class StoredKey(object key)
+    {
+        /// <summary>The hash the key had as its partition was published: the entry's place in the dictionary.</summary>
+        private readonly int _hash = key.GetHashCode();
+
+        /// <summary>The bare key.</summary>
+        public object Key { get; } = key;
+
+        /// <summary>A lookup of this very entry, by its published hash and by reference: finding it calls no key's code.</summary>
+        public object Exactly() => new ExactKey(this);
+
+        /// <inheritdoc />
+        public override int GetHashCode() => _hash;
+
+        /// <inheritdoc />
+        public override bool Equals(object? obj) => obj switch
+        {
+            ExactKey exact => ReferenceEquals(exact.Stored, this),
+            StoredKey other => ReferenceEquals(other, this) || Key.Equals(other.Key),
+            _ => Key.Equals(obj),
+        };
+
+        /// <inheritdoc />
+        public override string? ToString() => Key.ToString();
+    }
+
+    /// <summary>The lookup <see cref="StoredKey.Exactly"/> makes: a dictionary asks the stored key's <c>Equals</c> of it, which compares by reference.</summary>
+    /// <param name="stored">The entry's stored key.</param>
+    private sealed class ExactKey(StoredKey stored)
+    {
+        public StoredKey Stored { get; } = stored;
+
+        /// <inheritdoc />
+        public override int GetHashCode() => Stored.GetHashCode();
+
+        /// <inheritdoc />
+        public override bool Equals(object? obj) => ReferenceEquals(obj, Stored);
     }
 }

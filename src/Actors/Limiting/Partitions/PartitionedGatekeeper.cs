@@ -218,14 +218,18 @@ internal sealed class PartitionedGatekeeper
     /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>
     public PartitionStatistics? StatisticsOf(object key) => _table.TryGet(key, out var partition) ? StatisticsOf(partition) : null;
 
-    /// <summary>The counts of every live partition, read in one pass.</summary>
+    /// <summary>The counts of every live partition, read in one pass; one entry per partition, whatever its key does (<see cref="PartitionStatisticsView{TKey}"/>).</summary>
+    /// <remarks>
+    /// The table is enumerated without calling a key's code; a key whose <c>GetHashCode</c> or <c>Equals</c> throws on
+    /// this thread is kept aside in the view, so it neither throws to every reader nor hides its partition.
+    /// </remarks>
     public IReadOnlyDictionary<TKey, PartitionStatistics> Statistics<TKey>()
         where TKey : notnull
     {
-        var statistics = new Dictionary<TKey, PartitionStatistics>();
+        var statistics = new PartitionStatisticsView<TKey>();
         foreach (var (key, partition) in _table.Entries)
         {
-            statistics[(TKey)key] = StatisticsOf(partition);
+            statistics.Add((TKey)key, StatisticsOf(partition));
         }
 
         return statistics;

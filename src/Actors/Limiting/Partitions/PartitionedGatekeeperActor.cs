@@ -65,7 +65,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
-        var live = _table.Clear(error => _shared.KeyLookupFailed("its partition was closed all the same, and stays in the table", error));
+        var live = _table.Clear();
         var open = live.Count + 1;
         var request = _disposeRequest;
         void Closed()
@@ -95,7 +95,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// restart it, and its <see cref="PostStop"/> would close every partition: other keys' waiters failed as disposed
     /// while the limiter runs, their leases forgotten (the key's next partition granting past them). A key's own
     /// <c>GetHashCode</c> or <c>Equals</c> throwing is handled where the table is asked (<see cref="Route"/>,
-    /// <see cref="HandleWithdraw"/>, the sweep, the stop), so this is for what no handler foresaw.
+    /// <see cref="HandleWithdraw"/>; the sweep and the stop call no key's code), so this is for what no handler foresaw.
     /// </remarks>
     protected override bool AroundReceive(Receive receive, object message)
     {
@@ -237,7 +237,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     private void HandleSweep()
     {
         // Each partition is judged, and dropped, in its own turn (PartitionTable.Sweep, Partition.SweepIsIdle).
-        _table.Sweep(_shared.Now, error => _shared.KeyLookupFailed("its idle partition was kept, to be dropped by a later sweep", error));
+        _table.Sweep(_shared.Now);
         if (_wakes.Count > 2 * (_table.Count + 1))
         {
             // Stale wakes (of dropped partitions, or moved) outnumber the live ones: keep only the live.

@@ -116,7 +116,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
                 return limiter.Probe;
             }
 
-            return Refused(key, covering);
+            return Refused(key, covering ?? limiter.Partitions.PartitionOf(key));
         }
 
         if (limiter.TryClaim(key, key, permitCount, out var live) is { } lease)
@@ -146,8 +146,11 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             }
         }
 
+        // The key's partition for the refusal's counts is looked up before anything is counted: a key that throws on
+        // this thread throws to its caller and leaves no count behind, as at every other lookup.
+        var refused = live ?? partitions.PartitionOf(key);
         partitions.RefusedAttempt();
-        return Refused(key, live);
+        return Refused(key, refused);
     }
 
     /// <inheritdoc />
@@ -227,15 +230,14 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <summary>The partition that served <paramref name="request"/> (its releaser), else its key's live one, if any.</summary>
     private Partition? PartitionOf(PartitionAcquireRequest request) => request.Releaser as Partition ?? limiter.Partitions.PartitionOf(request.Key);
 
-    /// <summary>A synchronous attempt the partition's loan did not cover, nor its turn judge; <paramref name="live"/> is its key's partition as the attempt found it, if any.</summary>
+    /// <summary>A synchronous attempt the partition's loan did not cover, nor its turn judge; <paramref name="partition"/> is its key's live partition, looked up by the caller (before it counted anything), if any.</summary>
     /// <remarks>
     /// With rates (the turn was busy, someone waits, or a request was on its way), a key with no tokens a call could take
     /// now says when its rates next gain (as the unpartitioned adapter's refusal does); a key with tokens left says
     /// nothing of a refill.
     /// </remarks>
-    private RateLimitLease Refused(TKey key, Partition? live)
+    private RateLimitLease Refused(TKey key, Partition? partition)
     {
-        var partition = live ?? limiter.Partitions.PartitionOf(key);
         partition?.CountLease(acquired: false);
         var retryAfter = partition is not null && limiter.Partitions.Settings.Rates is not null && limiter.AvailableIn(partition) == 0 ? partition.TokensGainIn : null;
         return Refused(key, retryAfter);
