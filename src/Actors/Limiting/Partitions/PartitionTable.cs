@@ -44,7 +44,7 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     where TPartition : class, ISweptPartition
 {
     /// <summary>The live partitions by key, each key in its <see cref="StoredKey"/>; looked up by the bare key.</summary>
-    private readonly ConcurrentDictionary<object, TPartition> _partitions = new();
+    private readonly ConcurrentDictionary<object, TPartition> _partitions = new(KeyComparer.Instance);
 
     /// <summary>Idle sweeps in a row that drop a partition: idle at the first, then two whole periods more.</summary>
     public const int SweepsToDrop = 3;
@@ -179,17 +179,12 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
         return cleared;
     }
 
-    /// <summary>
-    /// A key as the table keeps it: hashed once, as its partition is published, and equal to a bare key as the key says
-    /// (a lookup, on the stored key's <c>Equals</c> as a dictionary asks it, with the hash the bare key gives now), to
-    /// another stored key as their keys say (a publication meeting a live partition of its key), and to its own
-    /// <see cref="Exactly"/> by reference alone.
-    /// </summary>
+    /// <summary>A key as the table keeps it: with the hash it had as its partition was published (its place in the dictionary).</summary>
     /// <param name="key">The bare key.</param>
     private sealed class StoredKey(object key)
     {
-        /// <summary>The hash the key had as its partition was published: the entry's place in the dictionary.</summary>
-        private readonly int _hash = key.GetHashCode();
+        /// <summary>The hash the key had as its partition was published.</summary>
+        public int Hash { get; } = key.GetHashCode();
 
         /// <summary>The bare key.</summary>
         public object Key { get; } = key;
@@ -198,30 +193,39 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
         public object Exactly() => new ExactKey(this);
 
         /// <inheritdoc />
-        public override int GetHashCode() => _hash;
-
-        /// <inheritdoc />
-        public override bool Equals(object? obj) => obj switch
-        {
-            ExactKey exact => ReferenceEquals(exact.Stored, this),
-            StoredKey other => ReferenceEquals(other, this) || Key.Equals(other.Key),
-            _ => Key.Equals(obj),
-        };
-
-        /// <inheritdoc />
         public override string? ToString() => Key.ToString();
     }
 
-    /// <summary>The lookup <see cref="StoredKey.Exactly"/> makes: a dictionary asks the stored key's <c>Equals</c> of it, which compares by reference.</summary>
+    /// <summary>The lookup <see cref="StoredKey.Exactly"/> makes: equal to its stored key alone, by reference.</summary>
     /// <param name="stored">The entry's stored key.</param>
     private sealed class ExactKey(StoredKey stored)
     {
         public StoredKey Stored { get; } = stored;
+    }
 
-        /// <inheritdoc />
-        public override int GetHashCode() => Stored.GetHashCode();
+    /// <summary>
+    /// The table's comparer, symmetric whichever side the dictionary puts first: a stored key hashes as it was
+    /// published, an exact lookup equals its own stored key alone (no key's code called), and otherwise two keys are
+    /// equal as their bare keys say (a lookup by a bare key, or a publication meeting a live partition of its key).
+    /// </summary>
+    private sealed class KeyComparer : IEqualityComparer<object>
+    {
+        public static readonly KeyComparer Instance = new();
 
-        /// <inheritdoc />
-        public override bool Equals(object? obj) => ReferenceEquals(obj, Stored);
+        public new bool Equals(object? x, object? y) => ReferenceEquals(x, y) || (x, y) switch
+        {
+            (ExactKey exact, _) => ReferenceEquals(exact.Stored, y),
+            (_, ExactKey exact) => ReferenceEquals(exact.Stored, x),
+            _ => Bare(x).Equals(Bare(y)),
+        };
+
+        public int GetHashCode(object key) => key switch
+        {
+            StoredKey stored => stored.Hash,
+            ExactKey exact => exact.Stored.Hash,
+            _ => key.GetHashCode(),
+        };
+
+        private static object Bare(object? key) => key is StoredKey stored ? stored.Key : key!;
     }
 }
