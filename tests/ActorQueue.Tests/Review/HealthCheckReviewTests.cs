@@ -3,6 +3,7 @@ using ActorQueue.Hosting;
 using ActorQueue.Runtime;
 using ActorQueue.Tests.Hosting;
 using Akka.Actor;
+using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -186,6 +187,31 @@ public sealed class HealthCheckReviewTests
         Assert.Equal(HealthStatus.Unhealthy, stopping.Status);
         Assert.Equal("ActorQueue's host is stopping (its queues and limiters stop next)", stopping.Description);
         Assert.Equal(0, stopping.Data["limiter.llm.running"]); // the counts are still there
+    }
+
+    [Fact]
+    public async Task On_an_Akka_Hosting_system_a_shutdown_Akka_itself_runs_through_Terminate_is_reported_while_it_runs()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Services.AddAkka("hc-review-akka-hosting", akka => akka.WithActorQueue());
+        builder.Services.AddActorQueue(options => options.Limiters["llm"] = new LimiterOptions { MaxRunning = 1 });
+        builder.Services.AddHealthChecks().AddActorQueue();
+        using var host = builder.Build();
+        await host.StartAsync().WaitAsync(Bound);
+        var system = host.Services.GetRequiredService<ActorSystem>();
+        Assert.True(system.HasExtension<CoordinatedShutdown>()); // Akka.Hosting made it at its start: the check reads it, never makes it
+
+        var hold = new TaskCompletionSource<Akka.Done>(TaskCreationOptions.RunContinuationsAsynchronously);
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "hold", () => hold.Task);
+        var terminated = system.Terminate(); // Akka's own shutdown (run-by-actor-system-terminate), not the host's
+        var entry = await CheckAsync(host);
+        hold.SetResult(Akka.Done.Instance);
+        await terminated.WaitAsync(Bound);
+        await host.StopAsync().WaitAsync(Bound);
+
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Equal($"ActorQueue's actor system 'hc-review-akka-hosting' is shutting down ({CoordinatedShutdown.ActorSystemTerminateReason.Instance})", entry.Description);
     }
 
     /// <summary>A hosted service (a producer) whose stop waits on the test.</summary>
