@@ -17,9 +17,9 @@ namespace ActorQueue.Hosting;
 /// registry, not the actor system), or it is stopping; the actor system has terminated or its coordinated shutdown has
 /// begun; or the registry is stopping — nothing new is taken on, so a load balancer should stop sending work.</item>
 /// <item><b>Degraded</b>: a named queue is full (its puts wait), a named limiter turns new callers away (its queue of
-/// waiters is full, or, for one that queues nobody, every permit is held), or a queue the registry made is stopping or
-/// stopped while the host runs (its puts are refused). A queue made but not started yet is the application's to start:
-/// it degrades nothing.</item>
+/// waiters is full, or, for one that queues nobody, every permit is held; or the application disposed it), or a queue
+/// the registry made is stopping or stopped while the host runs (its puts are refused). A queue made but not started
+/// yet is the application's to start: it degrades nothing.</item>
 /// <item><b>Healthy</b> otherwise.</item>
 /// </list>
 /// The description names every cause. The data hold, for each named limiter, <c>limiter.{name}.running</c> and
@@ -110,10 +110,25 @@ public sealed class ActorQueueHealthCheck : IHealthCheck
     /// waits), and a limiter that queues nobody refuses it while every permit is held.
     /// </summary>
     private static string? TurnsAway(ConcurrencyLimiter limiter, int running, int waiting) =>
-        limiter.MaxQueued is not { } maxQueued || waiting < maxQueued ? null
+        IsDisposed(limiter) ? "it is disposed"
+        : limiter.MaxQueued is not { } maxQueued || waiting < maxQueued ? null
         : waiting > 0 ? $"its queue of {maxQueued} is full"
         : running >= limiter.MaxRunning ? "every permit is held and it queues nobody"
         : null;
+
+    /// <summary>Whether the application disposed <paramref name="limiter"/> itself (every acquire throws); the registry's own disposal comes with its stop.</summary>
+    private static bool IsDisposed(ConcurrencyLimiter limiter)
+    {
+        try
+        {
+            limiter.ThrowIfDisposed(); // the limiter publishes no flag; this throws only for a disposed one
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
+    }
 
     /// <summary>
     /// Why ActorQueue takes on nothing new, if it does not: its actor system ended or is ending, the registry is

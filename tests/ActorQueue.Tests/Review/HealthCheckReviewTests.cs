@@ -90,6 +90,20 @@ public sealed class HealthCheckReviewTests
         });
 
     [Fact]
+    public Task A_limiter_the_application_disposed_turns_every_caller_away_and_degrades_the_check() =>
+        WithRegistryAsync("hc-review-disposed-limiter", Limiter(maxRunning: 1, maxQueued: null), async (_, registry) =>
+        {
+            var limiter = (ConcurrencyLimiter)registry.GetLimiter("llm");
+            await limiter.DisposeAsync();
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => limiter.AcquireAsync().AsTask());
+
+            var entry = await CheckAsync(new ActorQueueHealthCheck(registry));
+
+            Assert.Equal(HealthStatus.Degraded, entry.Status);
+            Assert.Equal("limiter 'llm' turns new callers away (0 running, 0 waiting: it is disposed)", entry.Description);
+        });
+
+    [Fact]
     public Task A_check_does_not_create_the_systems_coordinated_shutdown_and_so_installs_no_process_exit_hook() =>
         WithRegistryAsync("hc-review-coordinated-shutdown", Limiter(maxRunning: 1, maxQueued: null), async (system, registry) =>
         {
