@@ -143,7 +143,8 @@ public sealed class ActorQueueHealthCheck : IHealthCheck
         }
 
         // Only an extension that exists: making it (CoordinatedShutdown.Get) would hook the process's exit when the
-        // system's run-by-clr-shutdown-hook is on. A shutdown is always run through it, so one not made has not begun.
+        // system's run-by-clr-shutdown-hook is on. A coordinated shutdown runs through it, so one not made has not begun (a
+        // Terminate() that skips it, with run-by-actor-system-terminate off, shows once the system has terminated).
         if (system.HasExtension<CoordinatedShutdown>() && CoordinatedShutdown.Get(system).ShutdownReason is { } reason)
         {
             return $"ActorQueue's actor system '{system.Name}' is shutting down ({reason})";
