@@ -1,6 +1,7 @@
 using ActorQueue.Actors;
 using Akka.Actor;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 
 namespace ActorQueue.Hosting;
 
@@ -11,22 +12,45 @@ namespace ActorQueue.Hosting;
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
-/// <item><b>The registration's failure status</b> (unhealthy unless set otherwise): the actor system has terminated or
-/// its coordinated shutdown has begun, or the registry is stopping (the host is shutting down) — nothing new is taken
-/// on, so a load balancer should stop sending work.</item>
-/// <item><b>Degraded</b>: a named queue is full (its puts wait), a named limiter turns new callers away (its running
-/// and waiting counts are at their bounds), or a queue the registry made is stopping or stopped while the host runs (its
-/// puts are refused). A queue made but not started yet is the application's to start: it degrades nothing.</item>
+/// <item><b>The registration's failure status</b> (unhealthy unless set otherwise): the host has not started yet (the
+/// check registered by <see cref="ActorQueueHealthChecksBuilderExtensions.AddActorQueue"/> then makes nothing: not the
+/// registry, not the actor system), or it is stopping; the actor system has terminated or its coordinated shutdown has
+/// begun; or the registry is stopping — nothing new is taken on, so a load balancer should stop sending work.</item>
+/// <item><b>Degraded</b>: a named queue is full (its puts wait), a named limiter turns new callers away (its queue of
+/// waiters is full, or, for one that queues nobody, every permit is held; or the application disposed it), or a queue
+/// the registry made is stopping or stopped while the host runs (its puts are refused). A queue made but not started
+/// yet is the application's to start: it degrades nothing.</item>
 /// <item><b>Healthy</b> otherwise.</item>
 /// </list>
 /// The description names every cause. The data hold, for each named limiter, <c>limiter.{name}.running</c> and
 /// <c>.waiting</c>; for each queue made so far, <c>queue.{name}.status</c>, <c>.size</c>, <c>.processed</c>,
 /// <c>.errors</c> and <c>.discarded</c>.
 /// </remarks>
-/// <param name="registry">The host's named limiters and queues.</param>
-public sealed class ActorQueueHealthCheck(ActorQueueRegistry registry) : IHealthCheck
+public sealed class ActorQueueHealthCheck : IHealthCheck
 {
-    private readonly ActorQueueRegistry _registry = registry ?? throw new ArgumentNullException(nameof(registry));
+    /// <summary>What the check says once the host is stopping, before ActorQueue's own stop has begun.</summary>
+    private const string HostStopping = "ActorQueue's host is stopping (its queues and limiters stop next)";
+
+    /// <summary>The registry, resolved only once the host has started (<see cref="_lifetime"/>).</summary>
+    private readonly Func<ActorQueueRegistry> _registry;
+
+    /// <summary>The host's lifetime, for a check registered in one; <c>null</c> for a check made on a registry.</summary>
+    private readonly IHostApplicationLifetime? _lifetime;
+
+    /// <summary>A check of <paramref name="registry"/>, whatever host it runs in.</summary>
+    /// <param name="registry">The host's named limiters and queues.</param>
+    public ActorQueueHealthCheck(ActorQueueRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        _registry = () => registry;
+    }
+
+    /// <summary>A check of the registry <paramref name="registry"/> resolves, which it calls only once <paramref name="lifetime"/>'s host has started.</summary>
+    internal ActorQueueHealthCheck(IHostApplicationLifetime? lifetime, Func<ActorQueueRegistry> registry)
+    {
+        _lifetime = lifetime;
+        _registry = registry;
+    }
 
     /// <summary>Reads the actor system's, the limiters' and the queues' state; completes at once.</summary>
     /// <param name="context">The registration being checked (its failure status is what an unhealthy result reports).</param>
@@ -35,20 +59,28 @@ public sealed class ActorQueueHealthCheck(ActorQueueRegistry registry) : IHealth
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (_lifetime is { ApplicationStarted.IsCancellationRequested: false } lifetime)
+        {
+            // Resolving the registry now would make the actor system and the limiters before the host does (or after a failed start).
+            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus,
+                lifetime.ApplicationStopping.IsCancellationRequested ? HostStopping : "ActorQueue's host has not started yet"));
+        }
+
+        var registry = _registry();
         var data = new Dictionary<string, object>(StringComparer.Ordinal);
         var degraded = new List<string>();
-        foreach (var (name, limiter) in _registry.Limiters)
+        foreach (var (name, limiter) in registry.Limiters)
         {
             var (running, waiting) = (limiter.RunningCount, limiter.WaitingCount);
             data[$"limiter.{name}.running"] = running;
             data[$"limiter.{name}.waiting"] = waiting;
-            if (limiter.MaxQueued is { } maxQueued && running >= limiter.MaxRunning && waiting >= maxQueued)
+            if (TurnsAway(limiter, running, waiting) is { } why)
             {
-                degraded.Add($"limiter '{name}' turns new callers away ({running} running, {waiting} waiting: both at their bounds)");
+                degraded.Add($"limiter '{name}' turns new callers away ({running} running, {waiting} waiting: {why})");
             }
         }
 
-        var queues = _registry.QueueStates().OrderBy(queue => queue.Name, StringComparer.Ordinal).ToList();
+        var queues = registry.QueueStates().OrderBy(queue => queue.Name, StringComparer.Ordinal).ToList();
         foreach (var queue in queues)
         {
             data[$"queue.{queue.Name}.status"] = queue.Status.ToString();
@@ -66,26 +98,60 @@ public sealed class ActorQueueHealthCheck(ActorQueueRegistry registry) : IHealth
             }
         }
 
-        var result = Stopped() is { } stopped ? new HealthCheckResult(context.Registration.FailureStatus, stopped, data: data)
+        var result = Stopped(registry) is { } stopped ? new HealthCheckResult(context.Registration.FailureStatus, stopped, data: data)
             : degraded.Count != 0 ? HealthCheckResult.Degraded(string.Join("; ", degraded), data: data)
-            : HealthCheckResult.Healthy($"ActorQueue runs {_registry.Limiters.Count} named limiter(s) and {queues.Count} queue(s)", data);
+            : HealthCheckResult.Healthy($"ActorQueue runs {registry.Limiters.Count} named limiter(s) and {queues.Count} queue(s)", data);
         return Task.FromResult(result);
     }
 
-    /// <summary>Why ActorQueue takes on nothing new, if it does not: its actor system ended or is ending, or the registry is stopping.</summary>
-    private string? Stopped()
+    /// <summary>
+    /// Why a caller of <paramref name="limiter"/> asking for one permit would be refused now, if it would: a full queue of
+    /// waiters refuses it even with a permit free (nobody passes a waiter, and one asking for more permits than are free
+    /// waits), and a limiter that queues nobody refuses it while every permit is held.
+    /// </summary>
+    private static string? TurnsAway(ConcurrencyLimiter limiter, int running, int waiting) =>
+        IsDisposed(limiter) ? "it is disposed"
+        : limiter.MaxQueued is not { } maxQueued || waiting < maxQueued ? null
+        : waiting > 0 ? $"its queue of {maxQueued} is full"
+        : running >= limiter.MaxRunning ? "every permit is held and it queues nobody"
+        : null;
+
+    /// <summary>Whether the application disposed <paramref name="limiter"/> itself (every acquire throws); the registry's own disposal comes with its stop.</summary>
+    private static bool IsDisposed(ConcurrencyLimiter limiter)
     {
-        var system = _registry.System;
+        try
+        {
+            limiter.ThrowIfDisposed(); // the limiter publishes no flag; this throws only for a disposed one
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Why ActorQueue takes on nothing new, if it does not: its actor system ended or is ending, the registry is
+    /// stopping, or the host is.
+    /// </summary>
+    private string? Stopped(ActorQueueRegistry registry)
+    {
+        var system = registry.System;
         if (system.WhenTerminated.IsCompleted)
         {
             return $"ActorQueue's actor system '{system.Name}' has terminated";
         }
 
-        if (CoordinatedShutdown.Get(system).ShutdownReason is { } reason)
+        // Only an extension that exists: making it (CoordinatedShutdown.Get) would hook the process's exit when the
+        // system's run-by-clr-shutdown-hook is on. A coordinated shutdown runs through it, so one not made has not begun (a
+        // Terminate() that skips it, with run-by-actor-system-terminate off, shows once the system has terminated).
+        if (system.HasExtension<CoordinatedShutdown>() && CoordinatedShutdown.Get(system).ShutdownReason is { } reason)
         {
             return $"ActorQueue's actor system '{system.Name}' is shutting down ({reason})";
         }
 
-        return _registry.IsStopping ? "ActorQueue is stopping its queues and limiters (the host is shutting down)" : null;
+        return registry.IsStopping ? "ActorQueue is stopping its queues and limiters (the host is shutting down)"
+            : _lifetime is { ApplicationStopping.IsCancellationRequested: true } ? HostStopping
+            : null;
     }
 }

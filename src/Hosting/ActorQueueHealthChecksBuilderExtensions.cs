@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 
 namespace ActorQueue.Hosting;
 
@@ -10,9 +11,10 @@ public static class ActorQueueHealthChecksBuilderExtensions
     public const string DefaultName = "actorqueue";
 
     /// <summary>
-    /// Adds <see cref="ActorQueueHealthCheck"/>: unhealthy (or <paramref name="failureStatus"/>) once ActorQueue's actor
-    /// system has terminated or is shutting down or the host is stopping it, degraded while a named queue is full, a named
-    /// limiter turns callers away or a queue stopped while the host runs. Needs
+    /// Adds <see cref="ActorQueueHealthCheck"/>: unhealthy (or <paramref name="failureStatus"/>) until the host has
+    /// started (without making anything before it does) and once it is stopping or ActorQueue's actor system has
+    /// terminated or is shutting down, degraded while a named queue is full, a named limiter turns callers away or a
+    /// queue stopped while the host runs. Needs
     /// <see cref="ActorQueueServiceCollectionExtensions.AddActorQueue(IServiceCollection)"/> (the check reads its
     /// <see cref="ActorQueueRegistry"/>).
     /// </summary>
@@ -28,6 +30,7 @@ public static class ActorQueueHealthChecksBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         return builder.Add(new HealthCheckRegistration(name,
-            provider => new ActorQueueHealthCheck(provider.GetRequiredService<ActorQueueRegistry>()), failureStatus, tags));
+            provider => new ActorQueueHealthCheck(provider.GetService<IHostApplicationLifetime>(), provider.GetRequiredService<ActorQueueRegistry>),
+            failureStatus, tags));
     }
 }
