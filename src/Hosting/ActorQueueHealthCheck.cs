@@ -110,25 +110,11 @@ public sealed class ActorQueueHealthCheck : IHealthCheck
     /// waits), and a limiter that queues nobody refuses it while every permit is held.
     /// </summary>
     private static string? TurnsAway(ConcurrencyLimiter limiter, int running, int waiting) =>
-        IsDisposed(limiter) ? "it is disposed"
+        limiter.IsDisposed ? "it is disposed" // by the application: the registry's own disposal comes with its stop
         : limiter.MaxQueued is not { } maxQueued || waiting < maxQueued ? null
         : waiting > 0 ? $"its queue of {maxQueued} is full"
         : running >= limiter.MaxRunning ? "every permit is held and it queues nobody"
         : null;
-
-    /// <summary>Whether the application disposed <paramref name="limiter"/> itself (every acquire throws); the registry's own disposal comes with its stop.</summary>
-    private static bool IsDisposed(ConcurrencyLimiter limiter)
-    {
-        try
-        {
-            limiter.ThrowIfDisposed(); // the limiter publishes no flag; this throws only for a disposed one
-            return false;
-        }
-        catch (ObjectDisposedException)
-        {
-            return true;
-        }
-    }
 
     /// <summary>
     /// Why ActorQueue takes on nothing new, if it does not: its actor system ended or is ending, the registry is

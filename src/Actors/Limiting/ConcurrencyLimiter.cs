@@ -124,6 +124,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the limiter is disposed (the adapter checks before it claims).</summary>
     internal void ThrowIfDisposed() => _gatekeeper.ThrowIfDisposed(this);
 
+    /// <summary>Whether the limiter has been disposed (every acquire throws); for readers that must not throw, as a health check.</summary>
+    internal bool IsDisposed => _gatekeeper.IsDisposed;
+
     /// <summary>The gatekeeper's turn (for tests: a test holds it as a contended caller would).</summary>
     internal GateTurn Turn => _counts.Turn;
 
