@@ -104,4 +104,24 @@ public sealed class RecoveryRacesReviewTests : OneNodeClusterTest
             (await granted).Dispose();
         }
     }
+
+    /// <summary>
+    /// FINDING (met while running the cluster tests: the test host crashed with a <see cref="NullReferenceException"/>
+    /// in <c>DistributedWorkQueue.Finalize</c>). A work queue handle whose constructor throws — here, asked of a node
+    /// whose actor system has terminated, so its producer agent cannot be made — is still finalized, and its finalizer
+    /// stopped the producer it never got: an exception on the finalizer thread ends the process. Expected: the finalizer
+    /// of a handle that was never made stops nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_work_queue_handle_whose_construction_failed_is_finalized_without_crashing_the_process()
+    {
+        var cluster = ActorQueueCluster.Get(Node);
+        await Node.Terminate().WaitAsync(ClusterNodes.StepTimeout);
+        var failure = Record.Exception(() => cluster.WorkQueue<int, int>("never-made"));
+        Assert.NotNull(failure);
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers(); // failed: the test host crashed here (NullReferenceException on the finalizer thread)
+        GC.Collect();
+    }
 }
