@@ -56,6 +56,12 @@ internal sealed partial class ClusterGatekeeperActor
         StartRates();
         Become(Serving);
         Stash.UnstashAll();
+        foreach (var (resize, sender) in _heldResizes)
+        {
+            HandleResize(resize, sender); // in arrival order, before anything is granted: a node's resize went out before its later requests
+        }
+
+        _heldResizes.Clear();
         _gate.Open();
         foreach (var waiter in _newcomers)
         {

@@ -52,6 +52,16 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// </summary>
     private readonly List<RemoteWaiter> _newcomers = [];
 
+    /// <summary>
+    /// Resizes received while recovering, with their senders, in arrival order: held back (a member not heard yet may know
+    /// a newer one, which they come after) and applied just before the gate opens, so the recovered waits and the
+    /// <see cref="_newcomers"/> are granted under them. A node's resize goes out before its later requests, which a new
+    /// incarnation keeps aside as newcomers: stashed and applied after the gate opened, the resize came after them, and
+    /// they were granted under the old limit (a new limiter or partition resized down before its first acquires ran all
+    /// of them: <c>Review/RecoveryRacesReviewTests</c>).
+    /// </summary>
+    private readonly List<(ResizeLimiter Resize, IActorRef Sender)> _heldResizes = [];
+
     /// <summary>The cluster-wide permits.</summary>
     private readonly PermitPool _slots;
 
@@ -179,7 +189,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         Receive<NoLimiterAgent>(message => { if (_incarnation.NoAgent(message.Epoch, message.Node)) { ServeIfRecovered(); } });
         Receive<ActorIdentity>(HandleHostIdentity);
         Receive<LimiterAnnounce>(message => { if (Adopt(message) && _incarnation.Answered(message.Node)) { ServeIfRecovered(); } });
-        Receive<ResizeLimiter>(_ => Stash.Stash()); // a member not heard yet may know a newer resize: this one comes after it
+        Receive<ResizeLimiter>(message => _heldResizes.Add((message, Sender))); // a member not heard yet may know a newer resize: this one comes after it
         Receive<RemoteSettle>(_ => Stash.Stash()); // the rates' starting state is known only once every member has answered
         Receive<RemoteAcquire>(message => message.Fetch, _ => Stash.Stash()); // a block goes out only through an open gate: answered once serving
         ReceiveCommon(recovering: true);
@@ -189,7 +199,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     private void Serving()
     {
         Receive<LimiterAnnounce>(message => { Adopt(message); });
-        Receive<ResizeLimiter>(HandleResize);
+        Receive<ResizeLimiter>(message => HandleResize(message, Sender));
         Receive<RemoteSettle>(HandleSettle);
         Receive<IdleTick>(_ => StopIdle());
 
@@ -291,22 +301,22 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// one this limit already includes is not applied again, or it would undo a newer resize of another node; its agent
     /// is told the limit, which names it applied, so it stops sending it.
     /// </summary>
-    private void HandleResize(ResizeLimiter message)
+    private void HandleResize(ResizeLimiter message, IActorRef sender)
     {
-        if (message.Id > 0 && _limit.Applied.IdOf(Sender) >= message.Id)
+        if (message.Id > 0 && _limit.Applied.IdOf(sender) >= message.Id)
         {
-            Sender.Tell(_limit);
+            sender.Tell(_limit);
             return;
         }
 
         var version = _limit.Version < long.MaxValue ? _limit.Version + 1 : long.MaxValue; // a peer's highest version stops there
         ApplyLimit(new LimitChanged(version, message.MaxRunning ?? _limit.MaxRunning, message.MaxQueued ?? _limit.MaxQueued)
         {
-            Applied = message.Id > 0 ? _limit.Applied.With(Sender, message.Id) : _limit.Applied,
+            Applied = message.Id > 0 ? _limit.Applied.With(sender, message.Id) : _limit.Applied,
         });
-        if (message.Id > 0 && !_agents.ContainsKey(Sender))
+        if (message.Id > 0 && !_agents.ContainsKey(sender))
         {
-            Sender.Tell(_limit); // not announced here (it sent through the hub): told anyway, so it stops sending it
+            sender.Tell(_limit); // not announced here (it sent through the hub): told anyway, so it stops sending it
         }
     }
 

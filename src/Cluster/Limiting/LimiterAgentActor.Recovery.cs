@@ -13,15 +13,19 @@ internal partial class LimiterAgentActor
     private void HandleRecover(RecoverLimiter message)
     {
         NoteSuccession(message.Epoch); // an incarnation left behind was followed before: noting it again changes nothing
-        var epochBefore = _gatekeeper.Epoch;
         if (!_gatekeeper.Follow(Context, Sender, message.Epoch))
         {
             return; // a late request of an incarnation this agent left behind
         }
 
-        if (_fetchId != 0 && _gatekeeper.Epoch != epochBefore)
+        if (_fetchId != 0)
         {
-            FetchEnded(gotBlock: false); // asked of an incarnation left behind (a fetch is not announced): never answered now
+            // A fetch is in no announcement. Asked of an incarnation left behind, it is never answered now; and one that
+            // asks again with its own epoch may have dropped it: it asks again an agent it stopped counting as announced
+            // (a stale hello came after the announcement), or one it asked twice (its roll call and directly) — then the
+            // fetch is still answered, and a block it brings is taken all the same (HandleGranted). Left on its way, a
+            // dropped fetch stopped every later one (Review/RecoveryRacesReviewTests).
+            FetchEnded(gotBlock: false);
         }
 
         var pendingIds = _pending.Keys.Order().ToArray(); // oldest first: ids ascend with arrival

@@ -38,7 +38,7 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     /// <summary>The producer agent's counters, read by <see cref="Metrics"/>.</summary>
     private readonly ProducerCounts _counts = new();
 
-    /// <summary>This handle's producer agent.</summary>
+    /// <summary>This handle's producer agent (<c>null</c> only in the finalizer of a handle whose constructor threw).</summary>
     private readonly IActorRef _producer;
 
     /// <summary>1 once disposal has begun.</summary>
@@ -171,10 +171,14 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         }
     }
 
-    /// <summary>A handle dropped without DisposeAsync stops its producer agent, so a forgotten handle leaks no actor.</summary>
+    /// <summary>
+    /// A handle dropped without DisposeAsync stops its producer agent, so a forgotten handle leaks no actor. One whose
+    /// constructor threw (its node's system terminated) is finalized too, without a producer: an exception here would end
+    /// the process (<c>Review/RecoveryRacesReviewTests</c>).
+    /// </summary>
     ~DistributedWorkQueue()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && _producer is not null)
         {
             _producer.Tell(PoisonPill.Instance, ActorRefs.NoSender);
         }
