@@ -77,8 +77,15 @@ internal static class DeadLettersCommand
         {
             try
             {
+                // Nothing runs. A failed job whose dead-lettering a kill cut short (the state records a failure before
+                // the journal does) becomes its dead letter first, so it is listed, requeued and purged as any other.
+                await using (var settling = DurableJobQueue.Open(state, capacity: 1))
+                {
+                    await settling.SettleRecoveredAsync();
+                }
+
                 await using var queue = new BoundedQueue<QueuedJob>(1, DurableJobQueue.Durability(path), DurableJobQueue.QueueName);
-                await queue.StartAsync(); // no workers: nothing runs; the start waits for the journal's recovery
+                await queue.StartAsync(); // no workers: the start waits for the journal's recovery
                 var failed = state.Jobs().Values.Where(j => j.Standing == JobStanding.Failed).ToDictionary(j => j.Seq);
                 // A dead letter counts while the state records its job as failed (a run that restarts purges the others).
                 var letters = (await queue.DeadLettersAsync())

@@ -148,6 +148,19 @@ internal sealed class DurableJobQueue : IJobQueue
         await PurgeStaleDeadLettersAsync();
     }
 
+    /// <summary>
+    /// Opens the queue and settles the copies it recovered without running any job (<c>dead-letters</c>): a copy of a
+    /// job the state records as failed becomes the dead letter a kill cut short, as a restarted run would make it; every
+    /// other copy ends quietly, as in a run (the state, not the copies, says which jobs the next run reads and puts).
+    /// </summary>
+    /// <exception cref="RunStateException">The journal in the state file could not be recovered.</exception>
+    public async Task SettleRecoveredAsync()
+    {
+        await OpenAsync();
+        await StartWorkersAsync(_ => Task.FromResult(JobEnd.NotFinished), 1, (_, _) => Task.CompletedTask); // this run read no job: none runs
+        await JoinAsync(CancellationToken.None);
+    }
+
     /// <summary>Starts <paramref name="workers"/> workers on the opened queue (<see cref="OpenAsync"/>), each handling one copy of a job at a time.</summary>
     public Task StartWorkersAsync(Func<object, Task<JobEnd>> run, int workers, Func<Exception, object, Task> unexpected) =>
         _queue.StartWorkersAsync((queued, _) => HandleAsync(queued, run, unexpected), workers,
