@@ -100,7 +100,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
     public void Rejected(PermitRejectionKind kind)
     {
-        failures.Add(RateTelemetry.Rejections, 1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, RateTelemetry.ReasonOf(kind)));
+        RejectedFor(RateTelemetry.ReasonOf(kind));
         switch (kind)
         {
             case PermitRejectionKind.QueueFull:
@@ -117,7 +117,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     }
 
     /// <summary>A partitioned limiter's request whose key's <c>GetHashCode</c> or <c>Equals</c> threw on its actor's thread: turned away, <c>key_failed</c>.</summary>
-    public void KeyFailed() => failures.Add(RateTelemetry.Rejections, 1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, KeyFailedReason));
+    public void KeyFailed() => RejectedFor(KeyFailedReason);
 
     /// <summary>The rejection reason of a request whose partition key's <c>GetHashCode</c> or <c>Equals</c> threw on the limiter's actor's thread.</summary>
     public const string KeyFailedReason = "key_failed";
@@ -126,10 +126,13 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     /// A partitioned limiter's request failed by its actor's backstop (<c>AroundReceive</c>: a handler threw where none
     /// foresaw it, a defect): turned away, <c>handler_failed</c>.
     /// </summary>
-    public void HandlerFailed() => failures.Add(RateTelemetry.Rejections, 1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, HandlerFailedReason));
+    public void HandlerFailed() => RejectedFor(HandlerFailedReason);
 
     /// <summary>The rejection reason of a request failed by a partitioned limiter's actor's backstop (a handler threw where none foresaw it).</summary>
     public const string HandlerFailedReason = "handler_failed";
+
+    /// <summary>One request turned away for <paramref name="reason"/> (the rejection counter's reason tag).</summary>
+    private void RejectedFor(string reason) => failures.Add(RateTelemetry.Rejections, 1, _tag, new(ActorQueueTelemetry.RejectionReasonTag, reason));
 
     /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little free: turned away, <c>would_wait</c>.</summary>
     public void RefusedAttempt() => Rejected(PermitRejectionKind.WouldWait);

@@ -143,7 +143,7 @@ public sealed class ClusterLimitGapsReviewTests
         await using var cluster = await ClusterNodes.StartAsync(1);
         var fetchRefused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).StartLimiter(name, new ClusterLimit(1, null, null, QueueFullMode.RejectNewcomer),
-            setup => Props.Create(() => new RejectionWatchingAgent(setup, fetchRefused)), _ => { }, register: true);
+            setup => Props.Create(() => new WatchingAgent(setup, WatchingAgent.Rejected, fetchRefused)), _ => { }, register: true);
         await using var held = await Within(limiter.AcquireAsync("holder")); // the whole limit: the agent follows its gatekeeper now
 
         using (var attempt = limiter.AsRateLimiter().AttemptAcquire(1))
@@ -172,7 +172,7 @@ public sealed class ClusterLimitGapsReviewTests
         await using var cluster = await ClusterNodes.StartAsync(1);
         var blockCame = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).StartLimiter($"gaps-first-{Guid.NewGuid():N}", new ClusterLimit(4, null, null, QueueFullMode.RejectNewcomer),
-            setup => Props.Create(() => new BlockWatchingAgent(setup, blockCame)), _ => { }, register: true);
+            setup => Props.Create(() => new WatchingAgent(setup, WatchingAgent.BlockGranted, blockCame)), _ => { }, register: true);
         var adapter = limiter.AsRateLimiter();
 
         using (var first = adapter.AttemptAcquire(1))
@@ -194,37 +194,5 @@ public sealed class ClusterLimitGapsReviewTests
             return false;
         }, ClusterNodes.StepTimeout, "an attempt granted from the fetched block");
         lease!.Dispose();
-    }
-
-    /// <summary>The production agent, which completes <paramref name="blockCame"/> once a grant leased it a block.</summary>
-    private sealed class BlockWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource blockCame) : LimiterAgentActor(setup)
-    {
-        /// <inheritdoc />
-        protected override bool AroundReceive(Receive receive, object message)
-        {
-            var handled = base.AroundReceive(receive, message);
-            if (message is RemoteGranted { Block: > 0 })
-            {
-                blockCame.TrySetResult();
-            }
-
-            return handled;
-        }
-    }
-
-    /// <summary>The production agent, which completes <paramref name="rejected"/> once it has handled a gatekeeper's rejection.</summary>
-    private sealed class RejectionWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource rejected) : LimiterAgentActor(setup)
-    {
-        /// <inheritdoc />
-        protected override bool AroundReceive(Receive receive, object message)
-        {
-            var handled = base.AroundReceive(receive, message);
-            if (message is RemoteRejected)
-            {
-                rejected.TrySetResult();
-            }
-
-            return handled;
-        }
     }
 }

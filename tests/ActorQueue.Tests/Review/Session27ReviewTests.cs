@@ -146,7 +146,7 @@ public sealed class Session27ClusterReviewTests
         await using var cluster = await ClusterNodes.StartAsync(1);
         var blockTaken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var limiter = ActorQueueCluster.Get(cluster.Nodes[0]).StartLimiter(name, new ClusterLimit(4, null, null, QueueFullMode.RejectNewcomer),
-            setup => Props.Create(() => new BlockWatchingAgent(setup, blockTaken)), _ => { }, register: true);
+            setup => Props.Create(() => new WatchingAgent(setup, WatchingAgent.BlockGranted, blockTaken)), _ => { }, register: true);
         var adapter = limiter.AsRateLimiter();
         await using var held = await limiter.AcquireAsync("holder").AsTask().WaitAsync(ClusterNodes.StepTimeout); // its first: no block, it follows the gatekeeper
 
@@ -190,21 +190,5 @@ public sealed class Session27ClusterReviewTests
             limiter.AcquireAsync(200, waitTimeout: TimeSpan.FromMilliseconds(100)).AsTask().WaitAsync(ClusterNodes.StepTimeout));
         await Poll.UntilAsync(() => Queued() == 0 && limiter.LocalWaitingCount == 0, ClusterNodes.StepTimeout,
             () => $"the timed-out call's tokens left (queued {Queued()})");
-    }
-
-    /// <summary>The production agent, which completes <paramref name="blockTaken"/> once it has taken a grant with a block (and lent it).</summary>
-    private sealed class BlockWatchingAgent(LimiterAgentSetup setup, TaskCompletionSource blockTaken) : LimiterAgentActor(setup)
-    {
-        /// <inheritdoc />
-        protected override bool AroundReceive(Receive receive, object message)
-        {
-            var handled = base.AroundReceive(receive, message);
-            if (message is RemoteGranted { Block: > 0 })
-            {
-                blockTaken.TrySetResult();
-            }
-
-            return handled;
-        }
     }
 }
