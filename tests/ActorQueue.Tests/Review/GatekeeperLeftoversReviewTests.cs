@@ -140,6 +140,20 @@ public sealed class GatekeeperLeftoversReviewTests : OneNodeClusterTest
     }
 
     /// <summary>
+    /// Coverage of the wire change for 1: a settle's number travels, and a negative one (no agent sends it; the
+    /// gatekeeper would take every settle of that number for one it took already) is refused as it is read.
+    /// </summary>
+    [Fact]
+    public void A_settles_number_reads_back_and_a_negative_one_is_refused()
+    {
+        var serializer = new ClusterMessageSerializer((ExtendedActorSystem)Node);
+        var settle = new RemoteSettle(1, 2, 1, 10, 30) { Sequence = 7 };
+
+        Assert.Equal(settle, serializer.FromBinary(serializer.ToBinary(settle), "ST"));
+        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(serializer.ToBinary(settle with { Sequence = -1 }), "ST"));
+    }
+
+    /// <summary>
     /// FINDING 2. A rate-limited partition's gatekeeper, serving, with its rates at rest and no agent (its last one
     /// stopped idle), is asked by a new agent of the key (its first request, dropped, or its hello): it asks the agent to
     /// announce itself, and the answer takes its time (the node host holds a remote recover request until its
