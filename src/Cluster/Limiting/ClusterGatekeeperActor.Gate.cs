@@ -71,14 +71,24 @@ internal sealed partial class ClusterGatekeeperActor
         host.Tell(new Identify(node.ToString()), Self); // a string id: Akka serializes it natively
     }
 
-    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch) => agent.Tell(new RecoverLimiter(_name, epoch), Self);
+    /// <summary>Asks one agent directly; it is <see cref="_asked"/> (and watched) until it announces itself or stops.</summary>
+    void IRecoveryRequests.AskAgent(IActorRef agent, long epoch)
+    {
+        if (_asked.Add(agent))
+        {
+            Context.Watch(agent);
+        }
+
+        agent.Tell(new RecoverLimiter(_name, epoch), Self);
+    }
 
     private sealed class RecoverTick
     {
         public static readonly RecoverTick Instance = new();
     }
 
-    private sealed class IdleTick
+    /// <summary>The idle timer's message (<see cref="StopIdle"/>); internal so that a test can fire it at a chosen moment.</summary>
+    internal sealed class IdleTick
     {
         public static readonly IdleTick Instance = new();
     }

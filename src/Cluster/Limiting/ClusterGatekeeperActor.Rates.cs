@@ -80,12 +80,27 @@ internal sealed partial class ClusterGatekeeperActor
         return _rateState;
     }
 
-    /// <summary>A call's real token count: the rates give back or owe, waiters that fit now are granted, the agent hears the new state.</summary>
+    /// <summary>
+    /// A call's real token count: the rates give back or owe, waiters that fit now are granted, the agent hears the new
+    /// state. A settle not newer than the newest taken from its agent came again (the agent announced itself again before
+    /// the confirmation reached it): confirmed again, it changes nothing.
+    /// </summary>
     private void HandleSettle(RemoteSettle message)
     {
         if (!IsCurrent(message.Epoch, out var agent))
         {
             return; // the agent sends it again once it has announced itself to this incarnation
+        }
+
+        if (message.Sequence != 0)
+        {
+            if (message.Sequence <= agent.LastSettle)
+            {
+                Sender.Tell(new RemoteSettled(_incarnation.Epoch, message.RequestId, StampRates()));
+                return;
+            }
+
+            agent.LastSettle = message.Sequence;
         }
 
         // A lease another incarnation granted was charged there, not here: its settle owes only the excess and gives

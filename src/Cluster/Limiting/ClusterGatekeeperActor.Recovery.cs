@@ -92,6 +92,8 @@ internal sealed partial class ClusterGatekeeperActor
             return false;
         }
 
+        _asked.Remove(Sender);
+
         // Closed while the announcement is taken in, so that its waits all queue before any is granted, and permits a
         // re-announcement no longer claims are not granted before those it claims are counted.
         var open = _gate.IsOpen;

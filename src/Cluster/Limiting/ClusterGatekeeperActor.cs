@@ -47,8 +47,10 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// Waits announced while recovering that their agents sent while following no incarnation (a first contact, or
-    /// after a loss), in arrival order: never accepted by anyone, so they are offered as newcomers once the gate opens (offered at a closed gate, a small bound would refuse them all). They
-    /// are in their agents' <see cref="AgentRecord.Pending"/>, not in the gate.
+    /// after a loss), in arrival order: never accepted by anyone, so they are offered as newcomers once the gate opens (offered at a closed gate, a small bound would refuse them all).
+    /// Also the acquires (that may wait) received while recovering after a held resize (<see cref="_heldResizes"/>):
+    /// offered once it applies, as a serving gatekeeper would judge them after it (judged at once, they met the old bound
+    /// and limit: <c>Review/GatekeeperLeftoversReviewTests</c>). They are in their agents' <see cref="AgentRecord.Pending"/>, not in the gate.
     /// </summary>
     private readonly List<RemoteWaiter> _newcomers = [];
 
@@ -61,6 +63,13 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// of them: <c>Review/RecoveryRacesReviewTests</c>).
     /// </summary>
     private readonly List<(ResizeLimiter Resize, IActorRef Sender)> _heldResizes = [];
+
+    /// <summary>
+    /// Agents asked to announce themselves that have not yet (nor stopped: each is watched). A gatekeeper with rates does
+    /// not stop idle while one is silent: the agent follows it once asked, so its stop would make the next incarnation a
+    /// successor, whose rates start empty though these were at rest (<see cref="StopIdle"/>).
+    /// </summary>
+    private readonly HashSet<IActorRef> _asked = [];
 
     /// <summary>The cluster-wide permits.</summary>
     private readonly PermitPool _slots;
@@ -239,8 +248,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// </summary>
     private void StopIdle()
     {
-        // With rates only at rest and after its last agent: an incarnation made anew then starts full, as this one is now.
-        var rested = _rates.Length == 0 || (_agents.Count == 0 && Array.TrueForAll(_rates, rate => rate.RestsAt(_gate.Now) <= _gate.Now));
+        // With rates only at rest, after its last agent and with no agent asked and silent: an incarnation made anew then
+        // starts full, as this one is now (an agent that followed this one would make it a successor, which starts empty).
+        var rested = _rates.Length == 0 || (_agents.Count == 0 && _asked.Count == 0 && Array.TrueForAll(_rates, rate => rate.RestsAt(_gate.Now) <= _gate.Now));
         if (_slots.InUse == 0 && _gate.Waiting == 0 && rested)
         {
             _log.Debug("Cluster gatekeeper {0}: idle for {1}; stopping", _name, _idleTimeout);
@@ -263,6 +273,12 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits, message.Tokens), message.Priority, message.MayWait, _replies,
             message.Fetch);
         agent.Pending.Add(message.RequestId, waiter);
+        if (_heldResizes.Count != 0 && message.MayWait)
+        {
+            _newcomers.Add(waiter); // recovering, after a held resize: judged under it, once it applies as the gate opens
+            return;
+        }
+
         _gate.Offer(waiter); // the listener moves it from Pending when it is granted or rejected at once
     }
 
@@ -350,6 +366,7 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     private void Forget(IActorRef stopped)
     {
         _incarnation.Forget(stopped);
+        _asked.Remove(stopped);
         _limit = _limit with { Applied = _limit.Applied.Without(stopped) }; // its resizes cannot come again
         if (!_agents.Remove(stopped, out var agent))
         {

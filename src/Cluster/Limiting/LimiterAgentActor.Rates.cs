@@ -14,6 +14,9 @@ internal partial class LimiterAgentActor
     /// <summary>Settles the gatekeeper has not confirmed yet, by request id: sent again to a new incarnation.</summary>
     private readonly Dictionary<long, RemoteSettle> _unconfirmed = [];
 
+    /// <summary>The number of the last settle sent (<see cref="RemoteSettle.Sequence"/>): 1 for the first.</summary>
+    private long _lastSettle;
+
     /// <summary>The newest state of the rates a reply of the gatekeeper carried.</summary>
     private RateState _rates = RateState.None;
 
@@ -44,8 +47,10 @@ internal partial class LimiterAgentActor
         Sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
     }
 
+    /// <summary>Sends a settle, numbered the first time (sent again, it keeps its number), and keeps it until confirmed.</summary>
     private void SendSettle(RemoteSettle settle)
     {
+        settle = settle.Sequence == 0 ? settle with { Sequence = ++_lastSettle } : settle;
         _unconfirmed[settle.RequestId] = settle;
         Send(settle);
     }
@@ -62,21 +67,25 @@ internal partial class LimiterAgentActor
     private void HearRates(RateState rates) => _rates = _rates.Newest(rates);
 
     /// <summary>
-    /// After announcing to a new incarnation: the settles the last one did not confirm go again, with their excess only.
-    /// The last one may have taken one before it stopped, and its debt may be in the state just announced; charging an
-    /// excess twice only makes the rate stricter, while giving unused tokens back twice could grant beyond it.
+    /// After announcing itself: the settles not confirmed yet go again, oldest first (by <see cref="RemoteSettle.Sequence"/>).
+    /// To the incarnation a settle was sent to, whole: it may have dropped it (a stale hello made it stop counting this
+    /// agent as announced: a give-back dropped there was lost) or taken it (asked again before its confirmation came),
+    /// and it takes each number once, oldest first — so they go in order: one taken after a newer one is skipped. To
+    /// another incarnation, with its excess only: the last one may have taken it before it stopped, and its debt may be
+    /// in the state just announced; charging an excess twice only makes the rate stricter, while giving unused tokens
+    /// back twice could grant beyond it.
     /// </summary>
     private void SettleAgainAfterRecover()
     {
-        foreach (var (id, settle) in _unconfirmed.ToList())
+        foreach (var settle in _unconfirmed.Values.OrderBy(settle => settle.Sequence).ToList())
         {
-            if (settle.ActualTokens > settle.ChargedTokens)
+            if (settle.Epoch == _gatekeeper.Epoch || settle.ActualTokens > settle.ChargedTokens)
             {
                 SendSettle(settle with { Epoch = _gatekeeper.Epoch });
             }
             else
             {
-                _unconfirmed.Remove(id);
+                _unconfirmed.Remove(settle.RequestId);
             }
         }
     }

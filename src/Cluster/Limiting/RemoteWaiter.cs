@@ -77,6 +77,12 @@ internal sealed class AgentRecord(IActorRef agentRef)
     /// <summary>The permits leased to it as a block (in use by its callers or not): counted in the gate, not in <see cref="Held"/>.</summary>
     public int Block { get; set; }
 
+    /// <summary>
+    /// The newest <see cref="RemoteSettle.Sequence"/> taken from it: its settles come in the order it numbered them (sent
+    /// again oldest first after an announcement), so one not newer was taken already.
+    /// </summary>
+    public long LastSettle { get; set; }
+
     /// <summary>Whether its block was recalled since it was last granted one: it gives back, and is not asked again.</summary>
     public bool Recalled { get; set; }
 

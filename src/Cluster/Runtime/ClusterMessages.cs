@@ -120,9 +120,19 @@ internal sealed record RemoteAcquire(long Epoch, long RequestId, string Source) 
 /// <summary>
 /// An agent → the gatekeeper: a granted call of <see cref="Permits"/> permits and <see cref="ChargedTokens"/> tokens
 /// really used <see cref="ActualTokens"/>. The agent keeps it until <see cref="RemoteSettled"/> comes back and sends
-/// it again (its excess only) to a new incarnation.
+/// it again after each announcement meanwhile: whole to the incarnation it was sent to (which may have dropped it),
+/// its excess only to another. An incarnation takes each <see cref="Sequence"/> of an agent once.
 /// </summary>
-internal sealed record RemoteSettle(long Epoch, long RequestId, int Permits, long ChargedTokens, long ActualTokens) : IClusterMessage;
+internal sealed record RemoteSettle(long Epoch, long RequestId, int Permits, long ChargedTokens, long ActualTokens) : IClusterMessage
+{
+    /// <summary>
+    /// The agent's number for the settle, from 1 up in the order it first sent them, kept when it is sent again; 0 for
+    /// none (taken as it comes). A gatekeeper takes from an agent only a settle newer than the newest it took from it:
+    /// an agent sends its settles again, oldest first, after an announcement, and a repeated request to announce could
+    /// reach it before a confirmation did, so a settle taken already came again (its excess charged twice).
+    /// </summary>
+    public long Sequence { get; init; }
+}
 
 /// <summary>The gatekeeper → an agent: the settle was taken; the rates' state after it.</summary>
 internal sealed record RemoteSettled(long Epoch, long RequestId, RateState Rates) : IClusterMessage;
