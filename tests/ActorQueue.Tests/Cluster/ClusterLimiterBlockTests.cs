@@ -142,7 +142,7 @@ public sealed class ClusterLimiterBlockTests
     public async Task A_plain_request_does_not_pass_an_older_request_of_its_node_through_the_block()
     {
         await using var cluster = await ClusterNodes.StartAsync(2, KeepBlocks);
-        var limiter = RecallHoldingAgent.Limiter(cluster.Nodes[1], "blocks-local-fifo", maxRunning: 3);
+        var limiter = HoldingAgent.Limiter(cluster.Nodes[1], "blocks-local-fifo", maxRunning: 3, HoldingAgent.Recall, holding: true);
         await WarmUpAsync(limiter);
         var first = await limiter.AcquireAsync("first").AsTask().WaitAsync(ClusterNodes.StepTimeout); // brings the node a block
         Assert.Equal(3, (await limiter.GetStatusAsync()).Running); // the only agent: the whole limit, two permits unused
@@ -155,7 +155,7 @@ public sealed class ClusterLimiterBlockTests
         await Poll.ValueAsync(() => ClusterNodes.StatusAsync(limiter), s => s?.Waiting == 2, ClusterNodes.StepTimeout);
         Assert.False(newcomer.IsCompleted);
 
-        limiter.Agent.Tell(RecallHoldingAgent.ReleaseRecalls.Instance);
+        limiter.Agent.Tell(HoldingAgent.Release.Instance);
         first.Dispose();
         await using (await heavy.WaitAsync(ClusterNodes.StepTimeout))
         {

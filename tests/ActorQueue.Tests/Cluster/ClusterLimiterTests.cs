@@ -68,7 +68,7 @@ public sealed class ClusterLimiterTests
     {
         await using var cluster = await ClusterNodes.StartAsync(3);
         var oldest = cluster.Nodes[0];
-        var holderNode = RecoveryHolding.Limiter(cluster.Nodes[1], "handover", maxRunning: 2);
+        var holderNode = HoldingAgent.Limiter(cluster.Nodes[1], "handover", maxRunning: 2, HoldingAgent.Recovery);
         var waiterNode = ActorQueueCluster.Get(cluster.Nodes[2]).Limiter("handover", maxRunning: 2);
         ActorQueueCluster.Get(oldest).Limiter("handover", maxRunning: 2); // the singleton's node uses it too
 
@@ -78,13 +78,13 @@ public sealed class ClusterLimiterTests
         await Poll.UntilAsync(() => waiterNode.WaitingCount == 1, ClusterNodes.StepTimeout, "the waiter was queued by the gatekeeper");
 
         // The holder's node is slow to answer the new gatekeeper: until it has, nothing may be granted.
-        holderNode.Agent.Tell(RecoveryHoldingAgent.HoldRecovery.Instance);
+        holderNode.Agent.Tell(HoldingAgent.Hold.Instance);
         await cluster.LeaveAsync(oldest); // the singleton moves to the next-oldest node
         var recovering = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(waiterNode), s => s?.Agents >= 1, ClusterNodes.StepTimeout))!;
         Assert.True(recovering.Recovering);
         Assert.Equal((0, 1), (recovering.Running, recovering.Waiting)); // the waiter re-announced itself...
         Assert.False(waiter.IsCompleted); // ...and was not granted a slot the holder still has
-        holderNode.Agent.Tell(RecoveryHoldingAgent.ReleaseRecovery.Instance);
+        holderNode.Agent.Tell(HoldingAgent.Release.Instance);
 
         // The new gatekeeper learned the holder's two leases: the waiter is still waiting, and so is a newcomer.
         var status = (await Poll.ValueAsync(() => ClusterNodes.StatusAsync(holderNode), s => s is { Recovering: false }, ClusterNodes.StepTimeout))!;
