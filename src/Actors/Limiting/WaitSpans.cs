@@ -37,7 +37,7 @@ internal sealed class WaitSpans(ActivitySource tracer, string? name)
                 },
             };
             activity.SetTag("outcome", outcome);
-            activity.SetStatus(ActivityStatusCode.Error, error.Message);
+            activity.SetStatus(ActivityStatusCode.Error, UserText.MessageOf(error)); // the application's exception may throw from Message
             throw;
         }
     }
