@@ -261,6 +261,36 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         return new BusLogging(bus, "review", typeof(KeyFaultsReviewTests), DefaultLogMessageFormatter.Instance);
     }
 
+    /// <summary>
+    /// A good key whose hash equals, exactly, that of a live key whose <c>Equals</c> has come to throw: the table asks the
+    /// good key (the one looked up or published) whether they are equal, never the stored one, so the good key's calls
+    /// are served, its partition made, its statistics read, while the throwing key's own calls still get its exception.
+    /// DEFECT (fixed): the dictionary compared the stored key first, so the good key's caller got the other key's
+    /// exception ("Assert.Null() Failure: Value is not null", the throwing key's InvalidOperationException).
+    /// </summary>
+    [Fact]
+    public async Task A_good_key_colliding_with_a_throwing_key_never_meets_its_Equals()
+    {
+        using var limiter = Concurrency($"review-key-faults-collide-{Guid.NewGuid():N}");
+        var bad = new FaultyKey("bad") { Hash = 42 };
+        using var held = await Within(limiter.AcquireAsync(bad).AsTask());
+
+        bad.EqualsThrows = true;
+        var good = new FaultyKey("good") { Hash = 42 };
+        Task<ConcurrencyLease>? first = null;
+        var thrown = Record.Exception(() => { first = limiter.AcquireAsync(good).AsTask(); });
+
+        Assert.Null(thrown);
+        using (await Within(first!))
+        {
+            Assert.Equal(1, limiter.StatisticsOf(new FaultyKey("good") { Hash = 42 })!.Running);
+        }
+
+        Assert.Equal(2, limiter.PartitionCount);
+        Assert.Throws<InvalidOperationException>(() => limiter.StatisticsOf(bad));
+        bad.EqualsThrows = false;
+    }
+
     private PartitionedConcurrencyLimiter<FaultyKey> Concurrency(string name) =>
         new(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
 
@@ -307,6 +337,7 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
     private sealed class FaultyKey(string name) : IEquatable<FaultyKey>
     {
         private volatile bool _toStringThrows;
+        private volatile bool _equalsThrows;
 
         public string Name { get; } = name;
 
@@ -316,7 +347,14 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         /// <summary><c>GetHashCode</c> throws a <see cref="NastyFault"/> when the partitioned limiter's actor routes the key.</summary>
         public bool HashThrowsOnActor { get; init; }
 
-        public bool Equals(FaultyKey? other) => other is not null && other.Name == Name;
+        /// <summary><c>Equals</c> throws an <see cref="InvalidOperationException"/>.</summary>
+        public bool EqualsThrows { get => _equalsThrows; set => _equalsThrows = value; }
+
+        /// <summary>The hash, when a test sets one (keys that collide); else the name's.</summary>
+        public int? Hash { get; init; }
+
+        public bool Equals(FaultyKey? other) =>
+            EqualsThrows ? throw new InvalidOperationException($"key {Name} cannot be compared") : other is not null && other.Name == Name;
 
         public override bool Equals(object? obj) => Equals(obj as FaultyKey);
 
@@ -328,7 +366,7 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
                 throw new NastyFault();
             }
 
-            return StringComparer.Ordinal.GetHashCode(Name);
+            return Hash ?? StringComparer.Ordinal.GetHashCode(Name);
         }
 
         public override string ToString() => ToStringThrows ? throw new InvalidOperationException($"key {Name} cannot be named") : Name;
