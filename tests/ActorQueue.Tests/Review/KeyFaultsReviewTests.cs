@@ -253,6 +253,68 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         (await Within(waiter)).Dispose();
     }
 
+    /// <summary>
+    /// A tracing listener whose <c>ActivityStarted</c> and <c>ActivityStopped</c> throw (the application's code, run on
+    /// the waiting caller's thread): a caller that really waited still gets its lease, and its permits come back. DEFECT
+    /// (fixed): the span's start threw to the caller once its request was queued, and the request, granted later to
+    /// nobody, held its permit for good (the next caller waited for ever: "The operation has timed out").
+    /// </summary>
+    [Fact]
+    public async Task A_throwing_tracing_listener_costs_a_waiter_nothing()
+    {
+        using var tracer = new ActivitySource($"review-key-faults-listener-{Guid.NewGuid():N}");
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => ReferenceEquals(source, tracer),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStarted = _ => throw new InvalidOperationException("the listener failed at the start"),
+            ActivityStopped = _ => throw new InvalidOperationException("the listener failed at the stop"),
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var limiter = new PartitionedConcurrencyLimiter<FaultyKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout,
+                                                                         $"review-key-faults-listener-{Guid.NewGuid():N}", tracer, Sys);
+        var key = new FaultyKey("k");
+        var holder = await Within(limiter.AcquireAsync(key).AsTask());
+        var waiter = limiter.AcquireAsync(key, source: "waiter").AsTask();
+        await Eventually(() => limiter.StatisticsOf(key) is { Waiting: 1 }, "the second caller waits");
+
+        holder.Dispose();
+        (await Within(waiter)).Dispose();
+
+        using var next = await Within(limiter.AcquireAsync(key).AsTask());
+        Assert.Equal(1, limiter.StatisticsOf(key)!.Running);
+    }
+
+    /// <summary>
+    /// A partition's first queued request whose queue could not be made (the limit's clock throws as the gate reads its
+    /// start): that request fails, counted <c>handler_failed</c>, and the partition still counts its held permits, so it
+    /// never grants past its limit. DEFECT (fixed): the held count had moved into a pool the failed gate left behind and
+    /// a release then took it below zero, so two callers were granted at once under a limit of one ("Expected (1, 1),
+    /// Actual (1, 0)": the second was granted, nobody waited).
+    /// </summary>
+    [Fact]
+    public async Task A_gate_that_cannot_be_made_leaves_the_partitions_count_whole()
+    {
+        var name = $"review-key-faults-gate-made-{Guid.NewGuid():N}";
+        using var metrics = new LimiterMetrics(name);
+        var clock = new FaultingClock();
+        using var limiter = new PartitionedConcurrencyLimiter<FaultyKey>(new ConcurrencyLimit(1) { TimeProvider = clock }, IdleTimeout, name, system: Sys);
+        var key = new FaultyKey("k");
+        var holder = await Within(limiter.AcquireAsync(key).AsTask());
+
+        clock.FailNextGateStart();
+        await Assert.ThrowsAsync<ClockFault>(() => Within(limiter.AcquireAsync(key).AsTask()));
+        holder.Dispose();
+
+        using var first = await Within(limiter.AcquireAsync(key).AsTask());
+        var second = limiter.AcquireAsync(key).AsTask();
+        await Eventually(() => limiter.StatisticsOf(key) is { Waiting: 1 } || second.IsCompleted, "the second caller waits or was granted");
+        Assert.Equal((1, 1), (limiter.StatisticsOf(key)!.Running, limiter.StatisticsOf(key)!.Waiting));
+        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.HandlerFailedReason}"));
+        first.Dispose();
+        (await Within(second)).Dispose();
+    }
+
     /// <summary>A log whose every event is formatted as it is logged, on the logging thread, as Akka's standard-out logger formats it.</summary>
     private ILoggingAdapter FormattingLog()
     {
@@ -316,15 +378,19 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
     /// <summary>A fake clock that throws once, when armed, as a gate reads it to queue a request with a deadline.</summary>
     private sealed class FaultingClock : FakeTimeProvider
     {
-        private int _armed;
+        private volatile string? _armedIn;
 
-        public void FailNextQueueRead() => Volatile.Write(ref _armed, 1);
+        /// <summary>The next read inside a gate's <c>Offer</c> throws.</summary>
+        public void FailNextQueueRead() => _armedIn = nameof(PermitGate.Offer);
+
+        /// <summary>The next read inside a gate's constructor throws.</summary>
+        public void FailNextGateStart() => _armedIn = ".ctor";
 
         public override long GetTimestamp()
         {
-            if (Volatile.Read(ref _armed) == 1
-                && new StackTrace().GetFrames().Any(frame => frame.GetMethod() is { Name: nameof(PermitGate.Offer) } method && method.DeclaringType == typeof(PermitGate))
-                && Interlocked.Exchange(ref _armed, 0) == 1)
+            if (_armedIn is { } armed
+                && new StackTrace().GetFrames().Any(frame => frame.GetMethod() is { } method && method.Name == armed && method.DeclaringType == typeof(PermitGate))
+                && Interlocked.Exchange(ref _armedIn, null) is not null)
             {
                 throw new ClockFault();
             }
