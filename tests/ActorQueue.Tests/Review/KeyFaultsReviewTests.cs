@@ -215,7 +215,7 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         var name = $"review-key-faults-turn-{Guid.NewGuid():N}";
         using var metrics = new LimiterMetrics(name);
         var clock = new FaultingClock();
-        using var limiter = new PartitionedConcurrencyLimiter<FaultyKey>(new ConcurrencyLimit(1) { TimeProvider = clock }, IdleTimeout, name, system: Sys);
+        using var limiter = Concurrency(name, clock);
         var key = new FaultyKey("k");
         var holder = await Within(limiter.AcquireAsync(key).AsTask());
 
@@ -298,7 +298,7 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         var name = $"review-key-faults-gate-made-{Guid.NewGuid():N}";
         using var metrics = new LimiterMetrics(name);
         var clock = new FaultingClock();
-        using var limiter = new PartitionedConcurrencyLimiter<FaultyKey>(new ConcurrencyLimit(1) { TimeProvider = clock }, IdleTimeout, name, system: Sys);
+        using var limiter = Concurrency(name, clock);
         var key = new FaultyKey("k");
         var holder = await Within(limiter.AcquireAsync(key).AsTask());
 
@@ -353,8 +353,9 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         bad.EqualsThrows = false;
     }
 
-    private PartitionedConcurrencyLimiter<FaultyKey> Concurrency(string name) =>
-        new(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, name, system: Sys);
+    /// <summary>A partitioned limit of one per key, on <paramref name="clock"/> (the test's fake clock when <c>null</c>).</summary>
+    private PartitionedConcurrencyLimiter<FaultyKey> Concurrency(string name, TimeProvider? clock = null) =>
+        new(new ConcurrencyLimit(1) { TimeProvider = clock ?? _clock }, IdleTimeout, name, system: Sys);
 
     /// <summary>An exception whose <c>Message</c> (so its <c>ToString</c> too) throws another of its kind.</summary>
     private sealed class NastyFault() : Exception("never read")
