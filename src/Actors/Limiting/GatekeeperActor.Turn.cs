@@ -1,6 +1,5 @@
 using ActorQueue.Coordination;
 using Akka.Actor;
-using Akka.Event;
 
 namespace ActorQueue.Actors;
 
@@ -110,7 +109,17 @@ internal sealed partial class GatekeeperActor
         switch (message)
         {
             case AcquireRequest request:
-                HandleAcquireRequest(request);
+                try
+                {
+                    HandleAcquireRequest(request);
+                }
+                catch (Exception error)
+                {
+                    // As in a caller's turn (TurnInbox): the request fails alone, counted, and the actor goes on. Thrown
+                    // out, it restarted the actor, which never answered this request.
+                    ((IGateTurnOwner)this).Faulted(request, error);
+                }
+
                 return true;
             case ReleaseSlot release:
                 ReleasePermits(release.Permits);
@@ -155,9 +164,14 @@ internal sealed partial class GatekeeperActor
     void IGateTurnOwner.Resize(FacadeResize resize) => HandleResize(resize.Resize, resize.Sequence);
 
     /// <inheritdoc />
+    /// <remarks>A request still unanswered is counted as a rejection, <c>handler_failed</c> (<see cref="GatekeeperTelemetry.HandlerFailed"/>), as a partition's turn counts it.</remarks>
     void IGateTurnOwner.Faulted(ITurnOp? op, Exception error)
     {
-        _log.Error(error, "A turn of limiter {0} failed; it goes on", _settings.MetricName);
-        (op as AcquireRequest)?.Fail(error);
+        _log.ErrorSafely(error, "A turn of limiter {0} failed; it goes on", _settings.MetricName);
+        if (op is AcquireRequest { IsWithdrawn: false } request)
+        {
+            _telemetry.HandlerFailed();
+            request.Fail(error);
+        }
     }
 }

@@ -169,7 +169,7 @@ internal sealed class GatekeeperReplies : IPermitReplies
     public object? Queued(long requestId, in PermitSnapshot now) => new GatekeeperProtocol.Queued(requestId, now.Waiting);
 
     /// <inheritdoc />
-    public object Failed(long requestId, Exception error) => new GatekeeperProtocol.Rejected(requestId, error.Message) { Kind = KindOf(error) };
+    public object Failed(long requestId, Exception error) => new GatekeeperProtocol.Rejected(requestId, UserText.MessageOf(error)) { Kind = KindOf(error) };
 
     /// <summary>The protocol's reason for the exception a facade caller would get.</summary>
     public static RejectionReason KindOf(Exception error) => error switch

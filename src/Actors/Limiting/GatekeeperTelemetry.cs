@@ -123,12 +123,14 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     public const string KeyFailedReason = "key_failed";
 
     /// <summary>
-    /// A partitioned limiter's request failed by its actor's backstop (<c>AroundReceive</c>: a handler threw where none
-    /// foresaw it, a defect): turned away, <c>handler_failed</c>.
+    /// A request failed because handling it threw where nothing foresaw it — a partitioned limiter's actor's backstop
+    /// (<c>AroundReceive</c>), or a turn of a partition or of a gatekeeper (the application's code, such as the limit's
+    /// clock, or a defect): turned away, <c>handler_failed</c>. One reason for both: to an operator each is a caller failed
+    /// by the limiter's own handling rather than by a limit, with the cause in the log.
     /// </summary>
     public void HandlerFailed() => RejectedFor(HandlerFailedReason);
 
-    /// <summary>The rejection reason of a request failed by a partitioned limiter's actor's backstop (a handler threw where none foresaw it).</summary>
+    /// <summary>The rejection reason of a request whose handling threw where nothing foresaw it (a limiter's actor's backstop, a partition's or gatekeeper's turn).</summary>
     public const string HandlerFailedReason = "handler_failed";
 
     /// <summary>One request turned away for <paramref name="reason"/> (the rejection counter's reason tag).</summary>

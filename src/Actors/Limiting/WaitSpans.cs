@@ -5,7 +5,8 @@ namespace ActorQueue.Actors;
 /// <summary>
 /// The span a limiter's caller gets while it really waits (the gatekeeper said it queued), named
 /// <c>waiting for {name ?? source} concurrency</c>. A wait that ends in a timeout, an eviction, a rejection or a
-/// cancellation sets the span's status to error and its <c>outcome</c> tag.
+/// cancellation sets the span's status to error and its <c>outcome</c> tag. A tracing listener is the application's
+/// code, run on the caller's thread: one that throws costs the span, never the caller's lease or answer.
 /// </summary>
 internal sealed class WaitSpans(ActivitySource tracer, string? name)
 {
@@ -17,7 +18,7 @@ internal sealed class WaitSpans(ActivitySource tracer, string? name)
                                                             int maxRunning, int? maxQueued, string? partitionKey)
     {
         var waitingCount = await queued.ConfigureAwait(false);
-        using var activity = waitingCount >= 0 ? Start(request, waitingCount, maxRunning, maxQueued, partitionKey) : null;
+        var activity = waitingCount >= 0 ? StartSafely(request, waitingCount, maxRunning, maxQueued, partitionKey) : null;
         try
         {
             var lease = await grant.ConfigureAwait(false);
@@ -37,8 +38,42 @@ internal sealed class WaitSpans(ActivitySource tracer, string? name)
                 },
             };
             activity.SetTag("outcome", outcome);
-            activity.SetStatus(ActivityStatusCode.Error, error.Message);
+            activity.SetStatus(ActivityStatusCode.Error, UserText.MessageOf(error)); // the application's exception may throw from Message
             throw;
+        }
+        finally
+        {
+            StopSafely(activity);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Start"/>, or no span when a listener's <c>ActivityStarted</c> (the application's code) throws: the
+    /// request is on its way already, so its caller must still await its answer (before, the listener's exception
+    /// reached the caller and the request, granted later to nobody, kept its permits for good).
+    /// </summary>
+    private Activity? StartSafely(AcquireRequest request, int waitingCount, int maxRunning, int? maxQueued, string? partitionKey)
+    {
+        try
+        {
+            return Start(request, waitingCount, maxRunning, maxQueued, partitionKey);
+        }
+        catch (Exception)
+        {
+            return null; // nowhere to report it but the tracing that failed
+        }
+    }
+
+    /// <summary>Ends the span; a listener's <c>ActivityStopped</c> that throws loses the span, not the caller's lease or answer.</summary>
+    private static void StopSafely(Activity? activity)
+    {
+        try
+        {
+            activity?.Dispose();
+        }
+        catch (Exception)
+        {
+            // As at the start: the tracing failed, the caller's answer stands.
         }
     }
 

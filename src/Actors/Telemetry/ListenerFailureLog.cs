@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using ActorQueue.Actors;
 using Akka.Event;
 
 namespace ActorQueue.Telemetry;
@@ -19,7 +20,7 @@ internal sealed class ListenerFailureLog(Action<Exception, long> report)
     /// <param name="log">Where the reports go.</param>
     /// <param name="metricName">The limiter's or the queue's name.</param>
     public ListenerFailureLog(ILoggingAdapter log, string metricName)
-        : this((error, dropped) => log.Error(error, Message, metricName, dropped, dropped * 2))
+        : this((error, dropped) => log.ErrorSafely(error, Message, metricName, dropped, dropped * 2))
     {
     }
 

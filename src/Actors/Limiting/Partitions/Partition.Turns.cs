@@ -244,7 +244,7 @@ internal sealed partial class Partition
         return false;
     }
 
-    /// <summary>In the turn: <see cref="Attempt"/>, its fault contained as an op's (the request fails with it, it is logged).</summary>
+    /// <summary>In the turn: <see cref="Attempt"/>, its fault contained (logged; the caller is refused, and counted so by its adapter, not as a failed request too).</summary>
     private bool AttemptSafely(PartitionAcquireRequest request, out bool judged)
     {
         judged = false;
@@ -254,7 +254,7 @@ internal sealed partial class Partition
         }
         catch (Exception error)
         {
-            Faulted(request, error);
+            _shared.AttemptFaulted(Key, error);
             return false;
         }
     }

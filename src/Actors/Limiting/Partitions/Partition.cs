@@ -334,16 +334,19 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
             return;
         }
 
-        _rates = _shared.Settings.Rates?.Invoke();
-        _pool = new PermitPool(_shared.Settings.MaxRunning);
-        _pool.Take(_held, TimeSpan.Zero);
-        _held = 0;
+        // Made whole before any field changes: the gate reads the limit's clock (the application's TimeProvider), and one
+        // that throws must leave the bare count as it was (before, the held permits had moved into a pool the failed gate
+        // left behind, and the next release took the count below zero: callers were granted past the limit).
+        var rates = _shared.Settings.Rates?.Invoke();
+        var pool = new PermitPool(_shared.Settings.MaxRunning);
+        pool.Take(_held, TimeSpan.Zero);
         // With rates it is a model API's partition: its callers queue for tokens, which its RateLimiting adapter's permits are.
-        var queuedIn = _rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
-        _gate = new PermitGate(this, _rates is null ? [_pool] : [_pool, .. _rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.Settings.Time, queuedIn);
+        var queuedIn = rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
+        var gate = new PermitGate(this, rates is null ? [pool] : [pool, .. rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.Settings.Time, queuedIn);
 
         // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
-        _gateOrigin = _shared.Now;
+        var origin = _shared.Now;
+        (_rates, _pool, _gate, _gateOrigin, _held) = (rates, pool, gate, origin, 0);
     }
 
     /// <summary>In its turn (or before anyone sees it), for a partition with rates: publishes <see cref="AvailableTokens"/> and until when they hold.</summary>

@@ -123,16 +123,25 @@ internal sealed class PartitionShared
 
     /// <summary>
     /// Something threw inside a partition's turn: the turn goes on (it is given back whatever happens), the request it
-    /// came from, if any, fails with it, and it is logged.
+    /// came from, if any and still unanswered, fails with it, counted as a rejection (<see cref="GatekeeperTelemetry.HandlerFailed"/>,
+    /// as the actor's backstop counts what its handlers threw), and it is logged (the key by its text, <see cref="UserText"/>).
     /// </summary>
     public void Faulted(object key, ITurnOp? op, Exception error)
     {
-        _log.Error(error, "Partition {0} of {1}: {2} failed inside its turn", key, Settings.MetricName, op?.GetType().Name ?? "the turn's bookkeeping");
-        if (op is PermitWaiter waiter)
+        _log.ErrorSafely(error, "Partition {0} of {1}: {2} failed inside its turn", UserText.Of(key, "key"), Settings.MetricName, op?.GetType().Name ?? "the turn's bookkeeping");
+        if (op is PermitWaiter { IsWithdrawn: false } waiter)
         {
-            waiter.Fail(error); // nothing if it was answered already
+            _telemetry.HandlerFailed();
+            waiter.Fail(error);
         }
     }
+
+    /// <summary>
+    /// Something threw inside a partition's turn while it judged a caller that will not wait: logged; the caller is
+    /// refused (its adapter counts the refusal, <c>would_wait</c>), so nothing else is counted for it.
+    /// </summary>
+    public void AttemptFaulted(object key, Exception error) =>
+        _log.ErrorSafely(error, "Partition {0} of {1}: an attempt failed inside its turn and was refused", UserText.Of(key, "key"), Settings.MetricName);
 
     /// <summary>
     /// A request pushed to a partition before a sweep dropped it: the actor routes it to the key's next partition. It is
@@ -159,21 +168,22 @@ internal sealed class PartitionShared
     /// </summary>
     public void KeyFailed(PartitionAcquireRequest request, Exception error)
     {
-        _log.Error(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw ({1}); its request was failed with it", Settings.MetricName, request.Key.GetType().Name);
+        _log.ErrorSafely(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw ({1}); its request was failed with it", Settings.MetricName, request.Key.GetType().Name);
         if (request.IsWithdrawn)
         {
             return; // cancelled before it got here: answered, and turned away by nobody (a gate counts nothing for it either)
         }
 
+        var failure = new ArgumentException(
+            $"The partition key's GetHashCode or Equals threw inside partitioned limiter '{Settings.MetricName}' ({error.GetType().Name}: {UserText.MessageOf(error)}); the request was turned away",
+            "key", error);
         _telemetry.KeyFailed();
-        request.Fail(new ArgumentException(
-            $"The partition key's GetHashCode or Equals threw inside partitioned limiter '{Settings.MetricName}' ({error.GetType().Name}: {error.Message}); the request was turned away",
-            "key", error));
+        request.Fail(failure);
     }
 
     /// <summary>On the actor's thread, a key threw from its <c>GetHashCode</c> or <c>Equals</c> where no request is at stake: logged, with what was done instead (<paramref name="instead"/>).</summary>
     public void KeyLookupFailed(string instead, Exception error) =>
-        _log.Error(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw; {1}", Settings.MetricName, instead);
+        _log.ErrorSafely(error, "Partitioned limiter {0}: a partition key's GetHashCode or Equals threw; {1}", Settings.MetricName, instead);
 
     /// <summary>
     /// A handler of the actor threw (a defect): logged, the actor keeps its partitions and goes on, and a request the
@@ -183,16 +193,17 @@ internal sealed class PartitionShared
     /// </summary>
     public void HandlerFailed(object message, Exception error)
     {
-        _log.Error(error, "Partitioned limiter {0}: its actor failed handling {1}; it keeps its partitions and goes on", Settings.MetricName, message.GetType().Name);
+        _log.ErrorSafely(error, "Partitioned limiter {0}: its actor failed handling {1}; it keeps its partitions and goes on", Settings.MetricName, message.GetType().Name);
         if (message is PermitWaiter { IsWithdrawn: false } waiter)
         {
+            var failure = new InvalidOperationException(
+                $"Partitioned limiter '{Settings.MetricName}' failed handling this request: {error.GetType().Name}: {UserText.MessageOf(error)}", error);
             _telemetry.HandlerFailed();
-            waiter.Fail(new InvalidOperationException(
-                $"Partitioned limiter '{Settings.MetricName}' failed handling this request: {error.GetType().Name}: {error.Message}", error));
+            waiter.Fail(failure);
         }
     }
 
     /// <summary>More permits came back than were held: a bug elsewhere, logged and ignored.</summary>
     public void ReleasedTooMany(object key, int permits, long held) =>
-        _log.Error("{0} permit(s) of partition {1} were released while {2} were held; ignored", permits, key, held);
+        _log.Error("{0} permit(s) of partition {1} were released while {2} were held; ignored", permits, UserText.Of(key, "key"), held);
 }

@@ -35,7 +35,7 @@ internal sealed class PartitionStatisticsView<TKey> : IReadOnlyDictionary<TKey, 
 
     /// <inheritdoc />
     public PartitionStatistics this[TKey key] =>
-        TryGetValue(key, out var statistics) ? statistics : throw new KeyNotFoundException($"No live partition of key {key} was read");
+        TryGetValue(key, out var statistics) ? statistics : throw new KeyNotFoundException($"No live partition of key {UserText.Of(key, "key")} was read");
 
     /// <summary>Adds a live partition's counts: by its key, or aside when the key throws or equals a key added already.</summary>
     /// <param name="key">The partition's key.</param>

@@ -206,7 +206,10 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <summary>
     /// The table's comparer, symmetric whichever side the dictionary puts first: a stored key hashes as it was
     /// published, an exact lookup equals its own stored key alone (no key's code called), and otherwise two keys are
-    /// equal as their bare keys say (a lookup by a bare key, or a publication meeting a live partition of its key).
+    /// equal as their bare keys say. Which key is asked matters, since a key's <c>Equals</c> may throw: a lookup by a
+    /// bare key asks that key (the caller's own) about the stored one, never a stored key, so a key whose hash equals a
+    /// throwing key's is not handed that key's exception; a publication meeting a stored key (both stored) asks one and,
+    /// should it throw, the other, failing only when both do.
     /// </summary>
     private sealed class KeyComparer : IEqualityComparer<object>
     {
@@ -216,8 +219,38 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
         {
             (ExactKey exact, _) => ReferenceEquals(exact.Stored, y),
             (_, ExactKey exact) => ReferenceEquals(exact.Stored, x),
-            _ => Bare(x).Equals(Bare(y)),
+            (StoredKey one, StoredKey other) => EitherSays(one.Key, other.Key),
+            (StoredKey stored, _) => y!.Equals(stored.Key),
+            (_, StoredKey stored) => x!.Equals(stored.Key),
+            _ => x!.Equals(y),
         };
+
+        /// <summary>Whether <paramref name="one"/> says it equals <paramref name="other"/>, or, should it throw, what <paramref name="other"/> says; throws the first's exception only if both throw.</summary>
+        private static bool EitherSays(object one, object other)
+        {
+            try
+            {
+                return one.Equals(other);
+            }
+            catch (Exception) when (TryEquals(other, one, out var equal))
+            {
+                return equal;
+            }
+        }
+
+        private static bool TryEquals(object asked, object about, out bool equal)
+        {
+            try
+            {
+                equal = asked.Equals(about);
+                return true;
+            }
+            catch (Exception)
+            {
+                equal = false;
+                return false;
+            }
+        }
 
         public int GetHashCode(object key) => key switch
         {
@@ -225,7 +258,5 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
             ExactKey exact => exact.Stored.Hash,
             _ => key.GetHashCode(),
         };
-
-        private static object Bare(object? key) => key is StoredKey stored ? stored.Key : key!;
     }
 }

@@ -188,11 +188,15 @@ internal sealed class PartitionedGatekeeper
     /// <param name="live">Its key's partition as a claim just found it, if live; looked up when <c>null</c>.</param>
     public ValueTask<ConcurrencyLease> Send(PartitionAcquireRequest request, CancellationToken cancellationToken, Partition? live = null)
     {
+        // The key's text for the span before the request is on its way: a key whose ToString throws is named by a
+        // placeholder (UserText), so its caller still gets the request's answer, never the key's exception with the
+        // request granted to nobody.
+        var keyText = request.QueuedSignal is null ? null : UserText.Of(request.Key, "key");
         Dispatch(request, live);
 
         var grant = request.WaitAsync(cancellationToken);
         return request.QueuedSignal is { } queued
-            ? _spans.TraceWaitAsync(request, queued.Task, grant, Settings.MaxRunning, Settings.MaxQueued, request.Key.ToString())
+            ? _spans.TraceWaitAsync(request, queued.Task, grant, Settings.MaxRunning, Settings.MaxQueued, keyText)
             : grant;
     }
 

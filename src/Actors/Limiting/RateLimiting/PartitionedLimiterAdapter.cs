@@ -245,7 +245,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
 
     /// <summary>The failed lease of a synchronous attempt (counted already), with <paramref name="retryAfter"/> when the rates decided it.</summary>
     private RateLimitLease Refused(TKey key, TimeSpan? retryAfter) =>
-        limiter.Failed($"Nothing of partition {key} of {limiter.Partitions.Settings.Name ?? "the limiter"} is free now for a caller that will not wait "
+        limiter.Failed($"Nothing of partition {UserText.Of(key, "key")} of {limiter.Partitions.Settings.Name ?? "the limiter"} is free now for a caller that will not wait "
                        + "(someone waits, its permits, slots or rates are spent, or it is busy); use AcquireAsync to queue", retryAfter);
 
     /// <summary>
@@ -280,5 +280,5 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     }
 
     private TKey KeyOf(TResource resource) =>
-        keyOf(resource) ?? throw new ArgumentNullException("key", $"The partition key of {resource} is null");
+        keyOf(resource) ?? throw new ArgumentNullException("key", $"The partition key of {UserText.Of(resource, "resource")} is null");
 }
