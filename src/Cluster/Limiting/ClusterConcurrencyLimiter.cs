@@ -176,19 +176,19 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     }
 
     /// <summary>
-    /// A one-permit lease claimed synchronously from an unused permit of this node's block, with no message, or
-    /// <c>null</c>: no block permit is lent now (none unused, none leased, the block recalled, or a request of this node
-    /// waits or is on its way to the agent), the limiter has rates, or it is disposed.
+    /// A lease of <paramref name="permits"/> claimed synchronously from unused permits of this node's block, with no
+    /// message, or <c>null</c>: that many block permits are not lent now (too few unused, none leased, the block
+    /// recalled, or a request of this node waits or is on its way to the agent), the limiter has rates, or it is disposed.
     /// </summary>
     /// <remarks>A refusal of a plain limiter asks the agent for a block (one wish at a time, <see cref="WantBlock"/>), so callers that only try are leased one too.</remarks>
-    internal ConcurrencyLease? TryClaim(string source)
+    internal ConcurrencyLease? TryClaim(int permits, string source)
     {
         if (_claims is null)
         {
             return null;
         }
 
-        if (_claims.TryClaim(source) is { } lease)
+        if (_claims.TryClaim(permits, source) is { } lease)
         {
             return lease;
         }

@@ -58,6 +58,9 @@ internal partial class LimiterAgentActor
     /// <summary>Shared with the facade: whether a wish for a block is on its way or being answered, and how long to stay quiet after one.</summary>
     private readonly BlockWish _wish;
 
+    /// <summary>A partition's agent: its key's requests on their way to the parent (<see cref="LimiterAgentSetup.Routing"/>); nothing is lent while any is.</summary>
+    private readonly OnTheWay? _routing;
+
     /// <summary>The loan the block's unused permits are lent through; its held half is this node's held permits (<see cref="PublishLocal"/>).</summary>
     private PermitLoan Loan => _localCounts.Loan;
 
@@ -196,7 +199,7 @@ internal partial class LimiterAgentActor
         }
 
         PublishLocal(); // the loan's held count: what the next reclaim counts claims against
-        if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced)
+        if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced && _routing?.Any != true)
         {
             Loan.Lend(_heldPermits + _claimed, Math.Min(BlockFree, PermitLoan.MaxLent)); // fails on a suspended or closed loan
         }
@@ -208,17 +211,18 @@ internal partial class LimiterAgentActor
     /// </summary>
     private void HandleClaimedRelease(ReleaseClaimedLease message)
     {
-        if (_claimed <= 0)
+        var permits = Math.Min(message.Permits, _claimed);
+        if (permits <= 0)
         {
-            _log.Warning("Cluster limiter {0}: release of a claimed lease with none claimed ignored", _displayName);
+            _log.Warning("Cluster limiter {0}: release of a claimed lease of {1} permit(s) with {2} claimed ignored", _displayName, message.Permits, _claimed);
             return;
         }
 
-        _claimed--;
+        _claimed -= permits;
         PublishLocal();
         if (!_keepBlock)
         {
-            ReturnBlock(1);
+            ReturnBlock(permits);
         }
     }
 

@@ -28,6 +28,16 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 
     /// <summary>The counts <paramref name="partition"/>'s agent on this node publishes; <c>null</c> when it is not live here.</summary>
     LivePartition? Live(string partition);
+
+    /// <summary>
+    /// A lease of <paramref name="permitCount"/> of <paramref name="partition"/> granted synchronously with no message, or
+    /// <c>null</c> (then the attempt is refused): a concurrency partition's permits from its block on this node
+    /// (<see cref="ClusterPartitionedLimiter.TryClaim"/>).
+    /// </summary>
+    RateLimitLease? TryAttempt(string partition, int permitCount);
+
+    /// <summary>The reason phrase of a refused attempt of <paramref name="permitCount"/> (at least 1) on <paramref name="partition"/>.</summary>
+    string Refusal(string partition, int permitCount);
 }
 
 /// <summary>
@@ -69,12 +79,13 @@ internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPar
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
     {
         var partition = PartitionOf(resource);
-        if (permitCount > 0)
+        if (permitCount == 0)
         {
-            subject.Demand(permitCount);
+            return Count(partition, ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
         }
 
-        return Count(partition, ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
+        subject.Demand(permitCount);
+        return Count(partition, subject.TryAttempt(partition, permitCount) ?? RateLease.Failed(subject.Refusal(partition, permitCount), null));
     }
 
     /// <inheritdoc />
@@ -115,6 +126,10 @@ internal sealed class ClusterPartitionedSubject(ClusterPartitionedLimiter limite
     public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => slot;
 
     public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
+
+    public RateLimitLease? TryAttempt(string partition, int permitCount) => limiter.TryClaim(partition, permitCount, ClusterRateLimiter.Source);
+
+    public string Refusal(string partition, int permitCount) => ClusterRateLeases.NoBlockPermitReason($"{limiter.Name} (partition {partition})");
 }
 
 /// <summary>A <see cref="ClusterPartitionedModelApiLimiter{TKey}"/> for its adapter: permits are tokens, each acquire one call of the key's partition.</summary>
@@ -138,4 +153,8 @@ internal sealed class ClusterPartitionedModelApiSubject<TKey>(ClusterPartitioned
         new RateLease(limiter.LeaseOf(slot, request.Partition!, request.Demand.Tokens));
 
     public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
+
+    public RateLimitLease? TryAttempt(string partition, int permitCount) => null; // rates are spent per grant, in the singleton, as the plain model-API limiter's
+
+    public string Refusal(string partition, int permitCount) => ClusterRateLeases.WouldBlockReason($"{limiter.Name} (partition {partition})", permitCount);
 }

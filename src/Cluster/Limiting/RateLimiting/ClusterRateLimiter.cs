@@ -35,7 +35,7 @@ internal interface IClusterRateSubject : IClusterLeases
 
     /// <summary>
     /// A lease of <paramref name="permitCount"/> granted synchronously with no message, or <c>null</c> (then the attempt
-    /// is refused): a plain concurrency limiter's one permit from its node's block (<see cref="ClusterConcurrencyLimiter.TryClaim"/>).
+    /// is refused): a plain concurrency limiter's permits from its node's block (<see cref="ClusterConcurrencyLimiter.TryClaim"/>).
     /// </summary>
     RateLimitLease? TryAttempt(int permitCount);
 
@@ -184,9 +184,9 @@ internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limite
 
     public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
 
-    public RateLimitLease? TryAttempt(int permitCount) => permitCount == 1 ? limiter.TryClaim(ClusterRateLimiter.Source) : null;
+    public RateLimitLease? TryAttempt(int permitCount) => limiter.TryClaim(permitCount, ClusterRateLimiter.Source);
 
-    public string Refusal(int permitCount) => permitCount == 1
+    public string Refusal(int permitCount) => permitCount > 0
         ? ClusterRateLeases.NoBlockPermitReason(limiter.Name)
         : ClusterRateLeases.WouldBlockReason(limiter.Name, permitCount);
 
