@@ -12,7 +12,7 @@ namespace ActorQueue.Cluster;
 /// </summary>
 /// <remarks>
 /// Every partition has the same bounds and the same guarantees as <see cref="ClusterConcurrencyLimiter"/> (weights,
-/// priorities, wait timeouts, hand-over). A partition that was stopped for idleness and is used again starts as a new
+/// priorities, wait timeouts, hand-over, blocks leased to the nodes and synchronous attempts from them). A partition that was stopped for idleness and is used again starts as a new
 /// gatekeeper incarnation: it asks every member first, so it never over-admits.
 /// </remarks>
 [DebuggerDisplay("{Name}: {PartitionCount} partition(s) on this node")]
@@ -148,8 +148,11 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
     /// <paramref name="keyOf"/>, for ASP.NET Core's rate-limiting middleware (a global limiter per tenant on every node)
     /// or Polly. <c>AcquireAsync</c> waits in the partition's queue with the limiter's wait timeout; a full queue, an
-    /// eviction or a timeout gives a failed lease whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never
-    /// grants (the grant is a network round trip away; the middleware then waits with <c>AcquireAsync</c>).
+    /// eviction or a timeout gives a failed lease whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never blocks:
+    /// it claims unused permits of the block the key's gatekeeper leased to this node, with no message, while no request
+    /// of this node for the key waits or is on its way and the block is not recalled; a refusal asks the key's agent for a
+    /// block (making the key's partition here if it has none), so a caller that only tries is served a round trip later
+    /// (the middleware waits with <c>AcquireAsync</c> when refused).
     /// <c>GetStatistics</c> reports a partition live on this node and is <c>null</c> for any other key. Disposing the
     /// adapter leaves this limiter running.
     /// </summary>

@@ -49,7 +49,9 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 /// <para><c>AcquireAsync</c> waits in the partition's queue at its gatekeeper (priority 0, the limiter's wait timeout);
 /// a full queue, an eviction or a timeout gives a failed lease with a reason phrase and, when the partition's rates
 /// decide it, a retry-after; so does the limiter's disposal on this node while the caller waits (a call after it throws
-/// <see cref="ObjectDisposedException"/>). <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
+/// <see cref="ObjectDisposedException"/>). <c>AttemptAcquire</c> of a concurrency partition claims from the block its agent
+/// holds on this node (<see cref="ClusterPartitionedLimiter.TryClaim"/>; a refusal asks for one); a model-API partition's
+/// never grants (a rate is spent per grant, in the singleton), nor does a zero-permit probe (the grant is a network
 /// round trip away, and this node's counts are as of its last reply).</para>
 /// <para><c>GetStatistics</c> reports a partition live on this node: a concurrency partition's free permits and waiters
 /// cluster-wide as last heard, a model-API partition's in tokens (none available, and the tokens its calls waiting on
