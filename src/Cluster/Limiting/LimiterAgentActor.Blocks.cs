@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
 using Akka.Event;
 
 namespace ActorQueue.Cluster;
@@ -82,12 +83,29 @@ internal partial class LimiterAgentActor
         _blockUsedSinceTick = true;
         PublishLocal();
         var grant = new PermitGrant(id, request.Demand, ClusterSnapshot(_clusterCounts.Running, _clusterCounts.Waiting), Waited: false);
-        if (!request.TryGrant(grant))
+        if (request.TryGrant(grant))
+        {
+            MeterAcquired(1); // the gatekeeper never hears of it
+        }
+        else
         {
             ReleaseHeld(id);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="leases"/> granted from the block on this node (by the agent, or claimed from its loan) as
+    /// acquired, as the gatekeeper counts its grants, tagged with the limiter's name (a partition's: its limiter's).
+    /// </summary>
+    private void MeterAcquired(long leases)
+    {
+        if (ActorQueueTelemetry.LimiterAcquiredCounter.Enabled)
+        {
+            _listenerFailures.Add(ActorQueueTelemetry.LimiterAcquiredCounter, leases,
+                new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name)));
+        }
     }
 
     /// <summary>
@@ -181,6 +199,7 @@ internal partial class LimiterAgentActor
         System.Diagnostics.Debug.Assert(_claimed >= 0 && _claimed <= _block, $"claimed {_claimed} of a block of {_block}");
         if (Loan.Claims is var claims && claims != _claimsSeen)
         {
+            MeterAcquired(claims - _claimsSeen); // the leases claimed since the last reclaim, counted here rather than on the claimers' threads
             _claimsSeen = claims;
             _blockUsedSinceTick = true;
         }

@@ -243,6 +243,53 @@ public sealed class ClusterPartitionAttemptReviewTests
         Assert.True(all.IsAcquired, ReasonOf(all));
     }
 
+    /// <summary>
+    /// DEFECT (fixed). The cluster limiter's <c>acquired</c> instrument counts the leases a node grants from its block:
+    /// an acquire granted by the agent from the block, and attempts claimed from its loan (counted by the agent at its
+    /// next message). Before, only the gatekeeper's grants counted: 2 where 5 were granted.
+    /// </summary>
+    [Fact]
+    public async Task The_acquired_instrument_counts_leases_granted_and_claimed_from_a_block()
+    {
+        var name = $"attempt-metered-{Guid.NewGuid():N}";
+        long acquired = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, meters) =>
+        {
+            if (instrument.Meter.Name == ActorQueue.Telemetry.ActorQueueTelemetry.Name && instrument.Name == ActorQueue.Telemetry.ActorQueueTelemetry.LimiterAcquired)
+            {
+                meters.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Value as string == name)
+                {
+                    Interlocked.Add(ref acquired, value);
+                }
+            }
+        });
+        listener.Start();
+        await using var cluster = await ClusterNodes.StartAsync(2, KeepBlocks);
+        var limiter = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter(name, maxRunning: 3);
+        (await limiter.AcquireAsync("first").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // the gatekeeper's grant: 1
+        await Poll.ValueAsync(() => ClusterNodes.StatusAsync(limiter), s => s is { Recovering: false, Waiting: 0 }, ClusterNodes.StepTimeout);
+        (await limiter.AcquireAsync("block").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // granted with the block: 2
+        (await limiter.AcquireAsync("from-block").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // the agent's grant from it: 3
+        var adapter = limiter.AsRateLimiter();
+        var claimed = await Poll.ValueAsync(() => Task.FromResult(adapter.AttemptAcquire(1)), lease => lease.IsAcquired || Disposed(lease), ClusterNodes.StepTimeout);
+        using (var second = adapter.AttemptAcquire(1))
+        {
+            Assert.True(second.IsAcquired, ReasonOf(second)); // claims: 4 and 5
+        }
+
+        claimed.Dispose();
+        await limiter.GetStatusAsync(); // a message to the agent: it counts the claims made since its last one
+        await Poll.UntilAsync(() => Interlocked.Read(ref acquired) == 5, ClusterNodes.StepTimeout, () => $"5 leases counted as acquired (counted {Interlocked.Read(ref acquired)})");
+    }
+
     /// <summary>Blocks stay out until recalled.</summary>
     private const string KeepBlocks = "actorqueue.cluster.limiter-block-linger = 1h";
 
