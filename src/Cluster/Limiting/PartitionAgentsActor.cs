@@ -153,6 +153,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
                 Wish = setup.Wish, Claims = setup.Rates is null ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null,
             };
             _host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
+            _count.Publish(_agents.Count);
         }
 
         return _count.Live[key];
