@@ -15,8 +15,8 @@ namespace ActorQueue.Cluster;
 /// exactly as with <see cref="ConcurrencyLimiter.Gatekeeper"/>.</para>
 /// <para>While nobody waits at the gatekeeper, it leases blocks of permits to the nodes (counted as held there): a plain
 /// one-permit acquire on a node with an unused permit of its block is granted by the node's agent without a network
-/// round trip, in arrival order on that node; the <see cref="AsRateLimiter"/> adapter's <c>AttemptAcquire(1)</c> is
-/// granted from such a permit synchronously, with no message at all, while nobody of this node waits or is on its way.
+/// round trip, in arrival order on that node; the <see cref="AsRateLimiter"/> adapter's <c>AttemptAcquire(n)</c> is
+/// granted from such permits synchronously, with no message at all, while nobody of this node waits or is on its way.
 /// Once anyone waits at the gatekeeper the blocks are recalled and grants follow the gatekeeper's order again
 /// (<c>actorqueue.cluster.limiter-blocks</c>, <c>limiter-block-linger</c>).</para>
 /// <para>Leases held on a node that leaves or is downed are released. When the singleton moves, the new gatekeeper
@@ -176,19 +176,19 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     }
 
     /// <summary>
-    /// A one-permit lease claimed synchronously from an unused permit of this node's block, with no message, or
-    /// <c>null</c>: no block permit is lent now (none unused, none leased, the block recalled, or a request of this node
-    /// waits or is on its way to the agent), the limiter has rates, or it is disposed.
+    /// A lease of <paramref name="permits"/> claimed synchronously from unused permits of this node's block, with no
+    /// message, or <c>null</c>: that many block permits are not lent now (too few unused, none leased, the block
+    /// recalled, or a request of this node waits or is on its way to the agent), the limiter has rates, or it is disposed.
     /// </summary>
     /// <remarks>A refusal of a plain limiter asks the agent for a block (one wish at a time, <see cref="WantBlock"/>), so callers that only try are leased one too.</remarks>
-    internal ConcurrencyLease? TryClaim(string source)
+    internal ConcurrencyLease? TryClaim(int permits, string source)
     {
         if (_claims is null)
         {
             return null;
         }
 
-        if (_claims.TryClaim(source) is { } lease)
+        if (_claims.TryClaim(permits, source) is { } lease)
         {
             return lease;
         }
@@ -241,10 +241,10 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// middleware, Polly's <c>AddRateLimiter</c> or an <c>HttpClient</c> handler, so they share the cluster-wide limit
     /// with every other caller on every node; the same instance on every call. <c>AcquireAsync</c> waits in the
     /// gatekeeper's queue with the limiter's wait timeout; a full queue, an eviction or a timeout gives a failed lease
-    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never blocks: <c>AttemptAcquire(1)</c> claims an
-    /// unused permit of the block leased to this node, with no message, while nobody of this node waits or is on its
+    /// whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never blocks: <c>AttemptAcquire(n)</c> claims <c>n</c>
+    /// unused permits of the block leased to this node, with no message, while nobody of this node waits or is on its
     /// way and the block is not recalled (a refusal asks the agent for a block, so a caller that only tries is served
-    /// too); any other attempt is refused, since the limit is decided in the cluster singleton, a network round trip
+    /// too); an attempt that finds too few is refused, since the limit is decided in the cluster singleton, a network round trip
     /// away (the middleware then waits with <c>AcquireAsync</c>). Disposing the adapter leaves this limiter running.
     /// </summary>
     /// <returns>The adapter.</returns>

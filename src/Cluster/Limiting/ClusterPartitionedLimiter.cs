@@ -12,7 +12,7 @@ namespace ActorQueue.Cluster;
 /// </summary>
 /// <remarks>
 /// Every partition has the same bounds and the same guarantees as <see cref="ClusterConcurrencyLimiter"/> (weights,
-/// priorities, wait timeouts, hand-over). A partition that was stopped for idleness and is used again starts as a new
+/// priorities, wait timeouts, hand-over, blocks leased to the nodes and synchronous attempts from them). A partition that was stopped for idleness and is used again starts as a new
 /// gatekeeper incarnation: it asks every member first, so it never over-admits.
 /// </remarks>
 [DebuggerDisplay("{Name}: {PartitionCount} partition(s) on this node")]
@@ -87,10 +87,58 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
 
     /// <summary>Sends a checked request for the partition <paramref name="key"/> to this node's agents and returns it.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    /// <remarks>
+    /// Counted on its way to the parent in its key's stripe (<see cref="PartitionCount.Routing"/>) before the key's live
+    /// agent, if any, is looked up and its loan suspended, so no attempt made after this call returned claims past it: an
+    /// agent live now lends nothing before its next message, and none lends while the stripe has a request on its way;
+    /// the parent announces it in the agent's loan it routes it to before it counts it off.
+    /// </remarks>
     internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return PartitionRequest.Post(_agents, key, demand, priority, timeout, source, argumentName);
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = key, ArgumentName = argumentName, Announced = true };
+        _count.Routing(key).Sending();
+        if (_count.Live.TryGetValue(key, out var live))
+        {
+            live.Local.Loan.Suspend(); // what it lent stays aside for the agent's next message, which lends again only once this request is in
+        }
+
+        _agents.Tell(request, ActorRefs.NoSender);
+        return request;
+    }
+
+    /// <summary>
+    /// A lease of <paramref name="permits"/> of the partition <paramref name="key"/> claimed synchronously, with no message,
+    /// from the unused permits of the block its agent holds on this node, or <c>null</c>: none lent now (none unused, no
+    /// block, the block recalled, a request of this node for the key waits or is on its way, no partition live here), or
+    /// the limiter is disposed. A refusal asks the key's agent for a block (made if the key has none; one wish at a time
+    /// per partition), so callers that only try are served after a round trip.
+    /// </summary>
+    internal ConcurrencyLease? TryClaim(string key, int permits, string source)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return null;
+        }
+
+        if (_count.Live.TryGetValue(key, out var live))
+        {
+            if (live.Claims?.TryClaim(permits, source) is { } lease)
+            {
+                return lease;
+            }
+
+            if (live.Wish.TryOpen())
+            {
+                _agents.Tell(new PartitionWantBlock(key, live.Wish), ActorRefs.NoSender);
+            }
+        }
+        else if (_count.TryOpenFreshWish(key))
+        {
+            _agents.Tell(new PartitionWantBlock(key, Opened: null), ActorRefs.NoSender);
+        }
+
+        return null;
     }
 
     /// <summary>The partitions live on this node, with their counts.</summary>
@@ -100,8 +148,11 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// This limiter as a <see cref="System.Threading.RateLimiting.PartitionedRateLimiter{TResource}"/> keyed by
     /// <paramref name="keyOf"/>, for ASP.NET Core's rate-limiting middleware (a global limiter per tenant on every node)
     /// or Polly. <c>AcquireAsync</c> waits in the partition's queue with the limiter's wait timeout; a full queue, an
-    /// eviction or a timeout gives a failed lease whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never
-    /// grants (the grant is a network round trip away; the middleware then waits with <c>AcquireAsync</c>).
+    /// eviction or a timeout gives a failed lease whose <c>ReasonPhrase</c> says why. <c>AttemptAcquire</c> never blocks:
+    /// it claims unused permits of the block the key's gatekeeper leased to this node, with no message, while no request
+    /// of this node for the key waits or is on its way and the block is not recalled; a refusal asks the key's agent for a
+    /// block (making the key's partition here if it has none), so a caller that only tries is served a round trip later
+    /// (the middleware waits with <c>AcquireAsync</c> when refused).
     /// <c>GetStatistics</c> reports a partition live on this node and is <c>null</c> for any other key. Disposing the
     /// adapter leaves this limiter running.
     /// </summary>
@@ -173,11 +224,20 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
-    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents);
+    public void Dispose() => _ = DisposeAsync();
 
     /// <summary>Stops this node's agents: their waiters get <see cref="ObjectDisposedException"/>, the gatekeepers release the node's leases.</summary>
     /// <returns>A task that completes when the agents have stopped.</returns>
-    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, _agents));
+    public ValueTask DisposeAsync()
+    {
+        var stopped = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents); // attempts are refused from here on
+        foreach (var live in _count.Live.Values)
+        {
+            live.Local.Loan.Close(); // no claim from a partition's block once disposed; the agents' stop frees the blocks
+        }
+
+        return new(stopped);
+    }
 }
 
 /// <summary>One live partition's counts, as <see cref="ClusterPartitionedLimiter.GetStatisticsAsync"/> reports them.</summary>

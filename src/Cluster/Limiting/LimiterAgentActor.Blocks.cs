@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using ActorQueue.Telemetry;
 using Akka.Event;
 
 namespace ActorQueue.Cluster;
@@ -58,6 +59,9 @@ internal partial class LimiterAgentActor
     /// <summary>Shared with the facade: whether a wish for a block is on its way or being answered, and how long to stay quiet after one.</summary>
     private readonly BlockWish _wish;
 
+    /// <summary>A partition's agent: its key's requests on their way to the parent (<see cref="LimiterAgentSetup.Routing"/>); nothing is lent while any is.</summary>
+    private readonly OnTheWay? _routing;
+
     /// <summary>The loan the block's unused permits are lent through; its held half is this node's held permits (<see cref="PublishLocal"/>).</summary>
     private PermitLoan Loan => _localCounts.Loan;
 
@@ -79,12 +83,29 @@ internal partial class LimiterAgentActor
         _blockUsedSinceTick = true;
         PublishLocal();
         var grant = new PermitGrant(id, request.Demand, ClusterSnapshot(_clusterCounts.Running, _clusterCounts.Waiting), Waited: false);
-        if (!request.TryGrant(grant))
+        if (request.TryGrant(grant))
+        {
+            MeterAcquired(1); // the gatekeeper never hears of it
+        }
+        else
         {
             ReleaseHeld(id);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="leases"/> granted from the block on this node (by the agent, or claimed from its loan) as
+    /// acquired, as the gatekeeper counts its grants, tagged with the limiter's name (a partition's: its limiter's).
+    /// </summary>
+    private void MeterAcquired(long leases)
+    {
+        if (ActorQueueTelemetry.LimiterAcquiredCounter.Enabled)
+        {
+            _listenerFailures.Add(ActorQueueTelemetry.LimiterAcquiredCounter, leases,
+                new KeyValuePair<string, object?>(ActorQueueTelemetry.LimiterNameTag, PartitionAgentsActor.MetricName(_name)));
+        }
     }
 
     /// <summary>
@@ -178,6 +199,7 @@ internal partial class LimiterAgentActor
         System.Diagnostics.Debug.Assert(_claimed >= 0 && _claimed <= _block, $"claimed {_claimed} of a block of {_block}");
         if (Loan.Claims is var claims && claims != _claimsSeen)
         {
+            MeterAcquired(claims - _claimsSeen); // the leases claimed since the last reclaim, counted here rather than on the claimers' threads
             _claimsSeen = claims;
             _blockUsedSinceTick = true;
         }
@@ -196,7 +218,7 @@ internal partial class LimiterAgentActor
         }
 
         PublishLocal(); // the loan's held count: what the next reclaim counts claims against
-        if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced)
+        if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced && _routing?.Any != true)
         {
             Loan.Lend(_heldPermits + _claimed, Math.Min(BlockFree, PermitLoan.MaxLent)); // fails on a suspended or closed loan
         }
@@ -208,17 +230,18 @@ internal partial class LimiterAgentActor
     /// </summary>
     private void HandleClaimedRelease(ReleaseClaimedLease message)
     {
-        if (_claimed <= 0)
+        var permits = Math.Min(message.Permits, _claimed);
+        if (permits <= 0)
         {
-            _log.Warning("Cluster limiter {0}: release of a claimed lease with none claimed ignored", _displayName);
+            _log.Warning("Cluster limiter {0}: release of a claimed lease of {1} permit(s) with {2} claimed ignored", _displayName, message.Permits, _claimed);
             return;
         }
 
-        _claimed--;
+        _claimed -= permits;
         PublishLocal();
         if (!_keepBlock)
         {
-            ReturnBlock(1);
+            ReturnBlock(permits);
         }
     }
 

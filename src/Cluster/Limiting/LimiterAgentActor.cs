@@ -115,7 +115,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _wish = setup.Wish;
         _idleTimeout = setup.IdleTimeout;
         _partition = setup.Partition;
-        _blocks = setup is { Partition: null, Rates: null } && setup.IdleTimeout == TimeSpan.Zero
+        _routing = setup.Routing;
+        _blocks = setup.Rates is null // a plain limiter's or a concurrency partition's; a rate is spent per grant
             ? LimiterBlockSettings.From(Context.System.Settings.Config)
             : LimiterBlockSettings.Off;
 
@@ -163,8 +164,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    /// <summary>Whether it holds nothing, nothing waits, and no resize waits to be applied.</summary>
-    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0 && _resizes.Count == 0;
+    /// <summary>Whether it holds nothing (no block either), nothing waits, no block fetch is on its way, and no resize waits to be applied.</summary>
+    private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0 && _fetchId == 0 && _resizes.Count == 0;
 
     /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)

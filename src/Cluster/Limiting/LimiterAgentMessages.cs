@@ -31,6 +31,12 @@ internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActor
 
     /// <summary>Where the facade's refused attempts ask the agent for a block (<see cref="WantBlock"/>), one at a time.</summary>
     public BlockWish Wish { get; init; } = new();
+
+    /// <summary>
+    /// A partition's agent: the facade's requests for its key (and the keys sharing its stripe) on their way to the
+    /// partitions' parent, not yet announced in this agent's loan; it lends nothing while any is. <c>null</c> otherwise.
+    /// </summary>
+    public OnTheWay? Routing { get; init; }
 }
 
 /// <summary>
@@ -83,13 +89,11 @@ internal sealed class AgentLeaseReleaser(IActorRef agent) : ILeaseReleaser
 }
 
 /// <summary>
-/// A lease claimed from the node agent's block loan was released while the loan was shut or closed (so it could not go
-/// back into it): the agent keeps its permit in the block, or returns it to the gatekeeper after a recall. Local only.
+/// A lease of <paramref name="Permits"/> claimed from the node agent's block loan was released while the loan was shut
+/// or closed (so it could not go back into it): the agent keeps its permits in the block, or returns them to the
+/// gatekeeper after a recall. Local only.
 /// </summary>
-internal sealed class ReleaseClaimedLease : Akka.Event.IDeadLetterSuppression
-{
-    public static readonly ReleaseClaimedLease Instance = new();
-}
+internal sealed record ReleaseClaimedLease(int Permits) : Akka.Event.IDeadLetterSuppression;
 
 /// <summary>
 /// Gives back leases claimed from a node agent's block loan (<see cref="PermitLoan"/>): into the loan while it is open
@@ -99,16 +103,16 @@ internal sealed class ReleaseClaimedLease : Akka.Event.IDeadLetterSuppression
 /// </summary>
 internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : ILeaseReleaser
 {
-    /// <summary>A one-permit lease claimed from the loan for <paramref name="source"/>, or <c>null</c> when none is lent now.</summary>
-    public ConcurrencyLease? TryClaim(string source) =>
-        loan.TryClaim(1) ? new ConcurrencyLease(this, loan.NextLeaseId(), source) : null;
+    /// <summary>A lease of <paramref name="permits"/> claimed from the loan for <paramref name="source"/>, or <c>null</c> when that many are not lent now.</summary>
+    public ConcurrencyLease? TryClaim(int permits, string source) =>
+        loan.TryClaim(permits) ? new ConcurrencyLease(this, loan.NextLeaseId(), source, permits) : null;
 
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease)
     {
         if (!loan.TryReturn(lease.Permits))
         {
-            agent.Tell(ReleaseClaimedLease.Instance, ActorRefs.NoSender);
+            agent.Tell(new ReleaseClaimedLease(lease.Permits), ActorRefs.NoSender);
         }
     }
 }

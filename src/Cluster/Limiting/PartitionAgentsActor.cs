@@ -54,7 +54,8 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         _template = template;
         _host = host;
         _count = count;
-        Receive<ClusterAcquireRequest>(request => Route(request.Partition!, request));
+        Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
+        Receive<PartitionWantBlock>(HandleWantBlock);
         Receive<WithdrawWaiter>(HandleWithdraw);
         Receive<PartitionStatus>(message => Route(message.Key, GetLimiterStatus.Instance));
         Receive<ClusterPartitionMessage>(HandlePartitionMessage);
@@ -93,21 +94,75 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         base.PostStop();
     }
 
-    private void Route(string key, object message)
+    /// <summary>
+    /// A facade request: one the facade counted on its way to this parent (<see cref="ClusterAcquireRequest.Announced"/>,
+    /// a concurrency partition's) is announced in its agent's loan before it is counted off here, so no attempt passes
+    /// it on either leg of its way (see <see cref="PartitionCount.Routing"/>).
+    /// </summary>
+    private void HandleFacadeAcquire(ClusterAcquireRequest request)
     {
-        if (!_agents.TryGetValue(key, out var entry))
+        var key = request.Partition!;
+        if (request.Announced)
+        {
+            Live(key).Local.Loan.Announce(); // the agent counts it off as it arrives (LimiterAgentActor.HandleFacadeAcquire)
+            _count.Routing(key).Handled();
+        }
+
+        Route(key, request);
+    }
+
+    /// <summary>
+    /// A refused attempt asks the key's agent for a block, made if the key has none: sent on if no wish is on its way to
+    /// that agent already (the facade opened it, or it is opened here), so one at a time per partition.
+    /// </summary>
+    private void HandleWantBlock(PartitionWantBlock message)
+    {
+        if (message.Opened is null)
+        {
+            _count.FreshWishHandled(message.Key);
+        }
+
+        if (_template.Rates is not null)
+        {
+            return; // never sent: a rate partition leases no blocks
+        }
+
+        var wish = Live(message.Key).Wish;
+        if (ReferenceEquals(wish, message.Opened) || wish.TryOpen())
+        {
+            Route(message.Key, WantBlock.Instance);
+        }
+    }
+
+    /// <summary>The live partition of <paramref name="key"/>, its agent made if it has none.</summary>
+    private LivePartition Live(string key)
+    {
+        if (!_agents.ContainsKey(key))
         {
             var name = PartitionName(_template.Name, key);
             var setup = _template with
             {
                 Name = name, Partition = key, ClusterCounts = new LimiterCounts(), LocalCounts = new LimiterCounts(),
                 Limits = new LimitMirror(_template.Limit.MaxRunning, _template.Limit.MaxQueued),
+                Wish = new BlockWish(), Routing = _template.Rates is null ? _count.Routing(key) : null,
             };
-            entry = (Context.ActorOf(LimiterAgentActor.Props(setup)), 0);
-            _count.Live[key] = new LivePartition(setup.ClusterCounts, setup.LocalCounts, setup.Limits);
-            _host.Tell(new RegisterAgent(AgentKinds.Limiter, name, entry.Agent));
+            var agent = Context.ActorOf(LimiterAgentActor.Props(setup));
+            _agents[key] = (agent, 0);
+            _count.Live[key] = new LivePartition(setup.ClusterCounts, setup.LocalCounts, setup.Limits)
+            {
+                Wish = setup.Wish, Claims = setup.Rates is null ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null,
+            };
+            _host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
+            _count.Publish(_agents.Count);
         }
 
+        return _count.Live[key];
+    }
+
+    private void Route(string key, object message)
+    {
+        Live(key);
+        var entry = _agents[key];
         _agents[key] = (entry.Agent, entry.Routed + 1);
         _count.Publish(_agents.Count);
         entry.Agent.Forward(message);
@@ -203,7 +258,11 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     private void StopAgent(string key, IActorRef agent)
     {
         _agents.Remove(key);
-        _count.Live.TryRemove(key, out _);
+        if (_count.Live.TryRemove(key, out var live))
+        {
+            live.Local.Loan.Close(); // idle, so nothing was lent nor claimed; an attempt that found it before its removal is refused
+        }
+
         _count.Publish(_agents.Count);
         Context.Stop(agent);
     }
@@ -226,6 +285,13 @@ internal sealed record PartitionIdle(string Key, long Routed);
 /// <see cref="GatekeeperProtocol.Settle"/>, <see cref="GatekeeperProtocol.Release"/>, <see cref="GatekeeperProtocol.ReleaseAndAcquire"/>,
 /// <see cref="GatekeeperProtocol.Resize"/> (of this partition) or <see cref="GatekeeperProtocol.GetStatus"/>.</param>
 public sealed record ClusterPartitionMessage(string Key, object Message);
+
+/// <summary>
+/// The facade → the parent: an attempt on the partition <see cref="Key"/> was refused; its agent (made if the key has
+/// none) is asked for a block. <see cref="Opened"/> is the live agent's wish the facade opened for it, or <c>null</c>
+/// for a key with no live partition (the facade's fresh wish of its stripe, ended here).
+/// </summary>
+internal sealed record PartitionWantBlock(string Key, BlockWish? Opened) : Akka.Event.IDeadLetterSuppression;
 
 /// <summary>The facade → the parent: the exact counts of the partition <see cref="Key"/>.</summary>
 internal sealed record PartitionStatus(string Key);
@@ -253,6 +319,34 @@ internal sealed class PartitionCount
 
     /// <summary>Called by the parent only.</summary>
     public void Publish(int value) => _value = value;
+
+    /// <summary>How many stripes the keys' requests on their way to the parent are counted in (a power of two).</summary>
+    private const int Stripes = 64;
+
+    /// <summary>The concurrency facade's requests on their way to the parent, by their key's stripe (<see cref="Routing"/>).</summary>
+    private readonly OnTheWay[] _routing = Enumerable.Range(0, Stripes).Select(_ => new OnTheWay()).ToArray();
+
+    /// <summary>1 while a refused attempt's wish for a key with no live partition is on its way to the parent, by the key's stripe.</summary>
+    private readonly int[] _freshWishes = new int[Stripes];
+
+    /// <summary>
+    /// The requests on their way to the parent for the keys of <paramref name="key"/>'s stripe: a concurrency facade counts
+    /// one (<see cref="OnTheWay.Sending"/>) before it looks the key's partition up and sends it, the parent counts it off
+    /// once it announced it in the agent's loan it routes it to, and a key's agent lends nothing while its stripe has one
+    /// on its way. So an attempt made after the request's call returned passes it neither on its way to the parent (an
+    /// agent live then has its loan suspended by the facade; one made later sees the stripe) nor to the agent (the
+    /// announce). Striped rather than per key, so that it outlives no agent and costs no memory per key.
+    /// </summary>
+    public OnTheWay Routing(string key) => _routing[StripeOf(key)];
+
+    /// <summary>Facade, after a refused attempt on a key with no live partition: whether it should send the parent a wish now (one per stripe on its way).</summary>
+    public bool TryOpenFreshWish(string key) =>
+        StripeOf(key) is var stripe && Volatile.Read(ref _freshWishes[stripe]) == 0 && Interlocked.Exchange(ref _freshWishes[stripe], 1) == 0;
+
+    /// <summary>The parent: a fresh key's wish arrived.</summary>
+    public void FreshWishHandled(string key) => Volatile.Write(ref _freshWishes[StripeOf(key)], 0);
+
+    private static int StripeOf(string key) => StringComparer.Ordinal.GetHashCode(key) & (Stripes - 1);
 }
 
 /// <summary>What a live partition's agent publishes for synchronous reads: the cluster-wide counts as last heard, this node's exact ones, the limit as last heard.</summary>
@@ -261,6 +355,12 @@ internal sealed class PartitionCount
 /// <param name="Limits">The partition's limit (resized or not), as the agent last heard it.</param>
 internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local, LimitMirror Limits)
 {
+    /// <summary>A concurrency partition's: claims leases from the block its agent lends through <see cref="Local"/>'s loan and gives them back; <c>null</c> with rates.</summary>
+    public ClaimedLeaseReleaser? Claims { get; init; }
+
+    /// <summary>Whether a refused attempt's wish for a block is on its way to this partition's agent (shared with it).</summary>
+    public BlockWish Wish { get; init; } = new();
+
     /// <summary>The counts now.</summary>
     public ClusterPartitionStatistics Statistics => new(Cluster.Running, Cluster.Waiting, Local.Running, Local.Waiting);
 

@@ -28,6 +28,16 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 
     /// <summary>The counts <paramref name="partition"/>'s agent on this node publishes; <c>null</c> when it is not live here.</summary>
     LivePartition? Live(string partition);
+
+    /// <summary>
+    /// A lease of <paramref name="permitCount"/> of <paramref name="partition"/> granted synchronously with no message, or
+    /// <c>null</c> (then the attempt is refused): a concurrency partition's permits from its block on this node
+    /// (<see cref="ClusterPartitionedLimiter.TryClaim"/>).
+    /// </summary>
+    RateLimitLease? TryAttempt(string partition, int permitCount);
+
+    /// <summary>The reason phrase of a refused attempt of <paramref name="permitCount"/> (at least 1) on <paramref name="partition"/>.</summary>
+    string Refusal(string partition, int permitCount);
 }
 
 /// <summary>
@@ -39,7 +49,9 @@ internal interface IClusterPartitionedRateSubject<in TKey> : IClusterLeases
 /// <para><c>AcquireAsync</c> waits in the partition's queue at its gatekeeper (priority 0, the limiter's wait timeout);
 /// a full queue, an eviction or a timeout gives a failed lease with a reason phrase and, when the partition's rates
 /// decide it, a retry-after; so does the limiter's disposal on this node while the caller waits (a call after it throws
-/// <see cref="ObjectDisposedException"/>). <c>AttemptAcquire</c> never grants, nor does a zero-permit probe (the grant is a network
+/// <see cref="ObjectDisposedException"/>). <c>AttemptAcquire</c> of a concurrency partition claims from the block its agent
+/// holds on this node (<see cref="ClusterPartitionedLimiter.TryClaim"/>; a refusal asks for one); a model-API partition's
+/// never grants (a rate is spent per grant, in the singleton), nor does a zero-permit probe (the grant is a network
 /// round trip away, and this node's counts are as of its last reply).</para>
 /// <para><c>GetStatistics</c> reports a partition live on this node: a concurrency partition's free permits and waiters
 /// cluster-wide as last heard, a model-API partition's in tokens (none available, and the tokens its calls waiting on
@@ -69,12 +81,13 @@ internal sealed class ClusterPartitionedRateLimiter<TResource, TKey>(IClusterPar
     protected override RateLimitLease AttemptAcquireCore(TResource resource, int permitCount)
     {
         var partition = PartitionOf(resource);
-        if (permitCount > 0)
+        if (permitCount == 0)
         {
-            subject.Demand(permitCount);
+            return Count(partition, ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
         }
 
-        return Count(partition, ClusterRateLeases.WouldBlock($"{subject.Name} (partition {partition})", permitCount));
+        subject.Demand(permitCount);
+        return Count(partition, subject.TryAttempt(partition, permitCount) ?? RateLease.Failed(subject.Refusal(partition, permitCount), null));
     }
 
     /// <inheritdoc />
@@ -115,6 +128,10 @@ internal sealed class ClusterPartitionedSubject(ClusterPartitionedLimiter limite
     public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => slot;
 
     public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
+
+    public RateLimitLease? TryAttempt(string partition, int permitCount) => limiter.TryClaim(partition, permitCount, ClusterRateLimiter.Source);
+
+    public string Refusal(string partition, int permitCount) => ClusterRateLeases.NoBlockPermitReason($"{limiter.Name} (partition {partition})");
 }
 
 /// <summary>A <see cref="ClusterPartitionedModelApiLimiter{TKey}"/> for its adapter: permits are tokens, each acquire one call of the key's partition.</summary>
@@ -138,4 +155,8 @@ internal sealed class ClusterPartitionedModelApiSubject<TKey>(ClusterPartitioned
         new RateLease(limiter.LeaseOf(slot, request.Partition!, request.Demand.Tokens));
 
     public LivePartition? Live(string partition) => limiter.Partitions.Live.GetValueOrDefault(partition);
+
+    public RateLimitLease? TryAttempt(string partition, int permitCount) => null; // rates are spent per grant, in the singleton, as the plain model-API limiter's
+
+    public string Refusal(string partition, int permitCount) => ClusterRateLeases.WouldBlockReason($"{limiter.Name} (partition {partition})", permitCount);
 }

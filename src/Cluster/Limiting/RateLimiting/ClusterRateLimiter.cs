@@ -35,7 +35,7 @@ internal interface IClusterRateSubject : IClusterLeases
 
     /// <summary>
     /// A lease of <paramref name="permitCount"/> granted synchronously with no message, or <c>null</c> (then the attempt
-    /// is refused): a plain concurrency limiter's one permit from its node's block (<see cref="ClusterConcurrencyLimiter.TryClaim"/>).
+    /// is refused): a plain concurrency limiter's permits from its node's block (<see cref="ClusterConcurrencyLimiter.TryClaim"/>).
     /// </summary>
     RateLimitLease? TryAttempt(int permitCount);
 
@@ -58,14 +58,14 @@ internal interface IClusterRateSubject : IClusterLeases
 /// phrase and, when the gatekeeper's rates decide it, <see cref="MetadataName.RetryAfter"/>; so does the limiter's
 /// disposal on this node while the caller waits (a call after it throws <see cref="ObjectDisposedException"/>). Cancellation throws.</para>
 /// <para><see cref="RateLimiter.AttemptAcquire"/> never blocks and sends nothing. For a plain concurrency limiter,
-/// <c>AttemptAcquire(1)</c> claims an unused permit of the block the gatekeeper leased to this node's agent (one
+/// <c>AttemptAcquire(n)</c> claims <c>n</c> unused permits of the block the gatekeeper leased to this node's agent (one
 /// compare-and-swap on the agent's loan, lent between its messages only while nobody of this node waits or is on its
 /// way, and the block is not recalled; the lease goes back into the block), so a node that tries or sheds is served
 /// while the cluster has room for it. A node holds a block once one of its plain one-permit requests was granted by
 /// the gatekeeper while nobody waited there — an <c>AcquireAsync</c>, or the block fetch a refused attempt asks its
 /// agent for (one at a time, quiet for a while after one that brought none) — never a node's very first request, and
-/// until its linger passes unused or someone waits at the gatekeeper. Every other attempt — more than one permit, no unused block permit
-/// lent, a model-API limiter (a rate is spent per grant in the singleton) — is refused: the limit is decided in the
+/// until its linger passes unused or someone waits at the gatekeeper. Every other attempt — fewer unused block permits
+/// lent than it asks, a model-API limiter (a rate is spent per grant in the singleton) — is refused: the limit is decided in the
 /// cluster singleton, a network round trip away, and a synchronous caller must not block for it. A zero-permit probe
 /// (and a zero-permit <c>AcquireAsync</c>) says no for the same reason: this node's counts are as of its last reply from
 /// the gatekeeper (a release elsewhere, or here, sends none), so an answer from them could be wrong either way.</para>
@@ -184,9 +184,9 @@ internal sealed class ClusterConcurrencySubject(ClusterConcurrencyLimiter limite
 
     public PermitDemand Demand(int permitCount) => new(ClusterArguments.Permits(permitCount, limiter.MaxRunning, nameof(permitCount)));
 
-    public RateLimitLease? TryAttempt(int permitCount) => permitCount == 1 ? limiter.TryClaim(ClusterRateLimiter.Source) : null;
+    public RateLimitLease? TryAttempt(int permitCount) => limiter.TryClaim(permitCount, ClusterRateLimiter.Source);
 
-    public string Refusal(int permitCount) => permitCount == 1
+    public string Refusal(int permitCount) => permitCount > 0
         ? ClusterRateLeases.NoBlockPermitReason(limiter.Name)
         : ClusterRateLeases.WouldBlockReason(limiter.Name, permitCount);
 
