@@ -84,7 +84,7 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
         catch (Exception handlerException)
         {
             Log.Write(LogLevel.Error, handlerException, "Error handler threw for item {Item} in queue {QueueName} (worker error: {WorkerError}); swallowed",
-                item, QueueName, exception.Message);
+                item, QueueName, UserText.MessageOf(exception));
         }
     }
 
@@ -96,7 +96,7 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     /// <summary>An item of a batch run without an error handler failed after the batch had returned (its collector is gone).</summary>
     public void FailedAfterBatch<T>(Exception exception, T item) =>
         Log.Write(LogLevel.Error, exception, "Item {Item} of queue {QueueName} failed after the batch that queued it had returned, with no error handler: {Reason}",
-            item, QueueName, exception.Message);
+            item, QueueName, UserText.MessageOf(exception));
 
     public void Started(int queued) => Log.Write(LogLevel.Information, null, "Queue {QueueName} started with {Count} items queued", QueueName, queued);
 

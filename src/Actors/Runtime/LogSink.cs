@@ -1,3 +1,4 @@
+using ActorQueue.Actors;
 using Microsoft.Extensions.Logging;
 
 namespace ActorQueue.Runtime;
@@ -54,12 +55,38 @@ internal abstract class LogSink
     {
         public override void Write(LogLevel level, Exception? exception, string template, params object?[] args)
         {
-            if (logger.IsEnabled(level))
+            if (!logger.IsEnabled(level))
             {
-#pragma warning disable CA2254 // The templates are ActorQueue's own constants, passed through one sink for two libraries.
-                logger.Log(level, exception, template, args);
-#pragma warning restore CA2254
+                return;
             }
+
+            // Microsoft.Extensions.Logging lets a provider's exception out (Serilog keeps a sink's to itself), and a
+            // provider that formats as it is called reads the exception's ToString: the application's code, which may
+            // throw. A log line must not fail the library's work around it (a worker's report, an actor's turn), so
+            // the line goes again with a stand-in that prints, and is lost only if that fails too.
+            try
+            {
+                Log(exception);
+            }
+            catch (Exception) when (exception is not null)
+            {
+                try
+                {
+                    Log(UserText.Printable(exception));
+                }
+                catch (Exception)
+                {
+                    // Nothing to report it to: the log is what failed.
+                }
+            }
+            catch (Exception)
+            {
+                // As above.
+            }
+
+#pragma warning disable CA2254 // The templates are ActorQueue's own constants, passed through one sink for two libraries.
+            void Log(Exception? error) => logger.Log(level, error, template, args);
+#pragma warning restore CA2254
         }
     }
 

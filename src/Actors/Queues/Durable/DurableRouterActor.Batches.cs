@@ -33,7 +33,7 @@ internal sealed partial class DurableRouterActor<T>
         {
             // As for a single put: whatever the serialiser throws means the items cannot be stored.
             batch.Completion.TrySetException(new ArgumentException(
-                $"The items cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "items", error));
+                $"The items cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {UserText.MessageOf(error)}", "items", error));
             return;
         }
 

@@ -61,7 +61,7 @@ internal sealed partial class DurableRouterActor<T>
     private void DeadLetterUnreadable(long id, Exception error)
     {
         _traces.Remove(id);
-        var reason = $"The item cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {error.Message}";
+        var reason = $"The item cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";
         _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; dead-lettered: {Reason}",
             id, _telemetry.QueueName, reason);
         // Left ready (or running) until its write ended, a second drain or a hand-out in between dead-lettered it again
@@ -173,7 +173,7 @@ internal sealed partial class DurableRouterActor<T>
         }
         else
         {
-            var reason = $"{done.Error.GetType().FullName}: {done.Error.Message}";
+            var reason = $"{done.Error.GetType().FullName}: {UserText.MessageOf(done.Error)}";
             var retry = _durability.Retry;
             if (done.Attempt >= retry.MaxAttempts)
             {

@@ -227,7 +227,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         {
             // Whatever the serialiser throws (a property getter or a converter may throw anything): escaping here, it
             // restarted the router idle, without its workers, and the put never completed.
-            put.Failed(new ArgumentException($"The item cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {error.Message}", "item", error));
+            put.Failed(new ArgumentException($"The item cannot be stored: System.Text.Json cannot serialise {typeof(T).FullName}: {UserText.MessageOf(error)}", "item", error));
             return;
         }
 

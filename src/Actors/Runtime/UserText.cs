@@ -3,10 +3,11 @@ using Akka.Event;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The text of the application's objects in the limiters' own messages, logs and spans: a partition key's or a
-/// resource's <c>ToString</c>, an exception's <c>Message</c>. They are the application's code and may throw; the library
-/// must then still give its own answer (a refusal, a timeout, a failure, a span), so a throw reads as a placeholder
-/// naming what threw, never as the caller's (or the actor's) exception.
+/// The text of the application's objects in the library's own messages, logs, spans and stored reasons: a partition
+/// key's or a resource's <c>ToString</c>, an exception's <c>Message</c> (a worker's failure, a serializer's). They are the
+/// application's code and may throw; the library must then still give its own answer (a refusal, a timeout, a failure,
+/// a dead letter's reason, a span), so a throw reads as a placeholder naming what threw, never as the caller's (or the
+/// actor's) exception.
 /// </summary>
 internal static class UserText
 {
@@ -50,7 +51,7 @@ internal static class UserText
     }
 
     /// <summary><paramref name="error"/> itself when its <c>ToString</c> works, else a stand-in naming its type that prints.</summary>
-    private static Exception Printable(Exception error)
+    public static Exception Printable(Exception error)
     {
         try
         {
