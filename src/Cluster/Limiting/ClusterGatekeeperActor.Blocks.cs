@@ -53,10 +53,13 @@ internal sealed partial class ClusterGatekeeperActor
         }
     }
 
-    /// <summary>Someone waits: every agent holding a block not recalled yet is recalled (once until it is granted a block again).</summary>
+    /// <summary>
+    /// Someone waits (in the gate, or kept aside for its opening): every agent holding a block not recalled yet is recalled
+    /// (once until it is granted a block again).
+    /// </summary>
     private void RecallBlocksIfContended()
     {
-        if (_gate.Waiting != 0)
+        if (Waiting != 0)
         {
             RecallBlocks();
         }

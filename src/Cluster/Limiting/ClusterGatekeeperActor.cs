@@ -48,9 +48,11 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
     /// <summary>
     /// Waits announced while recovering that their agents sent while following no incarnation (a first contact, or
     /// after a loss), in arrival order: never accepted by anyone, so they are offered as newcomers once the gate opens (offered at a closed gate, a small bound would refuse them all).
-    /// Also the acquires (that may wait) received while recovering after a held resize (<see cref="_heldResizes"/>):
-    /// offered once it applies, as a serving gatekeeper would judge them after it (judged at once, they met the old bound
-    /// and limit: <c>Review/GatekeeperLeftoversReviewTests</c>). They are in their agents' <see cref="AgentRecord.Pending"/>, not in the gate.
+    /// Also the acquires (that may wait) received while recovering: offered once the gate opens, after the re-announced
+    /// waits (accepted earlier) and under any held resize (<see cref="_heldResizes"/>), as a serving gatekeeper would judge
+    /// them (judged at once at the closed gate, they met the old bound and limit: <c>Review/GatekeeperLeftoversReviewTests</c>,
+    /// and with no queue were all refused: <c>Review/RecoveringGateReviewTests</c>). They are in their agents'
+    /// <see cref="AgentRecord.Pending"/>, not in the gate.
     /// </summary>
     private readonly List<RemoteWaiter> _newcomers = [];
 
@@ -186,7 +188,8 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// A new incarnation until every member answered its roll call: it learns leases and waits from the announcements,
-    /// queues (or rejects) new requests and takes back released permits, but grants nothing (its gate is closed). An
+    /// keeps new requests that may wait aside for its gate's opening (<see cref="_newcomers"/>; one that may not wait is
+    /// rejected) and takes back released permits, but grants nothing (its gate is closed). An
     /// agent's block fetch, which may not wait, is kept until it serves: refused here, a fresh node whose agent announced
     /// before the membership was known would get no block for its first attempt.
     /// </summary>
@@ -273,9 +276,9 @@ internal sealed partial class ClusterGatekeeperActor : ReceiveActor, IWithTimers
         var waiter = new RemoteWaiter(agent, message.RequestId, message.Source, new PermitDemand(message.Permits, message.Tokens), message.Priority, message.MayWait, _replies,
             message.Fetch);
         agent.Pending.Add(message.RequestId, waiter);
-        if (_heldResizes.Count != 0 && message.MayWait)
+        if (!_gate.IsOpen && message.MayWait)
         {
-            _newcomers.Add(waiter); // recovering, after a held resize: judged under it, once it applies as the gate opens
+            _newcomers.Add(waiter); // recovering: judged once the gate opens (after any held resize), as a serving gatekeeper would judge it
             return;
         }
 
