@@ -46,14 +46,17 @@ internal sealed partial class GatekeeperActor
     /// </remarks>
     protected override void PostStop()
     {
+        // The facade's stop completes however the actor stopped: a dispose's message, or its system's termination, which
+        // may stop the actor while that message is on its way and lose it (GatekeeperSettings.Stop).
+        var stop = _restarting ? null : _settings.Stop ?? _disposeRequest;
         if (_turn is not null && !_restarting)
         {
-            _turn.Stop(() => _disposeRequest?.Stopped.TrySetResult());
+            _turn.Stop(() => stop?.Stopped.TrySetResult());
         }
         else
         {
             CloseState();
-            _disposeRequest?.Stopped.TrySetResult();
+            stop?.Stopped.TrySetResult();
         }
 
         base.PostStop();
