@@ -135,7 +135,15 @@ internal sealed partial class GatekeeperActor
             _settings.RateLoan?.Close();
         }
 
-        _wakeTimer.Dispose();
+        try
+        {
+            _wakeTimer.Dispose(); // the application's TimeProvider's timer: one whose Dispose throws must not skip the rest
+        }
+        catch (Exception error)
+        {
+            _log.ErrorSafely(error, "Limiter {0}: disposing its wake timer threw as it stopped; it stops all the same", _settings.MetricName);
+        }
+
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure

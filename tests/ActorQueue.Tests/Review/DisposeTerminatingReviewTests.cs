@@ -87,6 +87,71 @@ public sealed class DisposeTerminatingReviewTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => waiter.WaitAsync(HangGuard));
     }
 
+    /// <summary>
+    /// A limiter's stop disposes its timers before it fails its waiters; a timer whose <c>Dispose</c> throws (the
+    /// application's <see cref="TimeProvider"/>) must cost neither the waiters' answers nor the dispose's completion.
+    /// </summary>
+    [Theory]
+    [InlineData("ConcurrencyLimiter")]
+    [InlineData("PartitionedConcurrencyLimiter")]
+    public async Task A_dispose_completes_when_a_timers_Dispose_throws(string kind)
+    {
+        var system = ActorQueueRuntime.Create($"dispose-timer-throws-{Guid.NewGuid():N}", Quiet);
+        try
+        {
+            var limit = new ConcurrencyLimit(1) { WaitTimeout = TimeSpan.FromHours(1), TimeProvider = new DisposeThrowingTime() };
+            IAsyncDisposable facade;
+            Task waiter;
+            if (kind == "ConcurrencyLimiter")
+            {
+                var limiter = new ConcurrencyLimiter(limit, system: system);
+                _ = await limiter.AcquireAsync();
+                waiter = limiter.AcquireAsync().AsTask();
+                await Poll.UntilAsync(() => limiter.WaitingCount == 1, HangGuard, "the caller waits");
+                facade = limiter;
+            }
+            else
+            {
+                var limiter = new PartitionedConcurrencyLimiter<string>(limit, TimeSpan.FromMinutes(5), system: system);
+                _ = await limiter.AcquireAsync("k");
+                waiter = limiter.AcquireAsync("k").AsTask();
+                await Poll.ValueAsync(() => limiter.GetStatisticsAsync(), s => s.TryGetValue("k", out var p) && p.Waiting == 1, HangGuard);
+                facade = limiter;
+            }
+
+            await facade.DisposeAsync().AsTask().WaitAsync(HangGuard);
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => waiter.WaitAsync(HangGuard));
+        }
+        finally
+        {
+            await system.Terminate().WaitAsync(HangGuard);
+        }
+    }
+
+    /// <summary>The system clock, whose timers throw from <c>Dispose</c>.</summary>
+    private sealed class DisposeThrowingTime : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            new Throwing(System.CreateTimer(callback, state, dueTime, period));
+
+        private sealed class Throwing(ITimer timer) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => timer.Change(dueTime, period);
+
+            public void Dispose()
+            {
+                timer.Dispose();
+                throw new InvalidOperationException("timer dispose fault");
+            }
+
+            public ValueTask DisposeAsync()
+            {
+                Dispose();
+                return default;
+            }
+        }
+    }
+
     /// <summary>The gatekeeper actor a limiter owns (its private <c>_gatekeeper</c>).</summary>
     private static IActorRef OwnedActorOf(object limiter) =>
         ((OwnedActor<DisposeGatekeeper>)limiter.GetType().GetField("_gatekeeper", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(limiter)!).Actor;

@@ -56,8 +56,9 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <inheritdoc />
     protected override void PostStop()
     {
-        _sweep.Dispose();
-        _wakeTimer.Dispose();
+        // The application's TimeProvider's timers: one whose Dispose throws must not skip the close below.
+        _shared.DisposeTimer(_sweep);
+        _shared.DisposeTimer(_wakeTimer);
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
