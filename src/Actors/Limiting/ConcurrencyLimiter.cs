@@ -82,8 +82,9 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         // Ready to lend from here on, not from the actor's start: every permit is lent until the gatekeeper's first turn reclaims.
         _counts.Loan.LendFirst(Math.Min(limit.MaxRunning, PermitLoan.MaxLent));
-        var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
-        _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => new DisposeGatekeeper());
+        var stop = new DisposeGatekeeper(); // completed by the gatekeeper's stop, whatever stopped it (GatekeeperSettings.Stop)
+        var props = GatekeeperActor.Props(settings with { Stop = stop }).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("limiter", name)), () => stop);
         _loanLeases = new PermitLoanReleaser(_counts.Loan, _counts.Turn, _gatekeeper.Actor, new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName)));
     }
 

@@ -46,14 +46,17 @@ internal sealed partial class GatekeeperActor
     /// </remarks>
     protected override void PostStop()
     {
+        // The facade's stop completes however the actor stopped: a dispose's message, or its system's termination, which
+        // may stop the actor while that message is on its way and lose it (GatekeeperSettings.Stop).
+        var stop = _restarting ? null : _settings.Stop ?? _disposeRequest;
         if (_turn is not null && !_restarting)
         {
-            _turn.Stop(() => _disposeRequest?.Stopped.TrySetResult());
+            _turn.Stop(() => stop?.Stopped.TrySetResult());
         }
         else
         {
             CloseState();
-            _disposeRequest?.Stopped.TrySetResult();
+            stop?.Stopped.TrySetResult();
         }
 
         base.PostStop();
@@ -132,7 +135,15 @@ internal sealed partial class GatekeeperActor
             _settings.RateLoan?.Close();
         }
 
-        _wakeTimer.Dispose();
+        try
+        {
+            _wakeTimer.Dispose(); // the application's TimeProvider's timer: one whose Dispose throws must not skip the rest
+        }
+        catch (Exception error)
+        {
+            _log.ErrorSafely(error, "Limiter {0}: disposing its wake timer threw as it stopped; it stops all the same", _settings.MetricName);
+        }
+
         _rateTelemetry?.Dispose();
         _gate.RejectAll(PermitRejectionKind.Disposed);
         _settings.Counts.NoteHeld(-1); // a closed loan may keep claims the last reclaim did not see: write the 0 for sure

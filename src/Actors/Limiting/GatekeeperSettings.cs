@@ -22,4 +22,13 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
 
     /// <summary>Where slots, requests and tokens are lent to callers that need not wait, from the limiter's construction (its first loan) on; <c>null</c> for none.</summary>
     public RateLoan? RateLoan { get; init; }
+
+    /// <summary>
+    /// The facade's one stop message (its <see cref="Runtime.OwnedActor{TStop}"/> sends this very one), which the actor
+    /// completes once it has stopped and failed its waiters, whatever stopped it; <c>null</c>: only a stop message that
+    /// arrives is completed. A dispose racing the system's termination may lose its message (Akka drops a message
+    /// enqueued into a mailbox its stopping actor has just drained), and a completion that came only with the message
+    /// it carried never came.
+    /// </summary>
+    public DisposeGatekeeper? Stop { get; init; }
 }

@@ -203,6 +203,19 @@ internal sealed class PartitionShared
         }
     }
 
+    /// <summary>Disposes one of the actor's timers as it stops: should the application's clock's timer throw, it is logged and the stop goes on.</summary>
+    public void DisposeTimer(IDisposable timer)
+    {
+        try
+        {
+            timer.Dispose();
+        }
+        catch (Exception error)
+        {
+            _log.ErrorSafely(error, "Partitioned limiter {0}: disposing its timer threw as it stopped; it stops all the same", Settings.MetricName);
+        }
+    }
+
     /// <summary>More permits came back than were held: a bug elsewhere, logged and ignored.</summary>
     public void ReleasedTooMany(object key, int permits, long held) =>
         _log.Error("{0} permit(s) of partition {1} were released while {2} were held; ignored", permits, UserText.Of(key, "key"), held);

@@ -45,8 +45,9 @@ internal sealed class PartitionedGatekeeper
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
         _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
         _shared = new PartitionShared(settings, runtime.System.Log, _routing);
-        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table, _routing, _shared)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
-        _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => new DisposeGatekeeper());
+        var stop = new DisposeGatekeeper(); // completed by the actor's stop, whatever stopped it (PartitionedSettings.Stop)
+        var props = PartitionedGatekeeperActor.Props(new PartitionedSettings(settings, idleTimeout, _table, _routing, _shared, stop)).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _actor = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName(actorName, settings.Name)), () => stop);
         _shared.Bind(_actor.Actor, route: null);
     }
 

@@ -30,8 +30,8 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <summary>Wakes the actor at the earliest partition's deadline.</summary>
     private readonly WakeTimer _wakeTimer;
 
-    /// <summary>Set once a dispose request arrived; completed in <see cref="PostStop"/>.</summary>
-    private DisposeGatekeeper? _disposeRequest;
+    /// <summary>Set as a restart begins: its <see cref="PostStop"/> is no stop, and completes nothing.</summary>
+    private bool _restarting;
 
     public PartitionedGatekeeperActor(PartitionedSettings settings)
     {
@@ -48,11 +48,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         Receive<PartitionWakeAt>(HandleWakeAt);
         Receive<GateWake>(_ => HandleWake());
         Receive<SweepPartitions>(_ => HandleSweep());
-        Receive<DisposeGatekeeper>(message =>
-        {
-            _disposeRequest = message;
-            Context.Stop(Self);
-        });
+        Receive<DisposeGatekeeper>(_ => Context.Stop(Self));
     }
 
     public static Props Props(PartitionedSettings settings) => Akka.Actor.Props.Create(() => new PartitionedGatekeeperActor(settings));
@@ -60,19 +56,23 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <inheritdoc />
     protected override void PostStop()
     {
-        _sweep.Dispose();
-        _wakeTimer.Dispose();
+        // The application's TimeProvider's timers: one whose Dispose throws must not skip the close below.
+        _shared.DisposeTimer(_sweep);
+        _shared.DisposeTimer(_wakeTimer);
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
         // completes once all have closed, so nothing is claimed from a stopped limiter.
+        // The facade's stop completes however the actor stopped: a dispose's message, or its system's termination, which
+        // may stop the actor while that message is on its way and lose it (neither run nor dead-lettered, see
+        // PartitionedSettings.Stop).
         var live = _table.Clear();
         var open = live.Count + 1;
-        var request = _disposeRequest;
+        var stop = _restarting ? null : _settings.Stop;
         void Closed()
         {
             if (Interlocked.Decrement(ref open) == 0)
             {
-                request?.Stopped.TrySetResult();
+                stop?.Stopped.TrySetResult();
             }
         }
 
@@ -86,6 +86,13 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 
         Closed();
         base.PostStop();
+    }
+
+    /// <inheritdoc />
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _restarting = true;
+        base.PreRestart(reason, message);
     }
 
     /// <inheritdoc />
@@ -265,7 +272,13 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
 /// <param name="Table">The live partitions, written by the actor only and read by the facade.</param>
 /// <param name="Routing">The requests on their way to the actor.</param>
 /// <param name="Shared">What every partition shares, made with the facade (a caller may make a partition before the actor starts).</param>
-internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, OnTheWay Routing, PartitionShared Shared)
+/// <param name="Stop">
+/// The facade's one stop message (<see cref="OwnedActor{TStop}"/> sends this very one): the actor completes it once it has
+/// stopped and closed every partition, whatever stopped it. A dispose racing the system's termination may lose its
+/// message (Akka drops a message enqueued into a mailbox its stopping actor has just drained), and a completion that
+/// came only with the message it carried never came.
+/// </param>
+internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSpan IdleTimeout, PartitionTable<Partition> Table, OnTheWay Routing, PartitionShared Shared, DisposeGatekeeper Stop)
 {
     public TimeProvider Time => Gatekeeper.Time;
 }

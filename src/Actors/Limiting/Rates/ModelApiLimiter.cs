@@ -66,8 +66,9 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
 
         // Ready to lend from here on, not from the actor's start: what the fresh rates grant, which the gatekeeper's first instance takes on.
         RateLender.LendFirst(_loan, options.MaxConcurrent, RateGatekeeper.Policies(options), options.TimeProvider ?? TimeProvider.System);
-        var props = GatekeeperActor.Props(settings).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
-        _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => new DisposeGatekeeper());
+        var stop = new DisposeGatekeeper(); // completed by the gatekeeper's stop, whatever stopped it (GatekeeperSettings.Stop)
+        var props = GatekeeperActor.Props(settings with { Stop = stop }).WithDispatcher(runtime.Settings.CoordinatorDispatcher);
+        _gatekeeper = new OwnedActor<DisposeGatekeeper>(runtime.System.ActorOf(props, runtime.UniqueActorName("model-api-limiter", name)), () => stop);
         _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
         _loanReleaser = new LoanReleaser(_loan, Gatekeeper);
         _settler = new LoanSettler(_loan, Gatekeeper);
