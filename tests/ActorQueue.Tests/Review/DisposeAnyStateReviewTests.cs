@@ -1,8 +1,8 @@
 using ConcurrencyLimiter = ActorQueue.Actors.ConcurrencyLimiter;
 using ActorQueue.Actors;
-using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Configuration;
+
+using static ActorQueue.Tests.Runtime.QuietSystems;
 
 namespace ActorQueue.Tests.Review;
 
@@ -14,21 +14,7 @@ namespace ActorQueue.Tests.Review;
 /// </summary>
 public sealed class DisposeAnyStateReviewTests
 {
-    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(20);
-
-    private static readonly Config Quiet = ConfigurationFactory.ParseString("""
-        akka.loglevel = WARNING
-        akka.stdout-loglevel = OFF
-        """);
-
-    private static ActorSystem NewSystem(string kind) => ActorQueueRuntime.Create($"dispose-any-{kind.Replace('.', '-')}-{Guid.NewGuid():N}", Quiet);
-
-    private static ModelApiLimiterOptions OneCall => new(maxConcurrent: 1, requestsPerPeriod: 1000, tokensPerPeriod: 1_000_000, TimeSpan.FromMinutes(1))
-    {
-        WaitTimeout = Timeout.InfiniteTimeSpan,
-    };
-
-    private static readonly ConcurrencyLimit OneSlot = new(1) { WaitTimeout = Timeout.InfiniteTimeSpan };
+    private static ActorSystem NewSystem(string kind) => New($"dispose-any-{kind.Replace('.', '-')}");
 
     /// <summary>A facade with one slot held and a caller waiting behind it: the facade and the waiter's task.</summary>
     private static readonly Dictionary<string, Func<ActorSystem, Task<(IAsyncDisposable Facade, Task Waiter)>>> Waiting = new()

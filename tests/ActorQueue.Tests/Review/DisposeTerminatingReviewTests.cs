@@ -2,8 +2,9 @@ using System.Reflection;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Dispatch;
+
+using static ActorQueue.Tests.Runtime.QuietSystems;
 
 namespace ActorQueue.Tests.Review;
 
@@ -17,20 +18,6 @@ namespace ActorQueue.Tests.Review;
 /// </summary>
 public sealed class DisposeTerminatingReviewTests
 {
-    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(20);
-
-    private static readonly Config Quiet = ConfigurationFactory.ParseString("""
-        akka.loglevel = WARNING
-        akka.stdout-loglevel = OFF
-        """);
-
-    private static ModelApiLimiterOptions OneCall => new(maxConcurrent: 1, requestsPerPeriod: 1000, tokensPerPeriod: 1_000_000, TimeSpan.FromMinutes(1))
-    {
-        WaitTimeout = Timeout.InfiniteTimeSpan,
-    };
-
-    private static readonly ConcurrencyLimit OneSlot = new(1) { WaitTimeout = Timeout.InfiniteTimeSpan };
-
     /// <summary>A facade with one slot held and a caller waiting behind it: the facade, its actor and the waiter's task.</summary>
     private static readonly Dictionary<string, Func<ActorSystem, Task<(IAsyncDisposable Facade, IActorRef Actor, Task Waiter)>>> Waiting = new()
     {
@@ -74,7 +61,7 @@ public sealed class DisposeTerminatingReviewTests
     [MemberData(nameof(Kinds))]
     public async Task A_dispose_whose_stop_message_is_lost_to_the_terminating_system_completes(string kind)
     {
-        var system = ActorQueueRuntime.Create($"dispose-terminating-{Guid.NewGuid():N}", Quiet);
+        var system = New("dispose-terminating");
         var (facade, actor, waiter) = await Waiting[kind](system).WaitAsync(HangGuard);
         var cell = (ActorCell)((ActorRefWithCell)actor).Underlying;
         var mailbox = Assert.IsAssignableFrom<Mailbox>(cell.Mailbox);
@@ -96,7 +83,7 @@ public sealed class DisposeTerminatingReviewTests
     [InlineData("PartitionedConcurrencyLimiter")]
     public async Task A_dispose_completes_when_a_timers_Dispose_throws(string kind)
     {
-        var system = ActorQueueRuntime.Create($"dispose-timer-throws-{Guid.NewGuid():N}", Quiet);
+        var system = New("dispose-timer-throws");
         try
         {
             var limit = new ConcurrencyLimit(1) { WaitTimeout = TimeSpan.FromHours(1), TimeProvider = new DisposeThrowingTime() };

@@ -1,8 +1,8 @@
 using ActorQueue.Actors;
 using ActorQueue.Primitives;
-using ActorQueue.Runtime;
 using Akka.Actor;
-using Akka.Configuration;
+
+using static ActorQueue.Tests.Runtime.QuietSystems;
 
 namespace ActorQueue.Tests.Runtime;
 
@@ -13,14 +13,6 @@ namespace ActorQueue.Tests.Runtime;
 /// </summary>
 public sealed class TerminatedSystemTests
 {
-    /// <summary>Turns a hang into a test failure.</summary>
-    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(30);
-
-    private static readonly Config Quiet = ConfigurationFactory.ParseString("""
-        akka.loglevel = WARNING
-        akka.stdout-loglevel = OFF
-        """);
-
     /// <summary>Every kind of facade that owns an actor, by name: creates one (in use where that matters) on a system.</summary>
     private static readonly Dictionary<string, Func<ActorSystem, Task<IAsyncDisposable>>> Facades = new()
     {
@@ -53,7 +45,7 @@ public sealed class TerminatedSystemTests
 
     public static TheoryData<string> Kinds => new(Facades.Keys);
 
-    private static ActorSystem NewSystem(string kind) => ActorQueueRuntime.Create($"terminated-{kind}-{Guid.NewGuid():N}", Quiet);
+    private static ActorSystem NewSystem(string kind) => New($"terminated-{kind}");
 
     [Theory]
     [MemberData(nameof(Kinds))]
