@@ -103,7 +103,8 @@ public class ConcurrencyLimiterTests : ActorQueueTestKit
         const int concurrent = 5;
         using var barrier = new Barrier(concurrent);
 
-        var attempts = Enumerable.Range(0, concurrent).Select(i => Task.Run(async () =>
+        // Dedicated threads until the barrier opens (pool threads blocked there wait for the pool to grow).
+        var attempts = Enumerable.Range(0, concurrent).Select(i => Task.Factory.StartNew(async () =>
         {
             barrier.SignalAndWait();
             try
@@ -115,7 +116,7 @@ public class ConcurrencyLimiterTests : ActorQueueTestKit
             {
                 return "rejected";
             }
-        })).ToArray();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap()).ToArray();
 
         await Eventually(() => attempts.Count(a => a.IsCompleted) == concurrent - 1, "all but one answered");
         holder.Dispose();

@@ -194,9 +194,8 @@ public class LimiterLoanTests : ActorQueueTestKit
 
         lease.Dispose(); // the loan is shut while the turn is taken: the release is pushed
         Assert.True(limiter.Turn.HasPushed, "the release waits for the turn's owner");
-        limiter.Turn.GiveBack();
+        limiter.Turn.GiveBack(); // its rest asks the actor for LendAgain, which takes the turn again at once: not asserted
 
-        Assert.False(limiter.Turn.IsTaken, "the turn was given back");
         Assert.Equal(0, limiter.RunningCount);
         await Eventually(() => limiter.Loan.Unclaimed == 1, "the limiter, free and idle, lends its permit again");
         using var attempt = adapter.AttemptAcquire(1);

@@ -44,14 +44,14 @@ public sealed class ListenerFailureLogTests : ActorQueueTestKit
     {
         var (failures, errors) = Logged();
         using var start = new Barrier(4);
-        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Factory.StartNew(() =>
         {
             start.SignalAndWait();
             for (var i = 0; i < 1 << 15; i++)
             {
                 failures.Report(new InvalidOperationException("listener"));
             }
-        })));
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
 
         // The reporting threads may publish out of order; each power of two is reported exactly once.
         Assert.Equal(Enumerable.Range(0, 18).Select(bit => 1L << bit), Drain(errors).Select(report => Counts(report).SoFar).Order());

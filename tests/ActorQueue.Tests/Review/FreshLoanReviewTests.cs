@@ -72,7 +72,9 @@ public sealed class FreshLoanReviewTests : ActorQueueTestKit
         using var limiter = new ConcurrencyLimiter(3, name: "review-fresh-race", system: held.System);
         var adapter = limiter.AsRateLimiter();
         using var start = new Barrier(8);
-        var claims = Enumerable.Range(0, 8).Select(i => Task.Run<(IDisposable? Sync, Task<ConcurrencyLease>? Async)>(() =>
+        // Dedicated threads: eight pool threads blocked at a barrier wait for the pool to grow, which a busy suite can
+        // delay past the test's patience (CI timed out here once).
+        var claims = Enumerable.Range(0, 8).Select(i => Task.Factory.StartNew<(IDisposable? Sync, Task<ConcurrencyLease>? Async)>(() =>
         {
             start.SignalAndWait();
             if (i % 2 == 0)
@@ -83,7 +85,7 @@ public sealed class FreshLoanReviewTests : ActorQueueTestKit
 
             var acquire = limiter.AcquireAsync($"racer {i}");
             return acquire.IsCompletedSuccessfully ? (acquire.Result, null) : (null, acquire.AsTask());
-        })).ToArray();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
         var results = await Within(Task.WhenAll(claims));
         var granted = results.Where(result => result.Sync is not null).Select(result => result.Sync!).ToList();
         var waiting = results.Where(result => result.Async is not null).Select(result => result.Async!).ToList();
