@@ -48,7 +48,7 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
         if (waiter.ArrivedAt != 0)
         {
             // 0: it queued while nobody recorded wait times, so its wait is unknown.
-            failures.Record(ActorQueueTelemetry.LimiterWaitTimeHistogram, Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalMilliseconds, _tag);
+            failures.Record(ActorQueueTelemetry.LimiterWaitTimeHistogram, Stopwatch.GetElapsedTime(waiter.ArrivedAt).TotalSeconds, _tag);
         }
     }
 

@@ -38,7 +38,7 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     public bool RecordsProcessingTime => ActorQueueTelemetry.QueueProcessingTimeHistogram.Enabled;
 
     public void RecordProcessingTime(TimeSpan elapsed) =>
-        ListenerFailures.Record(ActorQueueTelemetry.QueueProcessingTimeHistogram, elapsed.TotalMilliseconds, Tag);
+        ListenerFailures.Record(ActorQueueTelemetry.QueueProcessingTimeHistogram, elapsed.TotalSeconds, Tag);
 
     /// <summary>
     /// Hands a worker's exception to the error handler; an error handler that throws is logged and swallowed. The wait

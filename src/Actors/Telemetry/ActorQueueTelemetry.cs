@@ -39,7 +39,7 @@ public static class ActorQueueTelemetry
     /// <summary>Instrument: waiters evicted from a full queue by a newcomer of higher priority, per limiter.</summary>
     public const string LimiterEvicted = "actorqueue.limiter.evicted";
 
-    /// <summary>Instrument: how long granted callers waited, in milliseconds, per limiter (0 for an immediate grant).</summary>
+    /// <summary>Instrument: how long granted callers waited, in seconds, per limiter (0 for an immediate grant).</summary>
     public const string LimiterWaitTime = "actorqueue.limiter.wait_time";
 
     /// <summary>Instrument: tokens granted by a limit with a tokens rate (each call's estimate), per limiter.</summary>
@@ -86,7 +86,7 @@ public static class ActorQueueTelemetry
     /// </summary>
     public const string QueueDiscarded = "actorqueue.queue.discarded";
 
-    /// <summary>Instrument: how long each successful worker call took, in milliseconds, per queue.</summary>
+    /// <summary>Instrument: how long each successful worker call took, in seconds, per queue.</summary>
     public const string QueueProcessingTime = "actorqueue.queue.processing_time";
 
     /// <summary>Instrument: items of a distributed queue put back because their worker's node was lost, per queue.</summary>
@@ -110,6 +110,16 @@ public static class ActorQueueTelemetry
     /// <summary>A meter disposed before any instrument was made on it: .NET publishes none of its instruments, so they record nothing.</summary>
     private static readonly Meter Unpublished = Disposed(new Meter(Name, Version));
 
+    /// <summary>
+    /// The bucket boundaries advised for the two duration histograms, in seconds, as OpenTelemetry's conventions and .NET's
+    /// own instruments measure durations: an exporter's default boundaries (0 to 10,000, made for milliseconds) would put
+    /// every wait under 5 s in one bucket. From 0 (an immediate grant) through 100 µs to 5 minutes.
+    /// </summary>
+    private static readonly InstrumentAdvice<double> DurationBuckets = new()
+    {
+        HistogramBucketBoundaries = [0, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    };
+
     internal static UpDownCounter<int> LimiterRunningCounter { get; } =
         Published(meter => meter.CreateUpDownCounter<int>(LimiterRunning, "{slot}", "Slots held now."));
 
@@ -132,7 +142,7 @@ public static class ActorQueueTelemetry
         Published(meter => meter.CreateCounter<long>(LimiterEvicted, "{caller}", "Waiters evicted by a higher-priority newcomer."));
 
     internal static Histogram<double> LimiterWaitTimeHistogram { get; } =
-        Published(meter => meter.CreateHistogram<double>(LimiterWaitTime, "ms", "Time from asking for a slot to getting it."));
+        Published(meter => meter.CreateHistogram<double>(LimiterWaitTime, "s", "Time from asking for a slot to getting it.", advice: DurationBuckets));
 
     internal static UpDownCounter<int> QueueDepthCounter { get; } =
         Published(meter => meter.CreateUpDownCounter<int>(QueueDepth, "{item}", "Items waiting in the queue."));
@@ -162,7 +172,7 @@ public static class ActorQueueTelemetry
         Published(meter => meter.CreateCounter<long>(QueueDiscarded, "{item}", "Items still queued at disposal, each reported to the error handler as failed."));
 
     internal static Histogram<double> QueueProcessingTimeHistogram { get; } =
-        Published(meter => meter.CreateHistogram<double>(QueueProcessingTime, "ms", "Time a worker call took."));
+        Published(meter => meter.CreateHistogram<double>(QueueProcessingTime, "s", "Time a worker call took.", advice: DurationBuckets));
 
     /// <summary>
     /// Makes one instrument with <paramref name="create"/> on <see cref="Meter"/>. .NET publishes an instrument to every

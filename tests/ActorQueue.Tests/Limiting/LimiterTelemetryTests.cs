@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using ActorQueue.Actors;
 using ActorQueue.Telemetry;
 
@@ -97,6 +99,49 @@ public sealed class LimiterTelemetryTests : ActorQueueTestKit, IDisposable
         Assert.Equal(0, longs.GetValueOrDefault(ActorQueueTelemetry.LimiterWaiting));
         Assert.Equal(2, waits.Count);
         Assert.Contains(waits, w => w > 0);
+    }
+
+    /// <summary>
+    /// The duration histograms are in seconds, as OpenTelemetry's conventions and .NET's own instruments have them, with
+    /// bucket boundaries advised for seconds (an exporter's defaults are made for milliseconds); a recorded wait is at most
+    /// the wait the test measured around it. Failed before: the unit was <c>ms</c>, no advice, a wait 1,000 times larger.
+    /// </summary>
+    [Fact]
+    public async Task Wait_and_processing_times_are_recorded_in_seconds_with_boundaries_advised_for_seconds()
+    {
+        var published = new ConcurrentDictionary<string, Instrument>();
+        using (var names = new MeterListener { InstrumentPublished = (instrument, _) => published.TryAdd(instrument.Name, instrument) })
+        {
+            // The instruments are made with the type (its constants alone do not make it); a listener started after that
+            // hears each made one at once.
+            RuntimeHelpers.RunClassConstructor(typeof(ActorQueueTelemetry).TypeHandle);
+            names.Start();
+            foreach (var histogram in new[] { ActorQueueTelemetry.LimiterWaitTime, ActorQueueTelemetry.QueueProcessingTime })
+            {
+                var instrument = Assert.IsType<Histogram<double>>(published.GetValueOrDefault(histogram), exactMatch: false);
+                Assert.Equal("s", instrument.Unit);
+                var boundaries = Assert.IsAssignableFrom<IReadOnlyList<double>>(instrument.Advice?.HistogramBucketBoundaries);
+                Assert.Equal(0d, boundaries[0]);
+                Assert.Equal(boundaries.Order(), boundaries);
+                Assert.InRange(boundaries[^1], 60d, 3600d);
+            }
+        }
+
+        var name = $"metrics-{Guid.NewGuid():N}";
+        var waits = new ConcurrentQueue<double>();
+        using var meterListener = ListenToLimiter(name, new ConcurrentDictionary<string, long>(), waits);
+        using var limiter = new ConcurrencyLimiter(1, name: name, system: Sys);
+        var holder = await limiter.AcquireAsync("holder");
+        var measured = Stopwatch.StartNew();
+        var waiter = limiter.AcquireAsync("waiter").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
+        holder.Dispose();
+        using var second = await Within(waiter);
+        await Eventually(() => waits.Count == 2, "both grants' waits recorded");
+        var waited = measured.Elapsed.TotalSeconds;
+
+        Assert.Equal(0d, waits.Min()); // the holder's immediate grant
+        Assert.InRange(waits.Max(), double.Epsilon, waited);
     }
 
     [Fact]
