@@ -116,6 +116,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _idleTimeout = setup.IdleTimeout;
         _partition = setup.Partition;
         _routing = setup.Routing;
+        _onTheWay = setup.OnTheWay;
         _blocks = setup.Rates is null // a plain limiter's or a concurrency partition's; a rate is spent per grant
             ? LimiterBlockSettings.From(Context.System.Settings.Config)
             : LimiterBlockSettings.Off;
