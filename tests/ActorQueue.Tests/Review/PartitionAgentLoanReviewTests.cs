@@ -32,7 +32,8 @@ public sealed class PartitionAgentLoanReviewTests
     /// A partition agent fails outside its handlers (here its own books, broken by reflection: the agent catches what a
     /// handler throws, so only such a defect reaches its supervisor) while a lease claimed from its block is out. Its key
     /// serves attempts again once a new agent holds a block; the failed agent's block is freed once (its lease released
-    /// after the failure goes nowhere), so the partition has exactly its limit afterwards and nothing held at the end.
+    /// after the failure goes nowhere), so the partition has exactly its limit afterwards and nothing held at the end. Its
+    /// waiter is failed with the cause (it was told the limiter was disposed before, though nobody disposed it).
     /// </summary>
     [Fact]
     public async Task A_partition_agent_that_fails_is_replaced_and_its_key_serves_attempts_again_counting_every_permit_once()
@@ -44,8 +45,12 @@ public sealed class PartitionAgentLoanReviewTests
         var claimed = await AttemptUntilGrantedAsync(adapter, "tenant");
         var failed = limiter.Partitions.Live["tenant"];
         var agent = await node.ActorSelection("/system/actorqueue-partitions-*-p-agent-fails/*").ResolveOne(Step);
+        var waiter = limiter.AcquireAsync("tenant", 2, source: "waiter").AsTask();
+        await Poll.UntilAsync(() => failed.Statistics.LocalWaiting == 1, Step, "the whole limit waits behind the claimed lease");
 
         FailInItsBooks(agent);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => waiter.WaitAsync(Step)); // not "disposed": nobody disposed the limiter
+        Assert.IsType<NullReferenceException>(error.InnerException);
         await Poll.UntilAsync(() => failed.Local.Loan.IsClosed, Step, "the failed agent's loan is closed");
         claimed.Dispose(); // its block was the failed agent's
 
