@@ -47,6 +47,12 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// </summary>
     public bool Announced { get; init; }
 
+    /// <summary>
+    /// A partitioned limiter's announced request: where the facade counted it on its way to the partitions' parent (its
+    /// key's live partition, or its stripe), which the parent counts it off once it announced it in the agent's loan.
+    /// </summary>
+    public RoutingCount? Routing { get; init; }
+
     /// <summary>Where the granted lease goes back; set by the agent before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 

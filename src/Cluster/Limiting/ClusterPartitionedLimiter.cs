@@ -88,21 +88,36 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// <summary>Sends a checked request for the partition <paramref name="key"/> to this node's agents and returns it.</summary>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     /// <remarks>
-    /// Counted on its way to the parent in its key's stripe (<see cref="PartitionCount.Routing"/>) before the key's live
-    /// agent, if any, is looked up and its loan suspended, so no attempt made after this call returned claims past it: an
-    /// agent live now lends nothing before its next message, and none lends while the stripe has a request on its way;
-    /// the parent announces it in the agent's loan it routes it to before it counts it off.
+    /// Counted on its way to the parent before the call returns, so no attempt made after it claims past it (see
+    /// <see cref="PartitionCount.Routing"/>): first in its key's stripe, then, if the key's partition is live, in that
+    /// partition, whose loan is suspended (an agent live now lends nothing before its next message, and none while the
+    /// count holds the request); if the partition is still live after that, the stripe's count is taken back, so other
+    /// keys of the stripe lend on. The parent announces it in the agent's loan it routes it to before it counts it off.
     /// </remarks>
     internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents) { Partition = key, ArgumentName = argumentName, Announced = true };
-        _count.Routing(key).Sending();
+        var counted = _count.Routing(key);
+        counted.Sending(); // before the lookup: an agent made after it sees the stripe
         if (_count.Live.TryGetValue(key, out var live))
         {
+            live.OnTheWay.Sending(); // before the check below: the parent carries the count of a partition it removes after it
             live.Local.Loan.Suspend(); // what it lent stays aside for the agent's next message, which lends again only once this request is in
+            if (_count.Live.TryGetValue(key, out var still) && ReferenceEquals(still, live))
+            {
+                counted.Handled(); // the partition's count holds it from here
+                counted = live.OnTheWay;
+            }
+            else
+            {
+                live.OnTheWay.Handled(); // removed meanwhile: the stripe holds it, as for a key without a partition
+            }
         }
 
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents)
+        {
+            Partition = key, ArgumentName = argumentName, Announced = true, Routing = counted,
+        };
         _agents.Tell(request, ActorRefs.NoSender);
         return request;
     }

@@ -59,8 +59,11 @@ internal partial class LimiterAgentActor
     /// <summary>Shared with the facade: whether a wish for a block is on its way or being answered, and how long to stay quiet after one.</summary>
     private readonly BlockWish _wish;
 
-    /// <summary>A partition's agent: its key's requests on their way to the parent (<see cref="LimiterAgentSetup.Routing"/>); nothing is lent while any is.</summary>
-    private readonly OnTheWay? _routing;
+    /// <summary>A partition's agent: requests of its stripe's keys without a partition on their way to the parent (<see cref="LimiterAgentSetup.Routing"/>); nothing is lent while any is.</summary>
+    private readonly RoutingCount? _routing;
+
+    /// <summary>A partition's agent: its key's requests on their way to the parent (<see cref="LimiterAgentSetup.OnTheWay"/>); nothing is lent while any is.</summary>
+    private readonly RoutingCount? _onTheWay;
 
     /// <summary>The loan the block's unused permits are lent through; its held half is this node's held permits (<see cref="PublishLocal"/>).</summary>
     private PermitLoan Loan => _localCounts.Loan;
@@ -218,7 +221,7 @@ internal partial class LimiterAgentActor
         }
 
         PublishLocal(); // the loan's held count: what the next reclaim counts claims against
-        if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced && _routing?.Any != true)
+        if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced && _onTheWay?.Any != true && _routing?.Any != true)
         {
             Loan.Lend(_heldPermits + _claimed, Math.Min(BlockFree, PermitLoan.MaxLent)); // fails on a suspended or closed loan
         }

@@ -93,6 +93,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
+    /// <summary>What failed this agent outside its handlers (to its supervisor), for the waiters its stop fails; <c>null</c> otherwise.</summary>
+    private Exception? _failedWith;
+
     public LimiterAgentActor(LimiterAgentSetup setup)
     {
         _helloInterval = setup.HelloInterval;
@@ -116,6 +119,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _idleTimeout = setup.IdleTimeout;
         _partition = setup.Partition;
         _routing = setup.Routing;
+        _onTheWay = setup.OnTheWay;
         _blocks = setup.Rates is null // a plain limiter's or a concurrency partition's; a rate is spent per grant
             ? LimiterBlockSettings.From(Context.System.Settings.Config)
             : LimiterBlockSettings.Off;
@@ -168,7 +172,25 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     private bool IsIdle => _pending.Count == 0 && _held.Count == 0 && _block == 0 && _fetchId == 0 && _resizes.Count == 0;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// What throws outside the handler (the agent's own books: a defect) goes to the supervisor, which stops a partition's
+    /// agent (its parent makes a new one) and restarts a plain limiter's; the waiters the stop fails are told why.
+    /// </remarks>
     protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return ReceiveLendingBlock(receive, message);
+        }
+        catch (Exception error)
+        {
+            _failedWith = error;
+            throw;
+        }
+    }
+
+    /// <summary>One message between the block loan's reclaim and its lend, the idle timer restarted after it.</summary>
+    private bool ReceiveLendingBlock(Receive receive, object message)
     {
         if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
         {
@@ -202,10 +224,13 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     protected override void PostStop()
     {
-        var disposed = new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
+        Exception stopped = _failedWith is { } failure
+            ? new InvalidOperationException(
+                $"The node agent of cluster limiter '{_displayName}' failed ({failure.GetType().Name}: {UserText.MessageOf(failure)}) and stopped; its waiters are failed, the limiter goes on", failure)
+            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
         foreach (var request in _pending.Values)
         {
-            request.Fail(disposed);
+            request.Fail(stopped);
         }
 
         _pending.Clear();

@@ -33,10 +33,17 @@ internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActor
     public BlockWish Wish { get; init; } = new();
 
     /// <summary>
-    /// A partition's agent: the facade's requests for its key (and the keys sharing its stripe) on their way to the
-    /// partitions' parent, not yet announced in this agent's loan; it lends nothing while any is. <c>null</c> otherwise.
+    /// A partition's agent: the facade's requests on their way to the partitions' parent for the keys of its key's stripe
+    /// that had no live partition when sent, not yet announced in any agent's loan; it lends nothing while any is.
+    /// <c>null</c> otherwise.
     /// </summary>
-    public OnTheWay? Routing { get; init; }
+    public RoutingCount? Routing { get; init; }
+
+    /// <summary>
+    /// A concurrency partition's agent: the facade's requests for its key on their way to the parent that found its
+    /// partition live (<see cref="LivePartition.OnTheWay"/>); it lends nothing while any is. <c>null</c> otherwise.
+    /// </summary>
+    public RoutingCount? OnTheWay { get; init; }
 }
 
 /// <summary>

@@ -17,6 +17,11 @@ namespace ActorQueue.Cluster;
 /// check goes to a new agent: none reaches a stopping one. Every routed message counts once on both sides: a message
 /// the agent does not count itself (an actor's protocol message, a lease's release or settle, a resize) is followed by
 /// <see cref="CountedNoOp"/>, which it counts and ignores.</para>
+/// <para>An agent that stops without this parent stopping it — it failed (an exception outside its handlers, which it
+/// keeps to itself; this parent stops a failed agent rather than restart it) or a routed message stopped it — is forgotten
+/// as it stops: its loan closed and its entry removed, so the key's next use makes a new agent with a fresh loan and
+/// request numbers (a restarted instance kept the entry's loan, which its predecessor's stop had closed for good). The
+/// gatekeeper frees the stopped agent's block and leases once, on its <c>Terminated</c>.</para>
 /// <para>A partition with rates (a model-API limiter's) stops only at rest: an idle agent's parent first asks the
 /// partition's gatekeeper, and stops the agent only if nothing was routed since and the rates were back to full with no
 /// debt. Otherwise a key's partition could stop with a drained bucket and, once its gatekeeper stopped too or the
@@ -46,6 +51,13 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     /// <summary>The live agents by key, with how many messages were routed to each.</summary>
     private readonly Dictionary<string, (IActorRef Agent, long Routed)> _agents = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The count of a removed partition that still has a request on its way (<see cref="LivePartition.OnTheWay"/>), by
+    /// key: the key's next agent is made with it, so it lends nothing before that request is routed to it. Only as many
+    /// as removed keys with a request on its way; each goes when the key's next agent is made.
+    /// </summary>
+    private readonly Dictionary<string, RoutingCount> _carried = new(StringComparer.Ordinal);
+
     /// <summary>Set once a dispose request arrived; completed in PostStop.</summary>
     private DisposeGatekeeper? _disposeRequest;
 
@@ -62,6 +74,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         Receive<AllPartitionStatistics>(_ => Sender.Tell(Statistics()));
         Receive<PartitionIdle>(HandleIdle);
         Receive<RestProbe>(HandleRestProbe);
+        Receive<AgentStopped>(HandleAgentStopped);
         Receive<DisposeGatekeeper>(message =>
         {
             _disposeRequest = message;
@@ -86,6 +99,10 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? $"{name[..separator]} (partition {name[(separator + 1)..]})" : name;
 
     /// <inheritdoc />
+    /// <remarks>A failed agent is stopped, not restarted (see the class's remarks), and its failure logged.</remarks>
+    protected override SupervisorStrategy SupervisorStrategy() => new ForgetFailedAgents(this);
+
+    /// <inheritdoc />
     protected override void PostStop()
     {
         _count.Publish(0);
@@ -96,8 +113,9 @@ internal sealed class PartitionAgentsActor : ReceiveActor
 
     /// <summary>
     /// A facade request: one the facade counted on its way to this parent (<see cref="ClusterAcquireRequest.Announced"/>,
-    /// a concurrency partition's) is announced in its agent's loan before it is counted off here, so no attempt passes
-    /// it on either leg of its way (see <see cref="PartitionCount.Routing"/>).
+    /// a concurrency partition's; in its key's live partition or its stripe, <see cref="ClusterAcquireRequest.Routing"/>)
+    /// is announced in its agent's loan before it is counted off here, so no attempt passes it on either leg of its way
+    /// (see <see cref="PartitionCount.Routing"/>).
     /// </summary>
     private void HandleFacadeAcquire(ClusterAcquireRequest request)
     {
@@ -105,7 +123,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         if (request.Announced)
         {
             Live(key).Local.Loan.Announce(); // the agent counts it off as it arrives (LimiterAgentActor.HandleFacadeAcquire)
-            _count.Routing(key).Handled();
+            request.Routing?.Handled();
         }
 
         Route(key, request);
@@ -140,17 +158,21 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         if (!_agents.ContainsKey(key))
         {
             var name = PartitionName(_template.Name, key);
+            var onTheWay = _carried.Remove(key, out var carried) ? carried : new RoutingCount();
             var setup = _template with
             {
                 Name = name, Partition = key, ClusterCounts = new LimiterCounts(), LocalCounts = new LimiterCounts(),
                 Limits = new LimitMirror(_template.Limit.MaxRunning, _template.Limit.MaxQueued),
                 Wish = new BlockWish(), Routing = _template.Rates is null ? _count.Routing(key) : null,
+                OnTheWay = _template.Rates is null ? onTheWay : null,
             };
             var agent = Context.ActorOf(LimiterAgentActor.Props(setup));
+            Context.WatchWith(agent, new AgentStopped(key, agent));
             _agents[key] = (agent, 0);
             _count.Live[key] = new LivePartition(setup.ClusterCounts, setup.LocalCounts, setup.Limits)
             {
                 Wish = setup.Wish, Claims = setup.Rates is null ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null,
+                OnTheWay = onTheWay,
             };
             _host.Tell(new RegisterAgent(AgentKinds.Limiter, name, agent));
             _count.Publish(_agents.Count);
@@ -257,14 +279,74 @@ internal sealed class PartitionAgentsActor : ReceiveActor
 
     private void StopAgent(string key, IActorRef agent)
     {
+        Remove(key); // idle, so nothing was lent nor claimed
+        Context.Unwatch(agent);
+        Context.Stop(agent);
+    }
+
+    /// <summary>
+    /// An agent stopped that this parent did not stop: it failed (stopped by <see cref="SupervisorStrategy"/>) or a routed
+    /// message stopped it. Forgotten, so the key's next use makes a new agent; its waiters were failed as it stopped, and
+    /// its block and leases are freed by the gatekeeper (a lease released afterwards goes nowhere).
+    /// </summary>
+    private void HandleAgentStopped(AgentStopped message)
+    {
+        if (_agents.TryGetValue(message.Key, out var entry) && entry.Agent.Equals(message.Agent))
+        {
+            Context.GetLogger().Warning("Partitioned limiter {0}: the agent of partition {1} stopped unasked; the key's next use makes a new one",
+                _template.Name, message.Key);
+            Remove(message.Key);
+        }
+    }
+
+    /// <summary>
+    /// Removes <paramref name="key"/>'s partition: its loan closed (an attempt that found it before its removal is
+    /// refused), and a request counted on its way in it (<see cref="LivePartition.OnTheWay"/>) carried to the key's next
+    /// agent. The facade counts such a request in the partition before it checks that the partition is still live, and
+    /// this parent removes it before it reads the count (full fences between): either the facade sees the removal and
+    /// counts the request in its stripe instead, or the count is carried.
+    /// </summary>
+    private void Remove(string key)
+    {
         _agents.Remove(key);
         if (_count.Live.TryRemove(key, out var live))
         {
-            live.Local.Loan.Close(); // idle, so nothing was lent nor claimed; an attempt that found it before its removal is refused
+            live.Local.Loan.Close();
+            Interlocked.MemoryBarrier();
+            if (live.OnTheWay.Any)
+            {
+                _carried[key] = live.OnTheWay;
+            }
         }
 
         _count.Publish(_agents.Count);
-        Context.Stop(agent);
+    }
+
+    /// <summary>An agent this parent made stopped (it watches each with this message).</summary>
+    private sealed record AgentStopped(string Key, IActorRef Agent);
+
+    /// <summary>
+    /// Stops a failed agent, and forgets it at once (on this parent's thread, as it handles the failure): a request routed
+    /// after this goes to the key's next agent, not to the stopping one's dead letters. What the failed agent's mailbox
+    /// held already is lost with it (its facade requests are failed as undelivered).
+    /// </summary>
+    private sealed class ForgetFailedAgents(PartitionAgentsActor parent) : OneForOneStrategy(Akka.Actor.Decider.From(Directive.Stop))
+    {
+        /// <inheritdoc />
+        public override void ProcessFailure(IActorContext context, bool restart, IActorRef child, Exception cause,
+                                            Akka.Actor.Internal.ChildRestartStats stats, IReadOnlyCollection<Akka.Actor.Internal.ChildRestartStats> children)
+        {
+            foreach (var (key, entry) in parent._agents)
+            {
+                if (entry.Agent.Equals(child))
+                {
+                    parent.Remove(key); // its AgentStopped then finds it gone
+                    break;
+                }
+            }
+
+            base.ProcessFailure(context, restart, child, cause, stats, children);
+        }
     }
 
     /// <summary>A rest probe's answer (<c>null</c> when it timed out), for the agent of <see cref="Key"/> as of <see cref="Routed"/> routed messages.</summary>
@@ -323,21 +405,25 @@ internal sealed class PartitionCount
     /// <summary>How many stripes the keys' requests on their way to the parent are counted in (a power of two).</summary>
     private const int Stripes = 64;
 
-    /// <summary>The concurrency facade's requests on their way to the parent, by their key's stripe (<see cref="Routing"/>).</summary>
-    private readonly OnTheWay[] _routing = Enumerable.Range(0, Stripes).Select(_ => new OnTheWay()).ToArray();
+    /// <summary>The concurrency facade's requests on their way to the parent for keys without a live partition, by their key's stripe (<see cref="Routing"/>).</summary>
+    private readonly RoutingCount[] _routing = Enumerable.Range(0, Stripes).Select(_ => new RoutingCount()).ToArray();
 
     /// <summary>1 while a refused attempt's wish for a key with no live partition is on its way to the parent, by the key's stripe.</summary>
     private readonly int[] _freshWishes = new int[Stripes];
 
     /// <summary>
-    /// The requests on their way to the parent for the keys of <paramref name="key"/>'s stripe: a concurrency facade counts
-    /// one (<see cref="OnTheWay.Sending"/>) before it looks the key's partition up and sends it, the parent counts it off
-    /// once it announced it in the agent's loan it routes it to, and a key's agent lends nothing while its stripe has one
-    /// on its way. So an attempt made after the request's call returned passes it neither on its way to the parent (an
-    /// agent live then has its loan suspended by the facade; one made later sees the stripe) nor to the agent (the
-    /// announce). Striped rather than per key, so that it outlives no agent and costs no memory per key.
+    /// The requests on their way to the parent for the keys of <paramref name="key"/>'s stripe that had no live partition
+    /// when they were sent: a concurrency facade counts one here (<see cref="RoutingCount.Sending"/>) before it looks the
+    /// key's partition up; if it finds one, it counts the request in that partition (<see cref="LivePartition.OnTheWay"/>),
+    /// suspends its loan and, the partition still live, takes it off the stripe again. The parent counts a request off
+    /// where it was counted once it announced it in the loan of the agent it routes it to, and a key's agent lends
+    /// nothing while its own count or its stripe has one on its way. So an attempt made after the request's call returned
+    /// passes it neither on its way to the parent (the live agent's loan is suspended and its count holds it; an agent
+    /// made later sees the stripe, or the count carried from a removed one) nor to the agent (the announce). Striped
+    /// rather than per key for keys without a partition, so that nothing per key outlives its agent; the price: a key's
+    /// agent lends nothing while the first request of another key of its stripe, with no partition here, is on its way.
     /// </summary>
-    public OnTheWay Routing(string key) => _routing[StripeOf(key)];
+    public RoutingCount Routing(string key) => _routing[StripeOf(key)];
 
     /// <summary>Facade, after a refused attempt on a key with no live partition: whether it should send the parent a wish now (one per stripe on its way).</summary>
     public bool TryOpenFreshWish(string key) =>
@@ -360,6 +446,13 @@ internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local,
 
     /// <summary>Whether a refused attempt's wish for a block is on its way to this partition's agent (shared with it).</summary>
     public BlockWish Wish { get; init; } = new();
+
+    /// <summary>
+    /// The facade's requests for this key on their way to the parent that found this partition live (see
+    /// <see cref="PartitionCount.Routing"/>); its agent lends nothing while any is. Shared with the key's next agent if
+    /// the partition is removed with one on its way.
+    /// </summary>
+    public RoutingCount OnTheWay { get; init; } = new();
 
     /// <summary>The counts now.</summary>
     public ClusterPartitionStatistics Statistics => new(Cluster.Running, Cluster.Waiting, Local.Running, Local.Waiting);
@@ -390,4 +483,23 @@ internal sealed record LivePartition(LimiterCounts Cluster, LimiterCounts Local,
         _leases.Count(lease.IsAcquired);
         return lease;
     }
+}
+
+/// <summary>
+/// Requests counted on their way to the partitions' parent (<see cref="PartitionCount.Routing"/>,
+/// <see cref="LivePartition.OnTheWay"/>): any thread counts one before it sends it; the facade that moves its count
+/// elsewhere, and the parent as it routes it, count it off.
+/// </summary>
+internal sealed class RoutingCount
+{
+    private int _onTheWay;
+
+    /// <summary>Whether any request is on its way.</summary>
+    public bool Any => Volatile.Read(ref _onTheWay) != 0;
+
+    /// <summary>Counts one on its way (a full fence).</summary>
+    public void Sending() => Interlocked.Increment(ref _onTheWay);
+
+    /// <summary>Counts one off (a full fence).</summary>
+    public void Handled() => Interlocked.Decrement(ref _onTheWay);
 }

@@ -77,11 +77,11 @@ public sealed class ClusterPartitionAttemptReviewTests
     /// <summary>
     /// The same, with the parent held back (a facade over an actor that never routes): a request's call has returned, so
     /// an attempt on its key is refused although the key's agent lent a permit before it (the facade suspended that
-    /// loan), the key's stripe counts it on its way (so no agent of the key lends until the parent announced it), and
-    /// other keys' loans are untouched. Fails when the facade sends without suspending the live agent's loan.
+    /// loan), the key's live partition counts it on its way (so no agent of the key lends until the parent announced it;
+    /// before helper 128 its stripe did, which held back every key of the stripe), and other keys' loans are untouched. Fails when the facade sends without suspending the live agent's loan.
     /// </summary>
     [Fact]
-    public void A_request_on_its_way_to_the_parent_suspends_its_keys_lent_block_and_counts_in_its_stripe()
+    public void A_request_on_its_way_to_the_parent_suspends_its_keys_lent_block_and_is_counted_in_its_partition()
     {
         var count = new PartitionCount();
         var tenant = Lending(count, "tenant", 2);
@@ -93,7 +93,8 @@ public sealed class ClusterPartitionAttemptReviewTests
 
         limiter.Post("tenant", new ActorQueue.Coordination.PermitDemand(2), 0, null, "heavy");
         Assert.Null(limiter.TryClaim("tenant", 1, "after")); // the lent permit is the request's to have first
-        Assert.True(count.Routing("tenant").Any); // no agent of the key lends again before the parent announced it
+        Assert.True(count.Live["tenant"].OnTheWay.Any); // no agent of the key lends again before the parent announced it
+        Assert.False(count.Routing("tenant").Any); // counted in the live partition, not in its stripe (helper 128)
         Assert.True(tenant.Loan.IsSuspended);
         Assert.True(other.Loan.IsOpen);
         Assert.NotNull(limiter.TryClaim("other", 2, "other key")); // another key's block is not held back
