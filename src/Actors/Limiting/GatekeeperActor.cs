@@ -109,7 +109,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         var queuedIn = settings.Rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
         // The first instance of a limiter that lent at construction counts its rates' periods from that lend, as the loan did.
         var firstRateLoan = settings.RateLoan?.TakeFirst();
-        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, firstRateLoan?.StartedAt);
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, firstRateLoan?.StartedAt ?? settings.StartedAt);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         if (firstRateLoan is not null)

@@ -126,6 +126,22 @@ public sealed class FaultHardeningReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
+    /// A limit's clock that cannot be read at all: every kind's constructor throws the clock's exception, before it makes
+    /// any actor. DEFECT (fixed): the concurrency limiter's constructor returned and its gatekeeper actor, whose gate
+    /// read the clock as it was made, never started: the limiter handed out the permits it had lent at construction and
+    /// failed every waiter as if it were disposed ("Assert.Throws() Failure: No exception was thrown"). (The other three
+    /// read the clock in their constructors already: they passed before.)
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void A_clock_that_cannot_be_read_fails_the_constructor(string kind)
+    {
+        var clock = new FaultyClock { FailReads = true };
+
+        Assert.Throws<ReadFault>(() => Make(kind, clock, $"review-faults-unread-{kind}-{Guid.NewGuid():N}"));
+    }
+
+    /// <summary>
     /// A waiter without a timeout queued beside a timed one whose timer cannot be set: only the timed one fails; the other
     /// needs no timer and is granted at the next release. DEFECT (fixed): as above, the timed one waited for ever.
     /// </summary>
