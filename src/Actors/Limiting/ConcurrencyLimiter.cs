@@ -77,8 +77,12 @@ public sealed class ConcurrencyLimiter : IConcurrencyLimiter, IDisposable, IAsyn
         var runtime = ActorQueueRuntime.Resolve(system);
         WaitTimeout = limit.WaitTimeout;
         WhenFull = limit.WhenFull;
+        var time = limit.TimeProvider ?? TimeProvider.System;
         var settings = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
-                                              name ?? runtime.Settings.DefaultLimiterName, _counts, limit.TimeProvider ?? TimeProvider.System);
+                                              name ?? runtime.Settings.DefaultLimiterName, _counts, time)
+        {
+            StartedAt = time.GetTimestamp(), // here: a clock that throws throws from this constructor, before any actor is made
+        };
         _counts.PublishLimits(limit.MaxRunning, limit.MaxQueued);
         // Ready to lend from here on, not from the actor's start: every permit is lent until the gatekeeper's first turn reclaims.
         _counts.Loan.LendFirst(Math.Min(limit.MaxRunning, PermitLoan.MaxLent));

@@ -270,7 +270,17 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
                 if (!_closed)
                 {
                     _closed = true;
-                    _owner!.Close();
+                    try
+                    {
+                        _owner!.Close();
+                    }
+                    catch (Exception error)
+                    {
+                        // Logged; the turn is sealed and the stop completes all the same. Not thrown on: a stop that runs
+                        // this itself (the actor held the turn) must still hand on and give back the rest of the turn.
+                        _owner!.Faulted(close, error);
+                    }
+
                     SealOnGiveBack();
                 }
 

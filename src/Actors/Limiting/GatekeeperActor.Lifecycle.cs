@@ -55,8 +55,14 @@ internal sealed partial class GatekeeperActor
         }
         else
         {
-            CloseState();
-            stop?.Stopped.TrySetResult();
+            try
+            {
+                CloseState();
+            }
+            finally
+            {
+                stop?.Stopped.TrySetResult(); // whatever the close threw (Akka logs it): the dispose completes
+            }
         }
 
         base.PostStop();
@@ -92,8 +98,10 @@ internal sealed partial class GatekeeperActor
     }
 
     /// <summary>Fails every waiter and closes the loans (shuts them only for a restart, carrying the facade's held count).</summary>
+    /// <remarks>The gate may read the limit's clock as it takes the waiters out: a clock that throws then gives its last reading (<see cref="GateClock"/>).</remarks>
     private void CloseState()
     {
+        using var closing = GateClock.Closing();
         // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
         _rateLender?.Reclaim();
         var carriedHeld = 0;

@@ -129,16 +129,16 @@ internal sealed partial class GatekeeperActor
         }
     }
 
-    /// <summary>End of a message or turn: the counts published, the free permits lent, the wake armed.</summary>
+    /// <summary>End of a message or turn: the wake armed (a wait it cannot be armed for fails), the counts published, the free permits lent.</summary>
     private void Resting()
     {
+        ArmWake();
         PublishCounts();
         if (_lending)
         {
             Lend();
         }
 
-        ArmWake();
         _rateTelemetry?.AfterMessage(_gate.Now);
         _rateLender?.PublishQueueRetry(_gate); // while someone waits: when a call queued behind them could be served
         if (_disposeRequest is null)

@@ -109,7 +109,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         var queuedIn = settings.Rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
         // The first instance of a limiter that lent at construction counts its rates' periods from that lend, as the loan did.
         var firstRateLoan = settings.RateLoan?.TakeFirst();
-        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, settings.Time, queuedIn, firstRateLoan?.StartedAt);
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, firstRateLoan?.StartedAt ?? settings.StartedAt);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         if (firstRateLoan is not null)
@@ -345,6 +345,50 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
     }
 
-    /// <summary>Sets the timer for the gate's next deadline if it moved; the clock is read only then.</summary>
-    private void ArmWake() => _wakeTimer.Arm(_gate.NextWakeAt);
+    /// <summary>
+    /// Sets the timer for the gate's next deadline if it moved; the clock is read only then. Should the limit's clock
+    /// (the application's) throw, the waits that needed the timer fail at once (<see cref="UnsetWake"/>), and the next
+    /// deadline sets it anew.
+    /// </summary>
+    private void ArmWake()
+    {
+        try
+        {
+            SetWake();
+        }
+        catch (Exception error)
+        {
+            var failed = UnsetWake.FailWaiters(_gate, error, _settings.MetricName, SetWake, FailUnwoken);
+            _log.ErrorSafely(error, "Limiter {0}: its TimeProvider threw as it set its wake timer; {1} waiter(s) that needed the timer failed", _settings.MetricName, failed);
+        }
+    }
+
+    /// <summary>Sets the timer for the gate's next deadline; one that threw is set for nothing, so the next call sets it again.</summary>
+    private void SetWake()
+    {
+        try
+        {
+            _wakeTimer.Arm(_gate.NextWakeAt);
+        }
+        catch
+        {
+            _wakeTimer.Fired();
+            throw;
+        }
+    }
+
+    /// <summary>A waiter taken out of the gate because its wake could not be set: failed with <paramref name="failure"/>, counted <c>handler_failed</c>.</summary>
+    private void FailUnwoken(PermitWaiter waiter, Exception failure)
+    {
+        if (waiter is HolderTicket ticket)
+        {
+            BookRejection(ticket);
+        }
+
+        if (!waiter.IsWithdrawn)
+        {
+            _telemetry.HandlerFailed();
+            waiter.Fail(failure);
+        }
+    }
 }

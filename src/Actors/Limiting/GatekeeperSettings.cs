@@ -20,6 +20,13 @@ internal sealed record GatekeeperSettings(int MaxRunning, int? MaxQueued, TimeSp
     /// </summary>
     public Func<IRestingPolicy[]>? Rates { get; init; }
 
+    /// <summary>
+    /// The stamp on <see cref="Time"/> the gate's time counts from, read by the facade as it is made, so that a clock
+    /// that throws there throws from the facade's constructor (as the other limiters' constructors, which read it too)
+    /// rather than leave an actor that never started; <c>null</c>: the actor reads it.
+    /// </summary>
+    public long? StartedAt { get; init; }
+
     /// <summary>Where slots, requests and tokens are lent to callers that need not wait, from the limiter's construction (its first loan) on; <c>null</c> for none.</summary>
     public RateLoan? RateLoan { get; init; }
 

@@ -29,6 +29,17 @@ internal static class PermitRejections
         };
     }
 
+    /// <summary>
+    /// What a waiter gets when the limiter's clock (its <see cref="TimeProvider"/>, the application's) threw
+    /// <paramref name="cause"/> as the limiter set the timer its wait needed (its wait timeout, or a rate's next opening):
+    /// failed at once rather than left waiting for ever. Names the limiter and carries the clock's exception.
+    /// </summary>
+    /// <param name="limiterName">The limiter's name (its metric name when it has none).</param>
+    /// <param name="cause">What the clock threw.</param>
+    public static InvalidOperationException WakeUnset(string limiterName, Exception cause) =>
+        new($"Limiter '{limiterName}' could not set the timer this wait needed (its wait timeout, or a rate's next opening): its TimeProvider threw "
+            + $"{cause.GetType().Name}: {UserText.MessageOf(cause)}. The wait fails now rather than wait for ever.", cause);
+
     /// <summary>What every caller of a stopped concurrency limiter gets: its waiters, its late requests, its actor callers.</summary>
     public static ObjectDisposedException Disposed() => new(nameof(ConcurrencyLimiter), "The concurrency limiter has been disposed.");
 }

@@ -1,3 +1,4 @@
+using ActorQueue.Actors;
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Event;
@@ -14,7 +15,10 @@ namespace ActorQueue.Runtime;
 /// Enable it with <c>akka.loggers = ["ActorQueue.Runtime.SerilogLoggerActor, ActorQueue.Actors"]</c> (the default in
 /// ActorQueue's embedded configuration). The logger is looked up for every event, so a process that configures
 /// <see cref="Log.Logger"/> after the actor system started still gets the events. Each event carries the
-/// properties <c>SourceContext</c> (the log source), <c>ActorLogClass</c> and <c>ThreadId</c>.
+/// properties <c>SourceContext</c> (the log source), <c>ActorLogClass</c> and <c>ThreadId</c>. The application's objects
+/// in an event may throw from <c>ToString</c>: a message object that does is written as a placeholder naming what threw,
+/// and a cause that does is handed to Serilog as a stand-in that prints (<see cref="UserText"/>), so its line is still
+/// written (Serilog drops a line whose rendering throws in a sink) and the logger goes on (a throw out of it restarted it).
 /// </remarks>
 public sealed class SerilogLoggerActor : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
@@ -50,14 +54,16 @@ public sealed class SerilogLoggerActor : ReceiveActor, IRequiresMessageQueue<ILo
             .ForContext("ActorLogClass", logEvent.LogClass?.FullName)
             .ForContext("ThreadId", logEvent.Thread.ManagedThreadId);
 
+        var cause = logEvent.Cause is { } error ? UserText.Printable(error) : null;
         if (logEvent.Message is LogMessage message)
         {
-            logger.Write(level, logEvent.Cause, message.Format, message.Parameters().ToArray());
+            // Serilog captures the arguments itself, and writes a placeholder for one whose ToString throws.
+            logger.Write(level, cause, message.Format, message.Parameters().ToArray());
         }
         else
         {
             // A pre-formatted string is not a template: braces in it must not become properties.
-            logger.Write(level, logEvent.Cause, "{Message:l}", logEvent.Message?.ToString());
+            logger.Write(level, cause, "{Message:l}", logEvent.Message is null ? null : UserText.Of(logEvent.Message, "message"));
         }
     }
 }

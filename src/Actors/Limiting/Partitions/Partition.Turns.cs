@@ -70,11 +70,16 @@ internal sealed partial class Partition
     /// held need no release (a release after the stop is dropped), so the counts, and the running counter with them,
     /// drop to 0 now, as a stopped gatekeeper's do; a second close changes nothing.
     /// </summary>
+    /// <remarks>The gate may read the limit's clock as it fails the waiters: a clock that throws then gives its last reading (<see cref="GateClock"/>).</remarks>
     public void Close()
     {
         Loan.Close();
         _state = PartitionState.Stopped;
-        _gate?.RejectAll(PermitRejectionKind.Disposed);
+        using (GateClock.Closing())
+        {
+            _gate?.RejectAll(PermitRejectionKind.Disposed);
+        }
+
         Publish(new PermitSnapshot(0, _shared.Settings.MaxRunning, 0));
     }
 
@@ -337,12 +342,40 @@ internal sealed partial class Partition
                 }
 
                 break;
+            case PartitionWakeUnset unset:
+                _wakeToldAt = TimeSpan.MaxValue;
+                if (_state == PartitionState.Live && _gate is not null)
+                {
+                    UnsetWake.FailWaiters(_gate, unset.Error, _shared.Settings.MetricName, arm: null, _shared.FailUnwoken);
+                }
+
+                break;
             case CloseOp close:
-                Close();
-                close.Closed();
+                try
+                {
+                    Close();
+                }
+                finally
+                {
+                    close.Closed(); // whatever the close threw (it is logged): the limiter's stop completes
+                }
+
                 break;
         }
     }
+}
+
+/// <summary>
+/// The actor could not set the wake this partition asked for (the limit's clock threw <see cref="Error"/>): in its turn,
+/// the waits that needed it fail (<see cref="UnsetWake"/>), and a later deadline asks for a wake anew.
+/// </summary>
+internal sealed class PartitionWakeUnset(Exception error) : ITurnOp
+{
+    /// <summary>What the clock threw.</summary>
+    public Exception Error { get; } = error;
+
+    /// <inheritdoc />
+    public ITurnOp? NextOp { get; set; }
 }
 
 /// <summary>An op that does nothing: its turn's reclaim answers a shut made by a pusher late to its <c>Pushed</c>.</summary>

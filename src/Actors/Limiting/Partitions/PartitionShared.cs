@@ -57,7 +57,11 @@ internal sealed class PartitionShared
         RateTelemetry = settings.Rates is null ? null : new RateTelemetry(settings.MetricName, [], settings.Time, gauged: false, failures);
         WhenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
         _startedAt = settings.Time.GetTimestamp();
+        GateTime = GateClock.For(settings.Time);
     }
+
+    /// <summary>The clock every partition's gate reads: the limit's, as a <see cref="GateClock"/>.</summary>
+    public TimeProvider GateTime { get; }
 
     /// <summary>The partitioned limiter's actor: a partition tells it of its wakes, and sends it what must be rerouted.</summary>
     /// <remarks>
@@ -198,6 +202,24 @@ internal sealed class PartitionShared
         {
             var failure = new InvalidOperationException(
                 $"Partitioned limiter '{Settings.MetricName}' failed handling this request: {error.GetType().Name}: {UserText.MessageOf(error)}", error);
+            _telemetry.HandlerFailed();
+            waiter.Fail(failure);
+        }
+    }
+
+    /// <summary>The limit's clock (the application's) threw <paramref name="error"/> on the actor's thread <paramref name="what"/> (what happened, and what follows): logged.</summary>
+    public void ClockFailed(Exception error, string what) =>
+        _log.ErrorSafely(error, "Partitioned limiter {0}: its TimeProvider threw {1}", Settings.MetricName, what);
+
+    /// <summary>
+    /// In a partition's turn, a waiter taken out of its gate because the actor could not set the wake its wait needed
+    /// (<see cref="UnsetWake"/>): failed with <paramref name="failure"/>, counted <c>handler_failed</c> unless its caller
+    /// had cancelled already.
+    /// </summary>
+    public void FailUnwoken(PermitWaiter waiter, Exception failure)
+    {
+        if (!waiter.IsWithdrawn)
+        {
             _telemetry.HandlerFailed();
             waiter.Fail(failure);
         }

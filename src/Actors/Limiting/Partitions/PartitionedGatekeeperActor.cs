@@ -24,8 +24,8 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <summary>The partitions' wakes by the actor's time; an entry is live while its partition's <see cref="Partition.WakeQueuedAt"/> is its time.</summary>
     private readonly PriorityQueue<Partition, TimeSpan> _wakes = new();
 
-    /// <summary>Sweeps the idle partitions every half idle timeout.</summary>
-    private readonly ITimer _sweep;
+    /// <summary>Sweeps the idle partitions every half idle timeout; <c>null</c> when the limit's clock could not make it (idle partitions then stay).</summary>
+    private readonly ITimer? _sweep;
 
     /// <summary>Wakes the actor at the earliest partition's deadline.</summary>
     private readonly WakeTimer _wakeTimer;
@@ -40,7 +40,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         _shared.Bind(Self, Route);
         _table = settings.Table;
         var period = _table.SweepPeriod;
-        _sweep = settings.Time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
+        _sweep = MakeSweep(settings.Time, period);
         _wakeTimer = new WakeTimer(settings.Time, Self, () => _shared.Now);
 
         Receive<PartitionAcquireRequest>(HandleAcquire);
@@ -57,7 +57,11 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     protected override void PostStop()
     {
         // The application's TimeProvider's timers: one whose Dispose throws must not skip the close below.
-        _shared.DisposeTimer(_sweep);
+        if (_sweep is not null)
+        {
+            _shared.DisposeTimer(_sweep);
+        }
+
         _shared.DisposeTimer(_wakeTimer);
 
         // Each partition closes in its turn: at once if nobody holds it, else when its owner runs the close. The stop
@@ -254,7 +258,11 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         }
     }
 
-    /// <summary>Sets the timer for the earliest live wake if it moved; the clock is read only then.</summary>
+    /// <summary>
+    /// Sets the timer for the earliest live wake if it moved; the clock is read only then. Should the limit's clock (the
+    /// application's) throw, every partition with a wake queued is told so in its turn (<see cref="PartitionWakeUnset"/>),
+    /// where the waits that needed the wake fail at once (<see cref="UnsetWake"/>); a later wake sets the timer anew.
+    /// </summary>
     private void ArmWake()
     {
         while (_wakes.TryPeek(out var partition, out var at) && partition.WakeQueuedAt != at)
@@ -262,7 +270,37 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
             _wakes.Dequeue(); // stale
         }
 
-        _wakeTimer.Arm(_wakes.TryPeek(out _, out var earliest) ? earliest : TimeSpan.MaxValue);
+        try
+        {
+            _wakeTimer.Arm(_wakes.TryPeek(out _, out var earliest) ? earliest : TimeSpan.MaxValue);
+        }
+        catch (Exception error)
+        {
+            _wakeTimer.Fired(); // set for nothing: the next wake sets it again
+            _shared.ClockFailed(error, "as it set its wake timer; the waits that needed it fail");
+            while (_wakes.TryDequeue(out var partition, out var at))
+            {
+                if (partition.WakeQueuedAt == at)
+                {
+                    partition.WakeQueuedAt = TimeSpan.MaxValue;
+                    partition.Submit(new PartitionWakeUnset(error)); // a dropped (sealed) partition has nobody waiting
+                }
+            }
+        }
+    }
+
+    /// <summary>The sweep's timer on the limit's clock; <c>null</c> (logged) when the clock throws: the limiter then serves as ever, but keeps idle partitions.</summary>
+    private ITimer? MakeSweep(TimeProvider time, TimeSpan period)
+    {
+        try
+        {
+            return time.CreateTimer(static self => ((IActorRef)self!).Tell(SweepPartitions.Instance, ActorRefs.NoSender), Self, period, period);
+        }
+        catch (Exception error)
+        {
+            _shared.ClockFailed(error, "as it made its sweep timer; idle partitions are not dropped");
+            return null;
+        }
     }
 }
 
