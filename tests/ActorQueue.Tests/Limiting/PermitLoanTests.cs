@@ -149,11 +149,13 @@ public sealed class PermitLoanTests
         {
             var loan = OpenLoan(1, 0);
             using var start = new Barrier(2);
-            var returner = Task.Run(() =>
+            // A dedicated thread: a pool thread may be long in coming on a busy machine, and the test's thread waits at the
+            // barrier for it, two thousand times.
+            var returner = Task.Factory.StartNew(() =>
             {
                 start.SignalAndWait();
                 return loan.TryReturn(1);
-            });
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             start.SignalAndWait();
             var back = loan.Reclaim(out var held);
             var returned = await returner;
@@ -183,9 +185,10 @@ public sealed class PermitLoanTests
         {
             for (var i = 1; i <= rounds; i++)
             {
+                var spins = 0; // a hot spin (the race) that yields now and then: on a loaded machine the other thread may not run
                 while (Volatile.Read(ref round) < i)
                 {
-                    Thread.SpinWait(1);
+                    Poll.SpinStep(ref spins);
                 }
 
                 loan.Announce();
@@ -198,9 +201,10 @@ public sealed class PermitLoanTests
             Assert.True(loan.Lend(0, 3));
             Volatile.Write(ref round, i);
             var first = loan.Reclaim(out _); // races the announce
+            var spins = 0;
             while (Volatile.Read(ref announced) < i)
             {
-                Thread.SpinWait(1);
+                Poll.SpinStep(ref spins);
             }
 
             var second = loan.Reclaim(out _);
