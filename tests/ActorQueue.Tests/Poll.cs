@@ -46,6 +46,20 @@ internal static class Poll
         }
     }
 
+    /// <summary>
+    /// One step of a hot spin-wait for another thread's write (a race's handshake): spins, and yields every 1,024
+    /// steps, so that a waiter whose partner is not running (a loaded machine, one free core) lets it run instead of
+    /// spinning out its time slice each round. <paramref name="spins"/> counts the steps of one wait, from 0.
+    /// </summary>
+    public static void SpinStep(ref int spins)
+    {
+        Thread.SpinWait(1);
+        if (++spins % 1024 == 0)
+        {
+            Thread.Yield();
+        }
+    }
+
     /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if that is larger, atomically.</summary>
     public static void InterlockedMax(ref int target, int value)
     {

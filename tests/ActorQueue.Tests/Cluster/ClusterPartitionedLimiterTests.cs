@@ -41,7 +41,7 @@ public sealed class ClusterPartitionedLimiterTests
         var waitingA = here.AcquireAsync("a").AsTask();
         await Poll.ValueAsync(() => ClusterNodes.StatusAsync(here, "a"), s => s?.Waiting == 1, ClusterNodes.StepTimeout);
         (await here.AcquireAsync("b").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // another key is not held up
-        Assert.True(await AnyGatekeeperAsync(singletonNode, "a")); // a held partition stays
+        Assert.True(await AnyGatekeeperAsync(singletonNode, "a", ClusterNodes.StepTimeout)); // a held partition stays
         Assert.False(waitingA.IsCompleted);
         heldA.Dispose();
         (await waitingA.WaitAsync(ClusterNodes.StepTimeout)).Dispose();
@@ -62,13 +62,18 @@ public sealed class ClusterPartitionedLimiterTests
         Assert.Throws<ArgumentNullException>("key", () => here.AcquireAsync(null!));
     }
 
-    /// <summary>Whether the singleton hub has a gatekeeper for a partition of "tenants" whose key starts with <paramref name="keyPrefix"/>.</summary>
-    private static async Task<bool> AnyGatekeeperAsync(ActorSystem singletonNode, string keyPrefix)
+    /// <summary>
+    /// Whether the singleton hub has a gatekeeper for a partition of "tenants" whose key starts with
+    /// <paramref name="keyPrefix"/>. A wildcard selection that matches nothing is never answered, so "none" is a
+    /// timeout: short (1 s) by default, for polls that wait for none; a check that one is there passes the patience a
+    /// loaded machine may need to answer (it fails only after that).
+    /// </summary>
+    private static async Task<bool> AnyGatekeeperAsync(ActorSystem singletonNode, string keyPrefix, TimeSpan? patience = null)
     {
         var name = HubActor.ChildName(AgentKinds.Limiter, PartitionAgentsActor.PartitionName("tenants", keyPrefix));
         try
         {
-            await singletonNode.ActorSelection($"/system/{ActorQueueCluster.SingletonManagerName}/hub/{name}*").ResolveOne(TimeSpan.FromSeconds(1));
+            await singletonNode.ActorSelection($"/system/{ActorQueueCluster.SingletonManagerName}/hub/{name}*").ResolveOne(patience ?? TimeSpan.FromSeconds(1));
             return true;
         }
         catch (ActorNotFoundException)

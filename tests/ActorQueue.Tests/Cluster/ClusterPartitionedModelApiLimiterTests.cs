@@ -238,7 +238,8 @@ public sealed class ClusterPartitionedModelApiLimiterTests
         {
             try
             {
-                await system.ActorSelection($"/system/{ActorQueueCluster.SingletonManagerName}/hub/{name}").ResolveOne(TimeSpan.FromSeconds(1));
+                // An exact path that names nobody is answered at once (not found): the timeout is only patience.
+                await system.ActorSelection($"/system/{ActorQueueCluster.SingletonManagerName}/hub/{name}").ResolveOne(ClusterNodes.StepTimeout);
                 return true;
             }
             catch (ActorNotFoundException)

@@ -63,7 +63,7 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
         // Nothing at stake and a gatekeeper followed: a hello tick sends nothing. The status answer comes after the
         // tick is handled, and a local probe receives synchronously, so anything sent would already be there.
         _agent.Tell(HelloTick.Instance);
-        await _agent.Ask<GatekeeperProtocol.Status>(GatekeeperProtocol.GetStatus.Instance, TimeSpan.FromSeconds(5));
+        await _agent.Ask<GatekeeperProtocol.Status>(GatekeeperProtocol.GetStatus.Instance, Dilated(TimeSpan.FromSeconds(10)));
         Assert.False(_hub.HasMessages);
     }
 
@@ -78,7 +78,7 @@ public sealed class LimiterAgentTests : ActorQueueTestKit
         await gatekeeper.ExpectMsgAsync<LimiterAnnounce>();
 
         _agent.Tell(new RemoteGranted(1, 1, 1, 0), gatekeeper); // from epoch 1: that gatekeeper's state is gone
-        await _agent.Ask<GatekeeperProtocol.Status>(GatekeeperProtocol.GetStatus.Instance, TimeSpan.FromSeconds(5)); // handled in order after it
+        await _agent.Ask<GatekeeperProtocol.Status>(GatekeeperProtocol.GetStatus.Instance, Dilated(TimeSpan.FromSeconds(10))); // handled in order after it
         Assert.False(request.IsCompleted);
 
         _agent.Tell(new RemoteGranted(2, 1, 1, 0), gatekeeper);

@@ -9,6 +9,24 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>What the limiter tests share: the gatekeeper's status, and a private tracer that records the spans it ends.</summary>
 internal static class LimiterTestSupport
 {
+    /// <summary>
+    /// How many ops wait in <paramref name="turn"/> for its owner (its pushed stack, newest first, down to the owned
+    /// mark): a test that holds the turn waits for the count it sent, where <c>HasPushed</c> holds from the first.
+    /// </summary>
+    public static int PushedOps(TurnInbox turn)
+    {
+        const System.Reflection.BindingFlags Private = System.Reflection.BindingFlags.NonPublic;
+        var owned = typeof(TurnInbox).GetField("Owned", Private | System.Reflection.BindingFlags.Static)!.GetValue(null);
+        var op = (ITurnOp?)typeof(TurnInbox).GetField("_head", Private | System.Reflection.BindingFlags.Instance)!.GetValue(turn);
+        var count = 0;
+        for (; op is not null && !ReferenceEquals(op, owned); op = op.NextOp)
+        {
+            count++;
+        }
+
+        return count;
+    }
+
     /// <summary>The gatekeeper's status; asked after earlier tells from this thread, so it has handled them.</summary>
     public static async Task<Status> StatusOf(this TestKitBase kit, ConcurrencyLimiter limiter)
     {

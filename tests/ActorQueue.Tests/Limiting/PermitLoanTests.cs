@@ -145,24 +145,48 @@ public sealed class PermitLoanTests
     [Fact]
     public async Task A_return_racing_the_gatekeepers_shut_lands_in_the_reclaim_or_is_refused_never_both_nor_neither()
     {
-        for (var round = 0; round < 2_000; round++)
+        const int rounds = 2_000;
+        var loans = Enumerable.Range(0, rounds).Select(_ => OpenLoan(1, 0)).ToArray();
+        var returned = new bool[rounds];
+        using var start = new Barrier(2);
+        // One dedicated thread for every round (the barrier orders each round's writes): a pool thread per round may be
+        // long in coming on a busy machine, and the test's thread waits at the barrier for it, two thousand times.
+        var returner = Task.Factory.StartNew(() =>
         {
-            var loan = OpenLoan(1, 0);
-            using var start = new Barrier(2);
-            var returner = Task.Run(() =>
+            for (var round = 0; round < rounds; round++)
             {
                 start.SignalAndWait();
-                return loan.TryReturn(1);
-            });
-            start.SignalAndWait();
-            var back = loan.Reclaim(out var held);
-            var returned = await returner;
+                returned[round] = loans[round].TryReturn(1);
+                start.SignalAndWait();
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-            // Either the permit went into the loan before the shut and the reclaim hands it to the pool, or the return
-            // was refused (it goes by message) and the word still counts it held.
-            Assert.Equal(returned ? (1L, 0) : (0L, 1), (back + loan.Reclaim(out _), loan.Running));
-            Assert.Equal(returned ? 0 : 1, held);
+        var ran = 0;
+        try
+        {
+            for (; ran < rounds; ran++)
+            {
+                var round = ran;
+                var loan = loans[round];
+                start.SignalAndWait();
+                var back = loan.Reclaim(out var held);
+                start.SignalAndWait();
+
+                // Either the permit went into the loan before the shut and the reclaim hands it to the pool, or the return
+                // was refused (it goes by message) and the word still counts it held.
+                Assert.Equal(returned[round] ? (1L, 0) : (0L, 1), (back + loan.Reclaim(out _), loan.Running));
+                Assert.Equal(returned[round] ? 0 : 1, held);
+            }
         }
+        finally
+        {
+            if (ran < rounds)
+            {
+                start.RemoveParticipant(); // a failed round: the returner runs its rounds alone and ends
+            }
+        }
+
+        await returner;
     }
 
     /// <summary>
@@ -183,9 +207,10 @@ public sealed class PermitLoanTests
         {
             for (var i = 1; i <= rounds; i++)
             {
+                var spins = 0; // a hot spin (the race) that yields now and then: on a loaded machine the other thread may not run
                 while (Volatile.Read(ref round) < i)
                 {
-                    Thread.SpinWait(1);
+                    Poll.SpinStep(ref spins);
                 }
 
                 loan.Announce();
@@ -198,9 +223,10 @@ public sealed class PermitLoanTests
             Assert.True(loan.Lend(0, 3));
             Volatile.Write(ref round, i);
             var first = loan.Reclaim(out _); // races the announce
+            var spins = 0;
             while (Volatile.Read(ref announced) < i)
             {
-                Thread.SpinWait(1);
+                Poll.SpinStep(ref spins);
             }
 
             var second = loan.Reclaim(out _);

@@ -153,7 +153,7 @@ public class BoundedQueueWorkerTests : ActorQueueTestKit
         });
         await queue.PutAsync(1);
         await Eventually(() => queue.Metrics.InFlight == 1, "item 1 is in flight");
-        var worker = await Sys.ActorSelection(queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
+        var worker = await Sys.ActorSelection(queue.Router.Path / "worker-*").ResolveOne(Dilated(TimeSpan.FromSeconds(10)));
 
         worker.Tell(Kill.Instance); // the worker actor throws, as a bug in it would
         await Eventually(() => handled.Count == 1, "the crashed item reached the error handler");

@@ -173,12 +173,18 @@ public class PutInboxStressTests
         var enough = false;
         var producers = Enumerable.Range(0, 2).Select(p => new Thread(() =>
         {
+            var spins = 0; // out of credit, a producer spins hot but yields now and then: on one free core it starves the router
             for (long k = 0; !Volatile.Read(ref enough);)
             {
                 if (inbox.TryPut((p * 1_000_000_000L) + k, router))
                 {
                     k++;
                     Volatile.Write(ref accepted[p], k);
+                    spins = 0;
+                }
+                else
+                {
+                    Poll.SpinStep(ref spins);
                 }
             }
         }) { IsBackground = true }).ToList();

@@ -194,7 +194,7 @@ public class WorkQueueLimitTests : ActorQueueTestKit
         await queue.ProcessAsync(calls.Work, numWorkers: 1);
         await queue.PutAsync(0);
         await Eventually(() => calls.Inside == 1 && shared.RunningCount == 1, "the worker holds the only permit in its call");
-        var worker = await Sys.ActorSelection(queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
+        var worker = await Sys.ActorSelection(queue.Router.Path / "worker-*").ResolveOne(Dilated(TimeSpan.FromSeconds(10)));
 
         worker.Tell(Kill.Instance); // the crash cancels the call; the task ends without reporting, through its crash path
 

@@ -73,7 +73,7 @@ public class WorkerBatchTests : ActorQueueTestKit
     public async Task A_crash_reports_only_the_item_in_hand_as_an_error_and_the_rest_is_processed_after_the_restart()
     {
         await using var setup = await HoldingABatchAsync(holdAt: 5);
-        var worker = await Sys.ActorSelection(setup.Queue.Router.Path / "worker-*").ResolveOne(TimeSpan.FromSeconds(5));
+        var worker = await Sys.ActorSelection(setup.Queue.Router.Path / "worker-*").ResolveOne(Dilated(TimeSpan.FromSeconds(10)));
 
         worker.Tell(Kill.Instance); // the worker actor throws, as a bug in it would
         await Eventually(() => setup.Failed.Count == 1, "the item in hand reached the error handler");

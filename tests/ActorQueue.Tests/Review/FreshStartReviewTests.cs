@@ -193,7 +193,7 @@ public sealed class FreshStartReviewTests : ActorQueueTestKit
         var limiter = new PartitionedConcurrencyLimiter<GatedKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, "review-fresh-start-make-stop", system: Sys);
         var adapter = limiter.AsPartitionedRateLimiter<GatedKey>(key => key);
         var key = new GatedKey("k") { Armed = true };
-        var attempt = Task.Run(() => adapter.AttemptAcquire(key));
+        var attempt = Task.Factory.StartNew(() => adapter.AttemptAcquire(key), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default); // held: not a pool thread
         await Eventually(() => key.Entered.IsSet, "the attempt is making the key's partition");
 
         await Within(limiter.DisposeAsync().AsTask());
@@ -216,7 +216,7 @@ public sealed class FreshStartReviewTests : ActorQueueTestKit
         await using var limiter = new PartitionedConcurrencyLimiter<GatedKey>(new ConcurrencyLimit(1) { TimeProvider = _clock }, IdleTimeout, "review-fresh-start-make-race", system: Sys);
         var adapter = limiter.AsPartitionedRateLimiter<GatedKey>(key => key);
         var key = new GatedKey("k") { Armed = true };
-        var attempt = Task.Run(() => adapter.AttemptAcquire(key));
+        var attempt = Task.Factory.StartNew(() => adapter.AttemptAcquire(key), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default); // held: not a pool thread
         await Eventually(() => key.Entered.IsSet, "the attempt is making the key's partition");
 
         using var called = await Within(limiter.AcquireAsync(new GatedKey("k")).AsTask());

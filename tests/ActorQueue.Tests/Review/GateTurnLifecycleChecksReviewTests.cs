@@ -30,7 +30,7 @@ public sealed class GateTurnLifecycleChecksReviewTests : ActorQueueTestKit
         Assert.True(limiter.Turn.HasPushed);
 
         var disposed = limiter.DisposeAsync().AsTask();
-        await Eventually(() => limiter.Turn.HasPushed, "the dispose was left in the turn");
+        await Eventually(() => LimiterTestSupport.PushedOps(limiter.Turn) == 2, "the dispose was left in the turn, after the pushed call");
         Assert.False(disposed.IsCompleted, "the close waits for the turn's holder");
         limiter.Turn.GiveBack();
 

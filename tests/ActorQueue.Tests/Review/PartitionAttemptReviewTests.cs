@@ -299,7 +299,8 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
             var limiter = Concurrency(1);
             var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
             var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var attempts = Enumerable.Range(0, 2).Select(caller => Task.Run(() =>
+            // Dedicated threads: two pool threads looping until the dispose would keep the pool from the actor that disposes.
+            var attempts = Enumerable.Range(0, 2).Select(caller => Task.Factory.StartNew(() =>
             {
                 for (var i = 0; ; i++)
                 {
@@ -313,7 +314,7 @@ public sealed class PartitionAttemptReviewTests : ActorQueueTestKit
                         return;
                     }
                 }
-            })).ToList();
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToList();
             await Within(started.Task);
 
             await Within(limiter.DisposeAsync().AsTask());

@@ -263,7 +263,8 @@ public sealed class PartitionRestartReviewTests : ActorQueueTestKit
         {
             var adapter = limiter.AsPartitionedRateLimiter<RacingKey>(key => key);
             var (making, withdrawing, routing) = (new Gate(), new Gate(), new Gate());
-            var attempt = Task.Run(() => adapter.AttemptAcquire(new RacingKey("k") { Making = making, Withdrawing = withdrawing }));
+            var attempt = Task.Factory.StartNew(() => adapter.AttemptAcquire(new RacingKey("k") { Making = making, Withdrawing = withdrawing }),
+                                                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default); // held twice: not a pool thread
             await Eventually(() => making.Entered.IsSet, "the attempt is publishing its key's partition");
             var held = limiter.AcquireAsync(new RacingKey("h") { Routing = routing }).AsTask();
             await Eventually(() => routing.Entered.IsSet, "the actor is routing another key's call");

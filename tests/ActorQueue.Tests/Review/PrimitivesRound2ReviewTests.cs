@@ -338,7 +338,7 @@ public class PrimitivesRound2ReviewTests : ActorQueueTestKit
         // The total changes (never below 1) for as long as any flow runs: no window of time decides how long.
         var all = Task.WhenAll(flows);
         using var stop = new CancellationTokenSource();
-        var resizer = Task.Run(() =>
+        var resizer = Task.Factory.StartNew(() => // a dedicated thread: it spins for as long as the flows run, on the pool they need
         {
             var total = 1;
             while (!all.IsCompleted && !stop.IsCancellationRequested)
@@ -347,7 +347,7 @@ public class PrimitivesRound2ReviewTests : ActorQueueTestKit
                 limiter.TotalTokens = total;
                 Thread.SpinWait(500);
             }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         try
         {

@@ -64,7 +64,7 @@ public class CallerRunsExecutorTests : ActorQueueTestKit
         });
 
         sender.Start();
-        await Within(Task.Run(sender.Join));
+        await Within(Task.Factory.StartNew(sender.Join, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)); // not a pool thread: the Echo needs those
 
         Assert.Equal(0, handledOnSender);
     }
