@@ -30,7 +30,7 @@ public sealed class PartitionAgentsTests : ActorQueueTestKit
         _parent.Tell(first);
         var envelope = await _hub.ExpectMsgAsync<LimiterEnvelope>();
         Assert.Equal((PartitionAgentsActor.PartitionName("tenants", "k"), TimeSpan.FromMinutes(1)), (envelope.Name, envelope.IdleTimeout));
-        var agent = await Sys.ActorSelection(_parent.Path / "*").ResolveOne(TimeSpan.FromSeconds(5));
+        var agent = await Sys.ActorSelection(_parent.Path / "*").ResolveOne(Dilated(TimeSpan.FromSeconds(10)));
 
         // The agent found itself idle before the request reached it (it had seen 0 routed messages): the report is stale.
         _parent.Tell(new ActorQueue.Cluster.PartitionIdle("k", 0), agent);
