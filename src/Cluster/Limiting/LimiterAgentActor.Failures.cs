@@ -31,7 +31,7 @@ internal partial class LimiterAgentActor
             _log.Error(error, "Cluster limiter {0}: its node agent failed handling {1}; it keeps its {2} waiter(s) and {3} lease(s) and goes on",
                 _displayName, message.GetType().Name, _pending.Count, _held.Count);
             var failure = new InvalidOperationException(
-                $"The node agent of cluster limiter '{_displayName}' failed handling this request: {error.GetType().Name}: {error.Message}", error);
+                $"The node agent of cluster limiter '{_displayName}' failed handling this request: {error.GetType().Name}: {UserText.MessageOf(error)}", error);
             if ((message as GatekeeperProtocol.Acquire ?? (message as GatekeeperProtocol.ReleaseAndAcquire)?.Next) is { } acquire)
             {
                 AnswerFailedActor(acquire, failure);
