@@ -1,0 +1,193 @@
+using ActorQueue.Actors;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Review of a facade waiter whose caller awaited it in a <see cref="SynchronizationContext"/> or on a
+/// <see cref="TaskScheduler"/> that refuses the continuation (<c>fix/waiter-signal-faults</c>): a context whose
+/// <c>Post</c> throws (a UI loop already shut down), a scheduler whose <c>QueueTask</c> throws. The grant or failure
+/// stands, the caller resumes on the thread pool (it is never left suspended, so it gets its lease and gives it back),
+/// and the limiter's other waiters are served in the same step.
+/// </summary>
+public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>The limiters whose acquire hands the caller the waiter's own completion, by the way the caller's continuation is refused.</summary>
+    public static TheoryData<string, string> Cases => new()
+    {
+        { nameof(ConcurrencyLimiter), nameof(RefusingContext) },
+        { nameof(ConcurrencyLimiter), nameof(RefusingScheduler) },
+        { "PartitionedConcurrencyLimiter", nameof(RefusingContext) },
+        { "PartitionedConcurrencyLimiter", nameof(RefusingScheduler) },
+    };
+
+    /// <summary>
+    /// Two waiters granted by one release, the first awaited where its continuation is refused: the first resumes on the
+    /// thread pool with its lease, the second is granted too, and once both give their leases back the limiter counts
+    /// none running and none waiting and lends its whole limit again. DEFECT (fixed): the refusal escaped the grant inside
+    /// the gate's loop, so the first caller never resumed (its permit held for good) and the second was never granted.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task A_granted_waiter_whose_context_refuses_its_continuation_resumes_and_the_others_are_granted(string kind, string refusal)
+    {
+        var limiter = Make(kind, $"review-signal-grant-{kind}-{refusal}-{Guid.NewGuid():N}");
+        await using var _ = limiter.Facade;
+        var holder = await Within(limiter.Acquire(2).AsTask());
+        var refusing = new Refusal(refusal);
+        var stranded = refusing.Await(() => limiter.Acquire(1));
+        await Eventually(() => limiter.Waiting() == 1, "the caller in the refusing context waits");
+        var plain = limiter.Acquire(1).AsTask();
+        await Eventually(() => limiter.Waiting() == 2, "the second caller waits");
+
+        holder.Dispose(); // one release: both are granted in the same step
+
+        var (lease, inRefusing) = await Within(stranded);
+        Assert.Equal(1, refusing.Refusals);
+        Assert.False(inRefusing, "the refused continuation runs on the thread pool, outside the refusing context");
+        Assert.NotNull(lease);
+        var second = await Within(plain);
+        lease.Dispose();
+        second.Dispose();
+        await Eventually(() => limiter.Running() == 0 && limiter.Waiting() == 0, "nothing runs or waits once both leases are back");
+        (await Within(limiter.Acquire(2).AsTask())).Dispose(); // no permit orphaned: the whole limit is lent again
+    }
+
+    /// <summary>
+    /// Two waiters failed by the limiter's dispose, the first awaited where its continuation is refused: both callers
+    /// fail as disposed (the first resumed on the thread pool), the dispose completes, and nothing is left waiting.
+    /// DEFECT (fixed): the refusal escaped the failure inside the close, so the first caller never resumed and the
+    /// waiters after it were never answered.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task A_waiter_failed_by_a_dispose_whose_context_refuses_its_continuation_resumes_and_the_others_fail(string kind, string refusal)
+    {
+        var limiter = Make(kind, $"review-signal-dispose-{kind}-{refusal}-{Guid.NewGuid():N}");
+        var holder = await Within(limiter.Acquire(2).AsTask());
+        var refusing = new Refusal(refusal);
+        var stranded = refusing.Await(() => limiter.Acquire(1));
+        await Eventually(() => limiter.Waiting() == 1, "the caller in the refusing context waits");
+        var plain = limiter.Acquire(1).AsTask();
+        await Eventually(() => limiter.Waiting() == 2, "the second caller waits");
+
+        await Within(limiter.Facade.DisposeAsync().AsTask());
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(stranded));
+        Assert.Equal(1, refusing.Refusals);
+        Assert.False(refusing.ResumedInside, "the refused continuation runs on the thread pool, outside the refusing context");
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(plain));
+        Assert.Equal(0, limiter.Waiting());
+        holder.Dispose();
+    }
+
+    /// <summary>One limiter of <paramref name="kind"/>, two permits, on the system clock: its facade and its counts.</summary>
+    private Limiter Make(string kind, string name)
+    {
+        var limit = new ConcurrencyLimit(2) { WaitTimeout = Timeout.InfiniteTimeSpan };
+        if (kind == nameof(ConcurrencyLimiter))
+        {
+            var limiter = new ConcurrencyLimiter(limit, name, system: Sys);
+            return new(limiter, permits => limiter.AcquireAsync(permits), () => limiter.RunningCount, () => limiter.WaitingCount);
+        }
+
+        var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, system: Sys);
+        return new(partitioned, permits => partitioned.AcquireAsync("k", permits),
+                   () => partitioned.StatisticsOf("k")?.Running ?? 0, () => partitioned.StatisticsOf("k")?.Waiting ?? 0);
+    }
+
+    /// <summary>A limiter under test: its facade, an acquire of so many permits (no token: the caller awaits the waiter itself), its counts.</summary>
+    private sealed record Limiter(IAsyncDisposable Facade, Func<int, ValueTask<ConcurrencyLease>> Acquire, Func<int> Running, Func<int> Waiting);
+
+    /// <summary>
+    /// Awaits an acquire (with <c>ConfigureAwait(true)</c>) inside a <see cref="RefusingContext"/> or on a
+    /// <see cref="RefusingScheduler"/>, and tells whether the caller resumed inside it.
+    /// </summary>
+    private sealed class Refusal(string kind)
+    {
+        private readonly RefusingContext _context = new();
+        private readonly RefusingScheduler _scheduler = new();
+        private volatile bool _resumedInside;
+
+        /// <summary>How many continuations it refused.</summary>
+        public int Refusals => _context.Refusals + _scheduler.Refusals;
+
+        /// <summary>Whether the caller resumed inside the refusing context or scheduler (set once it resumed).</summary>
+        public bool ResumedInside => _resumedInside;
+
+        /// <summary>The caller's lease and whether it resumed inside; or the caller's failure.</summary>
+        public Task<(ConcurrencyLease Lease, bool Inside)> Await(Func<ValueTask<ConcurrencyLease>> acquire)
+        {
+            if (kind == nameof(RefusingContext))
+            {
+                return AwaitIn(acquire);
+            }
+
+            // Run inline on the scheduler (it refuses only queued work), so that the await sees it as TaskScheduler.Current.
+            var start = new Task<Task<(ConcurrencyLease, bool)>>(() => AwaitOn(acquire));
+            start.RunSynchronously(_scheduler);
+            return start.Result;
+        }
+
+        private async Task<(ConcurrencyLease, bool)> AwaitIn(Func<ValueTask<ConcurrencyLease>> acquire)
+        {
+            SynchronizationContext.SetSynchronizationContext(_context); // the async method's start puts the caller's back
+            try
+            {
+                var lease = await acquire();
+                return (lease, SynchronizationContext.Current == _context);
+            }
+            finally
+            {
+                _resumedInside = SynchronizationContext.Current == _context;
+            }
+        }
+
+        private async Task<(ConcurrencyLease, bool)> AwaitOn(Func<ValueTask<ConcurrencyLease>> acquire)
+        {
+            SynchronizationContext.SetSynchronizationContext(null); // no test framework's context: the waiter captures the scheduler
+            try
+            {
+                var lease = await acquire();
+                return (lease, TaskScheduler.Current == _scheduler);
+            }
+            finally
+            {
+                _resumedInside = TaskScheduler.Current == _scheduler;
+            }
+        }
+    }
+
+    /// <summary>A synchronization context whose loop has shut down: every <c>Post</c> throws.</summary>
+    private sealed class RefusingContext : SynchronizationContext
+    {
+        private int _refusals;
+
+        public int Refusals => Volatile.Read(ref _refusals);
+
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            Interlocked.Increment(ref _refusals);
+            throw new InvalidOperationException("the UI loop has shut down");
+        }
+    }
+
+    /// <summary>A task scheduler that runs work inline but refuses to queue any: every <c>QueueTask</c> throws.</summary>
+    private sealed class RefusingScheduler : TaskScheduler
+    {
+        private int _refusals;
+
+        public int Refusals => Volatile.Read(ref _refusals);
+
+        protected override void QueueTask(Task task)
+        {
+            Interlocked.Increment(ref _refusals);
+            throw new InvalidOperationException("the scheduler has shut down");
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => TryExecuteTask(task);
+
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
+    }
+}
