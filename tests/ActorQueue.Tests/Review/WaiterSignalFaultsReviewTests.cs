@@ -34,12 +34,8 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     {
         var limiter = Make(kind, $"review-signal-grant-{kind}-{refusal}-{Guid.NewGuid():N}");
         await using var _ = limiter.Facade;
-        var holder = await Within(limiter.Acquire(2).AsTask());
         var refusing = new Refusal(refusal);
-        var stranded = refusing.Await(() => limiter.Acquire(1));
-        await Eventually(() => limiter.Waiting() == 1, "the caller in the refusing context waits");
-        var plain = limiter.Acquire(1).AsTask();
-        await Eventually(() => limiter.Waiting() == 2, "the second caller waits");
+        var (holder, stranded, plain) = await TwoWaiting(limiter, refusing);
 
         holder.Dispose(); // one release: both are granted in the same step
 
@@ -65,12 +61,8 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     public async Task A_waiter_failed_by_a_dispose_whose_context_refuses_its_continuation_resumes_and_the_others_fail(string kind, string refusal)
     {
         var limiter = Make(kind, $"review-signal-dispose-{kind}-{refusal}-{Guid.NewGuid():N}");
-        var holder = await Within(limiter.Acquire(2).AsTask());
         var refusing = new Refusal(refusal);
-        var stranded = refusing.Await(() => limiter.Acquire(1));
-        await Eventually(() => limiter.Waiting() == 1, "the caller in the refusing context waits");
-        var plain = limiter.Acquire(1).AsTask();
-        await Eventually(() => limiter.Waiting() == 2, "the second caller waits");
+        var (holder, stranded, plain) = await TwoWaiting(limiter, refusing);
 
         await Within(limiter.Facade.DisposeAsync().AsTask());
 
@@ -80,6 +72,17 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(plain));
         Assert.Equal(0, limiter.Waiting());
         holder.Dispose();
+    }
+
+    /// <summary>The limit held whole by one lease, then two callers waiting: the first in the refusing context, the second after it.</summary>
+    private async Task<(IDisposable Holder, Task<(ConcurrencyLease Lease, bool Inside)> Stranded, Task<ConcurrencyLease> Plain)> TwoWaiting(Limiter limiter, Refusal refusing)
+    {
+        var holder = await Within(limiter.Acquire(2).AsTask());
+        var stranded = refusing.Await(() => limiter.Acquire(1));
+        await Eventually(() => limiter.Waiting() == 1, "the caller in the refusing context waits");
+        var plain = limiter.Acquire(1).AsTask();
+        await Eventually(() => limiter.Waiting() == 2, "the second caller waits");
+        return (holder, stranded, plain);
     }
 
     /// <summary>One limiter of <paramref name="kind"/>, two permits, on the system clock: its facade and its counts.</summary>
