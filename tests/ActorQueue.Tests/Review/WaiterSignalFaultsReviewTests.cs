@@ -1,4 +1,6 @@
 using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using ActorQueue.Tests.Coordination;
 
 namespace ActorQueue.Tests.Review;
 
@@ -7,7 +9,9 @@ namespace ActorQueue.Tests.Review;
 /// <see cref="TaskScheduler"/> that refuses the continuation (<c>fix/waiter-signal-faults</c>): a context whose
 /// <c>Post</c> throws (a UI loop already shut down), a scheduler whose <c>QueueTask</c> throws. The grant or failure
 /// stands, the caller resumes on the thread pool (it is never left suspended, so it gets its lease and gives it back),
-/// and the limiter's other waiters are served in the same step.
+/// and the limiter's other waiters are served in the same step. And a gate with a timed limit whose clock (the
+/// application's <see cref="TimeProvider"/>) throws as its owner takes waiters out: nothing is taken out, so no waiter
+/// is lost with the throw.
 /// </summary>
 public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
 {
@@ -72,6 +76,72 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(plain));
         Assert.Equal(0, limiter.Waiting());
         holder.Dispose();
+    }
+
+    /// <summary>The three ways an owner takes waiters out of a gate, by name.</summary>
+    public static TheoryData<string> Removals => new(nameof(PermitGate.RemoveWhere), nameof(PermitGate.WithdrawWhere), nameof(PermitGate.RemoveWithTimeLeft));
+
+    /// <summary>
+    /// A gate with a timed limit, two waiters queued, its clock throwing as its owner takes them
+    /// out: the call throws what the clock threw and both waiters are still queued, so the owner's handling (a retry, a
+    /// close that rejects every waiter) still finds them; once the clock reads again the same call takes both out.
+    /// DEFECT (fixed): the gate read the clock after taking the waiters out of the queue, so the throw lost them —
+    /// neither queued nor handed to the owner, never answered ("Assert.Equal() Failure: Expected: 2, Actual: 0").
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Removals))]
+    public void A_clock_that_throws_as_waiters_are_taken_out_of_a_gate_leaves_them_queued(string removal)
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        TestWaiter[] waiters = [new("first"), new("second")]; // no timeouts: the gate keeps no deadline it would read the clock for first
+        foreach (var waiter in waiters)
+        {
+            gate.Offer(waiter);
+        }
+
+        clock.Broken = true;
+        Assert.Throws<ClockFault>(() => TakeOut(gate, removal));
+
+        Assert.Equal(2, gate.Waiting);
+        clock.Broken = false;
+        Assert.Equal(["first", "second"], TakeOut(gate, removal));
+        Assert.Equal(0, gate.Waiting);
+        Assert.All(waiters, waiter => Assert.False(waiter.IsGranted || waiter.Error is not null, "the owner answers what it takes out"));
+    }
+
+    /// <summary>
+    /// As above, the owner taking out only the first waiter, the clock able to give one reading and throwing from the next
+    /// on: the gate reads it once, before it takes the waiter out, and the call hands it over. DEFECT (fixed): the gate
+    /// read it once after taking the waiter out and again to find when the waiter left at the head fits, which threw: the
+    /// first waiter was lost (the call threw the ClockFault).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Removals))]
+    public void A_gate_that_takes_waiters_out_reads_the_clock_once_before(string removal)
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        gate.Offer(new TestWaiter("first"));
+        gate.Offer(new TestWaiter("second"));
+
+        clock.ReadsLeft = 1;
+        Assert.Equal(["first"], TakeOut(gate, removal, static waiter => waiter.Source == "first"));
+
+        Assert.Equal(1, gate.Waiting);
+    }
+
+    private static List<string> TakeOut(PermitGate gate, string removal, Predicate<PermitWaiter>? match = null)
+    {
+        match ??= static _ => true;
+        return removal switch
+        {
+            nameof(PermitGate.RemoveWhere) => gate.RemoveWhere(match).ConvertAll(waiter => waiter.Source),
+            nameof(PermitGate.WithdrawWhere) => gate.WithdrawWhere(match).ConvertAll(waiter => waiter.Source),
+            _ => gate.RemoveWithTimeLeft(match).ConvertAll(taken => taken.Waiter.Source),
+        };
     }
 
     /// <summary>The limit held whole by one lease, then two callers waiting: the first in the refusing context, the second after it.</summary>
@@ -159,6 +229,35 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
             {
                 _resumedInside = TaskScheduler.Current == _scheduler;
             }
+        }
+    }
+
+    /// <summary>What a <see cref="BrokenClock"/> throws.</summary>
+    private sealed class ClockFault() : Exception("the clock cannot be read");
+
+    /// <summary>A clock that stands still, and throws from every read while <see cref="Broken"/> is set or once <see cref="ReadsLeft"/> are used up.</summary>
+    private sealed class BrokenClock : TimeProvider
+    {
+        /// <summary>How many more reads it gives before it throws; negative: no end.</summary>
+        public int ReadsLeft { get; set; } = -1;
+
+        public bool Broken { get => ReadsLeft == 0; set => ReadsLeft = value ? 0 : -1; }
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp()
+        {
+            if (ReadsLeft == 0)
+            {
+                throw new ClockFault();
+            }
+
+            if (ReadsLeft > 0)
+            {
+                ReadsLeft--;
+            }
+
+            return 0;
         }
     }
 
