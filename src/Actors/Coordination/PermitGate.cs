@@ -238,7 +238,8 @@ internal sealed partial class PermitGate
             if (expired is not null)
             {
                 // All out first: each is told when a retry, behind the waiters left, could be served, not behind the others timing out now.
-                var policyTime = PolicyTime();
+                // At the reading they were found due by: a second read that threw would lose them, out of the queue and untold.
+                var policyTime = _policies.IsTimed ? now : TimeSpan.Zero;
                 Publish(policyTime);
                 foreach (var waiter in expired)
                 {

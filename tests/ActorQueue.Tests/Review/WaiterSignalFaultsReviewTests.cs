@@ -133,6 +133,29 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         Assert.Equal(1, gate.Waiting);
     }
 
+    /// <summary>
+    /// A gate with a timed limit woken past a waiter's deadline, its clock able to give one reading and throwing from the
+    /// next on: the waiter is taken out and fails as timed out at that one reading (the wake then throws what the clock
+    /// threw, as it grants nobody). DEFECT (fixed): the gate read the clock again after taking the due waiter out, which
+    /// threw: the waiter was neither queued nor told ("Assert.NotNull() Failure: Value is null").
+    /// </summary>
+    [Fact]
+    public void A_waiter_past_its_deadline_is_told_though_the_clock_throws_after_the_reading_that_found_it_due()
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        var due = new TestWaiter("due", timeout: TimeSpan.FromSeconds(1));
+        gate.Offer(due);
+        clock.Now = TimeSpan.FromMinutes(1);
+
+        clock.ReadsLeft = 1;
+        Assert.Throws<ClockFault>(gate.Wake);
+
+        Assert.NotNull(due.Error);
+        Assert.Equal(0, gate.Waiting);
+    }
+
     private static List<string> TakeOut(PermitGate gate, string removal, Predicate<PermitWaiter>? match = null)
     {
         match ??= static _ => true;
@@ -235,7 +258,7 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     /// <summary>What a <see cref="BrokenClock"/> throws.</summary>
     private sealed class ClockFault() : Exception("the clock cannot be read");
 
-    /// <summary>A clock that stands still, and throws from every read while <see cref="Broken"/> is set or once <see cref="ReadsLeft"/> are used up.</summary>
+    /// <summary>A clock that moves only when told, and throws from every read while <see cref="Broken"/> is set or once <see cref="ReadsLeft"/> are used up.</summary>
     private sealed class BrokenClock : TimeProvider
     {
         /// <summary>How many more reads it gives before it throws; negative: no end.</summary>
@@ -257,8 +280,11 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
                 ReadsLeft--;
             }
 
-            return 0;
+            return Now.Ticks;
         }
+
+        /// <summary>What it reads (timestamps in ticks from zero).</summary>
+        public TimeSpan Now { get; set; }
     }
 
     /// <summary>A synchronization context whose loop has shut down: every <c>Post</c> throws.</summary>
