@@ -238,6 +238,15 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     }
 
     /// <summary>Runs <paramref name="continuation"/> asynchronously: on the thread pool, or in the contexts its awaiter captured.</summary>
+    /// <remarks>
+    /// A captured context that refuses the continuation (a <see cref="SynchronizationContext.Post"/> that throws, say
+    /// for a UI loop already shut down; a <see cref="TaskScheduler"/> whose <c>QueueTask</c> throws) has it run on the
+    /// thread pool instead, in the captured execution context: the caller resumes with its answer (a granted caller
+    /// gets its lease, so it gives it back), and nothing throws into whoever answered (a gate's grant or close loop,
+    /// which would lose the waiters it had taken out). .NET's own awaits lose such a continuation (a task's
+    /// continuation rethrows the refusal on the thread pool, an unhandled exception), which would leave the caller
+    /// suspended for ever and a granted caller's permit held for good.
+    /// </remarks>
     private static void Schedule(Action<object?> continuation, object? state, ExecutionContext? context, object? scheduling)
     {
         if (context is null && scheduling is null)
@@ -247,18 +256,24 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         }
 
         var scheduled = new ScheduledContinuation(continuation, state, context);
-        switch (scheduling)
+        try
         {
-            case SynchronizationContext synchronization:
-                synchronization.Post(ScheduledContinuation.Post, scheduled);
-                break;
-            case TaskScheduler scheduler:
-                Task.Factory.StartNew(ScheduledContinuation.Start, scheduled, CancellationToken.None, TaskCreationOptions.DenyChildAttach, scheduler);
-                break;
-            default:
-                ThreadPool.UnsafeQueueUserWorkItem(scheduled, preferLocal: true);
-                break;
+            switch (scheduling)
+            {
+                case SynchronizationContext synchronization:
+                    synchronization.Post(ScheduledContinuation.Post, scheduled);
+                    return;
+                case TaskScheduler scheduler:
+                    Task.Factory.StartNew(ScheduledContinuation.Start, scheduled, CancellationToken.None, TaskCreationOptions.DenyChildAttach, scheduler);
+                    return;
+            }
         }
+        catch (Exception)
+        {
+            // The captured context refused it (see remarks): the thread pool runs it.
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(scheduled, preferLocal: true);
     }
 
     /// <summary>The uncommon part, made once by whoever needs it first (the awaiter and a failure may race).</summary>

@@ -96,11 +96,12 @@ internal sealed partial class PermitGate
     public List<(PermitWaiter Waiter, TimeSpan? TimeLeft)> RemoveWithTimeLeft(Predicate<PermitWaiter> match)
     {
         var deadlines = _deadlines.ByWaiter();
-        var now = deadlines.Count == 0 ? TimeSpan.Zero : Now;
+        var policyTime = PolicyTime(); // the clock first: a read that throws takes nobody out
+        var now = deadlines.Count == 0 ? TimeSpan.Zero : _policies.IsTimed ? policyTime : Now;
         var withTimeLeft = _waiters.RemoveWhere(match)
             .ConvertAll(waiter => (waiter, deadlines.TryGetValue(waiter, out var deadline) ? deadline - now : (TimeSpan?)null));
-        Publish(PolicyTime());
-        Finish();
+        Publish(policyTime);
+        Finish(policyTime);
         return withTimeLeft;
     }
 
@@ -110,9 +111,10 @@ internal sealed partial class PermitGate
     /// </summary>
     public List<PermitWaiter> RemoveWhere(Predicate<PermitWaiter> match)
     {
+        var now = PolicyTime(); // the clock first: a read that throws takes nobody out
         var removed = _waiters.RemoveWhere(match);
-        Publish(PolicyTime());
-        Finish();
+        Publish(now);
+        Finish(now);
         return removed;
     }
 }

@@ -181,15 +181,15 @@ internal sealed partial class PermitGate
     /// <returns>The withdrawn waiters, in serving order; none of them is told anything.</returns>
     public List<PermitWaiter> WithdrawWhere(Predicate<PermitWaiter> match)
     {
+        var now = PolicyTime(); // the clock first: a read that throws withdraws nobody
         var removed = _waiters.RemoveWhere(match);
         if (removed.Count != 0)
         {
-            var now = PolicyTime();
             Publish(now);
             Pump(now);
         }
 
-        Finish();
+        Finish(now);
         return removed;
     }
 
@@ -238,7 +238,8 @@ internal sealed partial class PermitGate
             if (expired is not null)
             {
                 // All out first: each is told when a retry, behind the waiters left, could be served, not behind the others timing out now.
-                var policyTime = PolicyTime();
+                // At the reading they were found due by: a second read that threw would lose them, out of the queue and untold.
+                var policyTime = _policies.IsTimed ? now : TimeSpan.Zero;
                 Publish(policyTime);
                 foreach (var waiter in expired)
                 {
@@ -342,14 +343,18 @@ internal sealed partial class PermitGate
     }
 
     /// <summary>Recomputes <see cref="NextWakeAt"/> and checks the invariants: the end of every public method.</summary>
-    private void Finish()
+    private void Finish() => Finish(null);
+
+    /// <summary>As <see cref="Finish()"/>, at <paramref name="now"/> when the caller read the clock already (<c>null</c>: read it here).</summary>
+    /// <remarks>A caller that takes waiters out reads the clock before it does, and passes that reading: a read that throws after would lose them.</remarks>
+    private void Finish(TimeSpan? now)
     {
         if (_policies.IsTimed || !_deadlines.IsEmpty)
         {
             var next = _deadlines.Next(_waiters.Count);
             if (_policies.IsTimed && IsOpen && _waiters.Head is { } head)
             {
-                var fits = _policies.FitsAt(head.Demand, [], Now);
+                var fits = _policies.FitsAt(head.Demand, [], now ?? Now);
                 next = fits < next ? fits : next;
             }
 

@@ -1,0 +1,321 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using ActorQueue.Tests.Coordination;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Review of a facade waiter whose caller awaited it in a <see cref="SynchronizationContext"/> or on a
+/// <see cref="TaskScheduler"/> that refuses the continuation (<c>fix/waiter-signal-faults</c>): a context whose
+/// <c>Post</c> throws (a UI loop already shut down), a scheduler whose <c>QueueTask</c> throws. The grant or failure
+/// stands, the caller resumes on the thread pool (it is never left suspended, so it gets its lease and gives it back),
+/// and the limiter's other waiters are served in the same step. And a gate with a timed limit whose clock (the
+/// application's <see cref="TimeProvider"/>) throws as its owner takes waiters out: nothing is taken out, so no waiter
+/// is lost with the throw.
+/// </summary>
+public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
+{
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>The limiters whose acquire hands the caller the waiter's own completion, by the way the caller's continuation is refused.</summary>
+    public static TheoryData<string, string> Cases => new()
+    {
+        { nameof(ConcurrencyLimiter), nameof(RefusingContext) },
+        { nameof(ConcurrencyLimiter), nameof(RefusingScheduler) },
+        { "PartitionedConcurrencyLimiter", nameof(RefusingContext) },
+        { "PartitionedConcurrencyLimiter", nameof(RefusingScheduler) },
+    };
+
+    /// <summary>
+    /// Two waiters granted by one release, the first awaited where its continuation is refused: the first resumes on the
+    /// thread pool with its lease, the second is granted too, and once both give their leases back the limiter counts
+    /// none running and none waiting and lends its whole limit again. DEFECT (fixed): the refusal escaped the grant inside
+    /// the gate's loop, so the first caller never resumed (its permit held for good) and the second was never granted.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task A_granted_waiter_whose_context_refuses_its_continuation_resumes_and_the_others_are_granted(string kind, string refusal)
+    {
+        var limiter = Make(kind, $"review-signal-grant-{kind}-{refusal}-{Guid.NewGuid():N}");
+        await using var _ = limiter.Facade;
+        var refusing = new Refusal(refusal);
+        var (holder, stranded, plain) = await TwoWaiting(limiter, refusing);
+
+        holder.Dispose(); // one release: both are granted in the same step
+
+        var (lease, inRefusing) = await Within(stranded);
+        Assert.Equal(1, refusing.Refusals);
+        Assert.False(inRefusing, "the refused continuation runs on the thread pool, outside the refusing context");
+        Assert.NotNull(lease);
+        var second = await Within(plain);
+        lease.Dispose();
+        second.Dispose();
+        await Eventually(() => limiter.Running() == 0 && limiter.Waiting() == 0, "nothing runs or waits once both leases are back");
+        (await Within(limiter.Acquire(2).AsTask())).Dispose(); // no permit orphaned: the whole limit is lent again
+    }
+
+    /// <summary>
+    /// Two waiters failed by the limiter's dispose, the first awaited where its continuation is refused: both callers
+    /// fail as disposed (the first resumed on the thread pool), the dispose completes, and nothing is left waiting.
+    /// DEFECT (fixed): the refusal escaped the failure inside the close, so the first caller never resumed and the
+    /// waiters after it were never answered.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task A_waiter_failed_by_a_dispose_whose_context_refuses_its_continuation_resumes_and_the_others_fail(string kind, string refusal)
+    {
+        var limiter = Make(kind, $"review-signal-dispose-{kind}-{refusal}-{Guid.NewGuid():N}");
+        var refusing = new Refusal(refusal);
+        var (holder, stranded, plain) = await TwoWaiting(limiter, refusing);
+
+        await Within(limiter.Facade.DisposeAsync().AsTask());
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(stranded));
+        Assert.Equal(1, refusing.Refusals);
+        Assert.False(refusing.ResumedInside, "the refused continuation runs on the thread pool, outside the refusing context");
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(plain));
+        Assert.Equal(0, limiter.Waiting());
+        holder.Dispose();
+    }
+
+    /// <summary>The three ways an owner takes waiters out of a gate, by name.</summary>
+    public static TheoryData<string> Removals => new(nameof(PermitGate.RemoveWhere), nameof(PermitGate.WithdrawWhere), nameof(PermitGate.RemoveWithTimeLeft));
+
+    /// <summary>
+    /// A gate with a timed limit, two waiters queued, its clock throwing as its owner takes them
+    /// out: the call throws what the clock threw and both waiters are still queued, so the owner's handling (a retry, a
+    /// close that rejects every waiter) still finds them; once the clock reads again the same call takes both out.
+    /// DEFECT (fixed): the gate read the clock after taking the waiters out of the queue, so the throw lost them —
+    /// neither queued nor handed to the owner, never answered ("Assert.Equal() Failure: Expected: 2, Actual: 0").
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Removals))]
+    public void A_clock_that_throws_as_waiters_are_taken_out_of_a_gate_leaves_them_queued(string removal)
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        TestWaiter[] waiters = [new("first"), new("second")]; // no timeouts: the gate keeps no deadline it would read the clock for first
+        foreach (var waiter in waiters)
+        {
+            gate.Offer(waiter);
+        }
+
+        clock.Broken = true;
+        Assert.Throws<ClockFault>(() => TakeOut(gate, removal));
+
+        Assert.Equal(2, gate.Waiting);
+        clock.Broken = false;
+        Assert.Equal(["first", "second"], TakeOut(gate, removal));
+        Assert.Equal(0, gate.Waiting);
+        Assert.All(waiters, waiter => Assert.False(waiter.IsGranted || waiter.Error is not null, "the owner answers what it takes out"));
+    }
+
+    /// <summary>
+    /// As above, the owner taking out only the first waiter, the clock able to give one reading and throwing from the next
+    /// on: the gate reads it once, before it takes the waiter out, and the call hands it over. DEFECT (fixed): the gate
+    /// read it once after taking the waiter out and again to find when the waiter left at the head fits, which threw: the
+    /// first waiter was lost (the call threw the ClockFault).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Removals))]
+    public void A_gate_that_takes_waiters_out_reads_the_clock_once_before(string removal)
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        gate.Offer(new TestWaiter("first"));
+        gate.Offer(new TestWaiter("second"));
+
+        clock.ReadsLeft = 1;
+        Assert.Equal(["first"], TakeOut(gate, removal, static waiter => waiter.Source == "first"));
+
+        Assert.Equal(1, gate.Waiting);
+    }
+
+    /// <summary>
+    /// A gate with a timed limit woken past a waiter's deadline, its clock able to give one reading and throwing from the
+    /// next on: the waiter is taken out and fails as timed out at that one reading (the wake then throws what the clock
+    /// threw, as it grants nobody). DEFECT (fixed): the gate read the clock again after taking the due waiter out, which
+    /// threw: the waiter was neither queued nor told ("Assert.NotNull() Failure: Value is null").
+    /// </summary>
+    [Fact]
+    public void A_waiter_past_its_deadline_is_told_though_the_clock_throws_after_the_reading_that_found_it_due()
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        var due = new TestWaiter("due", timeout: TimeSpan.FromSeconds(1));
+        gate.Offer(due);
+        clock.Now = TimeSpan.FromMinutes(1);
+
+        clock.ReadsLeft = 1;
+        Assert.Throws<ClockFault>(gate.Wake);
+
+        Assert.NotNull(due.Error);
+        Assert.Equal(0, gate.Waiting);
+    }
+
+    private static List<string> TakeOut(PermitGate gate, string removal, Predicate<PermitWaiter>? match = null)
+    {
+        match ??= static _ => true;
+        return removal switch
+        {
+            nameof(PermitGate.RemoveWhere) => gate.RemoveWhere(match).ConvertAll(waiter => waiter.Source),
+            nameof(PermitGate.WithdrawWhere) => gate.WithdrawWhere(match).ConvertAll(waiter => waiter.Source),
+            _ => gate.RemoveWithTimeLeft(match).ConvertAll(taken => taken.Waiter.Source),
+        };
+    }
+
+    /// <summary>The limit held whole by one lease, then two callers waiting: the first in the refusing context, the second after it.</summary>
+    private async Task<(IDisposable Holder, Task<(ConcurrencyLease Lease, bool Inside)> Stranded, Task<ConcurrencyLease> Plain)> TwoWaiting(Limiter limiter, Refusal refusing)
+    {
+        var holder = await Within(limiter.Acquire(2).AsTask());
+        var stranded = refusing.Await(() => limiter.Acquire(1));
+        await Eventually(() => limiter.Waiting() == 1, "the caller in the refusing context waits");
+        var plain = limiter.Acquire(1).AsTask();
+        await Eventually(() => limiter.Waiting() == 2, "the second caller waits");
+        return (holder, stranded, plain);
+    }
+
+    /// <summary>One limiter of <paramref name="kind"/>, two permits, on the system clock: its facade and its counts.</summary>
+    private Limiter Make(string kind, string name)
+    {
+        var limit = new ConcurrencyLimit(2) { WaitTimeout = Timeout.InfiniteTimeSpan };
+        if (kind == nameof(ConcurrencyLimiter))
+        {
+            var limiter = new ConcurrencyLimiter(limit, name, system: Sys);
+            return new(limiter, permits => limiter.AcquireAsync(permits), () => limiter.RunningCount, () => limiter.WaitingCount);
+        }
+
+        var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, system: Sys);
+        return new(partitioned, permits => partitioned.AcquireAsync("k", permits),
+                   () => partitioned.StatisticsOf("k")?.Running ?? 0, () => partitioned.StatisticsOf("k")?.Waiting ?? 0);
+    }
+
+    /// <summary>A limiter under test: its facade, an acquire of so many permits (no token: the caller awaits the waiter itself), its counts.</summary>
+    private sealed record Limiter(IAsyncDisposable Facade, Func<int, ValueTask<ConcurrencyLease>> Acquire, Func<int> Running, Func<int> Waiting);
+
+    /// <summary>
+    /// Awaits an acquire (with <c>ConfigureAwait(true)</c>) inside a <see cref="RefusingContext"/> or on a
+    /// <see cref="RefusingScheduler"/>, and tells whether the caller resumed inside it.
+    /// </summary>
+    private sealed class Refusal(string kind)
+    {
+        private readonly RefusingContext _context = new();
+        private readonly RefusingScheduler _scheduler = new();
+        private volatile bool _resumedInside;
+
+        /// <summary>How many continuations it refused.</summary>
+        public int Refusals => _context.Refusals + _scheduler.Refusals;
+
+        /// <summary>Whether the caller resumed inside the refusing context or scheduler (set once it resumed).</summary>
+        public bool ResumedInside => _resumedInside;
+
+        /// <summary>The caller's lease and whether it resumed inside; or the caller's failure.</summary>
+        public Task<(ConcurrencyLease Lease, bool Inside)> Await(Func<ValueTask<ConcurrencyLease>> acquire)
+        {
+            if (kind == nameof(RefusingContext))
+            {
+                return AwaitIn(acquire);
+            }
+
+            // Run inline on the scheduler (it refuses only queued work), so that the await sees it as TaskScheduler.Current.
+            var start = new Task<Task<(ConcurrencyLease, bool)>>(() => AwaitOn(acquire));
+            start.RunSynchronously(_scheduler);
+            return start.Result;
+        }
+
+        private async Task<(ConcurrencyLease, bool)> AwaitIn(Func<ValueTask<ConcurrencyLease>> acquire)
+        {
+            SynchronizationContext.SetSynchronizationContext(_context); // the async method's start puts the caller's back
+            try
+            {
+                var lease = await acquire();
+                return (lease, SynchronizationContext.Current == _context);
+            }
+            finally
+            {
+                _resumedInside = SynchronizationContext.Current == _context;
+            }
+        }
+
+        private async Task<(ConcurrencyLease, bool)> AwaitOn(Func<ValueTask<ConcurrencyLease>> acquire)
+        {
+            SynchronizationContext.SetSynchronizationContext(null); // no test framework's context: the waiter captures the scheduler
+            try
+            {
+                var lease = await acquire();
+                return (lease, TaskScheduler.Current == _scheduler);
+            }
+            finally
+            {
+                _resumedInside = TaskScheduler.Current == _scheduler;
+            }
+        }
+    }
+
+    /// <summary>What a <see cref="BrokenClock"/> throws.</summary>
+    private sealed class ClockFault() : Exception("the clock cannot be read");
+
+    /// <summary>A clock that moves only when told, and throws from every read while <see cref="Broken"/> is set or once <see cref="ReadsLeft"/> are used up.</summary>
+    private sealed class BrokenClock : TimeProvider
+    {
+        /// <summary>How many more reads it gives before it throws; negative: no end.</summary>
+        public int ReadsLeft { get; set; } = -1;
+
+        public bool Broken { get => ReadsLeft == 0; set => ReadsLeft = value ? 0 : -1; }
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp()
+        {
+            if (ReadsLeft == 0)
+            {
+                throw new ClockFault();
+            }
+
+            if (ReadsLeft > 0)
+            {
+                ReadsLeft--;
+            }
+
+            return Now.Ticks;
+        }
+
+        /// <summary>What it reads (timestamps in ticks from zero).</summary>
+        public TimeSpan Now { get; set; }
+    }
+
+    /// <summary>A synchronization context whose loop has shut down: every <c>Post</c> throws.</summary>
+    private sealed class RefusingContext : SynchronizationContext
+    {
+        private int _refusals;
+
+        public int Refusals => Volatile.Read(ref _refusals);
+
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            Interlocked.Increment(ref _refusals);
+            throw new InvalidOperationException("the UI loop has shut down");
+        }
+    }
+
+    /// <summary>A task scheduler that runs work inline but refuses to queue any: every <c>QueueTask</c> throws.</summary>
+    private sealed class RefusingScheduler : TaskScheduler
+    {
+        private int _refusals;
+
+        public int Refusals => Volatile.Read(ref _refusals);
+
+        protected override void QueueTask(Task task)
+        {
+            Interlocked.Increment(ref _refusals);
+            throw new InvalidOperationException("the scheduler has shut down");
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => TryExecuteTask(task);
+
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
+    }
+}
