@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using ActorQueue.Tests.Coordination;
@@ -16,6 +17,13 @@ namespace ActorQueue.Tests.Review;
 public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
 {
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// A source nobody listens to. With the library's own one, a test tracing it in parallel made these acquires traced:
+    /// their ValueTask is then a task's, whose await .NET resumes through the refusing context itself — its throw went
+    /// unhandled on the thread pool and crashed the test host (CI, 09:41), and no refusal reached the waiter.
+    /// </summary>
+    private static readonly ActivitySource Untraced = new("review-waiter-signal-untraced");
 
     /// <summary>The limiters whose acquire hands the caller the waiter's own completion, by the way the caller's continuation is refused.</summary>
     public static TheoryData<string, string> Cases => new()
@@ -184,11 +192,11 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         var limit = new ConcurrencyLimit(2) { WaitTimeout = Timeout.InfiniteTimeSpan };
         if (kind == nameof(ConcurrencyLimiter))
         {
-            var limiter = new ConcurrencyLimiter(limit, name, system: Sys);
+            var limiter = new ConcurrencyLimiter(limit, name, tracer: Untraced, system: Sys);
             return new(limiter, permits => limiter.AcquireAsync(permits), () => limiter.RunningCount, () => limiter.WaitingCount);
         }
 
-        var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, system: Sys);
+        var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, tracer: Untraced, system: Sys);
         return new(partitioned, permits => partitioned.AcquireAsync("k", permits),
                    () => partitioned.StatisticsOf("k")?.Running ?? 0, () => partitioned.StatisticsOf("k")?.Waiting ?? 0);
     }
