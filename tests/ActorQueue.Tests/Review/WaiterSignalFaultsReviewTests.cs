@@ -100,15 +100,7 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     [MemberData(nameof(Removals))]
     public void A_clock_that_throws_as_waiters_are_taken_out_of_a_gate_leaves_them_queued(string removal)
     {
-        var clock = new BrokenClock();
-        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
-        gate.Offer(new TestWaiter("holder"));
-        TestWaiter[] waiters = [new("first"), new("second")]; // no timeouts: the gate keeps no deadline it would read the clock for first
-        foreach (var waiter in waiters)
-        {
-            gate.Offer(waiter);
-        }
-
+        var (gate, clock, waiters) = TimedGateWithTwoWaiting();
         clock.Broken = true;
         Assert.Throws<ClockFault>(() => TakeOut(gate, removal));
 
@@ -129,12 +121,7 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     [MemberData(nameof(Removals))]
     public void A_gate_that_takes_waiters_out_reads_the_clock_once_before(string removal)
     {
-        var clock = new BrokenClock();
-        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
-        gate.Offer(new TestWaiter("holder"));
-        gate.Offer(new TestWaiter("first"));
-        gate.Offer(new TestWaiter("second"));
-
+        var (gate, clock, _) = TimedGateWithTwoWaiting();
         clock.ReadsLeft = 1;
         Assert.Equal(["first"], TakeOut(gate, removal, static waiter => waiter.Source == "first"));
 
@@ -261,6 +248,24 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
                 _resumedInside = TaskScheduler.Current == _scheduler;
             }
         }
+    }
+
+    /// <summary>
+    /// A gate with a timed limit on a <see cref="BrokenClock"/>, its one permit held, and two waiters queued, "first" and
+    /// "second", without timeouts (the gate keeps no deadline it would read the clock for first).
+    /// </summary>
+    private static (PermitGate Gate, BrokenClock Clock, TestWaiter[] Waiters) TimedGateWithTwoWaiting()
+    {
+        var clock = new BrokenClock();
+        var gate = new PermitGate(new RecordingListener(), [new PermitPool(1), new WindowPolicy(100, TimeSpan.FromMinutes(1))], time: clock);
+        gate.Offer(new TestWaiter("holder"));
+        TestWaiter[] waiters = [new("first"), new("second")];
+        foreach (var waiter in waiters)
+        {
+            gate.Offer(waiter);
+        }
+
+        return (gate, clock, waiters);
     }
 
     /// <summary>What a <see cref="BrokenClock"/> throws.</summary>
