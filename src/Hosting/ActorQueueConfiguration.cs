@@ -55,11 +55,11 @@ internal static class ActorQueueConfiguration
         {
             if (Known(setting, LimiterKeys, "a limiter") == nameof(LimiterOptions.MaxRunning))
             {
-                limiter.MaxRunning = Whole(setting) ?? throw Refused(setting, "a whole number");
+                limiter.MaxRunning = Whole(setting, 1) ?? throw Refused(setting, "a whole number");
             }
             else
             {
-                limiter.MaxQueued = Whole(setting);
+                limiter.MaxQueued = Whole(setting, 0);
             }
         }
 
@@ -73,13 +73,13 @@ internal static class ActorQueueConfiguration
             switch (Known(setting, QueueKeys, "a queue"))
             {
                 case nameof(QueueOptions.MaxSize):
-                    queue.MaxSize = Whole(setting) ?? throw Refused(setting, "a whole number");
+                    queue.MaxSize = Whole(setting, 1) ?? throw Refused(setting, "a whole number");
                     break;
                 case nameof(QueueOptions.PutTimeout):
                     queue.PutTimeout = Duration(setting);
                     break;
                 case nameof(QueueOptions.ConcurrencyLimit):
-                    queue.ConcurrencyLimit = Whole(setting);
+                    queue.ConcurrencyLimit = Whole(setting, 1);
                     break;
                 default:
                     queue.Limiter = string.IsNullOrEmpty(Value(setting)) ? null : setting.Value;
@@ -114,8 +114,11 @@ internal static class ActorQueueConfiguration
             ? throw new ArgumentException($"{setting.Path} must be a value, got a section ({string.Join(", ", setting.GetChildren().Select(child => child.Key))})", setting.Path)
             : setting.Value;
 
-    /// <summary>A whole number, decimal or (as the binder took it) hexadecimal with <c>0x</c>.</summary>
-    private static int? Whole(IConfigurationSection setting)
+    /// <summary>
+    /// A whole number, decimal or (as the binder took it) hexadecimal with <c>0x</c>. One that does not parse is refused
+    /// naming the setting's range from <paramref name="minimum"/>; one that parses below it is refused by the validation.
+    /// </summary>
+    private static int? Whole(IConfigurationSection setting, int minimum)
     {
         if (string.IsNullOrEmpty(Value(setting)))
         {
@@ -126,7 +129,7 @@ internal static class ActorQueueConfiguration
         var parsed = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
             ? int.TryParse(text.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value)
             : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
-        return parsed ? value : throw Refused(setting, $"a whole number from {int.MinValue} to {int.MaxValue}");
+        return parsed ? value : throw Refused(setting, $"a whole number from {minimum} to {int.MaxValue}");
     }
 
     /// <summary><c>true</c> or <c>false</c>, whatever the case; <c>null</c> (not set) for an empty value, as every optional setting.</summary>

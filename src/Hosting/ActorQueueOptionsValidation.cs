@@ -11,8 +11,8 @@ namespace ActorQueue.Hosting;
 /// </summary>
 /// <remarks>
 /// A bad setting is thrown, not returned as a failed <see cref="ValidateOptionsResult"/>: the start fails with the
-/// <see cref="ArgumentOutOfRangeException"/> or <see cref="InvalidOperationException"/> that names the configuration key
-/// and the value, as it did when only the registry checked, rather than an <see cref="OptionsValidationException"/>.
+/// <see cref="ArgumentException"/> (an <see cref="ArgumentOutOfRangeException"/> for a value out of range) whose
+/// <c>ParamName</c> is the configuration key and whose message names the key and the value, as it did when only the registry checked, rather than an <see cref="OptionsValidationException"/>.
 /// </remarks>
 internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueOptions>
 {
@@ -25,7 +25,7 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
 
     /// <summary>Checks every limiter and queue of <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; the message names the configuration keys.</exception>
+    /// <exception cref="ArgumentException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; <c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys.</exception>
     public static void Check(ActorQueueOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -72,15 +72,17 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
 
         if (queue.Limiter is { } limiter)
         {
+            // Bad configuration is bad input: an ArgumentException naming the key, as every other refused setting.
+            var key = Key(options, "Queues", name, nameof(QueueOptions.Limiter));
             if (queue.ConcurrencyLimit is not null)
             {
-                throw new InvalidOperationException(
-                    $"{Key(options, "Queues", name, nameof(QueueOptions.Limiter))} ('{limiter}') and {Key(options, "Queues", name, nameof(QueueOptions.ConcurrencyLimit))} ({queue.ConcurrencyLimit}) are both set; set one: a queue either shares a named limiter or has a concurrency limit of its own");
+                throw new ArgumentException(
+                    $"{key} ('{limiter}') and {Key(options, "Queues", name, nameof(QueueOptions.ConcurrencyLimit))} ({queue.ConcurrencyLimit}) are both set; set one: a queue either shares a named limiter or has a concurrency limit of its own", key);
             }
 
             if (!options.Limiters.ContainsKey(limiter))
             {
-                throw new InvalidOperationException($"{Key(options, "Queues", name, nameof(QueueOptions.Limiter))} names '{limiter}', which is not in {Section(options, "Limiters")}");
+                throw new ArgumentException($"{key} names '{limiter}', which is not in {Section(options, "Limiters")}", key);
             }
         }
     }

@@ -43,7 +43,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// <param name="options">The limiters and queues.</param>
     /// <param name="loggerFactory">Where the queues log.</param>
     /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="InvalidOperationException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; the message names the configuration keys.</exception>
+    /// <exception cref="ArgumentException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; <c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys.</exception>
     public ActorQueueRegistry(ActorSystem system, ActorQueueOptions options, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(system);

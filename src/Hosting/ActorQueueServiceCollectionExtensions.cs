@@ -24,7 +24,7 @@ public static class ActorQueueServiceCollectionExtensions
     /// without it a warning at the start names what is missing), ActorQueue joins it; otherwise it starts one named
     /// <see cref="ActorQueueOptions.DefaultSystemName"/>. The options are read and checked when the host starts, before
     /// any hosted service (as <c>ValidateOnStart</c>): a bad setting fails the start with an <see cref="ArgumentException"/>
-    /// or <see cref="InvalidOperationException"/> naming its configuration key, and nothing has started.
+    /// naming its configuration key (its <c>ParamName</c>) and value, and nothing has started.
     /// </summary>
     /// <param name="services">The host's services.</param>
     /// <returns><paramref name="services"/>.</returns>

@@ -58,7 +58,8 @@ public static class ActorQueueTelemetry
     /// The tag that says why a caller was turned away: <c>queue_full</c>, <c>evicted</c>, <c>timed_out</c>,
     /// <c>would_wait</c> (a zero wait timeout, or a local <c>RateLimiter</c> adapter's refused <c>AttemptAcquire</c>),
     /// <c>exceeds_limit</c>, <c>key_failed</c> (a partitioned limiter's call whose key's <c>GetHashCode</c> or <c>Equals</c> threw on its
-    /// actor's thread). Waiters failed by a limiter's disposal are not counted.
+    /// actor's thread), <c>handler_failed</c> (a call failed because its handling threw where nothing foresaw it, such as a
+    /// limit's clock that could not set a waiter's wake; the cause is in the log). Waiters failed by a limiter's disposal are not counted.
     /// </summary>
     public const string RejectionReasonTag = "actorqueue.rejection.reason";
 

@@ -51,7 +51,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events");
     private readonly Option<bool> _cluster = Flag("--cluster", "distribute jobs to worker nodes instead of running them here; -j bounds the jobs in flight across the cluster");
     private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes (loopback unless --allow-remote)");
-    private readonly Option<int> _minNodes = WholeNumber("--min-nodes", "", 1, "wait for N worker nodes before the first job starts (default 1)", 1);
+    private readonly Option<int> _minNodes = WholeNumber("--min-nodes", "", 1, "wait for N worker nodes before the first job starts", 1);
     private readonly Option<bool> _allowRemote = Flag("--allow-remote", "allow a non-loopback --listen (nodes on other machines)");
     private readonly CertificateOptions _certificates = new();
 

@@ -50,6 +50,19 @@ public class HostingConfigurationTests
         Assert.Contains($"'{value}'", error.Message);
     }
 
+    /// <summary>A whole number that does not parse is refused with the setting's own range (it said "from -2147483648" for every one).</summary>
+    [Theory]
+    [InlineData("ActorQueue:Limiters:llm:MaxRunning", "four", 1)]
+    [InlineData("ActorQueue:Limiters:llm:MaxQueued", "1e3", 0)]
+    [InlineData("ActorQueue:Queues:q:MaxSize", "ten", 1)]
+    [InlineData("ActorQueue:Queues:q:ConcurrencyLimit", "99999999999", 1)]
+    public async Task A_whole_number_that_does_not_parse_is_refused_with_its_settings_range(string key, string value, int minimum)
+    {
+        var error = await StartFails(new() { [key] = value });
+
+        Assert.Contains($"a whole number from {minimum} to {int.MaxValue}", error.Message);
+    }
+
     [Theory]
     [InlineData("ActorQueue:Limiters:llm:MaxRuning", "ActorQueue:Limiters:llm:MaxRuning", "MaxRunning")]
     [InlineData("ActorQueue:Queues:q:Limter", "ActorQueue:Queues:q:Limter", "Limiter")]

@@ -378,6 +378,26 @@ public class HostingReviewTestsRound2
 
         Assert.True(error?.Message.Contains("Jobs:Queues:fetch:", StringComparison.Ordinal) == true,
             $"the start failed with {error?.GetType().Name}: '{error?.Message}', naming no configuration key");
+        // Bad configuration is bad input: an ArgumentException naming the key, as every other refused setting.
+        Assert.Equal("Jobs:Queues:fetch:Limiter", Assert.IsType<ArgumentException>(error).ParamName);
+    }
+
+    /// <summary>A queue naming a limiter that is not configured: an <see cref="ArgumentException"/> naming the queue's key and the value.</summary>
+    [Fact]
+    public async Task A_queue_naming_an_unconfigured_limiter_fails_the_start_with_an_ArgumentException_naming_the_key()
+    {
+        var jobs = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Jobs:Queues:fetch:Limiter"] = "llm" })
+            .Build()
+            .GetSection("Jobs");
+        using var host = BuildHost(s => s.AddActorQueue(jobs));
+
+        var error = await Record.ExceptionAsync(() => host.StartAsync().WaitAsync(Bound));
+        await host.StopAsync().WaitAsync(Bound);
+
+        var refused = Assert.IsType<ArgumentException>(error);
+        Assert.Equal("Jobs:Queues:fetch:Limiter", refused.ParamName);
+        Assert.Contains("'llm'", refused.Message, StringComparison.Ordinal);
     }
 
     /// <summary>An application's own Akka logger actor.</summary>
