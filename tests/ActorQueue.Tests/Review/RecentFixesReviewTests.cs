@@ -1,5 +1,8 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Reflection;
 using System.Threading.RateLimiting;
+using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
 using Akka.Actor;
@@ -76,5 +79,79 @@ public sealed class RecentFixesReviewTests
         var actor = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);
         typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(actor, null);
         agent.Tell(WantBlock.Instance);
+    }
+}
+
+/// <summary>The facade waiter's fallback to the thread pool when its caller's captured context throws (helper 129).</summary>
+public sealed class RecentFixesWaiterReviewTests : ActorQueueTestKit
+{
+    /// <summary>A source nobody listens to: a traced acquire's ValueTask is a task's, which .NET resumes itself (see <see cref="WaiterSignalFaultsReviewTests"/>).</summary>
+    private static readonly ActivitySource Untraced = new("review-recent-fixes-untraced");
+
+    /// <summary>
+    /// A caller's context whose <c>Post</c> keeps the continuation and then throws (its loop's wake-up failed after the
+    /// enqueue; or, alike, a context that runs it inline and the continuation throws out of it): the grant stands and
+    /// the caller resumes on the thread pool, and once the context's loop runs what it kept, the continuation does not
+    /// run a second time. DEFECT (fixed): the fallback queued the very work the context had kept or run, so it ran twice
+    /// ("Expected: 1, Actual: 2"): an async method resumed twice at one await.
+    /// </summary>
+    [Fact]
+    public async Task A_continuation_a_context_kept_before_it_threw_runs_once()
+    {
+        using var limiter = new Actors.ConcurrencyLimiter(new ConcurrencyLimit(1) { WaitTimeout = Timeout.InfiniteTimeSpan }, $"review-recent-once-{Guid.NewGuid():N}",
+                                                   tracer: Untraced, system: Sys);
+        var holder = await Within(limiter.AcquireAsync(1).AsTask());
+        var waiting = limiter.AcquireAsync(1);
+        await Eventually(() => limiter.WaitingCount == 1, "the second caller waits");
+        var context = new KeepingThenThrowingContext();
+        var runs = 0;
+        var resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(context); // captured by the waiter as its caller's context
+        try
+        {
+            waiting.GetAwaiter().OnCompleted(() =>
+            {
+                Interlocked.Increment(ref runs);
+                resumed.TrySetResult();
+            });
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+
+        holder.Dispose();
+        await Within(resumed.Task); // on the thread pool, as the context threw
+        Assert.Equal(1, context.Kept);
+
+        context.RunKept(); // its loop runs what it kept
+        Assert.Equal(1, Volatile.Read(ref runs));
+        (await waiting).Dispose(); // granted (completed: read, not awaited again): the lease goes back
+        await Eventually(() => limiter.RunningCount == 0, "the lease is back");
+    }
+
+    /// <summary>A synchronization context whose <c>Post</c> keeps the work for its loop and then throws.</summary>
+    private sealed class KeepingThenThrowingContext : SynchronizationContext
+    {
+        private readonly ConcurrentQueue<(SendOrPostCallback Callback, object? State)> _kept = new();
+
+        /// <summary>How many callbacks it kept.</summary>
+        public int Kept => _kept.Count;
+
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            _kept.Enqueue((d, state));
+            throw new ObjectDisposedException("loop signal", "the loop's wake-up signal is disposed");
+        }
+
+        /// <summary>Runs what it kept, on the calling thread.</summary>
+        public void RunKept()
+        {
+            while (_kept.TryDequeue(out var work))
+            {
+                work.Callback(work.State);
+            }
+        }
     }
 }
