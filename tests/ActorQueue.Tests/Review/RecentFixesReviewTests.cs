@@ -6,6 +6,7 @@ using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
 using Akka.Actor;
+using Microsoft.Extensions.Time.Testing;
 
 namespace ActorQueue.Tests.Review;
 
@@ -153,5 +154,66 @@ public sealed class RecentFixesWaiterReviewTests : ActorQueueTestKit
                 work.Callback(work.State);
             }
         }
+    }
+}
+
+/// <summary>A limit's clock that breaks as the limiter sets its wake timer (helper 127's <see cref="UnsetWake"/>, helper 129's reads first).</summary>
+public sealed class RecentFixesClockReviewTests : ActorQueueTestKit
+{
+    /// <summary>
+    /// A model-API limiter's clock (a remote time source, say) that goes down as the limiter sets the timer a waiter's
+    /// timeout needs: <c>CreateTimer</c> throws, and reads throw too from then on, until it is back. The waiter fails at
+    /// once as API.md says (an <see cref="InvalidOperationException"/> naming the limiter, the clock's exception inside),
+    /// not as if the limiter were disposed; and once the clock is back the limiter serves. DEFECT (fixed), two: taking the
+    /// waiter out read the clock (it reads before it takes out since helper 129) and threw out of the message, so the
+    /// actor restarted and failed it as disposed ("Expected: InvalidOperationException, Actual: ObjectDisposedException");
+    /// and the rates' bookkeeping at the end of every message read it too, outside any handler's catch: the actor
+    /// restarted, its next instance read the clock as it was made, threw, and was stopped — the limiter failed every
+    /// later call as disposed for good (the acquire after the clock was back: ObjectDisposedException).
+    /// </summary>
+    [Fact]
+    public async Task A_waiter_whose_timer_and_clock_break_together_is_told_the_timer_could_not_be_set()
+    {
+        var clock = new BreakingClock();
+        var options = new ModelApiLimiterOptions(maxConcurrent: 1, requestsPerPeriod: 1_000, tokensPerPeriod: 1_000_000, TimeSpan.FromMinutes(1))
+        {
+            TimeProvider = clock,
+            WaitTimeout = TimeSpan.FromMinutes(1),
+        };
+        await using var limiter = new ModelApiLimiter(options, $"review-recent-clock-{Guid.NewGuid():N}", system: Sys);
+        var holder = await Within(limiter.AcquireAsync(1).AsTask());
+
+        clock.BreakAtNextTimer();
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Within(limiter.AcquireAsync(1).AsTask()));
+
+        Assert.IsType<TimerFault>(error.InnerException);
+        await limiter.Gatekeeper.Ask<ActorIdentity>(new Identify(null), Dilated(TimeSpan.FromSeconds(10))); // after that message's end, and a restart it caused
+        clock.Mend();
+        holder.Dispose();
+        (await Within(limiter.AcquireAsync(1).AsTask())).Dispose();
+    }
+
+    /// <summary>What a <see cref="BreakingClock"/>'s <c>CreateTimer</c> throws.</summary>
+    private sealed class TimerFault() : Exception("the clock cannot make a timer");
+
+    /// <summary>What a broken <see cref="BreakingClock"/>'s reads throw.</summary>
+    private sealed class ReadFault() : Exception("the clock cannot be read");
+
+    /// <summary>A fake clock that, told to, breaks at its next <c>CreateTimer</c> (which throws): its reads throw from then on until it is mended.</summary>
+    private sealed class BreakingClock : FakeTimeProvider
+    {
+        /// <summary>0 sound, 1 breaking at the next timer, 2 broken.</summary>
+        private int _state;
+
+        public void BreakAtNextTimer() => Volatile.Write(ref _state, 1);
+
+        public void Mend() => Volatile.Write(ref _state, 0);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            Interlocked.CompareExchange(ref _state, 2, 1) == 1 ? throw new TimerFault() : base.CreateTimer(callback, state, dueTime, period);
+
+        public override long GetTimestamp() => Volatile.Read(ref _state) == 2 ? throw new ReadFault() : base.GetTimestamp();
+
+        public override DateTimeOffset GetUtcNow() => Volatile.Read(ref _state) == 2 ? throw new ReadFault() : base.GetUtcNow();
     }
 }
