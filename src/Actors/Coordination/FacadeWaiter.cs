@@ -243,7 +243,8 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     /// for a UI loop already shut down; a <see cref="TaskScheduler"/> whose <c>QueueTask</c> throws) has it run on the
     /// thread pool instead, in the captured execution context: the caller resumes with its answer (a granted caller
     /// gets its lease, so it gives it back), and nothing throws into whoever answered (a gate's grant or close loop,
-    /// which would lose the waiters it had taken out). .NET's own awaits lose such a continuation (a task's
+    /// which would lose the waiters it had taken out). A context that kept or ran the continuation before it threw runs
+    /// it no second time: whoever comes second finds it started. .NET's own awaits lose such a continuation (a task's
     /// continuation rethrows the refusal on the thread pool, an unhandled exception), which would leave the caller
     /// suspended for ever and a granted caller's permit held for good.
     /// </remarks>
@@ -307,15 +308,27 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         public object? SchedulingContext;
     }
 
-    /// <summary>A continuation to run in a captured execution context, or posted to a captured scheduling context.</summary>
+    /// <summary>
+    /// A continuation to run in a captured execution context, or posted to a captured scheduling context; run once
+    /// whoever runs it: a context that threw may have kept it for its loop, or run it inline (the continuation threw out
+    /// of its <c>Post</c>), and the thread pool runs it too then (<see cref="Schedule"/>).
+    /// </summary>
     private sealed class ScheduledContinuation(Action<object?> continuation, object? state, ExecutionContext? context) : IThreadPoolWorkItem
     {
         public static readonly SendOrPostCallback Post = static scheduled => ((ScheduledContinuation)scheduled!).Execute();
 
         public static readonly Action<object?> Start = static scheduled => ((ScheduledContinuation)scheduled!).Execute();
 
+        /// <summary>1 once someone began to run it.</summary>
+        private int _started;
+
         public void Execute()
         {
+            if (Interlocked.Exchange(ref _started, 1) != 0)
+            {
+                return; // run already, or being run: by the context that threw, or by the thread pool after it
+            }
+
             if (context is null)
             {
                 continuation(state);

@@ -139,12 +139,27 @@ internal sealed partial class GatekeeperActor
             Lend();
         }
 
-        _rateTelemetry?.AfterMessage(_gate.Now);
-        _rateLender?.PublishQueueRetry(_gate); // while someone waits: when a call queued behind them could be served
-        if (_disposeRequest is null)
+        if (_rateTelemetry is null && _rateLender is null)
         {
-            // Stopping: what is lent now would be claimable until PostStop closes the loan.
-            _rateLender?.Lend(_gate, _settings.Counts);
+            return;
+        }
+
+        try
+        {
+            _rateTelemetry?.AfterMessage(_gate.Now);
+            _rateLender?.PublishQueueRetry(_gate); // while someone waits: when a call queued behind them could be served
+            if (_disposeRequest is null)
+            {
+                // Stopping: what is lent now would be claimable until PostStop closes the loan.
+                _rateLender?.Lend(_gate, _settings.Counts);
+            }
+        }
+        catch (Exception error)
+        {
+            // The limit's clock (the application's) threw: nothing is lent, the next message reads it again. Thrown out of
+            // the message, it restarted the actor, whose next instance reads the clock as it is made: a clock still down
+            // then stopped the limiter for good, every later call failed as disposed (Review/RecentFixesClockReviewTests).
+            _log.ErrorSafely(error, "Limiter {0}: its rates' bookkeeping after a message threw (its TimeProvider?); nothing lent until the next message", _settings.MetricName);
         }
     }
 

@@ -32,7 +32,7 @@ internal static class UnsetWake
     /// <returns>How many waiters were taken out and failed.</returns>
     public static int FailWaiters(PermitGate gate, Exception error, string limiterName, Action? arm, Action<PermitWaiter, Exception> fail)
     {
-        var failed = Fail(gate.RemoveWhere(HasDeadline), error, limiterName, fail);
+        var failed = Fail(TakeOut(gate, HasDeadline), error, limiterName, fail);
         if (gate.NextWakeAt == TimeSpan.MaxValue)
         {
             return failed;
@@ -51,7 +51,21 @@ internal static class UnsetWake
             }
         }
 
-        return failed + Fail(gate.RemoveWhere(static _ => true), error, limiterName, fail);
+        return failed + Fail(TakeOut(gate, static _ => true), error, limiterName, fail);
+    }
+
+    /// <summary>
+    /// Takes the waiters to fail out of <paramref name="gate"/> as a close does (<see cref="GateClock.Closing"/>): the
+    /// clock that could not set the wake may not be read either now, and a read that throws gives its last reading, so
+    /// the waiters are still told why. Thrown, the read left them queued with no wake, and a gatekeeper with rates, out of
+    /// its message, was restarted and failed them as disposed (<c>Review/RecentFixesClockReviewTests</c>).
+    /// </summary>
+    private static List<PermitWaiter> TakeOut(PermitGate gate, Predicate<PermitWaiter> match)
+    {
+        using (GateClock.Closing())
+        {
+            return gate.RemoveWhere(match);
+        }
     }
 
     private static int Fail(List<PermitWaiter> waiters, Exception error, string limiterName, Action<PermitWaiter, Exception> fail)

@@ -44,6 +44,34 @@ internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActor
     /// partition live (<see cref="LivePartition.OnTheWay"/>); it lends nothing while any is. <c>null</c> otherwise.
     /// </summary>
     public RoutingCount? OnTheWay { get; init; }
+
+    /// <summary>What a plain limiter's agent hands its next instance across a restart (one per agent, never shared by two).</summary>
+    public AgentCarry Carry { get; init; } = new();
+}
+
+/// <summary>
+/// A plain limiter's agent restarted (it failed outside its handlers): the last request number its failed instance
+/// used, so the next instance numbers on past it (the gatekeeper may still know those numbers, until it hears the next
+/// instance's announcement). Written by the failed instance as its restart begins, read by the next one as it is made.
+/// </summary>
+internal sealed class AgentCarry
+{
+    /// <summary>The claimed leases' id (they count down from -1) from which on, upwards, they are the failed instances'.</summary>
+    private long _forgottenFrom;
+
+    /// <summary>The failed instance's last request number; 0 before any restart.</summary>
+    public long LastId { get; set; }
+
+    /// <summary>
+    /// The failed instance, as its restart begins (its loan shut): the leases claimed so far were claimed from its block,
+    /// which the gatekeeper frees with it, so their releases go nowhere (<see cref="IsForgotten"/>) rather than into the
+    /// next instance's loan, where each would be a permit counted free twice.
+    /// </summary>
+    /// <param name="lastClaimed">The loan's last claimed lease id (0 for none).</param>
+    public void ForgetClaims(long lastClaimed) => Volatile.Write(ref _forgottenFrom, lastClaimed);
+
+    /// <summary>Whether the claimed lease <paramref name="leaseId"/> was claimed from a failed instance's block.</summary>
+    public bool IsForgotten(long leaseId) => leaseId >= Volatile.Read(ref _forgottenFrom) && leaseId < 0;
 }
 
 /// <summary>
@@ -106,9 +134,10 @@ internal sealed record ReleaseClaimedLease(int Permits) : Akka.Event.IDeadLetter
 /// Gives back leases claimed from a node agent's block loan (<see cref="PermitLoan"/>): into the loan while it is open
 /// (one compare-and-swap, no message), else by <see cref="ReleaseClaimedLease"/> to the agent; a lease comes back once,
 /// one way or the other (a stopped agent's loan is closed, and the message then goes nowhere: the gatekeeper freed the
-/// block with the agent).
+/// block with the agent). A plain limiter's: a lease claimed before its agent's restart goes nowhere either
+/// (<see cref="AgentCarry.IsForgotten"/>), as the gatekeeper frees the failed instance's block.
 /// </summary>
-internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : ILeaseReleaser
+internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent, AgentCarry? restarts = null) : ILeaseReleaser
 {
     /// <summary>A lease of <paramref name="permits"/> claimed from the loan for <paramref name="source"/>, or <c>null</c> when that many are not lent now.</summary>
     public ConcurrencyLease? TryClaim(int permits, string source) =>
@@ -117,6 +146,11 @@ internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : I
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease)
     {
+        if (restarts?.IsForgotten(lease.LeaseId) == true)
+        {
+            return; // claimed from a failed instance's block, which the gatekeeper freed
+        }
+
         if (!loan.TryReturn(lease.Permits))
         {
             agent.Tell(new ReleaseClaimedLease(lease.Permits), ActorRefs.NoSender);

@@ -164,7 +164,7 @@ internal sealed class PartitionAgentsActor : ReceiveActor
                 Name = name, Partition = key, ClusterCounts = new LimiterCounts(), LocalCounts = new LimiterCounts(),
                 Limits = new LimitMirror(_template.Limit.MaxRunning, _template.Limit.MaxQueued),
                 Wish = new BlockWish(), Routing = _template.Rates is null ? _count.Routing(key) : null,
-                OnTheWay = _template.Rates is null ? onTheWay : null,
+                OnTheWay = _template.Rates is null ? onTheWay : null, Carry = new AgentCarry(),
             };
             var agent = Context.ActorOf(LimiterAgentActor.Props(setup));
             Context.WatchWith(agent, new AgentStopped(key, agent));
