@@ -99,13 +99,23 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         return true;
     }
 
-    /// <summary>The grant, withdrawn if <paramref name="cancellationToken"/> fires first.</summary>
-    public ValueTask<TResult> WaitAsync(CancellationToken cancellationToken) =>
-        cancellationToken.CanBeCanceled ? WaitCancellableAsync(cancellationToken) : Completion;
+    /// <summary>
+    /// The grant, withdrawn if <paramref name="cancellationToken"/> fires first. The caller awaits this waiter itself,
+    /// token or not (its continuation scheduled as <see cref="Schedule"/> says); the token's registration is dropped
+    /// once the waiter is answered (<see cref="WatchCancellation"/>).
+    /// </summary>
+    public ValueTask<TResult> WaitAsync(CancellationToken cancellationToken)
+    {
+        WatchCancellation(cancellationToken);
+        return Completion;
+    }
 
-    /// <summary>As <see cref="WaitAsync"/>, as a task (one task, whether or not the token can fire).</summary>
-    public Task<TResult> WaitAsTaskAsync(CancellationToken cancellationToken) =>
-        cancellationToken.CanBeCanceled ? WaitCancellableTaskAsync(cancellationToken) : Completion.AsTask();
+    /// <summary>As <see cref="WaitAsync"/>, as a task.</summary>
+    public Task<TResult> WaitAsTaskAsync(CancellationToken cancellationToken)
+    {
+        WatchCancellation(cancellationToken);
+        return Completion.AsTask();
+    }
 
     /// <inheritdoc />
     public TResult GetResult(short token)
@@ -225,15 +235,53 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         Signal();
     }
 
-    /// <summary>The winner, once the outcome is written: marks it written, then runs (schedules) a continuation already there.</summary>
+    /// <summary>
+    /// The winner, once the outcome is written: marks it written, then runs (schedules) a continuation already there,
+    /// and drops the caller's token registration (<see cref="WatchCancellation"/>).
+    /// </summary>
     private void Signal()
     {
-        Volatile.Write(ref _completed, Written);
+        Interlocked.Exchange(ref _completed, Written); // a full fence: WatchCancellation's registrar and this read each other's write
         var continuation = Volatile.Read(ref _continuation) ?? Interlocked.CompareExchange(ref _continuation, CompletedMark, null);
+        var uncommon = Volatile.Read(ref _uncommon);
         if (continuation is not null)
         {
-            var uncommon = _uncommon;
             Schedule(continuation, _continuationState, uncommon?.ExecutionContext, uncommon?.SchedulingContext);
+        }
+
+        uncommon?.DropCancellation();
+    }
+
+    /// <summary>
+    /// Registers <paramref name="cancellationToken"/> (one that can fire) to withdraw this waiter, for as long as it waits.
+    /// </summary>
+    /// <remarks>
+    /// The registration is dropped (<see cref="CancellationTokenRegistration.Unregister"/>, which never waits for a
+    /// running callback) by whoever comes second of this registrar and the waiter's answer (<see cref="Signal"/>): the
+    /// registrar stores it and then reads whether the waiter is answered; the answer is written (a full fence) before
+    /// <see cref="Signal"/> reads the registration's state (<see cref="Uncommon.DropCancellation"/>). Each side's write
+    /// comes before its read, so at least one sees the other's, and one exchange decides which drops it. A long-lived
+    /// token (a host's stopping token, a request's abort) so keeps no registration per answered wait. Before, the wait
+    /// was an async method around the waiter: the caller awaited .NET's task, whose continuation a refusing context
+    /// lost (see <see cref="Schedule"/>), and its registration's disposal could wait for a running callback.
+    /// </remarks>
+    private void WatchCancellation(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return;
+        }
+
+        var uncommon = GetUncommon();
+        uncommon.Cancellation = cancellationToken.UnsafeRegister(
+            static (state, token) => ((FacadeWaiter<TResult>)state!).OnCancellationRequested(token), this);
+        if (!uncommon.KeepCancellation())
+        {
+            uncommon.Cancellation.Unregister(); // answered first: Signal found nothing kept to drop
+        }
+        else if (IsCompleted)
+        {
+            uncommon.DropCancellation(); // answered meanwhile: whichever of Signal and this comes second drops it
         }
     }
 
@@ -281,23 +329,32 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     private Uncommon GetUncommon() =>
         Volatile.Read(ref _uncommon) ?? Interlocked.CompareExchange(ref _uncommon, new Uncommon(), null) ?? _uncommon!;
 
-    private async ValueTask<TResult> WaitCancellableAsync(CancellationToken cancellationToken)
-    {
-        using var registration = cancellationToken.UnsafeRegister(
-            static (state, token) => ((FacadeWaiter<TResult>)state!).OnCancellationRequested(token), this);
-        return await Completion.ConfigureAwait(false);
-    }
-
-    private async Task<TResult> WaitCancellableTaskAsync(CancellationToken cancellationToken)
-    {
-        using var registration = cancellationToken.UnsafeRegister(
-            static (state, token) => ((FacadeWaiter<TResult>)state!).OnCancellationRequested(token), this);
-        return await Completion.ConfigureAwait(false);
-    }
-
-    /// <summary>What few waits use: a failure, and the contexts an awaiter asked to continue in.</summary>
+    /// <summary>What few waits use: a failure, the contexts an awaiter asked to continue in, a caller's token registration.</summary>
     private sealed class Uncommon
     {
+        private const int NoCancellation = 0;
+        private const int CancellationKept = 1;
+        private const int CancellationDropped = 2;
+
+        /// <summary>The caller's token registration, written by the registrar before it is kept (<see cref="KeepCancellation"/>).</summary>
+        public CancellationTokenRegistration Cancellation;
+
+        /// <summary><see cref="NoCancellation"/>, <see cref="CancellationKept"/> or <see cref="CancellationDropped"/> (for good).</summary>
+        private int _cancellationState;
+
+        /// <summary>The registrar, once <see cref="Cancellation"/> is written: <c>false</c> if the waiter's answer came first (and found nothing kept to drop).</summary>
+        public bool KeepCancellation() =>
+            Interlocked.CompareExchange(ref _cancellationState, CancellationKept, NoCancellation) == NoCancellation;
+
+        /// <summary>Drops the registration once, whoever calls first with one kept; never waits for a running callback.</summary>
+        public void DropCancellation()
+        {
+            if (Interlocked.Exchange(ref _cancellationState, CancellationDropped) == CancellationKept)
+            {
+                Cancellation.Unregister();
+            }
+        }
+
         /// <summary>The failure or cancellation, written by the winner before it marks the outcome written.</summary>
         public ExceptionDispatchInfo? Error;
 

@@ -25,14 +25,28 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     /// </summary>
     private static readonly ActivitySource Untraced = new("review-waiter-signal-untraced");
 
-    /// <summary>The limiters whose acquire hands the caller the waiter's own completion, by the way the caller's continuation is refused.</summary>
+    /// <summary>A kind whose callers pass a token that can fire (and never does).</summary>
+    private const string WithToken = " with a token";
+
+    /// <summary>
+    /// The limiters whose acquire hands the caller the waiter's own completion, by the way the caller's continuation is
+    /// refused; with and without a token. DEFECT (fixed) with a token: the wait was an async method around the waiter, so
+    /// the caller awaited .NET's task, whose refused continuation went unhandled on the thread pool: the test host crashed.
+    /// </summary>
     public static TheoryData<string, string> Cases => new()
     {
         { nameof(ConcurrencyLimiter), nameof(RefusingContext) },
         { nameof(ConcurrencyLimiter), nameof(RefusingScheduler) },
         { "PartitionedConcurrencyLimiter", nameof(RefusingContext) },
         { "PartitionedConcurrencyLimiter", nameof(RefusingScheduler) },
+        { nameof(ConcurrencyLimiter) + WithToken, nameof(RefusingContext) },
+        { nameof(ConcurrencyLimiter) + WithToken, nameof(RefusingScheduler) },
+        { "PartitionedConcurrencyLimiter" + WithToken, nameof(RefusingContext) },
+        { "PartitionedConcurrencyLimiter" + WithToken, nameof(RefusingScheduler) },
     };
+
+    /// <summary>The token of the callers of a kind <see cref="WithToken"/>: one that can fire, and never does.</summary>
+    private readonly CancellationTokenSource _neverFired = new();
 
     /// <summary>
     /// Two waiters granted by one release, the first awaited where its continuation is refused: the first resumes on the
@@ -177,18 +191,19 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     private Limiter Make(string kind, string name)
     {
         var limit = new ConcurrencyLimit(2) { WaitTimeout = Timeout.InfiniteTimeSpan };
-        if (kind == nameof(ConcurrencyLimiter))
+        var token = kind.EndsWith(WithToken, StringComparison.Ordinal) ? _neverFired.Token : CancellationToken.None;
+        if (kind.StartsWith(nameof(ConcurrencyLimiter), StringComparison.Ordinal))
         {
             var limiter = new ConcurrencyLimiter(limit, name, tracer: Untraced, system: Sys);
-            return new(limiter, permits => limiter.AcquireAsync(permits), () => limiter.RunningCount, () => limiter.WaitingCount);
+            return new(limiter, permits => limiter.AcquireAsync(permits, cancellationToken: token), () => limiter.RunningCount, () => limiter.WaitingCount);
         }
 
         var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, tracer: Untraced, system: Sys);
-        return new(partitioned, permits => partitioned.AcquireAsync("k", permits),
+        return new(partitioned, permits => partitioned.AcquireAsync("k", permits, cancellationToken: token),
                    () => partitioned.StatisticsOf("k")?.Running ?? 0, () => partitioned.StatisticsOf("k")?.Waiting ?? 0);
     }
 
-    /// <summary>A limiter under test: its facade, an acquire of so many permits (no token: the caller awaits the waiter itself), its counts.</summary>
+    /// <summary>A limiter under test: its facade, an acquire of so many permits (token or not, the caller awaits the waiter itself), its counts.</summary>
     private sealed record Limiter(IAsyncDisposable Facade, Func<int, ValueTask<ConcurrencyLease>> Acquire, Func<int> Running, Func<int> Waiting);
 
     /// <summary>
