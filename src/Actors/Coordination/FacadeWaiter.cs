@@ -69,9 +69,7 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
             return false;
         }
 
-        _result = ResultOf(grant);
-        OnAnswered();
-        Signal();
+        Answer(ResultOf(grant));
         return true;
     }
 
@@ -212,6 +210,19 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
         }
     }
 
+    /// <summary>Completes it with <paramref name="result"/> (a waiter that relays another's answer), unless it is already answered.</summary>
+    /// <returns><c>true</c> when this call completed it.</returns>
+    protected bool TrySetResult(TResult result)
+    {
+        if (!TryComplete())
+        {
+            return false;
+        }
+
+        Answer(result);
+        return true;
+    }
+
     /// <summary>Sends <paramref name="message"/> to the actor that serves this waiter.</summary>
     protected void TellServer(object message) => _server.Tell(message, ActorRefs.NoSender);
 
@@ -228,6 +239,14 @@ internal abstract class FacadeWaiter<TResult> : PermitWaiter, IValueTaskSource<T
     }
 
     private bool TryComplete() => Interlocked.CompareExchange(ref _completed, Answered, Waiting) == Waiting;
+
+    /// <summary>The winner's grant: writes <paramref name="result"/>, then signals.</summary>
+    private void Answer(TResult result)
+    {
+        _result = result;
+        OnAnswered();
+        Signal();
+    }
 
     private void SetError(Exception error)
     {

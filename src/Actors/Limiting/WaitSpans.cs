@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ActorQueue.Coordination;
 
 namespace ActorQueue.Actors;
 
@@ -13,9 +14,17 @@ internal sealed class WaitSpans(ActivitySource tracer, string? name)
     /// <summary>Whether anyone listens, so a request should carry a queued signal.</summary>
     public bool IsTraced => tracer.HasListeners();
 
-    /// <summary>Opens a wait span around <paramref name="grant"/> once <paramref name="queued"/> says the request waits (a count ≥ 0).</summary>
-    public async ValueTask<ConcurrencyLease> TraceWaitAsync(AcquireRequest request, Task<int> queued, ValueTask<ConcurrencyLease> grant,
-                                                            int maxRunning, int? maxQueued, string? partitionKey)
+    /// <summary>
+    /// Opens a wait span around <paramref name="grant"/> once <paramref name="queued"/> says the request waits (a count ≥ 0).
+    /// The caller awaits a <see cref="RelayedWait{TResult}"/>, not the tracing's task: it resumes as an untraced caller
+    /// does, also in a captured context that refuses its continuation.
+    /// </summary>
+    public ValueTask<ConcurrencyLease> TraceWaitAsync(AcquireRequest request, Task<int> queued, ValueTask<ConcurrencyLease> grant,
+                                                      int maxRunning, int? maxQueued, string? partitionKey) =>
+        RelayedWait<ConcurrencyLease>.Relay(TraceAsync(request, queued, grant, maxRunning, maxQueued, partitionKey));
+
+    private async ValueTask<ConcurrencyLease> TraceAsync(AcquireRequest request, Task<int> queued, ValueTask<ConcurrencyLease> grant,
+                                                         int maxRunning, int? maxQueued, string? partitionKey)
     {
         var waitingCount = await queued.ConfigureAwait(false);
         var activity = waitingCount >= 0 ? StartSafely(request, waitingCount, maxRunning, maxQueued, partitionKey) : null;

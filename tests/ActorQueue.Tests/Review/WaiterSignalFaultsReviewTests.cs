@@ -43,7 +43,24 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         { nameof(ConcurrencyLimiter) + WithToken, nameof(RefusingScheduler) },
         { "PartitionedConcurrencyLimiter" + WithToken, nameof(RefusingContext) },
         { "PartitionedConcurrencyLimiter" + WithToken, nameof(RefusingScheduler) },
+        { nameof(ConcurrencyLimiter) + WhileTraced, nameof(RefusingContext) },
+        { nameof(ConcurrencyLimiter) + WhileTraced, nameof(RefusingScheduler) },
+        { "PartitionedConcurrencyLimiter" + WhileTraced, nameof(RefusingContext) },
+        { "PartitionedConcurrencyLimiter" + WhileTraced, nameof(RefusingScheduler) },
     };
+
+    /// <summary>
+    /// A kind whose limiter traces to <see cref="Traced"/>, which <see cref="TracedListener"/> listens to: a waiting
+    /// call's wait span runs beside it. DEFECT (fixed): the caller awaited the tracing's async method, so .NET posted its
+    /// continuation to the refusing context and the refusal went unhandled on the thread pool: the test host crashed.
+    /// </summary>
+    private const string WhileTraced = " while traced";
+
+    /// <summary>A source only this class's traced kinds use, so no other test's listener changes what they test.</summary>
+    private static readonly ActivitySource Traced = new("review-waiter-signal-traced");
+
+    /// <summary>Listens to <see cref="Traced"/> alone, for the life of the test run.</summary>
+    private static readonly ActivityListener TracedListener = Listen(Traced);
 
     /// <summary>The token of the callers of a kind <see cref="WithToken"/>: one that can fire, and never does.</summary>
     private readonly CancellationTokenSource _neverFired = new();
@@ -98,6 +115,44 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(plain));
         Assert.Equal(0, limiter.Waiting());
         holder.Dispose();
+    }
+
+    /// <summary>The model-API limiter's callers, untraced and traced, by the way the caller's continuation is refused.</summary>
+    public static TheoryData<bool, string> ModelApiCases => new()
+    {
+        { false, nameof(RefusingContext) },
+        { false, nameof(RefusingScheduler) },
+        { true, nameof(RefusingContext) },
+        { true, nameof(RefusingScheduler) },
+    };
+
+    /// <summary>
+    /// A model-API limiter's waiter (its lease made once the slot is granted) awaited where its continuation is refused:
+    /// it resumes on the thread pool with its lease, and the caller behind it is granted too. DEFECT (fixed): the lease
+    /// was made in an async method the caller awaited, so .NET posted its continuation to the refusing context and the
+    /// refusal went unhandled on the thread pool: the test host crashed.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModelApiCases))]
+    public async Task A_model_API_waiter_whose_context_refuses_its_continuation_resumes_with_its_lease(bool traced, string refusal)
+    {
+        await using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(1, 1_000, 1_000_000, TimeSpan.FromMinutes(1)),
+            $"review-signal-model-api-{traced}-{refusal}-{Guid.NewGuid():N}", tracer: traced && TracedListener is not null ? Traced : Untraced, system: Sys);
+        var refusing = new Refusal(refusal);
+        var holder = await Within(limiter.AcquireAsync(1).AsTask());
+        var stranded = refusing.Await(() => limiter.AcquireAsync(1));
+        await Eventually(() => limiter.WaitingCount == 1, "the caller in the refusing context waits");
+        var plain = limiter.AcquireAsync(1).AsTask();
+        await Eventually(() => limiter.WaitingCount == 2, "the second caller waits");
+
+        holder.Dispose();
+
+        var (lease, inRefusing) = await Within(stranded);
+        Assert.Equal(1, refusing.Refusals);
+        Assert.False(inRefusing, "the refused continuation runs on the thread pool, outside the refusing context");
+        lease.Dispose();
+        (await Within(plain)).Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.WaitingCount == 0, "nothing runs or waits once both leases are back");
     }
 
     /// <summary>The three ways an owner takes waiters out of a gate, by name.</summary>
@@ -192,15 +247,28 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
     {
         var limit = new ConcurrencyLimit(2) { WaitTimeout = Timeout.InfiniteTimeSpan };
         var token = kind.EndsWith(WithToken, StringComparison.Ordinal) ? _neverFired.Token : CancellationToken.None;
+        var tracer = kind.EndsWith(WhileTraced, StringComparison.Ordinal) && TracedListener is not null ? Traced : Untraced;
         if (kind.StartsWith(nameof(ConcurrencyLimiter), StringComparison.Ordinal))
         {
-            var limiter = new ConcurrencyLimiter(limit, name, tracer: Untraced, system: Sys);
+            var limiter = new ConcurrencyLimiter(limit, name, tracer: tracer, system: Sys);
             return new(limiter, permits => limiter.AcquireAsync(permits, cancellationToken: token), () => limiter.RunningCount, () => limiter.WaitingCount);
         }
 
-        var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, tracer: Untraced, system: Sys);
+        var partitioned = new PartitionedConcurrencyLimiter<string>(limit, IdleTimeout, name, tracer: tracer, system: Sys);
         return new(partitioned, permits => partitioned.AcquireAsync("k", permits, cancellationToken: token),
                    () => partitioned.StatisticsOf("k")?.Running ?? 0, () => partitioned.StatisticsOf("k")?.Waiting ?? 0);
+    }
+
+    /// <summary>A listener that records every activity of <paramref name="source"/>, registered for good.</summary>
+    private static ActivityListener Listen(ActivitySource source)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = candidate => ReferenceEquals(candidate, source),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 
     /// <summary>A limiter under test: its facade, an acquire of so many permits (token or not, the caller awaits the waiter itself), its counts.</summary>
@@ -223,7 +291,7 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
         public bool ResumedInside => _resumedInside;
 
         /// <summary>The caller's lease and whether it resumed inside; or the caller's failure.</summary>
-        public Task<(ConcurrencyLease Lease, bool Inside)> Await(Func<ValueTask<ConcurrencyLease>> acquire)
+        public Task<(T Lease, bool Inside)> Await<T>(Func<ValueTask<T>> acquire)
         {
             if (kind == nameof(RefusingContext))
             {
@@ -231,12 +299,12 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
             }
 
             // Run inline on the scheduler (it refuses only queued work), so that the await sees it as TaskScheduler.Current.
-            var start = new Task<Task<(ConcurrencyLease, bool)>>(() => AwaitOn(acquire));
+            var start = new Task<Task<(T, bool)>>(() => AwaitOn(acquire));
             start.RunSynchronously(_scheduler);
             return start.Result;
         }
 
-        private async Task<(ConcurrencyLease, bool)> AwaitIn(Func<ValueTask<ConcurrencyLease>> acquire)
+        private async Task<(T, bool)> AwaitIn<T>(Func<ValueTask<T>> acquire)
         {
             SynchronizationContext.SetSynchronizationContext(_context); // the async method's start puts the caller's back
             try
@@ -250,7 +318,7 @@ public sealed class WaiterSignalFaultsReviewTests : ActorQueueTestKit
             }
         }
 
-        private async Task<(ConcurrencyLease, bool)> AwaitOn(Func<ValueTask<ConcurrencyLease>> acquire)
+        private async Task<(T, bool)> AwaitOn<T>(Func<ValueTask<T>> acquire)
         {
             SynchronizationContext.SetSynchronizationContext(null); // no test framework's context: the waiter captures the scheduler
             try

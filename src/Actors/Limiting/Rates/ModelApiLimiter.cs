@@ -209,7 +209,10 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         new(slot, request.Demand.Tokens, settler ?? (ITokenSettler)request.Releaser!);
 
     /// <summary>The lease once <paramref name="grant"/> completes.</summary>
-    internal static async ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler = null) =>
+    internal static ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler = null) =>
+        RelayedWait<ModelApiLease>.Relay(LeaseOfAsync(request, grant, settler)); // the caller awaits a facade waiter, not .NET's task
+
+    private static async ValueTask<ModelApiLease> LeaseOfAsync(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler) =>
         LeaseOf(request, await grant.ConfigureAwait(false), settler);
 
     /// <summary>Meters a call claimed from the loan (the adapter's claims too): acquired, its slot, no wait.</summary>
