@@ -23,9 +23,9 @@ public sealed class DurableThroughputReviewTests : ActorQueueTestKit
 
     /// <summary>
     /// 120 items from four producers, a snapshot every 40 events. Failed before: the save went to the snapshot store at the
-    /// end of the write that made it due, and the next write beside it (up to 2 operations under way at once, 3 of 3
-    /// saves overlapped). Now each step waits for the write before it and the next write for the last step: one operation
-    /// at a time, and every item runs once and none is left after a reopen.
+    /// end of the write that made it due, its two deletions together once it was saved, and the next writes beside them
+    /// (up to 7 operations under way at once). Now each step waits for the write before it and the next write for the last
+    /// step: one operation at a time, and every item runs once and none is left after a reopen.
     /// </summary>
     [Fact]
     public async Task A_snapshot_and_its_deletions_never_run_beside_a_write()
