@@ -65,16 +65,17 @@ internal static class DurableScenarios
             "bench-" + Guid.NewGuid().ToString("N"), Timeout.InfiniteTimeSpan, system: system);
         await queue.StartAsync();
         await queue.StartWorkersAsync(work, numWorkers: workers);
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
+        return await Runner.OpsPerSecond(items, async () =>
         {
-            for (var i = p; i < items; i += Producers)
+            await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
             {
-                await queue.PutAsync(i);
-            }
-        })));
-        await queue.JoinAsync();
-        return items / clock.Elapsed.TotalSeconds;
+                for (var i = p; i < items; i += Producers)
+                {
+                    await queue.PutAsync(i);
+                }
+            })));
+            await queue.JoinAsync();
+        });
     }
 
     /// <summary>Items/s recovered: a queue left with <paramref name="items"/> pending is opened again and started.</summary>
@@ -128,8 +129,7 @@ internal static class DurableScenarios
                 group.ForEach(done => done.SetResult());
             }
         });
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
+        var rate = await Runner.OpsPerSecond(items, () => Task.WhenAll(Enumerable.Range(0, Producers).Select(p => Task.Run(async () =>
         {
             for (var i = p; i < items; i += Producers)
             {
@@ -137,8 +137,7 @@ internal static class DurableScenarios
                 await puts.Writer.WriteAsync((System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(i), done));
                 await done.Task;
             }
-        })));
-        var rate = items / clock.Elapsed.TotalSeconds;
+        }))));
         puts.Writer.Complete();
         await writer;
         return rate;

@@ -92,17 +92,11 @@ internal sealed partial class DurableRouterActor<T>
         Command<QueueProtocol.RequeueDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: false));
         Command<QueueProtocol.PurgeDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: true));
         Command<SaveSnapshotSuccess>(SnapshotSaved);
-        Command<SaveSnapshotFailure>(failure =>
-        {
-            _snapshots.Ended();
-            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not save a snapshot; the journal keeps its events", _telemetry.QueueName);
-        });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(failure =>
-            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not delete events before its snapshot", _telemetry.QueueName));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(failure =>
-            _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not delete old snapshots", _telemetry.QueueName));
+        Command<SaveSnapshotFailure>(SnapshotFailed);
+        Command<DeleteMessagesSuccess>(deleted => EventsDeleted(deleted, null));
+        Command<DeleteMessagesFailure>(failure => EventsDeleted(failure, failure.Cause));
+        Command<DeleteSnapshotsSuccess>(deleted => SnapshotsDeleted(deleted, null));
+        Command<DeleteSnapshotsFailure>(failure => SnapshotsDeleted(failure, failure.Cause));
     }
 
     private void RefusingPutsAndGets(QueueStatus status)

@@ -5,7 +5,8 @@ namespace ActorQueue.Actors;
 /// <summary>
 /// The durable router's writes: every event waits in an outbox, and one journal record (<see cref="DurableBatch"/>)
 /// carries all the events gathered while the previous write was under way, so a busy queue writes one row per commit
-/// rather than one per put, start and completion. One write is in flight at a time (SQLite takes one writer anyway); its
+/// rather than one per put, start and completion. One write is in flight at a time (SQLite takes one writer anyway), and
+/// none while a step of the housekeeping (a snapshot, a deletion) is (<c>DurableRouterActor.Housekeeping.cs</c>); its
 /// end applies the events to the book, publishes the counters, and only then answers the callers.
 /// </summary>
 /// <remarks>
@@ -68,7 +69,7 @@ internal sealed partial class DurableRouterActor<T>
             _outboxPuts++;
         }
 
-        if (!_writeInFlight && !_flushScheduled && _outboxPuts >= _awaitedPuts)
+        if (!_writeInFlight && !HousekeepingUnderWay && !_flushScheduled && _outboxPuts >= _awaitedPuts)
         {
             // Not written at once: the puts already in the mailbox join this write.
             _flushScheduled = true;
@@ -88,11 +89,14 @@ internal sealed partial class DurableRouterActor<T>
         WriteLater(message, apply: () => _appliedAhead--);
     }
 
-    /// <summary>Writes everything in the outbox as one record, unless a write is already in flight (its end flushes).</summary>
+    /// <summary>
+    /// Writes everything in the outbox as one record, unless a write is already in flight (its end flushes) or a step of
+    /// the housekeeping (<c>DurableRouterActor.Housekeeping.cs</c>: its end flushes).
+    /// </summary>
     private void Flush()
     {
         _flushScheduled = false;
-        if (_writeInFlight)
+        if (_writeInFlight || HousekeepingUnderWay)
         {
             return;
         }

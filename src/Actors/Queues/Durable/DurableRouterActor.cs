@@ -270,31 +270,6 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         CheckStopped();
     }
 
-    /// <summary>
-    /// Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted — once no
-    /// change applied ahead of its write waits in the outbox: the snapshot would hold it, and the recovery apply it again
-    /// from the events after the snapshot (a dead letter counted twice).
-    /// </summary>
-    private void Journaled(int events)
-    {
-        if (_snapshots.Written(events) | _snapshotOwed)
-        {
-            _snapshotOwed = _appliedAhead > 0;
-            if (!_snapshotOwed)
-            {
-                SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
-            }
-        }
-    }
-
-    /// <summary>The snapshot is stored: the events and snapshots before it are no longer needed.</summary>
-    private void SnapshotSaved(SaveSnapshotSuccess saved)
-    {
-        _snapshots.Ended();
-        DeleteMessages(saved.Metadata.SequenceNr);
-        DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
-    }
-
     /// <summary>Arms the clock's timer for the earliest delayed item, if it is not armed for that time already.</summary>
     private void ScheduleDue()
     {
