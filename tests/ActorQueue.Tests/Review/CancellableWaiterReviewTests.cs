@@ -30,33 +30,27 @@ public sealed class CancellableWaiterReviewTests : ActorQueueTestKit
         Assert.False(lifetime.IsCancellationRequested);
     }
 
-    /// <summary>Waits that time out, each with the same long-lived token: their waiters are not kept by the token either.</summary>
-    [Fact]
-    public async Task A_failed_wait_leaves_nothing_registered_on_a_long_lived_token()
-    {
-        using var lifetime = new CancellationTokenSource();
-        await using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1), "review-cancellable-failed", system: Sys);
-        using var held = await Within(limiter.AcquireAsync(1).AsTask());
-
-        var failures = await TimedOut(limiter, lifetime.Token, 3);
-
-        await Collected(failures, "a timed-out wait is still held through the token's registration");
-    }
-
     /// <summary>
-    /// Waits refused at once (a full queue: the caller's own thread runs the turn that refuses it, before the token is
-    /// registered), each with the same long-lived token: the registration made after the answer is dropped too.
+    /// Waits that fail, each with the same long-lived token: timed out (answered by the gatekeeper's wake, after the
+    /// token was registered), or refused at once for a full queue (the caller's own thread runs the turn that refuses it,
+    /// before the token is registered, so the registration made after the answer must be dropped too). Their waiters
+    /// (which hold their exceptions) are not kept by the token.
     /// </summary>
-    [Fact]
-    public async Task A_wait_refused_before_its_token_is_registered_leaves_nothing_registered()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_failed_wait_leaves_nothing_registered_on_a_long_lived_token(bool refusedAtOnce)
     {
         using var lifetime = new CancellationTokenSource();
-        await using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1, MaxQueued: 0), "review-cancellable-refused", system: Sys);
+        var limit = refusedAtOnce ? new ConcurrencyLimit(1, MaxQueued: 0) : new ConcurrencyLimit(1);
+        await using var limiter = new ConcurrencyLimiter(limit, $"review-cancellable-failed-{refusedAtOnce}", system: Sys);
         using var held = await Within(limiter.AcquireAsync(1).AsTask());
 
-        var refusals = await Refused(limiter, lifetime.Token, 3);
+        var failures = refusedAtOnce
+            ? await Failed<ConcurrencyLimitExceededException>(limiter, null, lifetime.Token, 3)
+            : await Failed<ConcurrencyWaitTimeoutException>(limiter, TimeSpan.FromMilliseconds(1), lifetime.Token, 3);
 
-        await Collected(refusals, "a refused wait is still held through the token's registration");
+        await Collected(failures, "a failed wait is still held through the token's registration");
     }
 
     /// <summary>
@@ -130,34 +124,20 @@ public sealed class CancellableWaiterReviewTests : ActorQueueTestKit
         return leases;
     }
 
-    /// <summary>Weak references to the exceptions of <paramref name="count"/> waits that timed out (each waiter holds its own).</summary>
+    /// <summary>Weak references to the exceptions of <paramref name="count"/> waits that failed (each waiter holds its own).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private async Task<WeakReference[]> TimedOut(ConcurrencyLimiter limiter, CancellationToken token, int count)
+    private async Task<WeakReference[]> Failed<TException>(ConcurrencyLimiter limiter, TimeSpan? waitTimeout, CancellationToken token, int count)
+        where TException : Exception
     {
         var failures = new WeakReference[count];
         for (var i = 0; i < count; i++)
         {
-            var failure = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(
-                () => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMilliseconds(1), cancellationToken: token).AsTask()));
+            var failure = await Assert.ThrowsAsync<TException>(
+                () => Within(limiter.AcquireAsync(1, waitTimeout: waitTimeout, cancellationToken: token).AsTask()));
             failures[i] = new WeakReference(failure);
         }
 
         return failures;
-    }
-
-    /// <summary>Weak references to the exceptions of <paramref name="count"/> waits refused for a full queue.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private async Task<WeakReference[]> Refused(ConcurrencyLimiter limiter, CancellationToken token, int count)
-    {
-        var refusals = new WeakReference[count];
-        for (var i = 0; i < count; i++)
-        {
-            var refusal = await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(
-                () => Within(limiter.AcquireAsync(1, cancellationToken: token).AsTask()));
-            refusals[i] = new WeakReference(refusal);
-        }
-
-        return refusals;
     }
 
     /// <summary>A weak reference to a waiter granted lease <paramref name="id"/>, then awaited with <paramref name="token"/>.</summary>

@@ -116,7 +116,7 @@ public sealed class PartitionAgentLoanReviewTests
     }
 
     /// <summary>Breaks the agent's books (its block settings) and sends it a message: its reclaim throws before any handler runs.</summary>
-    private static void FailInItsBooks(IActorRef agent)
+    internal static void FailInItsBooks(IActorRef agent)
     {
         var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
         var actor = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Reflection;
 using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
@@ -34,7 +33,7 @@ public sealed class RecentFixesReviewTests
         var waiter = limiter.AcquireAsync(2, source: "waiter").AsTask(); // the whole limit, behind the claimed lease
         await Poll.UntilAsync(() => limiter.LocalWaitingCount == 1, Step, "the waiter waits on its node");
 
-        FailInItsBooks(limiter.Agent);
+        PartitionAgentLoanReviewTests.FailInItsBooks(limiter.Agent);
         var early = Enumerable.Range(1, 2).Select(i => limiter.AcquireAsync(1, source: $"early {i}").AsTask()).ToArray(); // numbered by the next instance
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => waiter.WaitAsync(Step));
         Assert.IsType<NullReferenceException>(error.InnerException);
@@ -72,15 +71,6 @@ public sealed class RecentFixesReviewTests
     /// <summary>Attempts until one is granted (a refused attempt asks the agent for a block).</summary>
     private static Task<RateLimitLease> AttemptUntilGrantedAsync(RateLimiter adapter) =>
         Poll.ValueAsync(() => Task.FromResult(adapter.AttemptAcquire(1)), lease => lease.IsAcquired, Step);
-
-    /// <summary>Breaks the agent's books (its block settings) and sends it a message: its reclaim throws before any handler runs.</summary>
-    private static void FailInItsBooks(IActorRef agent)
-    {
-        var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
-        var actor = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);
-        typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(actor, null);
-        agent.Tell(WantBlock.Instance);
-    }
 }
 
 /// <summary>The facade waiter's fallback to the thread pool when its caller's captured context throws (helper 129).</summary>
