@@ -72,12 +72,20 @@ internal sealed partial class DistributedQueueJournalActor
         _unanswered = records.Length;
         _written = 0;
 
-        // Each event its own record, as before; the callbacks come in order, and a refused event has none (OnPersistRejected).
-        PersistAllAsync(records, _ =>
+        // Each event its own atomic write, as before (PersistAllAsync would make them one: a refused event, say an item
+        // too large, would refuse its batch-mates with its reason, and stop the journal for a hand-out or an end among
+        // them); Akka sends the writes persisted in one command together. The callbacks come in order, and a refused
+        // event has none (OnPersistRejected).
+#pragma warning disable AK1006 // on purpose: one atomic write per event (above), as the journal did before its outbox
+        foreach (var record in records)
         {
-            _inFlight.Dequeue().Apply();
-            Answered(written: true);
-        });
+            PersistAsync(record, _ =>
+            {
+                _inFlight.Dequeue().Apply();
+                Answered(written: true);
+            });
+        }
+#pragma warning restore AK1006
     }
 
     /// <summary>

@@ -125,7 +125,7 @@ internal sealed partial class DurableRouterActor<T>
     }
 }
 
-/// <summary>The durable router's housekeeping step in flight (<c>DurableRouterActor.Housekeeping.cs</c>).</summary>
+/// <summary>The housekeeping step in flight of a durable router or a distributed queue journal (<c>DurableRouterActor.Housekeeping.cs</c>, <c>DistributedQueueJournalActor.Housekeeping.cs</c>).</summary>
 internal enum HousekeepingStep
 {
     /// <summary>None: writes go as soon as they can.</summary>
