@@ -11,18 +11,12 @@ namespace ActorQueue.Cluster;
 /// time, never beside a write.
 /// </summary>
 /// <remarks>
-/// The same rule as the local durable queue's (<c>DurableRouterActor.Housekeeping.cs</c>), for the same reason: SQLite
-/// takes one writer at a time, the snapshot store and the journal's deletions write on connections of their own, and
-/// Microsoft.Data.Sqlite answers a writer that finds the file taken by sleeping 150 ms before it tries again. The save
-/// went at the end of the write that made it due and the two deletions together once it was saved, while Akka sent the
-/// next write (the events persisted meanwhile) at once: one of them slept, and every put of the queue waited. So the
-/// journal keeps its own outbox (Akka would send the events it holds as soon as a write ends) and sends the next write
-/// only once the write before it and the last step of the housekeeping have answered. Each event is still its own
-/// record, and an acceptance is still answered as soon as it is written: only a write's start waits. Mirrored rather
-/// than shared with the local queue: that router writes one batch record per write, applies some changes ahead of their
-/// write and logs through its telemetry; the step sequence is a few lines in each.
+/// The housekeeping is the local durable queue's (<see cref="SnapshotHousekeeping"/>, which says why). The journal keeps
+/// its own outbox (Akka would send the events it holds as soon as a write ends) and sends the next write only once the
+/// write before it and the last step of the housekeeping have answered. Each event is still its own record and its own
+/// atomic write, and an acceptance is still answered as soon as it is written: only a write's start waits.
 /// </remarks>
-internal sealed partial class DistributedQueueJournalActor
+internal sealed partial class DistributedQueueJournalActor : SnapshotHousekeeping.IOwner
 {
     /// <summary>Events waiting for the next write, in the order they came, each with what its write does.</summary>
     private readonly List<Outgoing> _outbox = [];
@@ -36,14 +30,8 @@ internal sealed partial class DistributedQueueJournalActor
     /// <summary>Events of the write in flight written so far.</summary>
     private int _written;
 
-    /// <summary>The storage operation of the housekeeping in flight, if any.</summary>
-    private HousekeepingStep _housekeeping;
-
-    /// <summary>The sequence number of the snapshot whose older events and snapshots are being deleted.</summary>
-    private long _snapshotSequenceNr;
-
     /// <summary>A step of the housekeeping is in flight: the next write waits for it.</summary>
-    private bool HousekeepingUnderWay => _housekeeping != HousekeepingStep.None;
+    private bool HousekeepingUnderWay => _housekeeping.UnderWay;
 
     /// <summary>Journals an event with the next write (events arriving together share it) and applies it once written.</summary>
     private void Write<TEvent>(TEvent message, Action<TEvent> apply)
@@ -104,90 +92,32 @@ internal sealed partial class DistributedQueueJournalActor
 
         if (_snapshots.Written(_written))
         {
-            _housekeeping = HousekeepingStep.SavingSnapshot;
-            SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+            _housekeeping.Save(DurableCodec.Encode(_book.Snapshot()));
             return;
         }
 
         Flush();
     }
 
-    /// <summary>The snapshot is stored: the events before it are deleted next.</summary>
-    private void SnapshotSaved(SaveSnapshotSuccess saved)
-    {
-        if (!Expected(HousekeepingStep.SavingSnapshot, saved))
-        {
-            return;
-        }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.SaveSnapshot(object snapshot) => SaveSnapshot(snapshot);
 
-        _snapshots.Ended();
-        _snapshotSequenceNr = saved.Metadata.SequenceNr;
-        _housekeeping = HousekeepingStep.DeletingEvents;
-        DeleteMessages(_snapshotSequenceNr);
-    }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.DeleteEvents(long toSequenceNr) => DeleteMessages(toSequenceNr);
 
-    /// <summary>The snapshot was not stored: the journal keeps its events, and the writes go on.</summary>
-    private void SnapshotFailed(SaveSnapshotFailure failure)
-    {
-        _log.Warning("Distributed queue journal {0}: a snapshot failed ({1}); the journal keeps every event until the next one", _persistenceId, failure.Cause.Message);
-        if (Expected(HousekeepingStep.SavingSnapshot, failure))
-        {
-            _snapshots.Ended();
-            HousekeepingDone();
-        }
-    }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.DeleteSnapshots(SnapshotSelectionCriteria criteria) => DeleteSnapshots(criteria);
 
-    /// <summary>The events before the snapshot are deleted (or stay, when <paramref name="failure"/> says why): the older snapshots go next.</summary>
-    private void EventsDeleted(object reply, Exception? failure)
-    {
-        if (failure is not null)
-        {
-            _log.Warning("Distributed queue journal {0}: deleting old events failed: {1}", _persistenceId, failure.Message);
-        }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.HousekeepingFailed(string what, Exception cause) =>
+        _log.Warning("Distributed queue journal {0}: could not {1}: {2}", _persistenceId, what, cause.Message);
 
-        if (Expected(HousekeepingStep.DeletingEvents, reply))
-        {
-            _housekeeping = HousekeepingStep.DeletingSnapshots;
-            DeleteSnapshots(new SnapshotSelectionCriteria(_snapshotSequenceNr - 1));
-        }
-    }
-
-    /// <summary>The snapshots before the last are deleted (or stay, when <paramref name="failure"/> says why): the housekeeping is done.</summary>
-    private void SnapshotsDeleted(object reply, Exception? failure)
-    {
-        if (failure is not null)
-        {
-            _log.Warning("Distributed queue journal {0}: deleting old snapshots failed: {1}", _persistenceId, failure.Message);
-        }
-
-        if (Expected(HousekeepingStep.DeletingSnapshots, reply))
-        {
-            HousekeepingDone();
-        }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="reply"/> answers the step in flight. An answer to a step of a previous instance of the
-    /// journal (it restarted meanwhile) is ignored: this instance has no such step under way, and its next snapshot
-    /// deletes what that one would have.
-    /// </summary>
-    private bool Expected(HousekeepingStep step, object reply)
-    {
-        if (_housekeeping == step)
-        {
-            return true;
-        }
-
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.HousekeepingIgnored(object reply) =>
         _log.Debug("Distributed queue journal {0} ignored {1}: no such housekeeping step under way", _persistenceId, reply.GetType().Name);
-        return false;
-    }
 
-    /// <summary>The housekeeping is done: what gathered in the outbox meanwhile is written now.</summary>
-    private void HousekeepingDone()
-    {
-        _housekeeping = HousekeepingStep.None;
-        Flush();
-    }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.HousekeepingDone() => Flush();
 
     /// <summary>One event in the outbox, with what its write does.</summary>
     private readonly record struct Outgoing(IDurableQueueMessage Message, Action Apply);

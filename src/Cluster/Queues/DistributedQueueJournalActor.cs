@@ -29,10 +29,14 @@ internal sealed partial class DistributedQueueJournalActor : ReceivePersistentAc
     /// <summary>When the book is snapshotted.</summary>
     private readonly SnapshotCadence _snapshots;
 
+    /// <summary>The snapshot and the deletions after it, one storage operation at a time (<c>DistributedQueueJournalActor.Housekeeping.cs</c>).</summary>
+    private readonly SnapshotHousekeeping _housekeeping;
+
     public DistributedQueueJournalActor(string queueName, DistributedQueueStorage storage)
     {
         _persistenceId = "actorqueue-distributed-queue-" + queueName;
         _snapshots = new SnapshotCadence(storage.Durability.SnapshotEvery);
+        _housekeeping = new SnapshotHousekeeping(_snapshots, this);
         JournalPluginId = storage.Journal;
         SnapshotPluginId = storage.Snapshot;
 
@@ -44,12 +48,7 @@ internal sealed partial class DistributedQueueJournalActor : ReceivePersistentAc
         Command<JournalStarted>(started => Write(new ItemStarted(started.Id), _book.Started));
         Command<JournalFinished>(HandleFinished);
         Command<WriteRefused>(_ => Answered(written: false));
-        Command<SaveSnapshotSuccess>(SnapshotSaved);
-        Command<SaveSnapshotFailure>(SnapshotFailed);
-        Command<DeleteMessagesSuccess>(deleted => EventsDeleted(deleted, null));
-        Command<DeleteMessagesFailure>(failure => EventsDeleted(failure, failure.Cause));
-        Command<DeleteSnapshotsSuccess>(deleted => SnapshotsDeleted(deleted, null));
-        Command<DeleteSnapshotsFailure>(failure => SnapshotsDeleted(failure, failure.Cause));
+        _housekeeping.Register((type, handler) => Command(type, handler, null));
     }
 
     /// <inheritdoc />
