@@ -10,10 +10,11 @@ namespace ActorQueue.Cluster;
 /// accepted, handed to a worker, finished) on Akka.Persistence and answers an acceptance only once it is written. It
 /// keeps the queue's unfinished items in a <see cref="DurableBook{T}"/> (the durable queue's own state machine and
 /// codec, so the records on disk have the same compact form), snapshots it every
-/// <see cref="QueueDurability.SnapshotEvery"/> events and deletes what the snapshot covers. After a recovery it hands
-/// the router every unfinished item, oldest first.
+/// <see cref="QueueDurability.SnapshotEvery"/> events and deletes what the snapshot covers, one storage operation at a
+/// time and never beside a write (<c>DistributedQueueJournalActor.Housekeeping.cs</c>). After a recovery it hands the
+/// router every unfinished item, oldest first.
 /// </summary>
-internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
+internal sealed partial class DistributedQueueJournalActor : ReceivePersistentActor
 {
     private readonly string _persistenceId;
 
@@ -28,10 +29,14 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
     /// <summary>When the book is snapshotted.</summary>
     private readonly SnapshotCadence _snapshots;
 
+    /// <summary>The snapshot and the deletions after it, one storage operation at a time (<c>DistributedQueueJournalActor.Housekeeping.cs</c>).</summary>
+    private readonly SnapshotHousekeeping _housekeeping;
+
     public DistributedQueueJournalActor(string queueName, DistributedQueueStorage storage)
     {
         _persistenceId = "actorqueue-distributed-queue-" + queueName;
         _snapshots = new SnapshotCadence(storage.Durability.SnapshotEvery);
+        _housekeeping = new SnapshotHousekeeping(_snapshots, this);
         JournalPluginId = storage.Journal;
         SnapshotPluginId = storage.Snapshot;
 
@@ -42,16 +47,8 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
         Command<JournalAccept>(HandleAccept);
         Command<JournalStarted>(started => Write(new ItemStarted(started.Id), _book.Started));
         Command<JournalFinished>(HandleFinished);
-        Command<SaveSnapshotSuccess>(SnapshotSaved);
-        Command<SaveSnapshotFailure>(failure =>
-        {
-            _snapshots.Ended();
-            _log.Warning("Distributed queue journal {0}: a snapshot failed ({1}); the journal keeps every event until the next one", _persistenceId, failure.Cause.Message);
-        });
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(failure => _log.Warning("Distributed queue journal {0}: deleting old events failed: {1}", _persistenceId, failure.Cause.Message));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(failure => _log.Warning("Distributed queue journal {0}: deleting old snapshots failed: {1}", _persistenceId, failure.Cause.Message));
+        Command<WriteRefused>(_ => Answered(written: false));
+        _housekeeping.Register((type, handler) => Command(type, handler, null));
     }
 
     /// <inheritdoc />
@@ -77,10 +74,12 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistRejected(cause, @event, sequenceNr);
+        _inFlight.Dequeue(); // it has no callback: the next in order is the next event's
         if (@event is byte[] record && DurableCodec.Decode(record) is ItemAccepted accepted)
         {
             _log.Error(cause, "Distributed queue journal {0}: the acceptance of item {1} was refused; its put fails with the reason", _persistenceId, accepted.Id);
             Context.Parent.Tell(new JournalRejected(accepted.Id, $"{cause.GetType().FullName}: {cause.Message}"));
+            Self.Tell(WriteRefused.Instance); // its callback never comes; answered as a command, so Akka sends what that flushes
             return;
         }
 
@@ -108,32 +107,6 @@ internal sealed class DistributedQueueJournalActor : ReceivePersistentActor
             _book.Completed(written);
             router.Tell(new JournalEnded(written.Id));
         });
-    }
-
-    /// <summary>Journals an event (puts arriving together share a write) and applies it once written.</summary>
-    private void Write<TEvent>(TEvent message, Action<TEvent> apply)
-        where TEvent : IDurableQueueMessage =>
-        PersistAsync(DurableCodec.Encode(message), _ =>
-        {
-            apply(message);
-            Journaled();
-        });
-
-    /// <summary>Counts an event written; every <see cref="QueueDurability.SnapshotEvery"/> events the book is snapshotted.</summary>
-    private void Journaled()
-    {
-        // In a write's callback LastSequenceNr is that write's, and the book holds exactly the events up to it.
-        if (_snapshots.Written(1))
-        {
-            SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
-        }
-    }
-
-    private void SnapshotSaved(SaveSnapshotSuccess saved)
-    {
-        _snapshots.Ended();
-        DeleteMessages(saved.Metadata.SequenceNr);
-        DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
     }
 
     /// <summary>

@@ -203,6 +203,49 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         Assert.Equal(1, (await producer.ExpectMsgAsync<DistributedQueueStatus>(Step)).RejectedWrites);
     }
 
+    /// <summary>
+    /// A refused acceptance written together with others (they gathered while a write was held): only it is refused, its
+    /// write-mates are acknowledged. A write of the gathered events as one atomic write (<c>PersistAllAsync</c>) refused
+    /// them all with its reason (found in review of the journal's own outbox, before it landed).
+    /// </summary>
+    [Fact]
+    public async Task A_rejected_put_written_together_with_others_refuses_only_itself()
+    {
+        var router = StartRouter("rejected-together", capacity: 5);
+        var producer = Kit.CreateTestProbe();
+        var epoch = await AnnounceProducerAsync(router, producer, capacity: 5);
+        ReviewJournal.CloseGate();
+        router.Tell(new RemoteEnqueue(epoch, [1], ["\"first\""], -1, 5), producer.Ref);
+        await ReviewJournal.WriteArrived.Task.WaitAsync(Step); // the first put's write is held: the next two gather
+        ReviewJournal.RejectWhen = bytes => bytes.AsSpan().IndexOf("poison"u8) >= 0;
+        router.Tell(new RemoteEnqueue(epoch, [2, 3], ["\"poison\"", "\"fine\""], -1, 5), producer.Ref);
+        router.Tell(GetQueueStatus.Instance, producer.Ref); // after the two puts reached the journal's outbox
+        await producer.FishForMessageAsync(message => message is DistributedQueueStatus, Step);
+
+        ReviewJournal.OpenGate();
+
+        var accepted = new List<long>();
+        object? refusal = null;
+        await Poll.UntilAsync(() =>
+        {
+            while (producer.HasMessages)
+            {
+                var message = producer.ReceiveOne(TimeSpan.Zero);
+                if (message is EnqueueAccepted ok)
+                {
+                    accepted.AddRange(ok.ItemIds);
+                }
+                else if (message is EnqueueFull or ItemDone { Succeeded: false })
+                {
+                    refusal = message;
+                }
+            }
+
+            return accepted.Count == 2 && refusal is not null;
+        }, Step, () => $"accepted {string.Join(",", accepted)}; refusal {refusal}");
+        Assert.Equal(new long[] { 1, 3 }, accepted.Order());
+    }
+
     /// FINDING. An item reported failed after <c>max-deliveries</c> losses is told "failed" before that end is written,
     /// so a router lost in between (its node crashes, its journal's write fails) leaves the item unfinished in the journal
     /// and the next router runs it again — after its producer was told it failed. <c>HandleTerminated</c> calls

@@ -4,29 +4,15 @@ using Microsoft.Extensions.Logging;
 namespace ActorQueue.Actors;
 
 /// <summary>
-/// The durable router's housekeeping: a snapshot of the book every <see cref="QueueDurability.SnapshotEvery"/> events,
-/// then the deletion of the events and the snapshots before it — one storage operation at a time, never beside a write.
+/// The durable router's housekeeping (<see cref="SnapshotHousekeeping"/>): a snapshot of the book every
+/// <see cref="QueueDurability.SnapshotEvery"/> events, then the deletion of the events and the snapshots before it — one
+/// storage operation at a time, never beside a write. Changes that come meanwhile gather in the outbox and go in one
+/// write after it.
 /// </summary>
-/// <remarks>
-/// SQLite takes one writer at a time, and Microsoft.Data.Sqlite answers a writer that finds the file taken by sleeping
-/// 150 ms before it tries again. The snapshot store and the journal's deletions write on connections of their own: sent
-/// beside the next write (as they were, at the end of the write that made the snapshot due), one of the two found the
-/// file taken and slept, and every put waited those 150 ms (measured: two or three stalls of 151–152 ms in a run of
-/// 20,000 items that otherwise took half a second). So the save, the deletion of events and the deletion of snapshots go
-/// one after the other, and the next write waits until the last of them has answered: a few commits' time every
-/// <see cref="QueueDurability.SnapshotEvery"/> events. Changes that come meanwhile gather in the outbox and go in one
-/// write after it. What is written, and when a caller hears, is as before: only the write's start waits.
-/// </remarks>
-internal sealed partial class DurableRouterActor<T>
+internal sealed partial class DurableRouterActor<T> : SnapshotHousekeeping.IOwner
 {
-    /// <summary>The storage operation of the housekeeping in flight, if any.</summary>
-    private HousekeepingStep _housekeeping;
-
-    /// <summary>The sequence number of the snapshot whose older events and snapshots are being deleted.</summary>
-    private long _snapshotSequenceNr;
-
     /// <summary>A step of the housekeeping is in flight: the next write waits for it (<see cref="Flush"/>).</summary>
-    private bool HousekeepingUnderWay => _housekeeping != HousekeepingStep.None;
+    private bool HousekeepingUnderWay => _housekeeping.UnderWay;
 
     /// <summary>
     /// Counts events written; after <see cref="QueueDurability.SnapshotEvery"/> of them the book is snapshotted — once no
@@ -41,91 +27,33 @@ internal sealed partial class DurableRouterActor<T>
             _snapshotOwed = _appliedAhead > 0;
             if (!_snapshotOwed)
             {
-                _housekeeping = HousekeepingStep.SavingSnapshot;
-                SaveSnapshot(DurableCodec.Encode(_book.Snapshot()));
+                _housekeeping.Save(DurableCodec.Encode(_book.Snapshot()));
             }
         }
     }
 
-    /// <summary>The snapshot is stored: the events before it are deleted next.</summary>
-    private void SnapshotSaved(SaveSnapshotSuccess saved)
-    {
-        if (!Expected(HousekeepingStep.SavingSnapshot, saved))
-        {
-            return;
-        }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.SaveSnapshot(object snapshot) => SaveSnapshot(snapshot);
 
-        _snapshots.Ended();
-        _snapshotSequenceNr = saved.Metadata.SequenceNr;
-        _housekeeping = HousekeepingStep.DeletingEvents;
-        DeleteMessages(_snapshotSequenceNr);
-    }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.DeleteEvents(long toSequenceNr) => DeleteMessages(toSequenceNr);
 
-    /// <summary>The snapshot was not stored: the journal keeps its events, and the writes go on.</summary>
-    private void SnapshotFailed(SaveSnapshotFailure failure)
-    {
-        _telemetry.Log.Write(LogLevel.Warning, failure.Cause, "Durable queue {QueueName} could not save a snapshot; the journal keeps its events", _telemetry.QueueName);
-        if (Expected(HousekeepingStep.SavingSnapshot, failure))
-        {
-            _snapshots.Ended();
-            HousekeepingDone();
-        }
-    }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.DeleteSnapshots(SnapshotSelectionCriteria criteria) => DeleteSnapshots(criteria);
 
-    /// <summary>The events before the snapshot are deleted (or stay, when <paramref name="failure"/> says why): the older snapshots go next.</summary>
-    private void EventsDeleted(object reply, Exception? failure)
-    {
-        if (failure is not null)
-        {
-            _telemetry.Log.Write(LogLevel.Warning, failure, "Durable queue {QueueName} could not delete events before its snapshot", _telemetry.QueueName);
-        }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.HousekeepingFailed(string what, Exception cause) =>
+        _telemetry.Log.Write(LogLevel.Warning, cause, "Durable queue {QueueName} could not {What}", _telemetry.QueueName, what);
 
-        if (Expected(HousekeepingStep.DeletingEvents, reply))
-        {
-            _housekeeping = HousekeepingStep.DeletingSnapshots;
-            DeleteSnapshots(new SnapshotSelectionCriteria(_snapshotSequenceNr - 1));
-        }
-    }
-
-    /// <summary>The snapshots before the last are deleted (or stay, when <paramref name="failure"/> says why): the housekeeping is done.</summary>
-    private void SnapshotsDeleted(object reply, Exception? failure)
-    {
-        if (failure is not null)
-        {
-            _telemetry.Log.Write(LogLevel.Warning, failure, "Durable queue {QueueName} could not delete old snapshots", _telemetry.QueueName);
-        }
-
-        if (Expected(HousekeepingStep.DeletingSnapshots, reply))
-        {
-            HousekeepingDone();
-        }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="reply"/> answers the step in flight. An answer to a step of a previous instance of the router
-    /// (it restarted meanwhile) is ignored: this instance has no housekeeping of its own under way, and the next snapshot
-    /// deletes what that one would have.
-    /// </summary>
-    private bool Expected(HousekeepingStep step, object reply)
-    {
-        if (_housekeeping == step)
-        {
-            return true;
-        }
-
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.HousekeepingIgnored(object reply) =>
         _telemetry.Log.Write(LogLevel.Debug, null, "Durable queue {QueueName} ignored {Reply}: no such housekeeping step under way", _telemetry.QueueName, reply.GetType().Name);
-        return false;
-    }
 
-    /// <summary>The housekeeping is done: what gathered in the outbox meanwhile is written now.</summary>
-    private void HousekeepingDone()
-    {
-        _housekeeping = HousekeepingStep.None;
-        Flush();
-    }
+    /// <inheritdoc />
+    void SnapshotHousekeeping.IOwner.HousekeepingDone() => Flush();
 }
 
-/// <summary>The durable router's housekeeping step in flight (<c>DurableRouterActor.Housekeeping.cs</c>).</summary>
+/// <summary>The step of a <see cref="SnapshotHousekeeping"/> in flight.</summary>
 internal enum HousekeepingStep
 {
     /// <summary>None: writes go as soon as they can.</summary>

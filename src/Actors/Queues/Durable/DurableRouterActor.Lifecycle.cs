@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Persistence;
 
 namespace ActorQueue.Actors;
 
@@ -91,12 +90,7 @@ internal sealed partial class DurableRouterActor<T>
             Sender.Tell(new QueueProtocol.DeadLetterList(message.CorrelationId, [.. _book.DeadLetters(Decode)])));
         Command<QueueProtocol.RequeueDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: false));
         Command<QueueProtocol.PurgeDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: true));
-        Command<SaveSnapshotSuccess>(SnapshotSaved);
-        Command<SaveSnapshotFailure>(SnapshotFailed);
-        Command<DeleteMessagesSuccess>(deleted => EventsDeleted(deleted, null));
-        Command<DeleteMessagesFailure>(failure => EventsDeleted(failure, failure.Cause));
-        Command<DeleteSnapshotsSuccess>(deleted => SnapshotsDeleted(deleted, null));
-        Command<DeleteSnapshotsFailure>(failure => SnapshotsDeleted(failure, failure.Cause));
+        _housekeeping.Register((type, handler) => Command(type, handler, null));
     }
 
     private void RefusingPutsAndGets(QueueStatus status)

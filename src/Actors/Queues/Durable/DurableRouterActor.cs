@@ -71,6 +71,9 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>When the book is snapshotted.</summary>
     private readonly SnapshotCadence _snapshots;
 
+    /// <summary>The snapshot and the deletions after it, one storage operation at a time (<c>DurableRouterActor.Housekeeping.cs</c>).</summary>
+    private readonly SnapshotHousekeeping _housekeeping;
+
     /// <summary>Tells the router when the next delayed item is due, on <see cref="QueueDurability.Clock"/> (UTC ticks as a time span).</summary>
     private readonly WakeTimer _dueTimer;
 
@@ -98,6 +101,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _capacity = capacity;
         _durability = durability;
         _snapshots = new SnapshotCadence(durability.SnapshotEvery);
+        _housekeeping = new SnapshotHousekeeping(_snapshots, this);
         _clock = durability.Clock;
         _dueTimer = new WakeTimer(_clock, Self, () => TimeSpan.FromTicks(_clock.GetUtcNow().UtcTicks), DueTick.Instance);
         _telemetry = telemetry;
