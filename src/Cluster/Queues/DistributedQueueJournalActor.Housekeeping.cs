@@ -21,14 +21,8 @@ internal sealed partial class DistributedQueueJournalActor : SnapshotHousekeepin
     /// <summary>Events waiting for the next write, in the order they came, each with what its write does.</summary>
     private readonly List<Outgoing> _outbox = [];
 
-    /// <summary>The events of the write in flight whose callback has not come yet, in order.</summary>
-    private readonly Queue<Outgoing> _inFlight = [];
-
     /// <summary>Events of the write in flight not answered yet (written or refused); 0 when no write is in flight.</summary>
     private int _unanswered;
-
-    /// <summary>Events of the write in flight written so far.</summary>
-    private int _written;
 
     /// <summary>A step of the housekeeping is in flight: the next write waits for it.</summary>
     private bool HousekeepingUnderWay => _housekeeping.UnderWay;
@@ -49,48 +43,41 @@ internal sealed partial class DistributedQueueJournalActor : SnapshotHousekeepin
             return;
         }
 
-        var records = new byte[_outbox.Count][];
-        for (var i = 0; i < records.Length; i++)
-        {
-            records[i] = DurableCodec.Encode(_outbox[i].Message);
-            _inFlight.Enqueue(_outbox[i]);
-        }
-
-        _outbox.Clear();
-        _unanswered = records.Length;
-        _written = 0;
+        _unanswered = _outbox.Count;
 
         // Each event its own atomic write, as before (PersistAllAsync would make them one: a refused event, say an item
         // too large, would refuse its batch-mates with its reason, and stop the journal for a hand-out or an end among
-        // them); Akka sends the writes persisted in one command together. The callbacks come in order, and a refused
-        // event has none (OnPersistRejected).
+        // them); Akka sends the writes persisted in one command together. A refused event has no callback
+        // (OnPersistRejected answers it).
 #pragma warning disable AK1006 // on purpose: one atomic write per event (above), as the journal did before its outbox
-        foreach (var record in records)
+        foreach (var outgoing in _outbox)
         {
-            PersistAsync(record, _ =>
+            PersistAsync(DurableCodec.Encode(outgoing.Message), _ =>
             {
-                _inFlight.Dequeue().Apply();
-                Answered(written: true);
+                outgoing.Apply();
+                _housekeeping.Written(1);
+                Answered();
             });
         }
+
+        _outbox.Clear();
 #pragma warning restore AK1006
     }
 
     /// <summary>
-    /// An event of the write in flight was written (<paramref name="written"/>) or refused. After the last, the write has
-    /// ended: the book holds exactly the events up to it (<c>LastSequenceNr</c> is its last event's), so a snapshot due now
-    /// is taken; otherwise, or once the housekeeping is done, what gathered meanwhile is written.
+    /// An event of the write in flight was written or refused. After the last, the write has ended: the book holds exactly
+    /// the events up to it (<c>LastSequenceNr</c> is its last event's), so a snapshot due now is taken; otherwise, or once
+    /// the housekeeping is done, what gathered meanwhile is written.
     /// </summary>
-    private void Answered(bool written)
+    private void Answered()
     {
         System.Diagnostics.Debug.Assert(_unanswered > 0, "an event is answered only while its write is in flight");
-        _written += written ? 1 : 0;
         if (--_unanswered > 0)
         {
             return;
         }
 
-        if (_snapshots.Written(_written))
+        if (_housekeeping.TakeDue())
         {
             _housekeeping.Save(DurableCodec.Encode(_book.Snapshot()));
             return;

@@ -26,17 +26,13 @@ internal sealed partial class DistributedQueueJournalActor : ReceivePersistentAc
     /// </summary>
     private readonly DurableBook<StoredClusterItem> _book = new(countsStarts: true);
 
-    /// <summary>When the book is snapshotted.</summary>
-    private readonly SnapshotCadence _snapshots;
-
     /// <summary>The snapshot and the deletions after it, one storage operation at a time (<c>DistributedQueueJournalActor.Housekeeping.cs</c>).</summary>
     private readonly SnapshotHousekeeping _housekeeping;
 
     public DistributedQueueJournalActor(string queueName, DistributedQueueStorage storage)
     {
         _persistenceId = "actorqueue-distributed-queue-" + queueName;
-        _snapshots = new SnapshotCadence(storage.Durability.SnapshotEvery);
-        _housekeeping = new SnapshotHousekeeping(_snapshots, this);
+        _housekeeping = new SnapshotHousekeeping(storage.Durability.SnapshotEvery, this);
         JournalPluginId = storage.Journal;
         SnapshotPluginId = storage.Snapshot;
 
@@ -47,7 +43,7 @@ internal sealed partial class DistributedQueueJournalActor : ReceivePersistentAc
         Command<JournalAccept>(HandleAccept);
         Command<JournalStarted>(started => Write(new ItemStarted(started.Id), _book.Started));
         Command<JournalFinished>(HandleFinished);
-        Command<WriteRefused>(_ => Answered(written: false));
+        Command<WriteRefused>(_ => Answered());
         _housekeeping.Register((type, handler) => Command(type, handler, null));
     }
 
@@ -74,7 +70,6 @@ internal sealed partial class DistributedQueueJournalActor : ReceivePersistentAc
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         base.OnPersistRejected(cause, @event, sequenceNr);
-        _inFlight.Dequeue(); // it has no callback: the next in order is the next event's
         if (@event is byte[] record && DurableCodec.Decode(record) is ItemAccepted accepted)
         {
             _log.Error(cause, "Distributed queue journal {0}: the acceptance of item {1} was refused; its put fails with the reason", _persistenceId, accepted.Id);

@@ -22,7 +22,8 @@ internal sealed partial class DurableRouterActor<T> : SnapshotHousekeeping.IOwne
     /// </summary>
     private void Journaled(int events)
     {
-        if (_snapshots.Written(events) | _snapshotOwed)
+        _housekeeping.Written(events);
+        if (_housekeeping.TakeDue() | _snapshotOwed)
         {
             _snapshotOwed = _appliedAhead > 0;
             if (!_snapshotOwed)

@@ -68,9 +68,6 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     private long _backpressure;
 
-    /// <summary>When the book is snapshotted.</summary>
-    private readonly SnapshotCadence _snapshots;
-
     /// <summary>The snapshot and the deletions after it, one storage operation at a time (<c>DurableRouterActor.Housekeeping.cs</c>).</summary>
     private readonly SnapshotHousekeeping _housekeeping;
 
@@ -100,8 +97,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _persistenceId = persistenceId;
         _capacity = capacity;
         _durability = durability;
-        _snapshots = new SnapshotCadence(durability.SnapshotEvery);
-        _housekeeping = new SnapshotHousekeeping(_snapshots, this);
+        _housekeeping = new SnapshotHousekeeping(durability.SnapshotEvery, this);
         _clock = durability.Clock;
         _dueTimer = new WakeTimer(_clock, Self, () => TimeSpan.FromTicks(_clock.GetUtcNow().UtcTicks), DueTick.Instance);
         _telemetry = telemetry;

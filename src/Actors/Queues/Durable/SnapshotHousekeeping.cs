@@ -16,9 +16,9 @@ namespace ActorQueue.Actors;
 /// 20,000 items that otherwise took half a second). Waiting costs a few commits' time every
 /// <see cref="QueueDurability.SnapshotEvery"/> events; what is written, and when a caller hears, is as before.
 /// </remarks>
-/// <param name="snapshots">The owner's snapshot cadence, told when a save has ended.</param>
+/// <param name="every">Events between snapshots (<see cref="QueueDurability.SnapshotEvery"/>).</param>
 /// <param name="owner">The persistent actor whose storage operations these are.</param>
-internal sealed class SnapshotHousekeeping(SnapshotCadence snapshots, SnapshotHousekeeping.IOwner owner)
+internal sealed class SnapshotHousekeeping(int every, SnapshotHousekeeping.IOwner owner)
 {
     /// <summary>What the housekeeping asks of its persistent actor (its storage calls are the actor's own, protected).</summary>
     internal interface IOwner
@@ -45,11 +45,34 @@ internal sealed class SnapshotHousekeeping(SnapshotCadence snapshots, SnapshotHo
     /// <summary>The step in flight.</summary>
     private HousekeepingStep _step;
 
+    /// <summary>Events written since the last snapshot was due.</summary>
+    private int _eventsSince;
+
     /// <summary>The sequence number of the snapshot whose older events and snapshots are being deleted.</summary>
     private long _snapshotSequenceNr;
 
     /// <summary>A step is in flight: the owner's next write waits for it.</summary>
     public bool UnderWay => _step != HousekeepingStep.None;
+
+    /// <summary>Counts <paramref name="events"/> written (as each write's events are answered).</summary>
+    public void Written(int events) => _eventsSince += events;
+
+    /// <summary>
+    /// Whether a snapshot is due, as a write ends: every <c>every</c> events written. Counting starts again from a due one,
+    /// whether the owner saves it now or later. No step is under way then (the write could not have started), so one
+    /// snapshot goes at a time.
+    /// </summary>
+    public bool TakeDue()
+    {
+        System.Diagnostics.Debug.Assert(!UnderWay, "a write ends only with no housekeeping under way: it could not have started");
+        if (_eventsSince < every)
+        {
+            return false;
+        }
+
+        _eventsSince = 0;
+        return true;
+    }
 
     /// <summary>Registers the storage answers with the owner (its <c>Command(Type, Action&lt;object&gt;, …)</c>).</summary>
     public void Register(Action<Type, Action<object>> command)
@@ -78,7 +101,6 @@ internal sealed class SnapshotHousekeeping(SnapshotCadence snapshots, SnapshotHo
             return;
         }
 
-        snapshots.Ended();
         _snapshotSequenceNr = saved.Metadata.SequenceNr;
         _step = HousekeepingStep.DeletingEvents;
         owner.DeleteEvents(_snapshotSequenceNr);
@@ -90,7 +112,6 @@ internal sealed class SnapshotHousekeeping(SnapshotCadence snapshots, SnapshotHo
         owner.HousekeepingFailed("save a snapshot; the journal keeps its events until the next", failure.Cause);
         if (Expected(HousekeepingStep.SavingSnapshot, failure))
         {
-            snapshots.Ended();
             Done();
         }
     }
