@@ -6,9 +6,70 @@ using Akka.Actor;
 
 namespace ActorQueue.Tests.Review;
 
+/// <summary>A partitioned limiter's wake timer that its clock could not set (the suspect of <see cref="ClusterSuspectsReviewTests"/>' session).</summary>
+public sealed class PartitionWakeSuspectsReviewTests : ActorQueueTestKit
+{
+    /// <summary>
+    /// A partition's timed waiter asks the actor for a wake, and its clock cannot make the timer; before the actor's word
+    /// of it reaches the partition's turn, a waiter with an earlier deadline asked for an earlier wake, which the actor
+    /// sets. That wake serves both waiters: each times out at its own deadline. DEFECT (fixed): the failed wake's word
+    /// failed every timed waiter of the partition, the one whose wake was set too ("Assert.Equal() Failure: Expected 2,
+    /// Actual 0" waiting; each failed with "could not set the timer this wait needed").
+    /// </summary>
+    [Fact]
+    public async Task A_timed_waiter_whose_wake_is_set_after_a_failed_one_is_not_failed_with_it()
+    {
+        var name = $"review-wake-told-after-{Guid.NewGuid():N}";
+        var clock = new OneTimerFaultClock();
+        using var hold = new ActorHold(name);
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { TimeProvider = clock }, TimeSpan.FromMinutes(10), name, system: Sys);
+        using var holder = await Within(limiter.AcquireAsync("k").AsTask());
+        clock.FailNextTimer(); // the first wake timer: made only as the first wake is set
+
+        // On a thread of its own: the actor may run inline on a pool thread's Tell, and the hold would stop the test.
+        var (later, earlier) = await Task.Factory.StartNew(() => QueueWhileTheActorIsHeld(limiter, hold), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        // Two requests of fresh keys through the actor: the first follows the held requests (which it may have routed
+        // only now, asking for the wakes behind it); the second follows both wakes.
+        (await Within(limiter.AcquireAsync("after").AsTask())).Dispose();
+        (await Within(limiter.AcquireAsync("after both wakes").AsTask())).Dispose();
+
+        Assert.Equal(2, (await limiter.GetStatisticsAsync())["k"].Waiting); // neither failed
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(earlier));
+        Assert.False(later.IsCompleted);
+        clock.Advance(TimeSpan.FromMinutes(10));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(later));
+    }
+
+    /// <summary>Queues two timed waiters in k's partition while the actor is held, the later deadline's first.</summary>
+    private static (Task<ConcurrencyLease> Later, Task<ConcurrencyLease> Earlier) QueueWhileTheActorIsHeld(PartitionedConcurrencyLimiter<string> limiter, ActorHold hold)
+    {
+        hold.Arm();
+        var other = limiter.AcquireAsync("other").AsTask(); // a new key: the actor makes its partition and is held granting it
+        hold.WaitHeld("the actor granting the first request of another key");
+        var later = limiter.AcquireAsync("k", waitTimeout: TimeSpan.FromMinutes(10)).AsTask(); // its wake asked of the held actor
+        var earlier = limiter.AcquireAsync("k", waitTimeout: TimeSpan.FromMinutes(1)).AsTask(); // an earlier wake asked after it
+        hold.Release(); // the actor cannot set the first wake, then sets the second
+        Assert.True(other.Wait(TimeSpan.FromSeconds(20)), "the other key's first request is granted");
+        other.Result.Dispose();
+        return (later, earlier);
+    }
+
+    /// <summary>A fake clock whose next <c>CreateTimer</c> after <see cref="FailNextTimer"/> throws, once.</summary>
+    private sealed class OneTimerFaultClock : Microsoft.Extensions.Time.Testing.FakeTimeProvider
+    {
+        private int _failNext;
+
+        public void FailNextTimer() => Volatile.Write(ref _failNext, 1);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            Interlocked.Exchange(ref _failNext, 0) == 1 ? throw new InvalidOperationException("the clock cannot make this timer") : base.CreateTimer(callback, state, dueTime, period);
+    }
+}
+
 /// <summary>
 /// Suspected cluster-limiter defects left by earlier sessions (helper 134): a plain limiter's attempt claimed just as
-/// its node agent restarts.
+/// its node agent restarts. (The partitioned limiter's wake that could not be set: <see cref="PartitionWakeSuspectsReviewTests"/>.)
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterSuspectsReviewTests
