@@ -59,6 +59,9 @@ internal sealed class AgentCarry
     /// <summary>The claimed leases' id (they count down from -1) from which on, upwards, they are the failed instances'.</summary>
     private long _forgottenFrom;
 
+    /// <summary>Set by <see cref="ForgetClaims"/> until the next instance's first lend (<see cref="Lent"/>); the agent's thread only.</summary>
+    private bool _unlent;
+
     /// <summary>The failed instance's last request number; 0 before any restart.</summary>
     public long LastId { get; set; }
 
@@ -68,7 +71,31 @@ internal sealed class AgentCarry
     /// next instance's loan, where each would be a permit counted free twice.
     /// </summary>
     /// <param name="lastClaimed">The loan's last claimed lease id (0 for none).</param>
-    public void ForgetClaims(long lastClaimed) => Volatile.Write(ref _forgottenFrom, lastClaimed);
+    public void ForgetClaims(long lastClaimed)
+    {
+        Volatile.Write(ref _forgottenFrom, lastClaimed);
+        _unlent = true;
+    }
+
+    /// <summary>
+    /// The next instance, before it lends, until a lend succeeds (<see cref="Lent"/>): forgets the leases numbered since
+    /// <see cref="ForgetClaims"/> too. A claimer numbers its lease after its claim (<see cref="ClaimedLeaseReleaser.TryClaim"/>),
+    /// so one that claimed from the failed block just before the restart shut the loan may number it after that; and
+    /// nothing is claimed between that shut and this instance's first lend, so every lease numbered before the lend was
+    /// claimed from the failed block. (A claimer that stays between its claim and its number past that lend, a round
+    /// trip to the gatekeeper for the next block at least, is still taken for the next instance's.)
+    /// </summary>
+    /// <param name="loan">The loan about to be lent.</param>
+    public void ForgetClaimsBeforeLend(PermitLoan loan)
+    {
+        if (_unlent)
+        {
+            Volatile.Write(ref _forgottenFrom, -loan.Claims);
+        }
+    }
+
+    /// <summary>The next instance lent through the loan: leases numbered from now on may be its claims.</summary>
+    public void Lent() => _unlent = false;
 
     /// <summary>Whether the claimed lease <paramref name="leaseId"/> was claimed from a failed instance's block.</summary>
     public bool IsForgotten(long leaseId) => leaseId >= Volatile.Read(ref _forgottenFrom) && leaseId < 0;

@@ -342,6 +342,8 @@ internal sealed partial class Partition
                 }
 
                 break;
+            case PartitionWakeUnset unset when unset.At > _wakeToldAt:
+                break; // an earlier wake was asked for since, which the actor sets (or tells unset): it runs before every deadline left
             case PartitionWakeUnset unset:
                 _wakeToldAt = TimeSpan.MaxValue;
                 if (_state == PartitionState.Live && _gate is not null)
@@ -366,13 +368,17 @@ internal sealed partial class Partition
 }
 
 /// <summary>
-/// The actor could not set the wake this partition asked for (the limit's clock threw <see cref="Error"/>): in its turn,
-/// the waits that needed it fail (<see cref="UnsetWake"/>), and a later deadline asks for a wake anew.
+/// The actor could not set the wake at <see cref="At"/> this partition asked for (the limit's clock threw
+/// <see cref="Error"/>): in its turn, the waits that needed it fail (<see cref="UnsetWake"/>), and a later deadline asks
+/// for a wake anew — unless the partition asked for an earlier wake since, which then serves them.
 /// </summary>
-internal sealed class PartitionWakeUnset(Exception error) : ITurnOp
+internal sealed class PartitionWakeUnset(Exception error, TimeSpan at) : ITurnOp
 {
     /// <summary>What the clock threw.</summary>
     public Exception Error { get; } = error;
+
+    /// <summary>The time of the wake that could not be set.</summary>
+    public TimeSpan At { get; } = at;
 
     /// <inheritdoc />
     public ITurnOp? NextOp { get; set; }

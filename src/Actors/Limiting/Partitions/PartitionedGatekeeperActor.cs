@@ -283,7 +283,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
                 if (partition.WakeQueuedAt == at)
                 {
                     partition.WakeQueuedAt = TimeSpan.MaxValue;
-                    partition.Submit(new PartitionWakeUnset(error)); // a dropped (sealed) partition has nobody waiting
+                    partition.Submit(new PartitionWakeUnset(error, at)); // a dropped (sealed) partition has nobody waiting
                 }
             }
         }
