@@ -60,8 +60,70 @@ public sealed class LocalSuspectsReviewTests : ActorQueueTestKit
         (await Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.Zero).AsTask())).Dispose();
     }
 
+    /// <summary>
+    /// A partitioned limiter whose clock makes no working timer (its timers never fire, or <c>CreateTimer</c> throws), so
+    /// the actor's sweep never comes by itself: a partition left idle is still dropped, by sweeps asked for as new
+    /// partitions are made once the sweeps are two periods late (a new key by message, or by a caller that will not
+    /// wait) — memory stays bounded by the keys of the last few idle timeouts. DEFECT (fixed): nothing swept, every key
+    /// ever used stayed live for good ("the idle partition was dropped": its idle sweeps stayed 0).
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task A_partitioned_limiter_whose_clock_makes_no_working_timer_still_drops_idle_partitions(bool timersThrow, bool newKeysByAttempt)
+    {
+        var idleTimeout = TimeSpan.FromMinutes(2);
+        var clock = new DeadTimersClock(timersThrow);
+        await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(2) { TimeProvider = clock }, idleTimeout, "review-suspects-sweep", system: Sys);
+        var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
+        (await Within(limiter.AcquireAsync("idle").AsTask())).Dispose();
+        var partitions = ((IPartitionedLimiter<string>)limiter).Partitions;
+        var idle = partitions.PartitionOf("idle");
+        Assert.NotNull(idle);
+
+        for (var sweeps = 1; sweeps <= PartitionTable<Partition>.SweepsToDrop; sweeps++)
+        {
+            clock.Advance(idleTimeout); // two sweep periods: the sweeps are late
+            var key = $"new-{sweeps}";
+            if (newKeysByAttempt)
+            {
+                using var lease = adapter.AttemptAcquire(key);
+                Assert.True(lease.IsAcquired);
+            }
+            else
+            {
+                (await Within(limiter.AcquireAsync(key).AsTask())).Dispose();
+            }
+
+            var swept = sweeps;
+            await Eventually(() => idle.IdleSweeps >= swept || partitions.PartitionOf("idle") is null, $"sweep {swept} found the idle partition idle");
+        }
+
+        await Eventually(() => partitions.PartitionOf("idle") is null, "the idle partition was dropped");
+    }
+
     /// <summary>What a <see cref="OnceFailingClock"/> throws.</summary>
     private sealed class ClockFault() : Exception("the clock failed once (review test)");
+
+    /// <summary>A fake clock whose timers never fire, or cannot be made at all (<c>CreateTimer</c> throws).</summary>
+    private sealed class DeadTimersClock(bool timersThrow) : FakeTimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            timersThrow ? throw new InvalidOperationException("this clock makes no timer (review test)") : new SilentTimer();
+
+        private sealed class SilentTimer : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => default;
+        }
+    }
 
     /// <summary>
     /// A fake clock whose next timestamp read inside a gate's <c>Settle</c>, once armed, throws: only there, as another
