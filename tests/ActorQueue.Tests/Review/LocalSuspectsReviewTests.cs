@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
@@ -11,6 +12,10 @@ namespace ActorQueue.Tests.Review;
 /// <item><see cref="A_rate_gatekeeper_restarted_by_a_clock_fault_grants_no_more_in_the_period_than_its_rates"/>: FAILED
 /// before (buckets and windows alike): the restarted gatekeeper made its rates anew, full, and granted the period's
 /// requests a second time.</item>
+/// <item><see cref="A_partitioned_limiter_whose_clock_makes_no_working_timer_still_drops_idle_partitions"/>: FAILED before (4
+/// of 4): with no sweep timer firing, nothing was ever swept and every key stayed live.</item>
+/// <item><see cref="A_continuation_that_throws_inside_a_contexts_inline_post_is_reported_not_swallowed"/>: FAILED before:
+/// the continuation's exception, out of the context's inline <c>Post</c>, was swallowed as a refusal.</item>
 /// </list>
 /// </summary>
 public sealed class LocalSuspectsReviewTests : ActorQueueTestKit
@@ -104,8 +109,65 @@ public sealed class LocalSuspectsReviewTests : ActorQueueTestKit
         await Eventually(() => partitions.PartitionOf("idle") is null, "the idle partition was dropped");
     }
 
+    /// <summary>
+    /// A waiter's continuation posted to its caller's context, which runs it inline inside <c>Post</c>, and which throws
+    /// (an <c>async void</c> method's failure, posted back to the same context; an awaiter's own action): the exception is
+    /// reported as unhandled — by default rethrown on the thread pool, as a continuation the thread pool runs, or .NET's
+    /// own await, reports it — once, and nothing throws into whoever answered. DEFECT (fixed): it was taken for the
+    /// context's refusal and swallowed ("Assert.Single() Failure: The collection was empty").
+    /// </summary>
+    [Fact]
+    public void A_continuation_that_throws_inside_a_contexts_inline_post_is_reported_not_swallowed()
+    {
+        var reported = new ConcurrentQueue<Exception>();
+        var fault = new InvalidOperationException("the caller's continuation failed (review test)");
+        var runs = 0;
+
+        WaiterContinuations.ScheduleReportingTo(error => reported.Enqueue(error.SourceException), _ =>
+        {
+            Interlocked.Increment(ref runs);
+            throw fault;
+        }, state: null, ExecutionContext.Capture(), new InlineContext());
+
+        Assert.Same(fault, Assert.Single(reported));
+        Assert.Equal(1, Volatile.Read(ref runs));
+    }
+
+    /// <summary>
+    /// The other side of the test above: a context that refuses the continuation (its <c>Post</c> throws without running
+    /// it) is no continuation's fault: the thread pool runs the continuation, once, and nothing is reported.
+    /// </summary>
+    [Fact]
+    public async Task A_context_that_refuses_a_continuation_is_not_reported_and_the_thread_pool_runs_it()
+    {
+        var reported = new ConcurrentQueue<Exception>();
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        WaiterContinuations.ScheduleReportingTo(error => reported.Enqueue(error.SourceException), _ => ran.SetResult(), state: null,
+                                                ExecutionContext.Capture(), new InlineContext { Refuses = true });
+
+        await Within(ran.Task);
+        Assert.Empty(reported);
+    }
+
     /// <summary>What a <see cref="OnceFailingClock"/> throws.</summary>
     private sealed class ClockFault() : Exception("the clock failed once (review test)");
+
+    /// <summary>A synchronization context that runs what is posted to it inline, inside <c>Post</c>; or, refusing, throws without running it.</summary>
+    private sealed class InlineContext : SynchronizationContext
+    {
+        public bool Refuses { get; init; }
+
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            if (Refuses)
+            {
+                throw new InvalidOperationException("the loop has shut down (review test)");
+            }
+
+            d(state);
+        }
+    }
 
     /// <summary>A fake clock whose timers never fire, or cannot be made at all (<c>CreateTimer</c> throws).</summary>
     private sealed class DeadTimersClock(bool timersThrow) : FakeTimeProvider
