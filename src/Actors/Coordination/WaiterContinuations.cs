@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace ActorQueue.Coordination;
 
 /// <summary>
@@ -17,7 +19,20 @@ internal static class WaiterContinuations
     /// continuation rethrows the refusal on the thread pool, an unhandled exception), which would leave the caller
     /// suspended for ever and a granted caller's permit held for good.
     /// </remarks>
-    public static void Schedule(Action<object?> continuation, object? state, ExecutionContext? context, object? scheduling)
+    public static void Schedule(Action<object?> continuation, object? state, ExecutionContext? context, object? scheduling) =>
+        ScheduleReportingTo(RethrowOnThreadPool, continuation, state, context, scheduling);
+
+    /// <summary>As <see cref="Schedule"/>, a continuation that throws out of a context's inline <c>Post</c> handed to <paramref name="unhandled"/>.</summary>
+    /// <remarks>
+    /// A context may run the continuation inline, inside its <c>Post</c>; should the continuation then throw (an
+    /// <c>async void</c> method's failure, which its builder posts to the same context; an awaiter's own action), the
+    /// exception comes out of <c>Post</c>: the continuation's, not a refusal, and it ran. It goes to
+    /// <paramref name="unhandled"/>, by default rethrown on the thread pool, unhandled: where a continuation the thread
+    /// pool runs puts its exception, and where .NET's own await puts one that comes out of a context's <c>Post</c>.
+    /// Before, it was taken for a refusal and swallowed, never reported (<c>LocalSuspectsReviewTests</c>).
+    /// </remarks>
+    internal static void ScheduleReportingTo(Action<ExceptionDispatchInfo> unhandled, Action<object?> continuation, object? state,
+                                             ExecutionContext? context, object? scheduling)
     {
         if (context is null && scheduling is null)
         {
@@ -38,6 +53,11 @@ internal static class WaiterContinuations
                     return;
             }
         }
+        catch (Exception error) when (scheduled.ThrewOnThisThread)
+        {
+            unhandled(ExceptionDispatchInfo.Capture(error)); // run inline, and it threw: reported, never into whoever answered
+            return;
+        }
         catch (Exception)
         {
             // The captured context refused it (see remarks): the thread pool runs it.
@@ -46,10 +66,15 @@ internal static class WaiterContinuations
         ThreadPool.UnsafeQueueUserWorkItem(scheduled, preferLocal: true);
     }
 
+    /// <summary>Rethrows <paramref name="error"/> on the thread pool, unhandled, with its own stack.</summary>
+    private static void RethrowOnThreadPool(ExceptionDispatchInfo error) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static error => error.Throw(), error, preferLocal: false);
+
     /// <summary>
     /// A continuation to run in a captured execution context, or posted to a captured scheduling context; run once
-    /// whoever runs it: a context that threw may have kept it for its loop, or run it inline (the continuation threw out
-    /// of its <c>Post</c>), and the thread pool runs it too then (<see cref="Schedule"/>).
+    /// whoever runs it: a context that threw may have kept it for its loop, or run it before it threw, and the thread
+    /// pool runs it too then (<see cref="Schedule"/>). It notes the thread it threw on, so that a throw out of a
+    /// context's inline <c>Post</c> is known for the continuation's own.
     /// </summary>
     private sealed class ScheduledContinuation(Action<object?> continuation, object? state, ExecutionContext? context) : IThreadPoolWorkItem
     {
@@ -60,6 +85,12 @@ internal static class WaiterContinuations
         /// <summary>1 once someone began to run it.</summary>
         private int _started;
 
+        /// <summary>The managed thread the continuation threw on; 0 while it has not thrown.</summary>
+        private int _threwOn;
+
+        /// <summary>Whether the continuation threw on this thread: run inline by a context, inside the <c>Post</c> called here.</summary>
+        public bool ThrewOnThisThread => Volatile.Read(ref _threwOn) == Environment.CurrentManagedThreadId;
+
         public void Execute()
         {
             if (Interlocked.Exchange(ref _started, 1) != 0)
@@ -67,15 +98,28 @@ internal static class WaiterContinuations
                 return; // run already, or being run: by the context that threw, or by the thread pool after it
             }
 
-            if (context is null)
+            try
             {
-                continuation(state);
-                return;
-            }
+                if (context is null)
+                {
+                    continuation(state);
+                    return;
+                }
 
-            ExecutionContext.Run(context, static scheduled => ((ScheduledContinuation)scheduled!).Invoke(), this);
+                ExecutionContext.Run(context, static scheduled => ((ScheduledContinuation)scheduled!).Invoke(), this);
+            }
+            catch (Exception) when (NoteThrow())
+            {
+                throw; // never reached: the filter only notes the thread, and the exception goes on as it was
+            }
         }
 
         private void Invoke() => continuation(state);
+
+        private bool NoteThrow()
+        {
+            Volatile.Write(ref _threwOn, Environment.CurrentManagedThreadId);
+            return false;
+        }
     }
 }

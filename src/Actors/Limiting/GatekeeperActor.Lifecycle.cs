@@ -5,7 +5,7 @@ namespace ActorQueue.Actors;
 
 /// <summary>
 /// The gatekeeper's lifecycle: it lends from its start, a restart (a handler threw) only shuts its loans and carries the
-/// count of facade leases still held to the next instance, and a stop closes the loans and fails every waiter.
+/// count of facade leases still held to the next instance (and its rates, as spent), and a stop closes the loans and fails every waiter.
 /// </summary>
 internal sealed partial class GatekeeperActor
 {
@@ -107,7 +107,8 @@ internal sealed partial class GatekeeperActor
         var carriedHeld = 0;
         if (_restarting)
         {
-            // The next instance starts with a fresh pool and rates: what was lent and not claimed is not carried over.
+            // The next instance starts with a fresh pool, and goes on with these rates (LimiterCounts.Rates), into which the
+            // reclaim above gave back what nobody claimed: what was lent and not claimed is not carried over.
             _slots.Release(_settings.Counts.Loan.Reclaim(out _), TimeSpan.Zero);
             _settings.RateLoan?.Reclaim();
 

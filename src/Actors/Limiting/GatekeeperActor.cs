@@ -104,12 +104,20 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
 
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
-        var rates = settings.Rates?.Invoke() ?? [];
         // A limit with rates is a model API's: its callers queue for tokens, which its RateLimiter adapter's permits are.
         var queuedIn = settings.Rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
         // The first instance of a limiter that lent at construction counts its rates' periods from that lend, as the loan did.
         var firstRateLoan = settings.RateLoan?.TakeFirst();
-        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, firstRateLoan?.StartedAt ?? settings.StartedAt);
+        var startedAt = firstRateLoan?.StartedAt ?? settings.StartedAt;
+        IRestingPolicy[] rates = [];
+        if (settings.Rates is not null)
+        {
+            // The first instance makes the rates; a restarted one goes on with them, on the same gate time (LimiterCounts.Rates).
+            (rates, var ratesFrom) = settings.Counts.Rates ??= (settings.Rates(), startedAt ?? settings.Time.GetTimestamp());
+            startedAt = ratesFrom;
+        }
+
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, startedAt);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         if (firstRateLoan is not null)

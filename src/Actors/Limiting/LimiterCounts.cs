@@ -1,3 +1,5 @@
+using ActorQueue.Coordination;
+
 namespace ActorQueue.Actors;
 
 /// <summary>
@@ -37,6 +39,13 @@ internal sealed class LimiterCounts
 
     /// <summary>The limits the gatekeeper last applied (<see cref="PublishApplied"/>); a restarted gatekeeper starts from them. The gatekeeper's only.</summary>
     public (int MaxRunning, int? MaxQueued)? Applied { get; private set; }
+
+    /// <summary>
+    /// The rates the gatekeeper runs and the clock stamp its gate's time counts from; a restarted gatekeeper goes on with
+    /// them, so what they granted stays spent (rates made anew are full: a restart granted a whole period again,
+    /// <c>LocalSuspectsReviewTests</c>). <c>null</c> until a gatekeeper with rates is made. The gatekeeper's only.
+    /// </summary>
+    public (IRestingPolicy[] Rates, long StartedAt)? Rates { get; set; }
 
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;

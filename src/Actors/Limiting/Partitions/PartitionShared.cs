@@ -207,7 +207,7 @@ internal sealed class PartitionShared
         }
     }
 
-    /// <summary>The limit's clock (the application's) threw <paramref name="error"/> on the actor's thread <paramref name="what"/> (what happened, and what follows): logged.</summary>
+    /// <summary>The limit's clock (the application's) threw <paramref name="error"/> on the actor's thread, or a caller's, <paramref name="what"/> (what happened, and what follows): logged.</summary>
     public void ClockFailed(Exception error, string what) =>
         _log.ErrorSafely(error, "Partitioned limiter {0}: its TimeProvider threw {1}", Settings.MetricName, what);
 

@@ -52,6 +52,12 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <summary>When the last counted sweep ran; <c>null</c> before the first.</summary>
     private TimeSpan? _lastSweep;
 
+    /// <summary>The owner's time of the last counted sweep, in ticks (0 before the first), for <see cref="SweepMissed"/> on any thread.</summary>
+    private long _sweptAt;
+
+    /// <summary>1 once <see cref="SweepMissed"/> said a sweep is missing, until the next sweep (counted or not).</summary>
+    private int _sweepAsked;
+
     /// <summary>How many partitions were ever made.</summary>
     private long _made;
 
@@ -129,12 +135,14 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     public List<TPartition> Sweep(TimeSpan now)
     {
         var dropped = new List<TPartition>();
+        Volatile.Write(ref _sweepAsked, 0); // any sweep, counted or not: one asked for may be this one
         if (_lastSweep is { } last && now - last < SweepPeriod)
         {
             return dropped;
         }
 
         _lastSweep = now;
+        Volatile.Write(ref _sweptAt, now.Ticks);
         foreach (var (stored, partition) in _partitions)
         {
             if (!partition.SweepIsIdle())
@@ -158,6 +166,15 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
 
         return dropped;
     }
+
+    /// <summary>
+    /// Whether the owner's sweeps have stopped coming — none counted for two sweep periods by <paramref name="now"/> (the
+    /// owner's time): its timer never fires, or could not be made — and nobody was told so since the last sweep;
+    /// <c>true</c> once per missing sweep, so its caller asks the owner for one. Any thread: whoever makes a partition
+    /// asks, so idle partitions are still dropped while new ones are made, and nothing grows without bound.
+    /// </summary>
+    public bool SweepMissed(TimeSpan now) =>
+        now.Ticks - Volatile.Read(ref _sweptAt) >= 2 * SweepPeriod.Ticks && Interlocked.Exchange(ref _sweepAsked, 1) == 0;
 
     /// <summary>Drops every partition (the limiter stops) and returns them, to be closed; no key's code is called.</summary>
     /// <remarks>

@@ -135,6 +135,7 @@ internal sealed class PartitionedGatekeeper
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private bool TryMake(PartitionAcquireRequest request, out Partition? live)
     {
+        AskSweepIfMissed();
         var partition = new Partition(request.Key, _shared);
         var taken = partition.TryTake();
         Debug.Assert(taken, "Nobody else can see a partition before it is published.");
@@ -216,8 +217,29 @@ internal sealed class PartitionedGatekeeper
             return;
         }
 
+        AskSweepIfMissed(); // the request may make a partition: a sweep asked now is handled before it
         _routing.Sending();
         _actor.Actor.Tell(request, ActorRefs.NoSender);
+    }
+
+    /// <summary>
+    /// Before a partition may be made: asks the actor for a sweep if its sweeps stopped coming (<see cref="PartitionTable{TPartition}.SweepMissed"/>:
+    /// the limit's clock makes no timer, or one that never fires). Never throws: a clock that cannot be read is logged
+    /// and the next new partition asks again.
+    /// </summary>
+    private void AskSweepIfMissed()
+    {
+        try
+        {
+            if (_table.SweepMissed(_shared.Now))
+            {
+                _actor.Actor.Tell(SweepPartitions.Instance, ActorRefs.NoSender);
+            }
+        }
+        catch (Exception error)
+        {
+            _shared.ClockFailed(error, "as a caller checked that idle partitions are still swept; the next new partition checks again");
+        }
     }
 
     /// <summary>The counts of <paramref name="key"/>'s partition; <c>null</c> when it is not live.</summary>

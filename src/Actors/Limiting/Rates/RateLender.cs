@@ -94,7 +94,7 @@ internal sealed class RateLender
     /// <summary>
     /// The gatekeeper's first instance, as it is made: its fresh pool and rates count as taken what the limiter lent at
     /// construction (<see cref="LendFirst"/>), so its first reclaim gives back what nobody claimed, as after any lend;
-    /// it lends from then on. Nothing for a later instance (a restart starts from fresh rates and a shut loan).
+    /// it lends from then on. Nothing for a later instance (a restart goes on with these rates and a shut loan).
     /// </summary>
     /// <param name="first">What the limiter's first loan took (<see cref="RateLoan.TakeFirst"/>).</param>
     public void TakeFirst(RateLoan.FirstLoan first)
