@@ -24,7 +24,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
     /// <summary>The partitions' wakes by the actor's time; an entry is live while its partition's <see cref="Partition.WakeQueuedAt"/> is its time.</summary>
     private readonly PriorityQueue<Partition, TimeSpan> _wakes = new();
 
-    /// <summary>Sweeps the idle partitions every half idle timeout; <c>null</c> when the limit's clock could not make it (idle partitions then stay).</summary>
+    /// <summary>Sweeps the idle partitions every half idle timeout; <c>null</c> when the limit's clock could not make it (idle partitions are then swept as new ones are made: <see cref="PartitionTable{TPartition}.SweepMissed"/>).</summary>
     private readonly ITimer? _sweep;
 
     /// <summary>Wakes the actor at the earliest partition's deadline.</summary>
@@ -289,7 +289,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         }
     }
 
-    /// <summary>The sweep's timer on the limit's clock; <c>null</c> (logged) when the clock throws: the limiter then serves as ever, but keeps idle partitions.</summary>
+    /// <summary>The sweep's timer on the limit's clock; <c>null</c> (logged) when the clock throws: the limiter then serves as ever, and sweeps only as new partitions are made.</summary>
     private ITimer? MakeSweep(TimeProvider time, TimeSpan period)
     {
         try
@@ -298,7 +298,7 @@ internal sealed class PartitionedGatekeeperActor : ReceiveActor
         }
         catch (Exception error)
         {
-            _shared.ClockFailed(error, "as it made its sweep timer; idle partitions are not dropped");
+            _shared.ClockFailed(error, "as it made its sweep timer; idle partitions are swept only as new ones are made");
             return null;
         }
     }
