@@ -29,3 +29,27 @@ internal sealed class PartitionWake : ITurnOp
 
 /// <summary>A partition's turn found a wake earlier than the one the actor holds for it (the actor's message).</summary>
 internal sealed record PartitionWakeAt(Partition Partition, TimeSpan At) : Akka.Event.IDeadLetterSuppression;
+
+/// <summary>
+/// The actor could not set the wake at <see cref="At"/> this partition asked for (the limit's clock threw
+/// <see cref="Error"/>): in its turn, the waits that needed it fail (<see cref="UnsetWake"/>), and a later deadline asks
+/// for a wake anew — unless the partition asked for an earlier wake since, which then serves them.
+/// </summary>
+internal sealed class PartitionWakeUnset(Exception error, TimeSpan at) : ITurnOp
+{
+    /// <summary>What the clock threw.</summary>
+    public Exception Error { get; } = error;
+
+    /// <summary>The time of the wake that could not be set.</summary>
+    public TimeSpan At { get; } = at;
+
+    /// <inheritdoc />
+    public ITurnOp? NextOp { get; set; }
+}
+
+/// <summary>An op that does nothing: its turn's reclaim answers a shut made by a pusher late to its <c>Pushed</c>.</summary>
+internal sealed class AnswerShutOp : ITurnOp
+{
+    /// <inheritdoc />
+    public ITurnOp? NextOp { get; set; }
+}
