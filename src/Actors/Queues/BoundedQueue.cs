@@ -327,10 +327,19 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Waits until every accepted item is finished.</summary>
-    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <param name="cancellationToken">Stops waiting, and withdraws the join (the router keeps no join its caller gave up).</param>
     /// <returns>A task that completes when nothing is queued or in flight.</returns>
     /// <exception cref="QueueStateException">The queue is (or becomes) stopped with items pending; the message names the count.</exception>
-    public Task JoinAsync(CancellationToken cancellationToken = default) => SendAsync(new JoinQueue(), cancellationToken);
+    public Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        var join = new JoinQueue();
+        var joined = SendAsync(join, CancellationToken.None);
+
+        // Cancelled, the join itself is (the router drops an answered join at the next one), not only the wait for it.
+        return cancellationToken.CanBeCanceled
+            ? AwaitCancellable(join.Completion, token => join.Completion.TrySetCanceled(token), cancellationToken)
+            : joined;
+    }
 
     /// <summary>Stops nothing; takes back every item still queued in an idle or stopped queue, oldest first.</summary>
     /// <returns>The items; they no longer count as queued (<see cref="QueueMetrics.Drained"/>).</returns>

@@ -24,9 +24,14 @@ internal sealed class LifecycleWaiters
     /// <summary>Whether a stop waits for the last workers to go.</summary>
     public bool StopsWaiting => _stoppers.Count > 0;
 
-    /// <summary>A join while the queue is not stopped: answered now when nothing is unfinished, else when nothing is.</summary>
+    /// <summary>
+    /// A join while the queue is not stopped: answered now when nothing is unfinished, else when nothing is. The joins
+    /// whose callers gave up (cancelled) leave first, so a caller that joins with a timeout again and again on a queue
+    /// that is never empty does not pile them up.
+    /// </summary>
     public void Join(JoinQueue join, int unfinished)
     {
+        _joiners.RemoveAll(static joiner => joiner.Completion.Task.IsCompleted);
         if (unfinished == 0)
         {
             join.Completion.TrySetResult(true);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
 using ActorQueue.Tests.Hosting;
@@ -226,5 +227,59 @@ public class QueuesPrimitivesReviewTests : ActorQueueTestKit
             hold.TrySetResult();
             await system.Terminate();
         }
+    }
+
+    /// <summary>A join of the router's books whose caller cancelled it, as <c>JoinAsync</c> now does; only a weak reference to it is kept.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference JoinAndGiveUp(LifecycleWaiters waiters)
+    {
+        var join = new JoinQueue();
+        waiters.Join(join, unfinished: 1);
+        join.Completion.TrySetCanceled();
+        return new WeakReference(join);
+    }
+
+    /// <summary>
+    /// Failed before: the cancelled join was still alive after the next join and a full collection (it stayed in the
+    /// router's list of joins until the queue emptied or stopped). <c>JoinAsync(token)</c> stopped waiting when its
+    /// token fired (<c>Task.WaitAsync</c>) but its JoinQueue stayed in <c>LifecycleWaiters._joiners</c>: a caller that
+    /// joins with a timeout again and again on a queue that is never empty (a progress log, a readiness probe) piled one
+    /// up per call, for as long as the queue ran. Now a cancelled <c>JoinAsync</c> cancels its join, and a join drops
+    /// the answered ones before it waits.
+    /// </summary>
+    [Fact]
+    public void A_join_whose_caller_gave_up_is_dropped_at_the_next_join()
+    {
+        var waiters = new LifecycleWaiters();
+        var abandoned = JoinAndGiveUp(waiters);
+        var next = new JoinQueue();
+
+        waiters.Join(next, unfinished: 1);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(abandoned.IsAlive, "a join whose caller cancelled it is still held by the router's books");
+        waiters.Settled(unfinished: 0);
+        Assert.True(next.Completion.Task.IsCompletedSuccessfully);
+    }
+
+    /// <summary>A cancelled <c>JoinAsync</c> throws as before, and a later one completes when the queue empties.</summary>
+    [Fact]
+    public async Task A_cancelled_JoinAsync_throws_and_a_later_one_completes_when_the_queue_empties()
+    {
+        await using var queue = new BoundedQueue<int>(maxSize: 10, system: Sys, name: "r137-join-again");
+        await queue.StartAsync();
+        Assert.True(await queue.PutAsync(1));
+        using var giveUp = new CancellationTokenSource();
+        var first = queue.JoinAsync(giveUp.Token);
+
+        await giveUp.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first.WaitAsync(Bound));
+        var second = queue.JoinAsync(CancellationToken.None);
+        Assert.Equal(1, await queue.GetAsync().WaitAsync(Bound));
+        queue.TaskDone();
+        await second.WaitAsync(Bound);
     }
 }
