@@ -282,4 +282,45 @@ public class QueuesPrimitivesReviewTests : ActorQueueTestKit
         queue.TaskDone();
         await second.WaitAsync(Bound);
     }
+
+    /// <summary>
+    /// Failed before: item 2, which never ran, was reported with the limiter's "The concurrency limiter has been
+    /// disposed" and counted as processed with an error (Processed 1, Errors 1, Discarded 1). A work queue whose own
+    /// limiter has fewer permits than it has workers: a worker holding item 2 waits for the permit. The synchronous
+    /// <c>WorkQueue.Dispose</c> disposed the queue (which only starts its stop) and then the limiter at once: the
+    /// waiting worker's acquire failed with the limiter's disposal, which WorkerTask reports as the worker function's
+    /// failure. Expected, as <c>DisposeAsync</c> does (the limiter after the queue): the item is discarded with the
+    /// queue's own reason, and nothing counts as processed.
+    /// </summary>
+    [Fact]
+    public async Task A_work_queue_disposed_without_waiting_discards_an_item_waiting_for_its_limiter_instead_of_failing_it()
+    {
+        var system = OwnSystem("r137-limiter-after-queue");
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+        try
+        {
+            var queue = new WorkQueue<int>(maxSize: 10, concurrencyLimit: 1, system: system, name: "r137-limiter-after-queue");
+            await queue.StartAsync();
+            await queue.ProcessAsync(async (_, ct) =>
+            {
+                running.TrySetResult();
+                await Task.Delay(Timeout.Infinite, ct);
+            }, numWorkers: 2, errorHandler: Collect(reported));
+            Assert.True(await queue.PutAsync(1));
+            await running.Task.WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(2));
+            await Poll.UntilAsync(() => queue.Limiter!.WaitingCount == 1, Bound, "the worker holding item 2 waits for the permit");
+
+            queue.Dispose();
+
+            await Poll.UntilAsync(() => reported.Count == 2, Bound, () => $"both items are reported (reported [{string.Join(", ", reported.Select(r => r.Item))}])");
+            Assert.All(reported, r => Assert.Contains("was disposed with this item still queued", r.Error.Message, StringComparison.Ordinal));
+            Assert.Equal((0, 0, 2), (queue.Metrics.Processed, queue.Metrics.Errors, queue.Metrics.Discarded));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
 }
