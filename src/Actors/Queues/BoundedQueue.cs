@@ -214,7 +214,8 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <paramref name="timeout"/> in-flight work is cancelled through its token and goes back to the head of the queue.
     /// Items still queued stay queued.
     /// </summary>
-    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to never cancel.</param>
+    /// <param name="timeout">How long in-flight work may run on; <c>null</c> for the configured default (5 s), <see cref="Timeout.InfiniteTimeSpan"/> (or anything over 49.7 days) to never cancel.
+    /// While a stop is under way, the earliest deadline of the stops (the disposal's included) ends the grace period.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     /// <returns>A task that completes once every worker has stopped.</returns>
     public Task StopAsync(TimeSpan? timeout) => StopAsync(timeout, CancellationToken.None);
@@ -326,10 +327,19 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Waits until every accepted item is finished.</summary>
-    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <param name="cancellationToken">Stops waiting, and withdraws the join (the router keeps no join its caller gave up).</param>
     /// <returns>A task that completes when nothing is queued or in flight.</returns>
     /// <exception cref="QueueStateException">The queue is (or becomes) stopped with items pending; the message names the count.</exception>
-    public Task JoinAsync(CancellationToken cancellationToken = default) => SendAsync(new JoinQueue(), cancellationToken);
+    public Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        var join = new JoinQueue();
+        var joined = SendAsync(join, CancellationToken.None);
+
+        // Cancelled, the join itself is (the router drops an answered join at the next one), not only the wait for it.
+        return cancellationToken.CanBeCanceled
+            ? AwaitCancellable(join.Completion, token => join.Completion.TrySetCanceled(token), cancellationToken)
+            : joined;
+    }
 
     /// <summary>Stops nothing; takes back every item still queued in an idle or stopped queue, oldest first.</summary>
     /// <returns>The items; they no longer count as queued (<see cref="QueueMetrics.Drained"/>).</returns>
@@ -363,7 +373,9 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// Stops the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and its router actor, and waits for
     /// both; items still queued are reported as by <see cref="Dispose"/>, and the task waits for their reports too, for
     /// at most the queue's stop timeout (<c>actorqueue.queue.stop-timeout</c>), after which the reports go on without it.
-    /// A later call (after <see cref="Dispose"/>, say) completes with the first.
+    /// Once the grace period is over (the work in flight cancelled), it waits for the workers at most that timeout more:
+    /// a worker that ignores its token is then left behind, and the items of its run not finished are reported as
+    /// discarded, as when the actor system terminates. A later call (after <see cref="Dispose"/>, say) completes with the first.
     /// </summary>
     /// <returns>A task that completes when the router has stopped and every item still queued has been reported (or the stop timeout passed).</returns>
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;

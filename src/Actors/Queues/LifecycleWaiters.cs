@@ -16,14 +16,22 @@ internal sealed class LifecycleWaiters
     private readonly List<StopQueue> _stoppers = [];
 
     /// <summary>Whether a stop asked the router to terminate once stopped (dispose).</summary>
-    public bool TerminateWhenStopped { get; private set; }
+    public bool TerminateWhenStopped => DisposeTimeout is not null;
+
+    /// <summary>The timeout of the stop that asked the router to terminate (the disposal's); <c>null</c> before one did.</summary>
+    public TimeSpan? DisposeTimeout { get; private set; }
 
     /// <summary>Whether a stop waits for the last workers to go.</summary>
     public bool StopsWaiting => _stoppers.Count > 0;
 
-    /// <summary>A join while the queue is not stopped: answered now when nothing is unfinished, else when nothing is.</summary>
+    /// <summary>
+    /// A join while the queue is not stopped: answered now when nothing is unfinished, else when nothing is. The joins
+    /// whose callers gave up (cancelled) leave first, so a caller that joins with a timeout again and again on a queue
+    /// that is never empty does not pile them up.
+    /// </summary>
     public void Join(JoinQueue join, int unfinished)
     {
+        _joiners.RemoveAll(static joiner => joiner.Completion.Task.IsCompleted);
         if (unfinished == 0)
         {
             join.Completion.TrySetResult(true);
@@ -66,7 +74,11 @@ internal sealed class LifecycleWaiters
     /// <summary>A stop waits for the queue to be stopped; one that asks to terminate makes the router stop itself then.</summary>
     public void AddStopper(StopQueue stop)
     {
-        TerminateWhenStopped |= stop.Terminate;
+        if (stop.Terminate)
+        {
+            DisposeTimeout ??= stop.Timeout;
+        }
+
         _stoppers.Add(stop);
     }
 
@@ -99,7 +111,7 @@ internal sealed class LifecycleWaiters
 
     /// <summary>
     /// As <see cref="CompleteStops"/>, once <paramref name="reported"/> has completed (the discarded items of a disposal
-    /// have reached the error handler) or the stops' own timeout has passed, whichever comes first, so an error handler
+    /// have reached the error handler) or the disposal's timeout has passed, whichever comes first, so an error handler
     /// that never completes cannot hold a disposal (and a host's shutdown) for ever; the reports go on after it. The
     /// stops waiting now are taken out at once, so the router keeps no state for it.
     /// </summary>
@@ -109,7 +121,7 @@ internal sealed class LifecycleWaiters
     {
         var stoppers = _stoppers.ToArray();
         _stoppers.Clear();
-        var bound = stoppers.Length == 0 ? TimeSpan.Zero : stoppers.Max(stopper => stopper.Timeout);
+        var bound = DisposeTimeout ?? TimeSpan.Zero; // the disposal's, though a stop of the user's may wait without limit
         _ = CompleteAsync();
 
         async Task CompleteAsync()

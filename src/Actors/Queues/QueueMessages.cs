@@ -249,6 +249,12 @@ internal sealed class StopTimedOut
     public static readonly StopTimedOut Instance = new();
 }
 
+/// <summary>A disposal waited its timeout after the grace period for workers that did not return: the router stops without them.</summary>
+internal sealed class AbandonWorkers
+{
+    public static readonly AbandonWorkers Instance = new();
+}
+
 /// <summary>Time to log the queue's depth and counters (every <see cref="QueueConfig.CapacityRefreshTime"/>).</summary>
 internal sealed class Heartbeat
 {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -48,8 +49,13 @@ internal sealed partial class QueueRouterActor<T>
         HandledInEveryState();
         Receive<StartQueue>(QueueErrors.RefuseStartWhileStopping);
         Receive<StartWorkers<T>>(QueueErrors.RefuseWorkersWhileStopping);
-        Receive<StopQueue>(_waiters.AddStopper);
-        Receive<StopTimedOut>(_ => CancelInFlight());
+        Receive<StopQueue>(JoinStop);
+        Receive<StopTimedOut>(_ => EndGrace());
+        Receive<AbandonWorkers>(_ =>
+        {
+            _telemetry.AbandonedWorkers(_pool.Busy().Count);
+            Context.Stop(Self); // PostStop settles what they held
+        });
         Receive<JoinQueue>(join => _waiters.Join(join, _ledger.Unfinished));
         Receive<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Stopping));
         RefusingPutsAndGets(QueueStatus.Stopping);
@@ -150,18 +156,71 @@ internal sealed partial class QueueRouterActor<T>
     {
         _waiters.AddStopper(command);
         Enter(QueueStatus.Stopping, Stopping);
+        (_graceEnds, _graceOver) = (long.MaxValue, false);
         _admission.RevokeCredits();
         Timers.Cancel(HeartbeatTimerKey);
         _telemetry.Stopping(_ledger.WorkerInFlight, _ledger.Size);
         _admission.RefuseAll(QueueStatus.Stopping, cancelTimers: true);
         _handOut.RefuseGetters(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
         RetireAllWorkers();
-        if (command.Timeout != Timeout.InfiniteTimeSpan)
+        EndGraceWithin(command.Timeout);
+        CheckStopped();
+    }
+
+    /// <summary>
+    /// Another stop while stopping (a disposal, say): its timeout ends the grace period sooner if it is shorter (the
+    /// earliest deadline of the stops wins), and a disposal that comes after the grace period waits for the cancelled
+    /// work at most its own timeout (<see cref="AbandonAfterGrace"/>).
+    /// </summary>
+    private void JoinStop(StopQueue command)
+    {
+        _waiters.AddStopper(command);
+        if (_graceOver)
         {
-            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
+            AbandonAfterGrace();
+        }
+        else
+        {
+            EndGraceWithin(command.Timeout);
+        }
+    }
+
+    /// <summary>Ends the grace period <paramref name="timeout"/> from now, unless a stop under way already ends it sooner.</summary>
+    private void EndGraceWithin(TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
         }
 
-        CheckStopped();
+        var ends = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        if (ends < _graceEnds)
+        {
+            _graceEnds = ends;
+            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, timeout);
+        }
+    }
+
+    /// <summary>The grace period is over (a stop's timeout ran out, or its token fired): the work in hand is cancelled.</summary>
+    private void EndGrace()
+    {
+        _graceOver = true;
+        CancelInFlight();
+        AbandonAfterGrace();
+    }
+
+    /// <summary>
+    /// Once the grace period is over, a disposal waits for the cancelled work at most its own timeout: a worker that
+    /// ignores its token would otherwise hold it for ever. Then the router stops without the workers, and its
+    /// <see cref="PostStop"/> settles their runs as when the actor system ends: what their tasks finished counts, and
+    /// the rest is reported as discarded with the items still queued.
+    /// </summary>
+    private void AbandonAfterGrace()
+    {
+        if (_waiters.DisposeTimeout is { } timeout && timeout != Timeout.InfiniteTimeSpan && !Timers.IsTimerActive(AbandonTimerKey))
+        {
+            Timers.StartSingleTimer(AbandonTimerKey, AbandonWorkers.Instance, timeout);
+        }
     }
 
     /// <summary>While idle or stopped: stopped at once, once workers started meanwhile are gone.</summary>
@@ -199,6 +258,7 @@ internal sealed partial class QueueRouterActor<T>
         {
             Enter(QueueStatus.Stopped, Stopped);
             Timers.Cancel(StopTimerKey);
+            Timers.Cancel(AbandonTimerKey);
             _telemetry.Stopped(_ledger.Size);
         }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -15,6 +16,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
 {
     private const string StopTimerKey = "stop-timeout";
     private const string HeartbeatTimerKey = "heartbeat";
+    private const string AbandonTimerKey = "abandon-workers";
 
     private readonly int _capacity;
     private readonly TimeSpan _heartbeatPeriod;
@@ -41,6 +43,12 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
 
     /// <summary>Numbers worker generations, for unique child names.</summary>
     private int _generation;
+
+    /// <summary>When the stop under way ends its grace period (a <see cref="Stopwatch"/> timestamp); <see cref="long.MaxValue"/> for never.</summary>
+    private long _graceEnds = long.MaxValue;
+
+    /// <summary>Whether the grace period of the stop under way is over: the work in flight has been cancelled.</summary>
+    private bool _graceOver;
 
     public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters,
                             PutInbox<T> inbox)
@@ -97,8 +105,9 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _handOut.AbandonRuns();
         if (_ledger.Size > 0)
         {
-            // Stopped without its disposal's stop (the system terminating): the items still queued, and those of the
-            // runs the stopped workers held and never reported, are reported all the same.
+            // Stopped without its disposal's stop (the system terminating), or by a disposal that stopped waiting for
+            // its workers (AbandonWorkers): the items still queued, and those of the runs the stopped workers held and
+            // never reported, are reported all the same.
             _ = DiscardQueued();
         }
 

@@ -105,6 +105,12 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     public void StopTimedOut(int busyWorkers) =>
         Log.Write(LogLevel.Warning, null, "Queue {QueueName} stop timeout: cancelling {Count} in-flight items; they go back to the head of the queue", QueueName, busyWorkers);
 
+    /// <summary>A disposal stops waiting for <paramref name="busyWorkers"/> workers whose cancelled work has not returned.</summary>
+    public void AbandonedWorkers(int busyWorkers) =>
+        Log.Write(LogLevel.Warning, null,
+            "Queue {QueueName} disposed with {Count} workers still running after their tokens were cancelled (do they honour them?): the queue stops without them, and the items of their runs not finished are reported as discarded",
+            QueueName, busyWorkers);
+
     public void Stopped(int queued) =>
         Log.Write(LogLevel.Information, null, "Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 
 namespace ActorQueue.Actors;
 
@@ -16,6 +17,9 @@ public sealed partial class WorkQueue<T>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
+    /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
+    /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
+    /// <see cref="AggregateException"/>, first).</remarks>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
     {
@@ -37,6 +41,9 @@ public sealed partial class WorkQueue<T>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
+    /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
+    /// <see cref="AggregateException"/>, first).</remarks>
     public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
                                         Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
 #pragma warning restore RS0026, RS0027
@@ -65,13 +72,14 @@ public sealed partial class WorkQueue<T>
         await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
         var notQueued = new List<T>();
+        ExceptionDispatchInfo? sequenceFault;
         try
         {
             // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
             // put waiting for space for ever.
             await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
             {
-                await PutAllAsync(items, notQueued, cancellationToken).ConfigureAwait(false);
+                sequenceFault = await PutAllAsync(items, notQueued, cancellationToken).ConfigureAwait(false);
                 await JoinAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -97,9 +105,23 @@ public sealed partial class WorkQueue<T>
         }
 
         await StopAsync().ConfigureAwait(false);
-        if (failures?.Collected is { IsEmpty: false } collected)
+        var failed = failures?.Collected.ToList() ?? [];
+        if (sequenceFault is not null)
         {
-            throw new AggregateException($"{collected.Count} items of the batch failed in queue {Queue.Name}", collected);
+            // The items the sequence gave before it failed were processed (or reported) as any other: its own exception
+            // is the batch's, with the items' failures when there is no handler to have them.
+            if (failed.Count == 0)
+            {
+                sequenceFault.Throw();
+            }
+
+            throw new AggregateException($"The sequence of the batch on queue {Queue.Name} failed, and {failed.Count} of the items it gave before failed",
+                [sequenceFault.SourceException, .. failed]);
+        }
+
+        if (failed.Count > 0)
+        {
+            throw new AggregateException($"{failed.Count} items of the batch failed in queue {Queue.Name}", failed);
         }
     }
 
@@ -110,13 +132,29 @@ public sealed partial class WorkQueue<T>
     /// <param name="items">The batch.</param>
     /// <param name="notQueued">Filled, when a stop or a disposal refuses a chunk, with its items not admitted before the refusal (which is rethrown).</param>
     /// <param name="cancellationToken">Checked after each chunk.</param>
-    private async Task PutAllAsync(IEnumerable<T> items, List<T> notQueued, CancellationToken cancellationToken)
+    /// <returns>
+    /// The sequence's exception if it failed (every item it gave before is put: read from the caller's sequence, they
+    /// are in no other place); <c>null</c> when it ended.
+    /// </returns>
+    private async Task<ExceptionDispatchInfo?> PutAllAsync(IEnumerable<T> items, List<T> notQueued, CancellationToken cancellationToken)
     {
         var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
         var chunk = new List<T>(chunkSize);
-        foreach (var item in items)
+        using var sequence = items.GetEnumerator();
+        while (true)
         {
-            chunk.Add(item);
+            var (more, fault) = Advance(sequence);
+            if (!more)
+            {
+                if (chunk.Count > 0)
+                {
+                    await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+                }
+
+                return fault;
+            }
+
+            chunk.Add(sequence.Current);
             if (chunk.Count == chunkSize)
             {
                 await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
@@ -124,10 +162,18 @@ public sealed partial class WorkQueue<T>
                 cancellationToken.ThrowIfCancellationRequested();
             }
         }
+    }
 
-        if (chunk.Count > 0)
+    /// <summary>Moves <paramref name="sequence"/> on: whether it gave an item, or the exception it failed with instead (which ends it).</summary>
+    private static (bool More, ExceptionDispatchInfo? Fault) Advance(IEnumerator<T> sequence)
+    {
+        try
         {
-            await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+            return (sequence.MoveNext(), null);
+        }
+        catch (Exception error)
+        {
+            return (false, ExceptionDispatchInfo.Capture(error));
         }
     }
 

@@ -233,11 +233,17 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <returns>The items, oldest first.</returns>
     public Task<IReadOnlyList<T>> DrainAsync() => Queue.DrainAsync();
 
-    /// <summary>Disposes the queue (stopping it) and the limiter it created, without waiting.</summary>
+    /// <summary>Disposes the queue (stopping it) and, once it has stopped, the limiter it created, without waiting.</summary>
     public void Dispose()
     {
-        Queue.Dispose();
-        _ownLimiter?.Dispose();
+        var disposed = Queue.DisposeAsync();
+        if (_ownLimiter is { } limiter)
+        {
+            // After the queue, as DisposeAsync does: until it has stopped, its workers may still wait for a permit, and
+            // a limiter disposed under them would fail their items with its own disposal instead of the queue's.
+            _ = disposed.AsTask().ContinueWith(static (_, limiter) => ((ConcurrencyLimiter)limiter!).Dispose(), limiter, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Disposes the queue (stopping it) and the limiter it created.</summary>
