@@ -31,6 +31,9 @@ internal static class DurableScenarios
     /// </summary>
     private const int IoWorkers = 1024;
 
+    /// <summary>The peer of durable-shared-file: the same two queues, each on a file of its own.</summary>
+    private const string OwnFiles = "OwnFiles";
+
     public static IEnumerable<Scenario> All(ActorSystem system, Sizes sizes)
     {
         var items = sizes.IoItems;
@@ -45,6 +48,20 @@ internal static class DurableScenarios
             new(Runner.Ours, () => DurablePut(system, items, IoWorkers, _ => Task.Delay(1))),
             new("RawSqlite", () => RawSqliteInserts(items)),
         ], new Target("RawSqlite", 0.3));
+
+        // Two queues on one file against two on files of their own: one's snapshot and deletions beside the other's writes
+        // (no target: one file takes one writer at a time, so it cannot match two files; it shows the 150 ms stalls).
+        yield return new Scenario("durable-shared-file", "items/s",
+        [
+            new(Runner.Ours, async () => (await TwoQueues(system, items, sharedFile: true)).Rate),
+            new(OwnFiles, async () => (await TwoQueues(system, items, sharedFile: false)).Rate),
+        ]);
+
+        yield return new Scenario("durable-shared-file-slowest-put", "ms",
+        [
+            new(Runner.Ours, async () => (await TwoQueues(system, items, sharedFile: true)).SlowestPutMs),
+            new(OwnFiles, async () => (await TwoQueues(system, items, sharedFile: false)).SlowestPutMs),
+        ]);
 
         // Hangfire on SQLite ran a few jobs a second here under load: fewer items, the same for every subject.
         var jobs = Math.Min(items, 500);
@@ -81,6 +98,52 @@ internal static class DurableScenarios
             })));
             await queue.JoinAsync();
         });
+    }
+
+    /// <summary>
+    /// Two durable queues (half the items each, <see cref="Producers"/>/2 producers and <see cref="Workers"/>/2 workers
+    /// each, a snapshot every 100 events) on one SQLite file or on one each: items/s over both, and the slowest put.
+    /// </summary>
+    private static async Task<(double Rate, double SlowestPutMs)> TwoQueues(ActorSystem system, int items, bool sharedFile)
+    {
+        using TempDatabase first = new(), second = new();
+        var queues = new[] { first, sharedFile ? first : second }.Select(file => new BoundedQueue<int>(4096,
+            new QueueDurability { StoragePath = file.Path, SnapshotEvery = 100 }, "bench-" + Guid.NewGuid().ToString("N"), Timeout.InfiniteTimeSpan, system: system)).ToArray();
+        long slowest = 0;
+        try
+        {
+            foreach (var queue in queues)
+            {
+                await queue.StartAsync();
+                await queue.StartWorkersAsync(_ => Task.CompletedTask, numWorkers: Workers / 2);
+            }
+
+            var rate = await Runner.OpsPerSecond(items, () => Task.WhenAll(queues.Select(async queue =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, Producers / 2).Select(p => Task.Run(async () =>
+                {
+                    for (var i = p; i < items / 2; i += Producers / 2)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        await queue.PutAsync(i);
+                        var took = Stopwatch.GetTimestamp() - start;
+                        for (var seen = Volatile.Read(ref slowest); took > seen; seen = Volatile.Read(ref slowest))
+                        {
+                            Interlocked.CompareExchange(ref slowest, took, seen);
+                        }
+                    }
+                })));
+                await queue.JoinAsync();
+            })));
+            return (rate, Stopwatch.GetElapsedTime(0, slowest).TotalMilliseconds);
+        }
+        finally
+        {
+            foreach (var queue in queues)
+            {
+                await queue.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>Items/s recovered: a queue left with <paramref name="items"/> pending is opened again and started.</summary>

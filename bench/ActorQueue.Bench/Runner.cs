@@ -245,7 +245,12 @@ internal static class Report
         return $" (round by round: {met} of {pairs.Count} met)";
     }
 
-    private static string Format(Row row) => row.Unit == "bytes" ? $"{row.Value:N0} B" : $"{row.Value:N0} ops/s";
+    private static string Format(Row row) => row.Unit switch
+    {
+        "bytes" => $"{row.Value:N0} B",
+        "ms" => $"{row.Value:N0} ms",
+        _ => $"{row.Value:N0} ops/s",
+    };
 
     /// <summary>Per-operation cost from the smallest to the largest size (target: grows less than 2x).</summary>
     private static void PrintScaling(IReadOnlyList<Row> rows, string prefix, TextWriter output)

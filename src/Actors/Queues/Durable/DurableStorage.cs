@@ -152,6 +152,7 @@ internal static class DurableStorage
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             using var connection = new SqliteConnection(ConnectionString(path));
             connection.Open();
+            SqliteBusyWait.Apply(connection); // the write below may find a queue's journal writing
             using var check = connection.CreateCommand();
             check.CommandText = "PRAGMA quick_check;";
             var result = check.ExecuteScalar() as string;
@@ -183,9 +184,13 @@ internal static class DurableStorage
         system.Settings.InjectTopLevelFallback(EmbeddedConfig.Value);
     }
 
-    /// <summary>A journal and snapshot store for one SQLite file, copied from the template with the file's connection string.</summary>
+    /// <summary>
+    /// A journal and snapshot store for one SQLite file, copied from the template with the file's connection string; their
+    /// connections wait in SQLite's busy handler for a file another writes (<see cref="SqliteBusyWait"/>).
+    /// </summary>
     private static (string Journal, string Snapshot) PluginsForFile(ActorSystem system, string path)
     {
+        SqliteBusyWait.Register(ConnectionString(path));
         var key = "f" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(path)), 0, 8).ToLowerInvariant();
         var journal = $"{SqliteFilesPath}.{key}.journal";
         var snapshot = $"{SqliteFilesPath}.{key}.snapshot-store";

@@ -14,7 +14,9 @@ namespace ActorQueue.Actors;
 /// beside the next write (as they were, at the end of the write that made the snapshot due), one of the two found the
 /// file taken and slept, and every put waited those 150 ms (measured: two or three stalls of 151–152 ms in a run of
 /// 20,000 items that otherwise took half a second). Waiting costs a few commits' time every
-/// <see cref="QueueDurability.SnapshotEvery"/> events; what is written, and when a caller hears, is as before.
+/// <see cref="QueueDurability.SnapshotEvery"/> events; what is written, and when a caller hears, is as before. Another
+/// queue's (or process's) operations on the same file are not ordered with these: there, SQLite's busy handler waits
+/// (<see cref="SqliteBusyWait"/>), instead of that 150 ms sleep.
 /// </remarks>
 /// <param name="every">Events between snapshots (<see cref="QueueDurability.SnapshotEvery"/>).</param>
 /// <param name="owner">The persistent actor whose storage operations these are.</param>
