@@ -5,7 +5,8 @@ namespace ActorQueue.Actors;
 
 /// <summary>
 /// The gatekeeper's lifecycle: it lends from its start, a restart (a handler threw) only shuts its loans and carries the
-/// count of facade leases still held to the next instance (and its rates, as spent), and a stop closes the loans and fails every waiter.
+/// count of facade leases still held to the next instance (and its rates, as spent, and its queued facade callers, with
+/// what was left of their waits), and a stop closes the loans and fails every waiter.
 /// </summary>
 internal sealed partial class GatekeeperActor
 {
@@ -21,6 +22,35 @@ internal sealed partial class GatekeeperActor
         {
             Lend();
         }
+        else if (_settings.Counts.CarriedOver is { } carried)
+        {
+            _settings.Counts.CarriedOver = null;
+            OfferCarriedOver(carried);
+        }
+    }
+
+    /// <summary>
+    /// A gatekeeper with rates restarted: the facade callers its predecessor had queued (<see cref="LimiterCounts.CarriedOver"/>)
+    /// are offered, in their order, before any message in the mailbox (all of which came after them), as a message offers
+    /// a request: the loan reclaimed first, the wake armed and the counts published after. A request whose offer throws
+    /// fails alone, as in a message (<see cref="Dispatch"/>): out of <c>PreStart</c> it would stop the limiter.
+    /// </summary>
+    private void OfferCarriedOver(List<AcquireRequest> carried)
+    {
+        Reclaim();
+        foreach (var request in carried)
+        {
+            try
+            {
+                Offer(request);
+            }
+            catch (Exception error)
+            {
+                ((IGateTurnOwner)this).Faulted(request, error);
+            }
+        }
+
+        Resting();
     }
 
     /// <inheritdoc />
@@ -117,25 +147,29 @@ internal sealed partial class GatekeeperActor
             // one it never gave out. Actors' leases are forgotten with the books.
             carriedHeld = (int)Math.Max(0, _slots.InUse - _actorLeases.Values.Sum(ticket => (long)ticket.Demand.Permits));
 
-            // Facade callers still waiting are offered to the next instance first (it holds the turn meanwhile): a handler
-            // that threw is not their failure. Actors' waits are forgotten with the books (they are failed below).
-            // Each keeps what is left of its wait: a restart does not give it its whole timeout again.
-            // (Only a gatekeeper with a turn: one with rates fails them below, as before.)
-            if (_turn is not null)
+            // Facade callers still waiting are offered to the next instance first: a handler that threw is not their
+            // failure. Actors' waits are forgotten with the books (they are failed below). Each keeps what is left of its
+            // wait: a restart does not give it its whole timeout again. Without rates they go into the turn, which the
+            // actor holds meanwhile; with rates the next instance offers them as it starts (PreStart), before its mailbox.
+            var carried = new List<AcquireRequest>();
+            foreach (var (waiter, left) in _gate.RemoveWithTimeLeft(static waiter => waiter is AcquireRequest))
             {
-                var carried = new List<AcquireRequest>();
-                foreach (var (waiter, left) in _gate.RemoveWithTimeLeft(static waiter => waiter is AcquireRequest))
+                var request = (AcquireRequest)waiter;
+                if (left is { } timeLeft)
                 {
-                    var request = (AcquireRequest)waiter;
-                    if (left is { } timeLeft)
-                    {
-                        request.CarryTimeLeft(timeLeft);
-                    }
-
-                    carried.Add(request);
+                    request.CarryTimeLeft(timeLeft);
                 }
 
+                carried.Add(request);
+            }
+
+            if (_turn is not null)
+            {
                 _turn.CarryOver(carried);
+            }
+            else
+            {
+                _settings.Counts.CarriedOver = carried.Count != 0 ? carried : null;
             }
         }
         else

@@ -47,6 +47,13 @@ internal sealed class LimiterCounts
     /// </summary>
     public (IRestingPolicy[] Rates, long StartedAt)? Rates { get; set; }
 
+    /// <summary>
+    /// The facade callers a restarting gatekeeper with rates took out of its gate, in serving order, each with what was
+    /// left of its wait: its next instance offers them as it starts, before its mailbox (a gatekeeper without rates hands
+    /// them on in its turn, <see cref="GateTurn.CarryOver"/>). <c>null</c> when none wait to be offered. The gatekeeper's only.
+    /// </summary>
+    public List<AcquireRequest>? CarriedOver { get; set; }
+
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
 

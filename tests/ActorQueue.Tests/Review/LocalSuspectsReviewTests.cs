@@ -150,8 +150,8 @@ public sealed class LocalSuspectsReviewTests : ActorQueueTestKit
         Assert.Empty(reported);
     }
 
-    /// <summary>What a <see cref="OnceFailingClock"/> throws.</summary>
-    private sealed class ClockFault() : Exception("the clock failed once (review test)");
+    /// <summary>What a <see cref="OnceFailingClock"/> throws (also for <see cref="RateRestartWaitersReviewTests"/>).</summary>
+    internal sealed class ClockFault() : Exception("the clock failed once (review test)");
 
     /// <summary>A synchronization context that runs what is posted to it inline, inside <c>Post</c>; or, refusing, throws without running it.</summary>
     private sealed class InlineContext : SynchronizationContext
@@ -189,9 +189,10 @@ public sealed class LocalSuspectsReviewTests : ActorQueueTestKit
 
     /// <summary>
     /// A fake clock whose next timestamp read inside a gate's <c>Settle</c>, once armed, throws: only there, as another
-    /// read of the gatekeeper's (the lend at a message's end) may still be under way as the test arms it.
+    /// read of the gatekeeper's (the lend at a message's end) may still be under way as the test arms it. Also for
+    /// <see cref="RateRestartWaitersReviewTests"/>.
     /// </summary>
-    private sealed class OnceFailingClock : FakeTimeProvider
+    internal sealed class OnceFailingClock : FakeTimeProvider
     {
         private int _armed;
 
