@@ -111,6 +111,12 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
             "Queue {QueueName} disposed with {Count} workers still running after their tokens were cancelled (do they honour them?): the queue stops without them, and the items of their runs not finished are reported as discarded",
             QueueName, busyWorkers);
 
+    /// <summary>A durable queue's disposal stops waiting for <paramref name="busyWorkers"/> tries whose cancelled work has not returned.</summary>
+    public void AbandonedTries(int busyWorkers) =>
+        Log.Write(LogLevel.Warning, null,
+            "Durable queue {QueueName} disposed with {Count} workers still running after their tokens were cancelled (do they honour them?): the queue stops without them, and their items, with no end journaled, run again when the queue is opened again",
+            QueueName, busyWorkers);
+
     public void Stopped(int queued) =>
         Log.Write(LogLevel.Information, null, "Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
 

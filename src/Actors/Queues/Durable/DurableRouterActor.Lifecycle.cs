@@ -35,8 +35,9 @@ internal sealed partial class DurableRouterActor<T>
     {
         HandledInEveryState();
         Command<StartQueue>(QueueErrors.RefuseStartWhileStopping);
-        Command<StopQueue>(_waiters.AddStopper);
-        Command<StopTimedOut>(_ => _runCancellation.Cancel());
+        Command<StopQueue>(JoinStop);
+        Command<StopTimedOut>(_ => EndGrace());
+        Command<AbandonWorkers>(_ => Abandon());
         Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished));
         Command<DrainQueue<T>>(drain => QueueErrors.RefuseDrain(drain, QueueStatus.Stopping));
         RefusingPutsAndGets(QueueStatus.Stopping);
@@ -49,6 +50,7 @@ internal sealed partial class DurableRouterActor<T>
         Command<StartQueue>(HandleStart);
         Command<StopQueue>(StopAtOnce);
         Command<JoinQueue>(join => LifecycleWaiters.JoinStopped(join, _book.Unfinished));
+        Command<AbandonWorkers>(_ => Abandon());
         Command<DrainQueue<T>>(HandleDrain);
         RefusingPutsAndGets(QueueStatus.Stopped);
     }
@@ -127,26 +129,107 @@ internal sealed partial class DurableRouterActor<T>
         Enter(QueueStatus.Stopping, Stopping);
         _telemetry.Stopping(_busy, _book.Size);
         RefuseWaiting(QueueStatus.Stopping, new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
-        _stopDeadline = null;
-        if (command.Timeout != Timeout.InfiniteTimeSpan)
+        (_stopDeadline, _graceOver) = (null, false);
+        EndGraceWithin(command.Timeout);
+        CheckStopped();
+    }
+
+    /// <summary>
+    /// Another stop while stopping (a disposal, say): its timeout ends the grace period sooner if it is shorter (the
+    /// earliest deadline of the stops wins), and a disposal that comes after the grace period waits for the cancelled
+    /// tries at most its own timeout (<see cref="AbandonAfterGrace"/>). As the in-memory router.
+    /// </summary>
+    private void JoinStop(StopQueue command)
+    {
+        _waiters.AddStopper(command);
+        if (_graceOver)
         {
-            _stopDeadline = Environment.TickCount64 + (long)Math.Min(command.Timeout.TotalMilliseconds, int.MaxValue);
-            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, command.Timeout);
+            AbandonAfterGrace();
+        }
+        else
+        {
+            EndGraceWithin(command.Timeout);
+        }
+    }
+
+    /// <summary>Ends the grace period <paramref name="timeout"/> from now, unless a stop under way already ends it sooner.</summary>
+    private void EndGraceWithin(TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
         }
 
-        CheckStopped();
+        var ends = Environment.TickCount64 + (long)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
+        if (_stopDeadline is null || ends < _stopDeadline)
+        {
+            _stopDeadline = ends; // handed to the next instance if the router restarts
+            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, timeout);
+        }
+    }
+
+    /// <summary>The grace period is over (a stop's timeout ran out): the running tries are cancelled.</summary>
+    private void EndGrace()
+    {
+        _graceOver = true;
+        _runCancellation.Cancel();
+        AbandonAfterGrace();
+    }
+
+    /// <summary>
+    /// Once the grace period is over, a disposal waits for the cancelled tries at most its own timeout: a worker that
+    /// ignores its token would otherwise hold it for ever. Then the router stops without them (<see cref="AbandonWorkers"/>).
+    /// Their items stay in the journal without an end, so they run again when the queue is opened again; a try that
+    /// finishes after that is not journaled (its item may run twice, as after a crash).
+    /// </summary>
+    private void AbandonAfterGrace()
+    {
+        if (_waiters.DisposeTimeout is { } timeout && timeout != Timeout.InfiniteTimeSpan && !Timers.IsTimerActive(AbandonTimerKey))
+        {
+            Timers.StartSingleTimer(AbandonTimerKey, AbandonWorkers.Instance, timeout);
+        }
+    }
+
+    /// <summary>
+    /// A disposal waited its timeout after the grace period: the router stops without the tries still running, once the
+    /// journal has every end it was given (stopped while a write is under way, a queue of the same name opened next could
+    /// recover without it and reuse its sequence number). PostStop answers the stops.
+    /// </summary>
+    private void Abandon()
+    {
+        _abandoning = true;
+        if (Writing || _abandoned)
+        {
+            return; // CheckStopped comes back here when the write ends
+        }
+
+        _abandoned = true;
+        _telemetry.AbandonedTries(_busy);
+        Context.Stop(Self);
     }
 
     private void StopAtOnce(StopQueue command)
     {
         _waiters.AddStopper(command);
         Enter(QueueStatus.Stopped, Stopped);
+        if (_busy > 0)
+        {
+            // Stopped with tries still running (cancelled when a restart failed to resume): a disposal waits for them at most its timeout.
+            AbandonAfterGrace();
+        }
+
         CheckStopped();
     }
 
     /// <summary>A stopping queue whose last task ended is stopped; a stopped queue answers its stops (and stops the router on dispose).</summary>
     private void CheckStopped()
     {
+        if (_abandoning)
+        {
+            Abandon();
+            return;
+        }
+
         if (_status == QueueStatus.Stopping && _busy == 0 && !Writing)
         {
             Enter(QueueStatus.Stopped, Stopped);
@@ -160,6 +243,7 @@ internal sealed partial class DurableRouterActor<T>
             return; // a stop is answered once every end is journaled
         }
 
+        Timers.Cancel(AbandonTimerKey);
         _waiters.FailJoins(_book.Unfinished);
         if (_waiters.TerminateWhenStopped)
         {

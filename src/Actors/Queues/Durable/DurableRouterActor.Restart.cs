@@ -28,7 +28,7 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>This instance was handed something and has not finished taking it over: failing now, it failed resuming.</summary>
     private bool _resuming;
 
-    /// <summary>While stopping: when the stop's timeout runs out (<see cref="Environment.TickCount64"/>); <c>null</c> for none.</summary>
+    /// <summary>While stopping: when the earliest timeout of the stops runs out (<see cref="Environment.TickCount64"/>); <c>null</c> for none.</summary>
     private long? _stopDeadline;
 
     /// <summary>What this instance failed with while its write was under way: it restarts with it once the write ends.</summary>
@@ -173,6 +173,11 @@ internal sealed partial class DurableRouterActor<T>
                     get.Completion.TrySetException(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopped), QueueStatus.Stopped));
                 }
 
+                if (_busy > 0)
+                {
+                    AbandonAfterGrace(); // their tokens are cancelled: a disposal waiting waits for them at most its timeout
+                }
+
                 CheckStopped();
                 break;
         }
@@ -195,7 +200,7 @@ internal sealed partial class DurableRouterActor<T>
         var left = end - Environment.TickCount64;
         if (left <= 0)
         {
-            _runCancellation.Cancel();
+            EndGrace(); // a disposal among the stops then waits for the cancelled tries at most its timeout, from now
         }
         else
         {

@@ -19,6 +19,7 @@ namespace ActorQueue.Actors;
 internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IWithTimers
 {
     private const string StopTimerKey = "stop-timeout";
+    private const string AbandonTimerKey = "abandon-workers";
 
     private readonly string _persistenceId;
     private readonly int _capacity;
@@ -62,6 +63,15 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     /// <summary>Worker tasks running now.</summary>
     private int _busy;
+
+    /// <summary>Whether the grace period of the stop under way is over: the running tries have been cancelled.</summary>
+    private bool _graceOver;
+
+    /// <summary>A disposal stops waiting for the running tries: the router stops once no write is under way (<c>Abandon</c>).</summary>
+    private bool _abandoning;
+
+    /// <summary>The router stopped itself without its running tries.</summary>
+    private bool _abandoned;
 
     /// <summary>Cancels the running work when the stop timeout runs out; a new one for each start.</summary>
     private CancellationTokenSource _runCancellation;
