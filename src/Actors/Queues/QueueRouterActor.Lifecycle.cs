@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Akka.Actor;
 
 namespace ActorQueue.Actors;
@@ -49,7 +48,7 @@ internal sealed partial class QueueRouterActor<T>
         HandledInEveryState();
         Receive<StartQueue>(QueueErrors.RefuseStartWhileStopping);
         Receive<StartWorkers<T>>(QueueErrors.RefuseWorkersWhileStopping);
-        Receive<StopQueue>(JoinStop);
+        Receive<StopQueue>(stop => _grace.Join(stop, Timers));
         Receive<StopTimedOut>(_ => EndGrace());
         Receive<AbandonWorkers>(_ =>
         {
@@ -156,71 +155,26 @@ internal sealed partial class QueueRouterActor<T>
     {
         _waiters.AddStopper(command);
         Enter(QueueStatus.Stopping, Stopping);
-        (_graceEnds, _graceOver) = (long.MaxValue, false);
         _admission.RevokeCredits();
         Timers.Cancel(HeartbeatTimerKey);
         _telemetry.Stopping(_ledger.WorkerInFlight, _ledger.Size);
         _admission.RefuseAll(QueueStatus.Stopping, cancelTimers: true);
         _handOut.RefuseGetters(new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
         RetireAllWorkers();
-        EndGraceWithin(command.Timeout);
+        _grace.Begin(command.Timeout, Timers);
         CheckStopped();
     }
 
-    /// <summary>
-    /// Another stop while stopping (a disposal, say): its timeout ends the grace period sooner if it is shorter (the
-    /// earliest deadline of the stops wins), and a disposal that comes after the grace period waits for the cancelled
-    /// work at most its own timeout (<see cref="AbandonAfterGrace"/>).
-    /// </summary>
-    private void JoinStop(StopQueue command)
-    {
-        _waiters.AddStopper(command);
-        if (_graceOver)
-        {
-            AbandonAfterGrace();
-        }
-        else
-        {
-            EndGraceWithin(command.Timeout);
-        }
-    }
-
-    /// <summary>Ends the grace period <paramref name="timeout"/> from now, unless a stop under way already ends it sooner.</summary>
-    private void EndGraceWithin(TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return;
-        }
-
-        var ends = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        if (ends < _graceEnds)
-        {
-            _graceEnds = ends;
-            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, timeout);
-        }
-    }
-
     /// <summary>The grace period is over (a stop's timeout ran out, or its token fired): the work in hand is cancelled.</summary>
+    /// <remarks>
+    /// Then a disposal waits for the cancelled work at most its own timeout (<see cref="StopGrace.AbandonAfter"/>): after
+    /// it the router stops without the workers, and its <see cref="PostStop"/> settles their runs as when the actor system
+    /// ends: what their tasks finished counts, and the rest is reported as discarded with the items still queued.
+    /// </remarks>
     private void EndGrace()
     {
-        _graceOver = true;
         CancelInFlight();
-        AbandonAfterGrace();
-    }
-
-    /// <summary>
-    /// Once the grace period is over, a disposal waits for the cancelled work at most its own timeout: a worker that
-    /// ignores its token would otherwise hold it for ever. Then the router stops without the workers, and its
-    /// <see cref="PostStop"/> settles their runs as when the actor system ends: what their tasks finished counts, and
-    /// the rest is reported as discarded with the items still queued.
-    /// </summary>
-    private void AbandonAfterGrace()
-    {
-        if (_waiters.DisposeTimeout is { } timeout && timeout != Timeout.InfiniteTimeSpan && !Timers.IsTimerActive(AbandonTimerKey))
-        {
-            Timers.StartSingleTimer(AbandonTimerKey, AbandonWorkers.Instance, timeout);
-        }
+        _grace.Ended(Timers);
     }
 
     /// <summary>While idle or stopped: stopped at once, once workers started meanwhile are gone.</summary>
@@ -257,8 +211,8 @@ internal sealed partial class QueueRouterActor<T>
         if (_status == QueueStatus.Stopping && _pool.Count == 0)
         {
             Enter(QueueStatus.Stopped, Stopped);
-            Timers.Cancel(StopTimerKey);
-            Timers.Cancel(AbandonTimerKey);
+            _grace.Stopped(Timers);
+            _grace.Settled(Timers);
             _telemetry.Stopped(_ledger.Size);
         }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -14,9 +13,7 @@ namespace ActorQueue.Actors;
 /// </summary>
 internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
 {
-    private const string StopTimerKey = "stop-timeout";
     private const string HeartbeatTimerKey = "heartbeat";
-    private const string AbandonTimerKey = "abandon-workers";
 
     private readonly int _capacity;
     private readonly TimeSpan _heartbeatPeriod;
@@ -44,15 +41,13 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     /// <summary>Numbers worker generations, for unique child names.</summary>
     private int _generation;
 
-    /// <summary>When the stop under way ends its grace period (a <see cref="Stopwatch"/> timestamp); <see cref="long.MaxValue"/> for never.</summary>
-    private long _graceEnds = long.MaxValue;
-
-    /// <summary>Whether the grace period of the stop under way is over: the work in flight has been cancelled.</summary>
-    private bool _graceOver;
+    /// <summary>The stop under way: its grace period, and a disposal's wait for the work cancelled after it.</summary>
+    private readonly StopGrace _grace;
 
     public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters,
                             PutInbox<T> inbox)
     {
+        _grace = new StopGrace(_waiters);
         _capacity = capacity;
         _heartbeatPeriod = heartbeatPeriod;
         _workerDispatcher = workerDispatcher;

@@ -35,7 +35,7 @@ internal sealed partial class DurableRouterActor<T>
     {
         HandledInEveryState();
         Command<StartQueue>(QueueErrors.RefuseStartWhileStopping);
-        Command<StopQueue>(JoinStop);
+        Command<StopQueue>(stop => _grace.Join(stop, Timers));
         Command<StopTimedOut>(_ => EndGrace());
         Command<AbandonWorkers>(_ => Abandon());
         Command<JoinQueue>(join => _waiters.Join(join, _book.Unfinished));
@@ -129,65 +129,21 @@ internal sealed partial class DurableRouterActor<T>
         Enter(QueueStatus.Stopping, Stopping);
         _telemetry.Stopping(_busy, _book.Size);
         RefuseWaiting(QueueStatus.Stopping, new QueueStateException(QueueErrors.CannotGet(QueueStatus.Stopping), QueueStatus.Stopping));
-        (_stopDeadline, _graceOver) = (null, false);
-        EndGraceWithin(command.Timeout);
+        _grace.Begin(command.Timeout, Timers);
         CheckStopped();
     }
 
-    /// <summary>
-    /// Another stop while stopping (a disposal, say): its timeout ends the grace period sooner if it is shorter (the
-    /// earliest deadline of the stops wins), and a disposal that comes after the grace period waits for the cancelled
-    /// tries at most its own timeout (<see cref="AbandonAfterGrace"/>). As the in-memory router.
-    /// </summary>
-    private void JoinStop(StopQueue command)
-    {
-        _waiters.AddStopper(command);
-        if (_graceOver)
-        {
-            AbandonAfterGrace();
-        }
-        else
-        {
-            EndGraceWithin(command.Timeout);
-        }
-    }
-
-    /// <summary>Ends the grace period <paramref name="timeout"/> from now, unless a stop under way already ends it sooner.</summary>
-    private void EndGraceWithin(TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return;
-        }
-
-        var ends = Environment.TickCount64 + (long)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
-        if (_stopDeadline is null || ends < _stopDeadline)
-        {
-            _stopDeadline = ends; // handed to the next instance if the router restarts
-            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, timeout);
-        }
-    }
-
     /// <summary>The grace period is over (a stop's timeout ran out): the running tries are cancelled.</summary>
-    private void EndGrace()
-    {
-        _graceOver = true;
-        _runCancellation.Cancel();
-        AbandonAfterGrace();
-    }
-
-    /// <summary>
-    /// Once the grace period is over, a disposal waits for the cancelled tries at most its own timeout: a worker that
-    /// ignores its token would otherwise hold it for ever. Then the router stops without them (<see cref="AbandonWorkers"/>).
+    /// <remarks>
+    /// Then a disposal waits for the cancelled tries at most its own timeout (<see cref="StopGrace.AbandonAfter"/>): a
+    /// worker that ignores its token would otherwise hold it for ever, and the router stops without them (<see cref="Abandon"/>).
     /// Their items stay in the journal without an end, so they run again when the queue is opened again; a try that
     /// finishes after that is not journaled (its item may run twice, as after a crash).
-    /// </summary>
-    private void AbandonAfterGrace()
+    /// </remarks>
+    private void EndGrace()
     {
-        if (_waiters.DisposeTimeout is { } timeout && timeout != Timeout.InfiniteTimeSpan && !Timers.IsTimerActive(AbandonTimerKey))
-        {
-            Timers.StartSingleTimer(AbandonTimerKey, AbandonWorkers.Instance, timeout);
-        }
+        _runCancellation.Cancel();
+        _grace.Ended(Timers);
     }
 
     /// <summary>
@@ -215,7 +171,7 @@ internal sealed partial class DurableRouterActor<T>
         if (_busy > 0)
         {
             // Stopped with tries still running (cancelled when a restart failed to resume): a disposal waits for them at most its timeout.
-            AbandonAfterGrace();
+            _grace.AbandonAfter(Timers);
         }
 
         CheckStopped();
@@ -233,7 +189,7 @@ internal sealed partial class DurableRouterActor<T>
         if (_status == QueueStatus.Stopping && _busy == 0 && !Writing)
         {
             Enter(QueueStatus.Stopped, Stopped);
-            Timers.Cancel(StopTimerKey);
+            _grace.Stopped(Timers);
             _telemetry.Stopped(_book.Size);
         }
 
@@ -243,7 +199,7 @@ internal sealed partial class DurableRouterActor<T>
             return; // a stop is answered once every end is journaled
         }
 
-        Timers.Cancel(AbandonTimerKey);
+        _grace.Settled(Timers);
         _waiters.FailJoins(_book.Unfinished);
         if (_waiters.TerminateWhenStopped)
         {

@@ -28,9 +28,6 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>This instance was handed something and has not finished taking it over: failing now, it failed resuming.</summary>
     private bool _resuming;
 
-    /// <summary>While stopping: when the earliest timeout of the stops runs out (<see cref="Environment.TickCount64"/>); <c>null</c> for none.</summary>
-    private long? _stopDeadline;
-
     /// <summary>What this instance failed with while its write was under way: it restarts with it once the write ends.</summary>
     private ExceptionDispatchInfo? _failedWhileWriting;
 
@@ -103,7 +100,7 @@ internal sealed partial class DurableRouterActor<T>
         }
 
         _handOver.Leave(new DurableHandOver<T>.Handed(_status, _spec, [.. _runningIds], [.. _taken], _traces, _runCancellation, _waiters, _getters,
-            ResumeFailed: _resuming, _backpressure, _stopDeadline));
+            ResumeFailed: _resuming, _backpressure, _grace.EndsAt));
     }
 
     /// <summary>
@@ -175,7 +172,7 @@ internal sealed partial class DurableRouterActor<T>
 
                 if (_busy > 0)
                 {
-                    AbandonAfterGrace(); // their tokens are cancelled: a disposal waiting waits for them at most its timeout
+                    _grace.AbandonAfter(Timers); // their tokens are cancelled: a disposal waiting waits for them at most its timeout
                 }
 
                 CheckStopped();
@@ -187,24 +184,14 @@ internal sealed partial class DurableRouterActor<T>
 
     /// <summary>
     /// A stop under way goes on with what was left of its timeout (the timer died with the failed instance): the running
-    /// tries are cancelled when it runs out, or at once if it has; a stop without a timeout still waits for them.
+    /// tries are cancelled when it runs out, or at once if it has (a disposal among the stops then waits for them at most
+    /// its timeout, from now); a stop without a timeout still waits for them.
     /// </summary>
     private void ResumeStopTimeout(long? deadline)
     {
-        _stopDeadline = deadline;
-        if (deadline is not { } end)
+        if (_grace.Resume(deadline, Timers))
         {
-            return;
-        }
-
-        var left = end - Environment.TickCount64;
-        if (left <= 0)
-        {
-            EndGrace(); // a disposal among the stops then waits for the cancelled tries at most its timeout, from now
-        }
-        else
-        {
-            Timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, TimeSpan.FromMilliseconds(left));
+            EndGrace();
         }
     }
 

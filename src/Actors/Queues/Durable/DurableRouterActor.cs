@@ -18,8 +18,6 @@ namespace ActorQueue.Actors;
 /// </summary>
 internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IWithTimers
 {
-    private const string StopTimerKey = "stop-timeout";
-    private const string AbandonTimerKey = "abandon-workers";
 
     private readonly string _persistenceId;
     private readonly int _capacity;
@@ -64,8 +62,8 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>Worker tasks running now.</summary>
     private int _busy;
 
-    /// <summary>Whether the grace period of the stop under way is over: the running tries have been cancelled.</summary>
-    private bool _graceOver;
+    /// <summary>The stop under way: its grace period (its deadline handed to the next instance on a restart), and a disposal's wait for the tries cancelled after it.</summary>
+    private readonly StopGrace _grace;
 
     /// <summary>A disposal stops waiting for the running tries: the router stops once no write is under way (<c>Abandon</c>).</summary>
     private bool _abandoning;
@@ -100,6 +98,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _handOver = handOver;
         _handed = handOver.Take();
         _waiters = _handed?.Waiters ?? new LifecycleWaiters();
+        _grace = new StopGrace(_waiters);
         _getters = _handed?.Getters ?? new WaiterQueue<GetRequest<T>>();
         _traces = _handed?.Traces ?? [];
         _runCancellation = _handed?.RunCancellation ?? new CancellationTokenSource();
