@@ -25,6 +25,9 @@ internal static class Poll
     public static Task UntilAsync(Func<bool> condition, TimeSpan timeout, string because, TimeSpan? interval = null) =>
         UntilAsync(condition, timeout, () => because, interval);
 
+    /// <summary>Whether <paramref name="task"/> completes within <paramref name="bound"/> (not whether it succeeded): for a test whose failure is a wait that never ends, said in its own words.</summary>
+    public static async Task<bool> CompletesWithin(Task task, TimeSpan bound) => await Task.WhenAny(task, Task.Delay(bound)) == task;
+
     /// <summary>Asks for a value until it satisfies <paramref name="accept"/>, failing after <paramref name="timeout"/>.</summary>
     public static async Task<T> ValueAsync<T>(Func<Task<T>> fetch, Func<T, bool> accept, TimeSpan timeout)
     {

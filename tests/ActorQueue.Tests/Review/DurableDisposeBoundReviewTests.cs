@@ -52,7 +52,7 @@ public sealed class DurableDisposeBoundReviewTests : ActorQueueTestKit, IDisposa
             await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
 
             var dispose = queue.DisposeAsync().AsTask();
-            var disposed = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+            var disposed = await Poll.CompletesWithin(dispose, Bound);
 
             Assert.True(disposed, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s) during StopAsync({stopTimeoutMs} ms): {queue.Metrics}");
             await stop.WaitAsync(Bound);
@@ -82,7 +82,7 @@ public sealed class DurableDisposeBoundReviewTests : ActorQueueTestKit, IDisposa
 
             var forced = queue.StopAsync(TimeSpan.Zero);
 
-            Assert.True(await Task.WhenAny(forced, Task.Delay(Bound)) == forced,
+            Assert.True(await Poll.CompletesWithin(forced, Bound),
                 $"StopAsync(TimeSpan.Zero) during StopAsync(Infinite) had not completed after {Bound.TotalSeconds} s");
             await graceful.WaitAsync(Bound);
             Assert.Equal((QueueStatus.Stopped, 1, 0L), (queue.Status, queue.Size, queue.Metrics.Processed)); // the cancelled item waits again
@@ -116,7 +116,7 @@ public sealed class DurableDisposeBoundReviewTests : ActorQueueTestKit, IDisposa
             Assert.True(await queue.PutAsync(2).WaitAsync(Bound));
 
             var dispose = queue.DisposeAsync().AsTask();
-            var disposed = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+            var disposed = await Poll.CompletesWithin(dispose, Bound);
 
             Assert.True(disposed, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s): a worker ignoring its token holds it ({queue.Metrics})");
             Assert.Contains(logs.Events, e => e.Level == LogEventLevel.Warning && e.RenderMessage().Contains("1 workers still running", StringComparison.Ordinal));

@@ -127,7 +127,7 @@ public class QueuesPrimitivesReviewTests : ActorQueueTestKit
             await Poll.UntilAsync(() => queue.Status == QueueStatus.Stopping, Bound, "the queue is stopping");
 
             var dispose = queue.DisposeAsync().AsTask();
-            var disposed = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+            var disposed = await Poll.CompletesWithin(dispose, Bound);
 
             Assert.True(disposed, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s) during StopAsync({stopTimeoutMs} ms): {queue.Metrics}");
             await stop.WaitAsync(Bound);
@@ -168,7 +168,7 @@ public class QueuesPrimitivesReviewTests : ActorQueueTestKit
 
             var forced = queue.StopAsync(TimeSpan.Zero);
 
-            Assert.True(await Task.WhenAny(forced, Task.Delay(Bound)) == forced,
+            Assert.True(await Poll.CompletesWithin(forced, Bound),
                 $"StopAsync(TimeSpan.Zero) during StopAsync(Infinite) had not completed after {Bound.TotalSeconds} s");
             await graceful.WaitAsync(Bound);
             Assert.Equal((QueueStatus.Stopped, 1, 0), (queue.Status, queue.Size, queue.Metrics.Processed)); // the cancelled item went back to the head
@@ -212,7 +212,7 @@ public class QueuesPrimitivesReviewTests : ActorQueueTestKit
             Assert.True(await queue.PutAsync(2));
 
             var dispose = queue.DisposeAsync().AsTask();
-            var disposed = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+            var disposed = await Poll.CompletesWithin(dispose, Bound);
 
             Assert.True(disposed, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s): a worker ignoring its token holds it ({queue.Metrics})");
             await Poll.UntilAsync(() => reported.Count == 2, Bound, () => $"both items are reported (reported [{string.Join(", ", reported.Select(r => r.Item))}])");

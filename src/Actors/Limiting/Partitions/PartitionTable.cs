@@ -49,11 +49,11 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <summary>Idle sweeps in a row that drop a partition: idle at the first, then two whole periods more.</summary>
     public const int SweepsToDrop = 3;
 
-    /// <summary>When the last counted sweep ran; <c>null</c> before the first.</summary>
-    private TimeSpan? _lastSweep;
+    /// <summary><see cref="_sweptAt"/> before the first counted sweep (the owner's time is never negative).</summary>
+    private const long NotSwept = -1;
 
-    /// <summary>The owner's time of the last counted sweep, in ticks (0 before the first), for <see cref="SweepMissed"/> on any thread.</summary>
-    private long _sweptAt;
+    /// <summary>The owner's time of the last counted sweep, in ticks (<see cref="NotSwept"/> before the first); written by the owner, read on any thread (<see cref="SweepMissed"/>).</summary>
+    private long _sweptAt = NotSwept;
 
     /// <summary>1 once <see cref="SweepMissed"/> said a sweep is missing, until the next sweep (counted or not).</summary>
     private int _sweepAsked;
@@ -136,12 +136,11 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     {
         var dropped = new List<TPartition>();
         Volatile.Write(ref _sweepAsked, 0); // any sweep, counted or not: one asked for may be this one
-        if (_lastSweep is { } last && now - last < SweepPeriod)
+        if (_sweptAt != NotSwept && now.Ticks - _sweptAt < SweepPeriod.Ticks)
         {
             return dropped;
         }
 
-        _lastSweep = now;
         Volatile.Write(ref _sweptAt, now.Ticks);
         foreach (var (stored, partition) in _partitions)
         {
