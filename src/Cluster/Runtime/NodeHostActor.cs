@@ -11,8 +11,16 @@ namespace ActorQueue.Cluster;
 /// binding to the singleton: a recover request (sent here, or to an agent, which hands it here) is followed only when
 /// its sender is the node that hosts, or is about to host, the singleton by this node's own membership view (the
 /// oldest Up member with the singleton role). A request from another member waits until the view agrees (a hand-over
-/// this node has not seen yet) or that member is removed, when it is refused; either is logged at Warning.
+/// this node has not seen yet) or that member leaves or is removed, when it is refused; either is logged at Warning,
+/// unless it is part of an orderly leave (see <see cref="OrderlyLeave"/>), when it is logged at Info.
 /// </summary>
+/// <remarks>
+/// Akka's singleton manager starts the singleton on the oldest member that is not removed, a Leaving or Exiting one
+/// too, so when the oldest member leaves and the next is leaving as well (the CLI's worker nodes exit as the coordinator
+/// leaves), a new incarnation starts on a leaving member and asks every node, this one included, to recover. That
+/// member is never Up again, so it never hosts the singleton by this node's view: its requests are refused at once,
+/// and the singleton's next host (if any member stays) asks again.
+/// </remarks>
 internal sealed class NodeHostActor : ReceiveActor
 {
     /// <summary>How many recover requests may wait for the membership view; more are refused (a member could send any number).</summary>
@@ -131,10 +139,16 @@ internal sealed class NodeHostActor : ReceiveActor
             {
                 verdict = Verdict.Refuse;
             }
+            else if (OrderlyLeave(AddressOf(Sender)) is { } orderly)
+            {
+                Context.GetLogger().Info(
+                    "Recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}), while {3}; held until the view agrees or {1} leaves or is removed (expected in an orderly leave)",
+                    request, AddressOf(Sender), (object?)SingletonHost() ?? "none", orderly);
+            }
             else
             {
                 Context.GetLogger().Warning(
-                    "Recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}); held until the view agrees or {1} is removed",
+                    "Recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}); held until the view agrees or {1} leaves or is removed",
                     request, AddressOf(Sender), (object?)SingletonHost() ?? "none yet");
             }
         }
@@ -178,7 +192,7 @@ internal sealed class NodeHostActor : ReceiveActor
         Recheck();
     }
 
-    /// <summary>Delivers the waiting requests whose sender now hosts the singleton, and refuses those whose sender was removed.</summary>
+    /// <summary>Delivers the waiting requests whose sender now hosts the singleton, and refuses those whose sender left or was removed.</summary>
     private void Recheck()
     {
         var waiting = _waiting.ToList();
@@ -189,10 +203,49 @@ internal sealed class NodeHostActor : ReceiveActor
         }
     }
 
-    private void Refuse(IActorRef sender, object request) =>
-        Context.GetLogger().Warning(
-            "Refused recover request {0} from {1}: it does not host the singleton by this node's membership view (its host: {2})",
-            request, AddressOf(sender), (object?)SingletonHost() ?? "none");
+    private void Refuse(IActorRef sender, object request)
+    {
+        var address = AddressOf(sender);
+        if (OrderlyLeave(address) is { } orderly)
+        {
+            Context.GetLogger().Info(
+                "Refused recover request {0} from {1}, which does not host the singleton by this node's membership view (its host: {2}): {3}, an expected part of an orderly leave",
+                request, address, (object?)SingletonHost() ?? "none", orderly);
+        }
+        else
+        {
+            Context.GetLogger().Warning(
+                "Refused recover request {0} from {1}: it does not host the singleton by this node's membership view (its host: {2})",
+                request, address, (object?)SingletonHost() ?? "none");
+        }
+    }
+
+    /// <summary>
+    /// Why a recover request from <paramref name="sender"/>, which does not host the singleton, is part of an orderly
+    /// leave, or <c>null</c> when it is not (a stranger's, a stale incarnation's, or one the view has not caught up with,
+    /// while this node runs: a Warning). It is when this node is shutting down (leaving or exiting by its view, its
+    /// coordinated shutdown started, or its cluster stopped: any request is moot, and the view loses its members as
+    /// the node stops), or when the sender is leaving or exiting (the singleton passes through a leaving member).
+    /// </summary>
+    private string? OrderlyLeave(Address sender)
+    {
+        if (_members is not null && _members.TryGetValue(_selfAddress, out var self) && IsLeaving(self))
+        {
+            return "this node is leaving the cluster";
+        }
+
+        if (CoordinatedShutdown.Get(Context.System).ShutdownReason is not null || Akka.Cluster.Cluster.Get(Context.System).IsTerminated)
+        {
+            return "this node is shutting down";
+        }
+
+        return _members is not null && _members.TryGetValue(sender, out var member) && IsLeaving(member)
+            ? $"{sender} is leaving the cluster"
+            : null;
+    }
+
+    /// <summary>Whether <paramref name="member"/> is on its way out: it is never Up again, so never the singleton's host by this view.</summary>
+    private static bool IsLeaving(Member member) => member.Status is MemberStatus.Leaving or MemberStatus.Exiting;
 
     private Verdict Judge(IActorRef sender)
     {
@@ -207,7 +260,7 @@ internal sealed class NodeHostActor : ReceiveActor
             return Verdict.Follow;
         }
 
-        return _members.ContainsKey(address) ? Verdict.Wait : Verdict.Refuse;
+        return _members.TryGetValue(address, out var member) && !IsLeaving(member) ? Verdict.Wait : Verdict.Refuse;
     }
 
     /// <summary>The oldest Up member with the singleton role, by this node's view: where the singleton runs or is about to start.</summary>
