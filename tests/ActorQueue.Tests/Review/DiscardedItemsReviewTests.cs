@@ -61,7 +61,7 @@ public class DiscardedItemsReviewTests : ActorQueueTestKit
         var queue = await StoppedWithFourQueued((_, _) => never.Task);
 
         var dispose = queue.DisposeAsync().AsTask();
-        var finished = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+        var finished = await Poll.CompletesWithin(dispose, Bound);
 
         never.SetResult();
         Assert.True(finished, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout is 5 s): an error handler that never completes holds it for ever");
@@ -166,7 +166,7 @@ public class DiscardedItemsReviewTests : ActorQueueTestKit
         await system.Terminate().WaitAsync(Bound);
         await Poll.UntilAsync(() => reported.Count >= 4, Bound, () => $"4 items reported, got {reported.Count}");
         var dispose = queue.DisposeAsync().AsTask();
-        var disposed = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+        var disposed = await Poll.CompletesWithin(dispose, Bound);
 
         Assert.Equal([2, 3, 4, 5], reported);
         Assert.True(disposed, "DisposeAsync after the system terminated did not complete");

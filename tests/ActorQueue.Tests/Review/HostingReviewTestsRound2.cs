@@ -114,7 +114,7 @@ public class HostingReviewTestsRound2
 
             // Bounded: with the defect the stop (token-cancelled worker, then disposal) ends at the queues' stop timeout (100 ms
             // here); without it, it waits for the worker.
-            var stoppedWhileWorking = await Task.WhenAny(stop, Task.Delay(PastQueueStopTimeout)) == stop;
+            var stoppedWhileWorking = await Poll.CompletesWithin(stop, PastQueueStopTimeout);
             var (discarded, processed, reported) = (queue.Metrics.Discarded, queue.Metrics.Processed, Show(failed));
             hold.TrySetResult();
             await stop.WaitAsync(Bound);
@@ -225,7 +225,7 @@ public class HostingReviewTestsRound2
             var stop = host.StopAsync();
 
             // Bounded: with the defect the system terminates at once; without it, not before the worker is released.
-            var terminated = await Task.WhenAny(registry.System.WhenTerminated, Task.Delay(Bound)) == registry.System.WhenTerminated;
+            var terminated = await Poll.CompletesWithin(registry.System.WhenTerminated, Bound);
             var stopDone = stop.IsCompleted;
             hold.TrySetResult();
             await stop.WaitAsync(Bound);

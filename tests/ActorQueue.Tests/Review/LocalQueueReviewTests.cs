@@ -103,7 +103,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
             await inHandler.Task.WaitAsync(Bound);
 
             var dispose = queue.DisposeAsync().AsTask();
-            var finished = await Task.WhenAny(dispose, Task.Delay(Bound)) == dispose;
+            var finished = await Poll.CompletesWithin(dispose, Bound);
 
             Assert.True(finished, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s): the error handler holds it");
         }
@@ -347,7 +347,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         foreach (var (name, call) in calls)
         {
             var task = Task.Run(call);
-            var done = await Task.WhenAny(task, Task.Delay(Bound)) == task;
+            var done = await Poll.CompletesWithin(task, Bound);
             Assert.True(done, $"{name} on a queue whose actor system terminated had not completed after {Bound.TotalSeconds} s");
         }
     }
@@ -479,7 +479,7 @@ public class LocalQueueReviewTests : ActorQueueTestKit
         }
 
         release.SetResult();
-        var stopped = await Task.WhenAny(stop, Task.Delay(Bound)) == stop;
+        var stopped = await Poll.CompletesWithin(stop, Bound);
         Assert.True(stopped, $"StopAsync had not completed {Bound.TotalSeconds} s after the worker returned; status {queue.Status}, workers {queue.WorkerCount}");
         await queue.DisposeAsync().AsTask().WaitAsync(Bound);
     }

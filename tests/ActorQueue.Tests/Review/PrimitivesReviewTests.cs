@@ -99,7 +99,7 @@ public class PrimitivesReviewTests : ActorQueueTestKit
                 await gate.AcquireAsync();
                 gate.Release();
             });
-            if (await Task.WhenAny(probe, Task.Delay(Dilated(TimeSpan.FromSeconds(10)))) != probe)
+            if (!await Poll.CompletesWithin(probe, Dilated(TimeSpan.FromSeconds(10))))
             {
                 leaked = $"round {i}: locked {gate.IsLocked}, holder {gate.State.Owner}, depth {gate.State.Depth}, waiting {gate.WaitingCount}";
             }

@@ -170,7 +170,7 @@ public class HostDisposalReviewTests
 
         using var shutdown = new CancellationTokenSource(TimeSpan.FromSeconds(1));
         var stop = host.StopAsync(shutdown.Token);
-        var finished = await Task.WhenAny(stop, Task.Delay(Bound)) == stop;
+        var finished = await Poll.CompletesWithin(stop, Bound);
         never.SetResult();
         await stop.WaitAsync(Bound);
 
