@@ -259,8 +259,8 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         return await probe.ExpectMsgAsync<Status>();
     }
 
-    /// <summary>A fake clock that throws once in a gate's wake when armed, or at every read while it is down.</summary>
-    private sealed class FaultyClock : FakeTimeProvider
+    /// <summary>A fake clock that throws once in a gate's wake when armed, or at every read while it is down (a plain gatekeeper's wake is a handler nothing catches: the way to restart one).</summary>
+    internal sealed class FaultyClock : FakeTimeProvider
     {
         private int _failNextWake;
 
