@@ -52,9 +52,9 @@ internal interface IGateTurnOwner
 /// (the loan is closed: nothing is lent again), every actor message left in the turn is answered as a stopped
 /// gatekeeper would answer it (an acquire rejected as disposed, a status given; the rest to dead letters) — a message
 /// that reached the mailbox before a <c>PoisonPill</c> is answered, never dropped — and the turn is sealed.</item>
-/// <item>A restart carries the facade callers the old gate had queued over to the next instance (<see cref="CarryOver"/>),
-/// ahead of what was left in the turn, each with what was left of its wait timeout: one actor's bad message does not
-/// fail unrelated callers, nor give them their whole wait again.</item>
+/// <item>A restart carries the callers the old gate had queued over to the next instance (<see cref="LimiterCounts.CarriedOver"/>),
+/// which offers them as it starts, ahead of what was left in the turn, each with what was left of its wait timeout: one
+/// bad message does not fail unrelated callers, nor give them their whole wait again.</item>
 /// </list>
 /// </summary>
 internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
@@ -134,20 +134,6 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     {
         Volatile.Write(ref _actor, Away);
         GiveBack();
-    }
-
-    /// <summary>
-    /// A restarting actor, holding the turn: <paramref name="requests"/>, the facade callers its gate had queued, are
-    /// offered first to the next instance (before what was left in the turn), instead of failing with the old state.
-    /// </summary>
-    public void CarryOver(IReadOnlyList<AcquireRequest> requests)
-    {
-        Debug.Assert(Volatile.Read(ref _actor) == Owns, "Only a restarting actor, which holds the turn, carries requests over.");
-        for (var i = requests.Count - 1; i >= 0; i--)
-        {
-            requests[i].NextOp = _handedRest;
-            _handedRest = requests[i];
-        }
     }
 
     /// <summary>The actor, after the message a hand-over brought: runs the ops handed with it and gives the turn back.</summary>

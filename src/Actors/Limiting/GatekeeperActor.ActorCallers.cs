@@ -17,6 +17,12 @@ namespace ActorQueue.Actors;
 /// </remarks>
 internal sealed partial class GatekeeperActor
 {
+    /// <summary>
+    /// Added to the gate's lease numbers to make the actors' lease numbers: 0 until a restart, then past every number an
+    /// earlier instance gave out (its gate numbered from 1 too), so a lease held across a restart keeps a number nobody else gets.
+    /// </summary>
+    private long _leaseIdBase;
+
     private void HandleAcquire(GatekeeperProtocol.Acquire message) => Acquire(message, Sender);
 
     private void HandleRelease(GatekeeperProtocol.Release message) => Release(message.LeaseId);
@@ -71,11 +77,14 @@ internal sealed partial class GatekeeperActor
         ReleasePermits(ticket.Demand.Permits);
     }
 
-    /// <summary>The gate grants a ticket: it becomes the lease's record, found by the lease id the caller will release.</summary>
+    /// <summary>
+    /// The gate grants a ticket: it becomes the lease's record, found by the lease id the caller will release (the gate's
+    /// number past <see cref="_leaseIdBase"/>; the ticket tells the actor this one, <see cref="HolderTicket.TryGrant"/>).
+    /// </summary>
     private void BookGrant(HolderTicket ticket, in PermitGrant grant)
     {
-        ticket.LeaseId = grant.LeaseId;
-        _actorLeases.Add(grant.LeaseId, ticket);
+        ticket.LeaseId = _leaseIdBase + grant.LeaseId;
+        _actorLeases.Add(ticket.LeaseId, ticket);
     }
 
     /// <summary>The gate turns a waiting ticket away (evicted, timed out, shrunk out, disposed): its request ends.</summary>

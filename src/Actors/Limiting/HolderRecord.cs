@@ -69,6 +69,15 @@ internal sealed class HolderRecord(IActorRef actor)
         return true;
     }
 
+    /// <summary>Puts <paramref name="next"/>, a request carried over a restart, in the place of <paramref name="ticket"/>, the same request's.</summary>
+    public void Replace(HolderTicket ticket, HolderTicket next)
+    {
+        Debug.Assert(ticket.RequestId == next.RequestId && ReferenceEquals(next.Holder, this), "a carried request keeps its id and its holder");
+        var removed = Remove(ticket);
+        Debug.Assert(removed, "the request carried over was booked");
+        Add(next);
+    }
+
     /// <summary>Every ticket, for an actor that stopped; the books are not changed.</summary>
     public List<HolderTicket> Tickets()
     {

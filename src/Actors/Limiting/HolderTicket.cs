@@ -27,4 +27,38 @@ internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, lo
 
     /// <inheritdoc />
     protected override IActorRef? ReplyFrom => gatekeeper;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The lease number the actor hears is the one its books hold (<see cref="LeaseId"/>, set as the gate grants it): a
+    /// restarted gatekeeper's gate numbers its leases from 1 again, and its books add a base past every lease held
+    /// across the restart. Without a restart the two are the same and the grant goes as it came.
+    /// </remarks>
+    public override bool TryGrant(in PermitGrant grant)
+    {
+        if (LeaseId == grant.LeaseId)
+        {
+            return base.TryGrant(grant);
+        }
+
+        return base.TryGrant(grant with { LeaseId = LeaseId });
+    }
+
+    /// <summary>
+    /// A restarting gatekeeper carries this waiting request over to its next instance: a ticket like it, with
+    /// <paramref name="timeLeft"/> of its wait (at least a tick, so one already due times out at the next gate's first
+    /// wake rather than being refused as a request that would not wait; <c>null</c>: for ever), that does not tell the
+    /// actor again that it waits, takes its place in the holder's books.
+    /// </summary>
+    /// <remarks>
+    /// A new ticket rather than a field for the time left in every ticket: a restart is rare, a ticket is made per acquire.
+    /// A carried request that times out is told the wait it had left, not its whole timeout.
+    /// </remarks>
+    public HolderTicket CarriedOver(TimeSpan? timeLeft)
+    {
+        var left = timeLeft is { } wait ? (wait > TimeSpan.Zero ? wait : TimeSpan.FromTicks(1)) : (TimeSpan?)null;
+        var next = new HolderTicket(Holder, gatekeeper, RequestId, Source, Demand, Priority, left, replyQueued: false);
+        Holder.Replace(this, next);
+        return next;
+    }
 }

@@ -48,11 +48,12 @@ internal sealed class LimiterCounts
     public (IRestingPolicy[] Rates, long StartedAt)? Rates { get; set; }
 
     /// <summary>
-    /// The facade callers a restarting gatekeeper with rates took out of its gate, in serving order, each with what was
-    /// left of its wait: its next instance offers them as it starts, before its mailbox (a gatekeeper without rates hands
-    /// them on in its turn, <see cref="GateTurn.CarryOver"/>). <c>null</c> when none wait to be offered. The gatekeeper's only.
+    /// What a restarting gatekeeper hands its next instance (<see cref="GatekeeperActor.RestartCarry"/>): the callers it
+    /// had queued, facade and actor callers alike, in serving order, each with what was left of its wait, and the books of
+    /// its actor callers. Its next instance takes it as it starts, before its mailbox and what was left in its turn.
+    /// <c>null</c> when no restart is under way. The gatekeeper's only.
     /// </summary>
-    public List<AcquireRequest>? CarriedOver { get; set; }
+    public GatekeeperActor.RestartCarry? CarriedOver { get; set; }
 
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
