@@ -139,56 +139,137 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
     /// for another stop timeout (<c>LifecycleWaiters.CompleteStopsAfter</c>: <c>Task.Delay(timeout)</c>), 3 h in all.
     /// </summary>
     [Fact]
-    public async Task A_disposal_completes_within_twice_its_stop_timeout_even_when_the_reports_of_its_items_never_end()
+    public Task A_disposal_completes_within_twice_its_stop_timeout_even_when_the_reports_of_its_items_never_end() =>
+        OnVirtualClock("h141-virtual-reports", async (system, clock) =>
+        {
+            var (running, cancelled, release) = (NewSignal(), NewSignal(), NewSignal());
+            try
+            {
+                var queue = new BoundedQueue<int>(10, system: system, name: "h141-twice");
+                await queue.StartAsync().WaitAsync(Bound);
+                await queue.StartWorkersAsync(async (_, ct) =>
+                {
+                    running.TrySetResult();
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, ct);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        cancelled.TrySetResult();
+                        await release.Task; // honours its token late: just before the disposal would leave it behind
+                        throw;
+                    }
+                }, numWorkers: 1, errorHandler: (_, _) => new TaskCompletionSource().Task).WaitAsync(Bound);
+                Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+                await running.Task.WaitAsync(Bound);
+                Assert.True(await queue.PutAsync(2).WaitAsync(Bound));
+
+                var dispose = await Disposing(queue);
+                clock.Advance(TimeSpan.FromHours(1)); // the grace period ends: the worker is cancelled
+                await cancelled.Task.WaitAsync(Bound);
+                await StatusAsync(queue); // the router has ended the grace period
+                clock.Advance(TimeSpan.FromMinutes(59));
+                release.TrySetResult(); // the worker returns at 1 h 59 min; the queued items are reported, for ever
+                await Poll.UntilAsync(() => queue.Metrics.Discarded == 2, Bound, () => $"the queued items are discarded ({queue.Metrics})");
+                Assert.False(dispose.IsCompleted, "the disposal completed before its reports or its bound");
+                clock.Advance(TimeSpan.FromMinutes(1)); // twice the stop timeout after the disposal
+
+                Assert.True(await Poll.CompletesWithin(dispose, Bound),
+                    $"DisposeAsync had not completed {Bound.TotalSeconds} s after the clock reached twice the stop timeout (2 h) from the call");
+            }
+            finally
+            {
+                release.TrySetResult();
+            }
+        });
+
+    /// <summary>
+    /// The documented 2× for both routers (they share <c>StopGrace</c>): a worker that ignores its token is given the grace
+    /// period and then the stop timeout again — the disposal is still waiting one minute before twice the stop timeout
+    /// (the router answers, so every timer due by then has been handled) and completes at twice the stop timeout. An
+    /// implementation that leaves the worker behind as the grace period ends, or never, fails. On virtual time, stop
+    /// timeout 1 h; the durable queue journals on the (open) gated journal.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task A_disposal_leaves_a_worker_that_ignores_its_token_behind_at_twice_its_stop_timeout(bool durable) =>
+        OnVirtualClock($"h141-virtual-deaf-{durable}", async (system, clock) =>
+        {
+            var (running, hold) = (NewSignal(), NewSignal());
+            try
+            {
+                var name = DurableStore.UniqueName("h141-deaf");
+                var queue = durable ? new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system) : new BoundedQueue<int>(10, system: system, name: name);
+                await queue.StartAsync().WaitAsync(Bound);
+                await queue.StartWorkersAsync((_, _) =>
+                {
+                    running.TrySetResult();
+                    return hold.Task; // never looks at its token
+                }, numWorkers: 1).WaitAsync(Bound);
+                Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+                await running.Task.WaitAsync(Bound);
+
+                var dispose = await Disposing(queue);
+                clock.Advance(TimeSpan.FromHours(1)); // the grace period ends: the token is cancelled, and ignored
+                await StatusAsync(queue); // the router has ended the grace period (and armed its next timer at 1 h)
+                clock.Advance(TimeSpan.FromMinutes(59));
+
+                Assert.Equal(QueueStatus.Stopping, await StatusAsync(queue)); // the router is still there, waiting for the worker
+                Assert.False(dispose.IsCompleted, "the disposal left the worker behind before twice its stop timeout");
+                clock.Advance(TimeSpan.FromMinutes(1));
+                Assert.True(await Poll.CompletesWithin(dispose, Bound),
+                    $"DisposeAsync had not completed {Bound.TotalSeconds} s after the clock reached twice the stop timeout (2 h) from the call");
+            }
+            finally
+            {
+                hold.TrySetResult();
+            }
+        });
+
+    /// <summary>
+    /// Runs <paramref name="test"/> on an actor system of its own on virtual time (Akka's TestScheduler: a wait on the real
+    /// clock of the stop timeout, an hour, is a hang), with the gated journal, open.
+    /// </summary>
+    private static async Task OnVirtualClock(string name, Func<ActorSystem, TestScheduler, Task> test)
     {
-        var system = ActorSystem.Create("h141-virtual-time", ConfigurationFactory.ParseString("""
+        WriteGatedJournal.Open.TrySetResult();
+        var system = ActorSystem.Create(name, ConfigurationFactory.ParseString($$"""
             akka.scheduler.implementation = "Akka.TestKit.TestScheduler, Akka.TestKit"
             actorqueue.queue.stop-timeout = 1h
+            gated.journal {
+              class = "{{typeof(WriteGatedJournal).AssemblyQualifiedName}}"
+              plugin-dispatcher = "akka.actor.default-dispatcher"
+            }
             """).WithFallback(ActorQueueRuntime.DefaultConfig));
-        var clock = (TestScheduler)system.Scheduler;
-        var (running, cancelled, release) = (NewSignal(), NewSignal(), NewSignal());
         try
         {
-            var queue = new BoundedQueue<int>(10, system: system, name: "h141-twice");
-            await queue.StartAsync().WaitAsync(Bound);
-            await queue.StartWorkersAsync(async (_, ct) =>
-            {
-                running.TrySetResult();
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, ct);
-                }
-                catch (OperationCanceledException)
-                {
-                    cancelled.TrySetResult();
-                    await release.Task; // honours its token late: just before the disposal would leave it behind
-                    throw;
-                }
-            }, numWorkers: 1, errorHandler: (_, _) => new TaskCompletionSource().Task).WaitAsync(Bound);
-            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
-            await running.Task.WaitAsync(Bound);
-            Assert.True(await queue.PutAsync(2).WaitAsync(Bound));
-            var metrics = queue.Metrics;
-
-            var dispose = queue.DisposeAsync().AsTask();
-            var status = await queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance).WaitAsync(Bound); // after the disposal's stop: its timers are armed
-            Assert.Equal(QueueStatus.Stopping, status.State);
-            clock.Advance(TimeSpan.FromHours(1)); // the grace period ends: the worker is cancelled
-            await cancelled.Task.WaitAsync(Bound);
-            clock.Advance(TimeSpan.FromMinutes(59));
-            release.TrySetResult(); // the worker returns at 1 h 59 min; the queued items are reported, for ever
-            await Poll.UntilAsync(() => queue.Metrics.Discarded == 2, Bound, () => $"the queued items are discarded ({queue.Metrics}, before {metrics})");
-            Assert.False(dispose.IsCompleted, "the disposal completed before its reports or its bound");
-            clock.Advance(TimeSpan.FromMinutes(1)); // twice the stop timeout after the disposal
-
-            Assert.True(await Poll.CompletesWithin(dispose, Bound),
-                $"DisposeAsync had not completed {Bound.TotalSeconds} s after the clock reached twice the stop timeout (2 h) from the call");
+            await test(system, (TestScheduler)system.Scheduler);
         }
         finally
         {
-            release.TrySetResult();
             await system.Terminate();
         }
+    }
+
+    /// <summary>Disposes <paramref name="queue"/> and returns the disposal once the router has taken its stop (its timers are armed on the virtual clock).</summary>
+    private async Task<Task> Disposing(BoundedQueue<int> queue)
+    {
+        var dispose = queue.DisposeAsync().AsTask();
+        Assert.Equal(QueueStatus.Stopping, await StatusAsync(queue));
+        return dispose;
+    }
+
+    /// <summary>
+    /// The router's status, answered after every message sent to it before (a barrier for the virtual clock's timers);
+    /// a router that has stopped never answers, and the test fails saying so.
+    /// </summary>
+    private async Task<QueueStatus> StatusAsync(BoundedQueue<int> queue)
+    {
+        var status = queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance);
+        Assert.True(await Poll.CompletesWithin(status, Bound), $"the router had not answered a GetStatus {Bound.TotalSeconds} s after it was sent: it has stopped");
+        return (await status).State;
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
