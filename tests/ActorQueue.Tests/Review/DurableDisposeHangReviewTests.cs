@@ -131,6 +131,39 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
         });
 
     /// <summary>
+    /// A router that fails on its thread while a write is under way waits for the write to end before it restarts, and
+    /// stashes everything meanwhile, a disposal included. Failed before: DisposeAsync had not completed 60 s after it was
+    /// called, the journal not answering the write (the stashed disposal started no timer). Expected: the disposal
+    /// completes by its bound (twice the stop timeout from when it came); the put whose write was under way hears it may
+    /// have been stored, the getter is answered, and once the journal answers, the queue opened again holds both items.
+    /// </summary>
+    [Fact]
+    public Task A_disposal_is_not_held_for_ever_by_a_failed_router_waiting_for_a_write_the_journal_never_answers() =>
+        OnHangingJournal("h141-failed-writing", async system =>
+        {
+            var clock = new FailingClock();
+            var name = DurableStore.UniqueName("h141-failed");
+            var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability with { Clock = clock }, name, system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+            WriteGatedJournal.Close();
+            var inFlight = queue.PutAsync(2);
+            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound);
+            clock.FailNext(1);
+            var get = queue.GetAsync(); // the router reads the clock to hand item 1 out, fails, and waits for the write to end
+            await Poll.UntilAsync(() => clock.Failed, Bound, "the router has failed");
+
+            var disposed = await Poll.CompletesWithin(queue.DisposeAsync().AsTask(), Bound);
+
+            Assert.True(disposed, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout 1 s) on a router that failed while the journal did not answer its write");
+            var unknown = await Assert.ThrowsAsync<QueueStorageException>(() => inFlight.WaitAsync(Bound));
+            Assert.Contains("may have been stored", unknown.Message, StringComparison.Ordinal);
+            Assert.True(await Poll.CompletesWithin(get, Bound), "the getter was never answered");
+            WriteGatedJournal.Open.TrySetResult();
+            Assert.Equal([1, 2], await ReopenedItems(system, name));
+        });
+
+    /// <summary>
     /// The documented bound (README "Lifecycle"; <c>DisposeAsync</c>): a disposal completes at most twice the stop timeout
     /// after it is called, whatever the workers and the error handler do. On virtual time (Akka's TestScheduler) with a
     /// stop timeout of an hour, so a wait of the timeout on the real clock is a hang. Failed before: DisposeAsync had not
