@@ -1,5 +1,4 @@
 using ActorQueue.Runtime;
-using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -33,7 +32,7 @@ internal sealed partial class DurableRouterActor<T>
     private void Detached()
     {
         Command<QueueProtocol.Put>(message => QueueErrors.Refuse<T>(message, Sender, QueueStatus.Stopped));
-        Command<QueueProtocol.GetStatus>(_ => Sender.Tell(new QueueProtocol.Status(QueueStatus.Stopped, _book.Size, _capacity, 0, _book.Metrics with { BackpressureEvents = _backpressure })));
+        Command<QueueProtocol.GetStatus>(_ => TellStatus()); // stopped
         CommandAny(message => (message as IUndeliverableRequest)?.Undelivered());
     }
 

@@ -82,9 +82,7 @@ internal sealed partial class DurableRouterActor<T>
             Pump();
             command.Completion.TrySetResult(true);
         });
-        Command<QueueProtocol.GetStatus>(_ =>
-            Sender.Tell(new QueueProtocol.Status(_status, _book.Size, _capacity, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0,
-                _book.Metrics with { BackpressureEvents = _backpressure })));
+        Command<QueueProtocol.GetStatus>(_ => TellStatus());
         Command<DeadLetterQuery<T>>(query => query.Completion.TrySetResult(_book.DeadLetters(Decode)));
         Command<DeadLetterChange>(change => ChangeDeadLetters(change.Ids, change.Purge, count => change.Completion.TrySetResult(count),
             error => change.Completion.TrySetException(error)));
@@ -94,6 +92,11 @@ internal sealed partial class DurableRouterActor<T>
         Command<QueueProtocol.PurgeDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: true));
         _housekeeping.Register((type, handler) => Command(type, handler, null));
     }
+
+    /// <summary>Answers a <see cref="QueueProtocol.GetStatus"/>.</summary>
+    private void TellStatus() =>
+        Sender.Tell(new QueueProtocol.Status(_status, _book.Size, _capacity, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0,
+            _book.Metrics with { BackpressureEvents = _backpressure }));
 
     private void RefusingPutsAndGets(QueueStatus status)
     {

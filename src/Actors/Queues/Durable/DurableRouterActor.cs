@@ -65,7 +65,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>The stop under way: its grace period (its deadline handed to the next instance on a restart), and a disposal's wait for the tries cancelled after it.</summary>
     private readonly StopGrace _grace;
 
-    /// <summary>The router stopped itself without its running tries.</summary>
+    /// <summary>A disposal stopped waiting for the running tries and the journal (<c>Abandon</c>): the router stopped itself, or lingers detached.</summary>
     private bool _abandoned;
 
     /// <summary>Cancels the running work when the stop timeout runs out; a new one for each start.</summary>
