@@ -375,9 +375,12 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// at most the queue's stop timeout (<c>actorqueue.queue.stop-timeout</c>), after which the reports go on without it.
     /// Once the grace period is over (the work in flight cancelled), it waits for the workers at most that timeout more:
     /// a worker that ignores its token is then left behind, and the items of its run not finished are reported as
-    /// discarded, as when the actor system terminates. A later call (after <see cref="Dispose"/>, say) completes with the first.
+    /// discarded, as when the actor system terminates. So it completes at most twice the stop timeout after it is called,
+    /// whatever the workers, the error handler or a durable queue's journal do (a journal that has not answered a write by
+    /// then: the put whose write was under way fails saying its item may have been stored, and the queue's name stays
+    /// taken until the journal answers). A later call (after <see cref="Dispose"/>, say) completes with the first.
     /// </summary>
-    /// <returns>A task that completes when the router has stopped and every item still queued has been reported (or the stop timeout passed).</returns>
+    /// <returns>A task that completes when the router has stopped and every item still queued has been reported (or the stop timeout passed), within twice the stop timeout.</returns>
     public ValueTask DisposeAsync() => _router.Stop() is { } stop ? new ValueTask(stop.Completion.Task) : default;
     /// <summary>Puts <paramref name="items"/> as one message, waiting for space as long as it takes (no backpressure result).</summary>
     internal Task PutBatchAsync(IReadOnlyList<T> items) =>

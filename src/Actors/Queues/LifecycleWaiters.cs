@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -6,8 +7,12 @@ namespace ActorQueue.Actors;
 /// The callers waiting on the queue's lifecycle: joins, answered once nothing accepted is unfinished, and stops,
 /// answered once the queue is stopped with no worker left. Only the router actor touches it.
 /// </summary>
+/// <param name="scheduler">
+/// The actor system's scheduler, on which a disposal's waits are timed (so a test's virtual clock times them too);
+/// <c>null</c> for the process's timers.
+/// </param>
 [DebuggerDisplay("{_joiners.Count} joins, {_stoppers.Count} stops waiting")]
-internal sealed class LifecycleWaiters
+internal sealed class LifecycleWaiters(IScheduler? scheduler = null)
 {
     /// <summary>Joins waiting for every accepted item to finish.</summary>
     private readonly List<JoinQueue> _joiners = [];
@@ -20,6 +25,12 @@ internal sealed class LifecycleWaiters
 
     /// <summary>The timeout of the stop that asked the router to terminate (the disposal's); <c>null</c> before one did.</summary>
     public TimeSpan? DisposeTimeout { get; private set; }
+
+    /// <summary>
+    /// Completes twice the disposal's timeout after its stop came (<see cref="AddStopper"/>): the documented bound of a
+    /// disposal, the grace period and then the cancelled work; never, before a disposal or with an infinite timeout.
+    /// </summary>
+    public Task DisposalDeadline { get; private set; } = Task.Delay(Timeout.Infinite);
 
     /// <summary>Whether a stop waits for the last workers to go.</summary>
     public bool StopsWaiting => _stoppers.Count > 0;
@@ -74,9 +85,13 @@ internal sealed class LifecycleWaiters
     /// <summary>A stop waits for the queue to be stopped; one that asks to terminate makes the router stop itself then.</summary>
     public void AddStopper(StopQueue stop)
     {
-        if (stop.Terminate)
+        if (stop.Terminate && DisposeTimeout is null)
         {
-            DisposeTimeout ??= stop.Timeout;
+            DisposeTimeout = stop.Timeout;
+            if (stop.Timeout != Timeout.InfiniteTimeSpan)
+            {
+                DisposalDeadline = Delay(stop.Timeout * 2);
+            }
         }
 
         _stoppers.Add(stop);
@@ -112,8 +127,10 @@ internal sealed class LifecycleWaiters
     /// <summary>
     /// As <see cref="CompleteStops"/>, once <paramref name="reported"/> has completed (the discarded items of a disposal
     /// have reached the error handler) or the disposal's timeout has passed, whichever comes first, so an error handler
-    /// that never completes cannot hold a disposal (and a host's shutdown) for ever; the reports go on after it. The
-    /// stops waiting now are taken out at once, so the router keeps no state for it.
+    /// that never completes cannot hold a disposal (and a host's shutdown) for ever; the reports go on after it. Never
+    /// past the <see cref="DisposalDeadline"/> either: a worker that returned late in its last timeout, then the reports
+    /// for a whole timeout more, made it three times the stop timeout. The stops waiting now are taken out at once, so
+    /// the router keeps no state for it.
     /// </summary>
     /// <param name="reported">The reports of the discarded items.</param>
     /// <param name="late">Called (off the router's thread) when the stops completed before the reports.</param>
@@ -121,12 +138,13 @@ internal sealed class LifecycleWaiters
     {
         var stoppers = _stoppers.ToArray();
         _stoppers.Clear();
-        var bound = DisposeTimeout ?? TimeSpan.Zero; // the disposal's, though a stop of the user's may wait without limit
+        var bound = Delay(DisposeTimeout ?? TimeSpan.Zero); // the disposal's, though a stop of the user's may wait without limit
+        var deadline = DisposalDeadline;
         _ = CompleteAsync();
 
         async Task CompleteAsync()
         {
-            var inTime = reported == await Task.WhenAny(reported, Task.Delay(bound)).ConfigureAwait(false);
+            var inTime = reported == await Task.WhenAny(reported, bound, deadline).ConfigureAwait(false);
             foreach (var stopper in stoppers)
             {
                 stopper.Completion.TrySetResult(true);
@@ -148,6 +166,39 @@ internal sealed class LifecycleWaiters
         }
 
         _joiners.Clear();
+    }
+
+    /// <summary>A task that completes after <paramref name="delay"/> (on the scheduler, when there is one); never, for an infinite one.</summary>
+    private Task Delay(TimeSpan delay)
+    {
+        if (delay == Timeout.InfiniteTimeSpan)
+        {
+            return Task.Delay(Timeout.Infinite);
+        }
+
+        if (delay <= TimeSpan.Zero)
+        {
+            return Task.CompletedTask;
+        }
+
+        // Under timers' limit (about 49.7 days): a longer timeout is an infinite one (QueueArguments), twice one just under it is not.
+        delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds, int.MaxValue - 1));
+        if (scheduler is null)
+        {
+            return Task.Delay(delay);
+        }
+
+        var elapsed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // never continued on the scheduler's thread
+        try
+        {
+            scheduler.Advanced.ScheduleOnce(delay, () => elapsed.TrySetResult());
+        }
+        catch (SchedulerException)
+        {
+            return Task.Delay(delay); // the actor system is shutting down: its scheduler takes nothing more
+        }
+
+        return elapsed.Task;
     }
 
     private static QueueStateException StoppedWithPending(int pending) =>

@@ -226,7 +226,7 @@ internal sealed partial class QueueRouterActor<T>
         if (_waiters.TerminateWhenStopped && _ledger.Size > 0)
         {
             // Disposed with items still queued: each is reported as failed, and the disposal completes once they are, or
-            // after the stop timeout.
+            // after the stop timeout (and by twice the stop timeout after the disposal came, at the latest).
             _waiters.CompleteStopsAfter(DiscardQueued(), _telemetry.DiscardedStillReporting);
         }
         else

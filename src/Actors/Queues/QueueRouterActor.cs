@@ -27,7 +27,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     private readonly PutAdmission<T> _admission;
     private readonly ItemHandOut<IActorRef, T> _handOut;
     private readonly WorkerPool<IActorRef, T> _pool;
-    private readonly LifecycleWaiters _waiters = new();
+    private readonly LifecycleWaiters _waiters;
 
     /// <summary>The current behaviour's status: what the counts and <c>GetStatus</c> report, and whether items are handed on.</summary>
     private QueueStatus _status = QueueStatus.Idle;
@@ -47,6 +47,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters,
                             PutInbox<T> inbox)
     {
+        _waiters = new LifecycleWaiters(Context.System.Scheduler);
         _grace = new StopGrace(_waiters);
         _capacity = capacity;
         _heartbeatPeriod = heartbeatPeriod;

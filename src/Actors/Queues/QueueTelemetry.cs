@@ -117,6 +117,15 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
             "Durable queue {QueueName} disposed with {Count} workers still running after their tokens were cancelled (do they honour them?): the queue stops without them, and their items, with no end journaled, run again when the queue is opened again",
             QueueName, busyWorkers);
 
+    /// <summary>
+    /// A durable queue's disposal stops waiting for its journal, which has not answered a write: <paramref name="unknown"/>
+    /// changes with a caller (puts, a drain's removals, dead-letter changes) may have been stored, <paramref name="unwritten"/> were not.
+    /// </summary>
+    public void AbandonedWrite(int unknown, int unwritten) =>
+        Log.Write(LogLevel.Warning, null,
+            "Durable queue {QueueName} disposed while its journal had not answered a write: {Unknown} changes their callers were waiting for may have been stored (a put's item then runs when the queue is opened again), {Unwritten} were not; the queue keeps its name until the journal answers",
+            QueueName, unknown, unwritten);
+
     public void Stopped(int queued) =>
         Log.Write(LogLevel.Information, null, "Queue {QueueName} stopped with {Count} items still queued (StartAsync resumes them, DrainAsync hands them back)", QueueName, queued);
 

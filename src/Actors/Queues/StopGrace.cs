@@ -6,8 +6,10 @@ namespace ActorQueue.Actors;
 /// A queue router's stop under way, the in-memory router's and the durable one's: its grace period, which the earliest
 /// deadline of the stops ends (<see cref="StopTimedOut"/>: the router cancels its work in hand), and after it a
 /// disposal's own timeout for that cancelled work (<see cref="AbandonWorkers"/>: the router stops without a worker that
-/// ignores its token, rather than hold the disposal for ever). The router's only; its timers are passed in, since an
-/// actor's timers exist only once it is made.
+/// ignores its token, rather than hold the disposal for ever; a durable router then stops waiting for its journal too).
+/// So a disposal completes at most twice its timeout after it came, the documented bound; the reports of an in-memory
+/// queue's discarded items are held to it by <see cref="LifecycleWaiters.DisposalDeadline"/>. The router's only; its
+/// timers are passed in, since an actor's timers exist only once it is made.
 /// </summary>
 internal sealed class StopGrace(LifecycleWaiters waiters)
 {

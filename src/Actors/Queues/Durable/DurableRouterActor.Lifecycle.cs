@@ -82,9 +82,7 @@ internal sealed partial class DurableRouterActor<T>
             Pump();
             command.Completion.TrySetResult(true);
         });
-        Command<QueueProtocol.GetStatus>(_ =>
-            Sender.Tell(new QueueProtocol.Status(_status, _book.Size, _capacity, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0,
-                _book.Metrics with { BackpressureEvents = _backpressure })));
+        Command<QueueProtocol.GetStatus>(_ => TellStatus());
         Command<DeadLetterQuery<T>>(query => query.Completion.TrySetResult(_book.DeadLetters(Decode)));
         Command<DeadLetterChange>(change => ChangeDeadLetters(change.Ids, change.Purge, count => change.Completion.TrySetResult(count),
             error => change.Completion.TrySetException(error)));
@@ -94,6 +92,11 @@ internal sealed partial class DurableRouterActor<T>
         Command<QueueProtocol.PurgeDeadLetters>(message => ReplyChanged(message.CorrelationId, message.Ids, purge: true));
         _housekeeping.Register((type, handler) => Command(type, handler, null));
     }
+
+    /// <summary>Answers a <see cref="QueueProtocol.GetStatus"/>.</summary>
+    private void TellStatus() =>
+        Sender.Tell(new QueueProtocol.Status(_status, _book.Size, _capacity, _status == QueueStatus.Processing ? _spec?.Count ?? 0 : 0,
+            _book.Metrics with { BackpressureEvents = _backpressure }));
 
     private void RefusingPutsAndGets(QueueStatus status)
     {
@@ -147,20 +150,35 @@ internal sealed partial class DurableRouterActor<T>
     }
 
     /// <summary>
-    /// A disposal waited its timeout after the grace period: the router stops without the tries still running, once the
-    /// journal has every end it was given (stopped while a write is under way, a queue of the same name opened next could
-    /// recover without it and reuse its sequence number). PostStop answers the stops.
+    /// A disposal waited its timeout after the grace period: the router stops without the tries still running, and
+    /// without waiting for the journal any longer: what gathered for the next write goes in one last write, and with a
+    /// write under way the router answers every caller now and lingers only until the journal answers it
+    /// (<see cref="Detach"/>). PostStop answers the stops.
     /// </summary>
     private void Abandon()
     {
-        _abandoning = true;
-        if (Writing || _abandoned)
+        if (_abandoned)
         {
-            return; // CheckStopped comes back here when the write ends
+            return;
         }
 
         _abandoned = true;
-        _telemetry.AbandonedTries(_busy);
+        if (_busy > 0)
+        {
+            _telemetry.AbandonedTries(_busy);
+        }
+
+        if (!_writeInFlight && !HousekeepingUnderWay)
+        {
+            Flush(); // the ends of the tries that returned: written, their items do not run again when the queue is opened again
+        }
+
+        if (_writeInFlight)
+        {
+            Detach();
+            return;
+        }
+
         Context.Stop(Self);
     }
 
@@ -168,9 +186,10 @@ internal sealed partial class DurableRouterActor<T>
     {
         _waiters.AddStopper(command);
         Enter(QueueStatus.Stopped, Stopped);
-        if (_busy > 0)
+        if (_busy > 0 || Writing)
         {
-            // Stopped with tries still running (cancelled when a restart failed to resume): a disposal waits for them at most its timeout.
+            // Stopped with tries still running (cancelled when a restart failed to resume), or a write (a drain's, a dead
+            // letter's change) the journal has not answered: a disposal waits for them at most its timeout.
             _grace.AbandonAfter(Timers);
         }
 
@@ -180,12 +199,6 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>A stopping queue whose last task ended is stopped; a stopped queue answers its stops (and stops the router on dispose).</summary>
     private void CheckStopped()
     {
-        if (_abandoning)
-        {
-            Abandon();
-            return;
-        }
-
         if (_status == QueueStatus.Stopping && _busy == 0 && !Writing)
         {
             Enter(QueueStatus.Stopped, Stopped);

@@ -31,6 +31,11 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>What this instance failed with while its write was under way: it restarts with it once the write ends.</summary>
     private ExceptionDispatchInfo? _failedWhileWriting;
 
+    private const string FailedDisposalTimerKey = "failed-disposal";
+
+    /// <summary>A disposal's stop that came after this instance failed while writing (stashed for the next instance).</summary>
+    private StopQueue? _failedDisposal;
+
     /// <summary>
     /// A failure while a write is under way restarts the router only once the write has ended. Restarted at once, the next
     /// instance read the journal while the write was still on its way, recovered without its events (a put told it "may
@@ -49,9 +54,50 @@ internal sealed partial class DurableRouterActor<T>
             _failedWhileWriting = ExceptionDispatchInfo.Capture(error);
             _telemetry.Log.Write(LogLevel.Error, error, "Durable queue {QueueName} failed while a journal write was under way: it restarts once the write ends",
                 _telemetry.QueueName);
-            Become(() => CommandAny(_ => Stash.Stash()));
+            Become(FailedWhileWriting);
             return true;
         }
+    }
+
+    /// <summary>
+    /// Until the write ends, every message waits for the next instance, a disposal too; but a journal that never answers
+    /// would hold that disposal for ever. So a disposal's stop also starts its bound here (twice its timeout, as in
+    /// <see cref="StopGrace"/>), and when it passes with the write still under way, or a disposal's abandon timer from
+    /// before the failure fires, the router answers everyone and lingers for the write as any disposal that stops
+    /// waiting for its journal (<see cref="Detach"/>): then the write's end stops it rather than restart it.
+    /// </summary>
+    private void FailedWhileWriting()
+    {
+        Command<StopQueue>(stop =>
+        {
+            Stash.Stash();
+            if (stop.Terminate && _failedDisposal is null)
+            {
+                _failedDisposal = stop;
+                if (stop.Timeout != Timeout.InfiniteTimeSpan)
+                {
+                    Timers.StartSingleTimer(FailedDisposalTimerKey, AbandonWorkers.Instance, TimeSpan.FromMilliseconds(Math.Min(stop.Timeout.TotalMilliseconds * 2, int.MaxValue - 1)));
+                }
+            }
+        });
+        Command<AbandonWorkers>(abandon =>
+        {
+            if (_failedDisposal is { } disposal)
+            {
+                _waiters.AddStopper(disposal); // stashed, it would otherwise be answered by no one
+            }
+
+            if (_waiters.TerminateWhenStopped)
+            {
+                _abandoned = true;
+                Detach();
+            }
+            else
+            {
+                Stash.Stash();
+            }
+        });
+        CommandAny(_ => Stash.Stash());
     }
 
     /// <summary>The write under way ended: an instance that failed meanwhile restarts now (its callers are answered), else the next write starts.</summary>

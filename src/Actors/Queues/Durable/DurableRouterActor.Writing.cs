@@ -121,6 +121,12 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>A write ended: its events change the book, the counters are published, then the callers hear, and the next write starts.</summary>
     private void Written(Outgoing[] batch)
     {
+        if (_detached)
+        {
+            WriteEndedDetached();
+            return;
+        }
+
         foreach (var outgoing in batch)
         {
             if (outgoing.Apply is { } apply)
@@ -180,6 +186,12 @@ internal sealed partial class DurableRouterActor<T>
     /// </summary>
     private void Rejected(Exception cause)
     {
+        if (_detached)
+        {
+            WriteEndedDetached();
+            return;
+        }
+
         var batch = _inFlight;
         var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' could not write to its journal: {cause.Message}", cause);
         foreach (var outgoing in batch.Where(outgoing => outgoing.Refused is null))

@@ -65,10 +65,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <summary>The stop under way: its grace period (its deadline handed to the next instance on a restart), and a disposal's wait for the tries cancelled after it.</summary>
     private readonly StopGrace _grace;
 
-    /// <summary>A disposal stops waiting for the running tries: the router stops once no write is under way (<c>Abandon</c>).</summary>
-    private bool _abandoning;
-
-    /// <summary>The router stopped itself without its running tries.</summary>
+    /// <summary>A disposal stopped waiting for the running tries and the journal (<c>Abandon</c>): the router stopped itself, or lingers detached.</summary>
     private bool _abandoned;
 
     /// <summary>Cancels the running work when the stop timeout runs out; a new one for each start.</summary>
@@ -97,7 +94,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         _handOver = handOver;
         _handed = handOver.Take();
-        _waiters = _handed?.Waiters ?? new LifecycleWaiters();
+        _waiters = _handed?.Waiters ?? new LifecycleWaiters(Context.System.Scheduler);
         _grace = new StopGrace(_waiters);
         _getters = _handed?.Getters ?? new WaiterQueue<GetRequest<T>>();
         _traces = _handed?.Traces ?? [];
@@ -160,20 +157,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         }
 
         // A journal that failed, or the actor system terminating, stops this actor: every put still waiting for its write
-        // learns it was not stored, and one whose write was under way that it may have been (Akka cannot tell).
-        var error = new QueueStorageException($"Durable queue '{_telemetry.QueueName}' stopped before the item was stored");
-        FailUnwritten(error, new QueueStorageException(
-            $"Durable queue '{_telemetry.QueueName}' stopped while the item's write was under way: it may have been stored, and then runs when the queue is opened again"));
-        _writing.Clear();
-        _recovered.TrySetException(error);
-        RefuseWaiting(QueueStatus.Stopped, QueueErrors.Disposed());
-        _waiters.FailJoins(QueueErrors.Disposed());
-        _waiters.CompleteStops();
-        _runCancellation.Cancel();
-        // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
-        _status = QueueStatus.Stopped;
-        Publish();
+        // learns it was not stored, and one whose write was under way that it may have been (Akka cannot tell). The name
+        // is freed first, so a queue of the name may open as soon as a disposal is answered.
         ReleaseName();
+        Settle(new QueueStorageException($"Durable queue '{_telemetry.QueueName}' stopped before the item was stored"), new QueueStorageException(
+            $"Durable queue '{_telemetry.QueueName}' stopped while the item's write was under way: it may have been stored, and then runs when the queue is opened again"));
         base.PostStop();
     }
 

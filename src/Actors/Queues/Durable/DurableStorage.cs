@@ -47,7 +47,7 @@ internal static class DurableStorage
         var (storage, described) = StorageOf(system, durability, plugins.Journal);
         if (!Open.TryAdd((storage, name), 0))
         {
-            throw new InvalidOperationException($"A durable queue named '{name}' is already open on {described}; dispose it first");
+            throw new InvalidOperationException($"A durable queue named '{name}' is already open on {described}; dispose it first (a disposed queue keeps its name until its journal has answered its last write)");
         }
 
         IDisposable? nameLock;

@@ -1,0 +1,65 @@
+using ActorQueue.Runtime;
+
+namespace ActorQueue.Actors;
+
+/// <summary>
+/// The durable router after a disposal stopped waiting for a journal that had not answered its write: every caller has
+/// its answer, and the router lingers, refusing everything, only until the journal answers (or fails) that write.
+/// </summary>
+internal sealed partial class DurableRouterActor<T>
+{
+    /// <summary>The disposal has been answered while a write was under way: the router stops when the write ends.</summary>
+    private bool _detached;
+
+    /// <summary>
+    /// The disposal's bound has passed with a write under way (a journal that does not answer): the disposal no longer waits
+    /// for it. Every caller hears now — a put whose write was under way that its item may have been stored (and then runs
+    /// when the queue is opened again), one behind it that it was not — and the router stops once the journal answers
+    /// the write, or fails it, and only then frees the name: stopped now, a queue of the name opened meanwhile would
+    /// recover without that write, and write under its sequence number and item ids.
+    /// </summary>
+    private void Detach()
+    {
+        _detached = true;
+        var name = _telemetry.QueueName;
+        _telemetry.AbandonedWrite(_inFlight.Count(outgoing => outgoing.Refused is not null), _outbox.Count(outgoing => outgoing.Refused is not null));
+        Become(Detached);
+        Settle(new QueueStorageException($"Durable queue '{name}' was disposed before the item was stored: its journal had not answered the write before it"),
+            new QueueStorageException($"Durable queue '{name}' was disposed while its journal had not answered the item's write: it may have been stored, and then runs when the queue is opened again"));
+    }
+
+    /// <summary>Everything is refused as by a router that is gone; a try that ends now is not journaled (its item runs again when the queue is opened again).</summary>
+    private void Detached()
+    {
+        Command<QueueProtocol.Put>(message => QueueErrors.Refuse<T>(message, Sender, QueueStatus.Stopped));
+        Command<QueueProtocol.GetStatus>(_ => TellStatus()); // stopped
+        CommandAny(message => (message as IUndeliverableRequest)?.Undelivered());
+    }
+
+    /// <summary>The write a detached router waited for has ended (its callers were answered already): the router stops, and PostStop frees the name.</summary>
+    private void WriteEndedDetached()
+    {
+        _inFlight = [];
+        _writeInFlight = false;
+        Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// The router is done (stopped, or detached): every caller still waiting hears — the events never written with
+    /// <paramref name="unwritten"/>, those of the write under way with <paramref name="unknown"/> — the joins and gets fail
+    /// as disposed, the stops complete, the running tries are cancelled, and the counters read stopped.
+    /// </summary>
+    private void Settle(QueueStorageException unwritten, QueueStorageException unknown)
+    {
+        FailUnwritten(unwritten, unknown);
+        _writing.Clear();
+        _recovered.TrySetException(unwritten);
+        RefuseWaiting(QueueStatus.Stopped, QueueErrors.Disposed());
+        _waiters.FailJoins(QueueErrors.Disposed());
+        _waiters.CompleteStops();
+        _runCancellation.Cancel();
+        // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
+        _status = QueueStatus.Stopped;
+        Publish();
+    }
+}
