@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using ActorQueue.Tests.Limiting;
@@ -268,6 +269,39 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         public volatile bool Down;
 
         public void FailNextWakeRead() => Volatile.Write(ref _failNextWake, 1);
+
+        /// <summary>Whether the fault <see cref="FailNextWakeRead"/> armed has been thrown (in a gate's wake).</summary>
+        public bool WakeFaultThrown => Volatile.Read(ref _failNextWake) == 0;
+
+        /// <summary>The actor instance behind a local actor reference now (Akka's internal <c>ActorCell.Actor</c>): a restart replaces it (<c>null</c> while none is made, or once stopped).</summary>
+        public static object? InstanceOf(IActorRef actor) =>
+            ((ActorRefWithCell)actor).Underlying is ActorCell cell
+                ? typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell)
+                : null;
+
+        /// <summary>
+        /// Restarts a gatekeeper without rates whose limit runs on this clock — the way for tests to restart one: a request
+        /// that throws no longer does (the gatekeeper fails it alone since 53a9822) — and asserts that it did: the armed
+        /// fault is thrown in the wake sent, and Akka makes the actor's next instance. Its gate's wake reads the clock only
+        /// while a waiter has a deadline: the test queues one first. Akka's log of the fault is the test's to expect.
+        /// </summary>
+        public async Task RestartGatekeeper(IActorRef gatekeeper, TimeSpan patience)
+        {
+            var before = InstanceOf(gatekeeper);
+            Assert.NotNull(before);
+            FailNextWakeRead();
+            gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
+            await AssertRestarted(gatekeeper, before, patience);
+        }
+
+        /// <summary>Waits until the armed wake fault was thrown and <paramref name="gatekeeper"/> is no longer the instance <paramref name="before"/> (a restart), failing after <paramref name="patience"/>.</summary>
+        public async Task AssertRestarted(IActorRef gatekeeper, object? before, TimeSpan patience)
+        {
+            await Poll.UntilAsync(
+                () => WakeFaultThrown && InstanceOf(gatekeeper) is { } now && !ReferenceEquals(now, before),
+                patience,
+                () => $"the gatekeeper restarted (the wake fault thrown: {WakeFaultThrown}, which needs a waiter with a deadline; its instance {(ReferenceEquals(InstanceOf(gatekeeper), before) ? "the same" : "none")})");
+        }
 
         public override long GetTimestamp()
         {
