@@ -242,16 +242,9 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         Assert.Equal((2, RejectionReason.Disposed), (rejected.RequestId, rejected.Kind));
     }
 
-    /// <summary>Arms <paramref name="clock"/> to throw in the gate's next wake, and sends a wake: nothing catches that read, so Akka restarts the gatekeeper.</summary>
-    private async Task RestartByClockFault(IActorRef gatekeeper, FaultyClock clock)
-    {
-        clock.FailNextWakeRead();
-        await EventFilter.Exception<ClockFault>().ExpectOneAsync(() =>
-        {
-            gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
-            return Task.CompletedTask;
-        });
-    }
+    /// <summary>Arms <paramref name="clock"/> to throw in the gate's next wake, and sends a wake: nothing catches that read, so Akka restarts the gatekeeper (asserted).</summary>
+    private Task RestartByClockFault(IActorRef gatekeeper, FaultyClock clock) =>
+        EventFilter.Exception<ClockFault>().ExpectOneAsync(() => clock.RestartGatekeeper(gatekeeper, Dilated(TimeSpan.FromSeconds(10))));
 
     private async Task<Status> StatusOf(ModelApiLimiter limiter)
     {
@@ -260,7 +253,7 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         return await probe.ExpectMsgAsync<Status>();
     }
 
-    /// <summary>A fake clock that throws once in a gate's wake when armed, or at every read while it is down (a plain gatekeeper's wake is a handler nothing catches: the way to restart one).</summary>
+    /// <summary>A fake clock that throws once in a gate's wake when armed, or at every read while it is down (a plain gatekeeper's wake is a handler nothing catches, and reads the clock while a waiter has a deadline: the way to restart one).</summary>
     internal sealed class FaultyClock : FakeTimeProvider
     {
         private int _failNextWake;
