@@ -45,19 +45,27 @@ public sealed class WaitTimeoutAndResizeTests : ActorQueueTestKit, IDisposable
         await Eventually(() => limiter.RunningCount == 0, "nothing leaked");
     }
 
+    /// <summary>
+    /// A caller waits 8 s of its 10 when the gatekeeper restarts (a clock fault in a wake: a request whose handler throws no
+    /// longer restarts it, since 53a9822): the next instance has it waiting, and it times out 2 s later. Mutant killed: no
+    /// time left carried over (<c>CarryTimeLeft</c> skipped in <c>HandOver</c>) → its whole 10 s again, no timeout.
+    /// </summary>
     [Fact]
     public async Task A_gatekeeper_restart_keeps_a_waiting_callers_deadline()
     {
-        using var limiter = TimedLimiter(1, TimeSpan.FromSeconds(10), "restart-deadline");
+        var clock = new Review.RestartActorCallersReviewTests.FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { WaitTimeout = TimeSpan.FromSeconds(10), TimeProvider = clock }, "restart-deadline", _spans.Tracer, Sys);
         var holder = await limiter.AcquireAsync();
         var waiting = limiter.AcquireAsync(permits: 1, source: "caller").AsTask();
         Assert.Equal(1, (await this.StatusOf(limiter)).Waiting);
-        _clock.Advance(TimeSpan.FromSeconds(8));
+        clock.Advance(TimeSpan.FromSeconds(8));
 
-        // A handler throws: the restarted gatekeeper serves the carried caller, which has 2 s of its 10 left.
-        limiter.Gatekeeper.Tell(new Review.RestartForgetsResizeReviewTests.ThrowingRequest(limiter.Gatekeeper), Akka.Actor.ActorRefs.NoSender);
+        // The restarted gatekeeper serves the carried caller, which has 2 s of its 10 left.
+        await EventFilter.Exception<Review.LocalSuspectsReviewTests.ClockFault>().ExpectOneAsync(
+            () => clock.RestartGatekeeper(limiter.Gatekeeper, Dilated(TimeSpan.FromSeconds(10))));
         Assert.Equal(1, (await this.StatusOf(limiter)).Waiting);
-        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(waiting.IsCompleted, "the caller was answered at the restart");
+        clock.Advance(TimeSpan.FromSeconds(2));
 
         var error = await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiting)); // not 10 s more
         Assert.Equal(TimeSpan.FromSeconds(10), error.WaitTimeout);

@@ -114,6 +114,11 @@ public sealed class FreshStartReviewTests : ActorQueueTestKit
     /// 0 although the lease was still held ("Expected: 1, Actual: 0" after the restart), and the next instance, counting
     /// it as already metered, let its return take the counter to −1 for good (the final wait timed out "(it is -1)").
     /// Any facade lease held across a restart did it, not only one claimed before the start.
+    /// The restart was a request whose handler threw until 53a9822, which fails such a request alone (no restart): from
+    /// then the test ran without one. It is a clock fault in a wake now (<c>FaultyClock.RestartGatekeeper</c>), which asserts
+    /// the restart; a caller of 2 waits across it with a deadline (the wake reads the clock only then), and times out
+    /// after it. Mutant killed: the restarting instance meters the held leases out (<c>Meter(0, 0)</c> in
+    /// <c>CloseState</c>) → the running counter reads 0 after the restart.
     /// </summary>
     [Fact]
     public async Task A_lease_claimed_before_the_start_and_held_across_a_restart_leaves_the_running_counter_at_zero()
@@ -121,16 +126,21 @@ public sealed class FreshStartReviewTests : ActorQueueTestKit
         const string name = "review-fresh-start-restart";
         using var metrics = new LimiterMetrics(name);
         using var held = new HeldCoordinator();
-        using var limiter = new ConcurrencyLimiter(2, name: name, system: held.System);
+        var clock = new RestartActorCallersReviewTests.FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(2) { TimeProvider = clock }, name, system: held.System);
         var adapter = limiter.AsRateLimiter();
         var claimed = adapter.AttemptAcquire(1);
         Assert.True(claimed.IsAcquired);
         held.LetGo();
-        await StatusOf(limiter);
+        var waiter = limiter.AcquireAsync(permits: 2, waitTimeout: TimeSpan.FromMinutes(1), source: "two, with a deadline").AsTask();
+        Assert.Equal(1, (await StatusOf(limiter)).Waiting);
 
-        limiter.Gatekeeper.Tell(new RestartForgetsResizeReviewTests.ThrowingRequest(limiter.Gatekeeper)); // its handler throws: the gatekeeper restarts
-        Assert.Equal(1, (await StatusOf(limiter)).Running);
+        await clock.RestartGatekeeper(limiter.Gatekeeper, Dilated(TimeSpan.FromSeconds(10))); // a clock fault in a wake: the gatekeeper restarts
+        var restarted = await StatusOf(limiter);
+        Assert.Equal((1, 1), (restarted.Running, restarted.Waiting));
         Assert.Equal(1.0, metrics.Value(ActorQueueTelemetry.LimiterRunning));
+        clock.Advance(TimeSpan.FromMinutes(1));
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(waiter)); // its deadline, carried over
         using (var second = await Within(limiter.AcquireAsync("second").AsTask()))
         {
             using var third = adapter.AttemptAcquire(1);

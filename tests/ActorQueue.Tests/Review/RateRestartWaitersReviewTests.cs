@@ -4,10 +4,11 @@ using Status = ActorQueue.Actors.GatekeeperProtocol.Status;
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Review of a model-API (rates) gatekeeper's restart (<c>fix/rate-restart-waiters</c>): a gatekeeper without rates carries
-/// the facade callers its gate had queued over to its next instance (<c>GateTurn.CarryOver</c>), each with what was left of
-/// its wait; one with rates, whose messages go straight from the mailbox (no turn), failed them as disposed "as before",
-/// although its limiter went on running.
+/// Review of a model-API (rates) gatekeeper's restart (<c>fix/rate-restart-waiters</c>): a gatekeeper without rates carried
+/// the facade callers its gate had queued over to its next instance, each with what was left of its wait; one with rates,
+/// whose messages go straight from the mailbox (no turn), failed them as disposed "as before", although its limiter went on
+/// running. (Both kinds now carry them alike: the restarting instance hands them on in <c>LimiterCounts.CarriedOver</c>,
+/// and the next one offers them in its <c>PreStart</c>.)
 /// <list type="bullet">
 /// <item><see cref="A_rate_gatekeeper_restarted_by_a_fault_keeps_its_queued_facade_callers_in_order_with_what_was_left_of_their_wait"/>:
 /// FAILED before (buckets and windows alike): "the restarted gatekeeper has 0 of the 3 waiters; the first got:

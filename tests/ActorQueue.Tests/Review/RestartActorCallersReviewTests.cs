@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using ActorQueue.Tests.Limiting;
@@ -241,16 +242,9 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         Assert.Equal((2, RejectionReason.Disposed), (rejected.RequestId, rejected.Kind));
     }
 
-    /// <summary>Arms <paramref name="clock"/> to throw in the gate's next wake, and sends a wake: nothing catches that read, so Akka restarts the gatekeeper.</summary>
-    private async Task RestartByClockFault(IActorRef gatekeeper, FaultyClock clock)
-    {
-        clock.FailNextWakeRead();
-        await EventFilter.Exception<ClockFault>().ExpectOneAsync(() =>
-        {
-            gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
-            return Task.CompletedTask;
-        });
-    }
+    /// <summary>Arms <paramref name="clock"/> to throw in the gate's next wake, and sends a wake: nothing catches that read, so Akka restarts the gatekeeper (asserted).</summary>
+    private Task RestartByClockFault(IActorRef gatekeeper, FaultyClock clock) =>
+        EventFilter.Exception<ClockFault>().ExpectOneAsync(() => clock.RestartGatekeeper(gatekeeper, Dilated(TimeSpan.FromSeconds(10))));
 
     private async Task<Status> StatusOf(ModelApiLimiter limiter)
     {
@@ -259,7 +253,7 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         return await probe.ExpectMsgAsync<Status>();
     }
 
-    /// <summary>A fake clock that throws once in a gate's wake when armed, or at every read while it is down (a plain gatekeeper's wake is a handler nothing catches: the way to restart one).</summary>
+    /// <summary>A fake clock that throws once in a gate's wake when armed, or at every read while it is down (a plain gatekeeper's wake is a handler nothing catches, and reads the clock while a waiter has a deadline: the way to restart one).</summary>
     internal sealed class FaultyClock : FakeTimeProvider
     {
         private int _failNextWake;
@@ -268,6 +262,39 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         public volatile bool Down;
 
         public void FailNextWakeRead() => Volatile.Write(ref _failNextWake, 1);
+
+        /// <summary>Whether the fault <see cref="FailNextWakeRead"/> armed has been thrown (in a gate's wake).</summary>
+        public bool WakeFaultThrown => Volatile.Read(ref _failNextWake) == 0;
+
+        /// <summary>The actor instance behind a local actor reference now (Akka's internal <c>ActorCell.Actor</c>): a restart replaces it (<c>null</c> while none is made, or once stopped).</summary>
+        public static object? InstanceOf(IActorRef actor) =>
+            ((ActorRefWithCell)actor).Underlying is ActorCell cell
+                ? typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell)
+                : null;
+
+        /// <summary>
+        /// Restarts a gatekeeper without rates whose limit runs on this clock — the way for tests to restart one: a request
+        /// that throws no longer does (the gatekeeper fails it alone since 53a9822) — and asserts that it did: the armed
+        /// fault is thrown in the wake sent, and Akka makes the actor's next instance. Its gate's wake reads the clock only
+        /// while a waiter has a deadline: the test queues one first. Akka's log of the fault is the test's to expect.
+        /// </summary>
+        public async Task RestartGatekeeper(IActorRef gatekeeper, TimeSpan patience)
+        {
+            var before = InstanceOf(gatekeeper);
+            Assert.NotNull(before);
+            FailNextWakeRead();
+            gatekeeper.Tell(GateWake.Instance, ActorRefs.NoSender);
+            await AssertRestarted(gatekeeper, before, patience);
+        }
+
+        /// <summary>Waits until the armed wake fault was thrown and <paramref name="gatekeeper"/> is no longer the instance <paramref name="before"/> (a restart), failing after <paramref name="patience"/>.</summary>
+        public async Task AssertRestarted(IActorRef gatekeeper, object? before, TimeSpan patience)
+        {
+            await Poll.UntilAsync(
+                () => WakeFaultThrown && InstanceOf(gatekeeper) is { } now && !ReferenceEquals(now, before),
+                patience,
+                () => $"the gatekeeper restarted (the wake fault thrown: {WakeFaultThrown}, which needs a waiter with a deadline; its instance {(ReferenceEquals(InstanceOf(gatekeeper), before) ? "the same" : "none")})");
+        }
 
         public override long GetTimestamp()
         {

@@ -1,6 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Tests.Limiting;
-using Akka.Actor;
+using FaultyClock = ActorQueue.Tests.Review.RestartActorCallersReviewTests.FaultyClock;
 
 namespace ActorQueue.Tests.Review;
 
@@ -16,22 +16,32 @@ namespace ActorQueue.Tests.Review;
 /// main 0d14ee8, every run (the waiter throws ObjectDisposedException). It fails on 0d14ee8's parent too (checked): the
 /// rejection on restart is older than the turn, which keeps it.</item>
 /// </list>
+/// The restart was a request whose handler threw until 53a9822, which fails such a request alone (no restart): from then
+/// the test ran without one. It is a clock fault in a wake now (<see cref="FaultyClock.RestartGatekeeper"/>), which
+/// asserts the restart (and needs the waiter to have a deadline); and since a restart carries its queued callers over (<c>LimiterCounts.CarriedOver</c>), the
+/// waiter is still queued after it and is granted the holder's permit. Mutant killed: the facade callers not carried
+/// over (<c>HandOver</c> keeps only actors' tickets) → the waiter fails with ObjectDisposedException.
 /// </summary>
 public sealed class RestartFailsFacadeWaitersReviewTests : ActorQueueTestKit
 {
     [Fact]
     public async Task A_queued_facade_caller_is_not_told_the_limiter_was_disposed_when_the_gatekeeper_restarts()
     {
-        using var limiter = new ConcurrencyLimiter(1, name: "review-restart-waiter", system: Sys);
+        var clock = new FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-restart-waiter", system: Sys);
         var held = await Within(limiter.AcquireAsync("holder").AsTask());
-        var waiter = limiter.AcquireAsync("queued before the restart").AsTask();
+        // A deadline, never reached (the clock stands still): a plain gatekeeper's wake reads its clock only then.
+        var waiter = limiter.AcquireAsync(permits: 1, waitTimeout: TimeSpan.FromMinutes(1), source: "queued before the restart").AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "the waiter is queued");
 
-        limiter.Gatekeeper.Tell(new RestartForgetsResizeReviewTests.ThrowingRequest(limiter.Gatekeeper)); // its handler throws: the supervisor restarts the gatekeeper
-        await this.StatusOf(limiter);
+        await EventFilter.Exception<LocalSuspectsReviewTests.ClockFault>().ExpectOneAsync(
+            () => clock.RestartGatekeeper(limiter.Gatekeeper, Dilated(TimeSpan.FromSeconds(10))));
+        var status = await this.StatusOf(limiter);
+        Assert.True((status.Running, status.Waiting) == (1, 1), $"after the restart: running {status.Running}, waiting {status.Waiting}; the waiter: {waiter.Exception?.InnerException}");
         held.Dispose();
 
         var outcome = await Record.ExceptionAsync(async () => (await Within(waiter)).Dispose());
-        Assert.False(outcome is ObjectDisposedException, $"the limiter was not disposed, yet its waiter got: {outcome}");
+        Assert.True(outcome is null, $"the limiter was not disposed, and its permit came back, yet its waiter got: {outcome}");
+        await Eventually(() => limiter.RunningCount == 0 && limiter.WaitingCount == 0, "nothing leaked");
     }
 }
