@@ -87,16 +87,28 @@ internal static class RunCommand
         ArgumentJobs? arguments = null;
         try
         {
-            if (options.Sources is { } sources)
+            // Opening a FIFO waits for its writer, and sources beside others are read in full before any job starts (stdin
+            // until it closes): an interruption meanwhile ends the run at once, not once the input comes (or never).
+            var opening = Task.Run(async () =>
             {
-                (arguments, var problem) = await ArgumentJobs.OpenAsync(sources, options.Template!, Console.OpenStandardInput);
-                if (arguments is null)
+                if (options.Sources is { } sources)
                 {
-                    return Usage.Fail(errors, problem!);
+                    var (opened, problem) = await ArgumentJobs.OpenAsync(sources, options.Template!, Console.OpenStandardInput);
+                    return (opened, (Stream)Stream.Null, problem);
                 }
-            }
 
-            jobs = arguments is not null ? Stream.Null : input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
+                return ((ArgumentJobs?)null, input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous), (string?)null);
+            });
+            (arguments, jobs, var openProblem) = await opening.WaitAsync(interrupts.StopInput);
+            if (openProblem is not null)
+            {
+                return Usage.Fail(errors, openProblem);
+            }
+        }
+        catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
+        {
+            await errors.WriteLineAsync("actorqueue: interrupted while opening or reading the input; no job started");
+            return Usage.InterruptedExitCode;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
