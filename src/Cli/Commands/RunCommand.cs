@@ -173,7 +173,7 @@ internal static class RunCommand
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
                     : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => JobReader.CountAsync(file, everyLine: true))
                     : input is null ? Task.FromResult<long?>(null) : Task.Run(() => JobReader.CountAsync(input));
-                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, state, interrupts);
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill), errors, jobLog, state, interrupts);
             }
         }
     }
@@ -299,13 +299,13 @@ internal sealed class Interrupts : IDisposable
     {
         if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
+            _stopInput.Cancel(); // before saying so: a stderr whose reader stopped reading would hold the stop
             Say("interrupted: no new jobs start; running jobs finish (Ctrl-C again kills them)");
-            _stopInput.Cancel();
         }
         else if (Interlocked.Exchange(ref _stage, 2) == 1)
         {
-            Say("killing running jobs");
             _kill.Cancel();
+            Say("killing running jobs");
         }
     }
 
@@ -314,8 +314,8 @@ internal sealed class Interrupts : IDisposable
     {
         if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
-            Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
             _stopInput.Cancel();
+            Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
         }
     }
 
@@ -324,9 +324,9 @@ internal sealed class Interrupts : IDisposable
     {
         if (Interlocked.Exchange(ref _stage, 2) != 2)
         {
-            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
             _stopInput.Cancel();
             _kill.Cancel();
+            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
         }
     }
 

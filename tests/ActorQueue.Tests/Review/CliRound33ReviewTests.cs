@@ -122,4 +122,58 @@ public sealed class CliRound33ReviewTests : IDisposable
         Assert.Equal(130, await run.ExitAsync(ExitWithin));
         Assert.Equal("1 jobs: 1 succeeded, 0 failed; stopped early, 1 queued job(s) not started (the same command with --state runs them)", Summary(run));
     }
+    /// <summary>
+    /// A reader that stopped reading (<c>actorqueue run ... | sleep 1000</c>) holds the job's output write once the pipe
+    /// is full. SIGQUIT (as a second Ctrl-C) kills the running jobs and must end the run: the held write is abandoned,
+    /// the job counts as failed and stays out of the joblog (so --resume runs it), and the run exits 130.
+    /// Failed before: the runner had not exited 60 s after SIGQUIT (nor after SIGINT twice or SIGTERM).
+    /// </summary>
+    [Fact]
+    public async Task Sigquit_ends_a_run_whose_stdout_reader_stopped_reading()
+    {
+        var start = CliProcess.StartInfo(_scratch.Dir, "run", "-j", "1", "--joblog", "log.tsv", "head -c {} /dev/zero", ":::", "1000000");
+        using var run = System.Diagnostics.Process.Start(start)!;
+        run.StandardInput.Close();
+        var errors = new System.Text.StringBuilder();
+        run.ErrorDataReceived += (_, e) =>
+        {
+            lock (errors)
+            {
+                errors.Append(e.Data).Append('\n');
+            }
+        };
+        run.BeginErrorReadLine();
+        string Errors()
+        {
+            lock (errors)
+            {
+                return errors.ToString();
+            }
+        }
+
+        try
+        {
+            // The first byte shows that the job ended and its report is writing; the rest (far more than a pipe holds)
+            // waits for a reader that reads no more.
+            var first = new byte[1];
+            Assert.Equal(1, await run.StandardOutput.BaseStream.ReadAsync(first).AsTask().WaitAsync(ExitWithin));
+
+            await CliProcess.SignalAsync(run.Id, "QUIT");
+
+            using var exited = new CancellationTokenSource(ExitWithin);
+            await run.WaitForExitAsync(exited.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+            Assert.True(run.HasExited, $"actorqueue did not exit {ExitWithin.TotalSeconds} s after SIGQUIT:\n{Errors()}");
+            run.WaitForExit(); // stderr read to its end
+            Assert.Equal(130, run.ExitCode);
+            Assert.Contains("actorqueue: job 1: its output could not be written", Errors(), StringComparison.Ordinal);
+            Assert.Empty(_scratch.ReadJobLog());
+        }
+        finally
+        {
+            if (!run.HasExited)
+            {
+                run.Kill(entireProcessTree: true);
+            }
+        }
+    }
 }
