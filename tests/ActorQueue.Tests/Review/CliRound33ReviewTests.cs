@@ -176,4 +176,21 @@ public sealed class CliRound33ReviewTests : IDisposable
             }
         }
     }
+    /// <summary>
+    /// A flag given a value (<c>--quiet=false</c>, <c>-k=1</c>) is a usage error, as in GNU parallel: the parser split
+    /// the value off into the command, so <c>--quiet=false echo hi ::: x</c> ran <c>false echo hi x</c> (and
+    /// <c>--tag=yes</c> ran <c>yes</c>, for ever).
+    /// Failed before: exit 1 and "job 1 failed: exited with 1: false echo hi x" (for -k=1: "exited with 127: 1 echo hi x").
+    /// </summary>
+    [Theory]
+    [InlineData("--quiet=false")]
+    [InlineData("-k=1")]
+    public async Task A_flag_given_a_value_is_a_usage_error_not_a_word_of_the_command(string flag)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", flag, "echo", "hi", ":::", "x");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Equal($"actorqueue: {flag[..flag.IndexOf('=', StringComparison.Ordinal)]} takes no value, got '{flag}'; see 'actorqueue --help'\n", result.Errors);
+        Assert.Empty(result.Output);
+    }
 }
