@@ -193,4 +193,18 @@ public sealed class CliRound33ReviewTests : IDisposable
         Assert.Equal($"actorqueue: {flag[..flag.IndexOf('=', StringComparison.Ordinal)]} takes no value, got '{flag}'; see 'actorqueue --help'\n", result.Errors);
         Assert.Empty(result.Output);
     }
+    /// <summary>
+    /// A JSONL tag that no <c>--limit TAG=N</c> can name (empty, or with '=') is a bad line, said with its line number;
+    /// the hint to add a limit for it could not be followed (<c>--limit a=b=1</c> is a usage error).
+    /// Failed before: "job 1: unknown tag 'a=b'; add --limit a=b=N".
+    /// </summary>
+    [Fact]
+    public async Task A_jsonl_tag_no_limit_can_name_is_a_bad_line()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, "{\"cmd\": \"echo a\", \"tags\": [\"a=b\"]}\n", "run", "-q", "--jsonl", "--limit", "a=1", "-");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal("actorqueue: line 1: \"tags\" must be names without '=' (as --limit TAG=N gives them), got \"a=b\"; the job is counted as failed\n", result.Errors);
+        Assert.Empty(result.Output);
+    }
 }
