@@ -56,6 +56,11 @@ internal static class CommandLineSyntax
             return Usage.Fail(Console.Error, $"{empty[..^1]} needs a value, got ''");
         }
 
+        if (args is ["run", ..] && RunWords.FlagWithValue(options, run.Command, commandFollows: sources is not null) is { } flagged)
+        {
+            return Usage.Fail(Console.Error, $"{flagged[..flagged.IndexOf('=', StringComparison.Ordinal)]} takes no value, got '{flagged}'");
+        }
+
         if (sources is not null)
         {
             // As GNU parallel: the runner's options end where the command starts ("gzip -k ::: f" keeps gzip's -k).

@@ -87,16 +87,28 @@ internal static class RunCommand
         ArgumentJobs? arguments = null;
         try
         {
-            if (options.Sources is { } sources)
+            // Opening a FIFO waits for its writer, and sources beside others are read in full before any job starts (stdin
+            // until it closes): an interruption meanwhile ends the run at once, not once the input comes (or never).
+            var opening = Task.Run(async () =>
             {
-                (arguments, var problem) = await ArgumentJobs.OpenAsync(sources, options.Template!, Console.OpenStandardInput);
-                if (arguments is null)
+                if (options.Sources is { } sources)
                 {
-                    return Usage.Fail(errors, problem!);
+                    var (opened, problem) = await ArgumentJobs.OpenAsync(sources, options.Template!, Console.OpenStandardInput);
+                    return (opened, (Stream)Stream.Null, problem);
                 }
-            }
 
-            jobs = arguments is not null ? Stream.Null : input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
+                return ((ArgumentJobs?)null, input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous), (string?)null);
+            });
+            (arguments, jobs, var openProblem) = await opening.WaitAsync(interrupts.StopInput);
+            if (openProblem is not null)
+            {
+                return Usage.Fail(errors, openProblem);
+            }
+        }
+        catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
+        {
+            await errors.WriteLineAsync("actorqueue: interrupted while opening or reading the input; no job started");
+            return Usage.InterruptedExitCode;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -161,7 +173,7 @@ internal static class RunCommand
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
                     : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => JobReader.CountAsync(file, everyLine: true))
                     : input is null ? Task.FromResult<long?>(null) : Task.Run(() => JobReader.CountAsync(input));
-                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag), errors, jobLog, state, interrupts);
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill), errors, jobLog, state, interrupts);
             }
         }
     }
@@ -287,13 +299,13 @@ internal sealed class Interrupts : IDisposable
     {
         if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
+            _stopInput.Cancel(); // before saying so: a stderr whose reader stopped reading would hold the stop
             Say("interrupted: no new jobs start; running jobs finish (Ctrl-C again kills them)");
-            _stopInput.Cancel();
         }
         else if (Interlocked.Exchange(ref _stage, 2) == 1)
         {
-            Say("killing running jobs");
             _kill.Cancel();
+            Say("killing running jobs");
         }
     }
 
@@ -302,8 +314,8 @@ internal sealed class Interrupts : IDisposable
     {
         if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
-            Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
             _stopInput.Cancel();
+            Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
         }
     }
 
@@ -312,9 +324,9 @@ internal sealed class Interrupts : IDisposable
     {
         if (Interlocked.Exchange(ref _stage, 2) != 2)
         {
-            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
             _stopInput.Cancel();
             _kill.Cancel();
+            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
         }
     }
 

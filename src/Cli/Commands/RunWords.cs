@@ -33,6 +33,21 @@ internal static class RunWords
         return words.Take(end).Skip(1).FirstOrDefault(word => word.Length > 2 && word[0] == '-' && word[^1] == '=' && word.IndexOf('=', StringComparison.Ordinal) == word.Length - 1);
     }
 
+    /// <summary>
+    /// The first option word of the options part that gives a flag a value (<c>--tag=yes</c>, <c>-k=1</c>): a flag takes
+    /// none, and the parser would leave the value as a word of the command (<c>--tag=yes echo ::: a</c> ran
+    /// <c>yes echo a</c>), as GNU parallel refuses it.
+    /// </summary>
+    /// <param name="words">The arguments, <c>run</c> first.</param>
+    /// <param name="run">The run command.</param>
+    /// <param name="commandFollows">Whether input sources follow, so the options end where the command starts.</param>
+    public static string? FlagWithValue(string[] words, Command run, bool commandFollows)
+    {
+        var end = commandFollows && CommandStart(words, run) is var start and >= 0 ? start : words.Length;
+        return words.Take(end).Skip(1).TakeWhile(word => word != "--")
+            .FirstOrDefault(word => word.Length > 2 && word[0] == '-' && word.IndexOf('=', StringComparison.Ordinal) is var eq and > 1 && Find(run, word[..eq]) is Option<bool>);
+    }
+
     /// <summary>The index of the command's first word, or of a <c>--</c> that ends the options; -1 when there is none.</summary>
     private static int CommandStart(string[] words, Command run)
     {

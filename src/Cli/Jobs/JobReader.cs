@@ -213,6 +213,11 @@ internal static class JobReader
             }
 
             tags.AddRange(tagsValue.EnumerateArray().Select(t => t.GetString()!));
+            if (tags.FirstOrDefault(t => t.Length == 0 || t.Contains('=', StringComparison.Ordinal)) is { } unnamable)
+            {
+                // --limit TAG=N could never name it, so no run could give it a slot.
+                return (null, $"\"tags\" must be names without '=' (as --limit TAG=N gives them), got {JsonSerializer.Serialize(unnamable)}");
+            }
         }
 
         TimeSpan? timeout = null;

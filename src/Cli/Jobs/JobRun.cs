@@ -135,12 +135,16 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         using var progressStop = new CancellationTokenSource();
         var reporter = new RunProgress(options, console, _counts, total, clock);
         var progress = options.Quiet && !options.Eta ? Task.CompletedTask : reporter.ShowAsync(() => queue.Size, progressStop.Token);
+        // A job read whose put the stop withdrew (a cancelled put adds nothing): not started, so counted with the unstarted.
+        var withdrawn = 0;
         try
         {
             foreach (var item in recorded)
             {
                 Expect(queue, item);
+                withdrawn = 1;
                 await queue.PutAsync(item, feeding.Token);
+                withdrawn = 0;
             }
 
             while (!stoppedEarly && await input.MoveNextAsync())
@@ -152,7 +156,9 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
                 }
 
                 Expect(queue, input.Current);
+                withdrawn = 1;
                 await queue.PutAsync(input.Current, feeding.Token);
+                withdrawn = 0;
             }
 
             await queue.JoinAsync(feeding.Token);
@@ -181,7 +187,7 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
 
         await progressStop.CancelAsync();
         await progress;
-        await reporter.PrintSummaryAsync(unstarted + _counts.NotStarted, stoppedEarly);
+        await reporter.PrintSummaryAsync(unstarted + _counts.NotStarted + withdrawn, stoppedEarly);
 
         // Interrupted (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT): 130 whatever failed, so a script never takes the run for done;
         // the summary says what ran.

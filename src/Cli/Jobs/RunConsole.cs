@@ -7,9 +7,17 @@ namespace ActorQueue.Cli.Jobs;
 /// byte (with <c>--tag</c>, each line gets its prefix). A failure to write stdout reaches the caller, since the job's
 /// output is then lost; stderr is best effort (a closed terminal must not stop the run from finishing its jobs).
 /// </summary>
-internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag)
+/// <remarks>
+/// The runner's kill (a second Ctrl-C, SIGQUIT: <paramref name="kill"/>) abandons a write held by a reader who stopped
+/// reading (<c>actorqueue run ... | sleep 1000</c>), so the kill ends the run rather than waiting for that reader.
+/// </remarks>
+internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, CancellationToken kill = default)
 {
     private const int CopyBufferSize = 64 * 1024;
+
+    private readonly AbandonableOutput _stdout = new(stdout, kill);
+
+    private readonly AbandonableOutput _stderr = new(stderr, kill);
 
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -22,14 +30,14 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag)
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await CopyAsync(output, stdout, id, finalNewline: tag).ConfigureAwait(false);
+            await CopyAsync(output, _stdout, id, finalNewline: tag).ConfigureAwait(false);
             await BestEffortAsync(async () =>
             {
                 // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
-                await CopyAsync(errors, stderr, id, finalNewline: true).ConfigureAwait(false);
+                await CopyAsync(errors, _stderr, id, finalNewline: true).ConfigureAwait(false);
                 if (message is not null)
                 {
-                    await stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
+                    await _stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
                 }
             }).ConfigureAwait(false);
         }
@@ -48,7 +56,7 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag)
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await BestEffortAsync(() => stderr.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask()).ConfigureAwait(false);
+            await BestEffortAsync(() => _stderr.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask()).ConfigureAwait(false);
         }
         finally
         {
