@@ -35,10 +35,11 @@ internal sealed class ClusterSession : IAsyncDisposable
     /// <summary>
     /// Starts the coordinator: it forms a cluster on <paramref name="node"/>'s address, waits for
     /// <paramref name="minNodes"/> worker nodes, and returns with the distributed job queue ready. <c>null</c> when
-    /// stopped while waiting.
+    /// stopped while waiting. It always says how to join (without it a quiet run looks hung); <paramref name="quiet"/>
+    /// (<c>-q</c>: no progress) leaves out the line that the nodes joined.
     /// </summary>
     public static async Task<ClusterSession?> StartCoordinatorAsync(ClusterNodeOptions node, int minNodes, int capacity,
-                                                                     TextWriter stderr, CancellationToken stop)
+                                                                     TextWriter stderr, bool quiet, CancellationToken stop)
     {
         WarnIfInsecure(node, stderr);
         var system = ActorQueueClusterRuntime.Create(node with { Roles = [CoordinatorRole] }, QuietConsole);
@@ -62,7 +63,11 @@ internal sealed class ClusterSession : IAsyncDisposable
                 await poll.WaitForNextTickAsync(stop);
             }
 
-            stderr.WriteLine($"actorqueue: {session.WorkerNodes} worker node(s) joined; distributing jobs");
+            if (!quiet)
+            {
+                stderr.WriteLine($"actorqueue: {session.WorkerNodes} worker node(s) joined; distributing jobs");
+            }
+
             session._queue = session.Cluster.WorkQueue<RemoteJob, RemoteJobResult>(ClusterJobs.QueueName, maxSize: capacity, timeout: Timeout.InfiniteTimeSpan);
             return session;
         }

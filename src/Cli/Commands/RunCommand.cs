@@ -223,7 +223,7 @@ internal static class RunCommand
         try
         {
             cluster = await ClusterSession.StartCoordinatorAsync(options.ClusterNode!, options.MinNodes,
-                JobRun.ReadAhead(options), errors, interrupts.StopInput);
+                JobRun.ReadAhead(options), errors, options.Quiet, interrupts.StopInput);
         }
         catch (ArgumentException ex)
         {

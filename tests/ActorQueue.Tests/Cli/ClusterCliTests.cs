@@ -58,6 +58,8 @@ public sealed class ClusterCliTests(ClusterCertificateDirectories certificates) 
         var first = await RunDistributedAsync(false, "jobs.txt", "-j", "4", "--joblog", "log.tsv", "-q");
 
         Assert.True(first.ExitCode == 0, first.Errors);
+        Assert.Contains("waiting for 1 worker node(s)", first.Errors, StringComparison.Ordinal); // how to join: said even when quiet
+        Assert.DoesNotContain("worker node(s) joined", first.Errors, StringComparison.Ordinal); // progress: -q leaves it out
         var lines = first.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(Enumerable.Range(1, 12).Select(i => $"job{i}").Order(), lines.Select(line => line.Split(' ')[0]).Order());
         var nodes = lines.Select(line => line.Split(' ')[^1]).Distinct().ToList();
