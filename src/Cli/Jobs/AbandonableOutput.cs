@@ -1,10 +1,12 @@
+using System.Buffers;
+
 namespace ActorQueue.Cli.Jobs;
 
 /// <summary>
 /// The runner's stdout or stderr, whose writes the runner's kill abandons: a write still blocked <see cref="Grace"/>
 /// after the kill (its reader stopped reading, and its pipe is full) is given up, so the run can end; every later write
-/// then fails at once, since the abandoned one may still put its bytes out. The bytes of each write are copied first,
-/// so an abandoned write never reads a buffer its caller has reused.
+/// then fails at once, since the abandoned one may still put its bytes out. The bytes of each write are copied first
+/// (into a pooled buffer, returned when the write ends), so an abandoned write never reads a buffer its caller has reused.
 /// </summary>
 /// <param name="inner">The stream written to.</param>
 /// <param name="kill">The runner's kill (a second Ctrl-C, SIGQUIT).</param>
@@ -29,10 +31,20 @@ internal sealed class AbandonableOutput(Stream inner, CancellationToken kill) : 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ThrowIfAbandoned();
-        var write = kill.CanBeCanceled ? inner.WriteAsync(buffer.ToArray(), cancellationToken).AsTask() : inner.WriteAsync(buffer, cancellationToken).AsTask();
+        if (!kill.CanBeCanceled)
+        {
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // A pooled copy: returned once the write has ended, never while an abandoned write may still read it.
+        var copy = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        buffer.CopyTo(copy);
+        var write = inner.WriteAsync(copy.AsMemory(0, buffer.Length), cancellationToken).AsTask();
         try
         {
             await write.WaitAsync(kill).ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(copy);
             return;
         }
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
@@ -42,6 +54,7 @@ internal sealed class AbandonableOutput(Stream inner, CancellationToken kill) : 
         try
         {
             await write.WaitAsync(Grace).ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(copy);
         }
         catch (TimeoutException)
         {
