@@ -447,6 +447,98 @@ public sealed class RestartCarryRound2ReviewTests : ActorQueueTestKit
         return await probe.ExpectMsgAsync<Status>();
     }
 
+    /// <summary>
+    /// The holder stops right before the faulting wake (its death watch's message lands before or after the restart): either
+    /// way its lease is freed and goes to the carried actor waiter, and the facade caller behind waits on (the limit holds).
+    /// </summary>
+    [Fact]
+    public async Task A_holder_that_stops_as_the_gatekeeper_restarts_frees_its_lease()
+    {
+        var clock = new FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-restart-holder-dies", system: Sys);
+        var holder = CreateTestProbe();
+        var waiter = CreateTestProbe();
+        var (_, facade) = await HeldWithTwoWaiting(limiter, holder, waiter);
+
+        Sys.Stop(holder.Ref);
+        await Restart(limiter.Gatekeeper, clock);
+
+        var granted = await waiter.ExpectMsgAsync<Granted>();
+        Assert.Equal(2, granted.RequestId);
+        Assert.Equal((1, 1), ((await this.StatusOf(limiter)).Running, limiter.WaitingCount));
+        Assert.False(facade.IsCompleted, "the facade caller was granted with the waiter");
+        limiter.Gatekeeper.Tell(new Release(granted.LeaseId), waiter.Ref);
+        (await Within(facade)).Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.WaitingCount == 0, "nothing leaked");
+    }
+
+    /// <summary>
+    /// The restart happens in the very wake that was to time an actor waiter out (its deadline due, nothing of its wait
+    /// left): the next instance times it out at its first wake (a tick later) rather than keeping it or refusing it as one
+    /// that would not wait; the other actor waiter keeps waiting, and the holder's release goes to it.
+    /// </summary>
+    [Fact]
+    public async Task A_carried_waiter_whose_wait_was_due_times_out_at_the_next_wake()
+    {
+        var clock = new FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-restart-due", system: Sys);
+        var holder = CreateTestProbe();
+        var due = CreateTestProbe();
+        var other = CreateTestProbe();
+        var held = await limiter.AcquireGranted(holder, 1);
+        limiter.Gatekeeper.Tell(new Acquire("due", 2) { WaitTimeout = TimeSpan.FromSeconds(10) }, due.Ref);
+        await due.ExpectMsgAsync<Queued>();
+        limiter.Gatekeeper.Tell(new Acquire("other", 3) { WaitTimeout = Minute }, other.Ref);
+        await other.ExpectMsgAsync<Queued>();
+
+        var before = FaultyClock.InstanceOf(limiter.Gatekeeper);
+        await EventFilter.Exception<ClockFault>().ExpectOneAsync(async () =>
+        {
+            clock.FailNextWakeRead();
+            clock.Advance(TimeSpan.FromSeconds(10)); // the wake timer fires: the wake that reads the clock throws
+            await clock.AssertRestarted(limiter.Gatekeeper, before, Dilated(TimeSpan.FromSeconds(10)));
+        });
+
+        clock.Advance(TimeSpan.FromTicks(1));
+        var timedOut = await due.ExpectMsgAsync<Rejected>();
+        Assert.Equal((2, RejectionReason.TimedOut), (timedOut.RequestId, timedOut.Kind));
+        Assert.Equal((1, 1), ((await this.StatusOf(limiter)).Running, limiter.WaitingCount));
+        limiter.Gatekeeper.Tell(new Release(held.LeaseId), holder.Ref);
+        Assert.Equal(3, (await other.ExpectMsgAsync<Granted>()).RequestId);
+    }
+
+    /// <summary>
+    /// A head that asks more than is free keeps those behind it waiting across a restart: limit 3, an actor holds 2, a
+    /// facade caller waits for 2 and an actor for 1 behind it (1 permit free). After the restart the actor is not granted
+    /// past the head; the holder's release grants both, in order, and the limit of 3 holds.
+    /// </summary>
+    [Fact]
+    public async Task A_multi_permit_head_keeps_its_place_across_a_restart()
+    {
+        var clock = new FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(3) { TimeProvider = clock }, "review-restart-head", system: Sys);
+        var holder = CreateTestProbe();
+        var behind = CreateTestProbe();
+        var held = await limiter.AcquireGranted(holder, 1, permits: 2);
+        var head = limiter.AcquireAsync(permits: 2, waitTimeout: Timeout.InfiniteTimeSpan, source: "head").AsTask();
+        await Eventually(() => limiter.WaitingCount == 1, "the head waits");
+        limiter.Gatekeeper.Tell(new Acquire("behind", 2) { WaitTimeout = Minute }, behind.Ref);
+        var first = await behind.ExpectMsgAsync<object>();
+        Assert.IsType<Queued>(first); // not granted past the head before the restart either
+
+        await Restart(limiter.Gatekeeper, clock);
+
+        Assert.Equal((2, 2), ((await this.StatusOf(limiter)).Running, limiter.WaitingCount));
+        await behind.ExpectNoMsgAsync(TimeSpan.Zero);
+        Assert.False(head.IsCompleted, "the head was granted more than was free");
+        limiter.Gatekeeper.Tell(new Release(held.LeaseId), holder.Ref);
+        using var headLease = await Within(head);
+        var granted = await behind.ExpectMsgAsync<Granted>();
+        Assert.Equal(3, (await this.StatusOf(limiter)).Running);
+        await Assert.ThrowsAsync<ConcurrencyWaitTimeoutException>(() => Within(limiter.AcquireAsync(permits: 1, waitTimeout: TimeSpan.Zero).AsTask()));
+        limiter.Gatekeeper.Tell(new Release(granted.LeaseId), behind.Ref);
+    }
+
     /// <summary>A limit of 1 held by <paramref name="holder"/> (request 1); waiting: <paramref name="waiter"/> (request 2, a minute: a deadline, which a restart by a wake needs), then a facade caller (for ever).</summary>
     private async Task<(Granted Held, Task<ConcurrencyLease> Facade)> HeldWithTwoWaiting(ConcurrencyLimiter limiter, Akka.TestKit.TestProbe holder, Akka.TestKit.TestProbe waiter)
     {
