@@ -539,6 +539,32 @@ public sealed class RestartCarryRound2ReviewTests : ActorQueueTestKit
         limiter.Gatekeeper.Tell(new Release(granted.LeaseId), behind.Ref);
     }
 
+    /// <summary>
+    /// A holder cancels the request it was granted before the restart (its cancel came late): the lease carried over comes
+    /// back and goes to the carried actor waiter; the holder's later release of it is ignored, so the facade caller behind
+    /// still waits (the limit holds) until the waiter releases.
+    /// </summary>
+    [Fact]
+    public async Task A_late_cancel_of_a_lease_granted_before_the_restart_gives_it_back_once()
+    {
+        var clock = new FaultyClock();
+        using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-restart-late-cancel", system: Sys);
+        var holder = CreateTestProbe();
+        var waiter = CreateTestProbe();
+        var (held, facade) = await HeldWithTwoWaiting(limiter, holder, waiter);
+
+        await Restart(limiter.Gatekeeper, clock);
+
+        limiter.Gatekeeper.Tell(new CancelAcquire(1), holder.Ref);
+        var granted = await waiter.ExpectMsgAsync<Granted>();
+        limiter.Gatekeeper.Tell(new Release(held.LeaseId), holder.Ref);
+        Assert.Equal((1, 1), ((await this.StatusOf(limiter)).Running, limiter.WaitingCount));
+        Assert.False(facade.IsCompleted, "the holder's lease was given back twice");
+        limiter.Gatekeeper.Tell(new Release(granted.LeaseId), waiter.Ref);
+        (await Within(facade)).Dispose();
+        await Eventually(() => limiter.RunningCount == 0 && limiter.WaitingCount == 0, "nothing leaked");
+    }
+
     /// <summary>A limit of 1 held by <paramref name="holder"/> (request 1); waiting: <paramref name="waiter"/> (request 2, a minute: a deadline, which a restart by a wake needs), then a facade caller (for ever).</summary>
     private async Task<(Granted Held, Task<ConcurrencyLease> Facade)> HeldWithTwoWaiting(ConcurrencyLimiter limiter, Akka.TestKit.TestProbe holder, Akka.TestKit.TestProbe waiter)
     {
