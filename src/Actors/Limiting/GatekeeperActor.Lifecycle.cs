@@ -66,6 +66,7 @@ internal sealed partial class GatekeeperActor
 
         _idleHolders = carried.IdleHolders;
         _leaseIdBase = carried.LeaseIdBase;
+        _settings.Counts.CarryLeases(carried.LeaseIdBase); // the leases granted count on, not from the next gate's 1 again
         var offered = 0;
         try
         {

@@ -15,8 +15,11 @@ internal sealed class LimiterCounts
     /// <summary>The waiters' demand, in permits or tokens (<see cref="Queued"/>); written with <see cref="Volatile"/>, as a long cannot be volatile.</summary>
     private long _queued;
 
-    /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>).</summary>
+    /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>), past <see cref="_leaseBase"/>.</summary>
     private long _gateLeases;
+
+    /// <summary>0 until a restart, then past every lease number an earlier instance's gate gave out (<see cref="CarryLeases"/>); written by the gatekeeper only.</summary>
+    private long _leaseBase;
 
     public LimiterCounts() => Turn = new GateTurn(Loan);
 
@@ -63,7 +66,7 @@ internal sealed class LimiterCounts
     /// <summary>
     /// The leases granted so far, by the gatekeeper (as of its last publication) and from its loan: it moves whenever any
     /// caller is granted one — a facade's, an actor's, a RateLimiting adapter's — so a reader that sees it unchanged
-    /// knows nobody was granted a lease since (a restarted gatekeeper numbers its leases anew, which moves it too).
+    /// knows nobody was granted a lease since (a restarted gatekeeper's leases count on from its predecessor's, <see cref="CarryLeases"/>).
     /// </summary>
     public long Leases => Volatile.Read(ref _gateLeases) + Loan.Claims;
 
@@ -100,8 +103,18 @@ internal sealed class LimiterCounts
         Volatile.Write(ref _queued, queued);
     }
 
-    /// <summary>Gatekeeper, with its counts: the number of the last lease its gate granted (<see cref="Leases"/>).</summary>
-    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _gateLeases, lastLeaseId);
+    /// <summary>Gatekeeper, with its counts: the number of the last lease its gate granted (<see cref="Leases"/>), past the leases of the instances before a restart.</summary>
+    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _gateLeases, _leaseBase + lastLeaseId);
+
+    /// <summary>
+    /// A restarted gatekeeper, whose gate numbers its leases from 1 again, goes on from <paramref name="leaseIdBase"/>, past
+    /// every lease its predecessors' gates gave out: <see cref="Leases"/> never comes back to a number it read before a grant.
+    /// </summary>
+    public void CarryLeases(long leaseIdBase)
+    {
+        _leaseBase = leaseIdBase;
+        PublishLeases(0);
+    }
 
     /// <summary>
     /// Gatekeeper: the held count its loan's word holds now (read by its reclaim at the start of a message; -1 when
