@@ -61,6 +61,51 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
         });
 
     /// <summary>
+    /// The disposal comes first (the router is stopping, its grace period running), then the router fails while a write
+    /// is under way (a try fails and reading the clock for its retry throws). Failed before: DisposeAsync had not
+    /// completed 60 s after the failure, the journal not answering: the failed router stashed the grace period's timer,
+    /// so the abandon timer that detaches it was never armed, and its own bound is armed only by a disposal that comes
+    /// after the failure. Expected: the disposal completes; the put whose write was under way hears it may have been
+    /// stored; once the journal answers, the queue opened again holds the failed try's item and that put's.
+    /// </summary>
+    [Fact]
+    public Task A_disposal_under_way_when_the_router_fails_while_writing_is_not_held_for_ever() =>
+        OnHangingJournal("h147-dispose-then-fail", async system =>
+        {
+            var clock = new FailingClock();
+            var name = DurableStore.UniqueName("h147-thenfail");
+            var (running, fail) = (NewSignal(), NewSignal());
+            var durability = WriteGatedJournal.Durability with { Clock = clock, Retry = new RetryPolicy { MaxAttempts = 3 } };
+            var queue = new BoundedQueue<int>(10, durability, name, system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            await queue.StartWorkersAsync(async (_, _) =>
+            {
+                running.TrySetResult();
+                await fail.Task;
+                throw new InvalidOperationException("the try fails (test)");
+            }, numWorkers: 1).WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+            await running.Task.WaitAsync(Bound);
+            WriteGatedJournal.Close();
+            var inFlight = queue.PutAsync(2);
+            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound);
+            var disposal = queue.DisposeAsync().AsTask();
+            var status = await queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance).WaitAsync(Bound);
+            Assert.Equal(QueueStatus.Stopping, status.State); // the router took the disposal: its grace period runs
+
+            clock.FailNext(1);
+            fail.TrySetResult(); // the try fails: the router reads the clock for its retry, and fails with the write under way
+            await Poll.UntilAsync(() => clock.Failed, Bound, "the router has failed");
+
+            Assert.True(await Poll.CompletesWithin(disposal, Bound),
+                $"DisposeAsync had not completed {Bound.TotalSeconds} s after the router failed (stop timeout 1 s), the journal not answering its write");
+            var unknown = await Assert.ThrowsAsync<QueueStorageException>(() => inFlight.WaitAsync(Bound));
+            Assert.Contains("may have been stored", unknown.Message, StringComparison.Ordinal);
+            WriteGatedJournal.Open.TrySetResult();
+            Assert.Equal([1, 2], await ReopenedItems(system, name));
+        });
+
+    /// <summary>
     /// The journal fails the hung write after the disposal detached the router (it rejects it). Expected (passes): the
     /// router stops and frees the name; the queue opened again holds the running item (its end never written) and not
     /// the item whose put was told it may have been stored (it was not), nor the one refused behind it; a second put
