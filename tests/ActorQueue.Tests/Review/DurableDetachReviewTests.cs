@@ -106,6 +106,30 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
         });
 
     /// <summary>
+    /// StopAsync without a timeout while a put's write hangs, then DisposeAsync. Expected (passes): the disposal's timeout
+    /// ends the grace period and the router detaches; the stop, the put and the disposal are all answered, and once the
+    /// journal answers, the queue opened again holds the put's item.
+    /// </summary>
+    [Fact]
+    public Task A_disposal_after_a_stop_without_timeout_is_bounded_while_a_write_hangs() =>
+        OnHangingJournal("h147-infinite-stop", async system =>
+        {
+            var name = DurableStore.UniqueName("h147-infinite");
+            var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            WriteGatedJournal.Close();
+            var inFlight = queue.PutAsync(1);
+            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound);
+            var stop = queue.StopAsync(Timeout.InfiniteTimeSpan);
+
+            Assert.True(await Poll.CompletesWithin(queue.DisposeAsync().AsTask(), Bound), "the disposal did not complete");
+            Assert.True(await Poll.CompletesWithin(stop, Bound), "the stop without a timeout was not answered");
+            await Assert.ThrowsAsync<QueueStorageException>(() => inFlight.WaitAsync(Bound));
+            WriteGatedJournal.Open.TrySetResult();
+            Assert.Equal([1], await ReopenedItems(system, name));
+        });
+
+    /// <summary>
     /// The journal fails the hung write after the disposal detached the router (it rejects it). Expected (passes): the
     /// router stops and frees the name; the queue opened again holds the running item (its end never written) and not
     /// the item whose put was told it may have been stored (it was not), nor the one refused behind it; a second put
