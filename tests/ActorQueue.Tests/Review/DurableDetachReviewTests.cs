@@ -189,6 +189,44 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
             Assert.True(queue.DisposeAsync().IsCompleted, "a second DisposeAsync did not complete at once");
         });
 
+    /// <summary>
+    /// An in-memory disposal waiting for the reports of its discarded items (an error handler that never returns) is
+    /// bounded by delays on the actor system's scheduler (LifecycleWaiters.Delay; stop timeout 1 h here). The system
+    /// terminates meanwhile. Expected: the disposal completes once the system has terminated, not an hour later.
+    /// </summary>
+    [Fact]
+    public async Task A_disposal_waiting_for_reports_completes_when_the_actor_system_terminates()
+    {
+        var system = ActorSystem.Create("h147-reports-terminate", ConfigurationFactory.ParseString("actorqueue.queue.stop-timeout = 1h")
+            .WithFallback(ActorQueueRuntime.DefaultConfig));
+        var (running, release) = (NewSignal(), NewSignal());
+        try
+        {
+            var queue = new BoundedQueue<int>(10, system: system, name: "h147-reports");
+            await queue.StartAsync().WaitAsync(Bound);
+            await queue.StartWorkersAsync(async (_, _) =>
+            {
+                running.TrySetResult();
+                await release.Task;
+            }, numWorkers: 1, errorHandler: (_, _) => new TaskCompletionSource().Task).WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+            await running.Task.WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(2).WaitAsync(Bound));
+            var dispose = queue.DisposeAsync().AsTask();
+            Assert.Equal(QueueStatus.Stopping, (await queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance).WaitAsync(Bound)).State);
+            release.TrySetResult(); // the worker returns: item 2 is discarded, its report never ends
+            await Poll.UntilAsync(() => queue.Metrics.Discarded == 1, Bound, () => $"item 2 is discarded ({queue.Metrics})");
+
+            Assert.True(await Poll.CompletesWithin(system.Terminate(), Bound), "the actor system did not terminate");
+            Assert.True(await Poll.CompletesWithin(dispose, Bound), $"DisposeAsync had not completed {Bound.TotalSeconds} s after the actor system terminated");
+        }
+        finally
+        {
+            release.TrySetResult();
+            await system.Terminate();
+        }
+    }
+
     private static async Task Faulted(Task task)
     {
         try
