@@ -7,12 +7,12 @@ namespace ActorQueue.Actors;
 /// The callers waiting on the queue's lifecycle: joins, answered once nothing accepted is unfinished, and stops,
 /// answered once the queue is stopped with no worker left. Only the router actor touches it.
 /// </summary>
-/// <param name="scheduler">
-/// The actor system's scheduler, on which a disposal's waits are timed (so a test's virtual clock times them too);
-/// <c>null</c> for the process's timers.
+/// <param name="system">
+/// The actor system, on whose scheduler a disposal's waits are timed (so a test's virtual clock times them too), and
+/// which ends them when it terminates (its scheduler drops what it holds); <c>null</c> for the process's timers.
 /// </param>
 [DebuggerDisplay("{_joiners.Count} joins, {_stoppers.Count} stops waiting")]
-internal sealed class LifecycleWaiters(IScheduler? scheduler = null)
+internal sealed class LifecycleWaiters(ActorSystem? system = null)
 {
     /// <summary>Joins waiting for every accepted item to finish.</summary>
     private readonly List<JoinQueue> _joiners = [];
@@ -183,7 +183,7 @@ internal sealed class LifecycleWaiters(IScheduler? scheduler = null)
 
         // Under timers' limit (about 49.7 days): a longer timeout is an infinite one (QueueArguments), twice one just under it is not.
         delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds, int.MaxValue - 1));
-        if (scheduler is null)
+        if (system is null)
         {
             return Task.Delay(delay);
         }
@@ -191,14 +191,17 @@ internal sealed class LifecycleWaiters(IScheduler? scheduler = null)
         var elapsed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // never continued on the scheduler's thread
         try
         {
-            scheduler.Advanced.ScheduleOnce(delay, () => elapsed.TrySetResult());
+            system.Scheduler.Advanced.ScheduleOnce(delay, () => elapsed.TrySetResult());
         }
         catch (SchedulerException)
         {
             return Task.Delay(delay); // the actor system is shutting down: its scheduler takes nothing more
         }
 
-        return elapsed.Task;
+        // A terminating system's scheduler drops what it holds: a disposal waiting for its discarded items' reports
+        // then never completed (review h147). The system's end ends the wait (WhenAny leaves no continuation on
+        // WhenTerminated once the delay has elapsed).
+        return Task.WhenAny(elapsed.Task, system.WhenTerminated);
     }
 
     private static QueueStateException StoppedWithPending(int pending) =>

@@ -47,7 +47,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     public QueueRouterActor(int capacity, int workerBatch, TimeSpan heartbeatPeriod, string workerDispatcher, QueueTelemetry telemetry, QueueCounters counters,
                             PutInbox<T> inbox)
     {
-        _waiters = new LifecycleWaiters(Context.System.Scheduler);
+        _waiters = new LifecycleWaiters(Context.System);
         _grace = new StopGrace(_waiters);
         _capacity = capacity;
         _heartbeatPeriod = heartbeatPeriod;

@@ -24,6 +24,9 @@ internal sealed partial class DurableRouterActor<T>
         var name = _telemetry.QueueName;
         _telemetry.AbandonedWrite(_inFlight.Count(outgoing => outgoing.Refused is not null), _outbox.Count(outgoing => outgoing.Refused is not null));
         Become(Detached);
+        // A router that failed while writing stashed every message since (FailedWhileWriting): they are refused now, as
+        // by a router that is gone; left in the stash, their callers waited for the journal with it (review h147).
+        Stash.UnstashAll();
         Settle(new QueueStorageException($"Durable queue '{name}' was disposed before the item was stored: its journal had not answered the write before it"),
             new QueueStorageException($"Durable queue '{name}' was disposed while its journal had not answered the item's write: it may have been stored, and then runs when the queue is opened again"));
     }

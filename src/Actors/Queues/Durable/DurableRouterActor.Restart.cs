@@ -62,9 +62,9 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>
     /// Until the write ends, every message waits for the next instance, a disposal too; but a journal that never answers
     /// would hold that disposal for ever. So a disposal's stop also starts its bound here (twice its timeout, as in
-    /// <see cref="StopGrace"/>), and when it passes with the write still under way, or a disposal's abandon timer from
-    /// before the failure fires, the router answers everyone and lingers for the write as any disposal that stops
-    /// waiting for its journal (<see cref="Detach"/>): then the write's end stops it rather than restart it.
+    /// <see cref="StopGrace"/>), and when it passes with the write still under way, or a disposal's abandon timer fires
+    /// (armed before the failure, or by the grace period's end after it), the router answers everyone and lingers for
+    /// the write as any disposal that stops waiting for its journal (<see cref="Detach"/>): then the write's end stops it rather than restart it.
     /// </summary>
     private void FailedWhileWriting()
     {
@@ -79,6 +79,13 @@ internal sealed partial class DurableRouterActor<T>
                     Timers.StartSingleTimer(FailedDisposalTimerKey, AbandonWorkers.Instance, TimeSpan.FromMilliseconds(Math.Min(stop.Timeout.TotalMilliseconds * 2, int.MaxValue - 1)));
                 }
             }
+        });
+        Command<StopTimedOut>(_ =>
+        {
+            Stash.Stash(); // the next instance ends the grace period
+            // A disposal that came before the failure: stashed, this timer armed no abandon, and the disposal waited for
+            // the write for ever (review h147). It waits for it at most its timeout more, as for cancelled work.
+            _grace.AbandonAfter(Timers);
         });
         Command<AbandonWorkers>(abandon =>
         {

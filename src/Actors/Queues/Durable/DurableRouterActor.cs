@@ -94,7 +94,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         _handOver = handOver;
         _handed = handOver.Take();
-        _waiters = _handed?.Waiters ?? new LifecycleWaiters(Context.System.Scheduler);
+        _waiters = _handed?.Waiters ?? new LifecycleWaiters(Context.System);
         _grace = new StopGrace(_waiters);
         _getters = _handed?.Getters ?? new WaiterQueue<GetRequest<T>>();
         _traces = _handed?.Traces ?? [];
