@@ -15,6 +15,7 @@ internal static class RunCommand
     public static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts)
     {
         var errors = new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true };
+        interrupts.RerunsKilled = options.RerunsUnfinished;
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" || options.Sources is not null ? null : options.Input;
@@ -292,6 +293,20 @@ internal sealed class Interrupts : IDisposable
 
     public CancellationToken StopInput => _stopInput.Token;
 
+    /// <summary>
+    /// What runs the jobs a kill leaves unfinished (<see cref="RunOptions.RerunsUnfinished"/>), said with the kill; set by
+    /// <c>run</c> before its first job, <c>null</c> elsewhere (a node's killed jobs run again on another node).
+    /// </summary>
+    public string? RerunsKilled { get; set; }
+
+    /// <summary>What the kill line says of the killed jobs: not logged, and what runs them, in the run's mode.</summary>
+    private string Killing => "killing running jobs" + RerunsKilled switch
+    {
+        null => "",
+        "--resume" => " (not logged, --resume runs them)",
+        var rerun => $" ({rerun} runs them)",
+    };
+
     public CancellationToken Kill => _kill.Token;
 
     /// <summary>A Ctrl-C (SIGINT): the first stops new jobs, the next kills running ones.</summary>
@@ -305,7 +320,7 @@ internal sealed class Interrupts : IDisposable
         else if (Interlocked.Exchange(ref _stage, 2) == 1)
         {
             _kill.Cancel();
-            Say("killing running jobs");
+            Say(Killing);
         }
     }
 
@@ -326,7 +341,7 @@ internal sealed class Interrupts : IDisposable
         {
             _stopInput.Cancel();
             _kill.Cancel();
-            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
+            Say($"{why}: no new jobs start; {Killing}");
         }
     }
 
