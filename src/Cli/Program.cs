@@ -27,7 +27,7 @@ using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =
     interrupts.Stop("hung up (SIGHUP)");
 });
 // Ctrl-\ (SIGQUIT) would kill the runner and orphan its jobs, unlogged and with no timeout: like a second Ctrl-C it
-// kills the jobs' process groups instead, logs none of them, and --resume runs them again.
+// kills the jobs' process groups instead and logs none of them (--resume, or with --state a restart, runs them again).
 using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, signal =>
 {
     signal.Cancel = true;

@@ -15,6 +15,7 @@ internal static class RunCommand
     public static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts)
     {
         var errors = new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true };
+        interrupts.RerunsKilled = options.RerunsUnfinished;
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" || options.Sources is not null ? null : options.Input;
@@ -88,8 +89,8 @@ internal static class RunCommand
         try
         {
             // Opening a FIFO waits for its writer, and sources beside others are read in full before any job starts (stdin
-            // until it closes): an interruption meanwhile ends the run at once, not once the input comes (or never).
-            var opening = Task.Run(async () =>
+            // until it closes).
+            var opening = UnlessStoppedAsync(async () =>
             {
                 if (options.Sources is { } sources)
                 {
@@ -98,8 +99,8 @@ internal static class RunCommand
                 }
 
                 return ((ArgumentJobs?)null, input is null ? Console.OpenStandardInput() : new FileStream(input, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous), (string?)null);
-            });
-            (arguments, jobs, var openProblem) = await opening.WaitAsync(interrupts.StopInput);
+            }, interrupts);
+            (arguments, jobs, var openProblem) = await opening;
             if (openProblem is not null)
             {
                 return Usage.Fail(errors, openProblem);
@@ -117,10 +118,28 @@ internal static class RunCommand
 
         await using (jobs)
         {
-            if (options.LogFile is { } logFile && CannotAppend(logFile) is { } logProblem)
+            FileStream? logHeld = null;
+            if (options.LogFile is { } logFile)
             {
-                return Usage.Fail(errors, $"--log: cannot write '{logFile}': {logProblem}");
+                try
+                {
+                    // Opened once and held for the run, which also checks that it can be written: a FIFO's open waits for
+                    // its reader, and a check that opened and closed it would end a reader that reads to the end (cat)
+                    // before the log's own open, which would then wait for ever.
+                    logHeld = await UnlessStoppedAsync(() => Task.FromResult(new FileStream(logFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)), interrupts);
+                }
+                catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
+                {
+                    await errors.WriteLineAsync($"actorqueue: interrupted while opening --log '{logFile}'; no job started");
+                    return Usage.InterruptedExitCode;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    return Usage.Fail(errors, $"--log: cannot write '{logFile}': {ex.Message}");
+                }
             }
+
+            await using var ownedLog = logHeld;
 
             if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
             {
@@ -242,6 +261,13 @@ internal static class RunCommand
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="open"/> (an open that may wait: a FIFO's waits for its other end, stdin's reading for its
+    /// writer) on the thread pool and gives it up at the first stop, with <see cref="OperationCanceledException"/>: an
+    /// interruption before any job starts ends the run at once, not once the other end comes (or never).
+    /// </summary>
+    private static Task<T> UnlessStoppedAsync<T>(Func<Task<T>> open, Interrupts interrupts) => Task.Run(open).WaitAsync(interrupts.StopInput);
+
     /// <summary>Whether two paths name one file: the same path (the file may not exist yet) or the same device and inode.</summary>
     private static bool SameFile(string a, string b) =>
         string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal) || FileIdentity.Same(a, b);
@@ -255,20 +281,6 @@ internal static class RunCommand
         try
         {
             new ResultsDirectory(path).Create();
-            return null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return ex.Message;
-        }
-    }
-
-    /// <summary>Why <paramref name="path"/> cannot be appended to (the log sink would fail silently later); <c>null</c> if it can.</summary>
-    private static string? CannotAppend(string path)
-    {
-        try
-        {
-            using var probe = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
             return null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -292,6 +304,20 @@ internal sealed class Interrupts : IDisposable
 
     public CancellationToken StopInput => _stopInput.Token;
 
+    /// <summary>
+    /// What runs the jobs a kill leaves unfinished (<see cref="RunOptions.RerunsUnfinished"/>), said with the kill; set by
+    /// <c>run</c> before its first job, <c>null</c> elsewhere (a node's killed jobs run again on another node).
+    /// </summary>
+    public string? RerunsKilled { get; set; }
+
+    /// <summary>What the kill line says of the killed jobs: not logged, and what runs them, in the run's mode.</summary>
+    private string Killing => "killing running jobs" + RerunsKilled switch
+    {
+        null => "",
+        "--resume" => " (not logged, --resume runs them)",
+        var rerun => $" ({rerun} runs them)",
+    };
+
     public CancellationToken Kill => _kill.Token;
 
     /// <summary>A Ctrl-C (SIGINT): the first stops new jobs, the next kills running ones.</summary>
@@ -305,7 +331,7 @@ internal sealed class Interrupts : IDisposable
         else if (Interlocked.Exchange(ref _stage, 2) == 1)
         {
             _kill.Cancel();
-            Say("killing running jobs");
+            Say(Killing);
         }
     }
 
@@ -326,7 +352,7 @@ internal sealed class Interrupts : IDisposable
         {
             _stopInput.Cancel();
             _kill.Cancel();
-            Say($"{why}: no new jobs start; killing running jobs (not logged, --resume runs them)");
+            Say($"{why}: no new jobs start; {Killing}");
         }
     }
 

@@ -63,6 +63,13 @@ internal sealed record RunOptions
     /// <summary>The SQLite file the run's jobs go through (<c>--state</c>), so a killed run restarts where it was; or <c>null</c>.</summary>
     public string? State { get; init; }
 
+    /// <summary>
+    /// What runs the jobs this run leaves unfinished (killed, not started, or failed by a write) once it has stopped: the
+    /// same command with <c>--state</c>, where <c>--resume</c> is a usage error; <c>--resume</c> with a joblog; or
+    /// <c>null</c> when nothing records which jobs finished. The user-facing lines that say so all take it from here.
+    /// </summary>
+    public string? RerunsUnfinished => State is not null ? "the same command with --state" : JobLog is not null ? "--resume" : null;
+
     /// <summary>Distribute jobs to worker nodes (<c>actorqueue node</c>) instead of running them here.</summary>
     public bool Cluster { get; init; }
 

@@ -84,7 +84,7 @@ internal sealed class JobLog : IDisposable
 
             if (!file.CanSeek)
             {
-                throw new InvalidDataException($"'{path}' is not a regular file, so --resume cannot read it back");
+                throw new InvalidDataException($"'{path}' is not a regular file, so the jobs it records cannot be read back to go on where the run stopped");
             }
 
             var (finished, whole) = await ReadFinishedAsync(file, path, rerunFailed).ConfigureAwait(false);

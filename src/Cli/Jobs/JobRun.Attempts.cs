@@ -210,7 +210,8 @@ internal sealed partial class JobRun
         }
         catch (ExecutorLostException ex)
         {
-            await StopRunAsync(ex.Message, "jobs not run (or whose outcome is unknown) are not logged; --resume runs them");
+            await StopRunAsync(ex.Message, "jobs not run (or whose outcome is unknown) are not logged"
+                + (options.RerunsUnfinished is { } rerun ? $"; {rerun} runs them" : ""));
             return null;
         }
         catch (OperationCanceledException) when (_stop.Kill.IsCancellationRequested)

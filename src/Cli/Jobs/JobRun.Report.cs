@@ -31,6 +31,13 @@ internal sealed partial class JobRun
     }
 
     /// <summary>
+    /// The end of a line about a job a write failure left unrecorded: what runs it again in this run's mode (with a
+    /// joblog, after <paramref name="joblogReason"/>), or nothing when nothing records which jobs finished.
+    /// </summary>
+    private string Rerun(string joblogReason = "") =>
+        options.RerunsUnfinished is { } rerun ? $" and {(options.State is null ? joblogReason : "")}{rerun} runs it again" : "";
+
+    /// <summary>
     /// A job's exit status as GNU parallel's <c>--halt</c> gives it: 255 for a job its timeout killed (its exit value is
     /// -1, as in the joblog), otherwise as a shell reports it: 128 + the signal for a killed job.
     /// </summary>
@@ -73,7 +80,7 @@ internal sealed partial class JobRun
             {
                 var where = _results is null ? "its output could not be written" : $"its results could not be written under {options.Results}";
                 Interlocked.Increment(ref _counts.Failed);
-                await console.LineAsync($"actorqueue: job {job.Id}: {where} ({ex.Message}); the job is counted as failed and is not in the joblog, so --resume runs it again");
+                await console.LineAsync($"actorqueue: job {job.Id}: {where} ({ex.Message}); the job is counted as failed{Rerun("is not in the joblog, so ")}");
                 await StopRunAsync(_results is null ? "stdout cannot be written" : "--results cannot be written");
                 return;
             }
@@ -85,7 +92,7 @@ internal sealed partial class JobRun
             catch (IOException ex)
             {
                 Interlocked.Increment(ref _counts.Failed);
-                await console.LineAsync($"actorqueue: job {job.Id}: the joblog could not be written ({ex.Message}); the job is counted as failed and --resume runs it again");
+                await console.LineAsync($"actorqueue: job {job.Id}: the joblog could not be written ({ex.Message}); the job is counted as failed{Rerun()}");
                 await StopRunAsync("the joblog cannot be written");
                 return;
             }

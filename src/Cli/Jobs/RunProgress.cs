@@ -96,9 +96,8 @@ internal sealed class RunProgress(RunOptions options, RunConsole console, RunCou
 
         if (stoppedEarly)
         {
-            // With --state a restart runs them (--resume is a usage error beside it).
             line += $"; stopped early, {notStarted} queued job(s) not started"
-                    + (options.State is not null ? " (the same command with --state runs them)" : options.JobLog is null ? "" : " (--resume runs them)");
+                    + (options.RerunsUnfinished is { } rerun ? $" ({rerun} runs them)" : "");
         }
 
         if (counts.Killed > 0)
