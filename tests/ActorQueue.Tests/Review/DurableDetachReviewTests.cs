@@ -27,7 +27,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task Callers_stashed_by_a_router_that_failed_while_writing_are_answered_when_a_disposal_detaches_it() =>
-        OnHangingJournal("h147-failed-stash", async system =>
+        WriteGatedJournal.OnHangingJournal("h147-failed-stash", async system =>
         {
             var clock = new FailingClock();
             var name = DurableStore.UniqueName("h147-stash");
@@ -57,7 +57,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
             Assert.Contains("may have been stored", unknown.Message, StringComparison.Ordinal);
 
             WriteGatedJournal.Open.TrySetResult();
-            Assert.Equal([1, 2], await ReopenedItems(system, name)); // item 3 was refused: not stored
+            Assert.Equal([1, 2], await WriteGatedJournal.ReopenedItems(system, name, Bound)); // item 3 was refused: not stored
         });
 
     /// <summary>
@@ -70,7 +70,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task A_disposal_under_way_when_the_router_fails_while_writing_is_not_held_for_ever() =>
-        OnHangingJournal("h147-dispose-then-fail", async system =>
+        WriteGatedJournal.OnHangingJournal("h147-dispose-then-fail", async system =>
         {
             var clock = new FailingClock();
             var name = DurableStore.UniqueName("h147-thenfail");
@@ -102,7 +102,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
             var unknown = await Assert.ThrowsAsync<QueueStorageException>(() => inFlight.WaitAsync(Bound));
             Assert.Contains("may have been stored", unknown.Message, StringComparison.Ordinal);
             WriteGatedJournal.Open.TrySetResult();
-            Assert.Equal([1, 2], await ReopenedItems(system, name));
+            Assert.Equal([1, 2], await WriteGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -112,7 +112,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task A_disposal_after_a_stop_without_timeout_is_bounded_while_a_write_hangs() =>
-        OnHangingJournal("h147-infinite-stop", async system =>
+        WriteGatedJournal.OnHangingJournal("h147-infinite-stop", async system =>
         {
             var name = DurableStore.UniqueName("h147-infinite");
             var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system);
@@ -126,7 +126,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
             Assert.True(await Poll.CompletesWithin(stop, Bound), "the stop without a timeout was not answered");
             await Assert.ThrowsAsync<QueueStorageException>(() => inFlight.WaitAsync(Bound));
             WriteGatedJournal.Open.TrySetResult();
-            Assert.Equal([1], await ReopenedItems(system, name));
+            Assert.Equal([1], await WriteGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -137,7 +137,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task A_detached_router_whose_write_the_journal_rejects_later_frees_the_name_and_loses_nothing_confirmed() =>
-        OnHangingJournal("h147-rejected", async system =>
+        WriteGatedJournal.OnHangingJournal("h147-rejected", async system =>
         {
             var name = DurableStore.UniqueName("h147-reject");
             var running = NewSignal();
@@ -162,7 +162,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
 
             WriteGatedJournal.RejectWrites = true;
             WriteGatedJournal.Open.TrySetResult();
-            Assert.Equal([1, 10], await ReopenedItems(system, name, beforeDrain: () => WriteGatedJournal.RejectWrites = false));
+            Assert.Equal([1, 10], await WriteGatedJournal.ReopenedItems(system, name, Bound, beforeDrain: () => WriteGatedJournal.RejectWrites = false));
         });
 
     /// <summary>
@@ -171,7 +171,7 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task The_actor_system_terminating_while_a_router_is_detached_ends_it_and_leaves_no_caller_waiting() =>
-        OnHangingJournal("h147-terminate", async system =>
+        WriteGatedJournal.OnHangingJournal("h147-terminate", async system =>
         {
             var name = DurableStore.UniqueName("h147-term");
             var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system);
@@ -241,49 +241,5 @@ public sealed class DurableDetachReviewTests : ActorQueueTestKit
     /// <summary>Completes when <paramref name="task"/> does, however it ends.</summary>
     private static Task Settled(Task task) => task.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
-    private static BoundedQueue<int>? Opened(ActorSystem system, string name)
-    {
-        try
-        {
-            return new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system);
-        }
-        catch (InvalidOperationException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>
-    /// Runs <paramref name="test"/> on an actor system of its own: the gated journal under its plugin id with a circuit
-    /// breaker that never cuts a write short, and a stop timeout (a disposal's) of 1 s; then opens the gate and ends it.
-    /// </summary>
-    private static async Task OnHangingJournal(string name, Func<ActorSystem, Task> test)
-    {
-        var hanging = $"gated.journal {{ class = \"{typeof(WriteGatedJournal).AssemblyQualifiedName}\", plugin-dispatcher = \"akka.actor.default-dispatcher\", circuit-breaker.call-timeout = 1h }}";
-        var system = ActorSystem.Create(name, ConfigurationFactory.ParseString($"actorqueue.queue.stop-timeout = 1s\n{hanging}").WithFallback(ActorQueueRuntime.DefaultConfig));
-        try
-        {
-            await test(system);
-        }
-        finally
-        {
-            WriteGatedJournal.RejectWrites = false;
-            WriteGatedJournal.Open.TrySetResult();
-            await system.Terminate();
-        }
-    }
-
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>The items the queue <paramref name="name"/> holds when opened again (drained, in order), once its name is free.</summary>
-    private async Task<IReadOnlyList<int>> ReopenedItems(ActorSystem system, string name, Action? beforeDrain = null)
-    {
-        BoundedQueue<int>? reopened = null;
-        await Poll.UntilAsync(() => (reopened = Opened(system, name)) is not null, Bound, $"the queue {name} can be opened again");
-        beforeDrain?.Invoke();
-        await using (reopened!)
-        {
-            return await reopened!.DrainAsync().WaitAsync(Bound);
-        }
-    }
 }

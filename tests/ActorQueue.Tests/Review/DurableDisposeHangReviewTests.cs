@@ -23,32 +23,6 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
     private TimeSpan Bound => Dilated(TimeSpan.FromSeconds(20));
 
     /// <summary>
-    /// Runs <paramref name="test"/> on an actor system of its own: the gated journal under
-    /// <see cref="WriteGatedJournal.Durability"/>'s plugin id, with a circuit breaker that never cuts a write short, and
-    /// queues whose stop timeout (a disposal's) is 1 s; then opens the gate (the journal answers) and ends the system.
-    /// </summary>
-    private static async Task OnHangingJournal(string name, Func<ActorSystem, Task> test)
-    {
-        var system = ActorSystem.Create(name, ConfigurationFactory.ParseString($$"""
-            actorqueue.queue.stop-timeout = 1s
-            gated.journal {
-              class = "{{typeof(WriteGatedJournal).AssemblyQualifiedName}}"
-              plugin-dispatcher = "akka.actor.default-dispatcher"
-              circuit-breaker.call-timeout = 1h
-            }
-            """).WithFallback(ActorQueueRuntime.DefaultConfig));
-        try
-        {
-            await test(system);
-        }
-        finally
-        {
-            WriteGatedJournal.Open.TrySetResult();
-            await system.Terminate();
-        }
-    }
-
-    /// <summary>
     /// Failed before: DisposeAsync had not completed 60 s (the dilated bound, 20 s × 3) after it was called (stop timeout
     /// 1 s): the durable router's Abandon returned while a write was under way ("CheckStopped comes back here when the
     /// write ends"), and the write never ended. Expected: the disposal completes by its bound; the put whose write was
@@ -58,7 +32,7 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task A_disposal_is_not_held_for_ever_by_a_journal_that_never_answers_a_write_and_nothing_accepted_is_lost() =>
-        OnHangingJournal("h141-hanging-journal", async system =>
+        WriteGatedJournal.OnHangingJournal("h141-hanging-journal", async system =>
         {
             var name = DurableStore.UniqueName("h141-hang");
             var running = NewSignal();
@@ -100,7 +74,7 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
             Assert.Contains("until its journal has answered its last write", taken.Message, StringComparison.Ordinal);
 
             WriteGatedJournal.Open.TrySetResult(); // the journal answers at last: item 2 is stored after all
-            Assert.Equal([1, 2], await ReopenedItems(system, name));
+            Assert.Equal([1, 2], await WriteGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -111,7 +85,7 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task A_disposal_of_a_stopped_queue_is_not_held_for_ever_by_a_drain_the_journal_never_answers() =>
-        OnHangingJournal("h141-hanging-drain", async system =>
+        WriteGatedJournal.OnHangingJournal("h141-hanging-drain", async system =>
         {
             var name = DurableStore.UniqueName("h141-drain");
             var queue = new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system);
@@ -127,7 +101,7 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
             Assert.True(disposed, $"DisposeAsync of a stopped queue had not completed {Bound.TotalSeconds} s after it was called while the journal did not answer its drain's write");
             Assert.Equal([1], await drain.WaitAsync(Bound));
             WriteGatedJournal.Open.TrySetResult();
-            Assert.Empty(await ReopenedItems(system, name));
+            Assert.Empty(await WriteGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -139,7 +113,7 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
     /// </summary>
     [Fact]
     public Task A_disposal_is_not_held_for_ever_by_a_failed_router_waiting_for_a_write_the_journal_never_answers() =>
-        OnHangingJournal("h141-failed-writing", async system =>
+        WriteGatedJournal.OnHangingJournal("h141-failed-writing", async system =>
         {
             var clock = new FailingClock();
             var name = DurableStore.UniqueName("h141-failed");
@@ -160,7 +134,7 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
             Assert.Contains("may have been stored", unknown.Message, StringComparison.Ordinal);
             Assert.True(await Poll.CompletesWithin(get, Bound), "the getter was never answered");
             WriteGatedJournal.Open.TrySetResult();
-            Assert.Equal([1, 2], await ReopenedItems(system, name));
+            Assert.Equal([1, 2], await WriteGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -306,29 +280,4 @@ public sealed class DurableDisposeHangReviewTests : ActorQueueTestKit
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>
-    /// The items the queue <paramref name="name"/> holds when opened again (drained, in their order), once its name is
-    /// free: the last router frees it when the journal has answered its last write.
-    /// </summary>
-    private async Task<IReadOnlyList<int>> ReopenedItems(ActorSystem system, string name)
-    {
-        BoundedQueue<int>? reopened = null;
-        await Poll.UntilAsync(() =>
-        {
-            try
-            {
-                reopened = new BoundedQueue<int>(10, WriteGatedJournal.Durability, name, system: system);
-                return true;
-            }
-            catch (InvalidOperationException)
-            {
-                return false;
-            }
-        }, Bound, $"the queue {name} can be opened again");
-        await using (reopened!)
-        {
-            return await reopened!.DrainAsync().WaitAsync(Bound);
-        }
-    }
 }

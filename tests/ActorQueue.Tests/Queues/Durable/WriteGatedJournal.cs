@@ -37,6 +37,58 @@ public sealed class WriteGatedJournal : Akka.Persistence.Journal.MemoryJournal
         }
         """).WithFallback(ActorQueueRuntime.DefaultConfig));
 
+    /// <summary>
+    /// Runs <paramref name="test"/> on an actor system of its own where a write can hang for good: this journal under
+    /// <see cref="Durability"/>'s plugin id with a circuit breaker that never cuts a write short (its default, 10 s, would
+    /// fail it instead), and queues whose stop timeout (a disposal's) is 1 s; then the journal answers again and the system ends.
+    /// </summary>
+    public static async Task OnHangingJournal(string name, Func<ActorSystem, Task> test)
+    {
+        var system = ActorSystem.Create(name, ConfigurationFactory.ParseString($$"""
+            actorqueue.queue.stop-timeout = 1s
+            {{PluginId}} {
+              class = "{{typeof(WriteGatedJournal).AssemblyQualifiedName}}"
+              plugin-dispatcher = "akka.actor.default-dispatcher"
+              circuit-breaker.call-timeout = 1h
+            }
+            """).WithFallback(ActorQueueRuntime.DefaultConfig));
+        try
+        {
+            await test(system);
+        }
+        finally
+        {
+            RejectWrites = false;
+            Open.TrySetResult();
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>The queue <paramref name="name"/> opened on this journal, or <c>null</c> while its name is still taken.</summary>
+    public static BoundedQueue<int>? Opened(ActorSystem system, string name)
+    {
+        try
+        {
+            return new BoundedQueue<int>(10, Durability, name, system: system);
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The items the queue <paramref name="name"/> holds when opened again (drained, in order), once its name is free (waiting at most <paramref name="bound"/>).</summary>
+    public static async Task<IReadOnlyList<int>> ReopenedItems(ActorSystem system, string name, TimeSpan bound, Action? beforeDrain = null)
+    {
+        BoundedQueue<int>? reopened = null;
+        await Poll.UntilAsync(() => (reopened = Opened(system, name)) is not null, bound, $"the queue {name} can be opened again");
+        beforeDrain?.Invoke();
+        await using (reopened!)
+        {
+            return await reopened!.DrainAsync().WaitAsync(bound);
+        }
+    }
+
     protected override async Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<Akka.Persistence.AtomicWrite> messages, CancellationToken cancellationToken)
     {
