@@ -1,11 +1,9 @@
-using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
 using ActorQueue.Tests.Queues.Durable;
 using Akka.Actor;
 using Akka.Configuration;
 using Serilog;
-using Serilog.Core;
 using Serilog.Events;
 
 namespace ActorQueue.Tests.Review;
@@ -155,12 +153,5 @@ public sealed class DurableDisposeBoundReviewTests : ActorQueueTestKit, IDisposa
     {
         await using var reopened = new BoundedQueue<int>(10, _store.Durability(), name, system: system);
         return await reopened.DrainAsync().WaitAsync(Bound);
-    }
-
-    private sealed class CapturingSink : ILogEventSink
-    {
-        public ConcurrentQueue<LogEvent> Events { get; } = new();
-
-        public void Emit(LogEvent logEvent) => Events.Enqueue(logEvent);
     }
 }

@@ -8,8 +8,6 @@ using Akka.Actor;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 using Serilog;
-using Serilog.Core;
-using Serilog.Events;
 
 namespace ActorQueue.Tests.Review;
 
@@ -218,13 +216,5 @@ public sealed class DurableRestartReviewTests : ActorQueueTestKit, IDisposable
     {
         base.Dispose();
         _store.Dispose();
-    }
-
-    /// <summary>Keeps the queue's log events.</summary>
-    private sealed class CapturingSink : ILogEventSink
-    {
-        public ConcurrentQueue<LogEvent> Events { get; } = new();
-
-        public void Emit(LogEvent logEvent) => Events.Enqueue(logEvent);
     }
 }

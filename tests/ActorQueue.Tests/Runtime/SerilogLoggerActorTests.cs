@@ -1,10 +1,7 @@
-using System.Collections.Concurrent;
 using ActorQueue.Runtime;
 using Akka.Event;
 using Serilog;
-using Serilog.Core;
 using Serilog.Events;
-using LogEvent = Serilog.Events.LogEvent;
 using LogLevel = Akka.Event.LogLevel;
 
 namespace ActorQueue.Tests.Runtime;
@@ -13,13 +10,6 @@ namespace ActorQueue.Tests.Runtime;
 [Collection(nameof(SerilogLoggerActorTests))]
 public class SerilogLoggerActorTests
 {
-    private sealed class CapturingSink : ILogEventSink
-    {
-        public ConcurrentQueue<LogEvent> Events { get; } = new();
-
-        public void Emit(LogEvent logEvent) => Events.Enqueue(logEvent);
-    }
-
     [Fact]
     public async Task Akka_log_events_reach_serilog_with_their_template_arguments_and_level()
     {
