@@ -10,9 +10,12 @@ namespace ActorQueue.Actors;
 /// gatekeeper, whichever thread holds the gatekeeper's turn when it is granted or turned away.
 /// </summary>
 internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, long requestId, string source, PermitDemand demand,
-                                   int priority, TimeSpan? timeout, bool replyQueued)
+                                   int priority, TimeSpan? timeout, bool replyQueued, TimeSpan? timeLeft = null)
     : ActorWaiter(holder.Actor, requestId, source, GatekeeperReplies.Instance, demand, priority, timeout, replyQueued)
 {
+    /// <summary>What was left of its wait when a restart carried it over (<see cref="CarriedOver"/>); else its timeout.</summary>
+    private readonly TimeSpan? _timeLeft = timeLeft ?? timeout;
+
     /// <summary>Whose request it is.</summary>
     public HolderRecord Holder { get; } = holder;
 
@@ -24,6 +27,9 @@ internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, lo
 
     /// <summary>Whether its tokens were settled (<see cref="GatekeeperProtocol.Settle"/>), which is allowed once.</summary>
     public bool Settled { get; set; }
+
+    /// <inheritdoc />
+    public override TimeSpan? TimeLeft => _timeLeft;
 
     /// <inheritdoc />
     protected override IActorRef? ReplyFrom => gatekeeper;
@@ -46,18 +52,15 @@ internal sealed class HolderTicket(HolderRecord holder, IActorRef gatekeeper, lo
 
     /// <summary>
     /// A restarting gatekeeper carries this waiting request over to its next instance: a ticket like it, with
-    /// <paramref name="timeLeft"/> of its wait (at least a tick, so one already due times out at the next gate's first
+    /// <paramref name="timeLeft"/> of its wait to go (at least a tick, so one already due times out at the next gate's first
     /// wake rather than being refused as a request that would not wait; <c>null</c>: for ever), that does not tell the
-    /// actor again that it waits, takes its place in the holder's books.
+    /// actor again that it waits, takes its place in the holder's books. Its timeout stays the one it asked for: a carried
+    /// request that times out is told the wait it was allowed, as it would be without the restart.
     /// </summary>
-    /// <remarks>
-    /// A new ticket rather than a field for the time left in every ticket: a restart is rare, a ticket is made per acquire.
-    /// A carried request that times out is told the wait it had left, not its whole timeout.
-    /// </remarks>
     public HolderTicket CarriedOver(TimeSpan? timeLeft)
     {
         var left = timeLeft is { } wait ? (wait > TimeSpan.Zero ? wait : TimeSpan.FromTicks(1)) : (TimeSpan?)null;
-        var next = new HolderTicket(Holder, gatekeeper, RequestId, Source, Demand, Priority, left, replyQueued: false);
+        var next = new HolderTicket(Holder, gatekeeper, RequestId, Source, Demand, Priority, Timeout, replyQueued: false, left);
         Holder.Replace(this, next);
         return next;
     }

@@ -45,7 +45,8 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
     /// times out 5 s later (what was left of its wait); the holder's release goes to the first actor, with a lease number
     /// of its own; its release, to the facade caller. Mutants killed: books not carried (the actors rejected as disposed),
     /// the actor's held permits not counted (the facade caller granted at the restart), time left not carried (the second
-    /// never timed out), carried in reverse (the facade caller granted first).
+    /// never timed out), carried in reverse (the facade caller granted first), the time left told as its timeout ("Waited
+    /// 5000 ms", as before 2026-12-05's evening session).
     /// </summary>
     [Fact]
     public async Task A_queued_actor_caller_keeps_its_place_and_what_was_left_of_its_wait_when_a_plain_gatekeeper_restarts()
@@ -75,6 +76,7 @@ public sealed class RestartActorCallersReviewTests : ActorQueueTestKit
         clock.Advance(TimeSpan.FromSeconds(5));
         var timedOut = await second.ExpectMsgAsync<Rejected>(); // not 20 s more
         Assert.Equal((3, RejectionReason.TimedOut), (timedOut.RequestId, timedOut.Kind));
+        Assert.StartsWith("Waited 20000 ms ", timedOut.Reason); // the wait it was allowed, not the 5 s it had left at the restart
 
         limiter.Gatekeeper.Tell(new Release(held.LeaseId), holder.Ref);
         var granted = await first.ExpectMsgAsync<Granted>();
