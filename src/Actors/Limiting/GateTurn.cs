@@ -50,7 +50,9 @@ internal interface IGateTurnOwner
 /// <item>The stop (<see cref="Stop"/>): an actor that holds the turn closes in it at once; otherwise it leaves a close in
 /// the turn, run by whoever holds it. After the close every request fails as undelivered, every release is dropped
 /// (the loan is closed: nothing is lent again), every actor message left in the turn is answered as a stopped
-/// gatekeeper would answer it (an acquire rejected as disposed, a status given; the rest to dead letters) — a message
+/// gatekeeper would answer it (an acquire, or the acquire of a release-and-acquire, rejected as disposed; a status given; a
+/// settle failed; a facade's request sent by message, or a dispose's stop, answered as undelivered; the rest to dead
+/// letters) — a message
 /// that reached the mailbox before a <c>PoisonPill</c> is answered, never dropped — and the turn is sealed.</item>
 /// <item>A restart carries the callers the old gate had queued over to the next instance (<see cref="LimiterCounts.CarriedOver"/>),
 /// which offers them as it starts, ahead of what was left in the turn, each with what was left of its wait timeout: one
