@@ -19,7 +19,9 @@ public sealed partial class WorkQueue<T>
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
     /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
-    /// <see cref="AggregateException"/>, first).</remarks>
+    /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch: the
+    /// failures collected until then are never dropped, and each item of a chunk it refused (read from the sequence, in
+    /// no queue) counts as failed with the refusal as its reason.</remarks>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
     {
@@ -40,10 +42,15 @@ public sealed partial class WorkQueue<T>
     /// handler, they are the items the sequence gave after the ones handed back).</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled. Without
+    /// <paramref name="errorHandler"/> and with items failed before the cancellation, its message counts them and its
+    /// <see cref="Exception.InnerException"/> is an <see cref="AggregateException"/> holding each worker exception, in
+    /// the order they were reported.</exception>
     /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
-    /// <see cref="AggregateException"/>, first).</remarks>
+    /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch: the
+    /// failures collected until then are never dropped, and each item of a chunk it refused (read from the sequence, in
+    /// no queue) counts as failed with the refusal as its reason.</remarks>
     public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
                                         Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
 #pragma warning restore RS0026, RS0027
@@ -52,22 +59,70 @@ public sealed partial class WorkQueue<T>
         ArgumentNullException.ThrowIfNull(worker);
         cancellationToken.ThrowIfCancellationRequested();
 
-        // Failures are never silent: without a handler they are collected and thrown once the batch is done; a failure
-        // after that (an item a cancelled batch left queued, discarded when the queue is disposed) is logged as an error.
+        // Failures are never silent: without a handler they are collected and thrown once the batch is done, with the
+        // exception that ended it early if one did; a failure after that (an item a cancelled batch left queued,
+        // discarded when the queue is disposed) is logged as an error.
         var failures = errorHandler is null ? new BatchFailures(Queue.Telemetry) : null;
         var handler = errorHandler ?? failures!.Collect;
+        ExceptionDispatchInfo? sequenceFault = null;
+        ExceptionDispatchInfo? batchFault = null;
         try
         {
-            await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, failures, cancellationToken).ConfigureAwait(false);
+            sequenceFault = await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, cancellationToken).ConfigureAwait(false);
         }
-        finally
+        catch (Exception exception)
         {
-            failures?.End();
+            batchFault = ExceptionDispatchInfo.Capture(exception);
         }
+
+        // Taken with the end, in one step: a failure reported from now on is logged, none falls between the two.
+        var failed = failures?.End() ?? [];
+        ThrowBatchOutcome(sequenceFault, batchFault, failed, cancellationToken);
     }
 
-    private async Task RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler,
-                                     Func<Exception, T, Task> handler, BatchFailures? failures, CancellationToken cancellationToken)
+    /// <summary>
+    /// Throws what a batch ended with: nothing when it ran through and no item failed; else the failures collected
+    /// (<paramref name="failed"/>, without an error handler) in one <see cref="AggregateException"/>, after the exception
+    /// that ended the batch early if any: a cancellation's <see cref="OperationCanceledException"/> keeps its type and
+    /// holds them as its inner <see cref="AggregateException"/>; the sequence's exception or the queue's (stopped or
+    /// disposed under the batch) comes first among them.
+    /// </summary>
+    private void ThrowBatchOutcome(ExceptionDispatchInfo? sequenceFault, ExceptionDispatchInfo? batchFault, IReadOnlyList<Exception> failed,
+                                   CancellationToken cancellationToken)
+    {
+        var fault = batchFault ?? sequenceFault;
+        if (failed.Count == 0)
+        {
+            fault?.Throw();
+            return;
+        }
+
+        var count = $"{failed.Count} items of the batch failed in queue {Queue.Name}";
+        if (fault is null)
+        {
+            throw new AggregateException(count, failed);
+        }
+
+        var error = fault.SourceException;
+        if (fault == sequenceFault)
+        {
+            throw new AggregateException($"The sequence of the batch on queue {Queue.Name} failed, and {failed.Count} of the items it gave before failed",
+                [error, .. failed]);
+        }
+
+        if (error is OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException($"{error.Message}. {count} before the cancellation (the inner exception holds each, in the order they were reported)",
+                new AggregateException(count, failed), cancellationToken);
+        }
+
+        throw new AggregateException($"The batch on queue {Queue.Name} ended early ({error.GetType().Name}: {error.Message}), and {failed.Count} of its items failed before",
+            [error, .. failed]);
+    }
+
+    /// <summary>Runs the batch: its exception if it ended early; else, once the queue has stopped, the sequence's if it failed.</summary>
+    private async Task<ExceptionDispatchInfo?> RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers,
+                                                             Func<Exception, T, Task>? errorHandler, Func<Exception, T, Task> handler, CancellationToken cancellationToken)
     {
         await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
@@ -97,32 +152,16 @@ public sealed partial class WorkQueue<T>
 
             throw new OperationCanceledException(message, exception, cancellationToken);
         }
-        catch (Exception exception) when (notQueued.Count > 0 && errorHandler is not null)
+        catch (Exception exception) when (notQueued.Count > 0)
         {
             // The queue was stopped or disposed under the batch: the refusal is the reason each of them was not queued.
-            await Queue.Telemetry.ReportEachAsync(errorHandler, exception, notQueued).ConfigureAwait(false);
+            // Without a handler the batch's collector takes them, so they are thrown with the other failures.
+            await Queue.Telemetry.ReportEachAsync(handler, exception, notQueued).ConfigureAwait(false);
             throw;
         }
 
         await StopAsync().ConfigureAwait(false);
-        var failed = failures?.Collected.ToList() ?? [];
-        if (sequenceFault is not null)
-        {
-            // The items the sequence gave before it failed were processed (or reported) as any other: its own exception
-            // is the batch's, with the items' failures when there is no handler to have them.
-            if (failed.Count == 0)
-            {
-                sequenceFault.Throw();
-            }
-
-            throw new AggregateException($"The sequence of the batch on queue {Queue.Name} failed, and {failed.Count} of the items it gave before failed",
-                [sequenceFault.SourceException, .. failed]);
-        }
-
-        if (failed.Count > 0)
-        {
-            throw new AggregateException($"{failed.Count} items of the batch failed in queue {Queue.Name}", failed);
-        }
+        return sequenceFault;
     }
 
     /// <summary>
@@ -207,25 +246,48 @@ public sealed partial class WorkQueue<T>
 
     /// <summary>
     /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once
-    /// the batch has returned, a failure (an item it left queued, discarded at disposal) is logged as an error instead.
+    /// the batch has taken them (<see cref="End"/>), a failure (an item it left queued, discarded at disposal) is logged
+    /// as an error instead. A failure collected as the batch ends is taken by exactly one of the two: a collector that
+    /// finds the end has come takes back what the end may not have seen, and logs it.
     /// </summary>
     private sealed class BatchFailures(QueueTelemetry telemetry)
     {
-        private volatile bool _ended;
+        private readonly ConcurrentQueue<(Exception Error, T Item)> _collected = new();
 
-        public ConcurrentQueue<Exception> Collected { get; } = new();
+        private int _ended;
 
-        public void End() => _ended = true;
+        /// <summary>Ends the collection: the failures collected so far, in the order they were reported.</summary>
+        public IReadOnlyList<Exception> End()
+        {
+            // A full fence before the reads, as Collect's enqueue is before its read of the end: either a failure is
+            // read here, or its collector sees the end (or both, and then one dequeue takes it).
+            Interlocked.Exchange(ref _ended, 1);
+            var taken = new List<Exception>(_collected.Count);
+            while (_collected.TryDequeue(out var failure))
+            {
+                taken.Add(failure.Error);
+            }
+
+            return taken;
+        }
 
         public Task Collect(Exception exception, T item)
         {
-            if (_ended)
+            if (Volatile.Read(ref _ended) != 0)
             {
                 telemetry.FailedAfterBatch(exception, item);
+                return Task.CompletedTask;
             }
-            else
+
+            _collected.Enqueue((exception, item));
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _ended) != 0)
             {
-                Collected.Enqueue(exception);
+                // The end came as this one was collected: what the end has not taken is logged here.
+                while (_collected.TryDequeue(out var late))
+                {
+                    telemetry.FailedAfterBatch(late.Error, late.Item);
+                }
             }
 
             return Task.CompletedTask;

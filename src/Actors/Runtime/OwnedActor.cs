@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Akka.Actor;
 
 namespace ActorQueue.Runtime;
@@ -11,14 +12,17 @@ namespace ActorQueue.Runtime;
 internal sealed class OwnedActor<TStop>
     where TStop : class
 {
-    /// <summary>Makes the stop message the finaliser sends.</summary>
+    /// <summary>The claim of a disposal that sends no message of <see cref="Stop"/>'s: <see cref="TryClaim"/>, the finaliser.</summary>
+    private static readonly object ClaimedOtherwise = new();
+
+    /// <summary>Makes the stop message.</summary>
     private readonly Func<TStop> _stopMessage;
 
-    /// <summary>1 once the facade has claimed the disposal (or the finaliser has run).</summary>
-    private int _disposed;
-
-    /// <summary>The stop message the first <see cref="Stop"/> sent, handed to later callers so they await the same stop.</summary>
-    private TStop? _stop;
+    /// <summary>
+    /// The disposal's claim, set once by one CAS from <c>null</c>: the stop message <see cref="Stop"/> sends (made before
+    /// the claim, so every later caller gets a message that is sent), or <see cref="ClaimedOtherwise"/>.
+    /// </summary>
+    private object? _claim;
 
     public OwnedActor(IActorRef actor, Func<TStop> stopMessage)
     {
@@ -28,7 +32,7 @@ internal sealed class OwnedActor<TStop>
 
     ~OwnedActor()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.CompareExchange(ref _claim, ClaimedOtherwise, null) is null)
         {
             Actor.Tell(_stopMessage(), ActorRefs.NoSender);
         }
@@ -38,26 +42,33 @@ internal sealed class OwnedActor<TStop>
     public IActorRef Actor { get; }
 
     /// <summary>Whether the facade has been disposed.</summary>
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    public bool IsDisposed => Volatile.Read(ref _claim) is not null;
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> for <paramref name="facade"/> once it is disposed.</summary>
     public void ThrowIfDisposed(object facade) => ObjectDisposedException.ThrowIf(IsDisposed, facade);
 
     /// <summary>
-    /// Claims the disposal: for the first caller, sends a new stop message and returns it (to await its completion);
-    /// every later caller gets the same message, so a second <c>DisposeAsync</c> (after a <c>Dispose</c>, say) completes
-    /// with the first; <c>null</c> when the disposal was claimed otherwise (<see cref="TryClaim"/>, the finaliser) or
-    /// its first caller has not sent its message yet.
+    /// Claims the disposal: the first caller sends a new stop message and returns it (to await its completion); every
+    /// later caller, even one that comes while the first is still sending it, gets that same message, so a second
+    /// <c>DisposeAsync</c> completes with the first, never before the stop. <c>null</c> only when the disposal was
+    /// claimed otherwise (<see cref="TryClaim"/>, the finaliser), which sends no message of this method's.
     /// </summary>
     public TStop? Stop()
     {
-        if (!TryClaim())
+        if (Volatile.Read(ref _claim) is { } claimed)
         {
-            return Volatile.Read(ref _stop);
+            return claimed as TStop;
         }
 
+        // Made before the claim and published by it: whoever reads the claim from now on gets a message this call sends.
         var stop = _stopMessage();
-        Volatile.Write(ref _stop, stop);
+        Debug.Assert(stop is not null, "the stop message factory made null");
+        if (Interlocked.CompareExchange(ref _claim, stop, null) is { } earlier)
+        {
+            return earlier as TStop;
+        }
+
+        GC.SuppressFinalize(this);
         Actor.Tell(stop, ActorRefs.NoSender);
         return stop;
     }
@@ -65,7 +76,7 @@ internal sealed class OwnedActor<TStop>
     /// <summary>Claims the disposal without sending anything: <c>true</c> for the first caller, who then stops the actor itself.</summary>
     public bool TryClaim()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.CompareExchange(ref _claim, ClaimedOtherwise, null) is not null)
         {
             return false;
         }
