@@ -152,6 +152,33 @@ public sealed class DurableRecoveryDisposeReviewTests : ActorQueueTestKit
         });
 
     /// <summary>
+    /// What the router keeps while it recovers (its own stash, now, not Akka's) is handed back in order once the journal
+    /// answers: a processing queue restarts, its recovery waits at the journal while three puts come, then the journal
+    /// answers. Expected: every put is accepted, and the items come out in the order they were put. Guards the hand-back:
+    /// without it the puts never complete; handed back out of order, the items come out of order.
+    /// </summary>
+    [Fact]
+    public Task Messages_kept_while_recovering_are_taken_in_order_once_the_recovery_ends() =>
+        OnVirtualClock("h149-recovery-order", async (system, _) =>
+        {
+            var failing = new FailingClock();
+            await using var queue = new BoundedQueue<int>(10, ReplayGatedJournal.Durability with { Clock = failing }, DurableStore.UniqueName("h149-order"), system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(1).WaitAsync(Bound));
+            ReplayGatedJournal.Close();
+            failing.FailNext(1);
+            var first = queue.GetAsync(); // the router fails handing item 1 out, restarts, and recovers from the gated journal
+            await ReplayGatedJournal.ReplayArrived.Task.WaitAsync(Bound);
+            Task<bool>[] puts = [queue.PutAsync(2), queue.PutAsync(3), queue.PutAsync(4)];
+            await Received(queue);
+
+            ReplayGatedJournal.Open.TrySetResult();
+            Assert.All(await Task.WhenAll(puts).WaitAsync(Bound), Assert.True);
+            int[] taken = [await first.WaitAsync(Bound), await queue.GetAsync().WaitAsync(Bound), await queue.GetAsync().WaitAsync(Bound), await queue.GetAsync().WaitAsync(Bound)];
+            Assert.Equal([1, 2, 3, 4], taken);
+        });
+
+    /// <summary>
     /// Runs <paramref name="test"/> on an actor system of its own on virtual time with <see cref="ReplayGatedJournal"/>
     /// (open), Akka's recovery timeout 100 h, and a stop timeout of 1 h; then the journal answers and the system ends.
     /// </summary>
