@@ -11,8 +11,12 @@ namespace ActorQueue.Actors;
 /// The actor system, on whose scheduler a disposal's waits are timed (so a test's virtual clock times them too), and
 /// which ends them when it terminates (its scheduler drops what it holds); <c>null</c> for the process's timers.
 /// </param>
+/// <param name="overdue">
+/// Called (off the router's thread) when the <see cref="DisposalDeadline"/> passes, so a router that cannot keep to it
+/// otherwise (the durable one, recovering or restarted) stops waiting then; <c>null</c> for none.
+/// </param>
 [DebuggerDisplay("{_joiners.Count} joins, {_stoppers.Count} stops waiting")]
-internal sealed class LifecycleWaiters(ActorSystem? system = null)
+internal sealed class LifecycleWaiters(ActorSystem? system = null, Action? overdue = null)
 {
     /// <summary>Joins waiting for every accepted item to finish.</summary>
     private readonly List<JoinQueue> _joiners = [];
@@ -27,10 +31,14 @@ internal sealed class LifecycleWaiters(ActorSystem? system = null)
     public TimeSpan? DisposeTimeout { get; private set; }
 
     /// <summary>
-    /// Completes twice the disposal's timeout after its stop came (<see cref="AddStopper"/>): the documented bound of a
-    /// disposal, the grace period and then the cancelled work; never, before a disposal or with an infinite timeout.
+    /// Completes twice the disposal's timeout after its stop came (<see cref="DisposalCame"/>, or <see cref="AddStopper"/>):
+    /// the documented bound of a disposal, the grace period and then the cancelled work; never, before a disposal or with
+    /// an infinite timeout.
     /// </summary>
     public Task DisposalDeadline { get; private set; } = Task.Delay(Timeout.Infinite);
+
+    /// <summary>Whether a disposal's stop has come (its <see cref="DisposalDeadline"/> runs from then).</summary>
+    private bool _disposalCame;
 
     /// <summary>Whether a stop waits for the last workers to go.</summary>
     public bool StopsWaiting => _stoppers.Count > 0;
@@ -88,13 +96,33 @@ internal sealed class LifecycleWaiters(ActorSystem? system = null)
         if (stop.Terminate && DisposeTimeout is null)
         {
             DisposeTimeout = stop.Timeout;
-            if (stop.Timeout != Timeout.InfiniteTimeSpan)
-            {
-                DisposalDeadline = Delay(stop.Timeout * 2);
-            }
+            DisposalCame(stop.Timeout);
         }
 
         _stoppers.Add(stop);
+    }
+
+    /// <summary>
+    /// A disposal's stop with <paramref name="timeout"/> has come, though the router cannot take it yet (it recovers, or
+    /// waits for a write to restart): its <see cref="DisposalDeadline"/> runs from now, and not again when the stop is taken.
+    /// </summary>
+    public void DisposalCame(TimeSpan timeout)
+    {
+        if (_disposalCame)
+        {
+            return;
+        }
+
+        _disposalCame = true;
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            DisposalDeadline = Delay(timeout * 2);
+            if (overdue is not null)
+            {
+                _ = DisposalDeadline.ContinueWith(static (_, state) => ((Action)state!)(), overdue, CancellationToken.None,
+                    TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+        }
     }
 
     /// <summary>The queue stopped with <paramref name="unfinished"/> items pending: the joins fail, naming the count.</summary>

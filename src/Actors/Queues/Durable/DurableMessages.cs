@@ -32,3 +32,14 @@ internal sealed class FlushWrites : IDeadLetterSuppression
 {
     public static readonly FlushWrites Instance = new();
 }
+
+/// <summary>
+/// A disposal's bound has passed (twice its timeout from when its stop came: <see cref="LifecycleWaiters.DisposalDeadline"/>):
+/// the durable router stops waiting for what still holds it — its recovery, the tries and writes of a stop a restart
+/// took over. Sent by the scheduler, not a timer of the router's, so it reaches an instance that is recovering, and one
+/// made by a restart.
+/// </summary>
+internal sealed class DisposalOverdue : IDeadLetterSuppression
+{
+    public static readonly DisposalOverdue Instance = new();
+}

@@ -83,6 +83,16 @@ internal sealed partial class DurableRouterActor<T>
             command.Completion.TrySetResult(true);
         });
         Command<QueueProtocol.GetStatus>(_ => TellStatus());
+        Command<DisposalOverdue>(_ =>
+        {
+            // The disposal's bound passed with the router still waiting: a restart took its stop over and armed its timers
+            // afresh (the grace period's end, then its timeout again), or the stop waited for a recovery. Before, a crash
+            // after the grace period stretched the disposal by the restart's recovery and up to a whole timeout more.
+            if (_waiters.TerminateWhenStopped)
+            {
+                Abandon();
+            }
+        });
         Command<DeadLetterQuery<T>>(query => query.Completion.TrySetResult(_book.DeadLetters(Decode)));
         Command<DeadLetterChange>(change => ChangeDeadLetters(change.Ids, change.Purge, count => change.Completion.TrySetResult(count),
             error => change.Completion.TrySetException(error)));

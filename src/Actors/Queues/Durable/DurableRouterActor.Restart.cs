@@ -31,8 +31,6 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>What this instance failed with while its write was under way: it restarts with it once the write ends.</summary>
     private ExceptionDispatchInfo? _failedWhileWriting;
 
-    private const string FailedDisposalTimerKey = "failed-disposal";
-
     /// <summary>A disposal's stop that came after this instance failed while writing (stashed for the next instance).</summary>
     private StopQueue? _failedDisposal;
 
@@ -45,6 +43,11 @@ internal sealed partial class DurableRouterActor<T>
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
+        if (IsRecovering && WhileRecovering(message))
+        {
+            return true;
+        }
+
         try
         {
             return base.AroundReceive(receive, message);
@@ -61,10 +64,11 @@ internal sealed partial class DurableRouterActor<T>
 
     /// <summary>
     /// Until the write ends, every message waits for the next instance, a disposal too; but a journal that never answers
-    /// would hold that disposal for ever. So a disposal's stop also starts its bound here (twice its timeout, as in
-    /// <see cref="StopGrace"/>), and when it passes with the write still under way, or a disposal's abandon timer fires
-    /// (armed before the failure, or by the grace period's end after it), the router answers everyone and lingers for
-    /// the write as any disposal that stops waiting for its journal (<see cref="Detach"/>): then the write's end stops it rather than restart it.
+    /// would hold that disposal for ever. So a disposal's stop also starts its bound here
+    /// (<see cref="LifecycleWaiters.DisposalCame"/>), and when it passes with the write still under way
+    /// (<see cref="DisposalOverdue"/>), or a disposal's abandon timer fires (armed before the failure, or by the grace
+    /// period's end after it), the router answers everyone and lingers for the write as any disposal that stops waiting
+    /// for its journal (<see cref="Detach"/>): then the write's end stops it rather than restart it.
     /// </summary>
     private void FailedWhileWriting()
     {
@@ -74,10 +78,7 @@ internal sealed partial class DurableRouterActor<T>
             if (stop.Terminate && _failedDisposal is null)
             {
                 _failedDisposal = stop;
-                if (stop.Timeout != Timeout.InfiniteTimeSpan)
-                {
-                    Timers.StartSingleTimer(FailedDisposalTimerKey, AbandonWorkers.Instance, TimeSpan.FromMilliseconds(Math.Min(stop.Timeout.TotalMilliseconds * 2, int.MaxValue - 1)));
-                }
+                _waiters.DisposalCame(stop.Timeout);
             }
         });
         Command<StopTimedOut>(_ =>
@@ -87,24 +88,31 @@ internal sealed partial class DurableRouterActor<T>
             // the write for ever (review h147). It waits for it at most its timeout more, as for cancelled work.
             _grace.AbandonAfter(Timers);
         });
-        Command<AbandonWorkers>(abandon =>
-        {
-            if (_failedDisposal is { } disposal)
-            {
-                _waiters.AddStopper(disposal); // stashed, it would otherwise be answered by no one
-            }
-
-            if (_waiters.TerminateWhenStopped)
-            {
-                _abandoned = true;
-                Detach();
-            }
-            else
-            {
-                Stash.Stash();
-            }
-        });
+        Command<DisposalOverdue>(_ => DetachFailed(stashUnlessDisposing: false));
+        Command<AbandonWorkers>(_ => DetachFailed(stashUnlessDisposing: true));
         CommandAny(_ => Stash.Stash());
+    }
+
+    /// <summary>
+    /// A disposal's wait for the write of an instance that failed while writing is over: the router answers everyone
+    /// and detaches; with no disposal (an abandon timer of a user's stop), the message waits for the next instance.
+    /// </summary>
+    private void DetachFailed(bool stashUnlessDisposing)
+    {
+        if (_failedDisposal is { } disposal)
+        {
+            _waiters.AddStopper(disposal); // stashed, it would otherwise be answered by no one
+        }
+
+        if (_waiters.TerminateWhenStopped)
+        {
+            _abandoned = true;
+            Detach();
+        }
+        else if (stashUnlessDisposing)
+        {
+            Stash.Stash();
+        }
     }
 
     /// <summary>The write under way ended: an instance that failed meanwhile restarts now (its callers are answered), else the next write starts.</summary>

@@ -94,7 +94,8 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     {
         _handOver = handOver;
         _handed = handOver.Take();
-        _waiters = _handed?.Waiters ?? new LifecycleWaiters(Context.System);
+        var self = Self;
+        _waiters = _handed?.Waiters ?? new LifecycleWaiters(Context.System, () => self.Tell(DisposalOverdue.Instance, ActorRefs.NoSender));
         _grace = new StopGrace(_waiters);
         _getters = _handed?.Getters ?? new WaiterQueue<GetRequest<T>>();
         _traces = _handed?.Traces ?? [];
@@ -177,6 +178,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
 
     private void Recovered()
     {
+        Stash.UnstashAll(); // the messages that came while recovering (WhileRecovering), ahead of everything else
         _book.EndLoading();
         _recovered.TrySetResult();
         TakeOver(); // before publishing: a restarted queue that was processing never reads as idle
