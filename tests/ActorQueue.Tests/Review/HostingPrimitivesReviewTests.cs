@@ -303,6 +303,51 @@ public abstract class PrimitivesRacing(ITestOutputHelper output) : ActorQueueTes
         }
     }
 
+    /// <summary>Bad input is refused before anything is made or sent, naming the parameter and the value.</summary>
+    [Fact]
+    public async Task Bad_input_is_refused_naming_the_parameter_and_the_value()
+    {
+        var semaphore = Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncSemaphore(-3, Sys));
+        Assert.Equal(("initialValue", -3), (semaphore.ParamName, semaphore.ActualValue));
+        Assert.Contains("-3", semaphore.Message);
+
+        var total = Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncCapacityLimiter(2.5, Sys));
+        Assert.Equal(("totalTokens", 2.5), (total.ParamName, total.ActualValue));
+        using var limiter = new AsyncCapacityLimiter(1, Sys);
+        var set = Assert.Throws<ArgumentOutOfRangeException>(() => limiter.TotalTokens = double.NaN);
+        Assert.Equal(double.NaN, set.ActualValue);
+        Assert.Equal(1, limiter.TotalTokens); // nothing changed
+        Assert.Equal("borrower", Assert.Throws<ArgumentNullException>(() => { _ = limiter.AcquireOnBehalfOfAsync(null!); }).ParamName);
+
+        using var condition = new AsyncCondition(system: Sys);
+        await condition.AcquireAsync().WaitAsync(Patience);
+        var notify = Assert.Throws<ArgumentOutOfRangeException>(() => { _ = condition.NotifyAsync(0); }); // thrown, not a faulted task
+        Assert.Equal(("n", 0), (notify.ParamName, notify.ActualValue));
+        condition.Release();
+    }
+
+    /// <summary>
+    /// Reentrancy misuse: a flow releases once more than it acquired, another flow releases a lock it does not hold: each
+    /// is refused and changes nothing; the lock is free once the holder's levels are matched, and usable.
+    /// </summary>
+    [Fact]
+    public async Task Unmatched_and_foreign_releases_of_a_lock_are_refused_and_change_nothing()
+    {
+        using var @lock = new AsyncLock(Sys);
+        var (holder, stranger) = (new Flow(@lock), new Flow(@lock));
+        Assert.True(await holder.Acquire().WaitAsync(Patience));
+        Assert.True(await holder.Acquire().WaitAsync(Patience)); // a reentry: depth 2
+        Assert.Throws<SynchronizationLockException>(stranger.Release);
+        holder.Release();
+        Assert.True(@lock.IsLocked); // one level left
+        Assert.Throws<SynchronizationLockException>(stranger.Release);
+        holder.Release();
+        await Eventually(() => !@lock.IsLocked, "the holder's last level frees the lock");
+        Assert.Throws<SynchronizationLockException>(holder.Release); // one more than it acquired
+        Assert.True(await Flow.FreshAcquireAndRelease(@lock).WaitAsync(Patience));
+        Assert.False(@lock.IsLocked);
+    }
+
     /// <summary>A release that may come after the disposal: that one is refused, as documented, and adds nothing.</summary>
     private static void ReleaseUnlessDisposed(AsyncSemaphore semaphore)
     {
