@@ -14,8 +14,9 @@ namespace ActorQueue.Hosting;
 /// <list type="bullet">
 /// <item><b>The registration's failure status</b> (unhealthy unless set otherwise): the host has not started yet (the
 /// check registered by <see cref="ActorQueueHealthChecksBuilderExtensions.AddActorQueue"/> then makes nothing: not the
-/// registry, not the actor system), or it is stopping; the actor system has terminated or its coordinated shutdown has
-/// begun; or the registry is stopping — nothing new is taken on, so a load balancer should stop sending work.</item>
+/// registry, not the actor system), or it is stopping; the actor system has terminated, its coordinated shutdown has
+/// begun, or it is terminating without one (a <c>Terminate()</c> with <c>run-by-actor-system-terminate = off</c>: its
+/// actors are stopping); or the registry is stopping — nothing new is taken on, so a load balancer should stop sending work.</item>
 /// <item><b>Degraded</b>: a named queue is full (its puts wait), a named limiter turns new callers away (its queue of
 /// waiters is full, or, for one that queues nobody, every permit is held; or the application disposed it), or a queue
 /// the registry made is stopping or stopped while the host runs (its puts are refused). A queue made but not started
@@ -129,15 +130,31 @@ public sealed class ActorQueueHealthCheck : IHealthCheck
         }
 
         // Only an extension that exists: making it (CoordinatedShutdown.Get) would hook the process's exit when the
-        // system's run-by-clr-shutdown-hook is on. A coordinated shutdown runs through it, so one not made has not begun (a
-        // Terminate() that skips it, with run-by-actor-system-terminate off, shows once the system has terminated).
+        // system's run-by-clr-shutdown-hook is on. A coordinated shutdown runs through it, so one not made has not begun.
         if (system.HasExtension<CoordinatedShutdown>() && CoordinatedShutdown.Get(system).ShutdownReason is { } reason)
         {
             return $"ActorQueue's actor system '{system.Name}' is shutting down ({reason})";
+        }
+
+        // A Terminate() that skips the coordinated shutdown (run-by-actor-system-terminate off), and the shutdown's own last
+        // phase, stop the user guardian: it stops its actors (the limiters' and the queues' among them) and ends once they
+        // have, long before the system has terminated when one of them takes its time. Read as soon as the guardian has
+        // taken its stop (a moment after Terminate() returns).
+        if (UserGuardianStopping(system))
+        {
+            return $"ActorQueue's actor system '{system.Name}' is terminating (its actors are stopping)";
         }
 
         return registry.IsStopping ? "ActorQueue is stopping its queues and limiters (the host is shutting down)"
             : _lifetime is { ApplicationStopping.IsCancellationRequested: true } ? HostStopping
             : null;
     }
+
+    /// <summary>
+    /// Whether <paramref name="system"/>'s user guardian has taken its stop: it is stopping its actors or has stopped. Its
+    /// children container reads as terminating from then on (a stop of one child alone does not), and its mailbox closes
+    /// once it has stopped.
+    /// </summary>
+    private static bool UserGuardianStopping(ActorSystem system) =>
+        system is ExtendedActorSystem { Guardian: LocalActorRef { Cell: { IsTerminated: true } or { ChildrenContainer.IsTerminating: true } } };
 }

@@ -13,7 +13,7 @@ public static class ActorQueueHealthChecksBuilderExtensions
     /// <summary>
     /// Adds <see cref="ActorQueueHealthCheck"/>: unhealthy (or <paramref name="failureStatus"/>) until the host has
     /// started (without making anything before it does) and once it is stopping or ActorQueue's actor system has
-    /// terminated or is shutting down, degraded while a named queue is full, a named limiter turns callers away or a
+    /// terminated or is shutting down (its coordinated shutdown has begun, or its actors are stopping), degraded while a named queue is full, a named limiter turns callers away or a
     /// queue stopped while the host runs. Needs
     /// <see cref="ActorQueueServiceCollectionExtensions.AddActorQueue(IServiceCollection)"/> (the check reads its
     /// <see cref="ActorQueueRegistry"/>).

@@ -88,7 +88,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
             return Task.FromCanceled(cancellationToken);
         }
 
-        var waiter = new PrimitiveWaiter(Coordinator, borrower);
+        var waiter = new BorrowerWaiter(Coordinator, borrower, _state);
         return _handle.Send(waiter, cancellationToken);
     }
 

@@ -65,6 +65,28 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
     public void Release()
     {
         _handle.ThrowIfDisposed(this);
+        ReleaseHeld();
+    }
+
+    /// <summary>Takes a permit for an <c>await using</c> scope.</summary>
+    /// <param name="cancellationToken">Withdraws the wait.</param>
+    /// <returns>
+    /// A scope whose disposal gives the permit back once; after the semaphore's disposal it does not throw (the permit
+    /// goes to nobody), so an <c>await using</c> body's own exception is what its caller sees.
+    /// </returns>
+    public async ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
+    {
+        await AcquireAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(ReleaseHeld);
+    }
+
+    /// <summary>
+    /// Gives a permit back. Without <see cref="Release"/>'s disposed check, for a scope: a scope ended after the
+    /// disposal threw <see cref="ObjectDisposedException"/> over its body's exception (review h151). A permit given back
+    /// to a disposed semaphore goes to nobody: its coordinator has stopped and every acquire is refused.
+    /// </summary>
+    private void ReleaseHeld()
+    {
         if (!_state.TryRelease(out var someoneWaits))
         {
             throw new SemaphoreFullException($"{SemaphoreState.FullMessage}; Value is {Value}.");
@@ -74,15 +96,6 @@ public sealed class AsyncSemaphore : IDisposable, IAsyncDisposable
         {
             Coordinator.Tell(SemaphoreRelease.Instance, ActorRefs.NoSender);
         }
-    }
-
-    /// <summary>Takes a permit for an <c>await using</c> scope.</summary>
-    /// <param name="cancellationToken">Withdraws the wait.</param>
-    /// <returns>A scope whose disposal gives the permit back once.</returns>
-    public async ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
-    {
-        await AcquireAsync(cancellationToken).ConfigureAwait(false);
-        return new Releaser(Release);
     }
 
     /// <summary>Stops the coordinator; waiters get <see cref="ObjectDisposedException"/>.</summary>

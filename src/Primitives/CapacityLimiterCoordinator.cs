@@ -52,11 +52,15 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
     /// <inheritdoc />
     public override void Granting(PermitWaiter waiter, in PermitGrant grant)
     {
-        // Recorded before the borrower resumes, so that its release finds it a holder.
         var borrower = waiter.Owner!;
         _waiting.Remove(borrower);
         _borrowers.Add(borrower);
-        _state.Holders.TryAdd(borrower, 0);
+        if (waiter is not BorrowerWaiter)
+        {
+            // An actor's grant is never lost (its cancel is a message this coordinator handles in turn): recorded before
+            // the reply, so that its release finds it a holder. A facade borrower's is recorded by its waiter, once won.
+            _state.Holders.TryAdd(borrower, 0);
+        }
     }
 
     /// <inheritdoc />
@@ -137,6 +141,22 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
 }
 
 internal sealed record CapacityRelease(object Borrower) : Akka.Event.IDeadLetterSuppression;
+
+/// <summary>
+/// A facade borrower's waiter. Its grant and its cancellation race; the borrower becomes a holder on the mirror only
+/// once the grant has won, before the caller resumes (so that its release finds it a holder). Written by the coordinator
+/// before the grant was decided, a lost grant left the cancelled borrower a holder until the coordinator took it out
+/// again, and a release in between was taken instead of refused (review h151).
+/// </summary>
+internal sealed class BorrowerWaiter(IActorRef coordinator, object borrower, CapacityState state) : PrimitiveWaiter(coordinator, borrower)
+{
+    /// <inheritdoc />
+    protected override bool ResultOf(in PermitGrant grant)
+    {
+        state.Holders.TryAdd(Owner!, 0);
+        return true;
+    }
+}
 
 /// <summary>A new total, numbered in the order its setter took a number (<see cref="CapacityState.NextSet"/>).</summary>
 internal sealed record SetTotalTokens(double Total, long Set);
