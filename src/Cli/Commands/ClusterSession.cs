@@ -96,6 +96,7 @@ internal sealed class ClusterSession : IAsyncDisposable
     public static ClusterNodeOptions Worker(string seed, string listen, bool allowRemote)
     {
         var (host, port) = listen == "" ? ("127.0.0.1", 0) : ClusterNodeOptions.ParseHostPort(listen, "--listen");
+        ClusterNodeOptions.ParseHostPort(seed, "--seed"); // checked here, or its error names the library's SeedNodes
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 
