@@ -48,7 +48,7 @@ internal sealed class RunSyntax
     private readonly Option<bool> _resume = Flag("--resume", "skip the jobs FILE of --joblog records as finished, and append to it (a last record a crash cut short is dropped, so that job runs again; not with --state, which continues a run by itself)");
     private readonly Option<bool> _resumeFailed = Flag("--resume-failed", "like --resume, but also run again the jobs the joblog records as failed (not with --state: 'actorqueue dead-letters requeue' runs failed jobs again)");
     private readonly Option<string> _state = PathText("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run stopped in any way (even by SIGKILL) and started again as the same command runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters'); not with --resume or --cluster");
-    private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events");
+    private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events; appended to FILE, which may also be a FIFO or /dev/stderr");
     private readonly Option<bool> _cluster = Flag("--cluster", "distribute jobs to worker nodes instead of running them here; -j bounds the jobs in flight across the cluster");
     private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes (loopback unless --allow-remote)");
     private readonly Option<int> _minNodes = WholeNumber("--min-nodes", "", 1, "wait for N worker nodes before the first job starts", 1);

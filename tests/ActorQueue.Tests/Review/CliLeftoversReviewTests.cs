@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using ActorQueue.Tests.Cli;
@@ -22,7 +23,7 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     /// runs the killed jobs again; with --state (where --resume is a usage error) the same command does, and Ctrl-\
     /// (SIGQUIT), which kills as a second Ctrl-C does, was not named there. --resume and --resume-failed are usage errors
     /// beside --state, and --state beside --cluster, yet no help said so; --state's said a run "killed" restarts, where
-    /// any stop does.
+    /// any stop does. --log now takes a FIFO or /dev/stderr (see <see cref="A_log_on_a_pipe_receives_the_events"/>).
     /// Failed before: the notes said "(the joblog stays complete, so --resume continues where the run stopped)", and none
     /// of the option lines or the cluster notes named the option it cannot go with.
     /// </summary>
@@ -38,6 +39,8 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     [InlineData("run", "--state <FILE> keep the run's jobs in a durable queue in the SQLite FILE: a run stopped in any way (even by "
                        + "SIGKILL) and started again as the same command runs only the jobs that did not finish; failed jobs become "
                        + "dead letters (see 'actorqueue dead-letters'); not with --resume or --cluster")]
+    [InlineData("run", "--log <FILE> write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own "
+                       + "events; appended to FILE, which may also be a FIFO or /dev/stderr")]
     [InlineData("node", "With --cluster, joblog, --resume, --retries and --limit work as usual (the joblog's Host column names the node "
                         + "that ran each job); --state does not apply (it keeps a local run's jobs).")]
     public async Task The_help_says_how_a_stopped_run_continues_and_what_state_cannot_go_with(string command, string sentence)
@@ -90,6 +93,55 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
         Assert.Contains("actorqueue: job 1 failed: exited with 137 (or was killed by signal 9, which gives the same status): kill -9 $$", result.Errors, StringComparison.Ordinal);
         Assert.Contains("actorqueue: job 2 failed: exited with 137 (or was killed by signal 9, which gives the same status): exit 137", result.Errors, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// --log on something other than a regular file: /dev/stderr (which the usage error for <c>--log -</c> suggests) with
+    /// standard error a pipe, and a FIFO that <c>cat</c> reads. Serilog's file sink counts a file's bytes against its
+    /// 1 GB default limit from the stream's length, which a pipe does not have, so it never opened: every event was lost
+    /// (the run said so once). Without the limit (which also stopped a long run's log silently at 1 GB) both work.
+    /// Failed before: "actorqueue: --log: cannot write '/dev/stderr', some log events are lost (the run goes on): ...
+    /// unable to open file sink for /dev/stderr", and no event reached either.
+    /// </summary>
+    [Fact]
+    public async Task A_log_on_a_pipe_receives_the_events()
+    {
+        var toStderr = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-q", "--log", "/dev/stderr", "echo", ":::", "a");
+
+        Assert.True(toStderr.ExitCode == 0, toStderr.Errors);
+        Assert.Equal("a\n", toStderr.Output);
+        Assert.DoesNotContain("cannot write", toStderr.Errors, StringComparison.Ordinal);
+        Assert.Contains(JobEvent, toStderr.Errors, StringComparison.Ordinal);
+
+        var fifo = _scratch.PathOf("log.fifo");
+        using (var mkfifo = Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        var start = new ProcessStartInfo("cat") { RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add(fifo);
+        using var reader = Process.Start(start)!;
+        try
+        {
+            var read = reader.StandardOutput.ReadToEndAsync();
+            var toFifo = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-q", "--log", fifo, "echo", ":::", "a");
+
+            Assert.True(toFifo.ExitCode == 0, toFifo.Errors);
+            Assert.Equal("", toFifo.Errors);
+            Assert.Contains(JobEvent, await read.WaitAsync(TimeSpan.FromSeconds(60)), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!reader.HasExited)
+            {
+                reader.Kill();
+            }
+        }
+    }
+
+    /// <summary>The start of a finished job's event in compact JSON.</summary>
+    private const string JobEvent = "\"@mt\":\"Job {JobId} (seq {Seq}) {Outcome} with exit {ExitCode}";
 
     /// <summary>
     /// The coordinator's cluster node stops under a run with no joblog: the line said the jobs it had not run "are not
