@@ -151,7 +151,7 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     [Fact]
     public async Task The_cluster_loss_line_without_a_joblog_names_no_log()
     {
-        var errors = await LoseTheClusterAsync();
+        var errors = await LoseTheClusterAsync([.. Enumerable.Range(1, 4).Select(i => $"touch {_scratch.PathOf($"started-{i}")}; sleep 120")], 1);
 
         var line = Assert.Single(errors.Split('\n'), l => l.StartsWith("actorqueue: the coordinator's cluster node stopped (", StringComparison.Ordinal));
         Assert.EndsWith("): no new jobs start; jobs not run (or whose outcome is unknown) count as not started", line, StringComparison.Ordinal);
@@ -160,19 +160,40 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     }
 
     /// <summary>
-    /// Starts a coordinator with no joblog and one worker node, lets a job start, kills the node and answers the
-    /// coordinator's reconnection with a plain TCP listener on the node's port (no TLS): the handshake fails and Akka
-    /// shuts the coordinator's actor system down, as ClusterCoordinatorLossTests does. Returns the run's stderr.
+    /// The same loss after --halt-on-failure had stopped the run (a job failed while another ran): the stop is said once,
+    /// whoever stops first, so the loss said nothing, and the run exited 255 with no word of why.
+    /// Failed before: no line "actorqueue: the coordinator's cluster node stopped (...)" (Assert.Single: no match).
     /// </summary>
-    private async Task<string> LoseTheClusterAsync()
+    [Fact]
+    public async Task The_cluster_loss_is_said_after_a_halt_stopped_the_run()
     {
-        var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 4).Select(i => $"touch {_scratch.PathOf($"started-{i}")}; sleep 120")]);
+        var errors = await LoseTheClusterAsync([$"touch {_scratch.PathOf("started-1")}; sleep 120", "false"], 2, "--halt-on-failure: no new jobs start", "--halt-on-failure");
+
+        Assert.Single(errors.Split('\n'), l => l.StartsWith("actorqueue: --halt-on-failure: no new jobs start", StringComparison.Ordinal));
+        var line = Assert.Single(errors.Split('\n'), l => l.StartsWith("actorqueue: the coordinator's cluster node stopped (", StringComparison.Ordinal));
+        Assert.EndsWith("): no new jobs start; jobs not run (or whose outcome is unknown) count as not started", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Starts a coordinator (no joblog, with <paramref name="options"/>) and one worker node running
+    /// <paramref name="slots"/> jobs at once, waits for a job to start (and <paramref name="said"/>, if given), kills the
+    /// node and answers the coordinator's reconnection with a plain TCP listener on the node's port (no TLS): the
+    /// handshake fails and Akka shuts the coordinator's actor system down, as ClusterCoordinatorLossTests does. Returns
+    /// the run's stderr.
+    /// </summary>
+    private async Task<string> LoseTheClusterAsync(string[] lines, int slots, string? said = null, params string[] options)
+    {
+        var jobs = _scratch.Write("jobs.txt", lines);
         var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
         var nodePort = ClusterCliTests.FreePort();
-        using var run = new RunningCli(_scratch.Dir, "run", jobs, "-j", "4", "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator);
-        using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", "1",
+        using var run = new RunningCli(_scratch.Dir, ["run", jobs, "-j", "4", .. options, "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator]);
+        using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", $"{slots}",
             "--cert-dir", certificates.Worker);
-        await Poll.UntilAsync(() => Directory.GetFiles(_scratch.Dir, "started-*").Length == 1, ClusterNodes.StepTimeout, () => $"a job started:\n{run.Errors}\n{node.Errors}");
+        await Poll.UntilAsync(() => Directory.GetFiles(_scratch.Dir, "started-*").Length > 0, ClusterNodes.StepTimeout, () => $"a job started:\n{run.Errors}\n{node.Errors}");
+        if (said is not null)
+        {
+            await run.WaitForErrorsAsync(said);
+        }
 
         await CliProcess.SignalAsync(node.Pid, "KILL");
         using var impostor = new TcpListener(IPAddress.Loopback, nodePort);
