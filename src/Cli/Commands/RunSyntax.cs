@@ -125,7 +125,7 @@ internal sealed class RunSyntax
 
         if (result.GetValue(_argFiles) is { Length: > 0 } argFiles)
         {
-            sources = InputSources.WithArgFiles(argFiles, sources);
+            sources = InputSources.WithArgFiles(argFiles, sources, result.GetResult(_argFiles)?.IdentifierToken?.Value ?? "-a");
             if (sources.Problem is { } sourceProblem)
             {
                 throw new UsageException(sourceProblem);

@@ -73,6 +73,23 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     }
 
     /// <summary>
+    /// An -a (--arg-file) file that cannot be read was reported as ":::: cannot read", an option the user did not type;
+    /// it now names the option given (a :::: source still says ::::).
+    /// Failed before: "actorqueue: :::: cannot read 'missing.txt': ...".
+    /// </summary>
+    [Theory]
+    [InlineData("-a")]
+    [InlineData("--arg-file")]
+    public async Task An_unreadable_arg_file_names_the_option_typed(string option)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", option, "missing.txt", "echo");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.StartsWith($"actorqueue: {option} cannot read 'missing.txt': Could not find file", result.Errors, StringComparison.Ordinal);
+        Assert.Equal("", result.Output);
+    }
+
+    /// <summary>
     /// A job killed by a signal that the runner did not send (here its own <c>kill -9 $$</c>; an OOM kill is the same):
     /// .NET's Process reports such a child's wait status as 128 + the signal, exactly what <c>exit 137</c> gives, and
     /// nothing else tells the two apart, so both are recorded as a shell reports them (Exitval 137, Signal 0) rather
