@@ -266,7 +266,7 @@ internal sealed class RunSyntax
     {
         try
         {
-            ActorQueue.Cluster.ClusterNodeOptions.ParseHostPort(listen, "--listen");
+            ClusterSession.HostPort(listen, "--listen");
             return listen;
         }
         catch (ArgumentException ex)

@@ -73,6 +73,29 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     }
 
     /// <summary>
+    /// A --seed or --listen whose host is no host (two seeds joined by a comma, an IPv6 address without brackets, a
+    /// non-ASCII space) passed the port's check and crashed the node as it started: an unhandled UriFormatException (exit 134) for
+    /// a node, a failed bind and an abort for a coordinator. Each is now a one-line usage error.
+    /// Failed before: "Unhandled exception. System.UriFormatException: Invalid URI: Invalid port specified." (exit 134).
+    /// </summary>
+    [Theory]
+    [InlineData("node --seed 127.0.0.1:4053,127.0.0.1:4054 --cert-dir {worker}", "--seed", "127.0.0.1:4053,127.0.0.1:4054")]
+    [InlineData("node --seed ::1:4053 --cert-dir {worker}", "--seed", "::1:4053")]
+    [InlineData("node --seed 127.0.0.1:4053 --listen 127.0.0.1:1:4054 --cert-dir {worker}", "--listen", "127.0.0.1:1:4054")]
+    [InlineData("run - --cluster --allow-remote --listen a\u00a0b:4053 --cert-dir {coordinator}", "--listen", "a\u00a0b:4053")]
+    [InlineData("run - --cluster --allow-remote --listen 127.0.0.1:1:4053 --cert-dir {coordinator}", "--listen", "127.0.0.1:1:4053")]
+    public async Task A_seed_or_listen_whose_host_is_no_host_is_a_usage_error(string command, string option, string value)
+    {
+        var args = command.Replace("{worker}", certificates.Worker).Replace("{coordinator}", certificates.Coordinator).Split(' ');
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, "echo never\n", args);
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Equal($"actorqueue: {option} must be HOST:PORT with a host name or IP address (IPv6 in brackets, like [::1]:4053), got '{value}'; see 'actorqueue --help'\n", result.Errors);
+        Assert.Equal("", result.Output);
+    }
+
+    /// <summary>
     /// An -a (--arg-file) file that cannot be read was reported as ":::: cannot read", an option the user did not type;
     /// it now names the option given (a :::: source still says ::::).
     /// Failed before: "actorqueue: :::: cannot read 'missing.txt': ...".
