@@ -85,17 +85,37 @@ internal sealed class ClusterSession : IAsyncDisposable
         return new ClusterSession(ActorQueueClusterRuntime.Create(node, QuietConsole));
     }
 
+    /// <summary>
+    /// <paramref name="value"/> (the value of <paramref name="option"/>) as <c>HOST:PORT</c>, with a host Akka can put in
+    /// an address: a name or an IP address, IPv6 in brackets. A host such as <c>127.0.0.1:1</c> (from
+    /// <c>127.0.0.1:1:2</c>, or two seeds joined by a comma) or one with a non-ASCII space passed the port's check and
+    /// then crashed the node while it started (an unhandled UriFormatException, or a failed bind).
+    /// </summary>
+    /// <exception cref="ArgumentException">It is not; the message names the option and the value.</exception>
+    public static (string Host, int Port) HostPort(string value, string option)
+    {
+        var (host, port) = ClusterNodeOptions.ParseHostPort(value, option);
+        var bracketed = host.Length > 2 && host[0] == '[' && host[^1] == ']';
+        var valid = bracketed
+            ? global::System.Net.IPAddress.TryParse(host[1..^1], out var address) && address.AddressFamily == global::System.Net.Sockets.AddressFamily.InterNetworkV6
+            : Uri.CheckHostName(host) is UriHostNameType.Dns or UriHostNameType.IPv4 && host.All(char.IsAscii); // an IDN as xn--
+        return valid
+            ? (host, port)
+            : throw new ArgumentException($"{option} must be HOST:PORT with a host name or IP address (IPv6 in brackets, like [::1]:4053), got '{value}'", option);
+    }
+
     /// <summary>The coordinator's node options: it listens on <paramref name="listen"/> and is its own seed.</summary>
     public static ClusterNodeOptions Coordinator(string listen, bool allowRemote)
     {
-        var (host, port) = ClusterNodeOptions.ParseHostPort(listen, "--listen");
+        var (host, port) = HostPort(listen, "--listen");
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [listen], AllowNonLoopback = allowRemote };
     }
 
     /// <summary>A worker node's options: it listens on <paramref name="listen"/> (a free loopback port when empty) and joins <paramref name="seed"/>.</summary>
     public static ClusterNodeOptions Worker(string seed, string listen, bool allowRemote)
     {
-        var (host, port) = listen == "" ? ("127.0.0.1", 0) : ClusterNodeOptions.ParseHostPort(listen, "--listen");
+        var (host, port) = listen == "" ? ("127.0.0.1", 0) : HostPort(listen, "--listen");
+        HostPort(seed, "--seed"); // checked here, or its error names the library's SeedNodes
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 

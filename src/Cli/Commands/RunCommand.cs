@@ -220,11 +220,17 @@ internal static class RunCommand
         {
             // Structured JSON (CLEF) for every event: the library's queue and limiter logs and one event per job.
             LogSinkFailure.Watch(logFile);
-            Log.Logger = new LoggerConfiguration()
-                .MinimumLevel.Information()
-                .WriteTo.Logger(Log.Logger)
-                .WriteTo.File(new CompactJsonFormatter(), logFile)
-                .CreateLogger();
+            var logging = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(Log.Logger);
+            try
+            {
+                logging = logging.WriteTo.Sink(new LogFileSink(logFile, new CompactJsonFormatter()));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogSinkFailure.Report(logFile, ex.Message); // it could be opened a moment ago: the run goes on without it
+            }
+
+            Log.Logger = logging.CreateLogger();
         }
 
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.

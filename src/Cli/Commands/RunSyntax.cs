@@ -45,10 +45,10 @@ internal sealed class RunSyntax
     private readonly Option<bool> _eta = Flag("--eta", "show progress with the estimated time left (even with -q)");
     private readonly Option<bool> _jsonl = Flag("--jsonl", "input lines are JSON objects {\"id\", \"cmd\", \"tags\", \"timeout\", \"retries\", \"env\"}");
     private readonly Option<string> _jobLog = PathText("--joblog", "FILE", "record finished jobs in GNU parallel's joblog format");
-    private readonly Option<bool> _resume = Flag("--resume", "skip the jobs FILE of --joblog records as finished, and append to it (a last record a crash cut short is dropped, so that job runs again)");
-    private readonly Option<bool> _resumeFailed = Flag("--resume-failed", "like --resume, but also run again the jobs the joblog records as failed");
-    private readonly Option<string> _state = PathText("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run killed (even with SIGKILL) and started again with the same input and --state runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters')");
-    private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events");
+    private readonly Option<bool> _resume = Flag("--resume", "skip the jobs FILE of --joblog records as finished, and append to it (a last record a crash cut short is dropped, so that job runs again; not with --state, which continues a run by itself)");
+    private readonly Option<bool> _resumeFailed = Flag("--resume-failed", "like --resume, but also run again the jobs the joblog records as failed (not with --state: 'actorqueue dead-letters requeue' runs failed jobs again)");
+    private readonly Option<string> _state = PathText("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run stopped in any way (even by SIGKILL) and started again as the same command runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters'); not with --resume or --cluster");
+    private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events; appended to FILE, which may also be a FIFO or /dev/stderr");
     private readonly Option<bool> _cluster = Flag("--cluster", "distribute jobs to worker nodes instead of running them here; -j bounds the jobs in flight across the cluster");
     private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes (loopback unless --allow-remote)");
     private readonly Option<int> _minNodes = WholeNumber("--min-nodes", "", 1, "wait for N worker nodes before the first job starts", 1);
@@ -125,7 +125,7 @@ internal sealed class RunSyntax
 
         if (result.GetValue(_argFiles) is { Length: > 0 } argFiles)
         {
-            sources = InputSources.WithArgFiles(argFiles, sources);
+            sources = InputSources.WithArgFiles(argFiles, sources, result.GetResult(_argFiles)?.IdentifierToken?.Value ?? "-a");
             if (sources.Problem is { } sourceProblem)
             {
                 throw new UsageException(sourceProblem);
@@ -266,7 +266,7 @@ internal sealed class RunSyntax
     {
         try
         {
-            ActorQueue.Cluster.ClusterNodeOptions.ParseHostPort(listen, "--listen");
+            ClusterSession.HostPort(listen, "--listen");
             return listen;
         }
         catch (ArgumentException ex)

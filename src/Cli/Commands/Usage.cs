@@ -29,8 +29,9 @@ internal static class Usage
         Each job's stdout and stderr are printed whole when it ends, never interleaved, byte for byte (past 64 KiB a
         job's output waits in a temporary file, not in memory). Jobs run in sessions of their own (setsid), so a
         terminal's Ctrl-C reaches only actorqueue. Ctrl-C once, SIGTERM or SIGHUP: no new jobs start and running jobs
-        finish (the joblog stays complete, so --resume continues where the run stopped); Ctrl-C again: running jobs'
-        process groups are killed (they are not logged, so --resume runs them again).
+        finish (their records are complete: --resume with the joblog, or the same command with --state, continues where
+        the run stopped); Ctrl-C again or Ctrl-\ (SIGQUIT): running jobs' process groups are killed (they are not
+        recorded as finished, so --resume, or the same command with --state, runs them again).
 
         GNU parallel's syntax: 'actorqueue run [options] COMMAND ::: ARGS... [::: ARGS...] [:::: FILE...]' runs COMMAND
         once per argument (several sources: once per combination, the last varying fastest; :::+ and ::::+ link a source
@@ -60,7 +61,7 @@ internal static class Usage
 
     private const string ClusterNotes = """
         With --cluster, joblog, --resume, --retries and --limit work as usual (the joblog's Host column names the node
-        that ran each job). run --cluster and node need --cert-dir DIR (or --cert FILE --ca FILE, or
+        that ran each job); --state does not apply (it keeps a local run's jobs). run --cluster and node need --cert-dir DIR (or --cert FILE --ca FILE, or
         --insecure-loopback, on loopback only: not with --allow-remote). Private keys are written mode 600: ca.key encrypted with $ACTORQUEUE_CA_PASSWORD and
         node.pfx with $ACTORQUEUE_CERT_PASSWORD when set (cert node reads ca.key with the first; run and node read
         node.pfx with the second), so nodes never need the CA's password. A member of the cluster can run any command on

@@ -36,12 +36,12 @@ internal sealed class ArgumentJobs
     /// <summary>Reads the sources (all but a lone file, which is opened); the problem to report instead when one cannot be read.</summary>
     public static async Task<(ArgumentJobs? Jobs, string? Problem)> OpenAsync(InputSources sources, CommandTemplate template, Func<Stream> stdin)
     {
-        string? reading = null;
+        InputSource? reading = null;
         try
         {
-            if (sources.Sources is [{ File: { } only }])
+            if (sources.Sources is [{ File: { } only } lone])
             {
-                reading = only;
+                reading = lone;
                 return (new ArgumentJobs(template, [], only == "-" ? stdin() : Open(only)), null);
             }
 
@@ -51,7 +51,7 @@ internal sealed class ArgumentJobs
                 var columns = new List<List<string>>();
                 foreach (var source in group)
                 {
-                    reading = source.File;
+                    reading = source;
                     columns.Add(source.File is { } file ? await ReadAllAsync(file == "-" ? stdin() : Open(file), file) : [.. source.Values]);
                 }
 
@@ -74,7 +74,7 @@ internal sealed class ArgumentJobs
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return (null, $":::: cannot read '{reading}': {ex.Message}");
+            return (null, $"{reading?.Option ?? "::::"} cannot read '{reading?.File}': {ex.Message}");
         }
         catch (InvalidDataException ex)
         {

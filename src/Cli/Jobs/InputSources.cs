@@ -96,10 +96,10 @@ internal sealed class InputSources
     /// <c>-a FILE</c> (<c>--arg-file</c>): each file a source of its own, as <c>:::: FILE</c>, before the sources of the
     /// command line (<paramref name="rest"/>, or <c>null</c>), as GNU parallel puts them.
     /// </summary>
-    public static InputSources WithArgFiles(IReadOnlyList<string> files, InputSources? rest)
+    public static InputSources WithArgFiles(IReadOnlyList<string> files, InputSources? rest, string option = "-a")
     {
-        List<InputSource> sources = [.. files.Select(file => new InputSource([], file, false)), .. rest?.Sources ?? []];
-        var problem = files.Contains("") ? "-a needs a file (or - for stdin) to read arguments from, got ''" : null;
+        List<InputSource> sources = [.. files.Select(file => new InputSource([], file, false, option)), .. rest?.Sources ?? []];
+        var problem = files.Contains("") ? $"{option} needs a file (or - for stdin) to read arguments from, got ''" : null;
         return new InputSources(sources, problem ?? rest?.Problem ?? StdinTwice(sources));
     }
 
@@ -111,4 +111,5 @@ internal sealed class InputSources
 /// <param name="Values">The arguments given on the command line (empty for a file).</param>
 /// <param name="File">The file to read one argument per line from, or <c>null</c>.</param>
 /// <param name="Linked">Linked to the source before it (<c>:::+</c>, <c>::::+</c>).</param>
-internal sealed record InputSource(IReadOnlyList<string> Values, string? File, bool Linked);
+/// <param name="Option">How the source was given, for messages: <c>::::</c>, or <c>-a</c> / <c>--arg-file</c>.</param>
+internal sealed record InputSource(IReadOnlyList<string> Values, string? File, bool Linked, string Option = "::::");

@@ -210,8 +210,9 @@ internal sealed partial class JobRun
         }
         catch (ExecutorLostException ex)
         {
-            await StopRunAsync(ex.Message, "jobs not run (or whose outcome is unknown) are not logged"
-                + (options.RerunsUnfinished is { } rerun ? $"; {rerun} runs them" : ""));
+            // Without a joblog (or --state) nothing records them: "not logged" would speak of a log the run does not keep.
+            await StopRunAsync(ex.Message, "no new jobs start; jobs not run (or whose outcome is unknown) "
+                + (options.RerunsUnfinished is { } rerun ? $"are not logged; {rerun} runs them" : "count as not started"));
             return null;
         }
         catch (OperationCanceledException) when (_stop.Kill.IsCancellationRequested)

@@ -45,6 +45,15 @@ internal sealed partial class JobRun
         result.End == AttemptEnd.TimedOut ? 255
         : result.Signal != 0 ? 128 + result.Signal : result.ExitCode is >= 0 and <= 255 ? result.ExitCode : 1;
 
+    /// <summary>
+    /// For an exit status of 128 + a signal's number (129-159): that a kill by that signal gives it too. .NET's Process
+    /// reports a child that a signal ended as 128 + the signal, as a shell does, so a job's own <c>exit 137</c> and a
+    /// SIGKILL from elsewhere (the OOM killer, a user) look the same; the joblog records both as Exitval 137, Signal 0,
+    /// and only the kills the runner sends itself (a timeout) record their signal.
+    /// </summary>
+    private static string SignalHint(int exitCode) =>
+        exitCode is > 128 and < 160 ? $" (or was killed by signal {exitCode - 128}, which gives the same status)" : "";
+
     private async Task WriteReportAsync(Job job, string readCommand, AttemptResult result, DateTimeOffset started, TimeSpan runtime, int attempts)
     {
         using (result)
@@ -53,7 +62,7 @@ internal sealed partial class JobRun
             var why = result.End switch
             {
                 AttemptEnd.Exited when result.Succeeded => null,
-                AttemptEnd.Exited => $"actorqueue: job {job.Id} failed: exited with {result.ExitCode}{tries}: {Shorten(job.Command)}",
+                AttemptEnd.Exited => $"actorqueue: job {job.Id} failed: exited with {result.ExitCode}{SignalHint(result.ExitCode)}{tries}: {Shorten(job.Command)}",
                 AttemptEnd.TimedOut => $"actorqueue: job {job.Id} failed: timed out after {(job.Timeout ?? options.Timeout)!.Value.TotalSeconds:0.###}s (process group killed){tries}: {Shorten(job.Command)}",
                 _ => $"actorqueue: job {job.Id} failed: {result.Problem}{tries}: {Shorten(job.Command)}",
             };

@@ -42,6 +42,9 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
     /// <summary>Set when the run itself went wrong (input unreadable, stdout or joblog unwritable): the exit status is never 0.</summary>
     private volatile bool _runFailed;
 
+    /// <summary>1 once a run failure was said (<see cref="StopRunAsync"/>).</summary>
+    private int _runFailureSaid;
+
     /// <summary>How many jobs are read ahead of the running ones: --max-queued, else twice the jobs that can run, at least 16.</summary>
     public static int ReadAhead(RunOptions options) => options.MaxQueued ?? Math.Max(2 * Math.Min(options.Jobs, MaxWorkers), 16);
 
@@ -233,10 +236,17 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         return Commands.Usage.UsageErrorExitCode;
     }
 
-    /// <summary>The run cannot go on as asked: no new job starts, running jobs finish, and the exit status says so.</summary>
+    /// <summary>
+    /// The run cannot go on as asked: no new job starts, running jobs finish, and the exit status says so. The first
+    /// failure is said even when a halt stopped the run before (its exit status, 255, would otherwise go unexplained).
+    /// </summary>
     private async Task StopRunAsync(string why, string consequence = "no new jobs start; running jobs finish")
     {
         _runFailed = true;
-        await _stop.StopAsync($"{why}: {consequence}");
+        var first = Interlocked.Exchange(ref _runFailureSaid, 1) == 0;
+        if (!await _stop.StopAsync($"{why}: {consequence}") && first)
+        {
+            await console.LineAsync($"actorqueue: {why}: {consequence}");
+        }
     }
 }

@@ -15,6 +15,9 @@ internal sealed class RunHalt(RunOptions options, RunConsole console, Interrupts
     /// <summary>Cancelled when running jobs are to be killed: by --halt now, or with the runner's own kill.</summary>
     private readonly CancellationTokenSource _kill = CancellationTokenSource.CreateLinkedTokenSource(interrupts.Kill);
 
+    /// <summary>1 once a stop was said (<see cref="StopAsync"/>).</summary>
+    private int _stopping;
+
     private int _failed;
     private int _succeeded;
 
@@ -74,14 +77,20 @@ internal sealed class RunHalt(RunOptions options, RunConsole console, Interrupts
         }
     }
 
-    /// <summary>Stops new jobs and says <paramref name="message"/> (once, whoever stops first).</summary>
-    public async Task StopAsync(string message)
+    /// <summary>
+    /// Stops new jobs and says <paramref name="message"/> (once, whoever stops first, even two at the same moment);
+    /// <c>false</c> when the run had already been stopped, and nothing was said.
+    /// </summary>
+    public async Task<bool> StopAsync(string message)
     {
-        if (!_noNewJobs.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _stopping, 1) != 0)
         {
-            await _noNewJobs.CancelAsync().ConfigureAwait(false);
-            await console.LineAsync($"actorqueue: {message}").ConfigureAwait(false);
+            return false;
         }
+
+        await _noNewJobs.CancelAsync().ConfigureAwait(false);
+        await console.LineAsync($"actorqueue: {message}").ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>The exit status --halt gives (parallel's rules), or <c>null</c> when the usual count of failures applies.</summary>

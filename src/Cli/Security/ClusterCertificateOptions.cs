@@ -44,7 +44,7 @@ internal sealed record ClusterCertificateOptions
                 throw new ArgumentException($"{InsecureOption} is for loopback only; it cannot be combined with --allow-remote", InsecureOption);
             }
 
-            return Checked(node with { InsecureLoopback = true });
+            return Checked(node with { InsecureLoopback = true }, Addresses(command));
         }
 
         if (!Given)
@@ -70,11 +70,22 @@ internal sealed record ClusterCertificateOptions
 
         var certificate = CertificateFiles.ReadNode(certOption, certPath);
         var authorities = CertificateFiles.ReadAuthorities(caOption, caPath);
-        return Checked(node with { Certificate = certificate, TrustedAuthorities = authorities }, (nameof(ClusterNodeOptions.Certificate), $"{certOption} '{certPath}'"), (nameof(ClusterNodeOptions.TrustedAuthorities), $"{caOption} '{caPath}'"));
+        return Checked(node with { Certificate = certificate, TrustedAuthorities = authorities },
+            [.. Addresses(command), (nameof(ClusterNodeOptions.Certificate), $"{certOption} '{certPath}'"), (nameof(ClusterNodeOptions.TrustedAuthorities), $"{caOption} '{caPath}'")]);
     }
 
     /// <summary>An argument exception's message as a one-line usage problem, without .NET's "(Parameter '...')" suffix.</summary>
     public static string Problem(ArgumentException exception) => exception.Message.Split(" (Parameter '", 2)[0];
+
+    /// <summary>
+    /// The CLI options the node's addresses came from: its own is --listen; its seed is a node's --seed, and a
+    /// coordinator's own --listen (<paramref name="command"/> is "node" or "--cluster").
+    /// </summary>
+    private static (string Parameter, string Option)[] Addresses(string command) =>
+    [
+        (nameof(ClusterNodeOptions.ListenHost), "--listen"),
+        (nameof(ClusterNodeOptions.SeedNodes), command == "node" ? "--seed" : "--listen"),
+    ];
 
     /// <summary>Validates the node's options, naming the CLI option a library parameter came from.</summary>
     private static ClusterNodeOptions Checked(ClusterNodeOptions node, params (string Parameter, string Option)[] sources)

@@ -131,8 +131,8 @@ public sealed class CliStateWordsReviewTests : IDisposable
     /// <summary>
     /// --log on a FIFO that a reader reads to its end (<c>cat</c>): the check that the log can be written opened it and
     /// closed it again, which is the end of the FIFO for the reader; the log's own open then waited for a reader that
-    /// had gone, for ever. The open that checks is now held for the run, so the run goes on and ends; Serilog's file sink
-    /// cannot write a FIFO, which the run says once (its events are lost, as for any log that cannot be written).
+    /// had gone, for ever. The open that checks is now held for the run, so the run goes on and ends (and since helper
+    /// 150's LogFileSink, the reader gets the events: CliLeftoversReviewTests).
     /// Failed before: the runner had not exited after 60 s.
     /// </summary>
     [Fact]
@@ -149,7 +149,7 @@ public sealed class CliStateWordsReviewTests : IDisposable
 
             Assert.Equal(0, await run.ExitAsync(ExitWithin));
             Assert.Equal("a\n", run.Output);
-            Assert.Contains($"actorqueue: --log: cannot write '{fifo}', some log events are lost (the run goes on)", run.Errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("--log: cannot write", run.Errors, StringComparison.Ordinal);
             await read.WaitAsync(ExitWithin); // the run's end is the FIFO's end for the reader
         }
         finally
