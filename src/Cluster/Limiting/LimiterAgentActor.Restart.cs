@@ -82,12 +82,13 @@ internal partial class LimiterAgentActor
         base.PostStop();
     }
 
-    /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them) and the block.</summary>
+    /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them), the block and the resizes.</summary>
     private AgentBooks KeptBooks() => new(
         new Dictionary<long, PermitWaiter>(_held),
         _idByActorRequest.Where(entry => _held.ContainsKey(entry.Value)).ToDictionary(),
         [.. _fromBlock], _block, _keepBlock, _claimsSeen,
-        [.. _settled.Where(_held.ContainsKey)], new Dictionary<long, RemoteSettle>(_unconfirmed), _lastSettle);
+        [.. _settled.Where(_held.ContainsKey)], new Dictionary<long, RemoteSettle>(_unconfirmed), _lastSettle,
+        _limit, _lastResizeId, [.. _resizes]);
 
     /// <summary>
     /// The next instance takes the failed one's books (<see cref="KeptBooks"/>): its held leases, released by their
@@ -124,5 +125,8 @@ internal partial class LimiterAgentActor
         }
 
         _lastSettle = books.LastSettle;
+        _limit = books.Limit;
+        _lastResizeId = books.LastResizeId;
+        _resizes.AddRange(books.Resizes);
     }
 }

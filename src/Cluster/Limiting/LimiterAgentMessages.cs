@@ -83,7 +83,9 @@ internal sealed class AgentCarry
 /// <summary>
 /// The books of a failed agent instance that its callers still depend on: their held leases (a facade's releaser and a
 /// local actor's release name the agent, the same actor after the restart, and the lease's id), the node's block with
-/// the block leases among them, and the settles of model-API leases. Waits are not carried: the stop fails them.
+/// the block leases among them, the settles of model-API leases, and its resizes (numbered on past the failed
+/// instance's: numbered from 1 again, the gatekeeper took them for resizes it had applied and dropped them). Waits are
+/// not carried: the stop fails them.
 /// </summary>
 /// <param name="Held">The held leases by request id.</param>
 /// <param name="ActorIds">The held leases of local actors: their ids by the actor and its own request id.</param>
@@ -94,8 +96,12 @@ internal sealed class AgentCarry
 /// <param name="Settled">The held leases whose tokens were settled.</param>
 /// <param name="Unconfirmed">The settles not yet confirmed by the gatekeeper.</param>
 /// <param name="LastSettle">The last settle's sequence number.</param>
+/// <param name="Limit">The newest limit the failed instance heard of.</param>
+/// <param name="LastResizeId">The failed instance's last resize number: the gatekeeper applies an agent's resize once by its number.</param>
+/// <param name="Resizes">The resizes not yet heard applied, in order, sent again to the incarnation it announces itself to.</param>
 internal sealed record AgentBooks(Dictionary<long, PermitWaiter> Held, Dictionary<(IActorRef Actor, long RequestId), long> ActorIds, HashSet<long> FromBlock,
-                                  int Block, bool KeepBlock, long ClaimsSeen, HashSet<long> Settled, Dictionary<long, RemoteSettle> Unconfirmed, long LastSettle);
+                                  int Block, bool KeepBlock, long ClaimsSeen, HashSet<long> Settled, Dictionary<long, RemoteSettle> Unconfirmed, long LastSettle,
+                                  LimitChanged Limit, long LastResizeId, List<ResizeLimiter> Resizes);
 
 /// <summary>
 /// A synchronous attempt found no permit of the node's block lent: the agent asks the gatekeeper for a block if it

@@ -131,4 +131,25 @@ public sealed class ClusterAgentLeasesReviewTests
 
         await Poll.ValueAsync(() => ClusterNodes.StatusAsync(b, "tenant"), s => s is { Running: 0, Waiting: 0 }, Step);
     }
+
+    /// <summary>
+    /// A resize made after the node's agent restarted is applied. The gatekeeper applies each agent's resize once, by the
+    /// number the agent gives it (a resize it already applied is sent again after a hand-over). DEFECT (fixed): the next
+    /// instance numbered its resizes from 1 again, so the gatekeeper took the first ones for resizes it had applied and
+    /// dropped them: the limit stayed 3 ("Timed out … the last value was … MaxRunning = 3").
+    /// </summary>
+    [Fact]
+    public async Task A_resize_after_the_agent_restarted_is_applied()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var a = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("agent-resize", maxRunning: 2);
+        a.Resize(maxRunning: 3);
+        await Poll.ValueAsync(() => ClusterNodes.StatusAsync(a), s => s?.MaxRunning == 3, Step);
+
+        FailInItsBooks(a.Agent);
+        await a.Agent.Ask<ActorIdentity>(new Identify(null), Step); // after the failing message and the restart it caused
+        a.Resize(maxRunning: 4);
+        await Poll.ValueAsync(() => ClusterNodes.StatusAsync(a), s => s?.MaxRunning == 4, Step);
+        await Poll.UntilAsync(() => a.MaxRunning == 4, Step, "the node hears the limit applied");
+    }
 }
