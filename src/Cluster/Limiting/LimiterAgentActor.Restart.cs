@@ -1,5 +1,7 @@
 using ActorQueue.Actors;
 using ActorQueue.Coordination;
+using Akka.Actor;
+using Akka.Event;
 
 namespace ActorQueue.Cluster;
 
@@ -80,6 +82,37 @@ internal partial class LimiterAgentActor
 
         _disposeRequest?.Stopped.TrySetResult();
         base.PostStop();
+    }
+
+    /// <summary>
+    /// The agent fails outside its handlers on <paramref name="message"/>: if it failed before the handler could run (its
+    /// loan's reclaim threw), the message is handed to the next instance (sent to this same actor, behind what its mailbox
+    /// holds), since Akka's restart drops it: a lease's release dropped so left the lease, carried, counted for ever, and
+    /// a facade request dropped so was never answered. Once per message: one that fails again before its handler is
+    /// dropped, logged. A <see cref="Terminated"/> is not (Akka takes one it did not queue for nothing): the next instance
+    /// watches its actor callers again, and a caller that stopped is reported again. A message the parent counted is
+    /// counted again when the next instance takes it, so it is counted off here.
+    /// </summary>
+    private void RedeliverUnhandled(object message)
+    {
+        if (_handling || message is Terminated)
+        {
+            return;
+        }
+
+        if (ReferenceEquals(message, _carry.Redelivered))
+        {
+            _log.Error("Cluster limiter {0}: its node agent failed twice before handling {1}; the message is dropped", _displayName, message.GetType().Name);
+            return;
+        }
+
+        _carry.Redelivered = message;
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        {
+            _routed--;
+        }
+
+        Self.Tell(message, Sender);
     }
 
     /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them), the block and the resizes.</summary>

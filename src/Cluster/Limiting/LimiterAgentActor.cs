@@ -96,6 +96,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>What failed this agent outside its handlers (to its supervisor), for the waiters its stop fails; <c>null</c> otherwise.</summary>
     private Exception? _failedWith;
 
+    /// <summary>Whether the current message's handler may have run (set once the loan is reclaimed); what fails before it is redelivered (<see cref="RedeliverUnhandled"/>).</summary>
+    private bool _handling;
+
     /// <summary>Set as a restart begins: its <see cref="PostStop"/> shuts the loan rather than close it (<see cref="PreRestart"/>).</summary>
     private bool _restarting;
 
@@ -188,6 +191,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// </remarks>
     protected override bool AroundReceive(Receive receive, object message)
     {
+        _handling = false;
         try
         {
             return ReceiveLendingBlock(receive, message);
@@ -195,6 +199,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         catch (Exception error)
         {
             _failedWith = error;
+            RedeliverUnhandled(message);
             throw;
         }
     }
@@ -208,6 +213,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         }
 
         ReclaimBlockLoan();
+        _handling = true;
         var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent
         LendBlock();
         if (_idleTimeout > TimeSpan.Zero)

@@ -65,6 +65,9 @@ internal sealed class AgentCarry
     /// <summary>A partition's agent: how many messages its parent routed to the failed instance, counted on by the next.</summary>
     public long Routed { get; set; }
 
+    /// <summary>The last message a failed instance handed the next one unhandled (<c>LimiterAgentActor.RedeliverUnhandled</c>): not handed on twice.</summary>
+    public object? Redelivered { get; set; }
+
     /// <summary>The failed instance's held leases and block, until the next instance takes them (<see cref="TakeBooks"/>).</summary>
     private AgentBooks? _books;
 

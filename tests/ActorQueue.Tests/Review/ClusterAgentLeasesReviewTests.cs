@@ -1,3 +1,4 @@
+using System.Reflection;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
@@ -151,5 +152,29 @@ public sealed class ClusterAgentLeasesReviewTests
         a.Resize(maxRunning: 4);
         await Poll.ValueAsync(() => ClusterNodes.StatusAsync(a), s => s?.MaxRunning == 4, Step);
         await Poll.UntilAsync(() => a.MaxRunning == 4, Step, "the node hears the limit applied");
+    }
+
+    /// <summary>
+    /// A lease's release is the very message on which the agent fails outside its handlers (its books broken before the
+    /// handler runs): Akka's restart drops that message, and the lease, carried to the next instance, would be counted
+    /// for ever. The message is handed to the next instance instead, so the permit comes back and a caller on node B is
+    /// granted. DEFECT (fixed, found with the carry above): B's caller waited for ever (TimeoutException).
+    /// </summary>
+    [Fact]
+    public async Task A_release_the_agent_fails_on_before_its_handler_runs_is_handled_by_the_next_instance()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var a = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter("agent-release-fails", maxRunning: 1);
+        var b = ActorQueueCluster.Get(cluster.Nodes[0]).Limiter("agent-release-fails", maxRunning: 1);
+        var lease = await a.AcquireAsync(source: "held").AsTask().WaitAsync(Step);
+
+        // Its books broken: the next message fails before its handler.
+        var cell = (ActorCell)((ActorRefWithCell)a.Agent).Underlying;
+        var agent = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);
+        typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(agent, null);
+        lease.Dispose();
+
+        (await b.AcquireAsync(source: "on B").AsTask().WaitAsync(Step)).Dispose();
+        await using var again = await a.AcquireAsync(source: "again").AsTask().WaitAsync(Step); // the limiter goes on on A
     }
 }
