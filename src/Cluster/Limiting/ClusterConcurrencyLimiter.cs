@@ -69,7 +69,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         _localCounts = setup.LocalCounts;
         _limits = setup.Limits;
         _onDisposed = onDisposed;
-        _claims = setup is { Rates: null, Partition: null } ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent, setup.Carry) : null;
+        _claims = setup is { Rates: null, Partition: null } ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null;
         _wish = setup.Wish;
     }
 

@@ -223,11 +223,7 @@ internal partial class LimiterAgentActor
         PublishLocal(); // the loan's held count: what the next reclaim counts claims against
         if (_keepBlock && _block > 0 && _pending.Count == 0 && _disposeRequest is null && !Loan.HasAnnounced && _onTheWay?.Any != true && _routing?.Any != true)
         {
-            _carry.ForgetClaimsBeforeLend(Loan); // after a restart: a lease of the failed block may be numbered only now
-            if (Loan.Lend(_heldPermits + _claimed, Math.Min(BlockFree, PermitLoan.MaxLent))) // fails on a suspended or closed loan
-            {
-                _carry.Lent();
-            }
+            _ = Loan.Lend(_heldPermits + _claimed, Math.Min(BlockFree, PermitLoan.MaxLent)); // fails on a suspended or closed loan
         }
     }
 

@@ -96,6 +96,9 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     /// <summary>What failed this agent outside its handlers (to its supervisor), for the waiters its stop fails; <c>null</c> otherwise.</summary>
     private Exception? _failedWith;
 
+    /// <summary>Whether the current message's handler may have run (set once the loan is reclaimed); what fails before it is redelivered (<see cref="RedeliverUnhandled"/>).</summary>
+    private bool _handling;
+
     /// <summary>Set as a restart begins: its <see cref="PostStop"/> shuts the loan rather than close it (<see cref="PreRestart"/>).</summary>
     private bool _restarting;
 
@@ -128,6 +131,8 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         _onTheWay = setup.OnTheWay;
         _carry = setup.Carry;
         _lastId = _carry.LastId; // past the failed instance's numbers after a restart
+        _routed = _carry.Routed;
+        TakeOver(_carry.TakeBooks()); // and the leases its callers hold
         _blocks = setup.Rates is null // a plain limiter's or a concurrency partition's; a rate is spent per grant
             ? LimiterBlockSettings.From(Context.System.Settings.Config)
             : LimiterBlockSettings.Off;
@@ -181,11 +186,12 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
 
     /// <inheritdoc />
     /// <remarks>
-    /// What throws outside the handler (the agent's own books: a defect) goes to the supervisor, which stops a partition's
-    /// agent (its parent makes a new one) and restarts a plain limiter's; the waiters the stop fails are told why.
+    /// What throws outside the handler (the agent's own books: a defect) goes to the supervisor, which restarts the agent
+    /// (a plain limiter's and a partition's alike); the waiters the stop fails are told why, the leases held are carried.
     /// </remarks>
     protected override bool AroundReceive(Receive receive, object message)
     {
+        _handling = false;
         try
         {
             return ReceiveLendingBlock(receive, message);
@@ -193,6 +199,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         catch (Exception error)
         {
             _failedWith = error;
+            RedeliverUnhandled(message);
             throw;
         }
     }
@@ -206,6 +213,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
         }
 
         ReclaimBlockLoan();
+        _handling = true;
         var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent
         LendBlock();
         if (_idleTimeout > TimeSpan.Zero)
@@ -228,69 +236,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
     protected override void PreStart() => Timers.StartPeriodicTimer(HelloTick.Instance, HelloTick.Instance, _helloInterval);
 
     public static Props Props(LimiterAgentSetup setup) => Akka.Actor.Props.Create(() => new LimiterAgentActor(setup));
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// A plain limiter's agent is restarted by its supervisor when it failed outside its handlers (a partition's is
-    /// stopped and replaced by its parent): its stop fails its waiters, told why, but only shuts the loan the facade
-    /// shares with the next instance, which numbers its requests on past this one's (<see cref="AgentCarry"/>).
-    /// </remarks>
-    protected override void PreRestart(Exception reason, object message)
-    {
-        _restarting = true;
-        _carry.LastId = _lastId;
-        base.PreRestart(reason, message);
-    }
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// The next instance of a restarted agent starts with empty books, while the gatekeeper still counts the failed
-    /// one's block, leases and waits, and takes this agent (the same actor) as announced: a hello with epoch 0 changes
-    /// nothing there, and requests went out as a first contact it never answered (the limiter hung for good, attempts were
-    /// refused for good: <c>Review/RecentFixesReviewTests</c>). So it says hello with an epoch no incarnation has (they
-    /// are random, never 0), which an announced agent says only once it has left the incarnation: asked again, it
-    /// announces nothing held nor waiting, and the gatekeeper frees what the failed instance held (a re-announcement
-    /// replaces what the agent said before). A lease of the failed instance still held is no longer counted then, as
-    /// for a partition's failed agent. A wish the failed instance was answering is ended, so attempts wish again.
-    /// </remarks>
-    protected override void PostRestart(Exception reason)
-    {
-        base.PostRestart(reason); // PreStart: the hello timer
-        _wish.Handled(TimeSpan.Zero);
-        _gatekeeper.Send(new AgentHello(Random.Shared.NextInt64(1, long.MaxValue)), Self);
-    }
-
-    /// <inheritdoc />
-    protected override void PostStop()
-    {
-        Exception stopped = _failedWith is { } failure
-            ? new InvalidOperationException(
-                $"The node agent of cluster limiter '{_displayName}' failed ({failure.GetType().Name}: {UserText.MessageOf(failure)}) and stopped; its waiters are failed, the limiter goes on", failure)
-            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
-        foreach (var request in _pending.Values)
-        {
-            request.Fail(stopped);
-        }
-
-        _pending.Clear();
-        if (_restarting)
-        {
-            // A plain limiter's agent restarted (a partition's is stopped and replaced, with a fresh loan): the next
-            // instance lends through this same loan, so it is only shut, and the claims of this instance's block are
-            // forgotten with the block, which the gatekeeper frees: their releases go nowhere (AgentCarry.ForgetClaims).
-            _localCounts.Loan.Reclaim(out var held);
-            _carry.ForgetClaims(-_localCounts.Loan.Claims);
-            _localCounts.NoteHeld(held);
-        }
-        else
-        {
-            _localCounts.Loan.Close(); // claimed leases released from now on go nowhere: the gatekeeper frees the block with this agent
-        }
-
-        _localCounts.Publish(0, 0);
-        _disposeRequest?.Stopped.TrySetResult();
-        base.PostStop();
-    }
 
     private void HandleFacadeAcquire(ClusterAcquireRequest request)
     {

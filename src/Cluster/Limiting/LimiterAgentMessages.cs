@@ -1,4 +1,5 @@
 using ActorQueue.Actors;
+using ActorQueue.Coordination;
 using Akka.Actor;
 
 namespace ActorQueue.Cluster;
@@ -45,61 +46,65 @@ internal sealed record LimiterAgentSetup(string Name, ClusterLimit Limit, IActor
     /// </summary>
     public RoutingCount? OnTheWay { get; init; }
 
-    /// <summary>What a plain limiter's agent hands its next instance across a restart (one per agent, never shared by two).</summary>
+    /// <summary>What an agent hands its next instance across a restart (one per agent, never shared by two).</summary>
     public AgentCarry Carry { get; init; } = new();
 }
 
 /// <summary>
-/// A plain limiter's agent restarted (it failed outside its handlers): the last request number its failed instance
-/// used, so the next instance numbers on past it (the gatekeeper may still know those numbers, until it hears the next
-/// instance's announcement). Written by the failed instance as its restart begins, read by the next one as it is made.
+/// What a restarted agent (it failed outside its handlers) hands its next instance: the last request number its failed
+/// instance used, so the next one numbers on past it (the gatekeeper may still know those numbers, until it hears the
+/// next instance's announcement), and the books of the leases its callers still hold (<see cref="AgentBooks"/>), so
+/// the next instance announces them and the gatekeeper goes on counting them until they are released. Written by the
+/// failed instance as it stops, read by the next one as it is made (the same actor: one carry per agent, never shared).
 /// </summary>
 internal sealed class AgentCarry
 {
-    /// <summary>The claimed leases' id (they count down from -1) from which on, upwards, they are the failed instances'.</summary>
-    private long _forgottenFrom;
-
-    /// <summary>Set by <see cref="ForgetClaims"/> until the next instance's first lend (<see cref="Lent"/>); the agent's thread only.</summary>
-    private bool _unlent;
-
     /// <summary>The failed instance's last request number; 0 before any restart.</summary>
     public long LastId { get; set; }
 
-    /// <summary>
-    /// The failed instance, as its restart begins (its loan shut): the leases claimed so far were claimed from its block,
-    /// which the gatekeeper frees with it, so their releases go nowhere (<see cref="IsForgotten"/>) rather than into the
-    /// next instance's loan, where each would be a permit counted free twice.
-    /// </summary>
-    /// <param name="lastClaimed">The loan's last claimed lease id (0 for none).</param>
-    public void ForgetClaims(long lastClaimed)
+    /// <summary>A partition's agent: how many messages its parent routed to the failed instance, counted on by the next.</summary>
+    public long Routed { get; set; }
+
+    /// <summary>The last message a failed instance handed the next one unhandled (<c>LimiterAgentActor.RedeliverUnhandled</c>): not handed on twice.</summary>
+    public object? Redelivered { get; set; }
+
+    /// <summary>The failed instance's held leases and block, until the next instance takes them (<see cref="TakeBooks"/>).</summary>
+    private AgentBooks? _books;
+
+    /// <summary>The failed instance, as it stops: what its callers hold, for the next instance.</summary>
+    public void Keep(AgentBooks books) => _books = books;
+
+    /// <summary>The next instance, as it is made: the books the failed one kept, once; <c>null</c> if none.</summary>
+    public AgentBooks? TakeBooks()
     {
-        Volatile.Write(ref _forgottenFrom, lastClaimed);
-        _unlent = true;
+        var books = _books;
+        _books = null;
+        return books;
     }
-
-    /// <summary>
-    /// The next instance, before it lends, until a lend succeeds (<see cref="Lent"/>): forgets the leases numbered since
-    /// <see cref="ForgetClaims"/> too. A claimer numbers its lease after its claim (<see cref="ClaimedLeaseReleaser.TryClaim"/>),
-    /// so one that claimed from the failed block just before the restart shut the loan may number it after that; and
-    /// nothing is claimed between that shut and this instance's first lend, so every lease numbered before the lend was
-    /// claimed from the failed block. (A claimer that stays between its claim and its number past that lend, a round
-    /// trip to the gatekeeper for the next block at least, is still taken for the next instance's.)
-    /// </summary>
-    /// <param name="loan">The loan about to be lent.</param>
-    public void ForgetClaimsBeforeLend(PermitLoan loan)
-    {
-        if (_unlent)
-        {
-            Volatile.Write(ref _forgottenFrom, -loan.Claims);
-        }
-    }
-
-    /// <summary>The next instance lent through the loan: leases numbered from now on may be its claims.</summary>
-    public void Lent() => _unlent = false;
-
-    /// <summary>Whether the claimed lease <paramref name="leaseId"/> was claimed from a failed instance's block.</summary>
-    public bool IsForgotten(long leaseId) => leaseId >= Volatile.Read(ref _forgottenFrom) && leaseId < 0;
 }
+
+/// <summary>
+/// The books of a failed agent instance that its callers still depend on: their held leases (a facade's releaser and a
+/// local actor's release name the agent, the same actor after the restart, and the lease's id), the node's block with
+/// the block leases among them, the settles of model-API leases, and its resizes (numbered on past the failed
+/// instance's: numbered from 1 again, the gatekeeper took them for resizes it had applied and dropped them). Waits are
+/// not carried: the stop fails them.
+/// </summary>
+/// <param name="Held">The held leases by request id.</param>
+/// <param name="ActorIds">The held leases of local actors: their ids by the actor and its own request id.</param>
+/// <param name="FromBlock">The held leases granted from the block.</param>
+/// <param name="Block">The permits leased to the node as a block.</param>
+/// <param name="KeepBlock">Whether released block leases stay in the block (no recall since the last block grant).</param>
+/// <param name="ClaimsSeen">The loan's claim count as of the failed instance's last reclaim (the claims since are metered once).</param>
+/// <param name="Settled">The held leases whose tokens were settled.</param>
+/// <param name="Unconfirmed">The settles not yet confirmed by the gatekeeper.</param>
+/// <param name="LastSettle">The last settle's sequence number.</param>
+/// <param name="Limit">The newest limit the failed instance heard of.</param>
+/// <param name="LastResizeId">The failed instance's last resize number: the gatekeeper applies an agent's resize once by its number.</param>
+/// <param name="Resizes">The resizes not yet heard applied, in order, sent again to the incarnation it announces itself to.</param>
+internal sealed record AgentBooks(Dictionary<long, PermitWaiter> Held, Dictionary<(IActorRef Actor, long RequestId), long> ActorIds, HashSet<long> FromBlock,
+                                  int Block, bool KeepBlock, long ClaimsSeen, HashSet<long> Settled, Dictionary<long, RemoteSettle> Unconfirmed, long LastSettle,
+                                  LimitChanged Limit, long LastResizeId, List<ResizeLimiter> Resizes);
 
 /// <summary>
 /// A synchronous attempt found no permit of the node's block lent: the agent asks the gatekeeper for a block if it
@@ -161,10 +166,10 @@ internal sealed record ReleaseClaimedLease(int Permits) : Akka.Event.IDeadLetter
 /// Gives back leases claimed from a node agent's block loan (<see cref="PermitLoan"/>): into the loan while it is open
 /// (one compare-and-swap, no message), else by <see cref="ReleaseClaimedLease"/> to the agent; a lease comes back once,
 /// one way or the other (a stopped agent's loan is closed, and the message then goes nowhere: the gatekeeper freed the
-/// block with the agent). A plain limiter's: a lease claimed before its agent's restart goes nowhere either
-/// (<see cref="AgentCarry.IsForgotten"/>), as the gatekeeper frees the failed instance's block.
+/// block with the agent). A lease claimed before its agent's restart is the next instance's, which carries the block
+/// (<see cref="AgentCarry"/>): it goes back into the shared loan or to the same actor.
 /// </summary>
-internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent, AgentCarry? restarts = null) : ILeaseReleaser
+internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : ILeaseReleaser
 {
     /// <summary>A lease of <paramref name="permits"/> claimed from the loan for <paramref name="source"/>, or <c>null</c> when that many are not lent now.</summary>
     public ConcurrencyLease? TryClaim(int permits, string source) =>
@@ -173,11 +178,6 @@ internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent, Age
     /// <inheritdoc />
     public void Release(ConcurrencyLease lease)
     {
-        if (restarts?.IsForgotten(lease.LeaseId) == true)
-        {
-            return; // claimed from a failed instance's block, which the gatekeeper freed
-        }
-
         if (!loan.TryReturn(lease.Permits))
         {
             agent.Tell(new ReleaseClaimedLease(lease.Permits), ActorRefs.NoSender);

@@ -17,11 +17,14 @@ namespace ActorQueue.Cluster;
 /// check goes to a new agent: none reaches a stopping one. Every routed message counts once on both sides: a message
 /// the agent does not count itself (an actor's protocol message, a lease's release or settle, a resize) is followed by
 /// <see cref="CountedNoOp"/>, which it counts and ignores.</para>
-/// <para>An agent that stops without this parent stopping it — it failed (an exception outside its handlers, which it
-/// keeps to itself; this parent stops a failed agent rather than restart it) or a routed message stopped it — is forgotten
-/// as it stops: its loan closed and its entry removed, so the key's next use makes a new agent with a fresh loan and
-/// request numbers (a restarted instance kept the entry's loan, which its predecessor's stop had closed for good). The
-/// gatekeeper frees the stopped agent's block and leases once, on its <c>Terminated</c>.</para>
+/// <para>An agent that fails (an exception outside its handlers, which it keeps to itself) is restarted, as a plain
+/// limiter's: the same actor and entry, its loan only shut, its callers' leases and block carried to the next instance
+/// (<see cref="AgentCarry"/>, with its count of routed messages), so the gatekeeper counts them until they are released.
+/// (Before, this parent stopped a failed agent and made a new one, and the gatekeeper freed the failed agent's leases
+/// while their callers still held them.) An agent that stops without this parent stopping it — a routed message stopped
+/// it — is forgotten as it stops: its loan closed and its entry removed, so the key's next use makes a new agent with a
+/// fresh loan and request numbers. The gatekeeper frees the stopped agent's block and leases once, on its
+/// <c>Terminated</c>.</para>
 /// <para>A partition with rates (a model-API limiter's) stops only at rest: an idle agent's parent first asks the
 /// partition's gatekeeper, and stops the agent only if nothing was routed since and the rates were back to full with no
 /// debt. Otherwise a key's partition could stop with a drained bucket and, once its gatekeeper stopped too or the
@@ -99,8 +102,8 @@ internal sealed class PartitionAgentsActor : ReceiveActor
         name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? $"{name[..separator]} (partition {name[(separator + 1)..]})" : name;
 
     /// <inheritdoc />
-    /// <remarks>A failed agent is stopped, not restarted (see the class's remarks), and its failure logged.</remarks>
-    protected override SupervisorStrategy SupervisorStrategy() => new ForgetFailedAgents(this);
+    /// <remarks>A failed agent is restarted, carrying its callers' leases (see the class's remarks), and its failure logged.</remarks>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(Akka.Actor.SupervisorStrategy.DefaultDecider);
 
     /// <inheritdoc />
     protected override void PostStop()
@@ -285,9 +288,9 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     }
 
     /// <summary>
-    /// An agent stopped that this parent did not stop: it failed (stopped by <see cref="SupervisorStrategy"/>) or a routed
-    /// message stopped it. Forgotten, so the key's next use makes a new agent; its waiters were failed as it stopped, and
-    /// its block and leases are freed by the gatekeeper (a lease released afterwards goes nowhere).
+    /// An agent stopped that this parent did not stop: a routed message stopped it (or it failed as it was made again after
+    /// a failure). Forgotten, so the key's next use makes a new agent; its waiters were failed as it stopped, and its
+    /// block and leases are freed by the gatekeeper (a lease released afterwards goes nowhere).
     /// </summary>
     private void HandleAgentStopped(AgentStopped message)
     {
@@ -324,30 +327,6 @@ internal sealed class PartitionAgentsActor : ReceiveActor
 
     /// <summary>An agent this parent made stopped (it watches each with this message).</summary>
     private sealed record AgentStopped(string Key, IActorRef Agent);
-
-    /// <summary>
-    /// Stops a failed agent, and forgets it at once (on this parent's thread, as it handles the failure): a request routed
-    /// after this goes to the key's next agent, not to the stopping one's dead letters. What the failed agent's mailbox
-    /// held already is lost with it (its facade requests are failed as undelivered).
-    /// </summary>
-    private sealed class ForgetFailedAgents(PartitionAgentsActor parent) : OneForOneStrategy(Akka.Actor.Decider.From(Directive.Stop))
-    {
-        /// <inheritdoc />
-        public override void ProcessFailure(IActorContext context, bool restart, IActorRef child, Exception cause,
-                                            Akka.Actor.Internal.ChildRestartStats stats, IReadOnlyCollection<Akka.Actor.Internal.ChildRestartStats> children)
-        {
-            foreach (var (key, entry) in parent._agents)
-            {
-                if (entry.Agent.Equals(child))
-                {
-                    parent.Remove(key); // its AgentStopped then finds it gone
-                    break;
-                }
-            }
-
-            base.ProcessFailure(context, restart, child, cause, stats, children);
-        }
-    }
 
     /// <summary>A rest probe's answer (<c>null</c> when it timed out), for the agent of <see cref="Key"/> as of <see cref="Routed"/> routed messages.</summary>
     private sealed record RestProbe(string Key, IActorRef Agent, long Routed, ClusterLimiterStatus? Status);

@@ -12,10 +12,12 @@ namespace ActorQueue.Tests.Review;
 /// Review of the partitioned cluster limiter's synchronous attempts (helper 128): a partition agent that fails or stops
 /// without its parent stopping it, and the stripes that count requests on their way to the parent.
 /// <list type="bullet">
-/// <item><see cref="A_partition_agent_that_fails_is_replaced_and_its_key_serves_attempts_again_counting_every_permit_once"/>
+/// <item><see cref="A_partition_agent_that_fails_is_restarted_and_its_key_serves_attempts_again_counting_every_permit_once"/>
 /// FAILED before (timed out polling for a granted attempt): Akka's default supervision restarted the agent, whose
 /// <c>PostStop</c> closed the loan its key's entry shares with the next instance, so the key served no attempt until
-/// its agent idled out (and the failed instance's block stayed counted at the gatekeeper meanwhile).</item>
+/// its agent idled out (and the failed instance's block stayed counted at the gatekeeper meanwhile). Helper 128 then
+/// stopped and replaced a failed agent; helper 152 restarts it again, its loan only shut and its callers' leases and
+/// block carried (<see cref="ClusterAgentLeasesReviewTests"/>).</item>
 /// <item><see cref="A_partition_agent_stopped_by_a_routed_stop_message_is_replaced"/> FAILED before
 /// (<see cref="ObjectDisposedException"/>): the parent never noticed its agent had stopped and routed every later
 /// request of the key to dead letters, for good.</item>
@@ -30,13 +32,13 @@ public sealed class PartitionAgentLoanReviewTests
 
     /// <summary>
     /// A partition agent fails outside its handlers (here its own books, broken by reflection: the agent catches what a
-    /// handler throws, so only such a defect reaches its supervisor) while a lease claimed from its block is out. Its key
-    /// serves attempts again once a new agent holds a block; the failed agent's block is freed once (its lease released
-    /// after the failure goes nowhere), so the partition has exactly its limit afterwards and nothing held at the end. Its
+    /// handler throws, so only such a defect reaches its supervisor) while a lease claimed from its block is out. It is
+    /// restarted, the same partition: the claimed lease stays counted (the block carried) and its release frees it once,
+    /// its key serves attempts again, the partition has exactly its limit afterwards and nothing held at the end. Its
     /// waiter is failed with the cause (it was told the limiter was disposed before, though nobody disposed it).
     /// </summary>
     [Fact]
-    public async Task A_partition_agent_that_fails_is_replaced_and_its_key_serves_attempts_again_counting_every_permit_once()
+    public async Task A_partition_agent_that_fails_is_restarted_and_its_key_serves_attempts_again_counting_every_permit_once()
     {
         await using var cluster = await ClusterNodes.StartAsync(2, "actorqueue.cluster.limiter-block-linger = 200ms");
         var node = cluster.Nodes[1];
@@ -51,8 +53,10 @@ public sealed class PartitionAgentLoanReviewTests
         FailInItsBooks(agent);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => waiter.WaitAsync(Step)); // not "disposed": nobody disposed the limiter
         Assert.IsType<NullReferenceException>(error.InnerException);
-        await Poll.UntilAsync(() => failed.Local.Loan.IsClosed, Step, "the failed agent's loan is closed");
-        claimed.Dispose(); // its block was the failed agent's
+        Assert.Same(failed, limiter.Partitions.Live["tenant"]); // restarted: the same partition, its loan only shut
+        Assert.False(failed.Local.Loan.IsClosed);
+        Assert.Equal(1, failed.Statistics.LocalRunning); // the claimed lease, carried
+        claimed.Dispose(); // freed once
 
         (await AttemptUntilGrantedAsync(adapter, "tenant")).Dispose();
 

@@ -1,0 +1,165 @@
+using ActorQueue.Actors;
+using ActorQueue.Coordination;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorQueue.Cluster;
+
+// A cluster limiter's agent across a restart (it failed outside its handlers; its supervisor restarts it, a plain
+// limiter's and a partition's alike) and at its stop. The failed instance fails its waiters
+// but hands the leases its callers hold, and the node's block, to the next instance (AgentCarry), which announces them to
+// the gatekeeper: the gatekeeper goes on counting them until they are released, as a restarted local gatekeeper carries
+// its held leases. Before, the next instance announced empty books and the gatekeeper freed every permit the node's
+// callers still held: the cluster-wide limit was exceeded by that many until they were released, and their releases went
+// nowhere (Review/ClusterAgentLeasesReviewTests).
+internal partial class LimiterAgentActor
+{
+    /// <inheritdoc />
+    /// <remarks>
+    /// An agent is restarted by its supervisor when it failed outside its handlers: its stop fails its waiters, told why,
+    /// but only shuts the loan the facade (or the partitions' parent) shares with the next instance, and hands the next
+    /// instance its held leases and block (<see cref="AgentCarry"/>), which numbers its requests on past this one's.
+    /// </remarks>
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _restarting = true;
+        _carry.LastId = _lastId;
+        _carry.Routed = _routed; // the parent's count of messages routed here goes on (its idle check compares them)
+        base.PreRestart(reason, message);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The next instance of a restarted agent starts with the failed one's held leases and block (<see cref="TakeOver"/>),
+    /// while the gatekeeper still counts those and the failed one's waits, and takes this agent (the same actor) as
+    /// announced: a hello with epoch 0 changes nothing there, and requests went out as a first contact it never answered
+    /// (the limiter hung for good, attempts were refused for good: <c>Review/RecentFixesReviewTests</c>). So it says hello
+    /// with an epoch no incarnation has (they are random, never 0), which an announced agent says only once it has left
+    /// the incarnation: asked again, it announces the leases and block it carries and no wait, and the gatekeeper frees
+    /// only what it no longer announces (a re-announcement replaces what the agent said before): the failed instance's
+    /// waits, and leases released meanwhile (their releases, sent while it followed no incarnation, are dropped there).
+    /// A wish the failed instance was answering is ended, so attempts wish again.
+    /// </remarks>
+    protected override void PostRestart(Exception reason)
+    {
+        base.PostRestart(reason); // PreStart: the hello timer
+        _wish.Handled(TimeSpan.Zero);
+        if (_block > 0)
+        {
+            Timers.StartPeriodicTimer(BlockLingerTick.Instance, BlockLingerTick.Instance, _blocks.Linger);
+        }
+
+        _gatekeeper.Send(new AgentHello(Random.Shared.NextInt64(1, long.MaxValue)), Self);
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        Exception stopped = _failedWith is { } failure
+            ? new InvalidOperationException(
+                $"The node agent of cluster limiter '{_displayName}' failed ({failure.GetType().Name}: {UserText.MessageOf(failure)}) and stopped; its waiters are failed, the limiter goes on", failure)
+            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
+        foreach (var request in _pending.Values)
+        {
+            request.Fail(stopped);
+        }
+
+        _pending.Clear();
+        if (_restarting)
+        {
+            // Restarted: the next instance lends through this same loan, so it is only shut, with its held count (the
+            // claimed leases in it), and takes the held leases and the block, whose claims are then its own.
+            _localCounts.Loan.Reclaim(out var held);
+            _localCounts.NoteHeld(held);
+            _carry.Keep(KeptBooks());
+            _localCounts.Publish(held, 0);
+        }
+        else
+        {
+            _localCounts.Loan.Close(); // claimed leases released from now on go nowhere: the gatekeeper frees the block with this agent
+            _localCounts.Publish(0, 0);
+        }
+
+        _disposeRequest?.Stopped.TrySetResult();
+        base.PostStop();
+    }
+
+    /// <summary>
+    /// The agent fails outside its handlers on <paramref name="message"/>: if it failed before the handler could run (its
+    /// loan's reclaim threw), the message is handed to the next instance (sent to this same actor, behind what its mailbox
+    /// holds), since Akka's restart drops it: a lease's release dropped so left the lease, carried, counted for ever, and
+    /// a facade request dropped so was never answered. Once per message: one that fails again before its handler is
+    /// dropped, logged. A <see cref="Terminated"/> is not (Akka takes one it did not queue for nothing): the next instance
+    /// watches its actor callers again, and a caller that stopped is reported again. A message the parent counted is
+    /// counted again when the next instance takes it, so it is counted off here.
+    /// </summary>
+    private void RedeliverUnhandled(object message)
+    {
+        if (_handling || message is Terminated)
+        {
+            return;
+        }
+
+        if (ReferenceEquals(message, _carry.Redelivered))
+        {
+            _log.Error("Cluster limiter {0}: its node agent failed twice before handling {1}; the message is dropped", _displayName, message.GetType().Name);
+            return;
+        }
+
+        _carry.Redelivered = message;
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        {
+            _routed--;
+        }
+
+        Self.Tell(message, Sender);
+    }
+
+    /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them), the block and the resizes.</summary>
+    private AgentBooks KeptBooks() => new(
+        new Dictionary<long, PermitWaiter>(_held),
+        _idByActorRequest.Where(entry => _held.ContainsKey(entry.Value)).ToDictionary(),
+        [.. _fromBlock], _block, _keepBlock, _claimsSeen,
+        [.. _settled.Where(_held.ContainsKey)], new Dictionary<long, RemoteSettle>(_unconfirmed), _lastSettle,
+        _limit, _lastResizeId, [.. _resizes]);
+
+    /// <summary>
+    /// The next instance takes the failed one's books (<see cref="KeptBooks"/>): its held leases, released by their
+    /// callers to this same actor, and its block, announced whole when the gatekeeper asks again; its actor callers are
+    /// watched again, so one that stops releases its leases. Nothing when this is no restart.
+    /// </summary>
+    private void TakeOver(AgentBooks? books)
+    {
+        if (books is null)
+        {
+            return;
+        }
+
+        foreach (var (id, lease) in books.Held)
+        {
+            Hold(id, lease);
+        }
+
+        foreach (var (key, id) in books.ActorIds)
+        {
+            _idByActorRequest.Add(key, id);
+            Context.Watch(key.Actor);
+        }
+
+        _fromBlock.UnionWith(books.FromBlock);
+        _block = books.Block;
+        _keepBlock = books.KeepBlock;
+        _blockUsedSinceTick = true;
+        _claimsSeen = books.ClaimsSeen;
+        _settled.UnionWith(books.Settled);
+        foreach (var (id, settle) in books.Unconfirmed)
+        {
+            _unconfirmed.Add(id, settle);
+        }
+
+        _lastSettle = books.LastSettle;
+        _limit = books.Limit;
+        _lastResizeId = books.LastResizeId;
+        _resizes.AddRange(books.Resizes);
+    }
+}
