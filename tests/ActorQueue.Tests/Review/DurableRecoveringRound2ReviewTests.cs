@@ -72,6 +72,30 @@ public sealed class DurableRecoveringRound2ReviewTests : ActorQueueTestKit
         });
 
     /// <summary>
+    /// The journal fails the replay while a put waits for the recovery, the queue not disposed. Expected: the put fails
+    /// as a storage error saying its item was not stored, as the queue could not recover. Failed before: it failed with
+    /// ObjectDisposedException (the router's stash went to dead letters as it stopped), though nobody disposed the queue.
+    /// </summary>
+    [Fact]
+    public Task A_put_waiting_for_a_recovery_the_journal_fails_hears_that_its_item_was_not_stored() =>
+        OnVirtualClock("h155-replay-fails-put", async (system, _) =>
+        {
+            var name = await StoredOne(system, "h155-fails-put");
+            RecoveringGateJournal.Close();
+            using var queue = new BoundedQueue<int>(10, RecoveringGateJournal.Durability, name, system: system);
+            await RecoveringGateJournal.ReplayArrived.Task.WaitAsync(Bound);
+            var put = queue.PutAsync(2);
+            await Received(queue);
+
+            RecoveringGateJournal.FailReplay = true;
+            RecoveringGateJournal.Open.TrySetResult();
+            var refused = await Assert.ThrowsAsync<QueueStorageException>(() => put.WaitAsync(Bound));
+            Assert.Contains("could not recover from its journal", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("not stored", refused.Message, StringComparison.Ordinal);
+            RecoveringGateJournal.FailReplay = false;
+        });
+
+    /// <summary>
     /// Messages kept while recovering, and those that come once it has ended, keep their order: a processing queue
     /// restarts (its clock throws as a getter comes) and recovers from the gated journal while two puts come; the journal
     /// answers and two more puts follow at once. Expected: the items come out in the order put.
