@@ -50,6 +50,23 @@ internal sealed partial class DurableRouterActor<T>
             $"Durable queue '{name}' was disposed while it recovered from its journal, which had not finished by the disposal's bound (twice its stop timeout): the item was not stored");
         _recovered.TrySetException(new QueueStorageException(
             $"Durable queue '{name}' was disposed before it recovered from its journal, which had not finished by the disposal's bound (twice its stop timeout)"));
+        var refused = RefuseKept(notStored);
+
+        // The tries a restart handed over (none for a queue just opened) are cancelled as the router stops (Settle), and
+        // left behind: with no end journaled, their items run again when the queue is opened again.
+        _telemetry.Log.Write(LogLevel.Warning, null,
+            "Durable queue {QueueName} was disposed while it recovered from its journal, which had not finished by the disposal's bound: it stopped without it, refused the {Refused} puts made meanwhile (not stored), and left {Running} running tries behind (their items run again when the queue is opened again)",
+            name, refused, _handed?.Running.Count ?? 0);
+        Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// Answers what the router kept while it recovered, the recovery being over without it (given up, or failed): a put
+    /// that its item was not stored (<paramref name="notStored"/>), a stop once the router has stopped (PostStop), anything
+    /// else as from a router that is gone. Returns the count of items refused.
+    /// </summary>
+    private int RefuseKept(QueueStorageException notStored)
+    {
         var refused = 0;
         foreach (var envelope in Stash.ClearStash())
         {
@@ -76,11 +93,6 @@ internal sealed partial class DurableRouterActor<T>
             }
         }
 
-        // The tries a restart handed over (none for a queue just opened) are cancelled as the router stops (Settle), and
-        // left behind: with no end journaled, their items run again when the queue is opened again.
-        _telemetry.Log.Write(LogLevel.Warning, null,
-            "Durable queue {QueueName} was disposed while it recovered from its journal, which had not finished by the disposal's bound: it stopped without it, refused the {Refused} puts made meanwhile (not stored), and left {Running} running tries behind (their items run again when the queue is opened again)",
-            name, refused, _handed?.Running.Count ?? 0);
-        Context.Stop(Self);
+        return refused;
     }
 }

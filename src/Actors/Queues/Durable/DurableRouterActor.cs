@@ -135,7 +135,11 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
     /// <inheritdoc />
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        _recovered.TrySetException(new QueueStorageException($"Durable queue '{_telemetry.QueueName}' could not recover from its journal: {reason.Message}", reason));
+        var failure = $"Durable queue '{_telemetry.QueueName}' could not recover from its journal: {reason.Message}";
+        _recovered.TrySetException(new QueueStorageException(failure, reason));
+        // What came meanwhile waits in the router's own stash (WhileRecovering): left there, it went to dead letters as the
+        // router stopped, and a put made meanwhile failed as disposed, though nobody disposed the queue.
+        RefuseKept(new QueueStorageException($"{failure}: the item was not stored", reason));
         base.OnRecoveryFailure(reason, message);
     }
 
