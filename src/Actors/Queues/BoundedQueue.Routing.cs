@@ -22,11 +22,14 @@ public sealed partial class BoundedQueue<T>
         return cancellationToken.CanBeCanceled ? AwaitCancellable(put.Completion, put.Cancel, cancellationToken) : put.Completion.Task;
     }
 
-    private async Task StartDurableAsync(Task recovered, CancellationToken cancellationToken)
-    {
-        await recovered.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await SendAsync(new StartQueue(), cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary>
+    /// A durable queue's start: sent at once, in order with the calls made after it (the router keeps what comes while it
+    /// recovers, and answers a start it kept with a <see cref="QueueStorageException"/> should the recovery fail or be
+    /// given up). Sent only once recovered, as before, a stop or a put made right after a start that was not awaited
+    /// reached the router first: the stop was undone by the start, the put refused on an idle queue.
+    /// </summary>
+    private Task StartDurableAsync(Task recovered, CancellationToken cancellationToken) =>
+        recovered.IsFaulted ? recovered : SendAsync(new StartQueue(), cancellationToken);
 
     private Task SendAsync(QueueCommand<bool> command, CancellationToken cancellationToken)
     {

@@ -62,7 +62,8 @@ internal sealed partial class DurableRouterActor<T>
 
     /// <summary>
     /// Answers what the router kept while it recovered, the recovery being over without it (given up, or failed): a put
-    /// that its item was not stored (<paramref name="notStored"/>), a stop once the router has stopped (PostStop), anything
+    /// that its item was not stored (<paramref name="notStored"/>), a start with the recovery's error (set before), a stop
+    /// once the router has stopped (PostStop), anything
     /// else as from a router that is gone. Returns the count of items refused.
     /// </summary>
     private int RefuseKept(QueueStorageException notStored)
@@ -83,6 +84,9 @@ internal sealed partial class DurableRouterActor<T>
                 case BatchPut<T> batch:
                     refused += batch.Items.Count;
                     batch.Completion.TrySetException(new QueueStorageException($"{notStored.Message} (0 of the batch's {batch.Items.Count} items were accepted)"));
+                    break;
+                case StartQueue start:
+                    start.Completion.TrySetException(_recovered.Task.Exception?.InnerException ?? notStored); // the recovery's own error
                     break;
                 case StopQueue stop:
                     _waiters.AddStopper(stop);
