@@ -39,7 +39,9 @@ internal sealed partial class DurableRouterActor<T>
     /// instance read the journal while the write was still on its way, recovered without its events (a put told it "may
     /// have been stored" was stored, and never ran), and its own first write took the same sequence number (an SQL
     /// journal refuses it, which stops the router) and item ids. Until the write ends, this instance stashes every message
-    /// (the restart hands them to the next one) and changes nothing more.
+    /// (the restart hands them to the next one) and changes nothing more — unless a disposal's bound passes first: then it
+    /// detaches (<see cref="FailedWhileWriting"/>) instead of restarting. While the router recovers, its messages are kept
+    /// in its own stash (<c>WhileRecovering</c>) and handed back in order once it has recovered.
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
