@@ -84,11 +84,20 @@ internal partial class LimiterAgentActor
         base.PostStop();
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// Holds only the message a failed instance hands its next one (<see cref="RedeliverUnhandled"/>). Explicit: a test
+    /// subclass that holds messages back re-implements it, and the agent then uses that one (set by Akka through the interface).
+    /// </remarks>
+    IStash IActorStash.Stash { get; set; } = null!;
+
     /// <summary>
     /// The agent fails outside its handlers on <paramref name="message"/>: if it failed before the handler could run (its
-    /// loan's reclaim threw), the message is handed to the next instance (sent to this same actor, behind what its mailbox
-    /// holds), since Akka's restart drops it: a lease's release dropped so left the lease, carried, counted for ever, and
-    /// a facade request dropped so was never answered. Once per message: one that fails again before its handler is
+    /// loan's reclaim threw), the message is handed to the next instance ahead of what its mailbox holds (stashed: Akka
+    /// puts the stash back at the mailbox's front as the instance is replaced), since Akka's restart drops it. (Sent to
+    /// this same actor, behind the mailbox, it was overtaken: an actor's ask and its cancel queued behind it, the cancel
+    /// found nothing and the ask was then granted, the permit held for good: Review/AgentCarryRound2ReviewTests.)
+    /// Dropped, a lease's release left the lease, carried, counted for ever, and a facade request was never answered. Once per message: one that fails again before its handler is
     /// dropped, logged. A <see cref="Terminated"/> is not (Akka takes one it did not queue for nothing): the next instance
     /// watches its actor callers again, and a caller that stopped is reported again. A message the parent counted is
     /// counted again when the next instance takes it, so it is counted off here.
@@ -112,7 +121,7 @@ internal partial class LimiterAgentActor
             _routed--;
         }
 
-        Self.Tell(message, Sender);
+        ((IActorStash)this).Stash.Prepend([new Envelope(message, Sender)]);
     }
 
     /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them), the block and the resizes.</summary>

@@ -13,7 +13,7 @@ namespace ActorQueue.Cluster;
 /// gatekeeper incarnation.
 /// </summary>
 /// <remarks>A handler that throws costs the agent nothing but that message (<see cref="ReceiveKeepingBooks"/>). Not sealed: tests hold back its answers to recover requests from a subclass's <c>AroundReceive</c>, so the agent carries no test hook.</remarks>
-internal partial class LimiterAgentActor : ReceiveActor, IWithTimers
+internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     /// <summary>The limiter's cluster-wide name.</summary>
     private readonly string _name;
