@@ -243,8 +243,15 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
     private async Task StopRunAsync(string why, string consequence = "no new jobs start; running jobs finish")
     {
         _runFailed = true;
-        var first = Interlocked.Exchange(ref _runFailureSaid, 1) == 0;
-        if (!await _stop.StopAsync($"{why}: {consequence}") && first)
+        if (Interlocked.Exchange(ref _runFailureSaid, 1) != 0)
+        {
+            // Another run failure came first and says it (through the stop, or after a halt's): this one only stops.
+            // Before, the first to claim the saying could lose the stop to a later one, and both said it.
+            await _stop.StopAsync(message: null);
+            return;
+        }
+
+        if (!await _stop.StopAsync($"{why}: {consequence}"))
         {
             await console.LineAsync($"actorqueue: {why}: {consequence}");
         }

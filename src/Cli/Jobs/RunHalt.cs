@@ -78,10 +78,10 @@ internal sealed class RunHalt(RunOptions options, RunConsole console, Interrupts
     }
 
     /// <summary>
-    /// Stops new jobs and says <paramref name="message"/> (once, whoever stops first, even two at the same moment);
+    /// Stops new jobs and says <paramref name="message"/> (<c>null</c>: nothing) once, whoever stops first, even two at the same moment;
     /// <c>false</c> when the run had already been stopped, and nothing was said.
     /// </summary>
-    public async Task<bool> StopAsync(string message)
+    public async Task<bool> StopAsync(string? message)
     {
         if (Interlocked.Exchange(ref _stopping, 1) != 0)
         {
@@ -89,7 +89,11 @@ internal sealed class RunHalt(RunOptions options, RunConsole console, Interrupts
         }
 
         await _noNewJobs.CancelAsync().ConfigureAwait(false);
-        await console.LineAsync($"actorqueue: {message}").ConfigureAwait(false);
+        if (message is not null)
+        {
+            await console.LineAsync($"actorqueue: {message}").ConfigureAwait(false);
+        }
+
         return true;
     }
 
