@@ -20,6 +20,23 @@ public sealed class DurableRecoveringRound2ReviewTests : ActorQueueTestKit
     private TimeSpan Bound => Dilated(TimeSpan.FromSeconds(20));
 
     /// <summary>
+    /// A queue holding one stored item, reopened on the gated journal, which holds its replay: a start, a put of 2 and the
+    /// disposal are called and have reached the recovering router.
+    /// </summary>
+    private async Task<(string Name, Task Start, Task<bool> Put, Task Dispose)> StartPutAndDisposeWhileRecovering(ActorSystem system, string tag)
+    {
+        var name = await StoredOne(system, tag);
+        RecoveringGateJournal.Close();
+        var queue = new BoundedQueue<int>(10, RecoveringGateJournal.Durability, name, system: system);
+        await RecoveringGateJournal.ReplayArrived.Task.WaitAsync(Bound);
+        var start = queue.StartAsync();
+        var put = queue.PutAsync(2);
+        var dispose = queue.DisposeAsync().AsTask();
+        await Received(queue);
+        return (name, start, put, dispose);
+    }
+
+    /// <summary>
     /// The actor system terminates while a queue recovers from a journal that has not answered the replay, with a start,
     /// a put and the disposal waiting for the recovery. Expected: the disposal completes, and the start and the put are
     /// answered (the put with an error: it was not stored), without the clock moving.
@@ -28,14 +45,7 @@ public sealed class DurableRecoveringRound2ReviewTests : ActorQueueTestKit
     public Task Callers_waiting_for_a_recovery_are_answered_when_the_actor_system_terminates() =>
         OnVirtualClock("h155-terminate", async (system, _) =>
         {
-            var name = await StoredOne(system, "h155-terminate");
-            RecoveringGateJournal.Close();
-            var queue = new BoundedQueue<int>(10, RecoveringGateJournal.Durability, name, system: system);
-            await RecoveringGateJournal.ReplayArrived.Task.WaitAsync(Bound);
-            var start = queue.StartAsync();
-            var put = queue.PutAsync(2);
-            var dispose = queue.DisposeAsync().AsTask();
-            await Received(queue);
+            var (_, start, put, dispose) = await StartPutAndDisposeWhileRecovering(system, "h155-terminate");
 
             await system.Terminate().WaitAsync(Bound);
             Assert.True(await Poll.CompletesWithin(dispose, Bound), "DisposeAsync had not completed after the actor system terminated, the queue recovering");
@@ -53,14 +63,7 @@ public sealed class DurableRecoveringRound2ReviewTests : ActorQueueTestKit
     public Task Callers_waiting_for_a_recovery_the_journal_fails_are_answered_and_nothing_of_theirs_is_stored() =>
         OnVirtualClock("h155-replay-fails", async (system, _) =>
         {
-            var name = await StoredOne(system, "h155-fails");
-            RecoveringGateJournal.Close();
-            var queue = new BoundedQueue<int>(10, RecoveringGateJournal.Durability, name, system: system);
-            await RecoveringGateJournal.ReplayArrived.Task.WaitAsync(Bound);
-            var start = queue.StartAsync();
-            var put = queue.PutAsync(2);
-            var dispose = queue.DisposeAsync().AsTask();
-            await Received(queue);
+            var (name, start, put, dispose) = await StartPutAndDisposeWhileRecovering(system, "h155-fails");
 
             RecoveringGateJournal.FailReplay = true;
             RecoveringGateJournal.Open.TrySetResult();

@@ -380,7 +380,7 @@ public abstract class PrimitivesRacing(ITestOutputHelper output) : ActorQueueTes
     private async Task AllAnswered(List<Task> waits, Task disposed, string what)
     {
         await disposed.WaitAsync(Patience);
-        await Task.WhenAny(Task.WhenAll(waits), Task.Delay(Patience));
+        await Poll.CompletesWithin(Task.WhenAll(waits), Patience);
         Assert.All(waits, wait => Assert.True(wait.IsCompleted, $"a {what} waiter was never answered"));
         Assert.True(waits.Count(wait => wait.IsCompletedSuccessfully) <= 1, $"more than one {what} waiter was granted");
         Assert.All(waits.Where(wait => !wait.IsCompletedSuccessfully), wait => Assert.IsType<ObjectDisposedException>(wait.Exception!.InnerException));
