@@ -131,8 +131,12 @@ public sealed class AgentCarryRound2ReviewTests
         var agent = await cluster.Nodes[1].ActorSelection("/system/actorqueue-partitions-*-carry-partition/*").ResolveOne(Step);
         FailInItsBooks(agent);
         await agent.Ask<ActorIdentity>(new Identify(null), Step);
-        var late = a.AcquireAsync("tenant", source: "late on A").AsTask(); // routed to the restarted agent
+        // Broken before the late request is sent, so it cannot wait at the broken instance (whose stop fails its waiters,
+        // as documented): the broken instance fails on it (it is handed on) or on a message before it (it queues behind).
+        // Broken after it, the test raced the agent: a late request already waiting there was failed ("failed (NullReferenceException)
+        // and stopped; its waiters are failed", in CI on c3173d0).
         BreakItsBooks(agent);
+        var late = a.AcquireAsync("tenant", source: "late on A").AsTask(); // to the restarted agent, which fails again
         first.Dispose();
         (await late.WaitAsync(Step)).Dispose();
         second.Dispose();
