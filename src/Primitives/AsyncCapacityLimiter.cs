@@ -22,7 +22,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="totalTokens"/> is below 1, above <see cref="int.MaxValue"/> but finite, not whole, or NaN.</exception>
     public AsyncCapacityLimiter(double totalTokens, ActorSystem? system = null)
     {
-        _state.SetTotal(ValidateTokens(totalTokens, nameof(totalTokens)), _state.NextSet());
+        _state.SetTotal(ValidateTokens(totalTokens, nameof(totalTokens), nameof(totalTokens)), _state.NextSet());
         // A flow keeps its token while it waits as well as while it holds (FlowIdentity counts its waiters), so its
         // second acquire meets the coordinator's "already holds or waits" check instead of borrowing as someone new;
         // once its acquires are answered (cancelled or failed), its next acquire takes a fresh token.
@@ -37,7 +37,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
         get => _state.Total;
         set
         {
-            ValidateTokens(value, nameof(value));
+            ValidateTokens(value, nameof(value), nameof(TotalTokens));
             _handle.ThrowIfDisposed(this);
             // Numbered, so that the mirror and the coordinator both end at the latest set however racing setters'
             // writes and messages interleave, and a reader never sees an older total put back.
@@ -132,9 +132,11 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
     public ValueTask DisposeAsync() => _handle.DisposeAsync();
 
     // Borrowers are counted in an int, so a finite total beyond int.MaxValue could never be reached: only infinity means no limit.
-    private static double ValidateTokens(double value, string parameterName) =>
+    // The message names what the caller wrote (the constructor's totalTokens, the property TotalTokens, whose setter's
+    // parameter is value), not anyio's total_tokens.
+    private static double ValidateTokens(double value, string parameterName, string name) =>
         double.IsPositiveInfinity(value) || (value >= 1 && value <= int.MaxValue && value == Math.Floor(value))
             ? value
             : throw new ArgumentOutOfRangeException(parameterName, value,
-                $"total_tokens must be a whole number from 1 to {int.MaxValue}, or infinity, got {value}");
+                $"{name} must be a whole number from 1 to {int.MaxValue}, or infinity, got {value}");
 }

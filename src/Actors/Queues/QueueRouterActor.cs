@@ -48,7 +48,7 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
                             PutInbox<T> inbox)
     {
         _waiters = new LifecycleWaiters(Context.System);
-        _grace = new StopGrace(_waiters);
+        _grace = new StopGrace(_waiters, Context.System.Scheduler);
         _capacity = capacity;
         _heartbeatPeriod = heartbeatPeriod;
         _workerDispatcher = workerDispatcher;

@@ -10,14 +10,18 @@ namespace ActorQueue.Actors;
 /// So a disposal completes at most twice its timeout after it came, the documented bound; the reports of an in-memory
 /// queue's discarded items are held to it by <see cref="LifecycleWaiters.DisposalDeadline"/>. The router's only; its
 /// timers are passed in, since an actor's timers exist only once it is made.
+/// <para>The deadline is read on the clock those timers run on, the actor system's <c>scheduler</c>
+/// (<see cref="Now"/>): read on <see cref="Environment.TickCount64"/>, it parted from them on a virtual clock (Akka's
+/// TestScheduler), and a disposal while stopping, or a durable router's restart, ended the grace period at the wrong
+/// time (review h159).</para>
 /// </summary>
-internal sealed class StopGrace(LifecycleWaiters waiters)
+internal sealed class StopGrace(LifecycleWaiters waiters, IScheduler scheduler)
 {
     private const string StopTimerKey = "stop-timeout";
     private const string AbandonTimerKey = "abandon-workers";
 
-    /// <summary>When the grace period ends (<see cref="Environment.TickCount64"/>); <c>null</c> while no stop under way has a finite timeout.</summary>
-    public long? EndsAt { get; private set; }
+    /// <summary>When the grace period ends (on <see cref="Now"/>'s clock); <c>null</c> while no stop under way has a finite timeout.</summary>
+    public TimeSpan? EndsAt { get; private set; }
 
     /// <summary>Whether the grace period is over: the work in hand was cancelled.</summary>
     public bool IsOver { get; private set; }
@@ -51,7 +55,7 @@ internal sealed class StopGrace(LifecycleWaiters waiters)
     /// A restarted router goes on with the deadline its failed instance had (<paramref name="endsAt"/>; the timer died
     /// with it). <c>true</c> when it has passed already: the router ends the grace period now (<see cref="Ended"/>).
     /// </summary>
-    public bool Resume(long? endsAt, ITimerScheduler timers)
+    public bool Resume(TimeSpan? endsAt, ITimerScheduler timers)
     {
         EndsAt = endsAt;
         if (endsAt is not { } end)
@@ -59,13 +63,13 @@ internal sealed class StopGrace(LifecycleWaiters waiters)
             return false;
         }
 
-        var left = end - Environment.TickCount64;
-        if (left <= 0)
+        var left = end - Now;
+        if (left <= TimeSpan.Zero)
         {
             return true;
         }
 
-        timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, TimeSpan.FromMilliseconds(left));
+        timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, left);
         return false;
     }
 
@@ -101,11 +105,19 @@ internal sealed class StopGrace(LifecycleWaiters waiters)
             return;
         }
 
-        var ends = Environment.TickCount64 + (long)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
+        var ends = Now + timeout; // at most Timeouts.LongestFinite (a longer one is infinite): no overflow
         if (EndsAt is null || ends < EndsAt)
         {
             EndsAt = ends;
             timers.StartSingleTimer(StopTimerKey, StopTimedOut.Instance, timeout);
         }
     }
+
+    /// <summary>
+    /// Now, on the clock the router's timers run on: the scheduler's monotonic clock when its <see cref="ITimeProvider.Now"/>
+    /// is the system's wall clock (Akka's schedulers, ActorQueue's <c>TimerScheduler</c>, whose monotonic clock is its
+    /// <see cref="TimeProvider"/>'s, a fake one's too); otherwise its <see cref="ITimeProvider.Now"/>, which is then its
+    /// own time (Akka's TestScheduler: its monotonic clock is the process's, which its <c>Advance</c> does not move).
+    /// </summary>
+    private TimeSpan Now => scheduler is IDateTimeOffsetNowTimeProvider ? scheduler.MonotonicClock : TimeSpan.FromTicks(scheduler.Now.UtcTicks);
 }

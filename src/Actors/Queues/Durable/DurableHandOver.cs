@@ -31,7 +31,7 @@ internal sealed class DurableHandOver<T>
     /// <param name="Getters">The getters waiting for an item.</param>
     /// <param name="ResumeFailed">The instance failed while it took over from the one before it: the next one does not resume.</param>
     /// <param name="Backpressure">The queue's backpressure events so far (not journaled: a restart set the count back to 0).</param>
-    /// <param name="StopDeadline">While stopping: when the stop's timeout runs out (<see cref="Environment.TickCount64"/>), <c>null</c> for a stop that waits for the tries without limit.</param>
+    /// <param name="StopDeadline">While stopping: when the stop's timeout runs out (on the scheduler's clock: <see cref="StopGrace.EndsAt"/>), <c>null</c> for a stop that waits for the tries without limit.</param>
     public sealed record Handed(
         QueueStatus Status,
         WorkerSpec<T>? Spec,
@@ -43,7 +43,7 @@ internal sealed class DurableHandOver<T>
         WaiterQueue<GetRequest<T>> Getters,
         bool ResumeFailed,
         long Backpressure,
-        long? StopDeadline);
+        TimeSpan? StopDeadline);
 
     /// <summary>The failed instance leaves <paramref name="handed"/> for the next.</summary>
     public void Leave(Handed handed)

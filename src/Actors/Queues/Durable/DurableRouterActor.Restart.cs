@@ -250,7 +250,7 @@ internal sealed partial class DurableRouterActor<T>
     /// tries are cancelled when it runs out, or at once if it has (a disposal among the stops then waits for them at most
     /// its timeout, from now); a stop without a timeout still waits for them.
     /// </summary>
-    private void ResumeStopTimeout(long? deadline)
+    private void ResumeStopTimeout(TimeSpan? deadline)
     {
         if (_grace.Resume(deadline, Timers))
         {

@@ -96,7 +96,7 @@ internal sealed partial class DurableRouterActor<T> : ReceivePersistentActor, IW
         _handed = handOver.Take();
         var self = Self;
         _waiters = _handed?.Waiters ?? new LifecycleWaiters(Context.System, () => self.Tell(DisposalOverdue.Instance, ActorRefs.NoSender));
-        _grace = new StopGrace(_waiters);
+        _grace = new StopGrace(_waiters, Context.System.Scheduler);
         _getters = _handed?.Getters ?? new WaiterQueue<GetRequest<T>>();
         _traces = _handed?.Traces ?? [];
         _runCancellation = _handed?.RunCancellation ?? new CancellationTokenSource();
