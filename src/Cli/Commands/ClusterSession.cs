@@ -119,28 +119,70 @@ internal sealed class ClusterSession : IAsyncDisposable
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 
+    /// <summary>How long <see cref="ListenProblemAsync"/> waits for a --listen host name to resolve.</summary>
+    public static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>
-    /// Why <paramref name="node"/>'s listen address cannot be bound (another process holds it); <c>null</c> if it can.
-    /// Checked before the actor system starts, because Akka reports a failed bind as a logged stack trace and a crash.
+    /// Why <paramref name="node"/>'s listen address cannot be bound: its host name does not resolve (within
+    /// <see cref="ResolveTimeout"/>), or no address it names can be bound here (another process holds the port, or the
+    /// address is not this machine's); <c>null</c> if it can. Checked before the actor system starts, because Akka
+    /// reports a failed bind (an unresolvable name included) as a logged stack trace and a crash.
     /// </summary>
-    public static string? ListenProblem(ClusterNodeOptions node)
+    public static async Task<string?> ListenProblemAsync(ClusterNodeOptions node)
     {
-        if (node.ListenPort == 0 || !global::System.Net.IPAddress.TryParse(node.ListenHost, out var address))
+        if (node.ListenPort == 0)
         {
             return null;
         }
 
-        try
+        var host = node.ListenHost;
+        var listen = $"--listen {host}:{node.ListenPort}";
+        var literal = host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host;
+        global::System.Net.IPAddress[] addresses;
+        if (global::System.Net.IPAddress.TryParse(literal, out var address))
         {
-            var probe = new global::System.Net.Sockets.TcpListener(address, node.ListenPort);
-            probe.Start();
-            probe.Stop();
-            return null;
+            addresses = [address];
         }
-        catch (global::System.Net.Sockets.SocketException ex)
+        else
         {
-            return $"--listen {node.ListenHost}:{node.ListenPort}: cannot listen there: {ex.Message}";
+            const string Accepted = "give an IP address or a name of this machine";
+            using var timeout = new CancellationTokenSource(ResolveTimeout);
+            try
+            {
+                addresses = await global::System.Net.Dns.GetHostAddressesAsync(host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (global::System.Net.Sockets.SocketException ex)
+            {
+                return $"{listen}: cannot resolve '{host}' ({Accepted}): {ex.Message}";
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                return $"{listen}: cannot resolve '{host}' ({Accepted}): no answer within {ResolveTimeout.TotalSeconds:0} s";
+            }
+
+            if (addresses.Length == 0)
+            {
+                return $"{listen}: cannot resolve '{host}' ({Accepted}): it names no address";
+            }
         }
+
+        string? problem = null;
+        foreach (var candidate in addresses)
+        {
+            try
+            {
+                var probe = new global::System.Net.Sockets.TcpListener(candidate, node.ListenPort);
+                probe.Start();
+                probe.Stop();
+                return null;
+            }
+            catch (global::System.Net.Sockets.SocketException ex)
+            {
+                problem ??= $"{listen}: cannot listen there: {ex.Message}";
+            }
+        }
+
+        return problem;
     }
 
     private static void WarnIfInsecure(ClusterNodeOptions node, TextWriter stderr)

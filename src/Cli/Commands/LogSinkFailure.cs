@@ -2,7 +2,8 @@ namespace ActorQueue.Cli.Commands;
 
 /// <summary>
 /// A <c>--log</c> file that cannot be written (a full disk, a removed mount) never fails the run: the jobs and the joblog
-/// matter, the log is a diagnostic. The user is told once on stderr, whether the sink fails while writing or at close.
+/// matter, the log is a diagnostic. The user is told once on stderr, whether the sink fails while writing or at close,
+/// and at the end how many events were not written (<see cref="LogFileSink"/>).
 /// </summary>
 internal static class LogSinkFailure
 {
@@ -20,9 +21,20 @@ internal static class LogSinkFailure
         }
 
         var firstLine = why.Split('\n', 2)[0].Trim();
+        Say($"actorqueue: --log: cannot write '{path}', some log events are lost (the run goes on): {firstLine}");
+    }
+
+    /// <summary>
+    /// Tells the user, at the end, how many log events (<paramref name="count"/>) were not written to <paramref name="path"/>:
+    /// the tally of the loss <see cref="Report"/> said when it began, so it does not repeat that line's <c>--log:</c> start.
+    /// </summary>
+    public static void Lost(string path, long count) => Say($"actorqueue: {count} log event(s) were not written to --log '{path}'");
+
+    private static void Say(string line)
+    {
         try
         {
-            Console.Error.WriteLine($"actorqueue: --log: cannot write '{path}', some log events are lost (the run goes on): {firstLine}");
+            Console.Error.WriteLine(line);
         }
         catch (IOException)
         {

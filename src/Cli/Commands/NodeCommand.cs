@@ -28,7 +28,7 @@ internal static class NodeCommand
             return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
         }
 
-        if (ClusterSession.ListenProblem(node) is { } listenProblem)
+        if (await ClusterSession.ListenProblemAsync(node) is { } listenProblem)
         {
             return Usage.Fail(stderr, listenProblem);
         }

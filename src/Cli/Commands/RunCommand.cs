@@ -223,7 +223,7 @@ internal static class RunCommand
             var logging = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(Log.Logger);
             try
             {
-                logging = logging.WriteTo.Sink(new LogFileSink(logFile, new CompactJsonFormatter()));
+                logging = logging.WriteTo.Sink(new LogFileSink(logFile, new CompactJsonFormatter(), interrupts.Kill));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -239,7 +239,7 @@ internal static class RunCommand
             return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state).ExecuteAsync(input);
         }
 
-        if (ClusterSession.ListenProblem(options.ClusterNode!) is { } listenProblem)
+        if (await ClusterSession.ListenProblemAsync(options.ClusterNode!) is { } listenProblem)
         {
             return Usage.Fail(errors, listenProblem);
         }

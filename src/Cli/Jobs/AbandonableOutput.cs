@@ -9,8 +9,9 @@ namespace ActorQueue.Cli.Jobs;
 /// (into a pooled buffer, returned when the write ends), so an abandoned write never reads a buffer its caller has reused.
 /// </summary>
 /// <param name="inner">The stream written to.</param>
-/// <param name="kill">The runner's kill (a second Ctrl-C, SIGQUIT).</param>
-internal sealed class AbandonableOutput(Stream inner, CancellationToken kill) : Stream
+/// <param name="kill">The runner's kill (a second Ctrl-C, SIGQUIT), or what else gives the writes up.</param>
+/// <param name="killName">What <paramref name="kill"/> is, as the abandoned write's message names it.</param>
+internal sealed class AbandonableOutput(Stream inner, CancellationToken kill, string killName = "the kill") : Stream
 {
     /// <summary>How long a write may still take after the kill: a reader that reads at all gets its bytes.</summary>
     public static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(500);
@@ -93,7 +94,7 @@ internal sealed class AbandonableOutput(Stream inner, CancellationToken kill) : 
     {
         if (_abandoned)
         {
-            throw new IOException($"its reader did not take it within {Grace.TotalSeconds:0.#} s of the kill, so it was abandoned");
+            throw new IOException($"its reader did not take it within {Grace.TotalSeconds:0.#} s of {killName}, so it was abandoned");
         }
     }
 }
