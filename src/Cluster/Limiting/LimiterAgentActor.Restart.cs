@@ -97,12 +97,14 @@ internal partial class LimiterAgentActor
     /// puts the stash back at the mailbox's front as the instance is replaced), since Akka's restart drops it. (Sent to
     /// this same actor, behind the mailbox, it was overtaken: an actor's ask and its cancel queued behind it, the cancel
     /// found nothing and the ask was then granted, the permit held for good: Review/AgentCarryRound2ReviewTests.)
-    /// Dropped, a lease's release left the lease, carried, counted for ever, and a facade request was never answered. Once per message: one that fails again before its handler is
-    /// dropped, logged. A <see cref="Terminated"/> is not (Akka takes one it did not queue for nothing): the next instance
+    /// Dropped, a lease's release left the lease, carried, counted for ever, and a facade request was never answered.
+    /// Once per message: one that fails again before its handler is answered here (<see cref="AnswerUnhandled"/>), not
+    /// handed on again; once it reached its handler, the same object failed on later (every status ask is one) is handed on again. (Dropped with a log line before, a facade caller awaited it for ever: Review/AgentFailsTwiceReviewTests.)
+    /// A <see cref="Terminated"/> is not handed on (Akka takes one it did not queue for nothing): the next instance
     /// watches its actor callers again, and a caller that stopped is reported again. A message the parent counted is
-    /// counted again when the next instance takes it, so it is counted off here.
+    /// counted again when the next instance takes it, so it is counted off here (not when it is answered here: taken).
     /// </summary>
-    private void RedeliverUnhandled(object message)
+    private void RedeliverUnhandled(object message, Exception error)
     {
         if (_handling || message is Terminated)
         {
@@ -111,7 +113,7 @@ internal partial class LimiterAgentActor
 
         if (ReferenceEquals(message, _carry.Redelivered))
         {
-            _log.Error("Cluster limiter {0}: its node agent failed twice before handling {1}; the message is dropped", _displayName, message.GetType().Name);
+            AnswerUnhandled(message, error);
             return;
         }
 
@@ -122,6 +124,70 @@ internal partial class LimiterAgentActor
         }
 
         ((IActorStash)this).Stash.Prepend([new Envelope(message, Sender)]);
+    }
+
+    /// <summary>
+    /// A message two instances failed on before its handler (<see cref="RedeliverUnhandled"/>) is not handed on again (a
+    /// defect that fails every instance would hand it on for ever), nor dropped. The request it carries is answered with
+    /// an <see cref="InvalidOperationException"/> naming the limiter and the cause, as after a handler's failure
+    /// (<see cref="AnswerFailedMessage"/>): a facade request (and its announcement in the loan ended, as its handler
+    /// would have: the loan lent nothing again), an actor's acquire (told <c>Rejected</c> with the cause; the release a
+    /// release-and-acquire carries goes on as a release); a status ask is answered with a <see cref="Status.Failure"/>. A release (of a
+    /// facade's, an actor's or a claimed lease, which the next instance carries) is sent to the agent once more, behind
+    /// its mailbox (no message behind a release depends on its order); one that fails so again is given up, its lease
+    /// counted until its node leaves, and said so in the log. A resize is booked (numbered and kept, as its handler
+    /// would: the next instance sends it with its announcement, in order). A withdrawal, an actor's cancel and a
+    /// gatekeeper's reply need nothing: the failed instance's stop failed the waits they are about, and the next
+    /// instance's announcement leaves those out, so the gatekeeper frees them. Each is logged with the count so far
+    /// (<see cref="AgentCarry.Unhandled"/>). Runs in the failing instance, before its stop carries its books: nothing
+    /// here changes the held count or sends to the gatekeeper.
+    /// </summary>
+    private void AnswerUnhandled(object message, Exception error)
+    {
+        var failure = Failure("failed twice before handling this request", error);
+        var outcome = "what it was about needs no answer";
+        switch (message)
+        {
+            case ClusterAcquireRequest or GatekeeperProtocol.Acquire:
+                outcome = "its caller is failed";
+                if (message is ClusterAcquireRequest { Announced: true })
+                {
+                    Loan.Leave();
+                }
+
+                break;
+            case GetLimiterStatus:
+                outcome = "its asker is failed";
+                Sender.Tell(new Status.Failure(failure));
+                break;
+            case GatekeeperProtocol.ReleaseAndAcquire both:
+                outcome = "its acquire is failed and its release sent to the agent once more";
+                Resend(new GatekeeperProtocol.Release(both.LeaseId));
+                break;
+            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release when !_carry.Resent.Remove(message):
+                outcome = "it is sent to the agent once more";
+                Resend(message);
+                break;
+            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release:
+                outcome = "sent once more, it failed so again: its lease stays counted until this node leaves the cluster";
+                break;
+            case ResizeLimiter resize:
+                outcome = "it is booked, and sent with the next instance's announcement";
+                _resizes.Add(resize with { Id = ++_lastResizeId });
+                break;
+        }
+
+        var (id, request) = RequestOf(message);
+        AnswerFailedMessage(message, id, request, failure);
+        _log.Error(error, "Cluster limiter {0}: its node agent failed twice before handling {1} ({2} such message(s) so far); {3}",
+            _displayName, message.GetType().Name, ++_carry.Unhandled, outcome);
+    }
+
+    /// <summary>Sends a release to this agent once more, from its sender, marked so that it is not sent a third time.</summary>
+    private void Resend(object release)
+    {
+        _carry.Resent.Add(release);
+        Self.Tell(release, Sender);
     }
 
     /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them), the block and the resizes.</summary>

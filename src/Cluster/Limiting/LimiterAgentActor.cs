@@ -199,7 +199,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         catch (Exception error)
         {
             _failedWith = error;
-            RedeliverUnhandled(message);
+            RedeliverUnhandled(message, error);
             throw;
         }
     }
@@ -214,6 +214,16 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
 
         ReclaimBlockLoan();
         _handling = true;
+        if (ReferenceEquals(message, _carry.Redelivered))
+        {
+            _carry.Redelivered = null; // reached its handler: the same object failed on later (a status ask: one for all) is handed on again
+        }
+
+        if (_carry.Resent.Count != 0)
+        {
+            _carry.Resent.Remove(message); // a release sent once more reached its handler (AnswerUnhandled)
+        }
+
         var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent
         LendBlock();
         if (_idleTimeout > TimeSpan.Zero)
@@ -265,11 +275,20 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         }
     }
 
-    /// <summary>Drops a request that ended without a grant from the books that find it.</summary>
+    /// <summary>
+    /// Drops a request that ended without a grant from the books that find it. One booked nowhere (<paramref name="id"/>
+    /// 0) changed no count, so nothing is published: an instance that failed before its loan's reclaim
+    /// (<see cref="AnswerUnhandled"/>) would publish a held count without the leases claimed from the loan, and their
+    /// permits would be granted again while they are held (Review/AgentFailsTwiceReviewTests).
+    /// </summary>
     private void Forget(long id, PermitWaiter request)
     {
-        Timers.Cancel(new WaitExpired(id));
-        PublishLocal();
+        if (id != 0)
+        {
+            Timers.Cancel(new WaitExpired(id));
+            PublishLocal();
+        }
+
         _idByFacadeRequest.Remove(request);
         if (request is ActorWaiter actor)
         {

@@ -65,8 +65,20 @@ internal sealed class AgentCarry
     /// <summary>A partition's agent: how many messages its parent routed to the failed instance, counted on by the next.</summary>
     public long Routed { get; set; }
 
-    /// <summary>The last message a failed instance handed the next one unhandled (<c>LimiterAgentActor.RedeliverUnhandled</c>): not handed on twice.</summary>
+    /// <summary>
+    /// The last message a failed instance handed the next one unhandled (<c>LimiterAgentActor.RedeliverUnhandled</c>), until
+    /// it reaches its handler: not handed on twice.
+    /// </summary>
     public object? Redelivered { get; set; }
+
+    /// <summary>
+    /// Releases two instances failed on before their handler, sent to the agent once more (<c>LimiterAgentActor.AnswerUnhandled</c>):
+    /// one of them that fails so again is not sent a third time. By reference: protocol releases are records.
+    /// </summary>
+    public HashSet<object> Resent { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>How many messages two instances failed on before their handler, answered or given up since the agent started.</summary>
+    public long Unhandled { get; set; }
 
     /// <summary>The failed instance's held leases and block, until the next instance takes them (<see cref="TakeBooks"/>).</summary>
     private AgentBooks? _books;
