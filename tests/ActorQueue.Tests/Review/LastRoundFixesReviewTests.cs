@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ActorQueue.Actors;
+using ActorQueue.Tests.Queues;
+using ActorQueue.Tests.Queues.Durable;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Review (helper 160) of three changes of the previous session: <c>OwnedActor</c>'s claim-and-message CAS, a
+/// handler-less batch that ends early keeping its failures (<c>WorkQueue.Batch.cs</c>), and a durable queue's start sent
+/// at once while it recovers. Every item a batch read from its sequence is counted: processed, reported to the error
+/// handler with its reason, queued (drained or stored), or it is a defect.
+/// </summary>
+public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
+{
+    /// <summary>Turns a hang into a failure; not a timing assertion.</summary>
+    private TimeSpan Bound => Dilated(TimeSpan.FromSeconds(10));
+
+    /// <summary>
+    /// A batch cancelled from inside its sequence (as item 3 is read) on a queue with room for 10: the documentation says
+    /// a cancelled batch "reads no further item". Expected: the sequence is not read past item 3, and each of the four
+    /// items read (none queued) goes to the error handler as cancelled. Failed before: the batch went on reading until
+    /// its chunk of 10 was full, then put it, and the stop refused it ("read 10 items, 6 after the cancellation").
+    /// </summary>
+    [Fact]
+    public async Task A_batch_cancelled_while_it_fills_a_chunk_reads_no_further_item()
+    {
+        await using var queue = new WorkQueue<int>(maxSize: 10, concurrencyLimit: 1, system: Sys, name: "h160-no-further-read");
+        using var cancel = new CancellationTokenSource();
+        var read = 0;
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+
+        IEnumerable<int> Sequence()
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                if (i == 3)
+                {
+                    cancel.Cancel();
+                }
+
+                Interlocked.Increment(ref read);
+                yield return i;
+            }
+        }
+
+        var batch = queue.BatchProcessAsync(Sequence(), (_, ct) => Task.Delay(Timeout.Infinite, ct), errorHandler: Collect(reported),
+            cancellationToken: cancel.Token);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => batch.WaitAsync(Bound));
+        Assert.True(Volatile.Read(ref read) == 4, $"the batch read {Volatile.Read(ref read)} items, {Volatile.Read(ref read) - 4} after the cancellation");
+        var left = await queue.DrainAsync(CancellationToken.None).WaitAsync(Bound);
+        Assert.Empty(left);
+        Assert.Equal([0, 1, 2, 3], reported.Select(r => r.Item));
+        Assert.All(reported, r => Assert.IsAssignableFrom<OperationCanceledException>(r.Error));
+    }
+
+    /// <summary>
+    /// A batch on a durable queue whose chunk the queue refuses for a reason other than its state: an item the journal
+    /// cannot store (System.Text.Json fails on it). The router refuses the whole chunk (ArgumentException), so none of
+    /// its three items is queued. Expected: each goes to the error handler with the refusal as its reason. Failed before:
+    /// the handler heard of none ("reported: []"): only a stop's or a disposal's refusal (QueueStateException,
+    /// ObjectDisposedException) was handed back, so the items read from the sequence were neither queued nor reported.
+    /// </summary>
+    [Fact]
+    public async Task A_chunk_a_durable_queue_refuses_is_reported_item_by_item()
+    {
+        await using var queue = new WorkQueue<Job>(new QueueConfig { QueueCapacity = 10, Durability = QueueDurability.InMemory },
+            system: Sys, name: DurableStore.UniqueName("h160-unstorable"));
+        var reported = new ConcurrentQueue<(Exception Error, Job Item)>();
+        Job[] items = [new(1), new(Job.Unstorable), new(3)];
+
+        var batch = queue.BatchProcessAsync(items, (_, _) => Task.CompletedTask, errorHandler: Collect(reported));
+
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => batch.WaitAsync(Bound));
+        Assert.True(reported.Select(r => r.Item.Number).SequenceEqual([1, Job.Unstorable, 3]),
+            $"reported: [{string.Join(", ", reported.Select(r => r.Item.Number))}]");
+        Assert.All(reported, r => Assert.IsAssignableFrom<ArgumentException>(r.Error));
+        Assert.Equal(0, queue.Metrics.Enqueued);
+    }
+
+    /// <summary>
+    /// A batch is cancelled while a chunk waits for space, and the queue is disposed in the same instant (the caller's
+    /// own registration on the token, made after the batch's, runs first: a host shutting down cancels and disposes).
+    /// The disposal's stop refuses the chunk's three items not admitted. Expected: of the 8 items read, the 5 queued are
+    /// discarded by the disposal and the 3 refused are reported as not queued: 8 reports. Failed before: the batch's
+    /// cancellation path stopped the queue again before reporting, which threw ObjectDisposedException: the 3 refused
+    /// items reached no handler ("reported 5 of 8") and the batch threw ObjectDisposedException, not the cancellation.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_cancelled_as_its_queue_is_disposed_reports_the_items_the_disposal_refused()
+    {
+        var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 4, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: Sys, name: "h160-cancel-dispose");
+        using var cancel = new CancellationTokenSource();
+        var sequence = new CountedSequence(8);
+        var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+
+        var batch = queue.BatchProcessAsync(sequence.Items(), (_, ct) => Task.Delay(Timeout.Infinite, ct), numWorkers: 1, errorHandler: Collect(reported),
+            cancellationToken: cancel.Token);
+        // 4 admitted (one taken by the worker), then 1 of the second chunk: its put has reached the router and waits with 3.
+        await Poll.UntilAsync(() => queue.IsFull && sequence.Read == 8 && queue.Metrics.Enqueued == 5, Bound,
+            () => $"the second chunk is partly admitted (read {sequence.Read}, enqueued {queue.Metrics.Enqueued}, size {queue.Size})");
+        await using (cancel.Token.UnsafeRegister(static state => ((WorkQueue<int>)state!).Dispose(), queue))
+        {
+            cancel.Cancel();
+        }
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => batch.WaitAsync(Bound));
+        await queue.DisposeAsync().AsTask().WaitAsync(Bound); // completes once the discarded items are reported
+        await Poll.UntilAsync(() => reported.Count >= 8, Bound, () => $"reported {reported.Count} of 8 ({error.GetType().Name}: {error.Message})");
+        Assert.Equal(Enumerable.Range(0, 8), reported.Select(r => r.Item).Order());
+        Assert.IsAssignableFrom<OperationCanceledException>(error);
+    }
+
+    private static Func<Exception, TItem, Task> Collect<TItem>(ConcurrentQueue<(Exception Error, TItem Item)> reported) => (error, item) =>
+    {
+        reported.Enqueue((error, item));
+        return Task.CompletedTask;
+    };
+
+    /// <summary>An item of a durable queue; <see cref="Unstorable"/> is one System.Text.Json cannot write.</summary>
+    [JsonConverter(typeof(JobConverter))]
+    public sealed record Job(int Number)
+    {
+        /// <summary>The number of a job whose serialisation throws.</summary>
+        public const int Unstorable = -1;
+    }
+
+    /// <summary>Writes a <see cref="Job"/> as its number, and throws for <see cref="Job.Unstorable"/>.</summary>
+    private sealed class JobConverter : JsonConverter<Job>
+    {
+        public override Job Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => new(reader.GetInt32());
+
+        public override void Write(Utf8JsonWriter writer, Job value, JsonSerializerOptions options)
+        {
+            if (value.Number == Job.Unstorable)
+            {
+                throw new NotSupportedException("this job cannot be written (review test)");
+            }
+
+            writer.WriteNumberValue(value.Number);
+        }
+    }
+}
