@@ -114,6 +114,47 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
         Assert.IsAssignableFrom<OperationCanceledException>(error);
     }
 
+    /// <summary>
+    /// A batch put on a durable queue (capacity 3, item 100 stored) whose items are admitted in two writes: 1 and 2 into
+    /// the write the journal holds, then 3 once a get takes 100 and frees space. The journal rejects the held write and
+    /// accepts the next. <c>BatchProcessAsync</c> reads the batch's <see cref="BatchPut{T}.Admitted"/> as the count of its
+    /// first items in the queue, and hands the rest back as not queued. Expected: the items in the queue are exactly the
+    /// first Admitted ones (none: the refusal withdraws 3 before it is written). Failed before: 3 was written and stored
+    /// while Admitted read 1, so the batch handed back 2 and 3 (3 was both queued and reported) and 1, refused, neither.
+    /// </summary>
+    [Fact]
+    public async Task A_durable_batch_refused_after_a_split_admission_keeps_its_admitted_items_its_first_ones()
+    {
+        var system = SplitJournal.System("h160-split");
+        try
+        {
+            var queue = new BoundedQueue<int>(3, SplitJournal.Durability, DurableStore.UniqueName("h160-split"), system: system);
+            await queue.StartAsync().WaitAsync(Bound);
+            Assert.True(await queue.PutAsync(100).WaitAsync(Bound));
+            SplitJournal.Hold();
+            var batch = new BatchPut<int>([1, 2, 3]);
+            var put = queue.PutBatchAsync(batch);
+            await SplitJournal.WriteArrived.Task.WaitAsync(Bound); // 1 and 2 are being written; 3 waits for space
+            var taken = queue.GetAsync();
+            SplitJournal.RejectNext = true;
+            SplitJournal.Open.SetResult();
+
+            Assert.Equal(100, await taken.WaitAsync(Bound));
+            await Assert.ThrowsAsync<QueueStorageException>(() => put.WaitAsync(Bound));
+            queue.TaskDone();
+            await queue.StopAsync(TimeSpan.Zero).WaitAsync(Bound);
+            var queued = await queue.DrainAsync().WaitAsync(Bound);
+            Assert.True(queued.SequenceEqual(batch.Items.Take(batch.Admitted)),
+                $"in the queue: [{string.Join(", ", queued)}]; the batch's Admitted: {batch.Admitted}, so its caller hands back [{string.Join(", ", batch.Items.Skip(batch.Admitted))}]");
+            await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+        }
+        finally
+        {
+            SplitJournal.Open.TrySetResult();
+            await system.Terminate();
+        }
+    }
+
     private static Func<Exception, TItem, Task> Collect<TItem>(ConcurrentQueue<(Exception Error, TItem Item)> reported) => (error, item) =>
     {
         reported.Enqueue((error, item));
@@ -142,5 +183,56 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
 
             writer.WriteNumberValue(value.Number);
         }
+    }
+}
+
+/// <summary>
+/// Akka's in-memory journal whose next write waits for <see cref="Open"/> after <see cref="Hold"/>, and is rejected when
+/// <see cref="RejectNext"/> is set (the writes after it are not). Static: only <see cref="LastRoundFixesReviewTests"/> uses it.
+/// </summary>
+public sealed class SplitJournal : Akka.Persistence.Journal.MemoryJournal
+{
+    private const string PluginId = "h160-split.journal";
+
+    public static volatile TaskCompletionSource Open = Opened();
+
+    public static volatile TaskCompletionSource WriteArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static volatile bool RejectNext;
+
+    /// <summary>Queues that journal here (and snapshot in memory).</summary>
+    public static QueueDurability Durability => new() { JournalPluginId = PluginId, SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
+
+    /// <summary>The next write waits at the journal (<see cref="WriteArrived"/> says when) until <see cref="Open"/> is set.</summary>
+    public static void Hold() => (Open, WriteArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>An actor system of the test's own with this journal.</summary>
+    public static Akka.Actor.ActorSystem System(string name) => Akka.Actor.ActorSystem.Create(name, Akka.Configuration.ConfigurationFactory.ParseString($$"""
+        {{PluginId}} {
+          class = "{{typeof(SplitJournal).AssemblyQualifiedName}}"
+          plugin-dispatcher = "akka.actor.default-dispatcher"
+        }
+        """).WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig));
+
+    /// <inheritdoc />
+    protected override async Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(
+        IEnumerable<Akka.Persistence.AtomicWrite> messages, CancellationToken cancellationToken)
+    {
+        WriteArrived.TrySetResult();
+        await Open.Task.ConfigureAwait(false);
+        if (RejectNext)
+        {
+            RejectNext = false;
+            return [.. messages.Select(_ => (Exception?)new InvalidOperationException("the journal rejects this write (review test)"))];
+        }
+
+        return await base.WriteMessagesAsync(messages, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static TaskCompletionSource Opened()
+    {
+        var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        source.SetResult();
+        return source;
     }
 }
