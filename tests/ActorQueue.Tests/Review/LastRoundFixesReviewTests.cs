@@ -125,24 +125,22 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_durable_batch_refused_after_a_split_admission_keeps_its_admitted_items_its_first_ones()
     {
-        var system = SplitJournal.System("h160-split");
+        var system = Akka.Actor.ActorSystem.Create("h160-split", RejectOnceJournal.Config);
         try
         {
-            var queue = new BoundedQueue<int>(3, SplitJournal.Durability, DurableStore.UniqueName("h160-split"), system: system);
+            var queue = new BoundedQueue<int>(3, RejectOnceJournal.Durability, DurableStore.UniqueName("h160-split"), system: system);
             await queue.StartAsync().WaitAsync(Bound);
             Assert.True(await queue.PutAsync(100).WaitAsync(Bound));
-            SplitJournal.Hold();
+            var held = RejectOnceJournal.Arm();
             var batch = new BatchPut<int>([1, 2, 3]);
             var put = queue.PutBatchAsync(batch);
-            await SplitJournal.WriteArrived.Task.WaitAsync(Bound); // 1 and 2 are being written; 3 waits for space
-            var taken = queue.GetAsync();
-            SplitJournal.RejectNext = true;
-            SplitJournal.Open.SetResult();
+            await held.Arrived.Task.WaitAsync(Bound); // 1 and 2 are being written; 3 waits for space
+            Assert.Equal(100, await queue.GetAsync().WaitAsync(Bound)); // 3 is admitted: it waits for the next write
+            held.Release.SetResult();
 
-            Assert.Equal(100, await taken.WaitAsync(Bound));
             await Assert.ThrowsAsync<QueueStorageException>(() => put.WaitAsync(Bound));
             queue.TaskDone();
-            await queue.StopAsync(TimeSpan.Zero).WaitAsync(Bound);
+            await queue.StopAsync(TimeSpan.Zero).WaitAsync(Bound); // after the next write, if 3 was in one
             var queued = await queue.DrainAsync().WaitAsync(Bound);
             Assert.True(queued.SequenceEqual(batch.Items.Take(batch.Admitted)),
                 $"in the queue: [{string.Join(", ", queued)}]; the batch's Admitted: {batch.Admitted}, so its caller hands back [{string.Join(", ", batch.Items.Skip(batch.Admitted))}]");
@@ -150,7 +148,6 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
         }
         finally
         {
-            SplitJournal.Open.TrySetResult();
             await system.Terminate();
         }
     }
@@ -187,52 +184,48 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
 }
 
 /// <summary>
-/// Akka's in-memory journal whose next write waits for <see cref="Open"/> after <see cref="Hold"/>, and is rejected when
-/// <see cref="RejectNext"/> is set (the writes after it are not). Static: only <see cref="LastRoundFixesReviewTests"/> uses it.
+/// Akka's in-memory journal whose first write after <see cref="Arm"/> is held until released, then rejected (each of
+/// its AtomicWrites answered with an exception); the writes after it are stored. Only <see cref="LastRoundFixesReviewTests"/> uses it.
 /// </summary>
-public sealed class SplitJournal : Akka.Persistence.Journal.MemoryJournal
+public sealed class RejectOnceJournal : Akka.Persistence.Journal.MemoryJournal
 {
-    private const string PluginId = "h160-split.journal";
-
-    public static volatile TaskCompletionSource Open = Opened();
-
-    public static volatile TaskCompletionSource WriteArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public static volatile bool RejectNext;
+    private static Held? s_armed;
 
     /// <summary>Queues that journal here (and snapshot in memory).</summary>
-    public static QueueDurability Durability => new() { JournalPluginId = PluginId, SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
+    public static QueueDurability Durability => new() { JournalPluginId = "h160-reject-once.journal", SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
 
-    /// <summary>The next write waits at the journal (<see cref="WriteArrived"/> says when) until <see cref="Open"/> is set.</summary>
-    public static void Hold() => (Open, WriteArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
+    /// <summary>An actor system's configuration with this journal under <see cref="Durability"/>'s plugin id.</summary>
+    public static Akka.Configuration.Config Config => Akka.Configuration.ConfigurationFactory
+        .ParseString($"h160-reject-once.journal.class = \"{typeof(RejectOnceJournal).AssemblyQualifiedName}\"")
+        .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig);
 
-    /// <summary>An actor system of the test's own with this journal.</summary>
-    public static Akka.Actor.ActorSystem System(string name) => Akka.Actor.ActorSystem.Create(name, Akka.Configuration.ConfigurationFactory.ParseString($$"""
-        {{PluginId}} {
-          class = "{{typeof(SplitJournal).AssemblyQualifiedName}}"
-          plugin-dispatcher = "akka.actor.default-dispatcher"
-        }
-        """).WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig));
+    /// <summary>Holds the next write: <see cref="Held.Arrived"/> when it is here, rejected once <see cref="Held.Release"/> is set.</summary>
+    public static Held Arm()
+    {
+        var held = new Held();
+        Volatile.Write(ref s_armed, held);
+        return held;
+    }
 
     /// <inheritdoc />
     protected override async Task<System.Collections.Immutable.IImmutableList<Exception?>> WriteMessagesAsync(
         IEnumerable<Akka.Persistence.AtomicWrite> messages, CancellationToken cancellationToken)
     {
-        WriteArrived.TrySetResult();
-        await Open.Task.ConfigureAwait(false);
-        if (RejectNext)
+        if (Interlocked.Exchange(ref s_armed, null) is not { } held)
         {
-            RejectNext = false;
-            return [.. messages.Select(_ => (Exception?)new InvalidOperationException("the journal rejects this write (review test)"))];
+            return await base.WriteMessagesAsync(messages, cancellationToken).ConfigureAwait(false);
         }
 
-        return await base.WriteMessagesAsync(messages, cancellationToken).ConfigureAwait(false);
+        held.Arrived.SetResult();
+        await held.Release.Task.ConfigureAwait(false);
+        return [.. messages.Select(_ => (Exception?)new InvalidOperationException("the journal rejects this write (review test)"))];
     }
 
-    private static TaskCompletionSource Opened()
+    /// <summary>A held write's signals.</summary>
+    public sealed class Held
     {
-        var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        source.SetResult();
-        return source;
+        public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
