@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Queues;
 using ActorQueue.Tests.Queues.Durable;
+using Akka.Actor;
 
 namespace ActorQueue.Tests.Review;
 
@@ -125,13 +126,13 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_durable_batch_refused_after_a_split_admission_keeps_its_admitted_items_its_first_ones()
     {
-        var system = Akka.Actor.ActorSystem.Create("h160-split", RejectOnceJournal.Config);
+        var system = Akka.Actor.ActorSystem.Create("h160-split", HeldOnceJournal.Config);
         try
         {
-            var queue = new BoundedQueue<int>(3, RejectOnceJournal.Durability, DurableStore.UniqueName("h160-split"), system: system);
+            var queue = new BoundedQueue<int>(3, HeldOnceJournal.Durability, DurableStore.UniqueName("h160-split"), system: system);
             await queue.StartAsync().WaitAsync(Bound);
             Assert.True(await queue.PutAsync(100).WaitAsync(Bound));
-            var held = RejectOnceJournal.Arm();
+            var held = HeldOnceJournal.Arm();
             var batch = new BatchPut<int>([1, 2, 3]);
             var put = queue.PutBatchAsync(batch);
             await held.Arrived.Task.WaitAsync(Bound); // 1 and 2 are being written; 3 waits for space
@@ -145,6 +146,102 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
             Assert.True(queued.SequenceEqual(batch.Items.Take(batch.Admitted)),
                 $"in the queue: [{string.Join(", ", queued)}]; the batch's Admitted: {batch.Admitted}, so its caller hands back [{string.Join(", ", batch.Items.Skip(batch.Admitted))}]");
             await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// Start, stop and start again, none awaited before the next, while the queue recovers (its replay held). Expected:
+    /// the calls take effect in the order made, so the queue ends processing, and each completes. Passes (no defect):
+    /// the router keeps the three in order and hands them back once recovered.
+    /// </summary>
+    [Fact]
+    public async Task A_start_a_stop_and_a_start_made_while_recovering_take_effect_in_order()
+    {
+        await OnHeldJournal("h160-start-stop-start", async (system, name) =>
+        {
+            var replay = HeldOnceJournal.ArmReplay();
+            await using var queue = new BoundedQueue<int>(10, HeldOnceJournal.Durability, name, system: system);
+            await replay.Arrived.Task.WaitAsync(Bound);
+            Task[] calls = [queue.StartAsync(), queue.StopAsync(TimeSpan.Zero), queue.StartAsync()];
+            replay.Release.SetResult();
+
+            await Task.WhenAll(calls).WaitAsync(Bound);
+            Assert.Equal(QueueStatus.Processing, (await queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance).WaitAsync(Bound)).State);
+            Assert.True(await queue.PutAsync(2).WaitAsync(Bound));
+        });
+    }
+
+    /// <summary>
+    /// The journal fails the replay of a queue whose start was called while it recovered; a start is called after the
+    /// failure, then the queue is disposed. Expected: both starts fail with the recovery's
+    /// <see cref="QueueStorageException"/> (README: "a journal that fails to recover fails StartAsync with it"), and the
+    /// disposal completes. Passes (no defect).
+    /// </summary>
+    [Fact]
+    public async Task Starts_around_a_failed_recovery_hear_that_it_failed()
+    {
+        await OnHeldJournal("h160-failed-recovery", async (system, name) =>
+        {
+            var queue = await FailedRecovery(system, name, during: queue => queue.StartAsync());
+
+            await Assert.ThrowsAsync<QueueStorageException>(() => queue.During.WaitAsync(Bound));
+            await Assert.ThrowsAsync<QueueStorageException>(() => queue.Queue.StartAsync().WaitAsync(Bound));
+            await queue.Queue.DisposeAsync().AsTask().WaitAsync(Bound);
+        });
+    }
+
+    /// <summary>
+    /// A put called after the journal failed a queue's recovery. Expected: it fails saying the queue could not recover
+    /// (a <see cref="QueueStorageException"/>, as a put kept during that recovery does since df2033f), or that the queue is
+    /// not processing. Fails: "ObjectDisposedException: The queue has been disposed", though nobody disposed it: the
+    /// router stopped with the failed recovery (Akka stops it) and the facade still sends to it, whose dead letter answers
+    /// as disposed. The fix belongs to the facade (BoundedQueue, outside this review's area): a put, like StartAsync,
+    /// answered with the recovery's error once it has failed.
+    /// </summary>
+    [Fact(Skip = "defect outside this review's area (BoundedQueue's put after a failed recovery): see the summary")]
+    public async Task A_put_after_a_failed_recovery_is_not_told_the_queue_was_disposed()
+    {
+        await OnHeldJournal("h160-put-failed-recovery", async (system, name) =>
+        {
+            var queue = await FailedRecovery(system, name, during: queue => queue.StartAsync());
+            await Assert.ThrowsAsync<QueueStorageException>(() => queue.During.WaitAsync(Bound));
+
+            var put = await Record.ExceptionAsync(() => queue.Queue.PutAsync(2).WaitAsync(Bound));
+            Assert.True(put is QueueStorageException or QueueStateException, $"the put after a failed recovery: {put?.GetType().Name}: {put?.Message}");
+            await queue.Queue.DisposeAsync().AsTask().WaitAsync(Bound);
+        });
+    }
+
+    /// <summary>The queue <paramref name="name"/> opened on a replay that is held while <paramref name="during"/> is called, then fails.</summary>
+    private async Task<(BoundedQueue<int> Queue, Task During)> FailedRecovery(ActorSystem system, string name, Func<BoundedQueue<int>, Task> during)
+    {
+        var replay = HeldOnceJournal.ArmReplay();
+        replay.Fail = true;
+        var queue = new BoundedQueue<int>(10, HeldOnceJournal.Durability, name, system: system);
+        await replay.Arrived.Task.WaitAsync(Bound);
+        var call = during(queue);
+        replay.Release.SetResult();
+        return (queue, call);
+    }
+
+    /// <summary>Runs <paramref name="test"/> on an actor system with <see cref="HeldOnceJournal"/>, with the name of a queue that holds item 1 (stored, then disposed).</summary>
+    private async Task OnHeldJournal(string name, Func<Akka.Actor.ActorSystem, string, Task> test)
+    {
+        var system = Akka.Actor.ActorSystem.Create(name, HeldOnceJournal.Config);
+        try
+        {
+            var queueName = DurableStore.UniqueName(name);
+            await using (var first = new BoundedQueue<int>(10, HeldOnceJournal.Durability, queueName, system: system))
+            {
+                await first.StartAsync().WaitAsync(Bound);
+                Assert.True(await first.PutAsync(1).WaitAsync(Bound));
+            }
+
+            await test(system, queueName);
         }
         finally
         {
@@ -185,18 +282,22 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
 
 /// <summary>
 /// Akka's in-memory journal whose first write after <see cref="Arm"/> is held until released, then rejected (each of
-/// its AtomicWrites answered with an exception); the writes after it are stored. Only <see cref="LastRoundFixesReviewTests"/> uses it.
+/// its AtomicWrites answered with an exception), the writes after it stored; and whose first replay after
+/// <see cref="ArmReplay"/> is held until released, then fails if <see cref="Held.Fail"/> is set. Only
+/// <see cref="LastRoundFixesReviewTests"/> uses it.
 /// </summary>
-public sealed class RejectOnceJournal : Akka.Persistence.Journal.MemoryJournal
+public sealed class HeldOnceJournal : Akka.Persistence.Journal.MemoryJournal
 {
     private static Held? s_armed;
+
+    private static Held? s_replay;
 
     /// <summary>Queues that journal here (and snapshot in memory).</summary>
     public static QueueDurability Durability => new() { JournalPluginId = "h160-reject-once.journal", SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
 
     /// <summary>An actor system's configuration with this journal under <see cref="Durability"/>'s plugin id.</summary>
     public static Akka.Configuration.Config Config => Akka.Configuration.ConfigurationFactory
-        .ParseString($"h160-reject-once.journal.class = \"{typeof(RejectOnceJournal).AssemblyQualifiedName}\"")
+        .ParseString($"h160-reject-once.journal.class = \"{typeof(HeldOnceJournal).AssemblyQualifiedName}\"")
         .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig);
 
     /// <summary>Holds the next write: <see cref="Held.Arrived"/> when it is here, rejected once <see cref="Held.Release"/> is set.</summary>
@@ -205,6 +306,31 @@ public sealed class RejectOnceJournal : Akka.Persistence.Journal.MemoryJournal
         var held = new Held();
         Volatile.Write(ref s_armed, held);
         return held;
+    }
+
+    /// <summary>Holds the next replay (a queue opened, or restarted): <see cref="Held.Arrived"/> when it is here, going on once <see cref="Held.Release"/> is set.</summary>
+    public static Held ArmReplay()
+    {
+        var held = new Held();
+        Volatile.Write(ref s_replay, held);
+        return held;
+    }
+
+    /// <inheritdoc />
+    public override async Task ReplayMessagesAsync(Akka.Actor.IActorContext context, string persistenceId, long fromSequenceNr, long toSequenceNr, long max,
+                                                   Action<Akka.Persistence.IPersistentRepresentation> recoveryCallback)
+    {
+        if (Interlocked.Exchange(ref s_replay, null) is { } held)
+        {
+            held.Arrived.SetResult();
+            await held.Release.Task.ConfigureAwait(false);
+            if (held.Fail)
+            {
+                throw new InvalidOperationException("the journal fails the replay (review test)");
+            }
+        }
+
+        await base.ReplayMessagesAsync(context, persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -227,5 +353,8 @@ public sealed class RejectOnceJournal : Akka.Persistence.Journal.MemoryJournal
         public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>A held replay fails once released.</summary>
+        public bool Fail { get; set; }
     }
 }
