@@ -249,6 +249,38 @@ public sealed class LastRoundFixesReviewTests : ActorQueueTestKit
         }
     }
 
+    /// <summary>
+    /// Two disposals (Stop) of one <c>OwnedActor</c> released together by a barrier on two dedicated threads, 200 times.
+    /// Expected each time: both get the same message, not <c>null</c>, and the actor receives it once. Passes (no defect):
+    /// the claim is the message's CAS.
+    /// </summary>
+    [Fact]
+    public async Task Two_Stops_released_together_get_the_one_message_that_is_sent()
+    {
+        var actor = CreateTestProbe();
+        for (var round = 0; round < 200; round++)
+        {
+            var owned = new ActorQueue.Runtime.OwnedActor<object>(actor.Ref, () => new object());
+            using var barrier = new Barrier(2);
+            var stops = new object?[2];
+            var threads = Enumerable.Range(0, 2).Select(i => new Thread(() =>
+            {
+                barrier.SignalAndWait(Bound);
+                stops[i] = owned.Stop();
+            }) { IsBackground = true }).ToArray();
+            Array.ForEach(threads, thread => thread.Start());
+            Assert.True(threads.All(thread => thread.Join(Bound)), "a Stop did not return");
+
+            Assert.NotNull(stops[0]);
+            Assert.Same(stops[0], stops[1]);
+            Assert.False(owned.TryClaim());
+            Assert.Same(stops[0], await actor.ExpectMsgAsync<object>(Bound));
+        }
+
+        actor.Ref.Tell("marker", ActorRefs.NoSender);
+        await actor.ExpectMsgAsync("marker", Bound); // nothing was sent twice
+    }
+
     private static Func<Exception, TItem, Task> Collect<TItem>(ConcurrentQueue<(Exception Error, TItem Item)> reported) => (error, item) =>
     {
         reported.Enqueue((error, item));
