@@ -37,7 +37,7 @@ public sealed partial class WorkQueue<T>
     /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
     /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
     /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
-    /// the stop came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
+    /// the stop came, or read and not yet put as the cancellation came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
     /// <see cref="OperationCanceledException"/>), and the exception's message says how many items that was (without a
     /// handler, they are the items the sequence gave after the ones handed back).</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
@@ -140,9 +140,11 @@ public sealed partial class WorkQueue<T>
         }
         catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is OperationCanceledException or QueueStateException)
         {
-            await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            await StopOnCancelAsync().ConfigureAwait(false);
             var message = $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
-                          + (notQueued.Count > 0 ? $"; the last {notQueued.Count} items read from the sequence were refused by the stop and are not queued" : "");
+                          + (notQueued.Count > 0
+                              ? $"; the last {notQueued.Count} items read from the sequence were refused by the stop (or read as the cancellation came) and are not queued"
+                              : "");
             if (errorHandler is not null)
             {
                 // Read from the caller's sequence and in no queue: the handler is the only place they can be given back.
@@ -154,7 +156,8 @@ public sealed partial class WorkQueue<T>
         }
         catch (Exception exception) when (notQueued.Count > 0)
         {
-            // The queue was stopped or disposed under the batch: the refusal is the reason each of them was not queued.
+            // The queue was stopped or disposed under the batch, or refused the chunk (a durable queue's journal, an item it
+            // cannot store): the refusal is the reason each of them was not queued.
             // Without a handler the batch's collector takes them, so they are thrown with the other failures.
             await Queue.Telemetry.ReportEachAsync(handler, exception, notQueued).ConfigureAwait(false);
             throw;
@@ -170,7 +173,7 @@ public sealed partial class WorkQueue<T>
     /// </summary>
     /// <param name="items">The batch.</param>
     /// <param name="notQueued">Filled, when a stop or a disposal refuses a chunk, with its items not admitted before the refusal (which is rethrown).</param>
-    /// <param name="cancellationToken">Checked after each chunk.</param>
+    /// <param name="cancellationToken">Checked before each item is read: once cancelled, the items of the chunk not put go to <paramref name="notQueued"/>.</param>
     /// <returns>
     /// The sequence's exception if it failed (every item it gave before is put: read from the caller's sequence, they
     /// are in no other place); <c>null</c> when it ended.
@@ -182,6 +185,14 @@ public sealed partial class WorkQueue<T>
         using var sequence = items.GetEnumerator();
         while (true)
         {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                // No further item is read once cancelled (a sequence may be lazy, costly or consuming): the items of the
+                // chunk not put yet are in no queue, and are handed back as a refused chunk's are.
+                notQueued.AddRange(chunk);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
             var (more, fault) = Advance(sequence);
             if (!more)
             {
@@ -198,7 +209,6 @@ public sealed partial class WorkQueue<T>
             {
                 await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
                 chunk = new List<T>(chunkSize);
-                cancellationToken.ThrowIfCancellationRequested();
             }
         }
     }
@@ -216,7 +226,11 @@ public sealed partial class WorkQueue<T>
         }
     }
 
-    /// <summary>Puts one chunk; on a refusal, the items the router had not admitted (its count, written before the refusal completed the put) go to <paramref name="notQueued"/>.</summary>
+    /// <summary>
+    /// Puts one chunk; on a refusal, whatever its reason (the queue's state, its disposal, a durable queue's journal or
+    /// serialiser), the items the router had not admitted (its count, written before the refusal completed the put) go to
+    /// <paramref name="notQueued"/>: read from the caller's sequence, they are in no other place.
+    /// </summary>
     private async Task PutChunkAsync(List<T> chunk, List<T> notQueued)
     {
         var batch = new BatchPut<T>(chunk) { Trace = ItemTraces.Capture() };
@@ -224,10 +238,23 @@ public sealed partial class WorkQueue<T>
         {
             await Queue.PutBatchAsync(batch).ConfigureAwait(false);
         }
-        catch (Exception exception) when (exception is QueueStateException or ObjectDisposedException)
+        catch
         {
             notQueued.AddRange(chunk.Skip(batch.Admitted));
             throw;
+        }
+    }
+
+    /// <summary>A cancelled batch's stop, with no grace period; a queue disposed meanwhile (a host cancels and disposes at once) is stopped by its disposal.</summary>
+    private async Task StopOnCancelAsync()
+    {
+        try
+        {
+            await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Its disposal stops it; the items it refused are still to be reported.
         }
     }
 

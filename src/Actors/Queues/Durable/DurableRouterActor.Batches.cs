@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace ActorQueue.Actors;
@@ -10,6 +11,13 @@ internal sealed partial class DurableRouterActor<T>
 
     /// <summary>Items of batches admitted and being written: they take space as the puts in <c>_writing</c> do.</summary>
     private int _batchWrites;
+
+    /// <summary>
+    /// The batch of each item admitted and not yet written, by the item's id: a batch refused withdraws its items still
+    /// in the outbox (<see cref="WithdrawUnwritten"/>), so those in the queue are always its first
+    /// <see cref="BatchPut{T}.Admitted"/> ones, which is how its caller tells the items to hand back.
+    /// </summary>
+    private readonly Dictionary<long, BatchPut<T>> _batchUnwritten = [];
 
     /// <summary>
     /// A batch waits for space as single puts do, its items admitted in order as space frees (<see cref="AdmitBatches"/>),
@@ -52,6 +60,7 @@ internal sealed partial class DurableRouterActor<T>
                 var index = batch.Admitted++;
                 var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[index]), batch.Items[index]);
                 _batchWrites++;
+                _batchUnwritten[accepted.Id] = batch;
                 if (batch.Trace != default)
                 {
                     _traces[accepted.Id] = batch.Trace; // each item runs under its producer's context, as a single put's (it was dropped)
@@ -61,15 +70,21 @@ internal sealed partial class DurableRouterActor<T>
                     apply: () =>
                     {
                         _batchWrites--;
+                        _batchUnwritten.Remove(accepted.Id);
                         _book.Accepted(accepted, item, hasItem: true);
                     },
                     answer: batch.Admitted < payloads.Length ? null : () => batch.Completion.TrySetResult(true),
                     refused: error =>
                     {
-                        // Not in the queue: the batch fails (its caller reads how many items are) and admits no more.
-                        _batchWrites--;
-                        _traces.Remove(accepted.Id);
-                        batch.Admitted--;
+                        if (!Unadmit(accepted.Id))
+                        {
+                            return; // withdrawn already, with the batch's refusal
+                        }
+
+                        // Not in the queue: the batch fails (its caller reads how many items are) and admits no more; its
+                        // items admitted after this one, still in the outbox, are withdrawn: written, they would be in the
+                        // queue while its caller, reading Admitted, took them for not queued, and this one for queued.
+                        WithdrawUnwritten(batch);
                         if (_waitingBatches.TryPeek(out var head) && head.Batch == batch)
                         {
                             _waitingBatches.Dequeue();
@@ -86,5 +101,31 @@ internal sealed partial class DurableRouterActor<T>
 
             _waitingBatches.Dequeue();
         }
+    }
+
+    /// <summary>
+    /// Takes back the admission of the batch item <paramref name="id"/>, not written: <c>false</c> when it was not
+    /// waiting for its write (written, or taken back already).
+    /// </summary>
+    private bool Unadmit(long id)
+    {
+        if (!_batchUnwritten.Remove(id, out var batch))
+        {
+            return false;
+        }
+
+        _batchWrites--;
+        _traces.Remove(id);
+        batch.Admitted--;
+        return true;
+    }
+
+    /// <summary>Withdraws from the outbox the items of <paramref name="batch"/> not written yet: nothing of them is journaled.</summary>
+    private void WithdrawUnwritten(BatchPut<T> batch)
+    {
+        var withdrawn = _outbox.RemoveAll(outgoing => outgoing.Message is ItemAccepted accepted
+                                                      && _batchUnwritten.TryGetValue(accepted.Id, out var of) && of == batch && Unadmit(accepted.Id));
+        _outboxPuts -= withdrawn;
+        Debug.Assert(_outboxPuts >= 0, "more puts withdrawn from the outbox than it held");
     }
 }

@@ -243,7 +243,7 @@ internal sealed partial class DurableRouterActor<T>
             }
         }
 
-        foreach (var outgoing in _outbox)
+        foreach (var outgoing in _outbox.ToArray()) // a refused batch item withdraws the batch's others from the outbox
         {
             outgoing.Refused?.Invoke(error);
         }
