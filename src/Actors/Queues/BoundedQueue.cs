@@ -302,7 +302,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var get = new GetRequest<T>(Router);
         Router.Tell(get, ActorRefs.NoSender);
-        var item = await AwaitCancellable(get.Completion, get.Cancel, cancellationToken).ConfigureAwait(false);
+        var item = await Explained(AwaitCancellable(get.Completion, get.Cancel, cancellationToken)).ConfigureAwait(false);
         Interlocked.Increment(ref _outstandingGets);
         if (get.ItemTrace != default)
         {
@@ -337,7 +337,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
         // Cancelled, the join itself is (the router drops an answered join at the next one), not only the wait for it.
         return cancellationToken.CanBeCanceled
-            ? AwaitCancellable(join.Completion, token => join.Completion.TrySetCanceled(token), cancellationToken)
+            ? Explained(AwaitCancellable(join.Completion, token => join.Completion.TrySetCanceled(token), cancellationToken))
             : joined;
     }
 
