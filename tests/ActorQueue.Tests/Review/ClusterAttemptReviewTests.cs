@@ -51,8 +51,9 @@ public sealed class ClusterAttemptReviewTests
         var status = await limiter.GetStatusAsync();
         Assert.Equal((2, 0, 1), (status.Running, status.Waiting, limiter.LocalRunningCount)); // the block, not counted twice
 
-        // The agent handled messages with a claimed lease out: it lends again only what is unused, one permit.
-        await limiter.Agent.Ask<TestAgent.Done>(TestAgent.Sync.Instance, ClusterNodes.StepTimeout);
+        // The agent handled messages with a claimed lease out: it lends again only what is unused, one permit. Frozen
+        // again, so that no message it takes (a hello tick) has the loan shut as the test attempts.
+        await limiter.Agent.Ask<TestAgent.Done>(TestAgent.Freeze.Instance, ClusterNodes.StepTimeout);
         using var last = adapter.AttemptAcquire(1);
         Assert.True(last.IsAcquired, ReasonOf(last));
         using (var over = adapter.AttemptAcquire(1))
@@ -83,6 +84,7 @@ public sealed class ClusterAttemptReviewTests
             lease.Dispose();
             return false;
         }, ClusterNodes.StepTimeout, "an attempt on an idle cluster is granted");
+        using var pause = await AgentPause.BetweenMessagesAsync(limiter.Agent); // not inside a hello tick, its loan shut
         using var second = adapter.AttemptAcquire(1);
         Assert.True(second.IsAcquired, ReasonOf(second)); // the only agent: the whole limit is its block
         using (var third = adapter.AttemptAcquire(1))
@@ -90,10 +92,14 @@ public sealed class ClusterAttemptReviewTests
             Assert.False(third.IsAcquired); // the limit holds
         }
 
+        pause.Dispose();
         var status = await limiter.GetStatusAsync();
         Assert.Equal((2, 0, 2), (status.Running, status.Waiting, limiter.LocalRunningCount));
-        first!.Dispose();
-        Assert.Equal(1, limiter.LocalRunningCount);
+        using (await AgentPause.BetweenMessagesAsync(limiter.Agent)) // back into the open loan, not by a message the agent has yet to take
+        {
+            first!.Dispose();
+            Assert.Equal(1, limiter.LocalRunningCount);
+        }
     }
 
     [Fact]
@@ -142,6 +148,7 @@ public sealed class ClusterAttemptReviewTests
 
         // Afterwards the node leases a block again with its next plain acquire, and attempts are granted from it.
         await LeaseBlockAsync(limiter);
+        await limiter.Agent.Ask<TestAgent.Done>(TestAgent.Freeze.Instance, ClusterNodes.StepTimeout); // no message under way has the loan shut
         using var later = adapter.AttemptAcquire(1);
         Assert.True(later.IsAcquired, ReasonOf(later));
     }
@@ -153,8 +160,10 @@ public sealed class ClusterAttemptReviewTests
         var holder = TestAgent.Limiter(cluster.Nodes[1], "attempt-recall", maxRunning: 3);
         await LeaseBlockAsync(holder);
         Assert.Equal(3, (await holder.GetStatusAsync()).Running); // the only agent so far: the whole limit
+        await holder.Agent.Ask<TestAgent.Done>(TestAgent.Freeze.Instance, ClusterNodes.StepTimeout); // no message under way has the loan shut
         var claimed = holder.AsRateLimiter().AttemptAcquire(1);
         Assert.True(claimed.IsAcquired, ReasonOf(claimed));
+        holder.Agent.Tell(TestAgent.Thaw.Instance);
 
         // A request for the whole limit elsewhere recalls the block: the two unused permits come back, the claimed one
         // stays the holder's, so the heavy request waits.
@@ -187,8 +196,10 @@ public sealed class ClusterAttemptReviewTests
         var disposed = TestAgent.Limiter(cluster.Nodes[1], "attempt-dispose", maxRunning: 2);
         var adapter = disposed.AsRateLimiter();
         await LeaseBlockAsync(disposed);
+        await disposed.Agent.Ask<TestAgent.Done>(TestAgent.Freeze.Instance, ClusterNodes.StepTimeout); // no message under way has the loan shut
         var claimed = adapter.AttemptAcquire(1);
         Assert.True(claimed.IsAcquired, ReasonOf(claimed));
+        disposed.Agent.Tell(TestAgent.Thaw.Instance);
 
         await disposed.DisposeAsync();
         using (var late = adapter.AttemptAcquire(1))

@@ -27,6 +27,8 @@ public sealed class ClusterPartitionAttemptReviewTests
         using var adapter = limiter.AsPartitionedRateLimiter<string>(key => key);
 
         var first = await AttemptUntilGrantedAsync(adapter, "tenant");
+        var agent = await AgentOfAsync(cluster.Nodes[1], "p-attempt-only");
+        using var pause = await AgentPause.BetweenMessagesAsync(agent); // not inside one of its ticks, its loan shut
         using var second = adapter.AttemptAcquire("tenant");
         Assert.True(second.IsAcquired, ReasonOf(second)); // the only agent: the whole limit is its block
         using (var third = adapter.AttemptAcquire("tenant"))
@@ -34,11 +36,15 @@ public sealed class ClusterPartitionAttemptReviewTests
             Assert.False(third.IsAcquired); // the partition's limit holds
         }
 
+        pause.Dispose();
         var status = await limiter.GetStatusAsync("tenant");
         Assert.Equal((2, 0), (status.Running, status.Waiting));
         Assert.Equal(2, limiter.Partitions.Live["tenant"].Statistics.LocalRunning); // counted at once
-        first.Dispose();
-        Assert.Equal(1, limiter.Partitions.Live["tenant"].Statistics.LocalRunning);
+        using (await AgentPause.BetweenMessagesAsync(agent)) // back into the open loan, not by a message the agent has yet to take
+        {
+            first.Dispose();
+            Assert.Equal(1, limiter.Partitions.Live["tenant"].Statistics.LocalRunning);
+        }
     }
 
     /// <summary>
@@ -214,34 +220,43 @@ public sealed class ClusterPartitionAttemptReviewTests
     {
         await using var cluster = await ClusterNodes.StartAsync(2, KeepBlocks);
         var node = ActorQueueCluster.Get(cluster.Nodes[1]);
-        var plain = node.Limiter("attempt-weighted", maxRunning: 3).AsRateLimiter();
+        var plainLimiter = node.Limiter("attempt-weighted", maxRunning: 3);
+        var plain = plainLimiter.AsRateLimiter();
         var keyed = node.PartitionedLimiter("p-attempt-weighted", maxRunning: 3, maxQueued: null, TimeSpan.FromMinutes(5)).AsPartitionedRateLimiter<string>(key => key);
 
+        // Each agent paused between its messages while the attempts are made: a tick under way has its loan shut.
         var one = await Poll.ValueAsync(() => Task.FromResult(plain.AttemptAcquire(1)), lease => lease.IsAcquired || Disposed(lease), ClusterNodes.StepTimeout);
-        using (var two = plain.AttemptAcquire(2))
+        using (await AgentPause.BetweenMessagesAsync(plainLimiter.Agent))
         {
-            Assert.True(two.IsAcquired, ReasonOf(two)); // the only agent: the whole limit of three is its block
-            using var over = plain.AttemptAcquire(1);
-            Assert.False(over.IsAcquired);
+            using (var two = plain.AttemptAcquire(2))
+            {
+                Assert.True(two.IsAcquired, ReasonOf(two)); // the only agent: the whole limit of three is its block
+                using var over = plain.AttemptAcquire(1);
+                Assert.False(over.IsAcquired);
+            }
+
+            using (var again = plain.AttemptAcquire(2))
+            {
+                Assert.True(again.IsAcquired, ReasonOf(again)); // the weighted lease went back into the block whole
+            }
+
+            one.Dispose();
         }
 
-        using (var again = plain.AttemptAcquire(2))
-        {
-            Assert.True(again.IsAcquired, ReasonOf(again)); // the weighted lease went back into the block whole
-        }
-
-        one.Dispose();
         var keyedOne = await AttemptUntilGrantedAsync(keyed, "tenant");
-        using (var keyedTwo = keyed.AttemptAcquire("tenant", 2))
+        using (await AgentPause.BetweenMessagesAsync(await AgentOfAsync(cluster.Nodes[1], "p-attempt-weighted")))
         {
-            Assert.True(keyedTwo.IsAcquired, ReasonOf(keyedTwo));
-            using var over = keyed.AttemptAcquire("tenant", 1);
-            Assert.False(over.IsAcquired);
-        }
+            using (var keyedTwo = keyed.AttemptAcquire("tenant", 2))
+            {
+                Assert.True(keyedTwo.IsAcquired, ReasonOf(keyedTwo));
+                using var over = keyed.AttemptAcquire("tenant", 1);
+                Assert.False(over.IsAcquired);
+            }
 
-        keyedOne.Dispose();
-        using var all = keyed.AttemptAcquire("tenant", 3);
-        Assert.True(all.IsAcquired, ReasonOf(all));
+            keyedOne.Dispose();
+            using var all = keyed.AttemptAcquire("tenant", 3);
+            Assert.True(all.IsAcquired, ReasonOf(all));
+        }
     }
 
     /// <summary>
@@ -281,6 +296,7 @@ public sealed class ClusterPartitionAttemptReviewTests
         (await limiter.AcquireAsync("from-block").AsTask().WaitAsync(ClusterNodes.StepTimeout)).Dispose(); // the agent's grant from it: 3
         var adapter = limiter.AsRateLimiter();
         var claimed = await Poll.ValueAsync(() => Task.FromResult(adapter.AttemptAcquire(1)), lease => lease.IsAcquired || Disposed(lease), ClusterNodes.StepTimeout);
+        using (await AgentPause.BetweenMessagesAsync(limiter.Agent)) // not inside a hello tick, its loan shut
         using (var second = adapter.AttemptAcquire(1))
         {
             Assert.True(second.IsAcquired, ReasonOf(second)); // claims: 4 and 5
@@ -293,6 +309,10 @@ public sealed class ClusterPartitionAttemptReviewTests
 
     /// <summary>Blocks stay out until recalled.</summary>
     private const string KeepBlocks = "actorqueue.cluster.limiter-block-linger = 1h";
+
+    /// <summary>The node's agent of the only key of partitioned limiter <paramref name="name"/>.</summary>
+    private static Task<Akka.Actor.IActorRef> AgentOfAsync(Akka.Actor.ActorSystem node, string name) =>
+        node.ActorSelection($"/system/actorqueue-partitions-*-{name}/*").ResolveOne(ClusterNodes.StepTimeout);
 
     /// <summary>Disposes a refused lease (a poll's discarded value) and says so.</summary>
     private static bool Disposed(RateLimitLease lease)

@@ -51,6 +51,7 @@ public sealed class RecentFixesReviewTests
         }
 
         using (var first = await AttemptUntilGrantedAsync(adapter))
+        using (await AgentPause.BetweenMessagesAsync(limiter.Agent)) // not inside a tick, its loan shut: the second must be granted from the block
         using (var second = adapter.AttemptAcquire(1))
         {
             Assert.True(second.IsAcquired); // the only node: the whole limit is its block

@@ -157,7 +157,9 @@ public sealed class Session27ClusterReviewTests
         }
 
         await blockTaken.Task.WaitAsync(ClusterNodes.StepTimeout);
+        using var pause = await AgentPause.BetweenMessagesAsync(limiter.Agent); // not inside a later message (a hello tick), its loan shut
         using var claimed = adapter.AttemptAcquire(1);
+        pause.Dispose();
         Assert.True(claimed.IsAcquired, "the fetched block lends its permits");
         await limiter.GetStatusAsync(); // through the gatekeeper, after the fetch's grant was metered
         await limiter.Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, ClusterNodes.StepTimeout); // the agent's reclaim after the claim counted it
