@@ -217,6 +217,29 @@ public sealed class LogSinkGraceReviewTests : IDisposable
         Assert.False(typeof(IDateTimeOffsetNowTimeProvider).IsAssignableFrom(typeof(Akka.TestKit.TestScheduler)));
     }
 
+    /// <summary>
+    /// StopGrace reads a wall-clock scheduler's monotonic clock, not its Now: a durable router restarted while stopping
+    /// goes on with the deadline its failed instance had, and a wall clock set a day forward in between (NTP, an
+    /// administrator) must not end a 1 h grace period that has barely begun. No test pinned this branch before
+    /// (h159's tests run on TestScheduler, the other branch): StopGrace reading Now on every scheduler passed them all,
+    /// and fails this one (Resume said the deadline had passed).
+    /// </summary>
+    [Fact]
+    public void A_stop_deadline_handed_over_is_not_moved_by_the_wall_clock()
+    {
+        var clock = new WallClockJumps();
+        using var scheduler = new ActorQueue.Runtime.TimerScheduler(Akka.Configuration.ConfigurationFactory.Empty, Akka.Event.NoLogger.Instance, clock);
+        var failed = new ActorQueue.Actors.StopGrace(new ActorQueue.Actors.LifecycleWaiters(), scheduler);
+        failed.Begin(TimeSpan.FromHours(1), new ActorQueue.Tests.Queues.ManualTimers());
+
+        clock.Offset = TimeSpan.FromDays(1);
+        var next = new ActorQueue.Actors.StopGrace(new ActorQueue.Actors.LifecycleWaiters(), scheduler);
+        var timers = new ActorQueue.Tests.Queues.ManualTimers();
+
+        Assert.False(next.Resume(failed.EndsAt, timers), "the grace period had not ended");
+        Assert.Single(timers.ActiveTimers);
+    }
+
     private static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);
@@ -230,5 +253,13 @@ public sealed class LogSinkGraceReviewTests : IDisposable
         public override void Post(SendOrPostCallback d, object? state)
         {
         }
+    }
+
+    /// <summary>The system's clock and timers, with a wall clock that can be set apart from them.</summary>
+    private sealed class WallClockJumps : TimeProvider
+    {
+        public TimeSpan Offset { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => TimeProvider.System.GetUtcNow() + Offset;
     }
 }
