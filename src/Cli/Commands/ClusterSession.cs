@@ -98,11 +98,15 @@ internal sealed class ClusterSession : IAsyncDisposable
         var bracketed = host.Length > 2 && host[0] == '[' && host[^1] == ']';
         var valid = bracketed
             ? global::System.Net.IPAddress.TryParse(host[1..^1], out var address) && address.AddressFamily == global::System.Net.Sockets.AddressFamily.InterNetworkV6
-            : Uri.CheckHostName(host) is UriHostNameType.Dns or UriHostNameType.IPv4 && host.All(char.IsAscii); // an IDN as xn--
+            : Uri.CheckHostName(host) is UriHostNameType.Dns or UriHostNameType.IPv4 && host.All(char.IsAscii) // an IDN as xn--
+              && host.Length <= MaxHostName; // longer, the resolver refuses it with an exception (a crash, exit 134)
         return valid
             ? (host, port)
             : throw new ArgumentException($"{option} must be HOST:PORT with a host name or IP address (IPv6 in brackets, like [::1]:4053), got '{value}'", option);
     }
+
+    /// <summary>The longest host name there is (DNS's limit, which <see cref="global::System.Net.Dns"/> enforces by throwing).</summary>
+    private const int MaxHostName = 255;
 
     /// <summary>The coordinator's node options: it listens on <paramref name="listen"/> and is its own seed.</summary>
     public static ClusterNodeOptions Coordinator(string listen, bool allowRemote)
@@ -124,8 +128,8 @@ internal sealed class ClusterSession : IAsyncDisposable
 
     /// <summary>
     /// Why <paramref name="node"/>'s listen address cannot be bound: its host name does not resolve (within
-    /// <see cref="ResolveTimeout"/>), or no address it names can be bound here (another process holds the port, or the
-    /// address is not this machine's); <c>null</c> if it can. Checked before the actor system starts, because Akka
+    /// <see cref="ResolveTimeout"/>), or the address Akka would bind cannot be bound here (another process holds the
+    /// port, or the address is not this machine's); <c>null</c> if it can. Checked before the actor system starts, because Akka
     /// reports a failed bind (an unresolvable name included) as a logged stack trace and a crash.
     /// </summary>
     public static async Task<string?> ListenProblemAsync(ClusterNodeOptions node)
@@ -151,8 +155,9 @@ internal sealed class ClusterSession : IAsyncDisposable
             {
                 addresses = await global::System.Net.Dns.GetHostAddressesAsync(host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
             }
-            catch (global::System.Net.Sockets.SocketException ex)
+            catch (Exception ex) when (ex is global::System.Net.Sockets.SocketException or ArgumentException)
             {
+                // ArgumentException: a name the resolver refuses outright (HostPort lets none through that it knows of).
                 return $"{listen}: cannot resolve '{host}' ({Accepted}): {ex.Message}";
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
@@ -166,23 +171,44 @@ internal sealed class ClusterSession : IAsyncDisposable
             }
         }
 
-        string? problem = null;
-        foreach (var candidate in addresses)
+        return BindProblem(listen, host, addresses, isAddress: address is not null, node.ListenPort);
+    }
+
+    /// <summary>
+    /// Why <paramref name="port"/> cannot be bound on the address of <paramref name="addresses"/> (what
+    /// <paramref name="host"/> resolved to; when <paramref name="isAddress"/>, the address it is) that Akka binds; <c>null</c> if it can. For a name that is its last IPv4
+    /// address (Akka.Remote's DotNetty transport resolves a name and binds the last address of its IP family, IPv4 unless
+    /// <c>dns-use-ipv6</c>), so a name with no IPv4 address cannot be listened on at all. (Any address that could be
+    /// bound was taken as enough: a name whose IPv6 address was free but whose IPv4 port another process held, or whose
+    /// last IPv4 address is another machine's, passed, and Akka then failed to bind, with a stack trace and a crash.)
+    /// </summary>
+    internal static string? BindProblem(string listen, string host, IReadOnlyList<global::System.Net.IPAddress> addresses, bool isAddress, int port)
+    {
+        global::System.Net.IPAddress bound;
+        if (isAddress)
         {
-            try
-            {
-                var probe = new global::System.Net.Sockets.TcpListener(candidate, node.ListenPort);
-                probe.Start();
-                probe.Stop();
-                return null;
-            }
-            catch (global::System.Net.Sockets.SocketException ex)
-            {
-                problem ??= $"{listen}: cannot listen there: {ex.Message}";
-            }
+            bound = addresses[0]; // an IP address: Akka binds it as it is, IPv6 too
+        }
+        else if (addresses.LastOrDefault(a => a.AddressFamily == global::System.Net.Sockets.AddressFamily.InterNetwork) is { } ipv4)
+        {
+            bound = ipv4;
+        }
+        else
+        {
+            return $"{listen}: '{host}' resolves to no IPv4 address, the only kind Akka listens on for a name ({string.Join(", ", addresses)}); give an IPv6 address in brackets, like [::1]:{port}";
         }
 
-        return problem;
+        try
+        {
+            var probe = new global::System.Net.Sockets.TcpListener(bound, port);
+            probe.Start();
+            probe.Stop();
+            return null;
+        }
+        catch (global::System.Net.Sockets.SocketException ex)
+        {
+            return isAddress ? $"{listen}: cannot listen there: {ex.Message}" : $"{listen}: cannot listen there ({host} is {bound} here): {ex.Message}";
+        }
     }
 
     private static void WarnIfInsecure(ClusterNodeOptions node, TextWriter stderr)
