@@ -50,7 +50,7 @@ internal sealed class RunSyntax
     private readonly Option<string> _state = PathText("--state", "FILE", "keep the run's jobs in a durable queue in the SQLite FILE: a run stopped in any way (even by SIGKILL) and started again as the same command runs only the jobs that did not finish; failed jobs become dead letters (see 'actorqueue dead-letters'); not with --resume or --cluster");
     private readonly Option<string> _log = PathText("--log", "FILE", "write structured logs (Serilog compact JSON): one event per job, plus the queue's and limiters' own events; appended to FILE, which may also be a FIFO or /dev/stderr");
     private readonly Option<bool> _cluster = Flag("--cluster", "distribute jobs to worker nodes instead of running them here; -j bounds the jobs in flight across the cluster");
-    private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes; HOST is an IP address or a name that resolves to one of this machine's addresses (loopback unless --allow-remote)");
+    private readonly Option<string> _listen = Text("--listen", "HOST:PORT", "where the coordinator listens for worker nodes; HOST is an IP address or a name whose last IPv4 address (the one bound) is this machine's (loopback unless --allow-remote)");
     private readonly Option<int> _minNodes = WholeNumber("--min-nodes", "", 1, "wait for N worker nodes before the first job starts", 1);
     private readonly Option<bool> _allowRemote = Flag("--allow-remote", "allow a non-loopback --listen (nodes on other machines)");
     private readonly CertificateOptions _certificates = new();

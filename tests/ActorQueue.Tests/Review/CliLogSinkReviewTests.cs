@@ -168,7 +168,7 @@ public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certific
         var result = await CliProcess.RunAsync(_scratch.Dir, null, command, "--help");
 
         Assert.True(result.ExitCode == 0, result.Errors);
-        Assert.Contains("HOST is an IP address or a name that resolves to one of this machine's addresses",
+        Assert.Contains("HOST is an IP address or a name whose last IPv4 address (the one bound) is this machine's",
             string.Join(' ', result.Output.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
     }
 
