@@ -31,28 +31,11 @@ public sealed partial class BoundedQueue<T>
     private Task<TResult> Explained<TResult>(Task<TResult> answer) =>
         _recovered is { } recovered && !answer.IsCompletedSuccessfully ? ExplainedAsync(answer, recovered) : answer;
 
-    /// <inheritdoc cref="Explained{TResult}(Task{TResult})"/>
-    private Task Explained(Task answer) =>
-        _recovered is { } recovered && !answer.IsCompletedSuccessfully ? ExplainedAsync(answer, recovered) : answer;
-
     private async Task<TResult> ExplainedAsync<TResult>(Task<TResult> answer, Task recovered)
     {
         try
         {
             return await answer.ConfigureAwait(false);
-        }
-        catch (ObjectDisposedException) when (recovered.IsFaulted && !_router.IsDisposed)
-        {
-            await recovered.ConfigureAwait(false); // throws its error
-            throw;
-        }
-    }
-
-    private async Task ExplainedAsync(Task answer, Task recovered)
-    {
-        try
-        {
-            await answer.ConfigureAwait(false);
         }
         catch (ObjectDisposedException) when (recovered.IsFaulted && !_router.IsDisposed)
         {
