@@ -1,4 +1,3 @@
-using System.Reflection;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
@@ -17,14 +16,6 @@ public sealed class AgentCarryRound2ReviewTests
 {
     /// <summary>How long each step may take.</summary>
     private static TimeSpan Step => ClusterNodes.StepTimeout;
-
-    /// <summary>Breaks the agent's books without sending it anything: the next message it takes fails before its handler.</summary>
-    private static void BreakItsBooks(IActorRef agent)
-    {
-        var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
-        var actor = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);
-        typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(actor, null);
-    }
 
     /// <summary>
     /// Node A holds the whole limit of 3 (two facade leases and a local actor's) when its agent fails twice in a row; the
@@ -193,11 +184,11 @@ public sealed class AgentCarryRound2ReviewTests
     }
 
     /// <summary>The whole limit is granted on B, one more on A waits, and it is granted once B releases.</summary>
-    private static Task AssertLimitIsExactlyAsync(ClusterConcurrencyLimiter a, ClusterConcurrencyLimiter b, int limit) =>
+    internal static Task AssertLimitIsExactlyAsync(ClusterConcurrencyLimiter a, ClusterConcurrencyLimiter b, int limit) =>
         AssertLimitIsExactlyAsync(n => b.AcquireAsync(n, source: "all").AsTask(), () => a.AcquireAsync(source: "extra").AsTask(), () => ClusterNodes.StatusAsync(b), limit);
 
     /// <summary>The whole limit is granted by <paramref name="acquireAll"/>, one more waits, and it is granted once the first are released.</summary>
-    private static async Task AssertLimitIsExactlyAsync(Func<int, Task<ConcurrencyLease>> acquireAll, Func<Task<ConcurrencyLease>> acquireOne,
+    internal static async Task AssertLimitIsExactlyAsync(Func<int, Task<ConcurrencyLease>> acquireAll, Func<Task<ConcurrencyLease>> acquireOne,
                                                         Func<Task<ClusterLimiterStatus?>> status, int limit)
     {
         await using (var all = await acquireAll(limit).WaitAsync(Step))

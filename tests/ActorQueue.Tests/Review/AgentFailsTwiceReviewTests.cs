@@ -4,6 +4,7 @@ using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
 using Akka.Actor;
 using Akka.Dispatch;
+using static ActorQueue.Tests.Review.AgentCarryRound2ReviewTests;
 
 namespace ActorQueue.Tests.Review;
 
@@ -101,7 +102,7 @@ public sealed class AgentFailsTwiceReviewTests
         Assert.IsType<NullReferenceException>(error.InnerException);
         held.Dispose();
         await Poll.ValueAsync(() => ClusterNodes.StatusAsync(b, "tenant"), s => s is { Running: 0, Waiting: 0 }, Step);
-        await AssertLimitIsExactlyAsync(() => b.AcquireAsync("tenant", source: "on B").AsTask(), () => a.AcquireAsync("tenant", source: "on A").AsTask(),
+        await AssertLimitIsExactlyAsync(n => b.AcquireAsync("tenant", n, source: "on B").AsTask(), () => a.AcquireAsync("tenant", source: "on A").AsTask(),
             () => ClusterNodes.StatusAsync(b, "tenant"), 2);
         await Poll.UntilAsync(() => !a.Partitions.Live.ContainsKey("tenant"), Step, "the restarted partition agent idles away");
     }
@@ -297,31 +298,6 @@ public sealed class AgentFailsTwiceReviewTests
         var b = ActorQueueCluster.Get(cluster.Nodes[0]).Limiter(name, maxRunning: 2); // made first: the gatekeeper's roll call reaches it
         (await a.AcquireAsync(source: "first contact").AsTask().WaitAsync(Step)).Dispose();
         return (a, b);
-    }
-
-    private static Task AssertLimitIsExactlyAsync(ClusterConcurrencyLimiter a, ClusterConcurrencyLimiter b, int limit) =>
-        AssertLimitIsExactlyAsync(() => b.AcquireAsync(source: "on B").AsTask(), () => a.AcquireAsync(source: "on A").AsTask(), () => ClusterNodes.StatusAsync(b), limit);
-
-    /// <summary>
-    /// Exactly <paramref name="limit"/> permits, each once: that many callers on B are granted one by one, a caller on A
-    /// then waits (counted so at the gatekeeper), and each of B's releases frees one permit: the first lets A's caller in.
-    /// </summary>
-    private static async Task AssertLimitIsExactlyAsync(Func<Task<ConcurrencyLease>> onB, Func<Task<ConcurrencyLease>> onA,
-                                                        Func<Task<ClusterLimiterStatus?>> status, int limit)
-    {
-        var granted = new List<ConcurrencyLease>();
-        for (var i = 0; i < limit; i++)
-        {
-            granted.Add(await onB().WaitAsync(Step));
-        }
-
-        var waiting = onA();
-        var counted = (await Poll.ValueAsync(status, s => s?.Waiting == 1 || waiting.IsCompleted, Step))!;
-        Assert.False(waiting.IsCompleted, $"a caller was granted past the limit of {limit}");
-        Assert.Equal(limit, counted.Running);
-        granted.ForEach(lease => lease.Dispose());
-        (await waiting.WaitAsync(Step)).Dispose();
-        await Poll.ValueAsync(status, s => s is { Running: 0, Waiting: 0 }, Step);
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Reflection;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
@@ -169,9 +168,7 @@ public sealed class ClusterAgentLeasesReviewTests
         var lease = await a.AcquireAsync(source: "held").AsTask().WaitAsync(Step);
 
         // Its books broken: the next message fails before its handler.
-        var cell = (ActorCell)((ActorRefWithCell)a.Agent).Underlying;
-        var agent = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);
-        typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(agent, null);
+        BreakItsBooks(a.Agent);
         lease.Dispose();
 
         (await b.AcquireAsync(source: "on B").AsTask().WaitAsync(Step)).Dispose();

@@ -8,6 +8,8 @@ using Akka.TestKit;
 
 namespace ActorQueue.Tests.Review;
 
+using RecoveringGateJournal = ActorQueue.Tests.Queues.Durable.ReplayGateJournal<DurableRecoveringRound2ReviewTests>;
+
 /// <summary>
 /// Review (helper 155) of the durable router's own stash while it recovers (DurableRouterActor.Recovering.cs, merged
 /// with helper 149): what it keeps is answered whatever ends the recovery — a journal that fails the replay, the actor
@@ -71,7 +73,7 @@ public sealed class DurableRecoveringRound2ReviewTests : ActorQueueTestKit
             await Assert.ThrowsAnyAsync<Exception>(() => start.WaitAsync(Bound));
             await Assert.ThrowsAnyAsync<Exception>(() => put.WaitAsync(Bound));
             RecoveringGateJournal.FailReplay = false;
-            Assert.Equal([1], await ReopenedItems(system, name));
+            Assert.Equal([1], await RecoveringGateJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -213,66 +215,7 @@ public sealed class DurableRecoveringRound2ReviewTests : ActorQueueTestKit
         }
         """).WithFallback(ActorQueueRuntime.DefaultConfig));
 
-    /// <summary>The items the queue <paramref name="name"/> holds when opened again (drained) once its name is free.</summary>
-    private async Task<IReadOnlyList<int>> ReopenedItems(ActorSystem system, string name)
-    {
-        RecoveringGateJournal.Open.TrySetResult();
-        BoundedQueue<int>? reopened = null;
-        await Poll.UntilAsync(() =>
-        {
-            try
-            {
-                reopened = new BoundedQueue<int>(10, RecoveringGateJournal.Durability, name, system: system);
-                return true;
-            }
-            catch (InvalidOperationException)
-            {
-                return false; // the name is still taken
-            }
-        }, Bound, $"the queue {name} can be opened again");
-        await using (reopened!)
-        {
-            return await reopened!.DrainAsync().WaitAsync(Bound);
-        }
-    }
-
     /// <summary>Returns once the router has taken every message sent to it before (an Identify is answered by its cell in mailbox order).</summary>
     private async Task Received(BoundedQueue<int> queue) =>
         await queue.Router.Ask<ActorIdentity>(new Identify(null)).WaitAsync(Bound);
-}
-
-/// <summary>
-/// Akka's in-memory journal whose replays wait for <see cref="Open"/>, and then fail when <see cref="FailReplay"/> is set.
-/// Static: only <see cref="DurableRecoveringRound2ReviewTests"/> uses it, one test at a time.
-/// </summary>
-public sealed class RecoveringGateJournal : Akka.Persistence.Journal.MemoryJournal
-{
-    /// <summary>The journal's plugin id.</summary>
-    public const string PluginId = "recovering-gate.journal";
-
-    public static volatile TaskCompletionSource Open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public static volatile TaskCompletionSource ReplayArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public static volatile bool FailReplay;
-
-    /// <summary>Queues that journal here (and snapshot in memory).</summary>
-    public static QueueDurability Durability => new() { JournalPluginId = PluginId, SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
-
-    /// <summary>The next replay waits at the journal until <see cref="Open"/> is set.</summary>
-    public static void Close() => (Open, ReplayArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
-
-    /// <inheritdoc />
-    public override async Task ReplayMessagesAsync(IActorContext context, string persistenceId, long fromSequenceNr, long toSequenceNr, long max,
-                                                   Action<Akka.Persistence.IPersistentRepresentation> recoveryCallback)
-    {
-        ReplayArrived.TrySetResult();
-        await Open.Task.ConfigureAwait(false);
-        if (FailReplay)
-        {
-            throw new InvalidOperationException("the journal fails the replay (review test)");
-        }
-
-        await base.ReplayMessagesAsync(context, persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback).ConfigureAwait(false);
-    }
 }

@@ -3,12 +3,13 @@ using ActorQueue.Runtime;
 using ActorQueue.Tests.Queues.Durable;
 using Akka.Actor;
 using Akka.Configuration;
-using Akka.Persistence;
 using Akka.TestKit;
 using Serilog;
 using Serilog.Events;
 
 namespace ActorQueue.Tests.Review;
+
+using ReplayGatedJournal = ActorQueue.Tests.Queues.Durable.ReplayGateJournal<DurableRecoveryDisposeReviewTests>;
 
 /// <summary>
 /// Review (helper 149) of a durable queue's disposal bound — twice its stop timeout from the call, whatever the journal
@@ -52,7 +53,7 @@ public sealed class DurableRecoveryDisposeReviewTests : ActorQueueTestKit
             await NotStored(put);
             await Assert.ThrowsAsync<QueueStorageException>(() => start.WaitAsync(Bound));
             WarnedOfRefusedPuts(logs, 1);
-            Assert.Equal([1], await ReopenedItems(system, name));
+            Assert.Equal([1], await ReplayGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -106,7 +107,7 @@ public sealed class DurableRecoveryDisposeReviewTests : ActorQueueTestKit
 
                 Assert.True(await Poll.CompletesWithin(dispose, Bound),
                     $"DisposeAsync had not completed {Bound.TotalSeconds} s after the clock reached twice the stop timeout (2 h) from the call, the router having restarted after its grace period");
-                Assert.Equal([1, 2], await ReopenedItems(system, name));
+                Assert.Equal([1, 2], await ReplayGatedJournal.ReopenedItems(system, name, Bound));
             }
             finally
             {
@@ -148,7 +149,7 @@ public sealed class DurableRecoveryDisposeReviewTests : ActorQueueTestKit
             Assert.Contains("not stored", told.Reason, StringComparison.Ordinal);
             await Assert.ThrowsAsync<ObjectDisposedException>(() => get.WaitAsync(Bound));
             WarnedOfRefusedPuts(logs, 2);
-            Assert.Equal([1], await ReopenedItems(system, name));
+            Assert.Equal([1], await ReplayGatedJournal.ReopenedItems(system, name, Bound));
         });
 
     /// <summary>
@@ -236,29 +237,6 @@ public sealed class DurableRecoveryDisposeReviewTests : ActorQueueTestKit
 
     private static Serilog.ILogger Logger(CapturingSink logs) => new LoggerConfiguration().WriteTo.Sink(logs).CreateLogger();
 
-    /// <summary>The items the queue <paramref name="name"/> holds when opened again (drained) once the journal answers, and its name is free.</summary>
-    private async Task<IReadOnlyList<int>> ReopenedItems(ActorSystem system, string name)
-    {
-        ReplayGatedJournal.Open.TrySetResult();
-        BoundedQueue<int>? reopened = null;
-        await Poll.UntilAsync(() =>
-        {
-            try
-            {
-                reopened = new BoundedQueue<int>(10, ReplayGatedJournal.Durability, name, system: system);
-                return true;
-            }
-            catch (InvalidOperationException)
-            {
-                return false; // the name is still taken
-            }
-        }, Bound, $"the queue {name} can be opened again");
-        await using (reopened!)
-        {
-            return await reopened!.DrainAsync().WaitAsync(Bound);
-        }
-    }
-
     /// <summary>The router's status, answered after every message sent to it before (once it has recovered).</summary>
     private async Task<QueueStatus> StatusAsync(BoundedQueue<int> queue) =>
         (await queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance).WaitAsync(Bound)).State;
@@ -271,33 +249,4 @@ public sealed class DurableRecoveryDisposeReviewTests : ActorQueueTestKit
     /// </summary>
     private async Task Received(BoundedQueue<int> queue) =>
         await queue.Router.Ask<ActorIdentity>(new Identify(null)).WaitAsync(Bound);
-}
-
-/// <summary>
-/// Akka's in-memory journal whose replays wait for <see cref="Open"/> (<see cref="ReplayArrived"/> tells when one is
-/// there). Its gate is static: only <see cref="DurableRecoveryDisposeReviewTests"/> uses it, one test at a time.
-/// </summary>
-public sealed class ReplayGatedJournal : Akka.Persistence.Journal.MemoryJournal
-{
-    /// <summary>The journal's plugin id.</summary>
-    public const string PluginId = "replay-gated.journal";
-
-    public static volatile TaskCompletionSource Open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public static volatile TaskCompletionSource ReplayArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>Queues that journal here (and snapshot in memory).</summary>
-    public static QueueDurability Durability => new() { JournalPluginId = PluginId, SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
-
-    /// <summary>The next replay waits at the journal until <see cref="Open"/> is set.</summary>
-    public static void Close() => (Open, ReplayArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
-
-    /// <inheritdoc />
-    public override async Task ReplayMessagesAsync(IActorContext context, string persistenceId, long fromSequenceNr, long toSequenceNr, long max,
-                                                   Action<IPersistentRepresentation> recoveryCallback)
-    {
-        ReplayArrived.TrySetResult();
-        await Open.Task.ConfigureAwait(false);
-        await base.ReplayMessagesAsync(context, persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback).ConfigureAwait(false);
-    }
 }

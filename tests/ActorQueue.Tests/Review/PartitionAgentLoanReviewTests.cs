@@ -122,10 +122,16 @@ public sealed class PartitionAgentLoanReviewTests
     /// <summary>Breaks the agent's books (its block settings) and sends it a message: its reclaim throws before any handler runs.</summary>
     internal static void FailInItsBooks(IActorRef agent)
     {
+        BreakItsBooks(agent);
+        agent.Tell(WantBlock.Instance);
+    }
+
+    /// <summary>Breaks the agent's books without sending it anything: the next message it takes fails before its handler.</summary>
+    internal static void BreakItsBooks(IActorRef agent)
+    {
         var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
         var actor = typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell);
         typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(actor, null);
-        agent.Tell(WantBlock.Instance);
     }
 }
 
