@@ -25,6 +25,7 @@ internal static class LimitScenarios
         [
             new(Runner.Ours, () => WeightedContended(64, sizes.ContendedPerTask, new AqLimiter(4, system: system))),
             new("RateLimiting", () => WeightedContended(64, sizes.ContendedPerTask, NewRateLimiter(4))),
+            new(LockLimiterFloor.Name, () => WeightedContended(64, sizes.ContendedPerTask, new LockLimiterFloor(4))),
         ], new Target("RateLimiting", 1.0));
 
         yield return new Scenario("partitioned-uncontended", "ops/s",
@@ -37,6 +38,7 @@ internal static class LimitScenarios
         [
             new(Runner.Ours, () => PartitionedContended(64, sizes.ContendedPerTask, NewPartitioned(system))),
             new("RateLimiting", () => PartitionedContended(64, sizes.ContendedPerTask, NewPartitionedRateLimiter())),
+            new(LockLimiterFloor.Name, () => PartitionedContended(64, sizes.ContendedPerTask)),
         ], new Target("RateLimiting", 1.0));
 
         yield return new Scenario("partition-idle-memory", "bytes",
@@ -136,6 +138,13 @@ internal static class LimitScenarios
         }
     }
 
+    private static Task<double> WeightedContended(int tasks, int perTask, LockLimiterFloor limiter) =>
+        Parallel(tasks, perTask, async (task, i) =>
+        {
+            using var lease = await limiter.AcquireAsync(1 + ((task + i) & 1));
+            await Task.Yield();
+        });
+
     private static async Task<double> PartitionedLoop((PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) made, int operations)
     {
         var limiter = made.Limiter;
@@ -162,6 +171,17 @@ internal static class LimitScenarios
                 await Task.Yield();
             });
         }
+    }
+
+    /// <summary>The floor's partitions: one <see cref="LockLimiterFloor"/> per key in a concurrent dictionary, as RateLimiting keeps its limiters.</summary>
+    private static Task<double> PartitionedContended(int tasks, int perTask)
+    {
+        var partitions = new System.Collections.Concurrent.ConcurrentDictionary<int, LockLimiterFloor>();
+        return Parallel(tasks, perTask, async (task, _) =>
+        {
+            using var lease = await partitions.GetOrAdd(task % Keys, static _ => new LockLimiterFloor(2)).AcquireAsync(1);
+            await Task.Yield();
+        });
     }
 
     /// <summary>What one partition costs once used and idle: each of many keys taken and given back, then measured before any idle timeout.</summary>

@@ -41,6 +41,7 @@ internal static class Scenarios
             new("SemaphoreSlim", () => ContendedSemaphore(64, sizes.ContendedPerTask, new SemaphoreSlim(4))),
             new("RateLimiting", () => ContendedRateLimiter(64, sizes.ContendedPerTask, NewRateLimiter(4))),
             new(Floors.Bare, () => Floors.TaskCallers(system, 64, sizes.ContendedPerTask, 4)),
+            new(LockLimiterFloor.Name, () => Parallel(64, sizes.ContendedPerTask, ContendedFloor(new LockLimiterFloor(4)))),
         ], new Target("RateLimiting", 1.0));
 
         yield return new Scenario("queue-put", "ops/s",
@@ -192,6 +193,12 @@ internal static class Scenarios
             });
         }
     }
+
+    private static Func<Task> ContendedFloor(LockLimiterFloor floor) => async () =>
+    {
+        using var lease = await floor.AcquireAsync(1);
+        await Task.Yield();
+    };
 
     private static async Task<double> ContendedSemaphore(int tasks, int perTask, SemaphoreSlim semaphore)
     {
