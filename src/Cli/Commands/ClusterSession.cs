@@ -123,7 +123,7 @@ internal sealed class ClusterSession : IAsyncDisposable
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 
-    /// <summary>How long <see cref="ListenProblemAsync"/> waits for a --listen host name to resolve.</summary>
+    /// <summary>How long <see cref="ListenProblemAsync"/> and <see cref="SeedProblemAsync"/> wait for a host name to resolve.</summary>
     public static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -141,37 +141,58 @@ internal sealed class ClusterSession : IAsyncDisposable
 
         var host = node.ListenHost;
         var listen = $"--listen {host}:{node.ListenPort}";
+        var (addresses, isAddress, problem) = await ResolveAsync(host, listen, "give an IP address or a name of this machine").ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return BindProblem(listen, host, addresses, isAddress, node.ListenPort);
+    }
+
+    /// <summary>
+    /// Why a worker node cannot join <paramref name="seed"/> (a checked HOST:PORT): its host name does not resolve (within
+    /// <see cref="ResolveTimeout"/>), or resolves to no IPv4 address (Akka.Remote connects to a name's last IPv4 address,
+    /// as it binds one); <c>null</c> if it resolves. Akka retried joining a seed that does not resolve for ever, logging a
+    /// warning every few seconds; whether the coordinator is up yet is not checked (a node may start first, and waits).
+    /// </summary>
+    public static async Task<string?> SeedProblemAsync(string seed)
+    {
+        var (host, _) = HostPort(seed, "--seed");
+        var option = $"--seed {seed}";
+        var (addresses, isAddress, problem) = await ResolveAsync(host, option, "give the coordinator's IP address, or a name that resolves here").ConfigureAwait(false);
+        return problem ?? (isAddress || addresses.Any(a => a.AddressFamily == global::System.Net.Sockets.AddressFamily.InterNetwork)
+            ? null
+            : $"{option}: '{host}' resolves to no IPv4 address, the only kind Akka connects to for a name ({string.Join(", ", addresses)}); give an IPv6 address in brackets, like [::1]:4053");
+    }
+
+    /// <summary>
+    /// The addresses of <paramref name="host"/> (an IP address, IPv6 in brackets, or a name, resolved within
+    /// <see cref="ResolveTimeout"/>), or why it cannot be resolved, said as <paramref name="option"/>'s problem with <paramref name="accepted"/>.
+    /// </summary>
+    private static async Task<(global::System.Net.IPAddress[] Addresses, bool IsAddress, string? Problem)> ResolveAsync(string host, string option, string accepted)
+    {
         var literal = host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host;
-        global::System.Net.IPAddress[] addresses;
         if (global::System.Net.IPAddress.TryParse(literal, out var address))
         {
-            addresses = [address];
+            return ([address], true, null);
         }
-        else
+
+        using var timeout = new CancellationTokenSource(ResolveTimeout);
+        try
         {
-            const string Accepted = "give an IP address or a name of this machine";
-            using var timeout = new CancellationTokenSource(ResolveTimeout);
-            try
-            {
-                addresses = await global::System.Net.Dns.GetHostAddressesAsync(host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is global::System.Net.Sockets.SocketException or ArgumentException)
-            {
-                // ArgumentException: a name the resolver refuses outright (HostPort lets none through that it knows of).
-                return $"{listen}: cannot resolve '{host}' ({Accepted}): {ex.Message}";
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-            {
-                return $"{listen}: cannot resolve '{host}' ({Accepted}): no answer within {ResolveTimeout.TotalSeconds:0} s";
-            }
-
-            if (addresses.Length == 0)
-            {
-                return $"{listen}: cannot resolve '{host}' ({Accepted}): it names no address";
-            }
+            var addresses = await global::System.Net.Dns.GetHostAddressesAsync(host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
+            return addresses.Length == 0 ? ([], false, $"{option}: cannot resolve '{host}' ({accepted}): it names no address") : (addresses, false, null);
         }
-
-        return BindProblem(listen, host, addresses, isAddress: address is not null, node.ListenPort);
+        catch (Exception ex) when (ex is global::System.Net.Sockets.SocketException or ArgumentException)
+        {
+            // ArgumentException: a name the resolver refuses outright (HostPort lets none through that it knows of).
+            return ([], false, $"{option}: cannot resolve '{host}' ({accepted}): {ex.Message}");
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return ([], false, $"{option}: cannot resolve '{host}' ({accepted}): no answer within {ResolveTimeout.TotalSeconds:0} s");
+        }
     }
 
     /// <summary>
