@@ -119,7 +119,13 @@ internal sealed class ClusterSession : IAsyncDisposable
     public static ClusterNodeOptions Worker(string seed, string listen, bool allowRemote)
     {
         var (host, port) = listen == "" ? ("127.0.0.1", 0) : HostPort(listen, "--listen");
-        HostPort(seed, "--seed"); // checked here, or its error names the library's SeedNodes
+        var (seedHost, seedPort) = HostPort(seed, "--seed"); // checked here, or its error names the library's SeedNodes
+        if (seedPort == port && string.Equals(seedHost, host, StringComparison.OrdinalIgnoreCase))
+        {
+            // A node whose seed is itself forms a cluster of its own, says it joined, and waits for a coordinator for ever.
+            throw new ArgumentException($"--seed {seed} is this node's own --listen address (it would form a cluster of its own and wait for ever): give the coordinator's --listen address", "--seed");
+        }
+
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 
