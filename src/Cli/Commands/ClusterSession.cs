@@ -10,8 +10,14 @@ namespace ActorQueue.Cli.Commands;
 /// <summary>The cluster node behind <c>actorqueue run --cluster</c> and <c>actorqueue node</c>.</summary>
 internal sealed class ClusterSession : IAsyncDisposable
 {
-    /// <summary>Akka's own console output would mix with the jobs' output; everything goes through Serilog instead.</summary>
-    private static readonly Config QuietConsole = ConfigurationFactory.ParseString("akka.stdout-loglevel = OFF\nakka.loglevel = WARNING");
+    /// <summary>
+    /// Akka's own console output would mix with the jobs' output; everything goes through Serilog instead. And Akka's
+    /// process-exit hook is off: on SIGTERM it terminated the actor system at once, beside the runner's own handling (stop
+    /// new jobs, let running ones finish, leave the cluster), so a node waiting to join said its TLS handshake had failed
+    /// and exited 1, and a coordinator lost its running jobs' results.
+    /// </summary>
+    private static readonly Config QuietConsole = ConfigurationFactory.ParseString(
+        "akka.stdout-loglevel = OFF\nakka.loglevel = WARNING\nakka.coordinated-shutdown.run-by-clr-shutdown-hook = off");
 
     /// <summary>The role of the node that runs <c>actorqueue run --cluster</c>; it distributes jobs and runs none itself.</summary>
     public const string CoordinatorRole = "coordinator";

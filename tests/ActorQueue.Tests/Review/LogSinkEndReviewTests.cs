@@ -215,6 +215,30 @@ public sealed class LogSinkEndReviewTests(ClusterCertificateDirectories certific
         Assert.Equal("actorqueue: --seed 127.0.0.1:4061 is this node's own --listen address (it would form a cluster of its own and wait for ever): give the coordinator's --listen address; see 'actorqueue --help'\n", result.Errors);
     }
 
+    /// <summary>
+    /// SIGTERM stops a node that is waiting to join as the runner's own interruption (exit 130), not through Akka's
+    /// process-exit hook, which terminated the actor system at once.
+    /// Failed before: exit 1, "actorqueue node: the node stopped before it joined 127.0.0.1:PORT (see above: a failed TLS
+    /// handshake means one side's certificate is not from a CA the other trusts)", with --insecure-loopback (no TLS at all).
+    /// </summary>
+    [Fact]
+    public async Task Sigterm_stops_a_node_waiting_to_join_as_an_interruption()
+    {
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port; // no coordinator there: the node keeps trying to join
+        }
+
+        using var node = new RunningCli(_scratch.Dir, "node", "--seed", $"127.0.0.1:{port}", "--insecure-loopback");
+        await node.WaitForErrorsAsync("authenticates no peer"); // its actor system has started
+        await CliProcess.SignalAsync(node.Pid, "TERM");
+
+        Assert.Equal(130, await node.ExitAsync(Within));
+        Assert.DoesNotContain("the node stopped before it joined", node.Errors, StringComparison.Ordinal);
+    }
+
     /// <summary>A --seed that resolves (an address, or localhost) passes the check; whether the coordinator is up yet is not checked.</summary>
     [Theory]
     [InlineData("127.0.0.1:4053")]
