@@ -10,8 +10,14 @@ namespace ActorQueue.Cli.Commands;
 /// <summary>The cluster node behind <c>actorqueue run --cluster</c> and <c>actorqueue node</c>.</summary>
 internal sealed class ClusterSession : IAsyncDisposable
 {
-    /// <summary>Akka's own console output would mix with the jobs' output; everything goes through Serilog instead.</summary>
-    private static readonly Config QuietConsole = ConfigurationFactory.ParseString("akka.stdout-loglevel = OFF\nakka.loglevel = WARNING");
+    /// <summary>
+    /// Akka's own console output would mix with the jobs' output; everything goes through Serilog instead. And Akka's
+    /// process-exit hook is off: on SIGTERM it terminated the actor system at once, beside the runner's own handling (stop
+    /// new jobs, let running ones finish, leave the cluster), so a node waiting to join said its TLS handshake had failed
+    /// and exited 1, and a coordinator lost its running jobs' results.
+    /// </summary>
+    private static readonly Config QuietConsole = ConfigurationFactory.ParseString(
+        "akka.stdout-loglevel = OFF\nakka.loglevel = WARNING\nakka.coordinated-shutdown.run-by-clr-shutdown-hook = off");
 
     /// <summary>The role of the node that runs <c>actorqueue run --cluster</c>; it distributes jobs and runs none itself.</summary>
     public const string CoordinatorRole = "coordinator";
@@ -119,11 +125,17 @@ internal sealed class ClusterSession : IAsyncDisposable
     public static ClusterNodeOptions Worker(string seed, string listen, bool allowRemote)
     {
         var (host, port) = listen == "" ? ("127.0.0.1", 0) : HostPort(listen, "--listen");
-        HostPort(seed, "--seed"); // checked here, or its error names the library's SeedNodes
+        var (seedHost, seedPort) = HostPort(seed, "--seed"); // checked here, or its error names the library's SeedNodes
+        if (seedPort == port && string.Equals(seedHost, host, StringComparison.OrdinalIgnoreCase))
+        {
+            // A node whose seed is itself forms a cluster of its own, says it joined, and waits for a coordinator for ever.
+            throw new ArgumentException($"--seed {seed} is this node's own --listen address (it would form a cluster of its own and wait for ever): give the coordinator's --listen address", "--seed");
+        }
+
         return new ClusterNodeOptions { ListenHost = host, ListenPort = port, SeedNodes = [seed], AllowNonLoopback = allowRemote };
     }
 
-    /// <summary>How long <see cref="ListenProblemAsync"/> waits for a --listen host name to resolve.</summary>
+    /// <summary>How long <see cref="ListenProblemAsync"/> and <see cref="SeedProblemAsync"/> wait for a host name to resolve.</summary>
     public static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -141,37 +153,58 @@ internal sealed class ClusterSession : IAsyncDisposable
 
         var host = node.ListenHost;
         var listen = $"--listen {host}:{node.ListenPort}";
+        var (addresses, isAddress, problem) = await ResolveAsync(host, listen, "give an IP address or a name of this machine").ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return BindProblem(listen, host, addresses, isAddress, node.ListenPort);
+    }
+
+    /// <summary>
+    /// Why a worker node cannot join <paramref name="seed"/> (a checked HOST:PORT): its host name does not resolve (within
+    /// <see cref="ResolveTimeout"/>), or resolves to no IPv4 address (Akka.Remote connects to a name's last IPv4 address,
+    /// as it binds one); <c>null</c> if it resolves. Akka retried joining a seed that does not resolve for ever, logging a
+    /// warning every few seconds; whether the coordinator is up yet is not checked (a node may start first, and waits).
+    /// </summary>
+    public static async Task<string?> SeedProblemAsync(string seed)
+    {
+        var (host, _) = HostPort(seed, "--seed");
+        var option = $"--seed {seed}";
+        var (addresses, isAddress, problem) = await ResolveAsync(host, option, "give the coordinator's IP address, or a name that resolves here").ConfigureAwait(false);
+        return problem ?? (isAddress || addresses.Any(a => a.AddressFamily == global::System.Net.Sockets.AddressFamily.InterNetwork)
+            ? null
+            : $"{option}: '{host}' resolves to no IPv4 address, the only kind Akka connects to for a name ({string.Join(", ", addresses)}); give an IPv6 address in brackets, like [::1]:4053");
+    }
+
+    /// <summary>
+    /// The addresses of <paramref name="host"/> (an IP address, IPv6 in brackets, or a name, resolved within
+    /// <see cref="ResolveTimeout"/>), or why it cannot be resolved, said as <paramref name="option"/>'s problem with <paramref name="accepted"/>.
+    /// </summary>
+    private static async Task<(global::System.Net.IPAddress[] Addresses, bool IsAddress, string? Problem)> ResolveAsync(string host, string option, string accepted)
+    {
         var literal = host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host;
-        global::System.Net.IPAddress[] addresses;
         if (global::System.Net.IPAddress.TryParse(literal, out var address))
         {
-            addresses = [address];
+            return ([address], true, null);
         }
-        else
+
+        using var timeout = new CancellationTokenSource(ResolveTimeout);
+        try
         {
-            const string Accepted = "give an IP address or a name of this machine";
-            using var timeout = new CancellationTokenSource(ResolveTimeout);
-            try
-            {
-                addresses = await global::System.Net.Dns.GetHostAddressesAsync(host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is global::System.Net.Sockets.SocketException or ArgumentException)
-            {
-                // ArgumentException: a name the resolver refuses outright (HostPort lets none through that it knows of).
-                return $"{listen}: cannot resolve '{host}' ({Accepted}): {ex.Message}";
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-            {
-                return $"{listen}: cannot resolve '{host}' ({Accepted}): no answer within {ResolveTimeout.TotalSeconds:0} s";
-            }
-
-            if (addresses.Length == 0)
-            {
-                return $"{listen}: cannot resolve '{host}' ({Accepted}): it names no address";
-            }
+            var addresses = await global::System.Net.Dns.GetHostAddressesAsync(host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
+            return addresses.Length == 0 ? ([], false, $"{option}: cannot resolve '{host}' ({accepted}): it names no address") : (addresses, false, null);
         }
-
-        return BindProblem(listen, host, addresses, isAddress: address is not null, node.ListenPort);
+        catch (Exception ex) when (ex is global::System.Net.Sockets.SocketException or ArgumentException)
+        {
+            // ArgumentException: a name the resolver refuses outright (HostPort lets none through that it knows of).
+            return ([], false, $"{option}: cannot resolve '{host}' ({accepted}): {ex.Message}");
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return ([], false, $"{option}: cannot resolve '{host}' ({accepted}): no answer within {ResolveTimeout.TotalSeconds:0} s");
+        }
     }
 
     /// <summary>

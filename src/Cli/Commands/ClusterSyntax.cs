@@ -9,7 +9,7 @@ internal static class NodeSyntax
 {
     public static Command Create(Interrupts interrupts)
     {
-        var seed = Text("--seed", "HOST:PORT", "the coordinator's --listen address");
+        var seed = Text("--seed", "HOST:PORT", "the coordinator's --listen address; HOST is an IP address or a name that resolves here (to an IPv4 address)");
         var listen = Text("--listen", "HOST:PORT", "where this node listens; HOST is an IP address or a name whose last IPv4 address (the one bound) is this machine's (default: a free loopback port)");
         var jobs = WholeNumber("--jobs", "-j", 1, "run at most N jobs at once on this node (default: the processor count)", Environment.ProcessorCount);
         var allowRemote = Flag("--allow-remote", "allow a non-loopback --listen");

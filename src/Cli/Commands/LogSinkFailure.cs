@@ -12,8 +12,11 @@ internal static class LogSinkFailure
     /// <summary>Routes Serilog's own failures (a sink that throws while writing) to <see cref="Report"/>.</summary>
     public static void Watch(string path) => Serilog.Debugging.SelfLog.Enable(message => Report(path, message));
 
-    /// <summary>Tells the user, the first time only, that the log at <paramref name="path"/> lost events and why.</summary>
-    public static void Report(string path, string why)
+    /// <summary>
+    /// Tells the user, the first time only, that the log at <paramref name="path"/> lost events and why; that the run goes
+    /// on, unless <paramref name="runGoesOn"/> is <c>false</c> (the loss came at its end).
+    /// </summary>
+    public static void Report(string path, string why, bool runGoesOn = true)
     {
         if (Interlocked.Exchange(ref _reported, 1) != 0)
         {
@@ -21,16 +24,11 @@ internal static class LogSinkFailure
         }
 
         var firstLine = why.Split('\n', 2)[0].Trim();
-        Say($"actorqueue: --log: cannot write '{path}', some log events are lost (the run goes on): {firstLine}");
+        Say($"actorqueue: --log: cannot write '{path}', some log events are lost{(runGoesOn ? " (the run goes on)" : "")}: {firstLine}");
     }
 
-    /// <summary>
-    /// Tells the user, at the end, how many log events (<paramref name="count"/>) were not written to <paramref name="path"/>:
-    /// the tally of the loss <see cref="Report"/> said when it began, so it does not repeat that line's <c>--log:</c> start.
-    /// </summary>
-    public static void Lost(string path, long count) => Say($"actorqueue: {count} log event(s) were not written to --log '{path}'");
-
-    private static void Say(string line)
+    /// <summary>Says <paramref name="line"/> on stderr, if there is one.</summary>
+    public static void Say(string line)
     {
         try
         {

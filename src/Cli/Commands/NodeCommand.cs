@@ -33,6 +33,11 @@ internal static class NodeCommand
             return Usage.Fail(stderr, listenProblem);
         }
 
+        if (await ClusterSession.SeedProblemAsync(seed) is { } seedProblem)
+        {
+            return Usage.Fail(stderr, seedProblem);
+        }
+
         var session = ClusterSession.StartNode(node, stderr);
 
         await using (session)

@@ -70,14 +70,15 @@ internal sealed class RunState : IDisposable
     public static RunState Open(string path, bool create)
     {
         var full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            // Before the check that it exists: File.Exists is false for a directory, which dead-letters said did not exist.
+            throw new RunStateException($"'{path}' is a directory, not a state file");
+        }
+
         if (!create && !File.Exists(full))
         {
             throw new RunStateException($"'{path}' does not exist");
-        }
-
-        if (Directory.Exists(full))
-        {
-            throw new RunStateException($"'{path}' is a directory, not a state file");
         }
 
         var lockFile = TakeLock(path, full);
@@ -95,6 +96,22 @@ internal sealed class RunState : IDisposable
             if (Scalar(connection, "PRAGMA quick_check;") is not "ok" and var result)
             {
                 throw new RunStateException($"'{path}' failed SQLite's integrity check ({result})");
+            }
+
+            // A file that is no run's state is refused before anything is written to it: dead-letters made any existing
+            // file (an empty one, another program's SQLite database) a state, writing its tables into it; run did the
+            // same to another program's database. An empty database (a new file) becomes one only for run.
+            if (Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'actorqueue_run_jobs';") is not 1L)
+            {
+                if (!create)
+                {
+                    throw new RunStateException($"'{path}' is no run's state (it has no record of a run's jobs): give the FILE of a run's --state");
+                }
+
+                if (Scalar(connection, "SELECT count(*) FROM sqlite_master;") is not 0L)
+                {
+                    throw new RunStateException($"'{path}' is an SQLite database of something else, not a run's state (it has no record of a run's jobs): give a new FILE, or an earlier run's --state FILE");
+                }
             }
 
             // WAL, as the durable queue's journal uses it: the queue and this table write the one file side by side.
