@@ -257,7 +257,7 @@ public sealed class AgentResendReviewTests
         {
             var instance = Tool<LimiterAgentActor>("ActorOf", cell);
             var stash = (IActorStash)instance;
-            stash.Stash = (IStash)Activator.CreateInstance(Tools.GetNestedType("SuspendingStash", BindingFlags.NonPublic)!, stash.Stash, cell, true)!;
+            stash.Stash = (IStash)Activator.CreateInstance((Tools.GetNestedType("SuspendingStash", BindingFlags.NonPublic) ?? throw new InvalidOperationException($"{Tools.Name}.SuspendingStash is gone")), stash.Stash, cell, true)!;
             Tool<object?>("BreakBooks", instance);
             cell.Resume(null!);
             await Poll.UntilAsync(() => cell.IsTerminated || (!ReferenceEquals(Tool<LimiterAgentActor>("ActorOf", cell), instance)
@@ -279,9 +279,10 @@ public sealed class AgentResendReviewTests
     /// <summary>Helper 157's tools (<see cref="AgentFailsTwiceReviewTests"/>).</summary>
     private static Type Tools => typeof(AgentFailsTwiceReviewTests);
 
-    /// <summary>Calls helper 157's private static tool <paramref name="name"/>.</summary>
+    /// <summary>Calls helper 157's private static tool <paramref name="name"/> (renamed there, this says so rather than failing on a null).</summary>
     private static T Tool<T>(string name, params object[] arguments) =>
-        (T)Tools.GetMethod(name, BindingFlags.Static | BindingFlags.NonPublic)!.Invoke(null, arguments)!;
+        (T)(Tools.GetMethod(name, BindingFlags.Static | BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException($"{Tools.Name}.{name} is gone: these tests use its tools")).Invoke(null, arguments)!;
 
     /// <summary>Limiter <paramref name="name"/> (a limit of 2) on node A (the second node) and B, with A's agent in touch with the gatekeeper.</summary>
     private static Task<(ClusterConcurrencyLimiter A, ClusterConcurrencyLimiter B)> LimitersAsync(ClusterNodes cluster, string name) =>
