@@ -42,34 +42,48 @@ internal partial class LimiterAgentActor
     /// <summary>A release and the actor's next acquire in one message, as at a local gatekeeper: the release first, so the permits go to whoever waits.</summary>
     private void HandleActorReleaseAndAcquire(GatekeeperProtocol.ReleaseAndAcquire message)
     {
-        HandleActorRelease(new GatekeeperProtocol.Release(message.LeaseId));
+        ReleaseActorLease(new GatekeeperProtocol.Release(message.LeaseId), Sender);
         HandleActorAcquire(message.Next);
     }
 
     /// <summary>An actor's resize goes to the gatekeeper as the facade's does; invalid bounds are logged and ignored, as at a local gatekeeper.</summary>
     private void HandleActorResize(GatekeeperProtocol.Resize message)
     {
+        if (ValidResize(message) is { } resize)
+        {
+            Resize(resize);
+        }
+    }
+
+    /// <summary>An actor's resize as the facade's, or <c>null</c> (logged) for invalid bounds.</summary>
+    private ResizeLimiter? ValidResize(GatekeeperProtocol.Resize message)
+    {
         if (message.MaxRunning is < 1 || message.MaxQueued is < 0)
         {
             _log.Warning("Cluster limiter {0}: resize to max_running {1}, max_queued {2} from {3} ignored: max_running must be >= 1 and max_queued >= 0",
                 _displayName, message.MaxRunning, message.MaxQueued, Sender);
-            return;
+            return null;
         }
 
-        Resize(new ResizeLimiter(message.MaxRunning, message.MaxQueued));
+        return new ResizeLimiter(message.MaxRunning, message.MaxQueued);
     }
 
-    private void HandleActorRelease(GatekeeperProtocol.Release message)
+    /// <summary>An actor's release of its lease (<paramref name="sender"/> must hold it).</summary>
+    private void ReleaseActorLease(GatekeeperProtocol.Release message, IActorRef sender)
     {
-        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorWaiter actor && actor.ReplyTo.Equals(Sender))
+        if (_held.TryGetValue(message.LeaseId, out var held) && held is ActorWaiter actor && actor.ReplyTo.Equals(sender))
         {
             _idByActorRequest.Remove((actor.ReplyTo, actor.RequestId));
             ReleaseHeld(message.LeaseId);
             return;
         }
 
-        _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", message.LeaseId, Sender);
+        _log.Warning("Release of unknown lease {0} from {1} ignored (released twice, or never granted)", message.LeaseId, sender);
     }
+
+    /// <summary>What an actor's status ask is answered with: the cluster-wide counts last heard and the limit.</summary>
+    private void TellStatus() =>
+        Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name));
 
     private void HandleActorCancel(GatekeeperProtocol.CancelAcquire message)
     {

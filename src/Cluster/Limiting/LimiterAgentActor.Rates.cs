@@ -32,19 +32,19 @@ internal partial class LimiterAgentActor
         }
     }
 
-    /// <summary>A local actor's <see cref="GatekeeperProtocol.Settle"/>: checked as at a gatekeeper, then sent on.</summary>
-    private void HandleActorSettle(GatekeeperProtocol.Settle message)
+    /// <summary>A local actor's <see cref="GatekeeperProtocol.Settle"/> (from <paramref name="sender"/>, answered): checked as at a gatekeeper, then sent on.</summary>
+    private void SettleActorLease(GatekeeperProtocol.Settle message, IActorRef sender)
     {
-        var held = _held.TryGetValue(message.LeaseId, out var lease) && lease is ActorWaiter actor && actor.ReplyTo.Equals(Sender);
+        var held = _held.TryGetValue(message.LeaseId, out var lease) && lease is ActorWaiter actor && actor.ReplyTo.Equals(sender);
         if (SettleChecks.Refusal(message, held, held && _settled.Contains(message.LeaseId), _displayName) is { } refusal)
         {
-            Sender.Tell(new Status.Failure(refusal));
+            sender.Tell(new Status.Failure(refusal));
             return;
         }
 
         _settled.Add(message.LeaseId);
         SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, lease!.Demand.Permits, lease.Demand.Tokens, message.ActualTokens));
-        Sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
+        sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
     }
 
     /// <summary>Sends a settle, numbered the first time (sent again, it keeps its number), and keeps it until confirmed.</summary>

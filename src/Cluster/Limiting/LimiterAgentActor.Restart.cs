@@ -44,6 +44,13 @@ internal partial class LimiterAgentActor
     {
         base.PostRestart(reason); // PreStart: the hello timer
         _wish.Handled(TimeSpan.Zero);
+        if (_carry.TakeDispose() is { } dispose)
+        {
+            _disposeRequest = dispose; // two instances failed on it (AnswerUnhandled): stopped now, as its handler does
+            Context.Stop(Self);
+            return;
+        }
+
         if (_block > 0)
         {
             Timers.StartPeriodicTimer(BlockLingerTick.Instance, BlockLingerTick.Instance, _blocks.Linger);
@@ -71,6 +78,11 @@ internal partial class LimiterAgentActor
             // claimed leases in it), and takes the held leases and the block, whose claims are then its own.
             _localCounts.Loan.Reclaim(out var held);
             _localCounts.NoteHeld(held);
+            if (_applyAtStop is { } kept)
+            {
+                held = ApplyAtStop(kept.Message, kept.Sender, held);
+            }
+
             _carry.Keep(KeptBooks());
             _localCounts.Publish(held, 0);
         }
@@ -91,6 +103,9 @@ internal partial class LimiterAgentActor
     /// </remarks>
     IStash IActorStash.Stash { get; set; } = null!;
 
+    /// <summary>A release or settle two instances failed on, with its sender, for this instance's stop to apply (<see cref="ApplyAtStop"/>).</summary>
+    private (object Message, IActorRef Sender)? _applyAtStop;
+
     /// <summary>
     /// The agent fails outside its handlers on <paramref name="message"/>: if it failed before the handler could run (its
     /// loan's reclaim threw), the message is handed to the next instance ahead of what its mailbox holds (stashed: Akka
@@ -99,7 +114,7 @@ internal partial class LimiterAgentActor
     /// found nothing and the ask was then granted, the permit held for good: Review/AgentCarryRound2ReviewTests.)
     /// Dropped, a lease's release left the lease, carried, counted for ever, and a facade request was never answered.
     /// Once per message: one that fails again before its handler is answered here (<see cref="AnswerUnhandled"/>), not
-    /// handed on again; once it reached its handler, the same object failed on later (every status ask is one) is handed on again. (Dropped with a log line before, a facade caller awaited it for ever: Review/AgentFailsTwiceReviewTests.)
+    /// handed on again; once it reached its handler or was answered so, the same object failed on later (every status ask is one) is handed on again. (Dropped with a log line before, a facade caller awaited it for ever: Review/AgentFailsTwiceReviewTests.)
     /// A <see cref="Terminated"/> is not handed on (Akka takes one it did not queue for nothing): the next instance
     /// watches its actor callers again, and a caller that stopped is reported again. A message the parent counted is
     /// counted again when the next instance takes it, so it is counted off here (not when it is answered here: taken).
@@ -128,66 +143,126 @@ internal partial class LimiterAgentActor
 
     /// <summary>
     /// A message two instances failed on before its handler (<see cref="RedeliverUnhandled"/>) is not handed on again (a
-    /// defect that fails every instance would hand it on for ever), nor dropped. The request it carries is answered with
-    /// an <see cref="InvalidOperationException"/> naming the limiter and the cause, as after a handler's failure
-    /// (<see cref="AnswerFailedMessage"/>): a facade request (and its announcement in the loan ended, as its handler
-    /// would have: the loan lent nothing again), an actor's acquire (told <c>Rejected</c> with the cause; the release a
-    /// release-and-acquire carries goes on as a release); a status ask is answered with a <see cref="Status.Failure"/>. A release (of a
-    /// facade's, an actor's or a claimed lease, which the next instance carries) is sent to the agent once more, behind
-    /// its mailbox (no message behind a release depends on its order); one that fails so again is given up, its lease
-    /// counted until its node leaves, and said so in the log. A resize is booked (numbered and kept, as its handler
-    /// would: the next instance sends it with its announcement, in order). A withdrawal, an actor's cancel and a
-    /// gatekeeper's reply need nothing: the failed instance's stop failed the waits they are about, and the next
-    /// instance's announcement leaves those out, so the gatekeeper frees them. Each is logged with the count so far
-    /// (<see cref="AgentCarry.Unhandled"/>). Runs in the failing instance, before its stop carries its books: nothing
-    /// here changes the held count or sends to the gatekeeper.
+    /// defect that fails every instance would hand it on for ever), nor dropped: what it asks is done or answered here, in
+    /// the failing instance, before its stop carries its books. Its caller is failed with an
+    /// <see cref="InvalidOperationException"/> naming the limiter and the cause, as after a handler's failure: a facade
+    /// request (its announcement in the loan ended, as its handler would have: the loan lends again), an actor's acquire
+    /// (alone or after its release; told <c>Rejected</c> at once: it was never booked, and the id it reuses may name the
+    /// lease its release frees, whose books would take it for granted: it was never answered), a status ask
+    /// (<see cref="Status.Failure"/>). An actor's status ask needs no books: it is answered as its handler does. A resize
+    /// (the facade's or an actor's, checked as its handler does) is numbered and kept: the next instance sends it with its
+    /// announcement, in order. A dispose is carried: the next instance stops at once (<see cref="AgentCarry.Dispose"/>;
+    /// dropped, the limiter's <c>DisposeAsync</c> never completed). A release (of a facade's, an actor's or a claimed lease, or a
+    /// release-and-acquire's) and a settle (a facade's or an actor's, which is answered) are applied to the books by the stop,
+    /// once it has reclaimed the loan (<see cref="ApplyAtStop"/>), in their place, before what the mailbox holds: the next instance
+    /// announces the books without the lease, so the gatekeeper frees its permits, and sends the settle's excess after its
+    /// announcement (tokens it gives back are not, as for any settle sent while following no incarnation:
+    /// <see cref="SettleAgainAfterRecover"/>; stricter, never looser). (Sent once more behind the mailbox before, a release that failed so again was given up, its lease
+    /// counted until the node left; a settle and an actor's status ask or resize were dropped: Review/AgentResendReviewTests.)
+    /// A withdrawal, an actor's cancel and a gatekeeper's reply need nothing: the failed instance's stop failed the waits
+    /// they are about, and the next instance's announcement leaves those out. Each is logged with the count so far
+    /// (<see cref="AgentCarry.Unhandled"/>). Nothing here publishes a count or sends to the gatekeeper: this instance has
+    /// not reclaimed its loan, and follows no incarnation.
     /// </summary>
     private void AnswerUnhandled(object message, Exception error)
     {
+        _carry.Redelivered = null; // answered: the same object failed on later (every status ask is one) is handed on again
         var failure = Failure("failed twice before handling this request", error);
         var outcome = "what it was about needs no answer";
         switch (message)
         {
-            case ClusterAcquireRequest or GatekeeperProtocol.Acquire:
+            case ClusterAcquireRequest request:
                 outcome = "its caller is failed";
-                if (message is ClusterAcquireRequest { Announced: true })
+                if (request.Announced)
                 {
                     Loan.Leave();
                 }
 
+                AnswerFailed(0, request, failure);
+                break;
+            case GatekeeperProtocol.Acquire acquire:
+                outcome = "its caller is told it was rejected";
+                TellFailed(acquire, failure);
+                break;
+            case GatekeeperProtocol.ReleaseAndAcquire both:
+                outcome = "its acquire is rejected and its release applied as the agent stops";
+                TellFailed(both.Next, failure);
+                _applyAtStop = (new GatekeeperProtocol.Release(both.LeaseId), Sender);
+                break;
+            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release or SettleTokens or GatekeeperProtocol.Settle:
+                outcome = "it is applied to the books as the agent stops";
+                _applyAtStop = (message, Sender);
                 break;
             case GetLimiterStatus:
                 outcome = "its asker is failed";
                 Sender.Tell(new Status.Failure(failure));
                 break;
-            case GatekeeperProtocol.ReleaseAndAcquire both:
-                outcome = "its acquire is failed and its release sent to the agent once more";
-                Resend(new GatekeeperProtocol.Release(both.LeaseId));
+            case GatekeeperProtocol.GetStatus:
+                outcome = "it is answered";
+                TellStatus();
                 break;
-            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release when !_carry.Resent.Remove(message):
-                outcome = "it is sent to the agent once more";
-                Resend(message);
-                break;
-            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release:
-                outcome = "sent once more, it failed so again: its lease stays counted until this node leaves the cluster";
-                break;
-            case ResizeLimiter resize:
+            case ResizeLimiter or GatekeeperProtocol.Resize:
                 outcome = "it is booked, and sent with the next instance's announcement";
-                _resizes.Add(resize with { Id = ++_lastResizeId });
+                if ((message as ResizeLimiter ?? ValidResize((GatekeeperProtocol.Resize)message)) is { } resize)
+                {
+                    _resizes.Add(resize with { Id = ++_lastResizeId });
+                }
+
+                break;
+            case DisposeGatekeeper dispose:
+                outcome = "the next instance stops at once";
+                _carry.Dispose = dispose;
                 break;
         }
 
-        var (id, request) = RequestOf(message);
-        AnswerFailedMessage(message, id, request, failure);
         _log.Error(error, "Cluster limiter {0}: its node agent failed twice before handling {1} ({2} such message(s) so far); {3}",
             _displayName, message.GetType().Name, ++_carry.Unhandled, outcome);
     }
 
-    /// <summary>Sends a release to this agent once more, from its sender, marked so that it is not sent a third time.</summary>
-    private void Resend(object release)
+    /// <summary>An actor's acquire that was never booked is rejected with <paramref name="failure"/>.</summary>
+    private void TellFailed(GatekeeperProtocol.Acquire acquire, Exception failure)
     {
-        _carry.Resent.Add(release);
-        Self.Tell(release, Sender);
+        if (!Sender.IsNobody())
+        {
+            Sender.Tell(GatekeeperReplies.Instance.Failed(acquire.RequestId, failure));
+        }
+    }
+
+    /// <summary>
+    /// A release or settle two instances failed on (<see cref="AnswerUnhandled"/>), applied by the failing instance's stop
+    /// once it has reclaimed the loan: its books are then exact, as at the start of a message (the leases claimed from the
+    /// loan are <paramref name="held"/> less the held leases), so the handler runs as it would have. What it sends to the
+    /// gatekeeper is dropped there (this instance follows no incarnation); the next instance's announcement tells it.
+    /// </summary>
+    /// <remarks>
+    /// A handler that throws here is logged and costs that message only, as in <see cref="ReceiveKeepingBooks"/>: the stop
+    /// goes on and carries the books as they are, with the held count they say (an exception escaping the stop would skip
+    /// the carry, and the gatekeeper would free every lease the node's callers hold).
+    /// </remarks>
+    /// <returns>The node's held count after it: the loan's, which the stop publishes for the next instance.</returns>
+    private int ApplyAtStop(object message, IActorRef sender, int held)
+    {
+        _claimed = Math.Max(0, held - _heldPermits);
+        try
+        {
+            Action apply = message switch
+            {
+                ReleaseAgentLease release => () => ReleaseHeld(release.RequestId),
+                ReleaseClaimedLease claimed => () => HandleClaimedRelease(claimed),
+                GatekeeperProtocol.Release release => () => ReleaseActorLease(release, sender),
+                SettleTokens settle => () => HandleFacadeSettle(settle),
+                GatekeeperProtocol.Settle settle => () => SettleActorLease(settle, sender),
+                _ => () => { },
+            };
+            apply();
+        }
+        catch (Exception error)
+        {
+            _log.Error(error, "Cluster limiter {0}: its node agent failed applying {1} as it stopped; it carries its {2} lease(s) and goes on",
+                _displayName, message.GetType().Name, _held.Count);
+        }
+
+        return _heldPermits + _claimed;
     }
 
     /// <summary>The failed instance's books its callers depend on: the held leases (its actors' among them), the block and the resizes.</summary>

@@ -142,14 +142,14 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         Receive<ReleaseAgentLease>(message => ReleaseHeld(message.RequestId));
         Receive<ReleaseClaimedLease>(HandleClaimedRelease);
         Receive<GatekeeperProtocol.Acquire>(HandleActorAcquire);
-        Receive<GatekeeperProtocol.Release>(HandleActorRelease);
+        Receive<GatekeeperProtocol.Release>(message => ReleaseActorLease(message, Sender));
         Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleActorReleaseAndAcquire);
         Receive<GatekeeperProtocol.Resize>(HandleActorResize);
         Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
-        Receive<GatekeeperProtocol.Settle>(HandleActorSettle);
+        Receive<GatekeeperProtocol.Settle>(message => SettleActorLease(message, Sender));
         Receive<SettleTokens>(HandleFacadeSettle);
         Receive<RemoteSettled>(HandleSettled);
-        Receive<GatekeeperProtocol.GetStatus>(_ => Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name)));
+        Receive<GatekeeperProtocol.GetStatus>(_ => TellStatus());
         Receive<ResizeLimiter>(Resize);
         Receive<LimitChanged>(HandleLimitChanged);
         Receive<WaitExpired>(HandleWaitExpired);
@@ -217,11 +217,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         if (ReferenceEquals(message, _carry.Redelivered))
         {
             _carry.Redelivered = null; // reached its handler: the same object failed on later (a status ask: one for all) is handed on again
-        }
-
-        if (_carry.Resent.Count != 0)
-        {
-            _carry.Resent.Remove(message); // a release sent once more reached its handler (AnswerUnhandled)
         }
 
         var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent

@@ -72,16 +72,24 @@ internal sealed class AgentCarry
     public object? Redelivered { get; set; }
 
     /// <summary>
-    /// Releases two instances failed on before their handler, sent to the agent once more (<c>LimiterAgentActor.AnswerUnhandled</c>):
-    /// one of them that fails so again is not sent a third time. By reference: protocol releases are records.
+    /// A dispose two instances failed on before their handler (<c>LimiterAgentActor.AnswerUnhandled</c>), until the next
+    /// instance takes it (<see cref="TakeDispose"/>) and stops at once.
     /// </summary>
-    public HashSet<object> Resent { get; } = new(ReferenceEqualityComparer.Instance);
+    public DisposeGatekeeper? Dispose { get; set; }
 
-    /// <summary>How many messages two instances failed on before their handler, answered or given up since the agent started.</summary>
+    /// <summary>How many messages two instances failed on before their handler (each answered or applied) since the agent started.</summary>
     public long Unhandled { get; set; }
 
     /// <summary>The failed instance's held leases and block, until the next instance takes them (<see cref="TakeBooks"/>).</summary>
     private AgentBooks? _books;
+
+    /// <summary>The next instance, as it starts: the dispose the failed ones could not take, once; <c>null</c> if none.</summary>
+    public DisposeGatekeeper? TakeDispose()
+    {
+        var dispose = Dispose;
+        Dispose = null;
+        return dispose;
+    }
 
     /// <summary>The failed instance, as it stops: what its callers hold, for the next instance.</summary>
     public void Keep(AgentBooks books) => _books = books;
