@@ -164,8 +164,9 @@ public sealed class AgentFailsTwiceReviewTests
     }
 
     /// <summary>
-    /// A facade lease's release is the message both instances fail on: it is sent to the agent once more, so its permit
-    /// is freed (B takes the whole limit) once, and the limit is exactly 2.
+    /// A facade lease's release is the message both instances fail on: the failing instance's stop applies it to the
+    /// books (helper 163; sent to the agent once more before), so its permit is freed (B takes the whole limit) once, and
+    /// the limit is exactly 2.
     /// FAILED before: the release was dropped and the lease, carried, counted for ever (B's acquire of 2 timed out).
     /// </summary>
     [Fact]
@@ -256,20 +257,20 @@ public sealed class AgentFailsTwiceReviewTests
     }
 
     /// <summary>The agent's block settings, gone: its next message fails in its loan's reclaim, before its handler.</summary>
-    private static void BreakBooks(LimiterAgentActor agent) =>
+    internal static void BreakBooks(LimiterAgentActor agent) =>
         typeof(LimiterAgentActor).GetField("_blocks", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(agent, null);
 
-    private static LimiterAgentActor ActorOf(ActorCell cell) =>
+    internal static LimiterAgentActor ActorOf(ActorCell cell) =>
         (LimiterAgentActor)typeof(ActorCell).GetProperty("Actor", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell)!;
 
-    private static bool IsSuspended(ActorCell cell) =>
+    internal static bool IsSuspended(ActorCell cell) =>
         (bool)typeof(Mailbox).GetMethod("IsSuspended", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.Invoke(cell.Mailbox, null)!;
 
-    private static bool HasSystemMessages(ActorCell cell) =>
+    internal static bool HasSystemMessages(ActorCell cell) =>
         (bool)typeof(Mailbox).GetProperty("HasSystemMessages", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!.GetValue(cell.Mailbox)!;
 
     /// <summary>Puts the picked message in front of what else a suspended mailbox holds; whether it holds it.</summary>
-    private static bool PutFirst(ActorCell cell, Func<object, bool> isTarget)
+    internal static bool PutFirst(ActorCell cell, Func<object, bool> isTarget)
     {
         var queued = TakeAll(cell);
         foreach (var envelope in queued.Where(envelope => isTarget(envelope.Message)).Concat(queued.Where(envelope => !isTarget(envelope.Message))))
@@ -292,7 +293,7 @@ public sealed class AgentFailsTwiceReviewTests
     }
 
     /// <summary>Limiter <paramref name="name"/> (a limit of 2) on node A (the second node) and B, with A's agent in touch with the gatekeeper.</summary>
-    private static async Task<(ClusterConcurrencyLimiter A, ClusterConcurrencyLimiter B)> LimitersAsync(ClusterNodes cluster, string name)
+    internal static async Task<(ClusterConcurrencyLimiter A, ClusterConcurrencyLimiter B)> LimitersAsync(ClusterNodes cluster, string name)
     {
         var a = ActorQueueCluster.Get(cluster.Nodes[1]).Limiter(name, maxRunning: 2);
         var b = ActorQueueCluster.Get(cluster.Nodes[0]).Limiter(name, maxRunning: 2); // made first: the gatekeeper's roll call reaches it
@@ -305,7 +306,7 @@ public sealed class AgentFailsTwiceReviewTests
     /// Akka puts the stash back in the mailbox to replace the instance, the agent is suspended too if
     /// <paramref name="suspending"/>, so that it takes no message before the test has seen (and broken) its next instance.
     /// </summary>
-    private sealed class SuspendingStash(IStash stash, ActorCell cell, bool suspending) : IStash
+    internal sealed class SuspendingStash(IStash stash, ActorCell cell, bool suspending) : IStash
     {
         public List<Envelope> Handed { get; } = [];
 

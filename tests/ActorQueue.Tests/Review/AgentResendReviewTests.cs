@@ -4,6 +4,7 @@ using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
 using Akka.Actor;
 using static ActorQueue.Tests.Review.AgentCarryRound2ReviewTests;
+using Tools = ActorQueue.Tests.Review.AgentFailsTwiceReviewTests;
 
 namespace ActorQueue.Tests.Review;
 
@@ -11,7 +12,7 @@ namespace ActorQueue.Tests.Review;
 /// Second-wave review (helper 163) of helper 157's answer to a message two node-agent instances fail on before its
 /// handler (<c>LimiterAgentActor.AnswerUnhandled</c>). Each test breaks the agent's books by reflection in every instance
 /// that is to fail, each next instance held (suspended) as it is made, with helper 157's tools
-/// (<see cref="AgentFailsTwiceReviewTests"/>, reached by reflection: they are private there). Before the fixes: an actor's
+/// (<see cref="AgentFailsTwiceReviewTests"/>). Before the fixes: an actor's
 /// status ask, an actor's resize, a settle (a facade's or an actor's) and a dispose were dropped; an actor's
 /// release-and-acquire reusing its released request id was never answered; a status ask answered after failing twice made a
 /// later one that failed once fail too; and a release that failed again after it was sent once more was given up, its
@@ -252,18 +253,18 @@ public sealed class AgentResendReviewTests
         await Poll.UntilAsync(() => cell.Mailbox!.MessageQueue.Count == 0, Step, "the agent's mailbox is empty");
         cell.Suspend();
         send();
-        await Poll.UntilAsync(() => Tool<bool>("PutFirst", cell, isTarget), Step, "the message is in the agent's mailbox, first"); // a timer's tick may have come before it
+        await Poll.UntilAsync(() => Tools.PutFirst(cell, isTarget), Step, "the message is in the agent's mailbox, first"); // a timer's tick may have come before it
         for (var broken = 0; broken < times; broken++)
         {
-            var instance = Tool<LimiterAgentActor>("ActorOf", cell);
+            var instance = Tools.ActorOf(cell);
             var stash = (IActorStash)instance;
-            stash.Stash = (IStash)Activator.CreateInstance((Tools.GetNestedType("SuspendingStash", BindingFlags.NonPublic) ?? throw new InvalidOperationException($"{Tools.Name}.SuspendingStash is gone")), stash.Stash, cell, true)!;
-            Tool<object?>("BreakBooks", instance);
+            stash.Stash = new Tools.SuspendingStash(stash.Stash, cell, true);
+            Tools.BreakBooks(instance);
             cell.Resume(null!);
-            await Poll.UntilAsync(() => cell.IsTerminated || (!ReferenceEquals(Tool<LimiterAgentActor>("ActorOf", cell), instance)
-                                                             && Tool<bool>("IsSuspended", cell) && !Tool<bool>("HasSystemMessages", cell)), Step,
+            await Poll.UntilAsync(() => cell.IsTerminated || (!ReferenceEquals(Tools.ActorOf(cell), instance)
+                                                             && Tools.IsSuspended(cell) && !Tools.HasSystemMessages(cell)), Step,
                 "the next instance is made and held");
-            if (cell.IsTerminated || !Tool<bool>("PutFirst", cell, isTarget))
+            if (cell.IsTerminated || !Tools.PutFirst(cell, isTarget))
             {
                 break;
             }
@@ -276,17 +277,9 @@ public sealed class AgentResendReviewTests
         }
     }
 
-    /// <summary>Helper 157's tools (<see cref="AgentFailsTwiceReviewTests"/>).</summary>
-    private static Type Tools => typeof(AgentFailsTwiceReviewTests);
-
-    /// <summary>Calls helper 157's private static tool <paramref name="name"/> (renamed there, this says so rather than failing on a null).</summary>
-    private static T Tool<T>(string name, params object[] arguments) =>
-        (T)(Tools.GetMethod(name, BindingFlags.Static | BindingFlags.NonPublic)
-            ?? throw new InvalidOperationException($"{Tools.Name}.{name} is gone: these tests use its tools")).Invoke(null, arguments)!;
-
     /// <summary>Limiter <paramref name="name"/> (a limit of 2) on node A (the second node) and B, with A's agent in touch with the gatekeeper.</summary>
     private static Task<(ClusterConcurrencyLimiter A, ClusterConcurrencyLimiter B)> LimitersAsync(ClusterNodes cluster, string name) =>
-        Tool<Task<(ClusterConcurrencyLimiter, ClusterConcurrencyLimiter)>>("LimitersAsync", cluster, name);
+        Tools.LimitersAsync(cluster, name);
 
     /// <summary>Model-API limiter <paramref name="name"/> (1000 tokens an hour) on node A, which is returned, and B.</summary>
     private static ClusterModelApiLimiter ModelApiLimiters(ClusterNodes cluster, string name)
