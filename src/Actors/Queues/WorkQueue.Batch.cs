@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
+using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -38,7 +39,7 @@ public sealed partial class WorkQueue<T>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
     /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
-    /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
+    /// is cancelled and goes back to the head; a queue disposed first has its disposal's grace period ended), and the call throws <see cref="OperationCanceledException"/>. The items not
     /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
     /// the stop came, or read and not yet put as the cancellation came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
     /// <see cref="OperationCanceledException"/>), and the exception's message says how many items that was (without a
@@ -291,8 +292,19 @@ public sealed partial class WorkQueue<T>
         catch (Exception error) when (error is ObjectDisposedException or QueueStorageException)
         {
             // Its disposal (or its failure) stopped it; the items it refused are still to be reported by the caller.
+            if (timeout == TimeSpan.Zero && error is ObjectDisposedException)
+            {
+                EndDisposalGrace();
+            }
         }
     }
+
+    /// <summary>
+    /// A cancelled batch whose queue was disposed first: the disposal's stop is under way, and its grace period (the stop
+    /// timeout) is ended as a stop at once would end it, so the work in hand is cancelled now, as the cancellation says.
+    /// Before, the facade refused the stop at once (disposed) and the workers ran on for the whole grace period.
+    /// </summary>
+    private void EndDisposalGrace() => Queue.Router.Tell(StopTimedOut.Instance, ActorRefs.NoSender);
 
     /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
     private void StopNow()
@@ -303,7 +315,8 @@ public sealed partial class WorkQueue<T>
         }
         catch (ObjectDisposedException)
         {
-            // Disposed meanwhile: disposal stopped it.
+            // Disposed meanwhile: its disposal stops it, with a grace period that the cancellation ends.
+            EndDisposalGrace();
         }
     }
 
