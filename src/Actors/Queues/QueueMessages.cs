@@ -47,8 +47,11 @@ internal sealed class BatchPut<T>(IReadOnlyList<T> items) : QueueCommand<bool>
     /// <summary>The producer's trace context, the same for every item of the batch (<c>default</c> when untraced); see <see cref="ItemTraces"/>.</summary>
     public System.Diagnostics.ActivityContext Trace { get; init; }
 
-    /// <summary>How many of the items are in the queue so far.</summary>
+    /// <summary>How many of the items are in the queue so far; once the batch is answered, its final count (the caller reads it then).</summary>
     public int Admitted { get; set; }
+
+    /// <summary>The durable router's count of the admitted items not written yet: the batch is answered only once it is 0.</summary>
+    public int Unwritten { get; set; }
 }
 
 /// <summary>One <c>TaskDone</c> from a facade caller that took an item with <c>GetAsync</c>.</summary>

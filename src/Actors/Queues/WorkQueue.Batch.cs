@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
+using Akka.Actor;
 
 namespace ActorQueue.Actors;
 
@@ -19,9 +20,12 @@ public sealed partial class WorkQueue<T>
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
     /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
-    /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch: the
-    /// failures collected until then are never dropped, and each item of a chunk it refused (read from the sequence, in
-    /// no queue) counts as failed with the refusal as its reason.</remarks>
+    /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
+    /// a chunk while it goes on processing (a durable queue whose journal rejects the write, or an item it cannot
+    /// serialise): the failures collected until then are never dropped, each item of the refused chunk (read from the
+    /// sequence, in no queue) counts as failed with the refusal as its reason, no further item is read, and the exception is
+    /// thrown only once the queue has stopped — a queue still processing first processes the items queued before the
+    /// refusal, as when the sequence fails.</remarks>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
     {
@@ -35,7 +39,7 @@ public sealed partial class WorkQueue<T>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
     /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
-    /// is cancelled and goes back to the head), and the call throws <see cref="OperationCanceledException"/>. The items not
+    /// is cancelled and goes back to the head; a queue disposed first has its disposal's grace period ended), and the call throws <see cref="OperationCanceledException"/>. The items not
     /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
     /// the stop came, or read and not yet put as the cancellation came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
     /// <see cref="OperationCanceledException"/>), and the exception's message says how many items that was (without a
@@ -48,9 +52,12 @@ public sealed partial class WorkQueue<T>
     /// the order they were reported.</exception>
     /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
-    /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch: the
-    /// failures collected until then are never dropped, and each item of a chunk it refused (read from the sequence, in
-    /// no queue) counts as failed with the refusal as its reason.</remarks>
+    /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
+    /// a chunk while it goes on processing (a durable queue whose journal rejects the write, or an item it cannot
+    /// serialise): the failures collected until then are never dropped, each item of the refused chunk (read from the
+    /// sequence, in no queue) counts as failed with the refusal as its reason, no further item is read, and the exception is
+    /// thrown only once the queue has stopped — a queue still processing first processes the items queued before the
+    /// refusal, as when the sequence fails.</remarks>
     public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
                                         Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
 #pragma warning restore RS0026, RS0027
@@ -138,7 +145,8 @@ public sealed partial class WorkQueue<T>
                 await JoinAsync(cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception exception) when (cancellationToken.IsCancellationRequested && exception is OperationCanceledException or QueueStateException)
+        catch (Exception exception) when (cancellationToken.IsCancellationRequested
+                                          && exception is OperationCanceledException or QueueStateException or QueueStorageException or ObjectDisposedException)
         {
             await StopOnCancelAsync().ConfigureAwait(false);
             var message = $"The batch on queue {Queue.Name} was cancelled: the items not processed stay queued (DrainAsync hands them back)"
@@ -148,7 +156,8 @@ public sealed partial class WorkQueue<T>
             if (errorHandler is not null)
             {
                 // Read from the caller's sequence and in no queue: the handler is the only place they can be given back.
-                var reason = new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", cancellationToken);
+                // The refusal, when the queue gave one (a durable write refused or cut short says whether the item may be stored), is its inner exception.
+                var reason = new OperationCanceledException($"The batch on queue {Queue.Name} was cancelled before this item was queued", exception, cancellationToken);
                 await Queue.Telemetry.ReportEachAsync(errorHandler, reason, notQueued).ConfigureAwait(false);
             }
 
@@ -160,6 +169,7 @@ public sealed partial class WorkQueue<T>
             // cannot store): the refusal is the reason each of them was not queued.
             // Without a handler the batch's collector takes them, so they are thrown with the other failures.
             await Queue.Telemetry.ReportEachAsync(handler, exception, notQueued).ConfigureAwait(false);
+            await FinishRefusedAsync(cancellationToken).ConfigureAwait(false);
             throw;
         }
 
@@ -246,17 +256,55 @@ public sealed partial class WorkQueue<T>
     }
 
     /// <summary>A cancelled batch's stop, with no grace period; a queue disposed meanwhile (a host cancels and disposes at once) is stopped by its disposal.</summary>
-    private async Task StopOnCancelAsync()
+    private Task StopOnCancelAsync() => StopUnlessGoneAsync(TimeSpan.Zero);
+
+    /// <summary>
+    /// The end of a batch whose chunk was refused, so that it still completes once the queue has stopped: a queue that goes
+    /// on processing (a durable queue's journal rejected the write, or an item cannot be serialised) processes the items
+    /// queued before the refusal, as when the sequence fails, then stops; one stopped under the batch is waited for until
+    /// it has stopped; a cancellation meanwhile stops it at once. Before, the batch threw at once and left the queue processing.
+    /// </summary>
+    private async Task FinishRefusedAsync(CancellationToken cancellationToken)
     {
         try
         {
-            await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
+            {
+                await JoinAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
-        catch (ObjectDisposedException)
+        catch (Exception error) when (error is QueueStateException or ObjectDisposedException or QueueStorageException)
         {
-            // Its disposal stops it; the items it refused are still to be reported.
+            // Stopped (or cancelled) with items left, disposed, or failed under the batch: what is left stays queued for
+            // DrainAsync, or its disposal reports it; the refusal is still what the batch throws.
+        }
+
+        await StopUnlessGoneAsync(cancellationToken.IsCancellationRequested ? TimeSpan.Zero : null).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the queue for a batch that ends early; a queue disposed meanwhile is stopped by its disposal, and one whose durable storage failed has no router left to stop.</summary>
+    private async Task StopUnlessGoneAsync(TimeSpan? timeout)
+    {
+        try
+        {
+            await StopAsync(timeout).ConfigureAwait(false);
+        }
+        catch (Exception error) when (error is ObjectDisposedException or QueueStorageException)
+        {
+            // Its disposal (or its failure) stopped it; the items it refused are still to be reported by the caller.
+            if (timeout == TimeSpan.Zero && error is ObjectDisposedException)
+            {
+                EndDisposalGrace();
+            }
         }
     }
+
+    /// <summary>
+    /// A cancelled batch whose queue was disposed first: the disposal's stop is under way, and its grace period (the stop
+    /// timeout) is ended as a stop at once would end it, so the work in hand is cancelled now, as the cancellation says.
+    /// Before, the facade refused the stop at once (disposed) and the workers ran on for the whole grace period.
+    /// </summary>
+    private void EndDisposalGrace() => Queue.Router.Tell(StopTimedOut.Instance, ActorRefs.NoSender);
 
     /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
     private void StopNow()
@@ -267,7 +315,8 @@ public sealed partial class WorkQueue<T>
         }
         catch (ObjectDisposedException)
         {
-            // Disposed meanwhile: disposal stopped it.
+            // Disposed meanwhile: its disposal stops it, with a grace period that the cancellation ends.
+            EndDisposalGrace();
         }
     }
 

@@ -20,6 +20,14 @@ internal sealed partial class DurableRouterActor<T>
     private readonly Dictionary<long, BatchPut<T>> _batchUnwritten = [];
 
     /// <summary>
+    /// Batches refused while some of their admitted items were being written, each with its refusal: one is answered once
+    /// the last of those items is written or refused (<see cref="ItemLeftUnwritten"/>). Answered at once, as a stop did,
+    /// a write that the journal then rejected took items back off an <see cref="BatchPut{T}.Admitted"/> its caller had
+    /// already read: the items were neither queued nor handed back.
+    /// </summary>
+    private readonly Dictionary<BatchPut<T>, Func<Exception>> _refusedBatches = [];
+
+    /// <summary>
     /// A batch waits for space as single puts do, its items admitted in order as space frees (<see cref="AdmitBatches"/>),
     /// and is answered once its last item is written. Before, every item was journaled at once, past the capacity, so
     /// <c>BatchProcessAsync</c> read and journaled its whole sequence ahead of the workers.
@@ -60,6 +68,7 @@ internal sealed partial class DurableRouterActor<T>
                 var index = batch.Admitted++;
                 var (accepted, item) = (new ItemAccepted(_book.ReserveId(), 0, 0, payloads[index]), batch.Items[index]);
                 _batchWrites++;
+                batch.Unwritten++;
                 _batchUnwritten[accepted.Id] = batch;
                 if (batch.Trace != default)
                 {
@@ -72,11 +81,12 @@ internal sealed partial class DurableRouterActor<T>
                         _batchWrites--;
                         _batchUnwritten.Remove(accepted.Id);
                         _book.Accepted(accepted, item, hasItem: true);
+                        ItemLeftUnwritten(batch);
                     },
                     answer: batch.Admitted < payloads.Length ? null : () => batch.Completion.TrySetResult(true),
                     refused: error =>
                     {
-                        if (!Unadmit(accepted.Id))
+                        if (!_batchUnwritten.ContainsKey(accepted.Id))
                         {
                             return; // withdrawn already, with the batch's refusal
                         }
@@ -84,13 +94,15 @@ internal sealed partial class DurableRouterActor<T>
                         // Not in the queue: the batch fails (its caller reads how many items are) and admits no more; its
                         // items admitted after this one, still in the outbox, are withdrawn: written, they would be in the
                         // queue while its caller, reading Admitted, took them for not queued, and this one for queued.
-                        WithdrawUnwritten(batch);
+                        // The write's error says more than a stop's refusal (whether the item may have been stored).
+                        _refusedBatches[batch] = () => error;
                         if (_waitingBatches.TryPeek(out var head) && head.Batch == batch)
                         {
                             _waitingBatches.Dequeue();
                         }
 
-                        batch.Completion.TrySetException(error);
+                        Unadmit(accepted.Id);
+                        WithdrawUnwritten(batch);
                     });
             }
 
@@ -117,7 +129,34 @@ internal sealed partial class DurableRouterActor<T>
         _batchWrites--;
         _traces.Remove(id);
         batch.Admitted--;
+        ItemLeftUnwritten(batch);
         return true;
+    }
+
+    /// <summary>
+    /// Refuses a batch that no longer waits for space: at once when none of its admitted items waits for its write, else
+    /// once the last of them is written or refused (its <see cref="BatchPut{T}.Admitted"/> is final only then).
+    /// </summary>
+    private void RefuseBatch(BatchPut<T> batch, Func<Exception> refusal)
+    {
+        if (batch.Unwritten == 0)
+        {
+            batch.Completion.TrySetException(refusal());
+            return;
+        }
+
+        _refusedBatches.TryAdd(batch, refusal);
+    }
+
+    /// <summary>One admitted item of <paramref name="batch"/> is written, or taken back: a refused batch whose last one it was is answered.</summary>
+    private void ItemLeftUnwritten(BatchPut<T> batch)
+    {
+        batch.Unwritten--;
+        Debug.Assert(batch.Unwritten >= 0, "a batch item left the unwritten ones twice");
+        if (batch.Unwritten == 0 && _refusedBatches.Remove(batch, out var refusal))
+        {
+            batch.Completion.TrySetException(refusal());
+        }
     }
 
     /// <summary>Withdraws from the outbox the items of <paramref name="batch"/> not written yet: nothing of them is journaled.</summary>

@@ -246,8 +246,8 @@ internal sealed partial class DurableRouterActor<T>
 
         while (_waitingBatches.TryDequeue(out var waiting))
         {
-            waiting.Batch.Completion.TrySetException(new QueueStateException(
-                $"{refusal} ({waiting.Batch.Admitted} of the batch's {waiting.Batch.Items.Count} items were accepted)", status));
+            var batch = waiting.Batch;
+            RefuseBatch(batch, () => new QueueStateException($"{refusal} ({batch.Admitted} of the batch's {batch.Items.Count} items were accepted)", status));
         }
 
         while (_getters.Dequeue() is { } get)

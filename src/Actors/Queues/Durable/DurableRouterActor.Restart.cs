@@ -158,8 +158,8 @@ internal sealed partial class DurableRouterActor<T>
 
         while (_waitingBatches.TryDequeue(out var waiting))
         {
-            waiting.Batch.Completion.TrySetException(new QueueStorageException(
-                $"{refusal.Message} ({waiting.Batch.Admitted} of the batch's {waiting.Batch.Items.Count} items were accepted)"));
+            var batch = waiting.Batch; // its unwritten items were refused above: it is answered at once
+            RefuseBatch(batch, () => new QueueStorageException($"{refusal.Message} ({batch.Admitted} of the batch's {batch.Items.Count} items were accepted)"));
         }
 
         _handOver.Leave(new DurableHandOver<T>.Handed(_status, _spec, [.. _runningIds], [.. _taken], _traces, _runCancellation, _waiters, _getters,
