@@ -13,8 +13,8 @@ namespace ActorQueue.Tests.Review;
 /// the first instance hands the message to the next one, which fails on it again. Before, the message was dropped
 /// with a log line: a facade caller (plain or partitioned), an actor's acquire (alone or after its release) and a
 /// status ask were never answered, a release left its lease counted for ever and a resize was lost. Now the request is
-/// failed naming the limiter and the cause, the status ask is failed, a release is sent to the agent once more and a
-/// resize is booked; the tests end with the limit exactly its size. Made deterministic by breaking the agent's books by
+/// failed naming the limiter and the cause, the status ask is failed, a release is applied by the failing instance's
+/// stop (helper 163; sent to the agent once more before) and a resize is booked; the tests end with the limit exactly its size. Made deterministic by breaking the agent's books by
 /// reflection in each instance, the next one held (suspended) as it is made (<see cref="FailTwiceOnAsync"/>).
 /// </summary>
 [Collection(ClusterCollection.Name)]
