@@ -37,18 +37,7 @@ public sealed class CliSignalsReviewTests : IDisposable
         using var run = Process.Start(start)!;
         run.StandardInput.Close();
         var errors = new ConcurrentQueue<string>();
-        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        run.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is { } line)
-            {
-                errors.Enqueue(line);
-                if (line.Contains(said, StringComparison.Ordinal))
-                {
-                    stopped.TrySetResult();
-                }
-            }
-        };
+        run.ErrorDataReceived += (_, e) => errors.Enqueue(e.Data ?? "");
         run.BeginErrorReadLine();
         try
         {
@@ -57,7 +46,8 @@ public sealed class CliSignalsReviewTests : IDisposable
             Assert.True((ignored & 0b110) == 0, $"the runner ignores SIGINT or SIGQUIT (SigIgn {ignored:x}): a signal the tests send it is lost");
 
             await CliProcess.SignalAsync(run.Id, signal);
-            Assert.True(await Poll.CompletesWithin(stopped.Task, TimeSpan.FromSeconds(60)), $"no '{said}' line 60 s after SIG{signal}:\n{string.Join("\n", errors)}");
+            await Poll.UntilAsync(() => errors.Any(line => line.Contains(said, StringComparison.Ordinal)), TimeSpan.FromSeconds(60),
+                $"a '{said}' line after SIG{signal}", CliScratch.Tick);
         }
         finally
         {
@@ -69,6 +59,25 @@ public sealed class CliSignalsReviewTests : IDisposable
         }
 
         Assert.Equal(130, run.ExitCode);
+    }
+
+    /// <summary>dead-letters on a file that is no run's state refused it but left FILE.lock beside it (the lock comes first).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_file_refused_as_no_state_keeps_no_lock_file_the_refusal_made_and_one_that_was_there(bool lockWasThere)
+    {
+        var path = _scratch.Write("notes.txt", "not a state");
+        var lockFile = path + ".lock";
+        if (lockWasThere)
+        {
+            File.WriteAllText(lockFile, "");
+        }
+
+        Assert.Throws<ActorQueue.Cli.Jobs.RunStateException>(() => ActorQueue.Cli.Jobs.RunState.Open(path, create: false));
+
+        Assert.Equal(lockWasThere, File.Exists(lockFile));
+        Assert.Equal("not a state", File.ReadAllText(path).Trim());
     }
 
     /// <summary>The signals <paramref name="pid"/> ignores, as a mask (bit n-1 for signal n), from /proc.</summary>
