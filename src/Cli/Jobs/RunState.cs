@@ -81,6 +81,8 @@ internal sealed class RunState : IDisposable
             throw new RunStateException($"'{path}' does not exist");
         }
 
+        // A lock file this open made is removed again if the file is refused: a refusal leaves nothing beside the file.
+        var lockMade = !File.Exists(full + ".lock");
         var lockFile = TakeLock(path, full);
         SqliteConnection? connection = null;
         try
@@ -131,15 +133,36 @@ internal sealed class RunState : IDisposable
         catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
         {
             connection?.Dispose();
-            lockFile.Dispose();
+            Release(lockFile, lockMade);
             throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);
         }
         catch
         {
             connection?.Dispose();
-            lockFile.Dispose();
+            Release(lockFile, lockMade);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Drops a refused open's lock, deleting the lock file first (still holding it) when <paramref name="made"/> says
+    /// this open created it: <c>dead-letters</c> on a file that is no state left <c>FILE.lock</c> beside it.
+    /// </summary>
+    private static void Release(FileStream lockFile, bool made)
+    {
+        if (made)
+        {
+            try
+            {
+                File.Delete(lockFile.Name);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Left behind: harmless, as a lock file that stays always is.
+            }
+        }
+
+        lockFile.Dispose();
     }
 
     /// <summary>Locks <c>FILE.lock</c> for this process (.NET takes an exclusive <c>flock</c> for <see cref="FileShare.None"/>).</summary>

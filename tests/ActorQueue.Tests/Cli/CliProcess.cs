@@ -16,10 +16,18 @@ public static class CliProcess
 {
     private static readonly Lazy<string> Dll = new(Locate);
 
+    /// <summary>
+    /// <c>env --default-signal=INT,QUIT dotnet DLL args</c>: the command with SIGINT and SIGQUIT at their defaults, as a
+    /// terminal's foreground job has them, whatever this test host inherited. A host started in the background of a
+    /// non-interactive shell (<c>dotnet test ... &amp;</c> in a script) ignores both; children inherit an ignored signal,
+    /// and .NET then leaves SIGINT and SIGQUIT ignored (it registers no handler for them), so the runner never saw the
+    /// signals the tests send it: no "interrupted" line, no exit, seen as an intermittent hang.
+    /// </summary>
     public static ProcessStartInfo StartInfo(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo("env")
         {
+            ArgumentList = { "--default-signal=INT,QUIT", "dotnet" },
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -44,7 +52,7 @@ public static class CliProcess
     {
         var start = StartInfo(workingDirectory, args);
         start.FileName = "setsid";
-        start.ArgumentList.Insert(0, "dotnet");
+        start.ArgumentList.Insert(0, "env");
         return start;
     }
 
