@@ -16,24 +16,50 @@ public static class CliProcess
 {
     private static readonly Lazy<string> Dll = new(Locate);
 
+    /// <summary>The words before the CLI's dll: <c>env --default-signal=INT,QUIT dotnet</c> where <c>env</c> knows the option, else <c>dotnet</c>.</summary>
+    private static readonly Lazy<string[]> Launcher = new(() => DefaultSignalWorks() ? ["env", "--default-signal=INT,QUIT", "dotnet"] : ["dotnet"]);
+
+    /// <summary>The program <see cref="StartInfo"/> runs (<c>env</c> or <c>dotnet</c>), for a test that runs it through a shell's <c>exec</c>.</summary>
+    public static string Program => Launcher.Value[0];
+
+    private static bool DefaultSignalWorks()
+    {
+        try
+        {
+            using var probe = Process.Start(new ProcessStartInfo("env") { ArgumentList = { "--default-signal=INT,QUIT", "true" }, UseShellExecute = false, RedirectStandardError = true })!;
+            probe.StandardError.ReadToEnd();
+            probe.WaitForExit();
+            return probe.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false; // no env at all
+        }
+    }
+
     /// <summary>
     /// <c>env --default-signal=INT,QUIT dotnet DLL args</c>: the command with SIGINT and SIGQUIT at their defaults, as a
     /// terminal's foreground job has them, whatever this test host inherited. A host started in the background of a
     /// non-interactive shell (<c>dotnet test ... &amp;</c> in a script) ignores both; children inherit an ignored signal,
     /// and .NET then leaves SIGINT and SIGQUIT ignored (it registers no handler for them), so the runner never saw the
-    /// signals the tests send it: no "interrupted" line, no exit, seen as an intermittent hang.
+    /// signals the tests send it: no "interrupted" line, no exit, seen as an intermittent hang. An <c>env</c> without
+    /// <c>--default-signal</c> (coreutils before 8.31, busybox) runs <c>dotnet</c> directly, as before (<see cref="Program"/>).
     /// </summary>
     public static ProcessStartInfo StartInfo(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo("env")
+        var start = new ProcessStartInfo(Launcher.Value[0])
         {
-            ArgumentList = { "--default-signal=INT,QUIT", "dotnet" },
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        foreach (var word in Launcher.Value.Skip(1))
+        {
+            start.ArgumentList.Add(word);
+        }
+
         start.ArgumentList.Add(Dll.Value);
         foreach (var arg in args)
         {
@@ -52,7 +78,7 @@ public static class CliProcess
     {
         var start = StartInfo(workingDirectory, args);
         start.FileName = "setsid";
-        start.ArgumentList.Insert(0, "env");
+        start.ArgumentList.Insert(0, Program);
         return start;
     }
 

@@ -140,7 +140,7 @@ public sealed class JobInputTests : IDisposable
         var jobs = _scratch.Write("jobs.txt", "echo one", "echo two");
         var start = CliProcess.StartInfo(_scratch.Dir, "run", "-", option, "jobs.txt");
         start.FileName = "sh";
-        start.ArgumentList.Insert(0, "exec env \"$@\" < jobs.txt");
+        start.ArgumentList.Insert(0, $"exec {CliProcess.Program} \"$@\" < jobs.txt");
         start.ArgumentList.Insert(0, "-c");
         start.ArgumentList.Insert(2, "sh");
 

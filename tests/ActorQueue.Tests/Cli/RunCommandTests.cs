@@ -211,7 +211,7 @@ public sealed class RunCommandTests : IDisposable
     {
         var start = CliProcess.StartInfo(Dir, "run", "-");
         start.FileName = "sh";
-        foreach (var word in new[] { "env", "sh", "exec \"$@\" < /", "-c" })
+        foreach (var word in new[] { CliProcess.Program, "sh", "exec \"$@\" < /", "-c" })
         {
             start.ArgumentList.Insert(0, word);
         }
