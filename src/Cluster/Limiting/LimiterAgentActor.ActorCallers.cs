@@ -85,9 +85,13 @@ internal partial class LimiterAgentActor
     private void TellStatus() =>
         Sender.Tell(new GatekeeperProtocol.Status(_clusterCounts.Running, _clusterCounts.Waiting, _limit.MaxRunning, _limit.MaxQueued, _name));
 
-    private void HandleActorCancel(GatekeeperProtocol.CancelAcquire message)
+    /// <summary>
+    /// An actor's cancel (from <paramref name="sender"/>): a waiting request is withdrawn and answered; a granted one's
+    /// lease is released (the protocol: no reply).
+    /// </summary>
+    private void CancelActorRequest(GatekeeperProtocol.CancelAcquire message, IActorRef sender)
     {
-        if (!_idByActorRequest.Remove((Sender, message.RequestId), out var id))
+        if (!_idByActorRequest.Remove((sender, message.RequestId), out var id))
         {
             return;
         }
@@ -95,7 +99,7 @@ internal partial class LimiterAgentActor
         if (_pending.Remove(id))
         {
             Timers.Cancel(new WaitExpired(id));
-            Sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
+            sender.Tell(new GatekeeperProtocol.Cancelled(message.RequestId));
             PublishLocal();
             Send(new RemoteCancel(_gatekeeper.Epoch, id));
         }

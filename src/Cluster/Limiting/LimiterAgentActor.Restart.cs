@@ -103,7 +103,7 @@ internal partial class LimiterAgentActor
     /// </remarks>
     IStash IActorStash.Stash { get; set; } = null!;
 
-    /// <summary>A release or settle two instances failed on, with its sender, for this instance's stop to apply (<see cref="ApplyAtStop"/>).</summary>
+    /// <summary>A release, settle or actor's cancel two instances failed on, with its sender, for this instance's stop to apply (<see cref="ApplyAtStop"/>).</summary>
     private (object Message, IActorRef Sender)? _applyAtStop;
 
     /// <summary>
@@ -159,7 +159,9 @@ internal partial class LimiterAgentActor
     /// announcement (tokens it gives back are not, as for any settle sent while following no incarnation:
     /// <see cref="SettleAgainAfterRecover"/>; stricter, never looser). (Sent once more behind the mailbox before, a release that failed so again was given up, its lease
     /// counted until the node left; a settle and an actor's status ask or resize were dropped: Review/AgentResendReviewTests.)
-    /// A withdrawal, an actor's cancel and a gatekeeper's reply need nothing: the failed instance's stop failed the waits
+    /// An actor's cancel is applied by the stop too: one of a granted request releases its lease (dropped before, the lease,
+    /// carried, stayed counted while the actor lived: Review/ApplyAtStopReviewTests); one of a wait finds nothing.
+    /// A withdrawal and a gatekeeper's reply need nothing: the failed instance's stop failed the waits
     /// they are about, and the next instance's announcement leaves those out. Each is logged with the count so far
     /// (<see cref="AgentCarry.Unhandled"/>). Nothing here publishes a count or sends to the gatekeeper: this instance has
     /// not reclaimed its loan, and follows no incarnation.
@@ -189,7 +191,8 @@ internal partial class LimiterAgentActor
                 TellFailed(both.Next, failure);
                 _applyAtStop = (new GatekeeperProtocol.Release(both.LeaseId), Sender);
                 break;
-            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release or SettleTokens or GatekeeperProtocol.Settle:
+            case ReleaseAgentLease or ReleaseClaimedLease or GatekeeperProtocol.Release or SettleTokens or GatekeeperProtocol.Settle
+                or GatekeeperProtocol.CancelAcquire: // a granted request's cancel releases its lease (its waits the stops failed)
                 outcome = "it is applied to the books as the agent stops";
                 _applyAtStop = (message, Sender);
                 break;
@@ -229,7 +232,7 @@ internal partial class LimiterAgentActor
     }
 
     /// <summary>
-    /// A release or settle two instances failed on (<see cref="AnswerUnhandled"/>), applied by the failing instance's stop
+    /// A release, settle or actor's cancel two instances failed on (<see cref="AnswerUnhandled"/>), applied by the failing instance's stop
     /// once it has reclaimed the loan: its books are then exact, as at the start of a message (the leases claimed from the
     /// loan are <paramref name="held"/> less the held leases), so the handler runs as it would have. What it sends to the
     /// gatekeeper is dropped there (this instance follows no incarnation); the next instance's announcement tells it.
@@ -252,6 +255,7 @@ internal partial class LimiterAgentActor
                 GatekeeperProtocol.Release release => () => ReleaseActorLease(release, sender),
                 SettleTokens settle => () => HandleFacadeSettle(settle),
                 GatekeeperProtocol.Settle settle => () => SettleActorLease(settle, sender),
+                GatekeeperProtocol.CancelAcquire cancel => () => CancelActorRequest(cancel, sender),
                 _ => () => { },
             };
             apply();

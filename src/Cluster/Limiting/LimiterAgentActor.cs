@@ -145,7 +145,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         Receive<GatekeeperProtocol.Release>(message => ReleaseActorLease(message, Sender));
         Receive<GatekeeperProtocol.ReleaseAndAcquire>(HandleActorReleaseAndAcquire);
         Receive<GatekeeperProtocol.Resize>(HandleActorResize);
-        Receive<GatekeeperProtocol.CancelAcquire>(HandleActorCancel);
+        Receive<GatekeeperProtocol.CancelAcquire>(message => CancelActorRequest(message, Sender));
         Receive<GatekeeperProtocol.Settle>(message => SettleActorLease(message, Sender));
         Receive<SettleTokens>(HandleFacadeSettle);
         Receive<RemoteSettled>(HandleSettled);

@@ -1,0 +1,70 @@
+using ActorQueue.Actors;
+using ActorQueue.Tests.Cluster;
+using Akka.Actor;
+using static ActorQueue.Tests.Review.AgentCarryRound2ReviewTests;
+using Tools = ActorQueue.Tests.Review.AgentFailsTwiceReviewTests;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Second-wave review (helper 169) of what a node agent does with a message two of its instances fail on before its
+/// handler (<c>LimiterAgentActor.AnswerUnhandled</c>, <c>ApplyAtStop</c>, commit 4b216a0). Each test breaks the agent's
+/// books in both instances with helper 157's tools (<see cref="AgentFailsTwiceReviewTests"/>), the second one held
+/// (suspended) as it is made, and ends with the limit exactly as configured.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ApplyAtStopReviewTests
+{
+    /// <summary>How long each step may take.</summary>
+    private static TimeSpan Step => ClusterNodes.StepTimeout;
+
+    /// <summary>
+    /// A local actor's <see cref="GatekeeperProtocol.CancelAcquire"/> of a request already granted releases its lease (the
+    /// protocol: "the gatekeeper releases its lease itself"). Two instances fail on it: the lease is freed once all the
+    /// same (B takes the whole limit, one more waits), and the limit is exactly 2.
+    /// FAILED before: the cancel was taken for one about a wait ("needs no answer") and dropped: the lease, carried,
+    /// stayed counted while the actor lived (B's acquire of the whole limit timed out).
+    /// </summary>
+    [Fact]
+    public async Task An_actor_cancel_of_a_granted_request_both_instances_fail_on_frees_its_lease()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2);
+        var (a, b) = await Tools.LimitersAsync(cluster, "stop-cancel-granted");
+        var caller = new Akka.TestKit.Xunit2.TestKit(cluster.Nodes[1]).CreateTestProbe(); // the kit is not disposed: that would shut the node down
+        a.Agent.Tell(new GatekeeperProtocol.Acquire("actor", 7), caller.Ref);
+        await caller.ExpectMsgAsync<GatekeeperProtocol.Granted>(Step);
+
+        await FailTwiceOnAsync(a.Agent, () => a.Agent.Tell(new GatekeeperProtocol.CancelAcquire(7), caller.Ref), message => message is GatekeeperProtocol.CancelAcquire);
+
+        await AssertLimitIsExactlyAsync(a, b, 2);
+        await caller.ExpectNoMsgAsync(TimeSpan.Zero); // a granted request's cancel has no reply
+    }
+
+    /// <summary>
+    /// Has <paramref name="agent"/> fail before its handler on the message <paramref name="send"/> sends (picked by
+    /// <paramref name="isTarget"/>) in two instances in a row, each held in its suspended mailbox with its books broken
+    /// (the next one suspended as it is made, by helper 157's stash); returns once the third instance answers.
+    /// </summary>
+    private static async Task FailTwiceOnAsync(IActorRef agent, Action send, Func<object, bool> isTarget)
+    {
+        var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
+        await Poll.UntilAsync(() => cell.Mailbox!.MessageQueue.Count == 0, Step, "the agent's mailbox is empty");
+        cell.Suspend();
+        send();
+        await Poll.UntilAsync(() => Tools.PutFirst(cell, isTarget), Step, "the message is in the agent's mailbox, first");
+        for (var instance = 0; instance < 2; instance++)
+        {
+            var failing = Tools.ActorOf(cell);
+            var stash = (IActorStash)failing;
+            stash.Stash = new Tools.SuspendingStash(stash.Stash, cell, suspending: true);
+            Tools.BreakBooks(failing);
+            cell.Resume(null!);
+            await Poll.UntilAsync(() => !ReferenceEquals(Tools.ActorOf(cell), failing) && Tools.IsSuspended(cell) && !Tools.HasSystemMessages(cell), Step,
+                "the next instance is made and held");
+            Assert.Equal(instance == 0, Tools.PutFirst(cell, isTarget)); // handed on by the first, taken by the second
+        }
+
+        cell.Resume(null!);
+        await agent.Ask<ActorIdentity>(new Identify(null), Step);
+    }
+}
