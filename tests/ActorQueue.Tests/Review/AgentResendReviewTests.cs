@@ -247,7 +247,7 @@ public sealed class AgentResendReviewTests
     /// (helper 157's suspending stash) and broken in turn while the message (handed on, or sent to the agent again) is in
     /// its mailbox. Returns once the instance after the last broken one (or the first that finds no such message) is let go.
     /// </summary>
-    private static async Task FailOnAsync(IActorRef agent, Action send, Func<object, bool> isTarget, int times)
+    internal static async Task FailOnAsync(IActorRef agent, Action send, Func<object, bool> isTarget, int times)
     {
         var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
         await Poll.UntilAsync(() => cell.Mailbox!.MessageQueue.Count == 0, Step, "the agent's mailbox is empty");

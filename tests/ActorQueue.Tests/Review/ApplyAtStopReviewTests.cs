@@ -1,6 +1,5 @@
 using ActorQueue.Actors;
 using ActorQueue.Tests.Cluster;
-using Akka.Actor;
 using static ActorQueue.Tests.Review.AgentCarryRound2ReviewTests;
 using Tools = ActorQueue.Tests.Review.AgentFailsTwiceReviewTests;
 
@@ -9,7 +8,7 @@ namespace ActorQueue.Tests.Review;
 /// <summary>
 /// Second-wave review (helper 169) of what a node agent does with a message two of its instances fail on before its
 /// handler (<c>LimiterAgentActor.AnswerUnhandled</c>, <c>ApplyAtStop</c>, commit 4b216a0). Each test breaks the agent's
-/// books in both instances with helper 157's tools (<see cref="AgentFailsTwiceReviewTests"/>), the second one held
+/// books in both instances with helper 163's <see cref="AgentResendReviewTests.FailOnAsync"/>, the second one held
 /// (suspended) as it is made, and ends with the limit exactly as configured.
 /// </summary>
 [Collection(ClusterCollection.Name)]
@@ -34,37 +33,9 @@ public sealed class ApplyAtStopReviewTests
         a.Agent.Tell(new GatekeeperProtocol.Acquire("actor", 7), caller.Ref);
         await caller.ExpectMsgAsync<GatekeeperProtocol.Granted>(Step);
 
-        await FailTwiceOnAsync(a.Agent, () => a.Agent.Tell(new GatekeeperProtocol.CancelAcquire(7), caller.Ref), message => message is GatekeeperProtocol.CancelAcquire);
+        await AgentResendReviewTests.FailOnAsync(a.Agent, () => a.Agent.Tell(new GatekeeperProtocol.CancelAcquire(7), caller.Ref), message => message is GatekeeperProtocol.CancelAcquire, times: 2);
 
         await AssertLimitIsExactlyAsync(a, b, 2);
         await caller.ExpectNoMsgAsync(TimeSpan.Zero); // a granted request's cancel has no reply
-    }
-
-    /// <summary>
-    /// Has <paramref name="agent"/> fail before its handler on the message <paramref name="send"/> sends (picked by
-    /// <paramref name="isTarget"/>) in two instances in a row, each held in its suspended mailbox with its books broken
-    /// (the next one suspended as it is made, by helper 157's stash); returns once the third instance answers.
-    /// </summary>
-    private static async Task FailTwiceOnAsync(IActorRef agent, Action send, Func<object, bool> isTarget)
-    {
-        var cell = (ActorCell)((ActorRefWithCell)agent).Underlying;
-        await Poll.UntilAsync(() => cell.Mailbox!.MessageQueue.Count == 0, Step, "the agent's mailbox is empty");
-        cell.Suspend();
-        send();
-        await Poll.UntilAsync(() => Tools.PutFirst(cell, isTarget), Step, "the message is in the agent's mailbox, first");
-        for (var instance = 0; instance < 2; instance++)
-        {
-            var failing = Tools.ActorOf(cell);
-            var stash = (IActorStash)failing;
-            stash.Stash = new Tools.SuspendingStash(stash.Stash, cell, suspending: true);
-            Tools.BreakBooks(failing);
-            cell.Resume(null!);
-            await Poll.UntilAsync(() => !ReferenceEquals(Tools.ActorOf(cell), failing) && Tools.IsSuspended(cell) && !Tools.HasSystemMessages(cell), Step,
-                "the next instance is made and held");
-            Assert.Equal(instance == 0, Tools.PutFirst(cell, isTarget)); // handed on by the first, taken by the second
-        }
-
-        cell.Resume(null!);
-        await agent.Ask<ActorIdentity>(new Identify(null), Step);
     }
 }
