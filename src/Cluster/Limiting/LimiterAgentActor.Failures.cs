@@ -30,7 +30,18 @@ internal partial class LimiterAgentActor
         {
             _log.Error(error, "Cluster limiter {0}: its node agent failed handling {1}; it keeps its {2} waiter(s) and {3} lease(s) and goes on",
                 _displayName, message.GetType().Name, _pending.Count, _held.Count);
-            AnswerFailedMessage(message, id, request, Failure("failed handling this request", error));
+            // An actor's acquire (alone or after its release) is answered by AnswerFailedActor; a facade's, or one the
+            // gatekeeper's reply names (looked up above), by AnswerFailed.
+            var failure = Failure("failed handling this request", error);
+            if ((message as GatekeeperProtocol.Acquire ?? (message as GatekeeperProtocol.ReleaseAndAcquire)?.Next) is { } acquire)
+            {
+                AnswerFailedActor(acquire, failure);
+            }
+            else if (request is not null)
+            {
+                AnswerFailed(id, request, failure);
+            }
+
             return true;
         }
     }
@@ -38,23 +49,6 @@ internal partial class LimiterAgentActor
     /// <summary>What a caller whose request the agent failed on is failed with: the limiter's name, <paramref name="how"/> and the cause.</summary>
     private InvalidOperationException Failure(string how, Exception error) =>
         new($"The node agent of cluster limiter '{_displayName}' {how}: {error.GetType().Name}: {UserText.MessageOf(error)}", error);
-
-    /// <summary>
-    /// The request a failed <paramref name="message"/> was about is answered with <paramref name="failure"/>: an actor's
-    /// acquire (alone or after its release) by <see cref="AnswerFailedActor"/>, a facade's or one the gatekeeper's reply
-    /// names (<paramref name="id"/> and <paramref name="request"/>, from <see cref="RequestOf"/>) by <see cref="AnswerFailed"/>.
-    /// </summary>
-    private void AnswerFailedMessage(object message, long id, PermitWaiter? request, Exception failure)
-    {
-        if ((message as GatekeeperProtocol.Acquire ?? (message as GatekeeperProtocol.ReleaseAndAcquire)?.Next) is { } acquire)
-        {
-            AnswerFailedActor(acquire, failure);
-        }
-        else if (request is not null)
-        {
-            AnswerFailed(id, request, failure);
-        }
-    }
 
     /// <summary>The request a message is about and its id (0 when the message names none yet: a facade request arriving).</summary>
     private (long Id, PermitWaiter? Request) RequestOf(object message) => message switch

@@ -248,17 +248,27 @@ internal partial class LimiterAgentActor
         _claimed = Math.Max(0, held - _heldPermits);
         try
         {
-            Action apply = message switch
+            switch (message)
             {
-                ReleaseAgentLease release => () => ReleaseHeld(release.RequestId),
-                ReleaseClaimedLease claimed => () => HandleClaimedRelease(claimed),
-                GatekeeperProtocol.Release release => () => ReleaseActorLease(release, sender),
-                SettleTokens settle => () => HandleFacadeSettle(settle),
-                GatekeeperProtocol.Settle settle => () => SettleActorLease(settle, sender),
-                GatekeeperProtocol.CancelAcquire cancel => () => CancelActorRequest(cancel, sender),
-                _ => () => { },
-            };
-            apply();
+                case ReleaseAgentLease release:
+                    ReleaseHeld(release.RequestId);
+                    break;
+                case ReleaseClaimedLease claimed:
+                    HandleClaimedRelease(claimed);
+                    break;
+                case GatekeeperProtocol.Release release:
+                    ReleaseActorLease(release, sender);
+                    break;
+                case SettleTokens settle:
+                    HandleFacadeSettle(settle);
+                    break;
+                case GatekeeperProtocol.Settle settle:
+                    SettleActorLease(settle, sender);
+                    break;
+                case GatekeeperProtocol.CancelAcquire cancel:
+                    CancelActorRequest(cancel, sender);
+                    break;
+            }
         }
         catch (Exception error)
         {
