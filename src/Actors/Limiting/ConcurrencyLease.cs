@@ -16,13 +16,16 @@ internal interface ILeaseReleaser
 /// adapters hand it out as it is and code written against <c>System.Threading.RateLimiting</c> can hold it.
 /// </summary>
 [DebuggerDisplay("Lease {LeaseId} for {Source}, released = {IsReleased}")]
-public sealed class ConcurrencyLease : RateLimitLease, IAsyncDisposable
+public sealed class ConcurrencyLease : RateLimitLease, IAsyncDisposable, ITurnOp
 {
     /// <summary>Where the slot goes back to.</summary>
     private readonly ILeaseReleaser _releaser;
 
     /// <summary>1 once the lease has been released; makes release idempotent across threads.</summary>
     private int _released;
+
+    /// <summary>Set while its release waits in a busy turn: a lease released once is its own release op, so a contended release allocates nothing.</summary>
+    private ITurnOp? _nextOp;
 
     internal ConcurrencyLease(ILeaseReleaser releaser, long leaseId, string source, int permits = 1)
     {
@@ -74,6 +77,13 @@ public sealed class ConcurrencyLease : RateLimitLease, IAsyncDisposable
         {
             _releaser.Release(this);
         }
+    }
+
+    /// <inheritdoc />
+    ITurnOp? ITurnOp.NextOp
+    {
+        get => _nextOp;
+        set => _nextOp = value;
     }
 
     /// <summary>Gives the slot back, as <see cref="Dispose()"/>.</summary>

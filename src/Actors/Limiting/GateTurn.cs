@@ -84,10 +84,10 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     private bool _closed;
 
     /// <summary>Facade: a lease's permits come back in the turn; <c>false</c> when it is not open or sealed (the caller sends them).</summary>
-    public bool TryRelease(int permits)
+    public bool TryRelease(ConcurrencyLease lease)
     {
-        // A free turn runs the release at once, without the op a busy one needs.
-        return TryReleaseNow(permits) || Submit(new ReleaseOp(permits));
+        // A free turn runs the release at once; a busy one is left the lease itself, its own release op.
+        return TryReleaseNow(lease.Permits) || Submit(lease);
     }
 
     /// <summary>
@@ -248,8 +248,8 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
             case AcquireRequest request:
                 _owner!.Offer(request);
                 break;
-            case ReleaseOp release:
-                RunReleaseNow(release.Permits);
+            case ConcurrencyLease released:
+                RunReleaseNow(released.Permits);
                 break;
             case FacadeResize resize when !_closed:
                 _owner!.Resize(resize);
@@ -281,7 +281,7 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     }
 
     /// <inheritdoc />
-    /// <remarks>Also a pushed <see cref="ReleaseOp"/>'s run.</remarks>
+    /// <remarks>Also a pushed released lease's run.</remarks>
     protected override void RunReleaseNow(int permits)
     {
         if (!_closed)

@@ -10,13 +10,8 @@ namespace ActorQueue.Actors;
 /// </summary>
 internal sealed class LimiterCounts
 {
-    private volatile int _waiting;
-
-    /// <summary>The waiters' demand, in permits or tokens (<see cref="Queued"/>); written with <see cref="Volatile"/>, as a long cannot be volatile.</summary>
-    private long _queued;
-
-    /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>), past <see cref="_leaseBase"/>.</summary>
-    private long _gateLeases;
+    /// <summary>What the gatekeeper writes on every turn, on cache lines of its own (<see cref="TurnWritten"/>).</summary>
+    private TurnWritten _written = new() { HeldWritten = -1 };
 
     /// <summary>0 until a restart, then past every lease number an earlier instance's gate gave out (<see cref="CarryLeases"/>); written by the gatekeeper only.</summary>
     private long _leaseBase;
@@ -38,7 +33,6 @@ internal sealed class LimiterCounts
     private long _handledResize;
 
     /// <summary>The held count last written into the loan's word by <see cref="Publish(int, int, long)"/> or read by a reclaim; the gatekeeper's only.</summary>
-    private int _heldWritten = -1;
 
     /// <summary>The limits the gatekeeper last applied (<see cref="PublishApplied"/>); a restarted gatekeeper starts from them. The gatekeeper's only.</summary>
     public (int MaxRunning, int? MaxQueued)? Applied { get; private set; }
@@ -61,20 +55,20 @@ internal sealed class LimiterCounts
     /// <summary>Held now: what the gatekeeper last published, and what callers claimed from or returned into its loan since.</summary>
     public int Running => Loan.Running;
 
-    public int Waiting => _waiting;
+    public int Waiting => Volatile.Read(ref _written.Waiting);
 
     /// <summary>
     /// The leases granted so far, by the gatekeeper (as of its last publication) and from its loan: it moves whenever any
     /// caller is granted one — a facade's, an actor's, a RateLimiting adapter's — so a reader that sees it unchanged
     /// knows nobody was granted a lease since (a restarted gatekeeper's leases count on from its predecessor's, <see cref="CarryLeases"/>).
     /// </summary>
-    public long Leases => Volatile.Read(ref _gateLeases) + Loan.Claims;
+    public long Leases => Volatile.Read(ref _written.GateLeases) + Loan.Claims;
 
     /// <summary>
     /// What the waiters ask for: their permits (a concurrency limiter's) or their token estimates (a model API
     /// limiter's), as the gate sums them on every entry and exit of its queue; published with <see cref="Waiting"/>.
     /// </summary>
-    public long Queued => Volatile.Read(ref _queued);
+    public long Queued => Volatile.Read(ref _written.Queued);
 
     public int MaxRunning => Volatile.Read(ref _limits).MaxRunning;
 
@@ -93,18 +87,18 @@ internal sealed class LimiterCounts
     public void Publish(int running, int waiting, long queued)
     {
         // Against a copy kept here, not the word: reading the word to compare still waits for the line callers write.
-        if (running != _heldWritten)
+        if (running != _written.HeldWritten)
         {
             Loan.Publish(running);
-            _heldWritten = running;
+            _written.HeldWritten = running;
         }
 
-        _waiting = waiting;
-        Volatile.Write(ref _queued, queued);
+        Volatile.Write(ref _written.Waiting, waiting);
+        Volatile.Write(ref _written.Queued, queued);
     }
 
     /// <summary>Gatekeeper, with its counts: the number of the last lease its gate granted (<see cref="Leases"/>), past the leases of the instances before a restart.</summary>
-    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _gateLeases, _leaseBase + lastLeaseId);
+    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _written.GateLeases, _leaseBase + lastLeaseId);
 
     /// <summary>
     /// A restarted gatekeeper, whose gate numbers its leases from 1 again, goes on from <paramref name="leaseIdBase"/>, past
@@ -121,7 +115,7 @@ internal sealed class LimiterCounts
     /// unknown, e.g. once the loan was closed with claims in it), so <see cref="Publish(int, int, long)"/> writes the word only when
     /// the count changes.
     /// </summary>
-    public void NoteHeld(int held) => _heldWritten = held;
+    public void NoteHeld(int held) => _written.HeldWritten = held;
 
     /// <summary>Facade, while it is made: the limits it starts with.</summary>
     public void PublishLimits(int maxRunning, int? maxQueued) => Volatile.Write(ref _limits, new PublishedLimits(0, maxRunning, maxQueued ?? -1));
@@ -168,4 +162,32 @@ internal sealed class LimiterCounts
 
     /// <summary>Limits as published, with the facade resize they come from (0: none); -1 in <see cref="MaxQueued"/> for no bound.</summary>
     private sealed record PublishedLimits(long Sequence, int MaxRunning, int MaxQueued);
+
+    /// <summary>
+    /// The counts the gatekeeper writes on every turn, padded to cache lines of their own: beside the references and
+    /// limits every caller reads (<see cref="Loan"/>, <see cref="Turn"/>, the limits), each turn's writes made every
+    /// contended caller's next read of them a cache miss on the other core (false sharing).
+    /// </summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 3 * CacheLine)]
+    internal struct TurnWritten
+    {
+        /// <summary>How many wait (<see cref="Waiting"/>).</summary>
+        [System.Runtime.InteropServices.FieldOffset(CacheLine)]
+        public int Waiting;
+
+        /// <summary>The held count last written into the loan, a copy kept here (<see cref="Publish(int, int, long)"/>).</summary>
+        [System.Runtime.InteropServices.FieldOffset(CacheLine + 4)]
+        public int HeldWritten;
+
+        /// <summary>The waiters' demand, in permits or tokens (<see cref="Queued"/>).</summary>
+        [System.Runtime.InteropServices.FieldOffset(CacheLine + 8)]
+        public long Queued;
+
+        /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>), past <see cref="_leaseBase"/>.</summary>
+        [System.Runtime.InteropServices.FieldOffset(CacheLine + 16)]
+        public long GateLeases;
+    }
+
+    /// <summary>A cache line's bytes on the machines .NET runs on (x64, Arm64).</summary>
+    internal const int CacheLine = 64;
 }

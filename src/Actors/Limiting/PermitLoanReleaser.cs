@@ -38,7 +38,7 @@ internal sealed class PermitLoanReleaser(PermitLoan loan, GateTurn turn, IActorR
         {
             telemetry.Returned(lease.Permits);
         }
-        else if (!turn.TryRelease(lease.Permits))
+        else if (!turn.TryRelease(lease))
         {
             GatekeeperReleaser.Send(gatekeeper, lease.Permits);
         }

@@ -17,7 +17,7 @@ public sealed class GateTurnTests : ActorQueueTestKit
         var (turn, owner, _) = NewTurn(start: false);
 
         Assert.False(turn.Submit(Request("early")), "not open before the actor's start");
-        Assert.False(turn.TryRelease(1));
+        Assert.False(turn.TryRelease(new ConcurrencyLease(new UnusedReleaser(), 1, "early")));
 
         turn.Start(owner, CreateTestProbe().Ref);
 
@@ -162,5 +162,11 @@ public sealed class GateTurnTests : ActorQueueTestKit
         public void AnswerStopped(object message, IActorRef sender) => Events.Add($"Answer {message}");
 
         public void Faulted(ITurnOp? op, Exception error) => Events.Add($"Faulted {error.Message}");
+    }
+
+    /// <summary>A lease's releaser for a lease only handed to the turn: never released.</summary>
+    private sealed class UnusedReleaser : ILeaseReleaser
+    {
+        public void Release(ConcurrencyLease lease) => throw new InvalidOperationException("never released");
     }
 }

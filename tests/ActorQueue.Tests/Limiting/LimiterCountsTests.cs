@@ -91,4 +91,27 @@ public class LimiterCountsTests : ActorQueueTestKit
         gatekeeper.Tell(request);
         return await request.Completion;
     }
+
+    /// <summary>
+    /// The counts a gatekeeper writes on every turn sit a whole cache line away from anything else (docs/ARCHITECTURE.md,
+    /// <c>LimiterCounts</c>): beside the references and limits every caller reads, each turn's writes cost contended
+    /// callers a cache miss. Fails if the padding goes (a struct of its fields alone, or a field moved to its edge).
+    /// </summary>
+    [Fact]
+    public void The_counts_a_turn_writes_sit_a_cache_line_away_from_anything_else()
+    {
+        const int line = LimiterCounts.CacheLine;
+        var fields = typeof(LimiterCounts.TurnWritten).GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public);
+        var size = System.Runtime.CompilerServices.Unsafe.SizeOf<LimiterCounts.TurnWritten>();
+
+        Assert.Equal(4, fields.Length);
+        foreach (var field in fields)
+        {
+            var offset = ((System.Runtime.InteropServices.FieldOffsetAttribute)Attribute.GetCustomAttribute(field, typeof(System.Runtime.InteropServices.FieldOffsetAttribute))!).Value;
+            var end = offset + System.Runtime.InteropServices.Marshal.SizeOf(field.FieldType);
+            Assert.True(offset >= line, $"{field.Name} at {offset}: within a cache line of what sits before the struct");
+            Assert.True(size - end >= line, $"{field.Name} ends at {end} of {size}: within a cache line of what sits after it");
+        }
+    }
 }
+

@@ -174,7 +174,7 @@ internal sealed partial class Partition
             return;
         }
 
-        var submitted = Submit(new ReleaseOp(lease.Permits));
+        var submitted = Submit(lease); // the lease is its own release op
         Debug.Assert(submitted, "A partition holding permits is never sealed.");
     }
 
@@ -300,7 +300,7 @@ internal sealed partial class Partition
         }
     }
 
-    /// <summary>In its turn (the fast release, or a pushed <see cref="ReleaseOp"/>): a lease's permits come back, unless the limiter stopped.</summary>
+    /// <summary>In its turn (the fast release, or a pushed released lease): a lease's permits come back, unless the limiter stopped.</summary>
     protected override void RunReleaseNow(int permits)
     {
         IdleSweeps = 0;
@@ -325,8 +325,8 @@ internal sealed partial class Partition
             case PartitionAcquireRequest request:
                 request.Undelivered();
                 break;
-            case ReleaseOp release:
-                RunReleaseNow(release.Permits);
+            case ConcurrencyLease released:
+                RunReleaseNow(released.Permits);
                 break;
             case PartitionSettle settle when _state != PartitionState.Stopped:
                 Settle(settle.Settle);
