@@ -10,7 +10,8 @@ namespace ActorQueue.Tests.Review;
 /// that outlives its release, so: it is linked into a turn at most once, however its disposals race (every permit back
 /// once, a waiter behind granted, nothing held at rest); once run, or refused, it links to no other op (a kept lease
 /// must not keep waiters alive); the turn's hand-over, restart and stop paths run it as they ran the op it replaced; and
-/// the public type shows nothing of the internal interface.
+/// the public type shows nothing of the internal interface. Also the model-API lease's errors, which named the caller's
+/// source where they should name the limiter.
 /// </summary>
 public sealed class LeaseAsReleaseOpReviewTests : ActorQueueTestKit
 {
@@ -204,6 +205,66 @@ public sealed class LeaseAsReleaseOpReviewTests : ActorQueueTestKit
             type.GetInterfaces().Where(t => t.IsVisible).Select(t => t.FullName).Order());
         Assert.False(typeof(ITurnOp).IsVisible);
         Assert.DoesNotContain(type.GetMembers(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance), member => member.Name.Contains("NextOp"));
+    }
+
+    [Theory]
+    [InlineData("review-model-api", "review-model-api")]
+    [InlineData(null, "the limiter")]
+    public async Task A_second_settle_names_the_limiter_as_well_as_the_source(string? name, string named)
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(2, 100, 1_000_000, TimeSpan.FromMinutes(1)), name, system: Sys);
+        using var lease = await Within(limiter.AcquireAsync(10, source: "caller-a").AsTask());
+        lease.Settle(8);
+
+        var error = Assert.Throws<InvalidOperationException>(() => lease.Settle(9));
+
+        Assert.Contains($"of {named}", error.Message);
+        Assert.Contains("'caller-a'", error.Message);
+        Assert.DoesNotContain("of caller-a", error.Message);
+    }
+
+    [Fact]
+    public async Task A_settle_after_the_release_names_the_limiter()
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(2, 100, 1_000_000, TimeSpan.FromMinutes(1)), "review-model-api-released", system: Sys);
+        var lease = await Within(limiter.AcquireAsync(10, source: "caller-b").AsTask());
+        lease.Dispose();
+
+        var error = Assert.Throws<InvalidOperationException>(() => lease.Settle(5));
+
+        Assert.Contains("of review-model-api-released", error.Message);
+        Assert.Contains("released", error.Message);
+        Assert.Contains("'caller-b'", error.Message);
+    }
+
+    [Fact]
+    public async Task A_negative_settle_names_the_parameter_its_value_and_the_limiter()
+    {
+        using var limiter = new ModelApiLimiter(new ModelApiLimiterOptions(2, 100, 1_000_000, TimeSpan.FromMinutes(1)), "review-model-api-negative", system: Sys);
+        using var lease = await Within(limiter.AcquireAsync(10, source: "caller-c").AsTask());
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => lease.Settle(-5));
+
+        Assert.Equal("actualTokens", error.ParamName);
+        Assert.Equal(-5L, error.ActualValue);
+        Assert.Contains("actualTokens must be >= 0, got -5", error.Message);
+        Assert.Contains("review-model-api-negative", error.Message);
+        Assert.Null(lease.SettledTokens); // refused: the lease may still settle
+        lease.Settle(7);
+    }
+
+    [Fact]
+    public async Task A_partitioned_limiters_lease_names_the_limiter_too()
+    {
+        using var limiter = new PartitionedModelApiLimiter<string>(new ModelApiLimiterOptions(2, 100, 1_000_000, TimeSpan.FromMinutes(1)),
+                                                                         TimeSpan.FromMinutes(5), "review-model-api-keys", system: Sys);
+        using var lease = await Within(limiter.AcquireAsync("k", 10, source: "caller-d").AsTask());
+        lease.Settle(3);
+
+        var error = Assert.Throws<InvalidOperationException>(() => lease.Settle(4));
+
+        Assert.Contains("of review-model-api-keys", error.Message);
+        Assert.Contains("'caller-d'", error.Message);
     }
 
     /// <summary>Disposes every lease from <see cref="Racers"/> dedicated threads at once, each in another way (the lease's own <c>Dispose</c>, the base class's, each <c>DisposeAsync</c>).</summary>
