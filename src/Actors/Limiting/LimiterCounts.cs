@@ -32,8 +32,6 @@ internal sealed class LimiterCounts
     /// <summary>The newest facade resize the gatekeeper has applied; the gatekeeper's only (it survives a restart here).</summary>
     private long _handledResize;
 
-    /// <summary>The held count last written into the loan's word by <see cref="Publish(int, int, long)"/> or read by a reclaim; the gatekeeper's only.</summary>
-
     /// <summary>The limits the gatekeeper last applied (<see cref="PublishApplied"/>); a restarted gatekeeper starts from them. The gatekeeper's only.</summary>
     public (int MaxRunning, int? MaxQueued)? Applied { get; private set; }
 

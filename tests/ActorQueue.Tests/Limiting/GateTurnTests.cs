@@ -143,7 +143,7 @@ public sealed class GateTurnTests : ActorQueueTestKit
     }
 
     /// <summary>An actor instance that records what its turn asks of it; a request offered to it is left waiting.</summary>
-    private sealed class RecordingOwner : IGateTurnOwner
+    internal sealed class RecordingOwner : IGateTurnOwner
     {
         public List<string> Events { get; } = [];
 
@@ -165,7 +165,7 @@ public sealed class GateTurnTests : ActorQueueTestKit
     }
 
     /// <summary>A lease's releaser for a lease only handed to the turn: never released.</summary>
-    private sealed class UnusedReleaser : ILeaseReleaser
+    internal sealed class UnusedReleaser : ILeaseReleaser
     {
         public void Release(ConcurrencyLease lease) => throw new InvalidOperationException("never released");
     }

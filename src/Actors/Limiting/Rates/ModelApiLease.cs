@@ -26,10 +26,14 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
 
     private long _settledTokens = -1;
 
-    internal ModelApiLease(ConcurrencyLease slot, long estimatedTokens, ITokenSettler settler)
+    /// <summary>The limiter its errors name: its name, or "the limiter" when it has none (never the caller's source, which they name beside it).</summary>
+    private readonly string _limiter;
+
+    internal ModelApiLease(ConcurrencyLease slot, long estimatedTokens, ITokenSettler settler, string? limiterName = null)
     {
         _slot = slot;
         _settler = settler;
+        _limiter = limiterName ?? "the limiter";
         EstimatedTokens = estimatedTokens;
     }
 
@@ -58,18 +62,21 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The lease was settled already, or released (disposed) already.</exception>
     public void Settle(long actualTokens)
     {
-        LimitValidation.ActualTokens(actualTokens, nameof(actualTokens));
+        LimitValidation.ActualTokens(actualTokens, nameof(actualTokens), LeaseId, _limiter, Source);
         var was = Interlocked.CompareExchange(ref _state, Settled, Open);
         if (was != Open)
         {
             throw new InvalidOperationException((was & Settled) != 0
-                ? $"Lease {LeaseId} of {Source} was settled already with {SettledTokens} tokens (actualTokens {actualTokens}); a lease settles once"
-                : $"Lease {LeaseId} of {Source} was released before it was settled (actualTokens {actualTokens}); settle before disposing it");
+                ? $"{Named} was settled already with {SettledTokens} tokens (actualTokens {actualTokens}); a lease settles once"
+                : $"{Named} was released before it was settled (actualTokens {actualTokens}); settle before disposing it");
         }
 
         Volatile.Write(ref _settledTokens, actualTokens);
         _settler.Settle(new SettleTokens(new PermitDemand(1, EstimatedTokens), actualTokens) { LeaseId = LeaseId });
     }
+
+    /// <summary>The lease as its errors name it: its number, its limiter, and the source it was acquired for.</summary>
+    private string Named => $"Lease {LeaseId} of {_limiter} (source '{Source}')";
 
     /// <summary>Gives the slot in flight back. Idempotent; never throws, also after the limiter was disposed.</summary>
     public void Dispose()

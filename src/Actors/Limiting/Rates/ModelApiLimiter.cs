@@ -126,11 +126,11 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         if (_loan.TryClaim(estimatedTokens))
         {
             _claims.ClaimedWithoutWait(1);
-            return ValueTask.FromResult(new ModelApiLease(new ConcurrencyLease(_loanReleaser, _loan.NextLeaseId(), source), estimatedTokens, _settler));
+            return ValueTask.FromResult(new ModelApiLease(new ConcurrencyLease(_loanReleaser, _loan.NextLeaseId(), source), estimatedTokens, _settler, Name));
         }
 
         var request = Request(estimatedTokens, priority, timeout, source);
-        return LeaseOf(request, Send(request, cancellationToken), _settler);
+        return LeaseOf(request, Send(request, cancellationToken), Name, _settler);
     }
 
     /// <summary>
@@ -204,16 +204,19 @@ public sealed class ModelApiLimiter : IDisposable, IAsyncDisposable
         return request.QueuedSignal is { } queued ? _spans.TraceWaitAsync(request, queued.Task, grant, Options.MaxConcurrent, Options.MaxQueued, partitionKey: null) : grant;
     }
 
-    /// <summary>The lease over a granted slot; it settles through <paramref name="settler"/>, or its grantor when <c>null</c>.</summary>
-    internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot, ITokenSettler? settler = null) =>
-        new(slot, request.Demand.Tokens, settler ?? (ITokenSettler)request.Releaser!);
+    /// <summary>
+    /// The lease over a granted slot of the limiter named <paramref name="limiterName"/> (<c>null</c>: unnamed), which its
+    /// errors name; it settles through <paramref name="settler"/>, or its grantor when <c>null</c>.
+    /// </summary>
+    internal static ModelApiLease LeaseOf(AcquireRequest request, ConcurrencyLease slot, string? limiterName, ITokenSettler? settler = null) =>
+        new(slot, request.Demand.Tokens, settler ?? (ITokenSettler)request.Releaser!, limiterName);
 
     /// <summary>The lease once <paramref name="grant"/> completes.</summary>
-    internal static ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler = null) =>
-        RelayedWait<ModelApiLease>.Relay(LeaseOfAsync(request, grant, settler)); // the caller awaits a facade waiter, not .NET's task
+    internal static ValueTask<ModelApiLease> LeaseOf(AcquireRequest request, ValueTask<ConcurrencyLease> grant, string? limiterName, ITokenSettler? settler = null) =>
+        RelayedWait<ModelApiLease>.Relay(LeaseOfAsync(request, grant, limiterName, settler)); // the caller awaits a facade waiter, not .NET's task
 
-    private static async ValueTask<ModelApiLease> LeaseOfAsync(AcquireRequest request, ValueTask<ConcurrencyLease> grant, ITokenSettler? settler) =>
-        LeaseOf(request, await grant.ConfigureAwait(false), settler);
+    private static async ValueTask<ModelApiLease> LeaseOfAsync(AcquireRequest request, ValueTask<ConcurrencyLease> grant, string? limiterName, ITokenSettler? settler) =>
+        LeaseOf(request, await grant.ConfigureAwait(false), limiterName, settler);
 
     /// <summary>Meters a call claimed from the loan (the adapter's claims too): acquired, its slot, no wait.</summary>
     internal GatekeeperTelemetry Claims => _claims;

@@ -149,7 +149,7 @@ internal sealed class ModelApiRateLimiter : RateLimiter
         {
             var slot = await _limiter.Send(request, cancellationToken).ConfigureAwait(false);
             _successful.Increment();
-            return probe ? RateLease.Probe : new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Settler));
+            return probe ? RateLease.Probe : new RateLease(ModelApiLimiter.LeaseOf(request, slot, _limiter.Name, _limiter.Settler));
         }
         catch (Exception error) when (error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException or ObjectDisposedException)
         {

@@ -75,7 +75,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
             return ValueTask.FromCanceled<ModelApiLease>(cancellationToken);
         }
 
-        return ModelApiLimiter.LeaseOf(request, Send(request, cancellationToken));
+        return ModelApiLimiter.LeaseOf(request, Send(request, cancellationToken), Name);
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
@@ -144,7 +144,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
 
     /// <inheritdoc />
     RateLimitLease IPartitionedLimiter<TKey>.Leased(PartitionAcquireRequest request, ConcurrencyLease slot) =>
-        new RateLease(ModelApiLimiter.LeaseOf(request, slot));
+        new RateLease(ModelApiLimiter.LeaseOf(request, slot, Name));
 
     /// <inheritdoc />
     /// <remarks>A partition with rates lends nothing: its attempts run in its turn (<see cref="PartitionedGatekeeper.TryAttempt"/>). The tokens and the disposal are still checked, as a request's are.</remarks>
