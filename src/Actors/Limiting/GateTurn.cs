@@ -87,15 +87,7 @@ internal sealed class GateTurn(PermitLoan loan) : TurnInbox(open: false)
     public bool TryRelease(ConcurrencyLease lease)
     {
         // A free turn runs the release at once; a busy one is left the lease itself, its own release op.
-        if (TryReleaseNow(lease.Permits) || Submit(lease))
-        {
-            return true;
-        }
-
-        // A push that lost its swap to the seal linked the lease to the op it found (Submit links before it swaps): the
-        // user keeps the lease, which must not keep that op (a caller's request, the stop's callback) alive.
-        ((ITurnOp)lease).NextOp = null;
-        return false;
+        return TryReleaseNow(lease.Permits) || Submit(lease);
     }
 
     /// <summary>

@@ -96,6 +96,9 @@ internal abstract class TurnInbox : IThreadPoolWorkItem
         {
             if (ReferenceEquals(seen, SealedMark))
             {
+                // A push that lost its swap to the seal linked the op to what it found: the caller keeps the op (a
+                // released lease is the user's), which must not keep that op alive (a request, the stop's callback).
+                op.NextOp = null;
                 return false;
             }
 

@@ -121,5 +121,5 @@ public sealed class ClusterModelApiLimiter : IDisposable, IAsyncDisposable
     public ValueTask DisposeAsync() => _slots.DisposeAsync();
 
     private async ValueTask<ModelApiLease> LeaseOf(ValueTask<ConcurrencyLease> grant, long estimatedTokens) =>
-        new(await grant.ConfigureAwait(false), estimatedTokens, _settler);
+        new(await grant.ConfigureAwait(false), estimatedTokens, _settler, Name);
 }

@@ -238,7 +238,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     internal ModelApiLease LeaseOf(ConcurrencyLease slot, string partition, long estimatedTokens)
     {
         var route = new PartitionLeaseRoute(_agents, partition);
-        return new ModelApiLease(new ConcurrencyLease(route, slot.LeaseId, slot.Source, slot.Permits), estimatedTokens, route);
+        return new ModelApiLease(new ConcurrencyLease(route, slot.LeaseId, slot.Source, slot.Permits), estimatedTokens, route, Name);
     }
 }
 

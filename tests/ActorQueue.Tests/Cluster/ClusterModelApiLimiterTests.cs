@@ -141,4 +141,24 @@ public sealed class ClusterModelApiLimiterTests
         Assert.Equal("name", Assert.Throws<ArgumentException>(() => node.ModelApiLimiter("plain", new ModelApiLimiterOptions(2, 10, 100, Hour))).ParamName);
         Assert.Same(limiter, node.ModelApiLimiter("bad-arguments", new ModelApiLimiterOptions(2, 10, 100, Hour)));
     }
+
+    /// <summary>A cluster model-API lease's errors name its limiter, plain and partitioned (they said "the limiter" for every one).</summary>
+    [Fact]
+    public async Task A_second_settle_of_a_cluster_lease_names_its_limiter()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(1);
+        var node = ActorQueueCluster.Get(cluster.Nodes[0]);
+        var options = new ModelApiLimiterOptions(maxConcurrent: 2, requestsPerPeriod: 100, tokensPerPeriod: 1000, Hour);
+        var plain = node.ModelApiLimiter("settle-named", options);
+        var partitioned = node.PartitionedModelApiLimiter<string>("settle-named-keys", options, TimeSpan.FromMinutes(5));
+
+        using var plainLease = await plain.AcquireAsync(10, source: "caller-p").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        using var keyLease = await partitioned.AcquireAsync("k", 10, source: "caller-k").AsTask().WaitAsync(ClusterNodes.StepTimeout);
+        plainLease.Settle(5);
+        keyLease.Settle(5);
+
+        Assert.Contains("of settle-named (source 'caller-p')", Assert.Throws<InvalidOperationException>(() => plainLease.Settle(6)).Message);
+        Assert.Contains("of settle-named-keys (source 'caller-k')", Assert.Throws<InvalidOperationException>(() => keyLease.Settle(6)).Message);
+    }
 }
+

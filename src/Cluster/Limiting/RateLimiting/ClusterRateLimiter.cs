@@ -217,5 +217,5 @@ internal sealed class ClusterModelApiSubject(ClusterModelApiLimiter limiter, Clu
 
     public ClusterAcquireRequest Post(PermitDemand demand) => slots.Post(demand, priority: 0, limiter.Options.WaitTimeout, ClusterRateLimiter.Source, ClusterRateLimiter.PermitCount);
 
-    public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => new RateLease(new ModelApiLease(slot, request.Demand.Tokens, settler));
+    public RateLimitLease Leased(ConcurrencyLease slot, ClusterAcquireRequest request) => new RateLease(new ModelApiLease(slot, request.Demand.Tokens, settler, limiter.Name));
 }
