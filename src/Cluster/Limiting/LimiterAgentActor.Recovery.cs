@@ -49,8 +49,27 @@ internal partial class LimiterAgentActor
             Sender.Tell(resize); // after the announcement, in order: applied unless its limit already includes it
         }
 
+        ReaddressSettlesSentToNone();
         SettleAgainAfterRecover();
         FetchWishedBeforeFollowing();
+    }
+
+    /// <summary>
+    /// Before the settles not confirmed go again: those sent with epoch 0 went to no incarnation (an instance after a
+    /// restart follows none until it is asked again; sent through the hub, every incarnation drops them, their epochs
+    /// never 0), so they are this incarnation's to take, whole: given the epoch just followed,
+    /// <see cref="SettleAgainAfterRecover"/> sends them as sent to it. Giving their unused tokens back cannot count twice
+    /// (no incarnation took them), and a lease another incarnation granted gives nothing back there
+    /// (<c>AgentRecord.Uncharged</c>). Sent with their excess only before, a give-back after any restart of the agent (the
+    /// settle handled by the next instance before its announcement, or applied at a failed instance's stop) was lost: the
+    /// rate stayed stricter than its calls for good (Review/AgentLeftoversReviewTests).
+    /// </summary>
+    private void ReaddressSettlesSentToNone()
+    {
+        foreach (var (id, settle) in _unconfirmed.Where(entry => entry.Value.Epoch == 0).ToList())
+        {
+            _unconfirmed[id] = settle with { Epoch = _gatekeeper.Epoch };
+        }
     }
 
     private void HandleTerminated(Terminated message)

@@ -150,21 +150,25 @@ internal partial class LimiterAgentActor
     /// (alone or after its release; told <c>Rejected</c> at once: it was never booked, and the id it reuses may name the
     /// lease its release frees, whose books would take it for granted: it was never answered), a status ask
     /// (<see cref="Status.Failure"/>). An actor's status ask needs no books: it is answered as its handler does. A resize
-    /// (the facade's or an actor's, checked as its handler does) is numbered and kept: the next instance sends it with its
-    /// announcement, in order. A dispose is carried: the next instance stops at once (<see cref="AgentCarry.Dispose"/>;
+    /// (the facade's or an actor's, checked as its handler does) is handled as its handler does: numbered, kept, and sent
+    /// at once, through the hub (this instance follows no incarnation; the gatekeeper takes a resize from any agent, each
+    /// number once), and the next instance sends it again after its announcement, in order. (Only kept for that before, it
+    /// was lost when the next instance stopped first, on a dispose behind it or carried: Review/AgentLeftoversReviewTests.)
+    /// A dispose is carried: the next instance stops at once (<see cref="AgentCarry.Dispose"/>;
     /// dropped, the limiter's <c>DisposeAsync</c> never completed). A release (of a facade's, an actor's or a claimed lease, or a
     /// release-and-acquire's) and a settle (a facade's or an actor's, which is answered) are applied to the books by the stop,
     /// once it has reclaimed the loan (<see cref="ApplyAtStop"/>), in their place, before what the mailbox holds: the next instance
-    /// announces the books without the lease, so the gatekeeper frees its permits, and sends the settle's excess after its
-    /// announcement (tokens it gives back are not, as for any settle sent while following no incarnation:
-    /// <see cref="SettleAgainAfterRecover"/>; stricter, never looser). (Sent once more behind the mailbox before, a release that failed so again was given up, its lease
+    /// announces the books without the lease, so the gatekeeper frees its permits, and sends the settle again after its
+    /// announcement, whole (<see cref="ReaddressSettlesSentToNone"/>). (Sent once more behind the mailbox before, a release that failed so again was given up, its lease
     /// counted until the node left; a settle and an actor's status ask or resize were dropped: Review/AgentResendReviewTests.)
     /// An actor's cancel is applied by the stop too: one of a granted request releases its lease (dropped before, the lease,
     /// carried, stayed counted while the actor lived: Review/ApplyAtStopReviewTests); one of a wait finds nothing.
     /// A withdrawal and a gatekeeper's reply need nothing: the failed instance's stop failed the waits
-    /// they are about, and the next instance's announcement leaves those out. Each is logged with the count so far
-    /// (<see cref="AgentCarry.Unhandled"/>). Nothing here publishes a count or sends to the gatekeeper: this instance has
-    /// not reclaimed its loan, and follows no incarnation.
+    /// they are about, and the next instance's announcement leaves those out. Nor does a <see cref="BlockRecall"/>: the
+    /// next instance's re-announcement makes the gatekeeper take the whole block back and, while someone still waits,
+    /// recall it again (Review/AgentLeftoversReviewTests). Each is logged with the count so far
+    /// (<see cref="AgentCarry.Unhandled"/>). Nothing here publishes a count or sends to the gatekeeper but a resize: this
+    /// instance has not reclaimed its loan, and follows no incarnation.
     /// </summary>
     private void AnswerUnhandled(object message, Exception error)
     {
@@ -205,10 +209,10 @@ internal partial class LimiterAgentActor
                 TellStatus();
                 break;
             case ResizeLimiter or GatekeeperProtocol.Resize:
-                outcome = "it is booked, and sent with the next instance's announcement";
+                outcome = "it is booked and sent now, and again with the next instance's announcement";
                 if ((message as ResizeLimiter ?? ValidResize((GatekeeperProtocol.Resize)message)) is { } resize)
                 {
-                    _resizes.Add(resize with { Id = ++_lastResizeId });
+                    Resize(resize);
                 }
 
                 break;
