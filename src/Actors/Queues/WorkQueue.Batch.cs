@@ -300,11 +300,13 @@ public sealed partial class WorkQueue<T>
     }
 
     /// <summary>
-    /// A cancelled batch whose queue was disposed first: the disposal's stop is under way, and its grace period (the stop
-    /// timeout) is ended as a stop at once would end it, so the work in hand is cancelled now, as the cancellation says.
-    /// Before, the facade refused the stop at once (disposed) and the workers ran on for the whole grace period.
+    /// A cancelled batch whose queue was disposed first: the facade refuses a stop (disposed), so the stop at once goes to
+    /// the router directly: a stop with no grace period, which the router merges with the disposal's (the earliest
+    /// deadline of the stops wins), so the work in hand is cancelled now, as the cancellation says, whichever of the two
+    /// comes first. The disposal marks the queue disposed before it sends its stop: a <see cref="StopTimedOut"/> sent
+    /// in between reached a processing router, which ignores it, and the disposal ran its whole grace period (review h171).
     /// </summary>
-    private void EndDisposalGrace() => Queue.Router.Tell(StopTimedOut.Instance, ActorRefs.NoSender);
+    private void EndDisposalGrace() => Queue.Router.Tell(new StopQueue(TimeSpan.Zero, terminate: false), ActorRefs.NoSender);
 
     /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
     private void StopNow()
