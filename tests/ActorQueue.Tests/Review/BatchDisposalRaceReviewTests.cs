@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
+using ActorQueue.Tests.Queues;
 using ActorQueue.Tests.Queues.Durable;
 using Akka.Actor;
 
@@ -175,6 +176,122 @@ public sealed class BatchDisposalRaceReviewTests : ActorQueueTestKit
         });
     }
 
+    /// <summary>
+    /// The race itself, unforced: a batch's cancellation and its queue's disposal released together by a barrier on two
+    /// dedicated threads (capacity 4, item 0 held by the worker, the second chunk waiting for space), 15 rounds on each
+    /// router. Expected each round: the disposal completes (within the bound, far below its 1 h grace period), the batch
+    /// ends, and every item read is accounted for once. Failed before (in-memory router, 4 of 6 runs, with the fix of the
+    /// tests above already in): "round 5: the disposal took its grace period (1 h)" — the disposal refused the waiting
+    /// chunk and the batch threw without waiting for the disposal, before the cancellation came, which then ended nothing
+    /// (the deterministic test of that defect is the one below).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_cancellation_racing_a_disposal_never_leaves_the_disposal_its_whole_grace_period(bool durable)
+    {
+        await OnLongGraceSystem($"h171-race-{durable}", async system =>
+        {
+            for (var round = 0; round < 15; round++)
+            {
+                var (name, sequence, reported) = (DurableStore.UniqueName($"h171-race-{round}"), new CountedSequence(12), new ConcurrentQueue<(Exception Error, int Item)>());
+                using var cancel = new CancellationTokenSource();
+                var queue = new WorkQueue<int>(Config(capacity: 4, durable), system: system, name: name);
+                var batch = queue.BatchProcessAsync(sequence.Items(), (_, token) => Task.Delay(Timeout.Infinite, token), 1, Collect(reported), cancel.Token);
+                await Poll.UntilAsync(() => sequence.Read == 8 && queue.Metrics.Enqueued == 5, Bound, () => $"round {round}: read {sequence.Read}, enqueued {queue.Metrics.Enqueued}");
+                Task? disposal = null;
+                using var barrier = new Barrier(2);
+                Thread Racer(Action race) => new(() =>
+                {
+                    barrier.SignalAndWait(Bound);
+                    race();
+                }) { IsBackground = true };
+                Thread[] racers = [Racer(cancel.Cancel), Racer(() => disposal = queue.DisposeAsync().AsTask())];
+                Array.ForEach(racers, racer => racer.Start());
+                Assert.True(racers.All(racer => racer.Join(Bound)), "a racer did not return");
+
+                Assert.True(await Poll.CompletesWithin(disposal!, Bound), $"round {round}: the disposal took its grace period (1 h)");
+                await Assert.ThrowsAnyAsync<Exception>(() => batch.WaitAsync(Bound));
+                await AssertAccountedAsync(system, durable, name, reported, sequence.Read, first: 0);
+            }
+        });
+    }
+
+    /// <summary>
+    /// A batch (capacity 4, item 0 held by the worker, the second chunk waiting for space) whose queue is disposed under
+    /// it, not cancelled (stop timeout 2 s here): the disposal refuses the waiting chunk. Documented: the refused items are
+    /// reported, and the batch throws "only once the queue has stopped" (a queue "disposed under it is only waited for").
+    /// The worker holds item 0 until the batch's task completes or its token is cancelled, and says which came first.
+    /// Expected: the token (the disposal's grace period ends), then the batch; every item read reported once. Failed
+    /// before: the facade refused the batch's join and stop at once (disposed), so the batch threw while its worker still
+    /// ran, for up to the disposal's grace period ("the batch completed while its worker still ran item 0").
+    /// </summary>
+    [Fact]
+    public async Task A_batch_whose_chunk_its_disposal_refuses_throws_only_once_the_queue_has_stopped()
+    {
+        var system = ActorSystem.Create("h171-refused-by-disposal", Akka.Configuration.ConfigurationFactory.ParseString("actorqueue.queue.stop-timeout = 2s")
+            .WithFallback(ActorQueueRuntime.DefaultConfig));
+        try
+        {
+            var queue = new WorkQueue<int>(Config(capacity: 4, durable: false), system: system, name: "h171-refused-by-disposal");
+            var (sequence, reported) = (new CountedSequence(12), new ConcurrentQueue<(Exception Error, int Item)>());
+            var (batchTask, firstEnded) = (new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously), new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
+            var batch = queue.BatchProcessAsync(sequence.Items(), async (item, token) =>
+            {
+                var ended = await Task.WhenAny((await batchTask.Task).ContinueWith(_ => "the batch", TaskScheduler.Default),
+                    Task.Delay(Timeout.Infinite, token).ContinueWith(_ => "the token", TaskScheduler.Default));
+                firstEnded.TrySetResult($"{await ended} (item {item})");
+                token.ThrowIfCancellationRequested();
+            }, 1, Collect(reported));
+            batchTask.SetResult(batch);
+            await Poll.UntilAsync(() => sequence.Read == 8 && queue.Metrics.Enqueued == 5, Bound, () => $"read {sequence.Read}, enqueued {queue.Metrics.Enqueued}");
+
+            var disposal = queue.DisposeAsync().AsTask();
+
+            Assert.Equal("the token (item 0)", await firstEnded.Task.WaitAsync(Bound));
+            await Assert.ThrowsAnyAsync<Exception>(() => batch.WaitAsync(Bound));
+            await disposal.WaitAsync(Bound);
+            Assert.Equal(Enumerable.Range(0, sequence.Read), reported.Select(r => r.Item).Order());
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// Two batches at once on one queue (capacity 4, one worker), the first cancelled while the second's chunk waits for
+    /// space: the cancellation stops the queue at once. Expected: both batches end, and every item either read is, once,
+    /// reported to one of the two handlers or handed back by a drain. Passes (no defect found; the two batches share the
+    /// queue's one set of workers: the second's <c>ProcessAsync</c> replaces the first's, as documented for ProcessAsync).
+    /// </summary>
+    [Fact]
+    public async Task Two_batches_at_once_one_cancelled_account_for_every_item_once()
+    {
+        await OnLongGraceSystem("h171-two", async system =>
+        {
+            var queue = new WorkQueue<int>(Config(capacity: 4, durable: false), system: system, name: "h171-two");
+            var (first, second) = (new CountedSequence(6), new CountedSequence(6));
+            var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+            using var cancel = new CancellationTokenSource();
+            var one = queue.BatchProcessAsync(first.Items(), (_, token) => Task.Delay(Timeout.Infinite, token), 1, Collect(reported), cancel.Token);
+            await Poll.UntilAsync(() => queue.Metrics.Enqueued == 5, Bound, () => $"enqueued {queue.Metrics.Enqueued}");
+            var two = queue.BatchProcessAsync(second.Items().Select(item => item + 100), (_, token) => Task.Delay(Timeout.Infinite, token), 1, Collect(reported));
+            await Poll.UntilAsync(() => second.Read == 4, Bound, () => $"second read {second.Read}");
+
+            cancel.Cancel();
+
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => one.WaitAsync(Bound));
+            await Assert.ThrowsAnyAsync<Exception>(() => two.WaitAsync(Bound));
+            await queue.StopAsync(TimeSpan.Zero).WaitAsync(Bound);
+            var drained = await queue.DrainAsync().WaitAsync(Bound);
+            var accounted = reported.Select(r => r.Item).Concat(drained).Order().ToArray();
+            int[] read = [.. Enumerable.Range(0, first.Read), .. Enumerable.Range(100, second.Read)];
+            Assert.True(accounted.SequenceEqual(read), $"read [{string.Join(", ", read)}]; reported [{string.Join(", ", reported.Select(r => r.Item))}], drained [{string.Join(", ", drained)}]");
+            await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+        });
+    }
+
     /// <summary>A batch of [1, 2, 3] on a queue of capacity 4 and one worker, once the worker holds item 1 (2 and 3 queued).</summary>
     private async Task<(string Name, WorkQueue<int> Queue, HeldWorker Worker, ConcurrentQueue<(Exception Error, int Item)> Reported, Task Batch)> StartHeldBatchAsync(
         ActorSystem system, string label, bool durable, CancellationToken cancellationToken)
@@ -202,11 +319,11 @@ public sealed class BatchDisposalRaceReviewTests : ActorQueueTestKit
     /// Every item read is accounted for once: in memory, reported to the handler (discarded by the disposal, or refused
     /// as read after the cancellation); durable, reported or still in the journal (a queue of the name opened again drains it).
     /// </summary>
-    private async Task AssertAccountedAsync(ActorSystem system, bool durable, string name, ConcurrentQueue<(Exception Error, int Item)> reported, int read)
+    private async Task AssertAccountedAsync(ActorSystem system, bool durable, string name, ConcurrentQueue<(Exception Error, int Item)> reported, int read, int first = 1)
     {
         IReadOnlyList<int> kept = durable ? await DrainReopenedAsync(system, name) : [];
         var accounted = reported.Select(r => r.Item).Concat(kept).Order().ToArray();
-        Assert.True(accounted.SequenceEqual(Enumerable.Range(1, read)),
+        Assert.True(accounted.SequenceEqual(Enumerable.Range(first, read)),
             $"read {read}; reported [{string.Join(", ", reported.Select(r => r.Item))}], kept [{string.Join(", ", kept)}]");
     }
 
