@@ -261,50 +261,63 @@ public sealed partial class WorkQueue<T>
     /// <summary>
     /// The end of a batch whose chunk was refused, so that it still completes once the queue has stopped: a queue that goes
     /// on processing (a durable queue's journal rejected the write, or an item cannot be serialised) processes the items
-    /// queued before the refusal, as when the sequence fails, then stops; one stopped under the batch is waited for until
-    /// it has stopped; a cancellation meanwhile stops it at once. Before, the batch threw at once and left the queue processing.
+    /// queued before the refusal, as when the sequence fails, then stops; one stopped or disposed under the batch is waited
+    /// for until it has stopped; a cancellation meanwhile (until then) stops it at once. Before, the batch threw at once and left the queue processing.
     /// </summary>
     private async Task FinishRefusedAsync(CancellationToken cancellationToken)
     {
-        try
+        await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
         {
-            await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
+            try
             {
                 await JoinAsync(CancellationToken.None).ConfigureAwait(false);
             }
-        }
-        catch (Exception error) when (error is QueueStateException or ObjectDisposedException or QueueStorageException)
-        {
-            // Stopped (or cancelled) with items left, disposed, or failed under the batch: what is left stays queued for
-            // DrainAsync, or its disposal reports it; the refusal is still what the batch throws.
-        }
+            catch (Exception error) when (error is QueueStateException or ObjectDisposedException or QueueStorageException)
+            {
+                // Stopped (or cancelled) with items left, disposed, or failed under the batch: what is left stays queued for
+                // DrainAsync, or its disposal reports it; the refusal is still what the batch throws.
+            }
 
-        await StopUnlessGoneAsync(cancellationToken.IsCancellationRequested ? TimeSpan.Zero : null).ConfigureAwait(false);
+            await StopUnlessGoneAsync(cancellationToken.IsCancellationRequested ? TimeSpan.Zero : null).ConfigureAwait(false);
+        }
     }
 
-    /// <summary>Stops the queue for a batch that ends early; a queue disposed meanwhile is stopped by its disposal, and one whose durable storage failed has no router left to stop.</summary>
+    /// <summary>
+    /// Stops the queue for a batch that ends early, and waits until it has stopped: a queue disposed meanwhile is stopped
+    /// by its disposal, which is waited for (its grace period ended first for a stop with none), and one whose durable
+    /// storage failed has no router left to stop. Before, a disposed queue was not waited for: a batch whose chunk its
+    /// disposal refused threw while its workers still ran, for up to the disposal's grace period (review h171).
+    /// </summary>
     private async Task StopUnlessGoneAsync(TimeSpan? timeout)
     {
         try
         {
             await StopAsync(timeout).ConfigureAwait(false);
         }
-        catch (Exception error) when (error is ObjectDisposedException or QueueStorageException)
+        catch (QueueStorageException)
         {
-            // Its disposal (or its failure) stopped it; the items it refused are still to be reported by the caller.
-            if (timeout == TimeSpan.Zero && error is ObjectDisposedException)
+            // Its failure stopped it; the items it refused are still to be reported by the caller.
+        }
+        catch (ObjectDisposedException)
+        {
+            if (timeout == TimeSpan.Zero)
             {
                 EndDisposalGrace();
             }
+
+            // The first disposal's stop (a later DisposeAsync completes with it): within twice the stop timeout.
+            await Queue.DisposeAsync().ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// A cancelled batch whose queue was disposed first: the disposal's stop is under way, and its grace period (the stop
-    /// timeout) is ended as a stop at once would end it, so the work in hand is cancelled now, as the cancellation says.
-    /// Before, the facade refused the stop at once (disposed) and the workers ran on for the whole grace period.
+    /// A cancelled batch whose queue was disposed first: the facade refuses a stop (disposed), so the stop at once goes to
+    /// the router directly: a stop with no grace period, which the router merges with the disposal's (the earliest
+    /// deadline of the stops wins), so the work in hand is cancelled now, as the cancellation says, whichever of the two
+    /// comes first. The disposal marks the queue disposed before it sends its stop: a <see cref="StopTimedOut"/> sent
+    /// in between reached a processing router, which ignores it, and the disposal ran its whole grace period (review h171).
     /// </summary>
-    private void EndDisposalGrace() => Queue.Router.Tell(StopTimedOut.Instance, ActorRefs.NoSender);
+    private void EndDisposalGrace() => Queue.Router.Tell(new StopQueue(TimeSpan.Zero, terminate: false), ActorRefs.NoSender);
 
     /// <summary>Stops the queue with no grace period, from a cancellation callback (which must not throw).</summary>
     private void StopNow()
