@@ -193,6 +193,9 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <remarks>Keep the queue referenced while actors use its router: a queue dropped without Dispose is disposed by its finaliser.</remarks>
     public IActorRef Router => _router.Actor;
 
+    /// <summary>For tests: the router's owner, whose claim a disposal takes before it sends its stop.</summary>
+    internal OwnedActor<StopQueue> RouterOwner => _router;
+
     /// <summary>Starts processing: from <see cref="QueueStatus.Idle"/> or <see cref="QueueStatus.Stopped"/> (a restart resumes leftover items and respawns the last workers).</summary>
     /// <param name="cancellationToken">Stops waiting for the router's answer; the start itself still happens.</param>
     /// <returns>A task that completes once the queue is processing.</returns>

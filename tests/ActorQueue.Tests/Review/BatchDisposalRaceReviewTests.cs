@@ -310,8 +310,7 @@ public sealed class BatchDisposalRaceReviewTests : ActorQueueTestKit
     /// </summary>
     private static StopQueue ClaimDisposal(BoundedQueue<int> queue)
     {
-        var owned = (OwnedActor<StopQueue>)typeof(BoundedQueue<int>).GetField("_router", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(queue)!;
-        Assert.True(owned.TryClaim());
+        Assert.True(queue.RouterOwner.TryClaim());
         return new StopQueue(LongGrace, terminate: true);
     }
 
