@@ -1,0 +1,156 @@
+using System.Net;
+using ActorQueue.Cli.Commands;
+using ActorQueue.Tests.Cli;
+using ActorQueue.Tests.Cluster;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ActorQueue.Tests.Review;
+
+/// <summary>
+/// Helper 172's review of <c>actorqueue node</c>: how it exits when stopped before it joined (nothing to leave), and its
+/// <c>--seed</c>/<c>--listen</c> self-check on resolved addresses.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class CliNodeExitReviewTests : IDisposable
+{
+    /// <summary>Patience for what should take a moment: a hang takes all of it.</summary>
+    private static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
+
+    private readonly CliScratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    /// <summary>
+    /// A node whose seed never answered is no member of any cluster, and disposing its session does not wait to leave
+    /// one: here the leave's bound is on a clock that never moves, so a dispose that waited for it would never end.
+    /// Failed before (the session left whatever it was, the IsMember check removed): the dispose did not complete
+    /// within 60 s; the real process waited the leave's 10 s bound after Ctrl-C.
+    /// </summary>
+    [Fact]
+    public async Task A_node_its_seed_never_answered_is_no_member_and_disposes_without_waiting_to_leave()
+    {
+        var options = ClusterSession.Worker($"127.0.0.1:{ClusterCliTests.FreePort()}", "", allowRemote: false) with { InsecureLoopback = true };
+        var session = ClusterSession.StartNode(options, TextWriter.Null, new FakeTimeProvider());
+
+        Assert.False(session.IsMember);
+        await session.DisposeAsync().AsTask().WaitAsync(Within);
+        Assert.True(session.System.WhenTerminated.IsCompleted);
+    }
+
+    /// <summary>
+    /// A node that joined is a member (so its session's dispose leaves), and once disposed the coordinator has removed
+    /// it. (Whether the dispose's own leave ran cannot be told from outside: the actor system's termination leaves a
+    /// cluster it is a member of too, through Akka's coordinated shutdown; with the leave skipped this passes as well.)
+    /// </summary>
+    [Fact]
+    public async Task A_node_that_joined_is_a_member_and_is_removed_once_disposed()
+    {
+        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        using var stop = new CancellationTokenSource();
+        var starting = ClusterSession.StartCoordinatorAsync(ClusterSession.Coordinator(listen, allowRemote: false) with { InsecureLoopback = true },
+            minNodes: 1, capacity: 16, TextWriter.Null, quiet: true, stop.Token);
+        var worker = ClusterSession.StartNode(ClusterSession.Worker(listen, "", allowRemote: false) with { InsecureLoopback = true }, TextWriter.Null);
+        var coordinator = await starting.WaitAsync(Within);
+        Assert.NotNull(coordinator);
+        await using (coordinator)
+        {
+            await worker.Cluster.WhenUpAsync().WaitAsync(Within);
+            await Poll.UntilAsync(() => worker.IsMember, Within, "the worker sees itself a member", CliScratch.Tick);
+            var self = worker.Cluster.Cluster.SelfUniqueAddress;
+
+            await worker.DisposeAsync().AsTask().WaitAsync(Within);
+
+            await Poll.UntilAsync(() => !coordinator.Cluster.Cluster.State.Members.Any(member => member.UniqueAddress.Equals(self)),
+                Within, "the coordinator removed the worker", CliScratch.Tick);
+        }
+    }
+
+    /// <summary>
+    /// Ctrl-C or SIGTERM on a node its seed never answered (nobody listens there): it says it stopped before it
+    /// joined, and exits 130 (an interruption), with no leave to wait for.
+    /// Failed before: it said nothing of it (only the interruption's own line) and exited 130 some 10 s later, after
+    /// its leave of a cluster it never joined had waited its whole bound.
+    /// </summary>
+    [Theory]
+    [InlineData("INT")]
+    [InlineData("TERM")]
+    public async Task A_node_stopped_before_it_joined_says_so_and_exits_130(string signal)
+    {
+        var seed = $"127.0.0.1:{ClusterCliTests.FreePort()}"; // no coordinator there: the node keeps trying to join
+        using var node = new RunningCli(_scratch.Dir, "node", "--seed", seed, "--insecure-loopback");
+        await node.WaitForErrorsAsync("authenticates no peer"); // its actor system has started
+        await CliProcess.SignalAsync(node.Pid, signal);
+
+        Assert.Equal(130, await node.ExitAsync(Within));
+        Assert.Contains($"actorqueue node: stopped before it joined {seed}\n", node.Errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("leaving the cluster", node.Errors, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A --seed that is the node's own --listen address once both are resolved is bad input: one line naming the
+    /// option and the value, exit 255, before the node starts.
+    /// Failed before: the texts differ, so the node started, dropped its own join messages ("Dropping message
+    /// [ActorSelectionMessage] for non-local recipient [akka.tcp://actorqueue@localhost:P/]" every 5 s) and tried to
+    /// join itself for ever: the run did not finish within 90 s.
+    /// </summary>
+    [Theory]
+    [InlineData("localhost", "127.0.0.1")]
+    [InlineData("127.0.0.1", "localhost")]
+    public async Task A_seed_that_resolves_to_the_nodes_own_listen_address_is_a_usage_error(string seedHost, string listenHost)
+    {
+        var port = ClusterCliTests.FreePort();
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "node", "--seed", $"{seedHost}:{port}", "--listen", $"{listenHost}:{port}", "--insecure-loopback");
+
+        Assert.True(result.ExitCode == 255, result.Errors);
+        Assert.Equal($"actorqueue: --seed {seedHost}:{port} is this node's own --listen address {listenHost}:{port} (here it connects to 127.0.0.1:{port}, "
+                     + "where this node listens, and would try to join itself for ever): give the coordinator's --listen address; see 'actorqueue --help'\n", result.Errors);
+        Assert.Equal("", result.Output);
+    }
+
+    /// <summary>A listener on every address takes a seed on loopback with its port; another port, or another address, is another node.</summary>
+    [Theory]
+    [InlineData("0.0.0.0", "127.0.0.1", 0, true)]
+    [InlineData("0.0.0.0", "127.0.0.1", 1, false)]
+    [InlineData("127.0.0.1", "127.0.0.2", 0, false)]
+    public async Task The_self_check_compares_resolved_addresses_and_ports(string listenHost, string seedHost, int seedPortOffset, bool refused)
+    {
+        var port = ClusterCliTests.FreePort();
+        var node = new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = listenHost, ListenPort = port };
+
+        var problem = await ClusterSession.WorkerProblemAsync(node, $"{seedHost}:{port + seedPortOffset}").WaitAsync(Within);
+
+        if (refused)
+        {
+            Assert.StartsWith($"--seed {seedHost}:{port} is this node's own --listen address {listenHost}:{port} ", problem, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Null(problem);
+        }
+    }
+
+    /// <summary>
+    /// The self-check's rule on addresses as Akka binds and connects them: the same address (an IPv4-mapped one as its
+    /// IPv4 address), a listener on every address and a seed on loopback or on this machine of its family, a seed of
+    /// 0.0.0.0 (which connects to loopback); not another address, another machine's, another family or another port.
+    /// </summary>
+    [Theory]
+    [InlineData("127.0.0.1", "127.0.0.1", true)]
+    [InlineData("::ffff:127.0.0.1", "127.0.0.1", true)]
+    [InlineData("127.0.0.1", "0.0.0.0", true)]
+    [InlineData("10.1.2.3", "0.0.0.0", true)]
+    [InlineData("::1", "::", true)]
+    [InlineData("0.0.0.0", "127.0.0.1", true)]
+    [InlineData("127.0.0.2", "127.0.0.1", false)]
+    [InlineData("10.9.9.9", "0.0.0.0", false)]
+    [InlineData("127.0.0.1", "::", false)]
+    [InlineData("::1", "127.0.0.1", false)]
+    public void The_self_check_rule(string seed, string listen, bool own)
+    {
+        static bool ThisMachine(IPAddress address) => address.Equals(IPAddress.Parse("10.1.2.3"));
+
+        Assert.Equal(own, ClusterSession.IsOwnAddress(new IPEndPoint(IPAddress.Parse(seed), 4053), new IPEndPoint(IPAddress.Parse(listen), 4053), ThisMachine));
+        Assert.False(ClusterSession.IsOwnAddress(new IPEndPoint(IPAddress.Parse(seed), 4053), new IPEndPoint(IPAddress.Parse(listen), 4054), ThisMachine));
+    }
+}
