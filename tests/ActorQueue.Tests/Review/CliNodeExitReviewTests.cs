@@ -1,14 +1,16 @@
+using System.Collections.Concurrent;
 using System.Net;
 using ActorQueue.Cli.Commands;
 using ActorQueue.Tests.Cli;
 using ActorQueue.Tests.Cluster;
 using Microsoft.Extensions.Time.Testing;
+using Serilog.Formatting.Compact;
 
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
-/// Helper 172's review of <c>actorqueue node</c>: how it exits when stopped before it joined (nothing to leave), and its
-/// <c>--seed</c>/<c>--listen</c> self-check on resolved addresses.
+/// Helper 172's review of <c>actorqueue node</c>: how it exits when stopped before it joined (nothing to leave), its
+/// <c>--seed</c>/<c>--listen</c> self-check on resolved addresses, and <c>--log</c>'s lock-free tally.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class CliNodeExitReviewTests : IDisposable
@@ -152,5 +154,70 @@ public sealed class CliNodeExitReviewTests : IDisposable
 
         Assert.Equal(own, ClusterSession.IsOwnAddress(new IPEndPoint(IPAddress.Parse(seed), 4053), new IPEndPoint(IPAddress.Parse(listen), 4053), ThisMachine));
         Assert.False(ClusterSession.IsOwnAddress(new IPEndPoint(IPAddress.Parse(seed), 4053), new IPEndPoint(IPAddress.Parse(listen), 4054), ThisMachine));
+    }
+
+    /// <summary>
+    /// Held, with the tally lock-free: events lost while the end's count is said (logged after the end began, racing
+    /// it on dedicated threads) are each in that count or said after it, never both nor neither: the count said plus
+    /// the late ones is every event, and the late line is said, once, exactly when some came after the count.
+    /// </summary>
+    [Fact]
+    public async Task Losses_racing_the_end_are_each_in_its_count_or_after_it()
+    {
+        const int Racers = 4;
+        const int PerRacer = 1000;
+        for (var round = 0; round < 10; round++)
+        {
+            var said = new ConcurrentQueue<string>();
+            var sink = new LogFileSink(new FailingOutput(), "race.log", new CompactJsonFormatter(), CancellationToken.None, LogFileSink.DefaultMaxQueuedBytes,
+                TimeProvider.System, (_, _, _) => { }, said.Enqueue);
+            var logger = new Serilog.LoggerConfiguration().WriteTo.Sink(sink).CreateLogger();
+            using var start = new Barrier(Racers + 1);
+            var racers = Enumerable.Range(0, Racers).Select(_ => new Thread(() =>
+            {
+                start.SignalAndWait();
+                for (var i = 0; i < PerRacer; i++)
+                {
+                    logger.Information("Event {Number}", i);
+                }
+            })).ToList();
+            racers.ForEach(racer => racer.Start());
+
+            start.SignalAndWait();
+            await sink.DisposeAsync().AsTask().WaitAsync(Within);
+            Assert.True(await Task.Run(() => racers.TrueForAll(racer => racer.Join(Within))), "the racers ended");
+
+            Assert.Equal(Racers * PerRacer, sink.NotWritten); // every write fails: none is written, each is counted
+            var counted = said.Select(line => System.Text.RegularExpressions.Regex.Match(line, "^actorqueue: ([0-9]+) log event\\(s\\) were not written")).Where(m => m.Success).ToList();
+            var count = counted.Count == 0 ? 0 : long.Parse(Assert.Single(counted).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var late = said.Count(line => line.Contains("came after the run's end", StringComparison.Ordinal));
+            Assert.Equal(count < sink.NotWritten ? 1 : 0, late);
+        }
+    }
+
+    /// <summary>An output whose every write fails, as on a full disk.</summary>
+    private sealed class FailingOutput : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("No space left on device");
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
