@@ -10,7 +10,7 @@ namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Helper 172's review of <c>actorqueue node</c>: how it exits when stopped before it joined (nothing to leave), its
-/// <c>--seed</c>/<c>--listen</c> self-check on resolved addresses, and <c>--log</c>'s lock-free tally.
+/// <c>--seed</c>/<c>--listen</c> self-check on resolved addresses, its <c>-j</c> bound, and <c>--log</c>'s lock-free tally.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class CliNodeExitReviewTests : IDisposable
@@ -107,6 +107,25 @@ public sealed class CliNodeExitReviewTests : IDisposable
         Assert.True(result.ExitCode == 255, result.Errors);
         Assert.Equal($"actorqueue: --seed {seedHost}:{port} is this node's own --listen address {listenHost}:{port} (here it connects to 127.0.0.1:{port}, "
                      + "where this node listens, and would try to join itself for ever): give the coordinator's --listen address; see 'actorqueue --help'\n", result.Errors);
+        Assert.Equal("", result.Output);
+    }
+
+    /// <summary>
+    /// A node's -j past the jobs that can run at once (4096, as for a local run) is bad input: one line naming the
+    /// option as typed and the value, exit 255, before the node starts.
+    /// Failed before: the node started and tried to join (here nobody listens at the seed: the run did not finish
+    /// within 90 s); with a coordinator there, -j 2147483647 joined and then crashed with "Out of memory." (exit 134),
+    /// registering a worker per job slot.
+    /// </summary>
+    [Theory]
+    [InlineData("-j", "2147483647")]
+    [InlineData("--jobs", "4097")]
+    public async Task A_node_jobs_past_the_most_that_can_run_at_once_is_a_usage_error(string option, string value)
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "node", "--seed", $"127.0.0.1:{ClusterCliTests.FreePort()}", option, value, "--insecure-loopback");
+
+        Assert.True(result.ExitCode == 255, result.Errors);
+        Assert.Equal($"actorqueue: {option} takes a whole number in 1..4096, got '{value}'; see 'actorqueue --help'\n", result.Errors);
         Assert.Equal("", result.Output);
     }
 
