@@ -142,8 +142,11 @@ internal static class CommandLineSyntax
         return demo;
     }
 
-    /// <summary>An option that takes a whole number of at least <paramref name="minimum"/>, with the usage error naming it.</summary>
-    public static Option<int> WholeNumber(string name, string alias, int minimum, string description, int? fallback)
+    /// <summary>
+    /// An option that takes a whole number of at least <paramref name="minimum"/> (and at most <paramref name="maximum"/>),
+    /// with the usage error naming it.
+    /// </summary>
+    public static Option<int> WholeNumber(string name, string alias, int minimum, string description, int? fallback, int maximum = int.MaxValue)
     {
         string[] aliases = alias == "" ? [] : [alias];
         var option = new Option<int>(name, aliases)
@@ -153,12 +156,14 @@ internal static class CommandLineSyntax
             CustomParser = result =>
             {
                 var text = result.Tokens[^1].Value;
-                if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= minimum)
+                if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= minimum && value <= maximum)
                 {
                     return value;
                 }
 
-                result.AddError($"{Typed(result)} takes a whole number >= {minimum}, got '{text}'");
+                result.AddError(maximum == int.MaxValue
+                    ? $"{Typed(result)} takes a whole number >= {minimum}, got '{text}'"
+                    : $"{Typed(result)} takes a whole number in {minimum}..{maximum}, got '{text}'");
                 return minimum;
             },
         };

@@ -57,7 +57,6 @@ internal sealed class LogFileSink : ILogEventSink, IAsyncDisposable, IDisposable
     private readonly BlockingCollection<byte[]> _queue = new(new ConcurrentQueue<byte[]>());
     private readonly TaskCompletionSource _writerEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _watched = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _tally = new();
     private readonly CancellationTokenRegistration _onKill;
 
     /// <summary><see cref="Idle"/>, <see cref="GivenUp"/>, or the timestamp (on <see cref="_clock"/>) the write under way began.</summary>
@@ -65,7 +64,16 @@ internal sealed class LogFileSink : ILogEventSink, IAsyncDisposable, IDisposable
     private long _givingUpSince;
     private long _endBy = long.MaxValue;
     private long _queuedBytes;
-    private long _notWritten;
+
+    /// <summary>
+    /// Events counted as not written (<see cref="Lose"/>), with <see cref="Ended"/> set once the end's count is said:
+    /// one word, so each loss is, atomically, in that count or after it (said on its own), never both nor neither.
+    /// </summary>
+    private long _tally;
+
+    /// <summary>In <see cref="_tally"/>: the end's count has been said (far above any count).</summary>
+    private const long Ended = 1L << 62;
+
     private int _watching;
     private int _disposed;
 
@@ -74,7 +82,7 @@ internal sealed class LogFileSink : ILogEventSink, IAsyncDisposable, IDisposable
 
     /// <summary>0 running, 1 ending (the end's count is still to be said), 2 ended.</summary>
     private int _phase;
-    private bool _lateSaid;
+    private int _lateSaid;
 
     /// <summary>Why what is left is not written once the end's time (<see cref="EndBound"/>) is up.</summary>
     private static readonly string EndIsUp = $"its reader did not take the rest within {EndBound.TotalSeconds:0} s of the run's end";
@@ -121,7 +129,7 @@ internal sealed class LogFileSink : ILogEventSink, IAsyncDisposable, IDisposable
     /// Events not written so far: dropped at the bound, logged after the end, whose write failed, left queued when the
     /// writer was given up on, or whose write was given up on and has not landed since (<see cref="WriteGivenUpUnfinished"/>).
     /// </summary>
-    public long NotWritten => Interlocked.Read(ref _notWritten) + (Volatile.Read(ref _abandoned) is 1 or 3 ? 1 : 0);
+    public long NotWritten => Counted(Interlocked.Read(ref _tally));
 
     /// <summary>Whether a write was given up on and has not ended since: its event is in part in the log, or may yet land whole.</summary>
     public bool WriteGivenUpUnfinished => Volatile.Read(ref _abandoned) == 1;
@@ -318,41 +326,27 @@ internal sealed class LogFileSink : ILogEventSink, IAsyncDisposable, IDisposable
     /// <summary>Counts an event not written and says why the first time (or, after the end's count was said, that it came too late).</summary>
     private void Lose(string why)
     {
-        int phase;
-        var sayLate = false;
-        lock (_tally)
+        if ((Interlocked.Increment(ref _tally) & Ended) == 0)
         {
-            _notWritten++;
-            phase = _phase;
-            if (phase == 2 && !_lateSaid)
-            {
-                _lateSaid = sayLate = true;
-            }
+            Report(why); // in the end's count, if there is one
         }
-
-        if (sayLate)
+        else if (Interlocked.Exchange(ref _lateSaid, 1) == 0)
         {
             _say($"actorqueue: a log event came after the run's end and was not written to --log '{_path}' (nor will any later one be)");
         }
-        else if (phase != 2)
-        {
-            Report(why);
-        }
     }
+
+    /// <summary>The events not written by <paramref name="tally"/> (a value of <see cref="_tally"/>), with a write given up that has not landed.</summary>
+    private long Counted(long tally) => (tally & ~Ended) + (Volatile.Read(ref _abandoned) is 1 or 3 ? 1 : 0);
 
     private void Report(string why) => _report(_path, why, Volatile.Read(ref _phase) == 0);
 
     /// <summary>Says, once the end is over, how many events were not written and whether a write was given up unfinished.</summary>
     private void SayTheCount()
     {
-        long count;
-        bool unfinished;
-        lock (_tally)
-        {
-            count = NotWritten;
-            unfinished = WriteGivenUpUnfinished;
-            _phase = 2; // a later loss is said on its own
-        }
+        var count = Counted(Interlocked.Or(ref _tally, Ended)); // a later loss is said on its own
+        var unfinished = WriteGivenUpUnfinished;
+        Volatile.Write(ref _phase, 2);
 
         Debug.Assert(Interlocked.Read(ref _queuedBytes) >= 0, "every queued event is written or counted once");
         if (count > 0)

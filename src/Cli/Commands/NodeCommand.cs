@@ -28,14 +28,9 @@ internal static class NodeCommand
             return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
         }
 
-        if (await ClusterSession.ListenProblemAsync(node) is { } listenProblem)
+        if (await ClusterSession.WorkerProblemAsync(node, seed) is { } problem)
         {
-            return Usage.Fail(stderr, listenProblem);
-        }
-
-        if (await ClusterSession.SeedProblemAsync(seed) is { } seedProblem)
-        {
-            return Usage.Fail(stderr, seedProblem);
+            return Usage.Fail(stderr, problem);
         }
 
         var session = ClusterSession.StartNode(node, stderr);
@@ -58,6 +53,8 @@ internal static class NodeCommand
             }
             catch (OperationCanceledException)
             {
+                // Not Up: a node its seed never answered has nothing to leave, and the session does not wait to leave it.
+                stderr.WriteLine($"actorqueue node: stopped before it joined {seed}");
                 return Usage.InterruptedExitCode;
             }
 

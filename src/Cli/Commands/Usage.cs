@@ -66,7 +66,9 @@ internal static class Usage
         node.pfx with $ACTORQUEUE_CERT_PASSWORD when set (cert node reads ca.key with the first; run and node read
         node.pfx with the second), so nodes never need the CA's password. A member of the cluster can run any command on
         its worker nodes and read every job: see docs/SECURITY.md. A node serves until the coordinator leaves the
-        cluster; Ctrl-C, SIGTERM or SIGHUP makes it leave (exit 130), and its running jobs run again on another node (at-least-once).
+        cluster; Ctrl-C, SIGTERM or SIGHUP makes it leave (exit 130; one that has not joined yet has nothing to leave and exits
+        at once), and its running jobs run again on another node (at-least-once). A --seed that is the node's own --listen
+        address, once both are resolved, is a usage error.
         """;
 
     private const string Examples = """
