@@ -49,6 +49,8 @@ internal partial class LimiterAgentActor
             Sender.Tell(resize); // after the announcement, in order: applied unless its limit already includes it
         }
 
+        _resizesWentTo = _gatekeeper.Current; // the kept ones went there last, in order
+
         ReaddressSettlesSentToNone();
         SettleAgainAfterRecover();
         FetchWishedBeforeFollowing();
