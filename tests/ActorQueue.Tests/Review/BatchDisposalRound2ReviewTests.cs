@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Runtime;
+using ActorQueue.Tests.Queues.Durable;
 using Akka.Actor;
 
 namespace ActorQueue.Tests.Review;
@@ -10,6 +11,7 @@ namespace ActorQueue.Tests.Review;
 /// 85a964c): a batch "disposed under it" throws "only once the queue has stopped", whichever of its calls the disposal
 /// refuses — a chunk's put (85a964c), or its join once every chunk is in.
 /// </summary>
+[Collection(WriteGatedJournal.Collection)]
 public sealed class BatchDisposalRound2ReviewTests : ActorQueueTestKit
 {
     /// <summary>Turns a hang into a failure; not a timing assertion.</summary>
@@ -28,9 +30,7 @@ public sealed class BatchDisposalRound2ReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_batch_whose_join_its_disposal_refuses_throws_only_once_the_queue_has_stopped()
     {
-        var system = ActorSystem.Create("h176-join-refused", Akka.Configuration.ConfigurationFactory.ParseString("actorqueue.queue.stop-timeout = 2s")
-            .WithFallback(ActorQueueRuntime.DefaultConfig));
-        try
+        await OnSystem("h176-join-refused", "2s", async system =>
         {
             var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 2, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: system, name: "h176-join-refused");
             var reported = new ConcurrentQueue<(Exception Error, int Item)>();
@@ -67,6 +67,128 @@ public sealed class BatchDisposalRound2ReviewTests : ActorQueueTestKit
             await Assert.ThrowsAsync<ObjectDisposedException>(() => batch.WaitAsync(Bound));
             await disposal!.WaitAsync(Bound);
             Assert.Equal([1, 2], reported.Select(r => r.Item).Order());
+        });
+    }
+
+    /// <summary>
+    /// The actor system terminating under a batch (stop timeout 1 h, one worker holding its item until its token is
+    /// cancelled): its router stops without a disposal (the facade is not disposed), then the batch's calls reach a router
+    /// that is gone. Expected: the batch ends (with an exception), whether it waited for space for a chunk or joined
+    /// with every chunk in; it does not wait for a disposal nobody made. Passes (guards the wait 85a964c added and the
+    /// join's path of this review: both end on the answers of the dead-letter responder).
+    /// </summary>
+    [Theory]
+    [InlineData(12)]
+    [InlineData(3)]
+    public async Task A_batch_ends_when_its_actor_system_terminates_under_it(int count)
+    {
+        await OnSystem($"h176-terminated-{count}", "1h", async system =>
+        {
+            var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 4, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: system, name: $"h176-terminated-{count}");
+            var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var sequence = new ActorQueue.Tests.Queues.CountedSequence(count);
+            var batch = queue.BatchProcessAsync(sequence.Items(), (_, token) =>
+            {
+                running.TrySetResult();
+                return Task.Delay(Timeout.Infinite, token);
+            }, 1, (_, _) => Task.CompletedTask);
+            await running.Task.WaitAsync(Bound);
+            await Poll.UntilAsync(() => sequence.Read == Math.Min(count, 8), Bound, () => $"read {sequence.Read}");
+
+            await system.Terminate().WaitAsync(Bound);
+
+            await Assert.ThrowsAnyAsync<Exception>(() => batch.WaitAsync(Bound));
+        });
+    }
+
+    /// <summary>
+    /// A durable batch (capacity 3) whose first chunk's write the journal never answers, when its queue is disposed (stop
+    /// timeout 1 s), then, in one case, the batch cancelled: the disposal gives up on the journal after its bound (twice
+    /// the stop timeout). Expected: the batch, which now waits for the disposal before it throws, ends with it, and no
+    /// item it read is reported twice. Passes (the disposal's bound holds the batch's wait too).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_durable_batch_disposed_while_its_journal_never_answers_ends_with_the_disposals_bound(bool cancelled)
+    {
+        await WriteGatedJournal.OnHangingJournal($"h176-hanging-{cancelled}", async system =>
+        {
+            var name = DurableStore.UniqueName("h176-hanging");
+            var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 3, WorkerBatch = 1, ConcurrencyLimit = 1, Durability = WriteGatedJournal.Durability },
+                system: system, name: name);
+            await queue.StartAsync().WaitAsync(Bound); // recovered: the next write is the batch's
+            var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+            var sequence = new ActorQueue.Tests.Queues.CountedSequence(12);
+            using var cancel = new CancellationTokenSource();
+            WriteGatedJournal.Close();
+            var batch = queue.BatchProcessAsync(sequence.Items(), (_, token) => Task.Delay(Timeout.Infinite, token), 1, (error, item) =>
+            {
+                reported.Enqueue((error, item));
+                return Task.CompletedTask;
+            }, cancel.Token);
+            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound);
+
+            var disposal = queue.DisposeAsync().AsTask();
+            if (cancelled)
+            {
+                cancel.Cancel();
+            }
+
+            await disposal.WaitAsync(Bound);
+            await Assert.ThrowsAnyAsync<Exception>(() => batch.WaitAsync(Bound));
+            var items = reported.Select(r => r.Item).ToArray();
+            Assert.True(items.Distinct().Count() == items.Length, $"reported twice: [{string.Join(", ", items)}]");
+        });
+    }
+
+    /// <summary>
+    /// A batch's own worker disposes its queue and awaits the disposal (capacity 4, twelve items, the second chunk
+    /// waiting for space, stop timeout 1 s): the disposal waits for that worker, which waits for the disposal, and the
+    /// batch (its chunk refused) waits for the disposal too. Expected: no deadlock — the disposal leaves the worker
+    /// behind after its bound (twice the stop timeout), and the batch ends with it. Passes.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_whose_worker_awaits_its_queues_disposal_ends_with_the_disposals_bound()
+    {
+        await OnSystem("h176-worker-disposes", "1s", async system =>
+        {
+            var queue = new WorkQueue<int>(new QueueConfig { QueueCapacity = 4, WorkerBatch = 1, ConcurrencyLimit = 1 }, system: system, name: "h176-worker-disposes");
+            var sequence = new ActorQueue.Tests.Queues.CountedSequence(12);
+            var disposal = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reported = new ConcurrentQueue<(Exception Error, int Item)>();
+            var batch = queue.BatchProcessAsync(sequence.Items(), async (item, _) =>
+            {
+                if (item == 0)
+                {
+                    await Poll.UntilAsync(() => sequence.Read == 8, Bound, () => $"read {sequence.Read}"); // the second chunk waits for space
+                    var disposed = queue.DisposeAsync().AsTask();
+                    disposal.TrySetResult(disposed);
+                    await disposed;
+                }
+            }, 1, (error, item) =>
+            {
+                reported.Enqueue((error, item));
+                return Task.CompletedTask;
+            });
+
+            await (await disposal.Task.WaitAsync(Bound)).WaitAsync(Bound);
+            await Assert.ThrowsAnyAsync<Exception>(() => batch.WaitAsync(Bound));
+
+            // 1-3 discarded by the disposal, 4-7 refused with the chunk; 0 (left behind as it awaited the disposal) may be reported as discarded.
+            var items = reported.Select(r => r.Item).Where(item => item != 0).Order();
+            Assert.True(items.SequenceEqual(Enumerable.Range(1, sequence.Read - 1)), $"read {sequence.Read}; reported [{string.Join(", ", reported.Select(r => r.Item))}]");
+        });
+    }
+
+    /// <summary>Runs <paramref name="test"/> on an actor system of its own whose queues' stop timeout is <paramref name="stopTimeout"/>, then terminates it.</summary>
+    private static async Task OnSystem(string name, string stopTimeout, Func<ActorSystem, Task> test)
+    {
+        var system = ActorSystem.Create(name, Akka.Configuration.ConfigurationFactory.ParseString($"actorqueue.queue.stop-timeout = {stopTimeout}")
+            .WithFallback(ActorQueueRuntime.DefaultConfig));
+        try
+        {
+            await test(system);
         }
         finally
         {
