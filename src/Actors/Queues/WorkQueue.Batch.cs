@@ -172,6 +172,13 @@ public sealed partial class WorkQueue<T>
             await FinishRefusedAsync(cancellationToken).ConfigureAwait(false);
             throw;
         }
+        catch (ObjectDisposedException)
+        {
+            // Disposed under the batch once its last chunk was in: the facade refused its join at once, while the workers
+            // still ran. Thrown, as a refused chunk's refusal, only once the disposal has stopped the queue (review h176).
+            await FinishRefusedAsync(cancellationToken).ConfigureAwait(false);
+            throw;
+        }
 
         await StopAsync().ConfigureAwait(false);
         return sequenceFault;
