@@ -308,6 +308,15 @@ internal sealed class Interrupts : IDisposable
     /// <summary>0 running, 1 stopping (running jobs finish), 2 killing.</summary>
     private int _stage;
 
+    /// <summary>
+    /// Set once the first stage's line was said. The stop is cancelled before it is said (a stderr nobody reads must not
+    /// hold the stop), so the run can end on another thread before the signal's thread says why: the exit waits for it.
+    /// </summary>
+    private readonly ManualResetEventSlim _firstSaid = new();
+
+    /// <summary>How long the exit waits for the first stage's line: a stderr nobody reads must not hold the exit either.</summary>
+    private static readonly TimeSpan SayBound = TimeSpan.FromSeconds(2);
+
     public CancellationToken StopInput => _stopInput.Token;
 
     /// <summary>
@@ -333,6 +342,7 @@ internal sealed class Interrupts : IDisposable
         {
             _stopInput.Cancel(); // before saying so: a stderr whose reader stopped reading would hold the stop
             Say("interrupted: no new jobs start; running jobs finish (Ctrl-C again kills them)");
+            _firstSaid.Set();
         }
         else if (Interlocked.Exchange(ref _stage, 2) == 1)
         {
@@ -348,6 +358,7 @@ internal sealed class Interrupts : IDisposable
         {
             _stopInput.Cancel();
             Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
+            _firstSaid.Set();
         }
     }
 
@@ -359,6 +370,7 @@ internal sealed class Interrupts : IDisposable
             _stopInput.Cancel();
             _kill.Cancel();
             Say($"{why}: no new jobs start; {Killing}");
+            _firstSaid.Set();
         }
     }
 
@@ -374,8 +386,18 @@ internal sealed class Interrupts : IDisposable
         }
     }
 
+    /// <remarks>
+    /// At the runner's exit: an interruption whose cancellation ended the run before its line was said (the line went
+    /// missing: "interrupted while opening or reading the input" alone, CliRound33ReviewTests' FIFO case) is waited for,
+    /// within <see cref="SayBound"/>.
+    /// </remarks>
     public void Dispose()
     {
+        if (Volatile.Read(ref _stage) != 0)
+        {
+            _firstSaid.Wait(SayBound);
+        }
+
         _stopInput.Dispose();
         _kill.Dispose();
     }
