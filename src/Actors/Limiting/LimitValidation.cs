@@ -60,14 +60,11 @@ internal static class LimitValidation
                 $"{parameterName} ({value}) exceeds tokens per period ({tokensPerPeriod}) of {limiterName ?? "the limiter"}: the call could never be granted");
     }
 
-    /// <summary>
-    /// What a call really used: 0 or more (0 for a call that failed before the model ran); the message names the lease
-    /// settled, its limiter (<paramref name="limiter"/>: its name, or "the limiter") and its source, built only on failure.
-    /// </summary>
-    public static long ActualTokens(long value, string parameterName, long leaseId, string limiter, string source) =>
+    /// <summary>What a call really used: 0 or more (0 for a call that failed before the model ran); the message says what was settled (<paramref name="settling"/>).</summary>
+    public static long ActualTokens(long value, string parameterName, ModelApiLease settling) =>
         value >= 0
             ? value
-            : throw new ArgumentOutOfRangeException(parameterName, value, $"{Message(parameterName, value, ">= 0")}: settling lease {leaseId} of {limiter} (source '{source}')");
+            : throw new ArgumentOutOfRangeException(parameterName, value, $"{Message(parameterName, value, ">= 0")}; {settling.Named} is not settled");
 
     /// <summary>Why an actor's request is invalid, or <c>null</c>: the checks a facade makes by throwing.</summary>
     public static string? Invalid(GatekeeperProtocol.Acquire message, IActorRef requester)

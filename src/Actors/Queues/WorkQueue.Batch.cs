@@ -163,19 +163,14 @@ public sealed partial class WorkQueue<T>
 
             throw new OperationCanceledException(message, exception, cancellationToken);
         }
-        catch (Exception exception) when (notQueued.Count > 0)
+        catch (Exception exception) when (notQueued.Count > 0 || exception is ObjectDisposedException)
         {
             // The queue was stopped or disposed under the batch, or refused the chunk (a durable queue's journal, an item it
             // cannot store): the refusal is the reason each of them was not queued.
             // Without a handler the batch's collector takes them, so they are thrown with the other failures.
+            // Disposed once its last chunk was in, the facade refused its join at once while the workers still ran: it too
+            // is thrown only once the disposal has stopped the queue (review h176).
             await Queue.Telemetry.ReportEachAsync(handler, exception, notQueued).ConfigureAwait(false);
-            await FinishRefusedAsync(cancellationToken).ConfigureAwait(false);
-            throw;
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed under the batch once its last chunk was in: the facade refused its join at once, while the workers
-            // still ran. Thrown, as a refused chunk's refusal, only once the disposal has stopped the queue (review h176).
             await FinishRefusedAsync(cancellationToken).ConfigureAwait(false);
             throw;
         }

@@ -62,7 +62,7 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The lease was settled already, or released (disposed) already.</exception>
     public void Settle(long actualTokens)
     {
-        LimitValidation.ActualTokens(actualTokens, nameof(actualTokens), LeaseId, _limiter, Source);
+        LimitValidation.ActualTokens(actualTokens, nameof(actualTokens), this);
         var was = Interlocked.CompareExchange(ref _state, Settled, Open);
         if (was != Open)
         {
@@ -75,8 +75,8 @@ public sealed class ModelApiLease : IDisposable, IAsyncDisposable
         _settler.Settle(new SettleTokens(new PermitDemand(1, EstimatedTokens), actualTokens) { LeaseId = LeaseId });
     }
 
-    /// <summary>The lease as its errors name it: its number, its limiter, and the source it was acquired for.</summary>
-    private string Named => $"Lease {LeaseId} of {_limiter} (source '{Source}')";
+    /// <summary>The lease as its errors name it: its number, its limiter, and the source it was acquired for (built only for an error).</summary>
+    internal string Named => $"Lease {LeaseId} of {_limiter} (source '{Source}')";
 
     /// <summary>Gives the slot in flight back. Idempotent; never throws, also after the limiter was disposed.</summary>
     public void Dispose()
