@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using Akka.Actor;
 
@@ -9,7 +8,8 @@ public sealed partial class WorkQueue<T>
 {
     /// <summary>
     /// Processes a batch: starts the queue and its workers, puts every item (waiting for space, never dropping one),
-    /// waits until all are finished, and stops. The same queue can run several batches.
+    /// waits until all are finished, and stops. The same queue can run several batches, one after another: a batch started
+    /// while another runs on it is refused.
     /// </summary>
     /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
     /// <param name="worker">Processes one item.</param>
@@ -18,6 +18,7 @@ public sealed partial class WorkQueue<T>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
+    /// <exception cref="InvalidOperationException">A batch is already running on this queue; this one read nothing and changed nothing.</exception>
     /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
@@ -25,7 +26,9 @@ public sealed partial class WorkQueue<T>
     /// serialise): the failures collected until then are never dropped, each item of the refused chunk (read from the
     /// sequence, in no queue) counts as failed with the refusal as its reason, no further item is read, and the exception is
     /// thrown only once the queue has stopped — a queue still processing first processes the items queued before the
-    /// refusal, as when the sequence fails.</remarks>
+    /// refusal, as when the sequence fails. A disposal that comes once the batch has seen every item finish (its join
+    /// answered, as it stops the queue) ends nothing: the batch completes (or throws its failures) once the disposal has
+    /// stopped the queue.</remarks>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
     {
@@ -46,6 +49,7 @@ public sealed partial class WorkQueue<T>
     /// handler, they are the items the sequence gave after the ones handed back).</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
+    /// <exception cref="InvalidOperationException">A batch is already running on this queue (see the other overload).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled. Without
     /// <paramref name="errorHandler"/> and with items failed before the cancellation, its message counts them and its
     /// <see cref="Exception.InnerException"/> is an <see cref="AggregateException"/> holding each worker exception, in
@@ -57,7 +61,7 @@ public sealed partial class WorkQueue<T>
     /// serialise): the failures collected until then are never dropped, each item of the refused chunk (read from the
     /// sequence, in no queue) counts as failed with the refusal as its reason, no further item is read, and the exception is
     /// thrown only once the queue has stopped — a queue still processing first processes the items queued before the
-    /// refusal, as when the sequence fails.</remarks>
+    /// refusal, as when the sequence fails. A disposal that comes once the batch has seen every item finish ends nothing (as in the other overload).</remarks>
     public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
                                         Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
 #pragma warning restore RS0026, RS0027
@@ -65,6 +69,13 @@ public sealed partial class WorkQueue<T>
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(worker);
         cancellationToken.ThrowIfCancellationRequested();
+        if (Interlocked.CompareExchange(ref _batchRunning, 1, 0) != 0)
+        {
+            // Refused before anything is read or sent: a second batch restarted the queue's workers with its own worker and
+            // error handler, which then took the first batch's items, and each batch's join and stop ran into the other (review h177).
+            throw new InvalidOperationException(
+                $"A batch is already running on queue {Queue.Name}: BatchProcessAsync runs one batch at a time on a queue; start the next once it has completed");
+        }
 
         // Failures are never silent: without a handler they are collected and thrown once the batch is done, with the
         // exception that ended it early if one did; a failure after that (an item a cancelled batch left queued,
@@ -84,6 +95,7 @@ public sealed partial class WorkQueue<T>
 
         // Taken with the end, in one step: a failure reported from now on is logged, none falls between the two.
         var failed = failures?.End() ?? [];
+        Volatile.Write(ref _batchRunning, 0);
         ThrowBatchOutcome(sequenceFault, batchFault, failed, cancellationToken);
     }
 
@@ -175,7 +187,18 @@ public sealed partial class WorkQueue<T>
             throw;
         }
 
-        await StopAsync().ConfigureAwait(false);
+        try
+        {
+            await StopAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed once every item had finished (after the join; a stop that reaches a router already gone succeeds, so
+            // only the facade refuses it): nothing failed, and the batch only waits for the disposal to stop the queue.
+            // Before, the refused stop was thrown, as if the batch had ended early (review h177).
+            await Queue.DisposeAsync().ConfigureAwait(false);
+        }
+
         return sequenceFault;
     }
 
@@ -332,56 +355,6 @@ public sealed partial class WorkQueue<T>
         {
             // Disposed meanwhile: its disposal stops it, with a grace period that the cancellation ends.
             EndDisposalGrace();
-        }
-    }
-
-    /// <summary>
-    /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once
-    /// the batch has taken them (<see cref="End"/>), a failure (an item it left queued, discarded at disposal) is logged
-    /// as an error instead. A failure collected as the batch ends is taken by exactly one of the two: a collector that
-    /// finds the end has come takes back what the end may not have seen, and logs it.
-    /// </summary>
-    private sealed class BatchFailures(QueueTelemetry telemetry)
-    {
-        private readonly ConcurrentQueue<(Exception Error, T Item)> _collected = new();
-
-        private int _ended;
-
-        /// <summary>Ends the collection: the failures collected so far, in the order they were reported.</summary>
-        public IReadOnlyList<Exception> End()
-        {
-            // A full fence before the reads, as Collect's enqueue is before its read of the end: either a failure is
-            // read here, or its collector sees the end (or both, and then one dequeue takes it).
-            Interlocked.Exchange(ref _ended, 1);
-            var taken = new List<Exception>(_collected.Count);
-            while (_collected.TryDequeue(out var failure))
-            {
-                taken.Add(failure.Error);
-            }
-
-            return taken;
-        }
-
-        public Task Collect(Exception exception, T item)
-        {
-            if (Volatile.Read(ref _ended) != 0)
-            {
-                telemetry.FailedAfterBatch(exception, item);
-                return Task.CompletedTask;
-            }
-
-            _collected.Enqueue((exception, item));
-            Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref _ended) != 0)
-            {
-                // The end came as this one was collected: what the end has not taken is logged here.
-                while (_collected.TryDequeue(out var late))
-                {
-                    telemetry.FailedAfterBatch(late.Error, late.Item);
-                }
-            }
-
-            return Task.CompletedTask;
         }
     }
 }

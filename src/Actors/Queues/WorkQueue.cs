@@ -25,6 +25,9 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>The count of worker calls against <see cref="_ownLimiter"/>, shared by every generation of workers.</summary>
     private readonly QueueSlots? _ownSlots;
 
+    /// <summary>1 while a <c>BatchProcessAsync</c> runs: a second one at the same time is refused (it would replace the first's workers).</summary>
+    private int _batchRunning;
+
     /// <summary>Creates a work queue.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>

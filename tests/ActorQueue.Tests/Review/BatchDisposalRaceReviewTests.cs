@@ -260,10 +260,10 @@ public sealed class BatchDisposalRaceReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// Two batches at once on one queue (capacity 4, one worker), the first cancelled while the second's chunk waits for
-    /// space: the cancellation stops the queue at once. Expected: both batches end, and every item either read is, once,
-    /// reported to one of the two handlers or handed back by a drain. Passes (no defect found; the two batches share the
-    /// queue's one set of workers: the second's <c>ProcessAsync</c> replaces the first's, as documented for ProcessAsync).
+    /// Two batches at once on one queue (capacity 4, one worker), the first cancelled once the second was started: the
+    /// cancellation stops the queue at once. Expected: both batches end, and every item either read is, once, reported to
+    /// one of the two handlers or handed back by a drain. Review h177: the second batch is now refused at once (it shared
+    /// the first's workers, replacing its worker and handler), reading nothing; the first's items are accounted for as before.
     /// </summary>
     [Fact]
     public async Task Two_batches_at_once_one_cancelled_account_for_every_item_once()
@@ -277,12 +277,12 @@ public sealed class BatchDisposalRaceReviewTests : ActorQueueTestKit
             var one = queue.BatchProcessAsync(first.Items(), (_, token) => Task.Delay(Timeout.Infinite, token), 1, Collect(reported), cancel.Token);
             await Poll.UntilAsync(() => queue.Metrics.Enqueued == 5, Bound, () => $"enqueued {queue.Metrics.Enqueued}");
             var two = queue.BatchProcessAsync(second.Items().Select(item => item + 100), (_, token) => Task.Delay(Timeout.Infinite, token), 1, Collect(reported));
-            await Poll.UntilAsync(() => second.Read == 4, Bound, () => $"second read {second.Read}");
+            await Assert.ThrowsAsync<InvalidOperationException>(() => two.WaitAsync(Bound));
+            Assert.Equal(0, second.Read);
 
             cancel.Cancel();
 
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => one.WaitAsync(Bound));
-            await Assert.ThrowsAnyAsync<Exception>(() => two.WaitAsync(Bound));
             await queue.StopAsync(TimeSpan.Zero).WaitAsync(Bound);
             var drained = await queue.DrainAsync().WaitAsync(Bound);
             var accounted = reported.Select(r => r.Item).Concat(drained).Order().ToArray();
