@@ -1,13 +1,11 @@
 using System.Diagnostics;
 using System.Threading.RateLimiting;
 using ActorQueue.Actors;
-using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
 using ActorQueue.Tests.Limiting;
 using Akka.Actor;
 using Akka.Actor.Internal;
 using Akka.Event;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ActorQueue.Tests.Review;
 
@@ -17,13 +15,10 @@ namespace ActorQueue.Tests.Review;
 /// request it is about, which gets the limiter's own answer (a lease, a refusal, a timeout, or a failure counted with a
 /// reason), and every other caller is served as before.
 /// </summary>
-public sealed class KeyFaultsReviewTests : ActorQueueTestKit
+public sealed class KeyFaultsReviewTests : KeyFaultsReviewBase
 {
     /// <summary>What the library writes for a key whose <c>ToString</c> threw an <see cref="InvalidOperationException"/>.</summary>
     private const string UnnamedKey = "<key ToString threw InvalidOperationException>";
-
-    private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
-    private readonly FakeTimeProvider _clock = new();
 
     /// <summary>
     /// A traced partitioned limiter, a key whose <c>ToString</c> throws: its callers wait, are granted or time out as any
@@ -204,56 +199,6 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
     }
 
     /// <summary>
-    /// A partition's request failed inside its turn (here the limit's clock throws as the queue reads it for the
-    /// request's deadline): its caller gets the clock's exception, it is counted as a rejection under
-    /// <c>handler_failed</c>, and the partition goes on serving. DEFECT (fixed): it was turned away under no reason
-    /// ("Assert.Equal() Failure: Expected 1, Actual 0").
-    /// </summary>
-    [Fact]
-    public async Task A_partition_request_failed_inside_its_turn_is_counted_as_handler_failed()
-    {
-        var name = $"review-key-faults-turn-{Guid.NewGuid():N}";
-        using var metrics = new LimiterMetrics(name);
-        var clock = new FaultingClock();
-        using var limiter = Concurrency(name, clock);
-        var key = new FaultyKey("k");
-        var holder = await Within(limiter.AcquireAsync(key).AsTask());
-
-        clock.FailNextQueueRead();
-        await Assert.ThrowsAsync<ClockFault>(() => Within(limiter.AcquireAsync(key, waitTimeout: TimeSpan.FromMinutes(1)).AsTask()));
-
-        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.HandlerFailedReason}"));
-        var waiter = limiter.AcquireAsync(key, waitTimeout: TimeSpan.FromMinutes(1)).AsTask();
-        await Eventually(() => limiter.StatisticsOf(key) is { Waiting: 1 }, "the next caller waits");
-        holder.Dispose();
-        (await Within(waiter)).Dispose();
-        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.HandlerFailedReason}"));
-    }
-
-    /// <summary>
-    /// The same for the unpartitioned limiter: a request failed inside its gatekeeper's turn is counted
-    /// <c>handler_failed</c>, and the limiter goes on serving. DEFECT (fixed): it was counted under no reason.
-    /// </summary>
-    [Fact]
-    public async Task A_limiter_request_failed_inside_its_turn_is_counted_as_handler_failed()
-    {
-        var name = $"review-key-faults-gate-turn-{Guid.NewGuid():N}";
-        using var metrics = new LimiterMetrics(name);
-        var clock = new FaultingClock();
-        using var limiter = new ActorQueue.Actors.ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, name, system: Sys);
-        var holder = await Within(limiter.AcquireAsync(1).AsTask());
-
-        clock.FailNextQueueRead();
-        await Assert.ThrowsAsync<ClockFault>(() => Within(limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMinutes(1)).AsTask()));
-
-        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.HandlerFailedReason}"));
-        var waiter = limiter.AcquireAsync(1, waitTimeout: TimeSpan.FromMinutes(1)).AsTask();
-        await Eventually(() => limiter.WaitingCount == 1, "the next caller waits");
-        holder.Dispose();
-        (await Within(waiter)).Dispose();
-    }
-
-    /// <summary>
     /// A tracing listener whose <c>ActivityStarted</c> and <c>ActivityStopped</c> throw (the application's code, run on
     /// the waiting caller's thread): a caller that really waited still gets its lease, and its permits come back. DEFECT
     /// (fixed): the span's start threw to the caller once its request was queued, and the request, granted later to
@@ -283,36 +228,6 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
 
         using var next = await Within(limiter.AcquireAsync(key).AsTask());
         Assert.Equal(1, limiter.StatisticsOf(key)!.Running);
-    }
-
-    /// <summary>
-    /// A partition's first queued request whose queue could not be made (the limit's clock throws as the gate reads its
-    /// start): that request fails, counted <c>handler_failed</c>, and the partition still counts its held permits, so it
-    /// never grants past its limit. DEFECT (fixed): the held count had moved into a pool the failed gate left behind and
-    /// a release then took it below zero, so two callers were granted at once under a limit of one ("Expected (1, 1),
-    /// Actual (1, 0)": the second was granted, nobody waited).
-    /// </summary>
-    [Fact]
-    public async Task A_gate_that_cannot_be_made_leaves_the_partitions_count_whole()
-    {
-        var name = $"review-key-faults-gate-made-{Guid.NewGuid():N}";
-        using var metrics = new LimiterMetrics(name);
-        var clock = new FaultingClock();
-        using var limiter = Concurrency(name, clock);
-        var key = new FaultyKey("k");
-        var holder = await Within(limiter.AcquireAsync(key).AsTask());
-
-        clock.FailNextGateStart();
-        await Assert.ThrowsAsync<ClockFault>(() => Within(limiter.AcquireAsync(key).AsTask()));
-        holder.Dispose();
-
-        using var first = await Within(limiter.AcquireAsync(key).AsTask());
-        var second = limiter.AcquireAsync(key).AsTask();
-        await Eventually(() => limiter.StatisticsOf(key) is { Waiting: 1 } || second.IsCompleted, "the second caller waits or was granted");
-        Assert.Equal((1, 1), (limiter.StatisticsOf(key)!.Running, limiter.StatisticsOf(key)!.Waiting));
-        Assert.Equal(1.0, metrics.Value($"{ActorQueueTelemetry.LimiterRejections}:{GatekeeperTelemetry.HandlerFailedReason}"));
-        first.Dispose();
-        (await Within(second)).Dispose();
     }
 
     /// <summary>A log whose every event is formatted as it is logged, on the logging thread, as Akka's standard-out logger formats it.</summary>
@@ -353,16 +268,6 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         bad.EqualsThrows = false;
     }
 
-    /// <summary>A partitioned limit of one per key, on <paramref name="clock"/> (the test's fake clock when <c>null</c>).</summary>
-    private PartitionedConcurrencyLimiter<FaultyKey> Concurrency(string name, TimeProvider? clock = null) =>
-        new(new ConcurrencyLimit(1) { TimeProvider = clock ?? _clock }, IdleTimeout, name, system: Sys);
-
-    /// <summary>An exception whose <c>Message</c> (so its <c>ToString</c> too) throws another of its kind.</summary>
-    private sealed class NastyFault() : Exception("never read")
-    {
-        public override string Message => throw new NastyFault();
-    }
-
     /// <summary>Formats every log event told to it, on the teller's thread.</summary>
     private sealed class FormattingSubscriber(ActorSystemImpl system) : MinimalActorRef
     {
@@ -371,71 +276,5 @@ public sealed class KeyFaultsReviewTests : ActorQueueTestKit
         public override IActorRefProvider Provider => system.Provider;
 
         protected override void TellInternal(object message, IActorRef sender) => _ = message.ToString();
-    }
-
-    /// <summary>What a <see cref="FaultingClock"/> throws.</summary>
-    private sealed class ClockFault() : Exception("the clock failed");
-
-    /// <summary>A fake clock that throws once, when armed, as a gate reads it to queue a request with a deadline.</summary>
-    private sealed class FaultingClock : FakeTimeProvider
-    {
-        private volatile string? _armedIn;
-
-        /// <summary>The next read inside a gate's <c>Offer</c> throws.</summary>
-        public void FailNextQueueRead() => _armedIn = nameof(PermitGate.Offer);
-
-        /// <summary>The next read inside a gate's constructor throws.</summary>
-        public void FailNextGateStart() => _armedIn = ".ctor";
-
-        public override long GetTimestamp()
-        {
-            if (_armedIn is { } armed
-                && new StackTrace().GetFrames().Any(frame => frame.GetMethod() is { } method && method.Name == armed && method.DeclaringType == typeof(PermitGate))
-                && Interlocked.Exchange(ref _armedIn, null) is not null)
-            {
-                throw new ClockFault();
-            }
-
-            return base.GetTimestamp();
-        }
-    }
-
-    /// <summary>A key equal by <see cref="Name"/>, whose <c>ToString</c>, or whose <c>GetHashCode</c> on the limiter's actor's thread, throws where a test arms it.</summary>
-    private sealed class FaultyKey(string name) : IEquatable<FaultyKey>
-    {
-        private volatile bool _toStringThrows;
-        private volatile bool _equalsThrows;
-
-        public string Name { get; } = name;
-
-        /// <summary><c>ToString</c> throws an <see cref="InvalidOperationException"/>.</summary>
-        public bool ToStringThrows { get => _toStringThrows; set => _toStringThrows = value; }
-
-        /// <summary><c>GetHashCode</c> throws a <see cref="NastyFault"/> when the partitioned limiter's actor routes the key.</summary>
-        public bool HashThrowsOnActor { get; init; }
-
-        /// <summary><c>Equals</c> throws an <see cref="InvalidOperationException"/>.</summary>
-        public bool EqualsThrows { get => _equalsThrows; set => _equalsThrows = value; }
-
-        /// <summary>The hash, when a test sets one (keys that collide); else the name's.</summary>
-        public int? Hash { get; init; }
-
-        public bool Equals(FaultyKey? other) =>
-            EqualsThrows ? throw new InvalidOperationException($"key {Name} cannot be compared") : other is not null && other.Name == Name;
-
-        public override bool Equals(object? obj) => Equals(obj as FaultyKey);
-
-        public override int GetHashCode()
-        {
-            if (HashThrowsOnActor
-                && new StackTrace().GetFrames().Any(frame => frame.GetMethod() is { Name: "Route" } method && method.DeclaringType == typeof(PartitionedGatekeeperActor)))
-            {
-                throw new NastyFault();
-            }
-
-            return Hash ?? StringComparer.Ordinal.GetHashCode(Name);
-        }
-
-        public override string ToString() => ToStringThrows ? throw new InvalidOperationException($"key {Name} cannot be named") : Name;
     }
 }
