@@ -206,7 +206,9 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// Sets new cluster-wide bounds, through the gatekeeper, for every node. Growing grants to waiters at once;
     /// shrinking revokes no held permit (nothing more is granted until enough come back) and fails the waiters that ask
     /// more than the new limit. <see cref="MaxRunning"/> and <see cref="MaxQueued"/> show it once the gatekeeper has
-    /// applied it. It survives a hand-over of the singleton. A resize racing <see cref="DisposeAsync"/> either throws
+    /// applied it. It survives a hand-over of the singleton while this node's limiter lives; disposed before the resize
+    /// was heard applied, the limiter does not wait for it, and a hand-over before the gatekeeper took it loses it (the
+    /// agent logs a warning as it stops). A resize racing <see cref="DisposeAsync"/> either throws
     /// <see cref="ObjectDisposedException"/> or is sent on to the gatekeeper ahead of the agent's stop.
     /// </summary>
     /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>

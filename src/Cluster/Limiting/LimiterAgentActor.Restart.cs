@@ -90,6 +90,7 @@ internal partial class LimiterAgentActor
         {
             _localCounts.Loan.Close(); // claimed leases released from now on go nowhere: the gatekeeper frees the block with this agent
             _localCounts.Publish(0, 0);
+            WarnOfUnappliedResizes();
         }
 
         _disposeRequest?.Stopped.TrySetResult();
