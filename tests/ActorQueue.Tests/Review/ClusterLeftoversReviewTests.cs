@@ -68,6 +68,15 @@ public sealed class ClusterLeftoversReviewTests : OneNodeClusterTest
         Assert.Equal(0, (await StatusAsync(agent)).Running); // the release is in too
     }
 
+    /// <summary>Coverage of the wire change for 3a: the epoch that charged a settle's lease travels with it.</summary>
+    [Fact]
+    public void A_settles_charging_epoch_reads_back()
+    {
+        var serializer = new ClusterMessageSerializer((ExtendedActorSystem)Node);
+        var settle = new RemoteSettle(1, 2, 1, 10, 30) { Sequence = 7, ChargedBy = long.MaxValue - 5 };
+        Assert.Equal(settle, serializer.FromBinary(serializer.ToBinary(settle), "ST"));
+    }
+
     /// <summary>
     /// FINDING 3b. Leases held across a hand-over are announced to the next incarnation, which booked each (with rates)
     /// as charged elsewhere until its settle came; a lease released without a settle (settling is optional) stayed
