@@ -44,8 +44,8 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <summary>Tells the node extension the name is free again.</summary>
     private readonly Action<ClusterConcurrencyLimiter> _onDisposed;
 
-    /// <summary>1 once disposal has begun.</summary>
-    private int _disposed;
+    /// <summary>The disposal, ordered after the resizes sent before it.</summary>
+    private readonly FacadeDisposal _disposal;
 
     /// <summary>The adapter <see cref="AsRateLimiter"/> made, once asked.</summary>
     private System.Threading.RateLimiting.RateLimiter? _rateLimiter;
@@ -69,6 +69,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         _localCounts = setup.LocalCounts;
         _limits = setup.Limits;
         _onDisposed = onDisposed;
+        _disposal = new FacadeDisposal(agent);
         _claims = setup is { Rates: null, Partition: null } ? new ClaimedLeaseReleaser(setup.LocalCounts.Loan, agent) : null;
         _wish = setup.Wish;
     }
@@ -205,7 +206,10 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// Sets new cluster-wide bounds, through the gatekeeper, for every node. Growing grants to waiters at once;
     /// shrinking revokes no held permit (nothing more is granted until enough come back) and fails the waiters that ask
     /// more than the new limit. <see cref="MaxRunning"/> and <see cref="MaxQueued"/> show it once the gatekeeper has
-    /// applied it. It survives a hand-over of the singleton.
+    /// applied it. It survives a hand-over of the singleton while this node's limiter lives; disposed before the resize
+    /// was heard applied, the limiter does not wait for it, and a hand-over before the gatekeeper took it loses it (the
+    /// agent logs a warning as it stops). A resize racing <see cref="DisposeAsync"/> either throws
+    /// <see cref="ObjectDisposedException"/> or is sent on to the gatekeeper ahead of the agent's stop.
     /// </summary>
     /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>
     /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it (a bounded queue cannot become unbounded here).</param>
@@ -219,8 +223,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
         }
 
         LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        ThrowIfDisposed();
-        Agent.Tell(new ResizeLimiter(maxRunning, maxQueued), ActorRefs.NoSender);
+        _disposal.Send(this, new ResizeLimiter(maxRunning, maxQueued)); // ahead of a dispose racing it, or ObjectDisposedException
     }
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
@@ -256,7 +259,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     }
 
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
-    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    internal void ThrowIfDisposed() => _disposal.ThrowIfDisposed(this);
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agent to stop.</summary>
     public void Dispose() => _ = DisposeAsync();
@@ -269,7 +272,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     public ValueTask DisposeAsync()
     {
         _localCounts.Loan.Close(); // no claim from this node's block once disposed; the agent's stop frees the block
-        return new(AgentStop.Stop(ref _disposed, this, _onDisposed, Agent));
+        return new(_disposal.Stop(this, _onDisposed));
     }
 }
 

@@ -104,8 +104,10 @@ internal sealed partial class ClusterGatekeeperActor
         }
 
         // A lease another incarnation granted was charged there, not here: its settle owes only the excess and gives
-        // nothing back (review 67: a refund of what this incarnation never charged granted it a second time).
-        var actual = agent.Uncharged.Remove(message.RequestId) ? Math.Max(message.ActualTokens, message.ChargedTokens) : message.ActualTokens;
+        // nothing back (review 67: a refund of what this incarnation never charged granted it a second time). Decided by
+        // the settle's own word (ChargedBy), not by the leases announced here: a lease released before its agent
+        // announced itself here (a settle re-addressed after the agent's restart) was refunded (Review/ClusterLeftoversReviewTests).
+        var actual = message.ChargedBy == _incarnation.Epoch ? message.ActualTokens : Math.Max(message.ActualTokens, message.ChargedTokens);
         _rateTelemetry?.Settled(message.ActualTokens);
         _gate.Settle(new PermitDemand(message.Permits, message.ChargedTokens), actual);
         Sender.Tell(new RemoteSettled(_incarnation.Epoch, message.RequestId, StampRates()));

@@ -116,10 +116,6 @@ internal sealed partial class ClusterGatekeeperActor
             if (agent.Held.TryAdd(message.Held[i], held))
             {
                 AdoptHeld(held);
-                if (_rates.Length != 0)
-                {
-                    agent.Uncharged.Add(message.Held[i]);
-                }
             }
         }
 
@@ -242,7 +238,9 @@ internal sealed partial class ClusterGatekeeperActor
 
     /// <summary>
     /// Counts an announced lease's permits. Its rates were spent when an earlier incarnation granted it, so an announced
-    /// lease takes nothing from them, and its settle gives nothing back to them (<see cref="AgentRecord.Uncharged"/>).
+    /// lease takes nothing from them, and its settle gives nothing back to them (<see cref="RemoteSettle.ChargedBy"/> names
+    /// another incarnation). Booked per lease until its settle came before, a lease released unsettled stayed booked
+    /// for as long as its agent lived (Review/ClusterLeftoversReviewTests).
     /// </summary>
     private void AdoptHeld(PermitDemand held)
     {

@@ -27,8 +27,8 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// <summary>Tells the node extension the name is free again.</summary>
     private readonly Action<ClusterPartitionedLimiter> _onDisposed;
 
-    /// <summary>1 once disposal has begun.</summary>
-    private int _disposed;
+    /// <summary>The disposal, ordered after the resizes sent before it.</summary>
+    private readonly FacadeDisposal _disposal;
 
     internal ClusterPartitionedLimiter(string name, ClusterLimit limit, TimeSpan idleTimeout, IActorRef agents, PartitionCount count,
                                        Action<ClusterPartitionedLimiter> onDisposed)
@@ -39,6 +39,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
         _agents = agents;
         _count = count;
         _onDisposed = onDisposed;
+        _disposal = new FacadeDisposal(agents);
     }
 
     /// <summary>The limiter's cluster-wide name.</summary>
@@ -76,7 +77,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(source);
         ClusterArguments.Permits(permits, MaxRunning, nameof(permits));
         var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : Configured.WaitTimeout;
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
@@ -96,7 +97,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// </remarks>
     internal ClusterAcquireRequest Post(string key, ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         var counted = _count.Routing(key);
         counted.Sending(); // before the lookup: an agent made after it sees the stripe
         if (_count.Live.TryGetValue(key, out var live))
@@ -131,7 +132,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// </summary>
     internal ConcurrencyLease? TryClaim(string key, int permits, string source)
     {
-        if (Volatile.Read(ref _disposed) != 0)
+        if (_disposal.IsDisposed)
         {
             return null;
         }
@@ -179,7 +180,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, string> keyOf)
     {
         ArgumentNullException.ThrowIfNull(keyOf);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return new ClusterPartitionedRateLimiter<TResource, string>(new ClusterPartitionedSubject(this), keyOf);
     }
 
@@ -195,7 +196,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(key);
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(key), wait, cancellationToken);
     }
 
@@ -211,7 +212,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public async Task<IReadOnlyDictionary<string, ClusterPartitionStatistics>> GetStatisticsAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
                             .ConfigureAwait(false);
     }
@@ -234,8 +235,8 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public void Resize(string key, int? maxRunning = null, int? maxQueued = null)
     {
         ArgumentNullException.ThrowIfNull(key);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        PartitionResize.Send(_agents, key, maxRunning, maxQueued, nameof(maxRunning));
+        _disposal.ThrowIfDisposed(this);
+        PartitionResize.Send(_disposal, this, key, maxRunning, maxQueued, nameof(maxRunning));
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
@@ -245,7 +246,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// <returns>A task that completes when the agents have stopped.</returns>
     public ValueTask DisposeAsync()
     {
-        var stopped = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents); // attempts are refused from here on
+        var stopped = _disposal.Stop(this, _onDisposed); // attempts are refused from here on
         foreach (var live in _count.Live.Values)
         {
             live.Local.Loan.Close(); // no claim from a partition's block once disposed; the agents' stop frees the blocks

@@ -44,8 +44,8 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     /// <summary>Tells the node extension the name is free again.</summary>
     private readonly Action<object> _onDisposed;
 
-    /// <summary>1 once disposal has begun.</summary>
-    private int _disposed;
+    /// <summary>The disposal, ordered after the resizes sent before it.</summary>
+    private readonly FacadeDisposal _disposal;
 
     internal ClusterPartitionedModelApiLimiter(string name, ModelApiLimiterOptions options, TimeSpan idleTimeout, Func<TKey, string>? format,
                                                IActorRef agents, PartitionCount count, Action<object> onDisposed)
@@ -57,6 +57,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
         _agents = agents;
         _count = count;
         _onDisposed = onDisposed;
+        _disposal = new FacadeDisposal(agents);
     }
 
     /// <summary>The limiter's cluster-wide name.</summary>
@@ -116,7 +117,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
         ArgumentNullException.ThrowIfNull(source);
         LimitValidation.EstimatedTokens(estimatedTokens, Options.TokensPerPeriod, Name, nameof(estimatedTokens));
         var timeout = waitTimeout is { } given ? ClusterArguments.WaitTimeout(given, nameof(waitTimeout)) : Options.WaitTimeout;
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<ModelApiLease>(cancellationToken);
@@ -130,7 +131,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return PartitionRequest.Post(_agents, partition, demand, priority, timeout, source, argumentName);
     }
 
@@ -154,7 +155,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public System.Threading.RateLimiting.PartitionedRateLimiter<TResource> AsPartitionedRateLimiter<TResource>(Func<TResource, TKey> keyOf)
     {
         ArgumentNullException.ThrowIfNull(keyOf);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return new ClusterPartitionedRateLimiter<TResource, TKey>(new ClusterPartitionedModelApiSubject<TKey>(this), keyOf);
     }
 
@@ -170,7 +171,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     {
         var partition = FormatKey(key);
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(partition), wait, cancellationToken);
     }
 
@@ -186,7 +187,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public async Task<IReadOnlyDictionary<string, ClusterPartitionStatistics>> GetStatisticsAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _disposal.ThrowIfDisposed(this);
         return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
                             .ConfigureAwait(false);
     }
@@ -205,16 +206,16 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public void Resize(TKey key, int? maxConcurrent = null, int? maxQueued = null)
     {
         var partition = FormatKey(key);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        PartitionResize.Send(_agents, partition, maxConcurrent, maxQueued, nameof(maxConcurrent));
+        _disposal.ThrowIfDisposed(this);
+        PartitionResize.Send(_disposal, this, partition, maxConcurrent, maxQueued, nameof(maxConcurrent));
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
-    public void Dispose() => _ = AgentStop.Stop(ref _disposed, this, _onDisposed, _agents);
+    public void Dispose() => _ = _disposal.Stop(this, _onDisposed);
 
     /// <summary>Stops this node's agents: their waiters get <see cref="ObjectDisposedException"/>, the gatekeepers free the node's slots. The partitions live on for the other nodes.</summary>
     /// <returns>A task that completes when the agents have stopped.</returns>
-    public ValueTask DisposeAsync() => new(AgentStop.Stop(ref _disposed, this, _onDisposed, _agents));
+    public ValueTask DisposeAsync() => new(_disposal.Stop(this, _onDisposed));
 
     /// <summary>The limiter's name, options, idle timeout and key type, as error messages show it.</summary>
     /// <returns>The description.</returns>
@@ -264,11 +265,15 @@ internal static class PartitionRequest
     }
 }
 
-/// <summary>A resize of one partition, checked and sent through the partitions' parent to the partition's agent and on to its gatekeeper.</summary>
+/// <summary>
+/// A resize of one partition, checked and sent through the partitions' parent to the partition's agent and on to its
+/// gatekeeper, ahead of the facade's stop if a dispose races it (<see cref="FacadeDisposal.Send"/>).
+/// </summary>
 internal static class PartitionResize
 {
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
-    public static void Send(IActorRef agents, string partition, int? maxRunning, int? maxQueued, string maxRunningName)
+    /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
+    public static void Send(FacadeDisposal disposal, object facade, string partition, int? maxRunning, int? maxQueued, string maxRunningName)
     {
         if (maxRunning is { } running)
         {
@@ -276,6 +281,6 @@ internal static class PartitionResize
         }
 
         LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        agents.Tell(new ClusterPartitionMessage(partition, new ResizeLimiter(maxRunning, maxQueued)), ActorRefs.NoSender);
+        disposal.Send(facade, new ClusterPartitionMessage(partition, new ResizeLimiter(maxRunning, maxQueued)));
     }
 }

@@ -35,6 +35,11 @@ internal partial class LimiterAgentActor
         _clusterCounts.Publish(message.Running, message.Waiting);
         HearRates(message.Rates);
         Hold(message.RequestId, request);
+        if (_weighsTokens)
+        {
+            _chargedBy[message.RequestId] = message.Epoch; // the incarnation followed: it charged the grant
+        }
+
         if (message.Block > 0)
         {
             TakeBlock(message.RequestId, message.Block);

@@ -8,11 +8,20 @@ namespace ActorQueue.Cluster;
 // newest state of the rates it heard of, which it announces to a new incarnation (see ClusterGatekeeperActor.Rates.cs).
 internal partial class LimiterAgentActor
 {
+    /// <summary>Whether the limiter has rates: its grants are charged tokens, and their settles may give some back.</summary>
+    private readonly bool _weighsTokens;
+
     /// <summary>The held leases settled already (a lease settles once).</summary>
     private readonly HashSet<long> _settled = [];
 
     /// <summary>Settles the gatekeeper has not confirmed yet, by request id: sent again to a new incarnation.</summary>
     private readonly Dictionary<long, RemoteSettle> _unconfirmed = [];
+
+    /// <summary>
+    /// The epoch of the incarnation that granted each held lease (and charged it), by request id, for its settle
+    /// (<see cref="RemoteSettle.ChargedBy"/>): only that incarnation gives unused tokens back. Kept across restarts.
+    /// </summary>
+    private readonly Dictionary<long, long> _chargedBy = [];
 
     /// <summary>The number of the last settle sent (<see cref="RemoteSettle.Sequence"/>): 1 for the first.</summary>
     private long _lastSettle;
@@ -28,7 +37,10 @@ internal partial class LimiterAgentActor
     {
         if (_held.ContainsKey(message.LeaseId) && _settled.Add(message.LeaseId))
         {
-            SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, message.Charged.Permits, message.Charged.Tokens, message.ActualTokens));
+            SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, message.Charged.Permits, message.Charged.Tokens, message.ActualTokens)
+            {
+                ChargedBy = _chargedBy.GetValueOrDefault(message.LeaseId),
+            });
         }
     }
 
@@ -43,7 +55,10 @@ internal partial class LimiterAgentActor
         }
 
         _settled.Add(message.LeaseId);
-        SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, lease!.Demand.Permits, lease.Demand.Tokens, message.ActualTokens));
+        SendSettle(new RemoteSettle(_gatekeeper.Epoch, message.LeaseId, lease!.Demand.Permits, lease.Demand.Tokens, message.ActualTokens)
+        {
+            ChargedBy = _chargedBy.GetValueOrDefault(message.LeaseId),
+        });
         sender.Tell(new GatekeeperProtocol.Settled(message.LeaseId, message.ActualTokens));
     }
 

@@ -62,8 +62,8 @@ internal partial class LimiterAgentActor
     /// never 0), so they are this incarnation's to take, whole: given the epoch just followed,
     /// <see cref="SettleAgainAfterRecover"/> sends them as sent to it. Giving their unused tokens back cannot count twice
     /// (no incarnation took them), and a lease another incarnation granted gives nothing back there
-    /// (<c>AgentRecord.Uncharged</c>). Sent with their excess only before, a give-back after any restart of the agent (the
-    /// settle handled by the next instance before its announcement, or applied at a failed instance's stop) was lost: the
+    /// (<see cref="RemoteSettle.ChargedBy"/>: the settle names the incarnation that charged it). Sent with their excess
+    /// only before, a give-back after any restart of the agent (the settle handled by the next instance before its announcement, or applied at a failed instance's stop) was lost: the
     /// rate stayed stricter than its calls for good (Review/AgentLeftoversReviewTests).
     /// </summary>
     private void ReaddressSettlesSentToNone()

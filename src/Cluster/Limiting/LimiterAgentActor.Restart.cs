@@ -90,6 +90,7 @@ internal partial class LimiterAgentActor
         {
             _localCounts.Loan.Close(); // claimed leases released from now on go nowhere: the gatekeeper frees the block with this agent
             _localCounts.Publish(0, 0);
+            WarnOfUnappliedResizes();
         }
 
         _disposeRequest?.Stopped.TrySetResult();
@@ -289,7 +290,7 @@ internal partial class LimiterAgentActor
         _idByActorRequest.Where(entry => _held.ContainsKey(entry.Value)).ToDictionary(),
         [.. _fromBlock], _block, _keepBlock, _claimsSeen,
         [.. _settled.Where(_held.ContainsKey)], new Dictionary<long, RemoteSettle>(_unconfirmed), _lastSettle,
-        _limit, _lastResizeId, [.. _resizes]);
+        _limit, _lastResizeId, [.. _resizes]) { ChargedBy = new Dictionary<long, long>(_chargedBy) };
 
     /// <summary>
     /// The next instance takes the failed one's books (<see cref="KeptBooks"/>): its held leases, released by their
@@ -320,6 +321,11 @@ internal partial class LimiterAgentActor
         _blockUsedSinceTick = true;
         _claimsSeen = books.ClaimsSeen;
         _settled.UnionWith(books.Settled);
+        foreach (var (id, epoch) in books.ChargedBy)
+        {
+            _chargedBy.Add(id, epoch);
+        }
+
         foreach (var (id, settle) in books.Unconfirmed)
         {
             _unconfirmed.Add(id, settle);

@@ -123,6 +123,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
         _pending = new PendingRequests(weighTokens: setup.Rates is not null);
+        _weighsTokens = setup.Rates is not null;
         _releaser = new AgentLeaseReleaser(Self);
         _wish = setup.Wish;
         _idleTimeout = setup.IdleTimeout;
@@ -331,6 +332,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         {
             _heldPermits -= released.Demand.Permits;
             _settled.Remove(id);
+            _chargedBy.Remove(id);
             PublishLocal();
             if (!ReleaseToBlock(id))
             {

@@ -124,7 +124,11 @@ internal sealed class AgentCarry
 /// <param name="Resizes">The resizes not yet heard applied, in order, sent again to the incarnation it announces itself to.</param>
 internal sealed record AgentBooks(Dictionary<long, PermitWaiter> Held, Dictionary<(IActorRef Actor, long RequestId), long> ActorIds, HashSet<long> FromBlock,
                                   int Block, bool KeepBlock, long ClaimsSeen, HashSet<long> Settled, Dictionary<long, RemoteSettle> Unconfirmed, long LastSettle,
-                                  LimitChanged Limit, long LastResizeId, List<ResizeLimiter> Resizes);
+                                  LimitChanged Limit, long LastResizeId, List<ResizeLimiter> Resizes)
+{
+    /// <summary>The epoch of the incarnation that granted (and charged) each held lease of a limiter with rates, by request id.</summary>
+    public Dictionary<long, long> ChargedBy { get; init; } = [];
+}
 
 /// <summary>
 /// A synchronous attempt found no permit of the node's block lent: the agent asks the gatekeeper for a block if it

@@ -68,12 +68,6 @@ internal sealed class AgentRecord(IActorRef agentRef)
     /// <summary>Its requests standing in the gate.</summary>
     public Dictionary<long, RemoteWaiter> Pending { get; } = [];
 
-    /// <summary>
-    /// Leases it announced that another incarnation granted (and charged), with rates: their settle owes only what was
-    /// used beyond the charge and gives nothing back here. Kept until settled (a settle may follow the release).
-    /// </summary>
-    public HashSet<long> Uncharged { get; } = [];
-
     /// <summary>The permits leased to it as a block (in use by its callers or not): counted in the gate, not in <see cref="Held"/>.</summary>
     public int Block { get; set; }
 

@@ -114,7 +114,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Source); w.Write(m.Permits); w.Write(m.Priority); w.Write(m.MayWait); w.Write(m.Tokens); w.Write(m.Block); w.Write(m.Fetch);
                 break;
             case RemoteSettle m:
-                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Permits); w.Write(m.ChargedTokens); w.Write(m.ActualTokens); w.Write(m.Sequence);
+                w.Write(m.Epoch); w.Write(m.RequestId); w.Write(m.Permits); w.Write(m.ChargedTokens); w.Write(m.ActualTokens); w.Write(m.Sequence); w.Write(m.ChargedBy);
                 break;
             case RemoteSettled m:
                 w.Write(m.Epoch); w.Write(m.RequestId); WriteRateState(w, m.Rates);
@@ -206,7 +206,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = ReadCount(r), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = NonNegative(r.ReadInt64(), "Tokens"), Block = r.ReadBoolean(), Fetch = r.ReadBoolean() },
         "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), ReadCount(r), NonNegative(r.ReadInt64(), "ChargedTokens"), NonNegative(r.ReadInt64(), "ActualTokens"))
         {
-            Sequence = NonNegative(r.ReadInt64(), "Sequence"),
+            Sequence = NonNegative(r.ReadInt64(), "Sequence"), ChargedBy = r.ReadInt64(),
         },
         "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),

@@ -132,6 +132,13 @@ internal sealed record RemoteSettle(long Epoch, long RequestId, int Permits, lon
     /// reach it before a confirmation did, so a settle taken already came again (its excess charged twice).
     /// </summary>
     public long Sequence { get; init; }
+
+    /// <summary>
+    /// The epoch of the incarnation that granted the call, and so charged its estimate; 0 when unknown. Only that
+    /// incarnation gives unused tokens back: any other (a successor that adopted the lease, or took the settle
+    /// re-addressed after the agent's restart) takes only the excess, since it never charged the estimate.
+    /// </summary>
+    public long ChargedBy { get; init; }
 }
 
 /// <summary>The gatekeeper → an agent: the settle was taken; the rates' state after it.</summary>
