@@ -9,7 +9,9 @@ public sealed partial class WorkQueue<T>
     /// <summary>
     /// Processes a batch: starts the queue and its workers, puts every item (waiting for space, never dropping one),
     /// waits until all are finished, and stops. The same queue can run several batches, one after another: a batch started
-    /// while another runs on it is refused.
+    /// while another runs on it is refused. While it runs, its workers are its own (<see cref="ProcessAsync(Func{T, Task}, int?, Func{Exception, T, Task}?)"/>
+    /// and <c>Queue.StartWorkersAsync</c> are refused); it replaces workers started before it, and on a queue already
+    /// processing other items it waits for those too: start it on an idle or stopped queue.
     /// </summary>
     /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
     /// <param name="worker">Processes one item.</param>
@@ -18,8 +20,9 @@ public sealed partial class WorkQueue<T>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
-    /// <exception cref="InvalidOperationException">A batch is already running on this queue; this one read nothing and changed nothing.</exception>
-    /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
+    /// <exception cref="InvalidOperationException">A batch is already running on this queue, or workers are being started on it at
+    /// the same time; this one read nothing and changed nothing.</exception>
+    /// <remarks>If <paramref name="items"/> throws (its <c>GetEnumerator</c>, <c>MoveNext</c> or <c>Dispose</c>), the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
     /// a chunk while it goes on processing (a durable queue whose journal rejects the write, or an item it cannot
@@ -54,7 +57,7 @@ public sealed partial class WorkQueue<T>
     /// <paramref name="errorHandler"/> and with items failed before the cancellation, its message counts them and its
     /// <see cref="Exception.InnerException"/> is an <see cref="AggregateException"/> holding each worker exception, in
     /// the order they were reported.</exception>
-    /// <remarks>If <paramref name="items"/> throws, the items it gave before are processed as any other, the queue stops,
+    /// <remarks>If <paramref name="items"/> throws (its <c>GetEnumerator</c>, <c>MoveNext</c> or <c>Dispose</c>), the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
     /// a chunk while it goes on processing (a durable queue whose journal rejects the write, or an item it cannot
@@ -69,81 +72,52 @@ public sealed partial class WorkQueue<T>
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(worker);
         cancellationToken.ThrowIfCancellationRequested();
-        if (Interlocked.CompareExchange(ref _batchRunning, 1, 0) != 0)
+        if (!Queue.TryBeginBatch(out var startsUnderWay))
         {
             // Refused before anything is read or sent: a second batch restarted the queue's workers with its own worker and
             // error handler, which then took the first batch's items, and each batch's join and stop ran into the other (review h177).
-            throw new InvalidOperationException(
-                $"A batch is already running on queue {Queue.Name}: BatchProcessAsync runs one batch at a time on a queue; start the next once it has completed");
+            throw new InvalidOperationException(startsUnderWay
+                ? $"Workers are being started on queue {Queue.Name} (ProcessAsync/StartWorkersAsync) as this batch starts: the batch would replace them; start it once they exist"
+                : $"A batch is already running on queue {Queue.Name}: BatchProcessAsync runs one batch at a time on a queue; start the next once it has completed");
         }
 
-        // Failures are never silent: without a handler they are collected and thrown once the batch is done, with the
-        // exception that ended it early if one did; a failure after that (an item a cancelled batch left queued,
-        // discarded when the queue is disposed) is logged as an error.
-        var failures = errorHandler is null ? new BatchFailures(Queue.Telemetry) : null;
-        var handler = errorHandler ?? failures!.Collect;
         ExceptionDispatchInfo? sequenceFault = null;
         ExceptionDispatchInfo? batchFault = null;
+        IReadOnlyList<Exception> failed;
         try
         {
-            sequenceFault = await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, cancellationToken).ConfigureAwait(false);
+            // Failures are never silent: without a handler they are collected and thrown once the batch is done, with the
+            // exception that ended it early if one did; a failure after that (an item a cancelled batch left queued,
+            // discarded when the queue is disposed) is logged as an error.
+            var failures = errorHandler is null ? new BatchFailures(Queue.Telemetry) : null;
+            var handler = errorHandler ?? failures!.Collect;
+            try
+            {
+                sequenceFault = await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception)
+            {
+                batchFault = ExceptionDispatchInfo.Capture(exception);
+            }
+
+            // Taken with the end, in one step: a failure reported from now on is logged, none falls between the two.
+            failed = failures?.End() ?? [];
         }
-        catch (Exception exception)
+        finally
         {
-            batchFault = ExceptionDispatchInfo.Capture(exception);
+            // Whatever happens once the workers are taken, they are given back: a flag left set refused every later batch
+            // and every ProcessAsync on the queue for ever (review h180).
+            Queue.EndBatch();
         }
 
-        // Taken with the end, in one step: a failure reported from now on is logged, none falls between the two.
-        var failed = failures?.End() ?? [];
-        Volatile.Write(ref _batchRunning, 0);
         ThrowBatchOutcome(sequenceFault, batchFault, failed, cancellationToken);
-    }
-
-    /// <summary>
-    /// Throws what a batch ended with: nothing when it ran through and no item failed; else the failures collected
-    /// (<paramref name="failed"/>, without an error handler) in one <see cref="AggregateException"/>, after the exception
-    /// that ended the batch early if any: a cancellation's <see cref="OperationCanceledException"/> keeps its type and
-    /// holds them as its inner <see cref="AggregateException"/>; the sequence's exception or the queue's (stopped or
-    /// disposed under the batch) comes first among them.
-    /// </summary>
-    private void ThrowBatchOutcome(ExceptionDispatchInfo? sequenceFault, ExceptionDispatchInfo? batchFault, IReadOnlyList<Exception> failed,
-                                   CancellationToken cancellationToken)
-    {
-        var fault = batchFault ?? sequenceFault;
-        if (failed.Count == 0)
-        {
-            fault?.Throw();
-            return;
-        }
-
-        var count = $"{failed.Count} items of the batch failed in queue {Queue.Name}";
-        if (fault is null)
-        {
-            throw new AggregateException(count, failed);
-        }
-
-        var error = fault.SourceException;
-        if (fault == sequenceFault)
-        {
-            throw new AggregateException($"The sequence of the batch on queue {Queue.Name} failed, and {failed.Count} of the items it gave before failed",
-                [error, .. failed]);
-        }
-
-        if (error is OperationCanceledException && cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException($"{error.Message}. {count} before the cancellation (the inner exception holds each, in the order they were reported)",
-                new AggregateException(count, failed), cancellationToken);
-        }
-
-        throw new AggregateException($"The batch on queue {Queue.Name} ended early ({error.GetType().Name}: {error.Message}), and {failed.Count} of its items failed before",
-            [error, .. failed]);
     }
 
     /// <summary>Runs the batch: its exception if it ended early; else, once the queue has stopped, the sequence's if it failed.</summary>
     private async Task<ExceptionDispatchInfo?> RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers,
                                                              Func<Exception, T, Task>? errorHandler, Func<Exception, T, Task> handler, CancellationToken cancellationToken)
     {
-        await ProcessAsync(worker, numWorkers, handler).ConfigureAwait(false);
+        await Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, handler, Limiter, _ownSlots, forBatch: true).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
         var notQueued = new List<T>();
         ExceptionDispatchInfo? sequenceFault;
@@ -217,34 +191,74 @@ public sealed partial class WorkQueue<T>
     {
         var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
         var chunk = new List<T>(chunkSize);
-        using var sequence = items.GetEnumerator();
-        while (true)
+        IEnumerator<T> sequence;
+        try
         {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                // No further item is read once cancelled (a sequence may be lazy, costly or consuming): the items of the
-                // chunk not put yet are in no queue, and are handed back as a refused chunk's are.
-                notQueued.AddRange(chunk);
-                cancellationToken.ThrowIfCancellationRequested();
-            }
+            sequence = items.GetEnumerator();
+        }
+        catch (Exception error)
+        {
+            // As a sequence that fails at its first item: nothing to put, the queue stops, and its exception is thrown.
+            // Before, it went out of the batch at once, leaving the queue processing with the batch's workers (review h180).
+            return ExceptionDispatchInfo.Capture(error);
+        }
 
-            var (more, fault) = Advance(sequence);
-            if (!more)
+        var closed = false;
+        try
+        {
+            while (true)
             {
-                if (chunk.Count > 0)
+                if (cancellationToken.IsCancellationRequested)
                 {
-                    await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+                    // No further item is read once cancelled (a sequence may be lazy, costly or consuming): the items of the
+                    // chunk not put yet are in no queue, and are handed back as a refused chunk's are.
+                    notQueued.AddRange(chunk);
+                    cancellationToken.ThrowIfCancellationRequested();
                 }
 
-                return fault;
-            }
+                var (more, fault) = Advance(sequence);
+                if (!more)
+                {
+                    // Its Dispose failing is the sequence's failure too: before, it went out of the batch at once and left
+                    // the queue processing the last chunk with the batch's workers (review h180).
+                    closed = true;
+                    fault ??= Close(sequence);
+                    if (chunk.Count > 0)
+                    {
+                        await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+                    }
 
-            chunk.Add(sequence.Current);
-            if (chunk.Count == chunkSize)
-            {
-                await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
-                chunk = new List<T>(chunkSize);
+                    return fault;
+                }
+
+                chunk.Add(sequence.Current);
+                if (chunk.Count == chunkSize)
+                {
+                    await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+                    chunk = new List<T>(chunkSize);
+                }
             }
+        }
+        finally
+        {
+            if (!closed)
+            {
+                sequence.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Disposes <paramref name="sequence"/>: the exception its <c>Dispose</c> threw, if any.</summary>
+    private static ExceptionDispatchInfo? Close(IEnumerator<T> sequence)
+    {
+        try
+        {
+            sequence.Dispose();
+            return null;
+        }
+        catch (Exception error)
+        {
+            return ExceptionDispatchInfo.Capture(error);
         }
     }
 

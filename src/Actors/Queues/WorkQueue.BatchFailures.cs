@@ -1,10 +1,51 @@
 using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 
 namespace ActorQueue.Actors;
 
-/// <content>A batch's collector of the failures it throws at its end, when it runs without an error handler.</content>
+/// <content>A batch's collector of the failures it throws at its end, when it runs without an error handler, and how it throws them.</content>
 public sealed partial class WorkQueue<T>
 {
+    /// <summary>
+    /// Throws what a batch ended with: nothing when it ran through and no item failed; else the failures collected
+    /// (<paramref name="failed"/>, without an error handler) in one <see cref="AggregateException"/>, after the exception
+    /// that ended the batch early if any: a cancellation's <see cref="OperationCanceledException"/> keeps its type and
+    /// holds them as its inner <see cref="AggregateException"/>; the sequence's exception or the queue's (stopped or
+    /// disposed under the batch) comes first among them.
+    /// </summary>
+    private void ThrowBatchOutcome(ExceptionDispatchInfo? sequenceFault, ExceptionDispatchInfo? batchFault, IReadOnlyList<Exception> failed,
+                                   CancellationToken cancellationToken)
+    {
+        var fault = batchFault ?? sequenceFault;
+        if (failed.Count == 0)
+        {
+            fault?.Throw();
+            return;
+        }
+
+        var count = $"{failed.Count} items of the batch failed in queue {Queue.Name}";
+        if (fault is null)
+        {
+            throw new AggregateException(count, failed);
+        }
+
+        var error = fault.SourceException;
+        if (fault == sequenceFault)
+        {
+            throw new AggregateException($"The sequence of the batch on queue {Queue.Name} failed, and {failed.Count} of the items it gave before failed",
+                [error, .. failed]);
+        }
+
+        if (error is OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException($"{error.Message}. {count} before the cancellation (the inner exception holds each, in the order they were reported)",
+                new AggregateException(count, failed), cancellationToken);
+        }
+
+        throw new AggregateException($"The batch on queue {Queue.Name} ended early ({error.GetType().Name}: {error.Message}), and {failed.Count} of its items failed before",
+            [error, .. failed]);
+    }
+
     /// <summary>
     /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once
     /// the batch has taken them (<see cref="End"/>), a failure (an item it left queued, discarded at disposal) is logged

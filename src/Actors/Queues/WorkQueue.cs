@@ -25,9 +25,6 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>The count of worker calls against <see cref="_ownLimiter"/>, shared by every generation of workers.</summary>
     private readonly QueueSlots? _ownSlots;
 
-    /// <summary>1 while a <c>BatchProcessAsync</c> runs: a second one at the same time is refused (it would replace the first's workers).</summary>
-    private int _batchRunning;
-
     /// <summary>Creates a work queue.</summary>
     /// <param name="maxSize">How many items the queue holds; at least 1.</param>
     /// <param name="timeout">How long a put waits for space; <c>null</c> for the configured default (100 ms).</param>
@@ -193,6 +190,7 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="numWorkers">How many workers; at least 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
     /// <returns>A task that completes once the workers exist.</returns>
+    /// <exception cref="InvalidOperationException">A <c>BatchProcessAsync</c> runs on this queue: its workers are not replaced (nothing was sent).</exception>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task ProcessAsync(Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
 #pragma warning restore RS0026, RS0027
@@ -206,6 +204,7 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="numWorkers">How many workers; at least 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
     /// <returns>A task that completes once the workers exist.</returns>
+    /// <exception cref="InvalidOperationException">A <c>BatchProcessAsync</c> runs on this queue (see the first overload).</exception>
     public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler) =>
         Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter, _ownSlots);
 
@@ -215,6 +214,7 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <param name="errorHandler">Receives an exception the worker threw, with its item.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes once the workers exist.</returns>
+    /// <exception cref="InvalidOperationException">A <c>BatchProcessAsync</c> runs on this queue (see the first overload).</exception>
 #pragma warning disable RS0026 // see the first overload
     public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null,
                              CancellationToken cancellationToken = default)
