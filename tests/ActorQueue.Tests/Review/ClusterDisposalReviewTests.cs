@@ -162,6 +162,26 @@ public sealed class ClusterDisposalReviewTests : OneNodeClusterTest
         await terminating.WaitAsync(ClusterNodes.StepTimeout);
     }
 
+    /// <summary>
+    /// Held: a settle reads back whole with every field at its default (no sequence, charger unknown: 0) and at its
+    /// extremes; the reader refuses none of them (an unknown charger gives nothing back at any incarnation, epochs never 0).
+    /// </summary>
+    [Fact]
+    public void A_settle_reads_back_whole_with_defaults_and_extremes()
+    {
+        var serializer = new ClusterMessageSerializer((ExtendedActorSystem)Node);
+        RemoteSettle[] settles =
+        [
+            new(0, 0, 1, 0, 0),
+            new(long.MaxValue, long.MaxValue, int.MaxValue, long.MaxValue, long.MaxValue) { Sequence = long.MaxValue, ChargedBy = long.MaxValue },
+            new(1, 2, 1, 10, 0) { Sequence = 1, ChargedBy = 0 },
+        ];
+        foreach (var settle in settles)
+        {
+            Assert.Equal(settle, serializer.FromBinary(serializer.ToBinary(settle), serializer.Manifest(settle)));
+        }
+    }
+
     /// <summary>A partitioned facade of <paramref name="kind"/> at 2 per partition: its resize to 5, its dispose and a partition's status.</summary>
     private (Action<string> Resize, Func<ValueTask> Dispose, Func<string, Task<ClusterLimiterStatus>> Status) Facade(string kind, string name)
     {
