@@ -182,6 +182,42 @@ public sealed class ClusterDisposalReviewTests : OneNodeClusterTest
         }
     }
 
+    /// <summary>
+    /// Held: a call granted (and charged) by incarnation 1 is held across a hand-over; the agent announces the lease to
+    /// incarnation 2 (here a probe), and its settle there still names incarnation 1 as the charger, not the incarnation
+    /// that adopted the lease: incarnation 2 gives nothing back.
+    /// </summary>
+    [Fact]
+    public async Task A_lease_held_across_a_hand_over_is_settled_naming_the_incarnation_that_granted_it()
+    {
+        const string name = "h181-charged-across-hand-over";
+        var rates = new ModelApiLimiterOptions(4, 100, 100, TimeSpan.FromHours(1));
+        var nodeAgent = Kit.CreateTestProbe();
+        var address = ActorQueueCluster.Get(Node).Cluster.SelfAddress;
+        ActorQueueCluster.Get(Node).Host.Tell(new RegisterAgent(AgentKinds.Limiter, name, nodeAgent.Ref));
+        var first = Node.ActorOf(ClusterGatekeeperActor.Props(name, 4, null, QueueFullMode.RejectNewcomer, TimeSpan.Zero, TimeSpan.FromSeconds(30), rates),
+            $"gatekeeper-{name}");
+        var epoch1 = (await nodeAgent.ExpectMsgAsync<RecoverLimiter>(ClusterNodes.StepTimeout)).Epoch;
+        first.Tell(new LimiterAnnounce(epoch1, address, [], [], []), nodeAgent);
+        var setup = new LimiterAgentSetup(name, new ClusterLimit(4, null, null, QueueFullMode.RejectNewcomer), Kit.CreateTestProbe().Ref, address,
+            new LimiterCounts(), new LimiterCounts(), new LimitMirror(4, null), HelloInterval: TimeSpan.FromHours(1)) { Rates = rates };
+        var agent = Node.ActorOf(LimiterAgentActor.Props(setup));
+        agent.Tell(new RecoverLimiter(name, epoch1), first);
+        var caller = Kit.CreateTestProbe();
+        agent.Tell(new GatekeeperProtocol.Acquire("caller", 1) { Tokens = 100 }, caller);
+        var lease = (await caller.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout)).LeaseId;
+
+        var second = Kit.CreateTestProbe(); // incarnation 2, after the hand-over
+        const long epoch2 = 4242;
+        agent.Tell(new RecoverLimiter(name, epoch2), second);
+        var announce = await second.ExpectMsgAsync<LimiterAnnounce>(ClusterNodes.StepTimeout);
+        Assert.Equal([lease], announce.Held);
+        agent.Tell(new GatekeeperProtocol.Settle(lease, 0), caller);
+
+        var settle = await second.FishForMessageAsync<RemoteSettle>(_ => true, ClusterNodes.StepTimeout);
+        Assert.Equal((epoch2, lease, epoch1), (settle.Epoch, settle.RequestId, settle.ChargedBy));
+    }
+
     /// <summary>A partitioned facade of <paramref name="kind"/> at 2 per partition: its resize to 5, its dispose and a partition's status.</summary>
     private (Action<string> Resize, Func<ValueTask> Dispose, Func<string, Task<ClusterLimiterStatus>> Status) Facade(string kind, string name)
     {
