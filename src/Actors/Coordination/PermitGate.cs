@@ -39,8 +39,8 @@ internal sealed partial class PermitGate
     /// <summary>How many may wait, and who makes room in a full queue.</summary>
     private readonly QueueBound _bound;
 
-    /// <summary>The last lease number given out.</summary>
-    private long _lastLeaseId;
+    /// <summary>The last lease number given out, on a line of its own (<see cref="PaddedCounter"/>).</summary>
+    private readonly PaddedCounter _lastLeaseId = new();
 
     /// <param name="listener">The owner's side.</param>
     /// <param name="policies">The limits, primary first; at least one.</param>
@@ -79,7 +79,7 @@ internal sealed partial class PermitGate
     public bool IsOpen { get; private set; } = true;
 
     /// <summary>The number of the last lease it granted (they count up from 1): it moves with every grant.</summary>
-    public long LastLeaseId => _lastLeaseId;
+    public long LastLeaseId => _lastLeaseId.Value;
 
     /// <summary>How many may wait; <c>null</c> for no bound.</summary>
     public int? MaxQueued => _bound.MaxQueued;
@@ -104,7 +104,7 @@ internal sealed partial class PermitGate
         }
 
         _policies.Take(demand, now);
-        grant = new PermitGrant(++_lastLeaseId, demand, SnapshotAt(now), Waited: false);
+        grant = new PermitGrant(_lastLeaseId.Increment(), demand, SnapshotAt(now), Waited: false);
         _listener.Publish(grant.After);
         Finish();
         return true;
@@ -280,7 +280,7 @@ internal sealed partial class PermitGate
     {
         var demand = waiter.Demand;
         _policies.Take(demand, now);
-        var grant = new PermitGrant(++_lastLeaseId, demand, SnapshotAt(now), waited);
+        var grant = new PermitGrant(_lastLeaseId.Increment(), demand, SnapshotAt(now), waited);
         _listener.Publish(grant.After);
         _listener.Granting(waiter, grant);
         if (waiter.TryGrant(grant))
@@ -358,14 +358,27 @@ internal sealed partial class PermitGate
                 next = fits < next ? fits : next;
             }
 
-            NextWakeAt = next;
+            SetNextWakeAt(next);
         }
         else
         {
-            NextWakeAt = TimeSpan.MaxValue;
+            SetNextWakeAt(TimeSpan.MaxValue);
         }
 
         AssertInvariants();
+    }
+
+    /// <summary>
+    /// Sets <see cref="NextWakeAt"/> only when it changes: the gate's line holds what every step reads (the queue, the
+    /// policies, the listener), and a store, even of the same value, takes the line from the core that ran the turn
+    /// before — a contended limit's turn moves between cores on most operations, and each such read then misses.
+    /// </summary>
+    private void SetNextWakeAt(TimeSpan next)
+    {
+        if (NextWakeAt != next)
+        {
+            NextWakeAt = next;
+        }
     }
 
     /// <summary>The time the policies are asked at: the clock only if one of them is timed.</summary>

@@ -23,9 +23,6 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
     /// <summary>The metric tag naming this limiter.</summary>
     private readonly KeyValuePair<string, object?> _tag = new(ActorQueueTelemetry.LimiterNameTag, metricName);
 
-    /// <summary>The running and waiting counts last added to the up-down counters, so that each change adds its delta.</summary>
-    private (long Running, int Waiting) _metered;
-
     /// <summary>A grant: acquired, permits and the wait (0 for an immediate grant, nothing when its start was not measured).</summary>
     public void Granted(PermitWaiter waiter, in PermitGrant grant)
     {
@@ -91,12 +88,6 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
         }
     }
 
-    /// <summary>
-    /// The gatekeeper reclaimed its loan with <paramref name="running"/> held: claims and returns since the loan metered
-    /// their own changes, so the running instrument already shows this count.
-    /// </summary>
-    public void Absorb(long running) => _metered.Running = running;
-
     /// <summary>A rejection, counted by kind: a full queue as rejected, a wait that ran out as a timeout, an eviction as both evicted and rejected.</summary>
     public void Rejected(PermitRejectionKind kind)
     {
@@ -138,15 +129,6 @@ internal sealed class GatekeeperTelemetry(string metricName, ListenerFailureLog?
 
     /// <summary>A caller that would not wait (a <c>RateLimiter</c> adapter's <c>AttemptAcquire</c>) found too little free: turned away, <c>would_wait</c>.</summary>
     public void RefusedAttempt() => Rejected(PermitRejectionKind.WouldWait);
-
-    /// <summary>Adds what changed since the last call to the running and waiting up-down counters.</summary>
-    public void Meter(long running, int waiting)
-    {
-        // The counts first: a listener that throws must not make the next change add this one's delta again.
-        var (ran, waited) = (running - _metered.Running, waiting - _metered.Waiting);
-        _metered = (running, waiting);
-        MeterChange((int)ran, waited);
-    }
 
     /// <summary>Adds <paramref name="running"/> and <paramref name="waiting"/> to the up-down counters (a partition's change: the limiter's counts are the sum of its partitions').</summary>
     public void MeterChange(int running, int waiting)

@@ -12,7 +12,7 @@ namespace ActorQueue.Actors;
 /// <remarks>
 /// Claims and returns meter themselves on the caller's thread (acquired, permits granted, a wait of 0, running), so
 /// the instruments do not wait for the gatekeeper's next message; the gatekeeper takes the held count from the loan
-/// when it reclaims (<see cref="GatekeeperTelemetry.Absorb"/>), so nothing is metered twice.
+/// when it reclaims (<see cref="TurnCounts.Absorb"/>), so nothing is metered twice.
 /// </remarks>
 internal sealed class PermitLoanReleaser(PermitLoan loan, GateTurn turn, IActorRef gatekeeper, GatekeeperTelemetry telemetry) : ILeaseReleaser
 {

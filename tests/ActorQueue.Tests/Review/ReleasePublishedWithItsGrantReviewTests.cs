@@ -221,7 +221,9 @@ public sealed class ReleasePublishedWithItsGrantReviewTests
     /// <summary>A gate owner that meters as the gatekeeper does (its Publish feeds the up-down counters).</summary>
     private sealed class MeteringListener(GatekeeperTelemetry telemetry) : IPermitGateListener
     {
-        public void Publish(in PermitSnapshot now) => telemetry.Meter(now.InUse, now.Waiting);
+        private readonly TurnCounts _metered = new();
+
+        public void Publish(in PermitSnapshot now) => _metered.Meter(telemetry, now.InUse, now.Waiting);
 
         public void Queued(PermitWaiter waiter)
         {

@@ -23,7 +23,7 @@ internal sealed partial class Partition
     private bool Attempt(PartitionAcquireRequest request, out bool judged)
     {
         judged = false;
-        IdleSweeps = 0;
+        NotIdle();
         if (_state != PartitionState.Live)
         {
             return false;
@@ -47,7 +47,7 @@ internal sealed partial class Partition
         {
             var granted = request.TryGrant(grant);
             Debug.Assert(granted, "An attempt's request is seen by nobody else: it cannot be cancelled.");
-            _shared.Granted(request, grant);
+            Granted(request, grant);
             return true;
         }
 
@@ -303,7 +303,7 @@ internal sealed partial class Partition
     /// <summary>In its turn (the fast release, or a pushed released lease): a lease's permits come back, unless the limiter stopped.</summary>
     protected override void RunReleaseNow(int permits)
     {
-        IdleSweeps = 0;
+        NotIdle();
         if (_state != PartitionState.Stopped)
         {
             Release(permits);
@@ -313,7 +313,7 @@ internal sealed partial class Partition
     /// <inheritdoc />
     protected override void Run(ITurnOp op)
     {
-        IdleSweeps = 0;
+        NotIdle();
         switch (op)
         {
             case PartitionAcquireRequest request when _state == PartitionState.Live:
@@ -363,6 +363,18 @@ internal sealed partial class Partition
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>
+    /// In its turn: used, so the sweeps that found it idle start counting again — stored only when some had (a store takes
+    /// the partition's line from the core that ran its turn before, on most operations of a contended partition).
+    /// </summary>
+    private void NotIdle()
+    {
+        if (IdleSweeps != 0)
+        {
+            IdleSweeps = 0;
         }
     }
 }

@@ -291,7 +291,23 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => Granted(waiter, grant);
+
+    /// <summary>
+    /// In its turn, a grant its waiter took: metered, and counted for this key's totals when a RateLimiting view's wait
+    /// asked for it (<see cref="PartitionAcquireRequest.CountedAtGrant"/>) — here, where the turn owns the partition's
+    /// line, rather than on the caller's thread as it resumes, which pulled that line to the caller's core and back for
+    /// every contended lease.
+    /// </summary>
+    private void Granted(PermitWaiter waiter, in PermitGrant grant)
+    {
+        if (waiter is PartitionAcquireRequest { CountedAtGrant: true })
+        {
+            _leases.Count(acquired: true);
+        }
+
+        _shared.Granted(waiter, grant);
+    }
 
     private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
     {
@@ -301,7 +317,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         Publish(after);
         if (request.TryGrant(grant))
         {
-            _shared.Granted(request, grant);
+            Granted(request, grant);
             return;
         }
 
@@ -347,34 +363,5 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
         var origin = _shared.Now;
         (_rates, _pool, _gate, _gateOrigin, _held) = (rates, pool, gate, origin, 0);
-    }
-
-    /// <summary>In its turn (or before anyone sees it), for a partition with rates: publishes <see cref="AvailableTokens"/> and until when they hold.</summary>
-    private void PublishTokens()
-    {
-        var now = _gate!.Now;
-        var free = _gate.Waiting == 0 && _gate.IsOpen && _pool!.Available(now) > 0 ? long.MaxValue : 0;
-        var until = TimeSpan.MaxValue;
-        foreach (var rate in _rates!)
-        {
-            var left = rate.Available(now);
-            free = rate.Measure == PermitMeasure.Tokens ? Math.Min(free, left) : left > 0 ? free : 0;
-            var gain = rate.NextGainAt(now);
-            until = gain < until ? gain : until;
-        }
-
-        Volatile.Write(ref _freeTokens, free == long.MaxValue ? 0 : free);
-        Volatile.Write(ref _freeTokensUntil, until == TimeSpan.MaxValue ? long.MaxValue : (_gateOrigin + until).Ticks);
-    }
-
-    private void Publish(in PermitSnapshot now)
-    {
-        // The counts first: they are the partition's state, the meters only report them.
-        var running = (int)now.InUse;
-        var (ranDelta, waitDelta) = (running - _running, now.Waiting - _waiting);
-        _running = running;
-        _waiting = now.Waiting;
-        Volatile.Write(ref _queued, _gate?.Queued ?? 0);
-        _shared.Meter(ranDelta, waitDelta);
     }
 }

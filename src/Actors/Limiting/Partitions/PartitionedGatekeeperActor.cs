@@ -327,6 +327,12 @@ internal class PartitionAcquireRequest(object key, string source, IActorRef serv
 {
     /// <summary>The partition's key.</summary>
     public object Key { get; } = key;
+
+    /// <summary>
+    /// A RateLimiting view's wait (not a probe): the partition that grants it counts it in the key's successful leases as
+    /// it grants, in its turn, and the view does not count it again. Set before the request is sent.
+    /// </summary>
+    public bool CountedAtGrant { get; set; }
 }
 
 /// <summary>The actor's timer: drop the partitions idle for the whole timeout.</summary>

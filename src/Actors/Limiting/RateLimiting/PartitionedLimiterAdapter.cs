@@ -183,6 +183,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         }
 
         var request = limiter.Request(key, boxed, permitCount);
+        request.CountedAtGrant = true;
         if (cancellationToken.CanBeCanceled || request.QueuedSignal is not null)
         {
             return WaitAsync(request, live, cancellationToken);
@@ -217,7 +218,11 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// <summary>Counts the grant; a probe's (<see cref="AcquireRequest.IsProbe"/>) holds nothing, so its lease is not kept.</summary>
     private RateLimitLease Granted(PartitionAcquireRequest request, ConcurrencyLease slot)
     {
-        PartitionOf(request)?.CountLease(acquired: true);
+        if (!request.CountedAtGrant)
+        {
+            PartitionOf(request)?.CountLease(acquired: true); // a probe: its grant is lost on purpose, so counted here
+        }
+
         return request.IsProbe ? limiter.Probe : limiter.Leased(request, slot);
     }
 
