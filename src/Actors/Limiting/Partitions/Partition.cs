@@ -294,20 +294,12 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => Granted(waiter, grant);
 
     /// <summary>
-    /// In its turn, a grant its waiter took: metered, and counted for this key's totals when a RateLimiting view's wait
-    /// asked for it (<see cref="PartitionAcquireRequest.CountedAtGrant"/>) — here, where the turn owns the partition's
-    /// line, rather than on the caller's thread as it resumes, which pulled that line to the caller's core and back for
-    /// every contended lease.
+    /// In its turn, a grant its waiter took: metered. A RateLimiting view's wait (<see cref="PartitionAcquireRequest.CountedAtGrant"/>)
+    /// was counted for this key's totals as its result was made, in this turn too, before its caller could resume
+    /// (<c>PartitionAcquireRequest.ResultOf</c>) — here, where the turn owns the partition's line, rather than on the
+    /// caller's thread as it resumes, which pulled that line to the caller's core and back for every contended lease.
     /// </summary>
-    private void Granted(PermitWaiter waiter, in PermitGrant grant)
-    {
-        if (waiter is PartitionAcquireRequest { CountedAtGrant: true })
-        {
-            _leases.Count(acquired: true);
-        }
-
-        _shared.Granted(waiter, grant);
-    }
+    private void Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
 
     private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
     {
