@@ -275,7 +275,7 @@ internal sealed partial class GatekeeperActor
         _settings.Counts.Publish(carriedHeld, 0); // after a restart, what the next pool starts holding
         // Likewise the running counter: the leases carried over are still held, and come back metered (into the next
         // loan, or through the next pool, which counts them as already metered).
-        _unpublished.Meter(_telemetry, carriedHeld, 0);
+        _turnCounts.Meter(_telemetry, carriedHeld, 0);
     }
 
     /// <summary>

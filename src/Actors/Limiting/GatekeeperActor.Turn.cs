@@ -90,7 +90,7 @@ internal sealed partial class GatekeeperActor
 
             _settings.Counts.NoteHeld(held);
             System.Diagnostics.Debug.Assert(_slots.InUse == held, "The loan's held count is the pool's, once the loan is reclaimed.");
-            _unpublished.Absorb(held);
+            _turnCounts.Absorb(held);
         }
 
         if (_rateLender?.Reclaim() == true)

@@ -69,7 +69,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     private DisposeGatekeeper? _disposeRequest;
 
     /// <summary>The gate's counts not yet written for the facade (<see cref="PublishCounts"/>) and last metered, on a line of their own.</summary>
-    private readonly TurnCounts _unpublished = new();
+    private readonly TurnCounts _turnCounts = new();
 
     /// <summary>The turn its state is touched in, without rates (the facade's contended calls run in it); <c>null</c> with rates.</summary>
     private readonly GateTurn? _turn;
@@ -100,7 +100,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         else if (settings.Counts.Loan.Running is var held and > 0)
         {
             _slots.Take(held, TimeSpan.Zero); // facade leases held across a restart: the shut word keeps their count (PostStop)
-            _unpublished.Absorb(held); // and the running counter still shows them (CloseState left it there)
+            _turnCounts.Absorb(held); // and the running counter still shows them (CloseState left it there)
         }
 
         var whenFull = settings.WhenFull == QueueFullMode.EvictLowestPriorityNewest ? QueueFullPolicy.EvictLowestNewest : QueueFullPolicy.RejectNewcomer;
@@ -179,8 +179,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// </remarks>
     void IPermitGateListener.Publish(in PermitSnapshot now)
     {
-        _unpublished.Stage((int)now.InUse, now.Waiting, _gate.Queued);
-        _unpublished.Meter(_telemetry, now.InUse, now.Waiting);
+        _turnCounts.Stage((int)now.InUse, now.Waiting, _gate.Queued);
+        _turnCounts.Meter(_telemetry, now.InUse, now.Waiting);
     }
 
     /// <inheritdoc />
@@ -345,7 +345,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// <summary>Writes the gate's counts as last reported (<see cref="IPermitGateListener.Publish"/>) for the facade, if any are new.</summary>
     private void PublishCounts()
     {
-        if (_unpublished.TryTake(out var running, out var waiting, out var queued))
+        if (_turnCounts.TryTake(out var running, out var waiting, out var queued))
         {
             _settings.Counts.Publish(running, waiting, queued);
             _settings.Counts.PublishLeases(_gate.LastLeaseId); // every grant reports counts, so it is published with them

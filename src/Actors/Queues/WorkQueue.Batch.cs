@@ -117,7 +117,7 @@ public sealed partial class WorkQueue<T>
     private async Task<ExceptionDispatchInfo?> RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers,
                                                              Func<Exception, T, Task>? errorHandler, Func<Exception, T, Task> handler, CancellationToken cancellationToken)
     {
-        await Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, handler, Limiter, _ownSlots, forBatch: true).ConfigureAwait(false);
+        await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
         var notQueued = new List<T>();
         ExceptionDispatchInfo? sequenceFault;
@@ -161,18 +161,10 @@ public sealed partial class WorkQueue<T>
             throw;
         }
 
-        try
-        {
-            await StopAsync().ConfigureAwait(false);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed once every item had finished (after the join; a stop that reaches a router already gone succeeds, so
-            // only the facade refuses it): nothing failed, and the batch only waits for the disposal to stop the queue.
-            // Before, the refused stop was thrown, as if the batch had ended early (review h177).
-            await Queue.DisposeAsync().ConfigureAwait(false);
-        }
-
+        // Disposed once every item had finished (after the join; a stop that reaches a router already gone succeeds, so only
+        // the facade refuses it): nothing failed, and the batch only waits for the disposal to stop the queue. Before, the
+        // refused stop was thrown, as if the batch had ended early (review h177).
+        await StopOrAwaitDisposalAsync(timeout: null).ConfigureAwait(false);
         return sequenceFault;
     }
 
@@ -331,11 +323,23 @@ public sealed partial class WorkQueue<T>
     {
         try
         {
-            await StopAsync(timeout).ConfigureAwait(false);
+            await StopOrAwaitDisposalAsync(timeout).ConfigureAwait(false);
         }
         catch (QueueStorageException)
         {
             // Its failure stopped it; the items it refused are still to be reported by the caller.
+        }
+    }
+
+    /// <summary>
+    /// Stops the queue and waits until it has stopped; one disposed meanwhile (the facade refuses the stop) is stopped by
+    /// its disposal, which is waited for instead (its grace period ended first for a stop with none).
+    /// </summary>
+    private async Task StopOrAwaitDisposalAsync(TimeSpan? timeout)
+    {
+        try
+        {
+            await StopAsync(timeout).ConfigureAwait(false);
         }
         catch (ObjectDisposedException)
         {

@@ -206,7 +206,11 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     /// <returns>A task that completes once the workers exist.</returns>
     /// <exception cref="InvalidOperationException">A <c>BatchProcessAsync</c> runs on this queue (see the first overload).</exception>
     public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler) =>
-        Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter, _ownSlots);
+        StartWorkersAsync(worker, numWorkers, errorHandler, forBatch: false);
+
+    /// <summary>Starts the workers, <paramref name="numWorkers"/> or by default the concurrency limit, else 1: for <c>ProcessAsync</c>, or for the batch that owns the workers.</summary>
+    private Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler, bool forBatch) =>
+        Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter, _ownSlots, forBatch);
 
     /// <summary>Starts workers as the other overloads; <paramref name="cancellationToken"/> stops waiting for them to exist (they still start).</summary>
     /// <param name="worker">Processes one item; its token is cancelled by a stop's timeout.</param>

@@ -35,9 +35,11 @@ internal partial class LimiterAgentActor
         _clusterCounts.Publish(message.Running, message.Waiting);
         HearRates(message.Rates);
         Hold(message.RequestId, request);
-        if (_weighsTokens)
+        if (request.Demand.Tokens > 0)
         {
-            _chargedBy[message.RequestId] = message.Epoch; // the incarnation followed: it charged the grant
+            // The incarnation followed charged the grant. (A grant of no tokens needs no entry: its settle takes the same
+            // either way, as there is nothing to give back.)
+            _chargedBy[message.RequestId] = message.Epoch;
         }
 
         if (message.Block > 0)

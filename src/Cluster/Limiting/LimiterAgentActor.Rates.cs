@@ -8,9 +8,6 @@ namespace ActorQueue.Cluster;
 // newest state of the rates it heard of, which it announces to a new incarnation (see ClusterGatekeeperActor.Rates.cs).
 internal partial class LimiterAgentActor
 {
-    /// <summary>Whether the limiter has rates: its grants are charged tokens, and their settles may give some back.</summary>
-    private readonly bool _weighsTokens;
-
     /// <summary>The held leases settled already (a lease settles once).</summary>
     private readonly HashSet<long> _settled = [];
 

@@ -123,7 +123,6 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         _clusterCounts = setup.ClusterCounts;
         _localCounts = setup.LocalCounts;
         _pending = new PendingRequests(weighTokens: setup.Rates is not null);
-        _weighsTokens = setup.Rates is not null;
         _releaser = new AgentLeaseReleaser(Self);
         _wish = setup.Wish;
         _idleTimeout = setup.IdleTimeout;

@@ -47,7 +47,7 @@ internal sealed partial class Partition
         {
             var granted = request.TryGrant(grant);
             Debug.Assert(granted, "An attempt's request is seen by nobody else: it cannot be cancelled.");
-            Granted(request, grant);
+            _shared.Granted(request, grant);
             return true;
         }
 

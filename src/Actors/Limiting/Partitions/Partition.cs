@@ -291,15 +291,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     }
 
     /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => Granted(waiter, grant);
-
-    /// <summary>
-    /// In its turn, a grant its waiter took: metered. A RateLimiting view's wait (<see cref="PartitionAcquireRequest.CountedAtGrant"/>)
-    /// was counted for this key's totals as its result was made, in this turn too, before its caller could resume
-    /// (<c>PartitionAcquireRequest.ResultOf</c>) — here, where the turn owns the partition's line, rather than on the
-    /// caller's thread as it resumes, which pulled that line to the caller's core and back for every contended lease.
-    /// </summary>
-    private void Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
+    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
 
     private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
     {
@@ -309,7 +301,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         Publish(after);
         if (request.TryGrant(grant))
         {
-            Granted(request, grant);
+            _shared.Granted(request, grant);
             return;
         }
 

@@ -215,15 +215,20 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     /// </summary>
     private static bool IsRefusal(Exception error) => error is ConcurrencyLimitExceededException or ConcurrencyWaitTimeoutException or ObjectDisposedException;
 
-    /// <summary>Counts the grant; a probe's (<see cref="AcquireRequest.IsProbe"/>) holds nothing, so its lease is not kept.</summary>
+    /// <summary>
+    /// The lease for a grant, counted by the partition that granted it (<see cref="PartitionAcquireRequest.CountedAtGrant"/>);
+    /// a probe's (<see cref="AcquireRequest.IsProbe"/>) grant is lost on purpose, so it is counted here and holds nothing.
+    /// </summary>
     private RateLimitLease Granted(PartitionAcquireRequest request, ConcurrencyLease slot)
     {
-        if (!request.CountedAtGrant)
+        if (request.IsProbe)
         {
-            PartitionOf(request)?.CountLease(acquired: true); // a probe: its grant is lost on purpose, so counted here
+            PartitionOf(request)?.CountLease(acquired: true);
+            return limiter.Probe;
         }
 
-        return request.IsProbe ? limiter.Probe : limiter.Leased(request, slot);
+        System.Diagnostics.Debug.Assert(request.CountedAtGrant, "A view's wait is counted by the partition that grants it.");
+        return limiter.Leased(request, slot);
     }
 
     private RateLimitLease Refused(PartitionAcquireRequest request, Exception error)
