@@ -1,11 +1,7 @@
-using System.Collections.Immutable;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
 using Akka.Actor;
-using Akka.Persistence;
-using Akka.Persistence.Journal;
-using Akka.TestKit;
 
 namespace ActorQueue.Tests.Review;
 
@@ -16,7 +12,7 @@ namespace ActorQueue.Tests.Review;
 /// seed with records.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
+public sealed partial class DurableDistributedQueueReviewTests : IAsyncLifetime
 {
     private const string JournalId = "actorqueue.test.review-journal";
 
@@ -320,137 +316,4 @@ public sealed class DurableDistributedQueueReviewTests : IAsyncLifetime
         Assert.Equal(1, status.Queued);
         await Poll.UntilAsync(() => ReviewJournal.Events >= 3, Step, "the second record is ended"); // 2 seeded + its end
     }
-
-    /// <summary>The router's status, or its <see cref="Terminated"/>, or <c>null</c> when neither came within a step (a restart loop).</summary>
-    private async Task<object?> AskStatusWatchingAsync(IActorRef router)
-    {
-        var asker = Kit.CreateTestProbe();
-        asker.Watch(router);
-        router.Tell(GetQueueStatus.Instance, asker.Ref);
-        return await asker.ReceiveOneAsync(Step);
-    }
-
-    private IActorRef StartRouter(string name, int capacity, int maxDeliveries = 3) =>
-        Node.ActorOf(DistributedRouterActor.Props(name, capacity, maxDeliveries, Storage), "review-router-" + name + "-" + Guid.NewGuid().ToString("N"));
-
-    private async Task StopAsync(IActorRef router)
-    {
-        var watcher = Kit.CreateTestProbe();
-        watcher.Watch(router);
-        Node.Stop(router);
-        await watcher.ExpectTerminatedAsync(router, Step);
-    }
-
-    private static async Task<long> AnnounceProducerAsync(IActorRef router, TestProbe producer, int capacity)
-    {
-        router.Tell(new AgentHello(0), producer.Ref);
-        var epoch = (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
-        router.Tell(new ProducerAnnounce(epoch, capacity, [], []), producer.Ref);
-        return epoch;
-    }
-
-    private static async Task AnnounceWorkerAsync(IActorRef router, TestProbe worker)
-    {
-        router.Tell(new AgentHello(0), worker.Ref);
-        var epoch = (await worker.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
-        router.Tell(new WorkerAnnounce(epoch, Busy: false), worker.Ref);
-    }
-
-    /// <summary>Writes <paramref name="records"/> under the queue's persistence id, as an earlier router's journal would have.</summary>
-    private async Task SeedAsync(string queueName, params byte[][] records)
-    {
-        var seeder = Node.ActorOf(Props.Create(() => new Seeder("actorqueue-distributed-queue-" + queueName)));
-        await seeder.Ask<string>(records, Step);
-        await StopAsync(seeder);
-    }
-
-    private sealed class Seeder : ReceivePersistentActor
-    {
-        public Seeder(string persistenceId)
-        {
-            PersistenceId = persistenceId;
-            JournalPluginId = JournalId;
-            SnapshotPluginId = SnapshotId;
-            Command<byte[][]>(records =>
-            {
-                var replyTo = Sender;
-                var written = 0;
-                PersistAll(records, _ =>
-                {
-                    if (++written == records.Length)
-                    {
-                        replyTo.Tell("seeded");
-                    }
-                });
-            });
-        }
-
-        public override string PersistenceId { get; }
-    }
-}
-
-/// <summary>
-/// Akka's in-memory journal for the review: writes can be held (<see cref="CloseGate"/>), events rejected
-/// (<see cref="RejectWhen"/>), and the events written are counted. One test at a time uses it (the cluster collection is serial).
-/// </summary>
-public sealed class ReviewJournal : MemoryJournal
-{
-    private static TaskCompletionSource? _gate;
-
-    private static int _events;
-
-    /// <summary>Completed when a write reaches a closed gate.</summary>
-    public static TaskCompletionSource WriteArrived { get; private set; } = NewSource();
-
-    /// <summary>Rejects (as a journal refusing an event) every event whose bytes match.</summary>
-    public static Func<byte[], bool>? RejectWhen { get; set; }
-
-    /// <summary>Events written so far.</summary>
-    public static int Events => Volatile.Read(ref _events);
-
-    public static void Reset()
-    {
-        _gate?.TrySetResult();
-        _gate = null;
-        RejectWhen = null;
-        WriteArrived = NewSource();
-        Volatile.Write(ref _events, 0);
-    }
-
-    public static void CloseGate() => _gate = NewSource();
-
-    public static void OpenGate() => _gate?.TrySetResult();
-
-    protected override async Task<IImmutableList<Exception?>> WriteMessagesAsync(IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
-    {
-        var writes = messages.ToList();
-        if (_gate is { } gate)
-        {
-            WriteArrived.TrySetResult();
-            await gate.Task.ConfigureAwait(false);
-        }
-
-        var reject = RejectWhen;
-        var results = new List<Exception?>(writes.Count);
-        var kept = new List<AtomicWrite>(writes.Count);
-        foreach (var write in writes)
-        {
-            var events = (IImmutableList<IPersistentRepresentation>)write.Payload;
-            if (reject is not null && events.Any(e => e.Payload is byte[] bytes && reject(bytes)))
-            {
-                results.Add(new InvalidOperationException("The review journal rejects this event"));
-            }
-            else
-            {
-                kept.Add(write);
-                results.Add(null);
-            }
-        }
-
-        await base.WriteMessagesAsync(kept, cancellationToken).ConfigureAwait(false);
-        Interlocked.Add(ref _events, kept.Sum(write => ((IImmutableList<IPersistentRepresentation>)write.Payload).Count));
-        return results.ToImmutableList();
-    }
-
-    private static TaskCompletionSource NewSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
