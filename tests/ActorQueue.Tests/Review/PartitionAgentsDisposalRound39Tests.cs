@@ -32,9 +32,8 @@ public sealed class PartitionAgentsDisposalRound39Tests : OneNodeClusterTest
         var parent = await Node.ActorSelection($"/system/actorqueue-partitions-*-{name}").ResolveOne(ClusterNodes.StepTimeout);
         var agent = await Node.ActorSelection($"/system/actorqueue-partitions-*-{name}/*").ResolveOne(ClusterNodes.StepTimeout);
         var parentStopped = parent.WatchAsync();
-        var agentCell = (ActorCell)((ActorRefWithCell)agent).Underlying;
 
-        agentCell.Suspend();
+        var held = await AgentPause.BetweenMessagesAsync(agent);
         limiter.Resize("warm", maxRunning: 5); // routed to the held agent
         var disposed = limiter.DisposeAsync().AsTask();
         await parent.Ask<ActorIdentity>(new Identify(1), ClusterNodes.StepTimeout); // the parent took the dispose: it waits for the agent
@@ -43,7 +42,7 @@ public sealed class PartitionAgentsDisposalRound39Tests : OneNodeClusterTest
         parent.Tell(AgentStoppedWithoutKey(agent));
         await parent.Ask<ActorIdentity>(new Identify(2), ClusterNodes.StepTimeout); // behind the failure
         Assert.False(disposed.IsCompleted); // failed: the restart had completed it
-        agentCell.Resume(null!);
+        held.Dispose(); // the agent goes on
 
         await disposed.WaitAsync(ClusterNodes.StepTimeout);
         Assert.True(await parentStopped.WaitAsync(ClusterNodes.StepTimeout));
