@@ -216,7 +216,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     public void Resize(int? maxRunning = null, int? maxQueued = null) =>
-        _disposal.Send(this, CheckedResize(maxRunning, maxQueued)); // ahead of a dispose racing it, or ObjectDisposedException
+        _disposal.Send(this, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning))); // ahead of a dispose racing it, or ObjectDisposedException
 
     /// <summary>
     /// As <see cref="Resize"/>, with a definite answer: the task completes once this node heard the gatekeeper apply the
@@ -231,25 +231,8 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
-    public Task ResizeAsync(int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default)
-    {
-        var resize = CheckedResize(maxRunning, maxQueued);
-        var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _disposal.Send(this, new AwaitedResize(resize, applied)); // as Resize's
-        return applied.Task.WaitAsync(cancellationToken);
-    }
-
-    /// <summary>A resize's bounds, checked: each error names its parameter and value.</summary>
-    private static ResizeLimiter CheckedResize(int? maxRunning, int? maxQueued)
-    {
-        if (maxRunning is { } running)
-        {
-            LimitValidation.MaxRunning(running, nameof(maxRunning));
-        }
-
-        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        return new ResizeLimiter(maxRunning, maxQueued);
-    }
+    public Task ResizeAsync(int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default) =>
+        ClusterArguments.AwaitResize(_disposal, this, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning)), awaited => awaited, cancellationToken);
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
     /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>

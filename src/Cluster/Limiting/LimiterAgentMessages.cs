@@ -213,8 +213,8 @@ internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : I
 }
 
 /// <summary>
-/// The facade → its node's agent: a resize whose caller awaits its answer (<see cref="ClusterConcurrencyLimiter.ResizeAsync"/>).
-/// Local only. <see cref="Applied"/> completes once a <see cref="LimitChanged"/> names the resize applied, and fails if
+/// The facade → its node's agent: a resize whose caller awaits its answer (<see cref="ClusterConcurrencyLimiter.ResizeAsync"/>;
+/// a partitioned facade's goes in a <see cref="ClusterPartitionMessage"/>, routed to the key's agent). Local only. <see cref="Applied"/> completes once a <see cref="LimitChanged"/> names the resize applied, and fails if
 /// the agent stops first (the node's limiter disposed): a definite answer either way.
 /// </summary>
 /// <param name="Resize">The resize, sent on as any other.</param>

@@ -1,3 +1,4 @@
+using ActorQueue.Actors;
 using ActorQueue.Cluster;
 using ActorQueue.Tests.Cluster;
 using Akka.Actor;
@@ -57,6 +58,36 @@ public sealed class ResizeAnswerRound39Tests : OneNodeClusterTest
         Assert.Equal((3, (int?)7), (limiter.MaxRunning, limiter.MaxQueued));
     }
 
+    /// <summary>
+    /// A partitioned facade's awaited resize is routed to the key's agent and answered as a whole limiter's: failed when
+    /// the limiter is disposed with the partition's gatekeeper held, completed once applied otherwise (the partition's
+    /// status shows it). Before, a partition's resize had no answer to await (Resize returns once sent); the failing half
+    /// rides on the agent's answers, which the first test saw fail (TimeoutException) without.
+    /// </summary>
+    [Theory]
+    [InlineData("partitioned")]
+    [InlineData("partitioned-model-api")]
+    public async Task A_partitions_resize_is_answered_as_a_whole_limiters(string kind)
+    {
+        var (resize, dispose, status) = PartitionFacade(kind, $"h184-resize-answer-{kind}");
+        await resize("applied").WaitAsync(ClusterNodes.StepTimeout);
+        Assert.Equal(5, (await status("applied")).MaxRunning);
+        await status("held");
+        var gatekeeper = await Node.ActorSelection($"/system/{ActorQueueCluster.SingletonManagerName}/hub/" +
+                                                   HubActor.ChildName(AgentKinds.Limiter, PartitionAgentsActor.PartitionName($"h184-resize-answer-{kind}", "held")))
+                                   .ResolveOne(ClusterNodes.StepTimeout);
+
+        using var held = await AgentPause.BetweenMessagesAsync(gatekeeper);
+        var applied = resize("held");
+        var cell = (ActorCell)((ActorRefWithCell)gatekeeper).Underlying;
+        await Poll.UntilAsync(() => AgentFailsTwiceReviewTests.PutFirst(cell, message => message is ResizeLimiter), ClusterNodes.StepTimeout,
+            "the resize waits at the partition's gatekeeper");
+        await dispose().AsTask().WaitAsync(ClusterNodes.StepTimeout);
+
+        var refused = await Assert.ThrowsAsync<ObjectDisposedException>(() => applied.WaitAsync(ClusterNodes.StepTimeout));
+        Assert.Contains("(partition held)", refused.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>A disposed limiter refuses the resize at once, as <see cref="ClusterConcurrencyLimiter.Resize"/> does; bad bounds name their parameter.</summary>
     [Fact]
     public async Task A_resize_of_a_disposed_limiter_or_with_bad_bounds_throws_at_once()
@@ -67,5 +98,19 @@ public sealed class ResizeAnswerRound39Tests : OneNodeClusterTest
         await limiter.DisposeAsync();
 
         Assert.Throws<ObjectDisposedException>(() => { _ = limiter.ResizeAsync(maxRunning: 3); }); // thrown, not a faulted task
+    }
+
+    /// <summary>A partitioned facade of <paramref name="kind"/>: an awaited resize of a key to 5, its dispose and a key's status.</summary>
+    private (Func<string, Task> Resize, Func<ValueTask> Dispose, Func<string, Task<ClusterLimiterStatus>> Status) PartitionFacade(string kind, string name)
+    {
+        var cluster = ActorQueueCluster.Get(Node);
+        if (kind == "partitioned")
+        {
+            var plain = cluster.PartitionedLimiter(name, maxRunning: 2, maxQueued: null, TimeSpan.FromMinutes(10));
+            return (key => plain.ResizeAsync(key, maxRunning: 5), plain.DisposeAsync, key => plain.GetStatusAsync(key, ClusterNodes.StepTimeout));
+        }
+
+        var model = cluster.PartitionedModelApiLimiter<string>(name, new ModelApiLimiterOptions(2, 100, 100_000, TimeSpan.FromMinutes(1)), TimeSpan.FromMinutes(10));
+        return (key => model.ResizeAsync(key, maxConcurrent: 5), model.DisposeAsync, key => model.GetStatusAsync(key, ClusterNodes.StepTimeout));
     }
 }
