@@ -208,23 +208,31 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// more than the new limit. <see cref="MaxRunning"/> and <see cref="MaxQueued"/> show it once the gatekeeper has
     /// applied it. It survives a hand-over of the singleton while this node's limiter lives; disposed before the resize
     /// was heard applied, the limiter does not wait for it, and a hand-over before the gatekeeper took it loses it (the
-    /// agent logs a warning as it stops). A resize racing <see cref="DisposeAsync"/> either throws
+    /// agent logs a warning as it stops; <see cref="ResizeAsync"/> tells its caller). A resize racing <see cref="DisposeAsync"/> either throws
     /// <see cref="ObjectDisposedException"/> or is sent on to the gatekeeper ahead of the agent's stop.
     /// </summary>
     /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>
     /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it (a bounded queue cannot become unbounded here).</param>
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
-    public void Resize(int? maxRunning = null, int? maxQueued = null)
-    {
-        if (maxRunning is { } running)
-        {
-            LimitValidation.MaxRunning(running, nameof(maxRunning));
-        }
+    public void Resize(int? maxRunning = null, int? maxQueued = null) =>
+        _disposal.Send(this, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning))); // ahead of a dispose racing it, or ObjectDisposedException
 
-        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        _disposal.Send(this, new ResizeLimiter(maxRunning, maxQueued)); // ahead of a dispose racing it, or ObjectDisposedException
-    }
+    /// <summary>
+    /// As <see cref="Resize"/>, with a definite answer: the task completes once this node heard the gatekeeper apply the
+    /// resize (<see cref="MaxRunning"/> and <see cref="MaxQueued"/> show it by then), across hand-overs of the singleton
+    /// while this node's limiter lives. Disposed before that, the limiter fails the task with
+    /// <see cref="ObjectDisposedException"/> saying so: the resize was sent, and the gatekeeper incarnation it reached
+    /// applies it unless it stops before taking it (nobody sends it again). The dispose does not wait for the answer.
+    /// </summary>
+    /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>
+    /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it.</param>
+    /// <param name="cancellationToken">Stops waiting for the answer; the resize itself goes on.</param>
+    /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public Task ResizeAsync(int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default) =>
+        ClusterArguments.AwaitResize(_disposal, this, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning)), awaited => awaited, cancellationToken);
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
     /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>

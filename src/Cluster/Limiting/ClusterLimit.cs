@@ -55,6 +55,32 @@ internal static class ClusterArguments
     public static TimeSpan AskTimeout(TimeSpan? value, string parameterName) =>
         value is { } given ? ActorQueue.Runtime.Timeouts.Period(given, parameterName) : DefaultAskTimeout;
 
+    /// <summary>A resize's bounds: a running limit of at least 1 (named <paramref name="maxRunningName"/>), a queue bound of at least 0; <c>null</c> leaves either.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    public static ResizeLimiter Resize(int? maxRunning, int? maxQueued, string maxRunningName)
+    {
+        if (maxRunning is { } running)
+        {
+            LimitValidation.MaxRunning(running, maxRunningName);
+        }
+
+        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
+        return new ResizeLimiter(maxRunning, maxQueued);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="resize"/> (wrapped by <paramref name="routed"/>: a partition's is routed by key) through
+    /// <paramref name="disposal"/> as a resize whose caller awaits its answer (<see cref="AwaitedResize"/>).
+    /// </summary>
+    /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed first.</returns>
+    /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
+    public static Task AwaitResize(FacadeDisposal disposal, object facade, ResizeLimiter resize, Func<object, object> routed, CancellationToken cancellationToken)
+    {
+        var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        disposal.Send(facade, routed(new AwaitedResize(resize, applied))); // ahead of a dispose racing it, or ObjectDisposedException
+        return applied.Task.WaitAsync(cancellationToken);
+    }
+
     /// <summary>A wait timeout: zero or more, or infinite (over-long means infinite).</summary>
     /// <exception cref="ArgumentOutOfRangeException">It is negative and not infinite.</exception>
     public static TimeSpan WaitTimeout(TimeSpan value, string parameterName) => ActorQueue.Runtime.Timeouts.Normalize(value, parameterName);

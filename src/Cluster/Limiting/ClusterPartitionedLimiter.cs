@@ -239,6 +239,27 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
         PartitionResize.Send(_disposal, this, key, maxRunning, maxQueued, nameof(maxRunning));
     }
 
+    /// <summary>
+    /// As <see cref="Resize"/>, with a definite answer, as <see cref="ClusterConcurrencyLimiter.ResizeAsync"/> gives: the
+    /// task completes once this node heard the partition's gatekeeper apply it, and fails with
+    /// <see cref="ObjectDisposedException"/> if the limiter is disposed first (the resize was sent; the incarnation it
+    /// reached applies it unless it stops before taking it).
+    /// </summary>
+    /// <param name="key">The partition; not <c>null</c>.</param>
+    /// <param name="maxRunning">The partition's new limit; at least 1; <c>null</c> leaves it.</param>
+    /// <param name="maxQueued">Its new bound on waiters; at least 0; <c>null</c> leaves it.</param>
+    /// <param name="cancellationToken">Stops waiting for the answer; the resize itself goes on.</param>
+    /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public Task ResizeAsync(string key, int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _disposal.ThrowIfDisposed(this);
+        return PartitionResize.SendAwaited(_disposal, this, key, maxRunning, maxQueued, nameof(maxRunning), cancellationToken);
+    }
+
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
     public void Dispose() => _ = DisposeAsync();
 

@@ -210,6 +210,27 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
         PartitionResize.Send(_disposal, this, partition, maxConcurrent, maxQueued, nameof(maxConcurrent));
     }
 
+    /// <summary>
+    /// As <see cref="Resize"/>, with a definite answer, as <see cref="ClusterConcurrencyLimiter.ResizeAsync"/> gives: the
+    /// task completes once this node heard the partition's gatekeeper apply it, and fails with
+    /// <see cref="ObjectDisposedException"/> if the limiter is disposed first (the resize was sent; the incarnation it
+    /// reached applies it unless it stops before taking it).
+    /// </summary>
+    /// <param name="key">The partition's key; not <c>null</c>.</param>
+    /// <param name="maxConcurrent">The new bound on calls in flight; at least 1; <c>null</c> leaves it.</param>
+    /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it.</param>
+    /// <param name="cancellationToken">Stops waiting for the answer; the resize itself goes on.</param>
+    /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    public Task ResizeAsync(TKey key, int? maxConcurrent = null, int? maxQueued = null, CancellationToken cancellationToken = default)
+    {
+        var partition = FormatKey(key);
+        _disposal.ThrowIfDisposed(this);
+        return PartitionResize.SendAwaited(_disposal, this, partition, maxConcurrent, maxQueued, nameof(maxConcurrent), cancellationToken);
+    }
+
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
     public void Dispose() => _ = _disposal.Stop(this, _onDisposed);
 
@@ -273,14 +294,15 @@ internal static class PartitionResize
 {
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
-    public static void Send(FacadeDisposal disposal, object facade, string partition, int? maxRunning, int? maxQueued, string maxRunningName)
-    {
-        if (maxRunning is { } running)
-        {
-            LimitValidation.MaxRunning(running, maxRunningName);
-        }
+    public static void Send(FacadeDisposal disposal, object facade, string partition, int? maxRunning, int? maxQueued, string maxRunningName) =>
+        disposal.Send(facade, new ClusterPartitionMessage(partition, ClusterArguments.Resize(maxRunning, maxQueued, maxRunningName)));
 
-        LimitValidation.MaxQueued(maxQueued, nameof(maxQueued));
-        disposal.Send(facade, new ClusterPartitionMessage(partition, new ResizeLimiter(maxRunning, maxQueued)));
-    }
+    /// <summary>As <see cref="Send"/>, for a caller that awaits the answer (<see cref="AwaitedResize"/>, routed to the partition's agent).</summary>
+    /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
+    public static Task SendAwaited(FacadeDisposal disposal, object facade, string partition, int? maxRunning, int? maxQueued, string maxRunningName,
+                                   CancellationToken cancellationToken) =>
+        ClusterArguments.AwaitResize(disposal, facade, ClusterArguments.Resize(maxRunning, maxQueued, maxRunningName),
+            awaited => new ClusterPartitionMessage(partition, awaited), cancellationToken);
 }

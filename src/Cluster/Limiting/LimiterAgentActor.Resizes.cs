@@ -47,6 +47,50 @@ internal partial class LimiterAgentActor
     }
 
     /// <summary>
+    /// The answers awaited by callers of <see cref="ClusterConcurrencyLimiter.ResizeAsync"/>, by resize id: completed once a
+    /// <see cref="LimitChanged"/> names the resize applied (after the limit is published), failed as this agent stops for
+    /// good. Kept across restarts.
+    /// </summary>
+    private readonly Dictionary<long, TaskCompletionSource> _resizeAnswers = [];
+
+    /// <summary>A facade's resize whose caller awaits the answer: sent as any other, its answer booked under its id.</summary>
+    private void HandleAwaitedResize(AwaitedResize message)
+    {
+        Resize(message.Resize);
+        _resizeAnswers.Add(_lastResizeId, message.Applied);
+    }
+
+    /// <summary>Completes the answers of this agent's resizes up to <paramref name="applied"/> (named applied by the gatekeeper).</summary>
+    private void AnswerApplied(long applied)
+    {
+        foreach (var id in _resizeAnswers.Keys.Where(id => id <= applied).ToList())
+        {
+            _resizeAnswers.Remove(id, out var answer);
+            answer!.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// At this agent's stop for good: each awaited resize not heard applied fails its caller, saying what became of it
+    /// (sent; applied unless the incarnation it reached stops before taking it). Before, its caller had no answer at all,
+    /// only the warning below (Review/ResizeAnswerRound39Tests).
+    /// </summary>
+    private void FailUnappliedResizeAnswers(Exception? failedWith)
+    {
+        foreach (var (id, answer) in _resizeAnswers)
+        {
+            var resize = _resizes.Find(kept => kept.Id == id);
+            var what = $"its resize (max_running {resize?.MaxRunning?.ToString() ?? "unchanged"}, max_queued {resize?.MaxQueued?.ToString() ?? "unchanged"}) " +
+                       "not heard applied: it was sent, and the gatekeeper incarnation it reached applies it unless that incarnation stops before taking it (nobody sends it again)";
+            answer.TrySetException(failedWith is null
+                ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{_displayName}' was disposed with {what}.")
+                : new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' failed and stopped with {what}.", failedWith));
+        }
+
+        _resizeAnswers.Clear();
+    }
+
+    /// <summary>
     /// At this agent's stop (the node's limiter disposed): its resizes not yet heard applied are sent again by nobody. Sent
     /// to the incarnation it followed, each is applied unless that incarnation stops before taking it — then it is lost,
     /// so it is logged here, not dropped in silence. The dispose does not wait for the answer: it completes promptly, with
@@ -69,7 +113,8 @@ internal partial class LimiterAgentActor
     /// </summary>
     private void HandleLimitChanged(LimitChanged message)
     {
-        if (message.Applied.IdOf(Self) is var applied and > 0)
+        var applied = message.Applied.IdOf(Self);
+        if (applied > 0)
         {
             _resizes.RemoveAll(resize => resize.Id <= applied);
         }
@@ -78,6 +123,11 @@ internal partial class LimiterAgentActor
         {
             _limit = message;
             _limits.Publish(message);
+        }
+
+        if (applied > 0)
+        {
+            AnswerApplied(applied); // after the publish: an awaiting caller reads the limit it asked for (or a newer one)
         }
     }
 }

@@ -91,6 +91,7 @@ internal partial class LimiterAgentActor
             _localCounts.Loan.Close(); // claimed leases released from now on go nowhere: the gatekeeper frees the block with this agent
             _localCounts.Publish(0, 0);
             WarnOfUnappliedResizes();
+            FailUnappliedResizeAnswers(_failedWith);
         }
 
         _disposeRequest?.Stopped.TrySetResult();
@@ -217,6 +218,10 @@ internal partial class LimiterAgentActor
                 }
 
                 break;
+            case AwaitedResize awaited:
+                outcome = "it is booked and sent now, and again with the next instance's announcement";
+                HandleAwaitedResize(awaited);
+                break;
             case DisposeGatekeeper dispose:
                 outcome = "the next instance stops at once";
                 _carry.Dispose = dispose;
@@ -290,7 +295,7 @@ internal partial class LimiterAgentActor
         _idByActorRequest.Where(entry => _held.ContainsKey(entry.Value)).ToDictionary(),
         [.. _fromBlock], _block, _keepBlock, _claimsSeen,
         [.. _settled.Where(_held.ContainsKey)], new Dictionary<long, RemoteSettle>(_unconfirmed), _lastSettle,
-        _limit, _lastResizeId, [.. _resizes]) { ChargedBy = new Dictionary<long, long>(_chargedBy) };
+        _limit, _lastResizeId, [.. _resizes]) { ChargedBy = new Dictionary<long, long>(_chargedBy), ResizeAnswers = new Dictionary<long, TaskCompletionSource>(_resizeAnswers) };
 
     /// <summary>
     /// The next instance takes the failed one's books (<see cref="KeptBooks"/>): its held leases, released by their
@@ -335,5 +340,9 @@ internal partial class LimiterAgentActor
         _limit = books.Limit;
         _lastResizeId = books.LastResizeId;
         _resizes.AddRange(books.Resizes);
+        foreach (var (id, answer) in books.ResizeAnswers)
+        {
+            _resizeAnswers.Add(id, answer);
+        }
     }
 }

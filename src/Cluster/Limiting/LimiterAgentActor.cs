@@ -151,6 +151,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         Receive<RemoteSettled>(HandleSettled);
         Receive<GatekeeperProtocol.GetStatus>(_ => TellStatus());
         Receive<ResizeLimiter>(Resize);
+        Receive<AwaitedResize>(HandleAwaitedResize);
         Receive<LimitChanged>(HandleLimitChanged);
         Receive<WaitExpired>(HandleWaitExpired);
         Receive<AgentIdleTick>(_ =>

@@ -128,6 +128,9 @@ internal sealed record AgentBooks(Dictionary<long, PermitWaiter> Held, Dictionar
 {
     /// <summary>The epoch of the incarnation that granted (and charged) each held lease of a limiter with rates, by request id.</summary>
     public Dictionary<long, long> ChargedBy { get; init; } = [];
+
+    /// <summary>The answers awaited by the callers of the resizes not yet heard applied, by resize id.</summary>
+    public Dictionary<long, TaskCompletionSource> ResizeAnswers { get; init; } = [];
 }
 
 /// <summary>
@@ -208,3 +211,12 @@ internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : I
         }
     }
 }
+
+/// <summary>
+/// The facade → its node's agent: a resize whose caller awaits its answer (<see cref="ClusterConcurrencyLimiter.ResizeAsync"/>;
+/// a partitioned facade's goes in a <see cref="ClusterPartitionMessage"/>, routed to the key's agent). Local only. <see cref="Applied"/> completes once a <see cref="LimitChanged"/> names the resize applied, and fails if
+/// the agent stops first (the node's limiter disposed): a definite answer either way.
+/// </summary>
+/// <param name="Resize">The resize, sent on as any other.</param>
+/// <param name="Applied">The caller's answer; made with <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>.</param>
+internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource Applied);

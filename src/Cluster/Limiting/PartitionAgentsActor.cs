@@ -91,11 +91,6 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     private void Dispose(DisposeGatekeeper message)
     {
         _disposeRequest = message;
-        foreach (var (agent, _) in _agents.Values)
-        {
-            agent.Tell(new DisposeGatekeeper()); // completed by the agent's stop, or as a dead letter if it stopped before
-        }
-
         Become(() =>
         {
             Receive<AgentStopped>(stopped =>
@@ -105,7 +100,39 @@ internal sealed class PartitionAgentsActor : ReceiveActor
             });
             ReceiveAny(other => Context.System.DeadLetters.Tell(new DeadLetter(other, Sender, Self), Sender));
         });
+        foreach (var (agent, _) in _agents.Values)
+        {
+            agent.Tell(new DisposeGatekeeper()); // completed by the agent's stop, or as a dead letter if it stopped before
+        }
+
         StopOnceAgentsStopped();
+    }
+
+    /// <summary>
+    /// Runs a handler; while disposing (from the dispose request on), one that throws costs only its message (logged),
+    /// not a restart. A restart lost the disposal: the old instance's PostStop completed the dispose at once and stopped
+    /// the agents by a system message, ahead of what was routed to them (a resize that had returned was lost), and the
+    /// next instance, not disposing, lived on (Review/PartitionAgentsDisposalRound39Tests). Disposing, this parent only
+    /// waits for its agents to stop, so nothing of its books needs a restart to be put right.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (_disposeRequest is null && message is not DisposeGatekeeper)
+        {
+            return base.AroundReceive(receive, message);
+        }
+
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception error)
+        {
+            Context.GetLogger().Error(error, "Partitioned limiter {0}: its node's parent of the partition agents failed handling {1} while disposing; " +
+                                             "it still stops once its {2} agent(s) have", _template.Name, message.GetType().Name, _agents.Count);
+            StopOnceAgentsStopped(); // the failed message may have been the last agent's stop, its entry removed
+            return true;
+        }
     }
 
     /// <summary>While disposing: stops this parent once no agent it waits for is left.</summary>

@@ -64,6 +64,16 @@ public sealed partial class ClusterMessageSerializer
             : throw new System.Runtime.Serialization.SerializationException($"a put timeout must be -1 or 0 to {LongestPutTimeoutMs} ms, got {timeoutMs}");
     }
 
+    /// <summary>
+    /// A settle's <see cref="RemoteSettle.ChargedBy"/>: 0 (unknown) or an epoch an incarnation can have, 1 to
+    /// <see cref="Incarnation.HighestEpoch"/>. A peer's other value (negative, or the one epoch none draws) names no
+    /// incarnation; it was taken as "charged elsewhere" without a word.
+    /// </summary>
+    private static long ChargingEpoch(long epoch) =>
+        epoch is >= 0 and <= Incarnation.HighestEpoch
+            ? epoch
+            : throw new System.Runtime.Serialization.SerializationException($"ChargedBy must be 0 or an epoch, 1 to {Incarnation.HighestEpoch}, got {epoch}");
+
     /// <summary>Each item's id and payload travel side by side: a router took the first items and threw at the first id without a payload.</summary>
     private static void SideBySide(long[] itemIds, string[] payloads)
     {

@@ -206,7 +206,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         "AQ" => new RemoteAcquire(r.ReadInt64(), r.ReadInt64(), r.ReadString()) { Permits = ReadCount(r), Priority = r.ReadInt32(), MayWait = r.ReadBoolean(), Tokens = NonNegative(r.ReadInt64(), "Tokens"), Block = r.ReadBoolean(), Fetch = r.ReadBoolean() },
         "ST" => new RemoteSettle(r.ReadInt64(), r.ReadInt64(), ReadCount(r), NonNegative(r.ReadInt64(), "ChargedTokens"), NonNegative(r.ReadInt64(), "ActualTokens"))
         {
-            Sequence = NonNegative(r.ReadInt64(), "Sequence"), ChargedBy = r.ReadInt64(),
+            Sequence = NonNegative(r.ReadInt64(), "Sequence"), ChargedBy = ChargingEpoch(r.ReadInt64()),
         },
         "SD" => new RemoteSettled(r.ReadInt64(), r.ReadInt64(), ReadRateState(r)),
         "RE" => new RemoteRelease(r.ReadInt64(), r.ReadInt64()),

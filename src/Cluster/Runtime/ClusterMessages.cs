@@ -136,7 +136,8 @@ internal sealed record RemoteSettle(long Epoch, long RequestId, int Permits, lon
     /// <summary>
     /// The epoch of the incarnation that granted the call, and so charged its estimate; 0 when unknown. Only that
     /// incarnation gives unused tokens back: any other (a successor that adopted the lease, or took the settle
-    /// re-addressed after the agent's restart) takes only the excess, since it never charged the estimate.
+    /// re-addressed after the agent's restart) takes only the excess, since it never charged the estimate. A peer's value
+    /// outside 0 to <see cref="Incarnation.HighestEpoch"/> is refused as it is read.
     /// </summary>
     public long ChargedBy { get; init; }
 }

@@ -61,8 +61,11 @@ internal sealed class Incarnation
         _awaitEveryMember = awaitEveryMember;
     }
 
-    /// <summary>This incarnation's epoch: random, never 0 (an agent's epoch before it followed any incarnation).</summary>
-    public long Epoch { get; } = Random.Shared.NextInt64(1, long.MaxValue);
+    /// <summary>The highest epoch an incarnation draws (<see cref="Epoch"/> is 1 to this); a peer's higher or negative one names none.</summary>
+    public const long HighestEpoch = long.MaxValue - 1;
+
+    /// <summary>This incarnation's epoch: random, 1 to <see cref="HighestEpoch"/>, never 0 (an agent's epoch before it followed any incarnation).</summary>
+    public long Epoch { get; } = Random.Shared.NextInt64(1, HighestEpoch + 1);
 
     /// <summary>Whether the roll call is over: every member answered (at once for an incarnation that does not await members).</summary>
     public bool IsRecovered => !_awaitEveryMember || _silent is { Count: 0 };

@@ -164,7 +164,8 @@ public sealed class ClusterDisposalReviewTests : OneNodeClusterTest
 
     /// <summary>
     /// Held: a settle reads back whole with every field at its default (no sequence, charger unknown: 0) and at its
-    /// extremes; the reader refuses none of them (an unknown charger gives nothing back at any incarnation, epochs never 0).
+    /// extremes; the reader refuses none of them (an unknown charger gives nothing back at any incarnation, epochs never 0;
+    /// the highest charger is the highest epoch an incarnation draws: one above it is refused, SettleChargedByRound39Tests).
     /// </summary>
     [Fact]
     public void A_settle_reads_back_whole_with_defaults_and_extremes()
@@ -173,7 +174,7 @@ public sealed class ClusterDisposalReviewTests : OneNodeClusterTest
         RemoteSettle[] settles =
         [
             new(0, 0, 1, 0, 0),
-            new(long.MaxValue, long.MaxValue, int.MaxValue, long.MaxValue, long.MaxValue) { Sequence = long.MaxValue, ChargedBy = long.MaxValue },
+            new(long.MaxValue, long.MaxValue, int.MaxValue, long.MaxValue, long.MaxValue) { Sequence = long.MaxValue, ChargedBy = Incarnation.HighestEpoch },
             new(1, 2, 1, 10, 0) { Sequence = 1, ChargedBy = 0 },
         ];
         foreach (var settle in settles)
