@@ -112,23 +112,7 @@ public sealed class BatchConcurrencyReviewTests : ActorQueueTestKit
             processed.Enqueue(item);
         });
 
-        var error = await Record.ExceptionAsync(() => batch.WaitAsync(Bound));
-        var stopped = queue.Queue.DisposeAsync().IsCompleted; // a later disposal completes with the first, once the queue has stopped
-        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
-
-        if (firstFails)
-        {
-            var failures = Assert.IsType<AggregateException>(error);
-            Assert.Same(failure, Assert.Single(failures.InnerExceptions));
-            Assert.Equal([2], processed);
-        }
-        else
-        {
-            Assert.Null(error);
-            Assert.Equal([1, 2], processed.Order());
-        }
-
-        Assert.True(stopped, "the batch completed before its queue's disposal had stopped it");
+        await BatchDisposalOutcome.AssertItemsOnlyAsync(queue, batch, firstFails ? failure : null, processed, firstFails ? [2] : [1, 2], Bound);
     }
 
     /// <summary>
