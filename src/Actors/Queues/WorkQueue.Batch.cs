@@ -21,7 +21,8 @@ public sealed partial class WorkQueue<T>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
     /// <exception cref="InvalidOperationException">A batch is already running on this queue; this one read nothing and changed
-    /// nothing. (Worker starts being sent on the queue as it comes are not refusals: the batch waits until they are sent, then replaces those workers.)</exception>
+    /// nothing; or another batch took the queue's workers while this one waited for a worker start being sent as it came
+    /// (such a start is no refusal: the batch waits until it is sent, then replaces those workers).</exception>
     /// <remarks>If <paramref name="items"/> throws (its <c>GetEnumerator</c>, <c>MoveNext</c> or <c>Dispose</c>), the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
@@ -162,7 +163,7 @@ public sealed partial class WorkQueue<T>
 
             throw new OperationCanceledException(message, exception, cancellationToken);
         }
-        catch (Exception exception) when (notQueued.Count > 0 || exception is ObjectDisposedException)
+        catch (Exception exception) when (notQueued.Count > 0 || exception is ObjectDisposedException || StoppedByDisposal(exception))
         {
             // The queue was stopped or disposed under the batch, or refused the chunk (a durable queue's journal, an item it
             // cannot store): the refusal is the reason each of them was not queued.
@@ -178,6 +179,14 @@ public sealed partial class WorkQueue<T>
                 return;
             }
 
+            if (StoppedByDisposal(exception))
+            {
+                // The join was failed by the disposal's stop (an item left unfinished, then discarded): the disposal is what
+                // ended the batch. Before, the stop's refusal went out at once, before the discarded items were reported to
+                // the batch (a collector then logged them instead of throwing them) (round 39).
+                throw new ObjectDisposedException($"Queue {Queue.Name} was disposed under the batch ({exception.Message})", exception);
+            }
+
             throw;
         }
 
@@ -186,6 +195,9 @@ public sealed partial class WorkQueue<T>
         // refused stop was thrown, as if the batch had ended early (review h177).
         await StopOrAwaitDisposalAsync(timeout: null).ConfigureAwait(false);
     }
+
+    /// <summary>Whether <paramref name="exception"/> is a stop's refusal (a join failed with items pending) from a queue disposed meanwhile.</summary>
+    private bool StoppedByDisposal(Exception exception) => exception is QueueStateException && Queue.RouterOwner.IsDisposed;
 
     /// <summary>
     /// Whether, once the queue has stopped, every item it accepted has finished (processed, successfully or not), and

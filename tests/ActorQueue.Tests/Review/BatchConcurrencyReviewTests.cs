@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Collections.Concurrent;
-using System.Reflection;
 using ActorQueue.Actors;
 using Akka.Actor;
 
@@ -105,7 +104,7 @@ public sealed class BatchConcurrencyReviewTests : ActorQueueTestKit
 
             if (item == 2)
             {
-                await Poll.UntilAsync(() => JoinsWaiting(queue) == 1, Bound, "the batch's join waits at the router");
+                await Poll.UntilAsync(() => RouterProbe.JoinsWaiting(queue) == 1, Bound, "the batch's join waits at the router");
                 queue.Dispose();
             }
 
@@ -157,15 +156,6 @@ public sealed class BatchConcurrencyReviewTests : ActorQueueTestKit
         await cancelled.Task.WaitAsync(Bound);
         await Task.WhenAll(underWay, joined).WaitAsync(Bound);
         Assert.Equal(["a"], await queue.DrainAsync().WaitAsync(Bound));
-    }
-
-    /// <summary>How many joins wait at <paramref name="queue"/>'s router (read off its actor, for a test that must act only once the batch's join is there).</summary>
-    private static int JoinsWaiting(WorkQueue<int> queue)
-    {
-        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
-        var router = typeof(ActorCell).GetProperty("Actor", Private)!.GetValue(((ActorRefWithCell)queue.Router).Underlying)!;
-        var waiters = router.GetType().GetField("_waiters", Private)!.GetValue(router)!;
-        return ((ICollection)typeof(LifecycleWaiters).GetField("_joiners", Private)!.GetValue(waiters)!).Count;
     }
 
     /// <summary>A sequence that gives one item, then fails.</summary>
