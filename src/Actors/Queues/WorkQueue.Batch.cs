@@ -179,7 +179,7 @@ public sealed partial class WorkQueue<T>
                 return;
             }
 
-            if (StoppedByDisposal(exception))
+            if (allQueued && StoppedByDisposal(exception))
             {
                 // The join was failed by the disposal's stop (an item left unfinished, then discarded): the disposal is what
                 // ended the batch. Before, the stop's refusal went out at once, before the discarded items were reported to
