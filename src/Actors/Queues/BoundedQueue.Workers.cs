@@ -1,36 +1,13 @@
-using System.Diagnostics;
-
 namespace ActorQueue.Actors;
 
 /// <summary>How the facade starts its workers: worker actors the router spawns and feeds, optionally under a limiter.</summary>
 public sealed partial class BoundedQueue<T>
 {
-    /// <summary>
-    /// Who may replace the workers: -1 while a <c>WorkQueue</c> batch owns them (from its start to its end); else how many
-    /// worker starts (<c>StartWorkersAsync</c>, <c>ProcessAsync</c>) are being sent right now. A start is sent only while no
-    /// batch owns the workers, and a batch takes them only while no start is being sent, so no start sent during a batch
-    /// reaches the router after the batch's own (review h180).
-    /// </summary>
-    private int _workerGate;
+    /// <summary>Who may replace the workers: a <c>WorkQueue</c> batch that owns them, or the worker starts being sent.</summary>
+    internal WorkerGate WorkerGate { get; } = new();
 
-    /// <summary>Takes the workers for a batch: <c>false</c> when a batch already owns them or a worker start is being sent.</summary>
-    /// <param name="startsUnderWay">Set when the refusal is a worker start being sent, not another batch.</param>
-    internal bool TryBeginBatch(out bool startsUnderWay)
-    {
-        var previous = Interlocked.CompareExchange(ref _workerGate, -1, 0);
-        startsUnderWay = previous > 0;
-        return previous == 0;
-    }
-
-    /// <summary>Gives the workers back once a batch has ended (whatever it ended with).</summary>
-    internal void EndBatch()
-    {
-        AssertBatchOwnsWorkers();
-        Volatile.Write(ref _workerGate, 0);
-    }
-
-    [Conditional("DEBUG")]
-    private void AssertBatchOwnsWorkers() => Debug.Assert(Volatile.Read(ref _workerGate) == -1, "a batch ended that did not own the workers");
+    /// <summary>For tests: runs on the caller's thread as a worker start holds the gate, before it sends its message (to hold a start there).</summary>
+    internal Action? WorkerStartSending { get; set; }
 
     /// <summary>Starts <paramref name="numWorkers"/> worker actors running <paramref name="worker"/>; workers already running are replaced after finishing their current item.</summary>
     /// <param name="worker">Processes one item.</param>
@@ -68,43 +45,25 @@ public sealed partial class BoundedQueue<T>
         var spec = new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter) { Limit = WorkerLimit.For(limiter, ownSlots, numWorkers) };
         if (forBatch)
         {
-            AssertBatchOwnsWorkers();
+            WorkerGate.AssertBatchOwns();
             return SendAsync(new StartWorkers<T>(spec), CancellationToken.None);
         }
 
-        EnterWorkerStart();
+        if (!WorkerGate.TryEnterStart())
+        {
+            // Before, a start sent during a batch replaced the batch's workers, and the batch's items ran in the other worker function (review h180).
+            throw new InvalidOperationException(
+                $"A batch is running on queue {Name}: its workers cannot be replaced until it has completed (StartWorkersAsync/ProcessAsync would run the batch's items in another worker)");
+        }
+
         try
         {
+            WorkerStartSending?.Invoke();
             return SendAsync(new StartWorkers<T>(spec), CancellationToken.None);
         }
         finally
         {
-            Interlocked.Decrement(ref _workerGate);
-        }
-    }
-
-    /// <summary>
-    /// Counts a worker start being sent, or refuses it while a batch owns the workers. Before, a start sent during a batch
-    /// replaced the batch's workers, and the batch's items ran in the other worker function (review h180).
-    /// </summary>
-    private void EnterWorkerStart()
-    {
-        var gate = Volatile.Read(ref _workerGate);
-        while (true)
-        {
-            if (gate < 0)
-            {
-                throw new InvalidOperationException(
-                    $"A batch is running on queue {Name}: its workers cannot be replaced until it has completed (StartWorkersAsync/ProcessAsync would run the batch's items in another worker)");
-            }
-
-            var seen = Interlocked.CompareExchange(ref _workerGate, gate + 1, gate);
-            if (seen == gate)
-            {
-                return;
-            }
-
-            gate = seen;
+            WorkerGate.LeaveStart();
         }
     }
 }

@@ -20,8 +20,9 @@ public sealed partial class WorkQueue<T>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
     /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
-    /// <exception cref="InvalidOperationException">A batch is already running on this queue, or workers are being started on it at
-    /// the same time; this one read nothing and changed nothing.</exception>
+    /// <exception cref="InvalidOperationException">A batch is already running on this queue; this one read nothing and changed
+    /// nothing; or another batch took the queue's workers while this one waited for a worker start being sent as it came
+    /// (such a start is no refusal: the batch waits until it is sent, then replaces those workers).</exception>
     /// <remarks>If <paramref name="items"/> throws (its <c>GetEnumerator</c>, <c>MoveNext</c> or <c>Dispose</c>), the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
@@ -29,9 +30,16 @@ public sealed partial class WorkQueue<T>
     /// serialise): the failures collected until then are never dropped, each item of the refused chunk (read from the
     /// sequence, in no queue) counts as failed with the refusal as its reason, no further item is read, and the exception is
     /// thrown only once the queue has stopped — a queue still processing first processes the items queued before the
-    /// refusal, as when the sequence fails. A disposal that comes once the batch has seen every item finish (its join
-    /// answered, as it stops the queue) ends nothing: the batch completes (or throws its failures) once the disposal has
-    /// stopped the queue.</remarks>
+    /// refusal, as when the sequence fails. The sequence's enumerator is disposed however the batch ends, and an exception
+    /// from its <c>Dispose</c> never replaces another: with the batch ending early (the queue's exception, a cancellation)
+    /// or the sequence's <c>MoveNext</c> failing too, they are thrown together, the one that ended the batch first, then
+    /// the sequence's (<c>MoveNext</c>, then <c>Dispose</c>), then the items' failures, in one <see cref="AggregateException"/>;
+    /// a cancellation's <see cref="OperationCanceledException"/> keeps its type and holds the rest in its inner
+    /// <see cref="AggregateException"/>. A disposal that comes once every item of the batch is queued and has finished
+    /// (before the batch's join or after it, as it stops the queue) ends nothing: the batch completes (or throws its
+    /// failures) once the disposal has stopped the queue. It tells so from the queue's counts once stopped (nothing
+    /// queued or in flight, nothing drained or discarded since it began), so items of other producers discarded by the
+    /// disposal make it throw the disposal.</remarks>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
     {
@@ -64,7 +72,8 @@ public sealed partial class WorkQueue<T>
     /// serialise): the failures collected until then are never dropped, each item of the refused chunk (read from the
     /// sequence, in no queue) counts as failed with the refusal as its reason, no further item is read, and the exception is
     /// thrown only once the queue has stopped — a queue still processing first processes the items queued before the
-    /// refusal, as when the sequence fails. A disposal that comes once the batch has seen every item finish ends nothing (as in the other overload).</remarks>
+    /// refusal, as when the sequence fails. An exception from the sequence's <c>Dispose</c> never replaces another, and a
+    /// disposal that comes once every item is queued and has finished ends nothing (as in the other overload).</remarks>
     public async Task BatchProcessAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers = null,
                                         Func<Exception, T, Task>? errorHandler = null, CancellationToken cancellationToken = default)
 #pragma warning restore RS0026, RS0027
@@ -72,16 +81,19 @@ public sealed partial class WorkQueue<T>
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(worker);
         cancellationToken.ThrowIfCancellationRequested();
-        if (!Queue.TryBeginBatch(out var startsUnderWay))
+        if (!await Queue.WorkerGate.TryBeginBatchAsync().ConfigureAwait(false))
         {
             // Refused before anything is read or sent: a second batch restarted the queue's workers with its own worker and
             // error handler, which then took the first batch's items, and each batch's join and stop ran into the other (review h177).
-            throw new InvalidOperationException(startsUnderWay
-                ? $"Workers are being started on queue {Queue.Name} (ProcessAsync/StartWorkersAsync) as this batch starts: the batch would replace them; start it once they exist"
-                : $"A batch is already running on queue {Queue.Name}: BatchProcessAsync runs one batch at a time on a queue; start the next once it has completed");
+            // Worker starts being sent as the batch came are waited for instead (sent before the batch's own, they are
+            // replaced by it): before, the batch was refused as if they conflicted (round 39).
+            throw new InvalidOperationException(
+                $"A batch is already running on queue {Queue.Name}: BatchProcessAsync runs one batch at a time on a queue; start the next once it has completed");
         }
 
-        ExceptionDispatchInfo? sequenceFault = null;
+        // The sequence's own exceptions (its GetEnumerator or MoveNext, then its Dispose), whatever else ends the batch:
+        // a Dispose that failed as the batch ended with another exception replaced that exception (round 39).
+        var sequenceFaults = new List<ExceptionDispatchInfo>();
         ExceptionDispatchInfo? batchFault = null;
         IReadOnlyList<Exception> failed;
         try
@@ -93,7 +105,7 @@ public sealed partial class WorkQueue<T>
             var handler = errorHandler ?? failures!.Collect;
             try
             {
-                sequenceFault = await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, cancellationToken).ConfigureAwait(false);
+                await RunBatchAsync(items, worker, numWorkers, errorHandler, handler, sequenceFaults, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception exception)
             {
@@ -107,27 +119,29 @@ public sealed partial class WorkQueue<T>
         {
             // Whatever happens once the workers are taken, they are given back: a flag left set refused every later batch
             // and every ProcessAsync on the queue for ever (review h180).
-            Queue.EndBatch();
+            Queue.WorkerGate.EndBatch();
         }
 
-        ThrowBatchOutcome(sequenceFault, batchFault, failed, cancellationToken);
+        ThrowBatchOutcome(sequenceFaults, batchFault, failed, cancellationToken);
     }
 
-    /// <summary>Runs the batch: its exception if it ended early; else, once the queue has stopped, the sequence's if it failed.</summary>
-    private async Task<ExceptionDispatchInfo?> RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers,
-                                                             Func<Exception, T, Task>? errorHandler, Func<Exception, T, Task> handler, CancellationToken cancellationToken)
+    /// <summary>Runs the batch: throws its exception if it ended early; <paramref name="sequenceFaults"/> gets the sequence's, if it failed.</summary>
+    private async Task RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler,
+                                     Func<Exception, T, Task> handler, List<ExceptionDispatchInfo> sequenceFaults, CancellationToken cancellationToken)
     {
+        var before = Queue.Metrics;
         await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
         await StartAsync().ConfigureAwait(false);
         var notQueued = new List<T>();
-        ExceptionDispatchInfo? sequenceFault;
+        var allQueued = false;
         try
         {
             // The cancellation stops the queue at once: a worker that only the token would end could otherwise keep a
             // put waiting for space for ever.
             await using (cancellationToken.UnsafeRegister(static queue => ((WorkQueue<T>)queue!).StopNow(), this).ConfigureAwait(false))
             {
-                sequenceFault = await PutAllAsync(items, notQueued, cancellationToken).ConfigureAwait(false);
+                await PutAllAsync(items, notQueued, sequenceFaults, cancellationToken).ConfigureAwait(false);
+                allQueued = true;
                 await JoinAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -149,7 +163,7 @@ public sealed partial class WorkQueue<T>
 
             throw new OperationCanceledException(message, exception, cancellationToken);
         }
-        catch (Exception exception) when (notQueued.Count > 0 || exception is ObjectDisposedException)
+        catch (Exception exception) when (notQueued.Count > 0 || exception is ObjectDisposedException || StoppedByDisposal(exception))
         {
             // The queue was stopped or disposed under the batch, or refused the chunk (a durable queue's journal, an item it
             // cannot store): the refusal is the reason each of them was not queued.
@@ -158,6 +172,21 @@ public sealed partial class WorkQueue<T>
             // is thrown only once the disposal has stopped the queue (review h176).
             await Queue.Telemetry.ReportEachAsync(handler, exception, notQueued).ConfigureAwait(false);
             await FinishRefusedAsync(cancellationToken).ConfigureAwait(false);
+            if (exception is ObjectDisposedException && allQueued && EveryItemFinished(before))
+            {
+                // Disposed once every item was in and had finished, before the join was sent (or answered): nothing
+                // ended early. Before, the refused join was thrown although every item was processed (round 39).
+                return;
+            }
+
+            if (allQueued && StoppedByDisposal(exception))
+            {
+                // The join was failed by the disposal's stop (an item left unfinished, then discarded): the disposal is what
+                // ended the batch. Before, the stop's refusal went out at once, before the discarded items were reported to
+                // the batch (a collector then logged them instead of throwing them) (round 39).
+                throw new ObjectDisposedException($"Queue {Queue.Name} was disposed under the batch ({exception.Message})", exception);
+            }
+
             throw;
         }
 
@@ -165,7 +194,22 @@ public sealed partial class WorkQueue<T>
         // the facade refuses it): nothing failed, and the batch only waits for the disposal to stop the queue. Before, the
         // refused stop was thrown, as if the batch had ended early (review h177).
         await StopOrAwaitDisposalAsync(timeout: null).ConfigureAwait(false);
-        return sequenceFault;
+    }
+
+    /// <summary>Whether <paramref name="exception"/> is a stop's refusal (a join failed with items pending) from a queue disposed meanwhile.</summary>
+    private bool StoppedByDisposal(Exception exception) => exception is QueueStateException && Queue.RouterOwner.IsDisposed;
+
+    /// <summary>
+    /// Whether, once the queue has stopped, every item it accepted has finished (processed, successfully or not), and
+    /// none was drained or discarded since <paramref name="before"/>: then a batch whose every item was queued knows
+    /// that each of them finished and was counted. Items of other producers that were discarded make it <c>false</c>
+    /// (the batch cannot tell they were not its own).
+    /// </summary>
+    private bool EveryItemFinished(QueueMetrics before)
+    {
+        var after = Queue.Metrics;
+        return after.Discarded == before.Discarded && after.Drained == before.Drained
+               && after.Enqueued == after.Processed + after.Drained + after.Discarded;
     }
 
     /// <summary>
@@ -174,12 +218,13 @@ public sealed partial class WorkQueue<T>
     /// </summary>
     /// <param name="items">The batch.</param>
     /// <param name="notQueued">Filled, when a stop or a disposal refuses a chunk, with its items not admitted before the refusal (which is rethrown).</param>
+    /// <param name="sequenceFaults">
+    /// Gets the sequence's exceptions: its <c>GetEnumerator</c>'s or <c>MoveNext</c>'s (which end it: every item it gave
+    /// before is put, as they are in no other place), then its enumerator's <c>Dispose</c>'s. The enumerator is disposed
+    /// however the reading ends, as <c>foreach</c> does, and its exception never replaces the one that ends the batch.
+    /// </param>
     /// <param name="cancellationToken">Checked before each item is read: once cancelled, the items of the chunk not put go to <paramref name="notQueued"/>.</param>
-    /// <returns>
-    /// The sequence's exception if it failed (every item it gave before is put: read from the caller's sequence, they
-    /// are in no other place); <c>null</c> when it ended.
-    /// </returns>
-    private async Task<ExceptionDispatchInfo?> PutAllAsync(IEnumerable<T> items, List<T> notQueued, CancellationToken cancellationToken)
+    private async Task PutAllAsync(IEnumerable<T> items, List<T> notQueued, List<ExceptionDispatchInfo> sequenceFaults, CancellationToken cancellationToken)
     {
         var chunkSize = Math.Min(Queue.Capacity, MaxBatchChunk);
         var chunk = new List<T>(chunkSize);
@@ -192,10 +237,10 @@ public sealed partial class WorkQueue<T>
         {
             // As a sequence that fails at its first item: nothing to put, the queue stops, and its exception is thrown.
             // Before, it went out of the batch at once, leaving the queue processing with the batch's workers (review h180).
-            return ExceptionDispatchInfo.Capture(error);
+            sequenceFaults.Add(ExceptionDispatchInfo.Capture(error));
+            return;
         }
 
-        var closed = false;
         try
         {
             while (true)
@@ -211,16 +256,12 @@ public sealed partial class WorkQueue<T>
                 var (more, fault) = Advance(sequence);
                 if (!more)
                 {
-                    // Its Dispose failing is the sequence's failure too: before, it went out of the batch at once and left
-                    // the queue processing the last chunk with the batch's workers (review h180).
-                    closed = true;
-                    fault ??= Close(sequence);
-                    if (chunk.Count > 0)
+                    if (fault is not null)
                     {
-                        await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
+                        sequenceFaults.Add(fault);
                     }
 
-                    return fault;
+                    break;
                 }
 
                 chunk.Add(sequence.Current);
@@ -233,24 +274,29 @@ public sealed partial class WorkQueue<T>
         }
         finally
         {
-            if (!closed)
-            {
-                sequence.Dispose();
-            }
+            // Its Dispose failing is the sequence's failure too: before, it went out of the batch at once and left the
+            // queue processing the last chunk with the batch's workers (review h180); and when the batch was ending with
+            // another exception (a refused chunk, a cancellation), it replaced that one, or, after a failed MoveNext, the
+            // enumerator was not disposed at all (round 39).
+            Close(sequence, sequenceFaults);
+        }
+
+        if (chunk.Count > 0)
+        {
+            await PutChunkAsync(chunk, notQueued).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Disposes <paramref name="sequence"/>: the exception its <c>Dispose</c> threw, if any.</summary>
-    private static ExceptionDispatchInfo? Close(IEnumerator<T> sequence)
+    /// <summary>Disposes <paramref name="sequence"/>: the exception its <c>Dispose</c> threw, if any, goes to <paramref name="sequenceFaults"/>.</summary>
+    private static void Close(IEnumerator<T> sequence, List<ExceptionDispatchInfo> sequenceFaults)
     {
         try
         {
             sequence.Dispose();
-            return null;
         }
         catch (Exception error)
         {
-            return ExceptionDispatchInfo.Capture(error);
+            sequenceFaults.Add(ExceptionDispatchInfo.Capture(error));
         }
     }
 

@@ -7,43 +7,51 @@ namespace ActorQueue.Actors;
 public sealed partial class WorkQueue<T>
 {
     /// <summary>
-    /// Throws what a batch ended with: nothing when it ran through and no item failed; else the failures collected
-    /// (<paramref name="failed"/>, without an error handler) in one <see cref="AggregateException"/>, after the exception
-    /// that ended the batch early if any: a cancellation's <see cref="OperationCanceledException"/> keeps its type and
-    /// holds them as its inner <see cref="AggregateException"/>; the sequence's exception or the queue's (stopped or
-    /// disposed under the batch) comes first among them.
+    /// Throws what a batch ended with, dropping nothing: nothing when it ran through and no item failed; else, in this
+    /// order, the exception that ended it early (<paramref name="batchFault"/>: the queue's, stopped, disposed or
+    /// refusing a chunk, or a cancellation's), the sequence's own (<paramref name="sequenceFaults"/>: its
+    /// <c>GetEnumerator</c> or <c>MoveNext</c>, then its <c>Dispose</c>) and the items' failures collected without an error
+    /// handler (<paramref name="failed"/>, as they were reported). One of them alone is thrown as it is; several, in one
+    /// <see cref="AggregateException"/> — except that a cancellation's <see cref="OperationCanceledException"/> keeps its
+    /// type and holds the others as its inner <see cref="AggregateException"/>.
     /// </summary>
-    private void ThrowBatchOutcome(ExceptionDispatchInfo? sequenceFault, ExceptionDispatchInfo? batchFault, IReadOnlyList<Exception> failed,
+    private void ThrowBatchOutcome(IReadOnlyList<ExceptionDispatchInfo> sequenceFaults, ExceptionDispatchInfo? batchFault, IReadOnlyList<Exception> failed,
                                    CancellationToken cancellationToken)
     {
-        var fault = batchFault ?? sequenceFault;
-        if (failed.Count == 0)
+        var count = $"{failed.Count} items of the batch failed in queue {Queue.Name}";
+        if (batchFault is null && sequenceFaults.Count == 0)
         {
-            fault?.Throw();
+            if (failed.Count > 0)
+            {
+                throw new AggregateException(count, failed);
+            }
+
             return;
         }
 
-        var count = $"{failed.Count} items of the batch failed in queue {Queue.Name}";
-        if (fault is null)
+        var first = batchFault ?? sequenceFaults[0];
+        var sequenceAlso = sequenceFaults.Where(fault => fault != first).Select(fault => fault.SourceException).ToList();
+        if (sequenceAlso.Count == 0 && failed.Count == 0)
         {
-            throw new AggregateException(count, failed);
+            first.Throw();
         }
 
-        var error = fault.SourceException;
-        if (fault == sequenceFault)
+        var error = first.SourceException;
+        var also = sequenceAlso.Count == 0 ? "" : $", and its sequence failed too ({string.Join("; ", sequenceAlso.Select(e => $"{e.GetType().Name}: {e.Message}"))})";
+        if (batchFault is not null && error is OperationCanceledException && cancellationToken.IsCancellationRequested)
         {
-            throw new AggregateException($"The sequence of the batch on queue {Queue.Name} failed, and {failed.Count} of the items it gave before failed",
-                [error, .. failed]);
+            var message = failed.Count == 0
+                ? $"{error.Message}{also} (the inner exception holds the sequence's exceptions)"
+                : $"{error.Message}{also}. {count} before the cancellation (the inner exception holds {(sequenceAlso.Count > 0 ? "the sequence's exceptions, then " : "")}each failure, in the order they were reported)";
+            throw new OperationCanceledException(message, new AggregateException(failed.Count == 0 ? "The sequence failed" : count, [.. sequenceAlso, .. failed]),
+                cancellationToken);
         }
 
-        if (error is OperationCanceledException && cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException($"{error.Message}. {count} before the cancellation (the inner exception holds each, in the order they were reported)",
-                new AggregateException(count, failed), cancellationToken);
-        }
-
-        throw new AggregateException($"The batch on queue {Queue.Name} ended early ({error.GetType().Name}: {error.Message}), and {failed.Count} of its items failed before",
-            [error, .. failed]);
+        var items = failed.Count == 0 ? "" : $", and {failed.Count} of {(batchFault is null ? "the items it gave before" : "its items")} failed";
+        throw new AggregateException(batchFault is null
+                ? $"The sequence of the batch on queue {Queue.Name} failed ({error.GetType().Name}: {error.Message}){also}{items}"
+                : $"The batch on queue {Queue.Name} ended early ({error.GetType().Name}: {error.Message}){also}{items}{(failed.Count == 0 ? "" : " before")}",
+            [error, .. sequenceAlso, .. failed]);
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Collections.Concurrent;
-using System.Reflection;
 using ActorQueue.Actors;
 using Akka.Actor;
 
@@ -105,30 +104,14 @@ public sealed class BatchConcurrencyReviewTests : ActorQueueTestKit
 
             if (item == 2)
             {
-                await Poll.UntilAsync(() => JoinsWaiting(queue) == 1, Bound, "the batch's join waits at the router");
+                await Poll.UntilAsync(() => RouterProbe.JoinsWaiting(queue) == 1, Bound, "the batch's join waits at the router");
                 queue.Dispose();
             }
 
             processed.Enqueue(item);
         });
 
-        var error = await Record.ExceptionAsync(() => batch.WaitAsync(Bound));
-        var stopped = queue.Queue.DisposeAsync().IsCompleted; // a later disposal completes with the first, once the queue has stopped
-        await queue.DisposeAsync().AsTask().WaitAsync(Bound);
-
-        if (firstFails)
-        {
-            var failures = Assert.IsType<AggregateException>(error);
-            Assert.Same(failure, Assert.Single(failures.InnerExceptions));
-            Assert.Equal([2], processed);
-        }
-        else
-        {
-            Assert.Null(error);
-            Assert.Equal([1, 2], processed.Order());
-        }
-
-        Assert.True(stopped, "the batch completed before its queue's disposal had stopped it");
+        await BatchDisposalOutcome.AssertItemsOnlyAsync(queue, batch, firstFails ? failure : null, processed, firstFails ? [2] : [1, 2], Bound);
     }
 
     /// <summary>
@@ -173,15 +156,6 @@ public sealed class BatchConcurrencyReviewTests : ActorQueueTestKit
         await cancelled.Task.WaitAsync(Bound);
         await Task.WhenAll(underWay, joined).WaitAsync(Bound);
         Assert.Equal(["a"], await queue.DrainAsync().WaitAsync(Bound));
-    }
-
-    /// <summary>How many joins wait at <paramref name="queue"/>'s router (read off its actor, for a test that must act only once the batch's join is there).</summary>
-    private static int JoinsWaiting(WorkQueue<int> queue)
-    {
-        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
-        var router = typeof(ActorCell).GetProperty("Actor", Private)!.GetValue(((ActorRefWithCell)queue.Router).Underlying)!;
-        var waiters = router.GetType().GetField("_waiters", Private)!.GetValue(router)!;
-        return ((ICollection)typeof(LifecycleWaiters).GetField("_joiners", Private)!.GetValue(waiters)!).Count;
     }
 
     /// <summary>A sequence that gives one item, then fails.</summary>
