@@ -223,7 +223,9 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// resize (<see cref="MaxRunning"/> and <see cref="MaxQueued"/> show it by then), across hand-overs of the singleton
     /// while this node's limiter lives. Disposed before that, the limiter fails the task with
     /// <see cref="ObjectDisposedException"/> saying so: the resize was sent, and the gatekeeper incarnation it reached
-    /// applies it unless it stops before taking it (nobody sends it again). The dispose does not wait for the answer.
+    /// applies it unless it stops before taking it (nobody sends it again). The dispose does not wait for the answer. If
+    /// this node's agent has stopped (failed for good) before the answer, the task fails with
+    /// <see cref="InvalidOperationException"/>.
     /// </summary>
     /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>
     /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it.</param>
@@ -232,7 +234,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
     public Task ResizeAsync(int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default) =>
-        ClusterArguments.AwaitResize(_disposal, this, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning)), awaited => awaited, cancellationToken);
+        ClusterArguments.AwaitResize(_disposal, this, Name, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning)), awaited => awaited, cancellationToken);
 
     /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
     /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>

@@ -70,15 +70,46 @@ internal static class ClusterArguments
 
     /// <summary>
     /// Sends <paramref name="resize"/> (wrapped by <paramref name="routed"/>: a partition's is routed by key) through
-    /// <paramref name="disposal"/> as a resize whose caller awaits its answer (<see cref="AwaitedResize"/>).
+    /// <paramref name="disposal"/> as a resize whose caller awaits its answer (<see cref="AwaitedResize"/>). The agent
+    /// answers it (applied, or failed as it stops); if the facade's agent has stopped or stops before its answer (it
+    /// failed and could not be made again, or something else stopped it), the resize lands in dead letters or is left
+    /// unanswered, so the task fails with <see cref="InvalidOperationException"/> naming <paramref name="limiterName"/>
+    /// as the agent's stop is heard (<see cref="FailIfAgentStops"/>). Before, its caller waited for ever
+    /// (Review/ResizeSecondReadingRound39Tests).
     /// </summary>
-    /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed first.</returns>
+    /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed or its agent stops first.</returns>
     /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
-    public static Task AwaitResize(FacadeDisposal disposal, object facade, ResizeLimiter resize, Func<object, object> routed, CancellationToken cancellationToken)
+    public static Task AwaitResize(FacadeDisposal disposal, object facade, string limiterName, ResizeLimiter resize, Func<object, object> routed,
+                                   CancellationToken cancellationToken)
     {
         var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         disposal.Send(facade, routed(new AwaitedResize(resize, applied))); // ahead of a dispose racing it, or ObjectDisposedException
+        FailIfAgentStops(disposal.Agent, limiterName, resize, applied);
         return applied.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Fails <paramref name="applied"/> once <paramref name="agent"/> is heard stopped (at once if it has): an agent that
+    /// stops answers what it booked first (its PostStop runs before its watchers hear of it), so this only fails a resize
+    /// it never took. The watch ends when the answer comes.
+    /// </summary>
+    private static void FailIfAgentStops(IActorRef agent, string limiterName, ResizeLimiter resize, TaskCompletionSource applied)
+    {
+        var answered = new CancellationTokenSource();
+        _ = applied.Task.ContinueWith(static (_, state) =>
+        {
+            using var watch = (CancellationTokenSource)state!;
+            watch.Cancel();
+        }, answered, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default); // asynchronous: the answer's continuations never run inline
+        _ = agent.WatchAsync(answered.Token).ContinueWith(stopped =>
+        {
+            if (stopped.IsCompletedSuccessfully && stopped.Result)
+            {
+                applied.TrySetException(new InvalidOperationException(
+                    $"The node agent of cluster limiter '{limiterName}' has stopped before its resize (max_running {resize.MaxRunning?.ToString() ?? "unchanged"}, " +
+                    $"max_queued {resize.MaxQueued?.ToString() ?? "unchanged"}) was heard applied: the resize may not have been sent, and nobody sends it again"));
+            }
+        }, CancellationToken.None, TaskContinuationOptions.RunContinuationsAsynchronously, TaskScheduler.Default);
     }
 
     /// <summary>A wait timeout: zero or more, or infinite (over-long means infinite).</summary>
@@ -108,6 +139,9 @@ internal sealed class FacadeDisposal(IActorRef agent)
 
     /// <summary>The stop, made up front: whoever sends it, every disposal call awaits the same one.</summary>
     private readonly DisposeGatekeeper _stop = new();
+
+    /// <summary>The agent the facade's messages and its stop go to.</summary>
+    public IActorRef Agent => agent;
 
     /// <summary>Whether disposal has begun.</summary>
     public bool IsDisposed => (Volatile.Read(ref _state) & Disposed) != 0;

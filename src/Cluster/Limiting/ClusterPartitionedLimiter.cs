@@ -257,7 +257,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(key);
         _disposal.ThrowIfDisposed(this);
-        return PartitionResize.SendAwaited(_disposal, this, key, maxRunning, maxQueued, nameof(maxRunning), cancellationToken);
+        return PartitionResize.SendAwaited(_disposal, this, Name, key, maxRunning, maxQueued, nameof(maxRunning), cancellationToken);
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>

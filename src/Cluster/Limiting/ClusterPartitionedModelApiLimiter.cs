@@ -228,7 +228,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     {
         var partition = FormatKey(key);
         _disposal.ThrowIfDisposed(this);
-        return PartitionResize.SendAwaited(_disposal, this, partition, maxConcurrent, maxQueued, nameof(maxConcurrent), cancellationToken);
+        return PartitionResize.SendAwaited(_disposal, this, Name, partition, maxConcurrent, maxQueued, nameof(maxConcurrent), cancellationToken);
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, without waiting for the agents to stop.</summary>
@@ -301,8 +301,8 @@ internal static class PartitionResize
     /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed first.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
-    public static Task SendAwaited(FacadeDisposal disposal, object facade, string partition, int? maxRunning, int? maxQueued, string maxRunningName,
+    public static Task SendAwaited(FacadeDisposal disposal, object facade, string name, string partition, int? maxRunning, int? maxQueued, string maxRunningName,
                                    CancellationToken cancellationToken) =>
-        ClusterArguments.AwaitResize(disposal, facade, ClusterArguments.Resize(maxRunning, maxQueued, maxRunningName),
+        ClusterArguments.AwaitResize(disposal, facade, PartitionAgentsActor.DisplayName(PartitionAgentsActor.PartitionName(name, partition)), ClusterArguments.Resize(maxRunning, maxQueued, maxRunningName),
             awaited => new ClusterPartitionMessage(partition, awaited), cancellationToken);
 }

@@ -41,6 +41,10 @@ internal partial class LimiterAgentActor
             {
                 AnswerFailed(id, request, failure);
             }
+            else if (message is AwaitedResize { Applied: var answer } && !_resizeAnswers.ContainsValue(answer))
+            {
+                answer.TrySetException(failure); // not kept, so never applied: its caller is told now (HandleAwaitedResize)
+            }
 
             return true;
         }

@@ -54,10 +54,29 @@ internal partial class LimiterAgentActor
     private readonly Dictionary<long, TaskCompletionSource> _resizeAnswers = [];
 
     /// <summary>A facade's resize whose caller awaits the answer: sent as any other, its answer booked under its id.</summary>
+    /// <remarks>
+    /// Booked before it is sent, so a failure once it is kept (sent again after the next announcement, and applied) leaves
+    /// its caller answered when it is applied; one that fails before it is kept is unbooked, and the handler's failure
+    /// fails its caller (<see cref="ReceiveKeepingBooks"/>). Booked after, a failure left its caller waiting for ever
+    /// (Review/ResizeSecondReadingRound39Tests).
+    /// </remarks>
     private void HandleAwaitedResize(AwaitedResize message)
     {
-        Resize(message.Resize);
-        _resizeAnswers.Add(_lastResizeId, message.Applied);
+        var id = _lastResizeId + 1;
+        _resizeAnswers.Add(id, message.Applied);
+        try
+        {
+            Resize(message.Resize);
+        }
+        catch
+        {
+            if (!_resizes.Exists(kept => kept.Id == id))
+            {
+                _resizeAnswers.Remove(id);
+            }
+
+            throw;
+        }
     }
 
     /// <summary>Completes the answers of this agent's resizes up to <paramref name="applied"/> (named applied by the gatekeeper).</summary>

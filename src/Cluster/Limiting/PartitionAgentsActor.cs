@@ -109,28 +109,40 @@ internal sealed class PartitionAgentsActor : ReceiveActor
     }
 
     /// <summary>
-    /// Runs a handler; while disposing (from the dispose request on), one that throws costs only its message (logged),
-    /// not a restart. A restart lost the disposal: the old instance's PostStop completed the dispose at once and stopped
-    /// the agents by a system message, ahead of what was routed to them (a resize that had returned was lost), and the
-    /// next instance, not disposing, lived on (Review/PartitionAgentsDisposalRound39Tests). Disposing, this parent only
-    /// waits for its agents to stop, so nothing of its books needs a restart to be put right.
+    /// Runs a handler; one that throws costs only its message (logged at Error), never a restart, as the agents' own
+    /// handlers do. An ask it failed on (a partition's status, the statistics) is answered with the failure, not left to its
+    /// timeout. A restart lost what this parent is: Akka's default one stops every agent by a system message, ahead of
+    /// its mailbox (the leases it carries freed by the gatekeeper, its waiters failed, a resize routed to it and awaited
+    /// left a dead letter: Review/ResizeSecondReadingRound39Tests), and the next instance starts with no agents; while
+    /// disposing, its PostStop completed the dispose at once and the next instance, not disposing, lived on
+    /// (Review/PartitionAgentsDisposalRound39Tests). A handler's books are a dictionary or two it changes as it ends, so
+    /// nothing of them needs a restart to be put right.
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (_disposeRequest is null && message is not DisposeGatekeeper)
-        {
-            return base.AroundReceive(receive, message);
-        }
-
         try
         {
             return base.AroundReceive(receive, message);
         }
         catch (Exception error)
         {
-            Context.GetLogger().Error(error, "Partitioned limiter {0}: its node's parent of the partition agents failed handling {1} while disposing; " +
-                                             "it still stops once its {2} agent(s) have", _template.Name, message.GetType().Name, _agents.Count);
-            StopOnceAgentsStopped(); // the failed message may have been the last agent's stop, its entry removed
+            if (_disposeRequest is null)
+            {
+                Context.GetLogger().Error(error, "Partitioned limiter {0}: its node's parent of the partition agents failed handling {1}; " +
+                                                 "that message is dropped, its {2} agent(s) live on", _template.Name, message.GetType().Name, _agents.Count);
+            }
+            else
+            {
+                Context.GetLogger().Error(error, "Partitioned limiter {0}: its node's parent of the partition agents failed handling {1} while disposing; " +
+                                                 "it still stops once its {2} agent(s) have", _template.Name, message.GetType().Name, _agents.Count);
+                StopOnceAgentsStopped(); // the failed message may have been the last agent's stop, its entry removed
+            }
+
+            if (message is PartitionStatus or AllPartitionStatistics && !Sender.IsNobody())
+            {
+                Sender.Tell(new Status.Failure(error)); // its asker is answered now, not at its timeout
+            }
+
             return true;
         }
     }
