@@ -148,8 +148,20 @@ public sealed partial class WorkQueue<T>
                                      Func<Exception, T, Task> handler, List<ExceptionDispatchInfo> sequenceFaults, CancellationToken cancellationToken)
     {
         var before = Queue.Metrics;
-        await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
-        await StartAsync().ConfigureAwait(false);
+        try
+        {
+            await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
+            Queue.BatchWorkersStarted?.Invoke();
+            await StartAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed before the batch read anything (no item of it accepted): still thrown only once the disposal has
+            // stopped the queue, whose workers may be the batch's own by now. Before, it was thrown at once (round 39, second reading).
+            await Queue.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         var notQueued = new List<T>();
         var allQueued = false;
         try
