@@ -9,6 +9,9 @@ public sealed partial class BoundedQueue<T>
     /// <summary>For tests: runs on the caller's thread as a worker start holds the gate, before it sends its message (to hold a start there).</summary>
     internal Action? WorkerStartSending { get; set; }
 
+    /// <summary>For tests: runs on the batch's thread once its own worker start has been answered, before it starts the queue.</summary>
+    internal Action? BatchWorkersStarted { get; set; }
+
     /// <summary>Starts <paramref name="numWorkers"/> worker actors running <paramref name="worker"/>; workers already running are replaced after finishing their current item.</summary>
     /// <param name="worker">Processes one item.</param>
     /// <param name="numWorkers">How many workers; at least 1.</param>

@@ -52,7 +52,7 @@ public sealed partial class WorkQueue<T>
     /// <param name="worker">Processes one item; its token is cancelled when <paramref name="cancellationToken"/> is (and by a stop's timeout).</param>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
     /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
-    /// <param name="cancellationToken">Cancels the batch: no further item is read, the queue stops at once (work in flight
+    /// <param name="cancellationToken">Cancels the batch (also while it waits for a worker start being sent: then it reads and queues nothing): no further item is read, the queue stops at once (work in flight
     /// is cancelled and goes back to the head; a queue disposed first has its disposal's grace period ended), and the call throws <see cref="OperationCanceledException"/>. The items not
     /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
     /// the stop came, or read and not yet put as the cancellation came: the stop refuses it, each of its items goes to <paramref name="errorHandler"/> as failed (an
@@ -81,7 +81,7 @@ public sealed partial class WorkQueue<T>
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(worker);
         cancellationToken.ThrowIfCancellationRequested();
-        if (!await Queue.WorkerGate.TryBeginBatchAsync().ConfigureAwait(false))
+        if (!await BeginBatchAsync(cancellationToken).ConfigureAwait(false))
         {
             // Refused before anything is read or sent: a second batch restarted the queue's workers with its own worker and
             // error handler, which then took the first batch's items, and each batch's join and stop ran into the other (review h177).
@@ -125,13 +125,43 @@ public sealed partial class WorkQueue<T>
         ThrowBatchOutcome(sequenceFaults, batchFault, failed, cancellationToken);
     }
 
+    /// <summary>
+    /// Takes the queue's workers for the batch (see <see cref="WorkerGate.TryBeginBatchAsync"/>): a cancellation while it
+    /// waits for a worker start being sent ends the batch at once, with nothing taken and nothing read. Before, the wait
+    /// ignored the token, and a cancelled batch waited as long as the start took to be sent (round 39, second reading).
+    /// </summary>
+    private async Task<bool> BeginBatchAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Queue.WorkerGate.TryBeginBatchAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException error) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(
+                $"The batch on queue {Queue.Name} was cancelled while it waited for a worker start being sent: it read no item and queued none", error, cancellationToken);
+        }
+    }
+
     /// <summary>Runs the batch: throws its exception if it ended early; <paramref name="sequenceFaults"/> gets the sequence's, if it failed.</summary>
     private async Task RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler,
                                      Func<Exception, T, Task> handler, List<ExceptionDispatchInfo> sequenceFaults, CancellationToken cancellationToken)
     {
         var before = Queue.Metrics;
-        await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
-        await StartAsync().ConfigureAwait(false);
+        try
+        {
+            await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
+            Queue.BatchWorkersStarted?.Invoke();
+            await StartAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed before the batch read anything (no item of it accepted): still thrown only once the disposal has
+            // stopped the queue, whose workers may be the batch's own by now. Before, it was thrown at once (round 39, second reading).
+            await Queue.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         var notQueued = new List<T>();
         var allQueued = false;
         try

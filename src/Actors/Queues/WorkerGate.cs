@@ -13,29 +13,41 @@ namespace ActorQueue.Actors;
 /// </summary>
 /// <remarks>
 /// Lock-free. A batch that finds starts being sent publishes a waiter (<see cref="_startsSent"/>, shared by every batch
-/// waiting) and then tries again to take the workers; the start that brings the count to 0 takes the waiter and completes
-/// it. Both steps of each side are interlocked, so either the batch's second try finds 0, or the last start finds its waiter.
+/// waiting) and then reads the gate's word again; the start that brings the count to 0 takes the waiter and completes
+/// it. Both steps of each side are interlocked, so either the batch's second read finds 0, or the last start finds its
+/// waiter. The waiting batch's take is one CAS on the word that also holds the batches' count, so a batch refused for
+/// another that ran never holds the gate, even briefly.
 /// </remarks>
 internal sealed class WorkerGate
 {
-    /// <summary>-1 while a batch owns the workers; else how many worker starts are being sent right now.</summary>
-    private int _state;
+    /// <summary>The low half's value while a batch owns the workers.</summary>
+    private const uint Owned = uint.MaxValue;
 
-    /// <summary>How many batches have taken the workers: a batch that waited is refused when another took them meanwhile.</summary>
-    private int _batchesBegun;
+    /// <summary>
+    /// One word, so that a batch's take and its check that no other batch took the workers meanwhile are one step: the
+    /// high half counts the batches that have taken the workers (the epoch), the low half is <see cref="Owned"/> while a
+    /// batch owns them, else how many worker starts are being sent right now. Before, the epoch was a field of its own, and
+    /// a waiting batch took the workers, then saw the epoch had moved and gave them back: a start in between was refused
+    /// as if a batch ran (round 39, second reading).
+    /// </summary>
+    private long _state;
 
     /// <summary>Completed by the start that leaves no other being sent; published by a batch waiting for it (once, for every batch waiting).</summary>
     private TaskCompletionSource? _startsSent;
 
     /// <summary>Whether a batch owns the workers.</summary>
-    public bool BatchOwns => Volatile.Read(ref _state) < 0;
+    public bool BatchOwns => Low(Interlocked.Read(ref _state)) == Owned;
+
+    /// <summary>Whether nothing holds the gate: no batch owns the workers and no worker start is being sent.</summary>
+    public bool IsFree => Low(Interlocked.Read(ref _state)) == 0;
 
     /// <summary>Counts a worker start being sent: <c>false</c> (nothing counted) while a batch owns the workers.</summary>
     public bool TryEnterStart()
     {
-        var state = Volatile.Read(ref _state);
-        while (state >= 0)
+        var state = Interlocked.Read(ref _state);
+        while (Low(state) != Owned)
         {
+            AssertStartsCountable(state);
             var seen = Interlocked.CompareExchange(ref _state, state + 1, state);
             if (seen == state)
             {
@@ -52,8 +64,8 @@ internal sealed class WorkerGate
     public void LeaveStart()
     {
         var left = Interlocked.Decrement(ref _state);
-        Debug.Assert(left >= 0, "a worker start left a gate it had not entered");
-        if (left == 0)
+        AssertStartLeft(left);
+        if (Low(left) == 0)
         {
             Interlocked.Exchange(ref _startsSent, null)?.TrySetResult();
         }
@@ -64,56 +76,81 @@ internal sealed class WorkerGate
     /// sent; <c>false</c> (nothing taken) when another batch owns them, or took them while this one waited: batches
     /// called together get one run and the others refused, whether or not a start was being sent as they came.
     /// </summary>
-    public ValueTask<bool> TryBeginBatchAsync()
+    /// <param name="cancellationToken">Ends the wait for the starts being sent: then nothing is taken and
+    /// <see cref="OperationCanceledException"/> is thrown. Before, the wait ignored it (round 39, second reading).</param>
+    public ValueTask<bool> TryBeginBatchAsync(CancellationToken cancellationToken = default)
     {
-        var begun = Volatile.Read(ref _batchesBegun);
-        var previous = Interlocked.CompareExchange(ref _state, -1, 0);
-        return previous > 0 ? AwaitStartsThenBeginAsync(begun) : ValueTask.FromResult(previous == 0 && Begun());
+        var state = Interlocked.Read(ref _state);
+        while (Low(state) == 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _state, Take(state), state);
+            if (seen == state)
+            {
+                return ValueTask.FromResult(true);
+            }
+
+            state = seen;
+        }
+
+        return Low(state) == Owned ? ValueTask.FromResult(false) : AwaitStartsThenBeginAsync(Epoch(state), cancellationToken);
     }
 
     /// <summary>Gives the workers back once a batch has ended (whatever it ended with).</summary>
     public void EndBatch()
     {
+        var state = Interlocked.Read(ref _state);
         AssertBatchOwns();
-        Volatile.Write(ref _state, 0);
+        // Nothing else changes the word while a batch owns it: a start is refused, a batch's take needs 0 starts.
+        var seen = Interlocked.CompareExchange(ref _state, state & ~(long)Owned, state);
+        Debug.Assert(seen == state, "the gate changed while a batch owned the workers");
     }
 
     /// <summary>Asserts that a batch owns the workers (a batch's own start, its end).</summary>
     [Conditional("DEBUG")]
     public void AssertBatchOwns() => Debug.Assert(BatchOwns, "a batch acted on workers it did not own");
 
-    private async ValueTask<bool> AwaitStartsThenBeginAsync(int begun)
+    [Conditional("DEBUG")]
+    private static void AssertStartsCountable(long state) => Debug.Assert(Low(state) < Owned - 1, "worker starts being sent overflowed the gate's count");
+
+    [Conditional("DEBUG")]
+    private static void AssertStartLeft(long left) => Debug.Assert(Low(left) < Owned, "a worker start left a gate it had not entered (or one a batch owned)");
+
+    private async ValueTask<bool> AwaitStartsThenBeginAsync(uint epoch, CancellationToken cancellationToken)
     {
-        while (Volatile.Read(ref _batchesBegun) == begun)
+        while (true)
         {
-            // The waiter first, then the count again (the CAS): a start that leaves 0 after it takes this waiter.
+            // The waiter first, then the word again: a start that leaves 0 after it takes this waiter.
             var sent = Volatile.Read(ref _startsSent) ?? Publish();
-            var previous = Interlocked.CompareExchange(ref _state, -1, 0);
-            if (previous == 0 && Volatile.Read(ref _batchesBegun) != begun)
+            var state = Interlocked.Read(ref _state);
+            while (Epoch(state) == epoch && Low(state) == 0)
             {
-                // Another batch took the workers and gave them back between the check and the CAS: refused as it would have been.
-                Volatile.Write(ref _state, 0);
-                return false;
+                // One step: taken only if no other batch took the workers since this one came.
+                var seen = Interlocked.CompareExchange(ref _state, Take(state), state);
+                if (seen == state)
+                {
+                    return true;
+                }
+
+                state = seen;
             }
 
-            if (previous <= 0)
+            if (Epoch(state) != epoch)
             {
-                return previous == 0 && Begun();
+                return false; // another batch took the workers while this one waited (it may own them still, or have ended)
             }
 
-            // Continuations run on the pool: never on the thread of the start that completes it.
-            await sent.Task.ConfigureAwait(false);
+            // Continuations run on the pool: never on the thread of the start that completes it. A cancellation ends the
+            // wait with nothing taken (the waiter stays, for the other batches waiting or the next).
+            await sent.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return false; // another batch took the workers while this one waited
     }
 
-    /// <summary>Counts the batch that has just taken the workers (always <c>true</c>).</summary>
-    private bool Begun()
-    {
-        Interlocked.Increment(ref _batchesBegun);
-        return true;
-    }
+    /// <summary>The word once a batch has taken the workers from <paramref name="state"/> (no start being sent): owned, the epoch counted.</summary>
+    private static long Take(long state) => unchecked((long)((ulong)(Epoch(state) + 1u) << 32) | Owned);
+
+    private static uint Epoch(long state) => (uint)((ulong)state >> 32);
+
+    private static uint Low(long state) => (uint)state;
 
     /// <summary>Publishes a waiter for the starts being sent, or returns the one another batch published first.</summary>
     private TaskCompletionSource Publish()
