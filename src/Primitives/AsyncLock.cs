@@ -88,12 +88,18 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
     /// <summary>Releases one level of the calling flow's hold; the lock is free once every acquire is matched.</summary>
     /// <exception cref="SynchronizationLockException">The calling flow does not hold the lock.</exception>
-    public void Release()
+    public void Release() =>
+        ReleaseFor(_identity.Current ?? throw new SynchronizationLockException(NotHeldMessage));
+
+    /// <summary>Why a release is refused.</summary>
+    private const string NotHeldMessage = "The lock is not held by the calling flow; only the flow that acquired it may release it.";
+
+    /// <summary>Releases one level of <paramref name="owner"/>'s hold (the calling flow's, or a scope's).</summary>
+    private void ReleaseFor(object owner)
     {
-        var owner = _identity.Current;
-        if (owner is null || !State.TryClaimRelease(owner, out var remaining))
+        if (!State.TryClaimRelease(owner, out var remaining))
         {
-            throw new SynchronizationLockException("The lock is not held by the calling flow; only the flow that acquired it may release it.");
+            throw new SynchronizationLockException(NotHeldMessage);
         }
 
         if (remaining == 0)
@@ -115,16 +121,24 @@ public sealed class AsyncLock : IDisposable, IAsyncDisposable
 
     /// <summary>Acquires the lock for an <c>await using</c> scope: <c>await using (await l.LockAsync()) { ... }</c>.</summary>
     /// <param name="cancellationToken">Withdraws the wait.</param>
-    /// <returns>A scope whose disposal releases the lock once.</returns>
+    /// <returns>
+    /// A scope whose disposal gives back the level it took, once, whichever flow ends it; ended after the lock's
+    /// disposal (even one made inside the scope by its own flow), it does not throw, so an <c>await using</c> body's own
+    /// exception is what its caller sees.
+    /// </returns>
     public ValueTask<IAsyncDisposable> LockAsync(CancellationToken cancellationToken = default)
     {
         var acquire = AcquireAsync(cancellationToken);
-        return ScopeAsync(acquire);
+        // The token the acquire holds with (set in this flow by AcquireAsync; unused when the acquire did not start):
+        // the scope releases for it, not for whichever flow ends it. A disposal inside the scope takes the token out of
+        // the flow, and the scope's release then threw SynchronizationLockException over the body's exception (review round 40).
+        var owner = _identity.Current;
+        return ScopeAsync(acquire, owner);
 
-        async ValueTask<IAsyncDisposable> ScopeAsync(Task<bool> acquired)
+        async ValueTask<IAsyncDisposable> ScopeAsync(Task<bool> acquired, object? holder)
         {
             await acquired.ConfigureAwait(false);
-            return new Releaser(Release);
+            return new Releaser(() => ReleaseFor(holder!));
         }
     }
 

@@ -19,8 +19,8 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
     /// <summary>Borrowers holding a token, compared as the facade documents (<see cref="BorrowerComparer"/>).</summary>
     private readonly HashSet<object> _borrowers = new(BorrowerComparer.Instance);
 
-    /// <summary>Borrowers waiting for a token (a borrower may wait or hold only once), compared as the holders are.</summary>
-    private readonly HashSet<object> _waiting = new(BorrowerComparer.Instance);
+    /// <summary>Borrowers waiting for a token, with their waiter (a borrower may wait or hold only once), compared as the holders are.</summary>
+    private readonly Dictionary<object, PermitWaiter> _waiting = new(BorrowerComparer.Instance);
 
     public CapacityLimiterCoordinator(double totalTokens, CapacityState state)
         : this(state, new PermitPool(Capacity(totalTokens)))
@@ -71,7 +71,13 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
     }
 
     /// <inheritdoc />
-    protected override void Withdrawn(PermitWaiter waiter) => _waiting.Remove(waiter.Owner!);
+    protected override void Withdrawn(PermitWaiter waiter)
+    {
+        if (_waiting.TryGetValue(waiter.Owner!, out var waiting) && ReferenceEquals(waiting, waiter))
+        {
+            _waiting.Remove(waiter.Owner!);
+        }
+    }
 
     /// <inheritdoc />
     protected override void HandleOwnerStopped(IActorRef owner)
@@ -93,7 +99,15 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
         }
 
         var borrower = waiter.Owner!;
-        if (_borrowers.Contains(borrower) || _waiting.Contains(borrower))
+        if (_waiting.TryGetValue(borrower, out var earlier) && earlier.IsWithdrawn && Gate.Withdraw(earlier))
+        {
+            // Its caller cancelled that wait and asked again before the withdrawal got here (a cancellation answers the
+            // caller first and tells this coordinator after): that wait is over, so it does not make this one a second
+            // ask (review round 40: the retry was refused as "already waiting").
+            Withdrawn(earlier);
+        }
+
+        if (_borrowers.Contains(borrower) || _waiting.ContainsKey(borrower))
         {
             waiter.Fail(new InvalidOperationException("This borrower is already holding (or waiting for) one of this capacity limiter's tokens."));
             return;
@@ -101,7 +115,7 @@ internal sealed class CapacityLimiterCoordinator : CoordinatorActor
 
         if (Gate.Offer(waiter) == OfferOutcome.Queued)
         {
-            _waiting.Add(borrower);
+            _waiting.Add(borrower, waiter);
         }
     }
 

@@ -124,12 +124,21 @@ internal sealed class EventState : PrimitiveState
         Volatile.Read(ref _cohort)?.TrySetResult();
     }
 
-    /// <summary>The event is gone (disposed, or its actor system stopped): fails the shared wait unless it was set first.</summary>
+    /// <summary>
+    /// The event is gone (disposed, or its actor system stopped): fails the shared wait unless it was set first, and
+    /// then completes it. The shared task it makes is what every later <see cref="Join"/> returns without looking at the
+    /// flag, so it must be answered either way: left pending for a set event, a caller that had found the event unset
+    /// just before the set and joined after this waited for ever (review round 40).
+    /// </summary>
     public void Abandon(ObjectDisposedException disposed)
     {
         var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cohort = Interlocked.CompareExchange(ref _cohort, mine, null) ?? mine;
-        if (!IsSet)
+        if (IsSet)
+        {
+            cohort.TrySetResult();
+        }
+        else
         {
             cohort.TrySetException(disposed);
         }

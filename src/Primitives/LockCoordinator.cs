@@ -49,9 +49,6 @@ internal sealed class LockCoordinator : CoordinatorActor
     }
 
     /// <inheritdoc />
-    public override void GrantLost(PermitWaiter waiter, in PermitGrant grant) => _state.Clear();
-
-    /// <inheritdoc />
     protected override bool AroundReceive(Receive receive, object message)
     {
         // The published head is taken back for the whole message, so a releaser never hands the lock on while the

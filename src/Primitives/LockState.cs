@@ -314,7 +314,18 @@ internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPo
     }
 
     /// <inheritdoc />
-    public void Refund(long cost, TimeSpan now) => Release(cost, now);
+    /// <remarks>
+    /// A grant lost to its waiter's cancellation: the holder the coordinator wrote for it (<c>Granting</c>) is cleared
+    /// before the word is freed, as every release clears it. Once freed with nobody announced (the lost waiter left in
+    /// <c>Granting</c>), a flow may take the word on the fast path and write itself as holder; an undo after the free
+    /// (the gate calls <c>GrantLost</c> after this) wiped that holder, whose release then threw and the lock stayed held
+    /// for ever (review round 40).
+    /// </remarks>
+    public void Refund(long cost, TimeSpan now)
+    {
+        Clear();
+        Release(cost, now);
+    }
 
     /// <inheritdoc />
     public void Release(long cost, TimeSpan now)

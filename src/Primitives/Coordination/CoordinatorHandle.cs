@@ -20,6 +20,7 @@ internal sealed class CoordinatorHandle
     {
         _identity = identity;
         Runtime = ActorQueueRuntime.Resolve(system);
+        RefusedAcquires.Start(Runtime.System); // an actor's Acquire that comes after the coordinator stopped is refused
         var coordinator = Runtime.System.ActorOf(props.WithDispatcher(Runtime.Settings.CoordinatorDispatcher), Runtime.UniqueActorName(kind, null));
         _coordinator = new OwnedActor<DisposeCoordinator>(coordinator, () => new DisposeCoordinator());
     }

@@ -240,7 +240,10 @@ internal sealed class LockCoordinatorStandIn
             }
         }
 
-        public void GrantLost(PermitWaiter waiter, in PermitGrant grant) => _state.Clear();
+        public void GrantLost(PermitWaiter waiter, in PermitGrant grant)
+        {
+            // The lock's refund cleared the holder before it freed the word, as LockCoordinator relies on.
+        }
 
         public void Granted(PermitWaiter waiter, in PermitGrant grant)
         {
