@@ -117,7 +117,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
 
         var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents)
         {
-            Partition = key, ArgumentName = argumentName, Announced = true, Routing = counted,
+            Partition = key, ArgumentName = argumentName, Announced = true, Routing = counted, SentBy = (_disposal, Name),
         };
         _agents.Tell(request, ActorRefs.NoSender);
         return request;

@@ -132,7 +132,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         _disposal.ThrowIfDisposed(this);
-        return PartitionRequest.Post(_agents, partition, demand, priority, timeout, source, argumentName);
+        return PartitionRequest.Post(_agents, partition, demand, priority, timeout, source, argumentName, (_disposal, Name));
     }
 
     /// <summary>The partitions live on this node, with their counts.</summary>
@@ -277,10 +277,11 @@ internal sealed class PartitionLeaseRoute(IActorRef agents, string partition) : 
 /// <summary>A request for one partition, sent through the partitions' parent to the partition's agent (made if it is not live).</summary>
 internal static class PartitionRequest
 {
-    /// <summary>Sends a checked request for <paramref name="partition"/> to a node's <paramref name="agents"/> and returns it.</summary>
-    public static ClusterAcquireRequest Post(IActorRef agents, string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName)
+    /// <summary>Sends a checked request for <paramref name="partition"/> to a node's <paramref name="agents"/> and returns it (<paramref name="sender"/>: <see cref="ClusterAcquireRequest.SentBy"/>).</summary>
+    public static ClusterAcquireRequest Post(IActorRef agents, string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName,
+                                             (FacadeDisposal Disposal, string Name) sender)
     {
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, agents) { Partition = partition, ArgumentName = argumentName };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, agents) { Partition = partition, ArgumentName = argumentName, SentBy = sender };
         agents.Tell(request, ActorRefs.NoSender);
         return request;
     }
