@@ -235,7 +235,6 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public void Resize(string key, int? maxRunning = null, int? maxQueued = null)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _disposal.ThrowIfDisposed(this);
         PartitionResize.Send(_disposal, this, key, maxRunning, maxQueued, nameof(maxRunning));
     }
 
@@ -256,7 +255,6 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public Task ResizeAsync(string key, int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _disposal.ThrowIfDisposed(this);
         return PartitionResize.SendAwaited(_disposal, this, Name, key, maxRunning, maxQueued, nameof(maxRunning), cancellationToken);
     }
 

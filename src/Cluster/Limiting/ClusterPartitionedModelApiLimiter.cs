@@ -206,7 +206,6 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public void Resize(TKey key, int? maxConcurrent = null, int? maxQueued = null)
     {
         var partition = FormatKey(key);
-        _disposal.ThrowIfDisposed(this);
         PartitionResize.Send(_disposal, this, partition, maxConcurrent, maxQueued, nameof(maxConcurrent));
     }
 
@@ -227,7 +226,6 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public Task ResizeAsync(TKey key, int? maxConcurrent = null, int? maxQueued = null, CancellationToken cancellationToken = default)
     {
         var partition = FormatKey(key);
-        _disposal.ThrowIfDisposed(this);
         return PartitionResize.SendAwaited(_disposal, this, Name, partition, maxConcurrent, maxQueued, nameof(maxConcurrent), cancellationToken);
     }
 
@@ -289,7 +287,9 @@ internal static class PartitionRequest
 
 /// <summary>
 /// A resize of one partition, checked and sent through the partitions' parent to the partition's agent and on to its
-/// gatekeeper, ahead of the facade's stop if a dispose races it (<see cref="FacadeDisposal.Send"/>).
+/// gatekeeper, ahead of the facade's stop if a dispose races it (<see cref="FacadeDisposal.Send"/>). The bounds are
+/// checked first, then the disposal, as a whole limiter's resize does (checked after it, a bad bound of a disposed
+/// partitioned limiter was an <see cref="ObjectDisposedException"/>: Review/PartitionResizeArgumentsRound40Tests).
 /// </summary>
 internal static class PartitionResize
 {
