@@ -56,9 +56,28 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// <summary>Where the granted lease goes back; set by the agent before it can be granted.</summary>
     public ILeaseReleaser? Releaser { get; set; }
 
+    /// <summary>
+    /// The disposal of the facade that sent it, and the limiter's name (a partition's limiter's: <see cref="Partition"/>
+    /// names the key), so that an undelivered request of a limiter not disposed says what happened; <c>null</c>: failed
+    /// as disposed.
+    /// </summary>
+    public (FacadeDisposal Disposal, string Name)? SentBy { get; init; }
+
     /// <inheritdoc />
+    /// <remarks>
+    /// Its agent had stopped or stopped before taking it: as the facade was disposed, or else on its own (a partition's
+    /// agent a routed message stopped, whose key's next request makes a new one; an agent that could not be made
+    /// again). The caller is told which: before, a request routed to a partition's agent that stopped on its own failed
+    /// with <see cref="ObjectDisposedException"/> for a limiter that was not disposed and went on
+    /// (Review/PartitionAgentStoppedResizeRound40Tests).
+    /// </remarks>
     public override void Undelivered() =>
-        Fail(new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed."));
+        Fail(SentBy is ({ IsDisposed: false }, var name)
+            ? new InvalidOperationException(
+                $"The node agent of cluster limiter '{(Partition is null ? name : PartitionAgentsActor.DisplayName(PartitionAgentsActor.PartitionName(name, Partition)))}' " +
+                $"stopped before taking this request of {Source} ({Demand.Permits} permit(s)), while the limiter was not disposed: it was not granted; " +
+                (Partition is null ? "this node's limiter takes no more requests" : "the key's next request makes a new agent"))
+            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed."));
 
     /// <inheritdoc />
     protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source, grant.Demand.Permits);

@@ -166,7 +166,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     internal ClusterAcquireRequest Post(ActorQueue.Coordination.PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         ThrowIfDisposed();
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName, Announced = _claims is not null };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, Agent) { ArgumentName = argumentName, Announced = _claims is not null, SentBy = (_disposal, Name) };
         if (request.Announced)
         {
             _localCounts.Loan.Announce(); // before it is sent: no claim after this call passes it, and the agent lends no more until it arrived

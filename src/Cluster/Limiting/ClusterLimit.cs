@@ -75,7 +75,9 @@ internal static class ClusterArguments
     /// failed and could not be made again, or something else stopped it), the resize lands in dead letters or is left
     /// unanswered, so the task fails with <see cref="InvalidOperationException"/> naming <paramref name="limiterName"/>
     /// as the agent's stop is heard (<see cref="FailIfAgentStops"/>). Before, its caller waited for ever
-    /// (Review/ResizeSecondReadingRound39Tests).
+    /// (Review/ResizeSecondReadingRound39Tests). A partition's, routed by the parent to a key's agent that stops on its
+    /// own while the parent lives on, is a dead letter too, and fails the same way as it is published
+    /// (<see cref="AwaitedResize.Undelivered"/>: Review/PartitionAgentStoppedResizeRound40Tests).
     /// </summary>
     /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed or its agent stops first.</returns>
     /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
@@ -83,7 +85,7 @@ internal static class ClusterArguments
                                    CancellationToken cancellationToken)
     {
         var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        disposal.Send(facade, routed(new AwaitedResize(resize, applied))); // ahead of a dispose racing it, or ObjectDisposedException
+        disposal.Send(facade, routed(new AwaitedResize(resize, applied) { LimiterName = limiterName })); // ahead of a dispose racing it, or ObjectDisposedException
         FailIfAgentStops(disposal.Agent, limiterName, resize, applied);
         return applied.Task.WaitAsync(cancellationToken);
     }

@@ -117,7 +117,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
 
         var request = new ClusterAcquireRequest(source, demand, priority, timeout, _agents)
         {
-            Partition = key, ArgumentName = argumentName, Announced = true, Routing = counted,
+            Partition = key, ArgumentName = argumentName, Announced = true, Routing = counted, SentBy = (_disposal, Name),
         };
         _agents.Tell(request, ActorRefs.NoSender);
         return request;
@@ -235,7 +235,6 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public void Resize(string key, int? maxRunning = null, int? maxQueued = null)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _disposal.ThrowIfDisposed(this);
         PartitionResize.Send(_disposal, this, key, maxRunning, maxQueued, nameof(maxRunning));
     }
 
@@ -256,7 +255,6 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     public Task ResizeAsync(string key, int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);
-        _disposal.ThrowIfDisposed(this);
         return PartitionResize.SendAwaited(_disposal, this, Name, key, maxRunning, maxQueued, nameof(maxRunning), cancellationToken);
     }
 

@@ -132,7 +132,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     internal ClusterAcquireRequest Post(string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName = null)
     {
         _disposal.ThrowIfDisposed(this);
-        return PartitionRequest.Post(_agents, partition, demand, priority, timeout, source, argumentName);
+        return PartitionRequest.Post(_agents, partition, demand, priority, timeout, source, argumentName, (_disposal, Name));
     }
 
     /// <summary>The partitions live on this node, with their counts.</summary>
@@ -206,7 +206,6 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public void Resize(TKey key, int? maxConcurrent = null, int? maxQueued = null)
     {
         var partition = FormatKey(key);
-        _disposal.ThrowIfDisposed(this);
         PartitionResize.Send(_disposal, this, partition, maxConcurrent, maxQueued, nameof(maxConcurrent));
     }
 
@@ -227,7 +226,6 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     public Task ResizeAsync(TKey key, int? maxConcurrent = null, int? maxQueued = null, CancellationToken cancellationToken = default)
     {
         var partition = FormatKey(key);
-        _disposal.ThrowIfDisposed(this);
         return PartitionResize.SendAwaited(_disposal, this, Name, partition, maxConcurrent, maxQueued, nameof(maxConcurrent), cancellationToken);
     }
 
@@ -277,10 +275,11 @@ internal sealed class PartitionLeaseRoute(IActorRef agents, string partition) : 
 /// <summary>A request for one partition, sent through the partitions' parent to the partition's agent (made if it is not live).</summary>
 internal static class PartitionRequest
 {
-    /// <summary>Sends a checked request for <paramref name="partition"/> to a node's <paramref name="agents"/> and returns it.</summary>
-    public static ClusterAcquireRequest Post(IActorRef agents, string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName)
+    /// <summary>Sends a checked request for <paramref name="partition"/> to a node's <paramref name="agents"/> and returns it (<paramref name="sender"/>: <see cref="ClusterAcquireRequest.SentBy"/>).</summary>
+    public static ClusterAcquireRequest Post(IActorRef agents, string partition, PermitDemand demand, int priority, TimeSpan? timeout, string source, string? argumentName,
+                                             (FacadeDisposal Disposal, string Name) sender)
     {
-        var request = new ClusterAcquireRequest(source, demand, priority, timeout, agents) { Partition = partition, ArgumentName = argumentName };
+        var request = new ClusterAcquireRequest(source, demand, priority, timeout, agents) { Partition = partition, ArgumentName = argumentName, SentBy = sender };
         agents.Tell(request, ActorRefs.NoSender);
         return request;
     }
@@ -288,7 +287,9 @@ internal static class PartitionRequest
 
 /// <summary>
 /// A resize of one partition, checked and sent through the partitions' parent to the partition's agent and on to its
-/// gatekeeper, ahead of the facade's stop if a dispose races it (<see cref="FacadeDisposal.Send"/>).
+/// gatekeeper, ahead of the facade's stop if a dispose races it (<see cref="FacadeDisposal.Send"/>). The bounds are
+/// checked first, then the disposal, as a whole limiter's resize does (checked after it, a bad bound of a disposed
+/// partitioned limiter was an <see cref="ObjectDisposedException"/>: Review/PartitionResizeArgumentsRound40Tests).
 /// </summary>
 internal static class PartitionResize
 {

@@ -217,6 +217,23 @@ internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : I
 /// a partitioned facade's goes in a <see cref="ClusterPartitionMessage"/>, routed to the key's agent). Local only. <see cref="Applied"/> completes once a <see cref="LimitChanged"/> names the resize applied, and fails if
 /// the agent stops first (the node's limiter disposed): a definite answer either way.
 /// </summary>
+/// <remarks>
+/// One that reaches no agent — routed to a partition's agent that stopped on its own before its parent heard of it, or
+/// sent to a whole limiter's agent that has stopped — is a dead letter, never taken, so never applied: its caller is
+/// failed then (<see cref="Undelivered"/>, by <see cref="ActorQueue.Runtime.UndeliveredRequestResponder"/>). Before, a
+/// partition's was left unanswered for ever: the facade watches only the partitions' parent, which lives on
+/// (Review/PartitionAgentStoppedResizeRound40Tests).
+/// </remarks>
 /// <param name="Resize">The resize, sent on as any other.</param>
 /// <param name="Applied">The caller's answer; made with <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>.</param>
-internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource Applied);
+internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource Applied) : ActorQueue.Runtime.IUndeliverableRequest
+{
+    /// <summary>The limiter's name in words (a partition's with its key: <see cref="PartitionAgentsActor.DisplayName"/>), for the caller's error.</summary>
+    public string LimiterName { get; init; } = "";
+
+    /// <inheritdoc />
+    /// <remarks>On the thread that published the dead letter: <see cref="Applied"/> runs its continuations asynchronously.</remarks>
+    public void Undelivered() => Applied.TrySetException(new InvalidOperationException(
+        $"The node agent of cluster limiter '{LimiterName}' stopped before taking its resize (max_running {Resize?.MaxRunning?.ToString() ?? "unchanged"}, " +
+        $"max_queued {Resize?.MaxQueued?.ToString() ?? "unchanged"}): it was not applied, and nobody sends it again"));
+}

@@ -23,11 +23,7 @@ public sealed class ResizeSecondReadingRound39Tests : OneNodeClusterTest
     public async Task A_resize_sent_to_a_stopped_agent_fails_its_caller()
     {
         const string name = "h186-resize-stopped-agent";
-        var limiter = ActorQueueCluster.Get(Node).Limiter(name, maxRunning: 2);
-        await limiter.GetStatusAsync(ClusterNodes.StepTimeout);
-        var stopped = limiter.Agent.WatchAsync();
-        Node.Stop(limiter.Agent);
-        Assert.True(await stopped.WaitAsync(ClusterNodes.StepTimeout));
+        var limiter = await StoppedAgentAcquireRound40Tests.WithStoppedAgentAsync(Node, name);
 
         var resize = limiter.ResizeAsync(maxRunning: 3);
 
