@@ -42,7 +42,8 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
 
     /// <summary>
     /// Makes the registry (checking the settings), logs a warning when the actor system was not set up with
-    /// <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>, and makes the system the facades' default.
+    /// <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>, and makes the system the facades' default (once:
+    /// a second start of a running host does not make it again, so one stop releases it).
     /// </summary>
     /// <param name="cancellationToken">Unused: the start does not wait.</param>
     /// <returns>A completed task.</returns>
@@ -54,7 +55,10 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
 
         // The registry checks the settings and may refuse them: a host that fails to start must not stay the default.
         _registry = services.GetRequiredService<ActorQueueRegistry>();
-        if (options.Value.UseAsDefaultSystem)
+
+        // Once: a host started again while it runs (StartAsync, then RunAsync, which starts it again) pushes the default
+        // once, so the stop's one release leaves no terminated system the default.
+        if (options.Value.UseAsDefaultSystem && Volatile.Read(ref _defaultScope) is null)
         {
             if (ActorQueueRuntime.IsDefaultStarted)
             {
