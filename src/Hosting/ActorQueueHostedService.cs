@@ -29,6 +29,9 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
 
     private ActorQueueRegistry? _registry;
 
+    /// <summary>The system the host's <see cref="ILoggerFactory"/> was attached to at the start; <c>null</c> once detached.</summary>
+    private ActorSystem? _system;
+
     /// <summary>1 once the warning about queues still running at the host's deadline has been logged (it is logged once).</summary>
     private int _deadlineWarned;
 
@@ -51,6 +54,7 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
     {
         var system = services.GetRequiredService<ActorSystem>();
         ActorQueueRuntime.UseLoggerFactory(system, loggerFactory);
+        Volatile.Write(ref _system, system);
         WarnIfNotSetUp(system);
 
         // The registry checks the settings and may refuse them: a host that fails to start must not stay the default.
@@ -113,8 +117,23 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
     /// <returns>A completed task.</returns>
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Releases the host's system as the facades' default (once); the container disposes the registry itself.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _defaultScope, null)?.Dispose();
+    /// <summary>
+    /// Releases the host's system as the facades' default and detaches the host's <see cref="ILoggerFactory"/> from it
+    /// (once each): the factory is disposed with the host, and a system the application owns outlives it, its facades
+    /// made afterwards logging to Serilog again. The container disposes the registry itself.
+    /// </summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _defaultScope, null)?.Dispose();
+        if (Interlocked.Exchange(ref _system, null) is { } system)
+        {
+            var extension = ActorQueueExtension.Get(system);
+            if (ReferenceEquals(extension.LoggerFactory, loggerFactory))
+            {
+                extension.LoggerFactory = null; // another host's factory attached since stays
+            }
+        }
+    }
 
     /// <summary>
     /// Stops the registry's queues (the first call starts the stop, a later one waits for it) until
