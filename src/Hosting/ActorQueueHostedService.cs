@@ -29,6 +29,9 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
 
     private ActorQueueRegistry? _registry;
 
+    /// <summary>The system the host's <see cref="ILoggerFactory"/> was attached to at the start; <c>null</c> once detached.</summary>
+    private ActorSystem? _system;
+
     /// <summary>1 once the warning about queues still running at the host's deadline has been logged (it is logged once).</summary>
     private int _deadlineWarned;
 
@@ -42,7 +45,8 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
 
     /// <summary>
     /// Makes the registry (checking the settings), logs a warning when the actor system was not set up with
-    /// <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>, and makes the system the facades' default.
+    /// <see cref="ActorQueueAkkaBuilderExtensions.WithActorQueue"/>, and makes the system the facades' default (once:
+    /// a second start of a running host does not make it again, so one stop releases it).
     /// </summary>
     /// <param name="cancellationToken">Unused: the start does not wait.</param>
     /// <returns>A completed task.</returns>
@@ -50,11 +54,15 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
     {
         var system = services.GetRequiredService<ActorSystem>();
         ActorQueueRuntime.UseLoggerFactory(system, loggerFactory);
+        Volatile.Write(ref _system, system);
         WarnIfNotSetUp(system);
 
         // The registry checks the settings and may refuse them: a host that fails to start must not stay the default.
         _registry = services.GetRequiredService<ActorQueueRegistry>();
-        if (options.Value.UseAsDefaultSystem)
+
+        // Once: a host started again while it runs (StartAsync, then RunAsync, which starts it again) pushes the default
+        // once, so the stop's one release leaves no terminated system the default.
+        if (options.Value.UseAsDefaultSystem && Volatile.Read(ref _defaultScope) is null)
         {
             if (ActorQueueRuntime.IsDefaultStarted)
             {
@@ -109,8 +117,23 @@ internal sealed class ActorQueueHostedService(IServiceProvider services, IOption
     /// <returns>A completed task.</returns>
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Releases the host's system as the facades' default (once); the container disposes the registry itself.</summary>
-    public void Dispose() => Interlocked.Exchange(ref _defaultScope, null)?.Dispose();
+    /// <summary>
+    /// Releases the host's system as the facades' default and detaches the host's <see cref="ILoggerFactory"/> from it
+    /// (once each): the factory is disposed with the host, and a system the application owns outlives it, its facades
+    /// made afterwards logging to Serilog again. The container disposes the registry itself.
+    /// </summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _defaultScope, null)?.Dispose();
+        if (Interlocked.Exchange(ref _system, null) is { } system)
+        {
+            var extension = ActorQueueExtension.Get(system);
+            if (ReferenceEquals(extension.LoggerFactory, loggerFactory))
+            {
+                extension.LoggerFactory = null; // another host's factory attached since stays
+            }
+        }
+    }
 
     /// <summary>
     /// Stops the registry's queues (the first call starts the stop, a later one waits for it) until

@@ -48,6 +48,29 @@ public sealed class ActorQueueOptions
     /// <c>AddActorQueue(IConfiguration)</c> read another section (<c>Jobs</c>), or <c>""</c> for a configuration root.
     /// </summary>
     internal string ConfigurationPath { get; set; } = SectionName;
+
+    /// <summary>
+    /// A copy of these options, each limiter's and queue's settings copied too: what the registry checks and then makes
+    /// its limiters and queues from, whatever is changed on these afterwards.
+    /// </summary>
+    internal ActorQueueOptions Snapshot()
+    {
+        var copy = new ActorQueueOptions { UseAsDefaultSystem = UseAsDefaultSystem, ConfigurationPath = ConfigurationPath };
+        foreach (var (name, limiter) in Limiters)
+        {
+            copy.Limiters[name] = new LimiterOptions { MaxRunning = limiter.MaxRunning, MaxQueued = limiter.MaxQueued };
+        }
+
+        foreach (var (name, queue) in Queues)
+        {
+            copy.Queues[name] = new QueueOptions
+            {
+                MaxSize = queue.MaxSize, PutTimeout = queue.PutTimeout, ConcurrencyLimit = queue.ConcurrencyLimit, Limiter = queue.Limiter,
+            };
+        }
+
+        return copy;
+    }
 }
 
 /// <summary>One named limiter (a <c>ConcurrencyLimiter</c>).</summary>

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Options;
 namespace ActorQueue.Hosting;
 
 /// <summary>
-/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's values in range, a queue's limiter configured and
-/// not paired with a concurrency limit of its own. <c>AddActorQueue</c> registers it with <c>ValidateOnStart</c>, so a
+/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's name neither blank nor padded with white space,
+/// its values in range, a queue's limiter configured and not paired with a concurrency limit of its own. <c>AddActorQueue</c> registers it with <c>ValidateOnStart</c>, so a
 /// bad setting fails the host before any hosted service starts (the actor system, the application's services), as
 /// Microsoft.Extensions.Options' validation does; the registry checks again when it is made outside a host.
 /// </summary>
@@ -25,17 +25,19 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
 
     /// <summary>Checks every limiter and queue of <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="ArgumentException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; <c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys.</exception>
+    /// <exception cref="ArgumentException">A limiter's or queue's name is blank or begins or ends with white space (<c>ParamName</c> is its key, <c>ActorQueue:Queues:fetch </c>); or a queue names a limiter that is not configured, or sets both a limiter and a concurrency limit (<c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys).</exception>
     public static void Check(ActorQueueOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         foreach (var (name, queue) in options.Queues)
         {
+            CheckName(options, "Queues", name, "queue");
             CheckQueue(options, name, queue);
         }
 
         foreach (var (name, limiter) in options.Limiters)
         {
+            CheckName(options, "Limiters", name, "limiter");
             AtLeast(options, limiter.MaxRunning, 1, "Limiters", name, nameof(LimiterOptions.MaxRunning));
             AtLeast(options, limiter.MaxQueued, 0, "Limiters", name, nameof(LimiterOptions.MaxQueued));
         }
@@ -46,6 +48,21 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
         options.ConfigurationPath is { Length: > 0 } path ? $"{path}:{section}" : section;
 
     private static string Key(ActorQueueOptions options, string section, string name, string property) => $"{Section(options, section)}:{name}:{property}";
+
+    /// <summary>
+    /// Refuses a blank name (an environment variable <c>ActorQueue__Queues____MaxSize</c> missing its name, a JSON
+    /// <c>"": {…}</c>) and one that begins or ends with white space (<c>"fetch "</c>, which <c>GetQueue("fetch")</c>
+    /// would never find), naming its configuration key.
+    /// </summary>
+    private static void CheckName(ActorQueueOptions options, string section, string name, string what)
+    {
+        if (string.IsNullOrWhiteSpace(name) || char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]))
+        {
+            var key = $"{Section(options, section)}:{name}";
+            throw new ArgumentException(
+                $"'{key}': a {what}'s name must not be blank or begin or end with white space, got '{name}' (the name is the key under {Section(options, section)})", key);
+        }
+    }
 
     /// <summary>Refuses a set value below <paramref name="minimum"/>, naming its configuration key and the value; <c>null</c> (not set) passes.</summary>
     private static void AtLeast(ActorQueueOptions options, int? value, int minimum, string section, string name, string property)

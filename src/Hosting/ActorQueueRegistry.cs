@@ -13,11 +13,12 @@ namespace ActorQueue.Hosting;
 /// </summary>
 /// <remarks>
 /// Names compare as configuration keys do, whatever their case (ordinal, ignoring case): <c>GetLimiter("LLM")</c> is
-/// the limiter configured as <c>llm</c>, and <c>GetQueue&lt;T&gt;("Fetch")</c> the queue configured as <c>fetch</c>.
+/// the limiter configured as <c>llm</c>, and <c>GetQueue&lt;T&gt;("Fetch")</c> the queue configured as <c>fetch</c>, which
+/// logs, counts and reports its health as <c>fetch</c>.
 /// </remarks>
 public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
 {
-    /// <summary>The settings the limiters and queues are made from.</summary>
+    /// <summary>The settings the limiters and queues are made from: a copy of those the registry was given, checked when it was made.</summary>
     private readonly ActorQueueOptions _options;
 
     /// <summary>Gives each queue its own logger category, <c>ActorQueue.Queues.{name}</c>.</summary>
@@ -43,19 +44,23 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// <param name="options">The limiters and queues.</param>
     /// <param name="loggerFactory">Where the queues log.</param>
     /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="ArgumentException">A queue names a limiter that is not configured, or sets both a limiter and a concurrency limit; <c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys.</exception>
+    /// <exception cref="ArgumentException">A limiter's or queue's name is blank or begins or ends with white space (<c>ParamName</c> is its key); or a queue names a limiter that is not configured, or sets both a limiter and a concurrency limit (<c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys).</exception>
+    /// <remarks>The registry keeps a copy of <paramref name="options"/>: changes made to them afterwards do not reach it.</remarks>
     public ActorQueueRegistry(ActorSystem system, ActorQueueOptions options, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         System = system;
-        _options = options;
         _loggerFactory = loggerFactory;
-        ActorQueueOptionsValidation.Check(options); // as at the host's start (ValidateOnStart), for a registry made without one
+
+        // A copy, checked: what the queues are made from later is what was checked now, whatever the caller changes on
+        // its options afterwards (and nothing reads a dictionary another thread writes).
+        _options = options.Snapshot();
+        ActorQueueOptionsValidation.Check(_options); // as at the host's start (ValidateOnStart), for a registry made without one
 
         // Every setting is checked before the first limiter exists, so a bad one leaves no actor behind.
-        foreach (var (name, limiter) in options.Limiters)
+        foreach (var (name, limiter) in _options.Limiters)
         {
             _limiters.Add(name, new ConcurrencyLimiter(limiter.MaxRunning, limiter.MaxQueued, name: name, system: system));
         }
@@ -112,8 +117,10 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
                 throw new KeyNotFoundException($"No queue named '{name}' is configured ({Section("Queues")} has: {string.Join(", ", _options.Queues.Keys)})");
             }
 
-            var made = Create<T>(name, options);
-            queue = _queues.GetOrAdd(name, made);
+            // The queue runs (logs, metrics, health) under its configured name, whatever case the first caller wrote.
+            var configured = _options.Queues.Keys.First(key => ActorQueueOptions.Names.Equals(key, name));
+            var made = Create<T>(configured, options);
+            queue = _queues.GetOrAdd(configured, made);
             if (!ReferenceEquals(queue, made))
             {
                 made.Dispose(); // another caller made it first
