@@ -107,13 +107,38 @@ internal abstract class LogSink
             var cached = Volatile.Read(ref _cached);
             if (cached is null || !ReferenceEquals(cached.Factory, factory))
             {
-                cached = new Cached(factory, new MicrosoftSink(factory.CreateLogger(category)));
+                cached = new Cached(factory, LoggerOf(factory));
                 Volatile.Write(ref _cached, cached);
             }
 
-            cached.Sink.Write(level, exception, template, args);
+            if (cached.Sink is { } sink)
+            {
+                sink.Write(level, exception, template, args);
+                return;
+            }
+
+            fallback.Write(level, exception, template, args);
         }
 
-        private sealed record Cached(ILoggerFactory Factory, MicrosoftSink Sink);
+        /// <summary>
+        /// The sink of <paramref name="factory"/>'s logger for the category; <c>null</c> when the factory throws as it makes
+        /// one (a disposed factory does: a host disposed while the system lives on), so the events go to the fallback
+        /// until another factory is attached. Before, the exception came out of the log call into the work around it, a
+        /// router's turn, and a queue's <c>StartAsync</c> never completed (<c>Review/ThrowingLoggerFactoryRound40Tests</c>).
+        /// </summary>
+        private MicrosoftSink? LoggerOf(ILoggerFactory factory)
+        {
+            try
+            {
+                return new MicrosoftSink(factory.CreateLogger(category));
+            }
+            catch (Exception)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>The logger made from <paramref name="Factory"/>, or <c>null</c> when it could not make one.</summary>
+        private sealed record Cached(ILoggerFactory Factory, MicrosoftSink? Sink);
     }
 }
