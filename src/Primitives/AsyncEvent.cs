@@ -30,9 +30,10 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     public IActorRef Coordinator => _handle.Coordinator;
 
     /// <summary>Sets the event: every waiter is released. Setting it again does nothing.</summary>
+    /// <exception cref="ObjectDisposedException">The event has been disposed, or its actor system has stopped.</exception>
     public void Set()
     {
-        _handle.ThrowIfDisposed(this);
+        ThrowIfGone();
         _state.MarkSet();
         Coordinator.Tell(CoordinatorProtocol.Set.Instance, ActorRefs.NoSender);
     }
@@ -40,9 +41,10 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     /// <summary>Waits until the event is set; completes at once if it already is.</summary>
     /// <param name="cancellationToken">Withdraws the wait.</param>
     /// <returns>A task that completes when the event is set.</returns>
+    /// <exception cref="ObjectDisposedException">The event has been disposed, or its actor system has stopped.</exception>
     public Task WaitAsync(CancellationToken cancellationToken = default)
     {
-        _handle.ThrowIfDisposed(this);
+        ThrowIfGone();
         if (_state.IsSet)
         {
             return Task.CompletedTask;
@@ -70,6 +72,16 @@ public sealed class AsyncEvent : IDisposable, IAsyncDisposable
     {
         _state.Abandon(Disposed());
         return _handle.DisposeAsync();
+    }
+
+    /// <summary>Refuses a call on a disposed event, or on one whose actor system stopped (its coordinator abandoned it).</summary>
+    private void ThrowIfGone()
+    {
+        _handle.ThrowIfDisposed(this);
+        if (_state.IsAbandoned)
+        {
+            throw Disposed();
+        }
     }
 
     private static ObjectDisposedException Disposed() => new(nameof(AsyncEvent), $"The {nameof(AsyncEvent)} has been disposed.");

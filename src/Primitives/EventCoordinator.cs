@@ -94,10 +94,21 @@ internal sealed class EventState : PrimitiveState
 {
     private int _isSet;
 
+    /// <summary>Non-zero once <see cref="Abandon"/> ran: the event is gone.</summary>
+    private int _abandoned;
+
     /// <summary>The task all facade callers share; created by the first to wait (one CAS from <c>null</c>), never replaced.</summary>
     private TaskCompletionSource? _cohort;
 
     public bool IsSet => Volatile.Read(ref _isSet) != 0;
+
+    /// <summary>
+    /// Whether the event is gone (<see cref="Abandon"/> ran: disposed, or its actor system stopped). The facade then
+    /// refuses <c>Set</c> and <c>WaitAsync</c> as after a disposal: the abandonment answered the waiters it had, and an
+    /// event whose system stopped must not come back to life for later ones (review round 40, second reading: a
+    /// <c>Set</c> after the stop was accepted, and the next wait succeeded where the one before it had failed).
+    /// </summary>
+    public bool IsAbandoned => Volatile.Read(ref _abandoned) != 0;
 
     public Task? Cohort => Volatile.Read(ref _cohort)?.Task;
 
@@ -132,6 +143,7 @@ internal sealed class EventState : PrimitiveState
     /// </summary>
     public void Abandon(ObjectDisposedException disposed)
     {
+        Interlocked.Exchange(ref _abandoned, 1);
         var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cohort = Interlocked.CompareExchange(ref _cohort, mine, null) ?? mine;
         if (IsSet)
