@@ -5,14 +5,14 @@ namespace ActorQueue.Primitives.Coordination;
 
 /// <summary>
 /// Per actor system: answers an actor's <see cref="CoordinatorProtocol.Acquire"/> that reached a coordinator already
-/// stopped (its primitive disposed or dropped, or its actor system stopped) with <see cref="CoordinatorProtocol.Refused"/>,
+/// stopped (its primitive disposed or dropped, or its actor system stopped), or an address where none ever was, with <see cref="CoordinatorProtocol.Refused"/>,
 /// as the protocol documents for a disposed primitive. The coordinator refuses the waiters it has when it stops; one
 /// sent later goes to dead letters, where nothing answered it and the actor waited for ever (review round 40).
 /// </summary>
 internal sealed class RefusedAcquires : IExtension
 {
     /// <summary>The reason a refused <see cref="CoordinatorProtocol.Acquire"/> carries.</summary>
-    public const string Reason = "The primitive has been disposed: its coordinator has stopped.";
+    public const string Reason = "No live coordinator took it: the primitive has been disposed (its coordinator has stopped), or none is at that address.";
 
     public RefusedAcquires(ExtendedActorSystem system) =>
         system.EventStream.Subscribe(new Responder(system.Provider.TempPath(), system.Provider), typeof(DeadLetter));
