@@ -68,7 +68,9 @@ internal partial class LimiterAgentActor
             : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
         foreach (var request in _pending.Values)
         {
-            request.Fail(stopped);
+            // Stopped neither failed nor by the facade's disposal (a partition's agent by a routed message, an agent its
+            // supervisor could not make again): a facade's request is told so, not that the limiter was disposed.
+            request.Fail(_failedWith is null && request is ClusterAcquireRequest acquire ? acquire.AgentStopped(taken: true) : stopped);
         }
 
         _pending.Clear();
