@@ -137,7 +137,7 @@ internal partial class LimiterAgentActor
         }
 
         _carry.Redelivered = message;
-        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk)
         {
             _routed--;
         }
@@ -204,7 +204,7 @@ internal partial class LimiterAgentActor
                 outcome = "it is applied to the books as the agent stops";
                 _applyAtStop = (message, Sender);
                 break;
-            case GetLimiterStatus:
+            case GetLimiterStatus or PartitionStatusAsk:
                 outcome = "its asker is failed";
                 Sender.Tell(new Status.Failure(failure));
                 break;

@@ -118,6 +118,36 @@ public sealed class AgentStoppedUnaskedRound40SecondReadingTests : OneNodeCluste
         await dispose().AsTask().WaitAsync(ClusterNodes.StepTimeout);
     }
 
+    /// <summary>
+    /// With the parent held, a <see cref="PoisonPill"/> is routed to the key's agent and a status ask of the key is made:
+    /// resumed, the parent routes both to that agent, which stops before taking the ask. The asker is failed at once with
+    /// <see cref="InvalidOperationException"/> naming the limiter and the key, not left to its ask timeout.
+    /// Failed before: AskTimeoutException at the ask's timeout (the ask, a dead letter, was answered by nobody).
+    /// </summary>
+    [Theory]
+    [InlineData("partitioned")]
+    [InlineData("partitioned-model-api")]
+    public async Task A_status_ask_routed_to_an_agent_that_stopped_unasked_fails_at_once(string kind)
+    {
+        var name = $"h192-status-stopped-partition-{kind}";
+        var (_, status, dispose) = PartitionFacade(kind, name, out _, out _);
+        await status("k"); // the key's agent made and following its gatekeeper
+        var parent = await Node.ActorSelection($"/system/actorqueue-partitions-*-{name}").ResolveOne(ClusterNodes.StepTimeout);
+        var agent = await Node.ActorSelection($"/system/actorqueue-partitions-*-{name}/*").ResolveOne(ClusterNodes.StepTimeout);
+        var agentStopped = agent.WatchAsync();
+        Task<ClusterLimiterStatus> asked;
+        using (await AgentPause.BetweenMessagesAsync(parent))
+        {
+            parent.Tell(new ClusterPartitionMessage("k", PoisonPill.Instance));
+            asked = status("k");
+        }
+
+        Assert.True(await agentStopped.WaitAsync(ClusterNodes.StepTimeout));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => asked.WaitAsync(ClusterNodes.StepTimeout * 2)); // failed: AskTimeoutException
+        Assert.Contains($"'{name} (partition k)'", error.Message, StringComparison.Ordinal);
+        await dispose().AsTask().WaitAsync(ClusterNodes.StepTimeout);
+    }
+
     /// <summary>A partitioned facade of <paramref name="kind"/> with one permit per key: a key's acquire, a key's status and its dispose, an awaited resize of a key's running limit (<paramref name="resize"/>) and its live partitions (<paramref name="partitions"/>).</summary>
     private (Func<string, Task<IDisposable>> Acquire, Func<string, Task<ClusterLimiterStatus>> Status, Func<ValueTask> Dispose) PartitionFacade(
         string kind, string name, out Func<string, int, Task> resize, out Func<PartitionCount> partitions)
