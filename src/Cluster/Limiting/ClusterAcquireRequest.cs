@@ -71,13 +71,22 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// with <see cref="ObjectDisposedException"/> for a limiter that was not disposed and went on
     /// (Review/PartitionAgentStoppedResizeRound40Tests).
     /// </remarks>
-    public override void Undelivered() =>
-        Fail(SentBy is ({ IsDisposed: false }, var name)
+    public override void Undelivered() => Fail(AgentStopped(taken: false));
+
+    /// <summary>
+    /// What its caller is failed with as its agent stops neither failed nor by the facade's disposal (<see cref="Undelivered"/>,
+    /// or waiting in the agent, <paramref name="taken"/>): <see cref="InvalidOperationException"/> naming the limiter while
+    /// its facade is not disposed, <see cref="ObjectDisposedException"/> once it is or when no facade sent it. (A request
+    /// waiting in an agent stopped unasked was failed as disposed before: Review/AgentStoppedUnaskedRound40SecondReadingTests.)
+    /// </summary>
+    internal Exception AgentStopped(bool taken) =>
+        SentBy is ({ IsDisposed: false }, var name)
             ? new InvalidOperationException(
                 $"The node agent of cluster limiter '{(Partition is null ? name : PartitionAgentsActor.DisplayName(PartitionAgentsActor.PartitionName(name, Partition)))}' " +
-                $"stopped before taking this request of {Source} ({Demand.Permits} permit(s)), while the limiter was not disposed: it was not granted; " +
+                (taken ? $"stopped with this request of {Source} ({Demand.Permits} permit(s)) waiting" : $"stopped before taking this request of {Source} ({Demand.Permits} permit(s))") +
+                ", while the limiter was not disposed: it was not granted; " +
                 (Partition is null ? "this node's limiter takes no more requests" : "the key's next request makes a new agent"))
-            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed."));
+            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
 
     /// <inheritdoc />
     protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source, grant.Demand.Permits);

@@ -49,7 +49,7 @@ internal partial class LimiterAgentActor
     /// <summary>
     /// The answers awaited by callers of <see cref="ClusterConcurrencyLimiter.ResizeAsync"/>, by resize id: completed once a
     /// <see cref="LimitChanged"/> names the resize applied (after the limit is published), failed as this agent stops for
-    /// good. Kept across restarts.
+    /// good (with <see cref="InvalidOperationException"/> if it stopped unasked: not disposed). Kept across restarts.
     /// </summary>
     private readonly Dictionary<long, TaskCompletionSource> _resizeAnswers = [];
 
@@ -92,7 +92,9 @@ internal partial class LimiterAgentActor
     /// <summary>
     /// At this agent's stop for good: each awaited resize not heard applied fails its caller, saying what became of it
     /// (sent; applied unless the incarnation it reached stops before taking it). Before, its caller had no answer at all,
-    /// only the warning below (Review/ResizeAnswerRound39Tests).
+    /// only the warning below (Review/ResizeAnswerRound39Tests). Stopped unasked — neither failed nor by a dispose (a
+    /// partition's agent by a routed message) — it says so: it was failed as disposed before
+    /// (Review/AgentStoppedUnaskedRound40SecondReadingTests).
     /// </summary>
     private void FailUnappliedResizeAnswers(Exception? failedWith)
     {
@@ -101,9 +103,11 @@ internal partial class LimiterAgentActor
             var resize = _resizes.Find(kept => kept.Id == id);
             var what = $"its resize (max_running {resize?.MaxRunning?.ToString() ?? "unchanged"}, max_queued {resize?.MaxQueued?.ToString() ?? "unchanged"}) " +
                        "not heard applied: it was sent, and the gatekeeper incarnation it reached applies it unless that incarnation stops before taking it (nobody sends it again)";
-            answer.TrySetException(failedWith is null
-                ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{_displayName}' was disposed with {what}.")
-                : new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' failed and stopped with {what}.", failedWith));
+            answer.TrySetException(failedWith is not null
+                ? new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' failed and stopped with {what}.", failedWith)
+                : _disposeRequest is null
+                    ? new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' stopped, while the limiter was not disposed, with {what}.")
+                    : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{_displayName}' was disposed with {what}."));
         }
 
         _resizeAnswers.Clear();

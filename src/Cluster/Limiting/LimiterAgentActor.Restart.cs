@@ -68,7 +68,9 @@ internal partial class LimiterAgentActor
             : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
         foreach (var request in _pending.Values)
         {
-            request.Fail(stopped);
+            // Stopped neither failed nor by the facade's disposal (a partition's agent by a routed message, an agent its
+            // supervisor could not make again): a facade's request is told so, not that the limiter was disposed.
+            request.Fail(_failedWith is null && request is ClusterAcquireRequest acquire ? acquire.AgentStopped(taken: true) : stopped);
         }
 
         _pending.Clear();
@@ -135,7 +137,7 @@ internal partial class LimiterAgentActor
         }
 
         _carry.Redelivered = message;
-        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk)
         {
             _routed--;
         }
@@ -202,7 +204,7 @@ internal partial class LimiterAgentActor
                 outcome = "it is applied to the books as the agent stops";
                 _applyAtStop = (message, Sender);
                 break;
-            case GetLimiterStatus:
+            case GetLimiterStatus or PartitionStatusAsk:
                 outcome = "its asker is failed";
                 Sender.Tell(new Status.Failure(failure));
                 break;

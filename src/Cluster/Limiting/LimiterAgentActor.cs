@@ -162,6 +162,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
             }
         });
         Receive<GetLimiterStatus>(message => _gatekeeper.Send(message, Sender));
+        Receive<PartitionStatusAsk>(_ => _gatekeeper.Send(GetLimiterStatus.Instance, Sender));
         Receive<RemoteGranted>(HandleGranted);
         Receive<RemoteQueued>(HandleQueued);
         Receive<RemoteRejected>(HandleRejected);
@@ -208,7 +209,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
     /// <summary>One message between the block loan's reclaim and its lend, the idle timer restarted after it.</summary>
     private bool ReceiveLendingBlock(Receive receive, object message)
     {
-        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus)
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk)
         {
             _routed++;
         }

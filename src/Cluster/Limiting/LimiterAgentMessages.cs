@@ -237,3 +237,19 @@ internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource 
         $"The node agent of cluster limiter '{LimiterName}' stopped before taking its resize (max_running {Resize?.MaxRunning?.ToString() ?? "unchanged"}, " +
         $"max_queued {Resize?.MaxQueued?.ToString() ?? "unchanged"}): it was not applied, and nobody sends it again"));
 }
+
+/// <summary>
+/// A partition's status ask (<see cref="PartitionStatus"/>), routed by the parent to the key's agent with the asker as its
+/// sender: the agent asks its gatekeeper as for <see cref="GetLimiterStatus"/>. One per ask, so that one that reaches no
+/// agent — routed to an agent that stopped on its own before the parent heard of it — fails its asker as it is published
+/// (<see cref="Undelivered"/>). (Routed as the shared <see cref="GetLimiterStatus"/> before, its asker waited for its ask
+/// timeout: Review/AgentStoppedUnaskedRound40SecondReadingTests.) Local only.
+/// </summary>
+/// <param name="LimiterName">The partition's limiter in words (<see cref="PartitionAgentsActor.DisplayName"/>), for the asker's error.</param>
+/// <param name="Asker">Who asked: answered with a <see cref="Status.Failure"/> if it reaches no agent.</param>
+internal sealed record PartitionStatusAsk(string LimiterName, IActorRef Asker) : ActorQueue.Runtime.IUndeliverableRequest
+{
+    /// <inheritdoc />
+    public void Undelivered() => Asker.Tell(new Status.Failure(new InvalidOperationException(
+        $"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask; the key's next request makes a new agent")));
+}

@@ -72,7 +72,7 @@ internal sealed partial class PartitionAgentsActor : ReceiveActor
         Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
         Receive<PartitionWantBlock>(HandleWantBlock);
         Receive<WithdrawWaiter>(HandleWithdraw);
-        Receive<PartitionStatus>(message => Route(message.Key, GetLimiterStatus.Instance));
+        Receive<PartitionStatus>(message => Route(message.Key, new PartitionStatusAsk(DisplayName(PartitionName(_template.Name, message.Key)), Sender)));
         Receive<ClusterPartitionMessage>(HandlePartitionMessage);
         Receive<AllPartitionStatistics>(_ => Sender.Tell(Statistics()));
         Receive<PartitionIdle>(HandleIdle);
@@ -187,7 +187,7 @@ internal sealed partial class PartitionAgentsActor : ReceiveActor
         _agents[key] = (entry.Agent, entry.Routed + 1);
         _count.Publish(_agents.Count);
         entry.Agent.Forward(message);
-        if (message is not (ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus))
+        if (message is not (ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk))
         {
             entry.Agent.Tell(CountedNoOp); // the agent counts only those three; see the remarks
         }
