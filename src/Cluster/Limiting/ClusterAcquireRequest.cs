@@ -82,7 +82,7 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     internal Exception AgentStopped(bool taken) =>
         SentBy is ({ IsDisposed: false }, var name)
             ? new InvalidOperationException(
-                $"The node agent of cluster limiter '{(Partition is null ? name : PartitionAgentsActor.DisplayName(PartitionAgentsActor.PartitionName(name, Partition)))}' " +
+                $"The node agent of cluster limiter '{(Partition is null ? name : PartitionAgentsActor.DisplayName(name, Partition))}' " +
                 (taken ? $"stopped with this request of {Source} ({Demand.Permits} permit(s)) waiting" : $"stopped before taking this request of {Source} ({Demand.Permits} permit(s))") +
                 ", while the limiter was not disposed: it was not granted; " +
                 (Partition is null ? "this node's limiter takes no more requests" : "the key's next request makes a new agent"))

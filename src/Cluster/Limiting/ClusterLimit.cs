@@ -108,8 +108,8 @@ internal static class ClusterArguments
             if (stopped.IsCompletedSuccessfully && stopped.Result)
             {
                 applied.TrySetException(new InvalidOperationException(
-                    $"The node agent of cluster limiter '{limiterName}' has stopped before its resize (max_running {resize.MaxRunning?.ToString() ?? "unchanged"}, " +
-                    $"max_queued {resize.MaxQueued?.ToString() ?? "unchanged"}) was heard applied: the resize may not have been sent, and nobody sends it again"));
+                    $"The node agent of cluster limiter '{limiterName}' has stopped before its resize ({resize.Bounds}) was heard applied: " +
+                    "the resize may not have been sent, and nobody sends it again"));
             }
         }, CancellationToken.None, TaskContinuationOptions.RunContinuationsAsynchronously, TaskScheduler.Default);
     }

@@ -304,6 +304,6 @@ internal static class PartitionResize
     /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
     public static Task SendAwaited(FacadeDisposal disposal, object facade, string name, string partition, int? maxRunning, int? maxQueued, string maxRunningName,
                                    CancellationToken cancellationToken) =>
-        ClusterArguments.AwaitResize(disposal, facade, PartitionAgentsActor.DisplayName(PartitionAgentsActor.PartitionName(name, partition)), ClusterArguments.Resize(maxRunning, maxQueued, maxRunningName),
+        ClusterArguments.AwaitResize(disposal, facade, PartitionAgentsActor.DisplayName(name, partition), ClusterArguments.Resize(maxRunning, maxQueued, maxRunningName),
             awaited => new ClusterPartitionMessage(partition, awaited), cancellationToken);
 }

@@ -101,7 +101,7 @@ internal partial class LimiterAgentActor
         foreach (var (id, answer) in _resizeAnswers)
         {
             var resize = _resizes.Find(kept => kept.Id == id);
-            var what = $"its resize (max_running {resize?.MaxRunning?.ToString() ?? "unchanged"}, max_queued {resize?.MaxQueued?.ToString() ?? "unchanged"}) " +
+            var what = $"its resize ({resize?.Bounds ?? "max_running unchanged, max_queued unchanged"}) " +
                        "not heard applied: it was sent, and the gatekeeper incarnation it reached applies it unless that incarnation stops before taking it (nobody sends it again)";
             answer.TrySetException(failedWith is not null
                 ? new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' failed and stopped with {what}.", failedWith)

@@ -228,14 +228,13 @@ internal sealed class ClaimedLeaseReleaser(PermitLoan loan, IActorRef agent) : I
 /// <param name="Applied">The caller's answer; made with <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>.</param>
 internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource Applied) : ActorQueue.Runtime.IUndeliverableRequest
 {
-    /// <summary>The limiter's name in words (a partition's with its key: <see cref="PartitionAgentsActor.DisplayName"/>), for the caller's error.</summary>
+    /// <summary>The limiter's name in words (a partition's with its key: <see cref="PartitionAgentsActor.DisplayName(string, string)"/>), for the caller's error.</summary>
     public string LimiterName { get; init; } = "";
 
     /// <inheritdoc />
     /// <remarks>On the thread that published the dead letter: <see cref="Applied"/> runs its continuations asynchronously.</remarks>
     public void Undelivered() => Applied.TrySetException(new InvalidOperationException(
-        $"The node agent of cluster limiter '{LimiterName}' stopped before taking its resize (max_running {Resize?.MaxRunning?.ToString() ?? "unchanged"}, " +
-        $"max_queued {Resize?.MaxQueued?.ToString() ?? "unchanged"}): it was not applied, and nobody sends it again"));
+        $"The node agent of cluster limiter '{LimiterName}' stopped before taking its resize ({Resize.Bounds}): it was not applied, and nobody sends it again"));
 }
 
 /// <summary>
@@ -245,7 +244,7 @@ internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource 
 /// (<see cref="Undelivered"/>). (Routed as the shared <see cref="GetLimiterStatus"/> before, its asker waited for its ask
 /// timeout: Review/AgentStoppedUnaskedRound40SecondReadingTests.) Local only.
 /// </summary>
-/// <param name="LimiterName">The partition's limiter in words (<see cref="PartitionAgentsActor.DisplayName"/>), for the asker's error.</param>
+/// <param name="LimiterName">The partition's limiter in words (<see cref="PartitionAgentsActor.DisplayName(string, string)"/>), for the asker's error.</param>
 /// <param name="Asker">Who asked: answered with a <see cref="Status.Failure"/> if it reaches no agent.</param>
 internal sealed record PartitionStatusAsk(string LimiterName, IActorRef Asker) : ActorQueue.Runtime.IUndeliverableRequest
 {

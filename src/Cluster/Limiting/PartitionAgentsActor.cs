@@ -72,7 +72,7 @@ internal sealed partial class PartitionAgentsActor : ReceiveActor
         Receive<ClusterAcquireRequest>(HandleFacadeAcquire);
         Receive<PartitionWantBlock>(HandleWantBlock);
         Receive<WithdrawWaiter>(HandleWithdraw);
-        Receive<PartitionStatus>(message => Route(message.Key, new PartitionStatusAsk(DisplayName(PartitionName(_template.Name, message.Key)), Sender)));
+        Receive<PartitionStatus>(message => Route(message.Key, new PartitionStatusAsk(DisplayName(_template.Name, message.Key), Sender)));
         Receive<ClusterPartitionMessage>(HandlePartitionMessage);
         Receive<AllPartitionStatistics>(_ => Sender.Tell(Statistics()));
         Receive<PartitionIdle>(HandleIdle);
@@ -96,6 +96,9 @@ internal sealed partial class PartitionAgentsActor : ReceiveActor
     /// <summary>A cluster limiter's name in words, for error messages: a partition's is its limiter's name and its key, without the separator.</summary>
     public static string DisplayName(string name) =>
         name.IndexOf('\u001f', StringComparison.Ordinal) is var separator and >= 0 ? $"{name[..separator]} (partition {name[(separator + 1)..]})" : name;
+
+    /// <summary>A partition's limiter in words, for error messages: as <see cref="DisplayName(string)"/> names <see cref="PartitionName"/>'s result.</summary>
+    public static string DisplayName(string name, string key) => $"{name} (partition {key})";
 
     /// <inheritdoc />
     /// <remarks>A failed agent is restarted, carrying its callers' leases (see the class's remarks), and its failure logged.</remarks>

@@ -202,6 +202,9 @@ internal sealed record ResizeLimiter(int? MaxRunning, int? MaxQueued) : ICluster
 {
     /// <summary>The agent's number for it: from 1 up, per agent, never reused; 0 for none (applied, never acknowledged nor recognised when sent again).</summary>
     public long Id { get; init; }
+
+    /// <summary>Its bounds in words, for errors and logs: <c>max_running 5, max_queued unchanged</c>.</summary>
+    public string Bounds => $"max_running {MaxRunning?.ToString() ?? "unchanged"}, max_queued {MaxQueued?.ToString() ?? "unchanged"}";
 }
 
 /// <summary>
