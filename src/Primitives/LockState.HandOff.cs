@@ -195,6 +195,6 @@ internal sealed partial class LockState
     {
         OtherQueued(waiter);
         gate.Requeue(waiter);
-        _gateQueue ??= waiter.Queue;
+        _gateQueue ??= (WaiterQueue<PermitWaiter>?)waiter.Queue;
     }
 }

@@ -274,7 +274,7 @@ internal sealed partial class LockState : Coordination.PrimitiveState, IPermitPo
         }
 
         OtherQueued(waiter);
-        _gateQueue ??= waiter.Queue;
+        _gateQueue ??= (WaiterQueue<PermitWaiter>?)waiter.Queue;
     }
 
     /// <summary>Coordinator, stopping: every later acquire goes to the stopped coordinator and fails; nothing is left to take.</summary>

@@ -13,11 +13,58 @@ internal abstract class WaiterNode<TWaiter> where TWaiter : WaiterNode<TWaiter>
     /// <summary>The waiter behind this one, or <c>null</c> at the tail.</summary>
     internal TWaiter? Next;
 
-    /// <summary>The queue this waiter stands in, or <c>null</c> when it stands in none.</summary>
-    internal WaiterQueue<TWaiter>? Queue;
+    /// <summary>
+    /// The queue this waiter stands in (a <see cref="WaiterQueue{TWaiter}"/>, or the owner of a <see cref="FifoWaiters"/>
+    /// list), or <c>null</c> when it stands in none.
+    /// </summary>
+    internal object? Queue;
 
     /// <summary>Whether this waiter stands in a queue now.</summary>
     internal bool IsQueued => Queue is not null;
+
+    /// <summary>Links <paramref name="waiter"/> after <paramref name="tail"/> (the list of <paramref name="head"/> and <paramref name="tail"/>), marked as standing in <paramref name="queue"/>.</summary>
+    internal static void LinkLast(ref TWaiter? head, ref TWaiter? tail, TWaiter waiter, object queue)
+    {
+        waiter.Queue = queue;
+        waiter.Previous = tail;
+        waiter.Next = null;
+        if (tail is null)
+        {
+            head = waiter;
+        }
+        else
+        {
+            tail.Next = waiter;
+        }
+
+        tail = waiter;
+    }
+
+    /// <summary>Unlinks <paramref name="waiter"/> from the list of <paramref name="head"/> and <paramref name="tail"/>, where it stands, and clears its links and mark.</summary>
+    internal static void Unlink(ref TWaiter? head, ref TWaiter? tail, TWaiter waiter)
+    {
+        if (waiter.Previous is null)
+        {
+            head = waiter.Next;
+        }
+        else
+        {
+            waiter.Previous.Next = waiter.Next;
+        }
+
+        if (waiter.Next is null)
+        {
+            tail = waiter.Previous;
+        }
+        else
+        {
+            waiter.Next.Previous = waiter.Previous;
+        }
+
+        waiter.Previous = null;
+        waiter.Next = null;
+        waiter.Queue = null;
+    }
 }
 
 /// <summary>
@@ -54,19 +101,7 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
             throw new InvalidOperationException("The waiter already stands in a queue.");
         }
 
-        waiter.Queue = this;
-        waiter.Previous = _tail;
-        waiter.Next = null;
-        if (_tail is null)
-        {
-            _head = waiter;
-        }
-        else
-        {
-            _tail.Next = waiter;
-        }
-
-        _tail = waiter;
+        WaiterNode<TWaiter>.LinkLast(ref _head, ref _tail, waiter, this);
         Count++;
     }
 
@@ -141,27 +176,7 @@ internal sealed class WaiterQueue<TWaiter> where TWaiter : WaiterNode<TWaiter>
 
     private void Unlink(TWaiter waiter)
     {
-        if (waiter.Previous is null)
-        {
-            _head = waiter.Next;
-        }
-        else
-        {
-            waiter.Previous.Next = waiter.Next;
-        }
-
-        if (waiter.Next is null)
-        {
-            _tail = waiter.Previous;
-        }
-        else
-        {
-            waiter.Next.Previous = waiter.Previous;
-        }
-
-        waiter.Previous = null;
-        waiter.Next = null;
-        waiter.Queue = null;
+        WaiterNode<TWaiter>.Unlink(ref _head, ref _tail, waiter);
         Count--;
     }
 }

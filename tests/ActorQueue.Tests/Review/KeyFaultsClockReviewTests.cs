@@ -78,7 +78,8 @@ public sealed class KeyFaultsClockReviewTests : KeyFaultsReviewBase
         var holder = await Within(limiter.AcquireAsync(key).AsTask());
 
         clock.FailNextGateStart();
-        await Assert.ThrowsAsync<ClockFault>(() => Within(limiter.AcquireAsync(key).AsTask()));
+        // With a priority: a caller of priority 0 would wait in the partition's lean FIFO, without a gate.
+        await Assert.ThrowsAsync<ClockFault>(() => Within(limiter.AcquireAsync(key, priority: 1).AsTask()));
         holder.Dispose();
 
         using var first = await Within(limiter.AcquireAsync(key).AsTask());

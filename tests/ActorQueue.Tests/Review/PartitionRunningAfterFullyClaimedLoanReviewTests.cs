@@ -33,8 +33,9 @@ public sealed class PartitionRunningAfterFullyClaimedLoanReviewTests : ActorQueu
         var second = limiter.AcquireAsync(key, source: "second");
         Assert.True(second.IsCompletedSuccessfully, "the lent permit is claimed without a message");
 
-        // A third caller must wait: the partition gets its gate, and keeps it until a sweep finds nobody waiting.
-        var third = limiter.AcquireAsync(key, source: "third").AsTask();
+        // A third caller must wait, with a priority (a caller of priority 0 would wait in the partition's lean FIFO): the
+        // partition gets its gate, and keeps it until a sweep finds nobody waiting.
+        var third = limiter.AcquireAsync(key, priority: 1, source: "third").AsTask();
         await Eventually(() => limiter.StatisticsOf(key)?.Waiting == 1, "the third caller waits");
         Assert.True(partition.HasGate);
         first.Dispose();

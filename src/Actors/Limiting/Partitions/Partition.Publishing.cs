@@ -40,7 +40,7 @@ internal sealed partial class Partition
             _waiting = now.Waiting;
         }
 
-        var queued = _gate?.Queued ?? 0;
+        var queued = _gate?.Queued ?? _fifo.Queued;
         if (queued != Volatile.Read(ref _queued))
         {
             Volatile.Write(ref _queued, queued);

@@ -33,8 +33,8 @@ internal sealed partial class Partition
         var demand = request.Demand;
         if (_gate is null)
         {
-            // Nobody waits without a gate.
-            if (demand.Permits > _shared.Settings.MaxRunning - _held)
+            // Nobody is passed: with someone waiting it is refused unjudged, as a gate refuses it.
+            if (_fifo.Count != 0 || demand.Permits > _shared.Settings.MaxRunning - _held)
             {
                 return false;
             }
@@ -79,6 +79,8 @@ internal sealed partial class Partition
         {
             _gate?.RejectAll(PermitRejectionKind.Disposed);
         }
+
+        FailLeanWaiters();
 
         Publish(new PermitSnapshot(0, _shared.Settings.MaxRunning, 0));
     }
@@ -135,7 +137,7 @@ internal sealed partial class Partition
     {
         if (_gate is null)
         {
-            return _held == 0;
+            return _held == 0 && _fifo.Count == 0;
         }
 
         if (_rates is not null)

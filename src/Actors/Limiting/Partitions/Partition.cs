@@ -5,10 +5,13 @@ namespace ActorQueue.Actors;
 
 /// <summary>
 /// One key's limit inside a <see cref="PartitionedGatekeeperActor"/>, touched only on that actor's thread except for
-/// its published counts. While nobody waits and it has no rates, it is a count of held permits and nothing else: a
-/// request that fits is granted at once (nobody waits, so nobody is passed). The first request that must queue or be
-/// turned away gets it a <see cref="PermitGate"/>, which then decides everything until a sweep finds its queue empty
-/// and drops it again. A partition with rates keeps its gate for life, since its buckets and windows are state.
+/// its published counts. Without rates it starts lean: a count of held permits and a FIFO of waiters that ask the
+/// common thing (<see cref="FifoWaiters"/>: priority 0, no wait timeout), both fields of the partition itself. A request
+/// that fits while nobody waits is granted at once (nobody is passed); one that must wait queues at the back, and a
+/// release grants from the front while the front fits. The first request that needs more (a priority, a wait timeout, a
+/// full queue, more permits than the limit) gets it a <see cref="PermitGate"/>, which takes over the waiters in order
+/// and decides everything until a sweep finds its queue empty and drops it again. A partition with rates keeps its
+/// gate for life, since its buckets and windows are state.
 /// Everything that touches it runs in its turn (<see cref="TurnInbox"/>): a caller that finds the partition free
 /// runs its request or release itself, one that finds it busy leaves it to the thread in the turn, so a contended
 /// partition needs no message; the actor takes a turn only to make, sweep, wake and close partitions. Between turns a
@@ -41,6 +44,9 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
     /// <summary>The last lease number given out without a gate.</summary>
     private long _lastLeaseId;
+
+    /// <summary>The waiters while there is no gate (the gate's queue holds them otherwise): all of priority 0, without a deadline.</summary>
+    private FifoWaiters _fifo;
 
     /// <summary>The running count last published, for synchronous reads (exact at the end of every message, before the loan).</summary>
     private volatile int _running;
@@ -169,8 +175,10 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
         if (_gate is null)
         {
+            // Normally nobody waits in a partition that had lent; should a caller have queued behind permits that were
+            // only lent, nothing else would ever hand them on to it.
             _held -= back;
-            Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
+            GrantLeanOrPublish();
             return;
         }
 
@@ -193,7 +201,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     public void Lend()
     {
         AssertTaken();
-        if (_rates is not null || !Loan.IsShut || _gate is { Waiting: > 0 } or { IsOpen: false })
+        if (_rates is not null || !Loan.IsShut || _fifo.Count != 0 || _gate is { Waiting: > 0 } or { IsOpen: false })
         {
             return;
         }
@@ -217,20 +225,30 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <param name="acquired">Whether it was granted (else it failed).</param>
     public void CountLease(bool acquired) => _leases.Count(acquired);
 
-    /// <summary>A facade's request: granted at once when nobody waits and it fits, else through the gate.</summary>
+    /// <summary>
+    /// A facade's request: granted at once when nobody waits and it fits, else queued in the lean FIFO when it asks the
+    /// common thing and there is room, else through the gate (made now, if the partition has none).
+    /// </summary>
     public void Offer(AcquireRequest request)
     {
         request.Releaser = this;
         if (_gate is null)
         {
             var demand = request.Demand;
-            if (demand.Permits <= _shared.Settings.MaxRunning - _held)
+            if (_fifo.Count == 0 && demand.Permits <= _shared.Settings.MaxRunning - _held)
             {
                 GrantAtOnce(request, demand);
                 return;
             }
 
-            EnsureGate();
+            if (FifoWaiters.Takes(request.Priority, request.TimeLeft) && demand.Permits <= _shared.Settings.MaxRunning
+                && _fifo.Count < (_shared.Settings.MaxQueued ?? int.MaxValue))
+            {
+                QueueLean(request);
+                return;
+            }
+
+            EnsureGate(); // it rejects, queues with a deadline or a priority, or turns away what exceeds the limit
         }
 
         _gate!.Offer(request);
@@ -249,7 +267,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         if (_gate is null)
         {
             _held -= permits;
-            Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
+            GrantLeanOrPublish();
             return;
         }
 
@@ -263,8 +281,18 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         _gate?.Settle(message.Charged, message.ActualTokens);
     }
 
-    /// <summary>A cancelled waiter leaves the queue, if it stands in it.</summary>
-    public void Withdraw(PermitWaiter waiter) => _gate?.Withdraw(waiter);
+    /// <summary>A cancelled waiter leaves the queue, if it stands in it, and whoever it blocked may go.</summary>
+    public void Withdraw(PermitWaiter waiter)
+    {
+        if (_gate is not null)
+        {
+            _gate.Withdraw(waiter);
+        }
+        else if (_fifo.Remove(waiter, this))
+        {
+            GrantLeanOrPublish();
+        }
+    }
 
     /// <summary>Its wake came: expire the waiters past their deadline and grant what a rate gives back.</summary>
     public void Wake() => _gate?.Wake();
@@ -293,22 +321,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <inheritdoc />
     void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
 
-    private void GrantAtOnce(AcquireRequest request, PermitDemand demand)
-    {
-        _held += demand.Permits;
-        var after = new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0);
-        var grant = new PermitGrant(++_lastLeaseId, demand, after, Waited: false);
-        Publish(after);
-        if (request.TryGrant(grant))
-        {
-            _shared.Granted(request, grant);
-            return;
-        }
-
-        // Cancelled at this instant: it takes nothing.
-        _held -= demand.Permits;
-        Publish(new PermitSnapshot(_held, _shared.Settings.MaxRunning - _held, 0));
-    }
+    private void GrantAtOnce(AcquireRequest request, PermitDemand demand) => GrantLean(request, demand, waited: false);
 
     /// <summary>Takes <paramref name="permits"/> out of the count for the loan (negative: puts them back), unpublished.</summary>
     private void TakeForLoan(long permits)
@@ -347,5 +360,12 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
         var origin = _shared.Now;
         (_rates, _pool, _gate, _gateOrigin, _held) = (rates, pool, gate, origin, 0);
+
+        // The lean FIFO's waiters go over in order, ahead of whoever made the gate: its front did not fit, so none is granted.
+        while (_fifo.Head is { } waiter)
+        {
+            _fifo.Remove(waiter, this);
+            gate.Requeue(waiter);
+        }
     }
 }
