@@ -76,17 +76,28 @@ internal sealed class ClusterAcquireRequest(string source, PermitDemand demand, 
     /// <summary>
     /// What its caller is failed with as its agent stops neither failed nor by the facade's disposal (<see cref="Undelivered"/>,
     /// or waiting in the agent, <paramref name="taken"/>): <see cref="InvalidOperationException"/> naming the limiter while
-    /// its facade is not disposed, <see cref="ObjectDisposedException"/> once it is or when no facade sent it. (A request
-    /// waiting in an agent stopped unasked was failed as disposed before: Review/AgentStoppedUnaskedRound40SecondReadingTests.)
+    /// its facade is not disposed and the actor system runs, <see cref="ObjectDisposedException"/> once the facade is disposed
+    /// or when no facade sent it, and <see cref="ObjectDisposedException"/> naming the limiter when the actor system is
+    /// shutting down (<see cref="SystemShutdown"/>): the whole node is going away. (A request waiting in an agent stopped
+    /// unasked was failed as disposed before: Review/AgentStoppedUnaskedRound40SecondReadingTests; one waiting in an agent
+    /// the system's shutdown stopped was told the limiter was not disposed: Review/SystemShutdownAgentRound41Tests.)
     /// </summary>
-    internal Exception AgentStopped(bool taken) =>
-        SentBy is ({ IsDisposed: false }, var name)
-            ? new InvalidOperationException(
-                $"The node agent of cluster limiter '{(Partition is null ? name : PartitionAgentsActor.DisplayName(name, Partition))}' " +
-                (taken ? $"stopped with this request of {Source} ({Demand.Permits} permit(s)) waiting" : $"stopped before taking this request of {Source} ({Demand.Permits} permit(s))") +
-                ", while the limiter was not disposed: it was not granted; " +
-                (Partition is null ? "this node's limiter takes no more requests" : "the key's next request makes a new agent"))
-            : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
+    internal Exception AgentStopped(bool taken)
+    {
+        if (SentBy is not ({ IsDisposed: false }, var name))
+        {
+            return new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), "The cluster concurrency limiter has been disposed.");
+        }
+
+        var limiter = Partition is null ? name : PartitionAgentsActor.DisplayName(name, Partition);
+        var stopped = taken ? $"stopped with this request of {Source} ({Demand.Permits} permit(s)) waiting" : $"stopped before taking this request of {Source} ({Demand.Permits} permit(s))";
+        return SystemShutdown.IsUnderway(Server)
+            ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter),
+                $"The actor system of cluster limiter '{limiter}' is shutting down: its node agent {stopped}; it was not granted.")
+            : new InvalidOperationException(
+                $"The node agent of cluster limiter '{limiter}' {stopped}, while the limiter was not disposed: it was not granted; " +
+                (Partition is null ? "this node's limiter takes no more requests" : "the key's next request makes a new agent"));
+    }
 
     /// <inheritdoc />
     protected override ConcurrencyLease ResultOf(in PermitGrant grant) => new(Releaser!, grant.LeaseId, Source, grant.Demand.Permits);

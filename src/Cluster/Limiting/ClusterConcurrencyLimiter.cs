@@ -229,14 +229,23 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     /// </summary>
     /// <param name="maxRunning">The new limit; at least 1; <c>null</c> leaves it.</param>
     /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it.</param>
-    /// <param name="cancellationToken">Stops waiting for the answer; the resize itself goes on.</param>
+    /// <param name="cancellationToken">
+    /// Cancelled before the call (after the bounds are checked), nothing is sent and the task is cancelled
+    /// (<see cref="OperationCanceledException"/>); cancelled later, it stops waiting for the answer, and the resize goes on.
+    /// </param>
     /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the call: the resize was not sent.</exception>
     public Task ResizeAsync(int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default) =>
         ClusterArguments.AwaitResize(_disposal, this, Name, ClusterArguments.Resize(maxRunning, maxQueued, nameof(maxRunning)), awaited => awaited, cancellationToken);
 
-    /// <summary>Asks the gatekeeper for its exact cluster-wide counts.</summary>
+    /// <summary>
+    /// Asks the gatekeeper, through this node's agent, for its exact cluster-wide counts. If the agent has stopped before
+    /// taking the ask, the task fails at once, not at its timeout: with <see cref="ObjectDisposedException"/> when the
+    /// limiter's disposal or its actor system's shutdown stopped it, else with <see cref="InvalidOperationException"/>
+    /// naming the limiter (the agent failed for good, or something else stopped it).
+    /// </summary>
     /// <param name="timeout">How long to wait for the answer: more than zero and finite; 10 seconds when <c>null</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The gatekeeper's counts and whether it is still recovering after a hand-over.</returns>
@@ -246,7 +255,7 @@ public sealed class ClusterConcurrencyLimiter : IConcurrencyLimiter, IDisposable
     {
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         ThrowIfDisposed();
-        return Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, wait, cancellationToken);
+        return Agent.Ask<ClusterLimiterStatus>(asker => new LimiterStatusAsk(Name, asker, _disposal), wait, cancellationToken); // one per call: failed at once if it reaches no agent
     }
 
     /// <summary>

@@ -74,18 +74,30 @@ internal static class ClusterArguments
     /// answers it (applied, or failed as it stops); if the facade's agent has stopped or stops before its answer (it
     /// failed and could not be made again, or something else stopped it), the resize lands in dead letters or is left
     /// unanswered, so the task fails with <see cref="InvalidOperationException"/> naming <paramref name="limiterName"/>
-    /// as the agent's stop is heard (<see cref="FailIfAgentStops"/>). Before, its caller waited for ever
+    /// as the agent's stop is heard (<see cref="FailIfAgentStops"/>), or with <see cref="ObjectDisposedException"/> when the
+    /// agent stopped with its actor system (<see cref="SystemShutdown"/>). Before, its caller waited for ever
     /// (Review/ResizeSecondReadingRound39Tests). A partition's, routed by the parent to a key's agent that stops on its
     /// own while the parent lives on, is a dead letter too, and fails the same way as it is published
     /// (<see cref="AwaitedResize.Undelivered"/>: Review/PartitionAgentStoppedResizeRound40Tests).
     /// </summary>
-    /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed or its agent stops first.</returns>
+    /// <remarks>
+    /// A <paramref name="cancellationToken"/> cancelled before the call sends nothing: the task is cancelled (after the
+    /// disposal check, as an acquire's). Sent anyway before, the resize was applied for a caller that had given up
+    /// (Review/CancelledResizeRound41Tests).
+    /// </remarks>
+    /// <returns>Completes once the node heard the resize applied; fails if the limiter is disposed or its agent stops first; cancelled if the token was.</returns>
     /// <exception cref="ObjectDisposedException">Disposal of <paramref name="facade"/> has begun.</exception>
     public static Task AwaitResize(FacadeDisposal disposal, object facade, string limiterName, ResizeLimiter resize, Func<object, object> routed,
                                    CancellationToken cancellationToken)
     {
+        disposal.ThrowIfDisposed(facade);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken); // before any side effect: nothing is sent
+        }
+
         var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        disposal.Send(facade, routed(new AwaitedResize(resize, applied) { LimiterName = limiterName })); // ahead of a dispose racing it, or ObjectDisposedException
+        disposal.Send(facade, routed(new AwaitedResize(resize, applied) { LimiterName = limiterName, SentTo = disposal.Agent })); // ahead of a dispose racing it, or ObjectDisposedException
         FailIfAgentStops(disposal.Agent, limiterName, resize, applied);
         return applied.Task.WaitAsync(cancellationToken);
     }
@@ -107,9 +119,12 @@ internal static class ClusterArguments
         {
             if (stopped.IsCompletedSuccessfully && stopped.Result)
             {
-                applied.TrySetException(new InvalidOperationException(
-                    $"The node agent of cluster limiter '{limiterName}' has stopped before its resize ({resize.Bounds}) was heard applied: " +
-                    "the resize may not have been sent, and nobody sends it again"));
+                applied.TrySetException(SystemShutdown.IsUnderway(agent)
+                    ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter),
+                        $"The actor system of cluster limiter '{limiterName}' is shutting down: its node agent stopped before its resize ({resize.Bounds}) was heard applied.")
+                    : new InvalidOperationException(
+                        $"The node agent of cluster limiter '{limiterName}' has stopped before its resize ({resize.Bounds}) was heard applied: " +
+                        "the resize may not have been sent, and nobody sends it again"));
             }
         }, CancellationToken.None, TaskContinuationOptions.RunContinuationsAsynchronously, TaskScheduler.Default);
     }

@@ -247,11 +247,15 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     /// <param name="key">The partition; not <c>null</c>.</param>
     /// <param name="maxRunning">The partition's new limit; at least 1; <c>null</c> leaves it.</param>
     /// <param name="maxQueued">Its new bound on waiters; at least 0; <c>null</c> leaves it.</param>
-    /// <param name="cancellationToken">Stops waiting for the answer; the resize itself goes on.</param>
+    /// <param name="cancellationToken">
+    /// Cancelled before the call (after the key and bounds are checked), nothing is sent and the task is cancelled
+    /// (<see cref="OperationCanceledException"/>); cancelled later, it stops waiting for the answer, and the resize goes on.
+    /// </param>
     /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the call: the resize was not sent.</exception>
     public Task ResizeAsync(string key, int? maxRunning = null, int? maxQueued = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -218,11 +218,15 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     /// <param name="key">The partition's key; not <c>null</c>.</param>
     /// <param name="maxConcurrent">The new bound on calls in flight; at least 1; <c>null</c> leaves it.</param>
     /// <param name="maxQueued">The new bound on waiters; at least 0; <c>null</c> leaves it.</param>
-    /// <param name="cancellationToken">Stops waiting for the answer; the resize itself goes on.</param>
+    /// <param name="cancellationToken">
+    /// Cancelled before the call (after the key and bounds are checked), nothing is sent and the task is cancelled
+    /// (<see cref="OperationCanceledException"/>); cancelled later, it stops waiting for the answer, and the resize goes on.
+    /// </param>
     /// <returns>Completes when the resize is heard applied; fails if the limiter is disposed first.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="key"/> is <c>null</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A bound is out of range.</exception>
     /// <exception cref="ObjectDisposedException">The limiter is disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the call: the resize was not sent.</exception>
     public Task ResizeAsync(TKey key, int? maxConcurrent = null, int? maxQueued = null, CancellationToken cancellationToken = default)
     {
         var partition = FormatKey(key);

@@ -94,7 +94,8 @@ internal partial class LimiterAgentActor
     /// (sent; applied unless the incarnation it reached stops before taking it). Before, its caller had no answer at all,
     /// only the warning below (Review/ResizeAnswerRound39Tests). Stopped unasked — neither failed nor by a dispose (a
     /// partition's agent by a routed message) — it says so: it was failed as disposed before
-    /// (Review/AgentStoppedUnaskedRound40SecondReadingTests).
+    /// (Review/AgentStoppedUnaskedRound40SecondReadingTests). Stopped by its actor system's shutdown, it says that, as an
+    /// <see cref="ObjectDisposedException"/>: the node is going away (Review/SystemShutdownAgentRound41Tests).
     /// </summary>
     private void FailUnappliedResizeAnswers(Exception? failedWith)
     {
@@ -105,9 +106,11 @@ internal partial class LimiterAgentActor
                        "not heard applied: it was sent, and the gatekeeper incarnation it reached applies it unless that incarnation stops before taking it (nobody sends it again)";
             answer.TrySetException(failedWith is not null
                 ? new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' failed and stopped with {what}.", failedWith)
-                : _disposeRequest is null
-                    ? new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' stopped, while the limiter was not disposed, with {what}.")
-                    : new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{_displayName}' was disposed with {what}."));
+                : _disposeRequest is not null
+                    ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{_displayName}' was disposed with {what}.")
+                    : SystemShutdown.IsUnderway(Self)
+                        ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The actor system of cluster limiter '{_displayName}' is shutting down: its node agent stopped with {what}.")
+                        : new InvalidOperationException($"The node agent of cluster limiter '{_displayName}' stopped, while the limiter was not disposed, with {what}."));
         }
 
         _resizeAnswers.Clear();

@@ -69,7 +69,8 @@ internal partial class LimiterAgentActor
         foreach (var request in _pending.Values)
         {
             // Stopped neither failed nor by the facade's disposal (a partition's agent by a routed message, an agent its
-            // supervisor could not make again): a facade's request is told so, not that the limiter was disposed.
+            // supervisor could not make again): a facade's request is told so, not that the limiter was disposed; stopped
+            // by its actor system's shutdown, that the limiter is gone (ClusterAcquireRequest.AgentStopped).
             request.Fail(_failedWith is null && request is ClusterAcquireRequest acquire ? acquire.AgentStopped(taken: true) : stopped);
         }
 
@@ -118,7 +119,7 @@ internal partial class LimiterAgentActor
     /// found nothing and the ask was then granted, the permit held for good: Review/AgentCarryRound2ReviewTests.)
     /// Dropped, a lease's release left the lease, carried, counted for ever, and a facade request was never answered.
     /// Once per message: one that fails again before its handler is answered here (<see cref="AnswerUnhandled"/>), not
-    /// handed on again; once it reached its handler or was answered so, the same object failed on later (every status ask is one) is handed on again. (Dropped with a log line before, a facade caller awaited it for ever: Review/AgentFailsTwiceReviewTests.)
+    /// handed on again; once it reached its handler or was answered so, the same object failed on later (a shared status ask, <see cref="GetLimiterStatus.Instance"/>) is handed on again. (Dropped with a log line before, a facade caller awaited it for ever: Review/AgentFailsTwiceReviewTests.)
     /// A <see cref="Terminated"/> is not handed on (Akka takes one it did not queue for nothing): the next instance
     /// watches its actor callers again, and a caller that stopped is reported again. A message the parent counted is
     /// counted again when the next instance takes it, so it is counted off here (not when it is answered here: taken).
@@ -137,7 +138,7 @@ internal partial class LimiterAgentActor
         }
 
         _carry.Redelivered = message;
-        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk)
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or AgentStatusAsk)
         {
             _routed--;
         }
@@ -176,7 +177,7 @@ internal partial class LimiterAgentActor
     /// </summary>
     private void AnswerUnhandled(object message, Exception error)
     {
-        _carry.Redelivered = null; // answered: the same object failed on later (every status ask is one) is handed on again
+        _carry.Redelivered = null; // answered: the same object failed on later (the shared GetLimiterStatus) is handed on again
         var failure = Failure("failed twice before handling this request", error);
         var outcome = "what it was about needs no answer";
         switch (message)
@@ -204,7 +205,7 @@ internal partial class LimiterAgentActor
                 outcome = "it is applied to the books as the agent stops";
                 _applyAtStop = (message, Sender);
                 break;
-            case GetLimiterStatus or PartitionStatusAsk:
+            case GetLimiterStatus or AgentStatusAsk:
                 outcome = "its asker is failed";
                 Sender.Tell(new Status.Failure(failure));
                 break;

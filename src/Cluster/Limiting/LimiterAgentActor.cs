@@ -162,7 +162,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
             }
         });
         Receive<GetLimiterStatus>(message => _gatekeeper.Send(message, Sender));
-        Receive<PartitionStatusAsk>(_ => _gatekeeper.Send(GetLimiterStatus.Instance, Sender));
+        Receive<AgentStatusAsk>(_ => _gatekeeper.Send(GetLimiterStatus.Instance, Sender));
         Receive<RemoteGranted>(HandleGranted);
         Receive<RemoteQueued>(HandleQueued);
         Receive<RemoteRejected>(HandleRejected);
@@ -209,7 +209,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
     /// <summary>One message between the block loan's reclaim and its lend, the idle timer restarted after it.</summary>
     private bool ReceiveLendingBlock(Receive receive, object message)
     {
-        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk)
+        if (message is ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or AgentStatusAsk)
         {
             _routed++;
         }
@@ -218,7 +218,7 @@ internal partial class LimiterAgentActor : ReceiveActor, IWithTimers, IWithUnbou
         _handling = true;
         if (ReferenceEquals(message, _carry.Redelivered))
         {
-            _carry.Redelivered = null; // reached its handler: the same object failed on later (a status ask: one for all) is handed on again
+            _carry.Redelivered = null; // reached its handler: the same object failed on later (the shared GetLimiterStatus) is handed on again
         }
 
         var handled = ReceiveKeepingBooks(receive, message); // a handler that throws does not restart the agent

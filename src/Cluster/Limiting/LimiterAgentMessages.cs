@@ -231,24 +231,68 @@ internal sealed record AwaitedResize(ResizeLimiter Resize, TaskCompletionSource 
     /// <summary>The limiter's name in words (a partition's with its key: <see cref="PartitionAgentsActor.DisplayName(string, string)"/>), for the caller's error.</summary>
     public string LimiterName { get; init; } = "";
 
+    /// <summary>Where the facade sent it (its agent, or the partitions' parent), for whether its actor system is shutting down; <c>null</c>: not known.</summary>
+    public IActorRef? SentTo { get; init; }
+
     /// <inheritdoc />
-    /// <remarks>On the thread that published the dead letter: <see cref="Applied"/> runs its continuations asynchronously.</remarks>
-    public void Undelivered() => Applied.TrySetException(new InvalidOperationException(
-        $"The node agent of cluster limiter '{LimiterName}' stopped before taking its resize ({Resize.Bounds}): it was not applied, and nobody sends it again"));
+    /// <remarks>
+    /// On the thread that published the dead letter: <see cref="Applied"/> runs its continuations asynchronously. Its
+    /// actor system shutting down, the caller is told so, as <see cref="ObjectDisposedException"/> (<see cref="SystemShutdown"/>).
+    /// </remarks>
+    public void Undelivered() => Applied.TrySetException(SentTo is not null && SystemShutdown.IsUnderway(SentTo)
+        ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter),
+            $"The actor system of cluster limiter '{LimiterName}' is shutting down: its node agent stopped before taking its resize ({Resize.Bounds}), which was not applied.")
+        : new InvalidOperationException(
+            $"The node agent of cluster limiter '{LimiterName}' stopped before taking its resize ({Resize.Bounds}): it was not applied, and nobody sends it again"));
 }
 
 /// <summary>
-/// A partition's status ask (<see cref="PartitionStatus"/>), routed by the parent to the key's agent with the asker as its
-/// sender: the agent asks its gatekeeper as for <see cref="GetLimiterStatus"/>. One per ask, so that one that reaches no
-/// agent — routed to an agent that stopped on its own before the parent heard of it — fails its asker as it is published
-/// (<see cref="Undelivered"/>). (Routed as the shared <see cref="GetLimiterStatus"/> before, its asker waited for its ask
-/// timeout: Review/AgentStoppedUnaskedRound40SecondReadingTests.) Local only.
+/// A status ask to a node agent, one per call (a partition's, <see cref="PartitionStatusAsk"/>; a whole limiter's,
+/// <see cref="LimiterStatusAsk"/>), with the asker as its sender: the agent asks its gatekeeper as for
+/// <see cref="GetLimiterStatus"/>. One that reaches no agent fails its asker as it is published (<see cref="Undelivered"/>),
+/// rather than leave it to its ask timeout. Local only.
 /// </summary>
-/// <param name="LimiterName">The partition's limiter in words (<see cref="PartitionAgentsActor.DisplayName(string, string)"/>), for the asker's error.</param>
+/// <param name="LimiterName">The limiter in words (a partition's with its key: <see cref="PartitionAgentsActor.DisplayName(string, string)"/>), for the asker's error.</param>
 /// <param name="Asker">Who asked: answered with a <see cref="Status.Failure"/> if it reaches no agent.</param>
-internal sealed record PartitionStatusAsk(string LimiterName, IActorRef Asker) : ActorQueue.Runtime.IUndeliverableRequest
+internal abstract record AgentStatusAsk(string LimiterName, IActorRef Asker) : ActorQueue.Runtime.IUndeliverableRequest
 {
     /// <inheritdoc />
-    public void Undelivered() => Asker.Tell(new Status.Failure(new InvalidOperationException(
-        $"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask; the key's next request makes a new agent")));
+    /// <remarks>On the thread that published the dead letter: only a message to the asker.</remarks>
+    public void Undelivered() => Asker.Tell(new Status.Failure(WhyUndelivered()));
+
+    /// <summary>What the asker of one that reached no agent is failed with.</summary>
+    protected abstract Exception WhyUndelivered();
+}
+
+/// <summary>
+/// A partition's status ask (<see cref="PartitionStatus"/>), routed by the parent to the key's agent. One that reaches no
+/// agent — routed to an agent that stopped on its own before the parent heard of it — fails its asker as it is published.
+/// (Routed as the shared <see cref="GetLimiterStatus"/> before, its asker waited for its ask timeout:
+/// Review/AgentStoppedUnaskedRound40SecondReadingTests.)
+/// </summary>
+internal sealed record PartitionStatusAsk(string LimiterName, IActorRef Asker) : AgentStatusAsk(LimiterName, Asker)
+{
+    /// <inheritdoc />
+    protected override Exception WhyUndelivered() => new InvalidOperationException(
+        $"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask; the key's next request makes a new agent");
+}
+
+/// <summary>
+/// A whole limiter's status ask (<see cref="ClusterConcurrencyLimiter.GetStatusAsync"/>), sent by the facade to its node's
+/// agent. One that reaches no agent (it has stopped: failed for good, stopped by something else, or by the facade's
+/// disposal racing the ask) fails its asker as it is published: <see cref="ObjectDisposedException"/> once the facade's
+/// disposal has begun or the actor system is shutting down, else <see cref="InvalidOperationException"/>. (Sent as the
+/// shared <see cref="GetLimiterStatus"/> before, which dead letters cannot fail per call, its asker waited for its ask
+/// timeout: Review/StoppedAgentStatusAskRound41Tests.)
+/// </summary>
+/// <param name="LimiterName">The limiter's name.</param>
+/// <param name="Asker">Who asked.</param>
+/// <param name="Disposal">The facade's disposal, read as the ask is found undelivered.</param>
+internal sealed record LimiterStatusAsk(string LimiterName, IActorRef Asker, FacadeDisposal Disposal) : AgentStatusAsk(LimiterName, Asker)
+{
+    /// <inheritdoc />
+    protected override Exception WhyUndelivered() =>
+        Disposal.IsDisposed || SystemShutdown.IsUnderway(Disposal.Agent)
+            ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{LimiterName}' is disposed (or its actor system is shutting down): its node agent stopped before taking this status ask.")
+            : new InvalidOperationException($"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask, while the limiter was not disposed; this node's limiter takes no more requests");
 }

@@ -190,7 +190,7 @@ internal sealed partial class PartitionAgentsActor : ReceiveActor
         _agents[key] = (entry.Agent, entry.Routed + 1);
         _count.Publish(_agents.Count);
         entry.Agent.Forward(message);
-        if (message is not (ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or PartitionStatusAsk))
+        if (message is not (ClusterAcquireRequest or WithdrawWaiter or GetLimiterStatus or AgentStatusAsk))
         {
             entry.Agent.Tell(CountedNoOp); // the agent counts only those three; see the remarks
         }

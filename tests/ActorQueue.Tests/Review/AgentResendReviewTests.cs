@@ -25,7 +25,8 @@ public sealed class AgentResendReviewTests
     private static TimeSpan Step => ClusterNodes.StepTimeout;
 
     /// <summary>
-    /// A status ask two instances fail on is failed; a later one (the same object: every status ask is one) that the agent
+    /// A status ask two instances fail on is failed; a later one (the same object: every shared status ask is
+    /// <see cref="GetLimiterStatus.Instance"/>, asked of the agent directly, as the partitions' parent's rest probe does) that the agent
     /// fails on once is handed on and answered. FAILED before: the later one was failed too ("failed twice before handling
     /// this request"): the carry still named the ask answered as failing twice, so one failure looked like the second.
     /// </summary>
@@ -35,11 +36,11 @@ public sealed class AgentResendReviewTests
         await using var cluster = await ClusterNodes.StartAsync(2);
         var (a, _) = await LimitersAsync(cluster, "resend-status");
         Task<ClusterLimiterStatus> first = null!;
-        await FailOnAsync(a.Agent, () => first = a.GetStatusAsync(Step), message => message is GetLimiterStatus, times: 2);
+        await FailOnAsync(a.Agent, () => first = a.Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, Step), message => message is GetLimiterStatus, times: 2);
         await Assert.ThrowsAsync<InvalidOperationException>(() => first);
 
         Task<ClusterLimiterStatus> second = null!;
-        await FailOnAsync(a.Agent, () => second = a.GetStatusAsync(Step), message => message is GetLimiterStatus, times: 1);
+        await FailOnAsync(a.Agent, () => second = a.Agent.Ask<ClusterLimiterStatus>(GetLimiterStatus.Instance, Step), message => message is GetLimiterStatus, times: 1);
         Assert.Equal(2, (await second).MaxRunning);
     }
 
