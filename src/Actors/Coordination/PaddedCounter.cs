@@ -16,6 +16,10 @@ internal sealed class PaddedCounter
     [FieldOffset(LimiterCounts.CacheLine)]
     private long _value;
 
+    /// <summary>A counter at <paramref name="start"/>.</summary>
+    /// <param name="start">Where it counts up from (the next <see cref="Increment"/> gives one more).</param>
+    public PaddedCounter(long start = 0) => _value = start;
+
     /// <summary>The count.</summary>
     public long Value => _value;
 

@@ -40,7 +40,7 @@ internal sealed partial class PermitGate
     private readonly QueueBound _bound;
 
     /// <summary>The last lease number given out, on a line of its own (<see cref="PaddedCounter"/>).</summary>
-    private readonly PaddedCounter _lastLeaseId = new();
+    private readonly PaddedCounter _lastLeaseId;
 
     /// <param name="listener">The owner's side.</param>
     /// <param name="policies">The limits, primary first; at least one.</param>
@@ -49,9 +49,10 @@ internal sealed partial class PermitGate
     /// <param name="time">The clock; the system's when <c>null</c>.</param>
     /// <param name="queuedIn">What <see cref="Queued"/> sums: the waiters' permits, or their tokens.</param>
     /// <param name="startedAt">The clock stamp its time counts from (<see cref="Now"/>); now when <c>null</c>.</param>
+    /// <param name="lastLeaseId">The last lease number its owner gave before the gate was made: its leases count on from there.</param>
     public PermitGate(IPermitGateListener listener, IReadOnlyList<IPermitPolicy> policies, int? maxQueued = null,
                       QueueFullPolicy whenFull = QueueFullPolicy.RejectNewcomer, TimeProvider? time = null,
-                      PermitMeasure queuedIn = PermitMeasure.Permits, long? startedAt = null)
+                      PermitMeasure queuedIn = PermitMeasure.Permits, long? startedAt = null, long lastLeaseId = 0)
     {
         ArgumentNullException.ThrowIfNull(listener);
         _listener = listener;
@@ -61,6 +62,7 @@ internal sealed partial class PermitGate
         _bound = new QueueBound(maxQueued, whenFull);
         _time = time ?? TimeProvider.System;
         _startedAt = startedAt ?? _time.GetTimestamp();
+        _lastLeaseId = new PaddedCounter(lastLeaseId);
     }
 
     /// <summary>The primary policy's counts and the queue's length.</summary>

@@ -148,8 +148,10 @@ internal sealed partial class Partition
 
         if (_gate.Waiting == 0)
         {
-            // Nobody waited since the last sweep: back to a bare count (no deadline is left, nobody can be passed).
+            // Nobody waited since the last sweep: back to a bare count (no deadline is left, nobody can be passed), whose
+            // lease numbers go on from the gate's, as the gate's went on from the count's (PartitionLeaseNumbersRound41Tests).
             _held = _pool!.InUse;
+            _lastLeaseId = _gate.LastLeaseId;
             _gate = null;
             _pool = null;
         }

@@ -355,7 +355,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         pool.Take(_held, TimeSpan.Zero);
         // With rates it is a model API's partition: its callers queue for tokens, which its RateLimiting adapter's permits are.
         var queuedIn = rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
-        var gate = new PermitGate(this, rates is null ? [pool] : [pool, .. rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.GateTime, queuedIn);
+        var gate = new PermitGate(this, rates is null ? [pool] : [pool, .. rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.GateTime, queuedIn, lastLeaseId: _lastLeaseId);
 
         // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
         var origin = _shared.Now;
