@@ -197,7 +197,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(key);
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         _disposal.ThrowIfDisposed(this);
-        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(key), wait, cancellationToken);
+        return PartitionsParentAsk.Send<ClusterLimiterStatus>(_agents, Name, _disposal, new PartitionStatus(key), wait, cancellationToken); // one per call: failed at once if it reaches no parent
     }
 
     /// <summary>
@@ -213,7 +213,7 @@ public sealed class ClusterPartitionedLimiter : IDisposable, IAsyncDisposable
     {
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         _disposal.ThrowIfDisposed(this);
-        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
+        return await PartitionsParentAsk.Send<Dictionary<string, ClusterPartitionStatistics>>(_agents, Name, _disposal, new AllPartitionStatistics(), wait, cancellationToken)
                             .ConfigureAwait(false);
     }
 

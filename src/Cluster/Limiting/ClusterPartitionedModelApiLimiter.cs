@@ -172,7 +172,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
         var partition = FormatKey(key);
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         _disposal.ThrowIfDisposed(this);
-        return _agents.Ask<ClusterLimiterStatus>(new PartitionStatus(partition), wait, cancellationToken);
+        return PartitionsParentAsk.Send<ClusterLimiterStatus>(_agents, Name, _disposal, new PartitionStatus(partition), wait, cancellationToken); // one per call: failed at once if it reaches no parent
     }
 
     /// <summary>
@@ -188,7 +188,7 @@ public sealed class ClusterPartitionedModelApiLimiter<TKey> : IDisposable, IAsyn
     {
         var wait = ClusterArguments.AskTimeout(timeout, nameof(timeout));
         _disposal.ThrowIfDisposed(this);
-        return await _agents.Ask<Dictionary<string, ClusterPartitionStatistics>>(AllPartitionStatistics.Instance, wait, cancellationToken)
+        return await PartitionsParentAsk.Send<Dictionary<string, ClusterPartitionStatistics>>(_agents, Name, _disposal, new AllPartitionStatistics(), wait, cancellationToken)
                             .ConfigureAwait(false);
     }
 

@@ -266,15 +266,26 @@ internal abstract record AgentStatusAsk(string LimiterName, IActorRef Asker) : A
 
 /// <summary>
 /// A partition's status ask (<see cref="PartitionStatus"/>), routed by the parent to the key's agent. One that reaches no
-/// agent — routed to an agent that stopped on its own before the parent heard of it — fails its asker as it is published.
-/// (Routed as the shared <see cref="GetLimiterStatus"/> before, its asker waited for its ask timeout:
-/// Review/AgentStoppedUnaskedRound40SecondReadingTests.)
+/// agent — routed to an agent that stopped before the parent heard of it — fails its asker as it is published:
+/// <see cref="ObjectDisposedException"/> once the facade's disposal has begun or the actor system is shutting down (its
+/// agents stop with it: Review/PartitionsParentAskRound41Tests), else <see cref="InvalidOperationException"/> (an agent
+/// stopped unasked; the key's next request makes a new one). (Routed as the shared <see cref="GetLimiterStatus"/> before,
+/// its asker waited for its ask timeout: Review/AgentStoppedUnaskedRound40SecondReadingTests.)
 /// </summary>
-internal sealed record PartitionStatusAsk(string LimiterName, IActorRef Asker) : AgentStatusAsk(LimiterName, Asker)
+/// <param name="LimiterName">The partition's limiter in words (<see cref="PartitionAgentsActor.DisplayName(string, string)"/>).</param>
+/// <param name="Asker">Who asked.</param>
+/// <param name="Parent">The parent that routed it (a local system actor), for whether its actor system is shutting down.</param>
+internal sealed record PartitionStatusAsk(string LimiterName, IActorRef Asker, IActorRef Parent) : AgentStatusAsk(LimiterName, Asker)
 {
+    /// <summary>The facade's disposal, as the <see cref="PartitionStatus"/> carried it; <c>null</c>: not known.</summary>
+    public FacadeDisposal? Disposal { get; init; }
+
     /// <inheritdoc />
-    protected override Exception WhyUndelivered() => new InvalidOperationException(
-        $"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask; the key's next request makes a new agent");
+    protected override Exception WhyUndelivered() => SystemShutdown.Disposes(Disposal, Parent)
+        ? new ObjectDisposedException(nameof(ClusterPartitionedLimiter),
+            $"The cluster limiter '{LimiterName}' is disposed (or its actor system is shutting down): its node agent stopped before taking this status ask.")
+        : new InvalidOperationException(
+            $"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask; the key's next request makes a new agent");
 }
 
 /// <summary>
@@ -292,7 +303,7 @@ internal sealed record LimiterStatusAsk(string LimiterName, IActorRef Asker, Fac
 {
     /// <inheritdoc />
     protected override Exception WhyUndelivered() =>
-        Disposal.IsDisposed || SystemShutdown.IsUnderway(Disposal.Agent)
+        SystemShutdown.Disposes(Disposal, Disposal.Agent)
             ? new ObjectDisposedException(nameof(ClusterConcurrencyLimiter), $"The cluster limiter '{LimiterName}' is disposed (or its actor system is shutting down): its node agent stopped before taking this status ask.")
             : new InvalidOperationException($"The node agent of cluster limiter '{LimiterName}' stopped before taking this status ask, while the limiter was not disposed; this node's limiter takes no more requests");
 }

@@ -64,7 +64,7 @@ internal sealed partial class PartitionAgentsActor
                 StopOnceAgentsStopped(); // the failed message may have been the last agent's stop, its entry removed
             }
 
-            if (message is PartitionStatus or AllPartitionStatistics && !Sender.IsNobody())
+            if (message is PartitionsParentAsk && !Sender.IsNobody())
             {
                 Sender.Tell(new Status.Failure(error)); // its asker is answered now, not at its timeout
             }

@@ -18,4 +18,10 @@ internal static class SystemShutdown
 {
     /// <summary>Whether the actor system of <paramref name="actor"/> (a local actor) has stopped its user guardian: it is shutting down, or down.</summary>
     public static bool IsUnderway(IActorRef actor) => actor is IInternalActorRef { Provider.Guardian.IsTerminated: true };
+
+    /// <summary>
+    /// Whether a facade's request found undelivered at <paramref name="sentTo"/> (a local actor) is told the limiter is
+    /// disposed: the facade's <paramref name="disposal"/> has begun (<c>null</c>: not known), or the actor system is shutting down.
+    /// </summary>
+    public static bool Disposes(FacadeDisposal? disposal, IActorRef sentTo) => disposal is { IsDisposed: true } || IsUnderway(sentTo);
 }
