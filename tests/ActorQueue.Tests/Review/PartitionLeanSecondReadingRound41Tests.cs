@@ -172,6 +172,53 @@ public sealed class PartitionLeanSecondReadingRound41Tests : ActorQueueTestKit
         await Eventually(() => limiter.StatisticsOf("k") is { Running: 0, Waiting: 0 }, "the permit came back");
     }
 
+    /// <summary>
+    /// Guard (passed before): a lean waiter cancelled whose withdrawal is still on its way when a priority caller makes
+    /// the gate goes over with the others and leaves the gate when its withdrawal runs; the counts then drop by it and
+    /// the callers behind it are served in order, none passed by it or left behind.
+    /// </summary>
+    [Fact]
+    public async Task A_lean_waiter_cancelled_as_the_gate_is_made_leaves_the_gate_on_its_withdrawal()
+    {
+        var (limiter, _) = NewLimiter(this, maxRunning: 1);
+        await using var _ = limiter;
+        var held = await Within(limiter.AcquireAsync("k").AsTask());
+        var partitions = PartitionsOf(limiter);
+        var partition = partitions.PartitionOf("k")!;
+        var cancelled = new QuietlyCancelledRequest(partitions.Actor);
+        var cancelledWait = partitions.Send(cancelled, CancellationToken.None, partition).AsTask();
+        var behind = limiter.AcquireAsync("k").AsTask();
+        await Eventually(() => limiter.StatisticsOf("k") is { Waiting: 2 }, "two callers wait lean");
+
+        cancelled.CancelWithoutTelling(); // its withdrawal not yet delivered
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelledWait));
+        var urgent = limiter.AcquireAsync("k", priority: 5).AsTask();
+        await Eventually(() => limiter.StatisticsOf("k") is { Waiting: 3 }, "the withdrawn waiter still counts until its withdrawal runs, as in a gate");
+        Assert.True(partition.HasGate);
+
+        Assert.True(partition.Submit(new PartitionWithdraw(cancelled)));
+        await Eventually(() => limiter.StatisticsOf("k") is { Waiting: 2 } && partition.Queued == 2, "the withdrawal took it out of the gate");
+        held.Dispose();
+        var urgentLease = await Within(urgent);
+        Assert.False(behind.IsCompleted);
+        urgentLease.Dispose();
+        (await Within(behind)).Dispose();
+        await Eventually(() => limiter.StatisticsOf("k") is { Running: 0, Waiting: 0 } && partition.Queued == 0, "everything came back");
+    }
+
+    /// <summary>Guard (passed before): with <c>MaxQueued = 0</c> a common caller that must wait is refused (the lean FIFO never queues past the bound), and nobody counts as waiting.</summary>
+    [Fact]
+    public async Task With_no_room_to_queue_a_common_caller_that_must_wait_is_refused()
+    {
+        var (limiter, _) = NewLimiter(this, maxRunning: 1, maxQueued: 0);
+        await using var _ = limiter;
+        var held = await Within(limiter.AcquireAsync("k").AsTask());
+        var refused = await Assert.ThrowsAsync<ConcurrencyLimitExceededException>(() => Within(limiter.AcquireAsync("k").AsTask()));
+        Assert.False(refused.IsEviction);
+        Assert.Equal((1, 0), (limiter.StatisticsOf("k")!.Running, limiter.StatisticsOf("k")!.Waiting));
+        held.Dispose();
+    }
+
     /// <summary>A request that reads its partition's published counts as it is failed (what a caller resumed at once would read).</summary>
     private sealed class RecordingRequest(Partition partition, Akka.Actor.IActorRef server, int priority)
         : PartitionAcquireRequest("k", "recording", server, signalQueued: false, permits: 1, priority, timeout: null)
@@ -185,6 +232,13 @@ public sealed class PartitionLeanSecondReadingRound41Tests : ActorQueueTestKit
             (WaitingWhenFailed, QueuedWhenFailed) = (partition.Waiting, partition.Queued);
             base.Fail(error);
         }
+    }
+
+    /// <summary>A request its caller cancels without the partition being told yet (its withdrawal still on its way).</summary>
+    private sealed class QuietlyCancelledRequest(Akka.Actor.IActorRef server)
+        : PartitionAcquireRequest("k", "quietly-cancelled", server, signalQueued: false, permits: 1, priority: 0, timeout: null)
+    {
+        public void CancelWithoutTelling() => Assert.True(TryCancel(new CancellationToken(canceled: true)));
     }
 
     /// <summary>A request whose caller cancels at the very instant it is granted.</summary>
