@@ -158,10 +158,7 @@ public sealed class PartitionLeanSecondReadingRound41Tests : ActorQueueTestKit
         var held = await Within(limiter.AcquireAsync("k").AsTask());
         var partitions = PartitionsOf(limiter);
         var partition = partitions.PartitionOf("k")!;
-        var front = new CancelledAtGrantRequest(partitions.Actor);
-        var frontWait = partitions.Send(front, CancellationToken.None, partition).AsTask();
-        var next = limiter.AcquireAsync("k").AsTask();
-        await Eventually(() => limiter.StatisticsOf("k") is { Waiting: 2 }, "two callers wait lean");
+        var (frontWait, next) = await QueueWithOneBehindAsync(limiter, new CancelledAtGrantRequest(partitions.Actor));
         Assert.False(partition.HasGate);
 
         held.Dispose();
@@ -186,9 +183,7 @@ public sealed class PartitionLeanSecondReadingRound41Tests : ActorQueueTestKit
         var partitions = PartitionsOf(limiter);
         var partition = partitions.PartitionOf("k")!;
         var cancelled = new QuietlyCancelledRequest(partitions.Actor);
-        var cancelledWait = partitions.Send(cancelled, CancellationToken.None, partition).AsTask();
-        var behind = limiter.AcquireAsync("k").AsTask();
-        await Eventually(() => limiter.StatisticsOf("k") is { Waiting: 2 }, "two callers wait lean");
+        var (cancelledWait, behind) = await QueueWithOneBehindAsync(limiter, cancelled);
 
         cancelled.CancelWithoutTelling(); // its withdrawal not yet delivered
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Within(cancelledWait));
@@ -217,6 +212,16 @@ public sealed class PartitionLeanSecondReadingRound41Tests : ActorQueueTestKit
         Assert.False(refused.IsEviction);
         Assert.Equal((1, 0), (limiter.StatisticsOf("k")!.Running, limiter.StatisticsOf("k")!.Waiting));
         held.Dispose();
+    }
+
+    /// <summary>Queues <paramref name="request"/> for key "k" (whose permit is held), then a common caller behind it, and waits until both wait.</summary>
+    private async Task<(Task<ConcurrencyLease> Own, Task<ConcurrencyLease> Behind)> QueueWithOneBehindAsync(PartitionedConcurrencyLimiter<string> limiter, PartitionAcquireRequest request)
+    {
+        var partitions = PartitionsOf(limiter);
+        var own = partitions.Send(request, CancellationToken.None, partitions.PartitionOf("k")).AsTask();
+        var behind = limiter.AcquireAsync("k").AsTask();
+        await Eventually(() => limiter.StatisticsOf("k") is { Waiting: 2 }, "two callers wait");
+        return (own, behind);
     }
 
     /// <summary>A request that reads its partition's published counts as it is failed (what a caller resumed at once would read).</summary>
