@@ -81,7 +81,11 @@ internal sealed partial class Partition
                        "a lean front that fits is granted (work-conserving, no lost wake-up)");
     }
 
-    /// <summary>The limiter stops: every waiter of the lean FIFO fails as disposed, in order, after all are out (the counts are published by the close).</summary>
+    /// <summary>
+    /// The limiter stops: every waiter of the lean FIFO fails as disposed, in order, after all are out and the counts say
+    /// so (as a gate's <see cref="PermitGate.RejectAll"/> publishes before it tells anyone: before, a waiter failed here
+    /// could read itself and the others still waiting).
+    /// </summary>
     private void FailLeanWaiters()
     {
         List<PermitWaiter>? waiters = null;
@@ -91,7 +95,13 @@ internal sealed partial class Partition
             (waiters ??= []).Add(waiter);
         }
 
-        foreach (var waiter in waiters ?? [])
+        if (waiters is null)
+        {
+            return;
+        }
+
+        Publish(LeanSnapshot());
+        foreach (var waiter in waiters)
         {
             waiter.Fail(_shared.Rejecting(waiter, new PermitRejection(PermitRejectionKind.Disposed, 0, _shared.Settings.MaxQueued, waiter.Demand.Permits, _shared.Settings.MaxRunning, null)));
         }
