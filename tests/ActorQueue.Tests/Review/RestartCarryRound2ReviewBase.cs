@@ -34,13 +34,18 @@ public abstract class RestartCarryRound2ReviewBase : ActorQueueTestKit
         return await probe.ExpectMsgAsync<Status>();
     }
 
-    /// <summary>A limit of 1 held by <paramref name="holder"/> (request 1); waiting: <paramref name="waiter"/> (request 2, a minute: a deadline, which a restart by a wake needs), then a facade caller (for ever).</summary>
-    private protected async Task<(Granted Held, Task<ConcurrencyLease> Facade)> HeldWithTwoWaiting(ConcurrencyLimiter limiter, Akka.TestKit.TestProbe holder, Akka.TestKit.TestProbe waiter)
+    /// <summary>A limit of 1 held by <paramref name="holder"/> (request 1); waiting: <paramref name="waiter"/> (request 2, a minute: a deadline, which a restart by a wake needs), then a facade caller (for ever, unless <paramref name="facadeTimeout"/>).</summary>
+    /// <param name="limiter">The limiter, of 1.</param>
+    /// <param name="holder">Holds its permit.</param>
+    /// <param name="waiter">Waits first, with a deadline.</param>
+    /// <param name="facadeTimeout">The facade caller's wait timeout: for ever unless a test needs a deadline left after the actor waiter is served.</param>
+    private protected async Task<(Granted Held, Task<ConcurrencyLease> Facade)> HeldWithTwoWaiting(ConcurrencyLimiter limiter, Akka.TestKit.TestProbe holder, Akka.TestKit.TestProbe waiter,
+                                                                                                   TimeSpan? facadeTimeout = null)
     {
         var held = await limiter.AcquireGranted(holder, 1);
         limiter.Gatekeeper.Tell(new Acquire("waiter", 2) { WaitTimeout = Minute }, waiter.Ref);
         await waiter.ExpectMsgAsync<Queued>();
-        var facade = limiter.AcquireAsync(permits: 1, waitTimeout: Timeout.InfiniteTimeSpan).AsTask();
+        var facade = limiter.AcquireAsync(permits: 1, waitTimeout: facadeTimeout ?? Timeout.InfiniteTimeSpan).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "two wait");
         return (held, facade);
     }

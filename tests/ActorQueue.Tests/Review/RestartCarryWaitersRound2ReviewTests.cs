@@ -172,7 +172,10 @@ public sealed class RestartCarryWaitersRound2ReviewTests : RestartCarryRound2Rev
         using var limiter = new ConcurrencyLimiter(new ConcurrencyLimit(1) { TimeProvider = clock }, "review-restart-holder-dies", system: Sys);
         var holder = CreateTestProbe();
         var waiter = CreateTestProbe();
-        var (_, facade) = await HeldWithTwoWaiting(limiter, holder, waiter);
+        // The facade caller has a deadline too: when the holder's death lands first, its lease goes to the actor waiter
+        // (the one deadline before), and the restarting wake reads the clock only while someone with a deadline waits. With
+        // the facade waiting for ever, no fault was thrown and the restart never came (CI of 2058772, once in a full run).
+        var (_, facade) = await HeldWithTwoWaiting(limiter, holder, waiter, facadeTimeout: TimeSpan.FromMinutes(1));
 
         Sys.Stop(holder.Ref);
         await Restart(limiter.Gatekeeper, clock);
