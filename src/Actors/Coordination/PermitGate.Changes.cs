@@ -78,6 +78,24 @@ internal sealed partial class PermitGate
         Finish();
     }
 
+    /// <summary>
+    /// Queues <paramref name="waiters"/> at the tail in their order (its owner's own queue handing them over: a partition's
+    /// lean FIFO as it makes its gate), published once after all are in, then grants whoever fits.
+    /// </summary>
+    public void Requeue(IReadOnlyList<PermitWaiter> waiters)
+    {
+        foreach (var waiter in waiters)
+        {
+            Debug.Assert(!waiter.IsQueued, "A requeued waiter stands in no queue.");
+            _waiters.Enqueue(waiter);
+        }
+
+        var now = PolicyTime();
+        Publish(now);
+        Pump(now);
+        Finish();
+    }
+
     /// <summary>Fails every waiter, in serving order, with <paramref name="kind"/>; the queue is empty afterwards.</summary>
     public void RejectAll(PermitRejectionKind kind)
     {

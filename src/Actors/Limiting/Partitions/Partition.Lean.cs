@@ -88,14 +88,8 @@ internal sealed partial class Partition
     /// </summary>
     private void FailLeanWaiters()
     {
-        List<PermitWaiter>? waiters = null;
-        while (_fifo.Head is { } waiter)
-        {
-            _fifo.Remove(waiter, this);
-            (waiters ??= []).Add(waiter);
-        }
-
-        if (waiters is null)
+        var waiters = TakeLeanWaiters();
+        if (waiters.Count == 0)
         {
             return;
         }
@@ -103,7 +97,20 @@ internal sealed partial class Partition
         Publish(LeanSnapshot());
         foreach (var waiter in waiters)
         {
-            waiter.Fail(_shared.Rejecting(waiter, new PermitRejection(PermitRejectionKind.Disposed, 0, _shared.Settings.MaxQueued, waiter.Demand.Permits, _shared.Settings.MaxRunning, null)));
+            waiter.Fail(PermitRejections.Disposed()); // what the gate's listener gives a disposed waiter (PartitionShared.Rejecting)
         }
+    }
+
+    /// <summary>Takes every waiter out of the lean FIFO, in order, unpublished.</summary>
+    private List<PermitWaiter> TakeLeanWaiters()
+    {
+        var waiters = new List<PermitWaiter>(_fifo.Count);
+        while (_fifo.Head is { } waiter)
+        {
+            _fifo.Remove(waiter, this);
+            waiters.Add(waiter);
+        }
+
+        return waiters;
     }
 }

@@ -39,7 +39,7 @@ internal sealed partial class Partition
                 return false;
             }
 
-            GrantAtOnce(request, demand);
+            GrantLean(request, demand, waited: false);
             return true;
         }
 

@@ -48,9 +48,6 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <summary>The waiters while there is no gate (the gate's queue holds them otherwise): all of priority 0, without a deadline.</summary>
     private FifoWaiters _fifo;
 
-    /// <summary>Whether the gate being made takes the lean waiters over now: its counts are published once, after.</summary>
-    private bool _takingOver;
-
     /// <summary>The running count last published, for synchronous reads (exact at the end of every message, before the loan).</summary>
     private volatile int _running;
 
@@ -240,7 +237,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
             var demand = request.Demand;
             if (_fifo.Count == 0 && demand.Permits <= _shared.Settings.MaxRunning - _held)
             {
-                GrantAtOnce(request, demand);
+                GrantLean(request, demand, waited: false);
                 return;
             }
 
@@ -304,14 +301,7 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     public TimeSpan NextWakeAt => _gate is { NextWakeAt: var next } && next != TimeSpan.MaxValue ? _gateOrigin + next : TimeSpan.MaxValue;
 
     /// <inheritdoc />
-    /// <remarks>Not while the gate takes the lean waiters over (<see cref="EnsureGate"/>): it publishes once they are all over.</remarks>
-    void IPermitGateListener.Publish(in PermitSnapshot now)
-    {
-        if (!_takingOver)
-        {
-            Publish(now);
-        }
-    }
+    void IPermitGateListener.Publish(in PermitSnapshot now) => Publish(now);
 
     /// <inheritdoc />
     void IPermitGateListener.Queued(PermitWaiter waiter) => _shared.Queued(waiter);
@@ -330,8 +320,6 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
 
     /// <inheritdoc />
     void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
-
-    private void GrantAtOnce(AcquireRequest request, PermitDemand demand) => GrantLean(request, demand, waited: false);
 
     /// <summary>Takes <paramref name="permits"/> out of the count for the loan (negative: puts them back), unpublished.</summary>
     private void TakeForLoan(long permits)
@@ -371,29 +359,13 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         var origin = _shared.Now;
         (_rates, _pool, _gate, _gateOrigin, _held) = (rates, pool, gate, origin, 0);
 
-        // The lean FIFO's waiters go over in order, ahead of whoever made the gate: its front did not fit, so none is granted.
-        // Published once they are all over: each requeue publishes the gate's count so far, and published, the waiting
-        // count and its meter dropped to 1 and climbed back as if the waiters had left and queued again.
-        if (_fifo.Count == 0)
+        // The lean FIFO's waiters go over in order, ahead of whoever made the gate, published once when all are over (one
+        // by one, the waiting count and its meter dipped and climbed back as if they had left and queued again); its
+        // front did not fit, so none is granted.
+        if (_fifo.Count != 0)
         {
-            return;
+            gate.Requeue(TakeLeanWaiters());
+            Debug.Assert(gate.Snapshot.InUse == pool.InUse && _waiting == gate.Waiting, "Taken over without a grant.");
         }
-
-        _takingOver = true;
-        try
-        {
-            while (_fifo.Head is { } waiter)
-            {
-                _fifo.Remove(waiter, this);
-                gate.Requeue(waiter);
-            }
-        }
-        finally
-        {
-            _takingOver = false;
-        }
-
-        Debug.Assert(gate.Snapshot.InUse == pool.InUse && _waiting == gate.Waiting, "Taken over without a grant: the counts published before stand.");
-        Publish(gate.Snapshot);
     }
 }
