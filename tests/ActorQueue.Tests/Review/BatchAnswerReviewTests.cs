@@ -66,6 +66,7 @@ public sealed class BatchAnswerReviewTests : ActorQueueTestKit
             system: system, name: DurableStore.UniqueName(name));
         var reported = new ConcurrentQueue<(Exception Error, int Item)>();
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var heldWrite = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
 
         IEnumerable<int> Items()
         {
@@ -73,7 +74,7 @@ public sealed class BatchAnswerReviewTests : ActorQueueTestKit
             {
                 if (i == 3)
                 {
-                    WriteGatedJournal.Close(); // the first chunk is written: the next write is held for good
+                    heldWrite.TrySetResult(WriteGatedJournal.HoldNextWrite()); // the first chunk is written: the next write is held for good
                 }
 
                 yield return i;
@@ -89,7 +90,7 @@ public sealed class BatchAnswerReviewTests : ActorQueueTestKit
             reported.Enqueue((error, item));
             return Task.CompletedTask;
         }, cancellationToken: cancellationToken);
-        await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound);
+        await (await heldWrite.Task.WaitAsync(Bound)).WaitAsync(Bound); // the close's own arrival (see WriteGatedJournal.HoldNextWrite)
         await running.Task.WaitAsync(Bound);
         return (queue, batch, reported);
     }

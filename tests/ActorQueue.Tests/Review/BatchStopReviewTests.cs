@@ -149,6 +149,7 @@ public sealed class BatchStopReviewTests : ActorQueueTestKit
             using var cancel = new CancellationTokenSource();
             var reported = new ConcurrentQueue<(Exception Error, int Item)>();
             var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var heldWrite = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
 
             IEnumerable<int> Items()
             {
@@ -157,8 +158,9 @@ public sealed class BatchStopReviewTests : ActorQueueTestKit
                     if (i == 3)
                     {
                         // The first chunk is written (its put answered): the next write is held, and rejected once opened.
-                        WriteGatedJournal.Close();
+                        var arrived = WriteGatedJournal.HoldNextWrite();
                         WriteGatedJournal.RejectWrites = true;
+                        heldWrite.TrySetResult(arrived);
                     }
 
                     yield return i;
@@ -170,7 +172,9 @@ public sealed class BatchStopReviewTests : ActorQueueTestKit
                 running.TrySetResult();
                 return Task.Delay(Timeout.Infinite, ct);
             }, errorHandler: Collect(reported), cancellationToken: cancel.Token);
-            await WriteGatedJournal.WriteArrived.Task.WaitAsync(Bound); // 3 is being written (the worker took 0); 4 and 5 wait
+            // 3 is being written (the worker took 0); 4 and 5 wait. The arrival is the one the sequence's close made: the
+            // field, read before it, was completed by earlier writes, and a cancellation before 3 was read hands back nothing.
+            await (await heldWrite.Task.WaitAsync(Bound)).WaitAsync(Bound);
             await running.Task.WaitAsync(Bound);
             cancel.Cancel();
             await Poll.ValueAsync(() => queue.Router.Ask<QueueProtocol.Status>(QueueProtocol.GetStatus.Instance), status => status.State != QueueStatus.Processing, Bound);
