@@ -17,6 +17,10 @@ namespace ActorQueue.Actors;
 /// partition needs no message; the actor takes a turn only to make, sweep, wake and close partitions. Between turns a
 /// concurrency partition lends its free permits while nobody waits (<see cref="Loan"/>), so an uncontended caller takes
 /// and gives back permits with one compare-and-swap.
+/// Its parts: the fields, the counts and the requests' entry points here; the lean count and FIFO (<c>Partition.Lean.cs</c>),
+/// the gate (<c>Partition.Gate.cs</c>), the loan (<c>Partition.Lending.cs</c>), the turns (<c>Partition.Turns.cs</c>),
+/// attempts that will not wait (<c>Partition.Attempts.cs</c>), the sweep (<c>Partition.Sweep.cs</c>) and what it publishes
+/// (<c>Partition.Publishing.cs</c>).
 /// </summary>
 [DebuggerDisplay("{Key}: running {Running}, waiting {Waiting}, gate {_gate != null}")]
 internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILeaseReleaser, ITokenSettler, ISweptPartition
@@ -157,70 +161,6 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
     /// <summary>Whether it has a gate now (someone waited since the last sweep, or it has rates).</summary>
     internal bool HasGate => _gate is not null;
 
-    /// <summary>
-    /// Start of every message for the partition, and of its sweep: shuts the loan and counts what nobody claimed as free,
-    /// so that the count is exact (claims included) before anything reads it.
-    /// </summary>
-    public void Reclaim()
-    {
-        AssertTaken();
-        if (!Loan.Reclaim(out var back))
-        {
-            return;
-        }
-
-        // Claimers and returners metered their own changes on their threads (as the plain limiter's do): what they hold
-        // net is running already, so the publication below meters only what the partition itself changes.
-        _running += (int)(Loan.LentAtReclaim - back);
-
-        if (_gate is null)
-        {
-            // Normally nobody waits in a partition that had lent; should a caller have queued behind permits that were
-            // only lent, nothing else would ever hand them on to it.
-            _held -= back;
-            GrantLeanOrPublish();
-            return;
-        }
-
-        // Through the gate, which hands them on in order: normally nobody waits in a partition that had lent, but should a
-        // caller have queued behind permits that were only lent, nothing else would ever release them to it.
-        if (back > 0)
-        {
-            _gate.Release(new PermitDemand((int)back));
-        }
-        else
-        {
-            Publish(_gate.Snapshot); // what callers claimed from the loan is held now: the running count must say so
-        }
-    }
-
-    /// <summary>
-    /// End of every turn that nothing was pushed to: lends its free permits, only while nobody waits, it has no rates,
-    /// and its loan is shut (not still open from before, not closed by a drop). The counts stay published without the loan.
-    /// </summary>
-    public void Lend()
-    {
-        AssertTaken();
-        if (_rates is not null || !Loan.IsShut || _fifo.Count != 0 || _gate is { Waiting: > 0 } or { IsOpen: false })
-        {
-            return;
-        }
-
-        var held = _pool?.InUse ?? _held;
-        Debug.Assert(held == _running, "The count is published before the loan.");
-        var free = _shared.Settings.MaxRunning - held;
-        if (free <= 0)
-        {
-            return;
-        }
-
-        TakeForLoan(free);
-        if (!Loan.Lend(free))
-        {
-            TakeForLoan(-free);
-        }
-    }
-
     /// <summary>Counts a lease a RateLimiting view hands out for this key, on any thread, without a lock or a message.</summary>
     /// <param name="acquired">Whether it was granted (else it failed).</param>
     public void CountLease(bool acquired) => _leases.Count(acquired);
@@ -291,81 +231,6 @@ internal sealed partial class Partition : TurnInbox, IPermitGateListener, ILease
         else if (_fifo.Remove(waiter, this))
         {
             GrantLeanOrPublish();
-        }
-    }
-
-    /// <summary>Its wake came: expire the waiters past their deadline and grant what a rate gives back.</summary>
-    public void Wake() => _gate?.Wake();
-
-    /// <summary>When the gate wants a wake, in the actor's time; <see cref="TimeSpan.MaxValue"/> for never.</summary>
-    public TimeSpan NextWakeAt => _gate is { NextWakeAt: var next } && next != TimeSpan.MaxValue ? _gateOrigin + next : TimeSpan.MaxValue;
-
-    /// <inheritdoc />
-    void IPermitGateListener.Publish(in PermitSnapshot now) => Publish(now);
-
-    /// <inheritdoc />
-    void IPermitGateListener.Queued(PermitWaiter waiter) => _shared.Queued(waiter);
-
-    /// <inheritdoc />
-    void IPermitGateListener.Granting(PermitWaiter waiter, in PermitGrant grant)
-    {
-        // Only facade callers reach a partition: nothing to book.
-    }
-
-    /// <inheritdoc />
-    void IPermitGateListener.GrantLost(PermitWaiter waiter, in PermitGrant grant)
-    {
-        // Nothing was booked in Granting.
-    }
-
-    /// <inheritdoc />
-    void IPermitGateListener.Granted(PermitWaiter waiter, in PermitGrant grant) => _shared.Granted(waiter, grant);
-
-    /// <summary>Takes <paramref name="permits"/> out of the count for the loan (negative: puts them back), unpublished.</summary>
-    private void TakeForLoan(long permits)
-    {
-        if (_pool is null)
-        {
-            _held += permits;
-        }
-        else if (permits > 0)
-        {
-            _pool.Take(permits, TimeSpan.Zero);
-        }
-        else
-        {
-            _pool.Release(-permits, TimeSpan.Zero);
-        }
-    }
-
-    private void EnsureGate()
-    {
-        if (_gate is not null)
-        {
-            return;
-        }
-
-        // Made whole before any field changes: the gate reads the limit's clock (the application's TimeProvider), and one
-        // that throws must leave the bare count as it was (before, the held permits had moved into a pool the failed gate
-        // left behind, and the next release took the count below zero: callers were granted past the limit).
-        var rates = _shared.Settings.Rates?.Invoke();
-        var pool = new PermitPool(_shared.Settings.MaxRunning);
-        pool.Take(_held, TimeSpan.Zero);
-        // With rates it is a model API's partition: its callers queue for tokens, which its RateLimiting adapter's permits are.
-        var queuedIn = rates is null ? PermitMeasure.Permits : PermitMeasure.Tokens;
-        var gate = new PermitGate(this, rates is null ? [pool] : [pool, .. rates], _shared.Settings.MaxQueued, _shared.WhenFull, _shared.GateTime, queuedIn, lastLeaseId: _lastLeaseId);
-
-        // Read after the gate read its own start, so a wake in the actor's time is never before the gate's deadline.
-        var origin = _shared.Now;
-        (_rates, _pool, _gate, _gateOrigin, _held) = (rates, pool, gate, origin, 0);
-
-        // The lean FIFO's waiters go over in order, ahead of whoever made the gate, published once when all are over (one
-        // by one, the waiting count and its meter dipped and climbed back as if they had left and queued again); its
-        // front did not fit, so none is granted.
-        if (_fifo.Count != 0)
-        {
-            gate.Requeue(TakeLeanWaiters());
-            Debug.Assert(gate.Snapshot.InUse == pool.InUse && _waiting == gate.Waiting, "Taken over without a grant.");
         }
     }
 }
