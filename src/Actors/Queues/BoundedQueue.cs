@@ -168,7 +168,7 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
     /// <summary>How long a put waits for space when it is given no timeout; <see cref="Timeout.InfiniteTimeSpan"/> for no timeout.</summary>
     public TimeSpan DefaultPutTimeout { get; }
 
-    /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed.</summary>
+    /// <summary>The lifecycle status; <see cref="QueueStatus.Stopped"/> once the queue is disposed, or once its actor system has stopped its router (terminating).</summary>
     public QueueStatus Status => _router.IsDisposed ? QueueStatus.Stopped : _counters.Status;
 
     /// <summary>The counters, as of the last message the router handled, with the puts that completed since.</summary>

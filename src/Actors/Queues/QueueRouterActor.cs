@@ -99,12 +99,21 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
         _handOut.RefuseGetters(disposed);
         _waiters.FailJoins(disposed);
         _handOut.AbandonRuns();
+
+        // Stopped, however it came (the system terminating while the queue processed or waited for its workers to stop):
+        // the router is gone, so the queue reads Stopped from now on, before the stops it answers below complete. Before,
+        // it read Stopping (or Processing) for good (Review/HostingStopRound42Tests).
+        _status = QueueStatus.Stopped;
         if (_ledger.Size > 0)
         {
             // Stopped without its disposal's stop (the system terminating), or by a disposal that stopped waiting for
             // its workers (AbandonWorkers): the items still queued, and those of the runs the stopped workers held and
             // never reported, are reported all the same.
             _ = DiscardQueued();
+        }
+        else
+        {
+            Publish();
         }
 
         _ledger.WithdrawDepth();
