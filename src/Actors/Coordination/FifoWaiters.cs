@@ -52,6 +52,19 @@ internal struct FifoWaiters
         return true;
     }
 
+    /// <summary>Takes every waiter out (marked as <paramref name="owner"/>'s), in order.</summary>
+    public List<PermitWaiter> TakeAll(object owner)
+    {
+        var waiters = new List<PermitWaiter>(Count);
+        while (Head is { } waiter)
+        {
+            Remove(waiter, owner);
+            waiters.Add(waiter);
+        }
+
+        return waiters;
+    }
+
     /// <summary>Checks the structure: the links agree both ways, every waiter bears <paramref name="owner"/>'s mark, the counts add up.</summary>
     [Conditional("DEBUG")]
     public readonly void AssertInvariants(object owner)

@@ -96,6 +96,12 @@ internal sealed partial class PermitGate
         Finish();
     }
 
+    /// <summary>
+    /// Numbers a grant its owner makes past the gate (a gatekeeper's lean FIFO, while the gate has no waiters): the
+    /// owner's and the gate's grants count up as one sequence, read back through <see cref="LastLeaseId"/>.
+    /// </summary>
+    public long NextLeaseId() => _lastLeaseId.Increment();
+
     /// <summary>Fails every waiter, in serving order, with <paramref name="kind"/>; the queue is empty afterwards.</summary>
     public void RejectAll(PermitRejectionKind kind)
     {

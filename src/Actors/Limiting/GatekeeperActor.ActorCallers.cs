@@ -61,7 +61,7 @@ internal sealed partial class GatekeeperActor
 
         // In the books before the offer: a grant, rejection or eviction during it finds the ticket there.
         holder.Add(ticket);
-        _gate.Offer(ticket);
+        OfferToGate(ticket);
     }
 
     private void Release(long leaseId)

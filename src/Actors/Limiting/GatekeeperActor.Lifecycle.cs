@@ -103,7 +103,7 @@ internal sealed partial class GatekeeperActor
             }
             else
             {
-                _gate.Offer(waiter);
+                OfferToGate(waiter); // a restart's carried waiters are offered outside the dispatch: the lean ones before it go first
             }
         }
         catch (Exception error)
@@ -232,6 +232,7 @@ internal sealed partial class GatekeeperActor
     /// <remarks>The gate may read the limit's clock as it takes the waiters out: a clock that throws then gives its last reading (<see cref="GateClock"/>).</remarks>
     private void CloseState()
     {
+        SpillLean(); // the gate fails them, or hands them to the next instance, with its own
         using var closing = GateClock.Closing();
         // Claims from the last loan (still open, or closed by the limiter's dispose) are counted before the telemetry goes.
         _rateLender?.Reclaim();

@@ -20,7 +20,7 @@ internal sealed partial class GatekeeperActor
     /// </remarks>
     void IPermitGateListener.Publish(in PermitSnapshot now)
     {
-        _turnCounts.Stage((int)now.InUse, now.Waiting, _gate.Queued);
+        _turnCounts.Stage((int)now.InUse, now.Waiting, _gate.Queued + _fifo.Queued); // one of the two is 0 (GatekeeperActor.Lean.cs)
         _turnCounts.Meter(_telemetry, now.InUse, now.Waiting);
     }
 

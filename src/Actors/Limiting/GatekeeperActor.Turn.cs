@@ -125,6 +125,11 @@ internal sealed partial class GatekeeperActor
                 ReleasePermits(release.Permits);
                 return true;
             default:
+                if (message is not (WithdrawWaiter or LendAgain or CountLeanWaiters))
+                {
+                    SpillLean(); // every other message may read or change what the gate holds: it holds every waiter first
+                }
+
                 return base.AroundReceive(receive, message);
         }
     }

@@ -127,7 +127,13 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         settings.Counts.PublishApplied(maxRunning, maxQueued);
 
         // AcquireRequest and ReleaseSlot, the contended pair, are dispatched in AroundReceive, before this table.
-        Receive<WithdrawWaiter>(message => _gate.Withdraw(message.Waiter));
+        Receive<WithdrawWaiter>(message =>
+        {
+            if (!WithdrawLean(message.Waiter))
+            {
+                _gate.Withdraw(message.Waiter);
+            }
+        });
         Receive<GateWake>(_ =>
         {
             _wakeTimer.Fired();
@@ -147,6 +153,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Receive<GatekeeperProtocol.GetStatus>(_ => HandleGetStatus());
         Receive<HolderStopped>(HandleHolderStopped);
         Receive<CountHolders>(_ => Sender.Tell(_holders.Count));
+        Receive<CountLeanWaiters>(_ => Sender.Tell(_fifo.Count));
         Receive<ForgetIdle>(_ => ForgetIdleHolders());
         Receive<SettleTokens>(message =>
         {
@@ -184,11 +191,28 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         }
     }
 
-    /// <summary>A facade's request: its lease will go back through this gatekeeper's releaser.</summary>
+    /// <summary>
+    /// A facade's request (its lease will go back through this gatekeeper's releaser): queued in the lean FIFO when it
+    /// asks the common thing and must wait (<see cref="WaitsLean"/>), else offered to the gate — the lean waiters first
+    /// moved into it, so nobody passes them.
+    /// </summary>
     private void Offer(AcquireRequest request)
     {
         request.Releaser = _releaser;
-        _gate.Offer(request);
+        if (WaitsLean(request))
+        {
+            QueueLean(request);
+            return;
+        }
+
+        OfferToGate(request);
+    }
+
+    /// <summary>Offers <paramref name="waiter"/> to the gate, the lean waiters moved into it first, so nobody passes them.</summary>
+    private void OfferToGate(PermitWaiter waiter)
+    {
+        SpillLean();
+        _gate.Offer(waiter);
     }
 
     /// <summary>
@@ -203,6 +227,8 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             _log.Warning("Resize to max_running {0}, max_queued {1} ignored: max_running must be >= 1 and max_queued >= 0", message.MaxRunning, message.MaxQueued);
             return;
         }
+
+        SpillLean(); // a facade's resize runs in the turn, not through the actor's dispatch: the gate grants or keeps them by the new limits
 
         if (message.MaxQueued is { } maxQueued)
         {
@@ -231,12 +257,19 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
         Context.Stop(Self);
     }
 
-    /// <summary>Permits come back; the gate hands them on in order. Releasing more than is held is a bug elsewhere.</summary>
+    /// <summary>Permits come back; the lean FIFO or the gate hands them on in order. Releasing more than is held is a bug elsewhere.</summary>
     private void ReleasePermits(int permits)
     {
         if (_slots.InUse < permits)
         {
             _log.Error("{0} permit(s) were released while {1} were held; ignored", permits, _slots.InUse);
+            return;
+        }
+
+        if (_fifo.Count != 0)
+        {
+            _slots.Release(permits, TimeSpan.Zero);
+            GrantLeanOrPublish();
             return;
         }
 
@@ -250,7 +283,7 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
     /// </summary>
     private void Lend()
     {
-        if (_gate.Waiting != 0)
+        if (_gate.Waiting != 0 || _fifo.Count != 0)
         {
             return; // under contention: read nothing more
         }

@@ -232,6 +232,15 @@ internal sealed record CountHolders
     public static CountHolders Instance { get; } = new();
 }
 
+/// <summary>
+/// Asks the gatekeeper how many callers wait in its lean FIFO (<c>GatekeeperActor.Lean.cs</c>), without moving them into
+/// the gate as other messages do; the reply is an <see cref="int"/>. For diagnostics and tests.
+/// </summary>
+internal sealed record CountLeanWaiters
+{
+    public static CountLeanWaiters Instance { get; } = new();
+}
+
 /// <summary>The checks of a protocol <see cref="GatekeeperProtocol.Settle"/>, alike at a gatekeeper and at a cluster limiter's agent.</summary>
 internal static class SettleChecks
 {

@@ -102,15 +102,5 @@ internal sealed partial class Partition
     }
 
     /// <summary>Takes every waiter out of the lean FIFO, in order, unpublished.</summary>
-    private List<PermitWaiter> TakeLeanWaiters()
-    {
-        var waiters = new List<PermitWaiter>(_fifo.Count);
-        while (_fifo.Head is { } waiter)
-        {
-            _fifo.Remove(waiter, this);
-            waiters.Add(waiter);
-        }
-
-        return waiters;
-    }
+    private List<PermitWaiter> TakeLeanWaiters() => _fifo.TakeAll(this);
 }
