@@ -66,11 +66,12 @@ public sealed class GatekeeperLeanSecondReadingRound42Tests : RestartCarryRound2
     }
 
     /// <summary>
-    /// Lease numbers count on across a lean grant and a restart, and a restart keeps a lean caller before the actor
-    /// caller queued behind it: a facade release grants the lean caller lease n (the limiter's lease count moves with
-    /// it); after the restart the next lean caller is served first, then the actor, numbered n + 2 (the next instance's
-    /// gate numbers on from the base its predecessor handed on, n). A lean grant numbered apart from the gate's count
-    /// (mutant) did not move the limiter's lease count, and handed on a base that gave the actor n + 1.
+    /// Lease numbers count on across a lean grant and a restart, unique within the limiter (<see cref="ConcurrencyLease.LeaseId"/>),
+    /// and a restart keeps a lean caller before the actor caller queued behind it: a facade release grants the lean caller
+    /// lease n (the limiter's lease count moves with it); after the restart the next lean caller gets n + 1, then the actor
+    /// n + 2. A lean grant numbered apart from the gate's count (mutant) did not move the lease count.
+    /// Failed before (h198's fix): the next instance's gate numbered facade leases from 1 again (only actors' leases were
+    /// numbered past the carried base), so the facade lease after the restart was n again — Expected 2, Actual 1.
     /// </summary>
     [Fact]
     public async Task Lease_numbers_count_on_across_a_lean_grant_and_a_restart()
@@ -100,6 +101,7 @@ public sealed class GatekeeperLeanSecondReadingRound42Tests : RestartCarryRound2
         firstLease.Dispose();
         var secondLease = await Within(second);
         await actor.ExpectNoMsgAsync(TimeSpan.Zero);
+        Assert.Equal(firstLease.LeaseId + 1, secondLease.LeaseId);
         secondLease.Dispose();
         var granted = await actor.ExpectMsgAsync<Granted>();
         Assert.Equal(firstLease.LeaseId + 2, granted.LeaseId);
