@@ -17,12 +17,6 @@ namespace ActorQueue.Actors;
 /// </remarks>
 internal sealed partial class GatekeeperActor
 {
-    /// <summary>
-    /// Added to the gate's lease numbers to make the actors' lease numbers: 0 until a restart, then past every number an
-    /// earlier instance gave out (its gate numbered from 1 too), so a lease held across a restart keeps a number nobody else gets.
-    /// </summary>
-    private long _leaseIdBase;
-
     private void HandleAcquire(GatekeeperProtocol.Acquire message) => Acquire(message, Sender);
 
     private void HandleRelease(GatekeeperProtocol.Release message) => Release(message.LeaseId);
@@ -79,11 +73,11 @@ internal sealed partial class GatekeeperActor
 
     /// <summary>
     /// The gate grants a ticket: it becomes the lease's record, found by the lease id the caller will release (the gate's
-    /// number past <see cref="_leaseIdBase"/>; the ticket tells the actor this one, <see cref="HolderTicket.TryGrant"/>).
+    /// number, which counts on across a restart; the ticket tells the actor this one, <see cref="HolderTicket.TryGrant"/>).
     /// </summary>
     private void BookGrant(HolderTicket ticket, in PermitGrant grant)
     {
-        ticket.LeaseId = _leaseIdBase + grant.LeaseId;
+        ticket.LeaseId = grant.LeaseId;
         _actorLeases.Add(ticket.LeaseId, ticket);
     }
 

@@ -65,8 +65,7 @@ internal sealed partial class GatekeeperActor
         }
 
         _idleHolders = carried.IdleHolders;
-        _leaseIdBase = carried.LeaseIdBase;
-        _settings.Counts.CarryLeases(carried.LeaseIdBase); // the leases granted count on, not from the next gate's 1 again
+        _settings.Counts.PublishLeases(_gate.LastLeaseId); // its gate numbers on from carried.LeaseIdBase (constructor)
         var offered = 0;
         try
         {
@@ -305,7 +304,7 @@ internal sealed partial class GatekeeperActor
             waiters.Add(request);
         }
 
-        _settings.Counts.CarriedOver = new RestartCarry(waiters, [.. _holders.Values], [.. _actorLeases.Values], _idleHolders, _leaseIdBase + _gate.LastLeaseId);
+        _settings.Counts.CarriedOver = new RestartCarry(waiters, [.. _holders.Values], [.. _actorLeases.Values], _idleHolders, _gate.LastLeaseId);
         _handedOver = true;
     }
 
@@ -314,6 +313,6 @@ internal sealed partial class GatekeeperActor
     /// <param name="Holders">Its actor callers' books, idle ones included: every one is still watched.</param>
     /// <param name="Leases">The actors' leases held, each its holder's ticket.</param>
     /// <param name="IdleHolders">How many of <paramref name="Holders"/> are counted idle.</param>
-    /// <param name="LeaseIdBase">Past every lease number it gave out: the next instance numbers actors' leases from here.</param>
+    /// <param name="LeaseIdBase">Past every lease number it gave out: the next instance's gate numbers every lease, a facade's and an actor's, on from here.</param>
     internal sealed record RestartCarry(List<PermitWaiter> Waiters, List<HolderRecord> Holders, List<HolderTicket> Leases, int IdleHolders, long LeaseIdBase);
 }

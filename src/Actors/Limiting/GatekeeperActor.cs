@@ -116,7 +116,10 @@ internal sealed partial class GatekeeperActor : ReceiveActor, IPermitGateListene
             startedAt = ratesFrom;
         }
 
-        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, startedAt);
+        _gate = new PermitGate(this, [_slots, .. rates], maxQueued, whenFull, GateClock.For(settings.Time), queuedIn, startedAt,
+                               // After a restart its leases are numbered on past every number its predecessors gave out:
+                               // a lease's number is unique within its limiter (ConcurrencyLease.LeaseId).
+                               lastLeaseId: settings.Counts.CarriedOver?.LeaseIdBase ?? 0);
         _rateTelemetry = rates.Length != 0 ? new RateTelemetry(settings.MetricName, rates, settings.Time, gauged: true, _listenerFailures, settings.RateLoan) : null;
         _rateLender = RateLender.For(settings.RateLoan, _slots, rates, settings.Time, _rateTelemetry);
         if (firstRateLoan is not null)

@@ -13,9 +13,6 @@ internal sealed class LimiterCounts
     /// <summary>What the gatekeeper writes on every turn, on cache lines of its own (<see cref="TurnWritten"/>).</summary>
     private TurnWritten _written = new() { HeldWritten = -1 };
 
-    /// <summary>0 until a restart, then past every lease number an earlier instance's gate gave out (<see cref="CarryLeases"/>); written by the gatekeeper only.</summary>
-    private long _leaseBase;
-
     public LimiterCounts() => Turn = new GateTurn(Loan);
 
     /// <summary>
@@ -58,7 +55,7 @@ internal sealed class LimiterCounts
     /// <summary>
     /// The leases granted so far, by the gatekeeper (as of its last publication) and from its loan: it moves whenever any
     /// caller is granted one — a facade's, an actor's, a RateLimiting adapter's — so a reader that sees it unchanged
-    /// knows nobody was granted a lease since (a restarted gatekeeper's leases count on from its predecessor's, <see cref="CarryLeases"/>).
+    /// knows nobody was granted a lease since (a restarted gatekeeper's gate numbers on from its predecessor's last lease).
     /// </summary>
     public long Leases => Volatile.Read(ref _written.GateLeases) + Loan.Claims;
 
@@ -95,18 +92,8 @@ internal sealed class LimiterCounts
         Volatile.Write(ref _written.Queued, queued);
     }
 
-    /// <summary>Gatekeeper, with its counts: the number of the last lease its gate granted (<see cref="Leases"/>), past the leases of the instances before a restart.</summary>
-    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _written.GateLeases, _leaseBase + lastLeaseId);
-
-    /// <summary>
-    /// A restarted gatekeeper, whose gate numbers its leases from 1 again, goes on from <paramref name="leaseIdBase"/>, past
-    /// every lease its predecessors' gates gave out: <see cref="Leases"/> never comes back to a number it read before a grant.
-    /// </summary>
-    public void CarryLeases(long leaseIdBase)
-    {
-        _leaseBase = leaseIdBase;
-        PublishLeases(0);
-    }
+    /// <summary>Gatekeeper, with its counts: the number of the last lease its gate granted (<see cref="Leases"/>; a restarted instance's gate numbers on from its predecessor's).</summary>
+    public void PublishLeases(long lastLeaseId) => Volatile.Write(ref _written.GateLeases, lastLeaseId);
 
     /// <summary>
     /// Gatekeeper: the held count its loan's word holds now (read by its reclaim at the start of a message; -1 when
@@ -181,7 +168,7 @@ internal sealed class LimiterCounts
         [System.Runtime.InteropServices.FieldOffset(CacheLine + 8)]
         public long Queued;
 
-        /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>), past <see cref="_leaseBase"/>.</summary>
+        /// <summary>The gate's last lease number as of the gatekeeper's last publication (<see cref="PublishLeases"/>).</summary>
         [System.Runtime.InteropServices.FieldOffset(CacheLine + 16)]
         public long GateLeases;
     }

@@ -16,14 +16,6 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
     private ConcurrencyLimiter NewLimiter(int maxRunning, int? maxQueued = null, QueueFullMode whenFull = QueueFullMode.RejectNewcomer) =>
         new(new ConcurrencyLimit(maxRunning) { MaxQueued = maxQueued, WhenFull = whenFull }, $"lean-{Guid.NewGuid():N}", system: Sys);
 
-    /// <summary>How many wait in the lean FIFO (asked without moving them into the gate).</summary>
-    private async Task<int> LeanWaiters(ConcurrencyLimiter limiter)
-    {
-        var probe = CreateTestProbe();
-        limiter.Gatekeeper.Tell(CountLeanWaiters.Instance, probe.Ref);
-        return await probe.ExpectMsgAsync<int>();
-    }
-
     /// <summary>Facade callers that must wait stand in the lean FIFO, counted as waiting, and are served in arrival order.</summary>
     [Fact]
     public async Task Common_callers_wait_lean_counted_and_in_order()
@@ -33,7 +25,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var two = limiter.AcquireAsync(permits: 2).AsTask();
         var one = limiter.AcquireAsync(permits: 1).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "both callers wait");
-        Assert.Equal(2, await LeanWaiters(limiter));
+        Assert.Equal(2, await this.LeanWaitersOf(limiter));
 
         held.Dispose();
         var twoLease = await Within(two);
@@ -54,7 +46,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var held = await Within(limiter.AcquireAsync(permits: 1).AsTask());
         var large = limiter.AcquireAsync(permits: 2).AsTask();
         await Eventually(() => limiter.WaitingCount == 1, "the two-permit caller waits");
-        Assert.Equal(1, await LeanWaiters(limiter));
+        Assert.Equal(1, await this.LeanWaitersOf(limiter));
 
         var actor = CreateTestProbe();
         limiter.Gatekeeper.Tell(new Acquire("actor", 7) { Permits = 1 }, actor.Ref);
@@ -82,7 +74,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var small = limiter.AcquireAsync(permits: 1).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "the newcomer waits too");
         Assert.False(small.IsCompleted, "the newcomer passed the lean waiter");
-        Assert.Equal(2, await LeanWaiters(limiter));
+        Assert.Equal(2, await this.LeanWaitersOf(limiter));
 
         held.Dispose();
         var largeLease = await Within(large);
@@ -106,7 +98,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var urgent = limiter.AcquireAsync(permits: 1, priority: 1, source: "urgent").AsTask();
         var timed = limiter.AcquireAsync(permits: 1, waitTimeout: Minute, source: "timed").AsTask();
         await Eventually(() => limiter.WaitingCount == 4, "four wait");
-        Assert.Equal(0, await LeanWaiters(limiter)); // moved into the gate by the first request that needed it
+        Assert.Equal(0, await this.LeanWaitersOf(limiter)); // moved into the gate by the first request that needed it
 
         var order = new List<string>();
         var lease = held;
@@ -132,7 +124,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var large = limiter.AcquireAsync(permits: 2, cancellationToken: cancel.Token).AsTask();
         var small = limiter.AcquireAsync(permits: 1).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "the small caller waits behind the large front though a permit is free");
-        Assert.Equal(2, await LeanWaiters(limiter));
+        Assert.Equal(2, await this.LeanWaitersOf(limiter));
         Assert.False(small.IsCompleted);
 
         cancel.Cancel();
@@ -155,7 +147,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         held.Dispose();
         var (aLease, bLease) = (await Within(a), await Within(b));
         Assert.False(c.IsCompleted, "one permit is left for the two-permit caller");
-        Assert.Equal(1, await LeanWaiters(limiter));
+        Assert.Equal(1, await this.LeanWaitersOf(limiter));
         aLease.Dispose();
         (await Within(c)).Dispose();
         bLease.Dispose();
@@ -188,7 +180,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var a = limiter.AcquireAsync(permits: 1).AsTask();
         var b = limiter.AcquireAsync(permits: 1).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "two callers wait");
-        Assert.Equal(2, await LeanWaiters(limiter));
+        Assert.Equal(2, await this.LeanWaitersOf(limiter));
 
         Sys.Stop(limiter.Gatekeeper);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => Within(a));
@@ -204,7 +196,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var a = limiter.AcquireAsync(permits: 1).AsTask();
         var b = limiter.AcquireAsync(permits: 2).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "two callers wait");
-        Assert.Equal(2, await LeanWaiters(limiter));
+        Assert.Equal(2, await this.LeanWaitersOf(limiter));
 
         limiter.Resize(maxRunning: 5);
         var (aLease, bLease) = (await Within(a), await Within(b));
@@ -223,7 +215,7 @@ public sealed class GatekeeperLeanFifoRound42Tests : ActorQueueTestKit
         var a = limiter.AcquireAsync(permits: 1).AsTask();
         var b = limiter.AcquireAsync(permits: 1).AsTask();
         await Eventually(() => limiter.WaitingCount == 2, "two callers wait");
-        Assert.Equal(2, await LeanWaiters(limiter));
+        Assert.Equal(2, await this.LeanWaitersOf(limiter));
 
         var status = await this.StatusOf(limiter);
         Assert.Equal((1, 2), (status.Running, status.Waiting));

@@ -35,6 +35,14 @@ internal static class LimiterTestSupport
         return await probe.ExpectMsgAsync<Status>();
     }
 
+    /// <summary>How many callers wait in the gatekeeper's lean FIFO, asked without moving them into its gate (<see cref="CountLeanWaiters"/>).</summary>
+    public static async Task<int> LeanWaitersOf(this TestKitBase kit, ConcurrencyLimiter limiter)
+    {
+        var probe = kit.CreateTestProbe();
+        limiter.Gatekeeper.Tell(CountLeanWaiters.Instance, probe.Ref);
+        return await probe.ExpectMsgAsync<int>();
+    }
+
     /// <summary>Acquires one request for <paramref name="probe"/> through the protocol and expects it granted at once.</summary>
     public static async Task<GatekeeperProtocol.Granted> AcquireGranted(this ConcurrencyLimiter limiter, TestProbe probe, long requestId, int permits = 1)
     {
