@@ -36,7 +36,7 @@ internal sealed partial class Partition
         // front did not fit, so none is granted.
         if (_fifo.Count != 0)
         {
-            gate.Requeue(TakeLeanWaiters());
+            gate.Requeue(_fifo.TakeAll(this));
             Debug.Assert(gate.Snapshot.InUse == pool.InUse && _waiting == gate.Waiting, "Taken over without a grant.");
         }
     }

@@ -88,19 +88,16 @@ internal sealed partial class Partition
     /// </summary>
     private void FailLeanWaiters()
     {
-        var waiters = TakeLeanWaiters();
-        if (waiters.Count == 0)
+        if (_fifo.Count == 0)
         {
             return;
         }
 
+        var waiters = _fifo.TakeAll(this);
         Publish(LeanSnapshot());
         foreach (var waiter in waiters)
         {
             waiter.Fail(PermitRejections.Disposed()); // what the gate's listener gives a disposed waiter (PartitionShared.Rejecting)
         }
     }
-
-    /// <summary>Takes every waiter out of the lean FIFO, in order, unpublished.</summary>
-    private List<PermitWaiter> TakeLeanWaiters() => _fifo.TakeAll(this);
 }
