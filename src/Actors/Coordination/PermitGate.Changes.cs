@@ -72,10 +72,7 @@ internal sealed partial class PermitGate
     {
         Debug.Assert(!waiter.IsQueued, "A requeued waiter stands in no queue.");
         _waiters.Enqueue(waiter);
-        var now = PolicyTime();
-        Publish(now);
-        Pump(now);
-        Finish();
+        Requeued();
     }
 
     /// <summary>
@@ -90,6 +87,12 @@ internal sealed partial class PermitGate
             _waiters.Enqueue(waiter);
         }
 
+        Requeued();
+    }
+
+    /// <summary>After a requeue: the counts published once, then whoever fits granted.</summary>
+    private void Requeued()
+    {
         var now = PolicyTime();
         Publish(now);
         Pump(now);

@@ -30,7 +30,7 @@ internal sealed partial class GatekeeperActor
         && (_fifo.Count != 0 || !FitsNow(request.Demand));
 
     /// <summary>Whether <paramref name="demand"/> fits the free permits now.</summary>
-    private bool FitsNow(PermitDemand demand) => demand.Permits <= _slots.Limit - _slots.InUse;
+    private bool FitsNow(PermitDemand demand) => _slots.CanTake(demand.Permits, TimeSpan.Zero);
 
     /// <summary>Queues <paramref name="request"/> at the back of the lean FIFO (unless it was cancelled before it got here), published and told.</summary>
     private void QueueLean(AcquireRequest request)
@@ -123,7 +123,7 @@ internal sealed partial class GatekeeperActor
     }
 
     /// <summary>The counts with the lean FIFO's waiters (the gate has none meanwhile).</summary>
-    private PermitSnapshot LeanSnapshot() => new(_slots.InUse, Math.Max(0, _slots.Limit - _slots.InUse), _fifo.Count);
+    private PermitSnapshot LeanSnapshot() => new(_slots.InUse, _slots.Available(TimeSpan.Zero), _fifo.Count);
 
     /// <summary>The lean FIFO is well formed, the gate has no waiters beside it, and its front does not fit (else it would have been granted).</summary>
     [Conditional("DEBUG")]
