@@ -50,7 +50,7 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>
     /// The router is done (stopped, or detached): every caller still waiting hears — the events never written with
     /// <paramref name="unwritten"/>, those of the write under way with <paramref name="unknown"/> — the joins and gets fail
-    /// as disposed, the stops complete, the running tries are cancelled, and the counters read stopped.
+    /// as disposed, the counters read stopped, then the stops complete and the running tries are cancelled.
     /// </summary>
     private void Settle(QueueStorageException unwritten, QueueStorageException unknown)
     {
@@ -59,10 +59,13 @@ internal sealed partial class DurableRouterActor<T>
         _recovered.TrySetException(unwritten);
         RefuseWaiting(QueueStatus.Stopped, QueueErrors.Disposed());
         _waiters.FailJoins(QueueErrors.Disposed());
-        _waiters.CompleteStops();
-        _runCancellation.Cancel();
+
         // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
+        // Stopped is published before the stops complete, so a caller whose stop has completed reads it; before, it could
+        // read Stopping (Review/DurableStopStatusRound43Tests).
         _status = QueueStatus.Stopped;
         Publish();
+        _waiters.CompleteStops();
+        _runCancellation.Cancel();
     }
 }
