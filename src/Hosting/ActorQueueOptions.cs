@@ -11,8 +11,10 @@ namespace ActorQueue.Hosting;
 ///   "Queues":   { "fetch": { "MaxSize": 100, "ConcurrencyLimit": 8 }, "summarise": { "Limiter": "llm" } }
 /// }
 /// </code>
-/// Akka settings (dispatchers, <c>actorqueue.queue.*</c> defaults) stay HOCON: add them with Akka.Hosting's
-/// <c>AddHocon</c> on the system's builder.
+/// <c>Limiters</c> and <c>Queues</c> are objects keyed by name: a JSON array under either is refused at the start (its
+/// elements would be named "0", "1", …). Akka settings (dispatchers, <c>actorqueue.queue.*</c> defaults) stay HOCON: add
+/// them with Akka.Hosting's <c>AddHocon</c> on the system's builder. The options are read once, when the host starts:
+/// a change made afterwards, in code or in configuration reloaded while the host runs, is not applied.
 /// </remarks>
 public sealed class ActorQueueOptions
 {

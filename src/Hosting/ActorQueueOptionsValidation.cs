@@ -4,7 +4,8 @@ using Microsoft.Extensions.Options;
 namespace ActorQueue.Hosting;
 
 /// <summary>
-/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's name neither blank nor padded with white space,
+/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's name neither blank, padded with white space nor a
+/// plain number (what a JSON array under <c>Limiters</c> or <c>Queues</c> becomes),
 /// its values in range, a queue's limiter configured and not paired with a concurrency limit of its own. <c>AddActorQueue</c> registers it with <c>ValidateOnStart</c>, so a
 /// bad setting fails the host before any hosted service starts (the actor system, the application's services), as
 /// Microsoft.Extensions.Options' validation does; the registry checks again when it is made outside a host.
@@ -25,19 +26,29 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
 
     /// <summary>Checks every limiter and queue of <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="ArgumentException">A limiter's or queue's name is blank or begins or ends with white space (<c>ParamName</c> is its key, <c>ActorQueue:Queues:fetch </c>); or a queue names a limiter that is not configured, or sets both a limiter and a concurrency limit (<c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys).</exception>
+    /// <exception cref="ArgumentException">A limiter's or queue's name is blank, begins or ends with white space (<c>ParamName</c> is its key, <c>ActorQueue:Queues:fetch </c>) or is digits only (<c>ActorQueue:Limiters:0</c>, what a JSON array under <c>Limiters</c> becomes); or a queue names a limiter that is not configured, or sets both a limiter and a concurrency limit (<c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys).</exception>
     public static void Check(ActorQueueOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        foreach (var (name, queue) in options.Queues)
+
+        // Names first: a JSON array under Limiters is the mistake to report, not a queue's limiter it failed to define.
+        foreach (var name in options.Queues.Keys)
         {
             CheckName(options, "Queues", name, "queue");
+        }
+
+        foreach (var name in options.Limiters.Keys)
+        {
+            CheckName(options, "Limiters", name, "limiter");
+        }
+
+        foreach (var (name, queue) in options.Queues)
+        {
             CheckQueue(options, name, queue);
         }
 
         foreach (var (name, limiter) in options.Limiters)
         {
-            CheckName(options, "Limiters", name, "limiter");
             AtLeast(options, limiter.MaxRunning, 1, "Limiters", name, nameof(LimiterOptions.MaxRunning));
             AtLeast(options, limiter.MaxQueued, 0, "Limiters", name, nameof(LimiterOptions.MaxQueued));
         }
@@ -52,15 +63,32 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
     /// <summary>
     /// Refuses a blank name (an environment variable <c>ActorQueue__Queues____MaxSize</c> missing its name, a JSON
     /// <c>"": {…}</c>) and one that begins or ends with white space (<c>"fetch "</c>, which <c>GetQueue("fetch")</c>
-    /// would never find), naming its configuration key.
+    /// would never find), naming its configuration key. Refuses too a name of digits only (<c>"0"</c>, <c>"7"</c>): it is
+    /// what configuration makes of a JSON array, <c>"Limiters": [ { "MaxRunning": 4 } ]</c> being read as a limiter
+    /// named <c>"0"</c> that no <c>GetLimiter("llm")</c> finds.
     /// </summary>
+    /// <remarks>
+    /// Each name is checked, not the section as a whole (refusing only a section whose names are all array indices):
+    /// configuration layers its sources, so an array in one (an environment's appsettings file) can sit beside names
+    /// from another and still make limiters "0", "1"; and a rule on the name alone is the same whether the options came
+    /// from configuration or code, and says what to do (name it). The cost, a number used as a name (a tenant's id),
+    /// is met by a word around it (<c>tenant-42</c>); a name that merely contains digits (<c>llm2</c>, <c>0x1</c>) passes.
+    /// </remarks>
     private static void CheckName(ActorQueueOptions options, string section, string name, string what)
     {
+        var key = $"{Section(options, section)}:{name}";
         if (string.IsNullOrWhiteSpace(name) || char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]))
         {
-            var key = $"{Section(options, section)}:{name}";
             throw new ArgumentException(
                 $"'{key}': a {what}'s name must not be blank or begin or end with white space, got '{name}' (the name is the key under {Section(options, section)})", key);
+        }
+
+        if (name.All(char.IsAsciiDigit))
+        {
+            var example = what == "limiter" ? """{ "llm": { "MaxRunning": 4 } }""" : """{ "fetch": { "MaxSize": 100 } }""";
+            throw new ArgumentException(
+                $"'{key}': a {what}'s name must not be a plain number, got '{name}' (a JSON array under {Section(options, section)} is read as names \"0\", \"1\", …): "
+                + $"{Section(options, section)} is an object keyed by name, e.g. \"{section}\": {example}; a number as a name needs a word around it (tenant-42)", key);
         }
     }
 

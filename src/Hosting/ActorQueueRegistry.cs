@@ -51,7 +51,7 @@ public sealed class ActorQueueRegistry : IAsyncDisposable, IDisposable
     /// <param name="options">The limiters and queues.</param>
     /// <param name="loggerFactory">Where the queues log.</param>
     /// <exception cref="ArgumentOutOfRangeException">A limiter's or queue's setting is out of range (a negative <see cref="QueueOptions.PutTimeout"/> too); the message names its configuration key and value.</exception>
-    /// <exception cref="ArgumentException">A limiter's or queue's name is blank or begins or ends with white space (<c>ParamName</c> is its key); or a queue names a limiter that is not configured, or sets both a limiter and a concurrency limit (<c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys).</exception>
+    /// <exception cref="ArgumentException">A limiter's or queue's name is blank, begins or ends with white space or is digits only (what a JSON array under <c>Limiters</c> becomes; <c>ParamName</c> is its key); or a queue names a limiter that is not configured, or sets both a limiter and a concurrency limit (<c>ParamName</c> is the queue's <c>Limiter</c> key, and the message names the keys).</exception>
     /// <remarks>The registry keeps a copy of <paramref name="options"/>: changes made to them afterwards do not reach it.</remarks>
     public ActorQueueRegistry(ActorSystem system, ActorQueueOptions options, ILoggerFactory loggerFactory)
     {

@@ -72,7 +72,8 @@ public static class ActorQueueServiceCollectionExtensions
     /// <paramref name="configuration"/>. The read is strict: a key ActorQueue does not know, a value that does not parse
     /// and a value out of range fail the host's start, before any hosted service starts, with an
     /// <see cref="ArgumentException"/> whose parameter name is the key's path (<c>ActorQueue:Limiters:llm:MaxRunning</c>)
-    /// and whose message gives the value.
+    /// and whose message gives the value. The section is read once, when the host starts: edits made to it while the host
+    /// runs (an appsettings.json reloaded on change) reach no limiter or queue until the host is restarted.
     /// </summary>
     /// <param name="services">The host's services.</param>
     /// <param name="configuration">The section to read, usually <c>configuration.GetSection("ActorQueue")</c>.</param>
