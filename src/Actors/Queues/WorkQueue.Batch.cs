@@ -38,7 +38,7 @@ public sealed partial class WorkQueue<T>
     /// <see cref="AggregateException"/>. A disposal that comes once every item of the batch is queued and has finished
     /// (before the batch's join or after it, as it stops the queue) ends nothing: the batch completes (or throws its
     /// failures) once the disposal has stopped the queue. It tells so from the queue's counts once stopped (nothing
-    /// queued or in flight, nothing drained or discarded since it began), so items of other producers discarded by the
+    /// queued or in flight, nothing drained or discarded since it started the queue), so items of other producers discarded by the
     /// disposal make it throw the disposal.</remarks>
 #pragma warning disable RS0026, RS0027 // the overloads differ in the worker's arity, which a lambda always picks
     public Task BatchProcessAsync(IEnumerable<T> items, Func<T, Task> worker, int? numWorkers = null, Func<Exception, T, Task>? errorHandler = null)
@@ -147,7 +147,6 @@ public sealed partial class WorkQueue<T>
     private async Task RunBatchAsync(IEnumerable<T> items, Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler,
                                      Func<Exception, T, Task> handler, List<ExceptionDispatchInfo> sequenceFaults, CancellationToken cancellationToken)
     {
-        var before = Queue.Metrics;
         try
         {
             await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
@@ -162,6 +161,10 @@ public sealed partial class WorkQueue<T>
             throw;
         }
 
+        // Taken once the queue has started, so recovered: a durable queue's counts are its journal's only then. Taken
+        // before, they were a recovering queue's zeros, and an earlier run's drained items (the journal's history) read
+        // as a drain under the batch, which then threw a disposal that came once every item had finished (round 43).
+        var before = Queue.Metrics;
         var notQueued = new List<T>();
         var allQueued = false;
         try

@@ -207,9 +207,7 @@ public sealed class BatchStopReviewTests : ActorQueueTestKit
     [Fact]
     public async Task A_batch_on_a_durable_queue_whose_recovery_fails_reads_nothing_and_says_why()
     {
-        await OnSystem(ActorSystem.Create("h166-recovery-fails", Akka.Configuration.ConfigurationFactory
-            .ParseString($"{RecoveryGate.PluginId}.class = \"{typeof(RecoveryGate).AssemblyQualifiedName}\"")
-            .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig)), async system =>
+        await OnSystem(RecoveryGate.System("h166-recovery-fails"), async system =>
         {
             var name = DurableStore.UniqueName("h166-recovery-fails");
             await using (var first = new BoundedQueue<int>(4, RecoveryGate.Durability, name, system: system))

@@ -25,6 +25,11 @@ public sealed class ReplayGateJournal<TOwner> : Akka.Persistence.Journal.MemoryJ
     /// <summary>Queues that journal here (and snapshot in memory).</summary>
     public static QueueDurability Durability => new() { JournalPluginId = PluginId, SnapshotPluginId = "akka.persistence.snapshot-store.inmem" };
 
+    /// <summary>An actor system named <paramref name="name"/> with this journal configured (the test terminates it).</summary>
+    public static ActorSystem System(string name) => ActorSystem.Create(name, Akka.Configuration.ConfigurationFactory
+        .ParseString($"{PluginId}.class = \"{typeof(ReplayGateJournal<TOwner>).AssemblyQualifiedName}\"")
+        .WithFallback(ActorQueue.Runtime.ActorQueueRuntime.DefaultConfig));
+
     /// <summary>The next replay waits at the journal until <see cref="Open"/> is set.</summary>
     public static void Close() => (Open, ReplayArrived) = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
 
