@@ -16,7 +16,7 @@ internal interface ILeaseReleaser
 /// adapters hand it out as it is and code written against <c>System.Threading.RateLimiting</c> can hold it.
 /// </summary>
 [DebuggerDisplay("Lease {LeaseId} for {Source}, released = {IsReleased}")]
-public sealed class ConcurrencyLease : RateLimitLease, IAsyncDisposable, ITurnOp
+public sealed class ConcurrencyLease : RateLimitLease, IDisposable, IAsyncDisposable, ITurnOp
 {
     /// <summary>Where the slot goes back to.</summary>
     private readonly ILeaseReleaser _releaser;
@@ -54,7 +54,13 @@ public sealed class ConcurrencyLease : RateLimitLease, IAsyncDisposable, ITurnOp
     public override IEnumerable<string> MetadataNames => [];
 
     /// <summary>Gives the slot back. Idempotent; never throws, also after the limiter was disposed.</summary>
-    /// <remarks>Declared here as well as on <see cref="RateLimitLease"/>, so a caller holding a <see cref="ConcurrencyLease"/> releases without the base's finaliser bookkeeping (it has no finaliser).</remarks>
+    /// <remarks>
+    /// Declared here as well as on <see cref="RateLimitLease"/>, and the lease implements <see cref="IDisposable"/> itself
+    /// with it, so a <c>using</c> (which calls <see cref="IDisposable.Dispose"/>) and a caller holding a
+    /// <see cref="ConcurrencyLease"/> release without the base's finaliser bookkeeping (it has no finaliser) — also when
+    /// the lease is held as a <see cref="RateLimitLease"/>. Only a direct call of <see cref="RateLimitLease.Dispose()"/> takes
+    /// the base's path, which releases the same way (<see cref="Dispose(bool)"/>).
+    /// </remarks>
     public new void Dispose() => Release();
 
     /// <summary>Always <c>false</c>: a granted concurrency lease carries no metadata.</summary>
