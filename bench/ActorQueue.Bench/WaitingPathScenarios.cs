@@ -1,3 +1,5 @@
+using System.Threading.RateLimiting;
+using ActorQueue.Actors;
 using Akka.Actor;
 using AqLimiter = ActorQueue.Actors.ConcurrencyLimiter;
 
@@ -8,11 +10,16 @@ namespace ActorQueue.Bench;
 /// oldest lease (which grants the head of the queue) and queues one caller more. No second thread takes part, so what
 /// is measured is the work of a queued acquire and of a release that grants — the instruction path — without the cost
 /// of moving cache lines between CPUs, which on this machine swings by phases (BENCHMARKS.md, rounds 14 and 15).
+/// <c>partitioned-waiting-path</c> does the same in one key's partition, through each library's
+/// <see cref="PartitionedRateLimiter{TResource}"/> (round 43). Neither has a target: they explain the contended rows.
 /// </summary>
 internal static class WaitingPathScenarios
 {
     /// <summary>How many callers wait behind the four permits at every instant.</summary>
     private const int Queued = 32;
+
+    /// <summary>The one key the partitioned path uses.</summary>
+    private const int Key = 3;
 
     public static IEnumerable<Scenario> All(ActorSystem system, Sizes sizes)
     {
@@ -21,6 +28,31 @@ internal static class WaitingPathScenarios
             new(Runner.Ours, () => OursAsync(system, sizes.LimiterOps)),
             new("RateLimiting", () => RateLimitingAsync(sizes.LimiterOps)),
         ]);
+        yield return new Scenario("partitioned-waiting-path", "ops/s",
+        [
+            new(Runner.Ours, () => OursPartitionedAsync(system, sizes.LimiterOps)),
+            new("RateLimiting", () => RateLimitingPartitionedAsync(sizes.LimiterOps)),
+        ]);
+    }
+
+    /// <summary>One key of ours, through its RateLimiting view (as <c>partitioned-contended</c> calls it).</summary>
+    private static async Task<double> OursPartitionedAsync(ActorSystem system, int operations)
+    {
+        await using var owner = new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(4), TimeSpan.FromMinutes(10), system: system);
+        var limiter = owner.AsPartitionedRateLimiter<int>(key => key);
+        return await HandDownAsync(operations, _ => limiter.AcquireAsync(Key));
+    }
+
+    /// <summary>One key of RateLimiting's partitioned concurrency limiter.</summary>
+    private static async Task<double> RateLimitingPartitionedAsync(int operations)
+    {
+        await using var limiter = PartitionedRateLimiter.Create<int, int>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions
+        {
+            PermitLimit = 4,
+            QueueLimit = int.MaxValue,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        }));
+        return await HandDownAsync(operations, _ => limiter.AcquireAsync(Key));
     }
 
     private static async Task<double> OursAsync(ActorSystem system, int operations)
