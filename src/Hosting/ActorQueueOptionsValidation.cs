@@ -4,8 +4,8 @@ using Microsoft.Extensions.Options;
 namespace ActorQueue.Hosting;
 
 /// <summary>
-/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's name neither blank, padded with white space nor a
-/// plain number (what a JSON array under <c>Limiters</c> or <c>Queues</c> becomes),
+/// Checks <see cref="ActorQueueOptions"/>: each limiter's and queue's name neither blank, padded with white space nor
+/// of ASCII digits only (what a JSON array under <c>Limiters</c> or <c>Queues</c> becomes),
 /// its values in range, a queue's limiter configured and not paired with a concurrency limit of its own. <c>AddActorQueue</c> registers it with <c>ValidateOnStart</c>, so a
 /// bad setting fails the host before any hosted service starts (the actor system, the application's services), as
 /// Microsoft.Extensions.Options' validation does; the registry checks again when it is made outside a host.
@@ -87,7 +87,7 @@ internal sealed class ActorQueueOptionsValidation : IValidateOptions<ActorQueueO
         {
             var example = what == "limiter" ? """{ "llm": { "MaxRunning": 4 } }""" : """{ "fetch": { "MaxSize": 100 } }""";
             throw new ArgumentException(
-                $"'{key}': a {what}'s name must not be a plain number, got '{name}' (a JSON array under {Section(options, section)} is read as names \"0\", \"1\", …): "
+                $"'{key}': a {what}'s name must not be digits only, got '{name}' (a JSON array under {Section(options, section)} is read as names \"0\", \"1\", …): "
                 + $"{Section(options, section)} is an object keyed by name, e.g. \"{section}\": {example}; a number as a name needs a word around it (tenant-42)", key);
         }
     }
