@@ -68,17 +68,20 @@ internal static class LimitScenarios
     /// Disposing the view leaves the limiter running, so the limiter is the owner each measurement disposes (and awaits)
     /// after its timed part: dropped instead, it was stopped by its finalizer during a later measurement — a peer's.
     /// </summary>
-    private static (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) NewPartitioned(ActorSystem system)
+    /// <param name="system">The actor system.</param>
+    /// <param name="permits">Each partition's limit.</param>
+    internal static (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) NewPartitioned(ActorSystem system, int permits = 2)
     {
-        var limiter = new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(2), TimeSpan.FromMinutes(10), system: system);
+        var limiter = new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(permits), TimeSpan.FromMinutes(10), system: system);
         return (limiter.AsPartitionedRateLimiter<int>(key => key), limiter);
     }
 
-    private static (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) NewPartitionedRateLimiter()
+    /// <summary>RateLimiting's partitioned concurrency limiter, <paramref name="permits"/> per key, FIFO, without a queue bound; it is its own owner.</summary>
+    internal static (PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) NewPartitionedRateLimiter(int permits = 2)
     {
         var limiter = PartitionedRateLimiter.Create<int, int>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new RateLimitingOptions
         {
-            PermitLimit = 2,
+            PermitLimit = permits,
             QueueLimit = int.MaxValue,
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
         }));

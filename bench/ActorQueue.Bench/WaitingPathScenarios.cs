@@ -1,5 +1,4 @@
 using System.Threading.RateLimiting;
-using ActorQueue.Actors;
 using Akka.Actor;
 using AqLimiter = ActorQueue.Actors.ConcurrencyLimiter;
 
@@ -30,29 +29,9 @@ internal static class WaitingPathScenarios
         ]);
         yield return new Scenario("partitioned-waiting-path", "ops/s",
         [
-            new(Runner.Ours, () => OursPartitionedAsync(system, sizes.LimiterOps)),
-            new("RateLimiting", () => RateLimitingPartitionedAsync(sizes.LimiterOps)),
+            new(Runner.Ours, () => OneKeyAsync<Ours>(LimitScenarios.NewPartitioned(system, permits: 4), sizes.LimiterOps)),
+            new("RateLimiting", () => OneKeyAsync<Peer>(LimitScenarios.NewPartitionedRateLimiter(permits: 4), sizes.LimiterOps)),
         ]);
-    }
-
-    /// <summary>One key of ours, through its RateLimiting view (as <c>partitioned-contended</c> calls it).</summary>
-    private static async Task<double> OursPartitionedAsync(ActorSystem system, int operations)
-    {
-        await using var owner = new PartitionedConcurrencyLimiter<int>(new ConcurrencyLimit(4), TimeSpan.FromMinutes(10), system: system);
-        var limiter = owner.AsPartitionedRateLimiter<int>(key => key);
-        return await HandDownAsync(operations, _ => limiter.AcquireAsync(Key));
-    }
-
-    /// <summary>One key of RateLimiting's partitioned concurrency limiter.</summary>
-    private static async Task<double> RateLimitingPartitionedAsync(int operations)
-    {
-        await using var limiter = PartitionedRateLimiter.Create<int, int>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions
-        {
-            PermitLimit = 4,
-            QueueLimit = int.MaxValue,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        }));
-        return await HandDownAsync(operations, _ => limiter.AcquireAsync(Key));
     }
 
     private static async Task<double> OursAsync(ActorSystem system, int operations)
@@ -65,6 +44,16 @@ internal static class WaitingPathScenarios
     {
         await using var limiter = Scenarios.NewRateLimiter(4);
         return await HandDownAsync(operations, i => limiter.AcquireAsync(1 + (i & 1)));
+    }
+
+    /// <summary>One key of <paramref name="made"/>'s, through its <see cref="PartitionedRateLimiter{TResource}"/> (as <c>partitioned-contended</c> calls it); one copy per <typeparamref name="TSubject"/>, as in <see cref="LimitScenarios"/>.</summary>
+    private static async Task<double> OneKeyAsync<TSubject>((PartitionedRateLimiter<int> Limiter, IAsyncDisposable Owner) made, int operations)
+        where TSubject : struct
+    {
+        await using (made.Owner)
+        {
+            return await HandDownAsync(operations, _ => made.Limiter.AcquireAsync(Key));
+        }
     }
 
     private static async Task<double> HandDownAsync<TLease>(int operations, Func<int, ValueTask<TLease>> acquire)
