@@ -63,8 +63,11 @@ public sealed partial class WorkQueue<T>
     /// <exception cref="InvalidOperationException">A batch is already running on this queue (see the other overload).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled. Without
     /// <paramref name="errorHandler"/> and with items failed before the cancellation, its message counts them and its
-    /// <see cref="Exception.InnerException"/> is an <see cref="AggregateException"/> holding each worker exception, in
-    /// the order they were reported.</exception>
+    /// <see cref="Exception.InnerException"/> is an <see cref="AggregateException"/> holding first what the cancellation
+    /// interrupted, when that says more than the cancellation itself (a put or the join the stop refused, a
+    /// <see cref="QueueStateException"/>; a durable journal's failure; a disposal) — which, with no item failed, is the
+    /// inner exception itself —, then the sequence's exceptions if it failed too, then each worker exception, in the
+    /// order they were reported.</exception>
     /// <remarks>If <paramref name="items"/> throws (its <c>GetEnumerator</c>, <c>MoveNext</c> or <c>Dispose</c>), the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses

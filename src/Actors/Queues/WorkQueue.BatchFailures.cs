@@ -13,7 +13,8 @@ public sealed partial class WorkQueue<T>
     /// <c>GetEnumerator</c> or <c>MoveNext</c>, then its <c>Dispose</c>) and the items' failures collected without an error
     /// handler (<paramref name="failed"/>, as they were reported). One of them alone is thrown as it is; several, in one
     /// <see cref="AggregateException"/> — except that a cancellation's <see cref="OperationCanceledException"/> keeps its
-    /// type and holds the others as its inner <see cref="AggregateException"/>.
+    /// type and holds the others as its inner <see cref="AggregateException"/>, after what the cancellation interrupted
+    /// (its own inner exception, unless that is a bare cancellation).
     /// </summary>
     private void ThrowBatchOutcome(IReadOnlyList<ExceptionDispatchInfo> sequenceFaults, ExceptionDispatchInfo? batchFault, IReadOnlyList<Exception> failed,
                                    CancellationToken cancellationToken)
@@ -40,10 +41,28 @@ public sealed partial class WorkQueue<T>
         var also = sequenceAlso.Count == 0 ? "" : $", and its sequence failed too ({string.Join("; ", sequenceAlso.Select(e => $"{e.GetType().Name}: {e.Message}"))})";
         if (batchFault is not null && error is OperationCanceledException && cancellationToken.IsCancellationRequested)
         {
-            var message = failed.Count == 0
-                ? $"{error.Message}{also} (the inner exception holds the sequence's exceptions)"
-                : $"{error.Message}{also}. {count} before the cancellation (the inner exception holds {(sequenceAlso.Count > 0 ? "the sequence's exceptions, then " : "")}each failure, in the order they were reported)";
-            throw new OperationCanceledException(message, new AggregateException(failed.Count == 0 ? "The sequence failed" : count, [.. sequenceAlso, .. failed]),
+            // What the cancellation ended the batch with (a put or join the stop refused, a journal's failure, a disposal)
+            // comes first, as the exception that ended a batch does in the aggregate below. Before, the new inner
+            // aggregate replaced the cancellation's inner exception, so it was dropped once an item had failed (round 44).
+            Exception[] cause = error.InnerException is { } inner && !IsBareCancellation(inner) ? [inner] : [];
+            List<string> holds = [];
+            if (cause.Length > 0)
+            {
+                holds.Add($"what the cancellation interrupted ({cause[0].GetType().Name})");
+            }
+
+            if (sequenceAlso.Count > 0)
+            {
+                holds.Add("the sequence's exceptions");
+            }
+
+            if (failed.Count > 0)
+            {
+                holds.Add("each failure, in the order they were reported");
+            }
+
+            var message = $"{error.Message}{also}{(failed.Count == 0 ? "" : $". {count} before the cancellation")} (the inner exception holds {string.Join(", then ", holds)})";
+            throw new OperationCanceledException(message, new AggregateException(failed.Count == 0 ? "The sequence failed" : count, [.. cause, .. sequenceAlso, .. failed]),
                 cancellationToken);
         }
 
@@ -53,6 +72,12 @@ public sealed partial class WorkQueue<T>
                 : $"The batch on queue {Queue.Name} ended early ({error.GetType().Name}: {error.Message}){also}{items}{(failed.Count == 0 ? "" : " before")}",
             [error, .. sequenceAlso, .. failed]);
     }
+
+    /// <summary>
+    /// Whether <paramref name="error"/>, the exception a cancellation ended the batch with, is the cancellation alone (an
+    /// <see cref="OperationCanceledException"/> with nothing inside): one that tells more (a refusal, a failure) is kept.
+    /// </summary>
+    private static bool IsBareCancellation(Exception error) => error is OperationCanceledException { InnerException: null };
 
     /// <summary>
     /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once

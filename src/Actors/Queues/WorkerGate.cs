@@ -13,10 +13,12 @@ namespace ActorQueue.Actors;
 /// </summary>
 /// <remarks>
 /// Lock-free. A batch that finds starts being sent publishes a waiter (<see cref="_startsSent"/>, shared by every batch
-/// waiting) and then reads the gate's word again; the start that brings the count to 0 takes the waiter and completes
-/// it. Both steps of each side are interlocked, so either the batch's second read finds 0, or the last start finds its
-/// waiter. The waiting batch's take is one CAS on the word that also holds the batches' count, so a batch refused for
-/// another that ran never holds the gate, even briefly.
+/// waiting: each joins it, counted) and then reads the gate's word again; the start that brings the count to 0 takes the
+/// waiter and completes it. Both steps of each side are interlocked, so either the batch's second read finds 0, or the
+/// last start finds its waiter. The waiting batch's take is one CAS on the word that also holds the batches' count, so a
+/// batch refused for another that ran never holds the gate, even briefly. A batch leaves the waiter however its wait
+/// ends (taken, refused, cancelled); the last to leave closes it and withdraws it, and a closed waiter is never joined
+/// again, so a waiter is withdrawn only once no batch waits on it (round 44).
 /// </remarks>
 internal sealed class WorkerGate
 {
@@ -32,11 +34,16 @@ internal sealed class WorkerGate
     /// </summary>
     private long _state;
 
-    /// <summary>Completed by the start that leaves no other being sent; published by a batch waiting for it (once, for every batch waiting).</summary>
-    private TaskCompletionSource? _startsSent;
+    /// <summary>Completed by the start that leaves no other being sent; published by a batch waiting for it (once, for every batch
+    /// waiting), and withdrawn by the last of them to leave it. Before, a batch cancelled while it waited left it published
+    /// until the starts were sent, though no batch waited any more (round 44).</summary>
+    private StartsWaiter? _startsSent;
 
     /// <summary>Whether a batch owns the workers.</summary>
     public bool BatchOwns => Low(Interlocked.Read(ref _state)) == Owned;
+
+    /// <summary>For tests: whether a waiter for the starts being sent is published (a batch may be waiting on it).</summary>
+    internal bool HasWaiter => Volatile.Read(ref _startsSent) is not null;
 
     /// <summary>Whether nothing holds the gate: no batch owns the workers and no worker start is being sent.</summary>
     public bool IsFree => Low(Interlocked.Read(ref _state)) == 0;
@@ -67,7 +74,7 @@ internal sealed class WorkerGate
         AssertStartLeft(left);
         if (Low(left) == 0)
         {
-            Interlocked.Exchange(ref _startsSent, null)?.TrySetResult();
+            Interlocked.Exchange(ref _startsSent, null)?.Sent.TrySetResult();
         }
     }
 
@@ -120,28 +127,36 @@ internal sealed class WorkerGate
         while (true)
         {
             // The waiter first, then the word again: a start that leaves 0 after it takes this waiter.
-            var sent = Volatile.Read(ref _startsSent) ?? Publish();
-            var state = Interlocked.Read(ref _state);
-            while (Epoch(state) == epoch && Low(state) == 0)
+            var waiter = Join();
+            try
             {
-                // One step: taken only if no other batch took the workers since this one came.
-                var seen = Interlocked.CompareExchange(ref _state, Take(state), state);
-                if (seen == state)
+                var state = Interlocked.Read(ref _state);
+                while (Epoch(state) == epoch && Low(state) == 0)
                 {
-                    return true;
+                    // One step: taken only if no other batch took the workers since this one came.
+                    var seen = Interlocked.CompareExchange(ref _state, Take(state), state);
+                    if (seen == state)
+                    {
+                        return true;
+                    }
+
+                    state = seen;
                 }
 
-                state = seen;
-            }
+                if (Epoch(state) != epoch)
+                {
+                    return false; // another batch took the workers while this one waited (it may own them still, or have ended)
+                }
 
-            if (Epoch(state) != epoch)
+                // Continuations run on the pool: never on the thread of the start that completes it. A cancellation ends the
+                // wait with nothing taken.
+                await waiter.Sent.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
             {
-                return false; // another batch took the workers while this one waited (it may own them still, or have ended)
+                // However the wait ends: the last batch to leave withdraws the waiter (a completed one is withdrawn already).
+                Leave(waiter);
             }
-
-            // Continuations run on the pool: never on the thread of the start that completes it. A cancellation ends the
-            // wait with nothing taken (the waiter stays, for the other batches waiting or the next).
-            await sent.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -152,10 +167,72 @@ internal sealed class WorkerGate
 
     private static uint Low(long state) => (uint)state;
 
-    /// <summary>Publishes a waiter for the starts being sent, or returns the one another batch published first.</summary>
-    private TaskCompletionSource Publish()
+    /// <summary>Joins the published waiter for the starts being sent, or publishes one: counted until <see cref="Leave"/>.</summary>
+    private StartsWaiter Join()
     {
-        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Interlocked.CompareExchange(ref _startsSent, fresh, null) ?? fresh;
+        while (true)
+        {
+            var waiter = Volatile.Read(ref _startsSent);
+            if (waiter is null)
+            {
+                var fresh = new StartsWaiter();
+                waiter = Interlocked.CompareExchange(ref _startsSent, fresh, null) ?? fresh;
+            }
+
+            if (waiter.TryJoin())
+            {
+                return waiter;
+            }
+
+            // Closed by its last batch, which is withdrawing it: helps it, then publishes (or joins) another.
+            Interlocked.CompareExchange(ref _startsSent, null, waiter);
+        }
+    }
+
+    /// <summary>Leaves <paramref name="waiter"/>: the last batch to leave it closes it and withdraws it, if it is still published.</summary>
+    private void Leave(StartsWaiter waiter)
+    {
+        if (waiter.LeaveAndClose())
+        {
+            Interlocked.CompareExchange(ref _startsSent, null, waiter);
+        }
+    }
+
+    /// <summary>The waiter the batches waiting for the starts being sent share, with how many of them wait on it.</summary>
+    private sealed class StartsWaiter
+    {
+        private const int Closed = -1;
+
+        /// <summary>How many batches wait on it; <see cref="Closed"/> once the last one left (never joined again).</summary>
+        private int _waiting;
+
+        /// <summary>Completed by the start that leaves no other being sent.</summary>
+        public TaskCompletionSource Sent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Counts a batch waiting on it: <c>false</c> once closed.</summary>
+        public bool TryJoin()
+        {
+            var waiting = Volatile.Read(ref _waiting);
+            while (waiting != Closed)
+            {
+                var seen = Interlocked.CompareExchange(ref _waiting, waiting + 1, waiting);
+                if (seen == waiting)
+                {
+                    return true;
+                }
+
+                waiting = seen;
+            }
+
+            return false;
+        }
+
+        /// <summary>Uncounts a batch: <c>true</c> when it was the last and closed the waiter (a batch joining meanwhile keeps it open).</summary>
+        public bool LeaveAndClose()
+        {
+            var left = Interlocked.Decrement(ref _waiting);
+            Debug.Assert(left >= 0, "a batch left a waiter it had not joined");
+            return left == 0 && Interlocked.CompareExchange(ref _waiting, Closed, 0) == 0;
+        }
     }
 }
