@@ -37,14 +37,21 @@ internal sealed class QueueLedger<T>
     /// <summary>Items handed back by a drain.</summary>
     private long _drained;
 
-    /// <summary>Items still queued when the queue was disposed (reported as failed).</summary>
+    /// <summary>Items still queued, or still with a getter, when the router went (disposed, or its actor system ended; reported as failed).</summary>
     private long _discarded;
 
     /// <summary>Items with workers now.</summary>
     private int _workerInFlight;
 
-    /// <summary>Items taken by <c>GetAsync</c> callers and not yet marked done.</summary>
-    private int _manualInFlight;
+    /// <summary>
+    /// Items taken by <c>GetAsync</c> callers and not yet marked done, oldest first: kept so that, once the router is gone
+    /// and no <c>TaskDone</c> can reach it, each is still accounted for (<see cref="DiscardTaken"/>).
+    /// </summary>
+    /// <remarks>Made with the first get: a queue its workers alone take from pays nothing for it.</remarks>
+    private ItemDeque<T>? _taken;
+
+    /// <summary>How many items getters hold.</summary>
+    private int Taken => _taken?.Count ?? 0;
 
     /// <summary>Where a metrics listener that throws is reported; <c>null</c> to let it through (tests).</summary>
     private readonly ListenerFailureLog? _failures;
@@ -64,13 +71,13 @@ internal sealed class QueueLedger<T>
     public int WorkerInFlight => _workerInFlight;
 
     /// <summary>Accepted items not finished: in the buffer, with workers, or with getters.</summary>
-    public int Unfinished => _buffer.Count + _workerInFlight + _manualInFlight;
+    public int Unfinished => _buffer.Count + _workerInFlight + Taken;
 
     public QueueMetrics Metrics => new(_enqueued, _processed, _errors, _backpressure)
     {
         Drained = _drained,
         Discarded = _discarded,
-        InFlight = _workerInFlight + _manualInFlight,
+        InFlight = _workerInFlight + Taken,
     };
 
     /// <summary>
@@ -99,7 +106,7 @@ internal sealed class QueueLedger<T>
     public T TakeForGetter(out ActivityContext trace)
     {
         var item = _buffer.PopFront(out trace);
-        _manualInFlight++;
+        (_taken ??= new ItemDeque<T>(4)).PushBack(item);
         AssertInvariants();
         return item;
     }
@@ -107,7 +114,7 @@ internal sealed class QueueLedger<T>
     /// <summary>The getter had gone (cancelled) when the item reached it: the item goes back to the head.</summary>
     public void ReturnFromGetter(T item, ActivityContext trace)
     {
-        _manualInFlight--;
+        _taken!.PopBack(); // the item just taken (TakeForGetter)
         _buffer.PushFront(item, trace);
         AssertInvariants();
     }
@@ -115,12 +122,12 @@ internal sealed class QueueLedger<T>
     /// <summary>One item taken by a getter is done; <c>false</c> (and nothing changes) when none is outstanding.</summary>
     public bool GetterDone()
     {
-        if (_manualInFlight == 0)
+        if (Taken == 0)
         {
             return false;
         }
 
-        _manualInFlight--;
+        _taken!.PopFront(); // TaskDone names no item: the oldest is done
         _processed++;
         _failures.Add(ActorQueueTelemetry.QueueProcessedCounter, 1, _tag);
         AssertInvariants();
@@ -197,6 +204,18 @@ internal sealed class QueueLedger<T>
         return items;
     }
 
+    /// <summary>
+    /// Takes every item still with a <c>GetAsync</c> caller out as discarded: the router is gone (disposed, or its actor
+    /// system ended), so no <c>TaskDone</c> can count it any more, and each is reported as failed.
+    /// </summary>
+    public List<T> DiscardTaken()
+    {
+        var items = _taken?.PopAll() ?? [];
+        _discarded += items.Count;
+        AssertInvariants();
+        return items;
+    }
+
     /// <summary>Reports the change in depth since the last report to the depth instrument.</summary>
     public void ReportDepth() => _depth.Publish(_buffer.Count);
 
@@ -206,15 +225,15 @@ internal sealed class QueueLedger<T>
     /// <summary>Which of the ledger's invariants is broken, or <c>null</c> when all hold (tests check this in any build).</summary>
     public string? BrokenInvariant()
     {
-        var inFlight = _workerInFlight + _manualInFlight;
+        var inFlight = _workerInFlight + Taken;
         if (_enqueued != _processed + _drained + _discarded + _buffer.Count + inFlight)
         {
             return $"Enqueued {_enqueued} != Processed {_processed} + Drained {_drained} + Discarded {_discarded} + Size {_buffer.Count} + InFlight {inFlight}";
         }
 
-        if (_workerInFlight < 0 || _manualInFlight < 0)
+        if (_workerInFlight < 0)
         {
-            return $"negative in flight: {_workerInFlight} with workers, {_manualInFlight} with getters";
+            return $"negative in flight: {_workerInFlight} with workers, {Taken} with getters";
         }
 
         return _errors > _processed ? $"Errors {_errors} > Processed {_processed}" : null;

@@ -129,10 +129,15 @@ internal sealed partial class QueueRouterActor<T>
     }
 
     /// <summary>Moves to <paramref name="status"/>: its behaviour answers from the next message on.</summary>
+    /// <remarks>
+    /// Published at once, as by the durable router, before any refusal or answer the move causes: its caller reads the
+    /// new status. Before, a put a stop refused read Processing (Review/RouterSystemEndRound44Tests).
+    /// </remarks>
     private void Enter(QueueStatus status, Action behaviour)
     {
         _status = status;
         Become(behaviour);
+        Publish();
     }
 
     /// <summary>From idle or stopped: processing, with the last workers respawned if they were stopped.</summary>

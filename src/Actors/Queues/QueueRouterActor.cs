@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Runtime;
 using Akka.Actor;
 
@@ -94,31 +95,48 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     {
         // Take in what was put before the end; a put that adds its item later tells a router that is gone (InboxSignal).
         _admission.Close();
+        _handOut.AbandonRuns();
+
+        // Stopped, however it came (a disposal, or the system terminating while the queue processed or waited for its
+        // workers to stop): the router is gone, so the queue reads Stopped from now on. Stopped is set, and the counts
+        // settled and published, before any caller hears: a put refused, a join failed or a stop completed here reads
+        // it. Before, the counts stayed Stopping (or Processing) for good (Review/HostingStopRound42Tests), and then the
+        // puts and joins were answered before Stopped was published (Review/RouterSystemEndRound44Tests).
+        // The items still queued, those of the runs the stopped workers held and never reported, and those getters hold
+        // (no TaskDone can reach the router now) are discarded: reported as failed all the same, and counted.
+        _status = QueueStatus.Stopped;
+        var queued = _ledger.DiscardAll();
+        var taken = _ledger.DiscardTaken();
+        Publish();
+        AssertSettled();
+
         var disposed = QueueErrors.Disposed();
         _admission.RefuseAll(QueueStatus.Stopped, cancelTimers: false);
         _handOut.RefuseGetters(disposed);
         _waiters.FailJoins(disposed);
-        _handOut.AbandonRuns();
-
-        // Stopped, however it came (the system terminating while the queue processed or waited for its workers to stop):
-        // the router is gone, so the queue reads Stopped from now on, before the stops it answers below complete. Before,
-        // it read Stopping (or Processing) for good (Review/HostingStopRound42Tests).
-        _status = QueueStatus.Stopped;
-        if (_ledger.Size > 0)
+        if (queued.Count > 0)
         {
-            // Stopped without its disposal's stop (the system terminating), or by a disposal that stopped waiting for
-            // its workers (AbandonWorkers): the items still queued, and those of the runs the stopped workers held and
-            // never reported, are reported all the same.
-            _ = DiscardQueued();
+            _ = _telemetry.ReportDiscarded(_spec?.ErrorHandler, queued);
         }
-        else
+
+        if (taken.Count > 0)
         {
-            Publish();
+            _ = _telemetry.ReportDiscarded(_spec?.ErrorHandler, taken, taken: true);
         }
 
         _ledger.WithdrawDepth();
         _waiters.CompleteStops();
         base.PostStop();
+    }
+
+    /// <summary>The router is gone: nothing is queued or in flight any more, and the counts it published say Stopped.</summary>
+    [Conditional("DEBUG")]
+    private void AssertSettled()
+    {
+        var metrics = _ledger.Metrics;
+        Debug.Assert(_status == QueueStatus.Stopped && _ledger.Size == 0 && metrics.InFlight == 0,
+            $"a router gone reads {_status} with {_ledger.Size} queued and {metrics.InFlight} in flight");
+        Debug.Assert(_counters.Status == QueueStatus.Stopped && _counters.Metrics.InFlight == 0, "the counters are published settled");
     }
 
     /// <summary>

@@ -141,20 +141,29 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     /// <paramref name="errorHandler"/> as an <see cref="ObjectDisposedException"/> naming the queue; without a handler,
     /// one error names their count. The task completes when every report has.
     /// </summary>
-    public Task ReportDiscarded<T>(Func<Exception, T, Task>? errorHandler, List<T> items)
+    /// <param name="errorHandler">The last workers' error handler, if any.</param>
+    /// <param name="items">The items discarded.</param>
+    /// <param name="taken">
+    /// Whether they are the items <c>GetAsync</c> callers still held when the router went (disposed, or its actor system
+    /// ended): no <c>TaskDone</c> can count them any more.
+    /// </param>
+    public Task ReportDiscarded<T>(Func<Exception, T, Task>? errorHandler, List<T> items, bool taken = false)
     {
         ListenerFailures.Add(ActorQueueTelemetry.QueueDiscardedCounter, items.Count, Tag);
+        var held = taken ? "taken by GetAsync and not marked done" : "still queued";
         if (errorHandler is null)
         {
             Log.Write(LogLevel.Error, null,
-                "Queue {QueueName} disposed with {Count} items still queued; they were not processed and there is no error handler to report them to (DrainAsync before disposing hands them back)",
-                QueueName, items.Count);
+                "Queue {QueueName} disposed with {Count} items {Held}; they were not processed and there is no error handler to report them to (DrainAsync before disposing hands them back)",
+                QueueName, items.Count, held);
             return Task.CompletedTask;
         }
 
-        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed with {Count} items still queued; they were not processed and go to the error handler",
-            QueueName, items.Count);
-        var error = new ObjectDisposedException(QueueName, $"Queue {QueueName} was disposed with this item still queued; it was not processed");
+        Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed with {Count} items {Held}; they were not processed and go to the error handler",
+            QueueName, items.Count, held);
+        var error = new ObjectDisposedException(QueueName, taken
+            ? $"Queue {QueueName} ended (disposed, or its actor system terminated) while GetAsync's caller held this item; its TaskDone can no longer be counted"
+            : $"Queue {QueueName} was disposed with this item still queued; it was not processed");
         return Task.Run(() => ReportEachAsync(errorHandler, error, items));
     }
 

@@ -69,12 +69,19 @@ public readonly record struct QueueMetrics(long Enqueued, long Processed, long E
     /// <summary>Items handed back to the caller by <c>DrainAsync</c>.</summary>
     public long Drained { get; init; }
 
-    /// <summary>Items taken from the queue and not finished yet (with a worker, or with a <c>GetAsync</c> caller before <c>TaskDone</c>).</summary>
+    /// <summary>
+    /// Items taken from the queue and not finished yet (with a worker, or with a <c>GetAsync</c> caller before
+    /// <c>TaskDone</c>). 0 once the queue's router is gone (disposed, or its actor system ended): a queue in memory then
+    /// counts them in <see cref="Discarded"/>; a durable queue counts them as queued again (its journal keeps them, and
+    /// they run when the queue is opened again).
+    /// </summary>
     public long InFlight { get; init; }
 
     /// <summary>
-    /// Items still queued when the queue was disposed: not processed, each reported to the error handler of the last
-    /// <c>ProcessAsync</c> as an <see cref="ObjectDisposedException"/> (without one, an error log names their count).
+    /// Items still queued when the queue was disposed (or its actor system ended), and those still in flight then: not
+    /// processed (or not counted as such), each reported to the error handler of the last <c>ProcessAsync</c> as an
+    /// <see cref="ObjectDisposedException"/> (without one, an error log names their count). A durable queue discards
+    /// nothing: its journal keeps them.
     /// </summary>
     public long Discarded { get; init; }
 }

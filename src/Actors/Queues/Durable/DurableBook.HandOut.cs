@@ -89,6 +89,27 @@ internal sealed partial class DurableBook<T>
     }
 
     /// <summary>
+    /// The router is done (stopped by a journal failure or its actor system's end, or detached) with items still running:
+    /// tries it will never hear of, and items getters hold. None has an end in the journal, so each runs again when the
+    /// queue is opened again: each is waiting again, at its place (handed back to the journal, counted in
+    /// <see cref="Size"/>), and nothing is in flight.
+    /// </summary>
+    /// <returns>How many items were running.</returns>
+    public int ReturnRunning()
+    {
+        var running = _entries.Values.Where(entry => entry.State == EntryState.Running).ToList();
+        foreach (var entry in running)
+        {
+            Leave(entry);
+            Enqueue(entry);
+        }
+
+        Debug.Assert(_running == 0, $"{_running} items still running");
+        AssertInvariants();
+        return running.Count;
+    }
+
+    /// <summary>
     /// Marks waiting item <paramref name="id"/> as running again: a try (or a getter's hold) that the router's previous
     /// instance started goes on, and its end comes to the next instance. <c>false</c> when no such item waits (its end was
     /// journaled before the restart).

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorQueue.Runtime;
 
 namespace ActorQueue.Actors;
@@ -48,24 +49,40 @@ internal sealed partial class DurableRouterActor<T>
     }
 
     /// <summary>
-    /// The router is done (stopped, or detached): every caller still waiting hears — the events never written with
-    /// <paramref name="unwritten"/>, those of the write under way with <paramref name="unknown"/> — the joins and gets fail
-    /// as disposed, the counters read stopped, then the stops complete and the running tries are cancelled.
+    /// The router is done (stopped, or detached): the items still running (tries it will not hear of, items getters hold)
+    /// have no end in the journal and run again when the queue is opened again, so they count as queued again; the
+    /// counters read stopped; then every caller still waiting hears — the events never written with
+    /// <paramref name="unwritten"/>, those of the write under way with <paramref name="unknown"/> — the joins and gets
+    /// fail as disposed, the stops complete and the running tries are cancelled.
     /// </summary>
     private void Settle(QueueStorageException unwritten, QueueStorageException unknown)
     {
+        // Handed back to the journal: before, they stayed in flight, and a queue whose system ended read InFlight > 0
+        // with Stopped for good (Review/RouterSystemEndRound44Tests). A try that ends later is not journaled.
+        _book.ReturnRunning();
+        _runningIds.Clear();
+        _taken.Clear();
+        _busy = 0;
+
+        // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
+        // Stopped is published before any caller hears, so a caller whose stop has completed, whose put was refused or
+        // whose join failed reads it; before, it could read Stopping or Processing (Review/DurableStopStatusRound43Tests,
+        // Review/RouterSystemEndRound44Tests).
+        _status = QueueStatus.Stopped;
+        Publish();
+        AssertSettled();
         FailUnwritten(unwritten, unknown);
         _writing.Clear();
         _recovered.TrySetException(unwritten);
         RefuseWaiting(QueueStatus.Stopped, QueueErrors.Disposed());
         _waiters.FailJoins(QueueErrors.Disposed());
-
-        // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
-        // Stopped is published before the stops complete, so a caller whose stop has completed reads it; before, it could
-        // read Stopping (Review/DurableStopStatusRound43Tests).
-        _status = QueueStatus.Stopped;
-        Publish();
         _waiters.CompleteStops();
         _runCancellation.Cancel();
     }
+
+    /// <summary>The router is done: nothing is in flight, and the counters it published say Stopped.</summary>
+    [Conditional("DEBUG")]
+    private void AssertSettled() =>
+        Debug.Assert(_book.InFlight == 0 && _counters.Status == QueueStatus.Stopped && _counters.Metrics.InFlight == 0,
+            $"a settled router reads {_counters.Status} with {_book.InFlight} in flight");
 }
