@@ -89,16 +89,17 @@ internal static class Runner
             {
                 foreach (var subject in round % 2 == 0 ? scenario.Subjects.Reverse() : scenario.Subjects)
                 {
-                    GC.Collect();
-                    GC.WaitForPendingFinalizers();
+                    SettleCollector();
+                    var collections = GC.CollectionCount(0);
                     var value = await subject.Measure();
+                    collections = GC.CollectionCount(0) - collections;
                     measured[(scenario, subject)].Add(value);
                     if (samples)
                     {
                         // CPU over wall time: near 1 when one thread did the work, near the core count when all did.
                         var costs = LastCosts;
                         var busy = costs.WallMicroseconds > 0 ? costs.CpuMicroseconds / costs.WallMicroseconds : 0;
-                        log.WriteLine($"  {scenario.Name,-26} {subject.Name,-14} {value,16:N0}  pool threads {ThreadPool.ThreadCount}, cpu {costs.CpuMicroseconds:0.000} us/op, cpu/wall {busy:0.00}, pool items/op {costs.PoolItems:0.00}, lock waits/op {costs.LockContentions:0.0000}");
+                        log.WriteLine($"  {scenario.Name,-26} {subject.Name,-14} {value,16:N0}  pool threads {ThreadPool.ThreadCount}, cpu {costs.CpuMicroseconds:0.000} us/op, cpu/wall {busy:0.00}, pool items/op {costs.PoolItems:0.00}, lock waits/op {costs.LockContentions:0.0000}, bytes/op {costs.Bytes:0}, collections {collections}");
                     }
                 }
             }
@@ -148,6 +149,31 @@ internal static class Runner
 
     private static long _operations;
 
+    /// <summary>Garbage the collector is settled with; never read.</summary>
+    private static object? _garbage;
+
+    /// <summary>
+    /// Puts the collector in the same state before every measurement, whichever subject ran before: a full collection
+    /// (the previous subject's garbage is not collected in this one's time), then short-lived garbage until two gen-0
+    /// collections ran, so the gen-0 budget is the one a steady stream of short-lived objects gets. After the full
+    /// collection alone the budget depended on what survived it: a subject measured after the lock floor ran (round 44,
+    /// <c>--samples</c>' collections) with a budget so large that no gen-0 collection ran in its whole measurement, and
+    /// at about 1.5× the CPU per operation of its other rounds: ours on partitioned-contended in the rounds where it
+    /// followed weighted-contended's floor, the "weighted row before it" of round 43. Bounded: at most 1 GB of garbage.
+    /// </summary>
+    internal static void SettleCollector()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var start = GC.CollectionCount(0);
+        for (long bytes = 0; GC.CollectionCount(0) - start < 2 && bytes < 1L << 30; bytes += 256)
+        {
+            _garbage = new byte[232];
+        }
+
+        _garbage = null;
+    }
+
     /// <summary>Operations measured by <see cref="OpsPerSecond"/> so far, for <c>--seconds</c>.</summary>
     public static long Operations => Interlocked.Read(ref _operations);
 
@@ -163,7 +189,7 @@ internal static class Runner
         {
             foreach (var subject in scenario.Subjects)
             {
-                GC.Collect();
+                SettleCollector();
                 await subject.Measure();
                 var costs = LastCosts;
                 output.WriteLine($"{scenario.Name,-26} {subject.Name,-14} {costs.PoolItems,14:0.00} {costs.Bytes,10:0} {costs.CpuMicroseconds,10:0.00} {costs.WallMicroseconds,10:0.00}");
