@@ -1,11 +1,15 @@
+using System.Collections.Concurrent;
 using ActorQueue.Actors;
+using ActorQueue.Runtime;
+using ActorQueue.Tests.Queues.Durable;
 
 namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Round 44 second reading (helper 205) of the routers' settling at the system's end (6bb9fbc: the ledger keeps the
-/// items getters hold and discards them when the router goes) and of the worker gate's counted waiter (0502d8f). No
-/// defect was found: each test guards against a named plausible wrong implementation (its mutant, tried and reverted).
+/// items getters hold and discards them when the router goes) and of the worker gate's counted waiter (0502d8f). One
+/// defect (a disposal completed before the items getters held were discarded); the other tests guard against a named
+/// plausible wrong implementation (its mutant, tried and reverted).
 /// </summary>
 public sealed class SecondReadingRound44Tests
 {
@@ -74,6 +78,91 @@ public sealed class SecondReadingRound44Tests
         Assert.Equal([1], held);
         Assert.Equal(3L, ledger.Metrics.Discarded);
         Assert.Null(ledger.BrokenInvariant());
+    }
+
+    /// <summary>
+    /// A queue in memory whose getter holds its only item is disposed. Expected, as soon as the disposal completes: the item
+    /// counted once, as discarded (nothing in flight, nothing processed, the conservation holds), the getter's late
+    /// <c>TaskDone</c> refused as disposed (so never counted), and the error handler told of it once, as an
+    /// <see cref="ObjectDisposedException"/>. Failed before: "Expected: (0, 1), Actual: (1, 0)" — the disposal completed
+    /// (CheckStopped, with nothing queued) before the router's PostStop discarded the held item, so a caller whose
+    /// disposal had completed read it in flight, and the disposal did not wait for its report.
+    /// </summary>
+    [Fact]
+    public async Task A_queue_in_memory_disposed_under_a_getters_item_reports_it_once_and_counts_it_once()
+    {
+        var system = ActorQueueRuntime.Create("h205-memory-dispose");
+        var reported = new ConcurrentQueue<(Exception Error, string Item)>();
+        try
+        {
+            var queue = new BoundedQueue<string>(10, system: system, name: DurableStore.UniqueName("h205-getter"), workerBatch: 1);
+            await queue.StartAsync().WaitAsync(Bound);
+            Assert.True(await queue.PutAsync("taken").WaitAsync(Bound));
+            Assert.Equal("taken", await queue.GetAsync().WaitAsync(Bound));
+            await queue.StartWorkersAsync((_, _) => Task.CompletedTask, numWorkers: 1, (error, item) =>
+            {
+                reported.Enqueue((error, item));
+                return Task.CompletedTask;
+            }).WaitAsync(Bound);
+
+            await queue.DisposeAsync().AsTask().WaitAsync(Bound);
+
+            var metrics = queue.Metrics;
+            Assert.Equal((0L, 1L), (metrics.InFlight, metrics.Discarded));
+            Assert.Equal((1L, 0L, 0), (metrics.Enqueued, metrics.Processed, queue.Size));
+            Assert.Throws<ObjectDisposedException>(queue.TaskDone);
+            await Poll.UntilAsync(() => !reported.IsEmpty, Bound, "the held item is reported");
+            var report = Assert.Single(reported);
+            Assert.Equal("taken", report.Item);
+            Assert.IsType<ObjectDisposedException>(report.Error);
+            Assert.Equal((0L, 1L, 0L), (queue.Metrics.InFlight, queue.Metrics.Discarded, queue.Metrics.Processed));
+        }
+        finally
+        {
+            await system.Terminate().WaitAsync(Bound);
+        }
+    }
+
+    /// <summary>
+    /// A durable queue whose getter holds its only item is disposed, then opened again (twice). Expected: the disposed
+    /// queue counts the item queued again (Size 1, nothing in flight, nothing discarded); the reopened one hands it out
+    /// once, counts it processed once after <c>TaskDone</c>, and its join completes; the third opening finds nothing.
+    /// Mutant caught: a <c>Settle</c> without <c>_book.ReturnRunning()</c> (the held item read in flight after the
+    /// disposal, and not counted in Size).
+    /// </summary>
+    [Fact]
+    public async Task A_durable_queue_disposed_under_a_getters_item_runs_it_once_when_opened_again()
+    {
+        var system = ActorQueueRuntime.Create("h205-durable-dispose");
+        using var store = new DurableStore(system);
+        var name = DurableStore.UniqueName("h205-durable-getter");
+        try
+        {
+            var first = new BoundedQueue<string>(10, store.Durability(), name, system: system);
+            await first.StartAsync().WaitAsync(Bound);
+            Assert.True(await first.PutAsync("taken").WaitAsync(Bound));
+            Assert.Equal("taken", await first.GetAsync().WaitAsync(Bound));
+            await first.DisposeAsync().AsTask().WaitAsync(Bound);
+            Assert.Equal((0L, 1, 0L), (first.Metrics.InFlight, first.Size, first.Metrics.Discarded));
+
+            var second = new BoundedQueue<string>(10, store.Durability(), name, system: system);
+            await second.StartAsync().WaitAsync(Bound);
+            Assert.Equal(1, second.Size);
+            Assert.Equal("taken", await second.GetAsync().WaitAsync(Bound));
+            second.TaskDone();
+            await second.JoinAsync().WaitAsync(Bound);
+            Assert.Equal((1L, 0L, 0, 0L), (second.Metrics.Processed, second.Metrics.InFlight, second.Size, second.Metrics.Discarded));
+            await second.DisposeAsync().AsTask().WaitAsync(Bound);
+
+            var third = new BoundedQueue<string>(10, store.Durability(), name, system: system);
+            await third.StartAsync().WaitAsync(Bound);
+            Assert.Equal((0, 0L), (third.Size, third.Metrics.InFlight));
+            await third.DisposeAsync().AsTask().WaitAsync(Bound);
+        }
+        finally
+        {
+            await system.Terminate().WaitAsync(Bound);
+        }
     }
 
     /// <summary>
@@ -215,10 +304,9 @@ public sealed class SecondReadingRound44Tests
     /// Stress guard (an invariant, no timing): each round a start is being sent, four batches come from the pool (two of
     /// them cancelled at once from the pool) while the start leaves from the pool. Expected every round: every batch ends
     /// (none waits on a waiter the last start did not complete), at most one runs, one does whenever a batch not cancelled
-    /// came, and no waiter is left. Mutants aimed at: a <c>TryJoin</c> that joins a closed waiter (then withdrawn, so no
-    /// start completes it), and a <c>LeaveAndClose</c> returning <c>left == 0</c> without closing (a batch joining between
-    /// the decrement and the withdrawal waits on a withdrawn waiter). Whether a round hits those windows is up to the
-    /// scheduler: see the report for what each mutant did here.
+    /// came, and no waiter is left. Mutant caught: a <c>LeaveAndClose</c> that closes on any leave ("a batch left a waiter it
+    /// had not joined", or a stranded batch). The narrower windows (a join as the last batch leaves, or once it closed the
+    /// waiter) were not hit here by their mutants: the two hooked tests above catch those deterministically.
     /// </summary>
     [Fact]
     public async Task Racing_joins_cancellations_and_the_last_start_never_strand_a_batch()
