@@ -8,7 +8,8 @@ namespace ActorQueue.Tests.Review;
 /// <summary>
 /// Round 44 second reading (helper 205) of the routers' settling at the system's end (6bb9fbc: the ledger keeps the
 /// items getters hold and discards them when the router goes) and of the worker gate's counted waiter (0502d8f). One
-/// defect (a disposal completed before the items getters held were discarded); the other tests guard against a named
+/// defect, in both routers: a disposal completed before the items getters held were settled (discarded in memory, handed
+/// back to the journal when durable); the other tests guard against a named
 /// plausible wrong implementation (its mutant, tried and reverted).
 /// </summary>
 public sealed class SecondReadingRound44Tests
@@ -127,8 +128,9 @@ public sealed class SecondReadingRound44Tests
     /// A durable queue whose getter holds its only item is disposed, then opened again (twice). Expected: the disposed
     /// queue counts the item queued again (Size 1, nothing in flight, nothing discarded); the reopened one hands it out
     /// once, counts it processed once after <c>TaskDone</c>, and its join completes; the third opening finds nothing.
-    /// Mutant caught: a <c>Settle</c> without <c>_book.ReturnRunning()</c> (the held item read in flight after the
-    /// disposal, and not counted in Size).
+    /// Failed before (a race: once in two runs here, under load): "Expected: (0, 1, 0), Actual: (1, 0, 0)" — CheckStopped
+    /// answered the disposal before the router's PostStop (Settle) handed the held item back. With
+    /// <c>_book.ReturnRunning()</c> removed from Settle it failed too (mutant tried on the old code).
     /// </summary>
     [Fact]
     public async Task A_durable_queue_disposed_under_a_getters_item_runs_it_once_when_opened_again()
