@@ -374,7 +374,9 @@ public sealed partial class BoundedQueue<T> : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Stops the queue (as <see cref="StopAsync(TimeSpan?, CancellationToken)"/>) and its router actor, and waits for
-    /// both; items still queued are reported as by <see cref="Dispose"/>, and the task waits for their reports too, for
+    /// both; items still queued, and those <see cref="GetAsync"/> callers hold (their <see cref="TaskDone"/> is refused as
+    /// disposed; counted in <see cref="QueueMetrics.Discarded"/> by the time it completes), are reported as by
+    /// <see cref="Dispose"/>, and the task waits for their reports too, for
     /// at most the queue's stop timeout (<c>actorqueue.queue.stop-timeout</c>), after which the reports go on without it.
     /// Once the grace period is over (the work in flight cancelled), it waits for the workers at most that timeout more:
     /// a worker that ignores its token is then left behind, and the items of its run not finished are reported as

@@ -53,6 +53,9 @@ internal sealed class QueueLedger<T>
     /// <summary>How many items getters hold.</summary>
     private int Taken => _taken?.Count ?? 0;
 
+    /// <summary>How many items <c>GetAsync</c> callers hold (taken, not yet marked done).</summary>
+    public int HeldByGetters => Taken;
+
     /// <summary>Where a metrics listener that throws is reported; <c>null</c> to let it through (tests).</summary>
     private readonly ListenerFailureLog? _failures;
 

@@ -228,10 +228,10 @@ internal sealed partial class QueueRouterActor<T>
         }
 
         _waiters.FailJoins(_ledger.Unfinished);
-        if (_waiters.TerminateWhenStopped && _ledger.Size > 0)
+        if (_waiters.TerminateWhenStopped && (_ledger.Size > 0 || _ledger.HeldByGetters > 0))
         {
-            // Disposed with items still queued: each is reported as failed, and the disposal completes once they are, or
-            // after the stop timeout (and by twice the stop timeout after the disposal came, at the latest).
+            // Disposed with items still queued, or held by getters: each is reported as failed, and the disposal completes
+            // once they are, or after the stop timeout (and by twice the stop timeout after the disposal came, at the latest).
             _waiters.CompleteStopsAfter(DiscardQueued(), _telemetry.DiscardedStillReporting);
         }
         else

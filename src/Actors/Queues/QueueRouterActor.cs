@@ -140,15 +140,20 @@ internal sealed partial class QueueRouterActor<T> : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// The queue is disposed with items still queued: they leave the ledger as discarded, the counts are published (so
-    /// the error handler sees them in Metrics), and each is reported as failed, off the router's thread.
+    /// The queue is disposed with items still queued, or held by <c>GetAsync</c> callers (their <c>TaskDone</c> is refused
+    /// as disposed from now on): they leave the ledger as discarded, the counts are published (so the error handler sees
+    /// them in Metrics), and each is reported as failed, off the router's thread. Before, the held items were discarded
+    /// only in PostStop, after the disposal had completed: a caller whose disposal had completed read them in flight, and
+    /// the disposal did not wait for their reports (Review/SecondReadingRound44Tests).
     /// </summary>
     /// <returns>The reports.</returns>
     private Task DiscardQueued()
     {
         var discarded = _ledger.DiscardAll();
+        var taken = _ledger.DiscardTaken();
         Publish();
-        return _telemetry.ReportDiscarded(_spec?.ErrorHandler, discarded);
+        var queuedReports = discarded.Count > 0 ? _telemetry.ReportDiscarded(_spec?.ErrorHandler, discarded) : Task.CompletedTask;
+        return taken.Count == 0 ? queuedReports : Task.WhenAll(queuedReports, _telemetry.ReportDiscarded(_spec?.ErrorHandler, taken, taken: true));
     }
 
     /// <summary>A put while processing (none when an actor's put was invalid and has been answered).</summary>

@@ -45,6 +45,12 @@ internal sealed class WorkerGate
     /// <summary>For tests: whether a waiter for the starts being sent is published (a batch may be waiting on it).</summary>
     internal bool HasWaiter => Volatile.Read(ref _startsSent) is not null;
 
+    /// <summary>For tests: run as a batch leaving the waiter has uncounted itself, the last, before it closes the waiter.</summary>
+    internal Action? LastLeaving { get; set; }
+
+    /// <summary>For tests: run as the last batch to leave the waiter has closed it, before it withdraws it.</summary>
+    internal Action? ClosedLeaving { get; set; }
+
     /// <summary>Whether nothing holds the gate: no batch owns the workers and no worker start is being sent.</summary>
     public bool IsFree => Low(Interlocked.Read(ref _state)) == 0;
 
@@ -192,8 +198,9 @@ internal sealed class WorkerGate
     /// <summary>Leaves <paramref name="waiter"/>: the last batch to leave it closes it and withdraws it, if it is still published.</summary>
     private void Leave(StartsWaiter waiter)
     {
-        if (waiter.LeaveAndClose())
+        if (waiter.LeaveAndClose(LastLeaving))
         {
+            ClosedLeaving?.Invoke();
             Interlocked.CompareExchange(ref _startsSent, null, waiter);
         }
     }
@@ -228,10 +235,15 @@ internal sealed class WorkerGate
         }
 
         /// <summary>Uncounts a batch: <c>true</c> when it was the last and closed the waiter (a batch joining meanwhile keeps it open).</summary>
-        public bool LeaveAndClose()
+        public bool LeaveAndClose(Action? lastLeaving = null)
         {
             var left = Interlocked.Decrement(ref _waiting);
             Debug.Assert(left >= 0, "a batch left a waiter it had not joined");
+            if (left == 0)
+            {
+                lastLeaving?.Invoke();
+            }
+
             return left == 0 && Interlocked.CompareExchange(ref _waiting, Closed, 0) == 0;
         }
     }

@@ -59,10 +59,7 @@ internal sealed partial class DurableRouterActor<T>
     {
         // Handed back to the journal: before, they stayed in flight, and a queue whose system ended read InFlight > 0
         // with Stopped for good (Review/RouterSystemEndRound44Tests). A try that ends later is not journaled.
-        _book.ReturnRunning();
-        _runningIds.Clear();
-        _taken.Clear();
-        _busy = 0;
+        ReturnRunning();
 
         // A journal failure stops the router too: the queue must not go on saying it is processing (its last counters).
         // Stopped is published before any caller hears, so a caller whose stop has completed, whose put was refused or
@@ -78,6 +75,19 @@ internal sealed partial class DurableRouterActor<T>
         _waiters.FailJoins(QueueErrors.Disposed());
         _waiters.CompleteStops();
         _runCancellation.Cancel();
+    }
+
+    /// <summary>
+    /// The router is done (or its disposal about to be answered): the items still running (tries it will not hear of,
+    /// items getters hold, whose <c>TaskDone</c> is refused once disposed) have no end in the journal, so they are waiting
+    /// again (counted in Size) and nothing is in flight.
+    /// </summary>
+    private void ReturnRunning()
+    {
+        _book.ReturnRunning();
+        _runningIds.Clear();
+        _taken.Clear();
+        _busy = 0;
     }
 
     /// <summary>The router is done: nothing is in flight, and the counters it published say Stopped.</summary>

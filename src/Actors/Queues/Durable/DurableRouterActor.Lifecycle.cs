@@ -226,6 +226,11 @@ internal sealed partial class DurableRouterActor<T>
         _waiters.FailJoins(_book.Unfinished);
         if (_waiters.TerminateWhenStopped)
         {
+            // The items getters hold are handed back before the disposal is answered, so a caller whose disposal has
+            // completed reads them queued, not in flight; before, only PostStop did, after the answer (Review/SecondReadingRound44Tests).
+            ReturnRunning();
+            Publish();
+
             // Before the dispose is answered, so a queue of the same name may open as soon as it is.
             ReleaseName();
             Context.Stop(Self);
