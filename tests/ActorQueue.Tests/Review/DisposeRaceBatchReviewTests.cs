@@ -106,7 +106,9 @@ public sealed class DisposeRaceBatchReviewTests : ActorQueueTestKit
 
     /// <summary>
     /// A cancelled batch without an error handler: the three items that failed before the cancellation (one worker, in
-    /// order, so they have been reported when the fourth starts) reach the caller in the cancellation's exception.
+    /// order, so they have been reported when the fourth starts) reach the caller in the cancellation's exception, after
+    /// what the cancellation interrupted when it interrupted a call (round 44: the batch's join, refused by the stop the
+    /// cancellation made; a cancellation seen between calls has no cause of its own).
     /// </summary>
     [Fact]
     public async Task A_cancelled_batch_without_a_handler_throws_the_failures_collected_before_the_cancellation()
@@ -125,7 +127,9 @@ public sealed class DisposeRaceBatchReviewTests : ActorQueueTestKit
         Assert.True(error.InnerException is AggregateException,
             $"the cancellation's exception does not carry the 3 failures collected before it (inner: {error.InnerException?.GetType().Name}); logged: {Logged(logs)}");
         var failures = (AggregateException)error.InnerException!;
-        Assert.Equal(["item 0", "item 1", "item 2"], failures.InnerExceptions.Select(e => e.Message));
+        Assert.Equal(["item 0", "item 1", "item 2"], failures.InnerExceptions.TakeLast(3).Select(e => e.Message));
+        Assert.True(failures.InnerExceptions.Count == 3 || failures.InnerExceptions is [QueueStateException, _, _, _],
+                    $"only the interrupted call's cause comes before the failures: {string.Join(" | ", failures.InnerExceptions.Select(e => e.Message))}");
         Assert.Contains("3 items of the batch failed", error.Message, StringComparison.Ordinal);
         Assert.Contains("DrainAsync hands them back", error.Message, StringComparison.Ordinal); // the cancellation's own message is kept
     }
