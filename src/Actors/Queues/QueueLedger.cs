@@ -50,11 +50,8 @@ internal sealed class QueueLedger<T>
     /// <remarks>Made with the first get: a queue its workers alone take from pays nothing for it.</remarks>
     private ItemDeque<T>? _taken;
 
-    /// <summary>How many items getters hold.</summary>
-    private int Taken => _taken?.Count ?? 0;
-
     /// <summary>How many items <c>GetAsync</c> callers hold (taken, not yet marked done).</summary>
-    public int HeldByGetters => Taken;
+    public int HeldByGetters => _taken?.Count ?? 0;
 
     /// <summary>Where a metrics listener that throws is reported; <c>null</c> to let it through (tests).</summary>
     private readonly ListenerFailureLog? _failures;
@@ -74,13 +71,13 @@ internal sealed class QueueLedger<T>
     public int WorkerInFlight => _workerInFlight;
 
     /// <summary>Accepted items not finished: in the buffer, with workers, or with getters.</summary>
-    public int Unfinished => _buffer.Count + _workerInFlight + Taken;
+    public int Unfinished => _buffer.Count + _workerInFlight + HeldByGetters;
 
     public QueueMetrics Metrics => new(_enqueued, _processed, _errors, _backpressure)
     {
         Drained = _drained,
         Discarded = _discarded,
-        InFlight = _workerInFlight + Taken,
+        InFlight = _workerInFlight + HeldByGetters,
     };
 
     /// <summary>
@@ -125,7 +122,7 @@ internal sealed class QueueLedger<T>
     /// <summary>One item taken by a getter is done; <c>false</c> (and nothing changes) when none is outstanding.</summary>
     public bool GetterDone()
     {
-        if (Taken == 0)
+        if (HeldByGetters == 0)
         {
             return false;
         }
@@ -228,7 +225,7 @@ internal sealed class QueueLedger<T>
     /// <summary>Which of the ledger's invariants is broken, or <c>null</c> when all hold (tests check this in any build).</summary>
     public string? BrokenInvariant()
     {
-        var inFlight = _workerInFlight + Taken;
+        var inFlight = _workerInFlight + HeldByGetters;
         if (_enqueued != _processed + _drained + _discarded + _buffer.Count + inFlight)
         {
             return $"Enqueued {_enqueued} != Processed {_processed} + Drained {_drained} + Discarded {_discarded} + Size {_buffer.Count} + InFlight {inFlight}";
@@ -236,7 +233,7 @@ internal sealed class QueueLedger<T>
 
         if (_workerInFlight < 0)
         {
-            return $"negative in flight: {_workerInFlight} with workers, {Taken} with getters";
+            return $"negative in flight: {_workerInFlight} with workers, {HeldByGetters} with getters";
         }
 
         return _errors > _processed ? $"Errors {_errors} > Processed {_processed}" : null;

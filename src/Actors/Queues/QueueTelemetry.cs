@@ -154,8 +154,8 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
         if (errorHandler is null)
         {
             Log.Write(LogLevel.Error, null,
-                "Queue {QueueName} disposed with {Count} items {Held}; they were not processed and there is no error handler to report them to (DrainAsync before disposing hands them back)",
-                QueueName, items.Count, held);
+                "Queue {QueueName} disposed with {Count} items {Held}; they were not processed and there is no error handler to report them to{Hint}",
+                QueueName, items.Count, held, taken ? "" : " (DrainAsync before disposing hands them back)");
             return Task.CompletedTask;
         }
 

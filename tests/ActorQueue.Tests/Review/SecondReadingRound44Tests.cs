@@ -225,54 +225,39 @@ public sealed class SecondReadingRound44Tests
     }
 
     /// <summary>
-    /// A batch waits alone and is cancelled; as it leaves, the last, and before it closes the waiter
-    /// (<see cref="WorkerGate.LastLeaving"/>), another batch comes and joins that waiter. Expected: the waiter stays
-    /// published for the newcomer (the leaver's close fails), and the last start wakes it to take the workers. Mutant
-    /// caught: a <c>LeaveAndClose</c> returning <c>left == 0</c> without closing the waiter (no
-    /// <c>CompareExchange(ref _waiting, Closed, 0)</c>): the leaver withdraws the waiter the newcomer joined, and the
-    /// newcomer waits for ever ("the waiter the newcomer joined was withdrawn", then stranded).
+    /// A batch waits alone and is cancelled; as it leaves, the last, another batch comes: before the leaver closes the
+    /// waiter (<see cref="WorkerGate.LastLeaving"/>, <paramref name="closed"/> false), or once it has closed it and before
+    /// it withdraws it (<see cref="WorkerGate.ClosedLeaving"/>, true). Expected: the newcomer waits on a published waiter
+    /// (the one it joined, the leaver's close failing; or its own, as it does not join a closed one), and the last start
+    /// wakes it to take the workers. Mutants caught: a <c>LeaveAndClose</c> returning <c>left == 0</c> without closing
+    /// the waiter (no <c>CompareExchange(ref _waiting, Closed, 0)</c>; false case), and a <c>TryJoin</c> that joins a
+    /// closed waiter (<c>while (true)</c> for <c>while (waiting != Closed)</c>; true case): either way the leaver withdraws
+    /// the waiter the newcomer is on, and the newcomer waits for ever.
     /// </summary>
-    [Fact]
-    public async Task A_batch_joining_as_the_last_one_leaves_keeps_the_waiter()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_batch_coming_as_the_last_one_leaves_waits_on_a_published_waiter(bool closed)
     {
         var gate = new WorkerGate();
         Assert.True(gate.TryEnterStart());
         using var cts = new CancellationTokenSource();
         var leaving = gate.TryBeginBatchAsync(cts.Token).AsTask();
         Task<bool>? newcomer = null;
-        gate.LastLeaving = () =>
+        void Come()
         {
-            gate.LastLeaving = null;
+            gate.LastLeaving = gate.ClosedLeaving = null;
             newcomer = gate.TryBeginBatchAsync().AsTask();
-        };
+        }
 
-        await cts.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaving.WaitAsync(Bound));
-        Assert.NotNull(newcomer);
-        Assert.False(newcomer.IsCompleted);
-        Assert.True(gate.HasWaiter, "the waiter the newcomer joined was withdrawn");
-        await StartsSentThenRuns(gate, newcomer);
-    }
-
-    /// <summary>
-    /// As above, but the newcomer comes once the last batch to leave has closed the waiter and before it withdraws it
-    /// (<see cref="WorkerGate.ClosedLeaving"/>). Expected: the newcomer does not join the closed waiter, publishes its own,
-    /// and the last start wakes it. Mutant caught: a <c>TryJoin</c> that joins a closed waiter (<c>while (true)</c> for
-    /// <c>while (waiting != Closed)</c>): the leaver withdraws it with the newcomer on it, and the newcomer waits for ever.
-    /// </summary>
-    [Fact]
-    public async Task A_batch_finding_a_closed_waiter_publishes_its_own()
-    {
-        var gate = new WorkerGate();
-        Assert.True(gate.TryEnterStart());
-        using var cts = new CancellationTokenSource();
-        var leaving = gate.TryBeginBatchAsync(cts.Token).AsTask();
-        Task<bool>? newcomer = null;
-        gate.ClosedLeaving = () =>
+        if (closed)
         {
-            gate.ClosedLeaving = null;
-            newcomer = gate.TryBeginBatchAsync().AsTask();
-        };
+            gate.ClosedLeaving = Come;
+        }
+        else
+        {
+            gate.LastLeaving = Come;
+        }
 
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaving.WaitAsync(Bound));
