@@ -35,9 +35,12 @@ public sealed partial class BoundedQueue<T>
     public Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler = null) =>
         StartWorkersAsync(worker, numWorkers, errorHandler, limiter: null);
 
-    /// <summary>Starts workers; <paramref name="forBatch"/> for the batch that owns the workers, else refused while a batch does.</summary>
+    /// <summary>
+    /// Starts workers; <paramref name="forBatch"/> for the batch that owns the workers, else refused while a batch does;
+    /// <paramref name="lastTryOnly"/> when <paramref name="errorHandler"/> is to hear only an item's last try (<see cref="WorkerSpec{T}.LastTryOnly"/>).
+    /// </summary>
     internal Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int numWorkers, Func<Exception, T, Task>? errorHandler,
-                                    IConcurrencyLimiter? limiter, QueueSlots? ownSlots = null, bool forBatch = false)
+                                    IConcurrencyLimiter? limiter, QueueSlots? ownSlots = null, bool forBatch = false, bool lastTryOnly = false)
     {
         ArgumentNullException.ThrowIfNull(worker);
         if (numWorkers < 1)
@@ -45,7 +48,7 @@ public sealed partial class BoundedQueue<T>
             throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be >= 1, got {numWorkers}");
         }
 
-        var spec = new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter) { Limit = WorkerLimit.For(limiter, ownSlots, numWorkers) };
+        var spec = new WorkerSpec<T>(worker, numWorkers, errorHandler, limiter) { Limit = WorkerLimit.For(limiter, ownSlots, numWorkers), LastTryOnly = lastTryOnly };
         if (forBatch)
         {
             WorkerGate.AssertBatchOwns();

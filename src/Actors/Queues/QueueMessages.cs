@@ -273,6 +273,13 @@ internal sealed record WorkerSpec<T>(
 {
     /// <summary>How the in-memory workers hold their limit across items (see <see cref="WorkerLimit"/>); <c>null</c> when unlimited.</summary>
     public WorkerLimit? Limit { get; init; }
+
+    /// <summary>
+    /// Whether <see cref="ErrorHandler"/> hears only an item's last try: set for the collector of a <c>WorkQueue</c> batch
+    /// run without an error handler, which throws the items that finally failed. A durable queue's try that is retried is
+    /// logged instead. A user's handler hears every failed try.
+    /// </summary>
+    public bool LastTryOnly { get; init; }
 }
 
 /// <summary>Worker → router: I am free, send me work.</summary>

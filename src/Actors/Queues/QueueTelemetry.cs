@@ -93,6 +93,14 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
         Log.Write(LogLevel.Warning, null, "Queue {QueueName} disposed after its stop timeout while its error handler was still taking the items discarded; the reports go on",
             QueueName);
 
+    /// <summary>
+    /// A durable queue's try of an item failed and the item will be retried, with a batch's collector as the handler
+    /// (<see cref="WorkerSpec{T}.LastTryOnly"/>): not the batch's failure, but never silent.
+    /// </summary>
+    public void TryRetried<T>(Exception exception, T item, int attempt) =>
+        Log.Write(LogLevel.Warning, exception, "Try {Attempt} of item {Item} failed in durable queue {QueueName}; it will be retried: {Reason}",
+            attempt, item, QueueName, UserText.MessageOf(exception));
+
     /// <summary>An item of a batch run without an error handler failed after the batch had returned (its collector is gone).</summary>
     public void FailedAfterBatch<T>(Exception exception, T item) =>
         Log.Write(LogLevel.Error, exception, "Item {Item} of queue {QueueName} failed after the batch that queued it had returned, with no error handler: {Reason}",

@@ -16,10 +16,13 @@ public sealed partial class WorkQueue<T>
     /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
     /// <param name="worker">Processes one item.</param>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item (on a durable queue that retries, each failed try);
+    /// without one, the items that finally failed are thrown at the end.</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
-    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed. It is thrown after the whole batch
-    /// ran and the queue stopped, and holds every worker exception, in the order they were reported.</exception>
+    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items finally failed. It is thrown after the whole batch
+    /// ran and the queue stopped, and holds one exception per such item, in the order they were reported: on a durable
+    /// queue that retries, the last try's of each dead letter (a failed try that is retried, logged as a warning, is no
+    /// failure of the batch, and an item that succeeds on a retry makes none).</exception>
     /// <exception cref="InvalidOperationException">A batch is already running on this queue; this one read nothing and changed
     /// nothing; or another batch took the queue's workers while this one waited for a worker start being sent as it came
     /// (such a start is no refusal: the batch waits until it is sent, then replaces those workers).</exception>
@@ -51,7 +54,7 @@ public sealed partial class WorkQueue<T>
     /// <param name="items">The items, enumerated once, lazily as space frees up.</param>
     /// <param name="worker">Processes one item; its token is cancelled when <paramref name="cancellationToken"/> is (and by a stop's timeout).</param>
     /// <param name="numWorkers">How many workers; default the concurrency limit, else 1.</param>
-    /// <param name="errorHandler">Receives an exception the worker threw, with its item; without one, the failures are thrown at the end.</param>
+    /// <param name="errorHandler">Receives an exception the worker threw, with its item (each failed try); without one, the items that finally failed are thrown at the end.</param>
     /// <param name="cancellationToken">Cancels the batch (also while it waits for a worker start being sent: then it reads and queues nothing): no further item is read, the queue stops at once (work in flight
     /// is cancelled and goes back to the head; a queue disposed first has its disposal's grace period ended), and the call throws <see cref="OperationCanceledException"/>. The items not
     /// processed stay queued (<see cref="DrainAsync()"/> hands them back), except a chunk that was waiting for space when
@@ -59,15 +62,15 @@ public sealed partial class WorkQueue<T>
     /// <see cref="OperationCanceledException"/>), and the exception's message says how many items that was (without a
     /// handler, they are the items the sequence gave after the ones handed back).</param>
     /// <returns>A task that completes when every item is finished and the queue has stopped.</returns>
-    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items failed (thrown after the batch, as in the other overload).</exception>
+    /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items finally failed, one exception each (thrown after the batch, as in the other overload).</exception>
     /// <exception cref="InvalidOperationException">A batch is already running on this queue (see the other overload).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled. Without
     /// <paramref name="errorHandler"/> and with items failed before the cancellation, its message counts them and its
     /// <see cref="Exception.InnerException"/> is an <see cref="AggregateException"/> holding first what the cancellation
     /// interrupted, when that says more than the cancellation itself (a put or the join the stop refused, a
     /// <see cref="QueueStateException"/>; a durable journal's failure; a disposal) — which, with no item failed, is the
-    /// inner exception itself —, then the sequence's exceptions if it failed too, then each worker exception, in the
-    /// order they were reported.</exception>
+    /// inner exception itself —, then the sequence's exceptions if it failed too, then the exception of each item that
+    /// finally failed (a durable queue's retried tries are not among them), in the order they were reported.</exception>
     /// <remarks>If <paramref name="items"/> throws (its <c>GetEnumerator</c>, <c>MoveNext</c> or <c>Dispose</c>), the items it gave before are processed as any other, the queue stops,
     /// and the sequence's exception is thrown (without <paramref name="errorHandler"/> and with failed items, in one
     /// <see cref="AggregateException"/>, first). So is the queue's when it is stopped or disposed under the batch, or refuses
@@ -152,7 +155,10 @@ public sealed partial class WorkQueue<T>
     {
         try
         {
-            await StartWorkersAsync(worker, numWorkers, handler, forBatch: true).ConfigureAwait(false);
+            // Without a handler of its own, the batch's collector hears only an item's last try: a try a durable queue
+            // retries is no failure of the batch. Before, every failed try was thrown, so an item that succeeded on its
+            // retry made the batch throw, and a dead letter was thrown once per try (round 45).
+            await StartWorkersAsync(worker, numWorkers, handler, forBatch: true, lastTryOnly: errorHandler is null).ConfigureAwait(false);
             Queue.BatchWorkersStarted?.Invoke();
             await StartAsync().ConfigureAwait(false);
         }

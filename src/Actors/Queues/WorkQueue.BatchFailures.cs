@@ -80,7 +80,8 @@ public sealed partial class WorkQueue<T>
     private static bool IsBareCancellation(Exception error) => error is OperationCanceledException { InnerException: null };
 
     /// <summary>
-    /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end; once
+    /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end (items'
+    /// last tries only: its workers are started with <see cref="WorkerSpec{T}.LastTryOnly"/>); once
     /// the batch has taken them (<see cref="End"/>), a failure (an item it left queued, discarded at disposal) is logged
     /// as an error instead. A failure collected as the batch ends is taken by exactly one of the two: a collector that
     /// finds the end has come takes back what the end may not have seen, and logs it.

@@ -208,9 +208,13 @@ public sealed partial class WorkQueue<T> : IDisposable, IAsyncDisposable
     public Task ProcessAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler) =>
         StartWorkersAsync(worker, numWorkers, errorHandler, forBatch: false);
 
-    /// <summary>Starts the workers, <paramref name="numWorkers"/> or by default the concurrency limit, else 1: for <c>ProcessAsync</c>, or for the batch that owns the workers.</summary>
-    private Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler, bool forBatch) =>
-        Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter, _ownSlots, forBatch);
+    /// <summary>
+    /// Starts the workers, <paramref name="numWorkers"/> or by default the concurrency limit, else 1: for <c>ProcessAsync</c>,
+    /// or for the batch that owns the workers (<paramref name="lastTryOnly"/>: its collector, which hears only an item's last try).
+    /// </summary>
+    private Task StartWorkersAsync(Func<T, CancellationToken, Task> worker, int? numWorkers, Func<Exception, T, Task>? errorHandler, bool forBatch,
+                                   bool lastTryOnly = false) =>
+        Queue.StartWorkersAsync(worker, numWorkers ?? ConcurrencyLimit ?? 1, errorHandler, Limiter, _ownSlots, forBatch, lastTryOnly);
 
     /// <summary>Starts workers as the other overloads; <paramref name="cancellationToken"/> stops waiting for them to exist (they still start).</summary>
     /// <param name="worker">Processes one item; its token is cancelled by a stop's timeout.</param>

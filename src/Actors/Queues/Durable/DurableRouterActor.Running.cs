@@ -96,19 +96,20 @@ internal sealed partial class DurableRouterActor<T>
         var token = _runCancellation.Token;
         var telemetry = _telemetry;
         var trace = _traces.GetValueOrDefault(id);
-        Task.Run(() => ProcessAsync(spec, telemetry, id, attempt, item, trace, token), CancellationToken.None).PipeTo(Self);
+        var lastTry = attempt >= _durability.Retry.MaxAttempts; // as HandleDone tells a dead letter from a retry
+        Task.Run(() => ProcessAsync(spec, telemetry, id, attempt, lastTry, item, trace, token), CancellationToken.None).PipeTo(Self);
     }
 
     /// <summary>
-    /// Runs one try off the actor's thread, under a consumer span that is a child of the producer's context when the put
+    /// Runs one try (<paramref name="lastTry"/>: a failure makes the item a dead letter) off the actor's thread, under a consumer span that is a child of the producer's context when the put
     /// carried one (<see cref="Activity.Current"/> while the work runs, as in the in-memory queue); never throws: every
     /// ending becomes a <see cref="DurableItemDone"/>.
     /// </summary>
-    private static async Task<DurableItemDone> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, ActivityContext trace,
+    private static async Task<DurableItemDone> ProcessAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, bool lastTry, T item, ActivityContext trace,
                                                             CancellationToken token)
     {
         using var span = ItemTraces.StartProcessing(telemetry.ProcessSpanName, telemetry.MetricName, trace);
-        var done = await TryAsync(spec, telemetry, id, attempt, item, token).ConfigureAwait(false);
+        var done = await TryAsync(spec, telemetry, id, attempt, lastTry, item, token).ConfigureAwait(false);
         if (done.Error is not null)
         {
             span?.SetStatus(ActivityStatusCode.Error, done.Error.GetType().FullName);
@@ -117,7 +118,8 @@ internal sealed partial class DurableRouterActor<T>
         return done;
     }
 
-    private static async Task<DurableItemDone> TryAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, T item, CancellationToken token)
+    private static async Task<DurableItemDone> TryAsync(WorkerSpec<T> spec, QueueTelemetry telemetry, long id, int attempt, bool lastTry, T item,
+                                                        CancellationToken token)
     {
         ConcurrencyLease? lease = null;
         try
@@ -136,7 +138,15 @@ internal sealed partial class DurableRouterActor<T>
         }
         catch (Exception error)
         {
-            await telemetry.ReportFailureAsync(spec.ErrorHandler, error, item, token).ConfigureAwait(false);
+            if (lastTry || !spec.LastTryOnly)
+            {
+                await telemetry.ReportFailureAsync(spec.ErrorHandler, error, item, token).ConfigureAwait(false);
+            }
+            else
+            {
+                telemetry.TryRetried(error, item, attempt);
+            }
+
             return new DurableItemDone(id, attempt, error, Cancelled: false);
         }
         finally
