@@ -23,6 +23,19 @@ public abstract class ActorQueueTestKit : Akka.TestKit.Xunit2.TestKit
     {
     }
 
+    /// <summary>A test kit whose system has <paramref name="overrides"/> (HOCON) over the test configuration.</summary>
+    protected ActorQueueTestKit(string overrides, ITestOutputHelper? output = null)
+        : base(ConfigurationFactory.ParseString(overrides).WithFallback(TestConfig), output: output)
+    {
+    }
+
+    /// <summary>
+    /// A queue stop timeout of 1 s instead of the default 5 s, for tests that dispose a queue under a worker that only
+    /// ends on its token (or an error handler that never completes): the stop waits the whole timeout for them, and what
+    /// those tests assert (what the disposal reports, that it completes) comes after it whatever its length.
+    /// </summary>
+    protected const string ShortStopTimeout = "actorqueue.queue.stop-timeout = 1s";
+
     /// <inheritdoc />
     /// <remarks>A <c>Debug.Assert</c> that failed inside this test's actors fails the test here (<see cref="DebugAssertions"/>).</remarks>
     protected override void Dispose(bool disposing)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Xunit.Abstractions;
@@ -43,7 +44,7 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
         var random = new Random(trial * 7919);
         var killAfterStarts = random.Next(1, Jobs - 4);
         var keepOrder = trial % 2 == 0;
-        var reference = await ReferenceRunAsync(keepOrder);
+        var reference = await References.GetOrAdd(keepOrder, order => new(() => ReferenceRunAsync(order))).Value;
 
         var dir = Directory.CreateDirectory(_scratch.PathOf("killed")).FullName;
         var jobs = WriteJobs(dir);
@@ -111,9 +112,17 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(reference.DeadLetters, deadLetters.Output);
     }
 
-    private async Task<(List<(long, int, string)> Log, List<string> Output, List<long> Failed, string DeadLetters)> ReferenceRunAsync(bool keepOrder)
+    /// <summary>
+    /// The run never killed, by whether it keeps order (-k): the same jobs and options give the same reference, so the
+    /// trials of one order share one (each trial ran its own: two CLI processes, about 5 s of the class's time, for a
+    /// result its twin had already asserted and returned).
+    /// </summary>
+    private static readonly ConcurrentDictionary<bool, Lazy<Task<Reference>>> References = new();
+
+    private static async Task<Reference> ReferenceRunAsync(bool keepOrder)
     {
-        var dir = Directory.CreateDirectory(_scratch.PathOf("reference")).FullName;
+        using var scratch = new CliScratch();
+        var dir = Directory.CreateDirectory(scratch.PathOf("reference")).FullName;
         var jobs = WriteJobs(dir);
         Release(dir);
         string[] args = ["run", jobs, "-j", "4", "--retries", "1", "-q", "--state", "state.db", "--joblog", "log.tsv", .. keepOrder ? new[] { "-k" } : []];
@@ -125,8 +134,11 @@ public sealed class RunStateKillTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(Enumerable.Range(1, Jobs).Where(Fails).Select(s => (long)s).ToList(), failed);
         var deadLetters = await CliProcess.RunAsync(dir, null, "dead-letters", "--state", "state.db", "list");
         Assert.Equal(0, deadLetters.ExitCode);
-        return (log, run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList(), failed, deadLetters.Output);
+        return new(log, run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList(), failed, deadLetters.Output);
     }
+
+    /// <summary>What a run never killed leaves: each job's last joblog record, its output lines (sorted), the failed jobs and the dead-letter list.</summary>
+    private sealed record Reference(List<(long Seq, int Exit, string Command)> Log, List<string> Output, List<long> Failed, string DeadLetters);
 
     /// <summary>
     /// The jobs: each marks its attempt's start and end in effects.txt with its run (<see cref="RunVariable"/>) and prints

@@ -10,7 +10,7 @@ namespace ActorQueue.Tests.Review;
 /// Review of 3f48457..4c4b2f8 (strict configuration reader, reports of items discarded at disposal, cancelled batch
 /// reports, RetryAfter for timed-out and evicted waiters): each test fails on the reviewed code for a defect.
 /// </summary>
-public class DiscardedItemsReviewTests : ActorQueueTestKit
+public class DiscardedItemsReviewTests() : ActorQueueTestKit(ShortStopTimeout)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
@@ -64,7 +64,7 @@ public class DiscardedItemsReviewTests : ActorQueueTestKit
         var finished = await Poll.CompletesWithin(dispose, Bound);
 
         never.SetResult();
-        Assert.True(finished, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout is 5 s): an error handler that never completes holds it for ever");
+        Assert.True(finished, $"DisposeAsync had not completed {Bound.TotalSeconds} s after it was called (stop timeout is 1 s here): an error handler that never completes holds it for ever");
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ namespace ActorQueue.Tests.Review;
 /// handler: the item failures collected before a cancellation, or before the queue failed under the batch, were
 /// neither thrown nor logged.
 /// </summary>
-public sealed class DisposeRaceBatchReviewTests : ActorQueueTestKit
+public sealed class DisposeRaceBatchReviewTests() : ActorQueueTestKit(ShortStopTimeout)
 {
     /// <summary>Turns a hang into a failure; not a timing assertion.</summary>
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);

@@ -18,8 +18,23 @@ public sealed class WorkerGateRaceRound39Tests
     /// refused after the only batch that ran had ended" — A took the gate, saw B's count and gave it back, and a start in
     /// between was refused as if a batch ran.
     /// </summary>
+    /// <remarks>
+    /// The rounds run on a thread of their own, not the pool's: A wakes on a pool continuation, and the spin below held a
+    /// pool thread until it did, so on a loaded 2-core machine the continuation waited for the pool to grow (CI: 1 to 25 s
+    /// for the test). Every task read is complete when read, so the body is synchronous. The spin itself is as tight as
+    /// before for its first <see cref="TightSpins"/> tries (the race window: A waking while starts are tried); a spin still
+    /// waiting after them yields between tries, so a continuation queued on this core gets it.
+    /// </remarks>
     [Fact]
     public async Task A_waiting_batch_refused_for_another_that_ran_never_holds_the_gate()
+    {
+        await Task.Factory.StartNew(RunRounds, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>Tries of a start per round before the spin begins to yield.</summary>
+    private const int TightSpins = 10_000;
+
+    private static void RunRounds()
     {
         for (var round = 0; round < Rounds; round++)
         {
@@ -29,15 +44,21 @@ public sealed class WorkerGateRaceRound39Tests
             Assert.False(waiting.IsCompleted);
             gate.LeaveStart();
             var other = gate.TryBeginBatchAsync();
-            var otherRan = other.IsCompletedSuccessfully && await other;
+            var otherRan = other.IsCompletedSuccessfully && other.Result;
             if (otherRan)
             {
                 gate.EndBatch();
             }
 
             var refusedAfter = 0;
+            var tries = 0;
             while (!waiting.IsCompleted)
             {
+                if (++tries > TightSpins)
+                {
+                    Thread.Yield();
+                }
+
                 if (gate.TryEnterStart())
                 {
                     gate.LeaveStart();
@@ -48,7 +69,7 @@ public sealed class WorkerGateRaceRound39Tests
                 }
             }
 
-            var waitedRan = await waiting;
+            var waitedRan = waiting.GetAwaiter().GetResult(); // complete: the loop above ended on it
             Assert.True(refusedAfter == 0, $"round {round}: a start was refused after the only batch that ran had ended ({refusedAfter} times)");
             Assert.False(otherRan && waitedRan, $"round {round}: both batches ran");
             if (waitedRan)
