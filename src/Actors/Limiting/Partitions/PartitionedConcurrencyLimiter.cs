@@ -39,7 +39,7 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
         var runtime = ActorQueueRuntime.Resolve(system);
         var gatekeeper = new GatekeeperSettings(limit.MaxRunning, limit.MaxQueued, limit.WaitTimeout, limit.WhenFull, name,
                                                 name ?? runtime.Settings.DefaultLimiterName, new LimiterCounts(), limit.TimeProvider ?? TimeProvider.System);
-        _partitions = new PartitionedGatekeeper(gatekeeper, idleTimeout, "partitioned-limiter", tracer, runtime);
+        _partitions = new PartitionedGatekeeper(gatekeeper, idleTimeout, "partitioned-limiter", tracer, runtime, PartitionTable<Partition>.KeysOf<TKey>());
     }
 
     /// <summary>The limiter's name; <c>null</c> when unnamed.</summary>
@@ -81,10 +81,9 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
             return ValueTask.FromCanceled<ConcurrencyLease>(cancellationToken);
         }
 
-        object boxed = key;
-        return _partitions.TryClaim(boxed, permits, source, out var live) is { } claimed
+        return _partitions.TryClaim(key, permits, source, out var live) is { } claimed
             ? ValueTask.FromResult(claimed)
-            : _partitions.Send(new PartitionAcquireRequest(boxed, source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout), cancellationToken, live);
+            : _partitions.Send(new PartitionAcquireRequest(PartitionedGatekeeper.Boxed(key, live), source, _partitions.Actor, _partitions.IsTraced, permits, priority, timeout), cancellationToken, live);
     }
 
     /// <summary>The counts of every live partition, read in one pass.</summary>
@@ -148,17 +147,21 @@ public sealed class PartitionedConcurrencyLimiter<TKey> : IDisposable, IAsyncDis
     RateLimitLease IPartitionedLimiter<TKey>.Failed(string reason, TimeSpan? retryAfter) => ActorQueueLease.Failed(reason);
 
     /// <inheritdoc />
-    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
+    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, int permitCount, out Partition? live)
     {
         Check(key, permitCount, waitTimeout: null, "rate-limiter", nameof(permitCount));
-        return _partitions.TryClaim(boxed, permitCount, "rate-limiter", out live) is { } claimed ? claimed : null;
+        return _partitions.TryClaim(key, permitCount, "rate-limiter", out live) is { } claimed ? claimed : null;
     }
 
     /// <summary>Checks the arguments and that the limiter is not disposed.</summary>
     /// <returns>The wait timeout, resolved against the limit's default.</returns>
     private TimeSpan? Check(TKey key, int permits, TimeSpan? waitTimeout, string source, string permitsName)
     {
-        ArgumentNullException.ThrowIfNull(key);
+        if (key is null)
+        {
+            throw new ArgumentNullException(nameof(key)); // not ThrowIfNull(object): that boxes a value-type key
+        }
+
         ArgumentNullException.ThrowIfNull(source);
         LimitValidation.Permits(permits, Limit.MaxRunning, Name, permitsName);
         var timeout = waitTimeout is null ? Limit.WaitTimeout : LimitValidation.WaitTimeout(waitTimeout, nameof(waitTimeout));

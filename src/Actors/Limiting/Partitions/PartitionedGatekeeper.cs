@@ -38,10 +38,12 @@ internal sealed class PartitionedGatekeeper
     /// <param name="actorName">The actor's name's stem.</param>
     /// <param name="tracer">Where wait spans go; the library's when <c>null</c>.</param>
     /// <param name="runtime">The actor system and its settings.</param>
-    public PartitionedGatekeeper(GatekeeperSettings settings, TimeSpan idleTimeout, string actorName, ActivitySource? tracer, ActorQueueExtension runtime)
+    /// <param name="keys">The comparer of the keys (<see cref="PartitionTable{TPartition}.KeysOf{TKey}"/>); the object keys' when <c>null</c>.</param>
+    public PartitionedGatekeeper(GatekeeperSettings settings, TimeSpan idleTimeout, string actorName, ActivitySource? tracer, ActorQueueExtension runtime,
+                                 IEqualityComparer<object>? keys = null)
     {
         Settings = settings;
-        _table = new PartitionTable<Partition>(idleTimeout, dropping: _routing);
+        _table = new PartitionTable<Partition>(idleTimeout, dropping: _routing, keys);
         _spans = new WaitSpans(tracer ?? ActorQueueTelemetry.Source, settings.Name);
         _claims = new GatekeeperTelemetry(settings.MetricName, new ListenerFailureLog(runtime.System.Log, settings.MetricName));
         _shared = new PartitionShared(settings, runtime.System.Log, _routing);
@@ -73,16 +75,26 @@ internal sealed class PartitionedGatekeeper
     public void ThrowIfDisposed(object facade) => _actor.ThrowIfDisposed(facade);
 
     /// <summary>
+    /// <paramref name="key"/> as a request carries it: a value-type key with a live partition as that partition's own
+    /// boxed key (equal to it), so a call that waits in a live partition boxes nothing; otherwise the key itself.
+    /// </summary>
+    /// <typeparam name="TKey">The key's type.</typeparam>
+    public static object Boxed<TKey>(TKey key, Partition? live)
+        where TKey : notnull => typeof(TKey).IsValueType && live is not null ? live.Key : key;
+
+    /// <summary>
     /// Claims <paramref name="permits"/> from the loan of <paramref name="key"/>'s live partition, without a message; fails
     /// (claiming nothing) when the partition is not live, someone waits in it, its loan does not cover them, or a request
     /// is on its way to the actor (it would be passed).
     /// </summary>
-    /// <param name="key">The partition's key.</param>
+    /// <param name="key">The partition's key (a value-type key is looked up unboxed: <see cref="PartitionTable{TPartition}.TryGet{TKey}"/>).</param>
     /// <param name="permits">How many permits.</param>
     /// <param name="source">Who asks.</param>
     /// <param name="live">The live partition found, for the request that follows a failed claim; <c>null</c> when none is live.</param>
     /// <returns>The lease, or <c>null</c> when nothing was claimed.</returns>
-    public ConcurrencyLease? TryClaim(object key, int permits, string source, out Partition? live)
+    /// <typeparam name="TKey">The key's type.</typeparam>
+    public ConcurrencyLease? TryClaim<TKey>(TKey key, int permits, string source, out Partition? live)
+        where TKey : notnull
     {
         if (_routing.Any)
         {

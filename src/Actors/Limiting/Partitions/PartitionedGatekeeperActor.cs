@@ -321,38 +321,6 @@ internal sealed record PartitionedSettings(GatekeeperSettings Gatekeeper, TimeSp
     public TimeProvider Time => Gatekeeper.Time;
 }
 
-/// <summary>A facade's request for permits of one partition: run in the live partition's turn, or routed by <see cref="Key"/> by the actor.</summary>
-internal class PartitionAcquireRequest(object key, string source, IActorRef server, bool signalQueued, int permits, int priority, TimeSpan? timeout)
-    : AcquireRequest(source, server, signalQueued, permits, priority, timeout)
-{
-    /// <summary>The partition's key.</summary>
-    public object Key { get; } = key;
-
-    /// <summary>
-    /// A RateLimiting view's wait (not a probe): the partition that grants it counts it in the key's successful leases as
-    /// it grants, in its turn, and the view does not count it again. Set before the request is sent.
-    /// </summary>
-    public bool CountedAtGrant { get; set; }
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// Made once the grant won and before its caller can resume (<see cref="FacadeWaiter{TResult}"/>): a
-    /// <see cref="CountedAtGrant"/> request is counted here, in the granting partition's turn, so a caller that reads
-    /// its key's statistics as it resumes finds its own lease there, as RateLimiting's limiters count a lease before
-    /// handing it out. Counted after the grant was handed over, a caller resumed at once read it uncounted.
-    /// </remarks>
-    protected override ConcurrencyLease ResultOf(in PermitGrant grant)
-    {
-        if (CountedAtGrant)
-        {
-            System.Diagnostics.Debug.Assert(Releaser is Partition, "A partition request is granted by its partition, which is its releaser.");
-            (Releaser as Partition)?.CountLease(acquired: true);
-        }
-
-        return base.ResultOf(grant);
-    }
-}
-
 /// <summary>The actor's timer: drop the partitions idle for the whole timeout.</summary>
 internal sealed class SweepPartitions
 {

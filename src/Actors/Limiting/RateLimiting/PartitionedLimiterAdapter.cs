@@ -13,7 +13,7 @@ internal interface IPartitionedLimiter<in TKey>
 
     /// <summary>The checked request for <paramref name="permitCount"/> of the adapter's permits (slots, or tokens) of <paramref name="key"/>'s partition.</summary>
     /// <param name="key">The key.</param>
-    /// <param name="boxed">The same key boxed once by the caller, for the request and the lookups (boxing a value-type key again would allocate).</param>
+    /// <param name="boxed">The same key as an object, for the request (<see cref="PartitionedGatekeeper.Boxed{TKey}"/>: a live partition's own, so a value-type key is not boxed again).</param>
     /// <param name="permitCount">How many.</param>
     PartitionAcquireRequest Request(TKey key, object boxed, int permitCount);
 
@@ -36,7 +36,7 @@ internal interface IPartitionedLimiter<in TKey>
     /// when the kind does not lend, or a request is on its way to the actor). Checks the arguments,
     /// then that the limiter is not disposed (<see cref="ArgumentOutOfRangeException"/> first, then <see cref="ObjectDisposedException"/>).
     /// </summary>
-    RateLimitLease? TryClaim(TKey key, object boxed, int permitCount, out Partition? live);
+    RateLimitLease? TryClaim(TKey key, int permitCount, out Partition? live);
 }
 
 /// <summary>
@@ -69,9 +69,25 @@ internal interface IPartitionedLimiter<in TKey>
 /// live partition is counted nowhere. Disposing the adapter leaves the limiter running.
 /// </summary>
 internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLimiter<TKey> limiter, Func<TResource, TKey> keyOf)
-    : PartitionedRateLimiter<TResource>
+    : PartitionedRateLimiter<TResource>, IAdaptedWait
     where TKey : notnull
 {
+    /// <inheritdoc />
+    RateLimitLease IAdaptedWait.Answer(PartitionAcquireRequest request, short token)
+    {
+        ConcurrencyLease slot;
+        try
+        {
+            slot = ((IValueTaskSource<ConcurrencyLease>)request).GetResult(token);
+        }
+        catch (Exception error) when (IsRefusal(error))
+        {
+            return Refused(request, error);
+        }
+
+        return Granted(request, slot);
+    }
+
     /// <inheritdoc />
     public override RateLimiterStatistics? GetStatistics(TResource resource)
     {
@@ -119,7 +135,7 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
             return Refused(key, covering ?? limiter.Partitions.PartitionOf(key));
         }
 
-        if (limiter.TryClaim(key, key, permitCount, out var live) is { } lease)
+        if (limiter.TryClaim(key, permitCount, out var live) is { } lease)
         {
             live!.CountLease(acquired: true);
             return lease;
@@ -158,7 +174,6 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken)
     {
         var key = KeyOf(resource);
-        object boxed = key;
         if (permitCount == 0)
         {
             limiter.Partitions.ThrowIfDisposed(limiter);
@@ -170,19 +185,19 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
                 return ValueTask.FromResult(limiter.Probe);
             }
 
-            var probe = limiter.Request(key, boxed, 1);
+            var probe = limiter.Request(key, key, 1);
             probe.IsProbe = true;
             return WaitAsync(probe, covering, cancellationToken);
         }
 
         Partition? live = null;
-        if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, boxed, permitCount, out live) is { } claimed)
+        if (!cancellationToken.IsCancellationRequested && limiter.TryClaim(key, permitCount, out live) is { } claimed)
         {
             live!.CountLease(acquired: true);
             return ValueTask.FromResult(claimed);
         }
 
-        var request = limiter.Request(key, boxed, permitCount);
+        var request = limiter.Request(key, PartitionedGatekeeper.Boxed(key, live), permitCount);
         request.CountedAtGrant = true;
         if (cancellationToken.CanBeCanceled || request.QueuedSignal is not null)
         {
@@ -190,9 +205,11 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
         }
 
         // Nothing to withdraw or trace: the lease comes straight off the request's own completion, without an async method.
+        // The request answers the lease itself (PartitionAcquireRequest.AdaptedBy): no object beside it for the wait.
+        request.AdaptedBy = this;
         limiter.Partitions.Dispatch(request, live);
-        var grant = new AdaptedGrant(this, request);
-        return grant.GetStatus(0) == ValueTaskSourceStatus.Pending ? new ValueTask<RateLimitLease>(grant, 0) : ValueTask.FromResult(grant.GetResult(0));
+        IValueTaskSource<RateLimitLease> adapted = request;
+        return adapted.GetStatus(0) == ValueTaskSourceStatus.Pending ? new ValueTask<RateLimitLease>(adapted, 0) : ValueTask.FromResult(adapted.GetResult(0));
     }
 
     /// <summary>Waits for <paramref name="request"/>, withdrawn if <paramref name="cancellationToken"/> fires, its wait traced.</summary>
@@ -257,37 +274,6 @@ internal sealed class PartitionedLimiterAdapter<TResource, TKey>(IPartitionedLim
     private RateLimitLease Refused(TKey key, TimeSpan? retryAfter) =>
         limiter.Failed($"Nothing of partition {UserText.Of(key, "key")} of {limiter.Partitions.Settings.Name ?? "the limiter"} is free now for a caller that will not wait "
                        + "(someone waits, its permits, slots or rates are spent, or it is busy); use AcquireAsync to queue", retryAfter);
-
-    /// <summary>
-    /// A wait that needs no withdrawal and no span, as a <see cref="ValueTask{TResult}"/> source over the request's own
-    /// completion (awaited once, as the request is): the lease, or a failed lease for a refusal, is made as the caller
-    /// takes the result.
-    /// </summary>
-    private sealed class AdaptedGrant(PartitionedLimiterAdapter<TResource, TKey> adapter, PartitionAcquireRequest request) : IValueTaskSource<RateLimitLease>
-    {
-        /// <inheritdoc />
-        public RateLimitLease GetResult(short token)
-        {
-            ConcurrencyLease slot;
-            try
-            {
-                slot = ((IValueTaskSource<ConcurrencyLease>)request).GetResult(token);
-            }
-            catch (Exception error) when (IsRefusal(error))
-            {
-                return adapter.Refused(request, error);
-            }
-
-            return adapter.Granted(request, slot);
-        }
-
-        /// <inheritdoc />
-        public ValueTaskSourceStatus GetStatus(short token) => ((IValueTaskSource<ConcurrencyLease>)request).GetStatus(token);
-
-        /// <inheritdoc />
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            ((IValueTaskSource<ConcurrencyLease>)request).OnCompleted(continuation, state, token, flags);
-    }
 
     private TKey KeyOf(TResource resource) =>
         keyOf(resource) ?? throw new ArgumentNullException("key", $"The partition key of {UserText.Of(resource, "resource")} is null");

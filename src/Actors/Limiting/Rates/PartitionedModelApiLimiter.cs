@@ -148,7 +148,7 @@ public sealed class PartitionedModelApiLimiter<TKey> : IDisposable, IAsyncDispos
 
     /// <inheritdoc />
     /// <remarks>A partition with rates lends nothing: its attempts run in its turn (<see cref="PartitionedGatekeeper.TryAttempt"/>). The tokens and the disposal are still checked, as a request's are.</remarks>
-    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, object boxed, int permitCount, out Partition? live)
+    RateLimitLease? IPartitionedLimiter<TKey>.TryClaim(TKey key, int permitCount, out Partition? live)
     {
         ArgumentNullException.ThrowIfNull(key);
         LimitValidation.EstimatedTokens(permitCount, Options.TokensPerPeriod, Name, nameof(permitCount));
