@@ -27,7 +27,8 @@ public static class Queues
         await queue.StopAsync(TimeSpan.FromSeconds(5));
 
         // Or all of that in one call; items are put lazily as space frees up, and the same queue can run batch after batch.
-        // Without an error handler, failures are thrown together as one AggregateException once the batch is done.
+        // Without an error handler, the items that finally failed are thrown together as one AggregateException once the
+        // batch is done, one exception each (a durable queue's retried tries are only logged).
         await queue.BatchProcessAsync(uris, (uri, ct) => FetchAsync(uri, ct), cancellationToken: CancellationToken.None);
         // end snippet
     }
