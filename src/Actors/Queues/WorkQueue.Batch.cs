@@ -22,7 +22,8 @@ public sealed partial class WorkQueue<T>
     /// <exception cref="AggregateException">Without <paramref name="errorHandler"/>: items finally failed. It is thrown after the whole batch
     /// ran and the queue stopped, and holds one exception per such item, in the order they were reported: on a durable
     /// queue that retries, the last try's of each dead letter (a failed try that is retried, logged as a warning, is no
-    /// failure of the batch, and an item that succeeds on a retry makes none).</exception>
+    /// failure of the batch, and an item that succeeds on a retry makes none); for an item a durable queue cannot read
+    /// back as <typeparamref name="T"/>, a <see cref="QueueStorageException"/> naming it.</exception>
     /// <exception cref="InvalidOperationException">A batch is already running on this queue; this one read nothing and changed
     /// nothing; or another batch took the queue's workers while this one waited for a worker start being sent as it came
     /// (such a start is no refusal: the batch waits until it is sent, then replaces those workers).</exception>

@@ -19,7 +19,14 @@ internal sealed class DeadLetterChange(IReadOnlyList<long>? ids, bool purge) : Q
 /// <param name="Attempt">Which try this was, from 1.</param>
 /// <param name="Error">What the worker threw; <c>null</c> when it returned.</param>
 /// <param name="Cancelled">The stop timeout cancelled the work: the item waits again, not counted as a failure.</param>
-internal sealed record DurableItemDone(long Id, int Attempt, Exception? Error, bool Cancelled);
+internal sealed record DurableItemDone(long Id, int Attempt, Exception? Error, bool Cancelled)
+{
+    /// <summary>
+    /// Set when the item could not be read back and this "try" only reported it to the error handler: the reason its dead
+    /// letter keeps, whatever try it was (no try can run it).
+    /// </summary>
+    public string? Unreadable { get; init; }
+}
 
 /// <summary>The clock says a delayed item is due.</summary>
 internal sealed class DueTick : IDeadLetterSuppression

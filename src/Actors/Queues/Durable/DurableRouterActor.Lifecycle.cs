@@ -268,7 +268,8 @@ internal sealed partial class DurableRouterActor<T>
     /// </summary>
     private void HandleDrain(DrainQueue<T> command)
     {
-        // An item that cannot be read back cannot be handed back either: it becomes a dead letter, with the reason.
+        // An item that cannot be read back cannot be handed back either: it becomes a dead letter, with the reason, and
+        // the last workers' error handler hears of it (round 45).
         var all = _book.Waiting(Decode);
         foreach (var (id, _, unreadable) in all.Where(entry => entry.Unreadable is not null))
         {

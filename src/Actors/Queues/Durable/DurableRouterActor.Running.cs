@@ -16,7 +16,7 @@ internal sealed partial class DurableRouterActor<T>
         if (_status == QueueStatus.Processing)
         {
             var now = _clock.GetUtcNow().UtcTicks;
-            while (!_getters.IsEmpty && _book.TryTake(now, out var id, out _, out var item, out var unreadable, Decode))
+            while (!_getters.IsEmpty && _book.TryTake(now, out var id, out var attempts, out var item, out var unreadable, Decode))
             {
                 if (unreadable is null)
                 {
@@ -24,7 +24,7 @@ internal sealed partial class DurableRouterActor<T>
                 }
                 else
                 {
-                    DeadLetterUnreadable(id, unreadable);
+                    FailUnreadable(id, attempts + 1, unreadable);
                 }
             }
 
@@ -36,7 +36,7 @@ internal sealed partial class DurableRouterActor<T>
                 }
                 else
                 {
-                    DeadLetterUnreadable(id, unreadable);
+                    FailUnreadable(id, attempts + 1, unreadable);
                 }
             }
         }
@@ -53,22 +53,69 @@ internal sealed partial class DurableRouterActor<T>
     }
 
     /// <summary>
-    /// An item whose bytes cannot be read back as <typeparamref name="T"/>: no try can run it, so it becomes a dead letter
-    /// at once, with the reason, counted as an error (before, the decode threw on the router's thread: the router
-    /// restarted idle and the queue ran nothing more — review 68). Its bytes stay in the journal; a dead-letter listing
-    /// shows it with the default item, and a requeue after the type is fixed runs it.
+    /// An item taken for a getter or a worker whose bytes cannot be read back as <typeparamref name="T"/>: no try can run
+    /// it, so it fails for good. With workers whose error handler is set (a user's, or a batch's collector), it first goes
+    /// to that handler as a try that failed (<see cref="UnreadableFailure"/>, with the default item): the item stays in
+    /// flight until the handler has heard (so a batch's join waits for it, and the batch throws it), then becomes a dead
+    /// letter. Without one, it becomes a dead letter at once (<see cref="DeadLetterUnreadable"/>). Before, the handler never
+    /// heard of it, and a batch completed as if it had been processed (round 45).
+    /// </summary>
+    private void FailUnreadable(long id, int attempt, Exception error)
+    {
+        if (_spec?.ErrorHandler is not { } handler)
+        {
+            DeadLetterUnreadable(id, error);
+            return;
+        }
+
+        var reason = LogUnreadable(id, error);
+        _busy++;
+        _runningIds.Add(id);
+        var failure = UnreadableFailure(id, error);
+        var telemetry = _telemetry;
+        var token = _runCancellation.Token; // as a try's report: a stop's timeout ends the wait for a handler that never returns
+        Task.Run(async () =>
+        {
+            await telemetry.ReportFailureAsync(handler, failure, default(T)!, token).ConfigureAwait(false);
+            return new DurableItemDone(id, attempt, failure, Cancelled: false) { Unreadable = reason };
+        }, CancellationToken.None).PipeTo(Self);
+    }
+
+    /// <summary>
+    /// An item whose bytes cannot be read back as <typeparamref name="T"/> becomes a dead letter at once, with the reason,
+    /// counted as an error (before, the decode threw on the router's thread: the router restarted idle and the queue ran
+    /// nothing more — review 68). Its bytes stay in the journal; a dead-letter listing shows it with the default item, and
+    /// a requeue after the type is fixed runs it. A drain's item (handed back by no one) goes to the error handler of the
+    /// last workers, if any, off the router's thread and not awaited: a handler that never returns holds no drain.
     /// </summary>
     private void DeadLetterUnreadable(long id, Exception error)
     {
         _traces.Remove(id);
-        var reason = $"The item cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";
-        _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; dead-lettered: {Reason}",
-            id, _telemetry.QueueName, reason);
+        var reason = LogUnreadable(id, error);
         // Left ready (or running) until its write ended, a second drain or a hand-out in between dead-lettered it again
         // (counted twice; re-read of this fix).
         ApplyThenWrite(new ItemDeadLettered(id, reason));
         Publish(); // before a drain answers: its caller then reads the dead letter counted
+        if (_spec?.ErrorHandler is { } handler)
+        {
+            var (telemetry, failure) = (_telemetry, UnreadableFailure(id, error));
+            _ = Task.Run(() => telemetry.ReportFailureAsync(handler, failure, default(T)!));
+        }
     }
+
+    /// <summary>Logs an item that cannot be read back as an error; returns the reason its dead letter keeps.</summary>
+    private string LogUnreadable(long id, Exception error)
+    {
+        var reason = $"The item cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";
+        _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; dead-lettered: {Reason}",
+            id, _telemetry.QueueName, reason);
+        return reason;
+    }
+
+    /// <summary>What the error handler (or a batch) hears of an item that cannot be read back: the queue, the item's id and why, with the decoder's exception inside.</summary>
+    private QueueStorageException UnreadableFailure(long id, Exception error) =>
+        new($"Item {id} of durable queue {_telemetry.QueueName} cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}; "
+            + "it is a dead letter (DeadLettersAsync lists it with the default item; requeue it once the type reads it)", error);
 
     private void HandToGetter(long id, T item)
     {
@@ -180,6 +227,11 @@ internal sealed partial class DurableRouterActor<T>
         {
             _traces.Remove(done.Id);
             WriteLater(new ItemCompleted(done.Id));
+        }
+        else if (done.Unreadable is { } unreadable)
+        {
+            _traces.Remove(done.Id); // no try can run it: a dead letter, whatever try this was
+            WriteLater(new ItemDeadLettered(done.Id, unreadable));
         }
         else
         {

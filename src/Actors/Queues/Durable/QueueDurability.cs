@@ -161,7 +161,11 @@ public sealed record RetryPolicy
 /// <param name="LastError">The last failure's exception type and message.</param>
 public sealed record DeadLetter<T>(long Id, T Item, int Attempts, string LastError);
 
-/// <summary>A durable queue's storage cannot be used: the database file is corrupt, unreadable or unwritable, or its journal failed to recover.</summary>
+/// <summary>
+/// A durable queue's storage cannot be used: the database file is corrupt, unreadable or unwritable, or its journal failed
+/// to recover; or an item stored in it cannot be read back as the queue's item type (what the error handler hears of such
+/// an item, which is then a dead letter).
+/// </summary>
 public sealed class QueueStorageException : Exception
 {
     /// <summary>Creates the exception with a default message.</summary>
