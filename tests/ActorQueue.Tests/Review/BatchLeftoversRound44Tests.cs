@@ -19,12 +19,17 @@ public sealed class BatchLeftoversRound44Tests : ActorQueueTestKit
     /// its inner <see cref="AggregateException"/> holds the stop's refusal (the exception the cancellation ended the
     /// batch with, first) and item 0's very exception. Failed before (in-memory and durable): the inner aggregate held
     /// item 0's failure only — the refusal, which the cancellation's exception carries when no item failed, was dropped
-    /// once one had ("the cancellation's cause was dropped").
+    /// once one had ("the cancellation's cause was dropped"). With <paramref name="sequenceFails"/> (round 45: the order
+    /// had no test of its own) the sequence's enumerator also throws from its <c>Dispose</c>: its exception comes between
+    /// the cause and the failures, and the enumerator is disposed once; the failures before the sequence, or the sequence
+    /// before the cause, fail it (both mutants of <c>ThrowBatchOutcome</c>'s order tried, both cases failed).
     /// </summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_cancelled_batch_without_a_handler_keeps_its_cause_with_the_failures_before_it(bool durable)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_cancelled_batch_without_a_handler_keeps_its_cause_with_the_failures_before_it(bool durable, bool sequenceFails)
     {
         using var store = new DurableStore(Sys);
         var config = new QueueConfig
@@ -35,6 +40,7 @@ public sealed class BatchLeftoversRound44Tests : ActorQueueTestKit
         await using var queue = new WorkQueue<int>(config, system: Sys, name: DurableStore.UniqueName($"h204-cause-{durable}"));
         using var cts = new CancellationTokenSource();
         var boom = new InvalidOperationException("item 0 failed");
+        var disposeFault = sequenceFails ? new InvalidOperationException("the sequence's Dispose failed") : null;
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var runningSeen = false;
         // As the sequence is about to give item 2 (items 0 and 1 are queued), once item 1 runs (so item 0 has failed and
@@ -46,7 +52,7 @@ public sealed class BatchLeftoversRound44Tests : ActorQueueTestKit
                 runningSeen = ((IAsyncResult)running.Task).AsyncWaitHandle.WaitOne(Bound);
                 cts.Cancel();
             }
-        });
+        }, disposeFault: disposeFault);
 
         var batch = queue.BatchProcessAsync(sequence, async (item, token) =>
         {
@@ -66,8 +72,15 @@ public sealed class BatchLeftoversRound44Tests : ActorQueueTestKit
         Assert.Contains(inner.InnerExceptions, failure => ReferenceEquals(failure, boom));
         Assert.True(inner.InnerExceptions[0] is not OperationCanceledException && !ReferenceEquals(inner.InnerExceptions[0], boom),
             $"the cancellation's cause was dropped: {string.Join("; ", inner.InnerExceptions.Select(e => $"{e.GetType().Name}: {e.Message}"))}");
-        Assert.Equal(2, inner.InnerExceptions.Count);
+        Assert.Equal(sequenceFails ? 3 : 2, inner.InnerExceptions.Count);
         Assert.IsType<QueueStateException>(inner.InnerExceptions[0]);
+        Assert.Same(boom, inner.InnerExceptions[^1]);
+        if (sequenceFails)
+        {
+            Assert.Same(disposeFault, inner.InnerExceptions[1]);
+        }
+
+        Assert.Equal(1, sequence.Disposed);
         Assert.Same(error.InnerException, inner);
         Assert.Equal(QueueStatus.Stopped, queue.Status);
     }
