@@ -53,13 +53,10 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     /// <summary>
     /// The dictionary's lookup by an unboxed value-type key, boxed, made by the first such lookup
     /// (<see cref="TryGet{TKey}"/>; asking the dictionary for it on every call tests its comparer against a generic
-    /// interface: 1.4 % of the contended row), or <see cref="NoUnboxedLookup"/> when the comparer has none for that key;
-    /// <c>null</c> before. Written at most once in effect: racing first lookups write equal values.
+    /// interface: 1.4 % of the contended row); <c>null</c> before, and for a table whose comparer has none. Racing first
+    /// lookups write equal values.
     /// </summary>
     private object? _unboxed;
-
-    /// <summary>In <see cref="_unboxed"/>: the table's comparer does not look up the value-type key unboxed.</summary>
-    private static readonly object NoUnboxedLookup = new();
 
     /// <summary>
     /// The comparer of a table whose keys are <typeparamref name="TKey"/>s: as the object keys' one, and it also looks up
@@ -111,23 +108,23 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     public bool TryGet<TKey>(TKey key, [MaybeNullWhen(false)] out TPartition partition)
         where TKey : notnull
     {
-        if (typeof(TKey).IsValueType)
+        if (!typeof(TKey).IsValueType)
         {
-            // A boxed struct's type test is one compare; the dictionary's own test of its comparer is a cast helper's call.
-            var made = Volatile.Read(ref _unboxed);
-            if (made is ConcurrentDictionary<object, TPartition>.AlternateLookup<TKey> unboxed)
-            {
-                return unboxed.TryGetValue(key, out partition);
-            }
-
-            if (made is null)
-            {
-                Volatile.Write(ref _unboxed, _partitions.TryGetAlternateLookup<TKey>(out unboxed) ? unboxed : NoUnboxedLookup);
-                return TryGet(key, out partition);
-            }
+            return _partitions.TryGetValue(key, out partition);
         }
 
-        return _partitions.TryGetValue(key, out partition);
+        // A boxed struct's type test is one compare; the dictionary's own test of its comparer is a cast helper's call.
+        if (Volatile.Read(ref _unboxed) is not ConcurrentDictionary<object, TPartition>.AlternateLookup<TKey> unboxed)
+        {
+            if (!_partitions.TryGetAlternateLookup(out unboxed))
+            {
+                return _partitions.TryGetValue(key, out partition); // the object keys' comparer (only tests make such a table for a struct key)
+            }
+
+            Volatile.Write(ref _unboxed, unboxed);
+        }
+
+        return unboxed.TryGetValue(key, out partition);
     }
 
     /// <summary>Publishes <paramref name="partition"/>, made for <paramref name="key"/>, unless the key has a live one already (made by someone else meanwhile).</summary>
@@ -336,12 +333,7 @@ internal sealed class PartitionTable<TPartition>(TimeSpan idleTimeout, OnTheWay?
     {
         public static new readonly KeyComparer<TKey> Instance = new();
 
-        public bool Equals(TKey alternate, object other) => other switch
-        {
-            StoredKey stored => alternate.Equals(stored.Key),
-            ExactKey => false,
-            _ => alternate.Equals(other),
-        };
+        public bool Equals(TKey alternate, object other) => other is StoredKey stored && alternate.Equals(stored.Key);
 
         public int GetHashCode(TKey alternate) => alternate.GetHashCode();
 

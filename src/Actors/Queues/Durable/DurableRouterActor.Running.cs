@@ -106,7 +106,7 @@ internal sealed partial class DurableRouterActor<T>
     /// <summary>Logs an item that cannot be read back as an error; returns the reason its dead letter keeps.</summary>
     private string LogUnreadable(long id, Exception error)
     {
-        var reason = $"The item cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";
+        var reason = $"The item {CannotBeReadBack(error)}";
         _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; dead-lettered: {Reason}",
             id, _telemetry.QueueName, reason);
         return reason;
@@ -114,8 +114,11 @@ internal sealed partial class DurableRouterActor<T>
 
     /// <summary>What the error handler (or a batch) hears of an item that cannot be read back: the queue, the item's id and why, with the decoder's exception inside.</summary>
     private QueueStorageException UnreadableFailure(long id, Exception error) =>
-        new($"Item {id} of durable queue {_telemetry.QueueName} cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}; "
+        new($"Item {id} of durable queue {_telemetry.QueueName} {CannotBeReadBack(error)}; "
             + "it is a dead letter (DeadLettersAsync lists it with the default item; requeue it once the type reads it)", error);
+
+    /// <summary>Why an item cannot be read back: the item type and the decoder's exception.</summary>
+    private static string CannotBeReadBack(Exception error) => $"cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";
 
     private void HandToGetter(long id, T item)
     {
