@@ -75,7 +75,7 @@ public sealed class AsyncCapacityLimiter : IDisposable, IAsyncDisposable
         ReleaseOnBehalfOf(_identity.Current ?? throw new InvalidOperationException("The calling flow holds no token of this capacity limiter."));
 
     /// <summary>Takes a token for <paramref name="borrower"/>, waiting in FIFO order when none is free.</summary>
-    /// <param name="borrower">Who holds the token (compared by reference).</param>
+    /// <param name="borrower">Who holds the token: an object compared by reference (two distinct objects that compare equal are two borrowers), or a value (an id, a <see cref="Guid"/>, a record struct) compared by its value.</param>
     /// <param name="cancellationToken">Withdraws the wait; a cancelled waiter takes nothing.</param>
     /// <returns>A task that completes once the token is held.</returns>
     /// <exception cref="InvalidOperationException"><paramref name="borrower"/> already holds or waits for a token.</exception>

@@ -225,19 +225,25 @@ internal sealed class CapacityState : PrimitiveState
 }
 
 /// <summary>
-/// Who is one borrower: a facade's borrower by reference (as <c>AcquireOnBehalfOfAsync</c> documents: two distinct
-/// objects that compare equal are two borrowers), an actor by its <see cref="IActorRef"/> equality (one actor may
-/// reach the coordinator through more than one reference object). The holders, the borrowers and the waiting set
-/// all use it, so they agree on who holds.
+/// Who is one borrower: a facade's borrower of a reference type by reference (as <c>AcquireOnBehalfOfAsync</c>
+/// documents: two distinct objects that compare equal are two borrowers), one of a value type by its value (it has no
+/// identity: each call boxes it anew, so by reference the token it took could never be given back, and the same id
+/// could take a second), an actor by its <see cref="IActorRef"/> equality (one actor may reach the coordinator through
+/// more than one reference object). The holders, the borrowers and the waiting set all use it, so they agree on who holds.
 /// </summary>
 internal sealed class BorrowerComparer : IEqualityComparer<object>
 {
     public static readonly BorrowerComparer Instance = new();
 
     /// <inheritdoc />
-    public new bool Equals(object? x, object? y) => x is IActorRef actor ? actor.Equals(y) : ReferenceEquals(x, y);
+    public new bool Equals(object? x, object? y) => x switch
+    {
+        IActorRef actor => actor.Equals(y),
+        ValueType value => value.Equals(y),
+        _ => ReferenceEquals(x, y),
+    };
 
     /// <inheritdoc />
     public int GetHashCode(object obj) =>
-        obj is IActorRef actor ? actor.GetHashCode() : System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
+        obj is IActorRef or ValueType ? obj.GetHashCode() : System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
 }
