@@ -101,9 +101,14 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
         Log.Write(LogLevel.Warning, exception, "Try {Attempt} of item {Item} failed in durable queue {QueueName}; it will be retried: {Reason}",
             attempt, item, QueueName, UserText.MessageOf(exception));
 
-    /// <summary>An item of a batch run without an error handler failed after the batch had returned (its collector is gone).</summary>
+    /// <summary>
+    /// An item failed after a batch run without an error handler had returned, the queue's workers still that batch's (its
+    /// collector has ended): an item the batch left queued, or one it never queued (a durable queue's item it cannot read
+    /// back, found by a drain or a later get; an item put later and run by those workers). Before, the log said the batch
+    /// had queued it (round 46).
+    /// </summary>
     public void FailedAfterBatch<T>(Exception exception, T item) =>
-        Log.Write(LogLevel.Error, exception, "Item {Item} of queue {QueueName} failed after the batch that queued it had returned, with no error handler: {Reason}",
+        Log.Write(LogLevel.Error, exception, "Item {Item} of queue {QueueName} failed after the batch that last started its workers had returned, with no error handler: {Reason}",
             item, QueueName, UserText.MessageOf(exception));
 
     public void Started(int queued) => Log.Write(LogLevel.Information, null, "Queue {QueueName} started with {Count} items queued", QueueName, queued);

@@ -82,8 +82,9 @@ public sealed partial class WorkQueue<T>
     /// <summary>
     /// The workers' error handler of a batch run without one: collects the failures the batch throws at its end (items'
     /// last tries only: its workers are started with <see cref="WorkerSpec{T}.LastTryOnly"/>); once
-    /// the batch has taken them (<see cref="End"/>), a failure (an item it left queued, discarded at disposal) is logged
-    /// as an error instead. A failure collected as the batch ends is taken by exactly one of the two: a collector that
+    /// the batch has taken them (<see cref="End"/>), a failure is logged as an error instead: an item it left queued,
+    /// discarded at disposal, or one it never queued that the queue's workers, still the batch's, hear of (an item put
+    /// later, a durable queue's item it cannot read back found by a drain or a get). A failure collected as the batch ends is taken by exactly one of the two: a collector that
     /// finds the end has come takes back what the end may not have seen, and logs it.
     /// </summary>
     private sealed class BatchFailures(QueueTelemetry telemetry)

@@ -43,6 +43,48 @@ internal sealed partial class DurableBook<T>
         return true;
     }
 
+    /// <summary>
+    /// Hands out the first ready item that can be read back as <typeparamref name="T"/> (after promoting the due ones), as
+    /// <see cref="TryTake"/> does; the ready items ahead of it that cannot be read back stay ready, at their places, for a
+    /// hand-out that can report them (a getter's caller cannot be handed one, and while no worker is free nobody can
+    /// report it: round 46).
+    /// </summary>
+    public bool TryTakeReadable(long nowTicks, out long id, out int attempts, out T item, Func<ReadOnlyMemory<byte>, T> decode)
+    {
+        PromoteDue(nowTicks);
+        List<Entry>? unreadable = null;
+        Entry? taken = null;
+        while (_ready.Count > 0)
+        {
+            var entry = _ready.TakeFirst();
+            if (Decoded(entry, decode) is null)
+            {
+                taken = entry;
+                break;
+            }
+
+            (unreadable ??= []).Add(entry); // back in the run order below: it stays ready all along
+        }
+
+        foreach (var entry in unreadable ?? [])
+        {
+            _ready.Add(entry);
+        }
+
+        if (taken is null)
+        {
+            (id, attempts, item) = (0, 0, default!);
+            return false;
+        }
+
+        _waiting--;
+        taken.State = EntryState.Running;
+        _running++;
+        (id, attempts, item) = (taken.Id, taken.Attempts, taken.Item!);
+        AssertInvariants();
+        return true;
+    }
+
     /// <summary>Decodes an entry replayed as bytes, once; returns the error when its bytes cannot be read back (the entry then has no item).</summary>
     private static Exception? Decoded(Entry entry, Func<ReadOnlyMemory<byte>, T> decode)
     {

@@ -16,7 +16,7 @@ internal sealed partial class DurableRouterActor<T>
         if (_status == QueueStatus.Processing)
         {
             var now = _clock.GetUtcNow().UtcTicks;
-            while (!_getters.IsEmpty && _book.TryTake(now, out var id, out var attempts, out var item, out var unreadable, Decode))
+            while (!_getters.IsEmpty && TakeForGetter(now, out var id, out var attempts, out var item, out var unreadable))
             {
                 if (unreadable is null)
                 {
@@ -53,12 +53,33 @@ internal sealed partial class DurableRouterActor<T>
     }
 
     /// <summary>
+    /// Takes the next item for a getter: the first ready one while an item that cannot be read back can be dealt with
+    /// now (no error handler to hear of it: dead-lettered at once; a worker free: reported in that worker's place), else
+    /// the first ready one that can be read back, those ahead of it waiting for a worker (<see cref="DurableBook{T}.TryTakeReadable"/>).
+    /// Before, a getter's unreadable item was reported with every worker busy, one handler call more than the worker count
+    /// at once, and the workers short of one while it ran (round 46).
+    /// </summary>
+    private bool TakeForGetter(long now, out long id, out int attempts, out T item, out Exception? unreadable)
+    {
+        if (_spec is not { ErrorHandler: not null } spec || _busy < spec.Count)
+        {
+            return _book.TryTake(now, out id, out attempts, out item, out unreadable, Decode);
+        }
+
+        unreadable = null;
+        return _book.TryTakeReadable(now, out id, out attempts, out item, Decode);
+    }
+
+    /// <summary>
     /// An item taken for a getter or a worker whose bytes cannot be read back as <typeparamref name="T"/>: no try can run
     /// it, so it fails for good. With workers whose error handler is set (a user's, or a batch's collector), it first goes
-    /// to that handler as a try that failed (<see cref="UnreadableFailure"/>, with the default item): the item stays in
-    /// flight until the handler has heard (so a batch's join waits for it, and the batch throws it), then becomes a dead
-    /// letter. Without one, it becomes a dead letter at once (<see cref="DeadLetterUnreadable"/>). Before, the handler never
-    /// heard of it, and a batch completed as if it had been processed (round 45).
+    /// to that handler as a try that failed (<see cref="UnreadableFailure"/>, with the default item), in a worker's place
+    /// (a getter takes one only with a worker free: <see cref="TakeForGetter"/>): the item stays in flight until the
+    /// handler has heard (so a batch's join waits for it, and the batch throws it), then becomes a dead letter — as any
+    /// try's end is journaled after its report, so should the queue end before that write (the process dies), the item
+    /// waits again when the queue is opened again and is reported again: at least once. Without one, it becomes a dead
+    /// letter at once (<see cref="DeadLetterUnreadable"/>). Before, the handler never heard of it, and a batch completed as
+    /// if it had been processed (round 45).
     /// </summary>
     private void FailUnreadable(long id, int attempt, Exception error)
     {
@@ -68,10 +89,10 @@ internal sealed partial class DurableRouterActor<T>
             return;
         }
 
-        var reason = LogUnreadable(id, error);
+        var reason = LogUnreadable(id, error, "it becomes a dead letter once the error handler has heard of it");
         _busy++;
         _runningIds.Add(id);
-        var failure = UnreadableFailure(id, error);
+        var failure = UnreadableFailure(id, error, deadAlready: false);
         var telemetry = _telemetry;
         var token = _runCancellation.Token; // as a try's report: a stop's timeout ends the wait for a handler that never returns
         Task.Run(async () =>
@@ -91,31 +112,40 @@ internal sealed partial class DurableRouterActor<T>
     private void DeadLetterUnreadable(long id, Exception error)
     {
         _traces.Remove(id);
-        var reason = LogUnreadable(id, error);
+        var reason = LogUnreadable(id, error, "dead-lettered");
         // Left ready (or running) until its write ended, a second drain or a hand-out in between dead-lettered it again
         // (counted twice; re-read of this fix).
         ApplyThenWrite(new ItemDeadLettered(id, reason));
         Publish(); // before a drain answers: its caller then reads the dead letter counted
         if (_spec?.ErrorHandler is { } handler)
         {
-            var (telemetry, failure) = (_telemetry, UnreadableFailure(id, error));
+            var (telemetry, failure) = (_telemetry, UnreadableFailure(id, error, deadAlready: true));
             _ = Task.Run(() => telemetry.ReportFailureAsync(handler, failure, default(T)!));
         }
     }
 
-    /// <summary>Logs an item that cannot be read back as an error; returns the reason its dead letter keeps.</summary>
-    private string LogUnreadable(long id, Exception error)
+    /// <summary>Logs an item that cannot be read back as an error, with what becomes of it (<paramref name="outcome"/>); returns the reason its dead letter keeps.</summary>
+    private string LogUnreadable(long id, Exception error, string outcome)
     {
         var reason = $"The item {CannotBeReadBack(error)}";
-        _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; dead-lettered: {Reason}",
-            id, _telemetry.QueueName, reason);
+        _telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Error, error, "Item {Id} of durable queue {QueueName} cannot be read back; {Outcome}: {Reason}",
+            id, _telemetry.QueueName, outcome, reason);
         return reason;
     }
 
-    /// <summary>What the error handler (or a batch) hears of an item that cannot be read back: the queue, the item's id and why, with the decoder's exception inside.</summary>
-    private QueueStorageException UnreadableFailure(long id, Exception error) =>
+    /// <summary>
+    /// What the error handler (or a batch) hears of an item that cannot be read back: the queue, the item's id and why,
+    /// with the decoder's exception inside, and what becomes of it: a dead letter already (<paramref name="deadAlready"/>:
+    /// a drain's), or once the handler has heard (a getter's or a worker's; before, that text too said it was one, which
+    /// the handler could not find: round 46).
+    /// </summary>
+    private QueueStorageException UnreadableFailure(long id, Exception error, bool deadAlready) =>
         new($"Item {id} of durable queue {_telemetry.QueueName} {CannotBeReadBack(error)}; "
-            + "it is a dead letter (DeadLettersAsync lists it with the default item; requeue it once the type reads it)", error);
+            + (deadAlready
+                ? "it is a dead letter (DeadLettersAsync lists it with the default item; requeue it once the type reads it)"
+                : "it becomes a dead letter once the error handler has heard of it, or a stop's timeout ends the wait (DeadLettersAsync then lists it with the "
+                  + "default item; requeue it once the type reads it); should the queue end before that is written (the process dies, say), the item waits again "
+                  + "when the queue is opened again, and is reported again"), error);
 
     /// <summary>Why an item cannot be read back: the item type and the decoder's exception.</summary>
     private static string CannotBeReadBack(Exception error) => $"cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";
