@@ -16,8 +16,8 @@ internal sealed partial class ClusterSession
     /// once its leave cannot complete because no other member is reachable (<see cref="LeaveIsLost"/>). Akka shuts a node
     /// down itself when its TLS handshake with a peer fails (the peer died and something else answers on its port); the
     /// phase then waited its whole 10 s for an exit nobody could acknowledge, so a run that lost its cluster said so 10 s
-    /// late, and a node whose coordinator died took as long to exit. Downed, the node stops its cluster at once and the
-    /// phase ends. A leave with a reachable peer is waited for as before: that peer takes over the singleton.
+    /// late, and a node whose coordinator died took as long to exit. Downed, the node stops its cluster on its next leader
+    /// tick (1 s) and the phase ends. A leave with a reachable peer is waited for as before: that peer takes over the singleton.
     /// </summary>
     private static void DownWhenLost(ActorSystem system)
     {
