@@ -29,6 +29,7 @@ internal sealed partial class ClusterSession : IAsyncDisposable
     {
         System = system;
         Cluster = ActorQueueCluster.Get(system);
+        DownWhenLost(system);
     }
 
     public ActorSystem System { get; }

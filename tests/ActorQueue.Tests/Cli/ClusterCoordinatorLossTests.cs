@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using ActorQueue.Tests.Cluster;
 
 namespace ActorQueue.Tests.Cli;
@@ -24,6 +22,7 @@ public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories ce
         var nodePort = ClusterCliTests.FreePort();
         using var run = new RunningCli(_scratch.Dir, "run", jobs, "-j", "6", "--joblog", _scratch.PathOf("log.tsv"), "-q",
             "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator);
+        await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and retries its join ~10 s later
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", "1",
             "--cert-dir", certificates.Worker);
         await Poll.UntilAsync(() => Directory.GetFiles(_scratch.Dir, "started-*").Length == 1, ClusterNodes.StepTimeout, () => $"a job started:\n{run.Errors}\n{node.Errors}");
@@ -31,9 +30,7 @@ public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories ce
         // The node dies; a plain TCP listener on its port answers the coordinator's reconnection with no TLS at all, so
         // the coordinator's transport fails its handshake and Akka shuts the coordinator's actor system down.
         await CliProcess.SignalAsync(node.Pid, "KILL");
-        using var impostor = new TcpListener(IPAddress.Loopback, nodePort);
-        await Poll.UntilAsync(() => TryStart(impostor), ClusterNodes.StepTimeout, "the node's port is free again");
-        var accepting = AcceptAndCloseAsync(impostor);
+        await using var impostor = await PlainListener.StartAsync(nodePort);
 
         var exit = await run.ExitAsync(TimeSpan.FromSeconds(120));
 
@@ -43,35 +40,5 @@ public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories ce
         Assert.DoesNotContain("ObjectDisposedException", run.Errors, StringComparison.Ordinal);
         var stopped = run.Errors[run.Errors.IndexOf("actorqueue: the coordinator's cluster node stopped", StringComparison.Ordinal)..];
         Assert.EndsWith("--resume runs them", stopped[..stopped.IndexOf('\n', StringComparison.Ordinal)], StringComparison.Ordinal); // one line
-        impostor.Stop();
-        await accepting;
-    }
-
-    private static bool TryStart(TcpListener listener)
-    {
-        try
-        {
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static async Task AcceptAndCloseAsync(TcpListener listener)
-    {
-        try
-        {
-            while (true)
-            {
-                using var client = await listener.AcceptTcpClientAsync();
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Stopped by the test.
-        }
     }
 }
