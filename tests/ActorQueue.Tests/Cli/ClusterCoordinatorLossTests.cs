@@ -22,7 +22,7 @@ public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories ce
         var nodePort = ClusterCliTests.FreePort();
         using var run = new RunningCli(_scratch.Dir, "run", jobs, "-j", "6", "--joblog", _scratch.PathOf("log.tsv"), "-q",
             "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator);
-        await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and retries its join ~10 s later
+        await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and joins at its next attempt (every 5 s)
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", "1",
             "--cert-dir", certificates.Worker);
         await Poll.UntilAsync(() => Directory.GetFiles(_scratch.Dir, "started-*").Length == 1, ClusterNodes.StepTimeout, () => $"a job started:\n{run.Errors}\n{node.Errors}");

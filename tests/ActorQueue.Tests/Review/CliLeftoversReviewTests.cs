@@ -225,7 +225,7 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
         var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
         var nodePort = ClusterCliTests.FreePort();
         using var run = new RunningCli(_scratch.Dir, ["run", jobs, "-j", "4", .. options, "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator]);
-        await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and retries its join ~10 s later
+        await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and joins at its next attempt (every 5 s)
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", $"{slots}",
             "--cert-dir", certificates.Worker);
         await Poll.UntilAsync(() => Directory.GetFiles(_scratch.Dir, "started-*").Length > 0, ClusterNodes.StepTimeout, () => $"a job started:\n{run.Errors}\n{node.Errors}");
