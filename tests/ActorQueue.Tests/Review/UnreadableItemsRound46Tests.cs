@@ -105,6 +105,8 @@ public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
     /// not that this batch queued it (an earlier run did).
     /// Failed before: Assert.DoesNotContain() Failure: Sub-string found — "... failed after the batch that queued it had
     /// returned, with no error handler ...".
+    /// Since helper 213 (round 46) the collector does not log such an item at all (the queue has, by its id: see
+    /// <see cref="UnreadableReportsRound46Tests"/>): the test waits for the report's end and finds no collector's log.
     /// </summary>
     [Theory]
     [InlineData(true)]
@@ -119,12 +121,14 @@ public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
         Assert.IsType<QueueStorageException>(Assert.Single(Assert.IsType<AggregateException>(batch).InnerExceptions));
         Assert.Equal(1, await queue.Queue.RequeueDeadLettersAsync().WaitAsync(Bound));
 
+        var heard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        queue.Queue.Telemetry.UnreadableReportEnded = () => heard.TrySetResult();
+
         Assert.Empty(await queue.DrainAsync().WaitAsync(Bound));
 
-        await Poll.UntilAsync(() => Later(logs) is not null, Bound, () => $"logged: {string.Join(" | ", logs.Events.Select(e => e.Message))}");
-        var later = Later(logs)!;
-        Assert.DoesNotContain("that queued it", later, StringComparison.Ordinal);
-        Assert.Contains("failed after the batch that last started its workers had returned", later, StringComparison.Ordinal);
+        await heard.Task.WaitAsync(Bound);
+        Assert.DoesNotContain(logs.Events, e => e.Message.Contains("that queued it", StringComparison.Ordinal));
+        Assert.Null(Later(logs));
         Assert.Single(await queue.Queue.DeadLettersAsync().WaitAsync(Bound));
         Assert.Equal(2L, queue.Metrics.Errors);
         AssertWhole(queue.Queue);
