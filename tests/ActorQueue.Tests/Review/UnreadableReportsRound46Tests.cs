@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Hosting;
-using ActorQueue.Tests.Queues.Durable;
 using Microsoft.Extensions.Logging;
 using Item = ActorQueue.Tests.Review.UnreadableItemsRound45Tests.WriteOnlyItem;
 
@@ -12,24 +11,9 @@ namespace ActorQueue.Tests.Review;
 /// file and on Akka's in-memory journal: a drain's such item after a batch is logged once, by its id; a report holds a
 /// lease of the workers' limiter, as a try's report does; a drain's reports run one after another.
 /// </summary>
-public sealed class UnreadableReportsRound46Tests : ActorQueueTestKit
+public sealed class UnreadableReportsRound46Tests : UnreadableQueueTestKit
 {
     private readonly ConcurrentQueue<Exception> _reported = new();
-
-    /// <summary>The blocking error handler's answer: it does not return until released.</summary>
-    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private DurableStore? _store;
-
-    /// <summary>Error-handler calls running now, and the most seen at once.</summary>
-    private int _atOnce;
-
-    private int _mostAtOnce;
-
-    private DurableStore Store => _store ??= new DurableStore(Sys);
-
-    /// <summary>Turns a hang into a failure; not a timing assertion.</summary>
-    private TimeSpan Bound => Dilated(TimeSpan.FromSeconds(20));
 
     /// <summary>
     /// A <c>BatchProcessAsync</c> without an error handler throws an item it cannot read back; requeued, the item is found
@@ -142,18 +126,12 @@ public sealed class UnreadableReportsRound46Tests : ActorQueueTestKit
         await Poll.UntilAsync(() => !_reported.IsEmpty, Bound, "the handler heard of the first item");
         Assert.Equal(3, (await queue.DeadLettersAsync().WaitAsync(Bound)).Count); // a round trip through the router meanwhile
 
-        Assert.Equal(1, Volatile.Read(ref _atOnce));
-        _release.TrySetResult();
-        await Poll.UntilAsync(() => _reported.Count == 3 && Volatile.Read(ref _atOnce) == 0, Bound, () => $"{_reported.Count} heard of");
-        Assert.Equal(1, Volatile.Read(ref _mostAtOnce));
+        Assert.Equal(1, AtOnce);
+        Release.TrySetResult();
+        await Poll.UntilAsync(() => _reported.Count == 3 && AtOnce == 0, Bound, () => $"{_reported.Count} heard of");
+        Assert.Equal(1, MostAtOnce);
         Assert.Equal(3, _reported.Select(error => error.Message).Distinct().Count());
         AssertWhole(queue);
-    }
-
-    private static void AssertWhole(BoundedQueue<Item> queue)
-    {
-        var metrics = queue.Metrics;
-        Assert.Equal(metrics.Enqueued, metrics.Processed + metrics.Drained + metrics.Discarded + queue.Size + metrics.InFlight);
     }
 
     private Task Handler(Exception error, Item? item)
@@ -162,58 +140,10 @@ public sealed class UnreadableReportsRound46Tests : ActorQueueTestKit
         return Task.CompletedTask;
     }
 
-    /// <summary>Records the report, counted among the calls running at once, and does not return until <see cref="_release"/>.</summary>
-    private async Task BlockingHandler(Exception error, Item? item)
+    /// <summary>Records the report, counted among the calls running at once, and does not return until <see cref="UnreadableQueueTestKit.Release"/>.</summary>
+    private Task BlockingHandler(Exception error, Item? item) => Counted(() =>
     {
-        var now = Interlocked.Increment(ref _atOnce);
-        for (var most = Volatile.Read(ref _mostAtOnce); now > most; most = Volatile.Read(ref _mostAtOnce))
-        {
-            if (Interlocked.CompareExchange(ref _mostAtOnce, now, most) == most)
-            {
-                break;
-            }
-        }
-
         _reported.Enqueue(error);
-        try
-        {
-            await _release.Task.ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _atOnce);
-        }
-    }
-
-    private QueueDurability Durability(bool sqlite) => sqlite ? Store.Durability() : QueueDurability.InMemory;
-
-    /// <summary>A queue (not started) opened again over <paramref name="count"/> items it cannot read, written by an earlier run.</summary>
-    private async Task<BoundedQueue<Item>> ReopenAsync(bool sqlite, string label, int count) =>
-        new(10, Durability(sqlite), await PutUnreadableAsync(sqlite, label, count), system: Sys);
-
-    /// <summary>Writes <paramref name="count"/> items to a new durable queue and closes it; returns its name: opened again, it holds items it cannot read.</summary>
-    private async Task<string> PutUnreadableAsync(bool sqlite, string label, int count)
-    {
-        var name = DurableStore.UniqueName(label);
-        await using var first = new BoundedQueue<Item>(10, Durability(sqlite), name, system: Sys);
-        await first.StartAsync().WaitAsync(Bound);
-        for (var i = 0; i < count; i++)
-        {
-            Assert.True(await first.PutAsync(new Item(i)).WaitAsync(Bound));
-        }
-
-        await first.StopAsync().WaitAsync(Bound);
-        return name;
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        _release.TrySetResult();
-        base.Dispose(disposing);
-        if (disposing)
-        {
-            _store?.Dispose();
-        }
-    }
+        return Release.Task;
+    });
 }
