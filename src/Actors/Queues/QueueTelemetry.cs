@@ -37,6 +37,9 @@ internal sealed class QueueTelemetry(string queueName, LogSink log, string? metr
     /// <summary>Whether anyone listens to the processing-time histogram.</summary>
     public bool RecordsProcessingTime => ActorQueueTelemetry.QueueProcessingTimeHistogram.Enabled;
 
+    /// <summary>Tests: called each time a durable queue's report of an item it cannot read back has ended (the error handler heard, or a stop's timeout ended the wait).</summary>
+    internal Action? UnreadableReportEnded { get; set; }
+
     public void RecordProcessingTime(TimeSpan elapsed) =>
         ListenerFailures.Record(ActorQueueTelemetry.QueueProcessingTimeHistogram, elapsed.TotalSeconds, Tag);
 

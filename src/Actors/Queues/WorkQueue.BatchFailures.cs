@@ -84,7 +84,7 @@ public sealed partial class WorkQueue<T>
     /// last tries only: its workers are started with <see cref="WorkerSpec{T}.LastTryOnly"/>); once
     /// the batch has taken them (<see cref="End"/>), a failure is logged as an error instead: an item it left queued,
     /// discarded at disposal, or one it never queued that the queue's workers, still the batch's, hear of (an item put
-    /// later, a durable queue's item it cannot read back found by a drain or a get). A failure collected as the batch ends is taken by exactly one of the two: a collector that
+    /// later, a durable queue's item it cannot read back found by a drain or a get, which the queue has logged already, naming its id, and is not logged again). A failure collected as the batch ends is taken by exactly one of the two: a collector that
     /// finds the end has come takes back what the end may not have seen, and logs it.
     /// </summary>
     private sealed class BatchFailures(QueueTelemetry telemetry)
@@ -112,7 +112,7 @@ public sealed partial class WorkQueue<T>
         {
             if (Volatile.Read(ref _ended) != 0)
             {
-                telemetry.FailedAfterBatch(exception, item);
+                LogLater(exception, item);
                 return Task.CompletedTask;
             }
 
@@ -123,11 +123,24 @@ public sealed partial class WorkQueue<T>
                 // The end came as this one was collected: what the end has not taken is logged here.
                 while (_collected.TryDequeue(out var late))
                 {
-                    telemetry.FailedAfterBatch(late.Error, late.Item);
+                    LogLater(late.Error, late.Item);
                 }
             }
 
             return Task.CompletedTask;
+        }
+
+        /// <summary>
+        /// Logs a failure the batch no longer takes, unless the queue logged it already naming the item by its id (an item
+        /// it cannot read back, whose item here is the default). Before, such an item was logged twice: by the queue, then
+        /// here as "(null)" (round 46).
+        /// </summary>
+        private void LogLater(Exception exception, T item)
+        {
+            if (exception is not QueueStorageException { LoggedByQueue: true })
+            {
+                telemetry.FailedAfterBatch(exception, item);
+            }
         }
     }
 }

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Hosting;
-using ActorQueue.Tests.Queues.Durable;
 using Microsoft.Extensions.Logging;
 using Item = ActorQueue.Tests.Review.UnreadableItemsRound45Tests.WriteOnlyItem;
 
@@ -14,24 +13,9 @@ namespace ActorQueue.Tests.Review;
 /// batch no longer says that batch queued the item; the handler's <see cref="QueueStorageException"/> says the item
 /// becomes a dead letter once the handler has heard of it (it is not one yet), and a drain's that it is one.
 /// </summary>
-public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
+public sealed class UnreadableItemsRound46Tests : UnreadableQueueTestKit
 {
     private readonly ConcurrentQueue<Exception> _reported = new();
-
-    /// <summary>The blocking error handler's answer: it does not return until released.</summary>
-    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private DurableStore? _store;
-
-    /// <summary>Worker and error-handler calls running now, and the most seen at once.</summary>
-    private int _atOnce;
-
-    private int _mostAtOnce;
-
-    private DurableStore Store => _store ??= new DurableStore(Sys);
-
-    /// <summary>Turns a hang into a failure; not a timing assertion.</summary>
-    private TimeSpan Bound => Dilated(TimeSpan.FromSeconds(20));
 
     /// <summary>
     /// One worker, whose error handler has not returned from the report of a first unreadable item; a getter waits, a
@@ -61,12 +45,12 @@ public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
         Assert.Equal(5, got.Number);
         Assert.Equal((1, 2L), (queue.Size, queue.Metrics.InFlight));
         Assert.Single(_reported);
-        _release.TrySetResult();
+        Release.TrySetResult();
         queue.TaskDone();
         await Poll.UntilAsync(() => queue.Metrics is { Errors: 2, Processed: 3, InFlight: 0 }, Bound, () => $"both dead, the get done: {queue.Metrics}");
         Assert.Equal(2, (await queue.DeadLettersAsync().WaitAsync(Bound)).Count);
         Assert.Equal(2, _reported.Count);
-        Assert.Equal(1, Volatile.Read(ref _mostAtOnce));
+        Assert.Equal(1, MostAtOnce);
         AssertWhole(queue);
     }
 
@@ -105,6 +89,8 @@ public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
     /// not that this batch queued it (an earlier run did).
     /// Failed before: Assert.DoesNotContain() Failure: Sub-string found — "... failed after the batch that queued it had
     /// returned, with no error handler ...".
+    /// Since helper 213 (round 46) the collector does not log such an item at all (the queue has, by its id: see
+    /// <see cref="UnreadableReportsRound46Tests"/>): the test waits for the report's end and finds no collector's log.
     /// </summary>
     [Theory]
     [InlineData(true)]
@@ -119,12 +105,14 @@ public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
         Assert.IsType<QueueStorageException>(Assert.Single(Assert.IsType<AggregateException>(batch).InnerExceptions));
         Assert.Equal(1, await queue.Queue.RequeueDeadLettersAsync().WaitAsync(Bound));
 
+        var heard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        queue.Queue.Telemetry.UnreadableReportEnded = () => heard.TrySetResult();
+
         Assert.Empty(await queue.DrainAsync().WaitAsync(Bound));
 
-        await Poll.UntilAsync(() => Later(logs) is not null, Bound, () => $"logged: {string.Join(" | ", logs.Events.Select(e => e.Message))}");
-        var later = Later(logs)!;
-        Assert.DoesNotContain("that queued it", later, StringComparison.Ordinal);
-        Assert.Contains("failed after the batch that last started its workers had returned", later, StringComparison.Ordinal);
+        await heard.Task.WaitAsync(Bound);
+        Assert.DoesNotContain(logs.Events, e => e.Message.Contains("that queued it", StringComparison.Ordinal));
+        Assert.Null(Later(logs));
         Assert.Single(await queue.Queue.DeadLettersAsync().WaitAsync(Bound));
         Assert.Equal(2L, queue.Metrics.Errors);
         AssertWhole(queue.Queue);
@@ -191,72 +179,12 @@ public sealed class UnreadableItemsRound46Tests : ActorQueueTestKit
     private static string? Later(CapturingLoggerProvider logs) =>
         logs.Events.FirstOrDefault(e => e.Level == LogLevel.Error && e.Message.Contains("failed after the batch", StringComparison.Ordinal)).Message;
 
-    private static void AssertWhole(BoundedQueue<Item> queue)
-    {
-        var metrics = queue.Metrics;
-        Assert.Equal(metrics.Enqueued, metrics.Processed + metrics.Drained + metrics.Discarded + queue.Size + metrics.InFlight);
-    }
-
     private Task Work(Item item) => Counted(() => Task.CompletedTask);
 
-    /// <summary>Records the report and does not return until <see cref="_release"/>.</summary>
+    /// <summary>Records the report and does not return until <see cref="UnreadableQueueTestKit.Release"/>.</summary>
     private Task BlockingHandler(Exception error, Item? item) => Counted(() =>
     {
         _reported.Enqueue(error);
-        return _release.Task;
+        return Release.Task;
     });
-
-    /// <summary>Runs <paramref name="call"/> counted among the calls running at once.</summary>
-    private async Task Counted(Func<Task> call)
-    {
-        var now = Interlocked.Increment(ref _atOnce);
-        for (var most = Volatile.Read(ref _mostAtOnce); now > most; most = Volatile.Read(ref _mostAtOnce))
-        {
-            if (Interlocked.CompareExchange(ref _mostAtOnce, now, most) == most)
-            {
-                break;
-            }
-        }
-
-        try
-        {
-            await call().ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _atOnce);
-        }
-    }
-
-    private QueueDurability Durability(bool sqlite) => sqlite ? Store.Durability() : QueueDurability.InMemory;
-
-    /// <summary>A queue (not started) opened again over <paramref name="count"/> items it cannot read, written by an earlier run.</summary>
-    private async Task<BoundedQueue<Item>> ReopenAsync(bool sqlite, string label, int count) =>
-        new(10, Durability(sqlite), await PutUnreadableAsync(sqlite, label, count), system: Sys);
-
-    /// <summary>Writes <paramref name="count"/> items to a new durable queue and closes it; returns its name: opened again, it holds items it cannot read.</summary>
-    private async Task<string> PutUnreadableAsync(bool sqlite, string label, int count)
-    {
-        var name = DurableStore.UniqueName(label);
-        await using var first = new BoundedQueue<Item>(10, Durability(sqlite), name, system: Sys);
-        await first.StartAsync().WaitAsync(Bound);
-        for (var i = 0; i < count; i++)
-        {
-            Assert.True(await first.PutAsync(new Item(i)).WaitAsync(Bound));
-        }
-
-        await first.StopAsync().WaitAsync(Bound);
-        return name;
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        _release.TrySetResult();
-        base.Dispose(disposing);
-        if (disposing)
-        {
-            _store?.Dispose();
-        }
-    }
 }

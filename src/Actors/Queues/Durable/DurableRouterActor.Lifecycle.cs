@@ -271,10 +271,7 @@ internal sealed partial class DurableRouterActor<T>
         // An item that cannot be read back cannot be handed back either: it becomes a dead letter, with the reason, and
         // the last workers' error handler hears of it (round 45).
         var all = _book.Waiting(Decode);
-        foreach (var (id, _, unreadable) in all.Where(entry => entry.Unreadable is not null))
-        {
-            DeadLetterUnreadable(id, unreadable!);
-        }
+        ReportDrained([.. all.Where(entry => entry.Unreadable is not null).Select(entry => DeadLetterUnreadable(entry.Id, entry.Unreadable!))]);
 
         var waiting = all.Where(entry => entry.Unreadable is null).ToList();
         if (waiting.Count == 0)

@@ -85,7 +85,7 @@ internal sealed partial class DurableRouterActor<T>
     {
         if (_spec?.ErrorHandler is not { } handler)
         {
-            DeadLetterUnreadable(id, error);
+            _ = DeadLetterUnreadable(id, error);
             return;
         }
 
@@ -93,13 +93,54 @@ internal sealed partial class DurableRouterActor<T>
         _busy++;
         _runningIds.Add(id);
         var failure = UnreadableFailure(id, error, deadAlready: false);
-        var telemetry = _telemetry;
+        var (telemetry, limiter) = (_telemetry, _spec.Limiter);
         var token = _runCancellation.Token; // as a try's report: a stop's timeout ends the wait for a handler that never returns
-        Task.Run(async () =>
+        Task.Run(async () => await ReportUnreadableAsync(telemetry, limiter, handler, failure, token).ConfigureAwait(false)
+                ? new DurableItemDone(id, attempt, failure, Cancelled: false) { Unreadable = reason }
+                : new DurableItemDone(id, attempt, null, Cancelled: true),
+            CancellationToken.None).PipeTo(Self);
+    }
+
+    /// <summary>
+    /// Hands the error handler an item it cannot read back (<paramref name="failure"/>, with the default item) holding a
+    /// lease of the workers' <paramref name="limiter"/>, as a try's report runs inside its try's lease: a limiter shared
+    /// with other work caps these reports too (before, they ran outside it: round 46). Returns <c>false</c> when
+    /// <paramref name="token"/> (a stop's timeout) ended the wait for the lease before the handler heard: as a cancelled
+    /// try's, the item then waits again. A limiter that fails otherwise does not keep the handler from hearing: it hears
+    /// without the lease. Never throws.
+    /// </summary>
+    private static async Task<bool> ReportUnreadableAsync(QueueTelemetry telemetry, IConcurrencyLimiter? limiter, Func<Exception, T, Task> handler,
+                                                          QueueStorageException failure, CancellationToken token)
+    {
+        ConcurrencyLease? lease = null;
+        try
         {
+            if (limiter is not null)
+            {
+                try
+                {
+                    lease = await limiter.AcquireAsync(telemetry.QueueName, token).ConfigureAwait(false);
+                }
+                catch (Exception) when (token.IsCancellationRequested)
+                {
+                    return false;
+                }
+                catch (Exception limiterError)
+                {
+                    telemetry.Log.Write(Microsoft.Extensions.Logging.LogLevel.Warning, limiterError,
+                        "Durable queue {QueueName}: its workers' limiter failed as the error handler was to hear of an item it cannot read back; the handler hears without a lease",
+                        telemetry.QueueName);
+                }
+            }
+
             await telemetry.ReportFailureAsync(handler, failure, default(T)!, token).ConfigureAwait(false);
-            return new DurableItemDone(id, attempt, failure, Cancelled: false) { Unreadable = reason };
-        }, CancellationToken.None).PipeTo(Self);
+            return true;
+        }
+        finally
+        {
+            lease?.Dispose();
+            telemetry.UnreadableReportEnded?.Invoke();
+        }
     }
 
     /// <summary>
@@ -107,9 +148,9 @@ internal sealed partial class DurableRouterActor<T>
     /// counted as an error (before, the decode threw on the router's thread: the router restarted idle and the queue ran
     /// nothing more — review 68). Its bytes stay in the journal; a dead-letter listing shows it with the default item, and
     /// a requeue after the type is fixed runs it. A drain's item (handed back by no one) goes to the error handler of the
-    /// last workers, if any, off the router's thread and not awaited: a handler that never returns holds no drain.
+    /// last workers, if any: see <see cref="ReportDrained"/>. Returns what that handler is to hear.
     /// </summary>
-    private void DeadLetterUnreadable(long id, Exception error)
+    private QueueStorageException DeadLetterUnreadable(long id, Exception error)
     {
         _traces.Remove(id);
         var reason = LogUnreadable(id, error, "dead-lettered");
@@ -117,11 +158,31 @@ internal sealed partial class DurableRouterActor<T>
         // (counted twice; re-read of this fix).
         ApplyThenWrite(new ItemDeadLettered(id, reason));
         Publish(); // before a drain answers: its caller then reads the dead letter counted
-        if (_spec?.ErrorHandler is { } handler)
+        return UnreadableFailure(id, error, deadAlready: true);
+    }
+
+    /// <summary>
+    /// A drain's items it cannot read back (dead letters already) go to the error handler of the last workers, if any: one
+    /// after another on one task, each holding a lease of the workers' limiter (<see cref="ReportUnreadableAsync"/>), off
+    /// the router's thread and not awaited, so a handler that never returns holds no drain (it holds the rest of that
+    /// drain's reports: they are logged and dead letters already). Before, each item started its own task: a drain of many
+    /// such items ran as many handler calls at once, beside the workers and outside their limiter (round 46).
+    /// </summary>
+    private void ReportDrained(List<QueueStorageException> failures)
+    {
+        if (failures.Count == 0 || _spec is not { ErrorHandler: { } handler } spec)
         {
-            var (telemetry, failure) = (_telemetry, UnreadableFailure(id, error, deadAlready: true));
-            _ = Task.Run(() => telemetry.ReportFailureAsync(handler, failure, default(T)!));
+            return;
         }
+
+        var (telemetry, limiter) = (_telemetry, spec.Limiter);
+        _ = Task.Run(async () =>
+        {
+            foreach (var failure in failures)
+            {
+                await ReportUnreadableAsync(telemetry, limiter, handler, failure, CancellationToken.None).ConfigureAwait(false);
+            }
+        });
     }
 
     /// <summary>Logs an item that cannot be read back as an error, with what becomes of it (<paramref name="outcome"/>); returns the reason its dead letter keeps.</summary>
@@ -140,12 +201,12 @@ internal sealed partial class DurableRouterActor<T>
     /// the handler could not find: round 46).
     /// </summary>
     private QueueStorageException UnreadableFailure(long id, Exception error, bool deadAlready) =>
-        new($"Item {id} of durable queue {_telemetry.QueueName} {CannotBeReadBack(error)}; "
+        new QueueStorageException($"Item {id} of durable queue {_telemetry.QueueName} {CannotBeReadBack(error)}; "
             + (deadAlready
                 ? "it is a dead letter (DeadLettersAsync lists it with the default item; requeue it once the type reads it)"
                 : "it becomes a dead letter once the error handler has heard of it, or a stop's timeout ends the wait (DeadLettersAsync then lists it with the "
                   + "default item; requeue it once the type reads it); should the queue end before that is written (the process dies, say), the item waits again "
-                  + "when the queue is opened again, and is reported again"), error);
+                  + "when the queue is opened again, and is reported again"), error) { LoggedByQueue = true }; // by LogUnreadable
 
     /// <summary>Why an item cannot be read back: the item type and the decoder's exception.</summary>
     private static string CannotBeReadBack(Exception error) => $"cannot be read back as {typeof(T).FullName}: {error.GetType().FullName}: {UserText.MessageOf(error)}";

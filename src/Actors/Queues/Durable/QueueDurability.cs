@@ -188,4 +188,10 @@ public sealed class QueueStorageException : Exception
         : base(message, innerException)
     {
     }
+
+    /// <summary>
+    /// Whether the queue has logged this failure as an error already, naming the item by its id (a durable queue's item it
+    /// cannot read back): a batch's collector that hears of it after the batch returned logs it no second time (round 46).
+    /// </summary>
+    internal bool LoggedByQueue { get; init; }
 }
