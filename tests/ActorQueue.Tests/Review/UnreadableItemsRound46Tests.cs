@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,8 +14,6 @@ namespace ActorQueue.Tests.Review;
 /// </summary>
 public sealed class UnreadableItemsRound46Tests : UnreadableQueueTestKit
 {
-    private readonly ConcurrentQueue<Exception> _reported = new();
-
     /// <summary>
     /// One worker, whose error handler has not returned from the report of a first unreadable item; a getter waits, a
     /// second unreadable item is next, and a readable item is put after it. Expected: the getter is handed the readable
@@ -36,7 +33,7 @@ public sealed class UnreadableItemsRound46Tests : UnreadableQueueTestKit
         await using var queue = await ReopenAsync(sqlite, "h211-getter", count: 2);
         await queue.StartAsync().WaitAsync(Bound);
         await queue.StartWorkersAsync(Work, numWorkers: 1, errorHandler: BlockingHandler).WaitAsync(Bound);
-        await Poll.UntilAsync(() => !_reported.IsEmpty, Bound, "the handler heard of the first item");
+        await Poll.UntilAsync(() => !Reported.IsEmpty, Bound, "the handler heard of the first item");
 
         var get = queue.GetAsync();
         Assert.True(await queue.PutAsync(new Item(5)).WaitAsync(Bound));
@@ -44,12 +41,12 @@ public sealed class UnreadableItemsRound46Tests : UnreadableQueueTestKit
 
         Assert.Equal(5, got.Number);
         Assert.Equal((1, 2L), (queue.Size, queue.Metrics.InFlight));
-        Assert.Single(_reported);
+        Assert.Single(Reported);
         Release.TrySetResult();
         queue.TaskDone();
         await Poll.UntilAsync(() => queue.Metrics is { Errors: 2, Processed: 3, InFlight: 0 }, Bound, () => $"both dead, the get done: {queue.Metrics}");
         Assert.Equal(2, (await queue.DeadLettersAsync().WaitAsync(Bound)).Count);
-        Assert.Equal(2, _reported.Count);
+        Assert.Equal(2, Reported.Count);
         Assert.Equal(1, MostAtOnce);
         AssertWhole(queue);
     }
@@ -180,11 +177,4 @@ public sealed class UnreadableItemsRound46Tests : UnreadableQueueTestKit
         logs.Events.FirstOrDefault(e => e.Level == LogLevel.Error && e.Message.Contains("failed after the batch", StringComparison.Ordinal)).Message;
 
     private Task Work(Item item) => Counted(() => Task.CompletedTask);
-
-    /// <summary>Records the report and does not return until <see cref="UnreadableQueueTestKit.Release"/>.</summary>
-    private Task BlockingHandler(Exception error, Item? item) => Counted(() =>
-    {
-        _reported.Enqueue(error);
-        return Release.Task;
-    });
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Queues.Durable;
 using Item = ActorQueue.Tests.Review.UnreadableItemsRound45Tests.WriteOnlyItem;
@@ -26,6 +27,9 @@ public abstract class UnreadableQueueTestKit : ActorQueueTestKit
 
     /// <summary>The most calls seen running at once (<see cref="Counted"/>).</summary>
     protected int MostAtOnce => Volatile.Read(ref _mostAtOnce);
+
+    /// <summary>What the error handlers of a test heard, in order.</summary>
+    protected ConcurrentQueue<Exception> Reported { get; } = new();
 
     /// <summary>Turns a hang into a failure; not a timing assertion.</summary>
     protected TimeSpan Bound => Dilated(TimeSpan.FromSeconds(20));
@@ -60,6 +64,13 @@ public abstract class UnreadableQueueTestKit : ActorQueueTestKit
             Interlocked.Decrement(ref _atOnce);
         }
     }
+
+    /// <summary>An error handler that records the report in <see cref="Reported"/>, counted among the calls running at once, and does not return until <see cref="Release"/>.</summary>
+    protected Task BlockingHandler(Exception error, Item? item) => Counted(() =>
+    {
+        Reported.Enqueue(error);
+        return Release.Task;
+    });
 
     /// <summary>The durability of a test's queue: a SQLite file, or Akka's in-memory journal.</summary>
     protected QueueDurability Durability(bool sqlite) => sqlite ? Store.Durability() : QueueDurability.InMemory;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Tests.Hosting;
 using Microsoft.Extensions.Logging;
@@ -13,8 +12,6 @@ namespace ActorQueue.Tests.Review;
 /// </summary>
 public sealed class UnreadableReportsRound46Tests : UnreadableQueueTestKit
 {
-    private readonly ConcurrentQueue<Exception> _reported = new();
-
     /// <summary>
     /// A <c>BatchProcessAsync</c> without an error handler throws an item it cannot read back; requeued, the item is found
     /// by a drain, whose report goes to the batch's collector after the batch returned. Expected: from the drain on, one
@@ -69,13 +66,13 @@ public sealed class UnreadableReportsRound46Tests : UnreadableQueueTestKit
         await queue.StartAsync().WaitAsync(Bound);
         await queue.StartWorkersAsync((_, _) => Task.CompletedTask, 1, Handler, limiter).WaitAsync(Bound);
 
-        await Poll.UntilAsync(() => limiter.WaitingCount == 1 || !_reported.IsEmpty, Bound, "the report waits for a lease, or the handler heard");
+        await Poll.UntilAsync(() => limiter.WaitingCount == 1 || !Reported.IsEmpty, Bound, "the report waits for a lease, or the handler heard");
 
-        Assert.Empty(_reported);
+        Assert.Empty(Reported);
         Assert.Equal((0, 1L), (queue.Size, queue.Metrics.InFlight));
         AssertWhole(queue);
         held.Dispose();
-        await Poll.UntilAsync(() => _reported.Count == 1 && queue.Metrics.InFlight == 0, Bound, () => $"heard and ended: {queue.Metrics}");
+        await Poll.UntilAsync(() => Reported.Count == 1 && queue.Metrics.InFlight == 0, Bound, () => $"heard and ended: {queue.Metrics}");
         Assert.Single(await queue.DeadLettersAsync().WaitAsync(Bound));
         AssertWhole(queue);
     }
@@ -98,12 +95,12 @@ public sealed class UnreadableReportsRound46Tests : UnreadableQueueTestKit
         await queue.StartWorkersAsync((_, _) => Task.CompletedTask, 1, Handler, limiter).WaitAsync(Bound);
 
         Assert.Empty(await queue.DrainAsync().WaitAsync(Bound));
-        await Poll.UntilAsync(() => limiter.WaitingCount == 1 || !_reported.IsEmpty, Bound, "the report waits for a lease, or the handler heard");
+        await Poll.UntilAsync(() => limiter.WaitingCount == 1 || !Reported.IsEmpty, Bound, "the report waits for a lease, or the handler heard");
 
-        Assert.Empty(_reported);
+        Assert.Empty(Reported);
         Assert.Single(await queue.DeadLettersAsync().WaitAsync(Bound));
         held.Dispose();
-        await Poll.UntilAsync(() => _reported.Count == 1, Bound, "the handler heard");
+        await Poll.UntilAsync(() => Reported.Count == 1, Bound, "the handler heard");
         AssertWhole(queue);
     }
 
@@ -123,27 +120,20 @@ public sealed class UnreadableReportsRound46Tests : UnreadableQueueTestKit
         await queue.StartWorkersAsync((_, _) => Task.CompletedTask, 1, BlockingHandler).WaitAsync(Bound);
 
         Assert.Empty(await queue.DrainAsync().WaitAsync(Bound));
-        await Poll.UntilAsync(() => !_reported.IsEmpty, Bound, "the handler heard of the first item");
+        await Poll.UntilAsync(() => !Reported.IsEmpty, Bound, "the handler heard of the first item");
         Assert.Equal(3, (await queue.DeadLettersAsync().WaitAsync(Bound)).Count); // a round trip through the router meanwhile
 
         Assert.Equal(1, AtOnce);
         Release.TrySetResult();
-        await Poll.UntilAsync(() => _reported.Count == 3 && AtOnce == 0, Bound, () => $"{_reported.Count} heard of");
+        await Poll.UntilAsync(() => Reported.Count == 3 && AtOnce == 0, Bound, () => $"{Reported.Count} heard of");
         Assert.Equal(1, MostAtOnce);
-        Assert.Equal(3, _reported.Select(error => error.Message).Distinct().Count());
+        Assert.Equal(3, Reported.Select(error => error.Message).Distinct().Count());
         AssertWhole(queue);
     }
 
     private Task Handler(Exception error, Item? item)
     {
-        _reported.Enqueue(error);
+        Reported.Enqueue(error);
         return Task.CompletedTask;
     }
-
-    /// <summary>Records the report, counted among the calls running at once, and does not return until <see cref="UnreadableQueueTestKit.Release"/>.</summary>
-    private Task BlockingHandler(Exception error, Item? item) => Counted(() =>
-    {
-        _reported.Enqueue(error);
-        return Release.Task;
-    });
 }

@@ -34,12 +34,8 @@ internal sealed partial class DurableBook<T>
         }
 
         var entry = _ready.TakeFirst();
-        _waiting--;
-        entry.State = EntryState.Running;
-        _running++;
         unreadable = Decoded(entry, decode);
-        (id, attempts, item) = (entry.Id, entry.Attempts, entry.Item!);
-        AssertInvariants();
+        HandOut(entry, out id, out attempts, out item);
         return true;
     }
 
@@ -77,12 +73,18 @@ internal sealed partial class DurableBook<T>
             return false;
         }
 
-        _waiting--;
-        taken.State = EntryState.Running;
-        _running++;
-        (id, attempts, item) = (taken.Id, taken.Attempts, taken.Item!);
-        AssertInvariants();
+        HandOut(taken, out id, out attempts, out item);
         return true;
+    }
+
+    /// <summary>Makes <paramref name="entry"/>, just taken off the ready ones and decoded, run: a take's common end.</summary>
+    private void HandOut(Entry entry, out long id, out int attempts, out T item)
+    {
+        _waiting--;
+        entry.State = EntryState.Running;
+        _running++;
+        (id, attempts, item) = (entry.Id, entry.Attempts, entry.Item!);
+        AssertInvariants();
     }
 
     /// <summary>Decodes an entry replayed as bytes, once; returns the error when its bytes cannot be read back (the entry then has no item).</summary>
