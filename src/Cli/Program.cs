@@ -53,8 +53,9 @@ finally
 // Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,
 // active while an actor system starts and stops) goes to stderr instead, so `actorqueue run ... | next-tool` sees only
 // job output. On a pipe or terminal, a file stream on fd 1 reports a closed reader (the console's stream drops the
-// bytes silently); on a regular file it would write at its own offset over what stderr wrote, so there the console's
-// stream (write(2) at the shared offset) is the right one.
+// bytes silently); on a regular file it would write at its own offset over what stderr wrote, so there write(2) at the
+// shared offset is the right one: DescriptorOutput's, not the console's stream, which holds the lock that a stderr
+// write blocked on a reader that reads nothing holds too.
 static Stream JobOutput()
 {
     Console.SetOut(Console.Error);
@@ -74,5 +75,5 @@ static Stream JobOutput()
     }
 
     fd1.Dispose();
-    return Console.OpenStandardOutput();
+    return new ActorQueue.Cli.Jobs.DescriptorOutput(1);
 }

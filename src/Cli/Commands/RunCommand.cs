@@ -192,7 +192,7 @@ internal static class RunCommand
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
                     : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => JobReader.CountAsync(file, everyLine: true))
                     : input is null ? Task.FromResult<long?>(null) : Task.Run(() => JobReader.CountAsync(input));
-                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill), errors, jobLog, state, interrupts);
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill, interrupts.StopInput), errors, jobLog, state, interrupts);
             }
         }
     }

@@ -8,16 +8,20 @@ namespace ActorQueue.Cli.Jobs;
 /// output is then lost; stderr is best effort (a closed terminal must not stop the run from finishing its jobs).
 /// </summary>
 /// <remarks>
-/// The runner's kill (a second Ctrl-C, SIGQUIT: <paramref name="kill"/>) abandons a write held by a reader who stopped
-/// reading (<c>actorqueue run ... | sleep 1000</c>), so the kill ends the run rather than waiting for that reader.
+/// The runner's kill (a second Ctrl-C, SIGQUIT: <paramref name="kill"/>) abandons a stdout write held by a reader who
+/// stopped reading (<c>actorqueue run ... | sleep 1000</c>), so the kill ends the run rather than waiting for that reader.
+/// stderr's writes are given up already at the stop (the first Ctrl-C, SIGTERM, SIGHUP: <paramref name="stop"/>, which
+/// comes with or before the kill): the run stopped must end once its running jobs have, and a stderr that nobody reads
+/// (a killed reader whose child still holds the pipe, a terminal's Ctrl-S) held every later job's report behind the
+/// gate, so the run never ended; a stdout reader gets the finished jobs' output until the kill.
 /// </remarks>
-internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, CancellationToken kill = default)
+internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, CancellationToken kill = default, CancellationToken stop = default)
 {
     private const int CopyBufferSize = 64 * 1024;
 
     private readonly AbandonableOutput _stdout = new(stdout, kill);
 
-    private readonly AbandonableOutput _stderr = new(stderr, kill);
+    private readonly AbandonableOutput _stderr = new(stderr, stop.CanBeCanceled ? stop : kill, "the stop");
 
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);

@@ -1,0 +1,81 @@
+using System.Runtime.InteropServices;
+
+namespace ActorQueue.Cli.Jobs;
+
+/// <summary>
+/// An open file descriptor (stdout on a regular file) written with write(2) at the offset it shares with every other
+/// writer of that file (stderr, after <c>&gt; out.txt 2&gt;&amp;1</c>), as the console's stream writes it, but without
+/// that stream's lock: .NET's console streams hold one lock (Console.Out's) through every write(2), stdout's and
+/// stderr's alike, so a stderr write blocked on a reader that reads nothing held the jobs' output to a file as well.
+/// </summary>
+/// <param name="descriptor">The descriptor, left open.</param>
+internal sealed class DescriptorOutput(int descriptor) : Stream
+{
+    private const int Interrupted = 4; // EINTR
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    /// <exception cref="IOException">write(2) failed (a full disk, a closed pipe): its reason.</exception>
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var written = WriteDescriptor(descriptor, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length);
+            if (written < 0)
+            {
+                var error = Marshal.GetLastPInvokeError();
+                if (error == Interrupted)
+                {
+                    continue;
+                }
+
+                throw new IOException(Marshal.GetPInvokeErrorMessage(error), error);
+            }
+
+            buffer = buffer[(int)written..];
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    /// <summary>Writes at once, on the caller's thread: a regular file's write does not wait for a reader.</summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+        catch (IOException ex)
+        {
+            return ValueTask.FromException(ex);
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush()
+    {
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    // DllImport rather than LibraryImport, as elsewhere here: a pinned ref needs no unsafe code.
+    [DllImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static extern nint WriteDescriptor(int descriptor, ref byte buffer, nuint count);
+}
