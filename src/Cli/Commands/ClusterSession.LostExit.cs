@@ -2,38 +2,58 @@ using System.Collections.Immutable;
 using Akka;
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Configuration;
 
 namespace ActorQueue.Cli.Commands;
 
-/// <summary>The exit of a node whose cluster is lost: no peer is left to acknowledge its leave.</summary>
+/// <summary>The exit of a node whose leave will not complete: no peer is left to acknowledge it, or it was waited for long enough.</summary>
 internal sealed partial class ClusterSession
 {
-    /// <summary>How often <see cref="DownWhenLostAsync"/> looks at the membership during the cluster-exiting phase.</summary>
+    /// <summary>How often <see cref="DownWhenExitStallsAsync"/> looks at the membership during the cluster-exiting phase.</summary>
     private static readonly TimeSpan LostPoll = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// Adds a task to the cluster-exiting phase of <paramref name="system"/>'s coordinated shutdown that downs this node
-    /// once its leave cannot complete because no other member is reachable (<see cref="LeaveIsLost"/>). Akka shuts a node
-    /// down itself when its TLS handshake with a peer fails (the peer died and something else answers on its port); the
-    /// phase then waited its whole 10 s for an exit nobody could acknowledge, so a run that lost its cluster said so 10 s
-    /// late, and a node whose coordinator died took as long to exit. Downed, the node stops its cluster on its next leader
-    /// tick (1 s) and the phase ends. A leave with a reachable peer is waited for as before: that peer takes over the singleton.
+    /// Akka's timeout of the cluster-exiting phase, over <see cref="LeaveBound"/>: a backstop behind
+    /// <see cref="DownWhenExitStallsAsync"/>, which downs the node once the leave has been waited for that bound. With
+    /// Akka's 10 s the phase timed out (warning "Coordinated shutdown phase [cluster-exiting] timed out") at the very
+    /// moment the phase's own bound was due, before the down could end it.
+    /// A property: a static field's initializer here could run before <see cref="LeaveBound"/>'s (partial class parts).
     /// </summary>
-    private static void DownWhenLost(ActorSystem system)
+    private static Config ExitingPhase => ConfigurationFactory.ParseString(
+        $"akka.coordinated-shutdown.phases.cluster-exiting.timeout = {(int)(LeaveBound + TimeSpan.FromSeconds(5)).TotalSeconds}s");
+
+    /// <summary>Set when <see cref="DisposeAsync"/> gave up waiting for this node's leave (<see cref="LeaveBound"/>).</summary>
+    private volatile bool _leaveGivenUp;
+
+    /// <summary>
+    /// Adds a task to the cluster-exiting phase of <paramref name="system"/>'s coordinated shutdown that downs this node
+    /// when its leave will not complete: no other member is reachable to acknowledge it (<see cref="LeaveIsLost"/>), or it
+    /// has been waited for <see cref="LeaveBound"/> (by <see cref="DisposeAsync"/>, or by this phase). Akka shuts a node
+    /// down itself when its TLS handshake with a peer fails (the peer died and something else answers on its port; Akka
+    /// 1.5.74's DotNetty <c>TcpTransport</c> runs the coordinated shutdown with a <c>TlsHandshakeFailureReason</c> on a failed
+    /// outbound handshake). The phase then waited its whole 10 s for an exit nobody could acknowledge: a run that lost its
+    /// cluster said so 10 s late, and a node whose coordinator died took as long to exit. And beside a live coordinator,
+    /// with a killed peer blocking the membership's convergence, a node stopped by SIGTERM waited for its leave the
+    /// session's 10 s and then Akka's, until the phase timed out. Downed, the node stops its cluster on its next leader
+    /// tick (1 s) and the phase ends. A leave with a reachable peer is waited for up to the bound: that peer takes over
+    /// the singleton.
+    /// </summary>
+    private void DownWhenExitStalls(ActorSystem system)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
-        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseClusterExiting, "actorqueue-down-when-lost", () =>
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseClusterExiting, "actorqueue-down-when-exit-stalls", () =>
         {
-            _ = Task.Run(() => DownWhenLostAsync(cluster)); // the phase's own task waits for the exit
+            var giveUpAt = Clock.GetUtcNow() + LeaveBound;
+            _ = Task.Run(() => DownWhenExitStallsAsync(cluster, giveUpAt)); // the phase's own task waits for the exit
             return Task.FromResult(Done.Instance);
         });
     }
 
     /// <summary>
     /// Watches the membership while this node is leaving (until it is exiting, downed or removed, or its cluster stopped)
-    /// and downs it when <see cref="LeaveIsLost"/>.
+    /// and downs it when <see cref="LeaveIsLost"/>, when the session gave its leave up, or at <paramref name="giveUpAt"/>.
     /// </summary>
-    private static async Task DownWhenLostAsync(Akka.Cluster.Cluster cluster)
+    private async Task DownWhenExitStallsAsync(Akka.Cluster.Cluster cluster, DateTimeOffset giveUpAt)
     {
         using var poll = new PeriodicTimer(LostPoll);
         do
@@ -44,7 +64,7 @@ internal sealed partial class ClusterSession
             }
 
             var state = cluster.State;
-            if (LeaveIsLost(cluster.SelfUniqueAddress, state.Members, state.Unreachable))
+            if (_leaveGivenUp || Clock.GetUtcNow() >= giveUpAt || LeaveIsLost(cluster.SelfUniqueAddress, state.Members, state.Unreachable))
             {
                 cluster.Down(cluster.SelfAddress);
                 return;

@@ -36,7 +36,7 @@ internal sealed partial class ClusterSession : IAsyncDisposable
         # after 20 s) and its address is quarantined; each retry is one refused TCP connection and two warnings (18
         # lines on the coordinator's stderr instead of 8, measured). A run or node whose dead peer's port answers
         # without TLS (another process took it) fails that handshake 3 s sooner, but exits as before, within a second of
-        # its heartbeats marking the peer unreachable (~5 s after the death; DownWhenLost). A live peer whose connection
+        # its heartbeats marking the peer unreachable (~5 s after the death; DownWhenExitStalls). A live peer whose connection
         # dropped is reconnected before its missing heartbeats (1 s, acceptable pause 3 s) mark it unreachable, about 5
         # s after the drop (measured), where a 5 s gate let them. A healthy leave hands the singleton over while the
         # connections are up, before the gate plays any part (a finished run's node exits as before, with no refused
@@ -46,8 +46,8 @@ internal sealed partial class ClusterSession : IAsyncDisposable
         akka.remote.retry-gate-closed-for = 2s
         """);
 
-    /// <summary>What the CLI's nodes run with over the cluster overlay: <see cref="QuietConsole"/> and <see cref="Remoting"/>.</summary>
-    private static readonly Config CliConfig = QuietConsole.WithFallback(Remoting);
+    /// <summary>What the CLI's nodes run with over the cluster overlay: <see cref="QuietConsole"/>, <see cref="Remoting"/> and <see cref="ExitingPhase"/>.</summary>
+    private static Config CliConfig => QuietConsole.WithFallback(Remoting).WithFallback(ExitingPhase);
 
     /// <summary>The role of the node that runs <c>actorqueue run --cluster</c>; it distributes jobs and runs none itself.</summary>
     public const string CoordinatorRole = "coordinator";
@@ -59,7 +59,7 @@ internal sealed partial class ClusterSession : IAsyncDisposable
     {
         System = system;
         Cluster = ActorQueueCluster.Get(system);
-        DownWhenLost(system);
+        DownWhenExitStalls(system);
     }
 
     public ActorSystem System { get; }
@@ -178,7 +178,10 @@ internal sealed partial class ClusterSession : IAsyncDisposable
                 // A node that could not leave in time is simply shut down; the others down it. Its items are already back
                 // with the cluster (the queue and the node's workers were disposed before the leave). The shutdown's
                 // exiting-done phase still tells the peers it is going and stops the cluster daemon; an Akka shutdown
-                // already under way (this node was downed meanwhile) is the one awaited.
+                // already under way (this node was downed meanwhile, or a failed TLS handshake started it) is the one
+                // awaited, and its cluster-exiting phase, if it waits there for the same exit, downs this node now
+                // (DownWhenExitStalls) instead of waiting out its own timeout.
+                _leaveGivenUp = true;
                 await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance, CoordinatedShutdown.PhaseClusterExitingDone);
             }
         }

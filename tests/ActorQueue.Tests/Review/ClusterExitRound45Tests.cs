@@ -25,6 +25,13 @@ public sealed class ClusterExitRound45Tests(ClusterCertificateDirectories certif
     /// cluster-exiting phase waited for the same exit another 10 s, and both stderrs held
     /// "Coordinated shutdown phase [cluster-exiting] timed out after 00:00:10".
     /// </summary>
+    /// <remarks>
+    /// Once in CI (round 47) the stopped node's stderr held that warning again, with a full coordinated shutdown under way
+    /// on that node that the session had not started. The likeliest start, reproduced by <c>ClusterExitRound47Tests</c>:
+    /// Akka's own, on a failed TLS handshake (a reconnection to the killed node's port, answered by something else, or a
+    /// connection cut by the kill mid-handshake), whose cluster-exiting phase then waited past the leave bound. The assertions show the whole
+    /// stderr: xunit's DoesNotContain showed only the part around the warning, not what had started the shutdown.
+    /// </remarks>
     [Fact]
     public async Task Nodes_whose_leave_a_killed_peer_blocks_do_not_wait_for_it_twice()
     {
@@ -45,11 +52,13 @@ public sealed class ClusterExitRound45Tests(ClusterCertificateDirectories certif
         var stoppedExit = await stopped.ExitAsync(TimeSpan.FromSeconds(90));
         var coordinatorExit = await coordinator.ExitAsync(TimeSpan.FromSeconds(90));
 
-        Assert.True(stoppedExit == 130, $"a stopped node exits 130, got {stoppedExit}: {stopped.Errors}");
-        Assert.Contains("actorqueue node: leaving the cluster", stopped.Errors, StringComparison.Ordinal);
-        Assert.DoesNotContain(SecondWait, stopped.Errors, StringComparison.Ordinal);
-        Assert.True(coordinatorExit == 0, $"a run with no jobs exits 0, got {coordinatorExit}: {coordinator.Errors}");
-        Assert.DoesNotContain(SecondWait, coordinator.Errors, StringComparison.Ordinal);
+        var stoppedErrors = stopped.Errors;
+        var coordinatorErrors = coordinator.Errors;
+        Assert.True(stoppedExit == 130, $"a stopped node exits 130, got {stoppedExit}; its stderr:\n{stoppedErrors}");
+        Assert.True(stoppedErrors.Contains("actorqueue node: leaving the cluster", StringComparison.Ordinal), $"the stopped node said it leaves; its stderr:\n{stoppedErrors}");
+        Assert.False(stoppedErrors.Contains(SecondWait, StringComparison.Ordinal), $"the stopped node's exit was waited for a second time; its stderr:\n{stoppedErrors}");
+        Assert.True(coordinatorExit == 0, $"a run with no jobs exits 0, got {coordinatorExit}; its stderr:\n{coordinatorErrors}");
+        Assert.False(coordinatorErrors.Contains(SecondWait, StringComparison.Ordinal), $"the coordinator's exit was waited for a second time; its stderr:\n{coordinatorErrors}");
     }
 
     private RunningCli StartNode(string seed) =>

@@ -10,7 +10,7 @@ namespace ActorQueue.Tests.Review;
 /// Round 46: a cluster node whose only peer is dead (killed; a plain TCP listener on its port fails the node's TLS
 /// handshake, so Akka shuts the node's actor system down) leaves a cluster where nobody can acknowledge the leave. Its
 /// coordinated shutdown waited the whole cluster-exiting phase (10 s) for an exit that could never converge, before the
-/// run said it lost its cluster, or the node said it was removed. Mutant tried: ClusterSession's DownWhenLost not
+/// run said it lost its cluster, or the node said it was removed. Mutant tried: ClusterSession's DownWhenLost (now DownWhenExitStalls) not
 /// registered (the code before) fails the first two tests; downing whatever the membership fails the third.
 /// </summary>
 [Collection(ClusterCollection.Name)]
