@@ -6,7 +6,7 @@ using ActorQueue.Tests.Cluster;
 namespace ActorQueue.Tests.Cli;
 
 /// <summary><c>actorqueue cert</c>, and the certificate options of <c>run --cluster</c> and <c>node</c> when they are wrong.</summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;

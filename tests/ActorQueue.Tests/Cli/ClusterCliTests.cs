@@ -6,7 +6,7 @@ using ActorQueue.Tests.Cluster;
 namespace ActorQueue.Tests.Cli;
 
 /// <summary><c>actorqueue run --cluster</c> and <c>actorqueue node</c> as two real processes on loopback, with certificates of one CA.</summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterCliTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("actorqueue-cluster-cli-").FullName;

@@ -6,7 +6,7 @@ namespace ActorQueue.Tests.Cli;
 /// When the coordinator's own cluster node stops, the jobs it could not hand out (or whose outcome it never learnt) are
 /// not logged: the run stops with one clear line and a non-zero exit, and <c>--resume</c> runs them.
 /// </summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     private readonly CliScratch _scratch = new();

@@ -6,7 +6,7 @@ using ActorQueue.Tests.Cluster;
 namespace ActorQueue.Tests.Cli;
 
 /// <summary>A remote job's output comes back byte for byte, and output too large for one cluster message fails the job instead of hanging the run.</summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterJobOutputTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     /// <summary>The most output a remote job's result carries (ClusterJobs.MaxResultBytes).</summary>

@@ -7,7 +7,7 @@ namespace ActorQueue.Tests.Cli;
 /// of the cluster's CA (in this test process, accepting any certificate a server shows); and a node lured by
 /// coordinators whose certificates the CA did not issue.
 /// </summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterSecurityCliTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     private const string JobQueue = "actorqueue-jobs";

@@ -9,7 +9,7 @@ namespace ActorQueue.Tests.Review;
 /// --resume, or the same command with --state), the cluster-loss line in each mode, what the joblog records for a job
 /// a signal killed, and usage errors that named the library's option instead of the command line's.
 /// </summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     private readonly CliScratch _scratch = new();

@@ -10,7 +10,7 @@ namespace ActorQueue.Tests.Review;
 /// run (the sink wrote each event synchronously under a lock, so every thread that logged waited for that reader, and no
 /// Ctrl-C could end the run), and a --listen host name that does not resolve failed inside Akka at bind time.</summary>
 /// <param name="certificates">The cluster's certificates, for the --listen cases (a host name needs --allow-remote).</param>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certificates) : IClassFixture<ClusterCertificateDirectories>, IDisposable
 {
     /// <summary>How long a runner gets to exit: a hang takes the whole wait, a prompt exit a second or two.</summary>

@@ -9,7 +9,7 @@ namespace ActorQueue.Tests.Review;
 /// waits to join), and a <c>--state</c> FILE that is no run's state. (Split from <see cref="LogSinkEndReviewTests"/>.)
 /// </summary>
 /// <param name="certificates">The cluster's certificates, for the --seed cases (a non-loopback seed needs them).</param>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class CliSeedStateReviewTests(ClusterCertificateDirectories certificates) : IClassFixture<ClusterCertificateDirectories>, IDisposable
 {
     /// <summary>Patience for what should take a moment: a hang takes all of it.</summary>

@@ -7,7 +7,7 @@ namespace ActorQueue.Tests.Review;
 /// Round 45: a cluster node whose leave cannot complete (a peer was killed: it is unreachable, so the membership never
 /// converges) waits <c>ClusterSession.LeaveBound</c> for it and then shuts down, without waiting for the leave again.
 /// </summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterExitRound45Tests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     /// <summary>Akka's warning when its coordinated shutdown gave up waiting for this node's exit from the cluster.</summary>

@@ -1,11 +1,5 @@
-using ActorQueue.Cli.Commands;
-using ActorQueue.Cluster;
 using ActorQueue.Tests.Cli;
 using ActorQueue.Tests.Cluster;
-using Akka.Actor;
-using Akka.Cluster;
-using Akka.Configuration;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ActorQueue.Tests.Review;
 
@@ -19,7 +13,7 @@ namespace ActorQueue.Tests.Review;
 /// port makes the failed handshake certain. Mutant tried: the cluster-exiting watcher without its leave bound (it downs the
 /// node only when no peer is reachable, the round-46 rule) fails both tests with the warning.
 /// </summary>
-[Collection(ClusterCollection.Name)]
+[Collection(ClusterProcessesCollection.Name)]
 public sealed class ClusterExitRound47Tests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     /// <summary>Akka's warning when its coordinated shutdown gave up waiting for this node's exit from the cluster.</summary>
@@ -89,45 +83,6 @@ public sealed class ClusterExitRound47Tests(ClusterCertificateDirectories certif
         Assert.True(errors.Contains("actorqueue node: this node was removed from the cluster", StringComparison.Ordinal), $"the node said it was removed; its stderr:\n{errors}");
         Assert.True(errors.Contains(FailedHandshake, StringComparison.Ordinal), $"Akka's own shutdown ran (a failed handshake); its stderr:\n{errors}");
         Assert.False(errors.Contains(ExitingWait, StringComparison.Ordinal), $"the node's exit was waited for until the phase's timeout; its stderr:\n{errors}");
-    }
-
-    /// <summary>
-    /// In process, on the test's clock: the session's leave has waited its whole bound while Akka's shutdown (started
-    /// meanwhile, as a failed TLS handshake starts it) waits in its cluster-exiting phase, whose own bound is still
-    /// ahead. The session's giving up downs the node there, so that phase ends now rather than at its own bound or timeout.
-    /// Mutant tried: the session not telling the phase that it gave up (no <c>_leaveGivenUp</c>; the phase's own bound
-    /// only, a clock that stops short of it): the node was never downed ("the node was downed when its session gave its
-    /// leave up"), its shutdown went on only after the phase's timeout.
-    /// </summary>
-    [Fact]
-    public async Task A_leave_the_session_gave_up_ends_akkas_exiting_wait()
-    {
-        var within = TimeSpan.FromSeconds(60);
-        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        using var stop = new CancellationTokenSource();
-        var starting = ClusterSession.StartCoordinatorAsync(ClusterSession.Coordinator(listen, allowRemote: false) with { InsecureLoopback = true },
-            minNodes: 2, capacity: 16, TextWriter.Null, quiet: true, stop.Token);
-        var worker = ClusterSession.Worker(listen, "", allowRemote: false) with { InsecureLoopback = true };
-        var crashed = ActorQueueClusterRuntime.Create(worker, ConfigurationFactory.ParseString("akka.coordinated-shutdown.run-by-actor-system-terminate = off"));
-        var clock = new FakeTimeProvider();
-        var leaving = ClusterSession.StartNode(worker, TextWriter.Null, clock);
-        await using var coordinator = await starting.WaitAsync(within);
-        Assert.NotNull(coordinator);
-        var cluster = leaving.Cluster.Cluster;
-        await Poll.UntilAsync(() => cluster.State.Members.Count(member => member.Status == MemberStatus.Up) == 3, within, "the node sees three members Up", CliScratch.Tick);
-        await crashed.Terminate().WaitAsync(within); // a crash: it never leaves, so the membership cannot converge
-
-        var disposing = leaving.DisposeAsync().AsTask();
-        await Poll.UntilAsync(() => cluster.SelfMember.Status == MemberStatus.Leaving, within, "the node is leaving", CliScratch.Tick);
-        clock.Advance(ClusterSession.LeaveBound / 2);
-        _ = CoordinatedShutdown.Get(leaving.System).Run(CoordinatedShutdown.UnknownReason.Instance); // as Akka's transport does
-        clock.Advance(ClusterSession.LeaveBound / 2); // the session's bound; the phase's own one is half a bound ahead
-        var downed = false;
-        await Poll.UntilAsync(() => (downed |= cluster.SelfMember.Status == MemberStatus.Down) || cluster.IsTerminated, within,
-            "the node was downed or its cluster stopped", CliScratch.Tick);
-        await disposing.WaitAsync(within);
-
-        Assert.True(downed, "the node was downed when its session gave its leave up");
     }
 
     private static async Task ExitsWithoutSecondWaitAsync(RunningCli stopped)
