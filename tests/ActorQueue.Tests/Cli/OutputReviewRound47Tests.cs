@@ -1,3 +1,6 @@
+using System.IO.Pipes;
+using ActorQueue.Cli.Jobs;
+
 namespace ActorQueue.Tests.Cli;
 
 /// <summary>
@@ -83,5 +86,40 @@ public sealed class OutputReviewRound47Tests : IDisposable
         Assert.Contains(new string('e', 200_000), errors.Split('\n'));
         Assert.Equal(130, run.ExitCode);
         Assert.Equal(new long[] { 1, 2 }, _scratch.ReadJobLog().Select(line => line.Seq).Order());
+    }
+
+    /// <summary>
+    /// stdout on a file is written by DescriptorOutput, and a file's write can hang (a frozen filesystem, a dead NFS
+    /// server): the kill must still give it up, as it gives up any stdout write (AbandonableOutput), so the run ends.
+    /// Here the descriptor is a pipe nobody reads, which hangs write(2) the same way. Failed before: "Assert.Throws()
+    /// Failure: Exception type was not an exact match ... Expected: typeof(System.IO.IOException) Actual:
+    /// typeof(System.TimeoutException)": DescriptorOutput.WriteAsync wrote on its caller's thread, so
+    /// AbandonableOutput's WriteAsync never returned a task to give up (by hand: stdout on an fsfrozen ext4, SIGQUIT,
+    /// and the run went on until the thaw). Mutant tried: WriteAsync back to the caller's thread (fails likewise).
+    /// </summary>
+    [Fact]
+    public async Task The_kill_gives_up_a_descriptor_write_that_hangs()
+    {
+        using var pipe = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var reader = new AnonymousPipeClientStream(PipeDirection.In, pipe.ClientSafePipeHandle);
+        var bytes = new byte[1 << 20]; // more than a pipe holds, and nobody reads yet
+        using var kill = new CancellationTokenSource();
+        var output = new AbandonableOutput(new DescriptorOutput((int)pipe.SafePipeHandle.DangerousGetHandle()), kill.Token);
+        var writing = Task.Run(() => output.WriteAsync(bytes).AsTask());
+        try
+        {
+            await kill.CancelAsync();
+            var abandoned = await Assert.ThrowsAsync<IOException>(() => writing.WaitAsync(ExitWithin));
+            Assert.Contains("abandoned", abandoned.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            // The abandoned write still runs: take all it writes, so its thread is free again.
+            var buffer = new byte[64 * 1024];
+            for (var taken = 0; taken < bytes.Length;)
+            {
+                taken += await reader.ReadAsync(buffer).AsTask().WaitAsync(ExitWithin);
+            }
+        }
     }
 }
