@@ -29,7 +29,7 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    /// <summary>Writes a job's stdout, then its stderr and the runner's <paramref name="message"/> about it.</summary>
+    /// <summary>Writes a job's stdout, then (also when stdout failed) its stderr and the runner's <paramref name="message"/> about it.</summary>
     /// <exception cref="IOException">stdout could not be written.</exception>
     /// <exception cref="UnauthorizedAccessException">stdout is not open for writing.</exception>
     public async Task WriteJobAsync(string id, CapturedOutput output, CapturedOutput errors, string? message)
@@ -37,16 +37,23 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await CopyAsync(output, _stdout, id, finalNewline: tag).ConfigureAwait(false);
-            await BestEffortAsync(async () =>
+            try
             {
-                // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
-                await CopyAsync(errors, _stderr, id, finalNewline: true).ConfigureAwait(false);
-                if (message is not null)
+                await CopyAsync(output, _stdout, id, finalNewline: tag).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Also when stdout failed (a full disk): the job's stderr is all that is left of it.
+                await BestEffortAsync(async () =>
                 {
-                    await _stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
-                }
-            }).ConfigureAwait(false);
+                    // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
+                    await CopyAsync(errors, _stderr, id, finalNewline: true).ConfigureAwait(false);
+                    if (message is not null)
+                    {
+                        await _stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
+                    }
+                }).ConfigureAwait(false);
+            }
         }
         finally
         {

@@ -122,4 +122,25 @@ public sealed class OutputReviewRound47Tests : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// stdout on <c>/dev/full</c> (a character device that lseek accepts, so DescriptorOutput writes it: ENOSPC): the
+    /// job whose output cannot be written counts as failed and the run stops (exit 255), and what the job wrote to
+    /// stderr still reaches stderr, before the line that says its output was lost. Failed before:
+    /// "Assert.Contains() Failure: Sub-string not found ... Not found: "err-1"": WriteJobAsync wrote the job's stderr
+    /// only after its stdout, so a failed stdout write lost it silently. Mutant tried: the stderr copy back after the
+    /// stdout copy, outside a finally (fails likewise).
+    /// </summary>
+    [Fact]
+    public async Task A_job_whose_stdout_cannot_be_written_still_has_its_stderr_shown()
+    {
+        var jobs = _scratch.Write("jobs.txt", "echo out-1; echo err-1 >&2");
+
+        var result = await CliProcess.RunAsync(CliProcess.ThroughShell(_scratch.Dir, "exec \"$@\" > /dev/full", "run", jobs), stdin: null);
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Contains("err-1", result.Errors, StringComparison.Ordinal);
+        Assert.Contains("actorqueue: job 1: its output could not be written (No space left on device)", result.Errors, StringComparison.Ordinal);
+        Assert.True(result.Errors.IndexOf("err-1", StringComparison.Ordinal) < result.Errors.IndexOf("its output could not be written", StringComparison.Ordinal), result.Errors);
+    }
 }
