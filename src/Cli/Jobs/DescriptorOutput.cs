@@ -46,19 +46,13 @@ internal sealed class DescriptorOutput(int descriptor) : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
-    /// <summary>Writes at once, on the caller's thread: a regular file's write does not wait for a reader.</summary>
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            Write(buffer.Span);
-            return ValueTask.CompletedTask;
-        }
-        catch (IOException ex)
-        {
-            return ValueTask.FromException(ex);
-        }
-    }
+    /// <summary>
+    /// Writes on the thread pool, not on the caller's thread: a file's write can hang too (a frozen filesystem, a dead
+    /// NFS server), and the runner's kill gives up a stdout write only when it gets the write's task back
+    /// (<see cref="AbandonableOutput"/>). <paramref name="buffer"/> must stay unchanged until the task ends.
+    /// </summary>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        new(Task.Run(() => Write(buffer.Span), CancellationToken.None));
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();

@@ -13,7 +13,9 @@ namespace ActorQueue.Cli.Jobs;
 /// stderr's writes are given up already at the stop (the first Ctrl-C, SIGTERM, SIGHUP: <paramref name="stop"/>, which
 /// comes with or before the kill): the run stopped must end once its running jobs have, and a stderr that nobody reads
 /// (a killed reader whose child still holds the pipe, a terminal's Ctrl-S) held every later job's report behind the
-/// gate, so the run never ended; a stdout reader gets the finished jobs' output until the kill.
+/// gate, so the run never ended; a stdout reader gets the finished jobs' output until the kill. A write to stderr is
+/// given up only when its reader takes none of it for half a second: it goes in pieces of a pipe's atomic write, so a
+/// reader that reads slowly (a slow terminal or link) still gets every line and the summary.
 /// </remarks>
 internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, CancellationToken kill = default, CancellationToken stop = default)
 {
@@ -21,12 +23,13 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
 
     private readonly AbandonableOutput _stdout = new(stdout, kill);
 
-    private readonly AbandonableOutput _stderr = new(stderr, stop.CanBeCanceled ? stop : kill, "the stop");
+    /// <summary>In pieces (<see cref="AbandonableOutput.PipeBuffer"/>): a slow reader that still reads is not given up.</summary>
+    private readonly AbandonableOutput _stderr = new(stderr, stop.CanBeCanceled ? stop : kill, "the stop", AbandonableOutput.PipeBuffer);
 
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    /// <summary>Writes a job's stdout, then its stderr and the runner's <paramref name="message"/> about it.</summary>
+    /// <summary>Writes a job's stdout, then (also when stdout failed) its stderr and the runner's <paramref name="message"/> about it.</summary>
     /// <exception cref="IOException">stdout could not be written.</exception>
     /// <exception cref="UnauthorizedAccessException">stdout is not open for writing.</exception>
     public async Task WriteJobAsync(string id, CapturedOutput output, CapturedOutput errors, string? message)
@@ -34,16 +37,23 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await CopyAsync(output, _stdout, id, finalNewline: tag).ConfigureAwait(false);
-            await BestEffortAsync(async () =>
+            try
             {
-                // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
-                await CopyAsync(errors, _stderr, id, finalNewline: true).ConfigureAwait(false);
-                if (message is not null)
+                await CopyAsync(output, _stdout, id, finalNewline: tag).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Also when stdout failed (a full disk): the job's stderr is all that is left of it.
+                await BestEffortAsync(async () =>
                 {
-                    await _stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
-                }
-            }).ConfigureAwait(false);
+                    // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
+                    await CopyAsync(errors, _stderr, id, finalNewline: true).ConfigureAwait(false);
+                    if (message is not null)
+                    {
+                        await _stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
+                    }
+                }).ConfigureAwait(false);
+            }
         }
         finally
         {

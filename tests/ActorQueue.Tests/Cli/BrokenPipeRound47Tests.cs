@@ -72,14 +72,7 @@ public sealed class BrokenPipeRound47Tests : IDisposable
     [Fact]
     public async Task Sigterm_ends_the_run_with_stdout_on_a_file_though_nobody_reads_stderr()
     {
-        var start = CliProcess.StartInfo(_scratch.Dir, "run", WriteJobs(), "-j", "2", "--joblog", "log.tsv");
-        start.ArgumentList.Insert(0, start.FileName);
-        foreach (var word in new[] { "-c", "exec \"$@\" > out.txt", "sh" }.Reverse())
-        {
-            start.ArgumentList.Insert(0, word);
-        }
-
-        start.FileName = "sh";
+        var start = CliProcess.ThroughShell(_scratch.Dir, "exec \"$@\" > out.txt", "run", WriteJobs(), "-j", "2", "--joblog", "log.tsv");
         using var run = new PipedCli(start, PipeEnd.Read, PipeEnd.Held);
         await Poll.UntilAsync(() => File.Exists(_scratch.PathOf("wrote-1")) && File.Exists(_scratch.PathOf("started-2")),
             ExitWithin, () => $"job 1 wrote its stderr and job 2 started; exited: {run.HasExited}", CliScratch.Tick);
@@ -130,6 +123,9 @@ internal enum PipeEnd
 
     /// <summary>Closes it at once: the runner's writes fail with EPIPE.</summary>
     Closed,
+
+    /// <summary>Reads everything, slowly (4 KiB, then a 100 ms pause), as a slow terminal or link: a live reader.</summary>
+    Paced,
 }
 
 /// <summary>A started <c>actorqueue</c> whose stdout and stderr pipes the test reads, holds unread or closes (<see cref="PipeEnd"/>).</summary>
@@ -138,6 +134,8 @@ internal sealed class PipedCli : IDisposable
     private readonly Process _process;
 
     private readonly MemoryStream _output = new();
+
+    private readonly MemoryStream _errors = new();
 
     private readonly Task _reading;
 
@@ -151,7 +149,7 @@ internal sealed class PipedCli : IDisposable
     {
         _process = Process.Start(start)!;
         _process.StandardInput.Close();
-        _reading = Task.WhenAll(Handle(_process.StandardOutput, stdout, _output), Handle(_process.StandardError, stderr, Stream.Null));
+        _reading = Task.WhenAll(Handle(_process.StandardOutput, stdout, _output), Handle(_process.StandardError, stderr, _errors));
     }
 
     public int Pid => _process.Id;
@@ -162,6 +160,18 @@ internal sealed class PipedCli : IDisposable
 
     /// <summary>What the runner wrote to stdout (read whole once it exited), when stdout is <see cref="PipeEnd.Read"/>.</summary>
     public string Output => Encoding.UTF8.GetString(_output.ToArray());
+
+    /// <summary>What the runner wrote to stderr so far, when stderr is <see cref="PipeEnd.Paced"/> (or read whole once it exited).</summary>
+    public string Errors
+    {
+        get
+        {
+            lock (_errors)
+            {
+                return Encoding.UTF8.GetString(_errors.ToArray());
+            }
+        }
+    }
 
     /// <summary>Whether the runner exits within <paramref name="bound"/> (its read pipes then read to their end).</summary>
     public async Task<bool> ExitsWithinAsync(TimeSpan bound)
@@ -190,7 +200,7 @@ internal sealed class PipedCli : IDisposable
         _process.Dispose();
     }
 
-    private static Task Handle(StreamReader pipe, PipeEnd end, Stream into)
+    private static Task Handle(StreamReader pipe, PipeEnd end, MemoryStream into)
     {
         switch (end)
         {
@@ -199,8 +209,46 @@ internal sealed class PipedCli : IDisposable
             case PipeEnd.Closed:
                 pipe.Close();
                 return Task.CompletedTask;
+            case PipeEnd.Paced:
+                return ReadPaced(pipe.BaseStream, into);
             default:
                 return Task.CompletedTask; // held: never read, closed with the process
         }
+    }
+
+    /// <summary>
+    /// A live reader's pace, not a synchronisation: it takes 4 KiB, then pauses 100 ms, until the end. On a thread of its
+    /// own: on the thread pool (or xunit's context) its continuations stalled for 0.7-0.9 s now and then, which is a
+    /// reader that takes nothing, and the runner rightly gave its write up.
+    /// </summary>
+    private static Task ReadPaced(Stream pipe, MemoryStream into)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                var buffer = new byte[4096];
+                int read;
+                while ((read = pipe.Read(buffer)) > 0)
+                {
+                    lock (into)
+                    {
+                        into.Write(buffer, 0, read);
+                    }
+
+                    Thread.Sleep(100);
+                }
+
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        })
+        { IsBackground = true, Name = "paced stderr reader" };
+        reader.Start();
+        return done.Task;
     }
 }

@@ -82,6 +82,23 @@ public static class CliProcess
         return start;
     }
 
+    /// <summary>
+    /// The command run by <c>sh -c SCRIPT sh COMMAND...</c>, so the script's redirections apply to it: the script ends
+    /// with <c>exec "$@"</c> and its redirections (<c>exec "$@" &gt; out.txt 2&gt;&amp;1</c>).
+    /// </summary>
+    public static ProcessStartInfo ThroughShell(string workingDirectory, string script, params string[] args)
+    {
+        var start = StartInfo(workingDirectory, args);
+        start.ArgumentList.Insert(0, start.FileName);
+        foreach (var word in new[] { "-c", script, "sh" }.Reverse())
+        {
+            start.ArgumentList.Insert(0, word);
+        }
+
+        start.FileName = "sh";
+        return start;
+    }
+
     public static Task<CliResult> RunAsync(string workingDirectory, string? stdin, params string[] args) =>
         RunAsync(StartInfo(workingDirectory, args), stdin is null ? null : Encoding.UTF8.GetBytes(stdin));
 
