@@ -172,7 +172,7 @@ internal static class RunCommand
                 {
                     // With --state the joblog of a restarted run goes on where it stopped, as with --resume.
                     var continued = state is not null && state.Jobs().Count > 0;
-                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume || continued, rerunFailed: options.ResumeFailed);
+                    jobLog = await JobLog.OpenAsync(path, resume: options.Resume || continued, rerunFailed: options.ResumeFailed, interrupts.StopInput);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {

@@ -14,12 +14,25 @@ internal sealed class JobLog : IDisposable
     public const string Header = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand";
 
     private readonly FileStream _file;
-    private readonly Lock _gate = new();
+
+    /// <summary>
+    /// Where records go: <see cref="_file"/>, or for a joblog that is a pipe or a terminal (<c>--joblog /dev/stderr</c>),
+    /// the file given up at the run's stop when its reader takes nothing (as stderr is: <see cref="RunConsole"/>), so a
+    /// reader that holds the pipe and reads nothing cannot hold a stopped run for ever.
+    /// </summary>
+    private readonly Stream _out;
+
+    /// <summary>Held while a record is written, so records never mix; waited for without blocking a thread.</summary>
+    private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Set when a write failed part-way, so the next record starts on a line of its own.</summary>
     private bool _torn;
 
-    private JobLog(FileStream file) => _file = file;
+    private JobLog(FileStream file, CancellationToken stop)
+    {
+        _file = file;
+        _out = file.CanSeek ? file : new AbandonableOutput(file, stop, "the stop", AbandonableOutput.PipeBuffer);
+    }
 
     /// <summary>The sequence numbers the log held as finished when it was opened (empty for a new log).</summary>
     public IReadOnlySet<long> Finished { get; private init; } = new HashSet<long>();
@@ -62,7 +75,11 @@ internal sealed class JobLog : IDisposable
     /// <c>--resume-failed</c>: a job counts as finished only if its last record says it succeeded (exit 0, no signal),
     /// so failed jobs run again and their new records follow the old ones, as GNU parallel does.
     /// </param>
-    public static async Task<JobLog> OpenAsync(string path, bool resume, bool rerunFailed = false)
+    /// <param name="stop">
+    /// The run's stop (first Ctrl-C, SIGTERM, SIGHUP): after it, a write to a joblog that is a pipe or a terminal whose
+    /// reader takes nothing for <see cref="AbandonableOutput.Grace"/> is given up (its record fails as a write error does).
+    /// </param>
+    public static async Task<JobLog> OpenAsync(string path, bool resume, bool rerunFailed = false, CancellationToken stop = default)
     {
         // Opened without truncating: a new log is cut to nothing only once this run holds the joblog's lock, so a second
         // run on the same joblog is refused instead of truncating the first one's records. Readers are not locked out.
@@ -77,8 +94,8 @@ internal sealed class JobLog : IDisposable
                     file.SetLength(0);
                 }
 
-                var fresh = new JobLog(file);
-                fresh.Write(Header);
+                var fresh = new JobLog(file, stop);
+                await fresh.WriteAsync(Header).ConfigureAwait(false);
                 return fresh;
             }
 
@@ -91,10 +108,10 @@ internal sealed class JobLog : IDisposable
             var dropped = file.Length - whole;
             file.SetLength(whole);
             file.Seek(whole, SeekOrigin.Begin);
-            var log = new JobLog(file) { Finished = finished, DroppedBytes = dropped };
+            var log = new JobLog(file, stop) { Finished = finished, DroppedBytes = dropped };
             if (whole == 0)
             {
-                log.Write(Header);
+                await log.WriteAsync(Header).ConfigureAwait(false);
             }
 
             return log;
@@ -171,33 +188,35 @@ internal sealed class JobLog : IDisposable
     }
 
     /// <summary>Records a finished job; <paramref name="host"/> is the node that ran it, <c>:</c> (GNU parallel's "here") when <c>null</c>.</summary>
-    /// <exception cref="IOException">The record could not be written.</exception>
-    public void Record(long seq, string? host, DateTimeOffset started, TimeSpan runtime, long received, int exitValue, int signal, string command) =>
-        Write(string.Create(CultureInfo.InvariantCulture,
+    /// <exception cref="IOException">The record could not be written (or, to a pipe or terminal, was given up after the stop).</exception>
+    public Task RecordAsync(long seq, string? host, DateTimeOffset started, TimeSpan runtime, long received, int exitValue, int signal, string command) =>
+        WriteAsync(string.Create(CultureInfo.InvariantCulture,
             $"{seq}\t{host ?? ":"}\t{started.ToUnixTimeMilliseconds() / 1000.0,10:0.000}\t{runtime.TotalSeconds,8:0.000}\t0\t{received}\t{exitValue}\t{signal}\t{command.ReplaceLineEndings(" ")}"));
 
-    private void Write(string line)
+    private async Task WriteAsync(string line)
     {
         var bytes = Encoding.UTF8.GetBytes(line + "\n");
-        lock (_gate)
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
         {
-            try
+            if (_torn)
             {
-                if (_torn)
-                {
-                    _file.Write("\n"u8);
-                    _torn = false;
-                }
+                await _out.WriteAsync("\n"u8.ToArray()).ConfigureAwait(false);
+                _torn = false;
+            }
 
-                _file.Write(bytes);
-            }
-            catch (IOException)
-            {
-                _torn = true;
-                throw;
-            }
+            await _out.WriteAsync(bytes).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            _torn = true;
+            throw;
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose() => _file.Dispose(); // not the gate: a record given up at the stop may still be releasing it
 }

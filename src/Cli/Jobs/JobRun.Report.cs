@@ -96,7 +96,10 @@ internal sealed partial class JobRun
 
             try
             {
-                jobLog?.Record(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
+                if (jobLog is not null)
+                {
+                    await jobLog.RecordAsync(job.Seq, result.Host, started, runtime, result.Output.Length + result.Errors.Length, result.ExitCode, result.Signal, job.Command);
+                }
             }
             catch (IOException ex)
             {

@@ -26,9 +26,9 @@ public sealed class BrokenPipeRound47Tests : IDisposable
         $"touch {_scratch.PathOf("started-2")}; until [ -e {_scratch.PathOf("release")} ]; do sleep 0.02; done; echo finished-2");
 
     /// <summary>Starts the run with both jobs at once and waits until job 1 has written its stderr and job 2 runs.</summary>
-    private async Task<PipedCli> StartAsync(PipeEnd stdout, PipeEnd stderr)
+    private async Task<PipedCli> StartAsync(PipeEnd stdout, PipeEnd stderr, string joblog = "log.tsv")
     {
-        var run = new PipedCli(_scratch.Dir, stdout, stderr, "run", WriteJobs(), "-j", "2", "--joblog", "log.tsv");
+        var run = new PipedCli(_scratch.Dir, stdout, stderr, "run", WriteJobs(), "-j", "2", "--joblog", joblog);
         await Poll.UntilAsync(() => File.Exists(_scratch.PathOf("wrote-1")) && File.Exists(_scratch.PathOf("started-2")),
             ExitWithin, () => $"job 1 wrote its stderr and job 2 started; exited: {run.HasExited}", CliScratch.Tick);
         return run;
@@ -60,6 +60,28 @@ public sealed class BrokenPipeRound47Tests : IDisposable
         Assert.Equal(130, run.ExitCode);
         Assert.Equal("finished-2\n", run.Output);
         Assert.Equal(new long[] { 1, 2 }, _scratch.ReadJobLog().Select(line => line.Seq).Order());
+    }
+
+    /// <summary>
+    /// As above with the joblog on the same pipe (<c>--joblog /dev/stderr</c>), whose records are written apart from the
+    /// runner's console: a record that the pipe's reader does not take is given up half a second after the stop, as a
+    /// stderr line is, and its job counts as failed (as any joblog write error makes it); job 2's output is kept, and the
+    /// exit status is the interrupted run's. Failed before (with the console's fix): "actorqueue did not exit 60 s after
+    /// SIGTERM and job 2's end": job 1's record blocked in write(2) under the joblog's lock, job 2's record waited for
+    /// the lock on a thread of its own, and so did the end of the run. Mutant: the joblog given up at the kill instead
+    /// of the stop fails it the same way.
+    /// </summary>
+    [Fact]
+    public async Task Sigterm_ends_the_run_though_nobody_reads_the_joblogs_pipe()
+    {
+        using var run = await StartAsync(PipeEnd.Read, PipeEnd.Held, joblog: "/dev/stderr");
+
+        await CliProcess.SignalAsync(run.Pid, "TERM");
+        File.WriteAllText(_scratch.PathOf("release"), "");
+
+        Assert.True(await run.ExitsWithinAsync(ExitWithin), $"actorqueue did not exit {ExitWithin.TotalSeconds} s after SIGTERM and job 2's end");
+        Assert.Equal(130, run.ExitCode);
+        Assert.Equal("finished-2\n", run.Output);
     }
 
     /// <summary>
