@@ -66,7 +66,7 @@ static Stream JobOutput()
     }
     catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
     {
-        return Console.OpenStandardOutput(); // fd 1 closed or unusable: the console's stream copes
+        return Console.OpenStandardOutput(); // fd 1 closed or unusable (or Windows, where 1 is no handle): the console's stream copes
     }
 
     if (!fd1.CanSeek)
