@@ -41,6 +41,13 @@ internal sealed class AbandonableOutput(Stream inner, CancellationToken kill, st
     /// </summary>
     public const int PipeBuffer = 4096;
 
+    /// <summary>
+    /// Best-effort output (stderr; a joblog on a pipe or terminal): given up at the run's <paramref name="stop"/>, once its
+    /// reader has taken none of a <see cref="PipeBuffer"/> piece for <see cref="Grace"/>, so a reader that holds its pipe
+    /// and reads nothing cannot hold a stopped run, while one that reads, however slowly, gets every byte.
+    /// </summary>
+    public static AbandonableOutput GivenUpAtStop(Stream inner, CancellationToken stop) => new(inner, stop, "the stop", PipeBuffer);
+
     /// <exception cref="IOException">The write was abandoned at the kill, or an earlier one was.</exception>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {

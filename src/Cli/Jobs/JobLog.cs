@@ -31,7 +31,7 @@ internal sealed class JobLog : IDisposable
     private JobLog(FileStream file, CancellationToken stop)
     {
         _file = file;
-        _out = file.CanSeek ? file : new AbandonableOutput(file, stop, "the stop", AbandonableOutput.PipeBuffer);
+        _out = file.CanSeek ? file : AbandonableOutput.GivenUpAtStop(file, stop);
     }
 
     /// <summary>The sequence numbers the log held as finished when it was opened (empty for a new log).</summary>

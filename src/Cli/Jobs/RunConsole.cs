@@ -23,8 +23,7 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
 
     private readonly AbandonableOutput _stdout = new(stdout, kill);
 
-    /// <summary>In pieces (<see cref="AbandonableOutput.PipeBuffer"/>): a slow reader that still reads is not given up.</summary>
-    private readonly AbandonableOutput _stderr = new(stderr, stop.CanBeCanceled ? stop : kill, "the stop", AbandonableOutput.PipeBuffer);
+    private readonly AbandonableOutput _stderr = AbandonableOutput.GivenUpAtStop(stderr, stop.CanBeCanceled ? stop : kill);
 
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);

@@ -35,15 +35,8 @@ public sealed class ClusterExitRound45Tests(ClusterCertificateDirectories certif
     [Fact]
     public async Task Nodes_whose_leave_a_killed_peer_blocks_do_not_wait_for_it_twice()
     {
-        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        using var coordinator = new RunningCli(_scratch.Dir, "run", "-", "--cluster", "--min-nodes", "2", "--listen", coordinatorListen,
-            "--cert-dir", certificates.Coordinator, "-j", "1");
-        await coordinator.WaitForErrorsAsync("waiting for 2 worker node(s)");
-        using var killed = StartNode(coordinatorListen);
-        using var stopped = StartNode(coordinatorListen);
-        await coordinator.WaitForErrorsAsync("2 worker node(s) joined");
-        await killed.WaitForErrorsAsync("; running up to");
-        await stopped.WaitForErrorsAsync("; running up to"); // Up as it sees itself: SIGTERM makes it leave
+        await using var cluster = await ThreeCliNodes.StartAsync(_scratch.Dir, certificates);
+        var (coordinator, killed, stopped) = (cluster.Coordinator, cluster.Killed, cluster.Stopped);
 
         await CliProcess.SignalAsync(killed.Pid, "KILL");
         await CliProcess.SignalAsync(stopped.Pid, "TERM");
@@ -60,7 +53,4 @@ public sealed class ClusterExitRound45Tests(ClusterCertificateDirectories certif
         Assert.True(coordinatorExit == 0, $"a run with no jobs exits 0, got {coordinatorExit}; its stderr:\n{coordinatorErrors}");
         Assert.False(coordinatorErrors.Contains(SecondWait, StringComparison.Ordinal), $"the coordinator's exit was waited for a second time; its stderr:\n{coordinatorErrors}");
     }
-
-    private RunningCli StartNode(string seed) =>
-        new(_scratch.Dir, "node", "--seed", seed, "--listen", $"127.0.0.1:{ClusterCliTests.FreePort()}", "-j", "1", "--cert-dir", certificates.Worker);
 }

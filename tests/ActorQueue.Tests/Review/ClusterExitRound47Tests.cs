@@ -96,56 +96,5 @@ public sealed class ClusterExitRound47Tests(ClusterCertificateDirectories certif
         Assert.False(errors.Contains(ExitingWait, StringComparison.Ordinal), $"the node's exit was waited for a second time; its stderr:\n{errors}");
     }
 
-    private async Task<ThreeNodes> StartAsync()
-    {
-        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        var killedPort = ClusterCliTests.FreePort();
-        var coordinator = new RunningCli(_scratch.Dir, "run", "-", "--cluster", "--min-nodes", "2", "--listen", coordinatorListen,
-            "--cert-dir", certificates.Coordinator, "-j", "1");
-        ThreeNodes? cluster = null;
-        try
-        {
-            await coordinator.WaitForErrorsAsync("waiting for 2 worker node(s)");
-            cluster = new ThreeNodes(coordinator, StartNode(coordinatorListen, killedPort), StartNode(coordinatorListen, ClusterCliTests.FreePort()), killedPort);
-            await coordinator.WaitForErrorsAsync("2 worker node(s) joined");
-            await cluster.Killed.WaitForErrorsAsync("; running up to");
-            await cluster.Stopped.WaitForErrorsAsync("; running up to"); // Up as it sees itself: SIGTERM makes it leave
-            return cluster;
-        }
-        catch
-        {
-            if (cluster is null)
-            {
-                coordinator.Dispose();
-            }
-            else
-            {
-                await cluster.DisposeAsync();
-            }
-
-            throw;
-        }
-    }
-
-    private RunningCli StartNode(string seed, int port) =>
-        new(_scratch.Dir, "node", "--seed", seed, "--listen", $"127.0.0.1:{port}", "-j", "1", "--cert-dir", certificates.Worker);
-
-    /// <summary>A coordinator and its two worker nodes; disposing ends the coordinator's input and waits for it, then kills what is left.</summary>
-    private sealed record ThreeNodes(RunningCli Coordinator, RunningCli Killed, RunningCli Stopped, int KilledPort) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                Coordinator.Input.Close();
-                await Coordinator.ExitAsync(TimeSpan.FromSeconds(90));
-            }
-            finally
-            {
-                Coordinator.Dispose();
-                Killed.Dispose();
-                Stopped.Dispose();
-            }
-        }
-    }
+    private Task<ThreeCliNodes> StartAsync() => ThreeCliNodes.StartAsync(_scratch.Dir, certificates);
 }
