@@ -8,11 +8,12 @@ using Akka.Configuration;
 // --subject measures one library only (ActorQueue, or a peer's name), to run it under a profiler.
 // --costs prints each subject's cost per operation (pool work items, bytes, CPU time) instead of timing rounds.
 // --seconds N [--alloc] loops the selected subjects for N seconds after the warm-up, for a profiler (Profiling.cs).
+// --prime SUBSTRING[,SUBSTRING...] warms the scenarios whose names contain one first, untimed (code compiled for another limit's calls).
 // --cluster measures the scale-out instead of the peers: a 3-node cluster in this process against one node.
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs] [--rounds N] [--samples] [--subject NAME] [--seconds N [--alloc]]");
+    Console.Error.WriteLine("usage: ActorQueue.Bench [--quick] [--filter SUBSTRING] [--json FILE] [--cluster] [--costs] [--rounds N] [--samples] [--subject NAME] [--seconds N [--alloc]] [--prime SUBSTRING[,SUBSTRING...]]");
     return 255;
 }
 
@@ -22,7 +23,21 @@ var cluster = options.Cluster ? await ClusterScenarios.StartAsync(overrides) : n
 try
 {
     var sizes = options.Quick ? Sizes.Quick : Sizes.Full;
-    var scenarios = (cluster is null ? Scenarios.All(system, sizes).Concat(UserPathScenarios.All(system, sizes)).Concat(DurableScenarios.All(system, sizes)) : cluster.All(system, sizes))
+    var all = (cluster is null ? Scenarios.All(system, sizes).Concat(UserPathScenarios.All(system, sizes)).Concat(DurableScenarios.All(system, sizes)) : cluster.All(system, sizes)).ToList();
+    if (options.Prime is { } prime)
+    {
+        var names = prime.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var primers = all.Where(s => names.Any(n => s.Name.Contains(n, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (primers.Count == 0)
+        {
+            Console.Error.WriteLine($"--prime: no scenario's name contains '{prime}'");
+            return 255;
+        }
+
+        Console.WriteLine($"primed with {string.Join(", ", primers.Select(s => s.Name))}: {await Runner.WarmUpAsync(primers)} passes");
+    }
+
+    var scenarios = all
         .Where(s => options.Filter is null || s.Name.Contains(options.Filter, StringComparison.OrdinalIgnoreCase))
         .Select(s => options.Subject is { } only ? s with { Subjects = s.Subjects.Where(j => j.Name == only).ToList() } : s)
         .Where(s => s.Subjects.Count > 0)

@@ -6,15 +6,18 @@ namespace ActorQueue.Bench;
 /// <summary>
 /// The command line: <c>--quick</c>, <c>--filter SUBSTRING</c>, <c>--json FILE</c>, <c>--cluster</c>, <c>--costs</c>,
 /// <c>--rounds N</c> (timed rounds instead of 7, or 3 with <c>--quick</c>), <c>--samples</c> (print every measurement),
-/// <c>--subject NAME</c> (measure only that library, for a profiler), <c>--seconds N</c> and <c>--alloc</c> (see <see cref="Profiling"/>).
+/// <c>--subject NAME</c> (measure only that library, for a profiler), <c>--seconds N</c> and <c>--alloc</c> (see <see cref="Profiling"/>),
+/// <c>--prime SUBSTRING[,SUBSTRING…]</c> (warm the scenarios whose names contain one up first, untimed, so the measured ones run in
+/// code that the primer's calls got compiled: how a process that used another limit first runs this one).
 /// </summary>
 internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath, bool Cluster = false, bool CostsOnly = false,
-                                    int? Rounds = null, bool Samples = false, string? Subject = null, int? Seconds = null, bool Allocations = false)
+                                    int? Rounds = null, bool Samples = false, string? Subject = null, int? Seconds = null, bool Allocations = false,
+                                    string? Prime = null)
 {
     public static BenchOptions? Parse(string[] args)
     {
         bool quick = false, cluster = false, costs = false, samples = false, allocations = false;
-        string? filter = null, json = null, subject = null;
+        string? filter = null, json = null, subject = null, prime = null;
         int? rounds = null, seconds = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -29,12 +32,13 @@ internal sealed record BenchOptions(bool Quick, string? Filter, string? JsonPath
                 case "--filter" when i + 1 < args.Length: filter = args[++i]; break;
                 case "--json" when i + 1 < args.Length: json = args[++i]; break;
                 case "--subject" when i + 1 < args.Length: subject = args[++i]; break;
+                case "--prime" when i + 1 < args.Length: prime = args[++i]; break;
                 case "--rounds" when i + 1 < args.Length && int.TryParse(args[i + 1], out var n) && n > 0: rounds = n; i++; break;
                 default: return null;
             }
         }
 
-        return new BenchOptions(quick, filter, json, cluster, costs, rounds, samples, subject, seconds, allocations);
+        return new BenchOptions(quick, filter, json, cluster, costs, rounds, samples, subject, seconds, allocations, prime);
     }
 }
 
