@@ -13,9 +13,9 @@ namespace ActorQueue.Cli.Commands;
 /// so the thread that writes it never blocks, and one pump writes the texts in order through
 /// <see cref="AbandonableOutput.GivenUpAtStop"/>: a reader that reads, however slowly, gets every line; one that holds
 /// the pipe and reads nothing (a stalled log shipper) holds only the pump, and only until half a second after the stop
-/// (or the node's end), when the pump's write is given up and the rest dropped, so the node still ends. Written by their own threads,
-/// once such a pipe was full, the signal's line blocked in write(2) holding the console's lock, the node's "leaving the
-/// cluster" line waited for that lock, and so did Akka's logger: SIGTERM never ended the node.
+/// (or the node's end), when the pump's write is given up and the rest dropped, so the node still ends. When each thread
+/// wrote its own lines, a full pipe blocked the signal's line in write(2) holding the console's lock, the node's "leaving
+/// the cluster" line waited for that lock, and Akka's logger blocked too: SIGTERM never ended the node.
 /// </summary>
 /// <remarks>
 /// Until the stop, a reader that reads nothing lets the queue grow, as Akka's logger's mailbox grew behind its blocked
