@@ -21,7 +21,7 @@ internal static class NodeSyntax
         var node = new Command("node", "a worker node: joins a 'run --cluster' coordinator and runs its jobs") { seed, listen, jobs, allowRemote };
         certificates.AddTo(node);
         node.SetAction((result, _) => NodeCommand.RunAsync(result.GetValue(seed), result.GetValue(listen) ?? "", result.GetValue(jobs),
-            result.GetValue(allowRemote), certificates.Bind(result), Console.Error, interrupts));
+            result.GetValue(allowRemote), certificates.Bind(result), interrupts));
         return node;
     }
 }

@@ -9,6 +9,8 @@ internal sealed class Interrupts : IDisposable
     private readonly CancellationTokenSource _stopInput = new();
     private readonly CancellationTokenSource _kill = new();
 
+    private TextWriter? _errors;
+
     /// <summary>0 running, 1 stopping (running jobs finish), 2 killing.</summary>
     private int _stage;
 
@@ -106,11 +108,21 @@ internal sealed class Interrupts : IDisposable
         }
     }
 
-    private static void Say(string message)
+    /// <summary>
+    /// Where the stages' lines go: <c>Console.Error</c> unless set. A node sets its <see cref="QueuedStderr"/> while it
+    /// runs, so the line never blocks the signal's thread (nor, through the console's lock, the node's own lines).
+    /// </summary>
+    public TextWriter? Errors
+    {
+        get => Volatile.Read(ref _errors);
+        set => Volatile.Write(ref _errors, value);
+    }
+
+    private void Say(string message)
     {
         try
         {
-            Console.Error.WriteLine($"\nactorqueue: {message}");
+            (Errors ?? Console.Error).WriteLine($"\nactorqueue: {message}");
         }
         catch (IOException)
         {

@@ -1,6 +1,7 @@
 using ActorQueue.Cli.Jobs;
 using ActorQueue.Cli.Security;
 using ActorQueue.Cluster;
+using Serilog;
 
 namespace ActorQueue.Cli.Commands;
 
@@ -10,7 +11,29 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class NodeCommand
 {
+    /// <summary>
+    /// Runs the node with its stderr queued (<see cref="QueuedStderr"/>): its own lines, the signals' and Serilog's (so
+    /// Akka's) never block their threads, and once stopped, a reader that takes nothing cannot hold the node.
+    /// </summary>
     public static async Task<int> RunAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
+        Interrupts interrupts)
+    {
+        var console = Log.Logger;
+        await using var stderr = new QueuedStderr(QueuedStderr.Descriptor2(), interrupts.StopInput);
+        Log.Logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Sink(new QueuedStderrSink(new ConsoleLogFormat(), stderr)).CreateLogger();
+        interrupts.Errors = stderr;
+        try
+        {
+            return await ServeAsync(seed, listen, jobs, allowRemote, certificates, stderr, interrupts);
+        }
+        finally
+        {
+            interrupts.Errors = null;
+            Log.Logger = console;
+        }
+    }
+
+    private static async Task<int> ServeAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
         TextWriter stderr, Interrupts interrupts)
     {
         if (seed is null)

@@ -71,7 +71,9 @@ internal static class Usage
         node.pfx with the second), so nodes never need the CA's password. A member of the cluster can run any command on
         its worker nodes and read every job: see docs/SECURITY.md. A node serves until the coordinator leaves the
         cluster; Ctrl-C, SIGTERM or SIGHUP makes it leave (exit 130; one that has not joined yet has nothing to leave and exits
-        at once), and its running jobs run again on another node (at-least-once). A --seed that is the node's own --listen
+        at once), and its running jobs run again on another node (at-least-once). A node's stderr never holds it: after
+        the stop, or once its coordinator has left, a write to it that its reader does not take (a log shipper that
+        stopped reading) is given up, so the node still exits; a reader that reads, however slowly, gets every line. A --seed that is the node's own --listen
         address, once both are resolved, is a usage error.
         """;
 

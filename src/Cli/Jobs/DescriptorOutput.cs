@@ -7,11 +7,19 @@ namespace ActorQueue.Cli.Jobs;
 /// writer of that file (stderr, after <c>&gt; out.txt 2&gt;&amp;1</c>), as the console's stream writes it, but without
 /// that stream's lock: .NET's console streams hold one lock (Console.Out's) through every write(2), stdout's and
 /// stderr's alike, so a stderr write blocked on a reader that reads nothing held the jobs' output to a file as well.
+/// A node's stderr (<see cref="Commands.QueuedStderr"/>) is one too, whatever it is: a write of it given up on a full
+/// pipe then holds no lock that a line to <c>Console.Error</c> waits for.
 /// </summary>
 /// <param name="descriptor">The descriptor, left open.</param>
-internal sealed class DescriptorOutput(int descriptor) : Stream
+/// <param name="write">write(2) itself unless a test's stand-in (a device's write that takes nothing).</param>
+internal sealed class DescriptorOutput(int descriptor, DescriptorOutput.WriteCall? write = null) : Stream
 {
     private const int Interrupted = 4; // EINTR
+
+    /// <summary>write(2)'s shape: the bytes written, or -1 with the error in the last P/Invoke error.</summary>
+    internal delegate nint WriteCall(int descriptor, ref byte buffer, nuint count);
+
+    private readonly WriteCall _write = write ?? WriteDescriptor;
 
     public override bool CanRead => false;
 
@@ -23,12 +31,15 @@ internal sealed class DescriptorOutput(int descriptor) : Stream
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    /// <exception cref="IOException">write(2) failed (a full disk, a closed pipe): its reason.</exception>
+    /// <exception cref="IOException">
+    /// write(2) failed (a full disk, a closed pipe): its reason; or it took none of a non-empty buffer (a device may: a
+    /// regular file, a pipe or a terminal never does), which retried would loop for ever.
+    /// </exception>
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         while (!buffer.IsEmpty)
         {
-            var written = WriteDescriptor(descriptor, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length);
+            var written = _write(descriptor, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length);
             if (written < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
@@ -38,6 +49,11 @@ internal sealed class DescriptorOutput(int descriptor) : Stream
                 }
 
                 throw new IOException(Marshal.GetPInvokeErrorMessage(error), error);
+            }
+
+            if (written == 0)
+            {
+                throw new IOException($"write(2) to file descriptor {descriptor} took none of {buffer.Length} bytes");
             }
 
             buffer = buffer[(int)written..];
