@@ -38,6 +38,29 @@ public sealed class ReadmeCliRound48Tests : IDisposable
     }
 
     /// <summary>
+    /// README: keep <c>ca.key</c> off the nodes. <c>cert node --out</c> naming the CA's own directory wrote the node's
+    /// files beside <c>ca.key</c>, a directory made to be copied to a node as its <c>--cert-dir</c>.
+    /// Failed before: exit 0, "actorqueue: node certificate 'n' valid until ...: ca/node.pfx ... and ca.crt in ca".
+    /// Mutant tried: the check on <c>ca.crt</c> instead of <c>ca.key</c> (a node's own directory holds one): the
+    /// second node certificate into an existing node directory (same CA) is then refused, and the last assert fails.
+    /// </summary>
+    [Fact]
+    public async Task A_node_certificate_is_not_written_beside_the_ca_key()
+    {
+        Assert.Equal(0, (await CliProcess.RunAsync(_scratch.Dir, null, "cert", "ca", "--out", "ca")).ExitCode);
+
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "cert", "node", "--ca", "ca", "--name", "n", "--out", "ca");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Equal("actorqueue: --out 'ca' holds the CA's private key ca.key, and a node's directory goes to the node: give another DIR; see 'actorqueue --help'\n", result.Errors);
+        Assert.False(File.Exists(_scratch.PathOf(Path.Combine("ca", "node.pfx"))));
+        Assert.Equal(0, (await CliProcess.RunAsync(_scratch.Dir, null, "cert", "node", "--ca", "ca", "--name", "n", "--out", "n")).ExitCode);
+        File.Delete(_scratch.PathOf(Path.Combine("n", "node.pfx")));
+        File.Delete(_scratch.PathOf(Path.Combine("n", "node.crt")));
+        Assert.Equal(0, (await CliProcess.RunAsync(_scratch.Dir, null, "cert", "node", "--ca", "ca", "--name", "n2", "--out", "n")).ExitCode);
+    }
+
+    /// <summary>
     /// A restart of a <c>--state</c> run without a joblog skips the jobs the state file records as finished; the
     /// summary said they were "already in the joblog", a joblog the run does not have.
     /// Failed before: the summary ended "; 2 skipped (already in the joblog)".
