@@ -61,6 +61,46 @@ public sealed class ReadmeCliRound48Tests : IDisposable
     }
 
     /// <summary>
+    /// README counts <c>/dev/null</c> as no file (a joblog there is not stdout's file), but <c>--joblog /dev/null</c> was
+    /// a usage error: a new joblog is truncated, and truncating a device fails. It also took the joblog's record lock,
+    /// which on a device would refuse a second run with <c>--joblog /dev/null</c>, as if it wrote the same joblog.
+    /// Failed before: "actorqueue: --joblog: cannot write '/dev/null': Invalid argument : '/dev/null'; see 'actorqueue --help'".
+    /// Mutant tried: skipping only the truncation (the lock still taken on the device): the second run is refused
+    /// ("another run is writing it") and the test fails.
+    /// </summary>
+    [Fact]
+    public async Task Two_runs_can_each_log_to_dev_null()
+    {
+        var started = _scratch.PathOf("started");
+        var go = _scratch.PathOf("go");
+        var jobs = _scratch.Write("jobs.txt", $"touch {started}; while [ ! -e {go} ]; do sleep 0.02; done; echo first");
+        using var first = new RunningCli(_scratch.Dir, "run", jobs, "--joblog", "/dev/null");
+        await Poll.UntilAsync(() => File.Exists(started), TimeSpan.FromSeconds(60), () => $"job 1 started:\n{first.Errors}", CliScratch.Tick);
+
+        var second = await CliProcess.RunAsync(_scratch.Dir, null, "run", "-q", "--joblog", "/dev/null", "echo", ":::", "second");
+        await File.WriteAllTextAsync(go, "");
+
+        Assert.True(second.ExitCode == 0, second.Errors);
+        Assert.Equal("second\n", second.Output);
+        Assert.Equal(0, await first.ExitAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    /// <summary>
+    /// <c>--resume</c> reads the joblog back; a device, as a pipe, cannot give back what was written to it: the one-line
+    /// usage error a pipe gets, before any job starts.
+    /// Failed before: "actorqueue: --joblog: cannot write '/dev/null': Invalid argument : '/dev/null'; see 'actorqueue --help'".
+    /// </summary>
+    [Fact]
+    public async Task Resume_from_dev_null_is_the_usage_error_of_a_pipe()
+    {
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", "--joblog", "/dev/null", "--resume", "echo", ":::", "a");
+
+        Assert.Equal(255, result.ExitCode);
+        Assert.Equal("actorqueue: --joblog: '/dev/null' is not a regular file, so the jobs it records cannot be read back to go on where the run stopped; see 'actorqueue --help'\n", result.Errors);
+        Assert.Equal("", result.Output);
+    }
+
+    /// <summary>
     /// A restart of a <c>--state</c> run without a joblog skips the jobs the state file records as finished; the
     /// summary said they were "already in the joblog", a joblog the run does not have.
     /// Failed before: the summary ended "; 2 skipped (already in the joblog)".
