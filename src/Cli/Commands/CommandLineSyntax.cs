@@ -50,9 +50,14 @@ internal static class CommandLineSyntax
             help.Action = new HelpWithNotes((HelpAction)help.Action!);
         }
 
-        if (args is ["run", ..] && RunWords.EmptyAssignment(options, run.Command, commandFollows: sources is not null) is { } empty)
+        // In run only its options, before the command; every other command has no command to run, so every word.
+        var emptyAssignment = args is ["run", ..]
+            ? RunWords.EmptyAssignment(options, run.Command, commandFollows: sources is not null)
+            : RunWords.EmptyAssignment(args, run.Command, commandFollows: false);
+        if (emptyAssignment is { } empty)
         {
-            // "--joblog=$LOG" with LOG unset: the parser would take the next word as the value (the job file, say).
+            // "--joblog=$LOG" with LOG unset: the parser would take the next word as the value (the job file, say; in
+            // node, "--seed= HOST:PORT" joined HOST:PORT and in cert, "--out= DIR" wrote into DIR).
             return Usage.Fail(Console.Error, $"{empty[..^1]} needs a value, got ''");
         }
 

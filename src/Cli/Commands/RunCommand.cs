@@ -113,7 +113,7 @@ internal static class RunCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Usage.Fail(errors, $"cannot read '{options.Input}': {ex.Message}");
+            return Usage.Fail(errors, $"cannot read '{options.Input}': {Usage.Reason(options.Input, ex)}");
         }
 
         await using (jobs)
@@ -135,7 +135,7 @@ internal static class RunCommand
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    return Usage.Fail(errors, $"--log: cannot write '{logFile}': {ex.Message}");
+                    return Usage.Fail(errors, $"--log: cannot write '{logFile}': {Usage.Reason(logFile, ex)}");
                 }
             }
 
@@ -176,7 +176,7 @@ internal static class RunCommand
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
-                    return Usage.Fail(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {ex.Message}");
+                    return Usage.Fail(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
                 }
                 catch (RunStateException ex)
                 {

@@ -24,7 +24,7 @@ internal static class RunWords
     }
 
     /// <summary>The first option word of the options part written <c>-x=</c> or <c>--name=</c> with an empty value, if any.</summary>
-    /// <param name="words">The arguments, <c>run</c> first.</param>
+    /// <param name="words">The arguments, <c>run</c> first (or another command's name, with <paramref name="commandFollows"/> false).</param>
     /// <param name="run">The run command.</param>
     /// <param name="commandFollows">Whether input sources follow, so the options end where the command starts; otherwise every word is looked at.</param>
     public static string? EmptyAssignment(string[] words, Command run, bool commandFollows)

@@ -93,6 +93,13 @@ internal static class Usage
         Completions: register 'actorqueue' with dotnet-suggest (System.CommandLine's [suggest] directive).
         """;
 
+    /// <summary>
+    /// Why <paramref name="path"/> could not be opened, for a usage-error line: .NET reports a directory as "Access to the
+    /// path '...' is denied", which sends the user to chmod (and is false for root); otherwise the exception's message.
+    /// </summary>
+    public static string Reason(string? path, Exception exception) =>
+        exception is UnauthorizedAccessException && !string.IsNullOrEmpty(path) && Directory.Exists(path) ? "it is a directory" : exception.Message;
+
     /// <summary>Writes <paramref name="problem"/> as the one usage-error line and returns the usage-error exit status.</summary>
     public static int Fail(TextWriter error, string problem)
     {

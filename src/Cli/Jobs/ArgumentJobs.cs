@@ -74,7 +74,7 @@ internal sealed class ArgumentJobs
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return (null, $"{reading?.Option ?? "::::"} cannot read '{reading?.File}': {ex.Message}");
+            return (null, $"{reading?.Option ?? "::::"} cannot read '{reading?.File}': {Commands.Usage.Reason(reading?.File, ex)}");
         }
         catch (InvalidDataException ex)
         {

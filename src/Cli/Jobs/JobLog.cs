@@ -45,9 +45,9 @@ internal sealed class JobLog : IDisposable
     /// ignore), held until the log is disposed; another run holding it makes the open fail.
     /// </summary>
     /// <exception cref="IOException">Another run writes this joblog.</exception>
-    private static void LockForThisRun(FileStream file)
+    private static void LockForThisRun(FileStream file, bool regular)
     {
-        if (!file.CanSeek || OperatingSystem.IsMacOS() || OperatingSystem.IsIOS() || OperatingSystem.IsTvOS() || OperatingSystem.IsMacCatalyst())
+        if (!regular || OperatingSystem.IsMacOS() || OperatingSystem.IsIOS() || OperatingSystem.IsTvOS() || OperatingSystem.IsMacCatalyst())
         {
             return; // a device or pipe is nobody's record; macOS has no FileStream.Lock
         }
@@ -84,12 +84,14 @@ internal sealed class JobLog : IDisposable
         // Opened without truncating: a new log is cut to nothing only once this run holds the joblog's lock, so a second
         // run on the same joblog is refused instead of truncating the first one's records. Readers are not locked out.
         var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        // A device such as /dev/null seeks but cannot be truncated, and its record lock would be every run's lock.
+        var regular = file.CanSeek && FileIdentity.IsRegularFile(path) != false;
         try
         {
-            LockForThisRun(file);
+            LockForThisRun(file, regular);
             if (!resume)
             {
-                if (file.CanSeek)
+                if (regular)
                 {
                     file.SetLength(0);
                 }
@@ -99,7 +101,7 @@ internal sealed class JobLog : IDisposable
                 return fresh;
             }
 
-            if (!file.CanSeek)
+            if (!regular)
             {
                 throw new InvalidDataException($"'{path}' is not a regular file, so the jobs it records cannot be read back to go on where the run stopped");
             }

@@ -91,7 +91,8 @@ internal sealed class RunProgress(RunOptions options, RunConsole console, RunCou
                    $"{counts.Succeeded} succeeded, {counts.Failed} failed, {counts.Retried} {(counts.Retried == 1 ? "retry" : "retries")}; job duration p50 {counts.Durations.Percentile(0.5):0.000}s, p95 {counts.Durations.Percentile(0.95):0.000}s";
         if (counts.Skipped > 0)
         {
-            line += $"; {counts.Skipped} skipped (already in the joblog)";
+            // With --state the state file, not the joblog, says which jobs finished (a run may have no joblog at all).
+            line += options.State is null ? $"; {counts.Skipped} skipped (already in the joblog)" : $"; {counts.Skipped} skipped (finished, as --state records)";
         }
 
         if (stoppedEarly)

@@ -138,6 +138,12 @@ internal static class CertificateFiles
         var certificatePath = Path.Combine(directory, NodeCertificate);
         var authorityPath = Path.Combine(directory, AuthorityCertificate);
         var authorityPem = System.Text.Encoding.ASCII.GetBytes(authority.ExportCertificatePem() + "\n");
+        if (File.Exists(Path.Combine(directory, AuthorityKey)))
+        {
+            // The directory is made to be copied to a node (its --cert-dir): the CA's key would go with it.
+            throw new ArgumentException($"--out '{directory}' holds the CA's private key {AuthorityKey}, and a node's directory goes to the node: give another DIR", "--out");
+        }
+
         Refuse(bundlePath);
         Refuse(certificatePath);
         var sameAuthority = File.Exists(authorityPath) && File.ReadAllBytes(authorityPath).AsSpan().SequenceEqual(authorityPem);
