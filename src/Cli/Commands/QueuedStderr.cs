@@ -10,7 +10,7 @@ using Serilog.Formatting;
 namespace ActorQueue.Cli.Commands;
 
 /// <summary>
-/// A node's stderr. Every text written (the node's lines, a signal's line, Serilog's and so Akka's log lines) is queued,
+/// A node's stderr, or a coordinator's. Every text written (its lines, a signal's line, Serilog's and so Akka's log lines) is queued,
 /// so the thread that writes it never blocks, and one pump writes the texts in order through
 /// <see cref="AbandonableOutput.GivenUpAtStop"/>: a reader that reads, however slowly, gets every line; one that holds
 /// the pipe and reads nothing (a stalled log shipper) holds only the pump, and only until half a second after the stop

@@ -47,8 +47,8 @@ public sealed class CoordinatorStderrRound48Tests : IDisposable
     /// A slow but live reader (4 KiB per 100 ms) of a coordinator's stderr, whose pipe is full when SIGTERM comes while
     /// it waits for nodes: the reader gets every line, in order (the coordinator's, the signal's, the run's last), since
     /// it takes each piece well within the half second the stop allows. Passed before (the lines blocked their threads
-    /// until the reader took them). Mutant: the queued stderr given up at once at the stop (no grace) fails it with
-    /// "Assert.Contains() Failure: Sub-string not found".
+    /// until the reader took them), and with the mutant AbandonableOutput.Grace = 0 too (the reader frees room in the
+    /// pipe before the coordinator's last lines come): a guard of the lines' completeness and order, not of the grace.
     /// </summary>
     [Fact]
     public async Task A_slow_but_live_reader_gets_the_coordinators_lines_in_order_after_sigterm()
