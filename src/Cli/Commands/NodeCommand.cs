@@ -1,7 +1,6 @@
 using ActorQueue.Cli.Jobs;
 using ActorQueue.Cli.Security;
 using ActorQueue.Cluster;
-using Serilog;
 
 namespace ActorQueue.Cli.Commands;
 
@@ -15,23 +14,9 @@ internal static class NodeCommand
     /// Runs the node with its stderr queued (<see cref="QueuedStderr"/>): its own lines, the signals' and Serilog's (so
     /// Akka's) never block their threads, and once stopped, a reader that takes nothing cannot hold the node.
     /// </summary>
-    public static async Task<int> RunAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
-        Interrupts interrupts)
-    {
-        var console = Log.Logger;
-        await using var stderr = new QueuedStderr(QueuedStderr.Descriptor2(), interrupts.StopInput);
-        Log.Logger = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Sink(new QueuedStderrSink(new ConsoleLogFormat(), stderr)).CreateLogger();
-        interrupts.Errors = stderr;
-        try
-        {
-            return await ServeAsync(seed, listen, jobs, allowRemote, certificates, stderr, interrupts);
-        }
-        finally
-        {
-            interrupts.Errors = null;
-            Log.Logger = console;
-        }
-    }
+    public static Task<int> RunAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
+        Interrupts interrupts) =>
+        QueuedStderr.RunAsync(interrupts, stderr => ServeAsync(seed, listen, jobs, allowRemote, certificates, stderr, interrupts));
 
     private static async Task<int> ServeAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
         TextWriter stderr, Interrupts interrupts)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
 using ActorQueue.Cli.Jobs;
+using Serilog;
 using Serilog.Core;
 using Serilog.Events;
 using Serilog.Formatting;
@@ -9,7 +10,7 @@ using Serilog.Formatting;
 namespace ActorQueue.Cli.Commands;
 
 /// <summary>
-/// A node's stderr. Every text written (the node's lines, a signal's line, Serilog's and so Akka's log lines) is queued,
+/// A node's stderr, or a coordinator's. Every text written (its lines, a signal's line, Serilog's and so Akka's log lines) is queued,
 /// so the thread that writes it never blocks, and one pump writes the texts in order through
 /// <see cref="AbandonableOutput.GivenUpAtStop"/>: a reader that reads, however slowly, gets every line; one that holds
 /// the pipe and reads nothing (a stalled log shipper) holds only the pump, and only until half a second after the stop
@@ -21,10 +22,12 @@ namespace ActorQueue.Cli.Commands;
 /// Until the stop, a reader that reads nothing lets the queue grow, as Akka's logger's mailbox grew behind its blocked
 /// write before. <see cref="DisposeAsync"/> (the node's end: the coordinator left, or the stop) waits for the queue to be
 /// written, giving up as the stop does, so a node whose coordinator left exits though nobody reads its stderr.
+/// A coordinator (<c>run --cluster</c>) queues its stderr the same way, its run's own output too (<see cref="Output"/>:
+/// the jobs' stderr, their failures, progress, the summary), so one pump owns fd 2 and every line keeps its order.
 /// </remarks>
 internal sealed class QueuedStderr : TextWriter
 {
-    private readonly Channel<string> _texts = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Queued> _texts = Channel.CreateUnbounded<Queued>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly AbandonableOutput _stderr;
 
@@ -78,28 +81,119 @@ internal sealed class QueuedStderr : TextWriter
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> with this process's stderr queued: its own lines (the writer it is given), the
+    /// signals' (<see cref="Interrupts.Errors"/>) and Serilog's, so Akka's. Serilog's logger is put back afterwards unless
+    /// <paramref name="body"/> replaced it (<c>--log</c>'s, which Program still flushes at the exit).
+    /// </summary>
+    public static async Task<int> RunAsync(Interrupts interrupts, Func<QueuedStderr, Task<int>> body)
+    {
+        var console = Log.Logger;
+        await using var stderr = new QueuedStderr(Descriptor2(), interrupts.StopInput);
+        var queued = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Sink(new QueuedStderrSink(new ConsoleLogFormat(), stderr)).CreateLogger();
+        Log.Logger = queued;
+        interrupts.Errors = stderr;
+        try
+        {
+            return await body(stderr).ConfigureAwait(false);
+        }
+        finally
+        {
+            interrupts.Errors = null;
+            if (ReferenceEquals(Log.Logger, queued))
+            {
+                Log.Logger = console;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The queue as a stream, for a run's own output to stderr (<see cref="RunConsole"/>): given up at the stop by the
+    /// pump already, so it needs no <see cref="AbandonableOutput"/> of its own, which would give up a write that waits
+    /// behind lines a slow reader still reads.
+    /// </summary>
+    public Stream Output => _output ??= new QueuedOutput(this);
+
+    private QueuedOutput? _output;
+
     private void Enqueue(string? text)
     {
         if (!string.IsNullOrEmpty(text))
         {
-            _texts.Writer.TryWrite(text);
+            _texts.Writer.TryWrite(new Queued(Encoding.UTF8.GetBytes(text), null));
         }
+    }
+
+    /// <summary>Queues a copy of <paramref name="bytes"/>; the task ends once the pump has written them, or failed to (<see cref="IOException"/>).</summary>
+    private Task EnqueueAsync(ReadOnlyMemory<byte> bytes)
+    {
+        if (bytes.IsEmpty)
+        {
+            return Task.CompletedTask;
+        }
+
+        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _texts.Writer.TryWrite(new Queued(bytes.ToArray(), written))
+            ? written.Task
+            : Task.FromException(new IOException("stderr is closed: the command has ended"));
     }
 
     private async Task PumpAsync()
     {
-        await foreach (var text in _texts.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (var (bytes, written) in _texts.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             try
             {
-                await _stderr.WriteAsync(Encoding.UTF8.GetBytes(text)).ConfigureAwait(false);
+                await _stderr.WriteAsync(bytes).ConfigureAwait(false);
+                written?.TrySetResult();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // Best effort: its reader is gone (EPIPE), fd 2 is closed, or the stop gave the write up (every later
-                // write then fails at once, so the rest of the queue is dropped without waiting).
+                // write then fails at once, so the rest of the queue is dropped without waiting). A run's own write
+                // hears of it (RunConsole counts stderr best effort too).
+                written?.TrySetException(ex);
             }
         }
+    }
+
+    /// <summary>Bytes to write, and what waits for their write (a run's output), or nothing (a line).</summary>
+    private readonly record struct Queued(byte[] Bytes, TaskCompletionSource? Written);
+
+    /// <summary><see cref="Output"/>: each write queued after what came before it, and awaited until the pump wrote it.</summary>
+    internal sealed class QueuedOutput(QueuedStderr queue) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+            new(queue.EnqueueAsync(buffer));
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            queue.EnqueueAsync(buffer.AsMemory(offset, count));
+
+        /// <summary>Queued, not waited for: a synchronous write must not block its thread on stderr's reader.</summary>
+        public override void Write(byte[] buffer, int offset, int count) => _ = queue.EnqueueAsync(buffer.AsMemory(offset, count)).ContinueWith(
+            t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
 

@@ -12,9 +12,18 @@ namespace ActorQueue.Cli.Commands;
 /// </summary>
 internal static class RunCommand
 {
-    public static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts)
+    /// <summary>
+    /// Runs the jobs. A coordinator (<c>--cluster</c>) queues all its stderr (<see cref="QueuedStderr"/>: its own lines,
+    /// the run's, the signals' and Serilog's, so Akka's), written by one pump instead of <paramref name="stderr"/>: a
+    /// line it wrote itself waited for a reader that read nothing (a full pipe) for ever, so SIGTERM never ended it.
+    /// </summary>
+    public static Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts) =>
+        options.Cluster
+            ? QueuedStderr.RunAsync(interrupts, queued => RunAsync(options, stdout, queued.Output, queued, interrupts))
+            : RunAsync(options, stdout, stderr, new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true }, interrupts);
+
+    private static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, TextWriter errors, Interrupts interrupts)
     {
-        var errors = new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true };
         interrupts.RerunsKilled = options.RerunsUnfinished;
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.

@@ -23,7 +23,11 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
 
     private readonly AbandonableOutput _stdout = new(stdout, kill);
 
-    private readonly AbandonableOutput _stderr = AbandonableOutput.GivenUpAtStop(stderr, stop.CanBeCanceled ? stop : kill);
+    /// <summary>
+    /// stderr, given up at the stop; a coordinator's queued stderr (<see cref="Commands.QueuedStderr.Output"/>) is given
+    /// up at the stop by its pump, which owns fd 2 (a second give-up here would drop lines a slow reader still reads).
+    /// </summary>
+    private readonly Stream _stderr = stderr is Commands.QueuedStderr.QueuedOutput ? stderr : AbandonableOutput.GivenUpAtStop(stderr, stop.CanBeCanceled ? stop : kill);
 
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);
