@@ -161,7 +161,7 @@ internal sealed class QueuedStderr : TextWriter
     private readonly record struct Queued(byte[] Bytes, TaskCompletionSource? Written);
 
     /// <summary><see cref="Output"/>: each write queued after what came before it, and awaited until the pump wrote it.</summary>
-    internal sealed class QueuedOutput(QueuedStderr queue) : Stream
+    private sealed class QueuedOutput(QueuedStderr queue) : Stream
     {
         public override bool CanRead => false;
 

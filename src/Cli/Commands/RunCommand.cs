@@ -20,8 +20,11 @@ internal static class RunCommand
     public static Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts) =>
         options.Cluster
             ? QueuedStderr.RunAsync(interrupts, queued => RunAsync(options, stdout, queued.Output, queued, interrupts))
-            : RunAsync(options, stdout, stderr, new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true }, interrupts);
+            : RunAsync(options, stdout, AbandonableOutput.GivenUpAtStop(stderr, interrupts.StopInput),
+                new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true }, interrupts);
 
+    // stderr: the jobs' stderr and the run's reports (RunConsole), given up at the stop already: the queue's (its pump
+    // gives up) or AbandonableOutput.GivenUpAtStop's; errors: the usage lines before the jobs.
     private static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, TextWriter errors, Interrupts interrupts)
     {
         interrupts.RerunsKilled = options.RerunsUnfinished;
@@ -201,7 +204,7 @@ internal static class RunCommand
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
                     : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => JobReader.CountAsync(file, everyLine: true))
                     : input is null ? Task.FromResult<long?>(null) : Task.Run(() => JobReader.CountAsync(input));
-                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill, interrupts.StopInput), errors, jobLog, state, interrupts);
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill), errors, jobLog, state, interrupts);
             }
         }
     }

@@ -10,24 +10,19 @@ namespace ActorQueue.Cli.Jobs;
 /// <remarks>
 /// The runner's kill (a second Ctrl-C, SIGQUIT: <paramref name="kill"/>) abandons a stdout write held by a reader who
 /// stopped reading (<c>actorqueue run ... | sleep 1000</c>), so the kill ends the run rather than waiting for that reader.
-/// stderr's writes are given up already at the stop (the first Ctrl-C, SIGTERM, SIGHUP: <paramref name="stop"/>, which
-/// comes with or before the kill): the run stopped must end once its running jobs have, and a stderr that nobody reads
+/// <paramref name="stderr"/> comes given up already at the stop (the first Ctrl-C, SIGTERM, SIGHUP, which comes with or
+/// before the kill) by whoever owns it — <see cref="AbandonableOutput.GivenUpAtStop"/>, or a coordinator's queued stderr,
+/// whose pump gives it up (<c>RunCommand</c> picks): the run stopped must end once its running jobs have, and a stderr that nobody reads
 /// (a killed reader whose child still holds the pipe, a terminal's Ctrl-S) held every later job's report behind the
 /// gate, so the run never ended; a stdout reader gets the finished jobs' output until the kill. A write to stderr is
 /// given up only when its reader takes none of it for half a second: it goes in pieces of a pipe's atomic write, so a
 /// reader that reads slowly (a slow terminal or link) still gets every line and the summary.
 /// </remarks>
-internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, CancellationToken kill = default, CancellationToken stop = default)
+internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, CancellationToken kill = default)
 {
     private const int CopyBufferSize = 64 * 1024;
 
     private readonly AbandonableOutput _stdout = new(stdout, kill);
-
-    /// <summary>
-    /// stderr, given up at the stop; a coordinator's queued stderr (<see cref="Commands.QueuedStderr.Output"/>) is given
-    /// up at the stop by its pump, which owns fd 2 (a second give-up here would drop lines a slow reader still reads).
-    /// </summary>
-    private readonly Stream _stderr = stderr is Commands.QueuedStderr.QueuedOutput ? stderr : AbandonableOutput.GivenUpAtStop(stderr, stop.CanBeCanceled ? stop : kill);
 
     /// <summary>Held while anything is written, so one job's output, a message and a progress line never mix.</summary>
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -50,10 +45,10 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
                 await BestEffortAsync(async () =>
                 {
                     // A job's stderr is for people: it ends with a newline, so the next line starts on its own.
-                    await CopyAsync(errors, _stderr, id, finalNewline: true).ConfigureAwait(false);
+                    await CopyAsync(errors, stderr, id, finalNewline: true).ConfigureAwait(false);
                     if (message is not null)
                     {
-                        await _stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
+                        await stderr.WriteAsync(Encoding.UTF8.GetBytes(message + "\n")).ConfigureAwait(false);
                     }
                 }).ConfigureAwait(false);
             }
@@ -73,7 +68,7 @@ internal sealed class RunConsole(Stream stdout, Stream stderr, bool tag, Cancell
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await BestEffortAsync(() => _stderr.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask()).ConfigureAwait(false);
+            await BestEffortAsync(() => stderr.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask()).ConfigureAwait(false);
         }
         finally
         {
