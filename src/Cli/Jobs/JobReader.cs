@@ -292,8 +292,11 @@ internal static class Durations
     /// <summary>The longest timeout a .NET timer can wait (about 49.7 days).</summary>
     public static readonly TimeSpan Max = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
-    /// <summary>The accepted range, as the error messages state it.</summary>
-    public const string Range = "1ms to 1193h";
+    /// <summary>
+    /// The accepted range, as the error messages and --help state it: exactly <see cref="Min"/> to <see cref="Max"/>
+    /// (it said 1193h, under the 4294967.294 s, about 1193.05 h, accepted).
+    /// </summary>
+    public const string Range = "1ms to 4294967.294s";
 
     /// <summary>The duration <paramref name="text"/> states, if it is one within <see cref="Min"/>..<see cref="Max"/>.</summary>
     public static TimeSpan? Parse(string? text) => Seconds(text) is { } seconds ? FromSeconds(seconds) : null;
@@ -310,12 +313,13 @@ internal static class Durations
         }
 
         text = text.Trim();
-        var (number, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 0.001)
-            : text.EndsWith('s') ? (text[..^1], 1.0)
-            : text.EndsWith('m') ? (text[..^1], 60.0)
-            : text.EndsWith('h') ? (text[..^1], 3600.0)
-            : (text, 1.0);
-        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value * unit : null;
+        // Milliseconds are divided by 1000, not multiplied by 0.001 (inexact): 4294967294ms is then exactly Max.
+        var (number, perSecond, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 1000.0, 1.0)
+            : text.EndsWith('s') ? (text[..^1], 1.0, 1.0)
+            : text.EndsWith('m') ? (text[..^1], 1.0, 60.0)
+            : text.EndsWith('h') ? (text[..^1], 1.0, 3600.0)
+            : (text, 1.0, 1.0);
+        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value * unit / perSecond : null;
     }
 
     /// <summary><paramref name="seconds"/> as a duration, if within <see cref="Min"/>..<see cref="Max"/> (checked before any conversion can overflow).</summary>
