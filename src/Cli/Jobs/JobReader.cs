@@ -313,13 +313,12 @@ internal static class Durations
         }
 
         text = text.Trim();
-        // Milliseconds are divided by 1000, not multiplied by 0.001 (inexact): 4294967294ms is then exactly Max.
-        var (number, perSecond, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 1000.0, 1.0)
-            : text.EndsWith('s') ? (text[..^1], 1.0, 1.0)
-            : text.EndsWith('m') ? (text[..^1], 1.0, 60.0)
-            : text.EndsWith('h') ? (text[..^1], 1.0, 3600.0)
-            : (text, 1.0, 1.0);
-        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value * unit / perSecond : null;
+        var (number, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 0.001)
+            : text.EndsWith('s') ? (text[..^1], 1.0)
+            : text.EndsWith('m') ? (text[..^1], 60.0)
+            : text.EndsWith('h') ? (text[..^1], 3600.0)
+            : (text, 1.0);
+        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value * unit : null;
     }
 
     /// <summary><paramref name="seconds"/> as a duration, if within <see cref="Min"/>..<see cref="Max"/> (checked before any conversion can overflow).</summary>

@@ -33,8 +33,8 @@ public sealed class CliClusterMessagesRound49Tests(ClusterCertificateDirectories
     /// "...; InsecureLoopback (no authentication) is allowed on loopback only"; for --seed "--seed: SeedNodes must be
     /// loopback addresses with InsecureLoopback, got 'no-such-host.invalid:4000'"); with --allow-remote the right line,
     /// but only after log.tsv had been created.
-    /// Mutant tried: the loopback rule checked before resolving (as before) for names too: every case but the
-    /// --allow-remote one fails; the resolve check left where RunCommand makes it: the --allow-remote case fails (joblog).
+    /// Mutant: the old code is the loopback rule before resolving: every case but the --allow-remote one failed, and that
+    /// one on the joblog (the resolve check where RunCommand makes it, after opening the joblog).
     /// </summary>
     [Theory]
     [InlineData("--listen", "run --cluster --listen {host}:4000 --cert-dir {worker}")]
@@ -59,8 +59,8 @@ public sealed class CliClusterMessagesRound49Tests(ClusterCertificateDirectories
     /// is an explicit choice: set AllowNonLoopback (CLI: --allow-remote)", "--seed: SeedNodes must be loopback addresses
     /// with InsecureLoopback, got '10.1.2.3:4000'" and "--cert '.../node.pfx': Certificate is not accepted by this
     /// node's own TrustedAuthorities and PinnedCertificates, so no peer would accept it: ...".
-    /// Mutant tried: the library's message with only its property names replaced by flags: the exact lines differ
-    /// ("set --allow-remote (CLI: --allow-remote)"), and every case fails.
+    /// Mutant (reasoned): the library's message with its property names replaced by flags: the exact lines differ, and
+    /// the property-name check catches any library text left.
     /// </summary>
     [Theory]
     [InlineData("run --cluster --listen 10.1.2.3:4000 --insecure-loopback",
@@ -97,22 +97,22 @@ public sealed class CliClusterMessagesRound49Tests(ClusterCertificateDirectories
     /// machine's own addresses is not: a coordinator on this machine reaches the node's loopback.
     /// Failed before: WorkerProblemAsync returned null, and the node started and waited to join for ever (the
     /// coordinator's replies went to 127.0.0.1, on its own machine).
-    /// Mutant tried: refusing every non-loopback seed (without asking whether it is this machine's): the last part fails
+    /// Mutant tried: refusing every non-loopback seed (without asking whether it is this machine's): the last part failed
     /// where the machine has a non-loopback address (it is skipped where it has none).
     /// </summary>
     [Fact]
     public async Task A_loopback_node_refuses_a_seed_on_another_machine()
     {
-        const string seed = "192.0.2.1:4000"; // TEST-NET-1: never this machine's
+        const string seed = "203.0.113.1:4000"; // TEST-NET-3, a documentation range: not expected to be this machine's (the test host's own is 192.0.2.2)
         var unlistened = await ClusterSession.WorkerProblemAsync(ClusterSession.Worker(seed, "", allowRemote: false), seed);
         Assert.Equal(
-            $"--seed {seed} is another machine's address (192.0.2.1), but without --listen this node listens on loopback, where a coordinator there cannot reach it: give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote",
+            $"--seed {seed} is another machine's address (203.0.113.1), but without --listen this node listens on loopback, where a coordinator there cannot reach it: give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote",
             unlistened);
 
         var loopback = $"127.0.0.1:{ClusterCliTests.FreePort()}";
         var listened = await ClusterSession.WorkerProblemAsync(ClusterSession.Worker(seed, loopback, allowRemote: false), seed);
         Assert.Equal(
-            $"--seed {seed} is another machine's address (192.0.2.1), but --listen {loopback} is loopback, where a coordinator there cannot reach it: give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote",
+            $"--seed {seed} is another machine's address (203.0.113.1), but --listen {loopback} is loopback, where a coordinator there cannot reach it: give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote",
             listened);
 
         if (OwnAddress() is { } own)
@@ -126,16 +126,17 @@ public sealed class CliClusterMessagesRound49Tests(ClusterCertificateDirectories
     [Fact]
     public async Task A_node_without_listen_refuses_a_remote_seed_as_a_usage_error()
     {
-        var result = await RunAsync("node --seed 192.0.2.1:4000 --cert-dir {worker}");
+        var result = await RunAsync("node --seed 203.0.113.1:4000 --cert-dir {worker}");
 
-        ClusterCertificateCliTests.AssertUsageError(result, "actorqueue: --seed 192.0.2.1:4000 is another machine's address (192.0.2.1), but without --listen this node listens on loopback");
+        ClusterCertificateCliTests.AssertUsageError(result, "actorqueue: --seed 203.0.113.1:4000 is another machine's address (203.0.113.1), but without --listen this node listens on loopback");
     }
 
     /// <summary>
     /// A node certificate that is not valid now (expired, or not yet valid) is refused naming the option and the file.
     /// Failed before: "--cert '.../old.pfx': Certificate 'CN=old' is not valid now (valid ... to ...)", the library's
     /// property name.
-    /// Mutant tried: the check left to the library (as before): fails.
+    /// Mutant: the CLI check disabled (the library's check only, as before): failed ("--cert '.../old.pfx': Certificate
+    /// 'CN=old' is not valid now ...").
     /// </summary>
     [Fact]
     public void An_expired_node_certificate_is_named_by_its_option()

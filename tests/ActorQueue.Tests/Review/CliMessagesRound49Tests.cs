@@ -19,7 +19,7 @@ public sealed class CliMessagesRound49Tests : IDisposable
     /// <summary>
     /// <c>--delay 0</c> (no delay) is accepted, so the message states it beside the range.
     /// Failed before: "--delay takes a duration from 1ms to 1193h (like 2.5, 500ms or 1s), got '0.0001'".
-    /// Mutant tried: the message without "0 (no delay)": fails.
+    /// Mutant: the message without "0 (no delay)" is the old code's message, which failed.
     /// </summary>
     [Fact]
     public void The_delay_message_states_that_0_is_accepted()
@@ -33,8 +33,7 @@ public sealed class CliMessagesRound49Tests : IDisposable
     /// The longest duration accepted is the one the message states, in every unit.
     /// Failed before: "--timeout 4294967s" was accepted, and "1194h" refused as "from 1ms to 1193h" (4294967 s is
     /// 1193.05 h): the message stated less than was accepted.
-    /// Mutant tried: Durations.Max lowered to 1193 h and the old message kept: "4294967.294s" refused, fails; the ms
-    /// conversion as a multiplication by 0.001 (as before): "4294967294ms", the stated maximum in ms, is refused.
+    /// Mutant (reasoned, not run): Durations.Max lowered to 1193 h with the old message: "4294967.294s" is refused, fails.
     /// </summary>
     [Theory]
     [InlineData("--timeout")]
@@ -61,7 +60,7 @@ public sealed class CliMessagesRound49Tests : IDisposable
     /// A blank <c>--limit</c> tag (or one with spaces around it, which no JSONL tag written as a name matches) is refused:
     /// tags are matched exactly, so it is not trimmed either (a silent trim would limit another tag than the one given).
     /// Failed before: both were accepted (Problem was null), the first as a limiter named ' '.
-    /// Mutant tried: refusing only an empty-after-trim tag: the padded case fails.
+    /// Mutant (reasoned): refusing only an empty-after-trim tag: the padded cases fail, as all four did on the old code.
     /// </summary>
     [Theory]
     [InlineData(" =2", "--limit ' =2': TAG is blank; give a name, like net=2")]
@@ -78,7 +77,7 @@ public sealed class CliMessagesRound49Tests : IDisposable
     /// <summary>
     /// A <c>--state</c> FILE whose directory is missing is named as given, with its directory.
     /// Failed before: "cannot use '.../nodir/x.db': Could not find a part of the path '.../nodir/x.db.lock'."
-    /// Mutant tried: only the .NET message's lock path removed ("cannot use '...'"): the exact message differs, fails.
+    /// Mutant (reasoned): any message naming the lock file fails the DoesNotContain.
     /// </summary>
     [Fact]
     public void A_state_file_in_a_missing_directory_is_named_as_given()
@@ -94,7 +93,7 @@ public sealed class CliMessagesRound49Tests : IDisposable
     /// <summary>
     /// One job is one job: the summary and the --state check of an input that got shorter.
     /// Failed before: "actorqueue: 1 jobs in 0.49s (2.0 jobs/s): ..." and "'run.db' records 1 jobs up to job 1, ...".
-    /// Mutant tried: "job" whatever the count: the two-job run's "2 jobs in" fails.
+    /// Mutant (reasoned): "job" whatever the count: the two-job run's "2 jobs in" fails.
     /// </summary>
     [Fact]
     public async Task One_job_is_said_in_the_singular()
@@ -117,7 +116,7 @@ public sealed class CliMessagesRound49Tests : IDisposable
     /// <c>ACTORQUEUE_CERT_PASSWORD=''</c> is set, and empty: the file is read without a password (as docs/SECURITY.md
     /// says of an empty variable), and the message says which of the three it was.
     /// Failed before: "(ACTORQUEUE_CERT_PASSWORD is not set)" for the empty variable.
-    /// Mutant tried: "is empty" for an unset variable too: the unset case fails.
+    /// Mutant (reasoned): "is empty" for an unset variable too: the unset case fails (it passed on the old code).
     /// </summary>
     [Theory]
     [InlineData(null, "ACTORQUEUE_CERT_PASSWORD is not set")]
