@@ -88,19 +88,50 @@ internal sealed partial class ClusterSession
         }
 
         var (joining, seedProblem) = await SeedAddressAsync(seed).ConfigureAwait(false);
-        if (seedProblem is not null)
+        if ((seedProblem ?? SeedRule(node, seed)) is { } refused)
         {
-            return seedProblem;
+            return refused;
+        }
+
+        if (joining is null)
+        {
+            return null; // only with a seed problem, returned above
+        }
+
+        if (UnreachableProblem(node, seed, listening, joining) is { } unreachable)
+        {
+            return unreachable;
         }
 
         var (_, seedPort) = HostPort(seed, "--seed");
-        if (listening is null || joining is null || !IsOwnAddress(new IPEndPoint(joining, seedPort), new IPEndPoint(listening, node.ListenPort), IsThisMachines))
+        if (listening is null || !IsOwnAddress(new IPEndPoint(joining, seedPort), new IPEndPoint(listening, node.ListenPort), IsThisMachines))
         {
             return null;
         }
 
         return $"--seed {seed} is this node's own --listen address {node.ListenHost}:{node.ListenPort} (here it connects to {new IPEndPoint(joining, seedPort)}, where this node listens, "
              + "and would try to join itself for ever): give the coordinator's --listen address";
+    }
+
+    /// <summary>
+    /// Why a worker node that listens on loopback (<paramref name="listening"/>, the address it binds; <c>null</c>: no
+    /// <c>--listen</c>, a free loopback port) cannot be reached from its seed at <paramref name="joining"/> (where it
+    /// connects): the seed is another machine's, and a coordinator there connects back to the node's loopback address,
+    /// its own. Such a node joined no cluster and waited for ever. A seed on one of this machine's addresses is not
+    /// refused: a coordinator on this machine reaches the node's loopback port.
+    /// </summary>
+    private static string? UnreachableProblem(ClusterNodeOptions node, string seed, IPAddress? listening, IPAddress joining)
+    {
+        var seedHost = joining.IsIPv4MappedToIPv6 ? joining.MapToIPv4() : joining;
+        var local = IPAddress.IsLoopback(seedHost) || seedHost.Equals(IPAddress.Any) || seedHost.Equals(IPAddress.IPv6Any) || IsThisMachines(seedHost);
+        if (local || listening is not null && !IPAddress.IsLoopback(listening.IsIPv4MappedToIPv6 ? listening.MapToIPv4() : listening))
+        {
+            return null;
+        }
+
+        var where = listening is null ? "without --listen this node listens on loopback" : $"--listen {node.ListenHost}:{node.ListenPort} is loopback";
+        return $"--seed {seed} is another machine's address ({seedHost}), but {where}, where a coordinator there cannot reach it: "
+             + "give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote";
     }
 
     /// <summary>
@@ -154,7 +185,13 @@ internal sealed partial class ClusterSession
         var host = node.ListenHost;
         var listen = $"--listen {host}:{node.ListenPort}";
         var (addresses, isAddress, problem) = await ResolveAsync(host, listen, "give an IP address or a name of this machine").ConfigureAwait(false);
-        return problem is not null ? (null, problem) : (WireAddress(addresses, isAddress), BindProblem(listen, host, addresses, isAddress, node.ListenPort));
+        if ((problem ?? ListenRule(node)) is { } refused)
+        {
+            // The loopback rule after the name resolved: "not a loopback address" for a name that names nothing misled.
+            return (null, refused);
+        }
+
+        return (WireAddress(addresses, isAddress), BindProblem(listen, host, addresses, isAddress, node.ListenPort));
     }
 
     /// <summary>The address a node joining <paramref name="seed"/> connects to (as Akka does), or why it cannot (<see cref="SeedProblemAsync"/>).</summary>

@@ -19,7 +19,7 @@ internal sealed class RunSyntax
     private readonly Option<int> _maxQueued = WholeNumber("--max-queued", "", 1, "read at most N jobs ahead of the running ones (default: 2 x jobs, at least 16); input is read lazily, so a huge input runs in bounded memory", null);
     private readonly Option<string[]> _limit = new("--limit")
     {
-        Description = "a named limiter: jobs tagged TAG also need one of its N slots (repeatable)",
+        Description = "a named limiter: jobs tagged TAG also need one of its N slots (repeatable; TAG is matched exactly: not blank, no spaces around it)",
         HelpName = "TAG=N",
         Arity = ArgumentArity.OneOrMore,
         AllowMultipleArgumentsPerToken = false,
@@ -34,7 +34,7 @@ internal sealed class RunSyntax
     };
 
     private readonly Option<int> _retries = WholeNumber("--retries", "", 0, "retry a failed job up to N times, with backoff from 100 ms doubling to 5 s", 0);
-    private readonly Option<string> _timeout = Text("--timeout", "DURATION", "kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; 1ms to 1193h)");
+    private readonly Option<string> _timeout = Text("--timeout", "DURATION", $"kill a job's whole process group after DURATION (500ms, 30s, 2m, 1h; {Durations.Range}, about 49.7 days)");
     private readonly Option<bool> _haltOnFailure = Flag("--halt-on-failure", "after the first failure start no new jobs; running jobs finish (the exit status still counts failed jobs)");
     private readonly Option<string> _halt = Text("--halt", "WHEN,WHAT=N[%]", "GNU parallel's --halt: WHEN is soon (running jobs finish) or now (they are killed); WHAT is fail, success or done; N jobs or N% of all; also never, 0, 1, 2, -1, -2 and N%");
     private readonly Option<string> _delay = Text("--delay", "DURATION", "start jobs at least DURATION apart, in input order (2.5 = seconds, or 500ms, 1s, 2m; 0: no delay); a retry starts next once its backoff is over, and a job waiting for a --limit slot lets later jobs start meanwhile");
@@ -103,7 +103,7 @@ internal sealed class RunSyntax
             Halt = result.GetValue(_halt) is { } halt ? HaltPolicy.Parse(halt) is var (policy, problem) && problem is null ? policy : throw new UsageException(problem!) : null,
             // As in GNU parallel, a delay of 0 means none.
             Delay = result.GetValue(_delay) is { } delay && !Durations.IsZero(delay)
-                ? Durations.Parse(delay) ?? throw new UsageException($"--delay takes a duration from {Durations.Range} (like 2.5, 500ms or 1s), got '{delay}'")
+                ? Durations.Parse(delay) ?? throw new UsageException($"--delay takes 0 (no delay) or a duration from {Durations.Range} (like 2.5, 500ms or 1s), got '{delay}'")
                 : null,
             KeepOrder = result.GetValue(_keepOrder),
             Results = result.GetValue(_results),
@@ -248,6 +248,17 @@ internal sealed class RunSyntax
             }
 
             var tag = limit[..eq];
+            if (string.IsNullOrWhiteSpace(tag))
+            {
+                throw new UsageException($"--limit '{limit}': TAG is blank; give a name, like net=2");
+            }
+
+            if (tag.Trim() != tag)
+            {
+                // Refused, not trimmed: tags are matched exactly, and a JSONL tag may well have the spaces.
+                throw new UsageException($"--limit '{limit}': TAG '{tag}' has spaces around it, and tags are matched exactly: write '{tag.Trim()}={limit[(eq + 1)..]}'");
+            }
+
             if (limits.TryGetValue(tag, out var earlier))
             {
                 throw new UsageException($"--limit {tag} is given twice ('{tag}={earlier}' and '{limit}')");

@@ -75,7 +75,8 @@ internal static class Usage
         at once), and its running jobs run again on another node (at-least-once). A node's stderr never holds it: after
         the stop, or once its coordinator has left, a write to it that its reader does not take (a log shipper that
         stopped reading) is given up, so the node still exits; a reader that reads, however slowly, gets every line. A --seed that is the node's own --listen
-        address, once both are resolved, is a usage error.
+        address, once both are resolved, is a usage error; so is a --seed on another machine for a node that listens on
+        loopback (no --listen, or a loopback one), which a coordinator there could never reach.
         """;
 
     private const string Examples = """

@@ -116,7 +116,7 @@ internal sealed class DurableJobQueue : IJobQueue
         }
 
         return read < last
-            ? (unfinished, $"'{_state.Path}' records {_recorded.Count} jobs up to job {last}, but the input now ends after job {read}; " +
+            ? (unfinished, $"'{_state.Path}' records {_recorded.Count} {(_recorded.Count == 1 ? "job" : "jobs")} up to job {last}, but the input now ends after job {read}; " +
                            "a state belongs to one input and command (use another --state FILE to start afresh)")
             : (unfinished, null);
     }

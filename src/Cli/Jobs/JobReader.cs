@@ -292,8 +292,11 @@ internal static class Durations
     /// <summary>The longest timeout a .NET timer can wait (about 49.7 days).</summary>
     public static readonly TimeSpan Max = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
-    /// <summary>The accepted range, as the error messages state it.</summary>
-    public const string Range = "1ms to 1193h";
+    /// <summary>
+    /// The accepted range, as the error messages and --help state it: exactly <see cref="Min"/> to <see cref="Max"/>
+    /// (it said 1193h, under the 4294967.294 s, about 1193.05 h, accepted).
+    /// </summary>
+    public const string Range = "1ms to 4294967.294s";
 
     /// <summary>The duration <paramref name="text"/> states, if it is one within <see cref="Min"/>..<see cref="Max"/>.</summary>
     public static TimeSpan? Parse(string? text) => Seconds(text) is { } seconds ? FromSeconds(seconds) : null;

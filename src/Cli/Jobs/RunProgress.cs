@@ -87,7 +87,7 @@ internal sealed class RunProgress(RunOptions options, RunConsole console, RunCou
 
         var elapsed = clock.Elapsed;
         var done = counts.Succeeded + counts.Failed;
-        var line = $"actorqueue: {done} jobs in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
+        var line = $"actorqueue: {done} {(done == 1 ? "job" : "jobs")} in {elapsed.TotalSeconds:0.00}s ({done / Math.Max(elapsed.TotalSeconds, 0.001):0.0} jobs/s): " +
                    $"{counts.Succeeded} succeeded, {counts.Failed} failed, {counts.Retried} {(counts.Retried == 1 ? "retry" : "retries")}; job duration p50 {counts.Durations.Percentile(0.5):0.000}s, p95 {counts.Durations.Percentile(0.95):0.000}s";
         if (counts.Skipped > 0)
         {

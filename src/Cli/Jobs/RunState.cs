@@ -177,6 +177,11 @@ internal sealed class RunState : IDisposable
         {
             throw new RunStateException($"'{path}' is in use by another actorqueue process (it holds '{path}.lock'); wait for it to end, or use another --state FILE", ex);
         }
+        catch (DirectoryNotFoundException ex)
+        {
+            // .NET's message named the lock file, a path the user never gave.
+            throw new RunStateException($"cannot use '{path}': its directory '{System.IO.Path.GetDirectoryName(path)}' does not exist", ex);
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);

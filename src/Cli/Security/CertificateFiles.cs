@@ -50,7 +50,7 @@ internal static class CertificateFiles
         catch (CryptographicException ex)
         {
             throw new ArgumentException(
-                $"{option} '{path}' is not a PKCS#12 (.pfx) file this password opens ({(Password is null ? $"{PasswordVariable} is not set" : $"{PasswordVariable} is set")}): {ex.Message}", option, ex);
+                $"{option} '{path}' is not a PKCS#12 (.pfx) file this password opens ({Said(PasswordVariable)}): {ex.Message}", option, ex);
         }
 
         if (!certificate.HasPrivateKey)
@@ -59,8 +59,28 @@ internal static class CertificateFiles
             throw new ArgumentException($"{option} '{path}' holds no private key; a node needs its own key ('actorqueue cert node' writes one)", option);
         }
 
+        var now = DateTime.Now;
+        if (now < certificate.NotBefore || now > certificate.NotAfter)
+        {
+            // Here, with the option: ClusterNodeOptions.Validate says the same of its Certificate property.
+            var (from, to, subject) = (certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime(), certificate.Subject);
+            certificate.Dispose();
+            throw new ArgumentException($"{option} '{path}' holds '{subject}', valid {from:u} to {to:u}, not now ('actorqueue cert node' issues a new one)", option);
+        }
+
         return certificate;
     }
+
+    /// <summary>
+    /// What the password <paramref name="variable"/> is, for a message: not set, set but empty (which reads and writes
+    /// the key unencrypted, as unset does: docs/SECURITY.md), or set.
+    /// </summary>
+    private static string Said(string variable) => Environment.GetEnvironmentVariable(variable) switch
+    {
+        null => $"{variable} is not set",
+        "" => $"{variable} is empty, so no password",
+        _ => $"{variable} is set",
+    };
 
     /// <summary>Reads the CA certificates in a PEM file (several for a rotation: the old CA and the new).</summary>
     public static IReadOnlyList<X509Certificate2> ReadAuthorities(string option, string path)
@@ -108,7 +128,7 @@ internal static class CertificateFiles
         catch (CryptographicException ex)
         {
             throw new ArgumentException(
-                $"{option} '{keyPath}' is not the PEM private key of '{certificatePath}' that this password opens ({(AuthorityPassword is null ? $"{AuthorityPasswordVariable} is not set" : $"{AuthorityPasswordVariable} is set")}): {ex.Message}", option, ex);
+                $"{option} '{keyPath}' is not the PEM private key of '{certificatePath}' that this password opens ({Said(AuthorityPasswordVariable)}): {ex.Message}", option, ex);
         }
     }
 

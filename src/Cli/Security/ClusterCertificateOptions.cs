@@ -1,3 +1,4 @@
+using ActorQueue.Cli.Commands;
 using ActorQueue.Cluster;
 
 namespace ActorQueue.Cli.Security;
@@ -44,7 +45,7 @@ internal sealed record ClusterCertificateOptions
                 throw new ArgumentException($"{InsecureOption} is for loopback only; it cannot be combined with --allow-remote", InsecureOption);
             }
 
-            return Checked(node with { InsecureLoopback = true }, Addresses(command));
+            return Checked(node with { InsecureLoopback = true }, command);
         }
 
         if (!Given)
@@ -70,29 +71,41 @@ internal sealed record ClusterCertificateOptions
 
         var certificate = CertificateFiles.ReadNode(certOption, certPath);
         var authorities = CertificateFiles.ReadAuthorities(caOption, caPath);
-        return Checked(node with { Certificate = certificate, TrustedAuthorities = authorities },
-            [.. Addresses(command), (nameof(ClusterNodeOptions.Certificate), $"{certOption} '{certPath}'"), (nameof(ClusterNodeOptions.TrustedAuthorities), $"{caOption} '{caPath}'")]);
+        var trusted = node with { Certificate = certificate, TrustedAuthorities = authorities };
+
+        // The library's check, said with the options: peers check this node as it checks them (Validate refuses the same).
+        if (trusted.PeerValidator().Refusal(certificate, presented: null) is { } refusal)
+        {
+            throw new ArgumentException($"{certOption} '{certPath}' is not accepted by {caOption} '{caPath}', so no peer that trusts those CAs would accept it: {refusal}", certOption);
+        }
+
+        return Checked(trusted, command, (nameof(ClusterNodeOptions.Certificate), $"{certOption} '{certPath}'"), (nameof(ClusterNodeOptions.TrustedAuthorities), $"{caOption} '{caPath}'"));
     }
 
     /// <summary>An argument exception's message as a one-line usage problem, without .NET's "(Parameter '...')" suffix.</summary>
     public static string Problem(ArgumentException exception) => exception.Message.Split(" (Parameter '", 2)[0];
 
     /// <summary>
-    /// The CLI options the node's addresses came from: its own is --listen; its seed is a node's --seed, and a
-    /// coordinator's own --listen (<paramref name="command"/> is "node" or "--cluster").
+    /// Validates the node's options: first the loopback rules of its addresses, with the CLI's options
+    /// (<see cref="ClusterSession.UnresolvedRules"/>; a host name's once it resolves, before the node starts), then the
+    /// rest as the library checks it, naming the CLI option a library parameter came from (<paramref name="sources"/>).
+    /// The library sees loopback stand-ins for the addresses: they are the CLI's to check (the library's message would
+    /// name its properties, and would call a name that does not resolve "not a loopback address"), with the library's
+    /// rules, so <see cref="ClusterNodeOptions.Validate"/> refuses none of them when the node starts.
     /// </summary>
-    private static (string Parameter, string Option)[] Addresses(string command) =>
-    [
-        (nameof(ClusterNodeOptions.ListenHost), "--listen"),
-        (nameof(ClusterNodeOptions.SeedNodes), command == "node" ? "--seed" : "--listen"),
-    ];
-
-    /// <summary>Validates the node's options, naming the CLI option a library parameter came from.</summary>
-    private static ClusterNodeOptions Checked(ClusterNodeOptions node, params (string Parameter, string Option)[] sources)
+    /// <param name="node">The node's options.</param>
+    /// <param name="command">"node" (a worker, which joins its --seed) or "--cluster" (a coordinator, its own seed).</param>
+    /// <param name="sources">The CLI option each credential parameter came from.</param>
+    private static ClusterNodeOptions Checked(ClusterNodeOptions node, string command, params (string Parameter, string Option)[] sources)
     {
+        if (ClusterSession.UnresolvedRules(node, worker: command == "node") is { } rule)
+        {
+            throw new ArgumentException(rule, rule.StartsWith("--seed", StringComparison.Ordinal) ? "--seed" : "--listen");
+        }
+
         try
         {
-            node.Validate();
+            (node with { ListenHost = "127.0.0.1", SeedNodes = [] }).Validate();
             return node;
         }
         catch (ArgumentException ex)

@@ -101,7 +101,7 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
     [InlineData("run --cluster --cert {worker}/node.pfx --ca {worker}/node.crt", "--ca '{worker}/node.crt' holds 'CN=worker', which is not a CA certificate")]
     [InlineData("run --cluster --cert {worker}/node.crt --ca {ca}/ca.crt", "--cert '{worker}/node.crt' is not a PKCS#12 (.pfx) file")]
     [InlineData("run --cluster --cert {worker} --ca {ca}/ca.crt", "--cert '{worker}': cannot read it")]
-    [InlineData("run --cluster --cert {worker}/node.pfx --ca {dir}/other.crt", "--cert '{worker}/node.pfx': Certificate is not accepted by this node's own TrustedAuthorities")]
+    [InlineData("run --cluster --cert {worker}/node.pfx --ca {dir}/other.crt", "--cert '{worker}/node.pfx' is not accepted by --ca '{dir}/other.crt', so no peer that trusts those CAs would accept it")]
     [InlineData("run --cluster --cert-dir {worker} --cert-dir {worker}", "--cert-dir given twice")]
     [InlineData("run --cluster --cert-dir {worker} --ca {ca}/ca.crt", "--cert-dir names both files")]
     [InlineData("run --cluster --insecure-loopback --cert-dir {worker}", "--insecure-loopback turns authentication off")]
@@ -111,7 +111,7 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
     [InlineData("run --cert-dir {worker}", "--cert, --ca, --cert-dir and --insecure-loopback only apply with --cluster")]
     [InlineData("node --seed 127.0.0.1:{port}", "node needs the node's certificate")]
     [InlineData("node --seed 127.0.0.1:{port} --cert-dir {dir}/missing", "--cert-dir '{dir}/missing/node.pfx': no such file")]
-    [InlineData("node --seed 10.1.2.3:{port} --insecure-loopback", "SeedNodes must be loopback addresses with InsecureLoopback, got '10.1.2.3:{port}'")]
+    [InlineData("node --seed 10.1.2.3:{port} --insecure-loopback", "--seed 10.1.2.3:{port}: '10.1.2.3' is not a loopback address, and a node with --insecure-loopback (no authentication) joins loopback seeds only")]
     public async Task A_missing_or_bad_certificate_option_is_a_one_line_usage_error_before_anything_starts(string command, string problem)
     {
         using var other = ClusterCertificates.CreateAuthority("other CA", TimeSpan.FromDays(1));
@@ -141,7 +141,8 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
         return await cli.ExitAsync();
     }
 
-    private static void AssertUsageError(CliResult result, string problem)
+    /// <summary>A one-line usage error (exit 255, nothing on stdout) that contains <paramref name="problem"/>.</summary>
+    internal static void AssertUsageError(CliResult result, string problem)
     {
         Assert.True(result.ExitCode == 255, $"exit {result.ExitCode}: {result.Errors}");
         Assert.Equal("", result.Output);

@@ -58,9 +58,9 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     [Theory]
     [InlineData("node --seed 127.0.0.1:abc --insecure-loopback", "actorqueue: --seed must be HOST:PORT with a port in 1..65535, got '127.0.0.1:abc'; see 'actorqueue --help'")]
     [InlineData("node --seed 127.0.0.1 --insecure-loopback", "actorqueue: --seed must be HOST:PORT with a port in 1..65535, got '127.0.0.1'; see 'actorqueue --help'")]
-    [InlineData("node --seed 10.1.2.3:4053 --insecure-loopback", "actorqueue: --seed: SeedNodes must be loopback addresses with InsecureLoopback, got '10.1.2.3:4053'; see 'actorqueue --help'")]
-    [InlineData("node --seed 127.0.0.1:4053 --listen 10.1.2.3:4054 --insecure-loopback", "actorqueue: --listen: ListenHost '10.1.2.3' is not a loopback address; InsecureLoopback (no authentication) is allowed on loopback only; see 'actorqueue --help'")]
-    [InlineData("run - --cluster --listen 10.1.2.3:4053 --insecure-loopback", "actorqueue: --listen: ListenHost '10.1.2.3' is not a loopback address; InsecureLoopback (no authentication) is allowed on loopback only; see 'actorqueue --help'")]
+    [InlineData("node --seed 10.1.2.3:4053 --insecure-loopback", "actorqueue: --seed 10.1.2.3:4053: '10.1.2.3' is not a loopback address, and a node with --insecure-loopback (no authentication) joins loopback seeds only; see 'actorqueue --help'")]
+    [InlineData("node --seed 127.0.0.1:4053 --listen 10.1.2.3:4054 --insecure-loopback", "actorqueue: --listen 10.1.2.3:4054: '10.1.2.3' is not a loopback address, and --insecure-loopback (no authentication) runs on loopback only; see 'actorqueue --help'")]
+    [InlineData("run - --cluster --listen 10.1.2.3:4053 --insecure-loopback", "actorqueue: --listen 10.1.2.3:4053: '10.1.2.3' is not a loopback address, and --insecure-loopback (no authentication) runs on loopback only; see 'actorqueue --help'")]
     public async Task A_bad_seed_or_listen_names_the_option_typed(string command, string error)
     {
         var result = await CliProcess.RunAsync(_scratch.Dir, "echo never\n", command.Split(' '));
