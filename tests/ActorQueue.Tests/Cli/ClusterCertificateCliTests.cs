@@ -117,7 +117,7 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
         using var other = ClusterCertificates.CreateAuthority("other CA", TimeSpan.FromDays(1));
         File.WriteAllText(PathOf("other.crt"), other.ExportCertificatePem());
         File.WriteAllText(PathOf("jobs.txt"), "echo never\n");
-        var port = ClusterCliTests.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var port = TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture);
         string Expand(string text) => text.Replace("{dir}", _dir).Replace("{worker}", certificates.Worker).Replace("{ca}", certificates.Authority).Replace("{port}", port);
         var args = Expand(command).Split(' ').ToList();
         if (args[0] == "run")

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using ActorQueue.Tests.Cluster;
 
 namespace ActorQueue.Tests.Cli;
@@ -15,37 +13,13 @@ public sealed class ClusterCliTests(ClusterCertificateDirectories certificates) 
 
     private string PathOf(string name) => Path.Combine(_dir, name);
 
-    /// <summary>Ports <see cref="FreePort"/> has handed out in this test process.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandedOut = new();
-
-    /// <summary>
-    /// A loopback port free now and never handed out before in this test process. The system may give a port it has
-    /// just freed again: two calls in a row once returned the same port for a coordinator and its node, whose
-    /// <c>--seed</c> then was its own <c>--listen</c> (a usage error; <c>CliLeftoversReviewTests</c> timed out).
-    /// </summary>
-    internal static int FreePort()
-    {
-        for (var tries = 0; tries < 1000; tries++)
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            if (HandedOut.TryAdd(port, 0))
-            {
-                return port;
-            }
-        }
-
-        throw new InvalidOperationException("No loopback port this test process has not handed out already in 1,000 tries.");
-    }
-
     /// <summary>
     /// Runs a coordinator and one worker node until both exit, with certificates of one CA (or both
     /// <c>--insecure-loopback</c>); returns the coordinator's result.
     /// </summary>
     private async Task<CliResult> RunDistributedAsync(bool insecure, params string[] runArgs)
     {
-        var listen = $"127.0.0.1:{FreePort()}";
+        var listen = $"127.0.0.1:{TestPorts.Free()}";
         string[] Authentication(string certDir) => insecure ? ["--insecure-loopback"] : ["--cert-dir", certDir];
         var run = CliProcess.RunAsync(_dir, null, ["run", .. runArgs, "--cluster", "--listen", listen, .. Authentication(certificates.Coordinator)]);
         using var node = Process.Start(CliProcess.StartInfo(_dir, ["node", "--seed", listen, "-j", "2", .. Authentication(certificates.Worker)]))!;

@@ -18,8 +18,8 @@ public sealed class ClusterCoordinatorLossTests(ClusterCertificateDirectories ce
     {
         // Every job marks that it started, then waits long; the node runs one at a time.
         var jobs = _scratch.Write("jobs.txt", [.. Enumerable.Range(1, 6).Select(i => $"touch {_scratch.PathOf($"started-{i}")}; sleep 120")]);
-        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        var nodePort = ClusterCliTests.FreePort();
+        var coordinatorListen = $"127.0.0.1:{TestPorts.Free()}";
+        var nodePort = TestPorts.Free();
         using var run = new RunningCli(_scratch.Dir, "run", jobs, "-j", "6", "--joblog", _scratch.PathOf("log.tsv"), "-q",
             "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator);
         await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and joins at its next attempt (every 5 s)

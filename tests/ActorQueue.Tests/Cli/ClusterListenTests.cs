@@ -20,7 +20,7 @@ public sealed class ClusterListenTests : IDisposable
         var listen = $"127.0.0.1:{((IPEndPoint)holder.LocalEndpoint).Port}";
         string[] args = command == "run"
             ? ["run", "-", "--cluster", "--listen", listen, "--insecure-loopback"]
-            : ["node", "--seed", $"127.0.0.1:{ClusterCliTests.FreePort()}", "--listen", listen, "--insecure-loopback"];
+            : ["node", "--seed", $"127.0.0.1:{TestPorts.Free()}", "--listen", listen, "--insecure-loopback"];
 
         var result = await CliProcess.RunAsync(_scratch.Dir, "echo never\n", args);
 

@@ -22,7 +22,7 @@ public sealed class ClusterSecurityCliTests(ClusterCertificateDirectories certif
     [Fact]
     public async Task Rogue_peers_cannot_join_take_or_submit_jobs_while_a_node_with_a_certificate_of_the_CA_runs_them_all()
     {
-        var (coordinatorPort, nodePort) = (ClusterCliTests.FreePort(), ClusterCliTests.FreePort());
+        var (coordinatorPort, nodePort) = (TestPorts.Free(), TestPorts.Free());
         using var coordinator = new RunningCli(_dir, "run", "-", "--cluster", "--listen", $"127.0.0.1:{coordinatorPort}",
             "--cert-dir", certificates.Coordinator, "-j", "2", "--joblog", "log.tsv");
         await coordinator.WaitForErrorsAsync("waiting for 1 worker node(s)");

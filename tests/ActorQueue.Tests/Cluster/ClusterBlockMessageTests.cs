@@ -3,7 +3,7 @@ using Akka.Actor;
 
 namespace ActorQueue.Tests.Cluster;
 
-/// <summary>The wire messages of a cluster limiter's blocks (<see cref="ClusterLimiterBlockTests"/>) through the binary serializer.</summary>
+/// <summary>The wire messages of a cluster limiter's blocks (<c>ClusterLimiterBlockTests</c>) through the binary serializer.</summary>
 public sealed class ClusterBlockMessageTests : IAsyncLifetime
 {
     private readonly ActorSystem _system = ActorSystem.Create("block-messages", "akka.loglevel = WARNING\nakka.stdout-loglevel = OFF");

@@ -147,27 +147,3 @@ internal sealed class ClusterNodes : IAsyncDisposable
         }
     }
 }
-
-/// <summary>
-/// Cluster tests form clusters on loopback and time failure detection; they run one at a time, and with nothing else:
-/// xunit runs this collection after every parallel one, alone (a node in the test process shares its thread pool with
-/// whatever else runs there). Tests whose nodes are all actorqueue processes go in <see cref="ClusterProcessesCollection"/>.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ClusterCollection
-{
-    public const string Name = "cluster";
-}
-
-/// <summary>
-/// Cluster tests whose nodes are all actorqueue processes (the CLI's <c>run --cluster</c> and <c>node</c>): one at a
-/// time (their processes would otherwise compete for the two cores, and their failure detectors with them), but beside
-/// the other parallel collections, not in the test process's serial tail as <see cref="ClusterCollection"/> is:
-/// they share no thread pool with the test process. <see cref="LongCollectionsFirst"/> starts it first, so its
-/// minutes of mostly idle waiting (leave bounds, joins) overlap the rest of the suite.
-/// </summary>
-[CollectionDefinition(Name)]
-public sealed class ClusterProcessesCollection
-{
-    public const string Name = "cluster-processes";
-}

@@ -3,8 +3,6 @@ using System.Threading.RateLimiting;
 using ActorQueue.Actors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.RateLimiting;
-using Microsoft.AspNetCore.TestHost;
 using Polly;
 using Polly.RateLimiting;
 using ConcurrencyLimiter = ActorQueue.Actors.ConcurrencyLimiter;
@@ -14,47 +12,13 @@ namespace ActorQueue.Tests.Limiting;
 /// <summary>The adapters in the integrations they are made for: ASP.NET Core's middleware on a TestHost, a Polly v8 pipeline, an HttpClient handler.</summary>
 public class RateLimiterIntegrationTests : ActorQueueTestKit
 {
-    /// <summary>
-    /// An app whose endpoint <c>/work</c> (policy <c>actorqueue</c>) holds its permit until <paramref name="release"/>
-    /// completes, limited by <paramref name="configure"/>; a rejection is 429 with the lease's reason in <c>X-Reason</c>.
-    /// </summary>
-    internal static async Task<TestServer> StartAppAsync(Action<RateLimiterOptions> configure, Task release, Action? entered = null)
-    {
-        var builder = WebApplication.CreateBuilder();
-        builder.WebHost.UseTestServer();
-        builder.Services.AddRateLimiter(options =>
-        {
-            options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            options.OnRejected = (context, _) =>
-            {
-                if (context.Lease.TryGetMetadata(MetadataName.ReasonPhrase, out var reason))
-                {
-                    context.HttpContext.Response.Headers["X-Reason"] = reason;
-                }
-
-                return ValueTask.CompletedTask;
-            };
-            configure(options);
-        });
-        var app = builder.Build();
-        app.UseRateLimiter();
-        app.MapGet("/work", async () =>
-        {
-            entered?.Invoke();
-            await release;
-            return "done";
-        }).RequireRateLimiting("actorqueue");
-        await app.StartAsync();
-        return app.GetTestServer();
-    }
-
     [Fact]
     public async Task Asp_net_core_middleware_queues_in_the_gatekeeper_and_rejects_with_its_reason()
     {
         using var limiter = new ConcurrencyLimiter(1, maxQueued: 1, name: "web", system: Sys);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var entered = 0;
-        using var server = await StartAppAsync(
+        using var server = await RateLimiterApps.StartAppAsync(
             options => options.AddPolicy("actorqueue", _ => RateLimitPartition.Get("all", _ => limiter.AsRateLimiter())),
             release.Task, () => Interlocked.Increment(ref entered));
         using var client = server.CreateClient();
@@ -80,7 +44,7 @@ public class RateLimiterIntegrationTests : ActorQueueTestKit
         await using var limiter = new PartitionedConcurrencyLimiter<string>(new ConcurrencyLimit(1) { MaxQueued = 0 }, TimeSpan.FromMinutes(1), "tenants", system: Sys);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var entered = 0;
-        using var server = await StartAppAsync(
+        using var server = await RateLimiterApps.StartAppAsync(
             options =>
             {
                 options.GlobalLimiter = limiter.AsPartitionedRateLimiter<HttpContext>(context => context.Request.Headers["X-Tenant"].ToString());
@@ -135,7 +99,7 @@ public class RateLimiterIntegrationTests : ActorQueueTestKit
         const int maxRunning = 2;
         using var limiter = new ConcurrencyLimiter(maxRunning, maxQueued: 3, name: "outbound", system: Sys);
         var backend = new CountingHandler();
-        using var client = new HttpClient(new RateLimitedHandler(limiter.AsRateLimiter()) { InnerHandler = backend });
+        using var client = new HttpClient(new RateLimiterApps.RateLimitedHandler(limiter.AsRateLimiter()) { InnerHandler = backend });
 
         var responses = await Within(Task.WhenAll(Enumerable.Range(0, 12).Select(_ => client.GetAsync("http://backend.test/"))));
 
@@ -145,22 +109,6 @@ public class RateLimiterIntegrationTests : ActorQueueTestKit
         Assert.Equal(12, responses.Length);
         Assert.All(rejected, response => Assert.Contains("outbound", response.ReasonPhrase, StringComparison.Ordinal));
         Assert.Equal(12 - rejected.Count, backend.Served);
-    }
-
-    /// <summary>The DelegatingHandler a user writes around any RateLimiter, as in the RateLimiting documentation.</summary>
-    internal sealed class RateLimitedHandler(RateLimiter limiter) : DelegatingHandler
-    {
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            using var lease = await limiter.AcquireAsync(1, cancellationToken);
-            if (!lease.IsAcquired)
-            {
-                lease.TryGetMetadata(MetadataName.ReasonPhrase, out var reason);
-                return new HttpResponseMessage(HttpStatusCode.TooManyRequests) { ReasonPhrase = reason };
-            }
-
-            return await base.SendAsync(request, cancellationToken);
-        }
     }
 
     /// <summary>A local backend that records how many requests it serves at once.</summary>

@@ -222,8 +222,8 @@ public sealed class CliLeftoversReviewTests(ClusterCertificateDirectories certif
     private async Task<string> LoseTheClusterAsync(string[] lines, int slots, string? said = null, params string[] options)
     {
         var jobs = _scratch.Write("jobs.txt", lines);
-        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        var nodePort = ClusterCliTests.FreePort();
+        var coordinatorListen = $"127.0.0.1:{TestPorts.Free()}";
+        var nodePort = TestPorts.Free();
         using var run = new RunningCli(_scratch.Dir, ["run", jobs, "-j", "4", .. options, "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator]);
         await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and joins at its next attempt (every 5 s)
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", $"{slots}",

@@ -29,7 +29,7 @@ public sealed class CoordinatorStderrRound48Tests : IDisposable
     [Fact]
     public async Task Sigterm_ends_a_coordinator_waiting_for_nodes_whose_full_stderr_nobody_reads()
     {
-        var port = ClusterCliTests.FreePort();
+        var port = TestPorts.Free();
         using var coordinator = new PipedCli(_scratch.Dir, PipeEnd.Read, PipeEnd.Held, "run", "-", "--cluster", "--min-nodes", "1",
             "--listen", $"127.0.0.1:{port}", "--insecure-loopback", "-j", "1");
         await Poll.UntilAsync(() => Listens(port) || coordinator.HasExited, ExitWithin,
@@ -53,7 +53,7 @@ public sealed class CoordinatorStderrRound48Tests : IDisposable
     [Fact]
     public async Task A_slow_but_live_reader_gets_the_coordinators_lines_in_order_after_sigterm()
     {
-        var port = ClusterCliTests.FreePort();
+        var port = TestPorts.Free();
         using var coordinator = new PipedCli(_scratch.Dir, PipeEnd.Read, PipeEnd.Paced, "run", "-", "--cluster", "--min-nodes", "1",
             "--listen", $"127.0.0.1:{port}", "--insecure-loopback", "-j", "1");
         await Poll.UntilAsync(() => coordinator.Errors.Contains("waiting for 1 worker node(s)", StringComparison.Ordinal) || coordinator.HasExited, ExitWithin,

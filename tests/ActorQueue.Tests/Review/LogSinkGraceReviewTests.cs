@@ -46,7 +46,7 @@ public sealed class LogSinkGraceReviewTests : IDisposable
     [Fact]
     public void A_listen_name_whose_last_ipv4_address_is_another_machines_is_a_problem()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
         var other = IPAddress.Parse("203.0.113.7"); // TEST-NET-3: never this machine's
 
         Assert.NotNull(ClusterSession.BindProblem($"--listen two:{port}", "two", [IPAddress.Loopback, other], isAddress: false, port));
@@ -57,7 +57,7 @@ public sealed class LogSinkGraceReviewTests : IDisposable
     [Fact]
     public void A_listen_name_with_only_ipv6_addresses_is_a_problem_but_an_ipv6_literal_is_not()
     {
-        var port = FreePort();
+        var port = TestPorts.Free();
 
         var problem = ClusterSession.BindProblem($"--listen six:{port}", "six", [IPAddress.IPv6Loopback], isAddress: false, port);
 
@@ -73,7 +73,7 @@ public sealed class LogSinkGraceReviewTests : IDisposable
         held.Start();
         var port = ((IPEndPoint)held.LocalEndpoint).Port;
 
-        Assert.Null(await ClusterSession.ListenProblemAsync(new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = "localhost", ListenPort = FreePort() }).WaitAsync(Within));
+        Assert.Null(await ClusterSession.ListenProblemAsync(new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = "localhost", ListenPort = TestPorts.Free() }).WaitAsync(Within));
         var problem = await ClusterSession.ListenProblemAsync(new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = "localhost", ListenPort = port }).WaitAsync(Within);
 
         Assert.NotNull(problem);
@@ -238,13 +238,6 @@ public sealed class LogSinkGraceReviewTests : IDisposable
 
         Assert.False(next.Resume(failed.EndsAt, timers), "the grace period had not ended");
         Assert.Single(timers.ActiveTimers);
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     /// <summary>A synchronization context that drops what is posted to it: a continuation captured on it never runs.</summary>

@@ -123,7 +123,7 @@ public sealed class NodeStderrRound48Tests(ClusterCertificateDirectories certifi
     /// </summary>
     private async Task<(RunningCli Coordinator, PipedCli Node)> StartServingAsync(PipeEnd stderr)
     {
-        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var listen = $"127.0.0.1:{TestPorts.Free()}";
         var coordinator = new RunningCli(_scratch.Dir, "run", "-", "--cluster", "--min-nodes", "1", "--listen", listen,
             "--cert-dir", certificates.Coordinator, "-j", "1");
         PipedCli? node = null;
@@ -131,7 +131,7 @@ public sealed class NodeStderrRound48Tests(ClusterCertificateDirectories certifi
         {
             await coordinator.WaitForErrorsAsync("waiting for 1 worker node(s)");
             node = new PipedCli(_scratch.Dir, PipeEnd.Read, stderr, "node", "--seed", listen,
-                "--listen", $"127.0.0.1:{ClusterCliTests.FreePort()}", "-j", "1", "--cert-dir", certificates.Worker);
+                "--listen", $"127.0.0.1:{TestPorts.Free()}", "-j", "1", "--cert-dir", certificates.Worker);
             await coordinator.WaitForErrorsAsync("1 worker node(s) joined");
             await coordinator.Input.WriteLineAsync("echo ran-on-node");
             await coordinator.Input.FlushAsync();

@@ -12,15 +12,15 @@ internal sealed record ThreeCliNodes(RunningCli Coordinator, RunningCli Killed, 
     /// <summary>Starts the three in <paramref name="dir"/>; a failure part-way disposes what was started.</summary>
     public static async Task<ThreeCliNodes> StartAsync(string dir, ClusterCertificateDirectories certificates)
     {
-        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        var killedPort = ClusterCliTests.FreePort();
+        var coordinatorListen = $"127.0.0.1:{TestPorts.Free()}";
+        var killedPort = TestPorts.Free();
         var coordinator = new RunningCli(dir, "run", "-", "--cluster", "--min-nodes", "2", "--listen", coordinatorListen,
             "--cert-dir", certificates.Coordinator, "-j", "1");
         ThreeCliNodes? cluster = null;
         try
         {
             await coordinator.WaitForErrorsAsync("waiting for 2 worker node(s)");
-            cluster = new ThreeCliNodes(coordinator, StartNode(killedPort), StartNode(ClusterCliTests.FreePort()), killedPort);
+            cluster = new ThreeCliNodes(coordinator, StartNode(killedPort), StartNode(TestPorts.Free()), killedPort);
             await coordinator.WaitForErrorsAsync("2 worker node(s) joined");
             await cluster.Killed.WaitForErrorsAsync("; running up to");
             await cluster.Stopped.WaitForErrorsAsync("; running up to"); // Up as it sees itself: SIGTERM makes it leave

@@ -84,7 +84,7 @@ public sealed class RecentFixesReviewTests
 /// <summary>The facade waiter's fallback to the thread pool when its caller's captured context throws (helper 129).</summary>
 public sealed class RecentFixesWaiterReviewTests : ActorQueueTestKit
 {
-    /// <summary>A source nobody listens to: a traced acquire's ValueTask is a task's, which .NET resumes itself (see <see cref="WaiterSignalFaultsReviewTests"/>).</summary>
+    /// <summary>A source nobody listens to: a traced acquire's ValueTask is a task's, which .NET resumes itself (see <c>WaiterSignalFaultsReviewTests</c>).</summary>
     private static readonly ActivitySource Untraced = new("review-recent-fixes-untraced");
 
     /// <summary>

@@ -20,9 +20,9 @@ public sealed class ClusterWireLockdownTests
     /// </summary>
     private const string InsiderConfig = """
         akka.actor.serializers.json = "Akka.Serialization.NewtonSoftJsonSerializer, Akka"
-        akka.actor.serializers.proto = "ActorQueue.Tests.Cluster.ClusterWireLockdownTests+TypeNamingSerializer, ActorQueue.Tests"
+        akka.actor.serializers.proto = "ActorQueue.Tests.Cluster.ClusterWireLockdownTests+TypeNamingSerializer, ActorQueue.ClusterTests"
         akka.actor.serialization-bindings {
-          "ActorQueue.Tests.Cluster.ClusterWireLockdownTests+ProtoGadget, ActorQueue.Tests" = proto
+          "ActorQueue.Tests.Cluster.ClusterWireLockdownTests+ProtoGadget, ActorQueue.ClusterTests" = proto
         }
         akka.remote.untrusted-mode = off
         """;
@@ -36,6 +36,9 @@ public sealed class ClusterWireLockdownTests
         var remoteTarget = RemoteRef(insider, path);
         var json = new JsonGadget { Payload = "json" };
         var proto = new ProtoGadget();
+        // The premise: the insider really sends the gadget with the type-naming serializer (with its HOCON naming a
+        // wrong assembly, Akka left the binding out and this test passed without sending it that way).
+        Assert.IsType<TypeNamingSerializer>(insider.Serialization.FindSerializerFor(proto));
         var built = (JsonGadget.Built, ProtoGadget.Built);
 
         remoteTarget.Tell(json); // Newtonsoft with $type on the insider, serializer id 1 on the wire

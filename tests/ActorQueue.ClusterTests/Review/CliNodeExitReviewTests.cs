@@ -31,7 +31,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     [Fact]
     public async Task A_node_its_seed_never_answered_is_no_member_and_disposes_without_waiting_to_leave()
     {
-        var options = ClusterSession.Worker($"127.0.0.1:{ClusterCliTests.FreePort()}", "", allowRemote: false) with { InsecureLoopback = true };
+        var options = ClusterSession.Worker($"127.0.0.1:{TestPorts.Free()}", "", allowRemote: false) with { InsecureLoopback = true };
         var session = ClusterSession.StartNode(options, TextWriter.Null, new FakeTimeProvider());
 
         Assert.False(session.IsMember);
@@ -47,7 +47,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     [Fact]
     public async Task A_node_that_joined_is_a_member_and_is_removed_once_disposed()
     {
-        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var listen = $"127.0.0.1:{TestPorts.Free()}";
         using var stop = new CancellationTokenSource();
         var starting = ClusterSession.StartCoordinatorAsync(ClusterSession.Coordinator(listen, allowRemote: false) with { InsecureLoopback = true },
             minNodes: 1, capacity: 16, TextWriter.Null, quiet: true, stop.Token);
@@ -78,7 +78,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     [InlineData("TERM")]
     public async Task A_node_stopped_before_it_joined_says_so_and_exits_130(string signal)
     {
-        var seed = $"127.0.0.1:{ClusterCliTests.FreePort()}"; // no coordinator there: the node keeps trying to join
+        var seed = $"127.0.0.1:{TestPorts.Free()}"; // no coordinator there: the node keeps trying to join
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", seed, "--insecure-loopback");
         await node.WaitForErrorsAsync("authenticates no peer"); // its actor system has started
         await CliProcess.SignalAsync(node.Pid, signal);
@@ -100,7 +100,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     [InlineData("127.0.0.1", "localhost")]
     public async Task A_seed_that_resolves_to_the_nodes_own_listen_address_is_a_usage_error(string seedHost, string listenHost)
     {
-        var port = ClusterCliTests.FreePort();
+        var port = TestPorts.Free();
 
         var result = await CliProcess.RunAsync(_scratch.Dir, null, "node", "--seed", $"{seedHost}:{port}", "--listen", $"{listenHost}:{port}", "--insecure-loopback");
 
@@ -122,7 +122,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     [InlineData("--jobs", "4097")]
     public async Task A_node_jobs_past_the_most_that_can_run_at_once_is_a_usage_error(string option, string value)
     {
-        var result = await CliProcess.RunAsync(_scratch.Dir, null, "node", "--seed", $"127.0.0.1:{ClusterCliTests.FreePort()}", option, value, "--insecure-loopback");
+        var result = await CliProcess.RunAsync(_scratch.Dir, null, "node", "--seed", $"127.0.0.1:{TestPorts.Free()}", option, value, "--insecure-loopback");
 
         Assert.True(result.ExitCode == 255, result.Errors);
         Assert.Equal($"actorqueue: {option} takes a whole number in 1..4096, got '{value}'; see 'actorqueue --help'\n", result.Errors);
@@ -136,7 +136,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     [InlineData("127.0.0.1", "127.0.0.2", 0, false)]
     public async Task The_self_check_compares_resolved_addresses_and_ports(string listenHost, string seedHost, int seedPortOffset, bool refused)
     {
-        var port = ClusterCliTests.FreePort();
+        var port = TestPorts.Free();
         var node = new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = listenHost, ListenPort = port };
 
         var problem = await ClusterSession.WorkerProblemAsync(node, $"{seedHost}:{port + seedPortOffset}").WaitAsync(Within);

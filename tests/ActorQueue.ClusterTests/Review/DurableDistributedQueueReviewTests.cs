@@ -20,7 +20,7 @@ public sealed partial class DurableDistributedQueueReviewTests : IAsyncLifetime
 
     private const string JournalConfig = """
         actorqueue.test.review-journal {
-          class = "ActorQueue.Tests.Review.ReviewJournal, ActorQueue.Tests"
+          class = "ActorQueue.Tests.Review.ReviewJournal, ActorQueue.ClusterTests"
           plugin-dispatcher = "akka.actor.default-dispatcher"
         }
         """;

@@ -163,7 +163,7 @@ public sealed class ClusterSecurityReviewTests
                 Assert.True(made.ExitCode == 0, $"actorqueue {string.Join(' ', args)}: {made.Errors}");
             }
 
-            var (coordinatorPort, nodePort) = (ActorQueue.Tests.Cli.ClusterCliTests.FreePort(), ActorQueue.Tests.Cli.ClusterCliTests.FreePort());
+            var (coordinatorPort, nodePort) = (TestPorts.Free(), TestPorts.Free());
             using var coordinator = new ActorQueue.Tests.Cli.RunningCli(dir, environment, "run", "-", "--cluster", "--listen", $"127.0.0.1:{coordinatorPort}",
                 "--cert-dir", "coordinator", "-j", "1");
             await coordinator.WaitForErrorsAsync("waiting for 1 worker node(s)");

@@ -36,7 +36,7 @@ public sealed class ClusterRateLimiterTests
         foreach (var limiter in limiters)
         {
             var adapter = limiter.AsRateLimiter();
-            servers.Add(await RateLimiterIntegrationTests.StartAppAsync(
+            servers.Add(await RateLimiterApps.StartAppAsync(
                 options => options.AddPolicy("actorqueue", _ => RateLimitPartition.Get("all", _ => adapter)), release.Task, () => Interlocked.Increment(ref entered)));
         }
 
@@ -73,7 +73,7 @@ public sealed class ClusterRateLimiterTests
         await using var cluster = await ClusterNodes.StartAsync(2);
         var limiters = cluster.Nodes.Select(node => ActorQueueCluster.Get(node).Limiter("outbound", maxRunning: 2)).ToList();
         var backend = new HeldBackend();
-        var clients = limiters.Select(limiter => new HttpClient(new RateLimiterIntegrationTests.RateLimitedHandler(limiter.AsRateLimiter()) { InnerHandler = backend })).ToList();
+        var clients = limiters.Select(limiter => new HttpClient(new RateLimiterApps.RateLimitedHandler(limiter.AsRateLimiter()) { InnerHandler = backend })).ToList();
         try
         {
             var responses = clients.SelectMany(client => Enumerable.Range(0, 3).Select(_ => client.GetAsync("http://backend.test/"))).ToList();
@@ -104,7 +104,7 @@ public sealed class ClusterRateLimiterTests
         var servers = new List<Microsoft.AspNetCore.TestHost.TestServer>();
         foreach (var limiter in limiters)
         {
-            servers.Add(await RateLimiterIntegrationTests.StartAppAsync(
+            servers.Add(await RateLimiterApps.StartAppAsync(
                 options =>
                 {
                     options.GlobalLimiter = limiter.AsPartitionedRateLimiter<HttpContext>(context => context.Request.Headers["X-Tenant"].ToString());

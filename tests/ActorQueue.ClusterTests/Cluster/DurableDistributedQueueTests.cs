@@ -11,7 +11,7 @@ public sealed class DurableDistributedQueueTests
     /// <summary>A journal whose writes wait until the test opens it (<see cref="GatedJournal"/>), and an in-memory snapshot store.</summary>
     private const string GatedJournalConfig = """
         actorqueue.test.gated-journal {
-          class = "ActorQueue.Tests.Cluster.GatedJournal, ActorQueue.Tests"
+          class = "ActorQueue.Tests.Cluster.GatedJournal, ActorQueue.ClusterTests"
           plugin-dispatcher = "akka.actor.default-dispatcher"
         }
         """;

@@ -40,7 +40,7 @@ public sealed class NodeBeforeCoordinatorRound46Tests : IDisposable
     [Fact]
     public async Task A_node_started_before_its_coordinator_joins_at_its_next_attempt()
     {
-        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var listen = $"127.0.0.1:{TestPorts.Free()}";
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", listen, "-j", "1", "--insecure-loopback");
         await node.WaitForErrorsAsync(Refused);
 

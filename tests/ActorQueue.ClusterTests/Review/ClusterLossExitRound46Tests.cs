@@ -34,8 +34,8 @@ public sealed class ClusterLossExitRound46Tests(ClusterCertificateDirectories ce
     public async Task A_coordinator_whose_only_node_died_does_not_wait_for_its_leave()
     {
         var jobs = _scratch.Write("jobs.txt", [$"touch {_scratch.PathOf("started")}; sleep 120"]);
-        var coordinatorListen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
-        var nodePort = ClusterCliTests.FreePort();
+        var coordinatorListen = $"127.0.0.1:{TestPorts.Free()}";
+        var nodePort = TestPorts.Free();
         using var run = new RunningCli(_scratch.Dir, "run", jobs, "-j", "1", "-q", "--cluster", "--listen", coordinatorListen, "--cert-dir", certificates.Coordinator);
         await run.WaitForErrorsAsync("waiting for 1 worker node(s)"); // a node started first is refused, and joins at its next attempt (every 5 s)
         using var node = new RunningCli(_scratch.Dir, "node", "--seed", coordinatorListen, "--listen", $"127.0.0.1:{nodePort}", "-j", "1", "--cert-dir", certificates.Worker);
@@ -54,10 +54,10 @@ public sealed class ClusterLossExitRound46Tests(ClusterCertificateDirectories ce
     [Fact]
     public async Task A_node_whose_coordinator_died_does_not_wait_for_its_leave()
     {
-        var coordinatorPort = ClusterCliTests.FreePort();
+        var coordinatorPort = TestPorts.Free();
         using var run = new RunningCli(_scratch.Dir, "run", "-", "-j", "1", "--cluster", "--listen", $"127.0.0.1:{coordinatorPort}", "--cert-dir", certificates.Coordinator);
         await run.WaitForErrorsAsync("waiting for 1 worker node(s)");
-        using var node = new RunningCli(_scratch.Dir, "node", "--seed", $"127.0.0.1:{coordinatorPort}", "--listen", $"127.0.0.1:{ClusterCliTests.FreePort()}",
+        using var node = new RunningCli(_scratch.Dir, "node", "--seed", $"127.0.0.1:{coordinatorPort}", "--listen", $"127.0.0.1:{TestPorts.Free()}",
             "-j", "1", "--cert-dir", certificates.Worker);
         await run.WaitForErrorsAsync("1 worker node(s) joined");
         await node.WaitForErrorsAsync("; running up to");
@@ -75,7 +75,7 @@ public sealed class ClusterLossExitRound46Tests(ClusterCertificateDirectories ce
     public async Task A_node_shut_down_by_akka_beside_a_live_coordinator_still_leaves()
     {
         var within = TimeSpan.FromSeconds(60);
-        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var listen = $"127.0.0.1:{TestPorts.Free()}";
         using var stop = new CancellationTokenSource();
         var starting = ClusterSession.StartCoordinatorAsync(ClusterSession.Coordinator(listen, allowRemote: false) with { InsecureLoopback = true },
             minNodes: 1, capacity: 16, TextWriter.Null, quiet: true, stop.Token);

@@ -11,7 +11,7 @@ namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Round 47, in process (so in the cluster collection, alone): the session's giving up its leave ends Akka's own
-/// cluster-exiting wait (<see cref="ClusterExitRound47Tests"/> shows the same with actorqueue processes).
+/// cluster-exiting wait (<c>ClusterExitRound47Tests</c> shows the same with actorqueue processes).
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterExitInProcessRound47Tests
@@ -28,7 +28,7 @@ public sealed class ClusterExitInProcessRound47Tests
     public async Task A_leave_the_session_gave_up_ends_akkas_exiting_wait()
     {
         var within = TimeSpan.FromSeconds(60);
-        var listen = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var listen = $"127.0.0.1:{TestPorts.Free()}";
         using var stop = new CancellationTokenSource();
         var starting = ClusterSession.StartCoordinatorAsync(ClusterSession.Coordinator(listen, allowRemote: false) with { InsecureLoopback = true },
             minNodes: 2, capacity: 16, TextWriter.Null, quiet: true, stop.Token);
