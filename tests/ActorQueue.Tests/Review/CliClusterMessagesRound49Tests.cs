@@ -109,7 +109,7 @@ public sealed class CliClusterMessagesRound49Tests(ClusterCertificateDirectories
             $"--seed {seed} is another machine's address (203.0.113.1), but without --listen this node listens on loopback, where a coordinator there cannot reach it: give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote",
             unlistened);
 
-        var loopback = $"127.0.0.1:{ClusterCliTests.FreePort()}";
+        var loopback = $"127.0.0.1:{TestPorts.Free()}";
         var listened = await ClusterSession.WorkerProblemAsync(ClusterSession.Worker(seed, loopback, allowRemote: false), seed);
         Assert.Equal(
             $"--seed {seed} is another machine's address (203.0.113.1), but --listen {loopback} is loopback, where a coordinator there cannot reach it: give --listen HOST:PORT (an address of this machine that the coordinator reaches) with --allow-remote",
@@ -117,7 +117,7 @@ public sealed class CliClusterMessagesRound49Tests(ClusterCertificateDirectories
 
         if (OwnAddress() is { } own)
         {
-            var ownSeed = $"{own}:{ClusterCliTests.FreePort()}";
+            var ownSeed = $"{own}:{TestPorts.Free()}";
             Assert.Null(await ClusterSession.WorkerProblemAsync(ClusterSession.Worker(ownSeed, "", allowRemote: false), ownSeed));
         }
     }
