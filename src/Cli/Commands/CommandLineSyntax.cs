@@ -43,7 +43,7 @@ internal static class CommandLineSyntax
         {
             var errors = Console.Error;
             var (bound, problem) = run.Bind(result, sources);
-            return bound is null ? Usage.Fail(errors, problem!) : await RunCommand.RunAsync(bound, jobOutput(), Console.OpenStandardError(), interrupts);
+            return bound is null ? Usage.Fail(errors, problem!) : await RunCommand.RunAsync(bound, jobOutput(), interrupts);
         });
         foreach (var help in root.Options.OfType<HelpOption>())
         {

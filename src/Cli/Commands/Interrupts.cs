@@ -109,8 +109,8 @@ internal sealed class Interrupts : IDisposable
     }
 
     /// <summary>
-    /// Where the stages' lines go: <c>Console.Error</c> unless set. A node sets its <see cref="QueuedStderr"/> while it
-    /// runs, so the line never blocks the signal's thread (nor, through the console's lock, the node's own lines).
+    /// Where the stages' lines go: <c>Console.Error</c> unless set. The process's <see cref="QueuedStderr"/> sets itself
+    /// (<see cref="QueuedStderr.Install"/>), so the line never blocks the signal's thread, nor the exit's wait for it.
     /// </summary>
     public TextWriter? Errors
     {
