@@ -1,14 +1,12 @@
 using System.Runtime.InteropServices;
 using ActorQueue.Cli.Commands;
 using Serilog;
-using Serilog.Events;
-
-Log.Logger = new LoggerConfiguration()
-    .MinimumLevel.Warning()
-    .WriteTo.Console(new ConsoleLogFormat(), standardErrorFromLevel: LogEventLevel.Verbose) // one line per event
-    .CreateLogger();
 
 using var interrupts = new Interrupts();
+// One writer of fd 2 in the process: every line to stderr (Console.Error, Serilog's console, the signals' lines, stray
+// stdout writes, a run's output) is queued and written in order by one pump, so no thread that writes a line ever
+// blocks on stderr's reader; disposed last (after --log's last flush and count), given up as at the stop.
+await using var stderr = QueuedStderr.Install(interrupts);
 // A terminal's Ctrl-C reaches only this process (jobs run in sessions of their own); SIGTERM and SIGHUP stop the same
 // way as the first Ctrl-C, so running jobs finish and are logged instead of being orphaned.
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, signal =>
@@ -51,14 +49,14 @@ finally
 }
 
 // Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,
-// active while an actor system starts and stops) goes to stderr instead, so `actorqueue run ... | next-tool` sees only
-// job output. On a pipe or terminal, a file stream on fd 1 reports a closed reader (the console's stream drops the
+// active while an actor system starts and stops) goes to stderr's queue instead, as log lines, so `actorqueue run ... |
+// next-tool` sees only job output. On a pipe or terminal, a file stream on fd 1 reports a closed reader (the console's stream drops the
 // bytes silently); on a regular file it would write at its own offset over what stderr wrote, so there write(2) at the
 // shared offset is the right one: DescriptorOutput's, not the console's stream, which holds the lock that a stderr
 // write blocked on a reader that reads nothing holds too.
 static Stream JobOutput()
 {
-    Console.SetOut(Console.Error);
+    Console.SetOut(QueuedStderr.Installed?.Log ?? Console.Error);
     FileStream fd1;
     try
     {

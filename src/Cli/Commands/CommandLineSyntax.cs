@@ -52,7 +52,7 @@ internal static class CommandLineSyntax
             // once it resolves (ClusterSession.UnresolvedRules), and a name that does not resolve left a new joblog behind.
             return bound.ClusterNode is { } node && await ClusterSession.ListenProblemAsync(node) is { } listenProblem
                 ? Usage.Fail(errors, listenProblem)
-                : await RunCommand.RunAsync(bound, jobOutput(), Console.OpenStandardError(), interrupts);
+                : await RunCommand.RunAsync(bound, jobOutput(), interrupts);
         });
         foreach (var help in root.Options.OfType<HelpOption>())
         {

@@ -20,10 +20,10 @@ internal sealed class Interrupts : IDisposable
     /// </summary>
     private readonly ManualResetEventSlim _firstSaid = new();
 
-    /// <summary>How long the exit waits for the first stage's line: a stderr nobody reads must not hold the exit either.</summary>
     /// <summary>Set by the runner's exit: a signal after it is ignored (its sources are disposed, its run is over).</summary>
     private volatile bool _exited;
 
+    /// <summary>How long the exit waits for the first stage's line: a stderr nobody reads must not hold the exit either.</summary>
     private static readonly TimeSpan SayBound = TimeSpan.FromSeconds(2);
 
     public CancellationToken StopInput => _stopInput.Token;
@@ -109,8 +109,8 @@ internal sealed class Interrupts : IDisposable
     }
 
     /// <summary>
-    /// Where the stages' lines go: <c>Console.Error</c> unless set. A node sets its <see cref="QueuedStderr"/> while it
-    /// runs, so the line never blocks the signal's thread (nor, through the console's lock, the node's own lines).
+    /// Where the stages' lines go: <c>Console.Error</c> unless set. The process's <see cref="QueuedStderr"/> sets itself
+    /// (<see cref="QueuedStderr.Install"/>), so the line never blocks the signal's thread, nor the exit's wait for it.
     /// </summary>
     public TextWriter? Errors
     {

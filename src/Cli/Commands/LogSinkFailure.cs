@@ -27,7 +27,11 @@ internal static class LogSinkFailure
         Say($"actorqueue: --log: cannot write '{path}', some log events are lost{(runGoesOn ? " (the run goes on)" : "")}: {firstLine}");
     }
 
-    /// <summary>Says <paramref name="line"/> on stderr, if there is one.</summary>
+    /// <summary>
+    /// Says <paramref name="line"/> on stderr, if there is one: <c>Console.Error</c>, which is the process's queue
+    /// (<see cref="QueuedStderr.Install"/>), so the line never waits for stderr's reader (the count said at the exit
+    /// waited for a full pipe's for ever, and held the exit).
+    /// </summary>
     public static void Say(string line)
     {
         try

@@ -10,61 +10,131 @@ using Serilog.Formatting;
 namespace ActorQueue.Cli.Commands;
 
 /// <summary>
-/// A node's stderr, or a coordinator's. Every text written (its lines, a signal's line, Serilog's and so Akka's log lines) is queued,
-/// so the thread that writes it never blocks, and one pump writes the texts in order through
-/// <see cref="AbandonableOutput.GivenUpAtStop"/>: a reader that reads, however slowly, gets every line; one that holds
-/// the pipe and reads nothing (a stalled log shipper) holds only the pump, and only until half a second after the stop
-/// (or the node's end), when the pump's write is given up and the rest dropped, so the node still ends. When each thread
-/// wrote its own lines, a full pipe blocked the signal's line in write(2) holding the console's lock, the node's "leaving
-/// the cluster" line waited for that lock, and Akka's logger blocked too: SIGTERM never ended the node.
+/// This process's stderr: every text written to it (the run's or node's own lines, a signal's line, <c>--log</c>'s
+/// reports, Serilog's and so Akka's log lines, stray stdout writes, the run's output: jobs' stderr, failures, progress,
+/// the summary) is queued, so the thread that writes it never blocks on stderr's reader, and one pump, the only writer
+/// of fd 2 in the process, writes the texts in order through <see cref="AbandonableOutput.GivenUpAtStop"/>: a reader
+/// that reads, however slowly, gets every line; one that holds the pipe and reads nothing (a stalled log shipper)
+/// holds only the pump, and only until half a second after the stop (or the process's end), when the pump's write is
+/// given up and the rest dropped, so the process still ends. When each thread wrote its own lines, a full pipe blocked
+/// the signal's line in write(2) holding the console's lock, every later line waited for that lock, and so did the
+/// exit (a node's "leaving the cluster"; a plain run's <c>--log</c> count at its end): SIGTERM never ended the process.
 /// </summary>
 /// <remarks>
-/// Until the stop, a reader that reads nothing lets the queue grow, as Akka's logger's mailbox grew behind its blocked
-/// write before. <see cref="DisposeAsync"/> (the node's end: the coordinator left, or the stop) waits for the queue to be
-/// written, giving up as the stop does, so a node whose coordinator left exits though nobody reads its stderr.
-/// A coordinator (<c>run --cluster</c>) queues its stderr the same way, its run's own output too (<see cref="Output"/>:
-/// the jobs' stderr, their failures, progress, the summary), so one pump owns fd 2 and every line keeps its order.
+/// <para>
+/// What a reader that has fallen behind costs is bounded, by kind of text: a log line (<see cref="Log"/>: Serilog's,
+/// so Akka's, and stray stdout writes) queued while more than <see cref="DefaultMaxQueuedBytes"/> already wait is
+/// dropped, counted, and said in one line where the first of them was dropped, once the reader has taken what came
+/// before (<see cref="DroppedNote"/>); the run's own output (<see cref="Output"/>) waits for the reader, one write at a
+/// time, as it did when it wrote fd 2 itself (the run waits, as any program does, until the stop gives stderr up); the
+/// process's own lines (a few per run: the signal's, a node's, the coordinator's, usage and <c>--log</c> reports) are
+/// always queued.
+/// </para>
+/// <para>
+/// <see cref="Install"/> makes one the process's <c>Console.Error</c> (Program, for every command); <see cref="DisposeAsync"/>
+/// at the process's end waits for the queue to be written, giving up as the stop does. A text written after that end
+/// (a ProcessExit handler's) is written at once by its writer, after the pump's last write, given up the same way.
+/// </para>
 /// </remarks>
 internal sealed class QueuedStderr : TextWriter
 {
+    /// <summary>How many bytes may wait for stderr's reader before a further log line is dropped (said in <c>--help</c> and the README).</summary>
+    public const long DefaultMaxQueuedBytes = 1L << 20;
+
     private readonly Channel<Queued> _texts = Channel.CreateUnbounded<Queued>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly AbandonableOutput _stderr;
 
-    /// <summary>The stop, or the node's end (<see cref="DisposeAsync"/>): what gives a write its reader does not take up.</summary>
+    /// <summary>The stop, or the process's end (<see cref="DisposeAsync"/>): what gives a write its reader does not take up.</summary>
     private readonly CancellationTokenSource _giveUp;
+
+    private readonly long _maxQueuedBytes;
 
     private readonly Task _pump;
 
+    /// <summary>Held by a text written after the end (<see cref="WriteLate"/>), so late texts never mix.</summary>
+    private readonly Lock _late = new();
+
+    /// <summary>Bytes queued and not yet written (or given up).</summary>
+    private long _queuedBytes;
+
+    /// <summary>Log lines dropped and not yet said: the first one queues a <see cref="DroppedNote"/>, which says them all.</summary>
+    private long _unsaid;
+
+    private long _dropped;
+
+    private long _lost;
+
+    private static QueuedStderr? s_installed;
+
     /// <param name="stderr">The stream written to (<see cref="Descriptor2"/>).</param>
-    /// <param name="stop">The node's stop: a write its reader does not take is given up half a second after it.</param>
-    public QueuedStderr(Stream stderr, CancellationToken stop)
+    /// <param name="stop">The process's stop: a write its reader does not take is given up half a second after it.</param>
+    /// <param name="maxQueuedBytes">How many bytes may wait before a log line is dropped.</param>
+    public QueuedStderr(Stream stderr, CancellationToken stop, long maxQueuedBytes = DefaultMaxQueuedBytes)
         : base(CultureInfo.InvariantCulture)
     {
+        _maxQueuedBytes = maxQueuedBytes;
         _giveUp = CancellationTokenSource.CreateLinkedTokenSource(stop);
         _stderr = AbandonableOutput.GivenUpAtStop(stderr, _giveUp.Token);
+        Log = new LogLines(this);
         _pump = Task.Run(PumpAsync, CancellationToken.None);
     }
 
     /// <summary>
     /// fd 2, written with write(2) apart from the console's lock (<see cref="DescriptorOutput"/>), so a write blocked on
-    /// a full pipe holds no lock that anything else in the process (a line written to <c>Console.Error</c>) waits for; on
-    /// Windows, the console's stream.
+    /// a full pipe holds no lock that anything else in the process waits for; on Windows, the console's stream.
     /// </summary>
     public static Stream Descriptor2() => OperatingSystem.IsWindows() ? Console.OpenStandardError() : new DescriptorOutput(2);
 
+    /// <summary>The queue installed as this process's stderr (<see cref="Install"/>), if any.</summary>
+    public static QueuedStderr? Installed => Volatile.Read(ref s_installed);
+
+    /// <summary>Log lines (Serilog's console, stray stdout writes): dropped and counted past <see cref="DefaultMaxQueuedBytes"/> waiting.</summary>
+    public TextWriter Log { get; }
+
+    /// <summary>Log lines dropped so far because too much waited for stderr's reader.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Texts written after the end whose write failed or was given up (nobody is left to say so).</summary>
+    public long Lost => Interlocked.Read(ref _lost);
+
+    /// <summary>Bytes queued and not yet written.</summary>
+    internal long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
     public override Encoding Encoding => Encoding.UTF8;
 
-    public override void Write(char value) => Enqueue(value.ToString());
+    /// <summary>
+    /// Makes a queue on fd 2 this process's stderr, for every writer in it: <c>Console.Error</c>, Serilog's console (so
+    /// Akka's log), the signals' lines (<see cref="Interrupts.Errors"/>). Dispose it at the process's end.
+    /// </summary>
+    public static QueuedStderr Install(Interrupts interrupts)
+    {
+        var stderr = new QueuedStderr(Descriptor2(), interrupts.StopInput);
+        Console.SetError(stderr);
+        Serilog.Log.Logger = stderr.ConsoleLogger();
+        interrupts.Errors = stderr;
+        Volatile.Write(ref s_installed, stderr);
+        return stderr;
+    }
 
-    public override void Write(string? value) => Enqueue(value);
+    /// <summary>Serilog's console on this queue: warnings and worse, one line each (<see cref="ConsoleLogFormat"/>), as log lines.</summary>
+    public Logger ConsoleLogger() =>
+        new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Sink(new QueuedStderrSink(new ConsoleLogFormat(), Log)).CreateLogger();
 
-    public override void Write(char[] buffer, int index, int count) => Enqueue(new string(buffer, index, count));
+    /// <summary>The line that says <paramref name="count"/> log lines were dropped where it stands.</summary>
+    public static string DroppedNote(long count) =>
+        $"actorqueue: {count} log line(s) of stderr dropped here (stderr not read: more than {DefaultMaxQueuedBytes >> 20} MiB waited for its reader)\n";
+
+    public override void Write(char value) => Enqueue(value.ToString(), droppable: false);
+
+    public override void Write(string? value) => Enqueue(value, droppable: false);
+
+    public override void Write(char[] buffer, int index, int count) => Enqueue(new string(buffer, index, count), droppable: false);
 
     /// <summary>Queues the line with its newline as one text, so another thread's text never comes between them.</summary>
-    public override void WriteLine(string? value) => Enqueue(value + NewLine);
+    public override void WriteLine(string? value) => Enqueue(value + NewLine, droppable: false);
 
-    /// <summary>Stops taking texts; what a writer queues after it is dropped (the node has exited).</summary>
+    /// <summary>Stops taking texts into the queue; a text written after it is written at once (<see cref="WriteLate"/>).</summary>
     protected override void Dispose(bool disposing)
     {
         _texts.Writer.TryComplete();
@@ -77,33 +147,33 @@ internal sealed class QueuedStderr : TextWriter
         Dispose(true);
         await _giveUp.CancelAsync().ConfigureAwait(false);
         await _pump.ConfigureAwait(false);
-        _giveUp.Dispose();
         GC.SuppressFinalize(this);
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/> with this process's stderr queued: its own lines (the writer it is given), the
-    /// signals' (<see cref="Interrupts.Errors"/>) and Serilog's, so Akka's. Serilog's logger is put back afterwards unless
-    /// <paramref name="body"/> replaced it (<c>--log</c>'s, which Program still flushes at the exit).
+    /// Runs <paramref name="body"/> with this process's stderr queued (<see cref="Installed"/>; without one, a queue of
+    /// its own for the body's time, as the process's).
     /// </summary>
     public static async Task<int> RunAsync(Interrupts interrupts, Func<QueuedStderr, Task<int>> body)
     {
-        var console = Log.Logger;
-        await using var stderr = new QueuedStderr(Descriptor2(), interrupts.StopInput);
-        var queued = new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Sink(new QueuedStderrSink(new ConsoleLogFormat(), stderr)).CreateLogger();
-        Log.Logger = queued;
-        interrupts.Errors = stderr;
+        if (Installed is { } installed)
+        {
+            return await body(installed).ConfigureAwait(false);
+        }
+
+        var console = Console.Error;
+        var logger = Serilog.Log.Logger;
+        await using var stderr = Install(interrupts);
         try
         {
             return await body(stderr).ConfigureAwait(false);
         }
         finally
         {
+            Volatile.Write(ref s_installed, null);
             interrupts.Errors = null;
-            if (ReferenceEquals(Log.Logger, queued))
-            {
-                Log.Logger = console;
-            }
+            Serilog.Log.Logger = logger;
+            Console.SetError(console);
         }
     }
 
@@ -116,11 +186,58 @@ internal sealed class QueuedStderr : TextWriter
 
     private QueuedOutput? _output;
 
-    private void Enqueue(string? text)
+    private void Enqueue(string? text, bool droppable)
     {
-        if (!string.IsNullOrEmpty(text))
+        if (string.IsNullOrEmpty(text))
         {
-            _texts.Writer.TryWrite(new Queued(Encoding.UTF8.GetBytes(text), null));
+            return;
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var queued = Interlocked.Add(ref _queuedBytes, bytes.Length);
+        if (droppable && queued > _maxQueuedBytes && queued > bytes.Length)
+        {
+            Interlocked.Add(ref _queuedBytes, -bytes.Length);
+            Drop();
+            return;
+        }
+
+        if (!_texts.Writer.TryWrite(new Queued(bytes, null)))
+        {
+            Interlocked.Add(ref _queuedBytes, -bytes.Length);
+            WriteLate(bytes);
+        }
+    }
+
+    /// <summary>Counts a dropped log line; the first since the last note queues the note, which says them all.</summary>
+    private void Drop()
+    {
+        Interlocked.Increment(ref _dropped);
+        if (Interlocked.Increment(ref _unsaid) == 1 && !_texts.Writer.TryWrite(new Queued(null, null)))
+        {
+            WriteLate(Encoding.UTF8.GetBytes(DroppedNote(Interlocked.Exchange(ref _unsaid, 0))));
+        }
+    }
+
+    /// <summary>
+    /// Writes a text that came after the end (a ProcessExit handler's) at once, on its writer's thread: once the pump has
+    /// ended, so it comes after every queued text, and given up as they are (at most half a second a piece its reader
+    /// does not take; at once after a write was given up), so it neither holds the exit nor goes unwritten silently.
+    /// </summary>
+    private void WriteLate(byte[] bytes)
+    {
+        lock (_late)
+        {
+            try
+            {
+                // Blocking is bounded here: the pump and the write are given up at the end (_giveUp is cancelled).
+                _pump.Wait();
+                _stderr.WriteAsync(bytes).AsTask().GetAwaiter().GetResult();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Interlocked.Increment(ref _lost);
+            }
         }
     }
 
@@ -133,9 +250,14 @@ internal sealed class QueuedStderr : TextWriter
         }
 
         var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _texts.Writer.TryWrite(new Queued(bytes.ToArray(), written))
-            ? written.Task
-            : Task.FromException(new IOException("stderr is closed: the command has ended"));
+        Interlocked.Add(ref _queuedBytes, bytes.Length);
+        if (_texts.Writer.TryWrite(new Queued(bytes.ToArray(), written)))
+        {
+            return written.Task;
+        }
+
+        Interlocked.Add(ref _queuedBytes, -bytes.Length);
+        return Task.FromException(new IOException("stderr is closed: the command has ended"));
     }
 
     private async Task PumpAsync()
@@ -144,7 +266,8 @@ internal sealed class QueuedStderr : TextWriter
         {
             try
             {
-                await _stderr.WriteAsync(bytes).ConfigureAwait(false);
+                // No bytes: the note of the log lines dropped since the last one, where the first of them was dropped.
+                await _stderr.WriteAsync(bytes ?? Encoding.UTF8.GetBytes(DroppedNote(Interlocked.Exchange(ref _unsaid, 0)))).ConfigureAwait(false);
                 written?.TrySetResult();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -154,11 +277,29 @@ internal sealed class QueuedStderr : TextWriter
                 // hears of it (RunConsole counts stderr best effort too).
                 written?.TrySetException(ex);
             }
+            finally
+            {
+                Interlocked.Add(ref _queuedBytes, -(bytes?.Length ?? 0));
+            }
         }
     }
 
-    /// <summary>Bytes to write, and what waits for their write (a run's output), or nothing (a line).</summary>
-    private readonly record struct Queued(byte[] Bytes, TaskCompletionSource? Written);
+    /// <summary>Bytes to write (none: the note of dropped log lines), and what waits for their write (a run's output), or nothing (a line).</summary>
+    private readonly record struct Queued(byte[]? Bytes, TaskCompletionSource? Written);
+
+    /// <summary><see cref="Log"/>: each text queued as a log line, which is dropped (counted) past the bound.</summary>
+    private sealed class LogLines(QueuedStderr queue) : TextWriter(CultureInfo.InvariantCulture)
+    {
+        public override Encoding Encoding => Encoding.UTF8;
+
+        public override void Write(char value) => queue.Enqueue(value.ToString(), droppable: true);
+
+        public override void Write(string? value) => queue.Enqueue(value, droppable: true);
+
+        public override void Write(char[] buffer, int index, int count) => queue.Enqueue(new string(buffer, index, count), droppable: true);
+
+        public override void WriteLine(string? value) => queue.Enqueue(value + NewLine, droppable: true);
+    }
 
     /// <summary><see cref="Output"/>: each write queued after what came before it, and awaited until the pump wrote it.</summary>
     private sealed class QueuedOutput(QueuedStderr queue) : Stream
@@ -197,7 +338,7 @@ internal sealed class QueuedStderr : TextWriter
     }
 }
 
-/// <summary>Serilog's console sink on a node: each event formatted whole, then queued on its <see cref="QueuedStderr"/>.</summary>
+/// <summary>Serilog's console sink: each event formatted whole, then queued on its <see cref="QueuedStderr"/> as a log line.</summary>
 /// <param name="format">The console's format (<see cref="ConsoleLogFormat"/>).</param>
 /// <param name="stderr">Where the line is queued.</param>
 internal sealed class QueuedStderrSink(ITextFormatter format, TextWriter stderr) : ILogEventSink

@@ -13,18 +13,16 @@ namespace ActorQueue.Cli.Commands;
 internal static class RunCommand
 {
     /// <summary>
-    /// Runs the jobs. A coordinator (<c>--cluster</c>) queues all its stderr (<see cref="QueuedStderr"/>: its own lines,
-    /// the run's, the signals' and Serilog's, so Akka's), written by one pump instead of <paramref name="stderr"/>: a
-    /// line it wrote itself waited for a reader that read nothing (a full pipe) for ever, so SIGTERM never ended it.
+    /// Runs the jobs with all this process's stderr queued (<see cref="QueuedStderr"/>: its own lines, the run's, the
+    /// signals', <c>--log</c>'s reports and Serilog's, so Akka's), written by one pump: a line a thread wrote itself
+    /// waited for a reader that read nothing (a full pipe) for ever, and with it every thread that waited for the
+    /// console's lock, so SIGTERM never ended the run (a coordinator's; a plain run's whose <c>--log</c> lost events).
     /// </summary>
-    public static Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, Interrupts interrupts) =>
-        options.Cluster
-            ? QueuedStderr.RunAsync(interrupts, queued => RunAsync(options, stdout, queued.Output, queued, interrupts))
-            : RunAsync(options, stdout, AbandonableOutput.GivenUpAtStop(stderr, interrupts.StopInput),
-                new StreamWriter(stderr, new System.Text.UTF8Encoding(false), bufferSize: 1024, leaveOpen: true) { AutoFlush = true }, interrupts);
+    public static Task<int> RunAsync(RunOptions options, Stream stdout, Interrupts interrupts) =>
+        QueuedStderr.RunAsync(interrupts, queued => RunAsync(options, stdout, queued.Output, queued, interrupts));
 
-    // stderr: the jobs' stderr and the run's reports (RunConsole), given up at the stop already: the queue's (its pump
-    // gives up) or AbandonableOutput.GivenUpAtStop's; errors: the usage lines before the jobs.
+    // stderr: the jobs' stderr and the run's reports (RunConsole), given up at the stop already by the queue's pump;
+    // errors: the usage lines before the jobs, and a coordinator's own.
     private static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, TextWriter errors, Interrupts interrupts)
     {
         interrupts.RerunsKilled = options.RerunsUnfinished;

@@ -32,11 +32,14 @@ internal static class Usage
         finish (their records are complete: --resume with the joblog, or the same command with --state, continues where
         the run stopped); Ctrl-C again or Ctrl-\ (SIGQUIT): running jobs' process groups are killed (they are not
         recorded as finished, so --resume, or the same command with --state, runs them again). After the first stage a
-        write to stderr (with --cluster, the coordinator's own and its log's lines too), or to a --joblog that is a
+        write to stderr (all of it: one writer writes fd 2 in order), or to a --joblog that is a
         pipe or a terminal, that its reader does not take is given up (a job whose record is given up counts as
         failed), so the run ends once its running jobs have (stdout's reader gets their output until the kill). A
         stdout whose reader is gone (| head -1) fails the first job whose output it cannot take and stops the run as
-        any output failure does (exit 255).
+        any output failure does (exit 255). Before a stop, a stderr reader that falls behind holds the jobs' stderr,
+        failure lines, progress and summary (they wait for it), never a thread that logs: log lines (Serilog's, Akka's,
+        stray stdout writes) past 1 MiB waiting are dropped and counted in one line where they were ("N log line(s) of
+        stderr dropped here"); the process's own lines are always kept.
 
         GNU parallel's syntax: 'actorqueue run [options] COMMAND ::: ARGS... [::: ARGS...] [:::: FILE...]' runs COMMAND
         once per argument (several sources: once per combination, the last varying fastest; :::+ and ::::+ link a source

@@ -11,8 +11,8 @@ namespace ActorQueue.Cli.Jobs;
 /// The runner's kill (a second Ctrl-C, SIGQUIT: <paramref name="kill"/>) abandons a stdout write held by a reader who
 /// stopped reading (<c>actorqueue run ... | sleep 1000</c>), so the kill ends the run rather than waiting for that reader.
 /// <paramref name="stderr"/> comes given up already at the stop (the first Ctrl-C, SIGTERM, SIGHUP, which comes with or
-/// before the kill) by whoever owns it — <see cref="AbandonableOutput.GivenUpAtStop"/>, or a coordinator's queued stderr,
-/// whose pump gives it up (<c>RunCommand</c> picks): the run stopped must end once its running jobs have, and a stderr that nobody reads
+/// before the kill) by whoever owns it — the process's queued stderr (<see cref="Commands.QueuedStderr.Output"/>), whose
+/// pump gives it up: the run stopped must end once its running jobs have, and a stderr that nobody reads
 /// (a killed reader whose child still holds the pipe, a terminal's Ctrl-S) held every later job's report behind the
 /// gate, so the run never ended; a stdout reader gets the finished jobs' output until the kill. A write to stderr is
 /// given up only when its reader takes none of it for half a second: it goes in pieces of a pipe's atomic write, so a
