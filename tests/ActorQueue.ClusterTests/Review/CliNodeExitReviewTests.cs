@@ -137,7 +137,7 @@ public sealed class CliNodeExitReviewTests : IDisposable
     public async Task The_self_check_compares_resolved_addresses_and_ports(string listenHost, string seedHost, int seedPortOffset, bool refused)
     {
         var port = TestPorts.Free();
-        var node = new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = listenHost, ListenPort = port };
+        var node = new ActorQueue.Cluster.ClusterNodeOptions { ListenHost = listenHost, ListenPort = port, AllowNonLoopback = true }; // as --allow-remote: 0.0.0.0 is not loopback
 
         var problem = await ClusterSession.WorkerProblemAsync(node, $"{seedHost}:{port + seedPortOffset}").WaitAsync(Within);
 

@@ -25,7 +25,7 @@ public sealed class GnuParallelSyntaxTests : IDisposable
     [InlineData("--halt now,fail=0 touch started ::: x", "--halt needs N >= 1")]
     [InlineData("--halt soon,fail=101% touch started ::: x", "--halt needs N >= 1 (and a percentage <= 100%)")]
     [InlineData("--halt 1 --halt-on-failure touch started ::: x", "--halt-on-failure and --halt are two ways")]
-    [InlineData("--delay soon touch started ::: x", "--delay takes a duration")]
+    [InlineData("--delay soon touch started ::: x", "--delay takes 0 (no delay) or a duration")]
     [InlineData("--resume-failed touch started ::: x", "--resume-failed needs --joblog FILE")]
     [InlineData("--results /dev/null/out touch started ::: x", "--results: cannot create '/dev/null/out'")]
     [InlineData("--joblog args.txt touch started :::: args.txt", "--joblog must not be the input file 'args.txt'")]

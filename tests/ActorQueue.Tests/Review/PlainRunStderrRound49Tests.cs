@@ -67,7 +67,7 @@ public sealed class PlainRunStderrRound49Tests : IDisposable
         [
             "actorqueue: --log: cannot write '/dev/full', some log events are lost (the run goes on)",
             "actorqueue: terminated (SIGTERM): no new jobs start",
-            "actorqueue: 1 jobs in ",
+            "actorqueue: 1 job in ",
             "log event(s) were not written to --log '/dev/full'",
         ];
         var at = lines.Select(line => errors.IndexOf(line, StringComparison.Ordinal)).ToArray();
