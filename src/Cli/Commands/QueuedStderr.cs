@@ -134,9 +134,15 @@ internal sealed class QueuedStderr : TextWriter
     /// <summary>Queues the line with its newline as one text, so another thread's text never comes between them.</summary>
     public override void WriteLine(string? value) => Enqueue(value + NewLine, droppable: false);
 
-    /// <summary>Stops taking texts into the queue; a text written after it is written at once (<see cref="WriteLate"/>).</summary>
+    /// <summary>
+    /// Stops taking texts into the queue, and gives the writes up as the stop does (a piece its reader takes none of for
+    /// half a second); a text written after it is written at once (<see cref="WriteLate"/>). Giving up here, not only in
+    /// <see cref="DisposeAsync"/>: a late text waits for the pump, whose write waited for a reader that reads nothing
+    /// for ever when the synchronous end came without a stop, and so did the late text's writer.
+    /// </summary>
     protected override void Dispose(bool disposing)
     {
+        _ = _giveUp.CancelAsync(); // its callbacks on the thread pool: the caller's thread goes on; none throws
         _texts.Writer.TryComplete();
         base.Dispose(disposing);
     }

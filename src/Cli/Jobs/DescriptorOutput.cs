@@ -16,6 +16,11 @@ internal sealed class DescriptorOutput(int descriptor, DescriptorOutput.WriteCal
 {
     private const int Interrupted = 4; // EINTR
 
+    /// <summary>EAGAIN (EWOULDBLOCK): Linux's 11; 35 on macOS and the BSDs.</summary>
+    private static readonly int WouldBlock = OperatingSystem.IsLinux() ? 11 : 35;
+
+    private const short PollOut = 4; // POLLOUT
+
     /// <summary>write(2)'s shape: the bytes written, or -1 with the error in the last P/Invoke error.</summary>
     internal delegate nint WriteCall(int descriptor, ref byte buffer, nuint count);
 
@@ -45,6 +50,15 @@ internal sealed class DescriptorOutput(int descriptor, DescriptorOutput.WriteCal
                 var error = Marshal.GetLastPInvokeError();
                 if (error == Interrupted)
                 {
+                    continue;
+                }
+
+                if (error == WouldBlock)
+                {
+                    // A non-blocking open file (set so by whoever shares it: a terminal node made O_NONBLOCK, a pipe
+                    // made so by the parent): wait until it takes bytes again, as a blocking write would, instead of
+                    // dropping every later line while its reader reads on.
+                    WaitWritable();
                     continue;
                 }
 
@@ -85,7 +99,31 @@ internal sealed class DescriptorOutput(int descriptor, DescriptorOutput.WriteCal
 
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>
+    /// Waits (poll(2), no timeout: as a blocking write(2) would; <see cref="AbandonableOutput"/> gives a write up) until
+    /// the descriptor takes bytes again, or says why it never will (POLLERR, POLLHUP: the next write(2) then fails).
+    /// </summary>
+    private void WaitWritable()
+    {
+        var poll = new PollDescriptor { Descriptor = descriptor, Events = PollOut };
+        while (Poll(ref poll, 1, -1) < 0 && Marshal.GetLastPInvokeError() == Interrupted)
+        {
+        }
+    }
+
     // DllImport rather than LibraryImport, as elsewhere here: a pinned ref needs no unsafe code.
     [DllImport("libc", EntryPoint = "write", SetLastError = true)]
     private static extern nint WriteDescriptor(int descriptor, ref byte buffer, nuint count);
+
+    [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static extern int Poll(ref PollDescriptor descriptors, nuint count, int timeout);
+
+    /// <summary>poll(2)'s struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollDescriptor
+    {
+        public int Descriptor;
+        public short Events;
+        public short ReturnedEvents;
+    }
 }
