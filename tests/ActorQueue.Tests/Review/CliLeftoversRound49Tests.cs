@@ -18,24 +18,32 @@ public sealed class CliLeftoversRound49Tests : IDisposable
     /// '/tmp/.../nowhere/log.tsv'; see 'actorqueue --help'" (the same for --log, and --results 'afile/res'), and
     /// "--state: cannot use 'afile/s': its directory 'afile' does not exist" for a directory that exists as a file.
     /// Mutants: Usage.Reason without its DirectoryNotFoundException case (the four --joblog/--log cases fail);
-    /// MissingDirectory without its file walk (the 'afile' cases fail).
+    /// MissingDirectory without its file walk (the 'afile' cases fail). The certificate commands' paths too. Failed
+    /// before: "--out 'afile/ca': cannot create the directory (Could not find a part of the path '/tmp/.../afile/ca'.)"
+    /// and "--ca 'afile/ca.crt': no such file" / "--cert-dir 'nowhere/node.pfx': no such file" (true, but not which
+    /// part is missing). Mutant: CertificateFiles' catches back to .NET's message and "no such file" (those four fail).
     /// </summary>
     [Theory]
-    [InlineData("--joblog nowhere/log.tsv", "--joblog: cannot write 'nowhere/log.tsv': its directory 'nowhere' does not exist")]
-    [InlineData("--log nowhere/run.log", "--log: cannot write 'nowhere/run.log': its directory 'nowhere' does not exist")]
-    [InlineData("--joblog nowhere/deeper/log.tsv", "--joblog: cannot write 'nowhere/deeper/log.tsv': its directory 'nowhere/deeper' does not exist")]
-    [InlineData("--joblog afile/log.tsv", "--joblog: cannot write 'afile/log.tsv': 'afile' is a file, not a directory")]
-    [InlineData("--log afile/run.log", "--log: cannot write 'afile/run.log': 'afile' is a file, not a directory")]
-    [InlineData("--results afile/res", "--results: cannot create 'afile/res': 'afile' is a file, not a directory")]
-    [InlineData("--state afile/s", "--state: cannot use 'afile/s': 'afile' is a file, not a directory")]
-    public async Task An_output_path_whose_directory_is_missing_says_which(string flag, string problem)
+    [InlineData("run --joblog nowhere/log.tsv true ::: a", "--joblog: cannot write 'nowhere/log.tsv': its directory 'nowhere' does not exist")]
+    [InlineData("run --log nowhere/run.log true ::: a", "--log: cannot write 'nowhere/run.log': its directory 'nowhere' does not exist")]
+    [InlineData("run --joblog nowhere/deeper/log.tsv true ::: a", "--joblog: cannot write 'nowhere/deeper/log.tsv': its directory 'nowhere/deeper' does not exist")]
+    [InlineData("run --joblog afile/log.tsv true ::: a", "--joblog: cannot write 'afile/log.tsv': 'afile' is a file, not a directory")]
+    [InlineData("run --log afile/run.log true ::: a", "--log: cannot write 'afile/run.log': 'afile' is a file, not a directory")]
+    [InlineData("run --results afile/res true ::: a", "--results: cannot create 'afile/res': 'afile' is a file, not a directory")]
+    [InlineData("run --state afile/s true ::: a", "--state: cannot use 'afile/s': 'afile' is a file, not a directory")]
+    [InlineData("cert ca --out afile/ca", "--out 'afile/ca': cannot create the directory: 'afile' is a file, not a directory")]
+    [InlineData("cert node --ca afile --name x --out x", "--ca 'afile/ca.crt': 'afile' is a file, not a directory")]
+    [InlineData("cert node --ca nowhere --name x --out x", "--ca 'nowhere/ca.crt': its directory 'nowhere' does not exist")]
+    [InlineData("node --seed 127.0.0.1:9 --cert-dir nowhere", "--cert-dir 'nowhere/node.pfx': its directory 'nowhere' does not exist")]
+    public async Task A_path_whose_directory_is_missing_says_which(string command, string problem)
     {
         await File.WriteAllTextAsync(Path.Combine(_scratch.Dir, "afile"), "");
 
-        var result = await CliProcess.RunAsync(_scratch.Dir, "", ["run", .. flag.Split(' '), "true", ":::", "a"]);
+        var result = await CliProcess.RunAsync(_scratch.Dir, "", command.Split(' '));
 
         Assert.Equal(255, result.ExitCode);
         Assert.Equal($"actorqueue: {problem}; see 'actorqueue --help'", result.Errors.TrimEnd('\n'));
+        Assert.False(Directory.Exists(Path.Combine(_scratch.Dir, "x")));
         Assert.False(Directory.Exists(Path.Combine(_scratch.Dir, "nowhere")));
     }
 
