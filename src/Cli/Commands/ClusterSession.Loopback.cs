@@ -31,17 +31,29 @@ internal sealed partial class ClusterSession
         }
 
         var listen = $"--listen {host}:{node.ListenPort}";
+        var name = !DecidedUnresolved(host);
         return node.InsecureLoopback
-            ? $"{listen}: '{host}' is not a loopback address, and {Security.ClusterCertificateOptions.InsecureOption} (no authentication) runs on loopback only"
-            : node.AllowNonLoopback ? null : $"{listen}: '{host}' is not a loopback address; listening on the network is an explicit choice: add --allow-remote";
+            ? $"{listen}: {NotLoopback(host)}, and {Security.ClusterCertificateOptions.InsecureOption} (no authentication) runs on loopback only"
+            : node.AllowNonLoopback ? null
+            : $"{listen}: {NotLoopback(host)}; listening on the network is an explicit choice: add --allow-remote{(name ? $" (or give --listen 127.0.0.1:{node.ListenPort})" : "")}";
     }
+
+    /// <summary>
+    /// Why <paramref name="host"/> fails the loopback rule: an IP address is not a loopback one; a host name other than
+    /// <c>localhost</c> fails whatever it resolves to (the library's rule is by name), which "is not a loopback address"
+    /// denied of a name that resolves to loopback, such as Debian's own host name (127.0.1.1).
+    /// </summary>
+    private static string NotLoopback(string host) => DecidedUnresolved(host)
+        ? $"'{host}' is not a loopback address"
+        : $"'{host}' is a host name, and the loopback rule takes only localhost or a loopback IP address, whatever a name resolves to";
 
     /// <summary>Why <paramref name="node"/> may not join <paramref name="seed"/> (as typed, a checked HOST:PORT); <c>null</c> if it may.</summary>
     internal static string? SeedRule(ClusterNodeOptions node, string seed)
     {
-        var (host, _) = HostPort(seed, "--seed");
+        var (host, port) = HostPort(seed, "--seed");
         return node.InsecureLoopback && !ClusterNodeOptions.IsLoopback(host)
-            ? $"--seed {seed}: '{host}' is not a loopback address, and a node with {Security.ClusterCertificateOptions.InsecureOption} (no authentication) joins loopback seeds only"
+            ? $"--seed {seed}: {NotLoopback(host)}, and a node with {Security.ClusterCertificateOptions.InsecureOption} (no authentication) joins loopback seeds only"
+              + (DecidedUnresolved(host) ? "" : $" (give --seed 127.0.0.1:{port})")
             : null;
     }
 

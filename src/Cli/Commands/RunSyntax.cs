@@ -255,7 +255,7 @@ internal sealed class RunSyntax
 
             if (tag.Trim() != tag)
             {
-                // Refused, not trimmed: tags are matched exactly, and a JSONL tag may well have the spaces.
+                // Refused, not trimmed: tags are matched exactly (a JSONL line with such a tag fails as malformed).
                 throw new UsageException($"--limit '{limit}': TAG '{tag}' has spaces around it, and tags are matched exactly: write '{tag.Trim()}={limit[(eq + 1)..]}'");
             }
 

@@ -100,10 +100,33 @@ internal static class Usage
 
     /// <summary>
     /// Why <paramref name="path"/> could not be opened, for a usage-error line: .NET reports a directory as "Access to the
-    /// path '...' is denied", which sends the user to chmod (and is false for root); otherwise the exception's message.
+    /// path '...' is denied", which sends the user to chmod (and is false for root), and a missing directory as "Could not
+    /// find a part of the path '/the/full/path'" (<see cref="MissingDirectory"/> says which part); otherwise the exception's message.
     /// </summary>
-    public static string Reason(string? path, Exception exception) =>
-        exception is UnauthorizedAccessException && !string.IsNullOrEmpty(path) && Directory.Exists(path) ? "it is a directory" : exception.Message;
+    public static string Reason(string? path, Exception exception) => exception switch
+    {
+        UnauthorizedAccessException when !string.IsNullOrEmpty(path) && Directory.Exists(path) => "it is a directory",
+        DirectoryNotFoundException when !string.IsNullOrEmpty(path) => MissingDirectory(path),
+        _ => exception.Message,
+    };
+
+    /// <summary>
+    /// Why <paramref name="path"/>'s directory cannot hold it, as the user wrote the path: "its directory 'D' does not
+    /// exist", or "'F' is a file, not a directory" when a part of it is a file (which .NET reports as a missing part too).
+    /// </summary>
+    public static string MissingDirectory(string path)
+    {
+        var directory = Path.GetDirectoryName(path.TrimEnd('/'));
+        for (var part = directory; !string.IsNullOrEmpty(part); part = Path.GetDirectoryName(part))
+        {
+            if (File.Exists(part))
+            {
+                return $"'{part}' is a file, not a directory";
+            }
+        }
+
+        return $"its directory '{directory}' does not exist";
+    }
 
     /// <summary>Writes <paramref name="problem"/> as the one usage-error line and returns the usage-error exit status.</summary>
     public static int Fail(TextWriter error, string problem)

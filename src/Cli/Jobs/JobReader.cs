@@ -213,9 +213,20 @@ internal static class JobReader
             }
 
             tags.AddRange(tagsValue.EnumerateArray().Select(t => t.GetString()!));
-            if (tags.FirstOrDefault(t => t.Length == 0 || t.Contains('=', StringComparison.Ordinal)) is { } unnamable)
+            // --limit TAG=N could never name such a tag (it refuses a blank TAG and spaces around one), so no run could
+            // give the job a slot: the job failed later as "unknown tag ' net'; add --limit  net=N", advice --limit refuses.
+            if (tags.FirstOrDefault(string.IsNullOrWhiteSpace) is { } blank)
             {
-                // --limit TAG=N could never name it, so no run could give it a slot.
+                return (null, $"\"tags\" must be names, got a blank one {JsonSerializer.Serialize(blank)} (--limit TAG=N takes no blank TAG)");
+            }
+
+            if (tags.FirstOrDefault(t => t.Trim() != t) is { } padded)
+            {
+                return (null, $"\"tags\" are matched exactly and --limit TAG=N takes no spaces around TAG, got {JsonSerializer.Serialize(padded)}: write {JsonSerializer.Serialize(padded.Trim())}");
+            }
+
+            if (tags.FirstOrDefault(t => t.Contains('=', StringComparison.Ordinal)) is { } unnamable)
+            {
                 return (null, $"\"tags\" must be names without '=' (as --limit TAG=N gives them), got {JsonSerializer.Serialize(unnamable)}");
             }
         }

@@ -180,7 +180,7 @@ internal sealed class RunState : IDisposable
         catch (DirectoryNotFoundException ex)
         {
             // .NET's message named the lock file, a path the user never gave.
-            throw new RunStateException($"cannot use '{path}': its directory '{System.IO.Path.GetDirectoryName(path)}' does not exist", ex);
+            throw new RunStateException($"cannot use '{path}': {Commands.Usage.MissingDirectory(path)}", ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -196,6 +196,11 @@ internal static class CertificateFiles
                 Directory.CreateDirectory(directory, OwnerOnly | UnixFileMode.UserExecute);
             }
         }
+        catch (DirectoryNotFoundException ex)
+        {
+            // A part of the path is a file: .NET said "Could not find a part of the path '/the/full/path'."
+            throw new ArgumentException($"{option} '{directory}': cannot create the directory: {Commands.Usage.MissingDirectory(directory)}", option, ex);
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new ArgumentException($"{option} '{directory}': cannot create the directory ({ex.Message})", option, ex);
@@ -208,9 +213,13 @@ internal static class CertificateFiles
         {
             return File.ReadAllBytes(path);
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        catch (FileNotFoundException ex)
         {
             throw new ArgumentException($"{option} '{path}': no such file", option, ex);
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            throw new ArgumentException($"{option} '{path}': {Commands.Usage.MissingDirectory(path)}", option, ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -45,7 +45,7 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", certificates.Authority, "--name", "again", "--out", certificates.Worker),
             $"'{Path.Combine(certificates.Worker, "node.pfx")}' already exists");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", PathOf("nowhere"), "--name", "n", "--out", PathOf("n")),
-            $"--ca '{Path.Combine(PathOf("nowhere"), "ca.crt")}': no such file");
+            $"--ca '{Path.Combine(PathOf("nowhere"), "ca.crt")}': its directory '{PathOf("nowhere")}' does not exist");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "node", "--ca", certificates.Authority, "--out", PathOf("n")), "--name is required and not empty: the node's name");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "ca", "--out", PathOf("c"), "--days", "0"), "--days takes a whole number of days in 1..36500, got '0'");
         AssertUsageError(await CliProcess.RunAsync(_dir, null, "cert", "root", "--out", PathOf("c")), "cert takes 'ca' or 'node', got 'root'");
@@ -95,7 +95,7 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
     /// <summary>Every case: exit 255 with one line naming the problem, before a node (or the joblog) exists.</summary>
     [Theory]
     [InlineData("run --cluster", "--cluster needs the node's certificate: --cert-dir DIR")]
-    [InlineData("run --cluster --cert-dir {dir}/missing", "--cert-dir '{dir}/missing/node.pfx': no such file")]
+    [InlineData("run --cluster --cert-dir {dir}/missing", "--cert-dir '{dir}/missing/node.pfx': its directory '{dir}/missing' does not exist")]
     [InlineData("run --cluster --cert {worker}/node.pfx", "--cert needs --ca FILE.crt")]
     [InlineData("run --cluster --ca {ca}/ca.crt", "--ca needs --cert FILE.pfx")]
     [InlineData("run --cluster --cert {worker}/node.pfx --ca {worker}/node.crt", "--ca '{worker}/node.crt' holds 'CN=worker', which is not a CA certificate")]
@@ -110,7 +110,7 @@ public sealed class ClusterCertificateCliTests(ClusterCertificateDirectories cer
     [InlineData("node --seed 127.0.0.1:{port} --insecure-loopback --allow-remote", "--insecure-loopback is for loopback only; it cannot be combined with --allow-remote")]
     [InlineData("run --cert-dir {worker}", "--cert, --ca, --cert-dir and --insecure-loopback only apply with --cluster")]
     [InlineData("node --seed 127.0.0.1:{port}", "node needs the node's certificate")]
-    [InlineData("node --seed 127.0.0.1:{port} --cert-dir {dir}/missing", "--cert-dir '{dir}/missing/node.pfx': no such file")]
+    [InlineData("node --seed 127.0.0.1:{port} --cert-dir {dir}/missing", "--cert-dir '{dir}/missing/node.pfx': its directory '{dir}/missing' does not exist")]
     [InlineData("node --seed 10.1.2.3:{port} --insecure-loopback", "--seed 10.1.2.3:{port}: '10.1.2.3' is not a loopback address, and a node with --insecure-loopback (no authentication) joins loopback seeds only")]
     public async Task A_missing_or_bad_certificate_option_is_a_one_line_usage_error_before_anything_starts(string command, string problem)
     {
