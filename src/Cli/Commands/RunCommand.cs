@@ -89,11 +89,6 @@ internal static class RunCommand
                 : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file this program can count (a pipe or device can be read only once): read them from a FILE or ::: arguments");
         }
 
-        if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
-        {
-            return Usage.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
-        }
-
         Stream jobs;
         ArgumentJobs? arguments = null;
         try
@@ -128,6 +123,12 @@ internal static class RunCommand
 
         await using (jobs)
         {
+            // Made once the input is open: a mistyped input file is a usage error that leaves no directory behind.
+            if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
+            {
+                return Usage.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
+            }
+
             FileStream? logHeld = null;
             if (options.LogFile is { } logFile)
             {
