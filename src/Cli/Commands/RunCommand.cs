@@ -89,6 +89,14 @@ internal static class RunCommand
                 : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file this program can count (a pipe or device can be read only once): read them from a FILE or ::: arguments");
         }
 
+        // Made before the input opens (a run waiting for its stdin or FIFO shows its directory), and unmade by a usage error
+        // of the input: a mistyped input file leaves no empty results directory behind.
+        var resultsMade = options.Results is { } made ? FirstMissing(made) : null;
+        if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
+        {
+            return Usage.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
+        }
+
         Stream jobs;
         ArgumentJobs? arguments = null;
         try
@@ -108,6 +116,7 @@ internal static class RunCommand
             (arguments, jobs, var openProblem) = await opening;
             if (openProblem is not null)
             {
+                Unmake(options.Results, resultsMade);
                 return Usage.Fail(errors, openProblem);
             }
         }
@@ -118,17 +127,12 @@ internal static class RunCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            Unmake(options.Results, resultsMade);
             return Usage.Fail(errors, $"cannot read '{options.Input}': {Usage.Reason(options.Input, ex)}");
         }
 
         await using (jobs)
         {
-            // Made once the input is open: a mistyped input file is a usage error that leaves no directory behind.
-            if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
-            {
-                return Usage.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
-            }
-
             FileStream? logHeld = null;
             if (options.LogFile is { } logFile)
             {
@@ -293,6 +297,39 @@ internal static class RunCommand
     private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;
 
     /// <summary>Why the directory <paramref name="path"/> cannot be created; <c>null</c> if it can (it is, then).</summary>
+    /// <summary>The outermost directory of <paramref name="path"/> that does not exist yet (what creating it makes), or <c>null</c>.</summary>
+    private static string? FirstMissing(string path)
+    {
+        string? missing = null;
+        for (var directory = Path.GetFullPath(path); directory is not null && !Directory.Exists(directory); directory = Path.GetDirectoryName(directory))
+        {
+            missing = directory;
+        }
+
+        return missing;
+    }
+
+    /// <summary>Removes the directories creating <paramref name="results"/> made (up to <paramref name="made"/>), each only if still empty.</summary>
+    private static void Unmake(string? results, string? made)
+    {
+        if (results is null || made is null)
+        {
+            return;
+        }
+
+        try
+        {
+            for (var directory = Path.GetFullPath(results); directory is not null && directory.Length >= made.Length; directory = Path.GetDirectoryName(directory))
+            {
+                Directory.Delete(directory, recursive: false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not empty (something else wrote there meanwhile) or not ours to remove: left as it is.
+        }
+    }
+
     private static string? CannotCreate(string path)
     {
         try
