@@ -43,16 +43,7 @@ internal static class CommandLineSyntax
         {
             var errors = Console.Error;
             var (bound, problem) = run.Bind(result, sources);
-            if (bound is null)
-            {
-                return Usage.Fail(errors, problem!);
-            }
-
-            // The coordinator's --listen resolves here, before the joblog is opened: a host name's loopback rule is checked
-            // once it resolves (ClusterSession.UnresolvedRules), and a name that does not resolve left a new joblog behind.
-            return bound.ClusterNode is { } node && await ClusterSession.ListenProblemAsync(node) is { } listenProblem
-                ? Usage.Fail(errors, listenProblem)
-                : await RunCommand.RunAsync(bound, jobOutput(), interrupts);
+            return bound is null ? Usage.Fail(errors, problem!) : await RunCommand.RunAsync(bound, jobOutput(), interrupts);
         });
         foreach (var help in root.Options.OfType<HelpOption>())
         {

@@ -27,6 +27,13 @@ internal static class RunCommand
     {
         interrupts.RerunsKilled = options.RerunsUnfinished;
 
+        // The coordinator's --listen, resolved before any file is made: a host name's loopback rule is checked once it
+        // resolves (ClusterSession.UnresolvedRules), and a name that does not resolve left a new joblog behind.
+        if (options.ClusterNode is { } node && await ClusterSession.ListenProblemAsync(node) is { } listenProblem)
+        {
+            return Usage.Fail(errors, listenProblem);
+        }
+
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" || options.Sources is not null ? null : options.Input;
         if (options.Sources?.Sources.Where(s => s.File is not null and not "-").Select(s => s.File!).FirstOrDefault(f => options.JobLog is { } log && SameFile(log, f)) is { } overwritten)
@@ -254,11 +261,6 @@ internal static class RunCommand
             return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state).ExecuteAsync(input);
         }
 
-        if (await ClusterSession.ListenProblemAsync(options.ClusterNode!) is { } listenProblem)
-        {
-            return Usage.Fail(errors, listenProblem);
-        }
-
         ClusterSession? cluster;
         try
         {
@@ -296,7 +298,6 @@ internal static class RunCommand
     /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
     private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;
 
-    /// <summary>Why the directory <paramref name="path"/> cannot be created; <c>null</c> if it can (it is, then).</summary>
     /// <summary>The outermost directory of <paramref name="path"/> that does not exist yet (what creating it makes), or <c>null</c>.</summary>
     private static string? FirstMissing(string path)
     {
@@ -330,6 +331,7 @@ internal static class RunCommand
         }
     }
 
+    /// <summary>Why the directory <paramref name="path"/> cannot be created; <c>null</c> if it can (it is, then).</summary>
     private static string? CannotCreate(string path)
     {
         try
@@ -339,7 +341,7 @@ internal static class RunCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return ex.Message;
+            return Usage.Reason(path, ex);
         }
     }
 }

@@ -24,18 +24,7 @@ internal sealed class ResultsDirectory(string root)
     /// <summary>Creates the root, so a directory that cannot be made is a usage error before any job starts.</summary>
     /// <exception cref="IOException">The directory cannot be created.</exception>
     /// <exception cref="UnauthorizedAccessException">The directory cannot be created.</exception>
-    public void Create()
-    {
-        try
-        {
-            Directory.CreateDirectory(root);
-        }
-        catch (DirectoryNotFoundException ex)
-        {
-            // A part of the path is a file: .NET said "Could not find a part of the path '/the/full/path'".
-            throw new IOException(Commands.Usage.MissingDirectory(root), ex);
-        }
-    }
+    public void Create() => Directory.CreateDirectory(root);
 
     /// <summary>Which job's files each directory of this run holds, and the write under way there (by a hash of its path).</summary>
     private readonly Dictionary<UInt128, (long Seq, Task Written)> _owners = [];
