@@ -280,6 +280,12 @@ internal static class DurableScenarios
             {
                 File.Delete(Path + suffix);
             }
+
+            // The queues' name locks beside the file (the library leaves them: see QueueFileLock).
+            foreach (var nameLock in Directory.EnumerateFiles(System.IO.Path.GetDirectoryName(Path)!, System.IO.Path.GetFileName(Path) + ".*.lock"))
+            {
+                File.Delete(nameLock);
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ internal sealed partial class DurableBook<T>
 
     /// <summary>The dead letters, oldest id first; one whose bytes cannot be read back lists the default item (its error says why it died).</summary>
     public List<DeadLetter<T>> DeadLetters(Func<ReadOnlyMemory<byte>, T> decode) =>
-        [.. _entries.Values.Where(e => e.State == EntryState.Dead).OrderBy(e => e.Id)
+        [.. _entries.Values.Where(e => e.State == EntryState.Dead) // in id order, as the table lists them
             .Select(e => new DeadLetter<T>(e.Id, Decoded(e, decode) is null ? e.Item! : default!, e.Attempts, e.LastError ?? ""))];
 
     /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>), each once.</summary>

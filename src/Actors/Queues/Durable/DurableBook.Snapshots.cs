@@ -6,7 +6,7 @@ internal sealed partial class DurableBook<T>
 {
     /// <summary>The book as a snapshot: running items are kept as waiting, so a restart runs them again.</summary>
     public DurableSnapshot Snapshot() =>
-        new(NextId, _counts, [.. _entries.Values.OrderBy(e => e.Id)
+        new(NextId, _counts, [.. _entries.Values // in id order, as the table lists them
             .Select(e => new StoredItem(e.Id, e.Priority, e.DueTicks, e.Attempts, e.LastError, e.State == EntryState.Dead, e.Payload))]);
 
     /// <summary>

@@ -19,8 +19,8 @@ namespace ActorQueue.Actors;
 [DebuggerDisplay("{Size} queued, {InFlight} running, {DeadCount} dead")]
 internal sealed partial class DurableBook<T>
 {
-    /// <summary>Every item not finished, and every dead letter, by id.</summary>
-    private readonly Dictionary<long, Entry> _entries = [];
+    /// <summary>Every item not finished, and every dead letter, by id (in pages: no array of it on the large object heap).</summary>
+    private readonly IdTable<Entry> _entries = new();
 
     /// <summary>Items that may run now: higher priority first, then in the order they were accepted. Empty while loading.</summary>
     private ReadyQueue<Entry> _ready = new();
