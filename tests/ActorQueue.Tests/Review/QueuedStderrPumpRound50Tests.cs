@@ -30,17 +30,17 @@ public sealed class QueuedStderrPumpRound50Tests
         stderr.WriteLine("own line");
         var output = stderr.Output.WriteAsync("summary\n"u8.ToArray()).AsTask();
 
-        Assert.True(await Task.WhenAny(output, Task.Delay(Bound)) == output, "the run's output write never returned");
+        Assert.True(await Poll.CompletesWithin(output, Bound), "the run's output write never returned");
         var failure = await Assert.ThrowsAsync<IOException>(() => output);
         Assert.IsType<InvalidOperationException>(failure.InnerException);
 
         stderr.Log.WriteLine("a log line after the failure");
         var later = stderr.Output.WriteAsync("later output\n"u8.ToArray()).AsTask();
-        Assert.True(await Task.WhenAny(later, Task.Delay(Bound)) == later, "a later output write never returned");
+        Assert.True(await Poll.CompletesWithin(later, Bound), "a later output write never returned");
         await Assert.ThrowsAsync<IOException>(() => later);
 
         var end = stderr.DisposeAsync().AsTask();
-        Assert.True(await Task.WhenAny(end, Task.Delay(Bound)) == end, "the queue's end never returned");
+        Assert.True(await Poll.CompletesWithin(end, Bound), "the queue's end never returned");
         await end;
         stderr.WriteLine("late");
 
