@@ -5,8 +5,9 @@ using Serilog;
 using var interrupts = new Interrupts();
 // One writer of fd 2 in the process: every line to stderr (Console.Error, Serilog's console, the signals' lines, stray
 // stdout writes, a run's output) is queued and written in order by one pump, so no thread that writes a line ever
-// blocks on stderr's reader; disposed last (after --log's last flush and count), given up as at the stop.
-await using var stderr = QueuedStderr.Install(interrupts);
+// blocks on stderr's reader; disposed at the end (after --log's last flush and count), given up as at the stop, while
+// the signals' handlers below are still registered.
+var stderr = QueuedStderr.Install(interrupts);
 // A terminal's Ctrl-C reaches only this process (jobs run in sessions of their own); SIGTERM and SIGHUP stop the same
 // way as the first Ctrl-C, so running jobs finish and are logged instead of being orphaned.
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, signal =>
@@ -46,6 +47,13 @@ finally
     {
         LogSinkFailure.Report("the log file", ex.Message); // --log's last flush, on a full disk
     }
+
+    // The command is over, its exit status decided: a signal while stderr's tail is written to a slow reader is ignored
+    // (when the handlers were gone by then, its default action killed the process, with a signal's status, and the
+    // rest of the tail was lost), and the tail is written or given up as at the stop, at most half a second a piece
+    // its reader takes none of.
+    interrupts.Exit();
+    await stderr.DisposeAsync();
 }
 
 // Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,
