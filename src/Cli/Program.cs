@@ -5,8 +5,9 @@ using Serilog;
 using var interrupts = new Interrupts();
 // One writer of fd 2 in the process: every line to stderr (Console.Error, Serilog's console, the signals' lines, stray
 // stdout writes, a run's output) is queued and written in order by one pump, so no thread that writes a line ever
-// blocks on stderr's reader; disposed last (after --log's last flush and count), given up as at the stop.
-await using var stderr = QueuedStderr.Install(interrupts);
+// blocks on stderr's reader; disposed at the end (after --log's last flush and count), given up as at the stop, while
+// the signals' handlers below are still registered.
+var stderr = QueuedStderr.Install(interrupts);
 // A terminal's Ctrl-C reaches only this process (jobs run in sessions of their own); SIGTERM and SIGHUP stop the same
 // way as the first Ctrl-C, so running jobs finish and are logged instead of being orphaned.
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, signal =>
@@ -46,32 +47,40 @@ finally
     {
         LogSinkFailure.Report("the log file", ex.Message); // --log's last flush, on a full disk
     }
+
+    // The command is over, its exit status decided: a signal while stderr's tail is written to a slow reader is ignored
+    // (when the handlers were gone by then, its default action killed the process, with a signal's status, and the
+    // rest of the tail was lost), and the tail is written or given up as at the stop, at most half a second a piece
+    // its reader takes none of.
+    interrupts.Exit();
+    await stderr.DisposeAsync();
 }
 
 // Jobs' output owns stdout, as raw bytes. Anything else that writes to Console.Out (Akka's fallback console logger,
 // active while an actor system starts and stops) goes to stderr's queue instead, as log lines, so `actorqueue run ... |
-// next-tool` sees only job output. On a pipe or terminal, a file stream on fd 1 reports a closed reader (the console's stream drops the
-// bytes silently); on a regular file it would write at its own offset over what stderr wrote, so there write(2) at the
-// shared offset is the right one: DescriptorOutput's, not the console's stream, which holds the lock that a stderr
-// write blocked on a reader that reads nothing holds too.
+// next-tool` sees only job output. fd 1 is written with write(2) by DescriptorOutput, whatever it is: on a regular file
+// at the offset it shares with stderr (a file stream of its own would write over what stderr wrote), apart from the
+// console's lock (which a stderr write blocked on a reader that reads nothing held too); on a pipe or terminal that is
+// non-blocking (O_NONBLOCK, set by a parent that shares it) an EAGAIN waits for the reader, as a blocking write would,
+// where a file stream took it for a failure of stdout (the job failed, the run stopped at 255, its reader read on); a
+// closed reader is an IOException either way (the console's stream drops the bytes silently).
 static Stream JobOutput()
 {
     Console.SetOut(QueuedStderr.Installed?.Log ?? Console.Error);
-    FileStream fd1;
+    if (OperatingSystem.IsWindows())
+    {
+        return Console.OpenStandardOutput(); // no write(2) there
+    }
+
     try
     {
-        fd1 = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        // Only a check that fd 1 is open and writable; DescriptorOutput writes it.
+        using var fd1 = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
     }
     catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
     {
-        return Console.OpenStandardOutput(); // fd 1 closed or unusable (or Windows, where 1 is no handle): the console's stream copes
+        return Console.OpenStandardOutput(); // fd 1 closed or unusable: the console's stream copes
     }
 
-    if (!fd1.CanSeek)
-    {
-        return fd1;
-    }
-
-    fd1.Dispose();
     return new ActorQueue.Cli.Jobs.DescriptorOutput(1);
 }

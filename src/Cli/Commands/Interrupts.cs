@@ -130,19 +130,26 @@ internal sealed class Interrupts : IDisposable
         }
     }
 
-    /// <remarks>
-    /// At the runner's exit: an interruption whose cancellation ended the run before its line was said (the line went
-    /// missing: "interrupted while opening or reading the input" alone, CliRound33ReviewTests' FIFO case) is waited for,
-    /// within <see cref="SayBound"/>.
-    /// </remarks>
-    public void Dispose()
+    /// <summary>
+    /// The runner's exit: its command is over, so a signal from now on is ignored (its handler, still registered while
+    /// stderr's tail is written, keeps its default action from killing the process, and the exit status stays the
+    /// command's). An interruption whose cancellation ended the run before its line was said (the line went missing:
+    /// "interrupted while opening or reading the input" alone, CliRound33ReviewTests' FIFO case) is waited for, within
+    /// <see cref="SayBound"/>, so the line is queued before stderr's last lines are written.
+    /// </summary>
+    public void Exit()
     {
         _exited = true;
         if (Volatile.Read(ref _stage) != 0)
         {
             _firstSaid.Wait(SayBound);
         }
+    }
 
+    /// <remarks>Exits (<see cref="Exit"/>), if the runner has not yet.</remarks>
+    public void Dispose()
+    {
+        Exit();
         _stopInput.Dispose();
         _kill.Dispose();
     }

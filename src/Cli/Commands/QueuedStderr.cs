@@ -95,8 +95,19 @@ internal sealed class QueuedStderr : TextWriter
     /// <summary>Log lines dropped so far because too much waited for stderr's reader.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Texts written after the end whose write failed or was given up (nobody is left to say so).</summary>
+    /// <summary>
+    /// Texts lost with nobody told: written after the end, whose write failed or was given up (nobody is left to say so),
+    /// and the lines (no writer waits for them) that the stream's unexpected failure lost (<see cref="Failure"/>).
+    /// </summary>
     public long Lost => Interlocked.Read(ref _lost);
+
+    /// <summary>
+    /// Why the stream failed in a way no write should (an exception that is no I/O error: a bug, a disposed stream),
+    /// if it did: the queue then gives stderr up as the stop does, and every text after it fails at once.
+    /// </summary>
+    public IOException? Failure => Volatile.Read(ref _failure);
+
+    private IOException? _failure;
 
     /// <summary>Bytes queued and not yet written.</summary>
     internal long QueuedBytes => Interlocked.Read(ref _queuedBytes);
@@ -238,12 +249,21 @@ internal sealed class QueuedStderr : TextWriter
             {
                 // Blocking is bounded here: the pump and the write are given up at the end (_giveUp is cancelled).
                 _pump.Wait();
-                _stderr.WriteAsync(bytes).AsTask().GetAwaiter().GetResult();
+                if (Failure is null)
+                {
+                    _stderr.WriteAsync(bytes).AsTask().GetAwaiter().GetResult();
+                    return;
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                Interlocked.Increment(ref _lost);
             }
+            catch (Exception ex)
+            {
+                Fail(ex); // as the pump does: a late writer (a ProcessExit handler's) must not die of stderr
+            }
+
+            Interlocked.Increment(ref _lost);
         }
     }
 
@@ -272,6 +292,12 @@ internal sealed class QueuedStderr : TextWriter
         {
             try
             {
+                if (Failure is { } failure)
+                {
+                    Lose(written, failure);
+                    continue;
+                }
+
                 // No bytes: the note of the log lines dropped since the last one, where the first of them was dropped.
                 await _stderr.WriteAsync(bytes ?? Encoding.UTF8.GetBytes(DroppedNote(Interlocked.Exchange(ref _unsaid, 0)))).ConfigureAwait(false);
                 written?.TrySetResult();
@@ -283,10 +309,37 @@ internal sealed class QueuedStderr : TextWriter
                 // hears of it (RunConsole counts stderr best effort too).
                 written?.TrySetException(ex);
             }
+            catch (Exception ex)
+            {
+                // Anything else (a bug, a disposed stream) ended the pump, and every writer waiting for it (the run's
+                // output: the run) waited for ever: stderr is given up instead, this text and every later one failing at
+                // once, as an I/O error, which the run's output takes as best effort.
+                Lose(written, Fail(ex));
+            }
             finally
             {
                 Interlocked.Add(ref _queuedBytes, -(bytes?.Length ?? 0));
             }
+        }
+    }
+
+    /// <summary>Gives stderr up for good after <paramref name="ex"/>, which no write should throw (<see cref="Failure"/>).</summary>
+    private IOException Fail(Exception ex)
+    {
+        Interlocked.CompareExchange(ref _failure, new IOException($"stderr failed: {ex.GetType().Name}: {ex.Message}", ex), null);
+        return Failure!;
+    }
+
+    /// <summary>A text not written because of <paramref name="failure"/>: its writer told, or (a line: none waits) counted lost.</summary>
+    private void Lose(TaskCompletionSource? written, IOException failure)
+    {
+        if (written is null)
+        {
+            Interlocked.Increment(ref _lost);
+        }
+        else
+        {
+            written.TrySetException(failure);
         }
     }
 

@@ -3,10 +3,12 @@ using System.Runtime.InteropServices;
 namespace ActorQueue.Cli.Jobs;
 
 /// <summary>
-/// An open file descriptor (stdout on a regular file) written with write(2) at the offset it shares with every other
-/// writer of that file (stderr, after <c>&gt; out.txt 2&gt;&amp;1</c>), as the console's stream writes it, but without
-/// that stream's lock: .NET's console streams hold one lock (Console.Out's) through every write(2), stdout's and
-/// stderr's alike, so a stderr write blocked on a reader that reads nothing held the jobs' output to a file as well.
+/// An open file descriptor (stdout, whatever it is: the jobs' output) written with write(2): on a regular file at the
+/// offset it shares with every other writer of that file (stderr, after <c>&gt; out.txt 2&gt;&amp;1</c>), as the
+/// console's stream writes it, but without that stream's lock: .NET's console streams hold one lock (Console.Out's)
+/// through every write(2), stdout's and stderr's alike, so a stderr write blocked on a reader that reads nothing held
+/// the jobs' output to a file as well; on a pipe or terminal that is non-blocking, waiting for its reader on EAGAIN
+/// (a file stream took it for a failure: the job failed and the run stopped while its reader read on).
 /// A node's stderr (<see cref="Commands.QueuedStderr"/>) is one too, whatever it is: a write of it given up on a full
 /// pipe then holds no lock that a line to <c>Console.Error</c> waits for.
 /// </summary>

@@ -66,7 +66,7 @@ public sealed class QueuedStderrRound49Tests
 }
 
 /// <summary>A stand-in for fd 2 that keeps what is written; its writes wait while it is shut (a reader that reads nothing).</summary>
-internal sealed class GatedStream(bool open) : Stream
+internal sealed class GatedStream(bool open) : WriteOnlyStandIn
 {
     private readonly MemoryStream _written = new();
 
@@ -83,16 +83,6 @@ internal sealed class GatedStream(bool open) : Stream
         }
     }
 
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     /// <summary>Lets the waiting writes and every later one through, as a reader that starts reading.</summary>
     public void Open() => _open.TrySetResult();
 
@@ -104,21 +94,6 @@ internal sealed class GatedStream(bool open) : Stream
             _written.Write(buffer.Span);
         }
     }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     private static TaskCompletionSource NewOpen(bool open)
     {
