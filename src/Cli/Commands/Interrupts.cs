@@ -37,6 +37,13 @@ internal sealed class Interrupts : IDisposable
     /// </summary>
     public string? RerunsKilled { get; set; }
 
+    /// <summary>
+    /// What the first stage does, said in its line: <c>null</c> for a run (no new jobs start, running jobs finish); a
+    /// node sets its own, since a node stops at once (it leaves the cluster and the jobs running on it go back to the
+    /// queue), and a run's words said the opposite of what it did.
+    /// </summary>
+    public string? FirstStage { get; set; }
+
     /// <summary>What the kill line says of the killed jobs: not logged, and what runs them, in the run's mode.</summary>
     private string Killing => "killing running jobs" + RerunsKilled switch
     {
@@ -58,7 +65,7 @@ internal sealed class Interrupts : IDisposable
         if (Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
             Cancel(_stopInput); // before saying so: a stderr whose reader stopped reading would hold the stop
-            Say("interrupted: no new jobs start; running jobs finish (Ctrl-C again kills them)");
+            Say($"interrupted: {FirstStage ?? "no new jobs start; running jobs finish (Ctrl-C again kills them)"}");
             _firstSaid.Set();
         }
         else if (Interlocked.Exchange(ref _stage, 2) == 1)
@@ -74,7 +81,7 @@ internal sealed class Interrupts : IDisposable
         if (!_exited && Interlocked.CompareExchange(ref _stage, 1, 0) == 0)
         {
             Cancel(_stopInput);
-            Say($"{why}: no new jobs start; running jobs finish (Ctrl-C kills them)");
+            Say($"{why}: {FirstStage ?? "no new jobs start; running jobs finish (Ctrl-C kills them)"}");
             _firstSaid.Set();
         }
     }

@@ -15,8 +15,11 @@ internal static class NodeCommand
     /// Akka's) never block their threads, and once stopped, a reader that takes nothing cannot hold the node.
     /// </summary>
     public static Task<int> RunAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
-        Interrupts interrupts) =>
-        QueuedStderr.RunAsync(interrupts, stderr => ServeAsync(seed, listen, jobs, allowRemote, certificates, stderr, interrupts));
+        Interrupts interrupts)
+    {
+        interrupts.FirstStage = "the node stops (it leaves the cluster; jobs running here stop and go back to the queue)";
+        return QueuedStderr.RunAsync(interrupts, stderr => ServeAsync(seed, listen, jobs, allowRemote, certificates, stderr, interrupts));
+    }
 
     private static async Task<int> ServeAsync(string? seed, string listen, int jobs, bool allowRemote, ClusterCertificateOptions certificates,
         TextWriter stderr, Interrupts interrupts)
