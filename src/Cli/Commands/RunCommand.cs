@@ -39,20 +39,20 @@ internal static class RunCommand
         // resolves (ClusterSession.UnresolvedRules), and a name that does not resolve left a new joblog behind.
         if (options.ClusterNode is { } node && await ClusterSession.ListenProblemAsync(node) is { } listenProblem)
         {
-            return outputs.Fail(errors, listenProblem);
+            return await outputs.FailAsync(errors, listenProblem);
         }
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" || options.Sources is not null ? null : options.Input;
         if (options.Sources?.Sources.Where(s => s.File is not null and not "-").Select(s => s.File!).FirstOrDefault(f => options.JobLog is { } log && SameFile(log, f)) is { } overwritten)
         {
-            return outputs.Fail(errors, $"--joblog must not be the input file '{overwritten}' (it would overwrite the arguments)");
+            return await outputs.FailAsync(errors, $"--joblog must not be the input file '{overwritten}' (it would overwrite the arguments)");
         }
 
         var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
         if (readsStdin && FileIdentity.StandardInputClosed())
         {
-            return outputs.Fail(errors, "the jobs are to come from standard input (-), but it is closed: give a FILE or ::: arguments");
+            return await outputs.FailAsync(errors, "the jobs are to come from standard input (-), but it is closed: give a FILE or ::: arguments");
         }
 
         var stdinIsPipe = false;
@@ -65,31 +65,31 @@ internal static class RunCommand
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))
             {
-                return outputs.Fail(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
+                return await outputs.FailAsync(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
             }
 
             // As --joblog -: the records and the jobs' output would overwrite each other (a file) or mix (a pipe).
             if (output is not null && IsFile(output, stdoutFile))
             {
-                return outputs.Fail(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
+                return await outputs.FailAsync(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
             }
 
             if (output is not null && IsFile(output, stderrFile))
             {
-                return outputs.Fail(errors, $"{option} '{output}' is the file on standard error, where the jobs' errors and this command's log go: writing it there too would overwrite them; give a FILE of its own");
+                return await outputs.FailAsync(errors, $"{option} '{output}' is the file on standard error, where the jobs' errors and this command's log go: writing it there too would overwrite them; give a FILE of its own");
             }
         }
 
         if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
-            return outputs.Fail(errors, input is null
+            return await outputs.FailAsync(errors, input is null
                 ? $"--joblog '{joblogPath}' must not be the input file, on standard input (it would overwrite the jobs)"
                 : $"--joblog must not be the input file '{input}' (it would overwrite the jobs)");
         }
 
         if (options.LogFile is { } logPath && (IsFile(logPath, inputFile) || options.JobLog is { } other && SameFile(logPath, other)))
         {
-            return outputs.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
+            return await outputs.FailAsync(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
         }
 
         // The total is counted by reading the input a second time, which only a regular file allows (a lone :::: source
@@ -99,7 +99,7 @@ internal static class RunCommand
         // percentage over an unknown total never halts (re-read of this check: it let such a file through, silently).
         if (options.Halt is { Percent: not null } && streamed is not null && (streamed == "-" || FileIdentity.IsRegularFile(streamed) != true))
         {
-            return outputs.Fail(errors, streamed == "-"
+            return await outputs.FailAsync(errors, streamed == "-"
                 ? "--halt with a percentage needs to know how many jobs there are: read them from a FILE or ::: arguments, not stdin"
                 : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file this program can count (a pipe or device can be read only once): read them from a FILE or ::: arguments");
         }
@@ -107,26 +107,26 @@ internal static class RunCommand
         if (options.State is { } ownFile
             && (new[] { options.JobLog, options.LogFile, input }.Any(other => other is not null && SameFile(ownFile, other)) || IsFile(ownFile, inputFile)))
         {
-            return outputs.Fail(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{ownFile}'");
+            return await outputs.FailAsync(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{ownFile}'");
         }
 
         if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
         {
-            return outputs.Fail(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
+            return await outputs.FailAsync(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
         }
 
         // Every output's path is checked before the first is made: a usage error leaves nothing behind (what only opening
         // an output finds is removed again, RunOutputs).
         if (RunOutputs.PathProblem(options) is { } pathProblem)
         {
-            return outputs.Fail(errors, pathProblem);
+            return await outputs.FailAsync(errors, pathProblem);
         }
 
         // Made before the input opens (a run waiting for its stdin or FIFO shows its directory), and unmade by a usage error
         // (of the input, or of an output opened later): a mistyped input file leaves no empty results directory behind.
         if (options.Results is { } results && outputs.CreateResults(results) is { } resultsProblem)
         {
-            return outputs.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
+            return await outputs.FailAsync(errors, $"--results: cannot create '{results}': {resultsProblem}");
         }
 
         Stream jobs;
@@ -148,7 +148,7 @@ internal static class RunCommand
             (arguments, jobs, var openProblem) = await opening;
             if (openProblem is not null)
             {
-                return outputs.Fail(errors, openProblem);
+                return await outputs.FailAsync(errors, openProblem);
             }
         }
         catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
@@ -158,7 +158,7 @@ internal static class RunCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return outputs.Fail(errors, $"cannot read '{options.Input}': {Usage.Reason(options.Input, ex)}");
+            return await outputs.FailAsync(errors, $"cannot read '{options.Input}': {Usage.Reason(options.Input, ex)}");
         }
 
         await using (jobs)
@@ -182,7 +182,7 @@ internal static class RunCommand
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    return outputs.Fail(errors, $"--log: cannot write '{logFile}': {Usage.Reason(logFile, ex)}");
+                    return await outputs.FailAsync(errors, $"--log: cannot write '{logFile}': {Usage.Reason(logFile, ex)}");
                 }
             }
 
@@ -201,7 +201,7 @@ internal static class RunCommand
                 catch (RunStateException ex)
                 {
                     outputs.Made(stateMissing);
-                    return outputs.Fail(errors, $"--state: {ex.Message}");
+                    return await outputs.FailAsync(errors, $"--state: {ex.Message}");
                 }
             }
 
@@ -220,11 +220,11 @@ internal static class RunCommand
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
                     outputs.Made(jobLogMissing);
-                    return outputs.Fail(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
+                    return await outputs.FailAsync(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
                 }
                 catch (RunStateException ex)
                 {
-                    return outputs.Fail(errors, $"--state: {ex.Message}");
+                    return await outputs.FailAsync(errors, $"--state: {ex.Message}");
                 }
             }
 
@@ -291,7 +291,7 @@ internal static class RunCommand
         }
         catch (ArgumentException ex)
         {
-            return outputs.Fail(errors, ex.Message);
+            return await outputs.FailAsync(errors, ex.Message);
         }
 
         if (cluster is null)

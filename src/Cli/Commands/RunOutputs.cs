@@ -6,7 +6,7 @@ namespace ActorQueue.Cli.Commands;
 /// What <c>actorqueue run</c> makes of its outputs before its first job (the <c>--results</c> directory and the parents
 /// it needed, a new <c>--log</c>, <c>--state</c> and its lock, a new <c>--joblog</c>), so that a usage error leaves
 /// nothing behind. The outputs' paths are checked before any is made (<see cref="PathProblem"/>); what only opening an
-/// output finds (a file that is no state, a joblog that cannot be written) is refused with <see cref="Fail"/>, and what
+/// output finds (a file that is no state, a joblog that cannot be written) is refused with <see cref="FailAsync"/>, and what
 /// the run made is removed once the run has let go of it (<see cref="RemoveIfRefused"/>): only what did not exist before
 /// the run, only while it is still the file the run made, and a directory only while it is empty. The outputs were made
 /// one after another, each before the later ones' checks, so <c>--log L --state S --joblog nowhere/x</c> left
@@ -20,7 +20,7 @@ internal sealed class RunOutputs
     /// <summary>The results directory and the outermost directory that creating it made, or <c>null</c>.</summary>
     private (string Results, string Made)? _directories;
 
-    /// <summary>Whether the run was refused with a usage error (<see cref="Fail"/>).</summary>
+    /// <summary>Whether the run was refused with a usage error (<see cref="FailAsync"/>).</summary>
     private bool _refused;
 
     /// <summary>
@@ -98,14 +98,14 @@ internal sealed class RunOutputs
         }
     }
 
-    /// <summary>Writes the one usage-error line and marks the run refused: what it made goes once it has let go of it.</summary>
-    public int Fail(TextWriter errors, string problem)
+    /// <summary>Writes the one usage-error line (<see cref="Usage.FailAsync"/>) and marks the run refused: what it made goes once it has let go of it.</summary>
+    public Task<int> FailAsync(TextWriter errors, string problem)
     {
         _refused = true;
-        return Usage.Fail(errors, problem);
+        return Usage.FailAsync(errors, problem);
     }
 
-    /// <summary>Removes what the run made, if it was refused (<see cref="Fail"/>); called once it holds none of it open.</summary>
+    /// <summary>Removes what the run made, if it was refused (<see cref="FailAsync"/>); called once it holds none of it open.</summary>
     public void RemoveIfRefused()
     {
         if (!_refused)

@@ -131,13 +131,46 @@ internal static class Usage
     /// <summary>Writes <paramref name="problem"/> as the one usage-error line and returns the usage-error exit status.</summary>
     public static int Fail(TextWriter error, string problem)
     {
+        error.WriteLine(Line(problem));
+        return UsageErrorExitCode;
+    }
+
+    /// <summary>
+    /// <see cref="Fail"/>, for a command whose stderr is queued (<see cref="QueuedStderr"/>): the line is written as the
+    /// run's own output is, after what was queued before it, and awaited until its reader has taken it (or the stop gave
+    /// it up). Queued as a line, it was written at the process's end, which gives up a write its reader takes none of for
+    /// half a second: a usage error on a stderr pipe that was full (shared with another writer, read late) exited 255
+    /// and said nothing.
+    /// </summary>
+    public static async Task<int> FailAsync(TextWriter error, string problem)
+    {
+        // Console.Error is the installed queue behind Console's synchronized wrapper.
+        if ((error as QueuedStderr ?? (ReferenceEquals(error, Console.Error) ? QueuedStderr.Installed : null)) is not { } queued)
+        {
+            return Fail(error, problem);
+        }
+
+        try
+        {
+            await queued.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(Line(problem) + "\n")).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // Its reader is gone, or the stop gave the write up: nobody is left to tell.
+        }
+
+        return UsageErrorExitCode;
+    }
+
+    /// <summary>The usage-error line for <paramref name="problem"/>, without its newline.</summary>
+    private static string Line(string problem)
+    {
         // A reason quoted from .NET ends its sentence ("Could not find file '...'."): the hint follows without ".;".
         if (problem.EndsWith('.') && !problem.EndsWith("..", StringComparison.Ordinal))
         {
             problem = problem[..^1];
         }
 
-        error.WriteLine($"actorqueue: {problem}; see 'actorqueue --help'");
-        return UsageErrorExitCode;
+        return $"actorqueue: {problem}; see 'actorqueue --help'";
     }
 }
