@@ -58,12 +58,80 @@ internal sealed partial class ClusterSession
     }
 
     /// <summary>
+    /// Why an IP address given for <paramref name="node"/> is no address a cluster can use, whatever the loopback rules
+    /// say; <c>null</c> if none is such. Akka addresses a node by the host it listens as, and drops what arrives for any
+    /// other name of it, so:
+    /// <list type="bullet">
+    /// <item>an IPv4-mapped IPv6 <c>--listen</c> (<c>[::ffff:127.0.0.1]:P</c>) cannot be bound (an IPv6 socket takes IPv6
+    /// only: "cannot listen there: Invalid argument"); it is refused naming the IPv4 address to give, not listened on
+    /// as that address, which would make the node's address one the user never gave (a node with the same
+    /// <c>--seed [::ffff:127.0.0.1]:P</c> would then be dropped: it addresses another name);</item>
+    /// <item>a coordinator's unspecified <c>--listen</c> (<c>0.0.0.0:P</c>, <c>[::]:P</c>) made its address
+    /// <c>0.0.0.0:P</c>: joins sent to this machine's name or IP address were dropped ("non-local recipient"), so no
+    /// node elsewhere could join, and its hint said <c>node --seed 0.0.0.0:P</c>, which on another machine connects to
+    /// that machine's loopback;</item>
+    /// <item>a worker's unspecified <c>--seed</c> names no machine (it connected to loopback), and, no coordinator
+    /// listening there any more, none a node could join; an IPv4-mapped one is where no coordinator listens.</item>
+    /// </list>
+    /// A worker's unspecified <c>--listen</c> stays allowed: a coordinator on this machine reaches it.
+    /// </summary>
+    private static string? AddressRule(ClusterNodeOptions node, bool worker)
+    {
+        if (Literal(node.ListenHost) is { } listen && node.ListenPort != 0)
+        {
+            var given = $"--listen {node.ListenHost}:{node.ListenPort}";
+            if (!worker && Unspecified(listen))
+            {
+                return $"{given}: an unspecified address (every interface) cannot be the coordinator's: nodes join it at the address it listens as, and '{listen}' names no machine "
+                     + $"(a join sent to another name of this machine is dropped): give --listen HOST:{node.ListenPort} with HOST an IP address or name of this machine that the nodes reach";
+            }
+
+            if (listen.IsIPv4MappedToIPv6)
+            {
+                return $"{given}: '{listen}' is an IPv4 address written as IPv6, which a node cannot listen on (its IPv6 socket takes IPv6 only): give --listen {listen.MapToIPv4()}:{node.ListenPort}";
+            }
+        }
+
+        foreach (var seed in worker ? node.SeedNodes : [])
+        {
+            var (host, port) = HostPort(seed, "--seed");
+            if (Literal(host) is not { } address)
+            {
+                continue;
+            }
+
+            if (Unspecified(address))
+            {
+                return $"--seed {seed}: an unspecified address is not a seed (it names no machine, and no coordinator listens as it): give the coordinator's --listen address";
+            }
+
+            if (address.IsIPv4MappedToIPv6)
+            {
+                return $"--seed {seed}: '{address}' is an IPv4 address written as IPv6, where no coordinator listens: give --seed {address.MapToIPv4()}:{port}";
+            }
+        }
+
+        return null;
+
+        static IPAddress? Literal(string host) =>
+            IPAddress.TryParse(host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host, out var address) ? address : null;
+
+        static bool Unspecified(IPAddress address) =>
+            address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || address.IsIPv4MappedToIPv6 && address.MapToIPv4().Equals(IPAddress.Any);
+    }
+
+    /// <summary>
     /// The loopback rules of <paramref name="node"/>'s addresses that can be decided before they resolve
     /// (<see cref="DecidedUnresolved"/>); its seeds are a worker's <c>--seed</c> (a coordinator's is its own <c>--listen</c>,
-    /// checked as that). <c>null</c> if none is broken.
+    /// checked as that), after the addresses no cluster can use (<see cref="AddressRule"/>). <c>null</c> if none is broken.
     /// </summary>
     internal static string? UnresolvedRules(ClusterNodeOptions node, bool worker)
     {
+        if (AddressRule(node, worker) is { } address)
+        {
+            return address;
+        }
+
         if (DecidedUnresolved(node.ListenHost) && ListenRule(node) is { } listen)
         {
             return listen;

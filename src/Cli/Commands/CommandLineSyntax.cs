@@ -21,7 +21,7 @@ internal static class CommandLineSyntax
     {
         if (ArgumentBytes.NotUtf8(args) is { } notUtf8)
         {
-            return Usage.Fail(Console.Error, notUtf8);
+            return await Usage.FailAsync(Console.Error, notUtf8);
         }
 
         if (args is [] or ["help", ..])
@@ -43,7 +43,7 @@ internal static class CommandLineSyntax
         {
             var errors = Console.Error;
             var (bound, problem) = run.Bind(result, sources);
-            return bound is null ? Usage.Fail(errors, problem!) : await RunCommand.RunAsync(bound, jobOutput(), interrupts);
+            return bound is null ? await Usage.FailAsync(errors, problem!) : await RunCommand.RunAsync(bound, jobOutput(), interrupts);
         });
         foreach (var help in root.Options.OfType<HelpOption>())
         {
@@ -58,12 +58,12 @@ internal static class CommandLineSyntax
         {
             // "--joblog=$LOG" with LOG unset: the parser would take the next word as the value (the job file, say; in
             // node, "--seed= HOST:PORT" joined HOST:PORT and in cert, "--out= DIR" wrote into DIR).
-            return Usage.Fail(Console.Error, $"{empty[..^1]} needs a value, got ''");
+            return await Usage.FailAsync(Console.Error, $"{empty[..^1]} needs a value, got ''");
         }
 
         if (args is ["run", ..] && RunWords.FlagWithValue(options, run.Command, commandFollows: sources is not null) is { } flagged)
         {
-            return Usage.Fail(Console.Error, $"{flagged[..flagged.IndexOf('=', StringComparison.Ordinal)]} takes no value, got '{flagged}'");
+            return await Usage.FailAsync(Console.Error, $"{flagged[..flagged.IndexOf('=', StringComparison.Ordinal)]} takes no value, got '{flagged}'");
         }
 
         if (sources is not null)
@@ -83,12 +83,12 @@ internal static class CommandLineSyntax
         // Help wins over errors ("run --frobnicate --help" shows help); every other error is one usage line.
         if (parse.Action is not HelpWithNotes && Problem(parse) is { } problem)
         {
-            return Usage.Fail(Console.Error, problem);
+            return await Usage.FailAsync(Console.Error, problem);
         }
 
         if (sources is { Problem: { } sourceProblem })
         {
-            return Usage.Fail(Console.Error, sourceProblem);
+            return await Usage.FailAsync(Console.Error, sourceProblem);
         }
 
         return await parse.InvokeAsync(invocation);

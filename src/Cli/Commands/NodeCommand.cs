@@ -26,7 +26,7 @@ internal static class NodeCommand
     {
         if (seed is null)
         {
-            return Usage.Fail(stderr, "node needs --seed HOST:PORT (the --listen address of 'actorqueue run --cluster')");
+            return await Usage.FailAsync(stderr, "node needs --seed HOST:PORT (the --listen address of 'actorqueue run --cluster')");
         }
 
         ClusterNodeOptions node;
@@ -36,12 +36,12 @@ internal static class NodeCommand
         }
         catch (ArgumentException ex)
         {
-            return Usage.Fail(stderr, ClusterCertificateOptions.Problem(ex));
+            return await Usage.FailAsync(stderr, ClusterCertificateOptions.Problem(ex));
         }
 
         if (await ClusterSession.WorkerProblemAsync(node, seed) is { } problem)
         {
-            return Usage.Fail(stderr, problem);
+            return await Usage.FailAsync(stderr, problem);
         }
 
         var session = ClusterSession.StartNode(node, stderr);

@@ -25,26 +25,34 @@ internal static class RunCommand
     // errors: the usage lines before the jobs, and a coordinator's own.
     private static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, TextWriter errors, Interrupts interrupts)
     {
+        var outputs = new RunOutputs();
+        var exitCode = await RunAsync(options, stdout, stderr, errors, interrupts, outputs);
+        outputs.RemoveIfRefused(); // the run holds none of its outputs open any more
+        return exitCode;
+    }
+
+    private static async Task<int> RunAsync(RunOptions options, Stream stdout, Stream stderr, TextWriter errors, Interrupts interrupts, RunOutputs outputs)
+    {
         interrupts.RerunsKilled = options.RerunsUnfinished;
 
         // The coordinator's --listen, resolved before any file is made: a host name's loopback rule is checked once it
         // resolves (ClusterSession.UnresolvedRules), and a name that does not resolve left a new joblog behind.
         if (options.ClusterNode is { } node && await ClusterSession.ListenProblemAsync(node) is { } listenProblem)
         {
-            return Usage.Fail(errors, listenProblem);
+            return await outputs.FailAsync(errors, listenProblem);
         }
 
         // Every file is checked before the first job starts: a run that cannot keep its records does not begin.
         var input = options.Input == "-" || options.Sources is not null ? null : options.Input;
         if (options.Sources?.Sources.Where(s => s.File is not null and not "-").Select(s => s.File!).FirstOrDefault(f => options.JobLog is { } log && SameFile(log, f)) is { } overwritten)
         {
-            return Usage.Fail(errors, $"--joblog must not be the input file '{overwritten}' (it would overwrite the arguments)");
+            return await outputs.FailAsync(errors, $"--joblog must not be the input file '{overwritten}' (it would overwrite the arguments)");
         }
 
         var readsStdin = options.Sources is null ? input is null : options.Sources.Sources.Any(s => s.File == "-");
         if (readsStdin && FileIdentity.StandardInputClosed())
         {
-            return Usage.Fail(errors, "the jobs are to come from standard input (-), but it is closed: give a FILE or ::: arguments");
+            return await outputs.FailAsync(errors, "the jobs are to come from standard input (-), but it is closed: give a FILE or ::: arguments");
         }
 
         var stdinIsPipe = false;
@@ -57,31 +65,31 @@ internal static class RunCommand
         {
             if (stdinPipe && output is not null && IsFile(output, inputFile))
             {
-                return Usage.Fail(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
+                return await outputs.FailAsync(errors, $"{option} '{output}' is the job input (standard input); writing to it would make the input never end");
             }
 
             // As --joblog -: the records and the jobs' output would overwrite each other (a file) or mix (a pipe).
             if (output is not null && IsFile(output, stdoutFile))
             {
-                return Usage.Fail(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
+                return await outputs.FailAsync(errors, $"{option} '{output}' is standard output, where the jobs' output goes: writing it there is not supported; give a FILE of its own");
             }
 
             if (output is not null && IsFile(output, stderrFile))
             {
-                return Usage.Fail(errors, $"{option} '{output}' is the file on standard error, where the jobs' errors and this command's log go: writing it there too would overwrite them; give a FILE of its own");
+                return await outputs.FailAsync(errors, $"{option} '{output}' is the file on standard error, where the jobs' errors and this command's log go: writing it there too would overwrite them; give a FILE of its own");
             }
         }
 
         if (options.JobLog is { } joblogPath && IsFile(joblogPath, inputFile))
         {
-            return Usage.Fail(errors, input is null
+            return await outputs.FailAsync(errors, input is null
                 ? $"--joblog '{joblogPath}' must not be the input file, on standard input (it would overwrite the jobs)"
                 : $"--joblog must not be the input file '{input}' (it would overwrite the jobs)");
         }
 
         if (options.LogFile is { } logPath && (IsFile(logPath, inputFile) || options.JobLog is { } other && SameFile(logPath, other)))
         {
-            return Usage.Fail(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
+            return await outputs.FailAsync(errors, $"--log must not be the input file or the joblog, got '{logPath}'");
         }
 
         // The total is counted by reading the input a second time, which only a regular file allows (a lone :::: source
@@ -91,17 +99,34 @@ internal static class RunCommand
         // percentage over an unknown total never halts (re-read of this check: it let such a file through, silently).
         if (options.Halt is { Percent: not null } && streamed is not null && (streamed == "-" || FileIdentity.IsRegularFile(streamed) != true))
         {
-            return Usage.Fail(errors, streamed == "-"
+            return await outputs.FailAsync(errors, streamed == "-"
                 ? "--halt with a percentage needs to know how many jobs there are: read them from a FILE or ::: arguments, not stdin"
                 : $"--halt with a percentage needs to know how many jobs there are, and '{streamed}' is no regular file this program can count (a pipe or device can be read only once): read them from a FILE or ::: arguments");
         }
 
-        // Made before the input opens (a run waiting for its stdin or FIFO shows its directory), and unmade by a usage error
-        // of the input: a mistyped input file leaves no empty results directory behind.
-        var resultsMade = options.Results is { } made ? FirstMissing(made) : null;
-        if (options.Results is { } results && CannotCreate(results) is { } resultsProblem)
+        if (options.State is { } ownFile
+            && (new[] { options.JobLog, options.LogFile, input }.Any(other => other is not null && SameFile(ownFile, other)) || IsFile(ownFile, inputFile)))
         {
-            return Usage.Fail(errors, $"--results: cannot create '{results}': {resultsProblem}");
+            return await outputs.FailAsync(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{ownFile}'");
+        }
+
+        if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
+        {
+            return await outputs.FailAsync(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
+        }
+
+        // Every output's path is checked before the first is made: a usage error leaves nothing behind (what only opening
+        // an output finds is removed again, RunOutputs).
+        if (RunOutputs.PathProblem(options) is { } pathProblem)
+        {
+            return await outputs.FailAsync(errors, pathProblem);
+        }
+
+        // Made before the input opens (a run waiting for its stdin or FIFO shows its directory), and unmade by a usage error
+        // (of the input, or of an output opened later): a mistyped input file leaves no empty results directory behind.
+        if (options.Results is { } results && outputs.CreateResults(results) is { } resultsProblem)
+        {
+            return await outputs.FailAsync(errors, $"--results: cannot create '{results}': {resultsProblem}");
         }
 
         Stream jobs;
@@ -123,8 +148,7 @@ internal static class RunCommand
             (arguments, jobs, var openProblem) = await opening;
             if (openProblem is not null)
             {
-                Unmake(options.Results, resultsMade);
-                return Usage.Fail(errors, openProblem);
+                return await outputs.FailAsync(errors, openProblem);
             }
         }
         catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
@@ -134,8 +158,7 @@ internal static class RunCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Unmake(options.Results, resultsMade);
-            return Usage.Fail(errors, $"cannot read '{options.Input}': {Usage.Reason(options.Input, ex)}");
+            return await outputs.FailAsync(errors, $"cannot read '{options.Input}': {Usage.Reason(options.Input, ex)}");
         }
 
         await using (jobs)
@@ -143,12 +166,14 @@ internal static class RunCommand
             FileStream? logHeld = null;
             if (options.LogFile is { } logFile)
             {
+                var logMissing = RunOutputs.Missing(logFile);
                 try
                 {
                     // Opened once and held for the run, which also checks that it can be written: a FIFO's open waits for
                     // its reader, and a check that opened and closed it would end a reader that reads to the end (cat)
                     // before the log's own open, which would then wait for ever.
                     logHeld = await UnlessStoppedAsync(() => Task.FromResult(new FileStream(logFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)), interrupts);
+                    outputs.Made(logMissing);
                 }
                 catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
                 {
@@ -157,32 +182,26 @@ internal static class RunCommand
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    return Usage.Fail(errors, $"--log: cannot write '{logFile}': {Usage.Reason(logFile, ex)}");
+                    return await outputs.FailAsync(errors, $"--log: cannot write '{logFile}': {Usage.Reason(logFile, ex)}");
                 }
             }
 
             await using var ownedLog = logHeld;
 
-            if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
-            {
-                return Usage.Fail(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
-            }
-
             RunState? state = null;
             if (options.State is { } statePath)
             {
-                if (new[] { options.JobLog, options.LogFile, input }.Any(other => other is not null && SameFile(statePath, other)) || IsFile(statePath, inputFile))
-                {
-                    return Usage.Fail(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{statePath}'");
-                }
-
+                // SQLite's journal files go when the state is closed; made by this run, they go with it if they stay.
+                var stateMissing = RunOutputs.Missing(statePath, statePath + ".lock", statePath + "-wal", statePath + "-shm");
                 try
                 {
                     state = RunState.Open(statePath, create: true);
+                    outputs.Made(stateMissing);
                 }
                 catch (RunStateException ex)
                 {
-                    return Usage.Fail(errors, $"--state: {ex.Message}");
+                    outputs.Made(stateMissing);
+                    return await outputs.FailAsync(errors, $"--state: {ex.Message}");
                 }
             }
 
@@ -190,19 +209,22 @@ internal static class RunCommand
             JobLog? jobLog = null;
             if (options.JobLog is { } path)
             {
+                var jobLogMissing = RunOutputs.Missing(path);
                 try
                 {
                     // With --state the joblog of a restarted run goes on where it stopped, as with --resume.
                     var continued = state is not null && state.Jobs().Count > 0;
                     jobLog = await JobLog.OpenAsync(path, resume: options.Resume || continued, rerunFailed: options.ResumeFailed, interrupts.StopInput);
+                    outputs.Made(jobLogMissing);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
-                    return Usage.Fail(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
+                    outputs.Made(jobLogMissing);
+                    return await outputs.FailAsync(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
                 }
                 catch (RunStateException ex)
                 {
-                    return Usage.Fail(errors, $"--state: {ex.Message}");
+                    return await outputs.FailAsync(errors, $"--state: {ex.Message}");
                 }
             }
 
@@ -214,13 +236,13 @@ internal static class RunCommand
                 var total = arguments?.Count is { } count ? Task.FromResult<long?>(count)
                     : options.Sources is { Sources: [{ File: { } file and not "-" }] } ? Task.Run(() => JobReader.CountAsync(file, everyLine: true))
                     : input is null ? Task.FromResult<long?>(null) : Task.Run(() => JobReader.CountAsync(input));
-                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill), errors, jobLog, state, interrupts);
+                return await RunJobsAsync(options, read, total, new RunConsole(stdout, stderr, options.Tag, interrupts.Kill), errors, jobLog, state, interrupts, outputs);
             }
         }
     }
 
     private static async Task<int> RunJobsAsync(RunOptions options, Func<CancellationToken, IAsyncEnumerable<object>> input, Task<long?> total,
-        RunConsole console, TextWriter errors, JobLog? jobLog, RunState? state, Interrupts interrupts)
+        RunConsole console, TextWriter errors, JobLog? jobLog, RunState? state, Interrupts interrupts, RunOutputs outputs)
     {
         if (jobLog is { DroppedBytes: > 0 and var dropped })
         {
@@ -269,7 +291,7 @@ internal static class RunCommand
         }
         catch (ArgumentException ex)
         {
-            return Usage.Fail(errors, ex.Message);
+            return await outputs.FailAsync(errors, ex.Message);
         }
 
         if (cluster is null)
@@ -297,51 +319,4 @@ internal static class RunCommand
 
     /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
     private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;
-
-    /// <summary>The outermost directory of <paramref name="path"/> that does not exist yet (what creating it makes), or <c>null</c>.</summary>
-    private static string? FirstMissing(string path)
-    {
-        string? missing = null;
-        for (var directory = Path.GetFullPath(path); directory is not null && !Directory.Exists(directory); directory = Path.GetDirectoryName(directory))
-        {
-            missing = directory;
-        }
-
-        return missing;
-    }
-
-    /// <summary>Removes the directories creating <paramref name="results"/> made (up to <paramref name="made"/>), each only if still empty.</summary>
-    private static void Unmake(string? results, string? made)
-    {
-        if (results is null || made is null)
-        {
-            return;
-        }
-
-        try
-        {
-            for (var directory = Path.GetFullPath(results); directory is not null && directory.Length >= made.Length; directory = Path.GetDirectoryName(directory))
-            {
-                Directory.Delete(directory, recursive: false);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // Not empty (something else wrote there meanwhile) or not ours to remove: left as it is.
-        }
-    }
-
-    /// <summary>Why the directory <paramref name="path"/> cannot be created; <c>null</c> if it can (it is, then).</summary>
-    private static string? CannotCreate(string path)
-    {
-        try
-        {
-            new ResultsDirectory(path).Create();
-            return null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return Usage.Reason(path, ex);
-        }
-    }
 }

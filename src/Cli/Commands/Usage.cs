@@ -79,7 +79,9 @@ internal static class Usage
         the stop, or once its coordinator has left, a write to it that its reader does not take (a log shipper that
         stopped reading) is given up, so the node still exits; a reader that reads, however slowly, gets every line. A --seed that is the node's own --listen
         address, once both are resolved, is a usage error; so is a --seed on another machine for a node that listens on
-        loopback (no --listen, or a loopback one), which a coordinator there could never reach.
+        loopback (no --listen, or a loopback one), which a coordinator there could never reach; so are a coordinator's
+        --listen on every address (0.0.0.0:P, [::]:P: nodes join it at the address it listens as, so give one they reach),
+        a --seed of one, and an IPv4-mapped IPv6 --listen or --seed ([::ffff:127.0.0.1]:P: give 127.0.0.1:P).
         """;
 
     private const string Examples = """
@@ -131,13 +133,46 @@ internal static class Usage
     /// <summary>Writes <paramref name="problem"/> as the one usage-error line and returns the usage-error exit status.</summary>
     public static int Fail(TextWriter error, string problem)
     {
+        error.WriteLine(Line(problem));
+        return UsageErrorExitCode;
+    }
+
+    /// <summary>
+    /// <see cref="Fail"/>, for a command whose stderr is queued (<see cref="QueuedStderr"/>): the line is written as the
+    /// run's own output is, after what was queued before it, and awaited until its reader has taken it (or the stop gave
+    /// it up). Queued as a line, it was written at the process's end, which gives up a write its reader takes none of for
+    /// half a second: a usage error on a stderr pipe that was full (shared with another writer, read late) exited 255
+    /// and said nothing.
+    /// </summary>
+    public static async Task<int> FailAsync(TextWriter error, string problem)
+    {
+        // Console.Error is the installed queue behind Console's synchronized wrapper.
+        if ((error as QueuedStderr ?? (ReferenceEquals(error, Console.Error) ? QueuedStderr.Installed : null)) is not { } queued)
+        {
+            return Fail(error, problem);
+        }
+
+        try
+        {
+            await queued.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(Line(problem) + "\n")).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // Its reader is gone, or the stop gave the write up: nobody is left to tell.
+        }
+
+        return UsageErrorExitCode;
+    }
+
+    /// <summary>The usage-error line for <paramref name="problem"/>, without its newline.</summary>
+    private static string Line(string problem)
+    {
         // A reason quoted from .NET ends its sentence ("Could not find file '...'."): the hint follows without ".;".
         if (problem.EndsWith('.') && !problem.EndsWith("..", StringComparison.Ordinal))
         {
             problem = problem[..^1];
         }
 
-        error.WriteLine($"actorqueue: {problem}; see 'actorqueue --help'");
-        return UsageErrorExitCode;
+        return $"actorqueue: {problem}; see 'actorqueue --help'";
     }
 }

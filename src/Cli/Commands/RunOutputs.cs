@@ -1,0 +1,166 @@
+using ActorQueue.Cli.Jobs;
+
+namespace ActorQueue.Cli.Commands;
+
+/// <summary>
+/// What <c>actorqueue run</c> makes of its outputs before its first job (the <c>--results</c> directory and the parents
+/// it needed, a new <c>--log</c>, <c>--state</c> and its lock, a new <c>--joblog</c>), so that a usage error leaves
+/// nothing behind. The outputs' paths are checked before any is made (<see cref="PathProblem"/>); what only opening an
+/// output finds (a file that is no state, a joblog that cannot be written) is refused with <see cref="FailAsync"/>, and what
+/// the run made is removed once the run has let go of it (<see cref="RemoveIfRefused"/>): only what did not exist before
+/// the run, only while it is still the file the run made, and a directory only while it is empty. The outputs were made
+/// one after another, each before the later ones' checks, so <c>--log L --state S --joblog nowhere/x</c> left
+/// <c>L</c>, <c>S</c> and <c>S.lock</c> behind.
+/// </summary>
+internal sealed class RunOutputs
+{
+    /// <summary>The files the run made, with their identity when they were made (another file there since is not removed).</summary>
+    private readonly List<(string Path, (ulong Device, ulong Inode) Identity)> _files = [];
+
+    /// <summary>The results directory and the outermost directory that creating it made, or <c>null</c>.</summary>
+    private (string Results, string Made)? _directories;
+
+    /// <summary>Whether the run was refused with a usage error (<see cref="FailAsync"/>).</summary>
+    private bool _refused;
+
+    /// <summary>
+    /// Why one of the outputs' paths cannot be used, found without making anything: a file output (<c>--log</c>,
+    /// <c>--state</c>, <c>--joblog</c>) that is a directory or whose directory is missing (or is a file), a
+    /// <c>--results</c> directory under a file. Said as opening or creating it says it. <c>null</c> if none is.
+    /// </summary>
+    public static string? PathProblem(RunOptions options)
+    {
+        if (options.Results is { } results && Path.GetDirectoryName(Path.GetFullPath(results).TrimEnd('/')) is { } parent && !Directory.Exists(parent)
+            && Usage.MissingDirectory(results) is { } notDirectory && notDirectory.EndsWith("is a file, not a directory", StringComparison.Ordinal))
+        {
+            // A missing parent is made with the directory; a file among them cannot be.
+            return $"--results: cannot create '{results}': {notDirectory}";
+        }
+
+        foreach (var (option, path) in new[] { ("--log", options.LogFile), ("--state", options.State), ("--joblog", options.JobLog) })
+        {
+            if (path is null)
+            {
+                continue;
+            }
+
+            if (Directory.Exists(path))
+            {
+                return option == "--state" ? $"--state: '{path}' is a directory, not a state file" : $"{option}: cannot write '{path}': it is a directory";
+            }
+
+            var full = Path.GetFullPath(path).TrimEnd('/');
+            if (full.Length > 0 && Path.GetDirectoryName(full) is { } directory && !Directory.Exists(directory))
+            {
+                return option == "--state" ? $"--state: cannot use '{path}': {Usage.MissingDirectory(path)}" : $"{option}: cannot write '{path}': {Usage.MissingDirectory(path)}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Creates the results directory, remembering what it made; why it cannot, or <c>null</c>.</summary>
+    public string? CreateResults(string results)
+    {
+        var made = FirstMissing(results);
+        try
+        {
+            new ResultsDirectory(results).Create();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return Usage.Reason(results, ex);
+        }
+
+        if (made is not null)
+        {
+            _directories = (results, made);
+        }
+
+        return null;
+    }
+
+    /// <summary>Which of <paramref name="paths"/> do not exist yet (what an open about to run may make).</summary>
+    public static string[] Missing(params string[] paths) => [.. paths.Where(path => !File.Exists(path) && !Directory.Exists(path))];
+
+    /// <summary>
+    /// Remembers those of <paramref name="wereMissing"/> (from <see cref="Missing"/>) that exist now as regular files: the
+    /// run made them. Nothing else is ever removed, whatever a path names (a device or FIFO a run writes to is not its own).
+    /// </summary>
+    public void Made(string[] wereMissing)
+    {
+        foreach (var path in wereMissing)
+        {
+            if (FileIdentity.IsRegularFile(path) == true && FileIdentity.Of(path) is { } identity)
+            {
+                _files.Add((path, identity));
+            }
+        }
+    }
+
+    /// <summary>Writes the one usage-error line (<see cref="Usage.FailAsync"/>) and marks the run refused: what it made goes once it has let go of it.</summary>
+    public Task<int> FailAsync(TextWriter errors, string problem)
+    {
+        _refused = true;
+        return Usage.FailAsync(errors, problem);
+    }
+
+    /// <summary>Removes what the run made, if it was refused (<see cref="FailAsync"/>); called once it holds none of it open.</summary>
+    public void RemoveIfRefused()
+    {
+        if (!_refused)
+        {
+            return;
+        }
+
+        foreach (var (path, identity) in Enumerable.Reverse(_files))
+        {
+            try
+            {
+                if (FileIdentity.IsRegularFile(path) == true && FileIdentity.Of(path) == identity)
+                {
+                    File.Delete(path);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Not ours to remove after all: left as it is.
+            }
+        }
+
+        _files.Clear();
+        if (_directories is var (results, made))
+        {
+            Unmake(results, made);
+            _directories = null;
+        }
+    }
+
+    /// <summary>The outermost directory of <paramref name="path"/> that does not exist yet (what creating it makes), or <c>null</c>.</summary>
+    private static string? FirstMissing(string path)
+    {
+        string? missing = null;
+        for (var directory = Path.GetFullPath(path); directory is not null && !Directory.Exists(directory); directory = Path.GetDirectoryName(directory))
+        {
+            missing = directory;
+        }
+
+        return missing;
+    }
+
+    /// <summary>Removes the directories creating <paramref name="results"/> made (up to <paramref name="made"/>), each only if still empty.</summary>
+    private static void Unmake(string results, string made)
+    {
+        try
+        {
+            for (var directory = Path.GetFullPath(results); directory is not null && directory.Length >= made.Length; directory = Path.GetDirectoryName(directory))
+            {
+                Directory.Delete(directory, recursive: false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not empty (something else wrote there meanwhile) or not ours to remove: left as it is.
+        }
+    }
+}
