@@ -46,7 +46,9 @@ internal static class CertSyntax
         {
             PathText("--out", "DIR", "the directory to write the files to"),
             Text("--name", "NAME", issuedByCa ? "the node's name" : "the CA's name (default: a random one)"),
-            Text("--days", "N", "how long the certificate is valid, in days"),
+            Text("--days", "N", issuedByCa
+                ? "how long the certificate is valid, in days: 1 to 36500, default 365, never past the CA's own expiry"
+                : "how long the certificate is valid, in days: 1 to 36500, default 3650"),
         };
         if (issuedByCa)
         {

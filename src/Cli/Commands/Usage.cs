@@ -92,7 +92,7 @@ internal static class Usage
           actorqueue run -k --results out 'convert {} {.}.png' :::: images.txt
           actorqueue run examples/jobs.jsonl --jsonl -j 4 --limit net=1 --tag
           actorqueue run jobs.txt -j 4 --joblog run.log --resume
-          actorqueue run jobs.txt -j 4 --retries 2 --state run.db && actorqueue dead-letters --state run.db
+          actorqueue run jobs.txt -j 4 --retries 2 --state run.db; actorqueue dead-letters --state run.db
           actorqueue cert ca --out ca && actorqueue cert node --ca ca --name coord --out coord \
             && actorqueue cert node --ca ca --name worker1 --out worker1
           actorqueue run jobs.txt --cluster --listen 127.0.0.1:4053 --cert-dir coord -j 8 --joblog run.log
