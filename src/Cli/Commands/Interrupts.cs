@@ -23,6 +23,12 @@ internal sealed class Interrupts : IDisposable
     /// <summary>Set by the runner's exit: a signal after it is ignored (its sources are disposed, its run is over).</summary>
     private volatile bool _exited;
 
+    /// <summary>
+    /// Set when the command's outcome was decided before any job (<see cref="Decided"/>): a signal still stops (stderr's
+    /// writes give up as at a stop) but says no line.
+    /// </summary>
+    private volatile bool _decided;
+
     /// <summary>How long the exit waits for the first stage's line: a stderr nobody reads must not hold the exit either.</summary>
     private static readonly TimeSpan SayBound = TimeSpan.FromSeconds(2);
 
@@ -125,8 +131,21 @@ internal sealed class Interrupts : IDisposable
         set => Volatile.Write(ref _errors, value);
     }
 
+    /// <summary>
+    /// The command's outcome is decided before any job started (a usage error, whose line is being written): a signal
+    /// from now on still stops — stderr's writes give up as at a stop, so a reader that takes nothing cannot hold the
+    /// process — but says no line of its own: "no new jobs start; running jobs finish" would be about jobs there are
+    /// none of, and would come after the usage error's line.
+    /// </summary>
+    public void Decided() => _decided = true;
+
     private void Say(string message)
     {
+        if (_decided)
+        {
+            return;
+        }
+
         try
         {
             (Errors ?? Console.Error).WriteLine($"\nactorqueue: {message}");

@@ -120,7 +120,7 @@ internal sealed class QueuedStderr : TextWriter
     /// </summary>
     public static QueuedStderr Install(Interrupts interrupts)
     {
-        var stderr = new QueuedStderr(Descriptor2(), interrupts.StopInput);
+        var stderr = new QueuedStderr(Descriptor2(), interrupts.StopInput) { Interrupts = interrupts };
         Console.SetError(stderr);
         Serilog.Log.Logger = stderr.ConsoleLogger();
         interrupts.Errors = stderr;
@@ -193,6 +193,9 @@ internal sealed class QueuedStderr : TextWriter
             Console.SetError(console);
         }
     }
+
+    /// <summary>The interruptions whose stop this queue gives its writes up at, when it was installed for them (<see cref="Install"/>).</summary>
+    internal Interrupts? Interrupts { get; private init; }
 
     /// <summary>
     /// The queue as a stream, for a run's own output to stderr (<see cref="RunConsole"/>): given up at the stop by the

@@ -152,6 +152,7 @@ internal static class Usage
             return Fail(error, problem);
         }
 
+        queued.Interrupts?.Decided(); // a signal while the line is written stops its wait, and says nothing of jobs
         try
         {
             await queued.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(Line(problem) + "\n")).ConfigureAwait(false);

@@ -83,7 +83,7 @@ public sealed class NodeStderrRound48Tests(ClusterCertificateDirectories certifi
             await CliProcess.SignalAsync(node.Pid, "TERM");
 
             await ExitsAsync(node, 130, "SIGTERM");
-            Assert.Contains("actorqueue: terminated (SIGTERM): no new jobs start", node.Errors, StringComparison.Ordinal);
+            Assert.Contains("actorqueue: terminated (SIGTERM): the node stops", node.Errors, StringComparison.Ordinal);
             Assert.Contains("actorqueue node: leaving the cluster; jobs running here go back to the queue", node.Errors, StringComparison.Ordinal);
             coordinator.Input.Close();
             Assert.Equal(0, await coordinator.ExitAsync(TimeSpan.FromSeconds(90)));

@@ -14,9 +14,12 @@ namespace ActorQueue.Actors;
 /// allocated 7.6 MB there in six resizes; the large object heap's budget is small, so this triggered a full (gen 2)
 /// collection in the middle of most recoveries, 40–60 ms of a 60–100 ms recovery on the bench's machine (round 50 of
 /// BENCHMARKS.md). Here every array is a page (<see cref="PageSize"/> references, 536 bytes) and the page dictionary holds
-/// one entry per 64 ids (some 3,400 pages, 215,000 dense ids, before its own arrays reach the large object heap, and then
-/// they are a thirtieth of a dictionary of entries). The price is for scattered survivors: a page with one live entry in
-/// it costs about 600 bytes (its array, its object and its dictionary entry).
+/// one entry per 64 ids: up to 1,931 pages (123,584 dense ids) its arrays stay under the large object heap's threshold;
+/// the 1,932nd page makes its entries array 97 KB (room for 4,049 pages), the 4,050th (about 259,000 ids) 202 KB: one
+/// allocation there per doubling, a sixty-fourth of a dictionary of entries. The price is for scattered survivors: a page with one live
+/// entry in it costs about 620 bytes (its array, its object and its dictionary entry) against some 50 for a dictionary
+/// entry, so a million ids of which one in a hundred survive scattered (dead letters) hold about 4.6 MB here, 0.5 MB
+/// there. Larger pages would push the threshold further and make that price higher.
 /// Enumeration is in ascending id order (the pages' numbers sorted): deterministic, and the order a recovery's heap is
 /// already built in.
 /// </remarks>

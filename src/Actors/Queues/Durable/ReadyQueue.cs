@@ -50,11 +50,15 @@ internal sealed class ReadyQueue<TEntry>
     /// <summary>Live entries.</summary>
     public int Count { get; private set; }
 
-    /// <summary>A queue of <paramref name="entries"/> (none of them in another queue), built in one pass into a heap with room for <paramref name="capacity"/>.</summary>
+    /// <summary>
+    /// A queue of <paramref name="entries"/> (none of them in another queue), built in one pass into a heap.
+    /// <paramref name="capacity"/> is a hint (a book gives its waiting count, delayed items included): it sizes the first
+    /// chunk only, the others are added as the entries come, so an over-estimate holds no chunk.
+    /// </summary>
     public static ReadyQueue<TEntry> Build(IEnumerable<TEntry> entries, int capacity)
     {
         var queue = new ReadyQueue<TEntry>();
-        queue.Reserve(capacity);
+        queue.Reserve(Math.Min(capacity, ChunkSize));
         foreach (var entry in entries)
         {
             queue.Append(entry);
@@ -88,11 +92,22 @@ internal sealed class ReadyQueue<TEntry>
     }
 
     /// <summary>Takes out and returns the entry that runs first; the queue must not be empty.</summary>
+    /// <exception cref="InvalidOperationException">The queue is empty (it stays usable).</exception>
     public TEntry TakeFirst()
     {
+        if (Count == 0)
+        {
+            throw new InvalidOperationException("The ready queue is empty");
+        }
+
         DropDeadTop();
         var entry = Pop();
         Drop(entry);
+        if (Count == 0)
+        {
+            Clear(); // the dropped copies left behind would keep their entries (and their records' bytes) alive
+        }
+
         return entry;
     }
 
@@ -105,7 +120,7 @@ internal sealed class ReadyQueue<TEntry>
     {
         for (var chunk = 0; chunk < _chunks.Length && chunk << ChunkBits < _used; chunk++)
         {
-            Array.Clear(_chunks[chunk]!);
+            Array.Clear(_chunks[chunk]!, 0, Math.Min(_chunks[chunk]!.Length, _used - (chunk << ChunkBits))); // the slots in use only
         }
 
         _used = 0;

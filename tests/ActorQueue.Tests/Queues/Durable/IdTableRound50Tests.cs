@@ -91,5 +91,6 @@ public class IdTableRound50Tests
         }
 
         LargeObjects.AssertNoneReachable(table);
+        LargeObjects.AssertNone(table.Arrays()); // every page, not only those the walk reaches
     }
 }

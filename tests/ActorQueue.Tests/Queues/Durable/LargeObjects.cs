@@ -21,6 +21,15 @@ internal static class LargeObjects
         Assert.True(large is null, $"an array {large?.GetType().Name} of {(large is null ? 0 : Bytes(large)):N0} bytes is on the large object heap");
     }
 
+    /// <summary>Fails naming the first of <paramref name="arrays"/> of <see cref="Threshold"/> bytes or more (a type's own list of what it holds: the walk from a root does not enter arrays of structs).</summary>
+    public static void AssertNone(IEnumerable<Array> arrays)
+    {
+        var all = arrays.ToList();
+        Assert.NotEmpty(all);
+        var large = all.FirstOrDefault(array => Bytes(array) >= Threshold);
+        Assert.True(large is null, $"an array {large?.GetType().Name} of {(large is null ? 0 : Bytes(large)):N0} bytes is on the large object heap");
+    }
+
     /// <summary>An array's size in memory: its elements and a 24-byte header (64-bit).</summary>
     public static long Bytes(Array array)
     {

@@ -92,5 +92,40 @@ public class ReadyQueueChunksRound50Tests
         var queue = ReadyQueue<ReadyQueueTests.Item>.Build(items, items.Count);
 
         LargeObjects.AssertNoneReachable(queue);
+        LargeObjects.AssertNone(queue.Arrays());
+    }
+
+    /// <summary>
+    /// Emptied by takes (with dropped copies left from removals) or by removals, the queue holds no entry any more: a
+    /// dropped copy kept an entry, and through its payload its journal record, alive. Mutants caught: <c>Pop</c> not
+    /// clearing the slot it vacates; <c>TakeFirst</c> not clearing an emptied queue's dropped copies.
+    /// </summary>
+    [Fact]
+    public void An_emptied_queue_holds_no_entry()
+    {
+        var items = Enumerable.Range(1, 3 * ReadyQueue<ReadyQueueTests.Item>.ChunkSize).Select(id => new ReadyQueueTests.Item(id)).ToList();
+        var queue = ReadyQueue<ReadyQueueTests.Item>.Build(items, items.Count);
+        foreach (var item in items.Where(item => item.Id % 7 == 0).Concat(items.TakeLast(40)).Distinct())
+        {
+            queue.Remove(item); // dropped copies, too few to compact; the last ones run after every live item, so no take pops them
+        }
+
+        while (queue.Count > 0)
+        {
+            queue.TakeFirst();
+        }
+
+        Assert.All(queue.Arrays().Skip(1), chunk =>
+            Assert.All(chunk.Cast<object>(), slot => Assert.Equal(Activator.CreateInstance(slot.GetType()), slot)));
+    }
+
+    [Fact]
+    public void Taking_from_an_empty_queue_is_refused_and_leaves_it_usable()
+    {
+        var queue = new ReadyQueue<ReadyQueueTests.Item>();
+
+        Assert.Throws<InvalidOperationException>(() => queue.TakeFirst());
+        queue.Add(new ReadyQueueTests.Item(3));
+        Assert.Equal(3, queue.TakeFirst().Id);
     }
 }
