@@ -280,7 +280,14 @@ internal static class RunCommand
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
         if (!options.Cluster)
         {
-            return await new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state).ExecuteAsync(input);
+            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state);
+            var exitCode = await run.ExecuteAsync(input);
+            if (run.StateRefused)
+            {
+                outputs.Refused(); // refused for its --state before any job: the joblog, log and results it made go too
+            }
+
+            return exitCode;
         }
 
         ClusterSession? cluster;

@@ -98,6 +98,9 @@ internal sealed class RunOutputs
         }
     }
 
+    /// <summary>Marks the run refused after its line was said elsewhere (the job runner's refusal of its --state, before any job): what it made goes once it has let go of it.</summary>
+    public void Refused() => _refused = true;
+
     /// <summary>Writes the one usage-error line (<see cref="Usage.FailAsync"/>) and marks the run refused: what it made goes once it has let go of it.</summary>
     public Task<int> FailAsync(TextWriter errors, string problem)
     {

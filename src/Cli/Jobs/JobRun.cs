@@ -229,9 +229,16 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
         return SkipInOrderAsync(seq);
     }
 
+    /// <summary>
+    /// Whether the run was refused for its state (<see cref="StateProblemAsync"/>): no job started, so the outputs the
+    /// run made for it are removed, as after any usage error (<c>RunOutputs.Refused</c>).
+    /// </summary>
+    public bool StateRefused { get; private set; }
+
     /// <summary>The state file cannot be used, or belongs to another input: one line, exit 255, no job started.</summary>
     private async Task<int> StateProblemAsync(string problem)
     {
+        StateRefused = true;
         await console.LineAsync($"actorqueue: --state: {problem}");
         return Commands.Usage.UsageErrorExitCode;
     }

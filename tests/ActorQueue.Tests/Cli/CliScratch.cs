@@ -63,6 +63,10 @@ public sealed class CliScratch : IDisposable
 
     public string PathOf(string name) => Path.Combine(Dir, name);
 
+    /// <summary>What the directory holds, as sorted relative paths (files and directories, recursively): what a run left behind is the difference.</summary>
+    public string[] Entries() =>
+        [.. Directory.GetFileSystemEntries(Dir, "*", SearchOption.AllDirectories).Select(e => Path.GetRelativePath(Dir, e)).Order(StringComparer.Ordinal)];
+
     public string Write(string name, params string[] lines)
     {
         File.WriteAllLines(PathOf(name), lines);

@@ -13,10 +13,6 @@ public sealed class RunLeftoversRound50Tests : IDisposable
 
     public void Dispose() => _scratch.Dispose();
 
-    /// <summary>What the scratch directory holds, as sorted relative paths (files and directories, recursively).</summary>
-    private string[] Entries() =>
-        [.. Directory.GetFileSystemEntries(_scratch.Dir, "*", SearchOption.AllDirectories).Select(e => Path.GetRelativePath(_scratch.Dir, e)).Order(StringComparer.Ordinal)];
-
     /// <summary>
     /// A usage error that only a check of the path finds (a missing directory, a directory where a file goes, two options
     /// on one file) comes before any output is made. Failed before: "a usage error left [L, S, S.lock] behind" (the
@@ -37,13 +33,13 @@ public sealed class RunLeftoversRound50Tests : IDisposable
     {
         await File.WriteAllTextAsync(_scratch.PathOf("afile"), "");
         Directory.CreateDirectory(_scratch.PathOf("adir"));
-        var before = Entries();
+        var before = _scratch.Entries();
 
         var result = await CliProcess.RunAsync(_scratch.Dir, "", command.Split(' '));
 
         Assert.Equal(255, result.ExitCode);
         Assert.Equal($"actorqueue: {problem}; see 'actorqueue --help'\n", result.Errors);
-        Assert.True(before.SequenceEqual(Entries()), $"a usage error left [{string.Join(", ", Entries().Except(before))}] behind");
+        Assert.True(before.SequenceEqual(_scratch.Entries()), $"a usage error left [{string.Join(", ", _scratch.Entries().Except(before))}] behind");
     }
 
     /// <summary>
@@ -60,14 +56,14 @@ public sealed class RunLeftoversRound50Tests : IDisposable
     {
         await File.WriteAllTextAsync(_scratch.PathOf("notdb"), "not an SQLite database, long enough to have a header......................................\n");
         await File.WriteAllTextAsync(_scratch.PathOf("notlog"), "this is no joblog\n");
-        var before = Entries();
+        var before = _scratch.Entries();
 
         var result = await CliProcess.RunAsync(_scratch.Dir, "", command.Split(' '));
 
         Assert.Equal(255, result.ExitCode);
         Assert.StartsWith($"actorqueue: {problem}", result.Errors, StringComparison.Ordinal);
         Assert.Single(result.Errors.TrimEnd('\n').Split('\n'));
-        Assert.True(before.SequenceEqual(Entries()), $"a usage error left [{string.Join(", ", Entries().Except(before))}] behind, and removed [{string.Join(", ", before.Except(Entries()))}]");
+        Assert.True(before.SequenceEqual(_scratch.Entries()), $"a usage error left [{string.Join(", ", _scratch.Entries().Except(before))}] behind, and removed [{string.Join(", ", before.Except(_scratch.Entries()))}]");
         Assert.Equal("this is no joblog\n", await File.ReadAllTextAsync(_scratch.PathOf("notlog")));
     }
 
@@ -82,12 +78,12 @@ public sealed class RunLeftoversRound50Tests : IDisposable
         Directory.CreateDirectory(_scratch.PathOf("R"));
         await File.WriteAllTextAsync(_scratch.PathOf("R/kept"), "");
         await File.WriteAllTextAsync(_scratch.PathOf("notdb"), "not an SQLite database, long enough to have a header......................................\n");
-        var before = Entries();
+        var before = _scratch.Entries();
 
         var result = await CliProcess.RunAsync(_scratch.Dir, "", "run", "--results", "R", "--log", "L", "--state", "notdb", "true", ":::", "a");
 
         Assert.Equal(255, result.ExitCode);
-        Assert.True(before.SequenceEqual(Entries()), string.Join(", ", Entries()));
+        Assert.True(before.SequenceEqual(_scratch.Entries()), string.Join(", ", _scratch.Entries()));
         Assert.Equal("kept log\n", await File.ReadAllTextAsync(_scratch.PathOf("L")));
     }
 }
