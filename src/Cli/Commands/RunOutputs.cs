@@ -52,7 +52,7 @@ internal sealed class RunOutputs
             var full = Path.GetFullPath(path).TrimEnd('/');
             if (full.Length > 0 && Path.GetDirectoryName(full) is { } directory && !Directory.Exists(directory))
             {
-                return option == "--state" ? $"--state: cannot use '{path}': {Usage.MissingDirectory(path)}" : $"{option}: cannot write '{path}': {Usage.MissingDirectory(path)}";
+                return $"{option}: cannot {(option == "--state" ? "use" : "write")} '{path}': {Usage.MissingDirectory(path)}";
             }
         }
 

