@@ -70,20 +70,27 @@ internal sealed partial class ClusterSession
     /// <c>0.0.0.0:P</c>: joins sent to this machine's name or IP address were dropped ("non-local recipient"), so no
     /// node elsewhere could join, and its hint said <c>node --seed 0.0.0.0:P</c>, which on another machine connects to
     /// that machine's loopback;</item>
+    /// <item>a worker's unspecified <c>--listen</c> made its address <c>0.0.0.0:P</c> too, the address its coordinator
+    /// connects to: a coordinator on this machine reached it (as it reaches a loopback or an IP address of this machine,
+    /// which the node can listen on instead), one on another machine connected to itself, so the node joined and was
+    /// then unreachable; a bind on every address with another address advertised is Akka's <c>public-hostname</c>,
+    /// which the CLI does not offer;</item>
     /// <item>a worker's unspecified <c>--seed</c> names no machine (it connected to loopback), and, no coordinator
     /// listening there any more, none a node could join; an IPv4-mapped one is where no coordinator listens.</item>
     /// </list>
-    /// A worker's unspecified <c>--listen</c> stays allowed: a coordinator on this machine reaches it.
     /// </summary>
     private static string? AddressRule(ClusterNodeOptions node, bool worker)
     {
         if (Literal(node.ListenHost) is { } listen && node.ListenPort != 0)
         {
             var given = $"--listen {node.ListenHost}:{node.ListenPort}";
-            if (!worker && Unspecified(listen))
+            if (Unspecified(listen))
             {
-                return $"{given}: an unspecified address (every interface) cannot be the coordinator's: nodes join it at the address it listens as, and '{listen}' names no machine "
-                     + $"(a join sent to another name of this machine is dropped): give --listen HOST:{node.ListenPort} with HOST an IP address or name of this machine that the nodes reach";
+                return worker
+                    ? $"{given}: an unspecified address (every interface) cannot be a node's: the coordinator reaches a node at the address it listens as, and '{listen}' names no machine "
+                      + $"(a coordinator on another machine would connect to itself): give --listen HOST:{node.ListenPort} with HOST an IP address or name of this machine that the coordinator reaches"
+                    : $"{given}: an unspecified address (every interface) cannot be the coordinator's: nodes join it at the address it listens as, and '{listen}' names no machine "
+                      + $"(a join sent to another name of this machine is dropped): give --listen HOST:{node.ListenPort} with HOST an IP address or name of this machine that the nodes reach";
             }
 
             if (listen.IsIPv4MappedToIPv6)

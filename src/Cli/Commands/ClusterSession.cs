@@ -119,7 +119,7 @@ internal sealed partial class ClusterSession : IAsyncDisposable
     public static ClusterSession StartNode(ClusterNodeOptions node, TextWriter stderr, TimeProvider? clock = null)
     {
         WarnIfInsecure(node, stderr);
-        return new ClusterSession(ActorQueueClusterRuntime.Create(node, CliConfig)) { Clock = clock ?? TimeProvider.System };
+        return StartWorker(node, clock ?? TimeProvider.System);
     }
 
     private static void WarnIfInsecure(ClusterNodeOptions node, TextWriter stderr)

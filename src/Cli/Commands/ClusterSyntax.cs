@@ -10,8 +10,8 @@ internal static class NodeSyntax
 {
     public static Command Create(Interrupts interrupts)
     {
-        var seed = Text("--seed", "HOST:PORT", "the coordinator's --listen address; HOST is an IP address or a name that resolves here (to an IPv4 address)");
-        var listen = Text("--listen", "HOST:PORT", "where this node listens; HOST is an IP address or a name whose last IPv4 address (the one bound) is this machine's (default: a free loopback port, which only a coordinator on this machine reaches)");
+        var seed = Text("--seed", "HOST:PORT", "the coordinator's --listen address, spelt as it is there (localhost is not 127.0.0.1 to it: a node whose joins it drops says so and exits 1); HOST is an IP address or a name that resolves here (to an IPv4 address)");
+        var listen = Text("--listen", "HOST:PORT", "where this node listens; HOST is an IP address or a name whose last IPv4 address (the one bound) is this machine's, and not 0.0.0.0 or [::]: the coordinator reaches the node at this very address (default: a free loopback port, which only a coordinator on this machine reaches)");
         // At most as many as a local run runs at once: a node registers a worker per job slot up front, and
         // -j 2147483647 ran out of memory (exit 134) once it had joined.
         var jobs = WholeNumber("--jobs", "-j", 1, $"run at most N jobs at once on this node, N up to {JobRun.MaxWorkers} (default: the processor count)",

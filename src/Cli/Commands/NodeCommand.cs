@@ -54,7 +54,14 @@ internal static class NodeCommand
                 // Akka's transport shuts the node down when its TLS handshake with the seed fails (a certificate this
                 // node's CA did not issue, or the other way round): then the node will never be Up.
                 var up = cluster.WhenUpAsync(interrupts.StopInput);
-                if (await Task.WhenAny(up, session.System.WhenTerminated) != up)
+                var first = await Task.WhenAny(up, session.System.WhenTerminated, session.SeedDropsJoins);
+                if (first == session.SeedDropsJoins)
+                {
+                    stderr.WriteLine(ClusterSession.SeedDropsJoinsLine(seed)); // a --seed spelled otherwise than the coordinator's --listen
+                    return 1;
+                }
+
+                if (first != up)
                 {
                     stderr.WriteLine($"actorqueue node: the node stopped before it joined {seed} (see above: a failed TLS handshake means one side's certificate is not from a CA the other trusts)");
                     return 1;

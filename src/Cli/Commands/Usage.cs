@@ -79,9 +79,11 @@ internal static class Usage
         the stop, or once its coordinator has left, a write to it that its reader does not take (a log shipper that
         stopped reading) is given up, so the node still exits; a reader that reads, however slowly, gets every line. A --seed that is the node's own --listen
         address, once both are resolved, is a usage error; so is a --seed on another machine for a node that listens on
-        loopback (no --listen, or a loopback one), which a coordinator there could never reach; so are a coordinator's
-        --listen on every address (0.0.0.0:P, [::]:P: nodes join it at the address it listens as, so give one they reach),
-        a --seed of one, and an IPv4-mapped IPv6 --listen or --seed ([::ffff:127.0.0.1]:P: give 127.0.0.1:P).
+        loopback (no --listen, or a loopback one), which a coordinator there could never reach; so are a --listen on
+        every address (0.0.0.0:P, [::]:P: peers reach a node at the address it listens as, so give one they reach),
+        a --seed of one, and an IPv4-mapped IPv6 --listen or --seed ([::ffff:127.0.0.1]:P: give 127.0.0.1:P). A node
+        whose --seed names the coordinator otherwise than its --listen (localhost for 127.0.0.1, a name for its IP
+        address) has its joins dropped: once the seed has answered for 20 s without letting it join, it says so and exits 1.
         """;
 
     private const string Examples = """
