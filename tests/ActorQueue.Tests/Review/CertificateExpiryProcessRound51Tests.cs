@@ -81,6 +81,75 @@ public sealed class CertificateExpiryProcessRound51Tests(ClusterCertificateDirec
         Assert.Contains(starts, nodes => nodes.Length == 2 && nodes[0] == endingNode && nodes[1] != endingNode);
     }
 
+    /// <summary>
+    /// A coordinator whose certificate ends stops its run as interrupted before the end, with one line naming the
+    /// certificate and its end, exit 78: the jobs running finish and are logged, the queued ones are counted as not
+    /// started, and <c>--resume</c> with a new certificate runs exactly the rest.
+    /// </summary>
+    /// <remarks>
+    /// Failed before (measured by hand, the same cluster): the coordinator ran on past its certificate's end, said nothing
+    /// and completed its run, exit 0, while a node that joined after the end stopped, exit 1.
+    /// </remarks>
+    [Fact]
+    public async Task A_coordinator_stops_its_run_as_interrupted_before_its_certificate_ends_and_resume_runs_the_rest()
+    {
+        using var authority = CertificateFiles.ReadAuthorityWithKey("--ca", certificates.Authority);
+        using var minute = ClusterCertificates.IssueNode(authority, "ending-coordinator", TimeSpan.FromMinutes(1));
+        var ending = Path.Combine(_dir, "ending-coordinator");
+        CertificateFiles.CreateDirectory("--out", ending);
+        CertificateFiles.WriteNode(ending, minute, authority);
+        var end = new DateTimeOffset(minute.NotAfter.ToUniversalTime());
+
+        var seed = $"127.0.0.1:{TestPorts.Free()}";
+        using var coordinator = new RunningCli(_dir, "run", "-", "--cluster", "--listen", seed, "--cert-dir", ending, "-j", "2", "--joblog", "log.tsv");
+        await coordinator.WaitForErrorsAsync("waiting for 1 worker node(s)");
+        using var node = new RunningCli(_dir, "node", "--seed", seed, "--cert-dir", certificates.Worker, "-j", "2");
+        await coordinator.WaitForErrorsAsync("1 worker node(s) joined");
+
+        var coordinatorExit = coordinator.ExitAsync(end - DateTimeOffset.UtcNow + ClusterNodes.StepTimeout);
+        var jobs = new List<string>();
+        try
+        {
+            while (!coordinatorExit.IsCompleted)
+            {
+                jobs.Add($"sleep 1; echo job{jobs.Count + 1}");
+                await coordinator.Input.WriteLineAsync(jobs[^1]);
+                await coordinator.Input.FlushAsync();
+                var target = jobs.Count;
+                await Poll.UntilAsync(() => coordinatorExit.IsCompleted || Done(coordinator) > target - 6, ClusterNodes.StepTimeout,
+                    () => $"the run did not go on: {coordinator.Errors}", TimeSpan.FromMilliseconds(50));
+            }
+        }
+        catch (IOException)
+        {
+            // The run stopped reading and exited while a job was being written: that job was not read.
+        }
+
+        var exit = await coordinatorExit;
+        var stoppedAt = DateTimeOffset.UtcNow;
+        Assert.True(exit == CertificateExpiry.ExitCode, $"exit {exit}: {coordinator.Errors}");
+        Assert.True(stoppedAt < end, $"the run stopped at {stoppedAt:O}, after its certificate's end {end:O}: {coordinator.Errors}");
+        var certificate = $"--cert-dir '{Path.Combine(ending, "node.pfx")}'";
+        Assert.Contains($"actorqueue: WARNING: {certificate} holds 'CN=ending-coordinator', which expires {end.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z", coordinator.Errors, StringComparison.Ordinal);
+        Assert.Contains($"actorqueue: the coordinator's certificate {certificate} ('CN=ending-coordinator') expires {end.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z", coordinator.Errors, StringComparison.Ordinal);
+        Assert.Contains("renew it ('actorqueue cert node') and restart: no new jobs start; running jobs finish", coordinator.Errors, StringComparison.Ordinal);
+        Assert.True(await node.ExitAsync() == 0, node.Errors);
+
+        // What finished is in the output and the joblog, once each; --resume with a valid certificate runs the rest once.
+        var finished = coordinator.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(finished.Length, File.ReadAllLines(Path.Combine(_dir, "log.tsv")).Length - 1);
+        Assert.True(finished.Length < jobs.Count, $"all {jobs.Count} jobs finished: {coordinator.Errors}");
+        await File.WriteAllLinesAsync(Path.Combine(_dir, "jobs.txt"), jobs);
+        var seed2 = $"127.0.0.1:{TestPorts.Free()}";
+        using var resumed = new RunningCli(_dir, "run", "jobs.txt", "--cluster", "--listen", seed2, "--cert-dir", certificates.Coordinator,
+            "-j", "4", "--joblog", "log.tsv", "--resume");
+        using var node2 = new RunningCli(_dir, "node", "--seed", seed2, "--cert-dir", certificates.Worker, "-j", "4");
+        Assert.True(await resumed.ExitAsync() == 0, resumed.Errors);
+        Assert.Equal(Enumerable.Range(1, jobs.Count).Select(i => $"job{i}").Order(),
+            finished.Concat(resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Order());
+        Assert.True(await node2.ExitAsync() == 0, node2.Errors);
+    }
+
     /// <summary>The jobs the run has finished: its output's lines.</summary>
     private static int Done(RunningCli run) => run.Output.Count(c => c == '\n');
 }
