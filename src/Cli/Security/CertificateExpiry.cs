@@ -94,15 +94,15 @@ internal sealed class CertificateExpiry : IDisposable
             .Select(End).Append(End(certificate)).Min();
 
     /// <summary>
-    /// Starts the watch: at <see cref="StopAt"/>(<paramref name="end"/>, now) it calls <paramref name="expiring"/> with
-    /// the line that says why the node stops, unless disposed first. <paramref name="expiring"/> returns whether it
-    /// stopped the node (<see cref="Fired"/>).
+    /// Starts the watch: at <see cref="StopAt"/>(<paramref name="end"/>, now), unless disposed first, it stops the node
+    /// with <paramref name="stop"/> and the line that says why, if <paramref name="stopping"/> says the node is not
+    /// already stopping (<see cref="Fired"/> is set before the stop, so the exit that the stop brings sees it).
     /// </summary>
-    public static CertificateExpiry Start(DateTimeOffset end, string what, TimeProvider clock, Func<string, bool> expiring)
+    public static CertificateExpiry Start(DateTimeOffset end, string what, TimeProvider clock, Func<bool> stopping, Action<string> stop)
     {
         var expiry = new CertificateExpiry(Task.CompletedTask);
         var at = StopAt(end, clock.GetUtcNow());
-        expiry.Watching = expiry.WatchAsync(at, end, what, clock, expiring);
+        expiry.Watching = expiry.WatchAsync(at, end, what, clock, stopping, stop);
         return expiry;
     }
 
@@ -112,7 +112,7 @@ internal sealed class CertificateExpiry : IDisposable
     /// </summary>
     public int Exit(int status) => Fired && status == Usage.InterruptedExitCode ? ExitCode : status;
 
-    private async Task WatchAsync(DateTimeOffset at, DateTimeOffset end, string what, TimeProvider clock, Func<string, bool> expiring)
+    private async Task WatchAsync(DateTimeOffset at, DateTimeOffset end, string what, TimeProvider clock, Func<bool> stopping, Action<string> stop)
     {
         try
         {
@@ -126,9 +126,10 @@ internal sealed class CertificateExpiry : IDisposable
             return;
         }
 
-        if (expiring($"{what} expires {Date(end)} ({In(end - clock.GetUtcNow())}); renew it ('actorqueue cert node') and restart"))
+        if (!stopping())
         {
             Volatile.Write(ref _fired, 1);
+            stop($"{what} expires {Date(end)} ({In(end - clock.GetUtcNow())}); renew it ('actorqueue cert node') and restart");
         }
     }
 
@@ -157,16 +158,8 @@ internal sealed class CertificateExpiry : IDisposable
         }
 
         var what = $"the {(coordinator ? "coordinator's" : "node's")} certificate {certificateFile} ('{certificate.Subject}')";
-        return Start(Effective(certificate, node.TrustedAuthorities), what, clock, why =>
-        {
-            if (interrupts.StopInput.IsCancellationRequested)
-            {
-                return false; // already stopping (a signal): the stop goes on as it began
-            }
-
-            interrupts.Stop(why);
-            return true;
-        });
+        // A node already stopping (a signal) goes on as it began, with its own status.
+        return Start(Effective(certificate, node.TrustedAuthorities), what, clock, () => interrupts.StopInput.IsCancellationRequested, interrupts.Stop);
     }
 
     /// <summary>Stops the watch; it no longer fires.</summary>

@@ -38,10 +38,12 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 20, 0, 0, TimeSpan.Zero));
         var end = clock.GetUtcNow().AddDays(365);
         var said = new List<string>();
-        using var expiry = CertificateExpiry.Start(end, "the node's certificate X", clock, why =>
+        CertificateExpiry? watch = null;
+        var firedBeforeStop = false;
+        using var expiry = watch = CertificateExpiry.Start(end, "the node's certificate X", clock, () => false, why =>
         {
+            firedBeforeStop = watch!.Fired; // set before the stop: the exit the stop brings may come first
             said.Add(why);
-            return true;
         });
 
         var at = end - CertificateExpiry.Margin;
@@ -57,6 +59,7 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         clock.Advance(TimeSpan.FromSeconds(1));
         await expiry.Watching.WaitAsync(Bound);
         Assert.Equal("the node's certificate X expires 2027-12-07 20:00:00Z (in 5 min); renew it ('actorqueue cert node') and restart", Assert.Single(said));
+        Assert.True(firedBeforeStop);
         Assert.True(expiry.Fired);
         Assert.Equal(CertificateExpiry.ExitCode, expiry.Exit(Usage.InterruptedExitCode));
         Assert.Equal(1, expiry.Exit(1)); // a node that stopped otherwise meanwhile keeps its own status
@@ -67,7 +70,7 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
     {
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 20, 0, 0, TimeSpan.Zero));
         var said = 0;
-        var expiry = CertificateExpiry.Start(clock.GetUtcNow().AddMinutes(30), "X", clock, _ => ++said > 0);
+        var expiry = CertificateExpiry.Start(clock.GetUtcNow().AddMinutes(30), "X", clock, () => false, _ => said++);
         expiry.Dispose();
         expiry.Dispose();
         clock.Advance(TimeSpan.FromHours(1));
