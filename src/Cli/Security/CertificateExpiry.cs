@@ -9,8 +9,9 @@ namespace ActorQueue.Cli.Security;
 /// end. At start-up it warns of a certificate, or a CA of <c>ca.crt</c>, that ends within <see cref="WarnWithin"/>;
 /// while the node runs it stops the node in order before the end (<see cref="StopAt"/>): a worker leaves the cluster
 /// (its running jobs go back to the queue, as on SIGTERM) and a coordinator stops its run as interrupted (no new job
-/// starts, running jobs finish, the ones not started are counted and <c>--resume</c> runs them), either exiting with
-/// <see cref="ExitCode"/>. Left to run, an expired node is refused by every TLS handshake it takes part in, and Akka.NET
+/// starts, running jobs finish, the ones not started are counted and <c>--resume</c> runs them; at the end itself, what
+/// still runs is abandoned as by a second Ctrl-C: workers that left with it hand back jobs no node could join to run),
+/// either exiting with <see cref="ExitCode"/>. Left to run, an expired node is refused by every TLS handshake it takes part in, and Akka.NET
 /// 1.5's transport shuts down the actor system of a node whose outbound handshake fails: the peer that connects, not
 /// the expired node (docs/SECURITY.md, "Rotating certificates").
 /// </summary>
@@ -98,11 +99,21 @@ internal sealed class CertificateExpiry : IDisposable
     /// with <paramref name="stop"/> and the line that says why, if <paramref name="stopping"/> says the node is not
     /// already stopping (<see cref="Fired"/> is set before the stop, so the exit that the stop brings sees it).
     /// </summary>
-    public static CertificateExpiry Start(DateTimeOffset end, string what, TimeProvider clock, Func<bool> stopping, Action<string> stop)
+    /// <param name="end">When the certificate ends.</param>
+    /// <param name="what">The certificate, as the line names it.</param>
+    /// <param name="clock">The clock.</param>
+    /// <param name="stopping">Whether the node is already stopping.</param>
+    /// <param name="stop">Stops the node in order, with the line that says why.</param>
+    /// <param name="expired">
+    /// If given, called at <paramref name="end"/> once the watch has stopped the node (a coordinator abandons what is
+    /// still running then: no node could join it any more to run a job handed back).
+    /// </param>
+    public static CertificateExpiry Start(DateTimeOffset end, string what, TimeProvider clock, Func<bool> stopping, Action<string> stop,
+        Action<string>? expired = null)
     {
         var expiry = new CertificateExpiry(Task.CompletedTask);
         var at = StopAt(end, clock.GetUtcNow());
-        expiry.Watching = expiry.WatchAsync(at, end, what, clock, stopping, stop);
+        expiry.Watching = expiry.WatchAsync(at, end, what, clock, stopping, stop, expired);
         return expiry;
     }
 
@@ -112,24 +123,37 @@ internal sealed class CertificateExpiry : IDisposable
     /// </summary>
     public int Exit(int status) => Fired && status == Usage.InterruptedExitCode ? ExitCode : status;
 
-    private async Task WatchAsync(DateTimeOffset at, DateTimeOffset end, string what, TimeProvider clock, Func<bool> stopping, Action<string> stop)
+    private async Task WatchAsync(DateTimeOffset at, DateTimeOffset end, string what, TimeProvider clock, Func<bool> stopping, Action<string> stop,
+        Action<string>? expired)
     {
-        try
-        {
-            for (var left = at - clock.GetUtcNow(); left > TimeSpan.Zero; left = at - clock.GetUtcNow())
-            {
-                await Task.Delay(left < Step ? left : Step, clock, _stop.Token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
+        if (!await UntilAsync(at, clock).ConfigureAwait(false) || stopping())
         {
             return;
         }
 
-        if (!stopping())
+        Volatile.Write(ref _fired, 1);
+        stop($"{what} expires {Date(end)} ({In(end - clock.GetUtcNow())}); renew it ('actorqueue cert node') and restart");
+        if (expired is not null && await UntilAsync(end, clock).ConfigureAwait(false))
         {
-            Volatile.Write(ref _fired, 1);
-            stop($"{what} expires {Date(end)} ({In(end - clock.GetUtcNow())}); renew it ('actorqueue cert node') and restart");
+            expired($"{what} expired at {Date(end)}, and no node can join with it to run what is still running");
+        }
+    }
+
+    /// <summary>Waits until <paramref name="time"/>; <c>false</c> when disposed first.</summary>
+    private async Task<bool> UntilAsync(DateTimeOffset time, TimeProvider clock)
+    {
+        try
+        {
+            for (var left = time - clock.GetUtcNow(); left > TimeSpan.Zero; left = time - clock.GetUtcNow())
+            {
+                await Task.Delay(left < Step ? left : Step, clock, _stop.Token).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -159,7 +183,8 @@ internal sealed class CertificateExpiry : IDisposable
 
         var what = $"the {(coordinator ? "coordinator's" : "node's")} certificate {certificateFile} ('{certificate.Subject}')";
         // A node already stopping (a signal) goes on as it began, with its own status.
-        return Start(Effective(certificate, node.TrustedAuthorities), what, clock, () => interrupts.StopInput.IsCancellationRequested, interrupts.Stop);
+        return Start(Effective(certificate, node.TrustedAuthorities), what, clock, () => interrupts.StopInput.IsCancellationRequested, interrupts.Stop,
+            coordinator ? interrupts.KillAll : null);
     }
 
     /// <summary>Stops the watch; it no longer fires.</summary>

@@ -114,6 +114,44 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A coordinator's watch stops its run at the stop time and, if the run still runs at the certificate's end (its
+    /// workers left with their certificates and handed back jobs no node can join to run), abandons what is running.
+    /// </summary>
+    /// <remarks>
+    /// Failed before (measured: coordinator and workers with certificates issued together): the workers left, the run
+    /// stopped, and it then waited for ever with "4 running" that no node would run.
+    /// </remarks>
+    [Fact]
+    public async Task A_coordinator_stops_its_run_at_the_stop_time_and_abandons_what_still_runs_at_the_end()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var certificate = ClusterCertificates.IssueNode(_authority, "coordinator", TimeSpan.FromMinutes(60));
+        var node = new ClusterNodeOptions { Certificate = certificate, TrustedAuthorities = [_authority] };
+        using var interrupts = new Interrupts { RerunsKilled = "--resume" };
+        var stderr = new StringWriter();
+        interrupts.Errors = stderr;
+        using var expiry = CertificateExpiry.Watch(new ClusterCertificateOptions { Cert = "c.pfx", Ca = "ca.crt" }, node, coordinator: true, stderr, interrupts, clock)!;
+        var end = new DateTimeOffset(certificate.NotAfter.ToUniversalTime());
+        Assert.StartsWith("actorqueue: WARNING: --cert 'c.pfx' holds 'CN=coordinator', which expires ", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Contains("the run stops (as interrupted) at", stderr.ToString(), StringComparison.Ordinal);
+
+        clock.Advance(end - CertificateExpiry.Margin - clock.GetUtcNow());
+        await Poll.UntilAsync(() => interrupts.StopInput.IsCancellationRequested, Bound, "the run stopped");
+        Assert.False(interrupts.Kill.IsCancellationRequested);
+        Assert.EndsWith("and restart: no new jobs start; running jobs finish (Ctrl-C kills them)" + Environment.NewLine, stderr.ToString(), StringComparison.Ordinal);
+
+        clock.Advance(CertificateExpiry.Margin - TimeSpan.FromSeconds(1));
+        Assert.False(expiry.Watching.IsCompleted);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await expiry.Watching.WaitAsync(Bound);
+        Assert.True(interrupts.Kill.IsCancellationRequested);
+        Assert.EndsWith(
+            $"actorqueue: the coordinator's certificate --cert 'c.pfx' ('CN=coordinator') expired at {end.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z, and no node can join with it to run what is still running: no new jobs start; killing running jobs (not logged, --resume runs them){Environment.NewLine}",
+            stderr.ToString(), StringComparison.Ordinal);
+        Assert.Equal(CertificateExpiry.ExitCode, expiry.Exit(Usage.InterruptedExitCode));
+    }
+
     [Fact]
     public void Start_up_warns_of_a_certificate_or_a_CA_ending_within_30_days_and_of_nothing_later()
     {
