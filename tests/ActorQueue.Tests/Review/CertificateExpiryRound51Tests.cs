@@ -86,15 +86,9 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
     {
         foreach (var signalFirst in new[] { false, true })
         {
-            var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-            using var certificate = ClusterCertificates.IssueNode(_authority, "worker-1", TimeSpan.FromDays(10));
-            var node = new ClusterNodeOptions { Certificate = certificate, TrustedAuthorities = [_authority] };
-            using var interrupts = new Interrupts { FirstStage = "the node stops" };
-            var stderr = new StringWriter();
-            interrupts.Errors = stderr;
-            using var expiry = CertificateExpiry.Watch(new ClusterCertificateOptions { CertDir = "/certs" }, node, coordinator: false, stderr, interrupts, clock)!;
-
-            var end = new DateTimeOffset(certificate.NotAfter.ToUniversalTime());
+            using var watched = Watch("worker-1", TimeSpan.FromDays(10), new ClusterCertificateOptions { CertDir = "/certs" }, coordinator: false,
+                new Interrupts { FirstStage = "the node stops" });
+            var (clock, interrupts, stderr, expiry, end) = (watched.Clock, watched.Interrupts, watched.Stderr, watched.Expiry, watched.End);
             Assert.Equal(
                 $"actorqueue node: WARNING: --cert-dir '/certs/node.pfx' holds 'CN=worker-1', which expires {end.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z (in 9 days): issue a new one ('actorqueue cert node'); the node leaves the cluster at {(end - CertificateExpiry.Margin).UtcDateTime:yyyy-MM-dd HH:mm:ss}Z{Environment.NewLine}",
                 stderr.ToString());
@@ -125,14 +119,9 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
     [Fact]
     public async Task A_coordinator_stops_its_run_at_the_stop_time_and_abandons_what_still_runs_at_the_end()
     {
-        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        using var certificate = ClusterCertificates.IssueNode(_authority, "coordinator", TimeSpan.FromMinutes(60));
-        var node = new ClusterNodeOptions { Certificate = certificate, TrustedAuthorities = [_authority] };
-        using var interrupts = new Interrupts { RerunsKilled = "--resume" };
-        var stderr = new StringWriter();
-        interrupts.Errors = stderr;
-        using var expiry = CertificateExpiry.Watch(new ClusterCertificateOptions { Cert = "c.pfx", Ca = "ca.crt" }, node, coordinator: true, stderr, interrupts, clock)!;
-        var end = new DateTimeOffset(certificate.NotAfter.ToUniversalTime());
+        using var watched = Watch("coordinator", TimeSpan.FromMinutes(60), new ClusterCertificateOptions { Cert = "c.pfx", Ca = "ca.crt" }, coordinator: true,
+            new Interrupts { RerunsKilled = "--resume" });
+        var (clock, interrupts, stderr, expiry, end) = (watched.Clock, watched.Interrupts, watched.Stderr, watched.Expiry, watched.End);
         Assert.StartsWith("actorqueue: WARNING: --cert 'c.pfx' holds 'CN=coordinator', which expires ", stderr.ToString(), StringComparison.Ordinal);
         Assert.Contains("the run stops (as interrupted) at", stderr.ToString(), StringComparison.Ordinal);
 
@@ -170,5 +159,28 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         // The node presents a chain: it ends with its CA, if that ends first.
         Assert.Equal(new DateTimeOffset(authority.NotAfter.ToUniversalTime()), CertificateExpiry.Effective(ending, [_authority, authority]));
         Assert.Equal(new DateTimeOffset(lasting.NotAfter.ToUniversalTime()), CertificateExpiry.Effective(lasting, [_authority, authority]));
+    }
+
+    /// <summary>A CLI node's watch on a fake clock, of a new certificate of <paramref name="name"/>, valid for <paramref name="validity"/>.</summary>
+    private Watched Watch(string name, TimeSpan validity, ClusterCertificateOptions files, bool coordinator, Interrupts interrupts)
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var certificate = ClusterCertificates.IssueNode(_authority, name, validity);
+        var stderr = new StringWriter();
+        interrupts.Errors = stderr;
+        var node = new ClusterNodeOptions { Certificate = certificate, TrustedAuthorities = [_authority] };
+        var expiry = CertificateExpiry.Watch(files, node, coordinator, stderr, interrupts, clock)!;
+        return new Watched(clock, certificate, interrupts, stderr, expiry, new DateTimeOffset(certificate.NotAfter.ToUniversalTime()));
+    }
+
+    private sealed record Watched(FakeTimeProvider Clock, X509Certificate2 Certificate, Interrupts Interrupts, StringWriter Stderr,
+        CertificateExpiry Expiry, DateTimeOffset End) : IDisposable
+    {
+        public void Dispose()
+        {
+            Expiry.Dispose();
+            Interrupts.Dispose();
+            Certificate.Dispose();
+        }
     }
 }
