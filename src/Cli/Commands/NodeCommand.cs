@@ -44,6 +44,8 @@ internal static class NodeCommand
             return await Usage.FailAsync(stderr, problem);
         }
 
+        // Leaves before the certificate ends (exit 78) rather than being refused by every peer that connects after it.
+        using var expiry = CertificateExpiry.Watch(certificates, node, coordinator: false, stderr, interrupts);
         var session = ClusterSession.StartNode(node, stderr);
 
         await using (session)
@@ -73,7 +75,7 @@ internal static class NodeCommand
             {
                 // Not Up: a node its seed never answered has nothing to leave, and the session does not wait to leave it.
                 stderr.WriteLine($"actorqueue node: stopped before it joined {seed}");
-                return Usage.InterruptedExitCode;
+                return expiry?.Exit(Usage.InterruptedExitCode) ?? Usage.InterruptedExitCode;
             }
 
             var self = cluster.Cluster.SelfAddress.ToString();
@@ -102,7 +104,7 @@ internal static class NodeCommand
             catch (OperationCanceledException)
             {
                 stderr.WriteLine("actorqueue node: leaving the cluster; jobs running here go back to the queue");
-                return Usage.InterruptedExitCode;
+                return expiry?.Exit(Usage.InterruptedExitCode) ?? Usage.InterruptedExitCode;
             }
 
             if (removed.Task.IsCompleted)

@@ -1,5 +1,6 @@
 using ActorQueue.Actors;
 using ActorQueue.Cli.Jobs;
+using ActorQueue.Cli.Security;
 using Serilog;
 using Serilog.Formatting.Compact;
 
@@ -290,6 +291,8 @@ internal static class RunCommand
             return exitCode;
         }
 
+        // Stops the run as interrupted before the coordinator's certificate ends (exit 78; --resume runs what did not start).
+        using var expiry = CertificateExpiry.Watch(options.Certificates, options.ClusterNode!, coordinator: true, errors, interrupts);
         ClusterSession? cluster;
         try
         {
@@ -304,12 +307,13 @@ internal static class RunCommand
         if (cluster is null)
         {
             await errors.WriteLineAsync("actorqueue: interrupted while waiting for worker nodes; no job started");
-            return Usage.InterruptedExitCode;
+            return expiry?.Exit(Usage.InterruptedExitCode) ?? Usage.InterruptedExitCode;
         }
 
         await using (cluster)
         {
-            return await new JobRun(options, console, jobLog, interrupts, total, cluster.Executor).ExecuteAsync(input);
+            var exitCode = await new JobRun(options, console, jobLog, interrupts, total, cluster.Executor).ExecuteAsync(input);
+            return expiry?.Exit(exitCode) ?? exitCode;
         }
     }
 

@@ -24,6 +24,14 @@ internal sealed record ClusterCertificateOptions
     public bool Given => CertDir is not null || Cert is not null || Ca is not null || InsecureLoopback;
 
     /// <summary>
+    /// The node's certificate file and CA file as a message names them (<c>--cert-dir 'D/node.pfx'</c>, <c>--cert 'F'</c>),
+    /// or <c>null</c> when they are not both given.
+    /// </summary>
+    public (string Certificate, string Authorities)? Files => CertDir is not null
+        ? ($"--cert-dir '{Path.Combine(CertDir, CertificateFiles.NodeBundle)}'", $"--cert-dir '{Path.Combine(CertDir, CertificateFiles.AuthorityCertificate)}'")
+        : Cert is not null && Ca is not null ? ($"--cert '{Cert}'", $"--ca '{Ca}'") : null;
+
+    /// <summary>
     /// <paramref name="node"/> with the certificate and the CAs these options name, read from their files and
     /// validated as the node will be (<see cref="ClusterNodeOptions.Validate"/>).
     /// </summary>
