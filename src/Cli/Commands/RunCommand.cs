@@ -1,6 +1,7 @@
 using ActorQueue.Actors;
 using ActorQueue.Cli.Jobs;
 using Serilog;
+using Serilog.Core;
 using Serilog.Formatting.Compact;
 
 namespace ActorQueue.Cli.Commands;
@@ -166,14 +167,14 @@ internal static class RunCommand
             FileStream? logHeld = null;
             if (options.LogFile is { } logFile)
             {
-                var logMissing = RunOutputs.Missing(logFile);
                 try
                 {
                     // Opened once and held for the run, which also checks that it can be written: a FIFO's open waits for
                     // its reader, and a check that opened and closed it would end a reader that reads to the end (cat)
-                    // before the log's own open, which would then wait for ever.
-                    logHeld = await UnlessStoppedAsync(() => Task.FromResult(new FileStream(logFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)), interrupts);
-                    outputs.Made(logMissing);
+                    // before the log's own open, which would then wait for ever. Made by the run only if its own open created it.
+                    (logHeld, var logMade) = await UnlessStoppedAsync(
+                        () => Task.FromResult(FileIdentity.OpenCreating(logFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)), interrupts);
+                    outputs.Made(logFile, logMade);
                 }
                 catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
                 {
@@ -191,35 +192,32 @@ internal static class RunCommand
             RunState? state = null;
             if (options.State is { } statePath)
             {
-                // SQLite's journal files go when the state is closed; made by this run, they go with it if they stay.
-                var stateMissing = RunOutputs.Missing(statePath, statePath + ".lock", statePath + "-wal", statePath + "-shm");
+                // A state (and lock file) this open made goes again if the run is refused (RunState.DisposeAndRemoveIfMade,
+                // at the close below); a refused open removed what it made itself, and never what another process made.
                 try
                 {
                     state = RunState.Open(statePath, create: true);
-                    outputs.Made(stateMissing);
                 }
                 catch (RunStateException ex)
                 {
-                    outputs.Made(stateMissing);
                     return await outputs.FailAsync(errors, $"--state: {ex.Message}");
                 }
             }
 
-            using var ownedState = state;
+            using var ownedState = outputs.Closing(state);
             JobLog? jobLog = null;
             if (options.JobLog is { } path)
             {
-                var jobLogMissing = RunOutputs.Missing(path);
                 try
                 {
-                    // With --state the joblog of a restarted run goes on where it stopped, as with --resume.
+                    // With --state the joblog of a restarted run goes on where it stopped, as with --resume. Nothing in an
+                    // existing joblog changes until the run starts (JobLog.BeginAsync, in the job runner).
                     var continued = state is not null && state.Jobs().Count > 0;
                     jobLog = await JobLog.OpenAsync(path, resume: options.Resume || continued, rerunFailed: options.ResumeFailed, interrupts.StopInput);
-                    outputs.Made(jobLogMissing);
+                    outputs.Made(path, jobLog.Made);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
-                    outputs.Made(jobLogMissing);
                     return await outputs.FailAsync(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
                 }
                 catch (RunStateException ex)
@@ -228,7 +226,7 @@ internal static class RunCommand
                 }
             }
 
-            using (jobLog)
+            using (outputs.Closing(jobLog))
             {
                 Func<CancellationToken, IAsyncEnumerable<object>> read = arguments is not null
                     ? arguments.ReadAsync
@@ -244,11 +242,6 @@ internal static class RunCommand
     private static async Task<int> RunJobsAsync(RunOptions options, Func<CancellationToken, IAsyncEnumerable<object>> input, Task<long?> total,
         RunConsole console, TextWriter errors, JobLog? jobLog, RunState? state, Interrupts interrupts, RunOutputs outputs)
     {
-        if (jobLog is { DroppedBytes: > 0 and var dropped })
-        {
-            await console.LineAsync($"actorqueue: --joblog: dropped an incomplete last record ({dropped} bytes, from a run that stopped mid-write); that job runs again");
-        }
-
         if (options.Jobs > JobRun.MaxWorkers)
         {
             // As GNU parallel runs as many jobs as it can when -j asks for more, and says so.
@@ -267,7 +260,14 @@ internal static class RunCommand
             var logging = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(Log.Logger);
             try
             {
-                logging = logging.WriteTo.Sink(new LogFileSink(logFile, new CompactJsonFormatter(), interrupts.Kill));
+                ILogEventSink sink = new LogFileSink(logFile, new CompactJsonFormatter(), interrupts.Kill);
+                if (state is not null)
+                {
+                    // Until the state is accepted (it belongs to this input, its queue opened) nothing goes to the log.
+                    sink = outputs.HeldLog = new HeldLogSink(sink);
+                }
+
+                logging = logging.WriteTo.Sink(sink);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -280,11 +280,11 @@ internal static class RunCommand
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
         if (!options.Cluster)
         {
-            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state);
+            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state) { Accepted = () => outputs.HeldLog?.Release() };
             var exitCode = await run.ExecuteAsync(input);
-            if (run.StateRefused)
+            if (run.Refused)
             {
-                outputs.Refused(); // refused for its --state before any job: the joblog, log and results it made go too
+                outputs.Refused(); // refused for its --state or --joblog before any job: the outputs it made go too
             }
 
             return exitCode;
