@@ -111,6 +111,14 @@ internal static class RunCommand
             return await outputs.FailAsync(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{ownFile}'");
         }
 
+        // The results directory is no file of the others' (said as such, not as "a directory" once it was made).
+        if (options.Results is { } resultsPath
+            && new[] { ("--state", options.State), ("--joblog", options.JobLog), ("--log", options.LogFile) }
+                .FirstOrDefault(other => other.Item2 is not null && SameFile(resultsPath, other.Item2)) is (var sharing, { } sharedPath))
+        {
+            return await outputs.FailAsync(errors, $"--results and {sharing} name the same path '{sharedPath}': give each its own");
+        }
+
         if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
         {
             return await outputs.FailAsync(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
@@ -320,9 +328,11 @@ internal static class RunCommand
     /// </summary>
     private static Task<T> UnlessStoppedAsync<T>(Func<Task<T>> open, Interrupts interrupts) => Task.Run(open).WaitAsync(interrupts.StopInput);
 
-    /// <summary>Whether two paths name one file: the same path (the file may not exist yet) or the same device and inode.</summary>
-    private static bool SameFile(string a, string b) =>
-        string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal) || FileIdentity.Same(a, b);
+    /// <summary>
+    /// Whether two paths name one file: the same path, the same device and inode, or (the file may not exist yet) the
+    /// same name in one directory, reached through a symbolic link or not (<see cref="FileIdentity.SameName"/>).
+    /// </summary>
+    private static bool SameFile(string a, string b) => FileIdentity.SameName(a, b);
 
     /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
     private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;

@@ -161,6 +161,19 @@ internal static class FileIdentity
             && (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8)) == identity;
     }
 
+    /// <summary>
+    /// Whether two paths, existing or not, name one file: the same existing file, or the same name in one existing
+    /// directory (reached through a symbolic link or not): <c>d/s.db</c> and <c>e/s.db</c> with <c>e</c> a link to <c>d</c>.
+    /// </summary>
+    public static bool SameName(string a, string b)
+    {
+        var (first, second) = (Path.GetFullPath(a).TrimEnd('/'), Path.GetFullPath(b).TrimEnd('/'));
+        return string.Equals(first, second, StringComparison.Ordinal) || Same(first, second)
+            || (string.Equals(Path.GetFileName(first), Path.GetFileName(second), StringComparison.Ordinal)
+                && Path.GetDirectoryName(first) is { } firstParent && Path.GetDirectoryName(second) is { } secondParent
+                && Same(firstParent, secondParent));
+    }
+
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name one existing file.</summary>
     public static bool Same(string a, string b) => Of(a) is { } first && Of(b) == first;
 
