@@ -2,6 +2,7 @@ using ActorQueue.Actors;
 using ActorQueue.Cli.Jobs;
 using ActorQueue.Cli.Security;
 using Serilog;
+using Serilog.Core;
 using Serilog.Formatting.Compact;
 
 namespace ActorQueue.Cli.Commands;
@@ -111,6 +112,14 @@ internal static class RunCommand
             return await outputs.FailAsync(errors, $"--state must be a file of its own, not the input, the joblog or the log, got '{ownFile}'");
         }
 
+        // The results directory is no file of the others' (said as such, not as "a directory" once it was made).
+        if (options.Results is { } resultsPath
+            && new[] { ("--state", options.State), ("--joblog", options.JobLog), ("--log", options.LogFile) }
+                .FirstOrDefault(other => other.Item2 is not null && SameFile(resultsPath, other.Item2)) is (var sharing, { } sharedPath))
+        {
+            return await outputs.FailAsync(errors, $"--results and {sharing} name the same path '{sharedPath}': give each its own");
+        }
+
         if (!options.Cluster && CapturedOutput.CannotSpool() is { } spoolProblem)
         {
             return await outputs.FailAsync(errors, $"cannot keep job output past 64 KiB in TMPDIR '{Path.GetTempPath()}': {spoolProblem}");
@@ -167,14 +176,14 @@ internal static class RunCommand
             FileStream? logHeld = null;
             if (options.LogFile is { } logFile)
             {
-                var logMissing = RunOutputs.Missing(logFile);
                 try
                 {
                     // Opened once and held for the run, which also checks that it can be written: a FIFO's open waits for
                     // its reader, and a check that opened and closed it would end a reader that reads to the end (cat)
-                    // before the log's own open, which would then wait for ever.
-                    logHeld = await UnlessStoppedAsync(() => Task.FromResult(new FileStream(logFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)), interrupts);
-                    outputs.Made(logMissing);
+                    // before the log's own open, which would then wait for ever. Made by the run only if its own open created it.
+                    (logHeld, var logMade) = await UnlessStoppedAsync(
+                        () => Task.FromResult(FileIdentity.OpenCreating(logFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)), interrupts);
+                    outputs.Made(logFile, logMade);
                 }
                 catch (OperationCanceledException) when (interrupts.StopInput.IsCancellationRequested)
                 {
@@ -192,35 +201,32 @@ internal static class RunCommand
             RunState? state = null;
             if (options.State is { } statePath)
             {
-                // SQLite's journal files go when the state is closed; made by this run, they go with it if they stay.
-                var stateMissing = RunOutputs.Missing(statePath, statePath + ".lock", statePath + "-wal", statePath + "-shm");
+                // A state (and lock file) this open made goes again if the run is refused (RunState.DisposeAndRemoveIfMade,
+                // at the close below); a refused open removed what it made itself, and never what another process made.
                 try
                 {
                     state = RunState.Open(statePath, create: true);
-                    outputs.Made(stateMissing);
                 }
                 catch (RunStateException ex)
                 {
-                    outputs.Made(stateMissing);
                     return await outputs.FailAsync(errors, $"--state: {ex.Message}");
                 }
             }
 
-            using var ownedState = state;
+            using var ownedState = outputs.Closing(state);
             JobLog? jobLog = null;
             if (options.JobLog is { } path)
             {
-                var jobLogMissing = RunOutputs.Missing(path);
                 try
                 {
-                    // With --state the joblog of a restarted run goes on where it stopped, as with --resume.
+                    // With --state the joblog of a restarted run goes on where it stopped, as with --resume. Nothing in an
+                    // existing joblog changes until the run starts (JobLog.BeginAsync, in the job runner).
                     var continued = state is not null && state.Jobs().Count > 0;
                     jobLog = await JobLog.OpenAsync(path, resume: options.Resume || continued, rerunFailed: options.ResumeFailed, interrupts.StopInput);
-                    outputs.Made(jobLogMissing);
+                    outputs.Made(path, jobLog.Made);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
                 {
-                    outputs.Made(jobLogMissing);
                     return await outputs.FailAsync(errors, ex is InvalidDataException ? $"--joblog: {ex.Message}" : $"--joblog: cannot write '{path}': {Usage.Reason(path, ex)}");
                 }
                 catch (RunStateException ex)
@@ -229,7 +235,7 @@ internal static class RunCommand
                 }
             }
 
-            using (jobLog)
+            using (outputs.Closing(jobLog))
             {
                 Func<CancellationToken, IAsyncEnumerable<object>> read = arguments is not null
                     ? arguments.ReadAsync
@@ -245,11 +251,6 @@ internal static class RunCommand
     private static async Task<int> RunJobsAsync(RunOptions options, Func<CancellationToken, IAsyncEnumerable<object>> input, Task<long?> total,
         RunConsole console, TextWriter errors, JobLog? jobLog, RunState? state, Interrupts interrupts, RunOutputs outputs)
     {
-        if (jobLog is { DroppedBytes: > 0 and var dropped })
-        {
-            await console.LineAsync($"actorqueue: --joblog: dropped an incomplete last record ({dropped} bytes, from a run that stopped mid-write); that job runs again");
-        }
-
         if (options.Jobs > JobRun.MaxWorkers)
         {
             // As GNU parallel runs as many jobs as it can when -j asks for more, and says so.
@@ -268,7 +269,14 @@ internal static class RunCommand
             var logging = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(Log.Logger);
             try
             {
-                logging = logging.WriteTo.Sink(new LogFileSink(logFile, new CompactJsonFormatter(), interrupts.Kill));
+                ILogEventSink sink = new LogFileSink(logFile, new CompactJsonFormatter(), interrupts.Kill);
+                if (state is not null)
+                {
+                    // Until the state is accepted (it belongs to this input, its queue opened) nothing goes to the log.
+                    sink = outputs.HeldLog = new HeldLogSink(sink);
+                }
+
+                logging = logging.WriteTo.Sink(sink);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -281,11 +289,11 @@ internal static class RunCommand
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
         if (!options.Cluster)
         {
-            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state);
+            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state) { Accepted = () => outputs.HeldLog?.Release() };
             var exitCode = await run.ExecuteAsync(input);
-            if (run.StateRefused)
+            if (run.Refused)
             {
-                outputs.Refused(); // refused for its --state before any job: the joblog, log and results it made go too
+                outputs.Refused(); // refused for its --state or --joblog before any job: the outputs it made go too
             }
 
             return exitCode;
@@ -324,9 +332,11 @@ internal static class RunCommand
     /// </summary>
     private static Task<T> UnlessStoppedAsync<T>(Func<Task<T>> open, Interrupts interrupts) => Task.Run(open).WaitAsync(interrupts.StopInput);
 
-    /// <summary>Whether two paths name one file: the same path (the file may not exist yet) or the same device and inode.</summary>
-    private static bool SameFile(string a, string b) =>
-        string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal) || FileIdentity.Same(a, b);
+    /// <summary>
+    /// Whether two paths name one file: the same path, the same device and inode, or (the file may not exist yet) the
+    /// same name in one directory, reached through a symbolic link or not (<see cref="FileIdentity.SameName"/>).
+    /// </summary>
+    private static bool SameFile(string a, string b) => FileIdentity.SameName(a, b);
 
     /// <summary>Whether <paramref name="path"/> is the input file (stdin's, when reading <c>-</c>).</summary>
     private static bool IsFile(string path, (ulong, ulong)? input) => input is not null && FileIdentity.Of(path) == input;

@@ -4,11 +4,12 @@ namespace ActorQueue.Cli.Commands;
 
 /// <summary>
 /// What <c>actorqueue run</c> makes of its outputs before its first job (the <c>--results</c> directory and the parents
-/// it needed, a new <c>--log</c>, <c>--state</c> and its lock, a new <c>--joblog</c>), so that a usage error leaves
+/// it needed, a new <c>--log</c>, a new <c>--joblog</c>; a new <c>--state</c> and its lock go with <see cref="RunState.DisposeAndRemoveIfMade"/>), so that a usage error leaves
 /// nothing behind. The outputs' paths are checked before any is made (<see cref="PathProblem"/>); what only opening an
 /// output finds (a file that is no state, a joblog that cannot be written) is refused with <see cref="FailAsync"/>, and what
-/// the run made is removed once the run has let go of it (<see cref="RemoveIfRefused"/>): only what did not exist before
-/// the run, only while it is still the file the run made, and a directory only while it is empty. The outputs were made
+/// the run made is removed (<see cref="RemoveIfRefused()"/>): only a file the run's own creating open made (never one that
+/// was there, or that another process made while the run started: h232's review), only while the path still names it,
+/// and a directory only while it is empty. The outputs were made
 /// one after another, each before the later ones' checks, so <c>--log L --state S --joblog nowhere/x</c> left
 /// <c>L</c>, <c>S</c> and <c>S.lock</c> behind.
 /// </summary>
@@ -80,23 +81,34 @@ internal sealed class RunOutputs
         return null;
     }
 
-    /// <summary>Which of <paramref name="paths"/> do not exist yet (what an open about to run may make).</summary>
-    public static string[] Missing(params string[] paths) => [.. paths.Where(path => !File.Exists(path) && !Directory.Exists(path))];
-
     /// <summary>
-    /// Remembers those of <paramref name="wereMissing"/> (from <see cref="Missing"/>) that exist now as regular files: the
-    /// run made them. Nothing else is ever removed, whatever a path names (a device or FIFO a run writes to is not its own).
+    /// Remembers <paramref name="path"/> as made by the run when <paramref name="made"/> (the identity of the file its own
+    /// creating open made, <see cref="FileIdentity.OpenCreating"/>) says so. Nothing else is ever removed: not a file that
+    /// was there before the open, nor one another process made while the run started (an open that failed, or found
+    /// the file there, records nothing).
     /// </summary>
-    public void Made(string[] wereMissing)
+    public void Made(string path, (ulong Device, ulong Inode)? made)
     {
-        foreach (var path in wereMissing)
+        if (made is { } identity)
         {
-            if (FileIdentity.IsRegularFile(path) == true && FileIdentity.Of(path) is { } identity)
-            {
-                _files.Add((path, identity));
-            }
+            _files.Add((path, identity));
         }
     }
+
+    /// <summary>
+    /// Closes the run's state when disposed: a refused run's state goes if its open made it
+    /// (<see cref="RunState.DisposeAndRemoveIfMade"/>, still holding its lock); otherwise it is only closed.
+    /// </summary>
+    public IDisposable? Closing(RunState? state) =>
+        state is null ? null : new Closer(() => (_refused ? (Action)state.DisposeAndRemoveIfMade : state.Dispose)());
+
+    /// <summary>Closes the joblog when disposed: a refused run removes the one it made first, while it still holds its lock (no other run can have taken it).</summary>
+    public IDisposable? Closing(JobLog? jobLog) =>
+        jobLog is null ? null : new Closer(() =>
+        {
+            RemoveIfRefused(jobLog.Path);
+            jobLog.Dispose();
+        });
 
     /// <summary>Marks the run refused after its line was said elsewhere (the job runner's refusal of its --state, before any job): what it made goes once it has let go of it.</summary>
     public void Refused() => _refused = true;
@@ -108,6 +120,9 @@ internal sealed class RunOutputs
         return Usage.FailAsync(errors, problem);
     }
 
+    /// <summary>The <c>--log</c> events held until the run is accepted (with <c>--state</c>), or <c>null</c>: a refused run writes none.</summary>
+    public HeldLogSink? HeldLog { get; set; }
+
     /// <summary>Removes what the run made, if it was refused (<see cref="FailAsync"/>); called once it holds none of it open.</summary>
     public void RemoveIfRefused()
     {
@@ -116,19 +131,11 @@ internal sealed class RunOutputs
             return;
         }
 
-        foreach (var (path, identity) in Enumerable.Reverse(_files))
+        HeldLog?.Discard();
+
+        foreach (var (path, _) in Enumerable.Reverse(_files).ToList())
         {
-            try
-            {
-                if (FileIdentity.IsRegularFile(path) == true && FileIdentity.Of(path) == identity)
-                {
-                    File.Delete(path);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Not ours to remove after all: left as it is.
-            }
+            RemoveIfRefused(path);
         }
 
         _files.Clear();
@@ -137,6 +144,41 @@ internal sealed class RunOutputs
             Unmake(results, made);
             _directories = null;
         }
+    }
+
+    /// <summary>
+    /// Removes the file the run made at <paramref name="path"/>, if it was refused, while the run still holds it open
+    /// (and locked: the joblog), so no other run can have taken it meanwhile; only while the path still names that file.
+    /// </summary>
+    public void RemoveIfRefused(string path)
+    {
+        var index = _files.FindIndex(file => file.Path == path);
+        if (!_refused || index < 0)
+        {
+            return;
+        }
+
+        var identity = _files[index].Identity;
+        _files.RemoveAt(index);
+        try
+        {
+            if (FileIdentity.Names(path, identity))
+            {
+                File.Delete(path);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not ours to remove after all: left as it is.
+        }
+    }
+
+    /// <summary>Runs its action once, when disposed.</summary>
+    private sealed class Closer(Action close) : IDisposable
+    {
+        private Action? _close = close;
+
+        public void Dispose() => Interlocked.Exchange(ref _close, null)?.Invoke();
     }
 
     /// <summary>The outermost directory of <paramref name="path"/> that does not exist yet (what creating it makes), or <c>null</c>.</summary>

@@ -59,19 +59,30 @@ internal sealed class DurableJobQueue : IJobQueue
     /// <summary>The durable queue's settings for a state file: each job is tried once (the runner retries inside the try).</summary>
     public static QueueDurability Durability(string path) => new() { StoragePath = path, Retry = new RetryPolicy { MaxAttempts = 1 } };
 
-    /// <summary>Opens the durable queue in the state file (not started).</summary>
-    /// <exception cref="RunStateException">The file cannot hold a durable queue.</exception>
+    /// <summary>Opens the durable queue in the state file (not started), making the file a run's state if it is not yet (<see cref="RunState.Prepare"/>).</summary>
+    /// <exception cref="RunStateException">
+    /// The file cannot hold a durable queue, or another process holds the queue's own lock: whatever opening it threw is
+    /// the state's refusal (one line, exit 255), never an unhandled crash (an InvalidOperationException was: exit 134).
+    /// </exception>
     public static DurableJobQueue Open(RunState state, int capacity)
     {
+        state.Prepare();
+        BoundedQueue<QueuedJob> queue;
         try
         {
-            return new DurableJobQueue(state, new BoundedQueue<QueuedJob>(capacity, Durability(state.Path), QueueName));
+            queue = new BoundedQueue<QueuedJob>(capacity, Durability(state.Path), QueueName);
         }
-        catch (QueueStorageException ex)
+        catch (Exception ex)
         {
-            throw new RunStateException(ex.Message, ex);
+            throw Refusal(state, ex);
         }
+
+        return new DurableJobQueue(state, queue);
     }
+
+    /// <summary>The state's refusal for what opening or starting its queue threw: <see cref="QueueStorageException"/>'s message as it is, any other naming the file.</summary>
+    private static RunStateException Refusal(RunState state, Exception ex) =>
+        new(ex is QueueStorageException ? ex.Message : $"cannot use '{state.Path}': {ex.Message}", ex);
 
     /// <summary>
     /// Reads the input as far as the state recorded jobs, checking that it gives the same job (sequence number and
@@ -138,9 +149,9 @@ internal sealed class DurableJobQueue : IJobQueue
         {
             await _queue.StartAsync();
         }
-        catch (QueueStorageException ex)
+        catch (Exception ex) when (ex is not (RunStateException or OperationCanceledException))
         {
-            throw new RunStateException(ex.Message, ex);
+            throw Refusal(_state, ex);
         }
 
         InOrder = _queue.Size == 0; // no worker yet: what the queue holds is what it recovered

@@ -110,12 +110,79 @@ internal static class FileIdentity
         return offset is { } at ? (FileType)(BitConverter.ToUInt32(buffer, at) & 0xF000) : null;
     }
 
+    /// <summary>The (device, inode) of the file <paramref name="file"/> has open (through <c>/proc/self/fd</c>, whatever its name says now).</summary>
+    public static (ulong Device, ulong Inode)? Of(FileStream file) => Of($"/proc/self/fd/{file.SafeFileHandle.DangerousGetHandle()}");
+
+    /// <summary>The errno of an open that found the file already there (EEXIST), or Windows' ERROR_FILE_EXISTS.</summary>
+    private static bool AlreadyExists(IOException error) => error.HResult is 17 or unchecked((int)0x80070050);
+
+    /// <summary>
+    /// Opens <paramref name="path"/>, telling whether this open created it: <see cref="FileMode.CreateNew"/> first (the
+    /// creation: what it makes is this process's, by the identity of the handle it opened), and only when something is
+    /// there already (a file, a FIFO, a device, a symbolic link, dangling or not) <paramref name="mode"/>, which makes
+    /// the file not this process's. A file that existed is never taken for made, whoever made it meanwhile.
+    /// </summary>
+    /// <returns>The open file, and its identity when this open created it (else <c>null</c>).</returns>
+    public static (FileStream File, (ulong Device, ulong Inode)? Made) OpenCreating(string path, FileMode mode, FileAccess access, FileShare share, int bufferSize = 4096)
+    {
+        try
+        {
+            var made = new FileStream(path, FileMode.CreateNew, access, share, bufferSize);
+            return (made, Of(made));
+        }
+        catch (IOException error) when (AlreadyExists(error))
+        {
+            return (new FileStream(path, mode, access, share, bufferSize), null);
+        }
+    }
+
+    /// <summary>
+    /// Creates <paramref name="path"/> empty unless something is there (a file, or a symbolic link, dangling or not);
+    /// the identity of the file this call made, or <c>null</c> when it made none.
+    /// </summary>
+    public static (ulong Device, ulong Inode)? CreateIfMissing(string path)
+    {
+        try
+        {
+            using var made = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
+            return Of(made);
+        }
+        catch (IOException error) when (AlreadyExists(error))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether <paramref name="path"/> still names the regular file <paramref name="identity"/> (not following a last symbolic link).</summary>
+    public static bool Names(string path, (ulong Device, ulong Inode) identity)
+    {
+        var buffer = new byte[512];
+        return Lstat(path, buffer) == 0 && TypeOf(buffer) == FileType.Regular
+            && (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8)) == identity;
+    }
+
+    /// <summary>
+    /// Whether two paths, existing or not, name one file: the same existing file, or the same name in one existing
+    /// directory (reached through a symbolic link or not): <c>d/s.db</c> and <c>e/s.db</c> with <c>e</c> a link to <c>d</c>.
+    /// </summary>
+    public static bool SameName(string a, string b)
+    {
+        var (first, second) = (Path.GetFullPath(a).TrimEnd('/'), Path.GetFullPath(b).TrimEnd('/'));
+        return string.Equals(first, second, StringComparison.Ordinal) || Same(first, second)
+            || (string.Equals(Path.GetFileName(first), Path.GetFileName(second), StringComparison.Ordinal)
+                && Path.GetDirectoryName(first) is { } firstParent && Path.GetDirectoryName(second) is { } secondParent
+                && Same(firstParent, secondParent));
+    }
+
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name one existing file.</summary>
     public static bool Same(string a, string b) => Of(a) is { } first && Of(b) == first;
 
     // fcntl is variadic; F_GETFD takes no third argument, and a two-int call is the same on x86-64 and arm64 Linux.
     [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static extern int Fcntl(int descriptor, int command);
+
+    [DllImport("libc", EntryPoint = "lstat", SetLastError = true)]
+    private static extern int Lstat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);
 
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
     private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);

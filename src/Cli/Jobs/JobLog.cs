@@ -28,11 +28,25 @@ internal sealed class JobLog : IDisposable
     /// <summary>Set when a write failed part-way, so the next record starts on a line of its own.</summary>
     private bool _torn;
 
-    private JobLog(FileStream file, CancellationToken stop)
+    /// <summary>
+    /// Where the log's whole records end (what <see cref="BeginAsync"/> keeps of a regular file: 0 for a new log), or
+    /// <c>null</c> once begun (a device or pipe begins at its open: nothing kept in it can be lost).
+    /// </summary>
+    private long? _keep;
+
+    private JobLog(FileStream file, CancellationToken stop, string path, (ulong, ulong)? made)
     {
         _file = file;
         _out = file.CanSeek ? file : AbandonableOutput.GivenUpAtStop(file, stop);
+        Path = path;
+        Made = made;
     }
+
+    /// <summary>The joblog's path, as given.</summary>
+    public string Path { get; }
+
+    /// <summary>The file's identity if this open created it (<see cref="FileIdentity.OpenCreating"/>): a refused run removes it; else <c>null</c>.</summary>
+    public (ulong Device, ulong Inode)? Made { get; }
 
     /// <summary>The sequence numbers the log held as finished when it was opened (empty for a new log).</summary>
     public IReadOnlySet<long> Finished { get; private init; } = new HashSet<long>();
@@ -58,13 +72,15 @@ internal sealed class JobLog : IDisposable
         }
         catch (IOException error)
         {
-            throw new IOException($"another run is writing it ({error.Message})", error);
+            throw new IOException("another run is writing it", error); // .NET's own words only said so again
         }
     }
 
     /// <summary>
-    /// Opens the log: for <paramref name="resume"/>, reads the finished jobs and appends after the last whole record;
-    /// otherwise starts a new log with the header.
+    /// Opens the log, locked for this run, and checks it without changing it: for <paramref name="resume"/>, reads the
+    /// finished jobs and where the last whole record ends. A regular file is changed only once the run starts
+    /// (<see cref="BeginAsync"/>): a run refused before that (its state belongs to another input, its queue cannot open)
+    /// leaves an existing joblog as it was (h232's review: it was cut to its header, or its last record dropped).
     /// </summary>
     /// <exception cref="IOException">The file cannot be read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">The file cannot be opened.</exception>
@@ -81,23 +97,17 @@ internal sealed class JobLog : IDisposable
     /// </param>
     public static async Task<JobLog> OpenAsync(string path, bool resume, bool rerunFailed = false, CancellationToken stop = default)
     {
-        // Opened without truncating: a new log is cut to nothing only once this run holds the joblog's lock, so a second
-        // run on the same joblog is refused instead of truncating the first one's records. Readers are not locked out.
-        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
-        // A device such as /dev/null seeks but cannot be truncated, and its record lock would be every run's lock.
-        var regular = file.CanSeek && FileIdentity.IsRegularFile(path) != false;
+        var (file, made, regular) = OpenLocked(path);
         try
         {
-            LockForThisRun(file, regular);
             if (!resume)
             {
-                if (regular)
+                var fresh = new JobLog(file, stop, path, made) { _keep = 0 };
+                if (!regular)
                 {
-                    file.SetLength(0);
+                    await fresh.BeginAsync().ConfigureAwait(false);
                 }
 
-                var fresh = new JobLog(file, stop);
-                await fresh.WriteAsync(Header).ConfigureAwait(false);
                 return fresh;
             }
 
@@ -107,21 +117,68 @@ internal sealed class JobLog : IDisposable
             }
 
             var (finished, whole) = await ReadFinishedAsync(file, path, rerunFailed).ConfigureAwait(false);
-            var dropped = file.Length - whole;
-            file.SetLength(whole);
-            file.Seek(whole, SeekOrigin.Begin);
-            var log = new JobLog(file, stop) { Finished = finished, DroppedBytes = dropped };
-            if (whole == 0)
-            {
-                await log.WriteAsync(Header).ConfigureAwait(false);
-            }
-
-            return log;
+            return new JobLog(file, stop, path, made) { Finished = finished, DroppedBytes = file.Length - whole, _keep = whole };
         }
         catch
         {
             await file.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The run starts: a new log is cut to nothing and gets its header; a resumed one loses its incomplete last record
+    /// (<see cref="DroppedBytes"/>) and goes on after its last whole one. Once; a device or pipe began at its open.
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public async Task BeginAsync()
+    {
+        if (_keep is not { } keep)
+        {
+            return;
+        }
+
+        _keep = null;
+        if (_file.CanSeek && FileIdentity.IsRegularFile(Path) != false)
+        {
+            _file.SetLength(keep);
+            _file.Seek(keep, SeekOrigin.Begin);
+        }
+
+        if (keep == 0)
+        {
+            await WriteAsync(Header).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Opens the file without truncating (its own creating open tells whether this run made it) and takes its lock: a
+    /// second run on the same joblog is refused instead of truncating the first one's records. Readers are not locked
+    /// out. A lock taken on a file no longer at that name (a refused run removed the joblog it made between this open
+    /// and the lock) is taken again on the file that is there.
+    /// </summary>
+    private static (FileStream File, (ulong, ulong)? Made, bool Regular) OpenLocked(string path)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var (file, made) = FileIdentity.OpenCreating(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+            try
+            {
+                // A device such as /dev/null seeks but cannot be truncated, and its record lock would be every run's lock.
+                var regular = file.CanSeek && FileIdentity.IsRegularFile(path) != false;
+                LockForThisRun(file, regular);
+                if (!regular || attempt >= 10 || FileIdentity.Of(file) is not { } held || FileIdentity.Of(path) == held)
+                {
+                    return (file, made, regular);
+                }
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+
+            file.Dispose();
         }
     }
 

@@ -135,6 +135,19 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
             stoppedEarly = true;
         }
 
+        // The run is accepted (its state, if any, belongs to this input and its queue opened): only now does an existing
+        // joblog change. A stop before this point started no job and leaves it as it was.
+        if (!stoppedEarly && await BeginJobLogAsync() is { } refused)
+        {
+            await queue.StopAsync();
+            return refused;
+        }
+
+        if (!stoppedEarly)
+        {
+            Accepted?.Invoke();
+        }
+
         using var progressStop = new CancellationTokenSource();
         var reporter = new RunProgress(options, console, _counts, total, clock);
         var progress = options.Quiet && !options.Eta ? Task.CompletedTask : reporter.ShowAsync(() => queue.Size, progressStop.Token);
@@ -230,17 +243,51 @@ internal sealed partial class JobRun(RunOptions options, RunConsole console, Job
     }
 
     /// <summary>
-    /// Whether the run was refused for its state (<see cref="StateProblemAsync"/>): no job started, so the outputs the
-    /// run made for it are removed, as after any usage error (<c>RunOutputs.Refused</c>).
+    /// Whether the run was refused for its state (<see cref="StateProblemAsync"/>) or its joblog (<see cref="BeginJobLogAsync"/>):
+    /// no job started, so the outputs the run made for it are removed, as after any usage error (<c>RunOutputs.Refused</c>).
     /// </summary>
-    public bool StateRefused { get; private set; }
+    public bool Refused { get; private set; }
+
+    /// <summary>Called once, when the run is accepted (its state belongs to its input, its queue opened, its joblog began), before any job is put.</summary>
+    public Action? Accepted { get; init; }
 
     /// <summary>The state file cannot be used, or belongs to another input: one line, exit 255, no job started.</summary>
-    private async Task<int> StateProblemAsync(string problem)
+    private Task<int> StateProblemAsync(string problem) => RefuseAsync($"--state: {problem}");
+
+    /// <summary>A usage error found once the run was under way, before any job started: one line, exit 255.</summary>
+    private async Task<int> RefuseAsync(string problem)
     {
-        StateRefused = true;
-        await console.LineAsync($"actorqueue: --state: {problem}");
+        Refused = true;
+        await console.LineAsync($"actorqueue: {problem}");
         return Commands.Usage.UsageErrorExitCode;
+    }
+
+    /// <summary>
+    /// Starts the joblog as the run starts (<see cref="JobLog.BeginAsync"/>: a new log gets its header, a resumed one loses
+    /// its incomplete last record, said here); the exit status of a refusal when it cannot be written, else <c>null</c>.
+    /// </summary>
+    private async Task<int?> BeginJobLogAsync()
+    {
+        if (jobLog is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            await jobLog.BeginAsync();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return await RefuseAsync($"--joblog: cannot write '{jobLog.Path}': {Commands.Usage.Reason(jobLog.Path, ex)}");
+        }
+
+        if (jobLog.DroppedBytes > 0)
+        {
+            await console.LineAsync($"actorqueue: --joblog: dropped an incomplete last record ({jobLog.DroppedBytes} bytes, from a run that stopped mid-write); that job runs again");
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -39,7 +39,9 @@ internal sealed class RunStateException(string message, Exception? inner = null)
 /// One process at a time: <see cref="Open"/> takes an exclusive lock on <c>FILE.lock</c> beside the state (an OS file
 /// lock, which the kernel drops when the process ends, SIGKILL included) and holds it until <see cref="Dispose"/>, so a
 /// second run (or <c>dead-letters</c>) on the same state is refused rather than journaling the same queue beside the first.
-/// The lock file stays: deleting it would let two processes lock two different files of that name.
+/// The lock file stays (deleting it would let two processes lock two different files of that name), unless this run made
+/// it and was refused: then <see cref="DisposeAndRemoveIfMade"/> removes it (and the state file, if this run made that)
+/// while still holding the lock.
 /// </remarks>
 internal sealed class RunState : IDisposable
 {
@@ -55,17 +57,33 @@ internal sealed class RunState : IDisposable
     /// <summary>The open lock file: held while this process uses the state.</summary>
     private readonly FileStream _lock;
 
-    private RunState(string path, SqliteConnection connection, FileStream lockFile)
+    /// <summary>The lock file's identity if this open created it (it is removed, still held, if the run is refused).</summary>
+    private readonly (ulong Device, ulong Inode)? _lockMade;
+
+    /// <summary>The state file's identity if this open created it (a new state: removed with its lock if the run is refused).</summary>
+    private readonly (ulong Device, ulong Inode)? _made;
+
+    /// <summary>Whether the file has the run's table yet: a new or empty database gets it (and WAL) only once the run starts (<see cref="Prepare"/>).</summary>
+    private bool _prepared;
+
+    private RunState(string path, SqliteConnection connection, FileStream lockFile, (ulong, ulong)? lockMade, (ulong, ulong)? made, bool prepared)
     {
         Path = path;
         _connection = connection;
         _lock = lockFile;
+        _lockMade = lockMade;
+        _made = made;
+        _prepared = prepared;
     }
 
     /// <summary>The state file.</summary>
     public string Path { get; }
 
-    /// <summary>Opens (creating when <paramref name="create"/>) the state file and checks that it is a healthy, writable SQLite database.</summary>
+    /// <summary>
+    /// Opens (creating when <paramref name="create"/>) the state file and checks that it is a healthy, writable SQLite
+    /// database, writing nothing to it: a new or empty database becomes a state (its table, WAL) only at <see cref="Prepare"/>,
+    /// so a run refused before it starts leaves an existing file as it was.
+    /// </summary>
     /// <exception cref="RunStateException">The file is missing, corrupt, not a database, unreadable or unwritable, or in use by another process.</exception>
     public static RunState Open(string path, bool create)
     {
@@ -81,16 +99,23 @@ internal sealed class RunState : IDisposable
             throw new RunStateException($"'{path}' does not exist");
         }
 
-        // A lock file this open made is removed again if the file is refused: a refusal leaves nothing beside the file.
-        var lockMade = !File.Exists(full + ".lock");
-        var lockFile = TakeLock(path, full);
+        // A refusal for a lock another process holds removes nothing: what is there is that process's.
+        var (lockFile, lockMade) = TakeLock(path, full);
+        (ulong, ulong)? made = null;
         SqliteConnection? connection = null;
         try
         {
+            if (create)
+            {
+                // Made here, under the lock, so what this run made is known exactly (SQLite takes an empty file for an
+                // empty database); a file that is there, whoever made it, is not this run's.
+                made = FileIdentity.CreateIfMissing(full);
+            }
+
             connection = new SqliteConnection(new SqliteConnectionStringBuilder
             {
                 DataSource = full,
-                Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
+                Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite, // a dangling link's target: made through it, not this run's
                 Pooling = false,
             }.ToString());
             connection.Open();
@@ -103,7 +128,8 @@ internal sealed class RunState : IDisposable
             // A file that is no run's state is refused before anything is written to it: dead-letters made any existing
             // file (an empty one, another program's SQLite database) a state, writing its tables into it; run did the
             // same to another program's database. An empty database (a new file) becomes one only for run.
-            if (Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'actorqueue_run_jobs';") is not 1L)
+            var prepared = Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'actorqueue_run_jobs';") is 1L;
+            if (!prepared)
             {
                 if (!create)
                 {
@@ -116,62 +142,121 @@ internal sealed class RunState : IDisposable
                 }
             }
 
-            // WAL, as the durable queue's journal uses it: the queue and this table write the one file side by side.
-            Execute(connection, "PRAGMA journal_mode = WAL;");
-            Execute(connection, """
-                CREATE TABLE IF NOT EXISTS actorqueue_run_jobs (
-                    seq INTEGER PRIMARY KEY,
-                    command TEXT NOT NULL,
-                    standing INTEGER NOT NULL,
-                    exit_value INTEGER NOT NULL DEFAULT 0,
-                    signal INTEGER NOT NULL DEFAULT 0,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    error TEXT);
-                """);
-            return new RunState(path, connection, lockFile);
+            return new RunState(path, connection, lockFile, lockMade, made, prepared);
         }
         catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
         {
-            connection?.Dispose();
-            Release(lockFile, lockMade);
+            Remove(connection, full, made, lockFile, lockMade);
             throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);
         }
         catch
         {
-            connection?.Dispose();
-            Release(lockFile, lockMade);
+            Remove(connection, full, made, lockFile, lockMade);
             throw;
         }
     }
 
     /// <summary>
-    /// Drops a refused open's lock, deleting the lock file first (still holding it) when <paramref name="made"/> says
-    /// this open created it: <c>dead-letters</c> on a file that is no state left <c>FILE.lock</c> beside it.
+    /// Makes the file a run's state, as the run starts (the durable queue opens beside it): WAL, as the queue's journal
+    /// uses it (the queue and this table write the one file side by side), and the table of the run's jobs.
     /// </summary>
-    private static void Release(FileStream lockFile, bool made)
+    /// <exception cref="RunStateException">The file cannot be written.</exception>
+    public void Prepare() => Guard(PrepareHeld);
+
+    /// <summary><see cref="Prepare"/>, under the gate.</summary>
+    private void PrepareHeld()
     {
-        if (made)
+        if (_prepared)
         {
-            try
-            {
-                File.Delete(lockFile.Name);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Left behind: harmless, as a lock file that stays always is.
-            }
+            return;
+        }
+
+        Execute(_connection, "PRAGMA journal_mode = WAL;");
+        Execute(_connection, """
+            CREATE TABLE IF NOT EXISTS actorqueue_run_jobs (
+                seq INTEGER PRIMARY KEY,
+                command TEXT NOT NULL,
+                standing INTEGER NOT NULL,
+                exit_value INTEGER NOT NULL DEFAULT 0,
+                signal INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                error TEXT);
+            """);
+        _prepared = true;
+    }
+
+    /// <summary>
+    /// Closes the state of a run that was refused and removes what its open made: the file (a new state), then the lock
+    /// file, while the lock is still held: deleted after its release, the lock file could be another process's
+    /// lock by then, and two processes could lock two files of that name (h232's review). SQLite removes its own
+    /// <c>-wal</c> and <c>-shm</c> as its last connection closes; they are never deleted here (another connection's live
+    /// WAL would be its database's loss). A state that existed is only closed.
+    /// </summary>
+    public void DisposeAndRemoveIfMade()
+    {
+        lock (_gate)
+        {
+            Remove(_connection, System.IO.Path.GetFullPath(Path), _made, _lock, _lockMade);
+        }
+    }
+
+    /// <summary>Closes <paramref name="connection"/>, removes the state file and the lock file this open made (each only while its path still names it), and drops the lock.</summary>
+    private static void Remove(SqliteConnection? connection, string full, (ulong, ulong)? made, FileStream lockFile, (ulong, ulong)? lockMade)
+    {
+        connection?.Dispose();
+        if (made is { } identity)
+        {
+            Delete(full, identity);
+        }
+
+        if (lockMade is { } lockIdentity)
+        {
+            Delete(lockFile.Name, lockIdentity);
         }
 
         lockFile.Dispose();
     }
 
-    /// <summary>Locks <c>FILE.lock</c> for this process (.NET takes an exclusive <c>flock</c> for <see cref="FileShare.None"/>).</summary>
-    /// <exception cref="RunStateException">Another process holds it, or it cannot be created.</exception>
-    private static FileStream TakeLock(string path, string full)
+    private static void Delete(string path, (ulong, ulong) identity)
     {
         try
         {
-            return new FileStream(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            if (FileIdentity.Names(path, identity))
+            {
+                File.Delete(path);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Left behind: not this run's to remove after all, or it cannot be.
+        }
+    }
+
+    /// <summary>
+    /// Locks <c>FILE.lock</c> for this process (.NET takes an exclusive <c>flock</c> for <see cref="FileShare.None"/>),
+    /// telling whether this open created it. A lock taken on a file that is no longer at that name (a refused run
+    /// removed its lock file between this open and the lock) is no lock: it is taken again on the file that is there.
+    /// </summary>
+    /// <exception cref="RunStateException">Another process holds it, or it cannot be created.</exception>
+    private static (FileStream Lock, (ulong, ulong)? Made) TakeLock(string path, string full)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var (lockFile, made) = OpenLock(path, full);
+            if (attempt >= 10 || FileIdentity.Of(lockFile) is { } held && FileIdentity.Names(full + ".lock", held))
+            {
+                return (lockFile, made);
+            }
+
+            lockFile.Dispose();
+        }
+    }
+
+    private static (FileStream Lock, (ulong, ulong)? Made) OpenLock(string path, string full)
+    {
+        try
+        {
+            return FileIdentity.OpenCreating(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException ex) when (ex.HResult is EWouldBlock or SharingViolation)
         {
@@ -195,6 +280,11 @@ internal sealed class RunState : IDisposable
         var jobs = new Dictionary<long, StateJob>();
         Guard(() =>
         {
+            if (!_prepared)
+            {
+                return; // a new or empty database: no job recorded yet
+            }
+
             using var query = _connection.CreateCommand();
             query.CommandText = "SELECT seq, command, standing, exit_value, signal, attempts, error FROM actorqueue_run_jobs ORDER BY seq;";
             using var reader = query.ExecuteReader();
@@ -257,6 +347,7 @@ internal sealed class RunState : IDisposable
     private void Write(string sql, params (string Name, object Value)[] parameters) =>
         Guard(() =>
         {
+            PrepareHeld(); // a record is the run's: the file is a state by then
             using var command = _connection.CreateCommand();
             command.CommandText = sql;
             foreach (var (name, value) in parameters)
