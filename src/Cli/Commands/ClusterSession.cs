@@ -67,7 +67,7 @@ internal sealed partial class ClusterSession : IAsyncDisposable
     public ActorQueueCluster Cluster { get; }
 
     /// <summary>Runs jobs on the worker nodes (coordinator sessions only).</summary>
-    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"), System.WhenTerminated);
+    public IJobExecutor Executor => new ClusterJobExecutor(_queue ?? throw new InvalidOperationException("not a coordinator session"), System.WhenTerminated, () => WorkerNodes);
 
     /// <summary>
     /// Starts the coordinator: it forms a cluster on <paramref name="node"/>'s address, waits for

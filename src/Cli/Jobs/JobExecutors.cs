@@ -9,8 +9,10 @@ internal interface IJobExecutor
     /// <param name="job">The job.</param>
     /// <param name="timeout">How long the attempt may run.</param>
     /// <param name="kill">Kills (or, for a remote job, abandons) the attempt.</param>
+    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job handed back then is not started again.</param>
     /// <returns>How the attempt ended.</returns>
-    Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill);
+    /// <exception cref="JobHandedBackException">The run stopped and its job was handed back with no worker node left to run it.</exception>
+    Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill, CancellationToken stopping);
 }
 
 /// <summary>Runs jobs as local processes.</summary>
@@ -19,7 +21,7 @@ internal sealed class LocalJobExecutor : IJobExecutor
     public static readonly LocalJobExecutor Instance = new();
 
     /// <inheritdoc />
-    public Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill) => JobProcess.RunAsync(job, timeout, kill);
+    public Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill, CancellationToken stopping) => JobProcess.RunAsync(job, timeout, kill);
 }
 
 /// <summary>A job as it travels to a worker node (System.Text.Json).</summary>
@@ -76,13 +78,23 @@ internal static class ClusterJobs
 /// </summary>
 internal sealed class ExecutorLostException(string message) : Exception(message);
 
+/// <summary>
+/// The run stopped and the job's worker node handed it back (the node left or stopped it), with no worker node left to
+/// run it: it is not started again, so it is neither finished nor failed; not logged, <c>--resume</c> runs it.
+/// </summary>
+internal sealed class JobHandedBackException() : Exception("the job was handed back after the run stopped, and no worker node is left to run it");
+
 /// <summary>Runs jobs on the cluster's worker nodes through the distributed job queue.</summary>
 /// <param name="queue">The distributed job queue.</param>
 /// <param name="stopped">Completes when the coordinator's actor system has stopped (downed, or shut down by its transport).</param>
-internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJobResult> queue, Task stopped) : IJobExecutor
+/// <param name="workerNodes">How many worker nodes are up now.</param>
+internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJobResult> queue, Task stopped, Func<int> workerNodes) : IJobExecutor
 {
+    /// <summary>How often a stopped run's job waiting for its result checks whether a worker node is left.</summary>
+    private static readonly TimeSpan NodesPoll = TimeSpan.FromMilliseconds(200);
+
     /// <inheritdoc />
-    public async Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill)
+    public async Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill, CancellationToken stopping)
     {
         var remote = new RemoteJob(job.Id, job.Command, new Dictionary<string, string>(job.Environment), timeout?.TotalSeconds);
         ItemResult<RemoteJobResult> ended;
@@ -94,7 +106,7 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
                 return AttemptResult.CouldNotRun("could not run (the cluster's job queue did not take it)");
             }
 
-            ended = await UnlessStoppedAsync(accepted.Completion.WaitAsync(kill)).ConfigureAwait(false);
+            ended = await UnlessStoppedAsync(UnlessHandedBackAsync(accepted.Completion, stopping).WaitAsync(kill)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
         {
@@ -119,6 +131,35 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
             { TimedOut: true } => AttemptResult.TimedOut(output, errors, host),
             _ => AttemptResult.Exited(result.ExitCode, output, errors, host),
         };
+    }
+
+    /// <summary>
+    /// <paramref name="completion"/>, unless the run stops (<paramref name="stopping"/>) and no worker node is up: a job
+    /// a leaving node handed back (its jobs go back to the queue) then waits in the cluster's queue for a node that never
+    /// comes, and the stopped run, which starts no job, would count it as running for ever (a machine's shutdown stops
+    /// the coordinator and its nodes at once). Before the stop a job waits for nodes however long: they may come back.
+    /// </summary>
+    private async Task<ItemResult<RemoteJobResult>> UnlessHandedBackAsync(Task<ItemResult<RemoteJobResult>> completion, CancellationToken stopping)
+    {
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (stopping.Register(() => stop.TrySetResult()))
+        {
+            await Task.WhenAny(completion, stop.Task).ConfigureAwait(false);
+        }
+
+        using var poll = new PeriodicTimer(NodesPoll);
+        while (!completion.IsCompleted)
+        {
+            if (workerNodes() == 0)
+            {
+                _ = completion.ContinueWith(t => t.Exception, TaskScheduler.Default); // observed: the run no longer waits for it
+                throw new JobHandedBackException();
+            }
+
+            await Task.WhenAny(completion, poll.WaitForNextTickAsync().AsTask()).ConfigureAwait(false);
+        }
+
+        return await completion.ConfigureAwait(false);
     }
 
     /// <summary><paramref name="task"/>'s result, unless the coordinator's node stops first (a handle may then never answer).</summary>

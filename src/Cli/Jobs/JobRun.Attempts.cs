@@ -88,6 +88,9 @@ internal sealed partial class JobRun
         }
     }
 
+    /// <summary>1 once the run said that the jobs handed back after its stop are not started (<see cref="AttemptAsync"/>).</summary>
+    private int _handedBackSaid;
+
     private Task SkipInOrderAsync(long seq) => _order?.SkipAsync(seq) ?? Task.CompletedTask;
 
     /// <summary>Waits before retry <paramref name="attempt"/> (100 ms doubling to 5 s); <c>false</c> when the run stops meanwhile.</summary>
@@ -200,13 +203,26 @@ internal sealed partial class JobRun
     /// <summary>
     /// One attempt, whatever happens: an executor's exception is the attempt's failure, never lost. <c>null</c> when the
     /// executor itself is gone (the coordinator's cluster stopped): the job did not run or its outcome is unknown, so it
-    /// stays out of the joblog and the run stops.
+    /// stays out of the joblog and the run stops. <c>null</c> too for a remote job handed back after the run stopped with
+    /// no worker node left to run it: not started again, counted as not started, not logged.
     /// </summary>
     private async Task<AttemptResult?> AttemptAsync(Job job)
     {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(interrupts.StopInput, _stop.NoNewJobs);
         try
         {
-            return await executor.RunAsync(job, job.Timeout ?? options.Timeout, _stop.Kill);
+            return await executor.RunAsync(job, job.Timeout ?? options.Timeout, _stop.Kill, stopping.Token);
+        }
+        catch (JobHandedBackException)
+        {
+            if (Interlocked.Exchange(ref _handedBackSaid, 1) == 0)
+            {
+                await console.LineAsync("actorqueue: no worker node is left to run the jobs handed back by the nodes that stopped; the run is stopping, so they are not started "
+                    + (options.RerunsUnfinished is { } rerun ? $"(not logged, {rerun} runs them)" : "(counted as not started)"));
+            }
+
+            Log.Information("Job {JobId} (seq {Seq}) was handed back after the run stopped, with no worker node left; not started, not in the joblog: {Command}", job.Id, job.Seq, job.Command);
+            return null;
         }
         catch (ExecutorLostException ex)
         {
