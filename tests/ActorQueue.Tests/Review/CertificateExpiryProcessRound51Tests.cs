@@ -10,7 +10,7 @@ namespace ActorQueue.Tests.Review;
 /// certificate of a year and a node with one of a minute, issued by the library (<c>cert node</c>'s <c>--days</c> is at
 /// least 1).
 /// </summary>
-[Collection(ClusterProcessesCollection.Name)]
+[Collection(ClusterProcessWaitsCollection.Name)]
 public sealed class CertificateExpiryProcessRound51Tests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("actorqueue-expiry-").FullName;

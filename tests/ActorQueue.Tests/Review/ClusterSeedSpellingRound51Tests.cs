@@ -11,7 +11,7 @@ namespace ActorQueue.Tests.Review;
 /// <c>--listen</c> on every address (<c>0.0.0.0</c>, <c>[::]</c>) made it a member at <c>0.0.0.0:P</c>, which a
 /// coordinator on another machine connects to as itself; it is a usage error, as the coordinator's already was.
 /// </summary>
-[Collection(ClusterProcessesCollection.Name)]
+[Collection(ClusterProcessWaitsCollection.Name)]
 public sealed class ClusterSeedSpellingRound51Tests(ClusterCertificateDirectories certificates) : IDisposable, IClassFixture<ClusterCertificateDirectories>
 {
     /// <summary>Far more than the node's own bound (20 s after its seed answered, which is at once here); before, it never exited.</summary>

@@ -9,7 +9,7 @@ namespace ActorQueue.Tests.Review;
 /// leave and hand their running jobs back; the stopped run starts none of them again, counts them as not started (not
 /// logged, so <c>--resume</c> runs them) and ends, interrupted (found by h230 testing certificate expiry, round 51).
 /// </summary>
-[Collection(ClusterProcessesCollection.Name)]
+[Collection(ClusterProcessWaitsCollection.Name)]
 public sealed class ClusterShutdownRound51Tests : IDisposable
 {
     /// <summary>Jobs 1 and 2 end at once; the others run until the file <c>fast</c> exists (the resumed run's).</summary>
