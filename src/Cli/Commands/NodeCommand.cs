@@ -65,7 +65,7 @@ internal static class NodeCommand
 
                 if (first != up)
                 {
-                    stderr.WriteLine($"actorqueue node: the node stopped before it joined {seed} (see above: a failed TLS handshake means one side's certificate is not from a CA the other trusts)");
+                    stderr.WriteLine($"actorqueue node: the node stopped before it joined {seed} (see above: a failed TLS handshake means one side's certificate is not from a CA the other trusts, or is not valid by the other's clock: expired, or not valid yet)");
                     return 1;
                 }
 
