@@ -80,6 +80,20 @@ internal partial class LimiterAgentActor
             return;
         }
 
+        if (message.Kind is PermitRejectionKind.QueueFull or PermitRejectionKind.WouldWait && BlockFree > 0)
+        {
+            // Refused for want of a free permit, but a block this node's fetch brought meanwhile holds one unused: the
+            // gatekeeper granted the fetch just before this request (a caller that tried, then acquired), lending the
+            // permit this request was refused for to this very node. Served from the block, as a request that came after
+            // the block is; before, a limit of one with no queue refused the node's first request (HTTP 429) while its
+            // own block held the only permit unused (ClusterRateLimiterTests.Asp_net_core_global_limiter_takes_the_cluster_partitioned…).
+            Timers.Cancel(new WaitExpired(message.RequestId));
+            if (TryGrantFromBlock(message.RequestId, request))
+            {
+                return;
+            }
+        }
+
         Forget(message.RequestId, request);
         if (request is ClusterAcquireRequest facade)
         {
