@@ -17,6 +17,17 @@ public sealed class CertificateExpiryProcessRound51Tests(ClusterCertificateDirec
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    /// <summary>A certificate directory for a node named <paramref name="name"/> whose certificate, from the test CA, ends a minute from now; and that end.</summary>
+    private (string Directory, DateTimeOffset End) MinuteCertificate(string name)
+    {
+        using var authority = CertificateFiles.ReadAuthorityWithKey("--ca", certificates.Authority);
+        using var minute = ClusterCertificates.IssueNode(authority, name, TimeSpan.FromMinutes(1));
+        var directory = Path.Combine(_dir, name);
+        CertificateFiles.CreateDirectory("--out", directory);
+        CertificateFiles.WriteNode(directory, minute, authority);
+        return (directory, new DateTimeOffset(minute.NotAfter.ToUniversalTime()));
+    }
+
     /// <summary>
     /// The node leaves in order before its certificate ends, with one line naming the certificate and its end, exit 78;
     /// the jobs it was running run again on the other node, and the run completes every job once.
@@ -30,12 +41,7 @@ public sealed class CertificateExpiryProcessRound51Tests(ClusterCertificateDirec
     [Fact]
     public async Task A_worker_leaves_before_its_certificate_ends_and_the_run_completes_every_job()
     {
-        using var authority = CertificateFiles.ReadAuthorityWithKey("--ca", certificates.Authority);
-        using var minute = ClusterCertificates.IssueNode(authority, "ending", TimeSpan.FromMinutes(1));
-        var ending = Path.Combine(_dir, "ending");
-        CertificateFiles.CreateDirectory("--out", ending);
-        CertificateFiles.WriteNode(ending, minute, authority);
-        var end = new DateTimeOffset(minute.NotAfter.ToUniversalTime());
+        var (ending, end) = MinuteCertificate("ending");
 
         var seed = $"127.0.0.1:{TestPorts.Free()}";
         using var coordinator = new RunningCli(_dir, "run", "-", "--cluster", "--listen", seed, "--cert-dir", certificates.Coordinator,
@@ -93,12 +99,7 @@ public sealed class CertificateExpiryProcessRound51Tests(ClusterCertificateDirec
     [Fact]
     public async Task A_coordinator_stops_its_run_as_interrupted_before_its_certificate_ends_and_resume_runs_the_rest()
     {
-        using var authority = CertificateFiles.ReadAuthorityWithKey("--ca", certificates.Authority);
-        using var minute = ClusterCertificates.IssueNode(authority, "ending-coordinator", TimeSpan.FromMinutes(1));
-        var ending = Path.Combine(_dir, "ending-coordinator");
-        CertificateFiles.CreateDirectory("--out", ending);
-        CertificateFiles.WriteNode(ending, minute, authority);
-        var end = new DateTimeOffset(minute.NotAfter.ToUniversalTime());
+        var (ending, end) = MinuteCertificate("ending-coordinator");
 
         var seed = $"127.0.0.1:{TestPorts.Free()}";
         using var coordinator = new RunningCli(_dir, "run", "-", "--cluster", "--listen", seed, "--cert-dir", ending, "-j", "2", "--joblog", "log.tsv");
