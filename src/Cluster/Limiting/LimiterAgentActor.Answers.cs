@@ -23,6 +23,10 @@ internal partial class LimiterAgentActor
 
         if (!_pending.Remove(message.RequestId, out var request))
         {
+            // The cluster-wide counts as of this grant, as any grant of the incarnation followed brings them: a block
+            // fetch a roll call ended meanwhile is granted so, and its block's permits were held nowhere in this node's
+            // statistics (a node's partition showed its only permit free while its own caller held it).
+            _clusterCounts.Publish(message.Running, message.Waiting);
             if (message.Block > 0)
             {
                 TakeBlock(null, message.Block);
