@@ -90,9 +90,10 @@ internal partial class LimiterAgentActor
             // gatekeeper granted the fetch just before this request (a caller that tried, then acquired), lending the
             // permit this request was refused for to this very node. Served from the block, as a request that came after
             // the block is; before, a limit of one with no queue refused the node's first request (HTTP 429) while its
-            // own block held the only permit unused (ClusterRateLimiterTests.Asp_net_core_global_limiter_takes_the_cluster_partitioned…).
+            // own block held the only permit unused (ClusterBlockFetchRaceRound52Tests). Requests of this node sent after
+            // it may still be pending: it goes first, as it came first.
             Timers.Cancel(new WaitExpired(message.RequestId));
-            if (TryGrantFromBlock(message.RequestId, request))
+            if (TryGrantFromBlock(message.RequestId, request, refused: true))
             {
                 return;
             }

@@ -40,6 +40,28 @@ public sealed class ClusterBlockFetchRaceRound52Tests : OneNodeClusterTest
     }
 
     /// <summary>
+    /// The same with two acquires after the fetch, both refused: the older is served from the block although the younger
+    /// still waits for its answer, and the younger, refused after it, is refused (the block's only permit is held).
+    /// Failed before (the younger pending kept the older from the block): the older got <c>Rejected</c> — an older caller
+    /// refused while a younger one of the same node would have been served.
+    /// </summary>
+    [Fact]
+    public async Task The_older_of_two_refused_acquires_is_served_from_the_block_first()
+    {
+        var (agent, gatekeeper, _) = await FollowingAgentAsync("fetch-two");
+        var (fetch, older, olderCaller) = await FetchThenAcquireAsync(agent, gatekeeper);
+        var youngerCaller = Kit.CreateTestProbe();
+        agent.Tell(new GatekeeperProtocol.Acquire("younger", 1), youngerCaller.Ref);
+        var younger = (await gatekeeper.ExpectMsgAsync<RemoteAcquire>(ClusterNodes.StepTimeout)).RequestId;
+
+        agent.Tell(new RemoteGranted(Epoch, fetch, 1, 0) { Block = 1 }, gatekeeper.Ref);
+        agent.Tell(new RemoteRejected(Epoch, older, 1, 0) { Kind = PermitRejectionKind.QueueFull }, gatekeeper.Ref);
+        await olderCaller.ExpectMsgAsync<GatekeeperProtocol.Granted>(ClusterNodes.StepTimeout);
+        agent.Tell(new RemoteRejected(Epoch, younger, 1, 0) { Kind = PermitRejectionKind.QueueFull }, gatekeeper.Ref);
+        Assert.Equal(RejectionReason.QueueFull, (await youngerCaller.ExpectMsgAsync<GatekeeperProtocol.Rejected>(ClusterNodes.StepTimeout)).Kind);
+    }
+
+    /// <summary>
     /// The same, with a roll call of the same incarnation between the fetch and its grant: the roll call ends the fetch
     /// on the agent's books (a fetch is in no announcement, and one the incarnation dropped must not stop later ones), so
     /// its grant arrives as one for a request no longer waiting, with a block the node takes all the same. The cluster
