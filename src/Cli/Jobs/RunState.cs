@@ -41,7 +41,8 @@ internal sealed class RunStateException(string message, Exception? inner = null)
 /// second run (or <c>dead-letters</c>) on the same state is refused rather than journaling the same queue beside the first.
 /// The lock file stays (deleting it would let two processes lock two different files of that name), unless this run made
 /// it and was refused: then <see cref="DisposeAndRemoveIfMade"/> removes it (and the state file, if this run made that)
-/// while still holding the lock.
+/// while still holding the lock. So with the durable queue's own name lock file (<c>FILE.jobs-*.lock</c>): it stays,
+/// unless this run made it (<see cref="CreateQueueLock"/>) and was refused.
 /// </remarks>
 internal sealed class RunState : IDisposable
 {
@@ -62,6 +63,9 @@ internal sealed class RunState : IDisposable
 
     /// <summary>The state file's identity if this open created it (a new state: removed with its lock if the run is refused).</summary>
     private readonly (ulong Device, ulong Inode)? _made;
+
+    /// <summary>The queue's name lock file and its identity if this run made it (<see cref="CreateQueueLock"/>).</summary>
+    private (string Path, (ulong Device, ulong Inode) Identity)? _queueLockMade;
 
     /// <summary>Whether the file has the run's table yet: a new or empty database gets it (and WAL) only once the run starts (<see cref="Prepare"/>).</summary>
     private bool _prepared;
@@ -186,8 +190,8 @@ internal sealed class RunState : IDisposable
     }
 
     /// <summary>
-    /// Closes the state of a run that was refused and removes what its open made: the file (a new state), then the lock
-    /// file, while the lock is still held: deleted after its release, the lock file could be another process's
+    /// Closes the state of a run that was refused and removes what it made: the queue's name lock file
+    /// (<see cref="CreateQueueLock"/>), the file (a new state), then the lock file, while the lock is still held: deleted after its release, the lock file could be another process's
     /// lock by then, and two processes could lock two files of that name (h232's review). SQLite removes its own
     /// <c>-wal</c> and <c>-shm</c> as its last connection closes; they are never deleted here (another connection's live
     /// WAL would be its database's loss). A state that existed is only closed.
@@ -196,6 +200,7 @@ internal sealed class RunState : IDisposable
     {
         lock (_gate)
         {
+            RemoveQueueLock(); // first: while this state's lock is held
             Remove(_connection, System.IO.Path.GetFullPath(Path), _made, _lock, _lockMade);
         }
     }
@@ -270,6 +275,59 @@ internal sealed class RunState : IDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Makes the durable queue's name lock file (<paramref name="lockPath"/>, <see cref="DurableJobQueue.LockPathOf"/>)
+    /// before the queue opens it, unless something is there: one this call made is this run's, and goes again if the run
+    /// is refused (<see cref="DisposeAndRemoveIfMade"/>). Made under this state's own lock, which every run and
+    /// <c>dead-letters</c> holds before it opens the queue, so no other of them can make or take it meanwhile.
+    /// </summary>
+    public void CreateQueueLock(string lockPath)
+    {
+        lock (_gate)
+        {
+            try
+            {
+                if (FileIdentity.CreateIfMissing(lockPath) is { } made)
+                {
+                    _queueLockMade = (lockPath, made);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Not made: the queue's own open says why it cannot be.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes the queue's name lock file this run made (<see cref="CreateQueueLock"/>), once the queue has let it go:
+    /// only after taking its lock again (so never while another process holds it) and only while the path still names
+    /// the file made, deleted while held, and while this state's own lock is held too (no run or <c>dead-letters</c> can be
+    /// between opening it and locking it).
+    /// </summary>
+    private void RemoveQueueLock()
+    {
+        if (_queueLockMade is not var (path, identity))
+        {
+            return;
+        }
+
+        _queueLockMade = null;
+        try
+        {
+            // FileShare.None takes the same exclusive lock the queue takes (flock on Unix), failing at once while it is held.
+            using var held = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
+            if (FileIdentity.Of(held) == identity && FileIdentity.Names(path, identity))
+            {
+                File.Delete(path);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Held by another process, gone or replaced: not this run's to remove.
         }
     }
 
