@@ -29,7 +29,7 @@ internal static class RunCommand
     {
         var outputs = new RunOutputs();
         var exitCode = await RunAsync(options, stdout, stderr, errors, interrupts, outputs);
-        outputs.RemoveIfRefused(); // the run holds none of its outputs open any more
+        outputs.RemoveUnused(); // the run holds none of its outputs open any more
         return exitCode;
     }
 
@@ -289,7 +289,7 @@ internal static class RunCommand
         // A file's job count comes from a second, streaming pass, so progress can show an ETA; stdin has no total.
         if (!options.Cluster)
         {
-            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state) { Accepted = () => outputs.HeldLog?.Release() };
+            var run = new JobRun(options, console, jobLog, interrupts, total, LocalJobExecutor.Instance, state) { Accepted = outputs.Accept };
             var exitCode = await run.ExecuteAsync(input);
             if (run.Refused)
             {
@@ -320,7 +320,7 @@ internal static class RunCommand
 
         await using (cluster)
         {
-            var exitCode = await new JobRun(options, console, jobLog, interrupts, total, cluster.Executor).ExecuteAsync(input);
+            var exitCode = await new JobRun(options, console, jobLog, interrupts, total, cluster.Executor) { Accepted = outputs.Accept }.ExecuteAsync(input);
             return expiry?.Exit(exitCode) ?? exitCode;
         }
     }

@@ -7,12 +7,18 @@ namespace ActorQueue.Cli.Commands;
 /// it needed, a new <c>--log</c>, a new <c>--joblog</c>; a new <c>--state</c> and its lock go with <see cref="RunState.DisposeAndRemoveIfMade"/>), so that a usage error leaves
 /// nothing behind. The outputs' paths are checked before any is made (<see cref="PathProblem"/>); what only opening an
 /// output finds (a file that is no state, a joblog that cannot be written) is refused with <see cref="FailAsync"/>, and what
-/// the run made is removed (<see cref="RemoveIfRefused()"/>): only a file the run's own creating open made (never one that
+/// the run made is removed (<see cref="RemoveUnused()"/>): only a file the run's own creating open made (never one that
 /// was there, or that another process made while the run started: h232's review), only while the path still names it,
 /// and a directory only while it is empty. The outputs were made
 /// one after another, each before the later ones' checks, so <c>--log L --state S --joblog nowhere/x</c> left
 /// <c>L</c>, <c>S</c> and <c>S.lock</c> behind.
 /// </summary>
+/// <remarks>
+/// A run that ends before it was accepted without being refused (interrupted
+/// while it waited for its input, or for the input its state recorded, or for a cluster's nodes: no job started)
+/// removes what it made and nothing was written to: the results directory (while empty) and a joblog never begun (no
+/// header: while empty); its log stays, with the run's events (round 52).
+/// </remarks>
 internal sealed class RunOutputs
 {
     /// <summary>The files the run made, with their identity when they were made (another file there since is not removed).</summary>
@@ -23,6 +29,9 @@ internal sealed class RunOutputs
 
     /// <summary>Whether the run was refused with a usage error (<see cref="FailAsync"/>).</summary>
     private bool _refused;
+
+    /// <summary>Whether the run was accepted (<see cref="Accept"/>): jobs may have started, and what it made is its record.</summary>
+    private bool _accepted;
 
     /// <summary>
     /// Why one of the outputs' paths cannot be used, found without making anything: a file output (<c>--log</c>,
@@ -102,13 +111,26 @@ internal sealed class RunOutputs
     public IDisposable? Closing(RunState? state) =>
         state is null ? null : new Closer(() => (_refused ? (Action)state.DisposeAndRemoveIfMade : state.Dispose)());
 
-    /// <summary>Closes the joblog when disposed: a refused run removes the one it made first, while it still holds its lock (no other run can have taken it).</summary>
+    /// <summary>
+    /// Closes the joblog when disposed: a refused run removes the one it made first, while it still holds its lock (no
+    /// other run can have taken it); so does a run that ended before it was accepted, if nothing was written to it.
+    /// </summary>
     public IDisposable? Closing(JobLog? jobLog) =>
         jobLog is null ? null : new Closer(() =>
         {
-            RemoveIfRefused(jobLog.Path);
+            RemoveUnused(jobLog.Path);
             jobLog.Dispose();
         });
+
+    /// <summary>
+    /// The run is accepted (its state belongs to its input, its queue opened, its joblog began): jobs may start, and what
+    /// it made stays. The <c>--log</c> events held until now are written (<see cref="HeldLog"/>).
+    /// </summary>
+    public void Accept()
+    {
+        _accepted = true;
+        HeldLog?.Release();
+    }
 
     /// <summary>Marks the run refused after its line was said elsewhere (the job runner's refusal of its --state, before any job): what it made goes once it has let go of it.</summary>
     public void Refused() => _refused = true;
@@ -123,22 +145,29 @@ internal sealed class RunOutputs
     /// <summary>The <c>--log</c> events held until the run is accepted (with <c>--state</c>), or <c>null</c>: a refused run writes none.</summary>
     public HeldLogSink? HeldLog { get; set; }
 
-    /// <summary>Removes what the run made, if it was refused (<see cref="FailAsync"/>); called once it holds none of it open.</summary>
-    public void RemoveIfRefused()
+    /// <summary>
+    /// Removes what the run made, if it was refused (<see cref="FailAsync"/>), or the results directories it made if it
+    /// ended before it was accepted (<see cref="Accept"/>: no job started), each only while empty; called once it holds
+    /// none of it open.
+    /// </summary>
+    public void RemoveUnused()
     {
-        if (!_refused)
+        if (_accepted && !_refused)
         {
             return;
         }
 
-        HeldLog?.Discard();
-
-        foreach (var (path, _) in Enumerable.Reverse(_files).ToList())
+        if (_refused)
         {
-            RemoveIfRefused(path);
+            HeldLog?.Discard();
+            foreach (var (path, _) in Enumerable.Reverse(_files).ToList())
+            {
+                RemoveUnused(path);
+            }
+
+            _files.Clear();
         }
 
-        _files.Clear();
         if (_directories is var (results, made))
         {
             Unmake(results, made);
@@ -149,11 +178,12 @@ internal sealed class RunOutputs
     /// <summary>
     /// Removes the file the run made at <paramref name="path"/>, if it was refused, while the run still holds it open
     /// (and locked: the joblog), so no other run can have taken it meanwhile; only while the path still names that file.
+    /// A run that ended before it was accepted removes it too, if it is empty (a joblog never begun).
     /// </summary>
-    public void RemoveIfRefused(string path)
+    public void RemoveUnused(string path)
     {
         var index = _files.FindIndex(file => file.Path == path);
-        if (!_refused || index < 0)
+        if ((_accepted && !_refused) || index < 0)
         {
             return;
         }
@@ -162,7 +192,7 @@ internal sealed class RunOutputs
         _files.RemoveAt(index);
         try
         {
-            if (FileIdentity.Names(path, identity))
+            if (FileIdentity.Names(path, identity) && (_refused || new FileInfo(path).Length == 0))
             {
                 File.Delete(path);
             }

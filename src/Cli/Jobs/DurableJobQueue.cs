@@ -59,6 +59,9 @@ internal sealed class DurableJobQueue : IJobQueue
     /// <summary>The durable queue's settings for a state file: each job is tried once (the runner retries inside the try).</summary>
     public static QueueDurability Durability(string path) => new() { StoragePath = path, Retry = new RetryPolicy { MaxAttempts = 1 } };
 
+    /// <summary>The queue's name lock file beside the state file <paramref name="statePath"/> (<c>S.jobs-5d9a17cb.lock</c>), as the library names it.</summary>
+    public static string LockPathOf(string statePath) => QueueFileLock.PathFor(Durability(statePath).SqlitePath!, QueueName);
+
     /// <summary>Opens the durable queue in the state file (not started), making the file a run's state if it is not yet (<see cref="RunState.Prepare"/>).</summary>
     /// <exception cref="RunStateException">
     /// The file cannot hold a durable queue, or another process holds the queue's own lock: whatever opening it threw is
@@ -67,6 +70,7 @@ internal sealed class DurableJobQueue : IJobQueue
     public static DurableJobQueue Open(RunState state, int capacity)
     {
         state.Prepare();
+        state.CreateQueueLock(LockPathOf(state.Path)); // a refused run removes it if this made it
         BoundedQueue<QueuedJob> queue;
         try
         {

@@ -41,16 +41,11 @@ internal sealed class RunStateException(string message, Exception? inner = null)
 /// second run (or <c>dead-letters</c>) on the same state is refused rather than journaling the same queue beside the first.
 /// The lock file stays (deleting it would let two processes lock two different files of that name), unless this run made
 /// it and was refused: then <see cref="DisposeAndRemoveIfMade"/> removes it (and the state file, if this run made that)
-/// while still holding the lock.
+/// while still holding the lock. So with the durable queue's own name lock file (<c>FILE.jobs-*.lock</c>): it stays,
+/// unless this run made it (<see cref="CreateQueueLock"/>) and was refused.
 /// </remarks>
-internal sealed class RunState : IDisposable
+internal sealed partial class RunState : IDisposable
 {
-    /// <summary>The HResult of a lock another process holds: the errno EWOULDBLOCK on Unix.</summary>
-    private const int EWouldBlock = 11;
-
-    /// <summary>The same on Windows: ERROR_SHARING_VIOLATION.</summary>
-    private const int SharingViolation = unchecked((int)0x80070020);
-
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
 
@@ -62,6 +57,9 @@ internal sealed class RunState : IDisposable
 
     /// <summary>The state file's identity if this open created it (a new state: removed with its lock if the run is refused).</summary>
     private readonly (ulong Device, ulong Inode)? _made;
+
+    /// <summary>The queue's name lock file and its identity if this run made it (<see cref="CreateQueueLock"/>).</summary>
+    private (string Path, (ulong Device, ulong Inode) Identity)? _queueLockMade;
 
     /// <summary>Whether the file has the run's table yet: a new or empty database gets it (and WAL) only once the run starts (<see cref="Prepare"/>).</summary>
     private bool _prepared;
@@ -183,94 +181,6 @@ internal sealed class RunState : IDisposable
                 error TEXT);
             """);
         _prepared = true;
-    }
-
-    /// <summary>
-    /// Closes the state of a run that was refused and removes what its open made: the file (a new state), then the lock
-    /// file, while the lock is still held: deleted after its release, the lock file could be another process's
-    /// lock by then, and two processes could lock two files of that name (h232's review). SQLite removes its own
-    /// <c>-wal</c> and <c>-shm</c> as its last connection closes; they are never deleted here (another connection's live
-    /// WAL would be its database's loss). A state that existed is only closed.
-    /// </summary>
-    public void DisposeAndRemoveIfMade()
-    {
-        lock (_gate)
-        {
-            Remove(_connection, System.IO.Path.GetFullPath(Path), _made, _lock, _lockMade);
-        }
-    }
-
-    /// <summary>Closes <paramref name="connection"/>, removes the state file and the lock file this open made (each only while its path still names it), and drops the lock.</summary>
-    private static void Remove(SqliteConnection? connection, string full, (ulong, ulong)? made, FileStream lockFile, (ulong, ulong)? lockMade)
-    {
-        connection?.Dispose();
-        if (made is { } identity)
-        {
-            Delete(full, identity);
-        }
-
-        if (lockMade is { } lockIdentity)
-        {
-            Delete(lockFile.Name, lockIdentity);
-        }
-
-        lockFile.Dispose();
-    }
-
-    private static void Delete(string path, (ulong, ulong) identity)
-    {
-        try
-        {
-            if (FileIdentity.Names(path, identity))
-            {
-                File.Delete(path);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // Left behind: not this run's to remove after all, or it cannot be.
-        }
-    }
-
-    /// <summary>
-    /// Locks <c>FILE.lock</c> for this process (.NET takes an exclusive <c>flock</c> for <see cref="FileShare.None"/>),
-    /// telling whether this open created it. A lock taken on a file that is no longer at that name (a refused run
-    /// removed its lock file between this open and the lock) is no lock: it is taken again on the file that is there.
-    /// </summary>
-    /// <exception cref="RunStateException">Another process holds it, or it cannot be created.</exception>
-    private static (FileStream Lock, (ulong, ulong)? Made) TakeLock(string path, string full)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var (lockFile, made) = OpenLock(path, full);
-            if (attempt >= 10 || FileIdentity.Of(lockFile) is { } held && FileIdentity.Names(full + ".lock", held))
-            {
-                return (lockFile, made);
-            }
-
-            lockFile.Dispose();
-        }
-    }
-
-    private static (FileStream Lock, (ulong, ulong)? Made) OpenLock(string path, string full)
-    {
-        try
-        {
-            return FileIdentity.OpenCreating(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (IOException ex) when (ex.HResult is EWouldBlock or SharingViolation)
-        {
-            throw new RunStateException($"'{path}' is in use by another actorqueue process (it holds '{path}.lock'); wait for it to end, or use another --state FILE", ex);
-        }
-        catch (DirectoryNotFoundException ex)
-        {
-            // .NET's message named the lock file, a path the user never gave.
-            throw new RunStateException($"cannot use '{path}': {Commands.Usage.MissingDirectory(path)}", ex);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new RunStateException($"cannot use '{path}': {ex.Message}", ex);
-        }
     }
 
     /// <summary>Every recorded job, by sequence number.</summary>

@@ -131,6 +131,42 @@ public static class CliProcess
         return new CliResult(process.ExitCode, Encoding.UTF8.GetString(bytes), await errors) { OutputBytes = bytes };
     }
 
+    /// <summary>Whether a thread of process <paramref name="pid"/> waits in a FIFO's open for the other end.</summary>
+    public static bool WaitsForFifoPartner(int pid)
+    {
+        try
+        {
+            return Directory.GetDirectories($"/proc/{pid}/task").Any(task => File.ReadAllText(Path.Combine(task, "wchan")) == "wait_for_partner");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // a thread (or the process) ended meanwhile
+        }
+    }
+
+    /// <summary>Whether process <paramref name="pid"/> has <paramref name="path"/> open.</summary>
+    public static bool HasOpen(int pid, string path)
+    {
+        try
+        {
+            return Directory.GetFiles($"/proc/{pid}/fd").Any(fd =>
+            {
+                try
+                {
+                    return new FileInfo(fd).LinkTarget == path;
+                }
+                catch (IOException)
+                {
+                    return false; // closed meanwhile
+                }
+            });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // it ended
+        }
+    }
+
     /// <summary>Sends <paramref name="signal"/> (<c>INT</c>, <c>TERM</c>, ...) to a process, or to its whole process group.</summary>
     public static async Task SignalAsync(int pid, string signal, bool wholeGroup = false)
     {

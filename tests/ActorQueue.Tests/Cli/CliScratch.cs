@@ -63,6 +63,16 @@ public sealed class CliScratch : IDisposable
 
     public string PathOf(string name) => Path.Combine(Dir, name);
 
+    /// <summary>Makes a FIFO named <paramref name="name"/> in the directory; returns its path.</summary>
+    public async Task<string> FifoAsync(string name)
+    {
+        var fifo = PathOf(name);
+        using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]);
+        await mkfifo.WaitForExitAsync();
+        Assert.Equal(0, mkfifo.ExitCode);
+        return fifo;
+    }
+
     /// <summary>What the directory holds, as sorted relative paths (files and directories, recursively): what a run left behind is the difference.</summary>
     public string[] Entries() =>
         [.. Directory.GetFileSystemEntries(Dir, "*", SearchOption.AllDirectories).Select(e => Path.GetRelativePath(Dir, e)).Order(StringComparer.Ordinal)];

@@ -77,7 +77,7 @@ public sealed class CliRound33ReviewTests : IDisposable
 
         Assert.Equal(130, await run.ExitAsync(ExitWithin));
         Assert.Contains("actorqueue: interrupted while opening or reading the input; no job started", run.Errors, StringComparison.Ordinal);
-        Assert.Empty(Directory.GetFileSystemEntries(_scratch.PathOf("out"))); // no job ran
+        Assert.False(Directory.Exists(_scratch.PathOf("out"))); // no job ran: the directory it made went again (round 52)
     }
 
     /// <summary>

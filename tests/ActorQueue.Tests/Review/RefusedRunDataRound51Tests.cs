@@ -37,9 +37,9 @@ public sealed class RefusedRunDataRound51Tests : IDisposable
 
         using var run = new RunningCli(_scratch.Dir, "run", "--state", "S", "true", ":::", "a");
         // The run holds S.lock and has S open: it is inside the state's open, waiting for the database.
-        await Poll.UntilAsync(() => OpenBy(run.Pid, state), ClusterNodes.StepTimeout, () => $"the run opened S: {run.Errors}", CliScratch.Tick);
+        await Poll.UntilAsync(() => CliProcess.HasOpen(run.Pid, state), ClusterNodes.StepTimeout, () => $"the run opened S: {run.Errors}", CliScratch.Tick);
         await Execute(holder, "PRAGMA journal_mode = WAL; INSERT INTO mine VALUES (2);"); // the holder's WAL, made meanwhile
-        Assert.True(OpenBy(run.Pid, state), "the run still waits for the database after the WAL was made");
+        Assert.True(CliProcess.HasOpen(run.Pid, state), "the run still waits for the database after the WAL was made");
         var identity = Inode(state + "-wal");
         Assert.NotNull(identity);
 
@@ -157,29 +157,6 @@ public sealed class RefusedRunDataRound51Tests : IDisposable
         var text = CliScratch.JobLogHeader + "\n1\t:\t1765000000.000\t0.001\t0\t2\t0\t0\techo precious" + (complete ? "\n" : "");
         File.WriteAllText(_scratch.PathOf(name), text);
         return File.ReadAllBytes(_scratch.PathOf(name));
-    }
-
-    /// <summary>Whether process <paramref name="pid"/> has <paramref name="path"/> open.</summary>
-    private static bool OpenBy(int pid, string path)
-    {
-        try
-        {
-            return Directory.GetFiles($"/proc/{pid}/fd").Any(fd =>
-            {
-                try
-                {
-                    return new FileInfo(fd).LinkTarget == path;
-                }
-                catch (IOException)
-                {
-                    return false; // closed meanwhile
-                }
-            });
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false; // it ended
-        }
     }
 
     private static (ulong, ulong)? Inode(string path) => ActorQueue.Cli.Jobs.FileIdentity.Of(path);
