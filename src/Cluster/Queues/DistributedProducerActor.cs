@@ -10,7 +10,7 @@ namespace ActorQueue.Cluster;
 /// back, so when the router moves to another node it re-announces them to the new router: an accepted item is
 /// processed or reported failed even if the router's node crashes.
 /// </summary>
-internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
+internal sealed partial class DistributedProducerActor : ReceiveActor, IWithTimers
 {
     /// <summary>The queue's name.</summary>
     private readonly string _name;
@@ -59,6 +59,8 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Receive<EnqueueAccepted>(HandleAccepted);
         Receive<EnqueueFull>(HandleFull);
         Receive<ItemDone>(HandleDone);
+        Receive<WithdrawRequest>(HandleWithdrawRequest);
+        Receive<WithdrawAnswer>(HandleWithdrawAnswer);
         Receive<RecoverQueue>(message => SingletonBinding.Check(Context, message, HandleRecover));
         Receive<CheckedRecovery<RecoverQueue>>(message => HandleRecover(message.Request));
         Receive<HelloTick>(_ => HelloIfUnanswered());
@@ -102,6 +104,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         }
 
         (message as JoinProducer)?.Completion.TrySetException(failure);
+        (message as WithdrawRequest)?.Answer.TrySetException(failure);
         PublishOutstanding(); // the book as it is: no PostStop, which would fail every outstanding item
     }
 
@@ -136,6 +139,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         {
             put.Accepted.TrySetException(disposed);
             put.Done.TrySetException(disposed);
+            put.AnswerWithdrawals(disposed);
         }
 
         _book.Outstanding.Clear();
@@ -243,6 +247,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         }
 
         put.Done.TrySetResult(message);
+        put.AnswerWithdrawals(false); // it ran to its end
         PublishOutstanding();
     }
 
@@ -267,6 +272,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. offered.Select(put => put.ItemId)], [.. offered.Select(put => put.Payload)])
         {
             Traces = Traces(offered),
+            Withdrawn = [.. offered.Where(put => put.Withdrawing).Select(put => put.ItemId)],
         });
         foreach (var put in puts.Where(put => !put.Offered))
         {
@@ -333,6 +339,34 @@ internal sealed class PutItem(string payload, long timeoutMs, ItemTrace? trace =
 
     /// <summary>The item's result.</summary>
     public TaskCompletionSource<ItemDone> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Whether its caller withdrew it (<see cref="WithdrawRequest"/>); the producer's only, told to every router it follows.</summary>
+    public bool Withdrawing { get; set; }
+
+    /// <summary>Callers waiting for the followed router's answer to their withdrawal; the producer's only.</summary>
+    public List<TaskCompletionSource<bool>>? WithdrawWaiters { get; set; }
+
+    /// <summary>Answers every caller waiting for a withdrawal of this item.</summary>
+    public void AnswerWithdrawals(bool withdrawn)
+    {
+        foreach (var waiter in WithdrawWaiters ?? [])
+        {
+            waiter.TrySetResult(withdrawn);
+        }
+
+        WithdrawWaiters = null;
+    }
+
+    /// <summary>Fails every caller waiting for a withdrawal of this item.</summary>
+    public void AnswerWithdrawals(Exception failure)
+    {
+        foreach (var waiter in WithdrawWaiters ?? [])
+        {
+            waiter.TrySetException(failure);
+        }
+
+        WithdrawWaiters = null;
+    }
 
     /// <inheritdoc />
     public void Undelivered()

@@ -358,7 +358,24 @@ internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds
 {
     /// <summary>Each item's trace context (parallel to <see cref="ItemIds"/>); empty when no item is traced.</summary>
     public ItemTrace?[] Traces { get; init; } = [];
+
+    /// <summary>The items among them the producer withdrew (<see cref="WithdrawItem"/>): the router withdraws them once they are taken, before any is handed out.</summary>
+    public long[] Withdrawn { get; init; } = [];
 }
+
+/// <summary>
+/// A producer → the router: withdraw this item of mine. The router takes it out of its queue (or a put waiting for
+/// space) and answers <see cref="WithdrawAnswer"/> withdrawn; an item a worker runs is answered not withdrawn, runs to its
+/// end, and is withdrawn instead of run again if its worker is lost. The router knows items by their producer (the sender).
+/// </summary>
+internal sealed record WithdrawItem(long Epoch, long ItemId) : IClusterMessage;
+
+/// <summary>
+/// The router → a producer: whether its item was withdrawn (it ends so: no worker runs it again; <see cref="Deliveries"/>
+/// times it was handed to a worker before). Not withdrawn: a worker runs it, or it has its result already. Sent also
+/// unasked, when an item withdrawn while running comes back from a lost worker.
+/// </summary>
+internal sealed record WithdrawAnswer(long ItemId, bool Withdrawn, int Deliveries, string Node) : IClusterMessage;
 
 /// <summary>
 /// An agent that follows no singleton incarnation (first contact, or its incarnation stopped) → the gatekeeper or
@@ -379,7 +396,11 @@ internal sealed record DispatchItem(long Epoch, ItemEnvelope Envelope) : ICluste
 /// A worker (or the router, for an item lost too often) → the item's producer: how the item ended. The producer
 /// counts a second result for the same item as a duplicate.
 /// </summary>
-internal sealed record ItemDone(long ItemId, int Deliveries, bool Succeeded, string? ResultPayload, string? Error, string Node) : IClusterMessage;
+internal sealed record ItemDone(long ItemId, int Deliveries, bool Succeeded, string? ResultPayload, string? Error, string Node) : IClusterMessage
+{
+    /// <summary>The item was withdrawn (made by the producer from a <see cref="WithdrawAnswer"/>); never on the wire.</summary>
+    public bool Withdrawn { get; init; }
+}
 
 /// <summary>Asks a router for its counts; the reply is <see cref="DistributedQueueStatus"/>.</summary>
 internal sealed record GetQueueStatus : IClusterMessage
