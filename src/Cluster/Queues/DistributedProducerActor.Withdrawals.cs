@@ -61,6 +61,38 @@ internal sealed partial class DistributedProducerActor
     }
 }
 
+/// <summary>A put's withdrawal: its mark and the callers waiting for the router's answer.</summary>
+internal sealed partial class PutItem
+{
+    /// <summary>Whether its caller withdrew it (<see cref="WithdrawRequest"/>); the producer's only, told to every router it follows.</summary>
+    public bool Withdrawing { get; set; }
+
+    /// <summary>Callers waiting for the followed router's answer to their withdrawal; the producer's only.</summary>
+    public List<TaskCompletionSource<bool>>? WithdrawWaiters { get; set; }
+
+    /// <summary>Answers every caller waiting for a withdrawal of this item.</summary>
+    public void AnswerWithdrawals(bool withdrawn)
+    {
+        foreach (var waiter in WithdrawWaiters ?? [])
+        {
+            waiter.TrySetResult(withdrawn);
+        }
+
+        WithdrawWaiters = null;
+    }
+
+    /// <summary>Fails every caller waiting for a withdrawal of this item.</summary>
+    public void AnswerWithdrawals(Exception failure)
+    {
+        foreach (var waiter in WithdrawWaiters ?? [])
+        {
+            waiter.TrySetException(failure);
+        }
+
+        WithdrawWaiters = null;
+    }
+}
+
 /// <summary>A facade withdraws an accepted item; answered <c>true</c> when the router withdrew it.</summary>
 internal sealed class WithdrawRequest(long itemId) : IUndeliverableRequest
 {

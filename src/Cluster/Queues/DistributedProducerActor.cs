@@ -319,7 +319,7 @@ internal sealed partial class DistributedProducerActor : ReceiveActor, IWithTime
 }
 
 /// <summary>A facade's put: the item's text, how long it may wait for space, and the caller's two completions.</summary>
-internal sealed class PutItem(string payload, long timeoutMs, ItemTrace? trace = null) : IUndeliverableRequest
+internal sealed partial class PutItem(string payload, long timeoutMs, ItemTrace? trace = null) : IUndeliverableRequest
 {
     public string Payload { get; } = payload;
 
@@ -339,34 +339,6 @@ internal sealed class PutItem(string payload, long timeoutMs, ItemTrace? trace =
 
     /// <summary>The item's result.</summary>
     public TaskCompletionSource<ItemDone> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>Whether its caller withdrew it (<see cref="WithdrawRequest"/>); the producer's only, told to every router it follows.</summary>
-    public bool Withdrawing { get; set; }
-
-    /// <summary>Callers waiting for the followed router's answer to their withdrawal; the producer's only.</summary>
-    public List<TaskCompletionSource<bool>>? WithdrawWaiters { get; set; }
-
-    /// <summary>Answers every caller waiting for a withdrawal of this item.</summary>
-    public void AnswerWithdrawals(bool withdrawn)
-    {
-        foreach (var waiter in WithdrawWaiters ?? [])
-        {
-            waiter.TrySetResult(withdrawn);
-        }
-
-        WithdrawWaiters = null;
-    }
-
-    /// <summary>Fails every caller waiting for a withdrawal of this item.</summary>
-    public void AnswerWithdrawals(Exception failure)
-    {
-        foreach (var waiter in WithdrawWaiters ?? [])
-        {
-            waiter.TrySetException(failure);
-        }
-
-        WithdrawWaiters = null;
-    }
 
     /// <inheritdoc />
     public void Undelivered()
