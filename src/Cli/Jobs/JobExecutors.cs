@@ -9,9 +9,9 @@ internal interface IJobExecutor
     /// <param name="job">The job.</param>
     /// <param name="timeout">How long the attempt may run.</param>
     /// <param name="kill">Kills (or, for a remote job, abandons) the attempt.</param>
-    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job handed back then is not started again.</param>
+    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job not running then is withdrawn, and one handed back later is not started again.</param>
     /// <returns>How the attempt ended.</returns>
-    /// <exception cref="JobHandedBackException">The run stopped and its job was handed back with no worker node left to run it.</exception>
+    /// <exception cref="JobHandedBackException">The run stopped and its job was not started again: withdrawn from the cluster's queue, or handed back with no worker node left to run it.</exception>
     Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill, CancellationToken stopping);
 }
 
@@ -79,10 +79,18 @@ internal static class ClusterJobs
 internal sealed class ExecutorLostException(string message) : Exception(message);
 
 /// <summary>
-/// The run stopped and the job's worker node handed it back (the node left or stopped it), with no worker node left to
-/// run it: it is not started again, so it is neither finished nor failed; not logged, <c>--resume</c> runs it.
+/// The run stopped and its job is not started again: it was withdrawn from the cluster's queue (queued, or handed back
+/// by a worker node that left or stopped it), or handed back with no worker node left to run it. It is neither finished
+/// nor failed; not logged, <c>--resume</c> runs it.
 /// </summary>
-internal sealed class JobHandedBackException() : Exception("the job was handed back after the run stopped, and no worker node is left to run it");
+/// <param name="withdrawn">Withdrawn from the cluster's queue (else given up for want of a worker node).</param>
+internal sealed class JobHandedBackException(bool withdrawn) : Exception(withdrawn
+    ? "the job was withdrawn from the cluster's queue after the run stopped"
+    : "the job was handed back after the run stopped, and no worker node is left to run it")
+{
+    /// <summary>Whether the job was withdrawn from the cluster's queue (else given up for want of a worker node).</summary>
+    public bool Withdrawn { get; } = withdrawn;
+}
 
 /// <summary>Runs jobs on the cluster's worker nodes through the distributed job queue.</summary>
 /// <param name="queue">The distributed job queue.</param>
@@ -106,7 +114,7 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
                 return AttemptResult.CouldNotRun("could not run (the cluster's job queue did not take it)");
             }
 
-            ended = await UnlessStoppedAsync(UnlessHandedBackAsync(accepted.Completion, stopping).WaitAsync(kill)).ConfigureAwait(false);
+            ended = await UnlessStoppedAsync(UnlessHandedBackAsync(accepted, stopping).WaitAsync(kill)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
         {
@@ -115,6 +123,11 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
         catch (Exception ex) when (ex is ObjectDisposedException || ex is not ExecutorLostException && stopped.IsCompleted)
         {
             throw Lost(ex.Message);
+        }
+
+        if (ended.Withdrawn)
+        {
+            throw new JobHandedBackException(withdrawn: true);
         }
 
         var host = HostOf(ended.Node);
@@ -134,17 +147,28 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
     }
 
     /// <summary>
-    /// <paramref name="completion"/>, unless the run stops (<paramref name="stopping"/>) and no worker node is up: a job
-    /// a leaving node handed back (its jobs go back to the queue) then waits in the cluster's queue for a node that never
-    /// comes, and the stopped run, which starts no job, would count it as running for ever (a machine's shutdown stops
-    /// the coordinator and its nodes at once). Before the stop a job waits for nodes however long: they may come back.
+    /// The job's result. Once the run stops (<paramref name="stopping"/>) it is withdrawn from the cluster's queue: a job
+    /// no worker runs then (queued, or handed back by a node that left) ends withdrawn and never starts, and one a worker
+    /// runs finishes as usual, unless that worker is lost with it (its node leaves), when it too ends withdrawn instead of
+    /// starting on another node: the router keeps the withdrawal, so a hand-back after it cannot slip through. And with no
+    /// worker node up, a job that waits for one gives up (<see cref="JobHandedBackException"/>): the stopped run, which
+    /// starts no job, would count it as running for ever (a machine's shutdown stops the coordinator and its nodes at
+    /// once). Before the stop a job waits for nodes however long: they may come back.
     /// </summary>
-    private async Task<ItemResult<RemoteJobResult>> UnlessHandedBackAsync(Task<ItemResult<RemoteJobResult>> completion, CancellationToken stopping)
+    private async Task<ItemResult<RemoteJobResult>> UnlessHandedBackAsync(DistributedItem<RemoteJobResult> accepted, CancellationToken stopping)
     {
+        var completion = accepted.Completion;
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using (stopping.Register(() => stop.TrySetResult()))
         {
             await Task.WhenAny(completion, stop.Task).ConfigureAwait(false);
+        }
+
+        if (!completion.IsCompleted)
+        {
+            // Its answer does not matter here: the job's result says whether it was withdrawn. A fault (the handle is
+            // gone with the coordinator's node) shows in the result, too.
+            _ = queue.TryWithdrawAsync(accepted).ContinueWith(t => t.Exception, TaskScheduler.Default);
         }
 
         using var poll = new PeriodicTimer(NodesPoll);
@@ -153,7 +177,7 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
             if (workerNodes() == 0)
             {
                 _ = completion.ContinueWith(t => t.Exception, TaskScheduler.Default); // observed: the run no longer waits for it
-                throw new JobHandedBackException();
+                throw new JobHandedBackException(withdrawn: false);
             }
 
             await Task.WhenAny(completion, poll.WaitForNextTickAsync().AsTask()).ConfigureAwait(false);

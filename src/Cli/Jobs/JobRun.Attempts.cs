@@ -88,8 +88,11 @@ internal sealed partial class JobRun
         }
     }
 
-    /// <summary>1 once the run said that the jobs handed back after its stop are not started (<see cref="AttemptAsync"/>).</summary>
+    /// <summary>1 once the run said that the jobs handed back after its stop with no worker node left are not started (<see cref="AttemptAsync"/>).</summary>
     private int _handedBackSaid;
+
+    /// <summary>1 once the run said that the jobs withdrawn from the cluster's queue at its stop are not started (<see cref="AttemptAsync"/>).</summary>
+    private int _withdrawnSaid;
 
     private Task SkipInOrderAsync(long seq) => _order?.SkipAsync(seq) ?? Task.CompletedTask;
 
@@ -203,8 +206,9 @@ internal sealed partial class JobRun
     /// <summary>
     /// One attempt, whatever happens: an executor's exception is the attempt's failure, never lost. <c>null</c> when the
     /// executor itself is gone (the coordinator's cluster stopped): the job did not run or its outcome is unknown, so it
-    /// stays out of the joblog and the run stops. <c>null</c> too for a remote job handed back after the run stopped with
-    /// no worker node left to run it: not started again, counted as not started, not logged.
+    /// stays out of the joblog and the run stops. <c>null</c> too for a remote job not started again after the run stopped
+    /// (withdrawn from the cluster's queue, or handed back with no worker node left to run it): counted as not started,
+    /// not logged.
     /// </summary>
     private async Task<AttemptResult?> AttemptAsync(Job job)
     {
@@ -213,12 +217,23 @@ internal sealed partial class JobRun
         {
             return await executor.RunAsync(job, job.Timeout ?? options.Timeout, _stop.Kill, stopping.Token);
         }
-        catch (JobHandedBackException)
+        catch (JobHandedBackException handedBack)
         {
+            var unlogged = options.RerunsUnfinished is { } rerun ? $"(not logged, {rerun} runs them)" : "(counted as not started)";
+            if (handedBack.Withdrawn)
+            {
+                if (Interlocked.Exchange(ref _withdrawnSaid, 1) == 0)
+                {
+                    await console.LineAsync("actorqueue: the run is stopping, so the jobs no worker node runs (queued in the cluster, or handed back by nodes that left) are withdrawn and not started " + unlogged);
+                }
+
+                Log.Information("Job {JobId} (seq {Seq}) was withdrawn from the cluster's queue after the run stopped; not started, not in the joblog: {Command}", job.Id, job.Seq, job.Command);
+                return null;
+            }
+
             if (Interlocked.Exchange(ref _handedBackSaid, 1) == 0)
             {
-                await console.LineAsync("actorqueue: no worker node is left to run the jobs handed back by the nodes that stopped; the run is stopping, so they are not started "
-                    + (options.RerunsUnfinished is { } rerun ? $"(not logged, {rerun} runs them)" : "(counted as not started)"));
+                await console.LineAsync("actorqueue: no worker node is left to run the jobs handed back by the nodes that stopped; the run is stopping, so they are not started " + unlogged);
             }
 
             Log.Information("Job {JobId} (seq {Seq}) was handed back after the run stopped, with no worker node left; not started, not in the joblog: {Command}", job.Id, job.Seq, job.Command);

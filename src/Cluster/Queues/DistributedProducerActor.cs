@@ -10,7 +10,7 @@ namespace ActorQueue.Cluster;
 /// back, so when the router moves to another node it re-announces them to the new router: an accepted item is
 /// processed or reported failed even if the router's node crashes.
 /// </summary>
-internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
+internal sealed partial class DistributedProducerActor : ReceiveActor, IWithTimers
 {
     /// <summary>The queue's name.</summary>
     private readonly string _name;
@@ -59,6 +59,8 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Receive<EnqueueAccepted>(HandleAccepted);
         Receive<EnqueueFull>(HandleFull);
         Receive<ItemDone>(HandleDone);
+        Receive<WithdrawRequest>(HandleWithdrawRequest);
+        Receive<WithdrawAnswer>(HandleWithdrawAnswer);
         Receive<RecoverQueue>(message => SingletonBinding.Check(Context, message, HandleRecover));
         Receive<CheckedRecovery<RecoverQueue>>(message => HandleRecover(message.Request));
         Receive<HelloTick>(_ => HelloIfUnanswered());
@@ -102,6 +104,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         }
 
         (message as JoinProducer)?.Completion.TrySetException(failure);
+        (message as WithdrawRequest)?.Answer.TrySetException(failure);
         PublishOutstanding(); // the book as it is: no PostStop, which would fail every outstanding item
     }
 
@@ -136,6 +139,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         {
             put.Accepted.TrySetException(disposed);
             put.Done.TrySetException(disposed);
+            put.AnswerWithdrawals(disposed);
         }
 
         _book.Outstanding.Clear();
@@ -243,6 +247,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         }
 
         put.Done.TrySetResult(message);
+        put.AnswerWithdrawals(false); // it ran to its end
         PublishOutstanding();
     }
 
@@ -267,6 +272,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
         Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. offered.Select(put => put.ItemId)], [.. offered.Select(put => put.Payload)])
         {
             Traces = Traces(offered),
+            Withdrawn = [.. offered.Where(put => put.Withdrawing).Select(put => put.ItemId)],
         });
         foreach (var put in puts.Where(put => !put.Offered))
         {
@@ -313,7 +319,7 @@ internal sealed class DistributedProducerActor : ReceiveActor, IWithTimers
 }
 
 /// <summary>A facade's put: the item's text, how long it may wait for space, and the caller's two completions.</summary>
-internal sealed class PutItem(string payload, long timeoutMs, ItemTrace? trace = null) : IUndeliverableRequest
+internal sealed partial class PutItem(string payload, long timeoutMs, ItemTrace? trace = null) : IUndeliverableRequest
 {
     public string Payload { get; } = payload;
 

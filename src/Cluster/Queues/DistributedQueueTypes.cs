@@ -11,13 +11,29 @@ namespace ActorQueue.Cluster;
 /// <param name="Error">The exception's type and message when it failed.</param>
 /// <param name="Node">The address of the node whose worker ran it.</param>
 /// <param name="Deliveries">How many times it was handed to a worker (more than 1 after a worker node was lost).</param>
-public sealed record ItemResult<TResult>(long ItemId, bool Succeeded, TResult? Result, string? Error, string Node, int Deliveries);
+public sealed record ItemResult<TResult>(long ItemId, bool Succeeded, TResult? Result, string? Error, string Node, int Deliveries)
+{
+    /// <summary>
+    /// Whether its producer withdrew it (<see cref="DistributedWorkQueue{TItem, TResult}.TryWithdrawAsync"/>) before a
+    /// worker ran it, or before a worker lost with it could hand it to another: it did not run to an end, and will not.
+    /// <see cref="Succeeded"/> is then <c>false</c>, <see cref="Error"/> says so, <see cref="Node"/> is the router's node
+    /// and <see cref="Deliveries"/> counts the workers it was handed to before (0 when none).
+    /// </summary>
+    public bool Withdrawn { get; init; }
+}
 
 /// <summary>An item a distributed queue accepted: its id and the task for its result.</summary>
 /// <typeparam name="TResult">The workers' result type.</typeparam>
 /// <param name="ItemId">The producer's id for the item.</param>
-/// <param name="Completion">Completes when a worker has processed the item or it is reported failed.</param>
-public sealed record DistributedItem<TResult>(long ItemId, Task<ItemResult<TResult>> Completion);
+/// <param name="Completion">Completes when a worker has processed the item, it is reported failed, or it is withdrawn.</param>
+public sealed record DistributedItem<TResult>(long ItemId, Task<ItemResult<TResult>> Completion)
+{
+    /// <summary>The handle that put it; <c>null</c> for an item made by the caller.</summary>
+    internal object? Owner { get; init; }
+
+    /// <summary>The producer's put of the item (its result's source); <c>null</c> for an item made by the caller.</summary>
+    internal PutItem? Put { get; init; }
+}
 
 /// <summary>A producer's view of a distributed queue: what happened to the items it put.</summary>
 /// <param name="Accepted">Items the queue accepted.</param>
@@ -27,7 +43,14 @@ public sealed record DistributedItem<TResult>(long ItemId, Task<ItemResult<TResu
 /// <param name="Redelivered">Items whose result came from a second or later delivery (a worker node was lost with them, or the router moved).</param>
 /// <param name="Duplicates">Results that arrived for an item that already had one (at-least-once: processed twice).</param>
 /// <param name="Outstanding">Items accepted or being put that have no result yet.</param>
-public sealed record DistributedQueueMetrics(long Accepted, long Rejected, long Succeeded, long Failed, long Redelivered, long Duplicates, int Outstanding);
+public sealed record DistributedQueueMetrics(long Accepted, long Rejected, long Succeeded, long Failed, long Redelivered, long Duplicates, int Outstanding)
+{
+    /// <summary>
+    /// Accepted items withdrawn by <see cref="DistributedWorkQueue{TItem, TResult}.TryWithdrawAsync"/> (their result says
+    /// <see cref="ItemResult{TResult}.Withdrawn"/>); counted in neither <see cref="Succeeded"/> nor <see cref="Failed"/>.
+    /// </summary>
+    public long Withdrawn { get; init; }
+}
 
 /// <summary>A distributed queue router's counts.</summary>
 /// <param name="Name">The queue's name.</param>
@@ -51,6 +74,9 @@ public sealed record DistributedQueueStatus(string Name, int Queued, int InFligh
     /// the router goes on serving.
     /// </summary>
     public long RejectedWrites { get; init; }
+
+    /// <summary>Items this router incarnation withdrew at their producer's request (taken out of the queue, or not run again after their worker was lost).</summary>
+    public long Withdrawn { get; init; }
 }
 
 /// <summary>The counters a producer agent keeps, readable from any thread.</summary>
@@ -62,11 +88,15 @@ internal sealed class ProducerCounts
     public long Failed;
     public long Redelivered;
     public long Duplicates;
+    public long Withdrawn;
     public int Outstanding;
 
     public DistributedQueueMetrics Snapshot() => new(
         Interlocked.Read(ref Accepted), Interlocked.Read(ref Rejected), Interlocked.Read(ref Succeeded), Interlocked.Read(ref Failed),
-        Interlocked.Read(ref Redelivered), Interlocked.Read(ref Duplicates), Volatile.Read(ref Outstanding));
+        Interlocked.Read(ref Redelivered), Interlocked.Read(ref Duplicates), Volatile.Read(ref Outstanding))
+    {
+        Withdrawn = Interlocked.Read(ref Withdrawn),
+    };
 }
 
 /// <summary>Turns items and results into System.Text.Json text and back.</summary>

@@ -54,6 +54,12 @@ internal sealed partial class DistributedRouterActor
             _log.Info("Distributed queue {0}: producer {1} re-announced {2} item(s) without a result", _name, Sender.Path, taken);
         }
 
+        // Withdrawn before any is handed out: an item its producer withdrew never starts here.
+        foreach (var withdrawn in message.Withdrawn)
+        {
+            Withdraw(Sender, withdrawn);
+        }
+
         Dispatch();
     }
 
@@ -96,6 +102,7 @@ internal sealed partial class DistributedRouterActor
         System.Diagnostics.Debug.Assert(_storage is not null || _unfinished.Count == _queue.Count + _workers.Values.Count(item => item is not null),
             "a memory router knows exactly its items without a result");
         System.Diagnostics.Debug.Assert(_storage is null || _ending.Keys.All(_keys.ContainsKey), "an item whose end is being written is still known by its key");
+        AssertWithdrawing();
     }
 
     /// <summary>

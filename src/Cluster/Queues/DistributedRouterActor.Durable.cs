@@ -137,7 +137,11 @@ internal sealed partial class DistributedRouterActor
     {
         if (_writing.Remove(written.Id, out var envelope))
         {
-            Queue(envelope);
+            if (!WithdrawnWhenWritten(envelope))
+            {
+                Queue(envelope);
+            }
+
             Dispatch();
         }
     }
@@ -159,6 +163,7 @@ internal sealed partial class DistributedRouterActor
             _stored.Remove(key);
         }
 
+        _withdrawing.Remove((envelope.Producer, envelope.ItemId)); // it fails: there is nothing left to withdraw
         _rejectedWrites++;
         _log.Error("Distributed queue router {0}: the journal refused item {1} of {2}; its put fails: {3}", _name, envelope.ItemId, envelope.Producer.Path, rejected.Reason);
         envelope.Producer.Tell(new ItemDone(envelope.ItemId, 0, false, null,
@@ -182,15 +187,17 @@ internal sealed partial class DistributedRouterActor
     }
 
     /// <summary>
-    /// An item has its result (or is to be reported failed: <paramref name="failure"/>). A memory router forgets it (a
-    /// producer that announces it again has not heard yet) and reports the failure at once. A durable router journals
-    /// its end, so it never runs again, and until that end is written still knows it (a re-announcement is acknowledged,
-    /// not stored under a new id) and holds the failure back (<see cref="HandleEnded"/>): a caller told "failed" must not
-    /// see the item run, and a router lost before the end lands leaves it unfinished for the next, which runs it.
+    /// An item has its result (or is to be reported failed or withdrawn: <paramref name="failure"/>, an
+    /// <see cref="ItemDone"/> or a <see cref="WithdrawAnswer"/>). A memory router forgets it (a producer that announces it
+    /// again has not heard yet) and reports the failure at once. A durable router journals its end, so it never runs
+    /// again, and until that end is written still knows it (a re-announcement is acknowledged, not stored under a new id)
+    /// and holds the failure back (<see cref="HandleEnded"/>): a caller told "failed" or "withdrawn" must not see the item
+    /// run, and a router lost before the end lands leaves it unfinished for the next, which runs it.
     /// </summary>
-    private void Finished(ItemEnvelope envelope, ItemDone? failure = null)
+    private void Finished(ItemEnvelope envelope, IClusterMessage? failure = null)
     {
         _unfinished.Remove((envelope.Producer, envelope.ItemId));
+        _withdrawing.Remove((envelope.Producer, envelope.ItemId));
         if (_journal is null)
         {
             if (failure is not null)
@@ -238,5 +245,5 @@ internal sealed partial class DistributedRouterActor
     }
 
     /// <summary>A failure to tell an item's producer once the item's end is written.</summary>
-    private sealed record EndReport(IActorRef Producer, ItemDone Done);
+    private sealed record EndReport(IActorRef Producer, IClusterMessage Done);
 }

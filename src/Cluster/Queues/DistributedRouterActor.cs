@@ -107,6 +107,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<JournalRejected>(HandleRejected);
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
+        Receive<WithdrawItem>(HandleWithdraw);
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<WorkerAnnounce>(HandleWorkerAnnounce);
         Receive<WorkerPull>(HandleWorkerPull);
@@ -116,6 +117,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         {
             Unreadable = _unreadable,
             RejectedWrites = _rejectedWrites,
+            Withdrawn = _withdrawn,
         }));
     }
 
@@ -232,7 +234,10 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Dispatch();
     }
 
-    /// <summary>A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses).</summary>
+    /// <summary>
+    /// A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses,
+    /// or ends withdrawn when its producer withdrew it while it ran).
+    /// </summary>
     private void HandleTerminated(Terminated message)
     {
         if (JournalStopped(message.ActorRef))
@@ -248,7 +253,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         }
 
         _idle.Remove(message.ActorRef);
-        if (inFlight is null)
+        if (inFlight is null || WithdrawnAtLoss(inFlight))
         {
             return;
         }

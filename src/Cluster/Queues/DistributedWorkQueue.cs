@@ -68,7 +68,7 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     /// <summary>Puts an item, waiting for space up to <paramref name="timeout"/>.</summary>
     /// <param name="item">The item.</param>
     /// <param name="timeout">How long to wait for space; <see cref="PutTimeout"/> when <c>null</c>, <see cref="Timeout.InfiniteTimeSpan"/> to wait until there is space.</param>
-    /// <param name="cancellationToken">Checked before the put is sent; a sent put cannot be withdrawn (use the timeout).</param>
+    /// <param name="cancellationToken">Checked before the put is sent; an accepted item can be withdrawn with <see cref="TryWithdrawAsync"/>.</param>
     /// <returns>The accepted item with the task for its result, or <c>null</c> on backpressure (not taken).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
@@ -84,7 +84,53 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
             return null;
         }
 
-        return new DistributedItem<TResult>(put.ItemId, ResultAsync(put));
+        return new DistributedItem<TResult>(put.ItemId, ResultAsync(put)) { Owner = this, Put = put };
+    }
+
+    /// <summary>
+    /// Withdraws an item this handle submitted, if no worker runs it: the router takes it out of its queue (an item a
+    /// leaving worker handed back included), it never runs, and its <see cref="DistributedItem{TResult}.Completion"/>
+    /// ends <see cref="ItemResult{TResult}.Withdrawn"/> (counted in <see cref="DistributedQueueMetrics.Withdrawn"/>).
+    /// </summary>
+    /// <remarks>
+    /// <para>An item a worker runs is not stopped: the answer is <c>false</c> and it runs to its end as usual. The
+    /// withdrawal still stands: if that worker is lost with it (its node leaves or crashes, its registration is disposed),
+    /// the item is withdrawn instead of handed to another worker, so a withdrawn item never starts again. It also stands
+    /// across a move of the router: this handle tells the next router, which withdraws the item when it is announced.</para>
+    /// <para>A durable router (<see cref="ClusterNodeOptions.QueueDurability"/>) journals the withdrawal as the item's end
+    /// and answers once it is written: a router started later does not run it again.</para>
+    /// <para>After the router moved, an item a worker of the previous router still runs cannot be told from a queued one:
+    /// it is withdrawn, and the result that worker then sends counts in <see cref="DistributedQueueMetrics.Duplicates"/>.</para>
+    /// </remarks>
+    /// <param name="item">An item <see cref="SubmitAsync"/> of this handle returned.</param>
+    /// <param name="cancellationToken">Stops waiting for the router's answer; the withdrawal, once sent, stands.</param>
+    /// <returns>
+    /// <c>true</c> when the item is withdrawn (now or before); <c>false</c> when a worker runs it or it already has
+    /// another result.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="item"/> is <c>null</c>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="item"/> was not submitted through this handle.</exception>
+    /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
+    public async Task<bool> TryWithdrawAsync(DistributedItem<TResult> item, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        if (!ReferenceEquals(item.Owner, this) || item.Put is not { } put)
+        {
+            throw new ArgumentException($"Item {item.ItemId} was not submitted through this handle of queue '{Name}'.", nameof(item));
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (put.Done.Task.IsCompleted)
+        {
+            return put.Done.Task.IsCompletedSuccessfully && put.Done.Task.Result.Withdrawn;
+        }
+
+        var request = new WithdrawRequest(put.ItemId);
+        _producer.Tell(request, ActorRefs.NoSender);
+        var withdrawn = await request.Answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        // An answer of an earlier request may have ended the item just before this one was handled.
+        return withdrawn || put.Done.Task.IsCompletedSuccessfully && put.Done.Task.Result.Withdrawn;
     }
 
     /// <summary>Puts an item, waiting for space up to <see cref="PutTimeout"/>; its result shows only in <see cref="Metrics"/>.</summary>
@@ -188,6 +234,6 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     {
         var done = await put.Done.Task.ConfigureAwait(false);
         var result = done.Succeeded ? _codec.DecodeResult(done.ResultPayload) : default;
-        return new ItemResult<TResult>(done.ItemId, done.Succeeded, result, done.Error, done.Node, done.Deliveries);
+        return new ItemResult<TResult>(done.ItemId, done.Succeeded, result, done.Error, done.Node, done.Deliveries) { Withdrawn = done.Withdrawn };
     }
 }

@@ -58,6 +58,8 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         EnqueueAccepted => "EA",
         EnqueueFull => "EF",
         ProducerAnnounce => "PA",
+        WithdrawItem => "WI",
+        WithdrawAnswer => "WW",
         AgentHello => "AH",
         WorkerPull => "WP",
         WorkerAnnounce => "WA",
@@ -168,7 +170,13 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 break;
             case ProducerAnnounce m:
                 w.Write(m.Epoch); w.Write(m.Capacity); WriteLongs(w, m.ItemIds); WriteStrings(w, m.Payloads);
-                WriteTraces(w, m.Traces);
+                WriteTraces(w, m.Traces); WriteLongs(w, m.Withdrawn);
+                break;
+            case WithdrawItem m:
+                w.Write(m.Epoch); w.Write(m.ItemId);
+                break;
+            case WithdrawAnswer m:
+                w.Write(m.ItemId); w.Write(m.Withdrawn); w.Write(m.Deliveries); w.Write(m.Node);
                 break;
             case AgentHello m:
                 w.Write(m.Epoch);
@@ -189,7 +197,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
                 break;
             case DistributedQueueStatus m:
                 w.Write(m.Name); w.Write(m.Queued); w.Write(m.InFlight); w.Write(m.Workers); w.Write(m.WaitingPuts);
-                w.Write(m.Dispatched); w.Write(m.Redelivered); w.Write(m.LostFailed); w.Write(m.Unreadable); w.Write(m.RejectedWrites);
+                w.Write(m.Dispatched); w.Write(m.Redelivered); w.Write(m.LostFailed); w.Write(m.Unreadable); w.Write(m.RejectedWrites); w.Write(m.Withdrawn);
                 break;
             default:
                 throw new ArgumentException($"{nameof(ClusterMessageSerializer)} cannot serialize {message.GetType()}", nameof(message));
@@ -235,6 +243,8 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         "EA" => new EnqueueAccepted(ReadLongs(r)),
         "EF" => new EnqueueFull(r.ReadInt64()),
         "PA" => ReadProducerAnnounce(r),
+        "WI" => new WithdrawItem(r.ReadInt64(), r.ReadInt64()),
+        "WW" => new WithdrawAnswer(r.ReadInt64(), r.ReadBoolean(), (int)NonNegative(r.ReadInt32(), "Deliveries"), r.ReadString()),
         "AH" => new AgentHello(r.ReadInt64()),
         "WP" => new WorkerPull(r.ReadInt64()),
         "WA" => new WorkerAnnounce(r.ReadInt64(), r.ReadBoolean()),
@@ -245,6 +255,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
         {
             Unreadable = r.ReadInt64(),
             RejectedWrites = r.ReadInt64(),
+            Withdrawn = r.ReadInt64(),
         },
         _ => throw new System.Runtime.Serialization.SerializationException($"{nameof(ClusterMessageSerializer)} does not know the manifest '{manifest}'"),
     };
@@ -262,7 +273,7 @@ public sealed partial class ClusterMessageSerializer : SerializerWithStringManif
     {
         var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
         SideBySide(message.ItemIds, message.Payloads);
-        return message with { Traces = ReadTraces(r, message.ItemIds.Length) };
+        return message with { Traces = ReadTraces(r, message.ItemIds.Length), Withdrawn = ReadLongs(r) };
     }
 
     /// <summary>The items' trace contexts: none, or one (possibly absent) per item; a peer's other count is refused.</summary>

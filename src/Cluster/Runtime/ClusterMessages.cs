@@ -358,6 +358,9 @@ internal sealed record ProducerAnnounce(long Epoch, int Capacity, long[] ItemIds
 {
     /// <summary>Each item's trace context (parallel to <see cref="ItemIds"/>); empty when no item is traced.</summary>
     public ItemTrace?[] Traces { get; init; } = [];
+
+    /// <summary>The items among them the producer withdrew (<see cref="WithdrawItem"/>): the router withdraws them once they are taken, before any is handed out.</summary>
+    public long[] Withdrawn { get; init; } = [];
 }
 
 /// <summary>
@@ -379,7 +382,11 @@ internal sealed record DispatchItem(long Epoch, ItemEnvelope Envelope) : ICluste
 /// A worker (or the router, for an item lost too often) → the item's producer: how the item ended. The producer
 /// counts a second result for the same item as a duplicate.
 /// </summary>
-internal sealed record ItemDone(long ItemId, int Deliveries, bool Succeeded, string? ResultPayload, string? Error, string Node) : IClusterMessage;
+internal sealed record ItemDone(long ItemId, int Deliveries, bool Succeeded, string? ResultPayload, string? Error, string Node) : IClusterMessage
+{
+    /// <summary>The item was withdrawn (made by the producer from a <see cref="WithdrawAnswer"/>); never on the wire.</summary>
+    public bool Withdrawn { get; init; }
+}
 
 /// <summary>Asks a router for its counts; the reply is <see cref="DistributedQueueStatus"/>.</summary>
 internal sealed record GetQueueStatus : IClusterMessage

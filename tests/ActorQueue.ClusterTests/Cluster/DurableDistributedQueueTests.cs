@@ -171,8 +171,8 @@ public sealed class DurableDistributedQueueTests
         Assert.Throws<InvalidDataException>(() => StoredClusterItem.Decode(bytes[..^3]));
     }
 
-    /// <summary>A folder of its own for a test's SQLite journal, deleted afterwards.</summary>
-    private sealed class TemporaryFolder : IDisposable
+    /// <summary>A folder of its own for a test's SQLite journal, deleted afterwards (also DistributedWithdrawRound52Tests').</summary>
+    internal sealed class TemporaryFolder : IDisposable
     {
         private readonly string _folder = Directory.CreateTempSubdirectory("actorqueue-cluster-durable-").FullName;
 

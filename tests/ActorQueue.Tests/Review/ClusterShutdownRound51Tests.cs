@@ -86,22 +86,35 @@ public sealed class ClusterShutdownRound51Tests : IDisposable
 
         // The resumed run runs exactly the rest.
         File.WriteAllText(Path.Combine(_dir, "fast"), "");
-        seed = $"127.0.0.1:{TestPorts.Free()}";
-        using var resumed = new RunningCli(_dir, "run", "--cluster", "--listen", seed, "--insecure-loopback", "-j", "4",
-            "--joblog", "log.tsv", "--resume", Command, "::::", "jobs.txt");
-        await resumed.WaitForErrorsAsync("waiting for 1 worker node(s)");
-        using var node = new RunningCli(_dir, "node", "--seed", seed, "--insecure-loopback", "-j", "4");
-        exit = await resumed.ExitAsync();
-        Assert.True(exit == 0, $"exit {exit}: {resumed.Errors}");
-        Assert.Equal(Enumerable.Range(3, Jobs - 2).Select(i => $"job{i}").Order(), resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        Assert.Equal(Enumerable.Range(3, Jobs - 2).Select(i => $"job{i}").Order(), (await ResumeAsync(_dir, Command)).Order());
         Assert.Equal(Enumerable.Range(1, Jobs).Select(i => (long)i), Logged().Order());
+    }
+
+    /// <summary>
+    /// Runs <paramref name="command"/> over <c>jobs.txt</c> in <paramref name="dir"/> again with <c>--resume</c> (its
+    /// joblog <c>log.tsv</c>), on a new coordinator and one worker node (<c>-j 4</c> each): both exit 0; returns the run's
+    /// output lines. Also ClusterStopWithdrawRound52Tests'.
+    /// </summary>
+    internal static async Task<string[]> ResumeAsync(string dir, string command)
+    {
+        var seed = $"127.0.0.1:{TestPorts.Free()}";
+        using var resumed = new RunningCli(dir, "run", "--cluster", "--listen", seed, "--insecure-loopback", "-j", "4",
+            "--joblog", "log.tsv", "--resume", command, "::::", "jobs.txt");
+        await resumed.WaitForErrorsAsync("waiting for 1 worker node(s)");
+        using var node = new RunningCli(dir, "node", "--seed", seed, "--insecure-loopback", "-j", "4");
+        var exit = await resumed.ExitAsync();
+        Assert.True(exit == 0, $"exit {exit}: {resumed.Errors}");
         Assert.Equal(0, await node.ExitAsync());
+        return resumed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
     /// <summary>The sequence numbers the joblog records.</summary>
-    private List<long> Logged()
+    private List<long> Logged() => LoggedSeqs(_dir);
+
+    /// <summary>The sequence numbers <c>log.tsv</c> in <paramref name="dir"/> records (none before it exists); also ClusterStopWithdrawRound52Tests'.</summary>
+    internal static List<long> LoggedSeqs(string dir)
     {
-        var path = Path.Combine(_dir, "log.tsv");
+        var path = Path.Combine(dir, "log.tsv");
         return File.Exists(path)
             ? [.. File.ReadAllLines(path).Skip(1).Where(line => line.Length > 0).Select(line => long.Parse(line.Split('\t')[0], System.Globalization.CultureInfo.InvariantCulture))]
             : [];
