@@ -42,7 +42,8 @@ public sealed class ClusterExitInProcessRound47Tests
         await Poll.UntilAsync(() => cluster.State.Members.Count(member => member.Status == MemberStatus.Up) == 3, within, "the node sees three members Up", CliScratch.Tick);
         var downed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var watching = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        leaving.System.ActorOf(Props.Create(() => new SelfDownedWatch(watching, downed)));
+        var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        leaving.System.ActorOf(Props.Create(() => new SelfDownedWatch(watching, downed, events)));
         await watching.Task.WaitAsync(within); // subscribed before anything can down the node
         await crashed.Terminate().WaitAsync(within); // a crash: it never leaves, so the membership cannot converge
 
@@ -54,18 +55,21 @@ public sealed class ClusterExitInProcessRound47Tests
         await disposing.WaitAsync(within);
 
         // Heard as an event, not sampled: the node is down only for the moment its exiting phase takes to end.
-        Assert.True(downed.Task.IsCompleted, "the node was downed when its session gave its leave up");
+        Assert.True(downed.Task.IsCompleted, "the node was downed when its session gave its leave up; events: " + string.Join(" | ", events));
     }
 
-    /// <summary>Completes <c>downed</c> when the cluster publishes its own node's <see cref="ClusterEvent.MemberDowned"/>.</summary>
+    /// <summary>Completes <c>downed</c> when the cluster publishes its own node's <see cref="ClusterEvent.MemberDowned"/>; every membership and reachability event goes into <c>events</c>, for a failure's message.</summary>
     private sealed class SelfDownedWatch : ReceiveActor
     {
-        public SelfDownedWatch(TaskCompletionSource watching, TaskCompletionSource downed)
+        public SelfDownedWatch(TaskCompletionSource watching, TaskCompletionSource downed, System.Collections.Concurrent.ConcurrentQueue<string> events)
         {
             var self = Akka.Cluster.Cluster.Get(Context.System).SelfUniqueAddress;
             Receive<ClusterEvent.CurrentClusterState>(_ => watching.TrySetResult());
+            Receive<ClusterEvent.IMemberEvent>(message => events.Enqueue($"{DateTime.UtcNow:ss.fff} {message.GetType().Name} {message.Member}"), message => message is not ClusterEvent.MemberDowned);
+            Receive<ClusterEvent.IReachabilityEvent>(message => events.Enqueue($"{DateTime.UtcNow:ss.fff} {message}"));
             Receive<ClusterEvent.MemberDowned>(message =>
             {
+                events.Enqueue($"{DateTime.UtcNow:ss.fff} MemberDowned {message.Member}");
                 if (message.Member.UniqueAddress.Equals(self))
                 {
                     downed.TrySetResult();
@@ -74,6 +78,6 @@ public sealed class ClusterExitInProcessRound47Tests
         }
 
         protected override void PreStart() =>
-            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberDowned));
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
     }
 }
