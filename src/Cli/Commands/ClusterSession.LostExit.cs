@@ -25,6 +25,12 @@ internal sealed partial class ClusterSession
     /// <summary>Set when <see cref="DisposeAsync"/> gave up waiting for this node's leave (<see cref="LeaveBound"/>).</summary>
     private volatile bool _leaveGivenUp;
 
+    /// <summary>Set when <see cref="DownWhenExitStallsAsync"/> downed this node (its leave would not complete), just before the down.</summary>
+    private volatile bool _downedItself;
+
+    /// <summary>Whether this session downed its own node because its leave would not complete (tests read it: the node is Down only for a moment).</summary>
+    internal bool DownedItself => _downedItself;
+
     /// <summary>
     /// Adds a task to the cluster-exiting phase of <paramref name="system"/>'s coordinated shutdown that downs this node
     /// when its leave will not complete: no other member is reachable to acknowledge it (<see cref="LeaveIsLost"/>), or it
@@ -66,6 +72,7 @@ internal sealed partial class ClusterSession
             var state = cluster.State;
             if (_leaveGivenUp || Clock.GetUtcNow() >= giveUpAt || LeaveIsLost(cluster.SelfUniqueAddress, state.Members, state.Unreachable))
             {
+                _downedItself = true;
                 cluster.Down(cluster.SelfAddress);
                 return;
             }

@@ -40,10 +40,9 @@ public sealed class ClusterExitInProcessRound47Tests
         Assert.NotNull(coordinator);
         var cluster = leaving.Cluster.Cluster;
         await Poll.UntilAsync(() => cluster.State.Members.Count(member => member.Status == MemberStatus.Up) == 3, within, "the node sees three members Up", CliScratch.Tick);
-        var downed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var watching = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        leaving.System.ActorOf(Props.Create(() => new SelfDownedWatch(watching, downed, events)));
+        leaving.System.ActorOf(Props.Create(() => new MembershipLog(watching, events)));
         await watching.Task.WaitAsync(within); // subscribed before anything can down the node
         await crashed.Terminate().WaitAsync(within); // a crash: it never leaves, so the membership cannot converge
 
@@ -54,27 +53,20 @@ public sealed class ClusterExitInProcessRound47Tests
         clock.Advance(ClusterSession.LeaveBound / 2); // the session's bound; the phase's own one is half a bound ahead
         await disposing.WaitAsync(within);
 
-        // Heard as an event, not sampled: the node is down only for the moment its exiting phase takes to end.
-        Assert.True(downed.Task.IsCompleted, "the node was downed when its session gave its leave up; events: " + string.Join(" | ", events));
+        // The session's own word, neither sampled nor heard: the node is down only for the moment its exiting phase takes
+        // to end (a status sampled every 20 ms missed it once in a CI run), and its MemberDowned event, to an actor of a
+        // system that is terminating, was not heard once in 22 runs under load. The events stay for a failure's message.
+        Assert.True(leaving.DownedItself, "the node was downed when its session gave its leave up; events: " + string.Join(" | ", events));
     }
 
-    /// <summary>Completes <c>downed</c> when the cluster publishes its own node's <see cref="ClusterEvent.MemberDowned"/>; every membership and reachability event goes into <c>events</c>, for a failure's message.</summary>
-    private sealed class SelfDownedWatch : ReceiveActor
+    /// <summary>Writes every membership and reachability event its node hears into <c>events</c>, for a failure's message.</summary>
+    private sealed class MembershipLog : ReceiveActor
     {
-        public SelfDownedWatch(TaskCompletionSource watching, TaskCompletionSource downed, System.Collections.Concurrent.ConcurrentQueue<string> events)
+        public MembershipLog(TaskCompletionSource watching, System.Collections.Concurrent.ConcurrentQueue<string> events)
         {
-            var self = Akka.Cluster.Cluster.Get(Context.System).SelfUniqueAddress;
             Receive<ClusterEvent.CurrentClusterState>(_ => watching.TrySetResult());
-            Receive<ClusterEvent.IMemberEvent>(message => events.Enqueue($"{DateTime.UtcNow:ss.fff} {message.GetType().Name} {message.Member}"), message => message is not ClusterEvent.MemberDowned);
+            Receive<ClusterEvent.IMemberEvent>(message => events.Enqueue($"{DateTime.UtcNow:ss.fff} {message.GetType().Name} {message.Member}"));
             Receive<ClusterEvent.IReachabilityEvent>(message => events.Enqueue($"{DateTime.UtcNow:ss.fff} {message}"));
-            Receive<ClusterEvent.MemberDowned>(message =>
-            {
-                events.Enqueue($"{DateTime.UtcNow:ss.fff} MemberDowned {message.Member}");
-                if (message.Member.UniqueAddress.Equals(self))
-                {
-                    downed.TrySetResult();
-                }
-            });
         }
 
         protected override void PreStart() =>
