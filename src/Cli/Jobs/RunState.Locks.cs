@@ -19,8 +19,9 @@ internal sealed partial class RunState
     /// (<see cref="CreateQueueLock"/>), the file (a new state), then the lock file, while the lock is still held: deleted
     /// after its release, the lock file could be another process's lock by then, and two processes could lock two files
     /// of that name (h232's review). SQLite removes its own
-    /// <c>-wal</c> and <c>-shm</c> as its last connection closes; they are never deleted here (another connection's live
-    /// WAL would be its database's loss). A state that existed is only closed.
+    /// <c>-wal</c> and <c>-shm</c> as its last connection closes (this process's pooled connections are closed first);
+    /// they are never deleted here (another connection's live WAL would be its database's loss). A state that existed is
+    /// only closed.
     /// </summary>
     public void DisposeAndRemoveIfMade()
     {
@@ -37,6 +38,12 @@ internal sealed partial class RunState
         connection?.Dispose();
         if (made is { } identity)
         {
+            // The durable queue's journal and this state's connection go back to Microsoft.Data.Sqlite's pool, open, when
+            // disposed: closed only as the process ends, after the file is gone, so SQLite never checkpointed and left
+            // FILE-wal and FILE-shm, which it applied to the next database put at that path (a copied state lost its
+            // finished jobs: h240's review). Closed here, the last connection checkpoints and removes them itself. This
+            // process has no other SQLite database open (the CLI opens one state).
+            SqliteConnection.ClearAllPools();
             Delete(full, identity);
         }
 
