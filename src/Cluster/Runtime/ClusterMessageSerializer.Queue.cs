@@ -98,7 +98,30 @@ public sealed partial class ClusterMessageSerializer
     {
         var message = new ProducerAnnounce(r.ReadInt64(), r.ReadInt32(), ReadLongs(r), ReadStrings(r));
         SideBySide(message.ItemIds, message.Payloads);
-        return message with { Traces = ReadTraces(r, message.ItemIds.Length), Withdrawn = ReadLongs(r) };
+        return message with { Traces = ReadTraces(r, message.ItemIds.Length), Withdrawn = AmongItems(ReadLongs(r), message.ItemIds) };
+    }
+
+    /// <summary>
+    /// An announcement's withdrawn items are among the items it announces (a producer names only those): a peer's longer
+    /// list, or one naming an item it does not carry, is refused, like the announcement's other arrays.
+    /// </summary>
+    private static long[] AmongItems(long[] withdrawn, long[] itemIds)
+    {
+        if (withdrawn.Length > itemIds.Length)
+        {
+            throw new System.Runtime.Serialization.SerializationException($"Withdrawn has {withdrawn.Length} entries for {itemIds.Length} item ids");
+        }
+
+        if (withdrawn.Length > 0)
+        {
+            var items = new HashSet<long>(itemIds);
+            if (Array.FindIndex(withdrawn, id => !items.Contains(id)) is var at and >= 0)
+            {
+                throw new System.Runtime.Serialization.SerializationException($"Withdrawn[{at}] is item {withdrawn[at]}, which the announcement does not carry");
+            }
+        }
+
+        return withdrawn;
     }
 
     /// <summary>The items' trace contexts: none, or one (possibly absent) per item; a peer's other count is refused.</summary>
