@@ -22,9 +22,10 @@ public sealed class DistributedPutCancelRound52Tests
     /// <remarks>
     /// Failed before: "Assert.Throws() Failure: Exception type was not an exact match ... Actual: typeof(System.TimeoutException)"
     /// — the cancelled SubmitAsync waited on (only checked before the put was sent), and the put stayed at the router, to be
-    /// let in by "2"'s withdrawal and run. Mutants: the facade throwing at the cancellation without withdrawing the put
-    /// fails with ["1", "3", "4"] run; the producer counting a withdrawn unaccepted put as accepted (SubmitAsync returning it)
-    /// fails the OperationCanceledException assertion.
+    /// let in by "2"'s withdrawal and run. Mutants: the producer ending the cancelled put itself without withdrawing it at
+    /// the router fails "Assert.Equal() Failure: Expected: 0 Actual: 1" ("3" let into the queue by "2"'s withdrawal); the
+    /// producer taking a withdrawn unaccepted put as accepted (SubmitAsync returning it) fails "Assert.Throws() Failure: No
+    /// exception was thrown".
     /// </remarks>
     [Fact]
     public async Task Cancelling_a_put_waiting_for_space_withdraws_it_so_the_space_a_withdrawal_frees_does_not_let_it_in()
@@ -82,7 +83,7 @@ public sealed class DistributedPutCancelRound52Tests
     /// <remarks>
     /// Failed before: "Assert.Equal() Failure: Values differ Expected: (True, True) Actual: (False, False)" — the second
     /// found nothing queued and answered "not withdrawn", which the producer gave both callers, while the item then ended
-    /// withdrawn. Mutant: the router's check of an end being written as a withdrawal removed fails the same way.
+    /// withdrawn. Mutant: the router's check of an end being written as a withdrawal removed fails the same way (False, False).
     /// </remarks>
     [Fact]
     public async Task Two_withdrawals_of_an_item_at_a_durable_router_both_answer_withdrawn()

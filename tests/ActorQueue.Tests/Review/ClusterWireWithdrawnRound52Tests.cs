@@ -11,8 +11,8 @@ namespace ActorQueue.Tests.Review;
 /// </summary>
 /// <remarks>
 /// Failed before: "Assert.Throws() Failure: No exception was thrown Expected: typeof(System.Runtime.Serialization.SerializationException)"
-/// for both refusals. Mutants: the length check alone passes the first and fails the second; the membership check
-/// dropped fails the second.
+/// for both refusals. Mutants: the membership check dropped fails the second ("No exception was thrown"); the length
+/// check dropped fails the first (its ids are members), the same way.
 /// </remarks>
 public sealed class ClusterWireWithdrawnRound52Tests : ActorQueueTestKit
 {
