@@ -9,7 +9,7 @@ internal interface IJobExecutor
     /// <param name="job">The job.</param>
     /// <param name="timeout">How long the attempt may run.</param>
     /// <param name="kill">Kills (or, for a remote job, abandons) the attempt.</param>
-    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job not running then is withdrawn, and one handed back later is not started again.</param>
+    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job not running then is withdrawn (one still waiting for space in the cluster's queue included, and one not yet submitted is not), and one handed back later is not started again.</param>
     /// <returns>How the attempt ended.</returns>
     /// <exception cref="JobHandedBackException">The run stopped and its job was not started again: withdrawn from the cluster's queue, or handed back with no worker node left to run it.</exception>
     Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill, CancellationToken stopping);
@@ -108,7 +108,15 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
         ItemResult<RemoteJobResult> ended;
         try
         {
-            var accepted = await UnlessStoppedAsync(queue.SubmitAsync(remote, Timeout.InfiniteTimeSpan, kill)).ConfigureAwait(false);
+            // Not submitted once the run stops, and a put still waiting for space in the cluster's queue (at capacity) when
+            // it stops is withdrawn there: it has no item the stop could withdraw, and the space a withdrawn job frees would
+            // let it in to start after the stop.
+            DistributedItem<RemoteJobResult>? accepted;
+            using (var submitting = CancellationTokenSource.CreateLinkedTokenSource(kill, stopping))
+            {
+                accepted = await UnlessStoppedAsync(queue.SubmitAsync(remote, Timeout.InfiniteTimeSpan, submitting.Token)).ConfigureAwait(false);
+            }
+
             if (accepted is null)
             {
                 return AttemptResult.CouldNotRun("could not run (the cluster's job queue did not take it)");
@@ -119,6 +127,10 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
         catch (OperationCanceledException) when (kill.IsCancellationRequested)
         {
             return AttemptResult.Interrupted(); // abandoned by a second Ctrl-C: not logged, --resume runs it
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            throw new JobHandedBackException(withdrawn: true); // not submitted, or withdrawn before the queue took it
         }
         catch (Exception ex) when (ex is ObjectDisposedException || ex is not ExecutorLostException && stopped.IsCompleted)
         {

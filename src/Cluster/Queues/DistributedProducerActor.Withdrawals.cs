@@ -25,6 +25,25 @@ internal sealed partial class DistributedProducerActor
     }
 
     /// <summary>
+    /// A caller cancelled its put before the queue accepted it (<see cref="CancelPut"/>): the put is withdrawn like an
+    /// accepted item — at the followed router, which drops it if it still waits for space (<see cref="HandleWithdrawAnswer"/>
+    /// then fails the put as cancelled), or in the announcement to the next, which names it even if no router may have
+    /// accepted it (<see cref="HandleRecover"/>): accepted and withdrawn in one message, it never reaches a worker. One
+    /// accepted or refused meanwhile is left alone: the caller hears that.
+    /// </summary>
+    private void HandleCancelPut(CancelPut cancel)
+    {
+        var put = cancel.Put;
+        if (put.Accepted.Task.IsCompleted || put.Withdrawing || !_book.Outstanding.TryGetValue(put.ItemId, out var known) || !ReferenceEquals(known, put))
+        {
+            return;
+        }
+
+        put.Withdrawing = true;
+        Send(new WithdrawItem(_book.Router.Epoch, put.ItemId));
+    }
+
+    /// <summary>
     /// The router's answer. Only the followed router's counts: one a router this producer left sent late may be about an
     /// item already announced to the next (it would withdraw it there anyway: the announcement names it). Withdrawn: the
     /// item ends so, and is counted; not withdrawn: a worker runs it (and the router withdraws it if that worker is lost),
@@ -43,12 +62,17 @@ internal sealed partial class DistributedProducerActor
             return;
         }
 
-        _book.Outstanding.Remove(answer.ItemId);
-        if (put.Accepted.TrySetResult(true))
-        {
-            Interlocked.Increment(ref _counts.Accepted);
-        }
+        Withdrawn(put, answer);
+    }
 
+    /// <summary>
+    /// A put ends withdrawn: counted, its result says so, and its callers waiting for the withdrawal are answered. One not
+    /// accepted yet (its caller cancelled the put while it waited for space) was not taken: its acceptance is cancelled.
+    /// </summary>
+    private void Withdrawn(PutItem put, WithdrawAnswer answer)
+    {
+        _book.Outstanding.Remove(answer.ItemId);
+        put.Accepted.TrySetCanceled();
         Interlocked.Increment(ref _counts.Withdrawn);
         put.Done.TrySetResult(new ItemDone(answer.ItemId, answer.Deliveries, false, null,
             answer.Deliveries == 0 ? "withdrawn by its producer before a worker took it" : "withdrawn by its producer; not handed to a worker again after its worker was lost",
@@ -92,6 +116,11 @@ internal sealed partial class PutItem
         WithdrawWaiters = null;
     }
 }
+
+/// <summary>A facade's caller cancelled a put it still waits on (<see cref="DistributedWorkQueue{TItem, TResult}.SubmitAsync"/>): the producer withdraws it.</summary>
+/// <param name="Producer">The producer the put went to (the cancellation callback tells it this).</param>
+/// <param name="Put">The put.</param>
+internal sealed record CancelPut(Akka.Actor.IActorRef Producer, PutItem Put);
 
 /// <summary>A facade withdraws an accepted item; answered <c>true</c> when the router withdrew it.</summary>
 internal sealed class WithdrawRequest(long itemId) : IUndeliverableRequest

@@ -61,6 +61,7 @@ internal sealed partial class DistributedProducerActor : ReceiveActor, IWithTime
         Receive<ItemDone>(HandleDone);
         Receive<WithdrawRequest>(HandleWithdrawRequest);
         Receive<WithdrawAnswer>(HandleWithdrawAnswer);
+        Receive<CancelPut>(HandleCancelPut);
         Receive<RecoverQueue>(message => SingletonBinding.Check(Context, message, HandleRecover));
         Receive<CheckedRecovery<RecoverQueue>>(message => HandleRecover(message.Request));
         Receive<HelloTick>(_ => HelloIfUnanswered());
@@ -268,13 +269,13 @@ internal sealed partial class DistributedProducerActor : ReceiveActor, IWithTime
         }
 
         var puts = _book.Outstanding.Keys.Order().Select(id => _book.Outstanding[id]).ToList(); // put order: ids ascend
-        var offered = puts.Where(put => put.Offered).ToList();
+        var offered = puts.Where(put => put.Offered || put.Withdrawing).ToList(); // a withdrawn put is withdrawn there, never sent as a put
         Sender.Tell(new ProducerAnnounce(message.Epoch, _capacity, [.. offered.Select(put => put.ItemId)], [.. offered.Select(put => put.Payload)])
         {
             Traces = Traces(offered),
             Withdrawn = [.. offered.Where(put => put.Withdrawing).Select(put => put.ItemId)],
         });
-        foreach (var put in puts.Where(put => !put.Offered))
+        foreach (var put in puts.Where(put => !put.Offered && !put.Withdrawing))
         {
             SendPut(put);
         }

@@ -48,6 +48,8 @@ public sealed record DistributedQueueMetrics(long Accepted, long Rejected, long 
     /// <summary>
     /// Accepted items withdrawn by <see cref="DistributedWorkQueue{TItem, TResult}.TryWithdrawAsync"/> (their result says
     /// <see cref="ItemResult{TResult}.Withdrawn"/>); counted in neither <see cref="Succeeded"/> nor <see cref="Failed"/>.
+    /// Also puts withdrawn before the queue accepted them (their <c>SubmitAsync</c> cancelled while they waited for
+    /// space), which <see cref="DistributedQueueMetrics.Accepted"/> does not count.
     /// </summary>
     public long Withdrawn { get; init; }
 }

@@ -38,8 +38,9 @@ internal sealed partial class DistributedRouterActor
     /// <summary>
     /// Withdraws an item of <paramref name="producer"/>: a put waiting for space or a queued item (a handed-back one
     /// included) ends withdrawn; one at a worker is answered not withdrawn and marked, so it is not run again if that worker
-    /// is lost; one being written is marked and ends withdrawn once written; one this router does not know (its result is
-    /// on its way, or its end is being written) is answered not withdrawn.
+    /// is lost; one being written is marked and ends withdrawn once written; one withdrawn already whose end is being
+    /// written is answered when it is (withdrawn); one this router does not know (its result is on its way, or its end as
+    /// a result is being written) is answered not withdrawn.
     /// </summary>
     private void Withdraw(IActorRef producer, long itemId)
     {
@@ -67,6 +68,10 @@ internal sealed partial class DistributedRouterActor
         if (Running(producer, itemId))
         {
             _withdrawing.Add((producer, itemId));
+        }
+        else if (EndingWithdrawn(producer, itemId))
+        {
+            return; // withdrawn already, its end being written: that answer, once written, tells every caller "withdrawn"
         }
 
         producer.Tell(new WithdrawAnswer(itemId, false, 0, SelfNode));
@@ -130,6 +135,15 @@ internal sealed partial class DistributedRouterActor
 
     private bool Running(IActorRef producer, long itemId) =>
         _workers.Values.Any(item => item is not null && item.ItemId == itemId && item.Producer.Equals(producer));
+
+    /// <summary>
+    /// Whether a durable router is writing the item's end as a withdrawal (<see cref="Withdrawn"/>, its answer held back):
+    /// a second withdrawal of it (a second caller, or the announcement naming it) is not answered "not withdrawn", which
+    /// the producer would give every caller waiting, the first included, while the item ends withdrawn.
+    /// </summary>
+    private bool EndingWithdrawn(IActorRef producer, long itemId) =>
+        _storage is not null && _stored.TryGetValue(StoreKey(producer, itemId), out var id)
+        && _ending.TryGetValue(id, out var report) && report?.Done is WithdrawAnswer { Withdrawn: true };
 
     private bool Writing(IActorRef producer, long itemId) =>
         _storage is not null && _stored.TryGetValue(StoreKey(producer, itemId), out var id) && _writing.ContainsKey(id);

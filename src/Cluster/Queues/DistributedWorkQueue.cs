@@ -68,10 +68,17 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     /// <summary>Puts an item, waiting for space up to <paramref name="timeout"/>.</summary>
     /// <param name="item">The item.</param>
     /// <param name="timeout">How long to wait for space; <see cref="PutTimeout"/> when <c>null</c>, <see cref="Timeout.InfiniteTimeSpan"/> to wait until there is space.</param>
-    /// <param name="cancellationToken">Checked before the put is sent; an accepted item can be withdrawn with <see cref="TryWithdrawAsync"/>.</param>
+    /// <param name="cancellationToken">
+    /// Checked before the put is sent; cancelled while the put waits for space, it withdraws the put (the router drops it,
+    /// it never runs, <see cref="DistributedQueueMetrics.Withdrawn"/> counts it) and this throws
+    /// <see cref="OperationCanceledException"/>. A put the queue accepted before the withdrawal reached it is returned as
+    /// usual (its <see cref="DistributedItem{TResult}.Completion"/> ends withdrawn if no worker took it). An accepted item
+    /// can be withdrawn with <see cref="TryWithdrawAsync"/>.
+    /// </param>
     /// <returns>The accepted item with the task for its result, or <c>null</c> on backpressure (not taken).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
     /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the queue accepted the put: it is not taken.</exception>
     public async Task<DistributedItem<TResult>?> SubmitAsync(TItem item, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var wait = timeout is { } given ? QueueArguments.PutTimeout(given, nameof(timeout)) : PutTimeout;
@@ -79,12 +86,25 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var put = new PutItem(_codec.EncodeItem(item), wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds), ItemTrace.Capture());
         _producer.Tell(put, ActorRefs.NoSender);
-        if (!await put.Accepted.Task.ConfigureAwait(false))
+
+        // Registered after the put is told: the producer takes the put before its cancellation.
+        var registration = cancellationToken.Register(
+            static state => ((CancelPut)state!).Producer.Tell(state, ActorRefs.NoSender), new CancelPut(_producer, put));
+        bool accepted;
+        try
         {
-            return null;
+            accepted = await put.Accepted.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (put.Accepted.Task.IsCanceled)
+        {
+            throw new OperationCanceledException($"The put to distributed queue '{Name}' was withdrawn before the queue accepted it; it is not taken.", cancellationToken);
+        }
+        finally
+        {
+            registration.Unregister(); // not Dispose: that would wait for a callback running on the cancelling thread
         }
 
-        return new DistributedItem<TResult>(put.ItemId, ResultAsync(put)) { Owner = this, Put = put };
+        return accepted ? new DistributedItem<TResult>(put.ItemId, ResultAsync(put)) { Owner = this, Put = put } : null;
     }
 
     /// <summary>
@@ -135,7 +155,7 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
 
     /// <summary>Puts an item, waiting for space up to <see cref="PutTimeout"/>; its result shows only in <see cref="Metrics"/>.</summary>
     /// <param name="item">The item.</param>
-    /// <param name="cancellationToken">Checked before the put is sent.</param>
+    /// <param name="cancellationToken">Checked before the put is sent; withdraws the put while it waits for space (as <see cref="SubmitAsync"/>).</param>
     /// <returns><c>true</c> when accepted; <c>false</c> on backpressure.</returns>
     public async Task<bool> PutAsync(TItem item, CancellationToken cancellationToken = default) =>
         await SubmitAsync(item, timeout: null, cancellationToken).ConfigureAwait(false) is not null;
