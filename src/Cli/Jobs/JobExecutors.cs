@@ -9,7 +9,7 @@ internal interface IJobExecutor
     /// <param name="job">The job.</param>
     /// <param name="timeout">How long the attempt may run.</param>
     /// <param name="kill">Kills (or, for a remote job, abandons) the attempt.</param>
-    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job not running then is withdrawn (one still waiting for space in the cluster's queue included, and one not yet submitted is not), and one handed back later is not started again.</param>
+    /// <param name="stopping">Cancelled when the run stops (no new job starts): a remote job not running then is withdrawn (one still waiting for space in the cluster's queue included; one not yet submitted is never submitted), and one handed back later is not started again — except one a worker asks for before its withdrawal reaches the cluster's queue.</param>
     /// <returns>How the attempt ended.</returns>
     /// <exception cref="JobHandedBackException">The run stopped and its job was not started again: withdrawn from the cluster's queue, or handed back with no worker node left to run it.</exception>
     Task<AttemptResult> RunAsync(Job job, TimeSpan? timeout, CancellationToken kill, CancellationToken stopping);
@@ -160,7 +160,8 @@ internal sealed class ClusterJobExecutor(DistributedWorkQueue<RemoteJob, RemoteJ
 
     /// <summary>
     /// The job's result. Once the run stops (<paramref name="stopping"/>) it is withdrawn from the cluster's queue: a job
-    /// no worker runs then (queued, or handed back by a node that left) ends withdrawn and never starts, and one a worker
+    /// no worker runs when its withdrawal reaches the cluster's queue (queued, or handed back by a node that left) ends
+    /// withdrawn and never starts (one a worker asked for in between starts, and is logged), and one a worker
     /// runs finishes as usual, unless that worker is lost with it (its node leaves), when it too ends withdrawn instead of
     /// starting on another node: the router keeps the withdrawal, so a hand-back after it cannot slip through. And with no
     /// worker node up, a job that waits for one gives up (<see cref="JobHandedBackException"/>): the stopped run, which

@@ -94,6 +94,9 @@ internal sealed partial class JobRun
     /// <summary>1 once the run said that the jobs withdrawn from the cluster's queue at its stop are not started (<see cref="AttemptAsync"/>).</summary>
     private int _withdrawnSaid;
 
+    /// <summary>Writes <paramref name="line"/> to the console the first time only (<paramref name="said"/> is 1 after it).</summary>
+    private Task SayOnceAsync(ref int said, string line) => Interlocked.Exchange(ref said, 1) == 0 ? console.LineAsync(line) : Task.CompletedTask;
+
     private Task SkipInOrderAsync(long seq) => _order?.SkipAsync(seq) ?? Task.CompletedTask;
 
     /// <summary>Waits before retry <paramref name="attempt"/> (100 ms doubling to 5 s); <c>false</c> when the run stops meanwhile.</summary>
@@ -222,20 +225,12 @@ internal sealed partial class JobRun
             var unlogged = options.RerunsUnfinished is { } rerun ? $"(not logged, {rerun} runs them)" : "(counted as not started)";
             if (handedBack.Withdrawn)
             {
-                if (Interlocked.Exchange(ref _withdrawnSaid, 1) == 0)
-                {
-                    await console.LineAsync("actorqueue: the run is stopping, so the jobs no worker node runs (queued in the cluster, or handed back by nodes that left) are withdrawn and not started " + unlogged);
-                }
-
+                await SayOnceAsync(ref _withdrawnSaid, "actorqueue: the run is stopping, so the jobs no worker node runs (queued in the cluster, or handed back by nodes that left) are withdrawn and not started " + unlogged);
                 Log.Information("Job {JobId} (seq {Seq}) was withdrawn from the cluster's queue after the run stopped; not started, not in the joblog: {Command}", job.Id, job.Seq, job.Command);
                 return null;
             }
 
-            if (Interlocked.Exchange(ref _handedBackSaid, 1) == 0)
-            {
-                await console.LineAsync("actorqueue: no worker node is left to run the jobs handed back by the nodes that stopped; the run is stopping, so they are not started " + unlogged);
-            }
-
+            await SayOnceAsync(ref _handedBackSaid, "actorqueue: no worker node is left to run the jobs handed back by the nodes that stopped; the run is stopping, so they are not started " + unlogged);
             Log.Information("Job {JobId} (seq {Seq}) was handed back after the run stopped, with no worker node left; not started, not in the joblog: {Command}", job.Id, job.Seq, job.Command);
             return null;
         }

@@ -38,8 +38,8 @@ internal sealed partial class RunState
         connection?.Dispose();
         if (made is { } identity)
         {
-            // The durable queue's journal and this state's connection go back to Microsoft.Data.Sqlite's pool, open, when
-            // disposed: closed only as the process ends, after the file is gone, so SQLite never checkpointed and left
+            // The durable queue's journal connections (this state's own is not pooled) go back to Microsoft.Data.Sqlite's
+            // pool, open, when the queue is disposed: closed only as the process ends, after the file is gone, so SQLite never checkpointed and left
             // FILE-wal and FILE-shm, which it applied to the next database put at that path (a copied state lost its
             // finished jobs: h240's review). Closed here, the last connection checkpoints and removes them itself. This
             // process has no other SQLite database open (the CLI opens one state).

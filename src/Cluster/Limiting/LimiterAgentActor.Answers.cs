@@ -5,7 +5,7 @@ using ActorQueue.Telemetry;
 namespace ActorQueue.Cluster;
 
 // A cluster limiter's agent: the gatekeeper's answers to this node's requests (granted, queued, rejected) and the
-// expiry of a request's wait. Moved out of LimiterAgentActor.cs, not changed.
+// expiry of a request's wait.
 internal partial class LimiterAgentActor
 {
     private void HandleGranted(RemoteGranted message)
@@ -21,12 +21,12 @@ internal partial class LimiterAgentActor
             return;
         }
 
+        // The cluster-wide counts as of this grant, as every grant of the incarnation followed brings them: also one for a
+        // request no longer waiting (a block fetch a roll call ended meanwhile is granted so, and its block's permits were
+        // held nowhere in this node's statistics: a node's partition showed its only permit free while its own caller held it).
+        _clusterCounts.Publish(message.Running, message.Waiting);
         if (!_pending.Remove(message.RequestId, out var request))
         {
-            // The cluster-wide counts as of this grant, as any grant of the incarnation followed brings them: a block
-            // fetch a roll call ended meanwhile is granted so, and its block's permits were held nowhere in this node's
-            // statistics (a node's partition showed its only permit free while its own caller held it).
-            _clusterCounts.Publish(message.Running, message.Waiting);
             if (message.Block > 0)
             {
                 TakeBlock(null, message.Block);
@@ -36,7 +36,6 @@ internal partial class LimiterAgentActor
         }
 
         Timers.Cancel(new WaitExpired(message.RequestId));
-        _clusterCounts.Publish(message.Running, message.Waiting);
         HearRates(message.Rates);
         Hold(message.RequestId, request);
         if (request.Demand.Tokens > 0)
@@ -93,7 +92,7 @@ internal partial class LimiterAgentActor
             // own block held the only permit unused (ClusterBlockFetchRaceRound52Tests). Requests of this node sent after
             // it may still be pending: it goes first, as it came first.
             Timers.Cancel(new WaitExpired(message.RequestId));
-            if (TryGrantFromBlock(message.RequestId, request, refused: true))
+            if (TryGrantFromBlock(message.RequestId, request))
             {
                 return;
             }

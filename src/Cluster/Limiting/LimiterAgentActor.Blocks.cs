@@ -72,16 +72,13 @@ internal partial class LimiterAgentActor
     private bool TakesBlock(PermitWaiter request) => _blocks.Enabled && request.Demand is { Permits: 1, Tokens: 0 };
 
     /// <summary>Grants a request from the block's unused permits, with no message, when nobody of this node waits before it.</summary>
-    /// <param name="id">The request's id.</param>
-    /// <param name="request">The request, not pending (a new one, or one the gatekeeper refused).</param>
-    /// <param name="refused">
-    /// The gatekeeper refused it for want of a permit (<see cref="HandleRejected"/>): the requests still pending may have
-    /// come after it (ids ascend with arrival), and only an older one is before it. A new request is the newest.
-    /// </param>
+    /// <param name="id">The request's id: ids ascend with arrival, so a pending request with a smaller one is before it (a
+    /// new request is the newest; one the gatekeeper refused, <see cref="HandleRejected"/>, may have younger ones pending).</param>
+    /// <param name="request">The request, not pending.</param>
     /// <returns>Whether it was taken so (granted, or released again at once when its caller cancelled meanwhile).</returns>
-    private bool TryGrantFromBlock(long id, PermitWaiter request, bool refused = false)
+    private bool TryGrantFromBlock(long id, PermitWaiter request)
     {
-        if (BlockFree <= 0 || !TakesBlock(request) || _pending.Count != 0 && (!refused || _pending.Keys.Any(pending => pending < id)))
+        if (BlockFree <= 0 || !TakesBlock(request) || _pending.Keys.Any(pending => pending < id))
         {
             return false;
         }

@@ -95,22 +95,16 @@ internal sealed partial class PutItem
     public List<TaskCompletionSource<bool>>? WithdrawWaiters { get; set; }
 
     /// <summary>Answers every caller waiting for a withdrawal of this item.</summary>
-    public void AnswerWithdrawals(bool withdrawn)
-    {
-        foreach (var waiter in WithdrawWaiters ?? [])
-        {
-            waiter.TrySetResult(withdrawn);
-        }
-
-        WithdrawWaiters = null;
-    }
+    public void AnswerWithdrawals(bool withdrawn) => AnswerWithdrawals(waiter => waiter.TrySetResult(withdrawn));
 
     /// <summary>Fails every caller waiting for a withdrawal of this item.</summary>
-    public void AnswerWithdrawals(Exception failure)
+    public void AnswerWithdrawals(Exception failure) => AnswerWithdrawals(waiter => waiter.TrySetException(failure));
+
+    private void AnswerWithdrawals(Action<TaskCompletionSource<bool>> answer)
     {
         foreach (var waiter in WithdrawWaiters ?? [])
         {
-            waiter.TrySetException(failure);
+            answer(waiter);
         }
 
         WithdrawWaiters = null;

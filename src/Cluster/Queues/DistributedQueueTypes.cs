@@ -49,7 +49,9 @@ public sealed record DistributedQueueMetrics(long Accepted, long Rejected, long 
     /// Accepted items withdrawn by <see cref="DistributedWorkQueue{TItem, TResult}.TryWithdrawAsync"/> (their result says
     /// <see cref="ItemResult{TResult}.Withdrawn"/>); counted in neither <see cref="Succeeded"/> nor <see cref="Failed"/>.
     /// Also puts withdrawn before the queue accepted them (their <c>SubmitAsync</c> cancelled while they waited for
-    /// space), which <see cref="DistributedQueueMetrics.Accepted"/> does not count.
+    /// space), which <see cref="DistributedQueueMetrics.Accepted"/> does not count: <c>Accepted</c> is therefore not the sum
+    /// of <see cref="Succeeded"/>, <see cref="Failed"/>, <c>Withdrawn</c> and <see cref="Outstanding"/> once such a put was
+    /// withdrawn.
     /// </summary>
     public long Withdrawn { get; init; }
 }
@@ -77,7 +79,10 @@ public sealed record DistributedQueueStatus(string Name, int Queued, int InFligh
     /// </summary>
     public long RejectedWrites { get; init; }
 
-    /// <summary>Items this router incarnation withdrew at their producer's request (taken out of the queue, or not run again after their worker was lost).</summary>
+    /// <summary>
+    /// Items and puts this router incarnation withdrew at their producer's request: taken out of the queue, not run again
+    /// after their worker was lost, or dropped while they waited for space (never accepted).
+    /// </summary>
     public long Withdrawn { get; init; }
 }
 

@@ -72,8 +72,9 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
     /// Checked before the put is sent; cancelled while the put waits for space, it withdraws the put (the router drops it,
     /// it never runs, <see cref="DistributedQueueMetrics.Withdrawn"/> counts it) and this throws
     /// <see cref="OperationCanceledException"/>. A put the queue accepted before the withdrawal reached it is returned as
-    /// usual (its <see cref="DistributedItem{TResult}.Completion"/> ends withdrawn if no worker took it). An accepted item
-    /// can be withdrawn with <see cref="TryWithdrawAsync"/>.
+    /// usual: if the withdrawal reached the router first, its <see cref="DistributedItem{TResult}.Completion"/> ends withdrawn
+    /// when no worker took it; if the acceptance reached this handle first, the cancellation is too late and the item
+    /// runs — withdraw it with <see cref="TryWithdrawAsync"/>.
     /// </param>
     /// <returns>The accepted item with the task for its result, or <c>null</c> on backpressure (not taken).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative and not infinite.</exception>
@@ -142,7 +143,7 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (put.Done.Task.IsCompleted)
         {
-            return put.Done.Task.IsCompletedSuccessfully && put.Done.Task.Result.Withdrawn;
+            return EndedWithdrawn(put);
         }
 
         var request = new WithdrawRequest(put.ItemId);
@@ -150,8 +151,11 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         var withdrawn = await request.Answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
 
         // An answer of an earlier request may have ended the item just before this one was handled.
-        return withdrawn || put.Done.Task.IsCompletedSuccessfully && put.Done.Task.Result.Withdrawn;
+        return withdrawn || EndedWithdrawn(put);
     }
+
+    /// <summary>Whether <paramref name="put"/>'s item has ended, withdrawn (read without waiting: only a completed task is read).</summary>
+    private static bool EndedWithdrawn(PutItem put) => put.Done.Task is { IsCompletedSuccessfully: true } done && done.GetAwaiter().GetResult().Withdrawn;
 
     /// <summary>Puts an item, waiting for space up to <see cref="PutTimeout"/>; its result shows only in <see cref="Metrics"/>.</summary>
     /// <param name="item">The item.</param>

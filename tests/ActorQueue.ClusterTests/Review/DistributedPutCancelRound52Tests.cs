@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
 
-namespace ActorQueue.Tests.Cluster;
+using ActorQueue.Tests.Cluster;
+
+namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// Review of round 52's withdrawal: a put still waiting for space (the queue at capacity) has no item to withdraw, so a
@@ -99,8 +101,7 @@ public sealed class DistributedPutCancelRound52Tests
         Assert.Equal(new DistributedQueueMetrics(1, 0, 0, 0, 0, 0, 0) { Withdrawn = 1 }, queue.Metrics);
     }
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static TaskCompletionSource NewSignal() => DistributedWithdrawRound52Tests.NewSignal();
 
-    private static async Task<DistributedItem<int>> SubmitAsync(DistributedWorkQueue<string, int> queue, string item) =>
-        (await queue.SubmitAsync(item, Timeout.InfiniteTimeSpan).WaitAsync(ClusterNodes.StepTimeout))!;
+    private static Task<DistributedItem<int>> SubmitAsync(DistributedWorkQueue<string, int> queue, string item) => DistributedWithdrawRound52Tests.SubmitAsync(queue, item);
 }

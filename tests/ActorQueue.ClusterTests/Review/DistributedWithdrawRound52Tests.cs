@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using ActorQueue.Actors;
 using ActorQueue.Cluster;
 
-namespace ActorQueue.Tests.Cluster;
+using ActorQueue.Tests.Cluster;
+
+namespace ActorQueue.Tests.Review;
 
 /// <summary>
 /// <see cref="DistributedWorkQueue{TItem, TResult}.TryWithdrawAsync"/>: the submitter takes back an item no worker runs
@@ -254,8 +256,10 @@ public sealed class DistributedWithdrawRound52Tests
         Assert.Equal(new DistributedQueueMetrics(2, 0, 1, 0, 0, 0, 0) { Withdrawn = 1 }, queue.Metrics);
     }
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>A signal whose continuations run off the completing thread.</summary>
+    internal static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private static async Task<DistributedItem<int>> SubmitAsync(DistributedWorkQueue<string, int> queue, string item) =>
+    /// <summary><paramref name="item"/> submitted, waiting for space as long as it takes, within the step's bound.</summary>
+    internal static async Task<DistributedItem<int>> SubmitAsync(DistributedWorkQueue<string, int> queue, string item) =>
         (await queue.SubmitAsync(item, Timeout.InfiniteTimeSpan).WaitAsync(ClusterNodes.StepTimeout))!;
 }

@@ -63,6 +63,9 @@ public sealed class ClusterStopWithdrawRound52Tests : IDisposable
 
             await CliProcess.SignalAsync(coordinator.Pid, "TERM");
             await coordinator.WaitForErrorsAsync("terminated (SIGTERM)");
+            // The two queued jobs' withdrawals have reached the cluster's queue (a job a worker asks for before its own
+            // withdrawal arrives still starts: the README's window, which this test does not stage).
+            await coordinator.WaitForErrorsAsync("are withdrawn and not started");
             await CliProcess.SignalAsync(workerA.Pid, "TERM"); // its two running jobs go back to the cluster's queue
             Assert.Equal(130, await workerA.ExitAsync());
 
