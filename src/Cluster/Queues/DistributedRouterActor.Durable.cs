@@ -163,7 +163,7 @@ internal sealed partial class DistributedRouterActor
             _stored.Remove(key);
         }
 
-        _withdrawing.Remove((envelope.Producer, envelope.ItemId)); // it fails: there is nothing left to withdraw
+        Unmark(envelope); // it fails: there is nothing left to withdraw
         _rejectedWrites++;
         _log.Error("Distributed queue router {0}: the journal refused item {1} of {2}; its put fails: {3}", _name, envelope.ItemId, envelope.Producer.Path, rejected.Reason);
         envelope.Producer.Tell(new ItemDone(envelope.ItemId, 0, false, null,
@@ -187,29 +187,29 @@ internal sealed partial class DistributedRouterActor
     }
 
     /// <summary>
-    /// An item has its result (or is to be reported failed or withdrawn: <paramref name="failure"/>, an
+    /// An item has its result (or is to be reported failed or withdrawn: <paramref name="report"/>, an
     /// <see cref="ItemDone"/> or a <see cref="WithdrawAnswer"/>). A memory router forgets it (a producer that announces it
     /// again has not heard yet) and reports the failure at once. A durable router journals its end, so it never runs
     /// again, and until that end is written still knows it (a re-announcement is acknowledged, not stored under a new id)
     /// and holds the failure back (<see cref="HandleEnded"/>): a caller told "failed" or "withdrawn" must not see the item
     /// run, and a router lost before the end lands leaves it unfinished for the next, which runs it.
     /// </summary>
-    private void Finished(ItemEnvelope envelope, IClusterMessage? failure = null)
+    private void Finished(ItemEnvelope envelope, IClusterMessage? report = null)
     {
         _unfinished.Remove((envelope.Producer, envelope.ItemId));
-        _withdrawing.Remove((envelope.Producer, envelope.ItemId));
+        Unmark(envelope);
         if (_journal is null)
         {
-            if (failure is not null)
+            if (report is not null)
             {
-                envelope.Producer.Tell(failure);
+                envelope.Producer.Tell(report);
             }
 
             return;
         }
 
         System.Diagnostics.Debug.Assert(_keys.ContainsKey(envelope.JournalId) && !_ending.ContainsKey(envelope.JournalId), "an item at a worker is in the journal and ends once");
-        if (_keys.ContainsKey(envelope.JournalId) && _ending.TryAdd(envelope.JournalId, failure is null ? null : new EndReport(envelope.Producer, failure)))
+        if (_keys.ContainsKey(envelope.JournalId) && _ending.TryAdd(envelope.JournalId, report is null ? null : new EndReport(envelope.Producer, report)))
         {
             _journal.Tell(new JournalFinished(envelope.JournalId));
         }

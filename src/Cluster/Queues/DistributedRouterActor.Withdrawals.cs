@@ -91,7 +91,7 @@ internal sealed partial class DistributedRouterActor
     /// <summary>Whether a worker lost with <paramref name="inFlight"/> must not hand it on: its producer withdrew it, and it ends so.</summary>
     private bool WithdrawnAtLoss(ItemEnvelope inFlight)
     {
-        if (!_withdrawing.Contains((inFlight.Producer, inFlight.ItemId)))
+        if (!IsWithdrawing(inFlight))
         {
             return false;
         }
@@ -103,7 +103,7 @@ internal sealed partial class DistributedRouterActor
     /// <summary>Whether a written item was withdrawn meanwhile: it is acknowledged (its put was accepted) and ends withdrawn, never queued.</summary>
     private bool WithdrawnWhenWritten(ItemEnvelope written)
     {
-        if (!_withdrawing.Contains((written.Producer, written.ItemId)))
+        if (!IsWithdrawing(written))
         {
             return false;
         }
@@ -111,6 +111,18 @@ internal sealed partial class DistributedRouterActor
         Acknowledge(written.Producer, written.ItemId);
         Withdrawn(written, 0);
         return true;
+    }
+
+    /// <summary>Whether <paramref name="envelope"/>'s producer withdrew it while a worker ran it or it was written (no hashing while none is marked: every item asks).</summary>
+    private bool IsWithdrawing(ItemEnvelope envelope) => _withdrawing.Count != 0 && _withdrawing.Contains((envelope.Producer, envelope.ItemId));
+
+    /// <summary>Drops <paramref name="envelope"/>'s withdrawal mark as it ends (every item ends through here: no hashing while none is marked).</summary>
+    private void Unmark(ItemEnvelope envelope)
+    {
+        if (_withdrawing.Count != 0)
+        {
+            _withdrawing.Remove((envelope.Producer, envelope.ItemId));
+        }
     }
 
     /// <summary>Takes the item out of the queue, keeping the others' order (a scan: withdrawals are rare).</summary>

@@ -88,9 +88,11 @@ public sealed class DistributedWorkQueue<TItem, TResult> : IAsyncDisposable
         var put = new PutItem(_codec.EncodeItem(item), wait == Timeout.InfiniteTimeSpan ? -1 : (long)Math.Ceiling(wait.TotalMilliseconds), ItemTrace.Capture());
         _producer.Tell(put, ActorRefs.NoSender);
 
-        // Registered after the put is told: the producer takes the put before its cancellation.
-        var registration = cancellationToken.Register(
-            static state => ((CancelPut)state!).Producer.Tell(state, ActorRefs.NoSender), new CancelPut(_producer, put));
+        // Registered after the put is told: the producer takes the put before its cancellation. A token that cannot be
+        // cancelled (the default) costs no CancelPut per put.
+        var registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.Register(static state => ((CancelPut)state!).Producer.Tell(state, ActorRefs.NoSender), new CancelPut(_producer, put))
+            : default;
         bool accepted;
         try
         {
