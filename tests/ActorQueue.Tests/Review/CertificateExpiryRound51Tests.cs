@@ -32,10 +32,15 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
     }
 
     /// <summary>A year's wait is longer than one timer takes (about 49 days): the watch waits in steps and still stops on time.</summary>
+    /// <remarks>
+    /// Each move of the clock waits until the watch has set its next timer (<see cref="ArmedClock"/>): a move made while
+    /// a pool thread was still setting it could be lost by the fake clock (its timers are fired by one caller at a time,
+    /// and a second caller returns at once), and the last timer then never fired (failed twice in CI with a timeout).
+    /// </remarks>
     [Fact]
     public async Task The_watch_of_a_year_long_certificate_fires_at_its_stop_time_and_not_a_second_before()
     {
-        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 20, 0, 0, TimeSpan.Zero));
+        var clock = new ArmedClock(new DateTimeOffset(2026, 12, 7, 20, 0, 0, TimeSpan.Zero));
         var end = clock.GetUtcNow().AddDays(365);
         var said = new List<string>();
         CertificateExpiry? watch = null;
@@ -49,14 +54,14 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         var at = end - CertificateExpiry.Margin;
         while (clock.GetUtcNow() < at - TimeSpan.FromDays(1))
         {
-            clock.Advance(TimeSpan.FromHours(20));
+            await clock.AdvanceArmedAsync(TimeSpan.FromHours(20));
         }
 
-        clock.Advance(at - TimeSpan.FromSeconds(1) - clock.GetUtcNow());
+        await clock.AdvanceArmedAsync(at - TimeSpan.FromSeconds(1) - clock.GetUtcNow());
         Assert.False(expiry.Watching.IsCompleted, expiry.Watching.Exception?.ToString());
         Assert.Empty(said);
 
-        clock.Advance(TimeSpan.FromSeconds(1));
+        await clock.AdvanceArmedAsync(TimeSpan.FromSeconds(1));
         await expiry.Watching.WaitAsync(Bound);
         Assert.Equal("the node's certificate X expires 2027-12-07 20:00:00Z (in 5 min); renew it ('actorqueue cert node') and restart", Assert.Single(said));
         Assert.True(firedBeforeStop);
@@ -97,7 +102,7 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
                 interrupts.Stop("terminated");
             }
 
-            clock.Advance(end - CertificateExpiry.Margin - clock.GetUtcNow());
+            await clock.AdvanceArmedAsync(end - CertificateExpiry.Margin - clock.GetUtcNow());
             await expiry.Watching.WaitAsync(Bound);
             Assert.True(interrupts.StopInput.IsCancellationRequested);
             var stop = stderr.ToString().Split(Environment.NewLine)[^2];
@@ -125,14 +130,14 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         Assert.StartsWith("actorqueue: WARNING: --cert 'c.pfx' holds 'CN=coordinator', which expires ", stderr.ToString(), StringComparison.Ordinal);
         Assert.Contains("the run stops (as interrupted) at", stderr.ToString(), StringComparison.Ordinal);
 
-        clock.Advance(end - CertificateExpiry.Margin - clock.GetUtcNow());
+        await clock.AdvanceArmedAsync(end - CertificateExpiry.Margin - clock.GetUtcNow());
         await Poll.UntilAsync(() => interrupts.StopInput.IsCancellationRequested, Bound, "the run stopped");
         Assert.False(interrupts.Kill.IsCancellationRequested);
         Assert.EndsWith("and restart: no new jobs start; running jobs finish (Ctrl-C kills them)" + Environment.NewLine, stderr.ToString(), StringComparison.Ordinal);
 
-        clock.Advance(CertificateExpiry.Margin - TimeSpan.FromSeconds(1));
+        await clock.AdvanceArmedAsync(CertificateExpiry.Margin - TimeSpan.FromSeconds(1));
         Assert.False(expiry.Watching.IsCompleted);
-        clock.Advance(TimeSpan.FromSeconds(1));
+        await clock.AdvanceArmedAsync(TimeSpan.FromSeconds(1));
         await expiry.Watching.WaitAsync(Bound);
         Assert.True(interrupts.Kill.IsCancellationRequested);
         Assert.EndsWith(
@@ -164,7 +169,7 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
     /// <summary>A CLI node's watch on a fake clock, of a new certificate of <paramref name="name"/>, valid for <paramref name="validity"/>.</summary>
     private Watched Watch(string name, TimeSpan validity, ClusterCertificateOptions files, bool coordinator, Interrupts interrupts)
     {
-        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var clock = new ArmedClock(DateTimeOffset.UtcNow);
         var certificate = ClusterCertificates.IssueNode(_authority, name, validity);
         var stderr = new StringWriter();
         interrupts.Errors = stderr;
@@ -173,7 +178,7 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
         return new Watched(clock, certificate, interrupts, stderr, expiry, new DateTimeOffset(certificate.NotAfter.ToUniversalTime()));
     }
 
-    private sealed record Watched(FakeTimeProvider Clock, X509Certificate2 Certificate, Interrupts Interrupts, StringWriter Stderr,
+    private sealed record Watched(ArmedClock Clock, X509Certificate2 Certificate, Interrupts Interrupts, StringWriter Stderr,
         CertificateExpiry Expiry, DateTimeOffset End) : IDisposable
     {
         public void Dispose()
@@ -181,6 +186,50 @@ public sealed class CertificateExpiryRound51Tests : IDisposable
             Expiry.Dispose();
             Interrupts.Dispose();
             Certificate.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A fake clock that knows whether a timer is set and not yet fired, so a test moves it only once the watch waits
+    /// on it. A timer fired by a move on the test's thread (which has xunit's synchronization context) resumes the watch
+    /// on a pool thread, which sets the next timer beside the test's next move; <see cref="FakeTimeProvider"/> fires due
+    /// timers on one caller at a time, and a move made while that thread is inside it returns without firing: the timer
+    /// it made due was never fired.
+    /// </summary>
+    private sealed class ArmedClock(DateTimeOffset start) : TimeProvider
+    {
+        private readonly FakeTimeProvider _fake = new(start);
+
+        /// <summary>Timers set and not yet fired.</summary>
+        private int _armed;
+
+        /// <inheritdoc />
+        public override DateTimeOffset GetUtcNow() => _fake.GetUtcNow();
+
+        /// <inheritdoc />
+        public override long GetTimestamp() => _fake.GetTimestamp();
+
+        /// <inheritdoc />
+        public override long TimestampFrequency => _fake.TimestampFrequency;
+
+        /// <inheritdoc />
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Assert.Equal(Timeout.InfiniteTimeSpan, period); // the watch sets one-shot timers only
+            var timer = _fake.CreateTimer(s =>
+            {
+                Interlocked.Decrement(ref _armed);
+                callback(s);
+            }, state, dueTime, period);
+            Interlocked.Increment(ref _armed); // counted once its setter has left the fake clock: a move now is not lost
+            return timer;
+        }
+
+        /// <summary>Moves the clock by <paramref name="by"/> once a timer is set (and its setter has left the fake clock).</summary>
+        public async Task AdvanceArmedAsync(TimeSpan by)
+        {
+            await Poll.UntilAsync(() => Volatile.Read(ref _armed) > 0, Bound, "the watch set its timer");
+            _fake.Advance(by);
         }
     }
 }
