@@ -31,7 +31,9 @@ public sealed class ClusterResizeReviewTests
         resizer.Resize(maxRunning: 3);
         resizer.Agent.Tell(HandOverHoldingAgent.Release.Instance); // now it hears its gatekeeper is gone, and the new one's roll call
 
-        var status = await Poll.ValueAsync(() => ClusterNodes.StatusAsync(other), s => s is { Recovering: false, MaxRunning: 3 }, ClusterNodes.StepTimeout);
+        // Once in four CIs (2026-12-08) the next gatekeeper recovered with one agent and the old limit and stayed so: the
+        // value it fails with says what each node's agent and membership saw then.
+        var status = (await Poll.ValueAsync(() => SeenAsync(cluster, resizer, other), seen => seen.Other is { Recovering: false, MaxRunning: 3 }, ClusterNodes.StepTimeout)).Other;
         Assert.Equal(0, status!.Running);
         await Poll.UntilAsync(() => resizer.MaxRunning == 3 && other.MaxRunning == 3, ClusterNodes.StepTimeout, "both nodes heard the limit 3");
         var leases = new[]
@@ -180,6 +182,15 @@ public sealed class ClusterResizeReviewTests
         Assert.Equal(3, limiter.LocalRunningCount); // one call's slot and the actor's two
         limiter.Agent.Tell(new GatekeeperProtocol.Release(granted.LeaseId), caller);
         await Poll.UntilAsync(() => limiter.LocalRunningCount == 1, ClusterNodes.StepTimeout, () => $"the actor's slots came back ({limiter.LocalRunningCount})");
+    }
+
+    /// <summary>What each surviving node's limiter and membership says now, for a failure's message.</summary>
+    private static async Task<(ClusterLimiterStatus? Other, ClusterLimiterStatus? Resizer, int ResizerLimit, int OtherLimit, string Members)> SeenAsync(
+        ClusterNodes cluster, ClusterConcurrencyLimiter resizer, ClusterConcurrencyLimiter other)
+    {
+        var members = string.Join("; ", cluster.Nodes.Skip(1).Select(node =>
+            string.Join(", ", Akka.Cluster.Cluster.Get(node).State.Members.Select(member => $"{member.Address.Port}:{member.Status}"))));
+        return (await ClusterNodes.StatusAsync(other), await ClusterNodes.StatusAsync(resizer), resizer.MaxRunning, other.MaxRunning, members);
     }
 
     /// <summary>
