@@ -13,15 +13,6 @@ public sealed class CliJobsReviewTests : IDisposable
 
     private static List<string> Lines(string text) => [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries)];
 
-    /// <summary>Makes a FIFO (named pipe) in the scratch directory.</summary>
-    private string MakeFifo(string name)
-    {
-        using var mkfifo = Process.Start("mkfifo", [_scratch.PathOf(name)]);
-        mkfifo.WaitForExit();
-        Assert.Equal(0, mkfifo.ExitCode);
-        return _scratch.PathOf(name);
-    }
-
     /// <summary>
     /// Writes <paramref name="text"/> into the FIFO <paramref name="fifo"/> once a reader opens it. If the run never
     /// opened it, <see cref="UnblockAsync"/> opens it for reading so the writer is not left blocked.
@@ -69,7 +60,7 @@ public sealed class CliJobsReviewTests : IDisposable
     [Fact]
     public async Task Halt_with_a_percentage_over_a_fifo_never_halts_on_a_success()
     {
-        var fifo = MakeFifo("jobs.fifo");
+        var fifo = await _scratch.FifoAsync("jobs.fifo");
         var writer = FeedFifo(fifo, Jobs(4));
 
         var result = await CliProcess.RunAsync(_scratch.Dir, null, "run", fifo, "-j", "1", "--halt", "soon,fail=50%");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using ActorQueue.Tests.Cli;
@@ -40,7 +39,7 @@ public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certific
     public async Task Sigquit_ends_a_run_whose_log_fifo_reader_stopped_reading()
     {
         var jobs = WriteJobs($"touch {_scratch.PathOf("held")}; sleep 600", Big("big"));
-        using var reader = new FifoReader(MakeFifo("log.fifo"));
+        using var reader = new FifoReader(await _scratch.FifoAsync("log.fifo"));
         using var run = new RunningCli(_scratch.Dir, "run", "-j", "2", "--log", _scratch.PathOf("log.fifo"), jobs);
 
         await reader.ReadUntilAsync(JobEvent, ExitWithin); // then reads no more
@@ -62,7 +61,7 @@ public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certific
     public async Task A_run_whose_log_fifo_reader_stopped_reading_ends_by_itself()
     {
         var jobs = WriteJobs(Big("big"));
-        using var reader = new FifoReader(MakeFifo("log.fifo"));
+        using var reader = new FifoReader(await _scratch.FifoAsync("log.fifo"));
         using var run = new RunningCli(_scratch.Dir, "run", "--log", _scratch.PathOf("log.fifo"), jobs);
 
         await reader.ReadUntilAsync(JobEvent, ExitWithin); // then reads no more
@@ -84,7 +83,7 @@ public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certific
     {
         string[] quick = ["j2", "j3", "j4", "j5", "j6"];
         var jobs = WriteJobs([$"until [ -e {_scratch.PathOf("release")} ]; do sleep 0.02; done; echo j1", .. quick.Select(Big)]);
-        using var reader = new FifoReader(MakeFifo("log.fifo"));
+        using var reader = new FifoReader(await _scratch.FifoAsync("log.fifo"));
         using var run = new RunningCli(_scratch.Dir, "run", "-j", "2", "--log", _scratch.PathOf("log.fifo"), jobs);
 
         var head = await reader.ReadUntilAsync(JobEvent, ExitWithin);
@@ -113,7 +112,7 @@ public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certific
     {
         const int Events = 200;
         var pad = new string('x', 20_000);
-        using var reader = new FifoReader(MakeFifo("bound.fifo"));
+        using var reader = new FifoReader(await _scratch.FifoAsync("bound.fifo"));
         using var kill = new CancellationTokenSource();
         var sink = await OnDedicatedThread(() => new ActorQueue.Cli.Commands.LogFileSink(_scratch.PathOf("bound.fifo"),
             new Serilog.Formatting.Compact.CompactJsonFormatter(), kill.Token, maxQueuedBytes: 1 << 20));
@@ -183,15 +182,6 @@ public sealed class CliLogSinkReviewTests(ClusterCertificateDirectories certific
     {
         var path = _scratch.PathOf("jobs.txt");
         File.WriteAllText(path, string.Join('\n', lines) + "\n");
-        return path;
-    }
-
-    private string MakeFifo(string name)
-    {
-        var path = _scratch.PathOf(name);
-        using var mkfifo = Process.Start("mkfifo", [path]);
-        mkfifo.WaitForExit();
-        Assert.Equal(0, mkfifo.ExitCode);
         return path;
     }
 
