@@ -176,46 +176,6 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
     private static ItemTrace? TraceOf(ItemTrace?[] traces, int index) => index < traces.Length ? traces[index] : null;
 
-    /// <summary>Accepts one put if there is space and nobody waits before it; else it waits (or is refused at once for a zero timeout).</summary>
-    private void Enqueue(IActorRef producer, long itemId, string payload, ItemTrace? trace, long timeoutMs)
-    {
-        if (Known(producer, itemId))
-        {
-            return;
-        }
-
-        if (Occupied < Capacity && _waitingPuts.IsEmpty)
-        {
-            Accept(producer, itemId, payload, trace);
-            return;
-        }
-
-        if (timeoutMs == 0)
-        {
-            producer.Tell(new EnqueueFull(itemId));
-            _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
-            return;
-        }
-
-        var put = new WaitingPut(producer, itemId, payload, trace);
-        _waitingPuts.Enqueue(put);
-        _waiting.Add((producer, itemId), put);
-        if (timeoutMs > 0)
-        {
-            Timers.StartSingleTimer(put, new PutExpired(put), TimeSpan.FromMilliseconds(timeoutMs));
-        }
-    }
-
-    private void HandlePutExpired(PutExpired message)
-    {
-        if (_waitingPuts.Remove(message.Put))
-        {
-            _waiting.Remove((message.Put.Producer, message.Put.ItemId));
-            message.Put.Producer.Tell(new EnqueueFull(message.Put.ItemId));
-            _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
-        }
-    }
-
     private void HandleWorkerPull(WorkerPull message)
     {
         if (!_incarnation.Admit(message.Epoch, Sender))
@@ -375,18 +335,4 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         _idle.Remove(agent);
         agent.Tell(new RecoverQueue(_name, epoch), Self);
     }
-
-    /// <summary>A put waiting for space; it is also its own timer key.</summary>
-    private sealed class WaitingPut(IActorRef producer, long itemId, string payload, ItemTrace? trace) : WaiterNode<WaitingPut>
-    {
-        public ItemTrace? Trace { get; } = trace;
-
-        public IActorRef Producer { get; } = producer;
-
-        public long ItemId { get; } = itemId;
-
-        public string Payload { get; } = payload;
-    }
-
-    private sealed record PutExpired(WaitingPut Put);
 }
