@@ -1,4 +1,3 @@
-using ActorQueue.Actors;
 using ActorQueue.Coordination;
 using ActorQueue.Telemetry;
 using Akka.Actor;
