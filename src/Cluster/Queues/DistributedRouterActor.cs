@@ -96,8 +96,8 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     public static Props Props(string name, int capacity, int maxDeliveries, DistributedQueueStorage? storage = null) =>
         Akka.Actor.Props.Create(() => new DistributedRouterActor(name, capacity, maxDeliveries, storage));
 
-    /// <summary>Items in the queue or being written to the journal: what counts against the capacity.</summary>
-    private int Occupied => _queue.Count + _writing.Count;
+    /// <summary>Items in the queue, held for their producer or being written to the journal: what counts against the capacity.</summary>
+    private int Occupied => Waiting + _writing.Count;
 
     private void Serving()
     {
@@ -113,7 +113,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<WorkerPull>(HandleWorkerPull);
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
-            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
+            _name, Waiting, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
         {
             Unreadable = _unreadable,
             RejectedWrites = _rejectedWrites,
@@ -128,7 +128,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     {
         var handled = base.AroundReceive(receive, message);
         AssertKnownItems();
-        _depth.Publish(_queue.Count);
+        _depth.Publish(Waiting);
         return handled;
     }
 
@@ -196,7 +196,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses,
-    /// or ends withdrawn when its producer withdrew it while it ran).
+    /// or ends withdrawn when its producer withdrew it while it ran); a producer's recovered items held for it are queued.
     /// </summary>
     private void HandleTerminated(Terminated message)
     {
@@ -209,6 +209,11 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         _acceptances.Remove(message.ActorRef);
         if (!_workers.Remove(message.ActorRef, out var inFlight))
         {
+            if (ReleaseGone(message.ActorRef))
+            {
+                Dispatch();
+            }
+
             return;
         }
 
