@@ -37,10 +37,10 @@ internal sealed partial class DistributedRouterActor
     /// <summary>
     /// After the journal is read back: a producer on a node that is no member any more (removed, or the whole cluster
     /// started anew), or none (dead letters, whose watch never fires), can never announce itself, so its items are queued
-    /// at once. Every other producer is watched — its
-    /// <see cref="Terminated"/> (its actor stopped, or its node removed) releases its items, which still run, as every
-    /// recovered item of a producer that is gone (<see cref="HandleTerminated"/>) — and asked directly to announce itself,
-    /// besides the members' roll call (a producer with no item outstanding does not say hello).
+    /// at once. Every other producer is watched — its <see cref="Terminated"/> (its actor stopped, or its node removed)
+    /// releases its items, which still run, as every recovered item of a producer that is gone
+    /// (<see cref="HandleTerminated"/>) — and asked directly to announce itself, besides the members' roll call (a
+    /// producer with no item outstanding does not say hello).
     /// </summary>
     private void AwaitProducers()
     {
