@@ -58,7 +58,7 @@ public sealed record DistributedQueueMetrics(long Accepted, long Rejected, long 
 
 /// <summary>A distributed queue router's counts.</summary>
 /// <param name="Name">The queue's name.</param>
-/// <param name="Queued">Items waiting for a worker.</param>
+/// <param name="Queued">Items waiting for a worker (a durable router's items read back from its journal included while they wait for their producer to announce itself).</param>
 /// <param name="InFlight">Items a worker is running.</param>
 /// <param name="Workers">Workers the router knows, on all nodes.</param>
 /// <param name="WaitingPuts">Puts waiting for space.</param>

@@ -30,6 +30,7 @@ internal sealed partial class DistributedRouterActor
 
         _capacity = message.Capacity;
         Context.Watch(Sender); // only to forget it when it stops: its items are still processed
+        ReleaseAnnounced(Sender); // a durable router's recovered items of this producer: withdrawn below, or dispatched
         var taken = 0;
         for (var i = 0; i < message.ItemIds.Length; i++)
         {
@@ -103,6 +104,7 @@ internal sealed partial class DistributedRouterActor
             "a memory router knows exactly its items without a result");
         System.Diagnostics.Debug.Assert(_storage is null || _ending.Keys.All(_keys.ContainsKey), "an item whose end is being written is still known by its key");
         AssertWithdrawing();
+        AssertHeld();
     }
 
     /// <summary>

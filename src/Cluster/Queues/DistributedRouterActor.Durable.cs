@@ -63,6 +63,7 @@ internal sealed partial class DistributedRouterActor
     {
         _nextJournalId = recovered.NextId;
         var provider = ((ExtendedActorSystem)Context.System).Provider;
+        var producers = new Dictionary<string, IActorRef>();
         foreach (var (id, attempts, item) in recovered.Items)
         {
             if (_stored.TryGetValue(item.Key, out var first))
@@ -72,9 +73,15 @@ internal sealed partial class DistributedRouterActor
             }
 
             Remember(item.Key, id);
+            if (!producers.TryGetValue(item.Producer, out var producer))
+            {
+                producer = provider.ResolveActorRef(item.Producer);
+                producers.Add(item.Producer, producer);
+            }
 
-            // The producer may be gone with its node: its results then go to dead letters, but the item still runs.
-            _queue.PushBack(new ItemEnvelope(provider.ResolveActorRef(item.Producer), item.ItemId, item.Payload, attempts + 1)
+            // Held until its producer has announced itself, which names the items it withdrew meanwhile, or is gone: its
+            // results then go to dead letters, but the item still runs (DistributedRouterActor.Held.cs).
+            Hold(new ItemEnvelope(producer, item.ItemId, item.Payload, attempts + 1)
             {
                 Trace = item.Trace,
                 JournalId = id,
@@ -86,6 +93,7 @@ internal sealed partial class DistributedRouterActor
         Become(Serving);
         Stash.UnstashAll();
         BeginIncarnation();
+        AwaitProducers();
     }
 
     /// <summary>

@@ -89,6 +89,12 @@ internal sealed partial class DistributedRouterActor
     }
 
     /// <summary>Whether a worker lost with <paramref name="inFlight"/> must not hand it on: its producer withdrew it, and it ends so.</summary>
+    /// <remarks>
+    /// The worker may have finished it: its result goes straight to the producer, unordered with this answer (two
+    /// senders), or is lost with its node. The producer takes whichever comes first; a result after this answer is a
+    /// duplicate, and the item's end says withdrawn with its deliveries (≥ 1: it may have run). Nothing here can know
+    /// better without a timeout (docs/ARCHITECTURE.md, "Withdrawal").
+    /// </remarks>
     private bool WithdrawnAtLoss(ItemEnvelope inFlight)
     {
         if (!IsWithdrawing(inFlight))

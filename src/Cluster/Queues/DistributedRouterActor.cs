@@ -96,8 +96,8 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     public static Props Props(string name, int capacity, int maxDeliveries, DistributedQueueStorage? storage = null) =>
         Akka.Actor.Props.Create(() => new DistributedRouterActor(name, capacity, maxDeliveries, storage));
 
-    /// <summary>Items in the queue or being written to the journal: what counts against the capacity.</summary>
-    private int Occupied => _queue.Count + _writing.Count;
+    /// <summary>Items in the queue, held for their producer or being written to the journal: what counts against the capacity.</summary>
+    private int Occupied => Waiting + _writing.Count;
 
     private void Serving()
     {
@@ -113,7 +113,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<WorkerPull>(HandleWorkerPull);
         Receive<Terminated>(HandleTerminated);
         Receive<GetQueueStatus>(_ => Sender.Tell(new DistributedQueueStatus(
-            _name, _queue.Count, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
+            _name, Waiting, _workers.Values.Count(item => item is not null), _workers.Count, _waitingPuts.Count, _dispatched, _redelivered, _lostFailed)
         {
             Unreadable = _unreadable,
             RejectedWrites = _rejectedWrites,
@@ -128,7 +128,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
     {
         var handled = base.AroundReceive(receive, message);
         AssertKnownItems();
-        _depth.Publish(_queue.Count);
+        _depth.Publish(Waiting);
         return handled;
     }
 
@@ -176,46 +176,6 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
     private static ItemTrace? TraceOf(ItemTrace?[] traces, int index) => index < traces.Length ? traces[index] : null;
 
-    /// <summary>Accepts one put if there is space and nobody waits before it; else it waits (or is refused at once for a zero timeout).</summary>
-    private void Enqueue(IActorRef producer, long itemId, string payload, ItemTrace? trace, long timeoutMs)
-    {
-        if (Known(producer, itemId))
-        {
-            return;
-        }
-
-        if (Occupied < Capacity && _waitingPuts.IsEmpty)
-        {
-            Accept(producer, itemId, payload, trace);
-            return;
-        }
-
-        if (timeoutMs == 0)
-        {
-            producer.Tell(new EnqueueFull(itemId));
-            _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
-            return;
-        }
-
-        var put = new WaitingPut(producer, itemId, payload, trace);
-        _waitingPuts.Enqueue(put);
-        _waiting.Add((producer, itemId), put);
-        if (timeoutMs > 0)
-        {
-            Timers.StartSingleTimer(put, new PutExpired(put), TimeSpan.FromMilliseconds(timeoutMs));
-        }
-    }
-
-    private void HandlePutExpired(PutExpired message)
-    {
-        if (_waitingPuts.Remove(message.Put))
-        {
-            _waiting.Remove((message.Put.Producer, message.Put.ItemId));
-            message.Put.Producer.Tell(new EnqueueFull(message.Put.ItemId));
-            _listenerFailures.Add(ActorQueueTelemetry.QueueBackpressureCounter, 1, _metricTag);
-        }
-    }
-
     private void HandleWorkerPull(WorkerPull message)
     {
         if (!_incarnation.Admit(message.Epoch, Sender))
@@ -236,7 +196,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// A worker or a producer stopped; a worker's item in flight goes back to the queue (or fails after too many losses,
-    /// or ends withdrawn when its producer withdrew it while it ran).
+    /// or ends withdrawn when its producer withdrew it while it ran); a producer's recovered items held for it are queued.
     /// </summary>
     private void HandleTerminated(Terminated message)
     {
@@ -249,6 +209,11 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         _acceptances.Remove(message.ActorRef);
         if (!_workers.Remove(message.ActorRef, out var inFlight))
         {
+            if (ReleaseGone(message.ActorRef))
+            {
+                Dispatch();
+            }
+
             return;
         }
 
@@ -375,18 +340,4 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         _idle.Remove(agent);
         agent.Tell(new RecoverQueue(_name, epoch), Self);
     }
-
-    /// <summary>A put waiting for space; it is also its own timer key.</summary>
-    private sealed class WaitingPut(IActorRef producer, long itemId, string payload, ItemTrace? trace) : WaiterNode<WaitingPut>
-    {
-        public ItemTrace? Trace { get; } = trace;
-
-        public IActorRef Producer { get; } = producer;
-
-        public long ItemId { get; } = itemId;
-
-        public string Payload { get; } = payload;
-    }
-
-    private sealed record PutExpired(WaitingPut Put);
 }

@@ -22,4 +22,13 @@ public abstract class OneNodeClusterTest : IAsyncLifetime
 
     /// <inheritdoc />
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    /// <summary>Stops <paramref name="actor"/> and waits until it has stopped.</summary>
+    protected async Task StopAsync(IActorRef actor)
+    {
+        var watcher = Kit.CreateTestProbe();
+        watcher.Watch(actor);
+        Node.Stop(actor);
+        await watcher.ExpectTerminatedAsync(actor, ClusterNodes.StepTimeout);
+    }
 }

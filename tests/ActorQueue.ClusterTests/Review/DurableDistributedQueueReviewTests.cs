@@ -154,6 +154,7 @@ public sealed partial class DurableDistributedQueueReviewTests : IAsyncLifetime
         await StopAsync(first);
 
         var second = StartRouter(name, capacity: 5);
+        await AnnounceProducerAsync(second, producer, capacity: 5); // a recovered item waits for its producer (round 53)
         var nextWorker = Kit.CreateTestProbe();
         await AnnounceWorkerAsync(second, nextWorker);
         var redelivered = await nextWorker.ExpectMsgAsync<DispatchItem>(Step);
@@ -285,6 +286,7 @@ public sealed partial class DurableDistributedQueueReviewTests : IAsyncLifetime
         await StopAsync(first);
 
         var second = StartRouter(name, capacity: 5, maxDeliveries: 1);
+        await AnnounceProducerAsync(second, producer, capacity: 5); // else a recovered item would wait for it (round 53)
         var nextWorker = Kit.CreateTestProbe();
         await AnnounceWorkerAsync(second, nextWorker);
         second.Tell(GetQueueStatus.Instance, nextWorker.Ref); // after the recovery and the announcement
