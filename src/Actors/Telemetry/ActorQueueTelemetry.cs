@@ -97,6 +97,13 @@ public static class ActorQueueTelemetry
     public const string QueueDuplicates = "actorqueue.queue.duplicates";
 
     /// <summary>
+    /// Instrument: items of a distributed queue withdrawn by their producer (<c>TryWithdrawAsync</c>, or a cancelled put),
+    /// each ending withdrawn instead of processed, per queue; reported by the producer's node, as its metrics'
+    /// <c>Withdrawn</c> counts them (a put withdrawn while it waited for space, never enqueued, included).
+    /// </summary>
+    public const string QueueWithdrawn = "actorqueue.queue.withdrawn";
+
+    /// <summary>
     /// The version of the library's <see cref="ActivitySource"/> and <see cref="Meter"/>: the ActorQueue assembly's
     /// version (<c>major.minor.build</c>), so an exporter can tell which release recorded a measurement or span.
     /// </summary>
@@ -162,6 +169,9 @@ public static class ActorQueueTelemetry
 
     internal static Counter<long> QueueRedeliveredCounter { get; } =
         Published(meter => meter.CreateCounter<long>(QueueRedelivered, "{item}", "Items put back because their worker's node was lost."));
+
+    internal static Counter<long> QueueWithdrawnCounter { get; } =
+        Published(meter => meter.CreateCounter<long>(QueueWithdrawn, "{item}", "Items withdrawn by their producer instead of processed."));
 
     internal static Counter<long> QueueDuplicatesCounter { get; } =
         Published(meter => meter.CreateCounter<long>(QueueDuplicates, "{item}", "Second results for an item that already had one."));

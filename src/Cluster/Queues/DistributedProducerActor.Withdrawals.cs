@@ -1,4 +1,5 @@
 using ActorQueue.Runtime;
+using ActorQueue.Telemetry;
 
 namespace ActorQueue.Cluster;
 
@@ -74,6 +75,7 @@ internal sealed partial class DistributedProducerActor
         _book.Outstanding.Remove(answer.ItemId);
         put.Accepted.TrySetCanceled();
         Interlocked.Increment(ref _counts.Withdrawn);
+        _listenerFailures.Add(ActorQueueTelemetry.QueueWithdrawnCounter, 1, _metricTag);
         put.Done.TrySetResult(new ItemDone(answer.ItemId, answer.Deliveries, false, null,
             answer.Deliveries == 0 ? "withdrawn by its producer before a worker took it" : "withdrawn by its producer; not handed to a worker again after its worker was lost",
             answer.Node)
