@@ -8,8 +8,8 @@ namespace ActorQueue.Cli.Commands;
 /// nothing behind. The outputs' paths are checked before any is made (<see cref="PathProblem"/>); what only opening an
 /// output finds (a file that is no state, a joblog that cannot be written) is refused with <see cref="FailAsync"/>, and what
 /// the run made is removed (<see cref="RemoveUnused()"/>): only a file the run's own creating open made (never one that
-/// was there, or that another process made while the run started: h232's review), only while the path still names it,
-/// and a directory only while it is empty. The outputs were made
+/// was there, or that another process made while the run started: h232's review), only while the path still names it
+/// (the joblog only while nobody holds it), and a directory only while it is empty. The outputs were made
 /// one after another, each before the later ones' checks, so <c>--log L --state S --joblog nowhere/x</c> left
 /// <c>L</c>, <c>S</c> and <c>S.lock</c> behind.
 /// </summary>
@@ -112,14 +112,15 @@ internal sealed class RunOutputs
         state is null ? null : new Closer(() => (_refused ? (Action)state.DisposeAndRemoveIfMade : state.Dispose)());
 
     /// <summary>
-    /// Closes the joblog when disposed: a refused run removes the one it made first, while it still holds its lock (no
-    /// other run can have taken it); so does a run that ended before it was accepted, if nothing was written to it.
+    /// Closes the joblog when disposed; then a refused run removes the one it made, and so does a run that ended before it
+    /// was accepted, if nothing was written to it: only while nobody holds it (<see cref="FileIdentity.RemoveUnheld"/>:
+    /// another run that opened it meanwhile, or another process writing its <c>--log</c> there, keeps it).
     /// </summary>
     public IDisposable? Closing(JobLog? jobLog) =>
         jobLog is null ? null : new Closer(() =>
         {
-            RemoveUnused(jobLog.Path);
-            jobLog.Dispose();
+            jobLog.Dispose(); // first: the removal's exclusive lock would find this run's own
+            RemoveUnused(jobLog.Path, unheld: true);
         });
 
     /// <summary>
@@ -162,7 +163,7 @@ internal sealed class RunOutputs
             HeldLog?.Discard();
             foreach (var (path, _) in Enumerable.Reverse(_files).ToList())
             {
-                RemoveUnused(path);
+                RemoveUnused(path, unheld: false);
             }
 
             _files.Clear();
@@ -176,11 +177,14 @@ internal sealed class RunOutputs
     }
 
     /// <summary>
-    /// Removes the file the run made at <paramref name="path"/>, if it was refused, while the run still holds it open
-    /// (and locked: the joblog), so no other run can have taken it meanwhile; only while the path still names that file.
-    /// A run that ended before it was accepted removes it too, if it is empty (a joblog never begun).
+    /// Removes the file the run made at <paramref name="path"/>, if it was refused; a run that ended before it was
+    /// accepted removes it too, if it is empty (a joblog never begun). Only while the path still names that file, and,
+    /// when <paramref name="unheld"/> (the joblog, which the run has closed), only while nobody holds it
+    /// (<see cref="FileIdentity.RemoveUnheld"/>): the new joblog of a run interrupted while it waited for its input was
+    /// removed while another process wrote its <c>--log</c> there (h243). The run's own <c>--log</c> is still open in
+    /// its log sink when it is removed, so it cannot be told from another holder that way.
     /// </summary>
-    public void RemoveUnused(string path)
+    private void RemoveUnused(string path, bool unheld)
     {
         var index = _files.FindIndex(file => file.Path == path);
         if ((_accepted && !_refused) || index < 0)
@@ -190,6 +194,12 @@ internal sealed class RunOutputs
 
         var identity = _files[index].Identity;
         _files.RemoveAt(index);
+        if (unheld)
+        {
+            FileIdentity.RemoveUnheld(path, identity, held => _refused || held.Length == 0);
+            return;
+        }
+
         try
         {
             if (FileIdentity.Names(path, identity) && (_refused || new FileInfo(path).Length == 0))

@@ -1,21 +1,17 @@
 using System.Runtime.InteropServices;
+using ActorQueue.Actors;
 
 namespace ActorQueue.Cli.Jobs;
 
 /// <summary>
 /// Which file a path or descriptor is, by device and inode: two names (a symbolic or hard link, a relative and an absolute
-/// path, stdin redirected from a file) are the same file exactly when these match.
+/// path, stdin redirected from a file) are the same file exactly when these match. stat itself is the library's
+/// (<see cref="UnixFileIdentity"/>), whose queue lock checks the same identity.
 /// </summary>
 internal static class FileIdentity
 {
     /// <summary>The (device, inode) of what <paramref name="path"/> names, following links; <c>null</c> if it does not exist.</summary>
-    public static (ulong Device, ulong Inode)? Of(string path)
-    {
-        // st_dev and st_ino are the first two 64-bit fields of struct stat on every 64-bit Linux (x86-64 and the generic
-        // layout of arm64 alike); the buffer is larger than any struct stat.
-        var buffer = new byte[512];
-        return Stat(path, buffer) == 0 ? (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8)) : null;
-    }
+    public static (ulong Device, ulong Inode)? Of(string path) => UnixFileIdentity.Of(path);
 
     /// <summary>
     /// The file or pipe on standard input (through <c>/proc/self/fd/0</c>, which stat follows to it), by what stat says
@@ -62,12 +58,9 @@ internal static class FileIdentity
     /// <summary>What <see cref="OfStandardInput"/> says, for the descriptor <paramref name="link"/> (<c>/proc/self/fd/N</c>) names.</summary>
     private static (ulong Device, ulong Inode)? OfDescriptor(string link, out bool isPipe)
     {
-        var buffer = new byte[512];
-        var type = Stat(link, buffer) == 0 ? TypeOf(buffer) : null;
-        isPipe = type == FileType.Fifo;
-        return type is FileType.CharacterDevice or FileType.BlockDevice or FileType.Socket or null
-            ? null
-            : (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8));
+        var found = UnixFileIdentity.Stat(link, out var identity, out var type);
+        isPipe = found && type == UnixFileType.Fifo;
+        return !found || type is UnixFileType.CharacterDevice or UnixFileType.BlockDevice or UnixFileType.Socket or null ? null : identity;
     }
 
     /// <summary>
@@ -76,42 +69,11 @@ internal static class FileIdentity
     /// counter (<c>/dev/stdin</c> on a pipe is a link whose own length is no guide). <c>null</c> when it cannot be told:
     /// no such file, or a struct stat layout not known here.
     /// </summary>
-    public static bool? IsRegularFile(string path)
-    {
-        var buffer = new byte[512];
-        return Stat(path, buffer) == 0 && TypeOf(buffer) is { } type ? type == FileType.Regular : null;
-    }
-
-    /// <summary>What a file is, from the type bits of stat's <c>st_mode</c>.</summary>
-    private enum FileType
-    {
-        Fifo = 0x1000,
-        CharacterDevice = 0x2000,
-        Directory = 0x4000,
-        BlockDevice = 0x6000,
-        Regular = 0x8000,
-        Link = 0xA000,
-        Socket = 0xC000,
-    }
-
-    /// <summary>
-    /// The type of the file stat filled <paramref name="buffer"/> for; <c>null</c> on an architecture whose struct stat
-    /// layout is not known here. <c>st_mode</c> follows <c>st_nlink</c> (64-bit) on x86-64 (offset 24) and precedes a
-    /// 32-bit <c>st_nlink</c> in the generic layout of arm64 (offset 16).
-    /// </summary>
-    private static FileType? TypeOf(byte[] buffer)
-    {
-        int? offset = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => 24,
-            Architecture.Arm64 => 16,
-            _ => null,
-        };
-        return offset is { } at ? (FileType)(BitConverter.ToUInt32(buffer, at) & 0xF000) : null;
-    }
+    public static bool? IsRegularFile(string path) =>
+        UnixFileIdentity.Stat(path, out _, out var type) && type is { } known ? known == UnixFileType.Regular : null;
 
     /// <summary>The (device, inode) of the file <paramref name="file"/> has open (through <c>/proc/self/fd</c>, whatever its name says now).</summary>
-    public static (ulong Device, ulong Inode)? Of(FileStream file) => Of($"/proc/self/fd/{file.SafeFileHandle.DangerousGetHandle()}");
+    public static (ulong Device, ulong Inode)? Of(FileStream file) => UnixFileIdentity.Of(file);
 
     /// <summary>The errno of an open that found the file already there (EEXIST), or Windows' ERROR_FILE_EXISTS.</summary>
     private static bool AlreadyExists(IOException error) => error.HResult is 17 or unchecked((int)0x80070050);
@@ -154,11 +116,38 @@ internal static class FileIdentity
     }
 
     /// <summary>Whether <paramref name="path"/> still names the regular file <paramref name="identity"/> (not following a last symbolic link).</summary>
-    public static bool Names(string path, (ulong Device, ulong Inode) identity)
+    public static bool Names(string path, (ulong Device, ulong Inode) identity) => UnixFileIdentity.Names(path, identity);
+
+    /// <summary>
+    /// Removes the file <paramref name="identity"/> at <paramref name="path"/> only while nobody else holds it: it is
+    /// opened with <see cref="FileShare.None"/> first (an exclusive <c>flock</c>, which fails at once while any other open
+    /// holds a lock on it: another run's joblog, another process's <c>--log</c>, a durable queue's name lock, since .NET
+    /// locks every file it opens), and deleted while held, only while the path still names that file and
+    /// <paramref name="when"/> (given the held file) agrees. Whatever fails leaves the file as it is.
+    /// </summary>
+    /// <returns>Whether the file was removed.</returns>
+    public static bool RemoveUnheld(string path, (ulong Device, ulong Inode) identity, Func<FileStream, bool>? when = null)
     {
-        var buffer = new byte[512];
-        return Lstat(path, buffer) == 0 && TypeOf(buffer) == FileType.Regular
-            && (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8)) == identity;
+        try
+        {
+            if (!Names(path, identity))
+            {
+                return false; // and never opened: a FIFO put there would hold the open until a writer came
+            }
+
+            using var held = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
+            if (Of(held) == identity && Names(path, identity) && (when is null || when(held)))
+            {
+                File.Delete(path);
+                return true;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Held by another, gone or replaced: not this run's to remove.
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -180,10 +169,4 @@ internal static class FileIdentity
     // fcntl is variadic; F_GETFD takes no third argument, and a two-int call is the same on x86-64 and arm64 Linux.
     [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static extern int Fcntl(int descriptor, int command);
-
-    [DllImport("libc", EntryPoint = "lstat", SetLastError = true)]
-    private static extern int Lstat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);
-
-    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
-    private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);
 }

@@ -19,7 +19,7 @@ internal sealed partial class RunState
     /// (<see cref="CreateQueueLock"/>), the file (a new state), then the lock file, while the lock is still held: deleted
     /// after its release, the lock file could be another process's lock by then, and two processes could lock two files
     /// of that name (h232's review). SQLite removes its own
-    /// <c>-wal</c> and <c>-shm</c> as its last connection closes (this process's pooled connections are closed first);
+    /// <c>-wal</c> and <c>-shm</c> as its last connection closes (the queue's pooled ones closed as its disposal completed);
     /// they are never deleted here (another connection's live WAL would be its database's loss). A state that existed is
     /// only closed.
     /// </summary>
@@ -38,12 +38,11 @@ internal sealed partial class RunState
         connection?.Dispose();
         if (made is { } identity)
         {
-            // The durable queue's journal connections (this state's own is not pooled) go back to Microsoft.Data.Sqlite's
-            // pool, open, when the queue is disposed: closed only as the process ends, after the file is gone, so SQLite never checkpointed and left
-            // FILE-wal and FILE-shm, which it applied to the next database put at that path (a copied state lost its
-            // finished jobs: h240's review). Closed here, the last connection checkpoints and removes them itself. This
-            // process has no other SQLite database open (the CLI opens one state).
-            SqliteConnection.ClearAllPools();
+            // No SQLite connection is open on the file any more: this state's own is not pooled, and the durable queue's
+            // journal connections were closed as its disposal completed (DurableStorage.ClosePooledConnections), the last
+            // of them checkpointing the file and removing FILE-wal and FILE-shm. Left open in the pool until the process
+            // ended (this cleared every pool itself before), SQLite never checkpointed, and applied that stale WAL to the
+            // next database put at this path (a copied state lost its finished jobs: h240's review).
             Delete(full, identity);
         }
 
@@ -149,18 +148,6 @@ internal sealed partial class RunState
         }
 
         _queueLockMade = null;
-        try
-        {
-            // FileShare.None takes the same exclusive lock the queue takes (flock on Unix), failing at once while it is held.
-            using var held = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
-            if (FileIdentity.Of(held) == identity && FileIdentity.Names(path, identity))
-            {
-                File.Delete(path);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // Held by another process, gone or replaced: not this run's to remove.
-        }
+        FileIdentity.RemoveUnheld(path, identity); // never while the queue, or another process, holds it
     }
 }

@@ -60,7 +60,7 @@ internal static class DurableStorage
         }
         catch
         {
-            Open.TryRemove((storage, name), out _);
+            Free(storage, name, durability.SqlitePath); // the file's check left a pooled connection too
             throw;
         }
 
@@ -71,10 +71,44 @@ internal static class DurableStorage
             if (Interlocked.Exchange(ref released, 1) == 0)
             {
                 nameLock?.Dispose(); // first: a queue of this name opened next in this process must find the name free
-                Open.TryRemove((storage, name), out _);
+                Free(storage, name, durability.SqlitePath);
             }
         };
         return DurableRouterActor<T>.Props("actorqueue-queue-" + name, capacity, durability, plugins, telemetry, counters, recovered, release);
+    }
+
+    /// <summary>
+    /// Frees the name <paramref name="name"/> on <paramref name="storage"/>; when it was the last durable queue of this
+    /// process open on the SQLite file <paramref name="sqlitePath"/>, closes the file's pooled connections too
+    /// (<see cref="ClosePooledConnections"/>).
+    /// </summary>
+    private static void Free(object storage, string name, string? sqlitePath)
+    {
+        Open.TryRemove((storage, name), out _);
+        if (sqlitePath is not null && !Open.Keys.Any(open => open.Storage.Equals(storage)))
+        {
+            ClosePooledConnections(sqlitePath);
+        }
+    }
+
+    /// <summary>
+    /// Closes the connections Microsoft.Data.Sqlite pools for the SQLite file <paramref name="path"/> (those of its
+    /// journal, its snapshot store and its check, all opened with <see cref="ConnectionString"/>), and only those: other
+    /// files' queues may be open in the process. One still in use is closed as it is given back. The last connection to
+    /// close checkpoints the file and removes its <c>-wal</c> and <c>-shm</c>: left open until the process exited, they
+    /// stayed beside the file after its queue was disposed, and SQLite applied that stale WAL to a file copied to that path
+    /// later (a copied CLI state lost its finished jobs: h240's review).
+    /// </summary>
+    /// <remarks>
+    /// Called as the last queue on the file is disposed, once its journal has answered its last write, on the router's
+    /// thread before the disposal is answered: the checkpoint of a closing connection waits for no lock (SQLite skips it
+    /// while another connection uses the file). A snapshot or its deletions still under way then (the stop does not wait
+    /// for them) use a connection the pool keeps open until the process exits or the file's next queue is disposed.
+    /// </remarks>
+    internal static void ClosePooledConnections(string path)
+    {
+        using var connection = new SqliteConnection(ConnectionString(path));
+        SqliteConnection.ClearPool(connection);
     }
 
     /// <summary>

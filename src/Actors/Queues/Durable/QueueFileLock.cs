@@ -9,8 +9,10 @@ namespace ActorQueue.Actors;
 /// differ only in case or in unsafe characters never share one). .NET takes an exclusive <c>flock</c> for
 /// <see cref="FileShare.None"/> on Unix and a sharing lock on Windows; the operating system drops it when the process
 /// ends, however it ends, so a killed process leaves the name free. The file stays (deleting it would let a process that
-/// opened it just before lock a file nobody else sees). The path is compared by the file system itself, so two spellings
-/// of one file on a case-insensitive disk meet at the same lock.
+/// opened it just before lock a file nobody else sees); should something else remove or replace it between an open and
+/// its lock, the lock is taken again on the file that is there (checked by device and inode on Linux, where /proc tells
+/// an open file's identity; on Windows the open is the lock). The path is compared by the file system itself, so two
+/// spellings of one file on a case-insensitive disk meet at the same lock.
 /// </summary>
 internal sealed class QueueFileLock : IDisposable
 {
@@ -18,15 +20,49 @@ internal sealed class QueueFileLock : IDisposable
 
     private QueueFileLock(FileStream held) => _held = held;
 
+    /// <summary>How many times <see cref="Take(string, string)"/> locks a file that is then no longer at the lock's path before it gives up.</summary>
+    internal const int MaxAttempts = 10;
+
     /// <summary>Takes the lock for queue <paramref name="name"/> in the SQLite file <paramref name="database"/> (a full path).</summary>
     /// <exception cref="InvalidOperationException">Another process (or this one, through another spelling of the path) holds it.</exception>
-    /// <exception cref="QueueStorageException">The lock file cannot be created.</exception>
-    public static QueueFileLock Take(string database, string name)
+    /// <exception cref="QueueStorageException">The lock file cannot be created, or it was removed or replaced each time it was locked.</exception>
+    public static QueueFileLock Take(string database, string name) => Take(database, name, afterLock: null);
+
+    /// <summary>
+    /// Takes the lock, as <see cref="Take(string, string)"/>: a lock taken on a file that is no longer at the lock's path
+    /// (another process removed or replaced the lock file between this open and its lock) is no lock, since a process that
+    /// opens the path next locks another file; it is taken again, on the file that is there.
+    /// </summary>
+    /// <param name="database">The SQLite file (a full path).</param>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="afterLock">For tests: runs with the lock file's path once each open has locked it, before the check.</param>
+    internal static QueueFileLock Take(string database, string name, Action<string>? afterLock)
     {
         var path = PathFor(database, name);
+        for (var attempt = 1; ; attempt++)
+        {
+            var held = Open(path, database, name);
+            afterLock?.Invoke(path);
+            if (UnixFileIdentity.StillNamed(path, held))
+            {
+                return new QueueFileLock(held);
+            }
+
+            held.Dispose();
+            if (attempt == MaxAttempts)
+            {
+                throw new QueueStorageException(
+                    $"Durable queue '{name}': its lock file '{path}' beside the SQLite file was removed or replaced each of the {MaxAttempts} times it was locked; whatever removes it must stop");
+            }
+        }
+    }
+
+    /// <summary>Opens the lock file, creating it, and locks it (an exclusive <c>flock</c> on Unix, a sharing lock on Windows).</summary>
+    private static FileStream Open(string path, string database, string name)
+    {
         try
         {
-            return new QueueFileLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 1));
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
         }
         catch (IOException error) when (File.Exists(path))
         {
