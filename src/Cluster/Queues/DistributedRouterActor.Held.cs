@@ -18,6 +18,13 @@ internal sealed partial class DistributedRouterActor
     /// <summary>The items in <see cref="_held"/>.</summary>
     private int _heldCount;
 
+    /// <summary>
+    /// How often the producers whose items are held are asked again to announce themselves: a request can be lost (a
+    /// node host that holds too many, a dropped remote message), and a producer with nothing outstanding never says
+    /// hello, so one ask could hold its items for as long as it lives. The agents' hello interval's order.
+    /// </summary>
+    internal static readonly TimeSpan HeldAskInterval = TimeSpan.FromSeconds(1);
+
     /// <summary>Items waiting for a worker: queued, or held until their producer announces itself.</summary>
     private int Waiting => _queue.Count + _heldCount;
 
@@ -66,8 +73,18 @@ internal sealed partial class DistributedRouterActor
 
         if (_heldCount > 0)
         {
+            Timers.StartPeriodicTimer(AskHeld.Instance, AskHeld.Instance, HeldAskInterval);
             _log.Info("Distributed queue router {0}: {1} recovered item(s) of {2} producer(s) wait for their producer to announce itself (it may have withdrawn some) or to be gone",
                 _name, _heldCount, _held.Count);
+        }
+    }
+
+    /// <summary>Asks every producer whose items are still held, again, to announce itself (<see cref="HeldAskInterval"/>).</summary>
+    private void HandleAskHeld()
+    {
+        foreach (var producer in _held.Keys)
+        {
+            producer.Tell(new RecoverQueue(_name, _incarnation.Epoch), Self);
         }
     }
 
@@ -101,6 +118,11 @@ internal sealed partial class DistributedRouterActor
         }
 
         _heldCount -= items.Count;
+        if (_held.Count == 0)
+        {
+            Timers.Cancel(AskHeld.Instance);
+        }
+
         var next = 0;
         for (var left = _queue.Count; left > 0; left--)
         {
@@ -120,6 +142,12 @@ internal sealed partial class DistributedRouterActor
 
         _log.Info("Distributed queue router {0}: producer {1} {2}; its {3} recovered item(s) are queued", _name, producer.Path, why, items.Count);
         return true;
+    }
+
+    /// <summary>The timer's message: ask the producers whose items are held again.</summary>
+    private sealed class AskHeld
+    {
+        public static readonly AskHeld Instance = new();
     }
 
     /// <summary>Every held item is in the journal, not ending, and counted.</summary>

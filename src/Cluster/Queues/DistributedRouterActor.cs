@@ -108,6 +108,7 @@ internal sealed partial class DistributedRouterActor : ReceiveActor, IWithTimers
         Receive<PutExpired>(HandlePutExpired);
         Receive<ProducerAnnounce>(HandleProducerAnnounce);
         Receive<WithdrawItem>(HandleWithdraw);
+        Receive<AskHeld>(_ => HandleAskHeld());
         Receive<AgentHello>(hello => _incarnation.Hello(hello.Epoch, Sender));
         Receive<WorkerAnnounce>(HandleWorkerAnnounce);
         Receive<WorkerPull>(HandleWorkerPull);

@@ -115,6 +115,43 @@ public sealed class DurableRecoveredHoldRound53Tests : OneNodeClusterTest
     }
 
     /// <summary>
+    /// A producer that misses the new router's request to announce itself (lost on its way; a producer with nothing
+    /// outstanding never says hello) is asked again, every <see cref="DistributedRouterActor.HeldAskInterval"/>, while its
+    /// items are held; its announcement then releases them, and asking stops.
+    /// </summary>
+    /// <remarks>
+    /// Failed before (h245's review of the hold): "Timeout … while waiting for a message of type
+    /// ActorQueue.Cluster.RecoverQueue" — one request only, so a live producer that missed it held its items for as long
+    /// as it lived, counted as queued and taking the capacity (the same message for the mutant that never starts the timer).
+    /// A timer left running once nothing is held asks nobody (the last assertion), so a mutant that never cancels it passes.
+    /// </remarks>
+    [Fact]
+    public async Task A_producer_that_missed_the_request_to_announce_itself_is_asked_again_until_it_does()
+    {
+        const string name = "held-asked-again";
+        var producer = Kit.CreateTestProbe();
+        var first = StartRouter(name);
+        first.Tell(new AgentHello(0), producer.Ref);
+        var firstEpoch = (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
+        first.Tell(new ProducerAnnounce(firstEpoch, 10, [1], ["\"one\""]), producer.Ref);
+        var accepted = await producer.ExpectMsgAsync<EnqueueAccepted>(Step);
+        Assert.Equal(new[] { 1L }, accepted.ItemIds); // acknowledged once written
+        await StopAsync(first);
+
+        var router = StartRouter(name);
+        var worker = Kit.CreateTestProbe();
+        var epoch = await AnnounceFreeWorkerAsync(router, worker);
+        Assert.Equal(epoch, (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch); // the first request: "lost"
+        Assert.Equal(epoch, (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch); // asked again
+        Assert.False(worker.HasMessages, "an item was handed out before its producer announced itself");
+
+        router.Tell(new ProducerAnnounce(epoch, 10, [1], ["\"one\""]), producer.Ref);
+        Assert.Equal(1L, (await worker.ExpectMsgAsync<DispatchItem>(Step)).Envelope.ItemId);
+        await producer.FishForMessageAsync(message => message is EnqueueAccepted, Step); // its put, known, acknowledged again
+        await producer.ExpectNoMsgAsync(2 * DistributedRouterActor.HeldAskInterval); // no request once nothing is held
+    }
+
+    /// <summary>
     /// A producer (a real one, its hub a probe) whose <paramref name="count"/> puts a first router wrote and acknowledged;
     /// that router is then stopped, and the producer has said hello through its hub (it saw the router stop).
     /// </summary>

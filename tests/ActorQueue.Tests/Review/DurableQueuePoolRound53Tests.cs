@@ -59,8 +59,8 @@ public sealed class DurableQueuePoolRound53Tests : ActorQueueTestKit
     /// durable queue at all is open in the process fails as before.
     /// </summary>
     /// <remarks>
-    /// Two other test classes clear every pool of the process as they end (their own clean-up); one doing so in the moment
-    /// between the first disposal and the check below would fail it.
+    /// No test clears every pool of the process any more (two did as they ended, which in the moment between the first
+    /// disposal and the check below would have failed it).
     /// </remarks>
     [Fact]
     public async Task Disposing_a_queue_leaves_a_live_queue_on_another_file_and_its_connections_alone()

@@ -43,6 +43,7 @@ internal static class DurableStorage
     public static Props RouterProps<T>(ActorSystem system, QueueDurability durability, string name, int capacity, QueueTelemetry telemetry,
                                        QueueCounters counters, TaskCompletionSource recovered, out Action release)
     {
+        var sqlitePath = durability.SqlitePath; // once: a relative path read again at the queue's end could name another file (the process's folder changed)
         var plugins = Prepare(system, durability, name);
         var (storage, described) = StorageOf(system, durability, plugins.Journal);
         if (!Open.TryAdd((storage, name), 0))
@@ -54,13 +55,13 @@ internal static class DurableStorage
         try
         {
             // Across processes too, for a SQLite file or a PostgreSQL database: the guard above sees this process only.
-            nameLock = durability.SqlitePath is { } file
+            nameLock = sqlitePath is { } file
                 ? QueueFileLock.Take(file, name)
                 : QueueAdvisoryLock.TakeIfPostgres(system.Settings.Config.GetConfig(plugins.Journal), name);
         }
         catch
         {
-            Free(storage, name, durability.SqlitePath); // the file's check left a pooled connection too
+            Free(storage, name, sqlitePath);
             throw;
         }
 
@@ -71,7 +72,7 @@ internal static class DurableStorage
             if (Interlocked.Exchange(ref released, 1) == 0)
             {
                 nameLock?.Dispose(); // first: a queue of this name opened next in this process must find the name free
-                Free(storage, name, durability.SqlitePath);
+                Free(storage, name, sqlitePath);
             }
         };
         return DurableRouterActor<T>.Props("actorqueue-queue-" + name, capacity, durability, plugins, telemetry, counters, recovered, release);
@@ -102,8 +103,10 @@ internal static class DurableStorage
     /// <remarks>
     /// Called as the last queue on the file is disposed, once its journal has answered its last write, on the router's
     /// thread before the disposal is answered: the checkpoint of a closing connection waits for no lock (SQLite skips it
-    /// while another connection uses the file). A snapshot or its deletions still under way then (the stop does not wait
-    /// for them) use a connection the pool keeps open until the process exits or the file's next queue is disposed.
+    /// while another connection uses the file). A connection in use then is closed as it is given back; but a snapshot or
+    /// its deletions still under way (the stop does not wait for them) may open one after the clear, which the pool keeps
+    /// until it has been idle for some minutes, the process exits or the file's next queue is disposed: its WAL stays
+    /// that long. A cluster's distributed queues on the file take no part (they register no name here).
     /// </remarks>
     internal static void ClosePooledConnections(string path)
     {
@@ -184,7 +187,9 @@ internal static class DurableStorage
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using var connection = new SqliteConnection(ConnectionString(path));
+            // Not pooled: a check that throws leaves no connection open behind it (the queue never opens, so nothing would
+            // close its file's pool), and one that passes none either.
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder(ConnectionString(path)) { Pooling = false }.ToString());
             connection.Open();
             SqliteBusyWait.Apply(connection); // the write below may find a queue's journal writing
             using var check = connection.CreateCommand();

@@ -42,8 +42,19 @@ internal sealed class QueueFileLock : IDisposable
         for (var attempt = 1; ; attempt++)
         {
             var held = Open(path, database, name);
-            afterLock?.Invoke(path);
-            if (UnixFileIdentity.StillNamed(path, held))
+            bool named;
+            try
+            {
+                afterLock?.Invoke(path);
+                named = UnixFileIdentity.StillNamed(path, held);
+            }
+            catch
+            {
+                held.Dispose(); // else the lock stayed taken until the handle was finalized
+                throw;
+            }
+
+            if (named)
             {
                 return new QueueFileLock(held);
             }
