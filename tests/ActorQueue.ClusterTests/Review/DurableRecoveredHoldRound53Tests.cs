@@ -152,6 +152,53 @@ public sealed class DurableRecoveredHoldRound53Tests : OneNodeClusterTest
     }
 
     /// <summary>
+    /// A held producer's items go into the queue in journal order, before the items accepted while they were held: P's
+    /// 1 and 2 are read back and held; Q announces itself and its put is written and queued; then P announces itself,
+    /// and a worker is handed P's 1, P's 2, then Q's 1.
+    /// </summary>
+    /// <remarks>
+    /// A gap h245's review named: the other tests pass against a release that appends a producer's items at the back.
+    /// That mutant fails this one (Q's item first); the code passed it as written.
+    /// </remarks>
+    [Fact]
+    public async Task Released_items_go_before_the_items_accepted_while_they_were_held_in_journal_order()
+    {
+        const string name = "held-order";
+        var (p, q) = (Kit.CreateTestProbe(), Kit.CreateTestProbe());
+        var first = StartRouter(name);
+        first.Tell(new AgentHello(0), p.Ref);
+        var firstEpoch = (await p.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
+        first.Tell(new ProducerAnnounce(firstEpoch, 10, [1, 2], ["\"one\"", "\"two\""]), p.Ref);
+        var written = new List<long>();
+        while (written.Count < 2)
+        {
+            written.AddRange((await p.ExpectMsgAsync<EnqueueAccepted>(Step)).ItemIds); // acknowledged once written
+        }
+
+        await StopAsync(first);
+
+        var router = StartRouter(name);
+        var epoch = (await p.ExpectMsgAsync<RecoverQueue>(Step)).Epoch; // the direct request: P holds back its announcement
+        router.Tell(new AgentHello(0), q.Ref);
+        Assert.Equal(epoch, (await q.ExpectMsgAsync<RecoverQueue>(Step)).Epoch);
+        router.Tell(new ProducerAnnounce(epoch, 10, [1], ["\"three\""]), q.Ref);
+        await q.FishForMessageAsync(message => message is EnqueueAccepted, Step); // written and queued while P's are held
+        router.Tell(new ProducerAnnounce(epoch, 10, [1, 2], ["\"one\"", "\"two\""]), p.Ref);
+
+        var worker = Kit.CreateTestProbe();
+        await AnnounceFreeWorkerAsync(router, worker);
+        var order = new List<(IActorRef Producer, long ItemId)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var item = await worker.ExpectMsgAsync<DispatchItem>(Step);
+            order.Add((item.Envelope.Producer, item.Envelope.ItemId));
+            router.Tell(new WorkerPull(epoch), worker.Ref);
+        }
+
+        Assert.Equal(new (IActorRef, long)[] { (p.Ref, 1L), (p.Ref, 2L), (q.Ref, 1L) }, order);
+    }
+
+    /// <summary>
     /// A producer (a real one, its hub a probe) whose <paramref name="count"/> puts a first router wrote and acknowledged;
     /// that router is then stopped, and the producer has said hello through its hub (it saw the router stop).
     /// </summary>
