@@ -82,17 +82,7 @@ public sealed class DurableRecoveredHoldRound53Tests : OneNodeClusterTest
     {
         var name = "held-gone-" + stoppedFirst;
         var producer = Kit.CreateTestProbe();
-        var first = StartRouter(name);
-        first.Tell(new AgentHello(0), producer.Ref);
-        var firstEpoch = (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
-        first.Tell(new ProducerAnnounce(firstEpoch, 10, [1, 2], ["\"one\"", "\"two\""]), producer.Ref);
-        var written = new List<long>();
-        while (written.Count < 2)
-        {
-            written.AddRange((await producer.ExpectMsgAsync<EnqueueAccepted>(Step)).ItemIds); // acknowledged once written
-        }
-
-        await StopAsync(first);
+        await WrittenByAFirstRouterAsync(name, producer, "\"one\"", "\"two\"");
         if (stoppedFirst)
         {
             await StopAsync(producer.Ref);
@@ -130,13 +120,7 @@ public sealed class DurableRecoveredHoldRound53Tests : OneNodeClusterTest
     {
         const string name = "held-asked-again";
         var producer = Kit.CreateTestProbe();
-        var first = StartRouter(name);
-        first.Tell(new AgentHello(0), producer.Ref);
-        var firstEpoch = (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
-        first.Tell(new ProducerAnnounce(firstEpoch, 10, [1], ["\"one\""]), producer.Ref);
-        var accepted = await producer.ExpectMsgAsync<EnqueueAccepted>(Step);
-        Assert.Equal(new[] { 1L }, accepted.ItemIds); // acknowledged once written
-        await StopAsync(first);
+        await WrittenByAFirstRouterAsync(name, producer, "\"one\"");
 
         var router = StartRouter(name);
         var worker = Kit.CreateTestProbe();
@@ -165,17 +149,7 @@ public sealed class DurableRecoveredHoldRound53Tests : OneNodeClusterTest
     {
         const string name = "held-order";
         var (p, q) = (Kit.CreateTestProbe(), Kit.CreateTestProbe());
-        var first = StartRouter(name);
-        first.Tell(new AgentHello(0), p.Ref);
-        var firstEpoch = (await p.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
-        first.Tell(new ProducerAnnounce(firstEpoch, 10, [1, 2], ["\"one\"", "\"two\""]), p.Ref);
-        var written = new List<long>();
-        while (written.Count < 2)
-        {
-            written.AddRange((await p.ExpectMsgAsync<EnqueueAccepted>(Step)).ItemIds); // acknowledged once written
-        }
-
-        await StopAsync(first);
+        await WrittenByAFirstRouterAsync(name, p, "\"one\"", "\"two\"");
 
         var router = StartRouter(name);
         var epoch = (await p.ExpectMsgAsync<RecoverQueue>(Step)).Epoch; // the direct request: P holds back its announcement
@@ -218,6 +192,26 @@ public sealed class DurableRecoveredHoldRound53Tests : OneNodeClusterTest
         await StopAsync(router);
         Assert.IsType<AgentHello>((await hub.ExpectMsgAsync<QueueEnvelope>(Step)).Message);
         return (producer, hub, items);
+    }
+
+    /// <summary>
+    /// A first router of <paramref name="name"/> is told by the probe <paramref name="producer"/> of its items 1, 2, … with
+    /// <paramref name="payloads"/>, acknowledges them once written, and is stopped: the journal holds them unfinished.
+    /// </summary>
+    private async Task WrittenByAFirstRouterAsync(string name, TestProbe producer, params string[] payloads)
+    {
+        var first = StartRouter(name);
+        first.Tell(new AgentHello(0), producer.Ref);
+        var epoch = (await producer.ExpectMsgAsync<RecoverQueue>(Step)).Epoch;
+        first.Tell(new ProducerAnnounce(epoch, 10, [.. Enumerable.Range(1, payloads.Length).Select(i => (long)i)], payloads), producer.Ref);
+        var written = new List<long>();
+        while (written.Count < payloads.Length)
+        {
+            written.AddRange((await producer.ExpectMsgAsync<EnqueueAccepted>(Step)).ItemIds); // acknowledged once written
+        }
+
+        Assert.Equal(Enumerable.Range(1, payloads.Length).Select(i => (long)i), written.Order());
+        await StopAsync(first);
     }
 
     private IActorRef StartRouter(string name) =>
