@@ -71,6 +71,25 @@ internal partial class LimiterAgentActor
     /// <summary>Whether a request may be granted from a block: a plain one-permit request of an agent that leases blocks.</summary>
     private bool TakesBlock(PermitWaiter request) => _blocks.Enabled && request.Demand is { Permits: 1, Tokens: 0 };
 
+    /// <summary>Whether a request of this node with an id below <paramref name="id"/> is pending: no allocation, and nothing to look through in the common case of none (a grant from the block is the message-free path).</summary>
+    private bool PendingBefore(long id)
+    {
+        if (_pending.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (var pending in _pending.Keys)
+        {
+            if (pending < id)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Grants a request from the block's unused permits, with no message, when nobody of this node waits before it.</summary>
     /// <param name="id">The request's id: ids ascend with arrival, so a pending request with a smaller one is before it (a
     /// new request is the newest; one the gatekeeper refused, <see cref="HandleRejected"/>, may have younger ones pending).</param>
@@ -78,7 +97,7 @@ internal partial class LimiterAgentActor
     /// <returns>Whether it was taken so (granted, or released again at once when its caller cancelled meanwhile).</returns>
     private bool TryGrantFromBlock(long id, PermitWaiter request)
     {
-        if (BlockFree <= 0 || !TakesBlock(request) || _pending.Keys.Any(pending => pending < id))
+        if (BlockFree <= 0 || !TakesBlock(request) || PendingBefore(id))
         {
             return false;
         }

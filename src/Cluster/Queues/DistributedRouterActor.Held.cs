@@ -63,7 +63,7 @@ internal sealed partial class DistributedRouterActor
             if (!producer.IsNobody() && (node.HasLocalScope || members.Any(member => member.Address.Equals(node))))
             {
                 Context.Watch(producer);
-                AskToAnnounce(producer);
+                ((IRecoveryRequests)this).AskAgent(producer, _incarnation.Epoch); // directly: it may be no node host's agent
             }
             else
             {
@@ -84,12 +84,9 @@ internal sealed partial class DistributedRouterActor
     {
         foreach (var producer in _held.Keys)
         {
-            AskToAnnounce(producer);
+            ((IRecoveryRequests)this).AskAgent(producer, _incarnation.Epoch); // directly: it may be no node host's agent
         }
     }
-
-    /// <summary>Asks a producer whose items are held to announce itself to this incarnation (not through its node: it may be no node host's agent).</summary>
-    private void AskToAnnounce(IActorRef producer) => producer.Tell(new RecoverQueue(_name, _incarnation.Epoch), Self);
 
     /// <summary>
     /// A producer announced itself: its held items go into the queue, where its withdrawals, applied next, find them before
